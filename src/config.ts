@@ -1,0 +1,142 @@
+import { z } from "zod";
+
+/**
+ * The only reader of the environment. Every variable is documented here and in the README's
+ * configuration table; `loadConfig` validates them all at once and names every bad one.
+ */
+
+const DTYPES = ["fp32", "fp16", "int8", "uint8", "q4", "q4f16", "bnb4", "quantized"] as const;
+export type Dtype = (typeof DTYPES)[number];
+export const MODEL_MODULES = ["vision_encoder", "embed_tokens", "decoder_model_merged"] as const;
+export type ModelModule = (typeof MODEL_MODULES)[number];
+export type DtypeConfig = Dtype | Record<ModelModule, Dtype>;
+
+const QID = /^Q[1-9][0-9]*$/;
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
+const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v));
+const list = (item: z.ZodType<string>) =>
+  z.string().transform((v, ctx) => {
+    const items = v.split(",").map((s) => s.trim()).filter(Boolean);
+    for (const it of items) {
+      const r = item.safeParse(it);
+      if (!r.success) ctx.addIssue({ code: "custom", message: `"${it}": ${r.error.issues[0]?.message}` });
+    }
+    if (items.length === 0) ctx.addIssue({ code: "custom", message: "must name at least one value" });
+    return items;
+  });
+const url = z.url({ protocol: /^https?$/ });
+
+/** MODEL_DTYPE: one dtype for every module, or `module=dtype` pairs separated by commas. */
+const dtype = z.string().transform((v, ctx): DtypeConfig | undefined => {
+  const s = v.trim();
+  if (s === "") return undefined;
+  if (!s.includes("=")) {
+    if ((DTYPES as readonly string[]).includes(s)) return s as Dtype;
+    ctx.addIssue({ code: "custom", message: `unknown dtype "${s}"; use one of ${DTYPES.join(", ")}` });
+    return undefined;
+  }
+  const out: Partial<Record<ModelModule, Dtype>> = {};
+  for (const pair of s.split(",")) {
+    const [mod, dt] = pair.split("=").map((x) => x.trim());
+    if (!(MODEL_MODULES as readonly string[]).includes(mod ?? "")) {
+      ctx.addIssue({ code: "custom", message: `unknown module "${mod}"; use ${MODEL_MODULES.join(", ")}` });
+    } else if (!(DTYPES as readonly string[]).includes(dt ?? "")) {
+      ctx.addIssue({ code: "custom", message: `unknown dtype "${dt}" for ${mod}` });
+    } else out[mod as ModelModule] = dt as Dtype;
+  }
+  const missing = MODEL_MODULES.filter((m) => !out[m]);
+  if (missing.length) ctx.addIssue({ code: "custom", message: `no dtype for ${missing.join(", ")}` });
+  return out as Record<ModelModule, Dtype>;
+});
+
+/** Each entry: the variable's schema and its default (as the string a user would write). */
+const schema = z.object({
+  // Service
+  DATABASE_URL: z.string().regex(/^file:.+/, "must be a SQLite URL like file:./data/artdesc.db").default("file:./data/artdesc.db"),
+  PORT: int(0, 65535).default(4000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  IMAGE_DIR: z.string().min(1).default("data/images"),
+  API_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  GRAPHQL_MAX_DEPTH: int(2, 50).default(10),
+  GRAPHQL_MAX_COST: int(100, 1_000_000).default(50_000),
+  // Sync
+  WIKIDATA_SPARQL_URL: url.default("https://query.wikidata.org/sparql"),
+  WIKIDATA_API_URL: url.default("https://www.wikidata.org/w/api.php"),
+  COMMONS_API_URL: url.default("https://commons.wikimedia.org/w/api.php"),
+  SYNC_CREATORS: list(z.string().regex(QID, "not a Wikidata item id like Q5432")).default(["Q5432"]),
+  SYNC_LANGUAGES: list(z.string().regex(/^[a-z]{2,3}(-[a-z0-9]+)*$/, "not a language code like en")).default(["en", "es"]),
+  SYNC_CRON: z.string().min(1).default("0 3 * * *"),
+  SYNC_TIMEZONE: z.string().min(1).default("UTC"),
+  USER_AGENT_CONTACT: z.string().min(3).optional(),
+  IMAGE_EDGE: int(64, 4096).default(1024),
+  DOWNLOAD_CONCURRENCY: int(1, 32).default(4),
+  HTTP_TIMEOUT_MS: int(100, 600_000).default(60_000),
+  HTTP_MAX_RETRIES: int(0, 20).default(5),
+  RETRY_AFTER_MAX_S: num(0, 3600).default(120),
+  // Model and description defaults
+  MODEL_ID: z.string().regex(/^[\w.-]+\/[\w.-]+$/, "must look like owner/name").default("HuggingFaceTB/SmolVLM-500M-Instruct"),
+  MODEL_REVISION: z.string().min(1).default("main"),
+  MODEL_DIR: z.string().min(1).default("models"),
+  MODEL_DTYPE: dtype.optional(),
+  MODEL_DEVICE: z.enum(["cpu", "cuda", "webgpu"]).default("cpu"),
+  MODEL_HUB_URL: url.default("https://huggingface.co"),
+  ORT_THREADS: int(0, 256).default(0),
+  DESCRIBE_PROMPT: z
+    .string()
+    .min(1)
+    .default("Describe the objects, people, and background you see in the painting or drawing in a factual manner."),
+  DESCRIBE_PROMPT_CONTEXT: bool.default(false),
+  DESCRIBE_NUM_BEAMS: int(1, 8).default(4),
+  DESCRIBE_MAX_NEW_TOKENS: int(16, 1024).default(256),
+  DESCRIBE_MIN_NEW_TOKENS: int(0, 1024).default(0),
+  DESCRIBE_TARGET_WORDS: int(0, 1000).default(150),
+  DESCRIBE_LENGTH_PENALTY: num(-10, 10).default(1),
+  DESCRIBE_EARLY_STOPPING: z.enum(["true", "false", "never"]).default("true"),
+  DESCRIBE_NO_REPEAT_NGRAM_SIZE: int(0, 20).default(0),
+  DESCRIBE_REPETITION_PENALTY: num(0.5, 3).default(1),
+  DESCRIBE_IMAGE_SPLITTING: bool.default(false),
+  DESCRIBE_CLEAN_MARKDOWN: bool.default(true),
+  // Jobs
+  WORKER_CONCURRENCY: int(1, 16).default(1),
+  WORKER_BATCH: int(1, 16).default(1),
+  JOB_MAX_ATTEMPTS: int(1, 20).default(3),
+  HEARTBEAT_INTERVAL_S: num(0.1, 600).default(10),
+  HEARTBEAT_STALE_S: num(1, 3600).default(60),
+  SHUTDOWN_GRACE_S: num(0, 3600).default(120),
+  // Search and export
+  ALT_TEXT_MAX_CHARS: int(40, 2000).default(250),
+});
+
+export type Config = z.infer<typeof schema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Validates the environment (empty strings count as unset). Throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== "") input[key] = v;
+  }
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => {
+      const key = String(i.path[0] ?? "?");
+      return `${key}=${JSON.stringify(input[key] ?? "")}: ${i.message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  return result.data;
+}
+
+/** Names of all variables, for documentation checks. */
+export const CONFIG_KEYS = Object.keys(schema.shape) as (keyof Config)[];

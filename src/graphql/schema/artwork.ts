@@ -1,0 +1,198 @@
+import { GraphQLError } from "graphql";
+import { ARTWORK_ORDER, artworkWhere } from "../../store/artwork-filter.js";
+import { builder } from "../builder.js";
+import { InvalidIdError, NotFoundError } from "../errors.js";
+import { parseArtworkId } from "../ids.js";
+import { ArtworkStateEnum, AttributionKindEnum } from "./enums.js";
+import { ImageRef } from "./image.js";
+import { LocalizedText, localized } from "./scalars.js";
+
+export const MAX_LIST_LIMIT = 500;
+
+const WikidataItem = builder.objectRef<{ qid: string; label: string | null; labels: string }>("WikidataItem").implement({
+  description: "A Wikidata item linked from an artwork (genre, material, collection, location, depicted thing, type).",
+  fields: (t) => ({
+    qid: t.exposeString("qid"),
+    label: t.exposeString("label", { nullable: true }),
+    labels: t.field({ type: [LocalizedText], resolve: (i) => localized(i.labels) }),
+    wikidataUrl: t.string({ resolve: (i) => `https://www.wikidata.org/wiki/${i.qid}` }),
+  }),
+});
+
+const Dimensions = builder
+  .objectRef<{ height: number | null; heightUnit: string | null; width: number | null; widthUnit: string | null }>("Dimensions")
+  .implement({
+    description: "P2048 height and P2049 width; units are Wikidata items (Q174728 is centimetre).",
+    fields: (t) => ({
+      height: t.exposeFloat("height", { nullable: true }),
+      heightUnit: t.exposeString("heightUnit", { nullable: true }),
+      width: t.exposeFloat("width", { nullable: true }),
+      widthUnit: t.exposeString("widthUnit", { nullable: true }),
+    }),
+  });
+
+/** One select for every linked-item field, so Pothos loads the links once. */
+const linksSelect = {
+  links: { orderBy: { position: "asc" as const }, include: { item: true } },
+};
+type WithLinks = { links: { property: string; item: { qid: string; label: string | null; labels: string } }[] };
+const byProperty = (property: string) => (a: WithLinks) => a.links.filter((l) => l.property === property).map((l) => l.item);
+
+/** The main image first, then Wikidata's claim order. */
+const imagesOrder = [{ isMain: "desc" as const }, { position: "asc" as const }];
+
+export const ArtworkRef = builder.prismaNode("Artwork", {
+  id: { field: "id" },
+  findUnique: (id) => ({ id: Number(id) }),
+  fields: (t) => ({
+    qid: t.exposeString("qid"),
+    title: t.exposeString("title", { nullable: true, description: "Preferred title (first configured language that has one)." }),
+    titles: t.field({ type: [LocalizedText], select: { titles: true }, resolve: (a) => localized(a.titles) }),
+    inception: t.exposeString("inception", { nullable: true, description: 'Wikidata time, e.g. "1797-01-01T00:00:00Z"; read it with inceptionPrecision.' }),
+    inceptionPrecision: t.exposeInt("inceptionPrecision", { nullable: true, description: "11 day, 10 month, 9 year, 8 decade, 7 century." }),
+    inceptionYear: t.exposeInt("inceptionYear", { nullable: true }),
+    creators: t.relation("creators", { query: { orderBy: { position: "asc" } } }),
+    instanceOf: t.field({ type: [WikidataItem], description: "P31 instance of", select: linksSelect, resolve: byProperty("P31") }),
+    genres: t.field({ type: [WikidataItem], description: "P136 genre", select: linksSelect, resolve: byProperty("P136") }),
+    materials: t.field({ type: [WikidataItem], description: "P186 made from material", select: linksSelect, resolve: byProperty("P186") }),
+    collections: t.field({ type: [WikidataItem], description: "P195 collection", select: linksSelect, resolve: byProperty("P195") }),
+    locations: t.field({ type: [WikidataItem], description: "P276 location", select: linksSelect, resolve: byProperty("P276") }),
+    depicts: t.field({ type: [WikidataItem], description: "P180 depicts", select: linksSelect, resolve: byProperty("P180") }),
+    dimensions: t.field({
+      type: Dimensions,
+      nullable: true,
+      select: { height: true, heightUnit: true, width: true, widthUnit: true },
+      resolve: (a) => (a.height == null && a.width == null ? null : a),
+    }),
+    wikidataRevision: t.exposeInt("wikidataRevision", { nullable: true }),
+    wikidataModified: t.expose("wikidataModified", { type: "DateTime", nullable: true }),
+    firstSeenAt: t.expose("firstSeenAt", { type: "DateTime" }),
+    lastSyncedAt: t.expose("lastSyncedAt", { type: "DateTime", nullable: true }),
+    state: t.expose("state", { type: ArtworkStateEnum }),
+    mergedIntoQid: t.exposeString("mergedIntoQid", { nullable: true }),
+    image: t.field({
+      type: ImageRef,
+      nullable: true,
+      description: "The main image.",
+      select: (_args, _ctx, nestedSelection) => ({
+        images: nestedSelection({ where: { isMain: true }, take: 1 }),
+      }),
+      resolve: (a) => a.images[0] ?? null,
+    }),
+    images: t.relation("images", { query: { orderBy: imagesOrder } }),
+    description: t.string({
+      nullable: true,
+      description: "The current description's text.",
+      select: { currentDescription: { select: { text: true } } },
+      resolve: (a) => a.currentDescription?.text ?? null,
+    }),
+    currentDescription: t.relation("currentDescription", { nullable: true }),
+    descriptions: t.relation("descriptions", {
+      description: "Every description ever made, newest first.",
+      query: { orderBy: { id: "desc" } },
+    }),
+    wikidataUrl: t.string({ select: { qid: true }, resolve: (a) => `https://www.wikidata.org/wiki/${a.qid}` }),
+    commonsUrl: t.string({
+      nullable: true,
+      description: "The main image's page on Commons.",
+      select: { images: { where: { isMain: true }, take: 1, select: { descriptionUrl: true, fileTitle: true } } },
+      resolve: (a) => {
+        const img = a.images[0];
+        if (!img) return null;
+        return img.descriptionUrl ?? `https://commons.wikimedia.org/wiki/${encodeURIComponent(img.fileTitle.replace(/ /g, "_"))}`;
+      },
+    }),
+  }),
+});
+
+const ArtworkFilterInput = builder.inputType("ArtworkFilter", {
+  fields: (t) => ({
+    creator: t.string({ description: 'A creator QID ("Q5432") or words of a creator label ("goya"), case and accents ignored.' }),
+    attribution: t.field({ type: [AttributionKindEnum] }),
+    state: t.field({ type: [ArtworkStateEnum] }),
+    hasImage: t.boolean(),
+    hasDescription: t.boolean(),
+    inceptionFrom: t.int({ description: "Earliest inception year, inclusive." }),
+    inceptionTo: t.int({ description: "Latest inception year, inclusive." }),
+    genre: t.string({ description: "Genre QID (P136)." }),
+    collection: t.string({ description: "Collection QID (P195)." }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  artworks: t.prismaField({
+    type: ["Artwork"],
+    description: "Artworks in a stable order (inception, then QID). Every attribution kind is included unless `attribution` narrows it.",
+    args: {
+      creator: t.arg.string({ description: 'A creator QID ("Q5432") or words of any of its labels ("Goya", "francisco de goya", "jose").' }),
+      attribution: t.arg({ type: [AttributionKindEnum] }),
+      state: t.arg({ type: [ArtworkStateEnum], defaultValue: ["ACTIVE"] }),
+      limit: t.arg.int({ defaultValue: 100, description: `At most ${MAX_LIST_LIMIT}.` }),
+      offset: t.arg.int({ defaultValue: 0 }),
+    },
+    resolve: (query, _root, args, ctx) => {
+      const limit = args.limit ?? 100;
+      const offset = args.offset ?? 0;
+      if (limit < 0 || limit > MAX_LIST_LIMIT) {
+        throw new GraphQLError(`limit must be between 0 and ${MAX_LIST_LIMIT} (got ${limit}); page with offset or use artworksConnection`, {
+          extensions: { code: "BAD_USER_INPUT" },
+        });
+      }
+      if (offset < 0) throw new GraphQLError(`offset must be 0 or more (got ${offset})`, { extensions: { code: "BAD_USER_INPUT" } });
+      return ctx.db.artwork.findMany({
+        ...query,
+        where: artworkWhere({ creator: args.creator, attribution: args.attribution, state: args.state }),
+        orderBy: ARTWORK_ORDER,
+        take: limit,
+        skip: offset,
+      });
+    },
+  }),
+  artwork: t.prismaField({
+    type: "Artwork",
+    description: "One artwork by QID or global id, whatever its state (merged and deleted works too).",
+    args: { id: t.arg.id({ required: true }) },
+    errors: { types: [NotFoundError, InvalidIdError], directResult: true },
+    resolve: async (query, _root, args, ctx) => {
+      const key = parseArtworkId(String(args.id));
+      const found = await ctx.db.artwork.findUnique({ ...query, where: key });
+      if (!found) throw new NotFoundError(String(args.id));
+      return found;
+    },
+  }),
+  artworksConnection: t.prismaConnection(
+    {
+      type: "Artwork",
+      cursor: "id",
+      description: "Artworks as a Relay connection, in id order.",
+      args: { filter: t.arg({ type: ArtworkFilterInput }) },
+      maxSize: MAX_LIST_LIMIT,
+      defaultSize: 100,
+      resolve: (query, _root, args, ctx) => {
+        checkPageSize(args);
+        return ctx.db.artwork.findMany({
+          ...query,
+          where: artworkWhere({ state: ["ACTIVE"], ...stripNulls(args.filter ?? {}) }),
+        });
+      },
+      totalCount: (_root, args, ctx) =>
+        checkPageSize(args) ?? ctx.db.artwork.count({ where: artworkWhere({ state: ["ACTIVE"], ...stripNulls(args.filter ?? {}) }) }),
+    },
+    {},
+    {},
+  ),
+}));
+
+/** Pothos would silently clamp an oversized page; say so instead. */
+function checkPageSize(args: { first?: number | null; last?: number | null }): undefined {
+  for (const [name, value] of [["first", args.first], ["last", args.last]] as const) {
+    if (value != null && (value < 0 || value > MAX_LIST_LIMIT)) {
+      throw new GraphQLError(`${name} must be between 0 and ${MAX_LIST_LIMIT} (got ${value})`, { extensions: { code: "BAD_USER_INPUT" } });
+    }
+  }
+  return undefined;
+}
+
+function stripNulls<T extends object>(o: T): { [K in keyof T]?: NonNullable<T[K]> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v != null)) as { [K in keyof T]?: NonNullable<T[K]> };
+}

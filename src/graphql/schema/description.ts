@@ -1,0 +1,95 @@
+import type { Description } from "../../generated/prisma/client.js";
+import { builder } from "../builder.js";
+import { DescriptionSourceEnum } from "./enums.js";
+
+type Row = Description;
+
+const ModuleDtype = builder.objectRef<{ module: string; dtype: string }>("ModuleDtype").implement({
+  fields: (t) => ({ module: t.exposeString("module"), dtype: t.exposeString("dtype") }),
+});
+
+const Generation = builder.objectRef<Row>("GenerationParameters").implement({
+  description: "Everything needed to reproduce a model description.",
+  fields: (t) => ({
+    modelId: t.exposeString("modelId", { nullable: true }),
+    modelRevision: t.exposeString("modelRevision", { nullable: true }),
+    dtypes: t.field({
+      type: [ModuleDtype],
+      resolve: (d) => Object.entries(parseJson<Record<string, string>>(d.dtypes) ?? {}).map(([module, dtype]) => ({ module, dtype })),
+    }),
+    device: t.exposeString("device", { nullable: true }),
+    prompt: t.exposeString("prompt", { nullable: true }),
+    numBeams: t.exposeInt("numBeams", { nullable: true }),
+    maxNewTokens: t.exposeInt("maxNewTokens", { nullable: true }),
+    minNewTokens: t.exposeInt("minNewTokens", { nullable: true }),
+    targetWords: t.exposeInt("targetWords", { nullable: true }),
+    lengthPenalty: t.exposeFloat("lengthPenalty", { nullable: true }),
+    earlyStopping: t.exposeString("earlyStopping", { nullable: true, description: '"true", "false" or "never".' }),
+    noRepeatNgramSize: t.exposeInt("noRepeatNgramSize", { nullable: true }),
+    repetitionPenalty: t.exposeFloat("repetitionPenalty", { nullable: true }),
+    imageSplitting: t.exposeBoolean("imageSplitting", { nullable: true }),
+  }),
+});
+
+interface Timings {
+  preprocessMs?: number;
+  visionMs?: number;
+  prefillMs?: number;
+  decodeMs?: number;
+  totalMs?: number;
+}
+
+const TimingsRef = builder.objectRef<Timings>("Timings").implement({
+  description: "Milliseconds spent in each phase.",
+  fields: (t) => ({
+    preprocessMs: t.exposeFloat("preprocessMs", { nullable: true }),
+    visionMs: t.exposeFloat("visionMs", { nullable: true }),
+    prefillMs: t.exposeFloat("prefillMs", { nullable: true }),
+    decodeMs: t.exposeFloat("decodeMs", { nullable: true }),
+    totalMs: t.exposeFloat("totalMs", { nullable: true }),
+  }),
+});
+
+const Outcome = builder.objectRef<Row>("GenerationOutcome").implement({
+  description: "What happened when the model wrote the text.",
+  fields: (t) => ({
+    promptTokens: t.exposeInt("promptTokens", { nullable: true }),
+    imageTokens: t.exposeInt("imageTokens", { nullable: true }),
+    generatedTokens: t.exposeInt("generatedTokens", { nullable: true }),
+    generatedTokenIds: t.field({
+      type: ["Int"],
+      nullable: true,
+      resolve: (d) => parseJson<number[]>(d.generatedTokenIds),
+    }),
+    sequenceScore: t.exposeFloat("sequenceScore", { nullable: true }),
+    timings: t.field({ type: TimingsRef, nullable: true, resolve: (d) => parseJson<Timings>(d.timings) }),
+    finishReason: t.exposeString("finishReason", { nullable: true, description: '"eos", "length" or "stop" (target length reached).' }),
+    trimmed: t.exposeBoolean("trimmed", { description: "The text was cut back to its last complete sentence." }),
+    rawText: t.exposeString("rawText", { nullable: true, description: "The model's text before trimming and markdown cleaning." }),
+  }),
+});
+
+builder.prismaNode("Description", {
+  id: { field: "id" },
+  fields: (t) => ({
+    text: t.exposeString("text"),
+    language: t.exposeString("language"),
+    source: t.expose("source", { type: DescriptionSourceEnum }),
+    author: t.exposeString("author", { nullable: true }),
+    reason: t.exposeString("reason", { nullable: true }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    image: t.relation("image", { nullable: true }),
+    artwork: t.relation("artwork"),
+    generation: t.field({
+      type: Generation,
+      nullable: true,
+      description: "Null for a person's text.",
+      resolve: (d) => (d.source === "MODEL" ? d : null),
+    }),
+    outcome: t.field({ type: Outcome, nullable: true, resolve: (d) => (d.source === "MODEL" ? d : null) }),
+  }),
+});
+
+function parseJson<T>(text: string | null): T | null {
+  return text ? (JSON.parse(text) as T) : null;
+}

@@ -1,0 +1,13 @@
+import { builder } from "../builder.js";
+import "./scalars.js";
+import "./errors.js";
+import "./enums.js";
+import "./creator.js";
+import "./image.js";
+import "./description.js";
+import "./artwork.js";
+import "./stats.js";
+
+builder.queryType({});
+
+export const schema = builder.toSchema({ sortSchema: false });

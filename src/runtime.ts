@@ -1,0 +1,66 @@
+import { type Config, ConfigError, loadConfig } from "./config.js";
+import { createDb, type Db, sqlitePath } from "./db.js";
+import { createLogger, type Logger } from "./log.js";
+import { migrate } from "./store/migrate.js";
+
+/** What every long-running command needs: validated config, a migrated database, a logger. */
+export interface Runtime {
+  config: Config;
+  db: Db;
+  log: Logger;
+}
+
+export async function openRuntime(env: NodeJS.ProcessEnv = process.env): Promise<Runtime> {
+  const config = loadConfig(env);
+  const log = createLogger(config.LOG_LEVEL);
+  const { applied } = migrate(sqlitePath(config.DATABASE_URL));
+  if (applied.length) log.info({ applied }, "database migrated");
+  const db = await createDb(config.DATABASE_URL);
+  return { config, db, log };
+}
+
+/** A part of the service that runs until stopped (API, sync schedule, describe worker). */
+export interface Component {
+  name: string;
+  /** Stop taking new work, finish or hand back the current item, release resources. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs components until SIGTERM or SIGINT, then stops them in reverse order and closes the
+ * database. A second signal exits at once.
+ */
+export function runUntilSignal(rt: Runtime, components: Component[]): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) {
+        rt.log.warn({ signal }, "second signal: exiting now");
+        process.exit(1);
+      }
+      stopping = true;
+      rt.log.info({ signal }, "shutting down");
+      for (const c of [...components].reverse()) {
+        try {
+          await c.stop();
+          rt.log.info({ component: c.name }, "stopped");
+        } catch (err) {
+          rt.log.error({ component: c.name, err }, "stop failed");
+        }
+      }
+      await rt.db.$disconnect();
+      resolve();
+    };
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+    process.once("SIGINT", () => void stop("SIGINT"));
+  });
+}
+
+/** Prints a configuration error as one message and exits 2; other errors propagate. */
+export function exitOnConfigError(err: unknown): never {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  throw err;
+}

@@ -1,0 +1,62 @@
+import type { Prisma } from "../generated/prisma/client.js";
+import type { ArtworkState, AttributionKind } from "../generated/prisma/enums.js";
+import { normalizeWords } from "../text/normalize.js";
+
+export interface ArtworkFilter {
+  /** A creator QID ("Q5432"), or words of any of the creator's labels ("goya", "francisco de goya"). */
+  creator?: string | null;
+  attribution?: AttributionKind[] | null;
+  state?: ArtworkState[] | null;
+  hasImage?: boolean | null;
+  hasDescription?: boolean | null;
+  inceptionFrom?: number | null;
+  inceptionTo?: number | null;
+  /** QID of a genre (P136). */
+  genre?: string | null;
+  /** QID of a collection (P195). */
+  collection?: string | null;
+}
+
+const QID = /^Q[1-9]\d*$/i;
+
+/** Creators whose QID is `creator`, or one of whose labels contains its words, in order, as whole words. */
+export function creatorWhere(creator: string): Prisma.CreatorWhereInput {
+  const trimmed = creator.trim();
+  if (QID.test(trimmed)) return { qid: trimmed.toUpperCase() };
+  const words = normalizeWords(trimmed);
+  // An empty search form (only punctuation) matches nothing rather than everything.
+  return { labels: { some: { normalized: { contains: ` ${words} ` } } } };
+}
+
+export function artworkWhere(filter: ArtworkFilter): Prisma.ArtworkWhereInput {
+  const and: Prisma.ArtworkWhereInput[] = [];
+  if (filter.creator != null || (filter.attribution && filter.attribution.length)) {
+    and.push({
+      creators: {
+        some: {
+          ...(filter.creator != null ? { creator: creatorWhere(filter.creator) } : {}),
+          ...(filter.attribution?.length ? { attribution: { in: filter.attribution } } : {}),
+        },
+      },
+    });
+  }
+  if (filter.state?.length) and.push({ state: { in: filter.state } });
+  if (filter.hasImage != null) {
+    const withImage: Prisma.ArtworkWhereInput = { images: { some: { isMain: true, missing: false } } };
+    and.push(filter.hasImage ? withImage : { NOT: withImage });
+  }
+  if (filter.hasDescription != null) {
+    and.push(filter.hasDescription ? { currentDescriptionId: { not: null } } : { currentDescriptionId: null });
+  }
+  if (filter.inceptionFrom != null) and.push({ inceptionYear: { gte: filter.inceptionFrom } });
+  if (filter.inceptionTo != null) and.push({ inceptionYear: { lte: filter.inceptionTo } });
+  if (filter.genre) and.push({ links: { some: { property: "P136", itemQid: filter.genre } } });
+  if (filter.collection) and.push({ links: { some: { property: "P195", itemQid: filter.collection } } });
+  return and.length ? { AND: and } : {};
+}
+
+/** The stable list order: inception (unknown last), then QID number. */
+export const ARTWORK_ORDER: Prisma.ArtworkOrderByWithRelationInput[] = [
+  { inception: { sort: "asc", nulls: "last" } },
+  { qidNumber: "asc" },
+];

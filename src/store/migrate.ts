@@ -1,0 +1,74 @@
+import { createHash, randomUUID } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+
+/** The committed migrations, next to the schema. */
+export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), "../../prisma/migrations");
+
+export interface MigrationResult {
+  applied: string[];
+  total: number;
+}
+
+/**
+ * Applies pending migrations from prisma/migrations, in order, each in its own transaction.
+ * It keeps Prisma's `_prisma_migrations` table in Prisma's format (checksum = sha256 of the
+ * file), so `prisma migrate deploy` and this function agree on what has been applied. Running it
+ * in-process avoids starting the Prisma CLI at every start and in every test.
+ */
+export function migrate(file: string, dir: string = MIGRATIONS_DIR): MigrationResult {
+  mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file, { timeout: 15_000 });
+  try {
+    db.pragma("journal_mode = WAL");
+    db.exec(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+    "id"                    TEXT PRIMARY KEY NOT NULL,
+    "checksum"              TEXT NOT NULL,
+    "finished_at"           DATETIME,
+    "migration_name"        TEXT NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        DATETIME,
+    "started_at"            DATETIME NOT NULL DEFAULT current_timestamp,
+    "applied_steps_count"   INTEGER UNSIGNED NOT NULL DEFAULT 0
+)`);
+    const names = readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+    const applied: string[] = [];
+    for (const name of names) {
+      const sql = readFileSync(join(dir, name, "migration.sql"), "utf8");
+      const checksum = createHash("sha256").update(sql).digest("hex");
+      // IMMEDIATE takes the write lock first, so two processes starting together apply each migration once.
+      const run = db.transaction(() => {
+        const done = db
+          .prepare(`SELECT checksum FROM "_prisma_migrations" WHERE migration_name = ? AND finished_at IS NOT NULL AND rolled_back_at IS NULL`)
+          .get(name) as { checksum: string } | undefined;
+        if (done) {
+          if (done.checksum !== checksum) {
+            throw new Error(`migration ${name} was changed after it was applied (checksum differs); restore the committed file`);
+          }
+          return false;
+        }
+        const startedAt = prismaTimestamp();
+        db.exec(sql);
+        db.prepare(
+          `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count, started_at)
+           VALUES (?, ?, ?, ?, 1, ?)`,
+        ).run(randomUUID(), checksum, prismaTimestamp(), name, startedAt);
+        return true;
+      });
+      if (run.immediate()) applied.push(name);
+    }
+    return { applied, total: names.length };
+  } finally {
+    db.close();
+  }
+}
+
+/** Prisma writes "2026-11-27T15:53:45.830+00:00". */
+function prismaTimestamp(): string {
+  return new Date().toISOString().replace("Z", "+00:00");
+}
