@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
-import { startApi } from "./api/component.js";
+import { startApiService } from "./api/component.js";
 import { loadConfig } from "./config.js";
 import { sqlitePath } from "./db.js";
 import { type Component, exitOnConfigError, openRuntime, runUntilSignal } from "./runtime.js";
@@ -16,7 +16,7 @@ program
   .description("Run everything one machine needs in one process: the GraphQL API (more components join as they land)")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
-    const components: Component[] = [await startApi(rt)];
+    const components: Component[] = [await startApiService(rt)];
     await runUntilSignal(rt, components);
   });
 
@@ -25,7 +25,7 @@ program
   .description("Run the GraphQL API alone (for split deployments)")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
-    await runUntilSignal(rt, [await startApi(rt)]);
+    await runUntilSignal(rt, [await startApiService(rt)]);
   });
 
 program
