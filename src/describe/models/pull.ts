@@ -49,6 +49,16 @@ export class PullError extends Error {
 
 const USER_AGENT = "artdesc (models pull)";
 
+/** fetch, with network failures named by method, URL and cause (undici only says "fetch failed"). */
+async function request(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const cause = (err as { cause?: { message?: string } }).cause?.message;
+    throw new PullError(`${init.method ?? "GET"} ${url}: ${cause ?? (err as Error).message}`);
+  }
+}
+
 export function fileUrl(hubUrl: string, modelId: string, revision: string, file: string): string {
   const base = hubUrl.replace(/\/+$/, "");
   return `${base}/${modelId}/resolve/${encodeURIComponent(revision)}/${file.split("/").map(encodeURIComponent).join("/")}`;
@@ -61,7 +71,7 @@ interface Head {
 
 async function head(url: string, signal?: AbortSignal): Promise<Head | null> {
   // "manual": the hub answers LFS files with a redirect whose own headers carry the real size.
-  const res = await fetch(url, { method: "HEAD", redirect: "manual", headers: { "user-agent": USER_AGENT }, signal });
+  const res = await request(url, { method: "HEAD", redirect: "manual", headers: { "user-agent": USER_AGENT }, signal });
   if (res.status === 404) return null;
   if (res.status >= 400) throw new PullError(`HEAD ${url}: HTTP ${res.status}`);
   const linked = res.headers.get("x-linked-size");
@@ -89,7 +99,7 @@ async function download(
   if (info.size === null || offset < info.size) {
     const headers: Record<string, string> = { "user-agent": USER_AGENT };
     if (offset > 0) headers.range = `bytes=${offset}-`;
-    const res = await fetch(url, { headers, redirect: "follow", signal: options.signal });
+    const res = await request(url, { headers, redirect: "follow", signal: options.signal });
     if (res.status === 200 && offset > 0) offset = 0; // the server ignored the range: start over
     else if (res.status !== 200 && res.status !== 206) throw new PullError(`GET ${url}: HTTP ${res.status}`);
     const length = res.headers.get("content-length");

@@ -2,6 +2,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../../../src/config.js";
+import { pullCommand } from "../../../src/describe/models/commands.js";
 import { checkModelFolder, defaultDtypes, readRevision } from "../../../src/describe/models/contract.js";
 import { progressPrinter } from "../../../src/describe/models/progress.js";
 import { fileUrl, type PullProgress, pullModel } from "../../../src/describe/models/pull.js";
@@ -118,6 +120,26 @@ describe("pullModel from a local hub", () => {
     await pull({ dtype: "fp16" });
     expect(checkModelFolder(join(modelDir, MODEL_ID), "fp16")).toEqual([]);
     expect(same("onnx/decoder_model_merged_fp16.onnx")).toBe(true);
+  });
+});
+
+describe("artdesc models pull", () => {
+  it("pulls MODEL_ID into MODEL_DIR from MODEL_HUB_URL with plain progress lines and checks the contract", async () => {
+    const lines: string[] = [];
+    const config = loadConfig({ MODEL_HUB_URL: hub.url, MODEL_DIR: modelDir, MODEL_ID, MODEL_DTYPE: "vision_encoder=fp32,embed_tokens=fp16,decoder_model_merged=fp16" });
+    const ok = await pullCommand({ revision: hub.commit }, config, { write: (s) => lines.push(s) });
+    const text = lines.join("");
+    expect(ok).toBe(true);
+    expect(text).toContain(`Pulling ${MODEL_ID}@${hub.commit} (vision_encoder=fp32,embed_tokens=fp16,decoder_model_merged=fp16) from ${hub.url}`);
+    expect(text).toContain("onnx/decoder_model_merged_fp16.onnx: downloading");
+    expect(text).toContain(`commit ${hub.commit}`);
+    expect(text).not.toContain("contract:");
+  });
+
+  it("rejects a bad --dtype before touching the network", async () => {
+    const config = loadConfig({ MODEL_HUB_URL: hub.url, MODEL_DIR: modelDir });
+    await expect(pullCommand({ dtype: "fp8" }, config, { write: () => true })).rejects.toThrow(/--dtype="fp8": unknown dtype "fp8"/);
+    expect(hub.requests).toEqual([]);
   });
 });
 
