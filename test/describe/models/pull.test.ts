@@ -1,4 +1,6 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import onnxProto from "onnx-proto";
+import * as ort from "onnxruntime-node";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -120,6 +122,64 @@ describe("pullModel from a local hub", () => {
     await pull({ dtype: "fp16" });
     expect(checkModelFolder(join(modelDir, MODEL_ID), "fp16")).toEqual([]);
     expect(same("onnx/decoder_model_merged_fp16.onnx")).toBe(true);
+  });
+});
+
+/**
+ * An embed_tokens graph whose table lives in an external data file, as large exports store their
+ * weights; written with onnx-proto directly since synth keeps weights inline.
+ */
+function writeExternalEmbed(dir: string): void {
+  const { onnx } = onnxProto;
+  const table = Float32Array.from({ length: 300 * 64 }, (_, i) => Math.sin(i) * 0.02);
+  writeFileSync(join(dir, "onnx/embed_tokens.onnx_data"), new Uint8Array(table.buffer));
+  const dim = (d: number | string) => (typeof d === "number" ? { dimValue: d } : { dimParam: d });
+  const vi = (name: string, elemType: number, dims: (number | string)[]) => ({ name, type: { tensorType: { elemType, shape: { dim: dims.map(dim) } } } });
+  const bytes = onnx.ModelProto.encode({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    graph: {
+      name: "embed_tokens",
+      node: [{ opType: "Gather", input: ["table", "input_ids"], output: ["inputs_embeds"], attribute: [{ name: "axis", type: 2, i: 0 }] }],
+      initializer: [
+        {
+          name: "table",
+          dims: [300, 64],
+          dataType: 1,
+          dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+          externalData: [
+            { key: "location", value: "embed_tokens.onnx_data" },
+            { key: "offset", value: "0" },
+            { key: "length", value: String(table.byteLength) },
+          ],
+        },
+      ],
+      input: [vi("input_ids", 7, ["batch_size", "sequence_length"])],
+      output: [vi("inputs_embeds", 1, ["batch_size", "sequence_length", 64])],
+    },
+  }).finish();
+  writeFileSync(join(dir, "onnx/embed_tokens.onnx"), bytes);
+}
+
+describe("pullModel with external weight data", () => {
+  it("fetches the data files the graphs name, and the contract requires them", async () => {
+    const source = join(model.root, "external");
+    cpSync(model.dir, source, { recursive: true });
+    writeExternalEmbed(source);
+    const session = await ort.InferenceSession.create(join(source, "onnx/embed_tokens.onnx"));
+    await session.release();
+    const other = await startLocalHub(MODEL_ID, source);
+    try {
+      const result = await pullModel({ hubUrl: other.url, modelId: MODEL_ID, revision: "main", dtypes: defaultDtypes("cpu"), modelDir });
+      expect(result.files.map((f) => f.file)).toContain("onnx/embed_tokens.onnx_data");
+      const dir = join(modelDir, MODEL_ID);
+      expect(readFileSync(join(dir, "onnx/embed_tokens.onnx_data")).equals(readFileSync(join(source, "onnx/embed_tokens.onnx_data")))).toBe(true);
+      expect(checkModelFolder(dir, "fp32")).toEqual([]);
+      rmSync(join(dir, "onnx/embed_tokens.onnx_data"));
+      expect(checkModelFolder(dir, "fp32")).toEqual(["onnx/embed_tokens.onnx: external data file onnx/embed_tokens.onnx_data missing"]);
+    } finally {
+      await other.close();
+    }
   });
 });
 
