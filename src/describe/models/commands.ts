@@ -55,6 +55,8 @@ export async function pullCommand(o: PullCommandOptions, config: Config, out: Ou
     dtypes,
     modelDir: config.MODEL_DIR,
     onProgress: progressPrinter(out),
+    idleTimeoutMs: config.HTTP_TIMEOUT_MS,
+    retries: config.HTTP_MAX_RETRIES,
   });
   const problems = checkModelFolder(result.dir, dtypes);
   const fetched = result.files.filter((f) => !f.skipped).reduce((a, f) => a + f.bytes, 0);

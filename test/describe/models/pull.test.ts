@@ -31,6 +31,7 @@ beforeEach(() => {
   hub.requests.length = 0;
   hub.cutOnce.clear();
   hub.lieSize.clear();
+  hub.stallOnce.clear();
   return () => rmSync(modelDir, { recursive: true, force: true });
 });
 
@@ -95,6 +96,27 @@ describe("pullModel from a local hub", () => {
     expect(events).toContainEqual({ kind: "start", file: DECODER, total: full, resumedFrom: partial });
     // Files finished before the cut were not fetched again.
     expect(hub.requests.some((r) => r.method === "GET" && r.path.endsWith("vision_encoder.onnx"))).toBe(false);
+  });
+
+  it("retries an interrupted file by resuming it, within one run", async () => {
+    hub.cutOnce.set(DECODER, 50_000);
+    const events: PullProgress[] = [];
+    await pullModel({ hubUrl: hub.url, modelId: MODEL_ID, revision: "main", dtypes: defaultDtypes("cpu"), modelDir, retries: 1, onProgress: (e) => events.push(e) });
+    expect(same(DECODER)).toBe(true);
+    expect(events.filter((e) => e.kind === "retry")).toEqual([
+      { kind: "retry", file: DECODER, attempt: 1, reason: expect.stringMatching(/download interrupted after \d+ bytes/) },
+    ]);
+    expect(hub.requests.filter((r) => r.path === `/cdn/${DECODER}` && r.method === "GET").map((r) => r.range)).toEqual([undefined, expect.stringMatching(/^bytes=\d+-$/)]);
+  });
+
+  it("aborts a stalled transfer after the idle timeout and keeps the part", async () => {
+    hub.stallOnce.set(DECODER, 30_000);
+    await expect(
+      pullModel({ hubUrl: hub.url, modelId: MODEL_ID, revision: "main", dtypes: defaultDtypes("cpu"), modelDir, idleTimeoutMs: 300 }),
+    ).rejects.toThrow(/decoder_model_merged\.onnx: download interrupted after 30000 bytes \(no data for 300 ms\)/);
+    await pull();
+    expect(same(DECODER)).toBe(true);
+    expect(hub.requests.filter((r) => r.path === `/cdn/${DECODER}` && r.method === "GET").at(-1)!.range).toBe("bytes=30000-");
   });
 
   it("fails on a size mismatch and keeps nothing of that file", async () => {
