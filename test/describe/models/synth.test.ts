@@ -142,7 +142,8 @@ describe("synthModel tiny", () => {
     const vocab = 300;
     const lastFull = (full.logits!.data as Float32Array).slice((n - 1) * vocab);
     const lastStep = step.logits!.data as Float32Array;
-    for (let v = 0; v < vocab; v++) expect(lastStep[v]).toBeCloseTo(lastFull[v]!, 3);
+    // The engine compares its cached loop with a full recomputation at 1e-4: the graph must allow it.
+    expect(Math.max(...lastStep.map((x, v) => Math.abs(x - lastFull[v]!)))).toBeLessThan(1e-4);
     expect(step["present.0.key"]!.dims).toEqual([1, 2, n, 16]);
 
     // A padded key changes the result: the mask reaches the attention.
