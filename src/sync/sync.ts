@@ -26,7 +26,10 @@ import {
  * inventory. One item that fails is recorded as a SyncFailure; the run goes on.
  */
 
-/** Labels of linked items, creators and every image's Commons record are refreshed at least this often. */
+/**
+ * Labels of linked items and creators, and every image's Commons record (a re-upload changes its
+ * sha1 but not the Wikidata item), are refreshed by --full and at least this often.
+ */
 export const FULL_REFRESH_DAYS = 7;
 const DETAILS_BATCH = 50;
 
@@ -51,7 +54,7 @@ export interface SyncDeps {
 export interface SyncOptions {
   /** Creator QIDs; default SYNC_CREATORS. */
   creators?: string[];
-  /** Fetch details of every work, refresh every label and every image record. */
+  /** Fetch details of every work, not only new or changed ones, and refresh (see FULL_REFRESH_DAYS). */
   full?: boolean;
   trigger?: "manual" | "schedule" | "startup";
   holder?: string;
@@ -104,9 +107,10 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     where: { full: true, status: "SUCCEEDED", startedAt: { gt: new Date(Date.now() - FULL_REFRESH_DAYS * 86_400_000) } },
     select: { id: true },
   });
-  const full = options.full === true || !lastFull;
+  const full = options.full === true;
+  const refresh = full || !lastFull;
   const run = await db.syncRun.create({
-    data: { trigger: options.trigger ?? "manual", full, creators: JSON.stringify(creators), holder: options.holder ?? null },
+    data: { trigger: options.trigger ?? "manual", full: refresh, creators: JSON.stringify(creators), holder: options.holder ?? null },
   });
   const counts: Counts = {
     seen: 0,
@@ -126,7 +130,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     log.warn({ stage, ...item, reason }, "sync item failed");
     await db.syncFailure.create({ data: { syncRunId: run.id, stage, reason: reason.slice(0, 2000), ...item } });
   };
-  const ctx: RunContext = { db, config, log, http, full, signal, counts, progress, report, fail, runId: run.id };
+  const ctx: RunContext = { db, config, log, http, full, refresh, signal, counts, progress, report, fail, runId: run.id };
 
   let status: SyncRunStatus = "SUCCEEDED";
   let error: string | null = null;
@@ -146,7 +150,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
   progress.phase = "done";
   report();
   await db.syncRun.update({ where: { id: run.id }, data: { ...counts, status, error, finishedAt: new Date() } });
-  return { runId: run.id, status, full, error, ...counts };
+  return { runId: run.id, status, full: refresh, error, ...counts };
 }
 
 interface RunContext {
@@ -154,7 +158,10 @@ interface RunContext {
   config: Config;
   log: Logger;
   http: HttpClient;
+  /** Details of every work, changed or not. */
   full: boolean;
+  /** Labels and image records of everything, changed or not. */
+  refresh: boolean;
   signal?: AbortSignal;
   counts: Counts;
   progress: SyncProgress;
@@ -261,7 +268,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
     }
   }
 
-  // 4. Images: of changed works, of works whose copy is missing or stale, and every image on a full run.
+  // 4. Images: of changed works, of works whose copy is missing or stale, and every image on a refreshing run.
   if (!signal?.aborted) await syncImages(ctx, touchedArtworkIds, syncedCreatorIds);
 
   // 5. Works that left every inventory that could be read.
@@ -278,12 +285,12 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Creator rows (with search-form labels) for the creators of this run; labels refreshed on a full run. */
+/** Creator rows (with search-form labels) for the creators of this run; labels refreshed on a refreshing run. */
 async function ensureCreators(ctx: RunContext, urls: ReturnType<typeof wikidataUrls>, qids: string[]): Promise<Map<string, number>> {
   const { db, config, http } = ctx;
   const have = await db.creator.findMany({ where: { qid: { in: qids } }, select: { id: true, qid: true } });
   const ids = new Map(have.map((c) => [c.qid, c.id]));
-  const fetch = ctx.full ? qids : qids.filter((q) => !ids.has(q));
+  const fetch = ctx.refresh ? qids : qids.filter((q) => !ids.has(q));
   let outcomes = new Map<string, EntityOutcome>();
   if (fetch.length) {
     try {
@@ -309,13 +316,13 @@ async function ensureCreators(ctx: RunContext, urls: ReturnType<typeof wikidataU
   return ids;
 }
 
-/** LinkedItem rows for every linked QID: new ones always, all of them once per full run. */
+/** LinkedItem rows for every linked QID: new ones always, all of them once per refreshing run. */
 async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikidataUrls>, qids: string[], labelled: Set<string>): Promise<void> {
   const { db, config, http } = ctx;
   const unique = [...new Set(qids)].filter((q) => !labelled.has(q));
   if (!unique.length) return;
   const known = new Set((await db.linkedItem.findMany({ where: { qid: { in: unique } }, select: { qid: true } })).map((l) => l.qid));
-  const fetch = ctx.full ? unique : unique.filter((q) => !known.has(q));
+  const fetch = ctx.refresh ? unique : unique.filter((q) => !known.has(q));
   for (const q of unique) if (!fetch.includes(q)) labelled.add(q);
   if (!fetch.length) return;
   let outcomes = new Map<string, EntityOutcome>();
@@ -399,7 +406,7 @@ async function syncImages(ctx: RunContext, touchedArtworkIds: number[], syncedCr
   const { db, config, http, signal } = ctx;
   const select = { id: true, fileTitle: true, localPath: true, localSourceSha1: true } as const;
   const activeOfCreators = { state: "ACTIVE" as const, creators: { some: { creatorId: { in: syncedCreatorIds } } } };
-  const rows: ImageRow[] = ctx.full
+  const rows: ImageRow[] = ctx.refresh
     ? await db.image.findMany({ where: { artwork: activeOfCreators }, select })
     : [
         ...(touchedArtworkIds.length ? await db.image.findMany({ where: { artworkId: { in: touchedArtworkIds } }, select }) : []),
