@@ -5,7 +5,7 @@ import type { Db } from "../db.js";
 import type { AttributionKind, SyncRunStatus } from "../generated/prisma/enums.js";
 import type { Logger } from "../log.js";
 import { searchForm } from "../text/normalize.js";
-import { fetchImageinfo, type FileInfo, thumbWidthFor } from "./commons.js";
+import { fetchImageinfo, type FileInfo, IMAGEINFO_BATCH, thumbWidthFor } from "./commons.js";
 import { createHttpClient, type HttpClient } from "./http.js";
 import { ImageRejectedError, normalizeImage, storeImage } from "./images.js";
 import {
@@ -47,8 +47,6 @@ export interface SyncDeps {
   db: Db;
   config: Config;
   log: Logger;
-  /** Defaults to a client built from the config (which refuses to start without USER_AGENT_CONTACT). */
-  http?: HttpClient;
 }
 
 export interface SyncOptions {
@@ -94,7 +92,8 @@ interface Found {
 
 export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promise<SyncSummary> {
   const { db, config, log } = deps;
-  const http = deps.http ?? createHttpClient(config);
+  // Refuses to start without USER_AGENT_CONTACT, before anything is written.
+  const http = createHttpClient(config);
   const creators = options.creators?.length ? options.creators : config.SYNC_CREATORS;
   const signal = options.signal;
 
@@ -227,7 +226,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
   ctx.progress.phase = "details";
   ctx.progress.worksTotal = todo.length;
   ctx.report();
-  const touchedArtworkIds: number[] = [];
+  const images = new ImagePipeline(ctx);
   const labelled = new Set<string>();
   for (let i = 0; i < todo.length && !signal?.aborted; i += DETAILS_BATCH) {
     const batch = todo.slice(i, i + DETAILS_BATCH);
@@ -252,11 +251,12 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
       }
     }
     await ensureLinkedItems(ctx, urls, details.flatMap((d) => d.links.map((l) => l.qid)), labelled);
+    const written: number[] = [];
     for (const d of details) {
       if (signal?.aborted) break;
       try {
-        const { id, created } = await writeArtwork(db, d, inventory.get(d.qid)!, syncedCreatorIds);
-        touchedArtworkIds.push(id);
+        const { id, created } = await writeArtwork(db, d, inventory.get(d.qid)!, syncedCreatorIds, !existing.has(d.qid));
+        written.push(id);
         if (created) ctx.counts.created++;
         else ctx.counts.updated++;
         if (d.images.length === 0) ctx.counts.skippedNoImage++;
@@ -266,10 +266,13 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
       ctx.progress.worksDone++;
       ctx.report();
     }
+    // 4. Images of the works just written start now, alongside the next batches.
+    if (written.length && !signal?.aborted) await images.add(await db.image.findMany({ where: { artworkId: { in: written } }, select: IMAGE_ROW }));
   }
-
-  // 4. Images: of changed works, of works whose copy is missing or stale, and every image on a refreshing run.
-  if (!signal?.aborted) await syncImages(ctx, touchedArtworkIds, syncedCreatorIds);
+  ctx.progress.phase = "images";
+  ctx.report();
+  if (!signal?.aborted) await images.add(await remainingImages(ctx, syncedCreatorIds));
+  await images.finish();
 
   // 5. Works that left every inventory that could be read.
   if (!signal?.aborted) await checkVanished(ctx, urls, inventory, inventoried);
@@ -321,7 +324,10 @@ async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikida
   const { db, config, http } = ctx;
   const unique = [...new Set(qids)].filter((q) => !labelled.has(q));
   if (!unique.length) return;
-  const known = new Set((await db.linkedItem.findMany({ where: { qid: { in: unique } }, select: { qid: true } })).map((l) => l.qid));
+  // An item whose labels could not be read yet (no refreshedAt) is asked again.
+  const known = new Set(
+    (await db.linkedItem.findMany({ where: { qid: { in: unique }, refreshedAt: { not: null } }, select: { qid: true } })).map((l) => l.qid),
+  );
   const fetch = ctx.refresh ? unique : unique.filter((q) => !known.has(q));
   for (const q of unique) if (!fetch.includes(q)) labelled.add(q);
   if (!fetch.length) return;
@@ -347,7 +353,7 @@ async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikida
   );
 }
 
-async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, syncedCreatorIds: number[]): Promise<{ id: number; created: boolean }> {
+async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, syncedCreatorIds: number[], isNew: boolean): Promise<{ id: number; created: boolean }> {
   const now = new Date();
   const fields = {
     title: d.title,
@@ -365,19 +371,33 @@ async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, syncedCreat
     state: "ACTIVE" as const,
     mergedIntoQid: null,
   };
+  const creators = found.attributions.map((a, position) => ({ creatorId: a.creatorId, attribution: a.kind, position }));
+  const links = d.links.map((l, position) => ({ property: l.property, itemQid: l.qid, position }));
+  if (isNew) {
+    // One nested create is one transaction, and much cheaper than an interactive one.
+    const created = await db.artwork.create({
+      data: {
+        ...fields,
+        qid: d.qid,
+        qidNumber: qidNumber(d.qid),
+        firstSeenAt: now,
+        creators: { createMany: { data: creators } },
+        links: { createMany: { data: links } },
+        images: { createMany: { data: d.images.map((img, position) => ({ fileTitle: img.fileTitle, isMain: img.isMain, position })) } },
+      },
+      select: { id: true },
+    });
+    return { id: created.id, created: true };
+  }
   return db.$transaction(async (tx) => {
     const old = await tx.artwork.findUnique({ where: { qid: d.qid }, select: { id: true, state: true } });
     const id = old
       ? (await tx.artwork.update({ where: { id: old.id }, data: { ...fields, ...(old.state !== "ACTIVE" ? { stateChangedAt: now } : {}) }, select: { id: true } })).id
       : (await tx.artwork.create({ data: { ...fields, qid: d.qid, qidNumber: qidNumber(d.qid), firstSeenAt: now }, select: { id: true } })).id;
     if (old) await tx.artworkCreator.deleteMany({ where: { artworkId: id, creatorId: { in: syncedCreatorIds } } });
-    await tx.artworkCreator.createMany({
-      data: found.attributions.map((a, position) => ({ artworkId: id, creatorId: a.creatorId, attribution: a.kind, position })),
-    });
+    await tx.artworkCreator.createMany({ data: creators.map((c) => ({ ...c, artworkId: id })) });
     if (old) await tx.artworkLink.deleteMany({ where: { artworkId: id } });
-    if (d.links.length) {
-      await tx.artworkLink.createMany({ data: d.links.map((l, position) => ({ artworkId: id, property: l.property, itemQid: l.qid, position })) });
-    }
+    if (links.length) await tx.artworkLink.createMany({ data: links.map((l) => ({ ...l, artworkId: id })) });
     const images = old ? await tx.image.findMany({ where: { artworkId: id }, select: { id: true, fileTitle: true, isMain: true, position: true } }) : [];
     const wanted = new Map(d.images.map((img, position) => [img.fileTitle, { ...img, position }]));
     const gone = images.filter((img) => !wanted.has(img.fileTitle)).map((img) => img.id);
@@ -402,93 +422,117 @@ interface ImageRow {
   localSourceSha1: string | null;
 }
 
-async function syncImages(ctx: RunContext, touchedArtworkIds: number[], syncedCreatorIds: number[]): Promise<void> {
-  const { db, config, http, signal } = ctx;
-  const select = { id: true, fileTitle: true, localPath: true, localSourceSha1: true } as const;
-  const activeOfCreators = { state: "ACTIVE" as const, creators: { some: { creatorId: { in: syncedCreatorIds } } } };
-  const rows: ImageRow[] = ctx.refresh
-    ? await db.image.findMany({ where: { artwork: activeOfCreators }, select })
-    : [
-        ...(touchedArtworkIds.length ? await db.image.findMany({ where: { artworkId: { in: touchedArtworkIds } }, select }) : []),
-        // Left over by an interrupted or failed run: no record yet, or a copy of another version.
-        ...(await db.$queryRaw<ImageRow[]>`
-          SELECT i.id, i.fileTitle, i.localPath, i.localSourceSha1 FROM Image i JOIN Artwork a ON a.id = i.artworkId
-          WHERE a.state = 'ACTIVE' AND i.missing = 0
-            AND (i.sha1 IS NULL OR i.localSourceSha1 IS NULL OR i.localSourceSha1 <> i.sha1)`),
-      ];
-  const byId = new Map(rows.map((r) => [r.id, r]));
-  if (!byId.size) return;
-  ctx.progress.phase = "images";
-  ctx.progress.imagesTotal = byId.size;
-  ctx.report();
+const IMAGE_ROW = { id: true, fileTitle: true, localPath: true, localSourceSha1: true } as const;
 
-  // Imageinfo for every distinct title, then record what Commons said.
-  const titles = [...new Set([...byId.values()].map((r) => r.fileTitle))];
-  const infos = new Map<string, FileInfo>();
-  const thumbWidth = thumbWidthFor(config.IMAGE_EDGE);
-  for (let i = 0; i < titles.length && !signal?.aborted; i += 50) {
-    const batch = titles.slice(i, i + 50);
+/**
+ * Images flow while details are still being written: each batch of written works gets its
+ * imageinfo at once and its downloads join a pool of DOWNLOAD_CONCURRENCY, so the network, sharp's
+ * threads and the database writes overlap.
+ */
+class ImagePipeline {
+  private readonly seen = new Set<number>();
+  private readonly queue: { row: ImageRow; info: FileInfo }[] = [];
+  private readonly workers: Promise<void>[] = [];
+
+  constructor(private readonly ctx: RunContext) {}
+
+  /** Imageinfo for these rows (once each per run), then their downloads are queued. */
+  async add(rows: ImageRow[]): Promise<void> {
+    const { ctx } = this;
+    const fresh = rows.filter((r) => !this.seen.has(r.id));
+    for (const r of fresh) this.seen.add(r.id);
+    if (!fresh.length) return;
+    ctx.progress.imagesTotal += fresh.length;
+    ctx.report();
+    for (let i = 0; i < fresh.length && !ctx.signal?.aborted; i += IMAGEINFO_BATCH) {
+      await this.addBatch(fresh.slice(i, i + IMAGEINFO_BATCH));
+    }
+  }
+
+  private async addBatch(rows: ImageRow[]): Promise<void> {
+    const { ctx } = this;
+    const { db, config } = ctx;
+    const titles = [...new Set(rows.map((r) => r.fileTitle))];
+    let infos: Map<string, FileInfo>;
     try {
-      for (const [t, info] of await fetchImageinfo(http, config.COMMONS_API_URL, batch, thumbWidth, signal)) infos.set(t, info);
+      infos = await fetchImageinfo(ctx.http, config.COMMONS_API_URL, titles, thumbWidthFor(config.IMAGE_EDGE), ctx.signal);
     } catch (err) {
-      if (signal?.aborted) throw err;
-      for (const t of batch) await ctx.fail("imageinfo", errorText(err), { fileTitle: t });
+      if (ctx.signal?.aborted) throw err;
+      for (const t of titles) await ctx.fail("imageinfo", errorText(err), { fileTitle: t });
+      ctx.progress.imagesDone += rows.length;
+      return;
+    }
+    const updates = [];
+    for (const row of rows) {
+      const info = infos.get(row.fileTitle)!;
+      updates.push(db.image.update({ where: { id: row.id }, data: imageRecord(info) }));
+      if (info.missing || !info.thumbUrl) {
+        ctx.progress.imagesDone++;
+        if (info.missing) await ctx.fail("imageinfo", "Commons has no such file", { fileTitle: row.fileTitle });
+      } else if (row.localSourceSha1 === info.sha1 && (await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
+        ctx.counts.imagesUnchanged++;
+        ctx.progress.imagesDone++;
+      } else if (row.localSourceSha1 === info.sha1 && !row.localPath) {
+        // This very file was refused before (see downloadOne); a new upload will be tried.
+        ctx.progress.imagesDone++;
+      } else this.queue.push({ row, info });
+    }
+    await db.$transaction(updates);
+    ctx.report();
+    const want = Math.min(config.DOWNLOAD_CONCURRENCY, this.queue.length);
+    while (this.workers.length < want) {
+      const worker: Promise<void> = this.work().finally(() => this.workers.splice(this.workers.indexOf(worker), 1));
+      this.workers.push(worker);
     }
   }
-  const downloads: { row: ImageRow; info: FileInfo }[] = [];
-  const updates = [];
-  for (const row of byId.values()) {
-    const info = infos.get(row.fileTitle);
-    if (!info) continue;
-    updates.push(
-      db.image.update({
-        where: { id: row.id },
-        data: {
-          missing: info.missing,
-          originalUrl: info.url,
-          thumbUrl: info.thumbUrl,
-          thumbWidth: info.thumbWidth,
-          thumbHeight: info.thumbHeight,
-          width: info.width,
-          height: info.height,
-          bytes: info.bytes,
-          mime: info.mime,
-          sha1: info.sha1,
-          licenseShortName: info.licenseShortName,
-          usageTerms: info.usageTerms,
-          attributionRequired: info.attributionRequired,
-          artist: info.artist,
-          credit: info.credit,
-          descriptionUrl: info.descriptionUrl,
-        },
-      }),
-    );
-    if (info.missing || !info.thumbUrl) {
-      ctx.progress.imagesDone++;
-      if (info.missing) await ctx.fail("imageinfo", "Commons has no such file", { fileTitle: row.fileTitle });
-      continue;
-    }
-    if (row.localSourceSha1 === info.sha1 && (await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
-      ctx.counts.imagesUnchanged++;
-      ctx.progress.imagesDone++;
-    } else if (row.localSourceSha1 === info.sha1 && !row.localPath) {
-      // This very file was refused before (see normaliseAndStore); a new upload will be tried.
-      ctx.progress.imagesDone++;
-    } else downloads.push({ row, info });
-  }
-  for (let i = 0; i < updates.length; i += 100) await db.$transaction(updates.slice(i, i + 100));
-  ctx.report();
 
-  let next = 0;
-  const worker = async () => {
-    while (next < downloads.length && !signal?.aborted) {
-      const job = downloads[next++]!;
+  private async work(): Promise<void> {
+    const { ctx } = this;
+    for (let job = this.queue.shift(); job && !ctx.signal?.aborted; job = this.queue.shift()) {
       await downloadOne(ctx, job.row, job.info);
       ctx.progress.imagesDone++;
       ctx.report();
     }
+  }
+
+  /** Waits for every queued download (or, once aborted, for the ones in progress). */
+  async finish(): Promise<void> {
+    while (this.workers.length) await Promise.all([...this.workers]);
+  }
+}
+
+function imageRecord(info: FileInfo) {
+  return {
+    missing: info.missing,
+    originalUrl: info.url,
+    thumbUrl: info.thumbUrl,
+    thumbWidth: info.thumbWidth,
+    thumbHeight: info.thumbHeight,
+    width: info.width,
+    height: info.height,
+    bytes: info.bytes,
+    mime: info.mime,
+    sha1: info.sha1,
+    licenseShortName: info.licenseShortName,
+    usageTerms: info.usageTerms,
+    attributionRequired: info.attributionRequired,
+    artist: info.artist,
+    credit: info.credit,
+    descriptionUrl: info.descriptionUrl,
   };
-  await Promise.all(Array.from({ length: Math.min(config.DOWNLOAD_CONCURRENCY, downloads.length) }, worker));
+}
+
+/** Images no batch brought: every one on a refreshing run, else those a past run left unfinished. */
+async function remainingImages(ctx: RunContext, syncedCreatorIds: number[]): Promise<ImageRow[]> {
+  const { db } = ctx;
+  if (ctx.refresh) {
+    return db.image.findMany({ where: { artwork: { state: "ACTIVE", creators: { some: { creatorId: { in: syncedCreatorIds } } } } }, select: IMAGE_ROW });
+  }
+  // Left over by an interrupted or failed run: no Commons record yet, or a copy of another version.
+  return db.$queryRaw<ImageRow[]>`
+    SELECT i.id, i.fileTitle, i.localPath, i.localSourceSha1 FROM Image i JOIN Artwork a ON a.id = i.artworkId
+    WHERE a.state = 'ACTIVE' AND i.missing = 0
+      AND (i.sha1 IS NULL OR i.localSourceSha1 IS NULL OR i.localSourceSha1 <> i.sha1)`;
 }
 
 async function hasLocalCopy(imageDir: string, localPath: string | null): Promise<boolean> {
