@@ -211,11 +211,12 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
   const todo: string[] = [];
   for (const [qid, f] of inventory) {
     const old = existing.get(qid);
+    // Attributions count (and are replaced) only for creators whose inventory was read in this run.
     const same =
       old &&
       old.state === "ACTIVE" &&
       old.wikidataRevision === f.revision &&
-      attributionKey(old.creators.filter((c) => syncedCreatorIds.includes(c.creatorId)).map((c) => ({ creatorId: c.creatorId, kind: c.attribution }))) ===
+      attributionKey(old.creators.filter((c) => inventoried.includes(c.creatorId)).map((c) => ({ creatorId: c.creatorId, kind: c.attribution }))) ===
         attributionKey(f.attributions);
     if (same && !ctx.full) ctx.counts.unchanged++;
     else todo.push(qid);
@@ -255,7 +256,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
     for (const d of details) {
       if (signal?.aborted) break;
       try {
-        const { id, created } = await writeArtwork(db, d, inventory.get(d.qid)!, syncedCreatorIds, !existing.has(d.qid));
+        const { id, created } = await writeArtwork(db, d, inventory.get(d.qid)!, inventoried, !existing.has(d.qid));
         written.push(id);
         if (created) ctx.counts.created++;
         else ctx.counts.updated++;
@@ -353,7 +354,7 @@ async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikida
   );
 }
 
-async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, syncedCreatorIds: number[], isNew: boolean): Promise<{ id: number; created: boolean }> {
+async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, inventoriedCreatorIds: number[], isNew: boolean): Promise<{ id: number; created: boolean }> {
   const now = new Date();
   const fields = {
     title: d.title,
@@ -394,7 +395,7 @@ async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, syncedCreat
     const id = old
       ? (await tx.artwork.update({ where: { id: old.id }, data: { ...fields, ...(old.state !== "ACTIVE" ? { stateChangedAt: now } : {}) }, select: { id: true } })).id
       : (await tx.artwork.create({ data: { ...fields, qid: d.qid, qidNumber: qidNumber(d.qid), firstSeenAt: now }, select: { id: true } })).id;
-    if (old) await tx.artworkCreator.deleteMany({ where: { artworkId: id, creatorId: { in: syncedCreatorIds } } });
+    if (old) await tx.artworkCreator.deleteMany({ where: { artworkId: id, creatorId: { in: inventoriedCreatorIds } } });
     await tx.artworkCreator.createMany({ data: creators.map((c) => ({ ...c, artworkId: id })) });
     if (old) await tx.artworkLink.deleteMany({ where: { artworkId: id } });
     if (links.length) await tx.artworkLink.createMany({ data: links.map((l) => ({ ...l, artworkId: id })) });

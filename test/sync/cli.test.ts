@@ -2,12 +2,15 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createDb, type Db } from "../../src/db.js";
 import { createLogger } from "../../src/log.js";
 import { migrate } from "../../src/store/migrate.js";
+import { syncCommand } from "../../src/sync/command.js";
 import { runSync } from "../../src/sync/sync.js";
+import { createTestDb } from "../support/db.js";
 import { startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
 
 /** The real CLI in a child process (tsx runs the sources), against the local world. */
@@ -58,10 +61,20 @@ describe("artdesc sync", () => {
 
   it("exits non-zero when the run fails as a whole", async () => {
     world.fault({ target: "sparql", kind: "500", times: 4 });
-    const { done } = cli(["sync"], { ...world.env, DATABASE_URL: `file:${dir}/fail.db`, IMAGE_DIR: `${dir}/fail-images` });
-    const r = await done;
-    expect(r.stdout).toMatch(/FAILED/);
-    expect(r.code).toBe(1);
+    const t = await createTestDb();
+    const rt = { db: t.db, log: createLogger("silent"), config: loadConfig({ ...world.env, DATABASE_URL: t.url, IMAGE_DIR: `${dir}/fail-images` }) };
+    let progress = "";
+    let summary = "";
+    const out = Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream;
+    out.on("data", (d: Buffer) => (progress += d));
+    const summaryOut = new PassThrough().on("data", (d: Buffer) => (summary += d));
+    try {
+      expect(await syncCommand(rt, { out, summaryOut })).toBe(1);
+      expect(summary).toMatch(/^sync run 1: FAILED[\s\S]*error:\s+no inventory could be read/);
+      expect(progress).toMatch(/^done /m);
+    } finally {
+      await t.close();
+    }
   });
 
   it("killed mid-run (SIGKILL), the next run continues where it stopped", async () => {
@@ -87,6 +100,27 @@ describe("artdesc sync", () => {
       expect(runs.map((x) => x.status)).toEqual(["ABORTED", "SUCCEEDED"]);
       expect(runs[0]!.error).toMatch(/ended before the run finished/);
     } finally {
+      await db.$disconnect();
+    }
+  });
+
+  it("artdesc daemon: syncs at start when never synced, and SIGTERM stops it cleanly", async () => {
+    const env = { ...world.env, DATABASE_URL: `file:${dir}/daemon.db`, IMAGE_DIR: `${dir}/daemon-images`, DOWNLOAD_CONCURRENCY: "1", HTTP_TIMEOUT_MS: "5000" };
+    world.fault({ target: "image", kind: "slow", delayMs: 250, times: 12 });
+    const { child, done } = cli(["daemon"], env);
+    migrate(join(dir, "daemon.db"));
+    const db: Db = await createDb(env.DATABASE_URL);
+    try {
+      const deadline = Date.now() + 30_000;
+      while ((await db.image.count({ where: { localPath: { not: null } } })) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      child.kill("SIGTERM");
+      const r = await done;
+      expect([r.code, r.signal]).toEqual([0, null]);
+      const run = await db.syncRun.findFirstOrThrow();
+      expect(run).toMatchObject({ trigger: "startup", status: "ABORTED" });
+      expect(await db.lease.count()).toBe(0);
+    } finally {
+      world.clearFaults();
       await db.$disconnect();
     }
   });
