@@ -129,7 +129,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     log.warn({ stage, ...item, reason }, "sync item failed");
     await db.syncFailure.create({ data: { syncRunId: run.id, stage, reason: reason.slice(0, 2000), ...item } });
   };
-  const ctx: RunContext = { db, config, log, http, full, refresh, signal, counts, progress, report, fail, runId: run.id };
+  const ctx: RunContext = { db, config, log, http, full, refresh, signal, counts, progress, report, fail };
 
   let status: SyncRunStatus = "SUCCEEDED";
   let error: string | null = null;
@@ -166,7 +166,6 @@ interface RunContext {
   progress: SyncProgress;
   report: () => void;
   fail: (stage: SyncStage, reason: string, item?: { itemQid?: string; fileTitle?: string }) => Promise<void>;
-  runId: number;
 }
 
 async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> {
@@ -229,51 +228,55 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
   ctx.report();
   const images = new ImagePipeline(ctx);
   const labelled = new Set<string>();
-  for (let i = 0; i < todo.length && !signal?.aborted; i += DETAILS_BATCH) {
-    const batch = todo.slice(i, i + DETAILS_BATCH);
-    let outcomes: Map<string, EntityOutcome>;
-    try {
-      outcomes = await fetchEntities(http, urls, batch, ["info", "claims", "labels"], config.SYNC_LANGUAGES, signal);
-    } catch (err) {
-      if (signal?.aborted) throw err;
-      for (const qid of batch) await ctx.fail("details", errorText(err), { itemQid: qid });
-      ctx.progress.worksDone += batch.length;
-      ctx.report();
-      continue;
-    }
-    const details: ArtworkDetails[] = [];
-    for (const qid of batch) {
-      const o = outcomes.get(qid)!;
-      if (o.kind === "found") details.push(parseArtwork(o.entity, config.SYNC_LANGUAGES));
-      else {
-        // The query service lags the wiki: the item changed after the inventory was taken.
-        await ctx.fail("details", o.kind === "redirect" ? `now redirects to ${o.to}` : "no longer exists", { itemQid: qid });
-        ctx.progress.worksDone++;
-      }
-    }
-    await ensureLinkedItems(ctx, urls, details.flatMap((d) => d.links.map((l) => l.qid)), labelled);
-    const written: number[] = [];
-    for (const d of details) {
-      if (signal?.aborted) break;
+  try {
+    for (let i = 0; i < todo.length && !signal?.aborted; i += DETAILS_BATCH) {
+      const batch = todo.slice(i, i + DETAILS_BATCH);
+      let outcomes: Map<string, EntityOutcome>;
       try {
-        const { id, created } = await writeArtwork(db, d, inventory.get(d.qid)!, inventoried, !existing.has(d.qid));
-        written.push(id);
-        if (created) ctx.counts.created++;
-        else ctx.counts.updated++;
-        if (d.images.length === 0) ctx.counts.skippedNoImage++;
+        outcomes = await fetchEntities(http, urls, batch, ["info", "claims", "labels"], config.SYNC_LANGUAGES, signal);
       } catch (err) {
-        await ctx.fail("write", errorText(err), { itemQid: d.qid });
+        if (signal?.aborted) throw err;
+        for (const qid of batch) await ctx.fail("details", errorText(err), { itemQid: qid });
+        ctx.progress.worksDone += batch.length;
+        ctx.report();
+        continue;
       }
-      ctx.progress.worksDone++;
-      ctx.report();
+      const details: ArtworkDetails[] = [];
+      for (const qid of batch) {
+        const o = outcomes.get(qid)!;
+        if (o.kind === "found") details.push(parseArtwork(o.entity, config.SYNC_LANGUAGES));
+        else {
+          // The query service lags the wiki: the item changed after the inventory was taken.
+          await ctx.fail("details", o.kind === "redirect" ? `now redirects to ${o.to}` : "no longer exists", { itemQid: qid });
+          ctx.progress.worksDone++;
+        }
+      }
+      await ensureLinkedItems(ctx, urls, details.flatMap((d) => d.links.map((l) => l.qid)), labelled);
+      const written: number[] = [];
+      for (const d of details) {
+        if (signal?.aborted) break;
+        try {
+          const { id, created } = await writeArtwork(db, d, inventory.get(d.qid)!, inventoried, !existing.has(d.qid));
+          written.push(id);
+          if (created) ctx.counts.created++;
+          else ctx.counts.updated++;
+          if (d.images.length === 0) ctx.counts.skippedNoImage++;
+        } catch (err) {
+          await ctx.fail("write", errorText(err), { itemQid: d.qid });
+        }
+        ctx.progress.worksDone++;
+        ctx.report();
+      }
+      // 4. Images of the works just written start now, alongside the next batches.
+      if (written.length && !signal?.aborted) await images.add(await db.image.findMany({ where: { artworkId: { in: written } }, select: IMAGE_ROW }));
     }
-    // 4. Images of the works just written start now, alongside the next batches.
-    if (written.length && !signal?.aborted) await images.add(await db.image.findMany({ where: { artworkId: { in: written } }, select: IMAGE_ROW }));
+    ctx.progress.phase = "images";
+    ctx.report();
+    if (!signal?.aborted) await images.add(await remainingImages(ctx, syncedCreatorIds));
+  } finally {
+    // Downloads in flight end before the run goes on (or is recorded), whatever happened.
+    await images.finish();
   }
-  ctx.progress.phase = "images";
-  ctx.report();
-  if (!signal?.aborted) await images.add(await remainingImages(ctx, syncedCreatorIds));
-  await images.finish();
 
   // 5. Works that left every inventory that could be read.
   if (!signal?.aborted) await checkVanished(ctx, urls, inventory, inventoried);
