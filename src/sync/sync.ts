@@ -466,22 +466,26 @@ class ImagePipeline {
       ctx.progress.imagesDone += rows.length;
       return;
     }
-    const updates = [];
+    // A file to download gets its Commons record with its local copy (one write); the others now.
+    const updates: ReturnType<Db["image"]["updateMany"]>[] = [];
     for (const row of rows) {
       const info = infos.get(row.fileTitle)!;
-      updates.push(db.image.update({ where: { id: row.id }, data: imageRecord(info) }));
+      const record = () => void updates.push(db.image.updateMany({ where: { id: row.id }, data: imageRecord(info) }));
       if (info.missing || !info.thumbUrl) {
+        record();
         ctx.progress.imagesDone++;
         if (info.missing) await ctx.fail("imageinfo", "Commons has no such file", { fileTitle: row.fileTitle });
       } else if (row.localSourceSha1 === info.sha1 && (await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
+        record();
         ctx.counts.imagesUnchanged++;
         ctx.progress.imagesDone++;
       } else if (row.localSourceSha1 === info.sha1 && !row.localPath) {
         // This very file was refused before (see downloadOne); a new upload will be tried.
+        record();
         ctx.progress.imagesDone++;
       } else this.queue.push({ row, info });
     }
-    await db.$transaction(updates);
+    if (updates.length) await db.$transaction(updates);
     ctx.report();
     const want = Math.min(config.DOWNLOAD_CONCURRENCY, this.queue.length);
     while (this.workers.length < want) {
@@ -546,10 +550,12 @@ async function hasLocalCopy(imageDir: string, localPath: string | null): Promise
 
 async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Promise<void> {
   const { db, config, http, signal } = ctx;
+  const record = imageRecord(info);
   let bytes: Buffer;
   try {
     bytes = await http.bytes(info.thumbUrl!, { signal });
   } catch (err) {
+    await db.image.updateMany({ where: { id: row.id }, data: record });
     if (signal?.aborted) return;
     await ctx.fail("download", errorText(err), { fileTitle: row.fileTitle });
     return;
@@ -557,9 +563,10 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
   try {
     const img = await normalizeImage(bytes, config.IMAGE_EDGE);
     const localPath = await storeImage(config.IMAGE_DIR, img);
-    await db.image.update({
+    await db.image.updateMany({
       where: { id: row.id },
       data: {
+        ...record,
         localPath,
         localWidth: img.width,
         localHeight: img.height,
@@ -572,8 +579,10 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
     ctx.counts.imagesDownloaded++;
   } catch (err) {
     if (err instanceof ImageRejectedError) {
-      // Remember which file was refused, so the next runs do not download it again (see syncImages).
-      await db.image.update({ where: { id: row.id }, data: { localPath: null, localSourceSha1: info.sha1 } });
+      // Remember which file was refused, so the next runs do not download it again (see ImagePipeline).
+      await db.image.updateMany({ where: { id: row.id }, data: { ...record, localPath: null, localSourceSha1: info.sha1 } });
+    } else {
+      await db.image.updateMany({ where: { id: row.id }, data: record });
     }
     await ctx.fail("normalise", errorText(err), { fileTitle: row.fileTitle });
   }

@@ -29,6 +29,21 @@ function cli(args: string[], env: Record<string, string>): { child: ChildProcess
   return { child, done };
 }
 
+/** A child whose images come slowly, and a connection to its database (a second process, as in production). */
+async function slowChild(command: string, name: string) {
+  const env = { ...world.env, DATABASE_URL: `file:${dir}/${name}.db`, IMAGE_DIR: `${dir}/${name}-images`, DOWNLOAD_CONCURRENCY: "1", HTTP_TIMEOUT_MS: "5000" };
+  world.fault({ target: "image", kind: "slow", delayMs: 250, times: 12 });
+  const { child, done } = cli([command], env);
+  migrate(join(dir, `${name}.db`));
+  const db: Db = await createDb(env.DATABASE_URL);
+  return { env, child, done, db };
+}
+
+async function untilImagesStored(db: Db, n: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while ((await db.image.count({ where: { localPath: { not: null } } })) < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
 let world: WikidataWorld;
 let dir: string;
 beforeAll(async () => {
@@ -78,14 +93,9 @@ describe("artdesc sync", () => {
   });
 
   it("killed mid-run (SIGKILL), the next run continues where it stopped", async () => {
-    const env = { ...world.env, DATABASE_URL: `file:${dir}/kill.db`, IMAGE_DIR: `${dir}/kill-images`, DOWNLOAD_CONCURRENCY: "1", HTTP_TIMEOUT_MS: "5000" };
-    world.fault({ target: "image", kind: "slow", delayMs: 250, times: 12 });
-    const { child, done } = cli(["sync"], env);
-    migrate(join(dir, "kill.db"));
-    const db: Db = await createDb(env.DATABASE_URL);
+    const { env, child, done, db } = await slowChild("sync", "kill");
     try {
-      const deadline = Date.now() + 30_000;
-      while ((await db.image.count({ where: { localPath: { not: null } } })) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await untilImagesStored(db, 3);
       child.kill("SIGKILL");
       expect((await done).signal).toBe("SIGKILL");
       const before = await db.image.count({ where: { localPath: { not: null } } });
@@ -105,14 +115,9 @@ describe("artdesc sync", () => {
   });
 
   it("artdesc daemon: syncs at start when never synced, and SIGTERM stops it cleanly", async () => {
-    const env = { ...world.env, DATABASE_URL: `file:${dir}/daemon.db`, IMAGE_DIR: `${dir}/daemon-images`, DOWNLOAD_CONCURRENCY: "1", HTTP_TIMEOUT_MS: "5000" };
-    world.fault({ target: "image", kind: "slow", delayMs: 250, times: 12 });
-    const { child, done } = cli(["daemon"], env);
-    migrate(join(dir, "daemon.db"));
-    const db: Db = await createDb(env.DATABASE_URL);
+    const { child, done, db } = await slowChild("daemon", "daemon");
     try {
-      const deadline = Date.now() + 30_000;
-      while ((await db.image.count({ where: { localPath: { not: null } } })) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await untilImagesStored(db, 1);
       child.kill("SIGTERM");
       const r = await done;
       expect([r.code, r.signal]).toEqual([0, null]);
