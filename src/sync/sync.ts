@@ -1,0 +1,628 @@
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Config } from "../config.js";
+import type { Db } from "../db.js";
+import type { AttributionKind, SyncRunStatus } from "../generated/prisma/enums.js";
+import type { Logger } from "../log.js";
+import { searchForm } from "../text/normalize.js";
+import { fetchImageinfo, type FileInfo, IMAGEINFO_BATCH, thumbWidthFor } from "./commons.js";
+import { createHttpClient, type HttpClient } from "./http.js";
+import { ImageRejectedError, normalizeImage, storeImage } from "./images.js";
+import {
+  type ArtworkDetails,
+  type EntityOutcome,
+  fetchEntities,
+  fetchInventory,
+  type InventoryItem,
+  parseArtwork,
+  parseLabels,
+  qidNumber,
+  wikidataUrls,
+} from "./wikidata.js";
+
+/**
+ * One sync run: inventory per creator, details for new or changed works (each written in its own
+ * transaction), Commons imageinfo and downloads, then a check of the works that left the
+ * inventory. One item that fails is recorded as a SyncFailure; the run goes on.
+ */
+
+/**
+ * Labels of linked items and creators, and every image's Commons record (a re-upload changes its
+ * sha1 but not the Wikidata item), are refreshed by --full and at least this often.
+ */
+export const FULL_REFRESH_DAYS = 7;
+const DETAILS_BATCH = 50;
+
+export type SyncStage = "inventory" | "details" | "write" | "imageinfo" | "download" | "normalise" | "removal";
+
+export interface SyncProgress {
+  phase: "inventory" | "details" | "images" | "removal" | "done";
+  worksDone: number;
+  worksTotal: number;
+  imagesDone: number;
+  imagesTotal: number;
+}
+
+export interface SyncDeps {
+  db: Db;
+  config: Config;
+  log: Logger;
+}
+
+export interface SyncOptions {
+  /** Creator QIDs; default SYNC_CREATORS. */
+  creators?: string[];
+  /** Fetch details of every work, not only new or changed ones, and refresh (see FULL_REFRESH_DAYS). */
+  full?: boolean;
+  trigger?: "manual" | "schedule" | "startup";
+  holder?: string;
+  /** Aborting stops taking new work; the item in progress finishes. */
+  signal?: AbortSignal;
+  onProgress?: (p: SyncProgress) => void;
+}
+
+export interface SyncSummary {
+  runId: number;
+  status: SyncRunStatus;
+  full: boolean;
+  seen: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  removed: number;
+  skippedNoImage: number;
+  failed: number;
+  imagesDownloaded: number;
+  imagesUnchanged: number;
+  error: string | null;
+}
+
+type Counts = Omit<SyncSummary, "runId" | "status" | "full" | "error">;
+
+interface Attribution {
+  creatorId: number;
+  kind: AttributionKind;
+}
+
+interface Found {
+  revision: number;
+  modified: Date;
+  attributions: Attribution[];
+}
+
+export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promise<SyncSummary> {
+  const { db, config, log } = deps;
+  // Refuses to start without USER_AGENT_CONTACT, before anything is written.
+  const http = createHttpClient(config);
+  const creators = options.creators?.length ? options.creators : config.SYNC_CREATORS;
+  const signal = options.signal;
+
+  // Whoever calls this holds the "sync" lease: a RUNNING row now belongs to a process that died.
+  await db.syncRun.updateMany({
+    where: { status: "RUNNING" },
+    data: { status: "ABORTED", finishedAt: new Date(), error: "the process ended before the run finished" },
+  });
+  const lastFull = await db.syncRun.findFirst({
+    where: { full: true, status: "SUCCEEDED", startedAt: { gt: new Date(Date.now() - FULL_REFRESH_DAYS * 86_400_000) } },
+    select: { id: true },
+  });
+  const full = options.full === true;
+  const refresh = full || !lastFull;
+  const run = await db.syncRun.create({
+    data: { trigger: options.trigger ?? "manual", full: refresh, creators: JSON.stringify(creators), holder: options.holder ?? null },
+  });
+  const counts: Counts = {
+    seen: 0,
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    removed: 0,
+    skippedNoImage: 0,
+    failed: 0,
+    imagesDownloaded: 0,
+    imagesUnchanged: 0,
+  };
+  const progress: SyncProgress = { phase: "inventory", worksDone: 0, worksTotal: 0, imagesDone: 0, imagesTotal: 0 };
+  const report = () => options.onProgress?.({ ...progress });
+  const fail = async (stage: SyncStage, reason: string, item: { itemQid?: string; fileTitle?: string } = {}) => {
+    counts.failed++;
+    log.warn({ stage, ...item, reason }, "sync item failed");
+    await db.syncFailure.create({ data: { syncRunId: run.id, stage, reason: reason.slice(0, 2000), ...item } });
+  };
+  const ctx: RunContext = { db, config, log, http, full, refresh, signal, counts, progress, report, fail };
+
+  let status: SyncRunStatus = "SUCCEEDED";
+  let error: string | null = null;
+  try {
+    await runStages(ctx, creators);
+    if (signal?.aborted) status = "ABORTED";
+  } catch (err) {
+    if (signal?.aborted) {
+      status = "ABORTED";
+      error = "stopped before the end";
+    } else {
+      status = "FAILED";
+      error = err instanceof Error ? err.message : String(err);
+      log.error({ err }, "sync failed");
+    }
+  }
+  progress.phase = "done";
+  report();
+  await db.syncRun.update({ where: { id: run.id }, data: { ...counts, status, error, finishedAt: new Date() } });
+  return { runId: run.id, status, full: refresh, error, ...counts };
+}
+
+interface RunContext {
+  db: Db;
+  config: Config;
+  log: Logger;
+  http: HttpClient;
+  /** Details of every work, changed or not. */
+  full: boolean;
+  /** Labels and image records of everything, changed or not. */
+  refresh: boolean;
+  signal?: AbortSignal;
+  counts: Counts;
+  progress: SyncProgress;
+  report: () => void;
+  fail: (stage: SyncStage, reason: string, item?: { itemQid?: string; fileTitle?: string }) => Promise<void>;
+}
+
+async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> {
+  const { db, config, http, signal } = ctx;
+  const urls = wikidataUrls(config.WIKIDATA_API_URL, config.WIKIDATA_SPARQL_URL);
+  const creatorIds = await ensureCreators(ctx, urls, creatorQids);
+
+  // 1. Inventory: one query per creator, merged by item.
+  ctx.report();
+  const inventory = new Map<string, Found>();
+  const inventoried: number[] = [];
+  for (const qid of creatorQids) {
+    signal?.throwIfAborted();
+    let items: InventoryItem[];
+    try {
+      items = await fetchInventory(http, urls, qid, signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      await ctx.fail("inventory", errorText(err), { itemQid: qid });
+      continue;
+    }
+    const creatorId = creatorIds.get(qid)!;
+    inventoried.push(creatorId);
+    for (const it of items) {
+      const f = inventory.get(it.qid) ?? { revision: it.revision, modified: it.modified, attributions: [] };
+      f.attributions.push(...it.attributions.map((kind) => ({ creatorId, kind })));
+      inventory.set(it.qid, f);
+    }
+  }
+  if (inventoried.length === 0) throw new Error(`no inventory could be read (${creatorQids.join(", ")}); see the run's failures`);
+  ctx.counts.seen = inventory.size;
+
+  // 2. What is new or changed.
+  const syncedCreatorIds = [...creatorIds.values()];
+  const existing = new Map(
+    (
+      await db.artwork.findMany({
+        select: { qid: true, wikidataRevision: true, state: true, creators: { select: { creatorId: true, attribution: true } } },
+      })
+    ).map((a) => [a.qid, a]),
+  );
+  const todo: string[] = [];
+  for (const [qid, f] of inventory) {
+    const old = existing.get(qid);
+    // Attributions count (and are replaced) only for creators whose inventory was read in this run.
+    const same =
+      old &&
+      old.state === "ACTIVE" &&
+      old.wikidataRevision === f.revision &&
+      attributionKey(old.creators.filter((c) => inventoried.includes(c.creatorId)).map((c) => ({ creatorId: c.creatorId, kind: c.attribution }))) ===
+        attributionKey(f.attributions);
+    if (same && !ctx.full) ctx.counts.unchanged++;
+    else todo.push(qid);
+  }
+  todo.sort((a, b) => qidNumber(a) - qidNumber(b));
+
+  // 3. Details and writes, 50 works at a time, each work in its own transaction.
+  ctx.progress.phase = "details";
+  ctx.progress.worksTotal = todo.length;
+  ctx.report();
+  const images = new ImagePipeline(ctx);
+  const labelled = new Set<string>();
+  try {
+    for (let i = 0; i < todo.length && !signal?.aborted; i += DETAILS_BATCH) {
+      const batch = todo.slice(i, i + DETAILS_BATCH);
+      let outcomes: Map<string, EntityOutcome>;
+      try {
+        outcomes = await fetchEntities(http, urls, batch, ["info", "claims", "labels"], config.SYNC_LANGUAGES, signal);
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        for (const qid of batch) await ctx.fail("details", errorText(err), { itemQid: qid });
+        ctx.progress.worksDone += batch.length;
+        ctx.report();
+        continue;
+      }
+      const details: ArtworkDetails[] = [];
+      for (const qid of batch) {
+        const o = outcomes.get(qid)!;
+        if (o.kind === "found") details.push(parseArtwork(o.entity, config.SYNC_LANGUAGES));
+        else {
+          // The query service lags the wiki: the item changed after the inventory was taken.
+          await ctx.fail("details", o.kind === "redirect" ? `now redirects to ${o.to}` : "no longer exists", { itemQid: qid });
+          ctx.progress.worksDone++;
+        }
+      }
+      await ensureLinkedItems(ctx, urls, details.flatMap((d) => d.links.map((l) => l.qid)), labelled);
+      const written: number[] = [];
+      for (const d of details) {
+        if (signal?.aborted) break;
+        try {
+          const { id, created } = await writeArtwork(db, d, inventory.get(d.qid)!, inventoried, !existing.has(d.qid));
+          written.push(id);
+          if (created) ctx.counts.created++;
+          else ctx.counts.updated++;
+          if (d.images.length === 0) ctx.counts.skippedNoImage++;
+        } catch (err) {
+          await ctx.fail("write", errorText(err), { itemQid: d.qid });
+        }
+        ctx.progress.worksDone++;
+        ctx.report();
+      }
+      // 4. Images of the works just written start now, alongside the next batches.
+      if (written.length && !signal?.aborted) await images.add(await db.image.findMany({ where: { artworkId: { in: written } }, select: IMAGE_ROW }));
+    }
+    ctx.progress.phase = "images";
+    ctx.report();
+    if (!signal?.aborted) await images.add(await remainingImages(ctx, syncedCreatorIds));
+  } finally {
+    // Downloads in flight end before the run goes on (or is recorded), whatever happened.
+    await images.finish();
+  }
+
+  // 5. Works that left every inventory that could be read.
+  if (!signal?.aborted) await checkVanished(ctx, urls, inventory, inventoried);
+}
+
+const attributionKey = (as: Attribution[]) =>
+  as
+    .map((a) => `${a.creatorId}:${a.kind}`)
+    .sort()
+    .join(",");
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Creator rows (with search-form labels) for the creators of this run; labels refreshed on a refreshing run. */
+async function ensureCreators(ctx: RunContext, urls: ReturnType<typeof wikidataUrls>, qids: string[]): Promise<Map<string, number>> {
+  const { db, config, http } = ctx;
+  const have = await db.creator.findMany({ where: { qid: { in: qids } }, select: { id: true, qid: true } });
+  const ids = new Map(have.map((c) => [c.qid, c.id]));
+  const fetch = ctx.refresh ? qids : qids.filter((q) => !ids.has(q));
+  let outcomes = new Map<string, EntityOutcome>();
+  if (fetch.length) {
+    try {
+      outcomes = await fetchEntities(http, urls, fetch, ["labels"], config.SYNC_LANGUAGES, ctx.signal);
+    } catch (err) {
+      if (ctx.signal?.aborted) throw err;
+      for (const q of fetch) await ctx.fail("details", `creator labels: ${errorText(err)}`, { itemQid: q });
+    }
+  }
+  for (const qid of fetch) {
+    const o = outcomes.get(qid);
+    const labels = o?.kind === "found" ? parseLabels(o.entity, config.SYNC_LANGUAGES) : null;
+    if (!labels && ids.has(qid)) continue;
+    const rows = Object.entries(labels ?? {}).map(([language, label]) => ({ language, label, normalized: searchForm(label) }));
+    const label = Object.values(labels ?? {})[0] ?? null;
+    const c = await db.$transaction(async (tx) => {
+      const row = await tx.creator.upsert({ where: { qid }, create: { qid, label }, update: { label }, select: { id: true } });
+      await tx.creatorLabel.deleteMany({ where: { creatorId: row.id } });
+      if (rows.length) await tx.creatorLabel.createMany({ data: rows.map((r) => ({ ...r, creatorId: row.id })) });
+      return row;
+    });
+    ids.set(qid, c.id);
+  }
+  return ids;
+}
+
+/** LinkedItem rows for every linked QID: new ones always, all of them once per refreshing run. */
+async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikidataUrls>, qids: string[], labelled: Set<string>): Promise<void> {
+  const { db, config, http } = ctx;
+  const unique = [...new Set(qids)].filter((q) => !labelled.has(q));
+  if (!unique.length) return;
+  // An item whose labels could not be read yet (no refreshedAt) is asked again.
+  const known = new Set(
+    (await db.linkedItem.findMany({ where: { qid: { in: unique }, refreshedAt: { not: null } }, select: { qid: true } })).map((l) => l.qid),
+  );
+  const fetch = ctx.refresh ? unique : unique.filter((q) => !known.has(q));
+  for (const q of unique) if (!fetch.includes(q)) labelled.add(q);
+  if (!fetch.length) return;
+  let outcomes = new Map<string, EntityOutcome>();
+  try {
+    outcomes = await fetchEntities(http, urls, fetch, ["labels"], config.SYNC_LANGUAGES, ctx.signal);
+  } catch (err) {
+    if (ctx.signal?.aborted) throw err;
+    // The links still need their rows; the labels come on a later run.
+    await ctx.fail("details", `labels of linked items: ${errorText(err)}`);
+  }
+  const now = new Date();
+  await db.$transaction(
+    fetch.map((qid) => {
+      const o = outcomes.get(qid);
+      const labels = o?.kind === "found" ? parseLabels(o.entity, config.SYNC_LANGUAGES) : null;
+      if (labels) labelled.add(qid);
+      const data = labels
+        ? { label: config.SYNC_LANGUAGES.map((l) => labels[l]).find(Boolean) ?? null, labels: JSON.stringify(labels), refreshedAt: now }
+        : {};
+      return db.linkedItem.upsert({ where: { qid }, create: { qid, ...data }, update: data });
+    }),
+  );
+}
+
+async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, inventoriedCreatorIds: number[], isNew: boolean): Promise<{ id: number; created: boolean }> {
+  const now = new Date();
+  const fields = {
+    title: d.title,
+    titles: JSON.stringify(d.titles),
+    inception: d.inception,
+    inceptionPrecision: d.inceptionPrecision,
+    inceptionYear: d.inceptionYear,
+    height: d.height,
+    heightUnit: d.heightUnit,
+    width: d.width,
+    widthUnit: d.widthUnit,
+    wikidataRevision: d.revision || found.revision,
+    wikidataModified: d.modified ?? found.modified,
+    lastSyncedAt: now,
+    state: "ACTIVE" as const,
+    mergedIntoQid: null,
+  };
+  const creators = found.attributions.map((a, position) => ({ creatorId: a.creatorId, attribution: a.kind, position }));
+  const links = d.links.map((l, position) => ({ property: l.property, itemQid: l.qid, position }));
+  if (isNew) {
+    // One nested create is one transaction, and much cheaper than an interactive one.
+    const created = await db.artwork.create({
+      data: {
+        ...fields,
+        qid: d.qid,
+        qidNumber: qidNumber(d.qid),
+        firstSeenAt: now,
+        creators: { createMany: { data: creators } },
+        links: { createMany: { data: links } },
+        images: { createMany: { data: d.images.map((img, position) => ({ fileTitle: img.fileTitle, isMain: img.isMain, position })) } },
+      },
+      select: { id: true },
+    });
+    return { id: created.id, created: true };
+  }
+  return db.$transaction(async (tx) => {
+    const old = await tx.artwork.findUnique({ where: { qid: d.qid }, select: { id: true, state: true } });
+    const id = old
+      ? (await tx.artwork.update({ where: { id: old.id }, data: { ...fields, ...(old.state !== "ACTIVE" ? { stateChangedAt: now } : {}) }, select: { id: true } })).id
+      : (await tx.artwork.create({ data: { ...fields, qid: d.qid, qidNumber: qidNumber(d.qid), firstSeenAt: now }, select: { id: true } })).id;
+    if (old) await tx.artworkCreator.deleteMany({ where: { artworkId: id, creatorId: { in: inventoriedCreatorIds } } });
+    await tx.artworkCreator.createMany({ data: creators.map((c) => ({ ...c, artworkId: id })) });
+    if (old) await tx.artworkLink.deleteMany({ where: { artworkId: id } });
+    if (links.length) await tx.artworkLink.createMany({ data: links.map((l) => ({ ...l, artworkId: id })) });
+    const images = old ? await tx.image.findMany({ where: { artworkId: id }, select: { id: true, fileTitle: true, isMain: true, position: true } }) : [];
+    const wanted = new Map(d.images.map((img, position) => [img.fileTitle, { ...img, position }]));
+    const gone = images.filter((img) => !wanted.has(img.fileTitle)).map((img) => img.id);
+    if (gone.length) await tx.image.deleteMany({ where: { id: { in: gone } } });
+    for (const img of images) {
+      const w = wanted.get(img.fileTitle);
+      if (w && (w.isMain !== img.isMain || w.position !== img.position)) {
+        await tx.image.update({ where: { id: img.id }, data: { isMain: w.isMain, position: w.position } });
+      }
+    }
+    const have = new Set(images.map((i) => i.fileTitle));
+    const add = [...wanted.values()].filter((w) => !have.has(w.fileTitle));
+    if (add.length) await tx.image.createMany({ data: add.map((w) => ({ artworkId: id, fileTitle: w.fileTitle, isMain: w.isMain, position: w.position })) });
+    return { id, created: !old };
+  });
+}
+
+interface ImageRow {
+  id: number;
+  fileTitle: string;
+  localPath: string | null;
+  localSourceSha1: string | null;
+}
+
+const IMAGE_ROW = { id: true, fileTitle: true, localPath: true, localSourceSha1: true } as const;
+
+/**
+ * Images flow while details are still being written: each batch of written works gets its
+ * imageinfo at once and its downloads join a pool of DOWNLOAD_CONCURRENCY, so the network, sharp's
+ * threads and the database writes overlap.
+ */
+class ImagePipeline {
+  private readonly seen = new Set<number>();
+  private readonly queue: { row: ImageRow; info: FileInfo }[] = [];
+  private readonly workers: Promise<void>[] = [];
+
+  constructor(private readonly ctx: RunContext) {}
+
+  /** Imageinfo for these rows (once each per run), then their downloads are queued. */
+  async add(rows: ImageRow[]): Promise<void> {
+    const { ctx } = this;
+    const fresh = rows.filter((r) => !this.seen.has(r.id));
+    for (const r of fresh) this.seen.add(r.id);
+    if (!fresh.length) return;
+    ctx.progress.imagesTotal += fresh.length;
+    ctx.report();
+    for (let i = 0; i < fresh.length && !ctx.signal?.aborted; i += IMAGEINFO_BATCH) {
+      await this.addBatch(fresh.slice(i, i + IMAGEINFO_BATCH));
+    }
+  }
+
+  private async addBatch(rows: ImageRow[]): Promise<void> {
+    const { ctx } = this;
+    const { db, config } = ctx;
+    const titles = [...new Set(rows.map((r) => r.fileTitle))];
+    let infos: Map<string, FileInfo>;
+    try {
+      infos = await fetchImageinfo(ctx.http, config.COMMONS_API_URL, titles, thumbWidthFor(config.IMAGE_EDGE), ctx.signal);
+    } catch (err) {
+      if (ctx.signal?.aborted) throw err;
+      for (const t of titles) await ctx.fail("imageinfo", errorText(err), { fileTitle: t });
+      ctx.progress.imagesDone += rows.length;
+      return;
+    }
+    // A file to download gets its Commons record with its local copy (one write); the others now.
+    const updates: ReturnType<Db["image"]["updateMany"]>[] = [];
+    for (const row of rows) {
+      const info = infos.get(row.fileTitle)!;
+      const record = () => void updates.push(db.image.updateMany({ where: { id: row.id }, data: imageRecord(info) }));
+      if (info.missing || !info.thumbUrl) {
+        record();
+        ctx.progress.imagesDone++;
+        if (info.missing) await ctx.fail("imageinfo", "Commons has no such file", { fileTitle: row.fileTitle });
+      } else if (row.localSourceSha1 === info.sha1 && (await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
+        record();
+        ctx.counts.imagesUnchanged++;
+        ctx.progress.imagesDone++;
+      } else if (row.localSourceSha1 === info.sha1 && !row.localPath) {
+        // This very file was refused before (see downloadOne); a new upload will be tried.
+        record();
+        ctx.progress.imagesDone++;
+      } else this.queue.push({ row, info });
+    }
+    if (updates.length) await db.$transaction(updates);
+    ctx.report();
+    const want = Math.min(config.DOWNLOAD_CONCURRENCY, this.queue.length);
+    while (this.workers.length < want) {
+      const worker: Promise<void> = this.work().finally(() => this.workers.splice(this.workers.indexOf(worker), 1));
+      this.workers.push(worker);
+    }
+  }
+
+  private async work(): Promise<void> {
+    const { ctx } = this;
+    for (let job = this.queue.shift(); job && !ctx.signal?.aborted; job = this.queue.shift()) {
+      await downloadOne(ctx, job.row, job.info);
+      ctx.progress.imagesDone++;
+      ctx.report();
+    }
+  }
+
+  /** Waits for every queued download (or, once aborted, for the ones in progress). */
+  async finish(): Promise<void> {
+    while (this.workers.length) await Promise.all([...this.workers]);
+  }
+}
+
+function imageRecord(info: FileInfo) {
+  return {
+    missing: info.missing,
+    originalUrl: info.url,
+    thumbUrl: info.thumbUrl,
+    thumbWidth: info.thumbWidth,
+    thumbHeight: info.thumbHeight,
+    width: info.width,
+    height: info.height,
+    bytes: info.bytes,
+    mime: info.mime,
+    sha1: info.sha1,
+    licenseShortName: info.licenseShortName,
+    usageTerms: info.usageTerms,
+    attributionRequired: info.attributionRequired,
+    artist: info.artist,
+    credit: info.credit,
+    descriptionUrl: info.descriptionUrl,
+  };
+}
+
+/** Images no batch brought: every one on a refreshing run, else those a past run left unfinished. */
+async function remainingImages(ctx: RunContext, syncedCreatorIds: number[]): Promise<ImageRow[]> {
+  const { db } = ctx;
+  if (ctx.refresh) {
+    return db.image.findMany({ where: { artwork: { state: "ACTIVE", creators: { some: { creatorId: { in: syncedCreatorIds } } } } }, select: IMAGE_ROW });
+  }
+  // Left over by an interrupted or failed run: no Commons record yet, or a copy of another version.
+  return db.$queryRaw<ImageRow[]>`
+    SELECT i.id, i.fileTitle, i.localPath, i.localSourceSha1 FROM Image i JOIN Artwork a ON a.id = i.artworkId
+    WHERE a.state = 'ACTIVE' AND i.missing = 0
+      AND (i.sha1 IS NULL OR i.localSourceSha1 IS NULL OR i.localSourceSha1 <> i.sha1)`;
+}
+
+async function hasLocalCopy(imageDir: string, localPath: string | null): Promise<boolean> {
+  if (!localPath) return false;
+  return (await stat(join(imageDir, localPath)).catch(() => null))?.isFile() ?? false;
+}
+
+async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Promise<void> {
+  const { db, config, http, signal } = ctx;
+  const record = imageRecord(info);
+  let bytes: Buffer;
+  try {
+    bytes = await http.bytes(info.thumbUrl!, { signal });
+  } catch (err) {
+    await db.image.updateMany({ where: { id: row.id }, data: record });
+    if (signal?.aborted) return;
+    await ctx.fail("download", errorText(err), { fileTitle: row.fileTitle });
+    return;
+  }
+  try {
+    const img = await normalizeImage(bytes, config.IMAGE_EDGE);
+    const localPath = await storeImage(config.IMAGE_DIR, img);
+    await db.image.updateMany({
+      where: { id: row.id },
+      data: {
+        ...record,
+        localPath,
+        localWidth: img.width,
+        localHeight: img.height,
+        localBytes: img.data.length,
+        localHash: img.hash,
+        localSourceSha1: info.sha1,
+        downloadedAt: new Date(),
+      },
+    });
+    ctx.counts.imagesDownloaded++;
+  } catch (err) {
+    if (err instanceof ImageRejectedError) {
+      // Remember which file was refused, so the next runs do not download it again (see ImagePipeline).
+      await db.image.updateMany({ where: { id: row.id }, data: { ...record, localPath: null, localSourceSha1: info.sha1 } });
+    } else {
+      await db.image.updateMany({ where: { id: row.id }, data: record });
+    }
+    await ctx.fail("normalise", errorText(err), { fileTitle: row.fileTitle });
+  }
+}
+
+/** Works of this run's creators that no inventory listed: merged, deleted, or no longer by them. */
+async function checkVanished(ctx: RunContext, urls: ReturnType<typeof wikidataUrls>, inventory: Map<string, Found>, creatorIds: number[]): Promise<void> {
+  const { db, http, signal } = ctx;
+  const candidates = await db.artwork.findMany({
+    where: { state: "ACTIVE", creators: { some: { creatorId: { in: creatorIds } } } },
+    select: { id: true, qid: true },
+  });
+  const vanished = candidates.filter((a) => !inventory.has(a.qid));
+  if (!vanished.length) return;
+  ctx.progress.phase = "removal";
+  ctx.report();
+  for (let i = 0; i < vanished.length && !signal?.aborted; i += DETAILS_BATCH) {
+    const batch = vanished.slice(i, i + DETAILS_BATCH);
+    let outcomes: Map<string, EntityOutcome>;
+    try {
+      outcomes = await fetchEntities(http, urls, batch.map((a) => a.qid), ["info"], undefined, signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      for (const a of batch) await ctx.fail("removal", errorText(err), { itemQid: a.qid });
+      continue;
+    }
+    const now = new Date();
+    for (const a of batch) {
+      const o = outcomes.get(a.qid)!;
+      const data =
+        o.kind === "redirect"
+          ? { state: "MERGED" as const, mergedIntoQid: o.to }
+          : o.kind === "missing"
+            ? { state: "DELETED" as const }
+            : { state: "NOT_BY_CREATOR" as const };
+      // Marked, never dropped: the record and its descriptions stay.
+      await db.artwork.update({ where: { id: a.id }, data: { ...data, stateChangedAt: now } });
+      ctx.counts.removed++;
+      ctx.log.info({ qid: a.qid, ...data }, "work left the inventory");
+    }
+  }
+}
