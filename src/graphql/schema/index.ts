@@ -8,6 +8,7 @@ import "./description.js";
 import "./artwork.js";
 import "./stats.js";
 import "./search.js";
+import "./status.js";
 
 builder.queryType({});
 
