@@ -223,3 +223,22 @@ describe("the index follows every change", () => {
     expect((await searchArtworks(t.db, "donkey", { limit: 5 })).hits.map((h) => h.artworkId)).toEqual([ids.donkey]);
   });
 });
+
+describe("artdesc search", () => {
+  it("prints the top hits with marked snippets, and refuses a word-less query with exit code 2", async () => {
+    const { Writable } = await import("node:stream");
+    const { searchCommand } = await import("../../src/ops/commands.js");
+    const sink = () => {
+      const s = new Writable({ write: (c, _e, cb) => ((s.text += c.toString()), cb()) }) as InstanceType<typeof Writable> & { text: string };
+      s.text = "";
+      return s;
+    };
+    const io = { stdout: sink(), stderr: sink() };
+    expect(await searchCommand(t.db, "queen fan", { limit: 5 }, io)).toBe(0);
+    expect(io.stdout.text).toMatch(/^1\. Q101 {2}Portrait of María Luisa of Parma \(\d{4}\) {2}score \d+\.\d\d\n {3}A \[queen\] in a black dress .* a \[fan\] in her right hand\.\n$/);
+    expect(await searchCommand(t.db, "zzzzzz", { limit: 5 }, io)).toBe(0);
+    expect(io.stdout.text).toContain('No matches for "zzzzzz".');
+    expect(await searchCommand(t.db, "*", { limit: 5 }, io)).toBe(2);
+    expect(io.stderr.text).toContain("no words to look for");
+  });
+});
