@@ -22,9 +22,10 @@ export class SearchQueryError extends Error {
   override name = "SearchQueryError";
 }
 
-interface Term {
+export interface Term {
   words: string[];
-  prefix: boolean;
+  /** Match words starting with the (last) word: typed with a star, or implied while typing. */
+  prefix: false | "explicit" | "implied";
   negated: boolean;
 }
 
@@ -50,7 +51,7 @@ export function parseSearchQuery(input: string): Term[] {
     if (quoted) {
       const ws = words(part);
       const negated = /(^|\s)-$/.test(parts[i - 1] ?? "");
-      const prefix = (parts[i + 1] ?? "").startsWith("*");
+      const prefix = (parts[i + 1] ?? "").startsWith("*") ? "explicit" : false;
       if (ws.length) terms.push({ words: ws, prefix, negated });
       continue;
     }
@@ -63,8 +64,11 @@ export function parseSearchQuery(input: string): Term[] {
       const lastChunk = j === chunks.length - 1;
       const atEnd = lastChunk && i === parts.length - 1;
       // Explicit star after the (last) word, or implied while typing the query's last word.
-      const prefix =
-        /[\p{L}\p{N}\p{M}]\*+$/u.test(chunk) || (atEnd && !negated && /[\p{L}\p{N}\p{M}]$/u.test(chunk) && ws.at(-1)!.length >= MIN_IMPLIED_PREFIX);
+      const prefix = /[\p{L}\p{N}\p{M}]\*+$/u.test(chunk)
+        ? "explicit"
+        : atEnd && !negated && /[\p{L}\p{N}\p{M}]$/u.test(chunk) && ws.at(-1)!.length >= MIN_IMPLIED_PREFIX
+          ? "implied"
+          : false;
       terms.push({ words: ws, prefix, negated });
     }
   }
@@ -86,11 +90,15 @@ function render(t: Term): string {
   return t.prefix ? `${quoted}*` : quoted;
 }
 
-/** The FTS5 expression for `input`: all wanted terms (implicit AND), then NOT each excluded one. */
-export function toFtsQuery(input: string): string {
-  const terms = parseSearchQuery(input);
+/** The FTS5 expression for parsed terms: all wanted terms (implicit AND), then NOT each excluded one. */
+export function renderFtsQuery(terms: Term[]): string {
   const wanted = terms.filter((t) => !t.negated).map(render);
   const excluded = terms.filter((t) => t.negated).map(render);
   const base = wanted.length > 1 ? `(${wanted.join(" ")})` : wanted[0]!;
   return [base, ...excluded].join(" NOT ");
+}
+
+/** parseSearchQuery, then renderFtsQuery. */
+export function toFtsQuery(input: string): string {
+  return renderFtsQuery(parseSearchQuery(input));
 }

@@ -1,6 +1,7 @@
 import type { Db } from "../db.js";
 import { type ArtworkFilter, artworkWhere } from "../store/artwork-filter.js";
-import { toFtsQuery } from "./fts-query.js";
+import { normalizeWords } from "../text/normalize.js";
+import { parseSearchQuery, renderFtsQuery } from "./fts-query.js";
 
 /** BM25 weight of each indexed column, in the table's column order: titles count most. */
 export const COLUMN_WEIGHTS = { titles: 10, description: 1, creators: 4, subjects: 2 } as const;
@@ -36,7 +37,16 @@ export async function searchArtworks(
   query: string,
   options: { filter?: SearchFilter; limit: number; offset?: number },
 ): Promise<SearchPage> {
-  const match = toFtsQuery(query);
+  const terms = parseSearchQuery(query);
+  // An implied prefix helps while a word is half typed; once the last word is a whole word in the
+  // index, search it as a word: prefix matching costs several times more on common words.
+  const last = terms.at(-1)!;
+  if (last.prefix === "implied") {
+    const word = normalizeWords(last.words.at(-1)!);
+    const known = await db.$queryRawUnsafe<unknown[]>(`SELECT 1 FROM artwork_fts_vocab WHERE term = ? LIMIT 1`, word);
+    if (known.length) last.prefix = false;
+  }
+  const match = renderFtsQuery(terms);
   const { filter = {}, limit, offset = 0 } = options;
   const params: unknown[] = [match];
   let restrict = "";
@@ -48,15 +58,20 @@ export async function searchArtworks(
     params.push(JSON.stringify(ids.map((r) => r.id)));
   }
   params.push(limit + 1, offset);
+  // Rank every match, then make snippets for the page's rows only.
   const rows = await db.$queryRawUnsafe<{ id: number | bigint; rank: number; snippet: string | null; hasDescription: number | bigint }[]>(
-    `SELECT f.rowid AS id, ${BM25} AS rank,
+    `WITH top AS (
+       SELECT f.rowid AS id, ${BM25} AS rank FROM artwork_fts f
+       WHERE artwork_fts MATCH ? ${restrict}
+       ORDER BY rank, f.rowid LIMIT ? OFFSET ?)
+     SELECT top.id, top.rank,
             snippet(artwork_fts, 1, '${HIT_OPEN}', '${HIT_CLOSE}', '…', ${SNIPPET_TOKENS}) AS snippet,
-            f.description <> '' AS hasDescription
-     FROM artwork_fts f
-     WHERE artwork_fts MATCH ? ${restrict}
-     ORDER BY rank, f.rowid
-     LIMIT ? OFFSET ?`,
+            artwork_fts.description <> '' AS hasDescription
+     FROM top JOIN artwork_fts ON artwork_fts.rowid = top.id
+     WHERE artwork_fts MATCH ?
+     ORDER BY top.rank, top.id`,
     ...params,
+    match,
   );
   const hits = rows.slice(0, limit).map((r) => ({
     artworkId: Number(r.id),

@@ -79,6 +79,12 @@ describe("search", () => {
     expect(await qids("donk")).toEqual(["Q102"]);
     expect(await qids("lil*")).toEqual(["Q103"]);
     expect(await qids("donk ")).toEqual([]);
+    // A last word that is a whole indexed word is searched as that word; a partial one as a prefix.
+    const id = (await makeArtwork(t.db, { qid: "Q151", title: "Library", description: "Tall bookcases line the wall." })).id;
+    expect((await qids("book")).sort()).toEqual(["Q102", "Q104"]);
+    expect(await qids("bookc")).toEqual(["Q151"]);
+    expect((await qids("book*")).sort()).toEqual(["Q102", "Q104", "Q151"]);
+    await t.db.artwork.delete({ where: { id } });
   });
 
   it("matches phrases only as phrases", async () => {

@@ -1,20 +1,53 @@
 import Database from "better-sqlite3";
 
-const VOCAB = (
+// Function words first, then words a description of a painting uses, then a long tail of
+// rarer words (made-up syllable words stand in for names, places and specific objects). Words
+// are drawn by Zipf's law over this order, as in natural text: "the" is in every description,
+// "woman" in about two of five, "dog" in one of three, a tail word in a few dozen of 20,000.
+const FUNCTION_WORDS = (
+  "the a of and in with is on her his at to by from an its their who which are has behind near while " +
+  "one two over under"
+).split(" ");
+const ART_WORDS = (
   "woman man child dog horse donkey cat bird owl giant queen king saint soldier priest monk beggar " +
   "dress coat hat fan sword book letter table chair window door curtain wall floor sky cloud tree river " +
   "hill field road bridge church house tower ship boat night day light shadow fire smoke water " +
   "red blue green black white grey yellow brown gold dark bright pale " +
   "stands sits lies holds reads writes looks walks rides sleeps eats drinks plays prays fights waits"
 ).split(" ");
+const SYLLABLES = "ba be bi bo da de di do ka ke ki ko la le li lo ma me mi mo na ne ni no ra re ri ro sa se si so ta te ti to va ve vi vo".split(" ");
+const TAIL_WORDS = Array.from({ length: 3000 }, (_, i) => {
+  let w = "";
+  for (let n = i + 7; w.length < 6; n = Math.floor(n / SYLLABLES.length) + n * 7 + 3) w += SYLLABLES[n % SYLLABLES.length];
+  return `${w}${i}`;
+});
+const VOCAB = [...FUNCTION_WORDS, ...ART_WORDS, ...TAIL_WORDS];
+// Cumulative Zipf weights (s = 1) for sampling a rank.
+const CUMULATIVE = (() => {
+  const out: number[] = [];
+  let sum = 0;
+  for (let r = 1; r <= VOCAB.length; r++) out.push((sum += 1 / r));
+  return out.map((c) => c / sum);
+})();
 
-/** Deterministic text of `words` words from a small art vocabulary, in sentences. */
+function zipfWord(u: number): string {
+  let lo = 0;
+  let hi = CUMULATIVE.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (CUMULATIVE[mid]! < u) lo = mid + 1;
+    else hi = mid;
+  }
+  return VOCAB[lo]!;
+}
+
+/** Deterministic text of `words` words in sentences of twelve, Zipf-distributed (see VOCAB). */
 export function bulkText(seed: number, words: number): string {
   const out: string[] = [];
-  let x = seed * 2654435761 + 12345;
+  let x = (seed * 2654435761 + 12345) >>> 0;
   for (let i = 0; i < words; i++) {
     x = (x * 1103515245 + 12345) >>> 0;
-    let w = VOCAB[x % VOCAB.length]!;
+    let w = zipfWord(x / 4294967296);
     if (i % 12 === 0) w = w[0]!.toUpperCase() + w.slice(1);
     out.push(i % 12 === 11 || i === words - 1 ? `${w}.` : w);
   }

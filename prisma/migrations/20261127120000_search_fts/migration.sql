@@ -128,3 +128,7 @@ CREATE TRIGGER "artwork_fts_linkeditem_update" AFTER UPDATE OF "label", "labels"
     SELECT "id", "titles", "description", "creators", "subjects" FROM "artwork_fts_source"
     WHERE "id" IN (SELECT "artworkId" FROM "ArtworkLink" WHERE "itemQid" = NEW."qid" AND "property" IN ('P180', 'P136', 'P186'));
 END;
+
+-- The index's vocabulary (one row per indexed word), for deciding whether a query's last word is
+-- complete or still being typed.
+CREATE VIRTUAL TABLE "artwork_fts_vocab" USING fts5vocab("artwork_fts", 'row');
