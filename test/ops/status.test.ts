@@ -153,5 +153,5 @@ describe("artdesc status --check", () => {
     expect(worker.stderr).toContain("ok: worker heartbeat fresh");
     expect(worker.status).toBe(0);
     expect(worker.stdout).toContain("Jobs        queued 5, running 1");
-  });
+  }, 120_000);
 });
