@@ -145,7 +145,7 @@ describe("search", () => {
     expect(big).toMatchObject({ __typename: "InvalidInputError", field: "first" });
   });
 
-  it.each([['"'], ["*"], ["NEAR("], ["-"], ["dog AND"], ["OR"], ['"unbalanced phrase'], ["col:umn"], ["^start"], ["a + b"], ["(((("], ["\u0000"], ["💥 donkey"]])(
+  it.each([['"'], ["*"], ["NEAR("], ["-"], ["dog AND"], ["OR"], ['"unbalanced phrase'], ["col:umn"], ["^start"], ["a + b"], ["(((("], ["\u0000"], ["💥 donkey"], ["\u0301\u0301\u0301"], ["𝔡𝔬𝔤"], ["dog*cat"], ["**dog"], ["\u200b"], ["--"], ["中文字"]])(
     "answers hostile input %j without an FTS5 or internal error",
     async (q) => {
       const s = await search(q);
