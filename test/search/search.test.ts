@@ -248,3 +248,19 @@ describe("artdesc search", () => {
     expect(io.stderr.text).toContain("no words to look for");
   });
 });
+
+describe("index upkeep cost", () => {
+  it("an update that changes nothing indexed does not rewrite the artwork's row", async () => {
+    const id = (await makeArtwork(t.db, { qid: "Q301", title: "Still life", description: "Lemons on a plate." })).id;
+    const rowsBefore = await t.db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT COUNT(*) AS n FROM artwork_fts_data`);
+    // A sync rewriting the same title and state.
+    await t.db.artwork.update({ where: { id }, data: { title: "Still life", state: "ACTIVE", lastSyncedAt: new Date() } });
+    const rowsAfter = await t.db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT COUNT(*) AS n FROM artwork_fts_data`);
+    // Every rewrite of a row adds index segments until they are merged; none were added.
+    expect(rowsAfter[0]!.n).toBe(rowsBefore[0]!.n);
+    await t.db.artwork.update({ where: { id }, data: { title: "Still life with lemons" } });
+    const rowsChanged = await t.db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT COUNT(*) AS n FROM artwork_fts_data`);
+    expect(rowsChanged[0]!.n).toBeGreaterThan(rowsBefore[0]!.n);
+    expect(await qids("lemons")).toEqual(["Q301"]);
+  });
+});

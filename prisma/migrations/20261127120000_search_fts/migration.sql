@@ -42,7 +42,10 @@ CREATE TRIGGER "artwork_fts_artwork_insert" AFTER INSERT ON "Artwork" BEGIN
     SELECT "id", "titles", "description", "creators", "subjects" FROM "artwork_fts_source" WHERE "id" = NEW."id";
 END;
 
-CREATE TRIGGER "artwork_fts_artwork_update" AFTER UPDATE OF "title", "titles", "state", "currentDescriptionId" ON "Artwork" BEGIN
+-- A sync rewrites every work's fields each run: the WHEN clauses skip updates that change nothing indexed.
+CREATE TRIGGER "artwork_fts_artwork_update" AFTER UPDATE OF "title", "titles", "state", "currentDescriptionId" ON "Artwork"
+WHEN OLD."title" IS NOT NEW."title" OR OLD."titles" IS NOT NEW."titles" OR OLD."state" IS NOT NEW."state"
+  OR OLD."currentDescriptionId" IS NOT NEW."currentDescriptionId" OR OLD."id" IS NOT NEW."id" BEGIN
   DELETE FROM "artwork_fts" WHERE rowid IN (OLD."id", NEW."id");
   INSERT INTO "artwork_fts" (rowid, titles, description, creators, subjects)
     SELECT "id", "titles", "description", "creators", "subjects" FROM "artwork_fts_source" WHERE "id" = NEW."id";
@@ -54,7 +57,7 @@ END;
 
 -- Description rows are history and normally never change; if one is corrected in place, the
 -- artwork it is current for follows.
-CREATE TRIGGER "artwork_fts_description_update" AFTER UPDATE OF "text" ON "Description" BEGIN
+CREATE TRIGGER "artwork_fts_description_update" AFTER UPDATE OF "text" ON "Description" WHEN OLD."text" IS NOT NEW."text" BEGIN
   DELETE FROM "artwork_fts" WHERE rowid IN (SELECT "id" FROM "Artwork" WHERE "currentDescriptionId" = NEW."id");
   INSERT INTO "artwork_fts" (rowid, titles, description, creators, subjects)
     SELECT "id", "titles", "description", "creators", "subjects" FROM "artwork_fts_source"
@@ -68,7 +71,8 @@ CREATE TRIGGER "artwork_fts_artworkcreator_insert" AFTER INSERT ON "ArtworkCreat
     SELECT "id", "titles", "description", "creators", "subjects" FROM "artwork_fts_source" WHERE "id" = NEW."artworkId";
 END;
 
-CREATE TRIGGER "artwork_fts_artworkcreator_update" AFTER UPDATE OF "artworkId", "creatorId" ON "ArtworkCreator" BEGIN
+CREATE TRIGGER "artwork_fts_artworkcreator_update" AFTER UPDATE OF "artworkId", "creatorId" ON "ArtworkCreator"
+WHEN OLD."artworkId" IS NOT NEW."artworkId" OR OLD."creatorId" IS NOT NEW."creatorId" BEGIN
   DELETE FROM "artwork_fts" WHERE rowid IN (OLD."artworkId", NEW."artworkId");
   INSERT INTO "artwork_fts" (rowid, titles, description, creators, subjects)
     SELECT "id", "titles", "description", "creators", "subjects" FROM "artwork_fts_source" WHERE "id" IN (OLD."artworkId", NEW."artworkId");
@@ -88,7 +92,8 @@ CREATE TRIGGER "artwork_fts_creatorlabel_insert" AFTER INSERT ON "CreatorLabel" 
     WHERE "id" IN (SELECT "artworkId" FROM "ArtworkCreator" WHERE "creatorId" = NEW."creatorId");
 END;
 
-CREATE TRIGGER "artwork_fts_creatorlabel_update" AFTER UPDATE OF "label", "creatorId" ON "CreatorLabel" BEGIN
+CREATE TRIGGER "artwork_fts_creatorlabel_update" AFTER UPDATE OF "label", "creatorId" ON "CreatorLabel"
+WHEN OLD."label" IS NOT NEW."label" OR OLD."creatorId" IS NOT NEW."creatorId" BEGIN
   DELETE FROM "artwork_fts" WHERE rowid IN (SELECT "artworkId" FROM "ArtworkCreator" WHERE "creatorId" IN (OLD."creatorId", NEW."creatorId"));
   INSERT INTO "artwork_fts" (rowid, titles, description, creators, subjects)
     SELECT "id", "titles", "description", "creators", "subjects" FROM "artwork_fts_source"
@@ -109,7 +114,8 @@ CREATE TRIGGER "artwork_fts_artworklink_insert" AFTER INSERT ON "ArtworkLink" WH
     SELECT "id", "titles", "description", "creators", "subjects" FROM "artwork_fts_source" WHERE "id" = NEW."artworkId";
 END;
 
-CREATE TRIGGER "artwork_fts_artworklink_update" AFTER UPDATE OF "artworkId", "property", "itemQid" ON "ArtworkLink" BEGIN
+CREATE TRIGGER "artwork_fts_artworklink_update" AFTER UPDATE OF "artworkId", "property", "itemQid" ON "ArtworkLink"
+WHEN OLD."artworkId" IS NOT NEW."artworkId" OR OLD."property" IS NOT NEW."property" OR OLD."itemQid" IS NOT NEW."itemQid" BEGIN
   DELETE FROM "artwork_fts" WHERE rowid IN (OLD."artworkId", NEW."artworkId");
   INSERT INTO "artwork_fts" (rowid, titles, description, creators, subjects)
     SELECT "id", "titles", "description", "creators", "subjects" FROM "artwork_fts_source" WHERE "id" IN (OLD."artworkId", NEW."artworkId");
@@ -121,7 +127,8 @@ CREATE TRIGGER "artwork_fts_artworklink_delete" AFTER DELETE ON "ArtworkLink" WH
     SELECT "id", "titles", "description", "creators", "subjects" FROM "artwork_fts_source" WHERE "id" = OLD."artworkId";
 END;
 
-CREATE TRIGGER "artwork_fts_linkeditem_update" AFTER UPDATE OF "label", "labels" ON "LinkedItem" BEGIN
+CREATE TRIGGER "artwork_fts_linkeditem_update" AFTER UPDATE OF "label", "labels" ON "LinkedItem"
+WHEN OLD."label" IS NOT NEW."label" OR OLD."labels" IS NOT NEW."labels" BEGIN
   DELETE FROM "artwork_fts" WHERE rowid IN (
     SELECT "artworkId" FROM "ArtworkLink" WHERE "itemQid" = NEW."qid" AND "property" IN ('P180', 'P136', 'P186'));
   INSERT INTO "artwork_fts" (rowid, titles, description, creators, subjects)
