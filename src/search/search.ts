@@ -1,5 +1,5 @@
 import type { Db } from "../db.js";
-import { type ArtworkFilter, artworkWhere } from "../store/artwork-filter.js";
+import { type ArtworkFilter, creatorWhere } from "../store/artwork-filter.js";
 import { normalizeWords } from "../text/normalize.js";
 import { parseSearchQuery, renderFtsQuery } from "./fts-query.js";
 
@@ -49,14 +49,30 @@ export async function searchArtworks(
   const match = renderFtsQuery(terms);
   const { filter = {}, limit, offset = 0 } = options;
   const params: unknown[] = [match];
-  let restrict = "";
-  if (filter.creator != null || filter.attribution?.length || filter.hasDescription != null) {
-    // The same filter as the artwork lists use (src/store/artwork-filter.ts), applied as a set of ids.
-    const ids = await db.artwork.findMany({ where: artworkWhere({ ...filter, state: ["ACTIVE"] }), select: { id: true } });
-    if (!ids.length) return { hits: [], hasMore: false };
-    restrict = `AND f.rowid IN (SELECT value FROM json_each(?))`;
-    params.push(JSON.stringify(ids.map((r) => r.id)));
+  // The filter runs on the matching rows (a primary-key lookup each), not as a list of ids: a
+  // broad filter ("has a description") would otherwise ship every id into the query.
+  const conditions: string[] = [];
+  if (filter.creator != null || filter.attribution?.length) {
+    const attributed: string[] = [];
+    if (filter.creator != null) {
+      // Creators are matched as the artwork lists match them (src/store/artwork-filter.ts).
+      const creators = await db.creator.findMany({ where: creatorWhere(filter.creator), select: { id: true } });
+      if (!creators.length) return { hits: [], hasMore: false };
+      attributed.push(`ac.creatorId IN (SELECT value FROM json_each(?))`);
+      params.push(JSON.stringify(creators.map((c) => c.id)));
+    }
+    if (filter.attribution?.length) {
+      attributed.push(`ac.attribution IN (SELECT value FROM json_each(?))`);
+      params.push(JSON.stringify(filter.attribution));
+    }
+    conditions.push(`EXISTS (SELECT 1 FROM ArtworkCreator ac WHERE ac.artworkId = f.rowid AND ${attributed.join(" AND ")})`);
   }
+  if (filter.hasDescription != null) {
+    conditions.push(
+      `${filter.hasDescription ? "" : "NOT "}EXISTS (SELECT 1 FROM Artwork a WHERE a.id = f.rowid AND a.currentDescriptionId IS NOT NULL)`,
+    );
+  }
+  const restrict = conditions.map((c) => `AND ${c}`).join(" ");
   params.push(limit + 1, offset);
   // Rank every match, then make snippets for the page's rows only.
   const rows = await db.$queryRawUnsafe<{ id: number | bigint; rank: number; snippet: string | null; hasDescription: number | bigint }[]>(
