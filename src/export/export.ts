@@ -237,9 +237,24 @@ export async function writeExport(db: Db, out: Writable, options: ExportOptions)
     throw new ExportOptionsError(`Unknown export format "${options.format}": use ${EXPORT_FORMATS.join(" or ")}`);
   }
   if (options.since && Number.isNaN(options.since.getTime())) throw new ExportOptionsError("--since is not a valid date");
+  // A reader that goes away (`| head`) makes the stream emit 'error' (EPIPE): stop and rethrow it.
+  let failed: Error | undefined;
+  const onError = (err: Error) => {
+    failed = err;
+  };
+  out.on("error", onError);
   const write = async (chunk: string) => {
+    if (failed) throw failed;
     if (!out.write(chunk)) await once(out, "drain");
   };
+  try {
+    return await writeRows(db, options, write);
+  } finally {
+    out.off("error", onError);
+  }
+}
+
+async function writeRows(db: Db, options: ExportOptions, write: (chunk: string) => Promise<void>): Promise<number> {
   // Rows are gathered into chunks of about 64 kB: one write per chunk, not per row.
   let chunk = options.format === "csv" ? csvLine(CSV_COLUMNS) : "";
   let n = 0;

@@ -169,13 +169,23 @@ export async function exportCommand(
   }
   const out = options.out ? createWriteStream(options.out) : io.stdout;
   if (options.out) await once(out, "open");
-  const n = await writeExport(db, out, {
-    format: options.format as ExportFormat,
-    creators: options.creator,
-    since,
-    includeInactive: options.includeInactive,
-    altTextMaxChars: config.ALT_TEXT_MAX_CHARS,
-  });
+  let n: number;
+  try {
+    n = await writeExport(db, out, {
+      format: options.format as ExportFormat,
+      creators: options.creator,
+      since,
+      includeInactive: options.includeInactive,
+      altTextMaxChars: config.ALT_TEXT_MAX_CHARS,
+    });
+  } catch (err) {
+    // The reader closed the pipe (`artdesc export ... | head`): not a failure of the export.
+    if ((err as NodeJS.ErrnoException).code === "EPIPE") {
+      out.on("error", () => {}); // later writes still queued fail the same way
+      return 0;
+    }
+    throw err;
+  }
   if (options.out) {
     out.end();
     await once(out, "finish");

@@ -108,6 +108,14 @@ describe("export", () => {
     expect(lines.filter(Boolean)).toHaveLength(3);
   });
 
+  it("stops with the stream's error when the reader goes away (EPIPE)", async () => {
+    const broken = new Writable({
+      highWaterMark: 16,
+      write: (_chunk, _enc, cb) => cb(Object.assign(new Error("write EPIPE"), { code: "EPIPE" })),
+    });
+    await expect(writeExport(t.db, broken, { format: "jsonl", altTextMaxChars: 60 })).rejects.toMatchObject({ code: "EPIPE" });
+  });
+
   it("the export command refuses a bad format or date with exit code 2", async () => {
     const err = new Sink();
     const io = { stdout: new Sink(), stderr: err };
