@@ -1,10 +1,12 @@
 import cluster from "node:cluster";
+import { createMetricsRegistry, metricsRoute } from "../ops/metrics.js";
 import type { Component, Runtime } from "../runtime.js";
 import { createHttpApp, listen, type RouteHandler } from "../server.js";
 
 /** The HTTP API in this process. */
 export async function startApi(rt: Runtime, extraRoutes: RouteHandler[] = []): Promise<Component & { url: string }> {
-  const { server } = createHttpApp({ db: rt.db, config: rt.config }, extraRoutes);
+  const metrics = metricsRoute(createMetricsRegistry(rt.db));
+  const { server } = createHttpApp({ db: rt.db, config: rt.config }, [metrics, ...extraRoutes]);
   const { port, host } = await listen(server, rt.config.PORT, rt.config.HOST);
   const shownHost = host === "0.0.0.0" || host === "::" ? "localhost" : host;
   const url = `http://${shownHost}:${port}`;

@@ -1,5 +1,6 @@
 import { GraphQLError } from "graphql";
 import { ARTWORK_ORDER, artworkWhere, artworkWhereResolved } from "../../store/artwork-filter.js";
+import { altText } from "../../text/alt-text.js";
 import { builder } from "../builder.js";
 import { InvalidIdError, NotFoundError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
@@ -85,6 +86,12 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
       description: "The current description's text.",
       select: { currentDescription: { select: { text: true } } },
       resolve: (a) => a.currentDescription?.text ?? null,
+    }),
+    altText: t.string({
+      nullable: true,
+      description: "The current description shortened at a sentence boundary to ALT_TEXT_MAX_CHARS characters (default 250).",
+      select: { currentDescription: { select: { text: true } } },
+      resolve: (a, _args, ctx) => (a.currentDescription ? altText(a.currentDescription.text, ctx.config.ALT_TEXT_MAX_CHARS) : null),
     }),
     currentDescription: t.relation("currentDescription", { nullable: true }),
     descriptions: t.relation("descriptions", {

@@ -8,6 +8,8 @@ import "./description.js";
 import "./artwork.js";
 import "./stats.js";
 import "./sync.js";
+import "./search.js";
+import "./status.js";
 
 builder.queryType({});
 

@@ -1,0 +1,93 @@
+import { cursorToOffset, offsetToCursor } from "@pothos/plugin-relay";
+import { type SearchHit, searchArtworks, snippetHtml } from "../../search/search.js";
+import { SearchQueryError } from "../../search/fts-query.js";
+import { builder } from "../builder.js";
+import { InvalidInputError } from "../errors.js";
+import { AttributionKindEnum } from "./enums.js";
+
+export const MAX_SEARCH_PAGE = 100;
+
+const SearchHitRef = builder.objectRef<SearchHit>("SearchHit").implement({
+  description: "An artwork that matches a search, how well, and where.",
+  fields: (t) => ({
+    artwork: t.prismaField({
+      type: "Artwork",
+      // One findUnique per hit: Prisma batches the page's findUniques into one query.
+      resolve: (query, hit, _args, ctx) => ctx.db.artwork.findUniqueOrThrow({ ...query, where: { id: hit.artworkId } }),
+    }),
+    score: t.exposeFloat("score", { description: "BM25 relevance (higher is better); title matches weigh more than description matches." }),
+    snippet: t.string({
+      nullable: true,
+      description: "HTML: part of the current description around the matches, text escaped, matched words in <mark>…</mark>. Null without a description.",
+      resolve: (hit) => (hit.snippet == null ? null : snippetHtml(hit.snippet)),
+    }),
+  }),
+});
+
+const SearchFilterInput = builder.inputType("SearchFilter", {
+  fields: (t) => ({
+    creator: t.string({ description: 'A creator QID ("Q5432") or words of a creator label ("goya"), case and accents ignored.' }),
+    attribution: t.field({ type: [AttributionKindEnum] }),
+    hasDescription: t.boolean(),
+  }),
+});
+
+builder.queryField("search", (t) =>
+  t.connection(
+    {
+      type: SearchHitRef,
+      description:
+        "Full-text search over active artworks: titles in every language, the current description, creator labels, " +
+        "and depicted things, genres and materials. Type words as you would anywhere: \"a phrase\", prefix*, -excluded. " +
+        "Best matches first.",
+      args: {
+        query: t.arg.string({ required: true }),
+        filter: t.arg({ type: SearchFilterInput }),
+      },
+      errors: { types: [InvalidInputError], directResult: true },
+      resolve: async (_root, args, ctx) => {
+        if (args.last != null || args.before != null) throw new InvalidInputError("last", "search pages forward only: use first and after");
+        const first = args.first ?? 20;
+        if (first < 0 || first > MAX_SEARCH_PAGE) {
+          throw new InvalidInputError("first", `first must be between 0 and ${MAX_SEARCH_PAGE} (got ${first})`);
+        }
+        let offset = 0;
+        if (args.after != null) {
+          try {
+            offset = cursorToOffset(args.after) + 1;
+          } catch {
+            offset = Number.NaN;
+          }
+          if (!Number.isSafeInteger(offset) || offset < 1) throw new InvalidInputError("after", `"${args.after}" is not a cursor from this search`);
+        }
+        let page;
+        try {
+          page = await searchArtworks(ctx.db, args.query, {
+            limit: first,
+            offset,
+            filter: {
+              creator: args.filter?.creator ?? null,
+              attribution: args.filter?.attribution ?? null,
+              hasDescription: args.filter?.hasDescription ?? null,
+            },
+          });
+        } catch (err) {
+          if (err instanceof SearchQueryError) throw new InvalidInputError("query", err.message);
+          throw err;
+        }
+        const edges = page.hits.map((hit, i) => ({ cursor: offsetToCursor(offset + i), node: hit }));
+        return {
+          edges,
+          pageInfo: {
+            startCursor: edges[0]?.cursor ?? null,
+            endCursor: edges.at(-1)?.cursor ?? null,
+            hasPreviousPage: offset > 0,
+            hasNextPage: page.hasMore,
+          },
+        };
+      },
+    },
+    {},
+    {},
+  ),
+);

@@ -1,0 +1,200 @@
+import { createWriteStream } from "node:fs";
+import { once } from "node:events";
+import type { Writable } from "node:stream";
+import { type Config, loadConfig } from "../config.js";
+import { createDb, type Db, sqlitePath } from "../db.js";
+import { migrate } from "../store/migrate.js";
+import { writeExport, type ExportFormat, ExportOptionsError, parseSince } from "../export/export.js";
+import { SearchQueryError } from "../search/fts-query.js";
+import { rebuildSearchIndex, searchArtworks, snippetText } from "../search/search.js";
+import { checkHeartbeats, getStatus, type Status, type SyncSummary } from "./status.js";
+
+/**
+ * The operator commands behind `artdesc search | status | export | search-index rebuild`.
+ * Each takes what it needs and the streams to write to, and returns the exit code, so tests run
+ * them in-process and cli.ts stays a thin entry point.
+ */
+export interface CommandIo {
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable;
+}
+
+/**
+ * Config and a migrated database for a one-shot command. Unlike openRuntime it logs nothing to
+ * stdout, which `export` may be writing the data to.
+ */
+export async function openCommandDb(env: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; db: Db }> {
+  const config = loadConfig(env);
+  migrate(sqlitePath(config.DATABASE_URL));
+  return { config, db: await createDb(config.DATABASE_URL) };
+}
+
+const print = (s: Writable, text: string) => s.write(`${text}\n`);
+
+export async function searchCommand(
+  db: Db,
+  query: string,
+  options: { limit: number; creator?: string },
+  io: CommandIo,
+): Promise<number> {
+  if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > 100) {
+    print(io.stderr, `--limit must be a whole number from 1 to 100 (got ${options.limit})`);
+    return 2;
+  }
+  let page;
+  try {
+    page = await searchArtworks(db, query, { limit: options.limit, filter: { creator: options.creator ?? null } });
+  } catch (err) {
+    if (err instanceof SearchQueryError) {
+      print(io.stderr, err.message);
+      return 2;
+    }
+    throw err;
+  }
+  if (!page.hits.length) {
+    print(io.stdout, `No matches for ${JSON.stringify(query)}.`);
+    return 0;
+  }
+  const artworks = await db.artwork.findMany({
+    where: { id: { in: page.hits.map((h) => h.artworkId) } },
+    select: { id: true, qid: true, title: true, inceptionYear: true },
+  });
+  const byId = new Map(artworks.map((a) => [a.id, a]));
+  const [open, close] = io.stdout.isTTY ? ["\x1b[1m", "\x1b[22m"] : ["[", "]"];
+  for (const [i, hit] of page.hits.entries()) {
+    const a = byId.get(hit.artworkId);
+    if (!a) continue;
+    const year = a.inceptionYear != null ? ` (${a.inceptionYear})` : "";
+    print(io.stdout, `${i + 1}. ${a.qid}  ${a.title ?? "(untitled)"}${year}  score ${hit.score.toFixed(2)}`);
+    if (hit.snippet) print(io.stdout, `   ${snippetText(hit.snippet, open, close)}`);
+  }
+  if (page.hasMore) print(io.stdout, `(more: raise --limit, or page with the GraphQL search query)`);
+  return 0;
+}
+
+export async function rebuildSearchIndexCommand(db: Db, io: CommandIo): Promise<number> {
+  const started = Date.now();
+  const n = await rebuildSearchIndex(db);
+  print(io.stdout, `search index rebuilt: ${n} active artworks in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return 0;
+}
+
+export async function statusCommand(
+  db: Db,
+  config: Config,
+  options: { check?: boolean; role?: string; json?: boolean; now?: Date },
+  io: CommandIo,
+): Promise<number> {
+  const status = await getStatus(db, {
+    staleAfterS: config.HEARTBEAT_STALE_S,
+    now: options.now,
+    schedule: { cron: config.SYNC_CRON, timezone: config.SYNC_TIMEZONE },
+  });
+  const check = checkHeartbeats(status, options.role);
+  if (options.json) print(io.stdout, JSON.stringify(status, null, 2));
+  else print(io.stdout, formatStatus(status));
+  if (options.check) {
+    if (!check.ok) {
+      for (const p of check.problems) print(io.stderr, `stale: ${p}`);
+      return 1;
+    }
+    print(io.stderr, options.role ? `ok: ${options.role} heartbeat fresh` : "ok: no stale heartbeat");
+  }
+  return 0;
+}
+
+function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${m % 60} min`;
+  return `${Math.round(h / 24)} days`;
+}
+
+function formatSync(run: SyncSummary): string {
+  const when = run.finishedAt ? `finished ${run.finishedAt.toISOString()}` : `started ${run.startedAt.toISOString()}`;
+  return (
+    `#${run.id} ${run.status} (${run.trigger}${run.full ? ", full" : ""}) ${when}, took ${formatDuration(run.durationSeconds)}: ` +
+    `seen ${run.seen}, created ${run.created}, updated ${run.updated}, unchanged ${run.unchanged}, removed ${run.removed}, ` +
+    `no image ${run.skippedNoImage}, failed ${run.failed}; images downloaded ${run.imagesDownloaded}, jobs queued ${run.jobsQueued}` +
+    (run.error ? `\n            error: ${run.error}` : "")
+  );
+}
+
+export function formatStatus(s: Status): string {
+  const lines: string[] = [];
+  lines.push(`Last sync   ${s.lastSync ? formatSync(s.lastSync) : "none yet"}`);
+  if (s.lastSuccessfulSync && s.lastSuccessfulSync.id !== s.lastSync?.id) {
+    lines.push(`Last good   ${formatSync(s.lastSuccessfulSync)}`);
+  }
+  if (s.nextSyncAt) lines.push(`Next sync   ${s.nextSyncAt.toISOString()}`);
+  const j = s.jobs;
+  lines.push(`Jobs        queued ${j.queued}, running ${j.running}, succeeded ${j.succeeded}, failed ${j.failed}, cancelled ${j.cancelled}`);
+  if (!s.heartbeats.length) lines.push("Processes   no heartbeat recorded");
+  for (const h of s.heartbeats) {
+    const model = h.modelStatus
+      ? `, model ${h.modelStatus}${h.modelId ? ` ${h.modelId}@${h.modelRevision ?? "?"}` : ""}${h.device ? ` on ${h.device}` : ""}${h.modelError ? ` (${h.modelError})` : ""}`
+      : "";
+    lines.push(
+      `Process     ${h.role} ${h.id}: ${h.alive ? "alive" : "STALE"}, last beat ${formatDuration(h.ageSeconds)} ago, pid ${h.pid} on ${h.hostname}${model}`,
+    );
+  }
+  const avg = s.averageDescriptionSeconds != null ? `, ${s.averageDescriptionSeconds.toFixed(1)} s each on average` : "";
+  lines.push(`Throughput  ${s.descriptionsLastHour} descriptions in the last hour${avg}`);
+  const eta =
+    s.backlog === 0
+      ? "empty"
+      : s.backlogSeconds == null
+        ? `${s.backlog} jobs; no estimate (nothing described in the last hour)`
+        : `${s.backlog} jobs, done in about ${formatDuration(s.backlogSeconds)} (${s.backlogDoneAt!.toISOString()})`;
+  lines.push(`Backlog     ${eta}`);
+  return lines.join("\n");
+}
+
+export async function exportCommand(
+  db: Db,
+  config: Config,
+  options: { format: string; creator?: string[]; since?: string; out?: string; includeInactive?: boolean },
+  io: CommandIo,
+): Promise<number> {
+  let since: Date | undefined;
+  try {
+    if (options.format !== "jsonl" && options.format !== "csv") {
+      throw new ExportOptionsError(`Unknown export format "${options.format}": use jsonl or csv`);
+    }
+    since = options.since != null ? parseSince(options.since) : undefined;
+  } catch (err) {
+    if (err instanceof ExportOptionsError) {
+      print(io.stderr, err.message);
+      return 2;
+    }
+    throw err;
+  }
+  const out = options.out ? createWriteStream(options.out) : io.stdout;
+  if (options.out) await once(out, "open");
+  let n: number;
+  try {
+    n = await writeExport(db, out, {
+      format: options.format as ExportFormat,
+      creators: options.creator,
+      since,
+      includeInactive: options.includeInactive,
+      altTextMaxChars: config.ALT_TEXT_MAX_CHARS,
+    });
+  } catch (err) {
+    // The reader closed the pipe (`artdesc export ... | head`): not a failure of the export.
+    if ((err as NodeJS.ErrnoException).code === "EPIPE") {
+      out.on("error", () => {}); // later writes still queued fail the same way
+      return 0;
+    }
+    throw err;
+  }
+  if (options.out) {
+    out.end();
+    await once(out, "finish");
+  }
+  print(io.stderr, `exported ${n} artworks${options.out ? ` to ${options.out}` : ""}`);
+  return 0;
+}

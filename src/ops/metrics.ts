@@ -1,0 +1,141 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from "prom-client";
+import type { Db } from "../db.js";
+import type { RouteHandler } from "../server.js";
+
+/** Upper bounds (seconds) of the description time histogram. */
+export const DESCRIPTION_SECONDS_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
+
+const n = (v: number | bigint | null | undefined) => Number(v ?? 0);
+
+/**
+ * Prometheus metrics for /metrics. Syncs and descriptions happen in other components and
+ * processes (daemon, worker), so every value is read from the database when scraped, never
+ * counted in this process's memory: the figures agree whichever process serves /metrics and
+ * survive restarts.
+ */
+export function createMetricsRegistry(db: Db, options: { defaultMetrics?: boolean } = {}): Registry {
+  const register = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register, prefix: "artdesc_" });
+
+  new Counter({
+    name: "artdesc_syncs_total",
+    help: "Finished sync runs by outcome (SUCCEEDED, FAILED, ABORTED).",
+    labelNames: ["status"],
+    registers: [register],
+    async collect() {
+      const groups = await db.syncRun.groupBy({ by: ["status"], where: { status: { not: "RUNNING" } }, _count: { _all: true } });
+      this.reset();
+      for (const s of ["SUCCEEDED", "FAILED", "ABORTED"]) this.inc({ status: s }, groups.find((g) => g.status === s)?._count._all ?? 0);
+    },
+  });
+
+  new Gauge({
+    name: "artdesc_sync_running",
+    help: "1 while a sync run is in progress.",
+    registers: [register],
+    async collect() {
+      this.set((await db.syncRun.count({ where: { status: "RUNNING" } })) > 0 ? 1 : 0);
+    },
+  });
+
+  new Counter({
+    name: "artdesc_sync_failures_total",
+    help: "Works or images that failed in sync runs, by stage (inventory, details, write, imageinfo, download, normalise, removal).",
+    labelNames: ["stage"],
+    registers: [register],
+    async collect() {
+      const groups = await db.syncFailure.groupBy({ by: ["stage"], _count: { _all: true } });
+      this.reset();
+      for (const g of groups) this.inc({ stage: g.stage }, g._count._all);
+    },
+  });
+
+  new Counter({
+    name: "artdesc_descriptions_total",
+    help: "Descriptions written, by source (MODEL, HUMAN).",
+    labelNames: ["source"],
+    registers: [register],
+    async collect() {
+      const groups = await db.description.groupBy({ by: ["source"], _count: { _all: true } });
+      this.reset();
+      for (const s of ["MODEL", "HUMAN"]) this.inc({ source: s }, groups.find((g) => g.source === s)?._count._all ?? 0);
+    },
+  });
+
+  new Gauge({
+    name: "artdesc_queue_depth",
+    help: "Describe jobs waiting (queued) and in progress (running).",
+    labelNames: ["status"],
+    registers: [register],
+    async collect() {
+      const groups = await db.job.groupBy({ by: ["status"], where: { status: { in: ["QUEUED", "RUNNING"] } }, _count: { _all: true } });
+      for (const s of ["QUEUED", "RUNNING"] as const) {
+        this.set({ status: s.toLowerCase() }, groups.find((g) => g.status === s)?._count._all ?? 0);
+      }
+    },
+  });
+
+  new Gauge({
+    name: "artdesc_heartbeat_age_seconds",
+    help: "Seconds since each daemon or worker process last beat.",
+    labelNames: ["role", "id"],
+    registers: [register],
+    async collect() {
+      const beats = await db.heartbeat.findMany({ select: { id: true, role: true, beatAt: true } });
+      this.reset();
+      const now = Date.now();
+      for (const b of beats) this.set({ role: b.role, id: b.id }, Math.max(0, (now - b.beatAt.getTime()) / 1000));
+    },
+  });
+
+  register.registerMetric(descriptionSecondsHistogram(db) as unknown as Metric);
+  return register;
+}
+
+/**
+ * artdesc_description_seconds: a histogram built by the database from every model description's
+ * recorded total time (timings.totalMs). prom-client's Histogram only takes observations one at
+ * a time, so this metric hands the registry its bucket counts directly.
+ */
+function descriptionSecondsHistogram(db: Db) {
+  const name = "artdesc_description_seconds";
+  const help = "Time to describe one image (model descriptions, from their recorded timings).";
+  const buckets = DESCRIPTION_SECONDS_BUCKETS.map((le, i) => `SUM(s <= ${le}) AS b${i}`).join(", ");
+  return {
+    name,
+    help,
+    type: "histogram",
+    aggregator: "sum",
+    async get() {
+      const [row] = await db.$queryRawUnsafe<Record<string, number | bigint | null>[]>(
+        `SELECT COUNT(*) AS count, SUM(s) AS sum, ${buckets}
+         FROM (SELECT json_extract(timings, '$.totalMs') / 1000.0 AS s FROM Description
+               WHERE source = 'MODEL' AND json_valid(timings) AND json_type(timings, '$.totalMs') IN ('integer', 'real'))`,
+      );
+      const values = DESCRIPTION_SECONDS_BUCKETS.map((le, i) => ({ metricName: `${name}_bucket`, labels: { le }, value: n(row?.[`b${i}`]) }));
+      values.push({ metricName: `${name}_bucket`, labels: { le: "+Inf" as unknown as number }, value: n(row?.count) });
+      return {
+        name,
+        help,
+        type: "histogram",
+        aggregator: "sum",
+        values: [...values, { metricName: `${name}_sum`, labels: {}, value: Number(row?.sum ?? 0) }, { metricName: `${name}_count`, labels: {}, value: n(row?.count) }],
+      };
+    },
+  };
+}
+
+/** GET /metrics in Prometheus text format. */
+export function metricsRoute(register: Registry): RouteHandler {
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    if (new URL(req.url ?? "/", "http://local").pathname !== "/metrics") return false;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      return true;
+    }
+    const body = await register.metrics();
+    res.writeHead(200, { "content-type": register.contentType }).end(req.method === "HEAD" ? undefined : body);
+    return true;
+  };
+}

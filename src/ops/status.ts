@@ -1,0 +1,200 @@
+import type { Db } from "../db.js";
+import type { SyncRun } from "../generated/prisma/client.js";
+import type { JobStatus } from "../generated/prisma/enums.js";
+import { nextSyncAt } from "../jobs/schedule.js";
+
+export interface SyncSummary {
+  id: number;
+  status: SyncRun["status"];
+  trigger: string;
+  full: boolean;
+  creators: string[];
+  startedAt: Date;
+  finishedAt: Date | null;
+  /** Seconds from start to finish (or to now while running). */
+  durationSeconds: number;
+  seen: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  removed: number;
+  skippedNoImage: number;
+  failed: number;
+  imagesDownloaded: number;
+  imagesUnchanged: number;
+  jobsQueued: number;
+  error: string | null;
+}
+
+export type JobCounts = Record<Lowercase<JobStatus>, number>;
+
+export interface HeartbeatStatus {
+  id: string;
+  role: string;
+  pid: number;
+  hostname: string;
+  startedAt: Date;
+  beatAt: Date;
+  /** Seconds since the last beat. */
+  ageSeconds: number;
+  /** Beat within HEARTBEAT_STALE_S. */
+  alive: boolean;
+  modelStatus: string | null;
+  modelError: string | null;
+  modelId: string | null;
+  modelRevision: string | null;
+  dtypes: Record<string, string> | null;
+  device: string | null;
+}
+
+export interface Status {
+  now: Date;
+  /** The most recent sync run, finished or not. */
+  lastSync: SyncSummary | null;
+  /** The most recent sync run that succeeded (the same as lastSync when that one did). */
+  lastSuccessfulSync: SyncSummary | null;
+  /** When the schedule runs next (null when no schedule was given). */
+  nextSyncAt: Date | null;
+  jobs: JobCounts;
+  heartbeats: HeartbeatStatus[];
+  /** Model descriptions written in the hour before `now`. */
+  descriptionsLastHour: number;
+  /** Mean generation time of those, in seconds (null when none recorded timings). */
+  averageDescriptionSeconds: number | null;
+  /** QUEUED + RUNNING jobs. */
+  backlog: number;
+  /** Seconds until the backlog is done at the last hour's rate: 0 when empty, null when nothing was described in the hour. */
+  backlogSeconds: number | null;
+  backlogDoneAt: Date | null;
+}
+
+const HOUR_MS = 3_600_000;
+const JOB_STATUSES: JobStatus[] = ["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
+
+export function summarizeSync(run: SyncRun, now: Date = new Date()): SyncSummary {
+  let creators: string[] = [];
+  try {
+    creators = JSON.parse(run.creators) as string[];
+  } catch {
+    // A hand-edited row: show no creators rather than fail the whole status.
+  }
+  return {
+    id: run.id,
+    status: run.status,
+    trigger: run.trigger,
+    full: run.full,
+    creators,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    durationSeconds: ((run.finishedAt ?? now).getTime() - run.startedAt.getTime()) / 1000,
+    seen: run.seen,
+    created: run.created,
+    updated: run.updated,
+    unchanged: run.unchanged,
+    removed: run.removed,
+    skippedNoImage: run.skippedNoImage,
+    failed: run.failed,
+    imagesDownloaded: run.imagesDownloaded,
+    imagesUnchanged: run.imagesUnchanged,
+    jobsQueued: run.jobsQueued,
+    error: run.error,
+  };
+}
+
+/** Everything an operator asks first, in a handful of cheap queries. */
+export async function getStatus(
+  db: Db,
+  options: { staleAfterS: number; now?: Date; schedule?: { cron: string; timezone: string } },
+): Promise<Status> {
+  const now = options.now ?? new Date();
+  const hourAgo = new Date(now.getTime() - HOUR_MS);
+  const [lastSync, lastSuccessfulSync, jobGroups, beats, recent] = await Promise.all([
+    db.syncRun.findFirst({ orderBy: [{ startedAt: "desc" }, { id: "desc" }] }),
+    db.syncRun.findFirst({ where: { status: "SUCCEEDED" }, orderBy: [{ startedAt: "desc" }, { id: "desc" }] }),
+    db.job.groupBy({ by: ["status"], _count: { _all: true } }),
+    db.heartbeat.findMany({ orderBy: [{ role: "asc" }, { id: "asc" }] }),
+    db.description.findMany({
+      where: { source: "MODEL", createdAt: { gt: hourAgo, lte: now } },
+      select: { timings: true },
+    }),
+  ]);
+  const jobs = Object.fromEntries(JOB_STATUSES.map((s) => [s.toLowerCase(), 0])) as JobCounts;
+  for (const g of jobGroups) jobs[g.status.toLowerCase() as keyof JobCounts] = g._count._all;
+
+  const seconds = recent.map((d) => totalSeconds(d.timings)).filter((s): s is number => s != null);
+  const backlog = jobs.queued + jobs.running;
+  const perSecond = recent.length / (HOUR_MS / 1000);
+  const backlogSeconds = backlog === 0 ? 0 : perSecond > 0 ? Math.round(backlog / perSecond) : null;
+
+  return {
+    now,
+    lastSync: lastSync && summarizeSync(lastSync, now),
+    lastSuccessfulSync: lastSuccessfulSync && summarizeSync(lastSuccessfulSync, now),
+    nextSyncAt: options.schedule ? nextSyncAt(options.schedule.cron, options.schedule.timezone, now) : null,
+    jobs,
+    heartbeats: beats.map((b) => {
+      const ageSeconds = Math.max(0, (now.getTime() - b.beatAt.getTime()) / 1000);
+      return {
+        id: b.id,
+        role: b.role,
+        pid: b.pid,
+        hostname: b.hostname,
+        startedAt: b.startedAt,
+        beatAt: b.beatAt,
+        ageSeconds,
+        alive: ageSeconds <= options.staleAfterS,
+        modelStatus: b.modelStatus,
+        modelError: b.modelError,
+        modelId: b.modelId,
+        modelRevision: b.modelRevision,
+        dtypes: parseMap(b.dtypes),
+        device: b.device,
+      };
+    }),
+    descriptionsLastHour: recent.length,
+    averageDescriptionSeconds: seconds.length ? seconds.reduce((a, b) => a + b, 0) / seconds.length : null,
+    backlog,
+    backlogSeconds,
+    backlogDoneAt: backlogSeconds == null ? null : new Date(now.getTime() + backlogSeconds * 1000),
+  };
+}
+
+/** Description.timings.totalMs in seconds, or null. */
+export function totalSeconds(timings: string | null): number | null {
+  if (!timings) return null;
+  try {
+    const ms = (JSON.parse(timings) as { totalMs?: unknown }).totalMs;
+    return typeof ms === "number" && Number.isFinite(ms) ? ms / 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+function parseMap(text: string | null): Record<string, string> | null {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as Record<string, string>;
+  } catch {
+    return null;
+  }
+}
+
+export interface HeartbeatCheck {
+  ok: boolean;
+  /** One line per problem: which process is stale, or that a required role has none. */
+  problems: string[];
+}
+
+/**
+ * The liveness check behind `artdesc status --check`: fails when a recorded heartbeat (of `role`,
+ * if given) is older than HEARTBEAT_STALE_S, or when `role` is given and no process of it beats.
+ * A process that stops cleanly removes its heartbeat row, so every row is one that should be alive.
+ */
+export function checkHeartbeats(status: Status, role?: string): HeartbeatCheck {
+  const beats = status.heartbeats.filter((b) => role == null || b.role === role);
+  const problems = beats
+    .filter((b) => !b.alive)
+    .map((b) => `${b.role} ${b.id} (pid ${b.pid} on ${b.hostname}) last beat ${Math.round(b.ageSeconds)} s ago`);
+  if (role != null && beats.length === 0) problems.push(`no ${role} heartbeat recorded`);
+  return { ok: problems.length === 0, problems };
+}

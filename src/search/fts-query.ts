@@ -1,0 +1,104 @@
+/**
+ * Turns what a person types into a safe FTS5 MATCH expression
+ * (https://sqlite.org/fts5.html#full_text_query_syntax). Every word is emitted as a quoted
+ * string, so FTS5 operators typed by a user (AND, OR, NOT, NEAR(, column filters, ^, +) are
+ * just words, and no input can produce an FTS5 syntax error. What is kept from search habits:
+ *  - "a phrase" in double quotes matches the words next to each other (an unpaired quote is ignored);
+ *  - word* matches words that start with it; the last word gets an implied * while the person is
+ *    still typing it (no space or punctuation after it, three letters or more);
+ *  - -word (a dash at the start of a word) excludes works containing the word;
+ *  - words joined by punctuation ("saint-denis", "l'atelier") match as a phrase.
+ */
+
+/** Longest query accepted, in characters. */
+export const MAX_QUERY_CHARS = 500;
+/** Most terms (words and phrases) a query may have. */
+export const MAX_QUERY_TERMS = 32;
+
+/** A last word shorter than this gets no implied prefix ("a" would match half the index). */
+const MIN_IMPLIED_PREFIX = 3;
+
+export class SearchQueryError extends Error {
+  override name = "SearchQueryError";
+}
+
+export interface Term {
+  words: string[];
+  /** Match words starting with the (last) word: typed with a star, or implied while typing. */
+  prefix: false | "explicit" | "implied";
+  negated: boolean;
+}
+
+// A word as the unicode61 tokenizer sees one: letters, digits and combining marks.
+const WORD = /[\p{L}\p{N}\p{M}]+/gu;
+const words = (s: string) => s.match(WORD) ?? [];
+
+/** Parses user input into terms; throws SearchQueryError for an empty, oversized or word-less query. */
+export function parseSearchQuery(input: string): Term[] {
+  const text = input.normalize("NFC");
+  if (text.trim() === "") throw new SearchQueryError("The search query is empty: type a few words.");
+  if (text.length > MAX_QUERY_CHARS) {
+    throw new SearchQueryError(`The search query is too long (${text.length} characters; at most ${MAX_QUERY_CHARS}).`);
+  }
+  const terms: Term[] = [];
+  // Split into quoted phrases and the unquoted stretches between them.
+  const parts = text.split('"');
+  // With an odd number of quotes the last one is unpaired: treat what follows it as unquoted.
+  const paired = parts.length % 2 === 1 ? parts.length : parts.length - 1;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    const quoted = i % 2 === 1 && i < paired;
+    if (quoted) {
+      const ws = words(part);
+      const negated = /(^|\s)-$/.test(parts[i - 1] ?? "");
+      const prefix = (parts[i + 1] ?? "").startsWith("*") ? "explicit" : false;
+      if (ws.length) terms.push({ words: ws, prefix, negated });
+      continue;
+    }
+    // Brackets and sentence punctuation separate words; dashes, apostrophes, dots and colons join them.
+    const chunks = part.split(/[\s()[\]{}<>,;!?]+/);
+    for (const [j, chunk] of chunks.entries()) {
+      const ws = words(chunk);
+      if (!ws.length) continue;
+      const negated = /^-+[\p{L}\p{N}\p{M}]/u.test(chunk);
+      const lastChunk = j === chunks.length - 1;
+      const atEnd = lastChunk && i === parts.length - 1;
+      // Explicit star after the (last) word, or implied while typing the query's last word.
+      const prefix = /[\p{L}\p{N}\p{M}]\*+$/u.test(chunk)
+        ? "explicit"
+        : atEnd && !negated && /[\p{L}\p{N}\p{M}]$/u.test(chunk) && ws.at(-1)!.length >= MIN_IMPLIED_PREFIX
+          ? "implied"
+          : false;
+      terms.push({ words: ws, prefix, negated });
+    }
+  }
+  if (!terms.some((t) => !t.negated)) {
+    throw new SearchQueryError(
+      terms.length ? "The search query only excludes words: add a word to look for." : "The search query has no words to look for.",
+    );
+  }
+  if (terms.length > MAX_QUERY_TERMS) {
+    throw new SearchQueryError(`The search query has too many words (${terms.length}; at most ${MAX_QUERY_TERMS}).`);
+  }
+  return terms;
+}
+
+function render(t: Term): string {
+  // Words only hold letters, digits and marks, so a quote never needs escaping; keep the
+  // doubling anyway so the function stays safe if WORD ever widens.
+  const quoted = `"${t.words.join(" ").replace(/"/g, '""')}"`;
+  return t.prefix ? `${quoted}*` : quoted;
+}
+
+/** The FTS5 expression for parsed terms: all wanted terms (implicit AND), then NOT each excluded one. */
+export function renderFtsQuery(terms: Term[]): string {
+  const wanted = terms.filter((t) => !t.negated).map(render);
+  const excluded = terms.filter((t) => t.negated).map(render);
+  const base = wanted.length > 1 ? `(${wanted.join(" ")})` : wanted[0]!;
+  return [base, ...excluded].join(" NOT ");
+}
+
+/** parseSearchQuery, then renderFtsQuery. */
+export function toFtsQuery(input: string): string {
+  return renderFtsQuery(parseSearchQuery(input));
+}

@@ -1,0 +1,158 @@
+import { spawnSync } from "node:child_process";
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { createGraphqlApp } from "../../src/graphql/yoga.js";
+import { statusCommand } from "../../src/ops/commands.js";
+import { checkHeartbeats, getStatus } from "../../src/ops/status.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { makeArtwork } from "../support/factories.js";
+import { gql } from "../support/graphql.js";
+
+class Sink extends Writable {
+  text = "";
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void) {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+let t: TestDb;
+const now = new Date();
+const ago = (s: number) => new Date(now.getTime() - s * 1000);
+const config = loadConfig({ HEARTBEAT_STALE_S: "60" });
+
+/** A scripted day: two syncs, a queue, a worker that beats and a daemon that stopped beating. */
+beforeAll(async () => {
+  t = await createTestDb();
+  const db = t.db;
+  await db.syncRun.create({
+    data: { status: "SUCCEEDED", trigger: "schedule", creators: '["Q5432"]', startedAt: ago(3 * 3600), finishedAt: ago(3 * 3600 - 95), seen: 1900, created: 3, updated: 10, unchanged: 1880, removed: 1, failed: 6, imagesDownloaded: 2, jobsQueued: 13 },
+  });
+  const failed = await db.syncRun.create({
+    data: { status: "FAILED", trigger: "manual", creators: '["Q5432"]', startedAt: ago(1800), finishedAt: ago(1790), seen: 20, failed: 2, error: "SPARQL endpoint answered 503" },
+  });
+  await db.syncFailure.createMany({
+    data: [
+      { syncRunId: failed.id, stage: "download", reason: "timeout" },
+      { syncRunId: failed.id, stage: "download", reason: "404" },
+      { syncRunId: failed.id, stage: "details", reason: "bad date" },
+    ],
+  });
+  const counts = { QUEUED: 5, RUNNING: 1, SUCCEEDED: 10, FAILED: 2, CANCELLED: 1 } as const;
+  for (const [status, n] of Object.entries(counts)) {
+    await db.job.createMany({ data: Array.from({ length: n }, () => ({ status: status as keyof typeof counts })) });
+  }
+  const art = await makeArtwork(db, { qid: "Q1" });
+  // Six model descriptions in the last hour (10 to 60 s each), two older ones, one person's text.
+  const make = (createdAt: Date, totalMs: number | null, source: "MODEL" | "HUMAN" = "MODEL") =>
+    db.description.create({ data: { artworkId: art.id, text: "x", source, createdAt, timings: totalMs == null ? null : JSON.stringify({ totalMs }) } });
+  for (let i = 1; i <= 6; i++) await make(ago(i * 500), i * 10_000);
+  await make(ago(3700), 5_000);
+  await make(ago(7200), 5_000);
+  await make(ago(100), null, "HUMAN");
+  await db.heartbeat.create({
+    data: { id: "worker@box:42", role: "worker", pid: 42, hostname: "box", startedAt: ago(7200), beatAt: ago(5), modelStatus: "loaded", modelId: "HuggingFaceTB/SmolVLM-500M-Instruct", modelRevision: "main", device: "cpu", dtypes: '{"vision_encoder":"fp32"}' },
+  });
+  await db.heartbeat.create({ data: { id: "daemon@box:7", role: "daemon", pid: 7, hostname: "box", startedAt: ago(7200), beatAt: ago(120) } });
+});
+
+afterAll(() => t.close());
+
+describe("status", () => {
+  it("reports syncs, jobs, heartbeats, throughput and the backlog estimate", async () => {
+    const s = await getStatus(t.db, { staleAfterS: 60, now, schedule: { cron: "0 3 * * *", timezone: "UTC" } });
+    expect(s.nextSyncAt).toEqual(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + (now.getUTCHours() >= 3 ? 1 : 0), 3)));
+    expect(s.lastSync).toMatchObject({ status: "FAILED", trigger: "manual", seen: 20, failed: 2, error: "SPARQL endpoint answered 503", durationSeconds: 10 });
+    expect(s.lastSuccessfulSync).toMatchObject({ status: "SUCCEEDED", creators: ["Q5432"], seen: 1900, created: 3, updated: 10, removed: 1, jobsQueued: 13, durationSeconds: 95 });
+    expect(s.jobs).toEqual({ queued: 5, running: 1, succeeded: 10, failed: 2, cancelled: 1 });
+    expect(s.heartbeats.map((h) => [h.role, h.alive, Math.round(h.ageSeconds)])).toEqual([["daemon", false, 120], ["worker", true, 5]]);
+    expect(s.heartbeats[1]).toMatchObject({ modelStatus: "loaded", modelId: "HuggingFaceTB/SmolVLM-500M-Instruct", device: "cpu", dtypes: { vision_encoder: "fp32" } });
+    expect(s.descriptionsLastHour).toBe(6);
+    expect(s.averageDescriptionSeconds).toBe(35);
+    // Six jobs left at six an hour: one hour.
+    expect(s.backlog).toBe(6);
+    expect(s.backlogSeconds).toBe(3600);
+    expect(s.backlogDoneAt!.getTime()).toBe(now.getTime() + 3_600_000);
+  });
+
+  it("has no estimate when nothing was described in the last hour, and zero for an empty backlog", async () => {
+    const later = new Date(now.getTime() + 2 * 3_600_000);
+    const s = await getStatus(t.db, { staleAfterS: 60, now: later });
+    expect(s.descriptionsLastHour).toBe(0);
+    expect(s.backlogSeconds).toBeNull();
+    expect(s.backlogDoneAt).toBeNull();
+    const empty = await createTestDb();
+    try {
+      const e = await getStatus(empty.db, { staleAfterS: 60 });
+      expect(e).toMatchObject({ lastSync: null, backlog: 0, backlogSeconds: 0, heartbeats: [] });
+    } finally {
+      await empty.close();
+    }
+  });
+
+  it("checks heartbeats: stale ones named, a role can be required", async () => {
+    const s = await getStatus(t.db, { staleAfterS: 60, now });
+    expect(checkHeartbeats(s)).toEqual({ ok: false, problems: ["daemon daemon@box:7 (pid 7 on box) last beat 120 s ago"] });
+    expect(checkHeartbeats(s, "worker")).toEqual({ ok: true, problems: [] });
+    expect(checkHeartbeats(s, "daemon").ok).toBe(false);
+    expect(checkHeartbeats(s, "start")).toEqual({ ok: false, problems: ["no start heartbeat recorded"] });
+    const relaxed = await getStatus(t.db, { staleAfterS: 300, now });
+    expect(checkHeartbeats(relaxed).ok).toBe(true);
+  });
+
+  it("prints the status for an operator", async () => {
+    const io = { stdout: new Sink(), stderr: new Sink() };
+    expect(await statusCommand(t.db, config, { now }, io)).toBe(0);
+    const out = io.stdout.text;
+    expect(out).toMatch(/^Last sync +#2 FAILED \(manual\) finished .*, took 10 s: seen 20,.*\n +error: SPARQL endpoint answered 503/m);
+    expect(out).toMatch(/^Last good +#1 SUCCEEDED \(schedule\)/m);
+    expect(out).toMatch(/^Jobs +queued 5, running 1, succeeded 10, failed 2, cancelled 1$/m);
+    expect(out).toMatch(/^Process +daemon daemon@box:7: STALE, last beat 2 min ago/m);
+    expect(out).toMatch(/^Process +worker worker@box:42: alive, last beat 5 s ago, pid 42 on box, model loaded HuggingFaceTB\/SmolVLM-500M-Instruct@main on cpu$/m);
+    expect(out).toMatch(/^Throughput +6 descriptions in the last hour, 35\.0 s each on average$/m);
+    expect(out).toMatch(/^Backlog +6 jobs, done in about 1 h 0 min/m);
+    const json = { stdout: new Sink(), stderr: new Sink() };
+    await statusCommand(t.db, config, { json: true, now }, json);
+    expect(JSON.parse(json.stdout.text).jobs.queued).toBe(5);
+  });
+
+  it("is served over GraphQL", async () => {
+    const yoga = createGraphqlApp({ db: t.db, config });
+    const r = await gql(
+      yoga,
+      `{ status { lastSync { id status error seen } lastSuccessfulSync { seen creators } jobs { queued running failed }
+         heartbeats { role alive modelStatus device dtypes { module dtype } } workerAlive descriptionsLastHour backlog backlogSeconds backlogDoneAt } }`,
+    );
+    expect(r.errors).toBeUndefined();
+    const s = r.data.status;
+    expect(s.lastSync).toEqual({ id: 2, status: "FAILED", error: "SPARQL endpoint answered 503", seen: 20 });
+    expect(s.lastSuccessfulSync).toEqual({ seen: 1900, creators: ["Q5432"] });
+    expect(s.jobs).toEqual({ queued: 5, running: 1, failed: 2 });
+    expect(s.workerAlive).toBe(true);
+    expect(s.heartbeats).toContainEqual({ role: "worker", alive: true, modelStatus: "loaded", device: "cpu", dtypes: [{ module: "vision_encoder", dtype: "fp32" }] });
+    expect(s.backlog).toBe(6);
+    // Real time has moved on a little since the rows were written: the rate is still six an hour.
+    expect(s.descriptionsLastHour).toBe(6);
+    expect(s.backlogSeconds).toBe(3600);
+  });
+});
+
+describe("artdesc status --check", () => {
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", "status", ...args], {
+      env: { ...process.env, DATABASE_URL: t.url, HEARTBEAT_STALE_S: "60" },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+
+  it("exits 1 naming the stale heartbeat, 0 when the required role is fresh", () => {
+    const stale = cli("--check");
+    expect(stale.stderr).toContain("stale: daemon daemon@box:7 (pid 7 on box) last beat");
+    expect(stale.status).toBe(1);
+    const worker = cli("--check", "--role", "worker");
+    expect(worker.stderr).toContain("ok: worker heartbeat fresh");
+    expect(worker.status).toBe(0);
+    expect(worker.stdout).toContain("Jobs        queued 5, running 1");
+  }, 120_000);
+});

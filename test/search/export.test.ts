@@ -1,0 +1,164 @@
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { CSV_COLUMNS, type ExportOptions, type ExportRow, writeExport } from "../../src/export/export.js";
+import { createGraphqlApp } from "../../src/graphql/yoga.js";
+import { exportCommand } from "../../src/ops/commands.js";
+import { insertBulkArtworks } from "../support/bulk.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
+import { gql } from "../support/graphql.js";
+
+/** Collects what is written, as a string. */
+class Sink extends Writable {
+  text = "";
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void) {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+let t: TestDb;
+const config = loadConfig({ ALT_TEXT_MAX_CHARS: "60" });
+const LONG = "A queen in a black dress stands before a dark curtain. She holds a fan in her right hand. A small dog sits at her feet.";
+
+beforeAll(async () => {
+  t = await createTestDb();
+  const goya = await makeGoya(t.db);
+  const monet = await makeCreator(t.db, { qid: "Q296", labels: { en: "Claude Monet" } });
+  const a = await makeArtwork(t.db, {
+    qid: "Q101",
+    title: "María Luisa",
+    titles: { en: "Queen María Luisa", es: "La reina María Luisa" },
+    creators: [{ id: goya.id }],
+    description: LONG,
+  });
+  await t.db.image.updateMany({ where: { artworkId: a.id }, data: { credit: 'Museo del Prado, "Madrid"', artist: "Francisco de Goya" } });
+  const b = await makeArtwork(t.db, { qid: "Q102", title: "Lilies", creators: [{ id: monet.id }] });
+  await addDescription(t.db, b.id, "Water lilies, green\nand white.", "HUMAN");
+  await makeArtwork(t.db, { qid: "Q103", title: "Undescribed", creators: [{ id: goya.id, attribution: "WORKSHOP_OF" }], image: false });
+  await makeArtwork(t.db, { qid: "Q104", title: "Merged", state: "MERGED", creators: [{ id: goya.id }] });
+});
+
+afterAll(() => t.close());
+
+async function exportText(options: Partial<ExportOptions> & Pick<ExportOptions, "format">): Promise<string> {
+  const sink = new Sink();
+  await writeExport(t.db, sink, { altTextMaxChars: 60, ...options });
+  return sink.text;
+}
+const jsonl = async (o: Partial<ExportOptions> = {}) =>
+  (await exportText({ format: "jsonl", ...o })).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as ExportRow);
+
+describe("export", () => {
+  it("writes one JSON line per active artwork with everything a museum system ingests", async () => {
+    const rows = await jsonl();
+    expect(rows.map((r) => r.qid)).toEqual(["Q101", "Q102", "Q103"]);
+    const [a, b, c] = rows as [ExportRow, ExportRow, ExportRow];
+    expect(a).toMatchObject({
+      qid: "Q101",
+      wikidataUrl: "https://www.wikidata.org/wiki/Q101",
+      state: "ACTIVE",
+      title: "María Luisa",
+      titles: { en: "Queen María Luisa", es: "La reina María Luisa" },
+      creators: [{ qid: "Q5432", label: "Francisco Goya", attribution: "CREATOR" }],
+      commonsFile: "File:María Luisa.jpg",
+      commonsUrl: `https://commons.wikimedia.org/wiki/${encodeURIComponent("File:María Luisa.jpg")}`,
+      licence: "Public domain",
+      artist: "Francisco de Goya",
+      credit: 'Museo del Prado, "Madrid"',
+      description: LONG,
+      altText: "A queen in a black dress stands before a dark curtain.",
+      language: "en",
+      source: "MODEL",
+      modelId: "HuggingFaceTB/SmolVLM-500M-Instruct",
+      modelRevision: "main",
+      parameters: { numBeams: 4, maxNewTokens: 256, targetWords: 150, earlyStopping: "true", imageSplitting: false, device: "cpu" },
+    });
+    expect(a.parameters!.dtypes).toMatchObject({ decoder_model_merged: "fp32" });
+    expect(new Date(a.describedAt!).getTime()).toBeGreaterThan(Date.now() - 600_000);
+    expect(b).toMatchObject({ source: "HUMAN", author: "curator", modelId: null, parameters: null, description: "Water lilies, green\nand white." });
+    expect(c).toMatchObject({ qid: "Q103", description: null, altText: null, source: null, commonsFile: null, commonsUrl: null });
+    expect(c.creators).toEqual([{ qid: "Q5432", label: "Francisco Goya", attribution: "WORKSHOP_OF" }]);
+  });
+
+  it("filters by creator, by date and by state", async () => {
+    expect((await jsonl({ creators: ["monet"] })).map((r) => r.qid)).toEqual(["Q102"]);
+    expect((await jsonl({ creators: ["Q5432", "claude monet"] })).map((r) => r.qid)).toEqual(["Q101", "Q102", "Q103"]);
+    expect(await jsonl({ creators: ["nobody"] })).toEqual([]);
+    expect((await jsonl({ includeInactive: true })).map((r) => r.qid)).toEqual(["Q101", "Q102", "Q103", "Q104"]);
+    expect(await jsonl({ since: new Date(Date.now() + 60_000) })).toEqual([]);
+    const cut = new Date();
+    await new Promise((r) => setTimeout(r, 5));
+    const q102 = await t.db.artwork.findUniqueOrThrow({ where: { qid: "Q102" } });
+    await addDescription(t.db, q102.id, "Water lilies at dusk.", "HUMAN");
+    expect((await jsonl({ since: cut })).map((r) => r.qid)).toEqual(["Q102"]);
+  });
+
+  it("writes RFC 4180 CSV with a header and quoted fields", async () => {
+    const text = await exportText({ format: "csv", creators: ["Q5432"] });
+    const lines = text.split("\r\n");
+    expect(lines[0]).toBe(CSV_COLUMNS.join(","));
+    expect(text).toContain(`"Museo del Prado, ""Madrid"""`);
+    expect(text).toContain(`"{""en"":""Queen María Luisa"",""es"":""La reina María Luisa""}"`);
+    expect(lines[1]!.startsWith("Q101,https://www.wikidata.org/wiki/Q101,ACTIVE,María Luisa,")).toBe(true);
+    expect(lines.filter(Boolean)).toHaveLength(3);
+  });
+
+  it("stops with the stream's error when the reader goes away (EPIPE)", async () => {
+    const broken = new Writable({
+      highWaterMark: 16,
+      write: (_chunk, _enc, cb) => cb(Object.assign(new Error("write EPIPE"), { code: "EPIPE" })),
+    });
+    await expect(writeExport(t.db, broken, { format: "jsonl", altTextMaxChars: 60 })).rejects.toMatchObject({ code: "EPIPE" });
+  });
+
+  it("the export command refuses a bad format or date with exit code 2", async () => {
+    const err = new Sink();
+    const io = { stdout: new Sink(), stderr: err };
+    expect(await exportCommand(t.db, config, { format: "xml" }, io)).toBe(2);
+    expect(await exportCommand(t.db, config, { format: "csv", since: "last tuesday" }, io)).toBe(2);
+    expect(err.text).toMatch(/Unknown export format "xml"[\s\S]*--since "last tuesday" is not a date/);
+    const out = join(t.dir, "out.jsonl");
+    expect(await exportCommand(t.db, config, { format: "jsonl", out, since: "2000-01-01" }, io)).toBe(0);
+    expect(readFileSync(out, "utf8").trim().split("\n")).toHaveLength(3);
+  });
+
+  it("Artwork.altText shortens the current description at a sentence boundary", async () => {
+    const yoga = createGraphqlApp({ db: t.db, config });
+    const r = await gql(yoga, `{ a: artwork(id: "Q101") { ... on Artwork { altText } } c: artwork(id: "Q103") { ... on Artwork { altText } } }`);
+    expect(r.errors).toBeUndefined();
+    expect(r.data).toEqual({ a: { altText: "A queen in a black dress stands before a dark curtain." }, c: { altText: null } });
+  });
+});
+
+describe("export streaming", () => {
+  it("exports 100,000 artworks in a child process whose heap cannot hold them", async () => {
+    const big = await createTestDb();
+    await big.db.$disconnect();
+    try {
+      insertBulkArtworks(big.file, 100_000, { words: 30, searchIndex: false });
+      const out = join(big.dir, "all.jsonl");
+      // The output is ~120 MB of JSON; a 64 MB old generation can only hold a page at a time.
+      const child = spawnSync(
+        process.execPath,
+        ["--max-old-space-size=64", "--import", "tsx", "src/cli.ts", "export", "--format", "jsonl", "--out", out],
+        { env: { ...process.env, DATABASE_URL: big.url, LOG_LEVEL: "warn" }, encoding: "utf8", timeout: 240_000 },
+      );
+      expect(child.stderr).toContain("exported 100000 artworks");
+      expect(child.status).toBe(0);
+      const text = readFileSync(out, "utf8");
+      expect(text.length).toBeGreaterThan(64 * 1024 * 1024);
+      let lines = 0;
+      for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) lines++;
+      expect(lines).toBe(100_000);
+      expect(JSON.parse(text.slice(text.lastIndexOf("\n", text.length - 2) + 1))).toMatchObject({ qid: "Q1100000", source: "MODEL" });
+    } finally {
+      await big.close();
+    }
+    // About 10 s on an idle 2-core machine; generous for a shared one.
+  }, 300_000);
+});

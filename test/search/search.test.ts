@@ -1,0 +1,266 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
+import { rebuildSearchIndex, searchArtworks, searchIndexSize } from "../../src/search/search.js";
+import { searchForm } from "../../src/text/normalize.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
+import { gql } from "../support/graphql.js";
+
+let t: TestDb;
+let yoga: Yoga;
+const ids: Record<string, number> = {};
+
+const SEARCH = `query($q: String!, $first: Int, $after: String, $filter: SearchFilter) {
+  search(query: $q, first: $first, after: $after, filter: $filter) {
+    __typename
+    ... on Error { message }
+    ... on InvalidInputError { field }
+    ... on QuerySearchConnection { pageInfo { hasNextPage endCursor } edges { cursor node { score snippet artwork { qid title } } } }
+  }
+}`;
+
+async function search(q: string, extra: Record<string, unknown> = {}) {
+  const r = await gql(yoga, SEARCH, { q, ...extra });
+  expect(r.errors).toBeUndefined();
+  return r.data.search;
+}
+async function qids(q: string, extra: Record<string, unknown> = {}): Promise<string[]> {
+  const s = await search(q, extra);
+  expect(s.__typename).toBe("QuerySearchConnection");
+  return s.edges.map((e: { node: { artwork: { qid: string } } }) => e.node.artwork.qid);
+}
+
+beforeAll(async () => {
+  t = await createTestDb();
+  yoga = createGraphqlApp({ db: t.db, config: loadConfig({}) });
+  const goya = await makeGoya(t.db);
+  const monet = await makeCreator(t.db, { qid: "Q296", labels: { en: "Claude Monet" } });
+  ids.maria = (
+    await makeArtwork(t.db, {
+      qid: "Q101",
+      title: "Portrait of María Luisa of Parma",
+      titles: { en: "Portrait of María Luisa of Parma", es: "Retrato de María Luisa de Parma" },
+      creators: [{ id: goya.id }],
+      description: "A queen in a black dress stands before a dark curtain, holding a fan in her right hand.",
+    })
+  ).id;
+  ids.donkey = (
+    await makeArtwork(t.db, {
+      qid: "Q102",
+      title: "Asnografía",
+      creators: [{ id: goya.id, attribution: "WORKSHOP_OF" }],
+      description: "A donkey reading a book sits at a desk; a second donkey listens. Books are piled on the floor.",
+      links: [{ property: "P180", qid: "Q7368", label: "donkey" }, { property: "P136", qid: "Q1792379", label: "satire" }],
+    })
+  ).id;
+  ids.lilies = (await makeArtwork(t.db, { qid: "Q103", title: "Water Lilies", creators: [{ id: monet.id }] })).id;
+  ids.book = (
+    await makeArtwork(t.db, {
+      qid: "Q104",
+      title: "The Book",
+      creators: [{ id: monet.id }],
+      description: "A man reading by a window, light on the page.",
+    })
+  ).id;
+});
+
+afterAll(() => t.close());
+
+describe("search", () => {
+  it("ignores accents and case: Maria Luisa finds María Luisa, in any title language", async () => {
+    expect(await qids("Maria Luisa")).toEqual(["Q101"]);
+    expect(await qids("maría LUISA")).toEqual(["Q101"]);
+    expect(await qids("retrato parma")).toEqual(["Q101"]);
+    expect(await qids("asnografia")).toEqual(["Q102"]);
+  });
+
+  it("matches prefixes, explicit and while typing the last word", async () => {
+    expect(await qids("donk")).toEqual(["Q102"]);
+    expect(await qids("lil*")).toEqual(["Q103"]);
+    expect(await qids("donk ")).toEqual([]);
+    // A last word that is a whole indexed word is searched as that word; a partial one as a prefix.
+    const id = (await makeArtwork(t.db, { qid: "Q151", title: "Library", description: "Tall bookcases line the wall." })).id;
+    expect((await qids("book")).sort()).toEqual(["Q102", "Q104"]);
+    expect(await qids("bookc")).toEqual(["Q151"]);
+    expect((await qids("book*")).sort()).toEqual(["Q102", "Q104", "Q151"]);
+    await t.db.artwork.delete({ where: { id } });
+  });
+
+  it("matches phrases only as phrases", async () => {
+    expect(await qids('"donkey reading"')).toEqual(["Q102"]);
+    expect(await qids('"reading donkey"')).toEqual([]);
+    expect((await qids("reading")).sort()).toEqual(["Q102", "Q104"]);
+    expect(await qids("reading -donkey")).toEqual(["Q104"]);
+  });
+
+  it("searches creator labels and depicted/genre labels", async () => {
+    expect((await qids("lucientes")).sort()).toEqual(["Q101", "Q102"]);
+    expect(await qids("satire")).toEqual(["Q102"]);
+    expect((await qids("monet")).sort()).toEqual(["Q103", "Q104"]);
+  });
+
+  it("ranks a title match above a description match", async () => {
+    // "book" is Q104's title and words in Q102's description.
+    const s = await search("book ");
+    const hits = s.edges.map((e: { node: { score: number; artwork: { qid: string } } }) => e.node);
+    expect(hits.map((h: { artwork: { qid: string } }) => h.artwork.qid)).toEqual(["Q104", "Q102"]);
+    expect(hits[0].score).toBeGreaterThan(hits[1].score);
+    expect(hits[1].score).toBeGreaterThan(0);
+  });
+
+  it("highlights the matched words of the description in an HTML snippet", async () => {
+    const [edge] = (await search("fan queen ")).edges;
+    expect(edge.node.snippet).toBe("A <mark>queen</mark> in a black dress stands before a dark curtain, holding a <mark>fan</mark> in her right hand.");
+    const lilies = await search("lilies");
+    expect(lilies.edges[0].node.snippet).toBeNull();
+    const id = (await makeArtwork(t.db, { qid: "Q150", title: "Markup", description: "A sign reads <b>&amp; owl</b>." })).id;
+    const [markup] = (await search("owl")).edges;
+    expect(markup.node.snippet).toBe("A sign reads &lt;b&gt;&amp;amp; <mark>owl</mark>&lt;/b&gt;.");
+    await t.db.artwork.delete({ where: { id } });
+  });
+
+  it("filters by creator, attribution and description", async () => {
+    expect((await qids("goya")).sort()).toEqual(["Q101", "Q102"]);
+    expect(await qids("goya", { filter: { attribution: ["WORKSHOP_OF"] } })).toEqual(["Q102"]);
+    expect(await qids("reading", { filter: { creator: "monet" } })).toEqual(["Q104"]);
+    expect(await qids("reading", { filter: { creator: "Q5432" } })).toEqual(["Q102"]);
+    expect(await qids("monet", { filter: { hasDescription: false } })).toEqual(["Q103"]);
+    expect(await qids("monet", { filter: { creator: "nobody at all" } })).toEqual([]);
+  });
+
+  it("pages forward with cursors", async () => {
+    const p1 = await search("a", { first: 1 });
+    // "a" alone is too short for an implied prefix: the word "a" itself is in three descriptions.
+    expect(p1.edges).toHaveLength(1);
+    expect(p1.pageInfo.hasNextPage).toBe(true);
+    const p2 = await search("a", { first: 5, after: p1.pageInfo.endCursor });
+    expect(p2.edges).toHaveLength(2);
+    expect(p2.pageInfo.hasNextPage).toBe(false);
+    const all = [p1.edges[0].node.artwork.qid, ...p2.edges.map((e: { node: { artwork: { qid: string } } }) => e.node.artwork.qid)];
+    expect(new Set(all).size).toBe(3);
+    const bad = await search("a", { after: "not-a-cursor" });
+    expect(bad).toMatchObject({ __typename: "InvalidInputError", field: "after" });
+    const big = await search("a", { first: 101 });
+    expect(big).toMatchObject({ __typename: "InvalidInputError", field: "first" });
+  });
+
+  it.each([['"'], ["*"], ["NEAR("], ["-"], ["dog AND"], ["OR"], ['"unbalanced phrase'], ["col:umn"], ["^start"], ["a + b"], ["(((("], ["\u0000"], ["💥 donkey"], ["\u0301\u0301\u0301"], ["𝔡𝔬𝔤"], ["dog*cat"], ["**dog"], ["\u200b"], ["--"], ["中文字"]])(
+    "answers hostile input %j without an FTS5 or internal error",
+    async (q) => {
+      const s = await search(q);
+      expect(["QuerySearchConnection", "InvalidInputError"]).toContain(s.__typename);
+    },
+  );
+
+  it("gives typed errors for empty, word-less and oversized queries", async () => {
+    for (const q of ["", "   ", '"', "*", "-", "x".repeat(10_000), "donkey ".repeat(1500)]) {
+      const s = await search(q);
+      expect(s.__typename).toBe("InvalidInputError");
+      expect(s.field).toBe("query");
+      expect(s.message).toMatch(/empty|no words|too long|too many/);
+    }
+  });
+});
+
+describe("the index follows every change", () => {
+  it("a new description, then a person's text", async () => {
+    const id = (await makeArtwork(t.db, { qid: "Q201", title: "Untitled sketch" })).id;
+    expect(await qids("heron")).toEqual([]);
+    await addDescription(t.db, id, "A grey heron stands in shallow water.");
+    expect(await qids("heron")).toEqual(["Q201"]);
+    await addDescription(t.db, id, "A crane, not a heron, wades at dusk.", "HUMAN");
+    expect(await qids("crane")).toEqual(["Q201"]);
+    expect(await qids("grey")).toEqual([]);
+  });
+
+  it("a renamed work", async () => {
+    await t.db.artwork.update({ where: { id: ids.lilies }, data: { title: "Nymphéas", titles: JSON.stringify({ fr: "Nymphéas" }) } });
+    expect(await qids("nympheas")).toEqual(["Q103"]);
+    expect(await qids("lilies")).toEqual([]);
+  });
+
+  it("a creator label change, added and removed", async () => {
+    const monet = await t.db.creator.findUniqueOrThrow({ where: { qid: "Q296" } });
+    const label = await t.db.creatorLabel.create({ data: { creatorId: monet.id, language: "fr", label: "Oscar-Claude Monet", normalized: searchForm("Oscar-Claude Monet") } });
+    expect((await qids("oscar")).sort()).toEqual(["Q103", "Q104"]);
+    await t.db.creatorLabel.update({ where: { id: label.id }, data: { label: "Oscar Claude Monet", normalized: searchForm("Oscar Claude Monet") } });
+    expect((await qids('"oscar claude"')).sort()).toEqual(["Q103", "Q104"]);
+    await t.db.creatorLabel.delete({ where: { id: label.id } });
+    expect(await qids("oscar")).toEqual([]);
+  });
+
+  it("an attribution and a depicted item added, relabelled and removed", async () => {
+    const id = (await makeArtwork(t.db, { qid: "Q202", title: "Study" })).id;
+    const goya = await t.db.creator.findUniqueOrThrow({ where: { qid: "Q5432" } });
+    await t.db.artworkCreator.create({ data: { artworkId: id, creatorId: goya.id } });
+    expect(await qids("lucientes", { filter: { creator: "Q5432" }, first: 10 })).toContain("Q202");
+    await t.db.linkedItem.create({ data: { qid: "Q144", label: "dog", labels: JSON.stringify({ en: "dog", es: "perro" }) } });
+    const link = await t.db.artworkLink.create({ data: { artworkId: id, property: "P180", itemQid: "Q144" } });
+    expect(await qids("perro")).toEqual(["Q202"]);
+    await t.db.linkedItem.update({ where: { qid: "Q144" }, data: { labels: JSON.stringify({ en: "dog", es: "can" }) } });
+    expect(await qids("perro")).toEqual([]);
+    await t.db.artworkLink.delete({ where: { id: link.id } });
+    expect(await qids("dog ")).toEqual([]);
+    // A collection (P195) is not indexed.
+    await t.db.linkedItem.create({ data: { qid: "Q160236", label: "Metropolitan Museum", labels: "{}" } });
+    await t.db.artworkLink.create({ data: { artworkId: id, property: "P195", itemQid: "Q160236" } });
+    expect(await qids("metropolitan")).toEqual([]);
+  });
+
+  it("a state change drops the work and bringing it back restores it; deletion removes it", async () => {
+    await t.db.artwork.update({ where: { id: ids.donkey }, data: { state: "MERGED", mergedIntoQid: "Q101" } });
+    expect(await qids("donkey")).toEqual([]);
+    await t.db.artwork.update({ where: { id: ids.donkey }, data: { state: "ACTIVE", mergedIntoQid: null } });
+    expect(await qids("donkey")).toEqual(["Q102"]);
+    const id = (await makeArtwork(t.db, { qid: "Q203", title: "Ephemeral quokka" })).id;
+    expect(await qids("quokka")).toEqual(["Q203"]);
+    await t.db.artwork.delete({ where: { id } });
+    expect(await qids("quokka")).toEqual([]);
+  });
+
+  it("rebuildSearchIndex restores a damaged index", async () => {
+    const before = await searchIndexSize(t.db);
+    const active = await t.db.artwork.count({ where: { state: "ACTIVE" } });
+    expect(before).toBe(active);
+    await t.db.$executeRawUnsafe(`DELETE FROM artwork_fts`);
+    expect((await searchArtworks(t.db, "donkey", { limit: 5 })).hits).toEqual([]);
+    expect(await rebuildSearchIndex(t.db)).toBe(active);
+    expect((await searchArtworks(t.db, "donkey", { limit: 5 })).hits.map((h) => h.artworkId)).toEqual([ids.donkey]);
+  });
+});
+
+describe("artdesc search", () => {
+  it("prints the top hits with marked snippets, and refuses a word-less query with exit code 2", async () => {
+    const { Writable } = await import("node:stream");
+    const { searchCommand } = await import("../../src/ops/commands.js");
+    const sink = () => {
+      const s = new Writable({ write: (c, _e, cb) => ((s.text += c.toString()), cb()) }) as InstanceType<typeof Writable> & { text: string };
+      s.text = "";
+      return s;
+    };
+    const io = { stdout: sink(), stderr: sink() };
+    expect(await searchCommand(t.db, "queen fan", { limit: 5 }, io)).toBe(0);
+    expect(io.stdout.text).toMatch(/^1\. Q101 {2}Portrait of María Luisa of Parma \(\d{4}\) {2}score \d+\.\d\d\n {3}A \[queen\] in a black dress .* a \[fan\] in her right hand\.\n$/);
+    expect(await searchCommand(t.db, "zzzzzz", { limit: 5 }, io)).toBe(0);
+    expect(io.stdout.text).toContain('No matches for "zzzzzz".');
+    expect(await searchCommand(t.db, "*", { limit: 5 }, io)).toBe(2);
+    expect(io.stderr.text).toContain("no words to look for");
+  });
+});
+
+describe("index upkeep cost", () => {
+  it("an update that changes nothing indexed does not rewrite the artwork's row", async () => {
+    const id = (await makeArtwork(t.db, { qid: "Q301", title: "Still life", description: "Lemons on a plate." })).id;
+    const rowsBefore = await t.db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT COUNT(*) AS n FROM artwork_fts_data`);
+    // A sync rewriting the same title and state.
+    await t.db.artwork.update({ where: { id }, data: { title: "Still life", state: "ACTIVE", lastSyncedAt: new Date() } });
+    const rowsAfter = await t.db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT COUNT(*) AS n FROM artwork_fts_data`);
+    // Every rewrite of a row adds index segments until they are merged; none were added.
+    expect(rowsAfter[0]!.n).toBe(rowsBefore[0]!.n);
+    await t.db.artwork.update({ where: { id }, data: { title: "Still life with lemons" } });
+    const rowsChanged = await t.db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT COUNT(*) AS n FROM artwork_fts_data`);
+    expect(rowsChanged[0]!.n).toBeGreaterThan(rowsBefore[0]!.n);
+    expect(await qids("lemons")).toEqual(["Q301"]);
+  });
+});
