@@ -2,6 +2,7 @@ import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import { type ArtworkFilter, artworkWhere } from "../store/artwork-filter.js";
 import type { Job, Prisma } from "../generated/prisma/client.js";
+import type { JobStatus } from "../generated/prisma/enums.js";
 import { defaultGenerationParams, type EarlyStopping, type GenerationParams } from "../describe/types.js";
 import { acquireLease, releaseLease } from "./lease.js";
 
@@ -48,7 +49,7 @@ export class JobNotCancellableError extends Error {
   override name = "JobNotCancellableError";
   constructor(
     readonly jobId: number,
-    readonly status: string,
+    readonly status: JobStatus,
   ) {
     super(`Job ${jobId} is ${status} and cannot be cancelled`);
   }

@@ -7,7 +7,11 @@ import "./image.js";
 import "./description.js";
 import "./artwork.js";
 import "./stats.js";
+import "./job.js";
+import "./job-mutations.js";
 
 builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});
 
 export const schema = builder.toSchema({ sortSchema: false });
