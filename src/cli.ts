@@ -3,8 +3,11 @@ import { Command } from "commander";
 import { startApi } from "./api/component.js";
 import { loadConfig } from "./config.js";
 import { sqlitePath } from "./db.js";
+import { startSyncSchedule } from "./jobs/schedule.js";
 import { type Component, exitOnConfigError, openRuntime, runUntilSignal } from "./runtime.js";
 import { migrate } from "./store/migrate.js";
+import { syncCommand } from "./sync/command.js";
+import { SyncConfigError } from "./sync/http.js";
 
 const program = new Command()
   .name("artdesc")
@@ -13,10 +16,17 @@ const program = new Command()
 
 program
   .command("start")
-  .description("Run everything one machine needs in one process: the GraphQL API (more components join as they land)")
+  .description("Run everything one machine needs in one process: the GraphQL API and the sync schedule")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
     const components: Component[] = [await startApi(rt)];
+    try {
+      components.push(await startSyncSchedule(rt));
+    } catch (err) {
+      // The API is still useful without the schedule; say plainly why nothing will sync.
+      if (!(err instanceof SyncConfigError)) throw err;
+      rt.log.error(err.message + " The sync schedule is off.");
+    }
     await runUntilSignal(rt, components);
   });
 
@@ -26,6 +36,33 @@ program
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
     await runUntilSignal(rt, [await startApi(rt)]);
+  });
+
+program
+  .command("daemon")
+  .description("Run the sync schedule alone (SYNC_CRON in SYNC_TIMEZONE; a first sync when the store was never synced)")
+  .action(async () => {
+    const rt = await openRuntime().catch(exitOnConfigError);
+    const schedule = await startSyncSchedule(rt).catch(exitOnSyncConfigError);
+    await runUntilSignal(rt, [schedule]);
+  });
+
+program
+  .command("sync")
+  .description("Sync the mirror with Wikidata and Commons once, now")
+  .option("--creator <qid...>", "creator QIDs (default SYNC_CREATORS)")
+  .option("--full", "fetch every work's details, every label and every image record, not only what changed")
+  .action(async (opts: { creator?: string[]; full?: boolean }) => {
+    const creators = opts.creator?.map((q) => q.toUpperCase());
+    const bad = creators?.filter((q) => !/^Q[1-9][0-9]*$/.test(q)) ?? [];
+    if (bad.length) {
+      console.error(`--creator: not a Wikidata item id: ${bad.join(", ")}`);
+      process.exit(2);
+    }
+    const rt = await openRuntime().catch(exitOnConfigError);
+    const status = await syncCommand(rt, { creators, full: opts.full }).catch(exitOnSyncConfigError);
+    await rt.db.$disconnect();
+    process.exit(status);
   });
 
 program
@@ -42,6 +79,14 @@ program
     const { applied, total } = migrate(file);
     console.log(`${file}: ${applied.length} migration(s) applied, ${total} in all`);
   });
+
+function exitOnSyncConfigError(err: unknown): never {
+  if (err instanceof SyncConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  throw err;
+}
 
 program.parseAsync().catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);

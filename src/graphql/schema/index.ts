@@ -7,6 +7,7 @@ import "./image.js";
 import "./description.js";
 import "./artwork.js";
 import "./stats.js";
+import "./sync.js";
 import "./job.js";
 import "./job-mutations.js";
 

@@ -1,0 +1,68 @@
+import { GraphQLError } from "graphql";
+import { nextSyncAt } from "../../jobs/schedule.js";
+import { builder } from "../builder.js";
+import { SyncRunStatusEnum } from "./enums.js";
+
+const MAX_SYNC_RUNS = 100;
+
+builder.prismaObject("SyncFailure", {
+  description: "A work or image that failed in a sync run; the rest of the run went on.",
+  fields: (t) => ({
+    stage: t.exposeString("stage", { description: "inventory, details, write, imageinfo, download, normalise or removal." }),
+    itemQid: t.exposeString("itemQid", { nullable: true }),
+    fileTitle: t.exposeString("fileTitle", { nullable: true }),
+    reason: t.exposeString("reason"),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+  }),
+});
+
+builder.prismaObject("SyncRun", {
+  description: "One sync with Wikidata and Commons, and what it found.",
+  fields: (t) => ({
+    id: t.exposeInt("id"),
+    status: t.expose("status", { type: SyncRunStatusEnum }),
+    trigger: t.exposeString("trigger", { description: "manual, schedule or startup." }),
+    full: t.exposeBoolean("full", { description: "Every work's details, label and image record were fetched, not only what changed." }),
+    creators: t.field({ type: ["String"], select: { creators: true }, resolve: (r) => JSON.parse(r.creators) as string[] }),
+    startedAt: t.expose("startedAt", { type: "DateTime" }),
+    finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true }),
+    seen: t.exposeInt("seen", { description: "Works in the inventories." }),
+    created: t.exposeInt("created"),
+    updated: t.exposeInt("updated"),
+    unchanged: t.exposeInt("unchanged"),
+    removed: t.exposeInt("removed", { description: "Works that left the inventory (merged, deleted or no longer by the creator)." }),
+    skippedNoImage: t.exposeInt("skippedNoImage", { description: "Works written without any image." }),
+    failed: t.exposeInt("failed"),
+    imagesDownloaded: t.exposeInt("imagesDownloaded"),
+    imagesUnchanged: t.exposeInt("imagesUnchanged"),
+    jobsQueued: t.exposeInt("jobsQueued"),
+    error: t.exposeString("error", { nullable: true, description: "Why the run failed as a whole." }),
+    failures: t.relation("failures", { query: { orderBy: { id: "asc" } } }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  syncRuns: t.prismaField({
+    type: ["SyncRun"],
+    description: "Sync runs, newest first.",
+    args: { limit: t.arg.int({ defaultValue: 20, description: `At most ${MAX_SYNC_RUNS}.` }) },
+    resolve: (query, _root, args, ctx) => {
+      const limit = args.limit ?? 20;
+      if (limit < 0 || limit > MAX_SYNC_RUNS) {
+        throw new GraphQLError(`limit must be between 0 and ${MAX_SYNC_RUNS} (got ${limit})`, { extensions: { code: "BAD_USER_INPUT" } });
+      }
+      return ctx.db.syncRun.findMany({ ...query, orderBy: { id: "desc" }, take: limit });
+    },
+  }),
+  lastSyncRun: t.prismaField({
+    type: "SyncRun",
+    nullable: true,
+    description: "The newest sync run, whatever its status.",
+    resolve: (query, _root, _args, ctx) => ctx.db.syncRun.findFirst({ ...query, orderBy: { id: "desc" } }),
+  }),
+  nextSyncAt: t.field({
+    type: "DateTime",
+    description: "When the schedule (SYNC_CRON in SYNC_TIMEZONE) next starts a sync.",
+    resolve: (_root, _args, ctx) => nextSyncAt(ctx.config.SYNC_CRON, ctx.config.SYNC_TIMEZONE),
+  }),
+}));

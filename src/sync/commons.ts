@@ -1,0 +1,182 @@
+import { BadResponseError, type HttpClient } from "./http.js";
+
+/**
+ * Commons imageinfo: pure URL builder and parser, and the batched fetch that follows
+ * normalisation, redirects, missing files and continuation.
+ * https://www.mediawiki.org/wiki/API:Imageinfo
+ */
+
+export const IMAGEINFO_BATCH = 50;
+
+/** Commons renders thumbnails only in these widths; another width gets the next one up. */
+export const STANDARD_THUMB_WIDTHS = [20, 40, 60, 120, 250, 330, 500, 960, 1280, 1920, 3840];
+
+/** The smallest standard thumbnail width at least `edge` wide (the largest one if none is). */
+export function thumbWidthFor(edge: number): number {
+  return STANDARD_THUMB_WIDTHS.find((w) => w >= edge) ?? STANDARD_THUMB_WIDTHS[STANDARD_THUMB_WIDTHS.length - 1]!;
+}
+
+export function imageinfoUrl(apiUrl: string, titles: string[], thumbWidth: number, cont: Record<string, string> = {}): string {
+  const params = new URLSearchParams({
+    action: "query",
+    format: "json",
+    formatversion: "1",
+    prop: "imageinfo",
+    iiprop: "url|size|mime|sha1|extmetadata",
+    iiurlwidth: String(thumbWidth),
+    iiextmetadatafilter: "LicenseShortName|UsageTerms|AttributionRequired|Artist|Credit|ImageDescription",
+    redirects: "1",
+    maxlag: "5",
+    titles: titles.join("|"),
+    ...cont,
+  });
+  return `${apiUrl}?${params}`;
+}
+
+export interface FileInfo {
+  /** The title as the caller asked for it. */
+  fileTitle: string;
+  missing: boolean;
+  url: string | null;
+  thumbUrl: string | null;
+  thumbWidth: number | null;
+  thumbHeight: number | null;
+  width: number | null;
+  height: number | null;
+  bytes: number | null;
+  mime: string | null;
+  sha1: string | null;
+  descriptionUrl: string | null;
+  licenseShortName: string | null;
+  usageTerms: string | null;
+  attributionRequired: boolean | null;
+  artist: string | null;
+  credit: string | null;
+}
+
+interface Page {
+  title: string;
+  missing?: string;
+  invalid?: string;
+  imageinfo?: {
+    url?: string;
+    thumburl?: string;
+    thumbwidth?: number;
+    thumbheight?: number;
+    width?: number;
+    height?: number;
+    size?: number;
+    mime?: string;
+    sha1?: string;
+    descriptionurl?: string;
+    extmetadata?: Record<string, { value?: unknown }>;
+  }[];
+}
+export interface ImageinfoResponse {
+  error?: { code: string; info: string };
+  continue?: Record<string, string>;
+  query?: {
+    normalized?: { from: string; to: string }[];
+    redirects?: { from: string; to: string }[];
+    pages?: Record<string, Page>;
+  };
+}
+
+/** Plain text from extmetadata HTML: tags dropped, entities decoded, whitespace collapsed. */
+export function stripHtml(html: unknown): string | null {
+  if (html == null) return null;
+  const text = String(html)
+    .replace(/<br\s*\/?>/gi, " ")
+    .replace(/<[^>]*>/g, "")
+    .replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (m, code: string) => {
+      if (code[0] === "#") {
+        const n = code[1] === "x" || code[1] === "X" ? parseInt(code.slice(2), 16) : parseInt(code.slice(1), 10);
+        return Number.isFinite(n) ? String.fromCodePoint(n) : m;
+      }
+      return ENTITIES[code.toLowerCase()] ?? m;
+    })
+    .replace(/\s+/g, " ")
+    .trim();
+  return text || null;
+}
+const ENTITIES: Record<string, string> = {
+  amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: " ", ndash: "–", mdash: "—", hellip: "…", copy: "©", reg: "®",
+  laquo: "«", raquo: "»", lsquo: "‘", rsquo: "’", ldquo: "“", rdquo: "”", middot: "·", times: "×",
+};
+
+function fileInfo(fileTitle: string, page: Page | undefined): FileInfo {
+  const ii = page?.imageinfo?.[0];
+  const meta = ii?.extmetadata ?? {};
+  const m = (k: string) => stripHtml(meta[k]?.value);
+  const attribution = m("AttributionRequired");
+  return {
+    fileTitle,
+    missing: !page || page.missing !== undefined || page.invalid !== undefined || !ii,
+    url: ii?.url ?? null,
+    thumbUrl: ii?.thumburl ?? ii?.url ?? null,
+    thumbWidth: ii?.thumbwidth ?? null,
+    thumbHeight: ii?.thumbheight ?? null,
+    width: ii?.width ?? null,
+    height: ii?.height ?? null,
+    bytes: ii?.size ?? null,
+    mime: ii?.mime ?? null,
+    sha1: ii?.sha1 ?? null,
+    descriptionUrl: ii?.descriptionurl ?? null,
+    licenseShortName: m("LicenseShortName"),
+    usageTerms: m("UsageTerms"),
+    attributionRequired: attribution == null ? null : attribution === "true",
+    artist: m("Artist"),
+    credit: m("Credit"),
+  };
+}
+
+/** Pages of one answer keyed by final title, and how each asked-for title maps onto them. */
+export function parseImageinfo(json: unknown): { pages: Map<string, Page>; aliases: Map<string, string>; cont?: Record<string, string> } {
+  const j = json as ImageinfoResponse;
+  if (j?.error) throw new BadResponseError(`imageinfo: ${j.error.code}: ${j.error.info}`);
+  if (!j?.query) throw new BadResponseError("imageinfo answer without query");
+  const pages = new Map<string, Page>();
+  for (const p of Object.values(j.query.pages ?? {})) pages.set(p.title, p);
+  const aliases = new Map<string, string>();
+  for (const n of [...(j.query.normalized ?? []), ...(j.query.redirects ?? [])]) aliases.set(n.from, n.to);
+  return { pages, aliases, cont: j.continue };
+}
+
+/** Follows normalisation then redirects (possibly chained) to the page's final title. */
+function resolveTitle(title: string, aliases: Map<string, string>): string {
+  let t = title;
+  for (let i = 0; i < 5 && aliases.has(t); i++) t = aliases.get(t)!;
+  return t;
+}
+
+/**
+ * Imageinfo for any number of titles, 50 per request, following `continue`. Returns one entry per
+ * asked-for title (a missing file has `missing: true`).
+ */
+export async function fetchImageinfo(
+  http: HttpClient,
+  apiUrl: string,
+  titles: string[],
+  thumbWidth: number,
+  signal?: AbortSignal,
+): Promise<Map<string, FileInfo>> {
+  const out = new Map<string, FileInfo>();
+  for (let i = 0; i < titles.length; i += IMAGEINFO_BATCH) {
+    const batch = titles.slice(i, i + IMAGEINFO_BATCH);
+    const pages = new Map<string, Page>();
+    const aliases = new Map<string, string>();
+    let cont: Record<string, string> | undefined = {};
+    for (let guard = 0; cont && guard < 100; guard++) {
+      const parsed = parseImageinfo(await http.json(imageinfoUrl(apiUrl, batch, thumbWidth, cont), { signal }));
+      for (const [t, p] of parsed.pages) {
+        const prev = pages.get(t);
+        // A continued answer repeats pages; keep the one that carries imageinfo.
+        if (!prev?.imageinfo) pages.set(t, p);
+      }
+      for (const [a, b] of parsed.aliases) aliases.set(a, b);
+      cont = parsed.cont;
+    }
+    for (const t of batch) out.set(t, fileInfo(t, pages.get(resolveTitle(t, aliases))));
+  }
+  return out;
+}

@@ -1,0 +1,206 @@
+import { readFileSync } from "node:fs";
+import type { Config } from "../config.js";
+
+/**
+ * The one polite fetch for every Wikimedia request: a User-Agent that names a contact, a timeout on
+ * every request, Retry-After honoured on 429 and maxlag answers, exponential backoff with jitter on
+ * 5xx, resets and timeouts, and a bounded number of retries.
+ * Policy: https://meta.wikimedia.org/wiki/User-Agent_policy and
+ * https://www.mediawiki.org/wiki/Manual:Maxlag_parameter
+ */
+
+const APP_VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+
+export type HttpConfig = Pick<Config, "USER_AGENT_CONTACT" | "HTTP_TIMEOUT_MS" | "HTTP_MAX_RETRIES" | "RETRY_AFTER_MAX_S">;
+
+/** A sync cannot start: the configuration breaks Wikimedia's rules. */
+export class SyncConfigError extends Error {
+  override name = "SyncConfigError";
+}
+
+/** A request that failed for good (after retries, or at once for a 4xx). */
+export class HttpError extends Error {
+  override name = "HttpError";
+  constructor(
+    message: string,
+    readonly url: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A 200 answer whose body is not what was asked for (e.g. JSON cut short by a WDQS timeout). */
+export class BadResponseError extends Error {
+  override name = "BadResponseError";
+}
+
+export function userAgent(contact: string): string {
+  // Node's fetch is undici; the policy asks for "<client>/<version> (<contact>) <library>/<version>".
+  return `artdesc/${APP_VERSION} (${contact}) undici/${process.versions.undici ?? "unknown"}`;
+}
+
+/** Throws SyncConfigError, saying why, when no contact is configured. */
+export function requireContact(contact: string | undefined): string {
+  if (!contact?.trim()) {
+    throw new SyncConfigError(
+      "USER_AGENT_CONTACT is not set. Wikimedia's User-Agent policy (https://meta.wikimedia.org/wiki/User-Agent_policy) " +
+        "blocks clients that do not name a contact; set USER_AGENT_CONTACT to a URL or an e-mail address where you can be reached.",
+    );
+  }
+  return contact.trim();
+}
+
+export interface RequestOptions {
+  method?: "GET" | "POST";
+  headers?: Record<string, string>;
+  body?: string;
+  signal?: AbortSignal;
+}
+
+export interface HttpStats {
+  requests: number;
+  retries: number;
+}
+
+export interface HttpClient {
+  readonly userAgent: string;
+  readonly stats: HttpStats;
+  /** GETs or POSTs and parses JSON; an unparsable body and a `maxlag` error are retried. */
+  json<T>(url: string, options?: RequestOptions): Promise<T>;
+  /** The whole body as bytes (an image). A connection reset mid-body is retried. */
+  bytes(url: string, options?: RequestOptions): Promise<Buffer>;
+}
+
+export interface HttpClientDeps {
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random?: () => number;
+  /** First backoff delay; doubles with each retry (capped by RETRY_AFTER_MAX_S). */
+  backoffBaseMs?: number;
+}
+
+class RetryableError extends Error {
+  constructor(
+    message: string,
+    /** Seconds the server asked us to wait, when it said. */
+    readonly retryAfterS?: number,
+  ) {
+    super(message);
+  }
+}
+
+export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}): HttpClient {
+  const ua = userAgent(requireContact(config.USER_AGENT_CONTACT));
+  const sleep = deps.sleep ?? abortableSleep;
+  const random = deps.random ?? Math.random;
+  const baseMs = deps.backoffBaseMs ?? 1_000;
+  const capMs = config.RETRY_AFTER_MAX_S * 1000;
+  const stats: HttpStats = { requests: 0, retries: 0 };
+
+  async function request<T>(url: string, options: RequestOptions, read: (res: Response) => Promise<T>): Promise<T> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= config.HTTP_MAX_RETRIES; attempt++) {
+      if (attempt > 0) stats.retries++;
+      options.signal?.throwIfAborted();
+      stats.requests++;
+      const timeout = AbortSignal.timeout(config.HTTP_TIMEOUT_MS);
+      const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+      try {
+        const res = await fetch(url, {
+          method: options.method ?? "GET",
+          headers: { "user-agent": ua, "accept-encoding": "gzip", ...options.headers },
+          body: options.body,
+          signal,
+        });
+        if (res.status === 429 || res.status >= 500) {
+          await res.body?.cancel().catch(() => undefined);
+          throw new RetryableError(`HTTP ${res.status}`, retryAfter(res.headers.get("retry-after")));
+        }
+        if (!res.ok) {
+          await res.body?.cancel().catch(() => undefined);
+          throw new HttpError(`HTTP ${res.status} ${res.statusText} for ${url}`, url, res.status);
+        }
+        // The body is read under the same timeout, so a stalled transfer is a timeout too.
+        return await read(res);
+      } catch (err) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        if (err instanceof HttpError) throw err;
+        lastError = err;
+        if (attempt === config.HTTP_MAX_RETRIES) break;
+        const waitMs =
+          err instanceof RetryableError && err.retryAfterS !== undefined
+            ? Math.min(err.retryAfterS * 1000, capMs)
+            : backoff(attempt, baseMs, capMs, random);
+        await sleep(waitMs, options.signal);
+      }
+    }
+    const reason = lastError instanceof Error ? describeError(lastError) : String(lastError);
+    throw new HttpError(`${reason} after ${config.HTTP_MAX_RETRIES + 1} attempt(s): ${url}`, url);
+  }
+
+  return {
+    userAgent: ua,
+    stats,
+    json: <T>(url: string, options: RequestOptions = {}) =>
+      request(url, options, async (res) => {
+        const text = await res.text();
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          // WDQS answers 200 and then cuts the JSON short when a query times out.
+          throw new RetryableError(`incomplete JSON (${text.length} bytes)${text.includes("TimeoutException") ? ": query timed out" : ""}`);
+        }
+        const apiError = (parsed as { error?: { code?: string; info?: string } } | null)?.error;
+        if (apiError?.code === "maxlag") {
+          throw new RetryableError(`maxlag: ${apiError.info ?? "database lagged"}`, retryAfter(res.headers.get("retry-after")) ?? 5);
+        }
+        return parsed as T;
+      }),
+    bytes: (url: string, options: RequestOptions = {}) =>
+      request(url, options, async (res) => {
+        const body = Buffer.from(await res.arrayBuffer());
+        const expected = Number(res.headers.get("content-length"));
+        if (expected && body.length !== expected) throw new RetryableError(`body cut short (${body.length} of ${expected} bytes)`);
+        return body;
+      }),
+  };
+}
+
+/** Full jitter between half and all of base * 2^attempt, never above the cap. */
+export function backoff(attempt: number, baseMs: number, capMs: number, random: () => number): number {
+  const d = Math.min(capMs, baseMs * 2 ** attempt);
+  return d / 2 + random() * (d / 2);
+}
+
+/** Retry-After in seconds: a number of seconds or an HTTP date. */
+export function retryAfter(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  if (/^\d+(\.\d+)?$/.test(header.trim())) return Number(header);
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, (at - now) / 1000);
+}
+
+function describeError(err: Error): string {
+  if (err.name === "TimeoutError") return "timed out";
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.code) return `${err.message} (${cause.code})`;
+  return err.message;
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

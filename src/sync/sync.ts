@@ -1,0 +1,563 @@
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Config } from "../config.js";
+import type { Db } from "../db.js";
+import type { AttributionKind, SyncRunStatus } from "../generated/prisma/enums.js";
+import type { Logger } from "../log.js";
+import { searchForm } from "../text/normalize.js";
+import { fetchImageinfo, type FileInfo, thumbWidthFor } from "./commons.js";
+import { createHttpClient, type HttpClient } from "./http.js";
+import { ImageRejectedError, normalizeImage, storeImage } from "./images.js";
+import {
+  type ArtworkDetails,
+  type EntityOutcome,
+  fetchEntities,
+  fetchInventory,
+  type InventoryItem,
+  parseArtwork,
+  parseLabels,
+  qidNumber,
+  wikidataUrls,
+} from "./wikidata.js";
+
+/**
+ * One sync run: inventory per creator, details for new or changed works (each written in its own
+ * transaction), Commons imageinfo and downloads, then a check of the works that left the
+ * inventory. One item that fails is recorded as a SyncFailure; the run goes on.
+ */
+
+/** Labels of linked items, creators and every image's Commons record are refreshed at least this often. */
+export const FULL_REFRESH_DAYS = 7;
+const DETAILS_BATCH = 50;
+
+export type SyncStage = "inventory" | "details" | "write" | "imageinfo" | "download" | "normalise" | "removal";
+
+export interface SyncProgress {
+  phase: "inventory" | "details" | "images" | "removal" | "done";
+  worksDone: number;
+  worksTotal: number;
+  imagesDone: number;
+  imagesTotal: number;
+}
+
+export interface SyncDeps {
+  db: Db;
+  config: Config;
+  log: Logger;
+  /** Defaults to a client built from the config (which refuses to start without USER_AGENT_CONTACT). */
+  http?: HttpClient;
+}
+
+export interface SyncOptions {
+  /** Creator QIDs; default SYNC_CREATORS. */
+  creators?: string[];
+  /** Fetch details of every work, refresh every label and every image record. */
+  full?: boolean;
+  trigger?: "manual" | "schedule" | "startup";
+  holder?: string;
+  /** Aborting stops taking new work; the item in progress finishes. */
+  signal?: AbortSignal;
+  onProgress?: (p: SyncProgress) => void;
+}
+
+export interface SyncSummary {
+  runId: number;
+  status: SyncRunStatus;
+  full: boolean;
+  seen: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  removed: number;
+  skippedNoImage: number;
+  failed: number;
+  imagesDownloaded: number;
+  imagesUnchanged: number;
+  error: string | null;
+}
+
+type Counts = Omit<SyncSummary, "runId" | "status" | "full" | "error">;
+
+interface Attribution {
+  creatorId: number;
+  kind: AttributionKind;
+}
+
+interface Found {
+  revision: number;
+  modified: Date;
+  attributions: Attribution[];
+}
+
+export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promise<SyncSummary> {
+  const { db, config, log } = deps;
+  const http = deps.http ?? createHttpClient(config);
+  const creators = options.creators?.length ? options.creators : config.SYNC_CREATORS;
+  const signal = options.signal;
+
+  // Whoever calls this holds the "sync" lease: a RUNNING row now belongs to a process that died.
+  await db.syncRun.updateMany({
+    where: { status: "RUNNING" },
+    data: { status: "ABORTED", finishedAt: new Date(), error: "the process ended before the run finished" },
+  });
+  const lastFull = await db.syncRun.findFirst({
+    where: { full: true, status: "SUCCEEDED", startedAt: { gt: new Date(Date.now() - FULL_REFRESH_DAYS * 86_400_000) } },
+    select: { id: true },
+  });
+  const full = options.full === true || !lastFull;
+  const run = await db.syncRun.create({
+    data: { trigger: options.trigger ?? "manual", full, creators: JSON.stringify(creators), holder: options.holder ?? null },
+  });
+  const counts: Counts = {
+    seen: 0,
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    removed: 0,
+    skippedNoImage: 0,
+    failed: 0,
+    imagesDownloaded: 0,
+    imagesUnchanged: 0,
+  };
+  const progress: SyncProgress = { phase: "inventory", worksDone: 0, worksTotal: 0, imagesDone: 0, imagesTotal: 0 };
+  const report = () => options.onProgress?.({ ...progress });
+  const fail = async (stage: SyncStage, reason: string, item: { itemQid?: string; fileTitle?: string } = {}) => {
+    counts.failed++;
+    log.warn({ stage, ...item, reason }, "sync item failed");
+    await db.syncFailure.create({ data: { syncRunId: run.id, stage, reason: reason.slice(0, 2000), ...item } });
+  };
+  const ctx: RunContext = { db, config, log, http, full, signal, counts, progress, report, fail, runId: run.id };
+
+  let status: SyncRunStatus = "SUCCEEDED";
+  let error: string | null = null;
+  try {
+    await runStages(ctx, creators);
+    if (signal?.aborted) status = "ABORTED";
+  } catch (err) {
+    if (signal?.aborted) {
+      status = "ABORTED";
+      error = "stopped before the end";
+    } else {
+      status = "FAILED";
+      error = err instanceof Error ? err.message : String(err);
+      log.error({ err }, "sync failed");
+    }
+  }
+  progress.phase = "done";
+  report();
+  await db.syncRun.update({ where: { id: run.id }, data: { ...counts, status, error, finishedAt: new Date() } });
+  return { runId: run.id, status, full, error, ...counts };
+}
+
+interface RunContext {
+  db: Db;
+  config: Config;
+  log: Logger;
+  http: HttpClient;
+  full: boolean;
+  signal?: AbortSignal;
+  counts: Counts;
+  progress: SyncProgress;
+  report: () => void;
+  fail: (stage: SyncStage, reason: string, item?: { itemQid?: string; fileTitle?: string }) => Promise<void>;
+  runId: number;
+}
+
+async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> {
+  const { db, config, http, signal } = ctx;
+  const urls = wikidataUrls(config.WIKIDATA_API_URL, config.WIKIDATA_SPARQL_URL);
+  const creatorIds = await ensureCreators(ctx, urls, creatorQids);
+
+  // 1. Inventory: one query per creator, merged by item.
+  ctx.report();
+  const inventory = new Map<string, Found>();
+  const inventoried: number[] = [];
+  for (const qid of creatorQids) {
+    signal?.throwIfAborted();
+    let items: InventoryItem[];
+    try {
+      items = await fetchInventory(http, urls, qid, signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      await ctx.fail("inventory", errorText(err), { itemQid: qid });
+      continue;
+    }
+    const creatorId = creatorIds.get(qid)!;
+    inventoried.push(creatorId);
+    for (const it of items) {
+      const f = inventory.get(it.qid) ?? { revision: it.revision, modified: it.modified, attributions: [] };
+      f.attributions.push(...it.attributions.map((kind) => ({ creatorId, kind })));
+      inventory.set(it.qid, f);
+    }
+  }
+  if (inventoried.length === 0) throw new Error(`no inventory could be read (${creatorQids.join(", ")}); see the run's failures`);
+  ctx.counts.seen = inventory.size;
+
+  // 2. What is new or changed.
+  const syncedCreatorIds = [...creatorIds.values()];
+  const existing = new Map(
+    (
+      await db.artwork.findMany({
+        select: { qid: true, wikidataRevision: true, state: true, creators: { select: { creatorId: true, attribution: true } } },
+      })
+    ).map((a) => [a.qid, a]),
+  );
+  const todo: string[] = [];
+  for (const [qid, f] of inventory) {
+    const old = existing.get(qid);
+    const same =
+      old &&
+      old.state === "ACTIVE" &&
+      old.wikidataRevision === f.revision &&
+      attributionKey(old.creators.filter((c) => syncedCreatorIds.includes(c.creatorId)).map((c) => ({ creatorId: c.creatorId, kind: c.attribution }))) ===
+        attributionKey(f.attributions);
+    if (same && !ctx.full) ctx.counts.unchanged++;
+    else todo.push(qid);
+  }
+  todo.sort((a, b) => qidNumber(a) - qidNumber(b));
+
+  // 3. Details and writes, 50 works at a time, each work in its own transaction.
+  ctx.progress.phase = "details";
+  ctx.progress.worksTotal = todo.length;
+  ctx.report();
+  const touchedArtworkIds: number[] = [];
+  const labelled = new Set<string>();
+  for (let i = 0; i < todo.length && !signal?.aborted; i += DETAILS_BATCH) {
+    const batch = todo.slice(i, i + DETAILS_BATCH);
+    let outcomes: Map<string, EntityOutcome>;
+    try {
+      outcomes = await fetchEntities(http, urls, batch, ["info", "claims", "labels"], config.SYNC_LANGUAGES, signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      for (const qid of batch) await ctx.fail("details", errorText(err), { itemQid: qid });
+      ctx.progress.worksDone += batch.length;
+      ctx.report();
+      continue;
+    }
+    const details: ArtworkDetails[] = [];
+    for (const qid of batch) {
+      const o = outcomes.get(qid)!;
+      if (o.kind === "found") details.push(parseArtwork(o.entity, config.SYNC_LANGUAGES));
+      else {
+        // The query service lags the wiki: the item changed after the inventory was taken.
+        await ctx.fail("details", o.kind === "redirect" ? `now redirects to ${o.to}` : "no longer exists", { itemQid: qid });
+        ctx.progress.worksDone++;
+      }
+    }
+    await ensureLinkedItems(ctx, urls, details.flatMap((d) => d.links.map((l) => l.qid)), labelled);
+    for (const d of details) {
+      if (signal?.aborted) break;
+      try {
+        const { id, created } = await writeArtwork(db, d, inventory.get(d.qid)!, syncedCreatorIds);
+        touchedArtworkIds.push(id);
+        if (created) ctx.counts.created++;
+        else ctx.counts.updated++;
+        if (d.images.length === 0) ctx.counts.skippedNoImage++;
+      } catch (err) {
+        await ctx.fail("write", errorText(err), { itemQid: d.qid });
+      }
+      ctx.progress.worksDone++;
+      ctx.report();
+    }
+  }
+
+  // 4. Images: of changed works, of works whose copy is missing or stale, and every image on a full run.
+  if (!signal?.aborted) await syncImages(ctx, touchedArtworkIds, syncedCreatorIds);
+
+  // 5. Works that left every inventory that could be read.
+  if (!signal?.aborted) await checkVanished(ctx, urls, inventory, inventoried);
+}
+
+const attributionKey = (as: Attribution[]) =>
+  as
+    .map((a) => `${a.creatorId}:${a.kind}`)
+    .sort()
+    .join(",");
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Creator rows (with search-form labels) for the creators of this run; labels refreshed on a full run. */
+async function ensureCreators(ctx: RunContext, urls: ReturnType<typeof wikidataUrls>, qids: string[]): Promise<Map<string, number>> {
+  const { db, config, http } = ctx;
+  const have = await db.creator.findMany({ where: { qid: { in: qids } }, select: { id: true, qid: true } });
+  const ids = new Map(have.map((c) => [c.qid, c.id]));
+  const fetch = ctx.full ? qids : qids.filter((q) => !ids.has(q));
+  let outcomes = new Map<string, EntityOutcome>();
+  if (fetch.length) {
+    try {
+      outcomes = await fetchEntities(http, urls, fetch, ["labels"], config.SYNC_LANGUAGES, ctx.signal);
+    } catch (err) {
+      for (const q of fetch) await ctx.fail("details", `creator labels: ${errorText(err)}`, { itemQid: q });
+    }
+  }
+  for (const qid of fetch) {
+    const o = outcomes.get(qid);
+    const labels = o?.kind === "found" ? parseLabels(o.entity, config.SYNC_LANGUAGES) : null;
+    if (!labels && ids.has(qid)) continue;
+    const rows = Object.entries(labels ?? {}).map(([language, label]) => ({ language, label, normalized: searchForm(label) }));
+    const label = Object.values(labels ?? {})[0] ?? null;
+    const c = await db.$transaction(async (tx) => {
+      const row = await tx.creator.upsert({ where: { qid }, create: { qid, label }, update: { label }, select: { id: true } });
+      await tx.creatorLabel.deleteMany({ where: { creatorId: row.id } });
+      if (rows.length) await tx.creatorLabel.createMany({ data: rows.map((r) => ({ ...r, creatorId: row.id })) });
+      return row;
+    });
+    ids.set(qid, c.id);
+  }
+  return ids;
+}
+
+/** LinkedItem rows for every linked QID: new ones always, all of them once per full run. */
+async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikidataUrls>, qids: string[], labelled: Set<string>): Promise<void> {
+  const { db, config, http } = ctx;
+  const unique = [...new Set(qids)].filter((q) => !labelled.has(q));
+  if (!unique.length) return;
+  const known = new Set((await db.linkedItem.findMany({ where: { qid: { in: unique } }, select: { qid: true } })).map((l) => l.qid));
+  const fetch = ctx.full ? unique : unique.filter((q) => !known.has(q));
+  for (const q of unique) if (!fetch.includes(q)) labelled.add(q);
+  if (!fetch.length) return;
+  let outcomes = new Map<string, EntityOutcome>();
+  try {
+    outcomes = await fetchEntities(http, urls, fetch, ["labels"], config.SYNC_LANGUAGES, ctx.signal);
+  } catch (err) {
+    if (ctx.signal?.aborted) throw err;
+    // The links still need their rows; the labels come on a later run.
+    await ctx.fail("details", `labels of linked items: ${errorText(err)}`);
+  }
+  const now = new Date();
+  await db.$transaction(
+    fetch.map((qid) => {
+      const o = outcomes.get(qid);
+      const labels = o?.kind === "found" ? parseLabels(o.entity, config.SYNC_LANGUAGES) : null;
+      if (labels) labelled.add(qid);
+      const data = labels
+        ? { label: config.SYNC_LANGUAGES.map((l) => labels[l]).find(Boolean) ?? null, labels: JSON.stringify(labels), refreshedAt: now }
+        : {};
+      return db.linkedItem.upsert({ where: { qid }, create: { qid, ...data }, update: data });
+    }),
+  );
+}
+
+async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, syncedCreatorIds: number[]): Promise<{ id: number; created: boolean }> {
+  const now = new Date();
+  const fields = {
+    title: d.title,
+    titles: JSON.stringify(d.titles),
+    inception: d.inception,
+    inceptionPrecision: d.inceptionPrecision,
+    inceptionYear: d.inceptionYear,
+    height: d.height,
+    heightUnit: d.heightUnit,
+    width: d.width,
+    widthUnit: d.widthUnit,
+    wikidataRevision: d.revision || found.revision,
+    wikidataModified: d.modified ?? found.modified,
+    lastSyncedAt: now,
+    state: "ACTIVE" as const,
+    mergedIntoQid: null,
+  };
+  return db.$transaction(async (tx) => {
+    const old = await tx.artwork.findUnique({ where: { qid: d.qid }, select: { id: true, state: true } });
+    const id = old
+      ? (await tx.artwork.update({ where: { id: old.id }, data: { ...fields, ...(old.state !== "ACTIVE" ? { stateChangedAt: now } : {}) }, select: { id: true } })).id
+      : (await tx.artwork.create({ data: { ...fields, qid: d.qid, qidNumber: qidNumber(d.qid), firstSeenAt: now }, select: { id: true } })).id;
+    if (old) await tx.artworkCreator.deleteMany({ where: { artworkId: id, creatorId: { in: syncedCreatorIds } } });
+    await tx.artworkCreator.createMany({
+      data: found.attributions.map((a, position) => ({ artworkId: id, creatorId: a.creatorId, attribution: a.kind, position })),
+    });
+    if (old) await tx.artworkLink.deleteMany({ where: { artworkId: id } });
+    if (d.links.length) {
+      await tx.artworkLink.createMany({ data: d.links.map((l, position) => ({ artworkId: id, property: l.property, itemQid: l.qid, position })) });
+    }
+    const images = old ? await tx.image.findMany({ where: { artworkId: id }, select: { id: true, fileTitle: true, isMain: true, position: true } }) : [];
+    const wanted = new Map(d.images.map((img, position) => [img.fileTitle, { ...img, position }]));
+    const gone = images.filter((img) => !wanted.has(img.fileTitle)).map((img) => img.id);
+    if (gone.length) await tx.image.deleteMany({ where: { id: { in: gone } } });
+    for (const img of images) {
+      const w = wanted.get(img.fileTitle);
+      if (w && (w.isMain !== img.isMain || w.position !== img.position)) {
+        await tx.image.update({ where: { id: img.id }, data: { isMain: w.isMain, position: w.position } });
+      }
+    }
+    const have = new Set(images.map((i) => i.fileTitle));
+    const add = [...wanted.values()].filter((w) => !have.has(w.fileTitle));
+    if (add.length) await tx.image.createMany({ data: add.map((w) => ({ artworkId: id, fileTitle: w.fileTitle, isMain: w.isMain, position: w.position })) });
+    return { id, created: !old };
+  });
+}
+
+interface ImageRow {
+  id: number;
+  fileTitle: string;
+  localPath: string | null;
+  localSourceSha1: string | null;
+}
+
+async function syncImages(ctx: RunContext, touchedArtworkIds: number[], syncedCreatorIds: number[]): Promise<void> {
+  const { db, config, http, signal } = ctx;
+  const select = { id: true, fileTitle: true, localPath: true, localSourceSha1: true } as const;
+  const activeOfCreators = { state: "ACTIVE" as const, creators: { some: { creatorId: { in: syncedCreatorIds } } } };
+  const rows: ImageRow[] = ctx.full
+    ? await db.image.findMany({ where: { artwork: activeOfCreators }, select })
+    : [
+        ...(touchedArtworkIds.length ? await db.image.findMany({ where: { artworkId: { in: touchedArtworkIds } }, select }) : []),
+        // Left over by an interrupted or failed run: no record yet, or a copy of another version.
+        ...(await db.$queryRaw<ImageRow[]>`
+          SELECT i.id, i.fileTitle, i.localPath, i.localSourceSha1 FROM Image i JOIN Artwork a ON a.id = i.artworkId
+          WHERE a.state = 'ACTIVE' AND i.missing = 0
+            AND (i.sha1 IS NULL OR i.localSourceSha1 IS NULL OR i.localSourceSha1 <> i.sha1)`),
+      ];
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  if (!byId.size) return;
+  ctx.progress.phase = "images";
+  ctx.progress.imagesTotal = byId.size;
+  ctx.report();
+
+  // Imageinfo for every distinct title, then record what Commons said.
+  const titles = [...new Set([...byId.values()].map((r) => r.fileTitle))];
+  const infos = new Map<string, FileInfo>();
+  const thumbWidth = thumbWidthFor(config.IMAGE_EDGE);
+  for (let i = 0; i < titles.length && !signal?.aborted; i += 50) {
+    const batch = titles.slice(i, i + 50);
+    try {
+      for (const [t, info] of await fetchImageinfo(http, config.COMMONS_API_URL, batch, thumbWidth, signal)) infos.set(t, info);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      for (const t of batch) await ctx.fail("imageinfo", errorText(err), { fileTitle: t });
+    }
+  }
+  const downloads: { row: ImageRow; info: FileInfo }[] = [];
+  const updates = [];
+  for (const row of byId.values()) {
+    const info = infos.get(row.fileTitle);
+    if (!info) continue;
+    updates.push(
+      db.image.update({
+        where: { id: row.id },
+        data: {
+          missing: info.missing,
+          originalUrl: info.url,
+          thumbUrl: info.thumbUrl,
+          thumbWidth: info.thumbWidth,
+          thumbHeight: info.thumbHeight,
+          width: info.width,
+          height: info.height,
+          bytes: info.bytes,
+          mime: info.mime,
+          sha1: info.sha1,
+          licenseShortName: info.licenseShortName,
+          usageTerms: info.usageTerms,
+          attributionRequired: info.attributionRequired,
+          artist: info.artist,
+          credit: info.credit,
+          descriptionUrl: info.descriptionUrl,
+        },
+      }),
+    );
+    if (info.missing || !info.thumbUrl) {
+      ctx.progress.imagesDone++;
+      if (info.missing) await ctx.fail("imageinfo", "Commons has no such file", { fileTitle: row.fileTitle });
+      continue;
+    }
+    if (row.localSourceSha1 === info.sha1 && (await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
+      ctx.counts.imagesUnchanged++;
+      ctx.progress.imagesDone++;
+    } else if (row.localSourceSha1 === info.sha1 && !row.localPath) {
+      // This very file was refused before (see normaliseAndStore); a new upload will be tried.
+      ctx.progress.imagesDone++;
+    } else downloads.push({ row, info });
+  }
+  for (let i = 0; i < updates.length; i += 100) await db.$transaction(updates.slice(i, i + 100));
+  ctx.report();
+
+  let next = 0;
+  const worker = async () => {
+    while (next < downloads.length && !signal?.aborted) {
+      const job = downloads[next++]!;
+      await downloadOne(ctx, job.row, job.info);
+      ctx.progress.imagesDone++;
+      ctx.report();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(config.DOWNLOAD_CONCURRENCY, downloads.length) }, worker));
+}
+
+async function hasLocalCopy(imageDir: string, localPath: string | null): Promise<boolean> {
+  if (!localPath) return false;
+  return (await stat(join(imageDir, localPath)).catch(() => null))?.isFile() ?? false;
+}
+
+async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Promise<void> {
+  const { db, config, http, signal } = ctx;
+  let bytes: Buffer;
+  try {
+    bytes = await http.bytes(info.thumbUrl!, { signal });
+  } catch (err) {
+    if (signal?.aborted) return;
+    await ctx.fail("download", errorText(err), { fileTitle: row.fileTitle });
+    return;
+  }
+  try {
+    const img = await normalizeImage(bytes, config.IMAGE_EDGE);
+    const localPath = await storeImage(config.IMAGE_DIR, img);
+    await db.image.update({
+      where: { id: row.id },
+      data: {
+        localPath,
+        localWidth: img.width,
+        localHeight: img.height,
+        localBytes: img.data.length,
+        localHash: img.hash,
+        localSourceSha1: info.sha1,
+        downloadedAt: new Date(),
+      },
+    });
+    ctx.counts.imagesDownloaded++;
+  } catch (err) {
+    if (err instanceof ImageRejectedError) {
+      // Remember which file was refused, so the next runs do not download it again (see syncImages).
+      await db.image.update({ where: { id: row.id }, data: { localPath: null, localSourceSha1: info.sha1 } });
+    }
+    await ctx.fail("normalise", errorText(err), { fileTitle: row.fileTitle });
+  }
+}
+
+/** Works of this run's creators that no inventory listed: merged, deleted, or no longer by them. */
+async function checkVanished(ctx: RunContext, urls: ReturnType<typeof wikidataUrls>, inventory: Map<string, Found>, creatorIds: number[]): Promise<void> {
+  const { db, http, signal } = ctx;
+  const candidates = await db.artwork.findMany({
+    where: { state: "ACTIVE", creators: { some: { creatorId: { in: creatorIds } } } },
+    select: { id: true, qid: true },
+  });
+  const vanished = candidates.filter((a) => !inventory.has(a.qid));
+  if (!vanished.length) return;
+  ctx.progress.phase = "removal";
+  ctx.report();
+  for (let i = 0; i < vanished.length && !signal?.aborted; i += DETAILS_BATCH) {
+    const batch = vanished.slice(i, i + DETAILS_BATCH);
+    let outcomes: Map<string, EntityOutcome>;
+    try {
+      outcomes = await fetchEntities(http, urls, batch.map((a) => a.qid), ["info"], undefined, signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      for (const a of batch) await ctx.fail("removal", errorText(err), { itemQid: a.qid });
+      continue;
+    }
+    const now = new Date();
+    for (const a of batch) {
+      const o = outcomes.get(a.qid)!;
+      const data =
+        o.kind === "redirect"
+          ? { state: "MERGED" as const, mergedIntoQid: o.to }
+          : o.kind === "missing"
+            ? { state: "DELETED" as const }
+            : { state: "NOT_BY_CREATOR" as const };
+      // Marked, never dropped: the record and its descriptions stay.
+      await db.artwork.update({ where: { id: a.id }, data: { ...data, stateChangedAt: now } });
+      ctx.counts.removed++;
+      ctx.log.info({ qid: a.qid, ...data }, "work left the inventory");
+    }
+  }
+}

@@ -1,0 +1,352 @@
+import { simplifySparqlResults, WBK } from "wikibase-sdk";
+import type { AttributionKind } from "../generated/prisma/enums.js";
+import { BadResponseError, type HttpClient } from "./http.js";
+
+/**
+ * Wikidata: pure SPARQL builders and response parsers. Queries are standard SPARQL 1.1 with every
+ * prefix declared and no `SERVICE wikibase:label`, so they run on WDQS, QLever and oxigraph alike.
+ * Shapes: https://www.mediawiki.org/wiki/Wikibase/Indexing/RDF_Dump_Format
+ */
+
+export const ATTRIBUTION_QUALIFIERS: Record<string, AttributionKind> = {
+  P1773: "ATTRIBUTED_TO",
+  P1774: "WORKSHOP_OF",
+  P1775: "FOLLOWER_OF",
+  P1776: "CIRCLE_OF",
+  P1777: "MANNER_OF",
+  P1779: "POSSIBLE_CREATOR",
+  P1780: "SCHOOL_OF",
+};
+
+/** Item-valued statements stored as ArtworkLink rows. */
+export const LINK_PROPERTIES = ["P31", "P136", "P186", "P195", "P276", "P180"] as const;
+
+const PREFIXES = `PREFIX wd: <http://www.wikidata.org/entity/>
+PREFIX p: <http://www.wikidata.org/prop/>
+PREFIX ps: <http://www.wikidata.org/prop/statement/>
+PREFIX pq: <http://www.wikidata.org/prop/qualifier/>
+PREFIX wikibase: <http://wikiba.se/ontology#>
+PREFIX schema: <http://schema.org/>`;
+
+const QID = /^Q[1-9][0-9]*$/;
+
+/**
+ * Inventory of one creator: every item whose non-deprecated P170 statement names the creator, or
+ * an unknown-value P170 with an attribution qualifier naming it, with its revision.
+ */
+export function inventoryQuery(creatorQid: string): string {
+  if (!QID.test(creatorQid)) throw new Error(`not an item id: ${creatorQid}`);
+  const qualifiers = Object.entries(ATTRIBUTION_QUALIFIERS)
+    .map(([p, kind]) => `(pq:${p} "${kind}")`)
+    .join(" ");
+  // An unknown value is a skolem IRI on WDQS and in the dumps, a blank node on older stores.
+  return `${PREFIXES}
+SELECT ?item ?version ?modified ?kind WHERE {
+  {
+    ?item p:P170 ?st .
+    ?st ps:P170 wd:${creatorQid} .
+    BIND("CREATOR" AS ?kind)
+  } UNION {
+    VALUES (?qualifier ?kind) { ${qualifiers} }
+    ?st ?qualifier wd:${creatorQid} .
+    ?item p:P170 ?st .
+    ?st ps:P170 ?someone .
+    FILTER(isBlank(?someone) || STRSTARTS(STR(?someone), "http://www.wikidata.org/.well-known/genid/"))
+  }
+  ?st wikibase:rank ?rank .
+  FILTER(?rank != wikibase:DeprecatedRank)
+  ?item schema:version ?version ;
+        schema:dateModified ?modified .
+}`;
+}
+
+export interface InventoryItem {
+  qid: string;
+  revision: number;
+  modified: Date;
+  attributions: AttributionKind[];
+}
+
+interface SparqlJson {
+  head: { vars: string[] };
+  results: { bindings: unknown[] };
+}
+
+/** Parses a complete SPARQL JSON answer; anything else is a BadResponseError, never a partial list. */
+export function parseInventory(json: unknown): InventoryItem[] {
+  const j = json as SparqlJson;
+  if (!Array.isArray(j?.head?.vars) || !Array.isArray(j?.results?.bindings)) {
+    throw new BadResponseError("SPARQL answer without head.vars and results.bindings");
+  }
+  const rows = simplifySparqlResults(j as never) as { item?: string; version?: number; modified?: string; kind?: string }[];
+  const byQid = new Map<string, InventoryItem>();
+  for (const row of rows) {
+    if (!row.item || !QID.test(row.item) || row.version === undefined || !row.modified || !row.kind) continue;
+    let it = byQid.get(row.item);
+    if (!it) {
+      it = { qid: row.item, revision: Number(row.version), modified: new Date(row.modified), attributions: [] };
+      byQid.set(row.item, it);
+    }
+    const kind = row.kind as AttributionKind;
+    if (!it.attributions.includes(kind)) it.attributions.push(kind);
+  }
+  for (const it of byQid.values()) it.attributions.sort(attributionOrder);
+  return [...byQid.values()].sort((a, b) => qidNumber(a.qid) - qidNumber(b.qid));
+}
+
+const KIND_ORDER: AttributionKind[] = ["CREATOR", ...Object.values(ATTRIBUTION_QUALIFIERS)];
+const attributionOrder = (a: AttributionKind, b: AttributionKind) => KIND_ORDER.indexOf(a) - KIND_ORDER.indexOf(b);
+
+export function qidNumber(qid: string): number {
+  return Number(qid.slice(1));
+}
+
+/** URL builders over the configured endpoints (wikibase-sdk), with maxlag on Action API requests. */
+export interface WikidataUrls {
+  sparql(query: string): { url: string; body: string };
+  entities(ids: string[], props: string[], languages?: string[]): string[];
+}
+
+export function wikidataUrls(apiUrl: string, sparqlUrl: string): WikidataUrls {
+  const wbk = WBK({ instance: apiUrl, sparqlEndpoint: sparqlUrl, wgScriptPath: new URL(apiUrl).pathname.replace(/\/api\.php$/, "") });
+  return {
+    sparql(query) {
+      const full = wbk.sparqlQuery(query);
+      const at = full.indexOf("?");
+      return { url: full.slice(0, at), body: full.slice(at + 1) };
+    },
+    entities(ids, props, languages) {
+      if (ids.length === 0) return [];
+      return wbk.getManyEntities({ ids: ids as `Q${number}`[], props: props as never, languages, redirects: true }).map((u) => `${u}&maxlag=5`);
+    },
+  };
+}
+
+// --- wbgetentities ---
+
+interface Snak {
+  snaktype: "value" | "somevalue" | "novalue";
+  datavalue?: { value: unknown; type: string };
+}
+interface Statement {
+  mainsnak: Snak;
+  rank: "preferred" | "normal" | "deprecated";
+}
+export interface RawEntity {
+  id: string;
+  missing?: string;
+  lastrevid?: number;
+  modified?: string;
+  labels?: Record<string, { language: string; value: string }>;
+  claims?: Record<string, Statement[]>;
+}
+export interface EntitiesResponse {
+  entities?: Record<string, RawEntity>;
+  error?: { code: string; info: string };
+}
+
+export interface ArtworkDetails {
+  qid: string;
+  revision: number;
+  modified: Date | null;
+  labels: Record<string, string>;
+  /** language -> title: P1476 where there is one, else the label, in SYNC_LANGUAGES order first. */
+  titles: Record<string, string>;
+  title: string | null;
+  inception: string | null;
+  inceptionPrecision: number | null;
+  inceptionYear: number | null;
+  height: number | null;
+  heightUnit: string | null;
+  width: number | null;
+  widthUnit: string | null;
+  /** Property -> item QIDs, in claim order. */
+  links: { property: string; qid: string }[];
+  /** P18 file titles ("File:..."), in claim order; `main` is the preferred one, else the first. */
+  images: { fileTitle: string; isMain: boolean }[];
+}
+
+export type EntityOutcome =
+  | { kind: "found"; entity: RawEntity }
+  | { kind: "redirect"; to: string }
+  | { kind: "missing" };
+
+/**
+ * What wbgetentities said about each requested id. A merged item comes back under its target's
+ * id with a `redirects` entry; a deleted one as `{ id, missing: "" }`.
+ */
+export function parseEntities(json: unknown, requested: string[]): Map<string, EntityOutcome> {
+  const j = json as EntitiesResponse & { entities?: Record<string, RawEntity & { redirects?: { from: string; to: string } }> };
+  if (j?.error) throw new BadResponseError(`wbgetentities: ${j.error.code}: ${j.error.info}`);
+  if (!j?.entities || typeof j.entities !== "object") throw new BadResponseError("wbgetentities answer without entities");
+  const out = new Map<string, EntityOutcome>();
+  for (const [key, e] of Object.entries(j.entities)) {
+    if (e.redirects) {
+      out.set(e.redirects.from, { kind: "redirect", to: e.redirects.to });
+    } else if (e.missing !== undefined) {
+      out.set(e.id ?? key, { kind: "missing" });
+    } else {
+      out.set(e.id ?? key, { kind: "found", entity: e });
+    }
+  }
+  for (const id of requested) if (!out.has(id)) throw new BadResponseError(`wbgetentities did not answer for ${id}`);
+  return out;
+}
+
+const activeStatements = (e: RawEntity, p: string) => (e.claims?.[p] ?? []).filter((s) => s.rank !== "deprecated");
+const valued = (ss: Statement[]) => ss.filter((s) => s.mainsnak.snaktype === "value" && s.mainsnak.datavalue);
+/** Preferred statements first, then normal ones, each in claim order (Wikidata's best-rank rule). */
+const byRank = (ss: Statement[]) => [...ss.filter((s) => s.rank === "preferred"), ...ss.filter((s) => s.rank !== "preferred")];
+
+function itemValues(e: RawEntity, p: string): string[] {
+  const ids = valued(activeStatements(e, p))
+    .map((s) => (s.mainsnak.datavalue!.value as { id?: string }).id)
+    .filter((id): id is string => !!id && QID.test(id));
+  return [...new Set(ids)];
+}
+
+/** "+1797-00-00T00:00:00Z" (JSON) -> "1797-01-01T00:00:00Z" (the RDF form WDQS returns). */
+export function normalizeTime(time: string): { value: string; year: number } | null {
+  const m = /^([+-])(\d+)-(\d\d)-(\d\d)T(\d\d:\d\d:\d\d)Z$/.exec(time);
+  if (!m) return null;
+  const [, sign, y, mo, d, t] = m as unknown as [string, string, string, string, string, string];
+  const year = Number(y) * (sign === "-" ? -1 : 1);
+  const yyyy = (sign === "-" ? "-" : "") + y.replace(/^0+(?=\d{4})/, "").padStart(4, "0");
+  return { value: `${yyyy}-${mo === "00" ? "01" : mo}-${d === "00" ? "01" : d}T${t}Z`, year };
+}
+
+function quantity(e: RawEntity, p: string): { amount: number; unit: string | null } | null {
+  const s = byRank(valued(activeStatements(e, p)))[0];
+  if (!s) return null;
+  const v = s.mainsnak.datavalue!.value as { amount: string; unit: string };
+  const amount = Number(v.amount);
+  if (!Number.isFinite(amount)) return null;
+  const unit = v.unit && v.unit !== "1" ? v.unit.replace(/^https?:\/\/www\.wikidata\.org\/entity\//, "") : null;
+  return { amount, unit };
+}
+
+/** Details of one artwork from a wbgetentities entity (props info|claims|labels). */
+export function parseArtwork(e: RawEntity, languages: string[]): ArtworkDetails {
+  const labels: Record<string, string> = {};
+  for (const lang of languages) {
+    const l = e.labels?.[lang]?.value;
+    if (l) labels[lang] = l;
+  }
+  const p1476: Record<string, string> = {};
+  for (const s of byRank(valued(activeStatements(e, "P1476")))) {
+    const v = s.mainsnak.datavalue!.value as { text: string; language: string };
+    if (v.text && v.language && !(v.language in p1476)) p1476[v.language] = v.text;
+  }
+  const titles: Record<string, string> = {};
+  for (const lang of languages) {
+    const t = p1476[lang] ?? labels[lang];
+    if (t) titles[lang] = t;
+  }
+  for (const [lang, t] of Object.entries(p1476)) if (!(lang in titles)) titles[lang] = t;
+  const title = languages.map((l) => titles[l]).find(Boolean) ?? Object.values(titles)[0] ?? null;
+
+  let inception: string | null = null;
+  let inceptionPrecision: number | null = null;
+  let inceptionYear: number | null = null;
+  const p571 = byRank(valued(activeStatements(e, "P571")))[0];
+  if (p571) {
+    const v = p571.mainsnak.datavalue!.value as { time: string; precision: number };
+    const t = normalizeTime(v.time);
+    if (t) {
+      inception = t.value;
+      inceptionPrecision = v.precision;
+      inceptionYear = t.year;
+    }
+  }
+  const height = quantity(e, "P2048");
+  const width = quantity(e, "P2049");
+
+  const links: { property: string; qid: string }[] = [];
+  for (const p of LINK_PROPERTIES) for (const qid of itemValues(e, p)) links.push({ property: p, qid });
+
+  const p18 = valued(activeStatements(e, "P18"));
+  const files: { fileTitle: string; preferred: boolean }[] = [];
+  for (const s of p18) {
+    const name = String(s.mainsnak.datavalue!.value);
+    const fileTitle = fileTitleOf(name);
+    if (!files.some((f) => f.fileTitle === fileTitle)) files.push({ fileTitle, preferred: s.rank === "preferred" });
+  }
+  const mainIndex = Math.max(0, files.findIndex((f) => f.preferred));
+  const images = files.map((f, i) => ({ fileTitle: f.fileTitle, isMain: i === mainIndex }));
+
+  return {
+    qid: e.id,
+    revision: e.lastrevid ?? 0,
+    modified: e.modified ? new Date(e.modified) : null,
+    labels,
+    titles,
+    title,
+    inception,
+    inceptionPrecision,
+    inceptionYear,
+    height: height?.amount ?? null,
+    heightUnit: height?.unit ?? null,
+    width: width?.amount ?? null,
+    widthUnit: width?.unit ?? null,
+    links,
+    images,
+  };
+}
+
+/** Labels of an entity in the given languages (for creators and linked items). */
+export function parseLabels(e: RawEntity, languages: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const lang of languages) {
+    const l = e.labels?.[lang]?.value;
+    if (l) out[lang] = l;
+  }
+  return out;
+}
+
+/** "Goya - Caprichos.jpg", "File:Goya_-_Caprichos.jpg" -> "File:Goya - Caprichos.jpg". */
+export function fileTitleOf(name: string): string {
+  const bare = name.replace(/^(File|Image):/i, "").replace(/_/g, " ").trim();
+  return `File:${bare.charAt(0).toUpperCase()}${bare.slice(1)}`;
+}
+
+// --- requests (through the polite client) ---
+
+/** WDQS asks for one query at a time per client; every SPARQL request goes through this queue. */
+let sparqlQueue: Promise<unknown> = Promise.resolve();
+
+export async function fetchInventory(http: HttpClient, urls: WikidataUrls, creatorQid: string, signal?: AbortSignal): Promise<InventoryItem[]> {
+  const { url, body } = urls.sparql(inventoryQuery(creatorQid));
+  const run = sparqlQueue.then(() =>
+    http.json(url, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/sparql-results+json" },
+      signal,
+    }),
+  );
+  sparqlQueue = run.catch(() => undefined);
+  const json = await run;
+  try {
+    return parseInventory(json);
+  } catch (err) {
+    throw new BadResponseError(`inventory of ${creatorQid}: ${(err as Error).message}`);
+  }
+}
+
+/** wbgetentities for any number of ids (50 per request), merged into one outcome map. */
+export async function fetchEntities(
+  http: HttpClient,
+  urls: WikidataUrls,
+  ids: string[],
+  props: string[],
+  languages?: string[],
+  signal?: AbortSignal,
+): Promise<Map<string, EntityOutcome>> {
+  const out = new Map<string, EntityOutcome>();
+  const chunks = urls.entities(ids, props, languages);
+  for (const [i, url] of chunks.entries()) {
+    const requested = ids.slice(i * 50, i * 50 + 50);
+    for (const [k, v] of parseEntities(await http.json(url, { signal }), requested)) out.set(k, v);
+  }
+  return out;
+}

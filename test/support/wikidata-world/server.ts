@@ -1,0 +1,185 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Store } from "oxigraph";
+import type { WorldModel } from "./model.js";
+
+/**
+ * A local Wikidata on 127.0.0.1 (random port): a SPARQL endpoint backed by oxigraph, the Action
+ * API (wbgetentities for Wikidata, imageinfo for Commons) and an image host, with faults on demand.
+ */
+
+export type FaultTarget = "sparql" | "wikidata" | "commons" | "image";
+export type FaultKind = "429" | "500" | "maxlag" | "truncated" | "slow" | "reset";
+
+export interface Fault {
+  target: FaultTarget;
+  kind: FaultKind;
+  /** How many requests it hits (default 1). */
+  times?: number;
+  /** For 429 and maxlag (default 1). */
+  retryAfterS?: number;
+  /** For slow answers (default 2000). */
+  delayMs?: number;
+}
+
+export interface LoggedRequest {
+  target: FaultTarget;
+  path: string;
+  params: URLSearchParams;
+  userAgent: string | undefined;
+}
+
+export interface WorldServer {
+  url: string;
+  sparqlUrl: string;
+  wikidataApiUrl: string;
+  commonsApiUrl: string;
+  requests: LoggedRequest[];
+  fault(f: Fault): void;
+  /** Faults not yet used up. */
+  pendingFaults(): Fault[];
+  stop(): Promise<void>;
+}
+
+export interface ServerOptions {
+  /** Pages with imageinfo per Commons answer before it says `continue` (default 20). */
+  imageinfoPageLimit?: number;
+}
+
+export async function startWorldServer(model: WorldModel, options: ServerOptions = {}): Promise<WorldServer> {
+  const pageLimit = options.imageinfoPageLimit ?? 20;
+  const requests: LoggedRequest[] = [];
+  const faults: (Fault & { left: number })[] = [];
+  let store: Store | null = null;
+  let storeGeneration = -1;
+  const sparqlStore = () => {
+    if (!store || storeGeneration !== model.generation) {
+      store = new Store();
+      store.load(model.turtle(), { format: "text/turtle" });
+      storeGeneration = model.generation;
+    }
+    return store;
+  };
+  let base = "";
+
+  const takeFault = (target: FaultTarget) => {
+    const f = faults.find((x) => x.target === target && x.left > 0);
+    if (f) f.left--;
+    return f;
+  };
+
+  const server = createServer((req, res) => {
+    void handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+      res.end(String(err));
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const u = new URL(req.url ?? "/", base);
+    const body = await readBody(req);
+    const params = new URLSearchParams(u.search);
+    if (req.method === "POST" && req.headers["content-type"]?.includes("x-www-form-urlencoded")) {
+      for (const [k, v] of new URLSearchParams(body)) params.set(k, v);
+    }
+    const target: FaultTarget | null =
+      u.pathname === "/sparql"
+        ? "sparql"
+        : u.pathname === "/w/api.php"
+          ? "wikidata"
+          : u.pathname === "/commons/w/api.php"
+            ? "commons"
+            : u.pathname.startsWith("/thumb/") || u.pathname.startsWith("/file/")
+              ? "image"
+              : null;
+    if (!target) return void res.writeHead(404).end();
+    requests.push({ target, path: u.pathname, params, userAgent: req.headers["user-agent"] });
+
+    const answer = target === "image" ? image(u.pathname) : { type: "application/json", body: Buffer.from(api(target, params)) };
+    if (!answer) return void res.writeHead(404).end();
+    const fault = takeFault(target);
+    switch (fault?.kind) {
+      case "429":
+        return void res.writeHead(429, { "retry-after": String(fault.retryAfterS ?? 1), "content-type": "text/plain" }).end("Too Many Requests");
+      case "500":
+        return void res.writeHead(500, { "content-type": "text/plain" }).end("Internal Server Error");
+      case "maxlag":
+        return void res
+          .writeHead(200, { "retry-after": String(fault.retryAfterS ?? 1), "content-type": "application/json" })
+          .end(JSON.stringify({ error: { code: "maxlag", info: "Waiting for 10.0.0.1: 6 seconds lagged." } }));
+      case "truncated": {
+        // What WDQS sends when a query times out: a 200 whose JSON stops half-way.
+        const cut = answer.body.subarray(0, Math.floor(answer.body.length / 2));
+        return void res.writeHead(200, { "content-type": answer.type }).end(Buffer.concat([cut, Buffer.from("\njava.util.concurrent.TimeoutException")]));
+      }
+      case "reset":
+        res.writeHead(200, { "content-type": answer.type, "content-length": answer.body.length });
+        res.write(answer.body.subarray(0, Math.floor(answer.body.length / 2)));
+        await new Promise((r) => setTimeout(r, 20));
+        res.socket?.destroy();
+        return;
+      case "slow":
+        await new Promise((r) => setTimeout(r, fault.delayMs ?? 2000));
+        break;
+      default:
+    }
+    res.writeHead(200, { "content-type": answer.type, "content-length": answer.body.length }).end(answer.body);
+  }
+
+  function api(target: FaultTarget, params: URLSearchParams): string {
+    if (target === "sparql") {
+      const q = params.get("query");
+      if (!q) return JSON.stringify({ error: "no query" });
+      return sparqlStore().query(q, { results_format: "application/sparql-results+json" }) as string;
+    }
+    if (target === "wikidata") {
+      if (params.get("action") !== "wbgetentities") return JSON.stringify({ error: { code: "badvalue", info: "unsupported action" } });
+      const ids = (params.get("ids") ?? "").split("|").filter(Boolean);
+      const props = (params.get("props") ?? "info|sitelinks|aliases|labels|descriptions|claims|datatype").split("|");
+      const languages = params.get("languages")?.split("|") ?? null;
+      return JSON.stringify(model.wbgetentities(ids, props, languages));
+    }
+    const titles = (params.get("titles") ?? "").split("|").filter(Boolean);
+    const all = model.imageinfo(titles, Number(params.get("iiurlwidth") ?? 0) || 960, base);
+    const start = Number(params.get("iicontinue") ?? 0);
+    const page = all.pages.slice(start, start + pageLimit);
+    const out: Record<string, unknown> = {
+      batchcomplete: start + pageLimit >= all.pages.length ? "" : undefined,
+      query: { normalized: all.normalized, redirects: all.redirects, pages: Object.fromEntries(page) },
+    };
+    if (start + pageLimit < all.pages.length) out.continue = { iicontinue: String(start + pageLimit), continue: "||" };
+    return JSON.stringify(out);
+  }
+
+  function image(path: string): { type: string; body: Buffer } | null {
+    const sha1 = path.split("/")[2] ?? "";
+    const f = model.fileBySha1(sha1);
+    return f ? { type: f.mime, body: f.bytes } : null;
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url: base,
+    sparqlUrl: `${base}/sparql`,
+    wikidataApiUrl: `${base}/w/api.php`,
+    commonsApiUrl: `${base}/commons/w/api.php`,
+    requests,
+    fault: (f) => faults.push({ ...f, left: f.times ?? 1 }),
+    pendingFaults: () => faults.filter((f) => f.left > 0),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}

@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { createLogger } from "../../src/log.js";
+import { runSync } from "../../src/sync/sync.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { type Fault, startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
+
+let world: WikidataWorld;
+const cleanups: (() => Promise<void> | void)[] = [];
+const log = createLogger("silent");
+
+beforeAll(async () => {
+  world = await startWikidataWorld({ generated: 5, hardCases: false, imageinfoPageLimit: 2 });
+});
+afterAll(() => world?.stop());
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function freshSync(env: Record<string, string> = {}) {
+  const t: TestDb = await createTestDb();
+  const imageDir = mkdtempSync(join(tmpdir(), "artdesc-images-"));
+  cleanups.push(() => t.close(), () => rmSync(imageDir, { recursive: true, force: true }));
+  const config = loadConfig({ ...world.env, DATABASE_URL: t.url, IMAGE_DIR: imageDir, ...env });
+  const sync = () => runSync({ db: t.db, config, log });
+  return { t, sync, first: await sync() };
+}
+
+describe("faults", () => {
+  it.each<[string, Fault[]]>([
+    ["429 with Retry-After on the query service", [{ target: "sparql", kind: "429", retryAfterS: 30 }]],
+    ["truncated SPARQL JSON (a WDQS timeout)", [{ target: "sparql", kind: "truncated", times: 2 }]],
+    ["500 from wbgetentities", [{ target: "wikidata", kind: "500", times: 2 }]],
+    ["maxlag from Commons", [{ target: "commons", kind: "maxlag", retryAfterS: 5 }]],
+    ["a slow answer past HTTP_TIMEOUT_MS", [{ target: "wikidata", kind: "slow", delayMs: 1500 }]],
+    ["a connection reset in the middle of an image", [{ target: "image", kind: "reset", times: 2 }]],
+  ])("%s: retried, and the run is complete", async (_name, faults) => {
+    for (const f of faults) world.fault(f);
+    const { first, t } = await freshSync({ HTTP_TIMEOUT_MS: "500" });
+    expect(world.pendingFaults()).toEqual([]);
+    expect(first).toMatchObject({ status: "SUCCEEDED", seen: 5, created: 5, failed: 0, imagesDownloaded: 5 });
+    expect(await t.db.image.count({ where: { localPath: { not: null } } })).toBe(5);
+  });
+
+  it("an image that keeps failing is recorded with its stage; the run goes on and the next run retries it", async () => {
+    world.fault({ target: "image", kind: "reset", times: 4 }); // HTTP_MAX_RETRIES=3: four attempts
+    const { first, sync, t } = await freshSync({ DOWNLOAD_CONCURRENCY: "1" });
+    expect(first).toMatchObject({ status: "SUCCEEDED", created: 5, failed: 1, imagesDownloaded: 4 });
+    const failure = await t.db.syncFailure.findFirstOrThrow({ where: { syncRunId: first.runId } });
+    expect(failure).toMatchObject({ stage: "download", fileTitle: "File:Goya work 1.jpg" });
+    expect(failure.reason).toMatch(/after 4 attempt/);
+    const second = await sync();
+    expect(second).toMatchObject({ status: "SUCCEEDED", unchanged: 5, failed: 0, imagesDownloaded: 1 });
+  });
+
+  it("an inventory that never parses fails the run and marks nothing as gone", async () => {
+    const { sync, t } = await freshSync();
+    world.fault({ target: "sparql", kind: "truncated", times: 4 });
+    const r = await sync();
+    expect(r.status).toBe("FAILED");
+    expect(r.error).toMatch(/no inventory could be read/);
+    const failure = await t.db.syncFailure.findFirstOrThrow({ where: { syncRunId: r.runId } });
+    expect(failure).toMatchObject({ stage: "inventory", itemQid: "Q5432" });
+    expect(failure.reason).toMatch(/incomplete JSON/);
+    expect(await t.db.artwork.count({ where: { state: "ACTIVE" } })).toBe(5);
+  });
+
+  it("a sync refuses to start without USER_AGENT_CONTACT, and says why", async () => {
+    const t = await createTestDb();
+    cleanups.push(() => t.close());
+    const config = { ...loadConfig({ ...world.env, DATABASE_URL: t.url }), USER_AGENT_CONTACT: undefined };
+    await expect(runSync({ db: t.db, config, log })).rejects.toThrow(/USER_AGENT_CONTACT is not set.*User-Agent policy/);
+    expect(await t.db.syncRun.count()).toBe(0);
+  });
+});

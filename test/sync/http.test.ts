@@ -1,0 +1,80 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { backoff, createHttpClient, HttpError, retryAfter, userAgent } from "../../src/sync/http.js";
+
+// A server that answers from a script, one entry per request.
+let script: ((res: import("node:http").ServerResponse) => void)[] = [];
+let base = "";
+const server = createServer((_req, res) => (script.shift() ?? ((r) => r.writeHead(200).end("{}")))(res));
+beforeAll(async () => {
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+const config = { USER_AGENT_CONTACT: "ops@example.org", HTTP_TIMEOUT_MS: 300, HTTP_MAX_RETRIES: 2, RETRY_AFTER_MAX_S: 20 };
+function client(overrides: Partial<typeof config> = {}) {
+  const waits: number[] = [];
+  const http = createHttpClient({ ...config, ...overrides }, { sleep: async (ms) => void waits.push(ms), random: () => 0.5, backoffBaseMs: 100 });
+  return { http, waits };
+}
+
+describe("polite HTTP client", () => {
+  it("names the client, its contact and the library", () => {
+    expect(userAgent("ops@example.org")).toMatch(/^artdesc\/\d+\.\d+\.\d+ \(ops@example\.org\) undici\/\d+\.\d+\.\d+$/);
+  });
+
+  it("waits as long as Retry-After says, capped by RETRY_AFTER_MAX_S", async () => {
+    script = [(r) => r.writeHead(429, { "retry-after": "7" }).end(), (r) => r.writeHead(429, { "retry-after": "90" }).end()];
+    const { http, waits } = client();
+    expect(await http.json(base)).toEqual({});
+    expect(waits).toEqual([7000, 20000]);
+  });
+
+  it("waits on a maxlag error answered with HTTP 200", async () => {
+    script = [(r) => r.writeHead(200, { "retry-after": "3" }).end(JSON.stringify({ error: { code: "maxlag", info: "lagged" } }))];
+    const { http, waits } = client();
+    expect(await http.json(base)).toEqual({});
+    expect(waits).toEqual([3000]);
+  });
+
+  it("backs off exponentially with jitter on 5xx and gives up after HTTP_MAX_RETRIES", async () => {
+    script = [0, 1, 2].map(() => (r) => r.writeHead(503).end());
+    const { http, waits } = client();
+    await expect(http.json(base)).rejects.toThrow(/HTTP 503 after 3 attempt/);
+    expect(waits).toEqual([75, 150]); // 100 * 2^n, jitter 0.5 -> three quarters
+  });
+
+  it("does not retry a 4xx", async () => {
+    script = [(r) => r.writeHead(404).end()];
+    const { http, waits } = client();
+    await expect(http.json(base)).rejects.toBeInstanceOf(HttpError);
+    expect(waits).toEqual([]);
+  });
+
+  it("retries a truncated JSON body, never returns part of it", async () => {
+    script = [(r) => r.writeHead(200).end('{"head":{"vars":["item"]},"results":{"bindings":[{"item"'), (r) => r.writeHead(200).end('{"ok":true}')];
+    const { http, waits } = client();
+    expect(await http.json(base)).toEqual({ ok: true });
+    expect(waits).toHaveLength(1);
+  });
+
+  it("times out a stalled answer and retries it", async () => {
+    script = [(r) => void setTimeout(() => r.writeHead(200).end("{}"), 1000)];
+    const { http, waits } = client();
+    expect(await http.json(base)).toEqual({});
+    expect(waits).toHaveLength(1);
+  });
+
+  it("computes backoff within bounds and reads Retry-After dates", () => {
+    for (let a = 0; a < 10; a++) {
+      const d = backoff(a, 500, 10_000, Math.random);
+      expect(d).toBeGreaterThanOrEqual(Math.min(10_000, 500 * 2 ** a) / 2);
+      expect(d).toBeLessThanOrEqual(10_000);
+    }
+    expect(retryAfter("12")).toBe(12);
+    expect(retryAfter(new Date(Date.now() + 5000).toUTCString())).toBeGreaterThan(3);
+    expect(retryAfter("soon")).toBeUndefined();
+  });
+});

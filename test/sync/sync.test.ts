@@ -1,0 +1,159 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Config, loadConfig } from "../../src/config.js";
+import { createLogger } from "../../src/log.js";
+import { runSync, type SyncSummary } from "../../src/sync/sync.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { CASES, changeWorld, startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
+
+let world: WikidataWorld;
+let t: TestDb;
+let config: Config;
+let imageDir: string;
+const log = createLogger("silent");
+let first: SyncSummary;
+
+const sync = (o: Parameters<typeof runSync>[1] = {}) => runSync({ db: t.db, config, log }, o);
+const artwork = (qid: string) =>
+  t.db.artwork.findUniqueOrThrow({
+    where: { qid },
+    include: { images: { orderBy: { position: "asc" } }, creators: { include: { creator: true } }, links: { include: { item: true } } },
+  });
+
+beforeAll(async () => {
+  world = await startWikidataWorld();
+  t = await createTestDb();
+  imageDir = mkdtempSync(join(tmpdir(), "artdesc-images-"));
+  config = loadConfig({ ...world.env, DATABASE_URL: t.url, IMAGE_DIR: imageDir });
+  first = await sync();
+});
+afterAll(async () => {
+  await world?.stop();
+  await t?.close();
+  rmSync(imageDir, { recursive: true, force: true });
+});
+
+describe("first sync of the Goya world", () => {
+  it("mirrors every work in the inventory and records the run", async () => {
+    expect(first.status).toBe("SUCCEEDED");
+    expect(first.full).toBe(true);
+    expect(first.seen).toBe(35);
+    expect(first.created).toBe(35);
+    expect(await t.db.artwork.count()).toBe(35);
+    const run = await t.db.syncRun.findUniqueOrThrow({ where: { id: first.runId }, include: { failures: true } });
+    expect(run.status).toBe("SUCCEEDED");
+    expect(run.finishedAt).not.toBeNull();
+    // The lost file and the bomb fail; nothing else does.
+    expect(run.failures.map((f) => [f.stage, f.fileTitle]).sort()).toEqual([
+      ["imageinfo", "File:Goya lost.jpg"],
+      ["normalise", "File:Goya bomb.png"],
+    ]);
+    expect(run.failures.find((f) => f.stage === "normalise")!.reason).toMatch(/pixel limit/i);
+  });
+
+  it("stores the creator with search-form labels", async () => {
+    const goya = await t.db.creator.findUniqueOrThrow({ where: { qid: "Q5432" }, include: { labels: true } });
+    expect(goya.label).toBe("Francisco Goya");
+    expect(goya.labels.map((l) => l.normalized).sort()).toEqual([" francisco de goya ", " francisco goya "]);
+  });
+
+  it("reads titles, dates, dimensions and linked items", async () => {
+    const a = await artwork("Q910001");
+    expect(a.qidNumber).toBe(910001);
+    expect(JSON.parse(a.titles)).toEqual({ en: "Work 1", es: "Título 1" });
+    expect(a.title).toBe("Work 1");
+    expect(a).toMatchObject({ inception: "1770-01-10T00:00:00Z", inceptionPrecision: 9, inceptionYear: 1770, height: 100, heightUnit: "Q174728", width: 80.5 });
+    expect(a.wikidataRevision).toBe(world.model.works.get("Q910001")!.revision);
+    expect(a.lastSyncedAt).not.toBeNull();
+    const byProp = Object.fromEntries(a.links.map((l) => [l.property, l.item]));
+    expect(byProp.P195).toMatchObject({ qid: "Q160236", label: "Museo del Prado" });
+    expect(JSON.parse(byProp.P186!.labels)).toEqual({ en: "oil paint", es: "óleo" });
+  });
+
+  it("handles the hard cases", async () => {
+    expect((await artwork(CASES.attributed)).creators.map((c) => c.attribution)).toEqual(["ATTRIBUTED_TO"]);
+    expect((await artwork(CASES.workshop)).creators.map((c) => c.attribution)).toEqual(["WORKSHOP_OF"]);
+    expect(await t.db.artwork.findUnique({ where: { qid: CASES.deprecated } })).toBeNull();
+    expect((await artwork(CASES.noImage)).images).toEqual([]);
+    const two = await artwork(CASES.twoImages);
+    expect(two.images.map((i) => [i.fileTitle, i.isMain])).toEqual([
+      ["File:Goya two A.jpg", false],
+      ["File:Goya two B.jpg", true],
+    ]);
+    expect(await artwork(CASES.unknownDate)).toMatchObject({ inception: null, inceptionYear: null });
+    expect(await artwork(CASES.decade)).toMatchObject({ inception: "1790-01-01T00:00:00Z", inceptionPrecision: 8, inceptionYear: 1790 });
+    expect((await artwork(CASES.missingFile)).images[0]).toMatchObject({ missing: true, localPath: null });
+    const renamed = (await artwork(CASES.redirectedFile)).images[0]!;
+    expect(renamed.fileTitle).toBe("File:Goya old name.jpg");
+    expect(renamed.localPath).not.toBeNull();
+    expect((await artwork(CASES.bomb)).images[0]!.localPath).toBeNull();
+  });
+
+  it("normalises images: sRGB JPEG, longest edge IMAGE_EDGE, rotated, no alpha, stored by hash", async () => {
+    for (const [qid, w, h] of [
+      [CASES.largePng, 256, 171],
+      [CASES.grayscale, 192, 256],
+      [CASES.cmyk, 256, 192],
+      [CASES.rotated, 128, 256],
+    ] as const) {
+      const img = (await artwork(qid)).images[0]!;
+      expect(img.localPath).toMatch(/^[0-9a-f]{2}\/[0-9a-f]{64}\.jpg$/);
+      expect(img.localPath!.slice(0, 2)).toBe(img.localHash!.slice(0, 2));
+      const meta = await sharp(join(imageDir, img.localPath!)).metadata();
+      expect([qid, meta.format, meta.space, meta.channels, meta.width, meta.height, meta.hasAlpha, meta.exif, meta.icc]).toEqual([
+        qid, "jpeg", "srgb", 3, w, h, false, undefined, undefined,
+      ]);
+      expect(img).toMatchObject({ localWidth: w, localHeight: h, licenseShortName: "Public domain", artist: "Francisco de Goya (1746–1828)", credit: "Museo del Prado" });
+    }
+    const { data } = await sharp(join(imageDir, (await artwork(CASES.largePng)).images[0]!.localPath!)).raw().toBuffer({ resolveWithObject: true });
+    // 40% red over white, not over black.
+    expect(data[0]).toBeGreaterThan(220);
+    expect(data[1]).toBeGreaterThan(140);
+  });
+
+  it("sends a User-Agent with the contact on every request", () => {
+    expect(new Set(world.requests.map((r) => r.userAgent))).toEqual(new Set([expect.stringMatching(/^artdesc\/\d+\.\d+\.\d+ \(https:\/\/example\.org\/artdesc-tests\) undici\/[\d.]+$/)]));
+    expect(world.requests.filter((r) => r.target !== "sparql" && r.target !== "image").every((r) => r.params.get("maxlag") === "5")).toBe(true);
+  });
+});
+
+describe("second sync", () => {
+  it("with nothing changed: one inventory query, no download, nothing written but the run", async () => {
+    const before = world.requests.length;
+    const counts = async () => ({
+      artworks: await t.db.artwork.findMany({ orderBy: { id: "asc" } }),
+      images: await t.db.image.findMany({ orderBy: { id: "asc" } }),
+      links: await t.db.linkedItem.findMany({ orderBy: { qid: "asc" } }),
+      creators: await t.db.creatorLabel.findMany(),
+    });
+    const snapshot = await counts();
+    const r = await sync();
+    expect(r).toMatchObject({ status: "SUCCEEDED", full: false, seen: 35, created: 0, updated: 0, unchanged: 35, imagesDownloaded: 0, failed: 0 });
+    const sent = world.requests.slice(before);
+    expect(sent.map((x) => x.target)).toEqual(["sparql"]);
+    expect(await counts()).toEqual(snapshot);
+  });
+
+  it("after merges, deletions, creator changes and a new upload: marks, never drops", async () => {
+    const described = await artwork(CASES.mergeSource);
+    await t.db.description.create({ data: { artworkId: described.id, text: "kept", source: "HUMAN" } });
+    await changeWorld(world.model);
+    const oldChanging = (await artwork(CASES.changing)).images[0]!;
+    const r = await sync({ full: true });
+    expect(r.status).toBe("SUCCEEDED");
+    expect(r.removed).toBe(3);
+    expect(await artwork(CASES.mergeSource)).toMatchObject({ state: "MERGED", mergedIntoQid: CASES.mergeTarget });
+    expect(await t.db.description.count({ where: { artworkId: described.id } })).toBe(1);
+    expect(await artwork(CASES.toDelete)).toMatchObject({ state: "DELETED" });
+    expect(await artwork(CASES.notByGoya)).toMatchObject({ state: "NOT_BY_CREATOR" });
+    const changed = (await artwork(CASES.changing)).images[0]!;
+    expect(changed.sha1).not.toBe(oldChanging.sha1);
+    expect(changed.localPath).not.toBe(oldChanging.localPath);
+    expect(existsSync(join(imageDir, changed.localPath!))).toBe(true);
+    // Only the re-uploaded file was downloaded again.
+    expect(r.imagesDownloaded).toBe(1);
+  });
+});
