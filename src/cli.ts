@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { startApi } from "./api/component.js";
 import { loadConfig } from "./config.js";
 import { sqlitePath } from "./db.js";
+import { describeAfterSync } from "./jobs/queue.js";
 import { startSyncSchedule } from "./jobs/schedule.js";
 import { type Component, exitOnConfigError, openRuntime, runUntilSignal } from "./runtime.js";
 import { migrate } from "./store/migrate.js";
@@ -21,7 +22,7 @@ program
     const rt = await openRuntime().catch(exitOnConfigError);
     const components: Component[] = [await startApi(rt)];
     try {
-      components.push(await startSyncSchedule(rt));
+      components.push(await startSyncSchedule(rt, { afterSync: describeAfterSync(rt) }));
     } catch (err) {
       // The API is still useful without the schedule; say plainly why nothing will sync.
       if (!(err instanceof SyncConfigError)) throw err;
@@ -43,7 +44,7 @@ program
   .description("Run the sync schedule alone (SYNC_CRON in SYNC_TIMEZONE; a first sync when the store was never synced)")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
-    const schedule = await startSyncSchedule(rt).catch(exitOnSyncConfigError);
+    const schedule = await startSyncSchedule(rt, { afterSync: describeAfterSync(rt) }).catch(exitOnSyncConfigError);
     await runUntilSignal(rt, [schedule]);
   });
 

@@ -379,3 +379,12 @@ export async function cancelJob(db: Db, jobId: number, now = new Date()): Promis
   }
   return db.job.findUniqueOrThrow({ where: { id: jobId } });
 }
+
+/** The sync schedule's afterSync hook: queue the nightly descriptions, log what was skipped. */
+export function describeAfterSync(rt: { db: Db; config: Config; log: { info(o: object, msg: string): void } }): (runId: number) => Promise<number> {
+  return async (runId) => {
+    const summary = await queueAfterSync(rt.db, rt.config);
+    rt.log.info({ runId, ...summary }, "nightly describe jobs queued");
+    return summary.queued;
+  };
+}
