@@ -50,6 +50,11 @@ export interface EngineParams extends GenerationParams {
 export interface EngineHooks {
   onProgress?: (index: number, tokens: number) => void;
   signal?: AbortSignal;
+  /**
+   * Called between images and between steps, before the signal is checked: lets a worker thread
+   * whose event loop is blocked by inference turn a shared abort flag into `signal`'s abort.
+   */
+  poll?: () => void;
 }
 
 /** An image that cannot be used: unreadable, corrupt or in an unsupported format. */
@@ -262,7 +267,8 @@ export class Engine {
 
     const model: ModelInfo = {
       modelId,
-      revision: options.revision ?? revisionRecord?.commit ?? revisionRecord?.revision ?? "unknown",
+      // What is on disk wins: the revision file written by `models pull` / `models synth`.
+      revision: revisionRecord?.commit ?? revisionRecord?.revision ?? options.revision ?? "unknown",
       dtypes,
       device,
     };
@@ -429,6 +435,7 @@ export class Engine {
     const prepared: PreparedInput[] = [];
     const prefills: Prefill[] = [];
     for (const input of inputs) {
+      hooks.poll?.();
       hooks.signal?.throwIfAborted();
       const p = await this.prepare(input.imagePath, instruction(input), params.imageSplitting);
       prepared.push(p);
@@ -543,7 +550,10 @@ export class Engine {
         ...(stop ? { stop: (_item: number, prefix: readonly number[], token: number) => stop(_item, prefix, token) } : {}),
       },
       step,
-      ...(hooks.onProgress ? { onStep: hooks.onProgress } : {}),
+      onStep: (item, tokens) => {
+        hooks.onProgress?.(item, tokens);
+        hooks.poll?.();
+      },
       ...(hooks.signal ? { signal: hooks.signal } : {}),
     });
     return hypotheses;
