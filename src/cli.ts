@@ -5,6 +5,7 @@ import { loadConfig } from "./config.js";
 import { sqlitePath } from "./db.js";
 import { describeAfterSync } from "./jobs/queue.js";
 import { startSyncSchedule } from "./jobs/schedule.js";
+import { startDescribeWorker } from "./jobs/worker.js";
 import { type Component, exitOnConfigError, openRuntime, runUntilSignal } from "./runtime.js";
 import { migrate } from "./store/migrate.js";
 import { syncCommand } from "./sync/command.js";
@@ -17,7 +18,7 @@ const program = new Command()
 
 program
   .command("start")
-  .description("Run everything one machine needs in one process: the GraphQL API and the sync schedule")
+  .description("Run everything one machine needs in one process: the GraphQL API, the sync schedule and the describe worker")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
     const components: Component[] = [await startApi(rt)];
@@ -28,6 +29,7 @@ program
       if (!(err instanceof SyncConfigError)) throw err;
       rt.log.error(err.message + " The sync schedule is off.");
     }
+    components.push(await startDescribeWorker(rt, "start"));
     await runUntilSignal(rt, components);
   });
 
@@ -41,11 +43,21 @@ program
 
 program
   .command("daemon")
-  .description("Run the sync schedule alone (SYNC_CRON in SYNC_TIMEZONE; a first sync when the store was never synced)")
+  .description(
+    "Run the sync schedule (SYNC_CRON in SYNC_TIMEZONE; a first sync when the store was never synced) and the describe worker, without the API",
+  )
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
     const schedule = await startSyncSchedule(rt, { afterSync: describeAfterSync(rt) }).catch(exitOnSyncConfigError);
-    await runUntilSignal(rt, [schedule]);
+    await runUntilSignal(rt, [schedule, await startDescribeWorker(rt, "daemon")]);
+  });
+
+program
+  .command("worker")
+  .description("Run the describe worker alone: loads the model once and describes queued jobs (run as many as you like)")
+  .action(async () => {
+    const rt = await openRuntime().catch(exitOnConfigError);
+    await runUntilSignal(rt, [await startDescribeWorker(rt, "worker")]);
   });
 
 program

@@ -6,7 +6,9 @@ import type { Db } from "../db.js";
 import { type DescribeInput, type Describer, type ModelInfo, ModelMissingError } from "../describe/types.js";
 import type { Job } from "../generated/prisma/client.js";
 import type { Logger } from "../log.js";
-import type { Component } from "../runtime.js";
+import { openDescriber } from "../describe/describer.js";
+import { ImageInputError } from "../describe/engine.js";
+import type { Component, Runtime } from "../runtime.js";
 import { LostClaimError, recordModelDescription } from "./descriptions.js";
 import { holderId, renewLease } from "./lease.js";
 import {
@@ -199,9 +201,14 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       clearInterval(flushTimer);
       await flushing;
       const reason: unknown = abort.signal.aborted ? abort.signal.reason : err;
-      for (const { job } of ready) {
+      for (const { job, input } of ready) {
         if (reason instanceof ShutdownAbort) {
           await requeueJob(db, job.id, holder);
+        } else if (reason instanceof ImageInputError) {
+          // The image is unusable: that job fails for good; its batch mates go back untouched.
+          if (reason.path === input.imagePath) await failJob(db, job, holder, reason.message, { permanent: true });
+          else await requeueJob(db, job.id, holder, "batch mate had an unusable image");
+          wlog.warn({ job: job.id, err: reason.message }, "unusable image");
         } else if (!(reason instanceof LostClaimError)) {
           const message = reason instanceof Error ? reason.message : String(reason);
           const outcome = await failJob(db, job, holder, message);
@@ -303,6 +310,11 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       describer = null;
     },
   };
+}
+
+/** The worker with the real engine (in a worker thread), as `artdesc worker`, `start` and `daemon` run it. */
+export function startDescribeWorker(rt: Runtime, role: "worker" | "start" | "daemon"): Promise<DescribeWorker> {
+  return startWorker({ db: rt.db, config: rt.config, log: rt.log, role, openDescriber: () => openDescriber(rt.config) });
 }
 
 class ShutdownAbort extends Error {

@@ -9,6 +9,7 @@ import { createLogger } from "../../src/log.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeCreator } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
+import { readEvents } from "../support/sse.js";
 import { scriptedDescriber } from "../support/scripted-describer.js";
 
 const TOKEN = "test-token-0123456789abcdef";
@@ -181,28 +182,6 @@ describe("job queries", () => {
     await t.db.heartbeat.deleteMany();
   });
 });
-
-/** Reads a graphql-sse / yoga event stream until it completes. */
-async function readEvents(res: Response, onEvent: (e: any) => void = () => {}): Promise<any[]> {
-  const events: any[] = [];
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let cut: number;
-    while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("");
-      if (block.startsWith("event: complete")) return events;
-      if (data) {
-        events.push(JSON.parse(data));
-        onEvent(events.at(-1));
-      }
-    }
-  }
-  return events;
-}
 
 describe("jobUpdated subscription", () => {
   it("streams progress, then the final description, then completes", async () => {
