@@ -146,7 +146,7 @@ export async function enqueueDescribe(db: Db, config: Config, req: EnqueueReques
     await db.job.updateMany({ where: { id: existing.id, status: "QUEUED" }, data: { priority } });
     return { job: await db.job.findUniqueOrThrow({ where: { id: existing.id } }), created: false };
   }
-  const job = await db.job.create({
+  const mine = await db.job.create({
     data: {
       kind: DESCRIBE,
       artworkId: req.artworkId,
@@ -161,7 +161,14 @@ export async function enqueueDescribe(db: Db, config: Config, req: EnqueueReques
       progressTotal: resolveParams(req.params ?? {}, config).maxNewTokens,
     },
   });
-  return { job, created: true };
+  // Two processes may both have found nothing and inserted: the oldest queued one wins, the other
+  // withdraws its row. Check-after-insert works the same on SQLite and PostgreSQL.
+  const oldest = await db.job.findFirst({ where: { dedupeKey, status: "QUEUED" }, orderBy: { id: "asc" } });
+  if (oldest && oldest.id < mine.id) {
+    await db.job.deleteMany({ where: { id: mine.id, status: "QUEUED" } });
+    return { job: oldest, created: false };
+  }
+  return { job: mine, created: true };
 }
 
 /** The main image a description would be made from: downloaded and not missing on Commons. */

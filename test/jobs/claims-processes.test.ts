@@ -12,8 +12,12 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 function claimInChild(url: string, batch: number, startAt: number): Promise<number[]> {
+  return runChild("test/support/claim-child.ts", [url, String(batch), String(startAt)]);
+}
+
+function runChild(script: string, args: string[]): Promise<number[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "test/support/claim-child.ts", url, String(batch), String(startAt)], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));
@@ -38,5 +42,17 @@ describe("claims from several processes", () => {
     expect(new Set(all).size).toBe(all.length);
     expect([...all].sort((x, y) => x - y)).toEqual(ids);
     expect(await t.db.job.count({ where: { status: "SUCCEEDED" } })).toBe(60);
+  });
+
+  it("an identical request from several processes at once leaves one queued job", async () => {
+    await t.db.job.deleteMany();
+    const a = await makeArtwork(t.db);
+    const image = await t.db.image.findFirstOrThrow({ where: { artworkId: a.id } });
+    const startAt = Date.now() + 4_000;
+    const args = [t.url, String(a.id), String(image.id), String(startAt)];
+    const results = await Promise.all([1, 2, 3].map(() => runChild("test/support/enqueue-child.ts", args)));
+    const queued = await t.db.job.findMany({ where: { artworkId: a.id } });
+    expect(queued).toHaveLength(1);
+    expect(new Set(results.flat())).toEqual(new Set([queued[0]!.id]));
   });
 });

@@ -54,7 +54,8 @@ const QueueSummaryRef = builder.objectRef<QueueRunSummary>("DescribeMissingPaylo
     queued: t.exposeInt("queued"),
     alreadyQueued: t.exposeInt("alreadyQueued"),
     skippedNoImage: t.exposeInt("skippedNoImage", { description: "Works without a downloaded main image." }),
-    upToDate: t.exposeInt("upToDate", { description: "Works that already have a description." }),
+    upToDate: t.exposeInt("upToDate", { description: "Works that already have a model description." }),
+    skippedHuman: t.exposeInt("skippedHuman", { description: "Works whose current description is a person's text." }),
   }),
 });
 
