@@ -209,11 +209,20 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           if (reason.path === input.imagePath) await failJob(db, job, holder, reason.message, { permanent: true });
           else await requeueJob(db, job.id, holder, "batch mate had an unusable image");
           wlog.warn({ job: job.id, err: reason.message }, "unusable image");
+        } else if (describerGone(reason)) {
+          // Not the job's fault: it goes back untouched while the model is loaded again.
+          await requeueJob(db, job.id, holder, "the description engine stopped; retried after reloading the model");
         } else if (!(reason instanceof LostClaimError)) {
           const message = reason instanceof Error ? reason.message : String(reason);
           const outcome = await failJob(db, job, holder, message);
           wlog.error({ job: job.id, err: reason, outcome }, "describe failed");
         }
+      }
+      if (describerGone(reason) && describer === d && !stopping) {
+        wlog.error({ err: reason }, "the description engine stopped: reloading the model");
+        describer = null;
+        await d.close().catch(() => undefined);
+        void loadModel();
       }
     } finally {
       inFlight.delete(entry);
@@ -315,6 +324,11 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
 /** The worker with the real engine (in a worker thread), as `artdesc worker`, `start` and `daemon` run it. */
 export function startDescribeWorker(rt: Runtime, role: "worker" | "start" | "daemon"): Promise<DescribeWorker> {
   return startWorker({ db: rt.db, config: rt.config, log: rt.log, role, openDescriber: () => openDescriber(rt.config) });
+}
+
+/** The engine's thread died (see describer.ts): every later call would fail too. */
+function describerGone(err: unknown): boolean {
+  return err instanceof Error && /description worker exited|describer is closed/.test(err.message);
 }
 
 class ShutdownAbort extends Error {

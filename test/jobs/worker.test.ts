@@ -218,4 +218,21 @@ describe("worker", () => {
     expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(0);
     expect((await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).status).toBe("CANCELLED");
   });
+
+  it("reloads the model when the engine's thread dies, and the job is retried without losing an attempt", async () => {
+    const config = configFor();
+    const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
+    const broken = scriptedDescriber();
+    broken.failNext("description worker exited (code 1)");
+    const healthy = scriptedDescriber();
+    let opened = 0;
+    const w = await startWorker({ db: t.db, config, log, pollMs: 20, progressEveryMs: 20, openDescriber: async () => (++opened === 1 ? broken : healthy) });
+    running.push(w);
+    const done = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "SUCCEEDED" } }));
+    expect(opened).toBe(2);
+    expect(broken.closed).toBe(true);
+    expect(done.attempts).toBe(1);
+    expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(1);
+    await stop(w);
+  });
 });
