@@ -29,6 +29,7 @@ export async function recordModelDescription(
   const artworkId = job.artworkId;
   if (artworkId == null) throw new Error(`Job ${job.id} has no artwork`);
   const p = out.params;
+  // Our claim ends here whatever happens: written, or lost to a cancel or a takeover.
   const result = await db.$transaction(async (tx) => {
     const done = await tx.job.updateMany({
       where: { id: job.id, holder, status: "RUNNING" },
@@ -78,8 +79,7 @@ export async function recordModelDescription(
       data: { currentDescriptionId: description.id },
     });
     return { description, becameCurrent: moved.count === 1 };
-  });
-  await releaseLease(db, leaseName(job.id), holder);
+  }).finally(() => releaseLease(db, leaseName(job.id), holder));
   return result;
 }
 

@@ -10,7 +10,7 @@ import { openDescriber } from "../describe/describer.js";
 import { ImageInputError } from "../describe/engine.js";
 import type { Component, Runtime } from "../runtime.js";
 import { LostClaimError, recordModelDescription } from "./descriptions.js";
-import { holderId, renewLease } from "./lease.js";
+import { holderId, releaseLease, renewLease } from "./lease.js";
 import {
   beatJobs,
   claimJobs,
@@ -212,7 +212,9 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         } else if (describerGone(reason)) {
           // Not the job's fault: it goes back untouched while the model is loaded again.
           await requeueJob(db, job.id, holder, "the description engine stopped; retried after reloading the model");
-        } else if (!(reason instanceof LostClaimError)) {
+        } else if (reason instanceof LostClaimError) {
+          await releaseLease(db, leaseName(job.id), holder);
+        } else {
           const message = reason instanceof Error ? reason.message : String(reason);
           const outcome = await failJob(db, job, holder, message);
           wlog.error({ job: job.id, err: reason, outcome }, "describe failed");

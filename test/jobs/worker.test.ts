@@ -217,6 +217,7 @@ describe("worker", () => {
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(0);
     expect((await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).status).toBe("CANCELLED");
+    expect(await t.db.lease.count({ where: { name: `job:${job.id}` } })).toBe(0);
   });
 
   it("reloads the model when the engine's thread dies, and the job is retried without losing an attempt", async () => {
