@@ -7,8 +7,10 @@ import { runSync, type SyncProgress, type SyncSummary } from "./sync.js";
 export interface SyncCommandOptions {
   creators?: string[];
   full?: boolean;
-  /** Where progress and the summary go (default stderr for progress, stdout for the summary). */
+  /** Where progress goes (default stderr). */
   out?: NodeJS.WriteStream;
+  /** Where the summary goes (default stdout). */
+  summaryOut?: NodeJS.WritableStream;
   /** How long to wait between looks at a lease another process holds. */
   waitPollMs?: number;
 }
@@ -53,7 +55,7 @@ export async function syncCommand(rt: Runtime, options: SyncCommandOptions = {})
       await new Promise((resolve) => setTimeout(resolve, options.waitPollMs ?? 2_000));
     }
     if (!summary) return 130;
-    process.stdout.write(formatSummary(summary));
+    (options.summaryOut ?? process.stdout).write(formatSummary(summary));
     return summary.status === "SUCCEEDED" ? 0 : 1;
   } finally {
     process.off("SIGINT", onInt);

@@ -60,14 +60,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
-export interface HttpStats {
-  requests: number;
-  retries: number;
-}
-
 export interface HttpClient {
   readonly userAgent: string;
-  readonly stats: HttpStats;
   /** GETs or POSTs and parses JSON; an unparsable body and a `maxlag` error are retried. */
   json<T>(url: string, options?: RequestOptions): Promise<T>;
   /** The whole body as bytes (an image). A connection reset mid-body is retried. */
@@ -97,14 +91,11 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
   const random = deps.random ?? Math.random;
   const baseMs = deps.backoffBaseMs ?? 1_000;
   const capMs = config.RETRY_AFTER_MAX_S * 1000;
-  const stats: HttpStats = { requests: 0, retries: 0 };
 
   async function request<T>(url: string, options: RequestOptions, read: (res: Response) => Promise<T>): Promise<T> {
     let lastError: unknown;
     for (let attempt = 0; attempt <= config.HTTP_MAX_RETRIES; attempt++) {
-      if (attempt > 0) stats.retries++;
       options.signal?.throwIfAborted();
-      stats.requests++;
       const timeout = AbortSignal.timeout(config.HTTP_TIMEOUT_MS);
       const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
       try {
@@ -142,7 +133,6 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
 
   return {
     userAgent: ua,
-    stats,
     json: <T>(url: string, options: RequestOptions = {}) =>
       request(url, options, async (res) => {
         const text = await res.text();

@@ -5,7 +5,7 @@ import type { Db } from "../db.js";
 import type { AttributionKind, SyncRunStatus } from "../generated/prisma/enums.js";
 import type { Logger } from "../log.js";
 import { searchForm } from "../text/normalize.js";
-import { fetchImageinfo, type FileInfo, thumbWidthFor } from "./commons.js";
+import { fetchImageinfo, type FileInfo, IMAGEINFO_BATCH, thumbWidthFor } from "./commons.js";
 import { createHttpClient, type HttpClient } from "./http.js";
 import { ImageRejectedError, normalizeImage, storeImage } from "./images.js";
 import {
@@ -26,7 +26,10 @@ import {
  * inventory. One item that fails is recorded as a SyncFailure; the run goes on.
  */
 
-/** Labels of linked items, creators and every image's Commons record are refreshed at least this often. */
+/**
+ * Labels of linked items and creators, and every image's Commons record (a re-upload changes its
+ * sha1 but not the Wikidata item), are refreshed by --full and at least this often.
+ */
 export const FULL_REFRESH_DAYS = 7;
 const DETAILS_BATCH = 50;
 
@@ -44,14 +47,12 @@ export interface SyncDeps {
   db: Db;
   config: Config;
   log: Logger;
-  /** Defaults to a client built from the config (which refuses to start without USER_AGENT_CONTACT). */
-  http?: HttpClient;
 }
 
 export interface SyncOptions {
   /** Creator QIDs; default SYNC_CREATORS. */
   creators?: string[];
-  /** Fetch details of every work, refresh every label and every image record. */
+  /** Fetch details of every work, not only new or changed ones, and refresh (see FULL_REFRESH_DAYS). */
   full?: boolean;
   trigger?: "manual" | "schedule" | "startup";
   holder?: string;
@@ -91,7 +92,8 @@ interface Found {
 
 export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promise<SyncSummary> {
   const { db, config, log } = deps;
-  const http = deps.http ?? createHttpClient(config);
+  // Refuses to start without USER_AGENT_CONTACT, before anything is written.
+  const http = createHttpClient(config);
   const creators = options.creators?.length ? options.creators : config.SYNC_CREATORS;
   const signal = options.signal;
 
@@ -104,9 +106,10 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     where: { full: true, status: "SUCCEEDED", startedAt: { gt: new Date(Date.now() - FULL_REFRESH_DAYS * 86_400_000) } },
     select: { id: true },
   });
-  const full = options.full === true || !lastFull;
+  const full = options.full === true;
+  const refresh = full || !lastFull;
   const run = await db.syncRun.create({
-    data: { trigger: options.trigger ?? "manual", full, creators: JSON.stringify(creators), holder: options.holder ?? null },
+    data: { trigger: options.trigger ?? "manual", full: refresh, creators: JSON.stringify(creators), holder: options.holder ?? null },
   });
   const counts: Counts = {
     seen: 0,
@@ -126,7 +129,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     log.warn({ stage, ...item, reason }, "sync item failed");
     await db.syncFailure.create({ data: { syncRunId: run.id, stage, reason: reason.slice(0, 2000), ...item } });
   };
-  const ctx: RunContext = { db, config, log, http, full, signal, counts, progress, report, fail, runId: run.id };
+  const ctx: RunContext = { db, config, log, http, full, refresh, signal, counts, progress, report, fail };
 
   let status: SyncRunStatus = "SUCCEEDED";
   let error: string | null = null;
@@ -146,7 +149,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
   progress.phase = "done";
   report();
   await db.syncRun.update({ where: { id: run.id }, data: { ...counts, status, error, finishedAt: new Date() } });
-  return { runId: run.id, status, full, error, ...counts };
+  return { runId: run.id, status, full: refresh, error, ...counts };
 }
 
 interface RunContext {
@@ -154,13 +157,15 @@ interface RunContext {
   config: Config;
   log: Logger;
   http: HttpClient;
+  /** Details of every work, changed or not. */
   full: boolean;
+  /** Labels and image records of everything, changed or not. */
+  refresh: boolean;
   signal?: AbortSignal;
   counts: Counts;
   progress: SyncProgress;
   report: () => void;
   fail: (stage: SyncStage, reason: string, item?: { itemQid?: string; fileTitle?: string }) => Promise<void>;
-  runId: number;
 }
 
 async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> {
@@ -205,11 +210,12 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
   const todo: string[] = [];
   for (const [qid, f] of inventory) {
     const old = existing.get(qid);
+    // Attributions count (and are replaced) only for creators whose inventory was read in this run.
     const same =
       old &&
       old.state === "ACTIVE" &&
       old.wikidataRevision === f.revision &&
-      attributionKey(old.creators.filter((c) => syncedCreatorIds.includes(c.creatorId)).map((c) => ({ creatorId: c.creatorId, kind: c.attribution }))) ===
+      attributionKey(old.creators.filter((c) => inventoried.includes(c.creatorId)).map((c) => ({ creatorId: c.creatorId, kind: c.attribution }))) ===
         attributionKey(f.attributions);
     if (same && !ctx.full) ctx.counts.unchanged++;
     else todo.push(qid);
@@ -220,49 +226,57 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
   ctx.progress.phase = "details";
   ctx.progress.worksTotal = todo.length;
   ctx.report();
-  const touchedArtworkIds: number[] = [];
+  const images = new ImagePipeline(ctx);
   const labelled = new Set<string>();
-  for (let i = 0; i < todo.length && !signal?.aborted; i += DETAILS_BATCH) {
-    const batch = todo.slice(i, i + DETAILS_BATCH);
-    let outcomes: Map<string, EntityOutcome>;
-    try {
-      outcomes = await fetchEntities(http, urls, batch, ["info", "claims", "labels"], config.SYNC_LANGUAGES, signal);
-    } catch (err) {
-      if (signal?.aborted) throw err;
-      for (const qid of batch) await ctx.fail("details", errorText(err), { itemQid: qid });
-      ctx.progress.worksDone += batch.length;
-      ctx.report();
-      continue;
-    }
-    const details: ArtworkDetails[] = [];
-    for (const qid of batch) {
-      const o = outcomes.get(qid)!;
-      if (o.kind === "found") details.push(parseArtwork(o.entity, config.SYNC_LANGUAGES));
-      else {
-        // The query service lags the wiki: the item changed after the inventory was taken.
-        await ctx.fail("details", o.kind === "redirect" ? `now redirects to ${o.to}` : "no longer exists", { itemQid: qid });
-        ctx.progress.worksDone++;
-      }
-    }
-    await ensureLinkedItems(ctx, urls, details.flatMap((d) => d.links.map((l) => l.qid)), labelled);
-    for (const d of details) {
-      if (signal?.aborted) break;
+  try {
+    for (let i = 0; i < todo.length && !signal?.aborted; i += DETAILS_BATCH) {
+      const batch = todo.slice(i, i + DETAILS_BATCH);
+      let outcomes: Map<string, EntityOutcome>;
       try {
-        const { id, created } = await writeArtwork(db, d, inventory.get(d.qid)!, syncedCreatorIds);
-        touchedArtworkIds.push(id);
-        if (created) ctx.counts.created++;
-        else ctx.counts.updated++;
-        if (d.images.length === 0) ctx.counts.skippedNoImage++;
+        outcomes = await fetchEntities(http, urls, batch, ["info", "claims", "labels"], config.SYNC_LANGUAGES, signal);
       } catch (err) {
-        await ctx.fail("write", errorText(err), { itemQid: d.qid });
+        if (signal?.aborted) throw err;
+        for (const qid of batch) await ctx.fail("details", errorText(err), { itemQid: qid });
+        ctx.progress.worksDone += batch.length;
+        ctx.report();
+        continue;
       }
-      ctx.progress.worksDone++;
-      ctx.report();
+      const details: ArtworkDetails[] = [];
+      for (const qid of batch) {
+        const o = outcomes.get(qid)!;
+        if (o.kind === "found") details.push(parseArtwork(o.entity, config.SYNC_LANGUAGES));
+        else {
+          // The query service lags the wiki: the item changed after the inventory was taken.
+          await ctx.fail("details", o.kind === "redirect" ? `now redirects to ${o.to}` : "no longer exists", { itemQid: qid });
+          ctx.progress.worksDone++;
+        }
+      }
+      await ensureLinkedItems(ctx, urls, details.flatMap((d) => d.links.map((l) => l.qid)), labelled);
+      const written: number[] = [];
+      for (const d of details) {
+        if (signal?.aborted) break;
+        try {
+          const { id, created } = await writeArtwork(db, d, inventory.get(d.qid)!, inventoried, !existing.has(d.qid));
+          written.push(id);
+          if (created) ctx.counts.created++;
+          else ctx.counts.updated++;
+          if (d.images.length === 0) ctx.counts.skippedNoImage++;
+        } catch (err) {
+          await ctx.fail("write", errorText(err), { itemQid: d.qid });
+        }
+        ctx.progress.worksDone++;
+        ctx.report();
+      }
+      // 4. Images of the works just written start now, alongside the next batches.
+      if (written.length && !signal?.aborted) await images.add(await db.image.findMany({ where: { artworkId: { in: written } }, select: IMAGE_ROW }));
     }
+    ctx.progress.phase = "images";
+    ctx.report();
+    if (!signal?.aborted) await images.add(await remainingImages(ctx, syncedCreatorIds));
+  } finally {
+    // Downloads in flight end before the run goes on (or is recorded), whatever happened.
+    await images.finish();
   }
-
-  // 4. Images: of changed works, of works whose copy is missing or stale, and every image on a full run.
-  if (!signal?.aborted) await syncImages(ctx, touchedArtworkIds, syncedCreatorIds);
 
   // 5. Works that left every inventory that could be read.
   if (!signal?.aborted) await checkVanished(ctx, urls, inventory, inventoried);
@@ -278,12 +292,12 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Creator rows (with search-form labels) for the creators of this run; labels refreshed on a full run. */
+/** Creator rows (with search-form labels) for the creators of this run; labels refreshed on a refreshing run. */
 async function ensureCreators(ctx: RunContext, urls: ReturnType<typeof wikidataUrls>, qids: string[]): Promise<Map<string, number>> {
   const { db, config, http } = ctx;
   const have = await db.creator.findMany({ where: { qid: { in: qids } }, select: { id: true, qid: true } });
   const ids = new Map(have.map((c) => [c.qid, c.id]));
-  const fetch = ctx.full ? qids : qids.filter((q) => !ids.has(q));
+  const fetch = ctx.refresh ? qids : qids.filter((q) => !ids.has(q));
   let outcomes = new Map<string, EntityOutcome>();
   if (fetch.length) {
     try {
@@ -309,13 +323,16 @@ async function ensureCreators(ctx: RunContext, urls: ReturnType<typeof wikidataU
   return ids;
 }
 
-/** LinkedItem rows for every linked QID: new ones always, all of them once per full run. */
+/** LinkedItem rows for every linked QID: new ones always, all of them once per refreshing run. */
 async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikidataUrls>, qids: string[], labelled: Set<string>): Promise<void> {
   const { db, config, http } = ctx;
   const unique = [...new Set(qids)].filter((q) => !labelled.has(q));
   if (!unique.length) return;
-  const known = new Set((await db.linkedItem.findMany({ where: { qid: { in: unique } }, select: { qid: true } })).map((l) => l.qid));
-  const fetch = ctx.full ? unique : unique.filter((q) => !known.has(q));
+  // An item whose labels could not be read yet (no refreshedAt) is asked again.
+  const known = new Set(
+    (await db.linkedItem.findMany({ where: { qid: { in: unique }, refreshedAt: { not: null } }, select: { qid: true } })).map((l) => l.qid),
+  );
+  const fetch = ctx.refresh ? unique : unique.filter((q) => !known.has(q));
   for (const q of unique) if (!fetch.includes(q)) labelled.add(q);
   if (!fetch.length) return;
   let outcomes = new Map<string, EntityOutcome>();
@@ -340,7 +357,7 @@ async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikida
   );
 }
 
-async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, syncedCreatorIds: number[]): Promise<{ id: number; created: boolean }> {
+async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, inventoriedCreatorIds: number[], isNew: boolean): Promise<{ id: number; created: boolean }> {
   const now = new Date();
   const fields = {
     title: d.title,
@@ -358,19 +375,33 @@ async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, syncedCreat
     state: "ACTIVE" as const,
     mergedIntoQid: null,
   };
+  const creators = found.attributions.map((a, position) => ({ creatorId: a.creatorId, attribution: a.kind, position }));
+  const links = d.links.map((l, position) => ({ property: l.property, itemQid: l.qid, position }));
+  if (isNew) {
+    // One nested create is one transaction, and much cheaper than an interactive one.
+    const created = await db.artwork.create({
+      data: {
+        ...fields,
+        qid: d.qid,
+        qidNumber: qidNumber(d.qid),
+        firstSeenAt: now,
+        creators: { createMany: { data: creators } },
+        links: { createMany: { data: links } },
+        images: { createMany: { data: d.images.map((img, position) => ({ fileTitle: img.fileTitle, isMain: img.isMain, position })) } },
+      },
+      select: { id: true },
+    });
+    return { id: created.id, created: true };
+  }
   return db.$transaction(async (tx) => {
     const old = await tx.artwork.findUnique({ where: { qid: d.qid }, select: { id: true, state: true } });
     const id = old
       ? (await tx.artwork.update({ where: { id: old.id }, data: { ...fields, ...(old.state !== "ACTIVE" ? { stateChangedAt: now } : {}) }, select: { id: true } })).id
       : (await tx.artwork.create({ data: { ...fields, qid: d.qid, qidNumber: qidNumber(d.qid), firstSeenAt: now }, select: { id: true } })).id;
-    if (old) await tx.artworkCreator.deleteMany({ where: { artworkId: id, creatorId: { in: syncedCreatorIds } } });
-    await tx.artworkCreator.createMany({
-      data: found.attributions.map((a, position) => ({ artworkId: id, creatorId: a.creatorId, attribution: a.kind, position })),
-    });
+    if (old) await tx.artworkCreator.deleteMany({ where: { artworkId: id, creatorId: { in: inventoriedCreatorIds } } });
+    await tx.artworkCreator.createMany({ data: creators.map((c) => ({ ...c, artworkId: id })) });
     if (old) await tx.artworkLink.deleteMany({ where: { artworkId: id } });
-    if (d.links.length) {
-      await tx.artworkLink.createMany({ data: d.links.map((l, position) => ({ artworkId: id, property: l.property, itemQid: l.qid, position })) });
-    }
+    if (links.length) await tx.artworkLink.createMany({ data: links.map((l) => ({ ...l, artworkId: id })) });
     const images = old ? await tx.image.findMany({ where: { artworkId: id }, select: { id: true, fileTitle: true, isMain: true, position: true } }) : [];
     const wanted = new Map(d.images.map((img, position) => [img.fileTitle, { ...img, position }]));
     const gone = images.filter((img) => !wanted.has(img.fileTitle)).map((img) => img.id);
@@ -395,93 +426,121 @@ interface ImageRow {
   localSourceSha1: string | null;
 }
 
-async function syncImages(ctx: RunContext, touchedArtworkIds: number[], syncedCreatorIds: number[]): Promise<void> {
-  const { db, config, http, signal } = ctx;
-  const select = { id: true, fileTitle: true, localPath: true, localSourceSha1: true } as const;
-  const activeOfCreators = { state: "ACTIVE" as const, creators: { some: { creatorId: { in: syncedCreatorIds } } } };
-  const rows: ImageRow[] = ctx.full
-    ? await db.image.findMany({ where: { artwork: activeOfCreators }, select })
-    : [
-        ...(touchedArtworkIds.length ? await db.image.findMany({ where: { artworkId: { in: touchedArtworkIds } }, select }) : []),
-        // Left over by an interrupted or failed run: no record yet, or a copy of another version.
-        ...(await db.$queryRaw<ImageRow[]>`
-          SELECT i.id, i.fileTitle, i.localPath, i.localSourceSha1 FROM Image i JOIN Artwork a ON a.id = i.artworkId
-          WHERE a.state = 'ACTIVE' AND i.missing = 0
-            AND (i.sha1 IS NULL OR i.localSourceSha1 IS NULL OR i.localSourceSha1 <> i.sha1)`),
-      ];
-  const byId = new Map(rows.map((r) => [r.id, r]));
-  if (!byId.size) return;
-  ctx.progress.phase = "images";
-  ctx.progress.imagesTotal = byId.size;
-  ctx.report();
+const IMAGE_ROW = { id: true, fileTitle: true, localPath: true, localSourceSha1: true } as const;
 
-  // Imageinfo for every distinct title, then record what Commons said.
-  const titles = [...new Set([...byId.values()].map((r) => r.fileTitle))];
-  const infos = new Map<string, FileInfo>();
-  const thumbWidth = thumbWidthFor(config.IMAGE_EDGE);
-  for (let i = 0; i < titles.length && !signal?.aborted; i += 50) {
-    const batch = titles.slice(i, i + 50);
+/**
+ * Images flow while details are still being written: each batch of written works gets its
+ * imageinfo at once and its downloads join a pool of DOWNLOAD_CONCURRENCY, so the network, sharp's
+ * threads and the database writes overlap.
+ */
+class ImagePipeline {
+  private readonly seen = new Set<number>();
+  private readonly queue: { row: ImageRow; info: FileInfo }[] = [];
+  private readonly workers: Promise<void>[] = [];
+
+  constructor(private readonly ctx: RunContext) {}
+
+  /** Imageinfo for these rows (once each per run), then their downloads are queued. */
+  async add(rows: ImageRow[]): Promise<void> {
+    const { ctx } = this;
+    const fresh = rows.filter((r) => !this.seen.has(r.id));
+    for (const r of fresh) this.seen.add(r.id);
+    if (!fresh.length) return;
+    ctx.progress.imagesTotal += fresh.length;
+    ctx.report();
+    for (let i = 0; i < fresh.length && !ctx.signal?.aborted; i += IMAGEINFO_BATCH) {
+      await this.addBatch(fresh.slice(i, i + IMAGEINFO_BATCH));
+    }
+  }
+
+  private async addBatch(rows: ImageRow[]): Promise<void> {
+    const { ctx } = this;
+    const { db, config } = ctx;
+    const titles = [...new Set(rows.map((r) => r.fileTitle))];
+    let infos: Map<string, FileInfo>;
     try {
-      for (const [t, info] of await fetchImageinfo(http, config.COMMONS_API_URL, batch, thumbWidth, signal)) infos.set(t, info);
+      infos = await fetchImageinfo(ctx.http, config.COMMONS_API_URL, titles, thumbWidthFor(config.IMAGE_EDGE), ctx.signal);
     } catch (err) {
-      if (signal?.aborted) throw err;
-      for (const t of batch) await ctx.fail("imageinfo", errorText(err), { fileTitle: t });
+      if (ctx.signal?.aborted) throw err;
+      for (const t of titles) await ctx.fail("imageinfo", errorText(err), { fileTitle: t });
+      ctx.progress.imagesDone += rows.length;
+      return;
+    }
+    // A file to download gets its Commons record with its local copy (one write); the others now.
+    const updates: ReturnType<Db["image"]["updateMany"]>[] = [];
+    for (const row of rows) {
+      const info = infos.get(row.fileTitle)!;
+      const record = () => void updates.push(db.image.updateMany({ where: { id: row.id }, data: imageRecord(info) }));
+      if (info.missing || !info.thumbUrl) {
+        record();
+        ctx.progress.imagesDone++;
+        if (info.missing) await ctx.fail("imageinfo", "Commons has no such file", { fileTitle: row.fileTitle });
+      } else if (row.localSourceSha1 === info.sha1 && (await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
+        record();
+        ctx.counts.imagesUnchanged++;
+        ctx.progress.imagesDone++;
+      } else if (row.localSourceSha1 === info.sha1 && !row.localPath) {
+        // This very file was refused before (see downloadOne); a new upload will be tried.
+        record();
+        ctx.progress.imagesDone++;
+      } else this.queue.push({ row, info });
+    }
+    if (updates.length) await db.$transaction(updates);
+    ctx.report();
+    const want = Math.min(config.DOWNLOAD_CONCURRENCY, this.queue.length);
+    while (this.workers.length < want) {
+      const worker: Promise<void> = this.work().finally(() => this.workers.splice(this.workers.indexOf(worker), 1));
+      this.workers.push(worker);
     }
   }
-  const downloads: { row: ImageRow; info: FileInfo }[] = [];
-  const updates = [];
-  for (const row of byId.values()) {
-    const info = infos.get(row.fileTitle);
-    if (!info) continue;
-    updates.push(
-      db.image.update({
-        where: { id: row.id },
-        data: {
-          missing: info.missing,
-          originalUrl: info.url,
-          thumbUrl: info.thumbUrl,
-          thumbWidth: info.thumbWidth,
-          thumbHeight: info.thumbHeight,
-          width: info.width,
-          height: info.height,
-          bytes: info.bytes,
-          mime: info.mime,
-          sha1: info.sha1,
-          licenseShortName: info.licenseShortName,
-          usageTerms: info.usageTerms,
-          attributionRequired: info.attributionRequired,
-          artist: info.artist,
-          credit: info.credit,
-          descriptionUrl: info.descriptionUrl,
-        },
-      }),
-    );
-    if (info.missing || !info.thumbUrl) {
-      ctx.progress.imagesDone++;
-      if (info.missing) await ctx.fail("imageinfo", "Commons has no such file", { fileTitle: row.fileTitle });
-      continue;
-    }
-    if (row.localSourceSha1 === info.sha1 && (await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
-      ctx.counts.imagesUnchanged++;
-      ctx.progress.imagesDone++;
-    } else if (row.localSourceSha1 === info.sha1 && !row.localPath) {
-      // This very file was refused before (see normaliseAndStore); a new upload will be tried.
-      ctx.progress.imagesDone++;
-    } else downloads.push({ row, info });
-  }
-  for (let i = 0; i < updates.length; i += 100) await db.$transaction(updates.slice(i, i + 100));
-  ctx.report();
 
-  let next = 0;
-  const worker = async () => {
-    while (next < downloads.length && !signal?.aborted) {
-      const job = downloads[next++]!;
+  private async work(): Promise<void> {
+    const { ctx } = this;
+    for (let job = this.queue.shift(); job && !ctx.signal?.aborted; job = this.queue.shift()) {
       await downloadOne(ctx, job.row, job.info);
       ctx.progress.imagesDone++;
       ctx.report();
     }
+  }
+
+  /** Waits for every queued download (or, once aborted, for the ones in progress). */
+  async finish(): Promise<void> {
+    while (this.workers.length) await Promise.all([...this.workers]);
+  }
+}
+
+function imageRecord(info: FileInfo) {
+  return {
+    missing: info.missing,
+    originalUrl: info.url,
+    thumbUrl: info.thumbUrl,
+    thumbWidth: info.thumbWidth,
+    thumbHeight: info.thumbHeight,
+    width: info.width,
+    height: info.height,
+    bytes: info.bytes,
+    mime: info.mime,
+    sha1: info.sha1,
+    licenseShortName: info.licenseShortName,
+    usageTerms: info.usageTerms,
+    attributionRequired: info.attributionRequired,
+    artist: info.artist,
+    credit: info.credit,
+    descriptionUrl: info.descriptionUrl,
   };
-  await Promise.all(Array.from({ length: Math.min(config.DOWNLOAD_CONCURRENCY, downloads.length) }, worker));
+}
+
+/** Images no batch brought: every one on a refreshing run, else those a past run left unfinished. */
+async function remainingImages(ctx: RunContext, syncedCreatorIds: number[]): Promise<ImageRow[]> {
+  const { db } = ctx;
+  if (ctx.refresh) {
+    return db.image.findMany({ where: { artwork: { state: "ACTIVE", creators: { some: { creatorId: { in: syncedCreatorIds } } } } }, select: IMAGE_ROW });
+  }
+  // Left over by an interrupted or failed run: no Commons record yet, or a copy of another version.
+  return db.$queryRaw<ImageRow[]>`
+    SELECT i.id, i.fileTitle, i.localPath, i.localSourceSha1 FROM Image i JOIN Artwork a ON a.id = i.artworkId
+    WHERE a.state = 'ACTIVE' AND i.missing = 0
+      AND (i.sha1 IS NULL OR i.localSourceSha1 IS NULL OR i.localSourceSha1 <> i.sha1)`;
 }
 
 async function hasLocalCopy(imageDir: string, localPath: string | null): Promise<boolean> {
@@ -491,10 +550,12 @@ async function hasLocalCopy(imageDir: string, localPath: string | null): Promise
 
 async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Promise<void> {
   const { db, config, http, signal } = ctx;
+  const record = imageRecord(info);
   let bytes: Buffer;
   try {
     bytes = await http.bytes(info.thumbUrl!, { signal });
   } catch (err) {
+    await db.image.updateMany({ where: { id: row.id }, data: record });
     if (signal?.aborted) return;
     await ctx.fail("download", errorText(err), { fileTitle: row.fileTitle });
     return;
@@ -502,9 +563,10 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
   try {
     const img = await normalizeImage(bytes, config.IMAGE_EDGE);
     const localPath = await storeImage(config.IMAGE_DIR, img);
-    await db.image.update({
+    await db.image.updateMany({
       where: { id: row.id },
       data: {
+        ...record,
         localPath,
         localWidth: img.width,
         localHeight: img.height,
@@ -517,8 +579,10 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
     ctx.counts.imagesDownloaded++;
   } catch (err) {
     if (err instanceof ImageRejectedError) {
-      // Remember which file was refused, so the next runs do not download it again (see syncImages).
-      await db.image.update({ where: { id: row.id }, data: { localPath: null, localSourceSha1: info.sha1 } });
+      // Remember which file was refused, so the next runs do not download it again (see ImagePipeline).
+      await db.image.updateMany({ where: { id: row.id }, data: { ...record, localPath: null, localSourceSha1: info.sha1 } });
+    } else {
+      await db.image.updateMany({ where: { id: row.id }, data: record });
     }
     await ctx.fail("normalise", errorText(err), { fileTitle: row.fileTitle });
   }

@@ -35,11 +35,11 @@ describe("faults", () => {
     ["truncated SPARQL JSON (a WDQS timeout)", [{ target: "sparql", kind: "truncated", times: 2 }]],
     ["500 from wbgetentities", [{ target: "wikidata", kind: "500", times: 2 }]],
     ["maxlag from Commons", [{ target: "commons", kind: "maxlag", retryAfterS: 5 }]],
-    ["a slow answer past HTTP_TIMEOUT_MS", [{ target: "wikidata", kind: "slow", delayMs: 1500 }]],
+    ["a slow answer past HTTP_TIMEOUT_MS", [{ target: "wikidata", kind: "slow", delayMs: 2500 }]],
     ["a connection reset in the middle of an image", [{ target: "image", kind: "reset", times: 2 }]],
   ])("%s: retried, and the run is complete", async (_name, faults) => {
     for (const f of faults) world.fault(f);
-    const { first, t } = await freshSync({ HTTP_TIMEOUT_MS: "500" });
+    const { first, t } = await freshSync({ HTTP_TIMEOUT_MS: "1000" });
     expect(world.pendingFaults()).toEqual([]);
     expect(first).toMatchObject({ status: "SUCCEEDED", seen: 5, created: 5, failed: 0, imagesDownloaded: 5 });
     expect(await t.db.image.count({ where: { localPath: { not: null } } })).toBe(5);

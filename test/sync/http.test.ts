@@ -13,7 +13,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-const config = { USER_AGENT_CONTACT: "ops@example.org", HTTP_TIMEOUT_MS: 300, HTTP_MAX_RETRIES: 2, RETRY_AFTER_MAX_S: 20 };
+const config = { USER_AGENT_CONTACT: "ops@example.org", HTTP_TIMEOUT_MS: 5_000, HTTP_MAX_RETRIES: 2, RETRY_AFTER_MAX_S: 20 };
 function client(overrides: Partial<typeof config> = {}) {
   const waits: number[] = [];
   const http = createHttpClient({ ...config, ...overrides }, { sleep: async (ms) => void waits.push(ms), random: () => 0.5, backoffBaseMs: 100 });
@@ -61,8 +61,8 @@ describe("polite HTTP client", () => {
   });
 
   it("times out a stalled answer and retries it", async () => {
-    script = [(r) => void setTimeout(() => r.writeHead(200).end("{}"), 1000)];
-    const { http, waits } = client();
+    script = [(r) => void setTimeout(() => r.writeHead(200).end("{}"), 3_000)];
+    const { http, waits } = client({ HTTP_TIMEOUT_MS: 1_000 });
     expect(await http.json(base)).toEqual({});
     expect(waits).toHaveLength(1);
   });

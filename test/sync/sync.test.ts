@@ -4,9 +4,11 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
+import { createGraphqlApp } from "../../src/graphql/yoga.js";
 import { createLogger } from "../../src/log.js";
 import { runSync, type SyncSummary } from "../../src/sync/sync.js";
 import { createTestDb, type TestDb } from "../support/db.js";
+import { gql } from "../support/graphql.js";
 import { CASES, changeWorld, startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
 
 let world: WikidataWorld;
@@ -58,6 +60,16 @@ describe("first sync of the Goya world", () => {
     const goya = await t.db.creator.findUniqueOrThrow({ where: { qid: "Q5432" }, include: { labels: true } });
     expect(goya.label).toBe("Francisco Goya");
     expect(goya.labels.map((l) => l.normalized).sort()).toEqual([" francisco de goya ", " francisco goya "]);
+  });
+
+  it("serves the synced works through the GraphQL creator filter", async () => {
+    const yoga = createGraphqlApp({ db: t.db, config });
+    for (const creator of ["goya", "Francisco de Goya", "Q5432"]) {
+      const r = await gql(yoga, `query($c: String) { artworks(creator: $c, limit: 500) { qid } }`, { c: creator });
+      expect(r.data.artworks).toHaveLength(35);
+    }
+    const r = await gql(yoga, `{ artworks(creator: "goya", attribution: [WORKSHOP_OF]) { qid } }`);
+    expect(r.data.artworks).toEqual([{ qid: CASES.workshop }]);
   });
 
   it("reads titles, dates, dimensions and linked items", async () => {

@@ -22,7 +22,9 @@ builder.prismaObject("SyncRun", {
     id: t.exposeInt("id"),
     status: t.expose("status", { type: SyncRunStatusEnum }),
     trigger: t.exposeString("trigger", { description: "manual, schedule or startup." }),
-    full: t.exposeBoolean("full", { description: "Every work's details, label and image record were fetched, not only what changed." }),
+    full: t.exposeBoolean("full", {
+      description: "Labels and every image's Commons record were refreshed (by --full, or when the last such run is a week old); --full also re-reads every work.",
+    }),
     creators: t.field({ type: ["String"], select: { creators: true }, resolve: (r) => JSON.parse(r.creators) as string[] }),
     startedAt: t.expose("startedAt", { type: "DateTime" }),
     finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true }),

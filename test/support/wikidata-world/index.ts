@@ -24,6 +24,7 @@ export interface WikidataWorld {
   requests: LoggedRequest[];
   fault(f: Fault): void;
   pendingFaults(): Fault[];
+  clearFaults(): void;
   stop(): Promise<void>;
 }
 
@@ -54,6 +55,7 @@ export async function startWikidataWorld(options: WikidataWorldOptions = {}): Pr
     requests: server.requests,
     fault: server.fault,
     pendingFaults: server.pendingFaults,
+    clearFaults: server.clearFaults,
     stop: server.stop,
   };
 }

@@ -38,6 +38,7 @@ export interface WorldServer {
   fault(f: Fault): void;
   /** Faults not yet used up. */
   pendingFaults(): Fault[];
+  clearFaults(): void;
   stop(): Promise<void>;
 }
 
@@ -167,6 +168,7 @@ export async function startWorldServer(model: WorldModel, options: ServerOptions
     requests,
     fault: (f) => faults.push({ ...f, left: f.times ?? 1 }),
     pendingFaults: () => faults.filter((f) => f.left > 0),
+    clearFaults: () => void faults.splice(0),
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

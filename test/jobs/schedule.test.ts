@@ -1,0 +1,100 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { acquireLease, releaseLease } from "../../src/jobs/lease.js";
+import { nextSyncAt, startSyncSchedule, type SyncSchedule } from "../../src/jobs/schedule.js";
+import { createLogger } from "../../src/log.js";
+import type { Runtime } from "../../src/runtime.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
+
+describe("nextSyncAt", () => {
+  it("follows the cron expression in the time zone", () => {
+    const now = new Date("2026-11-27T10:00:00Z");
+    expect(nextSyncAt("0 3 * * *", "UTC", now).toISOString()).toBe("2026-11-28T03:00:00.000Z");
+    expect(nextSyncAt("0 3 * * *", "Europe/Madrid", now).toISOString()).toBe("2026-11-28T02:00:00.000Z");
+    expect(nextSyncAt("30 1 * * 0", "UTC", now).toISOString()).toBe("2026-11-29T01:30:00.000Z");
+  });
+  it("names a bad expression or time zone", () => {
+    expect(() => nextSyncAt("every night", "UTC")).toThrow(/SYNC_CRON="every night"/);
+    expect(() => nextSyncAt("0 3 * * *", "Mars/Olympus")).toThrow(/SYNC_TIMEZONE="Mars\/Olympus"/);
+  });
+});
+
+describe("sync schedule", () => {
+  let world: WikidataWorld;
+  let t: TestDb;
+  let rt: Runtime;
+  let imageDir: string;
+  const running: SyncSchedule[] = [];
+  beforeAll(async () => {
+    world = await startWikidataWorld({ generated: 6, hardCases: false });
+  });
+  afterAll(() => world?.stop());
+  afterEach(async () => {
+    for (const s of running.splice(0)) await s.stop();
+    await t.close();
+    rmSync(imageDir, { recursive: true, force: true });
+  });
+  async function fresh(env: Record<string, string> = {}) {
+    t = await createTestDb();
+    imageDir = mkdtempSync(join(tmpdir(), "artdesc-images-"));
+    rt = { db: t.db, log: createLogger("silent"), config: loadConfig({ ...world.env, DATABASE_URL: t.url, IMAGE_DIR: imageDir, SYNC_CRON: "0 3 * * *", ...env }) };
+  }
+  const start = async (o: Parameters<typeof startSyncSchedule>[1] = {}) => {
+    const s = await startSyncSchedule(rt, o);
+    running.push(s);
+    return s;
+  };
+
+  it("syncs at start when never synced, and stores what the after-sync hook queued", async () => {
+    await fresh();
+    const seen: number[] = [];
+    const s = await start({ afterSync: async (runId) => (seen.push(runId), 6) });
+    await s.idle();
+    const runs = await t.db.syncRun.findMany();
+    expect(runs.map((r) => [r.trigger, r.status, r.jobsQueued, r.created])).toEqual([["startup", "SUCCEEDED", 6, 6]]);
+    expect(seen).toEqual([runs[0]!.id]);
+    // Once synced, a restart does not sync again at start.
+    await s.stop();
+    await start();
+    expect(await t.db.syncRun.count()).toBe(1);
+  });
+
+  it("fires on the cron schedule", async () => {
+    await fresh({ SYNC_CRON: "* * * * * *" });
+    const s = await start({ syncAtStartWhenNeverSynced: false });
+    const deadline = Date.now() + 10_000;
+    while ((await t.db.syncRun.count({ where: { status: "SUCCEEDED" } })) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await s.stop();
+    expect((await t.db.syncRun.findFirstOrThrow()).trigger).toBe("schedule");
+  });
+
+  it("skips a run while another process holds the sync lease", async () => {
+    await fresh();
+    expect(await acquireLease(t.db, "sync", "other-process", 60_000)).toBe(true);
+    const s = await start();
+    expect(await s.runNow("schedule")).toBeNull();
+    expect(await t.db.syncRun.count()).toBe(0);
+    await releaseLease(t.db, "sync", "other-process");
+    expect(await s.runNow("schedule")).toMatchObject({ status: "SUCCEEDED" });
+  });
+
+  it("on stop, finishes the current item and records the run as ABORTED", async () => {
+    await fresh({ DOWNLOAD_CONCURRENCY: "1" });
+    world.fault({ target: "image", kind: "slow", delayMs: 300, times: 6 });
+    const s = await start({ syncAtStartWhenNeverSynced: false });
+    const run = s.runNow("manual");
+    while ((await t.db.image.count({ where: { localPath: { not: null } } })) < 1) await new Promise((r) => setTimeout(r, 20));
+    await s.stop();
+    expect(await run).toMatchObject({ status: "ABORTED" });
+    const images = await t.db.image.count({ where: { localPath: { not: null } } });
+    expect(images).toBeGreaterThanOrEqual(1);
+    expect(images).toBeLessThan(6);
+    expect(await t.db.syncRun.findFirstOrThrow()).toMatchObject({ status: "ABORTED" });
+    expect(await t.db.lease.count()).toBe(0);
+    world.clearFaults();
+  });
+});
