@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { startApi } from "./api/component.js";
 import { loadConfig } from "./config.js";
 import { sqlitePath } from "./db.js";
+import { describeFiles, positiveInt } from "./describe/command.js";
 import { type Component, exitOnConfigError, openRuntime, runUntilSignal } from "./runtime.js";
 import { migrate } from "./store/migrate.js";
 
@@ -41,6 +42,31 @@ program
     const file = sqlitePath(config.DATABASE_URL);
     const { applied, total } = migrate(file);
     console.log(`${file}: ${applied.length} migration(s) applied, ${total} in all`);
+  });
+
+program
+  .command("describe")
+  .description("Describe local image files with the configured model (offline, from MODEL_DIR)")
+  .argument("<image-file...>", "images to describe")
+  .option("--model <dir>", "model folder (default MODEL_DIR/MODEL_ID)")
+  .option("--beams <n>", "number of beams (DESCRIBE_NUM_BEAMS)", positiveInt)
+  .option("--max-new-tokens <n>", "token limit (DESCRIBE_MAX_NEW_TOKENS)", positiveInt)
+  .option("--target-words <n>", "target length in words, 0 = off (DESCRIBE_TARGET_WORDS)", (v) => (v === "0" ? 0 : positiveInt(v)))
+  .option("--image-splitting", "tile the image from its own resolution (DESCRIBE_IMAGE_SPLITTING)")
+  .option("--batch <n>", "images decoded together (WORKER_BATCH)", positiveInt)
+  .option("--json", "one JSON object per image")
+  .action(async (files: string[], opts) => {
+    let config;
+    try {
+      config = loadConfig();
+    } catch (err) {
+      exitOnConfigError(err);
+    }
+    const failures = await describeFiles(config, files, opts, {
+      out: (l) => process.stdout.write(`${l}\n`),
+      err: (l) => process.stderr.write(`${l}\n`),
+    });
+    if (failures) process.exitCode = 1;
   });
 
 program.parseAsync().catch((err: unknown) => {
