@@ -230,7 +230,7 @@ describe("engine on the tiny model", () => {
     const e = err as ModelMissingError;
     expect(e.folder).toBe(join(model.root, "nowhere"));
     expect(e.missing).toContain("onnx/decoder_model_merged.onnx");
-    expect(e.message).toContain("artdesc models pull --model HuggingFaceTB/SmolVLM-500M-Instruct --dtype fp32");
+    expect(e.message).toContain("artdesc models pull --model HuggingFaceTB/SmolVLM-500M-Instruct --revision main --dtype fp32");
   });
 
   it("runs the fp16 export", async () => {
