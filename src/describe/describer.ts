@@ -55,7 +55,7 @@ export async function openDescriber(config: Config, options: DescriberOptions = 
     ...(options.modelDir ? {} : { modelId: config.MODEL_ID }),
     ...(options.visionGroup ? { visionGroup: options.visionGroup } : {}),
   };
-  checkModelFilesPresent(modelDir, dtypes, config.MODEL_ID, config.MODEL_REVISION);
+  checkModelFilesPresent(modelDir, dtypes, options.modelDir ? undefined : { modelId: config.MODEL_ID, revision: config.MODEL_REVISION });
 
   const worker = startWorker({ engine });
   const pending = new Map<

@@ -11,7 +11,7 @@ import {
 import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { type DtypeConfig, MODEL_MODULES, type ModelModule } from "../config.js";
-import { assertModelFolder, modelFiles, type ModuleDtypes, moduleDtypes, pullCommand, readRevision } from "./models/contract.js";
+import { assertModelFolder, modelFiles, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder } from "./models/contract.js";
 import { beamSearch, targetLengthStop } from "./beam-search.js";
 import { cacheFeeds, cacheFromOutputs, emptyCache, type KvCache, reorderRows, stackRows } from "./kv-cache.js";
 import { finishText } from "./postprocess.js";
@@ -69,19 +69,31 @@ export class ImageInputError extends Error {
   }
 }
 
-/**
- * Throws ModelMissingError (folder, missing files, the pull command) when files are absent, and
- * ModelContractError when they break the ONNX contract (the models module's checks).
- */
-export function checkModelFiles(modelDir: string, dtypes: ModuleDtypes, modelId: string, revision = "main"): void {
-  assertModelFolder(resolve(modelDir), dtypes, pullCommand(modelId, revision, dtypes));
+/** The configured model (MODEL_ID, MODEL_REVISION): a missing file then names the pull command. */
+export interface ConfiguredModel {
+  modelId: string;
+  revision: string;
 }
 
-/** Only the presence of the files (cheap; for the caller's thread before the worker starts). */
-export function checkModelFilesPresent(modelDir: string, dtypes: ModuleDtypes, modelId: string, revision = "main"): void {
+/**
+ * Throws ModelMissingError (folder, missing files, the command that fetches them) when files are
+ * absent. For the configured model the command is `models pull`; for an explicit folder it follows
+ * the folder's record (`models synth ...` for a synthetic one).
+ */
+export function checkModelFilesPresent(modelDir: string, dtypes: ModuleDtypes, configured?: ConfiguredModel): void {
   const dir = resolve(modelDir);
+  if (!configured) {
+    resolveModelFolder(dir, dtypes);
+    return;
+  }
   const missing = modelFiles(dtypes).filter((f) => !existsSync(join(dir, f)));
-  if (missing.length) throw new ModelMissingError(dir, missing, pullCommand(modelId, revision, dtypes));
+  if (missing.length) throw new ModelMissingError(dir, missing, pullCommand(configured.modelId, configured.revision, dtypes));
+}
+
+/** As checkModelFilesPresent, then the ONNX contract checks (ModelContractError). */
+export function checkModelFiles(modelDir: string, dtypes: ModuleDtypes, configured?: ConfiguredModel): void {
+  checkModelFilesPresent(modelDir, dtypes, configured);
+  assertModelFolder(resolve(modelDir), dtypes, "");
 }
 
 /** Reads an image with sharp (EXIF rotation applied, RGB), as transformers.js's RawImage. */
@@ -191,7 +203,7 @@ export class Engine {
     const dir = resolve(options.modelDir);
     const revisionRecord = readRevision(dir);
     const modelId = options.modelId ?? revisionRecord?.model ?? basename(dir);
-    checkModelFiles(dir, dtypes, modelId, options.revision);
+    checkModelFiles(dir, dtypes, options.modelId ? { modelId: options.modelId, revision: options.revision ?? "main" } : undefined);
 
     // transformers.js resolves `localModelPath + id`; the folder's parent and name give exactly it.
     env.localModelPath = `${dirname(dir)}/`;

@@ -15,6 +15,8 @@ export interface LocalHub {
   requests: { method: string; path: string; range: string | undefined }[];
   /** Cut the next GET of `file` after this many body bytes (the socket is destroyed). */
   cutOnce: Map<string, number>;
+  /** Send this many body bytes of the next GET of `file`, then stall without closing. */
+  stallOnce: Map<string, number>;
   /** Announce this size for `file` instead of the real one. */
   lieSize: Map<string, number>;
   close(): Promise<void>;
@@ -25,6 +27,7 @@ export async function startLocalHub(modelId: string, folder: string): Promise<Lo
   const requests: LocalHub["requests"] = [];
   const cutOnce = new Map<string, number>();
   const lieSize = new Map<string, number>();
+  const stallOnce = new Map<string, number>();
 
   const serveFile = (req: IncomingMessage, res: ServerResponse, file: string, extra: Record<string, string>) => {
     const path = join(folder, file);
@@ -49,6 +52,12 @@ export async function startLocalHub(modelId: string, folder: string): Promise<Lo
     if (cut !== undefined) {
       cutOnce.delete(file);
       res.write(body.subarray(0, cut), () => setTimeout(() => res.destroy(), 20));
+      return;
+    }
+    const stall = stallOnce.get(file);
+    if (stall !== undefined) {
+      stallOnce.delete(file);
+      res.write(body.subarray(0, stall));
       return;
     }
     res.end(body);
@@ -82,6 +91,11 @@ export async function startLocalHub(modelId: string, folder: string): Promise<Lo
     requests,
     cutOnce,
     lieSize,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    stallOnce,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

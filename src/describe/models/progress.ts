@@ -22,6 +22,9 @@ export function progressPrinter(stream: { write(s: string): unknown; isTTY?: boo
   let lastDraw = 0;
   return (e) => {
     switch (e.kind) {
+      case "retry":
+        stream.write(`${tty ? "\r\x1b[K" : ""}${e.reason}; retrying (${e.attempt})\n`);
+        return;
       case "absent":
         if (!tty) stream.write(`${e.file}: not in the repository (optional)\n`);
         return;

@@ -29,13 +29,18 @@ export interface PullOptions {
   modelDir: string;
   onProgress?: (event: PullProgress) => void;
   signal?: AbortSignal;
+  /** Abort a transfer that receives nothing for this long (HTTP_TIMEOUT_MS); default 60 s. */
+  idleTimeoutMs?: number;
+  /** Resume an interrupted file this many times before giving up (HTTP_MAX_RETRIES); default 0. */
+  retries?: number;
 }
 
 export type PullProgress =
   | { kind: "start"; file: string; total: number | null; resumedFrom: number }
   | { kind: "data"; file: string; received: number; total: number | null }
   | { kind: "done"; file: string; bytes: number; skipped: boolean }
-  | { kind: "absent"; file: string };
+  | { kind: "absent"; file: string }
+  | { kind: "retry"; file: string; attempt: number; reason: string };
 
 export interface PullResult {
   dir: string;
@@ -45,9 +50,26 @@ export interface PullResult {
 
 export class PullError extends Error {
   override name = "PullError";
+  /** An interrupted transfer: the part is kept and another attempt resumes it. */
+  constructor(
+    message: string,
+    readonly retryable = false,
+  ) {
+    super(message);
+  }
 }
 
 const USER_AGENT = "artdesc (models pull)";
+
+/** fetch, with network failures named by method, URL and cause (undici only says "fetch failed"). */
+async function request(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const cause = (err as { cause?: { message?: string } }).cause?.message;
+    throw new PullError(`${init.method ?? "GET"} ${url}: ${cause ?? (err as Error).message}`, true);
+  }
+}
 
 export function fileUrl(hubUrl: string, modelId: string, revision: string, file: string): string {
   const base = hubUrl.replace(/\/+$/, "");
@@ -61,7 +83,7 @@ interface Head {
 
 async function head(url: string, signal?: AbortSignal): Promise<Head | null> {
   // "manual": the hub answers LFS files with a redirect whose own headers carry the real size.
-  const res = await fetch(url, { method: "HEAD", redirect: "manual", headers: { "user-agent": USER_AGENT }, signal });
+  const res = await request(url, { method: "HEAD", redirect: "manual", headers: { "user-agent": USER_AGENT }, signal });
   if (res.status === 404) return null;
   if (res.status >= 400) throw new PullError(`HEAD ${url}: HTTP ${res.status}`);
   const linked = res.headers.get("x-linked-size");
@@ -78,7 +100,7 @@ async function download(
   path: string,
   file: string,
   info: Head,
-  options: Pick<PullOptions, "onProgress" | "signal">,
+  options: Pick<PullOptions, "onProgress" | "signal" | "idleTimeoutMs">,
 ): Promise<number> {
   const part = partName(path, info.commit);
   let offset = existsSync(part) ? statSync(part).size : 0;
@@ -87,48 +109,77 @@ async function download(
     offset = 0;
   }
   if (info.size === null || offset < info.size) {
-    const headers: Record<string, string> = { "user-agent": USER_AGENT };
-    if (offset > 0) headers.range = `bytes=${offset}-`;
-    const res = await fetch(url, { headers, redirect: "follow", signal: options.signal });
-    if (res.status === 200 && offset > 0) offset = 0; // the server ignored the range: start over
-    else if (res.status !== 200 && res.status !== 206) throw new PullError(`GET ${url}: HTTP ${res.status}`);
-    const length = res.headers.get("content-length");
-    if (info.size !== null && length !== null && offset + Number(length) !== info.size) {
-      await res.body?.cancel();
-      rmSync(part, { force: true });
-      throw new PullError(`${file}: the server sends ${offset + Number(length)} bytes, its HEAD said ${info.size}; size mismatch, nothing kept`);
-    }
-    options.onProgress?.({ kind: "start", file, total: info.size, resumedFrom: offset });
-    const fd = openSync(part, offset > 0 ? "a" : "w");
-    let received = offset;
+    // A stalled transfer aborts after idleTimeoutMs without data; the timer restarts on every chunk.
+    const idleMs = options.idleTimeoutMs ?? 60_000;
+    const idle = new AbortController();
+    const stall = () => idle.abort(new Error(`no data for ${idleMs} ms`));
+    let timer = setTimeout(stall, idleMs);
+    const touch = () => {
+      clearTimeout(timer);
+      timer = setTimeout(stall, idleMs);
+    };
+    const signal = options.signal ? AbortSignal.any([options.signal, idle.signal]) : idle.signal;
     try {
-      const reader = res.body?.getReader();
-      for (let next = await reader?.read(); next && !next.done; next = await reader?.read()) {
-        const bytes = next.value;
-        let off = 0;
-        while (off < bytes.length) off += writeSync(fd, bytes, off);
-        received += bytes.length;
-        if (info.size !== null && received > info.size) {
-          throw new PullError(`${file}: received more than the ${info.size} bytes announced; size mismatch`);
-        }
-        options.onProgress?.({ kind: "data", file, received, total: info.size });
-      }
-    } catch (err) {
-      closeSync(fd);
-      if (err instanceof PullError) {
-        rmSync(part, { force: true });
-        throw err;
-      }
-      throw new PullError(`${file}: download interrupted after ${received} bytes (${(err as Error).message}); run pull again to resume`);
-    }
-    closeSync(fd);
-    if (info.size !== null && received !== info.size) {
-      throw new PullError(`${file}: got ${received} of ${info.size} bytes; size mismatch (the part is kept: run pull again to resume)`);
+      await transfer(url, part, offset, file, info, { onProgress: options.onProgress, signal, touch });
+    } finally {
+      clearTimeout(timer);
     }
   }
   const bytes = statSync(part).size;
   renameSync(part, path);
   return bytes;
+}
+
+async function transfer(
+  url: string,
+  part: string,
+  start: number,
+  file: string,
+  info: Head,
+  o: { onProgress?: (e: PullProgress) => void; signal: AbortSignal; touch: () => void },
+): Promise<void> {
+  const headers: Record<string, string> = { "user-agent": USER_AGENT };
+  if (start > 0) headers.range = `bytes=${start}-`;
+  const res = await request(url, { headers, redirect: "follow", signal: o.signal });
+  let offset = start;
+  if (res.status === 200 && offset > 0) offset = 0; // the server ignored the range: start over
+  else if (res.status !== 200 && res.status !== 206) throw new PullError(`GET ${url}: HTTP ${res.status}`);
+  const length = res.headers.get("content-length");
+  if (info.size !== null && length !== null && offset + Number(length) !== info.size) {
+    await res.body?.cancel();
+    rmSync(part, { force: true });
+    throw new PullError(`${file}: the server sends ${offset + Number(length)} bytes, its HEAD said ${info.size}; size mismatch, nothing kept`);
+  }
+  o.onProgress?.({ kind: "start", file, total: info.size, resumedFrom: offset });
+  const fd = openSync(part, offset > 0 ? "a" : "w");
+  let received = offset;
+  try {
+    const reader = res.body?.getReader();
+    for (let next = await reader?.read(); next && !next.done; next = await reader?.read()) {
+      const bytes = next.value;
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off);
+      received += bytes.length;
+      o.touch();
+      if (info.size !== null && received > info.size) {
+        throw new PullError(`${file}: received more than the ${info.size} bytes announced; size mismatch`);
+      }
+      o.onProgress?.({ kind: "data", file, received, total: info.size });
+    }
+  } catch (err) {
+    if (err instanceof PullError) {
+      closeSync(fd);
+      rmSync(part, { force: true });
+      throw err;
+    }
+    const reason = o.signal.aborted ? ((o.signal.reason as Error | undefined)?.message ?? String(o.signal.reason)) : (err as Error).message;
+    closeSync(fd);
+    throw new PullError(`${file}: download interrupted after ${received} bytes (${reason}); run pull again to resume`, true);
+  }
+  closeSync(fd);
+  if (info.size !== null && received !== info.size) {
+    throw new PullError(`${file}: got ${received} of ${info.size} bytes; size mismatch (the part is kept: run pull again to resume)`, true);
+  }
 }
 
 /** Downloads the configs, tokenizer and ONNX files (plus any external weight files) for the dtypes. */
@@ -166,7 +217,16 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
       options.onProgress?.({ kind: "done", file, bytes: info.size, skipped: true });
       return;
     }
-    const bytes = await download(fileUrl(options.hubUrl, options.modelId, revision, file), path, file, info, options);
+    let bytes = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        bytes = await download(fileUrl(options.hubUrl, options.modelId, revision, file), path, file, info, options);
+        break;
+      } catch (err) {
+        if (!(err instanceof PullError && err.retryable) || attempt > (options.retries ?? 0) || options.signal?.aborted) throw err;
+        options.onProgress?.({ kind: "retry", file, attempt, reason: err.message });
+      }
+    }
     result.files.push({ file, bytes, skipped: false });
     options.onProgress?.({ kind: "done", file, bytes, skipped: false });
   };

@@ -1,7 +1,11 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import onnxProto from "onnx-proto";
+import * as ort from "onnxruntime-node";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../../../src/config.js";
+import { pullCommand } from "../../../src/describe/models/commands.js";
 import { checkModelFolder, defaultDtypes, readRevision } from "../../../src/describe/models/contract.js";
 import { progressPrinter } from "../../../src/describe/models/progress.js";
 import { fileUrl, type PullProgress, pullModel } from "../../../src/describe/models/pull.js";
@@ -27,6 +31,7 @@ beforeEach(() => {
   hub.requests.length = 0;
   hub.cutOnce.clear();
   hub.lieSize.clear();
+  hub.stallOnce.clear();
   return () => rmSync(modelDir, { recursive: true, force: true });
 });
 
@@ -93,6 +98,27 @@ describe("pullModel from a local hub", () => {
     expect(hub.requests.some((r) => r.method === "GET" && r.path.endsWith("vision_encoder.onnx"))).toBe(false);
   });
 
+  it("retries an interrupted file by resuming it, within one run", async () => {
+    hub.cutOnce.set(DECODER, 50_000);
+    const events: PullProgress[] = [];
+    await pullModel({ hubUrl: hub.url, modelId: MODEL_ID, revision: "main", dtypes: defaultDtypes("cpu"), modelDir, retries: 1, onProgress: (e) => events.push(e) });
+    expect(same(DECODER)).toBe(true);
+    expect(events.filter((e) => e.kind === "retry")).toEqual([
+      { kind: "retry", file: DECODER, attempt: 1, reason: expect.stringMatching(/download interrupted after \d+ bytes/) },
+    ]);
+    expect(hub.requests.filter((r) => r.path === `/cdn/${DECODER}` && r.method === "GET").map((r) => r.range)).toEqual([undefined, expect.stringMatching(/^bytes=\d+-$/)]);
+  });
+
+  it("aborts a stalled transfer after the idle timeout and keeps the part", async () => {
+    hub.stallOnce.set(DECODER, 30_000);
+    await expect(
+      pullModel({ hubUrl: hub.url, modelId: MODEL_ID, revision: "main", dtypes: defaultDtypes("cpu"), modelDir, idleTimeoutMs: 300 }),
+    ).rejects.toThrow(/decoder_model_merged\.onnx: download interrupted after 30000 bytes \(no data for 300 ms\)/);
+    await pull();
+    expect(same(DECODER)).toBe(true);
+    expect(hub.requests.filter((r) => r.path === `/cdn/${DECODER}` && r.method === "GET").at(-1)!.range).toBe("bytes=30000-");
+  });
+
   it("fails on a size mismatch and keeps nothing of that file", async () => {
     const full = statSync(join(model.dir, DECODER)).size;
     hub.lieSize.set(DECODER, full + 10);
@@ -118,6 +144,84 @@ describe("pullModel from a local hub", () => {
     await pull({ dtype: "fp16" });
     expect(checkModelFolder(join(modelDir, MODEL_ID), "fp16")).toEqual([]);
     expect(same("onnx/decoder_model_merged_fp16.onnx")).toBe(true);
+  });
+});
+
+/**
+ * An embed_tokens graph whose table lives in an external data file, as large exports store their
+ * weights; written with onnx-proto directly since synth keeps weights inline.
+ */
+function writeExternalEmbed(dir: string): void {
+  const { onnx } = onnxProto;
+  const table = Float32Array.from({ length: 300 * 64 }, (_, i) => Math.sin(i) * 0.02);
+  writeFileSync(join(dir, "onnx/embed_tokens.onnx_data"), new Uint8Array(table.buffer));
+  const dim = (d: number | string) => (typeof d === "number" ? { dimValue: d } : { dimParam: d });
+  const vi = (name: string, elemType: number, dims: (number | string)[]) => ({ name, type: { tensorType: { elemType, shape: { dim: dims.map(dim) } } } });
+  const bytes = onnx.ModelProto.encode({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    graph: {
+      name: "embed_tokens",
+      node: [{ opType: "Gather", input: ["table", "input_ids"], output: ["inputs_embeds"], attribute: [{ name: "axis", type: 2, i: 0 }] }],
+      initializer: [
+        {
+          name: "table",
+          dims: [300, 64],
+          dataType: 1,
+          dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+          externalData: [
+            { key: "location", value: "embed_tokens.onnx_data" },
+            { key: "offset", value: "0" },
+            { key: "length", value: String(table.byteLength) },
+          ],
+        },
+      ],
+      input: [vi("input_ids", 7, ["batch_size", "sequence_length"])],
+      output: [vi("inputs_embeds", 1, ["batch_size", "sequence_length", 64])],
+    },
+  }).finish();
+  writeFileSync(join(dir, "onnx/embed_tokens.onnx"), bytes);
+}
+
+describe("pullModel with external weight data", () => {
+  it("fetches the data files the graphs name, and the contract requires them", async () => {
+    const source = join(model.root, "external");
+    cpSync(model.dir, source, { recursive: true });
+    writeExternalEmbed(source);
+    const session = await ort.InferenceSession.create(join(source, "onnx/embed_tokens.onnx"));
+    await session.release();
+    const other = await startLocalHub(MODEL_ID, source);
+    try {
+      const result = await pullModel({ hubUrl: other.url, modelId: MODEL_ID, revision: "main", dtypes: defaultDtypes("cpu"), modelDir });
+      expect(result.files.map((f) => f.file)).toContain("onnx/embed_tokens.onnx_data");
+      const dir = join(modelDir, MODEL_ID);
+      expect(readFileSync(join(dir, "onnx/embed_tokens.onnx_data")).equals(readFileSync(join(source, "onnx/embed_tokens.onnx_data")))).toBe(true);
+      expect(checkModelFolder(dir, "fp32")).toEqual([]);
+      rmSync(join(dir, "onnx/embed_tokens.onnx_data"));
+      expect(checkModelFolder(dir, "fp32")).toEqual(["onnx/embed_tokens.onnx: external data file onnx/embed_tokens.onnx_data missing"]);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe("artdesc models pull", () => {
+  it("pulls MODEL_ID into MODEL_DIR from MODEL_HUB_URL with plain progress lines and checks the contract", async () => {
+    const lines: string[] = [];
+    const config = loadConfig({ MODEL_HUB_URL: hub.url, MODEL_DIR: modelDir, MODEL_ID, MODEL_DTYPE: "vision_encoder=fp32,embed_tokens=fp16,decoder_model_merged=fp16" });
+    const ok = await pullCommand({ revision: hub.commit }, config, { write: (s) => lines.push(s) });
+    const text = lines.join("");
+    expect(ok).toBe(true);
+    expect(text).toContain(`Pulling ${MODEL_ID}@${hub.commit} (vision_encoder=fp32,embed_tokens=fp16,decoder_model_merged=fp16) from ${hub.url}`);
+    expect(text).toContain("onnx/decoder_model_merged_fp16.onnx: downloading");
+    expect(text).toContain(`commit ${hub.commit}`);
+    expect(text).not.toContain("contract:");
+  });
+
+  it("rejects a bad --dtype before touching the network", async () => {
+    const config = loadConfig({ MODEL_HUB_URL: hub.url, MODEL_DIR: modelDir });
+    await expect(pullCommand({ dtype: "fp8" }, config, { write: () => true })).rejects.toThrow(/--dtype="fp8": unknown dtype "fp8"/);
+    expect(hub.requests).toEqual([]);
   });
 });
 
