@@ -138,5 +138,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return result.data;
 }
 
+/** Parses a MODEL_DTYPE-style value given on the command line; throws ConfigError naming the flag. */
+export function parseDtypeConfig(value: string, flag = "--dtype"): DtypeConfig {
+  const r = dtype.safeParse(value);
+  if (!r.success) throw new ConfigError(r.error.issues.map((i) => `${flag}=${JSON.stringify(value)}: ${i.message}`));
+  if (r.data === undefined) throw new ConfigError([`${flag}: must name a dtype`]);
+  return r.data;
+}
+
 /** Names of all variables, for documentation checks. */
 export const CONFIG_KEYS = Object.keys(schema.shape) as (keyof Config)[];

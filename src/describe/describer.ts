@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Config } from "../config.js";
-import { checkModelFiles, type EngineOptions, type EngineParams, ImageInputError, resolveDtypes } from "./engine.js";
+import { checkModelFilesPresent, type EngineOptions, type EngineParams, ImageInputError } from "./engine.js";
+import { moduleDtypes } from "./models/contract.js";
 import type { WorkerInit, WorkerReply, WorkerRequest, SerializedError } from "./worker.js";
 import { type DescribeInput, type DescribeOutput, type Describer, type GenerationParams, type ModelInfo, ModelMissingError } from "./types.js";
 
@@ -44,7 +45,7 @@ function startWorker(init: WorkerInit): Worker {
  */
 export async function openDescriber(config: Config, options: DescriberOptions = {}): Promise<Describer> {
   const modelDir = options.modelDir ?? join(config.MODEL_DIR, config.MODEL_ID);
-  const dtypes = resolveDtypes(config.MODEL_DTYPE, config.MODEL_DEVICE);
+  const dtypes = moduleDtypes(config.MODEL_DTYPE, config.MODEL_DEVICE);
   const engine: EngineOptions = {
     modelDir,
     dtype: dtypes,
@@ -54,7 +55,7 @@ export async function openDescriber(config: Config, options: DescriberOptions = 
     ...(options.modelDir ? {} : { modelId: config.MODEL_ID }),
     ...(options.visionGroup ? { visionGroup: options.visionGroup } : {}),
   };
-  checkModelFiles(modelDir, dtypes, config.MODEL_ID);
+  checkModelFilesPresent(modelDir, dtypes, options.modelDir ? undefined : { modelId: config.MODEL_ID, revision: config.MODEL_REVISION });
 
   const worker = startWorker({ engine });
   const pending = new Map<

@@ -10,7 +10,8 @@ import {
 } from "@huggingface/transformers";
 import * as ort from "onnxruntime-node";
 import sharp from "sharp";
-import { type Dtype, type DtypeConfig, MODEL_MODULES, type ModelModule } from "../config.js";
+import { type DtypeConfig, MODEL_MODULES, type ModelModule } from "../config.js";
+import { assertModelFolder, modelFiles, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder } from "./models/contract.js";
 import { beamSearch, targetLengthStop } from "./beam-search.js";
 import { cacheFeeds, cacheFromOutputs, emptyCache, type KvCache, reorderRows, stackRows } from "./kv-cache.js";
 import { finishText } from "./postprocess.js";
@@ -68,41 +69,31 @@ export class ImageInputError extends Error {
   }
 }
 
-/** The default dtype per device (MODEL_DTYPE overrides it). */
-export function defaultDtype(device: Device): Dtype {
-  return device === "cpu" ? "fp32" : "fp16";
+/** The configured model (MODEL_ID, MODEL_REVISION): a missing file then names the pull command. */
+export interface ConfiguredModel {
+  modelId: string;
+  revision: string;
 }
 
-export function resolveDtypes(dtype: DtypeConfig | undefined, device: Device): Record<ModelModule, Dtype> {
-  const d = dtype ?? defaultDtype(device);
-  return typeof d === "string" ? { vision_encoder: d, embed_tokens: d, decoder_model_merged: d } : { ...d };
+/**
+ * Throws ModelMissingError (folder, missing files, the command that fetches them) when files are
+ * absent. For the configured model the command is `models pull`; for an explicit folder it follows
+ * the folder's record (`models synth ...` for a synthetic one).
+ */
+export function checkModelFilesPresent(modelDir: string, dtypes: ModuleDtypes, configured?: ConfiguredModel): void {
+  const dir = resolve(modelDir);
+  if (!configured) {
+    resolveModelFolder(dir, dtypes);
+    return;
+  }
+  const missing = modelFiles(dtypes).filter((f) => !existsSync(join(dir, f)));
+  if (missing.length) throw new ModelMissingError(dir, missing, pullCommand(configured.modelId, configured.revision, dtypes));
 }
 
-const SUFFIX: Record<Dtype, string> = {
-  fp32: "",
-  fp16: "_fp16",
-  int8: "_int8",
-  uint8: "_uint8",
-  q4: "_q4",
-  q4f16: "_q4f16",
-  bnb4: "_bnb4",
-  quantized: "_quantized",
-};
-
-const REQUIRED_JSON = ["config.json", "preprocessor_config.json", "processor_config.json", "tokenizer.json", "tokenizer_config.json"];
-
-/** The files a model folder needs for these dtypes, relative to the folder. */
-export function requiredModelFiles(dtypes: Record<ModelModule, Dtype>): string[] {
-  return [...REQUIRED_JSON, ...MODEL_MODULES.map((m) => `onnx/${m}${SUFFIX[dtypes[m]]}.onnx`)];
-}
-
-/** Throws ModelMissingError when the folder lacks files for these dtypes. */
-export function checkModelFiles(modelDir: string, dtypes: Record<ModelModule, Dtype>, modelId: string): void {
-  const missing = requiredModelFiles(dtypes).filter((f) => !existsSync(join(modelDir, f)));
-  if (missing.length === 0) return;
-  const uniq = [...new Set(Object.values(dtypes))];
-  const dtypeArg = uniq.length === 1 ? uniq[0] : MODEL_MODULES.map((m) => `${m}=${dtypes[m]}`).join(",");
-  throw new ModelMissingError(resolve(modelDir), missing, `artdesc models pull --model ${modelId} --dtype ${dtypeArg}`);
+/** As checkModelFilesPresent, then the ONNX contract checks (ModelContractError). */
+export function checkModelFiles(modelDir: string, dtypes: ModuleDtypes, configured?: ConfiguredModel): void {
+  checkModelFilesPresent(modelDir, dtypes, configured);
+  assertModelFolder(resolve(modelDir), dtypes, "");
 }
 
 /** Reads an image with sharp (EXIF rotation applied, RGB), as transformers.js's RawImage. */
@@ -208,11 +199,11 @@ export class Engine {
 
   static async load(options: EngineOptions): Promise<Engine> {
     const device = options.device ?? "cpu";
-    const dtypes = resolveDtypes(options.dtype, device);
+    const dtypes = moduleDtypes(options.dtype, device);
     const dir = resolve(options.modelDir);
-    const revisionRecord = readRevisionRecord(dir);
+    const revisionRecord = readRevision(dir);
     const modelId = options.modelId ?? revisionRecord?.model ?? basename(dir);
-    checkModelFiles(dir, dtypes, modelId);
+    checkModelFiles(dir, dtypes, options.modelId ? { modelId: options.modelId, revision: options.revision ?? "main" } : undefined);
 
     // transformers.js resolves `localModelPath + id`; the folder's parent and name give exactly it.
     env.localModelPath = `${dirname(dir)}/`;
@@ -577,6 +568,3 @@ function readJson(path: string): Record<string, any> | null {
   return JSON.parse(readFileSync(path, "utf8")) as Record<string, any>;
 }
 
-function readRevisionRecord(dir: string): { model?: string; revision?: string; commit?: string | null } | null {
-  return readJson(join(dir, ".artdesc-revision.json"));
-}

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Tensor } from "@huggingface/transformers";
 import * as ort from "onnxruntime-node";
@@ -6,6 +6,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { beamSearch, type Hypothesis, type StepFn } from "../../src/describe/beam-search.js";
 import { Engine, type EngineParams, ImageInputError } from "../../src/describe/engine.js";
+import { synthModel } from "../../src/describe/models/synth.js";
 import { ModelMissingError } from "../../src/describe/types.js";
 import { createTinyModel, type TinyModel } from "../support/models.js";
 
@@ -230,7 +231,15 @@ describe("engine on the tiny model", () => {
     const e = err as ModelMissingError;
     expect(e.folder).toBe(join(model.root, "nowhere"));
     expect(e.missing).toContain("onnx/decoder_model_merged.onnx");
-    expect(e.message).toContain("artdesc models pull --model HuggingFaceTB/SmolVLM-500M-Instruct --dtype fp32");
+    expect(e.message).toContain("artdesc models pull --model HuggingFaceTB/SmolVLM-500M-Instruct --revision main --dtype fp32");
+    // An explicit folder from `models synth` names the synth command instead.
+    const synthDir = join(model.root, "half-written");
+    synthModel({ preset: "tiny", outDir: synthDir, dtype: "fp32" });
+    rmSync(join(synthDir, "onnx", "embed_tokens.onnx"));
+    const err2 = await Engine.load({ modelDir: synthDir }).catch((e: unknown) => e);
+    expect(err2).toBeInstanceOf(ModelMissingError);
+    expect((err2 as ModelMissingError).missing).toEqual(["onnx/embed_tokens.onnx"]);
+    expect((err2 as Error).message).toContain("artdesc models synth --preset tiny");
   });
 
   it("runs the fp16 export", async () => {

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { type Config, type Dtype, type DtypeConfig, MODEL_MODULES, type ModelModule } from "../../config.js";
 import { ModelMissingError } from "../types.js";
 import { readOnnxSignature, type TensorSignature } from "./onnx-signature.js";
@@ -32,6 +32,9 @@ export interface RevisionRecord {
   /** The commit the hub resolved it to (its x-repo-commit header), when it said. */
   commit: string | null;
   source: "hub" | "synth";
+  /** For synthetic models: the preset and seed that rebuild the same bytes. */
+  preset?: string;
+  seed?: number;
   dtypes: string[];
   files: string[];
   createdAt: string;
@@ -126,6 +129,37 @@ export function resolveModelFiles(config: Pick<Config, "MODEL_DIR" | "MODEL_ID" 
     device: config.MODEL_DEVICE,
     files: [...files, ...externalDataFiles(dir, dtypes)],
   };
+}
+
+/**
+ * The same for an explicit folder (`describe --model DIR`): transformers.js then loads it as
+ * localModelPath = its parent, model id = its name. The fetch command follows the folder's record.
+ */
+export function resolveModelFolder(dir: string, dtypes: ModuleDtypes, device: Config["MODEL_DEVICE"] = "cpu"): ResolvedModel {
+  const record = readRevision(dir);
+  const files = modelFiles(dtypes);
+  const missing = files.filter((f) => !existsSync(join(dir, f)));
+  if (missing.length) throw new ModelMissingError(dir, missing, fetchCommandFor(dir, dtypes, record));
+  return {
+    localModelPath: dirname(dir),
+    modelId: basename(dir),
+    dir,
+    revision: record?.commit ?? record?.revision ?? "unknown",
+    dtypes,
+    device,
+    files: [...files, ...externalDataFiles(dir, dtypes)],
+  };
+}
+
+function fetchCommandFor(dir: string, dtypes: ModuleDtypes, record: RevisionRecord | null): string {
+  if (record?.source === "synth" && record.preset) {
+    return `artdesc models synth --preset ${record.preset} --out ${dir} --dtype ${formatDtypes(dtypes)} --seed ${record.seed ?? 1}`;
+  }
+  if (record?.source === "hub") {
+    const modelDir = dirname(dirname(dir));
+    return `MODEL_DIR=${modelDir} ${pullCommand(record.model, record.commit ?? record.revision, dtypes)}`;
+  }
+  return `MODEL_DIR=<folder> ${pullCommand("<owner/name>", "main", dtypes)} (the model lands in <folder>/<owner/name>)`;
 }
 
 /** A folder whose files are present but break the contract. */

@@ -91,6 +91,8 @@ export function synthModel(options: SynthOptions): SynthResult {
     revision: `synth-${p.name}-seed${seed}`,
     commit: null,
     source: "synth",
+    preset: p.name,
+    seed,
     dtypes,
     files: files.map((f) => f.file),
     createdAt: new Date().toISOString(),

@@ -8,6 +8,7 @@ import {
   defaultDtypes,
   ModelContractError,
   resolveModelFiles,
+  resolveModelFolder,
 } from "../../../src/describe/models/contract.js";
 import { embedGraph } from "../../../src/describe/models/graphs.js";
 import { GraphBuilder, writeOnnxModel } from "../../../src/describe/models/onnx-builder.js";
@@ -148,6 +149,17 @@ describe("resolveModelFiles", () => {
     expect(e.missing).toEqual(["tokenizer.json", "onnx/decoder_model_merged_fp16.onnx"]);
     expect(e.command).toBe("artdesc models pull --model local/partial --revision abc123 --dtype fp16");
     expect(e.message).toContain(dir);
+  });
+
+  it("resolveModelFolder loads an explicit folder and names the command that rebuilds it", () => {
+    const dir = copy();
+    const dtypes = defaultDtypes("cpu");
+    expect(resolveModelFolder(dir, dtypes)).toMatchObject({ localModelPath: model.root, modelId: dir.split("/").at(-1), dir, revision: "synth-tiny-seed1" });
+    rmSync(join(dir, "onnx/vision_encoder.onnx"));
+    expect(() => resolveModelFolder(dir, dtypes)).toThrow(
+      new ModelMissingError(dir, ["onnx/vision_encoder.onnx"], `artdesc models synth --preset tiny --out ${dir} --dtype fp32 --seed 1`),
+    );
+    rmSync(dir, { recursive: true });
   });
 
   it("assertModelFolder throws ModelContractError listing the problems", () => {

@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { AutoModelForVision2Seq, AutoProcessor, env, RawImage, Tensor } from "@huggingface/transformers";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { synthCommand } from "../../../src/describe/models/commands.js";
+import { checkModelFolder } from "../../../src/describe/models/contract.js";
 import { modelConfig, synthModel } from "../../../src/describe/models/synth.js";
 import { imageSeqLen, PRESETS } from "../../../src/describe/models/presets.js";
 import { fromFloat16Bits, toFloat16Bits } from "../../../src/describe/models/onnx-builder.js";
@@ -140,7 +142,8 @@ describe("synthModel tiny", () => {
     const vocab = 300;
     const lastFull = (full.logits!.data as Float32Array).slice((n - 1) * vocab);
     const lastStep = step.logits!.data as Float32Array;
-    for (let v = 0; v < vocab; v++) expect(lastStep[v]).toBeCloseTo(lastFull[v]!, 3);
+    // The engine compares its cached loop with a full recomputation at 1e-4: the graph must allow it.
+    expect(Math.max(...lastStep.map((x, v) => Math.abs(x - lastFull[v]!)))).toBeLessThan(1e-4);
     expect(step["present.0.key"]!.dims).toEqual([1, 2, n, 16]);
 
     // A padded key changes the result: the mask reaches the attention.
@@ -152,6 +155,43 @@ describe("synthModel tiny", () => {
     });
     const lastPadded = (padded.logits!.data as Float32Array).slice((n - 1) * vocab);
     expect(Math.max(...lastPadded.map((x, v) => Math.abs(x - lastFull[v]!)))).toBeGreaterThan(1e-3);
+    await decoder.release();
+  });
+
+  it("a left-padded row in a batch gives the same logits as the row alone", async () => {
+    const decoder = await ort.InferenceSession.create(join(model.dir, "onnx/decoder_model_merged.onnx"));
+    const hidden = 64;
+    const n = 5;
+    const pad = 2;
+    const row = Float32Array.from({ length: n * hidden }, (_, i) => Math.cos(i * 0.21) * 0.05);
+    const batch = new Float32Array(2 * (n + pad) * hidden);
+    batch.set(row, pad * hidden); // row 0: [pad, pad, x0..x4]
+    batch.set(row, (n + pad) * hidden + pad * hidden); // row 1: same, different pad content below
+    batch.fill(0.3, (n + pad) * hidden, (n + pad) * hidden + pad * hidden);
+    const int64 = (xs: number[], dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(xs.map(BigInt)), dims);
+    const empty = (b: number) => new ort.Tensor("float32", new Float32Array(0), [b, 2, 0, 16]);
+    const past = (b: number) => Object.fromEntries([0, 1].flatMap((i) => ["key", "value"].map((k) => [`past_key_values.${i}.${k}`, empty(b)])));
+    const mask = [0, 0, 1, 1, 1, 1, 1];
+    const positions = [1, 1, 0, 1, 2, 3, 4];
+    const batched = await decoder.run({
+      inputs_embeds: new ort.Tensor("float32", batch, [2, n + pad, hidden]),
+      attention_mask: int64([...mask, ...mask], [2, n + pad]),
+      position_ids: int64([...positions, ...positions], [2, n + pad]),
+      ...past(2),
+    });
+    const alone = await decoder.run({
+      inputs_embeds: new ort.Tensor("float32", row, [1, n, hidden]),
+      attention_mask: int64([1, 1, 1, 1, 1], [1, n]),
+      position_ids: int64([0, 1, 2, 3, 4], [1, n]),
+      ...past(1),
+    });
+    const vocab = 300;
+    const b = batched.logits!.data as Float32Array;
+    const a = (alone.logits!.data as Float32Array).slice((n - 1) * vocab);
+    for (const r of [0, 1]) {
+      const last = b.slice((r * (n + pad) + n + pad - 1) * vocab, (r * (n + pad) + n + pad) * vocab);
+      expect(Math.max(...last.map((x, v) => Math.abs(x - a[v]!)))).toBeLessThan(1e-4);
+    }
     await decoder.release();
   });
 
@@ -176,7 +216,8 @@ describe("synthModel tiny", () => {
           expect(imageTokens).toBe(16 * inputs.pixel_values.dims[1]);
           const started = performance.now();
           const out = (await vlm.generate({ ...inputs, max_new_tokens: 24, do_sample: false })) as Tensor;
-          expect(performance.now() - started).toBeLessThan(2000);
+          // About 0.1 s here when the machine is idle; the bound leaves room for a loaded CI runner.
+          expect(performance.now() - started).toBeLessThan(5000);
           const generated = Array.from(out.data as BigInt64Array, Number).slice(promptIds.length);
           expect(generated.length).toBeGreaterThan(0);
           // Not a constant stream: the next token depends on the context.
@@ -215,6 +256,24 @@ describe("synthModel tiny", () => {
     gaps.sort((a, b) => a - b);
     expect(gaps[Math.floor(n / 2)]).toBeGreaterThan(1);
     await Promise.all([decoder.release(), embed.release()]);
+  });
+});
+
+describe("artdesc models synth", () => {
+  it("writes the folder and prints one line per file and a summary", () => {
+    const out = join(model.root, "cli-synth");
+    const lines: string[] = [];
+    synthCommand({ preset: "tiny", out, dtype: "fp16", seed: "7" }, { write: (s) => lines.push(s) });
+    expect(checkModelFolder(out, "fp16")).toEqual([]);
+    expect(lines.at(-1)).toMatch(new RegExp(`^${out}: tiny model, [0-9.]+ kB, [0-9.]+ s\n$`));
+    expect(lines.some((l) => l.startsWith("onnx/decoder_model_merged_fp16.onnx: "))).toBe(true);
+  });
+
+  it("names the bad flag", () => {
+    const sink = { write: () => true };
+    expect(() => synthCommand({ preset: "huge", out: "/nonexistent", dtype: "fp32", seed: "1" }, sink)).toThrow(/--preset="huge"/);
+    expect(() => synthCommand({ preset: "tiny", out: "/nonexistent", dtype: "fp32,q4", seed: "1" }, sink)).toThrow(/--dtype="fp32,q4"/);
+    expect(() => synthCommand({ preset: "tiny", out: "/nonexistent", dtype: "fp32", seed: "x" }, sink)).toThrow(/--seed="x"/);
   });
 });
 

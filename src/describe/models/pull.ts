@@ -1,0 +1,251 @@
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { MODEL_MODULES } from "../../config.js";
+import {
+  externalDataFiles,
+  type ModuleDtypes,
+  onnxFile,
+  OPTIONAL_FILES,
+  readRevision,
+  REQUIRED_FILES,
+  REVISION_FILE,
+  type RevisionRecord,
+} from "./contract.js";
+
+/**
+ * `artdesc models pull`: downloads a model from a Hugging Face-style hub
+ * (`{hub}/{model}/resolve/{revision}/{file}`) into MODEL_DIR/MODEL_ID. Each file is checked with
+ * a HEAD request first (size from x-linked-size for LFS files, else Content-Length; the commit
+ * from x-repo-commit), then fetched into `<file>.<commit>.part`, resuming with a Range request
+ * when a part is already there, and renamed once its size matches.
+ */
+
+export interface PullOptions {
+  hubUrl: string;
+  modelId: string;
+  revision: string;
+  dtypes: ModuleDtypes;
+  /** MODEL_DIR: the model lands in modelDir/modelId. */
+  modelDir: string;
+  onProgress?: (event: PullProgress) => void;
+  signal?: AbortSignal;
+  /** Abort a transfer that receives nothing for this long (HTTP_TIMEOUT_MS); default 60 s. */
+  idleTimeoutMs?: number;
+  /** Resume an interrupted file this many times before giving up (HTTP_MAX_RETRIES); default 0. */
+  retries?: number;
+}
+
+export type PullProgress =
+  | { kind: "start"; file: string; total: number | null; resumedFrom: number }
+  | { kind: "data"; file: string; received: number; total: number | null }
+  | { kind: "done"; file: string; bytes: number; skipped: boolean }
+  | { kind: "absent"; file: string }
+  | { kind: "retry"; file: string; attempt: number; reason: string };
+
+export interface PullResult {
+  dir: string;
+  commit: string | null;
+  files: { file: string; bytes: number; skipped: boolean }[];
+}
+
+export class PullError extends Error {
+  override name = "PullError";
+  /** An interrupted transfer: the part is kept and another attempt resumes it. */
+  constructor(
+    message: string,
+    readonly retryable = false,
+  ) {
+    super(message);
+  }
+}
+
+const USER_AGENT = "artdesc (models pull)";
+
+/** fetch, with network failures named by method, URL and cause (undici only says "fetch failed"). */
+async function request(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const cause = (err as { cause?: { message?: string } }).cause?.message;
+    throw new PullError(`${init.method ?? "GET"} ${url}: ${cause ?? (err as Error).message}`, true);
+  }
+}
+
+export function fileUrl(hubUrl: string, modelId: string, revision: string, file: string): string {
+  const base = hubUrl.replace(/\/+$/, "");
+  return `${base}/${modelId}/resolve/${encodeURIComponent(revision)}/${file.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+interface Head {
+  size: number | null;
+  commit: string | null;
+}
+
+async function head(url: string, signal?: AbortSignal): Promise<Head | null> {
+  // "manual": the hub answers LFS files with a redirect whose own headers carry the real size.
+  const res = await request(url, { method: "HEAD", redirect: "manual", headers: { "user-agent": USER_AGENT }, signal });
+  if (res.status === 404) return null;
+  if (res.status >= 400) throw new PullError(`HEAD ${url}: HTTP ${res.status}`);
+  const linked = res.headers.get("x-linked-size");
+  const length = res.status >= 300 ? null : res.headers.get("content-length");
+  const sizeText = linked ?? length;
+  const size = sizeText !== null && /^\d+$/.test(sizeText) ? Number(sizeText) : null;
+  return { size, commit: res.headers.get("x-repo-commit") };
+}
+
+const partName = (path: string, commit: string | null) => `${path}.${(commit ?? "unknown").slice(0, 12)}.part`;
+
+async function download(
+  url: string,
+  path: string,
+  file: string,
+  info: Head,
+  options: Pick<PullOptions, "onProgress" | "signal" | "idleTimeoutMs">,
+): Promise<number> {
+  const part = partName(path, info.commit);
+  let offset = existsSync(part) ? statSync(part).size : 0;
+  if (info.size !== null && offset > info.size) {
+    rmSync(part);
+    offset = 0;
+  }
+  if (info.size === null || offset < info.size) {
+    // A stalled transfer aborts after idleTimeoutMs without data; the timer restarts on every chunk.
+    const idleMs = options.idleTimeoutMs ?? 60_000;
+    const idle = new AbortController();
+    const stall = () => idle.abort(new Error(`no data for ${idleMs} ms`));
+    let timer = setTimeout(stall, idleMs);
+    const touch = () => {
+      clearTimeout(timer);
+      timer = setTimeout(stall, idleMs);
+    };
+    const signal = options.signal ? AbortSignal.any([options.signal, idle.signal]) : idle.signal;
+    try {
+      await transfer(url, part, offset, file, info, { onProgress: options.onProgress, signal, touch });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  const bytes = statSync(part).size;
+  renameSync(part, path);
+  return bytes;
+}
+
+async function transfer(
+  url: string,
+  part: string,
+  start: number,
+  file: string,
+  info: Head,
+  o: { onProgress?: (e: PullProgress) => void; signal: AbortSignal; touch: () => void },
+): Promise<void> {
+  const headers: Record<string, string> = { "user-agent": USER_AGENT };
+  if (start > 0) headers.range = `bytes=${start}-`;
+  const res = await request(url, { headers, redirect: "follow", signal: o.signal });
+  let offset = start;
+  if (res.status === 200 && offset > 0) offset = 0; // the server ignored the range: start over
+  else if (res.status !== 200 && res.status !== 206) throw new PullError(`GET ${url}: HTTP ${res.status}`);
+  const length = res.headers.get("content-length");
+  if (info.size !== null && length !== null && offset + Number(length) !== info.size) {
+    await res.body?.cancel();
+    rmSync(part, { force: true });
+    throw new PullError(`${file}: the server sends ${offset + Number(length)} bytes, its HEAD said ${info.size}; size mismatch, nothing kept`);
+  }
+  o.onProgress?.({ kind: "start", file, total: info.size, resumedFrom: offset });
+  const fd = openSync(part, offset > 0 ? "a" : "w");
+  let received = offset;
+  try {
+    const reader = res.body?.getReader();
+    for (let next = await reader?.read(); next && !next.done; next = await reader?.read()) {
+      const bytes = next.value;
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off);
+      received += bytes.length;
+      o.touch();
+      if (info.size !== null && received > info.size) {
+        throw new PullError(`${file}: received more than the ${info.size} bytes announced; size mismatch`);
+      }
+      o.onProgress?.({ kind: "data", file, received, total: info.size });
+    }
+  } catch (err) {
+    if (err instanceof PullError) {
+      closeSync(fd);
+      rmSync(part, { force: true });
+      throw err;
+    }
+    const reason = o.signal.aborted ? ((o.signal.reason as Error | undefined)?.message ?? String(o.signal.reason)) : (err as Error).message;
+    closeSync(fd);
+    throw new PullError(`${file}: download interrupted after ${received} bytes (${reason}); run pull again to resume`, true);
+  }
+  closeSync(fd);
+  if (info.size !== null && received !== info.size) {
+    throw new PullError(`${file}: got ${received} of ${info.size} bytes; size mismatch (the part is kept: run pull again to resume)`, true);
+  }
+}
+
+/** Downloads the configs, tokenizer and ONNX files (plus any external weight files) for the dtypes. */
+export async function pullModel(options: PullOptions): Promise<PullResult> {
+  const dir = join(options.modelDir, options.modelId);
+  mkdirSync(join(dir, "onnx"), { recursive: true });
+  const previous = readRevision(dir);
+  const result: PullResult = { dir, commit: null, files: [] };
+  // Once the hub names a commit, later files come from that commit, so a branch moving during
+  // the download cannot mix two revisions.
+  let revision = options.revision;
+
+  const fetchFile = async (file: string, required: boolean) => {
+    const url = fileUrl(options.hubUrl, options.modelId, revision, file);
+    const info = await head(url, options.signal);
+    if (!info) {
+      if (required) throw new PullError(`${file}: not found at ${url}`);
+      options.onProgress?.({ kind: "absent", file });
+      return;
+    }
+    if (info.commit) {
+      if (result.commit && info.commit !== result.commit) {
+        throw new PullError(`${file}: the hub answered from commit ${info.commit}, earlier files from ${result.commit}`);
+      }
+      if (!result.commit) {
+        result.commit = info.commit;
+        revision = info.commit;
+      }
+    }
+    const path = join(dir, file);
+    mkdirSync(dirname(path), { recursive: true });
+    const sameRevision = previous !== null && previous.commit !== null && previous.commit === result.commit;
+    if (existsSync(path) && info.size !== null && statSync(path).size === info.size && (sameRevision || previous?.commit == null)) {
+      result.files.push({ file, bytes: info.size, skipped: true });
+      options.onProgress?.({ kind: "done", file, bytes: info.size, skipped: true });
+      return;
+    }
+    let bytes = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        bytes = await download(fileUrl(options.hubUrl, options.modelId, revision, file), path, file, info, options);
+        break;
+      } catch (err) {
+        if (!(err instanceof PullError && err.retryable) || attempt > (options.retries ?? 0) || options.signal?.aborted) throw err;
+        options.onProgress?.({ kind: "retry", file, attempt, reason: err.message });
+      }
+    }
+    result.files.push({ file, bytes, skipped: false });
+    options.onProgress?.({ kind: "done", file, bytes, skipped: false });
+  };
+
+  for (const f of REQUIRED_FILES) await fetchFile(f, true);
+  for (const f of OPTIONAL_FILES) await fetchFile(f, false);
+  const onnxFiles = [...new Set(MODEL_MODULES.map((m) => onnxFile(m, options.dtypes[m])))];
+  for (const f of onnxFiles) await fetchFile(f, true);
+  for (const f of externalDataFiles(dir, options.dtypes)) await fetchFile(f, true);
+
+  const record: RevisionRecord = {
+    model: options.modelId,
+    revision: options.revision,
+    commit: result.commit,
+    source: "hub",
+    dtypes: [...new Set(Object.values(options.dtypes))],
+    files: result.files.map((f) => f.file),
+    createdAt: new Date().toISOString(),
+  };
+  writeFileSync(join(dir, REVISION_FILE), `${JSON.stringify(record, null, 2)}\n`);
+  return result;
+}
