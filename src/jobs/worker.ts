@@ -75,6 +75,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   const inFlight = new Set<InFlight>();
   const sleepers = new Set<() => void>();
   let retryTimer: NodeJS.Timeout | null = null;
+  let lastLoadError: string | null = null;
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -133,13 +134,17 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         return;
       }
       describer = d;
+      lastLoadError = null;
       model = { status: "loaded", error: null, info: d.model };
       wlog.info({ model: d.model }, "model loaded");
     } catch (err) {
       const missing = err instanceof ModelMissingError;
-      model = { status: missing ? "missing" : "error", error: err instanceof Error ? err.message : String(err), info: null };
-      if (missing) wlog.warn({ err: model.error }, "model missing: jobs wait until it is fetched");
-      else wlog.error({ err }, "model failed to load");
+      const error = err instanceof Error ? err.message : String(err);
+      // Said once; the retries every modelRetryMs stay quiet while nothing changes.
+      const level = lastLoadError === error ? "debug" : missing ? "warn" : "error";
+      lastLoadError = error;
+      model = { status: missing ? "missing" : "error", error, info: null };
+      wlog[level]({ err: error }, missing ? "model missing: jobs wait until it is fetched" : "model failed to load");
       retryTimer = setTimeout(() => void loadModel(), modelRetryMs);
       retryTimer.unref();
     }
