@@ -157,4 +157,32 @@ describe("end to end with the tiny model", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("without a model: the sync still runs, jobs wait, and the API says how to fetch the model", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "artdesc-e2e-"));
+    const port = await freePort();
+    const start = spawnArtdesc(["start"], { ...environment(dir, port), MODEL_DIR: join(dir, "no-models") });
+    const url = `http://127.0.0.1:${port}/graphql`;
+    try {
+      const run = await waitUntil("the first sync", async () => {
+        const r = await httpGql(url, "{ lastSyncRun { status jobsQueued } }");
+        return r.data?.lastSyncRun?.status === "SUCCEEDED" && r.data.lastSyncRun.jobsQueued > 0 ? r.data.lastSyncRun : null;
+      }, 120_000);
+      expect(run.jobsQueued).toBe(5);
+      const model = await waitUntil("the missing model in the heartbeat", async () => {
+        const r = await httpGql(url, "{ generationDefaults { model { alive modelStatus modelError } } }");
+        return r.data?.generationDefaults?.model?.modelStatus === "missing" ? r.data.generationDefaults.model : null;
+      });
+      expect(model.alive).toBe(true);
+      expect(model.modelError).toMatch(/artdesc models pull --model test\/tiny/);
+      const queued = await httpGql(url, "{ jobs(status: [QUEUED]) { edges { node { number } } } }");
+      expect(queued.data!.jobs.edges).toHaveLength(5);
+      expect(await start.stop("SIGTERM")).toBe(0);
+    } catch (err) {
+      throw new Error(`${String(err)}\n--- process output ---\n${start.output().slice(-4000)}`);
+    } finally {
+      await start.stop("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
