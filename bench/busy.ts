@@ -163,6 +163,8 @@ async function main(): Promise<number> {
   const jobState = async () =>
     (await gql(url, `query($id: ID!) { job(id: $id) { ... on Job { status progress } } }`, { id: jobs[0] })).data.job as { status: string; progress: number };
   await waitFor("the first description to start", async () => (await jobState()).status === "RUNNING", 120_000);
+  // Measure while it decodes (the longest phase), after the vision encoder and the prefill.
+  await waitFor("the first generated token", async () => (await jobState()).progress > 0, 300_000);
   const before = await jobState();
 
   // 6. Measure while describing.
