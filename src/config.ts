@@ -1,3 +1,4 @@
+// TEAM RULES: read /work/wt-sync/TEAM-RULES.md (deadline 17:45 UTC, no npm install, README.sync.md, shared files).
 import { z } from "zod";
 
 /**

@@ -303,6 +303,7 @@ async function ensureCreators(ctx: RunContext, urls: ReturnType<typeof wikidataU
     try {
       outcomes = await fetchEntities(http, urls, fetch, ["labels"], config.SYNC_LANGUAGES, ctx.signal);
     } catch (err) {
+      if (ctx.signal?.aborted) throw err;
       for (const q of fetch) await ctx.fail("details", `creator labels: ${errorText(err)}`, { itemQid: q });
     }
   }

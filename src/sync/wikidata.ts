@@ -183,6 +183,8 @@ export function parseEntities(json: unknown, requested: string[]): Map<string, E
   for (const [key, e] of Object.entries(j.entities)) {
     if (e.redirects) {
       out.set(e.redirects.from, { kind: "redirect", to: e.redirects.to });
+      // The target, when asked for too, comes back once, under its own id.
+      if (requested.includes(e.redirects.to)) out.set(e.redirects.to, { kind: "found", entity: e });
     } else if (e.missing !== undefined) {
       out.set(e.id ?? key, { kind: "missing" });
     } else {

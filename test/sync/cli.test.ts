@@ -74,19 +74,19 @@ describe("artdesc sync", () => {
     expect(r.code).toBe(0);
   });
 
-  it("exits non-zero when the run fails as a whole", async () => {
+  it("exits non-zero when the run fails as a whole (progress on a terminal: one rewritten line)", async () => {
     world.fault({ target: "sparql", kind: "500", times: 4 });
     const t = await createTestDb();
     const rt = { db: t.db, log: createLogger("silent"), config: loadConfig({ ...world.env, DATABASE_URL: t.url, IMAGE_DIR: `${dir}/fail-images` }) };
     let progress = "";
     let summary = "";
-    const out = Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream;
+    const out = Object.assign(new PassThrough(), { isTTY: true }) as unknown as NodeJS.WriteStream;
     out.on("data", (d: Buffer) => (progress += d));
     const summaryOut = new PassThrough().on("data", (d: Buffer) => (summary += d));
     try {
       expect(await syncCommand(rt, { out, summaryOut })).toBe(1);
       expect(summary).toMatch(/^sync run 1: FAILED[\s\S]*error:\s+no inventory could be read/);
-      expect(progress).toMatch(/^done /m);
+      expect(progress).toMatch(/^\rinventory works 0\/0  images 0\/0\x1b\[K\rdone {6}works 0\/0  images 0\/0\x1b\[K\n$/);
     } finally {
       await t.close();
     }
