@@ -6,7 +6,8 @@
  * splitting, batch 1 and 4; tokens per second; peak RSS; the share of wall time outside
  * onnxruntime's run(); and the peer, transformers.js's own greedy generate(). Every run generates
  * exactly N tokens (min_new_tokens = max_new_tokens = N), so costs compare per generated token.
- * Results are printed and appended to BENCHMARKS.md.
+ * The machine may be shared: configurations are interleaved --reps times (default 2) and the fastest
+ * repetition is kept. Results are printed and appended to BENCHMARKS.md.
  */
 import { appendFileSync, existsSync, mkdirSync, statSync, readdirSync } from "node:fs";
 import os from "node:os";
@@ -24,6 +25,7 @@ const arg = (name: string, fallback: string) => {
 const modelDir = arg("model", "models/synth/smolvlm-500m");
 const tokens = Number(arg("tokens", "32"));
 const runs = arg("runs", "greedy,beams4,peer,split4,batch4").split(",");
+const reps = Number(arg("reps", "2"));
 const append = !args.includes("--no-append");
 
 if (!existsSync(join(modelDir, "onnx", "decoder_model_merged.onnx"))) {
@@ -87,6 +89,7 @@ interface Row {
   phases: string;
   decodeS: number;
   peakRssMb: number;
+  reps?: string;
   kvMb: number;
 }
 const rows: Row[] = [];
@@ -160,6 +163,9 @@ async function peer() {
 
 // Peak RSS only grows within one process: the default order runs from the smallest expected
 // footprint to the largest, so each row's peak belongs to that row or an earlier, smaller one.
+// The machine is shared: configurations are interleaved `reps` times and the fastest repetition
+// of each is reported (peak RSS from the first).
+for (let rep = 0; rep < reps; rep++)
 for (const r of runs) {
   if (r === "greedy") await measure("1 beam (greedy)", [squares[0]!], { numBeams: 1 });
   else if (r === "beams4") await measure("4 beams", [squares[0]!], { numBeams: 4 });
@@ -171,6 +177,14 @@ for (const r of runs) {
   else throw new Error(`unknown run "${r}"`);
 }
 await engine.dispose();
+
+// The fastest repetition per configuration, with the first repetition's peak RSS.
+const all = rows.splice(0);
+for (const name of [...new Set(all.map((r) => r.name))]) {
+  const same = all.filter((r) => r.name === name);
+  const best = same.reduce((a, b) => (b.secPerImage < a.secPerImage ? b : a));
+  rows.push({ ...best, peakRssMb: same[0]!.peakRssMb, reps: same.map((r) => r.secPerImage.toFixed(1)).join(" / ") });
+}
 
 const greedy = rows.find((r) => r.name === "1 beam (greedy)");
 const beams4 = rows.find((r) => r.name === "4 beams");
@@ -184,13 +198,15 @@ const lines = [
   "",
   `Fixed overhead (peak RSS after a 2-token warm-up, less weights and 2.2 x its KV cache): ${fixedOverheadMb.toFixed(0)} MB.`,
   "",
-  "| run | images | beams | split | prompt tokens | s / image | tokens / s | outside run() | phases of image 1 (s): preprocess / vision / prefill / decode | peak RSS MB | KV theory MB | RSS bound MB |",
-  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  `Each configuration ran ${reps} time(s), interleaved; the table shows the fastest (all repetitions' s / image in the last column).`,
+  "",
+  "| run | images | beams | split | prompt tokens | s / image | tokens / s | outside run() | phases of image 1 (s): preprocess / vision / prefill / decode | peak RSS MB | KV theory MB | RSS bound MB | s / image, each rep |",
+  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ...rows.map(
     (r) =>
       `| ${r.name} | ${r.images} | ${r.beams} | ${r.split ? "yes" : "no"} | ${r.promptTokens} | ${r.secPerImage.toFixed(2)} | ${r.tokensPerS.toFixed(2)} | ${
         r.outsideRunPct === null ? "-" : `${r.outsideRunPct.toFixed(1)}%`
-      } | ${r.phases} | ${r.peakRssMb.toFixed(0)} | ${r.kvMb.toFixed(1)} | ${(weightsMb + 2.2 * r.kvMb + fixedOverheadMb).toFixed(0)} |`,
+      } | ${r.phases} | ${r.peakRssMb.toFixed(0)} | ${r.kvMb.toFixed(1)} | ${(weightsMb + 2.2 * r.kvMb + fixedOverheadMb).toFixed(0)} | ${r.reps ?? ""} |`,
   ),
   "",
 ];
