@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
-import { startApi } from "./api/component.js";
+import { isApiWorkerProcess, startApiService } from "./api/component.js";
 import { loadConfig } from "./config.js";
 import { sqlitePath } from "./db.js";
 import { describeFiles, positiveInt } from "./describe/command.js";
@@ -23,15 +23,18 @@ program
   .description("Run everything one machine needs in one process: the GraphQL API, the sync schedule and the describe worker")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
-    const components: Component[] = [await startApi(rt)];
-    try {
-      components.push(await startSyncSchedule(rt, { afterSync: describeAfterSync(rt) }));
-    } catch (err) {
-      // The API is still useful without the schedule; say plainly why nothing will sync.
-      if (!(err instanceof SyncConfigError)) throw err;
-      rt.log.error(err.message + " The sync schedule is off.");
+    const components: Component[] = [await startApiService(rt)];
+    // With API_WORKERS > 1 the forked API processes run this command too: they serve the API only.
+    if (!isApiWorkerProcess()) {
+      try {
+        components.push(await startSyncSchedule(rt, { afterSync: describeAfterSync(rt) }));
+      } catch (err) {
+        // The API is still useful without the schedule; say plainly why nothing will sync.
+        if (!(err instanceof SyncConfigError)) throw err;
+        rt.log.error(err.message + " The sync schedule is off.");
+      }
+      components.push(await startDescribeWorker(rt, "start"));
     }
-    components.push(await startDescribeWorker(rt, "start"));
     await runUntilSignal(rt, components);
   });
 
@@ -40,7 +43,7 @@ program
   .description("Run the GraphQL API alone (for split deployments)")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
-    await runUntilSignal(rt, [await startApi(rt)]);
+    await runUntilSignal(rt, [await startApiService(rt)]);
   });
 
 program

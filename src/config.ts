@@ -1,4 +1,3 @@
-// TEAM RULES: read /work/wt-sync/TEAM-RULES.md (deadline 17:45 UTC, no npm install, README.sync.md, shared files).
 import { z } from "zod";
 
 /**
@@ -61,6 +60,7 @@ const schema = z.object({
   HOST: z.string().min(1).default("0.0.0.0"),
   IMAGE_DIR: z.string().min(1).default("data/images"),
   API_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  API_WORKERS: int(1, 64).default(1),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   GRAPHQL_MAX_DEPTH: int(2, 50).default(10),
   GRAPHQL_MAX_COST: int(100, 1_000_000).default(50_000),

@@ -1,4 +1,3 @@
-// TEAM RULES: read /work/wt-sync/TEAM-RULES.md (deadline 17:45 UTC, no npm install, README.sync.md, shared files).
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";

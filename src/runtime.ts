@@ -50,6 +50,9 @@ export function runUntilSignal(rt: Runtime, components: Component[]): Promise<vo
       }
       await rt.db.$disconnect();
       resolve();
+      // Everything is stopped; leftovers (a cluster IPC channel, a library's timer) must not keep
+      // the process alive.
+      setImmediate(() => process.exit(0));
     };
     process.once("SIGTERM", () => void stop("SIGTERM"));
     process.once("SIGINT", () => void stop("SIGINT"));

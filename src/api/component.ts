@@ -1,7 +1,8 @@
+import cluster from "node:cluster";
 import type { Component, Runtime } from "../runtime.js";
 import { createHttpApp, listen, type RouteHandler } from "../server.js";
 
-/** The HTTP API as a service component. */
+/** The HTTP API in this process. */
 export async function startApi(rt: Runtime, extraRoutes: RouteHandler[] = []): Promise<Component & { url: string }> {
   const { server } = createHttpApp({ db: rt.db, config: rt.config }, extraRoutes);
   const { port, host } = await listen(server, rt.config.PORT, rt.config.HOST);
@@ -19,4 +20,42 @@ export async function startApi(rt: Runtime, extraRoutes: RouteHandler[] = []): P
         setTimeout(() => server.closeAllConnections(), 2_000).unref();
       }),
   };
+}
+
+/**
+ * The API as the service runs it: in this process when API_WORKERS is 1, else in API_WORKERS
+ * forked processes sharing the port (node:cluster), which lets the API use every core. The
+ * forked processes run the same command; `isApiWorkerProcess()` tells them to serve the API only.
+ */
+export async function startApiService(rt: Runtime, extraRoutes: RouteHandler[] = []): Promise<Component> {
+  if (rt.config.API_WORKERS <= 1 || cluster.isWorker) return startApi(rt, extraRoutes);
+  const workers = Array.from({ length: rt.config.API_WORKERS }, () => cluster.fork());
+  let stopping = false;
+  cluster.on("exit", (worker, code, signal) => {
+    if (stopping) return;
+    rt.log.error({ pid: worker.process.pid, code, signal }, "API worker died; starting another");
+    workers.splice(workers.indexOf(worker), 1, cluster.fork());
+  });
+  rt.log.info({ workers: workers.length, port: rt.config.PORT }, "API workers started");
+  return {
+    name: "api",
+    stop: async () => {
+      stopping = true;
+      await Promise.all(
+        workers.map(
+          (w) =>
+            new Promise<void>((resolve) => {
+              if (w.isDead()) return resolve();
+              w.once("exit", () => resolve());
+              w.process.kill("SIGTERM");
+            }),
+        ),
+      );
+    },
+  };
+}
+
+/** True in a process forked by startApiService: it serves the API and nothing else. */
+export function isApiWorkerProcess(): boolean {
+  return cluster.isWorker;
 }

@@ -1,3 +1,4 @@
+import type { Db } from "../db.js";
 import type { Prisma } from "../generated/prisma/client.js";
 import type { ArtworkState, AttributionKind } from "../generated/prisma/enums.js";
 import { normalizeWords } from "../text/normalize.js";
@@ -60,3 +61,23 @@ export const ARTWORK_ORDER: Prisma.ArtworkOrderByWithRelationInput[] = [
   { inception: { sort: "asc", nulls: "last" } },
   { qidNumber: "asc" },
 ];
+
+/**
+ * Same as artworkWhere, but looks the creator up first (a handful of rows), so the artwork query
+ * filters on indexed creator ids instead of a correlated label search per artwork.
+ */
+export async function artworkWhereResolved(db: Db, filter: ArtworkFilter): Promise<Prisma.ArtworkWhereInput> {
+  if (filter.creator == null) return artworkWhere(filter);
+  const creators = await db.creator.findMany({ where: creatorWhere(filter.creator), select: { id: true } });
+  const { creator: _creator, ...rest } = filter;
+  const base = artworkWhere({ ...rest, attribution: null });
+  const byCreator: Prisma.ArtworkWhereInput = {
+    creators: {
+      some: {
+        creatorId: { in: creators.map((c) => c.id) },
+        ...(filter.attribution?.length ? { attribution: { in: filter.attribution } } : {}),
+      },
+    },
+  };
+  return { AND: [base, byCreator] };
+}

@@ -1,5 +1,5 @@
 import { GraphQLError } from "graphql";
-import { ARTWORK_ORDER, artworkWhere } from "../../store/artwork-filter.js";
+import { ARTWORK_ORDER, artworkWhere, artworkWhereResolved } from "../../store/artwork-filter.js";
 import { builder } from "../builder.js";
 import { InvalidIdError, NotFoundError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
@@ -130,7 +130,7 @@ builder.queryFields((t) => ({
       limit: t.arg.int({ defaultValue: 100, description: `At most ${MAX_LIST_LIMIT}.` }),
       offset: t.arg.int({ defaultValue: 0 }),
     },
-    resolve: (query, _root, args, ctx) => {
+    resolve: async (query, _root, args, ctx) => {
       const limit = args.limit ?? 100;
       const offset = args.offset ?? 0;
       if (limit < 0 || limit > MAX_LIST_LIMIT) {
@@ -141,7 +141,7 @@ builder.queryFields((t) => ({
       if (offset < 0) throw new GraphQLError(`offset must be 0 or more (got ${offset})`, { extensions: { code: "BAD_USER_INPUT" } });
       return ctx.db.artwork.findMany({
         ...query,
-        where: artworkWhere({ creator: args.creator, attribution: args.attribution, state: args.state }),
+        where: await artworkWhereResolved(ctx.db, { creator: args.creator, attribution: args.attribution, state: args.state }),
         orderBy: ARTWORK_ORDER,
         take: limit,
         skip: offset,

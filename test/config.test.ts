@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { CONFIG_KEYS, ConfigError, loadConfig } from "../src/config.js";
+
+describe("loadConfig", () => {
+  it("gives documented defaults for an empty environment", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      DATABASE_URL: "file:./data/artdesc.db",
+      PORT: 4000,
+      IMAGE_DIR: "data/images",
+      LOG_LEVEL: "info",
+      SYNC_CREATORS: ["Q5432"],
+      SYNC_LANGUAGES: ["en", "es"],
+      SYNC_CRON: "0 3 * * *",
+      IMAGE_EDGE: 1024,
+      DESCRIBE_NUM_BEAMS: 4,
+      DESCRIBE_MAX_NEW_TOKENS: 256,
+      DESCRIBE_TARGET_WORDS: 150,
+      DESCRIBE_IMAGE_SPLITTING: false,
+      MODEL_DEVICE: "cpu",
+    });
+    expect(c.API_TOKEN).toBeUndefined();
+    expect(c.MODEL_DTYPE).toBeUndefined();
+  });
+
+  it("parses lists, booleans and per-module dtypes; empty strings count as unset", () => {
+    const c = loadConfig({
+      SYNC_CREATORS: "Q5432, Q296",
+      DESCRIBE_IMAGE_SPLITTING: "true",
+      MODEL_DTYPE: "vision_encoder=fp16,embed_tokens=fp32,decoder_model_merged=q4",
+      PORT: "",
+    });
+    expect(c.SYNC_CREATORS).toEqual(["Q5432", "Q296"]);
+    expect(c.DESCRIBE_IMAGE_SPLITTING).toBe(true);
+    expect(c.MODEL_DTYPE).toEqual({ vision_encoder: "fp16", embed_tokens: "fp32", decoder_model_merged: "q4" });
+    expect(c.PORT).toBe(4000);
+    expect(loadConfig({ MODEL_DTYPE: "q4f16" }).MODEL_DTYPE).toBe("q4f16");
+  });
+
+  it("names every bad variable and why, in one error", () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        PORT: "http",
+        SYNC_CREATORS: "Q5432,Goya",
+        API_TOKEN: "short",
+        MODEL_DTYPE: "vision_encoder=fp99",
+        DESCRIBE_NUM_BEAMS: "9",
+        WIKIDATA_SPARQL_URL: "ftp://example.org",
+        DATABASE_URL: "postgres://x",
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    for (const key of ["PORT", "SYNC_CREATORS", "API_TOKEN", "MODEL_DTYPE", "DESCRIBE_NUM_BEAMS", "WIKIDATA_SPARQL_URL", "DATABASE_URL"]) {
+      expect(message).toContain(`${key}=`);
+    }
+    expect(message).toContain('"Goya": not a Wikidata item id like Q5432');
+    expect(message).toContain("at least 16 characters");
+    expect((error as ConfigError).problems).toHaveLength(8); // MODEL_DTYPE reports the bad dtype and the modules left without one
+  });
+
+  it("documents every variable in the README's configuration table", async () => {
+    const { readFileSync } = await import("node:fs");
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    const missing = CONFIG_KEYS.filter((k) => !readme.includes(`| \`${k}\``));
+    expect(missing).toEqual([]);
+  });
+});

@@ -1,0 +1,55 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { makeArtwork, makeGoya, words150 } from "../support/factories.js";
+import { gql } from "../support/graphql.js";
+
+let t: TestDb;
+let yoga: Yoga;
+
+const LIST = `query($limit: Int) {
+  artworks(creator: "Goya", limit: $limit) {
+    qid title titles { language text } inception
+    creators { attribution creator { qid label labels { language text } } }
+    genres { qid label } depicts { qid label } materials { qid }
+    image { fileTitle url licenseShortName artist credit }
+    images { fileTitle }
+    description
+    currentDescription { text source generation { numBeams } outcome { finishReason } }
+    commonsUrl
+  }
+}`;
+
+beforeAll(async () => {
+  t = await createTestDb({ countQueries: true });
+  yoga = createGraphqlApp({ db: t.db, config: loadConfig({}) });
+  const goya = await makeGoya(t.db);
+  for (let i = 0; i < 100; i++) {
+    await makeArtwork(t.db, {
+      creators: [{ id: goya.id }],
+      description: words150(i),
+      links: [
+        { property: "P136", qid: "Q134307", label: "portrait" },
+        { property: "P180", qid: `Q${9000 + (i % 7)}`, label: `thing ${i % 7}` },
+        { property: "P186", qid: "Q296955", label: "oil paint" },
+      ],
+    });
+  }
+});
+afterAll(() => t.close());
+
+async function countFor(limit: number): Promise<number> {
+  t.queries.length = 0;
+  const r = await gql(yoga, LIST, { limit });
+  expect(r.errors).toBeUndefined();
+  expect(r.data.artworks).toHaveLength(limit);
+  return t.queries.filter((q) => /^\s*SELECT/i.test(q)).length;
+}
+
+it("lists 100 artworks with creators, images and descriptions in a fixed number of SQL queries", async () => {
+  const for10 = await countFor(10);
+  const for100 = await countFor(100);
+  expect(for100).toBe(for10);
+  expect(for100).toBeLessThanOrEqual(12);
+});
