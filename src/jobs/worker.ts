@@ -27,6 +27,9 @@ import {
 /** Loads the model once; the real one is the engine's `openDescriber(config)`. */
 export type DescriberFactory = () => Promise<Describer>;
 
+/** How long the heartbeat row of a process that died stays visible (generationDefaults.workers). */
+export const HEARTBEAT_KEEP_MS = 7 * 86_400_000;
+
 export type ModelStatus = "loading" | "loaded" | "missing" | "error";
 
 export interface WorkerOptions {
@@ -114,6 +117,8 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         const ids = [...inFlight].flatMap((f) => f.jobs.map((j) => j.id));
         await beatJobs(db, ids, holder);
         for (const id of ids) await renewLease(db, leaseName(id), holder, staleMs);
+        // Rows of processes that were killed and never came back (a clean stop deletes its own).
+        await db.heartbeat.deleteMany({ where: { beatAt: { lt: new Date(Date.now() - HEARTBEAT_KEEP_MS) } } });
         const requeued = await requeueStale(db, staleMs);
         if (requeued) wlog.warn({ requeued }, "requeued jobs of a worker that stopped beating");
       } catch (err) {

@@ -76,6 +76,7 @@ describe("worker", () => {
     const config = configFor({ DESCRIBE_NUM_BEAMS: "3" });
     const work = await artworkWithFile(config);
     const { job } = await enqueueDescribe(t.db, config, { ...work, params: { maxNewTokens: 32, earlyStopping: "never" }, reason: "test", requestedBy: "tester" });
+    await t.db.heartbeat.create({ data: { id: "long-dead", role: "worker", pid: 1, hostname: "h", beatAt: new Date(Date.now() - 8 * 86_400_000) } });
     const d = scriptedDescriber({ steps: 4 });
     const w = await worker(config, d);
     const done = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "SUCCEEDED" } }));
@@ -104,6 +105,7 @@ describe("worker", () => {
     expect(JSON.parse(desc.generatedTokenIds!)).toEqual([1, 2, 3, 4]);
     expect((await t.db.artwork.findUniqueOrThrow({ where: { id: work.artworkId } })).currentDescriptionId).toBe(desc.id);
     expect(d.calls[0]!.inputs[0]!.context?.title).toMatch(/^Work /);
+    expect(await t.db.heartbeat.findUnique({ where: { id: "long-dead" } })).toBeNull();
     const hb = await t.db.heartbeat.findUniqueOrThrow({ where: { id: w.holder } });
     expect(hb).toMatchObject({ role: "worker", pid: process.pid, modelStatus: "loaded", modelId: "test/scripted", modelRevision: "r1", device: "cpu" });
     await stop(w);
