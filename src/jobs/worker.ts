@@ -169,6 +169,8 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     }
     if (ready.length === 0) return;
     const params = resolveParams(parseJobParams(ready[0]!.job.params), config);
+    // The defaults that apply are this worker's: progress is counted against its max_new_tokens.
+    await db.job.updateMany({ where: { id: { in: ready.map((r) => r.job.id) }, holder }, data: { progressTotal: params.maxNewTokens } });
     const abort = new AbortController();
     const progress = new Map<number, number>();
     const written = new Map<number, number>();
