@@ -29,7 +29,8 @@ export async function recordModelDescription(
   const artworkId = job.artworkId;
   if (artworkId == null) throw new Error(`Job ${job.id} has no artwork`);
   const p = out.params;
-  // Our claim ends here whatever happens: written, or lost to a cancel or a takeover.
+  // Our claim ends here whatever happens: written, or lost to a cancel or a takeover. The
+  // transaction starts with a write (see setHumanDescription for why).
   const result = await db.$transaction(async (tx) => {
     const done = await tx.job.updateMany({
       where: { id: job.id, holder, status: "RUNNING" },
@@ -90,8 +91,10 @@ export async function setHumanDescription(
   text: string,
   o: { author?: string | null; reason?: string | null; now?: Date } = {},
 ): Promise<Description> {
+  const image = await db.image.findFirst({ where: { artworkId, ...describableImage }, select: { id: true } });
+  // Only writes inside: a SQLite transaction that reads first and then writes fails at once
+  // (SQLITE_BUSY, no waiting) when another process wrote in between.
   return db.$transaction(async (tx) => {
-    const image = await tx.image.findFirst({ where: { artworkId, ...describableImage }, select: { id: true } });
     const description = await tx.description.create({
       data: {
         artworkId,

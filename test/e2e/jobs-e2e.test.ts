@@ -95,6 +95,7 @@ async function flow(url: string, procs: ArtdescProcess[]) {
 
     // 3. With the token: a new version that becomes current, watched over SSE.
     const queued = await httpGql(url, REGEN, { p: params }, AUTH);
+    expect(queued.errors).toBeUndefined();
     const jobId = queued.data!.regenerateDescription.id;
     expect(jobId).toBeTruthy();
     const stream = await fetch(url, {
@@ -111,6 +112,7 @@ async function flow(url: string, procs: ArtdescProcess[]) {
 
     // 4. A person's text survives the next nightly run.
     const set = await httpGql(url, `mutation { setDescription(id: "Q910002", text: "Written by a person.") { __typename } }`, {}, AUTH);
+    expect(set.errors).toBeUndefined();
     expect(set.data!.setDescription.__typename).toBe("Description");
     await waitUntil("another nightly run", async () => {
       const r = await httpGql(url, "{ lastSyncRun { id status } }");
