@@ -3,7 +3,9 @@ import { Command } from "commander";
 import { isApiWorkerProcess, startApiService } from "./api/component.js";
 import { loadConfig } from "./config.js";
 import { sqlitePath } from "./db.js";
+import { positiveInt } from "./cli-args.js";
 import { pullCommand, synthCommand } from "./describe/models/commands.js";
+import { describeAfterSync } from "./jobs/queue.js";
 import { startSyncSchedule } from "./jobs/schedule.js";
 import type { Config } from "./config.js";
 import type { Db } from "./db.js";
@@ -13,6 +15,12 @@ import { migrate } from "./store/migrate.js";
 import { syncCommand } from "./sync/command.js";
 import { SyncConfigError } from "./sync/http.js";
 
+/** The describe worker pulls in onnxruntime and transformers.js: loaded only by the commands that run it. */
+async function startDescribeWorker(...args: Parameters<typeof import("./jobs/worker.js").startDescribeWorker>) {
+  const worker = await import("./jobs/worker.js");
+  return worker.startDescribeWorker(...args);
+}
+
 const program = new Command()
   .name("artdesc")
   .description("Mirror artworks from Wikidata and Commons, describe them with SmolVLM, serve them over GraphQL.")
@@ -20,19 +28,20 @@ const program = new Command()
 
 program
   .command("start")
-  .description("Run everything one machine needs in one process: the GraphQL API and the sync schedule")
+  .description("Run everything one machine needs in one process: the GraphQL API, the sync schedule and the describe worker")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
     const components: Component[] = [await startApiService(rt)];
     // With API_WORKERS > 1 the forked API processes run this command too: they serve the API only.
     if (!isApiWorkerProcess()) {
       try {
-        components.push(await startSyncSchedule(rt));
+        components.push(await startSyncSchedule(rt, { afterSync: describeAfterSync(rt) }));
       } catch (err) {
         // The API is still useful without the schedule; say plainly why nothing will sync.
         if (!(err instanceof SyncConfigError)) throw err;
         rt.log.error(err.message + " The sync schedule is off.");
       }
+      components.push(await startDescribeWorker(rt, "start"));
     }
     await runUntilSignal(rt, components);
   });
@@ -47,11 +56,21 @@ program
 
 program
   .command("daemon")
-  .description("Run the sync schedule alone (SYNC_CRON in SYNC_TIMEZONE; a first sync when the store was never synced)")
+  .description(
+    "Run the sync schedule (SYNC_CRON in SYNC_TIMEZONE; a first sync when the store was never synced) and the describe worker, without the API",
+  )
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
-    const schedule = await startSyncSchedule(rt).catch(exitOnSyncConfigError);
-    await runUntilSignal(rt, [schedule]);
+    const schedule = await startSyncSchedule(rt, { afterSync: describeAfterSync(rt) }).catch(exitOnSyncConfigError);
+    await runUntilSignal(rt, [schedule, await startDescribeWorker(rt, "daemon")]);
+  });
+
+program
+  .command("worker")
+  .description("Run the describe worker alone: loads the model once and describes queued jobs (run as many as you like)")
+  .action(async () => {
+    const rt = await openRuntime().catch(exitOnConfigError);
+    await runUntilSignal(rt, [await startDescribeWorker(rt, "worker")]);
   });
 
 program
@@ -85,6 +104,32 @@ program
     const file = sqlitePath(config.DATABASE_URL);
     const { applied, total } = migrate(file);
     console.log(`${file}: ${applied.length} migration(s) applied, ${total} in all`);
+  });
+
+program
+  .command("describe")
+  .description("Describe local image files with the configured model (offline, from MODEL_DIR)")
+  .argument("<image-file...>", "images to describe")
+  .option("--model <dir>", "model folder (default MODEL_DIR/MODEL_ID)")
+  .option("--beams <n>", "number of beams (DESCRIBE_NUM_BEAMS)", positiveInt)
+  .option("--max-new-tokens <n>", "token limit (DESCRIBE_MAX_NEW_TOKENS)", positiveInt)
+  .option("--target-words <n>", "target length in words, 0 = off (DESCRIBE_TARGET_WORDS)", (v) => (v === "0" ? 0 : positiveInt(v)))
+  .option("--image-splitting", "tile the image from its own resolution (DESCRIBE_IMAGE_SPLITTING)")
+  .option("--batch <n>", "images decoded together (WORKER_BATCH)", positiveInt)
+  .option("--json", "one JSON object per image")
+  .action(async (files: string[], opts) => {
+    let config;
+    try {
+      config = loadConfig();
+    } catch (err) {
+      exitOnConfigError(err);
+    }
+    const { describeFiles } = await import("./describe/command.js");
+    const failures = await describeFiles(config, files, opts, {
+      out: (l) => process.stdout.write(`${l}\n`),
+      err: (l) => process.stderr.write(`${l}\n`),
+    });
+    if (failures) process.exitCode = 1;
   });
 
 const models = program.command("models").description("Fetch or synthesize the description model's files");

@@ -4,7 +4,8 @@ import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaClient } from "./generated/prisma/client.js";
 
 export type Db = PrismaClient;
-export { Prisma } from "./generated/prisma/client.js";
+import { Prisma } from "./generated/prisma/client.js";
+export { Prisma };
 
 /** Path of the SQLite file behind a `file:` URL, resolved against the working directory. */
 export function sqlitePath(databaseUrl: string): string {
@@ -37,4 +38,17 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
   await db.$executeRawUnsafe("PRAGMA synchronous = NORMAL");
   await db.$executeRawUnsafe("PRAGMA foreign_keys = ON");
   return db;
+}
+
+/**
+ * A transaction that takes SQLite's write lock before anything else. In WAL mode a transaction
+ * that reads first and writes later fails at once with SQLITE_BUSY (no waiting) when another
+ * process committed in between; one that starts with a write waits for the lock (busy timeout)
+ * and then sees the latest data. The first statement writes nothing: it only begins the write.
+ */
+export function writeTransaction<T>(db: Db, fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
+  return db.$transaction(async (tx) => {
+    await tx.$executeRawUnsafe(`UPDATE "Lease" SET "name" = "name" WHERE 0`);
+    return fn(tx);
+  });
 }

@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config.js";
-import type { Db } from "../db.js";
+import { type Db, writeTransaction } from "../db.js";
 import type { AttributionKind, SyncRunStatus } from "../generated/prisma/enums.js";
 import type { Logger } from "../log.js";
 import { searchForm } from "../text/normalize.js";
@@ -313,7 +313,7 @@ async function ensureCreators(ctx: RunContext, urls: ReturnType<typeof wikidataU
     if (!labels && ids.has(qid)) continue;
     const rows = Object.entries(labels ?? {}).map(([language, label]) => ({ language, label, normalized: searchForm(label) }));
     const label = Object.values(labels ?? {})[0] ?? null;
-    const c = await db.$transaction(async (tx) => {
+    const c = await writeTransaction(db, async (tx) => {
       const row = await tx.creator.upsert({ where: { qid }, create: { qid, label }, update: { label }, select: { id: true } });
       await tx.creatorLabel.deleteMany({ where: { creatorId: row.id } });
       if (rows.length) await tx.creatorLabel.createMany({ data: rows.map((r) => ({ ...r, creatorId: row.id })) });
@@ -394,7 +394,9 @@ async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, inventoried
     });
     return { id: created.id, created: true };
   }
-  return db.$transaction(async (tx) => {
+  // Reads, then writes: take the write lock first so a worker or API process writing meanwhile
+  // makes this wait instead of fail (see writeTransaction).
+  return writeTransaction(db, async (tx) => {
     const old = await tx.artwork.findUnique({ where: { qid: d.qid }, select: { id: true, state: true } });
     const id = old
       ? (await tx.artwork.update({ where: { id: old.id }, data: { ...fields, ...(old.state !== "ACTIVE" ? { stateChangedAt: now } : {}) }, select: { id: true } })).id

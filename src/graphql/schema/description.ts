@@ -4,7 +4,7 @@ import { DescriptionSourceEnum } from "./enums.js";
 
 type Row = Description;
 
-const ModuleDtype = builder.objectRef<{ module: string; dtype: string }>("ModuleDtype").implement({
+export const ModuleDtype = builder.objectRef<{ module: string; dtype: string }>("ModuleDtype").implement({
   fields: (t) => ({ module: t.exposeString("module"), dtype: t.exposeString("dtype") }),
 });
 

@@ -10,7 +10,11 @@ import "./stats.js";
 import "./sync.js";
 import "./search.js";
 import "./status.js";
+import "./job.js";
+import "./job-mutations.js";
 
 builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});
 
 export const schema = builder.toSchema({ sortSchema: false });

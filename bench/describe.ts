@@ -1,0 +1,225 @@
+/**
+ * npm run bench:describe [-- --model DIR --tokens N --runs LIST --no-append]
+ *
+ * Speed and memory of the description engine on the `smolvlm-500m` synthetic preset (the real
+ * model's dimensions; fp32, CPU): seconds per image for 1 and 4 beams, with and without image
+ * splitting, batch 1 and 4; tokens per second; peak RSS; the share of wall time outside
+ * onnxruntime's run(); and the peer, transformers.js's own greedy generate(). Every run generates
+ * exactly N tokens (min_new_tokens = max_new_tokens = N), so costs compare per generated token.
+ * The machine may be shared: configurations are interleaved --reps times (default 2) and the fastest
+ * repetition is kept. Results are printed and appended to BENCHMARKS.md.
+ */
+import { appendFileSync, existsSync, mkdirSync, statSync, readdirSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import type { Tensor } from "@huggingface/transformers";
+import sharp from "sharp";
+import { Engine, type EngineParams } from "../src/describe/engine.js";
+import { synthModel } from "../src/describe/models/synth.js";
+
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
+};
+const modelDir = arg("model", "models/synth/smolvlm-500m");
+const tokens = Number(arg("tokens", "32"));
+const runs = arg("runs", "greedy,beams4,peer,split4,batch4").split(",");
+const reps = Number(arg("reps", "2"));
+const append = !args.includes("--no-append");
+
+if (!existsSync(join(modelDir, "onnx", "decoder_model_merged.onnx"))) {
+  console.log(`writing the smolvlm-500m preset to ${modelDir} ...`);
+  synthModel({ preset: "smolvlm-500m", outDir: modelDir, dtype: "fp32" });
+}
+
+const mb = (b: number) => b / 2 ** 20;
+const rssMb = () => mb(process.memoryUsage().rss);
+const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
+const weightsMb = mb(
+  readdirSync(join(modelDir, "onnx"))
+    .filter((f) => /^(vision_encoder|embed_tokens|decoder_model_merged)(\.onnx|\.onnx_data)$/.test(f))
+    .reduce((s, f) => s + statSync(join(modelDir, "onnx", f)).size, 0),
+);
+
+const imgDir = join(os.tmpdir(), "artdesc-bench");
+mkdirSync(imgDir, { recursive: true });
+async function image(name: string, w: number, h: number, seed: number): Promise<string> {
+  const data = Buffer.alloc(w * h * 3);
+  for (let i = 0; i < data.length; i++) data[i] = (i * (31 + seed) + seed * 97) % 251;
+  const file = join(imgDir, name);
+  await sharp(data, { raw: { width: w, height: h, channels: 3 } }).jpeg().toFile(file);
+  return file;
+}
+const squares = await Promise.all([0, 1, 2, 3].map((s) => image(`sq${s}.jpg`, 512, 512, s)));
+// Splitting tiles from the image's own resolution: 1000x600 -> 1024x1024 -> 2x2 tiles + global.
+const wide = await image("wide.jpg", 1000, 600, 7);
+
+const t0 = performance.now();
+const engine = await Engine.load({ modelDir, device: "cpu", dtype: "fp32" });
+const loadS = (performance.now() - t0) / 1000;
+const afterLoadMb = rssMb();
+console.log(`loaded in ${loadS.toFixed(1)} s; weights ${weightsMb.toFixed(0)} MB; RSS after load ${afterLoadMb.toFixed(0)} MB`);
+
+const base: EngineParams = {
+  prompt: "Describe the objects, people, and background you see in the painting or drawing in a factual manner.",
+  numBeams: 1,
+  maxNewTokens: tokens,
+  minNewTokens: tokens,
+  targetWords: 0,
+  lengthPenalty: 1,
+  earlyStopping: true,
+  noRepeatNgramSize: 0,
+  repetitionPenalty: 1,
+  imageSplitting: false,
+};
+
+/** Theoretical KV cache: 2 x layers x kv heads x head dim x 4 bytes per token per row. */
+const kvPerTokenRow = 2 * 32 * 5 * 64 * 4;
+
+interface Row {
+  name: string;
+  images: number;
+  beams: number;
+  split: boolean;
+  secPerImage: number;
+  tokensPerS: number;
+  outsideRunPct: number | null;
+  promptTokens: number;
+  phases: string;
+  decodeS: number;
+  peakRssMb: number;
+  reps?: string;
+  kvMb: number;
+}
+const rows: Row[] = [];
+let fixedOverheadMb = 0;
+
+async function measure(name: string, files: string[], over: Partial<EngineParams>) {
+  const p = { ...base, ...over };
+  const ort0 = engine.stats.ortMs;
+  const start = performance.now();
+  const outs = await engine.describe(files.map((imagePath) => ({ imagePath })), p);
+  const wall = performance.now() - start;
+  const ortMs = engine.stats.ortMs - ort0;
+  const generated = outs.reduce((s, o) => s + o.generatedTokens, 0);
+  const o = outs[0]!;
+  const promptTokens = Math.max(...outs.map((x) => x.promptTokens));
+  const row: Row = {
+    name,
+    images: files.length,
+    beams: p.numBeams,
+    split: p.imageSplitting,
+    secPerImage: wall / 1000 / files.length,
+    tokensPerS: generated / (wall / 1000),
+    outsideRunPct: (100 * (wall - ortMs)) / wall,
+    promptTokens,
+    phases: `pre ${(o.timings.preprocessMs / 1000).toFixed(2)} / vis ${(o.timings.visionMs / 1000).toFixed(2)} / fill ${(o.timings.prefillMs / 1000).toFixed(2)} / dec ${(o.timings.decodeMs / 1000).toFixed(2)}`,
+    decodeS: o.timings.decodeMs / 1000,
+    peakRssMb: peakRssMb(),
+    kvMb: mb(files.length * p.numBeams * (promptTokens + tokens) * kvPerTokenRow),
+  };
+  rows.push(row);
+  console.log(JSON.stringify(row));
+}
+
+async function peer() {
+  const prepared = await engine.prepare(squares[0]!, base.prompt, false);
+  const start = performance.now();
+  const out = (await engine.hfModel.generate({
+    ...prepared.processorInputs,
+    max_new_tokens: tokens,
+    min_new_tokens: tokens,
+    do_sample: false,
+  } as never)) as Tensor;
+  const wall = performance.now() - start;
+  const generated = out.dims[1]! - prepared.inputIds.length;
+  const row: Row = {
+    name: "peer: transformers.js generate() (greedy)",
+    images: 1,
+    beams: 1,
+    split: false,
+    secPerImage: wall / 1000,
+    tokensPerS: generated / (wall / 1000),
+    outsideRunPct: null,
+    promptTokens: prepared.inputIds.length,
+    phases: "-",
+    decodeS: NaN,
+    peakRssMb: peakRssMb(),
+    kvMb: mb((prepared.inputIds.length + tokens) * kvPerTokenRow),
+  };
+  rows.push(row);
+  console.log(JSON.stringify(row));
+}
+
+// Warm-up (first-run allocations, arenas), not recorded. Its peak RSS, less the weights and its own
+// KV cache, is the fixed overhead the memory target allows for.
+{
+  const out = await engine.describe([{ imagePath: squares[0]! }], { ...base, maxNewTokens: 2, minNewTokens: 2 });
+  const kv = mb((out[0]!.promptTokens + 2) * kvPerTokenRow);
+  fixedOverheadMb = peakRssMb() - weightsMb - 2.2 * kv;
+  console.log(`warm-up done; peak RSS ${peakRssMb().toFixed(0)} MB; fixed overhead ${fixedOverheadMb.toFixed(0)} MB`);
+}
+
+// Peak RSS only grows within one process: the default order runs from the smallest expected
+// footprint to the largest, so each row's peak belongs to that row or an earlier, smaller one.
+// The machine is shared: configurations are interleaved `reps` times and the fastest repetition
+// of each is reported (peak RSS from the first).
+for (let rep = 0; rep < reps; rep++)
+for (const r of runs) {
+  if (r === "greedy") await measure("1 beam (greedy)", [squares[0]!], { numBeams: 1 });
+  else if (r === "beams4") await measure("4 beams", [squares[0]!], { numBeams: 4 });
+  else if (r === "peer") await peer();
+  else if (r === "batch4") await measure("4 beams, batch of 4 images", squares, { numBeams: 4 });
+  else if (r === "greedy-batch4") await measure("1 beam, batch of 4 images", squares, { numBeams: 1 });
+  else if (r === "split1") await measure("1 beam, image splitting", [wide], { numBeams: 1, imageSplitting: true });
+  else if (r === "split4") await measure("4 beams, image splitting", [wide], { numBeams: 4, imageSplitting: true });
+  else throw new Error(`unknown run "${r}"`);
+}
+await engine.dispose();
+
+// The fastest repetition per configuration, with the first repetition's peak RSS.
+const all = rows.splice(0);
+for (const name of [...new Set(all.map((r) => r.name))]) {
+  const same = all.filter((r) => r.name === name);
+  const best = same.reduce((a, b) => (b.secPerImage < a.secPerImage ? b : a));
+  rows.push({ ...best, peakRssMb: same[0]!.peakRssMb, reps: same.map((r) => r.secPerImage.toFixed(1)).join(" / ") });
+}
+
+const greedy = rows.find((r) => r.name === "1 beam (greedy)");
+const beams4 = rows.find((r) => r.name === "4 beams");
+const lines = [
+  "",
+  `## describe: smolvlm-500m synthetic preset, fp32, CPU (${new Date().toISOString()})`,
+  "",
+  `Command: \`npm run bench:describe -- ${args.join(" ")}\`. Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ` +
+    `load average at start ${os.loadavg()[0]!.toFixed(1)}, Node ${process.version}. Every run generates exactly ${tokens} tokens per image ` +
+    `(min = max new tokens). Model load ${loadS.toFixed(1)} s; weights ${weightsMb.toFixed(0)} MB; RSS after load ${afterLoadMb.toFixed(0)} MB.`,
+  "",
+  `Fixed overhead (peak RSS after a 2-token warm-up, less weights and 2.2 x its KV cache): ${fixedOverheadMb.toFixed(0)} MB.`,
+  "",
+  `Each configuration ran ${reps} time(s), interleaved; the table shows the fastest (all repetitions' s / image in the last column).`,
+  "",
+  "| run | images | beams | split | prompt tokens | s / image | tokens / s | outside run() | phases of image 1 (s): preprocess / vision / prefill / decode | peak RSS MB | KV theory MB | RSS bound MB | s / image, each rep |",
+  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ...rows.map(
+    (r) =>
+      `| ${r.name} | ${r.images} | ${r.beams} | ${r.split ? "yes" : "no"} | ${r.promptTokens} | ${r.secPerImage.toFixed(2)} | ${r.tokensPerS.toFixed(2)} | ${
+        r.outsideRunPct === null ? "-" : `${r.outsideRunPct.toFixed(1)}%`
+      } | ${r.phases} | ${r.peakRssMb.toFixed(0)} | ${r.kvMb.toFixed(1)} | ${(weightsMb + 2.2 * r.kvMb + fixedOverheadMb).toFixed(0)} | ${r.reps ?? ""} |`,
+  ),
+  "",
+];
+if (greedy && beams4) {
+  const ratio = beams4.secPerImage / greedy.secPerImage;
+  const bound = weightsMb + 2.2 * beams4.kvMb + fixedOverheadMb;
+  lines.push(
+    `4 beams / greedy for the same ${tokens} tokens: ${ratio.toFixed(2)}x per image, ${(beams4.decodeS / greedy.decodeS).toFixed(2)}x in the decode phase (target <= 1.5x). ` +
+      `Outside run() with 4 beams: ${beams4.outsideRunPct!.toFixed(1)}% (target < 10%). ` +
+      `Peak RSS with 4 beams ${beams4.peakRssMb.toFixed(0)} MB against weights ${weightsMb.toFixed(0)} + 2.2 x KV ${beams4.kvMb.toFixed(1)} + fixed ${fixedOverheadMb.toFixed(0)} = ${bound.toFixed(0)} MB (${beams4.peakRssMb <= bound ? "within" : "over"}).`,
+    "",
+  );
+}
+const text = lines.join("\n");
+console.log(text);
+if (append) appendFileSync("BENCHMARKS.md", text);

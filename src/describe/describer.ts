@@ -1,0 +1,144 @@
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { Config } from "../config.js";
+import { checkModelFilesPresent, type EngineOptions, type EngineParams, ImageInputError } from "./engine.js";
+import { moduleDtypes } from "./models/contract.js";
+import type { WorkerInit, WorkerReply, WorkerRequest, SerializedError } from "./worker.js";
+import { type DescribeInput, type DescribeOutput, type Describer, type GenerationParams, type ModelInfo, ModelMissingError } from "./types.js";
+
+export interface DescriberOptions {
+  /** The model folder; default MODEL_DIR/MODEL_ID. */
+  modelDir?: string;
+  /** Vision encoder tiles per run (default 1). */
+  visionGroup?: number;
+}
+
+function deserializeError(e: SerializedError): Error {
+  if (e.name === "ModelMissingError") return new ModelMissingError(e.folder ?? "", e.missing ?? [], e.command ?? "");
+  if (e.name === "ImageInputError") {
+    const err = new ImageInputError(e.path ?? "", "");
+    err.message = e.message;
+    return err;
+  }
+  return Object.assign(new Error(e.message), { name: e.name });
+}
+
+/**
+ * Starts the worker: from dist/ as plain JS; from .ts sources (vitest, tsx) through tsx's loader.
+ * Node 20 ignores `execArgv: ["--import", "tsx"]` for a .ts worker entry ("Unknown file extension"),
+ * so a two-line bootstrap registers tsx in the thread and then imports the entry.
+ */
+function startWorker(init: WorkerInit): Worker {
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./worker.js", import.meta.url), { workerData: init });
+  const entry = new URL("./worker.ts", import.meta.url).href;
+  // require.resolve finds the CJS build of tsx/esm/api; its ESM twin sits next to it.
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
+  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData: init });
+}
+
+/**
+ * Opens the description engine in a worker thread and waits until the model is loaded. A missing
+ * model fails fast (before the thread starts) with ModelMissingError.
+ */
+export async function openDescriber(config: Config, options: DescriberOptions = {}): Promise<Describer> {
+  const modelDir = options.modelDir ?? join(config.MODEL_DIR, config.MODEL_ID);
+  const dtypes = moduleDtypes(config.MODEL_DTYPE, config.MODEL_DEVICE);
+  const engine: EngineOptions = {
+    modelDir,
+    dtype: dtypes,
+    device: config.MODEL_DEVICE,
+    threads: config.ORT_THREADS,
+    revision: config.MODEL_REVISION,
+    ...(options.modelDir ? {} : { modelId: config.MODEL_ID }),
+    ...(options.visionGroup ? { visionGroup: options.visionGroup } : {}),
+  };
+  checkModelFilesPresent(modelDir, dtypes, options.modelDir ? undefined : { modelId: config.MODEL_ID, revision: config.MODEL_REVISION });
+
+  const worker = startWorker({ engine });
+  const pending = new Map<
+    number,
+    { resolve: (o: DescribeOutput[]) => void; reject: (e: Error) => void; onProgress?: (i: number, n: number) => void; signal?: AbortSignal }
+  >();
+  let nextId = 1;
+  let closed = false;
+  let closing: Promise<void> | null = null;
+  let onClosed: (() => void) | null = null;
+
+  const failAll = (err: Error) => {
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  };
+
+  const model = await new Promise<ModelInfo>((resolve, reject) => {
+    const onMessage = (m: WorkerReply) => {
+      if (m.type === "ready") {
+        worker.off("message", onMessage);
+        resolve(m.model);
+      } else if (m.type === "failed") {
+        worker.off("message", onMessage);
+        void worker.terminate();
+        reject(deserializeError(m.error));
+      }
+    };
+    worker.on("message", onMessage);
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`description worker exited during load (code ${code})`)));
+  });
+
+  worker.on("message", (m: WorkerReply) => {
+    if (m.type === "progress") pending.get(m.id)?.onProgress?.(m.index, m.tokens);
+    else if (m.type === "result" || m.type === "error") {
+      const p = pending.get(m.id);
+      if (!p) return;
+      pending.delete(m.id);
+      if (m.type === "result") p.resolve(m.outputs);
+      else if (m.error.name === "AbortError" && p.signal?.aborted) p.reject(p.signal.reason instanceof Error ? p.signal.reason : deserializeError(m.error));
+      else p.reject(deserializeError(m.error));
+    } else if (m.type === "closed") onClosed?.();
+  });
+  worker.on("error", (err) => failAll(err));
+  worker.on("exit", (code) => {
+    closed = true;
+    failAll(new Error(`description worker exited (code ${code})`));
+    onClosed?.();
+  });
+
+  return {
+    model,
+    describe(inputs: DescribeInput[], params: GenerationParams, opts = {}) {
+      if (closed || closing) return Promise.reject(new Error("the describer is closed"));
+      if (opts.signal?.aborted) return Promise.reject(opts.signal.reason instanceof Error ? opts.signal.reason : new Error("aborted"));
+      const id = nextId++;
+      const abort = new SharedArrayBuffer(4);
+      const flag = new Int32Array(abort);
+      const full: EngineParams = { ...params, cleanMarkdown: config.DESCRIBE_CLEAN_MARKDOWN };
+      return new Promise<DescribeOutput[]>((resolve, reject) => {
+        const entry: { resolve: typeof resolve; reject: typeof reject; onProgress?: (i: number, n: number) => void; signal?: AbortSignal } = {
+          resolve,
+          reject,
+        };
+        if (opts.onProgress) entry.onProgress = opts.onProgress;
+        if (opts.signal) {
+          entry.signal = opts.signal;
+          opts.signal.addEventListener("abort", () => Atomics.store(flag, 0, 1), { once: true });
+        }
+        pending.set(id, entry);
+        worker.postMessage({ type: "describe", id, inputs, params: full, abort } satisfies WorkerRequest);
+      });
+    },
+    close() {
+      if (closed) return Promise.resolve();
+      closing ??= new Promise<void>((resolve) => {
+        onClosed = () => {
+          closed = true;
+          resolve();
+        };
+        worker.postMessage({ type: "close" } satisfies WorkerRequest);
+      }).then(() => worker.terminate().then(() => undefined));
+      return closing;
+    },
+  };
+}

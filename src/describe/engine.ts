@@ -1,0 +1,570 @@
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import {
+  AutoModelForVision2Seq,
+  AutoProcessor,
+  env,
+  type PreTrainedModel,
+  type Processor,
+  RawImage,
+} from "@huggingface/transformers";
+import * as ort from "onnxruntime-node";
+import sharp from "sharp";
+import { type DtypeConfig, MODEL_MODULES, type ModelModule } from "../config.js";
+import { assertModelFolder, modelFiles, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder } from "./models/contract.js";
+import { beamSearch, targetLengthStop } from "./beam-search.js";
+import { cacheFeeds, cacheFromOutputs, emptyCache, type KvCache, reorderRows, stackRows } from "./kv-cache.js";
+import { finishText } from "./postprocess.js";
+import type { DescribeInput, DescribeOutput, GenerationParams, ModelInfo } from "./types.js";
+import { ModelMissingError } from "./types.js";
+
+/**
+ * The description engine: transformers.js supplies the processor, the tokenizer and the three
+ * onnxruntime sessions (it picks files by dtype and sessions by device); this module runs them
+ * itself — the vision encoder tile by tile, the embedded prompt with the image features merged at
+ * the `<image>` positions, one prefill per image at batch 1, then beam search over all images x
+ * beams with the key/value cache reordered by parent beam.
+ */
+
+export type Device = ModelInfo["device"];
+
+export interface EngineOptions {
+  /** The model folder (config, processor, tokenizer, onnx/). */
+  modelDir: string;
+  /** The model id recorded with each description; read from the folder's revision file when absent. */
+  modelId?: string;
+  revision?: string;
+  dtype?: DtypeConfig;
+  device?: Device;
+  /** onnxruntime intra-op threads; 0 lets onnxruntime choose. */
+  threads?: number;
+  /** Vision encoder tiles per run (bounds the encoder's activation memory). */
+  visionGroup?: number;
+}
+
+/** One description request as the engine sees it (GenerationParams plus what the engine needs). */
+export interface EngineParams extends GenerationParams {
+  numReturnSequences?: number;
+  cleanMarkdown?: boolean;
+}
+
+export interface EngineHooks {
+  onProgress?: (index: number, tokens: number) => void;
+  signal?: AbortSignal;
+  /**
+   * Called between images and between steps, before the signal is checked: lets a worker thread
+   * whose event loop is blocked by inference turn a shared abort flag into `signal`'s abort.
+   */
+  poll?: () => void;
+}
+
+/** An image that cannot be used: unreadable, corrupt or in an unsupported format. */
+export class ImageInputError extends Error {
+  override name = "ImageInputError";
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`Cannot use image ${path}: ${reason}`);
+  }
+}
+
+/** The configured model (MODEL_ID, MODEL_REVISION): a missing file then names the pull command. */
+export interface ConfiguredModel {
+  modelId: string;
+  revision: string;
+}
+
+/**
+ * Throws ModelMissingError (folder, missing files, the command that fetches them) when files are
+ * absent. For the configured model the command is `models pull`; for an explicit folder it follows
+ * the folder's record (`models synth ...` for a synthetic one).
+ */
+export function checkModelFilesPresent(modelDir: string, dtypes: ModuleDtypes, configured?: ConfiguredModel): void {
+  const dir = resolve(modelDir);
+  if (!configured) {
+    resolveModelFolder(dir, dtypes);
+    return;
+  }
+  const missing = modelFiles(dtypes).filter((f) => !existsSync(join(dir, f)));
+  if (missing.length) throw new ModelMissingError(dir, missing, pullCommand(configured.modelId, configured.revision, dtypes));
+}
+
+/** As checkModelFilesPresent, then the ONNX contract checks (ModelContractError). */
+export function checkModelFiles(modelDir: string, dtypes: ModuleDtypes, configured?: ConfiguredModel): void {
+  checkModelFilesPresent(modelDir, dtypes, configured);
+  assertModelFolder(resolve(modelDir), dtypes, "");
+}
+
+/** Reads an image with sharp (EXIF rotation applied, RGB), as transformers.js's RawImage. */
+export async function readImage(path: string, maxEdge: number): Promise<RawImage> {
+  let out: { data: Buffer; info: { width: number; height: number; channels: number } };
+  try {
+    out = await sharp(path, { failOn: "error" })
+      .rotate()
+      .resize({ width: maxEdge, height: maxEdge, fit: "inside", withoutEnlargement: true })
+      .removeAlpha()
+      .toColourspace("srgb")
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new ImageInputError(path, /unsupported image format/i.test(message) ? "unsupported or corrupt image format" : message);
+  }
+  if (out.info.channels !== 3) throw new ImageInputError(path, `expected 3 colour channels after conversion, got ${out.info.channels}`);
+  return new RawImage(new Uint8ClampedArray(out.data.buffer, out.data.byteOffset, out.data.length), out.info.width, out.info.height, 3);
+}
+
+/** Half-precision bits to float32 (logits of fp16 graphs). */
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * 2 ** -14 * (f / 1024);
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+function floatToHalf(v: number): number {
+  const f32 = new Float32Array([v]);
+  const x = new Uint32Array(f32.buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
+  const mant = x & 0x7fffff;
+  if (exp <= 0) return sign;
+  if (exp >= 31) return sign | 0x7c00;
+  return sign | (exp << 10) | (mant >> 13);
+}
+
+function toFloat32(t: ort.Tensor): Float32Array {
+  if (t.type === "float32") return t.data as Float32Array;
+  if (t.type === "float16") return Float32Array.from(t.data as Uint16Array, halfToFloat);
+  throw new Error(`unexpected logits type ${t.type}`);
+}
+
+function floatTensor(type: "float32" | "float16", data: Float32Array, dims: number[]): ort.Tensor {
+  return type === "float32" ? new ort.Tensor("float32", data, dims) : new ort.Tensor("float16", Uint16Array.from(data, floatToHalf), dims);
+}
+
+/** What the processor made of one image and prompt. */
+export interface PreparedInput {
+  /** The templated prompt with one `<image>` placeholder (as stored). */
+  promptText: string;
+  inputIds: number[];
+  imageTokens: number;
+  /** [1, tiles, 3, S, S] and [1, tiles, S, S] as the processor returned them (transformers.js tensors). */
+  processorInputs: Record<string, unknown>;
+  pixelValues: Float32Array;
+  tiles: number;
+  tileSize: number;
+  preprocessMs: number;
+}
+
+/** The prefill of one image: its cache, its last-position logits and its prompt length. */
+export interface Prefill {
+  cache: KvCache;
+  logits: Float32Array;
+  length: number;
+  visionMs: number;
+  prefillMs: number;
+}
+
+export interface RunStats {
+  /** Milliseconds spent inside onnxruntime `run()`. */
+  ortMs: number;
+  runs: number;
+  /** Key/value rows copied by beam reordering. */
+  copiedRows: number;
+}
+
+export class Engine {
+  readonly stats: RunStats = { ortMs: 0, runs: 0, copiedRows: 0 };
+
+  private constructor(
+    readonly model: ModelInfo,
+    readonly processor: Processor,
+    readonly hfModel: PreTrainedModel,
+    private readonly sessions: Record<ModelModule, ort.InferenceSession>,
+    private readonly dims: {
+      layers: number;
+      kvHeads: number;
+      headDim: number;
+      vocab: number;
+      floatType: "float32" | "float16";
+      visionFloat: "float32" | "float16";
+    },
+    readonly special: { imageTokenId: number; eosTokenIds: number[]; badWordsIds: number[][] },
+    private readonly options: { visionGroup: number; maxEdge: number; tileSize: number },
+  ) {}
+
+  static async load(options: EngineOptions): Promise<Engine> {
+    const device = options.device ?? "cpu";
+    const dtypes = moduleDtypes(options.dtype, device);
+    const dir = resolve(options.modelDir);
+    const revisionRecord = readRevision(dir);
+    const modelId = options.modelId ?? revisionRecord?.model ?? basename(dir);
+    checkModelFiles(dir, dtypes, options.modelId ? { modelId: options.modelId, revision: options.revision ?? "main" } : undefined);
+
+    // transformers.js resolves `localModelPath + id`; the folder's parent and name give exactly it.
+    env.localModelPath = `${dirname(dir)}/`;
+    env.allowLocalModels = true;
+    env.allowRemoteModels = false;
+    const id = basename(dir);
+    const sessionOptions: ort.InferenceSession.SessionOptions = {};
+    if (options.threads && options.threads > 0) sessionOptions.intraOpNumThreads = options.threads;
+
+    const processor = await AutoProcessor.from_pretrained(id, { local_files_only: true });
+    const hfModel = await AutoModelForVision2Seq.from_pretrained(id, {
+      local_files_only: true,
+      device,
+      // transformers.js calls the "_quantized" files q8.
+      dtype: Object.fromEntries(MODEL_MODULES.map((m) => [m, dtypes[m] === "quantized" ? "q8" : dtypes[m]])) as Record<string, "q8">,
+      session_options: sessionOptions,
+    });
+    const sessions = (hfModel as unknown as { sessions: Record<string, ort.InferenceSession> }).sessions;
+    for (const m of MODEL_MODULES) if (!sessions[m]) throw new Error(`transformers.js opened no ${m} session for ${dir}`);
+
+    const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, any>;
+    const text = (config.text_config ?? config) as Record<string, any>;
+    const decoder = sessions.decoder_model_merged as ort.InferenceSession;
+    const pastMeta = decoder.inputMetadata.find((m) => m.name === "past_key_values.0.key");
+    if (!pastMeta || !pastMeta.isTensor) throw new Error("decoder_model_merged has no past_key_values.0.key input");
+    const [, kvHeads, , headDim] = pastMeta.shape;
+    if (typeof kvHeads !== "number" || typeof headDim !== "number") {
+      throw new Error("decoder past_key_values must have fixed key/value head count and head size");
+    }
+    const layers = decoder.inputNames.filter((n) => /^past_key_values\.\d+\.key$/.test(n)).length;
+    const floatType = pastMeta.type === "float16" ? "float16" : "float32";
+    const visionMeta = (sessions.vision_encoder as ort.InferenceSession).inputMetadata.find((m) => m.name === "pixel_values");
+    const visionFloat = visionMeta?.isTensor && visionMeta.type === "float16" ? "float16" : "float32";
+
+    const generation = readJson(join(dir, "generation_config.json")) ?? {};
+    const eosRaw = generation.eos_token_id ?? config.eos_token_id ?? text.eos_token_id;
+    const eosTokenIds = (Array.isArray(eosRaw) ? eosRaw : [eosRaw]).filter((x): x is number => typeof x === "number");
+    if (eosTokenIds.length === 0) throw new Error(`no eos_token_id in ${dir}/generation_config.json or config.json`);
+    const imageTokenId = config.image_token_id ?? config.image_token_index;
+    if (typeof imageTokenId !== "number") throw new Error(`no image_token_id in ${dir}/config.json`);
+
+    // The image tokens can never be generated (bad words).
+    const tokenizerJson = readJson(join(dir, "tokenizer.json")) ?? {};
+    const imageSpecials = ((tokenizerJson.added_tokens ?? []) as { id: number; content: string }[])
+      .filter((t) => /^<(image|fake_token_around_image|global-img|row_\d+_col_\d+)>$/.test(t.content))
+      .map((t) => [t.id]);
+    if (!imageSpecials.some(([i]) => i === imageTokenId)) imageSpecials.push([imageTokenId]);
+
+    const pre = readJson(join(dir, "preprocessor_config.json")) ?? {};
+    const tileSize = pre.max_image_size?.longest_edge ?? 512;
+    const maxEdge = pre.size?.longest_edge ?? 2048;
+
+    const model: ModelInfo = {
+      modelId,
+      // What is on disk wins: the revision file written by `models pull` / `models synth`.
+      revision: revisionRecord?.commit ?? revisionRecord?.revision ?? options.revision ?? "unknown",
+      dtypes,
+      device,
+    };
+    return new Engine(
+      model,
+      processor,
+      hfModel,
+      sessions as Record<ModelModule, ort.InferenceSession>,
+      { layers, kvHeads, headDim, vocab: text.vocab_size ?? config.vocab_size, floatType, visionFloat },
+      { imageTokenId, eosTokenIds, badWordsIds: imageSpecials },
+      { visionGroup: Math.max(1, options.visionGroup ?? 1), maxEdge, tileSize },
+    );
+  }
+
+  get vocabSize(): number {
+    return this.dims.vocab;
+  }
+
+  async dispose(): Promise<void> {
+    await this.hfModel.dispose();
+  }
+
+  private async run(module: ModelModule, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+    const t = performance.now();
+    const out = await this.sessions[module].run(feeds);
+    this.stats.ortMs += performance.now() - t;
+    this.stats.runs++;
+    return out as Record<string, ort.Tensor>;
+  }
+
+  /** The chat-templated prompt with one image placeholder. */
+  templatePrompt(instruction: string): string {
+    const messages = [{ role: "user", content: [{ type: "image" }, { type: "text", text: instruction }] }];
+    return this.processor.apply_chat_template(messages as never, { add_generation_prompt: true }) as unknown as string;
+  }
+
+  /**
+   * Reads and preprocesses an image. Without splitting: one tile. With splitting: tiles from the
+   * image's own resolution (never upscaled past it, at most the processor's longest edge).
+   */
+  async prepare(imagePath: string, instruction: string, imageSplitting: boolean): Promise<PreparedInput> {
+    const t0 = performance.now();
+    const image = await readImage(imagePath, this.options.maxEdge);
+    const promptText = this.templatePrompt(instruction);
+    const imageProcessor = (this.processor as unknown as { image_processor: { size: { longest_edge: number } } }).image_processor;
+    const ownEdge = Math.max(image.width, image.height);
+    // Splitting: resize to the image's own longest edge (capped); without: straight to one tile.
+    imageProcessor.size = { longest_edge: imageSplitting ? Math.min(this.options.maxEdge, ownEdge) : this.options.tileSize };
+    const inputs = (await (this.processor as unknown as (t: string, i: RawImage[], o: object) => Promise<Record<string, any>>)(
+      promptText,
+      [image],
+      { do_image_splitting: imageSplitting },
+    )) as Record<string, any>;
+    const ids = Array.from(inputs.input_ids.data as BigInt64Array, Number);
+    const pixel = inputs.pixel_values;
+    const [, tiles, , size] = pixel.dims as number[];
+    return {
+      promptText,
+      inputIds: ids,
+      imageTokens: ids.filter((i) => i === this.special.imageTokenId).length,
+      processorInputs: inputs,
+      pixelValues: pixel.data as Float32Array,
+      tiles: tiles!,
+      tileSize: size!,
+      preprocessMs: performance.now() - t0,
+    };
+  }
+
+  /** Image features for all tiles, encoded `visionGroup` tiles per run: [tiles * seq, hidden] flat. */
+  async encodeImage(p: PreparedInput): Promise<{ features: Float32Array | Uint16Array; ms: number }> {
+    const t0 = performance.now();
+    const tileLen = 3 * p.tileSize * p.tileSize;
+    const parts: (Float32Array | Uint16Array)[] = [];
+    for (let start = 0; start < p.tiles; start += this.options.visionGroup) {
+      const n = Math.min(this.options.visionGroup, p.tiles - start);
+      const pixels = p.pixelValues.subarray(start * tileLen, (start + n) * tileLen);
+      const out = await this.run("vision_encoder", {
+        pixel_values: floatTensor(this.dims.visionFloat, pixels, [1, n, 3, p.tileSize, p.tileSize]),
+        pixel_attention_mask: new ort.Tensor("bool", new Uint8Array(n * p.tileSize * p.tileSize).fill(1), [1, n, p.tileSize, p.tileSize]),
+      });
+      parts.push(out.image_features!.data as Float32Array | Uint16Array);
+    }
+    const total = parts.reduce((s, x) => s + x.length, 0);
+    const features = parts[0] instanceof Uint16Array ? new Uint16Array(total) : new Float32Array(total);
+    let off = 0;
+    for (const x of parts) {
+      features.set(x, off);
+      off += x.length;
+    }
+    return { features, ms: performance.now() - t0 };
+  }
+
+  /** Token embeddings [1, n, hidden] for the given ids. */
+  async embed(ids: readonly number[], rows = 1): Promise<ort.Tensor> {
+    const out = await this.run("embed_tokens", {
+      input_ids: new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [rows, ids.length / rows]),
+    });
+    return out.inputs_embeds!;
+  }
+
+  /** The embedded prompt with the image features written over the `<image>` positions. */
+  async promptEmbeddings(p: PreparedInput, features: Float32Array | Uint16Array): Promise<ort.Tensor> {
+    const embeds = await this.embed(p.inputIds);
+    const hidden = embeds.dims[2]!;
+    const data = embeds.data as Float32Array | Uint16Array;
+    if (features.length !== p.imageTokens * hidden) {
+      throw new Error(`vision encoder gave ${features.length / hidden} feature rows for ${p.imageTokens} image tokens`);
+    }
+    let k = 0;
+    p.inputIds.forEach((id, pos) => {
+      if (id !== this.special.imageTokenId) return;
+      data.set(features.subarray(k * hidden, (k + 1) * hidden), pos * hidden);
+      k++;
+    });
+    return embeds;
+  }
+
+  /** One decoder call. `mask` is [rows, past + seq] of 0/1, `positions` [rows, seq]. */
+  async decode(
+    embeds: ort.Tensor,
+    mask: BigInt64Array,
+    positions: BigInt64Array,
+    cache: KvCache,
+  ): Promise<{ logits: ort.Tensor; cache: KvCache }> {
+    const [rows, seq] = embeds.dims as [number, number];
+    const out = await this.run("decoder_model_merged", {
+      inputs_embeds: embeds,
+      attention_mask: new ort.Tensor("int64", mask, [rows, mask.length / rows]),
+      position_ids: new ort.Tensor("int64", positions, [rows, seq]),
+      ...cacheFeeds(cache),
+    });
+    return { logits: out.logits!, cache: cacheFromOutputs(out, this.dims.layers) };
+  }
+
+  emptyCache(): KvCache {
+    return emptyCache(this.dims.layers, this.dims.kvHeads, this.dims.headDim, this.dims.floatType);
+  }
+
+  /** Vision encoder, merge and the prompt's decoder pass at batch 1. */
+  async prefill(p: PreparedInput): Promise<Prefill> {
+    const { features, ms: visionMs } = await this.encodeImage(p);
+    const t0 = performance.now();
+    const embeds = await this.promptEmbeddings(p, features);
+    const n = p.inputIds.length;
+    const { logits, cache } = await this.decode(
+      embeds,
+      new BigInt64Array(n).fill(1n),
+      BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
+      this.emptyCache(),
+    );
+    const vocab = logits.dims[2]!;
+    const all = toFloat32(logits);
+    return { cache, logits: all.slice((n - 1) * vocab, n * vocab), length: n, visionMs, prefillMs: performance.now() - t0 };
+  }
+
+  decodeText(ids: readonly number[]): string {
+    return this.processor.tokenizer!.decode([...ids], { skip_special_tokens: true });
+  }
+
+  /** Describes the images as one batch (images x beams). */
+  async describe(inputs: DescribeInput[], params: EngineParams, hooks: EngineHooks = {}): Promise<DescribeOutput[]> {
+    if (inputs.length === 0) return [];
+    const instruction = (input: DescribeInput) => promptWithContext(params.prompt, input.context);
+    const prepared: PreparedInput[] = [];
+    const prefills: Prefill[] = [];
+    for (const input of inputs) {
+      hooks.poll?.();
+      hooks.signal?.throwIfAborted();
+      const p = await this.prepare(input.imagePath, instruction(input), params.imageSplitting);
+      prepared.push(p);
+      prefills.push(await this.prefill(p));
+    }
+    const t0 = performance.now();
+    const hypotheses = await this.search(
+      prepared.map((p) => p.inputIds),
+      prefills,
+      params,
+      hooks,
+    );
+    const decodeMs = performance.now() - t0;
+    return inputs.map((_, i) => {
+      const best = hypotheses[i]![0];
+      if (!best) throw new Error(`beam search returned no hypothesis for image ${i}`);
+      const ids = best.tokens;
+      const rawText = this.decodeText(ids);
+      const { text, trimmed } = finishText(rawText, { cleanMarkdown: params.cleanMarkdown ?? true });
+      const p = prepared[i]!;
+      const f = prefills[i]!;
+      return {
+        text,
+        rawText,
+        finishReason: best.finishReason,
+        trimmed,
+        prompt: p.promptText,
+        promptTokens: p.inputIds.length,
+        imageTokens: p.imageTokens,
+        generatedTokens: ids.length,
+        generatedTokenIds: ids,
+        sequenceScore: best.score,
+        timings: {
+          preprocessMs: p.preprocessMs,
+          visionMs: f.visionMs,
+          prefillMs: f.prefillMs,
+          decodeMs,
+          totalMs: p.preprocessMs + f.visionMs + f.prefillMs + decodeMs,
+        },
+        params: { ...params },
+        model: this.model,
+      } satisfies DescribeOutput;
+    });
+  }
+
+  /**
+   * Beam search over prefilled images: the first step copies each image's cache to its beams;
+   * later steps reorder rows by parent (nothing copied when the parents are the identity).
+   */
+  async search(promptIds: number[][], prefills: Prefill[], params: EngineParams, hooks: EngineHooks = {}) {
+    const vocab = this.dims.vocab;
+    const prefillLogits = new Float32Array(prefills.length * vocab);
+    prefills.forEach((f, i) => prefillLogits.set(f.logits, i * vocab));
+
+    // Per row: which image, its prompt length, tokens fed so far; the batch's common cache length.
+    let rowItem: number[] = prefills.map((_, i) => i);
+    let rowFed: number[] = prefills.map(() => 0);
+    let cache: KvCache | null = null;
+    const lengths = prefills.map((f) => f.length);
+
+    const step = async (parents: Int32Array, tokens: Int32Array): Promise<Float32Array> => {
+      const nextItem = Array.from(parents, (p) => rowItem[p]!);
+      const nextFed = Array.from(parents, (p) => rowFed[p]! + 1);
+      if (cache === null) {
+        const length = Math.max(...nextItem.map((i) => lengths[i]!));
+        cache = stackRows(
+          Array.from(parents, (p) => ({ cache: prefills[rowItem[p]!]!.cache, row: 0 })),
+          length,
+        );
+        this.stats.copiedRows += parents.length;
+      } else {
+        const r = reorderRows(cache, parents);
+        cache = r.cache;
+        this.stats.copiedRows += r.stats.copiedRows;
+      }
+      rowItem = nextItem;
+      rowFed = nextFed;
+      const rows = parents.length;
+      const past = cache.length;
+      const mask = new BigInt64Array(rows * (past + 1));
+      const positions = new BigInt64Array(rows);
+      for (let r = 0; r < rows; r++) {
+        // Left padding: the row's prompt and generated tokens are the last `real` positions.
+        const promptLen = lengths[rowItem[r]!]!;
+        const real = promptLen + rowFed[r]! - 1;
+        mask.fill(1n, r * (past + 1) + (past - real), (r + 1) * (past + 1));
+        positions[r] = BigInt(promptLen + rowFed[r]! - 1);
+      }
+      const embeds = await this.embed(Array.from(tokens), rows);
+      const out = await this.decode(embeds, mask, positions, cache);
+      cache = out.cache;
+      return toFloat32(out.logits);
+    };
+
+    const stop =
+      params.targetWords > 0 ? targetLengthStop((ids) => this.decodeText(ids), params.targetWords) : undefined;
+    const { hypotheses } = await beamSearch({
+      items: promptIds.map((ids) => ({ promptIds: ids })),
+      prefillLogits,
+      vocabSize: vocab,
+      params: {
+        numBeams: params.numBeams,
+        maxNewTokens: params.maxNewTokens,
+        minNewTokens: params.minNewTokens,
+        lengthPenalty: params.lengthPenalty,
+        earlyStopping: params.earlyStopping,
+        noRepeatNgramSize: params.noRepeatNgramSize,
+        repetitionPenalty: params.repetitionPenalty,
+        numReturnSequences: params.numReturnSequences ?? 1,
+        eosTokenIds: this.special.eosTokenIds,
+        badWordsIds: this.special.badWordsIds,
+        ...(stop ? { stop: (_item: number, prefix: readonly number[], token: number) => stop(_item, prefix, token) } : {}),
+      },
+      step,
+      onStep: (item, tokens) => {
+        hooks.onProgress?.(item, tokens);
+        hooks.poll?.();
+      },
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+    });
+    return hypotheses;
+  }
+}
+
+/** The instruction with the artwork's facts, when given (DESCRIBE_PROMPT_CONTEXT). */
+export function promptWithContext(prompt: string, context: DescribeInput["context"]): string {
+  if (!context) return prompt;
+  const facts = [
+    context.title && `Title: ${context.title}.`,
+    context.creator && `Creator: ${context.creator}.`,
+    context.date && `Date: ${context.date}.`,
+    context.medium && `Medium: ${context.medium}.`,
+  ].filter(Boolean);
+  return facts.length ? `${facts.join(" ")}\n${prompt}` : prompt;
+}
+
+function readJson(path: string): Record<string, any> | null {
+  if (!existsSync(path)) return null;
+  return JSON.parse(readFileSync(path, "utf8")) as Record<string, any>;
+}
+

@@ -1,0 +1,135 @@
+import * as ort from "onnxruntime-node";
+
+/**
+ * The decoder's key/value cache for a batch of rows, one tensor pair per layer
+ * ([rows, kv heads, length, head dim]). Reordering by parent beam copies only the rows that change
+ * and nothing when the parents are the identity (see /shared/reference/beam-search.md, "Cost").
+ */
+
+type Data = Float32Array | Uint16Array;
+
+export interface LayerCache {
+  key: ort.Tensor;
+  value: ort.Tensor;
+}
+
+export interface KvCache {
+  layers: LayerCache[];
+  rows: number;
+  length: number;
+}
+
+const dataOf = (t: ort.Tensor) => t.data as Data;
+
+export function emptyCache(layers: number, kvHeads: number, headDim: number, type: "float32" | "float16"): KvCache {
+  const make = () => new ort.Tensor(type, type === "float32" ? new Float32Array(0) : new Uint16Array(0), [1, kvHeads, 0, headDim]);
+  return { layers: Array.from({ length: layers }, () => ({ key: make(), value: make() })), rows: 1, length: 0 };
+}
+
+/** The cache as the decoder returned it in `present.{i}.key/value`. */
+export function cacheFromOutputs(outputs: Record<string, ort.Tensor>, layers: number): KvCache {
+  const list: LayerCache[] = [];
+  for (let i = 0; i < layers; i++) {
+    const key = outputs[`present.${i}.key`];
+    const value = outputs[`present.${i}.value`];
+    if (!key || !value) throw new Error(`decoder output present.${i}.key/value missing`);
+    list.push({ key, value });
+  }
+  const dims = list[0]!.key.dims;
+  return { layers: list, rows: dims[0]!, length: dims[2]! };
+}
+
+/** Feeds for the decoder: past_key_values.{i}.key/value. */
+export function cacheFeeds(cache: KvCache): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  cache.layers.forEach((l, i) => {
+    feeds[`past_key_values.${i}.key`] = l.key;
+    feeds[`past_key_values.${i}.value`] = l.value;
+  });
+  return feeds;
+}
+
+function newLike(t: ort.Tensor, rows: number, length: number): ort.Tensor {
+  const [, heads, , dim] = t.dims as [number, number, number, number];
+  const size = rows * heads * length * dim;
+  const data = t.type === "float16" ? new Uint16Array(size) : new Float32Array(size);
+  return new ort.Tensor(t.type as "float32" | "float16", data, [rows, heads, length, dim]);
+}
+
+/**
+ * A new batch whose row r is row `sources[r].row` of cache `sources[r].cache`, left-padded with
+ * zeros to `length` (rows from shorter prompts; the attention mask hides the padding). Used once
+ * per decode, to copy each image's prefill cache to its beams.
+ */
+export function stackRows(sources: { cache: KvCache; row: number }[], length: number): KvCache {
+  const first = sources[0]!.cache;
+  const layers = first.layers.map((_, i) => {
+    const out: LayerCache = { key: newLike(first.layers[i]!.key, sources.length, length), value: newLike(first.layers[i]!.value, sources.length, length) };
+    for (const which of ["key", "value"] as const) {
+      const dst = dataOf(out[which]);
+      const [, heads, , dim] = out[which].dims as [number, number, number, number];
+      sources.forEach(({ cache, row }, r) => {
+        const src = cache.layers[i]![which];
+        const srcLen = src.dims[2]!;
+        const srcData = dataOf(src);
+        const pad = length - srcLen;
+        for (let h = 0; h < heads; h++) {
+          const from = ((row * heads + h) * srcLen) * dim;
+          const to = ((r * heads + h) * length + pad) * dim;
+          dst.set(srcData.subarray(from, from + srcLen * dim), to);
+        }
+      });
+    }
+    return out;
+  });
+  return { layers, rows: sources.length, length };
+}
+
+export interface ReorderStats {
+  /** Rows copied in this reorder (0 when the parents were the identity). */
+  copiedRows: number;
+}
+
+/**
+ * Reorders the cache so row r holds what row `parents[r]` held. Same row count: in place, copying
+ * only rows whose parent differs (rows that are read and also overwritten are saved first). Fewer
+ * rows (an image finished): a new, smaller batch.
+ */
+export function reorderRows(cache: KvCache, parents: Int32Array): { cache: KvCache; stats: ReorderStats } {
+  const n = parents.length;
+  let identity = n === cache.rows;
+  for (let r = 0; identity && r < n; r++) identity = parents[r] === r;
+  if (identity) return { cache, stats: { copiedRows: 0 } };
+
+  if (n !== cache.rows) {
+    const sources = Array.from(parents, (row) => ({ cache, row }));
+    return { cache: stackRows(sources, cache.length), stats: { copiedRows: n } };
+  }
+
+  const changed: number[] = [];
+  for (let r = 0; r < n; r++) if (parents[r] !== r) changed.push(r);
+  const changedSet = new Set(changed);
+  // Sources that are themselves overwritten must be read before any write.
+  const saved = new Set<number>();
+  for (const r of changed) if (changedSet.has(parents[r]!)) saved.add(parents[r]!);
+
+  for (const layer of cache.layers) {
+    for (const t of [layer.key, layer.value]) {
+      const data = dataOf(t);
+      const rowSize = data.length / n;
+      const copies = new Map<number, Data>();
+      for (const s of saved) copies.set(s, data.slice(s * rowSize, (s + 1) * rowSize));
+      for (const r of changed) {
+        const p = parents[r]!;
+        const src = copies.get(p) ?? data.subarray(p * rowSize, (p + 1) * rowSize);
+        data.set(src, r * rowSize);
+      }
+    }
+  }
+  return { cache, stats: { copiedRows: changed.length } };
+}
+
+/** Bytes of key/value cache per token per row: 2 (key, value) x layers x kv heads x head dim x element size. */
+export function kvBytesPerToken(layers: number, kvHeads: number, headDim: number, elementBytes: number): number {
+  return 2 * layers * kvHeads * headDim * elementBytes;
+}

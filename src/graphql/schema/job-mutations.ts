@@ -1,0 +1,154 @@
+import type { EarlyStopping } from "../../describe/types.js";
+import { setHumanDescription } from "../../jobs/descriptions.js";
+import {
+  ArtworkWithoutImageError,
+  cancelJob,
+  describableImage,
+  enqueueDescribe,
+  JobNotCancellableError,
+  ParamOutOfRangeError,
+  PRIORITY,
+  type QueueRunSummary,
+  queueMissing,
+  validateParams,
+} from "../../jobs/queue.js";
+import { builder, type Context } from "../builder.js";
+import { InvalidIdError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors.js";
+import { parseArtworkId } from "../ids.js";
+import { parseJobId } from "./job.js";
+
+/** Who asked, as recorded on jobs and descriptions: one token means one caller. */
+const REQUESTED_BY = "api";
+export const MAX_DESCRIPTION_CHARS = 10_000;
+
+/** Every mutation starts here: no token configured means mutations are closed, not open. */
+function requireToken(ctx: Context): void {
+  if (!ctx.config.API_TOKEN) throw new UnauthorizedError("Mutations are disabled: the server has no API_TOKEN configured");
+  if (!ctx.authorized) throw new UnauthorizedError();
+}
+
+const EarlyStoppingEnum = builder.enumType("EarlyStoppingMode", {
+  description: "Hugging Face early_stopping: TRUE stops when num_beams beams finished, FALSE uses a heuristic, NEVER runs the canonical search.",
+  values: { TRUE: { value: "true" }, FALSE: { value: "false" }, NEVER: { value: "never" } } as const,
+});
+
+const GenerationParamsInput = builder.inputType("GenerationParamsInput", {
+  description: "Generation parameters; unset ones take the configured defaults (see generationDefaults).",
+  fields: (t) => ({
+    prompt: t.string(),
+    numBeams: t.int({ description: "1 to 8." }),
+    maxNewTokens: t.int({ description: "16 to 1024." }),
+    minNewTokens: t.int({ description: "0 to maxNewTokens." }),
+    targetWords: t.int({ description: "0 (off) to 1000." }),
+    lengthPenalty: t.float({ description: "-10 to 10." }),
+    earlyStopping: t.field({ type: EarlyStoppingEnum }),
+    noRepeatNgramSize: t.int({ description: "0 (off) to 20." }),
+    repetitionPenalty: t.float({ description: "0.5 to 3." }),
+    imageSplitting: t.boolean(),
+  }),
+});
+
+const QueueSummaryRef = builder.objectRef<QueueRunSummary>("DescribeMissingPayload").implement({
+  description: "What describeMissing queued and skipped.",
+  fields: (t) => ({
+    queued: t.exposeInt("queued"),
+    alreadyQueued: t.exposeInt("alreadyQueued"),
+    skippedNoImage: t.exposeInt("skippedNoImage", { description: "Works without a downloaded main image." }),
+    upToDate: t.exposeInt("upToDate", { description: "Works that already have a model description." }),
+    skippedHuman: t.exposeInt("skippedHuman", { description: "Works whose current description is a person's text." }),
+  }),
+});
+
+function toEarlyStopping(v: "true" | "false" | "never" | null | undefined): EarlyStopping | undefined {
+  return v == null ? undefined : v === "never" ? "never" : v === "true";
+}
+
+async function findArtwork(ctx: Context, rawId: string) {
+  const found = await ctx.db.artwork.findUnique({ where: parseArtworkId(rawId), select: { id: true, qid: true } });
+  if (!found) throw new NotFoundError(rawId);
+  return found;
+}
+
+builder.mutationFields((t) => ({
+  regenerateDescription: t.prismaField({
+    type: "Job",
+    description:
+      "Queues a new description of the artwork's main image. An identical job still queued is returned instead of a second one. " +
+      "The result becomes the current description unless a person wrote the current one; force: true replaces that too.",
+    args: {
+      id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id." }),
+      params: t.arg({ type: GenerationParamsInput }),
+      reason: t.arg.string(),
+      force: t.arg.boolean({ defaultValue: false }),
+    },
+    errors: {
+      types: [UnauthorizedError, NotFoundError, InvalidIdError, ArtworkWithoutImageError, ParamOutOfRangeError, InvalidInputError],
+      directResult: true,
+    },
+    resolve: async (query, _root, args, ctx) => {
+      requireToken(ctx);
+      const artwork = await findArtwork(ctx, String(args.id));
+      const params = validateParams(
+        { ...(args.params ?? {}), earlyStopping: toEarlyStopping(args.params?.earlyStopping) },
+        ctx.config,
+      );
+      if (args.reason != null && args.reason.length > 1000) throw new InvalidInputError("reason", "reason must have at most 1000 characters");
+      const image = await ctx.db.image.findFirst({ where: { artworkId: artwork.id, ...describableImage }, select: { id: true } });
+      if (!image) throw new ArtworkWithoutImageError(artwork.qid);
+      const { job } = await enqueueDescribe(ctx.db, ctx.config, {
+        artworkId: artwork.id,
+        imageId: image.id,
+        params,
+        force: args.force ?? false,
+        reason: args.reason ?? null,
+        requestedBy: REQUESTED_BY,
+        priority: PRIORITY.request,
+      });
+      return ctx.db.job.findUniqueOrThrow({ ...query, where: { id: job.id } });
+    },
+  }),
+  describeMissing: t.field({
+    type: QueueSummaryRef,
+    description: "Queues every active artwork (of one creator, if given) that has an image and no description.",
+    args: { creator: t.arg.string({ description: 'A creator QID ("Q5432") or words of its labels ("goya").' }) },
+    errors: { types: [UnauthorizedError], directResult: true },
+    resolve: async (_root, args, ctx) => {
+      requireToken(ctx);
+      return queueMissing(ctx.db, ctx.config, { creator: args.creator ?? null }, REQUESTED_BY);
+    },
+  }),
+  cancelJob: t.prismaField({
+    type: "Job",
+    description: "Cancels a queued job, or a running one (its worker stops at the next token and writes nothing).",
+    args: { id: t.arg.id({ required: true, description: "Global id or number." }) },
+    errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, JobNotCancellableError], directResult: true },
+    resolve: async (query, _root, args, ctx) => {
+      requireToken(ctx);
+      const id = parseJobId(String(args.id));
+      const job = await cancelJob(ctx.db, id);
+      if (!job) throw new NotFoundError(String(args.id), `No job with id "${String(args.id)}"`);
+      return ctx.db.job.findUniqueOrThrow({ ...query, where: { id } });
+    },
+  }),
+  setDescription: t.prismaField({
+    type: "Description",
+    description: "Records a person's text as the artwork's current description. The nightly run never replaces it; only regenerateDescription with force: true does.",
+    args: {
+      id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id." }),
+      text: t.arg.string({ required: true }),
+      author: t.arg.string(),
+      reason: t.arg.string(),
+    },
+    errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, InvalidInputError], directResult: true },
+    resolve: async (query, _root, args, ctx) => {
+      requireToken(ctx);
+      const artwork = await findArtwork(ctx, String(args.id));
+      const text = args.text.trim();
+      if (text === "" || text.length > MAX_DESCRIPTION_CHARS) {
+        throw new InvalidInputError("text", `text must have 1 to ${MAX_DESCRIPTION_CHARS} characters`);
+      }
+      const d = await setHumanDescription(ctx.db, artwork.id, text, { author: args.author ?? REQUESTED_BY, reason: args.reason ?? null });
+      return ctx.db.description.findUniqueOrThrow({ ...query, where: { id: d.id } });
+    },
+  }),
+}));

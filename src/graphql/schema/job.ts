@@ -1,0 +1,222 @@
+import { decodeGlobalID } from "@pothos/plugin-relay";
+import { GraphQLError } from "graphql";
+import type { Config } from "../../config.js";
+import type { Db } from "../../db.js";
+import { defaultGenerationParams, type GenerationParams } from "../../describe/types.js";
+import type { Heartbeat, Job } from "../../generated/prisma/client.js";
+import { ArtworkWithoutImageError, earlyStoppingText, JobNotCancellableError, ParamOutOfRangeError, parseJobParams, resolveParams } from "../../jobs/queue.js";
+import { builder } from "../builder.js";
+import { InvalidIdError } from "../errors.js";
+import { JobStatusEnum } from "./enums.js";
+import { ModuleDtype } from "./description.js";
+import { ErrorInterface } from "./errors.js";
+
+const MAX_JOBS_PAGE = 500;
+/** How often a jobUpdated subscription reads the job (the worker may be another process). */
+export const JOB_POLL_MS = 250;
+
+/** A job id as users give it: the Relay global id, or the plain database number. */
+export function parseJobId(raw: string): number {
+  const id = raw.trim();
+  if (/^[1-9]\d*$/.test(id)) return Number(id);
+  try {
+    const { typename, id: local } = decodeGlobalID(id);
+    if (typename === "Job" && /^[1-9]\d*$/.test(local)) return Number(local);
+  } catch {
+    // falls through to the typed error
+  }
+  throw new InvalidIdError(raw, "a job's global id or number");
+}
+
+builder.objectType(ParamOutOfRangeError, {
+  name: "ParameterOutOfRangeError",
+  description: "A generation parameter is outside its allowed range.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (v) => v instanceof ParamOutOfRangeError,
+  fields: (t) => ({ field: t.exposeString("field") }),
+});
+
+builder.objectType(ArtworkWithoutImageError, {
+  name: "ArtworkWithoutImageError",
+  description: "The artwork has no downloaded main image, so there is nothing to describe.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (v) => v instanceof ArtworkWithoutImageError,
+  fields: (t) => ({ qid: t.exposeString("qid") }),
+});
+
+builder.objectType(JobNotCancellableError, {
+  name: "JobNotCancellableError",
+  description: "The job already finished (succeeded, failed or was cancelled).",
+  interfaces: [ErrorInterface],
+  isTypeOf: (v) => v instanceof JobNotCancellableError,
+  fields: (t) => ({ status: t.expose("status", { type: JobStatusEnum }) }),
+});
+
+export const GenerationSettings = builder.objectRef<GenerationParams>("GenerationSettings").implement({
+  description: "Generation parameters (names follow Hugging Face generate()).",
+  fields: (t) => ({
+    prompt: t.exposeString("prompt"),
+    numBeams: t.exposeInt("numBeams"),
+    maxNewTokens: t.exposeInt("maxNewTokens"),
+    minNewTokens: t.exposeInt("minNewTokens"),
+    targetWords: t.exposeInt("targetWords", { description: "Target length in words; 0 = off." }),
+    lengthPenalty: t.exposeFloat("lengthPenalty"),
+    earlyStopping: t.string({ description: '"true", "false" or "never".', resolve: (p) => earlyStoppingText(p.earlyStopping) }),
+    noRepeatNgramSize: t.exposeInt("noRepeatNgramSize"),
+    repetitionPenalty: t.exposeFloat("repetitionPenalty"),
+    imageSplitting: t.exposeBoolean("imageSplitting"),
+  }),
+});
+
+export const JobRef = builder.prismaNode("Job", {
+  id: { field: "id" },
+  description: "A describe job: queued, running (with progress), then succeeded, failed or cancelled.",
+  fields: (t) => ({
+    number: t.exposeInt("id", { description: "The database id; cancelJob and jobUpdated accept it too." }),
+    kind: t.exposeString("kind"),
+    status: t.expose("status", { type: JobStatusEnum }),
+    priority: t.exposeInt("priority", { description: "Higher runs first: 100 a person's request, 50 describeMissing, 0 nightly." }),
+    attempts: t.exposeInt("attempts"),
+    maxAttempts: t.exposeInt("maxAttempts"),
+    runAfter: t.expose("runAfter", { type: "DateTime", description: "Not started before this (backoff after a failed attempt)." }),
+    error: t.exposeString("error", { nullable: true, description: "The last attempt's error." }),
+    progress: t.exposeInt("progress", { description: "Tokens generated so far." }),
+    progressTotal: t.exposeInt("progressTotal", { nullable: true, description: "max_new_tokens of the job." }),
+    force: t.exposeBoolean("force", { description: "Replaces a person's text when done." }),
+    reason: t.exposeString("reason", { nullable: true }),
+    requestedBy: t.exposeString("requestedBy", { nullable: true }),
+    requestedParams: t.field({
+      type: "JSON",
+      description: "The parameters asked for; the others take the configured defaults when the job runs.",
+      resolve: (j) => parseJobParams(j.params),
+    }),
+    params: t.field({
+      type: GenerationSettings,
+      description: "The parameters the job runs with under the current defaults.",
+      resolve: (j, _args, ctx) => resolveParams(parseJobParams(j.params), ctx.config),
+    }),
+    artwork: t.relation("artwork", { nullable: true }),
+    image: t.relation("image", { nullable: true }),
+    description: t.relation("result", { nullable: true, description: "The description the job wrote." }),
+    heartbeatAt: t.expose("heartbeatAt", { type: "DateTime", nullable: true }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    startedAt: t.expose("startedAt", { type: "DateTime", nullable: true }),
+    finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true }),
+  }),
+});
+
+builder.prismaObjectField("Artwork", "jobs", (t) =>
+  t.relatedConnection("jobs", { cursor: "id", description: "Describe jobs of this artwork, newest first.", query: { orderBy: { id: "desc" } } }),
+);
+
+interface WorkerStatus {
+  beat: Heartbeat;
+  alive: boolean;
+}
+
+const WorkerStatusRef = builder.objectRef<WorkerStatus>("WorkerStatus").implement({
+  description: "A worker's last heartbeat and the model it reported.",
+  fields: (t) => ({
+    role: t.string({ resolve: (w) => w.beat.role }),
+    pid: t.int({ resolve: (w) => w.beat.pid }),
+    hostname: t.string({ resolve: (w) => w.beat.hostname }),
+    startedAt: t.field({ type: "DateTime", resolve: (w) => w.beat.startedAt }),
+    beatAt: t.field({ type: "DateTime", resolve: (w) => w.beat.beatAt }),
+    alive: t.boolean({ description: "Its heartbeat is younger than HEARTBEAT_STALE_S.", resolve: (w) => w.alive }),
+    modelStatus: t.string({ nullable: true, description: '"loaded", "loading", "missing" or "error".', resolve: (w) => w.beat.modelStatus }),
+    modelError: t.string({ nullable: true, description: "Why the model is missing (with the command that fetches it) or broken.", resolve: (w) => w.beat.modelError }),
+    modelId: t.string({ nullable: true, resolve: (w) => w.beat.modelId }),
+    modelRevision: t.string({ nullable: true, resolve: (w) => w.beat.modelRevision }),
+    dtypes: t.field({
+      type: [ModuleDtype],
+      resolve: (w) => Object.entries(w.beat.dtypes ? (JSON.parse(w.beat.dtypes) as Record<string, string>) : {}).map(([module, dtype]) => ({ module, dtype })),
+    }),
+    device: t.string({ nullable: true, resolve: (w) => w.beat.device }),
+  }),
+});
+
+interface Defaults {
+  params: GenerationParams;
+  workers: WorkerStatus[];
+}
+
+const GenerationDefaultsRef = builder.objectRef<Defaults>("GenerationDefaults").implement({
+  description: "What a description made now would use: the configured parameters and the workers' model.",
+  fields: (t) => ({
+    params: t.field({ type: GenerationSettings, resolve: (d) => d.params }),
+    model: t.field({
+      type: WorkerStatusRef,
+      nullable: true,
+      description: "The freshest worker heartbeat (null when no worker ever ran).",
+      resolve: (d) => d.workers[0] ?? null,
+    }),
+    workers: t.field({ type: [WorkerStatusRef], description: "Every recorded worker, freshest first.", resolve: (d) => d.workers }),
+  }),
+});
+
+async function loadDefaults(db: Db, config: Config): Promise<Defaults> {
+  const beats = await db.heartbeat.findMany({ where: { modelStatus: { not: null } }, orderBy: { beatAt: "desc" }, take: 20 });
+  const fresh = Date.now() - config.HEARTBEAT_STALE_S * 1000;
+  return { params: defaultGenerationParams(config), workers: beats.map((beat) => ({ beat, alive: beat.beatAt.getTime() >= fresh })) };
+}
+
+builder.queryFields((t) => ({
+  job: t.prismaField({
+    type: "Job",
+    nullable: true,
+    args: { id: t.arg.id({ required: true, description: "Global id or number." }) },
+    errors: { types: [InvalidIdError], directResult: true },
+    resolve: (query, _root, args, ctx) => ctx.db.job.findUnique({ ...query, where: { id: parseJobId(String(args.id)) } }),
+  }),
+  jobs: t.prismaConnection(
+    {
+      type: "Job",
+      cursor: "id",
+      description: "Jobs, newest first.",
+      args: { status: t.arg({ type: [JobStatusEnum] }) },
+      maxSize: MAX_JOBS_PAGE,
+      defaultSize: 50,
+      resolve: (query, _root, args, ctx) => {
+        if (args.first != null && (args.first < 0 || args.first > MAX_JOBS_PAGE)) {
+          throw new GraphQLError(`first must be between 0 and ${MAX_JOBS_PAGE} (got ${args.first})`, { extensions: { code: "BAD_USER_INPUT" } });
+        }
+        return ctx.db.job.findMany({ ...query, where: args.status?.length ? { status: { in: args.status } } : {}, orderBy: { id: "desc" } });
+      },
+    },
+    {},
+    {},
+  ),
+  generationDefaults: t.field({
+    type: GenerationDefaultsRef,
+    resolve: (_root, _args, ctx) => loadDefaults(ctx.db, ctx.config),
+  }),
+}));
+
+const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
+
+/** Yields the job whenever its status or progress changes, and completes after a final state. */
+export async function* watchJob(db: Db, id: number, pollMs = JOB_POLL_MS, signal?: AbortSignal): AsyncGenerator<Job> {
+  let last = "";
+  while (!signal?.aborted) {
+    const job = await db.job.findUnique({ where: { id } });
+    if (!job) throw new GraphQLError(`No job with id ${id}`, { extensions: { code: "NOT_FOUND" } });
+    const key = `${job.status}:${job.progress}:${job.attempts}`;
+    if (key !== last) {
+      last = key;
+      yield job;
+    }
+    if (TERMINAL.has(job.status)) return;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+builder.subscriptionFields((t) => ({
+  jobUpdated: t.field({
+    type: JobRef,
+    description:
+      "The job now and after every change of status or progress; the last event carries the final state and the description, then the stream ends. Reads the database, so it works whichever process runs the worker.",
+    args: { id: t.arg.id({ required: true }) },
+    subscribe: (_root, args, ctx) => watchJob(ctx.db, parseJobId(String(args.id))),
+    resolve: (job: Job) => job,
+  }),
+}));

@@ -1,0 +1,112 @@
+import type { Db } from "../db.js";
+import type { DescribeOutput } from "../describe/types.js";
+import type { Description, Job } from "../generated/prisma/client.js";
+import { releaseLease } from "./lease.js";
+import { describableImage, earlyStoppingText, leaseName } from "./queue.js";
+
+/** The job was cancelled or taken over while it ran: its result is dropped. */
+export class LostClaimError extends Error {
+  override name = "LostClaimError";
+  constructor(readonly jobId: number) {
+    super(`Job ${jobId} is no longer held by this worker`);
+  }
+}
+
+/**
+ * Writes a model description, marks its job SUCCEEDED and moves the artwork's current pointer, in
+ * one transaction: a crash leaves either all of it or none. The job update is conditional on our
+ * claim, and Description.jobId is unique, so a retried job can never write a second row. A person's
+ * current text is kept unless the job was forced.
+ */
+export async function recordModelDescription(
+  db: Db,
+  job: Pick<Job, "id" | "artworkId" | "force" | "requestedBy" | "reason">,
+  holder: string,
+  imageId: number,
+  out: DescribeOutput,
+  now = new Date(),
+): Promise<{ description: Description; becameCurrent: boolean }> {
+  const artworkId = job.artworkId;
+  if (artworkId == null) throw new Error(`Job ${job.id} has no artwork`);
+  const p = out.params;
+  // Our claim ends here whatever happens: written, or lost to a cancel or a takeover. The
+  // transaction starts with a write (see setHumanDescription for why).
+  const result = await db.$transaction(async (tx) => {
+    const done = await tx.job.updateMany({
+      where: { id: job.id, holder, status: "RUNNING" },
+      data: { status: "SUCCEEDED", finishedAt: now, progress: out.generatedTokens, heartbeatAt: now, error: null },
+    });
+    if (done.count !== 1) throw new LostClaimError(job.id);
+    const description = await tx.description.create({
+      data: {
+        artworkId,
+        imageId,
+        jobId: job.id,
+        text: out.text,
+        rawText: out.rawText,
+        source: "MODEL",
+        author: job.requestedBy,
+        reason: job.reason,
+        createdAt: now,
+        modelId: out.model.modelId,
+        modelRevision: out.model.revision,
+        dtypes: JSON.stringify(out.model.dtypes),
+        device: out.model.device,
+        prompt: p.prompt,
+        numBeams: p.numBeams,
+        maxNewTokens: p.maxNewTokens,
+        minNewTokens: p.minNewTokens,
+        targetWords: p.targetWords,
+        lengthPenalty: p.lengthPenalty,
+        earlyStopping: earlyStoppingText(p.earlyStopping),
+        noRepeatNgramSize: p.noRepeatNgramSize,
+        repetitionPenalty: p.repetitionPenalty,
+        imageSplitting: p.imageSplitting,
+        promptTokens: out.promptTokens,
+        imageTokens: out.imageTokens,
+        generatedTokens: out.generatedTokens,
+        generatedTokenIds: JSON.stringify(out.generatedTokenIds),
+        sequenceScore: Number.isFinite(out.sequenceScore) ? out.sequenceScore : null,
+        timings: JSON.stringify(out.timings),
+        finishReason: out.finishReason,
+        trimmed: out.trimmed,
+      },
+    });
+    // Conditional, so a person's text written while the job ran is not overwritten either.
+    const moved = await tx.artwork.updateMany({
+      where: job.force
+        ? { id: artworkId }
+        : { id: artworkId, OR: [{ currentDescriptionId: null }, { currentDescription: { source: "MODEL" } }] },
+      data: { currentDescriptionId: description.id },
+    });
+    return { description, becameCurrent: moved.count === 1 };
+  }).finally(() => releaseLease(db, leaseName(job.id), holder));
+  return result;
+}
+
+/** A person's text becomes the current description (and joins the history). */
+export async function setHumanDescription(
+  db: Db,
+  artworkId: number,
+  text: string,
+  o: { author?: string | null; reason?: string | null; now?: Date } = {},
+): Promise<Description> {
+  const image = await db.image.findFirst({ where: { artworkId, ...describableImage }, select: { id: true } });
+  // Only writes inside: a SQLite transaction that reads first and then writes fails at once
+  // (SQLITE_BUSY, no waiting) when another process wrote in between.
+  return db.$transaction(async (tx) => {
+    const description = await tx.description.create({
+      data: {
+        artworkId,
+        imageId: image?.id ?? null,
+        text,
+        source: "HUMAN",
+        author: o.author ?? null,
+        reason: o.reason ?? null,
+        createdAt: o.now ?? new Date(),
+      },
+    });
+    await tx.artwork.update({ where: { id: artworkId }, data: { currentDescriptionId: description.id } });
+    return description;
+  });
+}

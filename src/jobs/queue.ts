@@ -1,0 +1,397 @@
+import type { Config } from "../config.js";
+import type { Db } from "../db.js";
+import { type ArtworkFilter, artworkWhere } from "../store/artwork-filter.js";
+import type { Job, Prisma } from "../generated/prisma/client.js";
+import type { JobStatus } from "../generated/prisma/enums.js";
+import { defaultGenerationParams, type EarlyStopping, type GenerationParams } from "../describe/types.js";
+import { acquireLease, releaseLease } from "./lease.js";
+
+/**
+ * The describe queue, in the Job table. Every state change is one conditional statement
+ * (`updateMany` with the expected status and holder in its WHERE), so two processes can never both
+ * move the same job, and the same logic holds on PostgreSQL.
+ */
+
+export const DESCRIBE = "describe";
+
+/** Higher runs first: a person's request before a bulk request before the nightly backlog. */
+export const PRIORITY = { request: 100, bulk: 50, nightly: 0 } as const;
+
+/** First retry after 30 s, then 60 s, 120 s, ... capped at an hour. */
+export const BACKOFF_BASE_MS = 30_000;
+export const BACKOFF_MAX_MS = 3_600_000;
+
+export function backoffMs(attempts: number, baseMs = BACKOFF_BASE_MS): number {
+  return Math.min(BACKOFF_MAX_MS, baseMs * 2 ** Math.max(0, attempts - 1));
+}
+
+export type RequestedParams = Partial<GenerationParams>;
+
+/** An expected refusal of a queue operation; the API turns it into a typed error. */
+export class ParamOutOfRangeError extends Error {
+  override name = "ParamOutOfRangeError";
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class ArtworkWithoutImageError extends Error {
+  override name = "ArtworkWithoutImageError";
+  constructor(readonly qid: string) {
+    super(`Artwork ${qid} has no downloaded main image to describe`);
+  }
+}
+
+export class JobNotCancellableError extends Error {
+  override name = "JobNotCancellableError";
+  constructor(
+    readonly jobId: number,
+    readonly status: JobStatus,
+  ) {
+    super(`Job ${jobId} is ${status} and cannot be cancelled`);
+  }
+}
+
+const RANGES: Partial<Record<keyof GenerationParams, [number, number, boolean]>> = {
+  // [min, max, integer]
+  numBeams: [1, 8, true],
+  maxNewTokens: [16, 1024, true],
+  minNewTokens: [0, 1024, true],
+  targetWords: [0, 1000, true],
+  lengthPenalty: [-10, 10, false],
+  noRepeatNgramSize: [0, 20, true],
+  repetitionPenalty: [0.5, 3, false],
+};
+export const MAX_PROMPT_CHARS = 2000;
+
+/**
+ * Checks requested parameters and drops unset ones (null/undefined). Throws ParamOutOfRangeError
+ * naming the first bad field. min_new_tokens is checked against the max that will apply.
+ */
+export function validateParams(input: { [K in keyof GenerationParams]?: GenerationParams[K] | null }, config: Config): RequestedParams {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (value === null || value === undefined) continue;
+    const range = RANGES[key as keyof GenerationParams];
+    if (range) {
+      const [min, max, integer] = range;
+      if (typeof value !== "number" || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
+        throw new ParamOutOfRangeError(key, `${key} must be ${integer ? "an integer " : ""}between ${min} and ${max} (got ${String(value)})`);
+      }
+    }
+    if (key === "prompt") {
+      const prompt = String(value).trim();
+      if (prompt === "" || prompt.length > MAX_PROMPT_CHARS) {
+        throw new ParamOutOfRangeError(key, `prompt must have 1 to ${MAX_PROMPT_CHARS} characters`);
+      }
+      out[key] = prompt;
+      continue;
+    }
+    out[key] = value;
+  }
+  const resolved = resolveParams(out as RequestedParams, config);
+  if (resolved.minNewTokens > resolved.maxNewTokens) {
+    throw new ParamOutOfRangeError(
+      "minNewTokens",
+      `minNewTokens (${resolved.minNewTokens}) must not exceed maxNewTokens (${resolved.maxNewTokens})`,
+    );
+  }
+  return out as RequestedParams;
+}
+
+/** The parameters a job runs with: the requested ones over the configured defaults. */
+export function resolveParams(requested: RequestedParams, config: Config): GenerationParams {
+  return { ...defaultGenerationParams(config), ...requested };
+}
+
+export function parseJobParams(json: string): RequestedParams {
+  return JSON.parse(json) as RequestedParams;
+}
+
+/** Keys sorted, so the same request always gives the same text (and dedupe key). */
+function stableJson(params: RequestedParams): string {
+  const sorted = Object.fromEntries(Object.entries(params).sort(([a], [b]) => a.localeCompare(b)));
+  return JSON.stringify(sorted);
+}
+
+export function earlyStoppingText(v: EarlyStopping): string {
+  return v === "never" ? "never" : String(v);
+}
+
+export interface EnqueueRequest {
+  artworkId: number;
+  imageId: number | null;
+  params?: RequestedParams;
+  priority?: number;
+  force?: boolean;
+  reason?: string | null;
+  requestedBy?: string | null;
+}
+
+/**
+ * Queues a describe job, or returns the identical job that is still queued (raising its priority if
+ * this request is more urgent). `created` says which.
+ */
+export async function enqueueDescribe(db: Db, config: Config, req: EnqueueRequest): Promise<{ job: Job; created: boolean }> {
+  const params = stableJson(req.params ?? {});
+  const force = req.force ?? false;
+  const priority = req.priority ?? PRIORITY.request;
+  const dedupeKey = `${DESCRIBE}:${req.artworkId}:${req.imageId ?? "-"}:${force ? "force" : "keep"}:${params}`;
+  const existing = await db.job.findFirst({ where: { dedupeKey, status: "QUEUED" }, orderBy: { id: "asc" } });
+  if (existing) {
+    if (existing.priority >= priority) return { job: existing, created: false };
+    await db.job.updateMany({ where: { id: existing.id, status: "QUEUED" }, data: { priority } });
+    return { job: await db.job.findUniqueOrThrow({ where: { id: existing.id } }), created: false };
+  }
+  const mine = await db.job.create({
+    data: {
+      kind: DESCRIBE,
+      artworkId: req.artworkId,
+      imageId: req.imageId,
+      params,
+      dedupeKey,
+      force,
+      priority,
+      reason: req.reason ?? null,
+      requestedBy: req.requestedBy ?? null,
+      maxAttempts: config.JOB_MAX_ATTEMPTS,
+      progressTotal: resolveParams(req.params ?? {}, config).maxNewTokens,
+    },
+  });
+  // Two processes may both have found nothing and inserted: the oldest queued one wins, the other
+  // withdraws its row. Check-after-insert works the same on SQLite and PostgreSQL.
+  const oldest = await db.job.findFirst({ where: { dedupeKey, status: "QUEUED" }, orderBy: { id: "asc" } });
+  if (oldest && oldest.id < mine.id) {
+    await db.job.deleteMany({ where: { id: mine.id, status: "QUEUED" } });
+    return { job: oldest, created: false };
+  }
+  return { job: mine, created: true };
+}
+
+/** The main image a description would be made from: downloaded and not missing on Commons. */
+export const describableImage = { isMain: true, missing: false, localPath: { not: null } } satisfies Prisma.ImageWhereInput;
+
+export interface QueueRunSummary {
+  /** Jobs created. */
+  queued: number;
+  /** Works that already had an identical job queued or running. */
+  alreadyQueued: number;
+  /** Works without a downloaded main image. */
+  skippedNoImage: number;
+  /** Works whose current description is a person's text (kept; only a forced regenerate replaces it). */
+  skippedHuman: number;
+  /** Works already described from their current image. */
+  upToDate: number;
+}
+
+/**
+ * The nightly step after each sync: every active work whose main image is new or changed, and whose
+ * current description is missing or was made from another image (or an older copy of it), gets a
+ * describe job at nightly priority. A person's text is never replaced here.
+ */
+export async function queueAfterSync(db: Db, config: Config): Promise<QueueRunSummary> {
+  return queueDescriptions(db, config, { state: ["ACTIVE"] }, { priority: PRIORITY.nightly, reason: "nightly", onlyMissing: false });
+}
+
+/** describeMissing: every active work with an image and no description at all. */
+export async function queueMissing(db: Db, config: Config, filter: ArtworkFilter, requestedBy: string | null): Promise<QueueRunSummary> {
+  return queueDescriptions(db, config, { ...filter, state: ["ACTIVE"] }, { priority: PRIORITY.bulk, reason: "describeMissing", onlyMissing: true, requestedBy });
+}
+
+async function queueDescriptions(
+  db: Db,
+  config: Config,
+  filter: ArtworkFilter,
+  o: { priority: number; reason: string; onlyMissing: boolean; requestedBy?: string | null },
+): Promise<QueueRunSummary> {
+  const summary: QueueRunSummary = { queued: 0, alreadyQueued: 0, skippedNoImage: 0, skippedHuman: 0, upToDate: 0 };
+  const works = await db.artwork.findMany({
+    where: artworkWhere(filter),
+    select: {
+      id: true,
+      images: { where: describableImage, take: 1, select: { id: true, downloadedAt: true } },
+      currentDescription: { select: { source: true, imageId: true, createdAt: true } },
+      jobs: { where: { kind: DESCRIBE, status: { in: ["QUEUED", "RUNNING"] } }, select: { imageId: true } },
+    },
+    orderBy: { id: "asc" },
+  });
+  for (const w of works) {
+    const image = w.images[0];
+    if (!image) {
+      summary.skippedNoImage++;
+      continue;
+    }
+    const current = w.currentDescription;
+    if (current?.source === "HUMAN") {
+      summary.skippedHuman++;
+      continue;
+    }
+    if (current) {
+      const sameImage = current.imageId === image.id && !(image.downloadedAt && image.downloadedAt > current.createdAt);
+      if (o.onlyMissing || sameImage) {
+        summary.upToDate++;
+        continue;
+      }
+    }
+    if (w.jobs.some((j) => j.imageId === image.id)) {
+      summary.alreadyQueued++;
+      continue;
+    }
+    const { created } = await enqueueDescribe(db, config, {
+      artworkId: w.id,
+      imageId: image.id,
+      priority: o.priority,
+      reason: o.reason,
+      requestedBy: o.requestedBy ?? null,
+    });
+    if (created) summary.queued++;
+    else summary.alreadyQueued++;
+  }
+  return summary;
+}
+
+export function leaseName(jobId: number): string {
+  return `job:${jobId}`;
+}
+
+export interface ClaimOptions {
+  /** How many jobs to take at most; they all share the first job's parameters (one batch). */
+  limit: number;
+  /** Lease time to live: a claim not renewed for this long is free for another worker. */
+  ttlMs: number;
+  now?: Date;
+}
+
+/**
+ * Claims up to `limit` ready QUEUED jobs with identical parameters, best first. Each claim takes the
+ * job's lease, then moves it QUEUED -> RUNNING with a conditional update; a job another worker got
+ * first is skipped.
+ */
+export async function claimJobs(db: Db, holder: string, o: ClaimOptions): Promise<Job[]> {
+  const now = o.now ?? new Date();
+  const candidates = await db.job.findMany({
+    where: { kind: DESCRIBE, status: "QUEUED", runAfter: { lte: now } },
+    orderBy: [{ priority: "desc" }, { runAfter: "asc" }, { id: "asc" }],
+    take: Math.max(8, o.limit * 4),
+  });
+  const claimed: Job[] = [];
+  for (const c of candidates) {
+    if (claimed.length >= o.limit) break;
+    if (claimed.length > 0 && c.params !== claimed[0]!.params) continue;
+    if (!(await acquireLease(db, leaseName(c.id), holder, o.ttlMs, now))) continue;
+    const moved = await db.job.updateMany({
+      where: { id: c.id, status: "QUEUED" },
+      data: { status: "RUNNING", holder, attempts: { increment: 1 }, startedAt: now, heartbeatAt: now, progress: 0, error: null },
+    });
+    if (moved.count === 1) claimed.push(await db.job.findUniqueOrThrow({ where: { id: c.id } }));
+    else await releaseLease(db, leaseName(c.id), holder);
+  }
+  return claimed;
+}
+
+/** Records progress (and liveness) of a running job we hold. False when the job is no longer ours. */
+export async function reportProgress(db: Db, jobId: number, holder: string, tokens: number, now = new Date()): Promise<boolean> {
+  const r = await db.job.updateMany({
+    where: { id: jobId, holder, status: "RUNNING" },
+    data: { progress: tokens, heartbeatAt: now },
+  });
+  return r.count === 1;
+}
+
+/** Liveness of several running jobs at once. Returns the ids still ours. */
+export async function beatJobs(db: Db, jobIds: number[], holder: string, now = new Date()): Promise<number> {
+  if (jobIds.length === 0) return 0;
+  const r = await db.job.updateMany({ where: { id: { in: jobIds }, holder, status: "RUNNING" }, data: { heartbeatAt: now } });
+  return r.count;
+}
+
+/**
+ * A failed attempt: back to the queue after an exponential backoff, or FAILED with the error once
+ * the attempts are spent (or at once when `permanent`).
+ */
+export async function failJob(
+  db: Db,
+  job: Pick<Job, "id" | "attempts" | "maxAttempts">,
+  holder: string,
+  error: string,
+  o: { permanent?: boolean; now?: Date; backoffBaseMs?: number } = {},
+): Promise<"retry" | "failed" | "lost"> {
+  const now = o.now ?? new Date();
+  const final = o.permanent || job.attempts >= job.maxAttempts;
+  const r = await db.job.updateMany({
+    where: { id: job.id, holder, status: "RUNNING" },
+    data: final
+      ? { status: "FAILED", error, holder: null, finishedAt: now }
+      : { status: "QUEUED", error, holder: null, runAfter: new Date(now.getTime() + backoffMs(job.attempts, o.backoffBaseMs)) },
+  });
+  await releaseLease(db, leaseName(job.id), holder);
+  if (r.count !== 1) return "lost";
+  return final ? "failed" : "retry";
+}
+
+/** Hands a job back untouched (shutdown): the attempt does not count. */
+export async function requeueJob(db: Db, jobId: number, holder: string, note = "interrupted by shutdown"): Promise<boolean> {
+  const r = await db.job.updateMany({
+    where: { id: jobId, holder, status: "RUNNING" },
+    data: { status: "QUEUED", holder: null, progress: 0, attempts: { decrement: 1 }, error: note, runAfter: new Date() },
+  });
+  await releaseLease(db, leaseName(jobId), holder);
+  return r.count === 1;
+}
+
+/**
+ * Jobs left RUNNING by a worker whose heartbeat is older than `staleMs` go back to the queue (or
+ * fail, if that was their last attempt). Returns how many were moved.
+ */
+export async function requeueStale(db: Db, staleMs: number, now = new Date()): Promise<number> {
+  const cutoff = new Date(now.getTime() - staleMs);
+  const stale = await db.job.findMany({
+    where: { status: "RUNNING", OR: [{ heartbeatAt: { lt: cutoff } }, { heartbeatAt: null }] },
+    select: { id: true, attempts: true, maxAttempts: true, holder: true },
+  });
+  let moved = 0;
+  for (const j of stale) {
+    const error = `worker ${j.holder ?? "?"} stopped sending heartbeats`;
+    const last = j.attempts >= j.maxAttempts;
+    // The same conditions again: a worker that beat in the meantime keeps its job.
+    const r = await db.job.updateMany({
+      where: { id: j.id, status: "RUNNING", holder: j.holder, OR: [{ heartbeatAt: { lt: cutoff } }, { heartbeatAt: null }] },
+      data: last
+        ? { status: "FAILED", holder: null, error, finishedAt: now }
+        : { status: "QUEUED", holder: null, error, progress: 0, runAfter: now },
+    });
+    if (r.count === 1) {
+      moved++;
+      // The dead holder's claim goes with it (its lease is renewed with the same heartbeat).
+      if (j.holder) await releaseLease(db, leaseName(j.id), j.holder);
+    }
+  }
+  return moved;
+}
+
+/** Cancels a queued or running job (a running one stops at its next progress report). */
+export async function cancelJob(db: Db, jobId: number, now = new Date()): Promise<Job | null> {
+  const job = await db.job.findUnique({ where: { id: jobId } });
+  if (!job) return null;
+  const r = await db.job.updateMany({
+    where: { id: jobId, status: { in: ["QUEUED", "RUNNING"] } },
+    data: { status: "CANCELLED", finishedAt: now, holder: null },
+  });
+  if (r.count !== 1) {
+    const fresh = await db.job.findUniqueOrThrow({ where: { id: jobId } });
+    throw new JobNotCancellableError(jobId, fresh.status);
+  }
+  return db.job.findUniqueOrThrow({ where: { id: jobId } });
+}
+
+/** The sync schedule's afterSync hook: queue the nightly descriptions, log what was skipped. */
+export function describeAfterSync(rt: { db: Db; config: Config; log: { info(o: object, msg: string): void } }): (runId: number) => Promise<number> {
+  return async (runId) => {
+    const summary = await queueAfterSync(rt.db, rt.config);
+    rt.log.info({ runId, ...summary }, "nightly describe jobs queued");
+    return summary.queued;
+  };
+}

@@ -1,0 +1,357 @@
+import { existsSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import type { Config } from "../config.js";
+import type { Db } from "../db.js";
+import { type DescribeInput, type Describer, type ModelInfo, ModelMissingError } from "../describe/types.js";
+import type { Job } from "../generated/prisma/client.js";
+import type { Logger } from "../log.js";
+import { openDescriber } from "../describe/describer.js";
+import { ImageInputError } from "../describe/engine.js";
+import type { Component, Runtime } from "../runtime.js";
+import { LostClaimError, recordModelDescription } from "./descriptions.js";
+import { holderId, releaseLease, renewLease } from "./lease.js";
+import {
+  beatJobs,
+  claimJobs,
+  describableImage,
+  failJob,
+  leaseName,
+  parseJobParams,
+  reportProgress,
+  requeueJob,
+  requeueStale,
+  resolveParams,
+} from "./queue.js";
+
+/** Loads the model once; the real one is the engine's `openDescriber(config)`. */
+export type DescriberFactory = () => Promise<Describer>;
+
+/** How long the heartbeat row of a process that died stays visible (generationDefaults.workers). */
+export const HEARTBEAT_KEEP_MS = 7 * 86_400_000;
+
+export type ModelStatus = "loading" | "loaded" | "missing" | "error";
+
+export interface WorkerOptions {
+  db: Db;
+  config: Config;
+  log: Logger;
+  openDescriber: DescriberFactory;
+  /** Heartbeat role: "worker", "start" or "daemon". */
+  role?: string;
+  /** How often an idle slot looks for work. */
+  pollMs?: number;
+  /** How long to wait before trying to load a missing or broken model again. */
+  modelRetryMs?: number;
+  /** How often a running job's progress is written (it is also its liveness signal). */
+  progressEveryMs?: number;
+}
+
+export interface DescribeWorker extends Component {
+  readonly holder: string;
+  modelStatus(): ModelStatus;
+}
+
+interface InFlight {
+  jobs: Job[];
+  abort: AbortController;
+}
+
+/**
+ * The describe worker: loads the model once, then WORKER_CONCURRENCY slots each claim up to
+ * WORKER_BATCH jobs with the same parameters and describe their images together. Its heartbeat
+ * row tells the API (in any process) that it is alive and which model it has.
+ */
+export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
+  const { db, config, log } = o;
+  const role = o.role ?? "worker";
+  const holder = holderId(role);
+  const pollMs = o.pollMs ?? 1_000;
+  const modelRetryMs = o.modelRetryMs ?? 30_000;
+  const progressEveryMs = o.progressEveryMs ?? 500;
+  const staleMs = config.HEARTBEAT_STALE_S * 1000;
+  const wlog = log.child({ component: "worker", holder });
+
+  let stopping = false;
+  let describer: Describer | null = null;
+  let model: { status: ModelStatus; error: string | null; info: ModelInfo | null } = { status: "loading", error: null, info: null };
+  const inFlight = new Set<InFlight>();
+  const sleepers = new Set<() => void>();
+  let retryTimer: NodeJS.Timeout | null = null;
+  let lastLoadError: string | null = null;
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      sleepers.add(done);
+    });
+  const wakeAll = () => [...sleepers].forEach((wake) => wake());
+
+  async function writeHeartbeat(): Promise<void> {
+    const data = {
+      role,
+      pid: process.pid,
+      hostname: hostname(),
+      beatAt: new Date(),
+      modelStatus: model.status,
+      modelError: model.error,
+      modelId: model.info?.modelId ?? null,
+      modelRevision: model.info?.revision ?? null,
+      dtypes: model.info ? JSON.stringify(model.info.dtypes) : null,
+      device: model.info?.device ?? null,
+    };
+    await db.heartbeat.upsert({ where: { id: holder }, create: { id: holder, ...data }, update: data });
+  }
+
+  /** One beat: our row, our jobs' liveness and leases, and the queue's dead claims. */
+  let beating: Promise<void> = Promise.resolve();
+  const beat = () => {
+    beating = beating.then(async () => {
+      try {
+        await writeHeartbeat();
+        const ids = [...inFlight].flatMap((f) => f.jobs.map((j) => j.id));
+        await beatJobs(db, ids, holder);
+        for (const id of ids) await renewLease(db, leaseName(id), holder, staleMs);
+        // Rows of processes that were killed and never came back (a clean stop deletes its own).
+        await db.heartbeat.deleteMany({ where: { beatAt: { lt: new Date(Date.now() - HEARTBEAT_KEEP_MS) } } });
+        const requeued = await requeueStale(db, staleMs);
+        if (requeued) wlog.warn({ requeued }, "requeued jobs of a worker that stopped beating");
+      } catch (err) {
+        wlog.error({ err }, "heartbeat failed");
+      }
+    });
+    return beating;
+  };
+
+  async function loadModel(): Promise<void> {
+    if (stopping) return;
+    model = { status: "loading", error: null, info: null };
+    await beat();
+    try {
+      const d = await o.openDescriber();
+      if (stopping) {
+        await d.close();
+        return;
+      }
+      describer = d;
+      lastLoadError = null;
+      model = { status: "loaded", error: null, info: d.model };
+      wlog.info({ model: d.model }, "model loaded");
+    } catch (err) {
+      const missing = err instanceof ModelMissingError;
+      const error = err instanceof Error ? err.message : String(err);
+      // Said once; the retries every modelRetryMs stay quiet while nothing changes.
+      const level = lastLoadError === error ? "debug" : missing ? "warn" : "error";
+      lastLoadError = error;
+      model = { status: missing ? "missing" : "error", error, info: null };
+      wlog[level]({ err: error }, missing ? "model missing: jobs wait until it is fetched" : "model failed to load");
+      retryTimer = setTimeout(() => void loadModel(), modelRetryMs);
+      retryTimer.unref();
+    }
+    wakeAll();
+    await beat();
+  }
+
+  async function runBatch(jobs: Job[]): Promise<void> {
+    const d = describer!;
+    const ready: { job: Job; imageId: number; input: DescribeInput }[] = [];
+    for (const job of jobs) {
+      const prepared = await prepare(job);
+      if (typeof prepared === "string") {
+        const outcome = await failJob(db, job, holder, prepared, { permanent: true });
+        wlog.warn({ job: job.id, error: prepared, outcome }, "job cannot run");
+      } else ready.push({ job, ...prepared });
+    }
+    if (ready.length === 0) return;
+    const params = resolveParams(parseJobParams(ready[0]!.job.params), config);
+    // The defaults that apply are this worker's: progress is counted against its max_new_tokens.
+    await db.job.updateMany({ where: { id: { in: ready.map((r) => r.job.id) }, holder }, data: { progressTotal: params.maxNewTokens } });
+    const abort = new AbortController();
+    const progress = new Map<number, number>();
+    const written = new Map<number, number>();
+    const lost = new Set<number>();
+    const flush = async () => {
+      for (const [index, tokens] of progress) {
+        if (written.get(index) === tokens) continue;
+        const { job } = ready[index]!;
+        written.set(index, tokens);
+        if (!(await reportProgress(db, job.id, holder, tokens))) lost.add(job.id);
+      }
+      if (lost.size === ready.length) abort.abort(new LostClaimError(ready[0]!.job.id));
+    };
+    let flushing: Promise<void> = Promise.resolve();
+    const flushTimer = setInterval(() => {
+      flushing = flushing.then(flush).catch((err: unknown) => wlog.error({ err }, "progress write failed"));
+    }, progressEveryMs);
+    const entry: InFlight = { jobs: ready.map((r) => r.job), abort };
+    inFlight.add(entry);
+    wlog.info({ jobs: entry.jobs.map((j) => j.id), params }, "describing");
+    try {
+      const outputs = await d.describe(
+        ready.map((r) => r.input),
+        params,
+        { onProgress: (index, tokens) => progress.set(index, tokens), signal: abort.signal },
+      );
+      clearInterval(flushTimer);
+      await flushing;
+      for (const [i, out] of outputs.entries()) {
+        const { job, imageId } = ready[i]!;
+        try {
+          const { description, becameCurrent } = await recordModelDescription(db, job, holder, imageId, out);
+          wlog.info({ job: job.id, description: description.id, becameCurrent, tokens: out.generatedTokens }, "described");
+        } catch (err) {
+          if (err instanceof LostClaimError) wlog.warn({ job: job.id }, "job was cancelled or taken over: result dropped");
+          else throw err;
+        }
+      }
+    } catch (err) {
+      clearInterval(flushTimer);
+      await flushing;
+      const reason: unknown = abort.signal.aborted ? abort.signal.reason : err;
+      for (const { job, input } of ready) {
+        if (reason instanceof ShutdownAbort) {
+          await requeueJob(db, job.id, holder);
+        } else if (reason instanceof ImageInputError) {
+          // The image is unusable: that job fails for good; its batch mates go back untouched.
+          if (reason.path === input.imagePath) await failJob(db, job, holder, reason.message, { permanent: true });
+          else await requeueJob(db, job.id, holder, "batch mate had an unusable image");
+          wlog.warn({ job: job.id, err: reason.message }, "unusable image");
+        } else if (describerGone(reason)) {
+          // Not the job's fault: it goes back untouched while the model is loaded again.
+          await requeueJob(db, job.id, holder, "the description engine stopped; retried after reloading the model");
+        } else if (reason instanceof LostClaimError) {
+          await releaseLease(db, leaseName(job.id), holder);
+        } else {
+          const message = reason instanceof Error ? reason.message : String(reason);
+          const outcome = await failJob(db, job, holder, message);
+          wlog.error({ job: job.id, err: reason, outcome }, "describe failed");
+        }
+      }
+      if (describerGone(reason) && describer === d && !stopping) {
+        wlog.error({ err: reason }, "the description engine stopped: reloading the model");
+        describer = null;
+        await d.close().catch(() => undefined);
+        void loadModel();
+      }
+    } finally {
+      inFlight.delete(entry);
+    }
+  }
+
+  /** The image and prompt facts of a job, or why it cannot run. */
+  async function prepare(job: Job): Promise<{ imageId: number; input: DescribeInput } | string> {
+    if (job.artworkId == null) return "the job names no artwork";
+    const art = await db.artwork.findUnique({
+      where: { id: job.artworkId },
+      select: {
+        qid: true,
+        title: true,
+        inceptionYear: true,
+        images: { where: describableImage, take: 1, select: { id: true, localPath: true } },
+        creators: { orderBy: { position: "asc" }, take: 1, select: { creator: { select: { label: true } } } },
+        links: { where: { property: "P186" }, orderBy: { position: "asc" }, select: { item: { select: { label: true } } } },
+      },
+    });
+    if (!art) return "the artwork no longer exists";
+    const image = art.images[0];
+    if (!image?.localPath) return `artwork ${art.qid} has no downloaded main image`;
+    const imagePath = join(config.IMAGE_DIR, image.localPath);
+    if (!existsSync(imagePath)) return `image file ${imagePath} is missing`;
+    const medium = art.links.map((l) => l.item.label).filter(Boolean).join(", ");
+    return {
+      imageId: image.id,
+      input: {
+        imagePath,
+        context: {
+          title: art.title ?? undefined,
+          date: art.inceptionYear != null ? String(art.inceptionYear) : undefined,
+          creator: art.creators[0]?.creator.label ?? undefined,
+          medium: medium || undefined,
+        },
+      },
+    };
+  }
+
+  async function slot(): Promise<void> {
+    while (!stopping) {
+      if (!describer) {
+        await sleep(pollMs);
+        continue;
+      }
+      try {
+        const jobs = await claimJobs(db, holder, { limit: config.WORKER_BATCH, ttlMs: staleMs });
+        if (jobs.length === 0) {
+          await sleep(pollMs);
+          continue;
+        }
+        await runBatch(jobs);
+      } catch (err) {
+        wlog.error({ err }, "worker slot error");
+        await sleep(pollMs);
+      }
+    }
+  }
+
+  await writeHeartbeat();
+  const beatTimer = setInterval(() => void beat(), config.HEARTBEAT_INTERVAL_S * 1000);
+  beatTimer.unref();
+  await requeueStale(db, staleMs);
+  const loading = loadModel();
+  const slots = Array.from({ length: config.WORKER_CONCURRENCY }, () => slot());
+  wlog.info({ concurrency: config.WORKER_CONCURRENCY, batch: config.WORKER_BATCH }, "worker started");
+
+  return {
+    name: "worker",
+    holder,
+    modelStatus: () => model.status,
+    async stop() {
+      stopping = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      wakeAll();
+      const idle = Promise.all(slots).then(() => "idle" as const);
+      const graceMs = config.SHUTDOWN_GRACE_S * 1000;
+      const first = await Promise.race([idle, delay(graceMs).then(() => "grace" as const)]);
+      if (first === "grace") {
+        wlog.warn({ graceS: config.SHUTDOWN_GRACE_S }, "grace period over: aborting the current description and requeueing it");
+        for (const f of inFlight) f.abort.abort(new ShutdownAbort());
+        // An engine that does not stop promptly: hand the jobs back ourselves; its late result
+        // fails the conditional write and is dropped.
+        if ((await Promise.race([idle, delay(5_000).then(() => "stuck" as const)])) === "stuck") {
+          for (const f of inFlight) for (const j of f.jobs) await requeueJob(db, j.id, holder);
+        }
+      }
+      clearInterval(beatTimer);
+      await loading.catch(() => undefined);
+      await beating;
+      await db.heartbeat.deleteMany({ where: { id: holder } });
+      if (describer) await describer.close();
+      describer = null;
+    },
+  };
+}
+
+/** The worker with the real engine (in a worker thread), as `artdesc worker`, `start` and `daemon` run it. */
+export function startDescribeWorker(rt: Runtime, role: "worker" | "start" | "daemon"): Promise<DescribeWorker> {
+  return startWorker({ db: rt.db, config: rt.config, log: rt.log, role, openDescriber: () => openDescriber(rt.config) });
+}
+
+/** The engine's thread died (see describer.ts): every later call would fail too. */
+function describerGone(err: unknown): boolean {
+  return err instanceof Error && /description worker exited|describer is closed/.test(err.message);
+}
+
+class ShutdownAbort extends Error {
+  override name = "ShutdownAbort";
+  constructor() {
+    super("worker shutting down");
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,87 @@
+import { join } from "node:path";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { openDescriber } from "../../src/describe/describer.js";
+import { Engine } from "../../src/describe/engine.js";
+import { defaultGenerationParams, type Describer, ModelMissingError } from "../../src/describe/types.js";
+import { createTinyModel, type TinyModel } from "../support/models.js";
+
+let model: TinyModel;
+let describer: Describer;
+let image: string;
+const config = loadConfig({});
+const params = { ...defaultGenerationParams(config), numBeams: 2, maxNewTokens: 48, targetWords: 0 };
+
+beforeAll(async () => {
+  model = createTinyModel({ dtype: "fp32" });
+  image = join(model.root, "a.png");
+  const data = Buffer.alloc(120 * 90 * 3);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 37) % 251;
+  await sharp(data, { raw: { width: 120, height: 90, channels: 3 } }).png().toFile(image);
+  describer = await openDescriber(config, { modelDir: model.dir });
+});
+afterAll(async () => {
+  await describer?.close();
+  model.remove();
+});
+
+describe("openDescriber (worker thread)", () => {
+  it("describes like the engine does in-process, reporting progress per step", async () => {
+    const progress: number[] = [];
+    const [out] = await describer.describe([{ imagePath: image }], params, { onProgress: (_, n) => progress.push(n) });
+    const engine = await Engine.load({ modelDir: model.dir });
+    try {
+      const [direct] = await engine.describe([{ imagePath: image }], { ...params, cleanMarkdown: config.DESCRIBE_CLEAN_MARKDOWN });
+      expect(out!.generatedTokenIds).toEqual(direct!.generatedTokenIds);
+      expect(out!.text).toBe(direct!.text);
+    } finally {
+      await engine.dispose();
+    }
+    expect(progress.length).toBe(Math.max(...progress));
+    expect(describer.model.modelId).toBe("artdesc/synth-tiny");
+  });
+
+  it("keeps the caller's event loop free while it works", async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 2);
+    try {
+      await describer.describe([{ imagePath: image }, { imagePath: image }], { ...params, numBeams: 4, imageSplitting: true });
+    } finally {
+      clearInterval(timer);
+    }
+    expect(ticks).toBeGreaterThan(3);
+  });
+
+  it("stops between steps when the signal aborts, and stays usable", async () => {
+    const ctl = new AbortController();
+    const reason = new Error("no longer needed");
+    let seen = 0;
+    const pending = describer.describe([{ imagePath: image }], { ...params, maxNewTokens: 200, targetWords: 0, earlyStopping: "never" }, {
+      signal: ctl.signal,
+      onProgress: (_, n) => {
+        seen = n;
+        if (n === 2) ctl.abort(reason);
+      },
+    });
+    await expect(pending).rejects.toBe(reason);
+    expect(seen).toBeLessThan(200);
+    const [again] = await describer.describe([{ imagePath: image }], params);
+    expect(again!.generatedTokens).toBeGreaterThan(0);
+  });
+
+  it("reports a bad image as an error of that request", async () => {
+    await expect(describer.describe([{ imagePath: join(model.root, "nope.jpg") }], params)).rejects.toMatchObject({
+      name: "ImageInputError",
+    });
+  });
+
+  it("fails fast with ModelMissingError when the folder lacks the model", async () => {
+    await expect(openDescriber(config, { modelDir: join(model.root, "empty") })).rejects.toBeInstanceOf(ModelMissingError);
+  });
+
+  it("refuses work after close()", async () => {
+    await describer.close();
+    await expect(describer.describe([{ imagePath: image }], params)).rejects.toThrow("closed");
+  });
+});

@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { cleanMarkdown, countWords, endsSentence, finishText, trimToLastSentence } from "../../src/describe/postprocess.js";
+
+describe("postprocess", () => {
+  it("counts words and recognises sentence ends", () => {
+    expect(countWords("A man's dog, two-faced, sits in 1889.")).toBe(7);
+    expect(endsSentence("The sky is blue.")).toBe(true);
+    expect(endsSentence('He said "stop!"')).toBe(true);
+    expect(endsSentence("The sky is")).toBe(false);
+    expect(endsSentence("Details:\n1.")).toBe(false);
+  });
+
+  it("trims text that ends mid-sentence to its last complete sentence and flags it", () => {
+    expect(trimToLastSentence("A woman sits. She holds a fan. Behind her the")).toEqual({
+      text: "A woman sits. She holds a fan.",
+      trimmed: true,
+    });
+    expect(trimToLastSentence("It costs 3.5 florins. The frame is")).toEqual({ text: "It costs 3.5 florins.", trimmed: true });
+    expect(trimToLastSentence("A woman sits. She holds a fan.")).toEqual({ text: "A woman sits. She holds a fan.", trimmed: false });
+    // Nothing complete to keep: the text stays, unflagged.
+    expect(trimToLastSentence("A woman sitting by")).toEqual({ text: "A woman sitting by", trimmed: false });
+  });
+
+  it("drops an analysis section appended after the prose, with its numbered list", () => {
+    const raw =
+      "The painting shows a woman in a blue dress seated by a window.\n\n### Analysis and Description:\n1. **Subjects**: A woman.\n2. **Background**: A window.";
+    expect(cleanMarkdown(raw)).toBe("The painting shows a woman in a blue dress seated by a window.");
+    const inline = "A dog lies on a rug. ### Analysis: 1. **Subjects**: a dog.";
+    expect(cleanMarkdown(inline)).toBe("A dog lies on a rug.");
+    const titled = "A dog lies on a rug.\n**Analysis:**\n1. The dog is brown.";
+    expect(cleanMarkdown(titled)).toBe("A dog lies on a rug.");
+  });
+
+  it("removes heading marks, list markers and bold markers but keeps their words", () => {
+    expect(cleanMarkdown("## A quiet harbour\nThe **boats** rest near the *pier*.")).toBe("A quiet harbour The boats rest near the pier.");
+    expect(cleanMarkdown("1. A man in a hat.\n2. A dog at his feet.")).toBe("A man in a hat. A dog at his feet.");
+    expect(cleanMarkdown("An __old__ mill 2 * 3 wheels.")).toBe("An old mill 2 * 3 wheels.");
+  });
+
+  it("finishText cleans (when asked) and then trims", () => {
+    expect(finishText("A **red** barn stands. ### Analysis: 1. **Barn**", { cleanMarkdown: true })).toEqual({
+      text: "A red barn stands.",
+      trimmed: false,
+    });
+    expect(finishText("A **red** barn stands. Next to it", { cleanMarkdown: false })).toEqual({
+      text: "A **red** barn stands.",
+      trimmed: true,
+    });
+  });
+});

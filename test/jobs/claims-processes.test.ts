@@ -1,0 +1,58 @@
+import { spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { enqueueDescribe } from "../../src/jobs/queue.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { makeArtwork } from "../support/factories.js";
+
+let t: TestDb;
+beforeAll(async () => {
+  t = await createTestDb();
+});
+afterAll(() => t.close());
+
+function claimInChild(url: string, batch: number, startAt: number): Promise<number[]> {
+  return runChild("test/support/claim-child.ts", [url, String(batch), String(startAt)]);
+}
+
+function runChild(script: string, args: string[]): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("exit", (code) => (code === 0 ? resolve(out.split("\n").filter(Boolean).map(Number)) : reject(new Error(`child exited ${code}: ${err}`))));
+  });
+}
+
+describe("claims from several processes", () => {
+  it("never give the same job to two workers", async () => {
+    const config = loadConfig({});
+    const ids: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      const a = await makeArtwork(t.db, { image: false });
+      ids.push((await enqueueDescribe(t.db, config, { artworkId: a.id, imageId: null, priority: i % 3 })).job.id);
+    }
+    const startAt = Date.now() + 4_000;
+    const [a, b, c] = await Promise.all([claimInChild(t.url, 1, startAt), claimInChild(t.url, 2, startAt), claimInChild(t.url, 3, startAt)]);
+    // Every process took part, so the claims really raced.
+    expect([a!.length, b!.length, c!.length].every((n) => n > 0)).toBe(true);
+    const all = [...a!, ...b!, ...c!];
+    expect(new Set(all).size).toBe(all.length);
+    expect([...all].sort((x, y) => x - y)).toEqual(ids);
+    expect(await t.db.job.count({ where: { status: "SUCCEEDED" } })).toBe(60);
+  });
+
+  it("an identical request from several processes at once leaves one queued job", async () => {
+    await t.db.job.deleteMany();
+    const a = await makeArtwork(t.db);
+    const image = await t.db.image.findFirstOrThrow({ where: { artworkId: a.id } });
+    const startAt = Date.now() + 4_000;
+    const args = [t.url, String(a.id), String(image.id), String(startAt)];
+    const results = await Promise.all([1, 2, 3].map(() => runChild("test/support/enqueue-child.ts", args)));
+    const queued = await t.db.job.findMany({ where: { artworkId: a.id } });
+    expect(queued).toHaveLength(1);
+    expect(new Set(results.flat())).toEqual(new Set([queued[0]!.id]));
+  });
+});

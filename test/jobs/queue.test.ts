@@ -1,0 +1,269 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { acquireLease, leaseHolder } from "../../src/jobs/lease.js";
+import {
+  backoffMs,
+  cancelJob,
+  claimJobs,
+  enqueueDescribe,
+  failJob,
+  JobNotCancellableError,
+  ParamOutOfRangeError,
+  PRIORITY,
+  queueAfterSync,
+  queueMissing,
+  reportProgress,
+  requeueStale,
+  validateParams,
+} from "../../src/jobs/queue.js";
+import { setHumanDescription } from "../../src/jobs/descriptions.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { addDescription, makeArtwork, makeGoya } from "../support/factories.js";
+
+const config = loadConfig({ JOB_MAX_ATTEMPTS: "3" });
+let t: TestDb;
+
+beforeAll(async () => {
+  t = await createTestDb();
+});
+afterAll(() => t.close());
+beforeEach(async () => {
+  await t.db.job.deleteMany();
+  await t.db.lease.deleteMany();
+});
+
+async function work() {
+  const a = await makeArtwork(t.db);
+  const image = await t.db.image.findFirstOrThrow({ where: { artworkId: a.id } });
+  return { artworkId: a.id, imageId: image.id };
+}
+
+describe("enqueue", () => {
+  it("returns the identical queued job instead of a second one, and raises its priority", async () => {
+    const w = await work();
+    const first = await enqueueDescribe(t.db, config, { ...w, priority: PRIORITY.nightly });
+    const again = await enqueueDescribe(t.db, config, { ...w, priority: PRIORITY.request });
+    expect(first.created).toBe(true);
+    expect(again.created).toBe(false);
+    expect(again.job.id).toBe(first.job.id);
+    expect(again.job.priority).toBe(PRIORITY.request);
+    // Same parameters in another key order are the same request.
+    const p1 = await enqueueDescribe(t.db, config, { ...w, params: { numBeams: 2, maxNewTokens: 64 } });
+    const p2 = await enqueueDescribe(t.db, config, { ...w, params: { maxNewTokens: 64, numBeams: 2 } });
+    expect(p2.job.id).toBe(p1.job.id);
+    // Other parameters, or force, are another job.
+    const p3 = await enqueueDescribe(t.db, config, { ...w, params: { numBeams: 3 } });
+    const p4 = await enqueueDescribe(t.db, config, { ...w, force: true });
+    expect(new Set([first.job.id, p1.job.id, p3.job.id, p4.job.id]).size).toBe(4);
+    expect(await t.db.job.count()).toBe(4);
+  });
+
+  it("stores only the requested parameters; progressTotal is the max that will apply", async () => {
+    const w = await work();
+    const { job } = await enqueueDescribe(t.db, config, { ...w, params: { numBeams: 2 } });
+    expect(JSON.parse(job.params)).toEqual({ numBeams: 2 });
+    expect(job.progressTotal).toBe(config.DESCRIBE_MAX_NEW_TOKENS);
+    expect(job.maxAttempts).toBe(3);
+  });
+
+  it("a job no longer queued does not absorb a new request", async () => {
+    const w = await work();
+    const { job } = await enqueueDescribe(t.db, config, w);
+    await claimJobs(t.db, "w1", { limit: 1, ttlMs: 60_000 });
+    const next = await enqueueDescribe(t.db, config, w);
+    expect(next.created).toBe(true);
+    expect(next.job.id).not.toBe(job.id);
+  });
+});
+
+describe("validateParams", () => {
+  it.each([
+    [{ numBeams: 0 }, "numBeams"],
+    [{ numBeams: 9 }, "numBeams"],
+    [{ numBeams: 2.5 }, "numBeams"],
+    [{ maxNewTokens: 15 }, "maxNewTokens"],
+    [{ maxNewTokens: 1025 }, "maxNewTokens"],
+    [{ minNewTokens: 300 }, "minNewTokens"], // above the default max of 256
+    [{ minNewTokens: 40, maxNewTokens: 32 }, "minNewTokens"],
+    [{ repetitionPenalty: 0.1 }, "repetitionPenalty"],
+    [{ lengthPenalty: Number.NaN }, "lengthPenalty"],
+    [{ prompt: "   " }, "prompt"],
+  ])("%j is refused naming %s", (input, field) => {
+    expect(() => validateParams(input, config)).toThrow(ParamOutOfRangeError);
+    try {
+      validateParams(input, config);
+    } catch (err) {
+      expect((err as ParamOutOfRangeError).field).toBe(field);
+    }
+  });
+
+  it("keeps set fields and drops unset ones", () => {
+    expect(validateParams({ numBeams: 8, maxNewTokens: 1024, minNewTokens: 1000, prompt: " Hi ", earlyStopping: "never", targetWords: null }, config)).toEqual({
+      numBeams: 8,
+      maxNewTokens: 1024,
+      minNewTokens: 1000,
+      prompt: "Hi",
+      earlyStopping: "never",
+    });
+  });
+});
+
+describe("claim", () => {
+  it("takes a person's request before the nightly backlog, then oldest first", async () => {
+    const a = await work();
+    const b = await work();
+    const c = await work();
+    const nightly1 = await enqueueDescribe(t.db, config, { ...a, priority: PRIORITY.nightly });
+    const nightly2 = await enqueueDescribe(t.db, config, { ...b, priority: PRIORITY.nightly });
+    const person = await enqueueDescribe(t.db, config, { ...c, priority: PRIORITY.request });
+    const order: number[] = [];
+    for (let i = 0; i < 3; i++) order.push(...(await claimJobs(t.db, "w", { limit: 1, ttlMs: 60_000 })).map((j) => j.id));
+    expect(order).toEqual([person.job.id, nightly1.job.id, nightly2.job.id]);
+    expect(await claimJobs(t.db, "w", { limit: 1, ttlMs: 60_000 })).toEqual([]);
+  });
+
+  it("marks the job RUNNING, counts the attempt and holds its lease", async () => {
+    const { job } = await enqueueDescribe(t.db, config, await work());
+    const [claimed] = await claimJobs(t.db, "w1", { limit: 1, ttlMs: 60_000 });
+    expect(claimed).toMatchObject({ id: job.id, status: "RUNNING", holder: "w1", attempts: 1, progress: 0 });
+    expect(await leaseHolder(t.db, `job:${job.id}`)).toBe("w1");
+  });
+
+  it("skips a job whose lease another worker holds", async () => {
+    const { job } = await enqueueDescribe(t.db, config, await work());
+    expect(await acquireLease(t.db, `job:${job.id}`, "other", 60_000)).toBe(true);
+    expect(await claimJobs(t.db, "w1", { limit: 1, ttlMs: 60_000 })).toEqual([]);
+  });
+
+  it("batches only jobs with the same parameters", async () => {
+    const j1 = await enqueueDescribe(t.db, config, { ...(await work()), params: { numBeams: 2 } });
+    const j2 = await enqueueDescribe(t.db, config, { ...(await work()), params: { numBeams: 3 } });
+    const j3 = await enqueueDescribe(t.db, config, { ...(await work()), params: { numBeams: 2 } });
+    const batch = await claimJobs(t.db, "w", { limit: 4, ttlMs: 60_000 });
+    expect(batch.map((j) => j.id)).toEqual([j1.job.id, j3.job.id]);
+    expect((await claimJobs(t.db, "w", { limit: 4, ttlMs: 60_000 })).map((j) => j.id)).toEqual([j2.job.id]);
+  });
+});
+
+describe("attempts", () => {
+  it("backs off exponentially, then fails with the error text after maxAttempts", async () => {
+    const { job } = await enqueueDescribe(t.db, config, await work());
+    let now = new Date(Date.now() + 1000);
+    const outcomes: string[] = [];
+    const delays: number[] = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const [claimed] = await claimJobs(t.db, "w", { limit: 1, ttlMs: 60_000, now });
+      expect(claimed?.attempts).toBe(attempt);
+      outcomes.push(await failJob(t.db, claimed!, "w", `boom ${attempt}`, { now }));
+      const after = await t.db.job.findUniqueOrThrow({ where: { id: job.id } });
+      if (after.status === "QUEUED") {
+        delays.push(after.runAfter.getTime() - now.getTime());
+        // Not claimable before its runAfter.
+        expect(await claimJobs(t.db, "w", { limit: 1, ttlMs: 60_000, now: new Date(after.runAfter.getTime() - 1) })).toEqual([]);
+        now = after.runAfter;
+      }
+    }
+    expect(outcomes).toEqual(["retry", "retry", "failed"]);
+    expect(delays).toEqual([backoffMs(1), backoffMs(2)]);
+    expect(delays[1]).toBe(2 * delays[0]!);
+    const failed = await t.db.job.findUniqueOrThrow({ where: { id: job.id } });
+    expect(failed).toMatchObject({ status: "FAILED", error: "boom 3", attempts: 3, holder: null });
+    expect(failed.finishedAt).not.toBeNull();
+  });
+});
+
+describe("stale RUNNING jobs", () => {
+  it("go back to the queue when their heartbeat is older than the stale limit; live ones stay", async () => {
+    const { job: dead } = await enqueueDescribe(t.db, config, await work());
+    const { job: live } = await enqueueDescribe(t.db, config, await work());
+    const long = new Date(Date.now() - 120_000);
+    await claimJobs(t.db, "dead-worker", { limit: 1, ttlMs: 60_000 });
+    await claimJobs(t.db, "live-worker", { limit: 1, ttlMs: 60_000 });
+    // Its last sign of life was two minutes ago.
+    expect(await reportProgress(t.db, dead.id, "dead-worker", 7, long)).toBe(true);
+    expect(await requeueStale(t.db, 60_000)).toBe(1);
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: dead.id } })).toMatchObject({ status: "QUEUED", holder: null, progress: 0, attempts: 1 });
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: live.id } })).toMatchObject({ status: "RUNNING", holder: "live-worker" });
+    // The dead worker's late progress is refused; another worker can claim it.
+    expect(await reportProgress(t.db, dead.id, "dead-worker", 8)).toBe(false);
+    const [again] = await claimJobs(t.db, "w2", { limit: 1, ttlMs: 60_000 });
+    expect(again).toMatchObject({ id: dead.id, attempts: 2, holder: "w2" });
+  });
+
+  it("fail when the dead worker had their last attempt", async () => {
+    const { job } = await enqueueDescribe(t.db, config, await work());
+    await t.db.job.update({ where: { id: job.id }, data: { maxAttempts: 1 } });
+    await claimJobs(t.db, "dead", { limit: 1, ttlMs: 1_000 });
+    await reportProgress(t.db, job.id, "dead", 1, new Date(Date.now() - 120_000));
+    expect(await requeueStale(t.db, 60_000)).toBe(1);
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).toMatchObject({ status: "FAILED" });
+  });
+});
+
+describe("cancel", () => {
+  it("cancels queued and running jobs, refuses finished ones, and a cancelled job is never claimed", async () => {
+    const { job: queued } = await enqueueDescribe(t.db, config, await work());
+    const { job: running } = await enqueueDescribe(t.db, config, { ...(await work()), priority: 200 });
+    await claimJobs(t.db, "w", { limit: 1, ttlMs: 60_000 });
+    expect((await cancelJob(t.db, queued.id))?.status).toBe("CANCELLED");
+    expect((await cancelJob(t.db, running.id))?.status).toBe("CANCELLED");
+    // The running worker learns it at its next progress report.
+    expect(await reportProgress(t.db, running.id, "w", 3)).toBe(false);
+    await expect(cancelJob(t.db, queued.id)).rejects.toBeInstanceOf(JobNotCancellableError);
+    expect(await cancelJob(t.db, 999_999)).toBeNull();
+    expect(await claimJobs(t.db, "w", { limit: 5, ttlMs: 60_000 })).toEqual([]);
+  });
+});
+
+describe("queueAfterSync", () => {
+  it("queues new and changed images, skips works without image, never replaces a person's text", async () => {
+    await t.db.artwork.deleteMany();
+    const goya = await makeGoya(t.db);
+    const fresh = await makeArtwork(t.db, { creators: [{ id: goya.id }] });
+    const noImage = await makeArtwork(t.db, { creators: [{ id: goya.id }], image: false });
+    const described = await makeArtwork(t.db, { creators: [{ id: goya.id }], description: "Already said." });
+    const human = await makeArtwork(t.db, { creators: [{ id: goya.id }] });
+    await setHumanDescription(t.db, human.id, "A curator wrote this.");
+    const changed = await makeArtwork(t.db, { creators: [{ id: goya.id }], description: "Old image." });
+    // Its main image was replaced by another file.
+    await t.db.image.updateMany({ where: { artworkId: changed.id }, data: { isMain: false } });
+    await t.db.image.create({ data: { artworkId: changed.id, fileTitle: "File:New.jpg", isMain: true, localPath: "cd/new.jpg" } });
+    const recopied = await makeArtwork(t.db, { creators: [{ id: goya.id }], description: "Before the re-upload." });
+    await t.db.image.updateMany({ where: { artworkId: recopied.id }, data: { downloadedAt: new Date(Date.now() + 1000) } });
+    const missing = await makeArtwork(t.db, { creators: [{ id: goya.id }] });
+    await t.db.image.updateMany({ where: { artworkId: missing.id }, data: { missing: true } });
+    const notDownloaded = await makeArtwork(t.db, { creators: [{ id: goya.id }] });
+    await t.db.image.updateMany({ where: { artworkId: notDownloaded.id }, data: { localPath: null } });
+    const deleted = await makeArtwork(t.db, { creators: [{ id: goya.id }], state: "DELETED" });
+
+    const summary = await queueAfterSync(t.db, config);
+    expect(summary).toEqual({ queued: 3, alreadyQueued: 0, skippedNoImage: 3, skippedHuman: 1, upToDate: 1 });
+    const jobs = await t.db.job.findMany({ orderBy: { artworkId: "asc" } });
+    expect(jobs.map((j) => j.artworkId)).toEqual([fresh.id, changed.id, recopied.id]);
+    expect(jobs.every((j) => j.priority === PRIORITY.nightly && j.reason === "nightly" && !j.force)).toBe(true);
+    const changedMain = await t.db.image.findFirstOrThrow({ where: { artworkId: changed.id, isMain: true } });
+    expect(jobs[1]!.imageId).toBe(changedMain.id);
+    for (const skipped of [noImage, described, human, missing, notDownloaded, deleted]) {
+      expect(jobs.some((j) => j.artworkId === skipped.id)).toBe(false);
+    }
+
+    // A second run (the same night, or while the worker is busy) queues nothing more.
+    const running = await claimJobs(t.db, "w", { limit: 1, ttlMs: 60_000 });
+    expect(running).toHaveLength(1);
+    expect(await queueAfterSync(t.db, config)).toMatchObject({ queued: 0, alreadyQueued: 3 });
+  });
+
+  it("describeMissing queues only works with an image and no description, for one creator", async () => {
+    await t.db.artwork.deleteMany();
+    const goya = await t.db.creator.findUniqueOrThrow({ where: { qid: "Q5432" } });
+    const a = await makeArtwork(t.db, { creators: [{ id: goya.id }] });
+    await makeArtwork(t.db, { creators: [{ id: goya.id }], image: false });
+    const withText = await makeArtwork(t.db, { creators: [{ id: goya.id }] });
+    await addDescription(t.db, withText.id, "Model text.");
+    await makeArtwork(t.db); // another creator
+    const summary = await queueMissing(t.db, config, { creator: "goya" }, "api");
+    expect(summary).toMatchObject({ queued: 1, skippedNoImage: 1, upToDate: 1 });
+    const [job] = await t.db.job.findMany();
+    expect(job).toMatchObject({ artworkId: a.id, priority: PRIORITY.bulk, requestedBy: "api" });
+  });
+});

@@ -1,0 +1,241 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type Config, loadConfig } from "../../src/config.js";
+import { ModelMissingError } from "../../src/describe/types.js";
+import { setHumanDescription } from "../../src/jobs/descriptions.js";
+import { enqueueDescribe, PRIORITY } from "../../src/jobs/queue.js";
+import { type DescribeWorker, startWorker } from "../../src/jobs/worker.js";
+import { createLogger } from "../../src/log.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { makeArtwork } from "../support/factories.js";
+import { type ScriptedDescriber, scriptedDescriber } from "../support/scripted-describer.js";
+
+let t: TestDb;
+const log = createLogger("silent");
+const running: DescribeWorker[] = [];
+
+beforeAll(async () => {
+  t = await createTestDb();
+});
+afterAll(async () => {
+  for (const w of running) await w.stop();
+  await t.close();
+});
+beforeEach(async () => {
+  await t.db.job.deleteMany();
+  await t.db.lease.deleteMany();
+  await t.db.heartbeat.deleteMany();
+});
+
+function configFor(env: Record<string, string> = {}): Config {
+  return loadConfig({ IMAGE_DIR: join(t.dir, "images"), HEARTBEAT_INTERVAL_S: "0.2", HEARTBEAT_STALE_S: "5", ...env });
+}
+
+/** An artwork whose main image file exists under IMAGE_DIR. */
+async function artworkWithFile(config: Config) {
+  const a = await makeArtwork(t.db);
+  const image = await t.db.image.findFirstOrThrow({ where: { artworkId: a.id } });
+  const file = join(config.IMAGE_DIR, image.localPath!);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, "not really a jpeg: the scripted describer never opens it");
+  return { artworkId: a.id, imageId: image.id };
+}
+
+async function worker(config: Config, describer: ScriptedDescriber | (() => Promise<never>), extra: { modelRetryMs?: number } = {}) {
+  const w = await startWorker({
+    db: t.db,
+    config,
+    log,
+    openDescriber: typeof describer === "function" ? describer : async () => describer,
+    pollMs: 20,
+    progressEveryMs: 20,
+    ...extra,
+  });
+  running.push(w);
+  return w;
+}
+
+async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function stop(w: DescribeWorker) {
+  await w.stop();
+  running.splice(running.indexOf(w), 1);
+}
+
+describe("worker", () => {
+  it("writes the description with every parameter, moves the current pointer, marks the job done and beats", async () => {
+    const config = configFor({ DESCRIBE_NUM_BEAMS: "3" });
+    const work = await artworkWithFile(config);
+    const { job } = await enqueueDescribe(t.db, config, { ...work, params: { maxNewTokens: 32, earlyStopping: "never" }, reason: "test", requestedBy: "tester" });
+    await t.db.heartbeat.create({ data: { id: "long-dead", role: "worker", pid: 1, hostname: "h", beatAt: new Date(Date.now() - 8 * 86_400_000) } });
+    const d = scriptedDescriber({ steps: 4 });
+    const w = await worker(config, d);
+    const done = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "SUCCEEDED" } }));
+    expect(done).toMatchObject({ progress: 4, holder: w.holder, attempts: 1 });
+    const desc = await t.db.description.findUniqueOrThrow({ where: { jobId: job.id } });
+    expect(desc).toMatchObject({
+      artworkId: work.artworkId,
+      imageId: work.imageId,
+      source: "MODEL",
+      author: "tester",
+      reason: "test",
+      modelId: "test/scripted",
+      modelRevision: "r1",
+      device: "cpu",
+      prompt: config.DESCRIBE_PROMPT,
+      numBeams: 3,
+      maxNewTokens: 32,
+      minNewTokens: 0,
+      targetWords: 150,
+      earlyStopping: "never",
+      generatedTokens: 4,
+      finishReason: "eos",
+      sequenceScore: -0.25,
+    });
+    expect(JSON.parse(desc.dtypes!)).toEqual({ vision_encoder: "fp32", embed_tokens: "fp32", decoder_model_merged: "q4" });
+    expect(JSON.parse(desc.generatedTokenIds!)).toEqual([1, 2, 3, 4]);
+    expect((await t.db.artwork.findUniqueOrThrow({ where: { id: work.artworkId } })).currentDescriptionId).toBe(desc.id);
+    expect(d.calls[0]!.inputs[0]!.context?.title).toMatch(/^Work /);
+    expect(await t.db.heartbeat.findUnique({ where: { id: "long-dead" } })).toBeNull();
+    const hb = await t.db.heartbeat.findUniqueOrThrow({ where: { id: w.holder } });
+    expect(hb).toMatchObject({ role: "worker", pid: process.pid, modelStatus: "loaded", modelId: "test/scripted", modelRevision: "r1", device: "cpu" });
+    await stop(w);
+    expect(d.closed).toBe(true);
+    expect(await t.db.heartbeat.count()).toBe(0);
+  });
+
+  it("describes WORKER_BATCH jobs with the same parameters together", async () => {
+    const config = configFor({ WORKER_BATCH: "2" });
+    const jobs = [];
+    for (let i = 0; i < 3; i++) jobs.push((await enqueueDescribe(t.db, config, await artworkWithFile(config))).job);
+    const d = scriptedDescriber();
+    const w = await worker(config, d);
+    await waitFor(async () => (await t.db.job.count({ where: { status: "SUCCEEDED" } })) === 3);
+    expect(d.calls.map((c) => c.inputs.length)).toEqual([2, 1]);
+    expect(await t.db.description.count({ where: { jobId: { in: jobs.map((j) => j.id) } } })).toBe(3);
+    await stop(w);
+  });
+
+  it("keeps a person's text current unless the job is forced", async () => {
+    const config = configFor();
+    const work = await artworkWithFile(config);
+    const human = await setHumanDescription(t.db, work.artworkId, "Written by a curator.");
+    const plain = (await enqueueDescribe(t.db, config, { ...work, priority: PRIORITY.request + 1 })).job;
+    const forced = (await enqueueDescribe(t.db, config, { ...work, force: true })).job;
+    const w = await worker(config, scriptedDescriber());
+    await waitFor(() => t.db.job.findFirst({ where: { id: plain.id, status: "SUCCEEDED" } }));
+    // The plain job ran first (higher priority): its text joined the history only.
+    const afterPlain = await t.db.description.findUniqueOrThrow({ where: { jobId: plain.id } });
+    await waitFor(() => t.db.job.findFirst({ where: { id: forced.id, status: "SUCCEEDED" } }));
+    const afterForced = await t.db.description.findUniqueOrThrow({ where: { jobId: forced.id } });
+    expect(afterPlain.id).not.toBe(human.id);
+    expect((await t.db.artwork.findUniqueOrThrow({ where: { id: work.artworkId } })).currentDescriptionId).toBe(afterForced.id);
+    expect(await t.db.description.count({ where: { artworkId: work.artworkId } })).toBe(3);
+    await stop(w);
+  });
+
+  it("retries a failed description later and keeps the error text", async () => {
+    const config = configFor();
+    const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
+    const d = scriptedDescriber();
+    d.failNext("decoder exploded");
+    const w = await worker(config, d);
+    const failed = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "QUEUED", attempts: 1 } }));
+    expect(failed.error).toBe("decoder exploded");
+    expect(failed.runAfter.getTime()).toBeGreaterThan(Date.now() + 20_000);
+    expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(0);
+    await stop(w);
+  });
+
+  it("fails at once a job whose artwork has no image file", async () => {
+    const config = configFor();
+    const a = await makeArtwork(t.db, { image: false });
+    const { job } = await enqueueDescribe(t.db, config, { artworkId: a.id, imageId: null });
+    const w = await worker(config, scriptedDescriber());
+    const failed = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "FAILED" } }));
+    expect(failed.error).toMatch(/no downloaded main image/);
+    await stop(w);
+  });
+
+  it("without a model keeps running: jobs wait and the heartbeat says how to fetch it", async () => {
+    const config = configFor();
+    const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
+    let tries = 0;
+    const missing = async (): Promise<never> => {
+      tries++;
+      throw new ModelMissingError("models/x", ["onnx/decoder_model_merged.onnx"], "artdesc models fetch");
+    };
+    const w = await worker(config, missing, { modelRetryMs: 50 });
+    const hb = await waitFor(() => t.db.heartbeat.findFirst({ where: { id: w.holder, modelStatus: "missing" } }));
+    expect(hb.modelError).toContain("artdesc models fetch");
+    await waitFor(async () => tries >= 3);
+    expect(w.modelStatus()).toBe("missing");
+    expect((await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).status).toBe("QUEUED");
+    await stop(w);
+  });
+
+  it("on stop lets the current description finish within the grace period", async () => {
+    const config = configFor({ SHUTDOWN_GRACE_S: "30" });
+    const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
+    const w = await worker(config, scriptedDescriber({ steps: 30, stepMs: 20 }));
+    await waitFor(() => t.db.job.findFirst({ where: { id: job.id, progress: { gt: 0 } } }));
+    await stop(w);
+    expect((await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).status).toBe("SUCCEEDED");
+    expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(1);
+  });
+
+  it("after the grace period aborts the description and requeues the job, the attempt not counted", async () => {
+    const config = configFor({ SHUTDOWN_GRACE_S: "0.2" });
+    const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
+    const w = await worker(config, scriptedDescriber({ steps: 1000, stepMs: 10 }));
+    await waitFor(() => t.db.job.findFirst({ where: { id: job.id, progress: { gt: 0 } } }));
+    await stop(w);
+    const after = await t.db.job.findUniqueOrThrow({ where: { id: job.id } });
+    expect(after).toMatchObject({ status: "QUEUED", attempts: 0, holder: null, progress: 0 });
+    expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(0);
+    expect(await t.db.lease.count({ where: { name: `job:${job.id}` } })).toBe(0);
+  });
+
+  it("stops a description whose job was cancelled and writes nothing", async () => {
+    const config = configFor();
+    const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
+    const d = scriptedDescriber({ steps: 1000, stepMs: 10 });
+    const w = await worker(config, d);
+    await waitFor(() => t.db.job.findFirst({ where: { id: job.id, progress: { gt: 0 } } }));
+    await t.db.job.update({ where: { id: job.id }, data: { status: "CANCELLED", holder: null } });
+    // The worker notices at its next progress write and takes the next job (none): idle again.
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    await stop(w);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(0);
+    expect((await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).status).toBe("CANCELLED");
+    expect(await t.db.lease.count({ where: { name: `job:${job.id}` } })).toBe(0);
+  });
+
+  it("reloads the model when the engine's thread dies, and the job is retried without losing an attempt", async () => {
+    const config = configFor();
+    const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
+    const broken = scriptedDescriber();
+    broken.failNext("description worker exited (code 1)");
+    const healthy = scriptedDescriber();
+    let opened = 0;
+    const w = await startWorker({ db: t.db, config, log, pollMs: 20, progressEveryMs: 20, openDescriber: async () => (++opened === 1 ? broken : healthy) });
+    running.push(w);
+    const done = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "SUCCEEDED" } }));
+    expect(opened).toBe(2);
+    expect(broken.closed).toBe(true);
+    expect(done.attempts).toBe(1);
+    expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(1);
+    await stop(w);
+  });
+});
