@@ -165,8 +165,11 @@ async function peer() {
 // footprint to the largest, so each row's peak belongs to that row or an earlier, smaller one.
 // The machine is shared: configurations are interleaved `reps` times and the fastest repetition
 // of each is reported (peak RSS from the first).
-for (let rep = 0; rep < reps; rep++)
-for (const r of runs) {
+for (let rep = 0; rep < reps; rep++) {
+  for (const r of runs) await run(r);
+}
+
+async function run(r: string) {
   if (r === "greedy") await measure("1 beam (greedy)", [squares[0]!], { numBeams: 1 });
   else if (r === "beams4") await measure("4 beams", [squares[0]!], { numBeams: 4 });
   else if (r === "peer") await peer();
