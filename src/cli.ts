@@ -31,9 +31,10 @@ program
   .description("Run everything one machine needs in one process: the GraphQL API, the sync schedule and the describe worker")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
-    const components: Component[] = [await startApiService(rt)];
-    // With API_WORKERS > 1 the forked API processes run this command too: they serve the API only.
-    if (!isApiWorkerProcess()) {
+    await runUntilSignal(rt, async () => {
+      const components: Component[] = [await startApiService(rt)];
+      // With API_WORKERS > 1 the forked API processes run this command too: they serve the API only.
+      if (isApiWorkerProcess()) return components;
       try {
         components.push(await startSyncSchedule(rt, { afterSync: describeAfterSync(rt) }));
       } catch (err) {
@@ -42,8 +43,8 @@ program
         rt.log.error(err.message + " The sync schedule is off.");
       }
       components.push(await startDescribeWorker(rt, "start"));
-    }
-    await runUntilSignal(rt, components);
+      return components;
+    });
   });
 
 program
@@ -51,7 +52,7 @@ program
   .description("Run the GraphQL API alone (for split deployments)")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
-    await runUntilSignal(rt, [await startApiService(rt)]);
+    await runUntilSignal(rt, async () => [await startApiService(rt)]);
   });
 
 program
@@ -61,8 +62,10 @@ program
   )
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
-    const schedule = await startSyncSchedule(rt, { afterSync: describeAfterSync(rt) }).catch(exitOnSyncConfigError);
-    await runUntilSignal(rt, [schedule, await startDescribeWorker(rt, "daemon")]);
+    await runUntilSignal(rt, async () => [
+      await startSyncSchedule(rt, { afterSync: describeAfterSync(rt) }).catch(exitOnSyncConfigError),
+      await startDescribeWorker(rt, "daemon"),
+    ]);
   });
 
 program
@@ -70,7 +73,7 @@ program
   .description("Run the describe worker alone: loads the model once and describes queued jobs (run as many as you like)")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
-    await runUntilSignal(rt, [await startDescribeWorker(rt, "worker")]);
+    await runUntilSignal(rt, async () => [await startDescribeWorker(rt, "worker")]);
   });
 
 program

@@ -27,12 +27,15 @@ export interface Component {
 }
 
 /**
- * Runs components until SIGTERM or SIGINT, then stops them in reverse order and closes the
- * database. A second signal exits at once.
+ * Starts the components and runs them until SIGTERM or SIGINT, then stops them in reverse order
+ * and closes the database. The signal handlers are installed before anything starts, so a signal
+ * that arrives while a component is still loading (a model, say) waits for the start to finish
+ * and then stops cleanly. A second signal exits at once.
  */
-export function runUntilSignal(rt: Runtime, components: Component[]): Promise<void> {
-  return new Promise((resolve) => {
+export function runUntilSignal(rt: Runtime, start: () => Promise<Component[]>): Promise<void> {
+  return new Promise((resolve, reject) => {
     let stopping = false;
+    const started = start();
     const stop = async (signal: string) => {
       if (stopping) {
         rt.log.warn({ signal }, "second signal: exiting now");
@@ -40,6 +43,7 @@ export function runUntilSignal(rt: Runtime, components: Component[]): Promise<vo
       }
       stopping = true;
       rt.log.info({ signal }, "shutting down");
+      const components = await started.catch(() => [] as Component[]);
       for (const c of [...components].reverse()) {
         try {
           await c.stop();
@@ -56,6 +60,7 @@ export function runUntilSignal(rt: Runtime, components: Component[]): Promise<vo
     };
     process.once("SIGTERM", () => void stop("SIGTERM"));
     process.once("SIGINT", () => void stop("SIGINT"));
+    started.catch(reject);
   });
 }
 

@@ -36,8 +36,8 @@ describe("a worker killed in the middle of a description", () => {
     const file = join(config.IMAGE_DIR, image.localPath!);
     mkdirSync(dirname(file), { recursive: true });
     await sharp({ create: { width: 200, height: 150, channels: 3, background: { r: 200, g: 120, b: 40 } } }).jpeg().toFile(file);
-    // A long generation: at least 500 of at most 512 tokens.
-    const { job } = await enqueueDescribe(t.db, config, { artworkId: art.id, imageId: image.id, params: { numBeams: 2, minNewTokens: 500, maxNewTokens: 512, targetWords: 0 } });
+    // A long generation: at least 1000 of at most 1024 tokens, 8 beams (seconds on the tiny model).
+    const { job } = await enqueueDescribe(t.db, config, { artworkId: art.id, imageId: image.id, params: { numBeams: 8, minNewTokens: 1000, maxNewTokens: 1024, targetWords: 0 } });
 
     const first = spawnArtdesc(["worker"], env);
     const running = await waitUntil("progress in the database", () => t.db.job.findFirst({ where: { id: job.id, progress: { gt: 0 } } }), 120_000, 10);
@@ -46,7 +46,7 @@ describe("a worker killed in the middle of a description", () => {
     const afterKill = await t.db.job.findUniqueOrThrow({ where: { id: job.id } });
     expect(running.status).toBe("RUNNING");
     expect(afterKill.status).toBe("RUNNING"); // killed before it could finish
-    expect(afterKill.progress).toBeLessThan(500);
+    expect(afterKill.progress).toBeLessThan(1000);
     expect(await t.db.description.count({ where: { artworkId: art.id } })).toBe(0);
 
     const second = spawnArtdesc(["worker"], env);
@@ -55,8 +55,8 @@ describe("a worker killed in the middle of a description", () => {
       expect(done, second.output().slice(-3000)).toMatchObject({ status: "SUCCEEDED", attempts: 2 });
       const descriptions = await t.db.description.findMany({ where: { artworkId: art.id } });
       expect(descriptions).toHaveLength(1);
-      expect(descriptions[0]).toMatchObject({ jobId: job.id, source: "MODEL", numBeams: 2, minNewTokens: 500, maxNewTokens: 512 });
-      expect(descriptions[0]!.generatedTokens, descriptions[0]!.finishReason!).toBeGreaterThanOrEqual(500);
+      expect(descriptions[0]).toMatchObject({ jobId: job.id, source: "MODEL", numBeams: 8, minNewTokens: 1000, maxNewTokens: 1024 });
+      expect(descriptions[0]!.generatedTokens, descriptions[0]!.finishReason!).toBeGreaterThanOrEqual(1000);
       expect((await t.db.artwork.findUniqueOrThrow({ where: { id: art.id } })).currentDescriptionId).toBe(descriptions[0]!.id);
     } finally {
       expect(await second.stop("SIGTERM")).toBe(0);
