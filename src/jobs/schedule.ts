@@ -3,6 +3,7 @@ import type { Component, Runtime } from "../runtime.js";
 import { requireContact } from "../sync/http.js";
 import { runSync, type SyncSummary } from "../sync/sync.js";
 import { holderId, leaseHolder, withLease } from "./lease.js";
+import { logSyncRun } from "../ops/log-events.js";
 
 /** The lease that keeps syncs one at a time across processes. */
 export const SYNC_LEASE = "sync";
@@ -73,7 +74,6 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
         const signal = AbortSignal.any([stopping.signal, leaseLost]);
         log.info({ trigger }, "sync started");
         const summary = await runSync({ db, config, log }, { trigger, holder, signal });
-        log.info(summary, "sync finished");
         if (options.afterSync && summary.status === "SUCCEEDED") {
           try {
             const jobsQueued = await options.afterSync(summary.runId);
@@ -82,6 +82,7 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
             log.error({ err, runId: summary.runId }, "after-sync hook failed");
           }
         }
+        logSyncRun(log, await db.syncRun.findUniqueOrThrow({ where: { id: summary.runId } }));
         return summary;
       });
       if (!outcome.acquired) {

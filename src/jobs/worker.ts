@@ -23,6 +23,7 @@ import {
   requeueStale,
   resolveParams,
 } from "./queue.js";
+import { logDescription } from "../ops/log-events.js";
 
 /** Loads the model once; the real one is the engine's `openDescriber(config)`. */
 export type DescriberFactory = () => Promise<Describer>;
@@ -159,7 +160,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
 
   async function runBatch(jobs: Job[]): Promise<void> {
     const d = describer!;
-    const ready: { job: Job; imageId: number; input: DescribeInput }[] = [];
+    const ready: { job: Job; imageId: number; qid: string; input: DescribeInput }[] = [];
     for (const job of jobs) {
       const prepared = await prepare(job);
       if (typeof prepared === "string") {
@@ -200,10 +201,21 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       clearInterval(flushTimer);
       await flushing;
       for (const [i, out] of outputs.entries()) {
-        const { job, imageId } = ready[i]!;
+        const { job, imageId, qid } = ready[i]!;
         try {
           const { description, becameCurrent } = await recordModelDescription(db, job, holder, imageId, out);
-          wlog.info({ job: job.id, description: description.id, becameCurrent, tokens: out.generatedTokens }, "described");
+          logDescription(wlog, {
+            artworkQid: qid,
+            descriptionId: description.id,
+            jobId: job.id,
+            durationMs: out.timings.totalMs,
+            promptTokens: out.promptTokens,
+            generatedTokens: out.generatedTokens,
+            finishReason: out.finishReason,
+            modelId: out.model.modelId,
+            device: out.model.device,
+          });
+          if (!becameCurrent) wlog.info({ job: job.id, description: description.id }, "kept as history: the current text is a person's");
         } catch (err) {
           if (err instanceof LostClaimError) wlog.warn({ job: job.id }, "job was cancelled or taken over: result dropped");
           else throw err;
@@ -244,7 +256,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   }
 
   /** The image and prompt facts of a job, or why it cannot run. */
-  async function prepare(job: Job): Promise<{ imageId: number; input: DescribeInput } | string> {
+  async function prepare(job: Job): Promise<{ imageId: number; qid: string; input: DescribeInput } | string> {
     if (job.artworkId == null) return "the job names no artwork";
     const art = await db.artwork.findUnique({
       where: { id: job.artworkId },
@@ -263,18 +275,16 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     const imagePath = join(config.IMAGE_DIR, image.localPath);
     if (!existsSync(imagePath)) return `image file ${imagePath} is missing`;
     const medium = art.links.map((l) => l.item.label).filter(Boolean).join(", ");
-    return {
-      imageId: image.id,
-      input: {
-        imagePath,
-        context: {
+    // The facts go into the prompt only when DESCRIBE_PROMPT_CONTEXT asks for them.
+    const context = config.DESCRIBE_PROMPT_CONTEXT
+      ? {
           title: art.title ?? undefined,
           date: art.inceptionYear != null ? String(art.inceptionYear) : undefined,
           creator: art.creators[0]?.creator.label ?? undefined,
           medium: medium || undefined,
-        },
-      },
-    };
+        }
+      : undefined;
+    return { imageId: image.id, qid: art.qid, input: { imagePath, context } };
   }
 
   async function slot(): Promise<void> {

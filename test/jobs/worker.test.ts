@@ -73,7 +73,7 @@ async function stop(w: DescribeWorker) {
 
 describe("worker", () => {
   it("writes the description with every parameter, moves the current pointer, marks the job done and beats", async () => {
-    const config = configFor({ DESCRIBE_NUM_BEAMS: "3" });
+    const config = configFor({ DESCRIBE_NUM_BEAMS: "3", DESCRIBE_PROMPT_CONTEXT: "true" });
     const work = await artworkWithFile(config);
     const { job } = await enqueueDescribe(t.db, config, { ...work, params: { maxNewTokens: 32, earlyStopping: "never" }, reason: "test", requestedBy: "tester" });
     await t.db.heartbeat.create({ data: { id: "long-dead", role: "worker", pid: 1, hostname: "h", beatAt: new Date(Date.now() - 8 * 86_400_000) } });
@@ -121,6 +121,8 @@ describe("worker", () => {
     const w = await worker(config, d);
     await waitFor(async () => (await t.db.job.count({ where: { status: "SUCCEEDED" } })) === 3);
     expect(d.calls.map((c) => c.inputs.length)).toEqual([2, 1]);
+    // DESCRIBE_PROMPT_CONTEXT is off by default: the prompt gets no title, date or creator.
+    expect(d.calls.flatMap((c) => c.inputs.map((i) => i.context))).toEqual([undefined, undefined, undefined]);
     expect(await t.db.description.count({ where: { jobId: { in: jobs.map((j) => j.id) } } })).toBe(3);
     await stop(w);
   });
