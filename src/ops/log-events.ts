@@ -1,5 +1,6 @@
 import type { SyncRun } from "../generated/prisma/client.js";
 import type { Logger } from "../log.js";
+import { syncCounts } from "./sync-counts.js";
 
 /**
  * One log line per finished sync run (info when it succeeded, warn when aborted, error when it
@@ -14,16 +15,7 @@ export function logSyncRun(log: Logger, run: SyncRun): void {
     trigger: run.trigger,
     full: run.full,
     durationMs,
-    seen: run.seen,
-    created: run.created,
-    updated: run.updated,
-    unchanged: run.unchanged,
-    removed: run.removed,
-    skippedNoImage: run.skippedNoImage,
-    failed: run.failed,
-    imagesDownloaded: run.imagesDownloaded,
-    imagesUnchanged: run.imagesUnchanged,
-    jobsQueued: run.jobsQueued,
+    ...syncCounts(run),
     ...(run.error ? { error: run.error } : {}),
   };
   const level = run.status === "FAILED" ? "error" : run.status === "ABORTED" ? "warn" : "info";

@@ -2,8 +2,9 @@ import type { Db } from "../db.js";
 import type { SyncRun } from "../generated/prisma/client.js";
 import type { JobStatus } from "../generated/prisma/enums.js";
 import { nextSyncAt } from "../jobs/schedule.js";
+import { type SyncCounts, syncCounts } from "./sync-counts.js";
 
-export interface SyncSummary {
+export interface SyncSummary extends SyncCounts {
   id: number;
   status: SyncRun["status"];
   trigger: string;
@@ -13,16 +14,6 @@ export interface SyncSummary {
   finishedAt: Date | null;
   /** Seconds from start to finish (or to now while running). */
   durationSeconds: number;
-  seen: number;
-  created: number;
-  updated: number;
-  unchanged: number;
-  removed: number;
-  skippedNoImage: number;
-  failed: number;
-  imagesDownloaded: number;
-  imagesUnchanged: number;
-  jobsQueued: number;
   error: string | null;
 }
 
@@ -87,16 +78,7 @@ export function summarizeSync(run: SyncRun, now: Date = new Date()): SyncSummary
     startedAt: run.startedAt,
     finishedAt: run.finishedAt,
     durationSeconds: ((run.finishedAt ?? now).getTime() - run.startedAt.getTime()) / 1000,
-    seen: run.seen,
-    created: run.created,
-    updated: run.updated,
-    unchanged: run.unchanged,
-    removed: run.removed,
-    skippedNoImage: run.skippedNoImage,
-    failed: run.failed,
-    imagesDownloaded: run.imagesDownloaded,
-    imagesUnchanged: run.imagesUnchanged,
-    jobsQueued: run.jobsQueued,
+    ...syncCounts(run),
     error: run.error,
   };
 }
