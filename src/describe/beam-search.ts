@@ -19,6 +19,7 @@ export interface DecodingParams extends ProcessorParams {
   /**
    * An extra stopping criterion checked on every candidate that is not an EOS token: when it
    * returns true the candidate finishes like EOS, with finish reason "stop" (the target length).
+   * Like EOS it is not checked before min_new_tokens tokens.
    * `prefix` is the candidate's generated tokens before `token`.
    */
   stop?: (item: number, prefix: readonly number[], token: number) => boolean;
@@ -183,7 +184,8 @@ export async function beamSearch(run: BeamSearchRun): Promise<BeamSearchOutput> 
         // 4. finished: an EOS id, the extra stop criterion, or max length.
         let reason: FinishReason | undefined;
         if (eos.has(token)) reason = "eos";
-        else if (p.stop?.(item, st.running[beam]!.tokens, token)) reason = "stop";
+        // Like EOS, the extra stop is not allowed before min_new_tokens.
+        else if (p.stop && genLen >= p.minNewTokens && p.stop(item, st.running[beam]!.tokens, token)) reason = "stop";
         else if (atMax) reason = "length";
         return { beam, token, logProb: value, hitsStop: reason !== undefined, reason: reason ?? "length" };
       });

@@ -591,11 +591,15 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
   }
 }
 
-/** Works of this run's creators that no inventory listed: merged, deleted, or no longer by them. */
+/**
+ * Works of this run's creators that no inventory listed: merged, deleted, or no longer by them.
+ * A work that also has a creator outside this run (`sync --creator` with a subset) is left for a
+ * run that reads that creator's inventory too.
+ */
 async function checkVanished(ctx: RunContext, urls: ReturnType<typeof wikidataUrls>, inventory: Map<string, Found>, creatorIds: number[]): Promise<void> {
   const { db, http, signal } = ctx;
   const candidates = await db.artwork.findMany({
-    where: { state: "ACTIVE", creators: { some: { creatorId: { in: creatorIds } } } },
+    where: { state: "ACTIVE", creators: { some: { creatorId: { in: creatorIds } }, none: { creatorId: { notIn: creatorIds } } } },
     select: { id: true, qid: true },
   });
   const vanished = candidates.filter((a) => !inventory.has(a.qid));

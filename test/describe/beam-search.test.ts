@@ -199,6 +199,12 @@ describe("beam search", () => {
       }
     });
 
+    it("does not stop before min_new_tokens", async () => {
+      const r = await run(3, probs, params({ minNewTokens: 8, maxNewTokens: 20, stop: targetLengthStop(decode, 4) }));
+      // The first sentence end at or after 8 tokens and 4 words is the third "." (token 10).
+      expect(r.hypotheses[0]![0]).toMatchObject({ tokens: script.slice(0, 10), finishReason: "stop" });
+    });
+
     it("without it the same script runs to EOS", async () => {
       const r = await run(3, probs, params({ maxNewTokens: 20 }));
       expect(r.hypotheses[0]![0]).toMatchObject({ tokens: script, finishReason: "eos" });
