@@ -75,8 +75,8 @@ const StatusRef = builder.objectRef<Status>("Status").implement({
     jobs: t.field({ type: JobCountsRef, resolve: (s) => s.jobs }),
     heartbeats: t.field({ type: [HeartbeatRef], resolve: (s) => s.heartbeats }),
     workerAlive: t.boolean({
-      description: "At least one worker heartbeat is fresh.",
-      resolve: (s) => s.heartbeats.some((h) => h.role === "worker" && h.alive),
+      description: "At least one describe worker (in `artdesc worker`, `daemon` or `start`) has a fresh heartbeat.",
+      resolve: (s) => s.heartbeats.some((h) => h.alive),
     }),
     descriptionsLastHour: t.exposeInt("descriptionsLastHour", { description: "Model descriptions written in the last hour." }),
     averageDescriptionSeconds: t.exposeFloat("averageDescriptionSeconds", { nullable: true }),
