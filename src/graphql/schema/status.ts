@@ -1,31 +1,7 @@
-import { getStatus, type HeartbeatStatus, type JobCounts, type Status, type SyncSummary } from "../../ops/status.js";
+import { getStatus, type HeartbeatStatus, type JobCounts, type Status } from "../../ops/status.js";
 import { builder } from "../builder.js";
-import { SyncRunStatusEnum } from "./enums.js";
-
-const SyncSummaryRef = builder.objectRef<SyncSummary>("SyncSummary").implement({
-  description: "One sync run and what it did.",
-  fields: (t) => ({
-    id: t.exposeInt("id"),
-    status: t.expose("status", { type: SyncRunStatusEnum }),
-    trigger: t.exposeString("trigger", { description: '"manual", "schedule" or "startup".' }),
-    full: t.exposeBoolean("full"),
-    creators: t.exposeStringList("creators"),
-    startedAt: t.expose("startedAt", { type: "DateTime" }),
-    finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true }),
-    durationSeconds: t.exposeFloat("durationSeconds", { description: "To the finish, or to now while running." }),
-    seen: t.exposeInt("seen"),
-    created: t.exposeInt("created"),
-    updated: t.exposeInt("updated"),
-    unchanged: t.exposeInt("unchanged"),
-    removed: t.exposeInt("removed"),
-    skippedNoImage: t.exposeInt("skippedNoImage"),
-    failed: t.exposeInt("failed"),
-    imagesDownloaded: t.exposeInt("imagesDownloaded"),
-    imagesUnchanged: t.exposeInt("imagesUnchanged"),
-    jobsQueued: t.exposeInt("jobsQueued"),
-    error: t.exposeString("error", { nullable: true }),
-  }),
-});
+import { ModuleDtype } from "./description.js";
+import { SyncRunRef } from "./sync.js";
 
 const JobCountsRef = builder.objectRef<JobCounts>("JobStatusCounts").implement({
   fields: (t) => ({
@@ -35,10 +11,6 @@ const JobCountsRef = builder.objectRef<JobCounts>("JobStatusCounts").implement({
     failed: t.exposeInt("failed"),
     cancelled: t.exposeInt("cancelled"),
   }),
-});
-
-const ModuleDtypeRef = builder.objectRef<{ module: string; dtype: string }>("HeartbeatDtype").implement({
-  fields: (t) => ({ module: t.exposeString("module"), dtype: t.exposeString("dtype") }),
 });
 
 const HeartbeatRef = builder.objectRef<HeartbeatStatus>("ProcessHeartbeat").implement({
@@ -57,7 +29,7 @@ const HeartbeatRef = builder.objectRef<HeartbeatStatus>("ProcessHeartbeat").impl
     modelId: t.exposeString("modelId", { nullable: true }),
     modelRevision: t.exposeString("modelRevision", { nullable: true }),
     dtypes: t.field({
-      type: [ModuleDtypeRef],
+      type: [ModuleDtype],
       nullable: true,
       resolve: (h) => (h.dtypes ? Object.entries(h.dtypes).map(([module, dtype]) => ({ module, dtype })) : null),
     }),
@@ -69,8 +41,17 @@ const StatusRef = builder.objectRef<Status>("Status").implement({
   description: "What an operator asks first: syncs, jobs, workers, throughput and the backlog.",
   fields: (t) => ({
     now: t.expose("now", { type: "DateTime" }),
-    lastSync: t.field({ type: SyncSummaryRef, nullable: true, description: "The most recent sync run, finished or not.", resolve: (s) => s.lastSync }),
-    lastSuccessfulSync: t.field({ type: SyncSummaryRef, nullable: true, resolve: (s) => s.lastSuccessfulSync }),
+    lastSync: t.field({
+      type: SyncRunRef,
+      nullable: true,
+      description: "The most recent sync run, finished or not.",
+      resolve: (s, _args, ctx) => (s.lastSync ? ctx.db.syncRun.findUnique({ where: { id: s.lastSync.id } }) : null),
+    }),
+    lastSuccessfulSync: t.field({
+      type: SyncRunRef,
+      nullable: true,
+      resolve: (s, _args, ctx) => (s.lastSuccessfulSync ? ctx.db.syncRun.findUnique({ where: { id: s.lastSuccessfulSync.id } }) : null),
+    }),
     nextSyncAt: t.expose("nextSyncAt", { type: "DateTime", nullable: true, description: "When SYNC_CRON fires next." }),
     jobs: t.field({ type: JobCountsRef, resolve: (s) => s.jobs }),
     heartbeats: t.field({ type: [HeartbeatRef], resolve: (s) => s.heartbeats }),

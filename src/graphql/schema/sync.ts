@@ -16,7 +16,7 @@ builder.prismaObject("SyncFailure", {
   }),
 });
 
-builder.prismaObject("SyncRun", {
+export const SyncRunRef = builder.prismaObject("SyncRun", {
   description: "One sync with Wikidata and Commons, and what it found.",
   fields: (t) => ({
     id: t.exposeInt("id"),
@@ -28,6 +28,11 @@ builder.prismaObject("SyncRun", {
     creators: t.field({ type: ["String"], select: { creators: true }, resolve: (r) => JSON.parse(r.creators) as string[] }),
     startedAt: t.expose("startedAt", { type: "DateTime" }),
     finishedAt: t.expose("finishedAt", { type: "DateTime", nullable: true }),
+    durationSeconds: t.float({
+      description: "To the finish, or to now while running.",
+      select: { startedAt: true, finishedAt: true },
+      resolve: (r) => ((r.finishedAt ?? new Date()).getTime() - r.startedAt.getTime()) / 1000,
+    }),
     seen: t.exposeInt("seen", { description: "Works in the inventories." }),
     created: t.exposeInt("created"),
     updated: t.exposeInt("updated"),
