@@ -65,7 +65,8 @@ try {
 
   const port = await freePort();
   server = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "serve"], {
-    env: { ...process.env, DATABASE_URL: `file:${file}`, HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn" },
+    // API_WORKERS: one API process per core, as bench:api runs it (README, "Configuration").
+    env: { ...process.env, DATABASE_URL: `file:${file}`, HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", API_WORKERS: process.env.API_WORKERS ?? "2" },
     stdio: ["ignore", "inherit", "inherit"],
   });
   const base = `http://127.0.0.1:${port}`;
