@@ -16,6 +16,8 @@ import type { Tensor } from "@huggingface/transformers";
 import sharp from "sharp";
 import { Engine, type EngineParams } from "../src/describe/engine.js";
 import { synthModel } from "../src/describe/models/synth.js";
+import { defaultGenerationParams } from "../src/describe/types.js";
+import { loadConfig } from "../src/config.js";
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -61,17 +63,13 @@ const loadS = (performance.now() - t0) / 1000;
 const afterLoadMb = rssMb();
 console.log(`loaded in ${loadS.toFixed(1)} s; weights ${weightsMb.toFixed(0)} MB; RSS after load ${afterLoadMb.toFixed(0)} MB`);
 
+// The configured defaults (DESCRIBE_* unset), with exactly `tokens` generated per image.
 const base: EngineParams = {
-  prompt: "Describe the objects, people, and background you see in the painting or drawing in a factual manner.",
+  ...defaultGenerationParams(loadConfig({})),
   numBeams: 1,
   maxNewTokens: tokens,
   minNewTokens: tokens,
   targetWords: 0,
-  lengthPenalty: 1,
-  earlyStopping: true,
-  noRepeatNgramSize: 0,
-  repetitionPenalty: 1,
-  imageSplitting: false,
 };
 
 /** Theoretical KV cache: 2 x layers x kv heads x head dim x 4 bytes per token per row. */

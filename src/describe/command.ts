@@ -2,7 +2,6 @@ import type { Config } from "../config.js";
 import { openDescriber } from "./describer.js";
 import { type DescribeOutput, defaultGenerationParams, type GenerationParams } from "./types.js";
 
-/** commander parser for count options. */
 /** Options of `artdesc describe` (commander's camel-cased flags). */
 export interface DescribeCommandOptions {
   model?: string;
