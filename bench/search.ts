@@ -3,8 +3,13 @@
  *
  * Seeds a temporary database with 20,000 active artworks, each with a 150-word description,
  * through the same triggers that index a synced store; starts the real API (`artdesc serve`) on
- * 127.0.0.1 in its own process; checks one search answer; then autocannon sends a two-word
- * `search` query over 8 connections and prints the latency percentiles. Target: p99 < 50 ms.
+ * 127.0.0.1 in its own process; checks one search answer; then autocannon sends two-word
+ * `search` queries over 8 connections and prints the latency percentiles, twice:
+ *  - the same query over and over (BENCH_QUERY): after the first request it is answered from the
+ *    API's recent result pages, as a popular query is between two commits;
+ *  - a different query every request (pairs of words from the descriptions' vocabulary), so
+ *    every request ranks all its matches: the cost of a search nobody made just before.
+ * Target: p99 < 50 ms in both.
  *
  * Options (environment): BENCH_ARTWORKS (20000), BENCH_SECONDS (15), BENCH_CONNECTIONS (8),
  * BENCH_QUERY ("woman dog").
@@ -16,7 +21,8 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { migrate } from "../src/store/migrate.js";
-import { insertBulkArtworks } from "../test/support/bulk.js";
+import { CACHED_SEARCH_PAGES } from "../src/search/search.js";
+import { ART_WORDS, insertBulkArtworks } from "../test/support/bulk.js";
 
 const ARTWORKS = Number(process.env.BENCH_ARTWORKS ?? 20_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -24,12 +30,26 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const QUERY = process.env.BENCH_QUERY ?? "woman dog";
 const TARGET_P99_MS = 50;
 
-const body = JSON.stringify({
-  query: `query($q: String!) { search(query: $q, first: 10) {
+const searchBody = (q: string) =>
+  JSON.stringify({
+    query: `query($q: String!) { search(query: $q, first: 10) {
     ... on QuerySearchConnection { edges { node { score snippet artwork { qid title } } } }
     ... on Error { message } } }`,
-  variables: { q: QUERY },
-});
+    variables: { q },
+  });
+const body = searchBody(QUERY);
+
+/** Every ordered pair of distinct descriptive words ("dog woman", "woman dog", …), shuffled with a fixed seed. */
+function distinctQueries(): string[] {
+  const pairs = ART_WORDS.flatMap((a) => ART_WORDS.filter((b) => b !== a).map((b) => `${a} ${b}`));
+  let x = 12345;
+  for (let i = pairs.length - 1; i > 0; i--) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    const j = x % (i + 1);
+    [pairs[i], pairs[j]] = [pairs[j]!, pairs[i]!];
+  }
+  return pairs;
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -59,7 +79,7 @@ const file = join(dir, "bench.db");
 let server: ReturnType<typeof spawn> | undefined;
 try {
   migrate(file);
-  let t = Date.now();
+  const t = Date.now();
   insertBulkArtworks(file, ARTWORKS, { words: 150 });
   console.log(`seeded ${ARTWORKS} artworks with 150-word descriptions (indexed by the triggers) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
@@ -80,32 +100,46 @@ try {
   if (!edges?.length) throw new Error(`the search query returned no hits: ${JSON.stringify(check)}`);
   console.log(`"${QUERY}": ${edges.length} hits on the first page; top snippet: ${edges[0]!.node.snippet?.slice(0, 100)}…`);
 
-  // Warm-up: let the server's caches and JIT settle before measuring.
-  await autocannon({ url: `${base}/graphql`, method: "POST", headers: { "content-type": "application/json" }, body, connections: 1, duration: 2 });
+  const url = `${base}/graphql`;
+  const headers = { "content-type": "application/json" };
+  const queries = distinctQueries();
+  if (queries.length <= 2 * CACHED_SEARCH_PAGES) throw new Error("too few distinct queries to outrun the API's kept pages");
+  let next = 0;
+  // Each request takes the next pair. They come round again only after thousands of others, long
+  // after the API dropped them from its CACHED_SEARCH_PAGES recent pages: every request ranks.
+  const distinct = (connections: number, duration: number) =>
+    autocannon({
+      url,
+      method: "POST",
+      headers,
+      connections,
+      duration,
+      requests: [{ setupRequest: (req) => ({ ...req, body: searchBody(queries[next++ % queries.length]!) }) }],
+    });
+  const same = (connections: number, duration: number) => autocannon({ url, method: "POST", headers, body, connections, duration });
+  const line = (r: autocannon.Result) =>
+    `${r.requests.total} requests, ${r.requests.average.toFixed(0)} req/s, latency p50 ${r.latency.p50} ms, p90 ${r.latency.p90} ms, ` +
+    `p99 ${r.latency.p99} ms, max ${r.latency.max} ms; errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx}`;
+
+  // Warm-up: let the server's JIT settle before measuring.
+  await distinct(1, 2);
   // One connection: the time the server spends on one search, without queueing behind others.
-  const single = await autocannon({ url: `${base}/graphql`, method: "POST", headers: { "content-type": "application/json" }, body, connections: 1, duration: 5 });
-  console.log(
-    `one connection, 5 s: ${single.requests.total} requests, latency p50 ${single.latency.p50} ms, p99 ${single.latency.p99} ms`,
-  );
-  await autocannon({ url: `${base}/graphql`, method: "POST", headers: { "content-type": "application/json" }, body, connections: CONNECTIONS, duration: 3 });
-  t = Date.now();
-  const r = await autocannon({
-    url: `${base}/graphql`,
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body,
-    connections: CONNECTIONS,
-    duration: SECONDS,
-  });
-  const l = r.latency;
-  console.log(
-    `search "${QUERY}" (first: 10) over ${CONNECTIONS} connections for ${SECONDS} s: ${r.requests.total} requests, ` +
-      `${r.requests.average.toFixed(0)} req/s, latency p50 ${l.p50} ms, p90 ${l.p90} ms, p99 ${l.p99} ms, max ${l.max} ms; ` +
-      `errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx}`,
-  );
-  console.log(`load average during the run: ${loadavg().map((x) => x.toFixed(1)).join(", ")} on ${cpus().length} cores`);
-  const ok = l.p99 < TARGET_P99_MS && r.errors === 0 && r.non2xx === 0;
-  console.log(ok ? `OK: p99 ${l.p99} ms < ${TARGET_P99_MS} ms` : `MISSED: p99 ${l.p99} ms (target < ${TARGET_P99_MS} ms)`);
+  const single = await distinct(1, 5);
+  console.log(`a new query every request, one connection, 5 s: latency p50 ${single.latency.p50} ms, p99 ${single.latency.p99} ms`);
+
+  const results: [string, autocannon.Result][] = [];
+  await same(CONNECTIONS, 3);
+  results.push([`the same query ("${QUERY}")`, await same(CONNECTIONS, SECONDS)]);
+  await distinct(CONNECTIONS, 3);
+  results.push(["a new query every request", await distinct(CONNECTIONS, SECONDS)]);
+
+  let ok = true;
+  for (const [name, r] of results) {
+    console.log(`${name}, first: 10, ${CONNECTIONS} connections, ${SECONDS} s: ${line(r)}`);
+    ok &&= r.latency.p99 < TARGET_P99_MS && r.errors === 0 && r.non2xx === 0;
+  }
+  console.log(`load average after the runs: ${loadavg().map((x) => x.toFixed(1)).join(", ")} on ${cpus().length} cores`);
+  console.log(ok ? `OK: p99 < ${TARGET_P99_MS} ms in both runs` : `MISSED: p99 target < ${TARGET_P99_MS} ms`);
   process.exitCode = ok ? 0 : 1;
 } finally {
   server?.kill("SIGTERM");

@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { isApiWorkerProcess, startApiService } from "./api/component.js";
 import { loadConfig } from "./config.js";
-import { sqlitePath } from "./db.js";
+import { closeDb, sqlitePath } from "./db.js";
 import { positiveInt } from "./cli-args.js";
 import { pullCommand, synthCommand } from "./describe/models/commands.js";
 import { describeAfterSync } from "./jobs/queue.js";
@@ -90,7 +90,7 @@ program
     }
     const rt = await openRuntime().catch(exitOnConfigError);
     const status = await syncCommand(rt, { creators, full: opts.full }).catch(exitOnSyncConfigError);
-    await rt.db.$disconnect();
+    await closeDb(rt.db);
     process.exit(status);
   });
 
@@ -183,7 +183,7 @@ async function withDb(fn: (db: Db, config: Config) => Promise<number>): Promise<
   try {
     process.exitCode = await fn(db, config);
   } finally {
-    await db.$disconnect();
+    await closeDb(db);
   }
 }
 const io = { stdout: process.stdout, stderr: process.stderr };

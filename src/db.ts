@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
+import Database from "better-sqlite3";
 import { PrismaClient } from "./generated/prisma/client.js";
 
 export type Db = PrismaClient;
@@ -37,7 +38,36 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
   await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
   await db.$executeRawUnsafe("PRAGMA synchronous = NORMAL");
   await db.$executeRawUnsafe("PRAGMA foreign_keys = ON");
+  files.set(db, file);
   return db;
+}
+
+const files = new WeakMap<Db, string>();
+const readers = new WeakMap<Db, Database.Database>();
+
+/**
+ * A second, query-only better-sqlite3 connection to `db`'s file, opened on first use, for hot
+ * read paths written in SQL that Prisma cannot express (full-text search). Its statements can be
+ * prepared once and kept: Prisma's adapter prepares every statement on every call. In WAL mode
+ * it reads committed data only and never waits for or blocks the writer.
+ */
+export function readConnection(db: Db): Database.Database {
+  let reader = readers.get(db);
+  if (!reader) {
+    const file = files.get(db);
+    if (!file) throw new Error("readConnection needs a client made by createDb");
+    reader = new Database(file, { fileMustExist: true, timeout: 15_000 });
+    reader.pragma("query_only = ON");
+    readers.set(db, reader);
+  }
+  return reader;
+}
+
+/** Closes the client and its read connection (if one was opened). */
+export async function closeDb(db: Db): Promise<void> {
+  readers.get(db)?.close();
+  readers.delete(db);
+  await db.$disconnect();
 }
 
 /**

@@ -1,5 +1,5 @@
 import { type Config, ConfigError, loadConfig } from "./config.js";
-import { createDb, type Db, sqlitePath } from "./db.js";
+import { closeDb, createDb, type Db, sqlitePath } from "./db.js";
 import { createLogger, type Logger } from "./log.js";
 import { migrate } from "./store/migrate.js";
 
@@ -52,7 +52,7 @@ export function runUntilSignal(rt: Runtime, start: () => Promise<Component[]>): 
           rt.log.error({ component: c.name, err }, "stop failed");
         }
       }
-      await rt.db.$disconnect();
+      await closeDb(rt.db);
       resolve();
       // Everything is stopped; leftovers (a cluster IPC channel, a library's timer) must not keep
       // the process alive.

@@ -1,4 +1,5 @@
-import type { Db } from "../db.js";
+import type Database from "better-sqlite3";
+import { type Db, readConnection } from "../db.js";
 import { type ArtworkFilter, creatorWhere } from "../store/artwork-filter.js";
 import { normalizeWords } from "../text/normalize.js";
 import { parseSearchQuery, renderFtsQuery } from "./fts-query.js";
@@ -31,6 +32,11 @@ export interface SearchPage {
 /**
  * Active artworks matching `query` (typed by a person; see fts-query.ts), best first, ties in id
  * order. Throws SearchQueryError for a query that cannot be searched.
+ *
+ * The SQL runs on the query-only connection (readConnection) with statements prepared once
+ * (through Prisma, which prepares every statement on every call, a search cost twice the CPU),
+ * and recent pages are kept until the next commit (SearchReader). Callers must not change the
+ * returned page.
  */
 export async function searchArtworks(
   db: Db,
@@ -38,17 +44,8 @@ export async function searchArtworks(
   options: { filter?: SearchFilter; limit: number; offset?: number },
 ): Promise<SearchPage> {
   const terms = parseSearchQuery(query);
-  // An implied prefix helps while a word is half typed; once the last word is a whole word in the
-  // index, search it as a word: prefix matching costs several times more on common words.
-  const last = terms.at(-1)!;
-  if (last.prefix === "implied") {
-    const word = normalizeWords(last.words.at(-1)!);
-    const known = await db.$queryRawUnsafe<unknown[]>(`SELECT 1 FROM artwork_fts_vocab WHERE term = ? LIMIT 1`, word);
-    if (known.length) last.prefix = false;
-  }
-  const match = renderFtsQuery(terms);
   const { filter = {}, limit, offset = 0 } = options;
-  const params: unknown[] = [match];
+  const params: unknown[] = [];
   // The filter runs on the matching rows (a primary-key lookup each), not as a list of ids: a
   // broad filter ("has a description") would otherwise ship every id into the query.
   const conditions: string[] = [];
@@ -72,29 +69,101 @@ export async function searchArtworks(
       `${filter.hasDescription ? "" : "NOT "}EXISTS (SELECT 1 FROM Artwork a WHERE a.id = f.rowid AND a.currentDescriptionId IS NOT NULL)`,
     );
   }
+  const reader = searchReader(db);
   const restrict = conditions.map((c) => `AND ${c}`).join(" ");
-  params.push(limit + 1, offset);
-  // Rank every match, then make snippets for the page's rows only.
-  const rows = await db.$queryRawUnsafe<{ id: number | bigint; rank: number; snippet: string | null; hasDescription: number | bigint }[]>(
-    `WITH top AS (
-       SELECT f.rowid AS id, ${BM25} AS rank FROM artwork_fts f
-       WHERE artwork_fts MATCH ? ${restrict}
-       ORDER BY rank, f.rowid LIMIT ? OFFSET ?)
-     SELECT top.id, top.rank,
-            snippet(artwork_fts, 1, '${HIT_OPEN}', '${HIT_CLOSE}', '…', ${SNIPPET_TOKENS}) AS snippet,
-            artwork_fts.description <> '' AS hasDescription
-     FROM top JOIN artwork_fts ON artwork_fts.rowid = top.id
-     WHERE artwork_fts MATCH ?
-     ORDER BY top.rank, top.id`,
-    ...params,
-    match,
-  );
-  const hits = rows.slice(0, limit).map((r) => ({
-    artworkId: Number(r.id),
-    score: -r.rank,
-    snippet: Number(r.hasDescription) ? r.snippet : null,
-  }));
-  return { hits, hasMore: rows.length > limit };
+  const key = JSON.stringify([terms, restrict, params, limit, offset]);
+  // Rank every match, then make snippets for the page's rows only; one read transaction, so
+  // the cache check and both statements see the same database.
+  return reader.connection.transaction(() => {
+    const cached = reader.cachedPage(key);
+    if (cached) return cached;
+    // An implied prefix helps while a word is half typed; once the last word is a whole word in
+    // the index, search it as a word: prefix matching costs several times more on common words.
+    const last = terms.at(-1)!;
+    if (last.prefix === "implied" && reader.statement(VOCAB_HAS_TERM).get(normalizeWords(last.words.at(-1)!))) last.prefix = false;
+    const match = renderFtsQuery(terms);
+    const ranked = reader
+      .statement(
+        `SELECT f.rowid AS id, ${BM25} AS rank FROM artwork_fts f
+         WHERE artwork_fts MATCH ? ${restrict}
+         ORDER BY rank, f.rowid LIMIT ? OFFSET ?`,
+      )
+      .all(match, ...params, limit + 1, offset) as { id: number; rank: number }[];
+    const page = ranked.slice(0, limit);
+    const snippets = new Map(
+      (reader.statement(SNIPPETS).all(match, JSON.stringify(page.map((r) => r.id))) as SnippetRow[]).map((r) => [r.id, r]),
+    );
+    const hits = page.map((r) => {
+      const s = snippets.get(r.id);
+      return { artworkId: r.id, score: -r.rank, snippet: s?.hasDescription ? s.snippet : null };
+    });
+    return reader.keepPage(key, { hits, hasMore: ranked.length > limit });
+  })();
+}
+
+const VOCAB_HAS_TERM = `SELECT 1 FROM artwork_fts_vocab WHERE term = ? LIMIT 1`;
+const SNIPPETS = `SELECT rowid AS id, snippet(artwork_fts, 1, '${HIT_OPEN}', '${HIT_CLOSE}', '…', ${SNIPPET_TOKENS}) AS snippet,
+                         description <> '' AS hasDescription
+                  FROM artwork_fts WHERE artwork_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))`;
+type SnippetRow = { id: number; snippet: string; hasDescription: number };
+
+/** Search pages kept per process; a page of 10 hits with snippets is about 3 kB. */
+export const CACHED_SEARCH_PAGES = 500;
+
+/**
+ * The read connection with its statements prepared once (a handful: one per filter
+ * combination), and recent result pages. Ranking is most of a search's cost (BM25 over every
+ * match), so, like Solr's query result cache, pages are kept until the database changes: SQLite's
+ * data_version moves with every commit by any other connection, this process's Prisma client
+ * and other processes included, and then the whole cache is dropped.
+ */
+interface SearchReader {
+  connection: Database.Database;
+  statement(sql: string): Database.Statement;
+  /** A page kept for `key`, if nothing was committed since; call inside a read transaction. */
+  cachedPage(key: string): SearchPage | undefined;
+  keepPage(key: string, page: SearchPage): SearchPage;
+}
+
+const searchReaders = new WeakMap<Database.Database, SearchReader>();
+function searchReader(db: Db): SearchReader {
+  const connection = readConnection(db);
+  let reader = searchReaders.get(connection);
+  if (reader) return reader;
+  const statements = new Map<string, Database.Statement>();
+  const pages = new Map<string, SearchPage>();
+  const dataVersion = connection.prepare("PRAGMA data_version").pluck();
+  let pagesVersion: unknown;
+  reader = {
+    connection,
+    statement(sql) {
+      let statement = statements.get(sql);
+      if (!statement) statements.set(sql, (statement = connection.prepare(sql)));
+      return statement;
+    },
+    cachedPage(key) {
+      const version = dataVersion.get();
+      if (version !== pagesVersion) {
+        pages.clear();
+        pagesVersion = version;
+        return undefined;
+      }
+      const page = pages.get(key);
+      if (page) {
+        // Least recently used first: move this one to the end.
+        pages.delete(key);
+        pages.set(key, page);
+      }
+      return page;
+    },
+    keepPage(key, page) {
+      pages.set(key, page);
+      if (pages.size > CACHED_SEARCH_PAGES) pages.delete(pages.keys().next().value!);
+      return page;
+    },
+  };
+  searchReaders.set(connection, reader);
+  return reader;
 }
 
 /** A snippet as HTML: text escaped, matches in <mark>…</mark>. */

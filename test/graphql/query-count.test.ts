@@ -54,3 +54,31 @@ it("lists 100 artworks with creators, images and descriptions in a fixed number 
   expect(for100).toBe(for10);
   expect(for100).toBeLessThanOrEqual(12);
 });
+
+const SEARCH = `query($first: Int) {
+  search(query: "woman dog", first: $first) {
+    ... on QuerySearchConnection {
+      edges { node { score snippet artwork {
+        qid title creators { creator { label } } genres { label } image { url } currentDescription { text generation { numBeams } }
+      } } }
+    }
+  }
+}`;
+
+async function searchCountFor(first: number): Promise<number> {
+  t.queries.length = 0;
+  const r = await gql(yoga, SEARCH, { first });
+  expect(r.errors).toBeUndefined();
+  const edges = r.data.search.edges as { node: { artwork: { qid: string; creators: unknown[]; image: unknown } } }[];
+  expect(edges).toHaveLength(first);
+  expect(edges.every((e) => e.node.artwork.creators.length === 1 && e.node.artwork.image)).toBe(true);
+  // The search itself runs on the read connection; these are the Prisma queries that load the hits.
+  return t.queries.filter((q) => /^\s*SELECT/i.test(q)).length;
+}
+
+it("loads a page of search hits with their relations in a fixed number of SQL queries", async () => {
+  const for10 = await searchCountFor(10);
+  const for50 = await searchCountFor(50);
+  expect(for50).toBe(for10);
+  expect(for50).toBeLessThanOrEqual(8);
+});

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
+import { closeDb } from "../../src/db.js";
 import { CSV_COLUMNS, type ExportOptions, type ExportRow, writeExport } from "../../src/export/export.js";
 import { createGraphqlApp } from "../../src/graphql/yoga.js";
 import { exportCommand } from "../../src/ops/commands.js";
@@ -138,7 +139,7 @@ describe("export", () => {
 describe("export streaming", () => {
   it("exports 100,000 artworks in a child process whose heap cannot hold them", async () => {
     const big = await createTestDb();
-    await big.db.$disconnect();
+    await closeDb(big.db);
     try {
       insertBulkArtworks(big.file, 100_000, { words: 30, searchIndex: false });
       const out = join(big.dir, "all.jsonl");

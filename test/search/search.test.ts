@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
+import { closeDb, createDb } from "../../src/db.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { rebuildSearchIndex, searchArtworks, searchIndexSize } from "../../src/search/search.js";
 import { searchForm } from "../../src/text/normalize.js";
@@ -262,5 +263,27 @@ describe("index upkeep cost", () => {
     const rowsChanged = await t.db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT COUNT(*) AS n FROM artwork_fts_data`);
     expect(rowsChanged[0]!.n).toBeGreaterThan(rowsBefore[0]!.n);
     expect(await qids("lemons")).toEqual(["Q301"]);
+  });
+});
+
+describe("recent result pages", () => {
+  it("are reused until anything is committed, by this client or by another connection", async () => {
+    const first = await searchArtworks(t.db, "queen", { limit: 5 });
+    expect(await searchArtworks(t.db, "queen", { limit: 5 })).toBe(first);
+    // A commit that changes nothing indexed still drops the kept pages (correct, if not minimal).
+    await t.db.artwork.update({ where: { id: ids.maria }, data: { lastSyncedAt: new Date() } });
+    const again = await searchArtworks(t.db, "queen", { limit: 5 });
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+
+    const id = (await makeArtwork(t.db, { qid: "Q401", title: "Sketch" })).id;
+    expect((await searchArtworks(t.db, "queen", { limit: 5 })).hits.map((h) => h.artworkId)).not.toContain(id);
+    const other = await createDb(t.url);
+    try {
+      await other.artwork.update({ where: { id }, data: { title: "A queen on horseback", titles: JSON.stringify({ en: "A queen on horseback" }) } });
+    } finally {
+      await closeDb(other);
+    }
+    expect((await searchArtworks(t.db, "queen", { limit: 5 })).hits.map((h) => h.artworkId)).toContain(id);
   });
 });

@@ -8,7 +8,7 @@ const FUNCTION_WORDS = (
   "the a of and in with is on her his at to by from an its their who which are has behind near while " +
   "one two over under"
 ).split(" ");
-const ART_WORDS = (
+export const ART_WORDS = (
   "woman man child dog horse donkey cat bird owl giant queen king saint soldier priest monk beggar " +
   "dress coat hat fan sword book letter table chair window door curtain wall floor sky cloud tree river " +
   "hill field road bridge church house tower ship boat night day light shadow fire smoke water " +
@@ -16,7 +16,7 @@ const ART_WORDS = (
   "stands sits lies holds reads writes looks walks rides sleeps eats drinks plays prays fights waits"
 ).split(" ");
 const SYLLABLES = "ba be bi bo da de di do ka ke ki ko la le li lo ma me mi mo na ne ni no ra re ri ro sa se si so ta te ti to va ve vi vo".split(" ");
-const TAIL_WORDS = Array.from({ length: 3000 }, (_, i) => {
+export const TAIL_WORDS = Array.from({ length: 3000 }, (_, i) => {
   let w = "";
   for (let n = i + 7; w.length < 6; n = Math.floor(n / SYLLABLES.length) + n * 7 + 3) w += SYLLABLES[n % SYLLABLES.length];
   return `${w}${i}`;

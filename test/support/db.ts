@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createDb, type Db } from "../../src/db.js";
+import { closeDb, createDb, type Db } from "../../src/db.js";
 import { migrate } from "../../src/store/migrate.js";
 
 export interface TestDb {
@@ -29,7 +29,7 @@ export async function createTestDb(options: { countQueries?: boolean } = {}): Pr
     dir,
     queries,
     async close() {
-      await db.$disconnect();
+      await closeDb(db);
       rmSync(dir, { recursive: true, force: true });
     },
   };

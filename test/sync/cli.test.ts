@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { createDb, type Db } from "../../src/db.js";
+import { closeDb, createDb, type Db } from "../../src/db.js";
 import { createLogger } from "../../src/log.js";
 import { migrate } from "../../src/store/migrate.js";
 import { syncCommand } from "../../src/sync/command.js";
@@ -110,7 +110,7 @@ describe("artdesc sync", () => {
       expect(runs.map((x) => x.status)).toEqual(["ABORTED", "SUCCEEDED"]);
       expect(runs[0]!.error).toMatch(/ended before the run finished/);
     } finally {
-      await db.$disconnect();
+      await closeDb(db);
     }
   });
 
@@ -126,7 +126,7 @@ describe("artdesc sync", () => {
       expect(await db.lease.count()).toBe(0);
     } finally {
       world.clearFaults();
-      await db.$disconnect();
+      await closeDb(db);
     }
   });
 });

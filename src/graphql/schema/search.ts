@@ -1,19 +1,29 @@
+import { queryFromInfo } from "@pothos/plugin-prisma";
 import { cursorToOffset, offsetToCursor } from "@pothos/plugin-relay";
+import type { Artwork } from "../../generated/prisma/client.js";
 import { type SearchHit, searchArtworks, snippetHtml } from "../../search/search.js";
 import { SearchQueryError } from "../../search/fts-query.js";
 import { builder } from "../builder.js";
 import { InvalidInputError } from "../errors.js";
+import { ArtworkRef } from "./artwork.js";
 import { AttributionKindEnum } from "./enums.js";
 
 export const MAX_SEARCH_PAGE = 100;
 
-const SearchHitRef = builder.objectRef<SearchHit>("SearchHit").implement({
+/** A hit and the loader of its page's artworks (one findMany, run when a hit's artwork is asked for). */
+type SearchHitNode = SearchHit & { artworks: () => Promise<Map<number, Artwork>> };
+
+const SearchHitRef = builder.objectRef<SearchHitNode>("SearchHit").implement({
   description: "An artwork that matches a search, how well, and where.",
   fields: (t) => ({
-    artwork: t.prismaField({
-      type: "Artwork",
-      // One findUnique per hit: Prisma batches the page's findUniques into one query.
-      resolve: (query, hit, _args, ctx) => ctx.db.artwork.findUniqueOrThrow({ ...query, where: { id: hit.artworkId } }),
+    artwork: t.field({
+      type: ArtworkRef,
+      resolve: async (hit) => {
+        const artwork = (await hit.artworks()).get(hit.artworkId);
+        // Possible only if the artwork was deleted between the search and this load.
+        if (!artwork) throw new Error(`artwork ${hit.artworkId} is no longer in the store`);
+        return artwork;
+      },
     }),
     score: t.exposeFloat("score", { description: "BM25 relevance (higher is better); title matches weigh more than description matches." }),
     snippet: t.string({
@@ -45,7 +55,7 @@ builder.queryField("search", (t) =>
         filter: t.arg({ type: SearchFilterInput }),
       },
       errors: { types: [InvalidInputError], directResult: true },
-      resolve: async (_root, args, ctx) => {
+      resolve: async (_root, args, ctx, info) => {
         if (args.last != null || args.before != null) throw new InvalidInputError("last", "search pages forward only: use first and after");
         const first = args.first ?? 20;
         if (first < 0 || first > MAX_SEARCH_PAGE) {
@@ -75,7 +85,16 @@ builder.queryField("search", (t) =>
           if (err instanceof SearchQueryError) throw new InvalidInputError("query", err.message);
           throw err;
         }
-        const edges = page.hits.map((hit, i) => ({ cursor: offsetToCursor(offset + i), node: hit }));
+        // The page's artworks in one findMany with what the query selects under edges.node.artwork
+        // (a findUnique per hit, even batched by Prisma, costs twice the CPU).
+        let loading: Promise<Map<number, Artwork>> | undefined;
+        const ids = page.hits.map((hit) => hit.artworkId);
+        const artworks = () =>
+          (loading ??= ctx.db.artwork
+            .findMany({ ...queryFromInfo({ context: ctx, info, path: ["edges", "node", "artwork"], select: { id: true } }), where: { id: { in: ids } } })
+            // Rows hold what the query selected, which is all the Artwork type reads of them.
+            .then((rows) => new Map((rows as Artwork[]).map((a) => [a.id, a]))));
+        const edges = page.hits.map((hit, i) => ({ cursor: offsetToCursor(offset + i), node: { ...hit, artworks } }));
         return {
           edges,
           pageInfo: {
