@@ -21,7 +21,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { migrate } from "../src/store/migrate.js";
-import { CACHED_SEARCH_PAGES } from "../src/search/search.js";
+import { CACHED_SEARCH_RESULTS } from "../src/search/search.js";
 import { ART_WORDS, insertBulkArtworks } from "../test/support/bulk.js";
 
 const ARTWORKS = Number(process.env.BENCH_ARTWORKS ?? 20_000);
@@ -103,10 +103,10 @@ try {
   const url = `${base}/graphql`;
   const headers = { "content-type": "application/json" };
   const queries = distinctQueries();
-  if (queries.length <= 2 * CACHED_SEARCH_PAGES) throw new Error("too few distinct queries to outrun the API's kept pages");
+  if (queries.length <= 2 * CACHED_SEARCH_RESULTS) throw new Error("too few distinct queries to outrun the API's kept pages");
   let next = 0;
   // Each request takes the next pair. They come round again only after thousands of others, long
-  // after the API dropped them from its CACHED_SEARCH_PAGES recent pages: every request ranks.
+  // after the API dropped them from its CACHED_SEARCH_RESULTS recent pages: every request ranks.
   const distinct = (connections: number, duration: number) =>
     autocannon({
       url,

@@ -6,7 +6,7 @@ import { createDb, type Db, sqlitePath } from "../db.js";
 import { migrate } from "../store/migrate.js";
 import { writeExport, type ExportFormat, ExportOptionsError, parseSince } from "../export/export.js";
 import { SearchQueryError } from "../search/fts-query.js";
-import { rebuildSearchIndex, searchArtworks, snippetText } from "../search/search.js";
+import { countMatches, prepareSearch, rebuildSearchIndex, searchPage, snippetText } from "../search/search.js";
 import { checkHeartbeats, getStatus, type Status, type SyncSummary } from "./status.js";
 
 /**
@@ -41,9 +41,9 @@ export async function searchCommand(
     print(io.stderr, `--limit must be a whole number from 1 to 100 (got ${options.limit})`);
     return 2;
   }
-  let page;
+  let search;
   try {
-    page = await searchArtworks(db, query, { limit: options.limit, filter: { creator: options.creator ?? null } });
+    search = await prepareSearch(db, query, { creator: options.creator ?? null });
   } catch (err) {
     if (err instanceof SearchQueryError) {
       print(io.stderr, err.message);
@@ -51,6 +51,7 @@ export async function searchCommand(
     }
     throw err;
   }
+  const page = search ? searchPage(db, search, options.limit) : { hits: [], hasMore: false };
   if (!page.hits.length) {
     print(io.stdout, `No matches for ${JSON.stringify(query)}.`);
     return 0;
@@ -68,7 +69,7 @@ export async function searchCommand(
     print(io.stdout, `${i + 1}. ${a.qid}  ${a.title ?? "(untitled)"}${year}  score ${hit.score.toFixed(2)}`);
     if (hit.snippet) print(io.stdout, `   ${snippetText(hit.snippet, open, close)}`);
   }
-  if (page.hasMore) print(io.stdout, `(more: raise --limit, or page with the GraphQL search query)`);
+  if (page.hasMore && search) print(io.stdout, `(${countMatches(db, search)} matches: raise --limit, or page with the GraphQL search query)`);
   return 0;
 }
 

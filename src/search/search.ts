@@ -2,7 +2,7 @@ import type Database from "better-sqlite3";
 import { type Db, readConnection } from "../db.js";
 import { type ArtworkFilter, creatorWhere } from "../store/artwork-filter.js";
 import { normalizeWords } from "../text/normalize.js";
-import { parseSearchQuery, renderFtsQuery } from "./fts-query.js";
+import { parseSearchQuery, renderFtsQuery, type Term } from "./fts-query.js";
 
 /** BM25 weight of each indexed column, in the table's column order: titles count most. */
 export const COLUMN_WEIGHTS = { titles: 10, description: 1, creators: 4, subjects: 2 } as const;
@@ -29,22 +29,23 @@ export interface SearchPage {
   hasMore: boolean;
 }
 
+/** A query parsed and its filter resolved, ready to rank or count (prepareSearch). */
+export interface PreparedSearch {
+  terms: readonly Term[];
+  /** SQL conditions on the matching row `f` and their parameters. */
+  restrict: string;
+  params: unknown[];
+  /** Identifies the query and filter in the kept results. */
+  key: string;
+}
+
 /**
- * Active artworks matching `query` (typed by a person; see fts-query.ts), best first, ties in id
- * order. Throws SearchQueryError for a query that cannot be searched.
- *
- * The SQL runs on the query-only connection (readConnection) with statements prepared once
- * (through Prisma, which prepares every statement on every call, a search cost twice the CPU),
- * and recent pages are kept until the next commit (SearchReader). Callers must not change the
- * returned page.
+ * Parses what a person typed (see fts-query.ts) and resolves the filter. Throws SearchQueryError
+ * for a query that cannot be searched; null when the filter's creator matches nobody, so nothing
+ * can match.
  */
-export async function searchArtworks(
-  db: Db,
-  query: string,
-  options: { filter?: SearchFilter; limit: number; offset?: number },
-): Promise<SearchPage> {
+export async function prepareSearch(db: Db, query: string, filter: SearchFilter = {}): Promise<PreparedSearch | null> {
   const terms = parseSearchQuery(query);
-  const { filter = {}, limit, offset = 0 } = options;
   const params: unknown[] = [];
   // The filter runs on the matching rows (a primary-key lookup each), not as a list of ids: a
   // broad filter ("has a description") would otherwise ship every id into the query.
@@ -54,7 +55,7 @@ export async function searchArtworks(
     if (filter.creator != null) {
       // Creators are matched as the artwork lists match them (src/store/artwork-filter.ts).
       const creators = await db.creator.findMany({ where: creatorWhere(filter.creator), select: { id: true } });
-      if (!creators.length) return { hits: [], hasMore: false };
+      if (!creators.length) return null;
       attributed.push(`ac.creatorId IN (SELECT value FROM json_each(?))`);
       params.push(JSON.stringify(creators.map((c) => c.id)));
     }
@@ -69,36 +70,76 @@ export async function searchArtworks(
       `${filter.hasDescription ? "" : "NOT "}EXISTS (SELECT 1 FROM Artwork a WHERE a.id = f.rowid AND a.currentDescriptionId IS NOT NULL)`,
     );
   }
-  const reader = searchReader(db);
   const restrict = conditions.map((c) => `AND ${c}`).join(" ");
-  const key = JSON.stringify([terms, restrict, params, limit, offset]);
-  // Rank every match, then make snippets for the page's rows only; one read transaction, so
-  // the cache check and both statements see the same database.
-  return reader.connection.transaction(() => {
-    const cached = reader.cachedPage(key);
-    if (cached) return cached;
-    // An implied prefix helps while a word is half typed; once the last word is a whole word in
-    // the index, search it as a word: prefix matching costs several times more on common words.
-    const last = terms.at(-1)!;
-    if (last.prefix === "implied" && reader.statement(VOCAB_HAS_TERM).get(normalizeWords(last.words.at(-1)!))) last.prefix = false;
-    const match = renderFtsQuery(terms);
-    const ranked = reader
-      .statement(
-        `SELECT f.rowid AS id, ${BM25} AS rank FROM artwork_fts f
-         WHERE artwork_fts MATCH ? ${restrict}
-         ORDER BY rank, f.rowid LIMIT ? OFFSET ?`,
-      )
-      .all(match, ...params, limit + 1, offset) as { id: number; rank: number }[];
-    const page = ranked.slice(0, limit);
-    const snippets = new Map(
-      (reader.statement(SNIPPETS).all(match, JSON.stringify(page.map((r) => r.id))) as SnippetRow[]).map((r) => [r.id, r]),
-    );
-    const hits = page.map((r) => {
-      const s = snippets.get(r.id);
-      return { artworkId: r.id, score: -r.rank, snippet: s?.hasDescription ? s.snippet : null };
-    });
-    return reader.keepPage(key, { hits, hasMore: ranked.length > limit });
-  })();
+  return { terms, restrict, params, key: JSON.stringify([terms, restrict, params]) };
+}
+
+/**
+ * Rows `offset` to `offset + limit - 1` of the matches, best first, ties in id order, with
+ * snippets. The SQL runs on the query-only connection (readConnection) with statements prepared
+ * once (through Prisma, which prepares every statement on every call, a search cost twice the
+ * CPU), and recent results are kept until the next commit (SearchReader). Callers must not
+ * change the returned page.
+ */
+export function searchPage(db: Db, search: PreparedSearch, limit: number, offset = 0): SearchPage {
+  const reader = searchReader(db);
+  // One read transaction, so the kept-results check and every statement see the same database.
+  return reader.connection.transaction(() =>
+    reader.kept(`page ${limit} ${offset} ${search.key}`, () => {
+      const match = matchExpression(reader, search.terms);
+      // Rank every match, then make snippets for the page's rows only.
+      const ranked = reader
+        .statement(
+          `SELECT f.rowid AS id, ${BM25} AS rank FROM artwork_fts f
+           WHERE artwork_fts MATCH ? ${search.restrict}
+           ORDER BY rank, f.rowid LIMIT ? OFFSET ?`,
+        )
+        .all(match, ...search.params, limit + 1, offset) as { id: number; rank: number }[];
+      const page = ranked.slice(0, limit);
+      const snippets = new Map(
+        (reader.statement(SNIPPETS).all(match, JSON.stringify(page.map((r) => r.id))) as SnippetRow[]).map((r) => [r.id, r]),
+      );
+      const hits = page.map((r) => {
+        const s = snippets.get(r.id);
+        return { artworkId: r.id, score: -r.rank, snippet: s?.hasDescription ? s.snippet : null };
+      });
+      return { hits, hasMore: ranked.length > limit };
+    }),
+  )();
+}
+
+/** How many active artworks match (no ranking: about a fifth of the cost of a page). */
+export function countMatches(db: Db, search: PreparedSearch): number {
+  const reader = searchReader(db);
+  return reader.connection.transaction(() =>
+    reader.kept(`count ${search.key}`, () => {
+      const sql = `SELECT COUNT(*) FROM artwork_fts f WHERE artwork_fts MATCH ? ${search.restrict}`;
+      return Number(reader.statement(sql).pluck().get(matchExpression(reader, search.terms), ...search.params));
+    }),
+  )();
+}
+
+/** prepareSearch, then searchPage: for callers that want one page. */
+export async function searchArtworks(
+  db: Db,
+  query: string,
+  options: { filter?: SearchFilter; limit: number; offset?: number },
+): Promise<SearchPage> {
+  const search = await prepareSearch(db, query, options.filter);
+  return search ? searchPage(db, search, options.limit, options.offset) : { hits: [], hasMore: false };
+}
+
+/**
+ * The MATCH expression. An implied prefix helps while a word is half typed; once the last word
+ * is a whole word in the index, it is searched as that word: prefix matching costs several times
+ * more on common words.
+ */
+function matchExpression(reader: SearchReader, terms: readonly Term[]): string {
+  const last = terms.at(-1)!;
+  if (last.prefix === "implied" && reader.statement(VOCAB_HAS_TERM).get(normalizeWords(last.words.at(-1)!))) {
+    return renderFtsQuery([...terms.slice(0, -1), { ...last, prefix: false }]);
+  }
+  return renderFtsQuery([...terms]);
 }
 
 const VOCAB_HAS_TERM = `SELECT 1 FROM artwork_fts_vocab WHERE term = ? LIMIT 1`;
@@ -107,22 +148,21 @@ const SNIPPETS = `SELECT rowid AS id, snippet(artwork_fts, 1, '${HIT_OPEN}', '${
                   FROM artwork_fts WHERE artwork_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))`;
 type SnippetRow = { id: number; snippet: string; hasDescription: number };
 
-/** Search pages kept per process; a page of 10 hits with snippets is about 3 kB. */
-export const CACHED_SEARCH_PAGES = 500;
+/** Results kept per process: pages (10 hits with snippets are about 3 kB) and counts. */
+export const CACHED_SEARCH_RESULTS = 500;
 
 /**
  * The read connection with its statements prepared once (a handful: one per filter
- * combination), and recent result pages. Ranking is most of a search's cost (BM25 over every
- * match), so, like Solr's query result cache, pages are kept until the database changes: SQLite's
+ * combination), and recent results. Ranking is most of a search's cost (BM25 over every match),
+ * so, like Solr's query result cache, results are kept until the database changes: SQLite's
  * data_version moves with every commit by any other connection, this process's Prisma client
- * and other processes included, and then the whole cache is dropped.
+ * and other processes included, and then all kept results are dropped.
  */
 interface SearchReader {
   connection: Database.Database;
   statement(sql: string): Database.Statement;
-  /** A page kept for `key`, if nothing was committed since; call inside a read transaction. */
-  cachedPage(key: string): SearchPage | undefined;
-  keepPage(key: string, page: SearchPage): SearchPage;
+  /** The result kept for `key` if nothing was committed since, else compute's, kept. Call inside a read transaction. */
+  kept<T>(key: string, compute: () => T): T;
 }
 
 const searchReaders = new WeakMap<Database.Database, SearchReader>();
@@ -131,9 +171,9 @@ function searchReader(db: Db): SearchReader {
   let reader = searchReaders.get(connection);
   if (reader) return reader;
   const statements = new Map<string, Database.Statement>();
-  const pages = new Map<string, SearchPage>();
+  const results = new Map<string, unknown>();
   const dataVersion = connection.prepare("PRAGMA data_version").pluck();
-  let pagesVersion: unknown;
+  let resultsVersion: unknown;
   reader = {
     connection,
     statement(sql) {
@@ -141,25 +181,23 @@ function searchReader(db: Db): SearchReader {
       if (!statement) statements.set(sql, (statement = connection.prepare(sql)));
       return statement;
     },
-    cachedPage(key) {
+    kept<T>(key: string, compute: () => T): T {
       const version = dataVersion.get();
-      if (version !== pagesVersion) {
-        pages.clear();
-        pagesVersion = version;
-        return undefined;
+      if (version !== resultsVersion) {
+        results.clear();
+        resultsVersion = version;
       }
-      const page = pages.get(key);
-      if (page) {
+      if (results.has(key)) {
         // Least recently used first: move this one to the end.
-        pages.delete(key);
-        pages.set(key, page);
+        const result = results.get(key) as T;
+        results.delete(key);
+        results.set(key, result);
+        return result;
       }
-      return page;
-    },
-    keepPage(key, page) {
-      pages.set(key, page);
-      if (pages.size > CACHED_SEARCH_PAGES) pages.delete(pages.keys().next().value!);
-      return page;
+      const result = compute();
+      results.set(key, result);
+      if (results.size > CACHED_SEARCH_RESULTS) results.delete(results.keys().next().value!);
+      return result;
     },
   };
   searchReaders.set(connection, reader);

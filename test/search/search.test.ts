@@ -146,6 +146,38 @@ describe("search", () => {
     expect(big).toMatchObject({ __typename: "InvalidInputError", field: "first" });
   });
 
+  it("pages backward, counts the matches, and agrees with paging forward", async () => {
+    const PAGE = `query($q: String!, $first: Int, $after: String, $last: Int, $before: String) {
+      search(query: $q, first: $first, after: $after, last: $last, before: $before) {
+        ... on QuerySearchConnection { totalCount pageInfo { hasPreviousPage hasNextPage startCursor endCursor } edges { cursor node { artwork { qid } } } }
+        ... on InvalidInputError { field message }
+      }
+    }`;
+    const page = async (vars: Record<string, unknown>) => {
+      const r = await gql(yoga, PAGE, { q: "a", ...vars });
+      expect(r.errors).toBeUndefined();
+      return r.data.search;
+    };
+    const forward = await page({ first: 10 });
+    expect(forward.totalCount).toBe(3);
+    const order = forward.edges.map((e: { node: { artwork: { qid: string } } }) => e.node.artwork.qid);
+    expect(order).toHaveLength(3);
+
+    const tail = await page({ last: 2 });
+    expect(tail.edges.map((e: { node: { artwork: { qid: string } } }) => e.node.artwork.qid)).toEqual(order.slice(1));
+    expect(tail.pageInfo).toMatchObject({ hasPreviousPage: true, hasNextPage: false });
+    const head = await page({ last: 5, before: tail.pageInfo.startCursor });
+    expect(head.edges.map((e: { node: { artwork: { qid: string } } }) => e.node.artwork.qid)).toEqual(order.slice(0, 1));
+    expect(head.pageInfo).toMatchObject({ hasPreviousPage: false, hasNextPage: true });
+    expect(head.edges[0].cursor).toBe(forward.edges[0].cursor);
+
+    expect(await page({ last: 101 })).toMatchObject({ field: "last" });
+    expect(await page({ before: "nope" })).toMatchObject({ field: "before" });
+    expect((await gql(yoga, PAGE, { q: "zzzzqq", first: 5 })).data.search).toMatchObject({ totalCount: 0, edges: [] });
+    const none = await gql(yoga, `{ search(query: "reading", filter: { creator: "nobody at all" }) { ... on QuerySearchConnection { totalCount edges { cursor } } } }`);
+    expect(none.data.search).toEqual({ totalCount: 0, edges: [] });
+  });
+
   it.each([['"'], ["*"], ["NEAR("], ["-"], ["dog AND"], ["OR"], ['"unbalanced phrase'], ["col:umn"], ["^start"], ["a + b"], ["(((("], ["\u0000"], ["💥 donkey"], ["\u0301\u0301\u0301"], ["𝔡𝔬𝔤"], ["dog*cat"], ["**dog"], ["\u200b"], ["--"], ["中文字"]])(
     "answers hostile input %j without an FTS5 or internal error",
     async (q) => {
@@ -243,6 +275,10 @@ describe("artdesc search", () => {
     const io = { stdout: sink(), stderr: sink() };
     expect(await searchCommand(t.db, "queen fan", { limit: 5 }, io)).toBe(0);
     expect(io.stdout.text).toMatch(/^1\. Q101 {2}Portrait of María Luisa of Parma \(\d{4}\) {2}score \d+\.\d\d\n {3}A \[queen\] in a black dress .* a \[fan\] in her right hand\.\n$/);
+    expect(await searchCommand(t.db, "a", { limit: 1 }, io)).toBe(0);
+    const total = (await searchArtworks(t.db, "a", { limit: 100 })).hits.length;
+    expect(total).toBeGreaterThan(1);
+    expect(io.stdout.text).toContain(`\n(${total} matches: raise --limit, or page with the GraphQL search query)\n`);
     expect(await searchCommand(t.db, "zzzzzz", { limit: 5 }, io)).toBe(0);
     expect(io.stdout.text).toContain('No matches for "zzzzzz".');
     expect(await searchCommand(t.db, "*", { limit: 5 }, io)).toBe(2);

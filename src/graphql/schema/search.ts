@@ -1,7 +1,7 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import { cursorToOffset, offsetToCursor } from "@pothos/plugin-relay";
 import type { Artwork } from "../../generated/prisma/client.js";
-import { type SearchHit, searchArtworks, snippetHtml } from "../../search/search.js";
+import { countMatches, prepareSearch, type SearchHit, searchPage, snippetHtml } from "../../search/search.js";
 import { SearchQueryError } from "../../search/fts-query.js";
 import { builder } from "../builder.js";
 import { InvalidInputError } from "../errors.js";
@@ -9,6 +9,7 @@ import { ArtworkRef } from "./artwork.js";
 import { AttributionKindEnum } from "./enums.js";
 
 export const MAX_SEARCH_PAGE = 100;
+export const DEFAULT_SEARCH_PAGE = 20;
 
 /** A hit and the loader of its page's artworks (one findMany, run when a hit's artwork is asked for). */
 type SearchHitNode = SearchHit & { artworks: () => Promise<Map<number, Artwork>> };
@@ -42,6 +43,13 @@ const SearchFilterInput = builder.inputType("SearchFilter", {
   }),
 });
 
+/** What the search connection resolves to: the page, and its total, counted only when asked for. */
+interface SearchConnection {
+  edges: { cursor: string; node: SearchHitNode }[];
+  pageInfo: { startCursor: string | null; endCursor: string | null; hasPreviousPage: boolean; hasNextPage: boolean };
+  totalCount: () => number;
+}
+
 builder.queryField("search", (t) =>
   t.connection(
     {
@@ -49,42 +57,39 @@ builder.queryField("search", (t) =>
       description:
         "Full-text search over active artworks: titles in every language, the current description, creator labels, " +
         "and depicted things, genres and materials. Type words as you would anywhere: \"a phrase\", prefix*, -excluded. " +
-        "Best matches first.",
+        `Best matches first; pages of up to ${MAX_SEARCH_PAGE} (${DEFAULT_SEARCH_PAGE} unless first or last is given), forward or backward.`,
       args: {
         query: t.arg.string({ required: true }),
         filter: t.arg({ type: SearchFilterInput }),
       },
       errors: { types: [InvalidInputError], directResult: true },
       resolve: async (_root, args, ctx, info) => {
-        if (args.last != null || args.before != null) throw new InvalidInputError("last", "search pages forward only: use first and after");
-        const first = args.first ?? 20;
-        if (first < 0 || first > MAX_SEARCH_PAGE) {
-          throw new InvalidInputError("first", `first must be between 0 and ${MAX_SEARCH_PAGE} (got ${first})`);
-        }
-        let offset = 0;
-        if (args.after != null) {
-          try {
-            offset = cursorToOffset(args.after) + 1;
-          } catch {
-            offset = Number.NaN;
+        for (const name of ["first", "last"] as const) {
+          const value = args[name];
+          if (value != null && (value < 0 || value > MAX_SEARCH_PAGE)) {
+            throw new InvalidInputError(name, `${name} must be between 0 and ${MAX_SEARCH_PAGE} (got ${value})`);
           }
-          if (!Number.isSafeInteger(offset) || offset < 1) throw new InvalidInputError("after", `"${args.after}" is not a cursor from this search`);
         }
-        let page;
+        let search;
         try {
-          page = await searchArtworks(ctx.db, args.query, {
-            limit: first,
-            offset,
-            filter: {
-              creator: args.filter?.creator ?? null,
-              attribution: args.filter?.attribution ?? null,
-              hasDescription: args.filter?.hasDescription ?? null,
-            },
+          search = await prepareSearch(ctx.db, args.query, {
+            creator: args.filter?.creator ?? null,
+            attribution: args.filter?.attribution ?? null,
+            hasDescription: args.filter?.hasDescription ?? null,
           });
         } catch (err) {
           if (err instanceof SearchQueryError) throw new InvalidInputError("query", err.message);
           throw err;
         }
+        const totalCount = () => (search ? countMatches(ctx.db, search) : 0);
+        const window = pageWindow({
+          after: args.after == null ? null : cursorOffset("after", args.after),
+          before: args.before == null ? null : cursorOffset("before", args.before),
+          first: args.first ?? null,
+          last: args.last ?? null,
+          total: totalCount,
+        });
+        const page = search ? searchPage(ctx.db, search, window.limit, window.offset) : { hits: [], hasMore: false };
         // The page's artworks in one findMany with what the query selects under edges.node.artwork
         // (a findUnique per hit, even batched by Prisma, costs twice the CPU).
         let loading: Promise<Map<number, Artwork>> | undefined;
@@ -94,19 +99,61 @@ builder.queryField("search", (t) =>
             .findMany({ ...queryFromInfo({ context: ctx, info, path: ["edges", "node", "artwork"], select: { id: true } }), where: { id: { in: ids } } })
             // Rows hold what the query selected, which is all the Artwork type reads of them.
             .then((rows) => new Map((rows as Artwork[]).map((a) => [a.id, a]))));
-        const edges = page.hits.map((hit, i) => ({ cursor: offsetToCursor(offset + i), node: { ...hit, artworks } }));
-        return {
+        const edges = page.hits.map((hit, i) => ({ cursor: offsetToCursor(window.offset + i), node: { ...hit, artworks } }));
+        const connection: SearchConnection = {
           edges,
           pageInfo: {
             startCursor: edges[0]?.cursor ?? null,
             endCursor: edges.at(-1)?.cursor ?? null,
-            hasPreviousPage: offset > 0,
+            hasPreviousPage: window.offset > 0,
             hasNextPage: page.hasMore,
           },
+          totalCount,
         };
+        return connection;
       },
     },
-    {},
+    {
+      fields: (t) => ({
+        totalCount: t.int({
+          description: "How many active artworks match (counted only when asked for).",
+          resolve: (connection) => (connection as unknown as SearchConnection).totalCount(),
+        }),
+      }),
+    },
     {},
   ),
 );
+
+function cursorOffset(arg: "after" | "before", cursor: string): number {
+  let offset: number;
+  try {
+    offset = cursorToOffset(cursor);
+  } catch {
+    offset = Number.NaN;
+  }
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidInputError(arg, `"${cursor}" is not a cursor from this search`);
+  return offset;
+}
+
+/**
+ * The rows a Relay page covers (https://relay.dev/graphql/connections.htm#sec-Pagination-algorithm),
+ * as offset and limit: after and before cut the result list, then first keeps the first rows and
+ * last the last. `last` without `before` counts from the end, so it needs the total.
+ */
+export function pageWindow(args: {
+  after: number | null;
+  before: number | null;
+  first: number | null;
+  last: number | null;
+  total: () => number;
+}): { offset: number; limit: number } {
+  const start = args.after == null ? 0 : args.after + 1;
+  let end = args.before ?? (args.last != null && args.first == null ? args.total() : Number.POSITIVE_INFINITY);
+  end = Math.max(end, start);
+  if (args.first != null) end = Math.min(end, start + args.first);
+  let offset = start;
+  if (args.last != null) offset = Math.max(start, end - args.last);
+  if (args.first == null && args.last == null) end = Math.min(end, start + DEFAULT_SEARCH_PAGE);
+  return { offset, limit: end - offset };
+}
