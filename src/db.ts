@@ -35,7 +35,12 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
     (db as unknown as { $on(e: "query", cb: (ev: { query: string }) => void): void }).$on("query", (ev) => onQuery(ev.query));
   }
   // journal_mode is stored in the file; synchronous=NORMAL is safe in WAL mode and much faster.
-  await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
+  const [mode] = await db.$queryRawUnsafe<{ journal_mode: string }[]>("PRAGMA journal_mode = WAL");
+  if (mode?.journal_mode.toLowerCase() !== "wal") {
+    // Readers and the writer work side by side only in WAL mode (readConnection relies on it).
+    await db.$disconnect();
+    throw new Error(`SQLite could not put ${file} in WAL mode (journal_mode is ${mode?.journal_mode}): keep the database on a local file system`);
+  }
   await db.$executeRawUnsafe("PRAGMA synchronous = NORMAL");
   await db.$executeRawUnsafe("PRAGMA foreign_keys = ON");
   files.set(db, file);
@@ -55,7 +60,7 @@ export function readConnection(db: Db): Database.Database {
   let reader = readers.get(db);
   if (!reader) {
     const file = files.get(db);
-    if (!file) throw new Error("readConnection needs a client made by createDb");
+    if (!file) throw new Error("readConnection needs an open client made by createDb");
     reader = new Database(file, { fileMustExist: true, timeout: 15_000 });
     reader.pragma("query_only = ON");
     readers.set(db, reader);
@@ -67,6 +72,7 @@ export function readConnection(db: Db): Database.Database {
 export async function closeDb(db: Db): Promise<void> {
   readers.get(db)?.close();
   readers.delete(db);
+  files.delete(db);
   await db.$disconnect();
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type Database from "better-sqlite3";
 import { type Db, readConnection } from "../db.js";
 import { type ArtworkFilter, creatorWhere } from "../store/artwork-filter.js";
@@ -25,7 +26,7 @@ export interface SearchHit {
 }
 
 export interface SearchPage {
-  hits: SearchHit[];
+  readonly hits: readonly SearchHit[];
   hasMore: boolean;
 }
 
@@ -71,15 +72,16 @@ export async function prepareSearch(db: Db, query: string, filter: SearchFilter 
     );
   }
   const restrict = conditions.map((c) => `AND ${c}`).join(" ");
-  return { terms, restrict, params, key: JSON.stringify([terms, restrict, params]) };
+  // A creator filter can stand for hundreds of creator ids: keep long keys short.
+  const key = JSON.stringify([terms, restrict, params]);
+  return { terms, restrict, params, key: key.length > 200 ? createHash("sha256").update(key).digest("base64") : key };
 }
 
 /**
  * Rows `offset` to `offset + limit - 1` of the matches, best first, ties in id order, with
  * snippets. The SQL runs on the query-only connection (readConnection) with statements prepared
  * once (through Prisma, which prepares every statement on every call, a search cost twice the
- * CPU), and recent results are kept until the next commit (SearchReader). Callers must not
- * change the returned page.
+ * CPU), and recent results are kept until the next commit (SearchReader); the page is frozen.
  */
 export function searchPage(db: Db, search: PreparedSearch, limit: number, offset = 0): SearchPage {
   const reader = searchReader(db);
@@ -101,9 +103,10 @@ export function searchPage(db: Db, search: PreparedSearch, limit: number, offset
       );
       const hits = page.map((r) => {
         const s = snippets.get(r.id);
-        return { artworkId: r.id, score: -r.rank, snippet: s?.hasDescription ? s.snippet : null };
+        return Object.freeze({ artworkId: r.id, score: -r.rank, snippet: s?.hasDescription ? s.snippet : null });
       });
-      return { hits, hasMore: ranked.length > limit };
+      // Kept and shared by later searches: nobody may change it.
+      return Object.freeze({ hits: Object.freeze(hits), hasMore: ranked.length > limit });
     }),
   )();
 }

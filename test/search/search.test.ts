@@ -1,6 +1,7 @@
+import { offsetToCursor } from "@pothos/plugin-relay";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { closeDb, createDb } from "../../src/db.js";
+import { closeDb, createDb, readConnection } from "../../src/db.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { rebuildSearchIndex, searchArtworks, searchIndexSize } from "../../src/search/search.js";
 import { searchForm } from "../../src/text/normalize.js";
@@ -171,6 +172,12 @@ describe("search", () => {
     expect(head.pageInfo).toMatchObject({ hasPreviousPage: false, hasNextPage: true });
     expect(head.edges[0].cursor).toBe(forward.edges[0].cursor);
 
+    const qidsOf = (p: { edges: { node: { artwork: { qid: string } } }[] }) => p.edges.map((e) => e.node.artwork.qid);
+    expect(qidsOf(await page({ first: 100, last: 2 }))).toEqual(order.slice(1));
+    // A saved cursor past the end of a result list that has since shrunk cuts nothing.
+    expect(qidsOf(await page({ last: 2, before: offsetToCursor(1000) }))).toEqual(order.slice(1));
+    expect(await page({ first: 0 })).toMatchObject({ totalCount: 3, edges: [], pageInfo: { hasNextPage: true } });
+
     expect(await page({ last: 101 })).toMatchObject({ field: "last" });
     expect(await page({ before: "nope" })).toMatchObject({ field: "before" });
     expect((await gql(yoga, PAGE, { q: "zzzzqq", first: 5 })).data.search).toMatchObject({ totalCount: 0, edges: [] });
@@ -317,9 +324,12 @@ describe("recent result pages", () => {
     const other = await createDb(t.url);
     try {
       await other.artwork.update({ where: { id }, data: { title: "A queen on horseback", titles: JSON.stringify({ en: "A queen on horseback" }) } });
+      expect((await searchArtworks(other, "queen", { limit: 5 })).hits.map((h) => h.artworkId)).toContain(id);
     } finally {
       await closeDb(other);
     }
+    expect(() => readConnection(other)).toThrow(/open client/);
     expect((await searchArtworks(t.db, "queen", { limit: 5 })).hits.map((h) => h.artworkId)).toContain(id);
+    expect(Object.isFrozen(first.hits[0])).toBe(true);
   });
 });

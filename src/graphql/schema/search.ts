@@ -81,7 +81,8 @@ builder.queryField("search", (t) =>
           if (err instanceof SearchQueryError) throw new InvalidInputError("query", err.message);
           throw err;
         }
-        const totalCount = () => (search ? countMatches(ctx.db, search) : 0);
+        let counted: number | undefined;
+        const totalCount = () => (counted ??= search ? countMatches(ctx.db, search) : 0);
         const window = pageWindow({
           after: args.after == null ? null : cursorOffset("after", args.after),
           before: args.before == null ? null : cursorOffset("before", args.before),
@@ -89,7 +90,11 @@ builder.queryField("search", (t) =>
           last: args.last ?? null,
           total: totalCount,
         });
-        const page = search ? searchPage(ctx.db, search, window.limit, window.offset) : { hits: [], hasMore: false };
+        const page = !search
+          ? { hits: [], hasMore: false }
+          : window.limit === 0 // first: 0, to ask for totalCount or hasNextPage only: no ranking needed
+            ? { hits: [], hasMore: totalCount() > window.offset }
+            : searchPage(ctx.db, search, window.limit, window.offset);
         // The page's artworks in one findMany with what the query selects under edges.node.artwork
         // (a findUnique per hit, even batched by Prisma, costs twice the CPU).
         let loading: Promise<Map<number, Artwork>> | undefined;
@@ -138,8 +143,10 @@ function cursorOffset(arg: "after" | "before", cursor: string): number {
 
 /**
  * The rows a Relay page covers (https://relay.dev/graphql/connections.htm#sec-Pagination-algorithm),
- * as offset and limit: after and before cut the result list, then first keeps the first rows and
- * last the last. `last` without `before` counts from the end, so it needs the total.
+ * as offset and limit: after and before cut the result list (a before past the end cuts
+ * nothing), then first keeps the first rows and last the last. Paging backward needs to know
+ * where the list ends, so `last` or `before` count the matches. Without first or last a page
+ * has DEFAULT_SEARCH_PAGE rows: after `after`, or just before `before`.
  */
 export function pageWindow(args: {
   after: number | null;
@@ -149,11 +156,12 @@ export function pageWindow(args: {
   total: () => number;
 }): { offset: number; limit: number } {
   const start = args.after == null ? 0 : args.after + 1;
-  let end = args.before ?? (args.last != null && args.first == null ? args.total() : Number.POSITIVE_INFINITY);
+  const backward = args.last != null || args.before != null;
+  let end = backward ? Math.min(args.before ?? Number.POSITIVE_INFINITY, args.total()) : Number.POSITIVE_INFINITY;
   end = Math.max(end, start);
   if (args.first != null) end = Math.min(end, start + args.first);
-  let offset = start;
-  if (args.last != null) offset = Math.max(start, end - args.last);
-  if (args.first == null && args.last == null) end = Math.min(end, start + DEFAULT_SEARCH_PAGE);
-  return { offset, limit: end - offset };
+  const last = args.last ?? (args.first == null && args.before != null ? DEFAULT_SEARCH_PAGE : null);
+  if (last != null) return { offset: Math.max(start, end - last), limit: Math.min(last, end - start) };
+  if (args.first == null) end = Math.min(end, start + DEFAULT_SEARCH_PAGE);
+  return { offset: start, limit: end - start };
 }
