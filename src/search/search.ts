@@ -77,49 +77,51 @@ export async function prepareSearch(db: Db, query: string, filter: SearchFilter 
   return { terms, restrict, params, key: key.length > 200 ? createHash("sha256").update(key).digest("base64") : key };
 }
 
+const NO_MATCHES: SearchPage = Object.freeze({ hits: Object.freeze([]), hasMore: false });
+
 /**
  * Rows `offset` to `offset + limit - 1` of the matches, best first, ties in id order, with
- * snippets. The SQL runs on the query-only connection (readConnection) with statements prepared
- * once (through Prisma, which prepares every statement on every call, a search cost twice the
- * CPU), and recent results are kept until the next commit (SearchReader); the page is frozen.
+ * snippets (none for a null search: it matches nothing). The SQL runs on the query-only
+ * connection (readConnection) with statements prepared once (through Prisma, which prepares every
+ * statement on every call, a search cost twice the CPU), and recent results are kept until the
+ * next commit (SearchReader); the page is frozen.
  */
-export function searchPage(db: Db, search: PreparedSearch, limit: number, offset = 0): SearchPage {
+export function searchPage(db: Db, search: PreparedSearch | null, limit: number, offset = 0): SearchPage {
+  if (!search) return NO_MATCHES;
+  // An empty page (asked for to learn whether there are more): counting is enough.
+  if (limit === 0) return Object.freeze({ hits: Object.freeze([]), hasMore: countMatches(db, search) > offset });
   const reader = searchReader(db);
-  // One read transaction, so the kept-results check and every statement see the same database.
-  return reader.connection.transaction(() =>
-    reader.kept(`page ${limit} ${offset} ${search.key}`, () => {
-      const match = matchExpression(reader, search.terms);
-      // Rank every match, then make snippets for the page's rows only.
-      const ranked = reader
-        .statement(
-          `SELECT f.rowid AS id, ${BM25} AS rank FROM artwork_fts f
-           WHERE artwork_fts MATCH ? ${search.restrict}
-           ORDER BY rank, f.rowid LIMIT ? OFFSET ?`,
-        )
-        .all(match, ...search.params, limit + 1, offset) as { id: number; rank: number }[];
-      const page = ranked.slice(0, limit);
-      const snippets = new Map(
-        (reader.statement(SNIPPETS).all(match, JSON.stringify(page.map((r) => r.id))) as SnippetRow[]).map((r) => [r.id, r]),
-      );
-      const hits = page.map((r) => {
-        const s = snippets.get(r.id);
-        return Object.freeze({ artworkId: r.id, score: -r.rank, snippet: s?.hasDescription ? s.snippet : null });
-      });
-      // Kept and shared by later searches: nobody may change it.
-      return Object.freeze({ hits: Object.freeze(hits), hasMore: ranked.length > limit });
-    }),
-  )();
+  return reader.kept(`page ${limit} ${offset} ${search.key}`, () => {
+    const match = matchExpression(reader, search.terms);
+    // Rank every match, then make snippets for the page's rows only.
+    const ranked = reader
+      .statement(
+        `SELECT f.rowid AS id, ${BM25} AS rank FROM artwork_fts f
+         WHERE artwork_fts MATCH ? ${search.restrict}
+         ORDER BY rank, f.rowid LIMIT ? OFFSET ?`,
+      )
+      .all(match, ...search.params, limit + 1, offset) as { id: number; rank: number }[];
+    const page = ranked.slice(0, limit);
+    const snippets = new Map(
+      (reader.statement(SNIPPETS).all(match, JSON.stringify(page.map((r) => r.id))) as SnippetRow[]).map((r) => [r.id, r]),
+    );
+    const hits = page.map((r) => {
+      const s = snippets.get(r.id);
+      return Object.freeze({ artworkId: r.id, score: -r.rank, snippet: s?.hasDescription ? s.snippet : null });
+    });
+    // Kept and shared by later searches: nobody may change it.
+    return Object.freeze({ hits: Object.freeze(hits), hasMore: ranked.length > limit });
+  });
 }
 
-/** How many active artworks match (no ranking: about a fifth of the cost of a page). */
-export function countMatches(db: Db, search: PreparedSearch): number {
+/** How many active artworks match (no ranking: about a fifth of the cost of a page); 0 for a null search. */
+export function countMatches(db: Db, search: PreparedSearch | null): number {
+  if (!search) return 0;
   const reader = searchReader(db);
-  return reader.connection.transaction(() =>
-    reader.kept(`count ${search.key}`, () => {
-      const sql = `SELECT COUNT(*) FROM artwork_fts f WHERE artwork_fts MATCH ? ${search.restrict}`;
-      return Number(reader.statement(sql).pluck().get(matchExpression(reader, search.terms), ...search.params));
-    }),
-  )();
+  return reader.kept(`count ${search.key}`, () => {
+    const sql = `SELECT COUNT(*) FROM artwork_fts f WHERE artwork_fts MATCH ? ${search.restrict}`;
+    return Number(reader.statement(sql).pluck().get(matchExpression(reader, search.terms), ...search.params));
+  });
 }
 
 /** prepareSearch, then searchPage: for callers that want one page. */
@@ -128,8 +130,7 @@ export async function searchArtworks(
   query: string,
   options: { filter?: SearchFilter; limit: number; offset?: number },
 ): Promise<SearchPage> {
-  const search = await prepareSearch(db, query, options.filter);
-  return search ? searchPage(db, search, options.limit, options.offset) : { hits: [], hasMore: false };
+  return searchPage(db, await prepareSearch(db, query, options.filter), options.limit, options.offset);
 }
 
 /**
@@ -162,9 +163,11 @@ export const CACHED_SEARCH_RESULTS = 500;
  * and other processes included, and then all kept results are dropped.
  */
 interface SearchReader {
-  connection: Database.Database;
   statement(sql: string): Database.Statement;
-  /** The result kept for `key` if nothing was committed since, else compute's, kept. Call inside a read transaction. */
+  /**
+   * In one read transaction: the result kept for `key` if nothing was committed since, else
+   * compute's, kept. The check and compute's statements see the same database.
+   */
   kept<T>(key: string, compute: () => T): T;
 }
 
@@ -177,31 +180,32 @@ function searchReader(db: Db): SearchReader {
   const results = new Map<string, unknown>();
   const dataVersion = connection.prepare("PRAGMA data_version").pluck();
   let resultsVersion: unknown;
+  // data_version is read first, so it opens the transaction's snapshot.
+  const keptInTransaction = connection.transaction((key: string, compute: () => unknown) => {
+    const version = dataVersion.get();
+    if (version !== resultsVersion) {
+      results.clear();
+      resultsVersion = version;
+    }
+    if (results.has(key)) {
+      // Least recently used first: move this one to the end.
+      const result = results.get(key);
+      results.delete(key);
+      results.set(key, result);
+      return result;
+    }
+    const result = compute();
+    results.set(key, result);
+    if (results.size > CACHED_SEARCH_RESULTS) results.delete(results.keys().next().value!);
+    return result;
+  });
   reader = {
-    connection,
     statement(sql) {
       let statement = statements.get(sql);
       if (!statement) statements.set(sql, (statement = connection.prepare(sql)));
       return statement;
     },
-    kept<T>(key: string, compute: () => T): T {
-      const version = dataVersion.get();
-      if (version !== resultsVersion) {
-        results.clear();
-        resultsVersion = version;
-      }
-      if (results.has(key)) {
-        // Least recently used first: move this one to the end.
-        const result = results.get(key) as T;
-        results.delete(key);
-        results.set(key, result);
-        return result;
-      }
-      const result = compute();
-      results.set(key, result);
-      if (results.size > CACHED_SEARCH_RESULTS) results.delete(results.keys().next().value!);
-      return result;
-    },
+    kept: <T>(key: string, compute: () => T) => keptInTransaction(key, compute) as T,
   };
   searchReaders.set(connection, reader);
   return reader;

@@ -82,7 +82,7 @@ builder.queryField("search", (t) =>
           throw err;
         }
         let counted: number | undefined;
-        const totalCount = () => (counted ??= search ? countMatches(ctx.db, search) : 0);
+        const totalCount = () => (counted ??= countMatches(ctx.db, search));
         const window = pageWindow({
           after: args.after == null ? null : cursorOffset("after", args.after),
           before: args.before == null ? null : cursorOffset("before", args.before),
@@ -90,11 +90,7 @@ builder.queryField("search", (t) =>
           last: args.last ?? null,
           total: totalCount,
         });
-        const page = !search
-          ? { hits: [], hasMore: false }
-          : window.limit === 0 // first: 0, to ask for totalCount or hasNextPage only: no ranking needed
-            ? { hits: [], hasMore: totalCount() > window.offset }
-            : searchPage(ctx.db, search, window.limit, window.offset);
+        const page = searchPage(ctx.db, search, window.limit, window.offset);
         // The page's artworks in one findMany with what the query selects under edges.node.artwork
         // (a findUnique per hit, even batched by Prisma, costs twice the CPU).
         let loading: Promise<Map<number, Artwork>> | undefined;
