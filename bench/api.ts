@@ -11,9 +11,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
-import { createDb } from "../src/db.js";
+import { closeDb, createDb } from "../src/db.js";
 import { migrate } from "../src/store/migrate.js";
 import { makeArtwork, makeGoya, words150 } from "../test/support/factories.js";
+import { freePort, waitForHealth } from "../test/support/processes.js";
 
 const ARTWORKS = Number(process.env.BENCH_ARTWORKS ?? 2000);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 15);
@@ -25,21 +26,17 @@ const db = await createDb(`file:${file}`);
 const goya = await makeGoya(db);
 const t0 = Date.now();
 for (let i = 0; i < ARTWORKS; i++) await makeArtwork(db, { creators: [{ id: goya.id }], description: words150(i) });
-await db.$disconnect();
+await closeDb(db);
 console.log(`seeded ${ARTWORKS} artworks in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-const port = 4000 + Math.floor(Math.random() * 1000);
+const port = await freePort();
 const server = spawn(process.execPath, ["bin/artdesc.js", "serve"], {
   // API_WORKERS: one API process per core (README, "Configuration").
   env: { ...process.env, DATABASE_URL: `file:${file}`, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", API_WORKERS: process.env.API_WORKERS ?? "2" },
   stdio: ["ignore", "inherit", "inherit"],
 });
 const url = `http://127.0.0.1:${port}`;
-for (let i = 0; ; i++) {
-  if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) break;
-  if (i > 100) throw new Error("server did not start");
-  await new Promise((r) => setTimeout(r, 100));
-}
+await waitForHealth(url, 10_000);
 
 const body = JSON.stringify({ query: '{ artworks(creator: "Goya", limit: 100) { title description } }' });
 const check = (await (await fetch(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body })).json()) as {

@@ -14,14 +14,14 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import autocannon from "autocannon";
 import sharp from "sharp";
-import { createDb } from "../src/db.js";
+import { closeDb, createDb } from "../src/db.js";
 import { synthModel } from "../src/describe/models/synth.js";
 import { migrate } from "../src/store/migrate.js";
+import { freePort, httpGql, waitUntil } from "../test/support/processes.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
@@ -35,35 +35,9 @@ const QUERY = "{ artworks(limit: 20) { qid title inception description } }";
 const work = mkdtempSync(join(tmpdir(), "artdesc-bench-"));
 let child: ReturnType<typeof spawn> | null = null;
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
-
-async function gql(url: string, query: string, variables: Record<string, unknown> = {}): Promise<any> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  return res.json();
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** The bench's GraphQL calls, with the token the mutations need. */
+const gql = (url: string, query: string, variables: Record<string, unknown> = {}) =>
+  httpGql(url, query, variables, { authorization: `Bearer ${TOKEN}` }) as Promise<{ data: any }>;
 
 const LOAD_BEFORE = loadavg().map((x) => x.toFixed(1)).join(" ");
 
@@ -112,7 +86,7 @@ async function main(): Promise<number> {
     });
     await db.image.create({ data: { artworkId: a.id, fileTitle: `File:Work ${i}.jpg`, isMain: true, localPath: "bench/painting.jpg", downloadedAt: new Date() } });
   }
-  await db.$disconnect();
+  await closeDb(db);
 
   // 3. artdesc start.
   const port = await freePort();
@@ -135,16 +109,18 @@ async function main(): Promise<number> {
     stdio: ["ignore", "inherit", "inherit"],
   });
   const loadStarted = performance.now();
-  const loaded = await waitFor(
+  // Until the worker says the model loaded, or that it cannot (then there is no point waiting).
+  const loaded = await waitUntil(
     "the model to load",
     async () => {
       const r = await gql(url, "{ generationDefaults { model { modelStatus modelError } } }");
       const m = r.data?.generationDefaults?.model;
-      if (m?.modelStatus === "missing" || m?.modelStatus === "error") throw Object.assign(new Error(m.modelError), { fatal: true });
-      return m?.modelStatus === "loaded" ? m : null;
+      return ["loaded", "missing", "error"].includes(m?.modelStatus) ? m : null;
     },
     600_000,
+    200,
   );
+  if (loaded.modelStatus !== "loaded") throw new Error(`the model did not load (${loaded.modelStatus}): ${loaded.modelError}`);
   console.log(`model ${loaded.modelStatus} in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s`);
 
   // 4. The same load with the worker idle: what this machine gives without a description.
@@ -162,9 +138,9 @@ async function main(): Promise<number> {
   }
   const jobState = async () =>
     (await gql(url, `query($id: ID!) { job(id: $id) { ... on Job { status progress } } }`, { id: jobs[0] })).data.job as { status: string; progress: number };
-  await waitFor("the first description to start", async () => (await jobState()).status === "RUNNING", 120_000);
+  await waitUntil("the first description to start", async () => (await jobState()).status === "RUNNING", 120_000, 200);
   // Measure while it decodes (the longest phase), after the vision encoder and the prefill.
-  await waitFor("the first generated token", async () => (await jobState()).progress > 0, 300_000);
+  await waitUntil("the first generated token", async () => (await jobState()).progress > 0, 300_000, 200);
   const before = await jobState();
 
   // 6. Measure while describing.

@@ -16,13 +16,13 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { migrate } from "../src/store/migrate.js";
 import { CACHED_SEARCH_RESULTS } from "../src/search/search.js";
 import { ART_WORDS, insertBulkArtworks } from "../test/support/bulk.js";
+import { freePort, waitForHealth } from "../test/support/processes.js";
 
 const ARTWORKS = Number(process.env.BENCH_ARTWORKS ?? 20_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -51,29 +51,6 @@ function distinctQueries(): string[] {
   return pairs;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
-async function waitForHealth(url: string, timeoutMs = 60_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`server did not answer ${url} within ${timeoutMs} ms`);
-}
-
 const dir = mkdtempSync(join(tmpdir(), "artdesc-bench-"));
 const file = join(dir, "bench.db");
 let server: ReturnType<typeof spawn> | undefined;
@@ -90,7 +67,7 @@ try {
     stdio: ["ignore", "inherit", "inherit"],
   });
   const base = `http://127.0.0.1:${port}`;
-  await waitForHealth(`${base}/health`);
+  await waitForHealth(base);
 
   const check = (await (await fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body })).json()) as {
     data?: { search?: { edges?: { node: { snippet: string | null } }[] } };

@@ -9,7 +9,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { loadConfig } from "../src/config.js";
-import { createDb } from "../src/db.js";
+import { closeDb, createDb } from "../src/db.js";
 import { createLogger } from "../src/log.js";
 import { migrate } from "../src/store/migrate.js";
 import { runSync } from "../src/sync/sync.js";
@@ -113,7 +113,7 @@ async function main() {
       );
     }
   } finally {
-    await db.$disconnect();
+    await closeDb(db);
     await world.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,10 +1,10 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { createHttpApp, listen } from "../../src/server.js";
+import { createHttpApp } from "../../src/server.js";
 import { createTestDb, type TestDb } from "../support/db.js";
+import { serveOnFreePort } from "../support/http.js";
 
 let t: TestDb;
 let base: string;
@@ -16,9 +16,7 @@ beforeAll(async () => {
   mkdirSync(join(imageDir, "ab"), { recursive: true });
   writeFileSync(join(imageDir, "ab", "abc.jpg"), Buffer.from([0xff, 0xd8, 0xff, 0xd9]));
   const { server } = createHttpApp({ db: t.db, config: loadConfig({ IMAGE_DIR: imageDir }) });
-  await listen(server, 0, "127.0.0.1");
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  close = () => server.close();
+  ({ base, close } = await serveOnFreePort(server));
 });
 afterAll(async () => {
   close();

@@ -51,15 +51,20 @@ const ARTWORKS = `{ artworks(creator: "Q5432") { qid image { url } currentDescri
   generation { modelId modelRevision device numBeams maxNewTokens minNewTokens prompt earlyStopping dtypes { module dtype } }
   outcome { generatedTokens finishReason } } descriptions { id source } } }`;
 
+/** The first sync run (it runs at start), once it succeeded and queued its jobs. */
+function firstSync(url: string): Promise<{ id: string; status: string; jobsQueued: number }> {
+  return waitUntil("the first sync", async () => {
+    const r = await httpGql(url, "{ lastSyncRun { id status jobsQueued } }");
+    // jobsQueued is recorded by the afterSync hook, just after the run is marked SUCCEEDED.
+    return r.data?.lastSyncRun?.status === "SUCCEEDED" && r.data.lastSyncRun.jobsQueued > 0 ? r.data.lastSyncRun : null;
+  }, 120_000);
+}
+
 async function flow(url: string, procs: ArtdescProcess[]) {
   const logs = () => procs.map((p) => p.output()).join("\n");
   try {
     // 1. The first sync runs at start; afterwards every work with an image gets a description.
-    const run = await waitUntil("the first sync", async () => {
-      const r = await httpGql(url, "{ lastSyncRun { id status jobsQueued } }");
-      // jobsQueued is recorded by the afterSync hook, just after the run is marked SUCCEEDED.
-      return r.data?.lastSyncRun?.status === "SUCCEEDED" && r.data.lastSyncRun.jobsQueued > 0 ? r.data.lastSyncRun : null;
-    }, 120_000);
+    const run = await firstSync(url);
     expect(run.jobsQueued).toBe(5);
     const described = await waitUntil("every work with an image described", async () => {
       const r = await httpGql(url, ARTWORKS);
@@ -166,10 +171,7 @@ describe("end to end with the tiny model", () => {
     const start = spawnArtdesc(["start"], { ...environment(dir, port), MODEL_DIR: join(dir, "no-models") });
     const url = `http://127.0.0.1:${port}/graphql`;
     try {
-      const run = await waitUntil("the first sync", async () => {
-        const r = await httpGql(url, "{ lastSyncRun { status jobsQueued } }");
-        return r.data?.lastSyncRun?.status === "SUCCEEDED" && r.data.lastSyncRun.jobsQueued > 0 ? r.data.lastSyncRun : null;
-      }, 120_000);
+      const run = await firstSync(url);
       expect(run.jobsQueued).toBe(5);
       const model = await waitUntil("the missing model in the heartbeat", async () => {
         const r = await httpGql(url, "{ generationDefaults { model { alive modelStatus modelError } } }");

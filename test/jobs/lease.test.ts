@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDb, type Db } from "../../src/db.js";
+import { closeDb, createDb, type Db } from "../../src/db.js";
 import { acquireLease, leaseHolder, releaseLease, renewLease, withLease } from "../../src/jobs/lease.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 
@@ -13,7 +13,7 @@ beforeAll(async () => {
   other = await createDb(t.url);
 });
 afterAll(async () => {
-  await other.$disconnect();
+  await closeDb(other);
   await t.close();
 });
 

@@ -1,11 +1,11 @@
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import type { Logger } from "../../src/log.js";
 import { logDescription, logSyncRun } from "../../src/ops/log-events.js";
 import { createMetricsRegistry, metricsRoute } from "../../src/ops/metrics.js";
-import { createHttpApp, listen } from "../../src/server.js";
+import { createHttpApp } from "../../src/server.js";
 import { createTestDb, type TestDb } from "../support/db.js";
+import { serveOnFreePort } from "../support/http.js";
 import { makeArtwork } from "../support/factories.js";
 
 let t: TestDb;
@@ -15,9 +15,7 @@ let close: () => void;
 beforeAll(async () => {
   t = await createTestDb();
   const { server } = createHttpApp({ db: t.db, config: loadConfig({}) }, [metricsRoute(createMetricsRegistry(t.db))]);
-  await listen(server, 0, "127.0.0.1");
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  close = () => server.close();
+  ({ base, close } = await serveOnFreePort(server));
 });
 
 afterAll(async () => {

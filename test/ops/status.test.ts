@@ -1,5 +1,4 @@
 import { spawnSync } from "node:child_process";
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createGraphqlApp } from "../../src/graphql/yoga.js";
@@ -7,15 +6,8 @@ import { statusCommand } from "../../src/ops/commands.js";
 import { checkHeartbeats, getStatus } from "../../src/ops/status.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { makeArtwork } from "../support/factories.js";
+import { commandIo } from "../support/cli.js";
 import { gql } from "../support/graphql.js";
-
-class Sink extends Writable {
-  text = "";
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void) {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 let t: TestDb;
 const now = new Date();
@@ -102,7 +94,7 @@ describe("status", () => {
   });
 
   it("prints the status for an operator", async () => {
-    const io = { stdout: new Sink(), stderr: new Sink() };
+    const io = commandIo();
     expect(await statusCommand(t.db, config, { now }, io)).toBe(0);
     const out = io.stdout.text;
     expect(out).toMatch(/^Last sync +#2 FAILED \(manual\) finished .*, took 10 s: seen 20,.*\n +error: SPARQL endpoint answered 503/m);
@@ -112,7 +104,7 @@ describe("status", () => {
     expect(out).toMatch(/^Process +worker worker@box:42: alive, last beat 5 s ago, pid 42 on box, model loaded HuggingFaceTB\/SmolVLM-500M-Instruct@main on cpu$/m);
     expect(out).toMatch(/^Throughput +6 descriptions in the last hour, 35\.0 s each on average$/m);
     expect(out).toMatch(/^Backlog +6 jobs, done in about 1 h 0 min/m);
-    const json = { stdout: new Sink(), stderr: new Sink() };
+    const json = commandIo();
     await statusCommand(t.db, config, { json: true, now }, json);
     expect(JSON.parse(json.stdout.text).jobs.queued).toBe(5);
   });

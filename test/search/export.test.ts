@@ -11,16 +11,8 @@ import { exportCommand } from "../../src/ops/commands.js";
 import { insertBulkArtworks } from "../support/bulk.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
+import { commandIo, TextSink } from "../support/cli.js";
 import { gql } from "../support/graphql.js";
-
-/** Collects what is written, as a string. */
-class Sink extends Writable {
-  text = "";
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void) {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 let t: TestDb;
 const config = loadConfig({ ALT_TEXT_MAX_CHARS: "60" });
@@ -47,7 +39,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 async function exportText(options: Partial<ExportOptions> & Pick<ExportOptions, "format">): Promise<string> {
-  const sink = new Sink();
+  const sink = new TextSink();
   await writeExport(t.db, sink, { altTextMaxChars: 60, ...options });
   return sink.text;
 }
@@ -118,11 +110,10 @@ describe("export", () => {
   });
 
   it("the export command refuses a bad format or date with exit code 2", async () => {
-    const err = new Sink();
-    const io = { stdout: new Sink(), stderr: err };
+    const io = commandIo();
     expect(await exportCommand(t.db, config, { format: "xml" }, io)).toBe(2);
     expect(await exportCommand(t.db, config, { format: "csv", since: "last tuesday" }, io)).toBe(2);
-    expect(err.text).toMatch(/Unknown export format "xml"[\s\S]*--since "last tuesday" is not a date/);
+    expect(io.stderr.text).toMatch(/Unknown export format "xml"[\s\S]*--since "last tuesday" is not a date/);
     const out = join(t.dir, "out.jsonl");
     expect(await exportCommand(t.db, config, { format: "jsonl", out, since: "2000-01-01" }, io)).toBe(0);
     expect(readFileSync(out, "utf8").trim().split("\n")).toHaveLength(3);

@@ -7,6 +7,7 @@ import { rebuildSearchIndex, searchArtworks, searchIndexSize } from "../../src/s
 import { searchForm } from "../../src/text/normalize.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
+import { commandIo } from "../support/cli.js";
 import { gql } from "../support/graphql.js";
 
 let t: TestDb;
@@ -272,14 +273,8 @@ describe("the index follows every change", () => {
 
 describe("artdesc search", () => {
   it("prints the top hits with marked snippets, and refuses a word-less query with exit code 2", async () => {
-    const { Writable } = await import("node:stream");
     const { searchCommand } = await import("../../src/ops/commands.js");
-    const sink = () => {
-      const s = new Writable({ write: (c, _e, cb) => ((s.text += c.toString()), cb()) }) as InstanceType<typeof Writable> & { text: string };
-      s.text = "";
-      return s;
-    };
-    const io = { stdout: sink(), stderr: sink() };
+    const io = commandIo();
     expect(await searchCommand(t.db, "queen fan", { limit: 5 }, io)).toBe(0);
     expect(io.stdout.text).toMatch(/^1\. Q101 {2}Portrait of María Luisa of Parma \(\d{4}\) {2}score \d+\.\d\d\n {3}A \[queen\] in a black dress .* a \[fan\] in her right hand\.\n$/);
     expect(await searchCommand(t.db, "a", { limit: 1 }, io)).toBe(0);

@@ -4,7 +4,7 @@
  * `node --import tsx test/support/claim-child.ts <database url> <batch> <start at, ms since epoch>`
  * (all children start claiming at the same moment).
  */
-import { createDb } from "../../src/db.js";
+import { closeDb, createDb } from "../../src/db.js";
 import { holderId } from "../../src/jobs/lease.js";
 import { claimJobs } from "../../src/jobs/queue.js";
 
@@ -25,4 +25,4 @@ for (let idle = 0; idle < 3; ) {
     await db.job.updateMany({ where: { id: job.id, holder, status: "RUNNING" }, data: { status: "SUCCEEDED", finishedAt: new Date() } });
   }
 }
-await db.$disconnect();
+await closeDb(db);

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
 export const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
@@ -49,4 +50,18 @@ export function runCli(args: string[], env: Record<string, string>): CliProcess 
         void exit.then(() => setTimeout(() => reject(new Error(`process exited before ${pattern}; output:\n${out}`)), 50));
       }),
   };
+}
+
+/** Collects what an in-process command (src/ops/commands.ts) writes, as text. */
+export class TextSink extends Writable {
+  text = "";
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void) {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+/** stdout and stderr for an in-process command. */
+export function commandIo(): { stdout: TextSink; stderr: TextSink } {
+  return { stdout: new TextSink(), stderr: new TextSink() };
 }

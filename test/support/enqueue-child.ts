@@ -4,7 +4,7 @@
  * <image id> <start at, ms since epoch>`.
  */
 import { loadConfig } from "../../src/config.js";
-import { createDb } from "../../src/db.js";
+import { closeDb, createDb } from "../../src/db.js";
 import { enqueueDescribe } from "../../src/jobs/queue.js";
 
 const [url, artworkId, imageId, startAt = "0"] = process.argv.slice(2);
@@ -15,4 +15,4 @@ for (let i = 0; i < 20; i++) {
   const { job } = await enqueueDescribe(db, config, { artworkId: Number(artworkId), imageId: Number(imageId), params: { numBeams: 2 } });
   process.stdout.write(`${job.id}\n`);
 }
-await db.$disconnect();
+await closeDb(db);

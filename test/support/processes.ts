@@ -60,6 +60,11 @@ export async function waitUntil<T>(what: string, fn: () => Promise<T | null | un
   }
 }
 
+/** Resolves once `${base}/health` answers 200. */
+export function waitForHealth(base: string, timeoutMs = 60_000): Promise<boolean> {
+  return waitUntil(`${base}/health`, async () => (await fetch(`${base}/health`)).ok, timeoutMs);
+}
+
 /** The `tiny` synthetic model in MODEL_DIR/MODEL_ID layout, for child processes. */
 export function tinyModelEnv(): { env: Record<string, string>; remove(): void } {
   const root = mkdtempSync(join(tmpdir(), "artdesc-models-"));
