@@ -3,6 +3,7 @@ import { stat } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { resolve, sep } from "node:path";
 import type { AppDeps, Yoga } from "./graphql/yoga.js";
+import { graphiqlAssetRoute } from "./graphql/graphiql.js";
 import { createGraphqlApp } from "./graphql/yoga.js";
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean> | boolean;
@@ -13,7 +14,7 @@ export interface HttpApp {
 }
 
 /**
- * The HTTP server: /graphql (and GraphiQL), /health, /images/<file> from IMAGE_DIR, plus any
+ * The HTTP server: /graphql (and GraphiQL, with its files under /graphiql/), /health, /images/<file> from IMAGE_DIR, plus any
  * extra routes (tried first, in order; a route returns true when it answered).
  */
 export function createHttpApp(deps: AppDeps, extraRoutes: RouteHandler[] = []): HttpApp {
@@ -22,7 +23,7 @@ export function createHttpApp(deps: AppDeps, extraRoutes: RouteHandler[] = []): 
   const server = createServer(async (req, res) => {
     try {
       const path = new URL(req.url ?? "/", "http://local").pathname;
-      for (const route of extraRoutes) if (await route(req, res)) return;
+      for (const route of [graphiqlAssetRoute, ...extraRoutes]) if (await route(req, res)) return;
       if (path === "/health") return void (await health(deps, res));
       if (path.startsWith("/images/")) return void (await serveImage(imageRoot, path.slice("/images/".length), res));
       if (path === "/") {

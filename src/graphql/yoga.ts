@@ -5,6 +5,7 @@ import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import type { Context } from "./builder.js";
+import { renderOfflineGraphiQL, useGraphiQLHeaders } from "./graphiql.js";
 import { schema } from "./schema/index.js";
 
 export const GRAPHIQL_DEFAULT_QUERY = `# Descriptions of Goya's works, as the mirror and the model wrote them.
@@ -33,6 +34,7 @@ export function createGraphqlApp({ db, config }: AppDeps): Yoga {
     graphqlEndpoint: "/graphql",
     landingPage: false,
     graphiql: { defaultQuery: GRAPHIQL_DEFAULT_QUERY, title: "artdesc" },
+    renderGraphiQL: renderOfflineGraphiQL,
     logging: false,
     context: ({ request }) => ({
       db,
@@ -40,6 +42,7 @@ export function createGraphqlApp({ db, config }: AppDeps): Yoga {
       authorized: isAuthorized(request.headers.get("authorization"), config.API_TOKEN),
     }),
     plugins: [
+      useGraphiQLHeaders(),
       maxDepthPlugin({ n: config.GRAPHQL_MAX_DEPTH, ignoreIntrospection: true, exposeLimits: true }),
       costLimitPlugin({ maxCost: config.GRAPHQL_MAX_COST, ignoreIntrospection: true, exposeLimits: true }),
     ],
