@@ -29,6 +29,7 @@ import { type ArgumentProblem, checkArgumentLimits } from "./input-limits.js";
  *  - `first`/`last` (or the connection's default page size) for the `edges`/`nodes` of a Relay connection,
  *  - the length of an `ids` list,
  *  - `unboundedListSize` for a list without such an argument (creators, genres, descriptions…).
+ * Fields of the introspection types cost nothing unless they are lists.
  * Fragments are summed over every possible type (an upper bound) and costed once each, so a
  * document of nested fragment spreads cannot make the analysis itself exponential.
  */
@@ -130,7 +131,9 @@ export function operationCost(
         // validation and execution refuse bad arguments; cost what is left
       }
       problems.push(...checkArgumentLimits(`${type.name}.${name}`, field, args));
-      cost += 1;
+      // Introspection reads the schema in memory: only its lists count. (How deep it may nest is
+      // graphql-js's MaxIntrospectionDepthRule's business.)
+      if (!type.name.startsWith("__") || isListType(getNullableType(field.type))) cost += 1;
       if (!selection.selectionSet) continue;
       const returned = getNullableType(field.type);
       const itemType = getNamedType(field.type);
