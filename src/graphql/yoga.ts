@@ -7,6 +7,7 @@ import type { Db } from "../db.js";
 import { createLogger, type Logger } from "../log.js";
 import type { Context } from "./builder.js";
 import type { CostOptions } from "./limits/cost.js";
+import { withEventLoopTurns } from "./limits/event-loop.js";
 import { type RequestLimits, useRequestLimits } from "./limits/plugin.js";
 import { DEFAULT_ARTWORKS_PAGE } from "./schema/artwork.js";
 import { schema } from "./schema/index.js";
@@ -55,7 +56,7 @@ export function requestLimits(config: Config): RequestLimits {
 export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEVEL) }: AppDeps): Yoga {
   const graphqlLog = log.child({ component: "graphql" });
   return createYoga<Record<string, never>, Context>({
-    schema,
+    schema: withEventLoopTurns(schema),
     graphqlEndpoint: "/graphql",
     landingPage: false,
     graphiql: { defaultQuery: GRAPHIQL_DEFAULT_QUERY, title: "artdesc" },

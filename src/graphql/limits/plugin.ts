@@ -95,13 +95,20 @@ export function useRequestLimits(limits: RequestLimits, costOptions: CostOptions
       const errors = analyse(args);
       if (errors.length) return void setResultAndStopExecution({ errors });
       const controller = new AbortController();
-      const timer = setTimeout(
-        () => controller.abort(new RequestLimitError(`The operation ran longer than ${limits.timeoutMs} ms and was stopped (GRAPHQL_TIMEOUT_MS)`, LIMIT_CODES.timeout)),
-        limits.timeoutMs,
-      );
+      const stop = () =>
+        controller.abort(new RequestLimitError(`The operation ran longer than ${limits.timeoutMs} ms and was stopped (GRAPHQL_TIMEOUT_MS)`, LIMIT_CODES.timeout));
+      const timer = setTimeout(stop, limits.timeoutMs);
       const request = (args.contextValue as { request?: Request }).request;
-      const withSignal = args as typeof args & { signal?: AbortSignal };
-      withSignal.signal = request?.signal ? AbortSignal.any([controller.signal, request.signal]) : controller.signal;
+      const signal = request?.signal ? AbortSignal.any([controller.signal, request.signal]) : controller.signal;
+      // The executor asks the signal between fields: past the deadline it stops even when the
+      // timer has had no turn of the event loop to fire.
+      const deadline = performance.now() + limits.timeoutMs;
+      const throwIfAborted = signal.throwIfAborted.bind(signal);
+      signal.throwIfAborted = () => {
+        if (!signal.aborted && performance.now() > deadline) stop();
+        throwIfAborted();
+      };
+      (args as typeof args & { signal?: AbortSignal }).signal = signal;
       return { onExecuteDone: () => clearTimeout(timer) };
     },
     onSubscribe({ args, setResultAndStopExecution }) {
