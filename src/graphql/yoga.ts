@@ -39,7 +39,8 @@ export const COST_OPTIONS: CostOptions = {
   connectionDefaults: { "Query.artworksConnection": DEFAULT_ARTWORKS_PAGE, "Query.search": DEFAULT_SEARCH_PAGE },
   // The relay plugin's largest default page (artworksConnection's); jobs use 50, Artwork.jobs 20.
   defaultConnectionSize: 100,
-  unboundedListSize: 10,
+  // Creators, titles, labels, genres, images: one to three each, depicted things up to about ten.
+  unboundedListSize: 5,
 };
 
 export function requestLimits(config: Config): RequestLimits {

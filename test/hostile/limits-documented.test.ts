@@ -146,12 +146,14 @@ describe("pages and fields of other open issues fit under the default cost", () 
 
   it("artworks(limit: 500) with similar(first: 5)", () => {
     const r = cost(`{ artworks(limit: 500) { qid title similar(first: 5) { qid title } } }`);
-    // 1 + 500 * (3 + 5 * 2) = 6,501: a third of the default.
+    // 1 + 500 * (3 + 5 * 2) = 6,501: a third of the default cost; 3,000 of the 10,000 rows.
     expect(r.cost).toBe(6501);
     expect(r.rows).toBe(3000);
     expect(r.cost).toBeLessThanOrEqual(limits.maxCost);
   });
 });
+
+const aliases = (n: number, field: string) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: ${field}`).join(" ")} }`;
 
 describe("the attacks of the hardening issue are refused before they run", () => {
   const codes = async (query: string, variables: Record<string, unknown> = {}) =>
@@ -162,8 +164,8 @@ describe("the attacks of the hardening issue are refused before they run", () =>
     ["21 aliases", `{ ${Array.from({ length: 21 }, (_, i) => `a${i}: artworks(limit: 1) { qid }`).join(" ")} }`, "ALIAS_LIMIT"],
     ["aliases inside fragments", `{ ...F ...F } fragment F on Query { ${Array.from({ length: 11 }, (_, i) => `a${i}: stats { artworks }`).join(" ")} }`, "ALIAS_LIMIT"],
     ["41 fragments of artworks(limit: 500)", `{ ${"...F ".repeat(41)} } fragment F on Query { artworks(limit: 500) { description } }`, "COST_LIMIT"],
-    ["nested lists", `{ artworks(limit: 500) { descriptions { artwork { descriptions { text } } } } }`, "COST_LIMIT"],
-    ["many rows, few fields", `{ a: artworks(limit: 500) { creators { attribution } } b: artworks(limit: 500) { genres { qid } } }`, "ROW_LIMIT"],
+    ["nested lists", `{ artworks(limit: 500) { descriptions { artwork { descriptions { text } } } } }`, "ROW_LIMIT"],
+    ["many rows, few fields", aliases(4, "artworks(limit: 500) { creators { attribution } }"), "ROW_LIMIT"],
     // graphql-js's own MaxIntrospectionDepthRule.
     ["introspection nesting", `{ __schema { types { fields { type { fields { type { fields { type { fields { name } } } } } } } } } }`, "GRAPHQL_VALIDATION_FAILED"],
     ["5,000-deep nesting", `{${"artworks { ".repeat(5000)}qid${"}".repeat(5001)}`, "TOKEN_LIMIT"],

@@ -93,7 +93,7 @@ describe("string and list arguments have limits", () => {
     ["a LIKE-heavy creator", `query($v: String) { artworks(creator: $v) { qid } }`, "%_".repeat(5_000), "Query.artworks(creator:) takes at most 200 characters (got 10000)"],
     ["artworksConnection(filter.creator:)", `query($v: String) { artworksConnection(filter: { creator: $v }) { totalCount } }`, "goya ".repeat(100), "Query.artworksConnection(filter.creator:) takes at most 200 characters (got 500)"],
     ["artworksConnection(filter.genre:)", `query($v: String) { artworksConnection(filter: { genre: $v }) { totalCount } }`, "Q".repeat(21), "Query.artworksConnection(filter.genre:) takes at most 20 characters (got 21)"],
-    ["search(query:)", `query($v: String!) { search(query: $v) { __typename } }`, "donkey ".repeat(100), "Query.search(query:) takes at most 500 characters (got 700)"],
+    ["search(query:)", `query($v: String!) { search(query: $v) { __typename } }`, "donkey ".repeat(3000), "Query.search(query:) takes at most 20000 characters (got 21000)"],
     ["search(filter.creator:)", `query($v: String) { search(query: "x", filter: { creator: $v }) { __typename } }`, "y".repeat(201), "Query.search(filter.creator:) takes at most 200 characters (got 201)"],
     ["artwork(id:)", `query($v: ID!) { artwork(id: $v) { __typename } }`, "Q".repeat(101), "Query.artwork(id:) takes at most 100 characters (got 101)"],
     ["an argument with no limit of its own", `query($v: String) { search(query: "x", after: $v) { __typename } }`, "c".repeat(1001), "Query.search(after:) takes at most 1000 characters (got 1001)"],

@@ -11,8 +11,11 @@ import { AttributionKindEnum } from "./enums.js";
 
 export const MAX_SEARCH_PAGE = 100;
 export const DEFAULT_SEARCH_PAGE = 20;
-/** Longest search text: a sentence of words, not a document. */
-export const MAX_SEARCH_QUERY_LENGTH = 500;
+/**
+ * Longest search text the request limits let through; prepareSearch answers a typed
+ * InvalidInputError above its own MAX_QUERY_CHARS (500), this refuses the absurd before that.
+ */
+export const MAX_SEARCH_QUERY_LENGTH = 20_000;
 
 /** A hit and the loader of its page's artworks (one findMany, run when a hit's artwork is asked for). */
 type SearchHitNode = SearchHit & { artworks: () => Promise<Map<number, Artwork>> };
