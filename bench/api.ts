@@ -15,6 +15,7 @@ import { closeDb, createDb } from "../src/db.js";
 import { migrate } from "../src/store/migrate.js";
 import { makeArtwork, makeGoya, words150 } from "../test/support/factories.js";
 import { freePort, waitForHealth } from "../test/support/processes.js";
+import { API_BENCH_QUERY } from "./queries.js";
 
 const ARTWORKS = Number(process.env.BENCH_ARTWORKS ?? 2000);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 15);
@@ -38,7 +39,7 @@ const server = spawn(process.execPath, ["bin/artdesc.js", "serve"], {
 const url = `http://127.0.0.1:${port}`;
 await waitForHealth(url, 10_000);
 
-const body = JSON.stringify({ query: '{ artworks(creator: "Goya", limit: 100) { title description } }' });
+const body = JSON.stringify({ query: API_BENCH_QUERY });
 const check = (await (await fetch(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body })).json()) as {
   data: { artworks: unknown[] };
 };

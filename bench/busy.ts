@@ -22,6 +22,7 @@ import { closeDb, createDb } from "../src/db.js";
 import { synthModel } from "../src/describe/models/synth.js";
 import { migrate } from "../src/store/migrate.js";
 import { freePort, httpGql, waitUntil } from "../test/support/processes.js";
+import { BUSY_BENCH_QUERY, BUSY_JOB_NUMBERS, BUSY_JOB_PROGRESS, BUSY_MODEL_STATUS, BUSY_REGENERATE, BUSY_SUCCEEDED_JOBS } from "./queries.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
@@ -30,7 +31,7 @@ const ORT_THREADS = Number(process.env.ORT_THREADS ?? Math.max(1, CORES - 1));
 const TOKEN = "bench-token-0123456789abcdef";
 const MODEL_ROOT = resolve("models");
 const MODEL_ID = "synth/smolvlm-500m";
-const QUERY = "{ artworks(limit: 20) { qid title inception description } }";
+const QUERY = BUSY_BENCH_QUERY;
 
 const work = mkdtempSync(join(tmpdir(), "artdesc-bench-"));
 let child: ReturnType<typeof spawn> | null = null;
@@ -113,7 +114,7 @@ async function main(): Promise<number> {
   const loaded = await waitUntil(
     "the model to load",
     async () => {
-      const r = await gql(url, "{ generationDefaults { model { modelStatus modelError } } }");
+      const r = await gql(url, BUSY_MODEL_STATUS);
       const m = r.data?.generationDefaults?.model;
       return ["loaded", "missing", "error"].includes(m?.modelStatus) ? m : null;
     },
@@ -125,19 +126,19 @@ async function main(): Promise<number> {
 
   // 4. The same load with the worker idle: what this machine gives without a description.
   const idle = await measure(url);
-  const idleState = await gql(url, "{ jobs { edges { node { number } } } }");
+  const idleState = await gql(url, BUSY_JOB_NUMBERS);
   if (idleState.data.jobs.edges.length !== 0) throw new Error("jobs ran during the idle measurement");
 
   // 5. Long descriptions: min = max new tokens, 2 beams; queue several so the window is busy.
   const params = { numBeams: 2, maxNewTokens: 512, minNewTokens: 512 };
   const jobs: string[] = [];
   for (const qid of ["Q910001", "Q910002", "Q910003"]) {
-    const r = await gql(url, `mutation($id: ID!, $p: GenerationParamsInput) { regenerateDescription(id: $id, params: $p) { ... on Job { id } ... on Error { message } } }`, { id: qid, p: params });
+    const r = await gql(url, BUSY_REGENERATE, { id: qid, p: params });
     if (!r.data?.regenerateDescription?.id) throw new Error(`could not queue: ${JSON.stringify(r)}`);
     jobs.push(r.data.regenerateDescription.id);
   }
   const jobState = async () =>
-    (await gql(url, `query($id: ID!) { job(id: $id) { ... on Job { status progress } } }`, { id: jobs[0] })).data.job as { status: string; progress: number };
+    (await gql(url, BUSY_JOB_PROGRESS, { id: jobs[0] })).data.job as { status: string; progress: number };
   await waitUntil("the first description to start", async () => (await jobState()).status === "RUNNING", 120_000, 200);
   // Measure while it decodes (the longest phase), after the vision encoder and the prefill.
   await waitUntil("the first generated token", async () => (await jobState()).progress > 0, 300_000, 200);
@@ -146,7 +147,7 @@ async function main(): Promise<number> {
   // 6. Measure while describing.
   const result = await measure(url);
   const after = await jobState();
-  const done = await gql(url, "{ jobs(status: [SUCCEEDED]) { edges { node { number } } } }");
+  const done = await gql(url, BUSY_SUCCEEDED_JOBS);
   const finished = done.data.jobs.edges.length;
 
   const l = result.latency;

@@ -23,6 +23,7 @@ import { migrate } from "../src/store/migrate.js";
 import { CACHED_SEARCH_RESULTS } from "../src/search/search.js";
 import { ART_WORDS, insertBulkArtworks } from "../test/support/bulk.js";
 import { freePort, waitForHealth } from "../test/support/processes.js";
+import { SEARCH_BENCH_QUERY } from "./queries.js";
 
 const ARTWORKS = Number(process.env.BENCH_ARTWORKS ?? 20_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -32,9 +33,7 @@ const TARGET_P99_MS = 50;
 
 const searchBody = (q: string) =>
   JSON.stringify({
-    query: `query($q: String!) { search(query: $q, first: 10) {
-    ... on QuerySearchConnection { edges { node { score snippet artwork { qid title } } } }
-    ... on Error { message } } }`,
+    query: SEARCH_BENCH_QUERY,
     variables: { q },
   });
 const body = searchBody(QUERY);

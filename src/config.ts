@@ -52,6 +52,21 @@ const dtype = z.string().transform((v, ctx): DtypeConfig | undefined => {
   return out as Record<ModelModule, Dtype>;
 });
 
+/**
+ * CORS_ORIGINS: exact origins ("https://app.example.org") separated by commas, or "*" alone (any
+ * origin, never with credentials). Empty: no CORS headers, same-origin pages only.
+ */
+const corsOrigins = z.string().transform((v, ctx) => {
+  const items = v.split(",").map((s) => s.trim()).filter(Boolean);
+  if (items.includes("*") && items.length > 1) ctx.addIssue({ code: "custom", message: '"*" must stand alone' });
+  for (const it of items) {
+    if (it !== "*" && !/^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i.test(it)) {
+      ctx.addIssue({ code: "custom", message: `"${it}" is not an origin like https://app.example.org (scheme, host, optional port, no path)` });
+    }
+  }
+  return items;
+});
+
 /** Each entry: the variable's schema and its default (as the string a user would write). */
 const schema = z.object({
   // Service
@@ -63,7 +78,12 @@ const schema = z.object({
   API_WORKERS: int(1, 64).default(1),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   GRAPHQL_MAX_DEPTH: int(2, 50).default(10),
-  GRAPHQL_MAX_COST: int(100, 1_000_000).default(50_000),
+  GRAPHQL_MAX_COST: int(100, 1_000_000).default(20_000),
+  GRAPHQL_MAX_ROWS: int(10, 1_000_000).default(10_000),
+  GRAPHQL_MAX_ALIASES: int(0, 1000).default(20),
+  GRAPHQL_MAX_TOKENS: int(100, 100_000).default(2_000),
+  GRAPHQL_TIMEOUT_MS: int(1, 600_000).default(5_000),
+  CORS_ORIGINS: corsOrigins.default([]),
   // Sync
   WIKIDATA_SPARQL_URL: url.default("https://query.wikidata.org/sparql"),
   WIKIDATA_API_URL: url.default("https://www.wikidata.org/w/api.php"),

@@ -3,15 +3,32 @@ import { InvalidIdError } from "./errors.js";
 
 export type ArtworkKey = { qid: string } | { id: number };
 
+/** The largest row id: Prisma's Int is a signed 32-bit integer, and a larger number fails in the query. */
+const MAX_DB_ID = 2 ** 31 - 1;
+
+/** A database id as a global id carries it ("42"), or null when it is not one (0, "007", 20 digits). */
+export function parseDbId(local: string): number | null {
+  if (!/^[1-9]\d{0,9}$/.test(local)) return null;
+  const n = Number(local);
+  return n <= MAX_DB_ID ? n : null;
+}
+
+/** A Relay global id's type name and row id, or null when it is not a well-formed one. */
+export function parseGlobalId(raw: string): { typename: string; id: number } | null {
+  try {
+    const { typename, id } = decodeGlobalID(raw.trim());
+    const n = parseDbId(id);
+    return n == null ? null : { typename, id: n };
+  } catch {
+    return null;
+  }
+}
+
 /** An artwork id as users give it: a QID ("Q5432") or a Relay global id of an Artwork. */
 export function parseArtworkId(raw: string): ArtworkKey {
   const id = raw.trim();
   if (/^Q[1-9]\d*$/i.test(id)) return { qid: id.toUpperCase() };
-  try {
-    const { typename, id: local } = decodeGlobalID(id);
-    if (typename === "Artwork" && /^[1-9]\d*$/.test(local)) return { id: Number(local) };
-  } catch {
-    // falls through to the typed error
-  }
+  const global = parseGlobalId(id);
+  if (global?.typename === "Artwork") return { id: global.id };
   throw new InvalidIdError(raw);
 }

@@ -1,12 +1,18 @@
 import { timingSafeEqual } from "node:crypto";
-import { costLimitPlugin } from "@escape.tech/graphql-armor-cost-limit";
 import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
-import { createYoga, type YogaServerInstance } from "graphql-yoga";
+import { GraphQLError } from "graphql";
+import { createYoga, maskError, type YogaServerInstance } from "graphql-yoga";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
+import { createLogger, type Logger } from "../log.js";
 import type { Context } from "./builder.js";
 import { renderOfflineGraphiQL, useGraphiQLHeaders } from "./graphiql.js";
+import type { CostOptions } from "./limits/cost.js";
+import { withEventLoopTurns } from "./limits/event-loop.js";
+import { type RequestLimits, useRequestLimits } from "./limits/plugin.js";
+import { DEFAULT_ARTWORKS_PAGE } from "./schema/artwork.js";
 import { schema } from "./schema/index.js";
+import { DEFAULT_SEARCH_PAGE } from "./schema/search.js";
 
 export const GRAPHIQL_DEFAULT_QUERY = `# Descriptions of Goya's works, as the mirror and the model wrote them.
 {
@@ -23,19 +29,53 @@ export const GRAPHIQL_DEFAULT_QUERY = `# Descriptions of Goya's works, as the mi
 export interface AppDeps {
   db: Db;
   config: Config;
+  /** Where masked errors (with their stacks) and Yoga's own messages go; a logger at LOG_LEVEL when absent. */
+  log?: Logger;
 }
 
 export type Yoga = YogaServerInstance<Record<string, never>, Context>;
 
+/** How the cost analysis sizes this schema's lists (see limits/cost.ts). */
+export const COST_OPTIONS: CostOptions = {
+  connectionDefaults: { "Query.artworksConnection": DEFAULT_ARTWORKS_PAGE, "Query.search": DEFAULT_SEARCH_PAGE },
+  // The relay plugin's largest default page (artworksConnection's); jobs use 50, Artwork.jobs 20.
+  defaultConnectionSize: 100,
+  // Creators, titles, labels, genres, images: one to three each, depicted things up to about ten.
+  unboundedListSize: 5,
+};
+
+export function requestLimits(config: Config): RequestLimits {
+  return {
+    maxTokens: config.GRAPHQL_MAX_TOKENS,
+    maxAliases: config.GRAPHQL_MAX_ALIASES,
+    maxCost: config.GRAPHQL_MAX_COST,
+    maxRows: config.GRAPHQL_MAX_ROWS,
+    timeoutMs: config.GRAPHQL_TIMEOUT_MS,
+  };
+}
+
 /** The GraphQL app, without a listening socket: tests call `yoga.fetch`. */
-export function createGraphqlApp({ db, config }: AppDeps): Yoga {
+export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEVEL) }: AppDeps): Yoga {
+  const graphqlLog = log.child({ component: "graphql" });
   return createYoga<Record<string, never>, Context>({
-    schema,
+    schema: withEventLoopTurns(schema),
     graphqlEndpoint: "/graphql",
     landingPage: false,
     graphiql: { defaultQuery: GRAPHIQL_DEFAULT_QUERY, title: "artdesc" },
     renderGraphiQL: renderOfflineGraphiQL,
-    logging: false,
+    logging: yogaLogger(graphqlLog),
+    maskedErrors: {
+      maskError(error, message, isDev) {
+        const masked = maskError(error, message, isDev);
+        if (masked !== error) {
+          const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+          const path = error instanceof GraphQLError ? error.path?.join(".") : undefined;
+          graphqlLog.error({ err: original, path }, "unexpected error (masked in the response)");
+        }
+        return masked;
+      },
+    },
+    cors: corsOptions(config.CORS_ORIGINS),
     context: ({ request }) => ({
       db,
       config,
@@ -43,10 +83,38 @@ export function createGraphqlApp({ db, config }: AppDeps): Yoga {
     }),
     plugins: [
       useGraphiQLHeaders(),
+      useRequestLimits(requestLimits(config), COST_OPTIONS),
       maxDepthPlugin({ n: config.GRAPHQL_MAX_DEPTH, ignoreIntrospection: true, exposeLimits: true }),
-      costLimitPlugin({ maxCost: config.GRAPHQL_MAX_COST, ignoreIntrospection: true, exposeLimits: true }),
     ],
   });
+}
+
+/**
+ * CORS from CORS_ORIGINS: none configured means no CORS headers at all (same-origin pages only);
+ * a listed origin gets its own origin back with credentials; "*" any origin, without credentials.
+ */
+export function corsOptions(origins: readonly string[]) {
+  const any = origins.includes("*");
+  return (request: Request) => {
+    const origin = request.headers.get("origin");
+    if (!origin || (!any && !origins.includes(origin))) return false as const;
+    return { origin: [origin], credentials: !any, methods: ["GET", "POST", "OPTIONS"], allowedHeaders: ["content-type", "authorization", "accept"], maxAge: 600 };
+  };
+}
+
+type YogaLogger = Record<"debug" | "info" | "warn" | "error", (...args: unknown[]) => void>;
+
+/** Yoga's logger interface on pino: an Error goes in `err` (with its stack). */
+function yogaLogger(log: Logger): YogaLogger {
+  const at =
+    (level: "debug" | "info" | "warn" | "error") =>
+    (...args: unknown[]) => {
+      const err = args.find((a): a is Error => a instanceof Error);
+      const text = args.filter((a) => a !== err).map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" ");
+      if (err) log[level]({ err }, text || err.message);
+      else log[level](text);
+    };
+  return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }
 
 /** Constant-time check of `Bearer <token>`; with no token configured nothing is authorized. */

@@ -4,11 +4,17 @@ import { altText } from "../../text/alt-text.js";
 import { builder } from "../builder.js";
 import { InvalidIdError, NotFoundError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
+import { inputLimit } from "../limits/input-limits.js";
 import { ArtworkStateEnum, AttributionKindEnum } from "./enums.js";
 import { ImageRef } from "./image.js";
 import { LocalizedText, localized } from "./scalars.js";
 
 export const MAX_LIST_LIMIT = 500;
+export const DEFAULT_ARTWORKS_PAGE = 100;
+/** Longest `creator` argument: words of a label (SQLite refuses LIKE patterns of 50,000 bytes). */
+export const MAX_CREATOR_LENGTH = 200;
+const creatorLimit = inputLimit({ maxLength: MAX_CREATOR_LENGTH });
+const qidLimit = inputLimit({ maxLength: 20 });
 
 const WikidataItem = builder.objectRef<{ qid: string; label: string | null; labels: string }>("WikidataItem").implement({
   description: "A Wikidata item linked from an artwork (genre, material, collection, location, depicted thing, type).",
@@ -114,15 +120,15 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
 
 const ArtworkFilterInput = builder.inputType("ArtworkFilter", {
   fields: (t) => ({
-    creator: t.string({ description: 'A creator QID ("Q5432") or words of a creator label ("goya"), case and accents ignored.' }),
+    creator: t.string({ description: 'A creator QID ("Q5432") or words of a creator label ("goya"), case and accents ignored.', extensions: creatorLimit }),
     attribution: t.field({ type: [AttributionKindEnum] }),
     state: t.field({ type: [ArtworkStateEnum] }),
     hasImage: t.boolean(),
     hasDescription: t.boolean(),
     inceptionFrom: t.int({ description: "Earliest inception year, inclusive." }),
     inceptionTo: t.int({ description: "Latest inception year, inclusive." }),
-    genre: t.string({ description: "Genre QID (P136)." }),
-    collection: t.string({ description: "Collection QID (P195)." }),
+    genre: t.string({ description: "Genre QID (P136).", extensions: qidLimit }),
+    collection: t.string({ description: "Collection QID (P195).", extensions: qidLimit }),
   }),
 });
 
@@ -131,14 +137,17 @@ builder.queryFields((t) => ({
     type: ["Artwork"],
     description: "Artworks in a stable order (inception, then QID). Every attribution kind is included unless `attribution` narrows it.",
     args: {
-      creator: t.arg.string({ description: 'A creator QID ("Q5432") or words of any of its labels ("Goya", "francisco de goya", "jose").' }),
+      creator: t.arg.string({
+        description: 'A creator QID ("Q5432") or words of any of its labels ("Goya", "francisco de goya", "jose").',
+        extensions: creatorLimit,
+      }),
       attribution: t.arg({ type: [AttributionKindEnum] }),
       state: t.arg({ type: [ArtworkStateEnum], defaultValue: ["ACTIVE"] }),
-      limit: t.arg.int({ defaultValue: 100, description: `At most ${MAX_LIST_LIMIT}.` }),
+      limit: t.arg.int({ defaultValue: DEFAULT_ARTWORKS_PAGE, description: `At most ${MAX_LIST_LIMIT}.` }),
       offset: t.arg.int({ defaultValue: 0 }),
     },
     resolve: async (query, _root, args, ctx) => {
-      const limit = args.limit ?? 100;
+      const limit = args.limit ?? DEFAULT_ARTWORKS_PAGE;
       const offset = args.offset ?? 0;
       if (limit < 0 || limit > MAX_LIST_LIMIT) {
         throw new GraphQLError(`limit must be between 0 and ${MAX_LIST_LIMIT} (got ${limit}); page with offset or use artworksConnection`, {
@@ -158,7 +167,7 @@ builder.queryFields((t) => ({
   artwork: t.prismaField({
     type: "Artwork",
     description: "One artwork by QID or global id, whatever its state (merged and deleted works too).",
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true, extensions: inputLimit({ maxLength: 100 }) }) },
     errors: { types: [NotFoundError, InvalidIdError], directResult: true },
     resolve: async (query, _root, args, ctx) => {
       const key = parseArtworkId(String(args.id));
@@ -174,7 +183,7 @@ builder.queryFields((t) => ({
       description: "Artworks as a Relay connection, in id order.",
       args: { filter: t.arg({ type: ArtworkFilterInput }) },
       maxSize: MAX_LIST_LIMIT,
-      defaultSize: 100,
+      defaultSize: DEFAULT_ARTWORKS_PAGE,
       resolve: (query, _root, args, ctx) => {
         checkPageSize(args);
         return ctx.db.artwork.findMany({

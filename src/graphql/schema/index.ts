@@ -12,6 +12,7 @@ import "./search.js";
 import "./status.js";
 import "./job.js";
 import "./job-mutations.js";
+import "./node.js";
 
 builder.queryType({});
 builder.mutationType({});

@@ -5,11 +5,17 @@ import { countMatches, prepareSearch, type SearchHit, searchPage, snippetHtml } 
 import { SearchQueryError } from "../../search/fts-query.js";
 import { builder } from "../builder.js";
 import { InvalidInputError } from "../errors.js";
-import { ArtworkRef } from "./artwork.js";
+import { inputLimit } from "../limits/input-limits.js";
+import { ArtworkRef, MAX_CREATOR_LENGTH } from "./artwork.js";
 import { AttributionKindEnum } from "./enums.js";
 
 export const MAX_SEARCH_PAGE = 100;
 export const DEFAULT_SEARCH_PAGE = 20;
+/**
+ * Longest search text the request limits let through; prepareSearch answers a typed
+ * InvalidInputError above its own MAX_QUERY_CHARS (500), this refuses the absurd before that.
+ */
+export const MAX_SEARCH_QUERY_LENGTH = 20_000;
 
 /** A hit and the loader of its page's artworks (one findMany, run when a hit's artwork is asked for). */
 type SearchHitNode = SearchHit & { artworks: () => Promise<Map<number, Artwork>> };
@@ -37,7 +43,10 @@ const SearchHitRef = builder.objectRef<SearchHitNode>("SearchHit").implement({
 
 const SearchFilterInput = builder.inputType("SearchFilter", {
   fields: (t) => ({
-    creator: t.string({ description: 'A creator QID ("Q5432") or words of a creator label ("goya"), case and accents ignored.' }),
+    creator: t.string({
+      description: 'A creator QID ("Q5432") or words of a creator label ("goya"), case and accents ignored.',
+      extensions: inputLimit({ maxLength: MAX_CREATOR_LENGTH }),
+    }),
     attribution: t.field({ type: [AttributionKindEnum] }),
     hasDescription: t.boolean(),
   }),
@@ -59,7 +68,7 @@ builder.queryField("search", (t) =>
         "and depicted things, genres and materials. Type words as you would anywhere: \"a phrase\", prefix*, -excluded. " +
         `Best matches first; pages of up to ${MAX_SEARCH_PAGE} (${DEFAULT_SEARCH_PAGE} unless first or last is given), forward or backward.`,
       args: {
-        query: t.arg.string({ required: true }),
+        query: t.arg.string({ required: true, extensions: inputLimit({ maxLength: MAX_SEARCH_QUERY_LENGTH }) }),
         filter: t.arg({ type: SearchFilterInput }),
       },
       errors: { types: [InvalidInputError], directResult: true },

@@ -1,0 +1,32 @@
+/**
+ * The GraphQL operations the benchmarks send, in one place so that a test
+ * (test/hostile/limits-documented.test.ts) checks each against the default request limits.
+ */
+
+/** bench:api — the most common read. */
+export const API_BENCH_QUERY = '{ artworks(creator: "Goya", limit: 100) { title description } }';
+
+/** bench:search — one page of hits with their artworks. */
+export const SEARCH_BENCH_QUERY = `query($q: String!) { search(query: $q, first: 10) {
+    ... on QuerySearchConnection { edges { node { score snippet artwork { qid title } } } }
+    ... on Error { message } } }`;
+
+/** bench:busy — the read measured while the worker describes, and the calls that drive the worker. */
+export const BUSY_BENCH_QUERY = "{ artworks(limit: 20) { qid title inception description } }";
+export const BUSY_MODEL_STATUS = "{ generationDefaults { model { modelStatus modelError } } }";
+export const BUSY_JOB_NUMBERS = "{ jobs { edges { node { number } } } }";
+export const BUSY_SUCCEEDED_JOBS = "{ jobs(status: [SUCCEEDED]) { edges { node { number } } } }";
+export const BUSY_REGENERATE =
+  "mutation($id: ID!, $p: GenerationParamsInput) { regenerateDescription(id: $id, params: $p) { ... on Job { id } ... on Error { message } } }";
+export const BUSY_JOB_PROGRESS = "query($id: ID!) { job(id: $id) { ... on Job { status progress } } }";
+
+export const BENCH_QUERIES: Record<string, string> = {
+  API_BENCH_QUERY,
+  SEARCH_BENCH_QUERY,
+  BUSY_BENCH_QUERY,
+  BUSY_MODEL_STATUS,
+  BUSY_JOB_NUMBERS,
+  BUSY_SUCCEEDED_JOBS,
+  BUSY_REGENERATE,
+  BUSY_JOB_PROGRESS,
+};

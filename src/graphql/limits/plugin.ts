@@ -1,0 +1,119 @@
+import { GraphQLError, Lexer, Source, TokenKind } from "graphql";
+import type { Plugin } from "graphql-yoga";
+import { type CostOptions, operationCost, UnanalysableOperationError } from "./cost.js";
+
+/** What one request may ask for; each is a setting (src/config.ts). */
+export interface RequestLimits {
+  /** Lexical tokens in a document: refuses huge and deeply nested documents before the parser recurses. */
+  maxTokens: number;
+  maxAliases: number;
+  maxCost: number;
+  maxRows: number;
+  /** Milliseconds an operation may run before it is stopped. */
+  timeoutMs: number;
+}
+
+/** The codes of refused requests, in `extensions.code`. */
+export const LIMIT_CODES = {
+  tokens: "TOKEN_LIMIT",
+  aliases: "ALIAS_LIMIT",
+  cost: "COST_LIMIT",
+  rows: "ROW_LIMIT",
+  timeout: "TIMEOUT",
+  input: "BAD_USER_INPUT",
+} as const;
+
+/** A request refused by a limit: a GraphQL error whose message names the limit and its setting. */
+export class RequestLimitError extends GraphQLError {
+  constructor(message: string, code: (typeof LIMIT_CODES)[keyof typeof LIMIT_CODES]) {
+    super(message, { extensions: { code } });
+    this.name = "RequestLimitError";
+  }
+}
+
+/** Counts tokens up to `max + 1` without parsing (no recursion); syntax errors are left to the parser. */
+export function exceedsTokens(source: string, max: number): number | null {
+  const lexer = new Lexer(new Source(source));
+  let count = 0;
+  try {
+    while (lexer.advance().kind !== TokenKind.EOF) {
+      if (++count > max) return count;
+    }
+  } catch {
+    return null;
+  }
+  return null;
+}
+
+/**
+ * Refuses, before anything runs: documents of more than maxTokens tokens; operations with more
+ * than maxAliases aliases, a cost above maxCost or more than maxRows rows (see cost.ts), or an
+ * argument over its size limit (input-limits.ts). Stops an operation that runs longer than
+ * timeoutMs (the executor checks the signal between fields; the client disconnecting stops it too).
+ */
+export function useRequestLimits(limits: RequestLimits, costOptions: CostOptions): Plugin {
+  const analyse = (args: { schema: import("graphql").GraphQLSchema; document: import("graphql").DocumentNode; variableValues?: unknown; operationName?: string | null }) => {
+    let analysis;
+    try {
+      analysis = operationCost(args.schema, args.document, {
+        ...costOptions,
+        variables: (args.variableValues ?? {}) as Record<string, unknown>,
+        operationName: args.operationName,
+      });
+    } catch (err) {
+      // Execution reports the same problem (unknown operation, bad variables) and runs nothing.
+      if (err instanceof UnanalysableOperationError) return [];
+      throw err;
+    }
+    const errors: GraphQLError[] = analysis.problems.map((p) => new RequestLimitError(p.message, LIMIT_CODES.input));
+    if (analysis.aliases > limits.maxAliases) {
+      errors.push(new RequestLimitError(`The operation has ${analysis.aliases} aliases; at most ${limits.maxAliases} are allowed (GRAPHQL_MAX_ALIASES)`, LIMIT_CODES.aliases));
+    }
+    if (analysis.cost > limits.maxCost) {
+      errors.push(
+        new RequestLimitError(
+          `The operation costs ${analysis.cost}; at most ${limits.maxCost} is allowed (GRAPHQL_MAX_COST). Every field counts once per object, multiplied by limit/first/last; ask for smaller pages`,
+          LIMIT_CODES.cost,
+        ),
+      );
+    }
+    if (analysis.rows > limits.maxRows) {
+      errors.push(new RequestLimitError(`The operation may return ${analysis.rows} rows; at most ${limits.maxRows} are allowed (GRAPHQL_MAX_ROWS)`, LIMIT_CODES.rows));
+    }
+    return errors;
+  };
+
+  return {
+    onParse({ params }) {
+      const body = typeof params.source === "string" ? params.source : params.source.body;
+      const tokens = exceedsTokens(body, limits.maxTokens);
+      if (tokens != null) {
+        throw new RequestLimitError(`The document has more than ${limits.maxTokens} tokens (GRAPHQL_MAX_TOKENS)`, LIMIT_CODES.tokens);
+      }
+    },
+    onExecute({ args, setResultAndStopExecution }) {
+      const errors = analyse(args);
+      if (errors.length) return void setResultAndStopExecution({ errors });
+      const controller = new AbortController();
+      const stop = () =>
+        controller.abort(new RequestLimitError(`The operation ran longer than ${limits.timeoutMs} ms and was stopped (GRAPHQL_TIMEOUT_MS)`, LIMIT_CODES.timeout));
+      const timer = setTimeout(stop, limits.timeoutMs);
+      const request = (args.contextValue as { request?: Request }).request;
+      const signal = request?.signal ? AbortSignal.any([controller.signal, request.signal]) : controller.signal;
+      // The executor asks the signal between fields: past the deadline it stops even when the
+      // timer has had no turn of the event loop to fire.
+      const deadline = performance.now() + limits.timeoutMs;
+      const throwIfAborted = signal.throwIfAborted.bind(signal);
+      signal.throwIfAborted = () => {
+        if (!signal.aborted && performance.now() > deadline) stop();
+        throwIfAborted();
+      };
+      (args as typeof args & { signal?: AbortSignal }).signal = signal;
+      return { onExecuteDone: () => clearTimeout(timer) };
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const errors = analyse(args);
+      if (errors.length) setResultAndStopExecution({ errors });
+    },
+  };
+}
