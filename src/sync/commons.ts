@@ -56,28 +56,29 @@ export interface FileInfo {
   credit: string | null;
 }
 
-/** What iiprop asks for (url|size|mime|sha1, and the thumbnail of iiurlwidth) must be there. */
 const imageinfoSchema = z.looseObject({
-  url: z.string(),
+  url: z.string().optional(),
   thumburl: z.string().optional(),
   thumbwidth: z.number().optional(),
   thumbheight: z.number().optional(),
-  width: z.number().int().nonnegative(),
-  height: z.number().int().nonnegative(),
-  size: z.number().int().nonnegative(),
-  mime: z.string(),
-  sha1: z.string(),
+  width: z.number().int().nonnegative().optional(),
+  height: z.number().int().nonnegative().optional(),
+  size: z.number().int().nonnegative().optional(),
+  mime: z.string().optional(),
+  sha1: z.string().optional(),
   descriptionurl: z.string().optional(),
   // PHP's empty map is [].
   extmetadata: z.union([z.record(z.string(), z.looseObject({ value: z.unknown().optional() })), z.array(z.never()).max(0)]).optional(),
+  /** A revision hidden by an administrator carries no url: the file counts as missing. */
+  filehidden: z.string().optional(),
 });
-/** A revision hidden by an administrator carries no url: the file counts as missing. */
-const hiddenImageinfo = z.looseObject({ filehidden: z.string() });
+/** What iiprop asks for (url|size|mime|sha1); the thumbnail is optional (not every file has one). */
+const REQUIRED_IMAGEINFO = ["url", "size", "width", "height", "mime", "sha1"] as const;
 const pageSchema = z.looseObject({
   title: z.string(),
   missing: z.string().optional(),
   invalid: z.string().optional(),
-  imageinfo: z.array(z.union([imageinfoSchema, hiddenImageinfo])).optional(),
+  imageinfo: z.array(imageinfoSchema).optional(),
 });
 const aliasList = z.array(z.looseObject({ from: z.string(), to: z.string() })).optional();
 const imageinfoAnswer = z.looseObject({
@@ -85,12 +86,11 @@ const imageinfoAnswer = z.looseObject({
   query: z.looseObject({
     normalized: aliasList,
     redirects: aliasList,
-    pages: z.union([z.record(z.string(), pageSchema), z.array(pageSchema)]),
+    pages: z.record(z.string(), pageSchema),
   }),
 });
 
 type Page = z.infer<typeof pageSchema>;
-type Imageinfo = z.infer<typeof imageinfoSchema>;
 
 /** Plain text from extmetadata HTML: tags dropped, entities decoded, whitespace collapsed. */
 export function stripHtml(html: unknown): string | null {
@@ -116,7 +116,7 @@ const ENTITIES: Record<string, string> = {
 
 function fileInfo(fileTitle: string, page: Page | undefined): FileInfo {
   const first = page?.imageinfo?.[0];
-  const ii = first && "url" in first ? (first as Imageinfo) : undefined;
+  const ii = first?.filehidden === undefined ? first : undefined;
   const meta = Array.isArray(ii?.extmetadata) ? {} : (ii?.extmetadata ?? {});
   const m = (k: string) => stripHtml(meta[k]?.value);
   const attribution = m("AttributionRequired");
@@ -156,7 +156,12 @@ export function parseImageinfo(
   if (!j.success) throw new BadResponseError(`imageinfo answer malformed (${zodIssue(j.error)})`);
   const { query } = j.data;
   const pages = new Map<string, Page>();
-  for (const p of Object.values(query.pages)) pages.set(p.title, p);
+  for (const p of Object.values(query.pages)) {
+    const ii = p.imageinfo?.[0];
+    const lacks = ii && ii.filehidden === undefined ? REQUIRED_IMAGEINFO.filter((k) => ii[k] === undefined) : [];
+    if (lacks.length) throw new BadResponseError(`imageinfo of ${p.title} lacks ${lacks.join(", ")}, which was asked for`);
+    pages.set(p.title, p);
+  }
   const aliases = new Map<string, string>();
   for (const n of [...(query.normalized ?? []), ...(query.redirects ?? [])]) aliases.set(n.from, n.to);
   const unanswered = asked.filter((t) => !pages.has(resolveTitle(t, aliases)));
