@@ -41,7 +41,7 @@ const BAD: BadImage[] = [
     name: "truncated PNG",
     file: "Cut.png",
     bytes: async () => {
-      const whole = await sharp({ create: { width: 300, height: 300, channels: 3, noise: { type: "gaussian", mean: 128, sigma: 60 } } }).png().toBuffer();
+      const whole = await sharp({ create: { width: 300, height: 300, channels: 3, background: "#000", noise: { type: "gaussian", mean: 128, sigma: 60 } } }).png().toBuffer();
       return whole.subarray(0, Math.floor(whole.length / 2));
     },
     reason: /^png data is truncated or corrupt \(300×300 px header\)$/,
