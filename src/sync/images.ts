@@ -9,8 +9,6 @@ import { SyncConfigError } from "./http.js";
 export const MAX_INPUT_PIXELS = 100_000_000;
 /** Longest side over shortest side: a 1×60000 strip cannot be resized into a usable picture. */
 export const MAX_ASPECT_RATIO = 100;
-/** Below this many pixels on a side there is nothing to describe. */
-export const MIN_IMAGE_SIDE = 8;
 
 export interface NormalizedImage {
   data: Buffer;
@@ -20,7 +18,7 @@ export interface NormalizedImage {
   hash: string;
 }
 
-export type ImageProblem = "empty" | "not-an-image" | "corrupt" | "too-many-pixels" | "too-small" | "aspect-ratio";
+export type ImageProblem = "empty" | "not-an-image" | "corrupt" | "too-many-pixels" | "aspect-ratio";
 
 /** A file that cannot become a usable image: retrying will not help until Commons changes it. */
 export class ImageRejectedError extends Error {
@@ -36,24 +34,22 @@ export class ImageRejectedError extends Error {
 export interface ImageLimits {
   maxPixels?: number;
   maxAspectRatio?: number;
-  minSide?: number;
 }
 
 /**
  * What is wrong with an image of these dimensions, or null when nothing is (pure: from the header,
- * before any pixel is decoded).
+ * before any pixel is decoded). A tiny image is fine (it is never enlarged); a strip so thin that
+ * resizing leaves less than a pixel across is not.
  */
 export function dimensionProblem(width: number, height: number, limits: ImageLimits = {}): ImageRejectedError | null {
   const maxPixels = limits.maxPixels ?? MAX_INPUT_PIXELS;
   const maxRatio = limits.maxAspectRatio ?? MAX_ASPECT_RATIO;
-  const minSide = limits.minSide ?? MIN_IMAGE_SIDE;
   const size = `image is ${width}×${height} px`;
   if (!(width > 0 && height > 0)) return new ImageRejectedError("corrupt", `${size}: the header gives no size`);
   if (width * height > maxPixels) return new ImageRejectedError("too-many-pixels", `${size}: over the pixel limit of ${maxPixels} (decompression bomb?)`);
   if (Math.max(width, height) / Math.min(width, height) > maxRatio) {
     return new ImageRejectedError("aspect-ratio", `${size}: aspect ratio too extreme (max 1:${maxRatio})`);
   }
-  if (Math.min(width, height) < minSide) return new ImageRejectedError("too-small", `${size}: too small (at least ${minSide} px on each side)`);
   return null;
 }
 
