@@ -14,6 +14,7 @@ import { type Component, exitOnConfigError, openRuntime, runUntilSignal } from "
 import { migrate } from "./store/migrate.js";
 import { syncCommand } from "./sync/command.js";
 import { SyncConfigError } from "./sync/http.js";
+import { checkImageDir } from "./sync/images.js";
 
 /** The describe worker pulls in onnxruntime and transformers.js: loaded only by the commands that run it. */
 async function startDescribeWorker(...args: Parameters<typeof import("./jobs/worker.js").startDescribeWorker>) {
@@ -31,6 +32,7 @@ program
   .description("Run everything one machine needs in one process: the GraphQL API, the sync schedule and the describe worker")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
+    await checkImageDir(rt.config).catch(exitOnSyncConfigError);
     await runUntilSignal(rt, async () => {
       const components: Component[] = [await startApiService(rt)];
       // With API_WORKERS > 1 the forked API processes run this command too: they serve the API only.
@@ -62,6 +64,7 @@ program
   )
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
+    await checkImageDir(rt.config).catch(exitOnSyncConfigError);
     await runUntilSignal(rt, async () => [
       await startSyncSchedule(rt, { afterSync: describeAfterSync(rt) }).catch(exitOnSyncConfigError),
       await startDescribeWorker(rt, "daemon"),

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import {
   AutoModelForVision2Seq,
@@ -9,7 +10,7 @@ import {
   RawImage,
 } from "@huggingface/transformers";
 import * as ort from "onnxruntime-node";
-import sharp from "sharp";
+import { decodeForModel, ImageRejectedError } from "../sync/images.js";
 import { type DtypeConfig, MODEL_MODULES, type ModelModule } from "../config.js";
 import { assertModelFolder, modelFiles, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder } from "./models/contract.js";
 import { beamSearch, targetLengthStop } from "./beam-search.js";
@@ -66,8 +67,9 @@ export class ImageInputError extends Error {
   constructor(
     readonly path: string,
     reason: string,
+    cause?: unknown,
   ) {
-    super(`Cannot use image ${path}: ${reason}`);
+    super(`Cannot use image ${path}: ${reason}`, cause === undefined ? undefined : { cause });
   }
 }
 
@@ -98,23 +100,27 @@ export function checkModelFiles(modelDir: string, dtypes: ModuleDtypes, configur
   assertModelFolder(resolve(modelDir), dtypes, "");
 }
 
-/** Reads an image with sharp (EXIF rotation applied, RGB), as transformers.js's RawImage. */
+/**
+ * Reads an image with sharp (EXIF rotation applied, RGB), as transformers.js's RawImage. An
+ * unusable file is an ImageInputError that says what is wrong with it (see decodeForModel).
+ */
 export async function readImage(path: string, maxEdge: number): Promise<RawImage> {
-  let out: { data: Buffer; info: { width: number; height: number; channels: number } };
+  let input: Buffer;
   try {
-    out = await sharp(path, { failOn: "error" })
-      .rotate()
-      .resize({ width: maxEdge, height: maxEdge, fit: "inside", withoutEnlargement: true })
-      .removeAlpha()
-      .toColourspace("srgb")
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    input = await readFile(path);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new ImageInputError(path, /unsupported image format/i.test(message) ? "unsupported or corrupt image format" : message);
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ImageInputError(path, code === "ENOENT" ? "no such file" : `cannot read the file (${code ?? "error"})`, err);
   }
-  if (out.info.channels !== 3) throw new ImageInputError(path, `expected 3 colour channels after conversion, got ${out.info.channels}`);
-  return new RawImage(new Uint8ClampedArray(out.data.buffer, out.data.byteOffset, out.data.length), out.info.width, out.info.height, 3);
+  let out: Awaited<ReturnType<typeof decodeForModel>>;
+  try {
+    out = await decodeForModel(input, maxEdge);
+  } catch (err) {
+    if (err instanceof ImageRejectedError) throw new ImageInputError(path, err.message, err);
+    throw err;
+  }
+  if (out.channels !== 3) throw new ImageInputError(path, `expected 3 colour channels after conversion, got ${out.channels}`);
+  return new RawImage(new Uint8ClampedArray(out.data.buffer, out.data.byteOffset, out.data.length), out.width, out.height, 3);
 }
 
 /** Half-precision bits to float32 (logits of fp16 graphs). */

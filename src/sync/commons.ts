@@ -1,4 +1,6 @@
+import { z } from "zod";
 import { BadResponseError, type HttpClient } from "./http.js";
+import { zodIssue } from "./wikidata.js";
 
 /**
  * Commons imageinfo: pure URL builder and parser, and the batched fetch that follows
@@ -54,33 +56,41 @@ export interface FileInfo {
   credit: string | null;
 }
 
-interface Page {
-  title: string;
-  missing?: string;
-  invalid?: string;
-  imageinfo?: {
-    url?: string;
-    thumburl?: string;
-    thumbwidth?: number;
-    thumbheight?: number;
-    width?: number;
-    height?: number;
-    size?: number;
-    mime?: string;
-    sha1?: string;
-    descriptionurl?: string;
-    extmetadata?: Record<string, { value?: unknown }>;
-  }[];
-}
-export interface ImageinfoResponse {
-  error?: { code: string; info: string };
-  continue?: Record<string, string>;
-  query?: {
-    normalized?: { from: string; to: string }[];
-    redirects?: { from: string; to: string }[];
-    pages?: Record<string, Page>;
-  };
-}
+const imageinfoSchema = z.looseObject({
+  url: z.string().optional(),
+  thumburl: z.string().optional(),
+  thumbwidth: z.number().optional(),
+  thumbheight: z.number().optional(),
+  width: z.number().int().nonnegative().optional(),
+  height: z.number().int().nonnegative().optional(),
+  size: z.number().int().nonnegative().optional(),
+  mime: z.string().optional(),
+  sha1: z.string().optional(),
+  descriptionurl: z.string().optional(),
+  // PHP's empty map is [].
+  extmetadata: z.union([z.record(z.string(), z.looseObject({ value: z.unknown().optional() })), z.array(z.never()).max(0)]).optional(),
+  /** A revision hidden by an administrator carries no url: the file counts as missing. */
+  filehidden: z.string().optional(),
+});
+/** What iiprop asks for (url|size|mime|sha1); the thumbnail is optional (not every file has one). */
+const REQUIRED_IMAGEINFO = ["url", "size", "width", "height", "mime", "sha1"] as const;
+const pageSchema = z.looseObject({
+  title: z.string(),
+  missing: z.string().optional(),
+  invalid: z.string().optional(),
+  imageinfo: z.array(imageinfoSchema).optional(),
+});
+const aliasList = z.array(z.looseObject({ from: z.string(), to: z.string() })).optional();
+const imageinfoAnswer = z.looseObject({
+  continue: z.record(z.string(), z.string()).optional(),
+  query: z.looseObject({
+    normalized: aliasList,
+    redirects: aliasList,
+    pages: z.record(z.string(), pageSchema),
+  }),
+});
+
+type Page = z.infer<typeof pageSchema>;
 
 /** Plain text from extmetadata HTML: tags dropped, entities decoded, whitespace collapsed. */
 export function stripHtml(html: unknown): string | null {
@@ -105,8 +115,9 @@ const ENTITIES: Record<string, string> = {
 };
 
 function fileInfo(fileTitle: string, page: Page | undefined): FileInfo {
-  const ii = page?.imageinfo?.[0];
-  const meta = ii?.extmetadata ?? {};
+  const first = page?.imageinfo?.[0];
+  const ii = first?.filehidden === undefined ? first : undefined;
+  const meta = Array.isArray(ii?.extmetadata) ? {} : (ii?.extmetadata ?? {});
   const m = (k: string) => stripHtml(meta[k]?.value);
   const attribution = m("AttributionRequired");
   return {
@@ -130,16 +141,32 @@ function fileInfo(fileTitle: string, page: Page | undefined): FileInfo {
   };
 }
 
-/** Pages of one answer keyed by final title, and how each asked-for title maps onto them. */
-export function parseImageinfo(json: unknown): { pages: Map<string, Page>; aliases: Map<string, string>; cont?: Record<string, string> } {
-  const j = json as ImageinfoResponse;
-  if (j?.error) throw new BadResponseError(`imageinfo: ${j.error.code}: ${j.error.info}`);
-  if (!j?.query) throw new BadResponseError("imageinfo answer without query");
+/**
+ * Pages of one answer keyed by final title, and how each asked-for title maps onto them. Every
+ * asked-for title must come back as a page (a missing file is a page marked `missing`), with what
+ * iiprop asked for; else a BadResponseError.
+ */
+export function parseImageinfo(
+  json: unknown,
+  asked: string[] = [],
+): { pages: Map<string, Page>; aliases: Map<string, string>; cont?: Record<string, string> } {
+  const apiError = (json as { error?: { code?: unknown; info?: unknown } } | null)?.error;
+  if (apiError) throw new BadResponseError(`imageinfo: ${String(apiError.code)}: ${String(apiError.info)}`);
+  const j = imageinfoAnswer.safeParse(json);
+  if (!j.success) throw new BadResponseError(`imageinfo answer malformed (${zodIssue(j.error)})`);
+  const { query } = j.data;
   const pages = new Map<string, Page>();
-  for (const p of Object.values(j.query.pages ?? {})) pages.set(p.title, p);
+  for (const p of Object.values(query.pages)) {
+    const ii = p.imageinfo?.[0];
+    const lacks = ii && ii.filehidden === undefined ? REQUIRED_IMAGEINFO.filter((k) => ii[k] === undefined) : [];
+    if (lacks.length) throw new BadResponseError(`imageinfo of ${p.title} lacks ${lacks.join(", ")}, which was asked for`);
+    pages.set(p.title, p);
+  }
   const aliases = new Map<string, string>();
-  for (const n of [...(j.query.normalized ?? []), ...(j.query.redirects ?? [])]) aliases.set(n.from, n.to);
-  return { pages, aliases, cont: j.continue };
+  for (const n of [...(query.normalized ?? []), ...(query.redirects ?? [])]) aliases.set(n.from, n.to);
+  const unanswered = asked.filter((t) => !pages.has(resolveTitle(t, aliases)));
+  if (unanswered.length) throw new BadResponseError(`imageinfo did not answer for ${unanswered.slice(0, 3).join(", ")}${unanswered.length > 3 ? ` and ${unanswered.length - 3} more` : ""}`);
+  return { pages, aliases, cont: j.data.continue };
 }
 
 /** Follows normalisation then redirects (possibly chained) to the page's final title. */
@@ -167,7 +194,7 @@ export async function fetchImageinfo(
     const aliases = new Map<string, string>();
     let cont: Record<string, string> | undefined = {};
     for (let guard = 0; cont && guard < 100; guard++) {
-      const parsed = parseImageinfo(await http.json(imageinfoUrl(apiUrl, batch, thumbWidth, cont), { signal }));
+      const parsed: ReturnType<typeof parseImageinfo> = await http.json(imageinfoUrl(apiUrl, batch, thumbWidth, cont), { signal, parse: (json) => parseImageinfo(json, batch) });
       for (const [t, p] of parsed.pages) {
         const prev = pages.get(t);
         // A continued answer repeats pages; keep the one that carries imageinfo.
@@ -176,7 +203,14 @@ export async function fetchImageinfo(
       for (const [a, b] of parsed.aliases) aliases.set(a, b);
       cont = parsed.cont;
     }
-    for (const t of batch) out.set(t, fileInfo(t, pages.get(resolveTitle(t, aliases))));
+    for (const t of batch) {
+      const page = pages.get(resolveTitle(t, aliases));
+      // Once `continue` is done, a file that exists has had its imageinfo in one of the answers.
+      if (page && page.missing === undefined && page.invalid === undefined && !page.imageinfo?.length) {
+        throw new BadResponseError(`imageinfo never answered with the record of ${t}`);
+      }
+      out.set(t, fileInfo(t, page));
+    }
   }
   return out;
 }

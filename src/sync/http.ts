@@ -32,7 +32,11 @@ export class HttpError extends Error {
   }
 }
 
-/** A 200 answer whose body is not what was asked for (e.g. JSON cut short by a WDQS timeout). */
+/**
+ * A 200 answer whose body is not what was asked for: JSON cut short by a WDQS timeout, an HTML error
+ * page, or JSON that lacks what the request asked for. Retried like a transient failure; thrown
+ * again once the retries are spent.
+ */
 export class BadResponseError extends Error {
   override name = "BadResponseError";
 }
@@ -60,10 +64,16 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** Checks a parsed answer against what was asked for: returns it typed, or throws BadResponseError. */
+export type AnswerParser<T> = (json: unknown) => T;
+
 export interface HttpClient {
   readonly userAgent: string;
-  /** GETs or POSTs and parses JSON; an unparsable body and a `maxlag` error are retried. */
-  json<T>(url: string, options?: RequestOptions): Promise<T>;
+  /**
+   * GETs or POSTs and parses JSON, then `parse` validates it; an unparsable body, an HTML page, a
+   * `maxlag` error and an answer `parse` refuses (BadResponseError) are retried.
+   */
+  json<T>(url: string, options?: RequestOptions & { parse?: AnswerParser<T> }): Promise<T>;
   /** The whole body as bytes (an image). A connection reset mid-body is retried. */
   bytes(url: string, options?: RequestOptions): Promise<Buffer>;
 }
@@ -128,26 +138,32 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
       }
     }
     const reason = lastError instanceof Error ? describeError(lastError) : String(lastError);
-    throw new HttpError(`${reason} after ${config.HTTP_MAX_RETRIES + 1} attempt(s): ${url}`, url);
+    const message = `${reason} after ${config.HTTP_MAX_RETRIES + 1} attempt(s): ${url}`;
+    throw lastError instanceof BadResponseError ? new BadResponseError(message) : new HttpError(message, url);
   }
 
   return {
     userAgent: ua,
-    json: <T>(url: string, options: RequestOptions = {}) =>
+    json: <T>(url: string, options: RequestOptions & { parse?: AnswerParser<T> } = {}) =>
       request(url, options, async (res) => {
         const text = await res.text();
+        const type = res.headers.get("content-type") ?? "";
+        // A proxy or an overloaded server can answer 200 with an HTML error page.
+        if (/^\s*text\/html/i.test(type) || /^\s*</.test(text)) {
+          throw new BadResponseError(`an HTML page (${text.length} bytes) instead of JSON`);
+        }
         let parsed: unknown;
         try {
           parsed = JSON.parse(text);
         } catch {
           // WDQS answers 200 and then cuts the JSON short when a query times out.
-          throw new RetryableError(`incomplete JSON (${text.length} bytes)${text.includes("TimeoutException") ? ": query timed out" : ""}`);
+          throw new BadResponseError(`incomplete JSON (${text.length} bytes)${text.includes("TimeoutException") ? ": query timed out" : ""}`);
         }
         const apiError = (parsed as { error?: { code?: string; info?: string } } | null)?.error;
         if (apiError?.code === "maxlag") {
           throw new RetryableError(`maxlag: ${apiError.info ?? "database lagged"}`, retryAfter(res.headers.get("retry-after")) ?? 5);
         }
-        return parsed as T;
+        return options.parse ? options.parse(parsed) : (parsed as T);
       }),
     bytes: (url: string, options: RequestOptions = {}) =>
       request(url, options, async (res) => {

@@ -1,10 +1,14 @@
 import { createHash } from "node:crypto";
-import { mkdir, rename, stat, writeFile } from "node:fs/promises";
+import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import sharp, { type OutputInfo } from "sharp";
+import sharp, { type Metadata, type OutputInfo } from "sharp";
+import type { Config } from "../config.js";
+import { SyncConfigError } from "./http.js";
 
 /** Inputs above this many pixels are refused before decoding (decompression bombs). */
 export const MAX_INPUT_PIXELS = 100_000_000;
+/** Longest side over shortest side: a 1×60000 strip cannot be resized into a usable picture. */
+export const MAX_ASPECT_RATIO = 100;
 
 export interface NormalizedImage {
   data: Buffer;
@@ -14,9 +18,63 @@ export interface NormalizedImage {
   hash: string;
 }
 
+export type ImageProblem = "empty" | "not-an-image" | "corrupt" | "too-many-pixels" | "aspect-ratio";
+
 /** A file that cannot become a usable image: retrying will not help until Commons changes it. */
 export class ImageRejectedError extends Error {
   override name = "ImageRejectedError";
+  constructor(
+    readonly problem: ImageProblem,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ImageLimits {
+  maxPixels?: number;
+  maxAspectRatio?: number;
+}
+
+/**
+ * What is wrong with an image of these dimensions, or null when nothing is (pure: from the header,
+ * before any pixel is decoded). A tiny image is fine (it is never enlarged); a strip so thin that
+ * resizing leaves less than a pixel across is not.
+ */
+export function dimensionProblem(width: number, height: number, limits: ImageLimits = {}): ImageRejectedError | null {
+  const maxPixels = limits.maxPixels ?? MAX_INPUT_PIXELS;
+  const maxRatio = limits.maxAspectRatio ?? MAX_ASPECT_RATIO;
+  const size = `image is ${width}×${height} px`;
+  if (!(width > 0 && height > 0)) return new ImageRejectedError("corrupt", `${size}: the header gives no size`);
+  if (width * height > maxPixels) return new ImageRejectedError("too-many-pixels", `${size}: over the pixel limit of ${maxPixels} (decompression bomb?)`);
+  if (Math.max(width, height) / Math.min(width, height) > maxRatio) {
+    return new ImageRejectedError("aspect-ratio", `${size}: aspect ratio too extreme (max 1:${maxRatio})`);
+  }
+  return null;
+}
+
+/**
+ * Reads the header of an image and refuses, with an ImageRejectedError that says why, an empty file,
+ * something that is not an image, and dimensions no model can use (see dimensionProblem).
+ */
+export async function inspectImage(input: Buffer, limits: ImageLimits = {}): Promise<Metadata> {
+  if (input.length === 0) throw new ImageRejectedError("empty", "the file is empty (0 bytes)");
+  let meta: Metadata;
+  try {
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
+  } catch {
+    throw new ImageRejectedError("not-an-image", `not an image in a supported format (${input.length} bytes)`);
+  }
+  const problem = dimensionProblem(meta.width ?? 0, meta.height ?? 0, limits);
+  if (problem) throw problem;
+  return meta;
+}
+
+/** A header that read fine and pixels that did not: the data is cut short or damaged. */
+function corrupt(meta: Metadata, err: unknown): ImageRejectedError {
+  const e = new ImageRejectedError("corrupt", `${meta.format ?? "image"} data is truncated or corrupt (${meta.width}×${meta.height} px header)`);
+  e.cause = err;
+  return e;
 }
 
 /**
@@ -24,6 +82,7 @@ export class ImageRejectedError extends Error {
  * most `edge`, baseline JPEG without metadata.
  */
 export async function normalizeImage(input: Buffer, edge: number, limitInputPixels = MAX_INPUT_PIXELS): Promise<NormalizedImage> {
+  const meta = await inspectImage(input, { maxPixels: limitInputPixels });
   let out: { data: Buffer; info: OutputInfo };
   try {
     out = await sharp(input, { limitInputPixels, failOn: "error" })
@@ -34,9 +93,82 @@ export async function normalizeImage(input: Buffer, edge: number, limitInputPixe
       .jpeg({ quality: 88, mozjpeg: false })
       .toBuffer({ resolveWithObject: true });
   } catch (err) {
-    throw new ImageRejectedError(`cannot normalise: ${(err as Error).message}`);
+    throw corrupt(meta, err);
   }
   return { data: out.data, width: out.info.width, height: out.info.height, hash: createHash("sha256").update(out.data).digest("hex") };
+}
+
+/**
+ * Reads an image file for the describe engine: EXIF-rotated, sRGB, no alpha, longest edge at most
+ * `maxEdge`, as raw RGB pixels. Refuses what inspectImage refuses, and pixels that do not decode.
+ */
+export async function decodeForModel(input: Buffer, maxEdge: number): Promise<{ data: Buffer; width: number; height: number; channels: number }> {
+  const meta = await inspectImage(input);
+  try {
+    const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" })
+      .rotate()
+      .resize({ width: maxEdge, height: maxEdge, fit: "inside", withoutEnlargement: true })
+      .removeAlpha()
+      .toColourspace("srgb")
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return { data, width: info.width, height: info.height, channels: info.channels };
+  } catch (err) {
+    throw corrupt(meta, err);
+  }
+}
+
+/**
+ * IMAGE_DIR cannot be written (permissions, a read-only file system, a full disk, a file where the
+ * folder should be): no image of the run can be stored, so the run stops. The message names the
+ * variable and the error code, never the path (it is stored with the run); the log has the path.
+ */
+export class ImageDirError extends SyncConfigError {
+  override name = "ImageDirError";
+  constructor(
+    readonly code: string,
+    readonly path: string,
+    cause?: unknown,
+  ) {
+    super(`IMAGE_DIR is not writable (${code}${SETUP_CODES[code] ? `: ${SETUP_CODES[code]}` : ""}); fix its permissions or free space and run again`);
+    this.cause = cause;
+  }
+}
+
+/** File-system errors that hit every write under IMAGE_DIR alike, not one image. */
+const SETUP_CODES: Record<string, string> = {
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "read-only file system",
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  ENOTDIR: "a file stands where a folder should be",
+  EEXIST: "a file stands where the folder should be",
+};
+
+/** Turns an environment failure under IMAGE_DIR into ImageDirError; anything else is returned as is. */
+function classifyFsError(err: unknown, path: string): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code && code in SETUP_CODES ? new ImageDirError(code, path, err) : err;
+}
+
+/**
+ * Checks at start that IMAGE_DIR exists (or can be made) and takes a file: throws ImageDirError,
+ * before any work starts, when it cannot. `artdesc sync`, `start` and `daemon` call it, and so does
+ * every sync run.
+ */
+export async function checkImageDir(config: Pick<Config, "IMAGE_DIR">): Promise<void> {
+  const dir = config.IMAGE_DIR;
+  const probe = join(dir, `.write-check.${process.pid}.${Math.random().toString(36).slice(2)}`);
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeFile(probe, "ok");
+  } catch (err) {
+    const classified = classifyFsError(err, dir);
+    throw classified instanceof ImageDirError ? classified : new ImageDirError((err as NodeJS.ErrnoException).code ?? "unknown", dir, err);
+  } finally {
+    await rm(probe, { force: true }).catch(() => undefined);
+  }
 }
 
 /** "ab/abcdef....jpg": two-level layout by content hash, relative to IMAGE_DIR. */
@@ -44,15 +176,23 @@ export function localPathFor(hash: string): string {
   return `${hash.slice(0, 2)}/${hash}.jpg`;
 }
 
-/** Writes the file once (same content, same name); a temporary name and a rename keep it whole. */
+/**
+ * Writes the file once (same content, same name); a temporary name and a rename keep it whole.
+ * A failure that concerns IMAGE_DIR as a whole is an ImageDirError.
+ */
 export async function storeImage(imageDir: string, image: NormalizedImage): Promise<string> {
   const rel = localPathFor(image.hash);
   const file = join(imageDir, rel);
   const existing = await stat(file).catch(() => null);
   if (existing?.size === image.data.length) return rel;
-  await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(tmp, image.data);
-  await rename(tmp, file);
+  try {
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(tmp, image.data);
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw classifyFsError(err, file);
+  }
   return rel;
 }

@@ -6,8 +6,8 @@ import type { AttributionKind, SyncRunStatus } from "../generated/prisma/enums.j
 import type { Logger } from "../log.js";
 import { searchForm } from "../text/normalize.js";
 import { fetchImageinfo, type FileInfo, IMAGEINFO_BATCH, thumbWidthFor } from "./commons.js";
-import { createHttpClient, type HttpClient } from "./http.js";
-import { ImageRejectedError, normalizeImage, storeImage } from "./images.js";
+import { BadResponseError, createHttpClient, type HttpClient, HttpError, SyncConfigError } from "./http.js";
+import { checkImageDir, ImageDirError, ImageRejectedError, normalizeImage, storeImage } from "./images.js";
 import {
   type ArtworkDetails,
   type EntityOutcome,
@@ -25,6 +25,32 @@ import {
  * transaction), Commons imageinfo and downloads, then a check of the works that left the
  * inventory. One item that fails is recorded as a SyncFailure; the run goes on.
  */
+
+/** The run as a whole cannot go on (no inventory, no details, no image record could be read). */
+export class SyncRunError extends Error {
+  override name = "SyncRunError";
+}
+
+/**
+ * The reason stored with a failure or a run (and shown by GraphQL): the message of an error this
+ * code raised on purpose, which names no local path; for anything else only its class and code.
+ * The whole error, with its paths and stack, goes to the service log.
+ */
+export function failureReason(err: unknown): string {
+  if (typeof err === "string") return err;
+  if (
+    err instanceof HttpError ||
+    err instanceof BadResponseError ||
+    err instanceof ImageRejectedError ||
+    err instanceof SyncConfigError ||
+    err instanceof SyncRunError
+  ) {
+    return err.message;
+  }
+  const name = err instanceof Error ? err.name : typeof err;
+  const code = (err as { code?: unknown } | null)?.code;
+  return `unexpected ${name}${typeof code === "string" || typeof code === "number" ? ` (${code})` : ""}; the service log has the details`;
+}
 
 /**
  * Labels of linked items and creators, and every image's Commons record (a re-upload changes its
@@ -124,9 +150,10 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
   };
   const progress: SyncProgress = { phase: "inventory", worksDone: 0, worksTotal: 0, imagesDone: 0, imagesTotal: 0 };
   const report = () => options.onProgress?.({ ...progress });
-  const fail = async (stage: SyncStage, reason: string, item: { itemQid?: string; fileTitle?: string } = {}) => {
+  const fail = async (stage: SyncStage, cause: unknown, item: { itemQid?: string; fileTitle?: string } = {}) => {
     counts.failed++;
-    log.warn({ stage, ...item, reason }, "sync item failed");
+    const reason = failureReason(cause);
+    log.warn({ stage, ...item, reason, ...(typeof cause === "string" ? {} : { err: cause }) }, "sync item failed");
     await db.syncFailure.create({ data: { syncRunId: run.id, stage, reason: reason.slice(0, 2000), ...item } });
   };
   const ctx: RunContext = { db, config, log, http, full, refresh, signal, counts, progress, report, fail };
@@ -134,16 +161,18 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
   let status: SyncRunStatus = "SUCCEEDED";
   let error: string | null = null;
   try {
+    // A folder that cannot take a file fails the run here, once, not once per image.
+    await checkImageDir(config);
     await runStages(ctx, creators);
     if (signal?.aborted) status = "ABORTED";
   } catch (err) {
-    if (signal?.aborted) {
+    if (signal?.aborted && !(err instanceof ImageDirError)) {
       status = "ABORTED";
       error = "stopped before the end";
     } else {
       status = "FAILED";
-      error = err instanceof Error ? err.message : String(err);
-      log.error({ err }, "sync failed");
+      error = failureReason(err);
+      log.error({ err, ...(err instanceof ImageDirError ? { path: err.path } : {}) }, `sync failed: ${error}`);
     }
   }
   progress.phase = "done";
@@ -165,7 +194,8 @@ interface RunContext {
   counts: Counts;
   progress: SyncProgress;
   report: () => void;
-  fail: (stage: SyncStage, reason: string, item?: { itemQid?: string; fileTitle?: string }) => Promise<void>;
+  /** Records a failure: `cause` is our own text or the error (see failureReason). */
+  fail: (stage: SyncStage, cause: unknown, item?: { itemQid?: string; fileTitle?: string }) => Promise<void>;
 }
 
 async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> {
@@ -184,7 +214,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
       items = await fetchInventory(http, urls, qid, signal);
     } catch (err) {
       if (signal?.aborted) throw err;
-      await ctx.fail("inventory", errorText(err), { itemQid: qid });
+      await ctx.fail("inventory", err, { itemQid: qid });
       continue;
     }
     const creatorId = creatorIds.get(qid)!;
@@ -195,7 +225,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
       inventory.set(it.qid, f);
     }
   }
-  if (inventoried.length === 0) throw new Error(`no inventory could be read (${creatorQids.join(", ")}); see the run's failures`);
+  if (inventoried.length === 0) throw new SyncRunError(`no inventory could be read (${creatorQids.join(", ")}); see the run's failures`);
   ctx.counts.seen = inventory.size;
 
   // 2. What is new or changed.
@@ -228,6 +258,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
   ctx.report();
   const images = new ImagePipeline(ctx);
   const labelled = new Set<string>();
+  let unreadable = 0;
   try {
     for (let i = 0; i < todo.length && !signal?.aborted; i += DETAILS_BATCH) {
       const batch = todo.slice(i, i + DETAILS_BATCH);
@@ -236,7 +267,8 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
         outcomes = await fetchEntities(http, urls, batch, ["info", "claims", "labels"], config.SYNC_LANGUAGES, signal);
       } catch (err) {
         if (signal?.aborted) throw err;
-        for (const qid of batch) await ctx.fail("details", errorText(err), { itemQid: qid });
+        for (const qid of batch) await ctx.fail("details", err, { itemQid: qid });
+        unreadable += batch.length;
         ctx.progress.worksDone += batch.length;
         ctx.report();
         continue;
@@ -262,7 +294,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
           else ctx.counts.updated++;
           if (d.images.length === 0) ctx.counts.skippedNoImage++;
         } catch (err) {
-          await ctx.fail("write", errorText(err), { itemQid: d.qid });
+          await ctx.fail("write", err, { itemQid: d.qid });
         }
         ctx.progress.worksDone++;
         ctx.report();
@@ -277,6 +309,12 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
     // Downloads in flight end before the run goes on (or is recorded), whatever happened.
     await images.finish();
   }
+  if (todo.length && unreadable === todo.length) {
+    throw new SyncRunError(`no work's details could be read (${todo.length} works); see the run's failures`);
+  }
+  if (images.recordsAsked && images.recordsUnreadable === images.recordsAsked) {
+    throw new SyncRunError(`no image record could be read from Commons (${images.recordsAsked} files); see the run's failures`);
+  }
 
   // 5. Works that left every inventory that could be read.
   if (!signal?.aborted) await checkVanished(ctx, urls, inventory, inventoried);
@@ -287,10 +325,6 @@ const attributionKey = (as: Attribution[]) =>
     .map((a) => `${a.creatorId}:${a.kind}`)
     .sort()
     .join(",");
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** Creator rows (with search-form labels) for the creators of this run; labels refreshed on a refreshing run. */
 async function ensureCreators(ctx: RunContext, urls: ReturnType<typeof wikidataUrls>, qids: string[]): Promise<Map<string, number>> {
@@ -304,7 +338,7 @@ async function ensureCreators(ctx: RunContext, urls: ReturnType<typeof wikidataU
       outcomes = await fetchEntities(http, urls, fetch, ["labels"], config.SYNC_LANGUAGES, ctx.signal);
     } catch (err) {
       if (ctx.signal?.aborted) throw err;
-      for (const q of fetch) await ctx.fail("details", `creator labels: ${errorText(err)}`, { itemQid: q });
+      for (const q of fetch) await ctx.fail("details", `creator labels: ${failureReason(err)}`, { itemQid: q });
     }
   }
   for (const qid of fetch) {
@@ -342,7 +376,7 @@ async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikida
   } catch (err) {
     if (ctx.signal?.aborted) throw err;
     // The links still need their rows; the labels come on a later run.
-    await ctx.fail("details", `labels of linked items: ${errorText(err)}`);
+    await ctx.fail("details", `labels of linked items: ${failureReason(err)}`);
   }
   const now = new Date();
   await db.$transaction(
@@ -440,12 +474,18 @@ class ImagePipeline {
   private readonly seen = new Set<number>();
   private readonly queue: { row: ImageRow; info: FileInfo }[] = [];
   private readonly workers: Promise<void>[] = [];
+  /** A setup failure (IMAGE_DIR) a download hit: no other download can succeed, so the run stops. */
+  private fatal: ImageDirError | null = null;
+  /** Files whose Commons record was asked for, and those whose answer never came right. */
+  recordsAsked = 0;
+  recordsUnreadable = 0;
 
   constructor(private readonly ctx: RunContext) {}
 
   /** Imageinfo for these rows (once each per run), then their downloads are queued. */
   async add(rows: ImageRow[]): Promise<void> {
     const { ctx } = this;
+    if (this.fatal) throw this.fatal;
     const fresh = rows.filter((r) => !this.seen.has(r.id));
     for (const r of fresh) this.seen.add(r.id);
     if (!fresh.length) return;
@@ -453,6 +493,7 @@ class ImagePipeline {
     ctx.report();
     for (let i = 0; i < fresh.length && !ctx.signal?.aborted; i += IMAGEINFO_BATCH) {
       await this.addBatch(fresh.slice(i, i + IMAGEINFO_BATCH));
+      if (this.fatal) throw this.fatal;
     }
   }
 
@@ -461,11 +502,13 @@ class ImagePipeline {
     const { db, config } = ctx;
     const titles = [...new Set(rows.map((r) => r.fileTitle))];
     let infos: Map<string, FileInfo>;
+    this.recordsAsked += titles.length;
     try {
       infos = await fetchImageinfo(ctx.http, config.COMMONS_API_URL, titles, thumbWidthFor(config.IMAGE_EDGE), ctx.signal);
     } catch (err) {
       if (ctx.signal?.aborted) throw err;
-      for (const t of titles) await ctx.fail("imageinfo", errorText(err), { fileTitle: t });
+      this.recordsUnreadable += titles.length;
+      for (const t of titles) await ctx.fail("imageinfo", err, { fileTitle: t });
       ctx.progress.imagesDone += rows.length;
       return;
     }
@@ -499,16 +542,25 @@ class ImagePipeline {
 
   private async work(): Promise<void> {
     const { ctx } = this;
-    for (let job = this.queue.shift(); job && !ctx.signal?.aborted; job = this.queue.shift()) {
-      await downloadOne(ctx, job.row, job.info);
+    for (let job = this.queue.shift(); job && !ctx.signal?.aborted && !this.fatal; job = this.queue.shift()) {
+      try {
+        await downloadOne(ctx, job.row, job.info);
+      } catch (err) {
+        // Never a rejected worker: the error is kept and thrown by add() or finish().
+        if (!(err instanceof ImageDirError)) throw err;
+        this.fatal ??= err;
+        this.queue.length = 0;
+        return;
+      }
       ctx.progress.imagesDone++;
       ctx.report();
     }
   }
 
-  /** Waits for every queued download (or, once aborted, for the ones in progress). */
+  /** Waits for every queued download (or, once aborted, for the ones in progress); throws a setup failure one hit. */
   async finish(): Promise<void> {
     while (this.workers.length) await Promise.all([...this.workers]);
+    if (this.fatal) throw this.fatal;
   }
 }
 
@@ -560,7 +612,7 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
   } catch (err) {
     await db.image.updateMany({ where: { id: row.id }, data: record });
     if (signal?.aborted) return;
-    await ctx.fail("download", errorText(err), { fileTitle: row.fileTitle });
+    await ctx.fail("download", err, { fileTitle: row.fileTitle });
     return;
   }
   try {
@@ -581,13 +633,17 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
     });
     ctx.counts.imagesDownloaded++;
   } catch (err) {
+    if (err instanceof ImageDirError) {
+      await db.image.updateMany({ where: { id: row.id }, data: record });
+      throw err;
+    }
     if (err instanceof ImageRejectedError) {
       // Remember which file was refused, so the next runs do not download it again (see ImagePipeline).
       await db.image.updateMany({ where: { id: row.id }, data: { ...record, localPath: null, localSourceSha1: info.sha1 } });
     } else {
       await db.image.updateMany({ where: { id: row.id }, data: record });
     }
-    await ctx.fail("normalise", errorText(err), { fileTitle: row.fileTitle });
+    await ctx.fail("normalise", err, { fileTitle: row.fileTitle });
   }
 }
 
@@ -613,7 +669,7 @@ async function checkVanished(ctx: RunContext, urls: ReturnType<typeof wikidataUr
       outcomes = await fetchEntities(http, urls, batch.map((a) => a.qid), ["info"], undefined, signal);
     } catch (err) {
       if (signal?.aborted) throw err;
-      for (const a of batch) await ctx.fail("removal", errorText(err), { itemQid: a.qid });
+      for (const a of batch) await ctx.fail("removal", err, { itemQid: a.qid });
       continue;
     }
     const now = new Date();

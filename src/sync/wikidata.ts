@@ -1,4 +1,5 @@
-import { simplifySparqlResults, WBK } from "wikibase-sdk";
+import { WBK } from "wikibase-sdk";
+import { z } from "zod";
 import type { AttributionKind } from "../generated/prisma/enums.js";
 import { BadResponseError, type HttpClient } from "./http.js";
 
@@ -67,31 +68,53 @@ export interface InventoryItem {
   attributions: AttributionKind[];
 }
 
-interface SparqlJson {
-  head: { vars: string[] };
-  results: { bindings: unknown[] };
-}
+const sparqlTerm = z.looseObject({ type: z.enum(["uri", "literal", "typed-literal", "bnode"]), value: z.string(), datatype: z.string().optional() });
+const sparqlAnswer = z.looseObject({
+  head: z.looseObject({ vars: z.array(z.string()) }),
+  results: z.looseObject({ bindings: z.array(z.record(z.string(), sparqlTerm)) }),
+});
+const INVENTORY_VARS = ["item", "version", "modified", "kind"] as const;
+const ENTITY_IRI = /^http:\/\/www\.wikidata\.org\/entity\/(Q[1-9][0-9]*)$/;
+const KINDS = new Set<string>(["CREATOR", ...Object.values(ATTRIBUTION_QUALIFIERS)]);
 
-/** Parses a complete SPARQL JSON answer; anything else is a BadResponseError, never a partial list. */
+/**
+ * Parses a complete SPARQL JSON answer to the inventory query. Every row must bind what the query
+ * selects, with the right types; anything else is a BadResponseError, never a partial list.
+ */
 export function parseInventory(json: unknown): InventoryItem[] {
-  const j = json as SparqlJson;
-  if (!Array.isArray(j?.head?.vars) || !Array.isArray(j?.results?.bindings)) {
-    throw new BadResponseError("SPARQL answer without head.vars and results.bindings");
-  }
-  const rows = simplifySparqlResults(j as never) as { item?: string; version?: number; modified?: string; kind?: string }[];
+  const j = sparqlAnswer.safeParse(json);
+  if (!j.success) throw new BadResponseError(`SPARQL answer without head.vars and results.bindings (${zodIssue(j.error)})`);
+  const missingVars = INVENTORY_VARS.filter((v) => !j.data.head.vars.includes(v));
+  if (missingVars.length) throw new BadResponseError(`SPARQL answer without the variables ${missingVars.join(", ")}`);
   const byQid = new Map<string, InventoryItem>();
-  for (const row of rows) {
-    if (!row.item || !QID.test(row.item) || row.version === undefined || !row.modified || !row.kind) continue;
-    let it = byQid.get(row.item);
-    if (!it) {
-      it = { qid: row.item, revision: Number(row.version), modified: new Date(row.modified), attributions: [] };
-      byQid.set(row.item, it);
+  for (const [i, row] of j.data.results.bindings.entries()) {
+    const { item, version, modified, kind } = row;
+    if (!item || !version || !modified || !kind) throw new BadResponseError(`SPARQL row ${i} lacks ${INVENTORY_VARS.filter((v) => !row[v]).join(", ")}`);
+    const revision = Number(version.value);
+    const when = new Date(modified.value);
+    if (item.type !== "uri" || !Number.isSafeInteger(revision) || revision < 0 || Number.isNaN(when.getTime()) || !KINDS.has(kind.value)) {
+      throw new BadResponseError(`SPARQL row ${i} has a value of the wrong type`);
     }
-    const kind = row.kind as AttributionKind;
-    if (!it.attributions.includes(kind)) it.attributions.push(kind);
+    // Only items are artworks (a lexeme or property with P170 is not).
+    const qid = ENTITY_IRI.exec(item.value)?.[1];
+    if (!qid) continue;
+    let it = byQid.get(qid);
+    if (!it) {
+      it = { qid, revision, modified: when, attributions: [] };
+      byQid.set(qid, it);
+    }
+    const k = kind.value as AttributionKind;
+    if (!it.attributions.includes(k)) it.attributions.push(k);
   }
   for (const it of byQid.values()) it.attributions.sort(attributionOrder);
   return [...byQid.values()].sort((a, b) => qidNumber(a.qid) - qidNumber(b.qid));
+}
+
+/** The first problem zod found, as "path: message" (no values: they may be long). */
+export function zodIssue(err: z.ZodError): string {
+  const issue = err.issues[0];
+  if (!issue) return "invalid";
+  return `${issue.path.length ? issue.path.join(".") + ": " : ""}${issue.message}`;
 }
 
 const KIND_ORDER: AttributionKind[] = ["CREATOR", ...Object.values(ATTRIBUTION_QUALIFIERS)];
@@ -124,26 +147,50 @@ export function wikidataUrls(apiUrl: string, sparqlUrl: string): WikidataUrls {
 
 // --- wbgetentities ---
 
-interface Snak {
-  snaktype: "value" | "somevalue" | "novalue";
-  datavalue?: { value: unknown; type: string };
-}
-interface Statement {
-  mainsnak: Snak;
-  rank: "preferred" | "normal" | "deprecated";
-}
-export interface RawEntity {
-  id: string;
-  missing?: string;
-  lastrevid?: number;
-  modified?: string;
-  labels?: Record<string, { language: string; value: string }>;
-  claims?: Record<string, Statement[]>;
-}
-export interface EntitiesResponse {
-  entities?: Record<string, RawEntity>;
-  error?: { code: string; info: string };
-}
+/** Wikibase serialises an empty map as [] in some versions: accepted as {}. */
+const mapOf = <T extends z.ZodType>(v: T) =>
+  z.union([z.record(z.string(), v), z.array(z.never()).max(0).transform((): Record<string, z.output<T>> => ({}))]);
+
+/** Each datavalue type with the shape parseArtwork reads. */
+const DATAVALUE_TYPES = {
+  string: z.string(),
+  "wikibase-entityid": z.looseObject({ id: z.string().optional() }),
+  time: z.looseObject({ time: z.string(), precision: z.number().int() }),
+  quantity: z.looseObject({ amount: z.string(), unit: z.string() }),
+  monolingualtext: z.looseObject({ text: z.string(), language: z.string() }),
+} as const;
+type DatavalueType = keyof typeof DATAVALUE_TYPES;
+
+/** The datavalue type of each property parseArtwork reads (Wikidata fixes a property's datatype). */
+const PROPERTY_TYPES: Record<string, DatavalueType> = {
+  P18: "string",
+  P170: "wikibase-entityid",
+  P571: "time",
+  P1476: "monolingualtext",
+  P2048: "quantity",
+  P2049: "quantity",
+  ...Object.fromEntries(LINK_PROPERTIES.map((p) => [p, "wikibase-entityid" as const])),
+};
+
+const snakSchema = z.looseObject({
+  snaktype: z.enum(["value", "somevalue", "novalue"]),
+  datavalue: z.looseObject({ value: z.unknown(), type: z.string() }).optional(),
+});
+const statementSchema = z.looseObject({ mainsnak: snakSchema, rank: z.enum(["preferred", "normal", "deprecated"]) });
+const entitySchema = z.looseObject({
+  id: z.string().optional(),
+  missing: z.string().optional(),
+  lastrevid: z.number().int().nonnegative().optional(),
+  modified: z.string().optional(),
+  labels: mapOf(z.looseObject({ language: z.string(), value: z.string() })).optional(),
+  claims: mapOf(z.array(statementSchema)).optional(),
+  redirects: z.looseObject({ from: z.string(), to: z.string() }).optional(),
+});
+const entitiesAnswer = z.looseObject({ entities: z.record(z.string(), entitySchema) });
+
+type Snak = z.infer<typeof snakSchema>;
+type Statement = z.infer<typeof statementSchema>;
+export type RawEntity = z.infer<typeof entitySchema> & { id: string };
 
 export interface ArtworkDetails {
   qid: string;
@@ -172,27 +219,58 @@ export type EntityOutcome =
   | { kind: "missing" };
 
 /**
- * What wbgetentities said about each requested id. A merged item comes back under its target's
- * id with a `redirects` entry; a deleted one as `{ id, missing: "" }`.
+ * What wbgetentities said about each requested id, checked against what was asked for: every id
+ * answered, and every entity found carries the keys `props` asked for (info: lastrevid and
+ * modified; labels; claims) with the right types. An entity with no label in the languages or no
+ * statement is fine (the key is there, empty); an answer without the key is a BadResponseError.
+ * A merged item comes back under its target's id with a `redirects` entry; a deleted one as
+ * `{ id, missing: "" }`.
  */
-export function parseEntities(json: unknown, requested: string[]): Map<string, EntityOutcome> {
-  const j = json as EntitiesResponse & { entities?: Record<string, RawEntity & { redirects?: { from: string; to: string } }> };
-  if (j?.error) throw new BadResponseError(`wbgetentities: ${j.error.code}: ${j.error.info}`);
-  if (!j?.entities || typeof j.entities !== "object") throw new BadResponseError("wbgetentities answer without entities");
+export function parseEntities(json: unknown, requested: string[], props: string[] = ["info"]): Map<string, EntityOutcome> {
+  const apiError = (json as { error?: { code?: unknown; info?: unknown } } | null)?.error;
+  if (apiError) throw new BadResponseError(`wbgetentities: ${String(apiError.code)}: ${String(apiError.info)}`);
+  const j = entitiesAnswer.safeParse(json);
+  if (!j.success) throw new BadResponseError(`wbgetentities answer malformed (${zodIssue(j.error)})`);
   const out = new Map<string, EntityOutcome>();
-  for (const [key, e] of Object.entries(j.entities)) {
+  for (const [key, raw] of Object.entries(j.data.entities)) {
+    const e = { ...raw, id: raw.id ?? key };
+    if (e.missing !== undefined) {
+      out.set(e.id, { kind: "missing" });
+      continue;
+    }
+    checkEntity(e, props);
     if (e.redirects) {
       out.set(e.redirects.from, { kind: "redirect", to: e.redirects.to });
       // The target, when asked for too, comes back once, under its own id.
       if (requested.includes(e.redirects.to)) out.set(e.redirects.to, { kind: "found", entity: e });
-    } else if (e.missing !== undefined) {
-      out.set(e.id ?? key, { kind: "missing" });
     } else {
-      out.set(e.id ?? key, { kind: "found", entity: e });
+      out.set(e.id, { kind: "found", entity: e });
     }
   }
-  for (const id of requested) if (!out.has(id)) throw new BadResponseError(`wbgetentities did not answer for ${id}`);
+  const unanswered = requested.filter((id) => !out.has(id));
+  if (unanswered.length) throw new BadResponseError(`wbgetentities did not answer for ${unanswered.slice(0, 5).join(", ")}${unanswered.length > 5 ? ` and ${unanswered.length - 5} more` : ""}`);
   return out;
+}
+
+function checkEntity(e: RawEntity, props: string[]): void {
+  const lacks = [
+    ...(props.includes("info") && (e.lastrevid === undefined || e.modified === undefined) ? ["lastrevid/modified"] : []),
+    ...(props.includes("labels") && e.labels === undefined ? ["labels"] : []),
+    ...(props.includes("claims") && e.claims === undefined ? ["claims"] : []),
+  ];
+  if (lacks.length) throw new BadResponseError(`wbgetentities answered ${e.id} without ${lacks.join(", ")}, which was asked for`);
+  if (e.modified !== undefined && Number.isNaN(Date.parse(e.modified))) throw new BadResponseError(`wbgetentities answered ${e.id} with a bad modified date`);
+  for (const [p, statements] of Object.entries(e.claims ?? {})) {
+    const type = PROPERTY_TYPES[p];
+    if (!type) continue;
+    for (const s of statements) {
+      const dv = s.mainsnak.datavalue;
+      if (s.mainsnak.snaktype !== "value") continue;
+      if (!dv || dv.type !== type || !DATAVALUE_TYPES[type].safeParse(dv.value).success) {
+        throw new BadResponseError(`wbgetentities answered ${e.id} with a ${p} value that is not a ${type}`);
+      }
+    }
+  }
 }
 
 const activeStatements = (e: RawEntity, p: string) => (e.claims?.[p] ?? []).filter((s) => s.rank !== "deprecated");
@@ -324,14 +402,15 @@ export async function fetchInventory(http: HttpClient, urls: WikidataUrls, creat
       body,
       headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/sparql-results+json" },
       signal,
+      parse: parseInventory,
     }),
   );
   sparqlQueue = run.catch(() => undefined);
-  const json = await run;
   try {
-    return parseInventory(json);
+    return await run;
   } catch (err) {
-    throw new BadResponseError(`inventory of ${creatorQid}: ${(err as Error).message}`);
+    if (err instanceof BadResponseError) throw new BadResponseError(`inventory of ${creatorQid}: ${err.message}`);
+    throw err;
   }
 }
 
@@ -348,7 +427,8 @@ export async function fetchEntities(
   const chunks = urls.entities(ids, props, languages);
   for (const [i, url] of chunks.entries()) {
     const requested = ids.slice(i * 50, i * 50 + 50);
-    for (const [k, v] of parseEntities(await http.json(url, { signal }), requested)) out.set(k, v);
+    const answer = await http.json(url, { signal, parse: (json) => parseEntities(json, requested, props) });
+    for (const [k, v] of answer) out.set(k, v);
   }
   return out;
 }

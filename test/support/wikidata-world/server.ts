@@ -9,7 +9,22 @@ import type { WorldModel } from "./model.js";
  */
 
 export type FaultTarget = "sparql" | "wikidata" | "commons" | "image";
-export type FaultKind = "429" | "500" | "maxlag" | "truncated" | "slow" | "reset";
+export type FaultKind =
+  | "429"
+  | "500"
+  | "maxlag"
+  | "truncated"
+  | "slow"
+  | "reset"
+  /** 200 with an HTML error page (a proxy, an overloaded server). */
+  | "html"
+  /** 200 with JSON that lacks what was asked for (see malform). */
+  | "no-claims"
+  | "no-labels"
+  | "no-info"
+  | "missing-entity"
+  | "wrong-types"
+  | "drop-page";
 
 export interface Fault {
   target: FaultTarget;
@@ -20,6 +35,8 @@ export interface Fault {
   retryAfterS?: number;
   /** For slow answers (default 2000). */
   delayMs?: number;
+  /** Only requests whose parameters have these values (e.g. { props: "info|claims|labels" }). */
+  match?: Record<string, string>;
 }
 
 export interface LoggedRequest {
@@ -63,8 +80,8 @@ export async function startWorldServer(model: WorldModel, options: ServerOptions
   };
   let base = "";
 
-  const takeFault = (target: FaultTarget) => {
-    const f = faults.find((x) => x.target === target && x.left > 0);
+  const takeFault = (target: FaultTarget, params: URLSearchParams) => {
+    const f = faults.find((x) => x.target === target && x.left > 0 && Object.entries(x.match ?? {}).every(([k, v]) => params.get(k) === v));
     if (f) f.left--;
     return f;
   };
@@ -98,7 +115,7 @@ export async function startWorldServer(model: WorldModel, options: ServerOptions
 
     const answer = target === "image" ? image(u.pathname) : { type: "application/json", body: Buffer.from(api(target, params)) };
     if (!answer) return void res.writeHead(404).end();
-    const fault = takeFault(target);
+    const fault = takeFault(target, params);
     switch (fault?.kind) {
       case "429":
         return void res.writeHead(429, { "retry-after": String(fault.retryAfterS ?? 1), "content-type": "text/plain" }).end("Too Many Requests");
@@ -119,6 +136,19 @@ export async function startWorldServer(model: WorldModel, options: ServerOptions
         await new Promise((r) => setTimeout(r, 20));
         res.socket?.destroy();
         return;
+      case "html":
+        return void res
+          .writeHead(200, { "content-type": "text/html; charset=utf-8" })
+          .end("<!DOCTYPE html><html><head><title>Wikimedia Error</title></head><body><p>Our servers are currently under maintenance.</p></body></html>");
+      case "no-claims":
+      case "no-labels":
+      case "no-info":
+      case "missing-entity":
+      case "wrong-types":
+      case "drop-page": {
+        const body = Buffer.from(JSON.stringify(malform(target, fault.kind, JSON.parse(answer.body.toString("utf8")))));
+        return void res.writeHead(200, { "content-type": answer.type, "content-length": body.length }).end(body);
+      }
       case "slow":
         await new Promise((r) => setTimeout(r, fault.delayMs ?? 2000));
         break;
@@ -143,10 +173,15 @@ export async function startWorldServer(model: WorldModel, options: ServerOptions
     const titles = (params.get("titles") ?? "").split("|").filter(Boolean);
     const all = model.imageinfo(titles, Number(params.get("iiurlwidth") ?? 0) || 960, base);
     const start = Number(params.get("iicontinue") ?? 0);
-    const page = all.pages.slice(start, start + pageLimit);
+    // As MediaWiki does: every page in every answer, imageinfo only on this answer's share of them.
+    const pages = all.pages.map(([key, p], i) => {
+      if (i >= start && i < start + pageLimit) return [key, p];
+      const { imageinfo: _, ...rest } = p as Record<string, unknown>;
+      return [key, rest];
+    });
     const out: Record<string, unknown> = {
       batchcomplete: start + pageLimit >= all.pages.length ? "" : undefined,
-      query: { normalized: all.normalized, redirects: all.redirects, pages: Object.fromEntries(page) },
+      query: { normalized: all.normalized, redirects: all.redirects, pages: Object.fromEntries(pages) },
     };
     if (start + pageLimit < all.pages.length) out.continue = { iicontinue: String(start + pageLimit), continue: "||" };
     return JSON.stringify(out);
@@ -184,4 +219,46 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
   });
+}
+
+/**
+ * A 200 answer that lacks what was asked for or has values of the wrong type: what a broken proxy,
+ * a half-deployed API or a bug upstream sends. Only the first entity or page is changed, so a
+ * client that checks only the shape of the whole answer still misses it.
+ */
+function malform(target: FaultTarget, kind: FaultKind, json: any): unknown {
+  if (target === "sparql") {
+    const rows: Record<string, unknown>[] = json.results.bindings;
+    if (kind === "wrong-types") {
+      if (rows[0]) rows[0].version = { type: "literal", value: "not a number" };
+      else json.results.bindings = {};
+    } else if (rows[0]) {
+      // A row without the item the query selects.
+      delete rows[0].item;
+    }
+    return json;
+  }
+  if (target === "wikidata") {
+    const entities: Record<string, Record<string, any>> = json.entities;
+    const [key, first] = Object.entries(entities).find(([, e]) => e.missing === undefined) ?? Object.entries(entities)[0]!;
+    if (kind === "no-claims") for (const e of Object.values(entities)) delete e.claims;
+    else if (kind === "no-labels") for (const e of Object.values(entities)) delete e.labels;
+    else if (kind === "no-info") delete first.lastrevid;
+    else if (kind === "missing-entity") delete entities[key];
+    else if (kind === "wrong-types") {
+      first.lastrevid = String(first.lastrevid ?? "1");
+      const p18 = first.claims?.P18?.[0];
+      if (p18) p18.mainsnak.datavalue = { value: 42, type: "string" };
+    }
+    return json;
+  }
+  const pages: Record<string, Record<string, any>> = json.query.pages;
+  const [key, first] = Object.entries(pages)[0]!;
+  if (kind === "drop-page" || kind === "missing-entity") delete pages[key];
+  else if (kind === "wrong-types") {
+    const ii = first.imageinfo?.[0];
+    if (ii) ii.size = "big";
+    else first.title = 7;
+  } else if (first.imageinfo?.[0]) delete first.imageinfo[0].sha1;
+  return json;
 }
