@@ -9,7 +9,7 @@ import { createTask, validate } from "node-cron";
 
 /** What is wrong with a cron expression, or null when node-cron accepts it and it fires at all. */
 export function cronProblem(cron: string): string | null {
-  if (!validate(cron)) return 'is not a cron expression node-cron accepts (e.g. "0 3 * * *": minute hour day month weekday)';
+  if (!validate(cron)) return 'is not a cron expression node-cron accepts (e.g. "0 3 * * *": minute hour day month weekday, optionally seconds first)';
   try {
     nextCronMatch(cron, "UTC");
   } catch (err) {
