@@ -6,6 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeDb, createDb, type Db } from "../../src/db.js";
 import { acquireLease, holderId, renewLease } from "../../src/jobs/lease.js";
 import { type ProcessIdentity, thisProcess } from "../../src/jobs/process-identity.js";
+import { claimJobs, enqueueDescribe, requeueStale } from "../../src/jobs/queue.js";
+import { loadConfig } from "../../src/config.js";
+import { makeArtwork } from "../support/factories.js";
 import { migrate } from "../../src/store/migrate.js";
 import { type ArtdescProcess, spawnArtdesc, waitUntil } from "../support/processes.js";
 import { startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
@@ -188,4 +191,28 @@ describe("a sync lease that is not taken over", () => {
       other.kill("SIGKILL");
     }
   }, 180_000);
+});
+
+describe("a job claimed by a worker killed with SIGKILL", () => {
+  it("goes back to the queue at once (not after HEARTBEAT_STALE_S) and another worker claims it", async () => {
+    const { db, env } = await store("claims");
+    const config = loadConfig(env);
+    const a = await makeArtwork(db, { image: false });
+    const { job } = await enqueueDescribe(db, config, { artworkId: a.id, imageId: null });
+    const child = spawn(process.execPath, ["--import", "tsx", "test/hostile/lease-claim-child.ts", env.DATABASE_URL], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d));
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    await waitUntil("the child's claim", async () => out.includes("claimed"), 60_000);
+    expect(out).toContain(`claimed ${job.id}`);
+    // While it runs, its fresh claim is its own.
+    expect(await requeueStale(db, 60_000)).toBe(0);
+    expect(await claimJobs(db, "other-worker", { limit: 1, ttlMs: 60_000 })).toEqual([]);
+    child.kill("SIGKILL");
+    await exited;
+    // Its heartbeat is seconds old, far from the 60 s stale limit: only its death frees the job.
+    expect(await requeueStale(db, 60_000)).toBe(1);
+    expect(await db.job.findUniqueOrThrow({ where: { id: job.id } })).toMatchObject({ status: "QUEUED", error: expect.stringMatching(/is no longer running/) });
+    expect((await claimJobs(db, "other-worker", { limit: 1, ttlMs: 60_000 })).map((j) => j.id)).toEqual([job.id]);
+  }, 120_000);
 });
