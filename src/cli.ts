@@ -5,7 +5,6 @@ import { loadConfig } from "./config.js";
 import { closeDb, sqlitePath } from "./db.js";
 import { positiveInt } from "./cli-args.js";
 import { pullCommand, synthCommand } from "./describe/models/commands.js";
-import { describeAfterSync } from "./jobs/queue.js";
 import { startSyncSchedule } from "./jobs/schedule.js";
 import type { Config } from "./config.js";
 import type { Db } from "./db.js";
@@ -38,7 +37,7 @@ program
       // With API_WORKERS > 1 the forked API processes run this command too: they serve the API only.
       if (isApiWorkerProcess()) return components;
       try {
-        components.push(await startSyncSchedule(rt, { afterSync: describeAfterSync(rt) }));
+        components.push(await startSyncSchedule(rt));
       } catch (err) {
         // The API is still useful without the schedule; say plainly why nothing will sync.
         if (!(err instanceof SyncConfigError)) throw err;
@@ -66,7 +65,7 @@ program
     const rt = await openRuntime().catch(exitOnConfigError);
     await checkImageDir(rt.config).catch(exitOnSyncConfigError);
     await runUntilSignal(rt, async () => [
-      await startSyncSchedule(rt, { afterSync: describeAfterSync(rt) }).catch(exitOnSyncConfigError),
+      await startSyncSchedule(rt).catch(exitOnSyncConfigError),
       await startDescribeWorker(rt, "daemon"),
     ]);
   });

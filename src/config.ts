@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { cronProblem, timeZoneProblem } from "./jobs/cron.js";
 
 /**
  * The only reader of the environment. Every variable is documented here and in the README's
@@ -67,6 +68,13 @@ const corsOrigins = z.string().transform((v, ctx) => {
   return items;
 });
 
+/** A string that `problem` finds nothing wrong with (it returns what is wrong, or null). */
+const checkedBy = (problem: (v: string) => string | null) =>
+  z.string().superRefine((v, ctx) => {
+    const p = problem(v);
+    if (p) ctx.addIssue({ code: "custom", message: p });
+  });
+
 /** Each entry: the variable's schema and its default (as the string a user would write). */
 const schema = z.object({
   // Service
@@ -90,8 +98,8 @@ const schema = z.object({
   COMMONS_API_URL: url.default("https://commons.wikimedia.org/w/api.php"),
   SYNC_CREATORS: list(z.string().regex(QID, "not a Wikidata item id like Q5432")).default(["Q5432"]),
   SYNC_LANGUAGES: list(z.string().regex(/^[a-z]{2,3}(-[a-z0-9]+)*$/, "not a language code like en")).default(["en", "es"]),
-  SYNC_CRON: z.string().min(1).default("0 3 * * *"),
-  SYNC_TIMEZONE: z.string().min(1).default("UTC"),
+  SYNC_CRON: checkedBy(cronProblem).default("0 3 * * *"),
+  SYNC_TIMEZONE: checkedBy(timeZoneProblem).default("UTC"),
   USER_AGENT_CONTACT: z.string().min(3).optional(),
   IMAGE_EDGE: int(64, 4096).default(1024),
   DOWNLOAD_CONCURRENCY: int(1, 32).default(4),

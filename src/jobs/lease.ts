@@ -1,12 +1,15 @@
 import { hostname } from "node:os";
 import type { Db } from "../db.js";
 import { Prisma } from "../db.js";
+import type { Lease } from "../generated/prisma/client.js";
+import { holderVerdict, type HolderVerdict, type ProcessIdentity, thisProcess } from "./process-identity.js";
 
 /**
  * The one lock primitive: a named lease with a holder and an expiry, in the database, so it works
  * across processes. The sync lock is `lease("sync")`; a job claim is `lease("job:<id>")`.
  * Each operation is a single conditional statement (no read-then-write), which is atomic in
- * SQLite and PostgreSQL alike.
+ * SQLite and PostgreSQL alike. A lease also records its holder's process: one held by a process
+ * that died on this host is taken over at once rather than when it expires.
  */
 
 /** A process-unique holder id: host, pid and a random suffix. */
@@ -14,22 +17,50 @@ export function holderId(role: string): string {
   return `${role}@${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** Takes the lease if it is free, expired, or already ours. Returns true when we hold it. */
-export async function acquireLease(db: Db, name: string, holder: string, ttlMs: number, now = new Date()): Promise<boolean> {
+function processColumns(p: ProcessIdentity) {
+  return { hostname: p.hostname, pid: p.pid, bootId: p.bootId, pidNamespace: p.pidNamespace, startTicks: p.startTicks };
+}
+
+/** The process a lease row records, or null for a row written before leases recorded one. */
+export function leaseProcess(l: Pick<Lease, "hostname" | "pid" | "bootId" | "pidNamespace" | "startTicks">): ProcessIdentity | null {
+  if (l.hostname === null || l.pid === null) return null;
+  return { hostname: l.hostname, pid: l.pid, bootId: l.bootId, pidNamespace: l.pidNamespace, startTicks: l.startTicks };
+}
+
+/** Whether a lease's holder still runs: "elsewhere" when it cannot be told from here. */
+export function leaseHolderVerdict(l: Pick<Lease, "hostname" | "pid" | "bootId" | "pidNamespace" | "startTicks">): HolderVerdict {
+  const p = leaseProcess(l);
+  return p ? holderVerdict(p) : "elsewhere";
+}
+
+/**
+ * Takes the lease if it is free, expired, already ours, or held by a process that died on this
+ * host. Returns true when we hold it. `owner` is the holder's process (this one, except in tests).
+ */
+export async function acquireLease(
+  db: Db,
+  name: string,
+  holder: string,
+  ttlMs: number,
+  now = new Date(),
+  owner: ProcessIdentity = thisProcess(),
+): Promise<boolean> {
   const expiresAt = new Date(now.getTime() + ttlMs);
-  const taken = await db.lease.updateMany({
-    where: { name, OR: [{ expiresAt: { lt: now } }, { holder }] },
-    data: { holder, expiresAt, acquiredAt: now },
-  });
+  const data = { holder, expiresAt, acquiredAt: now, ...processColumns(owner) };
+  const taken = await db.lease.updateMany({ where: { name, OR: [{ expiresAt: { lt: now } }, { holder }] }, data });
   if (taken.count === 1) return true;
   try {
-    await db.lease.create({ data: { name, holder, expiresAt, acquiredAt: now } });
+    await db.lease.create({ data: { name, ...data } });
     return true;
   } catch (err) {
     // Someone else holds it (the row exists and is neither expired nor ours).
-    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") return false;
-    throw err;
+    if (!(err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002")) throw err;
   }
+  const held = await db.lease.findUnique({ where: { name } });
+  if (!held || leaseHolderVerdict(held) !== "dead") return false;
+  // The same row we judged (holder and acquisition time), so a live newcomer is never displaced.
+  const takeover = await db.lease.updateMany({ where: { name, holder: held.holder, acquiredAt: held.acquiredAt }, data });
+  return takeover.count === 1;
 }
 
 /** Extends a lease we hold. Returns false if it was lost (expired and taken by another holder). */
@@ -49,8 +80,18 @@ export async function leaseHolder(db: Db, name: string, now = new Date()): Promi
 }
 
 /**
+ * Holders of leases named `<prefix>...` whose process died on this host, by lease name: their
+ * claims can be given back at once.
+ */
+export async function deadHolders(db: Db, prefix: string): Promise<Map<string, string>> {
+  const rows = await db.lease.findMany({ where: { name: { startsWith: prefix }, pid: { not: null } } });
+  return new Map(rows.filter((l) => leaseHolderVerdict(l) === "dead").map((l) => [l.name, l.holder]));
+}
+
+/**
  * Runs `fn` while holding the lease, renewing it every ttl/3. Returns `{ acquired: false }` at
- * once when another holder has it. `fn` receives a signal that aborts if the lease is lost.
+ * once when another live holder has it (with when its lease expires, to try again then). `fn`
+ * receives a signal that aborts if the lease is lost.
  */
 export async function withLease<T>(
   db: Db,
@@ -58,8 +99,12 @@ export async function withLease<T>(
   holder: string,
   ttlMs: number,
   fn: (signal: AbortSignal) => Promise<T>,
-): Promise<{ acquired: true; result: T } | { acquired: false; holder: string | null }> {
-  if (!(await acquireLease(db, name, holder, ttlMs))) return { acquired: false, holder: await leaseHolder(db, name) };
+): Promise<{ acquired: true; result: T } | { acquired: false; holder: string | null; expiresAt: Date | null }> {
+  if (!(await acquireLease(db, name, holder, ttlMs))) {
+    // Null when it was released in the meantime: nothing to wait for.
+    const held = await db.lease.findUnique({ where: { name } });
+    return { acquired: false, holder: held?.holder ?? null, expiresAt: held?.expiresAt ?? null };
+  }
   const lost = new AbortController();
   const timer = setInterval(() => {
     renewLease(db, name, holder, ttlMs).then(

@@ -4,7 +4,7 @@ import { type ArtworkFilter, artworkWhere } from "../store/artwork-filter.js";
 import type { Job, Prisma } from "../generated/prisma/client.js";
 import type { JobStatus } from "../generated/prisma/enums.js";
 import { defaultGenerationParams, type EarlyStopping, type GenerationParams } from "../describe/types.js";
-import { acquireLease, releaseLease } from "./lease.js";
+import { acquireLease, deadHolders, releaseLease } from "./lease.js";
 
 /**
  * The describe queue, in the Job table. Every state change is one conditional statement
@@ -348,17 +348,21 @@ export async function requeueJob(db: Db, jobId: number, holder: string, note = "
  */
 export async function requeueStale(db: Db, staleMs: number, now = new Date()): Promise<number> {
   const cutoff = new Date(now.getTime() - staleMs);
+  // A claim whose worker died on this host is given back at once, without waiting for staleness.
+  const dead = await deadHolders(db, "job:");
+  const deadIds = [...dead.keys()].map((name) => Number(name.slice("job:".length)));
   const stale = await db.job.findMany({
-    where: { status: "RUNNING", OR: [{ heartbeatAt: { lt: cutoff } }, { heartbeatAt: null }] },
+    where: { status: "RUNNING", OR: [{ heartbeatAt: { lt: cutoff } }, { heartbeatAt: null }, { id: { in: deadIds } }] },
     select: { id: true, attempts: true, maxAttempts: true, holder: true },
   });
   let moved = 0;
   for (const j of stale) {
-    const error = `worker ${j.holder ?? "?"} stopped sending heartbeats`;
+    const died = j.holder !== null && dead.get(leaseName(j.id)) === j.holder;
+    const error = died ? `worker ${j.holder} is no longer running` : `worker ${j.holder ?? "?"} stopped sending heartbeats`;
     const last = j.attempts >= j.maxAttempts;
     // The same conditions again: a worker that beat in the meantime keeps its job.
     const r = await db.job.updateMany({
-      where: { id: j.id, status: "RUNNING", holder: j.holder, OR: [{ heartbeatAt: { lt: cutoff } }, { heartbeatAt: null }] },
+      where: { id: j.id, status: "RUNNING", holder: j.holder, ...(died ? {} : { OR: [{ heartbeatAt: { lt: cutoff } }, { heartbeatAt: null }] }) },
       data: last
         ? { status: "FAILED", holder: null, error, finishedAt: now }
         : { status: "QUEUED", holder: null, error, progress: 0, runAfter: now },

@@ -1,126 +1,122 @@
-import { createTask, validate } from "node-cron";
+import { createTask } from "node-cron";
 import type { Component, Runtime } from "../runtime.js";
+import { abortAbandonedSyncRuns, SYNC_LEASE, SYNC_LEASE_TTL_MS, sleep, syncOnce } from "../sync/command.js";
 import { requireContact } from "../sync/http.js";
-import { runSync, type SyncSummary } from "../sync/sync.js";
-import { holderId, leaseHolder, withLease } from "./lease.js";
-import { logSyncRun } from "../ops/log-events.js";
+import type { SyncSummary } from "../sync/sync.js";
+import { nextCronMatch } from "./cron.js";
+import { holderId } from "./lease.js";
 
-/** The lease that keeps syncs one at a time across processes. */
-export const SYNC_LEASE = "sync";
-export const SYNC_LEASE_TTL_MS = 60_000;
+export { SYNC_LEASE, SYNC_LEASE_TTL_MS };
 
-/** Throws a clear error for a bad expression or time zone. */
-export function checkSchedule(cron: string, timezone: string): void {
-  if (!validate(cron)) throw new Error(`SYNC_CRON="${cron}" is not a cron expression (e.g. "0 3 * * *")`);
-  try {
-    new Intl.DateTimeFormat("en", { timeZone: timezone });
-  } catch {
-    throw new Error(`SYNC_TIMEZONE="${timezone}" is not an IANA time zone (e.g. "Europe/Madrid")`);
-  }
-}
-
-/** When the schedule next fires after `now`. */
+/** When the schedule next fires after `now` (SYNC_CRON and SYNC_TIMEZONE are checked by loadConfig). */
 export function nextSyncAt(cron: string, timezone: string, now: Date = new Date()): Date {
-  checkSchedule(cron, timezone);
-  const task = createTask(cron, () => undefined, { timezone });
-  try {
-    // node-cron exposes the next match only from the current time; its matcher takes any date.
-    const matcher = (task as unknown as { timeMatcher?: { getNextMatch(d: Date): Date } }).timeMatcher;
-    if (!matcher) throw new Error("node-cron changed: no timeMatcher on a task");
-    return matcher.getNextMatch(now);
-  } finally {
-    void task.destroy();
-  }
+  return nextCronMatch(cron, timezone, now);
 }
 
 export interface SyncScheduleOptions {
   /**
-   * Called after every run that finished (not aborted), with its id; returns how many jobs it
-   * queued, which is stored in SyncRun.jobsQueued.
+   * Called after every run that succeeded, with its id; returns how many jobs it queued, which is
+   * stored in SyncRun.jobsQueued. Default: the nightly describe jobs.
    */
   afterSync?: (runId: number) => Promise<number>;
   /** Run a sync at start when the store has never been synced (default true). */
   syncAtStartWhenNeverSynced?: boolean;
 }
 
+type Trigger = "schedule" | "startup" | "manual";
+
 export interface SyncSchedule extends Component {
   /** Runs one sync now unless one is running here or in another process (then null). */
-  runNow(trigger: "schedule" | "startup" | "manual"): Promise<SyncSummary | null>;
-  /** Resolves when the sync in progress (if any) has ended. */
+  runNow(trigger: Trigger): Promise<SyncSummary | null>;
+  /** Resolves when the sync in progress (if any), and a startup sync still waiting for the lease, have ended. */
   idle(): Promise<void>;
 }
+
+/** How one attempt ended: it ran, a sync was already running here, or another process holds the lease. */
+type Attempt = { ran: true; summary: SyncSummary } | { ran: false; expiresAt: Date | null; here: boolean };
 
 /**
  * The nightly sync as a service component: node-cron fires runs (SYNC_CRON in SYNC_TIMEZONE), a
  * first run happens at start if the store was never synced, and the "sync" lease makes sure only
- * one process syncs at a time: a process that finds it taken skips that run.
+ * one process syncs at a time. A scheduled run that finds the lease held by a live process skips;
+ * the startup sync waits for that lease to expire (or be released) and tries again. A lease held by
+ * a process that died on this host is taken over at once, and runs left RUNNING by dead processes
+ * are recorded ABORTED at start.
  */
 export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOptions = {}): Promise<SyncSchedule> {
   const { config, db, log } = rt;
   requireContact(config.USER_AGENT_CONTACT);
-  checkSchedule(config.SYNC_CRON, config.SYNC_TIMEZONE);
   const holder = holderId("sync");
   const stopping = new AbortController();
-  let current: Promise<SyncSummary | null> | null = null;
+  let current: Promise<Attempt> | null = null;
 
-  const runNow = (trigger: "schedule" | "startup" | "manual"): Promise<SyncSummary | null> => {
-    if (stopping.signal.aborted) return Promise.resolve(null);
+  const attempt = (trigger: Trigger): Promise<Attempt> => {
+    if (stopping.signal.aborted) return Promise.resolve({ ran: false, expiresAt: null, here: true });
     if (current) {
       log.info({ trigger }, "sync already running here; this run is skipped");
-      return Promise.resolve(null);
+      return Promise.resolve({ ran: false, expiresAt: null, here: true });
     }
-    current = (async () => {
-      const outcome = await withLease(db, SYNC_LEASE, holder, SYNC_LEASE_TTL_MS, async (leaseLost) => {
-        const signal = AbortSignal.any([stopping.signal, leaseLost]);
-        log.info({ trigger }, "sync started");
-        const summary = await runSync({ db, config, log }, { trigger, holder, signal });
-        if (options.afterSync && summary.status === "SUCCEEDED") {
-          try {
-            const jobsQueued = await options.afterSync(summary.runId);
-            await db.syncRun.update({ where: { id: summary.runId }, data: { jobsQueued } });
-          } catch (err) {
-            log.error({ err, runId: summary.runId }, "after-sync hook failed");
-          }
-        }
-        logSyncRun(log, await db.syncRun.findUniqueOrThrow({ where: { id: summary.runId } }));
-        return summary;
-      });
-      if (!outcome.acquired) {
-        log.info({ trigger, holder: outcome.holder }, "another process is syncing; this run is skipped");
-        return null;
-      }
-      return outcome.result;
+    current = (async (): Promise<Attempt> => {
+      log.info({ trigger }, "sync starting");
+      const r = await syncOnce(rt, { trigger, holder, signal: stopping.signal, afterSync: options.afterSync });
+      if (r.ran) return { ran: true, summary: r.summary };
+      log.info({ trigger, holder: r.holder, expiresAt: r.expiresAt?.toISOString() }, "another process is syncing; this run is skipped");
+      return { ran: false, expiresAt: r.expiresAt, here: false };
     })()
-      .catch((err: unknown) => {
+      .catch((err: unknown): Attempt => {
         log.error({ err, trigger }, "sync could not run");
-        return null;
+        return { ran: false, expiresAt: null, here: true };
       })
       .finally(() => {
         current = null;
       });
     return current;
   };
+  const runNow = async (trigger: Trigger) => {
+    const r = await attempt(trigger);
+    return r.ran ? r.summary : null;
+  };
+
+  /**
+   * The first sync of a store never synced: tried until a sync has succeeded (here or in another
+   * process). When a live process holds the lease, it tries again once that lease expires or is
+   * released, instead of leaving the store empty until the schedule fires.
+   */
+  const startupSync = async (): Promise<void> => {
+    while (!stopping.signal.aborted) {
+      if (await db.syncRun.findFirst({ where: { status: "SUCCEEDED" }, select: { id: true } })) return;
+      const r = await attempt("startup");
+      if (r.ran || r.here) return;
+      const waitMs = r.expiresAt ? Math.min(SYNC_LEASE_TTL_MS, Math.max(0, r.expiresAt.getTime() - Date.now()) + 250) : 250;
+      log.info({ retryInMs: waitMs }, "the startup sync waits for the other process's lease");
+      await sleep(waitMs, stopping.signal);
+    }
+  };
+
+  const abandoned = await abortAbandonedSyncRuns(db);
+  if (abandoned) log.warn({ runs: abandoned }, "sync runs left RUNNING by a process that ended are recorded ABORTED");
 
   const task = createTask(config.SYNC_CRON, () => void runNow("schedule"), { timezone: config.SYNC_TIMEZONE, name: "sync" });
   await task.start();
   log.info({ next: nextSyncAt(config.SYNC_CRON, config.SYNC_TIMEZONE).toISOString() }, "sync scheduled");
 
+  let startup: Promise<void> = Promise.resolve();
   if (options.syncAtStartWhenNeverSynced !== false) {
-    const everSynced = await db.syncRun.findFirst({ where: { status: "SUCCEEDED" }, select: { id: true } });
-    const busy = await leaseHolder(db, SYNC_LEASE);
-    if (!everSynced && !busy) void runNow("startup");
+    startup = startupSync().catch((err: unknown) => log.error({ err }, "the startup sync could not run"));
   }
 
   return {
     name: "sync-schedule",
     runNow,
     idle: async () => {
+      await startup;
       await current;
     },
     async stop() {
       await task.destroy();
       // Stop taking work; the work in progress finishes its item and the run is recorded ABORTED.
       stopping.abort(new Error("shutting down"));
+      await startup;
       await current;
     },
   };

@@ -1,8 +1,76 @@
-import { holderId, withLease } from "../jobs/lease.js";
-import { SYNC_LEASE, SYNC_LEASE_TTL_MS } from "../jobs/schedule.js";
+import { type Db, writeTransaction } from "../db.js";
+import { holderId, leaseHolderVerdict, withLease } from "../jobs/lease.js";
+import { describeAfterSync } from "../jobs/queue.js";
+import { logSyncRun } from "../ops/log-events.js";
 import type { Runtime } from "../runtime.js";
 import { requireContact } from "./http.js";
-import { runSync, type SyncProgress, type SyncSummary } from "./sync.js";
+import { runSync, type SyncOptions, type SyncProgress, type SyncSummary } from "./sync.js";
+
+/** The lease that keeps syncs one at a time across processes. */
+export const SYNC_LEASE = "sync";
+export const SYNC_LEASE_TTL_MS = 60_000;
+
+/** Why a run that was RUNNING is recorded ABORTED when nobody runs it any more. */
+export const ABANDONED_RUN = "the process ended before the run finished";
+
+export interface SyncOnceOptions extends Pick<SyncOptions, "creators" | "full" | "trigger" | "signal" | "onProgress"> {
+  /** Who runs it: the lease holder, recorded on the run. */
+  holder: string;
+  /**
+   * Queues the describe jobs after a run that succeeded and returns how many (stored on the run);
+   * default: the nightly describe jobs (queueAfterSync).
+   */
+  afterSync?: (runId: number) => Promise<number>;
+}
+
+/** A sync ran (whatever its status), or another live process holds the lease until `expiresAt`. */
+export type SyncAttempt =
+  | { ran: true; summary: SyncSummary; jobsQueued: number }
+  | { ran: false; holder: string | null; expiresAt: Date | null };
+
+/**
+ * Runs a sync, the one way every entry point does (`artdesc sync`, the schedule, the startup
+ * sync): under the "sync" lease (taken over at once from a process that died on this host), then
+ * the describe jobs for what changed, then one log line for the run.
+ */
+export async function syncOnce(rt: Runtime, options: SyncOnceOptions): Promise<SyncAttempt> {
+  const { db, config, log } = rt;
+  const afterSync = options.afterSync ?? describeAfterSync(rt);
+  const { creators, full, trigger, holder, onProgress } = options;
+  const r = await withLease(db, SYNC_LEASE, holder, SYNC_LEASE_TTL_MS, async (leaseLost) => {
+    const signal = options.signal ? AbortSignal.any([options.signal, leaseLost]) : leaseLost;
+    const summary = await runSync({ db, config, log }, { creators, full, trigger, holder, signal, onProgress });
+    let jobsQueued = 0;
+    if (summary.status === "SUCCEEDED") {
+      try {
+        jobsQueued = await afterSync(summary.runId);
+        await db.syncRun.update({ where: { id: summary.runId }, data: { jobsQueued } });
+      } catch (err) {
+        log.error({ err, runId: summary.runId }, "queueing the describe jobs after the sync failed");
+      }
+    }
+    logSyncRun(log, await db.syncRun.findUniqueOrThrow({ where: { id: summary.runId } }));
+    return { summary, jobsQueued };
+  });
+  return r.acquired ? { ran: true, ...r.result } : { ran: false, holder: r.holder, expiresAt: r.expiresAt };
+}
+
+/**
+ * Records as ABORTED every RUNNING run that no live holder of the sync lease is running (its
+ * process was killed). Returns how many. The lease is read inside the write, so a run that starts
+ * meanwhile is never touched.
+ */
+export async function abortAbandonedSyncRuns(db: Db, now = new Date()): Promise<number> {
+  return writeTransaction(db, async (tx) => {
+    const lease = await tx.lease.findUnique({ where: { name: SYNC_LEASE } });
+    const live = lease && lease.expiresAt >= now && leaseHolderVerdict(lease) !== "dead" ? lease.holder : null;
+    const r = await tx.syncRun.updateMany({
+      where: { status: "RUNNING", ...(live ? { OR: [{ holder: null }, { holder: { not: live } }] } : {}) },
+      data: { status: "ABORTED", finishedAt: now, error: ABANDONED_RUN },
+    });
+    return r.count;
+  });
+}
 
 export interface SyncCommandOptions {
   creators?: string[];
@@ -16,12 +84,13 @@ export interface SyncCommandOptions {
 }
 
 /**
- * `artdesc sync`: one run now. Waits while another process holds the sync lease, shows progress
- * (one rewritten line on a terminal, plain lines otherwise), prints a summary. SIGINT/SIGTERM
- * stop taking work; a second signal exits at once. Returns the process exit status.
+ * `artdesc sync`: one run now, then the describe jobs for what changed (as the schedule does).
+ * Waits while another live process holds the sync lease (one that died on this host is taken over
+ * at once), shows progress (one rewritten line on a terminal, plain lines otherwise), prints a
+ * summary. SIGINT/SIGTERM stop taking work; a second signal exits at once. Returns the exit status.
  */
 export async function syncCommand(rt: Runtime, options: SyncCommandOptions = {}): Promise<number> {
-  const { db, config, log } = rt;
+  const { config } = rt;
   requireContact(config.USER_AGENT_CONTACT);
   const out = options.out ?? process.stderr;
   const stop = new AbortController();
@@ -37,30 +106,42 @@ export async function syncCommand(rt: Runtime, options: SyncCommandOptions = {})
   const holder = holderId("sync-cli");
   const display = progressDisplay(out);
   try {
-    let summary: SyncSummary | null = null;
+    let done: { summary: SyncSummary; jobsQueued: number } | null = null;
     let told = false;
     while (!stop.signal.aborted) {
-      const r = await withLease(db, SYNC_LEASE, holder, SYNC_LEASE_TTL_MS, (leaseLost) =>
-        runSync(
-          { db, config, log },
-          { creators: options.creators, full: options.full, trigger: "manual", holder, signal: AbortSignal.any([stop.signal, leaseLost]), onProgress: display },
-        ),
-      );
-      if (r.acquired) {
-        summary = r.result;
+      const r = await syncOnce(rt, { creators: options.creators, full: options.full, trigger: "manual", holder, signal: stop.signal, onProgress: display });
+      if (r.ran) {
+        done = r;
         break;
       }
-      if (!told) out.write(`another process is syncing (${r.holder ?? "finishing"}); waiting for it\n`);
+      if (!told) {
+        const until = r.expiresAt ? `; its lease expires at ${r.expiresAt.toISOString()} unless it renews it` : "";
+        out.write(`another process is syncing (${r.holder ?? "finishing"}${until}); waiting for it\n`);
+      }
       told = true;
-      await new Promise((resolve) => setTimeout(resolve, options.waitPollMs ?? 2_000));
+      await sleep(options.waitPollMs ?? 2_000, stop.signal);
     }
-    if (!summary) return 130;
-    (options.summaryOut ?? process.stdout).write(formatSummary(summary));
-    return summary.status === "SUCCEEDED" ? 0 : 1;
+    if (!done) return 130;
+    (options.summaryOut ?? process.stdout).write(formatSummary(done.summary, done.jobsQueued));
+    return done.summary.status === "SUCCEEDED" ? 0 : 1;
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
   }
+}
+
+/** Waits `ms`, or less if `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 function progressDisplay(out: NodeJS.WriteStream): (p: SyncProgress) => void {
@@ -84,12 +165,13 @@ function progressDisplay(out: NodeJS.WriteStream): (p: SyncProgress) => void {
   };
 }
 
-export function formatSummary(s: SyncSummary): string {
+export function formatSummary(s: SyncSummary, jobsQueued = 0): string {
   const rows = [
     `sync run ${s.runId}: ${s.status}${s.full ? " (full)" : ""}`,
     `  works:  ${s.seen} seen, ${s.created} new, ${s.updated} updated, ${s.unchanged} unchanged, ${s.removed} left the inventory, ${s.skippedNoImage} without image`,
     `  images: ${s.imagesDownloaded} downloaded, ${s.imagesUnchanged} unchanged`,
     `  failed: ${s.failed}${s.failed ? " (see syncRuns { failures } in GraphQL)" : ""}`,
+    `  queued: ${jobsQueued} describe job(s)`,
   ];
   if (s.error) rows.push(`  error:  ${s.error}`);
   return rows.join("\n") + "\n";

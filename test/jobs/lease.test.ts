@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeDb, createDb, type Db } from "../../src/db.js";
-import { acquireLease, leaseHolder, releaseLease, renewLease, withLease } from "../../src/jobs/lease.js";
+import { spawn } from "node:child_process";
+import { loadConfig } from "../../src/config.js";
+import { acquireLease, deadHolders, leaseHolder, releaseLease, renewLease, withLease } from "../../src/jobs/lease.js";
+import { type ProcessIdentity, thisProcess } from "../../src/jobs/process-identity.js";
+import { claimJobs, enqueueDescribe, requeueStale } from "../../src/jobs/queue.js";
+import { makeArtwork } from "../support/factories.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 
 let t: TestDb;
@@ -47,7 +52,74 @@ describe("lease", () => {
 
   it("withLease runs once, releases afterwards, and refuses while held", async () => {
     const inner = await withLease(t.db, "w", "x", 5_000, async () => withLease(t.db, "w", "y", 5_000, async () => "never"));
-    expect(inner).toEqual({ acquired: true, result: { acquired: false, holder: "x" } });
+    expect(inner).toEqual({ acquired: true, result: { acquired: false, holder: "x", expiresAt: expect.any(Date) } });
     expect(await leaseHolder(t.db, "w")).toBeNull();
+  });
+});
+
+/** A process that ran on this host and has exited: its pid is free (or, later, someone else's). */
+async function exitedProcess(): Promise<ProcessIdentity> {
+  const child = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
+  const pid = child.pid!;
+  await new Promise((resolve) => child.once("exit", resolve));
+  return { ...thisProcess(), pid, startTicks: null };
+}
+
+describe("lease held by a process that died", () => {
+  it("is taken over at once on the same host, long before it expires", async () => {
+    const dead = await exitedProcess();
+    expect(await acquireLease(t.db, "crash", "dead-holder", 3_600_000, new Date(), dead)).toBe(true);
+    expect(await acquireLease(other, "crash", "next", 10_000)).toBe(true);
+    expect(await leaseHolder(t.db, "crash")).toBe("next");
+    // The dead holder cannot renew or release what it lost.
+    expect(await renewLease(t.db, "crash", "dead-holder", 10_000)).toBe(false);
+    await releaseLease(t.db, "crash", "dead-holder");
+    expect(await leaseHolder(t.db, "crash")).toBe("next");
+  });
+
+  it("is taken over when its pid now runs another process (start time differs)", async () => {
+    const me = thisProcess();
+    if (me.startTicks === null) return; // no /proc here
+    const reused: ProcessIdentity = { ...me, startTicks: me.startTicks - 1n };
+    expect(await acquireLease(t.db, "reused", "old", 3_600_000, new Date(), reused)).toBe(true);
+    expect(await acquireLease(other, "reused", "new", 10_000)).toBe(true);
+  });
+
+  it("is not taken from a live holder, nor from a holder on another host before it expires", async () => {
+    expect(await acquireLease(t.db, "live", "me", 3_600_000)).toBe(true);
+    expect(await acquireLease(other, "live", "you", 10_000)).toBe(false);
+    const far: ProcessIdentity = { ...(await exitedProcess()), hostname: "another-host.example" };
+    const now = Date.now();
+    expect(await acquireLease(t.db, "far", "far-holder", 2_000, new Date(now), far)).toBe(true);
+    expect(await acquireLease(other, "far", "near", 10_000, new Date(now + 1_000))).toBe(false);
+    expect(await acquireLease(other, "far", "near", 10_000, new Date(now + 2_001))).toBe(true);
+  });
+
+  it("a claim held by a worker that died here is requeued at once; a live or remote worker's is not", async () => {
+    const config = loadConfig({ JOB_MAX_ATTEMPTS: "3" });
+    await t.db.lease.deleteMany(); // earlier tests' "job:1"
+    for (let i = 0; i < 3; i++) {
+      const a = await makeArtwork(t.db, { image: false });
+      await enqueueDescribe(t.db, config, { artworkId: a.id, imageId: null });
+    }
+    const dead = await exitedProcess();
+    const far: ProcessIdentity = { ...dead, hostname: "another-host.example" };
+    // Each worker claims one job; claims are fresh (heartbeats just now).
+    const claim = async (holder: string, owner: ProcessIdentity) => {
+      const [job] = await claimJobs(t.db, holder, { limit: 1, ttlMs: 60_000 });
+      await acquireLease(t.db, `job:${job!.id}`, holder, 60_000, new Date(), owner);
+      return job!;
+    };
+    const deadJob = await claim("dead-worker", dead);
+    const liveJob = await claim("live-worker", thisProcess());
+    const farJob = await claim("far-worker", far);
+    expect([...(await deadHolders(t.db, "job:")).entries()]).toEqual([[`job:${deadJob.id}`, "dead-worker"]]);
+
+    expect(await requeueStale(t.db, 60_000)).toBe(1);
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: deadJob.id } })).toMatchObject({ status: "QUEUED", holder: null, error: "worker dead-worker is no longer running" });
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: liveJob.id } })).toMatchObject({ status: "RUNNING", holder: "live-worker" });
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: farJob.id } })).toMatchObject({ status: "RUNNING", holder: "far-worker" });
+    // Its claim went with it: another worker takes the job now.
+    expect((await claimJobs(t.db, "next-worker", { limit: 1, ttlMs: 60_000 })).map((j) => j.id)).toEqual([deadJob.id]);
   });
 });

@@ -17,9 +17,9 @@ describe("nextSyncAt", () => {
     expect(nextSyncAt("0 3 * * *", "Europe/Madrid", now).toISOString()).toBe("2026-11-28T02:00:00.000Z");
     expect(nextSyncAt("30 1 * * 0", "UTC", now).toISOString()).toBe("2026-11-29T01:30:00.000Z");
   });
-  it("names a bad expression or time zone", () => {
-    expect(() => nextSyncAt("every night", "UTC")).toThrow(/SYNC_CRON="every night"/);
-    expect(() => nextSyncAt("0 3 * * *", "Mars/Olympus")).toThrow(/SYNC_TIMEZONE="Mars\/Olympus"/);
+  it("is checked with the configuration: a bad expression or time zone never reaches it", () => {
+    expect(() => loadConfig({ SYNC_CRON: "every night" })).toThrow(/SYNC_CRON="every night"/);
+    expect(() => loadConfig({ SYNC_TIMEZONE: "Mars/Olympus" })).toThrow(/SYNC_TIMEZONE="Mars\/Olympus"/);
   });
 });
 
