@@ -64,6 +64,10 @@ const schema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   GRAPHQL_MAX_DEPTH: int(2, 50).default(10),
   GRAPHQL_MAX_COST: int(100, 1_000_000).default(50_000),
+  /** Subscription streams (jobUpdated) one client address may hold open at once in one API process. */
+  GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT: int(1, 10_000).default(20),
+  /** Subscription streams one API process holds open at once, all clients together. */
+  GRAPHQL_MAX_SUBSCRIPTIONS: int(1, 1_000_000).default(1000),
   // Sync
   WIKIDATA_SPARQL_URL: url.default("https://query.wikidata.org/sparql"),
   WIKIDATA_API_URL: url.default("https://www.wikidata.org/w/api.php"),
