@@ -92,18 +92,17 @@ type Waiter<V> = { resolve: (r: IteratorResult<V, undefined>) => void; reject: (
 class Stream<V> implements AsyncIterableIterator<V, undefined> {
   private pending: { value: V } | undefined;
   private error: { err: unknown } | undefined;
-  private waiter: Waiter<V> | undefined;
+  /** Pending next() calls, oldest first (graphql-js pulls one at a time, but nothing relies on it). */
+  private readonly waiters: Waiter<V>[] = [];
   ended = false;
 
   constructor(private readonly onEnd: (s: Stream<V>) => void) {}
 
   push(value: V): void {
     if (this.ended) return;
-    const w = this.waiter;
-    if (w) {
-      this.waiter = undefined;
-      w.resolve({ value, done: false });
-    } else this.pending = { value };
+    const w = this.waiters.shift();
+    if (w) w.resolve({ value, done: false });
+    else this.pending = { value };
   }
 
   /** No more values: the stream ends after the pending one (with `err`, if given). */
@@ -112,13 +111,12 @@ class Stream<V> implements AsyncIterableIterator<V, undefined> {
     this.ended = true;
     if (err !== undefined) this.error = { err };
     this.onEnd(this);
-    const w = this.waiter;
-    if (!w) return;
-    this.waiter = undefined;
-    if (this.error) {
-      w.reject(this.error.err);
-      this.error = undefined;
-    } else w.resolve({ value: undefined, done: true });
+    for (const w of this.waiters.splice(0)) {
+      if (this.error) {
+        w.reject(this.error.err);
+        this.error = undefined;
+      } else w.resolve({ value: undefined, done: true });
+    }
   }
 
   next(): Promise<IteratorResult<V, undefined>> {
@@ -133,8 +131,7 @@ class Stream<V> implements AsyncIterableIterator<V, undefined> {
       return Promise.reject(err);
     }
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
-    // Only one consumer pulls at a time (graphql-js and Yoga do); a second next() replaces none.
-    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   return(): Promise<IteratorResult<V, undefined>> {

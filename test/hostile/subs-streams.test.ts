@@ -95,6 +95,17 @@ describe("closed streams stop polling", () => {
     await expectAllStopped();
   });
 
+  it("streams closed as soon as the response headers came (the server already holds them)", async () => {
+    const base = await startServer();
+    const job = await makeJob();
+    const opened = Array.from({ length: 50 }, () => open(base, job.id));
+    await Promise.all(opened.map(async (s) => {
+      expect(await s.status).toBe(200);
+      s.close();
+    }));
+    await expectAllStopped();
+  });
+
   it("streams closed after their first event", async () => {
     const base = await startServer();
     const job = await makeJob();
