@@ -92,6 +92,10 @@ const schema = z.object({
   GRAPHQL_MAX_TOKENS: int(100, 100_000).default(2_000),
   GRAPHQL_TIMEOUT_MS: int(1, 600_000).default(5_000),
   CORS_ORIGINS: corsOrigins.default([]),
+  /** Subscription streams (jobUpdated) one client address may hold open at once in one API process. */
+  GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT: int(1, 10_000).default(20),
+  /** Subscription streams one API process holds open at once, all clients together. */
+  GRAPHQL_MAX_SUBSCRIPTIONS: int(1, 1_000_000).default(1000),
   // Sync
   WIKIDATA_SPARQL_URL: url.default("https://query.wikidata.org/sparql"),
   WIKIDATA_API_URL: url.default("https://www.wikidata.org/w/api.php"),

@@ -4,6 +4,7 @@ import { type ArtworkFilter, artworkWhere } from "../store/artwork-filter.js";
 import type { Job, Prisma } from "../generated/prisma/client.js";
 import type { JobStatus } from "../generated/prisma/enums.js";
 import { defaultGenerationParams, type EarlyStopping, type GenerationParams } from "../describe/types.js";
+import { checkText, TEXT_LIMITS } from "./input-limits.js";
 import { acquireLease, deadHolders, releaseLease } from "./lease.js";
 
 /**
@@ -65,7 +66,6 @@ const RANGES: Partial<Record<keyof GenerationParams, [number, number, boolean]>>
   noRepeatNgramSize: [0, 20, true],
   repetitionPenalty: [0.5, 3, false],
 };
-export const MAX_PROMPT_CHARS = 2000;
 
 /**
  * Checks requested parameters and drops unset ones (null/undefined). Throws ParamOutOfRangeError
@@ -83,11 +83,9 @@ export function validateParams(input: { [K in keyof GenerationParams]?: Generati
       }
     }
     if (key === "prompt") {
-      const prompt = String(value).trim();
-      if (prompt === "" || prompt.length > MAX_PROMPT_CHARS) {
-        throw new ParamOutOfRangeError(key, `prompt must have 1 to ${MAX_PROMPT_CHARS} characters`);
-      }
-      out[key] = prompt;
+      const prompt = checkText(String(value), TEXT_LIMITS.prompt);
+      if (!prompt.ok) throw new ParamOutOfRangeError(key, `prompt ${prompt.problem}`);
+      out[key] = prompt.text;
       continue;
     }
     out[key] = value;

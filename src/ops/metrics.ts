@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from "prom-client";
 import type { Db } from "../db.js";
+import { jobWatchStats } from "../graphql/subscriptions.js";
 import type { RouteHandler } from "../server.js";
 
 /** Upper bounds (seconds) of the description time histogram. */
@@ -12,7 +13,8 @@ const n = (v: number | bigint | null | undefined) => Number(v ?? 0);
  * Prometheus metrics for /metrics. Syncs and descriptions happen in other components and
  * processes (daemon, worker), so every value is read from the database when scraped, never
  * counted in this process's memory: the figures agree whichever process serves /metrics and
- * survive restarts.
+ * survive restarts. The subscription gauges are the exception: open streams live in the API
+ * process that holds them.
  */
 export function createMetricsRegistry(db: Db, options: { defaultMetrics?: boolean } = {}): Registry {
   const register = new Registry();
@@ -86,6 +88,24 @@ export function createMetricsRegistry(db: Db, options: { defaultMetrics?: boolea
       this.reset();
       const now = Date.now();
       for (const b of beats) this.set({ role: b.role, id: b.id }, Math.max(0, (now - b.beatAt.getTime()) / 1000));
+    },
+  });
+
+  new Gauge({
+    name: "artdesc_subscriptions_active",
+    help: "jobUpdated streams open in the API process that serves this scrape.",
+    registers: [register],
+    collect() {
+      this.set(jobWatchStats(db).streams);
+    },
+  });
+
+  new Gauge({
+    name: "artdesc_subscriptions_polled_jobs",
+    help: "Jobs the API process that serves this scrape polls for its open streams (one poll loop each).",
+    registers: [register],
+    collect() {
+      this.set(jobWatchStats(db).watchedKeys);
     },
   });
 

@@ -1,5 +1,6 @@
 import type { EarlyStopping } from "../../describe/types.js";
 import { setHumanDescription } from "../../jobs/descriptions.js";
+import { checkText, TEXT_LIMITS, type TextLimit } from "../../jobs/input-limits.js";
 import {
   ArtworkWithoutImageError,
   cancelJob,
@@ -19,7 +20,18 @@ import { parseJobId } from "./job.js";
 
 /** Who asked, as recorded on jobs and descriptions: one token means one caller. */
 const REQUESTED_BY = "api";
-export const MAX_DESCRIPTION_CHARS = 10_000;
+
+/** A caller's text for argument `field`, checked against its limit (see jobs/input-limits.ts). */
+function text(field: string, value: string, limit: TextLimit): string {
+  const r = checkText(value, limit);
+  if (!r.ok) throw new InvalidInputError(field, `${field} ${r.problem}`);
+  return r.text;
+}
+
+/** An optional text: unset or blank is null. */
+function optionalText(field: string, value: string | null | undefined, limit: TextLimit): string | null {
+  return value == null || value.trim() === "" ? null : text(field, value, limit);
+}
 
 /** Every mutation starts here: no token configured means mutations are closed, not open. */
 function requireToken(ctx: Context): void {
@@ -35,7 +47,7 @@ const EarlyStoppingEnum = builder.enumType("EarlyStoppingMode", {
 const GenerationParamsInput = builder.inputType("GenerationParamsInput", {
   description: "Generation parameters; unset ones take the configured defaults (see generationDefaults).",
   fields: (t) => ({
-    prompt: t.string(),
+    prompt: t.string({ description: `At most ${TEXT_LIMITS.prompt.max} characters.` }),
     numBeams: t.int({ description: "1 to 8." }),
     maxNewTokens: t.int({ description: "16 to 1024." }),
     minNewTokens: t.int({ description: "0 to maxNewTokens." }),
@@ -78,7 +90,7 @@ builder.mutationFields((t) => ({
     args: {
       id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id." }),
       params: t.arg({ type: GenerationParamsInput }),
-      reason: t.arg.string(),
+      reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.` }),
       force: t.arg.boolean({ defaultValue: false }),
     },
     errors: {
@@ -87,12 +99,12 @@ builder.mutationFields((t) => ({
     },
     resolve: async (query, _root, args, ctx) => {
       requireToken(ctx);
-      const artwork = await findArtwork(ctx, String(args.id));
       const params = validateParams(
         { ...(args.params ?? {}), earlyStopping: toEarlyStopping(args.params?.earlyStopping) },
         ctx.config,
       );
-      if (args.reason != null && args.reason.length > 1000) throw new InvalidInputError("reason", "reason must have at most 1000 characters");
+      const reason = optionalText("reason", args.reason, TEXT_LIMITS.reason);
+      const artwork = await findArtwork(ctx, String(args.id));
       const image = await ctx.db.image.findFirst({ where: { artworkId: artwork.id, ...describableImage }, select: { id: true } });
       if (!image) throw new ArtworkWithoutImageError(artwork.qid);
       const { job } = await enqueueDescribe(ctx.db, ctx.config, {
@@ -100,7 +112,7 @@ builder.mutationFields((t) => ({
         imageId: image.id,
         params,
         force: args.force ?? false,
-        reason: args.reason ?? null,
+        reason,
         requestedBy: REQUESTED_BY,
         priority: PRIORITY.request,
       });
@@ -110,11 +122,12 @@ builder.mutationFields((t) => ({
   describeMissing: t.field({
     type: QueueSummaryRef,
     description: "Queues every active artwork (of one creator, if given) that has an image and no description.",
-    args: { creator: t.arg.string({ description: 'A creator QID ("Q5432") or words of its labels ("goya").' }) },
-    errors: { types: [UnauthorizedError], directResult: true },
+    args: { creator: t.arg.string({ description: `A creator QID ("Q5432") or words of its labels ("goya"); at most ${TEXT_LIMITS.creator.max} characters.` }) },
+    errors: { types: [UnauthorizedError, InvalidInputError], directResult: true },
     resolve: async (_root, args, ctx) => {
       requireToken(ctx);
-      return queueMissing(ctx.db, ctx.config, { creator: args.creator ?? null }, REQUESTED_BY);
+      const creator = optionalText("creator", args.creator, TEXT_LIMITS.creator);
+      return queueMissing(ctx.db, ctx.config, { creator }, REQUESTED_BY);
     },
   }),
   cancelJob: t.prismaField({
@@ -135,19 +148,18 @@ builder.mutationFields((t) => ({
     description: "Records a person's text as the artwork's current description. The nightly run never replaces it; only regenerateDescription with force: true does.",
     args: {
       id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id." }),
-      text: t.arg.string({ required: true }),
-      author: t.arg.string(),
-      reason: t.arg.string(),
+      text: t.arg.string({ required: true, description: `At most ${TEXT_LIMITS.descriptionText.max} characters; newlines and tabs allowed.` }),
+      author: t.arg.string({ description: `One line, at most ${TEXT_LIMITS.author.max} characters.` }),
+      reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.` }),
     },
     errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, InvalidInputError], directResult: true },
     resolve: async (query, _root, args, ctx) => {
       requireToken(ctx);
+      const description = text("text", args.text, TEXT_LIMITS.descriptionText);
+      const author = optionalText("author", args.author, TEXT_LIMITS.author) ?? REQUESTED_BY;
+      const reason = optionalText("reason", args.reason, TEXT_LIMITS.reason);
       const artwork = await findArtwork(ctx, String(args.id));
-      const text = args.text.trim();
-      if (text === "" || text.length > MAX_DESCRIPTION_CHARS) {
-        throw new InvalidInputError("text", `text must have 1 to ${MAX_DESCRIPTION_CHARS} characters`);
-      }
-      const d = await setHumanDescription(ctx.db, artwork.id, text, { author: args.author ?? REQUESTED_BY, reason: args.reason ?? null });
+      const d = await setHumanDescription(ctx.db, artwork.id, description, { author, reason });
       return ctx.db.description.findUniqueOrThrow({ ...query, where: { id: d.id } });
     },
   }),

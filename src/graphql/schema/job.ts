@@ -4,28 +4,45 @@ import type { Config } from "../../config.js";
 import type { Db } from "../../db.js";
 import { defaultGenerationParams, type GenerationParams } from "../../describe/types.js";
 import type { Heartbeat, Job } from "../../generated/prisma/client.js";
+import { MAX_ID_CHARS, MAX_STATUS_FILTER } from "../../jobs/input-limits.js";
 import { ArtworkWithoutImageError, earlyStoppingText, JobNotCancellableError, ParamOutOfRangeError, parseJobParams, resolveParams } from "../../jobs/queue.js";
 import { builder } from "../builder.js";
 import { InvalidIdError } from "../errors.js";
+import { jobWatch, transportOf } from "../subscriptions.js";
 import { JobStatusEnum } from "./enums.js";
 import { ModuleDtype } from "./description.js";
 import { ErrorInterface } from "./errors.js";
 
 const MAX_JOBS_PAGE = 500;
-/** How often a jobUpdated subscription reads the job (the worker may be another process). */
-export const JOB_POLL_MS = 250;
+/** The largest id a Prisma `Int` column holds (32-bit signed): no job has a larger one. */
+const MAX_JOB_ID = 2_147_483_647;
 
-/** A job id as users give it: the Relay global id, or the plain database number. */
+function jobNumber(text: string): number | null {
+  if (!/^[1-9][0-9]{0,9}$/.test(text)) return null;
+  const n = Number(text);
+  return n <= MAX_JOB_ID ? n : null;
+}
+
+/**
+ * A job id as users give it: the Relay global id, or the plain database number (surrounding
+ * spaces ignored). Anything else, a number beyond any job's, or a text too long to be an id, is an
+ * InvalidIdError.
+ */
 export function parseJobId(raw: string): number {
-  const id = raw.trim();
-  if (/^[1-9]\d*$/.test(id)) return Number(id);
-  try {
-    const { typename, id: local } = decodeGlobalID(id);
-    if (typename === "Job" && /^[1-9]\d*$/.test(local)) return Number(local);
-  } catch {
-    // falls through to the typed error
+  if (raw.length <= MAX_ID_CHARS) {
+    const id = raw.trim();
+    const plain = jobNumber(id);
+    if (plain !== null) return plain;
+    try {
+      const { typename, id: local } = decodeGlobalID(id);
+      const n = typename === "Job" ? jobNumber(local) : null;
+      if (n !== null) return n;
+    } catch {
+      // falls through to the typed error
+    }
   }
-  throw new InvalidIdError(raw, "a job's global id or number");
+  const shown = raw.length > MAX_ID_CHARS ? `${raw.slice(0, MAX_ID_CHARS)}…` : raw;
+  throw new InvalidIdError(shown, "a job's global id or number");
 }
 
 builder.objectType(ParamOutOfRangeError, {
@@ -180,6 +197,9 @@ builder.queryFields((t) => ({
         if (args.first != null && (args.first < 0 || args.first > MAX_JOBS_PAGE)) {
           throw new GraphQLError(`first must be between 0 and ${MAX_JOBS_PAGE} (got ${args.first})`, { extensions: { code: "BAD_USER_INPUT" } });
         }
+        if (args.status != null && args.status.length > MAX_STATUS_FILTER) {
+          throw new GraphQLError(`status may name at most ${MAX_STATUS_FILTER} statuses (got ${args.status.length})`, { extensions: { code: "BAD_USER_INPUT" } });
+        }
         return ctx.db.job.findMany({ ...query, where: args.status?.length ? { status: { in: args.status } } : {}, orderBy: { id: "desc" } });
       },
     },
@@ -192,31 +212,30 @@ builder.queryFields((t) => ({
   }),
 }));
 
-const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
-
-/** Yields the job whenever its status or progress changes, and completes after a final state. */
-export async function* watchJob(db: Db, id: number, pollMs = JOB_POLL_MS, signal?: AbortSignal): AsyncGenerator<Job> {
-  let last = "";
-  while (!signal?.aborted) {
-    const job = await db.job.findUnique({ where: { id } });
-    if (!job) throw new GraphQLError(`No job with id ${id}`, { extensions: { code: "NOT_FOUND" } });
-    const key = `${job.status}:${job.progress}:${job.attempts}`;
-    if (key !== last) {
-      last = key;
-      yield job;
-    }
-    if (TERMINAL.has(job.status)) return;
-    await new Promise((r) => setTimeout(r, pollMs));
-  }
-}
-
 builder.subscriptionFields((t) => ({
   jobUpdated: t.field({
     type: JobRef,
     description:
-      "The job now and after every change of status or progress; the last event carries the final state and the description, then the stream ends. Reads the database, so it works whichever process runs the worker.",
-    args: { id: t.arg.id({ required: true }) },
-    subscribe: (_root, args, ctx) => watchJob(ctx.db, parseJobId(String(args.id))),
+      "The job now and after every change of status or progress; the last event carries the final state and the description, then the stream ends. " +
+      "Reads the database, so it works whichever process runs the worker. Each client may hold GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT streams at once " +
+      "(error code TOO_MANY_SUBSCRIPTIONS beyond); a slow client may skip intermediate progress, never the final state.",
+    args: { id: t.arg.id({ required: true, description: "Global id or number." }) },
+    subscribe: (_root, args, ctx) => {
+      let id: number;
+      try {
+        id = parseJobId(String(args.id));
+      } catch (err) {
+        // A subscription field has no result union: the typed error becomes a GraphQL input error.
+        if (err instanceof InvalidIdError) throw new GraphQLError(err.message, { extensions: { code: "BAD_USER_INPUT", argument: "id" } });
+        throw err;
+      }
+      const { client, signal } = transportOf(ctx);
+      return jobWatch(ctx.db).watch(id, {
+        client,
+        signal,
+        limits: { perClient: ctx.config.GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT, total: ctx.config.GRAPHQL_MAX_SUBSCRIPTIONS },
+      });
+    },
     resolve: (job: Job) => job,
   }),
 }));

@@ -1,0 +1,368 @@
+import { isIPv4 } from "node:net";
+import { GraphQLError } from "graphql";
+import type { Db } from "../db.js";
+import type { Job } from "../generated/prisma/client.js";
+
+/**
+ * Subscriptions that watch a database row. The writer may be another process (a worker), so the
+ * row is polled; one poll loop per watched key serves every stream on it (fan-out), and the loop
+ * stops when its last stream goes. A stream ends when the client goes (its request's AbortSignal
+ * or the iterator's return(), whichever comes first), when the row reaches a final state, or when
+ * the row disappears.
+ *
+ * Why not an async generator with a sleep: Yoga ends a cancelled SSE response by calling return()
+ * on the iterator, but a generator that is busy (awaiting its sleep, with a next() pending) only
+ * sees return() at its next `yield`, and a watch loop that yields only on change may never yield
+ * again: every closed stream kept polling. These streams are plain iterator objects whose return()
+ * takes effect at once.
+ */
+
+/** How a watched row is read and compared. */
+export interface PollSource<V> {
+  /** What is watched, for messages ("job"). */
+  noun: string;
+  /** The current value; null when the key does not exist. */
+  load(key: number): Promise<V | null>;
+  /** The observable state of a value: streams get a value only when this changes. */
+  version(value: V): string;
+  /** A final value is sent, then every stream on the key ends. */
+  isFinal(value: V): boolean;
+}
+
+export interface StreamLimits {
+  /** Streams one client (see clientKey) may hold open at once. */
+  perClient: number;
+  /** Streams the whole process may hold open at once. */
+  total: number;
+}
+
+export interface OpenOptions {
+  /** Who is asking (see clientKey); the per-client limit counts by it. */
+  client: string;
+  /** Aborted when the client goes (Yoga: the Fetch request's signal). */
+  signal?: AbortSignal;
+  limits: StreamLimits;
+}
+
+/** Too many streams open, for this client or in total. A GraphQLError, so Yoga shows it unmasked. */
+export class SubscriptionLimitError extends GraphQLError {
+  override name = "SubscriptionLimitError";
+  constructor(
+    readonly scope: "client" | "server",
+    readonly limit: number,
+  ) {
+    super(
+      scope === "client"
+        ? `Too many open subscriptions from this client (at most ${limit}); close one first`
+        : `Too many open subscriptions on this server (at most ${limit}); try again later`,
+      { extensions: { code: "TOO_MANY_SUBSCRIPTIONS", scope, limit, http: { status: 429 } } },
+    );
+  }
+}
+
+/** The watched key does not exist (any more): the subscription's error, or the stream's last event. */
+export class WatchedKeyNotFoundError extends GraphQLError {
+  override name = "WatchedKeyNotFoundError";
+  constructor(
+    readonly noun: string,
+    readonly key: number,
+  ) {
+    super(`No ${noun} with id ${key}`, { extensions: { code: "NOT_FOUND" } });
+  }
+}
+
+interface Topic<V> {
+  key: number;
+  streams: Set<Stream<V>>;
+  /** The last value sent, for streams that join later. */
+  current: V | undefined;
+  version: string | undefined;
+  timer: NodeJS.Timeout | undefined;
+  /** Settles after the first read: the key exists (true), does not (false), or the read failed. */
+  first: Promise<boolean>;
+  closed: boolean;
+}
+
+type Waiter<V> = { resolve: (r: IteratorResult<V, undefined>) => void; reject: (err: unknown) => void };
+
+/**
+ * One client's stream: it holds only the newest value not yet taken (a slow client skips
+ * intermediate states, never the final one), so its memory is bounded whatever the client does.
+ */
+class Stream<V> implements AsyncIterableIterator<V, undefined> {
+  private pending: { value: V } | undefined;
+  private error: { err: unknown } | undefined;
+  /** Pending next() calls, oldest first (graphql-js pulls one at a time, but nothing relies on it). */
+  private readonly waiters: Waiter<V>[] = [];
+  ended = false;
+
+  constructor(private readonly onEnd: (s: Stream<V>) => void) {}
+
+  push(value: V): void {
+    if (this.ended) return;
+    const w = this.waiters.shift();
+    if (w) w.resolve({ value, done: false });
+    else this.pending = { value };
+  }
+
+  /** No more values: the stream ends after the pending one (with `err`, if given). */
+  end(err?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (err !== undefined) this.error = { err };
+    this.onEnd(this);
+    for (const w of this.waiters.splice(0)) {
+      if (this.error) {
+        w.reject(this.error.err);
+        this.error = undefined;
+      } else w.resolve({ value: undefined, done: true });
+    }
+  }
+
+  next(): Promise<IteratorResult<V, undefined>> {
+    if (this.pending) {
+      const { value } = this.pending;
+      this.pending = undefined;
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.error) {
+      const { err } = this.error;
+      this.error = undefined;
+      return Promise.reject(err);
+    }
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<V, undefined>> {
+    this.pending = undefined;
+    this.error = undefined;
+    this.end();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  throw(err?: unknown): Promise<IteratorResult<V, undefined>> {
+    return this.return().then(() => Promise.reject(err));
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+/** Watches keys of one PollSource for many streams: one poll loop per key, streams capped. */
+export class PollingHub<V> {
+  private readonly topics = new Map<number, Topic<V>>();
+  private readonly perClient = new Map<string, number>();
+  private open = 0;
+
+  constructor(
+    private readonly source: PollSource<V>,
+    private readonly pollMs: number,
+  ) {}
+
+  /** Streams open now. */
+  get streams(): number {
+    return this.open;
+  }
+
+  /** Keys polled now (one timer or read in flight each). */
+  get watchedKeys(): number {
+    return this.topics.size;
+  }
+
+  /**
+   * A stream of `key`'s value: the current one first, then each change, ending after a final
+   * value. Throws SubscriptionLimitError over a limit, WatchedKeyNotFoundError for a missing key.
+   */
+  async watch(key: number, o: OpenOptions): Promise<AsyncIterableIterator<V, undefined>> {
+    if (o.signal?.aborted) return emptyIterator<V>();
+    const held = this.perClient.get(o.client) ?? 0;
+    if (held >= o.limits.perClient) throw new SubscriptionLimitError("client", o.limits.perClient);
+    if (this.open >= o.limits.total) throw new SubscriptionLimitError("server", o.limits.total);
+
+    this.perClient.set(o.client, held + 1);
+    this.open++;
+    const topic = this.topicFor(key);
+    const onAbort = () => void stream.return();
+    const stream: Stream<V> = new Stream<V>((s) => {
+      o.signal?.removeEventListener("abort", onAbort);
+      this.release(o.client);
+      this.leave(topic, s);
+    });
+    topic.streams.add(stream);
+    o.signal?.addEventListener("abort", onAbort, { once: true });
+    if (topic.current !== undefined) stream.push(topic.current);
+
+    let exists: boolean;
+    try {
+      exists = await topic.first;
+    } catch (err) {
+      stream.return();
+      throw err;
+    }
+    if (!exists) {
+      stream.return();
+      throw new WatchedKeyNotFoundError(this.source.noun, key);
+    }
+    return stream;
+  }
+
+  /** Ends every stream (shutdown). */
+  close(): void {
+    for (const topic of [...this.topics.values()]) for (const s of [...topic.streams]) s.end();
+  }
+
+  private topicFor(key: number): Topic<V> {
+    const existing = this.topics.get(key);
+    if (existing) return existing;
+    let settleFirst!: (exists: boolean) => void;
+    let failFirst!: (err: unknown) => void;
+    const topic: Topic<V> = {
+      key,
+      streams: new Set(),
+      current: undefined,
+      version: undefined,
+      timer: undefined,
+      first: new Promise<boolean>((resolve, reject) => ((settleFirst = resolve), (failFirst = reject))),
+      closed: false,
+    };
+    // A read that fails before any stream awaited it is still handled (by each stream's end).
+    topic.first.catch(() => {});
+    this.topics.set(key, topic);
+    void this.poll(topic, settleFirst, failFirst);
+    return topic;
+  }
+
+  private async poll(topic: Topic<V>, settleFirst?: (exists: boolean) => void, failFirst?: (err: unknown) => void): Promise<void> {
+    topic.timer = undefined;
+    let value: V | null;
+    try {
+      value = await this.source.load(topic.key);
+    } catch (err) {
+      failFirst?.(err);
+      this.finish(topic, err);
+      return;
+    }
+    settleFirst?.(value !== null);
+    if (topic.closed) return;
+    if (value === null) return this.finish(topic, new WatchedKeyNotFoundError(this.source.noun, topic.key));
+    const version = this.source.version(value);
+    if (version !== topic.version) {
+      topic.version = version;
+      topic.current = value;
+      for (const s of topic.streams) s.push(value);
+    }
+    if (this.source.isFinal(value)) return this.finish(topic);
+    topic.timer = setTimeout(() => void this.poll(topic), this.pollMs);
+    // A watch never keeps the process alive on its own (shutdown ends the streams anyway).
+    topic.timer.unref();
+  }
+
+  /** The key is done (final value, gone, or unreadable): every stream on it ends. */
+  private finish(topic: Topic<V>, err?: unknown): void {
+    this.stop(topic);
+    for (const s of [...topic.streams]) s.end(err);
+  }
+
+  private leave(topic: Topic<V>, stream: Stream<V>): void {
+    topic.streams.delete(stream);
+    if (topic.streams.size === 0) this.stop(topic);
+  }
+
+  private stop(topic: Topic<V>): void {
+    topic.closed = true;
+    clearTimeout(topic.timer);
+    topic.timer = undefined;
+    if (this.topics.get(topic.key) === topic) this.topics.delete(topic.key);
+  }
+
+  private release(client: string): void {
+    this.open--;
+    const held = (this.perClient.get(client) ?? 1) - 1;
+    if (held <= 0) this.perClient.delete(client);
+    else this.perClient.set(client, held);
+  }
+}
+
+function emptyIterator<V>(): AsyncIterableIterator<V, undefined> {
+  const it: AsyncIterableIterator<V, undefined> = {
+    next: () => Promise.resolve({ value: undefined, done: true }),
+    return: () => Promise.resolve({ value: undefined, done: true }),
+    [Symbol.asyncIterator]: () => it,
+  };
+  return it;
+}
+
+/**
+ * The key a client's streams are counted under: its socket address, IPv4-mapped IPv6 as IPv4, and
+ * IPv6 by its /64 prefix (one host usually holds a whole /64). Forwarded-for headers are not
+ * trusted: any client can write them. Behind a reverse proxy every client counts as the proxy.
+ */
+export function clientKey(address: string | undefined): string {
+  if (!address) return "unknown";
+  const plain = address.split("%")[0]!.toLowerCase();
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(plain);
+  if (mapped) return mapped[1]!;
+  if (isIPv4(plain) || !plain.includes(":")) return plain;
+  const groups = expandIPv6(plain);
+  return groups ? `${groups.slice(0, 4).join(":")}::/64` : plain;
+}
+
+/** The eight 16-bit groups of an IPv6 address (no leading zeros), or null when it is not one. */
+function expandIPv6(address: string): string[] | null {
+  const halves = address.split("::");
+  if (halves.length > 2) return null;
+  const part = (s: string | undefined) => (s ? s.split(":") : []);
+  const head = part(halves[0]);
+  const tail = part(halves[1]);
+  const fill = 8 - head.length - tail.length;
+  if ((halves.length === 2 && fill < 1) || (halves.length === 1 && fill !== 0)) return null;
+  const groups = [...head, ...Array<string>(halves.length === 2 ? fill : 0).fill("0"), ...tail];
+  if (!groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return null;
+  return groups.map((g) => g.replace(/^0+(?=.)/, ""));
+}
+
+/** What Yoga puts into every GraphQL context besides ours: the Fetch request and, behind node:http, the socket's request. */
+interface TransportContext {
+  request?: { signal?: AbortSignal };
+  req?: { socket?: { remoteAddress?: string } };
+}
+
+/** The client and the end-of-request signal of a resolver's context (see server.ts: yoga(req, res)). */
+export function transportOf(ctx: object): { client: string; signal: AbortSignal | undefined } {
+  const t = ctx as TransportContext;
+  return { client: clientKey(t.req?.socket?.remoteAddress), signal: t.request?.signal };
+}
+
+/** How often a watched job is read (the worker may be another process). */
+export const JOB_POLL_MS = 250;
+
+const FINAL_JOB_STATUSES: ReadonlySet<string> = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
+
+export function jobSource(db: Db): PollSource<Job> {
+  return {
+    noun: "job",
+    load: (id) => db.job.findUnique({ where: { id } }),
+    version: (job) => `${job.status}:${job.progress}:${job.attempts}`,
+    isFinal: (job) => FINAL_JOB_STATUSES.has(job.status),
+  };
+}
+
+const jobHubs = new WeakMap<Db, PollingHub<Job>>();
+
+/** The one job watcher of a database client: every GraphQL app on `db` in this process shares it. */
+export function jobWatch(db: Db): PollingHub<Job> {
+  let hub = jobHubs.get(db);
+  if (!hub) {
+    hub = new PollingHub(jobSource(db), JOB_POLL_MS);
+    jobHubs.set(db, hub);
+  }
+  return hub;
+}
+
+/** Streams and polled jobs of `db`'s watcher, without creating one (for /metrics). */
+export function jobWatchStats(db: Db): { streams: number; watchedKeys: number } {
+  const hub = jobHubs.get(db);
+  return { streams: hub?.streams ?? 0, watchedKeys: hub?.watchedKeys ?? 0 };
+}

@@ -1,0 +1,161 @@
+import { describe, expect, it } from "vitest";
+import { clientKey, PollingHub, type PollSource, SubscriptionLimitError, WatchedKeyNotFoundError } from "../../src/graphql/subscriptions.js";
+
+/** An in-memory row store: the test moves values, the hub polls them. */
+function memorySource() {
+  const rows = new Map<number, { state: string; n: number }>();
+  let loads = 0;
+  let failNext: Error | null = null;
+  const source: PollSource<{ state: string; n: number }> = {
+    noun: "row",
+    load: async (key) => {
+      loads++;
+      if (failNext) {
+        const err = failNext;
+        failNext = null;
+        throw err;
+      }
+      const row = rows.get(key);
+      return row ? { ...row } : null;
+    },
+    version: (v) => `${v.state}:${v.n}`,
+    isFinal: (v) => v.state === "done",
+  };
+  return { rows, source, loads: () => loads, fail: (err: Error) => (failNext = err) };
+}
+
+const POLL = 10;
+const LIMITS = { perClient: 100, total: 1000 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("PollingHub", () => {
+  it("return() on a stream waiting for a change ends it at once and stops the poll", async () => {
+    const m = memorySource();
+    m.rows.set(1, { state: "queued", n: 0 });
+    const hub = new PollingHub(m.source, POLL);
+    const stream = await hub.watch(1, { client: "a", limits: LIMITS });
+    expect((await stream.next()).value).toEqual({ state: "queued", n: 0 });
+    const waiting = stream.next();
+    await sleep(POLL * 3);
+    await stream.return!();
+    expect(await waiting).toEqual({ value: undefined, done: true });
+    expect([hub.streams, hub.watchedKeys]).toEqual([0, 0]);
+    const loads = m.loads();
+    await sleep(POLL * 5);
+    expect(m.loads()).toBe(loads);
+  });
+
+  it("an aborted signal ends the stream and frees its slot", async () => {
+    const m = memorySource();
+    m.rows.set(1, { state: "queued", n: 0 });
+    const hub = new PollingHub(m.source, POLL);
+    const ctrl = new AbortController();
+    const stream = await hub.watch(1, { client: "a", signal: ctrl.signal, limits: { perClient: 1, total: 1 } });
+    await stream.next();
+    const waiting = stream.next();
+    ctrl.abort();
+    expect(await waiting).toEqual({ value: undefined, done: true });
+    expect(hub.streams).toBe(0);
+    // An already aborted request opens nothing at all.
+    const late = await hub.watch(1, { client: "a", signal: ctrl.signal, limits: { perClient: 1, total: 1 } });
+    expect(await late.next()).toEqual({ value: undefined, done: true });
+    expect([hub.streams, hub.watchedKeys]).toEqual([0, 0]);
+  });
+
+  it("many streams on one key share one read per tick and all get each change, then the final value", async () => {
+    const m = memorySource();
+    m.rows.set(1, { state: "running", n: 0 });
+    const hub = new PollingHub(m.source, POLL);
+    const streams = await Promise.all(Array.from({ length: 50 }, () => hub.watch(1, { client: "a", limits: LIMITS })));
+    expect(m.loads()).toBe(1);
+    for (const s of streams) expect((await s.next()).value).toEqual({ state: "running", n: 0 });
+    const before = m.loads();
+    await sleep(POLL * 5);
+    expect(m.loads() - before).toBeLessThanOrEqual(6);
+    m.rows.set(1, { state: "running", n: 1 });
+    for (const s of streams) expect((await s.next()).value).toEqual({ state: "running", n: 1 });
+    m.rows.set(1, { state: "done", n: 2 });
+    for (const s of streams) {
+      expect((await s.next()).value).toEqual({ state: "done", n: 2 });
+      expect((await s.next()).done).toBe(true);
+    }
+    expect([hub.streams, hub.watchedKeys]).toEqual([0, 0]);
+  });
+
+  it("a slow stream keeps only the newest value, never losing the final one", async () => {
+    const m = memorySource();
+    m.rows.set(1, { state: "running", n: 0 });
+    const hub = new PollingHub(m.source, POLL);
+    const stream = await hub.watch(1, { client: "a", limits: LIMITS });
+    for (let n = 1; n <= 5; n++) {
+      m.rows.set(1, { state: "running", n });
+      await sleep(POLL * 3);
+    }
+    m.rows.set(1, { state: "done", n: 6 });
+    await sleep(POLL * 3);
+    expect((await stream.next()).value).toEqual({ state: "done", n: 6 });
+    expect((await stream.next()).done).toBe(true);
+  });
+
+  it("caps streams per client and in total, and gives slots back when streams end", async () => {
+    const m = memorySource();
+    m.rows.set(1, { state: "queued", n: 0 });
+    const hub = new PollingHub(m.source, POLL);
+    const limits = { perClient: 2, total: 3 };
+    const a1 = await hub.watch(1, { client: "a", limits });
+    await hub.watch(1, { client: "a", limits });
+    await expect(hub.watch(1, { client: "a", limits })).rejects.toSatisfy((e) => e instanceof SubscriptionLimitError && e.scope === "client");
+    await hub.watch(1, { client: "b", limits });
+    await expect(hub.watch(1, { client: "c", limits })).rejects.toSatisfy((e) => e instanceof SubscriptionLimitError && e.scope === "server");
+    await a1.return!();
+    await hub.watch(1, { client: "a", limits });
+    expect(hub.streams).toBe(3);
+    hub.close();
+    expect([hub.streams, hub.watchedKeys]).toEqual([0, 0]);
+  });
+
+  it("a missing key is refused without holding a slot; a key deleted while watched ends its streams with the same error", async () => {
+    const m = memorySource();
+    const hub = new PollingHub(m.source, POLL);
+    await expect(hub.watch(9, { client: "a", limits: { perClient: 1, total: 1 } })).rejects.toBeInstanceOf(WatchedKeyNotFoundError);
+    expect([hub.streams, hub.watchedKeys]).toEqual([0, 0]);
+    m.rows.set(9, { state: "queued", n: 0 });
+    const stream = await hub.watch(9, { client: "a", limits: { perClient: 1, total: 1 } });
+    await stream.next();
+    m.rows.delete(9);
+    await expect(stream.next()).rejects.toBeInstanceOf(WatchedKeyNotFoundError);
+    expect((await stream.next()).done).toBe(true);
+    expect([hub.streams, hub.watchedKeys]).toEqual([0, 0]);
+  });
+
+  it("a failed read ends the key's streams with that error and stops", async () => {
+    const m = memorySource();
+    m.rows.set(1, { state: "queued", n: 0 });
+    const hub = new PollingHub(m.source, POLL);
+    const stream = await hub.watch(1, { client: "a", limits: LIMITS });
+    await stream.next();
+    const boom = new Error("database is locked");
+    m.fail(boom);
+    await expect(stream.next()).rejects.toBe(boom);
+    expect([hub.streams, hub.watchedKeys]).toEqual([0, 0]);
+    m.fail(boom);
+    await expect(hub.watch(1, { client: "a", limits: LIMITS })).rejects.toBe(boom);
+    expect([hub.streams, hub.watchedKeys]).toEqual([0, 0]);
+  });
+});
+
+describe("clientKey", () => {
+  it.each([
+    ["127.0.0.1", "127.0.0.1"],
+    ["::ffff:10.1.2.3", "10.1.2.3"],
+    ["2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"],
+    ["2001:db8:1:2::1", "2001:db8:1:2::/64"],
+    ["2001:0DB8:0001:0002::ffff", "2001:db8:1:2::/64"],
+    ["fe80::1%eth0", "fe80:0:0:0::/64"],
+    ["::1", "0:0:0:0::/64"],
+    [undefined, "unknown"],
+    ["", "unknown"],
+  ])("%s counts as %s", (address, key) => {
+    expect(clientKey(address)).toBe(key);
+  });
+});
