@@ -2,7 +2,7 @@ import { createTask } from "node-cron";
 import type { Component, Runtime } from "../runtime.js";
 import { abortAbandonedSyncRuns, SYNC_LEASE, SYNC_LEASE_TTL_MS, sleep, syncOnce } from "../sync/command.js";
 import { requireContact } from "../sync/http.js";
-import type { SyncSummary } from "../sync/sync.js";
+import { FINISHED_SYNC_STATUSES, type SyncSummary } from "../sync/sync.js";
 import { nextCronMatch } from "./cron.js";
 import { holderId } from "./lease.js";
 
@@ -84,7 +84,7 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
    */
   const startupSync = async (): Promise<void> => {
     while (!stopping.signal.aborted) {
-      if (await db.syncRun.findFirst({ where: { status: "SUCCEEDED" }, select: { id: true } })) return;
+      if (await db.syncRun.findFirst({ where: { status: { in: FINISHED_SYNC_STATUSES } }, select: { id: true } })) return;
       const r = await attempt("startup");
       if (r.ran || r.here) return;
       const waitMs = r.expiresAt ? Math.min(SYNC_LEASE_TTL_MS, Math.max(0, r.expiresAt.getTime() - Date.now()) + 250) : 250;

@@ -22,13 +22,13 @@ export function createMetricsRegistry(db: Db, options: { defaultMetrics?: boolea
 
   new Counter({
     name: "artdesc_syncs_total",
-    help: "Finished sync runs by outcome (SUCCEEDED, FAILED, ABORTED).",
+    help: "Finished sync runs by outcome (SUCCEEDED, PARTIAL, FAILED, ABORTED).",
     labelNames: ["status"],
     registers: [register],
     async collect() {
       const groups = await db.syncRun.groupBy({ by: ["status"], where: { status: { not: "RUNNING" } }, _count: { _all: true } });
       this.reset();
-      for (const s of ["SUCCEEDED", "FAILED", "ABORTED"]) this.inc({ status: s }, groups.find((g) => g.status === s)?._count._all ?? 0);
+      for (const s of ["SUCCEEDED", "PARTIAL", "FAILED", "ABORTED"]) this.inc({ status: s }, groups.find((g) => g.status === s)?._count._all ?? 0);
     },
   });
 

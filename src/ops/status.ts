@@ -2,6 +2,7 @@ import type { Db } from "../db.js";
 import type { SyncRun } from "../generated/prisma/client.js";
 import type { JobStatus } from "../generated/prisma/enums.js";
 import { nextSyncAt } from "../jobs/schedule.js";
+import { FINISHED_SYNC_STATUSES } from "../sync/sync.js";
 import { type SyncCounts, syncCounts } from "./sync-counts.js";
 
 export interface SyncSummary extends SyncCounts {
@@ -92,7 +93,7 @@ export async function getStatus(
   const hourAgo = new Date(now.getTime() - HOUR_MS);
   const [lastSync, lastSuccessfulSync, jobGroups, beats, recent] = await Promise.all([
     db.syncRun.findFirst({ orderBy: [{ startedAt: "desc" }, { id: "desc" }] }),
-    db.syncRun.findFirst({ where: { status: "SUCCEEDED" }, orderBy: [{ startedAt: "desc" }, { id: "desc" }] }),
+    db.syncRun.findFirst({ where: { status: { in: FINISHED_SYNC_STATUSES } }, orderBy: [{ startedAt: "desc" }, { id: "desc" }] }),
     db.job.groupBy({ by: ["status"], _count: { _all: true } }),
     db.heartbeat.findMany({ orderBy: [{ role: "asc" }, { id: "asc" }] }),
     db.description.findMany({

@@ -4,7 +4,7 @@ import { describeAfterSync } from "../jobs/queue.js";
 import { logSyncRun } from "../ops/log-events.js";
 import type { Runtime } from "../runtime.js";
 import { requireContact } from "./http.js";
-import { runSync, type SyncOptions, type SyncProgress, type SyncSummary } from "./sync.js";
+import { FINISHED_SYNC_STATUSES, runSync, type SyncOptions, type SyncProgress, type SyncSummary } from "./sync.js";
 
 /** The lease that keeps syncs one at a time across processes. */
 export const SYNC_LEASE = "sync";
@@ -41,7 +41,7 @@ export async function syncOnce(rt: Runtime, options: SyncOnceOptions): Promise<S
     const signal = options.signal ? AbortSignal.any([options.signal, leaseLost]) : leaseLost;
     const summary = await runSync({ db, config, log }, { creators, full, trigger, holder, signal, onProgress });
     let jobsQueued = 0;
-    if (summary.status === "SUCCEEDED") {
+    if (FINISHED_SYNC_STATUSES.includes(summary.status)) {
       try {
         jobsQueued = await afterSync(summary.runId);
         await db.syncRun.update({ where: { id: summary.runId }, data: { jobsQueued } });
@@ -123,12 +123,18 @@ export async function syncCommand(rt: Runtime, options: SyncCommandOptions = {})
     }
     if (!done) return 130;
     (options.summaryOut ?? process.stdout).write(formatSummary(done.summary, done.jobsQueued));
-    return done.summary.status === "SUCCEEDED" ? 0 : 1;
+    return SYNC_EXIT_CODES[done.summary.status];
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
   }
 }
+
+/**
+ * `artdesc sync`'s exit status: a run that went through to the end exits 0, also when some works
+ * failed (PARTIAL: they are recorded and tried again next run); a run that failed or stopped, 1.
+ */
+export const SYNC_EXIT_CODES: Record<SyncSummary["status"], number> = { SUCCEEDED: 0, PARTIAL: 0, FAILED: 1, ABORTED: 1, RUNNING: 1 };
 
 /** Waits `ms`, or less if `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

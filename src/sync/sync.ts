@@ -129,7 +129,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     data: { status: "ABORTED", finishedAt: new Date(), error: "the process ended before the run finished" },
   });
   const lastFull = await db.syncRun.findFirst({
-    where: { full: true, status: "SUCCEEDED", startedAt: { gt: new Date(Date.now() - FULL_REFRESH_DAYS * 86_400_000) } },
+    where: { full: true, status: { in: FINISHED_SYNC_STATUSES }, startedAt: { gt: new Date(Date.now() - FULL_REFRESH_DAYS * 86_400_000) } },
     select: { id: true },
   });
   const full = options.full === true;
@@ -165,6 +165,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     await checkImageDir(config);
     await runStages(ctx, creators);
     if (signal?.aborted) status = "ABORTED";
+    else if (counts.failed > 0) status = "PARTIAL";
   } catch (err) {
     if (signal?.aborted && !(err instanceof ImageDirError)) {
       status = "ABORTED";
@@ -180,6 +181,9 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
   await db.syncRun.update({ where: { id: run.id }, data: { ...counts, status, error, finishedAt: new Date() } });
   return { runId: run.id, status, full: refresh, error, ...counts };
 }
+
+/** A run that went through to the end: every work was looked at, some may have failed. */
+export const FINISHED_SYNC_STATUSES: SyncRunStatus[] = ["SUCCEEDED", "PARTIAL"];
 
 interface RunContext {
   db: Db;
