@@ -1,8 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import Database from "better-sqlite3";
 import { PrismaClient } from "./generated/prisma/client.js";
+import { SerialSqliteAdapterFactory, type WriterStatus } from "./store/sqlite-adapter.js";
 
 export type Db = PrismaClient;
 import { Prisma } from "./generated/prisma/client.js";
@@ -17,15 +17,31 @@ export function sqlitePath(databaseUrl: string): string {
 export interface DbOptions {
   /** Log every SQL statement to this callback (tests count queries with it). */
   onQuery?: (sql: string) => void;
-  /** How long a statement waits for another process's write lock, in ms. */
+  /**
+   * How long a statement waits for another process's write lock, and for this client's connection
+   * while another transaction holds it, in ms. A transaction that holds the connection longer is
+   * taken to be stuck and is rolled back.
+   */
   busyTimeoutMs?: number;
+  /** Told about every failed commit and every replaced connection (the service logs them). */
+  onWriteFailure?: (err: unknown, what: string) => void;
 }
 
 /** One Prisma client over better-sqlite3; the database file is in WAL mode. */
 export async function createDb(databaseUrl: string, options: DbOptions = {}): Promise<Db> {
   const file = sqlitePath(databaseUrl);
   mkdirSync(dirname(file), { recursive: true });
-  const adapter = new PrismaBetterSQLite3({ url: `file:${file}`, timeout: options.busyTimeoutMs ?? 15_000 });
+  const adapter = new SerialSqliteAdapterFactory({
+    file,
+    busyTimeoutMs: options.busyTimeoutMs ?? 15_000,
+    // Per connection, so a replaced connection gets them too. synchronous=NORMAL is safe in WAL
+    // mode and much faster.
+    setup: (client) => {
+      client.pragma("synchronous = NORMAL");
+      client.pragma("foreign_keys = ON");
+    },
+    onFailure: options.onWriteFailure,
+  });
   const db = new PrismaClient({
     adapter,
     log: options.onQuery ? [{ emit: "event", level: "query" }] : [],
@@ -34,21 +50,57 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
     const onQuery = options.onQuery;
     (db as unknown as { $on(e: "query", cb: (ev: { query: string }) => void): void }).$on("query", (ev) => onQuery(ev.query));
   }
-  // journal_mode is stored in the file; synchronous=NORMAL is safe in WAL mode and much faster.
+  // journal_mode is stored in the file.
   const [mode] = await db.$queryRawUnsafe<{ journal_mode: string }[]>("PRAGMA journal_mode = WAL");
   if (mode?.journal_mode.toLowerCase() !== "wal") {
     // Readers and the writer work side by side only in WAL mode (readConnection relies on it).
     await db.$disconnect();
     throw new Error(`SQLite could not put ${file} in WAL mode (journal_mode is ${mode?.journal_mode}): keep the database on a local file system`);
   }
-  await db.$executeRawUnsafe("PRAGMA synchronous = NORMAL");
-  await db.$executeRawUnsafe("PRAGMA foreign_keys = ON");
   files.set(db, file);
+  adapters.set(db, adapter);
   return db;
 }
 
 const files = new WeakMap<Db, string>();
 const readers = new WeakMap<Db, Database.Database>();
+const adapters = new WeakMap<Db, SerialSqliteAdapterFactory>();
+const probes = new WeakMap<Db, Database.Database>();
+
+function adapterOf(db: Db): SerialSqliteAdapterFactory {
+  const adapter = adapters.get(db);
+  if (!adapter) throw new Error("this needs an open client made by createDb");
+  return adapter;
+}
+
+/** The writer's state as it is now; never waits. */
+export function writerStatus(db: Db): WriterStatus {
+  return adapterOf(db).status();
+}
+
+/**
+ * Commits a real write within `waitMs` (for readiness): "busy" when another process holds
+ * SQLite's write lock; throws when this client cannot write (stuck connection, failing disk).
+ */
+export function probeWrite(db: Db, waitMs: number): Promise<"ok" | "busy"> {
+  return adapterOf(db).probeWrite(waitMs);
+}
+
+/**
+ * Reads the database header through a connection of its own that gives up after 200 ms: never
+ * waits for this process's writer, and never blocks the event loop for long.
+ */
+export function probeRead(db: Db): void {
+  let probe = probes.get(db);
+  if (!probe) {
+    const file = files.get(db);
+    if (!file) throw new Error("probeRead needs an open client made by createDb");
+    probe = new Database(file, { fileMustExist: true, timeout: 200 });
+    probe.pragma("query_only = ON");
+    probes.set(db, probe);
+  }
+  probe.pragma("schema_version");
+}
 
 /**
  * A second, query-only better-sqlite3 connection to `db`'s file, opened on first use, for hot
@@ -72,6 +124,9 @@ export function readConnection(db: Db): Database.Database {
 export async function closeDb(db: Db): Promise<void> {
   readers.get(db)?.close();
   readers.delete(db);
+  probes.get(db)?.close();
+  probes.delete(db);
+  adapters.delete(db);
   files.delete(db);
   await db.$disconnect();
 }
