@@ -6,7 +6,7 @@ import { createHttpApp, listen, type RouteHandler } from "../server.js";
 /** The HTTP API in this process. */
 export async function startApi(rt: Runtime, extraRoutes: RouteHandler[] = []): Promise<Component & { url: string }> {
   const metrics = metricsRoute(createMetricsRegistry(rt.db));
-  const { server } = createHttpApp({ db: rt.db, config: rt.config }, [metrics, ...extraRoutes]);
+  const { server } = createHttpApp({ db: rt.db, config: rt.config, log: rt.log }, [metrics, ...extraRoutes]);
   const { port, host } = await listen(server, rt.config.PORT, rt.config.HOST);
   const shownHost = host === "0.0.0.0" || host === "::" ? "localhost" : host;
   const url = `http://${shownHost}:${port}`;
