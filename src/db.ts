@@ -1,7 +1,8 @@
-import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { PrismaClient } from "./generated/prisma/client.js";
+import { ConfigError } from "./config.js";
+import { makeDirectory, migrate } from "./store/migrate.js";
 import { SerialSqliteAdapterFactory, type WriterStatus } from "./store/sqlite-adapter.js";
 
 export type Db = PrismaClient;
@@ -30,7 +31,7 @@ export interface DbOptions {
 /** One Prisma client over better-sqlite3; the database file is in WAL mode. */
 export async function createDb(databaseUrl: string, options: DbOptions = {}): Promise<Db> {
   const file = sqlitePath(databaseUrl);
-  mkdirSync(dirname(file), { recursive: true });
+  makeDirectory(dirname(file));
   const adapter = new SerialSqliteAdapterFactory({
     file,
     busyTimeoutMs: options.busyTimeoutMs ?? 15_000,
@@ -60,6 +61,36 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
   files.set(db, file);
   adapters.set(db, adapter);
   return db;
+}
+
+/**
+ * Creates the database if needed, applies pending migrations and opens the client. A DATABASE_URL
+ * that cannot be opened (a folder, a file that is not SQLite, a place that cannot be created or
+ * written) is a ConfigError that names the variable.
+ */
+export async function openDatabase(databaseUrl: string, options: DbOptions = {}): Promise<{ db: Db; applied: string[] }> {
+  let applied: string[];
+  try {
+    ({ applied } = migrate(sqlitePath(databaseUrl)));
+    return { db: await createDb(databaseUrl, options), applied };
+  } catch (err) {
+    throw openFailure(databaseUrl, err) ?? err;
+  }
+}
+
+/** File-system and SQLite codes that mean "this path cannot hold our database". */
+const UNOPENABLE = /^(EACCES|EPERM|ENOTDIR|EISDIR|EROFS|ELOOP|ENAMETOOLONG|SQLITE_CANTOPEN|SQLITE_NOTADB|SQLITE_READONLY|SQLITE_PERM|SQLITE_AUTH)/;
+
+function openFailure(databaseUrl: string, err: unknown): ConfigError | null {
+  const code = (err as { code?: unknown })?.code;
+  const file = sqlitePath(databaseUrl);
+  const path = (err as { path?: unknown })?.path;
+  // A file-system error about the database's own path (or a folder above it), whatever its code.
+  const aboutOurPath = typeof path === "string" && (file === path || file.startsWith(`${path}/`));
+  if (typeof code !== "string" || !(UNOPENABLE.test(code) || aboutOurPath)) return null;
+  const message = (err as Error).message;
+  const reason = message.startsWith(code) ? message : `${code}: ${message}`;
+  return new ConfigError([`DATABASE_URL=${JSON.stringify(databaseUrl)}: cannot open ${file} as a SQLite database (${reason})`]);
 }
 
 const files = new WeakMap<Db, string>();
