@@ -34,9 +34,13 @@ export function health(db: Db): Answer {
  * Readiness: can this process write now? Commits a real write within READY_WAIT_MS. 503 with the
  * reason when the writer is stuck, or the file cannot be written (full disk, I/O error, read-only).
  */
-export async function readiness(db: Db): Promise<Answer> {
+export async function readiness(db: Db, probe: () => Promise<Answer> = () => writeProbe(db)): Promise<Answer> {
   const live = health(db);
   if (live.status !== 200) return { status: 503, body: { ...live.body, status: "unavailable" } };
+  return probe();
+}
+
+async function writeProbe(db: Db): Promise<Answer> {
   try {
     const writer = await probeWrite(db, READY_WAIT_MS);
     return { status: 200, body: { status: "ready", database: "ok", writer } };
@@ -54,11 +58,13 @@ export async function readiness(db: Db): Promise<Answer> {
 /** `/health` and `/ready` (GET and HEAD). */
 export function healthRoutes(db: Db): (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean> {
   let cached: { at: number; answer: Promise<Answer> } | null = null;
-  const ready = () => {
-    const now = performance.now();
-    if (!cached || now - cached.at > READY_REUSE_MS) cached = { at: now, answer: readiness(db) };
-    return cached.answer;
-  };
+  // Liveness is checked every time; only the write probe's answer is reused.
+  const ready = () =>
+    readiness(db, () => {
+      const now = performance.now();
+      if (!cached || now - cached.at > READY_REUSE_MS) cached = { at: now, answer: writeProbe(db) };
+      return cached.answer;
+    });
   return async (req, res, path) => {
     if (path !== "/health" && path !== "/ready") return false;
     if (req.method !== "GET" && req.method !== "HEAD") {
