@@ -3,7 +3,10 @@ import Database from "better-sqlite3";
 import { PrismaClient } from "./generated/prisma/client.js";
 import { ConfigError } from "./config.js";
 import { makeDirectory, migrate } from "./store/migrate.js";
-import { SerialSqliteAdapterFactory, type WriterStatus } from "./store/sqlite-adapter.js";
+import { ConnectionLockTimeoutError } from "./store/connection-lock.js";
+import { CommitFailedError, isStorageError, SerialSqliteAdapterFactory, type WriterStatus } from "./store/sqlite-adapter.js";
+
+export { CommitFailedError, ConnectionLockTimeoutError };
 
 export type Db = PrismaClient;
 import { Prisma } from "./generated/prisma/client.js";
@@ -102,6 +105,18 @@ function adapterOf(db: Db): SerialSqliteAdapterFactory {
   const adapter = adapters.get(db);
   if (!adapter) throw new Error("this needs an open client made by createDb");
   return adapter;
+}
+
+/**
+ * The database cannot take this request now (a failing disk, a connection busy past its limit):
+ * an operational condition to answer with "try again later", not a bug. Looks through `cause`.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  let e = err;
+  for (let depth = 0; e && depth < 5; depth++, e = (e as { cause?: unknown }).cause) {
+    if (e instanceof CommitFailedError || e instanceof ConnectionLockTimeoutError || isStorageError(e)) return true;
+  }
+  return false;
 }
 
 /** The writer's state as it is now; never waits. */

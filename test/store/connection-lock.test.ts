@@ -42,3 +42,20 @@ it("does not abort a holder that is within its limit", async () => {
   release();
   expect(await lock.run(() => 42)).toBe(42);
 });
+
+it("isDatabaseUnavailable recognises storage failures and lock timeouts, not ordinary errors", async () => {
+  const { default: Database } = await import("better-sqlite3");
+  const { tmpdir } = await import("node:os");
+  const { CommitFailedError, isDatabaseUnavailable } = await import("../../src/db.js");
+  let cantOpen: unknown;
+  try {
+    new Database(tmpdir()); // a folder: SQLITE_CANTOPEN
+  } catch (err) {
+    cantOpen = err;
+  }
+  expect(isDatabaseUnavailable(cantOpen)).toBe(true);
+  expect(isDatabaseUnavailable(new CommitFailedError(cantOpen))).toBe(true);
+  expect(isDatabaseUnavailable(new Error("wrapped", { cause: new ConnectionLockTimeoutError(1, 2) }))).toBe(true);
+  expect(isDatabaseUnavailable(new Error("UNIQUE constraint failed"))).toBe(false);
+  expect(isDatabaseUnavailable(undefined)).toBe(false);
+});
