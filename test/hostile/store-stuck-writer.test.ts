@@ -130,3 +130,11 @@ it("/health stays under a second while clients flood the API", async () => {
   }
   await Promise.all(flood);
 });
+
+it("a transaction left open on the connection (a stray BEGIN) is rolled back before the next one starts", async () => {
+  await db.$executeRawUnsafe("BEGIN");
+  await db.$executeRawUnsafe(`UPDATE "Artwork" SET "title" = 'stray' WHERE "qid" = 'Q4242'`);
+  // Before: "cannot start a transaction within a transaction", for every later transaction.
+  await writeTransaction(db, (tx) => tx.artwork.updateMany({ where: { qid: "Q4242" }, data: { title: "clean" } }));
+  expect((await db.artwork.findUniqueOrThrow({ where: { qid: "Q4242" } })).title).toBe("clean");
+});
