@@ -1,8 +1,12 @@
-import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import Database from "better-sqlite3";
 import { PrismaClient } from "./generated/prisma/client.js";
+import { ConfigError } from "./config.js";
+import { makeDirectory, migrate } from "./store/migrate.js";
+import { ConnectionLockTimeoutError } from "./store/connection-lock.js";
+import { CommitFailedError, isStorageError, SerialSqliteAdapterFactory, type WriterStatus } from "./store/sqlite-adapter.js";
+
+export { CommitFailedError, ConnectionLockTimeoutError };
 
 export type Db = PrismaClient;
 import { Prisma } from "./generated/prisma/client.js";
@@ -17,15 +21,31 @@ export function sqlitePath(databaseUrl: string): string {
 export interface DbOptions {
   /** Log every SQL statement to this callback (tests count queries with it). */
   onQuery?: (sql: string) => void;
-  /** How long a statement waits for another process's write lock, in ms. */
+  /**
+   * How long a statement waits for another process's write lock, and for this client's connection
+   * while another transaction holds it, in ms. A transaction that holds the connection longer is
+   * taken to be stuck and is rolled back.
+   */
   busyTimeoutMs?: number;
+  /** Told about every failed commit and every replaced connection (the service logs them). */
+  onWriteFailure?: (err: unknown, what: string) => void;
 }
 
 /** One Prisma client over better-sqlite3; the database file is in WAL mode. */
 export async function createDb(databaseUrl: string, options: DbOptions = {}): Promise<Db> {
   const file = sqlitePath(databaseUrl);
-  mkdirSync(dirname(file), { recursive: true });
-  const adapter = new PrismaBetterSQLite3({ url: `file:${file}`, timeout: options.busyTimeoutMs ?? 15_000 });
+  makeDirectory(dirname(file));
+  const adapter = new SerialSqliteAdapterFactory({
+    file,
+    busyTimeoutMs: options.busyTimeoutMs ?? 15_000,
+    // Per connection, so a replaced connection gets them too. synchronous=NORMAL is safe in WAL
+    // mode and much faster.
+    setup: (client) => {
+      client.pragma("synchronous = NORMAL");
+      client.pragma("foreign_keys = ON");
+    },
+    onFailure: options.onWriteFailure,
+  });
   const db = new PrismaClient({
     adapter,
     log: options.onQuery ? [{ emit: "event", level: "query" }] : [],
@@ -34,21 +54,99 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
     const onQuery = options.onQuery;
     (db as unknown as { $on(e: "query", cb: (ev: { query: string }) => void): void }).$on("query", (ev) => onQuery(ev.query));
   }
-  // journal_mode is stored in the file; synchronous=NORMAL is safe in WAL mode and much faster.
+  // journal_mode is stored in the file.
   const [mode] = await db.$queryRawUnsafe<{ journal_mode: string }[]>("PRAGMA journal_mode = WAL");
   if (mode?.journal_mode.toLowerCase() !== "wal") {
     // Readers and the writer work side by side only in WAL mode (readConnection relies on it).
     await db.$disconnect();
     throw new Error(`SQLite could not put ${file} in WAL mode (journal_mode is ${mode?.journal_mode}): keep the database on a local file system`);
   }
-  await db.$executeRawUnsafe("PRAGMA synchronous = NORMAL");
-  await db.$executeRawUnsafe("PRAGMA foreign_keys = ON");
   files.set(db, file);
+  adapters.set(db, adapter);
   return db;
+}
+
+/**
+ * Creates the database if needed, applies pending migrations and opens the client. A DATABASE_URL
+ * that cannot be opened (a folder, a file that is not SQLite, a place that cannot be created or
+ * written) is a ConfigError that names the variable.
+ */
+export async function openDatabase(databaseUrl: string, options: DbOptions = {}): Promise<{ db: Db; applied: string[] }> {
+  let applied: string[];
+  try {
+    ({ applied } = migrate(sqlitePath(databaseUrl)));
+    return { db: await createDb(databaseUrl, options), applied };
+  } catch (err) {
+    throw openFailure(databaseUrl, err) ?? err;
+  }
+}
+
+/** File-system and SQLite codes that mean "this path cannot hold our database". */
+const UNOPENABLE = /^(EACCES|EPERM|ENOTDIR|EISDIR|EROFS|ELOOP|ENAMETOOLONG|SQLITE_CANTOPEN|SQLITE_NOTADB|SQLITE_READONLY|SQLITE_PERM|SQLITE_AUTH)/;
+
+function openFailure(databaseUrl: string, err: unknown): ConfigError | null {
+  const code = (err as { code?: unknown })?.code;
+  const file = sqlitePath(databaseUrl);
+  const path = (err as { path?: unknown })?.path;
+  // A file-system error about the database's own path (or a folder above it), whatever its code.
+  const aboutOurPath = typeof path === "string" && (file === path || file.startsWith(`${path}/`));
+  if (typeof code !== "string" || !(UNOPENABLE.test(code) || aboutOurPath)) return null;
+  const message = (err as Error).message;
+  const reason = message.startsWith(code) ? message : `${code}: ${message}`;
+  return new ConfigError([`DATABASE_URL=${JSON.stringify(databaseUrl)}: cannot open ${file} as a SQLite database (${reason})`]);
 }
 
 const files = new WeakMap<Db, string>();
 const readers = new WeakMap<Db, Database.Database>();
+const adapters = new WeakMap<Db, SerialSqliteAdapterFactory>();
+const probes = new WeakMap<Db, Database.Database>();
+
+function adapterOf(db: Db): SerialSqliteAdapterFactory {
+  const adapter = adapters.get(db);
+  if (!adapter) throw new Error("this needs an open client made by createDb");
+  return adapter;
+}
+
+/**
+ * The database cannot take this request now (a failing disk, a connection busy past its limit):
+ * an operational condition to answer with "try again later", not a bug. Looks through `cause`.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  let e = err;
+  for (let depth = 0; e && depth < 5; depth++, e = (e as { cause?: unknown }).cause) {
+    if (e instanceof CommitFailedError || e instanceof ConnectionLockTimeoutError || isStorageError(e)) return true;
+  }
+  return false;
+}
+
+/** The writer's state as it is now; never waits. */
+export function writerStatus(db: Db): WriterStatus {
+  return adapterOf(db).status();
+}
+
+/**
+ * Commits a real write within `waitMs` (for readiness): "busy" when another process holds
+ * SQLite's write lock; throws when this client cannot write (stuck connection, failing disk).
+ */
+export function probeWrite(db: Db, waitMs: number): Promise<"ok" | "busy"> {
+  return adapterOf(db).probeWrite(waitMs);
+}
+
+/**
+ * Reads the database header through a connection of its own that gives up after 200 ms: never
+ * waits for this process's writer, and never blocks the event loop for long.
+ */
+export function probeRead(db: Db): void {
+  let probe = probes.get(db);
+  if (!probe) {
+    const file = files.get(db);
+    if (!file) throw new Error("probeRead needs an open client made by createDb");
+    probe = new Database(file, { fileMustExist: true, timeout: 200 });
+    probe.pragma("query_only = ON");
+    probes.set(db, probe);
+  }
+  probe.pragma("schema_version");
+}
 
 /**
  * A second, query-only better-sqlite3 connection to `db`'s file, opened on first use, for hot
@@ -72,6 +170,9 @@ export function readConnection(db: Db): Database.Database {
 export async function closeDb(db: Db): Promise<void> {
   readers.get(db)?.close();
   readers.delete(db);
+  probes.get(db)?.close();
+  probes.delete(db);
+  adapters.delete(db);
   files.delete(db);
   await db.$disconnect();
 }

@@ -1,7 +1,6 @@
 import { type Config, ConfigError, loadConfig } from "./config.js";
-import { closeDb, createDb, type Db, sqlitePath } from "./db.js";
+import { closeDb, type Db, openDatabase } from "./db.js";
 import { createLogger, type Logger } from "./log.js";
-import { migrate } from "./store/migrate.js";
 
 /** What every long-running command needs: validated config, a migrated database, a logger. */
 export interface Runtime {
@@ -13,9 +12,10 @@ export interface Runtime {
 export async function openRuntime(env: NodeJS.ProcessEnv = process.env): Promise<Runtime> {
   const config = loadConfig(env);
   const log = createLogger(config.LOG_LEVEL);
-  const { applied } = migrate(sqlitePath(config.DATABASE_URL));
+  const { db, applied } = await openDatabase(config.DATABASE_URL, {
+    onWriteFailure: (err, what) => log.error({ err, what }, "database write failed"),
+  });
   if (applied.length) log.info({ applied }, "database migrated");
-  const db = await createDb(config.DATABASE_URL);
   return { config, db, log };
 }
 
@@ -60,7 +60,14 @@ export function runUntilSignal(rt: Runtime, start: () => Promise<Component[]>): 
     };
     process.once("SIGTERM", () => void stop("SIGTERM"));
     process.once("SIGINT", () => void stop("SIGINT"));
-    started.catch(reject);
+    started.catch(async (err: unknown) => {
+      // A setting that only shows its fault at start (HOST, PORT) is a configuration error too.
+      if (err instanceof ConfigError) {
+        await closeDb(rt.db).catch(() => undefined);
+        exitOnConfigError(err);
+      }
+      reject(err);
+    });
   });
 }
 

@@ -1,4 +1,6 @@
 import cluster from "node:cluster";
+import { lookup } from "node:dns/promises";
+import { ConfigError } from "../config.js";
 import { createMetricsRegistry, metricsRoute } from "../ops/metrics.js";
 import type { Component, Runtime } from "../runtime.js";
 import { createHttpApp, listen, type RouteHandler } from "../server.js";
@@ -7,7 +9,9 @@ import { createHttpApp, listen, type RouteHandler } from "../server.js";
 export async function startApi(rt: Runtime, extraRoutes: RouteHandler[] = []): Promise<Component & { url: string }> {
   const metrics = metricsRoute(createMetricsRegistry(rt.db));
   const { server } = createHttpApp({ db: rt.db, config: rt.config, log: rt.log }, [metrics, ...extraRoutes]);
-  const { port, host } = await listen(server, rt.config.PORT, rt.config.HOST);
+  const { port, host } = await listen(server, rt.config.PORT, rt.config.HOST).catch((err: unknown) => {
+    throw listenFailure(rt.config.HOST, rt.config.PORT, err) ?? err;
+  });
   const shownHost = host === "0.0.0.0" || host === "::" ? "localhost" : host;
   const url = `http://${shownHost}:${port}`;
   rt.log.info({ url: `${url}/graphql` }, "API listening");
@@ -31,6 +35,8 @@ export async function startApi(rt: Runtime, extraRoutes: RouteHandler[] = []): P
  */
 export async function startApiService(rt: Runtime, extraRoutes: RouteHandler[] = []): Promise<Component> {
   if (rt.config.API_WORKERS <= 1 || cluster.isWorker) return startApi(rt, extraRoutes);
+  // Checked before forking: a worker that cannot listen would be restarted forever.
+  await checkHost(rt.config.HOST);
   const workers = Array.from({ length: rt.config.API_WORKERS }, () => cluster.fork());
   let stopping = false;
   cluster.on("exit", (worker, code, signal) => {
@@ -60,4 +66,33 @@ export async function startApiService(rt: Runtime, extraRoutes: RouteHandler[] =
 /** True in a process forked by startApiService: it serves the API and nothing else. */
 export function isApiWorkerProcess(): boolean {
   return cluster.isWorker;
+}
+
+/** HOST must name an address of this machine: a name that does not resolve is a ConfigError. */
+async function checkHost(host: string): Promise<void> {
+  try {
+    await lookup(host);
+  } catch (err) {
+    throw new ConfigError([`HOST=${JSON.stringify(host)}: does not resolve to an address (${(err as { code?: string }).code ?? (err as Error).message})`]);
+  }
+}
+
+/** Why listening failed, as a ConfigError naming HOST or PORT, or null for other failures. */
+function listenFailure(host: string, port: number, err: unknown): ConfigError | null {
+  const code = (err as { code?: unknown })?.code;
+  switch (code) {
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EAI_FAIL":
+    case "EAI_NONAME":
+      return new ConfigError([`HOST=${JSON.stringify(host)}: does not resolve to an address (${code})`]);
+    case "EADDRNOTAVAIL":
+      return new ConfigError([`HOST=${JSON.stringify(host)}: not an address of this machine (${code})`]);
+    case "EADDRINUSE":
+      return new ConfigError([`PORT=${port}: already in use on ${host} (${code})`]);
+    case "EACCES":
+      return new ConfigError([`PORT=${port}: not allowed to listen on it (${code}); use a port above 1023 or grant the capability`]);
+    default:
+      return null;
+  }
 }

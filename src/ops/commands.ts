@@ -2,8 +2,7 @@ import { createWriteStream } from "node:fs";
 import { once } from "node:events";
 import type { Writable } from "node:stream";
 import { type Config, loadConfig } from "../config.js";
-import { createDb, type Db, sqlitePath } from "../db.js";
-import { migrate } from "../store/migrate.js";
+import { type Db, openDatabase } from "../db.js";
 import { writeExport, type ExportFormat, ExportOptionsError, parseSince } from "../export/export.js";
 import { SearchQueryError } from "../search/fts-query.js";
 import { countMatches, prepareSearch, rebuildSearchIndex, searchPage, snippetText } from "../search/search.js";
@@ -25,8 +24,7 @@ export interface CommandIo {
  */
 export async function openCommandDb(env: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; db: Db }> {
   const config = loadConfig(env);
-  migrate(sqlitePath(config.DATABASE_URL));
-  return { config, db: await createDb(config.DATABASE_URL) };
+  return { config, db: (await openDatabase(config.DATABASE_URL)).db };
 }
 
 const print = (s: Writable, text: string) => s.write(`${text}\n`);

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
@@ -19,7 +19,7 @@ export interface MigrationResult {
  * in-process avoids starting the Prisma CLI at every start and in every test.
  */
 export function migrate(file: string, dir: string = MIGRATIONS_DIR): MigrationResult {
-  mkdirSync(dirname(file), { recursive: true });
+  makeDirectory(dirname(file));
   const db = new Database(file, { timeout: 15_000 });
   try {
     db.pragma("journal_mode = WAL");
@@ -71,4 +71,20 @@ export function migrate(file: string, dir: string = MIGRATIONS_DIR): MigrationRe
 /** Prisma writes "2026-11-27T15:53:45.830+00:00". */
 function prismaTimestamp(): string {
   return new Date().toISOString().replace("Z", "+00:00");
+}
+
+/**
+ * mkdir -p, one level at a time: Node 20's `mkdirSync(path, { recursive: true })` loops forever
+ * when mkdir answers ENOENT for a parent that exists (any path under /proc).
+ */
+export function makeDirectory(path: string): void {
+  if (existsSync(path)) return;
+  const parent = dirname(path);
+  if (parent !== path) makeDirectory(parent);
+  try {
+    mkdirSync(path);
+  } catch (err) {
+    // Another process starting at the same time made it first.
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
 }

@@ -29,6 +29,12 @@ it("answers /health when the database is reachable", async () => {
   expect(await r.json()).toEqual({ status: "ok", database: "ok" });
 });
 
+it("answers /ready after committing a write probe", async () => {
+  const r = await fetch(`${base}/ready`);
+  expect(r.status).toBe(200);
+  expect(await r.json()).toEqual({ status: "ready", database: "ok", writer: "ok" });
+});
+
 it("serves GraphiQL with a working default query", async () => {
   const r = await fetch(`${base}/graphql`, { headers: { accept: "text/html" } });
   expect(r.status).toBe(200);

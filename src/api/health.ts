@@ -1,0 +1,80 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type Db, probeRead, probeWrite, writerStatus } from "../db.js";
+import { ConnectionLockTimeoutError } from "../store/connection-lock.js";
+
+/** How long /ready waits for the connection and SQLite's write lock before it answers. */
+const READY_WAIT_MS = 500;
+/** /ready's answer is reused this long: a flood of probes costs one write a second. */
+const READY_REUSE_MS = 1_000;
+
+interface Answer {
+  status: number;
+  body: Record<string, string>;
+}
+
+/**
+ * Liveness, cheap and never waiting for the writer: 200 `{"status":"ok","database":"ok"}` while
+ * the database file can be read and no transaction has held the connection past its limit;
+ * 503 otherwise (a stuck writer is what a restart cures).
+ */
+export function health(db: Db): Answer {
+  try {
+    probeRead(db);
+  } catch (err) {
+    return { status: 503, body: { status: "error", database: (err as Error).message } };
+  }
+  const w = writerStatus(db);
+  if (w.stuck) {
+    return { status: 503, body: { status: "error", database: "ok", writer: `stuck: a transaction has held the connection for ${Math.round((w.heldForMs ?? 0) / 1000)} s` } };
+  }
+  return { status: 200, body: { status: "ok", database: "ok" } };
+}
+
+/**
+ * Readiness: can this process write now? Commits a real write within READY_WAIT_MS. 503 with the
+ * reason when the writer is stuck, or the file cannot be written (full disk, I/O error, read-only).
+ */
+export async function readiness(db: Db, probe: () => Promise<Answer> = () => writeProbe(db)): Promise<Answer> {
+  const live = health(db);
+  if (live.status !== 200) return { status: 503, body: { ...live.body, status: "unavailable" } };
+  return probe();
+}
+
+async function writeProbe(db: Db): Promise<Answer> {
+  try {
+    const writer = await probeWrite(db, READY_WAIT_MS);
+    return { status: 200, body: { status: "ready", database: "ok", writer } };
+  } catch (err) {
+    const w = writerStatus(db);
+    // Our connection was busy with a transaction that is not (yet) stuck: writes wait, they work.
+    if (err instanceof ConnectionLockTimeoutError && !w.stuck && !w.lastFailure) {
+      return { status: 200, body: { status: "ready", database: "ok", writer: "busy" } };
+    }
+    const reason = w.lastFailure?.message ?? (err as Error).message;
+    return { status: 503, body: { status: "unavailable", database: "ok", writer: reason } };
+  }
+}
+
+/** `/health` and `/ready` (GET and HEAD). */
+export function healthRoutes(db: Db): (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean> {
+  let cached: { at: number; answer: Promise<Answer> } | null = null;
+  // Liveness is checked every time; only the write probe's answer is reused.
+  const ready = () =>
+    readiness(db, () => {
+      const now = performance.now();
+      if (!cached || now - cached.at > READY_REUSE_MS) cached = { at: now, answer: writeProbe(db) };
+      return cached.answer;
+    });
+  return async (req, res, path) => {
+    if (path !== "/health" && path !== "/ready") return false;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      return true;
+    }
+    const { status, body } = path === "/health" ? health(db) : await ready();
+    const json = JSON.stringify(body);
+    res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", "content-length": Buffer.byteLength(json) });
+    res.end(req.method === "HEAD" ? undefined : json);
+    return true;
+  };
+}

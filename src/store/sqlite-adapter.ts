@@ -1,0 +1,321 @@
+import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
+import type {
+  IsolationLevel,
+  SqlDriverAdapter,
+  SqlDriverAdapterFactory,
+  SqlQuery,
+  SqlResultSet,
+  Transaction,
+  TransactionOptions,
+} from "@prisma/driver-adapter-utils";
+import type Database from "better-sqlite3";
+import { ConnectionLock, type Release } from "./connection-lock.js";
+
+/** A COMMIT failed (disk full, I/O error, read-only file); the transaction was rolled back. */
+export class CommitFailedError extends Error {
+  override name = "CommitFailedError";
+  constructor(cause: unknown) {
+    super(`the database could not save the change, which was rolled back: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/** A statement was sent on a transaction that had already ended (committed, rolled back, or aborted as stuck). */
+export class TransactionClosedError extends Error {
+  override name = "TransactionClosedError";
+  constructor() {
+    super("the transaction has already ended");
+  }
+}
+
+/** What /health and /ready read about the writer, without waiting for it. */
+export interface WriterStatus {
+  /** How long the current transaction or statement has held the connection (null: free). */
+  heldForMs: number | null;
+  /** Callers waiting for the connection. */
+  waiting: number;
+  /** The connection was held longer than a waiter may wait: the writer is stuck. */
+  stuck: boolean;
+  /** The last commit or recovery failure, when no commit has succeeded since. */
+  lastFailure: { at: Date; message: string } | null;
+}
+
+export interface SerialSqliteOptions {
+  /** Path of the database file. */
+  file: string;
+  /** How long a statement waits for SQLite's lock (another process) and for this connection (another transaction), in ms. */
+  busyTimeoutMs: number;
+  /** Per-connection settings (pragmas), run on every (re)opened connection. */
+  setup: (client: Database.Database) => void;
+  /** Told about every failed commit and every connection replaced. */
+  onFailure?: (err: unknown, what: string) => void;
+}
+
+const BEGIN: SqlQuery = { sql: "BEGIN", args: [], argTypes: [] };
+const COMMIT: SqlQuery = { sql: "COMMIT", args: [], argTypes: [] };
+const ROLLBACK: SqlQuery = { sql: "ROLLBACK", args: [], argTypes: [] };
+
+/**
+ * Prisma's driver adapter for our one SQLite connection, built over @prisma/adapter-better-sqlite3
+ * (its value conversion and error mapping) with our own ownership of the connection:
+ *
+ * - The upstream adapter serialises transactions with a mutex that only its `commit()` and
+ *   `rollback()` release. Prisma sends COMMIT as a statement first and calls `commit()` only when
+ *   that succeeded, so a COMMIT that fails (SQLITE_IOERR_WRITE, SQLITE_FULL) never releases it and
+ *   every later transaction waits forever. A failing BEGIN leaks it the same way.
+ * - Statements outside a transaction do not wait for that mutex: they run on the same connection
+ *   inside whatever transaction is open, and vanish with its rollback.
+ *
+ * Here every statement and every transaction takes one ConnectionLock with a bounded wait; the
+ * transaction runs COMMIT and ROLLBACK itself (`usePhantomQuery`), rolls back what a failed COMMIT
+ * left open, and always releases. A connection that cannot leave its transaction is replaced.
+ */
+export class SerialSqliteAdapterFactory implements SqlDriverAdapterFactory {
+  readonly provider = "sqlite" as const;
+  readonly adapterName = "@prisma/adapter-better-sqlite3";
+  readonly lock: ConnectionLock;
+  lastFailure: { at: Date; message: string } | null = null;
+
+  constructor(readonly options: SerialSqliteOptions) {
+    this.lock = new ConnectionLock(options.busyTimeoutMs);
+  }
+
+  #adapter: SerialSqliteAdapter | null = null;
+
+  async connect(): Promise<SqlDriverAdapter> {
+    this.#adapter = new SerialSqliteAdapter(this, await this.openConnection());
+    return this.#adapter;
+  }
+
+  /**
+   * Proves that this process can write now: waits at most `waitMs` for the connection and for
+   * SQLite's write lock, then commits a real (unchanging) write to the file. A success clears
+   * `lastFailure`; a failure records it and throws.
+   */
+  async probeWrite(waitMs: number): Promise<"ok" | "busy"> {
+    if (!this.#adapter) throw new Error("the database client is not connected");
+    return this.#adapter.probeWrite(waitMs);
+  }
+
+  status(): WriterStatus {
+    const heldForMs = this.lock.heldForMs();
+    return { heldForMs, waiting: this.lock.waiting, stuck: heldForMs !== null && heldForMs >= this.lock.stuckAfterMs, lastFailure: this.lastFailure };
+  }
+
+  /** A new upstream adapter (one better-sqlite3 connection) with our settings applied. */
+  async openConnection(): Promise<Connection> {
+    const adapter = await new PrismaBetterSQLite3({ url: `file:${this.options.file}`, timeout: this.options.busyTimeoutMs }).connect();
+    // The upstream adapter keeps its better-sqlite3 handle in a public field; we need it to see
+    // whether a failed COMMIT left the transaction open.
+    const client = (adapter as unknown as { client?: Database.Database }).client;
+    if (!client || typeof client.prepare !== "function" || typeof client.inTransaction !== "boolean") {
+      await adapter.dispose();
+      throw new Error("@prisma/adapter-better-sqlite3 no longer exposes its connection; update src/store/sqlite-adapter.ts");
+    }
+    try {
+      this.options.setup(client);
+    } catch (err) {
+      await adapter.dispose();
+      throw err;
+    }
+    return { adapter, client };
+  }
+
+  failed(err: unknown, what: string): void {
+    this.lastFailure = { at: new Date(), message: `${what}: ${(err as Error)?.message ?? String(err)}` };
+    this.options.onFailure?.(err, what);
+  }
+}
+
+/**
+ * SQLite result codes that say the file cannot be written or read (not that the statement was
+ * wrong): https://www.sqlite.org/rescode.html. better-sqlite3 names extended codes, e.g.
+ * SQLITE_IOERR_WRITE; the upstream adapter passes these errors through unconverted.
+ */
+export function isStorageError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "string" && /^SQLITE_(IOERR|FULL|READONLY|CANTOPEN|CORRUPT|NOTADB|PERM)/.test(code);
+}
+
+interface Connection {
+  adapter: SqlDriverAdapter;
+  client: Database.Database;
+}
+
+class SerialSqliteAdapter implements SqlDriverAdapter {
+  readonly provider = "sqlite" as const;
+  readonly adapterName: string;
+
+  constructor(
+    private readonly factory: SerialSqliteAdapterFactory,
+    private connection: Connection,
+  ) {
+    this.adapterName = factory.adapterName;
+  }
+
+  queryRaw(query: SqlQuery): Promise<SqlResultSet> {
+    return this.factory.lock.run(() => this.#noting(() => this.connection.adapter.queryRaw(query)));
+  }
+
+  executeRaw(query: SqlQuery): Promise<number> {
+    return this.factory.lock.run(() => this.#noting(() => this.connection.adapter.executeRaw(query)));
+  }
+
+  executeScript(script: string): Promise<void> {
+    return this.factory.lock.run(() => this.#noting(() => this.connection.adapter.executeScript(script)));
+  }
+
+  /** A statement outside a transaction commits by itself: its storage failures count as failed commits. */
+  async #noting<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isStorageError(err)) this.failed(err, "write");
+      throw err;
+    }
+  }
+
+  async startTransaction(isolationLevel?: IsolationLevel): Promise<Transaction> {
+    let tx: SerialTransaction | undefined;
+    const release = await this.factory.lock.acquire(() => void tx?.abort());
+    try {
+      // SQLite transactions are serializable; anything else is refused as upstream does.
+      if (isolationLevel && isolationLevel !== "SERIALIZABLE") return await this.connection.adapter.startTransaction(isolationLevel);
+      await this.recoverIfStillInTransaction();
+      await this.connection.adapter.executeRaw(BEGIN);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    tx = new SerialTransaction(this, release);
+    return tx;
+  }
+
+  async probeWrite(waitMs: number): Promise<"ok" | "busy"> {
+    const release = await this.factory.lock.acquire(undefined, waitMs);
+    try {
+      await this.recoverIfStillInTransaction();
+      const { client } = this.connection;
+      const busyTimeout = client.pragma("busy_timeout", { simple: true });
+      client.pragma(`busy_timeout = ${Math.round(waitMs)}`);
+      try {
+        client.exec("BEGIN IMMEDIATE");
+        try {
+          // Setting user_version rewrites page 1 (it is unused here; the value stays the same).
+          client.pragma(`user_version = ${client.pragma("user_version", { simple: true })}`);
+          client.exec("COMMIT");
+        } finally {
+          if (client.inTransaction) client.exec("ROLLBACK");
+        }
+      } finally {
+        client.pragma(`busy_timeout = ${busyTimeout}`);
+      }
+      this.commitSucceeded();
+      return "ok";
+    } catch (err) {
+      // Another process holds SQLite's write lock: our writes would wait for it, not fail.
+      if ((err as { code?: unknown }).code === "SQLITE_BUSY") return "busy";
+      if (isStorageError(err)) this.failed(err, "write probe");
+      throw err;
+    } finally {
+      release();
+    }
+  }
+
+  getConnectionInfo() {
+    return this.connection.adapter.getConnectionInfo?.() ?? { supportsRelationJoins: false };
+  }
+
+  dispose(): Promise<void> {
+    return this.connection.adapter.dispose();
+  }
+
+  /** The statements of a transaction run on the connection it holds. */
+  get current(): Connection {
+    return this.connection;
+  }
+
+  commitSucceeded(): void {
+    this.factory.lastFailure = null;
+  }
+
+  failed(err: unknown, what: string): void {
+    this.factory.failed(err, what);
+  }
+
+  /**
+   * Leaves whatever transaction the connection is still in (after a failed COMMIT or ROLLBACK, or
+   * a forced abort); a connection that cannot leave it is closed and replaced.
+   */
+  async recoverIfStillInTransaction(): Promise<void> {
+    const { client } = this.connection;
+    if (client.open && !client.inTransaction) return;
+    try {
+      if (client.open) client.prepare("ROLLBACK").run();
+    } catch (err) {
+      this.failed(err, "rollback after a failed transaction");
+    }
+    if (client.open && !client.inTransaction) return;
+    this.failed(new Error("the connection could not leave its transaction"), "replacing the database connection");
+    await this.connection.adapter.dispose().catch(() => undefined);
+    this.connection = await this.factory.openConnection();
+  }
+}
+
+class SerialTransaction implements Transaction {
+  readonly provider = "sqlite" as const;
+  readonly adapterName: string;
+  readonly options: TransactionOptions = { usePhantomQuery: true };
+  #closed = false;
+
+  constructor(
+    private readonly owner: SerialSqliteAdapter,
+    private readonly release: Release,
+  ) {
+    this.adapterName = owner.adapterName;
+  }
+
+  queryRaw(query: SqlQuery): Promise<SqlResultSet> {
+    if (this.#closed) return Promise.reject(new TransactionClosedError());
+    return this.owner.current.adapter.queryRaw(query);
+  }
+
+  executeRaw(query: SqlQuery): Promise<number> {
+    if (this.#closed) return Promise.reject(new TransactionClosedError());
+    return this.owner.current.adapter.executeRaw(query);
+  }
+
+  async commit(): Promise<void> {
+    if (this.#closed) throw new TransactionClosedError();
+    this.#closed = true;
+    try {
+      await this.owner.current.adapter.executeRaw(COMMIT);
+      this.owner.commitSucceeded();
+    } catch (err) {
+      this.owner.failed(err, "commit");
+      await this.owner.recoverIfStillInTransaction().catch((e: unknown) => this.owner.failed(e, "reopening the database connection"));
+      throw new CommitFailedError(err);
+    } finally {
+      this.release();
+    }
+  }
+
+  async rollback(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      if (this.owner.current.client.inTransaction) await this.owner.current.adapter.executeRaw(ROLLBACK);
+    } catch (err) {
+      this.owner.failed(err, "rollback");
+      await this.owner.recoverIfStillInTransaction().catch((e: unknown) => this.owner.failed(e, "reopening the database connection"));
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Ends a transaction that held the connection too long: later statements on it fail. */
+  async abort(): Promise<void> {
+    if (this.#closed) return;
+    this.owner.failed(new Error("a transaction held the database connection too long"), "aborting a stuck transaction");
+    await this.rollback();
+  }
+}
