@@ -1,6 +1,7 @@
 import type { EarlyStopping } from "../../describe/types.js";
 import { setHumanDescription } from "../../jobs/descriptions.js";
 import { checkText, TEXT_LIMITS, type TextLimit } from "../../jobs/input-limits.js";
+import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import {
   ArtworkWithoutImageError,
   cancelJob,
@@ -47,7 +48,7 @@ const EarlyStoppingEnum = builder.enumType("EarlyStoppingMode", {
 const GenerationParamsInput = builder.inputType("GenerationParamsInput", {
   description: "Generation parameters; unset ones take the configured defaults (see generationDefaults).",
   fields: (t) => ({
-    prompt: t.string({ description: `At most ${TEXT_LIMITS.prompt.max} characters.` }),
+    prompt: t.string({ description: `At most ${TEXT_LIMITS.prompt.max} characters.`, extensions: inputLimit(RESOLVER_CHECKED) }),
     numBeams: t.int({ description: "1 to 8." }),
     maxNewTokens: t.int({ description: "16 to 1024." }),
     minNewTokens: t.int({ description: "0 to maxNewTokens." }),
@@ -90,7 +91,7 @@ builder.mutationFields((t) => ({
     args: {
       id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id." }),
       params: t.arg({ type: GenerationParamsInput }),
-      reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.` }),
+      reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.`, extensions: inputLimit(RESOLVER_CHECKED) }),
       force: t.arg.boolean({ defaultValue: false }),
     },
     errors: {
@@ -122,7 +123,12 @@ builder.mutationFields((t) => ({
   describeMissing: t.field({
     type: QueueSummaryRef,
     description: "Queues every active artwork (of one creator, if given) that has an image and no description.",
-    args: { creator: t.arg.string({ description: `A creator QID ("Q5432") or words of its labels ("goya"); at most ${TEXT_LIMITS.creator.max} characters.` }) },
+    args: {
+      creator: t.arg.string({
+        description: `A creator QID ("Q5432") or words of its labels ("goya"); at most ${TEXT_LIMITS.creator.max} characters.`,
+        extensions: inputLimit(RESOLVER_CHECKED),
+      }),
+    },
     errors: { types: [UnauthorizedError, InvalidInputError], directResult: true },
     resolve: async (_root, args, ctx) => {
       requireToken(ctx);
@@ -133,7 +139,7 @@ builder.mutationFields((t) => ({
   cancelJob: t.prismaField({
     type: "Job",
     description: "Cancels a queued job, or a running one (its worker stops at the next token and writes nothing).",
-    args: { id: t.arg.id({ required: true, description: "Global id or number." }) },
+    args: { id: t.arg.id({ required: true, description: "Global id or number.", extensions: inputLimit(RESOLVER_CHECKED) }) },
     errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, JobNotCancellableError], directResult: true },
     resolve: async (query, _root, args, ctx) => {
       requireToken(ctx);
@@ -148,9 +154,13 @@ builder.mutationFields((t) => ({
     description: "Records a person's text as the artwork's current description. The nightly run never replaces it; only regenerateDescription with force: true does.",
     args: {
       id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id." }),
-      text: t.arg.string({ required: true, description: `At most ${TEXT_LIMITS.descriptionText.max} characters; newlines and tabs allowed.` }),
-      author: t.arg.string({ description: `One line, at most ${TEXT_LIMITS.author.max} characters.` }),
-      reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.` }),
+      text: t.arg.string({
+        required: true,
+        description: `At most ${TEXT_LIMITS.descriptionText.max} characters; newlines and tabs allowed.`,
+        extensions: inputLimit(RESOLVER_CHECKED),
+      }),
+      author: t.arg.string({ description: `One line, at most ${TEXT_LIMITS.author.max} characters.`, extensions: inputLimit(RESOLVER_CHECKED) }),
+      reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.`, extensions: inputLimit(RESOLVER_CHECKED) }),
     },
     errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, InvalidInputError], directResult: true },
     resolve: async (query, _root, args, ctx) => {

@@ -5,6 +5,7 @@ import type { Db } from "../../db.js";
 import { defaultGenerationParams, type GenerationParams } from "../../describe/types.js";
 import type { Heartbeat, Job } from "../../generated/prisma/client.js";
 import { MAX_ID_CHARS, MAX_STATUS_FILTER } from "../../jobs/input-limits.js";
+import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import { ArtworkWithoutImageError, earlyStoppingText, JobNotCancellableError, ParamOutOfRangeError, parseJobParams, resolveParams } from "../../jobs/queue.js";
 import { builder } from "../builder.js";
 import { InvalidIdError } from "../errors.js";
@@ -181,7 +182,7 @@ builder.queryFields((t) => ({
   job: t.prismaField({
     type: "Job",
     nullable: true,
-    args: { id: t.arg.id({ required: true, description: "Global id or number." }) },
+    args: { id: t.arg.id({ required: true, description: "Global id or number.", extensions: inputLimit(RESOLVER_CHECKED) }) },
     errors: { types: [InvalidIdError], directResult: true },
     resolve: (query, _root, args, ctx) => ctx.db.job.findUnique({ ...query, where: { id: parseJobId(String(args.id)) } }),
   }),
@@ -219,7 +220,7 @@ builder.subscriptionFields((t) => ({
       "The job now and after every change of status or progress; the last event carries the final state and the description, then the stream ends. " +
       "Reads the database, so it works whichever process runs the worker. Each client may hold GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT streams at once " +
       "(error code TOO_MANY_SUBSCRIPTIONS beyond); a slow client may skip intermediate progress, never the final state.",
-    args: { id: t.arg.id({ required: true, description: "Global id or number." }) },
+    args: { id: t.arg.id({ required: true, description: "Global id or number.", extensions: inputLimit(RESOLVER_CHECKED) }) },
     subscribe: (_root, args, ctx) => {
       let id: number;
       try {
