@@ -91,6 +91,10 @@ const schema = z.object({
   GRAPHQL_MAX_ALIASES: int(0, 1000).default(20),
   GRAPHQL_MAX_TOKENS: int(100, 100_000).default(2_000),
   GRAPHQL_TIMEOUT_MS: int(1, 600_000).default(5_000),
+  /** Largest request body (a POSTed GraphQL document and its variables) in bytes; larger ones get 413 before anything parses them. */
+  GRAPHQL_MAX_BODY_BYTES: int(1_000, 100_000_000).default(100_000),
+  /** Longest request target (path and query string) in bytes; longer ones get 414. */
+  HTTP_MAX_URL_BYTES: int(256, 16_000).default(8_192),
   CORS_ORIGINS: corsOrigins.default([]),
   /** Subscription streams (jobUpdated) one client address may hold open at once in one API process. */
   GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT: int(1, 10_000).default(20),

@@ -66,7 +66,8 @@ export class ImageInputError extends Error {
   override name = "ImageInputError";
   constructor(
     readonly path: string,
-    reason: string,
+    /** What is wrong with the file, without its path: what a job may show to anyone. */
+    readonly reason: string,
     cause?: unknown,
   ) {
     super(`Cannot use image ${path}: ${reason}`, cause === undefined ? undefined : { cause });

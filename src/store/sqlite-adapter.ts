@@ -9,6 +9,7 @@ import type {
   TransactionOptions,
 } from "@prisma/driver-adapter-utils";
 import type Database from "better-sqlite3";
+import { turnIfDue } from "../ops/event-loop-turns.js";
 import { ConnectionLock, type Release } from "./connection-lock.js";
 
 /** A COMMIT failed (disk full, I/O error, read-only file); the transaction was rolled back. */
@@ -153,15 +154,21 @@ class SerialSqliteAdapter implements SqlDriverAdapter {
   }
 
   queryRaw(query: SqlQuery): Promise<SqlResultSet> {
-    return this.factory.lock.run(() => this.#noting(() => this.connection.adapter.queryRaw(query)));
+    return this.#run(() => this.connection.adapter.queryRaw(query));
   }
 
   executeRaw(query: SqlQuery): Promise<number> {
-    return this.factory.lock.run(() => this.#noting(() => this.connection.adapter.executeRaw(query)));
+    return this.#run(() => this.connection.adapter.executeRaw(query));
   }
 
   executeScript(script: string): Promise<void> {
-    return this.factory.lock.run(() => this.#noting(() => this.connection.adapter.executeScript(script)));
+    return this.#run(() => this.connection.adapter.executeScript(script));
+  }
+
+  /** Lets the event loop turn first when it is due: Prisma maps rows between statements without ever yielding. */
+  async #run<T>(fn: () => Promise<T>): Promise<T> {
+    await turnIfDue();
+    return this.factory.lock.run(() => this.#noting(fn));
   }
 
   /** A statement outside a transaction commits by itself: its storage failures count as failed commits. */

@@ -4,6 +4,7 @@ import { altText } from "../../text/alt-text.js";
 import { builder } from "../builder.js";
 import { InvalidIdError, NotFoundError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
+import { fieldWeight, LONG_TEXT_WEIGHT } from "../limits/cost.js";
 import { inputLimit } from "../limits/input-limits.js";
 import { ArtworkStateEnum, AttributionKindEnum } from "./enums.js";
 import { ImageRef } from "./image.js";
@@ -90,6 +91,7 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
     description: t.string({
       nullable: true,
       description: "The current description's text.",
+      extensions: fieldWeight(LONG_TEXT_WEIGHT),
       select: { currentDescription: { select: { text: true } } },
       resolve: (a) => a.currentDescription?.text ?? null,
     }),
