@@ -105,10 +105,12 @@ export function operationCost(
     let cost = 0;
     let rows = 0;
     let aliases = 0;
+    // Cost and rows grow with every object a list returns; aliases are counted as written (the
+    // cost already prices what an alias inside a list repeats).
     const add = (u: Unit, times = 1) => {
       cost += u.cost * times;
       rows += u.rows * times;
-      aliases += u.aliases * times;
+      aliases += u.aliases;
     };
     for (const selection of set.selections) {
       if (selection.kind === Kind.INLINE_FRAGMENT) {
@@ -202,11 +204,21 @@ function listSize(
 ): number {
   if (pageSize != null && (field.name === "edges" || field.name === "nodes")) return pageSize;
   if (Array.isArray(args.ids)) return args.ids.length;
-  const limit = numberArg(args.limit);
+  const limit = sizeArg(field, args, "limit");
   if (limit != null) return limit;
-  const first = numberArg(args.first);
+  const first = sizeArg(field, args, "first");
   if (first != null) return first;
   return introspection.get(`${parent}.${field.name}`) ?? options.unboundedListSize;
+}
+
+/**
+ * A size argument's value; an explicit null stands for the argument's default, as the resolvers
+ * read it (`args.limit ?? default`), so `limit: null` costs what it returns.
+ */
+function sizeArg(field: GraphQLField<unknown, unknown>, args: Record<string, unknown>, name: string): number | null {
+  const given = numberArg(args[name]);
+  if (given != null) return given;
+  return args[name] === null ? numberArg(field.args.find((a) => a.name === name)?.defaultValue) : null;
 }
 
 function numberArg(v: unknown): number | null {

@@ -7,6 +7,7 @@ import type { Heartbeat, Job } from "../../generated/prisma/client.js";
 import { MAX_ID_CHARS, MAX_STATUS_FILTER } from "../../jobs/input-limits.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import { ArtworkWithoutImageError, earlyStoppingText, JobNotCancellableError, ParamOutOfRangeError, parseJobParams, resolveParams } from "../../jobs/queue.js";
+import { pageSize } from "../limits/page-size.js";
 import { builder } from "../builder.js";
 import { InvalidIdError } from "../errors.js";
 import { jobWatch, transportOf } from "../subscriptions.js";
@@ -195,9 +196,7 @@ builder.queryFields((t) => ({
       maxSize: MAX_JOBS_PAGE,
       defaultSize: 50,
       resolve: (query, _root, args, ctx) => {
-        if (args.first != null && (args.first < 0 || args.first > MAX_JOBS_PAGE)) {
-          throw new GraphQLError(`first must be between 0 and ${MAX_JOBS_PAGE} (got ${args.first})`, { extensions: { code: "BAD_USER_INPUT" } });
-        }
+        if (args.first != null) pageSize("first", args.first, 0, MAX_JOBS_PAGE);
         if (args.status != null && args.status.length > MAX_STATUS_FILTER) {
           throw new GraphQLError(`status may name at most ${MAX_STATUS_FILTER} statuses (got ${args.status.length})`, { extensions: { code: "BAD_USER_INPUT" } });
         }
