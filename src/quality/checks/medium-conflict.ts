@@ -59,7 +59,7 @@ function isClaim(words: string[], m: Mention, rightTerms: Set<string>, textNames
     if (target && isAny(target, rightTerms)) return false;
   }
   if (m.term === "sketch" && (prev === "oil" || next === "like")) return false;
-  if ((m.term === "painting" || m.term === "drawing") && isAny(next, VERB_OBJECT)) return false;
+  if ((m.term === "painting" || m.term === "drawing") && !isAny(prev, DETERMINERS) && isAny(next, VERB_OBJECT)) return false;
   if (m.term === "drawing" && !isAny(prev, DETERMINERS)) return false; // "the figures' drawing" is draughtsmanship at best
   if (m.term === "drawing" && next === "of") return false; // "the drawing of the figures": draughtsmanship or subject, undecidable
   if (m.term === "cuadro" && (prev === "a" || prev === "de")) return false; // "a cuadros": checked
