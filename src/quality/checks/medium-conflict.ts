@@ -12,6 +12,8 @@ const REFERENCE_BEFORE = new Set(
 const OBJECT_AFTER = new Set("hang hanging hangs hung wall walls framed colgado colgada pared".split(" "));
 const PREPOSITIONS = new Set("in within inside of for on en de para dentro".split(" "));
 const DETERMINERS = new Set("a an the this that these those his her its their s one el la los las un una este esta ese esa su".split(" "));
+/** Before "painting" or "drawing", these make it a noun: "this oil painting a man…" is no verb. */
+const NOUN_MODIFIERS = new Set("oil large small famous great dark black religious early late whole entire preparatory".split(" "));
 const COPULAS = new Set("is was are were es era be been".split(" "));
 /** "painting a wall", "drawing the viewer's eye": a verb, not the work. */
 const VERB_OBJECT = new Set("a an the his her their its attention eye eyes gaze viewer viewers water near closer back upon".split(" "));
@@ -59,7 +61,7 @@ function isClaim(words: string[], m: Mention, rightTerms: Set<string>, textNames
     if (target && isAny(target, rightTerms)) return false;
   }
   if (m.term === "sketch" && (prev === "oil" || next === "like")) return false;
-  if ((m.term === "painting" || m.term === "drawing") && !isAny(prev, DETERMINERS) && isAny(next, VERB_OBJECT)) return false;
+  if ((m.term === "painting" || m.term === "drawing") && !isAny(prev, DETERMINERS) && !isAny(prev, NOUN_MODIFIERS) && isAny(next, VERB_OBJECT)) return false;
   if (m.term === "drawing" && !isAny(prev, DETERMINERS)) return false; // "the figures' drawing" is draughtsmanship at best
   if (m.term === "drawing" && next === "of") return false; // "the drawing of the figures": draughtsmanship or subject, undecidable
   if (m.term === "cuadro" && (prev === "a" || prev === "de")) return false; // "a cuadros": checked
