@@ -24,13 +24,23 @@ interface Mention {
   end: number;
 }
 
-function mentions(index: WordIndex, terms: string[]): Mention[] {
+/** Terms as words, longest first, so "oil on canvas" is one mention, not also "canvas". */
+type Terms = { term: string; words: string[] }[];
+const termsOf = (terms: string[]): Terms => terms.map((term) => ({ term, words: tokenize(term) })).sort((a, b) => b.words.length - a.words.length);
+const TERMS = {
+  painting: termsOf(PAINTING_TERMS),
+  paintingOrBrush: termsOf([...PAINTING_TERMS, ...BRUSH_TERMS]),
+  paper: termsOf(PAPER_TERMS),
+};
+const wordsOf = (terms: string[]) => new Set(terms.flatMap((t) => tokenize(t)).filter((w) => w !== "on" && w !== "oil"));
+const RIGHT_WORDS = { painting: wordsOf(PAINTING_TERMS), paper: wordsOf(PAPER_TERMS) };
+
+function mentions(index: WordIndex, terms: Terms): Mention[] {
   const out: Mention[] = [];
   const taken = new Set<number>();
-  // Longest terms first, so "oil on canvas" is one mention, not also "canvas".
-  for (const term of [...terms].sort((a, b) => tokenize(b).length - tokenize(a).length)) {
-    const len = tokenize(term).length;
-    for (const at of index.find(term)) {
+  for (const { term, words } of terms) {
+    const len = words.length;
+    for (const at of index.find(words)) {
       if (taken.has(at)) continue;
       for (let k = at; k < at + len; k++) taken.add(k);
       out.push({ term, at, end: at + len });
@@ -81,9 +91,9 @@ export function checkMediumConflict(input: QualityInput): CheckOutcome {
     return { flag: "MEDIUM_CONFLICT", flagged: false, applicable: false, severity: 0, checks: [{ name: "mediumConflict", value: 0, detail: "the work's kind is unknown" }] };
   }
   const sentences = input.text.split(/(?<=[.!?…;:])\s+/).map((s) => new WordIndex(s));
-  const wrong = kind === "painting" ? PAPER_TERMS : kind === "print" ? [...PAINTING_TERMS, ...BRUSH_TERMS] : PAINTING_TERMS;
-  const right = kind === "painting" ? PAINTING_TERMS : PAPER_TERMS;
-  const rightWords = new Set(right.flatMap((t) => tokenize(t)).filter((w) => !["on", "oil"].includes(w)));
+  const wrong = kind === "painting" ? TERMS.paper : kind === "print" ? TERMS.paintingOrBrush : TERMS.painting;
+  const right = kind === "painting" ? TERMS.painting : TERMS.paper;
+  const rightWords = kind === "painting" ? RIGHT_WORDS.painting : RIGHT_WORDS.paper;
   const namesRight = sentences.some((index) => mentions(index, right).length > 0);
   // Sentence by sentence: "… an oil painting. The woman …" is no verb "painting the".
   const claims = sentences.flatMap((index) => mentions(index, wrong).filter((m) => isClaim(index.words, m, rightWords, namesRight)));
