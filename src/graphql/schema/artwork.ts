@@ -5,7 +5,7 @@ import { builder } from "../builder.js";
 import { InvalidIdError, NotFoundError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
 import { fieldWeight, LONG_TEXT_WEIGHT } from "../limits/cost.js";
-import { inputLimit } from "../limits/input-limits.js";
+import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import { pageSize } from "../limits/page-size.js";
 import { ArtworkStateEnum, AttributionKindEnum } from "./enums.js";
 import { ImageRef } from "./image.js";
@@ -169,7 +169,7 @@ builder.queryFields((t) => ({
   artwork: t.prismaField({
     type: "Artwork",
     description: "One artwork by QID or global id, whatever its state (merged and deleted works too).",
-    args: { id: t.arg.id({ required: true, extensions: inputLimit({ maxLength: 100 }) }) },
+    args: { id: t.arg.id({ required: true, extensions: inputLimit(RESOLVER_CHECKED) }) },
     errors: { types: [NotFoundError, InvalidIdError], directResult: true },
     resolve: async (query, _root, args, ctx) => {
       const key = parseArtworkId(String(args.id));

@@ -17,7 +17,7 @@ import {
 import { builder, type Context } from "../builder.js";
 import { InvalidIdError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
-import { parseJobId } from "./job.js";
+import { parseJobId } from "../ids.js";
 
 /** Who asked, as recorded on jobs and descriptions: one token means one caller. */
 const REQUESTED_BY = "api";
@@ -89,7 +89,7 @@ builder.mutationFields((t) => ({
       "Queues a new description of the artwork's main image. An identical job still queued is returned instead of a second one. " +
       "The result becomes the current description unless a person wrote the current one; force: true replaces that too.",
     args: {
-      id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id." }),
+      id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id.", extensions: inputLimit(RESOLVER_CHECKED) }),
       params: t.arg({ type: GenerationParamsInput }),
       reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.`, extensions: inputLimit(RESOLVER_CHECKED) }),
       force: t.arg.boolean({ defaultValue: false }),
@@ -153,7 +153,7 @@ builder.mutationFields((t) => ({
     type: "Description",
     description: "Records a person's text as the artwork's current description. The nightly run never replaces it; only regenerateDescription with force: true does.",
     args: {
-      id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id." }),
+      id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id.", extensions: inputLimit(RESOLVER_CHECKED) }),
       text: t.arg.string({
         required: true,
         description: `At most ${TEXT_LIMITS.descriptionText.max} characters; newlines and tabs allowed.`,

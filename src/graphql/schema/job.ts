@@ -1,52 +1,21 @@
-import { decodeGlobalID } from "@pothos/plugin-relay";
 import { GraphQLError } from "graphql";
 import type { Config } from "../../config.js";
 import type { Db } from "../../db.js";
 import { defaultGenerationParams, type GenerationParams } from "../../describe/types.js";
 import type { Heartbeat, Job } from "../../generated/prisma/client.js";
-import { MAX_ID_CHARS, MAX_STATUS_FILTER } from "../../jobs/input-limits.js";
+import { MAX_STATUS_FILTER } from "../../jobs/input-limits.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import { ArtworkWithoutImageError, earlyStoppingText, JobNotCancellableError, ParamOutOfRangeError, parseJobParams, resolveParams } from "../../jobs/queue.js";
 import { pageSize } from "../limits/page-size.js";
 import { builder } from "../builder.js";
 import { InvalidIdError } from "../errors.js";
+import { parseJobId } from "../ids.js";
 import { jobWatch, transportOf } from "../subscriptions.js";
 import { JobStatusEnum } from "./enums.js";
 import { ModuleDtype } from "./description.js";
 import { ErrorInterface } from "./errors.js";
 
 const MAX_JOBS_PAGE = 500;
-/** The largest id a Prisma `Int` column holds (32-bit signed): no job has a larger one. */
-const MAX_JOB_ID = 2_147_483_647;
-
-function jobNumber(text: string): number | null {
-  if (!/^[1-9][0-9]{0,9}$/.test(text)) return null;
-  const n = Number(text);
-  return n <= MAX_JOB_ID ? n : null;
-}
-
-/**
- * A job id as users give it: the Relay global id, or the plain database number (surrounding
- * spaces ignored). Anything else, a number beyond any job's, or a text too long to be an id, is an
- * InvalidIdError.
- */
-export function parseJobId(raw: string): number {
-  if (raw.length <= MAX_ID_CHARS) {
-    const id = raw.trim();
-    const plain = jobNumber(id);
-    if (plain !== null) return plain;
-    try {
-      const { typename, id: local } = decodeGlobalID(id);
-      const n = typename === "Job" ? jobNumber(local) : null;
-      if (n !== null) return n;
-    } catch {
-      // falls through to the typed error
-    }
-  }
-  const shown = raw.length > MAX_ID_CHARS ? `${raw.slice(0, MAX_ID_CHARS)}…` : raw;
-  throw new InvalidIdError(shown, "a job's global id or number");
-}
-
 builder.objectType(ParamOutOfRangeError, {
   name: "ParameterOutOfRangeError",
   description: "A generation parameter is outside its allowed range.",
