@@ -114,7 +114,7 @@ export async function openDescriber(config: Config, options: DescriberOptions = 
       const id = nextId++;
       const abort = new SharedArrayBuffer(4);
       const flag = new Int32Array(abort);
-      const full: EngineParams = { ...params, cleanMarkdown: config.DESCRIBE_CLEAN_MARKDOWN };
+      const full: EngineParams = { ...params };
       return new Promise<DescribeOutput[]>((resolve, reject) => {
         const entry: { resolve: typeof resolve; reject: typeof reject; onProgress?: (i: number, n: number) => void; signal?: AbortSignal } = {
           resolve,
