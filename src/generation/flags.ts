@@ -36,7 +36,7 @@ export function addGenerationOptions(command: Command): Command {
     const help = `${spec.doc}${rangeHelp(spec)} (${spec.env})`;
     if (spec.kind === "boolean") {
       command.addOption(new Option(spec.flag, help));
-      command.addOption(new Option(`--no-${spec.flag.slice(2)}`, `do not: ${spec.doc}`));
+      command.addOption(new Option(`--no-${spec.flag.slice(2)}`, `the opposite of ${spec.flag}`));
       continue;
     }
     const option = new Option(`${spec.flag} ${PLACEHOLDER[spec.kind]}`, help).argParser((text: string) => {

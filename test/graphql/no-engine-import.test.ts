@@ -37,7 +37,7 @@ function resolveLocal(from: string, spec: string): string | null {
 function importGraph(entries: string[]): { files: Map<string, string[]>; packages: Map<string, string[]> } {
   const files = new Map<string, string[]>();
   const packages = new Map<string, string[]>();
-  const queue = entries.map((f) => [f, [relative(ROOT, f)]] as const);
+  const queue: [string, string[]][] = entries.map((f) => [f, [relative(ROOT, f)]]);
   for (let item = queue.shift(); item; item = queue.shift()) {
     const [file, chain] = item;
     if (files.has(file)) continue;
