@@ -339,6 +339,13 @@ export function checkRequested(input: unknown, defaults: GenerationParams): Requ
   return r.data;
 }
 
+/** A full parameter set (what the engine is given): every parameter present and in range. Throws ParamOutOfRangeError. */
+export function checkParams(params: unknown): GenerationParams {
+  const r = generationParamsSchema.safeParse(params);
+  if (!r.success) throw toRangeError(r.error.issues, params);
+  return r.data;
+}
+
 /** One parameter written as text (a CLI flag's argument, an environment variable). Throws ParamOutOfRangeError. */
 export function parseParamText<K extends ParamName>(name: K, text: string): GenerationParams[K] {
   const spec = PARAMS[name];

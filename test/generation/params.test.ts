@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, CONFIG_KEYS, loadConfig } from "../../src/config.js";
 import {
+  checkParams,
   checkRequested,
   decodeJobParams,
   earlyStoppingText,
@@ -58,6 +59,19 @@ describe("the table", () => {
     expect(generationParamsSchema.safeParse(missing).success).toBe(false);
     expect(generationParamsSchema.safeParse({ ...GENERATION_DEFAULTS, temperature: 1 }).success).toBe(false);
     expect(generationParamsSchema.safeParse({ ...GENERATION_DEFAULTS, minNewTokens: 300 }).success).toBe(false);
+  });
+});
+
+describe("checkParams (a full set, as the engine gets it)", () => {
+  it("accepts the defaults and refuses a missing, extra or out-of-range parameter", () => {
+    expect(checkParams(GENERATION_DEFAULTS)).toEqual(GENERATION_DEFAULTS);
+    const { cleanMarkdown: _c, ...missing } = GENERATION_DEFAULTS;
+    expect((thrown(() => checkParams(missing)) as ParamOutOfRangeError).field).toBe("cleanMarkdown");
+    expect((thrown(() => checkParams({ ...GENERATION_DEFAULTS, temperature: 1 })) as ParamOutOfRangeError).field).toBe("temperature");
+    expect((thrown(() => checkParams({ ...GENERATION_DEFAULTS, numBeams: 100 })) as ParamOutOfRangeError).message).toBe(
+      "numBeams must be an integer between 1 and 8 (got 100)",
+    );
+    expect((thrown(() => checkParams({ ...GENERATION_DEFAULTS, minNewTokens: 300 })) as ParamOutOfRangeError).field).toBe("minNewTokens");
   });
 });
 
