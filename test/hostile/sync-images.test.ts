@@ -142,7 +142,7 @@ describe("describing an image no model can use", () => {
     const out: string[] = [];
     const err: string[] = [];
     const paths = BAD.map((b) => join(dir, b.file));
-    const failures = await describeFiles(loadConfig({}), [...paths, good], { model: model.dir, beams: 1, maxNewTokens: 4, batch: 1, json: true }, {
+    const failures = await describeFiles(loadConfig({}), [...paths, good], { model: model.dir, params: { numBeams: 1, maxNewTokens: 16 }, batch: 1, json: true }, {
       out: (l) => out.push(l),
       err: (l) => err.push(l),
     });

@@ -1,4 +1,3 @@
-import type { EarlyStopping } from "../../describe/types.js";
 import { setHumanDescription } from "../../jobs/descriptions.js";
 import { checkText, TEXT_LIMITS, type TextLimit } from "../../jobs/input-limits.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
@@ -8,16 +7,17 @@ import {
   describableImage,
   enqueueDescribe,
   JobNotCancellableError,
-  ParamOutOfRangeError,
   PRIORITY,
   type QueueRunSummary,
   queueMissing,
   validateParams,
 } from "../../jobs/queue.js";
+import { ParamOutOfRangeError } from "../../generation/params.js";
 import { builder, type Context } from "../builder.js";
 import { InvalidIdError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
 import { parseJobId } from "../ids.js";
+import { GenerationParamsInput } from "./generation.js";
 
 /** Who asked, as recorded on jobs and descriptions: one token means one caller. */
 const REQUESTED_BY = "api";
@@ -40,27 +40,6 @@ function requireToken(ctx: Context): void {
   if (!ctx.authorized) throw new UnauthorizedError();
 }
 
-const EarlyStoppingEnum = builder.enumType("EarlyStoppingMode", {
-  description: "Hugging Face early_stopping: TRUE stops when num_beams beams finished, FALSE uses a heuristic, NEVER runs the canonical search.",
-  values: { TRUE: { value: "true" }, FALSE: { value: "false" }, NEVER: { value: "never" } } as const,
-});
-
-const GenerationParamsInput = builder.inputType("GenerationParamsInput", {
-  description: "Generation parameters; unset ones take the configured defaults (see generationDefaults).",
-  fields: (t) => ({
-    prompt: t.string({ description: `At most ${TEXT_LIMITS.prompt.max} characters.`, extensions: inputLimit(RESOLVER_CHECKED) }),
-    numBeams: t.int({ description: "1 to 8." }),
-    maxNewTokens: t.int({ description: "16 to 1024." }),
-    minNewTokens: t.int({ description: "0 to maxNewTokens." }),
-    targetWords: t.int({ description: "0 (off) to 1000." }),
-    lengthPenalty: t.float({ description: "-10 to 10." }),
-    earlyStopping: t.field({ type: EarlyStoppingEnum }),
-    noRepeatNgramSize: t.int({ description: "0 (off) to 20." }),
-    repetitionPenalty: t.float({ description: "0.5 to 3." }),
-    imageSplitting: t.boolean(),
-  }),
-});
-
 const QueueSummaryRef = builder.objectRef<QueueRunSummary>("DescribeMissingPayload").implement({
   description: "What describeMissing queued and skipped.",
   fields: (t) => ({
@@ -71,10 +50,6 @@ const QueueSummaryRef = builder.objectRef<QueueRunSummary>("DescribeMissingPaylo
     skippedHuman: t.exposeInt("skippedHuman", { description: "Works whose current description is a person's text." }),
   }),
 });
-
-function toEarlyStopping(v: "true" | "false" | "never" | null | undefined): EarlyStopping | undefined {
-  return v == null ? undefined : v === "never" ? "never" : v === "true";
-}
 
 async function findArtwork(ctx: Context, rawId: string) {
   const found = await ctx.db.artwork.findUnique({ where: parseArtworkId(rawId), select: { id: true, qid: true } });
@@ -100,10 +75,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (query, _root, args, ctx) => {
       requireToken(ctx);
-      const params = validateParams(
-        { ...(args.params ?? {}), earlyStopping: toEarlyStopping(args.params?.earlyStopping) },
-        ctx.config,
-      );
+      const params = validateParams(args.params ?? {}, ctx.config);
       const reason = optionalText("reason", args.reason, TEXT_LIMITS.reason);
       const artwork = await findArtwork(ctx, String(args.id));
       const image = await ctx.db.image.findFirst({ where: { artworkId: artwork.id, ...describableImage }, select: { id: true } });

@@ -1,11 +1,11 @@
 import { GraphQLError } from "graphql";
 import type { Config } from "../../config.js";
 import type { Db } from "../../db.js";
-import { defaultGenerationParams, type GenerationParams } from "../../describe/types.js";
+import { type GenerationParams, paramsFromConfig } from "../../generation/params.js";
 import type { Heartbeat, Job } from "../../generated/prisma/client.js";
 import { MAX_STATUS_FILTER } from "../../jobs/input-limits.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
-import { ArtworkWithoutImageError, earlyStoppingText, JobNotCancellableError, ParamOutOfRangeError, parseJobParams, resolveParams } from "../../jobs/queue.js";
+import { ArtworkWithoutImageError, JobNotCancellableError, parseJobParams, resolveParams } from "../../jobs/queue.js";
 import { pageSize } from "../limits/page-size.js";
 import { builder } from "../builder.js";
 import { InvalidIdError } from "../errors.js";
@@ -14,15 +14,9 @@ import { jobWatch, transportOf } from "../subscriptions.js";
 import { JobStatusEnum } from "./enums.js";
 import { ModuleDtype } from "./description.js";
 import { ErrorInterface } from "./errors.js";
+import { GenerationSettings } from "./generation.js";
 
 const MAX_JOBS_PAGE = 500;
-builder.objectType(ParamOutOfRangeError, {
-  name: "ParameterOutOfRangeError",
-  description: "A generation parameter is outside its allowed range.",
-  interfaces: [ErrorInterface],
-  isTypeOf: (v) => v instanceof ParamOutOfRangeError,
-  fields: (t) => ({ field: t.exposeString("field") }),
-});
 
 builder.objectType(ArtworkWithoutImageError, {
   name: "ArtworkWithoutImageError",
@@ -38,22 +32,6 @@ builder.objectType(JobNotCancellableError, {
   interfaces: [ErrorInterface],
   isTypeOf: (v) => v instanceof JobNotCancellableError,
   fields: (t) => ({ status: t.expose("status", { type: JobStatusEnum }) }),
-});
-
-export const GenerationSettings = builder.objectRef<GenerationParams>("GenerationSettings").implement({
-  description: "Generation parameters (names follow Hugging Face generate()).",
-  fields: (t) => ({
-    prompt: t.exposeString("prompt"),
-    numBeams: t.exposeInt("numBeams"),
-    maxNewTokens: t.exposeInt("maxNewTokens"),
-    minNewTokens: t.exposeInt("minNewTokens"),
-    targetWords: t.exposeInt("targetWords", { description: "Target length in words; 0 = off." }),
-    lengthPenalty: t.exposeFloat("lengthPenalty"),
-    earlyStopping: t.string({ description: '"true", "false" or "never".', resolve: (p) => earlyStoppingText(p.earlyStopping) }),
-    noRepeatNgramSize: t.exposeInt("noRepeatNgramSize"),
-    repetitionPenalty: t.exposeFloat("repetitionPenalty"),
-    imageSplitting: t.exposeBoolean("imageSplitting"),
-  }),
 });
 
 export const JobRef = builder.prismaNode("Job", {
@@ -145,7 +123,7 @@ const GenerationDefaultsRef = builder.objectRef<Defaults>("GenerationDefaults").
 async function loadDefaults(db: Db, config: Config): Promise<Defaults> {
   const beats = await db.heartbeat.findMany({ where: { modelStatus: { not: null } }, orderBy: { beatAt: "desc" }, take: 20 });
   const fresh = Date.now() - config.HEARTBEAT_STALE_S * 1000;
-  return { params: defaultGenerationParams(config), workers: beats.map((beat) => ({ beat, alive: beat.beatAt.getTime() >= fresh })) };
+  return { params: paramsFromConfig(config), workers: beats.map((beat) => ({ beat, alive: beat.beatAt.getTime() >= fresh })) };
 }
 
 builder.queryFields((t) => ({
