@@ -251,7 +251,8 @@ export class PollingHub<V> {
 
   private async flush(): Promise<void> {
     this.flushScheduled = false;
-    const batch = [...this.due];
+    // A topic stopped since it was queued is not read again, unless its first read is still owed.
+    const batch = [...this.due].filter(([topic, { settle }]) => !topic.closed || settle);
     this.due.clear();
     const keys = batch.map(([topic]) => topic.key);
     let values: Map<number, V>;
