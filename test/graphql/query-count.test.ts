@@ -51,8 +51,12 @@ it("lists 100 artworks with creators, images and descriptions in a fixed number 
   await countFor(10); // the first request also looks the creator up (then reused for a few seconds)
   const for10 = await countFor(10);
   const for100 = await countFor(100);
-  expect(for100).toBe(for10);
+  // No query per artwork. A request that runs past 20 ms gives the event loop a turn between
+  // resolvers (limits/event-loop.ts), which can split one batched relation load in two; so the
+  // count may differ by a couple of queries from run to run, never by the list's length.
+  expect(for10).toBeLessThanOrEqual(12);
   expect(for100).toBeLessThanOrEqual(12);
+  expect(Math.abs(for100 - for10)).toBeLessThanOrEqual(2);
 });
 
 const SEARCH = `query($first: Int) {

@@ -61,7 +61,7 @@ async function jobErrorFor(content: Buffer | string | null): Promise<{ status: s
   mkdirSync(dirname(file), { recursive: true });
   if (content === null) rmSync(file, { force: true });
   else writeFileSync(file, content);
-  const { job } = await enqueueDescribe(t.db, config, { artworkId: a.id, imageId: image.id, params: { maxNewTokens: 8 }, reason: "test", requestedBy: "tester" });
+  const { job } = await enqueueDescribe(t.db, config, { artworkId: a.id, imageId: image.id, params: { maxNewTokens: 16 }, reason: "test", requestedBy: "tester" });
   for (const until = Date.now() + 15_000; Date.now() < until; await new Promise((r) => setTimeout(r, 30))) {
     const r = await gql(yoga, `query($id: ID!) { job(id: $id) { ... on Job { status error } } }`, { id: String(job.id) });
     const j = r.data?.job as { status: string; error: string | null } | undefined;
