@@ -134,7 +134,7 @@ async function flow(url: string, procs: ArtdescProcess[]) {
   }
 }
 
-describe("end to end with the tiny model", () => {
+describe("end to end with the tiny model", { timeout: 240_000 }, () => {
   it("artdesc start alone: sync, nightly descriptions, regenerate, a person's text kept", async () => {
     const dir = mkdtempSync(join(tmpdir(), "artdesc-e2e-"));
     const port = await freePort();

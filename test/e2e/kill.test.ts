@@ -61,5 +61,5 @@ describe("a worker killed in the middle of a description", () => {
     } finally {
       expect(await second.stop("SIGTERM")).toBe(0);
     }
-  });
+  }, 300_000); // its own waits allow 120 s + 180 s on a loaded machine
 });
