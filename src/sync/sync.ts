@@ -182,6 +182,15 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
   return { runId: run.id, status, full: refresh, error, ...counts };
 }
 
+/**
+ * Lets the event loop serve whatever is waiting (API requests in `artdesc start`) before the sync
+ * goes on. Each step of the sync awaits statements that better-sqlite3 answers synchronously, so
+ * without this a batch of 50 works runs as one long task and every request waits for all of it.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** A run that went through to the end: every work was looked at, some may have failed. */
 export const FINISHED_SYNC_STATUSES: SyncRunStatus[] = ["SUCCEEDED", "PARTIAL"];
 
@@ -278,6 +287,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
         continue;
       }
       const details: ArtworkDetails[] = [];
+      await yieldToEventLoop();
       for (const qid of batch) {
         const o = outcomes.get(qid)!;
         if (o.kind === "found") details.push(parseArtwork(o.entity, config.SYNC_LANGUAGES));
@@ -302,6 +312,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
         }
         ctx.progress.worksDone++;
         ctx.report();
+        await yieldToEventLoop();
       }
       // 4. Images of the works just written start now, alongside the next batches.
       if (written.length && !signal?.aborted) await images.add(await db.image.findMany({ where: { artworkId: { in: written } }, select: IMAGE_ROW }));
@@ -534,6 +545,7 @@ class ImagePipeline {
         record();
         ctx.progress.imagesDone++;
       } else this.queue.push({ row, info });
+      await yieldToEventLoop();
     }
     if (updates.length) await db.$transaction(updates);
     ctx.report();
@@ -558,6 +570,7 @@ class ImagePipeline {
       }
       ctx.progress.imagesDone++;
       ctx.report();
+      await yieldToEventLoop();
     }
   }
 
@@ -687,6 +700,7 @@ async function checkVanished(ctx: RunContext, urls: ReturnType<typeof wikidataUr
             : { state: "NOT_BY_CREATOR" as const };
       // Marked, never dropped: the record and its descriptions stay.
       await db.artwork.update({ where: { id: a.id }, data: { ...data, stateChangedAt: now } });
+      await yieldToEventLoop();
       ctx.counts.removed++;
       ctx.log.info({ qid: a.qid, ...data }, "work left the inventory");
     }
