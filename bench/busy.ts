@@ -66,6 +66,8 @@ function measure(url: string): Promise<autocannon.Result> {
     body: JSON.stringify({ query: QUERY }),
     connections: CONNECTIONS,
     duration: SECONDS,
+    // Its own thread: the sync cases' Wikidata world serves from this process's event loop.
+    workers: 1,
   });
 }
 
@@ -250,6 +252,8 @@ async function syncCases(seededFile: string): Promise<number> {
         LOG_LEVEL: "warn",
         SHUTDOWN_GRACE_S: "0",
         HEARTBEAT_INTERVAL_S: "1",
+        // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where the service's time goes.
+        ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
       };
       if (name === "sync-process") {
         // A store synced once before: `start` does not sync at startup; the sync runs next to it.

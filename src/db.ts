@@ -29,6 +29,11 @@ export interface DbOptions {
   busyTimeoutMs?: number;
   /** Told about every failed commit and every replaced connection (the service logs them). */
   onWriteFailure?: (err: unknown, what: string) => void;
+  /**
+   * Plain reads (SELECTs outside a transaction) on a second, query-only connection that never
+   * waits for this client's writer (default true; false only to show what it prevents).
+   */
+  separateReader?: boolean;
 }
 
 /** One Prisma client over better-sqlite3; the database file is in WAL mode. */
@@ -38,6 +43,7 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
   const adapter = new SerialSqliteAdapterFactory({
     file,
     busyTimeoutMs: options.busyTimeoutMs ?? 15_000,
+    separateReader: options.separateReader,
     // Per connection, so a replaced connection gets them too. synchronous=NORMAL is safe in WAL
     // mode and much faster.
     setup: (client) => {
@@ -149,12 +155,15 @@ export function probeRead(db: Db): void {
 }
 
 /**
- * A second, query-only better-sqlite3 connection to `db`'s file, opened on first use, for hot
- * read paths written in SQL that Prisma cannot express (full-text search). Its statements can be
+ * The second, query-only better-sqlite3 connection to `db`'s file (the one Prisma's plain reads
+ * use), for hot read paths written in SQL that Prisma cannot express (full-text search). Its statements can be
  * prepared once and kept: Prisma's adapter prepares every statement on every call. In WAL mode
  * it reads committed data only and never waits for or blocks the writer.
  */
 export function readConnection(db: Db): Database.Database {
+  // Prisma's plain reads already have one (see SerialSqliteAdapterFactory).
+  const shared = adapterOf(db).readerClient();
+  if (shared) return shared;
   let reader = readers.get(db);
   if (!reader) {
     const file = files.get(db);

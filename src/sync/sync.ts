@@ -1,4 +1,6 @@
+import { readdirSync } from "node:fs";
 import { stat } from "node:fs/promises";
+import { setPriority } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config.js";
 import { type Db, writeTransaction } from "../db.js";
@@ -189,6 +191,31 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
  */
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The nice value of an `artdesc sync` process: a batch job leaves the CPU to the API and the worker. */
+export const SYNC_PROCESS_NICE = 10;
+
+/**
+ * Lowers the priority of this whole process (for `artdesc sync`, never for `start`, whose API
+ * shares it). Linux keeps a nice value per thread, so every thread already running (libuv's pool,
+ * where sharp works) is lowered too; threads started later inherit it. Where that cannot be done,
+ * the sync simply runs at normal priority.
+ */
+export function runAtBackgroundPriority(): void {
+  let tids: number[] = [];
+  try {
+    tids = readdirSync("/proc/self/task").map(Number).filter(Number.isInteger);
+  } catch {
+    // no /proc (not Linux): the process-wide call below is all there is
+  }
+  for (const tid of tids.length ? tids : [0]) {
+    try {
+      setPriority(tid, SYNC_PROCESS_NICE);
+    } catch {
+      // a thread that ended meanwhile, or no right to change it: the sync runs all the same
+    }
+  }
 }
 
 /** A run that went through to the end: every work was looked at, some may have failed. */
