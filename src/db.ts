@@ -155,15 +155,13 @@ export function probeRead(db: Db): void {
 }
 
 /**
- * The second, query-only better-sqlite3 connection to `db`'s file (the one Prisma's plain reads
- * use), for hot read paths written in SQL that Prisma cannot express (full-text search). Its statements can be
+ * A query-only better-sqlite3 connection to `db`'s file, opened on first use, for hot read paths
+ * written in SQL that Prisma cannot express (full-text search). It is not the one Prisma's plain
+ * reads use: that one returns integers as BigInt, as Prisma's value conversion expects. Its statements can be
  * prepared once and kept: Prisma's adapter prepares every statement on every call. In WAL mode
  * it reads committed data only and never waits for or blocks the writer.
  */
 export function readConnection(db: Db): Database.Database {
-  // Prisma's plain reads already have one (see SerialSqliteAdapterFactory).
-  const shared = adapterOf(db).readerClient();
-  if (shared) return shared;
   let reader = readers.get(db);
   if (!reader) {
     const file = files.get(db);

@@ -128,11 +128,6 @@ export class SerialSqliteAdapterFactory implements SqlDriverAdapterFactory {
     return this.#adapter.probeWrite(waitMs);
   }
 
-  /** The query-only connection of plain reads (null before connecting, or without one). */
-  readerClient(): Database.Database | null {
-    return this.#adapter?.readerClient ?? null;
-  }
-
   status(): WriterStatus {
     const heldForMs = this.lock.heldForMs();
     return { heldForMs, waiting: this.lock.waiting, stuck: heldForMs !== null && heldForMs >= this.lock.stuckAfterMs, lastFailure: this.lastFailure };
@@ -246,10 +241,6 @@ class SerialSqliteAdapter implements SqlDriverAdapter {
   readonly adapterName: string;
 
   readonly #reads: ReadClassifier | null;
-
-  get readerClient(): Database.Database | null {
-    return this.reader?.client ?? null;
-  }
 
   constructor(
     private readonly factory: SerialSqliteAdapterFactory,
