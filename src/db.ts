@@ -187,12 +187,10 @@ export async function closeDb(db: Db): Promise<void> {
 /**
  * A transaction that takes SQLite's write lock before anything else. In WAL mode a transaction
  * that reads first and writes later fails at once with SQLITE_BUSY (no waiting) when another
- * process committed in between; one that starts with a write waits for the lock (busy timeout)
- * and then sees the latest data. The first statement writes nothing: it only begins the write.
+ * process committed in between; one that takes the lock first waits for it and then sees the
+ * latest data. Every transaction of our adapter begins IMMEDIATE (see sqlite-adapter.ts), so this
+ * is `$transaction` under a name that says what callers rely on.
  */
 export function writeTransaction<T>(db: Db, fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
-  return db.$transaction(async (tx) => {
-    await tx.$executeRawUnsafe(`UPDATE "Lease" SET "name" = "name" WHERE 0`);
-    return fn(tx);
-  });
+  return db.$transaction(fn);
 }
