@@ -4,6 +4,8 @@ import { isApiWorkerProcess, startApiService } from "./api/component.js";
 import { loadConfig } from "./config.js";
 import { closeDb, sqlitePath } from "./db.js";
 import { positiveInt } from "./cli-args.js";
+import { addGenerationOptions, flagOf, requestedFromOptions } from "./generation/flags.js";
+import { checkRequested, ParamOutOfRangeError, paramsFromConfig } from "./generation/params.js";
 import { pullCommand, synthCommand } from "./describe/models/commands.js";
 import { startSyncSchedule } from "./jobs/schedule.js";
 import type { Config } from "./config.js";
@@ -114,26 +116,34 @@ program
     console.log(`${file}: ${applied.length} migration(s) applied, ${total} in all`);
   });
 
-program
+const describeCommand = program
   .command("describe")
   .description("Describe local image files with the configured model (offline, from MODEL_DIR)")
   .argument("<image-file...>", "images to describe")
-  .option("--model <dir>", "model folder (default MODEL_DIR/MODEL_ID)")
-  .option("--beams <n>", "number of beams (DESCRIBE_NUM_BEAMS)", positiveInt)
-  .option("--max-new-tokens <n>", "token limit (DESCRIBE_MAX_NEW_TOKENS)", positiveInt)
-  .option("--target-words <n>", "target length in words, 0 = off (DESCRIBE_TARGET_WORDS)", (v) => (v === "0" ? 0 : positiveInt(v)))
-  .option("--image-splitting", "tile the image from its own resolution (DESCRIBE_IMAGE_SPLITTING)")
+  .option("--model <dir>", "model folder (default MODEL_DIR/MODEL_ID)");
+// Every generation parameter is a flag; a value out of its range is a usage error (exit 2).
+addGenerationOptions(describeCommand)
   .option("--batch <n>", "images decoded together (WORKER_BATCH)", positiveInt)
   .option("--json", "one JSON object per image")
-  .action(async (files: string[], opts) => {
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+  .action(async (files: string[], opts: { model?: string; batch?: number; json?: boolean } & Record<string, unknown>) => {
     let config;
     try {
       config = loadConfig();
     } catch (err) {
       exitOnConfigError(err);
     }
+    let params;
+    try {
+      params = checkRequested(requestedFromOptions(opts), paramsFromConfig(config));
+    } catch (err) {
+      // Each flag was checked alone; this is a combination (--min-new-tokens above the max in force).
+      if (!(err instanceof ParamOutOfRangeError)) throw err;
+      console.error(`error: ${flagOf(err.field)} ${err.problem}`);
+      process.exit(2);
+    }
     const { describeFiles } = await import("./describe/command.js");
-    const failures = await describeFiles(config, files, opts, {
+    const failures = await describeFiles(config, files, { model: opts.model, batch: opts.batch, json: opts.json, params }, {
       out: (l) => process.stdout.write(`${l}\n`),
       err: (l) => process.stderr.write(`${l}\n`),
     });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { configEntries as generationConfigEntries, configProblems as generationConfigProblems } from "./generation/params.js";
 import { cronProblem, timeZoneProblem } from "./jobs/cron.js";
 
 /**
@@ -91,6 +92,10 @@ const schema = z.object({
   GRAPHQL_MAX_ALIASES: int(0, 1000).default(20),
   GRAPHQL_MAX_TOKENS: int(100, 100_000).default(2_000),
   GRAPHQL_TIMEOUT_MS: int(1, 600_000).default(5_000),
+  /** Largest request body (a POSTed GraphQL document and its variables) in bytes; larger ones get 413 before anything parses them. */
+  GRAPHQL_MAX_BODY_BYTES: int(1_000, 100_000_000).default(100_000),
+  /** Longest request target (path and query string) in bytes; longer ones get 414. */
+  HTTP_MAX_URL_BYTES: int(256, 16_000).default(8_192),
   CORS_ORIGINS: corsOrigins.default([]),
   /** Subscription streams (jobUpdated) one client address may hold open at once in one API process. */
   GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT: int(1, 10_000).default(20),
@@ -118,21 +123,9 @@ const schema = z.object({
   MODEL_DEVICE: z.enum(["cpu", "cuda", "webgpu"]).default("cpu"),
   MODEL_HUB_URL: url.default("https://huggingface.co"),
   ORT_THREADS: int(0, 256).default(0),
-  DESCRIBE_PROMPT: z
-    .string()
-    .min(1)
-    .default("Describe the objects, people, and background you see in the painting or drawing in a factual manner."),
+  // The DESCRIBE_* defaults of every generation parameter (ranges and defaults: src/generation/params.ts)
+  ...generationConfigEntries(),
   DESCRIBE_PROMPT_CONTEXT: bool.default(false),
-  DESCRIBE_NUM_BEAMS: int(1, 8).default(4),
-  DESCRIBE_MAX_NEW_TOKENS: int(16, 1024).default(256),
-  DESCRIBE_MIN_NEW_TOKENS: int(0, 1024).default(0),
-  DESCRIBE_TARGET_WORDS: int(0, 1000).default(150),
-  DESCRIBE_LENGTH_PENALTY: num(-10, 10).default(1),
-  DESCRIBE_EARLY_STOPPING: z.enum(["true", "false", "never"]).default("true"),
-  DESCRIBE_NO_REPEAT_NGRAM_SIZE: int(0, 20).default(0),
-  DESCRIBE_REPETITION_PENALTY: num(0.5, 3).default(1),
-  DESCRIBE_IMAGE_SPLITTING: bool.default(false),
-  DESCRIBE_CLEAN_MARKDOWN: bool.default(true),
   // Jobs
   WORKER_CONCURRENCY: int(1, 16).default(1),
   WORKER_BATCH: int(1, 16).default(1),
@@ -168,6 +161,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     });
     throw new ConfigError(problems);
   }
+  const together = generationConfigProblems(result.data);
+  if (together.length) throw new ConfigError(together);
   return result.data;
 }
 

@@ -8,6 +8,37 @@ import type { Logger } from "./log.js";
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean> | boolean;
 
+/**
+ * How long a client may take, in one place. Node's defaults let a slow client hold a socket for
+ * minutes (headersTimeout 60 s, requestTimeout 300 s) with up to 2,000 headers; a client that
+ * sends its request a byte at a time is cut off after these. They bound receiving the request
+ * only: a long response (a subscription stream) is not cut.
+ */
+export const SERVER_LIMITS = {
+  /** The request line and headers must arrive within this (ms). */
+  headersTimeout: 10_000,
+  /** The whole request, body included, must arrive within this (ms). */
+  requestTimeout: 30_000,
+  /** An idle kept-alive connection is closed after this (ms). */
+  keepAliveTimeout: 5_000,
+  /** Bytes of the request line and headers together (431 when exceeded). */
+  maxHeaderSize: 16_384,
+  /** Headers Node parses per request; the rest are dropped. */
+  maxHeadersCount: 100,
+} as const;
+
+/** A request refused before it reached GraphQL (too large, too long, encoded). */
+export class RequestRefusedError extends Error {
+  override name = "RequestRefusedError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export interface HttpApp {
   yoga: Yoga;
   server: Server;
@@ -22,8 +53,12 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
   const yoga = createGraphqlApp(deps);
   const health = healthRoutes(deps.db);
   const images = imageRoute(deps.config.IMAGE_DIR);
-  const server = createServer(async (req, res) => {
+  const { GRAPHQL_MAX_BODY_BYTES: maxBody, HTTP_MAX_URL_BYTES: maxUrl } = deps.config;
+  const server = createServer({ maxHeaderSize: SERVER_LIMITS.maxHeaderSize, requestTimeout: SERVER_LIMITS.requestTimeout, headersTimeout: SERVER_LIMITS.headersTimeout, keepAliveTimeout: SERVER_LIMITS.keepAliveTimeout }, async (req, res) => {
     try {
+      if (Buffer.byteLength(req.url ?? "") > maxUrl) {
+        throw new RequestRefusedError(414, "URL_TOO_LONG", `The request URL is longer than ${maxUrl} bytes (HTTP_MAX_URL_BYTES); send the query in a POST body`);
+      }
       const path = new URL(req.url ?? "/", "http://local").pathname;
       for (const route of [graphiqlAssetRoute, ...extraRoutes]) if (await route(req, res)) return;
       if (await health(req, res, path)) return;
@@ -32,15 +67,67 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
         res.writeHead(302, { location: "/graphql" }).end();
         return;
       }
+      // Yoga would read and parse a body of any size before a limit could look at it.
+      if (req.method !== "GET" && req.method !== "HEAD" && req.method !== "OPTIONS") {
+        (req as IncomingMessage & { body?: Buffer }).body = await readBody(req, maxBody);
+      }
       await yoga(req, res);
     } catch (err) {
+      if (err instanceof RequestRefusedError) return refuse(res, err);
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
       res.end("internal error");
       if (deps.log) deps.log.error({ err, method: req.method, url: req.url }, "request failed");
       else console.error(err);
     }
   });
+  server.maxHeadersCount = SERVER_LIMITS.maxHeadersCount;
   return { yoga, server };
+}
+
+/**
+ * The body, at most `max` bytes: a larger Content-Length is refused before any byte is read, a
+ * streamed (chunked) body as soon as it passes the limit. A compressed body is refused: its size
+ * says nothing about what it expands to.
+ */
+export async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const encoding = req.headers["content-encoding"];
+  if (encoding && encoding !== "identity") {
+    throw new RequestRefusedError(415, "UNSUPPORTED_ENCODING", `Content-Encoding "${encoding}" is not accepted; send the body uncompressed`);
+  }
+  const tooLarge = () => new RequestRefusedError(413, "BODY_TOO_LARGE", `The request body is larger than ${max} bytes (GRAPHQL_MAX_BODY_BYTES)`);
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > max) throw tooLarge();
+  return new Promise((resolvePromise, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = (err?: Error) => {
+      req.off("data", onData).off("end", onEnd).off("error", stop).off("aborted", onAborted);
+      if (err) {
+        // Read no more; the socket stays open for the answer, which closes it.
+        req.pause();
+        reject(err);
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) stop(tooLarge());
+      else chunks.push(chunk);
+    };
+    const onEnd = () => {
+      stop();
+      resolvePromise(Buffer.concat(chunks));
+    };
+    const onAborted = () => stop(new Error("the client closed the connection while sending the body"));
+    req.on("data", onData).on("end", onEnd).on("error", stop).on("aborted", onAborted);
+  });
+}
+
+/** A GraphQL-shaped JSON error; the connection closes, so an unread body is not read. */
+function refuse(res: ServerResponse, err: RequestRefusedError): void {
+  if (res.headersSent) return void res.destroy();
+  const body = JSON.stringify({ errors: [{ message: err.message, extensions: { code: err.code } }] });
+  res.writeHead(err.status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), connection: "close" });
+  res.end(body);
 }
 
 export function listen(server: Server, port: number, host: string): Promise<{ port: number; host: string }> {

@@ -97,18 +97,22 @@ export function imageRoute(imageDir: string): (req: IncomingMessage, res: Server
     if ((await realpath(file).catch(() => null)) !== file) return notFound(res);
     let handle: FileHandle;
     try {
-      handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+      // O_NONBLOCK: a FIFO named like an image must not hold a thread of the pool while it waits
+      // for a writer; regular files read as usual.
+      handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch {
       return notFound(res);
     }
+    let sent = false;
     try {
       const info = await handle.stat();
       if (!info.isFile()) return notFound(res);
       send(req, res, handle, info.size, info.mtime, TYPES[extname(file).toLowerCase()]!);
+      sent = true;
       return true;
-    } catch (err) {
-      await handle.close();
-      throw err;
+    } finally {
+      // send() owns the handle once it has it; every other way out closes it here.
+      if (!sent) await handle.close().catch(() => undefined);
     }
   };
 }

@@ -1,16 +1,15 @@
 import type { Config } from "../config.js";
 import { openDescriber } from "./describer.js";
-import { type DescribeOutput, defaultGenerationParams, type GenerationParams } from "./types.js";
+import { checkRequested, paramsFromConfig, type RequestedParams, resolveParams } from "../generation/params.js";
+import type { DescribeOutput } from "./types.js";
 
-/** Options of `artdesc describe` (commander's camel-cased flags). */
+/** Options of `artdesc describe`. */
 export interface DescribeCommandOptions {
-  model?: string;
-  beams?: number;
-  maxNewTokens?: number;
-  targetWords?: number;
-  imageSplitting?: boolean;
-  batch?: number;
-  json?: boolean;
+  model?: string | undefined;
+  /** The generation parameters set by flags; the others take the configured defaults. */
+  params?: RequestedParams | undefined;
+  batch?: number | undefined;
+  json?: boolean | undefined;
 }
 
 export interface CommandIO {
@@ -24,13 +23,8 @@ export interface CommandIO {
  * cannot be described is reported and the others go on; returns the number of failures.
  */
 export async function describeFiles(config: Config, files: string[], opts: DescribeCommandOptions, io: CommandIO): Promise<number> {
-  const params: GenerationParams = {
-    ...defaultGenerationParams(config),
-    ...(opts.beams !== undefined ? { numBeams: opts.beams } : {}),
-    ...(opts.maxNewTokens !== undefined ? { maxNewTokens: opts.maxNewTokens } : {}),
-    ...(opts.targetWords !== undefined ? { targetWords: opts.targetWords } : {}),
-    ...(opts.imageSplitting ? { imageSplitting: true } : {}),
-  };
+  const defaults = paramsFromConfig(config);
+  const params = resolveParams(checkRequested(opts.params ?? {}, defaults), defaults);
   const batch = opts.batch ?? config.WORKER_BATCH;
   const describer = await openDescriber(config, opts.model ? { modelDir: opts.model } : {});
   let failures = 0;

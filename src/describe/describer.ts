@@ -4,6 +4,7 @@ import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Config } from "../config.js";
 import { checkModelFilesPresent, type EngineOptions, type EngineParams, ImageInputError } from "./engine.js";
+import { checkParams } from "../generation/params.js";
 import { moduleDtypes } from "./models/contract.js";
 import type { WorkerInit, WorkerReply, WorkerRequest, SerializedError } from "./worker.js";
 import { type DescribeInput, type DescribeOutput, type Describer, type GenerationParams, type ModelInfo, ModelMissingError } from "./types.js";
@@ -114,7 +115,13 @@ export async function openDescriber(config: Config, options: DescriberOptions = 
       const id = nextId++;
       const abort = new SharedArrayBuffer(4);
       const flag = new Int32Array(abort);
-      const full: EngineParams = { ...params, cleanMarkdown: config.DESCRIBE_CLEAN_MARKDOWN };
+      let full: EngineParams;
+      try {
+        // The engine runs only parameters of the one vocabulary, whoever built them.
+        full = checkParams(params);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
       return new Promise<DescribeOutput[]>((resolve, reject) => {
         const entry: { resolve: typeof resolve; reject: typeof reject; onProgress?: (i: number, n: number) => void; signal?: AbortSignal } = {
           resolve,

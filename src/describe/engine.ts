@@ -48,7 +48,6 @@ export interface EngineOptions {
 /** One description request as the engine sees it (GenerationParams plus what the engine needs). */
 export interface EngineParams extends GenerationParams {
   numReturnSequences?: number;
-  cleanMarkdown?: boolean;
 }
 
 export interface EngineHooks {
@@ -66,7 +65,8 @@ export class ImageInputError extends Error {
   override name = "ImageInputError";
   constructor(
     readonly path: string,
-    reason: string,
+    /** What is wrong with the file, without its path: what a job may show to anyone. */
+    readonly reason: string,
     cause?: unknown,
   ) {
     super(`Cannot use image ${path}: ${reason}`, cause === undefined ? undefined : { cause });
@@ -459,7 +459,7 @@ export class Engine {
       if (!best) throw new Error(`beam search returned no hypothesis for image ${i}`);
       const ids = best.tokens;
       const rawText = this.decodeText(ids);
-      const { text, trimmed } = finishText(rawText, { cleanMarkdown: params.cleanMarkdown ?? true });
+      const { text, trimmed } = finishText(rawText, { cleanMarkdown: params.cleanMarkdown });
       const p = prepared[i]!;
       const f = prefills[i]!;
       return {

@@ -1,25 +1,12 @@
 import type { Config, Dtype, ModelModule } from "../config.js";
+import { type GenerationParams, paramsFromConfig } from "../generation/params.js";
 
 /**
  * The contract between the description engine (src/describe) and its callers (the describe CLI
- * and the job worker). Parameter names follow Hugging Face generate().
+ * and the job worker). The parameters themselves live in src/generation/params.ts.
  */
 
-export type EarlyStopping = boolean | "never";
-
-export interface GenerationParams {
-  prompt: string;
-  numBeams: number;
-  maxNewTokens: number;
-  minNewTokens: number;
-  /** Target length in words; a beam that ends a sentence past it finishes (reason "stop"). 0 = off. */
-  targetWords: number;
-  lengthPenalty: number;
-  earlyStopping: EarlyStopping;
-  noRepeatNgramSize: number;
-  repetitionPenalty: number;
-  imageSplitting: boolean;
-}
+export type { EarlyStopping, GenerationParams } from "../generation/params.js";
 
 export type FinishReason = "eos" | "length" | "stop";
 
@@ -91,16 +78,5 @@ export class ModelMissingError extends Error {
 
 /** The configured defaults (DESCRIBE_* variables). */
 export function defaultGenerationParams(config: Config): GenerationParams {
-  return {
-    prompt: config.DESCRIBE_PROMPT,
-    numBeams: config.DESCRIBE_NUM_BEAMS,
-    maxNewTokens: config.DESCRIBE_MAX_NEW_TOKENS,
-    minNewTokens: config.DESCRIBE_MIN_NEW_TOKENS,
-    targetWords: config.DESCRIBE_TARGET_WORDS,
-    lengthPenalty: config.DESCRIBE_LENGTH_PENALTY,
-    earlyStopping: config.DESCRIBE_EARLY_STOPPING === "never" ? "never" : config.DESCRIBE_EARLY_STOPPING === "true",
-    noRepeatNgramSize: config.DESCRIBE_NO_REPEAT_NGRAM_SIZE,
-    repetitionPenalty: config.DESCRIBE_REPETITION_PENALTY,
-    imageSplitting: config.DESCRIBE_IMAGE_SPLITTING,
-  };
+  return paramsFromConfig(config);
 }

@@ -24,11 +24,36 @@ export function parseGlobalId(raw: string): { typename: string; id: number } | n
   }
 }
 
+/**
+ * The longest id text that is looked at: every id of this API is far shorter. A longer one is
+ * refused without being decoded, and its echo in the error is cut to this length.
+ */
+export const MAX_ID_LENGTH = 200;
+
+const shown = (raw: string) => (raw.length > MAX_ID_LENGTH ? `${raw.slice(0, MAX_ID_LENGTH)}…` : raw);
+
 /** An artwork id as users give it: a QID ("Q5432") or a Relay global id of an Artwork. */
 export function parseArtworkId(raw: string): ArtworkKey {
-  const id = raw.trim();
-  if (/^Q[1-9]\d*$/i.test(id)) return { qid: id.toUpperCase() };
-  const global = parseGlobalId(id);
-  if (global?.typename === "Artwork") return { id: global.id };
-  throw new InvalidIdError(raw);
+  if (raw.length <= MAX_ID_LENGTH) {
+    const id = raw.trim();
+    if (/^Q[1-9]\d*$/i.test(id)) return { qid: id.toUpperCase() };
+    const global = parseGlobalId(id);
+    if (global?.typename === "Artwork") return { id: global.id };
+  }
+  throw new InvalidIdError(shown(raw));
+}
+
+/**
+ * A job id as users give it: the Relay global id, or the plain database number (surrounding
+ * spaces ignored). Anything else, or a number beyond any row's, is an InvalidIdError.
+ */
+export function parseJobId(raw: string): number {
+  if (raw.length <= MAX_ID_LENGTH) {
+    const id = raw.trim();
+    const plain = parseDbId(id);
+    if (plain !== null) return plain;
+    const global = parseGlobalId(id);
+    if (global?.typename === "Job") return global.id;
+  }
+  throw new InvalidIdError(shown(raw), "a job's global id or number");
 }

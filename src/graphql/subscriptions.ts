@@ -21,8 +21,8 @@ import type { Job } from "../generated/prisma/client.js";
 export interface PollSource<V> {
   /** What is watched, for messages ("job"). */
   noun: string;
-  /** The current value; null when the key does not exist. */
-  load(key: number): Promise<V | null>;
+  /** The current values of `keys` in one read; a key that does not exist is absent from the map. */
+  loadMany(keys: readonly number[]): Promise<Map<number, V>>;
   /** The observable state of a value: streams get a value only when this changes. */
   version(value: V): string;
   /** A final value is sent, then every stream on the key ends. */
@@ -150,11 +150,17 @@ class Stream<V> implements AsyncIterableIterator<V, undefined> {
   }
 }
 
-/** Watches keys of one PollSource for many streams: one poll loop per key, streams capped. */
+/**
+ * Watches keys of one PollSource for many streams: one poll loop per key, streams capped. The
+ * loops wake on a shared beat (multiples of pollMs), and the keys due at one beat are read in one
+ * query, so 1,000 watched jobs cost one read per beat, not 1,000.
+ */
 export class PollingHub<V> {
   private readonly topics = new Map<number, Topic<V>>();
   private readonly perClient = new Map<string, number>();
   private open = 0;
+  private readonly due = new Map<Topic<V>, { settle?: (exists: boolean) => void; fail?: (err: unknown) => void }>();
+  private flushScheduled = false;
 
   constructor(
     private readonly source: PollSource<V>,
@@ -230,20 +236,39 @@ export class PollingHub<V> {
     // A read that fails before any stream awaited it is still handled (by each stream's end).
     topic.first.catch(() => {});
     this.topics.set(key, topic);
-    void this.poll(topic, settleFirst, failFirst);
+    this.poll(topic, settleFirst, failFirst);
     return topic;
   }
 
-  private async poll(topic: Topic<V>, settleFirst?: (exists: boolean) => void, failFirst?: (err: unknown) => void): Promise<void> {
+  /** Queues a read of the topic's key; every key queued in this turn is read together. */
+  private poll(topic: Topic<V>, settle?: (exists: boolean) => void, fail?: (err: unknown) => void): void {
     topic.timer = undefined;
-    let value: V | null;
+    this.due.set(topic, { settle, fail });
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => void this.flush());
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    // A topic stopped since it was queued is not read again, unless its first read is still owed.
+    const batch = [...this.due].filter(([topic, { settle }]) => !topic.closed || settle);
+    this.due.clear();
+    const keys = batch.map(([topic]) => topic.key);
+    let values: Map<number, V>;
     try {
-      value = await this.source.load(topic.key);
+      values = keys.length ? await this.source.loadMany(keys) : new Map();
     } catch (err) {
-      failFirst?.(err);
-      this.finish(topic, err);
+      for (const [topic, { fail }] of batch) {
+        fail?.(err);
+        this.finish(topic, err);
+      }
       return;
     }
+    for (const [topic, { settle }] of batch) this.deliver(topic, values.get(topic.key) ?? null, settle);
+  }
+
+  private deliver(topic: Topic<V>, value: V | null, settleFirst?: (exists: boolean) => void): void {
     settleFirst?.(value !== null);
     if (topic.closed) return;
     if (value === null) return this.finish(topic, new WatchedKeyNotFoundError(this.source.noun, topic.key));
@@ -254,7 +279,8 @@ export class PollingHub<V> {
       for (const s of topic.streams) s.push(value);
     }
     if (this.source.isFinal(value)) return this.finish(topic);
-    topic.timer = setTimeout(() => void this.poll(topic), this.pollMs);
+    // The next beat: a multiple of pollMs, shared by every topic, so their reads go together.
+    topic.timer = setTimeout(() => this.poll(topic), this.pollMs - (Date.now() % this.pollMs));
     // A watch never keeps the process alive on its own (shutdown ends the streams anyway).
     topic.timer.unref();
   }
@@ -343,7 +369,7 @@ const FINAL_JOB_STATUSES: ReadonlySet<string> = new Set(["SUCCEEDED", "FAILED", 
 export function jobSource(db: Db): PollSource<Job> {
   return {
     noun: "job",
-    load: (id) => db.job.findUnique({ where: { id } }),
+    loadMany: async (ids) => new Map((await db.job.findMany({ where: { id: { in: [...ids] } } })).map((job) => [job.id, job])),
     version: (job) => `${job.status}:${job.progress}:${job.attempts}`,
     isFinal: (job) => FINAL_JOB_STATUSES.has(job.status),
   };

@@ -3,7 +3,7 @@ import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
 import { GraphQLError } from "graphql";
 import { createYoga, maskError, type YogaServerInstance } from "graphql-yoga";
 import type { Config } from "../config.js";
-import type { Db } from "../db.js";
+import { type Db, isDatabaseUnavailable } from "../db.js";
 import { createLogger, type Logger } from "../log.js";
 import type { Context } from "./builder.js";
 import { renderOfflineGraphiQL, useGraphiQLHeaders } from "./graphiql.js";
@@ -25,6 +25,21 @@ export const GRAPHIQL_DEFAULT_QUERY = `# Descriptions of Goya's works, as the mi
   }
 }
 `;
+
+/**
+ * The database could not take the request (a full or failing disk, a writer stuck past its limit):
+ * an operational state the client can retry, answered with HTTP 503 instead of "Unexpected error.".
+ * The cause (with the file's path and SQLite's code) goes to the log only.
+ */
+export class DatabaseUnavailableError extends GraphQLError {
+  constructor(path?: readonly (string | number)[]) {
+    super("The database cannot take writes right now (disk full or failing, or a write is stuck); try again later", {
+      path,
+      extensions: { code: "DATABASE_UNAVAILABLE", http: { status: 503 } },
+    });
+    this.name = "DatabaseUnavailableError";
+  }
+}
 
 export interface AppDeps {
   db: Db;
@@ -67,11 +82,14 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
     maskedErrors: {
       maskError(error, message, isDev) {
         const masked = maskError(error, message, isDev);
-        if (masked !== error) {
-          const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
-          const path = error instanceof GraphQLError ? error.path?.join(".") : undefined;
-          graphqlLog.error({ err: original, path }, "unexpected error (masked in the response)");
+        if (masked === error) return masked;
+        const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+        const path = error instanceof GraphQLError ? error.path : undefined;
+        if (isDatabaseUnavailable(original)) {
+          graphqlLog.error({ err: original, path: path?.join(".") }, "the database cannot take writes (answered DATABASE_UNAVAILABLE)");
+          return new DatabaseUnavailableError(path);
         }
+        graphqlLog.error({ err: original, path: path?.join(".") }, "unexpected error (masked in the response)");
         return masked;
       },
     },

@@ -2,7 +2,8 @@ import type { Db } from "../db.js";
 import type { DescribeOutput } from "../describe/types.js";
 import type { Description, Job } from "../generated/prisma/client.js";
 import { releaseLease } from "./lease.js";
-import { describableImage, earlyStoppingText, leaseName } from "./queue.js";
+import { earlyStoppingText } from "../generation/params.js";
+import { describableImage, leaseName } from "./queue.js";
 
 /** The job was cancelled or taken over while it ran: its result is dropped. */
 export class LostClaimError extends Error {

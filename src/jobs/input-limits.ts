@@ -23,9 +23,6 @@ export const TEXT_LIMITS = {
   creator: { max: 200, multiline: false },
 } as const satisfies Record<string, TextLimit>;
 
-/** Longest id (a number or a Relay global id) worth decoding; longer ones are refused unread. */
-export const MAX_ID_CHARS = 200;
-
 /** Longest list of job statuses a filter may name (there are five statuses). */
 export const MAX_STATUS_FILTER = 5;
 

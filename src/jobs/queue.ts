@@ -3,8 +3,16 @@ import type { Db } from "../db.js";
 import { type ArtworkFilter, artworkWhere } from "../store/artwork-filter.js";
 import type { Job, Prisma } from "../generated/prisma/client.js";
 import type { JobStatus } from "../generated/prisma/enums.js";
-import { defaultGenerationParams, type EarlyStopping, type GenerationParams } from "../describe/types.js";
-import { checkText, TEXT_LIMITS } from "./input-limits.js";
+import {
+  checkRequested,
+  decodeJobParams,
+  encodeJobParams,
+  type GenerationParams,
+  paramsFromConfig,
+  type RequestedParams,
+  resolveParams as resolveOver,
+  StoredParamsError,
+} from "../generation/params.js";
 import { acquireLease, deadHolders, releaseLease } from "./lease.js";
 
 /**
@@ -26,18 +34,9 @@ export function backoffMs(attempts: number, baseMs = BACKOFF_BASE_MS): number {
   return Math.min(BACKOFF_MAX_MS, baseMs * 2 ** Math.max(0, attempts - 1));
 }
 
-export type RequestedParams = Partial<GenerationParams>;
-
-/** An expected refusal of a queue operation; the API turns it into a typed error. */
-export class ParamOutOfRangeError extends Error {
-  override name = "ParamOutOfRangeError";
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export type { RequestedParams } from "../generation/params.js";
+/** The queue's refusal of a parameter (the API turns it into ParameterOutOfRangeError). */
+export { earlyStoppingText, ParamOutOfRangeError } from "../generation/params.js";
 
 export class ArtworkWithoutImageError extends Error {
   override name = "ArtworkWithoutImageError";
@@ -56,67 +55,23 @@ export class JobNotCancellableError extends Error {
   }
 }
 
-const RANGES: Partial<Record<keyof GenerationParams, [number, number, boolean]>> = {
-  // [min, max, integer]
-  numBeams: [1, 8, true],
-  maxNewTokens: [16, 1024, true],
-  minNewTokens: [0, 1024, true],
-  targetWords: [0, 1000, true],
-  lengthPenalty: [-10, 10, false],
-  noRepeatNgramSize: [0, 20, true],
-  repetitionPenalty: [0.5, 3, false],
-};
-
 /**
- * Checks requested parameters and drops unset ones (null/undefined). Throws ParamOutOfRangeError
- * naming the first bad field. min_new_tokens is checked against the max that will apply.
+ * Checks requested parameters against generation/params.ts and drops unset ones (null/undefined).
+ * Throws ParamOutOfRangeError naming the first bad field; minNewTokens is checked against the
+ * maxNewTokens that will apply.
  */
-export function validateParams(input: { [K in keyof GenerationParams]?: GenerationParams[K] | null }, config: Config): RequestedParams {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(input)) {
-    if (value === null || value === undefined) continue;
-    const range = RANGES[key as keyof GenerationParams];
-    if (range) {
-      const [min, max, integer] = range;
-      if (typeof value !== "number" || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
-        throw new ParamOutOfRangeError(key, `${key} must be ${integer ? "an integer " : ""}between ${min} and ${max} (got ${String(value)})`);
-      }
-    }
-    if (key === "prompt") {
-      const prompt = checkText(String(value), TEXT_LIMITS.prompt);
-      if (!prompt.ok) throw new ParamOutOfRangeError(key, `prompt ${prompt.problem}`);
-      out[key] = prompt.text;
-      continue;
-    }
-    out[key] = value;
-  }
-  const resolved = resolveParams(out as RequestedParams, config);
-  if (resolved.minNewTokens > resolved.maxNewTokens) {
-    throw new ParamOutOfRangeError(
-      "minNewTokens",
-      `minNewTokens (${resolved.minNewTokens}) must not exceed maxNewTokens (${resolved.maxNewTokens})`,
-    );
-  }
-  return out as RequestedParams;
+export function validateParams(input: unknown, config: Config): RequestedParams {
+  return checkRequested(input, paramsFromConfig(config));
 }
 
 /** The parameters a job runs with: the requested ones over the configured defaults. */
 export function resolveParams(requested: RequestedParams, config: Config): GenerationParams {
-  return { ...defaultGenerationParams(config), ...requested };
+  return resolveOver(requested, paramsFromConfig(config));
 }
 
+/** A job's stored parameters (Job.params); throws StoredParamsError for a row this version cannot read. */
 export function parseJobParams(json: string): RequestedParams {
-  return JSON.parse(json) as RequestedParams;
-}
-
-/** Keys sorted, so the same request always gives the same text (and dedupe key). */
-function stableJson(params: RequestedParams): string {
-  const sorted = Object.fromEntries(Object.entries(params).sort(([a], [b]) => a.localeCompare(b)));
-  return JSON.stringify(sorted);
-}
-
-export function earlyStoppingText(v: EarlyStopping): string {
-  return v === "never" ? "never" : String(v);
+  return decodeJobParams(json);
 }
 
 export interface EnqueueRequest {
@@ -134,7 +89,7 @@ export interface EnqueueRequest {
  * this request is more urgent). `created` says which.
  */
 export async function enqueueDescribe(db: Db, config: Config, req: EnqueueRequest): Promise<{ job: Job; created: boolean }> {
-  const params = stableJson(req.params ?? {});
+  const params = encodeJobParams(req.params ?? {});
   const force = req.force ?? false;
   const priority = req.priority ?? PRIORITY.request;
   const dedupeKey = `${DESCRIBE}:${req.artworkId}:${req.imageId ?? "-"}:${force ? "force" : "keep"}:${params}`;
@@ -255,6 +210,17 @@ export function leaseName(jobId: number): string {
   return `job:${jobId}`;
 }
 
+/** Why a stored Job.params cannot be read by this version, or null when it can. */
+function storedParamsProblem(json: string): string | null {
+  try {
+    decodeJobParams(json);
+    return null;
+  } catch (err) {
+    if (err instanceof StoredParamsError) return err.message;
+    throw err;
+  }
+}
+
 export interface ClaimOptions {
   /** How many jobs to take at most; they all share the first job's parameters (one batch). */
   limit: number;
@@ -279,6 +245,12 @@ export async function claimJobs(db: Db, holder: string, o: ClaimOptions): Promis
   for (const c of candidates) {
     if (claimed.length >= o.limit) break;
     if (claimed.length > 0 && c.params !== claimed[0]!.params) continue;
+    const unreadable = storedParamsProblem(c.params);
+    if (unreadable) {
+      // No attempt could ever run it: it fails now, with the reason, instead of after every retry.
+      await db.job.updateMany({ where: { id: c.id, status: "QUEUED" }, data: { status: "FAILED", error: unreadable, finishedAt: now } });
+      continue;
+    }
     if (!(await acquireLease(db, leaseName(c.id), holder, o.ttlMs, now))) continue;
     const moved = await db.job.updateMany({
       where: { id: c.id, status: "QUEUED" },

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { basename, isAbsolute, join, relative } from "node:path";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import { type DescribeInput, type Describer, type ModelInfo, ModelMissingError } from "../describe/types.js";
@@ -24,6 +24,7 @@ import {
   resolveParams,
 } from "./queue.js";
 import { logDescription } from "../ops/log-events.js";
+import { failureReason } from "../sync/sync.js";
 
 /** Loads the model once; the real one is the engine's `openDescriber(config)`. */
 export type DescriberFactory = () => Promise<Describer>;
@@ -230,17 +231,18 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           await requeueJob(db, job.id, holder);
         } else if (reason instanceof ImageInputError) {
           // The image is unusable: that job fails for good; its batch mates go back untouched.
-          if (reason.path === input.imagePath) await failJob(db, job, holder, reason.message, { permanent: true });
+          if (reason.path === input.imagePath) await failJob(db, job, holder, imageProblem(reason, config.IMAGE_DIR), { permanent: true });
           else await requeueJob(db, job.id, holder, "batch mate had an unusable image");
-          wlog.warn({ job: job.id, err: reason.message }, "unusable image");
+          wlog.warn({ job: job.id, err: reason }, "unusable image");
         } else if (describerGone(reason)) {
           // Not the job's fault: it goes back untouched while the model is loaded again.
           await requeueJob(db, job.id, holder, "the description engine stopped; retried after reloading the model");
         } else if (reason instanceof LostClaimError) {
           await releaseLease(db, leaseName(job.id), holder);
         } else {
-          const message = reason instanceof Error ? reason.message : String(reason);
-          const outcome = await failJob(db, job, holder, message);
+          // Anyone can read a job's error: our typed errors keep their message, anything else
+          // (whose message may name local paths) is named by its class; the log has it whole.
+          const outcome = await failJob(db, job, holder, failureReason(reason));
           wlog.error({ job: job.id, err: reason, outcome }, "describe failed");
         }
       }
@@ -273,7 +275,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     const image = art.images[0];
     if (!image?.localPath) return `artwork ${art.qid} has no downloaded main image`;
     const imagePath = join(config.IMAGE_DIR, image.localPath);
-    if (!existsSync(imagePath)) return `image file ${imagePath} is missing`;
+    if (!existsSync(imagePath)) return `image file ${image.localPath} is missing from IMAGE_DIR`;
     const medium = art.links.map((l) => l.item.label).filter(Boolean).join(", ");
     // The facts go into the prompt only when DESCRIBE_PROMPT_CONTEXT asks for them.
     const context = config.DESCRIBE_PROMPT_CONTEXT
@@ -364,4 +366,14 @@ class ShutdownAbort extends Error {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/**
+ * What a job says about an unusable image: its path relative to IMAGE_DIR (the basename when it
+ * lies elsewhere) and the problem; never the absolute path, which only the log gets.
+ */
+export function imageProblem(err: ImageInputError, imageDir: string): string {
+  const rel = relative(imageDir, err.path);
+  const shown = rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : basename(err.path);
+  return `Cannot use image ${shown}: ${err.reason}`;
 }

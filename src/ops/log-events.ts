@@ -3,8 +3,8 @@ import type { Logger } from "../log.js";
 import { syncCounts } from "./sync-counts.js";
 
 /**
- * One log line per finished sync run (info when it succeeded, warn when aborted, error when it
- * failed), with its counts and duration. The sync code calls it after writing the run's last state.
+ * One log line per finished sync run (info when it succeeded, warn when some works failed or it
+ * was aborted, error when it failed), with its counts and duration. The sync code calls it after writing the run's last state.
  */
 export function logSyncRun(log: Logger, run: SyncRun): void {
   const durationMs = run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null;
@@ -18,7 +18,7 @@ export function logSyncRun(log: Logger, run: SyncRun): void {
     ...syncCounts(run),
     ...(run.error ? { error: run.error } : {}),
   };
-  const level = run.status === "FAILED" ? "error" : run.status === "ABORTED" ? "warn" : "info";
+  const level = run.status === "FAILED" ? "error" : run.status === "ABORTED" || run.status === "PARTIAL" ? "warn" : "info";
   log[level](fields, `sync ${run.status.toLowerCase()}`);
 }
 

@@ -178,6 +178,7 @@ export function checkHeartbeats(status: Status, role?: string): HeartbeatCheck {
   const problems = beats
     .filter((b) => !b.alive)
     .map((b) => `${b.role} ${b.id} (pid ${b.pid} on ${b.hostname}) last beat ${Math.round(b.ageSeconds)} s ago`);
-  if (role != null && beats.length === 0) problems.push(`no ${role} heartbeat recorded`);
+  // No heartbeat at all is no proof of health: nothing that beats has ever run against this database.
+  if (beats.length === 0) problems.push(role != null ? `no ${role} heartbeat recorded` : "no heartbeat recorded");
   return { ok: problems.length === 0, problems };
 }

@@ -9,6 +9,7 @@ import type {
   TransactionOptions,
 } from "@prisma/driver-adapter-utils";
 import type Database from "better-sqlite3";
+import { turnIfDue } from "../ops/event-loop-turns.js";
 import { ConnectionLock, type Release } from "./connection-lock.js";
 
 /** A COMMIT failed (disk full, I/O error, read-only file); the transaction was rolled back. */
@@ -251,16 +252,21 @@ class SerialSqliteAdapter implements SqlDriverAdapter {
     this.#reads = reader ? new ReadClassifier(reader.client) : null;
   }
 
-  queryRaw(query: SqlQuery): Promise<SqlResultSet> {
+  async queryRaw(query: SqlQuery): Promise<SqlResultSet> {
+    // Let the event loop turn first when it is due: Prisma maps rows between statements without
+    // ever yielding, so a long request would otherwise hold every other one.
+    await turnIfDue();
     if (this.reader && this.#reads!.isPlainRead(query.sql)) return this.reader.adapter.queryRaw(query);
     return this.factory.lock.run(() => this.#noting(() => this.#retryingBusy(() => this.connection.adapter.queryRaw(query))));
   }
 
-  executeRaw(query: SqlQuery): Promise<number> {
+  async executeRaw(query: SqlQuery): Promise<number> {
+    await turnIfDue();
     return this.factory.lock.run(() => this.#noting(() => this.#retryingBusy(() => this.connection.adapter.executeRaw(query))));
   }
 
-  executeScript(script: string): Promise<void> {
+  async executeScript(script: string): Promise<void> {
+    await turnIfDue();
     // Several statements: a retry could repeat the ones that ran, so SQLite waits (on the thread).
     return this.factory.lock.run(() =>
       this.#noting(async () => {

@@ -175,7 +175,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     } else {
       status = "FAILED";
       error = failureReason(err);
-      log.error({ err, ...(err instanceof ImageDirError ? { path: err.path } : {}) }, `sync failed: ${error}`);
+      log.error({ err, ...(err instanceof ImageDirError ? { path: err.path } : {}) }, `sync stopped: ${error}`);
     }
   }
   progress.phase = "done";

@@ -26,7 +26,7 @@ describe("artdesc describe", () => {
     const failures = await describeFiles(
       loadConfig({}),
       [good, bad, good],
-      { model: model.dir, beams: 2, maxNewTokens: 16, batch: 2, json: true },
+      { model: model.dir, params: { numBeams: 2, maxNewTokens: 16 }, batch: 2, json: true },
       { out: (l) => out.push(l), err: (l) => err.push(l) },
     );
     expect(failures).toBe(1);

@@ -5,6 +5,7 @@ import { loadConfig } from "../../src/config.js";
 import { openDescriber } from "../../src/describe/describer.js";
 import { Engine } from "../../src/describe/engine.js";
 import { defaultGenerationParams, type Describer, ModelMissingError } from "../../src/describe/types.js";
+import { ParamOutOfRangeError } from "../../src/generation/params.js";
 import { createTinyModel, type TinyModel } from "../support/models.js";
 
 let model: TinyModel;
@@ -40,6 +41,22 @@ describe("openDescriber (worker thread)", () => {
     }
     expect(progress.length).toBe(Math.max(...progress));
     expect(describer.model.modelId).toBe("artdesc/synth-tiny");
+  });
+
+  it("refuses parameters outside the vocabulary before the model sees them, and stays usable", async () => {
+    for (const [bad, field] of [
+      [{ ...params, numBeams: 100 }, "numBeams"],
+      [{ ...params, minNewTokens: 100, maxNewTokens: 48 }, "minNewTokens"],
+      [{ ...params, earlyStopping: "sometimes" }, "earlyStopping"],
+    ] as const) {
+      const err = await describer.describe([{ imagePath: image }], bad as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ParamOutOfRangeError);
+      expect((err as ParamOutOfRangeError).field).toBe(field);
+    }
+    const { cleanMarkdown: _dropped, ...missing } = params;
+    expect(await describer.describe([{ imagePath: image }], missing as never).catch((e: unknown) => e)).toBeInstanceOf(ParamOutOfRangeError);
+    const [out] = await describer.describe([{ imagePath: image }], { ...params, maxNewTokens: 16 });
+    expect(out!.params).toMatchObject({ maxNewTokens: 16, cleanMarkdown: true });
   });
 
   it("keeps the caller's event loop free while it works", async () => {

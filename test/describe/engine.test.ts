@@ -48,6 +48,7 @@ const base: EngineParams = {
   noRepeatNgramSize: 0,
   repetitionPenalty: 1,
   imageSplitting: false,
+  cleanMarkdown: true,
 };
 
 /**

@@ -8,15 +8,19 @@ function memorySource() {
   let failNext: Error | null = null;
   const source: PollSource<{ state: string; n: number }> = {
     noun: "row",
-    load: async (key) => {
+    loadMany: async (keys) => {
       loads++;
       if (failNext) {
         const err = failNext;
         failNext = null;
         throw err;
       }
-      const row = rows.get(key);
-      return row ? { ...row } : null;
+      const found = new Map<number, { state: string; n: number }>();
+      for (const key of keys) {
+        const row = rows.get(key);
+        if (row) found.set(key, { ...row });
+      }
+      return found;
     },
     version: (v) => `${v.state}:${v.n}`,
     isFinal: (v) => v.state === "done",
@@ -79,6 +83,27 @@ describe("PollingHub", () => {
       expect((await s.next()).value).toEqual({ state: "done", n: 2 });
       expect((await s.next()).done).toBe(true);
     }
+    expect([hub.streams, hub.watchedKeys]).toEqual([0, 0]);
+  });
+
+  it("streams on many keys share one read per beat, whenever each was opened", async () => {
+    const m = memorySource();
+    for (let k = 1; k <= 40; k++) m.rows.set(k, { state: "running", n: 0 });
+    const hub = new PollingHub(m.source, POLL);
+    const streams = [];
+    for (let k = 1; k <= 40; k++) {
+      streams.push(await hub.watch(k, { client: `c${k}`, limits: LIMITS }));
+      if (k % 10 === 0) await sleep(3); // opened at different moments of the beat
+    }
+    expect(hub.watchedKeys).toBe(40);
+    const before = m.loads();
+    await sleep(POLL * 10);
+    // About one read per beat for all 40 keys (one read per key per beat would be 400).
+    expect(m.loads() - before).toBeLessThanOrEqual(15);
+    m.rows.set(7, { state: "done", n: 1 });
+    expect((await streams[6]!.next()).value).toEqual({ state: "running", n: 0 });
+    expect((await streams[6]!.next()).value).toEqual({ state: "done", n: 1 });
+    for (const s of streams) await s.return!();
     expect([hub.streams, hub.watchedKeys]).toEqual([0, 0]);
   });
 

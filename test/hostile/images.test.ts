@@ -1,4 +1,5 @@
-import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,6 +32,9 @@ beforeAll(async () => {
   symlinkSync(join(imageDir, "ab"), join(imageDir, "linked"));
   symlinkSync(t.dir, join(imageDir, "up"));
   writeFileSync(join(t.dir, "secret.jpg"), "secret");
+  // Things that are not regular files but are named like images.
+  mkdirSync(join(imageDir, "ab", "folder.jpg"));
+  execFileSync("mkfifo", [join(imageDir, "ab", "fifo.jpg")]);
   const { server } = createHttpApp({ db: t.db, config: loadConfig({ IMAGE_DIR: imageDir }) });
   ({ base, close } = await serveOnFreePort(server));
   port = Number(new URL(base).port);
@@ -52,6 +56,19 @@ function raw(path: string, method = "GET", headers: Record<string, string> = {})
     req.end();
   });
 }
+
+describe("GET /images/ for what is not a regular file", () => {
+  it("answers 404 at once for a folder or a FIFO named like an image, and keeps no file open", async () => {
+    const openFiles = () => readdirSync("/proc/self/fd").length;
+    const before = openFiles();
+    for (let i = 0; i < 50; i++) {
+      expect((await raw("/images/ab/folder.jpg")).status).toBe(404);
+      // Without O_NONBLOCK, opening a FIFO waits for a writer and this request never ends.
+      expect((await raw("/images/ab/fifo.jpg")).status).toBe(404);
+    }
+    expect(openFiles(), "file handles left open by refused requests").toBeLessThan(before + 10);
+  });
+});
 
 describe("GET /images/", () => {
   it("serves an image with validators and byte ranges advertised", async () => {

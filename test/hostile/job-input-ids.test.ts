@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { parseJobId } from "../../src/graphql/schema/job.js";
+import { parseJobId } from "../../src/graphql/ids.js";
 import { jobWatchStats } from "../../src/graphql/subscriptions.js";
 import { InvalidIdError } from "../../src/graphql/errors.js";
 import { createHttpApp } from "../../src/server.js";

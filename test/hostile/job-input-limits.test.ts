@@ -16,7 +16,8 @@ import { httpGql } from "../support/processes.js";
 
 const TOKEN = "test-token-0123456789abcdef";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
-const MB = "a".repeat(1_000_000);
+/** Far over every field's limit, yet under the request body limit (GRAPHQL_MAX_BODY_BYTES), so the resolvers see it. */
+const HUGE = "a".repeat(90_000);
 let t: TestDb;
 let server: Server;
 let url: string;
@@ -55,9 +56,9 @@ const humanCount = () => t.db.description.count({ where: { source: "HUMAN" } });
 
 describe("setDescription", () => {
   const refused: [string, Record<string, string>, string, RegExp][] = [
-    ["a 1 MB author", { text: "Fine.", author: MB }, "author", /author must have at most 200 characters/],
-    ["a 1 MB reason", { text: "Fine.", reason: MB }, "reason", /reason must have at most 1000 characters/],
-    ["a 1 MB text", { text: MB }, "text", /text must have at most 20000 characters/],
+    ["a 90 KB author", { text: "Fine.", author: HUGE }, "author", /author must have at most 200 characters/],
+    ["a 90 KB reason", { text: "Fine.", reason: HUGE }, "reason", /reason must have at most 1000 characters/],
+    ["a 90 KB text", { text: HUGE }, "text", /text must have at most 20000 characters/],
     ["a text one over the limit", { text: "b".repeat(TEXT_LIMITS.descriptionText.max + 1) }, "text", /at most 20000/],
     ["an empty text", { text: " \n\t " }, "text", /text must not be empty/],
     ["a NUL in the text", { text: "Fine\u0000." }, "text", /control characters other than newline and tab \(found U\+0000\)/],
@@ -80,6 +81,18 @@ describe("setDescription", () => {
     expect(await humanCount()).toBe(before);
   });
 
+  it("refuses a 1 MB text before parsing it (413 BODY_TOO_LARGE) and writes nothing", async () => {
+    const before = await humanCount();
+    const r = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...AUTH },
+      body: JSON.stringify({ query: SET, variables: { text: "a".repeat(1_000_000) } }),
+    });
+    expect(r.status).toBe(413);
+    expect((await r.json()).errors[0].extensions.code).toBe("BODY_TOO_LARGE");
+    expect(await humanCount()).toBe(before);
+  });
+
   it("accepts texts at their limits, newlines and tabs in prose, CR LF as LF, and blank author or reason as unset", async () => {
     const text = `${"c".repeat(TEXT_LIMITS.descriptionText.max - 6)}\r\n\tend`;
     const r = await httpGql(url, SET, { text, author: "d".repeat(TEXT_LIMITS.author.max), reason: "Line one.\nLine two." }, AUTH);
@@ -92,10 +105,10 @@ describe("setDescription", () => {
 
 describe("regenerateDescription", () => {
   it.each([
-    ["a 1 MB reason", { reason: MB }, "InvalidInputError", "reason"],
+    ["a 90 KB reason", { reason: HUGE }, "InvalidInputError", "reason"],
     ["a reason one over the limit", { reason: "r".repeat(TEXT_LIMITS.reason.max + 1) }, "InvalidInputError", "reason"],
     ["a NUL in the reason", { reason: "\u0000" }, "InvalidInputError", "reason"],
-    ["a 1 MB prompt", { params: { prompt: MB } }, "ParameterOutOfRangeError", "prompt"],
+    ["a 90 KB prompt", { params: { prompt: HUGE } }, "ParameterOutOfRangeError", "prompt"],
     ["a prompt one over the limit", { params: { prompt: "p".repeat(TEXT_LIMITS.prompt.max + 1) } }, "ParameterOutOfRangeError", "prompt"],
     ["an escape sequence in the prompt", { params: { prompt: "Describe\u001b[2J" } }, "ParameterOutOfRangeError", "prompt"],
     ["a lone surrogate in the prompt", { params: { prompt: "Describe \udc00" } }, "ParameterOutOfRangeError", "prompt"],
@@ -117,7 +130,7 @@ describe("regenerateDescription", () => {
 
 describe("describeMissing", () => {
   it.each([
-    ["a 1 MB creator", MB, /creator must have at most 200 characters/],
+    ["a 90 KB creator", HUGE, /creator must have at most 200 characters/],
     ["a NUL in the creator", "goya\u0000", /U\+0000/],
     ["a newline in the creator", "goya\nQ5432", /U\+000A/],
   ])("refuses %s with InvalidInputError and queues nothing", async (_name, creator, message) => {

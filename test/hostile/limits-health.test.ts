@@ -10,9 +10,10 @@ import { serveOnFreePort } from "../support/http.js";
  * /health stays under a second while hostile clients send what the limits must stop: the
  * 1,000-alias attack, 5,000-deep nesting, a huge string and batches, four at a time for 3 s.
  * A real server on 127.0.0.1, a real SQLite file of 600 described artworks.
- * Not yet covered (see the report of the limits work): the heaviest query the default limits
- * still allow (20 aliases of artworks(limit: 500) { description }, 10 MB) blocks the event loop
- * for about 2.5 s, and 100,000 ids in a variable (a 1.4 MB body) for about 1.2 s.
+ * Also the heaviest queries the default limits still allow, sent by four clients in a loop: SQL
+ * statements and Prisma's row mapping give the event loop a turn between them, and a
+ * description's text weighs 5 in the cost (src/ops/event-loop-turns.ts, limits/cost.ts); and a
+ * 1.4 MB body (100,000 ids), refused with 413 as it streams in (GRAPHQL_MAX_BODY_BYTES).
  */
 let t: TestDb;
 let base = "";
@@ -43,15 +44,28 @@ const ATTACKS: Record<string, () => unknown> = {
   "1,000 ids": () => ({ query: "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", variables: { ids: Array(1000).fill("QXJ0d29yazox") } }),
   "a 1 MB creator": () => ({ query: "query($c: String) { artworks(creator: $c) { qid } }", variables: { c: "%a".repeat(500_000) } }),
   "a batch of 100": () => Array.from({ length: 100 }, () => ({ query: "{ artworks(limit: 500) { description } }" })),
+  "100,000 ids (a 1.4 MB body)": () => ({ query: "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", variables: { ids: Array(100_000).fill("QXJ0d29yazox") } }),
+  // The heaviest the default cost allows: 3,500 descriptions of 150 words (3.5 MB).
+  "7 aliases of artworks(limit: 500) { description } (allowed)": () => ({ query: aliases(7, "artworks(limit: 500) { description }") }),
+  // The most rows: 10,000 artworks.
+  "20 aliases of artworks(limit: 500) { qid } (allowed)": () => ({ query: aliases(20, "artworks(limit: 500) { qid }") }),
 };
+
+/** Attacks the default limits let through: they must run, and still leave /health its turns. */
+const ALLOWED = new Set(["7 aliases of artworks(limit: 500) { description } (allowed)", "20 aliases of artworks(limit: 500) { qid } (allowed)"]);
 
 describe("/health under attack", () => {
   it.each(Object.keys(ATTACKS))("%s: the attack is refused or bounded and /health answers within 1 s", async (name) => {
     let attacking = true;
     const statuses: number[] = [];
+    let answered = 0;
     // Four attackers in a loop for 3 s while /health is polled.
     const attackers = Array.from({ length: 4 }, async () => {
-      while (attacking) statuses.push((await post(ATTACKS[name]!())).status);
+      while (attacking) {
+        const r = await post(ATTACKS[name]!());
+        statuses.push(r.status);
+        if (r.status === 200 && r.body.startsWith('{"data":{"a0":[') && !r.body.includes('"errors"')) answered += 1;
+      }
     });
     const latencies: number[] = [];
     const until = Date.now() + 3000;
@@ -66,6 +80,8 @@ describe("/health under attack", () => {
     await Promise.all(attackers);
     expect(statuses.length).toBeGreaterThan(0);
     expect(statuses.every((s) => s > 0)).toBe(true);
-    expect(Math.max(...latencies)).toBeLessThan(1000);
+    if (ALLOWED.has(name)) expect(answered, "the allowed query must run and answer").toBeGreaterThan(0);
+    // The worst of about 50 probes: a loop held by one request shows here as one slow probe.
+    expect(Math.max(...latencies), `/health took up to ${Math.round(Math.max(...latencies))} ms: something held the event loop (probe latencies: ${latencies.map(Math.round).join(", ")})`).toBeLessThan(1000);
   });
 });

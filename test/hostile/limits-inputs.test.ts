@@ -95,12 +95,18 @@ describe("string and list arguments have limits", () => {
     ["artworksConnection(filter.genre:)", `query($v: String) { artworksConnection(filter: { genre: $v }) { totalCount } }`, "Q".repeat(21), "Query.artworksConnection(filter.genre:) takes at most 20 characters (got 21)"],
     ["search(query:)", `query($v: String!) { search(query: $v) { __typename } }`, "donkey ".repeat(3000), "Query.search(query:) takes at most 20000 characters (got 21000)"],
     ["search(filter.creator:)", `query($v: String) { search(query: "x", filter: { creator: $v }) { __typename } }`, "y".repeat(201), "Query.search(filter.creator:) takes at most 200 characters (got 201)"],
-    ["artwork(id:)", `query($v: ID!) { artwork(id: $v) { __typename } }`, "Q".repeat(101), "Query.artwork(id:) takes at most 100 characters (got 101)"],
     ["an argument with no limit of its own", `query($v: String) { search(query: "x", after: $v) { __typename } }`, "c".repeat(1001), "Query.search(after:) takes at most 1000 characters (got 1001)"],
   ])("%s", async (_name, q, v, message) => {
     const r = await gql(yoga, q, { v });
     expect(r.errors).toEqual([{ message, extensions: { code: "BAD_USER_INPUT" } }]);
     expect(r.data).toBeUndefined();
+  });
+
+  it("an over-long artwork id is the field's typed InvalidIdError, its echo cut short", async () => {
+    const r = await gql(yoga, `query($v: ID!) { artwork(id: $v) { __typename ... on InvalidIdError { id message } } }`, { v: "Q".repeat(10_000) });
+    expect(r.errors).toBeUndefined();
+    expect(r.data.artwork.__typename).toBe("InvalidIdError");
+    expect(r.data.artwork.id.length).toBeLessThanOrEqual(201);
   });
 
   it("a list of 10,000 enum values is refused", async () => {

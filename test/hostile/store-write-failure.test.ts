@@ -33,7 +33,7 @@ async function gql(query: string, variables: Record<string, unknown> = {}) {
     // A frozen writer shows up as a hang: fail the test instead.
     signal: AbortSignal.timeout(20_000),
   });
-  return { ms: performance.now() - started, body: (await res.json()) as { data?: any; errors?: { message: string }[] } };
+  return { ms: performance.now() - started, status: res.status, body: (await res.json()) as { data?: any; errors?: { message: string; extensions?: { code?: string } }[] } };
 }
 
 async function timed(path: string) {
@@ -76,6 +76,11 @@ it("a write that cannot reach the disk fails its request; later writes work once
       const r = await gql(query, vars);
       expect(r.body.errors?.length, JSON.stringify(r.body)).toBeGreaterThan(0);
       expect(r.ms).toBeLessThan(10_000);
+      // A clear, retryable error (not "Unexpected error."), without the file's path or SQLite's code.
+      expect(r.status, JSON.stringify(r.body)).toBe(503);
+      expect(r.body.errors![0]!.extensions?.code).toBe("DATABASE_UNAVAILABLE");
+      expect(r.body.errors![0]!.message).toMatch(/^The database cannot take writes right now \(disk full or failing/);
+      expect(JSON.stringify(r.body)).not.toMatch(/SQLITE|\/tmp\/|a\.db/);
     }
     // Liveness stays fast and green (a restart cures no disk); readiness says why writes fail.
     const live = await timed("/health");
@@ -109,4 +114,6 @@ it("a write that cannot reach the disk fails its request; later writes work once
   // Every failure went to the log, with SQLite's code.
   expect(server.output()).toMatch(/"msg":"database write failed"/);
   expect(server.output()).toMatch(/SQLITE_IOERR/);
+  // Each answered DATABASE_UNAVAILABLE is logged with its cause.
+  expect(server.output()).toMatch(/"msg":"the database cannot take writes \(answered DATABASE_UNAVAILABLE\)"/);
 }, 120_000);

@@ -72,7 +72,7 @@ function open(base: string, id: number | string, localAddress?: string): SseStre
 async function jobReadsDuring(ms: number): Promise<number> {
   t.queries.length = 0;
   await new Promise((r) => setTimeout(r, ms));
-  return t.queries.filter((q) => /^SELECT .*FROM [`"]?(main[`"]?\.)?[`"]?Job[`"]? WHERE .*[`"]?id[`"]? = \?/s.test(q)).length;
+  return t.queries.filter((q) => /^SELECT .*FROM [`"]?(main[`"]?\.)?[`"]?Job[`"]? WHERE .*[`"]?id[`"]? (= \?|IN \()/s.test(q)).length;
 }
 
 async function expectAllStopped(): Promise<void> {

@@ -84,7 +84,7 @@ describe("a sync meets images no model can use", () => {
   it("records one normalise failure per bad file saying what is wrong; the good one is stored; the next run does not fetch them again", async () => {
     const config = loadConfig({ ...world.env, DATABASE_URL: t.url, IMAGE_DIR: imageDir });
     const r = await runSync({ db: t.db, config, log: createLogger("silent") });
-    expect(r).toMatchObject({ status: "SUCCEEDED", created: BAD.length + 1, imagesDownloaded: 1, failed: BAD.length });
+    expect(r).toMatchObject({ status: "PARTIAL", created: BAD.length + 1, imagesDownloaded: 1, failed: BAD.length });
     const failures = await t.db.syncFailure.findMany({ where: { syncRunId: r.runId } });
     for (const b of BAD) {
       const f = failures.find((x) => x.fileTitle === `File:${b.file}`);
@@ -142,7 +142,7 @@ describe("describing an image no model can use", () => {
     const out: string[] = [];
     const err: string[] = [];
     const paths = BAD.map((b) => join(dir, b.file));
-    const failures = await describeFiles(loadConfig({}), [...paths, good], { model: model.dir, beams: 1, maxNewTokens: 4, batch: 1, json: true }, {
+    const failures = await describeFiles(loadConfig({}), [...paths, good], { model: model.dir, params: { numBeams: 1, maxNewTokens: 16 }, batch: 1, json: true }, {
       out: (l) => out.push(l),
       err: (l) => err.push(l),
     });

@@ -143,6 +143,25 @@ describe("claim", () => {
     expect(batch.map((j) => j.id)).toEqual([j1.job.id, j3.job.id]);
     expect((await claimJobs(t.db, "w", { limit: 4, ttlMs: 60_000 })).map((j) => j.id)).toEqual([j2.job.id]);
   });
+
+  it("fails a job whose stored parameters this version cannot read, with the reason, and claims the next", async () => {
+    const w = await work();
+    const rows = ['{"numBeams":100}', '{"temperature":0.7}', "not json"];
+    const bad = [];
+    for (const [i, params] of rows.entries()) {
+      bad.push(await t.db.job.create({ data: { kind: "describe", ...w, params, dedupeKey: `bad${i}`, priority: PRIORITY.request } }));
+    }
+    // A row an earlier version wrote (early stopping as text) still runs.
+    const old = await t.db.job.create({ data: { kind: "describe", ...w, params: '{"earlyStopping":"never"}', dedupeKey: "old", priority: PRIORITY.nightly } });
+    const claimed = await claimJobs(t.db, "w", { limit: 1, ttlMs: 60_000 });
+    expect(claimed.map((j) => j.id)).toEqual([old.id]);
+    for (const job of bad) {
+      const after = await t.db.job.findUniqueOrThrow({ where: { id: job.id } });
+      expect(after).toMatchObject({ status: "FAILED", attempts: 0, holder: null });
+      expect(after.error).toMatch(/^stored generation parameters /);
+    }
+    expect((await t.db.job.findUniqueOrThrow({ where: { id: bad[0]!.id } })).error).toMatch(/numBeams must be an integer between 1 and 8/);
+  });
 });
 
 describe("attempts", () => {

@@ -145,14 +145,14 @@ describe("worker", () => {
     await stop(w);
   });
 
-  it("retries a failed description later and keeps the error text", async () => {
+  it("retries a failed description later; the job names the error's class (anyone reads it), the log has its text", async () => {
     const config = configFor();
     const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
     const d = scriptedDescriber();
     d.failNext("decoder exploded");
     const w = await worker(config, d);
     const failed = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "QUEUED", attempts: 1 } }));
-    expect(failed.error).toBe("decoder exploded");
+    expect(failed.error).toBe("unexpected Error; the service log has the details");
     expect(failed.runAfter.getTime()).toBeGreaterThan(Date.now() + 20_000);
     expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(0);
     await stop(w);

@@ -93,6 +93,17 @@ describe("status", () => {
     expect(checkHeartbeats(relaxed).ok).toBe(true);
   });
 
+  it("fails the check when no process ever beat against this database", async () => {
+    const empty = await createTestDb();
+    try {
+      const s = await getStatus(empty.db, { staleAfterS: 60, now });
+      expect(checkHeartbeats(s)).toEqual({ ok: false, problems: ["no heartbeat recorded"] });
+      expect(checkHeartbeats(s, "worker")).toEqual({ ok: false, problems: ["no worker heartbeat recorded"] });
+    } finally {
+      await empty.close();
+    }
+  });
+
   it("prints the status for an operator", async () => {
     const io = commandIo();
     expect(await statusCommand(t.db, config, { now }, io)).toBe(0);

@@ -29,6 +29,8 @@ import { type ArgumentProblem, checkArgumentLimits } from "./input-limits.js";
  *  - `first`/`last` (or the connection's default page size) for the `edges`/`nodes` of a Relay connection,
  *  - the length of an `ids` list,
  *  - `unboundedListSize` for a list without such an argument (creators, genres, descriptions…).
+ * A field whose value may be large (a description's text) declares a weight, `extensions: fieldWeight(n)`,
+ * and costs n per object instead of 1, so the response size counts and not only the row count.
  * Fields of the introspection types cost nothing unless they are lists.
  * Fragments are summed over every possible type (an upper bound) and costed once each, so a
  * document of nested fragment spreads cannot make the analysis itself exponential.
@@ -40,6 +42,19 @@ export interface CostOptions {
   defaultConnectionSize: number;
   /** Items assumed for a list field that takes no limit, first, last or ids. */
   unboundedListSize: number;
+}
+
+/** Weight of a field holding a description's text (about 1 KB, where most fields hold tens of bytes). */
+export const LONG_TEXT_WEIGHT = 5;
+
+/** The `extensions` that make a field cost `weight` per object (text fields of kilobytes). */
+export function fieldWeight(weight: number): { costWeight: number } {
+  return { costWeight: weight };
+}
+
+function weightOf(field: GraphQLField<unknown, unknown>): number {
+  const w = (field.extensions as { costWeight?: unknown } | undefined)?.costWeight;
+  return typeof w === "number" && w >= 0 ? w : 1;
 }
 
 export interface OperationCost {
@@ -90,10 +105,12 @@ export function operationCost(
     let cost = 0;
     let rows = 0;
     let aliases = 0;
+    // Cost and rows grow with every object a list returns; aliases are counted as written (the
+    // cost already prices what an alias inside a list repeats).
     const add = (u: Unit, times = 1) => {
       cost += u.cost * times;
       rows += u.rows * times;
-      aliases += u.aliases * times;
+      aliases += u.aliases;
     };
     for (const selection of set.selections) {
       if (selection.kind === Kind.INLINE_FRAGMENT) {
@@ -133,7 +150,7 @@ export function operationCost(
       problems.push(...checkArgumentLimits(`${type.name}.${name}`, field, args));
       // Introspection reads the schema in memory: only its lists count. (How deep it may nest is
       // graphql-js's MaxIntrospectionDepthRule's business.)
-      if (!type.name.startsWith("__") || isListType(getNullableType(field.type))) cost += 1;
+      if (!type.name.startsWith("__") || isListType(getNullableType(field.type))) cost += weightOf(field);
       if (!selection.selectionSet) continue;
       const returned = getNullableType(field.type);
       const itemType = getNamedType(field.type);
@@ -187,11 +204,21 @@ function listSize(
 ): number {
   if (pageSize != null && (field.name === "edges" || field.name === "nodes")) return pageSize;
   if (Array.isArray(args.ids)) return args.ids.length;
-  const limit = numberArg(args.limit);
+  const limit = sizeArg(field, args, "limit");
   if (limit != null) return limit;
-  const first = numberArg(args.first);
+  const first = sizeArg(field, args, "first");
   if (first != null) return first;
   return introspection.get(`${parent}.${field.name}`) ?? options.unboundedListSize;
+}
+
+/**
+ * A size argument's value; an explicit null stands for the argument's default, as the resolvers
+ * read it (`args.limit ?? default`), so `limit: null` costs what it returns.
+ */
+function sizeArg(field: GraphQLField<unknown, unknown>, args: Record<string, unknown>, name: string): number | null {
+  const given = numberArg(args[name]);
+  if (given != null) return given;
+  return args[name] === null ? numberArg(field.args.find((a) => a.name === name)?.defaultValue) : null;
 }
 
 function numberArg(v: unknown): number | null {

@@ -1,17 +1,14 @@
 import { defaultFieldResolver, type GraphQLSchema, isObjectType } from "graphql";
+import { turnIfDue } from "../../ops/event-loop-turns.js";
 
 /**
- * Lets the event loop turn during long executions. Prisma over better-sqlite3 answers in
- * microtasks, so a GraphQL execution never reached the timers or the poll phase: one big query
- * held /health (and every other request) until it finished, and no timer could stop it. Every
- * field resolver now first checks how long ago the loop last turned; past `everyMs` it waits for
- * one setImmediate, which lets pending I/O, timers (the request time limit) and other requests
- * run. The check costs one clock read per field.
+ * Lets the event loop turn during long executions (see ops/event-loop-turns.ts): every field
+ * resolver first waits for a turn of the loop when one is due, which lets pending I/O, timers
+ * (the request time limit) and other requests run. The check costs one clock read per field.
  */
 const wrapped = new WeakSet<GraphQLSchema>();
-let lastTurn = performance.now();
 
-export function withEventLoopTurns(schema: GraphQLSchema, everyMs = 20): GraphQLSchema {
+export function withEventLoopTurns(schema: GraphQLSchema, everyMs?: number): GraphQLSchema {
   if (wrapped.has(schema)) return schema;
   wrapped.add(schema);
   for (const type of Object.values(schema.getTypeMap())) {
@@ -19,11 +16,8 @@ export function withEventLoopTurns(schema: GraphQLSchema, everyMs = 20): GraphQL
     for (const field of Object.values(type.getFields())) {
       const resolve = field.resolve ?? defaultFieldResolver;
       field.resolve = (source, args, context, info) => {
-        if (performance.now() - lastTurn < everyMs) return resolve(source, args, context, info);
-        return new Promise<void>((done) => setImmediate(done)).then(() => {
-          lastTurn = performance.now();
-          return resolve(source, args, context, info);
-        });
+        const turn = turnIfDue(everyMs);
+        return turn ? turn.then(() => resolve(source, args, context, info)) : resolve(source, args, context, info);
       };
     }
   }

@@ -16,6 +16,10 @@ import {
  * field. Declare a limit next to its argument:
  *
  *   t.arg.string({ extensions: inputLimit({ maxLength: 200 }) })
+ *
+ * A string that its resolver checks itself, to answer with a typed error in the field's result
+ * union (InvalidInputError, InvalidIdError), declares `inputLimit(RESOLVER_CHECKED)` and is left
+ * to it; the request body limit still bounds it.
  */
 export const DEFAULT_MAX_LENGTH = 1000;
 export const DEFAULT_MAX_ITEMS = 100;
@@ -23,7 +27,11 @@ export const DEFAULT_MAX_ITEMS = 100;
 export interface InputLimit {
   maxLength?: number;
   maxItems?: number;
+  /** The resolver checks this string's length and content and answers with a typed error. */
+  resolverChecked?: boolean;
 }
+
+export const RESOLVER_CHECKED: InputLimit = { resolverChecked: true };
 
 /** The `extensions` that set an argument's or input field's limits. */
 export function inputLimit(limit: InputLimit): { inputLimit: InputLimit } {
@@ -75,6 +83,7 @@ function checkValue(
     return;
   }
   if (typeof value === "string") {
+    if (limit.resolverChecked) return;
     const max = limit.maxLength ?? DEFAULT_MAX_LENGTH;
     if (value.length > max) problems.push({ coordinate, message: `${coordinate} takes at most ${max} characters (got ${value.length})` });
   }

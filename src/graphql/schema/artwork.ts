@@ -4,13 +4,18 @@ import { altText } from "../../text/alt-text.js";
 import { builder } from "../builder.js";
 import { InvalidIdError, NotFoundError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
-import { inputLimit } from "../limits/input-limits.js";
+import { fieldWeight, LONG_TEXT_WEIGHT } from "../limits/cost.js";
+import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
+import { pageSize } from "../limits/page-size.js";
 import { ArtworkStateEnum, AttributionKindEnum } from "./enums.js";
 import { ImageRef } from "./image.js";
 import { LocalizedText, localized } from "./scalars.js";
 
 export const MAX_LIST_LIMIT = 500;
 export const DEFAULT_ARTWORKS_PAGE = 100;
+/** Versions of an artwork's description history returned unless `limit` says otherwise. */
+const DEFAULT_HISTORY = 50;
+const MAX_HISTORY = 500;
 /** Longest `creator` argument: words of a label (SQLite refuses LIKE patterns of 50,000 bytes). */
 export const MAX_CREATOR_LENGTH = 200;
 const creatorLimit = inputLimit({ maxLength: MAX_CREATOR_LENGTH });
@@ -90,6 +95,7 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
     description: t.string({
       nullable: true,
       description: "The current description's text.",
+      extensions: fieldWeight(LONG_TEXT_WEIGHT),
       select: { currentDescription: { select: { text: true } } },
       resolve: (a) => a.currentDescription?.text ?? null,
     }),
@@ -101,8 +107,9 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
     }),
     currentDescription: t.relation("currentDescription", { nullable: true }),
     descriptions: t.relation("descriptions", {
-      description: "Every description ever made, newest first.",
-      query: { orderBy: { id: "desc" } },
+      description: `Every description ever made, newest first: the first \`limit\` (default ${DEFAULT_HISTORY}, at most ${MAX_HISTORY}).`,
+      args: { limit: t.arg.int({ defaultValue: DEFAULT_HISTORY }) },
+      query: (args) => ({ orderBy: { id: "desc" }, take: pageSize("limit", args.limit, DEFAULT_HISTORY, MAX_HISTORY) }),
     }),
     wikidataUrl: t.string({ select: { qid: true }, resolve: (a) => `https://www.wikidata.org/wiki/${a.qid}` }),
     commonsUrl: t.string({
@@ -147,13 +154,8 @@ builder.queryFields((t) => ({
       offset: t.arg.int({ defaultValue: 0 }),
     },
     resolve: async (query, _root, args, ctx) => {
-      const limit = args.limit ?? DEFAULT_ARTWORKS_PAGE;
+      const limit = pageSize("limit", args.limit, DEFAULT_ARTWORKS_PAGE, MAX_LIST_LIMIT, "; page with offset or use artworksConnection");
       const offset = args.offset ?? 0;
-      if (limit < 0 || limit > MAX_LIST_LIMIT) {
-        throw new GraphQLError(`limit must be between 0 and ${MAX_LIST_LIMIT} (got ${limit}); page with offset or use artworksConnection`, {
-          extensions: { code: "BAD_USER_INPUT" },
-        });
-      }
       if (offset < 0) throw new GraphQLError(`offset must be 0 or more (got ${offset})`, { extensions: { code: "BAD_USER_INPUT" } });
       return ctx.db.artwork.findMany({
         ...query,
@@ -167,7 +169,7 @@ builder.queryFields((t) => ({
   artwork: t.prismaField({
     type: "Artwork",
     description: "One artwork by QID or global id, whatever its state (merged and deleted works too).",
-    args: { id: t.arg.id({ required: true, extensions: inputLimit({ maxLength: 100 }) }) },
+    args: { id: t.arg.id({ required: true, extensions: inputLimit(RESOLVER_CHECKED) }) },
     errors: { types: [NotFoundError, InvalidIdError], directResult: true },
     resolve: async (query, _root, args, ctx) => {
       const key = parseArtworkId(String(args.id));
@@ -202,9 +204,7 @@ builder.queryFields((t) => ({
 /** Pothos would silently clamp an oversized page; say so instead. */
 function checkPageSize(args: { first?: number | null; last?: number | null }): undefined {
   for (const [name, value] of [["first", args.first], ["last", args.last]] as const) {
-    if (value != null && (value < 0 || value > MAX_LIST_LIMIT)) {
-      throw new GraphQLError(`${name} must be between 0 and ${MAX_LIST_LIMIT} (got ${value})`, { extensions: { code: "BAD_USER_INPUT" } });
-    }
+    if (value != null) pageSize(name, value, 0, MAX_LIST_LIMIT);
   }
   return undefined;
 }

@@ -1,8 +1,11 @@
 import type { Description } from "../../generated/prisma/client.js";
 import { builder } from "../builder.js";
+import { fieldWeight, LONG_TEXT_WEIGHT } from "../limits/cost.js";
 import { DescriptionSourceEnum } from "./enums.js";
 
 type Row = Description;
+/** Texts of about a kilobyte (and the token ids behind them) cost more than a short field. */
+const longText = fieldWeight(LONG_TEXT_WEIGHT);
 
 export const ModuleDtype = builder.objectRef<{ module: string; dtype: string }>("ModuleDtype").implement({
   fields: (t) => ({ module: t.exposeString("module"), dtype: t.exposeString("dtype") }),
@@ -57,6 +60,7 @@ const Outcome = builder.objectRef<Row>("GenerationOutcome").implement({
     imageTokens: t.exposeInt("imageTokens", { nullable: true }),
     generatedTokens: t.exposeInt("generatedTokens", { nullable: true }),
     generatedTokenIds: t.field({
+      extensions: longText,
       type: ["Int"],
       nullable: true,
       resolve: (d) => parseJson<number[]>(d.generatedTokenIds),
@@ -65,14 +69,14 @@ const Outcome = builder.objectRef<Row>("GenerationOutcome").implement({
     timings: t.field({ type: TimingsRef, nullable: true, resolve: (d) => parseJson<Timings>(d.timings) }),
     finishReason: t.exposeString("finishReason", { nullable: true, description: '"eos", "length" or "stop" (target length reached).' }),
     trimmed: t.exposeBoolean("trimmed", { description: "The text was cut back to its last complete sentence." }),
-    rawText: t.exposeString("rawText", { nullable: true, description: "The model's text before trimming and markdown cleaning." }),
+    rawText: t.exposeString("rawText", { nullable: true, extensions: longText, description: "The model's text before trimming and markdown cleaning." }),
   }),
 });
 
 builder.prismaNode("Description", {
   id: { field: "id" },
   fields: (t) => ({
-    text: t.exposeString("text"),
+    text: t.exposeString("text", { extensions: longText }),
     language: t.exposeString("language"),
     source: t.expose("source", { type: DescriptionSourceEnum }),
     author: t.exposeString("author", { nullable: true }),

@@ -10,6 +10,7 @@ import "./stats.js";
 import "./sync.js";
 import "./search.js";
 import "./status.js";
+import "./generation.js";
 import "./job.js";
 import "./job-mutations.js";
 import "./node.js";

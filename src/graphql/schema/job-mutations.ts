@@ -1,22 +1,23 @@
-import type { EarlyStopping } from "../../describe/types.js";
 import { setHumanDescription } from "../../jobs/descriptions.js";
 import { checkText, TEXT_LIMITS, type TextLimit } from "../../jobs/input-limits.js";
+import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import {
   ArtworkWithoutImageError,
   cancelJob,
   describableImage,
   enqueueDescribe,
   JobNotCancellableError,
-  ParamOutOfRangeError,
   PRIORITY,
   type QueueRunSummary,
   queueMissing,
   validateParams,
 } from "../../jobs/queue.js";
+import { ParamOutOfRangeError } from "../../generation/params.js";
 import { builder, type Context } from "../builder.js";
 import { InvalidIdError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
-import { parseJobId } from "./job.js";
+import { parseJobId } from "../ids.js";
+import { GenerationParamsInput } from "./generation.js";
 
 /** Who asked, as recorded on jobs and descriptions: one token means one caller. */
 const REQUESTED_BY = "api";
@@ -39,27 +40,6 @@ function requireToken(ctx: Context): void {
   if (!ctx.authorized) throw new UnauthorizedError();
 }
 
-const EarlyStoppingEnum = builder.enumType("EarlyStoppingMode", {
-  description: "Hugging Face early_stopping: TRUE stops when num_beams beams finished, FALSE uses a heuristic, NEVER runs the canonical search.",
-  values: { TRUE: { value: "true" }, FALSE: { value: "false" }, NEVER: { value: "never" } } as const,
-});
-
-const GenerationParamsInput = builder.inputType("GenerationParamsInput", {
-  description: "Generation parameters; unset ones take the configured defaults (see generationDefaults).",
-  fields: (t) => ({
-    prompt: t.string({ description: `At most ${TEXT_LIMITS.prompt.max} characters.` }),
-    numBeams: t.int({ description: "1 to 8." }),
-    maxNewTokens: t.int({ description: "16 to 1024." }),
-    minNewTokens: t.int({ description: "0 to maxNewTokens." }),
-    targetWords: t.int({ description: "0 (off) to 1000." }),
-    lengthPenalty: t.float({ description: "-10 to 10." }),
-    earlyStopping: t.field({ type: EarlyStoppingEnum }),
-    noRepeatNgramSize: t.int({ description: "0 (off) to 20." }),
-    repetitionPenalty: t.float({ description: "0.5 to 3." }),
-    imageSplitting: t.boolean(),
-  }),
-});
-
 const QueueSummaryRef = builder.objectRef<QueueRunSummary>("DescribeMissingPayload").implement({
   description: "What describeMissing queued and skipped.",
   fields: (t) => ({
@@ -70,10 +50,6 @@ const QueueSummaryRef = builder.objectRef<QueueRunSummary>("DescribeMissingPaylo
     skippedHuman: t.exposeInt("skippedHuman", { description: "Works whose current description is a person's text." }),
   }),
 });
-
-function toEarlyStopping(v: "true" | "false" | "never" | null | undefined): EarlyStopping | undefined {
-  return v == null ? undefined : v === "never" ? "never" : v === "true";
-}
 
 async function findArtwork(ctx: Context, rawId: string) {
   const found = await ctx.db.artwork.findUnique({ where: parseArtworkId(rawId), select: { id: true, qid: true } });
@@ -88,9 +64,9 @@ builder.mutationFields((t) => ({
       "Queues a new description of the artwork's main image. An identical job still queued is returned instead of a second one. " +
       "The result becomes the current description unless a person wrote the current one; force: true replaces that too.",
     args: {
-      id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id." }),
+      id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id.", extensions: inputLimit(RESOLVER_CHECKED) }),
       params: t.arg({ type: GenerationParamsInput }),
-      reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.` }),
+      reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.`, extensions: inputLimit(RESOLVER_CHECKED) }),
       force: t.arg.boolean({ defaultValue: false }),
     },
     errors: {
@@ -99,10 +75,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (query, _root, args, ctx) => {
       requireToken(ctx);
-      const params = validateParams(
-        { ...(args.params ?? {}), earlyStopping: toEarlyStopping(args.params?.earlyStopping) },
-        ctx.config,
-      );
+      const params = validateParams(args.params ?? {}, ctx.config);
       const reason = optionalText("reason", args.reason, TEXT_LIMITS.reason);
       const artwork = await findArtwork(ctx, String(args.id));
       const image = await ctx.db.image.findFirst({ where: { artworkId: artwork.id, ...describableImage }, select: { id: true } });
@@ -122,7 +95,12 @@ builder.mutationFields((t) => ({
   describeMissing: t.field({
     type: QueueSummaryRef,
     description: "Queues every active artwork (of one creator, if given) that has an image and no description.",
-    args: { creator: t.arg.string({ description: `A creator QID ("Q5432") or words of its labels ("goya"); at most ${TEXT_LIMITS.creator.max} characters.` }) },
+    args: {
+      creator: t.arg.string({
+        description: `A creator QID ("Q5432") or words of its labels ("goya"); at most ${TEXT_LIMITS.creator.max} characters.`,
+        extensions: inputLimit(RESOLVER_CHECKED),
+      }),
+    },
     errors: { types: [UnauthorizedError, InvalidInputError], directResult: true },
     resolve: async (_root, args, ctx) => {
       requireToken(ctx);
@@ -133,7 +111,7 @@ builder.mutationFields((t) => ({
   cancelJob: t.prismaField({
     type: "Job",
     description: "Cancels a queued job, or a running one (its worker stops at the next token and writes nothing).",
-    args: { id: t.arg.id({ required: true, description: "Global id or number." }) },
+    args: { id: t.arg.id({ required: true, description: "Global id or number.", extensions: inputLimit(RESOLVER_CHECKED) }) },
     errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, JobNotCancellableError], directResult: true },
     resolve: async (query, _root, args, ctx) => {
       requireToken(ctx);
@@ -147,10 +125,14 @@ builder.mutationFields((t) => ({
     type: "Description",
     description: "Records a person's text as the artwork's current description. The nightly run never replaces it; only regenerateDescription with force: true does.",
     args: {
-      id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id." }),
-      text: t.arg.string({ required: true, description: `At most ${TEXT_LIMITS.descriptionText.max} characters; newlines and tabs allowed.` }),
-      author: t.arg.string({ description: `One line, at most ${TEXT_LIMITS.author.max} characters.` }),
-      reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.` }),
+      id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id.", extensions: inputLimit(RESOLVER_CHECKED) }),
+      text: t.arg.string({
+        required: true,
+        description: `At most ${TEXT_LIMITS.descriptionText.max} characters; newlines and tabs allowed.`,
+        extensions: inputLimit(RESOLVER_CHECKED),
+      }),
+      author: t.arg.string({ description: `One line, at most ${TEXT_LIMITS.author.max} characters.`, extensions: inputLimit(RESOLVER_CHECKED) }),
+      reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.`, extensions: inputLimit(RESOLVER_CHECKED) }),
     },
     errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, InvalidInputError], directResult: true },
     resolve: async (query, _root, args, ctx) => {

@@ -1,57 +1,22 @@
-import { decodeGlobalID } from "@pothos/plugin-relay";
 import { GraphQLError } from "graphql";
 import type { Config } from "../../config.js";
 import type { Db } from "../../db.js";
-import { defaultGenerationParams, type GenerationParams } from "../../describe/types.js";
+import { type GenerationParams, paramsFromConfig } from "../../generation/params.js";
 import type { Heartbeat, Job } from "../../generated/prisma/client.js";
-import { MAX_ID_CHARS, MAX_STATUS_FILTER } from "../../jobs/input-limits.js";
-import { ArtworkWithoutImageError, earlyStoppingText, JobNotCancellableError, ParamOutOfRangeError, parseJobParams, resolveParams } from "../../jobs/queue.js";
+import { MAX_STATUS_FILTER } from "../../jobs/input-limits.js";
+import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
+import { ArtworkWithoutImageError, JobNotCancellableError, parseJobParams, resolveParams } from "../../jobs/queue.js";
+import { pageSize } from "../limits/page-size.js";
 import { builder } from "../builder.js";
 import { InvalidIdError } from "../errors.js";
+import { parseJobId } from "../ids.js";
 import { jobWatch, transportOf } from "../subscriptions.js";
 import { JobStatusEnum } from "./enums.js";
 import { ModuleDtype } from "./description.js";
 import { ErrorInterface } from "./errors.js";
+import { GenerationSettings } from "./generation.js";
 
 const MAX_JOBS_PAGE = 500;
-/** The largest id a Prisma `Int` column holds (32-bit signed): no job has a larger one. */
-const MAX_JOB_ID = 2_147_483_647;
-
-function jobNumber(text: string): number | null {
-  if (!/^[1-9][0-9]{0,9}$/.test(text)) return null;
-  const n = Number(text);
-  return n <= MAX_JOB_ID ? n : null;
-}
-
-/**
- * A job id as users give it: the Relay global id, or the plain database number (surrounding
- * spaces ignored). Anything else, a number beyond any job's, or a text too long to be an id, is an
- * InvalidIdError.
- */
-export function parseJobId(raw: string): number {
-  if (raw.length <= MAX_ID_CHARS) {
-    const id = raw.trim();
-    const plain = jobNumber(id);
-    if (plain !== null) return plain;
-    try {
-      const { typename, id: local } = decodeGlobalID(id);
-      const n = typename === "Job" ? jobNumber(local) : null;
-      if (n !== null) return n;
-    } catch {
-      // falls through to the typed error
-    }
-  }
-  const shown = raw.length > MAX_ID_CHARS ? `${raw.slice(0, MAX_ID_CHARS)}…` : raw;
-  throw new InvalidIdError(shown, "a job's global id or number");
-}
-
-builder.objectType(ParamOutOfRangeError, {
-  name: "ParameterOutOfRangeError",
-  description: "A generation parameter is outside its allowed range.",
-  interfaces: [ErrorInterface],
-  isTypeOf: (v) => v instanceof ParamOutOfRangeError,
-  fields: (t) => ({ field: t.exposeString("field") }),
-});
 
 builder.objectType(ArtworkWithoutImageError, {
   name: "ArtworkWithoutImageError",
@@ -67,22 +32,6 @@ builder.objectType(JobNotCancellableError, {
   interfaces: [ErrorInterface],
   isTypeOf: (v) => v instanceof JobNotCancellableError,
   fields: (t) => ({ status: t.expose("status", { type: JobStatusEnum }) }),
-});
-
-export const GenerationSettings = builder.objectRef<GenerationParams>("GenerationSettings").implement({
-  description: "Generation parameters (names follow Hugging Face generate()).",
-  fields: (t) => ({
-    prompt: t.exposeString("prompt"),
-    numBeams: t.exposeInt("numBeams"),
-    maxNewTokens: t.exposeInt("maxNewTokens"),
-    minNewTokens: t.exposeInt("minNewTokens"),
-    targetWords: t.exposeInt("targetWords", { description: "Target length in words; 0 = off." }),
-    lengthPenalty: t.exposeFloat("lengthPenalty"),
-    earlyStopping: t.string({ description: '"true", "false" or "never".', resolve: (p) => earlyStoppingText(p.earlyStopping) }),
-    noRepeatNgramSize: t.exposeInt("noRepeatNgramSize"),
-    repetitionPenalty: t.exposeFloat("repetitionPenalty"),
-    imageSplitting: t.exposeBoolean("imageSplitting"),
-  }),
 });
 
 export const JobRef = builder.prismaNode("Job", {
@@ -174,14 +123,14 @@ const GenerationDefaultsRef = builder.objectRef<Defaults>("GenerationDefaults").
 async function loadDefaults(db: Db, config: Config): Promise<Defaults> {
   const beats = await db.heartbeat.findMany({ where: { modelStatus: { not: null } }, orderBy: { beatAt: "desc" }, take: 20 });
   const fresh = Date.now() - config.HEARTBEAT_STALE_S * 1000;
-  return { params: defaultGenerationParams(config), workers: beats.map((beat) => ({ beat, alive: beat.beatAt.getTime() >= fresh })) };
+  return { params: paramsFromConfig(config), workers: beats.map((beat) => ({ beat, alive: beat.beatAt.getTime() >= fresh })) };
 }
 
 builder.queryFields((t) => ({
   job: t.prismaField({
     type: "Job",
     nullable: true,
-    args: { id: t.arg.id({ required: true, description: "Global id or number." }) },
+    args: { id: t.arg.id({ required: true, description: "Global id or number.", extensions: inputLimit(RESOLVER_CHECKED) }) },
     errors: { types: [InvalidIdError], directResult: true },
     resolve: (query, _root, args, ctx) => ctx.db.job.findUnique({ ...query, where: { id: parseJobId(String(args.id)) } }),
   }),
@@ -194,9 +143,7 @@ builder.queryFields((t) => ({
       maxSize: MAX_JOBS_PAGE,
       defaultSize: 50,
       resolve: (query, _root, args, ctx) => {
-        if (args.first != null && (args.first < 0 || args.first > MAX_JOBS_PAGE)) {
-          throw new GraphQLError(`first must be between 0 and ${MAX_JOBS_PAGE} (got ${args.first})`, { extensions: { code: "BAD_USER_INPUT" } });
-        }
+        if (args.first != null) pageSize("first", args.first, 0, MAX_JOBS_PAGE);
         if (args.status != null && args.status.length > MAX_STATUS_FILTER) {
           throw new GraphQLError(`status may name at most ${MAX_STATUS_FILTER} statuses (got ${args.status.length})`, { extensions: { code: "BAD_USER_INPUT" } });
         }
@@ -219,7 +166,7 @@ builder.subscriptionFields((t) => ({
       "The job now and after every change of status or progress; the last event carries the final state and the description, then the stream ends. " +
       "Reads the database, so it works whichever process runs the worker. Each client may hold GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT streams at once " +
       "(error code TOO_MANY_SUBSCRIPTIONS beyond); a slow client may skip intermediate progress, never the final state.",
-    args: { id: t.arg.id({ required: true, description: "Global id or number." }) },
+    args: { id: t.arg.id({ required: true, description: "Global id or number.", extensions: inputLimit(RESOLVER_CHECKED) }) },
     subscribe: (_root, args, ctx) => {
       let id: number;
       try {

@@ -1,5 +1,5 @@
-import { GraphQLError } from "graphql";
 import { nextSyncAt } from "../../jobs/schedule.js";
+import { pageSize } from "../limits/page-size.js";
 import { builder } from "../builder.js";
 import { SyncRunStatusEnum } from "./enums.js";
 
@@ -44,9 +44,16 @@ export const SyncRunRef = builder.prismaObject("SyncRun", {
     imagesUnchanged: t.exposeInt("imagesUnchanged"),
     jobsQueued: t.exposeInt("jobsQueued"),
     error: t.exposeString("error", { nullable: true, description: "Why the run failed as a whole." }),
-    failures: t.relation("failures", { query: { orderBy: { id: "asc" } } }),
+    failures: t.relation("failures", {
+      description: `The run's failures, oldest first: the first \`limit\` (default ${DEFAULT_FAILURES}, at most ${MAX_FAILURES}); \`failed\` counts them all.`,
+      args: { limit: t.arg.int({ defaultValue: DEFAULT_FAILURES }) },
+      query: (args) => ({ orderBy: { id: "asc" }, take: pageSize("limit", args.limit, DEFAULT_FAILURES, MAX_FAILURES) }),
+    }),
   }),
 });
+
+const DEFAULT_FAILURES = 100;
+const MAX_FAILURES = 1000;
 
 builder.queryFields((t) => ({
   syncRuns: t.prismaField({
@@ -54,10 +61,7 @@ builder.queryFields((t) => ({
     description: "Sync runs, newest first.",
     args: { limit: t.arg.int({ defaultValue: 20, description: `At most ${MAX_SYNC_RUNS}.` }) },
     resolve: (query, _root, args, ctx) => {
-      const limit = args.limit ?? 20;
-      if (limit < 0 || limit > MAX_SYNC_RUNS) {
-        throw new GraphQLError(`limit must be between 0 and ${MAX_SYNC_RUNS} (got ${limit})`, { extensions: { code: "BAD_USER_INPUT" } });
-      }
+      const limit = pageSize("limit", args.limit, 20, MAX_SYNC_RUNS);
       return ctx.db.syncRun.findMany({ ...query, orderBy: { id: "desc" }, take: limit });
     },
   }),

@@ -65,7 +65,17 @@ describe("operationCost", () => {
     const aliased = `{ ${Array.from({ length: 1000 }, (_, i) => `a${i}: items(limit: 500) { name }`).join(" ")} }`;
     expect(cost(aliased)).toMatchObject({ cost: 1000 * 501, rows: 500_000, aliases: 1000 });
     const fragments = `{ ...F ...F } fragment F on Query { x: items(limit: 2) { y: name } }`;
-    expect(cost(fragments)).toMatchObject({ cost: 2 * 3, aliases: 2 * 3 });
+    // Each spread brings its aliases again; an alias inside a list counts once (the cost prices its repeats).
+    expect(cost(fragments)).toMatchObject({ cost: 2 * 3, aliases: 2 * 2 });
+    expect(cost(`{ items(limit: 21) { a: name b: id } }`)).toMatchObject({ rows: 21, aliases: 2 });
+  });
+
+  it("prices an explicit null size as the argument's default, as the resolver reads it", () => {
+    const byDefault = cost(`{ items { name } }`);
+    expect(byDefault).toMatchObject({ rows: 100 });
+    expect(cost(`{ items(limit: null) { name } }`)).toEqual(byDefault);
+    expect(cost(`query($l: Int) { items(limit: $l) { name } }`, { l: null })).toEqual(byDefault);
+    expect(cost(`query($l: Int = null) { items(limit: $l) { name } }`)).toEqual(byDefault);
   });
 
   it("costs each fragment once, so nested spreads cannot blow the analysis up", () => {

@@ -1,0 +1,145 @@
+import { request } from "node:http";
+import { gzipSync } from "node:zlib";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { createHttpApp, SERVER_LIMITS } from "../../src/server.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { DOCUMENTED_FILES, documentedQueries } from "../support/documented-queries.js";
+import { makeArtwork } from "../support/factories.js";
+import { serveOnFreePort } from "../support/http.js";
+
+/**
+ * Request size limits in front of Yoga, through a real server on 127.0.0.1: a body over
+ * GRAPHQL_MAX_BODY_BYTES is refused with 413 whether it declares its length or streams it in
+ * chunks, before Yoga reads or parses it; a URL over HTTP_MAX_URL_BYTES gets 414; a compressed
+ * body 415; and the server's timeouts bound slow clients.
+ */
+const config = loadConfig({});
+let t: TestDb;
+let base = "";
+let port = 0;
+let close = () => {};
+let server: import("node:http").Server;
+
+beforeAll(async () => {
+  t = await createTestDb();
+  await makeArtwork(t.db, {});
+  ({ server } = createHttpApp({ db: t.db, config, log: pino({ level: "silent" }) }));
+  ({ base, close } = await serveOnFreePort(server));
+  port = Number(new URL(base).port);
+});
+afterAll(async () => {
+  close();
+  await t.close();
+});
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+/** A POST to /graphql written in `chunks` (chunked transfer unless `length` is given). */
+function rawPost(chunks: (string | Buffer)[], headers: Record<string, string | number> = {}): Promise<Answer> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request({ host: "127.0.0.1", port, path: "/graphql", method: "POST", headers: { "content-type": "application/json", ...headers } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (c: string) => (body += c)).on("end", () => resolvePromise({ status: res.statusCode ?? 0, body }));
+    });
+    // The server may answer and close before the whole body is written.
+    req.on("error", reject);
+    (async () => {
+      for (const c of chunks) {
+        if (req.destroyed) return;
+        req.write(c);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      req.end();
+    })();
+  });
+}
+
+const codeOf = (a: Answer) => (JSON.parse(a.body) as { errors: { extensions: { code: string }; message: string }[] }).errors[0]!;
+const max = config.GRAPHQL_MAX_BODY_BYTES;
+
+describe("request body limit", () => {
+  it("the documented and default limits fit: the longest documented query is far below GRAPHQL_MAX_BODY_BYTES", () => {
+    const longest = Math.max(...DOCUMENTED_FILES.flatMap((f) => documentedQueries(f)).map((q) => Buffer.byteLength(JSON.stringify({ query: q }))));
+    // A document of GRAPHQL_MAX_TOKENS tokens of 10 bytes each fits too.
+    expect(longest).toBeLessThan(max / 10);
+    expect(config.GRAPHQL_MAX_TOKENS * 10).toBeLessThan(max);
+  });
+
+  it("a body that declares a length over the limit gets 413 BODY_TOO_LARGE before it is sent", async () => {
+    const req = request({ host: "127.0.0.1", port, path: "/graphql", method: "POST", headers: { "content-type": "application/json", "content-length": 50_000_000 } });
+    const answer = await new Promise<Answer>((resolvePromise, reject) => {
+      req.on("response", (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (c: string) => (body += c)).on("end", () => resolvePromise({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("error", reject);
+      req.write("{");
+    });
+    req.destroy();
+    expect(answer.status).toBe(413);
+    expect(codeOf(answer)).toEqual({ message: `The request body is larger than ${max} bytes (GRAPHQL_MAX_BODY_BYTES)`, extensions: { code: "BODY_TOO_LARGE" } });
+  });
+
+  it.each([
+    ["100,000 ids in a variable (1.4 MB, one write)", [JSON.stringify({ query: "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", variables: { ids: Array(100_000).fill("QXJ0d29yazox") } })]],
+    ["a chunked body that never ends its JSON", ['{"query": "{ stats { artworks } }", "pad": "', ...Array.from({ length: 40 }, () => "x".repeat(8_000))]],
+    ["a long string of spaces after a valid document", [`{"query": "{ stats { artworks } }"${" ".repeat(max)}}`]],
+  ])("%s: 413", async (_name, chunks) => {
+    const answer = await rawPost(chunks).catch((err: Error) => ({ status: -1, body: err.message }));
+    expect(answer.status, answer.body).toBe(413);
+    expect(codeOf(answer).extensions.code).toBe("BODY_TOO_LARGE");
+  });
+
+  it("a body just under the limit still runs", async () => {
+    const query = "{ stats { artworks } }";
+    const body = JSON.stringify({ query: query + " ".repeat(max - Buffer.byteLength(JSON.stringify({ query })) - 10) });
+    expect(Buffer.byteLength(body)).toBeGreaterThan(max - 20);
+    const answer = await rawPost([body]);
+    expect(answer.status, answer.body).toBe(200);
+    expect(JSON.parse(answer.body)).toEqual({ data: { stats: { artworks: 1 } } });
+  });
+
+  it("a gzip body gets 415: 100 KB compressed could be 100 MB of JSON", async () => {
+    const zipped = gzipSync(JSON.stringify({ query: "{ stats { artworks } }", pad: " ".repeat(5_000_000) }));
+    expect(zipped.length).toBeLessThan(max);
+    const answer = await rawPost([zipped], { "content-encoding": "gzip", "content-length": zipped.length });
+    expect(answer.status).toBe(415);
+    expect(codeOf(answer).extensions.code).toBe("UNSUPPORTED_ENCODING");
+  });
+
+  it("/health answers while a client streams an oversized body", async () => {
+    const pending = rawPost(Array.from({ length: 30 }, () => "x".repeat(10_000))).catch(() => null);
+    const started = performance.now();
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect((await pending)?.status ?? 413).toBe(413);
+  });
+});
+
+describe("URL and header limits, timeouts", () => {
+  it("a GET whose URL is over HTTP_MAX_URL_BYTES gets 414 URL_TOO_LONG; a short one runs", async () => {
+    const long = await fetch(`${base}/graphql?query=${encodeURIComponent("{ stats { artworks } }")}&pad=${"a".repeat(config.HTTP_MAX_URL_BYTES)}`);
+    expect(long.status).toBe(414);
+    expect(((await long.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe("URL_TOO_LONG");
+    const short = await fetch(`${base}/graphql?query=${encodeURIComponent("{ stats { artworks } }")}`, { headers: { accept: "application/json" } });
+    expect(short.status).toBe(200);
+  });
+
+  it("headers over 16 KB get 431 from Node", async () => {
+    const res = await fetch(`${base}/health`, { headers: { "x-big": "a".repeat(20_000) } }).catch(() => null);
+    expect(res?.status ?? 431).toBe(431);
+  });
+
+  it("slow clients are bounded: headers within 10 s, the whole request within 30 s, idle keep-alive 5 s, 100 headers", () => {
+    expect(server.headersTimeout).toBe(SERVER_LIMITS.headersTimeout);
+    expect(server.requestTimeout).toBe(SERVER_LIMITS.requestTimeout);
+    expect(server.keepAliveTimeout).toBe(SERVER_LIMITS.keepAliveTimeout);
+    expect(server.maxHeadersCount).toBe(SERVER_LIMITS.maxHeadersCount);
+    expect(SERVER_LIMITS.headersTimeout).toBeLessThanOrEqual(10_000);
+  });
+});
