@@ -16,6 +16,7 @@ import { migrate } from "./store/migrate.js";
 import { syncCommand } from "./sync/command.js";
 import { SyncConfigError } from "./sync/http.js";
 import { checkImageDir } from "./sync/images.js";
+import { runAtBackgroundPriority } from "./sync/sync.js";
 
 /** The describe worker pulls in onnxruntime and transformers.js: loaded only by the commands that run it. */
 async function startDescribeWorker(...args: Parameters<typeof import("./jobs/worker.js").startDescribeWorker>) {
@@ -92,6 +93,8 @@ program
       console.error(`--creator: not a Wikidata item id: ${bad.join(", ")}`);
       process.exit(2);
     }
+    // A one-off batch job: it leaves the CPU to an API or worker running on the same machine.
+    runAtBackgroundPriority();
     const rt = await openRuntime().catch(exitOnConfigError);
     const status = await syncCommand(rt, { creators, full: opts.full }).catch(exitOnSyncConfigError);
     await closeDb(rt.db);

@@ -29,6 +29,11 @@ export interface DbOptions {
   busyTimeoutMs?: number;
   /** Told about every failed commit and every replaced connection (the service logs them). */
   onWriteFailure?: (err: unknown, what: string) => void;
+  /**
+   * Plain reads (SELECTs outside a transaction) on a second, query-only connection that never
+   * waits for this client's writer (default true; false only to show what it prevents).
+   */
+  separateReader?: boolean;
 }
 
 /** One Prisma client over better-sqlite3; the database file is in WAL mode. */
@@ -38,6 +43,7 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
   const adapter = new SerialSqliteAdapterFactory({
     file,
     busyTimeoutMs: options.busyTimeoutMs ?? 15_000,
+    separateReader: options.separateReader,
     // Per connection, so a replaced connection gets them too. synchronous=NORMAL is safe in WAL
     // mode and much faster.
     setup: (client) => {
@@ -149,8 +155,9 @@ export function probeRead(db: Db): void {
 }
 
 /**
- * A second, query-only better-sqlite3 connection to `db`'s file, opened on first use, for hot
- * read paths written in SQL that Prisma cannot express (full-text search). Its statements can be
+ * A query-only better-sqlite3 connection to `db`'s file, opened on first use, for hot read paths
+ * written in SQL that Prisma cannot express (full-text search). It is not the one Prisma's plain
+ * reads use: that one returns integers as BigInt, as Prisma's value conversion expects. Its statements can be
  * prepared once and kept: Prisma's adapter prepares every statement on every call. In WAL mode
  * it reads committed data only and never waits for or blocks the writer.
  */
@@ -180,12 +187,10 @@ export async function closeDb(db: Db): Promise<void> {
 /**
  * A transaction that takes SQLite's write lock before anything else. In WAL mode a transaction
  * that reads first and writes later fails at once with SQLITE_BUSY (no waiting) when another
- * process committed in between; one that starts with a write waits for the lock (busy timeout)
- * and then sees the latest data. The first statement writes nothing: it only begins the write.
+ * process committed in between; one that takes the lock first waits for it and then sees the
+ * latest data. Every transaction of our adapter begins IMMEDIATE (see sqlite-adapter.ts), so this
+ * is `$transaction` under a name that says what callers rely on.
  */
 export function writeTransaction<T>(db: Db, fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
-  return db.$transaction(async (tx) => {
-    await tx.$executeRawUnsafe(`UPDATE "Lease" SET "name" = "name" WHERE 0`);
-    return fn(tx);
-  });
+  return db.$transaction(fn);
 }

@@ -45,13 +45,29 @@ export interface SerialSqliteOptions {
   file: string;
   /** How long a statement waits for SQLite's lock (another process) and for this connection (another transaction), in ms. */
   busyTimeoutMs: number;
+  /**
+   * Plain reads (a SELECT outside any transaction) go to a second, query-only connection, so they
+   * never wait for this process's writer (default true).
+   */
+  separateReader?: boolean;
   /** Per-connection settings (pragmas), run on every (re)opened connection. */
   setup: (client: Database.Database) => void;
   /** Told about every failed commit and every connection replaced. */
   onFailure?: (err: unknown, what: string) => void;
 }
 
-const BEGIN: SqlQuery = { sql: "BEGIN", args: [], argTypes: [] };
+/**
+ * How long one attempt blocks the thread in SQLite's own busy handler (it sleeps on the calling
+ * thread, which is the event loop) before the wait goes on asynchronously; see withBusyRetry.
+ */
+export const SYNC_BUSY_WAIT_MS = 5;
+/** The longest pause between two attempts to take SQLite's write lock. */
+const MAX_BUSY_BACKOFF_MS = 25;
+/** Statements whose read-only verdict is remembered (Prisma sends the same few hundred shapes). */
+const READ_VERDICTS = 1_000;
+
+/** A transaction takes SQLite's write lock at BEGIN, so none of its statements can meet SQLITE_BUSY later. */
+const BEGIN: SqlQuery = { sql: "BEGIN IMMEDIATE", args: [], argTypes: [] };
 const COMMIT: SqlQuery = { sql: "COMMIT", args: [], argTypes: [] };
 const ROLLBACK: SqlQuery = { sql: "ROLLBACK", args: [], argTypes: [] };
 
@@ -66,9 +82,20 @@ const ROLLBACK: SqlQuery = { sql: "ROLLBACK", args: [], argTypes: [] };
  * - Statements outside a transaction do not wait for that mutex: they run on the same connection
  *   inside whatever transaction is open, and vanish with its rollback.
  *
- * Here every statement and every transaction takes one ConnectionLock with a bounded wait; the
+ * Here every write and every transaction takes one ConnectionLock with a bounded wait; the
  * transaction runs COMMIT and ROLLBACK itself (`usePhantomQuery`), rolls back what a failed COMMIT
  * left open, and always releases. A connection that cannot leave its transaction is replaced.
+ *
+ * Two more things keep the event loop free while a sync writes (in this process or another):
+ * - A plain read (a read-only SELECT outside any transaction) runs on a second, query-only
+ *   connection and takes no lock. In WAL mode it never waits for a writer and sees every committed
+ *   write; better-sqlite3 is synchronous, so a write that has returned is committed before any
+ *   later read starts (read-your-writes holds).
+ * - SQLite's busy handler sleeps on the calling thread. The writer's busy timeout is only
+ *   SYNC_BUSY_WAIT_MS; beyond that, the wait for another process's write lock goes on with
+ *   timers (withBusyRetry), up to `busyTimeoutMs`. Transactions BEGIN IMMEDIATE, which either takes
+ *   the write lock or fails with SQLITE_BUSY having changed nothing, so that is the only place
+ *   (with autocommit writes) where the wait happens.
  */
 export class SerialSqliteAdapterFactory implements SqlDriverAdapterFactory {
   readonly provider = "sqlite" as const;
@@ -83,7 +110,12 @@ export class SerialSqliteAdapterFactory implements SqlDriverAdapterFactory {
   #adapter: SerialSqliteAdapter | null = null;
 
   async connect(): Promise<SqlDriverAdapter> {
-    this.#adapter = new SerialSqliteAdapter(this, await this.openConnection());
+    const writer = await this.openConnection();
+    const reader = this.options.separateReader === false ? null : await this.openReader().catch(async (err: unknown) => {
+      await writer.adapter.dispose();
+      throw err;
+    });
+    this.#adapter = new SerialSqliteAdapter(this, writer, reader);
     return this.#adapter;
   }
 
@@ -104,7 +136,16 @@ export class SerialSqliteAdapterFactory implements SqlDriverAdapterFactory {
 
   /** A new upstream adapter (one better-sqlite3 connection) with our settings applied. */
   async openConnection(): Promise<Connection> {
-    const adapter = await new PrismaBetterSQLite3({ url: `file:${this.options.file}`, timeout: this.options.busyTimeoutMs }).connect();
+    return this.#open(SYNC_BUSY_WAIT_MS, this.options.setup);
+  }
+
+  /** The query-only connection for plain reads (WAL readers wait for nobody; the timeout covers recovery). */
+  openReader(): Promise<Connection> {
+    return this.#open(this.options.busyTimeoutMs, (client) => client.pragma("query_only = ON"));
+  }
+
+  async #open(timeout: number, setup: (client: Database.Database) => void): Promise<Connection> {
+    const adapter = await new PrismaBetterSQLite3({ url: `file:${this.options.file}`, timeout }).connect();
     // The upstream adapter keeps its better-sqlite3 handle in a public field; we need it to see
     // whether a failed COMMIT left the transaction open.
     const client = (adapter as unknown as { client?: Database.Database }).client;
@@ -113,7 +154,7 @@ export class SerialSqliteAdapterFactory implements SqlDriverAdapterFactory {
       throw new Error("@prisma/adapter-better-sqlite3 no longer exposes its connection; update src/store/sqlite-adapter.ts");
     }
     try {
-      this.options.setup(client);
+      setup(client);
     } catch (err) {
       await adapter.dispose();
       throw err;
@@ -142,33 +183,107 @@ interface Connection {
   client: Database.Database;
 }
 
+/** SQLite could not take a lock because another connection (usually another process) holds it. */
+export function isBusyError(err: unknown): boolean {
+  // The upstream adapter wraps SQLITE_BUSY as a DriverAdapterError whose cause keeps the code.
+  const code = (err as { code?: unknown })?.code ?? (err as { cause?: { originalCode?: unknown } })?.cause?.originalCode;
+  return code === "SQLITE_BUSY";
+}
+
+/**
+ * Runs `attempt` (which must change nothing when it fails with SQLITE_BUSY: an autocommit
+ * statement, BEGIN IMMEDIATE) until it succeeds or `waitMs` has passed, pausing between attempts
+ * with timers so the event loop keeps serving while another process holds the write lock.
+ */
+export async function withBusyRetry<T>(attempt: () => Promise<T>, waitMs: number, now: () => number = () => performance.now()): Promise<T> {
+  const deadline = now() + waitMs;
+  for (let pause = 1; ; pause = Math.min(MAX_BUSY_BACKOFF_MS, pause * 2)) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const left = deadline - now();
+      if (!isBusyError(err) || left <= 0) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+    }
+  }
+}
+
+/** Whether `sql` only reads (checked by SQLite itself on the reader, then remembered). */
+class ReadClassifier {
+  readonly #verdicts = new Map<string, boolean>();
+
+  constructor(private readonly reader: Database.Database) {}
+
+  isPlainRead(sql: string): boolean {
+    let verdict = this.#verdicts.get(sql);
+    if (verdict === undefined) {
+      verdict = this.#judge(sql);
+      if (this.#verdicts.size >= READ_VERDICTS) this.#verdicts.clear();
+      this.#verdicts.set(sql, verdict);
+    }
+    return verdict;
+  }
+
+  #judge(sql: string): boolean {
+    // A PRAGMA or ATTACH that reads would still act on the reader's own connection: only queries.
+    if (!/^\s*(SELECT|WITH)\b/i.test(sql)) return false;
+    try {
+      // sqlite3_stmt_readonly: false for INSERT … RETURNING, a CTE that writes, and the like.
+      return this.reader.prepare(sql).readonly;
+    } catch {
+      // Not valid here: the writer reports the error as before.
+      return false;
+    }
+  }
+}
+
 class SerialSqliteAdapter implements SqlDriverAdapter {
   readonly provider = "sqlite" as const;
   readonly adapterName: string;
 
+  readonly #reads: ReadClassifier | null;
+
   constructor(
     private readonly factory: SerialSqliteAdapterFactory,
     private connection: Connection,
+    private readonly reader: Connection | null,
   ) {
     this.adapterName = factory.adapterName;
+    this.#reads = reader ? new ReadClassifier(reader.client) : null;
   }
 
-  queryRaw(query: SqlQuery): Promise<SqlResultSet> {
-    return this.#run(() => this.connection.adapter.queryRaw(query));
-  }
-
-  executeRaw(query: SqlQuery): Promise<number> {
-    return this.#run(() => this.connection.adapter.executeRaw(query));
-  }
-
-  executeScript(script: string): Promise<void> {
-    return this.#run(() => this.connection.adapter.executeScript(script));
-  }
-
-  /** Lets the event loop turn first when it is due: Prisma maps rows between statements without ever yielding. */
-  async #run<T>(fn: () => Promise<T>): Promise<T> {
+  async queryRaw(query: SqlQuery): Promise<SqlResultSet> {
+    // Let the event loop turn first when it is due: Prisma maps rows between statements without
+    // ever yielding, so a long request would otherwise hold every other one.
     await turnIfDue();
-    return this.factory.lock.run(() => this.#noting(fn));
+    if (this.reader && this.#reads!.isPlainRead(query.sql)) return this.reader.adapter.queryRaw(query);
+    return this.factory.lock.run(() => this.#noting(() => this.#retryingBusy(() => this.connection.adapter.queryRaw(query))));
+  }
+
+  async executeRaw(query: SqlQuery): Promise<number> {
+    await turnIfDue();
+    return this.factory.lock.run(() => this.#noting(() => this.#retryingBusy(() => this.connection.adapter.executeRaw(query))));
+  }
+
+  async executeScript(script: string): Promise<void> {
+    await turnIfDue();
+    // Several statements: a retry could repeat the ones that ran, so SQLite waits (on the thread).
+    return this.factory.lock.run(() =>
+      this.#noting(async () => {
+        const { client } = this.connection;
+        client.pragma(`busy_timeout = ${this.factory.options.busyTimeoutMs}`);
+        try {
+          return await this.connection.adapter.executeScript(script);
+        } finally {
+          client.pragma(`busy_timeout = ${SYNC_BUSY_WAIT_MS}`);
+        }
+      }),
+    );
+  }
+
+  /** An autocommit statement that met SQLITE_BUSY changed nothing: it is tried again. */
+  #retryingBusy<T>(fn: () => Promise<T>): Promise<T> {
+    return withBusyRetry(fn, this.factory.options.busyTimeoutMs);
   }
 
   /** A statement outside a transaction commits by itself: its storage failures count as failed commits. */
@@ -188,7 +303,7 @@ class SerialSqliteAdapter implements SqlDriverAdapter {
       // SQLite transactions are serializable; anything else is refused as upstream does.
       if (isolationLevel && isolationLevel !== "SERIALIZABLE") return await this.connection.adapter.startTransaction(isolationLevel);
       await this.recoverIfStillInTransaction();
-      await this.connection.adapter.executeRaw(BEGIN);
+      await this.#retryingBusy(() => this.connection.adapter.executeRaw(BEGIN));
     } catch (err) {
       release();
       throw err;
@@ -202,19 +317,13 @@ class SerialSqliteAdapter implements SqlDriverAdapter {
     try {
       await this.recoverIfStillInTransaction();
       const { client } = this.connection;
-      const busyTimeout = client.pragma("busy_timeout", { simple: true });
-      client.pragma(`busy_timeout = ${Math.round(waitMs)}`);
+      await withBusyRetry(async () => client.exec("BEGIN IMMEDIATE"), waitMs);
       try {
-        client.exec("BEGIN IMMEDIATE");
-        try {
-          // Setting user_version rewrites page 1 (it is unused here; the value stays the same).
-          client.pragma(`user_version = ${client.pragma("user_version", { simple: true })}`);
-          client.exec("COMMIT");
-        } finally {
-          if (client.inTransaction) client.exec("ROLLBACK");
-        }
+        // Setting user_version rewrites page 1 (it is unused here; the value stays the same).
+        client.pragma(`user_version = ${client.pragma("user_version", { simple: true })}`);
+        client.exec("COMMIT");
       } finally {
-        client.pragma(`busy_timeout = ${busyTimeout}`);
+        if (client.inTransaction) client.exec("ROLLBACK");
       }
       this.commitSucceeded();
       return "ok";
@@ -232,8 +341,9 @@ class SerialSqliteAdapter implements SqlDriverAdapter {
     return this.connection.adapter.getConnectionInfo?.() ?? { supportsRelationJoins: false };
   }
 
-  dispose(): Promise<void> {
-    return this.connection.adapter.dispose();
+  async dispose(): Promise<void> {
+    await this.reader?.adapter.dispose();
+    await this.connection.adapter.dispose();
   }
 
   /** The statements of a transaction run on the connection it holds. */

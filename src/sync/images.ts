@@ -1,9 +1,48 @@
 import { createHash } from "node:crypto";
 import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import sharp, { type Metadata, type OutputInfo } from "sharp";
 import type { Config } from "../config.js";
 import { SyncConfigError } from "./http.js";
+
+/**
+ * Image work gets a bounded share of the machine, so a sync (or a description) never starves the
+ * API in the same process: libvips uses one thread per image (its default is one per core), and
+ * at most IMAGE_SLOTS images are decoded at once per process (cores - 1, at least 1). Each image
+ * also holds one of libuv's four pool threads, which the API's file reads need too.
+ */
+sharp.concurrency(1);
+export const IMAGE_SLOTS = Math.max(1, availableParallelism() - 1);
+
+/** A counting semaphore, first come first served. */
+export class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(readonly size: number) {
+    this.#free = size;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      // The slot passes straight to the next waiter, or back to the pool.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
+
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+}
+
+const imageSlots = new Slots(IMAGE_SLOTS);
 
 /** Inputs above this many pixels are refused before decoding (decompression bombs). */
 export const MAX_INPUT_PIXELS = 100_000_000;
@@ -81,7 +120,11 @@ function corrupt(meta: Metadata, err: unknown): ImageRejectedError {
  * The stored form of every image: EXIF-rotated, sRGB, alpha flattened onto white, longest edge at
  * most `edge`, baseline JPEG without metadata.
  */
-export async function normalizeImage(input: Buffer, edge: number, limitInputPixels = MAX_INPUT_PIXELS): Promise<NormalizedImage> {
+export function normalizeImage(input: Buffer, edge: number, limitInputPixels = MAX_INPUT_PIXELS): Promise<NormalizedImage> {
+  return imageSlots.run(() => normalizeNow(input, edge, limitInputPixels));
+}
+
+async function normalizeNow(input: Buffer, edge: number, limitInputPixels: number): Promise<NormalizedImage> {
   const meta = await inspectImage(input, { maxPixels: limitInputPixels });
   let out: { data: Buffer; info: OutputInfo };
   try {
@@ -102,7 +145,11 @@ export async function normalizeImage(input: Buffer, edge: number, limitInputPixe
  * Reads an image file for the describe engine: EXIF-rotated, sRGB, no alpha, longest edge at most
  * `maxEdge`, as raw RGB pixels. Refuses what inspectImage refuses, and pixels that do not decode.
  */
-export async function decodeForModel(input: Buffer, maxEdge: number): Promise<{ data: Buffer; width: number; height: number; channels: number }> {
+export function decodeForModel(input: Buffer, maxEdge: number): Promise<{ data: Buffer; width: number; height: number; channels: number }> {
+  return imageSlots.run(() => decodeNow(input, maxEdge));
+}
+
+async function decodeNow(input: Buffer, maxEdge: number): Promise<{ data: Buffer; width: number; height: number; channels: number }> {
   const meta = await inspectImage(input);
   try {
     const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" })

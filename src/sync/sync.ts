@@ -1,4 +1,6 @@
+import { readdirSync } from "node:fs";
 import { stat } from "node:fs/promises";
+import { setPriority } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config.js";
 import { type Db, writeTransaction } from "../db.js";
@@ -182,6 +184,40 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
   return { runId: run.id, status, full: refresh, error, ...counts };
 }
 
+/**
+ * Lets the event loop serve whatever is waiting (API requests in `artdesc start`) before the sync
+ * goes on. Each step of the sync awaits statements that better-sqlite3 answers synchronously, so
+ * without this a batch of 50 works runs as one long task and every request waits for all of it.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The nice value of an `artdesc sync` process: a batch job leaves the CPU to the API and the worker. */
+export const SYNC_PROCESS_NICE = 10;
+
+/**
+ * Lowers the priority of this whole process (for `artdesc sync`, never for `start`, whose API
+ * shares it). Linux keeps a nice value per thread, so every thread already running (libuv's pool,
+ * where sharp works) is lowered too; threads started later inherit it. Where that cannot be done,
+ * the sync simply runs at normal priority.
+ */
+export function runAtBackgroundPriority(): void {
+  let tids: number[] = [];
+  try {
+    tids = readdirSync("/proc/self/task").map(Number).filter(Number.isInteger);
+  } catch {
+    // no /proc (not Linux): the process-wide call below is all there is
+  }
+  for (const tid of tids.length ? tids : [0]) {
+    try {
+      setPriority(tid, SYNC_PROCESS_NICE);
+    } catch {
+      // a thread that ended meanwhile, or no right to change it: the sync runs all the same
+    }
+  }
+}
+
 /** A run that went through to the end: every work was looked at, some may have failed. */
 export const FINISHED_SYNC_STATUSES: SyncRunStatus[] = ["SUCCEEDED", "PARTIAL"];
 
@@ -278,6 +314,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
         continue;
       }
       const details: ArtworkDetails[] = [];
+      await yieldToEventLoop();
       for (const qid of batch) {
         const o = outcomes.get(qid)!;
         if (o.kind === "found") details.push(parseArtwork(o.entity, config.SYNC_LANGUAGES));
@@ -302,6 +339,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
         }
         ctx.progress.worksDone++;
         ctx.report();
+        await yieldToEventLoop();
       }
       // 4. Images of the works just written start now, alongside the next batches.
       if (written.length && !signal?.aborted) await images.add(await db.image.findMany({ where: { artworkId: { in: written } }, select: IMAGE_ROW }));
@@ -534,6 +572,7 @@ class ImagePipeline {
         record();
         ctx.progress.imagesDone++;
       } else this.queue.push({ row, info });
+      await yieldToEventLoop();
     }
     if (updates.length) await db.$transaction(updates);
     ctx.report();
@@ -558,6 +597,7 @@ class ImagePipeline {
       }
       ctx.progress.imagesDone++;
       ctx.report();
+      await yieldToEventLoop();
     }
   }
 
@@ -687,6 +727,7 @@ async function checkVanished(ctx: RunContext, urls: ReturnType<typeof wikidataUr
             : { state: "NOT_BY_CREATOR" as const };
       // Marked, never dropped: the record and its descriptions stay.
       await db.artwork.update({ where: { id: a.id }, data: { ...data, stateChangedAt: now } });
+      await yieldToEventLoop();
       ctx.counts.removed++;
       ctx.log.info({ qid: a.qid, ...data }, "work left the inventory");
     }
