@@ -101,10 +101,17 @@ export class SerialSqliteAdapterFactory implements SqlDriverAdapterFactory {
   readonly provider = "sqlite" as const;
   readonly adapterName = "@prisma/adapter-better-sqlite3";
   readonly lock: ConnectionLock;
+  /**
+   * Reads on the query-only connection take turns too: the lock hands over on the next turn of
+   * the event loop, so Prisma maps one query's rows per turn instead of every concurrent query's
+   * rows in one go (which held /health for seconds under a few heavy requests).
+   */
+  readonly readLock: ConnectionLock;
   lastFailure: { at: Date; message: string } | null = null;
 
   constructor(readonly options: SerialSqliteOptions) {
     this.lock = new ConnectionLock(options.busyTimeoutMs);
+    this.readLock = new ConnectionLock(options.busyTimeoutMs);
   }
 
   #adapter: SerialSqliteAdapter | null = null;
@@ -256,7 +263,8 @@ class SerialSqliteAdapter implements SqlDriverAdapter {
     // Let the event loop turn first when it is due: Prisma maps rows between statements without
     // ever yielding, so a long request would otherwise hold every other one.
     await turnIfDue();
-    if (this.reader && this.#reads!.isPlainRead(query.sql)) return this.reader.adapter.queryRaw(query);
+    const reader = this.reader;
+    if (reader && this.#reads!.isPlainRead(query.sql)) return this.factory.readLock.run(() => reader.adapter.queryRaw(query));
     return this.factory.lock.run(() => this.#noting(() => this.#retryingBusy(() => this.connection.adapter.queryRaw(query))));
   }
 
