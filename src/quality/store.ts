@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
+import type { Prisma } from "../generated/prisma/client.js";
 import { cleanMarkdown } from "../describe/postprocess.js";
 import type { Logger } from "../log.js";
 import { assessQuality } from "./assess.js";
@@ -214,4 +215,23 @@ export async function recomputeQuality(
 /** Our own JSON columns; a malformed one is a bug, so it throws (and the caller logs it). */
 function jsonOr<T>(text: string, fallback: T): T {
   return (JSON.parse(text) as T | null) ?? fallback;
+}
+
+export interface QualityFilter {
+  /** Works whose current description has this flag. */
+  flag?: QualityFlag | null;
+  /** Works whose current description's risk is at least this, in [0, 1]. */
+  minRisk?: number | null;
+}
+
+/** Artworks whose current description matches the filter (unassessed descriptions never do). */
+export function qualityWhere(filter: QualityFilter): Prisma.ArtworkWhereInput {
+  const on: Prisma.DescriptionWhereInput[] = [];
+  if (filter.flag != null) {
+    const f = filter.flag;
+    // Flags are stored comma-separated: match a whole flag, not a part of another.
+    on.push({ OR: [{ qualityFlags: f }, { qualityFlags: { startsWith: `${f},` } }, { qualityFlags: { endsWith: `,${f}` } }, { qualityFlags: { contains: `,${f},` } }] });
+  }
+  if (filter.minRisk != null) on.push({ qualityRisk: { gte: filter.minRisk } });
+  return on.length ? { currentDescription: { AND: on } } : {};
 }
