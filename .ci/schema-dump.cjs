@@ -11,4 +11,7 @@ const rows = db
      ORDER BY type, name`,
   )
   .all();
-for (const r of rows) console.log(r.type, r.name, (r.sql || "").replace(/\s+/g, " "));
+// Whitespace is not significant: ALTER TABLE ADD COLUMN appends ", col ..." after the last column
+// with its own spacing, where a pushed table has "col ...," on its own line.
+const canonical = (sql) => sql.replace(/\s+/g, " ").replace(/ ?([(),]) ?/g, "$1");
+for (const r of rows) console.log(r.type, r.name, canonical(r.sql || ""));

@@ -13,6 +13,7 @@ import type { Db } from "./db.js";
 import { exportCommand, openCommandDb, rebuildSearchIndexCommand, searchCommand, statusCommand } from "./ops/commands.js";
 import { type Component, exitOnConfigError, openRuntime, runUntilSignal } from "./runtime.js";
 import { migrate } from "./store/migrate.js";
+import { qualityRecomputeCommand } from "./quality/command.js";
 import { syncCommand } from "./sync/command.js";
 import { SyncConfigError } from "./sync/http.js";
 import { checkImageDir } from "./sync/images.js";
@@ -220,6 +221,16 @@ program
   .command("rebuild")
   .description("Refill the search index from the store (after a restore; triggers keep it current otherwise)")
   .action(() => withDb((db) => rebuildSearchIndexCommand(db, io)));
+
+program
+  .command("quality")
+  .description("Quality signals of descriptions (docs/quality.md)")
+  .command("recompute")
+  .description("Assess descriptions not yet assessed (written before quality signals, or whose assessment failed)")
+  .option("--all", "assess every description again (after the checks changed)")
+  .action((opts: { all?: boolean }) =>
+    withDb((db, config) => qualityRecomputeCommand(db, config, opts, io)),
+  );
 
 program
   .command("status")

@@ -4,12 +4,15 @@ import PrismaPlugin from "@pothos/plugin-prisma";
 import RelayPlugin from "@pothos/plugin-relay";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
+import type { Logger } from "../log.js";
 import type PrismaTypes from "../generated/pothos-types.js";
 import { getDatamodel } from "../generated/pothos-types.js";
 
 export interface Context {
   db: Db;
   config: Config;
+  /** For errors a resolver handles itself (a failed quality assessment) and logs. */
+  log: Logger;
   /** True when the request carried `Authorization: Bearer <API_TOKEN>` and a token is configured. */
   authorized: boolean;
 }

@@ -97,6 +97,7 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
     context: ({ request }) => ({
       db,
       config,
+      log: graphqlLog,
       authorized: isAuthorized(request.headers.get("authorization"), config.API_TOKEN),
     }),
     plugins: [

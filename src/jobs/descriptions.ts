@@ -4,6 +4,14 @@ import type { Description, Job } from "../generated/prisma/client.js";
 import { releaseLease } from "./lease.js";
 import { earlyStoppingText } from "../generation/params.js";
 import { describableImage, leaseName } from "./queue.js";
+import type { Logger } from "../log.js";
+import { assessForWrite, NO_QUALITY, type QualitySettings, type StoredQualityColumns } from "../quality/store.js";
+
+/** What a write needs to assess the text's quality (docs/quality.md); without it the text is stored unassessed. */
+export interface QualityContext {
+  settings: QualitySettings;
+  log: Logger;
+}
 
 /** The job was cancelled or taken over while it ran: its result is dropped. */
 export class LostClaimError extends Error {
@@ -26,10 +34,20 @@ export async function recordModelDescription(
   imageId: number,
   out: DescribeOutput,
   now = new Date(),
+  quality?: QualityContext,
 ): Promise<{ description: Description; becameCurrent: boolean }> {
   const artworkId = job.artworkId;
   if (artworkId == null) throw new Error(`Job ${job.id} has no artwork`);
   const p = out.params;
+  // Assessed before the transaction (it reads, and may measure the image once).
+  const assessed: StoredQualityColumns = quality
+    ? await assessForWrite(
+        db,
+        { artworkId, imageId, text: out.text, rawText: out.rawText, finishReason: out.finishReason, trimmed: out.trimmed, targetWords: p.targetWords },
+        quality.settings,
+        quality.log,
+      )
+    : NO_QUALITY;
   // Our claim ends here whatever happens: written, or lost to a cancel or a takeover. The
   // transaction starts with a write (see setHumanDescription for why).
   const result = await db.$transaction(async (tx) => {
@@ -71,6 +89,7 @@ export async function recordModelDescription(
         timings: JSON.stringify(out.timings),
         finishReason: out.finishReason,
         trimmed: out.trimmed,
+        ...assessed,
       },
     });
     // Conditional, so a person's text written while the job ran is not overwritten either.
@@ -90,9 +109,12 @@ export async function setHumanDescription(
   db: Db,
   artworkId: number,
   text: string,
-  o: { author?: string | null; reason?: string | null; now?: Date } = {},
+  o: { author?: string | null; reason?: string | null; now?: Date; quality?: QualityContext } = {},
 ): Promise<Description> {
   const image = await db.image.findFirst({ where: { artworkId, ...describableImage }, select: { id: true } });
+  const assessed = o.quality
+    ? await assessForWrite(db, { artworkId, imageId: image?.id ?? null, text }, o.quality.settings, o.quality.log)
+    : NO_QUALITY;
   // Only writes inside: a SQLite transaction that reads first and then writes fails at once
   // (SQLITE_BUSY, no waiting) when another process wrote in between.
   return db.$transaction(async (tx) => {
@@ -105,6 +127,7 @@ export async function setHumanDescription(
         author: o.author ?? null,
         reason: o.reason ?? null,
         createdAt: o.now ?? new Date(),
+        ...assessed,
       },
     });
     await tx.artwork.update({ where: { id: artworkId }, data: { currentDescriptionId: description.id } });

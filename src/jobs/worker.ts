@@ -10,6 +10,7 @@ import { openDescriber } from "../describe/describer.js";
 import { ImageInputError } from "../describe/engine.js";
 import type { Component, Runtime } from "../runtime.js";
 import { LostClaimError, recordModelDescription } from "./descriptions.js";
+import { qualitySettings } from "../quality/store.js";
 import { holderId, releaseLease, renewLease } from "./lease.js";
 import {
   beatJobs,
@@ -73,6 +74,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   const progressEveryMs = o.progressEveryMs ?? 500;
   const staleMs = config.HEARTBEAT_STALE_S * 1000;
   const wlog = log.child({ component: "worker", holder });
+  const quality = { settings: qualitySettings(config), log: wlog };
 
   let stopping = false;
   let describer: Describer | null = null;
@@ -204,7 +206,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       for (const [i, out] of outputs.entries()) {
         const { job, imageId, qid } = ready[i]!;
         try {
-          const { description, becameCurrent } = await recordModelDescription(db, job, holder, imageId, out);
+          const { description, becameCurrent } = await recordModelDescription(db, job, holder, imageId, out, new Date(), quality);
           logDescription(wlog, {
             artworkQid: qid,
             descriptionId: description.id,

@@ -16,8 +16,10 @@ import {
   fetchEntities,
   fetchInventory,
   type InventoryItem,
+  LINKED_ITEM_PROPS,
   parseArtwork,
   parseLabels,
+  parseLinkedItem,
   qidNumber,
   wikidataUrls,
 } from "./wikidata.js";
@@ -414,7 +416,7 @@ async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikida
   if (!fetch.length) return;
   let outcomes = new Map<string, EntityOutcome>();
   try {
-    outcomes = await fetchEntities(http, urls, fetch, ["labels"], config.SYNC_LANGUAGES, ctx.signal);
+    outcomes = await fetchEntities(http, urls, fetch, LINKED_ITEM_PROPS, config.SYNC_LANGUAGES, ctx.signal);
   } catch (err) {
     if (ctx.signal?.aborted) throw err;
     // The links still need their rows; the labels come on a later run.
@@ -424,10 +426,16 @@ async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikida
   await db.$transaction(
     fetch.map((qid) => {
       const o = outcomes.get(qid);
-      const labels = o?.kind === "found" ? parseLabels(o.entity, config.SYNC_LANGUAGES) : null;
-      if (labels) labelled.add(qid);
-      const data = labels
-        ? { label: config.SYNC_LANGUAGES.map((l) => labels[l]).find(Boolean) ?? null, labels: JSON.stringify(labels), refreshedAt: now }
+      const item = o?.kind === "found" ? parseLinkedItem(o.entity, config.SYNC_LANGUAGES) : null;
+      if (item) labelled.add(qid);
+      const data = item
+        ? {
+            label: config.SYNC_LANGUAGES.map((l) => item.labels[l]).find(Boolean) ?? null,
+            labels: JSON.stringify(item.labels),
+            aliases: JSON.stringify(item.aliases),
+            instanceOf: JSON.stringify(item.instanceOf),
+            refreshedAt: now,
+          }
         : {};
       return db.linkedItem.upsert({ where: { qid }, create: { qid, ...data }, update: data });
     }),

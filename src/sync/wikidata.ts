@@ -183,6 +183,7 @@ const entitySchema = z.looseObject({
   lastrevid: z.number().int().nonnegative().optional(),
   modified: z.string().optional(),
   labels: mapOf(z.looseObject({ language: z.string(), value: z.string() })).optional(),
+  aliases: mapOf(z.array(z.looseObject({ language: z.string(), value: z.string() }))).optional(),
   claims: mapOf(z.array(statementSchema)).optional(),
   redirects: z.looseObject({ from: z.string(), to: z.string() }).optional(),
 });
@@ -221,7 +222,7 @@ export type EntityOutcome =
 /**
  * What wbgetentities said about each requested id, checked against what was asked for: every id
  * answered, and every entity found carries the keys `props` asked for (info: lastrevid and
- * modified; labels; claims) with the right types. An entity with no label in the languages or no
+ * modified; labels; aliases; claims) with the right types. An entity with no label in the languages or no
  * statement is fine (the key is there, empty); an answer without the key is a BadResponseError.
  * A merged item comes back under its target's id with a `redirects` entry; a deleted one as
  * `{ id, missing: "" }`.
@@ -256,6 +257,7 @@ function checkEntity(e: RawEntity, props: string[]): void {
   const lacks = [
     ...(props.includes("info") && (e.lastrevid === undefined || e.modified === undefined) ? ["lastrevid/modified"] : []),
     ...(props.includes("labels") && e.labels === undefined ? ["labels"] : []),
+    ...(props.includes("aliases") && e.aliases === undefined ? ["aliases"] : []),
     ...(props.includes("claims") && e.claims === undefined ? ["claims"] : []),
   ];
   if (lacks.length) throw new BadResponseError(`wbgetentities answered ${e.id} without ${lacks.join(", ")}, which was asked for`);
@@ -381,6 +383,22 @@ export function parseLabels(e: RawEntity, languages: string[]): Record<string, s
     if (l) out[lang] = l;
   }
   return out;
+}
+
+/** What wbgetentities asks for a linked item: its labels, aliases and P31 (the quality checks match them). */
+export const LINKED_ITEM_PROPS = ["labels", "aliases", "claims"];
+
+/** A linked item's labels and aliases in the given languages, and its own P31 values. */
+export function parseLinkedItem(
+  e: RawEntity,
+  languages: string[],
+): { labels: Record<string, string>; aliases: Record<string, string[]>; instanceOf: string[] } {
+  const aliases: Record<string, string[]> = {};
+  for (const lang of languages) {
+    const values = [...new Set((e.aliases?.[lang] ?? []).map((a) => a.value).filter(Boolean))];
+    if (values.length) aliases[lang] = values;
+  }
+  return { labels: parseLabels(e, languages), aliases, instanceOf: itemValues(e, "P31") };
 }
 
 /** "Goya - Caprichos.jpg", "File:Goya_-_Caprichos.jpg" -> "File:Goya - Caprichos.jpg". */

@@ -103,6 +103,12 @@ describe("worker", () => {
     });
     expect(JSON.parse(desc.dtypes!)).toEqual({ vision_encoder: "fp32", embed_tokens: "fp32", decoder_model_merged: "q4" });
     expect(JSON.parse(desc.generatedTokenIds!)).toEqual([1, 2, 3, 4]);
+    // Quality is assessed as the description is written; the image file is unreadable, so its
+    // colour is not judged, and the write still succeeds.
+    expect(desc.qualityAt).not.toBeNull();
+    expect(desc.qualityFlags!.split(",")).toContain("TOO_SHORT");
+    expect(desc.qualityFlags).not.toMatch(/COLOUR_ON_MONOCHROME/);
+    expect((await t.db.image.findUniqueOrThrow({ where: { id: work.imageId } })).chroma).toBeNull();
     expect((await t.db.artwork.findUniqueOrThrow({ where: { id: work.artworkId } })).currentDescriptionId).toBe(desc.id);
     expect(d.calls[0]!.inputs[0]!.context?.title).toMatch(/^Work /);
     expect(await t.db.heartbeat.findUnique({ where: { id: "long-dead" } })).toBeNull();

@@ -1,5 +1,7 @@
 import { GraphQLError } from "graphql";
-import { ARTWORK_ORDER, artworkWhere, artworkWhereResolved } from "../../store/artwork-filter.js";
+import type { Prisma } from "../../generated/prisma/client.js";
+import { qualityWhere } from "../../quality/store.js";
+import { ARTWORK_ORDER, type ArtworkFilter, artworkWhere, artworkWhereResolved } from "../../store/artwork-filter.js";
 import { altText } from "../../text/alt-text.js";
 import { builder } from "../builder.js";
 import { InvalidIdError, NotFoundError } from "../errors.js";
@@ -9,6 +11,8 @@ import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import { pageSize } from "../limits/page-size.js";
 import { ArtworkStateEnum, AttributionKindEnum } from "./enums.js";
 import { ImageRef } from "./image.js";
+import { QualityFlagEnum } from "./quality.js";
+import type { QualityFlag } from "../../quality/types.js";
 import { LocalizedText, localized } from "./scalars.js";
 
 export const MAX_LIST_LIMIT = 500;
@@ -136,6 +140,8 @@ const ArtworkFilterInput = builder.inputType("ArtworkFilter", {
     inceptionTo: t.int({ description: "Latest inception year, inclusive." }),
     genre: t.string({ description: "Genre QID (P136).", extensions: qidLimit }),
     collection: t.string({ description: "Collection QID (P195).", extensions: qidLimit }),
+    flag: t.field({ type: QualityFlagEnum, description: "The current description has this quality flag." }),
+    minRisk: t.float({ description: "The current description's quality risk is at least this (0 to 1)." }),
   }),
 });
 
@@ -188,18 +194,27 @@ builder.queryFields((t) => ({
       defaultSize: DEFAULT_ARTWORKS_PAGE,
       resolve: (query, _root, args, ctx) => {
         checkPageSize(args);
-        return ctx.db.artwork.findMany({
-          ...query,
-          where: artworkWhere({ state: ["ACTIVE"], ...stripNulls(args.filter ?? {}) }),
-        });
+        return ctx.db.artwork.findMany({ ...query, where: connectionWhere(args.filter) });
       },
-      totalCount: (_root, args, ctx) =>
-        checkPageSize(args) ?? ctx.db.artwork.count({ where: artworkWhere({ state: ["ACTIVE"], ...stripNulls(args.filter ?? {}) }) }),
+      totalCount: (_root, args, ctx) => checkPageSize(args) ?? ctx.db.artwork.count({ where: connectionWhere(args.filter) }),
     },
     {},
     {},
   ),
 }));
+
+type ConnectionFilter = ArtworkFilter & { flag?: QualityFlag | null; minRisk?: number | null };
+
+/** The connection's filter: active works unless `state` says otherwise, and the quality filter. */
+function connectionWhere(filter: ConnectionFilter | null | undefined): Prisma.ArtworkWhereInput {
+  const { flag, minRisk, ...rest } = filter ?? {};
+  if (minRisk != null && !(minRisk >= 0 && minRisk <= 1)) {
+    throw new GraphQLError(`minRisk must be between 0 and 1 (got ${minRisk})`, { extensions: { code: "BAD_USER_INPUT" } });
+  }
+  const quality = qualityWhere({ flag, minRisk });
+  const base = artworkWhere({ state: ["ACTIVE"], ...stripNulls(rest) });
+  return Object.keys(quality).length ? { AND: [base, quality] } : base;
+}
 
 /** Pothos would silently clamp an oversized page; say so instead. */
 function checkPageSize(args: { first?: number | null; last?: number | null }): undefined {

@@ -2,6 +2,8 @@ import type { Description } from "../../generated/prisma/client.js";
 import { builder } from "../builder.js";
 import { fieldWeight, LONG_TEXT_WEIGHT } from "../limits/cost.js";
 import { DescriptionSourceEnum } from "./enums.js";
+import { storedQuality } from "../../quality/store.js";
+import { QualityRef } from "./quality.js";
 
 type Row = Description;
 /** Texts of about a kilobyte (and the token ids behind them) cost more than a short field. */
@@ -91,6 +93,12 @@ builder.prismaNode("Description", {
       resolve: (d) => (d.source === "MODEL" ? d : null),
     }),
     outcome: t.field({ type: Outcome, nullable: true, resolve: (d) => (d.source === "MODEL" ? d : null) }),
+    quality: t.field({
+      type: QualityRef,
+      nullable: true,
+      description: "Quality signals (flags, risk and the checks behind them); null until assessed.",
+      resolve: (d) => storedQuality(d),
+    }),
   }),
 });
 

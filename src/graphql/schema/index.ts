@@ -2,6 +2,7 @@ import { builder } from "../builder.js";
 import "./scalars.js";
 import "./errors.js";
 import "./enums.js";
+import "./quality.js";
 import "./creator.js";
 import "./image.js";
 import "./description.js";

@@ -1,4 +1,5 @@
 import { setHumanDescription } from "../../jobs/descriptions.js";
+import { qualitySettings } from "../../quality/store.js";
 import { checkText, TEXT_LIMITS, type TextLimit } from "../../jobs/input-limits.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import {
@@ -141,7 +142,11 @@ builder.mutationFields((t) => ({
       const author = optionalText("author", args.author, TEXT_LIMITS.author) ?? REQUESTED_BY;
       const reason = optionalText("reason", args.reason, TEXT_LIMITS.reason);
       const artwork = await findArtwork(ctx, String(args.id));
-      const d = await setHumanDescription(ctx.db, artwork.id, description, { author, reason });
+      const d = await setHumanDescription(ctx.db, artwork.id, description, {
+        author,
+        reason,
+        quality: { settings: qualitySettings(ctx.config), log: ctx.log },
+      });
       return ctx.db.description.findUniqueOrThrow({ ...query, where: { id: d.id } });
     },
   }),

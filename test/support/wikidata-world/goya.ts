@@ -64,6 +64,10 @@ export async function buildGoyaWorld(size: WorldSize = {}): Promise<WorldModel> 
   ] as const) {
     w.items.set(q, { en, es });
   }
+  // Linked items carry aliases and their own P31, as on Wikidata (the quality checks read them).
+  w.itemFacts.set("Q8441", { aliases: { en: ["male", "gentleman"], es: ["varón"] }, instanceOf: ["Q55983715"] });
+  w.itemFacts.set("Q467", { aliases: { en: ["lady"], es: ["dama"] }, instanceOf: ["Q55983715"] });
+  w.itemFacts.set("Q3305213", { aliases: { en: ["painted picture"] }, instanceOf: ["Q4502142"] });
 
   for (let i = 0; i < generated; i++) {
     const qid = `Q${FIRST_GENERATED + i}`;
@@ -126,6 +130,46 @@ async function addHardCases(w: WorldModel): Promise<void> {
   w.fileRedirects.set("File:Goya old name.jpg", "File:Goya new name.jpg");
   w.addWork({ qid: CASES.redirectedFile, labels: { en: "Renamed file" }, creators: [{ value: GOYA }], images: [{ file: "Goya old name.jpg" }] });
   await simple(CASES.notByGoya, 9);
+}
+
+/** A grey aquatint of a donkey (P31 aquatint, P180 donkey, alias "ass"), for the quality checks. */
+export const DONKEY_AQUATINT = "Q900020";
+export const DONKEY = "Q19707";
+export const AQUATINT = "Q18219090";
+
+/** Adds DONKEY_AQUATINT by Goya: its image is a grey picture (no colour once its tint is removed). */
+export async function addDonkeyAquatint(w: WorldModel): Promise<void> {
+  w.items.set(DONKEY, { en: "donkey", es: "burro" });
+  w.itemFacts.set(DONKEY, { aliases: { en: ["ass", "domestic donkey"], es: ["asno"] }, instanceOf: ["Q55983715"] });
+  w.items.set(AQUATINT, { en: "aquatint", es: "aguatinta" });
+  w.itemFacts.set(AQUATINT, { aliases: { en: ["aquatint print"] }, instanceOf: ["Q11060274"] });
+  w.setFile("File:Goya donkey aquatint.jpg", await greyAquatintJpeg());
+  w.addWork({
+    qid: DONKEY_AQUATINT,
+    labels: { en: "A donkey", es: "Un burro" },
+    creators: [{ value: GOYA }],
+    inception: { time: "+1799-00-00T00:00:00Z", precision: 9 },
+    links: { P31: [AQUATINT], P180: [DONKEY] },
+    images: [{ file: "Goya donkey aquatint.jpg" }],
+  });
+}
+
+/** Grey tones only: a light ground, a darker sky band and a dark shape, with grain. */
+async function greyAquatintJpeg(): Promise<WorldFile> {
+  const width = 400;
+  const height = 300;
+  const raw = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const sky = y < height / 3 ? 90 : 190;
+      const shape = (x - 200) ** 2 / 90 ** 2 + (y - 190) ** 2 / 50 ** 2 < 1 ? 60 : 0;
+      const grain = ((x * 7919 + y * 104729) % 23) - 11;
+      const v = Math.max(0, Math.min(255, sky - shape + grain));
+      raw.fill(v, (y * width + x) * 3, (y * width + x) * 3 + 3);
+    }
+  }
+  const bytes = await sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  return { bytes, mime: "image/jpeg", width, height };
 }
 
 /** Between two syncs: a merge, a deletion, a creator change and a re-uploaded file. */

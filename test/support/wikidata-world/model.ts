@@ -48,6 +48,8 @@ export class WorldModel {
   readonly works = new Map<string, WorldWork>();
   /** Creators, linked items: just labels. */
   readonly items = new Map<string, Record<string, string>>();
+  /** A linked item's aliases and its own P31 values (items without an entry have none). */
+  readonly itemFacts = new Map<string, { aliases?: Record<string, string[]>; instanceOf?: string[] }>();
   readonly redirects = new Map<string, string>();
   readonly deleted = new Set<string>();
   /** Commons files by title ("File:A.jpg"); set them with setFile. */
@@ -175,7 +177,20 @@ export class WorldModel {
             .map(([language, value]) => [language, { language, value }]),
         );
       }
-      if (props.includes("claims") && work) e.claims = claimsOf(work);
+      if (props.includes("aliases")) {
+        // Wikibase writes an empty map as [].
+        const aliases = Object.entries(this.itemFacts.get(id)?.aliases ?? {})
+          .filter(([l, values]) => (!languages || languages.includes(l)) && values.length)
+          .map(([language, values]) => [language, values.map((value) => ({ language, value }))]);
+        e.aliases = aliases.length ? Object.fromEntries(aliases) : [];
+      }
+      if (props.includes("claims")) {
+        if (work) e.claims = claimsOf(work);
+        else {
+          const p31 = this.itemFacts.get(id)?.instanceOf ?? [];
+          e.claims = p31.length ? { P31: p31.map((q, i) => ({ mainsnak: itemSnak("P31", q), type: "statement", rank: "normal", id: `${id}$P31-${i + 1}` })) } : [];
+        }
+      }
       entities[id] = e;
     }
     return { entities, success: 1 };
