@@ -1,5 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { type GraphQLInputObjectType, type GraphQLObjectType } from "graphql";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
@@ -7,7 +6,7 @@ import { GENERATION_DEFAULTS, type NumberSpec, PARAM_NAMES, PARAMS, rangeDescrip
 import { schema } from "../../src/graphql/schema/index.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { createTestDb, type TestDb } from "../support/db.js";
-import { makeArtwork } from "../support/factories.js";
+import { makeArtwork, writePlaceholderImages } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
 
 const TOKEN = "test-token-0123456789abcdef";
@@ -20,11 +19,7 @@ beforeAll(async () => {
   const imageDir = join(t.dir, "images");
   yoga = createGraphqlApp({ db: t.db, config: loadConfig({ API_TOKEN: TOKEN, IMAGE_DIR: imageDir }) });
   await makeArtwork(t.db, { qid: "Q201" });
-  for (const img of await t.db.image.findMany()) {
-    const file = join(imageDir, img.localPath!);
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, "x");
-  }
+  await writePlaceholderImages(t.db, imageDir);
 });
 afterAll(() => t.close());
 beforeEach(async () => {

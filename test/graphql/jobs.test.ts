@@ -1,5 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
@@ -7,7 +6,7 @@ import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import { createLogger } from "../../src/log.js";
 import { createTestDb, type TestDb } from "../support/db.js";
-import { addDescription, makeArtwork, makeCreator } from "../support/factories.js";
+import { addDescription, makeArtwork, makeCreator, writePlaceholderImages } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
 import { readEvents } from "../support/sse.js";
 import { scriptedDescriber } from "../support/scripted-describer.js";
@@ -29,11 +28,7 @@ beforeAll(async () => {
   ids.b = (await makeArtwork(t.db, { qid: "Q102", creators: [{ id: painter.id }] })).id;
   ids.noImage = (await makeArtwork(t.db, { qid: "Q103", creators: [{ id: painter.id }], image: false })).id;
   ids.described = (await makeArtwork(t.db, { qid: "Q104", creators: [{ id: painter.id }], description: "Said already." })).id;
-  for (const img of await t.db.image.findMany()) {
-    const file = join(imageDir, img.localPath!);
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, "x");
-  }
+  await writePlaceholderImages(t.db, imageDir);
 });
 afterAll(() => t.close());
 beforeEach(async () => {

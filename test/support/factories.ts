@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Db } from "../../src/db.js";
 import type { ArtworkState, AttributionKind } from "../../src/generated/prisma/enums.js";
 import { searchForm } from "../../src/text/normalize.js";
@@ -143,4 +145,13 @@ export function words150(seed: number): string {
   const out: string[] = [];
   for (let i = 0; i < 150; i++) out.push(vocab[(seed + i * 7) % vocab.length]!);
   return out.join(" ") + ".";
+}
+
+/** A placeholder file for every stored image, so jobs can be queued for them (nothing decodes it). */
+export async function writePlaceholderImages(db: Db, imageDir: string): Promise<void> {
+  for (const img of await db.image.findMany({ where: { localPath: { not: null } } })) {
+    const file = join(imageDir, img.localPath!);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, "x");
+  }
 }
