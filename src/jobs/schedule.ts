@@ -2,7 +2,7 @@ import { createTask } from "node-cron";
 import type { Component, Runtime } from "../runtime.js";
 import { abortAbandonedSyncRuns, SYNC_LEASE, SYNC_LEASE_TTL_MS, sleep, syncOnce } from "../sync/command.js";
 import { requireContact } from "../sync/http.js";
-import { FINISHED_SYNC_STATUSES, type SyncSummary } from "../sync/sync.js";
+import { FINISHED_SYNC_STATUSES, type SyncPacer, type SyncSummary } from "../sync/sync.js";
 import { nextCronMatch } from "./cron.js";
 import { holderId } from "./lease.js";
 
@@ -21,6 +21,8 @@ export interface SyncScheduleOptions {
   afterSync?: (runId: number) => Promise<number>;
   /** Run a sync at start when the store has never been synced (default true). */
   syncAtStartWhenNeverSynced?: boolean;
+  /** How the sync gives way to other work in this process (`start` shares it with the API: sharedPacer). */
+  pace?: SyncPacer;
 }
 
 type Trigger = "schedule" | "startup" | "manual";
@@ -58,7 +60,7 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
     }
     current = (async (): Promise<Attempt> => {
       log.info({ trigger }, "sync starting");
-      const r = await syncOnce(rt, { trigger, holder, signal: stopping.signal, afterSync: options.afterSync });
+      const r = await syncOnce(rt, { trigger, holder, signal: stopping.signal, afterSync: options.afterSync, pace: options.pace });
       if (r.ran) return { ran: true, summary: r.summary };
       log.info({ trigger, holder: r.holder, expiresAt: r.expiresAt?.toISOString() }, "another process is syncing; this run is skipped");
       return { ran: false, expiresAt: r.expiresAt, here: false };

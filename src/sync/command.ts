@@ -13,7 +13,7 @@ export const SYNC_LEASE_TTL_MS = 60_000;
 /** Why a run that was RUNNING is recorded ABORTED when nobody runs it any more. */
 export const ABANDONED_RUN = "the process ended before the run finished";
 
-export interface SyncOnceOptions extends Pick<SyncOptions, "creators" | "full" | "trigger" | "signal" | "onProgress"> {
+export interface SyncOnceOptions extends Pick<SyncOptions, "creators" | "full" | "trigger" | "signal" | "onProgress" | "pace"> {
   /** Who runs it: the lease holder, recorded on the run. */
   holder: string;
   /**
@@ -36,10 +36,10 @@ export type SyncAttempt =
 export async function syncOnce(rt: Runtime, options: SyncOnceOptions): Promise<SyncAttempt> {
   const { db, config, log } = rt;
   const afterSync = options.afterSync ?? describeAfterSync(rt);
-  const { creators, full, trigger, holder, onProgress } = options;
+  const { creators, full, trigger, holder, onProgress, pace } = options;
   const r = await withLease(db, SYNC_LEASE, holder, SYNC_LEASE_TTL_MS, async (leaseLost) => {
     const signal = options.signal ? AbortSignal.any([options.signal, leaseLost]) : leaseLost;
-    const summary = await runSync({ db, config, log }, { creators, full, trigger, holder, signal, onProgress });
+    const summary = await runSync({ db, config, log }, { creators, full, trigger, holder, signal, onProgress, pace });
     let jobsQueued = 0;
     if (FINISHED_SYNC_STATUSES.includes(summary.status)) {
       try {
