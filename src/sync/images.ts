@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import sharp, { type Metadata, type OutputInfo } from "sharp";
 import type { Config } from "../config.js";
+import { makeDirectory } from "../store/migrate.js";
 import { SyncConfigError } from "./http.js";
 
 /**
@@ -208,7 +209,8 @@ export async function checkImageDir(config: Pick<Config, "IMAGE_DIR">): Promise<
   const dir = config.IMAGE_DIR;
   const probe = join(dir, `.write-check.${process.pid}.${Math.random().toString(36).slice(2)}`);
   try {
-    await mkdir(dir, { recursive: true });
+    // Not mkdir({ recursive: true }): on Node 20 it never returns for a path under /proc.
+    makeDirectory(dir);
     await writeFile(probe, "ok");
   } catch (err) {
     const classified = classifyFsError(err, dir);
