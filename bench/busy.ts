@@ -58,6 +58,19 @@ const gql = (url: string, query: string, variables: Record<string, unknown> = {}
 
 const LOAD_BEFORE = loadavg().map((x) => x.toFixed(1)).join(" ");
 
+/** What every case's `artdesc start` runs with: its own database and port, the token, quiet logs. */
+function serviceEnv(file: string, port: number): Record<string, string> {
+  return {
+    DATABASE_URL: `file:${file}`,
+    API_TOKEN: TOKEN,
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "warn",
+    SHUTDOWN_GRACE_S: "0",
+    HEARTBEAT_INTERVAL_S: "1",
+  };
+}
+
 function measure(url: string): Promise<autocannon.Result> {
   return autocannon({
     url,
@@ -136,17 +149,11 @@ async function describeCase(file: string, imageDir: string): Promise<number> {
   child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "start"], {
     env: {
       PATH: process.env.PATH,
-      DATABASE_URL: `file:${file}`,
+      ...serviceEnv(file, port),
       IMAGE_DIR: imageDir,
       MODEL_DIR: MODEL_ROOT,
       MODEL_ID,
       ORT_THREADS: String(ORT_THREADS),
-      API_TOKEN: TOKEN,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      LOG_LEVEL: "warn",
-      SHUTDOWN_GRACE_S: "0",
-      HEARTBEAT_INTERVAL_S: "1",
     },
     stdio: ["ignore", "inherit", "inherit"],
   });
@@ -243,15 +250,9 @@ async function syncCases(seededFile: string): Promise<number> {
         ...world.env,
         IMAGE_EDGE: "1024",
         HTTP_TIMEOUT_MS: "30000",
-        DATABASE_URL: `file:${file}`,
+        ...serviceEnv(file, port),
         IMAGE_DIR: join(dir, "images"),
         MODEL_DIR: join(dir, "models"),
-        API_TOKEN: TOKEN,
-        PORT: String(port),
-        HOST: "127.0.0.1",
-        LOG_LEVEL: "warn",
-        SHUTDOWN_GRACE_S: "0",
-        HEARTBEAT_INTERVAL_S: "1",
         // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where the service's time goes.
         ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
       };
