@@ -1,6 +1,7 @@
 import { z } from "zod";
-import { configEntries as generationConfigEntries, configProblems as generationConfigProblems } from "./generation/params.js";
+import { configEntries as generationConfigEntries, configProblems as generationConfigProblems, paramsFromConfig } from "./generation/params.js";
 import { cronProblem, timeZoneProblem } from "./jobs/cron.js";
+import { DEFAULT_FALLBACK_LADDER, type FallbackLadder, LadderError, ladderProblems, parseLadder } from "./review/ladder.js";
 
 /**
  * The only reader of the environment. Every variable is documented here and in the README's
@@ -76,6 +77,17 @@ const checkedBy = (problem: (v: string) => string | null) =>
     if (p) ctx.addIssue({ code: "custom", message: p });
   });
 
+/** REVIEW_FALLBACK_LADDER: parameter sets tried after a rejection (src/review/ladder.ts). */
+const ladder = z.string().transform((v, ctx): FallbackLadder => {
+  try {
+    return parseLadder(v);
+  } catch (err) {
+    if (!(err instanceof LadderError)) throw err;
+    ctx.addIssue({ code: "custom", message: err.problem });
+    return z.NEVER;
+  }
+});
+
 /** Each entry: the variable's schema and its default (as the string a user would write). */
 const schema = z.object({
   // Service
@@ -84,6 +96,8 @@ const schema = z.object({
   HOST: z.string().min(1).default("0.0.0.0"),
   IMAGE_DIR: z.string().min(1).default("data/images"),
   API_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  /** Who the bearer of API_TOKEN is, recorded as the reviewer of a verdict given without a name. */
+  API_TOKEN_NAME: z.string().trim().min(1).max(200).regex(/^[^\u0000-\u001F\u007F-\u009F]*$/, "must be one line without control characters").default("api"),
   API_WORKERS: int(1, 64).default(1),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   GRAPHQL_MAX_DEPTH: int(2, 50).default(10),
@@ -133,6 +147,8 @@ const schema = z.object({
   HEARTBEAT_INTERVAL_S: num(0.1, 600).default(10),
   HEARTBEAT_STALE_S: num(1, 3600).default(60),
   SHUTDOWN_GRACE_S: num(0, 3600).default(120),
+  // Review
+  REVIEW_FALLBACK_LADDER: ladder.default(parseLadder(DEFAULT_FALLBACK_LADDER)),
   // Search and export
   ALT_TEXT_MAX_CHARS: int(40, 2000).default(250),
 });
@@ -163,6 +179,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const together = generationConfigProblems(result.data);
   if (together.length) throw new ConfigError(together);
+  const ladderOverDefaults = ladderProblems(result.data.REVIEW_FALLBACK_LADDER, paramsFromConfig(result.data));
+  if (ladderOverDefaults.length) {
+    throw new ConfigError(ladderOverDefaults.map((p) => `REVIEW_FALLBACK_LADDER=${JSON.stringify(input.REVIEW_FALLBACK_LADDER ?? DEFAULT_FALLBACK_LADDER)}: ${p}`));
+  }
   return result.data;
 }
 

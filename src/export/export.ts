@@ -2,7 +2,7 @@ import { once } from "node:events";
 import type { Writable } from "node:stream";
 import type { Db } from "../db.js";
 import { creatorWhere } from "../store/artwork-filter.js";
-import { altText } from "../text/alt-text.js";
+import { artworkAltText } from "../text/alt-text.js";
 
 export type ExportFormat = "jsonl" | "csv";
 export const EXPORT_FORMATS: readonly ExportFormat[] = ["jsonl", "csv"];
@@ -83,6 +83,7 @@ interface RawRow {
   title: string | null;
   titles: string;
   inception: string | null;
+  inceptionYear: number | bigint | null;
   creators: string | null;
   fileTitle: string | null;
   descriptionUrl: string | null;
@@ -93,6 +94,9 @@ interface RawRow {
   artist: string | null;
   credit: string | null;
   text: string | null;
+  reviewState: string | null;
+  /** The newest description nobody rejected, read only when the current one is rejected. */
+  notRejectedText: string | null;
   language: string | null;
   source: "MODEL" | "HUMAN" | null;
   author: string | null;
@@ -138,11 +142,14 @@ export async function* exportRows(db: Db, options: ExportOptions): AsyncGenerato
   }
   const pageSize = options.pageSize ?? 500;
   const sql = `
-    SELECT a.id, a.qid, a.state, a.title, a.titles, a.inception,
+    SELECT a.id, a.qid, a.state, a.title, a.titles, a.inception, a.inceptionYear,
       (SELECT json_group_array(json_object('qid', c.qid, 'label', c.label, 'attribution', x.attribution))
          FROM (SELECT * FROM ArtworkCreator WHERE artworkId = a.id ORDER BY position, id) x JOIN Creator c ON c.id = x.creatorId) AS creators,
       i.fileTitle, i.descriptionUrl, i.originalUrl, i.licenseShortName, i.usageTerms, i.attributionRequired, i.artist, i.credit,
-      d.text, d.language, d.source, d.author, d.createdAt, d.modelId, d.modelRevision, d.dtypes, d.device, d.prompt,
+      d.text, d.reviewState,
+      CASE WHEN d.reviewState = 'REJECTED' THEN (SELECT h.text FROM Description h WHERE h.artworkId = a.id
+        AND (h.reviewState IS NULL OR h.reviewState <> 'REJECTED') ORDER BY h.id DESC LIMIT 1) END AS notRejectedText,
+      d.language, d.source, d.author, d.createdAt, d.modelId, d.modelRevision, d.dtypes, d.device, d.prompt,
       d.numBeams, d.maxNewTokens, d.minNewTokens, d.targetWords, d.lengthPenalty, d.earlyStopping, d.noRepeatNgramSize,
       d.repetitionPenalty, d.imageSplitting
     FROM Artwork a
@@ -190,7 +197,16 @@ function toRow(r: RawRow, altTextMaxChars: number): ExportRow {
     artist: r.artist,
     credit: r.credit,
     description: r.text,
-    altText: r.text == null ? null : altText(r.text, altTextMaxChars),
+    altText: artworkAltText(
+      {
+        current: r.text == null ? null : { text: r.text, rejected: r.reviewState === "REJECTED" },
+        newestNotRejected: r.notRejectedText,
+        title: r.title,
+        creators: json<{ label: string | null }[]>(r.creators, []).map((c) => c.label),
+        year: int(r.inceptionYear),
+      },
+      altTextMaxChars,
+    ),
     language: r.language,
     source: r.source,
     author: r.author,

@@ -57,3 +57,15 @@ export function parseJobId(raw: string): number {
   }
   throw new InvalidIdError(shown(raw), "a job's global id or number");
 }
+
+/** A description id as users give it: the Relay global id, or the plain database number (as parseJobId). */
+export function parseDescriptionId(raw: string): number {
+  if (raw.length <= MAX_ID_LENGTH) {
+    const id = raw.trim();
+    const plain = parseDbId(id);
+    if (plain !== null) return plain;
+    const global = parseGlobalId(id);
+    if (global?.typename === "Description") return global.id;
+  }
+  throw new InvalidIdError(shown(raw), "a description's global id or number");
+}

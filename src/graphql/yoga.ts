@@ -13,6 +13,7 @@ import { type RequestLimits, useRequestLimits } from "./limits/plugin.js";
 import { DEFAULT_ARTWORKS_PAGE } from "./schema/artwork.js";
 import { schema } from "./schema/index.js";
 import { DEFAULT_SEARCH_PAGE } from "./schema/search.js";
+import { DEFAULT_REVIEW_PAGE } from "./schema/review.js";
 
 export const GRAPHIQL_DEFAULT_QUERY = `# Descriptions of Goya's works, as the mirror and the model wrote them.
 {
@@ -52,7 +53,7 @@ export type Yoga = YogaServerInstance<Record<string, never>, Context>;
 
 /** How the cost analysis sizes this schema's lists (see limits/cost.ts). */
 export const COST_OPTIONS: CostOptions = {
-  connectionDefaults: { "Query.artworksConnection": DEFAULT_ARTWORKS_PAGE, "Query.search": DEFAULT_SEARCH_PAGE },
+  connectionDefaults: { "Query.artworksConnection": DEFAULT_ARTWORKS_PAGE, "Query.search": DEFAULT_SEARCH_PAGE, "Query.reviewQueue": DEFAULT_REVIEW_PAGE },
   // The relay plugin's largest default page (artworksConnection's); jobs use 50, Artwork.jobs 20.
   defaultConnectionSize: 100,
   // Creators, titles, labels, genres, images: one to three each, depicted things up to about ten.

@@ -6,6 +6,7 @@ import { earlyStoppingText } from "../generation/params.js";
 import { describableImage, leaseName } from "./queue.js";
 import type { Logger } from "../log.js";
 import { assessForWrite, NO_QUALITY, type QualitySettings, type StoredQualityColumns } from "../quality/store.js";
+import { replaceableDescription, SETTLED_BY_PERSON } from "../review/verdict.js";
 
 /** What a write needs to assess the text's quality (docs/quality.md); without it the text is stored unassessed. */
 export interface QualityContext {
@@ -92,11 +93,11 @@ export async function recordModelDescription(
         ...assessed,
       },
     });
-    // Conditional, so a person's text written while the job ran is not overwritten either.
+    // Conditional, so a person's text (or an approval) that came while the job ran is kept too.
     const moved = await tx.artwork.updateMany({
       where: job.force
         ? { id: artworkId }
-        : { id: artworkId, OR: [{ currentDescriptionId: null }, { currentDescription: { source: "MODEL" } }] },
+        : { id: artworkId, OR: [{ currentDescriptionId: null }, { currentDescription: replaceableDescription }] },
       data: { currentDescriptionId: description.id },
     });
     return { description, becameCurrent: moved.count === 1 };
@@ -130,7 +131,7 @@ export async function setHumanDescription(
         ...assessed,
       },
     });
-    await tx.artwork.update({ where: { id: artworkId }, data: { currentDescriptionId: description.id } });
+    await tx.artwork.update({ where: { id: artworkId }, data: { currentDescriptionId: description.id, ...SETTLED_BY_PERSON } });
     return description;
   });
 }

@@ -19,6 +19,8 @@ export const TEXT_LIMITS = {
   reason: { max: 1_000, multiline: true },
   /** A generation prompt (regenerateDescription params.prompt). */
   prompt: { max: 2_000, multiline: true },
+  /** reviewDescription note: why a verdict was given. */
+  reviewNote: { max: 2_000, multiline: true },
   /** describeMissing creator: a QID or words of a creator's labels. */
   creator: { max: 200, multiline: false },
 } as const satisfies Record<string, TextLimit>;

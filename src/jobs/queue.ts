@@ -14,6 +14,7 @@ import {
   StoredParamsError,
 } from "../generation/params.js";
 import { acquireLease, deadHolders, releaseLease } from "./lease.js";
+import { keepsCurrent } from "../review/verdict.js";
 
 /**
  * The describe queue, in the Job table. Every state change is one conditional statement
@@ -134,7 +135,7 @@ export interface QueueRunSummary {
   alreadyQueued: number;
   /** Works without a downloaded main image. */
   skippedNoImage: number;
-  /** Works whose current description is a person's text (kept; only a forced regenerate replaces it). */
+  /** Works whose current description is a person's text or an approved one (kept; only a forced regenerate replaces it). */
   skippedHuman: number;
   /** Works already described from their current image. */
   upToDate: number;
@@ -166,7 +167,7 @@ async function queueDescriptions(
     select: {
       id: true,
       images: { where: describableImage, take: 1, select: { id: true, downloadedAt: true } },
-      currentDescription: { select: { source: true, imageId: true, createdAt: true } },
+      currentDescription: { select: { source: true, imageId: true, createdAt: true, reviewState: true } },
       jobs: { where: { kind: DESCRIBE, status: { in: ["QUEUED", "RUNNING"] } }, select: { imageId: true } },
     },
     orderBy: { id: "asc" },
@@ -178,7 +179,8 @@ async function queueDescriptions(
       continue;
     }
     const current = w.currentDescription;
-    if (current?.source === "HUMAN") {
+    // A person's text, or a model text a person approved (review/verdict.ts).
+    if (current && keepsCurrent(current)) {
       summary.skippedHuman++;
       continue;
     }

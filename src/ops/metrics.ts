@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from "prom-client";
 import type { Db } from "../db.js";
 import { jobWatchStats } from "../graphql/subscriptions.js";
+import { currentQualityCounts, reviewCounts } from "../review/stats.js";
 import type { RouteHandler } from "../server.js";
 
 /** Upper bounds (seconds) of the description time histogram. */
@@ -62,6 +63,30 @@ export function createMetricsRegistry(db: Db, options: { defaultMetrics?: boolea
       const groups = await db.description.groupBy({ by: ["source"], _count: { _all: true } });
       this.reset();
       for (const s of ["MODEL", "HUMAN"]) this.inc({ source: s }, groups.find((g) => g.source === s)?._count._all ?? 0);
+    },
+  });
+
+  new Counter({
+    name: "artdesc_description_flags_total",
+    help: "Current descriptions of active artworks carrying each quality flag (docs/quality.md); counted at scrape time.",
+    labelNames: ["flag"],
+    registers: [register],
+    async collect() {
+      const counts = await currentQualityCounts(db);
+      this.reset();
+      for (const { flag, count } of counts.byFlag) this.inc({ flag }, count);
+    },
+  });
+
+  new Counter({
+    name: "artdesc_reviews_total",
+    help: "Verdicts given on descriptions (reviewDescription), by verdict (APPROVED, REJECTED, NEEDS_WORK).",
+    labelNames: ["verdict"],
+    registers: [register],
+    async collect() {
+      const counts = await reviewCounts(db);
+      this.reset();
+      for (const { verdict, count } of counts) this.inc({ verdict }, count);
     },
   });
 

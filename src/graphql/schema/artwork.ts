@@ -2,7 +2,8 @@ import { GraphQLError } from "graphql";
 import type { Prisma } from "../../generated/prisma/client.js";
 import { qualityWhere } from "../../quality/store.js";
 import { ARTWORK_ORDER, type ArtworkFilter, artworkWhere, artworkWhereResolved } from "../../store/artwork-filter.js";
-import { altText } from "../../text/alt-text.js";
+import { notRejected } from "../../review/verdict.js";
+import { artworkAltText } from "../../text/alt-text.js";
 import { builder } from "../builder.js";
 import { InvalidIdError, NotFoundError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
@@ -53,6 +54,16 @@ const linksSelect = {
 };
 type WithLinks = { links: { property: string; item: { qid: string; label: string | null; labels: string } }[] };
 const byProperty = (property: string) => (a: WithLinks) => a.links.filter((l) => l.property === property).map((l) => l.item);
+
+/** What altText reads; the fallback texts are loaded only for works whose current text is rejected. */
+const currentRejected = { currentDescription: { reviewState: "REJECTED" } } as const;
+const altTextSelect = {
+  title: true,
+  inceptionYear: true,
+  currentDescription: { select: { text: true, reviewState: true } },
+  descriptions: { where: { ...notRejected, artwork: currentRejected }, orderBy: { id: "desc" as const }, take: 1, select: { text: true } },
+  creators: { where: { artwork: currentRejected }, orderBy: { position: "asc" as const }, select: { creator: { select: { label: true } } } },
+};
 
 /** The main image first, then Wikidata's claim order. */
 const imagesOrder = [{ isMain: "desc" as const }, { position: "asc" as const }];
@@ -105,9 +116,21 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
     }),
     altText: t.string({
       nullable: true,
-      description: "The current description shortened at a sentence boundary to ALT_TEXT_MAX_CHARS characters (default 250).",
-      select: { currentDescription: { select: { text: true } } },
-      resolve: (a, _args, ctx) => (a.currentDescription ? altText(a.currentDescription.text, ctx.config.ALT_TEXT_MAX_CHARS) : null),
+      description:
+        "The current description shortened at a sentence boundary to ALT_TEXT_MAX_CHARS characters (default 250). " +
+        "A rejected current description is not used: the newest description nobody rejected is, else the title, creators and year. Null without a description.",
+      select: altTextSelect,
+      resolve: (a, _args, ctx) =>
+        artworkAltText(
+          {
+            current: a.currentDescription && { text: a.currentDescription.text, rejected: a.currentDescription.reviewState === "REJECTED" },
+            newestNotRejected: a.descriptions[0]?.text ?? null,
+            title: a.title,
+            creators: a.creators.map((c) => c.creator.label),
+            year: a.inceptionYear,
+          },
+          ctx.config.ALT_TEXT_MAX_CHARS,
+        ),
     }),
     currentDescription: t.relation("currentDescription", { nullable: true }),
     descriptions: t.relation("descriptions", {

@@ -75,7 +75,7 @@ const Outcome = builder.objectRef<Row>("GenerationOutcome").implement({
   }),
 });
 
-builder.prismaNode("Description", {
+export const DescriptionRef = builder.prismaNode("Description", {
   id: { field: "id" },
   fields: (t) => ({
     text: t.exposeString("text", { extensions: longText }),

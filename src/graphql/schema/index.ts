@@ -7,6 +7,7 @@ import "./creator.js";
 import "./image.js";
 import "./description.js";
 import "./artwork.js";
+import "./review.js";
 import "./stats.js";
 import "./sync.js";
 import "./search.js";

@@ -31,12 +31,12 @@ function text(field: string, value: string, limit: TextLimit): string {
 }
 
 /** An optional text: unset or blank is null. */
-function optionalText(field: string, value: string | null | undefined, limit: TextLimit): string | null {
+export function optionalText(field: string, value: string | null | undefined, limit: TextLimit): string | null {
   return value == null || value.trim() === "" ? null : text(field, value, limit);
 }
 
 /** Every mutation starts here: no token configured means mutations are closed, not open. */
-function requireToken(ctx: Context): void {
+export function requireToken(ctx: Context): void {
   if (!ctx.config.API_TOKEN) throw new UnauthorizedError("Mutations are disabled: the server has no API_TOKEN configured");
   if (!ctx.authorized) throw new UnauthorizedError();
 }

@@ -1,4 +1,8 @@
+import { currentQualityCounts, type ModelQualityCounts, type QualityCounts, qualityCountsByModel, type ReviewState } from "../../review/stats.js";
+import type { QualityFlag } from "../../quality/types.js";
 import { builder } from "../builder.js";
+import { QualityFlagEnum } from "./quality.js";
+import { ReviewStateEnum } from "./review.js";
 
 interface CreatorCount {
   qid: string;
@@ -24,6 +28,56 @@ const CreatorCountRef = builder.objectRef<CreatorCount>("CreatorStats").implemen
   }),
 });
 
+const FlagCountRef = builder.objectRef<{ flag: QualityFlag; count: number }>("QualityFlagCount").implement({
+  fields: (t) => ({ flag: t.expose("flag", { type: QualityFlagEnum }), count: t.exposeInt("count") }),
+});
+
+const ReviewStateCountRef = builder.objectRef<{ state: ReviewState; count: number }>("ReviewStateCount").implement({
+  fields: (t) => ({ state: t.expose("state", { type: ReviewStateEnum }), count: t.exposeInt("count") }),
+});
+
+const QualityCountsRef = builder.objectRef<QualityCounts>("QualityCounts").implement({
+  description: "Quality flags and review states of a set of descriptions.",
+  fields: (t) => ({
+    descriptions: t.exposeInt("descriptions"),
+    assessed: t.exposeInt("assessed", { description: "Descriptions with quality signals." }),
+    byFlag: t.field({ type: [FlagCountRef], description: "Descriptions carrying each flag (one may carry several).", resolve: (c) => c.byFlag }),
+    byReviewState: t.field({ type: [ReviewStateCountRef], description: "Descriptions by latest verdict.", resolve: (c) => c.byReviewState }),
+  }),
+});
+
+const ModelQualityCountsRef = builder.objectRef<ModelQualityCounts>("ModelQualityCounts").implement({
+  description: "Quality flags and review states of every description (history included) one model wrote with one parameter set.",
+  fields: (t) => ({
+    modelId: t.exposeString("modelId", { nullable: true, description: "Null for people's texts." }),
+    params: t.exposeString("params", {
+      nullable: true,
+      description: 'The parameters that differ from the built-in defaults, written as a REVIEW_FALLBACK_LADDER step ("numBeams=8"; "" = all defaults); null for people\'s texts.',
+    }),
+    prompt: t.exposeString("prompt", { nullable: true }),
+    descriptions: t.exposeInt("descriptions"),
+    assessed: t.exposeInt("assessed", { description: "Descriptions with quality signals." }),
+    byFlag: t.field({ type: [FlagCountRef], resolve: (c) => c.byFlag }),
+    byReviewState: t.field({ type: [ReviewStateCountRef], resolve: (c) => c.byReviewState }),
+  }),
+});
+
+const QualityStatsRef = builder.objectRef<Record<string, never>>("QualityStats").implement({
+  description: "Quality signals and review states of active artworks' descriptions (one SQL statement per field).",
+  fields: (t) => ({
+    current: t.field({
+      type: QualityCountsRef,
+      description: "The current descriptions: what the collection shows now.",
+      resolve: (_s, _args, ctx) => currentQualityCounts(ctx.db),
+    }),
+    byModel: t.field({
+      type: [ModelQualityCountsRef],
+      description: "Every description (replaced ones too), by model and parameter set, largest group first; people's texts in one group.",
+      resolve: (_s, _args, ctx) => qualityCountsByModel(ctx.db),
+    }),
+  }),
+});
+
 const StatsRef = builder.objectRef<Stats>("Stats").implement({
   description: "Counts over active artworks.",
   fields: (t) => ({
@@ -31,6 +85,7 @@ const StatsRef = builder.objectRef<Stats>("Stats").implement({
     withImage: t.exposeInt("withImage"),
     described: t.exposeInt("described"),
     byCreator: t.field({ type: [CreatorCountRef], resolve: (s) => s.byCreator }),
+    quality: t.field({ type: QualityStatsRef, resolve: () => ({}) }),
   }),
 });
 

@@ -1,0 +1,100 @@
+import type { Db } from "../db.js";
+import { type EarlyStoppingText, GENERATION_DEFAULTS, PARAM_NAMES, parseEarlyStopping, type RequestedParams } from "../generation/params.js";
+import { QUALITY_FLAGS, type QualityFlag } from "../quality/types.js";
+import { REVIEW_VERDICTS } from "./verdict.js";
+import { formatStep } from "./ladder.js";
+
+/**
+ * Counts of quality flags and review states, for `stats` and /metrics: one SQL statement each.
+ * Descriptions of works that left the inventory are not counted.
+ */
+
+export const REVIEW_STATES = ["UNREVIEWED", ...REVIEW_VERDICTS] as const;
+export type ReviewState = (typeof REVIEW_STATES)[number];
+
+export interface QualityCounts {
+  descriptions: number;
+  /** Descriptions with stored quality signals. */
+  assessed: number;
+  byFlag: { flag: QualityFlag; count: number }[];
+  byReviewState: { state: ReviewState; count: number }[];
+}
+
+export interface ModelQualityCounts extends QualityCounts {
+  /** Null for a person's texts. */
+  modelId: string | null;
+  /** The parameters that differ from the built-in defaults, in REVIEW_FALLBACK_LADDER syntax ("" = all defaults); null for a person's texts. */
+  params: string | null;
+  prompt: string | null;
+}
+
+// Flags are stored comma-separated: a whole flag matches, never a part of another.
+const FLAG_SUMS = QUALITY_FLAGS.map((f) => `COALESCE(SUM(instr(',' || d.qualityFlags || ',', ',${f},') > 0), 0) AS "f_${f}"`).join(", ");
+const STATE_SUMS = REVIEW_STATES.map(
+  (s) => `COALESCE(SUM(${s === "UNREVIEWED" ? "d.reviewState IS NULL" : `d.reviewState = '${s}'`}), 0) AS "r_${s}"`,
+).join(", ");
+const SUMS = `COUNT(*) AS descriptions, COALESCE(SUM(d.qualityRisk IS NOT NULL), 0) AS assessed, ${FLAG_SUMS}, ${STATE_SUMS}`;
+
+type Row = Record<string, number | bigint | string | null>;
+const n = (v: unknown) => Number(v ?? 0);
+
+function counts(r: Row): QualityCounts {
+  return {
+    descriptions: n(r.descriptions),
+    assessed: n(r.assessed),
+    byFlag: QUALITY_FLAGS.map((flag) => ({ flag, count: n(r[`f_${flag}`]) })),
+    byReviewState: REVIEW_STATES.map((state) => ({ state, count: n(r[`r_${state}`]) })),
+  };
+}
+
+/** The current descriptions of active works: what the collection shows now. */
+export async function currentQualityCounts(db: Db): Promise<QualityCounts> {
+  const [row] = await db.$queryRawUnsafe<Row[]>(
+    `SELECT ${SUMS} FROM Artwork a JOIN Description d ON d.id = a.currentDescriptionId WHERE a.state = 'ACTIVE'`,
+  );
+  return counts(row ?? {});
+}
+
+const PARAM_COLUMNS = PARAM_NAMES.filter((p) => p !== "prompt" && p !== "cleanMarkdown");
+
+/**
+ * Every description of active works (history included), by model and parameter set: how each
+ * setting did, including the texts a newer one replaced.
+ */
+export async function qualityCountsByModel(db: Db): Promise<ModelQualityCounts[]> {
+  const keys = ["modelId", "prompt", ...PARAM_COLUMNS].map((c) => `d."${c}"`).join(", ");
+  const rows = await db.$queryRawUnsafe<Row[]>(
+    `SELECT ${keys}, ${SUMS} FROM Description d JOIN Artwork a ON a.id = d.artworkId WHERE a.state = 'ACTIVE' AND d.source = 'MODEL'
+     GROUP BY ${keys}
+     UNION ALL
+     SELECT NULL AS modelId, NULL AS prompt, ${PARAM_COLUMNS.map((c) => `NULL AS "${c}"`).join(", ")}, ${SUMS}
+     FROM Description d JOIN Artwork a ON a.id = d.artworkId WHERE a.state = 'ACTIVE' AND d.source = 'HUMAN'`,
+  );
+  return rows
+    .filter((r) => n(r.descriptions) > 0)
+    .map((r) => ({
+      ...counts(r),
+      modelId: (r.modelId as string | null) ?? null,
+      prompt: (r.prompt as string | null) ?? null,
+      params: r.modelId == null ? null : paramsKey(r),
+    }))
+    .sort((a, b) => b.descriptions - a.descriptions || String(a.modelId).localeCompare(String(b.modelId)) || String(a.params).localeCompare(String(b.params)));
+}
+
+/** A stored row's parameters that differ from the built-in defaults, canonically written. */
+function paramsKey(r: Row): string {
+  const differing: Record<string, unknown> = {};
+  for (const name of PARAM_COLUMNS) {
+    const raw = r[name];
+    if (raw == null) continue;
+    const value = name === "earlyStopping" ? parseEarlyStopping(raw as EarlyStoppingText) : name === "imageSplitting" ? [true, 1, 1n, "1", "true"].includes(raw as never) : Number(raw);
+    if (value !== GENERATION_DEFAULTS[name]) differing[name] = value;
+  }
+  return formatStep(differing as RequestedParams);
+}
+
+/** Reviews given, by verdict (every verdict ever recorded, including superseded ones). */
+export async function reviewCounts(db: Db): Promise<{ verdict: (typeof REVIEW_VERDICTS)[number]; count: number }[]> {
+  const groups = await db.review.groupBy({ by: ["verdict"], _count: { _all: true } });
+  return REVIEW_VERDICTS.map((verdict) => ({ verdict, count: groups.find((g) => g.verdict === verdict)?._count._all ?? 0 }));
+}
