@@ -7,7 +7,7 @@ import { createLogger } from "../../src/log.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeCreator, writePlaceholderImages } from "../support/factories.js";
-import { gql } from "../support/graphql.js";
+import { type GqlResult, gql } from "../support/graphql.js";
 import { scriptedDescriber } from "../support/scripted-describer.js";
 
 const TOKEN = "review-test-token-0123456789";
@@ -71,7 +71,8 @@ describe("reviewDescription", () => {
   it("needs the bearer token: no token, a wrong one, or none configured changes nothing", async () => {
     const a = await makeArtwork(t.db);
     const d = await addDescription(t.db, a.id, "A dog sleeps.");
-    for (const headers of [{}, { authorization: "Bearer wrong-token-wrong-token" }, { authorization: TOKEN }]) {
+    const attempts: Record<string, string>[] = [{}, { authorization: "Bearer wrong-token-wrong-token" }, { authorization: TOKEN }];
+    for (const headers of attempts) {
       const r = await review(d.id, "APPROVED", {}, headers);
       expect(r.data.reviewDescription.__typename).toBe("UnauthorizedError");
     }
@@ -279,8 +280,8 @@ describe("reviewQueue", () => {
     const seen: string[] = [];
     let after: string | null = null;
     for (let page = 0; page < 10; page++) {
-      const r = await gql(yoga, QUEUE, { first: 3, after, filter });
-      const conn = r.data.reviewQueue;
+      const r: GqlResult = await gql(yoga, QUEUE, { first: 3, after, filter });
+      const conn = r.data.reviewQueue as { edges: { node: { text: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string } };
       seen.push(...conn.edges.map((e: { node: { text: string } }) => e.node.text));
       if (!conn.pageInfo.hasNextPage) break;
       after = conn.pageInfo.endCursor;
