@@ -1,4 +1,4 @@
-import type { Prisma } from "../generated/prisma/client.js";
+import type { QualityFlag } from "../quality/types.js";
 
 /**
  * The review queue's order and its cursors: current descriptions nobody has reviewed, riskiest
@@ -43,23 +43,63 @@ export function decodeCursor(cursor: string): QueuePosition {
   throw new InvalidCursorError(cursor);
 }
 
-/** The queue's order, or its reverse (for `last`/`before`). */
-export function queueOrder(inverted: boolean): Prisma.DescriptionOrderByWithRelationInput[] {
-  return inverted
-    ? [{ qualityRisk: { sort: "asc", nulls: "first" } }, { id: "desc" }]
-    : [{ qualityRisk: { sort: "desc", nulls: "last" } }, { id: "asc" }];
+export interface QueueFilter {
+  flag: QualityFlag | null;
+  minRisk: number | null;
+  /** Ids of the creators the `creator` filter names (null: no creator filter; [] matches nothing). */
+  creatorIds: number[] | null;
 }
 
-/** Rows after `p` in the queue's order. */
-export function afterPosition(p: QueuePosition): Prisma.DescriptionWhereInput {
-  if (p.risk === null) return { qualityRisk: null, id: { gt: p.id } };
-  return { OR: [{ qualityRisk: { lt: p.risk } }, { qualityRisk: p.risk, id: { gt: p.id } }, { qualityRisk: null }] };
+export interface QueuePage {
+  filter: QueueFilter;
+  after: QueuePosition | null;
+  before: QueuePosition | null;
+  /** Walk the queue backwards (for `last`). */
+  inverted: boolean;
+  limit: number;
 }
 
-/** Rows before `p` in the queue's order. */
-export function beforePosition(p: QueuePosition): Prisma.DescriptionWhereInput {
-  if (p.risk === null) return { OR: [{ qualityRisk: { not: null } }, { qualityRisk: null, id: { lt: p.id } }] };
-  return { OR: [{ qualityRisk: { gt: p.risk } }, { qualityRisk: p.risk, id: { lt: p.id } }] };
+/**
+ * The SQL of one page: ids and risks in queue order (reversed when inverted). It walks the index
+ * Description(reviewState, qualityRisk) in order and stops at `limit`; SQLite sorts NULL below
+ * every number, so DESC puts unassessed rows last (Prisma's `nulls: "last"` would sort on a CASE
+ * expression that no index serves, a full sort of the queue per page).
+ */
+export function queuePageSql(page: QueuePage): { sql: string; params: unknown[] } {
+  const where = ["d.reviewState IS NULL"];
+  const params: unknown[] = [];
+  const { flag, minRisk, creatorIds } = page.filter;
+  if (flag != null) {
+    where.push("instr(',' || d.qualityFlags || ',', ',' || ? || ',') > 0");
+    params.push(flag);
+  }
+  if (minRisk != null) {
+    where.push("d.qualityRisk >= ?");
+    params.push(minRisk);
+  }
+  if (page.after) {
+    const { risk, id } = page.after;
+    where.push(risk === null ? "(d.qualityRisk IS NULL AND d.id > ?)" : "(d.qualityRisk < ? OR (d.qualityRisk = ? AND d.id > ?) OR d.qualityRisk IS NULL)");
+    params.push(...(risk === null ? [id] : [risk, risk, id]));
+  }
+  if (page.before) {
+    const { risk, id } = page.before;
+    where.push(risk === null ? "(d.qualityRisk IS NOT NULL OR d.id < ?)" : "(d.qualityRisk > ? OR (d.qualityRisk = ? AND d.id < ?))");
+    params.push(...(risk === null ? [id] : [risk, risk, id]));
+  }
+  let artwork = "a.currentDescriptionId = d.id AND a.state = 'ACTIVE'";
+  if (creatorIds) {
+    artwork += " AND a.id IN (SELECT ac.artworkId FROM ArtworkCreator ac WHERE ac.creatorId IN (SELECT value FROM json_each(?)))";
+    params.push(JSON.stringify(creatorIds));
+  }
+  where.push(`EXISTS (SELECT 1 FROM Artwork a WHERE ${artwork})`);
+  const order = page.inverted ? "d.qualityRisk ASC, d.id DESC" : "d.qualityRisk DESC, d.id ASC";
+  params.push(page.limit);
+  return {
+    sql: `SELECT d.id AS id, d.qualityRisk AS risk FROM Description d INDEXED BY Description_reviewState_qualityRisk_idx
+      WHERE ${where.join(" AND ")} ORDER BY ${order} LIMIT ?`,
+    params,
+  };
 }
 
 /** Compares two positions in the queue's order (for tests and checks). */

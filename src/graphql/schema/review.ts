@@ -1,15 +1,13 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import { resolveCursorConnection } from "@pothos/plugin-relay";
-import type { Db } from "../../db.js";
-import type { Description, Job, Prisma } from "../../generated/prisma/client.js";
+import type { Description, Job } from "../../generated/prisma/client.js";
 import { ReviewVerdict } from "../../generated/prisma/enums.js";
 import { TEXT_LIMITS } from "../../jobs/input-limits.js";
-import { qualityWhere } from "../../quality/store.js";
 import type { QualityFlag } from "../../quality/types.js";
-import { afterPosition, beforePosition, decodeCursor, encodeCursor, InvalidCursorError, queueOrder } from "../../review/queue.js";
+import { decodeCursor, encodeCursor, InvalidCursorError, queuePageSql } from "../../review/queue.js";
 import { DescriptionNotFoundError, reviewDescription } from "../../review/review.js";
 import { REVIEW_STATES, type ReviewState } from "../../review/stats.js";
-import { artworkWhereResolved } from "../../store/artwork-filter.js";
+import { findCreatorIds } from "../../store/artwork-filter.js";
 import { builder } from "../builder.js";
 import { InvalidIdError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors.js";
 import { parseDescriptionId } from "../ids.js";
@@ -191,14 +189,15 @@ builder.queryField("reviewQueue", (t) =>
         };
         const after = position("after", args.after);
         const before = position("before", args.before);
-        const base = await queueWhere(ctx, { flag: flag ?? null, minRisk: minRisk ?? null, creator: creator ?? null });
+        const filter = { flag: flag ?? null, minRisk: minRisk ?? null, creatorIds: creator == null ? null : await findCreatorIds(ctx.db, creator) };
         const select = queryFromInfo({ context: ctx, info, typeName: "Description", path: ["edges", "node"], select: { id: true, qualityRisk: true } });
         const page = async ({ limit, inverted }: { limit: number; inverted: boolean }): Promise<Description[]> => {
-          const and: Prisma.DescriptionWhereInput[] = [base];
-          if (after) and.push(afterPosition(after));
-          if (before) and.push(beforePosition(before));
-          // Rows hold what the query selects under edges.node, which is all the Description type reads of them.
-          return (await ctx.db.description.findMany({ ...select, where: { AND: and }, orderBy: queueOrder(inverted), take: limit })) as Description[];
+          const { sql, params } = queuePageSql({ filter, after, before, inverted, limit });
+          const ids = (await ctx.db.$queryRawUnsafe<{ id: number | bigint }[]>(sql, ...params)).map((r) => Number(r.id));
+          // The page's rows in one findMany with what the query selects under edges.node.
+          const rows = (await ctx.db.description.findMany({ ...select, where: { id: { in: ids } } })) as Description[];
+          const byId = new Map(rows.map((d) => [d.id, d]));
+          return ids.map((id) => byId.get(id)).filter((d): d is Description => d !== undefined);
         };
         return resolveCursorConnection(
           {
@@ -215,23 +214,3 @@ builder.queryField("reviewQueue", (t) =>
     {},
   ),
 );
-
-/** The queue: unreviewed current descriptions of active works, narrowed by the filter. */
-async function queueWhere(
-  ctx: { db: Db },
-  filter: { flag: QualityFlag | null; minRisk: number | null; creator: string | null },
-): Promise<Prisma.DescriptionWhereInput> {
-  const artwork = await artworkWhereResolved(ctx.db, { state: ["ACTIVE"], creator: filter.creator });
-  return { reviewState: null, qualityRisk: qualityRiskWhere(filter.minRisk), ...flagWhere(filter.flag), currentOf: { is: artwork } };
-}
-
-function qualityRiskWhere(minRisk: number | null): Prisma.FloatNullableFilter | undefined {
-  return minRisk == null ? undefined : { gte: minRisk };
-}
-
-/** The flag filter of artworksConnection (quality/store.ts), applied to the description itself. */
-function flagWhere(flag: QualityFlag | null): Prisma.DescriptionWhereInput {
-  if (flag == null) return {};
-  const onArtwork = qualityWhere({ flag }).currentDescription as { AND: Prisma.DescriptionWhereInput[] };
-  return { AND: onArtwork.AND };
-}
