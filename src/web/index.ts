@@ -74,9 +74,9 @@ interface Request {
 
 export function workbenchRoute({ yoga, config, log }: WorkbenchDeps): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   const gql = graphqlCaller(yoga);
-  const thumbs = new Thumbnails(config);
-  const key = sessionKey(config.API_TOKEN, config.SESSION_SECRET);
   const wlog = log.child({ component: "workbench" });
+  const thumbs = new Thumbnails(config, wlog);
+  const key = sessionKey(config.API_TOKEN, config.SESSION_SECRET);
 
   const pages: Record<string, (r: Request) => Promise<void>> = {
     "/": (r) => collectionPage(r, gql, config),

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { join, resolve, sep } from "node:path";
 import sharp from "sharp";
 import type { Config } from "../config.js";
+import type { Logger } from "../log.js";
 import { localPathFor } from "../sync/images.js";
 import { THUMB_WIDTHS, type ThumbWidth } from "./view-models.js";
 
@@ -51,7 +52,10 @@ export class Thumbnails {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(config: Pick<Config, "THUMB_DIR" | "IMAGE_DIR">) {
+  constructor(
+    config: Pick<Config, "THUMB_DIR" | "IMAGE_DIR">,
+    private readonly log: Logger,
+  ) {
     this.dir = thumbDir(config);
     this.imageRoot = resolve(config.IMAGE_DIR);
   }
@@ -74,11 +78,18 @@ export class Thumbnails {
     if (!source) return null;
     await this.slot();
     try {
-      const body = await sharp(source, { limitInputPixels: 50_000_000 })
-        .rotate()
-        .resize({ width, height: width * MAX_ASPECT, fit: "inside", withoutEnlargement: true })
-        .webp({ quality: THUMB_QUALITY, effort: 4 })
-        .toBuffer();
+      let body: Buffer;
+      try {
+        body = await sharp(source, { limitInputPixels: 50_000_000 })
+          .rotate()
+          .resize({ width, height: width * MAX_ASPECT, fit: "inside", withoutEnlargement: true })
+          .webp({ quality: THUMB_QUALITY, effort: 4 })
+          .toBuffer();
+      } catch (err) {
+        // A damaged stored copy: no thumbnail (404); the next full sync replaces the copy.
+        this.log.warn({ err, hash, width }, "thumbnail could not be made from the stored image");
+        return null;
+      }
       const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
       try {
         await mkdir(join(this.dir, hash.slice(0, 2)), { recursive: true });
