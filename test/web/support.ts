@@ -20,7 +20,11 @@ export async function storePaintingImage(db: Db, imageDir: string, artworkId: nu
     <rect width="100%" height="100%" fill="url(#g)"/>
     ${Array.from({ length: 40 }, (_, i) => `<ellipse cx="${(seed * 37 + i * 97) % width}" cy="${(seed * 17 + i * 53) % height}" rx="${20 + ((i * 13) % 90)}" ry="${10 + ((i * 7) % 60)}" fill="rgb(${(i * 41 + seed) % 256},${(i * 23) % 256},${(i * 67 + seed * 3) % 256})" fill-opacity="0.55"/>`).join("")}
   </svg>`;
-  const noise = await sharp({ create: { width, height, channels: 3, background: "#808080", noise: { type: "gaussian", mean: 128, sigma: 22 } } }).png().toBuffer();
+  // Grain at a fifth of the size, enlarged: detail that survives into a thumbnail, as brushwork does.
+  const grain = await sharp({ create: { width: Math.ceil(width / 5), height: Math.ceil(height / 5), channels: 3, background: "#808080", noise: { type: "gaussian", mean: 128, sigma: 40 } } })
+    .png()
+    .toBuffer();
+  const noise = await sharp(grain).resize(width, height, { kernel: "cubic" }).png({ compressionLevel: 1 }).toBuffer();
   const data = await sharp(Buffer.from(svg))
     .composite([{ input: noise, blend: "soft-light" }])
     .jpeg({ quality: 85 })
