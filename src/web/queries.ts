@@ -1,7 +1,7 @@
 /** The GraphQL documents behind each page and form; the pages read nothing else. */
 
 const CARD = `fragment Card on Artwork {
-  qid title inception inceptionPrecision state altText
+  qid title inception inceptionPrecision state
   creators { attribution creator { qid label } }
   image { localHash }
   currentDescription { text source quality { flags } }
