@@ -115,6 +115,13 @@ const schema = z.object({
   GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT: int(1, 10_000).default(20),
   /** Subscription streams one API process holds open at once, all clients together. */
   GRAPHQL_MAX_SUBSCRIPTIONS: int(1, 1_000_000).default(1000),
+  // Workbench (the web UI at /)
+  /** true: the UI pages and their thumbnails need sign-in (GraphQL and /images keep their own rules). */
+  UI_REQUIRE_SIGN_IN: bool.default(false),
+  /** Key material for the UI's session cookie; unset: derived from API_TOKEN (a new token ends every session either way). */
+  SESSION_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  /** Where UI thumbnails are cached; unset: IMAGE_DIR/.thumbs (hidden, so /images never serves them). */
+  THUMB_DIR: z.string().min(1).optional(),
   // Sync
   WIKIDATA_SPARQL_URL: url.default("https://query.wikidata.org/sparql"),
   WIKIDATA_API_URL: url.default("https://www.wikidata.org/w/api.php"),
@@ -178,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(problems);
   }
   const together = generationConfigProblems(result.data);
+  if (result.data.UI_REQUIRE_SIGN_IN && !result.data.API_TOKEN) together.push("UI_REQUIRE_SIGN_IN=true: needs API_TOKEN (sign-in uses it), or nobody could open the UI");
   if (together.length) throw new ConfigError(together);
   const ladderOverDefaults = ladderProblems(result.data.REVIEW_FALLBACK_LADDER, paramsFromConfig(result.data));
   if (ladderOverDefaults.length) {

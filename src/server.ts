@@ -4,7 +4,8 @@ import { imageRoute } from "./api/images.js";
 import type { AppDeps, Yoga } from "./graphql/yoga.js";
 import { graphiqlAssetRoute } from "./graphql/graphiql.js";
 import { createGraphqlApp } from "./graphql/yoga.js";
-import type { Logger } from "./log.js";
+import { createLogger, type Logger } from "./log.js";
+import { workbenchRoute } from "./web/index.js";
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean> | boolean;
 
@@ -46,13 +47,14 @@ export interface HttpApp {
 
 /**
  * The HTTP server: /graphql (and GraphiQL, its files under /graphiql/), /health (liveness), /ready (readiness: a write probe),
- * /images/<file> from IMAGE_DIR, plus any extra routes (tried first, in order; a route returns
+ * /images/<file> from IMAGE_DIR, the workbench (web/: /, /artworks/..., /jobs, /status, /thumbs/...), plus any extra routes (tried first, in order; a route returns
  * true when it answered). An unexpected error answers 500 and goes to `log` with its stack.
  */
 export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: RouteHandler[] = []): HttpApp {
   const yoga = createGraphqlApp(deps);
   const health = healthRoutes(deps.db);
   const images = imageRoute(deps.config.IMAGE_DIR);
+  const workbench = workbenchRoute({ yoga, config: deps.config, log: deps.log ?? createLogger(deps.config.LOG_LEVEL) });
   const { GRAPHQL_MAX_BODY_BYTES: maxBody, HTTP_MAX_URL_BYTES: maxUrl } = deps.config;
   const server = createServer({ maxHeaderSize: SERVER_LIMITS.maxHeaderSize, requestTimeout: SERVER_LIMITS.requestTimeout, headersTimeout: SERVER_LIMITS.headersTimeout, keepAliveTimeout: SERVER_LIMITS.keepAliveTimeout }, async (req, res) => {
     try {
@@ -63,10 +65,7 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
       for (const route of [graphiqlAssetRoute, ...extraRoutes]) if (await route(req, res)) return;
       if (await health(req, res, path)) return;
       if (await images(req, res)) return;
-      if (path === "/") {
-        res.writeHead(302, { location: "/graphql" }).end();
-        return;
-      }
+      if (await workbench(req, res)) return;
       // Yoga would read and parse a body of any size before a limit could look at it.
       if (req.method !== "GET" && req.method !== "HEAD" && req.method !== "OPTIONS") {
         (req as IncomingMessage & { body?: Buffer }).body = await readBody(req, maxBody);

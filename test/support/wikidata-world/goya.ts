@@ -252,3 +252,19 @@ export function decompressionBomb(): WorldFile {
   ]);
   return { bytes, mime: "image/png", width: 30000, height: 30000 };
 }
+
+/** A title that is markup: every page must print it as text (the workbench's escaping tests). */
+export const SCRIPT_TITLE = "<script>alert(1)</script>";
+export const SCRIPT_TITLE_WORK = "Q900021";
+
+/** Adds SCRIPT_TITLE_WORK by Goya, titled SCRIPT_TITLE in every language (opt-in, like the aquatint). */
+export async function addScriptTitleWork(w: WorldModel): Promise<void> {
+  w.setFile("File:Goya script title.jpg", await generatedJpeg(2024, 200));
+  w.addWork({
+    qid: SCRIPT_TITLE_WORK,
+    labels: { en: SCRIPT_TITLE, es: SCRIPT_TITLE },
+    creators: [{ value: GOYA }],
+    inception: { time: "+1800-00-00T00:00:00Z", precision: 9 },
+    images: [{ file: "Goya script title.jpg" }],
+  });
+}

@@ -1,0 +1,402 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Config } from "../config.js";
+import { resolveModelFiles } from "../describe/models/contract.js";
+import { ModelMissingError } from "../describe/types.js";
+import type { Yoga } from "../graphql/yoga.js";
+import type { Logger } from "../log.js";
+import { FormError, readForm } from "./forms.js";
+import { type GqlCaller, graphqlCaller, WorkbenchQueryError } from "./gql.js";
+import { checkPostOrigin, localPath } from "./origin.js";
+import { earlyStoppingOption, readRegenerateForm } from "./params-form.js";
+import { ARTWORK, CANCEL_JOB, COLLECTION, FIRST_RUN, JOBS, REGENERATE, SEARCH, SET_DESCRIPTION, STATUS } from "./queries.js";
+import { redirect, renderPage, sendPage } from "./render.js";
+import { cleanName, readCookie, type Session, SESSION_COOKIE, sessionCookie, sessionKey, signSession, SESSION_MAX_AGE_S, tokenMatches, verifySession } from "./session.js";
+import { serveStatic } from "./static.js";
+import { serveThumb, Thumbnails } from "./thumbs.js";
+import {
+  type ArtworkIn,
+  artworkFacts,
+  attributionLine,
+  card,
+  type CardIn,
+  chooseDiff,
+  collectionHref,
+  collectionVariables,
+  FLAGS,
+  type FirstRunIn,
+  firstRunNotices,
+  formatInception,
+  jobView,
+  type LocalFacts,
+  licenceOf,
+  readCollectionRequest,
+  STATES,
+  thumbFor,
+  versions,
+  when,
+} from "./view-models.js";
+
+/**
+ * The workbench: server-rendered pages at /, /artworks/<QID>, /jobs, /status and /sign-in, their
+ * forms (POST, then a redirect), thumbnails under /thumbs/ and scripts under /static/. Every read
+ * and write goes through the GraphQL schema in this process (gql.ts).
+ */
+
+export interface WorkbenchDeps {
+  yoga: Yoga;
+  config: Config;
+  log: Logger;
+}
+
+/** How many versions the history shows (Artwork.descriptions allows 500; a page of 100 stays fast). */
+export const HISTORY_LIMIT = 100;
+const JOBS_PAGE = 50;
+const LIVE_JOB_STATUSES = ["QUEUED", "RUNNING", "FAILED", "CANCELLED"];
+const JOB_STATUSES = ["QUEUED", "RUNNING", "FAILED", "CANCELLED", "SUCCEEDED"];
+const QID = /^Q[1-9][0-9]{0,11}$/;
+
+/** Fixed texts shown after a form's redirect (?done=...): a URL can pick one, never write one. */
+const DONE: Record<string, string> = {
+  saved: "Saved: your text is the current description.",
+  queued: "Queued: the new description appears here when the job ends.",
+  cancelled: "The job was cancelled.",
+  "signed-in": "Signed in.",
+  "signed-out": "Signed out.",
+};
+
+interface Request {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  session: Session | null;
+  head: boolean;
+}
+
+export function workbenchRoute({ yoga, config, log }: WorkbenchDeps): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  const gql = graphqlCaller(yoga);
+  const wlog = log.child({ component: "workbench" });
+  const thumbs = new Thumbnails(config, wlog);
+  const key = sessionKey(config.API_TOKEN, config.SESSION_SECRET);
+
+  const pages: Record<string, (r: Request) => Promise<void>> = {
+    "/": (r) => collectionPage(r, gql, config),
+    "/jobs": (r) => jobsPage(r, gql),
+    "/status": (r) => statusPage(r, gql, config),
+    "/sign-in": async (r) => signInPage(r, config, 200, null),
+  };
+
+  return async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://local");
+    const path = url.pathname;
+    if (path.startsWith("/static/")) {
+      await serveStatic(req, res, path);
+      return true;
+    }
+    const artwork = /^\/artworks\/([^/]+)(\/description|\/regenerate)?$/.exec(path);
+    const cancel = /^\/jobs\/([^/]+)\/cancel$/.exec(path);
+    const isThumb = path.startsWith("/thumbs/");
+    if (!isThumb && !artwork && !cancel && !(path in pages) && path !== "/sign-out") return false;
+
+    const session = verifySession(readCookie(req.headers.cookie, SESSION_COOKIE), key, Math.floor(Date.now() / 1000));
+    const r: Request = { req, res, url, session, head: req.method === "HEAD" };
+    try {
+      if (isThumb) {
+        if (config.UI_REQUIRE_SIGN_IN && !session) {
+          res.writeHead(401, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "no-store" }).end("sign in first");
+          return true;
+        }
+        await serveThumb(req, res, thumbs);
+        return true;
+      }
+      if (req.method === "POST") {
+        await handlePost(r, { gql, config, key, artwork, cancel, path });
+        return true;
+      }
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        const allow = artwork?.[2] || cancel || path === "/sign-out" ? "POST" : path === "/sign-in" ? "GET, HEAD, POST" : "GET, HEAD";
+        res.writeHead(405, { allow, "content-type": "text/plain; charset=utf-8" }).end("method not allowed");
+        return true;
+      }
+      if (artwork?.[2] || cancel || path === "/sign-out") {
+        res.writeHead(405, { allow: "POST", "content-type": "text/plain; charset=utf-8" }).end("method not allowed");
+        return true;
+      }
+      if (config.UI_REQUIRE_SIGN_IN && !session && path !== "/sign-in") {
+        redirect(res, `/sign-in?next=${encodeURIComponent(path + url.search)}`);
+        return true;
+      }
+      if (artwork) await artworkPage(r, gql, decodeSegment(artwork[1]!));
+      else await pages[path]!(r);
+    } catch (err) {
+      if (err instanceof WorkbenchQueryError) {
+        wlog.error({ err, path }, "a workbench page could not be built");
+        const status = err.status === 503 ? 503 : 500;
+        message(r, status, status === 503 ? "Try again in a moment" : "Something went wrong", [
+          status === 503 ? "The database cannot answer right now." : "This page could not be built. The server log has the details.",
+        ]);
+        return true;
+      }
+      if (err instanceof FormError) {
+        message(r, err.status, "The form could not be read", [err.message]);
+        return true;
+      }
+      throw err;
+    }
+    return true;
+  };
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+function base(r: Request, title: string, nav: string): Record<string, unknown> {
+  return { title, nav, session: r.session, here: r.url.pathname + r.url.search, flash: DONE[r.url.searchParams.get("done") ?? ""] ?? null };
+}
+
+function message(r: Request, status: number, heading: string, lines: string[], back?: string): void {
+  sendPage(r.res, status, renderPage("message", { ...base(r, heading, ""), heading, lines, back: back ?? null }), {}, r.head);
+}
+
+// ---------------------------------------------------------------- pages
+
+interface ConnectionOut<N> {
+  totalCount: number;
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+  edges: { node: N }[];
+}
+
+async function collectionPage(r: Request, gql: GqlCaller, config: Config): Promise<void> {
+  const request = readCollectionRequest(r.url.searchParams);
+  const variables = collectionVariables(request);
+  const problems = [...request.problems];
+  let connection: ConnectionOut<{ card: ReturnType<typeof card> }> | null = null;
+  let creators: { qid: string; label: string | null }[] = [];
+  if (request.q) {
+    const data = await gql<{ search: ({ __typename: "InvalidInputError"; message: string } | ({ __typename: "QuerySearchConnection" } & ConnectionOut<{ snippet: string | null; artwork: CardIn }>)); creators: typeof creators }>(SEARCH, variables);
+    creators = data.creators;
+    if (data.search.__typename === "InvalidInputError") problems.push(data.search.message);
+    else connection = { ...data.search, edges: data.search.edges.map((e) => ({ node: { card: card(e.node.artwork, e.node.snippet) } })) };
+    if (request.state !== "ACTIVE" || request.flag) problems.push("Search covers active works only, without the state and flag filters; clear the search words to use them.");
+  } else {
+    const data = await gql<{ artworksConnection: ConnectionOut<CardIn>; creators: typeof creators }>(COLLECTION, variables);
+    creators = data.creators;
+    connection = { ...data.artworksConnection, edges: data.artworksConnection.edges.map((e) => ({ node: { card: card(e.node) } })) };
+  }
+  const cards = connection?.edges.map((e) => e.node.card) ?? [];
+  const unfiltered = !request.q && !request.creator && request.state === "ACTIVE" && !request.described && !request.flag;
+  const notices = cards.length === 0 && unfiltered ? firstRunNotices((await gql<FirstRunIn>(FIRST_RUN)), localFacts(config)) : [];
+  const info = connection?.pageInfo;
+  // Going backward, a previous page exists when this one is full; going forward, when a cursor brought us here.
+  const hasPrev = request.before ? !!info?.hasPreviousPage : !!request.after;
+  const hasNext = request.before ? true : !!info?.hasNextPage;
+  const html = renderPage("collection", {
+    ...base(r, "Collection", "collection"),
+    request,
+    creators,
+    states: STATES,
+    flags: FLAGS,
+    problems,
+    total: connection?.totalCount ?? null,
+    cards,
+    notices,
+    prev: hasPrev && info?.startCursor ? collectionHref(request, { before: info.startCursor }) : null,
+    next: hasNext && info?.endCursor ? collectionHref(request, { after: info.endCursor }) : null,
+  });
+  sendPage(r.res, problems.length && !cards.length ? 400 : 200, html, {}, r.head);
+}
+
+/** What only this process can see: whether the sync may run here, and whether the model files are here. */
+function localFacts(config: Config): LocalFacts {
+  let modelPullCommand: string | null = null;
+  try {
+    resolveModelFiles(config);
+  } catch (err) {
+    if (!(err instanceof ModelMissingError)) throw err;
+    modelPullCommand = err.command;
+  }
+  return { contactSet: !!config.USER_AGENT_CONTACT, modelPullCommand };
+}
+
+type ArtworkAnswer = { __typename: "NotFoundError" | "InvalidIdError"; message: string } | ({ __typename: "Artwork" } & ArtworkIn);
+
+interface GenerationDefaultsOut {
+  params: { prompt: string; numBeams: number; maxNewTokens: number; minNewTokens: number; targetWords: number; lengthPenalty: number; earlyStopping: string; noRepeatNgramSize: number; repetitionPenalty: number; imageSplitting: boolean; cleanMarkdown: boolean };
+}
+
+async function artworkPage(r: Request, gql: GqlCaller, id: string): Promise<void> {
+  if (!QID.test(id)) return message(r, 404, "No such work", [`“${id}” is not a Wikidata item id like Q5432.`], "/");
+  const data = await gql<{ artwork: ArtworkAnswer; generationDefaults: GenerationDefaultsOut }>(ARTWORK, { id, history: HISTORY_LIMIT });
+  const a = data.artwork;
+  if (a.__typename !== "Artwork") return message(r, 404, "No such work", [`${id} is not in this mirror. Works appear after a sync of their creator.`], "/");
+  const vs = versions(a.descriptions, a.currentDescription?.id ?? null);
+  const current = vs.find((v) => v.current) ?? null;
+  const title = a.title ?? a.qid;
+  const thumb = thumbFor(a.image?.localHash, [320, 640], 640);
+  const defaults = data.generationDefaults.params;
+  const html = renderPage("artwork", {
+    ...base(r, title, "collection"),
+    qid: a.qid,
+    title,
+    date: formatInception(a.inception, a.inceptionPrecision),
+    attribution: attributionLine(a.creators),
+    state: a.state,
+    mergedInto: a.mergedIntoQid && QID.test(a.mergedIntoQid) ? a.mergedIntoQid : null,
+    image: thumb && a.image ? { ...thumb, srcset: a.image.url && a.image.localWidth ? `${thumb.srcset}, ${a.image.url} ${a.image.localWidth}w` : thumb.srcset, width: a.image.localWidth, height: a.image.localHeight } : null,
+    alt: a.altText ?? `Image of ${title}; not described yet`,
+    licence: licenceOf(a.image),
+    facts: artworkFacts(a),
+    current,
+    jobs: a.jobs.edges.map((e) => jobView(e.node, current?.source === "HUMAN")).filter((j) => j.live),
+    versions: vs,
+    diff: chooseDiff(vs, r.url.searchParams.get("from"), r.url.searchParams.get("to")),
+    defaults: { ...defaults, earlyStopping: earlyStoppingOption(defaults.earlyStopping) },
+  });
+  sendPage(r.res, 200, html, {}, r.head);
+}
+
+interface JobsOut {
+  jobs: ConnectionOut<{ id: string; number: number; status: string; progress: number; progressTotal: number | null; error: string | null; createdAt: string; artwork: { qid: string; title: string | null } | null }>;
+  status: { workerAlive: boolean; backlog: number; jobs: Record<"queued" | "running" | "succeeded" | "failed" | "cancelled", number> };
+}
+
+async function jobsPage(r: Request, gql: GqlCaller): Promise<void> {
+  const p = r.url.searchParams;
+  const status = JOB_STATUSES.includes(p.get("status") ?? "") ? p.get("status")! : "";
+  const before = (p.get("before") ?? "").slice(0, 200);
+  const after = (p.get("after") ?? "").slice(0, 200);
+  const paging = before ? { last: JOBS_PAGE, before } : { first: JOBS_PAGE, after: after || null };
+  const data = await gql<JobsOut>(JOBS, { status: status ? [status] : LIVE_JOB_STATUSES, ...paging });
+  const href = (k: string, v: string) => `/jobs?${new URLSearchParams({ ...(status ? { status } : {}), [k]: v })}`;
+  const info = data.jobs.pageInfo;
+  const html = renderPage("jobs", {
+    ...base(r, "Jobs", "jobs"),
+    status,
+    statuses: JOB_STATUSES,
+    counts: data.status.jobs,
+    workerAlive: data.status.workerAlive,
+    jobs: data.jobs.edges.map((e) => ({ ...jobView(e.node), artwork: e.node.artwork, createdAt: when(e.node.createdAt) })),
+    prev: (before ? info.hasPreviousPage : !!after) && info.startCursor ? href("before", info.startCursor) : null,
+    next: (before || info.hasNextPage) && info.endCursor ? href("after", info.endCursor) : null,
+  });
+  sendPage(r.res, 200, html, {}, r.head);
+}
+
+interface StatusOut {
+  status: Omit<FirstRunIn["status"], "heartbeats"> & {
+    now: string;
+    lastSuccessfulSync: { id: number; finishedAt: string | null } | null;
+    jobs: Record<string, number>;
+    heartbeats: (FirstRunIn["status"]["heartbeats"][number] & { modelId: string | null; modelRevision: string | null; device: string | null })[];
+    descriptionsLastHour: number;
+    averageDescriptionSeconds: number | null;
+    backlogDoneAt: string | null;
+  };
+  stats: FirstRunIn["stats"];
+  syncRuns: unknown[];
+}
+
+async function statusPage(r: Request, gql: GqlCaller, config: Config): Promise<void> {
+  const data = await gql<StatusOut>(STATUS);
+  const s = data.status;
+  const loaded = s.heartbeats.find((h) => h.alive && h.modelStatus === "loaded");
+  const html = renderPage("status", {
+    ...base(r, "Status", "status"),
+    ...s,
+    lastSuccessfulAt: s.lastSuccessfulSync?.finishedAt ?? null,
+    stats: data.stats,
+    runs: data.syncRuns,
+    model: loaded ? `${loaded.modelId}@${loaded.modelRevision} on ${loaded.device}` : null,
+    notices: firstRunNotices({ stats: data.stats, status: s }, localFacts(config)),
+  });
+  sendPage(r.res, 200, html, {}, r.head);
+}
+
+function signInPage(r: Request, config: Config, status: number, error: string | null, name = ""): void {
+  const next = localPath(r.url.searchParams.get("next") ?? undefined, "/");
+  const html = renderPage("sign-in", { ...base(r, "Sign in", "sign-in"), available: !!config.API_TOKEN, required: config.UI_REQUIRE_SIGN_IN, error, next, name });
+  sendPage(r.res, status, html, {}, r.head);
+}
+
+// ---------------------------------------------------------------- forms
+
+interface PostContext {
+  gql: GqlCaller;
+  config: Config;
+  key: Buffer | null;
+  artwork: RegExpExecArray | null;
+  cancel: RegExpExecArray | null;
+  path: string;
+}
+
+/** https when the socket is TLS or a proxy in front says so (a browser's form cannot set that header). */
+function schemeOf(req: IncomingMessage): "http" | "https" {
+  if ((req.socket as { encrypted?: boolean }).encrypted) return "https";
+  return req.headers["x-forwarded-proto"] === "https" ? "https" : "http";
+}
+
+async function handlePost(r: Request, c: PostContext): Promise<void> {
+  const { req, res } = r;
+  const h = req.headers;
+  const verdict = checkPostOrigin(
+    { origin: h.origin, referer: h.referer, host: h.host, secFetchSite: typeof h["sec-fetch-site"] === "string" ? h["sec-fetch-site"] : undefined },
+    schemeOf(req),
+  );
+  if (!verdict.ok) {
+    res.setHeader("connection", "close");
+    return message(r, 403, "Refused", [`This form was refused: ${verdict.reason}. Send it from this server's own pages.`]);
+  }
+  const known = c.path === "/sign-in" || c.path === "/sign-out" || !!c.artwork?.[2] || !!c.cancel;
+  if (!known) {
+    res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" }).end("method not allowed");
+    return;
+  }
+  const form = await readForm(req);
+  const secure = schemeOf(req) === "https";
+  if (c.path === "/sign-out") return redirect(res, "/?done=signed-out", { "set-cookie": sessionCookie(null, secure) });
+  if (c.path === "/sign-in") {
+    r.url.searchParams.set("next", form.get("next") ?? "/");
+    if (!c.key) return signInPage(r, c.config, 403, "This server has no API_TOKEN, so nobody can sign in.");
+    const name = cleanName(form.get("name"));
+    if ("problem" in name) return signInPage(r, c.config, 400, name.problem, form.get("name")?.slice(0, 200));
+    if (!tokenMatches(form.get("token") ?? "", c.config.API_TOKEN)) return signInPage(r, c.config, 401, "That is not this server's API token.", name.name ?? "");
+    const value = signSession({ name: name.name, expiresAt: Math.floor(Date.now() / 1000) + SESSION_MAX_AGE_S }, c.key);
+    const next = localPath(form.get("next"), "/");
+    return redirect(res, `${next}${next.includes("?") ? "&" : "?"}done=signed-in`, { "set-cookie": sessionCookie(value, secure) });
+  }
+  if (!r.session || !c.config.API_TOKEN) {
+    return message(r, 403, "Sign in first", ["Changing descriptions and jobs needs sign-in with the server's API token."], "/sign-in");
+  }
+  const token = c.config.API_TOKEN;
+  if (c.cancel) {
+    const data = await c.gql<{ cancelJob: { __typename: string; message?: string } }>(CANCEL_JOB, { id: c.cancel[1] }, { token });
+    if (data.cancelJob.__typename !== "Job") return message(r, 422, "Could not cancel the job", [data.cancelJob.message ?? data.cancelJob.__typename], "/jobs");
+    return redirect(res, "/jobs?done=cancelled");
+  }
+  const qid = decodeSegment(c.artwork![1]!);
+  if (!QID.test(qid)) return message(r, 404, "No such work", [`“${qid}” is not a Wikidata item id like Q5432.`], "/");
+  const back = `/artworks/${qid}`;
+  if (c.artwork![2] === "/description") {
+    const data = await c.gql<{ setDescription: { __typename: string; message?: string } }>(
+      SET_DESCRIPTION,
+      { id: qid, text: form.get("text") ?? "", author: r.session.name, reason: form.get("reason")?.trim() || null },
+      { token },
+    );
+    if (data.setDescription.__typename !== "Description") return message(r, 422, "Could not save the description", [data.setDescription.message ?? data.setDescription.__typename], back);
+    return redirect(res, `${back}?done=saved`);
+  }
+  const parsed = readRegenerateForm(form);
+  if ("problems" in parsed) return message(r, 400, "Could not queue the job", parsed.problems, back);
+  const reason = parsed.ok.reason ?? (r.session.name ? `Requested in the workbench by ${r.session.name}` : "Requested in the workbench");
+  const data = await c.gql<{ regenerateDescription: { __typename: string; message?: string; number?: number } }>(
+    REGENERATE,
+    { id: qid, params: parsed.ok.params, reason, force: parsed.ok.force },
+    { token },
+  );
+  if (data.regenerateDescription.__typename !== "Job") return message(r, 422, "Could not queue the job", [data.regenerateDescription.message ?? data.regenerateDescription.__typename], back);
+  return redirect(res, `${back}?done=queued`);
+}

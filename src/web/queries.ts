@@ -1,0 +1,107 @@
+/** The GraphQL documents behind each page and form; the pages read nothing else. */
+
+const CARD = `fragment Card on Artwork {
+  qid title inception inceptionPrecision state
+  creators { attribution creator { qid label } }
+  image { localHash }
+  currentDescription { text source quality { flags } }
+}`;
+
+const PAGE_INFO = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor }";
+
+export const COLLECTION = `query Collection($filter: ArtworkFilter, $first: Int, $last: Int, $after: String, $before: String) {
+  artworksConnection(filter: $filter, first: $first, last: $last, after: $after, before: $before) {
+    totalCount ${PAGE_INFO}
+    edges { node { ...Card } }
+  }
+  creators { qid label }
+}
+${CARD}`;
+
+export const SEARCH = `query Search($query: String!, $filter: SearchFilter, $first: Int, $last: Int, $after: String, $before: String) {
+  search(query: $query, filter: $filter, first: $first, last: $last, after: $after, before: $before) {
+    __typename
+    ... on InvalidInputError { message }
+    ... on QuerySearchConnection {
+      totalCount ${PAGE_INFO}
+      edges { node { snippet artwork { ...Card } } }
+    }
+  }
+  creators { qid label }
+}
+${CARD}`;
+
+const SYNC_RUN = `id status trigger full startedAt finishedAt durationSeconds seen created updated unchanged removed skippedNoImage failed imagesDownloaded jobsQueued error`;
+
+/** What a page that would be empty needs to say why. */
+export const FIRST_RUN = `query FirstRun {
+  stats { artworks withImage described }
+  status {
+    lastSync { ${SYNC_RUN} }
+    nextSyncAt workerAlive backlog
+    heartbeats { role alive modelStatus modelError }
+  }
+}`;
+
+const ITEM = "qid label wikidataUrl";
+
+export const ARTWORK = `query Artwork($id: ID!, $history: Int!) {
+  artwork(id: $id) {
+    __typename
+    ... on NotFoundError { message }
+    ... on InvalidIdError { message }
+    ... on Artwork {
+      qid title inception inceptionPrecision state mergedIntoQid wikidataUrl commonsUrl altText
+      titles { language text }
+      creators { attribution creator { ${ITEM} } }
+      instanceOf { ${ITEM} } genres { ${ITEM} } materials { ${ITEM} } collections { ${ITEM} } locations { ${ITEM} } depicts { ${ITEM} }
+      dimensions { height heightUnit width widthUnit }
+      image { fileTitle url localHash localWidth localHeight licenseShortName usageTerms attributionRequired artist credit descriptionUrl }
+      currentDescription { id }
+      descriptions(limit: $history) {
+        id text language source author reason createdAt
+        generation { modelId modelRevision device prompt numBeams maxNewTokens minNewTokens targetWords lengthPenalty earlyStopping noRepeatNgramSize repetitionPenalty imageSplitting }
+        outcome { generatedTokens finishReason trimmed timings { preprocessMs visionMs prefillMs decodeMs totalMs } }
+        quality { flags risk }
+      }
+      jobs(first: 10) { edges { node { id number status progress progressTotal error force createdAt } } }
+    }
+  }
+  generationDefaults {
+    params { prompt numBeams maxNewTokens minNewTokens targetWords lengthPenalty earlyStopping noRepeatNgramSize repetitionPenalty imageSplitting cleanMarkdown }
+  }
+}`;
+
+export const JOBS = `query Jobs($status: [JobStatus!], $first: Int, $last: Int, $after: String, $before: String) {
+  jobs(status: $status, first: $first, last: $last, after: $after, before: $before) {
+    ${PAGE_INFO}
+    edges { node { id number status progress progressTotal error attempts maxAttempts reason createdAt startedAt finishedAt artwork { qid title } } }
+  }
+  status { workerAlive backlog jobs { queued running succeeded failed cancelled } }
+}`;
+
+export const STATUS = `query Status {
+  status {
+    now nextSyncAt workerAlive descriptionsLastHour averageDescriptionSeconds backlog backlogSeconds backlogDoneAt
+    lastSync { ${SYNC_RUN} }
+    lastSuccessfulSync { id finishedAt }
+    jobs { queued running succeeded failed cancelled }
+    heartbeats { id role pid hostname startedAt beatAt ageSeconds alive modelStatus modelError modelId modelRevision device dtypes { module dtype } }
+  }
+  stats { artworks withImage described }
+  syncRuns(limit: 10) { ${SYNC_RUN} failures(limit: 20) { stage itemQid fileTitle reason createdAt } }
+}`;
+
+const ERRORS = "__typename ... on Error { message }";
+
+export const SET_DESCRIPTION = `mutation SetDescription($id: ID!, $text: String!, $author: String, $reason: String) {
+  setDescription(id: $id, text: $text, author: $author, reason: $reason) { ${ERRORS} ... on Description { id } }
+}`;
+
+export const REGENERATE = `mutation Regenerate($id: ID!, $params: GenerationParamsInput, $reason: String, $force: Boolean) {
+  regenerateDescription(id: $id, params: $params, reason: $reason, force: $force) { ${ERRORS} ... on Job { number } }
+}`;
+
+export const CANCEL_JOB = `mutation CancelJob($id: ID!) {
+  cancelJob(id: $id) { ${ERRORS} ... on Job { number status } }
+}`;

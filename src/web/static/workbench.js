@@ -1,0 +1,89 @@
+// Live job progress for the workbench's pages: each element with data-job follows its job through
+// the jobUpdated subscription (GraphQL over server-sent events, same origin). Without JavaScript
+// the page still shows the progress as of its loading.
+"use strict";
+(function () {
+  var SUBSCRIPTION =
+    "subscription Job($id: ID!) { jobUpdated(id: $id) { number status progress progressTotal error description { id text } } }";
+
+  function follow(el) {
+    var id = el.getAttribute("data-job");
+    var bar = el.querySelector("progress");
+    var status = el.querySelector(".job-status");
+    var textEl = el.querySelector(".job-text");
+    var replacesCurrent = el.getAttribute("data-replaces-current") === "true";
+
+    function show(job) {
+      if (bar) {
+        if (job.progressTotal) bar.max = job.progressTotal;
+        bar.value = job.status === "SUCCEEDED" ? bar.max : job.progress;
+        bar.textContent = job.progress + " tokens";
+      }
+      if (status) status.textContent = job.status;
+      el.setAttribute("data-status", job.status);
+      if (job.status === "SUCCEEDED" && job.description) {
+        if (textEl) {
+          textEl.textContent = "New text: " + job.description.text;
+          textEl.hidden = false;
+        }
+        var current = document.getElementById("current-description");
+        if (replacesCurrent && current) {
+          current.textContent = job.description.text;
+          current.classList.remove("none");
+          var meta = document.getElementById("current-meta");
+          if (meta) meta.textContent = "New · written by the model just now (reload for its history)";
+        }
+      }
+      if (job.error && textEl) {
+        textEl.textContent = "Error: " + job.error;
+        textEl.hidden = false;
+      }
+    }
+
+    fetch("/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ query: SUBSCRIPTION, variables: { id: id } }),
+    }).then(function (res) {
+      if (!res.ok || !res.body) return;
+      var reader = res.body.getReader();
+      var decoder = new TextDecoder();
+      var buffer = "";
+      function pump() {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) return;
+          buffer += decoder.decode(chunk.value, { stream: true });
+          var cut;
+          while ((cut = buffer.indexOf("\n\n")) >= 0) {
+            var block = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            if (block.indexOf("event: complete") === 0) return reader.cancel();
+            var data = block
+              .split("\n")
+              .filter(function (l) { return l.indexOf("data:") === 0; })
+              .map(function (l) { return l.slice(5).trim(); })
+              .join("");
+            if (!data) continue;
+            var message = JSON.parse(data);
+            if (message.data && message.data.jobUpdated) show(message.data.jobUpdated);
+          }
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function () {
+      // The page keeps what it showed; a reload shows the job's state.
+    });
+  }
+
+  function start() {
+    var jobs = document.querySelectorAll("[data-job]");
+    for (var i = 0; i < jobs.length; i++) {
+      var s = jobs[i].querySelector(".job-status");
+      if (s && (s.textContent === "QUEUED" || s.textContent === "RUNNING")) follow(jobs[i]);
+    }
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

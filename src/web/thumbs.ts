@@ -1,0 +1,167 @@
+import { constants } from "node:fs";
+import { mkdir, open, realpath, rename, rm, writeFile } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { join, resolve, sep } from "node:path";
+import sharp from "sharp";
+import type { Config } from "../config.js";
+import type { Logger } from "../log.js";
+import { localPathFor } from "../sync/images.js";
+import { THUMB_WIDTHS, type ThumbWidth } from "./view-models.js";
+
+/**
+ * WebP thumbnails of the stored image copies at a few fixed widths, made on first request and kept
+ * on disk. They are named by the image's content hash (Image.localHash, which also names the copy
+ * under IMAGE_DIR), so a URL's bytes never change: immutable caching and an ETag that needs no file.
+ */
+
+/** Lower than a photo needs: these are small previews, and a page of 60 must stay under 600 KB. */
+export const THUMB_QUALITY = 60;
+/** Tallest a thumbnail may be, as a multiple of its width (a scroll painting stays a preview). */
+const MAX_ASPECT = 2;
+/** Largest stored copy read to make a thumbnail (IMAGE_EDGE is at most 4096 px, JPEG). */
+const MAX_SOURCE_BYTES = 64 * 1024 * 1024;
+/** Thumbnails made at once; the rest wait (sharp's work runs on libuv's small thread pool). */
+const MAX_CONCURRENT = 2;
+
+export const thumbDir = (config: Pick<Config, "THUMB_DIR" | "IMAGE_DIR">) => resolve(config.THUMB_DIR ?? join(config.IMAGE_DIR, ".thumbs"));
+
+export type ThumbRequest = { kind: "thumb"; hash: string; width: ThumbWidth } | { kind: "bad-encoding" } | { kind: "not-found" };
+
+/** Pure: /thumbs/<64 hex>/<width>.webp, nothing else. */
+export function parseThumbPath(rawPath: string): ThumbRequest {
+  const m = /^\/thumbs\/([0-9a-f]{64})\/(\d+)\.webp$/.exec(rawPath);
+  if (m) {
+    const width = Number(m[2]);
+    return (THUMB_WIDTHS as readonly number[]).includes(width) ? { kind: "thumb", hash: m[1]!, width: width as ThumbWidth } : { kind: "not-found" };
+  }
+  try {
+    decodeURIComponent(rawPath);
+  } catch {
+    return { kind: "bad-encoding" };
+  }
+  return { kind: "not-found" };
+}
+
+const etagOf = (hash: string, width: number) => `"${hash.slice(0, 32)}-${width}-q${THUMB_QUALITY}"`;
+const CACHE_CONTROL = "public, max-age=31536000, immutable";
+
+export class Thumbnails {
+  private readonly dir: string;
+  private readonly imageRoot: string;
+  private readonly inFlight = new Map<string, Promise<Buffer | null>>();
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(
+    config: Pick<Config, "THUMB_DIR" | "IMAGE_DIR">,
+    private readonly log: Logger,
+  ) {
+    this.dir = thumbDir(config);
+    this.imageRoot = resolve(config.IMAGE_DIR);
+  }
+
+  /** The thumbnail's bytes (made now if needed), or null when there is no stored image with this hash. */
+  async get(hash: string, width: ThumbWidth): Promise<Buffer | null> {
+    const file = join(this.dir, hash.slice(0, 2), `${hash}-${width}.webp`);
+    const cached = await readPlainFile(file, this.dir);
+    if (cached) return cached;
+    let pending = this.inFlight.get(file);
+    if (!pending) {
+      pending = this.make(hash, width, file).finally(() => this.inFlight.delete(file));
+      this.inFlight.set(file, pending);
+    }
+    return pending;
+  }
+
+  private async make(hash: string, width: ThumbWidth, file: string): Promise<Buffer | null> {
+    const source = await readPlainFile(join(this.imageRoot, localPathFor(hash)), this.imageRoot);
+    if (!source) return null;
+    await this.slot();
+    try {
+      let body: Buffer;
+      try {
+        body = await sharp(source, { limitInputPixels: 50_000_000 })
+          .rotate()
+          .resize({ width, height: width * MAX_ASPECT, fit: "inside", withoutEnlargement: true })
+          .webp({ quality: THUMB_QUALITY, effort: 4 })
+          .toBuffer();
+      } catch (err) {
+        // A damaged stored copy: no thumbnail (404); the next full sync replaces the copy.
+        this.log.warn({ err, hash, width }, "thumbnail could not be made from the stored image");
+        return null;
+      }
+      const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+      try {
+        await mkdir(join(this.dir, hash.slice(0, 2)), { recursive: true });
+        await writeFile(tmp, body);
+        await rename(tmp, file);
+      } catch {
+        // A read-only or full disk: serve the thumbnail anyway, made again next time.
+        await rm(tmp, { force: true }).catch(() => undefined);
+      }
+      return body;
+    } finally {
+      this.release();
+    }
+  }
+
+  private async slot(): Promise<void> {
+    if (this.running < MAX_CONCURRENT) {
+      this.running++;
+      return;
+    }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.running--;
+  }
+}
+
+/**
+ * A regular file's bytes, or null: never through a symbolic link (the real path must be the path
+ * asked for, under `root`), never a FIFO or device, at most MAX_SOURCE_BYTES.
+ */
+async function readPlainFile(file: string, root: string): Promise<Buffer | null> {
+  const real = await realpath(file).catch(() => null);
+  const realRoot = await realpath(root).catch(() => null);
+  if (!real || !realRoot || real !== join(realRoot, file.slice(root.length)) || !real.startsWith(realRoot + sep)) return null;
+  const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
+  if (!handle) return null;
+  try {
+    const info = await handle.stat();
+    if (!info.isFile() || info.size > MAX_SOURCE_BYTES) return null;
+    return await handle.readFile();
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/** Answers a /thumbs/ request: GET and HEAD (405 otherwise), 400 for malformed encoding, 304 on a matching ETag. */
+export async function serveThumb(req: IncomingMessage, res: ServerResponse, thumbs: Thumbnails): Promise<void> {
+  const rawPath = (req.url ?? "/").split(/[?#]/, 1)[0]!;
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    res.writeHead(405, { allow: "GET, HEAD" }).end();
+    return;
+  }
+  const parsed = parseThumbPath(rawPath);
+  if (parsed.kind === "bad-encoding") {
+    res.writeHead(400, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" }).end("malformed percent-encoding in the path");
+    return;
+  }
+  const notFound = () => res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" }).end("not found");
+  if (parsed.kind === "not-found") return void notFound();
+  const etag = etagOf(parsed.hash, parsed.width);
+  const headers = { etag, "cache-control": CACHE_CONTROL, "x-content-type-options": "nosniff" };
+  const inm = req.headers["if-none-match"];
+  if (inm && (inm.trim() === "*" || inm.split(",").some((t) => t.trim().replace(/^W\//, "") === etag))) {
+    res.writeHead(304, headers).end();
+    return;
+  }
+  const body = await thumbs.get(parsed.hash, parsed.width);
+  if (!body) return void notFound();
+  res.writeHead(200, { ...headers, "content-type": "image/webp", "content-length": body.length });
+  res.end(req.method === "HEAD" ? undefined : body);
+}

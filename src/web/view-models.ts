@@ -1,0 +1,527 @@
+import { ArtworkState, AttributionKind } from "../generated/prisma/enums.js";
+import { QUALITY_FLAGS } from "../quality/types.js";
+import { type DiffPart, wordDiff } from "./diff.js";
+
+/**
+ * Pure functions from what GraphQL answered (and what the URL asked) to what the templates show.
+ * Templates only loop and print; every decision is made here, where a unit test can see it.
+ */
+
+export const STATES = Object.values(ArtworkState);
+export const FLAGS: readonly string[] = QUALITY_FLAGS;
+/** Works per collection page. */
+export const COLLECTION_PAGE = 60;
+/** Thumbnail widths, in pixels, that /thumbs serves. */
+export const THUMB_WIDTHS = [160, 320, 640] as const;
+export type ThumbWidth = (typeof THUMB_WIDTHS)[number];
+
+const ATTRIBUTION_WORDS: Record<string, string> = {
+  [AttributionKind.CREATOR]: "by",
+  [AttributionKind.ATTRIBUTED_TO]: "attributed to",
+  [AttributionKind.WORKSHOP_OF]: "workshop of",
+  [AttributionKind.FOLLOWER_OF]: "follower of",
+  [AttributionKind.CIRCLE_OF]: "circle of",
+  [AttributionKind.MANNER_OF]: "manner of",
+  [AttributionKind.POSSIBLE_CREATOR]: "possibly by",
+  [AttributionKind.SCHOOL_OF]: "school of",
+};
+
+/** An ISO time as "2026-12-01 00:16 UTC" (minutes are enough on these pages). */
+export function when(iso: string | null | undefined): string | null {
+  if (!iso) return null;
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)/.exec(iso);
+  return m ? `${m[1]} ${m[2]} UTC` : iso;
+}
+
+const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+
+/** A Wikidata time at its precision: "12 March 1797", "March 1797", "1797", "1790s", "18th century". */
+export function formatInception(inception: string | null | undefined, precision: number | null | undefined): string | null {
+  if (!inception) return null;
+  const m = /^([+-]?)(\d+)-(\d\d)-(\d\d)/.exec(inception);
+  if (!m) return inception;
+  const bce = m[1] === "-";
+  const year = Number(m[2]);
+  const era = bce ? " BCE" : "";
+  const p = precision ?? 9;
+  if (p >= 11 && m[4] !== "00") return `${Number(m[4])} ${MONTHS[Number(m[3]) - 1] ?? m[3]} ${year}${era}`;
+  if (p >= 10 && m[3] !== "00") return `${MONTHS[Number(m[3]) - 1] ?? m[3]} ${year}${era}`;
+  if (p === 8) return `${Math.floor(year / 10) * 10}s${era}`;
+  if (p === 7) {
+    const c = Math.floor((year - 1) / 100) + 1;
+    return `${c}${ordinalSuffix(c)} century${era}`;
+  }
+  return `${year}${era}`;
+}
+
+function ordinalSuffix(n: number): string {
+  if (n % 100 >= 11 && n % 100 <= 13) return "th";
+  return ["th", "st", "nd", "rd"][n % 10] ?? "th";
+}
+
+export interface AttributionIn {
+  attribution: string;
+  creator: { qid: string; label: string | null; wikidataUrl?: string };
+}
+
+/** "by Francisco Goya", "attributed to Francisco Goya; workshop of …". */
+export function attributionLine(creators: readonly AttributionIn[]): string {
+  return creators.map((c) => `${ATTRIBUTION_WORDS[c.attribution] ?? c.attribution.toLowerCase()} ${c.creator.label ?? c.creator.qid}`).join("; ");
+}
+
+export function attributionWords(kind: string): string {
+  return ATTRIBUTION_WORDS[kind] ?? kind.toLowerCase();
+}
+
+/** The first `max` characters of a text, cut at a word boundary, with an ellipsis when cut. */
+export function excerpt(text: string | null | undefined, max = 160): string | null {
+  if (!text) return null;
+  const flat = text.replace(/\s+/g, " ").trim();
+  if (flat.length <= max) return flat;
+  const cut = flat.slice(0, max);
+  const space = cut.lastIndexOf(" ");
+  return `${(space > max / 2 ? cut.slice(0, space) : cut).replace(/[\s,;:.]+$/, "")}…`;
+}
+
+export interface SnippetPart {
+  text: string;
+  mark: boolean;
+}
+
+const ENTITIES: Record<string, string> = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'", "&#x27;": "'" };
+
+/**
+ * Search snippets arrive as HTML (text escaped, matches in <mark>). The page prints text, never
+ * HTML: this splits the snippet at the marks and decodes the escapes, and the template escapes
+ * each part again.
+ */
+export function snippetParts(html: string | null | undefined): SnippetPart[] {
+  if (!html) return [];
+  const out: SnippetPart[] = [];
+  const decode = (s: string) => s.replace(/&(?:amp|lt|gt|quot|#39|#x27);/g, (e) => ENTITIES[e]!);
+  let mark = false;
+  for (const piece of html.split(/(<\/?mark>)/)) {
+    if (piece === "<mark>") mark = true;
+    else if (piece === "</mark>") mark = false;
+    else if (piece) out.push({ text: decode(piece), mark });
+  }
+  return out;
+}
+
+export interface Thumb {
+  src: string;
+  srcset: string;
+}
+
+export const thumbUrl = (hash: string, width: ThumbWidth) => `/thumbs/${hash}/${width}.webp`;
+
+/** The thumbnail set of an image with a local copy (named by its content hash), or null. */
+export function thumbFor(localHash: string | null | undefined, widths: readonly ThumbWidth[], src: ThumbWidth): Thumb | null {
+  if (!localHash || !/^[0-9a-f]{64}$/.test(localHash)) return null;
+  return { src: thumbUrl(localHash, src), srcset: widths.map((w) => `${thumbUrl(localHash, w)} ${w}w`).join(", ") };
+}
+
+// ---------------------------------------------------------------- collection
+
+export interface CollectionRequest {
+  q: string;
+  creator: string;
+  state: string;
+  described: "" | "yes" | "no";
+  flag: string;
+  after: string;
+  before: string;
+  /** Values the URL held that mean nothing here (shown, then ignored). */
+  problems: string[];
+}
+
+/** The collection's view as the URL says it; unknown values are named in `problems` and ignored. */
+export function readCollectionRequest(params: URLSearchParams): CollectionRequest {
+  const problems: string[] = [];
+  const get = (k: string, max: number) => {
+    const v = (params.get(k) ?? "").trim();
+    if (v.length > max) {
+      problems.push(`${k} is longer than ${max} characters`);
+      return "";
+    }
+    return v;
+  };
+  const oneOf = (k: string, allowed: readonly string[]) => {
+    const v = get(k, 40);
+    if (v && !allowed.includes(v)) {
+      problems.push(`${k} "${v}" is not one of ${allowed.join(", ")}`);
+      return "";
+    }
+    return v;
+  };
+  return {
+    q: get("q", 500),
+    creator: get("creator", 200),
+    state: oneOf("state", STATES) || "ACTIVE",
+    described: oneOf("described", ["yes", "no"]) as CollectionRequest["described"],
+    flag: oneOf("flag", FLAGS),
+    after: get("after", 200),
+    before: get("before", 200),
+    problems,
+  };
+}
+
+/** The URL of the collection with `r`'s view, `change` applied (paging cursors reset unless given). */
+export function collectionHref(r: CollectionRequest, change: Partial<Pick<CollectionRequest, "after" | "before" | "q" | "creator" | "state" | "described" | "flag">> = {}): string {
+  const v = { ...r, after: "", before: "", ...change };
+  const params = new URLSearchParams();
+  if (v.q) params.set("q", v.q);
+  if (v.creator) params.set("creator", v.creator);
+  if (v.state && v.state !== "ACTIVE") params.set("state", v.state);
+  if (v.described) params.set("described", v.described);
+  if (v.flag) params.set("flag", v.flag);
+  if (v.after) params.set("after", v.after);
+  if (v.before) params.set("before", v.before);
+  const qs = params.toString();
+  return qs ? `/?${qs}` : "/";
+}
+
+/** Variables of the COLLECTION query (or, with words to search, of SEARCH) for a request. */
+export function collectionVariables(r: CollectionRequest): Record<string, unknown> {
+  const paging = r.before ? { last: COLLECTION_PAGE, before: r.before } : { first: COLLECTION_PAGE, after: r.after || null };
+  const hasDescription = r.described === "yes" ? true : r.described === "no" ? false : null;
+  if (r.q) return { query: r.q, filter: { creator: r.creator || null, hasDescription }, ...paging };
+  return { filter: { creator: r.creator || null, state: [r.state], hasDescription, flag: r.flag || null }, ...paging };
+}
+
+export interface CardIn {
+  qid: string;
+  title: string | null;
+  inception: string | null;
+  inceptionPrecision: number | null;
+  state: string;
+  creators: AttributionIn[];
+  image: { localHash: string | null } | null;
+  currentDescription: { text: string; source: string; quality: { flags: string[] } | null } | null;
+}
+
+export interface Card {
+  qid: string;
+  href: string;
+  title: string;
+  date: string | null;
+  attribution: string;
+  excerpt: string | null;
+  snippet: SnippetPart[];
+  source: string | null;
+  flags: string[];
+  state: string;
+  thumb: Thumb | null;
+}
+
+export function card(a: CardIn, snippetHtml?: string | null): Card {
+  return {
+    qid: a.qid,
+    href: `/artworks/${a.qid}`,
+    title: a.title ?? a.qid,
+    date: formatInception(a.inception, a.inceptionPrecision),
+    attribution: attributionLine(a.creators),
+    excerpt: excerpt(a.currentDescription?.text),
+    snippet: snippetParts(snippetHtml),
+    source: a.currentDescription?.source ?? null,
+    flags: a.currentDescription?.quality?.flags ?? [],
+    state: a.state,
+    // 160 px only, whatever the screen's density: 60 of them stay far under 600 KB (320 px ones would not).
+    thumb: thumbFor(a.image?.localHash, [160], 160),
+  };
+}
+
+// ---------------------------------------------------------------- first run
+
+export interface FirstRunIn {
+  stats: { artworks: number; withImage: number; described: number };
+  status: {
+    lastSync: { status: string; seen: number; created: number; updated: number; imagesDownloaded: number; failed: number; startedAt: string; error: string | null } | null;
+    nextSyncAt: string | null;
+    workerAlive: boolean;
+    backlog: number;
+    heartbeats: { role: string; alive: boolean; modelStatus: string | null; modelError: string | null }[];
+  };
+}
+
+export interface Notice {
+  title: string;
+  text: string;
+  /** A command to run, shown as code. */
+  command?: string;
+}
+
+export interface LocalFacts {
+  /** USER_AGENT_CONTACT is set in this process. */
+  contactSet: boolean;
+  /** The configured model's files are missing here: the command that fetches them. */
+  modelPullCommand: string | null;
+}
+
+/**
+ * Why a page is empty and what to do: the sync is off, the first sync is running (with its
+ * progress), the model files are missing (with the exact command), or nothing is described yet.
+ */
+export function firstRunNotices(f: FirstRunIn, local: LocalFacts): Notice[] {
+  const out: Notice[] = [];
+  const sync = f.status.lastSync;
+  if (!local.contactSet) {
+    out.push({
+      title: "The sync is off",
+      text: "USER_AGENT_CONTACT is not set. Wikimedia asks every client to name a contact, so artdesc does not sync without one. Set it to a URL or an e-mail address where you can be reached, and restart.",
+      command: "export USER_AGENT_CONTACT=you@example.org",
+    });
+  }
+  if (sync?.status === "RUNNING") {
+    out.push({
+      title: f.stats.artworks === 0 ? "The first sync is running" : "A sync is running",
+      text: `Started ${sync.startedAt}: ${sync.seen} works seen, ${sync.created} written, ${sync.imagesDownloaded} images downloaded, ${sync.failed} failed so far. Works appear here as they are written.`,
+    });
+  } else if (!sync && local.contactSet) {
+    out.push({ title: "Nothing synced yet", text: `No sync has run.${f.status.nextSyncAt ? ` The next one is due ${f.status.nextSyncAt}.` : ""} Run one now:`, command: "artdesc sync" });
+  } else if (sync && f.stats.artworks === 0) {
+    out.push({ title: `The last sync ended ${sync.status.toLowerCase()}`, text: sync.error ?? "It wrote no works. The Status page lists its failures." });
+  }
+  const missing = f.status.heartbeats.find((h) => h.alive && h.modelStatus === "missing");
+  if (missing) {
+    out.push({ title: "The model files are missing", text: missing.modelError ?? "The describe worker has no model.", command: pullCommandIn(missing.modelError) ?? local.modelPullCommand ?? undefined });
+  } else if (local.modelPullCommand && !f.status.heartbeats.some((h) => h.alive && h.modelStatus === "loaded")) {
+    out.push({ title: "The model files are missing", text: "Nothing can be described until the model is in MODEL_DIR. Fetch it with:", command: local.modelPullCommand });
+  }
+  if (f.stats.withImage > 0 && f.stats.described === 0 && !f.status.workerAlive) {
+    out.push({ title: "No describe worker is running", text: `${f.status.backlog} jobs wait for one. Start the worker (or artdesc start, which includes it):`, command: "artdesc worker" });
+  }
+  return out;
+}
+
+/** The command in a worker's "model missing" message ("... Fetch them with: artdesc models pull ..."). */
+export function pullCommandIn(message: string | null): string | null {
+  const m = /Fetch them with: (.+)$/s.exec(message ?? "");
+  return m ? m[1]!.trim() : null;
+}
+
+// ---------------------------------------------------------------- artwork
+
+export interface ItemIn {
+  qid: string;
+  label: string | null;
+  wikidataUrl: string;
+}
+
+export interface DescriptionIn {
+  id: string;
+  text: string;
+  language: string;
+  source: string;
+  author: string | null;
+  reason: string | null;
+  createdAt: string;
+  generation: Record<string, unknown> & { modelId: string | null; modelRevision: string | null; device: string | null; prompt: string | null } | null;
+  outcome: { generatedTokens: number | null; finishReason: string | null; trimmed: boolean; timings: Record<string, number | null> | null } | null;
+  quality: { flags: string[]; risk: number } | null;
+}
+
+export interface JobIn {
+  id: string;
+  number: number;
+  status: string;
+  progress: number;
+  progressTotal: number | null;
+  error: string | null;
+  force: boolean;
+  createdAt: string;
+}
+
+export interface ArtworkIn {
+  qid: string;
+  title: string | null;
+  inception: string | null;
+  inceptionPrecision: number | null;
+  state: string;
+  mergedIntoQid: string | null;
+  wikidataUrl: string;
+  commonsUrl: string | null;
+  altText: string | null;
+  titles: { language: string; text: string }[];
+  creators: AttributionIn[];
+  instanceOf: ItemIn[];
+  genres: ItemIn[];
+  materials: ItemIn[];
+  collections: ItemIn[];
+  locations: ItemIn[];
+  depicts: ItemIn[];
+  dimensions: { height: number | null; heightUnit: string | null; width: number | null; widthUnit: string | null } | null;
+  image: {
+    fileTitle: string;
+    url: string | null;
+    localHash: string | null;
+    localWidth: number | null;
+    localHeight: number | null;
+    licenseShortName: string | null;
+    usageTerms: string | null;
+    attributionRequired: boolean | null;
+    artist: string | null;
+    credit: string | null;
+    descriptionUrl: string | null;
+  } | null;
+  currentDescription: { id: string } | null;
+  descriptions: DescriptionIn[];
+  jobs: { edges: { node: JobIn }[] };
+}
+
+export interface Fact {
+  label: string;
+  items: { text: string; href?: string }[];
+}
+
+const UNITS: Record<string, string> = { Q174728: "cm", Q11573: "m", Q174789: "mm", Q218593: "in" };
+
+function unitWord(unit: string | null): string {
+  if (!unit) return "";
+  const qid = unit.split("/").pop() ?? unit;
+  return UNITS[qid] ?? qid;
+}
+
+export function artworkFacts(a: ArtworkIn): Fact[] {
+  const items = (list: ItemIn[]) => list.map((i) => ({ text: i.label ?? i.qid, href: i.wikidataUrl }));
+  const facts: Fact[] = [
+    { label: "Wikidata item", items: [{ text: a.qid, href: a.wikidataUrl }] },
+    { label: "Date", items: a.inception ? [{ text: formatInception(a.inception, a.inceptionPrecision)!, href: a.wikidataUrl }] : [] },
+    { label: "Attribution", items: a.creators.map((c) => ({ text: `${attributionWords(c.attribution)} ${c.creator.label ?? c.creator.qid}`, href: c.creator.wikidataUrl })) },
+    { label: "Instance of", items: items(a.instanceOf) },
+    { label: "Medium", items: items(a.materials) },
+    { label: "Genre", items: items(a.genres) },
+    { label: "Depicts", items: items(a.depicts) },
+    { label: "Collection", items: items(a.collections) },
+    { label: "Location", items: items(a.locations) },
+  ];
+  const d = a.dimensions;
+  if (d && (d.height != null || d.width != null)) {
+    const part = (v: number | null, u: string | null) => (v == null ? "?" : `${v} ${unitWord(u)}`.trim());
+    facts.push({ label: "Dimensions", items: [{ text: `${part(d.height, d.heightUnit)} × ${part(d.width, d.widthUnit)}`, href: a.wikidataUrl }] });
+  }
+  const otherTitles = a.titles.filter((t) => t.text !== a.title);
+  if (otherTitles.length) facts.push({ label: "Other titles", items: otherTitles.map((t) => ({ text: `${t.text} (${t.language})` })) });
+  return facts.filter((f) => f.items.length > 0);
+}
+
+export interface Licence {
+  /** "Francisco de Goya, Public domain, via Wikimedia Commons", the form Commons asks reusers for. */
+  line: string;
+  fileTitle: string;
+  fileHref: string | null;
+  licence: string | null;
+  usageTerms: string | null;
+  credit: string | null;
+}
+
+export function licenceOf(image: ArtworkIn["image"]): Licence | null {
+  if (!image) return null;
+  const licence = image.licenseShortName ?? image.usageTerms;
+  const line = [image.artist, licence ?? "licence unknown", "via Wikimedia Commons"].filter(Boolean).join(", ");
+  return {
+    line,
+    fileTitle: image.fileTitle,
+    fileHref: image.descriptionUrl,
+    licence,
+    usageTerms: image.usageTerms && image.usageTerms !== licence ? image.usageTerms : null,
+    credit: image.credit,
+  };
+}
+
+export interface Version {
+  id: string;
+  /** v1 is the oldest. */
+  label: string;
+  current: boolean;
+  text: string;
+  createdAt: string;
+  source: string;
+  author: string | null;
+  reason: string | null;
+  model: string | null;
+  params: string | null;
+  prompt: string | null;
+  timings: string | null;
+  outcome: string | null;
+  flags: string[];
+  risk: number | null;
+}
+
+const PARAM_NAMES: [string, string][] = [
+  ["numBeams", "beams"],
+  ["maxNewTokens", "max tokens"],
+  ["minNewTokens", "min tokens"],
+  ["targetWords", "target words"],
+  ["lengthPenalty", "length penalty"],
+  ["earlyStopping", "early stopping"],
+  ["noRepeatNgramSize", "no-repeat n-gram"],
+  ["repetitionPenalty", "repetition penalty"],
+  ["imageSplitting", "image splitting"],
+];
+
+const ms = (v: number | null | undefined) => (v == null ? null : v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`);
+
+export function versions(descriptions: DescriptionIn[], currentId: string | null): Version[] {
+  const n = descriptions.length;
+  return descriptions.map((d, i) => {
+    const g = d.generation;
+    const t = d.outcome?.timings;
+    const timingParts = t ? (["preprocess", "vision", "prefill", "decode"] as const).map((k) => (t[`${k}Ms`] != null ? `${k} ${ms(t[`${k}Ms`])}` : null)).filter(Boolean) : [];
+    return {
+      id: d.id,
+      label: `v${n - i}`,
+      current: d.id === currentId,
+      text: d.text,
+      createdAt: when(d.createdAt)!,
+      source: d.source,
+      author: d.author,
+      reason: d.reason,
+      model: g?.modelId ? `${g.modelId}@${g.modelRevision ?? "?"}${g.device ? ` on ${g.device}` : ""}` : null,
+      params: g ? PARAM_NAMES.filter(([k]) => g[k] != null).map(([k, name]) => `${name} ${String(g[k])}`).join(", ") : null,
+      prompt: g?.prompt ?? null,
+      timings: t?.totalMs != null ? `total ${ms(t.totalMs)}${timingParts.length ? ` (${timingParts.join(", ")})` : ""}` : null,
+      outcome: d.outcome?.generatedTokens != null ? `${d.outcome.generatedTokens} tokens, ended by ${d.outcome.finishReason ?? "?"}${d.outcome.trimmed ? ", trimmed" : ""}` : null,
+      flags: d.quality?.flags ?? [],
+      risk: d.quality?.risk ?? null,
+    };
+  });
+}
+
+export interface DiffView {
+  from: Version;
+  to: Version;
+  parts: DiffPart[] | null;
+}
+
+/** The diff the URL asks for (`from`, `to` are description ids), else the previous version against the newest. */
+export function chooseDiff(vs: Version[], fromId: string | null, toId: string | null): DiffView | null {
+  if (vs.length < 2) return null;
+  const byId = (id: string | null) => (id ? vs.find((v) => v.id === id) : undefined);
+  const to = byId(toId) ?? vs[0]!;
+  const from = byId(fromId) ?? vs.find((v) => v !== to && vs.indexOf(v) > vs.indexOf(to)) ?? vs.find((v) => v !== to)!;
+  return { from, to, parts: wordDiff(from.text, to.text) };
+}
+
+export interface JobView {
+  number: number;
+  status: string;
+  progress: number;
+  total: number | null;
+  error: string | null;
+  live: boolean;
+  /** When it succeeds its text becomes the current description (no person's text stands in the way, or forced). */
+  replacesCurrent: boolean;
+}
+
+export function jobView(j: Pick<JobIn, "number" | "status" | "progress" | "progressTotal" | "error"> & { force?: boolean }, currentIsHuman = false): JobView {
+  return {
+    number: j.number,
+    status: j.status,
+    progress: j.progress,
+    total: j.progressTotal,
+    error: j.error,
+    live: j.status === "QUEUED" || j.status === "RUNNING",
+    replacesCurrent: !currentIsHuman || j.force === true,
+  };
+}
