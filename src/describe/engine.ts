@@ -15,6 +15,7 @@ import { type DtypeConfig, MODEL_MODULES, type ModelModule } from "../config.js"
 import { assertModelFolder, modelFiles, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder } from "./models/contract.js";
 import { beamSearch, targetLengthStop } from "./beam-search.js";
 import { cacheFeeds, cacheFromOutputs, emptyCache, type KvCache, reorderRows, stackRows } from "./kv-cache.js";
+import { fromFloat16Array, toFloat16Array } from "./float16.js";
 import { finishText } from "./postprocess.js";
 import type { DescribeInput, DescribeOutput, GenerationParams, ModelInfo } from "./types.js";
 import { ModelMissingError } from "./types.js";
@@ -123,35 +124,14 @@ export async function readImage(path: string, maxEdge: number): Promise<RawImage
   return new RawImage(new Uint8ClampedArray(out.data.buffer, out.data.byteOffset, out.data.length), out.width, out.height, 3);
 }
 
-/** Half-precision bits to float32 (logits of fp16 graphs). */
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
-
-function floatToHalf(v: number): number {
-  const f32 = new Float32Array([v]);
-  const x = new Uint32Array(f32.buffer)[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = ((x >>> 23) & 0xff) - 127 + 15;
-  const mant = x & 0x7fffff;
-  if (exp <= 0) return sign;
-  if (exp >= 31) return sign | 0x7c00;
-  return sign | (exp << 10) | (mant >> 13);
-}
-
 function toFloat32(t: ort.Tensor): Float32Array {
   if (t.type === "float32") return t.data as Float32Array;
-  if (t.type === "float16") return Float32Array.from(t.data as Uint16Array, halfToFloat);
+  if (t.type === "float16") return fromFloat16Array(t.data as Uint16Array);
   throw new Error(`unexpected logits type ${t.type}`);
 }
 
 function floatTensor(type: "float32" | "float16", data: Float32Array, dims: number[]): ort.Tensor {
-  return type === "float32" ? new ort.Tensor("float32", data, dims) : new ort.Tensor("float16", Uint16Array.from(data, floatToHalf), dims);
+  return type === "float32" ? new ort.Tensor("float32", data, dims) : new ort.Tensor("float16", toFloat16Array(data), dims);
 }
 
 /** What the processor made of one image and prompt. */
