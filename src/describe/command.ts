@@ -101,11 +101,12 @@ export async function describeLike(
   io: CommandIO,
 ): Promise<number> {
   const id = parseDescriptionId(rawId);
+  const shown = rawId.length > 80 ? `${rawId.slice(0, 80)}…` : rawId;
   const refuse = (reasons: string[]) => {
-    io.err(`not reproducible: description ${id ?? rawId}: ${reasons.join("; ")}`);
+    io.err(`not reproducible: description ${id ?? JSON.stringify(shown)}: ${reasons.join("; ")}`);
     return LIKE_EXIT.notReproducible;
   };
-  if (id === null) return refuse([`"${rawId.slice(0, 80)}" is not a description id (a number or a Description global id)`]);
+  if (id === null) return refuse(["that is not a description id (a number or a Description global id)"]);
   const row = await db.description.findUnique({ where: { id }, include: { image: { select: { localPath: true } } } });
   if (!row) return refuse(["no such description"]);
   let spec;
