@@ -8,7 +8,8 @@ export interface ScriptedDescriber extends Describer {
   /** Per call: its inputs and parameters, and the step at which each dropped input left (by index). */
   calls: { inputs: DescribeInput[]; params: GenerationParams; droppedAt: Map<number, number> }[];
   closed: boolean;
-  failNext: (message: string) => void;
+  /** The next call fails with this error (a message becomes a plain Error). */
+  failNext: (error: string | Error) => void;
 }
 
 export const SCRIPTED_MODEL: ModelInfo = {
@@ -20,12 +21,12 @@ export const SCRIPTED_MODEL: ModelInfo = {
 };
 
 export function scriptedDescriber(o: { steps?: number; stepMs?: number } = {}): ScriptedDescriber {
-  const failures: string[] = [];
+  const failures: (string | Error)[] = [];
   const d: ScriptedDescriber = {
     model: SCRIPTED_MODEL,
     calls: [],
     closed: false,
-    failNext: (message) => void failures.push(message),
+    failNext: (error) => void failures.push(error),
     async describe(inputs, params, options = {}) {
       const call = { inputs, params, droppedAt: new Map<number, number>() };
       d.calls.push(call);
@@ -41,7 +42,7 @@ export function scriptedDescriber(o: { steps?: number; stepMs?: number } = {}): 
         });
       }
       const failure = failures.shift();
-      if (failure) throw new Error(failure);
+      if (failure) throw typeof failure === "string" ? new Error(failure) : failure;
       return inputs.map((input, i): DescribeOutput | null => dropped(i) ? null : ({
         text: `Scripted description ${i} of ${input.imagePath}.`,
         rawText: `Scripted description ${i} of ${input.imagePath}.`,
