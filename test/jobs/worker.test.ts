@@ -307,7 +307,7 @@ describe("worker", () => {
 
   it("records the batch size and the decoding with each description of a batch", async () => {
     const config = configFor({ WORKER_BATCH: "2", DESCRIBE_NUM_BEAMS: "1" });
-    const jobs = [];
+    const jobs: { id: number }[] = [];
     for (let i = 0; i < 2; i++) jobs.push((await enqueueDescribe(t.db, config, await artworkWithFile(config))).job);
     const w = await worker(config, scriptedDescriber());
     await waitFor(async () => (await t.db.job.count({ where: { id: { in: jobs.map((j) => j.id) }, status: "SUCCEEDED" } })) === 2);
