@@ -12,6 +12,7 @@ import {
   type DescribeOptions,
   type DescribeOutput,
   type Describer,
+  EngineOutOfMemoryError,
   EngineStoppedError,
   type GenerationParams,
   ImageInputError,
@@ -31,6 +32,7 @@ function deserializeError(e: SerializedError): Error {
   if (e.name === "ModelMissingError") return new ModelMissingError(e.folder ?? "", e.missing ?? [], e.command ?? "");
   if (e.name === "ImageInputError") return new ImageInputError(e.path ?? "", e.reason ?? e.message);
   if (e.name === "EngineStoppedError") return new EngineStoppedError(e.message);
+  if (e.name === "EngineOutOfMemoryError") return new EngineOutOfMemoryError(e.module ?? "?", e.rows ?? 0);
   return Object.assign(new Error(e.message), { name: e.name });
 }
 

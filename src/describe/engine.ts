@@ -24,6 +24,7 @@ import {
   type DescribeOutput,
   decodingOf,
   type GenerationParams,
+  EngineOutOfMemoryError,
   ImageInputError,
   type ModelInfo,
   ModelMissingError,
@@ -288,7 +289,14 @@ export class Engine {
 
   private async run(module: ModelModule, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
     const t = performance.now();
-    const out = await this.sessions[module].run(feeds);
+    let out: ort.InferenceSession.ReturnType;
+    try {
+      out = await this.sessions[module].run(feeds);
+    } catch (err) {
+      // onnxruntime has no error classes: its allocation failures are recognised here, once, at its boundary.
+      if (err instanceof Error && ORT_OUT_OF_MEMORY.test(err.message)) throw new EngineOutOfMemoryError(module, rowsOf(feeds), err);
+      throw err;
+    }
     this.stats.ortMs += performance.now() - t;
     this.stats.runs++;
     return out as Record<string, ort.Tensor>;
@@ -578,6 +586,13 @@ export class Engine {
     const decodeShares = rowSteps.map((n) => (allSteps > 0 ? n / allSteps : 1 / prefills.length));
     return { hypotheses, decodeShares };
   }
+}
+
+/** How onnxruntime (CPU arena, CUDA, WebGPU) words an allocation that failed. */
+const ORT_OUT_OF_MEMORY = /Failed to allocate memory|bad_alloc|out of memory|cudaErrorMemoryAllocation|CUBLAS_STATUS_ALLOC_FAILED/i;
+
+function rowsOf(feeds: Record<string, ort.Tensor>): number {
+  return Object.values(feeds)[0]?.dims[0] ?? 1;
 }
 
 /** The instruction with the artwork's facts, when given (DESCRIBE_PROMPT_CONTEXT). */

@@ -135,6 +135,22 @@ export class EngineStoppedError extends Error {
   override name = "EngineStoppedError";
 }
 
+/**
+ * The model ran out of memory during a run of one of its graphs (onnxruntime could not allocate).
+ * Says which graph and how many rows (images x beams) it was given: fewer images per batch
+ * (WORKER_BATCH) or fewer beams need less.
+ */
+export class EngineOutOfMemoryError extends Error {
+  override name = "EngineOutOfMemoryError";
+  constructor(
+    readonly module: string,
+    readonly rows: number,
+    cause?: unknown,
+  ) {
+    super(`the model ran out of memory in ${module} with ${rows} row(s) (images x beams); lower WORKER_BATCH or the number of beams`, cause === undefined ? undefined : { cause });
+  }
+}
+
 /** The configured defaults (DESCRIBE_* variables). */
 export function defaultGenerationParams(config: Config): GenerationParams {
   return paramsFromConfig(config);

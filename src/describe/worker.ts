@@ -1,6 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { Engine, type EngineOptions, type EngineParams } from "./engine.js";
-import { type DescribeInput, EngineStoppedError, ImageInputError, ModelMissingError } from "./types.js";
+import { type DescribeInput, EngineOutOfMemoryError, EngineStoppedError, ImageInputError, ModelMissingError } from "./types.js";
 
 /**
  * The inference thread: onnxruntime-node's run() blocks the thread that calls it, so the model
@@ -30,6 +30,8 @@ export interface SerializedError {
   command?: string;
   path?: string;
   reason?: string;
+  module?: string;
+  rows?: number;
 }
 
 export type WorkerReply =
@@ -45,6 +47,7 @@ export function serializeError(err: unknown): SerializedError {
     return { name: err.name, message: err.message, folder: err.folder, missing: err.missing, command: err.command };
   }
   if (err instanceof ImageInputError) return { name: err.name, message: err.message, path: err.path, reason: err.reason };
+  if (err instanceof EngineOutOfMemoryError) return { name: err.name, message: err.message, module: err.module, rows: err.rows };
   if (err instanceof Error) return { name: err.name, message: err.message };
   return { name: "Error", message: String(err) };
 }

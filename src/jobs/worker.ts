@@ -3,7 +3,15 @@ import { hostname } from "node:os";
 import { basename, isAbsolute, join, relative } from "node:path";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
-import { type DescribeInput, type Describer, EngineStoppedError, ImageInputError, type ModelInfo, ModelMissingError } from "../describe/types.js";
+import {
+  type DescribeInput,
+  type Describer,
+  EngineOutOfMemoryError,
+  EngineStoppedError,
+  ImageInputError,
+  type ModelInfo,
+  ModelMissingError,
+} from "../describe/types.js";
 import type { Job } from "../generated/prisma/client.js";
 import type { Logger } from "../log.js";
 import { openDescriber } from "../describe/describer.js";
@@ -267,7 +275,8 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         } else {
           // Anyone can read a job's error: our typed errors keep their message, anything else
           // (whose message may name local paths) is named by its class; the log has it whole.
-          const outcome = await failJob(db, job, holder, failureReason(reason));
+          // Our engine's typed errors keep their message (it names no path); anything else is named by its class.
+          const outcome = await failJob(db, job, holder, reason instanceof EngineOutOfMemoryError ? reason.message : failureReason(reason));
           wlog.error({ job: job.id, err: reason, outcome }, "describe failed");
         }
       }

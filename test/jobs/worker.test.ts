@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
-import { EngineStoppedError, ModelMissingError } from "../../src/describe/types.js";
+import { EngineOutOfMemoryError, EngineStoppedError, ModelMissingError } from "../../src/describe/types.js";
 import { setHumanDescription } from "../../src/jobs/descriptions.js";
 import { cancelJob, enqueueDescribe, PRIORITY } from "../../src/jobs/queue.js";
 import { type DescribeWorker, startWorker } from "../../src/jobs/worker.js";
@@ -317,6 +317,17 @@ describe("worker", () => {
       expect(r.instruction).toBe(`<image>${config.DESCRIBE_PROMPT}`);
       expect(JSON.parse(r.modelFiles!)).toEqual({ "onnx/decoder_model_merged_q4.onnx": "0".repeat(64) });
     }
+    await stop(w);
+  });
+
+  it("an out-of-memory run fails the attempt with a message that says what to lower", async () => {
+    const config = configFor();
+    const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
+    const d = scriptedDescriber();
+    d.failNext(new EngineOutOfMemoryError("decoder_model_merged", 8, new Error("Failed to allocate memory for requested buffer of size 123")));
+    const w = await worker(config, d);
+    const failed = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "QUEUED", attempts: 1 } }));
+    expect(failed.error).toBe("the model ran out of memory in decoder_model_merged with 8 row(s) (images x beams); lower WORKER_BATCH or the number of beams");
     await stop(w);
   });
 });
