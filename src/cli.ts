@@ -122,14 +122,34 @@ program
 const describeCommand = program
   .command("describe")
   .description("Describe local image files with the configured model (offline, from MODEL_DIR)")
-  .argument("<image-file...>", "images to describe")
-  .option("--model <dir>", "model folder (default MODEL_DIR/MODEL_ID)");
+  .argument("[image-file...]", "images to describe")
+  .option("--model <dir>", "model folder (default MODEL_DIR/MODEL_ID)")
+  .option("--like <descriptionId>", "run a stored description again (its parameters, instruction and image); exit 0 same tokens, 1 other tokens, 3 not reproducible");
 // Every generation parameter is a flag; a value out of its range is a usage error (exit 2).
 addGenerationOptions(describeCommand)
   .option("--batch <n>", "images decoded together (WORKER_BATCH)", positiveInt)
   .option("--json", "one JSON object per image")
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
-  .action(async (files: string[], opts: { model?: string; batch?: number; json?: boolean } & Record<string, unknown>) => {
+  .action(async (files: string[], opts: { model?: string; batch?: number; json?: boolean; like?: string } & Record<string, unknown>) => {
+    if (opts.like !== undefined) {
+      // The stored description says every parameter and the image: nothing else may be given.
+      if (files.length || Object.keys(requestedFromOptions(opts)).length || opts.batch !== undefined) {
+        console.error("error: --like runs a stored description as it was made: give no image files, generation flags or --batch");
+        process.exit(2);
+      }
+      const { describeLike } = await import("./describe/command.js");
+      const like = opts.like;
+      return withDb((db, config) =>
+        describeLike(config, db, like, { model: opts.model, json: opts.json }, {
+          out: (l) => process.stdout.write(`${l}\n`),
+          err: (l) => process.stderr.write(`${l}\n`),
+        }),
+      );
+    }
+    if (files.length === 0) {
+      console.error("error: missing argument 'image-file' (or --like <descriptionId>)");
+      process.exit(2);
+    }
     let config;
     try {
       config = loadConfig();

@@ -62,6 +62,11 @@ export interface BeamSearchRun {
   step: StepFn;
   /** Called after each step with the generated length of each item still decoding. */
   onStep?: (item: number, generated: number) => void;
+  /**
+   * Asked before each step for every item still decoding: true drops the item (a cancelled job).
+   * Its rows leave the batch, the other items go on exactly as before, and it returns no hypotheses.
+   */
+  dropped?: (item: number) => boolean;
   signal?: AbortSignal;
 }
 
@@ -165,6 +170,12 @@ export async function beamSearch(run: BeamSearchRun): Promise<BeamSearchOutput> 
     for (let item = 0; item < items.length; item++) {
       const st = states[item]!;
       if (st.done) continue;
+      if (run.dropped?.(item)) {
+        st.done = true;
+        st.row = -1;
+        st.slots = [];
+        continue;
+      }
       active.push(item);
       // 1. log-softmax and processors per running beam, then 2. add the beam's summed score.
       for (let b = 0; b < nb; b++) {

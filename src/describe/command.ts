@@ -1,6 +1,11 @@
+import { join } from "node:path";
 import type { Config } from "../config.js";
+import type { Db } from "../db.js";
 import { openDescriber } from "./describer.js";
 import { checkRequested, paramsFromConfig, type RequestedParams, resolveParams } from "../generation/params.js";
+import { firstDifference, modelFileDifferences, NotReproducibleError, storedRunSpec } from "../generation/reproduction.js";
+import { parseDbId, parseGlobalId } from "../graphql/ids.js";
+import { sha256File } from "./model-files.js";
 import type { DescribeOutput } from "./types.js";
 
 /** Options of `artdesc describe`. */
@@ -42,7 +47,8 @@ export async function describeFiles(config: Config, files: string[], opts: Descr
       const group = files.slice(i, i + batch);
       try {
         const outs = await describer.describe(group.map((imagePath) => ({ imagePath })), params);
-        outs.forEach((o, j) => print(group[j]!, o));
+        // Nothing is dropped here (no item signals), so every file has its output.
+        outs.forEach((o, j) => print(group[j]!, o!));
       } catch (err) {
         if (group.length === 1) {
           failures++;
@@ -65,4 +71,90 @@ export async function describeFiles(config: Config, files: string[], opts: Descr
     await describer.close();
   }
   return failures;
+}
+
+/** `describe --like` exit codes: the same tokens, other tokens, and a description that cannot be run again. */
+export const LIKE_EXIT = { identical: 0, differ: 1, notReproducible: 3 } as const;
+
+/** A description id as a user gives it: its number, or its GraphQL global id. Null when it is neither. */
+export function parseDescriptionId(raw: string): number | null {
+  const text = raw.trim();
+  if (text.length > 200) return null;
+  const plain = parseDbId(text);
+  if (plain !== null) return plain;
+  const global = parseGlobalId(text);
+  return global?.typename === "Description" ? global.id : null;
+}
+
+/**
+ * `artdesc describe --like <descriptionId>`: runs a stored model description again, alone, with its
+ * stored parameters and its exact templated instruction on its image, and says whether the tokens
+ * are the ones stored. Refuses (exit 3, nothing run) when the image file's sha256 or the model
+ * files (paths and sha256) or the device are not those it was made with: the tokens would then
+ * prove nothing. Exit 0 when the tokens are identical, 1 when they differ.
+ */
+export async function describeLike(
+  config: Config,
+  db: Db,
+  rawId: string,
+  opts: { model?: string | undefined; json?: boolean | undefined },
+  io: CommandIO,
+): Promise<number> {
+  const id = parseDescriptionId(rawId);
+  const shown = rawId.length > 80 ? `${rawId.slice(0, 80)}…` : rawId;
+  const refuse = (reasons: string[]) => {
+    io.err(`not reproducible: description ${id ?? JSON.stringify(shown)}: ${reasons.join("; ")}`);
+    return LIKE_EXIT.notReproducible;
+  };
+  if (id === null) return refuse(["that is not a description id (a number or a Description global id)"]);
+  const row = await db.description.findUnique({ where: { id }, include: { image: { select: { localPath: true } } } });
+  if (!row) return refuse(["no such description"]);
+  let spec;
+  try {
+    spec = storedRunSpec(row);
+  } catch (err) {
+    if (err instanceof NotReproducibleError) return refuse(err.reasons);
+    throw err;
+  }
+  if (!row.image?.localPath) return refuse(["its image is no longer stored"]);
+  const imagePath = join(config.IMAGE_DIR, row.image.localPath);
+  const hashNow = await sha256File(imagePath).catch(() => null);
+  if (hashNow === null) return refuse([`its image file ${row.image.localPath} cannot be read`]);
+  if (hashNow !== spec.imageHash) {
+    return refuse([`image differs: ${row.image.localPath} has sha256 ${hashNow.slice(0, 12)}… now, ${spec.imageHash.slice(0, 12)}… then`]);
+  }
+
+  const describer = await openDescriber(config, opts.model ? { modelDir: opts.model } : {});
+  try {
+    const reasons = modelFileDifferences(spec.modelFiles, describer.model.files).map((d) => `model files differ: ${d}`);
+    if (row.device && row.device !== describer.model.device) reasons.push(`device differs: ${row.device} then, ${describer.model.device} now`);
+    if (reasons.length) return refuse(reasons);
+    const [out] = await describer.describe([{ imagePath, instruction: spec.instruction }], spec.params);
+    const o = out!;
+    const diff = firstDifference(spec.generatedTokenIds, o.generatedTokenIds);
+    if (opts.json) {
+      io.out(
+        JSON.stringify({
+          descriptionId: id,
+          identical: diff === null,
+          firstDifference: diff,
+          storedBatchSize: row.batchSize,
+          storedText: row.text,
+          storedTokenIds: spec.generatedTokenIds,
+          ...o,
+        }),
+      );
+    } else {
+      io.out(o.text);
+      const batch = row.batchSize && row.batchSize > 1 ? ` (made in a batch of ${row.batchSize}, run again alone)` : "";
+      io.err(
+        diff === null
+          ? `tokens identical: ${o.generatedTokens} tokens, as description ${id}${batch}`
+          : `tokens differ from description ${id} at token ${diff}: ${spec.generatedTokenIds.length} tokens then, ${o.generatedTokens} now${batch}`,
+      );
+    }
+    return diff === null ? LIKE_EXIT.identical : LIKE_EXIT.differ;
+  } finally {
+    await describer.close();
+  }
 }

@@ -3,11 +3,22 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Config } from "../config.js";
-import { checkModelFilesPresent, type EngineOptions, type EngineParams, ImageInputError } from "./engine.js";
+import { checkModelFilesPresent, type EngineOptions, type EngineParams } from "./engine.js";
 import { checkParams } from "../generation/params.js";
 import { moduleDtypes } from "./models/contract.js";
 import type { WorkerInit, WorkerReply, WorkerRequest, SerializedError } from "./worker.js";
-import { type DescribeInput, type DescribeOutput, type Describer, type GenerationParams, type ModelInfo, ModelMissingError } from "./types.js";
+import {
+  type DescribeInput,
+  type DescribeOptions,
+  type DescribeOutput,
+  type Describer,
+  EngineOutOfMemoryError,
+  EngineStoppedError,
+  type GenerationParams,
+  ImageInputError,
+  type ModelInfo,
+  ModelMissingError,
+} from "./types.js";
 
 export interface DescriberOptions {
   /** The model folder; default MODEL_DIR/MODEL_ID. */
@@ -16,13 +27,12 @@ export interface DescriberOptions {
   visionGroup?: number;
 }
 
+/** The error class again, by the name serializeError recorded (a class cannot cross threads). */
 function deserializeError(e: SerializedError): Error {
   if (e.name === "ModelMissingError") return new ModelMissingError(e.folder ?? "", e.missing ?? [], e.command ?? "");
-  if (e.name === "ImageInputError") {
-    const err = new ImageInputError(e.path ?? "", "");
-    err.message = e.message;
-    return err;
-  }
+  if (e.name === "ImageInputError") return new ImageInputError(e.path ?? "", e.reason ?? e.message);
+  if (e.name === "EngineStoppedError") return new EngineStoppedError(e.message);
+  if (e.name === "EngineOutOfMemoryError") return new EngineOutOfMemoryError(e.module ?? "?", e.rows ?? 0);
   return Object.assign(new Error(e.message), { name: e.name });
 }
 
@@ -61,7 +71,7 @@ export async function openDescriber(config: Config, options: DescriberOptions = 
   const worker = startWorker({ engine });
   const pending = new Map<
     number,
-    { resolve: (o: DescribeOutput[]) => void; reject: (e: Error) => void; onProgress?: (i: number, n: number) => void; signal?: AbortSignal }
+    { resolve: (o: (DescribeOutput | null)[]) => void; reject: (e: Error) => void; onProgress?: (i: number, n: number) => void; signal?: AbortSignal }
   >();
   let nextId = 1;
   let closed = false;
@@ -86,7 +96,7 @@ export async function openDescriber(config: Config, options: DescriberOptions = 
     };
     worker.on("message", onMessage);
     worker.once("error", reject);
-    worker.once("exit", (code) => reject(new Error(`description worker exited during load (code ${code})`)));
+    worker.once("exit", (code) => reject(new EngineStoppedError(`description worker exited during load (code ${code})`)));
   });
 
   worker.on("message", (m: WorkerReply) => {
@@ -103,17 +113,18 @@ export async function openDescriber(config: Config, options: DescriberOptions = 
   worker.on("error", (err) => failAll(err));
   worker.on("exit", (code) => {
     closed = true;
-    failAll(new Error(`description worker exited (code ${code})`));
+    failAll(new EngineStoppedError(`description worker exited (code ${code})`));
     onClosed?.();
   });
 
   return {
     model,
-    describe(inputs: DescribeInput[], params: GenerationParams, opts = {}) {
-      if (closed || closing) return Promise.reject(new Error("the describer is closed"));
+    describe(inputs: DescribeInput[], params: GenerationParams, opts: DescribeOptions = {}) {
+      if (closed || closing) return Promise.reject(new EngineStoppedError("the describer is closed"));
       if (opts.signal?.aborted) return Promise.reject(opts.signal.reason instanceof Error ? opts.signal.reason : new Error("aborted"));
       const id = nextId++;
-      const abort = new SharedArrayBuffer(4);
+      // Flag 0 aborts the request, flag 1 + i drops input i (see WorkerRequest).
+      const abort = new SharedArrayBuffer(4 * (1 + inputs.length));
       const flag = new Int32Array(abort);
       let full: EngineParams;
       try {
@@ -122,7 +133,7 @@ export async function openDescriber(config: Config, options: DescriberOptions = 
       } catch (err) {
         return Promise.reject(err as Error);
       }
-      return new Promise<DescribeOutput[]>((resolve, reject) => {
+      return new Promise<(DescribeOutput | null)[]>((resolve, reject) => {
         const entry: { resolve: typeof resolve; reject: typeof reject; onProgress?: (i: number, n: number) => void; signal?: AbortSignal } = {
           resolve,
           reject,
@@ -132,6 +143,11 @@ export async function openDescriber(config: Config, options: DescriberOptions = 
           entry.signal = opts.signal;
           opts.signal.addEventListener("abort", () => Atomics.store(flag, 0, 1), { once: true });
         }
+        opts.itemSignals?.forEach((s, i) => {
+          if (i >= inputs.length || !s) return;
+          if (s.aborted) Atomics.store(flag, 1 + i, 1);
+          else s.addEventListener("abort", () => Atomics.store(flag, 1 + i, 1), { once: true });
+        });
         pending.set(id, entry);
         worker.postMessage({ type: "describe", id, inputs, params: full, abort } satisfies WorkerRequest);
       });

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
@@ -15,9 +16,21 @@ import { type DtypeConfig, MODEL_MODULES, type ModelModule } from "../config.js"
 import { assertModelFolder, modelFiles, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder } from "./models/contract.js";
 import { beamSearch, targetLengthStop } from "./beam-search.js";
 import { cacheFeeds, cacheFromOutputs, emptyCache, type KvCache, reorderRows, stackRows } from "./kv-cache.js";
+import { fromFloat16Array, toFloat16Array } from "./float16.js";
 import { finishText } from "./postprocess.js";
-import type { DescribeInput, DescribeOutput, GenerationParams, ModelInfo } from "./types.js";
-import { ModelMissingError } from "./types.js";
+import { hashModelFiles } from "./model-files.js";
+import {
+  type DescribeInput,
+  type DescribeOutput,
+  decodingOf,
+  type GenerationParams,
+  EngineOutOfMemoryError,
+  ImageInputError,
+  type ModelInfo,
+  ModelMissingError,
+} from "./types.js";
+
+export { ImageInputError } from "./types.js";
 
 /**
  * The description engine: transformers.js supplies the processor, the tokenizer and the three
@@ -58,19 +71,8 @@ export interface EngineHooks {
    * whose event loop is blocked by inference turn a shared abort flag into `signal`'s abort.
    */
   poll?: () => void;
-}
-
-/** An image that cannot be used: unreadable, corrupt or in an unsupported format. */
-export class ImageInputError extends Error {
-  override name = "ImageInputError";
-  constructor(
-    readonly path: string,
-    /** What is wrong with the file, without its path: what a job may show to anyone. */
-    readonly reason: string,
-    cause?: unknown,
-  ) {
-    super(`Cannot use image ${path}: ${reason}`, cause === undefined ? undefined : { cause });
-  }
+  /** Whether input `index` was dropped from the batch (checked between images and steps). */
+  dropped?: (index: number) => boolean;
 }
 
 /** The configured model (MODEL_ID, MODEL_REVISION): a missing file then names the pull command. */
@@ -105,6 +107,11 @@ export function checkModelFiles(modelDir: string, dtypes: ModuleDtypes, configur
  * unusable file is an ImageInputError that says what is wrong with it (see decodeForModel).
  */
 export async function readImage(path: string, maxEdge: number): Promise<RawImage> {
+  return (await readImageFile(path, maxEdge)).image;
+}
+
+/** As readImage, with the sha256 (hex) of the file's bytes as they were read. */
+async function readImageFile(path: string, maxEdge: number): Promise<{ image: RawImage; hash: string }> {
   let input: Buffer;
   try {
     input = await readFile(path);
@@ -120,44 +127,26 @@ export async function readImage(path: string, maxEdge: number): Promise<RawImage
     throw err;
   }
   if (out.channels !== 3) throw new ImageInputError(path, `expected 3 colour channels after conversion, got ${out.channels}`);
-  return new RawImage(new Uint8ClampedArray(out.data.buffer, out.data.byteOffset, out.data.length), out.width, out.height, 3);
-}
-
-/** Half-precision bits to float32 (logits of fp16 graphs). */
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
-
-function floatToHalf(v: number): number {
-  const f32 = new Float32Array([v]);
-  const x = new Uint32Array(f32.buffer)[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = ((x >>> 23) & 0xff) - 127 + 15;
-  const mant = x & 0x7fffff;
-  if (exp <= 0) return sign;
-  if (exp >= 31) return sign | 0x7c00;
-  return sign | (exp << 10) | (mant >> 13);
+  const image = new RawImage(new Uint8ClampedArray(out.data.buffer, out.data.byteOffset, out.data.length), out.width, out.height, 3);
+  return { image, hash: createHash("sha256").update(input).digest("hex") };
 }
 
 function toFloat32(t: ort.Tensor): Float32Array {
   if (t.type === "float32") return t.data as Float32Array;
-  if (t.type === "float16") return Float32Array.from(t.data as Uint16Array, halfToFloat);
+  if (t.type === "float16") return fromFloat16Array(t.data as Uint16Array);
   throw new Error(`unexpected logits type ${t.type}`);
 }
 
 function floatTensor(type: "float32" | "float16", data: Float32Array, dims: number[]): ort.Tensor {
-  return type === "float32" ? new ort.Tensor("float32", data, dims) : new ort.Tensor("float16", Uint16Array.from(data, floatToHalf), dims);
+  return type === "float32" ? new ort.Tensor("float32", data, dims) : new ort.Tensor("float16", toFloat16Array(data), dims);
 }
 
 /** What the processor made of one image and prompt. */
 export interface PreparedInput {
   /** The templated prompt with one `<image>` placeholder (as stored). */
   promptText: string;
+  /** sha256 (hex) of the image file's bytes. */
+  imageHash: string;
   inputIds: number[];
   imageTokens: number;
   /** [1, tiles, 3, S, S] and [1, tiles, S, S] as the processor returned them (transformers.js tensors). */
@@ -276,6 +265,8 @@ export class Engine {
       revision: revisionRecord?.commit ?? revisionRecord?.revision ?? options.revision ?? "unknown",
       dtypes,
       device,
+      // Once per load: every description records them, `describe --like` compares them.
+      files: await hashModelFiles(dir, dtypes),
     };
     return new Engine(
       model,
@@ -298,7 +289,14 @@ export class Engine {
 
   private async run(module: ModelModule, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
     const t = performance.now();
-    const out = await this.sessions[module].run(feeds);
+    let out: ort.InferenceSession.ReturnType;
+    try {
+      out = await this.sessions[module].run(feeds);
+    } catch (err) {
+      // onnxruntime has no error classes: its allocation failures are recognised here, once, at its boundary.
+      if (err instanceof Error && ORT_OUT_OF_MEMORY.test(err.message)) throw new EngineOutOfMemoryError(module, rowsOf(feeds), err);
+      throw err;
+    }
     this.stats.ortMs += performance.now() - t;
     this.stats.runs++;
     return out as Record<string, ort.Tensor>;
@@ -313,11 +311,13 @@ export class Engine {
   /**
    * Reads and preprocesses an image. Without splitting: one tile. With splitting: tiles from the
    * image's own resolution (never upscaled past it, at most the processor's longest edge).
+   * `templated`, when given, is the chat-templated prompt sent as it is (instead of templating
+   * `instruction`).
    */
-  async prepare(imagePath: string, instruction: string, imageSplitting: boolean): Promise<PreparedInput> {
+  async prepare(imagePath: string, instruction: string, imageSplitting: boolean, templated?: string): Promise<PreparedInput> {
     const t0 = performance.now();
-    const image = await readImage(imagePath, this.options.maxEdge);
-    const promptText = this.templatePrompt(instruction);
+    const { image, hash } = await readImageFile(imagePath, this.options.maxEdge);
+    const promptText = templated ?? this.templatePrompt(instruction);
     const imageProcessor = (this.processor as unknown as { image_processor: { size: { longest_edge: number } } }).image_processor;
     const ownEdge = Math.max(image.width, image.height);
     // Splitting: resize to the image's own longest edge (capped); without: straight to one tile.
@@ -332,6 +332,7 @@ export class Engine {
     const [, tiles, , size] = pixel.dims as number[];
     return {
       promptText,
+      imageHash: hash,
       inputIds: ids,
       imageTokens: ids.filter((i) => i === this.special.imageTokenId).length,
       processorInputs: inputs,
@@ -433,41 +434,54 @@ export class Engine {
     return this.processor.tokenizer!.decode([...ids], { skip_special_tokens: true });
   }
 
-  /** Describes the images as one batch (images x beams). */
-  async describe(inputs: DescribeInput[], params: EngineParams, hooks: EngineHooks = {}): Promise<DescribeOutput[]> {
+  /**
+   * Describes the images as one batch (images x beams). An input that `hooks.dropped` reports
+   * leaves the batch (before its prefill, or at the next step) and gets null.
+   */
+  async describe(inputs: DescribeInput[], params: EngineParams, hooks: EngineHooks = {}): Promise<(DescribeOutput | null)[]> {
     if (inputs.length === 0) return [];
-    const instruction = (input: DescribeInput) => promptWithContext(params.prompt, input.context);
-    const prepared: PreparedInput[] = [];
-    const prefills: Prefill[] = [];
-    for (const input of inputs) {
+    const started = performance.now();
+    const dropped = (i: number) => hooks.dropped?.(i) ?? false;
+    // Inputs still in the batch, by position in `inputs`.
+    const live: { index: number; prepared: PreparedInput; prefill: Prefill }[] = [];
+    for (const [index, input] of inputs.entries()) {
       hooks.poll?.();
       hooks.signal?.throwIfAborted();
-      const p = await this.prepare(input.imagePath, instruction(input), params.imageSplitting);
-      prepared.push(p);
-      prefills.push(await this.prefill(p));
+      if (dropped(index)) continue;
+      const prepared = await this.prepare(input.imagePath, promptWithContext(params.prompt, input.context), params.imageSplitting, input.instruction);
+      live.push({ index, prepared, prefill: await this.prefill(prepared) });
     }
     const t0 = performance.now();
-    const hypotheses = await this.search(
-      prepared.map((p) => p.inputIds),
-      prefills,
+    const { hypotheses, decodeShares } = await this.search(
+      live.map((l) => l.prepared.inputIds),
+      live.map((l) => l.prefill),
       params,
-      hooks,
+      {
+        ...hooks,
+        onProgress: hooks.onProgress && ((item, tokens) => hooks.onProgress!(live[item]!.index, tokens)),
+        dropped: (item) => dropped(live[item]!.index),
+      },
     );
     const decodeMs = performance.now() - t0;
-    return inputs.map((_, i) => {
-      const best = hypotheses[i]![0];
-      if (!best) throw new Error(`beam search returned no hypothesis for image ${i}`);
+    const batchMs = performance.now() - started;
+    const out: (DescribeOutput | null)[] = inputs.map(() => null);
+    live.forEach(({ index, prepared: p, prefill: f }, item) => {
+      if (dropped(index)) return;
+      const best = hypotheses[item]![0];
+      if (!best) throw new Error(`beam search returned no hypothesis for image ${index}`);
       const ids = best.tokens;
       const rawText = this.decodeText(ids);
       const { text, trimmed } = finishText(rawText, { cleanMarkdown: params.cleanMarkdown });
-      const p = prepared[i]!;
-      const f = prefills[i]!;
-      return {
+      const decodeShare = decodeMs * decodeShares[item]!;
+      out[index] = {
         text,
         rawText,
         finishReason: best.finishReason,
         trimmed,
         prompt: p.promptText,
+        imageHash: p.imageHash,
+        batchSize: inputs.length,
+        decoding: decodingOf(params.numBeams),
         promptTokens: p.inputIds.length,
         imageTokens: p.imageTokens,
         generatedTokens: ids.length,
@@ -477,13 +491,15 @@ export class Engine {
           preprocessMs: p.preprocessMs,
           visionMs: f.visionMs,
           prefillMs: f.prefillMs,
-          decodeMs,
-          totalMs: p.preprocessMs + f.visionMs + f.prefillMs + decodeMs,
+          decodeMs: decodeShare,
+          totalMs: p.preprocessMs + f.visionMs + f.prefillMs + decodeShare,
+          batchMs,
         },
         params: { ...params },
         model: this.model,
       } satisfies DescribeOutput;
     });
+    return out;
   }
 
   /**
@@ -500,6 +516,8 @@ export class Engine {
     let rowFed: number[] = prefills.map(() => 0);
     let cache: KvCache | null = null;
     const lengths = prefills.map((f) => f.length);
+    // Rows x steps per image: its share of the shared decode time.
+    const rowSteps = prefills.map(() => 0);
 
     const step = async (parents: Int32Array, tokens: Int32Array): Promise<Float32Array> => {
       const nextItem = Array.from(parents, (p) => rowItem[p]!);
@@ -518,6 +536,7 @@ export class Engine {
       }
       rowItem = nextItem;
       rowFed = nextFed;
+      for (const item of rowItem) rowSteps[item]!++;
       const rows = parents.length;
       const past = cache.length;
       const mask = new BigInt64Array(rows * (past + 1));
@@ -560,10 +579,20 @@ export class Engine {
         hooks.onProgress?.(item, tokens);
         hooks.poll?.();
       },
+      ...(hooks.dropped ? { dropped: hooks.dropped } : {}),
       ...(hooks.signal ? { signal: hooks.signal } : {}),
     });
-    return hypotheses;
+    const allSteps = rowSteps.reduce((a, b) => a + b, 0);
+    const decodeShares = rowSteps.map((n) => (allSteps > 0 ? n / allSteps : 1 / prefills.length));
+    return { hypotheses, decodeShares };
   }
+}
+
+/** How onnxruntime (CPU arena, CUDA, WebGPU) words an allocation that failed. */
+const ORT_OUT_OF_MEMORY = /Failed to allocate memory|bad_alloc|out of memory|cudaErrorMemoryAllocation|CUBLAS_STATUS_ALLOC_FAILED/i;
+
+function rowsOf(feeds: Record<string, ort.Tensor>): number {
+  return Object.values(feeds)[0]?.dims[0] ?? 1;
 }
 
 /** The instruction with the artwork's facts, when given (DESCRIBE_PROMPT_CONTEXT). */

@@ -1,7 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
-import { Engine, type EngineOptions, type EngineParams, ImageInputError } from "./engine.js";
-import type { DescribeInput } from "./types.js";
-import { ModelMissingError } from "./types.js";
+import { Engine, type EngineOptions, type EngineParams } from "./engine.js";
+import { type DescribeInput, EngineOutOfMemoryError, EngineStoppedError, ImageInputError, ModelMissingError } from "./types.js";
 
 /**
  * The inference thread: onnxruntime-node's run() blocks the thread that calls it, so the model
@@ -13,10 +12,16 @@ export interface WorkerInit {
   engine: EngineOptions;
 }
 
+/**
+ * `abort` holds 1 + inputs Int32 flags: flag 0 set aborts the whole request, flag 1 + i drops
+ * input i from the batch. The caller sets them with Atomics; this thread's event loop is blocked
+ * by inference, so the engine polls them between images and steps.
+ */
 export type WorkerRequest =
   | { type: "describe"; id: number; inputs: DescribeInput[]; params: EngineParams; abort: SharedArrayBuffer }
   | { type: "close" };
 
+/** An error as it crosses the thread boundary: `name` says which class to rebuild (describer.ts). */
 export interface SerializedError {
   name: string;
   message: string;
@@ -24,6 +29,9 @@ export interface SerializedError {
   missing?: string[];
   command?: string;
   path?: string;
+  reason?: string;
+  module?: string;
+  rows?: number;
 }
 
 export type WorkerReply =
@@ -38,7 +46,8 @@ export function serializeError(err: unknown): SerializedError {
   if (err instanceof ModelMissingError) {
     return { name: err.name, message: err.message, folder: err.folder, missing: err.missing, command: err.command };
   }
-  if (err instanceof ImageInputError) return { name: err.name, message: err.message, path: err.path };
+  if (err instanceof ImageInputError) return { name: err.name, message: err.message, path: err.path, reason: err.reason };
+  if (err instanceof EngineOutOfMemoryError) return { name: err.name, message: err.message, module: err.module, rows: err.rows };
   if (err instanceof Error) return { name: err.name, message: err.message };
   return { name: "Error", message: String(err) };
 }
@@ -69,7 +78,7 @@ if (port) {
       }
       const { id } = msg;
       if (!engine) {
-        post({ type: "error", id, error: { name: "Error", message: "the describer is closed" } });
+        post({ type: "error", id, error: serializeError(new EngineStoppedError("the describer is closed")) });
         return;
       }
       const flag = new Int32Array(msg.abort);
@@ -82,6 +91,7 @@ if (port) {
               controller.abort(Object.assign(new Error("description aborted"), { name: "AbortError" }));
             }
           },
+          dropped: (index) => Atomics.load(flag, 1 + index) !== 0,
           onProgress: (index, tokens) => post({ type: "progress", id, index, tokens }),
         });
         post({ type: "result", id, outputs });

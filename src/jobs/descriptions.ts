@@ -1,5 +1,6 @@
 import type { Db } from "../db.js";
 import type { DescribeOutput } from "../describe/types.js";
+import { encodeModelFiles } from "../generation/reproduction.js";
 import type { Description, Job } from "../generated/prisma/client.js";
 import { releaseLease } from "./lease.js";
 import { earlyStoppingText } from "../generation/params.js";
@@ -91,6 +92,7 @@ export async function recordModelDescription(
         finishReason: out.finishReason,
         trimmed: out.trimmed,
         ...assessed,
+        ...reproductionColumns(out),
       },
     });
     // Conditional, so a person's text (or an approval) that came while the job ran is kept too.
@@ -103,6 +105,18 @@ export async function recordModelDescription(
     return { description, becameCurrent: moved.count === 1 };
   }).finally(() => releaseLease(db, leaseName(job.id), holder));
   return result;
+}
+
+/** What `describe --like` needs to run a description again (see prisma/schema.prisma). */
+export function reproductionColumns(out: DescribeOutput) {
+  return {
+    instruction: out.prompt,
+    cleanMarkdown: out.params.cleanMarkdown,
+    decoding: out.decoding,
+    batchSize: out.batchSize,
+    imageHash: out.imageHash,
+    modelFiles: encodeModelFiles(out.model.files),
+  };
 }
 
 /** A person's text becomes the current description (and joins the history). */

@@ -280,6 +280,13 @@ export async function beatJobs(db: Db, jobIds: number[], holder: string, now = n
   return r.count;
 }
 
+/** Which of these jobs are still running and held by `holder` (a cancel or a takeover removes a job). */
+export async function heldJobs(db: Db, jobIds: number[], holder: string): Promise<Set<number>> {
+  if (jobIds.length === 0) return new Set();
+  const rows = await db.job.findMany({ where: { id: { in: jobIds }, holder, status: "RUNNING" }, select: { id: true } });
+  return new Set(rows.map((r) => r.id));
+}
+
 /**
  * A failed attempt: back to the queue after an exponential backoff, or FAILED with the error once
  * the attempts are spent (or at once when `permanent`).
@@ -348,7 +355,10 @@ export async function requeueStale(db: Db, staleMs: number, now = new Date()): P
   return moved;
 }
 
-/** Cancels a queued or running job (a running one stops at its next progress report). */
+/**
+ * Cancels a queued or running job. A running one is dropped from its batch at the worker's next
+ * progress write (every 500 ms): its rows leave the decode, its batch mates go on, nothing is written.
+ */
 export async function cancelJob(db: Db, jobId: number, now = new Date()): Promise<Job | null> {
   const job = await db.job.findUnique({ where: { id: jobId } });
   if (!job) return null;

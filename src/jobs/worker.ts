@@ -3,11 +3,18 @@ import { hostname } from "node:os";
 import { basename, isAbsolute, join, relative } from "node:path";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
-import { type DescribeInput, type Describer, type ModelInfo, ModelMissingError } from "../describe/types.js";
+import {
+  type DescribeInput,
+  type Describer,
+  EngineOutOfMemoryError,
+  EngineStoppedError,
+  ImageInputError,
+  type ModelInfo,
+  ModelMissingError,
+} from "../describe/types.js";
 import type { Job } from "../generated/prisma/client.js";
 import type { Logger } from "../log.js";
 import { openDescriber } from "../describe/describer.js";
-import { ImageInputError } from "../describe/engine.js";
 import type { Component, Runtime } from "../runtime.js";
 import { LostClaimError, recordModelDescription } from "./descriptions.js";
 import { qualitySettings } from "../quality/store.js";
@@ -17,6 +24,7 @@ import {
   claimJobs,
   describableImage,
   failJob,
+  heldJobs,
   leaseName,
   parseJobParams,
   reportProgress,
@@ -176,16 +184,34 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     // The defaults that apply are this worker's: progress is counted against its max_new_tokens.
     await db.job.updateMany({ where: { id: { in: ready.map((r) => r.job.id) }, holder }, data: { progressTotal: params.maxNewTokens } });
     const abort = new AbortController();
+    // One per job: a job cancelled (or taken over) while the batch runs leaves the batch alone.
+    const dropJob = ready.map(() => new AbortController());
     const progress = new Map<number, number>();
     const written = new Map<number, number>();
     const lost = new Set<number>();
     const flush = async () => {
-      for (const [index, tokens] of progress) {
-        if (written.get(index) === tokens) continue;
-        const { job } = ready[index]!;
+      const quiet: number[] = [];
+      for (const [index, { job }] of ready.entries()) {
+        if (lost.has(job.id)) continue;
+        const tokens = progress.get(index);
+        if (tokens === undefined || written.get(index) === tokens) {
+          quiet.push(job.id);
+          continue;
+        }
         written.set(index, tokens);
         if (!(await reportProgress(db, job.id, holder, tokens))) lost.add(job.id);
       }
+      // Jobs without new progress (still in the prefill, or finished): one query says whether they are still ours.
+      if (quiet.length) {
+        const held = await heldJobs(db, quiet, holder);
+        for (const id of quiet) if (!held.has(id)) lost.add(id);
+      }
+      ready.forEach(({ job }, i) => {
+        if (lost.has(job.id) && !dropJob[i]!.signal.aborted) {
+          dropJob[i]!.abort(new LostClaimError(job.id));
+          wlog.info({ job: job.id }, "job cancelled or taken over: dropped from its batch");
+        }
+      });
       if (lost.size === ready.length) abort.abort(new LostClaimError(ready[0]!.job.id));
     };
     let flushing: Promise<void> = Promise.resolve();
@@ -199,12 +225,17 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       const outputs = await d.describe(
         ready.map((r) => r.input),
         params,
-        { onProgress: (index, tokens) => progress.set(index, tokens), signal: abort.signal },
+        { onProgress: (index, tokens) => progress.set(index, tokens), signal: abort.signal, itemSignals: dropJob.map((c) => c.signal) },
       );
       clearInterval(flushTimer);
       await flushing;
       for (const [i, out] of outputs.entries()) {
         const { job, imageId, qid } = ready[i]!;
+        if (out === null) {
+          // Dropped from the batch: the job is no longer ours (cancelled or taken over); only our lease is left.
+          await releaseLease(db, leaseName(job.id), holder);
+          continue;
+        }
         try {
           const { description, becameCurrent } = await recordModelDescription(db, job, holder, imageId, out, new Date(), quality);
           logDescription(wlog, {
@@ -236,7 +267,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           if (reason.path === input.imagePath) await failJob(db, job, holder, imageProblem(reason, config.IMAGE_DIR), { permanent: true });
           else await requeueJob(db, job.id, holder, "batch mate had an unusable image");
           wlog.warn({ job: job.id, err: reason }, "unusable image");
-        } else if (describerGone(reason)) {
+        } else if (reason instanceof EngineStoppedError) {
           // Not the job's fault: it goes back untouched while the model is loaded again.
           await requeueJob(db, job.id, holder, "the description engine stopped; retried after reloading the model");
         } else if (reason instanceof LostClaimError) {
@@ -244,11 +275,12 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         } else {
           // Anyone can read a job's error: our typed errors keep their message, anything else
           // (whose message may name local paths) is named by its class; the log has it whole.
-          const outcome = await failJob(db, job, holder, failureReason(reason));
+          // Our engine's typed errors keep their message (it names no path); anything else is named by its class.
+          const outcome = await failJob(db, job, holder, reason instanceof EngineOutOfMemoryError ? reason.message : failureReason(reason));
           wlog.error({ job: job.id, err: reason, outcome }, "describe failed");
         }
       }
-      if (describerGone(reason) && describer === d && !stopping) {
+      if (reason instanceof EngineStoppedError && describer === d && !stopping) {
         wlog.error({ err: reason }, "the description engine stopped: reloading the model");
         describer = null;
         await d.close().catch(() => undefined);
@@ -352,11 +384,6 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
 /** The worker with the real engine (in a worker thread), as `artdesc worker`, `start` and `daemon` run it. */
 export function startDescribeWorker(rt: Runtime, role: "worker" | "start" | "daemon"): Promise<DescribeWorker> {
   return startWorker({ db: rt.db, config: rt.config, log: rt.log, role, openDescriber: () => openDescriber(rt.config) });
-}
-
-/** The engine's thread died (see describer.ts): every later call would fail too. */
-function describerGone(err: unknown): boolean {
-  return err instanceof Error && /description worker exited|describer is closed/.test(err.message);
 }
 
 class ShutdownAbort extends Error {

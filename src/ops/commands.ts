@@ -6,7 +6,8 @@ import { type Db, openDatabase } from "../db.js";
 import { writeExport, type ExportFormat, ExportOptionsError, parseSince } from "../export/export.js";
 import { SearchQueryError } from "../search/fts-query.js";
 import { countMatches, prepareSearch, rebuildSearchIndex, searchPage, snippetText } from "../search/search.js";
-import { checkHeartbeats, getStatus, type Status, type SyncSummary } from "./status.js";
+import type { SyncSummary } from "../sync/sync.js";
+import { checkHeartbeats, getStatus, type Status } from "./status.js";
 
 /**
  * The operator commands behind `artdesc search | status | export | search-index rebuild`.
@@ -115,7 +116,7 @@ function formatDuration(seconds: number): string {
 function formatSync(run: SyncSummary): string {
   const when = run.finishedAt ? `finished ${run.finishedAt.toISOString()}` : `started ${run.startedAt.toISOString()}`;
   return (
-    `#${run.id} ${run.status} (${run.trigger}${run.full ? ", full" : ""}) ${when}, took ${formatDuration(run.durationSeconds)}: ` +
+    `#${run.runId} ${run.status} (${run.trigger}${run.full ? ", full" : ""}) ${when}, took ${formatDuration(run.durationSeconds)}: ` +
     `seen ${run.seen}, created ${run.created}, updated ${run.updated}, unchanged ${run.unchanged}, removed ${run.removed}, ` +
     `no image ${run.skippedNoImage}, failed ${run.failed}; images downloaded ${run.imagesDownloaded}, jobs queued ${run.jobsQueued}` +
     (run.error ? `\n            error: ${run.error}` : "")
@@ -125,7 +126,7 @@ function formatSync(run: SyncSummary): string {
 export function formatStatus(s: Status): string {
   const lines: string[] = [];
   lines.push(`Last sync   ${s.lastSync ? formatSync(s.lastSync) : "none yet"}`);
-  if (s.lastSuccessfulSync && s.lastSuccessfulSync.id !== s.lastSync?.id) {
+  if (s.lastSuccessfulSync && s.lastSuccessfulSync.runId !== s.lastSync?.runId) {
     lines.push(`Last good   ${formatSync(s.lastSuccessfulSync)}`);
   }
   if (s.nextSyncAt) lines.push(`Next sync   ${s.nextSyncAt.toISOString()}`);

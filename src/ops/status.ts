@@ -1,25 +1,15 @@
 import type { Db } from "../db.js";
-import type { SyncRun } from "../generated/prisma/client.js";
+import type { Heartbeat } from "../generated/prisma/client.js";
 import type { JobStatus } from "../generated/prisma/enums.js";
 import { nextSyncAt } from "../jobs/schedule.js";
-import { FINISHED_SYNC_STATUSES } from "../sync/sync.js";
-import { type SyncCounts, syncCounts } from "./sync-counts.js";
-
-export interface SyncSummary extends SyncCounts {
-  id: number;
-  status: SyncRun["status"];
-  trigger: string;
-  full: boolean;
-  creators: string[];
-  startedAt: Date;
-  finishedAt: Date | null;
-  /** Seconds from start to finish (or to now while running). */
-  durationSeconds: number;
-  error: string | null;
-}
+import { FINISHED_SYNC_STATUSES, summarizeSync, type SyncSummary } from "../sync/sync.js";
 
 export type JobCounts = Record<Lowercase<JobStatus>, number>;
 
+/**
+ * A process's heartbeat as the API shows it (GraphQL ProcessHeartbeat, in `status { heartbeats }`
+ * and `generationDefaults { model workers }`): the row, its age, and whether it is fresh.
+ */
 export interface HeartbeatStatus {
   id: string;
   role: string;
@@ -63,27 +53,6 @@ export interface Status {
 const HOUR_MS = 3_600_000;
 const JOB_STATUSES: JobStatus[] = ["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
 
-export function summarizeSync(run: SyncRun, now: Date = new Date()): SyncSummary {
-  let creators: string[] = [];
-  try {
-    creators = JSON.parse(run.creators) as string[];
-  } catch {
-    // A hand-edited row: show no creators rather than fail the whole status.
-  }
-  return {
-    id: run.id,
-    status: run.status,
-    trigger: run.trigger,
-    full: run.full,
-    creators,
-    startedAt: run.startedAt,
-    finishedAt: run.finishedAt,
-    durationSeconds: ((run.finishedAt ?? now).getTime() - run.startedAt.getTime()) / 1000,
-    ...syncCounts(run),
-    error: run.error,
-  };
-}
-
 /** Everything an operator asks first, in a handful of cheap queries. */
 export async function getStatus(
   db: Db,
@@ -115,30 +84,33 @@ export async function getStatus(
     lastSuccessfulSync: lastSuccessfulSync && summarizeSync(lastSuccessfulSync, now),
     nextSyncAt: options.schedule ? nextSyncAt(options.schedule.cron, options.schedule.timezone, now) : null,
     jobs,
-    heartbeats: beats.map((b) => {
-      const ageSeconds = Math.max(0, (now.getTime() - b.beatAt.getTime()) / 1000);
-      return {
-        id: b.id,
-        role: b.role,
-        pid: b.pid,
-        hostname: b.hostname,
-        startedAt: b.startedAt,
-        beatAt: b.beatAt,
-        ageSeconds,
-        alive: ageSeconds <= options.staleAfterS,
-        modelStatus: b.modelStatus,
-        modelError: b.modelError,
-        modelId: b.modelId,
-        modelRevision: b.modelRevision,
-        dtypes: parseMap(b.dtypes),
-        device: b.device,
-      };
-    }),
+    heartbeats: beats.map((b) => heartbeatStatus(b, now, options.staleAfterS)),
     descriptionsLastHour: recent.length,
     averageDescriptionSeconds: seconds.length ? seconds.reduce((a, b) => a + b, 0) / seconds.length : null,
     backlog,
     backlogSeconds,
     backlogDoneAt: backlogSeconds == null ? null : new Date(now.getTime() + backlogSeconds * 1000),
+  };
+}
+
+/** A heartbeat row with its age at `now`; alive when it beat within `staleAfterS` seconds. */
+export function heartbeatStatus(b: Heartbeat, now: Date, staleAfterS: number): HeartbeatStatus {
+  const ageSeconds = Math.max(0, (now.getTime() - b.beatAt.getTime()) / 1000);
+  return {
+    id: b.id,
+    role: b.role,
+    pid: b.pid,
+    hostname: b.hostname,
+    startedAt: b.startedAt,
+    beatAt: b.beatAt,
+    ageSeconds,
+    alive: ageSeconds <= staleAfterS,
+    modelStatus: b.modelStatus,
+    modelError: b.modelError,
+    modelId: b.modelId,
+    modelRevision: b.modelRevision,
+    dtypes: parseMap(b.dtypes),
+    device: b.device,
   };
 }
 

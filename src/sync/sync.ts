@@ -4,7 +4,9 @@ import { setPriority } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config.js";
 import { type Db, writeTransaction } from "../db.js";
+import type { SyncRun } from "../generated/prisma/client.js";
 import type { AttributionKind, SyncRunStatus } from "../generated/prisma/enums.js";
+import { type SyncCounts, syncCounts } from "../ops/sync-counts.js";
 import type { Logger } from "../log.js";
 import { searchForm } from "../text/normalize.js";
 import { fetchImageinfo, type FileInfo, IMAGEINFO_BATCH, thumbWidthFor } from "./commons.js";
@@ -93,23 +95,46 @@ export interface SyncOptions {
   pace?: SyncPacer;
 }
 
-export interface SyncSummary {
+/**
+ * A sync run as everyone reports it: what runSync returns, what `artdesc status` and the sync
+ * command print, and what the logs carry. Read from the SyncRun row (summarizeSync).
+ */
+export interface SyncSummary extends SyncCounts {
   runId: number;
   status: SyncRunStatus;
+  /** "manual", "schedule" or "startup". */
+  trigger: string;
   full: boolean;
-  seen: number;
-  created: number;
-  updated: number;
-  unchanged: number;
-  removed: number;
-  skippedNoImage: number;
-  failed: number;
-  imagesDownloaded: number;
-  imagesUnchanged: number;
+  creators: string[];
+  startedAt: Date;
+  finishedAt: Date | null;
+  /** Seconds from start to finish (or to now while running). */
+  durationSeconds: number;
   error: string | null;
 }
 
-type Counts = Omit<SyncSummary, "runId" | "status" | "full" | "error">;
+export function summarizeSync(run: SyncRun, now: Date = new Date()): SyncSummary {
+  let creators: string[] = [];
+  try {
+    creators = JSON.parse(run.creators) as string[];
+  } catch {
+    // A hand-edited row: show no creators rather than fail the whole status.
+  }
+  return {
+    runId: run.id,
+    status: run.status,
+    trigger: run.trigger,
+    full: run.full,
+    creators,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    durationSeconds: ((run.finishedAt ?? now).getTime() - run.startedAt.getTime()) / 1000,
+    ...syncCounts(run),
+    error: run.error,
+  };
+}
+
+type Counts = Omit<SyncCounts, "jobsQueued">;
 
 interface Attribution {
   creatorId: number;
@@ -185,8 +210,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
   }
   progress.phase = "done";
   report();
-  await db.syncRun.update({ where: { id: run.id }, data: { ...counts, status, error, finishedAt: new Date() } });
-  return { runId: run.id, status, full: refresh, error, ...counts };
+  return summarizeSync(await db.syncRun.update({ where: { id: run.id }, data: { ...counts, status, error, finishedAt: new Date() } }));
 }
 
 /**

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { openDescriber } from "../../src/describe/describer.js";
 import { Engine } from "../../src/describe/engine.js";
-import { defaultGenerationParams, type Describer, ModelMissingError } from "../../src/describe/types.js";
+import { defaultGenerationParams, type Describer, EngineStoppedError, ImageInputError, ModelMissingError } from "../../src/describe/types.js";
 import { ParamOutOfRangeError } from "../../src/generation/params.js";
 import { createTinyModel, type TinyModel } from "../support/models.js";
 
@@ -88,18 +88,37 @@ describe("openDescriber (worker thread)", () => {
     expect(again!.generatedTokens).toBeGreaterThan(0);
   });
 
-  it("reports a bad image as an error of that request", async () => {
-    await expect(describer.describe([{ imagePath: join(model.root, "nope.jpg") }], params)).rejects.toMatchObject({
-      name: "ImageInputError",
+  it("drops one input from the batch when its item signal aborts; the other is described as alone", async () => {
+    const forty = { ...params, maxNewTokens: 40, minNewTokens: 40 };
+    const [alone] = await describer.describe([{ imagePath: image }], forty);
+    const drop = new AbortController();
+    const seen = new Map<number, number>();
+    const outs = await describer.describe([{ imagePath: image }, { imagePath: image }], forty, {
+      itemSignals: [undefined, drop.signal],
+      onProgress: (i, n) => {
+        seen.set(i, n);
+        if (i === 1 && n === 2) drop.abort();
+      },
     });
+    expect(outs[1]).toBeNull();
+    expect(seen.get(1)!).toBeLessThan(40);
+    expect(seen.get(0)).toBe(40);
+    expect(outs[0]!.generatedTokenIds).toEqual(alone!.generatedTokenIds);
+    expect(outs[0]!.batchSize).toBe(2);
+  });
+
+  it("reports a bad image as an error of that request, of its class, with its reason", async () => {
+    const err = await describer.describe([{ imagePath: join(model.root, "nope.jpg") }], params).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageInputError);
+    expect(err).toMatchObject({ path: join(model.root, "nope.jpg"), reason: "no such file" });
   });
 
   it("fails fast with ModelMissingError when the folder lacks the model", async () => {
     await expect(openDescriber(config, { modelDir: join(model.root, "empty") })).rejects.toBeInstanceOf(ModelMissingError);
   });
 
-  it("refuses work after close()", async () => {
+  it("refuses work after close() with EngineStoppedError", async () => {
     await describer.close();
-    await expect(describer.describe([{ imagePath: image }], params)).rejects.toThrow("closed");
+    await expect(describer.describe([{ imagePath: image }], params)).rejects.toBeInstanceOf(EngineStoppedError);
   });
 });

@@ -105,11 +105,11 @@ async function fastRun(imagePaths: string[], p: EngineParams): Promise<Hypothesi
   const prepared = await Promise.all(imagePaths.map((f) => engine.prepare(f, p.prompt, p.imageSplitting)));
   const prefills = [];
   for (const x of prepared) prefills.push(await engine.prefill(x));
-  return engine.search(
+  return (await engine.search(
     prepared.map((x) => x.inputIds),
     prefills,
     p,
-  );
+  )).hypotheses;
 }
 
 function expectSameHypotheses(fast: Hypothesis[], naive: Hypothesis[]) {
@@ -155,7 +155,7 @@ describe("engine on the tiny model", () => {
       images.map((imagePath) => ({ imagePath })),
       p,
     );
-    expect(out.map((o) => o.generatedTokenIds)).toEqual(batch.map((h) => h[0]!.tokens));
+    expect(out.map((o) => o!.generatedTokenIds)).toEqual(batch.map((h) => h[0]!.tokens));
   });
 
   it("greedy equals transformers.js's own generate()", async () => {

@@ -2,9 +2,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
-import { ModelMissingError } from "../../src/describe/types.js";
+import { EngineOutOfMemoryError, EngineStoppedError, ModelMissingError } from "../../src/describe/types.js";
 import { setHumanDescription } from "../../src/jobs/descriptions.js";
-import { enqueueDescribe, PRIORITY } from "../../src/jobs/queue.js";
+import { cancelJob, enqueueDescribe, PRIORITY } from "../../src/jobs/queue.js";
 import { type DescribeWorker, startWorker } from "../../src/jobs/worker.js";
 import { createLogger } from "../../src/log.js";
 import { createTestDb, type TestDb } from "../support/db.js";
@@ -234,7 +234,7 @@ describe("worker", () => {
     const config = configFor();
     const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
     const broken = scriptedDescriber();
-    broken.failNext("description worker exited (code 1)");
+    broken.failNext(new EngineStoppedError("description worker exited (code 1)"));
     const healthy = scriptedDescriber();
     let opened = 0;
     const w = await startWorker({ db: t.db, config, log, pollMs: 20, progressEveryMs: 20, openDescriber: async () => (++opened === 1 ? broken : healthy) });
@@ -244,6 +244,90 @@ describe("worker", () => {
     expect(broken.closed).toBe(true);
     expect(done.attempts).toBe(1);
     expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(1);
+    await stop(w);
+  });
+
+  it("classifies engine errors by class, not by message: an ordinary error that says the same is the job's failure", async () => {
+    const config = configFor();
+    const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
+    const d = scriptedDescriber();
+    d.failNext("description worker exited (code 1)");
+    let opened = 0;
+    const w = await startWorker({ db: t.db, config, log, pollMs: 20, progressEveryMs: 20, openDescriber: async () => (opened++, d) });
+    running.push(w);
+    const failed = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "QUEUED", attempts: 1 } }));
+    expect(failed.error).toBe("unexpected Error; the service log has the details");
+    // Not taken for a dead engine: the model was not reloaded, and the attempt counted.
+    expect(opened).toBe(1);
+    expect(d.closed).toBe(false);
+    await stop(w);
+  });
+
+  it("cancelling one job of a running batch drops it from the batch; its batch mate goes on and is written", async () => {
+    const config = configFor({ WORKER_BATCH: "2" });
+    const a = (await enqueueDescribe(t.db, config, await artworkWithFile(config))).job;
+    const b = (await enqueueDescribe(t.db, config, await artworkWithFile(config))).job;
+    const d = scriptedDescriber({ steps: 60, stepMs: 10 });
+    const w = await worker(config, d);
+    await waitFor(() => t.db.job.findFirst({ where: { id: b.id, status: "RUNNING", progress: { gt: 0 } } }));
+    expect(d.calls[0]!.inputs).toHaveLength(2);
+    await cancelJob(t.db, b.id);
+    const done = await waitFor(() => t.db.job.findFirst({ where: { id: a.id, status: "SUCCEEDED" } }));
+    expect(done.progress).toBe(60);
+    // b left the batch soon after the cancel (the worker checks every 20 ms here), long before the end.
+    const droppedAt = d.calls[0]!.droppedAt.get(1);
+    expect(droppedAt).toBeDefined();
+    expect(droppedAt!).toBeLessThan(50);
+    expect(d.calls[0]!.droppedAt.has(0)).toBe(false);
+    const cancelled = await t.db.job.findUniqueOrThrow({ where: { id: b.id } });
+    expect(cancelled).toMatchObject({ status: "CANCELLED", holder: null });
+    expect(cancelled.progress).toBeLessThan(50);
+    expect(await t.db.description.count({ where: { jobId: b.id } })).toBe(0);
+    expect(await t.db.description.count({ where: { jobId: a.id } })).toBe(1);
+    expect(await t.db.lease.count({ where: { name: { in: [`job:${a.id}`, `job:${b.id}`] } } })).toBe(0);
+    expect(d.calls).toHaveLength(1);
+    await stop(w);
+  });
+
+  it("cancelling a job of a batch still in its prefill (no progress yet) drops it too", async () => {
+    const config = configFor({ WORKER_BATCH: "2" });
+    const a = (await enqueueDescribe(t.db, config, await artworkWithFile(config))).job;
+    const b = (await enqueueDescribe(t.db, config, await artworkWithFile(config))).job;
+    // The first step takes long (a prefill): no progress is reported while b is cancelled.
+    const d = scriptedDescriber({ steps: 5, stepMs: 300 });
+    const w = await worker(config, d);
+    await waitFor(() => t.db.job.findFirst({ where: { id: b.id, status: "RUNNING" } }));
+    await cancelJob(t.db, b.id);
+    await waitFor(() => t.db.job.findFirst({ where: { id: a.id, status: "SUCCEEDED" } }));
+    expect(d.calls[0]!.droppedAt.get(1)).toBeLessThanOrEqual(2);
+    expect(await t.db.description.count({ where: { jobId: b.id } })).toBe(0);
+    expect((await t.db.job.findUniqueOrThrow({ where: { id: b.id } })).status).toBe("CANCELLED");
+    await stop(w);
+  });
+
+  it("records the batch size and the decoding with each description of a batch", async () => {
+    const config = configFor({ WORKER_BATCH: "2", DESCRIBE_NUM_BEAMS: "1" });
+    const jobs: { id: number }[] = [];
+    for (let i = 0; i < 2; i++) jobs.push((await enqueueDescribe(t.db, config, await artworkWithFile(config))).job);
+    const w = await worker(config, scriptedDescriber());
+    await waitFor(async () => (await t.db.job.count({ where: { id: { in: jobs.map((j) => j.id) }, status: "SUCCEEDED" } })) === 2);
+    const rows = await t.db.description.findMany({ where: { jobId: { in: jobs.map((j) => j.id) } } });
+    for (const r of rows) {
+      expect(r).toMatchObject({ batchSize: 2, decoding: "greedy", cleanMarkdown: true, imageHash: "f".repeat(64) });
+      expect(r.instruction).toBe(`<image>${config.DESCRIBE_PROMPT}`);
+      expect(JSON.parse(r.modelFiles!)).toEqual({ "onnx/decoder_model_merged_q4.onnx": "0".repeat(64) });
+    }
+    await stop(w);
+  });
+
+  it("an out-of-memory run fails the attempt with a message that says what to lower", async () => {
+    const config = configFor();
+    const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
+    const d = scriptedDescriber();
+    d.failNext(new EngineOutOfMemoryError("decoder_model_merged", 8, new Error("Failed to allocate memory for requested buffer of size 123")));
+    const w = await worker(config, d);
+    const failed = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "QUEUED", attempts: 1 } }));
+    expect(failed.error).toBe("the model ran out of memory in decoder_model_merged with 8 row(s) (images x beams); lower WORKER_BATCH or the number of beams");
     await stop(w);
   });
 });

@@ -55,7 +55,7 @@ describe("status", () => {
   it("reports syncs, jobs, heartbeats, throughput and the backlog estimate", async () => {
     const s = await getStatus(t.db, { staleAfterS: 60, now, schedule: { cron: "0 3 * * *", timezone: "UTC" } });
     expect(s.nextSyncAt).toEqual(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + (now.getUTCHours() >= 3 ? 1 : 0), 3)));
-    expect(s.lastSync).toMatchObject({ status: "FAILED", trigger: "manual", seen: 20, failed: 2, error: "SPARQL endpoint answered 503", durationSeconds: 10 });
+    expect(s.lastSync).toMatchObject({ runId: 2, status: "FAILED", trigger: "manual", seen: 20, failed: 2, error: "SPARQL endpoint answered 503", durationSeconds: 10 });
     expect(s.lastSuccessfulSync).toMatchObject({ status: "SUCCEEDED", creators: ["Q5432"], seen: 1900, created: 3, updated: 10, removed: 1, jobsQueued: 13, durationSeconds: 95 });
     expect(s.jobs).toEqual({ queued: 5, running: 1, succeeded: 10, failed: 2, cancelled: 1 });
     expect(s.heartbeats.map((h) => [h.role, h.alive, Math.round(h.ageSeconds)])).toEqual([["daemon", false, 120], ["worker", true, 5]]);
@@ -158,4 +158,24 @@ describe("artdesc status --check", () => {
     expect(worker.status).toBe(0);
     expect(worker.stdout).toContain("Jobs        queued 5, running 1");
   }, 120_000);
+});
+
+describe("one heartbeat type", () => {
+  it("status { heartbeats } and generationDefaults { model workers } are the same ProcessHeartbeat, with the same values", async () => {
+    const yoga = createGraphqlApp({ db: t.db, config });
+    const fields = "__typename id role pid hostname alive ageSeconds modelStatus modelError modelId modelRevision device dtypes { module dtype }";
+    const r = await gql(yoga, `{ status { heartbeats { ${fields} } } generationDefaults { model { ${fields} } workers { ${fields} } } }`);
+    expect(r.errors).toBeUndefined();
+    const worker = r.data.status.heartbeats.find((h: { role: string }) => h.role === "worker");
+    const strip = ({ ageSeconds: _a, ...rest }: Record<string, unknown>) => rest;
+    expect(worker.__typename).toBe("ProcessHeartbeat");
+    expect(strip(r.data.generationDefaults.model)).toEqual(strip(worker));
+    // Only processes that run a worker (they report a model status) are workers.
+    expect(r.data.generationDefaults.workers.map(strip)).toEqual([strip(worker)]);
+    expect(r.data.generationDefaults.model.ageSeconds).toBeGreaterThanOrEqual(5);
+    // A process without a model reports no dtypes (null, the same in both places).
+    expect(r.data.status.heartbeats.find((h: { role: string }) => h.role === "daemon").dtypes).toBeNull();
+    const types = await gql(yoga, `{ a: __type(name: "WorkerStatus") { name } b: __type(name: "ProcessHeartbeat") { name } }`);
+    expect(types.data).toEqual({ a: null, b: { name: "ProcessHeartbeat" } });
+  });
 });

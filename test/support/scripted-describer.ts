@@ -5,9 +5,11 @@ import type { DescribeInput, DescribeOutput, Describer, GenerationParams, ModelI
  * (stepMs apart), reports progress, honours the abort signal, and can be told to fail.
  */
 export interface ScriptedDescriber extends Describer {
-  calls: { inputs: DescribeInput[]; params: GenerationParams }[];
+  /** Per call: its inputs and parameters, and the step at which each dropped input left (by index). */
+  calls: { inputs: DescribeInput[]; params: GenerationParams; droppedAt: Map<number, number> }[];
   closed: boolean;
-  failNext: (message: string) => void;
+  /** The next call fails with this error (a message becomes a plain Error). */
+  failNext: (error: string | Error) => void;
 }
 
 export const SCRIPTED_MODEL: ModelInfo = {
@@ -15,37 +17,47 @@ export const SCRIPTED_MODEL: ModelInfo = {
   revision: "r1",
   dtypes: { vision_encoder: "fp32", embed_tokens: "fp32", decoder_model_merged: "q4" },
   device: "cpu",
+  files: [{ path: "onnx/decoder_model_merged_q4.onnx", sha256: "0".repeat(64) }],
 };
 
 export function scriptedDescriber(o: { steps?: number; stepMs?: number } = {}): ScriptedDescriber {
-  const failures: string[] = [];
+  const failures: (string | Error)[] = [];
   const d: ScriptedDescriber = {
     model: SCRIPTED_MODEL,
     calls: [],
     closed: false,
-    failNext: (message) => void failures.push(message),
+    failNext: (error) => void failures.push(error),
     async describe(inputs, params, options = {}) {
-      d.calls.push({ inputs, params });
+      const call = { inputs, params, droppedAt: new Map<number, number>() };
+      d.calls.push(call);
       const steps = Math.min(o.steps ?? 3, params.maxNewTokens);
+      const dropped = (i: number) => options.itemSignals?.[i]?.aborted === true;
       for (let step = 1; step <= steps; step++) {
         await new Promise((r) => setTimeout(r, o.stepMs ?? 5));
         if (options.signal?.aborted) throw options.signal.reason;
-        inputs.forEach((_, i) => options.onProgress?.(i, step));
+        inputs.forEach((_, i) => {
+          if (dropped(i)) {
+            if (!call.droppedAt.has(i)) call.droppedAt.set(i, step);
+          } else options.onProgress?.(i, step);
+        });
       }
       const failure = failures.shift();
-      if (failure) throw new Error(failure);
-      return inputs.map((input, i): DescribeOutput => ({
+      if (failure) throw typeof failure === "string" ? new Error(failure) : failure;
+      return inputs.map((input, i): DescribeOutput | null => dropped(i) ? null : ({
         text: `Scripted description ${i} of ${input.imagePath}.`,
         rawText: `Scripted description ${i} of ${input.imagePath}.`,
         finishReason: "eos",
         trimmed: false,
-        prompt: `<image>${params.prompt}`,
+        prompt: input.instruction ?? `<image>${params.prompt}`,
+        imageHash: "f".repeat(64),
+        batchSize: inputs.length,
+        decoding: params.numBeams === 1 ? "greedy" : "beam",
         promptTokens: 20,
         imageTokens: 64,
         generatedTokens: steps,
         generatedTokenIds: Array.from({ length: steps }, (_, k) => k + 1),
         sequenceScore: -0.25,
-        timings: { preprocessMs: 1, visionMs: 2, prefillMs: 3, decodeMs: 4, totalMs: 10 },
+        timings: { preprocessMs: 1, visionMs: 2, prefillMs: 3, decodeMs: 4, totalMs: 10, batchMs: 10 * inputs.length },
         params,
         model: SCRIPTED_MODEL,
       }));

@@ -4,6 +4,7 @@ import { fieldWeight, LONG_TEXT_WEIGHT } from "../limits/cost.js";
 import { DescriptionSourceEnum } from "./enums.js";
 import { storedQuality } from "../../quality/store.js";
 import { QualityRef } from "./quality.js";
+import { reproductionField, ReproductionRef } from "./reproduction.js";
 
 type Row = Description;
 /** Texts of about a kilobyte (and the token ids behind them) cost more than a short field. */
@@ -42,6 +43,7 @@ interface Timings {
   prefillMs?: number;
   decodeMs?: number;
   totalMs?: number;
+  batchMs?: number;
 }
 
 const TimingsRef = builder.objectRef<Timings>("Timings").implement({
@@ -50,8 +52,9 @@ const TimingsRef = builder.objectRef<Timings>("Timings").implement({
     preprocessMs: t.exposeFloat("preprocessMs", { nullable: true }),
     visionMs: t.exposeFloat("visionMs", { nullable: true }),
     prefillMs: t.exposeFloat("prefillMs", { nullable: true }),
-    decodeMs: t.exposeFloat("decodeMs", { nullable: true }),
-    totalMs: t.exposeFloat("totalMs", { nullable: true }),
+    decodeMs: t.exposeFloat("decodeMs", { nullable: true, description: "This image's share of the batch's shared decode." }),
+    totalMs: t.exposeFloat("totalMs", { nullable: true, description: "The four phases above for this image." }),
+    batchMs: t.exposeFloat("batchMs", { nullable: true, description: "Wall time of the whole batch (null before 2026-12-01)." }),
   }),
 });
 
@@ -93,6 +96,7 @@ export const DescriptionRef = builder.prismaNode("Description", {
       resolve: (d) => (d.source === "MODEL" ? d : null),
     }),
     outcome: t.field({ type: Outcome, nullable: true, resolve: (d) => (d.source === "MODEL" ? d : null) }),
+    reproduction: t.field({ type: ReproductionRef, nullable: true, description: "Null for a person's text.", resolve: reproductionField }),
     quality: t.field({
       type: QualityRef,
       nullable: true,

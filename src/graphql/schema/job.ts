@@ -2,7 +2,8 @@ import { GraphQLError } from "graphql";
 import type { Config } from "../../config.js";
 import type { Db } from "../../db.js";
 import { type GenerationParams, paramsFromConfig } from "../../generation/params.js";
-import type { Heartbeat, Job } from "../../generated/prisma/client.js";
+import type { Job } from "../../generated/prisma/client.js";
+import { heartbeatStatus, type HeartbeatStatus } from "../../ops/status.js";
 import { MAX_STATUS_FILTER } from "../../jobs/input-limits.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import { ArtworkWithoutImageError, JobNotCancellableError, parseJobParams, resolveParams } from "../../jobs/queue.js";
@@ -12,9 +13,9 @@ import { InvalidIdError } from "../errors.js";
 import { parseJobId } from "../ids.js";
 import { jobWatch, transportOf } from "../subscriptions.js";
 import { JobStatusEnum } from "./enums.js";
-import { ModuleDtype } from "./description.js";
 import { ErrorInterface } from "./errors.js";
 import { GenerationSettings } from "./generation.js";
+import { HeartbeatRef } from "./status.js";
 
 const MAX_JOBS_PAGE = 500;
 
@@ -75,35 +76,9 @@ builder.prismaObjectField("Artwork", "jobs", (t) =>
   t.relatedConnection("jobs", { cursor: "id", description: "Describe jobs of this artwork, newest first.", query: { orderBy: { id: "desc" } } }),
 );
 
-interface WorkerStatus {
-  beat: Heartbeat;
-  alive: boolean;
-}
-
-const WorkerStatusRef = builder.objectRef<WorkerStatus>("WorkerStatus").implement({
-  description: "A worker's last heartbeat and the model it reported.",
-  fields: (t) => ({
-    role: t.string({ resolve: (w) => w.beat.role }),
-    pid: t.int({ resolve: (w) => w.beat.pid }),
-    hostname: t.string({ resolve: (w) => w.beat.hostname }),
-    startedAt: t.field({ type: "DateTime", resolve: (w) => w.beat.startedAt }),
-    beatAt: t.field({ type: "DateTime", resolve: (w) => w.beat.beatAt }),
-    alive: t.boolean({ description: "Its heartbeat is younger than HEARTBEAT_STALE_S.", resolve: (w) => w.alive }),
-    modelStatus: t.string({ nullable: true, description: '"loaded", "loading", "missing" or "error".', resolve: (w) => w.beat.modelStatus }),
-    modelError: t.string({ nullable: true, description: "Why the model is missing (with the command that fetches it) or broken.", resolve: (w) => w.beat.modelError }),
-    modelId: t.string({ nullable: true, resolve: (w) => w.beat.modelId }),
-    modelRevision: t.string({ nullable: true, resolve: (w) => w.beat.modelRevision }),
-    dtypes: t.field({
-      type: [ModuleDtype],
-      resolve: (w) => Object.entries(w.beat.dtypes ? (JSON.parse(w.beat.dtypes) as Record<string, string>) : {}).map(([module, dtype]) => ({ module, dtype })),
-    }),
-    device: t.string({ nullable: true, resolve: (w) => w.beat.device }),
-  }),
-});
-
 interface Defaults {
   params: GenerationParams;
-  workers: WorkerStatus[];
+  workers: HeartbeatStatus[];
 }
 
 const GenerationDefaultsRef = builder.objectRef<Defaults>("GenerationDefaults").implement({
@@ -111,19 +86,19 @@ const GenerationDefaultsRef = builder.objectRef<Defaults>("GenerationDefaults").
   fields: (t) => ({
     params: t.field({ type: GenerationSettings, resolve: (d) => d.params }),
     model: t.field({
-      type: WorkerStatusRef,
+      type: HeartbeatRef,
       nullable: true,
       description: "The freshest worker heartbeat (null when no worker ever ran).",
       resolve: (d) => d.workers[0] ?? null,
     }),
-    workers: t.field({ type: [WorkerStatusRef], description: "Every recorded worker, freshest first.", resolve: (d) => d.workers }),
+    workers: t.field({ type: [HeartbeatRef], description: "Every recorded worker, freshest first.", resolve: (d) => d.workers }),
   }),
 });
 
 async function loadDefaults(db: Db, config: Config): Promise<Defaults> {
   const beats = await db.heartbeat.findMany({ where: { modelStatus: { not: null } }, orderBy: { beatAt: "desc" }, take: 20 });
-  const fresh = Date.now() - config.HEARTBEAT_STALE_S * 1000;
-  return { params: paramsFromConfig(config), workers: beats.map((beat) => ({ beat, alive: beat.beatAt.getTime() >= fresh })) };
+  const now = new Date();
+  return { params: paramsFromConfig(config), workers: beats.map((beat) => heartbeatStatus(beat, now, config.HEARTBEAT_STALE_S)) };
 }
 
 builder.queryFields((t) => ({

@@ -13,7 +13,8 @@ const JobCountsRef = builder.objectRef<JobCounts>("JobStatusCounts").implement({
   }),
 });
 
-const HeartbeatRef = builder.objectRef<HeartbeatStatus>("ProcessHeartbeat").implement({
+/** The one heartbeat type: `status { heartbeats }` and `generationDefaults { model workers }`. */
+export const HeartbeatRef = builder.objectRef<HeartbeatStatus>("ProcessHeartbeat").implement({
   description: "A daemon or worker process's liveness, and for a worker the model it has loaded.",
   fields: (t) => ({
     id: t.exposeString("id"),
@@ -24,13 +25,14 @@ const HeartbeatRef = builder.objectRef<HeartbeatStatus>("ProcessHeartbeat").impl
     beatAt: t.expose("beatAt", { type: "DateTime" }),
     ageSeconds: t.exposeFloat("ageSeconds"),
     alive: t.exposeBoolean("alive", { description: "Beat within HEARTBEAT_STALE_S seconds." }),
-    modelStatus: t.exposeString("modelStatus", { nullable: true, description: '"loaded", "loading", "missing" or "error".' }),
-    modelError: t.exposeString("modelError", { nullable: true }),
+    modelStatus: t.exposeString("modelStatus", { nullable: true, description: '"loaded", "loading", "missing" or "error"; null for a process without a worker.' }),
+    modelError: t.exposeString("modelError", { nullable: true, description: "Why the model is missing (with the command that fetches it) or broken." }),
     modelId: t.exposeString("modelId", { nullable: true }),
     modelRevision: t.exposeString("modelRevision", { nullable: true }),
     dtypes: t.field({
       type: [ModuleDtype],
       nullable: true,
+      description: "Null until a model is loaded.",
       resolve: (h) => (h.dtypes ? Object.entries(h.dtypes).map(([module, dtype]) => ({ module, dtype })) : null),
     }),
     device: t.exposeString("device", { nullable: true }),
@@ -45,12 +47,12 @@ const StatusRef = builder.objectRef<Status>("Status").implement({
       type: SyncRunRef,
       nullable: true,
       description: "The most recent sync run, finished or not.",
-      resolve: (s, _args, ctx) => (s.lastSync ? ctx.db.syncRun.findUnique({ where: { id: s.lastSync.id } }) : null),
+      resolve: (s, _args, ctx) => (s.lastSync ? ctx.db.syncRun.findUnique({ where: { id: s.lastSync.runId } }) : null),
     }),
     lastSuccessfulSync: t.field({
       type: SyncRunRef,
       nullable: true,
-      resolve: (s, _args, ctx) => (s.lastSuccessfulSync ? ctx.db.syncRun.findUnique({ where: { id: s.lastSuccessfulSync.id } }) : null),
+      resolve: (s, _args, ctx) => (s.lastSuccessfulSync ? ctx.db.syncRun.findUnique({ where: { id: s.lastSuccessfulSync.runId } }) : null),
     }),
     nextSyncAt: t.expose("nextSyncAt", { type: "DateTime", nullable: true, description: "When SYNC_CRON fires next." }),
     jobs: t.field({ type: JobCountsRef, resolve: (s) => s.jobs }),

@@ -7,7 +7,6 @@ import { synthCommand } from "../../../src/describe/models/commands.js";
 import { checkModelFolder } from "../../../src/describe/models/contract.js";
 import { modelConfig, synthModel } from "../../../src/describe/models/synth.js";
 import { imageSeqLen, PRESETS } from "../../../src/describe/models/presets.js";
-import { fromFloat16Bits, toFloat16Bits } from "../../../src/describe/models/onnx-builder.js";
 import { createTinyModel, type TinyModel } from "../../support/models.js";
 
 let model: TinyModel;
@@ -299,15 +298,5 @@ describe("presets", () => {
     expect(() => synthModel({ preset: "huge" as never, outDir: "/nonexistent" })).toThrow(/unknown preset "huge"/);
     expect(() => synthModel({ preset: "tiny", outDir: "/nonexistent", dtype: "q4" as never })).toThrow(/not "q4"/);
     expect(() => synthModel({ preset: "tiny", outDir: "/nonexistent", seed: -1 })).toThrow(/seed/);
-  });
-});
-
-describe("float16 conversion", () => {
-  it("round-trips representable values and rounds to nearest even", () => {
-    for (const v of [0, 1, -2, 0.5, 65504, 6.103515625e-5, 5.960464477539063e-8]) expect(fromFloat16Bits(toFloat16Bits(v))).toBe(v);
-    expect(toFloat16Bits(1 + 2 ** -11)).toBe(0x3c00); // tie, rounds to even
-    expect(toFloat16Bits(1 + 3 * 2 ** -11)).toBe(0x3c02);
-    expect(toFloat16Bits(1e6)).toBe(0x7c00);
-    expect(Number.isNaN(fromFloat16Bits(toFloat16Bits(NaN)))).toBe(true);
   });
 });
