@@ -264,6 +264,15 @@ it("browse, sign in, edit, regenerate with live progress, cancel a queued job, s
   expect(await waiting(page)).toBe(waitingNow - 1);
   const approved = await httpGql(`${base}/graphql`, `{ node(id: "${keyed}") { ... on Description { reviewState reviewedBy } } }`);
   expect(approved.data.node).toEqual({ reviewState: "APPROVED", reviewedBy: "Ana Curator" });
+  // The keys can be turned off (WCAG 2.1.4), and then do nothing.
+  await page.getByLabel("Use these keys").uncheck();
+  const keysOff = page.url();
+  await page.locator("h1").click();
+  await page.keyboard.press("j");
+  await page.keyboard.press("a");
+  await page.waitForTimeout(300);
+  expect(page.url()).toBe(keysOff);
+  expect(await waiting(page)).toBe(waitingNow - 1);
 
   // 8. Sign out; a write is refused, and the work's page offers no forms.
   await page.getByRole("button", { name: "Sign out" }).click();

@@ -24,13 +24,52 @@
     return true;
   }
 
+  // Single-character shortcuts can be turned off (WCAG 2.1.4): a speech-input or screen-reader
+  // user's keystrokes must not approve anything by accident. The choice is kept in this browser.
+  var STORE = "artdesc.reviewKeys";
+  var enabled = true;
+  try {
+    enabled = window.localStorage.getItem(STORE) !== "off";
+  } catch (e) {
+    // Storage blocked: the keys stay on for this page.
+  }
+
+  function showKeys() {
+    var line = document.getElementById("review-keys");
+    if (!line) return;
+    line.hidden = false;
+    var box = document.createElement("input");
+    box.type = "checkbox";
+    box.id = "review-keys-on";
+    box.checked = enabled;
+    var label = document.createElement("label");
+    label.htmlFor = box.id;
+    label.textContent = "Use these keys";
+    box.addEventListener("change", function () {
+      enabled = box.checked;
+      try {
+        window.localStorage.setItem(STORE, enabled ? "on" : "off");
+      } catch (e) {
+        // Not kept; applies to this page.
+      }
+    });
+    var wrap = document.createElement("span");
+    wrap.className = "keys-toggle";
+    wrap.appendChild(box);
+    wrap.appendChild(label);
+    line.appendChild(wrap);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", showKeys);
+  else showKeys();
+
   var busy = false;
   // A page restored by the Back button starts listening again.
   window.addEventListener("pageshow", function () {
     busy = false;
   });
   document.addEventListener("keydown", function (event) {
-    if (busy || event.defaultPrevented || event.repeat || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (!enabled || busy || event.defaultPrevented || event.repeat || event.ctrlKey || event.metaKey || event.altKey) return;
     if (typing(event.target) || typing(document.activeElement)) return;
     var done = false;
     switch (event.key) {
