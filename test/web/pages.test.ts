@@ -45,7 +45,7 @@ const page = async (path: string) => {
 };
 
 describe("every page", () => {
-  for (const path of ["/", "/?q=woman", "/artworks/Q700001", "/jobs", "/status", "/sign-in", "/artworks/Q999999", "/artworks/not-a-qid"]) {
+  for (const path of ["/", "/?q=woman", "/?review=UNREVIEWED", "/artworks/Q700001", "/review", "/jobs", "/status", "/sign-in", "/artworks/Q999999", "/artworks/not-a-qid"]) {
     it(`${path} carries the CSP (no inline script, not framed) and nosniff`, async () => {
       const { r, html } = await page(path);
       expect([200, 404]).toContain(r.status);
