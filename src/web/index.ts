@@ -10,7 +10,6 @@ import { checkPostOrigin, localPath } from "./origin.js";
 import { earlyStoppingOption, readRegenerateForm } from "./params-form.js";
 import { decodeCursor, InvalidCursorError } from "../review/queue.js";
 import { ARTWORK, CANCEL_JOB, COLLECTION, FIRST_RUN, JOBS, REGENERATE, REVIEW_DESCRIPTION, REVIEW_NEIGHBOURS, REVIEW_QUEUE, SEARCH, SET_DESCRIPTION, STATUS } from "./queries.js";
-import { scanConnection } from "./review-scan.js";
 import { redirect, renderPage, sendPage } from "./render.js";
 import { cleanName, readCookie, type Session, SESSION_COOKIE, sessionCookie, sessionKey, signSession, SESSION_MAX_AGE_S, tokenMatches, verifySession } from "./session.js";
 import { serveStatic } from "./static.js";
@@ -29,7 +28,6 @@ import {
   type QueueItemIn,
   queueItem,
   REVIEW_FILTERS,
-  reviewMatches,
   reviewStatus,
   reviewWord,
   chooseDiff,
@@ -65,8 +63,6 @@ export interface WorkbenchDeps {
 export const HISTORY_LIMIT = 100;
 /** Verdicts shown per version (Description.reviews allows 200). */
 const VERDICTS_PER_VERSION = 20;
-/** The collection's review filters look at most this many pages of works per page shown (review-scan.ts). */
-export const REVIEW_SCAN_BATCHES = 5;
 const JOBS_PAGE = 50;
 const LIVE_JOB_STATUSES = ["QUEUED", "RUNNING", "FAILED", "CANCELLED"];
 const JOB_STATUSES = ["QUEUED", "RUNNING", "FAILED", "CANCELLED", "SUCCEEDED"];
@@ -225,54 +221,18 @@ async function fetchCards(gql: GqlCaller, request: CollectionRequest, variables:
 async function collectionPage(r: Request, gql: GqlCaller, config: Config): Promise<void> {
   const request = readCollectionRequest(r.url.searchParams);
   const problems = [...request.problems];
-  if (request.q && (request.state !== "ACTIVE" || request.flag)) problems.push("Search covers active works only, without the state and flag filters; clear the search words to use them.");
-  let creators: { qid: string; label: string | null }[] = [];
-  let cards: Card[] = [];
-  let total: number | null = null;
-  let prev: string | null = null;
-  let next: string | null = null;
-  let scanNote: string | null = null;
-  if (filtersByReview(request)) {
-    // GraphQL cannot filter by review state: walk pages in the requested direction, keep the matches.
-    const backward = !!request.before;
-    let problem: string | null = null;
-    const scan = await scanConnection<Card>(
-      async (cursor) => {
-        const paging = backward ? { last: COLLECTION_PAGE, before: cursor } : { first: COLLECTION_PAGE, after: cursor };
-        const got = await fetchCards(gql, request, collectionVariables(request, paging));
-        creators = got.creators;
-        problem ??= got.problem;
-        if (!got.page) return { items: [], more: false };
-        return { items: got.page.edges.map((e) => ({ cursor: e.cursor, value: e.node.card })), more: backward ? got.page.pageInfo.hasPreviousPage : got.page.pageInfo.hasNextPage };
-      },
-      (c) => reviewMatches(request, c),
-      { start: (backward ? request.before : request.after) || null, backward, want: COLLECTION_PAGE, maxBatches: REVIEW_SCAN_BATCHES },
-    );
-    if (problem) problems.push(problem);
-    cards = scan.matches.map((m) => m.value);
-    const first = scan.matches[0]?.cursor;
-    const last = scan.matches.at(-1)?.cursor;
-    if (backward) {
-      prev = scan.resume ? collectionHref(request, { before: scan.resume }) : null;
-      next = collectionHref(request, { after: last ?? request.before });
-    } else {
-      next = scan.resume ? collectionHref(request, { after: scan.resume }) : null;
-      prev = request.after ? collectionHref(request, { before: first ?? request.after }) : null;
-    }
-    scanNote = `${cards.length} ${cards.length === 1 ? "work" : "works"} of ${scan.examined} looked at${scan.bounded ? `; the review filters look at ${REVIEW_SCAN_BATCHES * COLLECTION_PAGE} works a page at most, so “${backward ? "Previous" : "Next"} page” looks further` : ""}.`;
-  } else {
-    const got = await fetchCards(gql, request, collectionVariables(request));
-    creators = got.creators;
-    if (got.problem) problems.push(got.problem);
-    const info = got.page?.pageInfo;
-    cards = got.page?.edges.map((e) => e.node.card) ?? [];
-    total = got.page?.totalCount ?? null;
-    // Going backward, a previous page exists when this one is full; going forward, when a cursor brought us here.
-    const hasPrev = request.before ? !!info?.hasPreviousPage : !!request.after;
-    const hasNext = request.before ? true : !!info?.hasNextPage;
-    prev = hasPrev && info?.startCursor ? collectionHref(request, { before: info.startCursor }) : null;
-    next = hasNext && info?.endCursor ? collectionHref(request, { after: info.endCursor }) : null;
-  }
+  if (request.q && (request.state !== "ACTIVE" || request.flag || filtersByReview(request))) problems.push("Search covers active works only, without the state, flag and review filters; clear the search words to use them.");
+  const got = await fetchCards(gql, request, collectionVariables(request));
+  const creators = got.creators;
+  if (got.problem) problems.push(got.problem);
+  const info = got.page?.pageInfo;
+  const cards: Card[] = got.page?.edges.map((e) => e.node.card) ?? [];
+  const total = got.page?.totalCount ?? null;
+  // Going backward, a previous page exists when this one is full; going forward, when a cursor brought us here.
+  const hasPrev = request.before ? !!info?.hasPreviousPage : !!request.after;
+  const hasNext = request.before ? true : !!info?.hasNextPage;
+  const prev = hasPrev && info?.startCursor ? collectionHref(request, { before: info.startCursor }) : null;
+  const next = hasNext && info?.endCursor ? collectionHref(request, { after: info.endCursor }) : null;
   const unfiltered = !request.q && !request.creator && request.state === "ACTIVE" && !request.described && !request.flag && !filtersByReview(request);
   const notices = cards.length === 0 && unfiltered ? firstRunNotices((await gql<FirstRunIn>(FIRST_RUN)), localFacts(config)) : [];
   const html = renderPage("collection", {
@@ -285,7 +245,6 @@ async function collectionPage(r: Request, gql: GqlCaller, config: Config): Promi
     reviewWord,
     problems,
     total,
-    scanNote,
     cards,
     notices,
     prev,

@@ -196,22 +196,22 @@ export function filtersByReview(r: CollectionRequest): boolean {
   return r.review !== "" || r.needsPerson;
 }
 
-/** Whether a card passes the request's review filters (every review state needs a description to judge). */
-export function reviewMatches(r: CollectionRequest, c: Card): boolean {
-  if (r.needsPerson && !c.review?.needsPerson) return false;
-  if (r.review && (c.source === null || c.review?.state !== r.review)) return false;
-  return true;
-}
-
-/**
- * Variables of the COLLECTION query (or, with words to search, of SEARCH) for a request; `paging`
- * replaces the page's own (the review filters walk several pages).
- */
-export function collectionVariables(r: CollectionRequest, paging: Record<string, unknown> = r.before ? { last: COLLECTION_PAGE, before: r.before } : { first: COLLECTION_PAGE, after: r.after || null }): Record<string, unknown> {
-  // A review state belongs to a description: a work without one never matches it.
-  const hasDescription = r.described === "yes" || (r.review && r.described === "") ? true : r.described === "no" ? false : null;
+/** Variables of the COLLECTION query (or, with words to search, of SEARCH) for a request. */
+export function collectionVariables(r: CollectionRequest): Record<string, unknown> {
+  const paging = r.before ? { last: COLLECTION_PAGE, before: r.before } : { first: COLLECTION_PAGE, after: r.after || null };
+  const hasDescription = r.described === "yes" ? true : r.described === "no" ? false : null;
   if (r.q) return { query: r.q, filter: { creator: r.creator || null, hasDescription }, ...paging };
-  return { filter: { creator: r.creator || null, state: [r.state], hasDescription, flag: r.flag || null }, ...paging };
+  return {
+    filter: {
+      creator: r.creator || null,
+      state: [r.state],
+      hasDescription,
+      flag: r.flag || null,
+      reviewState: r.review ? [r.review] : null,
+      needsPerson: r.needsPerson ? true : null,
+    },
+    ...paging,
+  };
 }
 
 export interface CardIn {

@@ -15,7 +15,6 @@ import {
   pullCommandIn,
   queueItem,
   readCollectionRequest,
-  reviewMatches,
   reviewStatus,
   snippetParts,
   thumbFor,
@@ -110,18 +109,14 @@ describe("review view models", () => {
     const described = card({ ...base, currentDescription: { text: "x", source: "MODEL", quality: null }, review: { ...review, state: "UNREVIEWED", needsPerson: true } });
     const blank = card({ ...base, currentDescription: null, review: { ...review, state: "UNREVIEWED", fallbackStep: null, fallbackJob: null } });
     const req = (q: string) => readCollectionRequest(new URLSearchParams(q));
-    expect(reviewMatches(req("review=UNREVIEWED"), described)).toBe(true);
-    expect(reviewMatches(req("review=UNREVIEWED"), blank)).toBe(false);
-    expect(reviewMatches(req("review=APPROVED"), described)).toBe(false);
-    expect(reviewMatches(req("needsPerson=yes"), described)).toBe(true);
-    expect(reviewMatches(req("needsPerson=yes"), blank)).toBe(false);
-    expect(reviewMatches(req(""), blank)).toBe(true);
     expect(collectionHref(req("review=NEEDS_WORK&needsPerson=yes&after=abc"))).toBe("/?review=NEEDS_WORK&needsPerson=yes");
     expect(req("review=MAYBE&needsPerson=1").problems).toEqual(['review "MAYBE" is not one of UNREVIEWED, APPROVED, REJECTED, NEEDS_WORK', 'needsPerson "1" is not one of yes']);
-    // A review state asks GraphQL for described works only, unless the URL asked otherwise.
-    expect(collectionVariables(req("review=APPROVED")).filter).toMatchObject({ hasDescription: true });
-    expect(collectionVariables(req("review=APPROVED&described=no")).filter).toMatchObject({ hasDescription: false });
-    expect(collectionVariables(req("needsPerson=yes")).filter).toMatchObject({ hasDescription: null });
+    // The review filters go to GraphQL's ArtworkFilter (a work without a description has no review state there).
+    expect(collectionVariables(req("review=APPROVED")).filter).toMatchObject({ reviewState: ["APPROVED"], needsPerson: null, hasDescription: null });
+    expect(collectionVariables(req("review=APPROVED&described=no")).filter).toMatchObject({ reviewState: ["APPROVED"], hasDescription: false });
+    expect(collectionVariables(req("needsPerson=yes")).filter).toMatchObject({ reviewState: null, needsPerson: true });
+    void described;
+    void blank;
   });
 
   it("a queue item shows its risk, checks and image; the empty queue says why", () => {

@@ -2,7 +2,7 @@ import { GraphQLError } from "graphql";
 import type { Prisma } from "../../generated/prisma/client.js";
 import { qualityWhere } from "../../quality/store.js";
 import { ARTWORK_ORDER, type ArtworkFilter, artworkWhere, artworkWhereResolved } from "../../store/artwork-filter.js";
-import { notRejected } from "../../review/verdict.js";
+import { notRejected, type ReviewState, reviewWhere } from "../../review/verdict.js";
 import { artworkAltText } from "../../text/alt-text.js";
 import { builder } from "../builder.js";
 import { InvalidIdError, NotFoundError } from "../errors.js";
@@ -10,7 +10,7 @@ import { parseArtworkId } from "../ids.js";
 import { fieldWeight, LONG_TEXT_WEIGHT } from "../limits/cost.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import { pageSize } from "../limits/page-size.js";
-import { ArtworkStateEnum, AttributionKindEnum } from "./enums.js";
+import { ArtworkStateEnum, AttributionKindEnum, ReviewStateEnum } from "./enums.js";
 import { ImageRef } from "./image.js";
 import { QualityFlagEnum } from "./quality.js";
 import type { QualityFlag } from "../../quality/types.js";
@@ -165,6 +165,12 @@ const ArtworkFilterInput = builder.inputType("ArtworkFilter", {
     collection: t.string({ description: "Collection QID (P195).", extensions: qidLimit }),
     flag: t.field({ type: QualityFlagEnum, description: "The current description has this quality flag." }),
     minRisk: t.float({ description: "The current description's quality risk is at least this (0 to 1)." }),
+    reviewState: t.field({
+      type: [ReviewStateEnum],
+      description: "The current description's review state is one of these (a work without a description has none).",
+      extensions: inputLimit({ maxItems: 4 }),
+    }),
+    needsPerson: t.boolean({ description: "The fallback ladder is spent (or there was no image): a person must write or approve the text." }),
   }),
 });
 
@@ -226,17 +232,22 @@ builder.queryFields((t) => ({
   ),
 }));
 
-type ConnectionFilter = ArtworkFilter & { flag?: QualityFlag | null; minRisk?: number | null };
+type ConnectionFilter = ArtworkFilter & {
+  flag?: QualityFlag | null;
+  minRisk?: number | null;
+  reviewState?: ReviewState[] | null;
+  needsPerson?: boolean | null;
+};
 
 /** The connection's filter: active works unless `state` says otherwise, and the quality filter. */
 function connectionWhere(filter: ConnectionFilter | null | undefined): Prisma.ArtworkWhereInput {
-  const { flag, minRisk, ...rest } = filter ?? {};
+  const { flag, minRisk, reviewState, needsPerson, ...rest } = filter ?? {};
   if (minRisk != null && !(minRisk >= 0 && minRisk <= 1)) {
     throw new GraphQLError(`minRisk must be between 0 and 1 (got ${minRisk})`, { extensions: { code: "BAD_USER_INPUT" } });
   }
-  const quality = qualityWhere({ flag, minRisk });
+  const extra = [qualityWhere({ flag, minRisk }), reviewWhere({ reviewState, needsPerson })].filter((w) => Object.keys(w).length);
   const base = artworkWhere({ state: ["ACTIVE"], ...stripNulls(rest) });
-  return Object.keys(quality).length ? { AND: [base, quality] } : base;
+  return extra.length ? { AND: [base, ...extra] } : base;
 }
 
 /** Pothos would silently clamp an oversized page; say so instead. */

@@ -17,6 +17,7 @@ import { MAX_CREATOR_LENGTH } from "./artwork.js";
 import { DescriptionRef } from "./description.js";
 import { JobRef } from "./job.js";
 import { optionalText, requireToken } from "./job-mutations.js";
+import { ReviewStateEnum } from "./enums.js";
 import { QualityFlagEnum } from "./quality.js";
 
 /** Review (src/review/): verdicts on descriptions, the review queue and the review counts. */
@@ -34,10 +35,6 @@ export const ReviewVerdictEnum = builder.enumType(ReviewVerdict, {
     "model text is described again with the next REVIEW_FALLBACK_LADDER step); NEEDS_WORK: a note for people, nothing else happens.",
 });
 
-export const ReviewStateEnum = builder.enumType("ReviewState", {
-  description: "A description's latest verdict, or UNREVIEWED.",
-  values: REVIEW_STATES,
-});
 
 const stateOf = (verdict: ReviewVerdict | null): ReviewState => verdict ?? "UNREVIEWED";
 
