@@ -61,6 +61,8 @@ function withinLimits(document: string, s = schema) {
     expect(r.cost, `cost of ${op.name ?? "the operation"}`).toBeLessThanOrEqual(limits.maxCost);
     expect(r.rows, `rows of ${op.name ?? "the operation"}`).toBeLessThanOrEqual(limits.maxRows);
     expect(r.aliases).toBeLessThanOrEqual(limits.maxAliases);
+    // Depth with room to spare: the cost limit, not depth, is what stops abuse.
+    expect(r.depth, `depth of ${op.name ?? "the operation"}`).toBeLessThanOrEqual(limits.maxDepth - 5);
   }
 }
 
