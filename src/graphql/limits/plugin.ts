@@ -62,8 +62,8 @@ export function exceedsTokens(source: string, max: number): number | null {
 
 /**
  * Refuses, before anything runs: documents of more than maxTokens tokens; operations nested
- * deeper than maxDepth fields, with more than maxAliases aliases, a cost above maxCost or more than maxRows rows (see cost.ts), or an
- * argument over its size limit (input-limits.ts). Stops an operation that runs longer than
+ * deeper than maxDepth fields, with more than maxAliases aliases, a cost above maxCost or more
+ * than maxRows rows (see cost.ts), or an argument over its size limit (input-limits.ts). Stops an operation that runs longer than
  * timeoutMs (the executor checks the signal between fields; the client disconnecting stops it too).
  */
 export function useRequestLimits(limits: RequestLimits, costOptions: CostOptions): Plugin {
