@@ -9,7 +9,7 @@ import { type GqlCaller, graphqlCaller, WorkbenchQueryError } from "./gql.js";
 import { checkPostOrigin, localPath } from "./origin.js";
 import { earlyStoppingOption, readRegenerateForm } from "./params-form.js";
 import { decodeCursor, InvalidCursorError } from "../review/queue.js";
-import { ARTWORK, CANCEL_JOB, COLLECTION, FIRST_RUN, JOBS, REGENERATE, REVIEW_DESCRIPTION, REVIEW_NEIGHBOURS, REVIEW_QUEUE, SEARCH, SET_DESCRIPTION, STATUS } from "./queries.js";
+import { ARTWORK, CANCEL_JOB, COLLECTION, CREATORS, FIRST_RUN, JOBS, REGENERATE, REVIEW_DESCRIPTION, REVIEW_NEIGHBOURS, REVIEW_QUEUE, SEARCH, SET_DESCRIPTION, STATUS } from "./queries.js";
 import { redirect, renderPage, sendPage } from "./render.js";
 import { cleanName, readCookie, type Session, SESSION_COOKIE, sessionCookie, sessionKey, signSession, SESSION_MAX_AGE_S, tokenMatches, verifySession } from "./session.js";
 import { serveStatic } from "./static.js";
@@ -207,9 +207,16 @@ interface CardPage {
 /** One page of cards (COLLECTION, or SEARCH with words), or the search's complaint about its input. */
 async function fetchCards(gql: GqlCaller, request: CollectionRequest, variables: Record<string, unknown>): Promise<{ page: CardPage | null; creators: { qid: string; label: string | null }[]; problem: string | null }> {
   if (request.q) {
-    type SearchOut = ({ __typename: "QuerySearchConnection" } & Omit<ConnectionOut<unknown>, "edges"> & { edges: { cursor: string; node: { snippet: string | null; artwork: CardIn } }[] });
-    const data = await gql<{ search: { __typename: "InvalidInputError"; message: string } | SearchOut; creators: { qid: string; label: string | null }[] }>(SEARCH, variables);
-    if (data.search.__typename === "InvalidInputError") return { page: null, creators: data.creators, problem: data.search.message };
+    type SearchOut = Omit<ConnectionOut<unknown>, "edges"> & { edges: { cursor: string; node: { snippet: string | null; artwork: CardIn } }[] };
+    let data: { search: SearchOut; creators: { qid: string; label: string | null }[] };
+    try {
+      data = await gql<typeof data>(SEARCH, variables);
+    } catch (err) {
+      // Search words that cannot be searched (no words, too long) are a BAD_USER_INPUT error, which nulls the whole answer.
+      if (!(err instanceof WorkbenchQueryError && err.badInput)) throw err;
+      const { creators } = await gql<{ creators: { qid: string; label: string | null }[] }>(CREATORS);
+      return { page: null, creators, problem: err.messages.join("; ") };
+    }
     const edges = data.search.edges.map((e) => ({ cursor: e.cursor, node: { card: card(e.node.artwork, e.node.snippet) } }));
     return { page: { ...data.search, edges }, creators: data.creators, problem: null };
   }

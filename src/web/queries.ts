@@ -25,14 +25,13 @@ export const COLLECTION = `query Collection($filter: ArtworkFilter, $first: Int,
 }
 ${CARD}`;
 
+/** The creator filter's choices alone, for a search page whose words were refused. */
+export const CREATORS = `query Creators { creators { qid label } }`;
+
 export const SEARCH = `query Search($query: String!, $filter: SearchFilter, $first: Int, $last: Int, $after: String, $before: String) {
   search(query: $query, filter: $filter, first: $first, last: $last, after: $after, before: $before) {
-    __typename
-    ... on InvalidInputError { message }
-    ... on QuerySearchConnection {
-      totalCount ${PAGE_INFO}
-      edges { cursor node { snippet artwork { ...Card } } }
-    }
+    totalCount ${PAGE_INFO}
+    edges { cursor node { snippet artwork { ...Card } } }
   }
   creators { qid label }
 }

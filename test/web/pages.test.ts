@@ -123,6 +123,16 @@ describe("collection", () => {
     expect(html).toContain("<mark>sofa</mark>");
   });
 
+  it("says why search words cannot be searched, and keeps the page (the creator choices too)", async () => {
+    for (const q of ["*", '"', "-"]) {
+      const { html, r } = await page(`/?q=${encodeURIComponent(q)}`);
+      // A page of problems and no cards is a 400, as for a filter value it does not know.
+      expect(r.status).toBe(400);
+      expect(html).toMatch(/The search query (has no words|only excludes words)/);
+      expect(html).toContain("Claude Monet");
+    }
+  });
+
   it("names a filter value it does not know", async () => {
     const { html } = await page("/?state=GONE");
     expect(html).toContain("state &quot;GONE&quot; is not one of");
