@@ -317,3 +317,40 @@ describe("reviewQueue", () => {
     }
   });
 });
+
+describe("artworksConnection's review filters", () => {
+  const LIST = `query($filter: ArtworkFilter) { artworksConnection(first: 50, filter: $filter) { totalCount edges { node { qid } } } }`;
+  const qids = async (filter: Record<string, unknown>) => {
+    const r = await gql(yoga, LIST, { filter: { creator: "Filter Painter", ...filter } });
+    expect(r.errors).toBeUndefined();
+    const c = r.data.artworksConnection;
+    expect(c.totalCount).toBe(c.edges.length);
+    return c.edges.map((e: { node: { qid: string } }) => e.node.qid).sort();
+  };
+
+  it("select works by their current text's review state (a work without a text has none) and by needsPerson", async () => {
+    const painter = await makeCreator(t.db, { labels: { en: "Filter Painter" } });
+    const work = () => makeArtwork(t.db, { creators: [{ id: painter.id }] });
+    const [approved, rejected, open, blank, person] = [await work(), await work(), await work(), await work(), await work()];
+    const none = createGraphqlApp({ db: t.db, config: { ...config, REVIEW_FALLBACK_LADDER: [] }, log });
+    await review((await addDescription(t.db, approved.id, "An approved text.")).id, "APPROVED");
+    // An older rejected version does not count: only the current text's state does.
+    await review((await addDescription(t.db, rejected.id, "Old text.")).id, "APPROVED");
+    await review((await addDescription(t.db, rejected.id, "A rejected text.")).id, "NEEDS_WORK");
+    await addDescription(t.db, open.id, "Nobody looked at this.");
+    const p = await addDescription(t.db, person.id, "A text that needs a person.");
+    expect((await gql(none, REVIEW, { id: String(p.id), verdict: "REJECTED" }, AUTH)).data.reviewDescription).toMatchObject({ exhausted: true });
+
+    expect(await qids({ reviewState: ["APPROVED"] })).toEqual([approved.qid]);
+    expect(await qids({ reviewState: ["NEEDS_WORK"] })).toEqual([rejected.qid]);
+    expect(await qids({ reviewState: ["UNREVIEWED"] })).toEqual([open.qid]);
+    expect(await qids({ reviewState: ["UNREVIEWED", "REJECTED"] })).toEqual([open.qid, person.qid].sort());
+    expect(await qids({ needsPerson: true })).toEqual([person.qid]);
+    expect(await qids({ needsPerson: false })).toEqual([approved.qid, rejected.qid, open.qid, blank.qid].sort());
+    expect(await qids({ reviewState: ["APPROVED"], needsPerson: true })).toEqual([]);
+    expect(await qids({})).toHaveLength(5);
+    // A hostile list is refused by the input limit, not run.
+    const many = await gql(yoga, LIST, { filter: { reviewState: Array(5).fill("APPROVED") } });
+    expect(many.errors?.[0]?.message).toMatch(/at most 4 items/);
+  });
+});
