@@ -14,7 +14,7 @@ import * as ort from "onnxruntime-node";
 import { decodeForModel, ImageRejectedError } from "../sync/images.js";
 import { type DtypeConfig, MODEL_MODULES, type ModelModule } from "../config.js";
 import { assertModelFolder, modelFiles, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder } from "./models/contract.js";
-import { beamSearch, targetLengthStop } from "./beam-search.js";
+import { decodeTokens, targetLengthStop } from "./beam-search.js";
 import { cacheFeeds, cacheFromOutputs, emptyCache, type KvCache, reorderRows, stackRows } from "./kv-cache.js";
 import { fromFloat16Array, toFloat16Array } from "./float16.js";
 import { finishText } from "./postprocess.js";
@@ -557,7 +557,8 @@ export class Engine {
 
     const stop =
       params.targetWords > 0 ? targetLengthStop((ids) => this.decodeText(ids), params.targetWords) : undefined;
-    const { hypotheses } = await beamSearch({
+    // Greedy search for one beam, beam search for more (as Hugging Face's generate()).
+    const { hypotheses } = await decodeTokens({
       items: promptIds.map((ids) => ({ promptIds: ids })),
       prefillLogits,
       vocabSize: vocab,
