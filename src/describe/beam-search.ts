@@ -1,3 +1,4 @@
+import { greedySearch } from "./greedy.js";
 import { applyProcessors, logSoftmaxInto, type ProcessorParams } from "./logits-processors.js";
 import { countWords, endsSentence } from "./postprocess.js";
 import type { EarlyStopping, FinishReason } from "./types.js";
@@ -8,6 +9,12 @@ import type { EarlyStopping, FinishReason } from "./types.js";
  * scripted table in tests and against the ONNX decoder in the engine. Several items (images)
  * decode together; each item behaves exactly as it would alone, and an item that is done drops
  * out of the rows sent to `step`.
+ *
+ * Callers decode through `decodeTokens()`, which picks the mode as Hugging Face's `generate()` does:
+ * one beam is greedy search (greedy.ts), two or more beam search. `beamSearch` with one beam is
+ * Python's `_beam_search` run with num_beams=1, which HF never runs; it differs from greedy once
+ * a processor changes the ranking (the processors see log-probabilities here, raw logits there)
+ * or an EOS is ranked first (it finishes a hypothesis and the beam goes on with the runner-up).
  */
 
 export interface DecodingParams extends ProcessorParams {
@@ -40,7 +47,10 @@ export type StepFn = (parents: Int32Array, tokens: Int32Array) => Promise<ArrayL
 export interface Hypothesis {
   /** Generated tokens, the final EOS included when the hypothesis ended with one. */
   tokens: number[];
-  /** Summed log-probability divided by generated length ** length_penalty. */
+  /**
+   * Beam search: summed log-probability divided by generated length ** length_penalty.
+   * Greedy: the mean log-probability of the chosen tokens (see greedy.ts).
+   */
   score: number;
   sumLogProbs: number;
   finishReason: FinishReason;
@@ -132,6 +142,11 @@ function topK(rows: Float32Array[], k: number): { value: number; index: number }
     }
   }
   return values.map((value, i) => ({ value, index: indices[i]! }));
+}
+
+/** Decodes as Hugging Face's `generate()` without sampling: greedy for one beam, else beam search. */
+export function decodeTokens(run: BeamSearchRun): Promise<BeamSearchOutput> {
+  return run.params.numBeams === 1 ? greedySearch(run) : beamSearch(run);
 }
 
 export async function beamSearch(run: BeamSearchRun): Promise<BeamSearchOutput> {

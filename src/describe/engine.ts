@@ -14,7 +14,7 @@ import * as ort from "onnxruntime-node";
 import { decodeForModel, ImageRejectedError } from "../sync/images.js";
 import { type DtypeConfig, MODEL_MODULES, type ModelModule } from "../config.js";
 import { assertModelFolder, modelFiles, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder } from "./models/contract.js";
-import { beamSearch, targetLengthStop } from "./beam-search.js";
+import { decodeTokens, targetLengthStop } from "./beam-search.js";
 import { cacheFeeds, cacheFromOutputs, emptyCache, type KvCache, reorderRows, stackRows } from "./kv-cache.js";
 import { fromFloat16Array, toFloat16Array } from "./float16.js";
 import { finishText } from "./postprocess.js";
@@ -140,6 +140,16 @@ function toFloat32(t: ort.Tensor): Float32Array {
 function floatTensor(type: "float32" | "float16", data: Float32Array, dims: number[]): ort.Tensor {
   return type === "float32" ? new ort.Tensor("float32", data, dims) : new ort.Tensor("float16", toFloat16Array(data), dims);
 }
+
+/**
+ * Images are decoded at their own resolution up to this longest edge, so that the processor's
+ * resize is the only one: an image shrunk first by sharp (another kernel, its own rounding of the
+ * size) differed from the processor's pixels by up to 0.16 on the [-1, 1] scale. Larger images are
+ * shrunk to it by sharp first (their pixels are close to, not identical with, the processor's):
+ * this bounds the decoded copy at 8192² RGB bytes (201 MB). Stored images are at most IMAGE_EDGE
+ * (≤ 4096) and never reach it.
+ */
+export const DECODE_MAX_EDGE = 8192;
 
 /** What the processor made of one image and prompt. */
 export interface PreparedInput {
@@ -309,14 +319,20 @@ export class Engine {
   }
 
   /**
-   * Reads and preprocesses an image. Without splitting: one tile. With splitting: tiles from the
-   * image's own resolution (never upscaled past it, at most the processor's longest edge).
+   * Reads and preprocesses an image with transformers.js's Idefics3ImageProcessor. Without
+   * splitting: one tile, the image resized straight to the tile size (Lanczos to a longest edge of
+   * one tile, then bilinear to the square), as Python's processor ends it, where transformers.js's
+   * default first goes through `size.longest_edge` (2048). With splitting: tiles from the image's
+   * own resolution, never upscaled past it, at most the processor's longest edge; from there the
+   * pixels are exactly the processor's (its Lanczos resize, its bilinear resize to the tile grid,
+   * its crops), because the image reaches it undecimated (see DECODE_MAX_EDGE).
    * `templated`, when given, is the chat-templated prompt sent as it is (instead of templating
    * `instruction`).
    */
   async prepare(imagePath: string, instruction: string, imageSplitting: boolean, templated?: string): Promise<PreparedInput> {
     const t0 = performance.now();
-    const { image, hash } = await readImageFile(imagePath, this.options.maxEdge);
+    // Decoded at full resolution (up to DECODE_MAX_EDGE): the processor does every resize itself.
+    const { image, hash } = await readImageFile(imagePath, Math.max(DECODE_MAX_EDGE, this.options.maxEdge));
     const promptText = templated ?? this.templatePrompt(instruction);
     const imageProcessor = (this.processor as unknown as { image_processor: { size: { longest_edge: number } } }).image_processor;
     const ownEdge = Math.max(image.width, image.height);
@@ -557,7 +573,8 @@ export class Engine {
 
     const stop =
       params.targetWords > 0 ? targetLengthStop((ids) => this.decodeText(ids), params.targetWords) : undefined;
-    const { hypotheses } = await beamSearch({
+    // Greedy search for one beam, beam search for more (as Hugging Face's generate()).
+    const { hypotheses } = await decodeTokens({
       items: promptIds.map((ids) => ({ promptIds: ids })),
       prefillLogits,
       vocabSize: vocab,

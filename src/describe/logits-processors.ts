@@ -1,9 +1,11 @@
 /**
- * Logits processing for one row, following Python transformers' `_beam_search`
- * (generation/utils.py): log-softmax in float32 first, then the processors on the
- * log-probabilities in the order repetition penalty → no-repeat-ngram → bad words → min new
- * tokens, with no renormalisation afterwards. Every processor sees the whole sequence (prompt and
- * image tokens included). See /shared/reference/beam-search.md.
+ * Logits processing for one row, following Python transformers (generation/utils.py and
+ * logits_process.py): the processors in the order repetition penalty → no-repeat-ngram → bad words
+ * → min new tokens, with no renormalisation afterwards. Every processor sees the whole sequence
+ * (prompt and image tokens included). What they run on depends on the mode, as in HF: beam search
+ * (`_beam_search`) takes the log-softmax in float32 first and processes the log-probabilities;
+ * greedy search (`_sample`, greedy.ts) processes the raw float32 logits. See
+ * /shared/reference/beam-search.md.
  */
 
 export interface ProcessorParams {

@@ -4,7 +4,7 @@ import type { Tensor } from "@huggingface/transformers";
 import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { beamSearch, type Hypothesis, type StepFn } from "../../src/describe/beam-search.js";
+import { beamSearch, decodeTokens, type Hypothesis, type StepFn } from "../../src/describe/beam-search.js";
 import { Engine, type EngineParams, ImageInputError } from "../../src/describe/engine.js";
 import { synthModel } from "../../src/describe/models/synth.js";
 import { ModelMissingError } from "../../src/describe/types.js";
@@ -53,10 +53,11 @@ const base: EngineParams = {
 
 /**
  * The naive reference: every step recomputes each row's whole sequence (prompt embeddings, then
- * the generated tokens' embeddings) at batch 1 with an empty cache. Records the smallest gap
+ * the generated tokens' embeddings) at batch 1 with an empty cache, decoded by `search` (greedy
+ * for one beam, beam search for more, unless told otherwise). Records the smallest gap
  * between the two best logits of any row, so a near-tie cannot pass for a bug (or hide one).
  */
-async function naiveRun(imagePath: string, p: EngineParams) {
+async function naiveRun(imagePath: string, p: EngineParams, search = decodeTokens) {
   const prepared = await engine.prepare(imagePath, p.prompt, p.imageSplitting);
   const { features } = await engine.encodeImage(prepared);
   const prompt = await engine.promptEmbeddings(prepared, features);
@@ -86,7 +87,7 @@ async function naiveRun(imagePath: string, p: EngineParams) {
     for (let r = 0; r < rows.length; r++) out.set(await lastLogits(rows[r]!), r * engine.vocabSize);
     return out;
   };
-  const { hypotheses } = await beamSearch({
+  const { hypotheses } = await search({
     items: [{ promptIds: prepared.inputIds }],
     prefillLogits: await lastLogits([]),
     vocabSize: engine.vocabSize,
@@ -158,19 +159,52 @@ describe("engine on the tiny model", () => {
     expect(out.map((o) => o!.generatedTokenIds)).toEqual(batch.map((h) => h[0]!.tokens));
   });
 
-  it("greedy equals transformers.js's own generate()", async () => {
+  // transformers.js's generate() with do_sample false and num_beams 1 is greedy search (its
+  // GreedySampler), with the processors of Hugging Face's list; early_stopping is passed through
+  // and ignored there, as in Python.
+  const greedySettings: [string, Partial<EngineParams>][] = [
+    ["defaults", {}],
+    ["repetition penalty 1.3", { repetitionPenalty: 1.3 }],
+    ["repetition penalty 0.8", { repetitionPenalty: 0.8 }],
+    ["no-repeat-ngram 2", { noRepeatNgramSize: 2 }],
+    ['early_stopping "never", length penalty 2', { earlyStopping: "never", lengthPenalty: 2 }],
+    ["repetition 1.5, no-repeat 3, min 20 tokens, never", { repetitionPenalty: 1.5, noRepeatNgramSize: 3, minNewTokens: 20, earlyStopping: "never" }],
+  ];
+  for (const [name, over] of greedySettings) {
+    it(`one beam equals transformers.js generate() greedy, token for token: ${name}`, async () => {
+      const p: EngineParams = { ...base, numBeams: 1, maxNewTokens: 32, ...over };
+      for (const imagePath of images) {
+        const prepared = await engine.prepare(imagePath, p.prompt, false);
+        const [ours] = await fastRun([imagePath], p);
+        const out = (await engine.hfModel.generate({
+          ...prepared.processorInputs,
+          max_new_tokens: p.maxNewTokens,
+          min_new_tokens: p.minNewTokens,
+          repetition_penalty: p.repetitionPenalty,
+          no_repeat_ngram_size: p.noRepeatNgramSize,
+          early_stopping: p.earlyStopping,
+          length_penalty: p.lengthPenalty,
+          num_beams: 1,
+          do_sample: false,
+          bad_words_ids: engine.special.badWordsIds,
+        } as never)) as Tensor;
+        const theirs = Array.from(out.data as BigInt64Array, Number).slice(prepared.inputIds.length);
+        expect(ours![0]!.tokens).toEqual(theirs);
+        expect(theirs.length).toBeGreaterThan(p.minNewTokens);
+      }
+    });
+  }
+
+  it("a one-beam beam search (the old path) differs there, so the comparison above can fail", async () => {
+    // Repetition penalty 1.3: beam search applies it to log-probabilities, greedy to raw logits.
+    const p: EngineParams = { ...base, numBeams: 1, maxNewTokens: 32, repetitionPenalty: 1.3 };
+    let differs = 0;
     for (const imagePath of images) {
-      const prepared = await engine.prepare(imagePath, base.prompt, false);
-      const [ours] = await fastRun([imagePath], { ...base, numBeams: 1, maxNewTokens: 32 });
-      const out = (await engine.hfModel.generate({
-        ...prepared.processorInputs,
-        max_new_tokens: 32,
-        do_sample: false,
-        bad_words_ids: engine.special.badWordsIds,
-      } as never)) as Tensor;
-      const theirs = Array.from(out.data as BigInt64Array, Number).slice(prepared.inputIds.length);
-      expect(ours![0]!.tokens).toEqual(theirs);
+      const [greedy] = await fastRun([imagePath], p);
+      const old = await naiveRun(imagePath, p, beamSearch);
+      if (old.hypotheses[0]!.tokens.join() !== greedy![0]!.tokens.join()) differs++;
     }
+    expect(differs).toBeGreaterThan(0);
   });
 
   it("describe() returns text, counts, ids, score, timings and model info", async () => {
