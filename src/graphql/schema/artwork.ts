@@ -134,9 +134,16 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
     }),
     currentDescription: t.relation("currentDescription", { nullable: true }),
     descriptions: t.relation("descriptions", {
-      description: `Every description ever made, newest first: the first \`limit\` (default ${DEFAULT_HISTORY}, at most ${MAX_HISTORY}).`,
-      args: { limit: t.arg.int({ defaultValue: DEFAULT_HISTORY }) },
-      query: (args) => ({ orderBy: { id: "desc" }, take: pageSize("limit", args.limit, DEFAULT_HISTORY, MAX_HISTORY) }),
+      description: `Every description ever made, newest first: the first \`limit\` (default ${DEFAULT_HISTORY}, at most ${MAX_HISTORY}). Experiments' texts only with includeExperiments.`,
+      args: {
+        limit: t.arg.int({ defaultValue: DEFAULT_HISTORY }),
+        includeExperiments: t.arg.boolean({ defaultValue: false, description: "Also the texts experiments wrote (never current; see Description.experiment)." }),
+      },
+      query: (args) => ({
+        where: args.includeExperiments ? {} : { experimentId: null },
+        orderBy: { id: "desc" },
+        take: pageSize("limit", args.limit, DEFAULT_HISTORY, MAX_HISTORY),
+      }),
     }),
     wikidataUrl: t.string({ select: { qid: true }, resolve: (a) => `https://www.wikidata.org/wiki/${a.qid}` }),
     commonsUrl: t.string({
