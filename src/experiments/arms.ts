@@ -43,7 +43,7 @@ export function parseArm(arm: ArmText, defaults: GenerationParams): Arm {
   const text = arm.text.trim();
   let requested: unknown;
   if (text === "" || text.toLowerCase() === "defaults") requested = {};
-  else if (text.startsWith("{")) {
+  else if (text.startsWith("{") || text.startsWith("[")) {
     try {
       requested = JSON.parse(text);
     } catch {
