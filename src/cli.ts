@@ -298,8 +298,10 @@ experiment
   .option("--run", "describe in this process even when a worker is running")
   .option("--no-run", "never describe in this process")
   .option("--json", "print the report as JSON")
-  .action(async (id: string, opts: { run?: boolean; json?: boolean }) => {
+  .action(async (id: string, _opts: unknown, cmd: Command) => {
     const x = await import("./experiments/command.js");
+    // The parent command has the same flags and takes them wherever they stand: read both.
+    const opts = cmd.optsWithGlobals<{ run?: boolean; json?: boolean }>();
     await withExperimentDb((db, config, deps) => x.experimentWaitCommand(db, config, id, opts, io, deps));
   });
 experiment
@@ -307,9 +309,9 @@ experiment
   .description("Print an experiment's report now (partial while it runs): Markdown, or JSON")
   .argument("<id>", "the experiment's number")
   .option("--json", "print the report as JSON")
-  .action(async (id: string, opts: { json?: boolean }) => {
+  .action(async (id: string, _opts: unknown, cmd: Command) => {
     const x = await import("./experiments/command.js");
-    await withDb((db) => x.experimentReportCommand(db, id, opts, io));
+    await withDb((db) => x.experimentReportCommand(db, id, cmd.optsWithGlobals<{ json?: boolean }>(), io));
   });
 experiment
   .command("list")
