@@ -100,7 +100,8 @@ const schema = z.object({
   API_TOKEN_NAME: z.string().trim().min(1).max(200).regex(/^[^\u0000-\u001F\u007F-\u009F]*$/, "must be one line without control characters").default("api"),
   API_WORKERS: int(1, 64).default(1),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
-  GRAPHQL_MAX_DEPTH: int(2, 50).default(10),
+  /** Fields nested in a query's deepest path (fragments add no level); the cost limit, not this, stops abuse. */
+  GRAPHQL_MAX_DEPTH: int(2, 50).default(15),
   GRAPHQL_MAX_COST: int(100, 1_000_000).default(20_000),
   GRAPHQL_MAX_ROWS: int(10, 1_000_000).default(10_000),
   GRAPHQL_MAX_ALIASES: int(0, 1000).default(20),
@@ -122,6 +123,10 @@ const schema = z.object({
   SESSION_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   /** Where UI thumbnails are cached; unset: IMAGE_DIR/.thumbs (hidden, so /images never serves them). */
   THUMB_DIR: z.string().min(1).optional(),
+  /** Documents of automatic persisted queries kept per API process (least recently used go first). */
+  GRAPHQL_APQ_MAX_ENTRIES: int(1, 1_000_000).default(1000),
+  /** Bytes of all kept persisted-query documents together, per API process. */
+  GRAPHQL_APQ_MAX_BYTES: int(10_000, 1_000_000_000).default(5_000_000),
   // Sync
   WIKIDATA_SPARQL_URL: url.default("https://query.wikidata.org/sparql"),
   WIKIDATA_API_URL: url.default("https://www.wikidata.org/w/api.php"),

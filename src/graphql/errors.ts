@@ -1,3 +1,5 @@
+import { GraphQLError } from "graphql";
+
 /** Expected failures, returned as typed results (Pothos errors plugin), never masked. */
 export class NotFoundError extends Error {
   override name = "NotFoundError";
@@ -24,5 +26,21 @@ export class UnauthorizedError extends Error {
   override name = "UnauthorizedError";
   constructor(message = "This mutation needs the header Authorization: Bearer <API_TOKEN>") {
     super(message);
+  }
+}
+
+/**
+ * Bad input to a field whose type has no room for a typed error: a connection (Relay's
+ * `@connection` needs the field to return the connection itself) or a subscription. It answers in
+ * the response's `errors` with `extensions.code` BAD_USER_INPUT and `extensions.argument`, the
+ * argument at fault ("first", "after", "query", "filter.minRisk"); the message says what is allowed.
+ */
+export class BadUserInputError extends GraphQLError {
+  constructor(
+    readonly argument: string,
+    message: string,
+  ) {
+    super(message, { extensions: { code: "BAD_USER_INPUT", argument } });
+    this.name = "BadUserInputError";
   }
 }

@@ -1,5 +1,4 @@
 import { timingSafeEqual } from "node:crypto";
-import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
 import { GraphQLError } from "graphql";
 import { createYoga, maskError, type YogaServerInstance } from "graphql-yoga";
 import type { Config } from "../config.js";
@@ -10,10 +9,13 @@ import { renderOfflineGraphiQL, useGraphiQLHeaders } from "./graphiql.js";
 import type { CostOptions } from "./limits/cost.js";
 import { withEventLoopTurns } from "./limits/event-loop.js";
 import { type RequestLimits, useRequestLimits } from "./limits/plugin.js";
+import { PersistedQueryStore, usePersistedQueries } from "./persisted-queries.js";
 import { DEFAULT_ARTWORKS_PAGE } from "./schema/artwork.js";
 import { schema } from "./schema/index.js";
+import { DEFAULT_JOBS_PAGE } from "./schema/job.js";
 import { DEFAULT_SEARCH_PAGE } from "./schema/search.js";
 import { DEFAULT_REVIEW_PAGE } from "./schema/review.js";
+import { DEFAULT_SYNC_RUNS } from "./schema/sync.js";
 
 export const GRAPHIQL_DEFAULT_QUERY = `# Descriptions of Goya's works, as the mirror and the model wrote them.
 {
@@ -53,8 +55,14 @@ export type Yoga = YogaServerInstance<Record<string, never>, Context>;
 
 /** How the cost analysis sizes this schema's lists (see limits/cost.ts). */
 export const COST_OPTIONS: CostOptions = {
-  connectionDefaults: { "Query.artworksConnection": DEFAULT_ARTWORKS_PAGE, "Query.search": DEFAULT_SEARCH_PAGE, "Query.reviewQueue": DEFAULT_REVIEW_PAGE },
-  // The relay plugin's largest default page (artworksConnection's); jobs use 50, Artwork.jobs 20.
+  connectionDefaults: {
+    "Query.artworksConnection": DEFAULT_ARTWORKS_PAGE,
+    "Query.search": DEFAULT_SEARCH_PAGE,
+    "Query.reviewQueue": DEFAULT_REVIEW_PAGE,
+    "Query.jobs": DEFAULT_JOBS_PAGE,
+    "Query.syncRunsConnection": DEFAULT_SYNC_RUNS,
+  },
+  // The largest default page of the others (Artwork.descriptionsConnection's is 50, Artwork.jobs' 20).
   defaultConnectionSize: 100,
   // Creators, titles, labels, genres, images: one to three each, depicted things up to about ten.
   unboundedListSize: 5,
@@ -63,6 +71,7 @@ export const COST_OPTIONS: CostOptions = {
 export function requestLimits(config: Config): RequestLimits {
   return {
     maxTokens: config.GRAPHQL_MAX_TOKENS,
+    maxDepth: config.GRAPHQL_MAX_DEPTH,
     maxAliases: config.GRAPHQL_MAX_ALIASES,
     maxCost: config.GRAPHQL_MAX_COST,
     maxRows: config.GRAPHQL_MAX_ROWS,
@@ -103,8 +112,8 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
     }),
     plugins: [
       useGraphiQLHeaders(),
+      usePersistedQueries(new PersistedQueryStore({ maxEntries: config.GRAPHQL_APQ_MAX_ENTRIES, maxBytes: config.GRAPHQL_APQ_MAX_BYTES })),
       useRequestLimits(requestLimits(config), COST_OPTIONS),
-      maxDepthPlugin({ n: config.GRAPHQL_MAX_DEPTH, ignoreIntrospection: true, exposeLimits: true }),
     ],
   });
 }

@@ -1,7 +1,7 @@
 import type { Db } from "../db.js";
 import { type EarlyStoppingText, GENERATION_DEFAULTS, PARAM_NAMES, parseEarlyStopping, type RequestedParams } from "../generation/params.js";
 import { QUALITY_FLAGS, type QualityFlag } from "../quality/types.js";
-import { REVIEW_VERDICTS } from "./verdict.js";
+import { REVIEW_STATES, REVIEW_VERDICTS, type ReviewState } from "./verdict.js";
 import { formatStep } from "./ladder.js";
 
 /**
@@ -9,8 +9,7 @@ import { formatStep } from "./ladder.js";
  * Descriptions of works that left the inventory are not counted.
  */
 
-export const REVIEW_STATES = ["UNREVIEWED", ...REVIEW_VERDICTS] as const;
-export type ReviewState = (typeof REVIEW_STATES)[number];
+export { REVIEW_STATES, type ReviewState };
 
 export interface QualityCounts {
   descriptions: number;

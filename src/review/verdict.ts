@@ -9,6 +9,9 @@ import type { RequestedParams } from "../generation/params.js";
  */
 
 export const REVIEW_VERDICTS = ["APPROVED", "REJECTED", "NEEDS_WORK"] as const satisfies readonly ReviewVerdict[];
+/** A description's latest verdict, or UNREVIEWED. */
+export const REVIEW_STATES = ["UNREVIEWED", ...REVIEW_VERDICTS] as const;
+export type ReviewState = (typeof REVIEW_STATES)[number];
 
 /** The facts a verdict is judged on. */
 export interface VerdictFacts {
@@ -67,4 +70,22 @@ export const notRejected = {
 } satisfies Prisma.DescriptionWhereInput;
 
 /** The artwork's review state once a person writes its text: nothing is left for the ladder to do. */
+/**
+ * Works whose current description is in one of `states` (UNREVIEWED: nobody gave it a verdict; a
+ * work without a current description is in none), and whose "needs a person" mark is `needsPerson`.
+ */
+export function reviewWhere(filter: { reviewState?: readonly ReviewState[] | null; needsPerson?: boolean | null }): Prisma.ArtworkWhereInput {
+  const and: Prisma.ArtworkWhereInput[] = [];
+  const states = filter.reviewState ?? [];
+  if (states.length) {
+    const verdicts = states.filter((s): s is ReviewVerdict => s !== "UNREVIEWED");
+    const or: Prisma.DescriptionWhereInput[] = [];
+    if (verdicts.length) or.push({ reviewState: { in: verdicts } });
+    if (states.includes("UNREVIEWED")) or.push({ reviewState: null });
+    and.push({ currentDescription: { is: or.length === 1 ? or[0]! : { OR: or } } });
+  }
+  if (filter.needsPerson != null) and.push({ needsPerson: filter.needsPerson });
+  return and.length ? { AND: and } : {};
+}
+
 export const SETTLED_BY_PERSON = { needsPerson: false, fallbackStep: null } as const;

@@ -8,7 +8,8 @@ import { FormError, readForm } from "./forms.js";
 import { type GqlCaller, graphqlCaller, WorkbenchQueryError } from "./gql.js";
 import { checkPostOrigin, localPath } from "./origin.js";
 import { earlyStoppingOption, readRegenerateForm } from "./params-form.js";
-import { ARTWORK, CANCEL_JOB, COLLECTION, FIRST_RUN, JOBS, REGENERATE, SEARCH, SET_DESCRIPTION, STATUS } from "./queries.js";
+import { decodeCursor, InvalidCursorError } from "../review/queue.js";
+import { ARTWORK, CANCEL_JOB, COLLECTION, CREATORS, FIRST_RUN, JOBS, REGENERATE, REVIEW_DESCRIPTION, REVIEW_NEIGHBOURS, REVIEW_QUEUE, SEARCH, SET_DESCRIPTION, STATUS } from "./queries.js";
 import { redirect, renderPage, sendPage } from "./render.js";
 import { cleanName, readCookie, type Session, SESSION_COOKIE, sessionCookie, sessionKey, signSession, SESSION_MAX_AGE_S, tokenMatches, verifySession } from "./session.js";
 import { serveStatic } from "./static.js";
@@ -17,8 +18,18 @@ import {
   type ArtworkIn,
   artworkFacts,
   attributionLine,
+  type Card,
   card,
   type CardIn,
+  COLLECTION_PAGE,
+  type CollectionRequest,
+  emptyQueueReason,
+  filtersByReview,
+  type QueueItemIn,
+  queueItem,
+  REVIEW_FILTERS,
+  reviewStatus,
+  reviewWord,
   chooseDiff,
   collectionHref,
   collectionVariables,
@@ -37,7 +48,7 @@ import {
 } from "./view-models.js";
 
 /**
- * The workbench: server-rendered pages at /, /artworks/<QID>, /jobs, /status and /sign-in, their
+ * The workbench: server-rendered pages at /, /artworks/<QID>, /review, /jobs, /status and /sign-in, their
  * forms (POST, then a redirect), thumbnails under /thumbs/ and scripts under /static/. Every read
  * and write goes through the GraphQL schema in this process (gql.ts).
  */
@@ -50,6 +61,8 @@ export interface WorkbenchDeps {
 
 /** How many versions the history shows (Artwork.descriptions allows 500; a page of 100 stays fast). */
 export const HISTORY_LIMIT = 100;
+/** Verdicts shown per version (Description.reviews allows 200). */
+const VERDICTS_PER_VERSION = 20;
 const JOBS_PAGE = 50;
 const LIVE_JOB_STATUSES = ["QUEUED", "RUNNING", "FAILED", "CANCELLED"];
 const JOB_STATUSES = ["QUEUED", "RUNNING", "FAILED", "CANCELLED", "SUCCEEDED"];
@@ -62,7 +75,19 @@ const DONE: Record<string, string> = {
   cancelled: "The job was cancelled.",
   "signed-in": "Signed in.",
   "signed-out": "Signed out.",
+  approved: "Approved.",
+  rejected: "Rejected. If it was the current text of the model, the work is being described again with the next fallback step.",
+  "needs-work": "Marked as needing work.",
 };
+
+const DONE_BY_VERDICT: Record<string, string> = { APPROVED: "approved", REJECTED: "rejected", NEEDS_WORK: "needs-work" };
+
+/** `path` (a local path, maybe with a query and a fragment) with ?done=<key> set. */
+function withDone(path: string, done: string): string {
+  const u = new URL(path, "http://local");
+  u.searchParams.set("done", done);
+  return `${u.pathname}${u.search}${u.hash}`;
+}
 
 interface Request {
   req: IncomingMessage;
@@ -83,6 +108,7 @@ export function workbenchRoute({ yoga, config, log }: WorkbenchDeps): (req: Inco
     "/jobs": (r) => jobsPage(r, gql),
     "/status": (r) => statusPage(r, gql, config),
     "/sign-in": async (r) => signInPage(r, config, 200, null),
+    "/review": (r) => reviewPage(r, gql),
   };
 
   return async (req, res) => {
@@ -113,7 +139,7 @@ export function workbenchRoute({ yoga, config, log }: WorkbenchDeps): (req: Inco
         return true;
       }
       if (req.method !== "GET" && req.method !== "HEAD") {
-        const allow = artwork?.[2] || cancel || path === "/sign-out" ? "POST" : path === "/sign-in" ? "GET, HEAD, POST" : "GET, HEAD";
+        const allow = artwork?.[2] || cancel || path === "/sign-out" ? "POST" : path === "/sign-in" || path === "/review" ? "GET, HEAD, POST" : "GET, HEAD";
         res.writeHead(405, { allow, "content-type": "text/plain; charset=utf-8" }).end("method not allowed");
         return true;
       }
@@ -170,42 +196,66 @@ interface ConnectionOut<N> {
   edges: { node: N }[];
 }
 
+type CardEdge = { cursor: string; node: { card: Card } };
+
+interface CardPage {
+  totalCount: number;
+  pageInfo: ConnectionOut<unknown>["pageInfo"];
+  edges: CardEdge[];
+}
+
+/** One page of cards (COLLECTION, or SEARCH with words), or the search's complaint about its input. */
+async function fetchCards(gql: GqlCaller, request: CollectionRequest, variables: Record<string, unknown>): Promise<{ page: CardPage | null; creators: { qid: string; label: string | null }[]; problem: string | null }> {
+  if (request.q) {
+    type SearchOut = Omit<ConnectionOut<unknown>, "edges"> & { edges: { cursor: string; node: { snippet: string | null; artwork: CardIn } }[] };
+    let data: { search: SearchOut; creators: { qid: string; label: string | null }[] };
+    try {
+      data = await gql<typeof data>(SEARCH, variables);
+    } catch (err) {
+      // Search words that cannot be searched (no words, too long) are a BAD_USER_INPUT error, which nulls the whole answer.
+      if (!(err instanceof WorkbenchQueryError && err.badInput)) throw err;
+      const { creators } = await gql<{ creators: { qid: string; label: string | null }[] }>(CREATORS);
+      return { page: null, creators, problem: err.messages.join("; ") };
+    }
+    const edges = data.search.edges.map((e) => ({ cursor: e.cursor, node: { card: card(e.node.artwork, e.node.snippet) } }));
+    return { page: { ...data.search, edges }, creators: data.creators, problem: null };
+  }
+  const data = await gql<{ artworksConnection: Omit<ConnectionOut<unknown>, "edges"> & { edges: { cursor: string; node: CardIn }[] }; creators: { qid: string; label: string | null }[] }>(COLLECTION, variables);
+  const edges = data.artworksConnection.edges.map((e) => ({ cursor: e.cursor, node: { card: card(e.node) } }));
+  return { page: { ...data.artworksConnection, edges }, creators: data.creators, problem: null };
+}
+
 async function collectionPage(r: Request, gql: GqlCaller, config: Config): Promise<void> {
   const request = readCollectionRequest(r.url.searchParams);
-  const variables = collectionVariables(request);
   const problems = [...request.problems];
-  let connection: ConnectionOut<{ card: ReturnType<typeof card> }> | null = null;
-  let creators: { qid: string; label: string | null }[] = [];
-  if (request.q) {
-    const data = await gql<{ search: ({ __typename: "InvalidInputError"; message: string } | ({ __typename: "QuerySearchConnection" } & ConnectionOut<{ snippet: string | null; artwork: CardIn }>)); creators: typeof creators }>(SEARCH, variables);
-    creators = data.creators;
-    if (data.search.__typename === "InvalidInputError") problems.push(data.search.message);
-    else connection = { ...data.search, edges: data.search.edges.map((e) => ({ node: { card: card(e.node.artwork, e.node.snippet) } })) };
-    if (request.state !== "ACTIVE" || request.flag) problems.push("Search covers active works only, without the state and flag filters; clear the search words to use them.");
-  } else {
-    const data = await gql<{ artworksConnection: ConnectionOut<CardIn>; creators: typeof creators }>(COLLECTION, variables);
-    creators = data.creators;
-    connection = { ...data.artworksConnection, edges: data.artworksConnection.edges.map((e) => ({ node: { card: card(e.node) } })) };
-  }
-  const cards = connection?.edges.map((e) => e.node.card) ?? [];
-  const unfiltered = !request.q && !request.creator && request.state === "ACTIVE" && !request.described && !request.flag;
-  const notices = cards.length === 0 && unfiltered ? firstRunNotices((await gql<FirstRunIn>(FIRST_RUN)), localFacts(config)) : [];
-  const info = connection?.pageInfo;
+  if (request.q && (request.state !== "ACTIVE" || request.flag || filtersByReview(request))) problems.push("Search covers active works only, without the state, flag and review filters; clear the search words to use them.");
+  const got = await fetchCards(gql, request, collectionVariables(request));
+  const creators = got.creators;
+  if (got.problem) problems.push(got.problem);
+  const info = got.page?.pageInfo;
+  const cards: Card[] = got.page?.edges.map((e) => e.node.card) ?? [];
+  const total = got.page?.totalCount ?? null;
   // Going backward, a previous page exists when this one is full; going forward, when a cursor brought us here.
   const hasPrev = request.before ? !!info?.hasPreviousPage : !!request.after;
   const hasNext = request.before ? true : !!info?.hasNextPage;
+  const prev = hasPrev && info?.startCursor ? collectionHref(request, { before: info.startCursor }) : null;
+  const next = hasNext && info?.endCursor ? collectionHref(request, { after: info.endCursor }) : null;
+  const unfiltered = !request.q && !request.creator && request.state === "ACTIVE" && !request.described && !request.flag && !filtersByReview(request);
+  const notices = cards.length === 0 && unfiltered ? firstRunNotices((await gql<FirstRunIn>(FIRST_RUN)), localFacts(config)) : [];
   const html = renderPage("collection", {
     ...base(r, "Collection", "collection"),
     request,
     creators,
     states: STATES,
     flags: FLAGS,
+    reviewStates: REVIEW_FILTERS,
+    reviewWord,
     problems,
-    total: connection?.totalCount ?? null,
+    total,
     cards,
     notices,
-    prev: hasPrev && info?.startCursor ? collectionHref(request, { before: info.startCursor }) : null,
-    next: hasNext && info?.endCursor ? collectionHref(request, { after: info.endCursor }) : null,
+    prev,
+    next,
   });
   sendPage(r.res, problems.length && !cards.length ? 400 : 200, html, {}, r.head);
 }
@@ -230,7 +280,7 @@ interface GenerationDefaultsOut {
 
 async function artworkPage(r: Request, gql: GqlCaller, id: string): Promise<void> {
   if (!QID.test(id)) return message(r, 404, "No such work", [`“${id}” is not a Wikidata item id like Q5432.`], "/");
-  const data = await gql<{ artwork: ArtworkAnswer; generationDefaults: GenerationDefaultsOut }>(ARTWORK, { id, history: HISTORY_LIMIT });
+  const data = await gql<{ artwork: ArtworkAnswer; generationDefaults: GenerationDefaultsOut }>(ARTWORK, { id, history: HISTORY_LIMIT, reviews: VERDICTS_PER_VERSION });
   const a = data.artwork;
   if (a.__typename !== "Artwork") return message(r, 404, "No such work", [`${id} is not in this mirror. Works appear after a sync of their creator.`], "/");
   const vs = versions(a.descriptions, a.currentDescription?.id ?? null);
@@ -238,6 +288,10 @@ async function artworkPage(r: Request, gql: GqlCaller, id: string): Promise<void
   const title = a.title ?? a.qid;
   const thumb = thumbFor(a.image?.localHash, [320, 640], 640);
   const defaults = data.generationDefaults.params;
+  const review = reviewStatus(a.review, current !== null);
+  const jobs = a.jobs.edges.map((e) => jobView(e.node, current?.source === "HUMAN")).filter((j) => j.live);
+  // The rejection's new attempt gets its progress bar even when it is not among the newest jobs.
+  if (review.regenerating && !jobs.some((j) => j.number === review.regenerating!.job.number)) jobs.unshift(review.regenerating.job);
   const html = renderPage("artwork", {
     ...base(r, title, "collection"),
     qid: a.qid,
@@ -251,10 +305,82 @@ async function artworkPage(r: Request, gql: GqlCaller, id: string): Promise<void
     licence: licenceOf(a.image),
     facts: artworkFacts(a),
     current,
-    jobs: a.jobs.edges.map((e) => jobView(e.node, current?.source === "HUMAN")).filter((j) => j.live),
+    jobs,
+    review,
     versions: vs,
     diff: chooseDiff(vs, r.url.searchParams.get("from"), r.url.searchParams.get("to")),
     defaults: { ...defaults, earlyStopping: earlyStoppingOption(defaults.earlyStopping) },
+  });
+  sendPage(r.res, 200, html, {}, r.head);
+}
+
+interface QueueConnectionOut {
+  __typename: string;
+  pageInfo?: ConnectionOut<unknown>["pageInfo"];
+  edges?: { cursor: string; node?: QueueItemIn }[];
+}
+
+interface ReviewQueueOut {
+  reviewQueue: QueueConnectionOut;
+  stats: { described: number; quality: { current: { byReviewState: { state: string; count: number }[] } } };
+}
+
+/** The connection of a reviewQueue answer; anything else (an error member) is a failure here, since the page checked its cursors. */
+function queueEdges(answer: QueueConnectionOut): { cursor: string; node?: QueueItemIn }[] {
+  if (answer.__typename !== "QueryReviewQueueConnection" || !answer.edges) throw new WorkbenchQueryError([`reviewQueue answered ${answer.__typename}`], 500);
+  return answer.edges;
+}
+
+/**
+ * /review: the current unreviewed descriptions, riskiest first, one at a time. ?after=<cursor>
+ * shows the one after a place in the queue (a verdict comes back here with the reviewed one's
+ * place, so the next one shows), ?before=<cursor> the one before.
+ */
+async function reviewPage(r: Request, gql: GqlCaller): Promise<void> {
+  const p = r.url.searchParams;
+  const problems: string[] = [];
+  const place = (k: "after" | "before"): string | null => {
+    const v = p.get(k);
+    if (!v) return null;
+    try {
+      decodeCursor(v);
+      return v;
+    } catch (err) {
+      if (!(err instanceof InvalidCursorError)) throw err;
+      problems.push("That place in the queue is not one this page made; here is the riskiest description instead.");
+      return null;
+    }
+  };
+  const before = place("before");
+  const after = before ? null : place("after");
+  let data = await gql<ReviewQueueOut>(REVIEW_QUEUE, before ? { last: 1, before } : { first: 1, after });
+  let edge = queueEdges(data.reviewQueue)[0] ?? null;
+  if (!edge && (before || after)) {
+    // Nothing left past that place (reviewed meanwhile, or the end): start again from the riskiest.
+    data = await gql<ReviewQueueOut>(REVIEW_QUEUE, { first: 1 });
+    edge = queueEdges(data.reviewQueue)[0] ?? null;
+  }
+  let prev: string | null = null;
+  let next: string | null = null;
+  if (edge) {
+    const n = await gql<{ previous: QueueConnectionOut; next: QueueConnectionOut }>(REVIEW_NEIGHBOURS, { cursor: edge.cursor });
+    const here = encodeURIComponent(edge.cursor);
+    if (queueEdges(n.previous).length) prev = `/review?before=${here}`;
+    if (queueEdges(n.next).length) next = `/review?after=${here}`;
+  }
+  const waiting = data.stats.quality.current.byReviewState.find((s) => s.state === "UNREVIEWED")?.count ?? 0;
+  const item = edge?.node ? queueItem(edge.node) : null;
+  const html = renderPage("review", {
+    ...base(r, "Review queue", "review"),
+    scripts: ["review-keys.js"],
+    problems,
+    waiting,
+    item,
+    // Where a verdict or an edit of this item comes back to: the queue, just past this item.
+    back: edge ? `/review?after=${encodeURIComponent(edge.cursor)}` : "/review",
+    prev,
+    next,
+    empty: item ? null : emptyQueueReason(data.stats.described),
   });
   sendPage(r.res, 200, html, {}, r.head);
 }
@@ -350,7 +476,7 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
     res.setHeader("connection", "close");
     return message(r, 403, "Refused", [`This form was refused: ${verdict.reason}. Send it from this server's own pages.`]);
   }
-  const known = c.path === "/sign-in" || c.path === "/sign-out" || !!c.artwork?.[2] || !!c.cancel;
+  const known = c.path === "/sign-in" || c.path === "/sign-out" || c.path === "/review" || !!c.artwork?.[2] || !!c.cancel;
   if (!known) {
     res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" }).end("method not allowed");
     return;
@@ -372,6 +498,7 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
     return message(r, 403, "Sign in first", ["Changing descriptions and jobs needs sign-in with the server's API token."], "/sign-in");
   }
   const token = c.config.API_TOKEN;
+  if (c.path === "/review") return postVerdict(r, c.gql, form, token);
   if (c.cancel) {
     const data = await c.gql<{ cancelJob: { __typename: string; message?: string } }>(CANCEL_JOB, { id: c.cancel[1] }, { token });
     if (data.cancelJob.__typename !== "Job") return message(r, 422, "Could not cancel the job", [data.cancelJob.message ?? data.cancelJob.__typename], "/jobs");
@@ -381,13 +508,15 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
   if (!QID.test(qid)) return message(r, 404, "No such work", [`“${qid}” is not a Wikidata item id like Q5432.`], "/");
   const back = `/artworks/${qid}`;
   if (c.artwork![2] === "/description") {
+    // The review queue's Edit form comes back to the queue; any other place is this work's page.
+    const then = localPath(form.get("back"), back);
     const data = await c.gql<{ setDescription: { __typename: string; message?: string } }>(
       SET_DESCRIPTION,
       { id: qid, text: form.get("text") ?? "", author: r.session.name, reason: form.get("reason")?.trim() || null },
       { token },
     );
     if (data.setDescription.__typename !== "Description") return message(r, 422, "Could not save the description", [data.setDescription.message ?? data.setDescription.__typename], back);
-    return redirect(res, `${back}?done=saved`);
+    return redirect(res, withDone(then, "saved"));
   }
   const parsed = readRegenerateForm(form);
   if ("problems" in parsed) return message(r, 400, "Could not queue the job", parsed.problems, back);
@@ -399,4 +528,21 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
   );
   if (data.regenerateDescription.__typename !== "Job") return message(r, 422, "Could not queue the job", [data.regenerateDescription.message ?? data.regenerateDescription.__typename], back);
   return redirect(res, `${back}?done=queued`);
+}
+
+/** POST /review: a verdict from the artwork page or the review queue, recorded as the signed-in Name. */
+async function postVerdict(r: Request, gql: GqlCaller, form: Map<string, string>, token: string): Promise<void> {
+  const back = localPath(form.get("back"), "/review");
+  const verdict = form.get("verdict") ?? "";
+  const id = (form.get("description") ?? "").trim();
+  if (!(verdict in DONE_BY_VERDICT)) return message(r, 400, "Could not record the verdict", [`The verdict must be one of ${Object.keys(DONE_BY_VERDICT).join(", ")}.`], back);
+  if (!id) return message(r, 400, "Could not record the verdict", ["The form names no description."], back);
+  const note = form.get("note")?.trim() ? form.get("note")! : null;
+  const data = await gql<{ reviewDescription: { __typename: string; message?: string } }>(REVIEW_DESCRIPTION, { id, verdict, note, reviewer: r.session!.name }, { token });
+  const answer = data.reviewDescription;
+  if (answer.__typename !== "Review") {
+    const status = answer.__typename === "NotFoundError" || answer.__typename === "InvalidIdError" ? 404 : answer.__typename === "UnauthorizedError" ? 403 : 422;
+    return message(r, status, "Could not record the verdict", [answer.message ?? answer.__typename], back);
+  }
+  return redirect(r.res, withDone(back, DONE_BY_VERDICT[verdict]!));
 }

@@ -1,10 +1,17 @@
 /** The GraphQL documents behind each page and form; the pages read nothing else. */
 
+/** Where a work stands in review; the job is the one the last rejection queued. */
+const REVIEW_STATE = `fragment ReviewState on ArtworkReview {
+  state reviewedAt reviewedBy needsPerson fallbackStep fallbackSteps
+  fallbackJob { id number status progress progressTotal error force createdAt }
+}`;
+
 const CARD = `fragment Card on Artwork {
   qid title inception inceptionPrecision state
   creators { attribution creator { qid label } }
   image { localHash }
   currentDescription { text source quality { flags } }
+  review { state needsPerson fallbackStep fallbackSteps fallbackJob { number status } }
 }`;
 
 const PAGE_INFO = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor }";
@@ -12,20 +19,19 @@ const PAGE_INFO = "pageInfo { hasNextPage hasPreviousPage startCursor endCursor 
 export const COLLECTION = `query Collection($filter: ArtworkFilter, $first: Int, $last: Int, $after: String, $before: String) {
   artworksConnection(filter: $filter, first: $first, last: $last, after: $after, before: $before) {
     totalCount ${PAGE_INFO}
-    edges { node { ...Card } }
+    edges { cursor node { ...Card } }
   }
   creators { qid label }
 }
 ${CARD}`;
 
+/** The creator filter's choices alone, for a search page whose words were refused. */
+export const CREATORS = `query Creators { creators { qid label } }`;
+
 export const SEARCH = `query Search($query: String!, $filter: SearchFilter, $first: Int, $last: Int, $after: String, $before: String) {
   search(query: $query, filter: $filter, first: $first, last: $last, after: $after, before: $before) {
-    __typename
-    ... on InvalidInputError { message }
-    ... on QuerySearchConnection {
-      totalCount ${PAGE_INFO}
-      edges { node { snippet artwork { ...Card } } }
-    }
+    totalCount ${PAGE_INFO}
+    edges { cursor node { snippet artwork { ...Card } } }
   }
   creators { qid label }
 }
@@ -45,7 +51,7 @@ export const FIRST_RUN = `query FirstRun {
 
 const ITEM = "qid label wikidataUrl";
 
-export const ARTWORK = `query Artwork($id: ID!, $history: Int!) {
+export const ARTWORK = `query Artwork($id: ID!, $history: Int!, $reviews: Int!) {
   artwork(id: $id) {
     __typename
     ... on NotFoundError { message }
@@ -58,8 +64,10 @@ export const ARTWORK = `query Artwork($id: ID!, $history: Int!) {
       dimensions { height heightUnit width widthUnit }
       image { fileTitle url localHash localWidth localHeight licenseShortName usageTerms attributionRequired artist credit descriptionUrl }
       currentDescription { id }
+      review { ...ReviewState }
       descriptions(limit: $history) {
-        id text language source author reason createdAt
+        id text language source author reason createdAt reviewState
+        reviews(limit: $reviews) { verdict note reviewer createdAt fallbackStep exhausted }
         generation { modelId modelRevision device prompt numBeams maxNewTokens minNewTokens targetWords lengthPenalty earlyStopping noRepeatNgramSize repetitionPenalty imageSplitting }
         outcome { generatedTokens finishReason trimmed timings { preprocessMs visionMs prefillMs decodeMs totalMs } }
         quality { flags risk }
@@ -70,7 +78,8 @@ export const ARTWORK = `query Artwork($id: ID!, $history: Int!) {
   generationDefaults {
     params { prompt numBeams maxNewTokens minNewTokens targetWords lengthPenalty earlyStopping noRepeatNgramSize repetitionPenalty imageSplitting cleanMarkdown }
   }
-}`;
+}
+${REVIEW_STATE}`;
 
 export const JOBS = `query Jobs($status: [JobStatus!], $first: Int, $last: Int, $after: String, $before: String) {
   jobs(status: $status, first: $first, last: $last, after: $after, before: $before) {
@@ -104,4 +113,41 @@ export const REGENERATE = `mutation Regenerate($id: ID!, $params: GenerationPara
 
 export const CANCEL_JOB = `mutation CancelJob($id: ID!) {
   cancelJob(id: $id) { ${ERRORS} ... on Job { number status } }
+}`;
+
+/**
+ * The review queue. Written against the connection type only (no error-union member), so it reads
+ * the same whether reviewQueue answers `InvalidInputError | QueryReviewQueueConnection` or the
+ * connection itself; the page checks cursors before asking (review-queue.ts).
+ */
+export const REVIEW_QUEUE = `query ReviewQueue($first: Int, $last: Int, $after: String, $before: String) {
+  reviewQueue(first: $first, last: $last, after: $after, before: $before) {
+    __typename
+    ... on QueryReviewQueueConnection {
+      ${PAGE_INFO}
+      edges {
+        cursor
+        node {
+          id text source author createdAt
+          quality { flags risk checks { name value detail } }
+          artwork {
+            qid title inception inceptionPrecision altText
+            creators { attribution creator { qid label } }
+            image { localHash localWidth localHeight }
+          }
+        }
+      }
+    }
+  }
+  stats { described quality { current { byReviewState { state count } } } }
+}`;
+
+/** Whether anything waits before and after a position of the queue. */
+export const REVIEW_NEIGHBOURS = `query ReviewNeighbours($cursor: String!) {
+  previous: reviewQueue(last: 1, before: $cursor) { __typename ... on QueryReviewQueueConnection { edges { cursor } } }
+  next: reviewQueue(first: 1, after: $cursor) { __typename ... on QueryReviewQueueConnection { edges { cursor } } }
+}`;
+
+export const REVIEW_DESCRIPTION = `mutation ReviewDescription($id: ID!, $verdict: ReviewVerdict!, $note: String, $reviewer: String) {
+  reviewDescription(id: $id, verdict: $verdict, note: $note, reviewer: $reviewer) { ${ERRORS} ... on Review { verdict } }
 }`;

@@ -1,5 +1,6 @@
 import { ArtworkState, AttributionKind } from "../generated/prisma/enums.js";
 import { QUALITY_FLAGS } from "../quality/types.js";
+import { REVIEW_STATES } from "../review/stats.js";
 import { type DiffPart, wordDiff } from "./diff.js";
 
 /**
@@ -9,6 +10,7 @@ import { type DiffPart, wordDiff } from "./diff.js";
 
 export const STATES = Object.values(ArtworkState);
 export const FLAGS: readonly string[] = QUALITY_FLAGS;
+export const REVIEW_FILTERS: readonly string[] = REVIEW_STATES;
 /** Works per collection page. */
 export const COLLECTION_PAGE = 60;
 /** Thumbnail widths, in pixels, that /thumbs serves. */
@@ -129,6 +131,10 @@ export interface CollectionRequest {
   state: string;
   described: "" | "yes" | "no";
   flag: string;
+  /** A review state (UNREVIEWED, APPROVED, REJECTED, NEEDS_WORK) or "". */
+  review: string;
+  /** Only works every fallback step failed for. */
+  needsPerson: boolean;
   after: string;
   before: string;
   /** Values the URL held that mean nothing here (shown, then ignored). */
@@ -160,6 +166,8 @@ export function readCollectionRequest(params: URLSearchParams): CollectionReques
     state: oneOf("state", STATES) || "ACTIVE",
     described: oneOf("described", ["yes", "no"]) as CollectionRequest["described"],
     flag: oneOf("flag", FLAGS),
+    review: oneOf("review", REVIEW_FILTERS),
+    needsPerson: oneOf("needsPerson", ["yes"]) === "yes",
     after: get("after", 200),
     before: get("before", 200),
     problems,
@@ -167,7 +175,7 @@ export function readCollectionRequest(params: URLSearchParams): CollectionReques
 }
 
 /** The URL of the collection with `r`'s view, `change` applied (paging cursors reset unless given). */
-export function collectionHref(r: CollectionRequest, change: Partial<Pick<CollectionRequest, "after" | "before" | "q" | "creator" | "state" | "described" | "flag">> = {}): string {
+export function collectionHref(r: CollectionRequest, change: Partial<Pick<CollectionRequest, "after" | "before" | "q" | "creator" | "state" | "described" | "flag" | "review" | "needsPerson">> = {}): string {
   const v = { ...r, after: "", before: "", ...change };
   const params = new URLSearchParams();
   if (v.q) params.set("q", v.q);
@@ -175,10 +183,17 @@ export function collectionHref(r: CollectionRequest, change: Partial<Pick<Collec
   if (v.state && v.state !== "ACTIVE") params.set("state", v.state);
   if (v.described) params.set("described", v.described);
   if (v.flag) params.set("flag", v.flag);
+  if (v.review) params.set("review", v.review);
+  if (v.needsPerson) params.set("needsPerson", "yes");
   if (v.after) params.set("after", v.after);
   if (v.before) params.set("before", v.before);
   const qs = params.toString();
   return qs ? `/?${qs}` : "/";
+}
+
+/** The collection's review filters: GraphQL's ArtworkFilter has none, so the workbench applies them to the cards. */
+export function filtersByReview(r: CollectionRequest): boolean {
+  return r.review !== "" || r.needsPerson;
 }
 
 /** Variables of the COLLECTION query (or, with words to search, of SEARCH) for a request. */
@@ -186,7 +201,17 @@ export function collectionVariables(r: CollectionRequest): Record<string, unknow
   const paging = r.before ? { last: COLLECTION_PAGE, before: r.before } : { first: COLLECTION_PAGE, after: r.after || null };
   const hasDescription = r.described === "yes" ? true : r.described === "no" ? false : null;
   if (r.q) return { query: r.q, filter: { creator: r.creator || null, hasDescription }, ...paging };
-  return { filter: { creator: r.creator || null, state: [r.state], hasDescription, flag: r.flag || null }, ...paging };
+  return {
+    filter: {
+      creator: r.creator || null,
+      state: [r.state],
+      hasDescription,
+      flag: r.flag || null,
+      reviewState: r.review ? [r.review] : null,
+      needsPerson: r.needsPerson ? true : null,
+    },
+    ...paging,
+  };
 }
 
 export interface CardIn {
@@ -198,6 +223,7 @@ export interface CardIn {
   creators: AttributionIn[];
   image: { localHash: string | null } | null;
   currentDescription: { text: string; source: string; quality: { flags: string[] } | null } | null;
+  review?: ReviewIn | null;
 }
 
 export interface Card {
@@ -212,6 +238,7 @@ export interface Card {
   flags: string[];
   state: string;
   thumb: Thumb | null;
+  review: ReviewStatus | null;
 }
 
 export function card(a: CardIn, snippetHtml?: string | null): Card {
@@ -228,6 +255,7 @@ export function card(a: CardIn, snippetHtml?: string | null): Card {
     state: a.state,
     // 160 px only, whatever the screen's density: 60 of them stay far under 600 KB (320 px ones would not).
     thumb: thumbFor(a.image?.localHash, [160], 160),
+    review: a.review ? reviewStatus(a.review, a.currentDescription !== null) : null,
   };
 }
 
@@ -319,6 +347,8 @@ export interface DescriptionIn {
   generation: Record<string, unknown> & { modelId: string | null; modelRevision: string | null; device: string | null; prompt: string | null } | null;
   outcome: { generatedTokens: number | null; finishReason: string | null; trimmed: boolean; timings: Record<string, number | null> | null } | null;
   quality: { flags: string[]; risk: number } | null;
+  reviewState?: string;
+  reviews?: VerdictIn[];
 }
 
 export interface JobIn {
@@ -365,6 +395,7 @@ export interface ArtworkIn {
     descriptionUrl: string | null;
   } | null;
   currentDescription: { id: string } | null;
+  review: ReviewIn;
   descriptions: DescriptionIn[];
   jobs: { edges: { node: JobIn }[] };
 }
@@ -446,6 +477,10 @@ export interface Version {
   outcome: string | null;
   flags: string[];
   risk: number | null;
+  /** "approved", "unreviewed", ... */
+  reviewState: string | null;
+  /** Newest first. */
+  verdicts: VerdictView[];
 }
 
 const PARAM_NAMES: [string, string][] = [
@@ -484,6 +519,8 @@ export function versions(descriptions: DescriptionIn[], currentId: string | null
       outcome: d.outcome?.generatedTokens != null ? `${d.outcome.generatedTokens} tokens, ended by ${d.outcome.finishReason ?? "?"}${d.outcome.trimmed ? ", trimmed" : ""}` : null,
       flags: d.quality?.flags ?? [],
       risk: d.quality?.risk ?? null,
+      reviewState: d.reviewState ? reviewWord(d.reviewState) : null,
+      verdicts: (d.reviews ?? []).map(verdictView),
     };
   });
 }
@@ -524,4 +561,143 @@ export function jobView(j: Pick<JobIn, "number" | "status" | "progress" | "progr
     live: j.status === "QUEUED" || j.status === "RUNNING",
     replacesCurrent: !currentIsHuman || j.force === true,
   };
+}
+
+// ---------------------------------------------------------------- review
+
+/** Artwork.review as the pages ask for it (queries.ts, fragment ReviewState). */
+export interface ReviewIn {
+  state: string;
+  reviewedAt?: string | null;
+  reviewedBy?: string | null;
+  needsPerson: boolean;
+  fallbackStep: number | null;
+  fallbackSteps: number;
+  /** The collection asks for its number and status only. */
+  fallbackJob: (Pick<JobIn, "number" | "status"> & Partial<JobIn>) | null;
+}
+
+const STATE_WORDS: Record<string, string> = { UNREVIEWED: "unreviewed", APPROVED: "approved", REJECTED: "rejected", NEEDS_WORK: "needs work" };
+
+/** "approved", "needs work": a review state or verdict in words. */
+export const reviewWord = (state: string): string => STATE_WORDS[state] ?? state.toLowerCase();
+
+export interface ReviewStatus {
+  state: string;
+  /** "approved by Ana · 2026-12-01 10:00 UTC", "unreviewed"; null when there is no text to review. */
+  line: string | null;
+  needsPerson: boolean;
+  /** The rejection's new attempt while it waits or runs: "fallback step 2 of 3", with its job. */
+  regenerating: { step: number; steps: number; job: JobView } | null;
+  /** The last attempt that ended (succeeded, failed, cancelled); null while one runs or after a settle. */
+  lastAttempt: { step: number; steps: number; job: JobView } | null;
+}
+
+export function reviewStatus(r: ReviewIn, described: boolean): ReviewStatus {
+  const by = r.reviewedBy ? ` by ${r.reviewedBy}` : "";
+  const at = r.reviewedAt ? ` · ${when(r.reviewedAt)}` : "";
+  const j = r.fallbackJob;
+  const job = j ? jobView({ number: j.number, status: j.status, progress: j.progress ?? 0, progressTotal: j.progressTotal ?? null, error: j.error ?? null, force: j.force }) : null;
+  const attempt = r.fallbackStep != null && job ? { step: r.fallbackStep, steps: r.fallbackSteps, job } : null;
+  return {
+    state: r.state,
+    line: described ? (r.state === "UNREVIEWED" ? "unreviewed" : `${reviewWord(r.state)}${by}${at}`) : null,
+    needsPerson: r.needsPerson,
+    regenerating: attempt?.job.live ? attempt : null,
+    lastAttempt: attempt && !attempt.job.live ? attempt : null,
+  };
+}
+
+export interface VerdictIn {
+  verdict: string;
+  note: string | null;
+  reviewer: string;
+  createdAt: string;
+  fallbackStep: number | null;
+  exhausted: boolean;
+}
+
+export interface VerdictView {
+  verdict: string;
+  word: string;
+  reviewer: string;
+  at: string;
+  note: string | null;
+  /** What the verdict set off: "queued fallback step 1", "nothing left to try: needs a person". */
+  effect: string | null;
+}
+
+export function verdictView(v: VerdictIn): VerdictView {
+  return {
+    verdict: v.verdict,
+    word: reviewWord(v.verdict),
+    reviewer: v.reviewer,
+    at: when(v.createdAt)!,
+    note: v.note,
+    effect: v.exhausted ? "nothing left to try: the work needs a person" : v.fallbackStep != null ? `queued fallback step ${v.fallbackStep}` : null,
+  };
+}
+
+export interface QueueItemIn {
+  id: string;
+  text: string;
+  source: string;
+  author: string | null;
+  createdAt: string;
+  quality: { flags: string[]; risk: number; checks: { name: string; value: number; detail: string }[] } | null;
+  artwork: {
+    qid: string;
+    title: string | null;
+    inception: string | null;
+    inceptionPrecision: number | null;
+    altText: string | null;
+    creators: AttributionIn[];
+    image: { localHash: string | null; localWidth: number | null; localHeight: number | null } | null;
+  };
+}
+
+export interface QueueItem {
+  descriptionId: string;
+  qid: string;
+  href: string;
+  title: string;
+  date: string | null;
+  attribution: string;
+  text: string;
+  /** "written by the model · 2026-12-01 10:00 UTC". */
+  meta: string;
+  flags: string[];
+  /** "0.62"; null when the text was never assessed. */
+  risk: string | null;
+  checks: { name: string; value: string; detail: string }[];
+  image: (Thumb & { width: number | null; height: number | null }) | null;
+  alt: string;
+}
+
+export function queueItem(d: QueueItemIn): QueueItem {
+  const a = d.artwork;
+  const title = a.title ?? a.qid;
+  const thumb = thumbFor(a.image?.localHash, [320, 640], 640);
+  return {
+    descriptionId: d.id,
+    qid: a.qid,
+    href: `/artworks/${a.qid}`,
+    title,
+    date: formatInception(a.inception, a.inceptionPrecision),
+    attribution: attributionLine(a.creators),
+    text: d.text,
+    meta: `${d.source === "HUMAN" ? `written by ${d.author || "a person"}` : "written by the model"} · ${when(d.createdAt)}`,
+    flags: d.quality?.flags ?? [],
+    risk: d.quality ? d.quality.risk.toFixed(2) : null,
+    checks: (d.quality?.checks ?? []).map((c) => ({ name: c.name, value: Number.isInteger(c.value) ? String(c.value) : c.value.toFixed(2), detail: c.detail })),
+    image: thumb ? { ...thumb, width: a.image?.localWidth ?? null, height: a.image?.localHeight ?? null } : null,
+    alt: a.altText ?? `Image of ${title}`,
+  };
+}
+
+/** Why the review queue is empty. */
+export function emptyQueueReason(described: number): string {
+  return described === 0
+    ? "Nothing is described yet: descriptions appear here once the describe worker has written them."
+    : `All ${described} current ${described === 1 ? "description has" : "descriptions have"} been reviewed. New ones appear here as they are written.`;
 }

@@ -75,6 +75,23 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** The count the review queue page states. */
+async function waiting(page: Page): Promise<number> {
+  return Number(/^(\d+)/.exec(await page.locator("#queue-count").innerText())![1]);
+}
+
+/** The titles of the whole review queue, walked with its Next links (the queue here is a handful). */
+async function queueTitles(page: Page): Promise<string[]> {
+  const titles: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    if (await page.locator("#item-title").count()) titles.push(await page.locator("#item-title").innerText());
+    const next = page.locator('#queue-paging a[rel="next"]');
+    if (!(await next.count())) break;
+    await page.goto(new URL((await next.getAttribute("href"))!, page.url()).href);
+  }
+  return titles;
+}
+
 /** axe-core in the page (page.evaluate runs it past the CSP, as the issue asks; the CSP stays on). */
 async function expectAccessible(page: Page, what: string): Promise<void> {
   await page.evaluate(axeSource);
@@ -185,7 +202,25 @@ it("browse, sign in, edit, regenerate with live progress, cancel a queued job, s
   await worker.stop();
   worker = null;
 
-  // 6. Cancel a queued job while no worker runs.
+  // 6. Approve the new text; it leaves the review queue.
+  await page.getByRole("link", { name: "Review", exact: true }).click();
+  await page.waitForURL(`${base}/review`);
+  await expectAccessible(page, "review queue");
+  const waitingBefore = await waiting(page);
+  expect(await queueTitles(page)).toContain("Work 1");
+  await page.goto(`${base}/artworks/${WORK}`);
+  await page.getByLabel("Review note (optional)").fill("Checked against the image.");
+  await page.getByRole("button", { name: "Approve", exact: true }).click();
+  await page.waitForURL(/done=approved/);
+  expect(await page.locator("#review-state").innerText()).toContain("approved by Ana Curator");
+  expect(await history.nth(0).locator(".verdicts").innerText()).toMatch(/approved by Ana Curator[\s\S]*Note: Checked against the image\./);
+  await page.goto(`${base}/review`);
+  expect(await waiting(page)).toBe(waitingBefore - 1);
+  // The README's picture of the review queue.
+  await page.screenshot({ path: join(ROOT, "docs", "screenshots", "review.png") });
+  expect(await queueTitles(page)).not.toContain("Work 1");
+
+  // 7. Cancel a queued job while no worker runs.
   await page.goto(`${base}/artworks/${OTHER}`);
   await page.getByRole("button", { name: "Regenerate" }).click();
   await page.waitForURL(/done=queued/);
@@ -201,7 +236,45 @@ it("browse, sign in, edit, regenerate with live progress, cancel a queued job, s
   await page.goto(`${base}/status`);
   await expectAccessible(page, "status");
 
-  // 7. Sign out; a write is refused, and the work's page offers no forms.
+  // The review queue by keyboard: j and k move, e goes to the text (where keys are typing), a approves.
+  await page.goto(`${base}/review`);
+  const firstTitle = await page.locator("#item-title").innerText();
+  await page.keyboard.press("j");
+  await page.waitForURL(/\/review\?after=/);
+  expect(await page.locator("#item-title").innerText()).not.toBe(firstTitle);
+  await page.keyboard.press("k");
+  await page.waitForURL(/\/review\?before=/);
+  expect(await page.locator("#item-title").innerText()).toBe(firstTitle);
+  await page.keyboard.press("e");
+  expect(await page.evaluate(() => document.activeElement?.id)).toBe("edit-text");
+  const atTyping = page.url();
+  const untyped = await page.locator("#edit-text").inputValue();
+  await page.keyboard.press("a");
+  const typed = await page.locator("#edit-text").inputValue();
+  // The key went into the text (at the caret), not to the queue.
+  expect(typed.length).toBe(untyped.length + 1);
+  expect(typed.split("a").length).toBe(untyped.split("a").length + 1);
+  expect(page.url()).toBe(atTyping);
+  await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+  const keyed = await page.locator("#verdict-form input[name=description]").getAttribute("value");
+  const waitingNow = await waiting(page);
+  await page.keyboard.press("a");
+  await page.waitForURL(/done=approved/);
+  expect(await page.locator("#item-title").innerText().catch(() => null)).not.toBe(firstTitle);
+  expect(await waiting(page)).toBe(waitingNow - 1);
+  const approved = await httpGql(`${base}/graphql`, `{ node(id: "${keyed}") { ... on Description { reviewState reviewedBy } } }`);
+  expect(approved.data.node).toEqual({ reviewState: "APPROVED", reviewedBy: "Ana Curator" });
+  // The keys can be turned off (WCAG 2.1.4), and then do nothing.
+  await page.getByLabel("Use these keys").uncheck();
+  const keysOff = page.url();
+  await page.locator("h1").click();
+  await page.keyboard.press("j");
+  await page.keyboard.press("a");
+  await page.waitForTimeout(300);
+  expect(page.url()).toBe(keysOff);
+  expect(await waiting(page)).toBe(waitingNow - 1);
+
+  // 8. Sign out; a write is refused, and the work's page offers no forms.
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.waitForURL(/done=signed-out/);
   const refused = await page.request.post(`${base}/artworks/${WORK}/description`, { form: { text: "after sign-out" }, headers: { origin: base } });
@@ -210,7 +283,7 @@ it("browse, sign in, edit, regenerate with live progress, cancel a queued job, s
   expect(await page.getByLabel("Edit description").count()).toBe(0);
   expect((await page.locator("#current-description").innerText()).trim()).toBe(fresh);
 
-  // 8. The script title, on its own page: text, never a dialog.
+  // 9. The script title, on its own page: text, never a dialog.
   await page.goto(`${base}/artworks/${SCRIPT_TITLE_WORK}`);
   expect(await page.getByRole("heading", { level: 1 }).innerText()).toBe(SCRIPT_TITLE);
   await expectAccessible(page, "artwork with a script title");

@@ -169,9 +169,27 @@ describe("artworksConnection, creators, stats", () => {
 });
 
 describe("limits", () => {
-  it("rejects queries deeper than GRAPHQL_MAX_DEPTH", async () => {
-    const deep = `{ artworks { descriptions { artwork { descriptions { artwork { descriptions { artwork { descriptions { artwork { descriptions { artwork { qid } } } } } } } } } } } }`;
-    const r = await gql(yoga, deep);
-    expect(r.errors?.[0]?.message).toMatch(/depth/i);
+  it("refuses operations nested deeper than GRAPHQL_MAX_DEPTH (15) fields, however cheap; fragments add no level", async () => {
+    /** `artwork { currentDescription { artwork { … id } } }`: `depth` fields deep, one object per level. */
+    const chain = (depth: number, fragments = false) => {
+      let inner = "id";
+      for (let level = depth - 1; level >= 2; level--) {
+        const field = level % 2 === 0 ? "currentDescription" : "artwork";
+        inner = fragments ? `${field} { ... on ${field === "artwork" ? "Artwork" : "Description"} { ${inner} } }` : `${field} { ${inner} }`;
+      }
+      return `{ artwork(id: "Q20") { ... on Artwork { ${inner} } } }`;
+    };
+    for (const fragments of [false, true]) {
+      const fits = await gql(yoga, chain(15, fragments));
+      expect(fits.errors).toBeUndefined();
+      const deep = await gql(yoga, chain(16, fragments));
+      expect(deep.data).toBeUndefined();
+      expect(deep.errors).toEqual([
+        {
+          message: "The operation nests fields 16 deep; at most 15 are allowed (GRAPHQL_MAX_DEPTH). Fragments add no level",
+          extensions: { code: "DEPTH_LIMIT" },
+        },
+      ]);
+    }
   });
 });

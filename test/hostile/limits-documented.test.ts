@@ -61,6 +61,8 @@ function withinLimits(document: string, s = schema) {
     expect(r.cost, `cost of ${op.name ?? "the operation"}`).toBeLessThanOrEqual(limits.maxCost);
     expect(r.rows, `rows of ${op.name ?? "the operation"}`).toBeLessThanOrEqual(limits.maxRows);
     expect(r.aliases).toBeLessThanOrEqual(limits.maxAliases);
+    // Depth with room to spare: the cost limit, not depth, is what stops abuse.
+    expect(r.depth, `depth of ${op.name ?? "the operation"}`).toBeLessThanOrEqual(limits.maxDepth - 5);
   }
 }
 
@@ -72,8 +74,9 @@ async function runsWithoutLimitErrors(document: string) {
       headers: { "content-type": "application/json", authorization: `Bearer ${config.API_TOKEN}` },
       body: JSON.stringify({ query: document, variables: op.variables, operationName: op.name }),
     });
-    const body = (await res.json()) as { errors?: { message: string; extensions?: { code?: string } }[] };
-    const refused = (body.errors ?? []).filter((e) => LIMIT_ERROR_CODES.has(e.extensions?.code ?? "") || e.extensions?.code === "INTERNAL_SERVER_ERROR");
+    const body = (await res.json()) as { errors?: { message: string; path?: unknown; extensions?: { code?: string } }[] };
+    // A limit refuses before execution (no path); a resolver's BAD_USER_INPUT for a sample value (a cursor of "goya") is not a refusal.
+    const refused = (body.errors ?? []).filter((e) => (!e.path && LIMIT_ERROR_CODES.has(e.extensions?.code ?? "")) || e.extensions?.code === "INTERNAL_SERVER_ERROR");
     expect(refused, `${op.name ?? "operation"} of ${document.slice(0, 60)}`).toEqual([]);
   }
 }

@@ -16,17 +16,29 @@ const ids: Record<string, number> = {};
 
 const SEARCH = `query($q: String!, $first: Int, $after: String, $filter: SearchFilter) {
   search(query: $q, first: $first, after: $after, filter: $filter) {
-    __typename
-    ... on Error { message }
-    ... on InvalidInputError { field }
-    ... on QuerySearchConnection { pageInfo { hasNextPage endCursor } edges { cursor node { score snippet artwork { qid title } } } }
+    __typename pageInfo { hasNextPage endCursor } edges { cursor node { score snippet artwork { qid title } } }
   }
 }`;
 
+type InputError = { message: string; code?: unknown; argument?: unknown };
+
+/** The connection, or the one error bad input answers (its message, extensions.code and extensions.argument). */
+async function searchOrError(query: string, variables: Record<string, unknown>): Promise<{ connection?: any; error?: InputError }> {
+  const r = await gql(yoga, query, variables);
+  if (!r.errors) return { connection: r.data.search };
+  expect(r.errors).toHaveLength(1);
+  expect(r.data).toBeNull();
+  return { error: { message: r.errors[0]!.message, ...r.errors[0]!.extensions } };
+}
 async function search(q: string, extra: Record<string, unknown> = {}) {
-  const r = await gql(yoga, SEARCH, { q, ...extra });
-  expect(r.errors).toBeUndefined();
-  return r.data.search;
+  const { connection, error } = await searchOrError(SEARCH, { q, ...extra });
+  expect(error).toBeUndefined();
+  return connection;
+}
+async function searchError(q: string, extra: Record<string, unknown> = {}, query = SEARCH): Promise<InputError> {
+  const { connection, error } = await searchOrError(query, { q, ...extra });
+  expect(connection).toBeUndefined();
+  return error!;
 }
 async function qids(q: string, extra: Record<string, unknown> = {}): Promise<string[]> {
   const s = await search(q, extra);
@@ -142,17 +154,18 @@ describe("search", () => {
     expect(p2.pageInfo.hasNextPage).toBe(false);
     const all = [p1.edges[0].node.artwork.qid, ...p2.edges.map((e: { node: { artwork: { qid: string } } }) => e.node.artwork.qid)];
     expect(new Set(all).size).toBe(3);
-    const bad = await search("a", { after: "not-a-cursor" });
-    expect(bad).toMatchObject({ __typename: "InvalidInputError", field: "after" });
-    const big = await search("a", { first: 101 });
-    expect(big).toMatchObject({ __typename: "InvalidInputError", field: "first" });
+    expect(await searchError("a", { after: "not-a-cursor" })).toEqual({
+      message: '"not-a-cursor" is not a cursor from this search',
+      code: "BAD_USER_INPUT",
+      argument: "after",
+    });
+    expect(await searchError("a", { first: 101 })).toEqual({ message: "first must be between 0 and 100 (got 101)", code: "BAD_USER_INPUT", argument: "first" });
   });
 
   it("pages backward, counts the matches, and agrees with paging forward", async () => {
     const PAGE = `query($q: String!, $first: Int, $after: String, $last: Int, $before: String) {
       search(query: $q, first: $first, after: $after, last: $last, before: $before) {
-        ... on QuerySearchConnection { totalCount pageInfo { hasPreviousPage hasNextPage startCursor endCursor } edges { cursor node { artwork { qid } } } }
-        ... on InvalidInputError { field message }
+        totalCount pageInfo { hasPreviousPage hasNextPage startCursor endCursor } edges { cursor node { artwork { qid } } }
       }
     }`;
     const page = async (vars: Record<string, unknown>) => {
@@ -179,8 +192,8 @@ describe("search", () => {
     expect(qidsOf(await page({ last: 2, before: offsetToCursor(1000) }))).toEqual(order.slice(1));
     expect(await page({ first: 0 })).toMatchObject({ totalCount: 3, edges: [], pageInfo: { hasNextPage: true } });
 
-    expect(await page({ last: 101 })).toMatchObject({ field: "last" });
-    expect(await page({ before: "nope" })).toMatchObject({ field: "before" });
+    expect(await searchError("a", { last: 101 }, PAGE)).toMatchObject({ code: "BAD_USER_INPUT", argument: "last" });
+    expect(await searchError("a", { before: "nope" }, PAGE)).toMatchObject({ code: "BAD_USER_INPUT", argument: "before" });
     expect((await gql(yoga, PAGE, { q: "zzzzqq", first: 5 })).data.search).toMatchObject({ totalCount: 0, edges: [] });
     const none = await gql(yoga, `{ search(query: "reading", filter: { creator: "nobody at all" }) { ... on QuerySearchConnection { totalCount edges { cursor } } } }`);
     expect(none.data.search).toEqual({ totalCount: 0, edges: [] });
@@ -189,17 +202,17 @@ describe("search", () => {
   it.each([['"'], ["*"], ["NEAR("], ["-"], ["dog AND"], ["OR"], ['"unbalanced phrase'], ["col:umn"], ["^start"], ["a + b"], ["(((("], ["\u0000"], ["💥 donkey"], ["\u0301\u0301\u0301"], ["𝔡𝔬𝔤"], ["dog*cat"], ["**dog"], ["\u200b"], ["--"], ["中文字"]])(
     "answers hostile input %j without an FTS5 or internal error",
     async (q) => {
-      const s = await search(q);
-      expect(["QuerySearchConnection", "InvalidInputError"]).toContain(s.__typename);
+      const { connection, error } = await searchOrError(SEARCH, { q });
+      if (error) expect(error).toMatchObject({ code: "BAD_USER_INPUT", argument: "query" });
+      else expect(connection.__typename).toBe("QuerySearchConnection");
     },
   );
 
-  it("gives typed errors for empty, word-less and oversized queries", async () => {
+  it("answers empty, word-less and oversized queries with a BAD_USER_INPUT error naming the argument", async () => {
     for (const q of ["", "   ", '"', "*", "-", "x".repeat(10_000), "donkey ".repeat(1500)]) {
-      const s = await search(q);
-      expect(s.__typename).toBe("InvalidInputError");
-      expect(s.field).toBe("query");
-      expect(s.message).toMatch(/empty|no words|too long|too many/);
+      const error = await searchError(q);
+      expect(error).toMatchObject({ code: "BAD_USER_INPUT", argument: "query" });
+      expect(error.message).toMatch(/empty|no words|too long|too many/);
     }
   });
 });

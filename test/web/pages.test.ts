@@ -45,7 +45,7 @@ const page = async (path: string) => {
 };
 
 describe("every page", () => {
-  for (const path of ["/", "/?q=woman", "/artworks/Q700001", "/jobs", "/status", "/sign-in", "/artworks/Q999999", "/artworks/not-a-qid"]) {
+  for (const path of ["/", "/?q=woman", "/?review=UNREVIEWED", "/artworks/Q700001", "/review", "/jobs", "/status", "/sign-in", "/artworks/Q999999", "/artworks/not-a-qid"]) {
     it(`${path} carries the CSP (no inline script, not framed) and nosniff`, async () => {
       const { r, html } = await page(path);
       expect([200, 404]).toContain(r.status);
@@ -121,6 +121,16 @@ describe("collection", () => {
     expect(html).toContain("La maja");
     expect(html).not.toContain("Water lilies");
     expect(html).toContain("<mark>sofa</mark>");
+  });
+
+  it("says why search words cannot be searched, and keeps the page (the creator choices too)", async () => {
+    for (const q of ["*", '"', "-"]) {
+      const { html, r } = await page(`/?q=${encodeURIComponent(q)}`);
+      // A page of problems and no cards is a 400, as for a filter value it does not know.
+      expect(r.status).toBe(400);
+      expect(html).toMatch(/The search query (has no words|only excludes words)/);
+      expect(html).toContain("Claude Monet");
+    }
   });
 
   it("names a filter value it does not know", async () => {

@@ -4,7 +4,22 @@ import { FormError, parseForm } from "../../src/web/forms.js";
 import { checkPostOrigin, localPath } from "../../src/web/origin.js";
 import { readRegenerateForm } from "../../src/web/params-form.js";
 import { cleanName, readCookie, sessionCookie, sessionKey, signSession, verifySession } from "../../src/web/session.js";
-import { collectionHref, excerpt, firstRunNotices, formatInception, pullCommandIn, readCollectionRequest, snippetParts, thumbFor } from "../../src/web/view-models.js";
+import {
+  card,
+  collectionHref,
+  collectionVariables,
+  emptyQueueReason,
+  excerpt,
+  firstRunNotices,
+  formatInception,
+  pullCommandIn,
+  queueItem,
+  readCollectionRequest,
+  reviewStatus,
+  snippetParts,
+  thumbFor,
+  verdictView,
+} from "../../src/web/view-models.js";
 
 describe("view models", () => {
   it("formats Wikidata times at their precision", () => {
@@ -62,6 +77,62 @@ describe("view models", () => {
       { kind: "added", text: "black" },
       { kind: "same", text: " dress" },
     ]);
+  });
+});
+
+describe("review view models", () => {
+  const job = (status: string) => ({ id: "j", number: 7, status, progress: 3, progressTotal: 24, error: null, force: false, createdAt: "2026-12-01T10:00:00Z" });
+  const review = { state: "REJECTED", reviewedAt: "2026-12-01T10:05:09Z", reviewedBy: "Ana", needsPerson: false, fallbackStep: 2, fallbackSteps: 3, fallbackJob: job("RUNNING") };
+
+  it("says who reviewed and when, and whether a fallback step runs or ended", () => {
+    const running = reviewStatus(review, true);
+    expect(running.line).toBe("rejected by Ana · 2026-12-01 10:05 UTC");
+    expect(running.regenerating).toMatchObject({ step: 2, steps: 3, job: { number: 7, live: true, progress: 3, total: 24 } });
+    expect(running.lastAttempt).toBeNull();
+    const ended = reviewStatus({ ...review, fallbackJob: job("FAILED") }, true);
+    expect(ended.regenerating).toBeNull();
+    expect(ended.lastAttempt).toMatchObject({ step: 2, job: { status: "FAILED" } });
+    expect(reviewStatus({ ...review, state: "UNREVIEWED", fallbackStep: null }, true)).toMatchObject({ line: "unreviewed", regenerating: null, lastAttempt: null });
+    expect(reviewStatus({ ...review, state: "UNREVIEWED", fallbackStep: null, fallbackJob: null }, false).line).toBeNull();
+    expect(reviewStatus({ ...review, state: "NEEDS_WORK", reviewedBy: null, reviewedAt: null }, true).line).toBe("needs work");
+  });
+
+  it("a verdict says what it set off", () => {
+    const v = { verdict: "REJECTED", note: null, reviewer: "Ana", createdAt: "2026-12-01T10:05:00Z", fallbackStep: 1, exhausted: false };
+    expect(verdictView(v)).toMatchObject({ word: "rejected", at: "2026-12-01 10:05 UTC", effect: "queued fallback step 1" });
+    expect(verdictView({ ...v, fallbackStep: null, exhausted: true }).effect).toBe("nothing left to try: the work needs a person");
+    expect(verdictView({ ...v, verdict: "APPROVED", fallbackStep: null }).effect).toBeNull();
+  });
+
+  it("the review filters keep matching cards; a review state needs a description", () => {
+    const base = { qid: "Q1", title: "T", inception: null, inceptionPrecision: null, state: "ACTIVE", creators: [], image: null };
+    const described = card({ ...base, currentDescription: { text: "x", source: "MODEL", quality: null }, review: { ...review, state: "UNREVIEWED", needsPerson: true } });
+    const blank = card({ ...base, currentDescription: null, review: { ...review, state: "UNREVIEWED", fallbackStep: null, fallbackJob: null } });
+    const req = (q: string) => readCollectionRequest(new URLSearchParams(q));
+    expect(collectionHref(req("review=NEEDS_WORK&needsPerson=yes&after=abc"))).toBe("/?review=NEEDS_WORK&needsPerson=yes");
+    expect(req("review=MAYBE&needsPerson=1").problems).toEqual(['review "MAYBE" is not one of UNREVIEWED, APPROVED, REJECTED, NEEDS_WORK', 'needsPerson "1" is not one of yes']);
+    // The review filters go to GraphQL's ArtworkFilter (a work without a description has no review state there).
+    expect(collectionVariables(req("review=APPROVED")).filter).toMatchObject({ reviewState: ["APPROVED"], needsPerson: null, hasDescription: null });
+    expect(collectionVariables(req("review=APPROVED&described=no")).filter).toMatchObject({ reviewState: ["APPROVED"], hasDescription: false });
+    expect(collectionVariables(req("needsPerson=yes")).filter).toMatchObject({ reviewState: null, needsPerson: true });
+    void described;
+    void blank;
+  });
+
+  it("a queue item shows its risk, checks and image; the empty queue says why", () => {
+    const item = queueItem({
+      id: "RGVzY3JpcHRpb246MQ==",
+      text: "A dog.",
+      source: "MODEL",
+      author: null,
+      createdAt: "2026-12-01T10:00:00Z",
+      quality: { flags: ["DEPICTS_MISSING"], risk: 0.456, checks: [{ name: "words", value: 2, detail: "2 words" }, { name: "ratio", value: 0.3333, detail: "a third" }] },
+      artwork: { qid: "Q5", title: null, inception: null, inceptionPrecision: null, altText: null, creators: [], image: { localHash: "a".repeat(64), localWidth: 800, localHeight: 600 } },
+    });
+    expect(item).toMatchObject({ title: "Q5", risk: "0.46", meta: "written by the model · 2026-12-01 10:00 UTC", alt: "Image of Q5", image: { width: 800 } });
+    expect(item.checks.map((c) => c.value)).toEqual(["2", "0.33"]);
+    expect(emptyQueueReason(0)).toMatch(/^Nothing is described yet/);
+    expect(emptyQueueReason(1)).toMatch(/^All 1 current description has been reviewed/);
   });
 });
 

@@ -153,7 +153,7 @@ describe("form posts", () => {
       { origin: base, "sec-fetch-site": "cross-site" },
       { origin: base, "sec-fetch-site": "same-site" },
     ];
-    for (const path of ["/artworks/Q710001/description", "/artworks/Q710001/regenerate", "/jobs/1/cancel", "/sign-in", "/sign-out"]) {
+    for (const path of ["/artworks/Q710001/description", "/artworks/Q710001/regenerate", "/jobs/1/cancel", "/review", "/sign-in", "/sign-out"]) {
       for (const h of cases) {
         const headers: Record<string, string> = { cookie, ...h };
         if (h.origin === "") delete headers.origin;
@@ -161,7 +161,7 @@ describe("form posts", () => {
           method: "POST",
           redirect: "manual",
           headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
-          body: form({ text: "csrf", token: TOKEN }),
+          body: form({ text: "csrf", token: TOKEN, description: "1", verdict: "APPROVED" }),
         });
         expect(r.status, `${path} ${JSON.stringify(h)}`).toBe(403);
         expect(r.headers.get("set-cookie"), path).toBeNull();
@@ -169,6 +169,7 @@ describe("form posts", () => {
     }
     const current = await t.db.artwork.findUniqueOrThrow({ where: { qid: "Q710001" }, include: { currentDescription: true } });
     expect(current.currentDescription!.text).not.toBe("csrf");
+    expect(await t.db.review.count()).toBe(0);
   });
 
   it("accept a same-origin Referer when Origin is absent", async () => {
@@ -252,7 +253,7 @@ describe("UI_REQUIRE_SIGN_IN=true", () => {
   it("closes the pages and thumbnails, not GraphQL nor /images; sign-in opens them", async () => {
     const s = await serve({ API_TOKEN: TOKEN, UI_REQUIRE_SIGN_IN: "true" });
     try {
-      for (const path of ["/", "/artworks/Q710001", "/jobs", "/status", "/?q=parasol"]) {
+      for (const path of ["/", "/artworks/Q710001", "/review", "/jobs", "/status", "/?q=parasol"]) {
         const r = await fetch(`${s.base}${path}`, { redirect: "manual" });
         expect(r.status, path).toBe(303);
         expect(r.headers.get("location")).toBe(`/sign-in?next=${encodeURIComponent(path)}`);

@@ -32,6 +32,9 @@ import { type ArgumentProblem, checkArgumentLimits } from "./input-limits.js";
  * A field whose value may be large (a description's text) declares a weight, `extensions: fieldWeight(n)`,
  * and costs n per object instead of 1, so the response size counts and not only the row count.
  * Fields of the introspection types cost nothing unless they are lists.
+ * Depth counts fields only: a fragment (inline or spread) adds no level, so the fragment-heavy
+ * documents Relay generates measure what they select; `__schema` and `__type` count 0 (graphql-js's
+ * MaxIntrospectionDepthRule bounds them).
  * Fragments are summed over every possible type (an upper bound) and costed once each, so a
  * document of nested fragment spreads cannot make the analysis itself exponential.
  */
@@ -64,6 +67,8 @@ export interface OperationCost {
   rows: number;
   /** Aliased fields in the operation (fragments counted where they are spread). */
   aliases: number;
+  /** Fields nested in the deepest path: `{ a { b } }` is 2. */
+  depth: number;
   /** String and list arguments over their limits (see input-limits.ts). */
   problems: ArgumentProblem[];
 }
@@ -77,9 +82,10 @@ interface Unit {
   cost: number;
   rows: number;
   aliases: number;
+  depth: number;
 }
 
-const ZERO: Unit = { cost: 0, rows: 0, aliases: 0 };
+const ZERO: Unit = { cost: 0, rows: 0, aliases: 0, depth: 0 };
 
 export function operationCost(
   schema: GraphQLSchema,
@@ -105,12 +111,14 @@ export function operationCost(
     let cost = 0;
     let rows = 0;
     let aliases = 0;
+    let depth = 0;
     // Cost and rows grow with every object a list returns; aliases are counted as written (the
     // cost already prices what an alias inside a list repeats).
     const add = (u: Unit, times = 1) => {
       cost += u.cost * times;
       rows += u.rows * times;
       aliases += u.aliases;
+      depth = Math.max(depth, u.depth);
     };
     for (const selection of set.selections) {
       if (selection.kind === Kind.INLINE_FRAGMENT) {
@@ -137,6 +145,7 @@ export function operationCost(
       const name = selection.name.value;
       if (name === "__typename") {
         cost += 1;
+        depth = Math.max(depth, 1);
         continue;
       }
       const field = fieldOf(schema, type, name);
@@ -151,7 +160,10 @@ export function operationCost(
       // Introspection reads the schema in memory: only its lists count. (How deep it may nest is
       // graphql-js's MaxIntrospectionDepthRule's business.)
       if (!type.name.startsWith("__") || isListType(getNullableType(field.type))) cost += weightOf(field);
-      if (!selection.selectionSet) continue;
+      if (!selection.selectionSet) {
+        depth = Math.max(depth, 1);
+        continue;
+      }
       const returned = getNullableType(field.type);
       const itemType = getNamedType(field.type);
       const connection = connectionPageSize(schema, type.name, field, args, options);
@@ -159,9 +171,10 @@ export function operationCost(
         ? listSize(type.name, field, args, pageSize, introspection, options)
         : 1;
       if (isListType(returned)) rows += size;
-      add(selectionSet(selection.selectionSet, itemType, connection), size);
+      const below = selectionSet(selection.selectionSet, itemType, connection);
+      add({ ...below, depth: name === "__schema" || name === "__type" ? 0 : 1 + below.depth }, size);
     }
-    return { cost, rows, aliases };
+    return { cost, rows, aliases, depth };
   }
 
   const unit = selectionSet(operation.selectionSet, rootType, null);

@@ -1,4 +1,4 @@
-import { GraphQLError } from "graphql";
+import { BadUserInputError } from "../errors.js";
 
 /**
  * The one check of a page-size argument (`limit`, `first`, `last`): null or absent means the
@@ -8,7 +8,15 @@ import { GraphQLError } from "graphql";
 export function pageSize(name: string, value: number | null | undefined, defaultValue: number, max: number, hint = ""): number {
   const size = value ?? defaultValue;
   if (!Number.isInteger(size) || size < 0 || size > max) {
-    throw new GraphQLError(`${name} must be between 0 and ${max} (got ${size})${hint}`, { extensions: { code: "BAD_USER_INPUT", argument: name } });
+    throw new BadUserInputError(name, `${name} must be between 0 and ${max} (got ${size})${hint}`);
   }
   return size;
+}
+
+/** `first` and `last` of a Relay connection, each checked by pageSize when given (Pothos would clamp them in silence). */
+export function connectionPageSizes(args: { first?: number | null; last?: number | null }, max: number): void {
+  for (const name of ["first", "last"] as const) {
+    const value = args[name];
+    if (value != null) pageSize(name, value, 0, max);
+  }
 }

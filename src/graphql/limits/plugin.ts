@@ -6,6 +6,8 @@ import { type CostOptions, operationCost, UnanalysableOperationError } from "./c
 export interface RequestLimits {
   /** Lexical tokens in a document: refuses huge and deeply nested documents before the parser recurses. */
   maxTokens: number;
+  /** Fields nested in the deepest path (fragments add no level; see cost.ts). */
+  maxDepth: number;
   maxAliases: number;
   maxCost: number;
   maxRows: number;
@@ -16,6 +18,7 @@ export interface RequestLimits {
 /** The codes of refused requests, in `extensions.code`. */
 export const LIMIT_CODES = {
   tokens: "TOKEN_LIMIT",
+  depth: "DEPTH_LIMIT",
   aliases: "ALIAS_LIMIT",
   cost: "COST_LIMIT",
   rows: "ROW_LIMIT",
@@ -23,10 +26,22 @@ export const LIMIT_CODES = {
   input: "BAD_USER_INPUT",
 } as const;
 
-/** A request refused by a limit: a GraphQL error whose message names the limit and its setting. */
+/**
+ * A refusal before execution is a request error in GraphQL over HTTP's terms
+ * (https://graphql.github.io/graphql-over-http/draft/#sec-application-graphql-response-json):
+ * 400 under `Accept: application/graphql-response+json`, 200 under `application/json`
+ * (Yoga reads `spec: true` as exactly that). Yoga strips `http` from the response.
+ */
+const REQUEST_ERROR = { status: 400, spec: true } as const;
+
+/**
+ * A request refused by a limit: a GraphQL error whose message names the limit, its value and its
+ * setting, with the code in `extensions.code`. Every limit but the time limit refuses before
+ * anything runs, so the response has no `data`.
+ */
 export class RequestLimitError extends GraphQLError {
   constructor(message: string, code: (typeof LIMIT_CODES)[keyof typeof LIMIT_CODES]) {
-    super(message, { extensions: { code } });
+    super(message, { extensions: code === LIMIT_CODES.timeout ? { code } : { code, http: REQUEST_ERROR } });
     this.name = "RequestLimitError";
   }
 }
@@ -46,9 +61,9 @@ export function exceedsTokens(source: string, max: number): number | null {
 }
 
 /**
- * Refuses, before anything runs: documents of more than maxTokens tokens; operations with more
- * than maxAliases aliases, a cost above maxCost or more than maxRows rows (see cost.ts), or an
- * argument over its size limit (input-limits.ts). Stops an operation that runs longer than
+ * Refuses, before anything runs: documents of more than maxTokens tokens; operations nested
+ * deeper than maxDepth fields, with more than maxAliases aliases, a cost above maxCost or more
+ * than maxRows rows (see cost.ts), or an argument over its size limit (input-limits.ts). Stops an operation that runs longer than
  * timeoutMs (the executor checks the signal between fields; the client disconnecting stops it too).
  */
 export function useRequestLimits(limits: RequestLimits, costOptions: CostOptions): Plugin {
@@ -66,6 +81,14 @@ export function useRequestLimits(limits: RequestLimits, costOptions: CostOptions
       throw err;
     }
     const errors: GraphQLError[] = analysis.problems.map((p) => new RequestLimitError(p.message, LIMIT_CODES.input));
+    if (analysis.depth > limits.maxDepth) {
+      errors.push(
+        new RequestLimitError(
+          `The operation nests fields ${analysis.depth} deep; at most ${limits.maxDepth} are allowed (GRAPHQL_MAX_DEPTH). Fragments add no level`,
+          LIMIT_CODES.depth,
+        ),
+      );
+    }
     if (analysis.aliases > limits.maxAliases) {
       errors.push(new RequestLimitError(`The operation has ${analysis.aliases} aliases; at most ${limits.maxAliases} are allowed (GRAPHQL_MAX_ALIASES)`, LIMIT_CODES.aliases));
     }

@@ -1,16 +1,15 @@
-import { GraphQLError } from "graphql";
 import type { Prisma } from "../../generated/prisma/client.js";
 import { qualityWhere } from "../../quality/store.js";
 import { ARTWORK_ORDER, type ArtworkFilter, artworkWhere, artworkWhereResolved } from "../../store/artwork-filter.js";
-import { notRejected } from "../../review/verdict.js";
+import { notRejected, type ReviewState, reviewWhere } from "../../review/verdict.js";
 import { artworkAltText } from "../../text/alt-text.js";
 import { builder } from "../builder.js";
-import { InvalidIdError, NotFoundError } from "../errors.js";
+import { BadUserInputError, InvalidIdError, NotFoundError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
 import { fieldWeight, LONG_TEXT_WEIGHT } from "../limits/cost.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
-import { pageSize } from "../limits/page-size.js";
-import { ArtworkStateEnum, AttributionKindEnum } from "./enums.js";
+import { connectionPageSizes, pageSize } from "../limits/page-size.js";
+import { ArtworkStateEnum, AttributionKindEnum, ReviewStateEnum } from "./enums.js";
 import { ImageRef } from "./image.js";
 import { QualityFlagEnum } from "./quality.js";
 import type { QualityFlag } from "../../quality/types.js";
@@ -145,6 +144,13 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
         take: pageSize("limit", args.limit, DEFAULT_HISTORY, MAX_HISTORY),
       }),
     }),
+    descriptionsConnection: t.relatedConnection("descriptions", {
+      cursor: "id",
+      description: `Every description ever made, newest first, as a Relay connection (pages of ${DEFAULT_HISTORY} unless first or last says, at most ${MAX_HISTORY}).`,
+      maxSize: MAX_HISTORY,
+      defaultSize: DEFAULT_HISTORY,
+      query: (args) => (checkPageSize(args, MAX_HISTORY), { orderBy: { id: "desc" } }),
+    }),
     wikidataUrl: t.string({ select: { qid: true }, resolve: (a) => `https://www.wikidata.org/wiki/${a.qid}` }),
     commonsUrl: t.string({
       nullable: true,
@@ -172,6 +178,12 @@ const ArtworkFilterInput = builder.inputType("ArtworkFilter", {
     collection: t.string({ description: "Collection QID (P195).", extensions: qidLimit }),
     flag: t.field({ type: QualityFlagEnum, description: "The current description has this quality flag." }),
     minRisk: t.float({ description: "The current description's quality risk is at least this (0 to 1)." }),
+    reviewState: t.field({
+      type: [ReviewStateEnum],
+      description: "The current description's review state is one of these (a work without a description has none).",
+      extensions: inputLimit({ maxItems: 4 }),
+    }),
+    needsPerson: t.boolean({ description: "The fallback ladder is spent (or there was no image): a person must write or approve the text." }),
   }),
 });
 
@@ -192,7 +204,7 @@ builder.queryFields((t) => ({
     resolve: async (query, _root, args, ctx) => {
       const limit = pageSize("limit", args.limit, DEFAULT_ARTWORKS_PAGE, MAX_LIST_LIMIT, "; page with offset or use artworksConnection");
       const offset = args.offset ?? 0;
-      if (offset < 0) throw new GraphQLError(`offset must be 0 or more (got ${offset})`, { extensions: { code: "BAD_USER_INPUT" } });
+      if (offset < 0) throw new BadUserInputError("offset", `offset must be 0 or more (got ${offset})`);
       return ctx.db.artwork.findMany({
         ...query,
         where: await artworkWhereResolved(ctx.db, { creator: args.creator, attribution: args.attribution, state: args.state }),
@@ -233,24 +245,27 @@ builder.queryFields((t) => ({
   ),
 }));
 
-type ConnectionFilter = ArtworkFilter & { flag?: QualityFlag | null; minRisk?: number | null };
+type ConnectionFilter = ArtworkFilter & {
+  flag?: QualityFlag | null;
+  minRisk?: number | null;
+  reviewState?: ReviewState[] | null;
+  needsPerson?: boolean | null;
+};
 
 /** The connection's filter: active works unless `state` says otherwise, and the quality filter. */
 function connectionWhere(filter: ConnectionFilter | null | undefined): Prisma.ArtworkWhereInput {
-  const { flag, minRisk, ...rest } = filter ?? {};
+  const { flag, minRisk, reviewState, needsPerson, ...rest } = filter ?? {};
   if (minRisk != null && !(minRisk >= 0 && minRisk <= 1)) {
-    throw new GraphQLError(`minRisk must be between 0 and 1 (got ${minRisk})`, { extensions: { code: "BAD_USER_INPUT" } });
+    throw new BadUserInputError("filter.minRisk", `minRisk must be between 0 and 1 (got ${minRisk})`);
   }
-  const quality = qualityWhere({ flag, minRisk });
+  const extra = [qualityWhere({ flag, minRisk }), reviewWhere({ reviewState, needsPerson })].filter((w) => Object.keys(w).length);
   const base = artworkWhere({ state: ["ACTIVE"], ...stripNulls(rest) });
-  return Object.keys(quality).length ? { AND: [base, quality] } : base;
+  return extra.length ? { AND: [base, ...extra] } : base;
 }
 
 /** Pothos would silently clamp an oversized page; say so instead. */
-function checkPageSize(args: { first?: number | null; last?: number | null }): undefined {
-  for (const [name, value] of [["first", args.first], ["last", args.last]] as const) {
-    if (value != null) pageSize(name, value, 0, MAX_LIST_LIMIT);
-  }
+function checkPageSize(args: { first?: number | null; last?: number | null }, max = MAX_LIST_LIMIT): undefined {
+  connectionPageSizes(args, max);
   return undefined;
 }
 

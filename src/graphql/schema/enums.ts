@@ -1,4 +1,5 @@
 import { ArtworkState, AttributionKind, DescriptionSource, JobStatus, SyncRunStatus } from "../../generated/prisma/enums.js";
+import { REVIEW_STATES } from "../../review/verdict.js";
 import { builder } from "../builder.js";
 
 export const AttributionKindEnum = builder.enumType(AttributionKind, {
@@ -21,3 +22,8 @@ export const DescriptionSourceEnum = builder.enumType(DescriptionSource, {
 
 export const JobStatusEnum = builder.enumType(JobStatus, { name: "JobStatus" });
 export const SyncRunStatusEnum = builder.enumType(SyncRunStatus, { name: "SyncRunStatus" });
+
+export const ReviewStateEnum = builder.enumType("ReviewState", {
+  description: "A description's latest verdict, or UNREVIEWED.",
+  values: REVIEW_STATES,
+});

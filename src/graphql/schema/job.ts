@@ -1,4 +1,3 @@
-import { GraphQLError } from "graphql";
 import type { Config } from "../../config.js";
 import type { Db } from "../../db.js";
 import { type GenerationParams, paramsFromConfig } from "../../generation/params.js";
@@ -7,9 +6,9 @@ import { heartbeatStatus, type HeartbeatStatus } from "../../ops/status.js";
 import { MAX_STATUS_FILTER } from "../../jobs/input-limits.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import { ArtworkWithoutImageError, JobNotCancellableError, parseJobParams, resolveParams } from "../../jobs/queue.js";
-import { pageSize } from "../limits/page-size.js";
+import { connectionPageSizes } from "../limits/page-size.js";
 import { builder } from "../builder.js";
-import { InvalidIdError } from "../errors.js";
+import { BadUserInputError, InvalidIdError } from "../errors.js";
 import { parseJobId } from "../ids.js";
 import { jobWatch, transportOf } from "../subscriptions.js";
 import { JobStatusEnum } from "./enums.js";
@@ -18,6 +17,7 @@ import { GenerationSettings } from "./generation.js";
 import { HeartbeatRef } from "./status.js";
 
 const MAX_JOBS_PAGE = 500;
+export const DEFAULT_JOBS_PAGE = 50;
 
 builder.objectType(ArtworkWithoutImageError, {
   name: "ArtworkWithoutImageError",
@@ -116,11 +116,11 @@ builder.queryFields((t) => ({
       description: "Jobs, newest first.",
       args: { status: t.arg({ type: [JobStatusEnum] }) },
       maxSize: MAX_JOBS_PAGE,
-      defaultSize: 50,
+      defaultSize: DEFAULT_JOBS_PAGE,
       resolve: (query, _root, args, ctx) => {
-        if (args.first != null) pageSize("first", args.first, 0, MAX_JOBS_PAGE);
+        connectionPageSizes(args, MAX_JOBS_PAGE);
         if (args.status != null && args.status.length > MAX_STATUS_FILTER) {
-          throw new GraphQLError(`status may name at most ${MAX_STATUS_FILTER} statuses (got ${args.status.length})`, { extensions: { code: "BAD_USER_INPUT" } });
+          throw new BadUserInputError("status", `status may name at most ${MAX_STATUS_FILTER} statuses (got ${args.status.length})`);
         }
         return ctx.db.job.findMany({ ...query, where: args.status?.length ? { status: { in: args.status } } : {}, orderBy: { id: "desc" } });
       },
@@ -148,7 +148,7 @@ builder.subscriptionFields((t) => ({
         id = parseJobId(String(args.id));
       } catch (err) {
         // A subscription field has no result union: the typed error becomes a GraphQL input error.
-        if (err instanceof InvalidIdError) throw new GraphQLError(err.message, { extensions: { code: "BAD_USER_INPUT", argument: "id" } });
+        if (err instanceof InvalidIdError) throw new BadUserInputError("id", err.message);
         throw err;
       }
       const { client, signal } = transportOf(ctx);

@@ -1,5 +1,5 @@
 import { resolveNodes } from "@pothos/plugin-relay";
-import { GraphQLError, type GraphQLResolveInfo } from "graphql";
+import type { GraphQLResolveInfo } from "graphql";
 import { Prisma } from "../../generated/prisma/client.js";
 import { builder, type Context } from "../builder.js";
 import { MAX_ID_LENGTH, parseGlobalId } from "../ids.js";
@@ -9,33 +9,30 @@ import { inputLimit } from "../limits/input-limits.js";
 export const MAX_NODE_IDS = 100;
 
 /**
- * `node` and `nodes` (Relay), replacing the relay plugin's own: an id that is not a global id of
- * a node type, or whose number cannot be a row, is a BAD_USER_INPUT error (not a masked one), and
- * a well-formed id of a row that does not exist is null.
+ * `node` and `nodes` (Relay), replacing the relay plugin's own. As the Relay server specification
+ * and every client expect, an id that names no object is null, whatever the reason: a row that
+ * does not exist, a type that is not a node type of this API, or text that does not decode as a
+ * global id (or whose number cannot be a row). In `nodes` only that entry is null. An id longer
+ * than MAX_ID_LENGTH is refused by the request limits before anything runs.
  */
 async function loadNodes(ctx: Context, info: GraphQLResolveInfo, rawIds: readonly (string | number)[]): Promise<unknown[]> {
   const nodeType = info.schema.getType("Node");
   const nodeTypes = new Set(nodeType && "getFields" in nodeType ? info.schema.getPossibleTypes(nodeType as never).map((t) => t.name) : []);
-  const ids = rawIds.map((raw) => {
-    const parsed = parseGlobalId(String(raw));
-    if (!parsed || !nodeTypes.has(parsed.typename)) {
-      throw new GraphQLError(`"${String(raw).slice(0, MAX_ID_LENGTH)}" is not a global id of this API (see the id field of an Artwork, Description or Job)`, {
-        extensions: { code: "BAD_USER_INPUT" },
-      });
-    }
-    return { typename: parsed.typename, id: String(parsed.id) };
-  });
-  // One id at a time, so that a row that is gone is null without failing the others.
+  // One id at a time, so that a row that is gone is null without failing the others (Prisma
+  // batches the findUniques of one tick into one query per type).
   return Promise.all(
-    ids.map((id) =>
-      resolveNodes(builder, ctx, info, [id]).then(
+    rawIds.map((raw) => {
+      const parsed = parseGlobalId(String(raw));
+      if (!parsed || !nodeTypes.has(parsed.typename)) return null;
+      return resolveNodes(builder, ctx, info, [{ typename: parsed.typename, id: String(parsed.id) }]).then(
         (nodes) => nodes[0] ?? null,
         (err: unknown) => {
+          // The prisma plugin loads a node with findUniqueOrThrow: "no such row" is null here.
           if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2025") return null;
           throw err;
         },
-      ),
-    ),
+      );
+    }),
   );
 }
 
@@ -43,14 +40,14 @@ builder.queryFields((t) => ({
   node: t.field({
     type: builder.nodeInterfaceRef(),
     nullable: true,
-    description: "The object with this global id, or null when there is none.",
+    description: "The object with this global id, or null when there is none (a missing row, an unknown type or an id that does not decode).",
     args: { id: t.arg.id({ required: true, extensions: inputLimit({ maxLength: MAX_ID_LENGTH }) }) },
     resolve: async (_root, args, ctx, info) => (await loadNodes(ctx, info, [args.id]))[0] as never,
   }),
   nodes: t.field({
     type: [builder.nodeInterfaceRef()],
     nullable: { list: false, items: true },
-    description: `The objects with these global ids (at most ${MAX_NODE_IDS}), null for those that do not exist.`,
+    description: `The objects with these global ids (at most ${MAX_NODE_IDS}), in order; null for each id that names no object.`,
     args: { ids: t.arg.idList({ required: true, extensions: inputLimit({ maxItems: MAX_NODE_IDS, maxLength: MAX_ID_LENGTH }) }) },
     resolve: (_root, args, ctx, info) => loadNodes(ctx, info, args.ids) as never,
   }),

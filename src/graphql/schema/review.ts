@@ -9,14 +9,15 @@ import { DescriptionNotFoundError, ExperimentDescriptionError, reviewDescription
 import { REVIEW_STATES, type ReviewState } from "../../review/stats.js";
 import { findCreatorIds } from "../../store/artwork-filter.js";
 import { builder } from "../builder.js";
-import { InvalidIdError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors.js";
+import { BadUserInputError, InvalidIdError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors.js";
 import { parseDescriptionId } from "../ids.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
-import { pageSize } from "../limits/page-size.js";
+import { connectionPageSizes, pageSize } from "../limits/page-size.js";
 import { MAX_CREATOR_LENGTH } from "./artwork.js";
 import { DescriptionRef } from "./description.js";
 import { JobRef } from "./job.js";
 import { optionalText, requireToken } from "./job-mutations.js";
+import { ReviewStateEnum } from "./enums.js";
 import { QualityFlagEnum } from "./quality.js";
 
 /** Review (src/review/): verdicts on descriptions, the review queue and the review counts. */
@@ -34,10 +35,6 @@ export const ReviewVerdictEnum = builder.enumType(ReviewVerdict, {
     "model text is described again with the next REVIEW_FALLBACK_LADDER step); NEEDS_WORK: a note for people, nothing else happens.",
 });
 
-export const ReviewStateEnum = builder.enumType("ReviewState", {
-  description: "A description's latest verdict, or UNREVIEWED.",
-  values: REVIEW_STATES,
-});
 
 const stateOf = (verdict: ReviewVerdict | null): ReviewState => verdict ?? "UNREVIEWED";
 
@@ -167,24 +164,20 @@ builder.queryField("reviewQueue", (t) =>
       type: DescriptionRef,
       description:
         "Current descriptions of active artworks that nobody has reviewed, riskiest first (quality risk descending, unassessed last, " +
-        `then id). Pages of up to ${MAX_REVIEW_PAGE} (${DEFAULT_REVIEW_PAGE} unless first or last is given); a verdict takes a description out.`,
+        `then id). Pages of up to ${MAX_REVIEW_PAGE} (${DEFAULT_REVIEW_PAGE} unless first or last is given); a verdict takes a description out. ` +
+        "A foreign cursor, a page too large or minRisk outside 0…1 is an error with extensions.code BAD_USER_INPUT and extensions.argument.",
       args: { filter: t.arg({ type: ReviewQueueFilter }) },
-      errors: { types: [InvalidInputError], directResult: true },
+      // Bad input is a BadUserInputError naming the argument: the field returns the connection itself (Relay's @connection).
       resolve: async (_root, args, ctx, info) => {
-        for (const name of ["first", "last"] as const) {
-          const value = args[name];
-          if (value != null && (!Number.isInteger(value) || value < 0 || value > MAX_REVIEW_PAGE)) {
-            throw new InvalidInputError(name, `${name} must be between 0 and ${MAX_REVIEW_PAGE} (got ${value})`);
-          }
-        }
+        connectionPageSizes(args, MAX_REVIEW_PAGE);
         const { flag, minRisk, creator } = args.filter ?? {};
-        if (minRisk != null && !(minRisk >= 0 && minRisk <= 1)) throw new InvalidInputError("minRisk", `minRisk must be between 0 and 1 (got ${minRisk})`);
+        if (minRisk != null && !(minRisk >= 0 && minRisk <= 1)) throw new BadUserInputError("filter.minRisk", `minRisk must be between 0 and 1 (got ${minRisk})`);
         const position = (arg: "after" | "before", cursor: string | null | undefined) => {
           if (cursor == null) return null;
           try {
             return decodeCursor(cursor);
           } catch (err) {
-            if (err instanceof InvalidCursorError) throw new InvalidInputError(arg, err.message);
+            if (err instanceof InvalidCursorError) throw new BadUserInputError(arg, err.message);
             throw err;
           }
         };

@@ -4,16 +4,17 @@ import type { Artwork } from "../../generated/prisma/client.js";
 import { countMatches, prepareSearch, type SearchHit, searchPage, snippetHtml } from "../../search/search.js";
 import { SearchQueryError } from "../../search/fts-query.js";
 import { builder } from "../builder.js";
-import { InvalidInputError } from "../errors.js";
+import { BadUserInputError } from "../errors.js";
 import { inputLimit } from "../limits/input-limits.js";
+import { connectionPageSizes } from "../limits/page-size.js";
 import { ArtworkRef, MAX_CREATOR_LENGTH } from "./artwork.js";
 import { AttributionKindEnum } from "./enums.js";
 
 export const MAX_SEARCH_PAGE = 100;
 export const DEFAULT_SEARCH_PAGE = 20;
 /**
- * Longest search text the request limits let through; prepareSearch answers a typed
- * InvalidInputError above its own MAX_QUERY_CHARS (500), this refuses the absurd before that.
+ * Longest search text the request limits let through; prepareSearch refuses a query above its
+ * own MAX_QUERY_CHARS (500) with a message, this refuses the absurd before that.
  */
 export const MAX_SEARCH_QUERY_LENGTH = 20_000;
 
@@ -66,19 +67,17 @@ builder.queryField("search", (t) =>
       description:
         "Full-text search over active artworks: titles in every language, the current description, creator labels, " +
         "and depicted things, genres and materials. Type words as you would anywhere: \"a phrase\", prefix*, -excluded. " +
-        `Best matches first; pages of up to ${MAX_SEARCH_PAGE} (${DEFAULT_SEARCH_PAGE} unless first or last is given), forward or backward.`,
+        `Best matches first; pages of up to ${MAX_SEARCH_PAGE} (${DEFAULT_SEARCH_PAGE} unless first or last is given), forward or backward. ` +
+        "An unsearchable query, a foreign cursor or a page too large is an error with extensions.code BAD_USER_INPUT and extensions.argument.",
       args: {
         query: t.arg.string({ required: true, extensions: inputLimit({ maxLength: MAX_SEARCH_QUERY_LENGTH }) }),
         filter: t.arg({ type: SearchFilterInput }),
       },
-      errors: { types: [InvalidInputError], directResult: true },
+      // Bad input (an unsearchable query, a foreign cursor, a page over the maximum) is a
+      // BadUserInputError naming the argument: the field returns the connection itself, as
+      // Relay's @connection needs.
       resolve: async (_root, args, ctx, info) => {
-        for (const name of ["first", "last"] as const) {
-          const value = args[name];
-          if (value != null && (value < 0 || value > MAX_SEARCH_PAGE)) {
-            throw new InvalidInputError(name, `${name} must be between 0 and ${MAX_SEARCH_PAGE} (got ${value})`);
-          }
-        }
+        connectionPageSizes(args, MAX_SEARCH_PAGE);
         let search;
         try {
           search = await prepareSearch(ctx.db, args.query, {
@@ -87,7 +86,7 @@ builder.queryField("search", (t) =>
             hasDescription: args.filter?.hasDescription ?? null,
           });
         } catch (err) {
-          if (err instanceof SearchQueryError) throw new InvalidInputError("query", err.message);
+          if (err instanceof SearchQueryError) throw new BadUserInputError("query", err.message);
           throw err;
         }
         let counted: number | undefined;
@@ -142,7 +141,7 @@ function cursorOffset(arg: "after" | "before", cursor: string): number {
   } catch {
     offset = Number.NaN;
   }
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidInputError(arg, `"${cursor}" is not a cursor from this search`);
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new BadUserInputError(arg, `"${cursor}" is not a cursor from this search`);
   return offset;
 }
 

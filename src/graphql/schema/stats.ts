@@ -2,7 +2,7 @@ import { currentQualityCounts, type ModelQualityCounts, type QualityCounts, qual
 import type { QualityFlag } from "../../quality/types.js";
 import { builder } from "../builder.js";
 import { QualityFlagEnum } from "./quality.js";
-import { ReviewStateEnum } from "./review.js";
+import { ReviewStateEnum } from "./enums.js";
 
 interface CreatorCount {
   qid: string;

@@ -1,9 +1,10 @@
 import { nextSyncAt } from "../../jobs/schedule.js";
-import { pageSize } from "../limits/page-size.js";
+import { connectionPageSizes, pageSize } from "../limits/page-size.js";
 import { builder } from "../builder.js";
 import { SyncRunStatusEnum } from "./enums.js";
 
 const MAX_SYNC_RUNS = 100;
+export const DEFAULT_SYNC_RUNS = 20;
 
 builder.prismaObject("SyncFailure", {
   description: "A work or image that failed in a sync run; the rest of the run went on.",
@@ -59,12 +60,27 @@ builder.queryFields((t) => ({
   syncRuns: t.prismaField({
     type: ["SyncRun"],
     description: "Sync runs, newest first.",
-    args: { limit: t.arg.int({ defaultValue: 20, description: `At most ${MAX_SYNC_RUNS}.` }) },
+    args: { limit: t.arg.int({ defaultValue: DEFAULT_SYNC_RUNS, description: `At most ${MAX_SYNC_RUNS}.` }) },
     resolve: (query, _root, args, ctx) => {
-      const limit = pageSize("limit", args.limit, 20, MAX_SYNC_RUNS);
+      const limit = pageSize("limit", args.limit, DEFAULT_SYNC_RUNS, MAX_SYNC_RUNS);
       return ctx.db.syncRun.findMany({ ...query, orderBy: { id: "desc" }, take: limit });
     },
   }),
+  syncRunsConnection: t.prismaConnection(
+    {
+      type: "SyncRun",
+      cursor: "id",
+      description: `Sync runs as a Relay connection, newest first: pages of up to ${MAX_SYNC_RUNS} (${DEFAULT_SYNC_RUNS} unless first or last is given).`,
+      maxSize: MAX_SYNC_RUNS,
+      defaultSize: DEFAULT_SYNC_RUNS,
+      resolve: (query, _root, args, ctx) => {
+        connectionPageSizes(args, MAX_SYNC_RUNS);
+        return ctx.db.syncRun.findMany({ ...query, orderBy: { id: "desc" } });
+      },
+    },
+    {},
+    {},
+  ),
   lastSyncRun: t.prismaField({
     type: "SyncRun",
     nullable: true,

@@ -104,6 +104,20 @@ describe("operationCost", () => {
     expect(cost(`query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, { ids }).problems[0]?.message).toBe("Query.nodes(ids:) takes at most 100 items (got 101)");
   });
 
+  it("measures depth in fields: fragments add no level, introspection none", () => {
+    expect(cost(`{ item(id: "1") { id } }`).depth).toBe(2);
+    expect(cost(`{ item(id: "1") { parent { parent { name } } } }`).depth).toBe(4);
+    expect(cost(`{ __typename }`).depth).toBe(1);
+    // The same selection through an inline fragment, a spread, and spreads of spreads.
+    expect(cost(`{ item(id: "1") { ... on Item { parent { name } } } }`).depth).toBe(3);
+    expect(cost(`{ item(id: "1") { ...A } } fragment A on Item { ...B } fragment B on Item { ... on Item { parent { name } } }`).depth).toBe(3);
+    // The deepest path counts, whichever spread reaches it.
+    expect(cost(`{ item(id: "1") { ...A parent { ...A } } } fragment A on Item { children { name } }`).depth).toBe(4);
+    expect(cost(`{ page(first: 2) { edges { node { parent { id } } } } }`).depth).toBe(5);
+    const introspection = cost(`{ __schema { types { fields { type { ofType { ofType { ofType { name } } } } } } } item(id: "1") { id } }`);
+    expect(introspection.depth).toBe(2);
+  });
+
   it("sizes introspection lists from the schema", () => {
     const r = cost(`{ __schema { types { name fields { name } } } }`);
     const types = Object.keys(schema.getTypeMap()).length;
