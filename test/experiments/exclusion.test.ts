@@ -131,6 +131,17 @@ describe("an experiment's texts are left out", () => {
     ]);
   });
 
+  it("of the history connection, unless includeExperiments is given; its page size is still checked", async () => {
+    const q = `query($id: ID!, $inc: Boolean, $first: Int) { artwork(id: $id) { ... on Artwork {
+      descriptionsConnection(includeExperiments: $inc, first: $first) { edges { node { experimentArm } } } } } }`;
+    const arms = async (inc?: boolean) =>
+      ((await gql(yoga, q, { id: works.human!.qid, inc })).data.artwork.descriptionsConnection.edges as { node: { experimentArm: string | null } }[]).map((e) => e.node.experimentArm);
+    expect(await arms()).toEqual([null]);
+    expect((await arms(true)).sort()).toEqual(["a", "b", null]);
+    const tooMany = await gql(yoga, q, { id: works.human!.qid, inc: true, first: 100_000 });
+    expect(tooMany.errors?.[0]?.message).toMatch(/first/);
+  });
+
   it("of the review queue", async () => {
     const { sql, params } = queuePageSql({ filter: { flag: null, minRisk: null, creatorIds: null }, after: null, before: null, inverted: false, limit: 100 });
     const ids = (await t.db.$queryRawUnsafe<{ id: number }[]>(sql, ...params)).map((r) => Number(r.id));
