@@ -271,14 +271,20 @@ const signed = (x: number, digits: number) => `${x > 0 ? "+" : x < 0 ? "−" : "
 /** A table cell: pipes and line breaks would break the row. */
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/[\r\n]+/g, " ");
 
-/** One line of progress: "a 12/50, b 8/50 (1 failed); 2 running, 88 queued". */
+/** Each arm's texts of its jobs: "a 12/50, b 8/50 (1 failed, 2 cancelled)". */
+export function armsProgress(arms: readonly { name: string; jobs: JobCounts }[]): string {
+  return arms
+    .map(({ name, jobs }) => {
+      const extra = [jobs.failed ? `${jobs.failed} failed` : "", jobs.cancelled ? `${jobs.cancelled} cancelled` : ""].filter(Boolean).join(", ");
+      return `${name} ${jobs.succeeded}/${jobTotal(jobs)}${extra ? ` (${extra})` : ""}`;
+    })
+    .join(", ");
+}
+
+/** One line of progress: "a 12/50, b 8/50 (1 failed); 2 running, 88 queued", or "…; finished". */
 export function progressLine(arms: readonly { name: string; jobs: JobCounts }[], state: ExperimentState): string {
   const total = arms.map((a) => a.jobs).reduce(addCounts, NO_JOBS);
-  const parts = arms.map(({ name, jobs }) => {
-    const extra = [jobs.failed ? `${jobs.failed} failed` : "", jobs.cancelled ? `${jobs.cancelled} cancelled` : ""].filter(Boolean).join(", ");
-    return `${name} ${jobs.succeeded}/${jobTotal(jobs)}${extra ? ` (${extra})` : ""}`;
-  });
-  return `${parts.join(", ")}; ${state === "RUNNING" ? `${total.running} running, ${total.queued} queued` : state.toLowerCase()}`;
+  return `${armsProgress(arms)}; ${state === "RUNNING" ? `${total.running} running, ${total.queued} queued` : state.toLowerCase()}`;
 }
 
 export function renderMarkdown(r: ExperimentReport): string {
@@ -286,7 +292,8 @@ export function renderMarkdown(r: ExperimentReport): string {
   lines.push(`# Experiment ${r.id}${r.name ? `: ${r.name}` : ""}`, "");
   const sample = r.sampled < r.sampleSize ? `${r.sampled} works (${r.sampleSize} asked for; no more qualified)` : `${r.sampled} works`;
   lines.push(
-    `${r.state === "RUNNING" ? "Running" : r.state === "FINISHED" ? "Finished" : "Cancelled"}: ${progressLine(r.arms, r.state)}. ` +
+    `${r.state === "RUNNING" ? "Running" : r.state === "FINISHED" ? "Finished" : "Cancelled"}: ${armsProgress(r.arms)}` +
+      `${r.state === "RUNNING" ? ` (${r.jobs.running} running, ${r.jobs.queued} queued)` : ""}. ` +
       `Sample: ${sample}${r.creator ? ` by ${r.creator}` : ""}, seed ${r.seed}; created ${r.createdAt}.`,
     "",
   );

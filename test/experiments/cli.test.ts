@@ -84,7 +84,7 @@ describe("artdesc experiment, end to end with the tiny model", { timeout: 240_00
     // 2. The report says how far it got (exit 1: not finished).
     const partial = runCli(["experiment", "report", String(id)], env);
     expect((await partial.exit).code).toBe(1);
-    expect(partial.output()).toMatch(/^Running: a \d\/4, b \d\/4; /m);
+    expect(partial.output()).toMatch(/^Running: a \d\/4, b \d\/4 \(\d running, \d queued\)\. /m);
 
     // 3. Wait again, and stop it with Ctrl-C after one more text: its running job goes back to the queue.
     const second = runCli(["experiment", "wait", String(id)], env);
@@ -105,7 +105,7 @@ describe("artdesc experiment, end to end with the tiny model", { timeout: 240_00
     const out = third.output();
     expect({ code: exit.code, out: out.slice(-3000) }).toMatchObject({ code: 0 });
     expect(out).toContain(`# Experiment ${id}: greedy vs beam`);
-    expect(out).toContain("Finished: a 4/4, b 4/4; finished.");
+    expect(out).toContain("Finished: a 4/4, b 4/4. Sample: 4 works, seed 3");
     expect(out).toContain("| parameters | `numBeams=1` | `minNewTokens=8,numBeams=2` |");
     expect(out).toContain("| as run | 1 beam, 48 tokens | 2 beams, 48 tokens |");
     expect(out).toMatch(/\*\*b against a\*\* on the 4 works both described:/);
@@ -150,7 +150,7 @@ describe("artdesc experiment, end to end with the tiny model", { timeout: 240_00
     expect(cancel.output()).toContain(`experiment ${id} cancelled: 4 jobs cancelled`);
     const report = runCli(["experiment", "report", String(id)], env);
     expect((await report.exit).code).toBe(1);
-    expect(report.output()).toContain("Cancelled: greedy 0/2 (2 cancelled), short 0/2 (2 cancelled); cancelled.");
+    expect(report.output()).toContain("Cancelled: greedy 0/2 (2 cancelled), short 0/2 (2 cancelled). Sample: 2 works, seed 1");
     expect(report.output()).toContain('`maxNewTokens=16,prompt="Name one thing, briefly."`');
   });
 

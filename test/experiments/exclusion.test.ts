@@ -260,6 +260,15 @@ describe("GraphQL experiments and experiment(id)", () => {
     expect(r.data.experiment.message.length).toBeLessThan(400);
   });
 
+  it("prices a report like the texts it reads: a page of reports is refused before it runs, one is not", async () => {
+    const page = await gql(yoga, `{ experiments(limit: 50) { report { markdown } } }`);
+    expect(page.errors?.[0]?.extensions?.code).toBe("COST_LIMIT");
+    const one = await gql(yoga, `query($id: ID!) { experiment(id: $id) { ... on Experiment { report { markdown } } } }`, { id: String(experimentId) });
+    expect(one.errors).toBeUndefined();
+    const few = await gql(yoga, `{ experiments(limit: 3) { number report { state } } }`);
+    expect(few.errors).toBeUndefined();
+  });
+
   it("refuses a page size out of range", async () => {
     for (const limit of [-1, 101]) {
       const r = await gql(yoga, `query($n: Int) { experiments(limit: $n) { number } }`, { n: limit });

@@ -128,7 +128,7 @@ describe("buildReport", () => {
     expect(empty.state).toBe("RUNNING");
     expect(empty.arms[0]).toMatchObject({ described: 0, secondsPerImage: null, meanRisk: null, depictsRecall: { recall: null, judged: 0 } });
     const md = renderMarkdown(empty);
-    expect(md).toContain("Running: a 0/3, b 0/3; 0 running, 6 queued.");
+    expect(md).toContain("Running: a 0/3, b 0/3 (0 running, 6 queued).");
     expect(md).toMatch(/\| seconds per image \(mean \/ median\) \| – \| – \|/);
     expect(md).toContain("nothing to compare yet");
   });
@@ -139,7 +139,7 @@ describe("renderMarkdown", () => {
 
   it("is a table with one column per arm and a comparison", () => {
     expect(md).toContain("# Experiment 7: greedy | beam");
-    expect(md).toContain("Finished: a 3/3, b 2/3 (1 failed); finished. Sample: 3 works (4 asked for; no more qualified) by Q5432, seed 1");
+    expect(md).toContain("Finished: a 3/3, b 2/3 (1 failed). Sample: 3 works (4 asked for; no more qualified) by Q5432, seed 1");
     expect(md).toContain("| | **a** | **b** |");
     expect(md).toContain("| parameters | `numBeams=1` | `maxNewTokens=256,numBeams=4` |");
     expect(md).toContain("| seconds per image (mean / median) | 2.00 / 2.00 | 6.00 / 6.00 |");

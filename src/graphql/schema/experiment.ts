@@ -31,8 +31,12 @@ const DEFAULT_EXPERIMENTS = 20;
 const MAX_EXPERIMENTS = 100;
 const DEFAULT_TEXTS = 50;
 const MAX_TEXTS = 500;
-/** A report reads all of an experiment's texts (two arms of 50 works: 100 rows). */
-const REPORT_WEIGHT = 100;
+/**
+ * A report reads every text of its experiment (two arms of 50 works: 100 rows; at most 5,000 works
+ * of 8 arms). Priced like some 200 description texts, so one request asks for a handful of reports
+ * at most (GRAPHQL_MAX_COST), not a page of a hundred.
+ */
+const REPORT_WEIGHT = 1000;
 
 export const ExperimentStateEnum = builder.enumType("ExperimentState", {
   description: "RUNNING while any of its jobs is queued or running; FINISHED when none is; CANCELLED once cancelled.",
