@@ -1,9 +1,11 @@
 #!/usr/bin/env node
+import { userInfo } from "node:os";
 import { Command } from "commander";
 import { isApiWorkerProcess, startApiService } from "./api/component.js";
 import { loadConfig } from "./config.js";
 import { closeDb, sqlitePath } from "./db.js";
 import { positiveInt } from "./cli-args.js";
+import { parseSeed } from "./experiments/sample.js";
 import { addGenerationOptions, flagOf, requestedFromOptions } from "./generation/flags.js";
 import { checkRequested, ParamOutOfRangeError, paramsFromConfig } from "./generation/params.js";
 import { pullCommand, synthCommand } from "./describe/models/commands.js";
@@ -253,6 +255,109 @@ program
   .action((opts: { all?: boolean }) =>
     withDb((db, config) => qualityRecomputeCommand(db, config, opts, io)),
   );
+
+const experiment = program
+  .command("experiment")
+  .description(
+    "Describe one sample of works under two or more parameter sets (arms) and compare them; the texts never become current. " +
+      "Waits and prints the report (a worker runs here when none is running)",
+  )
+  .option("--sample <n>", "works to sample: active works with a downloaded image (1-5000)", positiveInt)
+  .option("--seed <n>", "sample seed: the same seed draws the same works", parseSeed, 1)
+  .option("--creator <creator>", "only works by this creator (QID or label words)")
+  .option("--name <text>", "a label for the experiment");
+// --a … --h: one arm each; "name=value,…" pairs, a JSON object of parameters, or "defaults".
+for (const letter of "abcdefgh") experiment.option(`--${letter} <params>`, letter === "a" ? 'arm a, the baseline: e.g. "numBeams=1" or \'{"prompt":"…"}\'' : `arm ${letter}`);
+experiment
+  .option("--arm <name:params>", 'a named arm, e.g. "beam4:numBeams=4,maxNewTokens=256" (repeat; after --a…--h)', collect, [])
+  .option("--no-wait", "queue the jobs, print the experiment id and exit")
+  .option("--run", "describe in this process even when a worker is running")
+  .option("--no-run", "never describe in this process: wait for a worker")
+  .option("--json", "print the report as JSON")
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+  .action(async (opts: Record<string, unknown> & { sample?: number; seed: number; creator?: string; name?: string; arm: string[]; wait: boolean; run?: boolean; json?: boolean }) => {
+    const x = await import("./experiments/command.js");
+    const { ArmError, splitArmOption } = await import("./experiments/arms.js");
+    const { sample } = opts;
+    const arms: { name: string; text: string }[] = [];
+    try {
+      if (sample === undefined) throw new ArmError("--sample <n> is required (or: artdesc experiment wait|report|list|cancel)");
+      for (const letter of "abcdefgh") if (typeof opts[letter] === "string") arms.push({ name: letter, text: opts[letter] as string });
+      for (const text of opts.arm) arms.push(splitArmOption(text));
+    } catch (err) {
+      if (!(err instanceof ArmError)) throw err;
+      console.error(`error: ${err.problem}`);
+      process.exit(2);
+    }
+    await withExperimentDb((db, config, deps) => x.experimentCreateCommand(db, config, { ...opts, sample, arms, requestedBy: cliUser() }, io, deps));
+  });
+experiment
+  .command("wait")
+  .description("Wait for an experiment's jobs (running a worker here when none is running), then print its report")
+  .argument("<id>", "the experiment's number")
+  .option("--run", "describe in this process even when a worker is running")
+  .option("--no-run", "never describe in this process")
+  .option("--json", "print the report as JSON")
+  .action(async (id: string, _opts: unknown, cmd: Command) => {
+    const x = await import("./experiments/command.js");
+    // The parent command has the same flags and takes them wherever they stand: read both.
+    const opts = cmd.optsWithGlobals<{ run?: boolean; json?: boolean }>();
+    await withExperimentDb((db, config, deps) => x.experimentWaitCommand(db, config, id, opts, io, deps));
+  });
+experiment
+  .command("report")
+  .description("Print an experiment's report now (partial while it runs): Markdown, or JSON")
+  .argument("<id>", "the experiment's number")
+  .option("--json", "print the report as JSON")
+  .action(async (id: string, _opts: unknown, cmd: Command) => {
+    const x = await import("./experiments/command.js");
+    await withDb((db) => x.experimentReportCommand(db, id, cmd.optsWithGlobals<{ json?: boolean }>(), io));
+  });
+experiment
+  .command("list")
+  .description("List experiments, newest first")
+  .option("-n, --limit <n>", "how many", positiveInt, 20)
+  .action(async (opts: { limit: number }) => {
+    const x = await import("./experiments/command.js");
+    await withDb((db) => x.experimentListCommand(db, opts, io));
+  });
+experiment
+  .command("cancel")
+  .description("Cancel an experiment's queued and running jobs (texts already written stay in its report)")
+  .argument("<id>", "the experiment's number")
+  .action(async (id: string) => {
+    const x = await import("./experiments/command.js");
+    await withDb((db) => x.experimentCancelCommand(db, id, io));
+  });
+
+/**
+ * An experiment command that may wait: SIGINT/SIGTERM stop the wait (a worker running here hands its
+ * jobs back) instead of killing the process; a second signal exits at once.
+ */
+async function withExperimentDb(fn: (db: Db, config: Config, deps: import("./experiments/command.js").WaitDeps) => Promise<number>): Promise<void> {
+  const stop = new AbortController();
+  const onSignal = () => (stop.signal.aborted ? process.exit(130) : stop.abort());
+  process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+  await withDb(async (db, config) => {
+    const deps = {
+      signal: stop.signal,
+      startWorker: async (experimentId: number) => (await import("./experiments/worker.js")).startExperimentWorker(db, config, experimentId),
+    };
+    return fn(db, config, deps);
+  });
+  process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+  // A worker thread or a library timer must not keep a finished command alive.
+  setImmediate(() => process.exit());
+}
+
+/** Who asked, as recorded on an experiment made from the command line. */
+function cliUser(): string | null {
+  try {
+    return `${userInfo().username} (cli)`;
+  } catch {
+    return null;
+  }
+}
 
 program
   .command("status")

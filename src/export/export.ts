@@ -148,7 +148,7 @@ export async function* exportRows(db: Db, options: ExportOptions): AsyncGenerato
       i.fileTitle, i.descriptionUrl, i.originalUrl, i.licenseShortName, i.usageTerms, i.attributionRequired, i.artist, i.credit,
       d.text, d.reviewState,
       CASE WHEN d.reviewState = 'REJECTED' THEN (SELECT h.text FROM Description h WHERE h.artworkId = a.id
-        AND (h.reviewState IS NULL OR h.reviewState <> 'REJECTED') ORDER BY h.id DESC LIMIT 1) END AS notRejectedText,
+        AND (h.reviewState IS NULL OR h.reviewState <> 'REJECTED') AND h.experimentId IS NULL ORDER BY h.id DESC LIMIT 1) END AS notRejectedText,
       d.language, d.source, d.author, d.createdAt, d.modelId, d.modelRevision, d.dtypes, d.device, d.prompt,
       d.numBeams, d.maxNewTokens, d.minNewTokens, d.targetWords, d.lengthPenalty, d.earlyStopping, d.noRepeatNgramSize,
       d.repetitionPenalty, d.imageSplitting

@@ -27,11 +27,12 @@ export class LostClaimError extends Error {
  * Writes a model description, marks its job SUCCEEDED and moves the artwork's current pointer, in
  * one transaction: a crash leaves either all of it or none. The job update is conditional on our
  * claim, and Description.jobId is unique, so a retried job can never write a second row. A person's
- * current text is kept unless the job was forced.
+ * current text is kept unless the job was forced. An experiment's job (src/experiments/) writes its
+ * text tagged with the experiment and never moves the pointer.
  */
 export async function recordModelDescription(
   db: Db,
-  job: Pick<Job, "id" | "artworkId" | "force" | "requestedBy" | "reason">,
+  job: Pick<Job, "id" | "artworkId" | "force" | "requestedBy" | "reason" | "experimentId" | "experimentArm">,
   holder: string,
   imageId: number,
   out: DescribeOutput,
@@ -93,8 +94,11 @@ export async function recordModelDescription(
         trimmed: out.trimmed,
         ...assessed,
         ...reproductionColumns(out),
+        experimentId: job.experimentId,
+        experimentArm: job.experimentArm,
       },
     });
+    if (job.experimentId != null) return { description, becameCurrent: false };
     // Conditional, so a person's text (or an approval) that came while the job ran is kept too.
     const moved = await tx.artwork.updateMany({
       where: job.force

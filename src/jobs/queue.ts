@@ -168,7 +168,8 @@ async function queueDescriptions(
       id: true,
       images: { where: describableImage, take: 1, select: { id: true, downloadedAt: true } },
       currentDescription: { select: { source: true, imageId: true, createdAt: true, reviewState: true } },
-      jobs: { where: { kind: DESCRIBE, status: { in: ["QUEUED", "RUNNING"] } }, select: { imageId: true } },
+      // An experiment's jobs never make the current text: they do not stand in for a nightly one.
+      jobs: { where: { kind: DESCRIBE, status: { in: ["QUEUED", "RUNNING"] }, experimentId: null }, select: { imageId: true } },
     },
     orderBy: { id: "asc" },
   });
@@ -229,6 +230,8 @@ export interface ClaimOptions {
   /** Lease time to live: a claim not renewed for this long is free for another worker. */
   ttlMs: number;
   now?: Date;
+  /** Only this experiment's jobs (`artdesc experiment --run` describes nothing else). */
+  experimentId?: number;
 }
 
 /**
@@ -239,7 +242,7 @@ export interface ClaimOptions {
 export async function claimJobs(db: Db, holder: string, o: ClaimOptions): Promise<Job[]> {
   const now = o.now ?? new Date();
   const candidates = await db.job.findMany({
-    where: { kind: DESCRIBE, status: "QUEUED", runAfter: { lte: now } },
+    where: { kind: DESCRIBE, status: "QUEUED", runAfter: { lte: now }, ...(o.experimentId !== undefined ? { experimentId: o.experimentId } : {}) },
     orderBy: [{ priority: "desc" }, { runAfter: "asc" }, { id: "asc" }],
     take: Math.max(8, o.limit * 4),
   });

@@ -56,6 +56,8 @@ export interface WorkerOptions {
   modelRetryMs?: number;
   /** How often a running job's progress is written (it is also its liveness signal). */
   progressEveryMs?: number;
+  /** Claim only this experiment's jobs (`artdesc experiment --run`). */
+  experimentId?: number;
 }
 
 export interface DescribeWorker extends Component {
@@ -249,7 +251,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
             modelId: out.model.modelId,
             device: out.model.device,
           });
-          if (!becameCurrent) wlog.info({ job: job.id, description: description.id }, "kept as history: the current text is a person's");
+          if (!becameCurrent && job.experimentId == null) wlog.info({ job: job.id, description: description.id }, "kept as history: the current text is a person's");
         } catch (err) {
           if (err instanceof LostClaimError) wlog.warn({ job: job.id }, "job was cancelled or taken over: result dropped");
           else throw err;
@@ -330,7 +332,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         continue;
       }
       try {
-        const jobs = await claimJobs(db, holder, { limit: config.WORKER_BATCH, ttlMs: staleMs });
+        const jobs = await claimJobs(db, holder, { limit: config.WORKER_BATCH, ttlMs: staleMs, experimentId: o.experimentId });
         if (jobs.length === 0) {
           await sleep(pollMs);
           continue;

@@ -56,11 +56,11 @@ export function createMetricsRegistry(db: Db, options: { defaultMetrics?: boolea
 
   new Counter({
     name: "artdesc_descriptions_total",
-    help: "Descriptions written, by source (MODEL, HUMAN).",
+    help: "Descriptions written, by source (MODEL, HUMAN); experiments' texts are not counted.",
     labelNames: ["source"],
     registers: [register],
     async collect() {
-      const groups = await db.description.groupBy({ by: ["source"], _count: { _all: true } });
+      const groups = await db.description.groupBy({ by: ["source"], where: { experimentId: null }, _count: { _all: true } });
       this.reset();
       for (const s of ["MODEL", "HUMAN"]) this.inc({ source: s }, groups.find((g) => g.source === s)?._count._all ?? 0);
     },
@@ -145,7 +145,7 @@ export function createMetricsRegistry(db: Db, options: { defaultMetrics?: boolea
  */
 function descriptionSecondsHistogram(db: Db) {
   const name = "artdesc_description_seconds";
-  const help = "Time to describe one image (model descriptions, from their recorded timings).";
+  const help = "Time to describe one image (model descriptions, from their recorded timings; experiments' texts not counted).";
   const buckets = DESCRIPTION_SECONDS_BUCKETS.map((le, i) => `SUM(s <= ${le}) AS b${i}`).join(", ");
   return {
     name,
@@ -156,7 +156,7 @@ function descriptionSecondsHistogram(db: Db) {
       const [row] = await db.$queryRawUnsafe<Record<string, number | bigint | null>[]>(
         `SELECT COUNT(*) AS count, SUM(s) AS sum, ${buckets}
          FROM (SELECT json_extract(timings, '$.totalMs') / 1000.0 AS s FROM Description
-               WHERE source = 'MODEL' AND json_valid(timings) AND json_type(timings, '$.totalMs') IN ('integer', 'real'))`,
+               WHERE source = 'MODEL' AND experimentId IS NULL AND json_valid(timings) AND json_type(timings, '$.totalMs') IN ('integer', 'real'))`,
       );
       const values = DESCRIPTION_SECONDS_BUCKETS.map((le, i) => ({ metricName: `${name}_bucket`, labels: { le }, value: n(row?.[`b${i}`]) }));
       values.push({ metricName: `${name}_bucket`, labels: { le: "+Inf" as unknown as number }, value: n(row?.count) });

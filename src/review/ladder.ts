@@ -38,30 +38,53 @@ export class LadderError extends Error {
   }
 }
 
-function parseStep(text: string, index: number): RequestedParams {
-  const where = `step ${index + 1}`;
+/** A `name=value,name=value` text that cannot be read; `problem` says why, naming the pair. */
+export class ParamPairsError extends Error {
+  override name = "ParamPairsError";
+  constructor(readonly problem: string) {
+    super(problem);
+  }
+}
+
+/**
+ * Parameters written as `name=value` pairs separated by ",", each value as `artdesc describe`
+ * flags take it and checked against its range (the ladder's step syntax, also used by experiment
+ * arms). The prompt cannot be written so (it holds commas). Throws ParamPairsError.
+ */
+export function parseParamPairs(text: string): RequestedParams {
   const step: Record<string, unknown> = {};
   const pairs = text.split(",").map((p) => p.trim());
-  if (pairs.every((p) => p === "")) throw new LadderError(`${where} is empty`);
+  if (pairs.every((p) => p === "")) throw new ParamPairsError("no parameters given");
   for (const pair of pairs) {
     const eq = pair.indexOf("=");
-    if (eq <= 0) throw new LadderError(`${where}: "${pair}" is not name=value`);
+    if (eq <= 0) throw new ParamPairsError(`"${pair}" is not name=value`);
     const name = pair.slice(0, eq).trim();
     const value = pair.slice(eq + 1).trim();
     if (!(PARAM_NAMES as string[]).includes(name)) {
-      throw new LadderError(`${where}: "${name}" is not a generation parameter (use ${PARAM_NAMES.filter((n) => n !== "prompt").join(", ")})`);
+      throw new ParamPairsError(`"${name}" is not a generation parameter (use ${PARAM_NAMES.filter((n) => n !== "prompt").join(", ")})`);
     }
-    // A prompt holds commas and semicolons: the ladder cannot carry one (DESCRIBE_PROMPT sets it).
-    if (name === "prompt") throw new LadderError(`${where}: the prompt cannot be set in a ladder step`);
-    if (name in step) throw new LadderError(`${where}: ${name} is given twice`);
+    // A prompt holds commas and semicolons (DESCRIBE_PROMPT sets it).
+    if (name === "prompt") throw new ParamPairsError("the prompt cannot be set as name=value");
+    if (name in step) throw new ParamPairsError(`${name} is given twice`);
     try {
       step[name] = parseParamText(name as ParamName, value);
     } catch (err) {
-      if (err instanceof ParamOutOfRangeError) throw new LadderError(`${where}: ${err.message}`);
+      if (err instanceof ParamOutOfRangeError) throw new ParamPairsError(err.message);
       throw err;
     }
   }
   return step as RequestedParams;
+}
+
+function parseStep(text: string, index: number): RequestedParams {
+  const where = `step ${index + 1}`;
+  if (text.split(",").every((p) => p.trim() === "")) throw new LadderError(`${where} is empty`);
+  try {
+    return parseParamPairs(text);
+  } catch (err) {
+    if (err instanceof ParamPairsError) throw new LadderError(`${where}: ${err.problem}`);
+    throw err;
+  }
 }
 
 /** Parses a ladder text; throws LadderError naming the first bad step. */

@@ -5,6 +5,20 @@ import { describableImage, enqueueDescribe, PRIORITY } from "../jobs/queue.js";
 import { fallbackReason } from "./ladder.js";
 import { type VerdictEffect, verdictEffect } from "./verdict.js";
 
+/**
+ * The description was written by an experiment (src/experiments/): it is never current, so a
+ * verdict could neither settle a work nor start its fallback ladder, and is refused.
+ */
+export class ExperimentDescriptionError extends Error {
+  override name = "ExperimentDescriptionError";
+  constructor(
+    readonly descriptionId: number,
+    readonly experimentId: number,
+  ) {
+    super(`Description ${descriptionId} was written by experiment ${experimentId}: experiment texts are compared in its report, not reviewed`);
+  }
+}
+
 /** No description has the id given. */
 export class DescriptionNotFoundError extends Error {
   override name = "DescriptionNotFoundError";
@@ -40,10 +54,12 @@ export async function reviewDescription(db: Db, config: Config, req: VerdictRequ
       id: true,
       source: true,
       jobId: true,
+      experimentId: true,
       artwork: { select: { id: true, state: true, currentDescriptionId: true, images: { where: describableImage, take: 1, select: { id: true } } } },
     },
   });
   if (!d) throw new DescriptionNotFoundError(req.descriptionId);
+  if (d.experimentId != null) throw new ExperimentDescriptionError(d.id, d.experimentId);
   // The step that wrote it: the ladder step whose job made this description, if one did.
   const madeBy = d.jobId == null ? null : await db.review.findFirst({ where: { fallbackJobId: d.jobId, fallbackStep: { not: null } }, select: { fallbackStep: true } });
   const image = d.artwork.images[0];

@@ -57,13 +57,15 @@ export async function currentQualityCounts(db: Db): Promise<QualityCounts> {
 const PARAM_COLUMNS = PARAM_NAMES.filter((p) => p !== "prompt" && p !== "cleanMarkdown");
 
 /**
- * Every description of active works (history included), by model and parameter set: how each
- * setting did, including the texts a newer one replaced.
+ * Every description of active works (history included, experiments' texts not: their reports
+ * compare them), by model and parameter set: how each setting did, including the texts a newer
+ * one replaced.
  */
 export async function qualityCountsByModel(db: Db): Promise<ModelQualityCounts[]> {
   const keys = ["modelId", "prompt", ...PARAM_COLUMNS].map((c) => `d."${c}"`).join(", ");
   const rows = await db.$queryRawUnsafe<Row[]>(
-    `SELECT ${keys}, ${SUMS} FROM Description d JOIN Artwork a ON a.id = d.artworkId WHERE a.state = 'ACTIVE' AND d.source = 'MODEL'
+    `SELECT ${keys}, ${SUMS} FROM Description d JOIN Artwork a ON a.id = d.artworkId
+     WHERE a.state = 'ACTIVE' AND d.source = 'MODEL' AND d.experimentId IS NULL
      GROUP BY ${keys}
      UNION ALL
      SELECT NULL AS modelId, NULL AS prompt, ${PARAM_COLUMNS.map((c) => `NULL AS "${c}"`).join(", ")}, ${SUMS}

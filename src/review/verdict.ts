@@ -63,8 +63,9 @@ export const replaceableDescription = {
   OR: [{ reviewState: null }, { reviewState: { not: "APPROVED" } }],
 } satisfies Prisma.DescriptionWhereInput;
 
-/** Descriptions that may feed alt text: any but a rejected one. */
+/** Descriptions that may feed alt text: any but a rejected one or an experiment's (src/experiments/). */
 export const notRejected = {
+  experimentId: null,
   OR: [{ reviewState: null }, { reviewState: { not: "REJECTED" } }],
 } satisfies Prisma.DescriptionWhereInput;
 

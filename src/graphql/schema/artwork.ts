@@ -133,16 +133,25 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
     }),
     currentDescription: t.relation("currentDescription", { nullable: true }),
     descriptions: t.relation("descriptions", {
-      description: `Every description ever made, newest first: the first \`limit\` (default ${DEFAULT_HISTORY}, at most ${MAX_HISTORY}).`,
-      args: { limit: t.arg.int({ defaultValue: DEFAULT_HISTORY }) },
-      query: (args) => ({ orderBy: { id: "desc" }, take: pageSize("limit", args.limit, DEFAULT_HISTORY, MAX_HISTORY) }),
+      description: `Every description ever made, newest first: the first \`limit\` (default ${DEFAULT_HISTORY}, at most ${MAX_HISTORY}). Experiments' texts only with includeExperiments.`,
+      args: {
+        limit: t.arg.int({ defaultValue: DEFAULT_HISTORY }),
+        includeExperiments: t.arg.boolean({ defaultValue: false, description: "Also the texts experiments wrote (never current; see Description.experiment)." }),
+      },
+      query: (args) => ({
+        where: args.includeExperiments ? {} : { experimentId: null },
+        orderBy: { id: "desc" },
+        take: pageSize("limit", args.limit, DEFAULT_HISTORY, MAX_HISTORY),
+      }),
     }),
     descriptionsConnection: t.relatedConnection("descriptions", {
       cursor: "id",
-      description: `Every description ever made, newest first, as a Relay connection (pages of ${DEFAULT_HISTORY} unless first or last says, at most ${MAX_HISTORY}).`,
+      description: `Every description ever made, newest first, as a Relay connection (pages of ${DEFAULT_HISTORY} unless first or last says, at most ${MAX_HISTORY}). Experiments' texts only with includeExperiments.`,
       maxSize: MAX_HISTORY,
       defaultSize: DEFAULT_HISTORY,
-      query: (args) => (checkPageSize(args, MAX_HISTORY), { orderBy: { id: "desc" } }),
+      args: { includeExperiments: t.arg.boolean({ defaultValue: false, description: "Also the texts experiments wrote (never current; see Description.experiment)." }) },
+      // The connection's own arguments (first, last) come in with ours; Pothos types only ours here.
+      query: (args) => (checkPageSize(args as ConnectionSizes, MAX_HISTORY), { where: args.includeExperiments ? {} : { experimentId: null }, orderBy: { id: "desc" } }),
     }),
     wikidataUrl: t.string({ select: { qid: true }, resolve: (a) => `https://www.wikidata.org/wiki/${a.qid}` }),
     commonsUrl: t.string({
@@ -257,7 +266,8 @@ function connectionWhere(filter: ConnectionFilter | null | undefined): Prisma.Ar
 }
 
 /** Pothos would silently clamp an oversized page; say so instead. */
-function checkPageSize(args: { first?: number | null; last?: number | null }, max = MAX_LIST_LIMIT): undefined {
+type ConnectionSizes = { first?: number | null; last?: number | null };
+function checkPageSize(args: ConnectionSizes, max = MAX_LIST_LIMIT): undefined {
   connectionPageSizes(args, max);
   return undefined;
 }

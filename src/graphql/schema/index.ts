@@ -15,6 +15,7 @@ import "./status.js";
 import "./generation.js";
 import "./job.js";
 import "./job-mutations.js";
+import "./experiment.js";
 import "./node.js";
 
 builder.queryType({});

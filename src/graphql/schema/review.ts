@@ -5,7 +5,7 @@ import { ReviewVerdict } from "../../generated/prisma/enums.js";
 import { TEXT_LIMITS } from "../../jobs/input-limits.js";
 import type { QualityFlag } from "../../quality/types.js";
 import { decodeCursor, encodeCursor, InvalidCursorError, queuePageSql } from "../../review/queue.js";
-import { DescriptionNotFoundError, reviewDescription } from "../../review/review.js";
+import { DescriptionNotFoundError, ExperimentDescriptionError, reviewDescription } from "../../review/review.js";
 import { REVIEW_STATES, type ReviewState } from "../../review/stats.js";
 import { findCreatorIds } from "../../store/artwork-filter.js";
 import { builder } from "../builder.js";
@@ -143,6 +143,7 @@ builder.mutationField("reviewDescription", (t) =>
         return ctx.db.review.findUniqueOrThrow({ ...query, where: { id: review.id } });
       } catch (err) {
         if (err instanceof DescriptionNotFoundError) throw new NotFoundError(String(args.id), err.message);
+        if (err instanceof ExperimentDescriptionError) throw new InvalidInputError("id", err.message);
         throw err;
       }
     },
