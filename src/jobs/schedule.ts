@@ -6,6 +6,7 @@ import {
   SYNC_LEASE_TTL_MS,
   type SyncAttempt,
   syncInChildProcess,
+  SyncProcessError,
   type SyncTrigger,
   sleep,
   syncOnce,
@@ -89,7 +90,11 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
       return { ran: false, expiresAt: r.expiresAt, here: false };
     })()
       .catch((err: unknown): Attempt => {
-        log.error({ err, trigger }, "sync could not run");
+        if (err instanceof SyncProcessError) {
+          const { pid, exitCode, exitSignal } = err;
+          const next = stopping.signal.aborted ? "" : "; the schedule goes on";
+          log.error({ trigger, pid, exitCode, signal: exitSignal, runsAborted: err.runsAborted }, `${err.message}${next}`);
+        } else log.error({ err, trigger }, "sync could not run");
         return { ran: false, expiresAt: null, here: true };
       })
       .finally(() => {
