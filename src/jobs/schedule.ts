@@ -91,9 +91,9 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
     })()
       .catch((err: unknown): Attempt => {
         if (err instanceof SyncProcessError) {
-          const { pid, exitCode, exitSignal } = err;
           const next = stopping.signal.aborted ? "" : "; the schedule goes on";
-          log.error({ trigger, pid, exitCode, signal: exitSignal, runsAborted: err.runsAborted }, `${err.message}${next}`);
+          const fields = { trigger, syncPid: err.pid, exitCode: err.exitCode, signal: err.exitSignal, runsAborted: err.runsAborted };
+          log.error(fields, `${err.message}${next}`);
         } else log.error({ err, trigger }, "sync could not run");
         return { ran: false, expiresAt: null, here: true };
       })

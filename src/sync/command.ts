@@ -130,7 +130,7 @@ export async function syncInChildProcess(rt: Runtime, trigger: SyncTrigger, sign
     // Before it is ready a SIGTERM would kill it outright; it gets one as soon as it is.
     if (ready) terminate();
     killTimer = setTimeout(() => {
-      log.warn({ pid: child.pid, graceS: config.SHUTDOWN_GRACE_S }, "grace period over: killing the sync process");
+      log.warn({ syncPid: child.pid, graceS: config.SHUTDOWN_GRACE_S }, "grace period over: killing the sync process");
       child.kill("SIGKILL");
     }, config.SHUTDOWN_GRACE_S * 1000);
   };
@@ -139,11 +139,11 @@ export async function syncInChildProcess(rt: Runtime, trigger: SyncTrigger, sign
     child.on("error", (error) => {
       // No pid: it never started (and never will exit). Otherwise a signal that found it gone.
       if (child.pid === undefined) resolve({ code: null, signal: null, error });
-      else log.debug({ err: error, pid: child.pid }, "signalling the sync process failed");
+      else log.debug({ err: error, syncPid: child.pid }, "signalling the sync process failed");
     });
   });
   child.on("message", (m: unknown) => {
-    if (!isSyncChildMessage(m)) return log.warn({ pid: child.pid }, "the sync process sent a message that is not a report; ignored");
+    if (!isSyncChildMessage(m)) return log.warn({ syncPid: child.pid }, "the sync process sent a message that is not a report; ignored");
     if (m.type === "attempt") attempt = m.attempt;
     else {
       ready = true;
@@ -152,12 +152,12 @@ export async function syncInChildProcess(rt: Runtime, trigger: SyncTrigger, sign
   });
   if (signal.aborted) stop();
   else signal.addEventListener("abort", stop, { once: true });
-  log.info({ trigger, pid: child.pid }, "sync process started");
+  log.info({ trigger, syncPid: child.pid }, "sync process started");
   const end = await ended;
   clearTimeout(killTimer);
   signal.removeEventListener("abort", stop);
   if (attempt) {
-    if (end.code !== 0) log.warn({ pid: child.pid, exitCode: end.code, signal: end.signal }, "the sync process reported its run, then exited abnormally");
+    if (end.code !== 0) log.warn({ syncPid: child.pid, exitCode: end.code, signal: end.signal }, "the sync process reported its run, then exited abnormally");
     return attempt;
   }
   // It is gone, so its lease is a dead process's: its run is abandoned and recorded now.

@@ -114,7 +114,7 @@ describe("the sync of `artdesc start` runs in a process of its own", () => {
     expect(new Set(threads)).toEqual(new Set([SYNC_PROCESS_NICE]));
     // `start` itself keeps its priority: the API runs there.
     expect(Number(procStat(s.child.pid!)![16])).toBe(0);
-    expect(s.output()).toMatch(new RegExp(`"pid":${pid}[,}].*"msg":"sync process started"|"msg":"sync process started".*"pid":${pid}[,}]`));
+    expect(s.output()).toMatch(new RegExp(`"syncPid":${pid},"msg":"sync process started"`));
 
     // jobsQueued is stored just after the run is marked SUCCEEDED.
     const done = await waitUntil("the startup sync", () => db.syncRun.findFirst({ where: { OR: [{ status: { notIn: ["RUNNING", "SUCCEEDED"] } }, { jobsQueued: { gt: 0 } }] } }), 90_000, 100);
@@ -189,7 +189,7 @@ describe("the sync process dies with `artdesc start`", () => {
     const s = start();
     const line = await waitUntil("the sync process to start", async () => /.*"msg":"sync process started".*/.exec(s.output())?.[0], 60_000, 5);
     s.child.kill("SIGKILL");
-    const pid = (JSON.parse(line) as { pid: number }).pid;
+    const pid = (JSON.parse(line) as { syncPid: number }).syncPid;
     expect(pid).not.toBe(s.child.pid);
     await waitUntil("the orphaned sync process to exit", async () => exited(pid), 5_000, 20);
     // It may have got as far as opening its run; it syncs nothing more once its parent is gone.
