@@ -90,7 +90,9 @@ function exited(pid: number): boolean {
 
 /** Waits until `start`'s sync process holds the lease and has stored `images` images; returns its pid. */
 async function syncProcessOf(db: Db, start: ArtdescProcess, images = 1): Promise<number> {
-  await waitUntil(`${images} image(s) stored`, async () => (await storedImages(db)) >= images, 90_000, 50);
+  await waitUntil(`${images} image(s) stored`, async () => (await storedImages(db)) >= images, 90_000, 50).catch((err: unknown) => {
+    throw new Error(`${String(err)}; output of start:\n${start.output().slice(-4000)}`);
+  });
   const lease = await db.lease.findUniqueOrThrow({ where: { name: "sync" } });
   const [run] = await db.syncRun.findMany({ where: { status: "RUNNING" } });
   expect(run, start.output().slice(-3000)).toBeDefined();
