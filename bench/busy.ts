@@ -265,7 +265,9 @@ async function syncCases(seededFile: string): Promise<number> {
       }
       const server = spawnArtdesc(["start"], env);
       children.push(server);
-      if (!(await waitForHealth(base, 120_000))) throw new Error(`artdesc start did not answer:\n${server.output()}`);
+      await waitForHealth(base, 120_000).catch((err: unknown) => {
+        throw new Error(`artdesc start did not answer (${String(err)}):\n${server.output().slice(-5000)}`);
+      });
       let idle: autocannon.Result | null = null;
       if (name === "sync-process") {
         idle = await measure(`${base}/graphql`);
