@@ -10,8 +10,9 @@
  *
  * Two more cases measure the API while a large sync runs (bench/world.ts: BENCH_WORKS works with
  * as many 1280 x 960 images, default 2,000) and pass when p99 < 200 ms:
- * - sync-in-start: the startup sync of `artdesc start` (the same process serves the API);
- * - sync-process: `artdesc sync --full` in its own process next to `artdesc start` (whose worker
+ * - sync-in-start: the startup sync of `artdesc start`, which runs each sync in a child process of
+ *   its own at nice 10 (the API's process only waits for its result);
+ * - sync-process: `artdesc sync --full` started by hand next to `artdesc start` (whose worker
  *   writes heartbeats), on a store already synced once (so `start` does not sync itself).
  *
  * The model is synthesized once into models/synth/smolvlm-500m (git-ignored, about 2 GB, a minute
@@ -264,7 +265,9 @@ async function syncCases(seededFile: string): Promise<number> {
       }
       const server = spawnArtdesc(["start"], env);
       children.push(server);
-      if (!(await waitForHealth(base, 120_000))) throw new Error(`artdesc start did not answer:\n${server.output()}`);
+      await waitForHealth(base, 120_000).catch((err: unknown) => {
+        throw new Error(`artdesc start did not answer (${String(err)}):\n${server.output().slice(-5000)}`);
+      });
       let idle: autocannon.Result | null = null;
       if (name === "sync-process") {
         idle = await measure(`${base}/graphql`);
@@ -276,7 +279,7 @@ async function syncCases(seededFile: string): Promise<number> {
       const load = loadavg().map((x) => x.toFixed(1)).join(" ");
       const result = await measure(`${base}/graphql`);
       const after = syncState(file);
-      const what = name === "sync-in-start" ? "the startup sync inside artdesc start" : "artdesc sync --full in its own process next to artdesc start";
+      const what = name === "sync-in-start" ? "the startup sync of artdesc start (in its sync process)" : "artdesc sync --full in its own process next to artdesc start";
       lines.push(
         "",
         `${name}: artworks(limit: 20) at ${CONNECTIONS} connections for ${SECONDS} s while ${what} (${WORKS} works)`,

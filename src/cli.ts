@@ -19,7 +19,7 @@ import { qualityRecomputeCommand } from "./quality/command.js";
 import { syncCommand } from "./sync/command.js";
 import { SyncConfigError } from "./sync/http.js";
 import { checkImageDir } from "./sync/images.js";
-import { runAtBackgroundPriority, sharedPacer } from "./sync/sync.js";
+import { runAtBackgroundPriority } from "./sync/sync.js";
 
 /** The describe worker pulls in onnxruntime and transformers.js: loaded only by the commands that run it. */
 async function startDescribeWorker(...args: Parameters<typeof import("./jobs/worker.js").startDescribeWorker>) {
@@ -43,9 +43,9 @@ program
       // With API_WORKERS > 1 the forked API processes run this command too: they serve the API only.
       if (isApiWorkerProcess()) return components;
       try {
-        // The sync shares this process's one JavaScript thread with the API: it works in short
-        // bursts and pauses between them, so requests keep a share of the thread.
-        components.push(await startSyncSchedule(rt, { pace: sharedPacer() }));
+        // Each sync runs in a child process at background priority: the API keeps this
+        // process's one JavaScript thread, and the worker here picks up the jobs it queues.
+        components.push(await startSyncSchedule(rt, { inChildProcess: true }));
       } catch (err) {
         // The API is still useful without the schedule; say plainly why nothing will sync.
         if (!(err instanceof SyncConfigError)) throw err;

@@ -1,8 +1,18 @@
 import { createTask } from "node-cron";
 import type { Component, Runtime } from "../runtime.js";
-import { abortAbandonedSyncRuns, SYNC_LEASE, SYNC_LEASE_TTL_MS, sleep, syncOnce } from "../sync/command.js";
+import {
+  abortAbandonedSyncRuns,
+  SYNC_LEASE,
+  SYNC_LEASE_TTL_MS,
+  type SyncAttempt,
+  syncInChildProcess,
+  SyncProcessError,
+  type SyncTrigger,
+  sleep,
+  syncOnce,
+} from "../sync/command.js";
 import { requireContact } from "../sync/http.js";
-import { FINISHED_SYNC_STATUSES, type SyncPacer, type SyncSummary } from "../sync/sync.js";
+import { FINISHED_SYNC_STATUSES, type SyncSummary } from "../sync/sync.js";
 import { nextCronMatch } from "./cron.js";
 import { holderId } from "./lease.js";
 
@@ -13,23 +23,32 @@ export function nextSyncAt(cron: string, timezone: string, now: Date = new Date(
   return nextCronMatch(cron, timezone, now);
 }
 
-export interface SyncScheduleOptions {
-  /**
-   * Called after every run that succeeded, with its id; returns how many jobs it queued, which is
-   * stored in SyncRun.jobsQueued. Default: the nightly describe jobs.
-   */
-  afterSync?: (runId: number) => Promise<number>;
+export type SyncScheduleOptions = {
   /** Run a sync at start when the store has never been synced (default true). */
   syncAtStartWhenNeverSynced?: boolean;
-  /** How the sync gives way to other work in this process (`start` shares it with the API: sharedPacer). */
-  pace?: SyncPacer;
-}
-
-type Trigger = "schedule" | "startup" | "manual";
+} & (
+  | {
+      /** Each sync runs in this process (`daemon`). */
+      inChildProcess?: false;
+      /**
+       * Called after every run that succeeded, with its id; returns how many jobs it queued, which is
+       * stored in SyncRun.jobsQueued. Default: the nightly describe jobs.
+       */
+      afterSync?: (runId: number) => Promise<number>;
+    }
+  | {
+      /**
+       * Each sync runs in a child process (syncInChildProcess), which queues the nightly describe
+       * jobs itself: `start`, whose API must keep this process's thread.
+       */
+      inChildProcess: true;
+      afterSync?: never;
+    }
+);
 
 export interface SyncSchedule extends Component {
   /** Runs one sync now unless one is running here or in another process (then null). */
-  runNow(trigger: Trigger): Promise<SyncSummary | null>;
+  runNow(trigger: SyncTrigger): Promise<SyncSummary | null>;
   /** Resolves when the sync in progress (if any), and a startup sync still waiting for the lease, have ended. */
   idle(): Promise<void>;
 }
@@ -43,16 +62,21 @@ type Attempt = { ran: true; summary: SyncSummary } | { ran: false; expiresAt: Da
  * one process syncs at a time. A scheduled run that finds the lease held by a live process skips;
  * the startup sync waits for that lease to expire (or be released) and tries again. A lease held by
  * a process that died on this host is taken over at once, and runs left RUNNING by dead processes
- * are recorded ABORTED at start.
+ * are recorded ABORTED at start. With `inChildProcess`, each run is a child process of its own,
+ * one at a time; one that crashes is logged, its run recorded ABORTED, and the schedule goes on.
  */
 export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOptions = {}): Promise<SyncSchedule> {
   const { config, db, log } = rt;
   requireContact(config.USER_AGENT_CONTACT);
   const holder = holderId("sync");
   const stopping = new AbortController();
+  const runOne = (trigger: SyncTrigger): Promise<SyncAttempt> =>
+    options.inChildProcess
+      ? syncInChildProcess(rt, trigger, stopping.signal)
+      : syncOnce(rt, { trigger, holder, signal: stopping.signal, afterSync: options.afterSync });
   let current: Promise<Attempt> | null = null;
 
-  const attempt = (trigger: Trigger): Promise<Attempt> => {
+  const attempt = (trigger: SyncTrigger): Promise<Attempt> => {
     if (stopping.signal.aborted) return Promise.resolve({ ran: false, expiresAt: null, here: true });
     if (current) {
       log.info({ trigger }, "sync already running here; this run is skipped");
@@ -60,13 +84,17 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
     }
     current = (async (): Promise<Attempt> => {
       log.info({ trigger }, "sync starting");
-      const r = await syncOnce(rt, { trigger, holder, signal: stopping.signal, afterSync: options.afterSync, pace: options.pace });
+      const r = await runOne(trigger);
       if (r.ran) return { ran: true, summary: r.summary };
       log.info({ trigger, holder: r.holder, expiresAt: r.expiresAt?.toISOString() }, "another process is syncing; this run is skipped");
       return { ran: false, expiresAt: r.expiresAt, here: false };
     })()
       .catch((err: unknown): Attempt => {
-        log.error({ err, trigger }, "sync could not run");
+        if (err instanceof SyncProcessError) {
+          const next = stopping.signal.aborted ? "" : "; the schedule goes on";
+          const fields = { trigger, syncPid: err.pid, exitCode: err.exitCode, signal: err.exitSignal, runsAborted: err.runsAborted };
+          log.error(fields, `${err.message}${next}`);
+        } else log.error({ err, trigger }, "sync could not run");
         return { ran: false, expiresAt: null, here: true };
       })
       .finally(() => {
@@ -74,7 +102,7 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
       });
     return current;
   };
-  const runNow = async (trigger: Trigger) => {
+  const runNow = async (trigger: SyncTrigger) => {
     const r = await attempt(trigger);
     return r.ran ? r.summary : null;
   };

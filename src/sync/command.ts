@@ -1,3 +1,6 @@
+import { fork } from "node:child_process";
+import { extname } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type Db, writeTransaction } from "../db.js";
 import { holderId, leaseHolderVerdict, withLease } from "../jobs/lease.js";
 import { describeAfterSync } from "../jobs/queue.js";
@@ -13,7 +16,7 @@ export const SYNC_LEASE_TTL_MS = 60_000;
 /** Why a run that was RUNNING is recorded ABORTED when nobody runs it any more. */
 export const ABANDONED_RUN = "the process ended before the run finished";
 
-export interface SyncOnceOptions extends Pick<SyncOptions, "creators" | "full" | "trigger" | "signal" | "onProgress" | "pace"> {
+export interface SyncOnceOptions extends Pick<SyncOptions, "creators" | "full" | "trigger" | "signal" | "onProgress"> {
   /** Who runs it: the lease holder, recorded on the run. */
   holder: string;
   /**
@@ -36,10 +39,10 @@ export type SyncAttempt =
 export async function syncOnce(rt: Runtime, options: SyncOnceOptions): Promise<SyncAttempt> {
   const { db, config, log } = rt;
   const afterSync = options.afterSync ?? describeAfterSync(rt);
-  const { creators, full, trigger, holder, onProgress, pace } = options;
+  const { creators, full, trigger, holder, onProgress } = options;
   const r = await withLease(db, SYNC_LEASE, holder, SYNC_LEASE_TTL_MS, async (leaseLost) => {
     const signal = options.signal ? AbortSignal.any([options.signal, leaseLost]) : leaseLost;
-    const summary = await runSync({ db, config, log }, { creators, full, trigger, holder, signal, onProgress, pace });
+    const summary = await runSync({ db, config, log }, { creators, full, trigger, holder, signal, onProgress });
     let jobsQueued = 0;
     if (FINISHED_SYNC_STATUSES.includes(summary.status)) {
       try {
@@ -53,6 +56,113 @@ export async function syncOnce(rt: Runtime, options: SyncOnceOptions): Promise<S
     return { summary, jobsQueued };
   });
   return r.acquired ? { ran: true, ...r.result } : { ran: false, holder: r.holder, expiresAt: r.expiresAt };
+}
+
+/** Who started a run (SyncRun.trigger). */
+export type SyncTrigger = NonNullable<SyncOptions["trigger"]>;
+const SYNC_TRIGGERS: readonly string[] = ["manual", "schedule", "startup"] satisfies SyncTrigger[];
+export const isSyncTrigger = (s: unknown): s is SyncTrigger => typeof s === "string" && SYNC_TRIGGERS.includes(s);
+
+/**
+ * What the sync process (./child.ts) tells its parent: that it has set up its signal handlers
+ * (a stop asked before is sent then), then the one attempt it made.
+ */
+export type SyncChildMessage = { type: "ready" } | { type: "attempt"; attempt: SyncAttempt };
+
+export function isSyncChildMessage(m: unknown): m is SyncChildMessage {
+  if (typeof m !== "object" || m === null || !("type" in m)) return false;
+  if (m.type === "ready") return true;
+  if (m.type !== "attempt" || !("attempt" in m) || typeof m.attempt !== "object" || m.attempt === null) return false;
+  const a = m.attempt as Partial<Record<string, unknown>>;
+  if (a.ran === false) return true;
+  const summary = a.summary as Partial<SyncSummary> | undefined;
+  return a.ran === true && typeof a.jobsQueued === "number" && typeof summary?.runId === "number" && typeof summary.status === "string";
+}
+
+/** A sync process that ended without reporting its attempt: it crashed or was killed. */
+export class SyncProcessError extends Error {
+  constructor(
+    readonly pid: number | undefined,
+    readonly exitCode: number | null,
+    readonly exitSignal: NodeJS.Signals | null,
+    /** Runs it left RUNNING, recorded ABORTED once it had gone. */
+    readonly runsAborted: number,
+    options?: ErrorOptions,
+  ) {
+    const how = exitSignal ? `was killed by ${exitSignal}` : exitCode === null ? "could not be started" : `exited with status ${exitCode}`;
+    const runs = runsAborted ? `; the run it left RUNNING is recorded ABORTED` : "";
+    super(`the sync process${pid ? ` (pid ${pid})` : ""} ${how} before reporting a result${runs}`, options);
+  }
+}
+
+/** The sync process's entry: child.ts from the sources (under tsx), child.js once built. */
+const SYNC_CHILD_ENTRY = fileURLToPath(new URL(`./child${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+
+/**
+ * Runs one sync attempt (syncOnce: the lease, the run, the describe jobs, its log line) in a
+ * child process at background priority, so that none of the sync's JavaScript (JSON parsing,
+ * Prisma's writes, sharp's callbacks) runs on this process's thread: `artdesc start`'s API keeps
+ * it. The child takes the sync lease itself, in its own name, and exits at once when this process
+ * dies, so a `start` killed with SIGKILL leaves no sync behind and its lease can be taken over.
+ *
+ * Aborting `signal` stops it as SIGTERM stops `artdesc sync` (the item in progress finishes, the
+ * run is recorded ABORTED); after SHUTDOWN_GRACE_S more it is killed. A child that ends without
+ * reporting its attempt (it crashed or was killed) rejects with SyncProcessError, once the run it
+ * left RUNNING has been recorded ABORTED.
+ */
+export async function syncInChildProcess(rt: Runtime, trigger: SyncTrigger, signal: AbortSignal): Promise<SyncAttempt> {
+  const { db, config, log } = rt;
+  const child = fork(SYNC_CHILD_ENTRY, [trigger], {
+    // The same loader (tsx when run from the sources); a debugger's port is this process's.
+    execArgv: process.execArgv.filter((a) => !a.startsWith("--inspect")),
+    // Dates in the attempt arrive as Dates.
+    serialization: "advanced",
+    // Its own process group: a Ctrl-C at the terminal reaches only `start`, which stops it once.
+    detached: true,
+  });
+  let ready = false;
+  let attempt: SyncAttempt | null = null;
+  let killTimer: NodeJS.Timeout | undefined;
+  const terminate = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  };
+  const stop = () => {
+    // Before it is ready a SIGTERM would kill it outright; it gets one as soon as it is.
+    if (ready) terminate();
+    killTimer = setTimeout(() => {
+      log.warn({ syncPid: child.pid, graceS: config.SHUTDOWN_GRACE_S }, "grace period over: killing the sync process");
+      child.kill("SIGKILL");
+    }, config.SHUTDOWN_GRACE_S * 1000);
+  };
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    child.once("exit", (code, exitSignal) => resolve({ code, signal: exitSignal }));
+    child.on("error", (error) => {
+      // No pid: it never started (and never will exit). Otherwise a signal that found it gone.
+      if (child.pid === undefined) resolve({ code: null, signal: null, error });
+      else log.debug({ err: error, syncPid: child.pid }, "signalling the sync process failed");
+    });
+  });
+  child.on("message", (m: unknown) => {
+    if (!isSyncChildMessage(m)) return log.warn({ syncPid: child.pid }, "the sync process sent a message that is not a report; ignored");
+    if (m.type === "attempt") attempt = m.attempt;
+    else {
+      ready = true;
+      if (signal.aborted) terminate();
+    }
+  });
+  if (signal.aborted) stop();
+  else signal.addEventListener("abort", stop, { once: true });
+  log.info({ trigger, syncPid: child.pid }, "sync process started");
+  const end = await ended;
+  clearTimeout(killTimer);
+  signal.removeEventListener("abort", stop);
+  if (attempt) {
+    if (end.code !== 0) log.warn({ syncPid: child.pid, exitCode: end.code, signal: end.signal }, "the sync process reported its run, then exited abnormally");
+    return attempt;
+  }
+  // It is gone, so its lease is a dead process's: its run is abandoned and recorded now.
+  const runsAborted = await abortAbandonedSyncRuns(db);
+  throw new SyncProcessError(child.pid, end.code, end.signal, runsAborted, end.error ? { cause: end.error } : undefined);
 }
 
 /**

@@ -91,8 +91,6 @@ export interface SyncOptions {
   /** Aborting stops taking new work; the item in progress finishes. */
   signal?: AbortSignal;
   onProgress?: (p: SyncProgress) => void;
-  /** How the sync gives way between works and images (default: one turn of the event loop). */
-  pace?: SyncPacer;
 }
 
 /**
@@ -187,8 +185,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     log.warn({ stage, ...item, reason, ...(typeof cause === "string" ? {} : { err: cause }) }, "sync item failed");
     await db.syncFailure.create({ data: { syncRunId: run.id, stage, reason: reason.slice(0, 2000), ...item } });
   };
-  const pace = options.pace ?? yieldToEventLoop;
-  const ctx: RunContext = { db, config, log, http, full, refresh, signal, counts, progress, report, fail, pace };
+  const ctx: RunContext = { db, config, log, http, full, refresh, signal, counts, progress, report, fail };
 
   let status: SyncRunStatus = "SUCCEEDED";
   let error: string | null = null;
@@ -214,42 +211,26 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
 }
 
 /**
- * Lets the event loop serve whatever is waiting (API requests in `artdesc start`) before the sync
- * goes on. Each step of the sync awaits statements that better-sqlite3 answers synchronously, so
- * without this a batch of 50 works runs as one long task and every request waits for all of it.
+ * Lets the event loop serve whatever is waiting (the lease's renewal, the HTTP client's timers,
+ * `daemon`'s heartbeats and worker) before the sync goes on. Each step of the sync awaits
+ * statements that better-sqlite3 answers synchronously, so without this a batch of 50 works runs
+ * as one long task and everything else waits for all of it.
  */
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** How the sync gives way between steps: at least one turn of the event loop (see yieldToEventLoop). */
-export type SyncPacer = () => Promise<void>;
-
 /**
- * A pace for a sync that shares its process with the API (`artdesc start`): after every
- * `workMs` of sync work it pauses `pauseMs` on a timer, so requests get the thread for at least
- * that share of the time even when they keep it busy (a turn of the loop alone serves only what
- * already waits). A standalone `artdesc sync` or `daemon` keeps the full pace.
+ * The nice value of a sync process (`artdesc sync`, and the child process `artdesc start` runs
+ * each sync in): a batch job leaves the CPU to the API and the worker.
  */
-export function sharedPacer(workMs = SHARED_SYNC_WORK_MS, pauseMs = SHARED_SYNC_PAUSE_MS): SyncPacer {
-  let since = performance.now();
-  return async () => {
-    if (performance.now() - since < workMs) return yieldToEventLoop();
-    await new Promise((resolve) => setTimeout(resolve, pauseMs));
-    since = performance.now();
-  };
-}
-export const SHARED_SYNC_WORK_MS = 10;
-export const SHARED_SYNC_PAUSE_MS = 10;
-
-/** The nice value of an `artdesc sync` process: a batch job leaves the CPU to the API and the worker. */
 export const SYNC_PROCESS_NICE = 10;
 
 /**
- * Lowers the priority of this whole process (for `artdesc sync`, never for `start`, whose API
- * shares it). Linux keeps a nice value per thread, so every thread already running (libuv's pool,
- * where sharp works) is lowered too; threads started later inherit it. Where that cannot be done,
- * the sync simply runs at normal priority.
+ * Lowers the priority of this whole process (for `artdesc sync` and the sync process of `start`,
+ * never for `start` itself, whose API runs in it). Linux keeps a nice value per thread, so every
+ * thread already running (libuv's pool, where sharp works) is lowered too; threads started later
+ * inherit it. Where that cannot be done, the sync simply runs at normal priority.
  */
 export function runAtBackgroundPriority(): void {
   let tids: number[] = [];
@@ -271,8 +252,6 @@ export function runAtBackgroundPriority(): void {
 export const FINISHED_SYNC_STATUSES: SyncRunStatus[] = ["SUCCEEDED", "PARTIAL"];
 
 interface RunContext {
-  /** Gives way to other work between works and images. */
-  pace: SyncPacer;
   db: Db;
   config: Config;
   log: Logger;
@@ -365,7 +344,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
         continue;
       }
       const details: ArtworkDetails[] = [];
-      await ctx.pace();
+      await yieldToEventLoop();
       for (const qid of batch) {
         const o = outcomes.get(qid)!;
         if (o.kind === "found") details.push(parseArtwork(o.entity, config.SYNC_LANGUAGES));
@@ -390,7 +369,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
         }
         ctx.progress.worksDone++;
         ctx.report();
-        await ctx.pace();
+        await yieldToEventLoop();
       }
       // 4. Images of the works just written start now, alongside the next batches.
       if (written.length && !signal?.aborted) await images.add(await db.image.findMany({ where: { artworkId: { in: written } }, select: IMAGE_ROW }));
@@ -629,7 +608,7 @@ class ImagePipeline {
         record();
         ctx.progress.imagesDone++;
       } else this.queue.push({ row, info });
-      await ctx.pace();
+      await yieldToEventLoop();
     }
     if (updates.length) await db.$transaction(updates);
     ctx.report();
@@ -654,7 +633,7 @@ class ImagePipeline {
       }
       ctx.progress.imagesDone++;
       ctx.report();
-      await ctx.pace();
+      await yieldToEventLoop();
     }
   }
 
@@ -784,7 +763,7 @@ async function checkVanished(ctx: RunContext, urls: ReturnType<typeof wikidataUr
             : { state: "NOT_BY_CREATOR" as const };
       // Marked, never dropped: the record and its descriptions stay.
       await db.artwork.update({ where: { id: a.id }, data: { ...data, stateChangedAt: now } });
-      await ctx.pace();
+      await yieldToEventLoop();
       ctx.counts.removed++;
       ctx.log.info({ qid: a.qid, ...data }, "work left the inventory");
     }

@@ -1,22 +1,40 @@
 import { expect, it } from "vitest";
-import { sharedPacer, yieldToEventLoop, type SyncPacer } from "../../src/sync/sync.js";
+import { yieldToEventLoop } from "../../src/sync/sync.js";
 
-/** Runs CPU-bound steps of 2 ms for `ms`, giving way with `pace` after each; returns the share of time left to others. */
-async function shareLeft(pace: SyncPacer, ms = 300): Promise<number> {
+/**
+ * Runs CPU-bound steps of 2 ms for `ms` (busy, as the sync is while Prisma maps a work's rows),
+ * calling `between` after each, while a timer is re-armed as soon as it fires (a lease renewal,
+ * an HTTP timeout). Returns how many steps ran and how often the timer fired meanwhile.
+ */
+async function timerTurns(between: () => Promise<void>, ms = 300): Promise<{ steps: number; fired: number }> {
+  let fired = 0;
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    timer = setTimeout(() => {
+      fired++;
+      arm();
+    }, 0);
+  };
+  arm();
+  let steps = 0;
   const start = performance.now();
-  let working = 0;
   while (performance.now() - start < ms) {
     const t = performance.now();
     while (performance.now() - t < 2) {
-      // busy, as the sync is while Prisma maps a work's rows
+      // busy
     }
-    working += performance.now() - t;
-    await pace();
+    steps++;
+    await between();
   }
-  return 1 - working / (performance.now() - start);
+  clearTimeout(timer!);
+  return { steps, fired };
 }
 
-it("the shared pace leaves the thread to others for about half the time; a plain turn leaves almost none", async () => {
-  expect(await shareLeft(sharedPacer(10, 10))).toBeGreaterThan(0.35);
-  expect(await shareLeft(yieldToEventLoop)).toBeLessThan(0.2);
+it("yieldToEventLoop lets timers run between the sync's steps; awaiting a resolved promise does not", async () => {
+  const yielding = await timerTurns(yieldToEventLoop);
+  expect(yielding.steps).toBeGreaterThan(10);
+  // A timer due by the end of a step runs before the next one (about one turn per step).
+  expect(yielding.fired).toBeGreaterThan(yielding.steps / 2);
+  // Microtasks run before the loop turns: the timer waits for the whole stretch of work.
+  expect((await timerTurns(() => Promise.resolve())).fired).toBe(0);
 });
