@@ -4,7 +4,7 @@ import { decoderGraph, embedGraph, visionGraph } from "./graphs.js";
 import { writeOnnxModel, type GraphBuilder, type Quantization } from "./onnx-builder.js";
 import { imageSeqLen, PRESET_NAMES, PRESETS, type Preset, type PresetName } from "./presets.js";
 import { tokenizerFiles } from "./tokenizer.js";
-import { DTYPE_SUFFIX, REVISION_FILE, type RevisionRecord } from "./contract.js";
+import { DTYPE_SUFFIX, readRevision, REVISION_FILE, type RevisionRecord } from "./contract.js";
 
 /** The dtypes `synth` can write (every one transformers.js maps to a file, except bnb4). */
 export const SYNTH_DTYPES = ["fp32", "fp16", "int8", "uint8", "quantized", "q4", "q4f16"] as const;
@@ -129,6 +129,11 @@ export function synthModel(options: SynthOptions): SynthResult {
       options.onFile?.(file, bytes, performance.now() - t);
     }
   }
+  // Adding dtypes to a folder of the same preset and seed keeps the record of the ones already there.
+  const before = readRevision(dir);
+  const same = before?.source === "synth" && before.preset === p.name && before.seed === seed;
+  const wroteQ4 = dtypes.some((d) => d === "q4" || d === "q4f16");
+  const q4 = wroteQ4 ? { blockSize: Q4_BLOCK_SIZE, accuracyLevel } : same ? before.q4 : undefined;
   const record: RevisionRecord = {
     model: `artdesc/synth-${p.name}`,
     revision: `synth-${p.name}-seed${seed}`,
@@ -136,9 +141,9 @@ export function synthModel(options: SynthOptions): SynthResult {
     source: "synth",
     preset: p.name,
     seed,
-    dtypes,
-    ...(dtypes.some((d) => d === "q4" || d === "q4f16") ? { q4: { blockSize: Q4_BLOCK_SIZE, accuracyLevel } } : {}),
-    files: files.map((f) => f.file),
+    dtypes: [...new Set([...(same ? before.dtypes : []), ...dtypes])],
+    ...(q4 ? { q4 } : {}),
+    files: [...new Set([...(same ? before.files : []), ...files.map((f) => f.file)])],
     createdAt: new Date().toISOString(),
   };
   json(REVISION_FILE, record);

@@ -111,6 +111,15 @@ describe("quantised synthetic exports: the graphs", () => {
     expect(checkModelFolder(out, "q4")).toEqual([]);
     expect(checkModelFolder(out, "int8")).toEqual([]);
     expect(lines.some((l) => l.startsWith("onnx/decoder_model_merged_q4.onnx: "))).toBe(true);
+    // Adding a dtype later keeps the record of those already written (and their q4 settings).
+    synthCommand({ preset: "tiny", out, dtype: "fp16", seed: "2" }, { write: () => true });
+    const record = readRevision(out)!;
+    expect(record.dtypes).toEqual(["q4", "int8", "fp16"]);
+    expect(record.files).toEqual(expect.arrayContaining(["onnx/decoder_model_merged_q4.onnx", "onnx/decoder_model_merged_fp16.onnx"]));
+    expect(record.q4).toEqual({ blockSize: 32, accuracyLevel: 4 });
+    // A different seed is another model: its record starts afresh.
+    synthCommand({ preset: "tiny", out, dtype: "fp32", seed: "3" }, { write: () => true });
+    expect(readRevision(out)!.dtypes).toEqual(["fp32"]);
   });
 });
 
