@@ -182,7 +182,7 @@ models
   .description("Write a model folder with the real architecture and seeded random weights (for tests and benchmarks)")
   .requiredOption("--preset <name>", "tiny | smolvlm-500m")
   .requiredOption("--out <dir>", "the folder to write")
-  .option("--dtype <list>", "fp32, fp16 or fp32,fp16", "fp32")
+  .option("--dtype <list>", "fp32, fp16, int8, uint8, quantized, q4 or q4f16; comma-separated for several", "fp32")
   .option("--seed <n>", "weight seed", "1")
   .action((opts) => {
     try {

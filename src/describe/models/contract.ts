@@ -35,6 +35,8 @@ export interface RevisionRecord {
   /** For synthetic models: the preset and seed that rebuild the same bytes. */
   preset?: string;
   seed?: number;
+  /** For synthetic q4/q4f16 files: MatMulNBits' block size and accuracy_level. */
+  q4?: { blockSize: number; accuracyLevel: number };
   dtypes: string[];
   files: string[];
   createdAt: string;

@@ -1,4 +1,4 @@
-import { elemType, GraphBuilder } from "./onnx-builder.js";
+import { elemType, GraphBuilder, type Quantization } from "./onnx-builder.js";
 import { imageSeqLen, type Preset } from "./presets.js";
 
 /**
@@ -14,8 +14,7 @@ const BOOL = elemType("bool");
 
 /** [in, out] linear layer, with optional bias. */
 function linear(g: GraphBuilder, x: string, name: string, inDim: number, outDim: number, std: number, bias: boolean): string {
-  const w = g.weight(`${name}.weight`, [inDim, outDim], { normal: std });
-  const y = g.op("MatMul", [x, w]);
+  const y = g.matmul(x, `${name}.weight`, inDim, outDim, { normal: std });
   if (!bias) return y;
   return g.op("Add", [y, g.weight(`${name}.bias`, [outDim], { normal: std })]);
 }
@@ -46,8 +45,8 @@ function geluTanh(g: GraphBuilder, x: string): string {
  * the patch mask from pixel_attention_mask, runs the SigLIP transformer and the connector
  * (pixel shuffle + modality projection). Tiles must be vision.imageSize square, as the processor makes them.
  */
-export function visionGraph(p: Preset, float: "float32" | "float16"): GraphBuilder {
-  const g = new GraphBuilder("vision_encoder", float);
+export function visionGraph(p: Preset, float: "float32" | "float16", quant?: Quantization): GraphBuilder {
+  const g = new GraphBuilder("vision_encoder", float, quant);
   const v = p.vision;
   const std = p.initStd;
   const side = v.imageSize / v.patchSize;
@@ -82,9 +81,11 @@ export function visionGraph(p: Preset, float: "float32" | "float16"): GraphBuild
   const attnBias = g.op("Where", [patchMask, g.scalar(0), g.scalar(NEG)]);
 
   // SiglipVisionEmbeddings: patch convolution + position embeddings (full tiles: positions 0..n-1).
-  const convW = g.weight("model.vision_model.embeddings.patch_embedding.weight", [v.hiddenSize, 3, v.patchSize, v.patchSize], { normal: std });
-  const convB = g.weight("model.vision_model.embeddings.patch_embedding.bias", [v.hiddenSize], { normal: std });
-  const conv = g.op("Conv", [images, convW, convB], { kernel_shape: [v.patchSize, v.patchSize], strides: [v.patchSize, v.patchSize] });
+  const convB = () => g.weight("model.vision_model.embeddings.patch_embedding.bias", [v.hiddenSize], { normal: std });
+  const conv = g.conv(images, "model.vision_model.embeddings.patch_embedding.weight", [v.hiddenSize, 3, v.patchSize, v.patchSize], { normal: std }, convB, {
+    kernel_shape: [v.patchSize, v.patchSize],
+    strides: [v.patchSize, v.patchSize],
+  });
   const patches = g.op("Transpose", [g.op("Reshape", [conv, g.ints([0, v.hiddenSize, -1])])], { perm: [0, 2, 1] });
   const pos = g.weight("model.vision_model.embeddings.position_embedding.weight", [numPatches, v.hiddenSize], { normal: std });
   let x = g.op("Add", [patches, pos]);
@@ -122,11 +123,10 @@ export function visionGraph(p: Preset, float: "float32" | "float16"): GraphBuild
 const EMBED = "model.text_model.embed_tokens.weight";
 
 /** embed_tokens: one Gather on the embedding table (kept in the file's float type). */
-export function embedGraph(p: Preset, float: "float32" | "float16"): GraphBuilder {
-  const g = new GraphBuilder("embed_tokens", float);
+export function embedGraph(p: Preset, float: "float32" | "float16", quant?: Quantization): GraphBuilder {
+  const g = new GraphBuilder("embed_tokens", float, quant);
   const ids = g.input("input_ids", "int64", ["batch_size", "sequence_length"]);
-  const table = g.rawWeight(EMBED, [p.text.vocabSize, p.text.hiddenSize], { normal: p.initStd });
-  g.named("inputs_embeds", "Gather", [table, ids], { axis: 0 });
+  g.embedding("inputs_embeds", ids, EMBED, [p.text.vocabSize, p.text.hiddenSize], { normal: p.initStd });
   g.output("inputs_embeds", float, ["batch_size", "sequence_length", p.text.hiddenSize]);
   return g;
 }
@@ -137,8 +137,8 @@ export function embedGraph(p: Preset, float: "float32" | "float16"): GraphBuilde
  * grouped-query attention broadcasts each key/value head over its group of query heads
  * (repeat_kv without the copy). The head is tied to the embedding table, scaled by the final norm.
  */
-export function decoderGraph(p: Preset, float: "float32" | "float16"): GraphBuilder {
-  const g = new GraphBuilder("decoder_model_merged", float);
+export function decoderGraph(p: Preset, float: "float32" | "float16", quant?: Quantization): GraphBuilder {
+  const g = new GraphBuilder("decoder_model_merged", float, quant);
   const t = p.text;
   const std = p.decoderStd;
   const group = t.numHeads / t.numKeyValueHeads;
@@ -214,8 +214,8 @@ export function decoderGraph(p: Preset, float: "float32" | "float16"): GraphBuil
   }
 
   const normed = rmsNorm(g, x, g.weight("model.text_model.norm.weight", [t.hiddenSize], { constant: p.headScale }), t.rmsNormEps);
-  const table = g.weight(EMBED, [t.vocabSize, t.hiddenSize], { normal: p.initStd });
-  const logits = g.op("MatMul", [normed, g.op("Transpose", [table], { perm: [1, 0] })]);
+  // The head is the embedding table [vocab, hidden] used as B = table^T.
+  const logits = g.matmul(normed, EMBED, t.hiddenSize, t.vocabSize, { normal: p.initStd }, "nk");
   g.emit("logits", logits, ["batch_size", "sequence_length", t.vocabSize]);
   return g;
 }

@@ -1,6 +1,7 @@
 import { closeSync, openSync, renameSync, writeSync } from "node:fs";
 import onnxProto from "onnx-proto";
 import { toFloat16Bits } from "../float16.js";
+import { quantizeBlockwise4, quantizeInt8, transposeBytes, type Int8Type } from "./quantize.js";
 
 /**
  * A small ONNX graph builder and a streaming model writer. Large weights are never held as one
@@ -9,14 +10,32 @@ import { toFloat16Bits } from "../float16.js";
  */
 
 const { onnx } = onnxProto;
-export type TensorType = "float32" | "float16" | "int64" | "bool";
+export type TensorType = "float32" | "float16" | "int64" | "bool" | "int8" | "uint8";
 const ELEM: Record<TensorType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
   float16: onnx.TensorProto.DataType.FLOAT16,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,
+  int8: onnx.TensorProto.DataType.INT8,
+  uint8: onnx.TensorProto.DataType.UINT8,
 };
-export const ELEM_BYTES: Record<TensorType, number> = { float32: 4, float16: 2, int64: 8, bool: 1 };
+export const ELEM_BYTES: Record<TensorType, number> = { float32: 4, float16: 2, int64: 8, bool: 1, int8: 1, uint8: 1 };
+
+/** onnxruntime's contrib operator domain (MatMulNBits). */
+export const MS_DOMAIN = "com.microsoft";
+
+/**
+ * How a graph stores its MatMul (and Conv, embedding) weights:
+ * - none: float weights in the file's float type;
+ * - int8: onnxruntime's `quantize_dynamic`: 8-bit weights of `weights` type, activations quantised
+ *   at run time (DynamicQuantizeLinear, MatMulInteger / ConvInteger, then the scales multiplied in);
+ *   embeddings gathered from the 8-bit table and dequantised;
+ * - q4: `MatMul4BitsQuantizer`: MatMulNBits with 4-bit blockwise weights; Conv and embeddings stay float.
+ */
+export type Quantization =
+  | { kind: "none" }
+  | { kind: "int8"; weights: Int8Type }
+  | { kind: "q4"; blockSize: number; accuracyLevel: number };
 
 /** A dimension: a fixed size or a symbolic (dynamic) name. */
 export type Dim = number | string;
@@ -31,8 +50,12 @@ export interface WeightSpec {
   init: WeightInit;
 }
 
-interface Initializer extends WeightSpec {
-  type: "float32" | "float16";
+/** A weight: generated from its seeded stream, or bytes computed from another weight's values. */
+interface Initializer {
+  name: string;
+  dims: number[];
+  type: TensorType;
+  source: { init: WeightInit } | { bytes: (seed: number) => Uint8Array };
 }
 
 /** FNV-1a, so every weight gets its own stream from (seed, name): tied weights in two files match. */
@@ -77,11 +100,14 @@ export class GraphBuilder {
   readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   readonly initializers: Initializer[] = [];
   private readonly constants: onnxProto.onnx.ITensorProto[] = [];
+  /** Operator domains beyond the default one that the nodes use (the model imports them). */
+  readonly domains = new Set<string>();
   private counter = 0;
 
   constructor(
     readonly name: string,
     readonly float: "float32" | "float16",
+    readonly quant: Quantization = { kind: "none" },
   ) {}
 
   private fresh(hint: string): string {
@@ -98,9 +124,11 @@ export class GraphBuilder {
   }
 
   /** Adds one node; returns its output names (one per `outputs`). */
-  node(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs = 1, outNames?: string[]): string[] {
+  node(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs = 1, outNames?: string[], domain = ""): string[] {
     const out = outNames ?? Array.from({ length: outputs }, () => this.fresh(opType));
+    if (domain) this.domains.add(domain);
     this.nodes.push({
+      ...(domain ? { domain } : {}),
       opType,
       name: this.fresh(`${opType}_node`),
       input: inputs,
@@ -124,14 +152,101 @@ export class GraphBuilder {
    * kernels for fp16 are incomplete), so fp16 weights are cast once per run; ORT folds that cast.
    */
   weight(name: string, dims: number[], init: WeightInit): string {
-    this.initializers.push({ name, dims, init, type: this.float });
+    this.initializers.push({ name, dims, type: this.float, source: { init } });
     return this.float === "float16" ? this.op("Cast", [name], { to: ELEM.float32 }) : name;
   }
 
   /** A weight kept in the file's float type (for ops that run on it directly, like Gather). */
   rawWeight(name: string, dims: number[], init: WeightInit): string {
-    this.initializers.push({ name, dims, init, type: this.float });
+    this.initializers.push({ name, dims, type: this.float, source: { init } });
     return name;
+  }
+
+  /** An initializer whose bytes are computed when the file is written. */
+  private derived(name: string, type: TensorType, dims: number[], bytes: (seed: number) => Uint8Array): string {
+    this.initializers.push({ name, dims, type, source: { bytes } });
+    return name;
+  }
+
+  /**
+   * x [.., K] times the weight `name` as B [K, N], stored per the graph's quantization. `layout`
+   * "nk" means the weight's values are generated as [N, K] (a tied embedding table used as the
+   * head); the float graph then transposes it, the quantised ones store it as each op wants it.
+   */
+  matmul(x: string, name: string, k: number, n: number, init: WeightInit, layout: "kn" | "nk" = "kn"): string {
+    const q = this.quant;
+    if (q.kind === "none") {
+      if (layout === "kn") return this.op("MatMul", [x, this.weight(name, [k, n], init)]);
+      return this.op("MatMul", [x, this.op("Transpose", [this.weight(name, [n, k], init)], { perm: [1, 0] })]);
+    }
+    if (q.kind === "int8") {
+      const w = this.quantized8(name, layout === "kn" ? [k, n] : [n, k], init, q.weights, layout === "nk");
+      return this.dynamicQuantized("MatMulInteger", x, w, {});
+    }
+    const values = shared(2, (seed) => {
+      const v = quantizeBlockwise4(generateWeight(seed, name, k * n, init), k, n, layout, q.blockSize);
+      return { packed: v.packed, scales: v.scales };
+    });
+    const blocks = Math.ceil(k / q.blockSize);
+    const b = this.derived(`${name}_Q4`, "uint8", [n, blocks, q.blockSize / 2], (seed) => values(seed).packed);
+    const scales = this.derived(`${name}_scales`, this.float, [n * blocks], (seed) => floatBytes(values(seed).scales, this.float));
+    const attrs = { K: k, N: n, bits: 4, block_size: q.blockSize, accuracy_level: q.accuracyLevel };
+    if (this.float === "float32") return this.node("MatMulNBits", [x, b, scales], attrs, 1, undefined, MS_DOMAIN)[0]!;
+    // q4f16: MatMulNBits runs on fp16 activations with fp16 scales, as in Hugging Face's q4f16
+    // files; the rest of this graph computes in float32 (see weight()), so cast around it.
+    const half = this.op("Cast", [x], { to: ELEM.float16 });
+    const y = this.node("MatMulNBits", [half, b, scales], attrs, 1, undefined, MS_DOMAIN)[0]!;
+    return this.op("Cast", [y], { to: ELEM.float32 });
+  }
+
+  /** Conv (no padding) with bias; ConvInteger on dynamically quantised input in int8 graphs. */
+  conv(x: string, name: string, dims: number[], init: WeightInit, bias: () => string, attrs: Record<string, AttrValue>): string {
+    const q = this.quant;
+    if (q.kind !== "int8") {
+      const w = this.weight(name, dims, init);
+      return this.op("Conv", [x, w, bias()], attrs);
+    }
+    const w = this.quantized8(name, dims, init, q.weights, false);
+    const y = this.dynamicQuantized("ConvInteger", x, w, attrs);
+    return this.op("Add", [y, this.op("Reshape", [bias(), this.ints([dims[0]!, 1, 1])])]);
+  }
+
+  /** Gather rows of an embedding table into the output `out` (in the file's float type). */
+  embedding(out: string, ids: string, name: string, dims: [number, number], init: WeightInit): void {
+    const q = this.quant;
+    if (q.kind !== "int8") {
+      this.named(out, "Gather", [this.rawWeight(name, dims, init), ids], { axis: 0 });
+      return;
+    }
+    const w = this.quantized8(name, dims, init, q.weights, false);
+    this.named(out, "DequantizeLinear", [this.op("Gather", [w.data, ids], { axis: 0 }), w.scale, w.zeroPoint]);
+  }
+
+  /** A weight quantised to 8 bits per tensor, with its scale and zero point (quantize_dynamic's names). */
+  private quantized8(name: string, dims: number[], init: WeightInit, type: Int8Type, transpose: boolean) {
+    const count = dims.reduce((a, b) => a * b, 1);
+    const values = shared(3, (seed) => quantizeInt8(generateWeight(seed, name, count, init), type));
+    const stored = transpose ? [dims[1]!, dims[0]!] : dims;
+    return {
+      data: this.derived(`${name}_quantized`, type, stored, (seed) => {
+        const v = values(seed).data;
+        return transpose ? transposeBytes(v, dims[0]!, dims[1]!) : v;
+      }),
+      scale: this.derived(`${name}_scale`, "float32", [], (seed) => floatBytes(Float32Array.of(values(seed).scale), "float32")),
+      zeroPoint: this.derived(`${name}_zero_point`, type, [], (seed) => Uint8Array.of(values(seed).zeroPoint & 0xff)),
+    };
+  }
+
+  /**
+   * onnxruntime's MatMulInteger / ConvInteger rewrite of a float op: DynamicQuantizeLinear on the
+   * activation, the integer op, Cast to float, times (activation scale x weight scale). The shape
+   * is the one its graph optimiser fuses into DynamicQuantizeMatMul for MatMul.
+   */
+  private dynamicQuantized(opType: string, x: string, w: { data: string; scale: string; zeroPoint: string }, attrs: Record<string, AttrValue>): string {
+    const [xq, xScale, xZero] = this.node("DynamicQuantizeLinear", [x], {}, 3) as [string, string, string];
+    const integer = this.op(opType, [xq, w.data, xZero, w.zeroPoint], attrs);
+    const scales = this.op("Mul", [xScale, w.scale]);
+    return this.op("Mul", [this.op("Cast", [integer], { to: ELEM.float32 }), scales]);
   }
 
   ints(values: number[], dims: number[] = [values.length]): string {
@@ -178,6 +293,41 @@ export class GraphBuilder {
 
 export const elemType = (t: TensorType) => ELEM[t];
 
+/**
+ * A value computed once per file write and shared by `uses` initializers (a quantised weight and
+ * its scales), dropped after the last one so a large model holds one weight at a time.
+ */
+function shared<T>(uses: number, compute: (seed: number) => T): (seed: number) => T {
+  let value: T | undefined;
+  let left = uses;
+  return (seed) => {
+    value ??= compute(seed);
+    const v = value;
+    if (--left === 0) {
+      value = undefined;
+      left = uses;
+    }
+    return v;
+  };
+}
+
+function floatBytes(values: Float32Array, type: "float32" | "float16"): Uint8Array {
+  if (type === "float32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = toFloat16Bits(values[i]!);
+  return new Uint8Array(out.buffer);
+}
+
+/** A weight's values as float32, exactly the stream writeWeightData stores for a float file. */
+export function generateWeight(seed: number, name: string, count: number, init: WeightInit): Float32Array {
+  const next = "normal" in init ? normalStream(seed, name) : undefined;
+  const std = "normal" in init ? init.normal : 0;
+  const mean = "normal" in init ? (init.mean ?? 0) : init.constant;
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) out[i] = next ? mean + std * next() : mean;
+  return out;
+}
+
 function valueInfo(name: string, type: TensorType, dims: Dim[]): onnxProto.onnx.IValueInfoProto {
   return {
     name,
@@ -223,7 +373,8 @@ export function writeOnnxModel(path: string, graph: GraphBuilder, options: { see
   const head = onnx.ModelProto.encode({
     irVersion: 8,
     producerName: options.producer,
-    opsetImport: [{ domain: "", version: options.opset }],
+    // MatMulNBits is version 1 of onnxruntime's contrib domain.
+    opsetImport: [{ domain: "", version: options.opset }, ...[...graph.domains].map((domain) => ({ domain, version: 1 }))],
   }).finish();
   const skeleton = graph.encodeSkeleton();
   const weights = graph.initializers.map((w) => {
@@ -253,7 +404,12 @@ export function writeOnnxModel(path: string, graph: GraphBuilder, options: { see
       put(x.entryHeader);
       put(x.tensorHead);
       put(x.rawHeader);
-      writeWeightData(x.w, x.count, options.seed, put);
+      if ("init" in x.w.source) writeWeightData(x.w, x.w.source.init, x.count, options.seed, put);
+      else {
+        const bytes = x.w.source.bytes(options.seed);
+        if (bytes.length !== x.count * ELEM_BYTES[x.w.type]) throw new Error(`${x.w.name}: computed ${bytes.length} bytes, declared ${x.count * ELEM_BYTES[x.w.type]}`);
+        put(bytes);
+      }
     }
   } finally {
     closeSync(fd);
@@ -262,10 +418,10 @@ export function writeOnnxModel(path: string, graph: GraphBuilder, options: { see
   return written;
 }
 
-function writeWeightData(w: Initializer, count: number, seed: number, put: (b: Uint8Array) => void): void {
-  const next = "normal" in w.init ? normalStream(seed, w.name) : undefined;
-  const std = "normal" in w.init ? w.init.normal : 0;
-  const mean = "normal" in w.init ? (w.init.mean ?? 0) : w.init.constant;
+function writeWeightData(w: Initializer, init: WeightInit, count: number, seed: number, put: (b: Uint8Array) => void): void {
+  const next = "normal" in init ? normalStream(seed, w.name) : undefined;
+  const std = "normal" in init ? init.normal : 0;
+  const mean = "normal" in init ? (init.mean ?? 0) : init.constant;
   const value = () => (next ? mean + std * next() : mean);
   for (let start = 0; start < count; start += CHUNK) {
     const n = Math.min(CHUNK, count - start);

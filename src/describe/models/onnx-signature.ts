@@ -128,6 +128,30 @@ function signature(bytes: Buffer): TensorSignature {
   };
 }
 
+/**
+ * The distinct `accuracy_level` values of a graph's MatMulNBits nodes (0 where unset, onnxruntime's
+ * default); empty when the graph has none. Only the nodes are read, not the weights.
+ */
+export function readMatMulNBitsLevels(path: string): number[] {
+  const r = new Reader(path);
+  try {
+    const levels = new Set<number>();
+    for (const f of fields(r, 0, r.size)) {
+      if (f.field !== 7 || f.wire !== 2) continue;
+      for (const n of fields(r, f.start, f.start + f.length)) {
+        if (n.field !== 1 || n.wire !== 2) continue;
+        const node = onnx.NodeProto.decode(r.bytes(n.start, n.length));
+        if (node.opType !== "MatMulNBits") continue;
+        const level = node.attribute.find((a) => a.name === "accuracy_level")?.i;
+        levels.add(level == null ? 0 : toNumber(level));
+      }
+    }
+    return [...levels].sort();
+  } finally {
+    r.close();
+  }
+}
+
 export function readOnnxSignature(path: string): OnnxSignature {
   const r = new Reader(path);
   try {

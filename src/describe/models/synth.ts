@@ -1,14 +1,52 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decoderGraph, embedGraph, visionGraph } from "./graphs.js";
-import { writeOnnxModel, type GraphBuilder } from "./onnx-builder.js";
+import { writeOnnxModel, type GraphBuilder, type Quantization } from "./onnx-builder.js";
 import { imageSeqLen, PRESET_NAMES, PRESETS, type Preset, type PresetName } from "./presets.js";
 import { tokenizerFiles } from "./tokenizer.js";
-import { DTYPE_SUFFIX, REVISION_FILE, type RevisionRecord } from "./contract.js";
+import { DTYPE_SUFFIX, readRevision, REVISION_FILE, type RevisionRecord } from "./contract.js";
 
-/** The dtypes `synth` can write: the float graphs (quantized exports are not synthesized). */
-export const SYNTH_DTYPES = ["fp32", "fp16"] as const;
+/** The dtypes `synth` can write (every one transformers.js maps to a file, except bnb4). */
+export const SYNTH_DTYPES = ["fp32", "fp16", "int8", "uint8", "quantized", "q4", "q4f16"] as const;
 export type SynthDtype = (typeof SYNTH_DTYPES)[number];
+
+/** MatMul4BitsQuantizer's block size in transformers.js's scripts/quantize.py (its default). */
+export const Q4_BLOCK_SIZE = 32;
+/**
+ * MatMulNBits accuracy_level written by default: 4 lets onnxruntime quantise the activations to
+ * int8 per block and use its integer kernels. Hugging Face's files leave it unset (0: float
+ * compute), which on the 2-core build machine runs slower than fp32 (see docs/describe.md).
+ */
+export const DEFAULT_Q4_ACCURACY_LEVEL = 4;
+
+/**
+ * Storage of each module per dtype, as transformers.js's scripts/quantize.py makes the files:
+ * `quantized` (its q8) picks uint8 weights for a graph with a Conv (the vision encoder: ConvInteger
+ * has no int8-weight kernel in onnxruntime-web) and int8 for the others; q4 leaves Conv and Gather
+ * in float; q4f16 is q4 with float16 storage and float16 inputs and outputs.
+ */
+export function moduleStorage(
+  dtype: SynthDtype,
+  module: "vision_encoder" | "embed_tokens" | "decoder_model_merged",
+  accuracyLevel: number,
+): { float: "float32" | "float16"; quant: Quantization } {
+  const q4: Quantization = { kind: "q4", blockSize: Q4_BLOCK_SIZE, accuracyLevel };
+  switch (dtype) {
+    case "fp32":
+      return { float: "float32", quant: { kind: "none" } };
+    case "fp16":
+      return { float: "float16", quant: { kind: "none" } };
+    case "int8":
+    case "uint8":
+      return { float: "float32", quant: { kind: "int8", weights: dtype } };
+    case "quantized":
+      return { float: "float32", quant: { kind: "int8", weights: module === "vision_encoder" ? "uint8" : "int8" } };
+    case "q4":
+      return { float: "float32", quant: q4 };
+    case "q4f16":
+      return { float: "float16", quant: q4 };
+  }
+}
 
 export interface SynthOptions {
   preset: PresetName;
@@ -16,6 +54,8 @@ export interface SynthOptions {
   /** One dtype or several; each adds its three ONNX files to the same folder. */
   dtype?: SynthDtype | SynthDtype[];
   seed?: number;
+  /** MatMulNBits accuracy_level of the q4 and q4f16 files (0-4); DEFAULT_Q4_ACCURACY_LEVEL if absent. */
+  q4AccuracyLevel?: number;
   /** Called after each file, for progress output. */
   onFile?: (file: string, bytes: number, ms: number) => void;
 }
@@ -40,6 +80,8 @@ export function synthModel(options: SynthOptions): SynthResult {
   }
   const seed = options.seed ?? 1;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`seed must be an integer in 0..2^32-1, got ${seed}`);
+  const accuracyLevel = options.q4AccuracyLevel ?? DEFAULT_Q4_ACCURACY_LEVEL;
+  if (!Number.isInteger(accuracyLevel) || accuracyLevel < 0 || accuracyLevel > 4) throw new Error(`q4AccuracyLevel must be 0..4, got ${accuracyLevel}`);
   const p = PRESETS[options.preset];
   const started = performance.now();
   const dir = options.outDir;
@@ -68,7 +110,7 @@ export function synthModel(options: SynthOptions): SynthResult {
     unk_token: tokenizerConfig.unk_token,
   });
 
-  const builders: [string, (p: Preset, f: "float32" | "float16") => GraphBuilder][] = [
+  const builders: [Parameters<typeof moduleStorage>[1], (p: Preset, f: "float32" | "float16", q: Quantization) => GraphBuilder][] = [
     ["vision_encoder", visionGraph],
     ["embed_tokens", embedGraph],
     ["decoder_model_merged", decoderGraph],
@@ -77,7 +119,8 @@ export function synthModel(options: SynthOptions): SynthResult {
     for (const [module, build] of builders) {
       const t = performance.now();
       const file = `onnx/${module}${DTYPE_SUFFIX[dtype]}.onnx`;
-      const bytes = writeOnnxModel(join(dir, file), build(p, dtype === "fp16" ? "float16" : "float32"), {
+      const { float, quant } = moduleStorage(dtype, module, accuracyLevel);
+      const bytes = writeOnnxModel(join(dir, file), build(p, float, quant), {
         seed,
         opset: OPSET,
         producer: `artdesc synth ${p.name}`,
@@ -86,6 +129,11 @@ export function synthModel(options: SynthOptions): SynthResult {
       options.onFile?.(file, bytes, performance.now() - t);
     }
   }
+  // Adding dtypes to a folder of the same preset and seed keeps the record of the ones already there.
+  const before = readRevision(dir);
+  const same = before?.source === "synth" && before.preset === p.name && before.seed === seed;
+  const wroteQ4 = dtypes.some((d) => d === "q4" || d === "q4f16");
+  const q4 = wroteQ4 ? { blockSize: Q4_BLOCK_SIZE, accuracyLevel } : same ? before.q4 : undefined;
   const record: RevisionRecord = {
     model: `artdesc/synth-${p.name}`,
     revision: `synth-${p.name}-seed${seed}`,
@@ -93,8 +141,9 @@ export function synthModel(options: SynthOptions): SynthResult {
     source: "synth",
     preset: p.name,
     seed,
-    dtypes,
-    files: files.map((f) => f.file),
+    dtypes: [...new Set([...(same ? before.dtypes : []), ...dtypes])],
+    ...(q4 ? { q4 } : {}),
+    files: [...new Set([...(same ? before.files : []), ...files.map((f) => f.file)])],
     createdAt: new Date().toISOString(),
   };
   json(REVISION_FILE, record);

@@ -271,7 +271,7 @@ describe("artdesc models synth", () => {
   it("names the bad flag", () => {
     const sink = { write: () => true };
     expect(() => synthCommand({ preset: "huge", out: "/nonexistent", dtype: "fp32", seed: "1" }, sink)).toThrow(/--preset="huge"/);
-    expect(() => synthCommand({ preset: "tiny", out: "/nonexistent", dtype: "fp32,q4", seed: "1" }, sink)).toThrow(/--dtype="fp32,q4"/);
+    expect(() => synthCommand({ preset: "tiny", out: "/nonexistent", dtype: "fp32,bnb4", seed: "1" }, sink)).toThrow(/--dtype="fp32,bnb4"/);
     expect(() => synthCommand({ preset: "tiny", out: "/nonexistent", dtype: "fp32", seed: "x" }, sink)).toThrow(/--seed="x"/);
   });
 });
@@ -296,7 +296,8 @@ describe("presets", () => {
 
   it("rejects an unknown preset, dtype or seed", () => {
     expect(() => synthModel({ preset: "huge" as never, outDir: "/nonexistent" })).toThrow(/unknown preset "huge"/);
-    expect(() => synthModel({ preset: "tiny", outDir: "/nonexistent", dtype: "q4" as never })).toThrow(/not "q4"/);
+    expect(() => synthModel({ preset: "tiny", outDir: "/nonexistent", dtype: "bnb4" as never })).toThrow(/not "bnb4"/);
+    expect(() => synthModel({ preset: "tiny", outDir: "/nonexistent", dtype: "q4", q4AccuracyLevel: 5 })).toThrow(/q4AccuracyLevel/);
     expect(() => synthModel({ preset: "tiny", outDir: "/nonexistent", seed: -1 })).toThrow(/seed/);
   });
 });
