@@ -1,24 +1,35 @@
 /**
- * npm run bench:api — the API under load, as a user would run it.
- * Seeds 2,000 Goya artworks with 150-word descriptions into a fresh database, starts
- * `artdesc serve` (compiled, no response cache, API_WORKERS=2 unless set) as its own process, and drives
- * `artworks(creator: "Goya", limit: 100) { title description }` with autocannon at 32 and 8
- * connections. Targets on a 2-core machine: >= 250 req/s at 32 connections with no errors,
- * p99 < 100 ms at 8 connections.
+ * npm run bench:api — the API under load next to its floor, as a user would run it.
+ * Seeds BENCH_ARTWORKS (2,000) Goya artworks with 150-word descriptions (one with a history of 20)
+ * into a fresh database, then starts, each as its own processes on that one file:
+ * - the floor (bench/floor.ts: node:http + better-sqlite3, one prepared statement per answer),
+ * - `artdesc serve` with the response cache (the default),
+ * - `artdesc serve` with GRAPHQL_RESPONSE_CACHE=false,
+ * each with API_WORKERS processes (default 2; the floor forks as many). For each case (the
+ * operations in bench/queries.ts) it first checks that the floor's body and both servers' bodies
+ * are the same bytes, then drives each with autocannon at 8 and 32 connections for BENCH_SECONDS
+ * (15) and prints req/s, p50/p99 and the ratio floor/API.
+ * Targets at 32 connections: ratio <= 2.0 with p99 < 50 ms with the cache; ratio <= 3.0 without.
+ * The load average is printed at the start and the end: on a shared machine, read it with them.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { closeDb, createDb } from "../src/db.js";
 import { migrate } from "../src/store/migrate.js";
-import { makeArtwork, makeGoya, words150 } from "../test/support/factories.js";
-import { freePort, waitForHealth } from "../test/support/processes.js";
-import { API_BENCH_QUERY } from "./queries.js";
+import { addDescription, makeArtwork, makeGoya, words150 } from "../test/support/factories.js";
+import { freePort, waitForHealth, waitUntil } from "../test/support/processes.js";
+import { API_ARTWORK_BENCH_QUERY, API_BENCH_QUERY, API_CONNECTION_BENCH_QUERY } from "./queries.js";
 
 const ARTWORKS = Number(process.env.BENCH_ARTWORKS ?? 2000);
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 15);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? process.env.BENCH_DURATION_S ?? 15);
+const WORKERS = process.env.API_WORKERS ?? "2";
+const HISTORY = 20;
+
+const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
+console.log(`load average at start: ${load()} (1, 5, 15 min)`);
 
 const dir = mkdtempSync(join(tmpdir(), "artdesc-bench-api-"));
 const file = join(dir, "bench.db");
@@ -26,49 +37,111 @@ migrate(file);
 const db = await createDb(`file:${file}`);
 const goya = await makeGoya(db);
 const t0 = Date.now();
-for (let i = 0; i < ARTWORKS; i++) await makeArtwork(db, { creators: [{ id: goya.id }], description: words150(i) });
+let historyQid = "";
+for (let i = 0; i < ARTWORKS; i++) {
+  const a = await makeArtwork(db, { creators: [{ id: goya.id }], description: words150(i) });
+  if (i === 0) {
+    historyQid = a.qid;
+    for (let h = 1; h < HISTORY; h++) await addDescription(db, a.id, words150(ARTWORKS + h));
+  }
+}
 await closeDb(db);
-console.log(`seeded ${ARTWORKS} artworks in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+console.log(`seeded ${ARTWORKS} artworks (one with ${HISTORY} descriptions) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-const port = await freePort();
-const server = spawn(process.execPath, ["bin/artdesc.js", "serve"], {
-  // API_WORKERS: one API process per core (README, "Configuration").
-  env: { ...process.env, DATABASE_URL: `file:${file}`, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", API_WORKERS: process.env.API_WORKERS ?? "2" },
-  stdio: ["ignore", "inherit", "inherit"],
-});
-const url = `http://127.0.0.1:${port}`;
-await waitForHealth(url, 10_000);
-
-const body = JSON.stringify({ query: API_BENCH_QUERY });
-const check = (await (await fetch(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body })).json()) as {
-  data: { artworks: unknown[] };
-};
-if (check.data.artworks.length !== 100) throw new Error("unexpected answer");
-
-async function run(connections: number) {
-  const r = await autocannon({
-    url: `${url}/graphql`,
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body,
-    connections,
-    duration: DURATION_S,
-  });
-  const errors = r.errors + r.timeouts + (r.non2xx ?? 0);
-  console.log(
-    `${connections} connections: ${r.requests.average.toFixed(0)} req/s, latency p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${errors}`,
+const children: ChildProcess[] = [];
+async function serve(name: string, env: Record<string, string>): Promise<string> {
+  const port = await freePort();
+  children.push(
+    spawn(process.execPath, ["bin/artdesc.js", "serve"], {
+      env: { ...process.env, DATABASE_URL: `file:${file}`, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: process.env.LOG_LEVEL ?? "fatal", API_WORKERS: WORKERS, ...env },
+      stdio: ["ignore", "inherit", "inherit"],
+    }),
   );
-  return { rps: r.requests.average, p99: r.latency.p99, errors };
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHealth(url, 30_000);
+  console.log(`${name}: ${url}`);
+  return url;
+}
+
+interface Case {
+  name: string;
+  query: string;
+  variables: Record<string, unknown>;
+  floorPath: string;
+}
+const cases: Case[] = [
+  { name: 'artworks(creator: "Goya", limit: 100)', query: API_BENCH_QUERY, variables: {}, floorPath: "/artworks?creator=goya&limit=100" },
+  { name: "artworksConnection(first: 100)", query: API_CONNECTION_BENCH_QUERY, variables: {}, floorPath: "/connection?first=100" },
+  { name: "artwork(id) with history", query: API_ARTWORK_BENCH_QUERY, variables: { id: historyQid }, floorPath: `/artwork?id=${historyQid}&history=50` },
+];
+
+interface Target {
+  name: string;
+  request: (c: Case) => { url: string; method: "GET" | "POST"; headers?: Record<string, string>; body?: string };
+}
+
+async function body(target: Target, c: Case): Promise<string> {
+  const r = target.request(c);
+  const res = await fetch(r.url, { method: r.method, headers: r.headers, body: r.body });
+  if (!res.ok) throw new Error(`${target.name} answered ${res.status} to ${c.name}`);
+  return res.text();
+}
+
+async function measure(target: Target, c: Case, connections: number, duration = SECONDS) {
+  const r = await autocannon({ ...target.request(c), connections, duration });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + (r.non2xx ?? 0) };
 }
 
 try {
-  await run(8); // warm-up
-  const at32 = await run(32);
-  const at8 = await run(8);
-  const ok = at32.rps >= 250 && at32.errors === 0 && at8.p99 < 100;
-  console.log(`targets (>= 250 req/s at 32, no errors; p99 < 100 ms at 8): ${ok ? "met" : "NOT met"}`);
-  process.exitCode = ok ? 0 : 1;
+  const floorPort = await freePort();
+  children.push(spawn(process.execPath, ["--import", "tsx", "bench/floor.ts", file, String(floorPort), WORKERS], { stdio: ["ignore", "inherit", "inherit"] }));
+  const floorUrl = `http://127.0.0.1:${floorPort}`;
+  await waitUntil("the floor server", async () => (await fetch(`${floorUrl}/connection?first=1`)).ok, 30_000);
+  const cachedUrl = await serve("API, response cache on", {});
+  const uncachedUrl = await serve("API, response cache off", { GRAPHQL_RESPONSE_CACHE: "false" });
+
+  const graphql = (name: string, base: string): Target => ({
+    name,
+    request: (c) => ({
+      url: `${base}/graphql`,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: c.query, variables: c.variables }),
+    }),
+  });
+  const floor: Target = { name: "floor", request: (c) => ({ url: `${floorUrl}${c.floorPath}`, method: "GET" }) };
+  const targets = [floor, graphql("API (cache)", cachedUrl), graphql("API (no cache)", uncachedUrl)];
+
+  for (const c of cases) {
+    const expected = await body(floor, c);
+    for (const target of targets.slice(1)) {
+      const got = await body(target, c);
+      if (got !== expected) throw new Error(`${target.name} and the floor differ for ${c.name}:\n${got.slice(0, 300)}\n${expected.slice(0, 300)}`);
+    }
+    console.log(`${c.name}: the three bodies are equal (${Buffer.byteLength(expected)} bytes)`);
+  }
+
+  let met = true;
+  console.log(`\n${SECONDS} s per run, API_WORKERS=${WORKERS} (the floor: as many processes)`);
+  console.log("| case | connections | floor req/s | API cached req/s (p99 ms, ratio) | API uncached req/s (p99 ms, ratio) |");
+  console.log("|---|---|---|---|---|");
+  for (const c of cases) {
+    for (const target of targets) await measure(target, c, 8, Math.min(3, SECONDS)); // warm-up
+    for (const connections of [8, 32]) {
+      const [f, cached, uncached] = [await measure(floor, c, connections), await measure(targets[1]!, c, connections), await measure(targets[2]!, c, connections)];
+      const ratio = (r: { rps: number }) => f.rps / r.rps;
+      const errors = f.errors + cached.errors + uncached.errors;
+      console.log(
+        `| ${c.name} | ${connections} | ${f.rps.toFixed(0)} (p99 ${f.p99}) | ${cached.rps.toFixed(0)} (${cached.p99}, ${ratio(cached).toFixed(2)}) | ` +
+          `${uncached.rps.toFixed(0)} (${uncached.p99}, ${ratio(uncached).toFixed(2)}) |${errors ? ` errors: ${errors}` : ""}`,
+      );
+      if (connections === 32) met &&= ratio(cached) <= 2 && cached.p99 < 50 && ratio(uncached) <= 3 && errors === 0;
+    }
+  }
+  console.log(`\nload average at the end: ${load()}`);
+  console.log(`targets at 32 connections (cached: ratio <= 2.0, p99 < 50 ms; uncached: ratio <= 3.0; no errors): ${met ? "met" : "NOT met"}`);
+  process.exitCode = met ? 0 : 1;
 } finally {
-  server.kill("SIGTERM");
+  for (const child of children) child.kill("SIGTERM");
   rmSync(dir, { recursive: true, force: true });
 }

@@ -5,6 +5,10 @@
 
 /** bench:api — the most common read. */
 export const API_BENCH_QUERY = '{ artworks(creator: "Goya", limit: 100) { title description } }';
+/** bench:api — one page of the Relay connection. */
+export const API_CONNECTION_BENCH_QUERY = "{ artworksConnection(first: 100) { edges { node { title description } } } }";
+/** bench:api — one artwork with its description history. */
+export const API_ARTWORK_BENCH_QUERY = "query($id: ID!) { artwork(id: $id) { ... on Artwork { title description descriptions { text } } } }";
 
 /** bench:search — one page of hits with their artworks. */
 export const SEARCH_BENCH_QUERY = `query($q: String!) { search(query: $q, first: 10) {
@@ -22,6 +26,8 @@ export const BUSY_JOB_PROGRESS = "query($id: ID!) { job(id: $id) { ... on Job { 
 
 export const BENCH_QUERIES: Record<string, string> = {
   API_BENCH_QUERY,
+  API_CONNECTION_BENCH_QUERY,
+  API_ARTWORK_BENCH_QUERY,
   SEARCH_BENCH_QUERY,
   BUSY_BENCH_QUERY,
   BUSY_MODEL_STATUS,

@@ -127,6 +127,12 @@ const schema = z.object({
   GRAPHQL_APQ_MAX_ENTRIES: int(1, 1_000_000).default(1000),
   /** Bytes of all kept persisted-query documents together, per API process. */
   GRAPHQL_APQ_MAX_BYTES: int(10_000, 1_000_000_000).default(5_000_000),
+  /** Keep answers to GraphQL queries until the next commit to the database by any process (true/false). */
+  GRAPHQL_RESPONSE_CACHE: bool.default(true),
+  /** Query answers kept per API process (least recently used go first). */
+  GRAPHQL_RESPONSE_CACHE_MAX_ENTRIES: int(1, 1_000_000).default(1000),
+  /** Bytes (as JSON) of all kept query answers together, per API process; a larger answer is not kept. */
+  GRAPHQL_RESPONSE_CACHE_MAX_BYTES: int(10_000, 10_000_000_000).default(50_000_000),
   // Sync
   WIKIDATA_SPARQL_URL: url.default("https://query.wikidata.org/sparql"),
   WIKIDATA_API_URL: url.default("https://www.wikidata.org/w/api.php"),

@@ -3,6 +3,7 @@ import { GraphQLError } from "graphql";
 import { createYoga, maskError, type YogaServerInstance } from "graphql-yoga";
 import type { Config } from "../config.js";
 import { type Db, isDatabaseUnavailable } from "../db.js";
+import { dataVersion } from "../store/data-version.js";
 import { createLogger, type Logger } from "../log.js";
 import type { Context } from "./builder.js";
 import { renderOfflineGraphiQL, useGraphiQLHeaders } from "./graphiql.js";
@@ -10,6 +11,7 @@ import type { CostOptions } from "./limits/cost.js";
 import { withEventLoopTurns } from "./limits/event-loop.js";
 import { type RequestLimits, useRequestLimits } from "./limits/plugin.js";
 import { PersistedQueryStore, usePersistedQueries } from "./persisted-queries.js";
+import { ResponseCacheStore, useGraphqlResponseCache } from "./response-cache.js";
 import { DEFAULT_ARTWORKS_PAGE } from "./schema/artwork.js";
 import { schema } from "./schema/index.js";
 import { DEFAULT_JOBS_PAGE } from "./schema/job.js";
@@ -114,6 +116,17 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
       useGraphiQLHeaders(),
       usePersistedQueries(new PersistedQueryStore({ maxEntries: config.GRAPHQL_APQ_MAX_ENTRIES, maxBytes: config.GRAPHQL_APQ_MAX_BYTES })),
       useRequestLimits(requestLimits(config), COST_OPTIONS),
+      // After persisted queries (which fill in the document) and the limits (a kept answer was
+      // within them when it was made: same document, same variables, same settings).
+      ...(config.GRAPHQL_RESPONSE_CACHE
+        ? useGraphqlResponseCache(
+            new ResponseCacheStore(
+              { maxEntries: config.GRAPHQL_RESPONSE_CACHE_MAX_ENTRIES, maxBytes: config.GRAPHQL_RESPONSE_CACHE_MAX_BYTES },
+              () => dataVersion(db),
+            ),
+            (request) => (isAuthorized(request.headers.get("authorization"), config.API_TOKEN) ? "authorized" : "anonymous"),
+          )
+        : []),
     ],
   });
 }

@@ -1,0 +1,156 @@
+import { createHash } from "node:crypto";
+import { useResponseCache, type Cache } from "@graphql-yoga/plugin-response-cache";
+import type { ExecutionResult } from "graphql";
+import { getOperationAST } from "graphql";
+import type { Plugin } from "graphql-yoga";
+
+export interface ResponseCacheBounds {
+  /** Answers kept at most. */
+  maxEntries: number;
+  /** Bytes of all kept answers (as JSON) together at most; a larger answer is not kept. */
+  maxBytes: number;
+}
+
+/**
+ * Fields and types whose answer depends on the clock, not only on the database (ages, "alive",
+ * durations to now, the next cron time): an answer that holds one is never kept. Type names
+ * count wherever an object of the type appears in the answer; `Type.field` wherever the field
+ * is asked for. test/graphql/response-cache.test.ts checks that each still exists in the schema.
+ */
+export const CLOCK_DEPENDENT = [
+  "Query.status",
+  "Query.nextSyncAt",
+  "ProcessHeartbeat",
+  "SyncRun.durationSeconds",
+] as const;
+
+/**
+ * Answers to queries, kept until the next commit to the database by anyone. `version` is SQLite's
+ * data_version (src/store/data-version.ts), read when a request's key is made, before anything of
+ * the request runs, and again at every lookup and store:
+ * - the key hashes the version with the document, operation name, variables and session, so a
+ *   request that starts after a commit can never name an answer kept before it (nor can an ETag
+ *   sent in If-None-Match: the lookup drops every kept answer once the version has moved);
+ * - an answer is stored only while the version it was keyed under is still the current one: one
+ *   whose execution overlapped a commit may mix data from before and after it, and is dropped.
+ * Bounded in entries and bytes, least recently used first.
+ */
+export class ResponseCacheStore implements Cache {
+  readonly #entries = new Map<string, { result: ExecutionResult; bytes: number }>();
+  /** The version each recent key was made under (bounded: a forgotten key is just not stored). */
+  readonly #issued = new Map<string, number>();
+  #bytes = 0;
+  #version: number | null = null;
+
+  constructor(
+    readonly bounds: ResponseCacheBounds,
+    private readonly currentVersion: () => number,
+  ) {}
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The key of a request: made before the request runs; it names the database version then. */
+  key(parts: { documentString: string; operationName?: string | null; variableValues?: unknown; sessionId?: string | null }): string {
+    const version = this.#sync();
+    const key = createHash("sha256")
+      .update(JSON.stringify([version, parts.documentString, parts.operationName ?? "", sortedKeys(parts.variableValues ?? {}), parts.sessionId ?? ""]))
+      .digest("base64url");
+    this.#issued.delete(key);
+    this.#issued.set(key, version);
+    if (this.#issued.size > this.bounds.maxEntries * 4) this.#issued.delete(this.#issued.keys().next().value!);
+    return key;
+  }
+
+  get(key: string): ExecutionResult | undefined {
+    this.#sync();
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    // A Map iterates in insertion order: re-inserting makes this entry the most recently used.
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry.result;
+  }
+
+  set(key: string, result: ExecutionResult): void {
+    const version = this.#sync();
+    if (this.#issued.get(key) !== version || this.bounds.maxEntries < 1) return;
+    const bytes = Buffer.byteLength(JSON.stringify(result));
+    this.#remove(key);
+    if (bytes > this.bounds.maxBytes) return;
+    this.#entries.set(key, { result, bytes });
+    this.#bytes += bytes;
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size <= this.bounds.maxEntries && this.#bytes <= this.bounds.maxBytes) break;
+      this.#remove(oldest);
+    }
+  }
+
+  /** Mutations name what they changed; the commit itself already moved the version. */
+  invalidate(): void {}
+
+  /** The database version now; every kept answer is dropped when it has moved. */
+  #sync(): number {
+    const version = this.currentVersion();
+    if (version !== this.#version) {
+      this.#entries.clear();
+      this.#issued.clear();
+      this.#bytes = 0;
+      this.#version = version;
+    }
+    return version;
+  }
+
+  #remove(key: string): void {
+    const entry = this.#entries.get(key);
+    if (!entry) return;
+    this.#entries.delete(key);
+    this.#bytes -= entry.bytes;
+  }
+}
+
+/** The same variables in any key order are the same request. */
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((k) => [k, sortedKeys((value as Record<string, unknown>)[k])]),
+  );
+}
+
+/**
+ * The response cache (@graphql-yoga/plugin-response-cache) over `store`. Only queries are kept:
+ * never mutations or subscriptions, never an answer with errors (partial answers included), never
+ * one that holds a CLOCK_DEPENDENT field or type, never introspection. `session` separates
+ * answers whose content may depend on who asks: here the request's authorization verdict, which is
+ * all a resolver can see of the caller (the context's `authorized`).
+ */
+export function useGraphqlResponseCache(store: ResponseCacheStore, session: (request: Request) => string): Plugin[] {
+  const notQueries = new WeakSet<object>();
+  const onlyQueries: Plugin = {
+    onExecute({ args }) {
+      // The response cache plugin follows; with this, it never looks at a mutation's answer.
+      const operation = getOperationAST(args.document, args.operationName);
+      if (operation?.operation !== "query") notQueries.add(args.contextValue as object);
+    },
+  };
+  const cache = useResponseCache<Record<string, unknown>>({
+    cache: store,
+    session: (request) => session(request),
+    enabled: (_request, context) => !notQueries.has(context),
+    buildResponseCacheKey: (parts) => store.key(parts),
+    // Entities name types and ids for invalidation by mutation; the database version does that, so
+    // no `id` field is added to every selection just to collect them.
+    idFields: [],
+    ttlPerSchemaCoordinate: Object.fromEntries(CLOCK_DEPENDENT.map((c) => [c, 0])),
+    includeExtensionMetadata: false,
+  });
+  return [onlyQueries, cache];
+}

@@ -1,0 +1,192 @@
+import Database from "better-sqlite3";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { CLOCK_DEPENDENT, ResponseCacheStore } from "../../src/graphql/response-cache.js";
+import { schema } from "../../src/graphql/schema/index.js";
+import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { makeArtwork, makeGoya } from "../support/factories.js";
+
+describe("ResponseCacheStore", () => {
+  const result = (n: number) => ({ data: { n, pad: "x".repeat(100) } });
+  let version = 1;
+  const store = (maxEntries = 3, maxBytes = 10_000) => new ResponseCacheStore({ maxEntries, maxBytes }, () => version);
+  beforeEach(() => {
+    version = 1;
+  });
+
+  it("keeps answers under keys that name the database version, until the version moves", () => {
+    const s = store();
+    const key = s.key({ documentString: "{ a }" });
+    s.set(key, result(1));
+    expect(s.get(key)).toEqual(result(1));
+    // Same request, variables in another order: same key.
+    expect(s.key({ documentString: "{ a }", variableValues: { x: 1, y: 2 } })).toBe(s.key({ documentString: "{ a }", variableValues: { y: 2, x: 1 } }));
+    expect(s.key({ documentString: "{ a }", sessionId: "authorized" })).not.toBe(key);
+    version = 2;
+    expect(s.get(key)).toBeUndefined();
+    expect(s.size).toBe(0);
+    expect(s.key({ documentString: "{ a }" })).not.toBe(key);
+  });
+
+  it("does not store an answer whose request began before the version moved", () => {
+    const s = store();
+    const key = s.key({ documentString: "{ a }" });
+    version = 2; // a commit while the request ran
+    s.set(key, result(1));
+    expect(s.size).toBe(0);
+    // Nor a key it never handed out (a client's ETag, say).
+    s.set("made-up", result(1));
+    expect(s.size).toBe(0);
+  });
+
+  it("is bounded in entries and bytes, least recently used first, and keeps no answer larger than the bound", () => {
+    const s = store(3, 600);
+    const keys = [1, 2, 3, 4].map((n) => s.key({ documentString: `{ a${n} }` }));
+    for (const [i, k] of keys.slice(0, 3).entries()) s.set(k, result(i));
+    s.get(keys[0]!); // the first is now the most recently used
+    s.set(keys[3]!, result(3));
+    expect(s.size).toBe(3);
+    expect(s.get(keys[1]!)).toBeUndefined();
+    expect(s.get(keys[0]!)).toBeDefined();
+    expect(s.bytes).toBeLessThanOrEqual(600);
+    for (let n = 0; n < 10; n++) {
+      const k = s.key({ documentString: `{ b${n} }` });
+      s.set(k, result(n));
+    }
+    expect(s.bytes).toBeLessThanOrEqual(600);
+    const big = s.key({ documentString: "{ big }" });
+    s.set(big, { data: { pad: "x".repeat(1000) } });
+    expect(s.get(big)).toBeUndefined();
+  });
+});
+
+it("names only fields and types that exist in the schema as clock-dependent", () => {
+  for (const coordinate of CLOCK_DEPENDENT) {
+    const [typeName, field] = coordinate.split(".");
+    const type = schema.getType(typeName!);
+    expect(type, coordinate).toBeDefined();
+    if (field) expect((type as { getFields(): Record<string, unknown> }).getFields()[field], coordinate).toBeDefined();
+  }
+});
+
+describe("through Yoga", () => {
+  const TOKEN = "t".repeat(32);
+  const LIST = '{ artworks(creator: "Goya", limit: 100) { qid title description } }';
+  let t: TestDb;
+  let yoga: Yoga;
+  let goyaId: number;
+
+  beforeAll(async () => {
+    t = await createTestDb({ countQueries: true });
+    goyaId = (await makeGoya(t.db)).id;
+    for (let i = 0; i < 3; i++) await makeArtwork(t.db, { creators: [{ id: goyaId }], description: `Text ${i}` });
+    yoga = createGraphqlApp({ db: t.db, config: loadConfig({ LOG_LEVEL: "silent", IMAGE_DIR: `${t.dir}/images`, API_TOKEN: TOKEN }) });
+  });
+  afterAll(() => t.close());
+
+  /** The answer, its ETag, and how many SQL statements it cost. */
+  async function ask(query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}, app = yoga) {
+    t.queries.length = 0;
+    const res = await app.fetch("http://local/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify({ query, variables }),
+    });
+    return { status: res.status, etag: res.headers.get("etag"), body: await res.text(), sql: t.queries.length };
+  }
+
+  it("answers a repeated query from the cache with the same body, and runs it again after any commit", async () => {
+    const first = await ask(LIST);
+    expect(first.sql).toBeGreaterThan(0);
+    const again = await ask(LIST);
+    expect(again.sql).toBe(0);
+    expect(again.body).toBe(first.body);
+    expect(again.etag).toBe(first.etag);
+    // A commit through this process's own Prisma client.
+    await t.db.artwork.updateMany({ where: { creators: { some: { creatorId: goyaId } } }, data: { title: "Renamed" } });
+    const after = await ask(LIST);
+    expect(after.sql).toBeGreaterThan(0);
+    expect(after.body).toContain("Renamed");
+    expect(after.etag).not.toBe(first.etag);
+    // A commit by another connection (as another process would make).
+    const other = new Database(t.file);
+    other.prepare("UPDATE Artwork SET title = 'Retitled elsewhere'").run();
+    other.close();
+    expect((await ask(LIST)).body).toContain("Retitled elsewhere");
+  });
+
+  it("never answers 304 to an ETag made before a commit", async () => {
+    const first = await ask(LIST);
+    expect((await ask(LIST, {}, { "if-none-match": first.etag! })).status).toBe(304);
+    await makeArtwork(t.db, { creators: [{ id: goyaId }] });
+    const after = await ask(LIST, {}, { "if-none-match": first.etag! });
+    expect(after.status).toBe(200);
+    expect(JSON.parse(after.body).data.artworks).toHaveLength(4);
+  });
+
+  it("never keeps an answer with errors, a partial answer included", async () => {
+    const refused = '{ artworks(limit: 100000) { title } }';
+    expect(JSON.parse((await ask(refused)).body).errors).toBeDefined();
+    // A damaged row makes one nullable field fail: data for the rest, and an error.
+    const run = await t.db.syncRun.create({ data: { creators: "[not json", status: "SUCCEEDED", finishedAt: new Date() } });
+    const partial = "{ stats { artworks } lastSyncRun { id creators } }";
+    const first = await ask(partial);
+    const body = JSON.parse(first.body);
+    expect(body.errors).toHaveLength(1);
+    expect(body.data.stats.artworks).toBeGreaterThan(0);
+    expect(body.data.lastSyncRun).toBeNull();
+    expect((await ask(partial)).sql).toBeGreaterThan(0);
+    await t.db.syncRun.delete({ where: { id: run.id } });
+  });
+
+  it("never keeps a mutation's answer", async () => {
+    const [artwork] = await t.db.artwork.findMany({ take: 1 });
+    const set = "mutation($id: ID!, $text: String!) { setDescription(id: $id, text: $text) { ... on Description { id text } ... on Error { message } } }";
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const a = JSON.parse((await ask(set, { id: artwork!.qid, text: "Same text twice." }, auth)).body);
+    const b = JSON.parse((await ask(set, { id: artwork!.qid, text: "Same text twice." }, auth)).body);
+    expect(a.data.setDescription.id).toBeDefined();
+    expect(b.data.setDescription.id).not.toBe(a.data.setDescription.id);
+    expect(await t.db.description.count({ where: { artworkId: artwork!.id, text: "Same text twice." } })).toBe(2);
+    // An unauthorized attempt is answered as such every time, then the authorized one still runs.
+    const denied = JSON.parse((await ask(set, { id: artwork!.qid, text: "Third." })).body);
+    expect(denied.data.setDescription.message).toBeDefined();
+    const c = JSON.parse((await ask(set, { id: artwork!.qid, text: "Third." }, auth)).body);
+    expect(c.data.setDescription.text).toBe("Third.");
+  });
+
+  it("keeps the answers of authorized and anonymous callers apart", async () => {
+    const q = "{ stats { artworks } }";
+    const anonymous = await ask(q);
+    expect((await ask(q)).sql).toBe(0);
+    // A wrong token is anonymous; the right one is another session, run on its own.
+    expect((await ask(q, {}, { authorization: "Bearer wrong" })).sql).toBe(0);
+    const authorized = await ask(q, {}, { authorization: `Bearer ${TOKEN}` });
+    expect(authorized.sql).toBeGreaterThan(0);
+    expect(authorized.etag).not.toBe(anonymous.etag);
+    expect((await ask(q, {}, { authorization: `Bearer ${TOKEN}` })).sql).toBe(0);
+  });
+
+  it("never keeps answers that depend on the clock", async () => {
+    await t.db.heartbeat.create({
+      data: { id: "w1", role: "worker", pid: 1, hostname: "h", startedAt: new Date(), beatAt: new Date(), modelStatus: "loaded" },
+    });
+    // Each with a field that costs SQL: a kept answer would cost none.
+    for (const q of ["{ status { now } }", "{ generationDefaults { model { ageSeconds alive } } }", "{ nextSyncAt stats { artworks } }", "{ syncRuns { durationSeconds } }"]) {
+      await ask(q);
+      expect((await ask(q)).sql, q).toBeGreaterThan(0);
+    }
+    const a = JSON.parse((await ask("{ status { now } }")).body).data.status.now;
+    await new Promise((r) => setTimeout(r, 5));
+    expect(JSON.parse((await ask("{ status { now } }")).body).data.status.now).not.toBe(a);
+  });
+
+  it("is off with GRAPHQL_RESPONSE_CACHE=false", async () => {
+    const off = createGraphqlApp({ db: t.db, config: loadConfig({ LOG_LEVEL: "silent", IMAGE_DIR: `${t.dir}/images`, GRAPHQL_RESPONSE_CACHE: "false" }) });
+    await ask(LIST, {}, {}, off);
+    const again = await ask(LIST, {}, {}, off);
+    expect(again.sql).toBeGreaterThan(0);
+    expect(again.etag).toBeNull();
+  });
+});
