@@ -11,7 +11,7 @@
  * Two more cases measure the API while a large sync runs (bench/world.ts: BENCH_WORKS works with
  * as many 1280 x 960 images, default 2,000) and pass when p99 < 200 ms:
  * - sync-in-start: the startup sync of `artdesc start`, which runs each sync in a child process of
- *   its own at nice 10 (the API's process only waits for its result);
+ *   its own at nice 19 (the API's process only waits for its result);
  * - sync-process: `artdesc sync --full` started by hand next to `artdesc start` (whose worker
  *   writes heartbeats), on a store already synced once (so `start` does not sync itself).
  *

@@ -224,7 +224,7 @@ export function yieldToEventLoop(): Promise<void> {
  * The nice value of a sync process (`artdesc sync`, and the child process `artdesc start` runs
  * each sync in): a batch job leaves the CPU to the API and the worker.
  */
-export const SYNC_PROCESS_NICE = 10;
+export const SYNC_PROCESS_NICE = 19;
 
 /**
  * Lowers the priority of this whole process (for `artdesc sync` and the sync process of `start`,

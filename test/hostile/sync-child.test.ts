@@ -19,7 +19,7 @@ import { startWikidataWorld, type WikidataWorld } from "../support/wikidata-worl
  */
 
 const WORKS = 8;
-// The sync process runs at nice 10: on a machine busy with other work it gets the CPU last.
+// The sync process runs at nice 19: on a machine busy with other work it gets the CPU last.
 const SYNC_WAIT_MS = 180_000;
 const TEST_MS = 420_000;
 let world: WikidataWorld;
@@ -113,7 +113,7 @@ describe("the sync of `artdesc start` runs in a process of its own", () => {
     slowImages(150);
     const s = start();
     const pid = await syncProcessOf(db, s);
-    // Background priority: the process and every thread of it (sharp's) run at nice 10.
+    // Background priority: the process and every thread of it (sharp's) run at nice 19.
     const threads = readdirSync(`/proc/${pid}/task`).map((tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]));
     expect(threads.length).toBeGreaterThan(4);
     expect(new Set(threads)).toEqual(new Set([SYNC_PROCESS_NICE]));
