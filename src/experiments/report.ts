@@ -10,13 +10,9 @@ import { type Arm, formatArm } from "./arms.js";
 
 export type ExperimentState = "RUNNING" | "FINISHED" | "CANCELLED";
 
-export interface JobCounts {
-  queued: number;
-  running: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-}
+/** Jobs by status: the one type `status { jobs }` uses too. */
+export type { JobCounts } from "../ops/status.js";
+import type { JobCounts } from "../ops/status.js";
 
 export const NO_JOBS: JobCounts = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
 

@@ -167,8 +167,10 @@ describe("artdesc quality recompute", () => {
 });
 
 describe("cost", () => {
-  it("assessing a text adds a few milliseconds to a write once the image is measured", async () => {
+  it("assessing a text on the write path reads facts only: the measured image is not touched again (its cost is printed; bench:quality checks the target)", async () => {
     const work = await t.db.artwork.findUniqueOrThrow({ where: { qid: DONKEY_AQUATINT }, include: { images: true } });
+    const imageBefore = await t.db.image.findUniqueOrThrow({ where: { id: work.images[0]!.id } });
+    expect(imageBefore.chroma).not.toBeNull();
     const settings = qualitySettings(config);
     const text = { artworkId: work.id, imageId: work.images[0]!.id, text: `${FAITHFUL} `.repeat(8).trim() };
     // Medians: the machine running the tests is shared, and a mean measures the neighbours.
@@ -193,7 +195,9 @@ describe("cost", () => {
       `quality (medians): assessForWrite ${ms.toFixed(2)} ms (facts read ${factsMs.toFixed(2)} ms, the checks ${pureMs.toFixed(2)} ms, ` +
         `one trivial query ${queryMs.toFixed(2)} ms); assessAndStore ${storeMs.toFixed(2)} ms`,
     );
-    // 5 ms on a quiet machine; the bound leaves room for a shared CI core.
-    expect(ms).toBeLessThan(25);
+    // Speed is a benchmark's job (npm run bench:quality: under 5 ms per write), not a timed test's.
+    const imageAfter = await t.db.image.findUniqueOrThrow({ where: { id: work.images[0]!.id } });
+    expect(imageAfter.updatedAt).toEqual(imageBefore.updatedAt);
+    expect(imageAfter.chroma).toBe(imageBefore.chroma);
   });
 });

@@ -5,7 +5,6 @@ import {
   type ArmReport,
   experimentState,
   type ExperimentReport,
-  type JobCounts,
   NO_JOBS,
   addCounts,
   renderMarkdown,
@@ -18,6 +17,7 @@ import { builder, type Context } from "../builder.js";
 import { InvalidIdError, NotFoundError } from "../errors.js";
 import { MAX_ID_LENGTH, parseDbId, parseGlobalId } from "../ids.js";
 import { fieldWeight, LONG_TEXT_WEIGHT } from "../limits/cost.js";
+import { JobCountsRef } from "./status.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import { pageSize } from "../limits/page-size.js";
 import { QualityFlagEnum } from "./quality.js";
@@ -43,15 +43,6 @@ export const ExperimentStateEnum = builder.enumType("ExperimentState", {
   values: ["RUNNING", "FINISHED", "CANCELLED"] as const,
 });
 
-const JobCountsRef = builder.objectRef<JobCounts>("ExperimentJobCounts").implement({
-  fields: (t) => ({
-    queued: t.exposeInt("queued"),
-    running: t.exposeInt("running"),
-    succeeded: t.exposeInt("succeeded"),
-    failed: t.exposeInt("failed"),
-    cancelled: t.exposeInt("cancelled"),
-  }),
-});
 
 const SpreadRef = builder.objectRef<Spread>("Spread").implement({
   description: "Mean and median of n values.",

@@ -3,7 +3,7 @@ import { builder } from "../builder.js";
 import { ModuleDtype } from "./description.js";
 import { SyncRunRef } from "./sync.js";
 
-const JobCountsRef = builder.objectRef<JobCounts>("JobStatusCounts").implement({
+export const JobCountsRef = builder.objectRef<JobCounts>("JobStatusCounts").implement({
   fields: (t) => ({
     queued: t.exposeInt("queued"),
     running: t.exposeInt("running"),
