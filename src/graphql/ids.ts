@@ -44,28 +44,21 @@ export function parseArtworkId(raw: string): ArtworkKey {
 }
 
 /**
- * A job id as users give it: the Relay global id, or the plain database number (surrounding
- * spaces ignored). Anything else, or a number beyond any row's, is an InvalidIdError.
+ * The id of a `typename` row as users give it: the Relay global id, or the plain database number
+ * (surrounding spaces ignored). Anything else, or a number beyond any row's, is an InvalidIdError
+ * that says what was expected (`what`).
  */
-export function parseJobId(raw: string): number {
+export function parseNumberedId(raw: string, typename: string, what: string): number {
   if (raw.length <= MAX_ID_LENGTH) {
     const id = raw.trim();
     const plain = parseDbId(id);
     if (plain !== null) return plain;
     const global = parseGlobalId(id);
-    if (global?.typename === "Job") return global.id;
+    if (global?.typename === typename) return global.id;
   }
-  throw new InvalidIdError(shown(raw), "a job's global id or number");
+  throw new InvalidIdError(shown(raw), what);
 }
 
-/** A description id as users give it: the Relay global id, or the plain database number (as parseJobId). */
-export function parseDescriptionId(raw: string): number {
-  if (raw.length <= MAX_ID_LENGTH) {
-    const id = raw.trim();
-    const plain = parseDbId(id);
-    if (plain !== null) return plain;
-    const global = parseGlobalId(id);
-    if (global?.typename === "Description") return global.id;
-  }
-  throw new InvalidIdError(shown(raw), "a description's global id or number");
-}
+export const parseJobId = (raw: string): number => parseNumberedId(raw, "Job", "a job's global id or number");
+
+export const parseDescriptionId = (raw: string): number => parseNumberedId(raw, "Description", "a description's global id or number");

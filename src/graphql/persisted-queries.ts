@@ -1,12 +1,8 @@
 import { type APQStore, useAPQ } from "@graphql-yoga/plugin-apq";
 import type { Plugin } from "graphql-yoga";
+import { BoundedLru, type LruBounds } from "./bounded-lru.js";
 
-export interface PersistedQueryBounds {
-  /** Documents kept at most. */
-  maxEntries: number;
-  /** UTF-8 bytes of all kept documents together at most; a larger document is not kept. */
-  maxBytes: number;
-}
+export type PersistedQueryBounds = LruBounds;
 
 /**
  * The documents of automatic persisted queries, by SHA-256 hash, bounded by count and by bytes:
@@ -14,45 +10,26 @@ export interface PersistedQueryBounds {
  * pushes out older entries (whose clients then send the document again, as APQ provides).
  */
 export class PersistedQueryStore implements APQStore {
-  readonly #entries = new Map<string, { query: string; bytes: number }>();
-  #bytes = 0;
+  readonly #documents: BoundedLru<string>;
 
-  constructor(readonly bounds: PersistedQueryBounds) {}
+  constructor(readonly bounds: PersistedQueryBounds) {
+    this.#documents = new BoundedLru(bounds);
+  }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#documents.size;
   }
 
   get bytes(): number {
-    return this.#bytes;
+    return this.#documents.bytes;
   }
 
   get(hash: string): string | null {
-    const entry = this.#entries.get(hash);
-    if (!entry) return null;
-    // A Map iterates in insertion order: re-inserting makes this entry the most recently used.
-    this.#entries.delete(hash);
-    this.#entries.set(hash, entry);
-    return entry.query;
+    return this.#documents.get(hash) ?? null;
   }
 
   set(hash: string, query: string): void {
-    const bytes = Buffer.byteLength(query) + Buffer.byteLength(hash);
-    this.#remove(hash);
-    if (bytes > this.bounds.maxBytes || this.bounds.maxEntries < 1) return;
-    this.#entries.set(hash, { query, bytes });
-    this.#bytes += bytes;
-    for (const oldest of this.#entries.keys()) {
-      if (this.#entries.size <= this.bounds.maxEntries && this.#bytes <= this.bounds.maxBytes) break;
-      this.#remove(oldest);
-    }
-  }
-
-  #remove(hash: string): void {
-    const entry = this.#entries.get(hash);
-    if (!entry) return;
-    this.#entries.delete(hash);
-    this.#bytes -= entry.bytes;
+    this.#documents.set(hash, query, Buffer.byteLength(query) + Buffer.byteLength(hash));
   }
 }
 

@@ -3,13 +3,10 @@ import { useResponseCache, type Cache } from "@graphql-yoga/plugin-response-cach
 import type { ExecutionResult } from "graphql";
 import { getOperationAST } from "graphql";
 import type { Plugin } from "graphql-yoga";
+import { BoundedLru, type LruBounds } from "./bounded-lru.js";
 
-export interface ResponseCacheBounds {
-  /** Answers kept at most. */
-  maxEntries: number;
-  /** Bytes of all kept answers (as JSON) together at most; a larger answer is not kept. */
-  maxBytes: number;
-}
+/** Answers kept at most, and bytes of all kept answers (as JSON) together at most. */
+export type ResponseCacheBounds = LruBounds;
 
 /**
  * Fields and types whose answer depends on the clock, not only on the database (ages, "alive",
@@ -36,23 +33,24 @@ export const CLOCK_DEPENDENT = [
  * Bounded in entries and bytes, least recently used first.
  */
 export class ResponseCacheStore implements Cache {
-  readonly #entries = new Map<string, { result: ExecutionResult; bytes: number }>();
+  readonly #answers: BoundedLru<ExecutionResult>;
   /** The version each recent key was made under (bounded: a forgotten key is just not stored). */
   readonly #issued = new Map<string, number>();
-  #bytes = 0;
   #version: number | null = null;
 
   constructor(
     readonly bounds: ResponseCacheBounds,
     private readonly currentVersion: () => number,
-  ) {}
+  ) {
+    this.#answers = new BoundedLru(bounds);
+  }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#answers.size;
   }
 
   get bytes(): number {
-    return this.#bytes;
+    return this.#answers.bytes;
   }
 
   /** The key of a request: made before the request runs; it names the database version then. */
@@ -69,26 +67,13 @@ export class ResponseCacheStore implements Cache {
 
   get(key: string): ExecutionResult | undefined {
     this.#sync();
-    const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    // A Map iterates in insertion order: re-inserting makes this entry the most recently used.
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
-    return entry.result;
+    return this.#answers.get(key);
   }
 
   set(key: string, result: ExecutionResult): void {
     const version = this.#sync();
     if (this.#issued.get(key) !== version || this.bounds.maxEntries < 1) return;
-    const bytes = Buffer.byteLength(JSON.stringify(result));
-    this.#remove(key);
-    if (bytes > this.bounds.maxBytes) return;
-    this.#entries.set(key, { result, bytes });
-    this.#bytes += bytes;
-    for (const oldest of this.#entries.keys()) {
-      if (this.#entries.size <= this.bounds.maxEntries && this.#bytes <= this.bounds.maxBytes) break;
-      this.#remove(oldest);
-    }
+    this.#answers.set(key, result, Buffer.byteLength(JSON.stringify(result)));
   }
 
   /** Mutations name what they changed; the commit itself already moved the version. */
@@ -98,19 +83,11 @@ export class ResponseCacheStore implements Cache {
   #sync(): number {
     const version = this.currentVersion();
     if (version !== this.#version) {
-      this.#entries.clear();
+      this.#answers.clear();
       this.#issued.clear();
-      this.#bytes = 0;
       this.#version = version;
     }
     return version;
-  }
-
-  #remove(key: string): void {
-    const entry = this.#entries.get(key);
-    if (!entry) return;
-    this.#entries.delete(key);
-    this.#bytes -= entry.bytes;
   }
 }
 

@@ -15,7 +15,7 @@ import { experimentJobCounts, experimentReport } from "../../experiments/store.j
 import type { QualityFlag } from "../../quality/types.js";
 import { builder, type Context } from "../builder.js";
 import { InvalidIdError, NotFoundError } from "../errors.js";
-import { MAX_ID_LENGTH, parseDbId, parseGlobalId } from "../ids.js";
+import { MAX_ID_LENGTH, parseNumberedId } from "../ids.js";
 import { fieldWeight, LONG_TEXT_WEIGHT } from "../limits/cost.js";
 import { JobCountsRef } from "./status.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
@@ -197,16 +197,7 @@ builder.prismaObjectFields("Job", (t) => ({
 }));
 
 /** An experiment id as users give it: its number or its global id. */
-function parseExperimentId(raw: string): number {
-  if (raw.length <= MAX_ID_LENGTH) {
-    const id = raw.trim();
-    const plain = parseDbId(id);
-    if (plain !== null) return plain;
-    const global = parseGlobalId(id);
-    if (global?.typename === "Experiment") return global.id;
-  }
-  throw new InvalidIdError(raw.length > MAX_ID_LENGTH ? `${raw.slice(0, MAX_ID_LENGTH)}…` : raw, "an experiment's global id or number");
-}
+const parseExperimentId = (raw: string): number => parseNumberedId(raw, "Experiment", "an experiment's global id or number");
 
 builder.queryFields((t) => ({
   experiments: t.prismaField({
