@@ -4,7 +4,7 @@ import type { Db } from "../db.js";
 import { openDescriber } from "./describer.js";
 import { checkRequested, paramsFromConfig, type RequestedParams, resolveParams } from "../generation/params.js";
 import { firstDifference, modelFileDifferences, NotReproducibleError, storedRunSpec } from "../generation/reproduction.js";
-import { parseDbId, parseGlobalId } from "../graphql/ids.js";
+import { numberedIdOrNull } from "../graphql/ids.js";
 import { sha256File } from "./model-files.js";
 import type { DescribeOutput } from "./types.js";
 
@@ -78,12 +78,7 @@ export const LIKE_EXIT = { identical: 0, differ: 1, notReproducible: 3 } as cons
 
 /** A description id as a user gives it: its number, or its GraphQL global id. Null when it is neither. */
 export function parseDescriptionId(raw: string): number | null {
-  const text = raw.trim();
-  if (text.length > 200) return null;
-  const plain = parseDbId(text);
-  if (plain !== null) return plain;
-  const global = parseGlobalId(text);
-  return global?.typename === "Description" ? global.id : null;
+  return numberedIdOrNull(raw, "Description");
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Writable } from "node:stream";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import { paramsFromConfig } from "../generation/params.js";
-import { parseDbId, parseGlobalId } from "../graphql/ids.js";
+import { numberedIdOrNull } from "../graphql/ids.js";
 import type { Component } from "../runtime.js";
 import { ArmError, type ArmText, decodeArms, formatArm, parseArms } from "./arms.js";
 import { addCounts, experimentState, jobTotal, NO_JOBS, progressLine, renderMarkdown } from "./report.js";
@@ -61,12 +61,7 @@ const line = (s: Writable, text: string) => s.write(`${text}\n`);
 
 /** An experiment id as a user gives it: its number or its GraphQL global id; null when neither. */
 export function parseExperimentArg(raw: string): number | null {
-  const text = raw.trim();
-  if (text.length > 200) return null;
-  const plain = parseDbId(text);
-  if (plain !== null) return plain;
-  const global = parseGlobalId(text);
-  return global?.typename === "Experiment" ? global.id : null;
+  return numberedIdOrNull(raw, "Experiment");
 }
 
 export async function experimentCreateCommand(db: Db, config: Config, o: CreateOptions, io: ExperimentIo, deps: WaitDeps): Promise<number> {

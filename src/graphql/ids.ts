@@ -49,14 +49,19 @@ export function parseArtworkId(raw: string): ArtworkKey {
  * that says what was expected (`what`).
  */
 export function parseNumberedId(raw: string, typename: string, what: string): number {
-  if (raw.length <= MAX_ID_LENGTH) {
-    const id = raw.trim();
-    const plain = parseDbId(id);
-    if (plain !== null) return plain;
-    const global = parseGlobalId(id);
-    if (global?.typename === typename) return global.id;
-  }
-  throw new InvalidIdError(shown(raw), what);
+  const id = numberedIdOrNull(raw, typename);
+  if (id === null) throw new InvalidIdError(shown(raw), what);
+  return id;
+}
+
+/** As parseNumberedId, with null for anything that is not such an id (the CLI says so itself). */
+export function numberedIdOrNull(raw: string, typename: string): number | null {
+  if (raw.length > MAX_ID_LENGTH) return null;
+  const id = raw.trim();
+  const plain = parseDbId(id);
+  if (plain !== null) return plain;
+  const global = parseGlobalId(id);
+  return global?.typename === typename ? global.id : null;
 }
 
 export const parseJobId = (raw: string): number => parseNumberedId(raw, "Job", "a job's global id or number");
