@@ -6,7 +6,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { launchChromium, openOfflinePage } from "../support/browser.js";
 import { ROOT } from "../support/cli.js";
-import { type ArtdescProcess, freePort, httpGql, spawnArtdesc, tinyModelEnv, waitForHealth, waitUntil } from "../support/processes.js";
+import { type ArtdescProcess, httpGql, listeningBase, spawnArtdesc, tinyModelEnv, waitForHealth, waitUntil } from "../support/processes.js";
 import { addScriptTitleWork, SCRIPT_TITLE, SCRIPT_TITLE_WORK, startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
 
 /**
@@ -34,26 +34,27 @@ beforeAll(async () => {
   await addScriptTitleWork(world.model);
   model = tinyModelEnv();
   dir = mkdtempSync(join(tmpdir(), "artdesc-workbench-"));
-  const port = await freePort();
   env = {
     ...world.env,
     ...model.env,
     DATABASE_URL: `file:${join(dir, "wb.db")}`,
     IMAGE_DIR: join(dir, "images"),
     API_TOKEN: TOKEN,
-    PORT: String(port),
+    // The kernel picks serve's port at bind time; base is read from its "API listening" line.
+    PORT: "0",
     HOST: "127.0.0.1",
     DESCRIBE_NUM_BEAMS: "1",
     DESCRIBE_MAX_NEW_TOKENS: "24",
     DESCRIBE_TARGET_WORDS: "0",
     HEARTBEAT_INTERVAL_S: "0.5",
     SHUTDOWN_GRACE_S: "5",
-    LOG_LEVEL: "warn",
+    // info, for serve's "API listening" line.
+    LOG_LEVEL: "info",
   };
-  base = `http://127.0.0.1:${port}`;
   const sync = spawnArtdesc(["sync"], env);
   expect(await sync.exited, sync.output()).toBe(0);
   serve = spawnArtdesc(["serve"], env);
+  base = await listeningBase(serve);
   await waitForHealth(base);
   // Describe what the sync queued, then stop: the tests choose when a worker runs.
   worker = spawnArtdesc(["worker"], env);

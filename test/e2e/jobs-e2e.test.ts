@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ArtdescProcess, freePort, httpGql, spawnArtdesc, tinyModelEnv, waitUntil } from "../support/processes.js";
+import { type ArtdescProcess, httpGql, listeningBase, spawnArtdesc, tinyModelEnv, waitUntil } from "../support/processes.js";
 import { readEvents } from "../support/sse.js";
 import { startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
 
@@ -28,14 +28,15 @@ afterAll(async () => {
   model?.remove();
 });
 
-function environment(dir: string, port: number): Record<string, string> {
+function environment(dir: string): Record<string, string> {
   return {
     ...world.env,
     ...model.env,
     DATABASE_URL: `file:${join(dir, "e2e.db")}`,
     IMAGE_DIR: join(dir, "images"),
     API_TOKEN: TOKEN,
-    PORT: String(port),
+    // The kernel picks the port when the API binds; the tests read it from the "API listening" line.
+    PORT: "0",
     HOST: "127.0.0.1",
     // The "nightly" run every 5 seconds, so the test sees several.
     SYNC_CRON: "*/5 * * * * *",
@@ -61,7 +62,8 @@ function firstSync(url: string): Promise<{ id: string; status: string; jobsQueue
 }
 
 async function flow(url: string, procs: ArtdescProcess[]) {
-  const logs = () => procs.map((p) => p.output()).join("\n");
+  // Each process's own tail, so one chatty process cannot hide why another stopped.
+  const logs = () => procs.map((p, i) => `[process ${i + 1}, ${p.child.exitCode ?? p.child.signalCode ?? "running"}]\n${p.output().slice(-4000)}`).join("\n");
   try {
     // 1. The first sync runs at start; afterwards every work with an image gets a description.
     const run = await firstSync(url);
@@ -130,17 +132,16 @@ async function flow(url: string, procs: ArtdescProcess[]) {
     const q2 = (await httpGql(url, `{ artwork(id: "Q910002") { ... on Artwork { description currentDescription { source } } } }`)).data!.artwork;
     expect(q2).toEqual({ description: "Written by a person.", currentDescription: { source: "HUMAN" } });
   } catch (err) {
-    throw new Error(`${String(err)}\n--- process output ---\n${logs().slice(-6000)}`);
+    throw new Error(`${String(err)}\n--- process output ---\n${logs()}`);
   }
 }
 
 describe("end to end with the tiny model", { timeout: 240_000 }, () => {
   it("artdesc start alone: sync, nightly descriptions, regenerate, a person's text kept", async () => {
     const dir = mkdtempSync(join(tmpdir(), "artdesc-e2e-"));
-    const port = await freePort();
-    const start = spawnArtdesc(["start"], environment(dir, port));
+    const start = spawnArtdesc(["start"], environment(dir));
     try {
-      await flow(`http://127.0.0.1:${port}/graphql`, [start]);
+      await flow(`${await listeningBase(start)}/graphql`, [start]);
       expect(await start.stop("SIGTERM")).toBe(0);
     } finally {
       await start.stop("SIGKILL");
@@ -150,12 +151,11 @@ describe("end to end with the tiny model", { timeout: 240_000 }, () => {
 
   it("artdesc serve + artdesc daemon as separate processes", async () => {
     const dir = mkdtempSync(join(tmpdir(), "artdesc-e2e-"));
-    const port = await freePort();
-    const env = environment(dir, port);
+    const env = environment(dir);
     const serve = spawnArtdesc(["serve"], env);
-    const daemon = spawnArtdesc(["daemon"], { ...env, PORT: "0" });
+    const daemon = spawnArtdesc(["daemon"], env);
     try {
-      await flow(`http://127.0.0.1:${port}/graphql`, [serve, daemon]);
+      await flow(`${await listeningBase(serve)}/graphql`, [serve, daemon]);
       expect(await daemon.stop("SIGTERM")).toBe(0);
       expect(await serve.stop("SIGTERM")).toBe(0);
     } finally {
@@ -167,10 +167,9 @@ describe("end to end with the tiny model", { timeout: 240_000 }, () => {
 
   it("without a model: the sync still runs, jobs wait, and the API says how to fetch the model", async () => {
     const dir = mkdtempSync(join(tmpdir(), "artdesc-e2e-"));
-    const port = await freePort();
-    const start = spawnArtdesc(["start"], { ...environment(dir, port), MODEL_DIR: join(dir, "no-models") });
-    const url = `http://127.0.0.1:${port}/graphql`;
+    const start = spawnArtdesc(["start"], { ...environment(dir), MODEL_DIR: join(dir, "no-models") });
     try {
+      const url = `${await listeningBase(start)}/graphql`;
       const run = await firstSync(url);
       expect(run.jobsQueued).toBe(5);
       const model = await waitUntil("the missing model in the heartbeat", async () => {

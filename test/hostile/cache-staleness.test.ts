@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { writeTransaction } from "../../src/db.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
-import { type ArtdescProcess, freePort, spawnArtdesc, waitForHealth } from "../support/processes.js";
+import { type ArtdescProcess, listeningBase, spawnArtdesc, waitForHealth } from "../support/processes.js";
 
 /**
  * The response cache never serves an answer made before a commit, whoever commits: `artdesc serve`
@@ -26,17 +26,17 @@ beforeAll(async () => {
   t = await createTestDb();
   goyaId = (await makeGoya(t.db)).id;
   for (let i = 0; i < 5; i++) await makeArtwork(t.db, { qid: `Q${9100 + i}`, creators: [{ id: goyaId }], description: `First text ${i}.` });
-  const port = await freePort();
   serve = spawnArtdesc(["serve"], {
     DATABASE_URL: t.url,
     IMAGE_DIR: `${t.dir}/images`,
-    PORT: String(port),
+    PORT: "0",
     HOST: "127.0.0.1",
     API_TOKEN: TOKEN,
     API_WORKERS: "2",
-    LOG_LEVEL: "warn",
+    // info, for the "API listening" line the port is read from.
+    LOG_LEVEL: "info",
   });
-  url = `http://127.0.0.1:${port}`;
+  url = await listeningBase(serve);
   await waitForHealth(url, 60_000);
 }, 90_000);
 

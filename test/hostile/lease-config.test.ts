@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
-import { freePort, httpGql, spawnArtdesc, waitForHealth } from "../support/processes.js";
+import { httpGql, listeningBase, spawnArtdesc, waitForHealth } from "../support/processes.js";
 
 /**
  * SYNC_CRON and SYNC_TIMEZONE are checked with the rest of the configuration: every long-running
@@ -29,7 +29,7 @@ describe("a bad SYNC_CRON or SYNC_TIMEZONE", () => {
   it("stops start, serve, daemon and sync with exit 2 and one message naming each bad variable, before anything listens", async () => {
     const results = await Promise.all(
       cases.map(async (c) => {
-        const p = spawnArtdesc([c.command], { ...base, PORT: String(await freePort()), ...c.env });
+        const p = spawnArtdesc([c.command], { ...base, PORT: "0", ...c.env });
         return { c, code: await p.exited, output: p.output() };
       }),
     );
@@ -52,11 +52,11 @@ describe("a bad SYNC_CRON or SYNC_TIMEZONE", () => {
   });
 
   it("a good one in another time zone: serve answers nextSyncAt", async () => {
-    const port = await freePort();
-    const p = spawnArtdesc(["serve"], { ...base, PORT: String(port), SYNC_CRON: "30 2 * * *", SYNC_TIMEZONE: "America/Argentina/Buenos_Aires" });
+    const p = spawnArtdesc(["serve"], { ...base, PORT: "0", SYNC_CRON: "30 2 * * *", SYNC_TIMEZONE: "America/Argentina/Buenos_Aires" });
     try {
-      await waitForHealth(`http://127.0.0.1:${port}`, 90_000);
-      const r = await httpGql<{ nextSyncAt: string }>(`http://127.0.0.1:${port}/graphql`, "{ nextSyncAt }");
+      const url = await listeningBase(p);
+      await waitForHealth(url, 90_000);
+      const r = await httpGql<{ nextSyncAt: string }>(`${url}/graphql`, "{ nextSyncAt }");
       expect(r.errors, p.output()).toBeUndefined();
       const next = new Date(r.data!.nextSyncAt);
       // 02:30 in Buenos Aires (UTC-3, no daylight saving) is 05:30 UTC, within the next day.

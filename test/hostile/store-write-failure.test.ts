@@ -8,7 +8,7 @@ import { closeDb, createDb } from "../../src/db.js";
 import { migrate } from "../../src/store/migrate.js";
 import { runCli, type CliProcess } from "../support/cli.js";
 import { makeArtwork } from "../support/factories.js";
-import { freePort, waitForHealth, waitUntil } from "../support/processes.js";
+import { listeningBase, waitForHealth, waitUntil } from "../support/processes.js";
 
 /**
  * A real failing disk: RLIMIT_FSIZE of 1 byte on the server process makes every write to the
@@ -53,9 +53,8 @@ beforeAll(async () => {
   await makeArtwork(db, { qid: "Q4242" });
   await makeArtwork(db, { qid: "Q4243" });
   await closeDb(db);
-  const port = await freePort();
-  server = runCli(["serve"], { DATABASE_URL: `file:${file}`, IMAGE_DIR: join(dir, "images"), PORT: String(port), HOST: "127.0.0.1", API_WORKERS: "1", API_TOKEN: TOKEN });
-  base = `http://127.0.0.1:${port}`;
+  server = runCli(["serve"], { DATABASE_URL: `file:${file}`, IMAGE_DIR: join(dir, "images"), PORT: "0", HOST: "127.0.0.1", API_WORKERS: "1", API_TOKEN: TOKEN });
+  base = await listeningBase(server);
   await waitForHealth(base);
 }, 90_000);
 

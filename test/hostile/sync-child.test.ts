@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeDb, createDb, type Db } from "../../src/db.js";
 import { migrate } from "../../src/store/migrate.js";
 import { SYNC_PROCESS_NICE } from "../../src/sync/sync.js";
-import { type ArtdescProcess, freePort, spawnArtdesc, tinyModelEnv, waitForHealth, waitUntil } from "../support/processes.js";
+import { type ArtdescProcess, listeningBase, spawnArtdesc, tinyModelEnv, waitForHealth, waitUntil } from "../support/processes.js";
 import { startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
 
 /**
@@ -241,24 +241,24 @@ describe("the sync process dies with `artdesc start`", () => {
 
 describe("a sync process that crashes on its own", () => {
   it("is logged clearly, its run is recorded ABORTED at once, `start` keeps serving, and the schedule goes on", async () => {
-    const port = await freePort();
     // The "nightly" run every 3 seconds, skipped while a sync runs.
-    const { db, start } = await store("crash", { PORT: String(port), SYNC_CRON: "*/3 * * * * *" });
+    const { db, start } = await store("crash", { SYNC_CRON: "*/3 * * * * *" });
     slowImages();
     const s = start();
+    const base = await listeningBase(s);
     const pid = await syncProcessOf(db, s);
     process.kill(pid, "SIGKILL");
     await waitUntil("the crash to be logged", async () => /the sync process \(pid \d+\) was killed by SIGKILL before reporting a result/.test(s.output()), 10_000, 50);
     expect(s.output()).toMatch(new RegExp(`the sync process \\(pid ${pid}\\) was killed by SIGKILL before reporting a result; the run it left RUNNING is recorded ABORTED`));
     const [crashed] = await db.syncRun.findMany({ orderBy: { id: "asc" } });
     expect(crashed).toMatchObject({ trigger: "startup", status: "ABORTED", error: expect.stringMatching(/ended before the run finished/) });
-    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+    expect((await fetch(`${base}/health`)).status).toBe(200);
     world.clearFaults();
     // The next scheduled run takes the dead process's lease at once and finishes.
     const next = await waitUntil("the next scheduled run", () => db.syncRun.findFirst({ where: { id: { gt: crashed!.id }, OR: [{ status: { notIn: ["RUNNING", "SUCCEEDED"] } }, { jobsQueued: { gt: 0 } }] } }), SYNC_WAIT_MS, 100);
     expect(next).toMatchObject({ trigger: "schedule", status: "SUCCEEDED", jobsQueued: WORKS });
     expect([pid, s.child.pid]).not.toContain(holderPid(next.holder));
-    expect(await waitForHealth(`http://127.0.0.1:${port}`)).toBe(true);
+    expect(await waitForHealth(base)).toBe(true);
     expect(await s.stop("SIGTERM")).toBe(0);
   }, TEST_MS);
 });

@@ -60,6 +60,25 @@ export async function waitUntil<T>(what: string, fn: () => Promise<T | null | un
   }
 }
 
+/**
+ * The base URL (http://host:port) of the API a spawned `artdesc serve|start` listens on, read from
+ * its "API listening" log line. Start it with PORT=0: the kernel picks a free port at bind time,
+ * so no other test can take it between choosing and binding (what `freePort()` cannot promise).
+ */
+export async function listeningBase(p: { child: ChildProcess; output(): string }, timeoutMs = 90_000): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    for (const line of p.output().split("\n")) {
+      if (!line.includes('"API listening"')) continue;
+      const url = (JSON.parse(line) as { url?: string }).url;
+      if (url) return url.replace(/\/graphql$/, "");
+    }
+    if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`exited (${p.child.exitCode ?? p.child.signalCode}) before listening:\n${p.output().slice(-4000)}`);
+    if (Date.now() > until) throw new Error(`timed out waiting for "API listening":\n${p.output().slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Resolves once `${base}/health` answers 200. */
 export function waitForHealth(base: string, timeoutMs = 60_000): Promise<boolean> {
   return waitUntil(`${base}/health`, async () => (await fetch(`${base}/health`)).ok, timeoutMs);
