@@ -121,7 +121,10 @@ export function useGraphqlResponseCache(store: ResponseCacheStore, session: (req
   const cache = useResponseCache<Record<string, unknown>>({
     cache: store,
     session: (request) => session(request),
-    enabled: (_request, context) => !notQueries.has(context),
+    // The plugin answers 304 to an If-None-Match naming a kept answer before it reads the body,
+    // so on a POST it would skip a mutation sent with a stale ETag. Conditional requests are a GET
+    // matter (yoga runs no mutation over GET): a POST that carries one just bypasses the cache.
+    enabled: (request, context) => !notQueries.has(context) && !(request.method !== "GET" && request.headers.has("if-none-match")),
     buildResponseCacheKey: (parts) => store.key(parts),
     // Entities name types and ids for invalidation by mutation; the database version does that, so
     // no `id` field is added to every selection just to collect them.

@@ -116,13 +116,37 @@ describe("through Yoga", () => {
     expect((await ask(LIST)).body).toContain("Retitled elsewhere");
   });
 
-  it("never answers 304 to an ETag made before a commit", async () => {
-    const first = await ask(LIST);
-    expect((await ask(LIST, {}, { "if-none-match": first.etag! })).status).toBe(304);
+  /** A query over GET, where conditional requests belong. */
+  async function askGet(query: string, headers: Record<string, string> = {}) {
+    const res = await yoga.fetch(`http://local/graphql?query=${encodeURIComponent(query)}`, { headers: { accept: "application/graphql-response+json", ...headers } });
+    return { status: res.status, etag: res.headers.get("etag"), body: await res.text() };
+  }
+
+  it("answers 304 over GET to the ETag of a kept answer, never to one made before a commit", async () => {
+    const first = await askGet(LIST);
+    expect(first.etag).toBeTruthy();
+    expect((await askGet(LIST, { "if-none-match": first.etag! })).status).toBe(304);
     await makeArtwork(t.db, { creators: [{ id: goyaId }] });
-    const after = await ask(LIST, {}, { "if-none-match": first.etag! });
+    const after = await askGet(LIST, { "if-none-match": first.etag! });
     expect(after.status).toBe(200);
     expect(JSON.parse(after.body).data.artworks).toHaveLength(4);
+  });
+
+  it("never answers 304 to a POST: a mutation sent with the ETag of a kept answer still runs", async () => {
+    const kept = await ask(LIST);
+    expect((await ask(LIST)).sql).toBe(0);
+    // The same query over POST with its ETag: answered in full, not 304.
+    const conditional = await ask(LIST, {}, { "if-none-match": kept.etag! });
+    expect(conditional.status).toBe(200);
+    expect(conditional.body).toBe(kept.body);
+    const [artwork] = await t.db.artwork.findMany({ take: 1 });
+    const set = "mutation($id: ID!, $text: String!) { setDescription(id: $id, text: $text) { ... on Description { id text } } }";
+    for (const etag of [kept.etag!, `W/${kept.etag}`, "*"]) {
+      const r = await ask(set, { id: artwork!.qid, text: `Sent with ${etag}.` }, { authorization: `Bearer ${TOKEN}`, "if-none-match": etag });
+      expect(r.status, etag).toBe(200);
+      expect(JSON.parse(r.body).data.setDescription.text).toBe(`Sent with ${etag}.`);
+    }
+    expect(await t.db.description.count({ where: { artworkId: artwork!.id, text: { startsWith: "Sent with" } } })).toBe(3);
   });
 
   it("never keeps an answer with errors, a partial answer included", async () => {
