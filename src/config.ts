@@ -98,6 +98,9 @@ const schema = z.object({
   API_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   /** Who the bearer of API_TOKEN is, recorded as the reviewer of a verdict given without a name. */
   API_TOKEN_NAME: z.string().trim().min(1).max(200).regex(/^[^\u0000-\u001F\u007F-\u009F]*$/, "must be one line without control characters").default("api"),
+  /** Wrong API tokens (GraphQL bearer or workbench sign-in) one client address may present per AUTH_FAILURE_WINDOW_S; then every token check is refused until the window frees. 0: no limit. */
+  AUTH_MAX_FAILURES: int(0, 100_000).default(10),
+  AUTH_FAILURE_WINDOW_S: int(1, 86_400).default(300),
   API_WORKERS: int(1, 64).default(1),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   /** Fields nested in a query's deepest path (fragments add no level); the cost limit, not this, stops abuse. */

@@ -1,9 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { AuthThrottle, authThrottleLimits } from "./api/auth-throttle.js";
 import { healthRoutes } from "./api/health.js";
 import { imageRoute } from "./api/images.js";
 import type { AppDeps, Yoga } from "./graphql/yoga.js";
 import { graphiqlAssetRoute } from "./graphql/graphiql.js";
-import { createGraphqlApp } from "./graphql/yoga.js";
+import { clientKey } from "./graphql/subscriptions.js";
+import { createGraphqlApp, isAuthorized } from "./graphql/yoga.js";
 import { createLogger, type Logger } from "./log.js";
 import { workbenchRoute } from "./web/index.js";
 
@@ -35,6 +37,7 @@ export class RequestRefusedError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -54,7 +57,9 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
   const yoga = createGraphqlApp(deps);
   const health = healthRoutes(deps.db);
   const images = imageRoute(deps.config.IMAGE_DIR);
-  const workbench = workbenchRoute({ yoga, config: deps.config, log: deps.log ?? createLogger(deps.config.LOG_LEVEL) });
+  const log = deps.log ?? createLogger(deps.config.LOG_LEVEL);
+  const authThrottle = new AuthThrottle(authThrottleLimits(deps.config));
+  const workbench = workbenchRoute({ yoga, config: deps.config, log, authThrottle });
   const { GRAPHQL_MAX_BODY_BYTES: maxBody, HTTP_MAX_URL_BYTES: maxUrl } = deps.config;
   const server = createServer({ maxHeaderSize: SERVER_LIMITS.maxHeaderSize, requestTimeout: SERVER_LIMITS.requestTimeout, headersTimeout: SERVER_LIMITS.headersTimeout, keepAliveTimeout: SERVER_LIMITS.keepAliveTimeout }, async (req, res) => {
     try {
@@ -66,6 +71,7 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
       if (await health(req, res, path)) return;
       if (await images(req, res)) return;
       if (await workbench(req, res)) return;
+      checkBearer(req, deps.config.API_TOKEN, authThrottle, log);
       // Yoga would read and parse a body of any size before a limit could look at it.
       if (req.method !== "GET" && req.method !== "HEAD" && req.method !== "OPTIONS") {
         (req as IncomingMessage & { body?: Buffer }).body = await readBody(req, maxBody);
@@ -122,10 +128,29 @@ export async function readBody(req: IncomingMessage, max: number): Promise<Buffe
 }
 
 /** A GraphQL-shaped JSON error; the connection closes, so an unread body is not read. */
+/**
+ * A GraphQL request's bearer token against the throttle: a client past AUTH_MAX_FAILURES wrong
+ * tokens gets 429 for any token (so a right guess tells it nothing), and a wrong one counts. A
+ * request without a token is anonymous and never counted; nor is anything when no API_TOKEN is set.
+ */
+function checkBearer(req: IncomingMessage, token: string | undefined, throttle: AuthThrottle, log: Logger): void {
+  const header = req.headers.authorization;
+  if (!token || header === undefined) return;
+  const client = clientKey(req.socket.remoteAddress);
+  const wait = throttle.retryAfterS(client);
+  if (wait > 0) {
+    throw new RequestRefusedError(429, "TOO_MANY_AUTH_FAILURES", `Too many wrong API tokens from this address; try again in ${wait} s (AUTH_MAX_FAILURES)`, { "retry-after": String(wait) });
+  }
+  if (!isAuthorized(header, token)) {
+    throttle.fail(client);
+    log.warn({ client, event: "auth-failure", via: "graphql" }, "a wrong API token");
+  }
+}
+
 function refuse(res: ServerResponse, err: RequestRefusedError): void {
   if (res.headersSent) return void res.destroy();
   const body = JSON.stringify({ errors: [{ message: err.message, extensions: { code: err.code } }] });
-  res.writeHead(err.status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), connection: "close" });
+  res.writeHead(err.status, { ...err.headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), connection: "close" });
   res.end(body);
 }
 

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AuthThrottle } from "../api/auth-throttle.js";
 import type { Config } from "../config.js";
 import { resolveModelFiles } from "../describe/models/contract.js";
 import { ModelMissingError } from "../describe/types.js";
+import { clientKey } from "../graphql/subscriptions.js";
 import type { Yoga } from "../graphql/yoga.js";
 import type { Logger } from "../log.js";
 import { FormError, readForm } from "./forms.js";
@@ -57,6 +59,8 @@ export interface WorkbenchDeps {
   yoga: Yoga;
   config: Config;
   log: Logger;
+  /** Wrong tokens per client, shared with the GraphQL endpoint (server.ts). */
+  authThrottle: AuthThrottle;
 }
 
 /** How many versions the history shows (Artwork.descriptions allows 500; a page of 100 stays fast). */
@@ -97,7 +101,7 @@ interface Request {
   head: boolean;
 }
 
-export function workbenchRoute({ yoga, config, log }: WorkbenchDeps): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+export function workbenchRoute({ yoga, config, log, authThrottle }: WorkbenchDeps): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   const gql = graphqlCaller(yoga);
   const wlog = log.child({ component: "workbench" });
   const thumbs = new Thumbnails(config, wlog);
@@ -135,7 +139,7 @@ export function workbenchRoute({ yoga, config, log }: WorkbenchDeps): (req: Inco
         return true;
       }
       if (req.method === "POST") {
-        await handlePost(r, { gql, config, key, artwork, cancel, path });
+        await handlePost(r, { gql, config, key, artwork, cancel, path, authThrottle, log: wlog });
         return true;
       }
       if (req.method !== "GET" && req.method !== "HEAD") {
@@ -442,10 +446,10 @@ async function statusPage(r: Request, gql: GqlCaller, config: Config): Promise<v
   sendPage(r.res, 200, html, {}, r.head);
 }
 
-function signInPage(r: Request, config: Config, status: number, error: string | null, name = ""): void {
+function signInPage(r: Request, config: Config, status: number, error: string | null, name = "", headers: Record<string, string> = {}): void {
   const next = localPath(r.url.searchParams.get("next") ?? undefined, "/");
   const html = renderPage("sign-in", { ...base(r, "Sign in", "sign-in"), available: !!config.API_TOKEN, required: config.UI_REQUIRE_SIGN_IN, error, next, name });
-  sendPage(r.res, status, html, {}, r.head);
+  sendPage(r.res, status, html, headers, r.head);
 }
 
 // ---------------------------------------------------------------- forms
@@ -457,6 +461,8 @@ interface PostContext {
   artwork: RegExpExecArray | null;
   cancel: RegExpExecArray | null;
   path: string;
+  authThrottle: AuthThrottle;
+  log: Logger;
 }
 
 /** https when the socket is TLS or a proxy in front says so (a browser's form cannot set that header). */
@@ -489,7 +495,17 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
     if (!c.key) return signInPage(r, c.config, 403, "This server has no API_TOKEN, so nobody can sign in.");
     const name = cleanName(form.get("name"));
     if ("problem" in name) return signInPage(r, c.config, 400, name.problem, form.get("name")?.slice(0, 200));
-    if (!tokenMatches(form.get("token") ?? "", c.config.API_TOKEN)) return signInPage(r, c.config, 401, "That is not this server's API token.", name.name ?? "");
+    const client = clientKey(req.socket.remoteAddress);
+    const wait = c.authThrottle.retryAfterS(client);
+    if (wait > 0) {
+      const text = `Too many wrong tokens from your address; try again in ${wait} seconds.`;
+      return signInPage(r, c.config, 429, text, name.name ?? "", { "retry-after": String(wait) });
+    }
+    if (!tokenMatches(form.get("token") ?? "", c.config.API_TOKEN)) {
+      c.authThrottle.fail(client);
+      c.log.warn({ client, event: "auth-failure", via: "sign-in" }, "a wrong API token at sign-in");
+      return signInPage(r, c.config, 401, "That is not this server's API token.", name.name ?? "");
+    }
     const value = signSession({ name: name.name, expiresAt: Math.floor(Date.now() / 1000) + SESSION_MAX_AGE_S }, c.key);
     const next = localPath(form.get("next"), "/");
     return redirect(res, `${next}${next.includes("?") ? "&" : "?"}done=signed-in`, { "set-cookie": sessionCookie(value, secure) });
