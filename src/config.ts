@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseProxyEntry } from "./api/client-address.js";
 import { configEntries as generationConfigEntries, configProblems as generationConfigProblems, paramsFromConfig } from "./generation/params.js";
 import { cronProblem, timeZoneProblem } from "./jobs/cron.js";
 import { DEFAULT_FALLBACK_LADDER, type FallbackLadder, LadderError, ladderProblems, parseLadder } from "./review/ladder.js";
@@ -70,6 +71,16 @@ const corsOrigins = z.string().transform((v, ctx) => {
   return items;
 });
 
+/** TRUSTED_PROXIES: "10.0.0.1, 10.1.0.0/16, fd00::/8". */
+const trustedProxyList = z.string().transform((v, ctx) => {
+  const items = v.split(",").map((s) => s.trim()).filter(Boolean);
+  if (items.length > 1000) ctx.addIssue({ code: "custom", message: "at most 1000 entries" });
+  for (const it of items) {
+    if (!parseProxyEntry(it)) ctx.addIssue({ code: "custom", message: `"${it.slice(0, 100)}" is not an IP address or CIDR range like 10.0.0.0/8` });
+  }
+  return items;
+});
+
 /** A string that `problem` finds nothing wrong with (it returns what is wrong, or null). */
 const checkedBy = (problem: (v: string) => string | null) =>
   z.string().superRefine((v, ctx) => {
@@ -101,6 +112,8 @@ const schema = z.object({
   /** Wrong API tokens (GraphQL bearer or workbench sign-in) one client address may present per AUTH_FAILURE_WINDOW_S; then every token check is refused until the window frees. 0: no limit. */
   AUTH_MAX_FAILURES: int(0, 100_000).default(10),
   AUTH_FAILURE_WINDOW_S: int(1, 86_400).default(300),
+  /** Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR ranges); empty: the header is ignored. */
+  TRUSTED_PROXIES: trustedProxyList.default([]),
   API_WORKERS: int(1, 64).default(1),
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   /** Fields nested in a query's deepest path (fragments add no level); the cost limit, not this, stops abuse. */

@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { AuthThrottle, authThrottleLimits } from "./api/auth-throttle.js";
+import { clientOf, trustedProxies } from "./api/client-address.js";
 import { healthRoutes } from "./api/health.js";
 import { imageRoute } from "./api/images.js";
 import type { AppDeps, Yoga } from "./graphql/yoga.js";
 import { graphiqlAssetRoute } from "./graphql/graphiql.js";
-import { clientKey } from "./graphql/subscriptions.js";
 import { createGraphqlApp, isAuthorized } from "./graphql/yoga.js";
 import { createLogger, type Logger } from "./log.js";
 import { workbenchRoute } from "./web/index.js";
@@ -71,7 +71,7 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
       if (await health(req, res, path)) return;
       if (await images(req, res)) return;
       if (await workbench(req, res)) return;
-      checkBearer(req, deps.config.API_TOKEN, authThrottle, log);
+      checkBearer(req, deps.config, authThrottle, log);
       // Yoga would read and parse a body of any size before a limit could look at it.
       if (req.method !== "GET" && req.method !== "HEAD" && req.method !== "OPTIONS") {
         (req as IncomingMessage & { body?: Buffer }).body = await readBody(req, maxBody);
@@ -133,10 +133,11 @@ export async function readBody(req: IncomingMessage, max: number): Promise<Buffe
  * tokens gets 429 for any token (so a right guess tells it nothing), and a wrong one counts. A
  * request without a token is anonymous and never counted; nor is anything when no API_TOKEN is set.
  */
-function checkBearer(req: IncomingMessage, token: string | undefined, throttle: AuthThrottle, log: Logger): void {
+function checkBearer(req: IncomingMessage, config: AppDeps["config"], throttle: AuthThrottle, log: Logger): void {
+  const token = config.API_TOKEN;
   const header = req.headers.authorization;
   if (!token || header === undefined) return;
-  const client = clientKey(req.socket.remoteAddress);
+  const client = clientOf(req, trustedProxies(config.TRUSTED_PROXIES));
   const wait = throttle.retryAfterS(client);
   if (wait > 0) {
     throw new RequestRefusedError(429, "TOO_MANY_AUTH_FAILURES", `Too many wrong API tokens from this address; try again in ${wait} s (AUTH_MAX_FAILURES)`, { "retry-after": String(wait) });

@@ -1,5 +1,5 @@
-import { isIPv4 } from "node:net";
 import { GraphQLError } from "graphql";
+import { type ClientRequestLike, clientKey, clientOf, type TrustedProxies } from "../api/client-address.js";
 import type { Db } from "../db.js";
 import type { Job } from "../generated/prisma/client.js";
 
@@ -320,45 +320,16 @@ function emptyIterator<V>(): AsyncIterableIterator<V, undefined> {
   return it;
 }
 
-/**
- * The key a client's streams are counted under: its socket address, IPv4-mapped IPv6 as IPv4, and
- * IPv6 by its /64 prefix (one host usually holds a whole /64). Forwarded-for headers are not
- * trusted: any client can write them. Behind a reverse proxy every client counts as the proxy.
- */
-export function clientKey(address: string | undefined): string {
-  if (!address) return "unknown";
-  const plain = address.split("%")[0]!.toLowerCase();
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(plain);
-  if (mapped) return mapped[1]!;
-  if (isIPv4(plain) || !plain.includes(":")) return plain;
-  const groups = expandIPv6(plain);
-  return groups ? `${groups.slice(0, 4).join(":")}::/64` : plain;
-}
-
-/** The eight 16-bit groups of an IPv6 address (no leading zeros), or null when it is not one. */
-function expandIPv6(address: string): string[] | null {
-  const halves = address.split("::");
-  if (halves.length > 2) return null;
-  const part = (s: string | undefined) => (s ? s.split(":") : []);
-  const head = part(halves[0]);
-  const tail = part(halves[1]);
-  const fill = 8 - head.length - tail.length;
-  if ((halves.length === 2 && fill < 1) || (halves.length === 1 && fill !== 0)) return null;
-  const groups = [...head, ...Array<string>(halves.length === 2 ? fill : 0).fill("0"), ...tail];
-  if (!groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return null;
-  return groups.map((g) => g.replace(/^0+(?=.)/, ""));
-}
-
 /** What Yoga puts into every GraphQL context besides ours: the Fetch request and, behind node:http, the socket's request. */
 interface TransportContext {
   request?: { signal?: AbortSignal };
-  req?: { socket?: { remoteAddress?: string } };
+  req?: ClientRequestLike;
 }
 
-/** The client and the end-of-request signal of a resolver's context (see server.ts: yoga(req, res)). */
-export function transportOf(ctx: object): { client: string; signal: AbortSignal | undefined } {
+/** The client (see clientOf) and the end-of-request signal of a resolver's context (see server.ts: yoga(req, res)). */
+export function transportOf(ctx: object, proxies: TrustedProxies): { client: string; signal: AbortSignal | undefined } {
   const t = ctx as TransportContext;
-  return { client: clientKey(t.req?.socket?.remoteAddress), signal: t.request?.signal };
+  return { client: t.req ? clientOf(t.req, proxies) : clientKey(undefined), signal: t.request?.signal };
 }
 
 /** How often a watched job is read (the worker may be another process). */

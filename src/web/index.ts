@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AuthThrottle } from "../api/auth-throttle.js";
+import { clientOf, trustedProxies } from "../api/client-address.js";
 import type { Config } from "../config.js";
 import { resolveModelFiles } from "../describe/models/contract.js";
 import { ModelMissingError } from "../describe/types.js";
-import { clientKey } from "../graphql/subscriptions.js";
 import type { Yoga } from "../graphql/yoga.js";
 import type { Logger } from "../log.js";
 import { FormError, readForm } from "./forms.js";
@@ -495,7 +495,7 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
     if (!c.key) return signInPage(r, c.config, 403, "This server has no API_TOKEN, so nobody can sign in.");
     const name = cleanName(form.get("name"));
     if ("problem" in name) return signInPage(r, c.config, 400, name.problem, form.get("name")?.slice(0, 200));
-    const client = clientKey(req.socket.remoteAddress);
+    const client = clientOf(req, trustedProxies(c.config.TRUSTED_PROXIES));
     const wait = c.authThrottle.retryAfterS(client);
     if (wait > 0) {
       const text = `Too many wrong tokens from your address; try again in ${wait} seconds.`;

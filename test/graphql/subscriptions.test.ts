@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clientKey, PollingHub, type PollSource, SubscriptionLimitError, WatchedKeyNotFoundError } from "../../src/graphql/subscriptions.js";
+import { PollingHub, type PollSource, SubscriptionLimitError, WatchedKeyNotFoundError } from "../../src/graphql/subscriptions.js";
 
 /** An in-memory row store: the test moves values, the hub polls them. */
 function memorySource() {
@@ -166,21 +166,5 @@ describe("PollingHub", () => {
     m.fail(boom);
     await expect(hub.watch(1, { client: "a", limits: LIMITS })).rejects.toBe(boom);
     expect([hub.streams, hub.watchedKeys]).toEqual([0, 0]);
-  });
-});
-
-describe("clientKey", () => {
-  it.each([
-    ["127.0.0.1", "127.0.0.1"],
-    ["::ffff:10.1.2.3", "10.1.2.3"],
-    ["2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"],
-    ["2001:db8:1:2::1", "2001:db8:1:2::/64"],
-    ["2001:0DB8:0001:0002::ffff", "2001:db8:1:2::/64"],
-    ["fe80::1%eth0", "fe80:0:0:0::/64"],
-    ["::1", "0:0:0:0::/64"],
-    [undefined, "unknown"],
-    ["", "unknown"],
-  ])("%s counts as %s", (address, key) => {
-    expect(clientKey(address)).toBe(key);
   });
 });

@@ -111,6 +111,26 @@ describe("wrong API tokens", () => {
   });
 });
 
+describe("behind a reverse proxy (TRUSTED_PROXIES)", () => {
+  it("counts each forwarded client apart, and a client that writes X-Forwarded-For itself is not believed", async () => {
+    const { base, close } = await serve({ TRUSTED_PROXIES: "127.0.0.10" });
+    const via = (from: string, forwarded: string, token: string) =>
+      send(base, from, "/graphql", JSON.stringify({ query: SET }), { "content-type": "application/json", authorization: `Bearer ${token}`, "x-forwarded-for": forwarded });
+    try {
+      for (let i = 0; i < 4; i++) expect((await via("127.0.0.10", "198.51.100.7", `wrong-token-${i}-0123456789`)).status).toBe(200);
+      expect((await via("127.0.0.10", "198.51.100.7", TOKEN)).status).toBe(429);
+      // Another client through the same proxy, even one that forged the guesser's address on the left.
+      const other = await via("127.0.0.10", "198.51.100.7, 198.51.100.8", TOKEN);
+      expect(JSON.parse(other.body).data.setDescription.__typename).toBe("Description");
+      // Not through the proxy: the header is the client's own and ignored, its socket counts.
+      for (let i = 0; i < 4; i++) expect((await via("127.0.0.11", `198.51.100.${20 + i}`, `wrong-token-${i}-0123456789`)).status).toBe(200);
+      expect((await via("127.0.0.11", "198.51.100.99", TOKEN)).status).toBe(429);
+    } finally {
+      close();
+    }
+  });
+});
+
 describe("AuthThrottle", () => {
   it("frees a client as its failures leave the window, one by one", () => {
     let now = 0;

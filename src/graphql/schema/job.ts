@@ -10,6 +10,7 @@ import { connectionPageSizes } from "../limits/page-size.js";
 import { builder } from "../builder.js";
 import { BadUserInputError, InvalidIdError } from "../errors.js";
 import { parseJobId } from "../ids.js";
+import { trustedProxies } from "../../api/client-address.js";
 import { jobWatch, transportOf } from "../subscriptions.js";
 import { JobStatusEnum } from "./enums.js";
 import { ErrorInterface } from "./errors.js";
@@ -151,7 +152,7 @@ builder.subscriptionFields((t) => ({
         if (err instanceof InvalidIdError) throw new BadUserInputError("id", err.message);
         throw err;
       }
-      const { client, signal } = transportOf(ctx);
+      const { client, signal } = transportOf(ctx, trustedProxies(ctx.config.TRUSTED_PROXIES));
       return jobWatch(ctx.db).watch(id, {
         client,
         signal,
