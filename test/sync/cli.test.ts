@@ -32,7 +32,8 @@ function cli(args: string[], env: Record<string, string>): { child: ChildProcess
 /** A child whose images come slowly, and a connection to its database (a second process, as in production). */
 async function slowChild(command: string, name: string) {
   const env = { ...world.env, DATABASE_URL: `file:${dir}/${name}.db`, IMAGE_DIR: `${dir}/${name}-images`, DOWNLOAD_CONCURRENCY: "1", HTTP_TIMEOUT_MS: "5000" };
-  world.fault({ target: "image", kind: "slow", delayMs: 250, times: 12 });
+  // Slow enough that a loaded machine still sees the run in the middle (12 images take 6 s or more).
+  world.fault({ target: "image", kind: "slow", delayMs: 500, times: 12 });
   const { child, done } = cli([command], env);
   migrate(join(dir, `${name}.db`));
   const db: Db = await createDb(env.DATABASE_URL);
@@ -40,8 +41,11 @@ async function slowChild(command: string, name: string) {
 }
 
 async function untilImagesStored(db: Db, n: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while ((await db.image.count({ where: { localPath: { not: null } } })) < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const deadline = Date.now() + 60_000;
+  while ((await db.image.count({ where: { localPath: { not: null } } })) < n) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${n} images stored after 60 s`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
 
 let world: WikidataWorld;
