@@ -219,6 +219,39 @@ describe("the engine decodes the same tokens and scores on both reorder paths", 
     expect(pick(outs[1]!)).toEqual(pick(outs[0]!));
   });
 
+  it("an image dropped mid-search leaves the batch on both paths alike (fewer rows: a real gather)", async () => {
+    const p = { ...base, numBeams: 4, earlyStopping: "never" as const, maxNewTokens: 12 };
+    const run = async (path: "host" | "device") => {
+      const engine = engines.get(`fp16/${path}`)!;
+      let steps = 0;
+      const out = await engine.describe(
+        images.map((imagePath) => ({ imagePath })),
+        p,
+        { onProgress: (index) => void (index === 1 && steps++), dropped: (index) => index === 0 && steps >= 3 },
+      );
+      return out.map((o) => o && [o.generatedTokenIds, o.sequenceScore]);
+    };
+    const host = await run("host");
+    expect(host[0]).toBeNull();
+    expect(host[1]).not.toBeNull();
+    expect(await run("device")).toEqual(host);
+  });
+
+  it("a search aborted mid-way releases its caches, and the engine decodes the same afterwards", async () => {
+    const engine = engines.get("fp32/device")!;
+    const p = { ...base, numBeams: 4, earlyStopping: "never" as const };
+    const prepared = await engine.prepare(images[1]!, p.prompt, false);
+    const before = (await engine.search([prepared.inputIds], [await engine.prefill(prepared)], p)).hypotheses;
+    const prefill = await engine.prefill(prepared);
+    const controller = new AbortController();
+    let steps = 0;
+    await expect(
+      engine.search([prepared.inputIds], [prefill], p, { signal: controller.signal, onProgress: () => void (++steps === 4 && controller.abort()) }),
+    ).rejects.toBeDefined();
+    expect(prefill.cache.layers.every((l) => l.key.location === "none" && l.value.location === "none")).toBe(true);
+    expect((await engine.search([prepared.inputIds], [await engine.prefill(prepared)], p)).hypotheses).toEqual(before);
+  });
+
   it("refuses the host path where the cache stays on the GPU, before loading anything", async () => {
     await expect(Engine.load({ modelDir: model.dir, device: "webgpu", reorder: "host" })).rejects.toBeInstanceOf(ReorderPathError);
   });
