@@ -482,12 +482,18 @@ export class Engine {
     const dropped = (i: number) => hooks.dropped?.(i) ?? false;
     // Inputs still in the batch, by position in `inputs`.
     const live: { index: number; prepared: PreparedInput; prefill: Prefill }[] = [];
-    for (const [index, input] of inputs.entries()) {
-      hooks.poll?.();
-      hooks.signal?.throwIfAborted();
-      if (dropped(index)) continue;
-      const prepared = await this.prepare(input.imagePath, promptWithContext(params.prompt, input.context), params.imageSplitting, input.instruction);
-      live.push({ index, prepared, prefill: await this.prefill(prepared) });
+    try {
+      for (const [index, input] of inputs.entries()) {
+        hooks.poll?.();
+        hooks.signal?.throwIfAborted();
+        if (dropped(index)) continue;
+        const prepared = await this.prepare(input.imagePath, promptWithContext(params.prompt, input.context), params.imageSplitting, input.instruction);
+        live.push({ index, prepared, prefill: await this.prefill(prepared) });
+      }
+    } catch (err) {
+      // A bad image or an abort after some prefills: their caches (on a GPU) are freed here.
+      for (const l of live) releaseCache(l.prefill.cache);
+      throw err;
     }
     const t0 = performance.now();
     const { hypotheses, decodeShares } = await this.search(

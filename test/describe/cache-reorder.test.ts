@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import sharp from "sharp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   checkReorderPath,
   defaultReorderPath,
@@ -10,7 +10,8 @@ import {
   reorderGraph,
   ReorderPathError,
 } from "../../src/describe/cache-reorder.js";
-import { Engine, type EngineParams } from "../../src/describe/engine.js";
+import { Engine, type EngineParams, ImageInputError } from "../../src/describe/engine.js";
+import { PRESETS } from "../../src/describe/models/presets.js";
 import { type KvCache, releaseCache } from "../../src/describe/kv-cache.js";
 import { encodeOnnxModel, GraphBuilder } from "../../src/describe/models/onnx-builder.js";
 import { createTinyModel, type TinyModel } from "../support/models.js";
@@ -250,6 +251,26 @@ describe("the engine decodes the same tokens and scores on both reorder paths", 
     ).rejects.toBeDefined();
     expect(prefill.cache.layers.every((l) => l.key.location === "none" && l.value.location === "none")).toBe(true);
     expect((await engine.search([prepared.inputIds], [await engine.prefill(prepared)], p)).hypotheses).toEqual(before);
+  });
+
+  it("a batch that fails at a later image releases the prefill caches made before it", async () => {
+    const engine = engines.get("fp32/device")!;
+    const disposed: ort.Tensor[] = [];
+    const original = ort.Tensor.prototype.dispose;
+    const spy = vi.spyOn(ort.Tensor.prototype, "dispose").mockImplementation(function (this: ort.Tensor) {
+      disposed.push(this);
+      original.call(this);
+    });
+    try {
+      const missing = join(model.root, "missing.png");
+      await expect(engine.describe([{ imagePath: images[0]! }, { imagePath: missing }], base)).rejects.toBeInstanceOf(ImageInputError);
+    } finally {
+      spy.mockRestore();
+    }
+    const prompt = (await engine.prepare(images[0]!, base.prompt, false)).inputIds.length;
+    // Key and value of every layer of image 0's prefill ([1, kv heads, prompt, head dim]).
+    const cacheTensors = disposed.filter((t) => t.dims.length === 4 && t.dims[0] === 1 && t.dims[2] === prompt);
+    expect(cacheTensors.length).toBe(2 * PRESETS.tiny.text.numLayers);
   });
 
   it("refuses the host path where the cache stays on the GPU, before loading anything", async () => {
