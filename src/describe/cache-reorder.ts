@@ -117,8 +117,10 @@ export function reorderGraph(float: "float32" | "float16", layers: number, parts
 
 /**
  * The device path: one session per (float type, layers, parts), built in memory and run by the
- * decoder's execution provider with its outputs where its inputs are (`location`). The inputs
- * stay untouched; the caller releases them (releaseCache).
+ * decoder's execution provider, with its outputs on the GPU for WebGPU. `parts` is the number of
+ * images whose prefills one first step stacks, so an engine holds at most a batch's worth
+ * (WORKER_BATCH <= 16) plus the one-part reorder session. The inputs stay untouched; the caller
+ * releases them (releaseCache).
  */
 export class DeviceReorder implements CacheReorder {
   readonly path = "device" as const;
