@@ -1,5 +1,5 @@
 /**
- * npm run bench:describe [-- --dtypes LIST --tokens N --preset NAME --model DIR --no-append]
+ * npm run bench:describe [-- --dtypes LIST --tokens N --preset NAME --model DIR --reorder PATH --no-append]
  *   One row per dtype (default fp32,fp16,int8,q4,q4f16) for 4 beams and N new tokens (default 150),
  *   no image splitting: seconds per image, tokens per second, decode time, peak RSS, and the 4-beam /
  *   greedy ratio; each dtype runs BENCH_RUNS times (default 3) in a fresh process (so peak RSS is
@@ -10,6 +10,10 @@
  *   batch 1 and 4; the share of wall time outside onnxruntime's run(); and the peer,
  *   transformers.js's own greedy generate().
  *
+ * `--reorder host|device` picks where the key/value cache is reordered between steps (default: the
+ * engine's choice for the device, host on the CPU; see src/describe/cache-reorder.ts); both tables
+ * say which path ran and how long reordering took.
+ *
  * Every run generates exactly N tokens (min_new_tokens = max_new_tokens = N), so costs compare per
  * generated token. Results are printed and appended to BENCHMARKS.md.
  */
@@ -19,6 +23,7 @@ import os from "node:os";
 import { join } from "node:path";
 import type { Tensor } from "@huggingface/transformers";
 import sharp from "sharp";
+import { REORDER_PATHS, type ReorderPath } from "../src/describe/cache-reorder.js";
 import { Engine, type EngineParams } from "../src/describe/engine.js";
 import { onnxFile } from "../src/describe/models/contract.js";
 import { readMatMulNBitsLevels } from "../src/describe/models/onnx-signature.js";
@@ -36,6 +41,10 @@ const preset = arg("preset", "smolvlm-500m") as PresetName;
 if (!(PRESET_NAMES as readonly string[]).includes(preset)) throw new Error(`--preset: use one of ${PRESET_NAMES.join(", ")}`);
 const modelDir = arg("model", `models/synth/${preset}`);
 const append = !args.includes("--no-append");
+const reorderArg = arg("reorder", "");
+if (reorderArg && !(REORDER_PATHS as readonly string[]).includes(reorderArg)) throw new Error(`--reorder: use one of ${REORDER_PATHS.join(", ")}`);
+/** Engine.load's `reorder` option when --reorder is given. */
+const reorderOption = reorderArg ? { reorder: reorderArg as ReorderPath } : {};
 
 const mb = (b: number) => b / 2 ** 20;
 const rssMb = () => mb(process.memoryUsage().rss);
@@ -82,13 +91,16 @@ interface ChildResult {
   prefillS: number;
   peakRssMb: number;
   tokens: number;
+  reorder: ReorderPath;
+  /** Milliseconds spent reordering the cache in the 4-beam run. */
+  beamsReorderMs: number;
 }
 
 /** One measurement in this (fresh) process: load, warm up, greedy, then 4 beams. */
 async function child(dtype: SynthDtype, tokens: number): Promise<void> {
   const file = await image("sq0.jpg", 512, 512, 0);
   const t0 = performance.now();
-  const engine = await Engine.load({ modelDir, device: "cpu", dtype });
+  const engine = await Engine.load({ modelDir, device: "cpu", dtype, ...reorderOption });
   const loadS = (performance.now() - t0) / 1000;
   const base = baseParams(tokens);
   await engine.describe([{ imagePath: file }], { ...base, maxNewTokens: 2, minNewTokens: 2 });
@@ -99,7 +111,9 @@ async function child(dtype: SynthDtype, tokens: number): Promise<void> {
     return { s: (performance.now() - start) / 1000, decodeS: o.timings.decodeMs / 1000, prefillS: (o.timings.visionMs + o.timings.prefillMs) / 1000 };
   };
   const greedy = await run(1);
+  const reorder0 = engine.stats.reorderMs;
   const beams = await run(4);
+  const beamsReorderMs = engine.stats.reorderMs - reorder0;
   await engine.dispose();
   const result: ChildResult = {
     dtype,
@@ -111,6 +125,8 @@ async function child(dtype: SynthDtype, tokens: number): Promise<void> {
     prefillS: beams.prefillS,
     peakRssMb: peakRssMb(),
     tokens,
+    reorder: engine.reorderPath,
+    beamsReorderMs,
   };
   console.log(`RESULT ${JSON.stringify(result)}`);
 }
@@ -130,7 +146,8 @@ async function dtypeTable(): Promise<void> {
   // Interleaved (fp32, fp16, ..., fp32, fp16, ...) so a busy minute on a shared machine is spread over the dtypes.
   for (let r = 0; r < runsEach; r++) {
     for (const d of dtypes) {
-      const out = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, "--child", d, "--tokens", String(tokens), "--preset", preset, "--model", modelDir], {
+      const childArgs = ["--child", d, "--tokens", String(tokens), "--preset", preset, "--model", modelDir, ...(reorderArg ? ["--reorder", reorderArg] : [])];
+      const out = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...childArgs], {
         encoding: "utf8",
         maxBuffer: 64 * 2 ** 20,
       });
@@ -163,6 +180,8 @@ async function dtypeTable(): Promise<void> {
       ratio: m((x) => x.beamsS / x.greedyS),
       decodeRatio: m((x) => x.beamsDecodeS / x.greedyDecodeS),
       peakRssMb: m((x) => x.peakRssMb),
+      reorder: rs[0]!.reorder,
+      reorderS: m((x) => x.beamsReorderMs / 1000),
       each: rs.map((x) => x.beamsS.toFixed(1)).join(" / "),
     };
   });
@@ -176,11 +195,11 @@ async function dtypeTable(): Promise<void> {
       `Each dtype ran ${runsEach} time(s), interleaved, each in a fresh process (load, a 2-token warm-up, greedy, then 4 beams, exactly ${tokens} tokens each); the table shows medians. ` +
       "Peak RSS is the process's maximum resident set (load + warm-up + greedy + 4 beams). `accuracy_level` is read from the decoder's MatMulNBits nodes (- where it has none).",
     "",
-    "| dtype | q4 accuracy_level | files MB | load s | s / image (4 beams) | tokens / s | decode s (ms / step) | vision + prefill s | greedy s / image | 4-beam / greedy (decode) | decode / fp32 decode | peak RSS MB | s / image, each run |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| dtype | q4 accuracy_level | files MB | load s | s / image (4 beams) | tokens / s | decode s (ms / step) | cache reorder (s, 4 beams) | vision + prefill s | greedy s / image | 4-beam / greedy (decode) | decode / fp32 decode | peak RSS MB | s / image, each run |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rows.map(
       (r) =>
-        `| ${r.dtype} | ${r.level} | ${r.weightsMb.toFixed(r.weightsMb < 10 ? 1 : 0)} | ${r.loadS.toFixed(1)} | ${r.beamsS.toFixed(2)} | ${r.tokensPerS.toFixed(1)} | ${r.beamsDecodeS.toFixed(2)} (${r.stepMs.toFixed(0)}) | ${r.prefillS.toFixed(2)} | ${r.greedyS.toFixed(2)} | ${r.ratio.toFixed(2)} (${r.decodeRatio.toFixed(2)}) | ${
+        `| ${r.dtype} | ${r.level} | ${r.weightsMb.toFixed(r.weightsMb < 10 ? 1 : 0)} | ${r.loadS.toFixed(1)} | ${r.beamsS.toFixed(2)} | ${r.tokensPerS.toFixed(1)} | ${r.beamsDecodeS.toFixed(2)} (${r.stepMs.toFixed(0)}) | ${r.reorder} ${r.reorderS.toFixed(2)} | ${r.prefillS.toFixed(2)} | ${r.greedyS.toFixed(2)} | ${r.ratio.toFixed(2)} (${r.decodeRatio.toFixed(2)}) | ${
           fp32 ? (r.beamsDecodeS / fp32.beamsDecodeS).toFixed(2) : "-"
         } | ${r.peakRssMb.toFixed(0)} | ${r.each} |`,
     ),
@@ -209,7 +228,7 @@ async function configurationTable(): Promise<void> {
   const wide = await image("wide.jpg", 1000, 600, 7);
 
   const t0 = performance.now();
-  const engine = await Engine.load({ modelDir, device: "cpu", dtype });
+  const engine = await Engine.load({ modelDir, device: "cpu", dtype, ...reorderOption });
   const loadS = (performance.now() - t0) / 1000;
   const afterLoadMb = rssMb();
   console.log(`loaded in ${loadS.toFixed(1)} s; weights ${weightsMb.toFixed(0)} MB; RSS after load ${afterLoadMb.toFixed(0)} MB`);
@@ -234,6 +253,8 @@ async function configurationTable(): Promise<void> {
     peakRssMb: number;
     reps?: string;
     kvMb: number;
+    /** Seconds spent reordering the cache (null for the peer, which keeps its own cache). */
+    reorderS: number | null;
   }
   const rows: Row[] = [];
   let fixedOverheadMb = 0;
@@ -241,6 +262,7 @@ async function configurationTable(): Promise<void> {
   async function measure(name: string, files: string[], over: Partial<EngineParams>) {
     const p = { ...base, ...over };
     const ort0 = engine.stats.ortMs;
+    const reorder0 = engine.stats.reorderMs;
     const start = performance.now();
     // Nothing is dropped here, so every image has its output.
     const outs = (await engine.describe(files.map((imagePath) => ({ imagePath })), p)).map((o) => o!);
@@ -264,6 +286,7 @@ async function configurationTable(): Promise<void> {
       decodeS: decodeMs / 1000,
       peakRssMb: peakRssMb(),
       kvMb: mb(files.length * p.numBeams * (promptTokens + tokens) * kvPerTokenRow),
+      reorderS: (engine.stats.reorderMs - reorder0) / 1000,
     };
     rows.push(row);
     console.log(JSON.stringify(row));
@@ -293,6 +316,7 @@ async function configurationTable(): Promise<void> {
       decodeS: NaN,
       peakRssMb: peakRssMb(),
       kvMb: mb((prepared.inputIds.length + tokens) * kvPerTokenRow),
+      reorderS: null,
     };
     rows.push(row);
     console.log(JSON.stringify(row));
@@ -347,15 +371,16 @@ async function configurationTable(): Promise<void> {
     "",
     `Fixed overhead (peak RSS after a 2-token warm-up, less weights and 2.2 x its KV cache): ${fixedOverheadMb.toFixed(0)} MB.`,
     "",
-    `Each configuration ran ${reps} time(s), interleaved; the table shows the fastest (all repetitions' s / image in the last column).`,
+    `Each configuration ran ${reps} time(s), interleaved; the table shows the fastest (all repetitions' s / image in the last column). ` +
+      `Key/value cache reordered on the ${engine.reorderPath} path (src/describe/cache-reorder.ts).`,
     "",
-    "| run | images | beams | split | prompt tokens | s / image | tokens / s | outside run() | phases of image 1 (s): preprocess / vision / prefill / decode | peak RSS MB | KV theory MB | RSS bound MB | s / image, each rep |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| run | images | beams | split | prompt tokens | s / image | tokens / s | outside run() | phases of image 1 (s): preprocess / vision / prefill / decode | cache reorder s | peak RSS MB | KV theory MB | RSS bound MB | s / image, each rep |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rows.map(
       (r) =>
         `| ${r.name} | ${r.images} | ${r.beams} | ${r.split ? "yes" : "no"} | ${r.promptTokens} | ${r.secPerImage.toFixed(2)} | ${r.tokensPerS.toFixed(2)} | ${
           r.outsideRunPct === null ? "-" : `${r.outsideRunPct.toFixed(1)}%`
-        } | ${r.phases} | ${r.peakRssMb.toFixed(0)} | ${r.kvMb.toFixed(1)} | ${(weightsMb + 2.2 * r.kvMb + fixedOverheadMb).toFixed(0)} | ${r.reps ?? ""} |`,
+        } | ${r.phases} | ${r.reorderS === null ? "-" : `${engine.reorderPath} ${r.reorderS.toFixed(2)}`} | ${r.peakRssMb.toFixed(0)} | ${r.kvMb.toFixed(1)} | ${(weightsMb + 2.2 * r.kvMb + fixedOverheadMb).toFixed(0)} | ${r.reps ?? ""} |`,
     ),
     "",
   ];

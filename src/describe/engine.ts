@@ -14,8 +14,9 @@ import * as ort from "onnxruntime-node";
 import { decodeForModel, ImageRejectedError } from "../sync/images.js";
 import { type DtypeConfig, MODEL_MODULES, type ModelModule } from "../config.js";
 import { assertModelFolder, modelFiles, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder } from "./models/contract.js";
-import { decodeTokens, targetLengthStop } from "./beam-search.js";
-import { cacheFeeds, cacheFromOutputs, emptyCache, type KvCache, reorderRows, stackRows } from "./kv-cache.js";
+import { decodeTokens, type Hypothesis, targetLengthStop } from "./beam-search.js";
+import { cacheFeeds, cacheFromOutputs, emptyCache, type KvCache, releaseCache } from "./kv-cache.js";
+import { type CacheReorder, checkReorderPath, defaultReorderPath, DeviceReorder, hostReorder, type ReorderPath } from "./cache-reorder.js";
 import { fromFloat16Array, toFloat16Array } from "./float16.js";
 import { finishText } from "./postprocess.js";
 import { hashModelFiles } from "./model-files.js";
@@ -37,7 +38,8 @@ export { ImageInputError } from "./types.js";
  * onnxruntime sessions (it picks files by dtype and sessions by device); this module runs them
  * itself — the vision encoder tile by tile, the embedded prompt with the image features merged at
  * the `<image>` positions, one prefill per image at batch 1, then beam search over all images x
- * beams with the key/value cache reordered by parent beam.
+ * beams with the key/value cache reordered by parent beam, on the host or on the device
+ * (cache-reorder.ts).
  */
 
 export type Device = ModelInfo["device"];
@@ -56,6 +58,8 @@ export interface EngineOptions {
   visionGroup?: number;
   /** Let idle onnxruntime threads spin-wait (its default); off unless asked, see load(). */
   spinning?: boolean;
+  /** Where the key/value cache is reordered between steps; by default per device (defaultReorderPath). */
+  reorder?: ReorderPath;
 }
 
 /** One description request as the engine sees it (GenerationParams plus what the engine needs). */
@@ -131,10 +135,12 @@ async function readImageFile(path: string, maxEdge: number): Promise<{ image: Ra
   return { image, hash: createHash("sha256").update(input).digest("hex") };
 }
 
-function toFloat32(t: ort.Tensor): Float32Array {
-  if (t.type === "float32") return t.data as Float32Array;
-  if (t.type === "float16") return fromFloat16Array(t.data as Uint16Array);
-  throw new Error(`unexpected logits type ${t.type}`);
+/** A float tensor's values on the host as float32 (downloaded first when it is on a GPU), then disposed. */
+async function readFloat32(t: ort.Tensor): Promise<Float32Array> {
+  if (t.type !== "float32" && t.type !== "float16") throw new Error(`unexpected logits type ${t.type}`);
+  const data = await t.getData();
+  t.dispose();
+  return t.type === "float32" ? (data as Float32Array) : fromFloat16Array(data as Uint16Array);
 }
 
 function floatTensor(type: "float32" | "float16", data: Float32Array, dims: number[]): ort.Tensor {
@@ -180,12 +186,18 @@ export interface RunStats {
   /** Milliseconds spent inside onnxruntime `run()`. */
   ortMs: number;
   runs: number;
-  /** Key/value rows copied by beam reordering. */
+  /**
+   * Key/value rows written by beam reordering (the first step's copy of each prefill to its beams
+   * included): the host path copies only rows whose parent changed, the device path's Gather
+   * writes every row of the new batch; nothing when the parents are the identity.
+   */
   copiedRows: number;
+  /** Milliseconds spent reordering the cache (either path; the device path's runs are not in ortMs). */
+  reorderMs: number;
 }
 
 export class Engine {
-  readonly stats: RunStats = { ortMs: 0, runs: 0, copiedRows: 0 };
+  readonly stats: RunStats = { ortMs: 0, runs: 0, copiedRows: 0, reorderMs: 0 };
 
   private constructor(
     readonly model: ModelInfo,
@@ -202,10 +214,18 @@ export class Engine {
     },
     readonly special: { imageTokenId: number; eosTokenIds: number[]; badWordsIds: number[][] },
     private readonly options: { visionGroup: number; maxEdge: number; tileSize: number },
+    private readonly reorder: CacheReorder,
   ) {}
+
+  /** Which reorder path this engine runs (see cache-reorder.ts). */
+  get reorderPath(): ReorderPath {
+    return this.reorder.path;
+  }
 
   static async load(options: EngineOptions): Promise<Engine> {
     const device = options.device ?? "cpu";
+    const reorderPath = options.reorder ?? defaultReorderPath(device);
+    checkReorderPath(reorderPath, device);
     const dtypes = moduleDtypes(options.dtype, device);
     const dir = resolve(options.modelDir);
     const revisionRecord = readRevision(dir);
@@ -286,6 +306,7 @@ export class Engine {
       { layers, kvHeads, headDim, vocab: text.vocab_size ?? config.vocab_size, floatType, visionFloat },
       { imageTokenId, eosTokenIds, badWordsIds: imageSpecials },
       { visionGroup: Math.max(1, options.visionGroup ?? 1), maxEdge, tileSize },
+      reorderPath === "device" ? new DeviceReorder(device, sessionOptions) : hostReorder,
     );
   }
 
@@ -294,6 +315,7 @@ export class Engine {
   }
 
   async dispose(): Promise<void> {
+    await this.reorder.dispose();
     await this.hfModel.dispose();
   }
 
@@ -442,7 +464,7 @@ export class Engine {
       this.emptyCache(),
     );
     const vocab = logits.dims[2]!;
-    const all = toFloat32(logits);
+    const all = await readFloat32(logits);
     return { cache, logits: all.slice((n - 1) * vocab, n * vocab), length: n, visionMs, prefillMs: performance.now() - t0 };
   }
 
@@ -460,12 +482,18 @@ export class Engine {
     const dropped = (i: number) => hooks.dropped?.(i) ?? false;
     // Inputs still in the batch, by position in `inputs`.
     const live: { index: number; prepared: PreparedInput; prefill: Prefill }[] = [];
-    for (const [index, input] of inputs.entries()) {
-      hooks.poll?.();
-      hooks.signal?.throwIfAborted();
-      if (dropped(index)) continue;
-      const prepared = await this.prepare(input.imagePath, promptWithContext(params.prompt, input.context), params.imageSplitting, input.instruction);
-      live.push({ index, prepared, prefill: await this.prefill(prepared) });
+    try {
+      for (const [index, input] of inputs.entries()) {
+        hooks.poll?.();
+        hooks.signal?.throwIfAborted();
+        if (dropped(index)) continue;
+        const prepared = await this.prepare(input.imagePath, promptWithContext(params.prompt, input.context), params.imageSplitting, input.instruction);
+        live.push({ index, prepared, prefill: await this.prefill(prepared) });
+      }
+    } catch (err) {
+      // A bad image or an abort after some prefills: their caches (on a GPU) are freed here.
+      for (const l of live) releaseCache(l.prefill.cache);
+      throw err;
     }
     const t0 = performance.now();
     const { hypotheses, decodeShares } = await this.search(
@@ -520,7 +548,9 @@ export class Engine {
 
   /**
    * Beam search over prefilled images: the first step copies each image's cache to its beams;
-   * later steps reorder rows by parent (nothing copied when the parents are the identity).
+   * later steps reorder rows by parent (nothing copied when the parents are the identity), on the
+   * host or on the device (cache-reorder.ts). The prefills' caches are consumed: released when the
+   * search ends, as is every cache a step leaves behind (on a GPU nothing else frees them).
    */
   async search(promptIds: number[][], prefills: Prefill[], params: EngineParams, hooks: EngineHooks = {}) {
     const vocab = this.dims.vocab;
@@ -538,18 +568,17 @@ export class Engine {
     const step = async (parents: Int32Array, tokens: Int32Array): Promise<Float32Array> => {
       const nextItem = Array.from(parents, (p) => rowItem[p]!);
       const nextFed = Array.from(parents, (p) => rowFed[p]! + 1);
-      if (cache === null) {
-        const length = Math.max(...nextItem.map((i) => lengths[i]!));
-        cache = stackRows(
-          Array.from(parents, (p) => ({ cache: prefills[rowItem[p]!]!.cache, row: 0 })),
-          length,
-        );
-        this.stats.copiedRows += parents.length;
-      } else {
-        const r = reorderRows(cache, parents);
-        cache = r.cache;
-        this.stats.copiedRows += r.stats.copiedRows;
-      }
+      const t0 = performance.now();
+      // Before the first step row i is prefill i (rowItem is the identity), each prefill one row.
+      const r =
+        cache === null
+          ? await this.reorder.stack(prefills.map((f) => f.cache), parents, Math.max(...nextItem.map((i) => lengths[i]!)))
+          : await this.reorder.reorder(cache, parents);
+      // The prefills' caches are needed only by the first stack: free them (on a GPU) at once.
+      for (const old of cache === null ? prefills.map((f) => f.cache) : [cache]) releaseCache(old, r.cache);
+      cache = r.cache;
+      this.stats.copiedRows += r.copiedRows;
+      this.stats.reorderMs += performance.now() - t0;
       rowItem = nextItem;
       rowFed = nextFed;
       for (const item of rowItem) rowSteps[item]!++;
@@ -567,38 +596,45 @@ export class Engine {
       }
       const embeds = await this.embed(Array.from(tokens), rows);
       const out = await this.decode(embeds, mask, positions, cache);
+      releaseCache(cache, out.cache);
       cache = out.cache;
-      return toFloat32(out.logits);
+      return readFloat32(out.logits);
     };
 
     const stop =
       params.targetWords > 0 ? targetLengthStop((ids) => this.decodeText(ids), params.targetWords) : undefined;
     // Greedy search for one beam, beam search for more (as Hugging Face's generate()).
-    const { hypotheses } = await decodeTokens({
-      items: promptIds.map((ids) => ({ promptIds: ids })),
-      prefillLogits,
-      vocabSize: vocab,
-      params: {
-        numBeams: params.numBeams,
-        maxNewTokens: params.maxNewTokens,
-        minNewTokens: params.minNewTokens,
-        lengthPenalty: params.lengthPenalty,
-        earlyStopping: params.earlyStopping,
-        noRepeatNgramSize: params.noRepeatNgramSize,
-        repetitionPenalty: params.repetitionPenalty,
-        numReturnSequences: params.numReturnSequences ?? 1,
-        eosTokenIds: this.special.eosTokenIds,
-        badWordsIds: this.special.badWordsIds,
-        ...(stop ? { stop } : {}),
-      },
-      step,
-      onStep: (item, tokens) => {
-        hooks.onProgress?.(item, tokens);
-        hooks.poll?.();
-      },
-      ...(hooks.dropped ? { dropped: hooks.dropped } : {}),
-      ...(hooks.signal ? { signal: hooks.signal } : {}),
-    });
+    let hypotheses: Hypothesis[][];
+    try {
+      ({ hypotheses } = await decodeTokens({
+        items: promptIds.map((ids) => ({ promptIds: ids })),
+        prefillLogits,
+        vocabSize: vocab,
+        params: {
+          numBeams: params.numBeams,
+          maxNewTokens: params.maxNewTokens,
+          minNewTokens: params.minNewTokens,
+          lengthPenalty: params.lengthPenalty,
+          earlyStopping: params.earlyStopping,
+          noRepeatNgramSize: params.noRepeatNgramSize,
+          repetitionPenalty: params.repetitionPenalty,
+          numReturnSequences: params.numReturnSequences ?? 1,
+          eosTokenIds: this.special.eosTokenIds,
+          badWordsIds: this.special.badWordsIds,
+          ...(stop ? { stop } : {}),
+        },
+        step,
+        onStep: (item, tokens) => {
+          hooks.onProgress?.(item, tokens);
+          hooks.poll?.();
+        },
+        ...(hooks.dropped ? { dropped: hooks.dropped } : {}),
+        ...(hooks.signal ? { signal: hooks.signal } : {}),
+      }));
+    } finally {
+      for (const f of prefills) releaseCache(f.cache);
+      if (cache !== null) releaseCache(cache);
+    }
     const allSteps = rowSteps.reduce((a, b) => a + b, 0);
     const decodeShares = rowSteps.map((n) => (allSteps > 0 ? n / allSteps : 1 / prefills.length));
     return { hypotheses, decodeShares };

@@ -2,8 +2,11 @@ import * as ort from "onnxruntime-node";
 
 /**
  * The decoder's key/value cache for a batch of rows, one tensor pair per layer
- * ([rows, kv heads, length, head dim]). Reordering by parent beam copies only the rows that change
- * and nothing when the parents are the identity (see /shared/reference/beam-search.md, "Cost").
+ * ([rows, kv heads, length, head dim]). The host functions here reorder it by parent beam in
+ * JavaScript, copying only the rows that change and nothing when the parents are the identity
+ * (see /shared/reference/beam-search.md, "Cost"); cache-reorder.ts does the same on the device.
+ * The tensors may live on a GPU (`location` "gpu-buffer"), where only explicit `dispose()` frees
+ * them: releaseCache does it for every tensor a cache no longer shares with its successor.
  */
 
 type Data = Float32Array | Uint16Array;
@@ -85,6 +88,39 @@ export function stackRows(sources: { cache: KvCache; row: number }[], length: nu
   return { layers, rows: sources.length, length };
 }
 
+/**
+ * The rows of `parts` (several caches of one layout, each of any row count) numbered one after
+ * another, stacked by `parents` and left-padded to `length`: the first step's copy of each image's
+ * prefill cache to its beams.
+ */
+export function stackParts(parts: KvCache[], parents: Int32Array, length: number): KvCache {
+  const sources: { cache: KvCache; row: number }[] = [];
+  for (const p of parents) {
+    let row = p;
+    let part = 0;
+    while (part < parts.length && row >= parts[part]!.rows) row -= parts[part++]!.rows;
+    if (part === parts.length || row < 0) throw new RangeError(`parent row ${p} is outside the ${parts.reduce((s, c) => s + c.rows, 0)} stacked rows`);
+    sources.push({ cache: parts[part]!, row });
+  }
+  return stackRows(sources, length);
+}
+
+/** Whether reordering `rows` rows by `parents` leaves the cache as it is. */
+export function isIdentityReorder(parents: Int32Array, rows: number): boolean {
+  if (parents.length !== rows) return false;
+  for (let r = 0; r < rows; r++) if (parents[r] !== r) return false;
+  return true;
+}
+
+/**
+ * Disposes the tensors of `cache` that `kept` (its successor, when it shares some) does not hold.
+ * On the CPU this only drops the data; on a GPU it frees the buffers, which nothing else does.
+ */
+export function releaseCache(cache: KvCache, kept?: KvCache): void {
+  const keep = new Set(kept?.layers.flatMap((l) => [l.key, l.value]));
+  for (const l of cache.layers) for (const t of [l.key, l.value]) if (!keep.has(t)) t.dispose();
+}
+
 export interface ReorderStats {
   /** Rows copied in this reorder (0 when the parents were the identity). */
   copiedRows: number;
@@ -97,9 +133,7 @@ export interface ReorderStats {
  */
 export function reorderRows(cache: KvCache, parents: Int32Array): { cache: KvCache; stats: ReorderStats } {
   const n = parents.length;
-  let identity = n === cache.rows;
-  for (let r = 0; identity && r < n; r++) identity = parents[r] === r;
-  if (identity) return { cache, stats: { copiedRows: 0 } };
+  if (isIdentityReorder(parents, cache.rows)) return { cache, stats: { copiedRows: 0 } };
 
   if (n !== cache.rows) {
     const sources = Array.from(parents, (row) => ({ cache, row }));

@@ -418,6 +418,27 @@ export function writeOnnxModel(path: string, graph: GraphBuilder, options: { see
   return written;
 }
 
+/**
+ * Encodes a graph without weights (only node constants) as one in-memory model, for
+ * `InferenceSession.create(bytes)`: small helper graphs built at run time. Same layout as
+ * writeOnnxModel; a graph with weights must be streamed to a file by writeOnnxModel instead.
+ */
+export function encodeOnnxModel(graph: GraphBuilder, options: { opset: number; producer: string }): Uint8Array {
+  if (graph.initializers.length) throw new Error(`${graph.name}: ${graph.initializers.length} weights; write it with writeOnnxModel`);
+  const head = onnx.ModelProto.encode({
+    irVersion: 8,
+    producerName: options.producer,
+    opsetImport: [{ domain: "", version: options.opset }, ...[...graph.domains].map((domain) => ({ domain, version: 1 }))],
+  }).finish();
+  const skeleton = graph.encodeSkeleton();
+  const header = fieldHeader(7, skeleton.length);
+  const out = new Uint8Array(head.length + header.length + skeleton.length);
+  out.set(head, 0);
+  out.set(header, head.length);
+  out.set(skeleton, head.length + header.length);
+  return out;
+}
+
 function writeWeightData(w: Initializer, init: WeightInit, count: number, seed: number, put: (b: Uint8Array) => void): void {
   const next = "normal" in init ? normalStream(seed, w.name) : undefined;
   const std = "normal" in init ? init.normal : 0;
