@@ -266,9 +266,19 @@ export async function closeDb(db: Db): Promise<void> {
  * A transaction that takes SQLite's write lock before anything else. In WAL mode a transaction
  * that reads first and writes later fails at once with SQLITE_BUSY (no waiting) when another
  * process committed in between; one that takes the lock first waits for it and then sees the
- * latest data. Every transaction of our adapter begins IMMEDIATE (see sqlite-adapter.ts), so this
- * is `$transaction` under a name that says what callers rely on.
+ * latest data. Every transaction of our adapter begins IMMEDIATE (see sqlite-adapter.ts), so on
+ * SQLite this is `$transaction` under a name that says what callers rely on. On PostgreSQL it takes
+ * one advisory lock first, so write transactions take turns there too.
  */
 export function writeTransaction<T>(db: Db, fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
-  return db.$transaction(fn);
+  if (kinds.get(db) !== "postgresql") return db.$transaction(fn);
+  // PostgreSQL's READ COMMITTED lets two transactions read the same state and both write on it;
+  // one transaction-scoped advisory lock makes write transactions take turns, as on SQLite.
+  return db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY}::bigint)`;
+    return fn(tx);
+  });
 }
+
+/** The advisory lock key behind writeTransaction on PostgreSQL ("artdesc" in ASCII). */
+const WRITE_LOCK_KEY = 0x61727464657363n;

@@ -90,6 +90,22 @@ it("rolls a failed transaction back whole", async () => {
   expect(await db.creator.count()).toBe(before + 1);
 });
 
+it("makes write transactions take turns, as SQLite's IMMEDIATE transactions do", async () => {
+  const db = await freshDb();
+  // Each reads how many creators there are and adds the next one. Running side by side without
+  // turns, several would read the same count and all but one would fail on the unique qid.
+  await Promise.all(
+    Array.from({ length: 5 }, () =>
+      writeTransaction(db, async (tx) => {
+        const n = await tx.creator.count();
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return tx.creator.create({ data: { qid: `Q${n + 1}` } });
+      }),
+    ),
+  );
+  expect((await db.creator.findMany({ orderBy: { id: "asc" } })).map((c) => c.qid)).toEqual(["Q1", "Q2", "Q3", "Q4", "Q5"]);
+});
+
 it("refuses SQLite-only operations on a PostgreSQL client with a typed error", async () => {
   const db = await freshDb();
   expect(() => readConnection(db)).toThrow(SqliteOnlyError);
