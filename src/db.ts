@@ -196,8 +196,21 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   let e = err;
   for (let depth = 0; e && depth < 5; depth++, e = (e as { cause?: unknown }).cause) {
     if (e instanceof CommitFailedError || e instanceof ConnectionLockTimeoutError || isStorageError(e)) return true;
+    if (isPostgresUnavailable(e)) return true;
   }
   return false;
+}
+
+/**
+ * PostgreSQL cannot be reached or is not taking work now. Prisma reports the driver's code as its
+ * own: a socket error (EPIPE when the server went away mid-connection, ECONNREFUSED or ENOENT for a
+ * Unix socket when it is down), a pool that gave no connection in time (P2024), or SQLSTATE class
+ * 08 (connection), 57P01-57P03 (shutting down, starting up) or 53300 (too many connections).
+ */
+const POSTGRES_UNAVAILABLE = /^(ECONNREFUSED|ECONNRESET|EPIPE|ENOENT|ETIMEDOUT|EHOSTUNREACH|P1001|P1002|P1017|P2024|08...|57P0[123]|53300)$/;
+
+function isPostgresUnavailable(err: unknown): boolean {
+  return err instanceof Prisma.PrismaClientKnownRequestError && POSTGRES_UNAVAILABLE.test(err.code);
 }
 
 /** The writer's state as it is now; never waits. */

@@ -5,6 +5,7 @@ import {
   createDb,
   databaseKind,
   type Db,
+  isDatabaseUnavailable,
   kindOf,
   openDatabase,
   Prisma,
@@ -120,6 +121,27 @@ it("turns a URL that leads to no usable database into a ConfigError that names D
     expect(String((err as Error).message)).toMatch(/DATABASE_URL=/);
     expect(String((err as Error).message)).not.toMatch(/s3cret/);
   }
+});
+
+it("counts a server that went away as unavailable (try again later), and a bad write as not", async () => {
+  const db = await freshDb();
+  const duplicate = await db.creator.createMany({ data: [{ qid: "Q9" }, { qid: "Q9" }] }).catch((e: unknown) => e);
+  expect(isDatabaseUnavailable(duplicate)).toBe(false);
+  const other = await startPostgres();
+  let gone: Db | null = null;
+  try {
+    gone = (await openDatabase(await other.createDatabase())).db;
+    expect(await gone.creator.count()).toBe(0);
+  } finally {
+    other.stop();
+  }
+  // The pooled connection breaks on first use; the next one finds no server.
+  for (let i = 0; i < 2; i++) {
+    const err = await gone.creator.count().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Prisma.PrismaClientKnownRequestError);
+    expect(isDatabaseUnavailable(err)).toBe(true);
+  }
+  await closeDb(gone);
 });
 
 it("creates a working client for a database migrated elsewhere (createDb alone)", async () => {
