@@ -1,5 +1,5 @@
-# artdesc on Node 20 (Debian bookworm). Build: docker build -t artdesc .
-FROM node:20-bookworm-slim AS build
+# artdesc on Node 22 LTS (Debian bookworm). Build: docker build -t artdesc .
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
@@ -10,7 +10,7 @@ COPY src ./src
 COPY bin ./bin
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production DATABASE_URL=file:/data/artdesc.db IMAGE_DIR=/data/images MODEL_DIR=/models HOST=0.0.0.0 PORT=4000
 COPY --from=build /app /app

@@ -3,6 +3,7 @@ import Database from "better-sqlite3";
 import { PrismaClient } from "./generated/prisma/client.js";
 import { ConfigError } from "./config.js";
 import { makeDirectory, migrate } from "./store/migrate.js";
+import { migratePostgres } from "./store/migrate-postgres.js";
 import { ConnectionLockTimeoutError } from "./store/connection-lock.js";
 import { CommitFailedError, isStorageError, SerialSqliteAdapterFactory, type WriterStatus } from "./store/sqlite-adapter.js";
 
@@ -11,6 +12,13 @@ export { CommitFailedError, ConnectionLockTimeoutError };
 export type Db = PrismaClient;
 import { Prisma } from "./generated/prisma/client.js";
 export { Prisma };
+
+/** Which database a DATABASE_URL names: `postgresql://` and `postgres://` are PostgreSQL; anything else is a SQLite `file:` URL. */
+export type DatabaseKind = "sqlite" | "postgresql";
+
+export function databaseKind(databaseUrl: string): DatabaseKind {
+  return /^postgres(ql)?:\/\//i.test(databaseUrl) ? "postgresql" : "sqlite";
+}
 
 /** Path of the SQLite file behind a `file:` URL, resolved against the working directory. */
 export function sqlitePath(databaseUrl: string): string {
@@ -36,8 +44,18 @@ export interface DbOptions {
   separateReader?: boolean;
 }
 
-/** One Prisma client over better-sqlite3; the database file is in WAL mode. */
+/**
+ * One Prisma client: over better-sqlite3 for a `file:` URL (the database file is in WAL mode), over
+ * node-postgres for a `postgresql://` URL (see src/store/postgres-client.ts).
+ */
 export async function createDb(databaseUrl: string, options: DbOptions = {}): Promise<Db> {
+  if (databaseKind(databaseUrl) === "postgresql") {
+    // Loaded only when asked for, so a SQLite deployment never loads the second client.
+    const { createPostgresClient } = await import("./store/postgres-client.js");
+    const db = await createPostgresClient(databaseUrl, options);
+    kinds.set(db, "postgresql");
+    return db;
+  }
   const file = sqlitePath(databaseUrl);
   makeDirectory(dirname(file));
   const adapter = new SerialSqliteAdapterFactory({
@@ -69,6 +87,7 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
   }
   files.set(db, file);
   adapters.set(db, adapter);
+  kinds.set(db, "sqlite");
   return db;
 }
 
@@ -79,11 +98,43 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
  */
 export async function openDatabase(databaseUrl: string, options: DbOptions = {}): Promise<{ db: Db; applied: string[] }> {
   let applied: string[];
+  if (databaseKind(databaseUrl) === "postgresql") {
+    try {
+      ({ applied } = await migratePostgres(databaseUrl));
+      return { db: await createDb(databaseUrl, options), applied };
+    } catch (err) {
+      throw postgresOpenFailure(databaseUrl, err) ?? err;
+    }
+  }
   try {
     ({ applied } = migrate(sqlitePath(databaseUrl)));
     return { db: await createDb(databaseUrl, options), applied };
   } catch (err) {
     throw openFailure(databaseUrl, err) ?? err;
+  }
+}
+
+/**
+ * Connection errors that mean "this URL does not lead to a database we may use": no server, an
+ * unknown host, a database that does not exist, a refused login. SQLSTATE classes 08 (connection),
+ * 28 (authorization) and 3D000 (no such database).
+ */
+const POSTGRES_UNOPENABLE = /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENOENT|08...|28...|3D000)$/;
+
+function postgresOpenFailure(databaseUrl: string, err: unknown): ConfigError | null {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== "string" || !POSTGRES_UNOPENABLE.test(code)) return null;
+  return new ConfigError([`DATABASE_URL=${JSON.stringify(redactPassword(databaseUrl))}: cannot open the PostgreSQL database (${code}: ${(err as Error).message})`]);
+}
+
+/** The URL with its password replaced, for messages and logs. */
+export function redactPassword(databaseUrl: string): string {
+  try {
+    const url = new URL(databaseUrl);
+    if (url.password) url.password = "***";
+    return url.toString();
+  } catch {
+    return databaseUrl.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
   }
 }
 
@@ -103,11 +154,35 @@ function openFailure(databaseUrl: string, err: unknown): ConfigError | null {
 }
 
 const files = new WeakMap<Db, string>();
+const kinds = new WeakMap<Db, DatabaseKind>();
+
+/** The database behind a client made by createDb. */
+export function kindOf(db: Db): DatabaseKind {
+  const kind = kinds.get(db);
+  if (!kind) throw new Error("this needs an open client made by createDb");
+  return kind;
+}
 const readers = new WeakMap<Db, Database.Database>();
 const adapters = new WeakMap<Db, SerialSqliteAdapterFactory>();
 const probes = new WeakMap<Db, Database.Database>();
 
+/**
+ * A SQLite-only operation (the serial writer's status and probes, the raw read connection) was
+ * asked of a PostgreSQL client: that part of the store has no PostgreSQL version yet.
+ */
+export class SqliteOnlyError extends Error {
+  constructor(readonly operation: string) {
+    super(`${operation} works on SQLite only; this client is connected to PostgreSQL`);
+    this.name = "SqliteOnlyError";
+  }
+}
+
+function requireSqlite(db: Db, operation: string): void {
+  if (kinds.get(db) === "postgresql") throw new SqliteOnlyError(operation);
+}
+
 function adapterOf(db: Db): SerialSqliteAdapterFactory {
+  requireSqlite(db, "the SQLite writer");
   const adapter = adapters.get(db);
   if (!adapter) throw new Error("this needs an open client made by createDb");
   return adapter;
@@ -121,8 +196,21 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   let e = err;
   for (let depth = 0; e && depth < 5; depth++, e = (e as { cause?: unknown }).cause) {
     if (e instanceof CommitFailedError || e instanceof ConnectionLockTimeoutError || isStorageError(e)) return true;
+    if (isPostgresUnavailable(e)) return true;
   }
   return false;
+}
+
+/**
+ * PostgreSQL cannot be reached or is not taking work now. Prisma reports the driver's code as its
+ * own: a socket error (EPIPE when the server went away mid-connection, ECONNREFUSED or ENOENT for a
+ * Unix socket when it is down), a pool that gave no connection in time (P2024), or SQLSTATE class
+ * 08 (connection), 57P01-57P03 (shutting down, starting up) or 53300 (too many connections).
+ */
+const POSTGRES_UNAVAILABLE = /^(ECONNREFUSED|ECONNRESET|EPIPE|ENOENT|ETIMEDOUT|EHOSTUNREACH|P1001|P1002|P1017|P2024|08...|57P0[123]|53300)$/;
+
+function isPostgresUnavailable(err: unknown): boolean {
+  return err instanceof Prisma.PrismaClientKnownRequestError && POSTGRES_UNAVAILABLE.test(err.code);
 }
 
 /** The writer's state as it is now; never waits. */
@@ -143,6 +231,7 @@ export function probeWrite(db: Db, waitMs: number): Promise<"ok" | "busy"> {
  * waits for this process's writer, and never blocks the event loop for long.
  */
 export function probeRead(db: Db): void {
+  requireSqlite(db, "probeRead");
   let probe = probes.get(db);
   if (!probe) {
     const file = files.get(db);
@@ -162,6 +251,7 @@ export function probeRead(db: Db): void {
  * it reads committed data only and never waits for or blocks the writer.
  */
 export function readConnection(db: Db): Database.Database {
+  requireSqlite(db, "readConnection");
   let reader = readers.get(db);
   if (!reader) {
     const file = files.get(db);
@@ -181,6 +271,7 @@ export async function closeDb(db: Db): Promise<void> {
   probes.delete(db);
   adapters.delete(db);
   files.delete(db);
+  kinds.delete(db);
   await db.$disconnect();
 }
 
@@ -188,9 +279,19 @@ export async function closeDb(db: Db): Promise<void> {
  * A transaction that takes SQLite's write lock before anything else. In WAL mode a transaction
  * that reads first and writes later fails at once with SQLITE_BUSY (no waiting) when another
  * process committed in between; one that takes the lock first waits for it and then sees the
- * latest data. Every transaction of our adapter begins IMMEDIATE (see sqlite-adapter.ts), so this
- * is `$transaction` under a name that says what callers rely on.
+ * latest data. Every transaction of our adapter begins IMMEDIATE (see sqlite-adapter.ts), so on
+ * SQLite this is `$transaction` under a name that says what callers rely on. On PostgreSQL it takes
+ * one advisory lock first, so write transactions take turns there too.
  */
 export function writeTransaction<T>(db: Db, fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
-  return db.$transaction(fn);
+  if (kinds.get(db) !== "postgresql") return db.$transaction(fn);
+  // PostgreSQL's READ COMMITTED lets two transactions read the same state and both write on it;
+  // one transaction-scoped advisory lock makes write transactions take turns, as on SQLite.
+  return db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY}::bigint)`;
+    return fn(tx);
+  });
 }
+
+/** The advisory lock key behind writeTransaction on PostgreSQL ("artdesc" in ASCII). */
+const WRITE_LOCK_KEY = 0x61727464657363n;

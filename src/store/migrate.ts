@@ -48,7 +48,7 @@ export function migrate(file: string, dir: string = MIGRATIONS_DIR): MigrationRe
           .get(name) as { checksum: string } | undefined;
         if (done) {
           if (done.checksum !== checksum) {
-            throw new Error(`migration ${name} was changed after it was applied (checksum differs); restore the committed file`);
+            throw new ChangedMigrationError(name);
           }
           return false;
         }
@@ -65,6 +65,14 @@ export function migrate(file: string, dir: string = MIGRATIONS_DIR): MigrationRe
     return { applied, total: names.length };
   } finally {
     db.close();
+  }
+}
+
+/** A migration file differs from the one applied to this database (its checksum changed). */
+export class ChangedMigrationError extends Error {
+  constructor(readonly migration: string) {
+    super(`migration ${migration} was changed after it was applied (checksum differs); restore the committed file`);
+    this.name = "ChangedMigrationError";
   }
 }
 

@@ -1,0 +1,34 @@
+import { PrismaPg } from "@prisma/adapter-pg";
+import type { Db, DbOptions } from "../db.js";
+import { PrismaClient } from "../generated/prisma-postgresql/client.js";
+
+/**
+ * A Prisma client over node-postgres (a pool) for a `postgresql://` URL, generated from
+ * prisma/postgresql/schema.prisma (made from prisma/schema.prisma by `npm run db:schemas`).
+ *
+ * The two generated clients have the same models, fields and methods; they differ only in
+ * provider-specific extras that the code does not use (PostgreSQL's `mode: "insensitive"`), so the
+ * PostgreSQL client is handed out as the one `Db` type the rest of the code is written against.
+ * Raw SQL is not portable: code that runs `$queryRaw`/`$executeRaw` or uses `readConnection` needs
+ * a PostgreSQL version of its statement before it can run on this client.
+ */
+export async function createPostgresClient(databaseUrl: string, options: DbOptions): Promise<Db> {
+  const adapter = new PrismaPg({
+    connectionString: databaseUrl,
+    // How long a query waits for a free pooled connection, and for a lock held by another session.
+    connectionTimeoutMillis: options.busyTimeoutMs ?? 15_000,
+    options: `-c lock_timeout=${options.busyTimeoutMs ?? 15_000}`,
+  });
+  const db = new PrismaClient({
+    adapter,
+    log: options.onQuery ? [{ emit: "event", level: "query" }] : [],
+  });
+  if (options.onQuery) {
+    const onQuery = options.onQuery;
+    (db as unknown as { $on(e: "query", cb: (ev: { query: string }) => void): void }).$on("query", (ev) => onQuery(ev.query));
+  }
+  // Connects now, so a wrong URL fails here and not at the first request.
+  await db.$connect();
+  await db.$queryRawUnsafe("SELECT 1");
+  return db as unknown as Db;
+}

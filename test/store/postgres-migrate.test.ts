@@ -1,0 +1,129 @@
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { POSTGRES_MIGRATIONS_DIR, MigrationFailedError, migratePostgres } from "../../src/store/migrate-postgres.js";
+import { ChangedMigrationError } from "../../src/store/migrate.js";
+import { startPostgres, type TestPostgres } from "../support/postgres.js";
+
+let server: TestPostgres;
+const scratch = mkdtempSync(join(tmpdir(), "artdesc-pgmig-"));
+beforeAll(async () => {
+  server = await startPostgres();
+});
+afterAll(() => {
+  server?.stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const migrationRows = (url: string) =>
+  query<{ migration_name: string; checksum: string; finished_at: Date | null; applied_steps_count: number }>(
+    url,
+    `SELECT migration_name, checksum, finished_at, applied_steps_count FROM "_prisma_migrations" ORDER BY migration_name`,
+  );
+
+it("applies every migration once, and a second run applies nothing", async () => {
+  const url = await server.createDatabase();
+  const first = await migratePostgres(url);
+  expect(first.total).toBeGreaterThan(0);
+  expect(first.applied).toHaveLength(first.total);
+  expect(await migratePostgres(url)).toEqual({ applied: [], total: first.total });
+  const tables = (await query<{ tablename: string }>(url, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)).map((r) => r.tablename);
+  expect(tables).toEqual(expect.arrayContaining(["Artwork", "Image", "Description", "Job", "SyncRun", "Lease", "Heartbeat", "_prisma_migrations"]));
+  const rows = await migrationRows(url);
+  expect(rows.map((r) => r.migration_name)).toEqual(first.applied);
+  for (const row of rows) {
+    const sql = readFileSync(join(POSTGRES_MIGRATIONS_DIR, row.migration_name, "migration.sql"));
+    expect(row.finished_at).toBeInstanceOf(Date);
+    expect(row.applied_steps_count).toBe(1);
+    expect(row.checksum).toBe(createHash("sha256").update(sql).digest("hex"));
+  }
+});
+
+it("applies each migration once when several processes start together (advisory lock)", async () => {
+  const url = await server.createDatabase();
+  // Each call has its own connection, so its own session: to PostgreSQL these are separate processes.
+  const results = await Promise.all(Array.from({ length: 4 }, () => migratePostgres(url)));
+  const appliedBy = results.map((r) => r.applied.length);
+  expect(appliedBy.filter((n) => n === results[0]!.total)).toHaveLength(1);
+  expect(appliedBy.filter((n) => n === 0)).toHaveLength(3);
+  const rows = await migrationRows(url);
+  expect(rows).toHaveLength(results[0]!.total);
+  // No lock is left behind: a later run gets it at once.
+  const locks = await query<{ n: number }>(url, `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'`);
+  expect(locks[0]!.n).toBe(0);
+});
+
+it("is what Prisma's CLI sees as applied (migrate status reads the same _prisma_migrations)", async () => {
+  const url = await server.createDatabase();
+  await migratePostgres(url);
+  const out = execFileSync("npx", ["prisma", "migrate", "status"], { env: { ...process.env, DATABASE_URL: url }, encoding: "utf8" });
+  expect(out).toMatch(/prisma\/postgresql\/schema\.prisma/);
+  expect(out).toMatch(/Database schema is up to date/);
+});
+
+it("gives the schema that prisma/postgresql/schema.prisma describes (no forgotten migration)", async () => {
+  const migrated = await server.createDatabase();
+  await migratePostgres(migrated);
+  const pushed = await server.createDatabase();
+  const script = execFileSync(
+    "npx",
+    ["prisma", "migrate", "diff", "--from-empty", "--to-schema-datamodel", "prisma/postgresql/schema.prisma", "--script"],
+    { env: { ...process.env, DATABASE_URL: pushed }, encoding: "utf8" },
+  );
+  await query(pushed, script);
+  const dump = (url: string) => {
+    const bin = execFileSync("bash", ["-c", "ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1"], { encoding: "utf8" }).trim();
+    return execFileSync(join(bin, "pg_dump"), ["--schema-only", "--no-owner", "--exclude-table=_prisma_migrations", "--dbname", url], { encoding: "utf8" })
+      .split("\n")
+      .filter((line) => !line.startsWith("--") && !/^\\(un)?restrict /.test(line))
+      .join("\n");
+  };
+  const expected = dump(pushed);
+  expect(expected).toMatch(/CREATE TABLE public\."Artwork"/);
+  const actual = dump(migrated);
+  if (actual !== expected) {
+    throw new Error(
+      "prisma/postgresql/migrations do not produce prisma/postgresql/schema.prisma: add a migration (README, Development) " +
+        "and run `npm run db:schemas` after editing prisma/schema.prisma",
+    );
+  }
+});
+
+it("refuses a migration that was edited after it was applied", async () => {
+  const url = await server.createDatabase();
+  await migratePostgres(url);
+  await query(url, `UPDATE "_prisma_migrations" SET checksum = 'x'`);
+  await expect(migratePostgres(url)).rejects.toBeInstanceOf(ChangedMigrationError);
+});
+
+it("rolls a failing migration back whole and records nothing for it", async () => {
+  const url = await server.createDatabase();
+  const dir = join(scratch, "failing");
+  cpSync(POSTGRES_MIGRATIONS_DIR, dir, { recursive: true });
+  const bad = join(dir, "29990101000000_bad");
+  mkdirSync(bad);
+  writeFileSync(join(bad, "migration.sql"), `CREATE TABLE "Half" ("id" INTEGER);\nSELECT no_such_function();\n`);
+  const err = await migratePostgres(url, dir).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(MigrationFailedError);
+  expect((err as MigrationFailedError).migration).toBe("29990101000000_bad");
+  expect(await query(url, `SELECT to_regclass('public."Half"') AS t`)).toEqual([{ t: null }]);
+  const rows = await migrationRows(url);
+  expect(rows.map((r) => r.migration_name)).not.toContain("29990101000000_bad");
+  // The migrations before it stay applied; fixing the file lets the next run finish.
+  writeFileSync(join(bad, "migration.sql"), `CREATE TABLE "Half" ("id" INTEGER);\n`);
+  expect((await migratePostgres(url, dir)).applied).toEqual(["29990101000000_bad"]);
+});
