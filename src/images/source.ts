@@ -211,7 +211,8 @@ export function httpSource(o: HttpSourceOptions): ImageSource {
           await res.body.cancel().catch(() => undefined);
           throw err;
         }
-        throw new Transient(`the answer was cut short after ${size} bytes (${fetchProblem(err)})`);
+        const timedOut = err instanceof Error && err.name === "TimeoutError";
+        throw new Transient(timedOut ? `timed out (HTTP_TIMEOUT_MS) ${size} bytes into the answer` : `the answer was cut short after ${size} bytes (${fetchProblem(err)})`);
       }
       const actual = hash.digest("hex");
       if (actual !== image.localHash) throw new ImageHashMismatchError(name, image.localHash, actual, size);
