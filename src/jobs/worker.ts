@@ -182,7 +182,8 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     await beat();
   }
 
-  async function runBatch(jobs: Job[]): Promise<void> {
+  /** `claimMs`: how long the claim took (logged: the queue's contention shows there first). */
+  async function runBatch(jobs: Job[], claimMs: number): Promise<void> {
     const d = describer!;
     const abort = new AbortController();
     // In flight from the claim on: the heartbeat keeps the claims alive while images are fetched,
@@ -192,7 +193,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     try {
       const ready = await prepareAll(jobs, abort.signal);
       entry.jobs = ready.map((r) => r.job);
-      if (ready.length) await describeBatch(d, ready, entry);
+      if (ready.length) await describeBatch(d, ready, entry, claimMs);
     } finally {
       inFlight.delete(entry);
     }
@@ -224,7 +225,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     return ready;
   }
 
-  async function describeBatch(d: Describer, ready: Ready[], entry: InFlight): Promise<void> {
+  async function describeBatch(d: Describer, ready: Ready[], entry: InFlight, claimMs: number): Promise<void> {
     const { abort } = entry;
     const params = resolveParams(parseJobParams(ready[0]!.job.params), config);
     // The defaults that apply are this worker's: progress is counted against its max_new_tokens.
@@ -263,7 +264,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     const flushTimer = setInterval(() => {
       flushing = flushing.then(flush).catch((err: unknown) => wlog.error({ err }, "progress write failed"));
     }, progressEveryMs);
-    wlog.info({ jobs: entry.jobs.map((j) => j.id), params }, "describing");
+    wlog.info({ jobs: entry.jobs.map((j) => j.id), params, claimMs: Math.round(claimMs * 10) / 10 }, "describing");
     try {
       const outputs = await d.describe(
         ready.map((r) => r.input),
@@ -371,12 +372,13 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         continue;
       }
       try {
+        const claimStarted = performance.now();
         const jobs = await claimJobs(db, holder, { limit: config.WORKER_BATCH, ttlMs: staleMs, experimentId: o.experimentId });
         if (jobs.length === 0) {
           await sleep(pollMs);
           continue;
         }
-        await runBatch(jobs);
+        await runBatch(jobs, performance.now() - claimStarted);
       } catch (err) {
         wlog.error({ err }, "worker slot error");
         await sleep(pollMs);

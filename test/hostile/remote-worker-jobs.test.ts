@@ -103,7 +103,7 @@ const settled = (id: number) => t.db.job.findFirst({ where: { id, OR: [{ status:
 describe("a worker that reads images over HTTP", () => {
   it("corrupted, 404, oversized and stalled images fail their jobs with a clear reason, are retried by the job rules, then FAILED; the good ones are described", async () => {
     const config = workerConfig("worker-a");
-    const works = [];
+    const works: Awaited<ReturnType<typeof artworkWithImage>>[] = [];
     for (let i = 0; i < 6; i++) works.push(await artworkWithImage(i));
     const [good1, corrupt, missing, huge, slow, good2] = works as [typeof works[0], typeof works[0], typeof works[0], typeof works[0], typeof works[0], typeof works[0]];
     server.fault(corrupt.localPath, { kind: "corrupt" });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { closeDb, createDb, type Db } from "../../src/db.js";
 import { encodeJobParams } from "../../src/generation/params.js";
+import type { Job } from "../../src/generated/prisma/client.js";
 import { enqueueDescribe } from "../../src/jobs/queue.js";
 import { runCli } from "../support/cli.js";
 import { type ArtdescProcess, listeningBase, spawnArtdesc, tinyModelEnv, waitUntil } from "../support/processes.js";
@@ -214,7 +215,7 @@ describe("scaling out: workers that share only the database", { timeout: 300_000
       const [corrupt, missing, ok1, ok2] = images as [typeof images[0], typeof images[0], typeof images[0], typeof images[0]];
       proxy.fault(corrupt.localPath!, { kind: "corrupt" });
       proxy.fault(missing.localPath!, { kind: "status", status: 404 });
-      const jobs = [];
+      const jobs: Job[] = [];
       for (const img of images) {
         jobs.push((await enqueueDescribe(db, config, { artworkId: img.artworkId, imageId: img.id, force: true, reason: "hostile network" })).job);
       }
