@@ -147,7 +147,7 @@ describe("scaling out: workers that share only the database", { timeout: 300_000
       // The first job in queue order is a long one (seconds, where the others take milliseconds), so
       // the worker that claims it first can be caught in the middle of it.
       const first = jobs[0]!;
-      await db.job.update({ where: { id: first.id }, data: { params: encodeJobParams({ numBeams: 8, minNewTokens: 1000, maxNewTokens: 1024 }) } });
+      await db.job.update({ where: { id: first.id }, data: { params: encodeJobParams({ numBeams: 4, minNewTokens: 600, maxNewTokens: 640 }) } });
       const doomedEnv = workerEnv("w0", base);
       const doomed = ownPidNamespace ? spawnElsewhere(doomedEnv) : spawnArtdesc(["worker"], doomedEnv);
       procs.push(doomed);
