@@ -2,6 +2,7 @@ import { z } from "zod";
 import { parseProxyEntry } from "./api/client-address.js";
 import { configEntries as generationConfigEntries, configProblems as generationConfigProblems, paramsFromConfig } from "./generation/params.js";
 import { cronProblem, timeZoneProblem } from "./jobs/cron.js";
+import { parseImageSourceUrl } from "./images/source-url.js";
 import { DEFAULT_FALLBACK_LADDER, type FallbackLadder, LadderError, ladderProblems, parseLadder } from "./review/ladder.js";
 
 /**
@@ -81,6 +82,14 @@ const trustedProxyList = z.string().transform((v, ctx) => {
   return items;
 });
 
+/** IMAGE_SOURCE_URL: normalised to the API's /images/ base (src/images/source-url.ts). */
+const imageSourceUrl = z.string().transform((v, ctx) => {
+  const r = parseImageSourceUrl(v);
+  if ("url" in r) return r.url;
+  ctx.addIssue({ code: "custom", message: r.problem });
+  return z.NEVER;
+});
+
 /** A string that `problem` finds nothing wrong with (it returns what is wrong, or null). */
 const checkedBy = (problem: (v: string) => string | null) =>
   z.string().superRefine((v, ctx) => {
@@ -106,6 +115,11 @@ const schema = z.object({
   PORT: int(0, 65535).default(4000),
   HOST: z.string().min(1).default("0.0.0.0"),
   IMAGE_DIR: z.string().min(1).default("data/images"),
+  /**
+   * Workers that share no folder with the API: fetch images from its /images/ base (e.g.
+   * http://api:4000/images/), check their sha256 and keep them in their own IMAGE_DIR. Unset: read IMAGE_DIR.
+   */
+  IMAGE_SOURCE_URL: imageSourceUrl.optional(),
   API_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   /** Who the bearer of API_TOKEN is, recorded as the reviewer of a verdict given without a name. */
   API_TOKEN_NAME: z.string().trim().min(1).max(200).regex(/^[^\u0000-\u001F\u007F-\u009F]*$/, "must be one line without control characters").default("api"),

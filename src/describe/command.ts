@@ -1,7 +1,7 @@
-import { join } from "node:path";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import { openDescriber } from "./describer.js";
+import { ImageSourceError, imageSourceFor } from "../images/source.js";
 import { checkRequested, paramsFromConfig, type RequestedParams, resolveParams } from "../generation/params.js";
 import { firstDifference, modelFileDifferences, NotReproducibleError, storedRunSpec } from "../generation/reproduction.js";
 import { numberedIdOrNull } from "../graphql/ids.js";
@@ -102,7 +102,7 @@ export async function describeLike(
     return LIKE_EXIT.notReproducible;
   };
   if (id === null) return refuse(["that is not a description id (a number or a Description global id)"]);
-  const row = await db.description.findUnique({ where: { id }, include: { image: { select: { localPath: true } } } });
+  const row = await db.description.findUnique({ where: { id }, include: { image: { select: { localPath: true, localHash: true, localBytes: true } } } });
   if (!row) return refuse(["no such description"]);
   let spec;
   try {
@@ -112,7 +112,16 @@ export async function describeLike(
     throw err;
   }
   if (!row.image?.localPath) return refuse(["its image is no longer stored"]);
-  const imagePath = join(config.IMAGE_DIR, row.image.localPath);
+  // The same source as the worker's: IMAGE_DIR, or the API's /images/ (IMAGE_SOURCE_URL).
+  const source = imageSourceFor(config);
+  let imagePath: string;
+  try {
+    await source.ready();
+    imagePath = await source.localFile({ localPath: row.image.localPath, localHash: row.image.localHash, localBytes: row.image.localBytes });
+  } catch (err) {
+    if (err instanceof ImageSourceError) return refuse([`its image cannot be had: ${err.message}`]);
+    throw err;
+  }
   const hashNow = await sha256File(imagePath).catch(() => null);
   if (hashNow === null) return refuse([`its image file ${row.image.localPath} cannot be read`]);
   if (hashNow !== spec.imageHash) {

@@ -1,6 +1,5 @@
-import { existsSync } from "node:fs";
 import { hostname } from "node:os";
-import { basename, isAbsolute, join, relative } from "node:path";
+import { basename, isAbsolute, relative } from "node:path";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import {
@@ -15,6 +14,7 @@ import {
 import type { Job } from "../generated/prisma/client.js";
 import type { Logger } from "../log.js";
 import { openDescriber } from "../describe/describer.js";
+import { type ImageSource, ImageSourceError, imageSourceFor } from "../images/source.js";
 import type { Component, Runtime } from "../runtime.js";
 import { LostClaimError, recordModelDescription } from "./descriptions.js";
 import { qualitySettings } from "../quality/store.js";
@@ -58,6 +58,8 @@ export interface WorkerOptions {
   progressEveryMs?: number;
   /** Claim only this experiment's jobs (`artdesc experiment --run`). */
   experimentId?: number;
+  /** Where images are read (default: IMAGE_SOURCE_URL over HTTP when set, else IMAGE_DIR). */
+  images?: ImageSource;
 }
 
 export interface DescribeWorker extends Component {
@@ -68,6 +70,14 @@ export interface DescribeWorker extends Component {
 interface InFlight {
   jobs: Job[];
   abort: AbortController;
+}
+
+/** A claimed job with what its description needs. */
+interface Ready {
+  job: Job;
+  imageId: number;
+  qid: string;
+  input: DescribeInput;
 }
 
 /**
@@ -85,6 +95,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   const staleMs = config.HEARTBEAT_STALE_S * 1000;
   const wlog = log.child({ component: "worker", holder });
   const quality = { settings: qualitySettings(config), log: wlog };
+  const images = o.images ?? imageSourceFor(config, wlog);
 
   let stopping = false;
   let describer: Describer | null = null;
@@ -171,21 +182,54 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     await beat();
   }
 
-  async function runBatch(jobs: Job[]): Promise<void> {
+  /** `claimMs`: how long the claim took (logged: the queue's contention shows there first). */
+  async function runBatch(jobs: Job[], claimMs: number): Promise<void> {
     const d = describer!;
-    const ready: { job: Job; imageId: number; qid: string; input: DescribeInput }[] = [];
+    const abort = new AbortController();
+    // In flight from the claim on: the heartbeat keeps the claims alive while images are fetched,
+    // and a shutdown aborts a fetch as it aborts a description.
+    const entry: InFlight = { jobs, abort };
+    inFlight.add(entry);
+    try {
+      const ready = await prepareAll(jobs, abort.signal);
+      entry.jobs = ready.map((r) => r.job);
+      if (ready.length) await describeBatch(d, ready, entry, claimMs);
+    } finally {
+      inFlight.delete(entry);
+    }
+  }
+
+  /** Each job's image and prompt; a job whose image cannot be had fails (or goes back, on shutdown) here. */
+  async function prepareAll(jobs: Job[], signal: AbortSignal): Promise<Ready[]> {
+    const ready: Ready[] = [];
     for (const job of jobs) {
-      const prepared = await prepare(job);
-      if (typeof prepared === "string") {
+      try {
+        signal.throwIfAborted();
+        const prepared = await prepare(job, signal);
+        if (typeof prepared !== "string") {
+          ready.push({ job, ...prepared });
+          continue;
+        }
         const outcome = await failJob(db, job, holder, prepared, { permanent: true });
         wlog.warn({ job: job.id, error: prepared, outcome }, "job cannot run");
-      } else ready.push({ job, ...prepared });
+      } catch (err) {
+        if (signal.aborted) {
+          await requeueJob(db, job.id, holder);
+        } else if (err instanceof ImageSourceError) {
+          // The reason names the image, never a local path or the source's address (the log has them).
+          const outcome = await failJob(db, job, holder, err.message, { permanent: err.permanent });
+          wlog.warn({ job: job.id, err, outcome }, "image unavailable");
+        } else throw err;
+      }
     }
-    if (ready.length === 0) return;
+    return ready;
+  }
+
+  async function describeBatch(d: Describer, ready: Ready[], entry: InFlight, claimMs: number): Promise<void> {
+    const { abort } = entry;
     const params = resolveParams(parseJobParams(ready[0]!.job.params), config);
     // The defaults that apply are this worker's: progress is counted against its max_new_tokens.
     await db.job.updateMany({ where: { id: { in: ready.map((r) => r.job.id) }, holder }, data: { progressTotal: params.maxNewTokens } });
-    const abort = new AbortController();
     // One per job: a job cancelled (or taken over) while the batch runs leaves the batch alone.
     const dropJob = ready.map(() => new AbortController());
     const progress = new Map<number, number>();
@@ -220,9 +264,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     const flushTimer = setInterval(() => {
       flushing = flushing.then(flush).catch((err: unknown) => wlog.error({ err }, "progress write failed"));
     }, progressEveryMs);
-    const entry: InFlight = { jobs: ready.map((r) => r.job), abort };
-    inFlight.add(entry);
-    wlog.info({ jobs: entry.jobs.map((j) => j.id), params }, "describing");
+    wlog.info({ jobs: entry.jobs.map((j) => j.id), params, claimMs: Math.round(claimMs * 10) / 10 }, "describing");
     try {
       const outputs = await d.describe(
         ready.map((r) => r.input),
@@ -288,13 +330,11 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         await d.close().catch(() => undefined);
         void loadModel();
       }
-    } finally {
-      inFlight.delete(entry);
     }
   }
 
   /** The image and prompt facts of a job, or why it cannot run. */
-  async function prepare(job: Job): Promise<{ imageId: number; qid: string; input: DescribeInput } | string> {
+  async function prepare(job: Job, signal: AbortSignal): Promise<Omit<Ready, "job"> | string> {
     if (job.artworkId == null) return "the job names no artwork";
     const art = await db.artwork.findUnique({
       where: { id: job.artworkId },
@@ -302,7 +342,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         qid: true,
         title: true,
         inceptionYear: true,
-        images: { where: describableImage, take: 1, select: { id: true, localPath: true } },
+        images: { where: describableImage, take: 1, select: { id: true, localPath: true, localHash: true, localBytes: true } },
         creators: { orderBy: { position: "asc" }, take: 1, select: { creator: { select: { label: true } } } },
         links: { where: { property: "P186" }, orderBy: { position: "asc" }, select: { item: { select: { label: true } } } },
       },
@@ -310,8 +350,8 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     if (!art) return "the artwork no longer exists";
     const image = art.images[0];
     if (!image?.localPath) return `artwork ${art.qid} has no downloaded main image`;
-    const imagePath = join(config.IMAGE_DIR, image.localPath);
-    if (!existsSync(imagePath)) return `image file ${image.localPath} is missing from IMAGE_DIR`;
+    // Throws ImageSourceError when the image cannot be had (missing, or a failed fetch).
+    const imagePath = await images.localFile({ localPath: image.localPath, localHash: image.localHash, localBytes: image.localBytes }, signal);
     const medium = art.links.map((l) => l.item.label).filter(Boolean).join(", ");
     // The facts go into the prompt only when DESCRIBE_PROMPT_CONTEXT asks for them.
     const context = config.DESCRIBE_PROMPT_CONTEXT
@@ -332,12 +372,13 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         continue;
       }
       try {
+        const claimStarted = performance.now();
         const jobs = await claimJobs(db, holder, { limit: config.WORKER_BATCH, ttlMs: staleMs, experimentId: o.experimentId });
         if (jobs.length === 0) {
           await sleep(pollMs);
           continue;
         }
-        await runBatch(jobs);
+        await runBatch(jobs, performance.now() - claimStarted);
       } catch (err) {
         wlog.error({ err }, "worker slot error");
         await sleep(pollMs);
@@ -345,6 +386,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     }
   }
 
+  await images.ready();
   await writeHeartbeat();
   const beatTimer = setInterval(() => void beat(), config.HEARTBEAT_INTERVAL_S * 1000);
   beatTimer.unref();
