@@ -133,7 +133,16 @@ export function observe(recorded: ProcessIdentity): Observation {
   return { ...seen, atPid: processAt(recorded.pid) };
 }
 
-/** `judgeHolder` for a recorded holder, looking at this host now. */
+/**
+ * `judgeHolder` for a recorded holder, looking at this host now. This very process is alive
+ * whatever /proc says: in a pid namespace without its own /proc mount, /proc/<our pid> is another
+ * process of the host, and a worker would judge its own claims dead and hand them back.
+ */
 export function holderVerdict(recorded: ProcessIdentity): HolderVerdict {
+  if (sameProcess(recorded, thisProcess())) return "alive";
   return judgeHolder(recorded, observe(recorded));
+}
+
+function sameProcess(a: ProcessIdentity, b: ProcessIdentity): boolean {
+  return a.hostname === b.hostname && a.pid === b.pid && a.bootId === b.bootId && a.pidNamespace === b.pidNamespace && a.startTicks === b.startTicks;
 }

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { holderVerdict, judgeHolder, type Observation, parseProcStat, type ProcessIdentity, thisProcess } from "../../src/jobs/process-identity.js";
 
@@ -61,5 +61,16 @@ describe("on this host", () => {
     await exited;
     expect(holderVerdict(live)).toBe("dead");
     expect(holderVerdict({ ...me, hostname: `not-${me.hostname}` })).toBe("elsewhere");
+  });
+});
+
+describe("in a pid namespace without its own /proc", () => {
+  // There /proc/<our pid> is some other process of the host: a worker would judge its own claims dead.
+  const unshare = spawnSync("unshare", ["--pid", "--fork", "true"]).status === 0;
+  it.skipIf(!unshare)("this process still judges itself alive", () => {
+    const script = 'import { holderVerdict, thisProcess } from "./src/jobs/process-identity.ts"; const me = thisProcess(); console.log(JSON.stringify({ pid: me.pid, verdict: holderVerdict(me) }));';
+    const r = spawnSync("unshare", ["--pid", "--fork", process.execPath, "--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ pid: 1, verdict: "alive" });
   });
 });
