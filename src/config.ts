@@ -176,6 +176,8 @@ const schema = z.object({
   DOWNLOAD_CONCURRENCY: int(1, 32).default(4),
   HTTP_TIMEOUT_MS: int(100, 600_000).default(60_000),
   HTTP_MAX_RETRIES: int(0, 20).default(5),
+  /** Largest upstream answer (a Wikidata/Commons JSON page or an image), after decompression; a larger one fails, not retried. */
+  HTTP_MAX_BODY_BYTES: int(1_000, 2_000_000_000).default(100_000_000),
   RETRY_AFTER_MAX_S: num(0, 3600).default(120),
   // Model and description defaults
   MODEL_ID: z.string().regex(/^[\w.-]+\/[\w.-]+$/, "must look like owner/name").default("HuggingFaceTB/SmolVLM-500M-Instruct"),

@@ -13,7 +13,7 @@ const APP_VERSION = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
 ).version;
 
-export type HttpConfig = Pick<Config, "USER_AGENT_CONTACT" | "HTTP_TIMEOUT_MS" | "HTTP_MAX_RETRIES" | "RETRY_AFTER_MAX_S">;
+export type HttpConfig = Pick<Config, "USER_AGENT_CONTACT" | "HTTP_TIMEOUT_MS" | "HTTP_MAX_RETRIES" | "RETRY_AFTER_MAX_S" | "HTTP_MAX_BODY_BYTES">;
 
 /** A sync cannot start: the configuration breaks Wikimedia's rules. */
 export class SyncConfigError extends Error {
@@ -146,7 +146,7 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
     userAgent: ua,
     json: <T>(url: string, options: RequestOptions & { parse?: AnswerParser<T> } = {}) =>
       request(url, options, async (res) => {
-        const text = await res.text();
+        const text = (await readCapped(res, url, config.HTTP_MAX_BODY_BYTES)).toString("utf8");
         const type = res.headers.get("content-type") ?? "";
         // A proxy or an overloaded server can answer 200 with an HTML error page.
         if (/^\s*text\/html/i.test(type) || /^\s*</.test(text)) {
@@ -167,12 +167,42 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
       }),
     bytes: (url: string, options: RequestOptions = {}) =>
       request(url, options, async (res) => {
-        const body = Buffer.from(await res.arrayBuffer());
+        const body = await readCapped(res, url, config.HTTP_MAX_BODY_BYTES);
         const expected = Number(res.headers.get("content-length"));
         if (expected && body.length !== expected) throw new RetryableError(`body cut short (${body.length} of ${expected} bytes)`);
         return body;
       }),
   };
+}
+
+/**
+ * The body, at most `max` bytes after decompression (so a gzip bomb stops at the cap too): a larger
+ * declared Content-Length is refused before anything is read, a longer stream as soon as it passes
+ * the cap. Either is an HttpError, not retried: the same URL would answer the same again.
+ */
+export async function readCapped(res: Response, url: string, max: number): Promise<Buffer> {
+  const tooLarge = (what: string) => new HttpError(`the answer is larger than ${max} bytes (HTTP_MAX_BODY_BYTES; ${what}) for ${url}`, url, res.status);
+  const declared = Number(res.headers.get("content-length"));
+  // Content-Length counts the encoded bytes; when it alone passes the cap, so would the body.
+  if (Number.isFinite(declared) && declared > max) {
+    await res.body?.cancel().catch(() => undefined);
+    throw tooLarge(`${declared} declared`);
+  }
+  if (!res.body) return Buffer.alloc(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge("cut off while reading");
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size);
 }
 
 /** Full jitter between half and all of base * 2^attempt, never above the cap. */

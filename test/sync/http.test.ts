@@ -1,4 +1,5 @@
 import { createServer } from "node:http";
+import { gzipSync } from "node:zlib";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backoff, createHttpClient, HttpError, retryAfter, userAgent } from "../../src/sync/http.js";
@@ -13,12 +14,42 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-const config = { USER_AGENT_CONTACT: "ops@example.org", HTTP_TIMEOUT_MS: 5_000, HTTP_MAX_RETRIES: 2, RETRY_AFTER_MAX_S: 20 };
+const config = { USER_AGENT_CONTACT: "ops@example.org", HTTP_TIMEOUT_MS: 5_000, HTTP_MAX_RETRIES: 2, RETRY_AFTER_MAX_S: 20, HTTP_MAX_BODY_BYTES: 100_000 };
 function client(overrides: Partial<typeof config> = {}) {
   const waits: number[] = [];
   const http = createHttpClient({ ...config, ...overrides }, { sleep: async (ms) => void waits.push(ms), random: () => 0.5, backoffBaseMs: 100 });
   return { http, waits };
 }
+
+describe("answers larger than HTTP_MAX_BODY_BYTES", () => {
+  const big = Buffer.alloc(150_000, 0x61);
+  it.each([
+    ["declared by Content-Length, refused before reading", (r: import("node:http").ServerResponse) => r.writeHead(200, { "content-length": big.length }).end(big)],
+    ["streamed without a length, cut off once past the cap", (r: import("node:http").ServerResponse) => {
+      r.writeHead(200);
+      for (let i = 0; i < 15; i++) r.write(big.subarray(0, 10_000));
+      r.end();
+    }],
+    ["gzip that expands past the cap (small on the wire)", (r: import("node:http").ServerResponse) => {
+      const packed = gzipSync(Buffer.alloc(5_000_000));
+      r.writeHead(200, { "content-encoding": "gzip", "content-length": packed.length }).end(packed);
+    }],
+  ])("%s: an HttpError, not retried, for images and JSON alike", async (_what, answer) => {
+    for (const read of ["bytes", "json"] as const) {
+      script = [answer];
+      const { http, waits } = client();
+      const err = await (read === "bytes" ? http.bytes(base) : http.json(base)).catch((e: unknown) => e);
+      expect(err, read).toBeInstanceOf(HttpError);
+      expect(String((err as Error).message)).toMatch(/larger than 100000 bytes \(HTTP_MAX_BODY_BYTES/);
+      expect(waits).toEqual([]);
+    }
+  });
+
+  it("an answer of exactly the cap is read whole", async () => {
+    script = [(r) => r.writeHead(200).end(Buffer.alloc(100_000, 0x62))];
+    expect((await client().http.bytes(base)).length).toBe(100_000);
+  });
+});
 
 describe("polite HTTP client", () => {
   it("names the client, its contact and the library", () => {
