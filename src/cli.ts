@@ -175,12 +175,12 @@ addGenerationOptions(describeCommand)
     if (failures) process.exitCode = 1;
   });
 
-const models = program.command("models").description("Fetch or synthesize the description model's files");
+const models = program.command("models").description("Fetch or synthesize the description model's (or, with --embed / an embed-* preset, the embedding model's) files");
 
 models
   .command("synth")
   .description("Write a model folder with the real architecture and seeded random weights (for tests and benchmarks)")
-  .requiredOption("--preset <name>", "tiny | smolvlm-500m")
+  .requiredOption("--preset <name>", "tiny | smolvlm-500m; embedding models: embed-tiny (the semantic test model) | embed-e5-small (multilingual-e5-small's 384 dimensions and 12 layers)")
   .requiredOption("--out <dir>", "the folder to write")
   .option("--dtype <list>", "fp32, fp16, int8, uint8, quantized, q4 or q4f16; comma-separated for several", "fp32")
   .option("--seed <n>", "weight seed", "1")
@@ -198,6 +198,7 @@ models
   .option("--model <id>", "model id (default MODEL_ID)")
   .option("--revision <rev>", "branch, tag or commit (default MODEL_REVISION)")
   .option("--dtype <dtype>", "one dtype or module=dtype pairs, as MODEL_DTYPE (default: MODEL_DTYPE or the device's default)")
+  .option("--embed", "the embedding model for semantic search instead (EMBED_MODEL_ID, EMBED_MODEL_REVISION, EMBED_MODEL_DTYPE)")
   .action(async (opts) => {
     let config;
     try {
