@@ -67,6 +67,7 @@ export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREA
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
+      if (pending.size === 0) worker.unref();
       if (m.type === "result") p.resolve(m.vectors);
       else p.reject(new EmbedderFailedError(m.message));
     } else if (m.type === "closed") onClosed?.();
@@ -77,7 +78,7 @@ export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREA
     failAll(new EmbedderFailedError(`the embedding thread exited (code ${code})`));
     onClosed?.();
   });
-  // An idle embedding thread must not keep a one-shot command alive.
+  // An idle embedding thread must not keep a process alive; one with work in hand must.
   worker.unref();
   let closing: Promise<void> | null = null;
   return {
@@ -87,6 +88,7 @@ export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREA
       const id = nextId++;
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
+        worker.ref();
         worker.postMessage({ type: "embed", id, texts: [...texts], kind } satisfies EmbedRequest);
       });
     },
@@ -133,6 +135,11 @@ export class QueryEmbedder {
     return this.config.EMBED_MODEL_ID;
   }
 
+  /** Starts the thread and loads the model now when it is installed (resolves at once when not). */
+  async warm(): Promise<void> {
+    if (this.available()) await this.ready();
+  }
+
   /** The query's vector; throws EmbedModelMissingError or EmbedderFailedError. */
   async embedQuery(text: string): Promise<Float32Array> {
     const kept = this.cache.get(text);
@@ -161,4 +168,30 @@ export class QueryEmbedder {
     this.cache.clear();
     if (e) await (await e.catch(() => null))?.close();
   }
+}
+
+const shared = new WeakMap<object, QueryEmbedder>();
+
+/**
+ * The process's query embedder for this configuration, as search's MeaningSource (one embedding
+ * thread per API process, started by the first semantic search). Its thread is unref'd: it never
+ * keeps a process alive.
+ */
+export function meaningSource(config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_CACHE_ENTRIES" | "SEARCH_SEMANTIC_TOP_K" | "SEARCH_RRF_K">) {
+  let q = shared.get(config);
+  if (!q) shared.set(config, (q = new QueryEmbedder(config)));
+  const embedder = q;
+  return {
+    modelId: config.EMBED_MODEL_ID,
+    topK: config.SEARCH_SEMANTIC_TOP_K,
+    rrfK: config.SEARCH_RRF_K,
+    available: () => embedder.available(),
+    embedQuery: (text: string) => embedder.embedQuery(text),
+    warm: () => embedder.warm(),
+    /** Stops the embedding thread (a one-shot command; an API process keeps it). */
+    close: async () => {
+      shared.delete(config);
+      await embedder.close();
+    },
+  };
 }
