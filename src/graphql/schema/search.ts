@@ -224,7 +224,7 @@ export function pageWindow(args: {
 }
 
 /** Cost weight of Artwork.similar per artwork: one exact scan over every vector (docs/search.md). */
-export const SIMILAR_COST_WEIGHT = 50;
+export const SIMILAR_COST_WEIGHT = 20;
 const DEFAULT_SIMILAR = 10;
 
 interface SimilarNode {
