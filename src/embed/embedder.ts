@@ -23,6 +23,14 @@ export class EmbedderFailedError extends Error {
   override name = "EmbedderFailedError";
 }
 
+/** Too many query embeddings are waiting for the thread: this one is refused rather than queued without end. */
+export class EmbedderBusyError extends EmbedderFailedError {
+  override name = "EmbedderBusyError";
+}
+
+/** Query embeddings waiting for or running in an API process's embedding thread, at most. */
+export const MAX_PENDING_QUERIES = 32;
+
 export interface Embedder {
   readonly info: EmbedModelInfo;
   /** Unit-length vectors, one per text; inference runs in the embedding thread. */
@@ -112,6 +120,8 @@ export class QueryEmbedder {
   private embedder: Promise<Embedder> | null = null;
   private missingUntil = 0;
   private readonly cache: BoundedLru<Float32Array>;
+  /** Queries being embedded: a second ask for the same text waits for the first. */
+  private readonly inFlight = new Map<string, Promise<Float32Array>>();
 
   constructor(
     private readonly config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_CACHE_ENTRIES">,
@@ -144,10 +154,23 @@ export class QueryEmbedder {
   async embedQuery(text: string): Promise<Float32Array> {
     const kept = this.cache.get(text);
     if (kept) return kept;
-    const embedder = await this.ready();
-    const [vector] = await embedder.embed([text], "query");
-    this.cache.set(text, vector!, vector!.byteLength + text.length * 2);
-    return vector!;
+    const running = this.inFlight.get(text);
+    if (running) return running;
+    if (this.inFlight.size >= MAX_PENDING_QUERIES) {
+      throw new EmbedderBusyError(`${MAX_PENDING_QUERIES} queries are already waiting for the embedding model; try again shortly (TEXT search is not affected)`);
+    }
+    const embedding = (async () => {
+      const embedder = await this.ready();
+      const [vector] = await embedder.embed([text], "query");
+      this.cache.set(text, vector!, vector!.byteLength + text.length * 2);
+      return vector!;
+    })();
+    this.inFlight.set(text, embedding);
+    try {
+      return await embedding;
+    } finally {
+      this.inFlight.delete(text);
+    }
   }
 
   private ready(): Promise<Embedder> {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { pullCommand } from "../../src/describe/models/commands.js";
 import { embedVocabulary, SEMANTIC_GROUPS, synthEmbedModel } from "../../src/describe/models/embed-synth.js";
-import { type Embedder, EmbedModelMissingError, openEmbedder, QueryEmbedder } from "../../src/embed/embedder.js";
+import { type Embedder, EmbedderBusyError, EmbedModelMissingError, MAX_PENDING_QUERIES, openEmbedder, QueryEmbedder } from "../../src/embed/embedder.js";
 import { embedConventions } from "../../src/embed/model-files.js";
 import { startLocalHub } from "../support/hub.js";
 
@@ -72,6 +72,29 @@ describe("the synthetic semantic model, through transformers.js in the embedding
     expect([opened, calls]).toEqual([1, 1]);
     await q.embedQuery("cur");
     expect(calls).toBe(2);
+    await q.close();
+  });
+});
+
+describe("a flood of distinct queries", () => {
+  it("is bounded: past MAX_PENDING_QUERIES waiting embeddings a query is refused with EmbedderBusyError; the same text waits for the one in flight", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const q = new QueryEmbedder(config(), async (c) => {
+      const e = await openEmbedder(c);
+      return { info: e.info, close: () => e.close(), embed: async (t, k) => (calls++, await gate, e.embed(t, k)) };
+    });
+    await q.warm();
+    const waiting = Array.from({ length: MAX_PENDING_QUERIES }, (_, i) => q.embedQuery(`dog number ${i}`));
+    const again = q.embedQuery("dog number 0");
+    await expect(q.embedQuery("one too many")).rejects.toBeInstanceOf(EmbedderBusyError);
+    release();
+    const vectors = await Promise.all(waiting);
+    expect(await again).toBe(vectors[0]);
+    expect(calls).toBe(MAX_PENDING_QUERIES);
+    // Room again once they are done.
+    expect((await q.embedQuery("one too many")).length).toBe(128);
     await q.close();
   });
 });

@@ -1,7 +1,7 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import { cursorToOffset, offsetToCursor } from "@pothos/plugin-relay";
 import type { Artwork } from "../../generated/prisma/client.js";
-import { EmbedderFailedError, EmbedModelMissingError, meaningSource } from "../../embed/embedder.js";
+import { EmbedderBusyError, EmbedderFailedError, EmbedModelMissingError, meaningSource } from "../../embed/embedder.js";
 import {
   countMatches,
   prepareSearch,
@@ -129,13 +129,15 @@ builder.queryField("search", (t) =>
             {
               mode: args.mode ?? null,
               meaning: meaningSource(ctx.config),
-              onFallback: (err) => ctx.log.warn({ err }, "the query could not be embedded: searched by words only"),
+              // A busy thread under a flood of queries is expected: not a warning per request.
+              onFallback: (err) => ctx.log[err instanceof EmbedderBusyError ? "debug" : "warn"]({ err }, "the query could not be embedded: searched by words only"),
             },
           );
         } catch (err) {
           if (err instanceof SearchQueryError) throw new BadUserInputError("query", err.message);
           if (err instanceof SemanticSearchUnavailableError) throw new BadUserInputError("mode", err.message);
           if (err instanceof EmbedModelMissingError) throw new BadUserInputError("mode", `${args.mode} search needs the embedding model: run ${err.command}`);
+          if (err instanceof EmbedderBusyError) throw new BadUserInputError("mode", `${args.mode} search is busy: ${err.message}`);
           if (err instanceof EmbedderFailedError) {
             ctx.log.error({ err }, "the embedding model failed");
             throw new BadUserInputError("mode", `${args.mode} search is unavailable: the embedding model failed to run (TEXT search works).`);
