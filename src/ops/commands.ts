@@ -6,6 +6,7 @@ import { type Db, openDatabase } from "../db.js";
 import { writeExport, type ExportFormat, ExportOptionsError, parseSince } from "../export/export.js";
 import { SearchQueryError } from "../search/fts-query.js";
 import { EmbedModelMissingError } from "../embed/embedder.js";
+import { semanticSearchStatus } from "../embed/status.js";
 import {
   countMatches,
   type MeaningSource,
@@ -109,8 +110,9 @@ export async function statusCommand(
     schedule: { cron: config.SYNC_CRON, timezone: config.SYNC_TIMEZONE },
   });
   const check = checkHeartbeats(status, options.role);
-  if (options.json) print(io.stdout, JSON.stringify(status, null, 2));
-  else print(io.stdout, formatStatus(status));
+  const semantic = await semanticSearchStatus(db, config);
+  if (options.json) print(io.stdout, JSON.stringify({ ...status, semanticSearch: semantic }, null, 2));
+  else print(io.stdout, `${formatStatus(status)}\nSemantic    ${semantic.enabled ? "on" : "off"}: ${semantic.message}`);
   if (options.check) {
     if (!check.ok) {
       for (const p of check.problems) print(io.stderr, `stale: ${p}`);
