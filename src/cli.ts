@@ -27,6 +27,12 @@ async function startDescribeWorker(...args: Parameters<typeof import("./jobs/wor
   return worker.startDescribeWorker(...args);
 }
 
+/** The background embedder (semantic search): runs next to every describe worker. */
+async function startEmbedWorker(rt: { db: Db; config: Config; log: import("./log.js").Logger }, role: string): Promise<Component> {
+  const { startEmbedWorker: start } = await import("./embed/jobs.js");
+  return start({ db: rt.db, config: rt.config, log: rt.log, role });
+}
+
 const program = new Command()
   .name("artdesc")
   .description("Mirror artworks from Wikidata and Commons, describe them with SmolVLM, serve them over GraphQL.")
@@ -52,6 +58,7 @@ program
         rt.log.error(err.message + " The sync schedule is off.");
       }
       components.push(await startDescribeWorker(rt, "start"));
+      components.push(await startEmbedWorker(rt, "start"));
       return components;
     });
   });
@@ -75,6 +82,7 @@ program
     await runUntilSignal(rt, async () => [
       await startSyncSchedule(rt).catch(exitOnSyncConfigError),
       await startDescribeWorker(rt, "daemon"),
+      await startEmbedWorker(rt, "daemon"),
     ]);
   });
 
@@ -83,7 +91,7 @@ program
   .description("Run the describe worker alone: loads the model once and describes queued jobs (run as many as you like)")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
-    await runUntilSignal(rt, async () => [await startDescribeWorker(rt, "worker")]);
+    await runUntilSignal(rt, async () => [await startDescribeWorker(rt, "worker"), await startEmbedWorker(rt, "worker")]);
   });
 
 program
@@ -175,12 +183,12 @@ addGenerationOptions(describeCommand)
     if (failures) process.exitCode = 1;
   });
 
-const models = program.command("models").description("Fetch or synthesize the description model's files");
+const models = program.command("models").description("Fetch or synthesize the description model's (or, with --embed / an embed-* preset, the embedding model's) files");
 
 models
   .command("synth")
   .description("Write a model folder with the real architecture and seeded random weights (for tests and benchmarks)")
-  .requiredOption("--preset <name>", "tiny | smolvlm-500m")
+  .requiredOption("--preset <name>", "tiny | smolvlm-500m; embedding models: embed-tiny (the semantic test model) | embed-e5-small (multilingual-e5-small's 384 dimensions and 12 layers)")
   .requiredOption("--out <dir>", "the folder to write")
   .option("--dtype <list>", "fp32, fp16, int8, uint8, quantized, q4 or q4f16; comma-separated for several", "fp32")
   .option("--seed <n>", "weight seed", "1")
@@ -198,6 +206,7 @@ models
   .option("--model <id>", "model id (default MODEL_ID)")
   .option("--revision <rev>", "branch, tag or commit (default MODEL_REVISION)")
   .option("--dtype <dtype>", "one dtype or module=dtype pairs, as MODEL_DTYPE (default: MODEL_DTYPE or the device's default)")
+  .option("--embed", "the embedding model for semantic search instead (EMBED_MODEL_ID, EMBED_MODEL_REVISION, EMBED_MODEL_DTYPE)")
   .action(async (opts) => {
     let config;
     try {
@@ -231,12 +240,49 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 program
   .command("search")
-  .description("Full-text search over active artworks; prints the best matches with snippets")
+  .description("Search active artworks by words, meaning or both; prints the best matches with snippets")
   .argument("<words...>", 'what to look for, as typed: words, "a phrase", prefix*, -excluded')
   .option("-n, --limit <n>", "how many matches to print (1-100)", "10")
   .option("--creator <creator>", "only works by this creator (QID or label words)")
-  .action((words: string[], opts: { limit: string; creator?: string }) =>
-    withDb((db) => searchCommand(db, words.join(" "), { limit: Number(opts.limit), creator: opts.creator }, io)),
+  .option("--mode <mode>", "text, semantic or hybrid (default: hybrid once descriptions are embedded, else text)")
+  .action((words: string[], opts: { limit: string; creator?: string; mode?: string }) =>
+    withDb(async (db, config) => {
+      const { meaningSource } = await import("./embed/embedder.js");
+      const meaning = meaningSource(config);
+      try {
+        return await searchCommand(db, words.join(" "), { limit: Number(opts.limit), creator: opts.creator, mode: opts.mode, meaning }, io);
+      } finally {
+        await meaning.close();
+      }
+    }),
+  );
+
+program
+  .command("embed")
+  .description("Embed descriptions for semantic search now (the workers do it in the background too)")
+  .option("--missing", "every active described work whose vector is missing or stale (changed text or model)")
+  .action((opts: { missing?: boolean }) =>
+    withDb(async (db, config) => {
+      if (!opts.missing) {
+        console.error("artdesc embed: say what to embed: --missing");
+        return 2;
+      }
+      const { embedCommand } = await import("./embed/command.js");
+      return embedCommand(db, config, io);
+    }),
+  );
+
+program
+  .command("similar")
+  .description("Works whose descriptions are nearest in meaning to this work's (semantic search must be on)")
+  .argument("<qid>", "the work's Wikidata QID")
+  .option("-n, --limit <n>", "how many to print (1-50)", "10")
+  .option("--same-creator", "only works that share a creator with it")
+  .action((qid: string, opts: { limit: string; sameCreator?: boolean }) =>
+    withDb(async (db, config) => {
+      const { similarCommand } = await import("./embed/command.js");
+      return similarCommand(db, config, qid, { limit: opts.limit, sameCreator: opts.sameCreator ?? false }, io);
+    }),
   );
 
 program

@@ -201,6 +201,15 @@ const schema = z.object({
   REVIEW_FALLBACK_LADDER: ladder.default(parseLadder(DEFAULT_FALLBACK_LADDER)),
   // Search and export
   ALT_TEXT_MAX_CHARS: int(40, 2000).default(250),
+  // Semantic search (src/embed/, docs/search.md): the embedding model, like MODEL_ID, lives in MODEL_DIR/EMBED_MODEL_ID
+  EMBED_MODEL_ID: z.string().regex(/^[\w.-]+\/[\w.-]+$/, "must look like owner/name").default("Xenova/multilingual-e5-small"),
+  EMBED_MODEL_REVISION: z.string().min(1).default("main"),
+  EMBED_MODEL_DTYPE: z.enum(["fp32", "fp16", "quantized", "int8", "uint8", "q4"]).default("fp32"),
+  SEARCH_SEMANTIC_TOP_K: int(1, 1000).default(100),
+  SEARCH_RRF_K: int(1, 1000).default(60),
+  EMBED_QUERY_CACHE_ENTRIES: int(0, 100_000).default(1000),
+  EMBED_POLL_S: num(1, 3600).default(10),
+  EMBED_BATCH: int(1, 1024).default(32),
 });
 
 export type Config = z.infer<typeof schema>;

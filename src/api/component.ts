@@ -1,6 +1,7 @@
 import cluster from "node:cluster";
 import { lookup } from "node:dns/promises";
 import { ConfigError } from "../config.js";
+import { meaningSource } from "../embed/embedder.js";
 import { createMetricsRegistry, metricsRoute } from "../ops/metrics.js";
 import type { Component, Runtime } from "../runtime.js";
 import { createHttpApp, listen, type RouteHandler } from "../server.js";
@@ -15,11 +16,15 @@ export async function startApi(rt: Runtime, extraRoutes: RouteHandler[] = []): P
   const shownHost = host === "0.0.0.0" || host === "::" ? "localhost" : host;
   const url = `http://${shownHost}:${port}`;
   rt.log.info({ url: `${url}/graphql` }, "API listening");
+  // The query embedding thread loads now (when a model is installed), not on the first search.
+  const meaning = meaningSource(rt.config);
+  meaning.warm().catch((err: unknown) => rt.log.error({ err }, "the embedding model did not load: searches run by words only"));
   return {
     name: "api",
     url,
     stop: () =>
       new Promise<void>((resolve) => {
+        void meaning.close();
         server.close(() => resolve());
         server.closeIdleConnections();
         // Server-sent event streams stay open: end them after a short grace.

@@ -1,8 +1,7 @@
-import { createRequire } from "node:module";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { Config } from "../config.js";
+import { startModuleThread } from "./module-thread.js";
 import { checkModelFilesPresent, type EngineOptions, type EngineParams } from "./engine.js";
 import { checkParams } from "../generation/params.js";
 import { moduleDtypes } from "./models/contract.js";
@@ -38,16 +37,9 @@ function deserializeError(e: SerializedError): Error {
 
 /**
  * Starts the worker: from dist/ as plain JS; from .ts sources (vitest, tsx) through tsx's loader.
- * Node 20 ignores `execArgv: ["--import", "tsx"]` for a .ts worker entry ("Unknown file extension"),
- * so a two-line bootstrap registers tsx in the thread and then imports the entry.
  */
 function startWorker(init: WorkerInit): Worker {
-  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./worker.js", import.meta.url), { workerData: init });
-  const entry = new URL("./worker.ts", import.meta.url).href;
-  // require.resolve finds the CJS build of tsx/esm/api; its ESM twin sits next to it.
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
-  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: init });
+  return startModuleThread(new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url), init);
 }
 
 /**

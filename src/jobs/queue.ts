@@ -23,9 +23,11 @@ import { keepsCurrent } from "../review/verdict.js";
  */
 
 export const DESCRIBE = "describe";
+/** Refreshes missing and stale description embeddings (src/embed/jobs.ts); the describe worker never claims it. */
+export const EMBED = "embed";
 
-/** Higher runs first: a person's request before a bulk request before the nightly backlog. */
-export const PRIORITY = { request: 100, bulk: 50, nightly: 0 } as const;
+/** Higher runs first: a person's request before a bulk request before the nightly backlog; embeddings last. */
+export const PRIORITY = { request: 100, bulk: 50, nightly: 0, embed: -10 } as const;
 
 /** First retry after 30 s, then 60 s, 120 s, ... capped at an hour. */
 export const BACKOFF_BASE_MS = 30_000;

@@ -5,7 +5,19 @@ import { type Config, loadConfig } from "../config.js";
 import { type Db, openDatabase } from "../db.js";
 import { writeExport, type ExportFormat, ExportOptionsError, parseSince } from "../export/export.js";
 import { SearchQueryError } from "../search/fts-query.js";
-import { countMatches, prepareSearch, rebuildSearchIndex, searchPage, snippetText } from "../search/search.js";
+import { EmbedModelMissingError } from "../embed/embedder.js";
+import { semanticSearchStatus } from "../embed/status.js";
+import {
+  countMatches,
+  type MeaningSource,
+  prepareSearch,
+  rebuildSearchIndex,
+  SEARCH_MODES,
+  type SearchMode,
+  searchPage,
+  SemanticSearchUnavailableError,
+  snippetText,
+} from "../search/search.js";
 import type { SyncSummary } from "../sync/sync.js";
 import { checkHeartbeats, getStatus, type Status } from "./status.js";
 
@@ -33,18 +45,23 @@ const print = (s: Writable, text: string) => s.write(`${text}\n`);
 export async function searchCommand(
   db: Db,
   query: string,
-  options: { limit: number; creator?: string },
+  options: { limit: number; creator?: string; mode?: string; meaning?: MeaningSource },
   io: CommandIo,
 ): Promise<number> {
   if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > 100) {
     print(io.stderr, `--limit must be a whole number from 1 to 100 (got ${options.limit})`);
     return 2;
   }
+  const mode = options.mode?.toUpperCase();
+  if (mode !== undefined && !(SEARCH_MODES as readonly string[]).includes(mode)) {
+    print(io.stderr, `--mode must be one of ${SEARCH_MODES.join(", ").toLowerCase()} (got ${options.mode})`);
+    return 2;
+  }
   let search;
   try {
-    search = await prepareSearch(db, query, { creator: options.creator ?? null });
+    search = await prepareSearch(db, query, { creator: options.creator ?? null }, { mode: mode as SearchMode | undefined, meaning: options.meaning ?? null });
   } catch (err) {
-    if (err instanceof SearchQueryError) {
+    if (err instanceof SearchQueryError || err instanceof SemanticSearchUnavailableError || err instanceof EmbedModelMissingError) {
       print(io.stderr, err.message);
       return 2;
     }
@@ -65,7 +82,9 @@ export async function searchCommand(
     const a = byId.get(hit.artworkId);
     if (!a) continue;
     const year = a.inceptionYear != null ? ` (${a.inceptionYear})` : "";
-    print(io.stdout, `${i + 1}. ${a.qid}  ${a.title ?? "(untitled)"}${year}  score ${hit.score.toFixed(2)}`);
+    const meaning = hit.similarity != null ? `  similarity ${hit.similarity.toFixed(3)}` : "";
+    const by = search && search.mode !== "TEXT" ? `  (${hit.matchedBy.join("+").toLowerCase()})` : "";
+    print(io.stdout, `${i + 1}. ${a.qid}  ${a.title ?? "(untitled)"}${year}  score ${hit.score.toFixed(2)}${meaning}${by}`);
     if (hit.snippet) print(io.stdout, `   ${snippetText(hit.snippet, open, close)}`);
   }
   if (page.hasMore) print(io.stdout, `(${countMatches(db, search)} matches: raise --limit, or page with the GraphQL search query)`);
@@ -91,8 +110,9 @@ export async function statusCommand(
     schedule: { cron: config.SYNC_CRON, timezone: config.SYNC_TIMEZONE },
   });
   const check = checkHeartbeats(status, options.role);
-  if (options.json) print(io.stdout, JSON.stringify(status, null, 2));
-  else print(io.stdout, formatStatus(status));
+  const semantic = await semanticSearchStatus(db, config);
+  if (options.json) print(io.stdout, JSON.stringify({ ...status, semanticSearch: semantic }, null, 2));
+  else print(io.stdout, `${formatStatus(status)}\nSemantic    ${semantic.enabled ? "on" : "off"}: ${semantic.message}`);
   if (options.check) {
     if (!check.ok) {
       for (const p of check.problems) print(io.stderr, `stale: ${p}`);

@@ -102,3 +102,17 @@ export function renderFtsQuery(terms: Term[]): string {
 export function toFtsQuery(input: string): string {
   return renderFtsQuery(parseSearchQuery(input));
 }
+
+/** The FTS5 expression matching any of the excluded terms, or null when none is excluded. */
+export function renderExcludedQuery(terms: readonly Term[]): string | null {
+  const excluded = terms.filter((t) => t.negated).map(render);
+  return excluded.length ? excluded.join(" OR ") : null;
+}
+
+/** The words a semantic search embeds: the wanted terms as typed words (no quotes, stars or excluded words). */
+export function meaningText(terms: readonly Term[]): string {
+  return terms
+    .filter((t) => !t.negated)
+    .map((t) => t.words.join(" "))
+    .join(" ");
+}

@@ -1,9 +1,11 @@
 import { createHash } from "node:crypto";
 import type Database from "better-sqlite3";
 import { type Db, readConnection } from "../db.js";
+import { vectorIndex } from "../embed/vector-index.js";
 import { type ArtworkFilter, creatorWhere } from "../store/artwork-filter.js";
+import { altText } from "../text/alt-text.js";
 import { normalizeWords } from "../text/normalize.js";
-import { parseSearchQuery, renderFtsQuery, type Term } from "./fts-query.js";
+import { meaningText, parseSearchQuery, renderExcludedQuery, renderFtsQuery, type Term } from "./fts-query.js";
 
 /** BM25 weight of each indexed column, in the table's column order: titles count most. */
 export const COLUMN_WEIGHTS = { titles: 10, description: 1, creators: 4, subjects: 2 } as const;
@@ -17,12 +19,42 @@ const SNIPPET_TOKENS = 32;
 
 export type SearchFilter = Pick<ArtworkFilter, "creator" | "attribution" | "hasDescription">;
 
+/** TEXT: words (BM25); SEMANTIC: meaning (cosine of description embeddings); HYBRID: both, fused by reciprocal rank. */
+export const SEARCH_MODES = ["TEXT", "SEMANTIC", "HYBRID"] as const;
+export type SearchMode = (typeof SEARCH_MODES)[number];
+export type MatchKind = "TEXT" | "MEANING";
+
 export interface SearchHit {
   artworkId: number;
-  /** Relevance: higher is better (BM25, sign flipped so that larger means more relevant). */
+  /** Relevance: higher is better (BM25, sign flipped so that larger means more relevant); 0 for a hit matched by meaning alone. */
   score: number;
-  /** Part of the current description around the matches, with the matches marked; null without a description. */
+  /** Part of the current description around the matches, with the matches marked; for a meaning-only hit its opening sentences; null without a description. */
   snippet: string | null;
+  /** Position in the whole result list, from 1. */
+  rank: number;
+  /** Cosine similarity of the query and the work's description embedding; null in TEXT mode or without a vector. */
+  similarity: number | null;
+  /** What the hit matched on: its words (TEXT), its meaning (MEANING: among the SEARCH_SEMANTIC_TOP_K nearest), or both. */
+  matchedBy: readonly MatchKind[];
+}
+
+/**
+ * What semantic search needs from the process (src/embed/embedder.ts's QueryEmbedder plus the
+ * settings): whether a model is installed, and the query's vector, computed off the event loop.
+ */
+export interface MeaningSource {
+  modelId: string;
+  /** The semantic hit set: the K nearest works by cosine (SEARCH_SEMANTIC_TOP_K). */
+  topK: number;
+  /** k of reciprocal rank fusion (SEARCH_RRF_K). */
+  rrfK: number;
+  available(): boolean;
+  embedQuery(text: string): Promise<Float32Array>;
+}
+
+/** SEMANTIC or HYBRID was asked for and no embedding model is installed (or no work has a vector yet). */
+export class SemanticSearchUnavailableError extends Error {
+  override name = "SemanticSearchUnavailableError";
 }
 
 export interface SearchPage {
@@ -36,8 +68,19 @@ export interface PreparedSearch {
   /** SQL conditions on the matching row `f` and their parameters. */
   restrict: string;
   params: unknown[];
-  /** Identifies the query and filter in the kept results. */
+  /** Identifies the query, filter and mode in the kept results. */
   key: string;
+  mode: SearchMode;
+  /** The query's embedding and settings, for SEMANTIC and HYBRID. */
+  meaning: { vector: Float32Array; modelId: string; topK: number; rrfK: number } | null;
+}
+
+export interface SearchOptions {
+  /** Default: HYBRID when an embedding model is installed and works have vectors, else TEXT. */
+  mode?: SearchMode | null;
+  meaning?: MeaningSource | null;
+  /** A default HYBRID search that fell back to TEXT (the query could not be embedded): for the log. */
+  onFallback?: (err: unknown) => void;
 }
 
 /**
@@ -45,8 +88,19 @@ export interface PreparedSearch {
  * for a query that cannot be searched; null when the filter's creator matches nobody, so nothing
  * can match.
  */
-export async function prepareSearch(db: Db, query: string, filter: SearchFilter = {}): Promise<PreparedSearch | null> {
+export async function prepareSearch(db: Db, query: string, filter: SearchFilter = {}, options: SearchOptions = {}): Promise<PreparedSearch | null> {
   const terms = parseSearchQuery(query);
+  const mode = resolveMode(db, options);
+  let meaning: PreparedSearch["meaning"] = null;
+  if (mode !== "TEXT") {
+    const source = options.meaning!;
+    try {
+      meaning = { vector: await source.embedQuery(meaningText(terms)), modelId: source.modelId, topK: source.topK, rrfK: source.rrfK };
+    } catch (err) {
+      if (options.mode) throw err;
+      options.onFallback?.(err);
+    }
+  }
   const params: unknown[] = [];
   // The filter runs on the matching rows (a primary-key lookup each), not as a list of ids: a
   // broad filter ("has a description") would otherwise ship every id into the query.
@@ -72,9 +126,29 @@ export async function prepareSearch(db: Db, query: string, filter: SearchFilter 
     );
   }
   const restrict = conditions.map((c) => `AND ${c}`).join(" ");
+  const used: SearchMode = meaning ? mode : "TEXT";
   // A creator filter can stand for hundreds of creator ids: keep long keys short.
-  const key = JSON.stringify([terms, restrict, params]);
-  return { terms, restrict, params, key: key.length > 200 ? createHash("sha256").update(key).digest("base64") : key };
+  const key = JSON.stringify([used, terms, restrict, params, meaning && [meaning.modelId, meaning.topK, meaning.rrfK]]);
+  return { terms, restrict, params, key: key.length > 200 ? createHash("sha256").update(key).digest("base64") : key, mode: used, meaning };
+}
+
+/** The mode a search runs in: the one asked for (refused when it cannot run), else HYBRID once vectors exist. */
+function resolveMode(db: Db, options: SearchOptions): SearchMode {
+  if (options.mode === "TEXT") return "TEXT";
+  const source = options.meaning;
+  const ready = !!source && source.available() && hasVectors(db, source.modelId);
+  if (options.mode) {
+    if (!source || !source.available()) {
+      throw new SemanticSearchUnavailableError(`${options.mode} search needs the embedding model, which is not installed: run artdesc models pull --embed (TEXT search works without it).`);
+    }
+    if (!ready) throw new SemanticSearchUnavailableError(`${options.mode} search has no embedded descriptions yet: run artdesc embed --missing, or wait for a worker to embed them.`);
+    return options.mode;
+  }
+  return ready ? "HYBRID" : "TEXT";
+}
+
+function hasVectors(db: Db, modelId: string): boolean {
+  return !!searchReader(db).statement(`SELECT 1 FROM ArtworkEmbedding WHERE modelId = ? LIMIT 1`).get(modelId);
 }
 
 const NO_MATCHES: SearchPage = Object.freeze({ hits: Object.freeze([]), hasMore: false });
@@ -90,6 +164,7 @@ export function searchPage(db: Db, search: PreparedSearch | null, limit: number,
   if (!search) return NO_MATCHES;
   // An empty page (asked for to learn whether there are more): counting is enough.
   if (limit === 0) return Object.freeze({ hits: Object.freeze([]), hasMore: countMatches(db, search) > offset });
+  if (search.mode !== "TEXT") return fusedPage(db, search, limit, offset);
   const reader = searchReader(db);
   return reader.kept(`page ${limit} ${offset} ${search.key}`, () => {
     const match = matchExpression(reader, search.terms);
@@ -105,12 +180,112 @@ export function searchPage(db: Db, search: PreparedSearch | null, limit: number,
     const snippets = new Map(
       (reader.statement(SNIPPETS).all(match, JSON.stringify(page.map((r) => r.id))) as SnippetRow[]).map((r) => [r.id, r]),
     );
-    const hits = page.map((r) => {
+    const hits = page.map((r, i) => {
       const s = snippets.get(r.id);
-      return Object.freeze({ artworkId: r.id, score: -r.rank, snippet: s?.hasDescription ? s.snippet : null });
+      return Object.freeze({
+        artworkId: r.id,
+        score: -r.rank,
+        snippet: s?.hasDescription ? s.snippet : null,
+        rank: offset + i + 1,
+        similarity: null,
+        matchedBy: TEXT_ONLY,
+      });
     });
     // Kept and shared by later searches: nobody may change it.
     return Object.freeze({ hits: Object.freeze(hits), hasMore: ranked.length > limit });
+  });
+}
+
+const TEXT_ONLY: readonly MatchKind[] = Object.freeze(["TEXT"]);
+const MEANING_ONLY: readonly MatchKind[] = Object.freeze(["MEANING"]);
+const BOTH: readonly MatchKind[] = Object.freeze(["TEXT", "MEANING"]);
+
+/** One row of a SEMANTIC or HYBRID result list. */
+interface FusedRow {
+  id: number;
+  /** BM25 (sign flipped) when the words match, else 0. */
+  score: number;
+  matchedBy: readonly MatchKind[];
+  /** Reciprocal rank fusion: sum over the lists the work is in of 1 / (k + its rank there). */
+  fused: number;
+}
+
+/**
+ * Reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009): each work scores
+ * sum 1 / (k + rank) over the rankings it appears in (ranks from 1), best first, ties in id order.
+ * Pure: the text ranking (every word match, best first) and the meaning ranking (the top K by cosine).
+ */
+export function fuseRanks(text: readonly { id: number; score: number }[], meaning: readonly { id: number }[], k: number): FusedRow[] {
+  const rows = new Map<number, FusedRow>();
+  text.forEach((t, i) => rows.set(t.id, { id: t.id, score: t.score, matchedBy: TEXT_ONLY, fused: 1 / (k + i + 1) }));
+  meaning.forEach((m, i) => {
+    const row = rows.get(m.id);
+    if (row) rows.set(m.id, { ...row, matchedBy: BOTH, fused: row.fused + 1 / (k + i + 1) });
+    else rows.set(m.id, { id: m.id, score: 0, matchedBy: MEANING_ONLY, fused: 1 / (k + i + 1) });
+  });
+  return [...rows.values()].sort((a, b) => b.fused - a.fused || a.id - b.id);
+}
+
+/**
+ * The whole SEMANTIC or HYBRID result list, kept like pages. The semantic hit set is the topK
+ * nearest works by cosine among those the filter allows and no excluded word matches; HYBRID adds
+ * every word match and orders the union by reciprocal rank fusion, so totalCount is the union's size.
+ */
+function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): readonly FusedRow[] {
+  return reader.kept(`list ${search.key}`, () => {
+    const meaning = search.meaning!;
+    const index = vectorIndex(readConnection(db), meaning.modelId);
+    index.refresh();
+    const allowed = new Set(reader.statement(`SELECT f.rowid FROM artwork_fts f WHERE 1 ${search.restrict}`).pluck().all(...search.params) as number[]);
+    const excludedQuery = renderExcludedQuery(search.terms);
+    const excluded = new Set(excludedQuery ? (reader.statement(`SELECT rowid FROM artwork_fts WHERE artwork_fts MATCH ?`).pluck().all(excludedQuery) as number[]) : []);
+    const nearest = index.nearest(meaning.vector, meaning.topK, (id) => allowed.has(id) && !excluded.has(id));
+    if (search.mode === "SEMANTIC") return Object.freeze(nearest.map((n) => ({ id: n.artworkId, score: 0, matchedBy: MEANING_ONLY, fused: n.similarity })));
+    const text = (
+      reader
+        .statement(`SELECT f.rowid AS id, ${BM25} AS rank FROM artwork_fts f WHERE artwork_fts MATCH ? ${search.restrict} ORDER BY rank, f.rowid`)
+        .all(matchExpression(reader, search.terms), ...search.params) as { id: number; rank: number }[]
+    ).map((r) => ({ id: r.id, score: -r.rank }));
+    return Object.freeze(fuseRanks(text, nearest.map((n) => ({ id: n.artworkId })), meaning.rrfK));
+  });
+}
+
+/** Characters of a meaning-only hit's snippet: its description's opening sentences (alt-text rules). */
+export const MEANING_SNIPPET_CHARS = 200;
+
+function fusedPage(db: Db, search: PreparedSearch, limit: number, offset: number): SearchPage {
+  const reader = searchReader(db);
+  return reader.kept(`page ${limit} ${offset} ${search.key}`, () => {
+    const list = fusedList(db, reader, search);
+    const page = list.slice(offset, offset + limit);
+    const ids = JSON.stringify(page.map((r) => r.id));
+    const worded = page.filter((r) => r.matchedBy.includes("TEXT"));
+    const snippets = new Map(
+      worded.length
+        ? (reader.statement(SNIPPETS).all(matchExpression(reader, search.terms), JSON.stringify(worded.map((r) => r.id))) as SnippetRow[]).map((r) => [r.id, r])
+        : [],
+    );
+    const descriptions = new Map(
+      (reader.statement(`SELECT rowid AS id, description FROM artwork_fts WHERE rowid IN (SELECT value FROM json_each(?))`).all(ids) as { id: number; description: string }[]).map(
+        (r) => [r.id, r.description],
+      ),
+    );
+    const index = vectorIndex(readConnection(db), search.meaning!.modelId);
+    const hits = page.map((r, i) => {
+      const s = snippets.get(r.id);
+      const description = descriptions.get(r.id) ?? "";
+      // Meaning alone: no word to mark, so the description's opening sentences stand for it.
+      const snippet = !description ? null : s ? s.snippet : altText(description, MEANING_SNIPPET_CHARS);
+      return Object.freeze({
+        artworkId: r.id,
+        score: r.score,
+        snippet,
+        rank: offset + i + 1,
+        similarity: index.similarity(search.meaning!.vector, r.id),
+        matchedBy: r.matchedBy,
+      });
+    });
+    return Object.freeze({ hits: Object.freeze(hits), hasMore: list.length > offset + limit });
   });
 }
 
@@ -118,6 +293,7 @@ export function searchPage(db: Db, search: PreparedSearch | null, limit: number,
 export function countMatches(db: Db, search: PreparedSearch | null): number {
   if (!search) return 0;
   const reader = searchReader(db);
+  if (search.mode !== "TEXT") return fusedList(db, reader, search).length;
   return reader.kept(`count ${search.key}`, () => {
     const sql = `SELECT COUNT(*) FROM artwork_fts f WHERE artwork_fts MATCH ? ${search.restrict}`;
     return Number(reader.statement(sql).pluck().get(matchExpression(reader, search.terms), ...search.params));
@@ -128,9 +304,9 @@ export function countMatches(db: Db, search: PreparedSearch | null): number {
 export async function searchArtworks(
   db: Db,
   query: string,
-  options: { filter?: SearchFilter; limit: number; offset?: number },
+  options: { filter?: SearchFilter; limit: number; offset?: number } & SearchOptions,
 ): Promise<SearchPage> {
-  return searchPage(db, await prepareSearch(db, query, options.filter), options.limit, options.offset);
+  return searchPage(db, await prepareSearch(db, query, options.filter, options), options.limit, options.offset);
 }
 
 /**
@@ -247,4 +423,42 @@ export async function rebuildSearchIndex(db: Db): Promise<number> {
 export async function searchIndexSize(db: Db): Promise<number> {
   const [row] = await db.$queryRawUnsafe<{ n: number | bigint }[]>(`SELECT COUNT(*) AS n FROM artwork_fts`);
   return Number(row?.n ?? 0);
+}
+
+/** Most neighbours `similarWorks` gives (Artwork.similar's first, `artdesc similar --limit`). */
+export const MAX_SIMILAR = 50;
+
+export interface SimilarWork {
+  artworkId: number;
+  similarity: number;
+}
+
+/**
+ * The active works whose description embeddings are nearest to this work's, best first (exact
+ * cosine over every vector of the model), optionally only works sharing a creator with it. Null
+ * when the work has no vector of this model (not described, or not embedded yet). Kept until the
+ * next commit, like search results.
+ */
+export function similarWorks(db: Db, artworkId: number, o: { modelId: string; limit: number; sameCreator: boolean }): readonly SimilarWork[] | null {
+  const limit = Math.max(0, Math.min(MAX_SIMILAR, Math.trunc(o.limit)));
+  const reader = searchReader(db);
+  return reader.kept(`similar ${o.modelId} ${artworkId} ${limit} ${o.sameCreator}`, () => {
+    const index = vectorIndex(readConnection(db), o.modelId);
+    index.refresh();
+    const vector = index.vectorOf(artworkId);
+    if (!vector) return null;
+    const allowed = new Set(
+      (o.sameCreator
+        ? reader
+            .statement(
+              `SELECT DISTINCT f.rowid FROM ArtworkCreator mine JOIN ArtworkCreator other ON other.creatorId = mine.creatorId
+               JOIN artwork_fts f ON f.rowid = other.artworkId WHERE mine.artworkId = ?`,
+            )
+            .pluck()
+            .all(artworkId)
+        : reader.statement(`SELECT rowid FROM artwork_fts`).pluck().all()) as number[],
+    );
+    allowed.delete(artworkId);
+    return Object.freeze(index.nearest(vector, limit, (id) => allowed.has(id)).map((n) => Object.freeze({ artworkId: n.artworkId, similarity: n.similarity })));
+  });
 }

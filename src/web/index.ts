@@ -425,6 +425,7 @@ interface StatusOut {
     descriptionsLastHour: number;
     averageDescriptionSeconds: number | null;
     backlogDoneAt: string | null;
+    semanticSearch: { enabled: boolean; modelId: string; embedded: number; described: number; command: string | null; message: string };
   };
   stats: FirstRunIn["stats"];
   syncRuns: unknown[];

@@ -96,6 +96,7 @@ export const STATUS = `query Status {
     lastSuccessfulSync { id finishedAt }
     jobs { queued running succeeded failed cancelled }
     heartbeats { id role pid hostname startedAt beatAt ageSeconds alive modelStatus modelError modelId modelRevision device dtypes { module dtype } }
+    semanticSearch { enabled modelId embedded described command message }
   }
   stats { artworks withImage described }
   syncRuns(limit: 10) { ${SYNC_RUN} failures(limit: 20) { stage itemQid fileTitle reason createdAt } }

@@ -12,7 +12,8 @@ import { gql } from "../support/graphql.js";
 let t: TestDb;
 const now = new Date();
 const ago = (s: number) => new Date(now.getTime() - s * 1000);
-const config = loadConfig({ HEARTBEAT_STALE_S: "60" });
+// MODEL_DIR: a folder with no embedding model, wherever the suite runs.
+const config = loadConfig({ HEARTBEAT_STALE_S: "60", MODEL_DIR: "/nonexistent/artdesc-models" });
 
 /** A scripted day: two syncs, a queue, a worker that beats and a daemon that stopped beating. */
 beforeAll(async () => {
@@ -115,9 +116,11 @@ describe("status", () => {
     expect(out).toMatch(/^Process +worker worker@box:42: alive, last beat 5 s ago, pid 42 on box, model loaded HuggingFaceTB\/SmolVLM-500M-Instruct@main on cpu$/m);
     expect(out).toMatch(/^Throughput +6 descriptions in the last hour, 35\.0 s each on average$/m);
     expect(out).toMatch(/^Backlog +6 jobs, done in about 1 h 0 min/m);
+    expect(out).toMatch(/^Semantic +off: Semantic search is off: no embedding model \(Xenova\/multilingual-e5-small\)\. Run artdesc models pull --embed;/m);
     const json = commandIo();
     await statusCommand(t.db, config, { json: true, now }, json);
     expect(JSON.parse(json.stdout.text).jobs.queued).toBe(5);
+    expect(JSON.parse(json.stdout.text).semanticSearch).toMatchObject({ enabled: false, installed: false, command: "artdesc models pull --embed" });
   });
 
   it("is served over GraphQL", async () => {

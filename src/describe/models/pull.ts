@@ -184,6 +184,35 @@ async function transfer(
 
 /** Downloads the configs, tokenizer and ONNX files (plus any external weight files) for the dtypes. */
 export async function pullModel(options: PullOptions): Promise<PullResult> {
+  const onnxFiles = [...new Set(MODEL_MODULES.map((m) => onnxFile(m, options.dtypes[m])))];
+  return pullFiles(options, {
+    required: REQUIRED_FILES,
+    optional: OPTIONAL_FILES,
+    graphs: onnxFiles,
+    // The graphs name their external weight files: known once they are here.
+    afterwards: (dir) => externalDataFiles(dir, options.dtypes),
+    dtypes: [...new Set(Object.values(options.dtypes))],
+  });
+}
+
+/** The files of one model: fetched in this order, required ones first. */
+export interface PullPlan {
+  required: readonly string[];
+  optional: readonly string[];
+  /** The ONNX files (required), fetched after the configs. */
+  graphs: readonly string[];
+  /** Further required files, named by the ones already fetched (external ONNX data). */
+  afterwards?: (dir: string) => readonly string[];
+  /** Recorded in the revision file. */
+  dtypes: string[];
+}
+
+/**
+ * Downloads a plan's files into modelDir/modelId, each HEAD-checked, resumable and size-checked,
+ * all from one commit, and records where they came from (REVISION_FILE). `pullModel` (the VLM) and
+ * `pullEmbedModel` (src/embed/model-files.ts) are two plans.
+ */
+export async function pullFiles(options: Omit<PullOptions, "dtypes">, plan: PullPlan): Promise<PullResult> {
   const dir = join(options.modelDir, options.modelId);
   mkdirSync(join(dir, "onnx"), { recursive: true });
   const previous = readRevision(dir);
@@ -231,18 +260,17 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
     options.onProgress?.({ kind: "done", file, bytes, skipped: false });
   };
 
-  for (const f of REQUIRED_FILES) await fetchFile(f, true);
-  for (const f of OPTIONAL_FILES) await fetchFile(f, false);
-  const onnxFiles = [...new Set(MODEL_MODULES.map((m) => onnxFile(m, options.dtypes[m])))];
-  for (const f of onnxFiles) await fetchFile(f, true);
-  for (const f of externalDataFiles(dir, options.dtypes)) await fetchFile(f, true);
+  for (const f of plan.required) await fetchFile(f, true);
+  for (const f of plan.optional) await fetchFile(f, false);
+  for (const f of plan.graphs) await fetchFile(f, true);
+  for (const f of plan.afterwards?.(dir) ?? []) await fetchFile(f, true);
 
   const record: RevisionRecord = {
     model: options.modelId,
     revision: options.revision,
     commit: result.commit,
     source: "hub",
-    dtypes: [...new Set(Object.values(options.dtypes))],
+    dtypes: plan.dtypes,
     files: result.files.map((f) => f.file),
     createdAt: new Date().toISOString(),
   };

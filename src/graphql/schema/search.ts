@@ -1,13 +1,27 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import { cursorToOffset, offsetToCursor } from "@pothos/plugin-relay";
 import type { Artwork } from "../../generated/prisma/client.js";
-import { countMatches, prepareSearch, type SearchHit, searchPage, snippetHtml } from "../../search/search.js";
+import { EmbedderBusyError, EmbedderFailedError, EmbedModelMissingError, meaningSource } from "../../embed/embedder.js";
+import {
+  countMatches,
+  prepareSearch,
+  SEARCH_MODES,
+  type SearchHit,
+  searchPage,
+  MAX_SIMILAR,
+  SemanticSearchUnavailableError,
+  similarWorks,
+  snippetHtml,
+} from "../../search/search.js";
 import { SearchQueryError } from "../../search/fts-query.js";
 import { builder } from "../builder.js";
 import { BadUserInputError } from "../errors.js";
 import { inputLimit } from "../limits/input-limits.js";
-import { connectionPageSizes } from "../limits/page-size.js";
+import { fieldWeight } from "../limits/cost.js";
+import { connectionPageSizes, pageSize } from "../limits/page-size.js";
 import { ArtworkRef, MAX_CREATOR_LENGTH } from "./artwork.js";
+import { StatusRef } from "./status.js";
+import { type SemanticSearchStatus, semanticSearchStatus } from "../../embed/status.js";
 import { AttributionKindEnum } from "./enums.js";
 
 export const MAX_SEARCH_PAGE = 100;
@@ -21,6 +35,18 @@ export const MAX_SEARCH_QUERY_LENGTH = 20_000;
 /** A hit and the loader of its page's artworks (one findMany, run when a hit's artwork is asked for). */
 type SearchHitNode = SearchHit & { artworks: () => Promise<Map<number, Artwork>> };
 
+export const SearchModeEnum = builder.enumType("SearchMode", {
+  description:
+    "TEXT: the words (BM25). SEMANTIC: the meaning: the works whose description embeddings are nearest to the query's (SEARCH_SEMANTIC_TOP_K of them). " +
+    "HYBRID: both lists fused by reciprocal rank (1 / (SEARCH_RRF_K + rank), summed); the default once descriptions are embedded.",
+  values: SEARCH_MODES,
+});
+
+export const MatchKindEnum = builder.enumType("MatchKind", {
+  description: "TEXT: the work's words match the query. MEANING: its description is among the nearest in meaning.",
+  values: ["TEXT", "MEANING"] as const,
+});
+
 const SearchHitRef = builder.objectRef<SearchHitNode>("SearchHit").implement({
   description: "An artwork that matches a search, how well, and where.",
   fields: (t) => ({
@@ -33,10 +59,20 @@ const SearchHitRef = builder.objectRef<SearchHitNode>("SearchHit").implement({
         return artwork;
       },
     }),
-    score: t.exposeFloat("score", { description: "BM25 relevance (higher is better); title matches weigh more than description matches." }),
+    score: t.exposeFloat("score", {
+      description: "BM25 relevance (higher is better); title matches weigh more than description matches. 0 for a hit matched by meaning alone.",
+    }),
+    rank: t.exposeInt("rank", { description: "Position in the whole result list, from 1 (the order of the mode: BM25, cosine, or fused)." }),
+    similarity: t.exposeFloat("similarity", {
+      nullable: true,
+      description: "Cosine similarity of the query and the work's description embedding (-1..1); null in TEXT mode or for a work not embedded yet.",
+    }),
+    matchedBy: t.field({ type: [MatchKindEnum], description: "What the hit matched on: its words, its meaning, or both.", resolve: (hit) => [...hit.matchedBy] }),
     snippet: t.string({
       nullable: true,
-      description: "HTML: part of the current description around the matches, text escaped, matched words in <mark>…</mark>. Null without a description.",
+      description:
+        "HTML: part of the current description around the matches, text escaped, matched words in <mark>…</mark>; " +
+        "for a hit matched by meaning alone, the description's opening sentences (up to 200 characters). Null without a description.",
       resolve: (hit) => (hit.snippet == null ? null : snippetHtml(hit.snippet)),
     }),
   }),
@@ -68,9 +104,11 @@ builder.queryField("search", (t) =>
         "Full-text search over active artworks: titles in every language, the current description, creator labels, " +
         "and depicted things, genres and materials. Type words as you would anywhere: \"a phrase\", prefix*, -excluded. " +
         `Best matches first; pages of up to ${MAX_SEARCH_PAGE} (${DEFAULT_SEARCH_PAGE} unless first or last is given), forward or backward. ` +
-        "An unsearchable query, a foreign cursor or a page too large is an error with extensions.code BAD_USER_INPUT and extensions.argument.",
+        "mode picks words, meaning or both (HYBRID once descriptions are embedded, else TEXT); an excluded -word excludes in every mode. " +
+        "An unsearchable query, a foreign cursor, a page too large or a mode the server cannot run is an error with extensions.code BAD_USER_INPUT and extensions.argument.",
       args: {
         query: t.arg.string({ required: true, extensions: inputLimit({ maxLength: MAX_SEARCH_QUERY_LENGTH }) }),
+        mode: t.arg({ type: SearchModeEnum, description: "Default: HYBRID when descriptions are embedded, else TEXT." }),
         filter: t.arg({ type: SearchFilterInput }),
       },
       // Bad input (an unsearchable query, a foreign cursor, a page over the maximum) is a
@@ -80,13 +118,30 @@ builder.queryField("search", (t) =>
         connectionPageSizes(args, MAX_SEARCH_PAGE);
         let search;
         try {
-          search = await prepareSearch(ctx.db, args.query, {
-            creator: args.filter?.creator ?? null,
-            attribution: args.filter?.attribution ?? null,
-            hasDescription: args.filter?.hasDescription ?? null,
-          });
+          search = await prepareSearch(
+            ctx.db,
+            args.query,
+            {
+              creator: args.filter?.creator ?? null,
+              attribution: args.filter?.attribution ?? null,
+              hasDescription: args.filter?.hasDescription ?? null,
+            },
+            {
+              mode: args.mode ?? null,
+              meaning: meaningSource(ctx.config),
+              // A busy thread under a flood of queries is expected: not a warning per request.
+              onFallback: (err) => ctx.log[err instanceof EmbedderBusyError ? "debug" : "warn"]({ err }, "the query could not be embedded: searched by words only"),
+            },
+          );
         } catch (err) {
           if (err instanceof SearchQueryError) throw new BadUserInputError("query", err.message);
+          if (err instanceof SemanticSearchUnavailableError) throw new BadUserInputError("mode", err.message);
+          if (err instanceof EmbedModelMissingError) throw new BadUserInputError("mode", `${args.mode} search needs the embedding model: run ${err.command}`);
+          if (err instanceof EmbedderBusyError) throw new BadUserInputError("mode", `${args.mode} search is busy: ${err.message}`);
+          if (err instanceof EmbedderFailedError) {
+            ctx.log.error({ err }, "the embedding model failed");
+            throw new BadUserInputError("mode", `${args.mode} search is unavailable: the embedding model failed to run (TEXT search works).`);
+          }
           throw err;
         }
         let counted: number | undefined;
@@ -169,3 +224,72 @@ export function pageWindow(args: {
   if (args.first == null) end = Math.min(end, start + DEFAULT_SEARCH_PAGE);
   return { offset: start, limit: end - start };
 }
+
+/** Cost weight of Artwork.similar per artwork: one exact scan over every vector (docs/search.md). */
+export const SIMILAR_COST_WEIGHT = 20;
+const DEFAULT_SIMILAR = 10;
+
+interface SimilarNode {
+  artworkId: number;
+  similarity: number;
+  artworks: () => Promise<Map<number, Artwork>>;
+}
+
+const SimilarArtworkRef = builder.objectRef<SimilarNode>("SimilarArtwork").implement({
+  description: "A work whose description is near another's in meaning.",
+  fields: (t) => ({
+    artwork: t.field({
+      type: ArtworkRef,
+      resolve: async (s) => {
+        const artwork = (await s.artworks()).get(s.artworkId);
+        if (!artwork) throw new Error(`artwork ${s.artworkId} is no longer in the store`);
+        return artwork;
+      },
+    }),
+    similarity: t.exposeFloat("similarity", { description: "Cosine similarity of the two description embeddings (-1..1, higher is nearer)." }),
+  }),
+});
+
+builder.objectField(ArtworkRef, "similar", (t) =>
+  t.field({
+    type: [SimilarArtworkRef],
+    description:
+      "Active works whose descriptions are nearest in meaning to this one's (exact cosine over the description embeddings), best first. " +
+      "Empty when semantic search is off (no embedding model) or this work has no embedding yet. " +
+      `first is 0..${MAX_SIMILAR} (default ${DEFAULT_SIMILAR}); a larger one is a BAD_USER_INPUT error.`,
+    args: {
+      first: t.arg.int({ defaultValue: DEFAULT_SIMILAR }),
+      sameCreator: t.arg.boolean({ defaultValue: false, description: "Only works that share a creator with this one." }),
+    },
+    extensions: fieldWeight(SIMILAR_COST_WEIGHT),
+    resolve: (artwork, args, ctx, info) => {
+      const first = pageSize("first", args.first, DEFAULT_SIMILAR, MAX_SIMILAR);
+      const similar = similarWorks(ctx.db, artwork.id, { modelId: ctx.config.EMBED_MODEL_ID, limit: first, sameCreator: args.sameCreator ?? false }) ?? [];
+      let loading: Promise<Map<number, Artwork>> | undefined;
+      const ids = similar.map((s) => s.artworkId);
+      const artworks = () =>
+        (loading ??= ctx.db.artwork
+          .findMany({ ...queryFromInfo({ context: ctx, info, path: ["artwork"], select: { id: true } }), where: { id: { in: ids } } })
+          .then((rows) => new Map((rows as Artwork[]).map((a) => [a.id, a]))));
+      return similar.map((s) => ({ ...s, artworks }));
+    },
+  }),
+);
+
+const SemanticSearchStatusRef = builder.objectRef<SemanticSearchStatus>("SemanticSearchStatus").implement({
+  description: "Whether semantic and hybrid search are on, how many descriptions are embedded, and what to run when they are off.",
+  fields: (t) => ({
+    enabled: t.exposeBoolean("enabled", { description: "An embedding model is installed and descriptions are embedded: HYBRID is the default search mode." }),
+    installed: t.exposeBoolean("installed", { description: "The embedding model's files are in MODEL_DIR/EMBED_MODEL_ID." }),
+    modelId: t.exposeString("modelId"),
+    embedded: t.exposeInt("embedded", { description: "Active works with a description embedding of this model." }),
+    described: t.exposeInt("described", { description: "Active works with a current description." }),
+    stale: t.exposeInt("stale", { description: "Works whose embedding is missing or may be stale (an upper bound; workers refresh them)." }),
+    command: t.exposeString("command", { nullable: true, description: "The command that turns semantic search on or catches it up; null when nothing is needed." }),
+    message: t.exposeString("message"),
+  }),
+});
+
+builder.objectField(StatusRef, "semanticSearch", (t) =>
+  t.field({ type: SemanticSearchStatusRef, resolve: (_s, _args, ctx) => semanticSearchStatus(ctx.db, ctx.config) }),
+);

@@ -39,7 +39,7 @@ export const HeartbeatRef = builder.objectRef<HeartbeatStatus>("ProcessHeartbeat
   }),
 });
 
-const StatusRef = builder.objectRef<Status>("Status").implement({
+export const StatusRef = builder.objectRef<Status>("Status").implement({
   description: "What an operator asks first: syncs, jobs, workers, throughput and the backlog.",
   fields: (t) => ({
     now: t.expose("now", { type: "DateTime" }),

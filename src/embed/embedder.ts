@@ -1,0 +1,220 @@
+import type { Worker } from "node:worker_threads";
+import type { Config } from "../config.js";
+import { startModuleThread } from "../describe/module-thread.js";
+import { BoundedLru } from "../graphql/bounded-lru.js";
+import { embedModelDir, embedModelPresence, type EmbedConfig } from "./model-files.js";
+import type { EmbedKind, EmbedModelInfo, EmbedModelOptions } from "./model.js";
+import type { EmbedReply, EmbedRequest } from "./thread.js";
+
+/** The embedding model is not installed: semantic search is off until `command` is run. */
+export class EmbedModelMissingError extends Error {
+  override name = "EmbedModelMissingError";
+  constructor(
+    readonly folder: string,
+    readonly missing: string[],
+    readonly command: string,
+  ) {
+    super(`The embedding model is not installed (${folder} lacks ${missing.join(", ")}): run ${command}`);
+  }
+}
+
+/** The embedding thread failed to load the model or stopped. */
+export class EmbedderFailedError extends Error {
+  override name = "EmbedderFailedError";
+}
+
+/** Too many query embeddings are waiting for the thread: this one is refused rather than queued without end. */
+export class EmbedderBusyError extends EmbedderFailedError {
+  override name = "EmbedderBusyError";
+}
+
+/** Query embeddings waiting for or running in an API process's embedding thread, at most. */
+export const MAX_PENDING_QUERIES = 32;
+
+export interface Embedder {
+  readonly info: EmbedModelInfo;
+  /** Unit-length vectors, one per text; inference runs in the embedding thread. */
+  embed(texts: readonly string[], kind: EmbedKind): Promise<Float32Array[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Loads the configured embedding model in a worker thread and waits until it is ready. A missing
+ * model fails fast (before the thread starts) with EmbedModelMissingError.
+ */
+export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREADS">): Promise<Embedder> {
+  const presence = embedModelPresence(config);
+  if (presence.missing.length) throw new EmbedModelMissingError(presence.dir, presence.missing, presence.command);
+  const init: EmbedModelOptions = { dir: embedModelDir(config), modelId: config.EMBED_MODEL_ID, dtype: config.EMBED_MODEL_DTYPE, threads: config.ORT_THREADS };
+  const worker: Worker = startModuleThread(new URL(import.meta.url.endsWith(".ts") ? "./thread.ts" : "./thread.js", import.meta.url), init);
+  const pending = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void }>();
+  let nextId = 1;
+  let closed = false;
+  const failAll = (err: Error) => {
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  };
+  const info = await new Promise<EmbedModelInfo>((resolve, reject) => {
+    const onMessage = (m: EmbedReply) => {
+      if (m.type === "ready") {
+        worker.off("message", onMessage);
+        resolve(m.info);
+      } else if (m.type === "failed") {
+        worker.off("message", onMessage);
+        void worker.terminate();
+        reject(new EmbedderFailedError(`the embedding model did not load: ${m.message}`));
+      }
+    };
+    worker.on("message", onMessage);
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new EmbedderFailedError(`the embedding thread exited during load (code ${code})`)));
+  });
+  let onClosed: (() => void) | null = null;
+  worker.on("message", (m: EmbedReply) => {
+    if (m.type === "result" || m.type === "error") {
+      const p = pending.get(m.id);
+      if (!p) return;
+      pending.delete(m.id);
+      if (pending.size === 0) worker.unref();
+      if (m.type === "result") p.resolve(m.vectors);
+      else p.reject(new EmbedderFailedError(m.message));
+    } else if (m.type === "closed") onClosed?.();
+  });
+  worker.on("error", (err) => failAll(err));
+  worker.on("exit", (code) => {
+    closed = true;
+    failAll(new EmbedderFailedError(`the embedding thread exited (code ${code})`));
+    onClosed?.();
+  });
+  // An idle embedding thread must not keep a process alive; one with work in hand must.
+  worker.unref();
+  let closing: Promise<void> | null = null;
+  return {
+    info,
+    embed(texts, kind) {
+      if (closed || closing) return Promise.reject(new EmbedderFailedError("the embedder is closed"));
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.ref();
+        worker.postMessage({ type: "embed", id, texts: [...texts], kind } satisfies EmbedRequest);
+      });
+    },
+    close() {
+      if (closed) return Promise.resolve();
+      closing ??= new Promise<void>((resolve) => {
+        onClosed = resolve;
+        worker.postMessage({ type: "close" } satisfies EmbedRequest);
+      }).then(() => worker.terminate().then(() => undefined));
+      return closing;
+    },
+  };
+}
+
+/**
+ * The API process's query embedder: the thread starts on the first semantic search, query vectors
+ * are kept in a small LRU (a repeated query costs no inference), and a missing model is checked
+ * again at most every `retryMs` (so `models pull --embed` turns semantic search on without a restart).
+ */
+export class QueryEmbedder {
+  private embedder: Promise<Embedder> | null = null;
+  private missingUntil = 0;
+  private readonly cache: BoundedLru<Float32Array>;
+  /** Queries being embedded: a second ask for the same text waits for the first. */
+  private readonly inFlight = new Map<string, Promise<Float32Array>>();
+
+  constructor(
+    private readonly config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_CACHE_ENTRIES">,
+    private readonly open: typeof openEmbedder = openEmbedder,
+    private readonly retryMs = 30_000,
+  ) {
+    const entries = config.EMBED_QUERY_CACHE_ENTRIES;
+    this.cache = new BoundedLru({ maxEntries: entries, maxBytes: entries * 8 * 1024 });
+  }
+
+  /** True when the model's files are there (cheap: a few stat calls, at most every retryMs when absent). */
+  available(): boolean {
+    if (this.embedder) return true;
+    if (Date.now() < this.missingUntil) return false;
+    const present = embedModelPresence(this.config).missing.length === 0;
+    if (!present) this.missingUntil = Date.now() + this.retryMs;
+    return present;
+  }
+
+  get modelId(): string {
+    return this.config.EMBED_MODEL_ID;
+  }
+
+  /** Starts the thread and loads the model now when it is installed (resolves at once when not). */
+  async warm(): Promise<void> {
+    if (this.available()) await this.ready();
+  }
+
+  /** The query's vector; throws EmbedModelMissingError or EmbedderFailedError. */
+  async embedQuery(text: string): Promise<Float32Array> {
+    const kept = this.cache.get(text);
+    if (kept) return kept;
+    const running = this.inFlight.get(text);
+    if (running) return running;
+    if (this.inFlight.size >= MAX_PENDING_QUERIES) {
+      throw new EmbedderBusyError(`${MAX_PENDING_QUERIES} queries are already waiting for the embedding model; try again shortly (TEXT search is not affected)`);
+    }
+    const embedding = (async () => {
+      const embedder = await this.ready();
+      const [vector] = await embedder.embed([text], "query");
+      this.cache.set(text, vector!, vector!.byteLength + text.length * 2);
+      return vector!;
+    })();
+    this.inFlight.set(text, embedding);
+    try {
+      return await embedding;
+    } finally {
+      this.inFlight.delete(text);
+    }
+  }
+
+  private ready(): Promise<Embedder> {
+    if (!this.embedder) {
+      const opening = this.open(this.config);
+      this.embedder = opening;
+      // A model that failed to load is tried again on a later search, not kept as a failure.
+      opening.catch(() => {
+        if (this.embedder === opening) this.embedder = null;
+      });
+    }
+    return this.embedder;
+  }
+
+  async close(): Promise<void> {
+    const e = this.embedder;
+    this.embedder = null;
+    this.cache.clear();
+    if (e) await (await e.catch(() => null))?.close();
+  }
+}
+
+const shared = new WeakMap<object, QueryEmbedder>();
+
+/**
+ * The process's query embedder for this configuration, as search's MeaningSource (one embedding
+ * thread per API process, started by the first semantic search). Its thread is unref'd: it never
+ * keeps a process alive.
+ */
+export function meaningSource(config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_CACHE_ENTRIES" | "SEARCH_SEMANTIC_TOP_K" | "SEARCH_RRF_K">) {
+  let q = shared.get(config);
+  if (!q) shared.set(config, (q = new QueryEmbedder(config)));
+  const embedder = q;
+  return {
+    modelId: config.EMBED_MODEL_ID,
+    topK: config.SEARCH_SEMANTIC_TOP_K,
+    rrfK: config.SEARCH_RRF_K,
+    available: () => embedder.available(),
+    embedQuery: (text: string) => embedder.embedQuery(text),
+    warm: () => embedder.warm(),
+    /** Stops the embedding thread (a one-shot command; an API process keeps it). */
+    close: async () => {
+      shared.delete(config);
+      await embedder.close();
+    },
+  };
+}

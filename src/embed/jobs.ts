@@ -1,0 +1,159 @@
+import type { Config } from "../config.js";
+import type { Db } from "../db.js";
+import type { Job } from "../generated/prisma/client.js";
+import type { Logger } from "../log.js";
+import { acquireLease, holderId, releaseLease } from "../jobs/lease.js";
+import { EMBED, failJob, leaseName, PRIORITY } from "../jobs/queue.js";
+import type { Component } from "../runtime.js";
+import { type Embedder, EmbedModelMissingError, openEmbedder } from "./embedder.js";
+import { countStale, embedStale, type EmbedRunSummary } from "./store.js";
+
+/**
+ * The embed job kind: one queued job at a time ("embed:stale"), at the lowest priority, refreshes
+ * up to EMBED_BATCH missing or stale vectors per run and queues the next while any are left. A new
+ * current description (from the worker, a person, a review) makes its work's vector stale; the
+ * embed worker notices within EMBED_POLL_S and queues the job. Several worker processes may run:
+ * the job's lease lets one of them run it.
+ */
+
+const DEDUPE_KEY = "embed:stale";
+/** Finished embed jobs are kept this long (for the jobs list), then removed. */
+const KEEP_FINISHED_MS = 86_400_000;
+
+/** Queues the embed job when vectors are missing or stale and none is queued or running. Returns it when created. */
+export async function queueEmbedJob(db: Db, config: Pick<Config, "EMBED_MODEL_ID" | "JOB_MAX_ATTEMPTS">, reason = "stale embeddings"): Promise<Job | null> {
+  if ((await countStale(db, config.EMBED_MODEL_ID)) === 0) return null;
+  if (await db.job.findFirst({ where: { dedupeKey: DEDUPE_KEY, status: { in: ["QUEUED", "RUNNING"] } }, select: { id: true } })) return null;
+  await db.job.deleteMany({ where: { kind: EMBED, status: { in: ["SUCCEEDED", "CANCELLED"] }, finishedAt: { lt: new Date(Date.now() - KEEP_FINISHED_MS) } } });
+  const mine = await db.job.create({
+    data: { kind: EMBED, dedupeKey: DEDUPE_KEY, priority: PRIORITY.embed, reason, maxAttempts: config.JOB_MAX_ATTEMPTS },
+  });
+  // Two processes may both have found none: the oldest queued one wins (as enqueueDescribe does).
+  const oldest = await db.job.findFirst({ where: { dedupeKey: DEDUPE_KEY, status: "QUEUED" }, orderBy: { id: "asc" } });
+  if (oldest && oldest.id < mine.id) {
+    await db.job.deleteMany({ where: { id: mine.id, status: "QUEUED" } });
+    return null;
+  }
+  return mine;
+}
+
+/** Claims the ready embed job (lease, then QUEUED -> RUNNING), or null. */
+export async function claimEmbedJob(db: Db, holder: string, ttlMs: number, now = new Date()): Promise<Job | null> {
+  const job = await db.job.findFirst({ where: { kind: EMBED, status: "QUEUED", runAfter: { lte: now } }, orderBy: [{ priority: "desc" }, { id: "asc" }] });
+  if (!job || !(await acquireLease(db, leaseName(job.id), holder, ttlMs, now))) return null;
+  const moved = await db.job.updateMany({
+    where: { id: job.id, status: "QUEUED" },
+    data: { status: "RUNNING", holder, attempts: { increment: 1 }, startedAt: now, heartbeatAt: now, progress: 0, error: null },
+  });
+  if (moved.count !== 1) {
+    await releaseLease(db, leaseName(job.id), holder);
+    return null;
+  }
+  return db.job.findUniqueOrThrow({ where: { id: job.id } });
+}
+
+/** Runs a claimed embed job: one batch, then SUCCEEDED (progress = vectors made) and the next job if more are stale. */
+export async function runEmbedJob(db: Db, config: Pick<Config, "EMBED_BATCH" | "EMBED_MODEL_ID" | "JOB_MAX_ATTEMPTS">, embedder: Embedder, job: Job, holder: string): Promise<EmbedRunSummary> {
+  try {
+    const summary = await embedStale(db, embedder, config.EMBED_BATCH);
+    await db.job.updateMany({
+      where: { id: job.id, holder, status: "RUNNING" },
+      data: { status: "SUCCEEDED", holder: null, finishedAt: new Date(), progress: summary.embedded, progressTotal: summary.embedded + summary.unchanged },
+    });
+    await releaseLease(db, leaseName(job.id), holder);
+    await queueEmbedJob(db, config);
+    return summary;
+  } catch (err) {
+    await failJob(db, job, holder, err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+    throw err;
+  }
+}
+
+/**
+ * `artdesc embed --missing`: embeds every missing or stale vector now, in this process, batch by
+ * batch (no job needed: the command is the run). Returns the totals.
+ */
+export async function embedMissing(db: Db, embedder: Embedder, batch: number, onBatch?: (s: EmbedRunSummary) => void): Promise<EmbedRunSummary> {
+  const total: EmbedRunSummary = { embedded: 0, unchanged: 0 };
+  for (;;) {
+    const s = await embedStale(db, embedder, batch);
+    if (s.embedded + s.unchanged === 0) return total;
+    total.embedded += s.embedded;
+    total.unchanged += s.unchanged;
+    onBatch?.(s);
+  }
+}
+
+export interface EmbedWorkerOptions {
+  db: Db;
+  config: Config;
+  log: Logger;
+  role?: string;
+  open?: typeof openEmbedder;
+  pollMs?: number;
+}
+
+/**
+ * The background embedder of `artdesc worker`, `start` and `daemon`: loads the embedding model in
+ * its own thread (when installed; it looks again every poll otherwise), queues the embed job when
+ * vectors are stale, and runs it. It never blocks the describe worker: they share only the database.
+ */
+export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component> {
+  const { db, config } = o;
+  const holder = holderId(`${o.role ?? "worker"}-embed`);
+  const log = o.log.child({ component: "embed", holder });
+  const pollMs = o.pollMs ?? config.EMBED_POLL_S * 1000;
+  const ttlMs = config.HEARTBEAT_STALE_S * 1000;
+  let embedder: Embedder | null = null;
+  let stopping = false;
+  let wake: (() => void) | null = null;
+  let saidMissing = false;
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(() => ((wake = null), resolve()), ms);
+      wake = () => (clearTimeout(t), (wake = null), resolve());
+    });
+
+  async function tick(): Promise<boolean> {
+    if (!embedder) {
+      try {
+        embedder = await (o.open ?? openEmbedder)(config);
+        log.info({ model: embedder.info }, "embedding model loaded");
+      } catch (err) {
+        if (!(err instanceof EmbedModelMissingError)) throw err;
+        if (!saidMissing) log.info({ command: err.command }, "no embedding model: semantic search is off until it is installed");
+        saidMissing = true;
+        return false;
+      }
+    }
+    await queueEmbedJob(db, config);
+    const job = await claimEmbedJob(db, holder, ttlMs);
+    if (!job) return false;
+    const s = await runEmbedJob(db, config, embedder, job, holder);
+    log.info({ job: job.id, ...s }, "embeddings refreshed");
+    return s.embedded + s.unchanged > 0;
+  }
+
+  const loop = (async () => {
+    while (!stopping) {
+      let busy = false;
+      try {
+        busy = await tick();
+      } catch (err) {
+        log.error({ err }, "embedding run failed");
+      }
+      if (!busy && !stopping) await sleep(pollMs);
+    }
+  })();
+
+  return {
+    name: "embed",
+    async stop() {
+      stopping = true;
+      wake?.();
+      await loop;
+      await embedder?.close();
+      embedder = null;
+    },
+  };
+}

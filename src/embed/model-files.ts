@@ -1,0 +1,73 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "../config.js";
+import { DTYPE_SUFFIX } from "../describe/models/contract.js";
+import { pullFiles, type PullOptions, type PullResult } from "../describe/models/pull.js";
+
+/**
+ * The embedding model's folder: MODEL_DIR/EMBED_MODEL_ID in the layout of a Hugging Face ONNX
+ * export of a sentence encoder (Xenova/multilingual-e5-small): configs, tokenizer, onnx/model*.onnx.
+ */
+
+export type EmbedDtype = Config["EMBED_MODEL_DTYPE"];
+export type EmbedConfig = Pick<Config, "MODEL_DIR" | "EMBED_MODEL_ID" | "EMBED_MODEL_REVISION" | "EMBED_MODEL_DTYPE">;
+
+export const EMBED_REQUIRED_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json"] as const;
+export const EMBED_OPTIONAL_FILES = ["special_tokens_map.json", "sentence_bert_config.json", "modules.json", "1_Pooling/config.json"] as const;
+
+export const embedOnnxFile = (dtype: EmbedDtype) => `onnx/model${DTYPE_SUFFIX[dtype]}.onnx`;
+
+export function embedModelDir(config: EmbedConfig): string {
+  return join(config.MODEL_DIR, config.EMBED_MODEL_ID);
+}
+
+/** The command that installs the configured embedding model. */
+export function embedPullCommand(config: EmbedConfig): string {
+  return `artdesc models pull --embed${config.EMBED_MODEL_ID === "Xenova/multilingual-e5-small" ? "" : ` --model ${config.EMBED_MODEL_ID}`}`;
+}
+
+export interface EmbedModelPresence {
+  dir: string;
+  /** Required files that are not there (none: the model can load). */
+  missing: string[];
+  /** What the model is, as recorded by pull or synth, else the configured id. */
+  modelId: string;
+  command: string;
+}
+
+/** Which files of the configured embedding model are missing; reads no graph. */
+export function embedModelPresence(config: EmbedConfig): EmbedModelPresence {
+  const dir = embedModelDir(config);
+  const missing = [...EMBED_REQUIRED_FILES, embedOnnxFile(config.EMBED_MODEL_DTYPE)].filter((f) => !existsSync(join(dir, f)));
+  return { dir, missing, modelId: config.EMBED_MODEL_ID, command: embedPullCommand(config) };
+}
+
+/**
+ * The text conventions of a model family, from its model card. e5 ("query: " / "passage: "
+ * prefixes, mean pooling, unit length: https://huggingface.co/intfloat/multilingual-e5-small);
+ * the synthetic models copy e5's. Other sentence-transformers models: mean pooling, no prefix.
+ */
+export interface EmbedConventions {
+  queryPrefix: string;
+  passagePrefix: string;
+  pooling: "mean" | "cls";
+  normalize: true;
+}
+
+export function embedConventions(modelId: string): EmbedConventions {
+  if (/(^|[/-])e5([-_]|$)|artdesc\/synth-embed/i.test(modelId)) return { queryPrefix: "query: ", passagePrefix: "passage: ", pooling: "mean", normalize: true };
+  if (/bge-/i.test(modelId)) return { queryPrefix: "", passagePrefix: "", pooling: "cls", normalize: true };
+  return { queryPrefix: "", passagePrefix: "", pooling: "mean", normalize: true };
+}
+
+/** `artdesc models pull --embed`: the same resumable, size-checked download as the VLM's. */
+export function pullEmbedModel(
+  options: Omit<PullOptions, "dtypes" | "modelId" | "revision" | "modelDir">,
+  config: EmbedConfig,
+  overrides: { modelId?: string; revision?: string } = {},
+): Promise<PullResult> {
+  return pullFiles(
+    { ...options, modelId: overrides.modelId ?? config.EMBED_MODEL_ID, revision: overrides.revision ?? config.EMBED_MODEL_REVISION, modelDir: config.MODEL_DIR },
+    { required: EMBED_REQUIRED_FILES, optional: EMBED_OPTIONAL_FILES, graphs: [embedOnnxFile(config.EMBED_MODEL_DTYPE)], dtypes: [config.EMBED_MODEL_DTYPE] },
+  );
+}

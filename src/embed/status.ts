@@ -1,0 +1,39 @@
+import type { Config } from "../config.js";
+import type { Db } from "../db.js";
+import { embedModelPresence, type EmbedConfig } from "./model-files.js";
+import { embeddingCounts } from "./store.js";
+
+/** Whether semantic search is on, and if not, the command that turns it on (GraphQL status, the web /status page). */
+export interface SemanticSearchStatus {
+  /** An embedding model is installed and works have vectors: HYBRID is the default search mode. */
+  enabled: boolean;
+  modelId: string;
+  installed: boolean;
+  /** Active works with a vector of this model. */
+  embedded: number;
+  /** Active works with a current description. */
+  described: number;
+  /** Works whose vector is missing or may be stale (a worker refreshes them; an upper bound). */
+  stale: number;
+  /** What to run next, or null when nothing is needed. */
+  command: string | null;
+  message: string;
+}
+
+export async function semanticSearchStatus(db: Db, config: EmbedConfig & Pick<Config, "EMBED_MODEL_ID">): Promise<SemanticSearchStatus> {
+  const presence = embedModelPresence(config);
+  const installed = presence.missing.length === 0;
+  const counts = await embeddingCounts(db, config.EMBED_MODEL_ID);
+  const enabled = installed && counts.embedded > 0;
+  const base = { modelId: config.EMBED_MODEL_ID, installed, enabled, ...counts };
+  if (!installed) {
+    return { ...base, command: presence.command, message: `Semantic search is off: no embedding model (${config.EMBED_MODEL_ID}). Run ${presence.command}; search is by words until then.` };
+  }
+  if (counts.embedded === 0) {
+    return { ...base, command: "artdesc embed --missing", message: "Semantic search is off until descriptions are embedded: run artdesc embed --missing, or start a worker, which embeds them in the background." };
+  }
+  if (counts.stale > 0) {
+    return { ...base, command: "artdesc embed --missing", message: `Semantic search is on; ${counts.stale} descriptions wait to be embedded (a worker does it in the background, or run artdesc embed --missing).` };
+  }
+  return { ...base, command: null, message: `Semantic search is on: ${counts.embedded} descriptions embedded with ${config.EMBED_MODEL_ID}.` };
+}

@@ -1,0 +1,122 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
+import { startEmbedWorker } from "../../src/embed/jobs.js";
+import { decodeVector, encodeVector, passageText, textHash } from "../../src/embed/store.js";
+import { VectorIndex } from "../../src/embed/vector-index.js";
+import { EMBED } from "../../src/jobs/queue.js";
+import { createLogger } from "../../src/log.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { addDescription, makeArtwork } from "../support/factories.js";
+
+const MODEL_ID = "artdesc/synth-embed-tiny";
+let t: TestDb;
+let modelDir: string;
+
+beforeAll(async () => {
+  t = await createTestDb();
+  modelDir = mkdtempSync(join(tmpdir(), "artdesc-embed-jobs-"));
+  synthEmbedModel({ preset: "embed-tiny", outDir: join(modelDir, MODEL_ID) });
+});
+afterAll(async () => {
+  await t?.close();
+  rmSync(modelDir, { recursive: true, force: true });
+});
+
+async function until<T>(what: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await what();
+    if (v) return v;
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("the background embedder", () => {
+  it("embeds a new description, then the next one that replaces it, through embed jobs", async () => {
+    const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, EMBED_POLL_S: "1" });
+    const worker = await startEmbedWorker({ db: t.db, config, log: createLogger("silent"), role: "test", pollMs: 100 });
+    try {
+      const art = await makeArtwork(t.db, { qid: "Q900", title: "Perro", description: "A hound in the sand." });
+      const first = await until(() => t.db.artworkEmbedding.findUnique({ where: { artworkId: art.id } }));
+      expect(first).toMatchObject({ modelId: MODEL_ID, dims: 128, textHash: textHash(passageText("Perro", "A hound in the sand.")) });
+      await addDescription(t.db, art.id, "A ship on the sea.", "HUMAN");
+      const second = await until(async () => {
+        const e = await t.db.artworkEmbedding.findUnique({ where: { artworkId: art.id } });
+        return e && e.textHash !== first.textHash ? e : null;
+      });
+      expect(second.textHash).toBe(textHash(passageText("Perro", "A ship on the sea.")));
+      const jobs = await t.db.job.findMany({ where: { kind: EMBED } });
+      expect(jobs.length).toBeGreaterThanOrEqual(2);
+      expect(jobs.every((j) => j.priority === -10)).toBe(true);
+      expect(jobs.filter((j) => j.status === "SUCCEEDED").length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await worker.stop();
+    }
+  }, 60_000);
+
+  it("does nothing and says how to turn it on when no model is installed", async () => {
+    const lines: string[] = [];
+    const log = createLogger("info");
+    const config = loadConfig({ MODEL_DIR: join(modelDir, "none"), EMBED_POLL_S: "1" });
+    const spy = { ...log, child: () => ({ info: (o: object, m: string) => lines.push(`${JSON.stringify(o)} ${m}`), error: () => undefined }) } as unknown as typeof log;
+    const worker = await startEmbedWorker({ db: t.db, config, log: spy, role: "test", pollMs: 50 });
+    await new Promise((r) => setTimeout(r, 300));
+    await worker.stop();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("artdesc models pull --embed");
+  });
+});
+
+describe("pure parts", () => {
+  it("embeds title and description; hashes the text; round-trips float32 blobs", () => {
+    expect(passageText(" Perro ", " A hound. ")).toBe("Perro. A hound.");
+    expect(passageText(null, "A hound.")).toBe("A hound.");
+    expect(textHash("a")).not.toBe(textHash("b"));
+    const v = Float32Array.of(0.5, -0.25, 1e-7);
+    expect(decodeVector(encodeVector(v))).toEqual(v);
+    // An unaligned blob still decodes.
+    const bytes = new Uint8Array(13);
+    bytes.set(encodeVector(v), 1);
+    expect(decodeVector(bytes.subarray(1))).toEqual(v);
+  });
+
+  it("the vector index follows inserts, updates and deletions, and ranks best first, ties by id", () => {
+    const db = new Database(":memory:");
+    db.exec(`CREATE TABLE ArtworkEmbedding (artworkId INTEGER PRIMARY KEY, modelId TEXT, descriptionId INT, textHash TEXT, dims INT, vector BLOB, embeddedAt TEXT)`);
+    const put = db.prepare(`INSERT OR REPLACE INTO ArtworkEmbedding VALUES (?, ?, 1, 'h', 2, ?, ?)`);
+    const unit = (a: number) => encodeVector(Float32Array.of(Math.cos(a), Math.sin(a)));
+    put.run(1, "m", unit(0), "1");
+    put.run(2, "m", unit(0.5), "1");
+    put.run(3, "other", unit(0), "1");
+    const index = new VectorIndex(db, "m");
+    index.refresh();
+    expect(index.count).toBe(2);
+    const q = Float32Array.of(1, 0);
+    expect(index.nearest(q, 5, () => true).map((n) => n.artworkId)).toEqual([1, 2]);
+    put.run(4, "m", unit(0), "2");
+    put.run(2, "m", unit(0.01), "2");
+    index.refresh();
+    expect(index.count).toBe(3);
+    const near = index.nearest(q, 2, () => true);
+    expect(near.map((n) => n.artworkId)).toEqual([1, 4]);
+    expect(near[0]!.similarity).toBeCloseTo(1, 6);
+    expect(index.nearest(q, 5, (id) => id !== 1).map((n) => n.artworkId)).toEqual([4, 2]);
+    db.prepare(`DELETE FROM ArtworkEmbedding WHERE artworkId = 1`).run();
+    index.refresh();
+    expect(index.count).toBe(2);
+    expect(index.vectorOf(1)).toBeNull();
+    expect(index.nearest(q, 5, () => true).map((n) => n.artworkId)).toEqual([4, 2]);
+    // A delete and an insert between two refreshes (same count): the new row is found, the old one dropped.
+    db.prepare(`DELETE FROM ArtworkEmbedding WHERE artworkId = 4`).run();
+    put.run(5, "m", unit(0), "3");
+    index.refresh();
+    expect(index.nearest(q, 5, () => true).map((n) => n.artworkId)).toEqual([5, 2]);
+    expect(index.nearest(Float32Array.of(1, 0, 0), 5, () => true)).toEqual([]);
+  });
+});

@@ -1,0 +1,127 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { pullCommand } from "../../src/describe/models/commands.js";
+import { embedVocabulary, SEMANTIC_GROUPS, synthEmbedModel } from "../../src/describe/models/embed-synth.js";
+import { type Embedder, EmbedderBusyError, EmbedModelMissingError, MAX_PENDING_QUERIES, openEmbedder, QueryEmbedder } from "../../src/embed/embedder.js";
+import { embedConventions } from "../../src/embed/model-files.js";
+import { startLocalHub } from "../support/hub.js";
+
+const MODEL_ID = "artdesc/synth-embed-tiny";
+let modelDir: string;
+let embedder: Embedder;
+const config = () => loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID });
+const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
+
+beforeAll(async () => {
+  modelDir = mkdtempSync(join(tmpdir(), "artdesc-embed-model-"));
+  synthEmbedModel({ preset: "embed-tiny", outDir: join(modelDir, MODEL_ID) });
+  embedder = await openEmbedder(config());
+});
+afterAll(async () => {
+  await embedder?.close();
+  rmSync(modelDir, { recursive: true, force: true });
+});
+
+describe("the synthetic semantic model, through transformers.js in the embedding thread", () => {
+  it("has the real file layout and e5's conventions", () => {
+    const cfg = JSON.parse(readFileSync(join(modelDir, MODEL_ID, "config.json"), "utf8"));
+    expect(cfg.model_type).toBe("bert");
+    expect(embedder.info).toEqual({ modelId: MODEL_ID, dims: 128, dtype: "fp32" });
+    expect(embedConventions(MODEL_ID).queryPrefix).toBe("query: ");
+    expect(embedConventions("Xenova/multilingual-e5-small")).toMatchObject({ queryPrefix: "query: ", passagePrefix: "passage: ", pooling: "mean" });
+    expect(embedConventions("Xenova/all-MiniLM-L6-v2").queryPrefix).toBe("");
+  });
+
+  it("puts texts that share a word group close, though they share no word", async () => {
+    const [q, near, far, spanish] = await embedder.embed(["hound", "A dog sleeps by the fire.", "A ship on a calm sea.", "Un perro duerme."], "passage");
+    expect(Math.hypot(...q!)).toBeCloseTo(1, 5);
+    expect(dot(q!, near!)).toBeGreaterThan(0.5);
+    expect(dot(q!, far!)).toBeLessThan(0.3);
+    expect(dot(q!, spanish!)).toBeGreaterThan(0.5);
+    const [squad, fusil, dogs] = await embedder.embed(["firing squad"], "query").then(async ([a]) => [a, ...(await embedder.embed(["Fusilamientos del tres de mayo", "Dogs"], "passage"))]);
+    expect(dot(squad!, fusil!)).toBeGreaterThan(dot(squad!, dogs!) + 0.3);
+  });
+
+  it("tokenizes every group word as one token (accents stripped), so the design holds through the real tokenizer", () => {
+    const tokens = new Set(embedVocabulary().tokens);
+    for (const words of Object.values(SEMANTIC_GROUPS)) for (const w of words) expect(tokens.has(w)).toBe(true);
+  });
+
+  it("is refused with the command that installs it when absent", async () => {
+    const err = await openEmbedder(loadConfig({ MODEL_DIR: modelDir })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EmbedModelMissingError);
+    expect((err as EmbedModelMissingError).command).toBe("artdesc models pull --embed");
+    const q = new QueryEmbedder(loadConfig({ MODEL_DIR: modelDir }));
+    expect(q.available()).toBe(false);
+  });
+
+  it("keeps query vectors in its LRU: the second ask costs no inference", async () => {
+    let opened = 0;
+    let calls = 0;
+    const q = new QueryEmbedder(config(), async (c) => {
+      opened++;
+      const e = await openEmbedder(c);
+      return { info: e.info, close: () => e.close(), embed: (t, k) => (calls++, e.embed(t, k)) };
+    });
+    const a = await q.embedQuery("hound");
+    const b = await q.embedQuery("hound");
+    expect(b).toBe(a);
+    expect([opened, calls]).toEqual([1, 1]);
+    await q.embedQuery("cur");
+    expect(calls).toBe(2);
+    await q.close();
+  });
+});
+
+describe("a flood of distinct queries", () => {
+  it("is bounded: past MAX_PENDING_QUERIES waiting embeddings a query is refused with EmbedderBusyError; the same text waits for the one in flight", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const q = new QueryEmbedder(config(), async (c) => {
+      const e = await openEmbedder(c);
+      return { info: e.info, close: () => e.close(), embed: async (t, k) => (calls++, await gate, e.embed(t, k)) };
+    });
+    await q.warm();
+    const waiting = Array.from({ length: MAX_PENDING_QUERIES }, (_, i) => q.embedQuery(`dog number ${i}`));
+    const again = q.embedQuery("dog number 0");
+    await expect(q.embedQuery("one too many")).rejects.toBeInstanceOf(EmbedderBusyError);
+    release();
+    const vectors = await Promise.all(waiting);
+    expect(await again).toBe(vectors[0]);
+    expect(calls).toBe(MAX_PENDING_QUERIES);
+    // Room again once they are done.
+    expect((await q.embedQuery("one too many")).length).toBe(128);
+    await q.close();
+  });
+});
+
+describe("models pull --embed", () => {
+  it("downloads the embedding model from a hub, resumably, into MODEL_DIR/EMBED_MODEL_ID", async () => {
+    const hub = await startLocalHub(MODEL_ID, join(modelDir, MODEL_ID));
+    const target = mkdtempSync(join(tmpdir(), "artdesc-embed-pull-"));
+    try {
+      hub.cutOnce.set("onnx/model.onnx", 1000);
+      let out = "";
+      const ok = await pullCommand(
+        { embed: true },
+        loadConfig({ MODEL_DIR: target, EMBED_MODEL_ID: MODEL_ID, MODEL_HUB_URL: hub.url, HTTP_MAX_RETRIES: "2" }),
+        { write: (s: string) => (out += s) },
+      );
+      expect(ok).toBe(true);
+      expect(out).toMatch(/Pulling embedding model artdesc\/synth-embed-tiny@main \(fp32\)/);
+      expect(readFileSync(join(target, MODEL_ID, "onnx/model.onnx")).equals(readFileSync(join(modelDir, MODEL_ID, "onnx/model.onnx")))).toBe(true);
+      // The cut transfer resumed with a Range request.
+      expect(hub.requests.some((r) => r.path.endsWith("onnx/model.onnx") && r.range === "bytes=1000-")).toBe(true);
+      const e = await openEmbedder(loadConfig({ MODEL_DIR: target, EMBED_MODEL_ID: MODEL_ID }));
+      expect(e.info.dims).toBe(128);
+      await e.close();
+    } finally {
+      await hub.close();
+      rmSync(target, { recursive: true, force: true });
+    }
+  });
+});

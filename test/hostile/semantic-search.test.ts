@@ -1,0 +1,329 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Config, loadConfig } from "../../src/config.js";
+import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
+import { type Embedder, meaningSource, openEmbedder } from "../../src/embed/embedder.js";
+import { claimEmbedJob, embedMissing, queueEmbedJob, runEmbedJob } from "../../src/embed/jobs.js";
+import { countStale, decodeVector } from "../../src/embed/store.js";
+import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
+import { EMBED } from "../../src/jobs/queue.js";
+import { fuseRanks } from "../../src/search/search.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
+import { gql } from "../support/graphql.js";
+import { runCli } from "../support/cli.js";
+
+/**
+ * Semantic and hybrid search through GraphQL (yoga.fetch) and the command line, on the synthetic
+ * semantic model (embed-tiny: dog/hound/perro embed together, so do execution/firing/squad/rifles):
+ * real tokenizer, real ONNX session in the embedding thread, real vectors in SQLite, real ranking.
+ */
+
+const MODEL_ID = "artdesc/synth-embed-tiny";
+const TOP_K = 4;
+const RRF_K = 60;
+let t: TestDb;
+let modelDir: string;
+let emptyModelDir: string;
+let config: Config;
+let yoga: Yoga;
+let embedder: Embedder;
+const ids: Record<string, number> = {};
+
+const SEARCH = `query($q: String!, $mode: SearchMode, $first: Int, $after: String, $last: Int, $before: String, $filter: SearchFilter) {
+  search(query: $q, mode: $mode, first: $first, after: $after, last: $last, before: $before, filter: $filter) {
+    totalCount pageInfo { hasNextPage hasPreviousPage endCursor startCursor }
+    edges { cursor node { score rank similarity matchedBy snippet artwork { qid } } }
+  }
+}`;
+
+type Hit = { score: number; rank: number; similarity: number | null; matchedBy: string[]; snippet: string | null; artwork: { qid: string } };
+
+type PageInfo = { hasNextPage: boolean; hasPreviousPage: boolean; endCursor: string; startCursor: string };
+async function search(q: string, vars: Record<string, unknown> = {}, app = yoga): Promise<{ totalCount: number; pageInfo: PageInfo; hits: Hit[] }> {
+  const r = await gql(app, SEARCH, { q, ...vars });
+  expect(r.errors).toBeUndefined();
+  return { ...r.data.search, hits: r.data.search.edges.map((e: { node: Hit }) => e.node) as Hit[] };
+}
+async function searchError(q: string, vars: Record<string, unknown> = {}, app = yoga) {
+  const r = await gql(app, SEARCH, { q, ...vars });
+  expect(r.errors).toHaveLength(1);
+  return r.errors![0]!;
+}
+const qids = (hits: Hit[]) => hits.map((h) => h.artwork.qid);
+
+beforeAll(async () => {
+  t = await createTestDb();
+  modelDir = mkdtempSync(join(tmpdir(), "artdesc-semantic-"));
+  emptyModelDir = mkdtempSync(join(tmpdir(), "artdesc-semantic-none-"));
+  synthEmbedModel({ preset: "embed-tiny", outDir: join(modelDir, MODEL_ID) });
+  config = loadConfig({
+    MODEL_DIR: modelDir,
+    EMBED_MODEL_ID: MODEL_ID,
+    SEARCH_SEMANTIC_TOP_K: String(TOP_K),
+    SEARCH_RRF_K: String(RRF_K),
+    GRAPHQL_RESPONSE_CACHE: "false",
+  });
+  yoga = createGraphqlApp({ db: t.db, config });
+  const goya = await makeGoya(t.db);
+  const other = await makeCreator(t.db, { qid: "Q296", labels: { en: "Claude Monet" } });
+  const make = async (qid: string, title: string, description: string, creator = goya.id) =>
+    (ids[qid] = (await makeArtwork(t.db, { qid, title, description, creators: [{ id: creator }] })).id);
+  await make("Q201", "Perro semihundido", "A hound half buried in sand looks up at an empty sky. Nothing else is there.");
+  await make("Q202", "El tres de mayo", "Soldiers aim rifles at a man in a white shirt at night. A lantern lights the scene.");
+  await make("Q203", "Marina", "A ship on a calm sea at dawn.", other.id);
+  await make("Q204", "Dog and donkey", "A dog sleeps near a donkey under a tree.");
+  await make("Q205", "Casa", "A small dog barks at a cat by the door.", other.id);
+  await make("Q206", "Bodegon", "Bread, grapes and an apple on a table.", other.id);
+  await make("Q207", "Paisaje", "A river runs between green hills under clouds.", other.id);
+  // Not described: never embedded, found by words only.
+  ids.Q208 = (await makeArtwork(t.db, { qid: "Q208", title: "Dog study", creators: [{ id: goya.id }] })).id;
+  embedder = await openEmbedder(config);
+  // As startApi does: the API's own query embedding thread loads before the first search.
+  await meaningSource(config).warm();
+  const total = await embedMissing(t.db, embedder, 3);
+  expect(total).toEqual({ embedded: 7, unchanged: 0 });
+}, 60_000);
+
+afterAll(async () => {
+  await embedder?.close();
+  await meaningSource(config).close();
+  await t?.close();
+  rmSync(modelDir, { recursive: true, force: true });
+  rmSync(emptyModelDir, { recursive: true, force: true });
+});
+
+describe("semantic search: meaning without shared words", () => {
+  it("finds the execution for 'firing squad' though no word matches, as a meaning-only hit with a first-sentence snippet", async () => {
+    const text = await search("firing squad", { mode: "TEXT" });
+    expect(text.totalCount).toBe(0);
+    const r = await search("firing squad");
+    const hit = r.hits[0]!;
+    expect(hit.artwork.qid).toBe("Q202");
+    expect(hit.matchedBy).toEqual(["MEANING"]);
+    expect(hit.score).toBe(0);
+    expect(hit.rank).toBe(1);
+    expect(hit.similarity).toBeGreaterThan(0.2);
+    expect(hit.similarity).toBeGreaterThan(r.hits[1]!.similarity! + 0.1);
+    expect(hit.snippet).toBe("Soldiers aim rifles at a man in a white shirt at night. A lantern lights the scene.".slice(0, 200));
+    // The semantic hit set is the TOP_K nearest: totalCount says so.
+    expect(r.totalCount).toBe(TOP_K);
+  });
+
+  it("finds dog works for 'hound' and 'perro' (Spanish) in SEMANTIC mode, by cosine", async () => {
+    for (const q of ["hound", "perro", "puppy"]) {
+      const r = await search(q, { mode: "SEMANTIC" });
+      const top = qids(r.hits).slice(0, 3).sort();
+      expect(top).toEqual(["Q201", "Q204", "Q205"]);
+      const sims = r.hits.map((h) => h.similarity!);
+      expect([...sims].sort((a, b) => b - a)).toEqual(sims);
+      expect(r.hits.every((h) => h.matchedBy.join() === "MEANING" && h.score === 0)).toBe(true);
+    }
+  });
+
+  it("defaults to HYBRID once vectors exist; words and meaning are both marked", async () => {
+    const r = await search("dog");
+    const byQid = new Map(r.hits.map((h) => [h.artwork.qid, h]));
+    expect(byQid.get("Q204")!.matchedBy).toEqual(["TEXT", "MEANING"]);
+    expect(byQid.get("Q204")!.snippet).toContain("<mark>dog</mark>");
+    expect(byQid.get("Q201")!.matchedBy).toEqual(["MEANING"]);
+    // Q208 has no description and so no vector: found by its title's word, with no similarity.
+    expect(byQid.get("Q208")).toMatchObject({ matchedBy: ["TEXT"], similarity: null, snippet: null });
+    expect(byQid.get("Q208")!.score).toBeGreaterThan(0);
+  });
+});
+
+describe("reciprocal rank fusion", () => {
+  it("fuses by hand-checkable numbers", () => {
+    // text: A (1), B (2), C (3); meaning: C (1), D (2). k = 60.
+    const fused = fuseRanks(
+      [
+        { id: 1, score: 9 },
+        { id: 2, score: 5 },
+        { id: 3, score: 1 },
+      ],
+      [{ id: 3 }, { id: 4 }],
+      60,
+    );
+    // C: 1/63 + 1/61 = 0.03227; A: 1/61 = 0.01639; D: 1/62 = 0.01613; B: 1/62 = 0.01613 (tie: lower id first).
+    expect(fused.map((r) => r.id)).toEqual([3, 1, 2, 4]);
+    expect(fused[0]!.fused).toBeCloseTo(1 / 63 + 1 / 61, 12);
+    expect(fused.map((r) => r.matchedBy.join("+"))).toEqual(["TEXT+MEANING", "TEXT", "TEXT", "MEANING"]);
+    expect(fused.find((r) => r.id === 4)!.score).toBe(0);
+  });
+
+  it("orders the HYBRID list as 1/(k + text rank) + 1/(k + meaning rank), from the TEXT and SEMANTIC lists the API gives", async () => {
+    for (const q of ["dog", "dog sea", "ship"]) {
+      const text = qids((await search(q, { mode: "TEXT", first: 100 })).hits);
+      const meaning = qids((await search(q, { mode: "SEMANTIC", first: 100 })).hits);
+      const score = (qid: string) =>
+        (text.includes(qid) ? 1 / (RRF_K + text.indexOf(qid) + 1) : 0) + (meaning.includes(qid) ? 1 / (RRF_K + meaning.indexOf(qid) + 1) : 0);
+      const union = [...new Set([...text, ...meaning])];
+      const expected = union.sort((a, b) => score(b) - score(a) || ids[a]! - ids[b]!);
+      const hybrid = await search(q, { mode: "HYBRID", first: 100 });
+      expect(qids(hybrid.hits)).toEqual(expected);
+      expect(hybrid.totalCount).toBe(union.length);
+      expect(hybrid.hits.map((h: Hit) => h.rank)).toEqual(expected.map((_, i) => i + 1));
+    }
+  });
+});
+
+describe("excluded words still exclude", () => {
+  it("drops a work with an excluded word from both lists in HYBRID and from SEMANTIC", async () => {
+    const withIt = qids((await search("dog", { mode: "HYBRID" })).hits);
+    expect(withIt).toContain("Q204");
+    for (const mode of ["HYBRID", "SEMANTIC"]) {
+      const r = await search("dog -donkey", { mode });
+      expect(qids(r.hits)).not.toContain("Q204");
+      expect(qids(r.hits)).toContain("Q201");
+    }
+    expect(qids((await search('hound -"buried in sand"', { mode: "SEMANTIC" })).hits)).not.toContain("Q201");
+    // An excluded word from the title excludes too.
+    expect(qids((await search("dog -casa", { mode: "HYBRID" })).hits)).not.toContain("Q205");
+  });
+
+  it("keeps the filter: a creator filter limits the meaning hits too", async () => {
+    const r = await search("hound", { mode: "SEMANTIC", filter: { creator: "Q296" } });
+    expect(qids(r.hits).sort()).toEqual(["Q203", "Q205", "Q206", "Q207"]);
+    expect(qids(r.hits)[0]).toBe("Q205");
+  });
+});
+
+describe("paging", () => {
+  it("pages HYBRID forward and backward over the same list, totalCount the union", async () => {
+    const all = await search("dog", { first: 100 });
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page: { hits: Hit[]; pageInfo: { hasNextPage: boolean; endCursor: string } } = await search("dog", { first: 2, after });
+      seen.push(...qids(page.hits));
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    expect(seen).toEqual(qids(all.hits));
+    expect(all.totalCount).toBe(seen.length);
+    const last = await search("dog", { last: 2 });
+    expect(qids(last.hits)).toEqual(qids(all.hits).slice(-2));
+    expect(last.hits.map((h: Hit) => h.rank)).toEqual([seen.length - 1, seen.length]);
+    const firstZero = await search("dog", { first: 0 });
+    expect(firstZero.pageInfo.hasNextPage).toBe(true);
+  });
+});
+
+describe("hostile input", () => {
+  it("refuses oversized pages, queries and unknown modes with typed errors", async () => {
+    expect((await searchError("dog", { first: 101 })).extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "first" });
+    expect((await searchError("dog ".repeat(200))).extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "query" });
+    expect((await searchError("-dog", { mode: "SEMANTIC" })).extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "query" });
+    expect((await searchError("dog", { mode: "VECTOR" })).message).toMatch(/SearchMode/);
+    const r = await gql(yoga, `{ artwork(id: "Q201") { ... on Artwork { similar(first: 51) { similarity } } } }`);
+    expect(r.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "first" });
+    const negative = await gql(yoga, `{ artwork(id: "Q201") { ... on Artwork { similar(first: -1) { similarity } } } }`);
+    expect(negative.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "first" });
+  });
+});
+
+describe("similar works", () => {
+  const SIMILAR = `query($id: ID!, $first: Int, $same: Boolean) { artwork(id: $id) { ... on Artwork { qid similar(first: $first, sameCreator: $same) { similarity artwork { qid } } } } }`;
+
+  it("lists the nearest works by description, any creator or the same creator", async () => {
+    const any = await gql(yoga, SIMILAR, { id: "Q201", first: 2 });
+    expect(any.errors).toBeUndefined();
+    const got = any.data.artwork.similar as { similarity: number; artwork: { qid: string } }[];
+    expect(got.map((s) => s.artwork.qid).sort()).toEqual(["Q204", "Q205"]);
+    expect(got[0]!.similarity).toBeGreaterThanOrEqual(got[1]!.similarity);
+    const same = await gql(yoga, SIMILAR, { id: "Q201", first: 3, same: true });
+    expect(same.data.artwork.similar.map((s: { artwork: { qid: string } }) => s.artwork.qid)).toEqual(["Q204", "Q202"]);
+    // A work without a vector has no neighbours.
+    expect((await gql(yoga, SIMILAR, { id: "Q208" })).data.artwork.similar).toEqual([]);
+  });
+});
+
+describe("stale vectors are made again", () => {
+  it("re-embeds a work whose description changed, and one whose vector came from another model, through the embed job", async () => {
+    expect(await countStale(t.db, MODEL_ID)).toBe(0);
+    expect(await queueEmbedJob(t.db, config)).toBeNull();
+    const before = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q203! } });
+    await addDescription(t.db, ids.Q203!, "A hound runs along the shore.", "HUMAN");
+    await t.db.artworkEmbedding.update({ where: { artworkId: ids.Q207! }, data: { modelId: "someone/old-model" } });
+    expect(await countStale(t.db, MODEL_ID)).toBe(2);
+    // Until re-embedded, the other model's vector is never compared with this model's queries.
+    expect(qids((await search("river hills", { mode: "SEMANTIC" })).hits)).not.toContain("Q207");
+    const job = await queueEmbedJob(t.db, config);
+    expect(job).toMatchObject({ kind: EMBED, priority: -10, status: "QUEUED" });
+    expect(await queueEmbedJob(t.db, config)).toBeNull();
+    const claimed = await claimEmbedJob(t.db, "test-holder", 60_000);
+    expect(claimed?.id).toBe(job!.id);
+    const summary = await runEmbedJob(t.db, config, embedder, claimed!, "test-holder");
+    expect(summary).toEqual({ embedded: 2, unchanged: 0 });
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: job!.id } })).toMatchObject({ status: "SUCCEEDED", progress: 2 });
+    const after = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q203! } });
+    expect(after.textHash).not.toBe(before.textHash);
+    expect(decodeVector(after.vector)).not.toEqual(decodeVector(before.vector));
+    expect(await countStale(t.db, MODEL_ID)).toBe(0);
+    expect(qids((await search("dog", { mode: "SEMANTIC" })).hits)).toContain("Q203");
+    expect(qids((await search("river hills", { mode: "SEMANTIC" })).hits)).toContain("Q207");
+  });
+
+  it("a re-synced work whose text did not change keeps its vector (only the check time moves)", async () => {
+    const before = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q206! } });
+    await t.db.artwork.update({ where: { id: ids.Q206! }, data: { lastSyncedAt: new Date(Date.now() + 1000) } });
+    expect(await countStale(t.db, MODEL_ID)).toBe(1);
+    expect(await embedMissing(t.db, embedder, 10)).toEqual({ embedded: 0, unchanged: 1 });
+    const after = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q206! } });
+    expect(after.vector).toEqual(before.vector);
+    // A changed title is a changed text.
+    await t.db.artwork.update({ where: { id: ids.Q206! }, data: { title: "Still life with a puppy" } });
+    expect(await embedMissing(t.db, embedder, 10)).toEqual({ embedded: 1, unchanged: 0 });
+  });
+});
+
+describe("without an embedding model", () => {
+  it("searches by words as before, says semantic search is off and how to turn it on, and refuses SEMANTIC with a typed error", async () => {
+    const bare = createGraphqlApp({ db: t.db, config: loadConfig({ MODEL_DIR: emptyModelDir, GRAPHQL_RESPONSE_CACHE: "false" }) });
+    const r = await search("dog", {}, bare);
+    expect(r.hits.every((h: Hit) => h.matchedBy.join() === "TEXT" && h.similarity === null)).toBe(true);
+    expect(qids(r.hits)).not.toContain("Q201");
+    for (const mode of ["SEMANTIC", "HYBRID"]) {
+      const err = await searchError("dog", { mode }, bare);
+      expect(err.extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "mode" });
+      expect(err.message).toContain("artdesc models pull --embed");
+    }
+    const status = await gql(bare, `{ status { semanticSearch { enabled installed command message } } }`);
+    expect(status.data.status.semanticSearch).toMatchObject({ enabled: false, installed: false, command: "artdesc models pull --embed" });
+    const on = await gql(yoga, `{ status { semanticSearch { enabled installed embedded described command } } }`);
+    expect(on.data.status.semanticSearch).toMatchObject({ enabled: true, installed: true, embedded: 7, described: 7, command: null });
+    // Vectors stored under this model are never used by a process configured for another.
+    expect((await gql(bare, `{ artwork(id: "Q201") { ... on Artwork { similar { similarity } } } }`)).data.artwork.similar).toEqual([]);
+  });
+});
+
+/** The exit code once the process has closed its output (an exit event may come before the last output). */
+const closed = (p: ReturnType<typeof runCli>) =>
+  new Promise<number | null>((resolve) => (p.child.exitCode !== null && p.child.stdout!.closed ? resolve(p.child.exitCode) : p.child.once("close", (code) => resolve(code))));
+
+describe("command line", () => {
+  it("artdesc search --mode semantic, artdesc similar and artdesc embed --missing run as a user runs them", async () => {
+    const env = { DATABASE_URL: t.url, MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, SEARCH_SEMANTIC_TOP_K: String(TOP_K) };
+    const s = runCli(["search", "--mode", "semantic", "firing", "squad"], env);
+    expect(await closed(s)).toBe(0);
+    expect(s.output()).toMatch(/^1\. Q202 {2}El tres de mayo.*similarity 0\.\d+ {2}\(meaning\)$/m);
+    const bad = runCli(["search", "--mode", "vectors", "dog"], env);
+    expect(await closed(bad)).toBe(2);
+    expect(bad.output()).toMatch(/--mode must be one of text, semantic, hybrid/);
+    const sim = runCli(["similar", "q201", "--limit", "2"], env);
+    expect(await closed(sim)).toBe(0);
+    expect(sim.output()).toMatch(/Works nearest in meaning to Q201/);
+    expect(sim.output()).toMatch(/^[12]\. Q20[45] /m);
+    const tooMany = runCli(["similar", "Q201", "--limit", "500"], env);
+    expect(await closed(tooMany)).toBe(2);
+    const none = runCli(["embed", "--missing"], { ...env, MODEL_DIR: emptyModelDir });
+    expect(await closed(none)).toBe(2);
+    expect(none.output()).toContain("artdesc models pull --embed");
+    const fill = runCli(["embed", "--missing"], env);
+    expect(await closed(fill)).toBe(0);
+    expect(fill.output()).toMatch(/embedded 0 descriptions \(0 unchanged\)/);
+  }, 120_000);
+});
