@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import {
@@ -273,6 +273,7 @@ export class Engine {
     for (const m of MODEL_MODULES) if (!sessions[m]) throw new Error(`transformers.js opened no ${m} session for ${dir}`);
     if (options.profileDecoderPrefix) {
       // The same file and options, profiled; transformers.js runs only through `sessions`, which this replaces.
+      mkdirSync(dirname(resolve(options.profileDecoderPrefix)), { recursive: true });
       await sessions.decoder_model_merged!.release();
       sessions.decoder_model_merged = await ort.InferenceSession.create(join(dir, onnxFile("decoder_model_merged", dtypes.decoder_model_merged)), {
         ...sessionOptions,
