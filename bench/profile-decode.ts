@@ -150,7 +150,8 @@ async function child(dtype: SynthDtype): Promise<void> {
   const from = measured[0]!.ts;
   const nodes = events.filter((e) => e.cat === "Node" && e.name.endsWith("_kernel_time") && e.ts >= from);
   const vocab = engine.vocabSize;
-  const kvHeads = 5;
+  const config = JSON.parse(readFileSync(join(modelDir, "config.json"), "utf8")) as { text_config?: { num_key_value_heads?: number } };
+  const kvHeads = config.text_config?.num_key_value_heads ?? 0;
   const byOp: Record<string, number> = {};
   const byRole: Record<string, number> = {};
   const byNode = new Map<string, { op: string; shapes: string; us: number }>();
