@@ -64,7 +64,8 @@ export interface EngineOptions {
   session?: SessionTuning;
   /**
    * Profile the decoder's runs (onnxruntime's `enableProfiling`) into `<prefix>_<time>.json`; only
-   * the decoder, as sessions started in the same second would share one file. See endProfiling().
+   * the decoder, as sessions started in the same second would share one file; CPU only (the
+   * profiled session is opened here, without transformers.js's execution providers). See endProfiling().
    */
   profileDecoderPrefix?: string;
 }
@@ -272,6 +273,7 @@ export class Engine {
     const sessions = (hfModel as unknown as { sessions: Record<string, ort.InferenceSession> }).sessions;
     for (const m of MODEL_MODULES) if (!sessions[m]) throw new Error(`transformers.js opened no ${m} session for ${dir}`);
     if (options.profileDecoderPrefix) {
+      if (device !== "cpu") throw new RangeError(`profileDecoderPrefix profiles the CPU decoder only, not ${device}`);
       // The same file and options, profiled; transformers.js runs only through `sessions`, which this replaces.
       mkdirSync(dirname(resolve(options.profileDecoderPrefix)), { recursive: true });
       await sessions.decoder_model_merged!.release();
