@@ -121,15 +121,21 @@ function topIndices(values: readonly number[], k: number): number[] {
     .map(([, i]) => i);
 }
 
-/** The top `k` (value, flat index) of `rows` score rows, ties to the lower index. */
-function topK(rows: Float32Array[], k: number): { value: number; index: number }[] {
+/**
+ * The top `k` (value, flat index) of `rows` score rows, ties to the lower index, where row b's
+ * values are `rows[b][t] + add[b]` rounded to float32: the beam's summed score added as Python adds
+ * it to the float32 log-probabilities, in the same pass as the selection (no second pass writing
+ * the sums over beams x vocab).
+ */
+function topK(rows: Float32Array[], add: readonly number[], k: number): { value: number; index: number }[] {
   const vocab = rows[0]!.length;
   const values: number[] = [];
   const indices: number[] = [];
   for (let b = 0; b < rows.length; b++) {
     const row = rows[b]!;
+    const s = add[b]!;
     for (let t = 0; t < vocab; t++) {
-      const v = row[t]!;
+      const v = Math.fround(row[t]! + s);
       if (values.length === k && !(v > values[k - 1]!)) continue;
       let pos = values.length;
       while (pos > 0 && v > values[pos - 1]!) pos--;
@@ -192,19 +198,18 @@ export async function beamSearch(run: BeamSearchRun): Promise<BeamSearchOutput> 
         continue;
       }
       active.push(item);
-      // 1. log-softmax and processors per running beam, then 2. add the beam's summed score.
+      // 1. log-softmax and processors per running beam (2., adding the beam's summed score, is in topK).
       for (let b = 0; b < nb; b++) {
         const row = first ? st.row : st.row + b;
         const out = scratch[b]!;
         logSoftmaxInto(logits, row * vocab, vocab, out);
         applyProcessors(out, { prompt: items[item]!.promptIds, generated: st.running[b]!.tokens }, p, seen);
-        const s = st.running[b]!.score;
-        for (let t = 0; t < vocab; t++) out[t] = out[t]! + s;
       }
-      // 3. the top K candidates over beams x vocab.
+      // 3. the top K candidates over beams x vocab (the beam's score added as they are scanned).
       const genLen = generated + 1;
       const atMax = genLen >= p.maxNewTokens;
-      const candidates: Candidate[] = topK(scratch, k).map(({ value, index }) => {
+      const beamScores = st.running.map((r) => r.score);
+      const candidates: Candidate[] = topK(scratch, beamScores, k).map(({ value, index }) => {
         const beam = Math.floor(index / vocab);
         const token = index % vocab;
         // 4. finished: an EOS id, the extra stop criterion, or max length.

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import {
@@ -13,7 +13,7 @@ import {
 import * as ort from "onnxruntime-node";
 import { decodeForModel, ImageRejectedError } from "../sync/images.js";
 import { type DtypeConfig, MODEL_MODULES, type ModelModule } from "../config.js";
-import { assertModelFolder, modelFiles, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder } from "./models/contract.js";
+import { assertModelFolder, modelFiles, onnxFile, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder } from "./models/contract.js";
 import { decodeTokens, type Hypothesis, targetLengthStop } from "./beam-search.js";
 import { cacheFeeds, cacheFromOutputs, emptyCache, type KvCache, releaseCache } from "./kv-cache.js";
 import { type CacheReorder, checkReorderPath, defaultReorderPath, DeviceReorder, hostReorder, type ReorderPath } from "./cache-reorder.js";
@@ -60,7 +60,21 @@ export interface EngineOptions {
   spinning?: boolean;
   /** Where the key/value cache is reordered between steps; by default per device (defaultReorderPath). */
   reorder?: ReorderPath;
+  /** onnxruntime session options for all three sessions (benchmarks try them; unset: onnxruntime's defaults). */
+  session?: SessionTuning;
+  /**
+   * Profile the decoder's runs (onnxruntime's `enableProfiling`) into `<prefix>_<time>.json`; only
+   * the decoder, as sessions started in the same second would share one file; CPU only (the
+   * profiled session is opened here, without transformers.js's execution providers). See endProfiling().
+   */
+  profileDecoderPrefix?: string;
 }
+
+/** The onnxruntime session options a caller may tune. */
+export type SessionTuning = Pick<
+  ort.InferenceSession.SessionOptions,
+  "graphOptimizationLevel" | "enableMemPattern" | "enableCpuMemArena" | "executionMode" | "interOpNumThreads"
+>;
 
 /** One description request as the engine sees it (GenerationParams plus what the engine needs). */
 export interface EngineParams extends GenerationParams {
@@ -194,10 +208,12 @@ export interface RunStats {
   copiedRows: number;
   /** Milliseconds spent reordering the cache (either path; the device path's runs are not in ortMs). */
   reorderMs: number;
+  /** Milliseconds inside the decode step (reorder, mask, embed and decoder runs, logits read back); the rest of a search is beam bookkeeping. */
+  stepMs: number;
 }
 
 export class Engine {
-  readonly stats: RunStats = { ortMs: 0, runs: 0, copiedRows: 0, reorderMs: 0 };
+  readonly stats: RunStats = { ortMs: 0, runs: 0, copiedRows: 0, reorderMs: 0, stepMs: 0 };
 
   private constructor(
     readonly model: ModelInfo,
@@ -237,7 +253,7 @@ export class Engine {
     env.allowLocalModels = true;
     env.allowRemoteModels = false;
     const id = basename(dir);
-    const sessionOptions: ort.InferenceSession.SessionOptions = {};
+    const sessionOptions: ort.InferenceSession.SessionOptions = { ...options.session };
     if (options.threads && options.threads > 0) sessionOptions.intraOpNumThreads = options.threads;
     // Idle onnxruntime threads spin-wait by default. Three sessions take turns every step and the
     // CPUs may be shared, so spinning threads steal the cores the running session needs: on the
@@ -256,6 +272,17 @@ export class Engine {
     });
     const sessions = (hfModel as unknown as { sessions: Record<string, ort.InferenceSession> }).sessions;
     for (const m of MODEL_MODULES) if (!sessions[m]) throw new Error(`transformers.js opened no ${m} session for ${dir}`);
+    if (options.profileDecoderPrefix) {
+      if (device !== "cpu") throw new RangeError(`profileDecoderPrefix profiles the CPU decoder only, not ${device}`);
+      // The same file and options, profiled; transformers.js runs only through `sessions`, which this replaces.
+      mkdirSync(dirname(resolve(options.profileDecoderPrefix)), { recursive: true });
+      await sessions.decoder_model_merged!.release();
+      sessions.decoder_model_merged = await ort.InferenceSession.create(join(dir, onnxFile("decoder_model_merged", dtypes.decoder_model_merged)), {
+        ...sessionOptions,
+        enableProfiling: true,
+        profileFilePrefix: options.profileDecoderPrefix,
+      });
+    }
 
     const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, any>;
     const text = (config.text_config ?? config) as Record<string, any>;
@@ -308,6 +335,11 @@ export class Engine {
       { visionGroup: Math.max(1, options.visionGroup ?? 1), maxEdge, tileSize },
       reorderPath === "device" ? new DeviceReorder(device, sessionOptions) : hostReorder,
     );
+  }
+
+  /** Ends the decoder's profiling (EngineOptions.profileDecoderPrefix): onnxruntime writes the file. */
+  endProfiling(): void {
+    this.sessions.decoder_model_merged.endProfiling();
   }
 
   get vocabSize(): number {
@@ -566,6 +598,7 @@ export class Engine {
     const rowSteps = prefills.map(() => 0);
 
     const step = async (parents: Int32Array, tokens: Int32Array): Promise<Float32Array> => {
+      const stepStart = performance.now();
       const nextItem = Array.from(parents, (p) => rowItem[p]!);
       const nextFed = Array.from(parents, (p) => rowFed[p]! + 1);
       const t0 = performance.now();
@@ -598,7 +631,9 @@ export class Engine {
       const out = await this.decode(embeds, mask, positions, cache);
       releaseCache(cache, out.cache);
       cache = out.cache;
-      return readFloat32(out.logits);
+      const logits = await readFloat32(out.logits);
+      this.stats.stepMs += performance.now() - stepStart;
+      return logits;
     };
 
     const stop =

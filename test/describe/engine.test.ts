@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Tensor } from "@huggingface/transformers";
 import * as ort from "onnxruntime-node";
@@ -143,6 +143,35 @@ describe("engine on the tiny model", () => {
     // One beam: its parent is always itself, so only the prefill's copy to the beam (1 row) happens.
     expect(engine.stats.copiedRows - before).toBe(1);
     expect(greedy![0]!.tokens.length).toBeGreaterThan(1);
+  });
+
+  it("a profiled engine with tuned session options decodes the same tokens, and its profile holds every decoder step", async () => {
+    const p = { ...base, maxNewTokens: 12, minNewTokens: 12 };
+    const [plain] = await engine.describe([{ imagePath: images[2]! }], p);
+    const prefix = join(model.root, "profile", "decoder");
+    const tuned = await Engine.load({
+      modelDir: model.dir,
+      // Memory planning only: graphOptimizationLevel "basic" fuses fewer ops and moves the score in the 5th digit.
+      session: { enableMemPattern: false, enableCpuMemArena: false, executionMode: "sequential" },
+      profileDecoderPrefix: prefix,
+    });
+    try {
+      const [out] = await tuned.describe([{ imagePath: images[2]! }], p);
+      expect(out!.generatedTokenIds).toEqual(plain!.generatedTokenIds);
+      expect(out!.sequenceScore).toBe(plain!.sequenceScore);
+      // Inside the step: reorder, embed and decoder runs; the rest of the decode is the search's own.
+      expect(tuned.stats.stepMs).toBeGreaterThan(tuned.stats.reorderMs);
+      expect(tuned.stats.stepMs).toBeLessThanOrEqual(out!.timings.decodeMs);
+      tuned.endProfiling();
+    } finally {
+      await tuned.dispose();
+    }
+    const files = readdirSync(join(model.root, "profile")).filter((f) => f.startsWith("decoder") && f.endsWith(".json"));
+    expect(files).toHaveLength(1);
+    const events = JSON.parse(readFileSync(join(model.root, "profile", files[0]!), "utf8")) as { cat: string; name: string; args?: { op_name?: string } }[];
+    // The prefill and one run per generated token after the first.
+    expect(events.filter((e) => e.cat === "Session" && e.name === "model_run")).toHaveLength(1 + 11);
+    expect(events.some((e) => e.cat === "Node" && e.args?.op_name === "Concat")).toBe(true);
   });
 
   it("a batch of 3 images equals 3 single runs", async () => {
