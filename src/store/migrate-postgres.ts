@@ -77,7 +77,7 @@ export async function migratePostgres(databaseUrl: string, dir: string = POSTGRE
     // is counted too; each statement is idempotent.
     await client.query("BEGIN");
     try {
-      await client.query(POSTGRES_RUNTIME_SQL);
+      await client.query(postgresRuntimeSql());
       await client.query("COMMIT");
     } catch (err) {
       await client.query("ROLLBACK").catch(() => {});
@@ -94,7 +94,11 @@ export async function migratePostgres(databaseUrl: string, dir: string = POSTGRE
  * What the migrator makes besides the migrations: the commit counter behind dataVersion and the
  * functions the PostgreSQL dialect's statements call. Idempotent.
  */
-export const POSTGRES_RUNTIME_SQL = POSTGRES_DATA_VERSION_SQL + POSTGRES_SQL_FUNCTIONS;
+export function postgresRuntimeSql(): string {
+  // A function: the two modules import db.ts, which imports this one, so their constants may not
+  // be set yet while this module loads.
+  return POSTGRES_DATA_VERSION_SQL + POSTGRES_SQL_FUNCTIONS;
+}
 
 /** A migration's SQL failed; nothing of it was applied (its transaction was rolled back). */
 export class MigrationFailedError extends Error {
