@@ -214,7 +214,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 const POSTGRES_UNAVAILABLE = /^(ECONNREFUSED|ECONNRESET|EPIPE|ENOENT|ETIMEDOUT|EHOSTUNREACH|P1001|P1002|P1017|P2024|08...|57P0[123]|53300)$/;
 
 function isPostgresUnavailable(err: unknown): boolean {
-  return err instanceof Prisma.PrismaClientKnownRequestError && POSTGRES_UNAVAILABLE.test(err.code);
+  // A raw query's failure (P2010) carries the SQLSTATE in meta instead (dataVersion, the probes, src/store/sql.ts statements).
+  return err instanceof Prisma.PrismaClientKnownRequestError && (POSTGRES_UNAVAILABLE.test(err.code) || POSTGRES_UNAVAILABLE.test(postgresSqlState(err) ?? ""));
 }
 
 /**
