@@ -3,7 +3,7 @@ import { userInfo } from "node:os";
 import { Command } from "commander";
 import { isApiWorkerProcess, startApiService } from "./api/component.js";
 import { loadConfig } from "./config.js";
-import { closeDb, sqlitePath } from "./db.js";
+import { closeDb, databaseKind, redactPassword, sqlitePath } from "./db.js";
 import { positiveInt } from "./cli-args.js";
 import { parseSeed } from "./experiments/sample.js";
 import { addGenerationOptions, flagOf, requestedFromOptions } from "./generation/flags.js";
@@ -15,6 +15,7 @@ import type { Db } from "./db.js";
 import { exportCommand, openCommandDb, rebuildSearchIndexCommand, searchCommand, statusCommand } from "./ops/commands.js";
 import { type Component, exitOnConfigError, openRuntime, runUntilSignal } from "./runtime.js";
 import { migrate } from "./store/migrate.js";
+import { migratePostgres } from "./store/migrate-postgres.js";
 import { qualityRecomputeCommand } from "./quality/command.js";
 import { syncCommand } from "./sync/command.js";
 import { SyncConfigError } from "./sync/http.js";
@@ -117,16 +118,18 @@ program
 program
   .command("migrate")
   .description("Create the database if needed and apply pending migrations")
-  .action(() => {
+  .action(async () => {
     let config;
     try {
       config = loadConfig();
     } catch (err) {
       exitOnConfigError(err);
     }
-    const file = sqlitePath(config.DATABASE_URL);
-    const { applied, total } = migrate(file);
-    console.log(`${file}: ${applied.length} migration(s) applied, ${total} in all`);
+    // PostgreSQL: the migrator that openDatabase runs too, under Prisma's advisory lock.
+    const postgres = databaseKind(config.DATABASE_URL) === "postgresql";
+    const where = postgres ? redactPassword(config.DATABASE_URL) : sqlitePath(config.DATABASE_URL);
+    const { applied, total } = postgres ? await migratePostgres(config.DATABASE_URL) : migrate(where);
+    console.log(`${where}: ${applied.length} migration(s) applied, ${total} in all`);
   });
 
 const describeCommand = program

@@ -1,5 +1,6 @@
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
+import type pg from "pg";
 import { PrismaClient } from "./generated/prisma/client.js";
 import { ConfigError } from "./config.js";
 import { makeDirectory, migrate } from "./store/migrate.js";
@@ -54,6 +55,7 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
     const { createPostgresClient } = await import("./store/postgres-client.js");
     const db = await createPostgresClient(databaseUrl, options);
     kinds.set(db, "postgresql");
+    postgresUrls.set(db, databaseUrl);
     return db;
   }
   const file = sqlitePath(databaseUrl);
@@ -163,6 +165,8 @@ export function kindOf(db: Db): DatabaseKind {
   return kind;
 }
 const readers = new WeakMap<Db, Database.Database>();
+const postgresUrls = new WeakMap<Db, string>();
+const postgresProbes = new WeakMap<Db, Promise<pg.Client>>();
 const adapters = new WeakMap<Db, SerialSqliteAdapterFactory>();
 const probes = new WeakMap<Db, Database.Database>();
 
@@ -210,28 +214,66 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 const POSTGRES_UNAVAILABLE = /^(ECONNREFUSED|ECONNRESET|EPIPE|ENOENT|ETIMEDOUT|EHOSTUNREACH|P1001|P1002|P1017|P2024|08...|57P0[123]|53300)$/;
 
 function isPostgresUnavailable(err: unknown): boolean {
-  return err instanceof Prisma.PrismaClientKnownRequestError && POSTGRES_UNAVAILABLE.test(err.code);
+  // A raw query's failure (P2010) carries the SQLSTATE in meta instead (dataVersion, the probes, src/store/sql.ts statements).
+  return err instanceof Prisma.PrismaClientKnownRequestError && (POSTGRES_UNAVAILABLE.test(err.code) || POSTGRES_UNAVAILABLE.test(postgresSqlState(err) ?? ""));
 }
 
-/** The writer's state as it is now; never waits. */
+/**
+ * The writer's state as it is now; never waits. On PostgreSQL there is no serial writer in this
+ * process: a pooled connection is never held past Prisma's transaction timeout (it rolls the
+ * transaction back), so the status is always "free, not stuck".
+ */
 export function writerStatus(db: Db): WriterStatus {
+  if (kinds.get(db) === "postgresql") return { heldForMs: null, waiting: 0, stuck: false, lastFailure: null };
   return adapterOf(db).status();
 }
 
 /**
  * Commits a real write within `waitMs` (for readiness): "busy" when another process holds
- * SQLite's write lock; throws when this client cannot write (stuck connection, failing disk).
+ * SQLite's write lock (on PostgreSQL: writeTransaction's advisory lock, or every pooled connection
+ * stays busy past `waitMs`); throws when this client cannot write (stuck connection, failing disk,
+ * a server that is down or read-only).
  */
 export function probeWrite(db: Db, waitMs: number): Promise<"ok" | "busy"> {
+  if (kinds.get(db) === "postgresql") return probePostgresWrite(db, waitMs);
   return adapterOf(db).probeWrite(waitMs);
+}
+
+/** PostgreSQL's SQLSTATE behind a failed raw query (P2010 carries the driver adapter's error in meta). */
+function postgresSqlState(err: Prisma.PrismaClientKnownRequestError): string | undefined {
+  const cause = (err.meta as { driverAdapterError?: { cause?: { code?: unknown } } } | undefined)?.driverAdapterError?.cause;
+  return typeof cause?.code === "string" ? cause.code : undefined;
+}
+
+async function probePostgresWrite(db: Db, waitMs: number): Promise<"ok" | "busy"> {
+  const ms = Math.max(1, Math.round(waitMs));
+  try {
+    return await db.$transaction(
+      async (tx) => {
+        await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = ${ms}`);
+        const [lock] = await tx.$queryRaw<{ free: boolean }[]>`SELECT pg_try_advisory_xact_lock(${WRITE_LOCK_KEY}::bigint) AS free`;
+        if (!lock?.free) return "busy" as const;
+        // Rewrites the commit counter's row with its own value (readers see no change) and commits.
+        await tx.$executeRawUnsafe(`UPDATE artdesc_data_version SET version = version WHERE id = 1`);
+        return "ok" as const;
+      },
+      { maxWait: ms, timeout: ms * 4 },
+    );
+  } catch (err) {
+    // No pooled connection within waitMs (P2028), or the counter's row stayed locked (SQLSTATE 55P03, lock_not_available).
+    if (err instanceof Prisma.PrismaClientKnownRequestError && (err.code === "P2028" || postgresSqlState(err) === "55P03")) return "busy";
+    throw err;
+  }
 }
 
 /**
  * Reads the database header through a connection of its own that gives up after 200 ms: never
- * waits for this process's writer, and never blocks the event loop for long.
+ * waits for this process's writer, and never blocks the event loop for long. On PostgreSQL a
+ * `SELECT 1` on a connection of its own (not the pool's, which busy requests may all hold) that
+ * gives up after PROBE_TIMEOUT_MS; the answer is then a promise.
  */
-export function probeRead(db: Db): void {
-  requireSqlite(db, "probeRead");
+export function probeRead(db: Db): void | Promise<void> {
+  if (kinds.get(db) === "postgresql") return probePostgresRead(db);
   let probe = probes.get(db);
   if (!probe) {
     const file = files.get(db);
@@ -241,6 +283,31 @@ export function probeRead(db: Db): void {
     probes.set(db, probe);
   }
   probe.pragma("schema_version");
+}
+
+/** How long the PostgreSQL read probe waits to connect, and for its answer. */
+const PROBE_TIMEOUT_MS = 1_000;
+
+async function probePostgresRead(db: Db): Promise<void> {
+  let probe = postgresProbes.get(db);
+  if (!probe) {
+    const url = postgresUrls.get(db);
+    if (!url) throw new Error("probeRead needs an open client made by createDb");
+    const { default: pgModule } = await import("pg");
+    const client = new pgModule.Client({ connectionString: url, connectionTimeoutMillis: PROBE_TIMEOUT_MS, query_timeout: PROBE_TIMEOUT_MS });
+    // A connection lost between probes: the next probe fails and opens a new one.
+    client.on("error", () => {});
+    probe = client.connect().then(() => client);
+    postgresProbes.set(db, probe);
+  }
+  try {
+    await (await probe).query("SELECT 1");
+  } catch (err) {
+    // The next probe opens a new connection.
+    if (postgresProbes.get(db) === probe) postgresProbes.delete(db);
+    void probe.then((c) => c.end()).catch(() => {});
+    throw err;
+  }
 }
 
 /**
@@ -265,6 +332,10 @@ export function readConnection(db: Db): Database.Database {
 
 /** Closes the client and its read connection (if one was opened). */
 export async function closeDb(db: Db): Promise<void> {
+  const postgresProbe = postgresProbes.get(db);
+  postgresProbes.delete(db);
+  postgresUrls.delete(db);
+  if (postgresProbe) await postgresProbe.then((c) => c.end()).catch(() => {});
   readers.get(db)?.close();
   readers.delete(db);
   probes.get(db)?.close();

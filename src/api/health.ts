@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { type Db, probeRead, probeWrite, writerStatus } from "../db.js";
 import { ConnectionLockTimeoutError } from "../store/connection-lock.js";
 
-/** How long /ready waits for the connection and SQLite's write lock before it answers. */
+/** How long /ready waits for the connection and the write lock (SQLite's, or PostgreSQL's advisory one) before it answers. */
 const READY_WAIT_MS = 500;
 /** /ready's answer is reused this long: a flood of probes costs one write a second. */
 const READY_REUSE_MS = 1_000;
@@ -14,15 +14,25 @@ interface Answer {
 
 /**
  * Liveness, cheap and never waiting for the writer: 200 `{"status":"ok","database":"ok"}` while
- * the database file can be read and no transaction has held the connection past its limit;
- * 503 otherwise (a stuck writer is what a restart cures).
+ * the database can be read and no transaction has held the connection past its limit; 503
+ * otherwise (a stuck writer is what a restart cures). On PostgreSQL the read is a query, so the
+ * answer is a promise.
  */
-export function health(db: Db): Answer {
+export function health(db: Db): Answer | Promise<Answer> {
+  let read: void | Promise<void>;
   try {
-    probeRead(db);
+    read = probeRead(db);
   } catch (err) {
-    return { status: 503, body: { status: "error", database: (err as Error).message } };
+    return unreadable(err);
   }
+  return read instanceof Promise ? read.then(() => writerHealth(db), unreadable) : writerHealth(db);
+}
+
+function unreadable(err: unknown): Answer {
+  return { status: 503, body: { status: "error", database: (err as Error).message } };
+}
+
+function writerHealth(db: Db): Answer {
   const w = writerStatus(db);
   if (w.stuck) {
     return { status: 503, body: { status: "error", database: "ok", writer: `stuck: a transaction has held the connection for ${Math.round((w.heldForMs ?? 0) / 1000)} s` } };
@@ -35,7 +45,7 @@ export function health(db: Db): Answer {
  * reason when the writer is stuck, or the file cannot be written (full disk, I/O error, read-only).
  */
 export async function readiness(db: Db, probe: () => Promise<Answer> = () => writeProbe(db)): Promise<Answer> {
-  const live = health(db);
+  const live = await health(db);
   if (live.status !== 200) return { status: 503, body: { ...live.body, status: "unavailable" } };
   return probe();
 }
@@ -71,7 +81,7 @@ export function healthRoutes(db: Db): (req: IncomingMessage, res: ServerResponse
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return true;
     }
-    const { status, body } = path === "/health" ? health(db) : await ready();
+    const { status, body } = path === "/health" ? await health(db) : await ready();
     const json = JSON.stringify(body);
     res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", "content-length": Buffer.byteLength(json) });
     res.end(req.method === "HEAD" ? undefined : json);

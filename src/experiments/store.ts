@@ -1,5 +1,5 @@
 import type { Config } from "../config.js";
-import type { Db } from "../db.js";
+import { type Db, writeTransaction } from "../db.js";
 import { countWords } from "../describe/postprocess.js";
 import { encodeJobParams, paramsFromConfig, resolveParams } from "../generation/params.js";
 import type { Experiment } from "../generated/prisma/client.js";
@@ -92,7 +92,7 @@ export async function createExperiment(db: Db, config: Config, req: ExperimentRe
       runAfter: now,
     })),
   );
-  const experiment = await db.$transaction(async (tx) => {
+  const experiment = await writeTransaction(db, async (tx) => {
     const e = await tx.experiment.create({
       data: { name, seed: req.seed, sampleSize: req.sampleSize, creator, arms: encodeArms(req.arms), requestedBy: req.requestedBy ?? null, createdAt: now },
     });

@@ -2,6 +2,7 @@ import { once } from "node:events";
 import type { Writable } from "node:stream";
 import type { Db } from "../db.js";
 import { creatorWhere } from "../store/artwork-filter.js";
+import { dialect } from "../store/sql.js";
 import { artworkAltText } from "../text/alt-text.js";
 
 export type ExportFormat = "jsonl" | "csv";
@@ -117,50 +118,49 @@ interface RawRow {
   imageSplitting: boolean | number | null;
 }
 
-/** Prisma stores DateTime as "2026-11-27T15:53:45.830+00:00" in SQLite. */
-const storedTime = (d: Date) => d.toISOString().replace("Z", "+00:00");
-
 /**
  * Every matching artwork, in id order, read a page at a time (keyset pagination on id), so memory
  * stays flat however many there are.
  */
 export async function* exportRows(db: Db, options: ExportOptions): AsyncGenerator<ExportRow> {
-  const where: string[] = ["a.id > ?"];
+  const sql = dialect(db);
+  // The first parameter is the page's start (keyset), bound anew for every page.
   const params: unknown[] = [];
+  const where: string[] = [`a.id > ${sql.param(params, 0)}`];
   // Unary + keeps SQLite from choosing the (state, ...) index over the id range: with it, every
-  // page would rescan all active works.
-  if (!options.includeInactive) where.push(`+a.state = 'ACTIVE'`);
+  // page would rescan all active works. (PostgreSQL has no unary + on text, nor needs it.)
+  if (!options.includeInactive) where.push(sql.kind === "sqlite" ? `+a.state = 'ACTIVE'` : `a.state = 'ACTIVE'`);
   if (options.creators?.length) {
     const found = await db.creator.findMany({ where: { OR: options.creators.map(creatorWhere) }, select: { id: true } });
     if (!found.length) return;
-    where.push(`EXISTS (SELECT 1 FROM ArtworkCreator ac WHERE ac.artworkId = a.id AND ac.creatorId IN (SELECT value FROM json_each(?)))`);
-    params.push(JSON.stringify(found.map((c) => c.id)));
+    where.push(`EXISTS (SELECT 1 FROM "ArtworkCreator" ac WHERE ac."artworkId" = a.id AND ac."creatorId" IN (${sql.jsonIntegers(sql.param(params, JSON.stringify(found.map((c) => c.id))))}))`);
   }
   if (options.since) {
-    where.push(`(a.updatedAt >= ? OR d.createdAt >= ?)`);
-    params.push(storedTime(options.since), storedTime(options.since));
+    where.push(`(a."updatedAt" >= ${sql.timeParam(sql.param(params, sql.time(options.since)))} OR d."createdAt" >= ${sql.timeParam(sql.param(params, sql.time(options.since)))})`);
   }
   const pageSize = options.pageSize ?? 500;
-  const sql = `
-    SELECT a.id, a.qid, a.state, a.title, a.titles, a.inception, a.inceptionYear,
-      (SELECT json_group_array(json_object('qid', c.qid, 'label', c.label, 'attribution', x.attribution))
-         FROM (SELECT * FROM ArtworkCreator WHERE artworkId = a.id ORDER BY position, id) x JOIN Creator c ON c.id = x.creatorId) AS creators,
-      i.fileTitle, i.descriptionUrl, i.originalUrl, i.licenseShortName, i.usageTerms, i.attributionRequired, i.artist, i.credit,
-      d.text, d.reviewState,
-      CASE WHEN d.reviewState = 'REJECTED' THEN (SELECT h.text FROM Description h WHERE h.artworkId = a.id
-        AND (h.reviewState IS NULL OR h.reviewState <> 'REJECTED') AND h.experimentId IS NULL ORDER BY h.id DESC LIMIT 1) END AS notRejectedText,
-      d.language, d.source, d.author, d.createdAt, d.modelId, d.modelRevision, d.dtypes, d.device, d.prompt,
-      d.numBeams, d.maxNewTokens, d.minNewTokens, d.targetWords, d.lengthPenalty, d.earlyStopping, d.noRepeatNgramSize,
-      d.repetitionPenalty, d.imageSplitting
-    FROM Artwork a
-    LEFT JOIN Image i ON i.id = (SELECT id FROM Image WHERE artworkId = a.id AND isMain = 1 ORDER BY position, id LIMIT 1)
-    LEFT JOIN Description d ON d.id = a.currentDescriptionId
+  const creators = sql.jsonArrayOfObjects({ qid: "c.qid", label: "c.label", attribution: "x.attribution" });
+  const query = `
+    SELECT a.id, a.qid, a.state, a.title, a.titles, a.inception, a."inceptionYear",
+      (SELECT ${creators}
+         FROM (SELECT * FROM "ArtworkCreator" WHERE "artworkId" = a.id ORDER BY position, id) x JOIN "Creator" c ON c.id = x."creatorId") AS creators,
+      i."fileTitle", i."descriptionUrl", i."originalUrl", i."licenseShortName", i."usageTerms", i."attributionRequired", i.artist, i.credit,
+      d.text, d."reviewState",
+      CASE WHEN d."reviewState" = 'REJECTED' THEN (SELECT h.text FROM "Description" h WHERE h."artworkId" = a.id
+        AND (h."reviewState" IS NULL OR h."reviewState" <> 'REJECTED') AND h."experimentId" IS NULL ORDER BY h.id DESC LIMIT 1) END AS "notRejectedText",
+      d.language, d.source, d.author, d."createdAt", d."modelId", d."modelRevision", d.dtypes, d.device, d.prompt,
+      d."numBeams", d."maxNewTokens", d."minNewTokens", d."targetWords", d."lengthPenalty", d."earlyStopping", d."noRepeatNgramSize",
+      d."repetitionPenalty", d."imageSplitting"
+    FROM "Artwork" a
+    LEFT JOIN "Image" i ON i.id = (SELECT id FROM "Image" WHERE "artworkId" = a.id AND ${sql.isTrue('"isMain"')} ORDER BY position, id LIMIT 1)
+    LEFT JOIN "Description" d ON d.id = a."currentDescriptionId"
     WHERE ${where.join(" AND ")}
     ORDER BY a.id
     LIMIT ${pageSize}`;
   let after = 0;
   for (;;) {
-    const page = await db.$queryRawUnsafe<RawRow[]>(sql, after, ...params);
+    params[0] = after;
+    const page = await db.$queryRawUnsafe<RawRow[]>(query, ...params);
     for (const raw of page) yield toRow(raw, options.altTextMaxChars);
     if (page.length < pageSize) return;
     after = Number(page.at(-1)!.id);

@@ -22,8 +22,8 @@ export const CLOCK_DEPENDENT = [
 ] as const;
 
 /**
- * Answers to queries, kept until the next commit to the database by anyone. `version` is SQLite's
- * data_version (src/store/data-version.ts), read when a request's key is made, before anything of
+ * Answers to queries, kept until the next commit to the database by anyone. `version` is the
+ * database's commit counter (dataVersion, src/store/data-version.ts), read when a request's key is made, before anything of
  * the request runs, and again at every lookup and store:
  * - the key hashes the version with the document, operation name, variables and session, so a
  *   request that starts after a commit can never name an answer kept before it (nor can an ETag
@@ -32,15 +32,16 @@ export const CLOCK_DEPENDENT = [
  *   whose execution overlapped a commit may mix data from before and after it, and is dropped.
  * Bounded in entries and bytes, least recently used first.
  */
-export class ResponseCacheStore implements Cache {
+export class ResponseCacheStore<V extends number | Promise<number> = number> implements Cache {
   readonly #answers: BoundedLru<ExecutionResult>;
   /** The version each recent key was made under (bounded: a forgotten key is just not stored). */
   readonly #issued = new Map<string, number>();
   #version: number | null = null;
 
+  /** `currentVersion` answers at once (SQLite) or as a promise (PostgreSQL); the methods answer the same way. */
   constructor(
     readonly bounds: ResponseCacheBounds,
-    private readonly currentVersion: () => number,
+    private readonly currentVersion: () => V,
   ) {
     this.#answers = new BoundedLru(bounds);
   }
@@ -54,42 +55,49 @@ export class ResponseCacheStore implements Cache {
   }
 
   /** The key of a request: made before the request runs; it names the database version then. */
-  key(parts: { documentString: string; operationName?: string | null; variableValues?: unknown; sessionId?: string | null }): string {
-    const version = this.#sync();
-    const key = createHash("sha256")
-      .update(JSON.stringify([version, parts.documentString, parts.operationName ?? "", sortedKeys(parts.variableValues ?? {}), parts.sessionId ?? ""]))
-      .digest("base64url");
-    this.#issued.delete(key);
-    this.#issued.set(key, version);
-    if (this.#issued.size > this.bounds.maxEntries * 4) this.#issued.delete(this.#issued.keys().next().value!);
-    return key;
+  key(parts: { documentString: string; operationName?: string | null; variableValues?: unknown; sessionId?: string | null }): Answer<V, string> {
+    return this.#sync((version) => {
+      const key = createHash("sha256")
+        .update(JSON.stringify([version, parts.documentString, parts.operationName ?? "", sortedKeys(parts.variableValues ?? {}), parts.sessionId ?? ""]))
+        .digest("base64url");
+      this.#issued.delete(key);
+      this.#issued.set(key, version);
+      if (this.#issued.size > this.bounds.maxEntries * 4) this.#issued.delete(this.#issued.keys().next().value!);
+      return key;
+    });
   }
 
-  get(key: string): ExecutionResult | undefined {
-    this.#sync();
-    return this.#answers.get(key);
+  get(key: string): Answer<V, ExecutionResult | undefined> {
+    return this.#sync(() => this.#answers.get(key));
   }
 
-  set(key: string, result: ExecutionResult): void {
-    const version = this.#sync();
-    if (this.#issued.get(key) !== version || this.bounds.maxEntries < 1) return;
-    this.#answers.set(key, result, Buffer.byteLength(JSON.stringify(result)));
+  set(key: string, result: ExecutionResult): Answer<V, void> {
+    return this.#sync((version) => {
+      if (this.#issued.get(key) !== version || this.bounds.maxEntries < 1) return;
+      this.#answers.set(key, result, Buffer.byteLength(JSON.stringify(result)));
+    });
   }
 
   /** Mutations name what they changed; the commit itself already moved the version. */
   invalidate(): void {}
 
-  /** The database version now; every kept answer is dropped when it has moved. */
-  #sync(): number {
+  /** Runs `then` on the database version now; every kept answer is dropped first when it has moved. */
+  #sync<T>(then: (version: number) => T): Answer<V, T> {
+    const apply = (version: number): T => {
+      if (version !== this.#version) {
+        this.#answers.clear();
+        this.#issued.clear();
+        this.#version = version;
+      }
+      return then(version);
+    };
     const version = this.currentVersion();
-    if (version !== this.#version) {
-      this.#answers.clear();
-      this.#issued.clear();
-      this.#version = version;
-    }
-    return version;
+    return (typeof version === "number" ? apply(version) : version.then(apply)) as Answer<V, T>;
   }
 }
+
+/** A value, or a promise of it where the version comes as a promise. */
+type Answer<V, T> = V extends number ? T : Promise<T>;
 
 /** The same variables in any key order are the same request. */
 function sortedKeys(value: unknown): unknown {
@@ -109,7 +117,7 @@ function sortedKeys(value: unknown): unknown {
  * answers whose content may depend on who asks: here the request's authorization verdict, which is
  * all a resolver can see of the caller (the context's `authorized`).
  */
-export function useGraphqlResponseCache(store: ResponseCacheStore, session: (request: Request) => string): Plugin[] {
+export function useGraphqlResponseCache(store: ResponseCacheStore<number | Promise<number>>, session: (request: Request) => string): Plugin[] {
   const notQueries = new WeakSet<object>();
   const onlyQueries: Plugin = {
     onExecute({ args }) {

@@ -1,4 +1,4 @@
-import type { Db } from "../db.js";
+import { type Db, writeTransaction } from "../db.js";
 import type { DescribeOutput } from "../describe/types.js";
 import { encodeModelFiles } from "../generation/reproduction.js";
 import type { Description, Job } from "../generated/prisma/client.js";
@@ -53,7 +53,7 @@ export async function recordModelDescription(
     : NO_QUALITY;
   // Our claim ends here whatever happens: written, or lost to a cancel or a takeover. The
   // transaction starts with a write (see setHumanDescription for why).
-  const result = await db.$transaction(async (tx) => {
+  const result = await writeTransaction(db, async (tx) => {
     const done = await tx.job.updateMany({
       where: { id: job.id, holder, status: "RUNNING" },
       data: { status: "SUCCEEDED", finishedAt: now, progress: out.generatedTokens, heartbeatAt: now, error: null },
@@ -136,7 +136,7 @@ export async function setHumanDescription(
     : NO_QUALITY;
   // Only writes inside: a SQLite transaction that reads first and then writes fails at once
   // (SQLITE_BUSY, no waiting) when another process wrote in between.
-  return db.$transaction(async (tx) => {
+  return writeTransaction(db, async (tx) => {
     const description = await tx.description.create({
       data: {
         artworkId,

@@ -4,6 +4,7 @@ import type { Db } from "../db.js";
 import { jobWatchStats } from "../graphql/subscriptions.js";
 import { currentQualityCounts, reviewCounts } from "../review/stats.js";
 import type { RouteHandler } from "../server.js";
+import { dialect } from "../store/sql.js";
 
 /** Upper bounds (seconds) of the description time histogram. */
 export const DESCRIPTION_SECONDS_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
@@ -146,18 +147,19 @@ export function createMetricsRegistry(db: Db, options: { defaultMetrics?: boolea
 function descriptionSecondsHistogram(db: Db) {
   const name = "artdesc_description_seconds";
   const help = "Time to describe one image (model descriptions, from their recorded timings; experiments' texts not counted).";
-  const buckets = DESCRIPTION_SECONDS_BUCKETS.map((le, i) => `SUM(s <= ${le}) AS b${i}`).join(", ");
+  const sql = dialect(db);
+  const buckets = DESCRIPTION_SECONDS_BUCKETS.map((le, i) => `${sql.countWhere(`s <= ${le}`)} AS b${i}`).join(", ");
+  // Texts whose timings are not JSON or have no numeric totalMs are left out (s is NULL).
+  const query = `SELECT COUNT(s) AS count, SUM(s) AS sum, ${buckets}
+         FROM (SELECT ${sql.jsonNumber("timings", "totalMs")} / 1000.0 AS s FROM "Description"
+               WHERE source = 'MODEL' AND "experimentId" IS NULL) t`;
   return {
     name,
     help,
     type: "histogram",
     aggregator: "sum",
     async get() {
-      const [row] = await db.$queryRawUnsafe<Record<string, number | bigint | null>[]>(
-        `SELECT COUNT(*) AS count, SUM(s) AS sum, ${buckets}
-         FROM (SELECT json_extract(timings, '$.totalMs') / 1000.0 AS s FROM Description
-               WHERE source = 'MODEL' AND experimentId IS NULL AND json_valid(timings) AND json_type(timings, '$.totalMs') IN ('integer', 'real'))`,
-      );
+      const [row] = await db.$queryRawUnsafe<Record<string, number | bigint | null>[]>(query);
       const values = DESCRIPTION_SECONDS_BUCKETS.map((le, i) => ({ metricName: `${name}_bucket`, labels: { le }, value: n(row?.[`b${i}`]) }));
       values.push({ metricName: `${name}_bucket`, labels: { le: "+Inf" as unknown as number }, value: n(row?.count) });
       return {

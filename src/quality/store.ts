@@ -98,9 +98,9 @@ export async function qualityInputFor(
   const [links, image] = await Promise.all([
     // One statement (a nested Prisma select takes two and several times as long).
     db.$queryRaw<LinkRow[]>`
-      SELECT l.property, i.qid, i.labels, i.aliases, i.instanceOf
-      FROM ArtworkLink l JOIN LinkedItem i ON i.qid = l.itemQid
-      WHERE l.artworkId = ${t.artworkId} AND l.property IN ('P180', 'P31', 'P186')
+      SELECT l.property, i.qid, i.labels, i.aliases, i."instanceOf"
+      FROM "ArtworkLink" l JOIN "LinkedItem" i ON i.qid = l."itemQid"
+      WHERE l."artworkId" = ${t.artworkId} AND l.property IN ('P180', 'P31', 'P186')
       ORDER BY l.property, l.position`,
     t.imageId != null ? imageFacts(db, t.imageId, settings.imageDir, log) : { chroma: null },
   ]);

@@ -1,4 +1,5 @@
 import type { QualityFlag } from "../quality/types.js";
+import { type Dialect, SQLITE_DIALECT } from "../store/sql.js";
 
 /**
  * The review queue's order and its cursors: current descriptions nobody has reviewed, riskiest
@@ -63,41 +64,41 @@ export interface QueuePage {
  * The SQL of one page: ids and risks in queue order (reversed when inverted). It walks the index
  * Description(reviewState, qualityRisk) in order and stops at `limit`; SQLite sorts NULL below
  * every number, so DESC puts unassessed rows last (Prisma's `nulls: "last"` would sort on a CASE
- * expression that no index serves, a full sort of the queue per page).
+ * expression that no index serves, a full sort of the queue per page). In `sql`'s dialect (SQLite's
+ * unless told).
  */
-export function queuePageSql(page: QueuePage): { sql: string; params: unknown[] } {
-  const where = ["d.reviewState IS NULL"];
+export function queuePageSql(page: QueuePage, sql: Dialect = SQLITE_DIALECT): { sql: string; params: unknown[] } {
+  const where = ['d."reviewState" IS NULL'];
   const params: unknown[] = [];
+  const p = (value: unknown) => sql.param(params, value);
   const { flag, minRisk, creatorIds } = page.filter;
-  if (flag != null) {
-    where.push("instr(',' || d.qualityFlags || ',', ',' || ? || ',') > 0");
-    params.push(flag);
-  }
-  if (minRisk != null) {
-    where.push("d.qualityRisk >= ?");
-    params.push(minRisk);
-  }
+  if (flag != null) where.push(sql.inCommaList('d."qualityFlags"', p(flag)));
+  if (minRisk != null) where.push(`d."qualityRisk" >= ${p(minRisk)}`);
   if (page.after) {
     const { risk, id } = page.after;
-    where.push(risk === null ? "(d.qualityRisk IS NULL AND d.id > ?)" : "(d.qualityRisk < ? OR (d.qualityRisk = ? AND d.id > ?) OR d.qualityRisk IS NULL)");
-    params.push(...(risk === null ? [id] : [risk, risk, id]));
+    where.push(
+      risk === null
+        ? `(d."qualityRisk" IS NULL AND d.id > ${p(id)})`
+        : `(d."qualityRisk" < ${p(risk)} OR (d."qualityRisk" = ${p(risk)} AND d.id > ${p(id)}) OR d."qualityRisk" IS NULL)`,
+    );
   }
   if (page.before) {
     const { risk, id } = page.before;
-    where.push(risk === null ? "(d.qualityRisk IS NOT NULL OR d.id < ?)" : "(d.qualityRisk > ? OR (d.qualityRisk = ? AND d.id < ?))");
-    params.push(...(risk === null ? [id] : [risk, risk, id]));
+    where.push(
+      risk === null ? `(d."qualityRisk" IS NOT NULL OR d.id < ${p(id)})` : `(d."qualityRisk" > ${p(risk)} OR (d."qualityRisk" = ${p(risk)} AND d.id < ${p(id)}))`,
+    );
   }
-  let artwork = "a.currentDescriptionId = d.id AND a.state = 'ACTIVE'";
-  if (creatorIds) {
-    artwork += " AND a.id IN (SELECT ac.artworkId FROM ArtworkCreator ac WHERE ac.creatorId IN (SELECT value FROM json_each(?)))";
-    params.push(JSON.stringify(creatorIds));
-  }
-  where.push(`EXISTS (SELECT 1 FROM Artwork a WHERE ${artwork})`);
-  const order = page.inverted ? "d.qualityRisk ASC, d.id DESC" : "d.qualityRisk DESC, d.id ASC";
-  params.push(page.limit);
+  let artwork = `a."currentDescriptionId" = d.id AND a.state = 'ACTIVE'`;
+  if (creatorIds) artwork += ` AND a.id IN (SELECT ac."artworkId" FROM "ArtworkCreator" ac WHERE ac."creatorId" IN (${sql.jsonIntegers(p(JSON.stringify(creatorIds)))}))`;
+  where.push(`EXISTS (SELECT 1 FROM "Artwork" a WHERE ${artwork})`);
+  // SQLite sorts NULL below every number; PostgreSQL above, so it says where they go.
+  const nulls = sql.kind === "postgresql" ? (page.inverted ? " NULLS FIRST" : " NULLS LAST") : "";
+  const order = page.inverted ? `d."qualityRisk" ASC${nulls}, d.id DESC` : `d."qualityRisk" DESC${nulls}, d.id ASC`;
+  // PostgreSQL has no index hints; its planner picks the same index for this order.
+  const index = sql.kind === "sqlite" ? " INDEXED BY Description_reviewState_qualityRisk_idx" : "";
   return {
-    sql: `SELECT d.id AS id, d.qualityRisk AS risk FROM Description d INDEXED BY Description_reviewState_qualityRisk_idx
-      WHERE ${where.join(" AND ")} ORDER BY ${order} LIMIT ?`,
+    sql: `SELECT d.id AS id, d."qualityRisk" AS risk FROM "Description" d${index}
+      WHERE ${where.join(" AND ")} ORDER BY ${order} LIMIT ${p(page.limit)}`,
     params,
   };
 }

@@ -1,5 +1,5 @@
 import type { Config } from "../config.js";
-import type { Db } from "../db.js";
+import { type Db, writeTransaction } from "../db.js";
 import type { Review, ReviewVerdict } from "../generated/prisma/client.js";
 import { describableImage, enqueueDescribe, PRIORITY } from "../jobs/queue.js";
 import { fallbackReason } from "./ladder.js";
@@ -88,7 +88,7 @@ export async function reviewDescription(db: Db, config: Config, req: VerdictRequ
         ).job
       : null;
   // Writes only (see setHumanDescription for why a SQLite transaction must not read first).
-  const review = await db.$transaction(async (tx) => {
+  const review = await writeTransaction(db, async (tx) => {
     const review = await tx.review.create({
       data: {
         descriptionId: d.id,

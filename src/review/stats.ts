@@ -3,6 +3,7 @@ import { type EarlyStoppingText, GENERATION_DEFAULTS, PARAM_NAMES, parseEarlySto
 import { QUALITY_FLAGS, type QualityFlag } from "../quality/types.js";
 import { REVIEW_STATES, REVIEW_VERDICTS, type ReviewState } from "./verdict.js";
 import { formatStep } from "./ladder.js";
+import { dialect, type Dialect } from "../store/sql.js";
 
 /**
  * Counts of quality flags and review states, for `stats` and /metrics: one SQL statement each.
@@ -28,11 +29,11 @@ export interface ModelQualityCounts extends QualityCounts {
 }
 
 // Flags are stored comma-separated: a whole flag matches, never a part of another.
-const FLAG_SUMS = QUALITY_FLAGS.map((f) => `COALESCE(SUM(instr(',' || d.qualityFlags || ',', ',${f},') > 0), 0) AS "f_${f}"`).join(", ");
-const STATE_SUMS = REVIEW_STATES.map(
-  (s) => `COALESCE(SUM(${s === "UNREVIEWED" ? "d.reviewState IS NULL" : `d.reviewState = '${s}'`}), 0) AS "r_${s}"`,
-).join(", ");
-const SUMS = `COUNT(*) AS descriptions, COALESCE(SUM(d.qualityRisk IS NOT NULL), 0) AS assessed, ${FLAG_SUMS}, ${STATE_SUMS}`;
+function sums(sql: Dialect): string {
+  const flags = QUALITY_FLAGS.map((f) => `${sql.countWhere(sql.inCommaList('d."qualityFlags"', `'${f}'`))} AS "f_${f}"`).join(", ");
+  const states = REVIEW_STATES.map((s) => `${sql.countWhere(s === "UNREVIEWED" ? 'd."reviewState" IS NULL' : `d."reviewState" = '${s}'`)} AS "r_${s}"`).join(", ");
+  return `COUNT(*) AS descriptions, ${sql.countWhere('d."qualityRisk" IS NOT NULL')} AS assessed, ${flags}, ${states}`;
+}
 
 type Row = Record<string, number | bigint | string | null>;
 const n = (v: unknown) => Number(v ?? 0);
@@ -49,7 +50,7 @@ function counts(r: Row): QualityCounts {
 /** The current descriptions of active works: what the collection shows now. */
 export async function currentQualityCounts(db: Db): Promise<QualityCounts> {
   const [row] = await db.$queryRawUnsafe<Row[]>(
-    `SELECT ${SUMS} FROM Artwork a JOIN Description d ON d.id = a.currentDescriptionId WHERE a.state = 'ACTIVE'`,
+    `SELECT ${sums(dialect(db))} FROM "Artwork" a JOIN "Description" d ON d.id = a."currentDescriptionId" WHERE a.state = 'ACTIVE'`,
   );
   return counts(row ?? {});
 }
@@ -63,13 +64,14 @@ const PARAM_COLUMNS = PARAM_NAMES.filter((p) => p !== "prompt" && p !== "cleanMa
  */
 export async function qualityCountsByModel(db: Db): Promise<ModelQualityCounts[]> {
   const keys = ["modelId", "prompt", ...PARAM_COLUMNS].map((c) => `d."${c}"`).join(", ");
+  const SUMS = sums(dialect(db));
   const rows = await db.$queryRawUnsafe<Row[]>(
-    `SELECT ${keys}, ${SUMS} FROM Description d JOIN Artwork a ON a.id = d.artworkId
-     WHERE a.state = 'ACTIVE' AND d.source = 'MODEL' AND d.experimentId IS NULL
+    `SELECT ${keys}, ${SUMS} FROM "Description" d JOIN "Artwork" a ON a.id = d."artworkId"
+     WHERE a.state = 'ACTIVE' AND d.source = 'MODEL' AND d."experimentId" IS NULL
      GROUP BY ${keys}
      UNION ALL
-     SELECT NULL AS modelId, NULL AS prompt, ${PARAM_COLUMNS.map((c) => `NULL AS "${c}"`).join(", ")}, ${SUMS}
-     FROM Description d JOIN Artwork a ON a.id = d.artworkId WHERE a.state = 'ACTIVE' AND d.source = 'HUMAN'`,
+     SELECT NULL AS "modelId", NULL AS prompt, ${PARAM_COLUMNS.map((c) => `NULL AS "${c}"`).join(", ")}, ${SUMS}
+     FROM "Description" d JOIN "Artwork" a ON a.id = d."artworkId" WHERE a.state = 'ACTIVE' AND d.source = 'HUMAN'`,
   );
   return rows
     .filter((r) => n(r.descriptions) > 0)

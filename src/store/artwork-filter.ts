@@ -96,7 +96,7 @@ const CACHED_CREATOR_LOOKUPS = 1000;
  */
 export async function findCreatorIds(db: Db, creator: string): Promise<number[]> {
   // Read before the lookup: a commit while it runs makes the next call look again.
-  const version = dataVersion(db);
+  const version = await dataVersion(db);
   let cache = creatorIdCache.get(db);
   if (!cache || cache.version !== version) creatorIdCache.set(db, (cache = { version, ids: new Map() }));
   const hit = cache.ids.get(creator);

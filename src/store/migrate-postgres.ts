@@ -3,6 +3,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
+import { POSTGRES_DATA_VERSION_SQL } from "./data-version.js";
+import { POSTGRES_SQL_FUNCTIONS } from "./sql.js";
 import { ChangedMigrationError, type MigrationResult } from "./migrate.js";
 
 /** The committed PostgreSQL migrations, next to the generated PostgreSQL schema. */
@@ -71,11 +73,31 @@ export async function migratePostgres(databaseUrl: string, dir: string = POSTGRE
       }
       applied.push(name);
     }
+    // Not in a migration: made from the tables that exist now, so a table a later migration adds
+    // is counted too; each statement is idempotent.
+    await client.query("BEGIN");
+    try {
+      await client.query(postgresRuntimeSql());
+      await client.query("COMMIT");
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw err;
+    }
     return { applied, total: names.length };
   } finally {
     // Ending the session releases the advisory lock too.
     await client.end();
   }
+}
+
+/**
+ * What the migrator makes besides the migrations: the commit counter behind dataVersion and the
+ * functions the PostgreSQL dialect's statements call. Idempotent.
+ */
+export function postgresRuntimeSql(): string {
+  // A function: the two modules import db.ts, which imports this one, so their constants may not
+  // be set yet while this module loads.
+  return POSTGRES_DATA_VERSION_SQL + POSTGRES_SQL_FUNCTIONS;
 }
 
 /** A migration's SQL failed; nothing of it was applied (its transaction was rolled back). */

@@ -11,6 +11,7 @@ import type { Logger } from "../log.js";
 import { searchForm } from "../text/normalize.js";
 import { fetchImageinfo, type FileInfo, IMAGEINFO_BATCH, thumbWidthFor } from "./commons.js";
 import { BadResponseError, createHttpClient, type HttpClient, HttpError, SyncConfigError } from "./http.js";
+import { dialect } from "../store/sql.js";
 import { checkImageDir, ImageDirError, ImageRejectedError, normalizeImage, storeImage } from "./images.js";
 import {
   type ArtworkDetails,
@@ -672,10 +673,10 @@ async function remainingImages(ctx: RunContext, syncedCreatorIds: number[]): Pro
     return db.image.findMany({ where: { artwork: { state: "ACTIVE", creators: { some: { creatorId: { in: syncedCreatorIds } } } } }, select: IMAGE_ROW });
   }
   // Left over by an interrupted or failed run: no Commons record yet, or a copy of another version.
-  return db.$queryRaw<ImageRow[]>`
-    SELECT i.id, i.fileTitle, i.localPath, i.localSourceSha1 FROM Image i JOIN Artwork a ON a.id = i.artworkId
-    WHERE a.state = 'ACTIVE' AND i.missing = 0
-      AND (i.sha1 IS NULL OR i.localSourceSha1 IS NULL OR i.localSourceSha1 <> i.sha1)`;
+  return db.$queryRawUnsafe<ImageRow[]>(`
+    SELECT i.id, i."fileTitle", i."localPath", i."localSourceSha1" FROM "Image" i JOIN "Artwork" a ON a.id = i."artworkId"
+    WHERE a.state = 'ACTIVE' AND ${dialect(db).isFalse("i.missing")}
+      AND (i.sha1 IS NULL OR i."localSourceSha1" IS NULL OR i."localSourceSha1" <> i.sha1)`);
 }
 
 async function hasLocalCopy(imageDir: string, localPath: string | null): Promise<boolean> {

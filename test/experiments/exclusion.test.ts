@@ -11,11 +11,12 @@ import { startWorker } from "../../src/jobs/worker.js";
 import { createLogger } from "../../src/log.js";
 import { createMetricsRegistry } from "../../src/ops/metrics.js";
 import { queuePageSql } from "../../src/review/queue.js";
+import { dialect } from "../../src/store/sql.js";
 import { reviewDescription, ExperimentDescriptionError } from "../../src/review/review.js";
 import { qualityCountsByModel } from "../../src/review/stats.js";
 import { searchArtworks } from "../../src/search/search.js";
 import { TextSink } from "../support/cli.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeGoya, writePlaceholderImages } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
 import { scriptedDescriber } from "../support/scripted-describer.js";
@@ -143,7 +144,7 @@ describe("an experiment's texts are left out", () => {
   });
 
   it("of the review queue", async () => {
-    const { sql, params } = queuePageSql({ filter: { flag: null, minRisk: null, creatorIds: null }, after: null, before: null, inverted: false, limit: 100 });
+    const { sql, params } = queuePageSql({ filter: { flag: null, minRisk: null, creatorIds: null }, after: null, before: null, inverted: false, limit: 100 }, dialect(t.db));
     const ids = (await t.db.$queryRawUnsafe<{ id: number }[]>(sql, ...params)).map((r) => Number(r.id));
     expect(ids.length).toBeGreaterThan(0);
     expect(ids.filter((id) => experimentTexts.includes(id))).toEqual([]);
@@ -178,7 +179,8 @@ describe("an experiment's texts are left out", () => {
     expect(text).toContain(`artdesc_description_seconds_count ${timed}`);
   });
 
-  it("of search", async () => {
+  // SQLite-only for now: search is FTS5 (src/search has no PostgreSQL version yet).
+  it.skipIf(onPostgres)("of search", async () => {
     const hits = await searchArtworks(t.db, "scripted", { limit: 10 });
     // Only the undescribed work's own (nightly) text says "Scripted"; the experiment wrote such texts for all four.
     expect(hits.hits.map((h) => h.artworkId)).toEqual([works.bare!.id]);

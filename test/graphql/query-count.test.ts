@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 import { makeArtwork, makeGoya, words150 } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
 
@@ -81,7 +81,8 @@ async function searchQueriesFor(first: number): Promise<string[]> {
   return t.queries.filter((q) => /^\s*SELECT/i.test(q));
 }
 
-it("loads a page of search hits with their relations in a fixed number of SQL queries", async () => {
+// SQLite-only for now: search is FTS5 (src/search has no PostgreSQL version yet).
+it.skipIf(onPostgres)("loads a page of search hits with their relations in a fixed number of SQL queries", async () => {
   const for10 = await searchQueriesFor(10);
   const for50 = await searchQueriesFor(50);
   expect(for50.length).toBe(for10.length);

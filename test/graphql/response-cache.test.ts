@@ -4,7 +4,7 @@ import { loadConfig } from "../../src/config.js";
 import { CLOCK_DEPENDENT, ResponseCacheStore } from "../../src/graphql/response-cache.js";
 import { schema } from "../../src/graphql/schema/index.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 import { makeArtwork, makeGoya } from "../support/factories.js";
 
 describe("ResponseCacheStore", () => {
@@ -93,10 +93,13 @@ describe("through Yoga", () => {
       headers: { "content-type": "application/json", ...headers },
       body: JSON.stringify({ query, variables }),
     });
-    return { status: res.status, etag: res.headers.get("etag"), body: await res.text(), sql: t.queries.length };
+    // On PostgreSQL the database version is itself a query (src/store/data-version.ts): not counted here.
+    return { status: res.status, etag: res.headers.get("etag"), body: await res.text(), sql: t.queries.filter((q) => !q.includes("artdesc_data_version")).length };
   }
 
-  it("answers a repeated query from the cache with the same body, and runs it again after any commit", async () => {
+  // SQLite-only: "another connection" writes the file through better-sqlite3 (on PostgreSQL,
+  // test/store/postgres-data-version.test.ts commits from another client and a raw connection).
+  it.skipIf(onPostgres)("answers a repeated query from the cache with the same body, and runs it again after any commit", async () => {
     const first = await ask(LIST);
     expect(first.sql).toBeGreaterThan(0);
     const again = await ask(LIST);

@@ -9,7 +9,7 @@ import { CSV_COLUMNS, type ExportOptions, type ExportRow, writeExport } from "..
 import { createGraphqlApp } from "../../src/graphql/yoga.js";
 import { exportCommand } from "../../src/ops/commands.js";
 import { insertBulkArtworks } from "../support/bulk.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
 import { commandIo, TextSink } from "../support/cli.js";
 import { gql } from "../support/graphql.js";
@@ -128,7 +128,8 @@ describe("export", () => {
 });
 
 describe("export streaming", () => {
-  it("exports 100,000 artworks in a child process whose heap cannot hold them", async () => {
+  // SQLite-only: the 100,000 rows are written straight into the file by better-sqlite3 (test/support/bulk.ts).
+  it.skipIf(onPostgres)("exports 100,000 artworks in a child process whose heap cannot hold them", async () => {
     const big = await createTestDb();
     await closeDb(big.db);
     try {

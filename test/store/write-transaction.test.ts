@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { writeTransaction } from "../../src/db.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 
 let t: TestDb;
 beforeAll(async () => {
@@ -25,7 +25,9 @@ function otherWriter(file: string, holdMs: number): Promise<void> {
   });
 }
 
-it("waits for another process's write lock instead of failing when it reads before it writes", async () => {
+// SQLite-only: the other process holds SQLite's write lock through better-sqlite3 (PostgreSQL's
+// turn-taking is tested in test/store/postgres-store.test.ts).
+it.skipIf(onPostgres)("waits for another process's write lock instead of failing when it reads before it writes", async () => {
   await otherWriter(t.file, 300);
   const seen = await writeTransaction(t.db, async (tx) => {
     const other = await tx.lease.findUnique({ where: { name: "other" } });

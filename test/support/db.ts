@@ -1,12 +1,16 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll } from "vitest";
 import { closeDb, createDb, type Db } from "../../src/db.js";
 import { migrate } from "../../src/store/migrate.js";
+import { migratePostgres } from "../../src/store/migrate-postgres.js";
+import { startPostgres, type TestPostgres } from "./postgres.js";
 
 export interface TestDb {
   db: Db;
   url: string;
+  /** The SQLite file (on PostgreSQL: "", there is no file). */
   file: string;
   dir: string;
   /** SQL statements seen since the last reset (when created with countQueries). */
@@ -14,14 +18,53 @@ export interface TestDb {
   close(): Promise<void>;
 }
 
-/** A real SQLite file in a temporary folder, with the committed migrations applied. */
+/**
+ * Which database createTestDb gives: SQLite (default) or, with TEST_DATABASE=postgresql (see
+ * `npm run test:postgresql`), a database of its own on a PostgreSQL server started for the test file.
+ */
+export const testDatabase: "sqlite" | "postgresql" = process.env.TEST_DATABASE === "postgresql" ? "postgresql" : "sqlite";
+
+/** True when this run's createTestDb gives PostgreSQL: for `it.skipIf(onPostgres)` on SQLite-only tests (say why next to it). */
+export const onPostgres = testDatabase === "postgresql";
+
+let server: Promise<TestPostgres> | null = null;
+if (onPostgres) {
+  // One server per test file (each file runs in its own worker); stopped after the file's last test.
+  afterAll(async () => {
+    if (server) (await server).stop();
+    server = null;
+  });
+}
+
+/**
+ * A real database with the committed migrations applied: a SQLite file in a temporary folder, or,
+ * with TEST_DATABASE=postgresql, a fresh PostgreSQL database on this test file's server.
+ */
 export async function createTestDb(options: { countQueries?: boolean } = {}): Promise<TestDb> {
   const dir = mkdtempSync(join(tmpdir(), "artdesc-test-"));
+  const queries: string[] = [];
+  const dbOptions = options.countQueries ? { onQuery: (q: string) => queries.push(q) } : {};
+  if (onPostgres) {
+    server ??= startPostgres();
+    const url = await (await server).createDatabase();
+    await migratePostgres(url);
+    const db = await createDb(url, dbOptions);
+    return {
+      db,
+      url,
+      file: "",
+      dir,
+      queries,
+      async close() {
+        await closeDb(db);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
   const file = join(dir, "test.db");
   migrate(file);
   const url = `file:${file}`;
-  const queries: string[] = [];
-  const db = await createDb(url, options.countQueries ? { onQuery: (q) => queries.push(q) } : {});
+  const db = await createDb(url, dbOptions);
   return {
     db,
     url,

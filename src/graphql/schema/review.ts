@@ -4,6 +4,7 @@ import type { Description, Job } from "../../generated/prisma/client.js";
 import { ReviewVerdict } from "../../generated/prisma/enums.js";
 import { TEXT_LIMITS } from "../../jobs/input-limits.js";
 import type { QualityFlag } from "../../quality/types.js";
+import { dialect } from "../../store/sql.js";
 import { decodeCursor, encodeCursor, InvalidCursorError, queuePageSql } from "../../review/queue.js";
 import { DescriptionNotFoundError, ExperimentDescriptionError, reviewDescription } from "../../review/review.js";
 import { REVIEW_STATES, type ReviewState } from "../../review/stats.js";
@@ -186,7 +187,7 @@ builder.queryField("reviewQueue", (t) =>
         const filter = { flag: flag ?? null, minRisk: minRisk ?? null, creatorIds: creator == null ? null : await findCreatorIds(ctx.db, creator) };
         const select = queryFromInfo({ context: ctx, info, typeName: "Description", path: ["edges", "node"], select: { id: true, qualityRisk: true } });
         const page = async ({ limit, inverted }: { limit: number; inverted: boolean }): Promise<Description[]> => {
-          const { sql, params } = queuePageSql({ filter, after, before, inverted, limit });
+          const { sql, params } = queuePageSql({ filter, after, before, inverted, limit }, dialect(ctx.db));
           const ids = (await ctx.db.$queryRawUnsafe<{ id: number | bigint }[]>(sql, ...params)).map((r) => Number(r.id));
           // The page's rows in one findMany with what the query selects under edges.node.
           const rows = (await ctx.db.description.findMany({ ...select, where: { id: { in: ids } } })) as Description[];

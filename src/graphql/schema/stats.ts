@@ -1,5 +1,6 @@
 import { currentQualityCounts, type ModelQualityCounts, type QualityCounts, qualityCountsByModel, type ReviewState } from "../../review/stats.js";
 import type { QualityFlag } from "../../quality/types.js";
+import { dialect } from "../../store/sql.js";
 import { builder } from "../builder.js";
 import { QualityFlagEnum } from "./quality.js";
 import { ReviewStateEnum } from "./enums.js";
@@ -94,21 +95,22 @@ builder.queryField("stats", (t) =>
     type: StatsRef,
     resolve: async (_root, _args, ctx) => {
       // One aggregate query: counts per creator, and a grand total that counts each artwork once.
-      const rows = await ctx.db.$queryRaw<
+      const sql = dialect(ctx.db);
+      const rows = await ctx.db.$queryRawUnsafe<
         { qid: string | null; label: string | null; artworks: bigint; withImage: bigint; described: bigint }[]
-      >`
+      >(`
         WITH a AS (
           SELECT w.id,
-                 EXISTS (SELECT 1 FROM Image i WHERE i.artworkId = w.id AND i.isMain = 1 AND i.missing = 0) AS hasImage,
-                 w.currentDescriptionId IS NOT NULL AS described
-          FROM Artwork w WHERE w.state = 'ACTIVE')
+                 EXISTS (SELECT 1 FROM "Image" i WHERE i."artworkId" = w.id AND ${sql.isTrue('i."isMain"')} AND ${sql.isFalse("i.missing")}) AS "hasImage",
+                 w."currentDescriptionId" IS NOT NULL AS described
+          FROM "Artwork" w WHERE w.state = 'ACTIVE')
         SELECT c.qid AS qid, c.label AS label, COUNT(DISTINCT a.id) AS artworks,
-               COUNT(DISTINCT CASE WHEN a.hasImage THEN a.id END) AS withImage,
+               COUNT(DISTINCT CASE WHEN a."hasImage" THEN a.id END) AS "withImage",
                COUNT(DISTINCT CASE WHEN a.described THEN a.id END) AS described
-        FROM a JOIN ArtworkCreator ac ON ac.artworkId = a.id JOIN Creator c ON c.id = ac.creatorId
+        FROM a JOIN "ArtworkCreator" ac ON ac."artworkId" = a.id JOIN "Creator" c ON c.id = ac."creatorId"
         GROUP BY c.id
         UNION ALL
-        SELECT NULL, NULL, COUNT(*), COALESCE(SUM(a.hasImage), 0), COALESCE(SUM(a.described), 0) FROM a`;
+        SELECT NULL, NULL, COUNT(*), ${sql.countWhere('a."hasImage"')}, ${sql.countWhere("a.described")} FROM a`);
       const n = (v: bigint | number) => Number(v);
       const total = rows.find((r) => r.qid === null)!;
       return {
