@@ -11,9 +11,8 @@ export const API_CONNECTION_BENCH_QUERY = "{ artworksConnection(first: 100) { ed
 export const API_ARTWORK_BENCH_QUERY = "query($id: ID!) { artwork(id: $id) { ... on Artwork { title description descriptions { text } } } }";
 
 /** bench:search — one page of hits with their artworks. */
-export const SEARCH_BENCH_QUERY = `query($q: String!) { search(query: $q, first: 10) {
-    ... on QuerySearchConnection { edges { node { score snippet artwork { qid title } } } }
-    ... on Error { message } } }`;
+export const SEARCH_BENCH_QUERY = `query($q: String!, $mode: SearchMode) { search(query: $q, mode: $mode, first: 10) {
+    edges { node { score rank similarity matchedBy snippet artwork { qid title } } } } }`;
 
 /** bench:busy — the read measured while the worker describes, and the calls that drive the worker. */
 export const BUSY_BENCH_QUERY = "{ artworks(limit: 20) { qid title inception description } }";

@@ -32,6 +32,7 @@ import { encodeVector } from "../src/embed/store.js";
 import { migrate } from "../src/store/migrate.js";
 import { CACHED_SEARCH_RESULTS } from "../src/search/search.js";
 import { ART_WORDS, insertBulkArtworks } from "../test/support/bulk.js";
+import { SEARCH_BENCH_QUERY } from "./queries.js";
 import { freePort, waitForHealth } from "../test/support/processes.js";
 
 const ARTWORKS = Number(process.env.BENCH_ARTWORKS ?? 20_000);
@@ -44,9 +45,7 @@ const HYBRID = process.env.BENCH_HYBRID !== "0";
 const HYBRID_EXTRA_P99_MS = 30;
 const EMBED_MODEL_ID = "artdesc/synth-embed-e5-small";
 
-const MODE_QUERY = `query($q: String!, $mode: SearchMode) { search(query: $q, mode: $mode, first: 10) {
-    edges { node { score rank similarity matchedBy snippet artwork { qid title } } } } }`;
-const modeBody = (q: string, mode: "TEXT" | "HYBRID") => JSON.stringify({ query: MODE_QUERY, variables: { q, mode } });
+const modeBody = (q: string, mode: "TEXT" | "HYBRID") => JSON.stringify({ query: SEARCH_BENCH_QUERY, variables: { q, mode } });
 
 /** A random unit vector per described work, straight into ArtworkEmbedding (as `embed --missing` stores them). */
 function insertRandomVectors(file: string, modelId: string, dims: number): number {
@@ -71,8 +70,6 @@ function insertRandomVectors(file: string, modelId: string, dims: number): numbe
   }
 }
 
-// SEARCH_BENCH_QUERY (bench/queries.ts) spreads `... on Error` on the connection, which GraphQL
-// now refuses; the runs send MODE_QUERY, which names its mode.
 const body = modeBody(QUERY, "TEXT");
 
 /** Every ordered pair of distinct descriptive words ("dog woman", "woman dog", …), shuffled with a fixed seed. */
