@@ -97,6 +97,10 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
         if (masked === error) return masked;
         const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
         const path = error instanceof GraphQLError ? error.path : undefined;
+        if (isClientAbort(original)) {
+          graphqlLog.debug({ path: path?.join(".") }, "request aborted by the client");
+          return masked;
+        }
         if (isDatabaseUnavailable(original)) {
           graphqlLog.error({ err: original, path: path?.join(".") }, "the database cannot take writes (answered DATABASE_UNAVAILABLE)");
           return new DatabaseUnavailableError(path);
@@ -153,10 +157,17 @@ function yogaLogger(log: Logger): YogaLogger {
     (...args: unknown[]) => {
       const err = args.find((a): a is Error => a instanceof Error);
       const text = args.filter((a) => a !== err).map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" ");
-      if (err) log[level]({ err }, text || err.message);
+      // A client that hung up mid-request is not a server error (a load test's end is thousands).
+      if (err && isClientAbort(err)) log.debug({ err: err.message }, "request aborted by the client");
+      else if (err) log[level]({ err }, text || err.message);
       else log[level](text);
     };
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+/** The abort of a request whose client went away (Yoga aborts the request's signal when the socket closes). */
+function isClientAbort(err: unknown): boolean {
+  return err instanceof Error && err.name === "AbortError";
 }
 
 /** Constant-time check of `Bearer <token>`; with no token configured nothing is authorized. */
