@@ -1,8 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REVISION_FILE, type RevisionRecord } from "./contract.js";
-import { elemType, GraphBuilder } from "./onnx-builder.js";
-import { writeOnnxModel } from "./onnx-builder.js";
+import { elemType, GraphBuilder, uniformStream, writeOnnxModel } from "./onnx-builder.js";
 
 /**
  * Synthetic sentence-embedding models in the file layout of a Hugging Face ONNX export of a BERT
@@ -131,14 +130,7 @@ export function embedVocabulary(): EmbedVocabulary {
 
 /** mulberry32 with Box-Muller: a seeded normal stream. */
 function normals(seed: number): () => number {
-  let state = seed >>> 0;
-  const uniform = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = uniformStream(seed);
   return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 

@@ -68,16 +68,21 @@ function hashSeed(seed: number, name: string): number {
   return h >>> 0;
 }
 
-/** mulberry32 uniform stream with Box-Muller normals. */
-export function normalStream(seed: number, name: string): () => number {
-  let state = hashSeed(seed, name);
-  const uniform = () => {
+/** mulberry32: a seeded uniform stream in [0, 1). */
+export function uniformStream(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
     state = (state + 0x6d2b79f5) | 0;
     let t = state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** mulberry32 uniform stream with Box-Muller normals. */
+export function normalStream(seed: number, name: string): () => number {
+  const uniform = uniformStream(hashSeed(seed, name));
   let spare: number | undefined;
   return () => {
     if (spare !== undefined) {
@@ -370,12 +375,7 @@ const CHUNK = 1 << 20;
  * skeleton followed by one field-5 (initializer) entry per weight, each ending in raw_data (field 9).
  */
 export function writeOnnxModel(path: string, graph: GraphBuilder, options: { seed: number; opset: number; producer: string }): number {
-  const head = onnx.ModelProto.encode({
-    irVersion: 8,
-    producerName: options.producer,
-    // MatMulNBits is version 1 of onnxruntime's contrib domain.
-    opsetImport: [{ domain: "", version: options.opset }, ...[...graph.domains].map((domain) => ({ domain, version: 1 }))],
-  }).finish();
+  const head = modelHead(graph, options);
   const skeleton = graph.encodeSkeleton();
   const weights = graph.initializers.map((w) => {
     const count = w.dims.reduce((a, b) => a * b, 1);
@@ -425,11 +425,7 @@ export function writeOnnxModel(path: string, graph: GraphBuilder, options: { see
  */
 export function encodeOnnxModel(graph: GraphBuilder, options: { opset: number; producer: string }): Uint8Array {
   if (graph.initializers.length) throw new Error(`${graph.name}: ${graph.initializers.length} weights; write it with writeOnnxModel`);
-  const head = onnx.ModelProto.encode({
-    irVersion: 8,
-    producerName: options.producer,
-    opsetImport: [{ domain: "", version: options.opset }, ...[...graph.domains].map((domain) => ({ domain, version: 1 }))],
-  }).finish();
+  const head = modelHead(graph, options);
   const skeleton = graph.encodeSkeleton();
   const header = fieldHeader(7, skeleton.length);
   const out = new Uint8Array(head.length + header.length + skeleton.length);
@@ -437,6 +433,16 @@ export function encodeOnnxModel(graph: GraphBuilder, options: { opset: number; p
   out.set(header, head.length);
   out.set(skeleton, head.length + header.length);
   return out;
+}
+
+/** The ModelProto fields before the graph (field 7): IR version, producer, opsets. */
+function modelHead(graph: GraphBuilder, options: { opset: number; producer: string }): Uint8Array {
+  return onnx.ModelProto.encode({
+    irVersion: 8,
+    producerName: options.producer,
+    // MatMulNBits is version 1 of onnxruntime's contrib domain.
+    opsetImport: [{ domain: "", version: options.opset }, ...[...graph.domains].map((domain) => ({ domain, version: 1 }))],
+  }).finish();
 }
 
 function writeWeightData(w: Initializer, init: WeightInit, count: number, seed: number, put: (b: Uint8Array) => void): void {
