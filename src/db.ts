@@ -27,6 +27,16 @@ export function sqlitePath(databaseUrl: string): string {
   return resolve(path);
 }
 
+/**
+ * A Prisma client (either generated one) made by `make` with Prisma's query events on when
+ * `onQuery` is given, and each query's SQL passed to it.
+ */
+export function withQueryLog<T>(onQuery: ((sql: string) => void) | undefined, make: (log: { emit: "event"; level: "query" }[]) => T): T {
+  const db = make(onQuery ? [{ emit: "event", level: "query" }] : []);
+  if (onQuery) (db as unknown as { $on(e: "query", cb: (ev: { query: string }) => void): void }).$on("query", (ev) => onQuery(ev.query));
+  return db;
+}
+
 export interface DbOptions {
   /** Log every SQL statement to this callback (tests count queries with it). */
   onQuery?: (sql: string) => void;
@@ -72,14 +82,7 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
     },
     onFailure: options.onWriteFailure,
   });
-  const db = new PrismaClient({
-    adapter,
-    log: options.onQuery ? [{ emit: "event", level: "query" }] : [],
-  });
-  if (options.onQuery) {
-    const onQuery = options.onQuery;
-    (db as unknown as { $on(e: "query", cb: (ev: { query: string }) => void): void }).$on("query", (ev) => onQuery(ev.query));
-  }
+  const db = withQueryLog(options.onQuery, (log) => new PrismaClient({ adapter, log }));
   // journal_mode is stored in the file.
   const [mode] = await db.$queryRawUnsafe<{ journal_mode: string }[]>("PRAGMA journal_mode = WAL");
   if (mode?.journal_mode.toLowerCase() !== "wal") {

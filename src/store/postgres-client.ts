@@ -1,5 +1,5 @@
 import { PrismaPg } from "@prisma/adapter-pg";
-import type { Db, DbOptions } from "../db.js";
+import { type Db, type DbOptions, withQueryLog } from "../db.js";
 import { PrismaClient } from "../generated/prisma-postgresql/client.js";
 
 /**
@@ -19,14 +19,7 @@ export async function createPostgresClient(databaseUrl: string, options: DbOptio
     connectionTimeoutMillis: options.busyTimeoutMs ?? 15_000,
     options: `-c lock_timeout=${options.busyTimeoutMs ?? 15_000}`,
   });
-  const db = new PrismaClient({
-    adapter,
-    log: options.onQuery ? [{ emit: "event", level: "query" }] : [],
-  });
-  if (options.onQuery) {
-    const onQuery = options.onQuery;
-    (db as unknown as { $on(e: "query", cb: (ev: { query: string }) => void): void }).$on("query", (ev) => onQuery(ev.query));
-  }
+  const db = withQueryLog(options.onQuery, (log) => new PrismaClient({ adapter, log }));
   // Connects now, so a wrong URL fails here and not at the first request.
   await db.$connect();
   await db.$queryRawUnsafe("SELECT 1");
