@@ -134,15 +134,6 @@ try {
   let next = 0;
   // Each request takes the next pair. They come round again only after thousands of others, long
   // after the API dropped them from its CACHED_SEARCH_RESULTS recent pages: every request ranks.
-  const distinct = (connections: number, duration: number) =>
-    autocannon({
-      url,
-      method: "POST",
-      headers,
-      connections,
-      duration,
-      requests: [{ setupRequest: (req) => ({ ...req, body: modeBody(queries[next++ % queries.length]!, "TEXT") }) }],
-    });
   const same = (connections: number, duration: number) => autocannon({ url, method: "POST", headers, body, connections, duration });
   const distinctIn = (mode: "TEXT" | "HYBRID", connections: number, duration: number) =>
     autocannon({
@@ -153,6 +144,7 @@ try {
       duration,
       requests: [{ setupRequest: (req) => ({ ...req, body: modeBody(queries[next++ % queries.length]!, mode) }) }],
     });
+  const distinct = (connections: number, duration: number) => distinctIn("TEXT", connections, duration);
   const line = (r: autocannon.Result) =>
     `${r.requests.total} requests, ${r.requests.average.toFixed(0)} req/s, latency p50 ${r.latency.p50} ms, p90 ${r.latency.p90} ms, ` +
     `p99 ${r.latency.p99} ms, max ${r.latency.max} ms; errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx}`;

@@ -1,6 +1,11 @@
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { dirname, join } from "node:path";
+import { imageRoute } from "../../src/api/images.js";
 import { listen } from "../../src/server.js";
+import { localPathFor } from "../../src/sync/images.js";
 
 /**
  * A hostile stand-in for the API's /images/ route: by default it passes each request on (to the
@@ -141,4 +146,24 @@ export function proxyTo(apiBase: string): (req: IncomingMessage, res: ServerResp
     res.writeHead(upstream.status, headers);
     res.end(Buffer.from(await upstream.arrayBuffer()));
   };
+}
+
+/** The API's real /images/ route over `apiDir`, behind a fault server. */
+export function imageApiWithFaults(apiDir: string): Promise<FaultServer> {
+  const route = imageRoute(apiDir);
+  return startFaultServer(
+    async (req, res) => {
+      if (!(await route(req, res))) res.writeHead(404).end();
+    },
+    async (name) => readFileSync(join(apiDir, name)),
+  );
+}
+
+/** Stores `data` in `apiDir` under its content-hash name, as the sync does. */
+export function storeByHash(apiDir: string, data: Buffer): { localPath: string; localHash: string; localBytes: number } {
+  const localHash = createHash("sha256").update(data).digest("hex");
+  const localPath = localPathFor(localHash);
+  mkdirSync(dirname(join(apiDir, localPath)), { recursive: true });
+  writeFileSync(join(apiDir, localPath), data);
+  return { localPath, localHash, localBytes: data.length };
 }

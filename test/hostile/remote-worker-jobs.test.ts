@@ -1,9 +1,7 @@
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { imageRoute } from "../../src/api/images.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import { readImage } from "../../src/describe/engine.js";
 import type { Describer } from "../../src/describe/types.js";
@@ -11,12 +9,11 @@ import type { Job } from "../../src/generated/prisma/client.js";
 import { enqueueDescribe, requeueStale } from "../../src/jobs/queue.js";
 import { type DescribeWorker, startWorker } from "../../src/jobs/worker.js";
 import { createLogger } from "../../src/log.js";
-import { localPathFor } from "../../src/sync/images.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { makeArtwork } from "../support/factories.js";
 import { waitUntil } from "../support/processes.js";
 import { scriptedDescriber } from "../support/scripted-describer.js";
-import { type FaultServer, startFaultServer } from "./remote-worker-faults.js";
+import { type FaultServer, imageApiWithFaults, storeByHash } from "./remote-worker-faults.js";
 
 /**
  * A worker that shares only the database with the API (IMAGE_SOURCE_URL, its own empty
@@ -44,13 +41,10 @@ function imageReadingDescriber(): Describer {
 /** An artwork whose main image is a real JPEG in the API's folder, recorded as the sync records it. */
 async function artworkWithImage(i: number): Promise<{ artworkId: number; imageId: number; localPath: string }> {
   const data = await sharp({ create: { width: 100 + i, height: 80, channels: 3, background: { r: (37 * i) % 255, g: 90, b: 160 } } }).jpeg().toBuffer();
-  const hash = createHash("sha256").update(data).digest("hex");
-  const localPath = localPathFor(hash);
-  mkdirSync(dirname(join(apiDir, localPath)), { recursive: true });
-  writeFileSync(join(apiDir, localPath), data);
+  const { localPath, localHash, localBytes } = storeByHash(apiDir, data);
   const a = await makeArtwork(t.db, { image: { localPath } });
   const image = await t.db.image.findFirstOrThrow({ where: { artworkId: a.id } });
-  await t.db.image.update({ where: { id: image.id }, data: { localHash: hash, localBytes: data.length } });
+  await t.db.image.update({ where: { id: image.id }, data: { localHash, localBytes } });
   return { artworkId: a.id, imageId: image.id, localPath };
 }
 
@@ -66,13 +60,7 @@ beforeAll(async () => {
   t = await createTestDb();
   apiDir = join(t.dir, "api-images");
   mkdirSync(apiDir);
-  const route = imageRoute(apiDir);
-  server = await startFaultServer(
-    async (req, res) => {
-      if (!(await route(req, res))) res.writeHead(404).end();
-    },
-    async (name) => readFileSync(join(apiDir, name)),
-  );
+  server = await imageApiWithFaults(apiDir);
 });
 afterAll(async () => {
   await server?.close();

@@ -1,11 +1,10 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { imageRoute } from "../../src/api/images.js";
 import { loadConfig } from "../../src/config.js";
 import {
   folderSource,
@@ -22,7 +21,7 @@ import {
   type StoredImage,
 } from "../../src/images/source.js";
 import { localPathFor } from "../../src/sync/images.js";
-import { type FaultServer, startFaultServer } from "./remote-worker-faults.js";
+import { type FaultServer, imageApiWithFaults, storeByHash } from "./remote-worker-faults.js";
 
 /**
  * The HTTP image source against a hostile stand-in of the API: the real /images/ route
@@ -37,24 +36,14 @@ const images: StoredImage[] = [];
 
 async function storeJpeg(i: number): Promise<StoredImage> {
   const data = await sharp({ create: { width: 120 + i, height: 90, channels: 3, background: { r: 40 * i, g: 100, b: 200 - 10 * i } } }).jpeg().toBuffer();
-  const hash = createHash("sha256").update(data).digest("hex");
-  const localPath = localPathFor(hash);
-  mkdirSync(dirname(join(apiDir, localPath)), { recursive: true });
-  writeFileSync(join(apiDir, localPath), data);
-  return { localPath, localHash: hash, localBytes: data.length };
+  return storeByHash(apiDir, data);
 }
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), "artdesc-remote-source-"));
   apiDir = join(root, "api-images");
   for (let i = 0; i < 4; i++) images.push(await storeJpeg(i));
-  const route = imageRoute(apiDir);
-  server = await startFaultServer(
-    async (req, res) => {
-      if (!(await route(req, res))) res.writeHead(404).end();
-    },
-    async (name) => readFileSync(join(apiDir, name)),
-  );
+  server = await imageApiWithFaults(apiDir);
 });
 afterAll(async () => {
   await server?.close();
