@@ -127,7 +127,6 @@ export async function readBody(req: IncomingMessage, max: number): Promise<Buffe
   });
 }
 
-/** A GraphQL-shaped JSON error; the connection closes, so an unread body is not read. */
 /**
  * A GraphQL request's bearer token against the throttle: a client past AUTH_MAX_FAILURES wrong
  * tokens gets 429 for any token (so a right guess tells it nothing), and a wrong one counts. A
@@ -148,6 +147,7 @@ function checkBearer(req: IncomingMessage, config: AppDeps["config"], throttle: 
   }
 }
 
+/** A GraphQL-shaped JSON error; the connection closes, so an unread body is not read. */
 function refuse(res: ServerResponse, err: RequestRefusedError): void {
   if (res.headersSent) return void res.destroy();
   const body = JSON.stringify({ errors: [{ message: err.message, extensions: { code: err.code } }] });
