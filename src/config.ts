@@ -111,7 +111,10 @@ const ladder = z.string().transform((v, ctx): FallbackLadder => {
 /** Each entry: the variable's schema and its default (as the string a user would write). */
 const schema = z.object({
   // Service
-  DATABASE_URL: z.string().regex(/^file:.+/, "must be a SQLite URL like file:./data/artdesc.db").default("file:./data/artdesc.db"),
+  DATABASE_URL: z
+    .string()
+    .regex(/^(file:.+|postgres(ql)?:\/\/.+)/i, "must be a SQLite URL like file:./data/artdesc.db or a PostgreSQL URL like postgresql://user@host/db")
+    .default("file:./data/artdesc.db"),
   PORT: int(0, 65535).default(4000),
   HOST: z.string().min(1).default("0.0.0.0"),
   IMAGE_DIR: z.string().min(1).default("data/images"),

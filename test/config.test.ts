@@ -47,7 +47,7 @@ describe("loadConfig", () => {
         MODEL_DTYPE: "vision_encoder=fp99",
         DESCRIBE_NUM_BEAMS: "9",
         WIKIDATA_SPARQL_URL: "ftp://example.org",
-        DATABASE_URL: "postgres://x",
+        DATABASE_URL: "mysql://x",
       });
     } catch (e) {
       error = e;
