@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { basename, isAbsolute, relative } from "node:path";
+import { basename, dirname, isAbsolute, relative } from "node:path";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import {
@@ -14,6 +14,7 @@ import {
 import type { Job } from "../generated/prisma/client.js";
 import type { Logger } from "../log.js";
 import { openDescriber } from "../describe/describer.js";
+import { ModelContractError } from "../describe/models/contract.js";
 import { type ImageSource, ImageSourceError, imageSourceFor } from "../images/source.js";
 import type { Component, Runtime } from "../runtime.js";
 import { LostClaimError, recordModelDescription } from "./descriptions.js";
@@ -173,7 +174,8 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       // Said once; the retries every modelRetryMs stay quiet while nothing changes.
       const level = lastLoadError === error ? "debug" : missing ? "warn" : "error";
       lastLoadError = error;
-      model = { status: missing ? "missing" : "error", error, info: null };
+      // The log has the whole message; the heartbeat, which anonymous readers see, names no local path.
+      model = { status: missing ? "missing" : "error", error: modelErrorForReaders(err), info: null };
       wlog[level]({ err: error }, missing ? "model missing: jobs wait until it is fetched" : "model failed to load");
       retryTimer = setTimeout(() => void loadModel(), modelRetryMs);
       retryTimer.unref();
@@ -449,4 +451,21 @@ export function imageProblem(err: ImageInputError, imageDir: string): string {
   const rel = relative(imageDir, err.path);
   const shown = rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : basename(err.path);
   return `Cannot use image ${shown}: ${err.reason}`;
+}
+
+/**
+ * A model load failure as the heartbeat shows it to every reader of `status`: what is wrong and
+ * the command that fixes it, with no local path (the model folder is "the model folder", its
+ * parent <MODEL_DIR>). Any other failure names only its error class; the worker's log has the rest.
+ */
+export function modelErrorForReaders(err: unknown): string {
+  if (err instanceof ModelMissingError) {
+    const command = err.command.replaceAll(err.folder, "<model folder>").replaceAll(dirname(dirname(err.folder)), "<MODEL_DIR>");
+    return `Model files missing in the model folder: ${err.missing.join(", ")}. Fetch them with: ${command}`;
+  }
+  if (err instanceof ModelContractError) {
+    const problems = err.problems.map((p) => p.replaceAll(err.folder, "<model folder>"));
+    return `The model does not match the SmolVLM ONNX contract: ${problems.join("; ")}`;
+  }
+  return `The model failed to load (${err instanceof Error ? err.name : "unknown error"}); the worker's log says why.`;
 }

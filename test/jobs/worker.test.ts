@@ -5,7 +5,8 @@ import { type Config, loadConfig } from "../../src/config.js";
 import { EngineOutOfMemoryError, EngineStoppedError, ModelMissingError } from "../../src/describe/types.js";
 import { setHumanDescription } from "../../src/jobs/descriptions.js";
 import { cancelJob, enqueueDescribe, PRIORITY } from "../../src/jobs/queue.js";
-import { type DescribeWorker, startWorker } from "../../src/jobs/worker.js";
+import { type DescribeWorker, modelErrorForReaders, startWorker } from "../../src/jobs/worker.js";
+import { ModelContractError } from "../../src/describe/models/contract.js";
 import { createLogger } from "../../src/log.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { makeArtwork } from "../support/factories.js";
@@ -180,11 +181,12 @@ describe("worker", () => {
     let tries = 0;
     const missing = async (): Promise<never> => {
       tries++;
-      throw new ModelMissingError("models/x", ["onnx/decoder_model_merged.onnx"], "artdesc models fetch");
+      throw new ModelMissingError("/srv/private/models/x", ["onnx/decoder_model_merged.onnx"], "artdesc models synth --out /srv/private/models/x");
     };
     const w = await worker(config, missing, { modelRetryMs: 50 });
     const hb = await waitFor(() => t.db.heartbeat.findFirst({ where: { id: w.holder, modelStatus: "missing" } }));
-    expect(hb.modelError).toContain("artdesc models fetch");
+    // Anonymous readers see the heartbeat: the command, never the folder's path.
+    expect(hb.modelError).toBe("Model files missing in the model folder: onnx/decoder_model_merged.onnx. Fetch them with: artdesc models synth --out <model folder>");
     await waitFor(async () => tries >= 3);
     expect(w.modelStatus()).toBe("missing");
     expect((await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).status).toBe("QUEUED");
@@ -329,5 +331,17 @@ describe("worker", () => {
     const failed = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "QUEUED", attempts: 1 } }));
     expect(failed.error).toBe("the model ran out of memory in decoder_model_merged with 8 row(s) (images x beams); lower WORKER_BATCH or the number of beams");
     await stop(w);
+  });
+});
+
+describe("modelErrorForReaders", () => {
+  it("names no local path for a missing hub model, a broken folder or an unknown failure", () => {
+    const hub = new ModelMissingError("/srv/m/HuggingFaceTB/SmolVLM", ["onnx/a.onnx"], "MODEL_DIR=/srv/m artdesc models pull --model HuggingFaceTB/SmolVLM");
+    expect(modelErrorForReaders(hub)).toBe("Model files missing in the model folder: onnx/a.onnx. Fetch them with: MODEL_DIR=<MODEL_DIR> artdesc models pull --model HuggingFaceTB/SmolVLM");
+    const contract = new ModelContractError("/srv/m/x", ["onnx/a.onnx: missing", "/srv/m/x/config.json: not valid JSON"]);
+    expect(modelErrorForReaders(contract)).toBe("The model does not match the SmolVLM ONNX contract: onnx/a.onnx: missing; <model folder>/config.json: not valid JSON");
+    const other = new Error("ENOENT: no such file or directory, open '/srv/m/x/onnx/a.onnx'");
+    expect(modelErrorForReaders(other)).toBe("The model failed to load (Error); the worker's log says why.");
+    expect(modelErrorForReaders("x")).not.toContain("/srv");
   });
 });
