@@ -23,10 +23,13 @@ import {
  * parameters; the tsquery text is built from parsed terms (fts-query.ts), each word a quoted
  * lexeme, so no input is read as a tsquery operator.
  *
- * Ranking: ts_rank(weights, document, query, 1): for each matching lexeme occurrence the weight
- * of its column (titles 1.0, creators 0.4, subjects 0.2, description 0.1: COLUMN_WEIGHTS divided
- * by the titles' weight, in PostgreSQL's {D, C, B, A} order), summed over the query's terms with
- * a frequency saturation, divided by 1 + log(number of words in the document). Higher is better.
+ * Ranking: ts_rank(weights, document, query, 1)
+ * (https://www.postgresql.org/docs/current/textsearch-controls.html#TEXTSEARCH-RANKING): each
+ * occurrence of a query word counts with the weight of its column (titles 1.0, creators 0.4,
+ * subjects 0.2, description 0.1: COLUMN_WEIGHTS divided by the titles' weight, in PostgreSQL's
+ * {D, C, B, A} order), repeats count less and less, and with several words occurrences near each
+ * other count more; normalization 1 divides by 1 + log(number of words in the document). Higher is
+ * better, as BM25 with its sign flipped is on SQLite; the two scales differ (ts_rank stays below 1).
  *
  * Results are kept until the database changes, as on SQLite, keyed on the commit counter
  * (src/store/data-version.ts) read once per search.
