@@ -29,7 +29,7 @@ import {
  * subjects 0.2, description 0.1: COLUMN_WEIGHTS divided by the titles' weight, in PostgreSQL's
  * {D, C, B, A} order), repeats count less and less, and with several words occurrences near each
  * other count more; normalization 1 divides by 1 + log(number of words in the document). Higher is
- * better, as BM25 with its sign flipped is on SQLite; the two scales differ (ts_rank stays below 1).
+ * better, as BM25 with its sign flipped is on SQLite; the two scales differ.
  *
  * Results are kept until the database changes, as on SQLite, keyed on the commit counter
  * (src/store/data-version.ts) read once per search.
