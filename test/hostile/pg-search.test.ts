@@ -192,6 +192,23 @@ describe("hostile query text", () => {
     expect(n).toBe(await db.artwork.count({ where: { state: "ACTIVE" } }));
   });
 
+  it("keeps hostile filter text out of the SQL: a creator filter is matched as words, never run", async () => {
+    const FILTERED = `query($q: String!, $creator: String, $attribution: [AttributionKind!]) {
+      search(query: $q, filter: { creator: $creator, attribution: $attribution }) { ... on QuerySearchConnection { totalCount edges { node { artwork { qid } } } } }
+    }`;
+    for (const creator of ["goya'); DROP TABLE \"Artwork\"; --", "$1", "\\'", "Q5432 OR 1=1", "%", "_", "goya\u0000"]) {
+      const r = await gql(yoga, FILTERED, { q: "garrotazos", creator });
+      if (r.errors) expect(r.errors[0]!.extensions).toMatchObject({ code: "BAD_USER_INPUT" });
+      else expect(r.data.search.edges.map((e: { node: { artwork: { qid: string } } }) => e.node.artwork.qid)).toEqual(creator === "goya\u0000" ? ["Q1"] : []);
+    }
+    const byQid = await gql(yoga, FILTERED, { q: "goya", creator: "Q296" });
+    expect(byQid.data.search.totalCount).toBe(0);
+    const workshop = await gql(yoga, FILTERED, { q: "goya", creator: "goya", attribution: ["WORKSHOP_OF"] });
+    expect(workshop.data.search.totalCount).toBe(0);
+    const creator = await gql(yoga, FILTERED, { q: "garrotazos", creator: "goya", attribution: ["CREATOR"] });
+    expect(creator.data.search.edges.map((e: { node: { artwork: { qid: string } } }) => e.node.artwork.qid)).toEqual(["Q1"]);
+  });
+
   it("turns 400 random strings of operators, quotes and letters into tsquery text PostgreSQL accepts", async () => {
     const alphabet = [..."'\"\\:*&|!()<>-_ \t\n.,;aéßZ0字", "<->", ":*", "\u0301", "\u0000", "'''", "\\'"];
     let seed = 42;
