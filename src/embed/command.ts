@@ -54,7 +54,7 @@ export async function similarCommand(db: Db, config: Config, qid: string, o: { l
     return 1;
   }
   const presence = embedModelPresence(config);
-  const similar = similarWorks(db, art.id, { modelId: config.EMBED_MODEL_ID, limit, sameCreator: o.sameCreator });
+  const similar = await similarWorks(db, art.id, { modelId: config.EMBED_MODEL_ID, limit, sameCreator: o.sameCreator });
   if (!similar) {
     io.stderr.write(
       presence.missing.length

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Db } from "../db.js";
+import { dialect } from "../store/sql.js";
 import type { Embedder } from "./embedder.js";
 
 /**
@@ -29,9 +30,12 @@ export function decodeVector(bytes: Uint8Array): Float32Array {
   return new Float32Array(copy.buffer, 0, bytes.byteLength / 4);
 }
 
-/** Candidates: no vector, another model's, another description's, or the work changed since (its title may have). */
-const STALE_WHERE = `a.state = 'ACTIVE' AND a.currentDescriptionId IS NOT NULL
-  AND (e.artworkId IS NULL OR e.modelId <> ? OR e.descriptionId <> a.currentDescriptionId OR a.updatedAt > e.embeddedAt)`;
+/**
+ * Candidates: no vector, another model's, another description's, or the work changed since (its
+ * title may have). `model` is the bound model id's placeholder (src/store/sql.ts: SQLite and PostgreSQL).
+ */
+const staleWhere = (model: string) => `a."state" = 'ACTIVE' AND a."currentDescriptionId" IS NOT NULL
+  AND (e."artworkId" IS NULL OR e."modelId" <> ${model} OR e."descriptionId" <> a."currentDescriptionId" OR a."updatedAt" > e."embeddedAt")`;
 
 interface Candidate {
   artworkId: number;
@@ -44,9 +48,10 @@ interface Candidate {
 
 /** Works whose vector may be missing or stale (at most this many; an upper bound: a re-synced work whose text did not change counts until checked). */
 export async function countStale(db: Db, modelId: string): Promise<number> {
+  const params: unknown[] = [];
   const [row] = await db.$queryRawUnsafe<{ n: number | bigint }[]>(
-    `SELECT COUNT(*) AS n FROM Artwork a LEFT JOIN ArtworkEmbedding e ON e.artworkId = a.id WHERE ${STALE_WHERE}`,
-    modelId,
+    `SELECT COUNT(*) AS n FROM "Artwork" a LEFT JOIN "ArtworkEmbedding" e ON e."artworkId" = a."id" WHERE ${staleWhere(dialect(db).param(params, modelId))}`,
+    ...params,
   );
   return Number(row?.n ?? 0);
 }
@@ -64,13 +69,14 @@ export interface EmbedRunSummary {
  */
 export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "info">, limit: number): Promise<EmbedRunSummary> {
   const modelId = embedder.info.modelId;
+  const params: unknown[] = [];
+  const sql = dialect(db);
   const candidates = (
     await db.$queryRawUnsafe<(Omit<Candidate, "artworkId" | "descriptionId"> & { artworkId: number | bigint; descriptionId: number | bigint })[]>(
-      `SELECT a.id AS artworkId, a.title AS title, d.id AS descriptionId, d.text AS text, e.modelId AS modelId, e.textHash AS textHash
-       FROM Artwork a JOIN Description d ON d.id = a.currentDescriptionId LEFT JOIN ArtworkEmbedding e ON e.artworkId = a.id
-       WHERE ${STALE_WHERE} ORDER BY (e.artworkId IS NULL) DESC, a.id LIMIT ?`,
-      modelId,
-      limit,
+      `SELECT a."id" AS "artworkId", a."title" AS "title", d."id" AS "descriptionId", d."text" AS "text", e."modelId" AS "modelId", e."textHash" AS "textHash"
+       FROM "Artwork" a JOIN "Description" d ON d."id" = a."currentDescriptionId" LEFT JOIN "ArtworkEmbedding" e ON e."artworkId" = a."id"
+       WHERE ${staleWhere(sql.param(params, modelId))} ORDER BY (e."artworkId" IS NULL) DESC, a."id" LIMIT ${sql.param(params, limit)}`,
+      ...params,
     )
   ).map((c) => ({ ...c, artworkId: Number(c.artworkId), descriptionId: Number(c.descriptionId) }));
   const now = new Date();

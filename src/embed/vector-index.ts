@@ -15,16 +15,39 @@ export interface Neighbour {
   similarity: number;
 }
 
+/** What a refresh compares: the model's row count and newest embeddedAt (as the database gives it). */
+interface EmbeddingState {
+  count: number;
+  newest: unknown;
+}
+
+interface EmbeddingRow {
+  artworkId: number;
+  dims: number;
+  vector: Uint8Array;
+}
+
+/**
+ * Reads ArtworkEmbedding asynchronously (PostgreSQL, through Prisma): the state, and the rows
+ * embedded since `since` (a state's `newest`), or all of them when `since` is null.
+ */
+export interface AsyncEmbeddingSource {
+  state(modelId: string): Promise<EmbeddingState>;
+  rows(modelId: string, since: unknown): Promise<EmbeddingRow[]>;
+}
+
 export class VectorIndex {
   private ids = new Int32Array(0);
   private matrix = new Float32Array(0);
   private size = 0;
   private readonly rowOf = new Map<number, number>();
   private dims = 0;
-  private seen: { count: number; newest: unknown } = { count: -1, newest: null };
+  private seen: EmbeddingState = { count: -1, newest: null };
+  private refreshing: Promise<void> = Promise.resolve();
 
+  /** `connection`: the SQLite read connection (refresh); null for an index kept by refreshFrom. */
   constructor(
-    private readonly connection: Database.Database,
+    private readonly connection: Database.Database | null,
     readonly modelId: string,
   ) {}
 
@@ -32,30 +55,62 @@ export class VectorIndex {
     return this.size;
   }
 
-  /** Brings the index up to the table (call inside the caller's read transaction). */
+  /** Brings the index up to the table (call inside the caller's read transaction). SQLite. */
   refresh(): void {
-    const state = this.connection.prepare(`SELECT COUNT(*) AS count, MAX(embeddedAt) AS newest FROM ArtworkEmbedding WHERE modelId = ?`).get(this.modelId) as {
-      count: number;
-      newest: unknown;
+    const connection = this.connection!;
+    for (;;) {
+      const state = connection.prepare(`SELECT COUNT(*) AS count, MAX(embeddedAt) AS newest FROM ArtworkEmbedding WHERE modelId = ?`).get(this.modelId) as EmbeddingState;
+      const since = this.since(state);
+      if (since === undefined) return;
+      const rows = (
+        since !== null
+          ? connection.prepare(`SELECT artworkId, dims, vector FROM ArtworkEmbedding WHERE modelId = ? AND embeddedAt >= ?`).all(this.modelId, since)
+          : connection.prepare(`SELECT artworkId, dims, vector FROM ArtworkEmbedding WHERE modelId = ?`).all(this.modelId)
+      ) as EmbeddingRow[];
+      if (this.take(state, rows, since !== null)) return;
+    }
+  }
+
+  /**
+   * refresh for an asynchronous source (PostgreSQL). Refreshes take turns, and rows are put in
+   * only once read, so a search running meanwhile never sees a half-loaded index.
+   */
+  refreshFrom(source: AsyncEmbeddingSource): Promise<void> {
+    const run = async () => {
+      for (;;) {
+        const state = await source.state(this.modelId);
+        const since = this.since(state);
+        if (since === undefined) return;
+        const rows = await source.rows(this.modelId, since);
+        if (this.take(state, rows, since !== null)) return;
+      }
     };
-    if (state.count === this.seen.count && state.newest === this.seen.newest) return;
-    const incremental = this.seen.count >= 0 && state.count >= this.seen.count && this.seen.newest != null;
+    const next = this.refreshing.then(run);
+    // A failed refresh fails its caller only; the next one starts afresh.
+    this.refreshing = next.catch(() => {});
+    return next;
+  }
+
+  /** Undefined: up to date; null: reload whole (rows went away); else load the rows embedded since this. */
+  private since(state: EmbeddingState): unknown {
+    if (state.count === this.seen.count && state.newest === this.seen.newest) return undefined;
+    return this.seen.count >= 0 && state.count >= this.seen.count && this.seen.newest != null ? this.seen.newest : null;
+  }
+
+  /** Puts the rows read for `state` in; false when the index must be reloaded whole. */
+  private take(state: EmbeddingState, rows: readonly EmbeddingRow[], incremental: boolean): boolean {
     if (!incremental) {
       this.size = 0;
       this.rowOf.clear();
     }
-    const rows = (
-      incremental
-        ? this.connection.prepare(`SELECT artworkId, dims, vector FROM ArtworkEmbedding WHERE modelId = ? AND embeddedAt >= ?`).all(this.modelId, this.seen.newest)
-        : this.connection.prepare(`SELECT artworkId, dims, vector FROM ArtworkEmbedding WHERE modelId = ?`).all(this.modelId)
-    ) as { artworkId: number; dims: number; vector: Buffer }[];
     for (const r of rows) this.put(r.artworkId, r.dims, r.vector);
     this.seen = { count: state.count, newest: state.newest };
-    // Rows whose count went up by inserts but whose set also lost rows are caught by the next full reload.
+    // Rows whose count went up by inserts but whose set also lost rows are caught by a full reload.
     if (this.size !== state.count && incremental) {
       this.seen = { count: -1, newest: null };
-      this.refresh();
+      return false;
     }
+    return true;
   }
 
   private put(artworkId: number, dims: number, bytes: Uint8Array): void {
@@ -134,11 +189,16 @@ function dot(matrix: Float32Array, offset: number, q: Float32Array): number {
   return s0 + s1 + s2 + s3;
 }
 
-const indexes = new WeakMap<Database.Database, VectorIndex>();
+const indexes = new WeakMap<object, VectorIndex>();
 
-/** The process's index of `modelId` vectors on this read connection (one model at a time). */
-export function vectorIndex(connection: Database.Database, modelId: string): VectorIndex {
-  let index = indexes.get(connection);
-  if (!index || index.modelId !== modelId) indexes.set(connection, (index = new VectorIndex(connection, modelId)));
+/**
+ * The process's index of `modelId` vectors on this SQLite read connection (one model at a time);
+ * with a null connection, the one kept for `owner` (a PostgreSQL client) and filled by refreshFrom.
+ */
+export function vectorIndex(connection: Database.Database, modelId: string): VectorIndex;
+export function vectorIndex(connection: null, modelId: string, owner: object): VectorIndex;
+export function vectorIndex(connection: Database.Database | null, modelId: string, owner: object | null = connection): VectorIndex {
+  let index = indexes.get(owner!);
+  if (!index || index.modelId !== modelId) indexes.set(owner!, (index = new VectorIndex(connection, modelId)));
   return index;
 }

@@ -67,7 +67,7 @@ export async function searchCommand(
     }
     throw err;
   }
-  const page = searchPage(db, search, options.limit);
+  const page = await searchPage(db, search, options.limit);
   if (!page.hits.length) {
     print(io.stdout, `No matches for ${JSON.stringify(query)}.`);
     return 0;
@@ -87,7 +87,7 @@ export async function searchCommand(
     print(io.stdout, `${i + 1}. ${a.qid}  ${a.title ?? "(untitled)"}${year}  score ${hit.score.toFixed(2)}${meaning}${by}`);
     if (hit.snippet) print(io.stdout, `   ${snippetText(hit.snippet, open, close)}`);
   }
-  if (page.hasMore) print(io.stdout, `(${countMatches(db, search)} matches: raise --limit, or page with the GraphQL search query)`);
+  if (page.hasMore) print(io.stdout, `(${await countMatches(db, search)} matches: raise --limit, or page with the GraphQL search query)`);
   return 0;
 }
 

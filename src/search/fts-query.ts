@@ -1,6 +1,7 @@
 /**
  * Turns what a person types into a safe FTS5 MATCH expression
- * (https://sqlite.org/fts5.html#full_text_query_syntax). Every word is emitted as a quoted
+ * (https://sqlite.org/fts5.html#full_text_query_syntax), or on PostgreSQL a tsquery text
+ * (renderWantedTsQuery, renderExcludedTsQuery). Every word is emitted as a quoted
  * string, so FTS5 operators typed by a user (AND, OR, NOT, NEAR(, column filters, ^, +) are
  * just words, and no input can produce an FTS5 syntax error. What is kept from search habits:
  *  - "a phrase" in double quotes matches the words next to each other (an unpaired quote is ignored);
@@ -107,6 +108,32 @@ export function toFtsQuery(input: string): string {
 export function renderExcludedQuery(terms: readonly Term[]): string | null {
   const excluded = terms.filter((t) => t.negated).map(render);
   return excluded.length ? excluded.join(" OR ") : null;
+}
+
+/**
+ * One term as a PostgreSQL tsquery (https://www.postgresql.org/docs/current/datatype-textsearch.html#DATATYPE-TSQUERY):
+ * each word a quoted lexeme (a quote doubled, a backslash escaped, so no input can be read as an
+ * operator), a phrase's words joined by <-> (next to each other), a prefix as :* on the last word.
+ * to_tsquery then folds each lexeme the way the index does (the artwork_fts_words configuration).
+ */
+function renderTs(t: Term): string {
+  const lexemes = t.words.map((w) => `'${w.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`);
+  if (t.prefix) lexemes[lexemes.length - 1] += ":*";
+  return lexemes.length > 1 ? `(${lexemes.join(" <-> ")})` : lexemes[0]!;
+}
+
+/** The tsquery text of the wanted terms, all of them (&); excluded terms are left out (renderExcludedTsQuery). */
+export function renderWantedTsQuery(terms: readonly Term[]): string {
+  return terms
+    .filter((t) => !t.negated)
+    .map(renderTs)
+    .join(" & ");
+}
+
+/** The tsquery text matching any of the excluded terms, or null when none is excluded. */
+export function renderExcludedTsQuery(terms: readonly Term[]): string | null {
+  const excluded = terms.filter((t) => t.negated).map(renderTs);
+  return excluded.length ? excluded.join(" | ") : null;
 }
 
 /** The words a semantic search embeds: the wanted terms as typed words (no quotes, stars or excluded words). */

@@ -1,21 +1,29 @@
 import { createHash } from "node:crypto";
 import type Database from "better-sqlite3";
-import { type Db, readConnection } from "../db.js";
+import { type Db, kindOf, readConnection } from "../db.js";
 import { vectorIndex } from "../embed/vector-index.js";
 import { type ArtworkFilter, creatorWhere } from "../store/artwork-filter.js";
 import { altText } from "../text/alt-text.js";
 import { normalizeWords } from "../text/normalize.js";
 import { meaningText, parseSearchQuery, renderExcludedQuery, renderFtsQuery, type Term } from "./fts-query.js";
+import {
+  postgresCountMatches,
+  postgresHasVectors,
+  postgresRebuildSearchIndex,
+  postgresSearchPage,
+  postgresSimilarWorks,
+} from "./postgres-search.js";
+import { HIT_CLOSE, HIT_OPEN, SNIPPET_TOKENS } from "./snippet.js";
 
-/** BM25 weight of each indexed column, in the table's column order: titles count most. */
+export { snippetHtml, snippetText } from "./snippet.js";
+
+/**
+ * BM25 weight of each indexed column, in the table's column order: titles count most. On
+ * PostgreSQL the same order becomes tsvector weights A (titles) to D (description), and these
+ * numbers, relative to the titles', ts_rank's weights (postgres-search.ts).
+ */
 export const COLUMN_WEIGHTS = { titles: 10, description: 1, creators: 4, subjects: 2 } as const;
 const BM25 = `bm25(artwork_fts, ${Object.values(COLUMN_WEIGHTS).join(", ")})`;
-
-// Private-use characters mark the matched words in a snippet; they never occur in text the
-// index holds, so formatting can escape everything else and then turn them into tags.
-const HIT_OPEN = "\uE000";
-const HIT_CLOSE = "\uE001";
-const SNIPPET_TOKENS = 32;
 
 export type SearchFilter = Pick<ArtworkFilter, "creator" | "attribution" | "hasDescription">;
 
@@ -26,7 +34,10 @@ export type MatchKind = "TEXT" | "MEANING";
 
 export interface SearchHit {
   artworkId: number;
-  /** Relevance: higher is better (BM25, sign flipped so that larger means more relevant); 0 for a hit matched by meaning alone. */
+  /**
+   * Relevance: higher is better (SQLite: BM25, sign flipped so that larger means more relevant;
+   * PostgreSQL: ts_rank on the weighted vector); 0 for a hit matched by meaning alone.
+   */
   score: number;
   /** Part of the current description around the matches, with the matches marked; for a meaning-only hit its opening sentences; null without a description. */
   snippet: string | null;
@@ -65,7 +76,7 @@ export interface SearchPage {
 /** A query parsed and its filter resolved, ready to rank or count (prepareSearch). */
 export interface PreparedSearch {
   terms: readonly Term[];
-  /** SQL conditions on the matching row `f` and their parameters. */
+  /** SQL conditions on the matching row `f` and their parameters (on PostgreSQL numbered $1…, first in a statement). */
   restrict: string;
   params: unknown[];
   /** Identifies the query, filter and mode in the kept results. */
@@ -90,7 +101,10 @@ export interface SearchOptions {
  */
 export async function prepareSearch(db: Db, query: string, filter: SearchFilter = {}, options: SearchOptions = {}): Promise<PreparedSearch | null> {
   const terms = parseSearchQuery(query);
-  const mode = resolveMode(db, options);
+  const postgres = kindOf(db) === "postgresql";
+  let resolved = resolveMode(db, options);
+  if (resolved instanceof Promise) resolved = await resolved;
+  const mode = resolved;
   let meaning: PreparedSearch["meaning"] = null;
   if (mode !== "TEXT") {
     const source = options.meaning!;
@@ -111,18 +125,28 @@ export async function prepareSearch(db: Db, query: string, filter: SearchFilter 
       // Creators are matched as the artwork lists match them (src/store/artwork-filter.ts).
       const creators = await db.creator.findMany({ where: creatorWhere(filter.creator), select: { id: true } });
       if (!creators.length) return null;
-      attributed.push(`ac.creatorId IN (SELECT value FROM json_each(?))`);
       params.push(JSON.stringify(creators.map((c) => c.id)));
+      attributed.push(
+        postgres ? `ac."creatorId" IN (SELECT jsonb_array_elements_text($${params.length}::jsonb)::int)` : `ac.creatorId IN (SELECT value FROM json_each(?))`,
+      );
     }
     if (filter.attribution?.length) {
-      attributed.push(`ac.attribution IN (SELECT value FROM json_each(?))`);
       params.push(JSON.stringify(filter.attribution));
+      attributed.push(
+        postgres ? `ac."attribution"::text IN (SELECT jsonb_array_elements_text($${params.length}::jsonb))` : `ac.attribution IN (SELECT value FROM json_each(?))`,
+      );
     }
-    conditions.push(`EXISTS (SELECT 1 FROM ArtworkCreator ac WHERE ac.artworkId = f.rowid AND ${attributed.join(" AND ")})`);
+    conditions.push(
+      postgres
+        ? `EXISTS (SELECT 1 FROM "ArtworkCreator" ac WHERE ac."artworkId" = f."id" AND ${attributed.join(" AND ")})`
+        : `EXISTS (SELECT 1 FROM ArtworkCreator ac WHERE ac.artworkId = f.rowid AND ${attributed.join(" AND ")})`,
+    );
   }
   if (filter.hasDescription != null) {
     conditions.push(
-      `${filter.hasDescription ? "" : "NOT "}EXISTS (SELECT 1 FROM Artwork a WHERE a.id = f.rowid AND a.currentDescriptionId IS NOT NULL)`,
+      postgres
+        ? `${filter.hasDescription ? "" : "NOT "}EXISTS (SELECT 1 FROM "Artwork" a WHERE a."id" = f."id" AND a."currentDescriptionId" IS NOT NULL)`
+        : `${filter.hasDescription ? "" : "NOT "}EXISTS (SELECT 1 FROM Artwork a WHERE a.id = f.rowid AND a.currentDescriptionId IS NOT NULL)`,
     );
   }
   const restrict = conditions.map((c) => `AND ${c}`).join(" ");
@@ -132,11 +156,16 @@ export async function prepareSearch(db: Db, query: string, filter: SearchFilter 
   return { terms, restrict, params, key: key.length > 200 ? createHash("sha256").update(key).digest("base64") : key, mode: used, meaning };
 }
 
-/** The mode a search runs in: the one asked for (refused when it cannot run), else HYBRID once vectors exist. */
-function resolveMode(db: Db, options: SearchOptions): SearchMode {
+/** The mode a search runs in: the one asked for (refused when it cannot run), else HYBRID once vectors exist. A promise on PostgreSQL. */
+function resolveMode(db: Db, options: SearchOptions): SearchMode | Promise<SearchMode> {
   if (options.mode === "TEXT") return "TEXT";
   const source = options.meaning;
-  const ready = !!source && source.available() && hasVectors(db, source.modelId);
+  const vectors = !!source && source.available() && hasVectors(db, source.modelId);
+  return vectors instanceof Promise ? vectors.then((ready) => modeFor(options, ready)) : modeFor(options, vectors);
+}
+
+function modeFor(options: SearchOptions, ready: boolean): SearchMode {
+  const source = options.meaning;
   if (options.mode) {
     if (!source || !source.available()) {
       throw new SemanticSearchUnavailableError(`${options.mode} search needs the embedding model, which is not installed: run artdesc models pull --embed (TEXT search works without it).`);
@@ -147,7 +176,8 @@ function resolveMode(db: Db, options: SearchOptions): SearchMode {
   return ready ? "HYBRID" : "TEXT";
 }
 
-function hasVectors(db: Db, modelId: string): boolean {
+function hasVectors(db: Db, modelId: string): boolean | Promise<boolean> {
+  if (kindOf(db) === "postgresql") return postgresHasVectors(db, modelId);
   return !!searchReader(db).statement(`SELECT 1 FROM ArtworkEmbedding WHERE modelId = ? LIMIT 1`).get(modelId);
 }
 
@@ -155,15 +185,20 @@ const NO_MATCHES: SearchPage = Object.freeze({ hits: Object.freeze([]), hasMore:
 
 /**
  * Rows `offset` to `offset + limit - 1` of the matches, best first, ties in id order, with
- * snippets (none for a null search: it matches nothing). The SQL runs on the query-only
+ * snippets (none for a null search: it matches nothing). On SQLite the SQL runs on the query-only
  * connection (readConnection) with statements prepared once (through Prisma, which prepares every
  * statement on every call, a search cost twice the CPU), and recent results are kept until the
- * next commit (SearchReader); the page is frozen.
+ * next commit (SearchReader); the page is frozen. On PostgreSQL (postgres-search.ts) the answer
+ * is a promise.
  */
-export function searchPage(db: Db, search: PreparedSearch | null, limit: number, offset = 0): SearchPage {
+export function searchPage(db: Db, search: PreparedSearch | null, limit: number, offset = 0): SearchPage | Promise<SearchPage> {
   if (!search) return NO_MATCHES;
+  if (kindOf(db) === "postgresql") {
+    if (limit === 0) return postgresCountMatches(db, search).then((n) => Object.freeze({ hits: Object.freeze([]), hasMore: n > offset }));
+    return postgresSearchPage(db, search, limit, offset);
+  }
   // An empty page (asked for to learn whether there are more): counting is enough.
-  if (limit === 0) return Object.freeze({ hits: Object.freeze([]), hasMore: countMatches(db, search) > offset });
+  if (limit === 0) return Object.freeze({ hits: Object.freeze([]), hasMore: (countMatches(db, search) as number) > offset });
   if (search.mode !== "TEXT") return fusedPage(db, search, limit, offset);
   const reader = searchReader(db);
   return reader.kept(`page ${limit} ${offset} ${search.key}`, () => {
@@ -289,9 +324,10 @@ function fusedPage(db: Db, search: PreparedSearch, limit: number, offset: number
   });
 }
 
-/** How many active artworks match (no ranking: about a fifth of the cost of a page); 0 for a null search. */
-export function countMatches(db: Db, search: PreparedSearch | null): number {
+/** How many active artworks match (no ranking: about a fifth of the cost of a page); 0 for a null search. A promise on PostgreSQL. */
+export function countMatches(db: Db, search: PreparedSearch | null): number | Promise<number> {
   if (!search) return 0;
+  if (kindOf(db) === "postgresql") return postgresCountMatches(db, search);
   const reader = searchReader(db);
   if (search.mode !== "TEXT") return fusedList(db, reader, search).length;
   return reader.kept(`count ${search.key}`, () => {
@@ -387,27 +423,12 @@ function searchReader(db: Db): SearchReader {
   return reader;
 }
 
-/** A snippet as HTML: text escaped, matches in <mark>…</mark>. */
-export function snippetHtml(snippet: string): string {
-  return snippet
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/"/g, "&quot;")
-    .replace(new RegExp(HIT_OPEN, "g"), "<mark>")
-    .replace(new RegExp(HIT_CLOSE, "g"), "</mark>");
-}
-
-/** A snippet as plain text, matches wrapped in `open`/`close` (e.g. terminal bold). */
-export function snippetText(snippet: string, open: string, close: string): string {
-  return snippet.replace(new RegExp(HIT_OPEN, "g"), open).replace(new RegExp(HIT_CLOSE, "g"), close);
-}
-
 /**
  * Refills the index from the store in one transaction (after a restore, or if it was ever
  * damaged); returns the number of artworks indexed.
  */
 export async function rebuildSearchIndex(db: Db): Promise<number> {
+  if (kindOf(db) === "postgresql") return postgresRebuildSearchIndex(db);
   const [, indexed] = await db.$transaction([
     db.$executeRawUnsafe(`DELETE FROM artwork_fts`),
     db.$executeRawUnsafe(
@@ -437,10 +458,15 @@ export interface SimilarWork {
  * The active works whose description embeddings are nearest to this work's, best first (exact
  * cosine over every vector of the model), optionally only works sharing a creator with it. Null
  * when the work has no vector of this model (not described, or not embedded yet). Kept until the
- * next commit, like search results.
+ * next commit, like search results. A promise on PostgreSQL.
  */
-export function similarWorks(db: Db, artworkId: number, o: { modelId: string; limit: number; sameCreator: boolean }): readonly SimilarWork[] | null {
+export function similarWorks(
+  db: Db,
+  artworkId: number,
+  o: { modelId: string; limit: number; sameCreator: boolean },
+): readonly SimilarWork[] | null | Promise<readonly SimilarWork[] | null> {
   const limit = Math.max(0, Math.min(MAX_SIMILAR, Math.trunc(o.limit)));
+  if (kindOf(db) === "postgresql") return postgresSimilarWorks(db, artworkId, o.modelId, limit, o.sameCreator);
   const reader = searchReader(db);
   return reader.kept(`similar ${o.modelId} ${artworkId} ${limit} ${o.sameCreator}`, () => {
     const index = vectorIndex(readConnection(db), o.modelId);

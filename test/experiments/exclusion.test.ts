@@ -16,7 +16,7 @@ import { reviewDescription, ExperimentDescriptionError } from "../../src/review/
 import { qualityCountsByModel } from "../../src/review/stats.js";
 import { searchArtworks } from "../../src/search/search.js";
 import { TextSink } from "../support/cli.js";
-import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
+import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeGoya, writePlaceholderImages } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
 import { scriptedDescriber } from "../support/scripted-describer.js";
@@ -179,8 +179,7 @@ describe("an experiment's texts are left out", () => {
     expect(text).toContain(`artdesc_description_seconds_count ${timed}`);
   });
 
-  // SQLite-only for now: search is FTS5 (src/search has no PostgreSQL version yet).
-  it.skipIf(onPostgres)("of search", async () => {
+  it("of search", async () => {
     const hits = await searchArtworks(t.db, "scripted", { limit: 10 });
     // Only the undescribed work's own (nightly) text says "Scripted"; the experiment wrote such texts for all four.
     expect(hits.hits.map((h) => h.artworkId)).toEqual([works.bare!.id]);

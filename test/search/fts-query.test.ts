@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { MAX_QUERY_CHARS, SearchQueryError, toFtsQuery } from "../../src/search/fts-query.js";
+import {
+  MAX_QUERY_CHARS,
+  parseSearchQuery,
+  renderExcludedTsQuery,
+  renderWantedTsQuery,
+  SearchQueryError,
+  toFtsQuery,
+} from "../../src/search/fts-query.js";
 
 describe("toFtsQuery", () => {
   it.each([
@@ -27,4 +34,28 @@ describe("toFtsQuery", () => {
       expect(() => toFtsQuery(input)).toThrow(SearchQueryError);
     },
   );
+});
+
+describe("the PostgreSQL tsquery text", () => {
+  it.each([
+    ["donkey reading a book", "'donkey' & 'reading' & 'a' & 'book':*", null],
+    ["donkey reading a book ", "'donkey' & 'reading' & 'a' & 'book'", null],
+    ['"reading a book" donkey', "('reading' <-> 'a' <-> 'book') & 'donkey':*", null],
+    ['"reading a book"*', "('reading' <-> 'a' <-> 'book':*)", null],
+    ["fusil*", "'fusil':*", null],
+    ["Fusilamíento ", "'Fusilamíento'", null],
+    ["saint-denis", "('saint' <-> 'denis':*)", null],
+    ["dog -cat", "'dog'", "'cat'"],
+    ['dog -"black cat" -owl', "'dog'", "('black' <-> 'cat') | 'owl'"],
+    ["dog & cat | !owl <-> (x) :* 'q' \\", "'dog' & 'cat' & 'owl' & 'x' & 'q'", null],
+  ])("%j -> %s, excluding %s", (input, wanted, excluded) => {
+    const terms = parseSearchQuery(input);
+    expect(renderWantedTsQuery(terms)).toBe(wanted);
+    expect(renderExcludedTsQuery(terms)).toBe(excluded);
+  });
+
+  it("quotes every lexeme: a quote is doubled and a backslash escaped, should a word ever hold one", () => {
+    const terms = [{ words: ["it's", "a\\b"], prefix: "explicit" as const, negated: false }];
+    expect(renderWantedTsQuery(terms)).toBe("('it''s' <-> 'a\\\\b':*)");
+  });
 });

@@ -10,6 +10,7 @@ import {
   searchPage,
   MAX_SIMILAR,
   SemanticSearchUnavailableError,
+  type SimilarWork,
   similarWorks,
   snippetHtml,
 } from "../../search/search.js";
@@ -37,7 +38,7 @@ type SearchHitNode = SearchHit & { artworks: () => Promise<Map<number, Artwork>>
 
 export const SearchModeEnum = builder.enumType("SearchMode", {
   description:
-    "TEXT: the words (BM25). SEMANTIC: the meaning: the works whose description embeddings are nearest to the query's (SEARCH_SEMANTIC_TOP_K of them). " +
+    "TEXT: the words (BM25 on SQLite, ts_rank on PostgreSQL). SEMANTIC: the meaning: the works whose description embeddings are nearest to the query's (SEARCH_SEMANTIC_TOP_K of them). " +
     "HYBRID: both lists fused by reciprocal rank (1 / (SEARCH_RRF_K + rank), summed); the default once descriptions are embedded.",
   values: SEARCH_MODES,
 });
@@ -60,7 +61,8 @@ const SearchHitRef = builder.objectRef<SearchHitNode>("SearchHit").implement({
       },
     }),
     score: t.exposeFloat("score", {
-      description: "BM25 relevance (higher is better); title matches weigh more than description matches. 0 for a hit matched by meaning alone.",
+      description:
+        "Word relevance, higher is better (SQLite: BM25; PostgreSQL: ts_rank, on another scale); title matches weigh more than description matches. 0 for a hit matched by meaning alone.",
     }),
     rank: t.exposeInt("rank", { description: "Position in the whole result list, from 1 (the order of the mode: BM25, cosine, or fused)." }),
     similarity: t.exposeFloat("similarity", {
@@ -93,7 +95,7 @@ const SearchFilterInput = builder.inputType("SearchFilter", {
 interface SearchConnection {
   edges: { cursor: string; node: SearchHitNode }[];
   pageInfo: { startCursor: string | null; endCursor: string | null; hasPreviousPage: boolean; hasNextPage: boolean };
-  totalCount: () => number;
+  totalCount: () => number | Promise<number>;
 }
 
 builder.queryField("search", (t) =>
@@ -144,16 +146,18 @@ builder.queryField("search", (t) =>
           }
           throw err;
         }
-        let counted: number | undefined;
+        let counted: number | Promise<number> | undefined;
         const totalCount = () => (counted ??= countMatches(ctx.db, search));
-        const window = pageWindow({
-          after: args.after == null ? null : cursorOffset("after", args.after),
-          before: args.before == null ? null : cursorOffset("before", args.before),
-          first: args.first ?? null,
-          last: args.last ?? null,
-          total: totalCount,
-        });
-        const page = searchPage(ctx.db, search, window.limit, window.offset);
+        const after = args.after == null ? null : cursorOffset("after", args.after);
+        const before = args.before == null ? null : cursorOffset("before", args.before);
+        // Paging backward needs the total first; on PostgreSQL counting is a query (a promise).
+        let total = args.last != null || args.before != null ? totalCount() : 0;
+        if (total instanceof Promise) total = await total;
+        const known = total;
+        const window = pageWindow({ after, before, first: args.first ?? null, last: args.last ?? null, total: () => known });
+        let answer = searchPage(ctx.db, search, window.limit, window.offset);
+        if (answer instanceof Promise) answer = await answer;
+        const page = answer;
         // The page's artworks in one findMany with what the query selects under edges.node.artwork
         // (a findUnique per hit, even batched by Prisma, costs twice the CPU).
         let loading: Promise<Map<number, Artwork>> | undefined;
@@ -264,14 +268,19 @@ builder.objectField(ArtworkRef, "similar", (t) =>
     extensions: fieldWeight(SIMILAR_COST_WEIGHT),
     resolve: (artwork, args, ctx, info) => {
       const first = pageSize("first", args.first, DEFAULT_SIMILAR, MAX_SIMILAR);
-      const similar = similarWorks(ctx.db, artwork.id, { modelId: ctx.config.EMBED_MODEL_ID, limit: first, sameCreator: args.sameCreator ?? false }) ?? [];
-      let loading: Promise<Map<number, Artwork>> | undefined;
-      const ids = similar.map((s) => s.artworkId);
-      const artworks = () =>
-        (loading ??= ctx.db.artwork
-          .findMany({ ...queryFromInfo({ context: ctx, info, path: ["artwork"], select: { id: true } }), where: { id: { in: ids } } })
-          .then((rows) => new Map((rows as Artwork[]).map((a) => [a.id, a]))));
-      return similar.map((s) => ({ ...s, artworks }));
+      const nodes = (found: readonly SimilarWork[] | null) => {
+        const similar = found ?? [];
+        let loading: Promise<Map<number, Artwork>> | undefined;
+        const ids = similar.map((s) => s.artworkId);
+        const artworks = () =>
+          (loading ??= ctx.db.artwork
+            .findMany({ ...queryFromInfo({ context: ctx, info, path: ["artwork"], select: { id: true } }), where: { id: { in: ids } } })
+            .then((rows) => new Map((rows as Artwork[]).map((a) => [a.id, a]))));
+        return similar.map((s) => ({ ...s, artworks }));
+      };
+      const found = similarWorks(ctx.db, artwork.id, { modelId: ctx.config.EMBED_MODEL_ID, limit: first, sameCreator: args.sameCreator ?? false });
+      // A promise on PostgreSQL only.
+      return found instanceof Promise ? found.then(nodes) : nodes(found);
     },
   }),
 );
