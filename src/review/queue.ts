@@ -62,7 +62,8 @@ export interface QueuePage {
 
 /**
  * The SQL of one page: ids and risks in queue order (reversed when inverted). It walks the index
- * Description(reviewState, qualityRisk) in order and stops at `limit`; SQLite sorts NULL below
+ * Description(reviewState, qualityRisk) in order and stops at `limit` (on PostgreSQL the partial
+ * index Description_review_queue_idx, migration 20261203110000_review_queue); SQLite sorts NULL below
  * every number, so DESC puts unassessed rows last (Prisma's `nulls: "last"` would sort on a CASE
  * expression that no index serves, a full sort of the queue per page). In `sql`'s dialect (SQLite's
  * unless told).

@@ -85,8 +85,11 @@ it("gives the schema that prisma/postgresql/schema.prisma describes (no forgotte
     { env: { ...process.env, DATABASE_URL: pushed }, encoding: "utf8" },
   );
   await query(pushed, script);
-  // Raw SQL that schema.prisma cannot describe (the full-text index: a table, a view, triggers).
-  await query(pushed, readFileSync(join(POSTGRES_MIGRATIONS_DIR, "20261203100000_search", "migration.sql"), "utf8"));
+  // Raw SQL that schema.prisma cannot describe: the full-text index (a table, a view, triggers) and
+  // the review queue's NULLS LAST index.
+  for (const raw of ["20261203100000_search", "20261203110000_review_queue"]) {
+    await query(pushed, readFileSync(join(POSTGRES_MIGRATIONS_DIR, raw, "migration.sql"), "utf8"));
+  }
   // Not from a migration: made by the migrator on every run (the commit counter, dialect functions).
   await query(pushed, postgresRuntimeSql());
   const dump = (url: string) => {
