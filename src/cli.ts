@@ -417,6 +417,27 @@ program
   .action((opts: { check?: boolean; role?: string; json?: boolean }) => withDb((db, config) => statusCommand(db, config, opts, io)));
 
 program
+  .command("db")
+  .description("Database maintenance")
+  .command("copy")
+  .description(
+    "Copy the whole mirror from DATABASE_URL into another database (SQLite file: or postgresql://, either way), keeping ids; " +
+      "rerun the same command to resume after an interruption. Image files are not copied: point the new deployment's IMAGE_DIR at the same folder",
+  )
+  .requiredOption("--to <url>", "the target: file:<path> or postgresql://user@host/database (created and migrated; must be empty)")
+  .option("--batch <n>", "rows per read and per write transaction (1-10000, default 500)", positiveInt)
+  .action(async (opts: { to: string; batch?: number }) => {
+    let config;
+    try {
+      config = loadConfig();
+    } catch (err) {
+      exitOnConfigError(err);
+    }
+    const { dbCopyCommand } = await import("./copy/command.js");
+    process.exitCode = await dbCopyCommand(config, opts, io);
+  });
+
+program
   .command("export")
   .description("Stream artworks with their current descriptions as JSON lines or CSV, in constant memory")
   .requiredOption("--format <format>", "jsonl or csv")
