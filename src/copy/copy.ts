@@ -69,11 +69,12 @@ interface Delegate {
 
 const delegate = (db: Client, t: TablePlan) => (db as unknown as Record<string, Delegate>)[t.delegate]!;
 
-/** Model names go into SQL text (sequences): they are schema identifiers, never input. */
-function tableName(t: TablePlan): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(t.model)) throw new Error(`unexpected model name ${t.model}`);
-  return t.model;
+/** Model and column names go into SQL text (sequences, deferred keys): schema identifiers, never input. */
+function ident(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`unexpected identifier ${JSON.stringify(name)}`);
+  return name;
 }
+const tableName = (t: TablePlan) => ident(t.model);
 
 export interface CopyOptions {
   /** Rows per read and per write transaction. */
@@ -192,8 +193,11 @@ async function copyTable(source: Db, target: Db, t: TablePlan, o: CopyOptions): 
   let copied = 0;
   if (present < sourceRows || present === 0) {
     for await (const rows of pages(source, t, o.batch, t.columns.map((c) => c.name), start ?? undefined)) {
-      const keys = rows.map((r) => r[key]);
-      const there = new Set((await delegate(target, t).findMany({ where: { [key]: { in: keys } }, select: { [key]: true } })).map((r) => String(r[key])));
+      // An integer key starts after the target's largest: nothing past it is there. Text keys are looked up.
+      const there =
+        t.key.type === "String"
+          ? new Set((await delegate(target, t).findMany({ where: { [key]: { in: rows.map((r) => r[key]) } }, select: { [key]: true } })).map((r) => String(r[key])))
+          : new Set<string>();
       const data = rows.filter((r) => !there.has(String(r[key]))).map((r) => prepareRow(t, r, toPostgres));
       if (data.length) {
         await target.$transaction((tx) => delegate(tx, t).createMany({ data }), { maxWait: 30_000, timeout: 300_000 });
@@ -231,15 +235,37 @@ async function copyDeferred(source: Db, target: Db, t: TablePlan, o: CopyOptions
     );
     const changes = set.filter((r) => t.deferred.some((c) => current.get(String(r[key]))?.[c] !== r[c]));
     if (!changes.length) continue;
-    await target.$transaction(
-      async (tx) => {
-        for (const r of changes) await delegate(tx, t).update({ where: { [key]: r[key] }, data: Object.fromEntries([...t.deferred, ...t.updatedAt].map((c) => [c, r[c]])) });
-      },
-      { maxWait: 30_000, timeout: 300_000 },
-    );
+    const integers = changes.every((r) => [key, ...t.deferred].every((c) => r[c] === null || Number.isSafeInteger(r[c])));
+    if (integers) {
+      await target.$executeRawUnsafe(deferredUpdateSql(t, changes));
+    } else {
+      // Prisma sets @updatedAt columns on update: the source's values are written back with the keys.
+      await target.$transaction(
+        async (tx) => {
+          for (const r of changes) await delegate(tx, t).update({ where: { [key]: r[key] }, data: Object.fromEntries([...t.deferred, ...t.updatedAt].map((c) => [c, r[c]])) });
+        },
+        { maxWait: 30_000, timeout: 300_000 },
+      );
+    }
     updated += changes.length;
   }
   o.progress(`${t.model}: ${t.deferred.join(", ")} set on ${updated} rows`);
+}
+
+/**
+ * One UPDATE that sets the deferred integer columns of a batch of rows (integer keys): the same SQL
+ * on SQLite and PostgreSQL, and, unlike Prisma's update, it leaves `@updatedAt` columns alone. Only
+ * integers checked by the caller are written into the text.
+ */
+export function deferredUpdateSql(t: TablePlan, rows: readonly Row[]): string {
+  const key = ident(t.key.name);
+  const int = (v: unknown) => {
+    if (v === null) return "NULL";
+    if (!Number.isSafeInteger(v)) throw new Error(`not an integer: ${String(v)}`);
+    return String(v);
+  };
+  const sets = t.deferred.map(ident).map((c) => `"${c}" = CASE "${key}" ${rows.map((r) => `WHEN ${int(r[key])} THEN ${int(r[c])}`).join(" ")} ELSE "${c}" END`);
+  return `UPDATE "${tableName(t)}" SET ${sets.join(", ")} WHERE "${key}" IN (${rows.map((r) => int(r[key])).join(", ")})`;
 }
 
 /**

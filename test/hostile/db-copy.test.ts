@@ -66,7 +66,7 @@ describe("a malformed --to", () => {
     expect(results[0]!.output).toMatch(/"mysql" is not a database artdesc supports/);
     // databaseKind would have taken "mysql://…" for a SQLite file name: nothing was made.
     expect(readdirSync(ROOT)).toEqual(before);
-  });
+  }, 180_000);
 
   it.each([
     ["control characters", "file:/tmp/a\nb.db"],
@@ -90,7 +90,7 @@ describe("a malformed --to", () => {
     expect(r.code).not.toBe(0);
     expect(r.output).toMatch(/--batch.*positive integer/);
     expect(existsSync(join(dir, "never.db"))).toBe(false);
-  });
+  }, 120_000);
 });
 
 describe("a target that cannot be opened", () => {
@@ -133,7 +133,7 @@ describe("a target that is not empty", () => {
       expect(await db2.lease.count({ where: { name: COPY_MARKER } })).toBe(0);
       await closeDb(db2);
     }
-  });
+  }, 180_000);
 
   it("is refused when it is the source itself, however the URL is spelled", async () => {
     const file = sourceUrl.slice("file:".length);
