@@ -49,7 +49,13 @@ export async function dbCopyCommand(config: Config, options: { to: string; batch
   let source: Db | undefined;
   let target: Db | undefined;
   try {
-    source = (await openDatabase(config.DATABASE_URL)).db;
+    try {
+      source = (await openDatabase(config.DATABASE_URL)).db;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      print(io.stderr, err.message);
+      return COPY_EXIT.usage;
+    }
     try {
       target = (await openDatabase(to.url)).db;
     } catch (err) {
@@ -58,6 +64,11 @@ export async function dbCopyCommand(config: Config, options: { to: string; batch
       throw err;
     }
     print(io.stderr, `copying ${redactPassword(config.DATABASE_URL)} -> ${to.shown} in batches of ${batch}`);
+    for (const [db, which] of [[source, "source"], [target, "target"]] as const) {
+      for (const h of await liveProcesses(db, config.HEARTBEAT_STALE_S)) {
+        print(io.stderr, `warning: a ${h.role} (pid ${h.pid} on ${h.hostname}) beat ${h.ago} s ago on the ${which}: stop it, or rows it writes during the copy make the verification fail`);
+      }
+    }
     const result = await copyDatabase(source, target, { batch, progress: (line) => print(io.stderr, line) });
     for (const line of formatVerdicts(result.verdicts)) print(io.stdout, line);
     if (!result.ok) {
@@ -96,4 +107,11 @@ async function probePostgres(url: string): Promise<string | null> {
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/** Processes of a deployment whose heartbeat is fresh: they may write while the copy runs. */
+async function liveProcesses(db: Db, staleAfterS: number): Promise<{ role: string; pid: number; hostname: string; ago: number }[]> {
+  const since = new Date(Date.now() - staleAfterS * 1000);
+  const beats = await db.heartbeat.findMany({ where: { beatAt: { gte: since } }, orderBy: { beatAt: "desc" } });
+  return beats.map((h) => ({ role: h.role, pid: h.pid, hostname: h.hostname, ago: Math.max(0, Math.round((Date.now() - h.beatAt.getTime()) / 1000)) }));
 }

@@ -53,6 +53,8 @@ describe("db copy SQLite -> PostgreSQL -> SQLite", () => {
     }
     // Progress went to stderr, table by table.
     expect(secondRun.err).toMatch(/^Artwork: \d+\/\d+ rows$/m);
+    // The fixture's fresh heartbeat looks like a worker still running on the source.
+    expect(firstRun).toMatch(/^warning: a worker \(pid 1 on source-host\) beat \d+ s ago on the source: stop it/m);
   });
 
   it("gives the same `artdesc export` output on all three stores", async () => {

@@ -115,6 +115,13 @@ describe("a target that cannot be opened", () => {
     }
     expect(socketDir).toBeTruthy();
   });
+
+  it("nor can a source that cannot be opened (exit 2, naming DATABASE_URL)", async () => {
+    const r = await inProcess(`file:${join(dir, "fine.db")}`, "file:/proc/artdesc/source.db");
+    expect(r.code).toBe(COPY_EXIT.usage);
+    expect(r.err).toMatch(/DATABASE_URL="file:\/proc\/artdesc\/source.db": cannot open/);
+    expect(existsSync(join(dir, "fine.db"))).toBe(false);
+  });
 });
 
 describe("a target that is not empty", () => {
