@@ -5,6 +5,7 @@ import { isApiWorkerProcess, startApiService } from "./api/component.js";
 import { loadConfig } from "./config.js";
 import { closeDb, databaseKind, redactPassword, sqlitePath } from "./db.js";
 import { positiveInt } from "./cli-args.js";
+import { COPY_HELP } from "./copy/help.js";
 import { parseSeed } from "./experiments/sample.js";
 import { addGenerationOptions, flagOf, requestedFromOptions } from "./generation/flags.js";
 import { checkRequested, ParamOutOfRangeError, paramsFromConfig } from "./generation/params.js";
@@ -426,6 +427,7 @@ program
   )
   .requiredOption("--to <url>", "the target: file:<path> or postgresql://user@host/database (created and migrated; must be empty)")
   .option("--batch <n>", "rows per read and per write transaction (1-10000, default 500)", positiveInt)
+  .addHelpText("after", COPY_HELP)
   .action(async (opts: { to: string; batch?: number }) => {
     let config;
     try {

@@ -57,6 +57,10 @@ describe("a malformed --to", () => {
       cli(["--to", "file:"]),
       cli(["--to", "postgresql://art:secret@db.example"]),
     ]);
+    const help = await cli(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.output).toMatch(/IMAGE_DIR must point at the same folder/);
+    expect(help.output).toMatch(/3 the target is not empty, or is the source/);
     for (const r of results) {
       expect(r.code, r.output).toBe(COPY_EXIT.usage);
       expect(r.output).toMatch(/--to: /);
