@@ -72,7 +72,11 @@ export async function dbCopyCommand(config: Config, options: { to: string; batch
     const result = await copyDatabase(source, target, { batch, progress: (line) => print(io.stderr, line) });
     for (const line of formatVerdicts(result.verdicts)) print(io.stdout, line);
     if (!result.ok) {
-      print(io.stderr, "verification failed: the tables marked DIFFERS are not the same in the target (was the source written to during the copy?)");
+      print(
+        io.stderr,
+        "verification failed: the tables marked DIFFERS are not the same in the target (was the source written to during the copy?). " +
+          "To start over, drop and recreate the target database (or delete its file) and copy again with nothing writing to the source",
+      );
       return COPY_EXIT.failed;
     }
     print(io.stdout, `copied and verified: ${result.tables.reduce((n, t) => n + t.sourceRows, 0)} rows in ${result.tables.length} tables${result.resumed ? " (resumed)" : ""}`);
