@@ -4,7 +4,7 @@ import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { COPY_EXIT, dbCopyCommand } from "../../src/copy/command.js";
-import { COPY_MARKER } from "../../src/copy/copy.js";
+import { COPY_MARKER, copyDatabase } from "../../src/copy/copy.js";
 import { closeDb, createDb, openDatabase } from "../../src/db.js";
 import { migrate } from "../../src/store/migrate.js";
 import { commandIo, ROOT, runCli } from "../support/cli.js";
@@ -182,5 +182,39 @@ describe("a value PostgreSQL cannot hold", () => {
     const target = await createDb(url);
     expect(await target.description.count()).toBe(0);
     await closeDb(target);
+  });
+});
+
+describe("a source written to between an interrupted copy and its resume", () => {
+  it("fails the verification with exit 1, naming the table, and keeps the target marked", async () => {
+    const file = join(dir, "changing.db");
+    migrate(file);
+    const db = await createDb(`file:${file}`);
+    const works = [];
+    for (let i = 0; i < 4; i++) works.push(await makeArtwork(db, { qid: `Q${300 + i}`, image: false }));
+    const url = await server.createDatabase();
+    const { db: target } = await openDatabase(url);
+    // Interrupted after the first Artwork batch (as a kill or a lost connection would).
+    const stop = new Error("interrupted");
+    await expect(
+      copyDatabase(db, target, {
+        batch: 1,
+        progress: (line) => {
+          if (/^Artwork: 1\/4 rows$/.test(line)) throw stop;
+        },
+      }),
+    ).rejects.toBe(stop);
+    await closeDb(target);
+    // The copied work changes in the source before the copy is run again.
+    await db.artwork.update({ where: { id: works[0]!.id }, data: { title: "Changed after it was copied" } });
+    await closeDb(db);
+    const r = await inProcess(url, `file:${file}`);
+    expect(r.code).toBe(COPY_EXIT.failed);
+    expect(r.out).toMatch(/^DIFFERS +Artwork +4 rows, hash [0-9a-f]{16} != [0-9a-f]{16}$/m);
+    expect(r.out).toMatch(/^ok +Creator /m);
+    expect(r.err).toMatch(/verification failed: .*To start over, drop and recreate the target database/);
+    const check = await createDb(url);
+    expect(await check.lease.count({ where: { name: COPY_MARKER } })).toBe(1);
+    await closeDb(check);
   });
 });
