@@ -5,6 +5,7 @@ import { isApiWorkerProcess, startApiService } from "./api/component.js";
 import { loadConfig } from "./config.js";
 import { closeDb, databaseKind, redactPassword, sqlitePath } from "./db.js";
 import { positiveInt } from "./cli-args.js";
+import { COPY_HELP } from "./copy/help.js";
 import { parseSeed } from "./experiments/sample.js";
 import { addGenerationOptions, flagOf, requestedFromOptions } from "./generation/flags.js";
 import { checkRequested, ParamOutOfRangeError, paramsFromConfig } from "./generation/params.js";
@@ -415,6 +416,28 @@ program
   .option("--role <role>", "with --check: only heartbeats of this role (worker, daemon, start), and at least one must exist")
   .option("--json", "print the status as JSON")
   .action((opts: { check?: boolean; role?: string; json?: boolean }) => withDb((db, config) => statusCommand(db, config, opts, io)));
+
+program
+  .command("db")
+  .description("Database maintenance")
+  .command("copy")
+  .description(
+    "Copy the whole mirror from DATABASE_URL into another database (SQLite file: or postgresql://, either way), keeping ids; " +
+      "rerun the same command to resume after an interruption. Image files are not copied: point the new deployment's IMAGE_DIR at the same folder",
+  )
+  .requiredOption("--to <url>", "the target: file:<path> or postgresql://user@host/database (created and migrated; must be empty)")
+  .option("--batch <n>", "rows per read and per write transaction (1-10000, default 500)", positiveInt)
+  .addHelpText("after", COPY_HELP)
+  .action(async (opts: { to: string; batch?: number }) => {
+    let config;
+    try {
+      config = loadConfig();
+    } catch (err) {
+      exitOnConfigError(err);
+    }
+    const { dbCopyCommand } = await import("./copy/command.js");
+    process.exitCode = await dbCopyCommand(config, opts, io);
+  });
 
 program
   .command("export")
