@@ -1,6 +1,6 @@
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { queuePageSql, type QueuePage } from "../../src/review/queue.js";
+import { type QueueFilter, queuePageSql, type QueuePage } from "../../src/review/queue.js";
 import { POSTGRESQL_DIALECT } from "../../src/store/sql.js";
 import { migratePostgres } from "../../src/store/migrate-postgres.js";
 import { startPostgres, type TestPostgres } from "../support/postgres.js";
@@ -31,6 +31,8 @@ afterAll(async () => {
   server?.stop();
 });
 
+const NO_FILTER: QueueFilter = { flag: null, minRisk: null, creatorIds: null };
+
 const plan = async (page: QueuePage) => {
   const { sql, params } = queuePageSql(page, POSTGRESQL_DIALECT);
   const rows = (await client.query<{ "QUERY PLAN": string }>(`EXPLAIN ${sql}`, params)).rows;
@@ -38,14 +40,14 @@ const plan = async (page: QueuePage) => {
 };
 
 it("pages forwards and backwards, from the start and after a cursor, without sorting", async () => {
-  const page = (o: Partial<QueuePage>): QueuePage => ({ filter: {}, after: null, before: null, inverted: false, limit: 20, ...o });
+  const page = (o: Partial<QueuePage>): QueuePage => ({ filter: NO_FILTER, after: null, before: null, inverted: false, limit: 20, ...o });
   const pages = [
     page({}),
     page({ inverted: true }),
     page({ after: { risk: 0.5, id: 10 } }),
     page({ after: { risk: null, id: 10 } }),
     page({ inverted: true, before: { risk: 0.5, id: 10 } }),
-    page({ filter: { minRisk: 0.3 } }),
+    page({ filter: { ...NO_FILTER, minRisk: 0.3 } }),
   ];
   for (const p of pages) {
     const text = await plan(p);
