@@ -42,10 +42,10 @@ export interface Embedder {
  * Loads the configured embedding model in a worker thread and waits until it is ready. A missing
  * model fails fast (before the thread starts) with EmbedModelMissingError.
  */
-export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREADS">): Promise<Embedder> {
+export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREADS">, threads = config.ORT_THREADS): Promise<Embedder> {
   const presence = embedModelPresence(config);
   if (presence.missing.length) throw new EmbedModelMissingError(presence.dir, presence.missing, presence.command);
-  const init: EmbedModelOptions = { dir: embedModelDir(config), modelId: config.EMBED_MODEL_ID, dtype: config.EMBED_MODEL_DTYPE, threads: config.ORT_THREADS };
+  const init: EmbedModelOptions = { dir: embedModelDir(config), modelId: config.EMBED_MODEL_ID, dtype: config.EMBED_MODEL_DTYPE, threads };
   const worker: Worker = startModuleThread(new URL(import.meta.url.endsWith(".ts") ? "./thread.ts" : "./thread.js", import.meta.url), init);
   const pending = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void }>();
   let nextId = 1;
@@ -104,6 +104,8 @@ export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREA
       if (closed) return Promise.resolve();
       closing ??= new Promise<void>((resolve) => {
         onClosed = resolve;
+        // An idle thread is unref'd: without this, a process with nothing else to do exits (code 13) before the answer.
+        worker.ref();
         worker.postMessage({ type: "close" } satisfies EmbedRequest);
       }).then(() => worker.terminate().then(() => undefined));
       return closing;
@@ -124,7 +126,7 @@ export class QueryEmbedder {
   private readonly inFlight = new Map<string, Promise<Float32Array>>();
 
   constructor(
-    private readonly config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_CACHE_ENTRIES">,
+    private readonly config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_THREADS" | "EMBED_QUERY_CACHE_ENTRIES">,
     private readonly open: typeof openEmbedder = openEmbedder,
     private readonly retryMs = 30_000,
   ) {
@@ -175,7 +177,7 @@ export class QueryEmbedder {
 
   private ready(): Promise<Embedder> {
     if (!this.embedder) {
-      const opening = this.open(this.config);
+      const opening = this.open(this.config, this.config.EMBED_QUERY_THREADS);
       this.embedder = opening;
       // A model that failed to load is tried again on a later search, not kept as a failure.
       opening.catch(() => {
@@ -200,7 +202,7 @@ const shared = new WeakMap<object, QueryEmbedder>();
  * thread per API process, started by the first semantic search). Its thread is unref'd: it never
  * keeps a process alive.
  */
-export function meaningSource(config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_CACHE_ENTRIES" | "SEARCH_SEMANTIC_TOP_K" | "SEARCH_RRF_K">) {
+export function meaningSource(config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_THREADS" | "EMBED_QUERY_CACHE_ENTRIES" | "SEARCH_SEMANTIC_TOP_K" | "SEARCH_RRF_K">) {
   let q = shared.get(config);
   if (!q) shared.set(config, (q = new QueryEmbedder(config)));
   const embedder = q;
