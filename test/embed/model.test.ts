@@ -18,6 +18,7 @@ import {
   QueryEmbedder,
 } from "../../src/embed/embedder.js";
 import { embedConventions } from "../../src/embed/model-files.js";
+import { NonFiniteEmbeddingError, unitLength } from "../../src/embed/model.js";
 import { startLocalHub } from "../support/hub.js";
 
 const MODEL_ID = "artdesc/synth-embed-tiny";
@@ -108,6 +109,15 @@ describe("a flood of distinct queries", () => {
     // Room again once they are done.
     expect((await q.embedQuery("one too many")).length).toBe(128);
     await q.close();
+  });
+});
+
+describe("unitLength (normalisation as torch.nn.functional.normalize)", () => {
+  it("scales to length 1, keeps a zero vector zero (not NaN), and refuses a non-finite one", () => {
+    expect([...unitLength(Float32Array.from([3, 4]))]).toEqual([Math.fround(0.6), Math.fround(0.8)]);
+    expect([...unitLength(new Float32Array(4))]).toEqual([0, 0, 0, 0]);
+    expect(() => unitLength(Float32Array.from([1, Number.NaN]))).toThrow(NonFiniteEmbeddingError);
+    expect(() => unitLength(Float32Array.from([Number.POSITIVE_INFINITY, 0]))).toThrow(NonFiniteEmbeddingError);
   });
 });
 
