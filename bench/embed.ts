@@ -8,7 +8,8 @@
  *  - prints how many tokens a bench:search query and a description are;
  *  - embeds BENCH_EMBED_QUERIES two-word queries one after another in an embedding thread, as the
  *    API's query embedder does, once per intra-op thread count in BENCH_QUERY_THREADS: latency
- *    percentiles and the process's CPU time per query;
+ *    percentiles and the process's CPU time per query; with the first thread count, also 2, 4 and 8
+ *    queries per run (as queries that waited for the thread go);
  *  - runs what `artdesc embed --missing` runs: EMBED_BATCH descriptions per call to the embedding
  *    thread (ORT_THREADS intra-op threads), vectors stored in ArtworkEmbedding, and extrapolates to
  *    20,000 descriptions.
@@ -90,6 +91,17 @@ try {
         `p90 ${ms(quantile(latencies, 0.9))} ms, p99 ${ms(quantile(latencies, 0.99))} ms; ` +
         `CPU ${ms((used.user + used.system) / 1000 / QUERIES)} ms per query (${ms(wall / QUERIES)} ms wall); ${load()}`,
     );
+    // Queries that wait for the thread go together (QueryEmbedder): the cost per query of a run of b.
+    for (const b of threads === QUERY_THREADS[0] ? [2, 4, 8] : []) {
+      const cpuB = process.cpuUsage();
+      const startedB = performance.now();
+      const runs = Math.max(1, Math.floor(QUERIES / b));
+      for (let i = 0; i < runs; i++) await embedder.embed(texts.slice(20 + i * b, 20 + (i + 1) * b), "query");
+      const usedB = process.cpuUsage(cpuB);
+      console.log(
+        `  ${b} queries per run: ${ms((performance.now() - startedB) / (runs * b))} ms wall and ${ms((usedB.user + usedB.system) / 1000 / (runs * b))} ms CPU per query; ${load()}`,
+      );
+    }
     await embedder.close();
   }
 
