@@ -19,7 +19,9 @@
  * Target: HYBRID p99 <= TEXT p99 + 30 ms.
  *
  * Options (environment): BENCH_ARTWORKS (20000), BENCH_SECONDS (15), BENCH_CONNECTIONS (8),
- * BENCH_QUERY ("woman dog"), BENCH_HYBRID (1).
+ * BENCH_QUERY ("woman dog"), BENCH_HYBRID (1), BENCH_PLAIN (1: 0 skips the TEXT-only runs before the
+ * modes), BENCH_ROUNDS (1: TEXT/HYBRID pairs, interleaved, on a shared machine compare within a
+ * round), BENCH_CPU_PROF (a folder: the API processes and their threads write --cpu-prof profiles there).
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -41,6 +43,9 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const QUERY = process.env.BENCH_QUERY ?? "woman dog";
 const TARGET_P99_MS = 50;
 const HYBRID = process.env.BENCH_HYBRID !== "0";
+const PLAIN = process.env.BENCH_PLAIN !== "0";
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+const CPU_PROF = process.env.BENCH_CPU_PROF;
 /** HYBRID's p99 may exceed TEXT's by this much (query embedding, vector scan, fusion). */
 const HYBRID_EXTRA_P99_MS = 30;
 const EMBED_MODEL_ID = "artdesc/synth-embed-e5-small";
@@ -102,7 +107,8 @@ try {
   }
 
   const port = await freePort();
-  server = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "serve"], {
+  const profile = CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", CPU_PROF] : [];
+  server = spawn(process.execPath, [...profile, "--import", "tsx", "src/cli.ts", "serve"], {
     // API_WORKERS: one API process per core, as bench:api runs it (README, "Configuration").
     env: {
       ...process.env,
@@ -151,15 +157,16 @@ try {
 
   // Warm-up: let the server's JIT settle before measuring.
   await distinct(1, 2);
-  // One connection: the time the server spends on one search, without queueing behind others.
-  const single = await distinct(1, 5);
-  console.log(`a new query every request, one connection, 5 s: latency p50 ${single.latency.p50} ms, p99 ${single.latency.p99} ms`);
-
   const results: [string, autocannon.Result][] = [];
-  await same(CONNECTIONS, 3);
-  results.push([`the same query ("${QUERY}")`, await same(CONNECTIONS, SECONDS)]);
-  await distinct(CONNECTIONS, 3);
-  results.push(["a new query every request", await distinct(CONNECTIONS, SECONDS)]);
+  if (PLAIN) {
+    // One connection: the time the server spends on one search, without queueing behind others.
+    const single = await distinct(1, 5);
+    console.log(`a new query every request, one connection, 5 s: latency p50 ${single.latency.p50} ms, p99 ${single.latency.p99} ms`);
+    await same(CONNECTIONS, 3);
+    results.push([`the same query ("${QUERY}")`, await same(CONNECTIONS, SECONDS)]);
+    await distinct(CONNECTIONS, 3);
+    results.push(["a new query every request", await distinct(CONNECTIONS, SECONDS)]);
+  }
 
   let ok = true;
   for (const [name, r] of results) {
@@ -168,26 +175,39 @@ try {
   }
   let hybridOk = true;
   if (HYBRID) {
-    const hybridCheck = (await (await fetch(url, { method: "POST", headers, body: modeBody(QUERY, "HYBRID") })).json()) as {
-      data?: { search?: { edges?: { node: { matchedBy: string[]; similarity: number | null } }[] } };
-      errors?: unknown;
-    };
+    type HybridAnswer = { data?: { search?: { edges?: { node: { matchedBy: string[]; similarity: number | null } }[] } }; errors?: unknown };
+    // The API loads the model when it starts; on a busy machine that can outlast one request's time limit.
+    let hybridCheck: HybridAnswer = {};
+    for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 1_000))) {
+      hybridCheck = (await (await fetch(url, { method: "POST", headers, body: modeBody(QUERY, "HYBRID") })).json()) as HybridAnswer;
+      if (hybridCheck.data?.search?.edges?.length) break;
+    }
     const hits = hybridCheck.data?.search?.edges;
     if (!hits?.length || hits.every((h) => h.node.similarity == null)) throw new Error(`HYBRID search answered without similarities: ${JSON.stringify(hybridCheck)}`);
     await distinctIn("HYBRID", CONNECTIONS, 3);
-    const text = await distinctIn("TEXT", CONNECTIONS, SECONDS);
-    const hybrid = await distinctIn("HYBRID", CONNECTIONS, SECONDS);
-    console.log(`TEXT, a new query every request, ${CONNECTIONS} connections, ${SECONDS} s: ${line(text)}`);
-    console.log(`HYBRID (query embedded, ${ARTWORKS} vectors scanned, ranks fused), a new query every request, ${CONNECTIONS} connections, ${SECONDS} s: ${line(hybrid)}`);
-    hybridOk = hybrid.latency.p99 <= text.latency.p99 + HYBRID_EXTRA_P99_MS && hybrid.errors === 0 && hybrid.non2xx === 0;
-    console.log(
-      hybridOk
-        ? `OK: HYBRID p99 ${hybrid.latency.p99} ms <= TEXT p99 ${text.latency.p99} ms + ${HYBRID_EXTRA_P99_MS} ms`
-        : `MISSED: HYBRID p99 ${hybrid.latency.p99} ms > TEXT p99 ${text.latency.p99} ms + ${HYBRID_EXTRA_P99_MS} ms`,
-    );
+    const single = await distinctIn("HYBRID", 1, 5);
+    console.log(`HYBRID, a new query every request, one connection, 5 s: latency p50 ${single.latency.p50} ms, p99 ${single.latency.p99} ms`);
+    for (let round = 1; round <= ROUNDS; round++) {
+      const text = await distinctIn("TEXT", CONNECTIONS, SECONDS);
+      const textLoad = loadavg()[0]!.toFixed(1);
+      const hybrid = await distinctIn("HYBRID", CONNECTIONS, SECONDS);
+      const hybridLoad = loadavg()[0]!.toFixed(1);
+      const of = ROUNDS > 1 ? ` (round ${round} of ${ROUNDS})` : "";
+      console.log(`TEXT${of}, a new query every request, ${CONNECTIONS} connections, ${SECONDS} s: ${line(text)}; load ${textLoad}`);
+      console.log(
+        `HYBRID${of} (query embedded, ${ARTWORKS} vectors scanned, ranks fused), a new query every request, ${CONNECTIONS} connections, ${SECONDS} s: ${line(hybrid)}; load ${hybridLoad}`,
+      );
+      const met = hybrid.latency.p99 <= text.latency.p99 + HYBRID_EXTRA_P99_MS && hybrid.errors === 0 && hybrid.non2xx === 0;
+      hybridOk &&= met;
+      console.log(
+        met
+          ? `OK: HYBRID p99 ${hybrid.latency.p99} ms <= TEXT p99 ${text.latency.p99} ms + ${HYBRID_EXTRA_P99_MS} ms`
+          : `MISSED: HYBRID p99 ${hybrid.latency.p99} ms > TEXT p99 ${text.latency.p99} ms + ${HYBRID_EXTRA_P99_MS} ms`,
+      );
+    }
   }
   console.log(`load average after the runs: ${loadavg().map((x) => x.toFixed(1)).join(", ")} on ${cpus().length} cores`);
-  console.log(ok ? `OK: p99 < ${TARGET_P99_MS} ms in both runs` : `MISSED: p99 target < ${TARGET_P99_MS} ms`);
+  if (PLAIN) console.log(ok ? `OK: p99 < ${TARGET_P99_MS} ms in both runs` : `MISSED: p99 target < ${TARGET_P99_MS} ms`);
   process.exitCode = ok && hybridOk ? 0 : 1;
 } finally {
   server?.kill("SIGTERM");

@@ -211,6 +211,8 @@ const schema = z.object({
   SEARCH_SEMANTIC_TOP_K: int(1, 1000).default(100),
   SEARCH_RRF_K: int(1, 1000).default(60),
   EMBED_QUERY_CACHE_ENTRIES: int(0, 100_000).default(1000),
+  /** onnxruntime intra-op threads of each API process's query embedding thread: a query is a few tokens, too little work to share (bench:embed). */
+  EMBED_QUERY_THREADS: int(1, 256).default(1),
   EMBED_POLL_S: num(1, 3600).default(10),
   EMBED_BATCH: int(1, 1024).default(32),
 });

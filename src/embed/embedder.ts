@@ -23,6 +23,11 @@ export class EmbedderFailedError extends Error {
   override name = "EmbedderFailedError";
 }
 
+/** The model failed on one request's texts (the thread goes on serving others). */
+export class EmbedRequestError extends EmbedderFailedError {
+  override name = "EmbedRequestError";
+}
+
 /** Too many query embeddings are waiting for the thread: this one is refused rather than queued without end. */
 export class EmbedderBusyError extends EmbedderFailedError {
   override name = "EmbedderBusyError";
@@ -30,6 +35,31 @@ export class EmbedderBusyError extends EmbedderFailedError {
 
 /** Query embeddings waiting for or running in an API process's embedding thread, at most. */
 export const MAX_PENDING_QUERIES = 32;
+
+/**
+ * Queries embedded in one run, at most, and the most characters one run may pad to (its longest
+ * text times its count). One run of 4 short queries costs about half the CPU of 4 runs (bench:embed);
+ * the character budget keeps a long query from making a batch of short ones pad to its length.
+ */
+export const QUERY_BATCH_MAX = 16;
+export const QUERY_BATCH_CHARS = 1_024;
+
+/**
+ * Which of the waiting texts (lengths in arrival order) go into the next run: the first always,
+ * then each later one that keeps the batch within `maxCount` texts and `maxChars` padded characters.
+ */
+export function nextQueryBatch(lengths: readonly number[], maxCount = QUERY_BATCH_MAX, maxChars = QUERY_BATCH_CHARS): number[] {
+  if (!lengths.length) return [];
+  const taken = [0];
+  let longest = lengths[0]!;
+  for (let i = 1; i < lengths.length && taken.length < maxCount; i++) {
+    const l = Math.max(longest, lengths[i]!);
+    if (l * (taken.length + 1) > maxChars) continue;
+    taken.push(i);
+    longest = l;
+  }
+  return taken;
+}
 
 export interface Embedder {
   readonly info: EmbedModelInfo;
@@ -42,10 +72,10 @@ export interface Embedder {
  * Loads the configured embedding model in a worker thread and waits until it is ready. A missing
  * model fails fast (before the thread starts) with EmbedModelMissingError.
  */
-export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREADS">): Promise<Embedder> {
+export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREADS">, threads = config.ORT_THREADS): Promise<Embedder> {
   const presence = embedModelPresence(config);
   if (presence.missing.length) throw new EmbedModelMissingError(presence.dir, presence.missing, presence.command);
-  const init: EmbedModelOptions = { dir: embedModelDir(config), modelId: config.EMBED_MODEL_ID, dtype: config.EMBED_MODEL_DTYPE, threads: config.ORT_THREADS };
+  const init: EmbedModelOptions = { dir: embedModelDir(config), modelId: config.EMBED_MODEL_ID, dtype: config.EMBED_MODEL_DTYPE, threads };
   const worker: Worker = startModuleThread(new URL(import.meta.url.endsWith(".ts") ? "./thread.ts" : "./thread.js", import.meta.url), init);
   const pending = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void }>();
   let nextId = 1;
@@ -77,7 +107,7 @@ export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREA
       pending.delete(m.id);
       if (pending.size === 0) worker.unref();
       if (m.type === "result") p.resolve(m.vectors);
-      else p.reject(new EmbedderFailedError(m.message));
+      else p.reject(new EmbedRequestError(m.message));
     } else if (m.type === "closed") onClosed?.();
   });
   worker.on("error", (err) => failAll(err));
@@ -104,6 +134,8 @@ export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREA
       if (closed) return Promise.resolve();
       closing ??= new Promise<void>((resolve) => {
         onClosed = resolve;
+        // An idle thread is unref'd: without this, a process with nothing else to do exits (code 13) before the answer.
+        worker.ref();
         worker.postMessage({ type: "close" } satisfies EmbedRequest);
       }).then(() => worker.terminate().then(() => undefined));
       return closing;
@@ -111,10 +143,18 @@ export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREA
   };
 }
 
+interface WaitingQuery {
+  text: string;
+  resolve: (v: Float32Array) => void;
+  reject: (e: unknown) => void;
+}
+
 /**
  * The API process's query embedder: the thread starts on the first semantic search, query vectors
  * are kept in a small LRU (a repeated query costs no inference), and a missing model is checked
  * again at most every `retryMs` (so `models pull --embed` turns semantic search on without a restart).
+ * One run at a time goes to the thread; queries that arrive meanwhile wait here and go together in
+ * the next run (nextQueryBatch), so under load each costs less, and an idle server runs one at once.
  */
 export class QueryEmbedder {
   private embedder: Promise<Embedder> | null = null;
@@ -122,9 +162,12 @@ export class QueryEmbedder {
   private readonly cache: BoundedLru<Float32Array>;
   /** Queries being embedded: a second ask for the same text waits for the first. */
   private readonly inFlight = new Map<string, Promise<Float32Array>>();
+  /** Queries not yet sent to the thread, in arrival order. */
+  private waiting: WaitingQuery[] = [];
+  private running = false;
 
   constructor(
-    private readonly config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_CACHE_ENTRIES">,
+    private readonly config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_THREADS" | "EMBED_QUERY_CACHE_ENTRIES">,
     private readonly open: typeof openEmbedder = openEmbedder,
     private readonly retryMs = 30_000,
   ) {
@@ -159,12 +202,10 @@ export class QueryEmbedder {
     if (this.inFlight.size >= MAX_PENDING_QUERIES) {
       throw new EmbedderBusyError(`${MAX_PENDING_QUERIES} queries are already waiting for the embedding model; try again shortly (TEXT search is not affected)`);
     }
-    const embedding = (async () => {
-      const embedder = await this.ready();
-      const [vector] = await embedder.embed([text], "query");
-      this.cache.set(text, vector!, vector!.byteLength + text.length * 2);
-      return vector!;
-    })();
+    const embedding = new Promise<Float32Array>((resolve, reject) => {
+      this.waiting.push({ text, resolve, reject });
+      this.pump();
+    });
     this.inFlight.set(text, embedding);
     try {
       return await embedding;
@@ -173,9 +214,42 @@ export class QueryEmbedder {
     }
   }
 
+  /** Sends the next batch of waiting queries to the thread unless a run is in progress. */
+  private pump(): void {
+    if (this.running || !this.waiting.length) return;
+    const picked = new Set(nextQueryBatch(this.waiting.map((w) => w.text.length)));
+    const batch = this.waiting.filter((_, i) => picked.has(i));
+    this.waiting = this.waiting.filter((_, i) => !picked.has(i));
+    this.running = true;
+    void this.run(batch).finally(() => {
+      this.running = false;
+      this.pump();
+    });
+  }
+
+  /** Embeds a batch and settles each of its queries; never throws. */
+  private async run(batch: WaitingQuery[]): Promise<void> {
+    try {
+      const embedder = await this.ready();
+      const vectors = await embedder.embed(batch.map((w) => w.text), "query").catch(async (err: unknown) => {
+        // A text the model refused must not fail the queries that shared its run: each goes alone.
+        if (batch.length === 1 || !(err instanceof EmbedRequestError)) throw err;
+        for (const w of batch) await this.run([w]);
+        return null;
+      });
+      vectors?.forEach((vector, i) => {
+        const w = batch[i]!;
+        this.cache.set(w.text, vector, vector.byteLength + w.text.length * 2);
+        w.resolve(vector);
+      });
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+    }
+  }
+
   private ready(): Promise<Embedder> {
     if (!this.embedder) {
-      const opening = this.open(this.config);
+      const opening = this.open(this.config, this.config.EMBED_QUERY_THREADS);
       this.embedder = opening;
       // A model that failed to load is tried again on a later search, not kept as a failure.
       opening.catch(() => {
@@ -189,6 +263,9 @@ export class QueryEmbedder {
     const e = this.embedder;
     this.embedder = null;
     this.cache.clear();
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const w of waiting) w.reject(new EmbedderFailedError("the embedder is closed"));
     if (e) await (await e.catch(() => null))?.close();
   }
 }
@@ -200,7 +277,7 @@ const shared = new WeakMap<object, QueryEmbedder>();
  * thread per API process, started by the first semantic search). Its thread is unref'd: it never
  * keeps a process alive.
  */
-export function meaningSource(config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_CACHE_ENTRIES" | "SEARCH_SEMANTIC_TOP_K" | "SEARCH_RRF_K">) {
+export function meaningSource(config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_THREADS" | "EMBED_QUERY_CACHE_ENTRIES" | "SEARCH_SEMANTIC_TOP_K" | "SEARCH_RRF_K">) {
   let q = shared.get(config);
   if (!q) shared.set(config, (q = new QueryEmbedder(config)));
   const embedder = q;

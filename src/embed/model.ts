@@ -62,14 +62,34 @@ export class EmbeddingModel {
     const prefix = kind === "query" ? this.conventions.queryPrefix : this.conventions.passagePrefix;
     const out = await this.extractor(
       texts.map((t) => prefix + t.slice(0, MAX_EMBED_TEXT_CHARS)),
-      { pooling: this.conventions.pooling, normalize: this.conventions.normalize },
+      { pooling: this.conventions.pooling, normalize: false },
     );
     const data = out.data as Float32Array;
     const dims = this.info.dims;
-    return texts.map((_, i) => data.slice(i * dims, (i + 1) * dims));
+    return texts.map((_, i) => unitLength(data.slice(i * dims, (i + 1) * dims)));
   }
 
   async dispose(): Promise<void> {
     await this.extractor.dispose();
   }
+}
+
+/** A model gave a vector with a NaN or an infinity: a broken model file, never a text's fault. */
+export class NonFiniteEmbeddingError extends Error {
+  override name = "NonFiniteEmbeddingError";
+}
+
+/**
+ * Scales a vector to unit length in place, as sentence-transformers' torch.nn.functional.normalize
+ * does: a norm below 1e-12 divides by 1e-12, so a text of which the model reads nothing (a zero
+ * vector: unknown characters only) stays zero, similar to nothing, instead of becoming NaN
+ * (transformers.js's normalize divides by zero).
+ */
+export function unitLength(v: Float32Array): Float32Array {
+  let sum = 0;
+  for (const x of v) sum += x * x;
+  if (!Number.isFinite(sum)) throw new NonFiniteEmbeddingError("the embedding model produced a vector that is not finite");
+  const scale = 1 / Math.max(Math.sqrt(sum), 1e-12);
+  for (let i = 0; i < v.length; i++) v[i]! *= scale;
+  return v;
 }

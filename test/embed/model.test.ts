@@ -5,8 +5,20 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { pullCommand } from "../../src/describe/models/commands.js";
 import { embedVocabulary, SEMANTIC_GROUPS, synthEmbedModel } from "../../src/describe/models/embed-synth.js";
-import { type Embedder, EmbedderBusyError, EmbedModelMissingError, MAX_PENDING_QUERIES, openEmbedder, QueryEmbedder } from "../../src/embed/embedder.js";
+import {
+  type Embedder,
+  EmbedderBusyError,
+  EmbedModelMissingError,
+  EmbedRequestError,
+  MAX_PENDING_QUERIES,
+  nextQueryBatch,
+  openEmbedder,
+  QUERY_BATCH_CHARS,
+  QUERY_BATCH_MAX,
+  QueryEmbedder,
+} from "../../src/embed/embedder.js";
 import { embedConventions } from "../../src/embed/model-files.js";
+import { NonFiniteEmbeddingError, unitLength } from "../../src/embed/model.js";
 import { startLocalHub } from "../support/hub.js";
 
 const MODEL_ID = "artdesc/synth-embed-tiny";
@@ -92,9 +104,66 @@ describe("a flood of distinct queries", () => {
     release();
     const vectors = await Promise.all(waiting);
     expect(await again).toBe(vectors[0]);
-    expect(calls).toBe(MAX_PENDING_QUERIES);
+    // The first ran alone; the 31 that waited behind it went in batches.
+    expect(calls).toBe(1 + Math.ceil((MAX_PENDING_QUERIES - 1) / QUERY_BATCH_MAX));
     // Room again once they are done.
     expect((await q.embedQuery("one too many")).length).toBe(128);
+    await q.close();
+  });
+});
+
+describe("unitLength (normalisation as torch.nn.functional.normalize)", () => {
+  it("scales to length 1, keeps a zero vector zero (not NaN), and refuses a non-finite one", () => {
+    expect([...unitLength(Float32Array.from([3, 4]))]).toEqual([Math.fround(0.6), Math.fround(0.8)]);
+    expect([...unitLength(new Float32Array(4))]).toEqual([0, 0, 0, 0]);
+    expect(() => unitLength(Float32Array.from([1, Number.NaN]))).toThrow(NonFiniteEmbeddingError);
+    expect(() => unitLength(Float32Array.from([Number.POSITIVE_INFINITY, 0]))).toThrow(NonFiniteEmbeddingError);
+  });
+});
+
+describe("queries that wait for the thread go together in the next run", () => {
+  it("picks the first waiting text, then later ones while the batch stays within its count and padded characters", () => {
+    expect(nextQueryBatch([])).toEqual([]);
+    expect(nextQueryBatch([4000, 10, 10])).toEqual([0]);
+    expect(nextQueryBatch([10, 4000, 10, 12])).toEqual([0, 2, 3]);
+    expect(nextQueryBatch(Array(40).fill(20))).toEqual([...Array(QUERY_BATCH_MAX).keys()]);
+    // 100 chars x 10 fits 1,024; an 11th would pad 11 x 100.
+    expect(nextQueryBatch(Array(20).fill(100))).toHaveLength(Math.floor(QUERY_BATCH_CHARS / 100));
+    expect(nextQueryBatch([10, 300, 300, 300, 300])).toEqual([0, 1, 2]);
+  });
+
+  it("gives each query the vector it gets alone, and fails only the text the model refused", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const runs: string[][] = [];
+    const q = new QueryEmbedder(config(), async (c) => {
+      const e = await openEmbedder(c);
+      return {
+        info: e.info,
+        close: () => e.close(),
+        embed: async (t, k) => {
+          runs.push([...t]);
+          await gate;
+          if (t.includes("refused")) throw new EmbedRequestError("the model refused a text");
+          return e.embed(t, k);
+        },
+      };
+    });
+    await q.warm();
+    const texts = ["perro", "hound near the sea", "execution by firing squad", "refused", "a king on his throne", "dog"];
+    const asked = texts.map((t) => q.embedQuery(t).then((v) => v, (err: unknown) => err));
+    release();
+    const got = await Promise.all(asked);
+    expect(runs[0]).toEqual(["perro"]);
+    expect(runs[1]).toEqual(texts.slice(1));
+    expect(got[3]).toBeInstanceOf(EmbedRequestError);
+    for (const [i, t] of texts.entries()) {
+      if (t === "refused") continue;
+      const [alone] = await embedder.embed([t], "query");
+      const v = got[i] as Float32Array;
+      expect(v).toBeInstanceOf(Float32Array);
+      for (let j = 0; j < v.length; j++) expect(v[j]).toBeCloseTo(alone![j]!, 5);
+    }
     await q.close();
   });
 });

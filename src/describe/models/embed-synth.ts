@@ -34,6 +34,13 @@ export interface EmbedPreset {
   embeddingLayerNorm: boolean;
   /** Standard deviation of the random encoder weights. */
   initStd: number;
+  /**
+   * "semantic": the designed test words and letters only (a word it does not know is spelled letter
+   * by letter). "subword": those plus common English and Spanish words and the syllable and number
+   * pieces a trained subword vocabulary splits rarer words into, so texts are about as many tokens
+   * as multilingual-e5-small's sentencepiece makes of them (compute grows with tokens).
+   */
+  vocabulary: "semantic" | "subword";
 }
 
 export const EMBED_PRESETS: Record<EmbedPresetName, EmbedPreset> = {
@@ -47,10 +54,12 @@ export const EMBED_PRESETS: Record<EmbedPresetName, EmbedPreset> = {
     maxPositionEmbeddings: 512,
     embeddingLayerNorm: false,
     initStd: 0.02,
+    vocabulary: "semantic",
   },
   // multilingual-e5-small's dimensions (384 wide, 12 layers of 12 heads, 1536 inner): its compute
-  // per token, for benchmarks. Its vocabulary is this file's (about 1,000 words, not 250,002):
-  // a Gather costs the same whatever the table's height.
+  // per token, for benchmarks. Its vocabulary is this file's (about 2,700 words and pieces, not
+  // 250,002: a Gather costs the same whatever the table's height), made to cut texts into about
+  // as many tokens as the real one does.
   "embed-e5-small": {
     name: "embed-e5-small",
     hiddenSize: 384,
@@ -60,6 +69,7 @@ export const EMBED_PRESETS: Record<EmbedPresetName, EmbedPreset> = {
     maxPositionEmbeddings: 512,
     embeddingLayerNorm: true,
     initStd: 0.02,
+    vocabulary: "subword",
   },
 };
 
@@ -97,6 +107,31 @@ const OTHER_WORDS = (
   "asnografia caprichos desastres guerra retrato paisaje libro leyendo burro barco fuego noche luz cielo arbol hombre"
 ).split(" ");
 
+/**
+ * Common English and Spanish words, each one token in multilingual-e5-small's sentencepiece
+ * vocabulary (as in any trained subword vocabulary of 250,000 pieces), for the "subword" vocabulary.
+ */
+const COMMON_WORDS = (
+  "who which what when where why how not no all some any each every other another such only also very more most much many " +
+  "few both but if then than so as as into onto upon about above across after against along among around before below " +
+  "beneath beside between beyond down during inside near off out outside through toward towards up within without while " +
+  "one two three four five six seven eight nine ten first second third last next has have had be been being do does did " +
+  "will would can could may might shall should must he she they we you i me him them us my our your who whom whose " +
+  "there here now still just even again once never always often almost nearly " +
+  "owl giant priest monk beggar fan letter curtain wall floor road bridge tower day shadow smoke water grey gray brown " +
+  "bright pale lies holds reads writes looks walks rides eats drinks plays prays fights waits " +
+  "stand sit lie hold read write look walk ride eat drink play pray fight wait sleep see seen show shows shown " +
+  "painted paints depicts depicted scene view side top bottom middle centre center corner edge part half " +
+  "people person family mother father son daughter friend couple crowd lord saintly holy " +
+  "oil canvas panel paper wood ink chalk pencil watercolour watercolor fresco engraving lithograph sketch study copy " +
+  "museum collection artist painter work works century year years style school " +
+  "blanco negro rojo azul verde amarillo oro mano manos cara ojos cabeza cuerpo figura grupo fondo izquierda derecha " +
+  "grande pequeno viejo joven dos tres detras delante sobre bajo entre hacia desde hasta sin tras ante " +
+  "santo santa virgen cristo angel dios bruja gigante perro caballo mujer hombre nino rey reina iglesia muerte"
+).split(" ");
+const SYLLABLE_PIECES = [..."bcdfghjklmnpqrstvwxyz"].flatMap((c) => [..."aeiou"].map((v) => c + v));
+const NUMBER_PIECES = Array.from({ length: 1000 }, (_, i) => String(i));
+
 const SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] as const;
 const PUNCTUATION = [..."!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~¡¿«»…"];
 const LETTERS = [..."abcdefghijklmnopqrstuvwxyz0123456789"];
@@ -107,7 +142,7 @@ export interface EmbedVocabulary {
   role: ("neutral" | "piece" | "word" | { group: string })[];
 }
 
-export function embedVocabulary(): EmbedVocabulary {
+export function embedVocabulary(kind: EmbedPreset["vocabulary"] = "semantic"): EmbedVocabulary {
   const tokens: string[] = [];
   const role: EmbedVocabulary["role"] = [];
   const seen = new Set<string>();
@@ -125,6 +160,14 @@ export function embedVocabulary(): EmbedVocabulary {
   // WordPiece falls back to letters: every ASCII word has a path, so nothing becomes [UNK].
   for (const l of LETTERS) add(l, "piece");
   for (const l of LETTERS) add(`##${l}`, "piece");
+  if (kind === "subword") {
+    // Appended after the semantic vocabulary, so its ids and rows are the same in both.
+    for (const w of COMMON_WORDS) add(w, "word");
+    for (const p of [...SYLLABLE_PIECES, ...NUMBER_PIECES]) {
+      add(p, "piece");
+      add(`##${p}`, "piece");
+    }
+  }
   return { tokens, role };
 }
 
@@ -295,7 +338,7 @@ export function synthEmbedModel(options: EmbedSynthOptions): { dir: string; file
     files.push({ file, bytes: Buffer.byteLength(text) });
     options.onFile?.(file, Buffer.byteLength(text), performance.now() - t);
   };
-  const vocab = embedVocabulary();
+  const vocab = embedVocabulary(p.vocabulary);
   const { tokenizer, tokenizerConfig } = bertTokenizerFiles(vocab, p.maxPositionEmbeddings);
   json("config.json", {
     architectures: ["BertModel"],
