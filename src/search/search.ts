@@ -271,7 +271,13 @@ function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): readon
     const meaning = search.meaning!;
     const index = vectorIndex(readConnection(db), meaning.modelId);
     index.refresh();
-    const allowed = new Set(reader.statement(`SELECT f.rowid FROM artwork_fts f WHERE 1 ${search.restrict}`).pluck().all(...search.params) as number[]);
+    // Without a filter "allowed" is "in the index" (active), asked only of works close enough to
+    // enter the top K, one rowid lookup each: listing every rowid of the full-text table reads all
+    // its text (about 110 ms for 20,000 works). A filter may allow few: those are listed.
+    const active = reader.statement(`SELECT 1 FROM artwork_fts WHERE rowid = ?`).pluck();
+    const allowed = search.restrict
+      ? new Set(reader.statement(`SELECT f.rowid FROM artwork_fts f WHERE 1 ${search.restrict}`).pluck().all(...search.params) as number[])
+      : { has: (id: number) => active.get(id) !== undefined };
     const excludedQuery = renderExcludedQuery(search.terms);
     const excluded = new Set(excludedQuery ? (reader.statement(`SELECT rowid FROM artwork_fts WHERE artwork_fts MATCH ?`).pluck().all(excludedQuery) as number[]) : []);
     const nearest = index.nearest(meaning.vector, meaning.topK, (id) => allowed.has(id) && !excluded.has(id));
