@@ -183,6 +183,10 @@ describe("scaling out: workers that share only the database", { timeout: 300_000
       for (const j of after) expect(j.result, `job ${j.id}`).not.toBeNull();
       // One description per job, none twice: the job id is unique on Description, and nothing else wrote.
       expect(await db.description.count()).toBe(WORKS);
+      // The tiny model's byte tokens can decode to U+0000, which the engine drops (PostgreSQL's text type refuses it).
+      // (Checked here: SQLite's LIKE ends a pattern at a NUL.)
+      const texts = await db.description.findMany({ select: { text: true, rawText: true } });
+      expect(texts.filter((d) => `${d.text}${d.rawText}`.includes("\u0000"))).toEqual([]);
       expect(await db.artwork.count({ where: { currentDescriptionId: null, images: { some: { isMain: true } } } })).toBe(0);
       // The killed worker's job was taken again, once, by another worker, after its claim went stale.
       const retried = after.find((j) => j.id === victim.id)!;
