@@ -7,8 +7,9 @@
  * moment the jobs became ready, from the Job rows), and the integrity check: every job SUCCEEDED
  * in one attempt with exactly one Description, nothing doubled, nothing lost.
  *
- * Options (environment): DATABASE_URL (default: a new SQLite file in a temporary folder; give an
- * empty database: the bench writes its own works into it), BENCH_JOBS (N, default 40),
+ * Options (environment): DATABASE_URL (default: a new SQLite file in a temporary folder; or an empty
+ * PostgreSQL database, `postgresql://…`, where the workers claim with SKIP LOCKED: the bench writes
+ * its own works into it, so give a new one each run), BENCH_JOBS (N, default 40),
  * BENCH_WORKER_COUNTS (default "1,2,4"), BENCH_MAX_NEW_TOKENS (default 16), BENCH_IMAGE_EDGE
  * (default 160). The tiny model measures the queue and the image path, not the model: a real model
  * spends seconds per job, where the claim's milliseconds vanish.

@@ -501,7 +501,8 @@ export class Engine {
   }
 
   decodeText(ids: readonly number[]): string {
-    return this.processor.tokenizer!.decode([...ids], { skip_special_tokens: true });
+    // A byte-fallback token can decode to U+0000: never text, and PostgreSQL's text type refuses it.
+    return this.processor.tokenizer!.decode([...ids], { skip_special_tokens: true }).replaceAll("\u0000", "");
   }
 
   /**

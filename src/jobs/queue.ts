@@ -1,5 +1,6 @@
 import type { Config } from "../config.js";
-import type { Db } from "../db.js";
+import { type Db, kindOf } from "../db.js";
+import { POSTGRESQL_DIALECT } from "../store/sql.js";
 import { type ArtworkFilter, artworkWhere } from "../store/artwork-filter.js";
 import type { Job, Prisma } from "../generated/prisma/client.js";
 import type { JobStatus } from "../generated/prisma/enums.js";
@@ -13,7 +14,8 @@ import {
   resolveParams as resolveOver,
   StoredParamsError,
 } from "../generation/params.js";
-import { acquireLease, deadHolders, releaseLease } from "./lease.js";
+import { acquireLease, deadHolders, leaseHolderVerdict, releaseLease } from "./lease.js";
+import { thisProcess } from "./process-identity.js";
 import { keepsCurrent } from "../review/verdict.js";
 
 /**
@@ -237,16 +239,19 @@ export interface ClaimOptions {
 }
 
 /**
- * Claims up to `limit` ready QUEUED jobs with identical parameters, best first. Each claim takes the
- * job's lease, then moves it QUEUED -> RUNNING with a conditional update; a job another worker got
- * first is skipped.
+ * Claims up to `limit` ready QUEUED jobs with identical parameters, best first (priority, then
+ * runAfter, then id). On SQLite each claim takes the job's lease, then moves it QUEUED -> RUNNING
+ * with a conditional update; a job another worker got first is skipped. On PostgreSQL one short
+ * transaction locks the candidates with `FOR UPDATE SKIP LOCKED` (see claimOnPostgres), so workers
+ * on many machines claim side by side instead of taking turns.
  */
 export async function claimJobs(db: Db, holder: string, o: ClaimOptions): Promise<Job[]> {
+  if (kindOf(db) === "postgresql") return claimOnPostgres(db, holder, o);
   const now = o.now ?? new Date();
   const candidates = await db.job.findMany({
     where: { kind: DESCRIBE, status: "QUEUED", runAfter: { lte: now }, ...(o.experimentId !== undefined ? { experimentId: o.experimentId } : {}) },
     orderBy: [{ priority: "desc" }, { runAfter: "asc" }, { id: "asc" }],
-    take: Math.max(8, o.limit * 4),
+    take: claimWindow(o.limit),
   });
   const claimed: Job[] = [];
   for (const c of candidates) {
@@ -267,6 +272,108 @@ export async function claimJobs(db: Db, holder: string, o: ClaimOptions): Promis
     else await releaseLease(db, leaseName(c.id), holder);
   }
   return claimed;
+}
+
+/** How many ready jobs, in queue order, a claim looks at for batch mates of the first. */
+function claimWindow(limit: number): number {
+  return Math.max(8, limit * 4);
+}
+
+/**
+ * PostgreSQL's claim, one transaction outside writeTransaction's advisory lock, that locks only the
+ * jobs it takes (`FOR UPDATE SKIP LOCKED`, which also re-checks the WHERE against the latest
+ * committed row): two claims never wait for each other, and never see nothing while the other
+ * holds jobs it will not take. The choice is SQLite's: the best ready job no other claim has locked
+ * (one whose parameters this version cannot read fails on the way, one whose lease another live
+ * holder has is passed over), then the best ready batch mates with its parameters that no other
+ * claim has locked. Unlike SQLite's, the mates are not limited to the first claimWindow ready jobs:
+ * those are most likely the heads other claims are taking at the same moment, and a batch costs
+ * about what one job costs, so a mate from further down delays no better job. The chosen jobs move
+ * to RUNNING with their leases taken.
+ */
+const pgParam = POSTGRESQL_DIALECT.param;
+
+async function claimOnPostgres(db: Db, holder: string, o: ClaimOptions): Promise<Job[]> {
+  const now = o.now ?? new Date();
+  const window = claimWindow(o.limit);
+  const ids = await db.$transaction(async (tx) => {
+    const ready = (params: unknown[]) =>
+      `kind = ${pgParam(params, DESCRIBE)} AND status = 'QUEUED' AND "runAfter" <= ${pgParam(params, now)}::timestamp` +
+      (o.experimentId !== undefined ? ` AND "experimentId" = ${pgParam(params, o.experimentId)}` : "");
+    const order = `ORDER BY priority DESC, "runAfter" ASC, id ASC`;
+    const passed: number[] = [];
+    let head: { id: number; params: string } | undefined;
+    while (!head && passed.length < window) {
+      const params: unknown[] = [];
+      const where = ready(params);
+      const [next] = await tx.$queryRawUnsafe<{ id: number; params: string }[]>(
+        `SELECT id, params FROM "Job" WHERE ${where} AND id <> ALL(${pgParam(params, passed)}::int[]) ${order} LIMIT 1 FOR UPDATE SKIP LOCKED`,
+        ...params,
+      );
+      if (!next) return [];
+      const unreadable = storedParamsProblem(next.params);
+      if (unreadable) {
+        // No attempt could ever run it: it fails now, with the reason, instead of after every retry.
+        await tx.job.updateMany({ where: { id: next.id, status: "QUEUED" }, data: { status: "FAILED", error: unreadable, finishedAt: now } });
+      } else if (!(await leaseHeldElsewhere(tx, [next.id], holder, now)).size) {
+        head = next;
+        break;
+      }
+      passed.push(next.id);
+    }
+    if (!head) return [];
+    let mates: number[] = [];
+    if (o.limit > 1) {
+      const params: unknown[] = [];
+      const where = `${ready(params)} AND params = ${pgParam(params, head.params)} AND id <> ${pgParam(params, head.id)}`;
+      const rows = await tx.$queryRawUnsafe<{ id: number }[]>(`SELECT id FROM "Job" WHERE ${where} ${order} LIMIT ${o.limit - 1} FOR UPDATE SKIP LOCKED`, ...params);
+      const held = await leaseHeldElsewhere(tx, rows.map((r) => r.id), holder, now);
+      mates = rows.map((r) => r.id).filter((id) => !held.has(id));
+    }
+    const chosen = [head.id, ...mates];
+    await takeJobLeases(tx, chosen, holder, now, o.ttlMs);
+    await tx.job.updateMany({
+      where: { id: { in: chosen }, status: "QUEUED" },
+      data: { status: "RUNNING", holder, attempts: { increment: 1 }, startedAt: now, heartbeatAt: now, progress: 0, error: null },
+    });
+    return chosen;
+  });
+  if (ids.length === 0) return [];
+  const rows = await db.job.findMany({ where: { id: { in: ids } } });
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return ids.map((id) => byId.get(id)!).filter((j) => j.status === "RUNNING" && j.holder === holder);
+}
+
+/**
+ * Which of these jobs' leases another live holder has, as acquireLease judges them (expired or
+ * held by a process that died on this host: free). A job's lease is only ever taken by the claim
+ * that holds the job's row lock, so none is taken while the claim's transaction runs.
+ */
+async function leaseHeldElsewhere(tx: Prisma.TransactionClient, jobIds: number[], holder: string, now: Date): Promise<Set<number>> {
+  if (jobIds.length === 0) return new Set();
+  const leases = await tx.lease.findMany({ where: { name: { in: jobIds.map(leaseName) } } });
+  const held = leases.filter((l) => l.expiresAt >= now && l.holder !== holder && leaseHolderVerdict(l) !== "dead");
+  return new Set(held.map((l) => Number(l.name.slice("job:".length))));
+}
+
+/** Takes the leases of jobs this claim has locked (a row left by an earlier holder is written over). */
+async function takeJobLeases(tx: Prisma.TransactionClient, jobIds: number[], holder: string, now: Date, ttlMs: number): Promise<void> {
+  const owner = thisProcess();
+  await tx.$executeRawUnsafe(
+    `INSERT INTO "Lease" (name, holder, "expiresAt", "acquiredAt", hostname, pid, "bootId", "pidNamespace", "startTicks")
+     SELECT 'job:' || id, $2::text, $3::timestamp, $4::timestamp, $5::text, $6::int, $7::text, $8::text, $9::bigint FROM unnest($1::int[]) AS id
+     ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "expiresAt" = EXCLUDED."expiresAt", "acquiredAt" = EXCLUDED."acquiredAt",
+       hostname = EXCLUDED.hostname, pid = EXCLUDED.pid, "bootId" = EXCLUDED."bootId", "pidNamespace" = EXCLUDED."pidNamespace", "startTicks" = EXCLUDED."startTicks"`,
+    jobIds,
+    holder,
+    new Date(now.getTime() + ttlMs),
+    now,
+    owner.hostname,
+    owner.pid,
+    owner.bootId,
+    owner.pidNamespace,
+    owner.startTicks,
+  );
 }
 
 /** Records progress (and liveness) of a running job we hold. False when the job is no longer ours. */

@@ -154,7 +154,7 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
         }
         let parsed: unknown;
         try {
-          parsed = JSON.parse(text);
+          parsed = parseJson(text);
         } catch {
           // WDQS answers 200 and then cuts the JSON short when a query times out.
           throw new BadResponseError(`incomplete JSON (${text.length} bytes)${text.includes("TimeoutException") ? ": query timed out" : ""}`);
@@ -239,4 +239,14 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * JSON whose strings carry no U+0000: no label or file name means one, and PostgreSQL's text type
+ * refuses it (a work whose Wikidata label had one would fail on every run there). JSON can only
+ * carry it escaped, so a text without the escape needs no second look.
+ */
+export function parseJson(text: string): unknown {
+  if (!text.includes("\\u0000")) return JSON.parse(text);
+  return JSON.parse(text, (_key, value: unknown) => (typeof value === "string" ? value.replaceAll("\u0000", "") : value));
 }

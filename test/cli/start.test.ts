@@ -1,12 +1,16 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { runCli } from "../support/cli.js";
+import { testDatabaseUrl } from "../support/db.js";
 
 const dir = mkdtempSync(join(tmpdir(), "artdesc-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const env = { DATABASE_URL: `file:${join(dir, "a.db")}`, IMAGE_DIR: join(dir, "images"), PORT: "0", HOST: "127.0.0.1" };
+let env: Record<string, string>;
+beforeAll(async () => {
+  env = { DATABASE_URL: await testDatabaseUrl(dir, "a"), IMAGE_DIR: join(dir, "images"), PORT: "0", HOST: "127.0.0.1" };
+});
 
 it("--help lists the commands", async () => {
   const p = runCli(["--help"], env);

@@ -137,6 +137,15 @@ describe("engine on the tiny model", () => {
     });
   }
 
+  it("decodes a byte token that stands for U+0000 to nothing: no stored text holds one (PostgreSQL's text type refuses it)", () => {
+    const tokenizer = (engine as unknown as { processor: { tokenizer: { decode(ids: number[], o: object): string } } }).processor.tokenizer;
+    const nul = Array.from({ length: 2000 }, (_, id) => id).filter((id) => tokenizer.decode([id], { skip_special_tokens: true }).includes("\u0000"));
+    // The tiny model's vocabulary has such a token, so this checks something.
+    expect(nul.length).toBeGreaterThan(0);
+    const other = nul[0]! + 40;
+    expect(engine.decodeText([other, ...nul, other])).toBe(tokenizer.decode([other, other], { skip_special_tokens: true }));
+  });
+
   it("reorders the cache without copying when the parents are the identity", async () => {
     const before = engine.stats.copiedRows;
     const [greedy] = await fastRun([images[1]!], { ...base, numBeams: 1 });

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testDatabaseUrl } from "../support/db.js";
 import { type ArtdescProcess, httpGql, listeningBase, spawnArtdesc, tinyModelEnv, waitUntil } from "../support/processes.js";
 import { readEvents } from "../support/sse.js";
 import { startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
@@ -28,11 +29,12 @@ afterAll(async () => {
   model?.remove();
 });
 
-function environment(dir: string): Record<string, string> {
+/** The processes' environment: a SQLite file in `dir`, or with TEST_DATABASE=postgresql a new PostgreSQL database. */
+async function environment(dir: string): Promise<Record<string, string>> {
   return {
     ...world.env,
     ...model.env,
-    DATABASE_URL: `file:${join(dir, "e2e.db")}`,
+    DATABASE_URL: await testDatabaseUrl(dir, "e2e"),
     IMAGE_DIR: join(dir, "images"),
     API_TOKEN: TOKEN,
     // The kernel picks the port when the API binds; the tests read it from the "API listening" line.
@@ -139,7 +141,7 @@ async function flow(url: string, procs: ArtdescProcess[]) {
 describe("end to end with the tiny model", { timeout: 240_000 }, () => {
   it("artdesc start alone: sync, nightly descriptions, regenerate, a person's text kept", async () => {
     const dir = mkdtempSync(join(tmpdir(), "artdesc-e2e-"));
-    const start = spawnArtdesc(["start"], environment(dir));
+    const start = spawnArtdesc(["start"], await environment(dir));
     try {
       await flow(`${await listeningBase(start)}/graphql`, [start]);
       expect(await start.stop("SIGTERM")).toBe(0);
@@ -151,7 +153,7 @@ describe("end to end with the tiny model", { timeout: 240_000 }, () => {
 
   it("artdesc serve + artdesc daemon as separate processes", async () => {
     const dir = mkdtempSync(join(tmpdir(), "artdesc-e2e-"));
-    const env = environment(dir);
+    const env = await environment(dir);
     const serve = spawnArtdesc(["serve"], env);
     const daemon = spawnArtdesc(["daemon"], env);
     try {
@@ -167,7 +169,7 @@ describe("end to end with the tiny model", { timeout: 240_000 }, () => {
 
   it("without a model: the sync still runs, jobs wait, and the API says how to fetch the model", async () => {
     const dir = mkdtempSync(join(tmpdir(), "artdesc-e2e-"));
-    const start = spawnArtdesc(["start"], { ...environment(dir), MODEL_DIR: join(dir, "no-models") });
+    const start = spawnArtdesc(["start"], { ...(await environment(dir)), MODEL_DIR: join(dir, "no-models") });
     try {
       const url = `${await listeningBase(start)}/graphql`;
       const run = await firstSync(url);

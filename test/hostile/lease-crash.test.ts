@@ -3,13 +3,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeDb, createDb, type Db } from "../../src/db.js";
+import { closeDb, type Db, openDatabase } from "../../src/db.js";
+import { testDatabaseUrl } from "../support/db.js";
 import { acquireLease, holderId, renewLease } from "../../src/jobs/lease.js";
 import { type ProcessIdentity, thisProcess } from "../../src/jobs/process-identity.js";
 import { claimJobs, enqueueDescribe, requeueStale } from "../../src/jobs/queue.js";
 import { loadConfig } from "../../src/config.js";
 import { makeArtwork } from "../support/factories.js";
-import { migrate } from "../../src/store/migrate.js";
 import { type ArtdescProcess, spawnArtdesc, waitUntil } from "../support/processes.js";
 import { startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
 
@@ -42,7 +42,7 @@ afterAll(async () => {
 async function store(name: string) {
   const env = {
     ...world.env,
-    DATABASE_URL: `file:${join(dir, `${name}.db`)}`,
+    DATABASE_URL: await testDatabaseUrl(dir, name),
     IMAGE_DIR: join(dir, `${name}-images`),
     DOWNLOAD_CONCURRENCY: "1",
     HTTP_TIMEOUT_MS: "5000",
@@ -51,8 +51,7 @@ async function store(name: string) {
     // No model: the describe worker of `start` waits, so queued jobs stay queued to be counted.
     MODEL_DIR: join(dir, "no-models"),
   };
-  migrate(join(dir, `${name}.db`));
-  const db = await createDb(env.DATABASE_URL);
+  const { db } = await openDatabase(env.DATABASE_URL);
   const o = { db, children: [] as ArtdescProcess[] };
   open.push(o);
   const run = (args: string[]) => {

@@ -2,8 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeDb, createDb, type Db } from "../../src/db.js";
-import { migrate } from "../../src/store/migrate.js";
+import { closeDb, type Db, openDatabase } from "../../src/db.js";
+import { testDatabaseUrl } from "../support/db.js";
 import { SYNC_PROCESS_NICE } from "../../src/sync/sync.js";
 import { type ArtdescProcess, listeningBase, spawnArtdesc, tinyModelEnv, waitForHealth, waitUntil } from "../support/processes.js";
 import { startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
@@ -43,7 +43,7 @@ afterAll(async () => {
 async function store(name: string, extra: Record<string, string> = {}) {
   const env = {
     ...world.env,
-    DATABASE_URL: `file:${join(dir, `${name}.db`)}`,
+    DATABASE_URL: await testDatabaseUrl(dir, name),
     IMAGE_DIR: join(dir, `${name}-images`),
     DOWNLOAD_CONCURRENCY: "1",
     HTTP_TIMEOUT_MS: "5000",
@@ -53,8 +53,7 @@ async function store(name: string, extra: Record<string, string> = {}) {
     MODEL_DIR: join(dir, "no-models"),
     ...extra,
   };
-  migrate(join(dir, `${name}.db`));
-  const db = await createDb(env.DATABASE_URL);
+  const { db } = await openDatabase(env.DATABASE_URL);
   const o = { db, children: [] as ArtdescProcess[] };
   open.push(o);
   const start = (more: Record<string, string> = {}) => {

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import pg from "pg";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { acquireLease, leaseHolder } from "../../src/jobs/lease.js";
 import {
@@ -17,7 +18,8 @@ import {
   validateParams,
 } from "../../src/jobs/queue.js";
 import { setHumanDescription } from "../../src/jobs/descriptions.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import { writeTransaction } from "../../src/db.js";
+import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeGoya } from "../support/factories.js";
 
 const config = loadConfig({ JOB_MAX_ATTEMPTS: "3" });
@@ -161,6 +163,75 @@ describe("claim", () => {
       expect(after.error).toMatch(/^stored generation parameters /);
     }
     expect((await t.db.job.findUniqueOrThrow({ where: { id: bad[0]!.id } })).error).toMatch(/numBeams must be an integer between 1 and 8/);
+  });
+});
+
+describe.skipIf(!onPostgres)("claim on PostgreSQL", () => {
+  /** A second session that holds `sql`'s locks until `release()`: another worker's open transaction. */
+  async function holdInOtherSession(sql: string): Promise<{ release(): Promise<void> }> {
+    const client = new pg.Client({ connectionString: t.url });
+    await client.connect();
+    await client.query("BEGIN");
+    await client.query(sql);
+    return {
+      async release() {
+        await client.query("ROLLBACK");
+        await client.end();
+      },
+    };
+  }
+
+  it("does not wait for writeTransaction's lock: a long description write does not stall the other workers' claims", async () => {
+    const { job } = await enqueueDescribe(t.db, config, await work());
+    let finish!: () => void;
+    const writing = writeTransaction(t.db, () => new Promise<void>((resolve) => (finish = resolve)));
+    await vi.waitFor(() => expect(finish).toBeDefined());
+    try {
+      const started = performance.now();
+      const claimed = await claimJobs(t.db, "w1", { limit: 1, ttlMs: 60_000 });
+      expect(claimed.map((j) => j.id)).toEqual([job.id]);
+      expect(performance.now() - started).toBeLessThan(5_000);
+    } finally {
+      finish();
+      await writing;
+    }
+  });
+
+  it("skips the rows another claim has locked instead of waiting for them, and takes the next in queue order", async () => {
+    const jobs = [];
+    for (const priority of [PRIORITY.request, PRIORITY.bulk, PRIORITY.nightly]) jobs.push((await enqueueDescribe(t.db, config, { ...(await work()), priority })).job);
+    const [first, second, third] = jobs as [(typeof jobs)[0], (typeof jobs)[0], (typeof jobs)[0]];
+    const other = await holdInOtherSession(`SELECT id FROM "Job" WHERE id = ${first.id} FOR UPDATE`);
+    try {
+      // The other claim's row is not ours; lock_timeout would turn a wait into an error, not an empty answer.
+      const claimed = await claimJobs(t.db, "w1", { limit: 1, ttlMs: 60_000 });
+      expect(claimed.map((j) => j.id)).toEqual([second.id]);
+      expect(claimed[0]).toMatchObject({ status: "RUNNING", holder: "w1", attempts: 1 });
+      expect(await leaseHolder(t.db, `job:${second.id}`)).toBe("w1");
+    } finally {
+      await other.release();
+    }
+    // Released without a claim (the other transaction rolled back): the best job is next again.
+    expect((await claimJobs(t.db, "w2", { limit: 2, ttlMs: 60_000 })).map((j) => j.id)).toEqual([first.id, third.id]);
+  });
+
+  it("many claims at once give every job to exactly one holder, and none comes back empty while jobs are left", async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 24; i++) ids.push((await enqueueDescribe(t.db, config, { ...(await work()), priority: i % 3 })).job.id);
+    const holders = Array.from({ length: 8 }, (_, i) => `w${i}`);
+    const taken: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      const batches = await Promise.all(holders.map((h) => claimJobs(t.db, h, { limit: 2, ttlMs: 60_000 })));
+      // 16 claims of 2 for 24 jobs: each of the first round's claims finds work.
+      if (round === 0) expect(batches.map((b) => b.length)).toEqual(holders.map(() => 2));
+      taken.push(...batches.flat().map((j) => j.id));
+    }
+    expect(new Set(taken).size).toBe(taken.length);
+    expect([...taken].sort((a, b) => a - b)).toEqual(ids);
+    const rows = await t.db.job.findMany({ where: { id: { in: ids } } });
+    expect(rows.every((r) => r.status === "RUNNING" && r.attempts === 1)).toBe(true);
+    const leases = await t.db.lease.findMany({ where: { name: { in: ids.map((id) => `job:${id}`) } } });
+    expect(new Map(leases.map((l) => [l.name, l.holder]))).toEqual(new Map(rows.map((r) => [`job:${r.id}`, r.holder])));
   });
 });
 

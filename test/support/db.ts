@@ -37,6 +37,17 @@ if (onPostgres) {
 }
 
 /**
+ * A DATABASE_URL for a process a test starts (`artdesc sync|serve|worker`), which applies the
+ * migrations itself: a SQLite file `name`.db in `dir`, or with TEST_DATABASE=postgresql a new empty
+ * database on this test file's server.
+ */
+export async function testDatabaseUrl(dir: string, name: string): Promise<string> {
+  if (!onPostgres) return `file:${join(dir, `${name}.db`)}`;
+  server ??= startPostgres();
+  return (await server).createDatabase();
+}
+
+/**
  * A real database with the committed migrations applied: a SQLite file in a temporary folder, or,
  * with TEST_DATABASE=postgresql, a fresh PostgreSQL database on this test file's server.
  */

@@ -5,12 +5,11 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { closeDb, createDb, type Db } from "../../src/db.js";
+import { closeDb, type Db, openDatabase } from "../../src/db.js";
 import { createLogger } from "../../src/log.js";
-import { migrate } from "../../src/store/migrate.js";
 import { syncCommand } from "../../src/sync/command.js";
 import { runSync } from "../../src/sync/sync.js";
-import { createTestDb } from "../support/db.js";
+import { createTestDb, testDatabaseUrl } from "../support/db.js";
 import { startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
 
 /** The real CLI in a child process (tsx runs the sources), against the local world. */
@@ -31,12 +30,12 @@ function cli(args: string[], env: Record<string, string>): { child: ChildProcess
 
 /** A child whose images come slowly, and a connection to its database (a second process, as in production). */
 async function slowChild(command: string, name: string) {
-  const env = { ...world.env, DATABASE_URL: `file:${dir}/${name}.db`, IMAGE_DIR: `${dir}/${name}-images`, DOWNLOAD_CONCURRENCY: "1", HTTP_TIMEOUT_MS: "5000" };
+  const env = { ...world.env, DATABASE_URL: await testDatabaseUrl(dir, name), IMAGE_DIR: `${dir}/${name}-images`, DOWNLOAD_CONCURRENCY: "1", HTTP_TIMEOUT_MS: "5000" };
   // Slow enough that a loaded machine still sees the run in the middle (12 images take 6 s or more).
   world.fault({ target: "image", kind: "slow", delayMs: 500, times: 12 });
   const { child, done } = cli([command], env);
-  migrate(join(dir, `${name}.db`));
-  const db: Db = await createDb(env.DATABASE_URL);
+  // Migrates alongside the child (both wait for the other's migration), as a second process would.
+  const { db } = await openDatabase(env.DATABASE_URL);
   return { env, child, done, db };
 }
 
@@ -61,7 +60,7 @@ afterAll(async () => {
 
 describe("artdesc sync", () => {
   it("refuses to start without USER_AGENT_CONTACT and says why", async () => {
-    const { done } = cli(["sync"], { ...world.env, USER_AGENT_CONTACT: "", DATABASE_URL: `file:${dir}/refuse.db` });
+    const { done } = cli(["sync"], { ...world.env, USER_AGENT_CONTACT: "", DATABASE_URL: await testDatabaseUrl(dir, "refuse") });
     const r = await done;
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/USER_AGENT_CONTACT is not set.*Wikimedia's User-Agent policy/);
@@ -69,7 +68,7 @@ describe("artdesc sync", () => {
   });
 
   it("runs once with plain progress lines off a terminal and a summary, exit 0", async () => {
-    const { done } = cli(["sync", "--creator", "Q5432"], { ...world.env, DATABASE_URL: `file:${dir}/once.db`, IMAGE_DIR: `${dir}/once-images` });
+    const { done } = cli(["sync", "--creator", "Q5432"], { ...world.env, DATABASE_URL: await testDatabaseUrl(dir, "once"), IMAGE_DIR: `${dir}/once-images` });
     const r = await done;
     expect(r.stderr).toMatch(/^details\s+works 0\/12\s+images 0\/0$/m);
     expect(r.stderr).toMatch(/^done\s+works 12\/12\s+images 12\/12$/m);

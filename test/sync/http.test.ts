@@ -2,7 +2,7 @@ import { createServer } from "node:http";
 import { gzipSync } from "node:zlib";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backoff, createHttpClient, HttpError, retryAfter, userAgent } from "../../src/sync/http.js";
+import { backoff, createHttpClient, HttpError, parseJson, retryAfter, userAgent } from "../../src/sync/http.js";
 
 // A server that answers from a script, one entry per request.
 let script: ((res: import("node:http").ServerResponse) => void)[] = [];
@@ -20,6 +20,19 @@ function client(overrides: Partial<typeof config> = {}) {
   const http = createHttpClient({ ...config, ...overrides }, { sleep: async (ms) => void waits.push(ms), random: () => 0.5, backoffBaseMs: 100 });
   return { http, waits };
 }
+
+describe("parseJson", () => {
+  it("drops U+0000 from every string, however deep; keeps a literal backslash-u-0000 and everything else", () => {
+    expect(parseJson('{"labels":{"en":{"value":"Bad\\u0000label"}},"list":["\\u0000", 1, null, "a\\u0000b\\u0000"]}')).toEqual({
+      labels: { en: { value: "Badlabel" } },
+      list: ["", 1, null, "ab"],
+    });
+    // An escaped backslash before "u0000" is text, not a NUL.
+    expect(parseJson('{"path":"C:\\\\u0000"}')).toEqual({ path: "C:\\u0000" });
+    expect(parseJson('{"ok":"Título \\u00e9"}')).toEqual({ ok: "Título é" });
+    expect(() => parseJson('{"cut":')).toThrow(SyntaxError);
+  });
+});
 
 describe("answers larger than HTTP_MAX_BODY_BYTES", () => {
   const big = Buffer.alloc(150_000, 0x61);
