@@ -46,6 +46,12 @@ export class RequestRefusedError extends Error {
 export interface HttpApp {
   yoga: Yoga;
   server: Server;
+  /**
+   * Resolves once no request is being handled, or after `timeoutMs`. A request whose client went
+   * away (or whose socket a shutdown closed) may still be executing; the database must stay open
+   * until it is done.
+   */
+  drain(timeoutMs: number): Promise<void>;
 }
 
 /**
@@ -61,7 +67,17 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
   const authThrottle = new AuthThrottle(authThrottleLimits(deps.config));
   const workbench = workbenchRoute({ yoga, config: deps.config, log, authThrottle });
   const { GRAPHQL_MAX_BODY_BYTES: maxBody, HTTP_MAX_URL_BYTES: maxUrl } = deps.config;
+  let handling = 0;
+  const drained = new Set<() => void>();
   const server = createServer({ maxHeaderSize: SERVER_LIMITS.maxHeaderSize, requestTimeout: SERVER_LIMITS.requestTimeout, headersTimeout: SERVER_LIMITS.headersTimeout, keepAliveTimeout: SERVER_LIMITS.keepAliveTimeout }, async (req, res) => {
+    handling++;
+    try {
+      await handle(req, res);
+    } finally {
+      if (--handling === 0) for (const wake of drained) wake();
+    }
+  });
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     try {
       if (Buffer.byteLength(req.url ?? "") > maxUrl) {
         throw new RequestRefusedError(414, "URL_TOO_LONG", `The request URL is longer than ${maxUrl} bytes (HTTP_MAX_URL_BYTES); send the query in a POST body`);
@@ -84,9 +100,20 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
       if (deps.log) deps.log.error({ err, method: req.method, url: req.url }, "request failed");
       else console.error(err);
     }
-  });
+  };
   server.maxHeadersCount = SERVER_LIMITS.maxHeadersCount;
-  return { yoga, server };
+  const drain = (timeoutMs: number) =>
+    new Promise<void>((resolve) => {
+      if (handling === 0) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        drained.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      drained.add(done);
+    });
+  return { yoga, server, drain };
 }
 
 /**

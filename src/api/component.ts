@@ -9,7 +9,7 @@ import { createHttpApp, listen, type RouteHandler } from "../server.js";
 /** The HTTP API in this process. */
 export async function startApi(rt: Runtime, extraRoutes: RouteHandler[] = []): Promise<Component & { url: string }> {
   const metrics = metricsRoute(createMetricsRegistry(rt.db));
-  const { server } = createHttpApp({ db: rt.db, config: rt.config, log: rt.log }, [metrics, ...extraRoutes]);
+  const { server, drain } = createHttpApp({ db: rt.db, config: rt.config, log: rt.log }, [metrics, ...extraRoutes]);
   const { port, host } = await listen(server, rt.config.PORT, rt.config.HOST).catch((err: unknown) => {
     throw listenFailure(rt.config.HOST, rt.config.PORT, err) ?? err;
   });
@@ -22,14 +22,18 @@ export async function startApi(rt: Runtime, extraRoutes: RouteHandler[] = []): P
   return {
     name: "api",
     url,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        void meaning.close();
+    stop: async () => {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
         // Server-sent event streams stay open: end them after a short grace.
         setTimeout(() => server.closeAllConnections(), 2_000).unref();
-      }),
+      });
+      // Requests cut off by closing their connections may still be executing: the database (closed
+      // after this) and the query embedder stay until they finish, at most one GraphQL timeout.
+      await drain(rt.config.GRAPHQL_TIMEOUT_MS + 1_000);
+      await meaning.close();
+    },
   };
 }
 
