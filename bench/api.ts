@@ -11,6 +11,10 @@
  * (15) and prints req/s, p50/p99 and the ratio floor/API.
  * Targets at 32 connections: ratio <= 2.0 with p99 < 50 ms with the cache; ratio <= 3.0 without.
  * The load average is printed at the start and the end: on a shared machine, read it with them.
+ *
+ * BENCH_POSTGRES_URL (an empty PostgreSQL database): the seeded mirror is also copied there with
+ * `artdesc db copy`, and `artdesc serve` on PostgreSQL (cache on and off) is measured in the same
+ * run, side by side (the floor stays SQLite's; the PostgreSQL ratios are against it too).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -27,6 +31,7 @@ const ARTWORKS = Number(process.env.BENCH_ARTWORKS ?? 2000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? process.env.BENCH_DURATION_S ?? 15);
 const WORKERS = process.env.API_WORKERS ?? "2";
 const HISTORY = 20;
+const POSTGRES_URL = process.env.BENCH_POSTGRES_URL;
 
 const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
 console.log(`load average at start: ${load()} (1, 5, 15 min)`);
@@ -87,9 +92,41 @@ async function body(target: Target, c: Case): Promise<string> {
   return res.text();
 }
 
-async function measure(target: Target, c: Case, connections: number, duration = SECONDS) {
+interface Measured {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function measure(target: Target, c: Case, connections: number, duration = SECONDS): Promise<Measured> {
   const r = await autocannon({ ...target.request(c), connections, duration });
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + (r.non2xx ?? 0) };
+}
+
+/** One after another (never at once: they share the cores). */
+async function measureEach(targets: Target[], c: Case, connections: number): Promise<Measured[]> {
+  const out: Measured[] = [];
+  for (const target of targets) out.push(await measure(target, c, connections));
+  return out;
+}
+
+/** Copies the seeded mirror into `url` with `artdesc db copy` and serves it twice (cache on, off). */
+async function onPostgres(url: string): Promise<{ cached: string; uncached: string }> {
+  const started = Date.now();
+  const copy = spawn(process.execPath, ["bin/artdesc.js", "db", "copy", "--to", url], {
+    env: { ...process.env, DATABASE_URL: `file:${file}`, LOG_LEVEL: "fatal" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let progress = "";
+  copy.stderr!.on("data", (chunk: Buffer) => (progress = (progress + chunk.toString()).slice(-4000)));
+  const code = await new Promise<number | null>((resolve) => copy.on("exit", resolve));
+  if (code !== 0) throw new Error(`artdesc db copy --to PostgreSQL exited ${code}:\n${progress}`);
+  console.log(`copied to PostgreSQL in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return {
+    cached: await serve("API on PostgreSQL, response cache on", { DATABASE_URL: url }),
+    uncached: await serve("API on PostgreSQL, response cache off", { DATABASE_URL: url, GRAPHQL_RESPONSE_CACHE: "false" }),
+  };
 }
 
 try {
@@ -99,6 +136,7 @@ try {
   await waitUntil("the floor server", async () => (await fetch(`${floorUrl}/connection?first=1`)).ok, 30_000);
   const cachedUrl = await serve("API, response cache on", {});
   const uncachedUrl = await serve("API, response cache off", { GRAPHQL_RESPONSE_CACHE: "false" });
+  const postgres: { cached: string; uncached: string } | null = POSTGRES_URL ? await onPostgres(POSTGRES_URL) : null;
 
   const graphql = (name: string, base: string): Target => ({
     name,
@@ -111,6 +149,7 @@ try {
   });
   const floor: Target = { name: "floor", request: (c) => ({ url: `${floorUrl}${c.floorPath}`, method: "GET" }) };
   const targets = [floor, graphql("API (cache)", cachedUrl), graphql("API (no cache)", uncachedUrl)];
+  if (postgres) targets.push(graphql("API on PostgreSQL (cache)", postgres.cached), graphql("API on PostgreSQL (no cache)", postgres.uncached));
 
   for (const c of cases) {
     const expected = await body(floor, c);
@@ -118,23 +157,24 @@ try {
       const got = await body(target, c);
       if (got !== expected) throw new Error(`${target.name} and the floor differ for ${c.name}:\n${got.slice(0, 300)}\n${expected.slice(0, 300)}`);
     }
-    console.log(`${c.name}: the three bodies are equal (${Buffer.byteLength(expected)} bytes)`);
+    console.log(`${c.name}: the ${targets.length} bodies are equal (${Buffer.byteLength(expected)} bytes)`);
   }
 
   let met = true;
   console.log(`\n${SECONDS} s per run, API_WORKERS=${WORKERS} (the floor: as many processes)`);
-  console.log("| case | connections | floor req/s | API cached req/s (p99 ms, ratio) | API uncached req/s (p99 ms, ratio) |");
-  console.log("|---|---|---|---|---|");
+  const pgColumns = postgres ? " PostgreSQL cached req/s (p99 ms, ratio) | PostgreSQL uncached req/s (p99 ms, ratio) |" : "";
+  console.log(`| case | connections | floor req/s | API cached req/s (p99 ms, ratio) | API uncached req/s (p99 ms, ratio) |${pgColumns}`);
+  console.log(`|---|---|---|---|---|${postgres ? "---|---|" : ""}`);
   for (const c of cases) {
     for (const target of targets) await measure(target, c, 8, Math.min(3, SECONDS)); // warm-up
     for (const connections of [8, 32]) {
-      const [f, cached, uncached] = [await measure(floor, c, connections), await measure(targets[1]!, c, connections), await measure(targets[2]!, c, connections)];
-      const ratio = (r: { rps: number }) => f.rps / r.rps;
-      const errors = f.errors + cached.errors + uncached.errors;
-      console.log(
-        `| ${c.name} | ${connections} | ${f.rps.toFixed(0)} (p99 ${f.p99}) | ${cached.rps.toFixed(0)} (${cached.p99}, ${ratio(cached).toFixed(2)}) | ` +
-          `${uncached.rps.toFixed(0)} (${uncached.p99}, ${ratio(uncached).toFixed(2)}) |${errors ? ` errors: ${errors}` : ""}`,
-      );
+      const [f, ...apis] = [await measure(floor, c, connections)].concat(await measureEach(targets.slice(1), c, connections));
+      const ratio = (r: { rps: number }) => f!.rps / r.rps;
+      const errors = f!.errors + apis.reduce((n, r) => n + r.errors, 0);
+      const cells = apis.map((r) => `${r.rps.toFixed(0)} (${r.p99}, ${ratio(r).toFixed(2)})`);
+      console.log(`| ${c.name} | ${connections} | ${f!.rps.toFixed(0)} (p99 ${f!.p99}) | ${cells.join(" | ")} |${errors ? ` errors: ${errors}` : ""}`);
+      // The targets are SQLite's (the default); PostgreSQL's figures are reported beside them.
+      const [cached, uncached] = apis as [Measured, Measured];
       if (connections === 32) met &&= ratio(cached) <= 2 && cached.p99 < 50 && ratio(uncached) <= 3 && errors === 0;
     }
   }
