@@ -1,16 +1,15 @@
 import type { Db } from "../db.js";
 import { type AsyncEmbeddingSource, vectorIndex, type VectorIndex } from "../embed/vector-index.js";
 import { dataVersion } from "../store/data-version.js";
-import { altText } from "../text/alt-text.js";
 import { normalizeWords } from "../text/normalize.js";
 import { renderExcludedTsQuery, renderWantedTsQuery, type Term } from "./fts-query.js";
 import { HIT_CLOSE, HIT_OPEN, snippetWindow } from "./snippet.js";
 import {
   CACHED_SEARCH_RESULTS,
   COLUMN_WEIGHTS,
+  fusedHit,
   fuseRanks,
   type MatchKind,
-  MEANING_SNIPPET_CHARS,
   type PreparedSearch,
   type SearchPage,
   type SimilarWork,
@@ -242,17 +241,8 @@ function fusedPage(db: Db, keep: Keep, search: PreparedSearch, limit: number, of
     const index = await postgresVectorIndex(db, search.meaning!.modelId, false);
     const hits = page.map((r, i) => {
       const row = byId.get(r.id);
-      const description = row?.description ?? "";
-      // Meaning alone: no word to mark, so the description's opening sentences stand for it.
-      const snippet = !description ? null : row?.marked != null ? snippetWindow(row.marked) : altText(description, MEANING_SNIPPET_CHARS);
-      return Object.freeze({
-        artworkId: r.id,
-        score: r.score,
-        snippet,
-        rank: offset + i + 1,
-        similarity: index.similarity(search.meaning!.vector, r.id),
-        matchedBy: r.matchedBy,
-      });
+      const marked = row?.marked != null ? snippetWindow(row.marked) : null;
+      return fusedHit(r, offset + i + 1, row?.description ?? "", marked, index.similarity(search.meaning!.vector, r.id));
     });
     return Object.freeze({ hits: Object.freeze(hits), hasMore: list.length > offset + limit });
   });

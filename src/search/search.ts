@@ -236,13 +236,22 @@ const MEANING_ONLY: readonly MatchKind[] = Object.freeze(["MEANING"]);
 const BOTH: readonly MatchKind[] = Object.freeze(["TEXT", "MEANING"]);
 
 /** One row of a SEMANTIC or HYBRID result list. */
-interface FusedRow {
+export interface FusedRow {
   id: number;
   /** BM25 (sign flipped) when the words match, else 0. */
   score: number;
   matchedBy: readonly MatchKind[];
   /** Reciprocal rank fusion: sum over the lists the work is in of 1 / (k + its rank there). */
   fused: number;
+}
+
+/**
+ * A SEMANTIC or HYBRID hit from its fused row (either database): `marked` is the snippet of a word
+ * match; a hit by meaning alone has no word to mark, so the description's opening sentences stand for it.
+ */
+export function fusedHit(r: FusedRow, rank: number, description: string, marked: string | null, similarity: number | null): SearchHit {
+  const snippet = !description ? null : marked ?? altText(description, MEANING_SNIPPET_CHARS);
+  return Object.freeze({ artworkId: r.id, score: r.score, snippet, rank, similarity, matchedBy: r.matchedBy });
 }
 
 /**
@@ -312,20 +321,9 @@ function fusedPage(db: Db, search: PreparedSearch, limit: number, offset: number
       ),
     );
     const index = vectorIndex(readConnection(db), search.meaning!.modelId);
-    const hits = page.map((r, i) => {
-      const s = snippets.get(r.id);
-      const description = descriptions.get(r.id) ?? "";
-      // Meaning alone: no word to mark, so the description's opening sentences stand for it.
-      const snippet = !description ? null : s ? s.snippet : altText(description, MEANING_SNIPPET_CHARS);
-      return Object.freeze({
-        artworkId: r.id,
-        score: r.score,
-        snippet,
-        rank: offset + i + 1,
-        similarity: index.similarity(search.meaning!.vector, r.id),
-        matchedBy: r.matchedBy,
-      });
-    });
+    const hits = page.map((r, i) =>
+      fusedHit(r, offset + i + 1, descriptions.get(r.id) ?? "", snippets.get(r.id)?.snippet ?? null, index.similarity(search.meaning!.vector, r.id)),
+    );
     return Object.freeze({ hits: Object.freeze(hits), hasMore: list.length > offset + limit });
   });
 }
