@@ -45,18 +45,25 @@ export class VectorIndex {
   private seen: EmbeddingState = { count: -1, newest: null };
   private refreshing: Promise<void> = Promise.resolve();
 
+  /**
+   * PRAGMA data_version on a query-only connection (query_only is set when a connection opens, so
+   * it is read once); null on any other connection, whose own writes would not move it.
+   */
+  private readonly dataVersion: Database.Statement | null;
+  /** dataVersion's value at the last refresh. */
+  private version: unknown = null;
+
   /** `connection`: the SQLite read connection (refresh); null for an index kept by refreshFrom. */
   constructor(
     private readonly connection: Database.Database | null,
     readonly modelId: string,
-  ) {}
+  ) {
+    this.dataVersion = connection?.pragma("query_only", { simple: true }) === 1 ? connection.prepare("PRAGMA data_version").pluck() : null;
+  }
 
   get count(): number {
     return this.size;
   }
-
-  /** PRAGMA data_version at the last refresh on a query-only connection; null: not gated. */
-  private version: unknown = null;
 
   /** Brings the index up to the table (call inside the caller's read transaction). SQLite. */
   refresh(): void {
@@ -64,9 +71,8 @@ export class VectorIndex {
     // The count in follow() reads every row's page (the vectors: 30 MB for 20,000 works), about
     // 95 ms. A query-only connection never writes, so an unchanged data_version means nothing was
     // committed anywhere since the last refresh (https://www.sqlite.org/pragma.html#pragma_data_version).
-    const gated = connection.pragma("query_only", { simple: true }) === 1;
-    const version = gated ? connection.prepare("PRAGMA data_version").pluck().get() : null;
-    if (gated && version !== null && version === this.version) return;
+    const version = this.dataVersion ? this.dataVersion.get() : null;
+    if (version !== null && version === this.version) return;
     this.follow(connection);
     this.version = version;
   }
