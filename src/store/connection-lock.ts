@@ -30,6 +30,13 @@ interface Waiter {
  * up aborts it, so one lost release cannot freeze every later write (the failure mode of the
  * mutex inside @prisma/adapter-better-sqlite3 6.19, which a failed COMMIT never releases).
  */
+/**
+ * Node's timers run on the event loop's clock, which is read once per turn and kept in whole
+ * milliseconds, so a timer may fire up to a millisecond before `performance.now()` says its
+ * delay has passed (seen in CI: 49.55 ms for a 50 ms timer).
+ */
+const TIMER_SLACK_MS = 1;
+
 export class ConnectionLock {
   #holder: Holder | null = null;
   readonly #queue: Waiter[] = [];
@@ -54,7 +61,7 @@ export class ConnectionLock {
         const current = this.#holder;
         const held = current ? this.now() - current.since : 0;
         reject(new ConnectionLockTimeoutError(this.now() - started, held));
-        if (current && held >= this.stuckAfterMs) current.abort?.();
+        if (current && held >= this.stuckAfterMs - TIMER_SLACK_MS) current.abort?.();
       }, waitMs);
       this.#queue.push(waiter);
     });

@@ -25,7 +25,8 @@ it("gives up after the wait limit, and aborts a holder that is stuck", async () 
   });
   const err = await lock.acquire().catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ConnectionLockTimeoutError);
-  expect((err as ConnectionLockTimeoutError).heldMs).toBeGreaterThanOrEqual(50);
+  // Node's timers may fire up to 1 ms early by performance.now(); the lock allows for that.
+  expect((err as ConnectionLockTimeoutError).heldMs).toBeGreaterThanOrEqual(49);
   expect(aborted).toBe(1);
   expect(lock.waiting).toBe(0);
   // Free again: the next caller gets it at once.
