@@ -1,12 +1,14 @@
 import type Database from "better-sqlite3";
+import { dotScanWasm } from "./dot-scan-wasm.js";
 import { decodeVector } from "./store.js";
 
 /**
- * Every stored vector of one model, in one Float32Array per process, scanned exactly (no
- * approximate index: 20,000 works x 384 dimensions is 7.7 million multiply-adds, a few
- * milliseconds; docs/search.md has the figures). It follows the table cheaply: a refresh reads
- * the row count and the newest embeddedAt, loads only rows embedded since, and reloads whole only
- * when rows went away.
+ * Every stored vector of one model, in one float32 matrix per process, scanned exactly (no
+ * approximate index: 20,000 works x 384 dimensions is 7.7 million multiply-adds). The matrix lives
+ * in a WebAssembly memory, and the scan is a small SIMD module (dot-scan.wat) that computes, bit for
+ * bit, the same dot products as the JavaScript `dot` below, about four times faster; docs/search.md
+ * has the figures. It follows the table cheaply: a refresh reads the row count and the newest
+ * embeddedAt, loads only rows embedded since, and reloads whole only when rows went away.
  */
 
 export interface Neighbour {
@@ -36,9 +38,19 @@ export interface AsyncEmbeddingSource {
   rows(modelId: string, since: unknown): Promise<EmbeddingRow[]>;
 }
 
+const dotScanModule = new WebAssembly.Module(dotScanWasm);
+const PAGE = 65_536;
+
+interface DotScan {
+  memory: WebAssembly.Memory;
+  scan(matrix: number, rows: number, dims: number, query: number, out: number): void;
+}
+
 export class VectorIndex {
   private ids = new Int32Array(0);
+  /** Rows back to back from byte 0 of the scan's memory; the query and the scores follow it. */
   private matrix = new Float32Array(0);
+  private readonly wasm = new WebAssembly.Instance(dotScanModule).exports as unknown as DotScan;
   private size = 0;
   private readonly rowOf = new Map<number, number>();
   private dims = 0;
@@ -140,20 +152,32 @@ export class VectorIndex {
     let row = this.rowOf.get(artworkId);
     if (row === undefined) {
       row = this.size++;
-      if (this.size > this.ids.length) this.grow(Math.max(1024, this.ids.length * 2));
+      // A reload may bring other dimensions than the matrix was laid out for.
+      if (this.size > this.ids.length || this.size * dims > this.matrix.length) this.grow(Math.max(1024, this.ids.length * 2));
       this.ids[row] = artworkId;
       this.rowOf.set(artworkId, row);
     }
     this.matrix.set(decodeVector(bytes), row * dims);
   }
 
+  /**
+   * Room for `rows` rows. The matrix stays at byte 0, so growing the memory keeps every row in
+   * place; views on the old buffer die with it and are made anew.
+   */
   private grow(rows: number): void {
     const ids = new Int32Array(rows);
     ids.set(this.ids.subarray(0, this.size));
-    const matrix = new Float32Array(rows * this.dims);
-    matrix.set(this.matrix.subarray(0, this.size * this.dims));
     this.ids = ids;
-    this.matrix = matrix;
+    this.reserve(scratchAt(rows * this.dims) + this.dims * 8 + rows * 8);
+    this.matrix = new Float32Array(this.wasm.memory.buffer, 0, rows * this.dims);
+  }
+
+  /** At least `bytes` of memory; the matrix view follows a grown buffer. */
+  private reserve(bytes: number): void {
+    const { memory } = this.wasm;
+    if (bytes <= memory.buffer.byteLength) return;
+    memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
+    this.matrix = new Float32Array(memory.buffer, 0, this.matrix.length);
   }
 
   /** The stored vector of a work, or null. */
@@ -169,15 +193,16 @@ export class VectorIndex {
   }
 
   /**
-   * The k nearest accepted works by cosine, best first, ties in id order: one pass over every
-   * vector keeping the best k in a sorted array.
+   * The k nearest accepted works by cosine, best first, ties in id order: the module scores every
+   * row, then one pass keeps the best k in a sorted array.
    */
   nearest(query: Float32Array, k: number, accept: (artworkId: number) => boolean): Neighbour[] {
-    if (query.length !== this.dims || k < 1) return [];
+    if (query.length !== this.dims || k < 1 || this.size === 0) return [];
+    const scores = this.scoreAll(query);
     const best: Neighbour[] = [];
     for (let row = 0; row < this.size; row++) {
       const id = this.ids[row]!;
-      const s = dot(this.matrix, row * this.dims, query);
+      const s = scores[row]!;
       if (best.length === k && !better(s, id, best[k - 1]!)) continue;
       if (!accept(id)) continue;
       let i = best.length === k ? k - 1 : best.length;
@@ -187,7 +212,22 @@ export class VectorIndex {
     }
     return best;
   }
+
+  /** Every row's dot product with the query, in row order (a view valid until the next call). */
+  private scoreAll(query: Float32Array): Float64Array {
+    // After the whole matrix (a reload with other dimensions keeps the old layout's length).
+    const at = scratchAt(this.matrix.length);
+    const out = at + this.dims * 8;
+    this.reserve(out + this.size * 8);
+    const { memory, scan } = this.wasm;
+    new Float64Array(memory.buffer, at, this.dims).set(query);
+    scan(0, this.size, this.dims, at, out);
+    return new Float64Array(memory.buffer, out, this.size);
+  }
 }
+
+/** Where the query (float64) starts after a matrix of `floats` float32 values: the next 16-byte boundary. */
+const scratchAt = (floats: number) => Math.ceil((floats * 4) / 16) * 16;
 
 const better = (s: number, id: number, than: Neighbour) => s > than.similarity || (s === than.similarity && id < than.artworkId);
 

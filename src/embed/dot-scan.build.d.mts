@@ -1,0 +1,2 @@
+export function compileDotScan(): Promise<Buffer>;
+export function dotScanSource(bytes: Buffer): string;

@@ -1,0 +1,128 @@
+import { readFile } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { compileDotScan, dotScanSource } from "../../src/embed/dot-scan.build.mjs";
+import { encodeVector } from "../../src/embed/store.js";
+import { type AsyncEmbeddingSource, type Neighbour, VectorIndex } from "../../src/embed/vector-index.js";
+
+/** The scan as it was written in JavaScript: four float64 sums, the remainder into the first. */
+function referenceDot(m: Float32Array, q: Float32Array): number {
+  const sums = [0, 0, 0, 0];
+  const n = q.length - (q.length % 4);
+  for (let j = 0; j < n; j++) sums[j % 4]! += m[j]! * q[j]!;
+  for (let j = n; j < q.length; j++) sums[0]! += m[j]! * q[j]!;
+  return sums[0]! + sums[1]! + sums[2]! + sums[3]!;
+}
+
+/** Every accepted row scored and sorted: similarity high to low, then id low to high. */
+function bruteForce(rows: Map<number, Float32Array>, q: Float32Array, k: number, accept: (id: number) => boolean): Neighbour[] {
+  return [...rows]
+    .filter(([id]) => accept(id))
+    .map(([artworkId, v]) => ({ artworkId, similarity: referenceDot(v, q) }))
+    .sort((a, b) => b.similarity - a.similarity || a.artworkId - b.artworkId)
+    .slice(0, k);
+}
+
+function random(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function unitVector(dims: number, next: () => number): Float32Array {
+  const v = Float32Array.from({ length: dims }, () => next() * 2 - 1);
+  const norm = Math.hypot(...v);
+  return v.map((x) => x / norm);
+}
+
+/** An index filled from rows in memory, the way PostgreSQL fills it. */
+async function indexOf(rows: Map<number, Float32Array>, dims: number): Promise<VectorIndex> {
+  const index = new VectorIndex(null, "m");
+  await index.refreshFrom(source(rows, dims));
+  return index;
+}
+
+function source(rows: Map<number, Float32Array>, dims: number): AsyncEmbeddingSource {
+  return {
+    state: async () => ({ count: rows.size, newest: `v${rows.size}` }),
+    rows: async () => [...rows].map(([artworkId, v]) => ({ artworkId, dims, vector: encodeVector(v) })),
+  };
+}
+
+describe("dot-scan WebAssembly module", () => {
+  it("is dot-scan.wat compiled (run npm run build:wasm after editing the text)", async () => {
+    const committed = await readFile(new URL("../../src/embed/dot-scan-wasm.ts", import.meta.url), "utf8");
+    expect(committed).toBe(dotScanSource(await compileDotScan()));
+  });
+});
+
+describe("VectorIndex.nearest", () => {
+  for (const dims of [1, 3, 4, 5, 7, 384, 385]) {
+    it(`gives exactly the brute-force ranking and similarities bit for bit (${dims} dimensions)`, async () => {
+      const next = random(dims);
+      const rows = new Map<number, Float32Array>();
+      // Ids out of order, and past 1,024 rows so that the memory grows while loading.
+      for (let i = 0; i < 2_500; i++) rows.set(((i * 7919) % 10_007) + 1, unitVector(dims, next));
+      const index = await indexOf(rows, dims);
+      for (let t = 0; t < 5; t++) {
+        const q = unitVector(dims, next);
+        const accept = t % 2 === 0 ? () => true : (id: number) => id % 3 !== 0;
+        const got = index.nearest(q, 1 + t * 40, accept);
+        const want = bruteForce(rows, q, 1 + t * 40, accept);
+        expect(got.map((n) => n.artworkId)).toEqual(want.map((n) => n.artworkId));
+        got.forEach((n, i) => expect(Object.is(n.similarity, want[i]!.similarity)).toBe(true));
+        // similarity() is the same number the scan gave.
+        for (const n of got) expect(Object.is(index.similarity(q, n.artworkId), n.similarity)).toBe(true);
+      }
+    });
+  }
+
+  it("orders equal similarities by id, and keeps zero vectors at zero", async () => {
+    const dims = 6;
+    const same = unitVector(dims, random(1));
+    const rows = new Map<number, Float32Array>([
+      [40, same],
+      [7, same],
+      [19, same],
+      [3, new Float32Array(dims)],
+      [5, same.map((x) => -x)],
+    ]);
+    const index = await indexOf(rows, dims);
+    const got = index.nearest(same, 5, () => true);
+    expect(got.map((n) => n.artworkId)).toEqual([7, 19, 40, 3, 5]);
+    expect(got[0]!.similarity).toBe(referenceDot(same, same));
+    expect(Object.is(got[3]!.similarity, 0)).toBe(true);
+    expect(got[4]!.similarity).toBe(-got[0]!.similarity);
+  });
+
+  it("stays exact as rows are added and replaced between searches, and after a reload with other dimensions", async () => {
+    const next = random(99);
+    const rows = new Map<number, Float32Array>();
+    const src = source(rows, 16);
+    const index = new VectorIndex(null, "m");
+    for (const round of [10, 700, 3_000]) {
+      while (rows.size < round) rows.set(rows.size + 1, unitVector(16, next));
+      rows.set(1, unitVector(16, next));
+      await index.refreshFrom(src);
+      const q = unitVector(16, next);
+      expect(index.nearest(q, 25, () => true)).toEqual(bruteForce(rows, q, 25, () => true));
+    }
+    // The same model name now holds fewer, 40-dimensional vectors: the index reloads whole.
+    const wide = new Map<number, Float32Array>();
+    for (let i = 1; i <= 2_000; i++) wide.set(i, unitVector(40, next));
+    await index.refreshFrom({ state: async () => ({ count: wide.size, newest: "other" }), rows: async () => [...wide].map(([artworkId, v]) => ({ artworkId, dims: 40, vector: encodeVector(v) })) });
+    const q = unitVector(40, next);
+    expect(index.nearest(q, 25, () => true)).toEqual(bruteForce(wide, q, 25, () => true));
+    expect(index.nearest(unitVector(16, next), 25, () => true)).toEqual([]);
+  });
+
+  it("finds nothing in an empty index or for k < 1", async () => {
+    const index = await indexOf(new Map(), 8);
+    expect(index.nearest(new Float32Array(8), 10, () => true)).toEqual([]);
+    const full = await indexOf(new Map([[1, unitVector(8, random(3))]]), 8);
+    expect(full.nearest(unitVector(8, random(4)), 0, () => true)).toEqual([]);
+  });
+});
