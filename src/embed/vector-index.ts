@@ -193,12 +193,24 @@ export class VectorIndex {
   }
 
   /**
-   * The k nearest accepted works by cosine, best first, ties in id order: the module scores every
-   * row, then one pass keeps the best k in a sorted array.
+   * The k nearest accepted works by cosine, best first, ties in id order. The module scores every
+   * row; `accept` is then asked in ranking order, of the best 2k first, so that a costly test (a
+   * database lookup) runs about k times, not for every row that enters the best k on the way
+   * (about k ln(n/k): 600 lookups for the top 100 of 20,000). When fewer than k of those pass, a
+   * second pass asks it of every row good enough to enter the best k, as rows come.
    */
   nearest(query: Float32Array, k: number, accept: (artworkId: number) => boolean): Neighbour[] {
     if (query.length !== this.dims || k < 1 || this.size === 0) return [];
     const scores = this.scoreAll(query);
+    const best: Neighbour[] = [];
+    for (const n of this.best(scores, Math.min(this.size, 2 * k), () => true)) {
+      if (accept(n.artworkId) && best.push(n) === k) return best;
+    }
+    return 2 * k >= this.size ? best : this.best(scores, k, accept);
+  }
+
+  /** The best k rows by score that `accept` passes (asked only of rows good enough to enter), best first. */
+  private best(scores: Float64Array, k: number, accept: (artworkId: number) => boolean): Neighbour[] {
     const best: Neighbour[] = [];
     for (let row = 0; row < this.size; row++) {
       const id = this.ids[row]!;

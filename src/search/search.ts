@@ -254,20 +254,60 @@ export function fusedHit(r: FusedRow, rank: number, description: string, marked:
   return Object.freeze({ artworkId: r.id, score: r.score, snippet, rank, similarity, matchedBy: r.matchedBy });
 }
 
+/** A SEMANTIC or HYBRID result list, best first, as parallel arrays (thousands of rows: no object each). */
+export interface FusedOrder {
+  readonly ids: readonly number[];
+  readonly matchedBy: readonly (readonly MatchKind[])[];
+  /** The fused score (SEMANTIC: the cosine similarity). */
+  readonly fused: readonly number[];
+}
+
 /**
  * Reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009): each work scores
  * sum 1 / (k + rank) over the rankings it appears in (ranks from 1), best first, ties in id order.
- * Pure: the text ranking (every word match, best first) and the meaning ranking (the top K by cosine).
+ * Pure: `text` is every word match's id, best first; `meaning` the top K ids by cosine, best first.
+ * A work found by its words alone scores 1 / (k + r), which falls as its rank r grows, so those
+ * works keep their text order: only the K meaning works are sorted, and one merge places them
+ * among the rest (the text list holds every match: thousands for common words).
  */
+export function fuseOrder(text: readonly number[], meaning: readonly number[], k: number): FusedOrder {
+  const meaningRank = new Map<number, number>();
+  meaning.forEach((id, i) => meaningRank.set(id, i + 1));
+  const textRank = new Map<number, number>();
+  for (let i = 0; i < text.length && textRank.size < meaningRank.size; i++) if (meaningRank.has(text[i]!)) textRank.set(text[i]!, i + 1);
+  const ranked = meaning
+    .map((id) => {
+      const r = textRank.get(id);
+      const m = 1 / (k + meaningRank.get(id)!);
+      return r === undefined ? { id, fused: m, matchedBy: MEANING_ONLY } : { id, fused: 1 / (k + r) + m, matchedBy: BOTH };
+    })
+    .sort((a, b) => b.fused - a.fused || a.id - b.id);
+  const order = { ids: [] as number[], matchedBy: [] as (readonly MatchKind[])[], fused: [] as number[] };
+  const put = (id: number, matchedBy: readonly MatchKind[], fused: number) => {
+    order.ids.push(id);
+    order.matchedBy.push(matchedBy);
+    order.fused.push(fused);
+  };
+  let next = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const id = text[i];
+    if (id !== undefined && textRank.has(id)) continue;
+    const fused = id === undefined ? -Infinity : 1 / (k + i + 1);
+    for (let m = ranked[next]; m && (m.fused > fused || (m.fused === fused && m.id < id!)); m = ranked[++next]) put(m.id, m.matchedBy, m.fused);
+    if (id !== undefined) put(id, TEXT_ONLY, fused);
+  }
+  return order;
+}
+
+/** fuseOrder on rows: the text ranking's rows carry their score, kept in the fused rows. */
 export function fuseRanks(text: readonly { id: number; score: number }[], meaning: readonly { id: number }[], k: number): FusedRow[] {
-  const rows = new Map<number, FusedRow>();
-  text.forEach((t, i) => rows.set(t.id, { id: t.id, score: t.score, matchedBy: TEXT_ONLY, fused: 1 / (k + i + 1) }));
-  meaning.forEach((m, i) => {
-    const row = rows.get(m.id);
-    if (row) rows.set(m.id, { ...row, matchedBy: BOTH, fused: row.fused + 1 / (k + i + 1) });
-    else rows.set(m.id, { id: m.id, score: 0, matchedBy: MEANING_ONLY, fused: 1 / (k + i + 1) });
-  });
-  return [...rows.values()].sort((a, b) => b.fused - a.fused || a.id - b.id);
+  const order = fuseOrder(
+    text.map((t) => t.id),
+    meaning.map((m) => m.id),
+    k,
+  );
+  const scores = new Map(text.map((t) => [t.id, t.score]));
+  return order.ids.map((id, i) => ({ id, score: scores.get(id) ?? 0, matchedBy: order.matchedBy[i]!, fused: order.fused[i]! }));
 }
 
 /**
@@ -275,7 +315,7 @@ export function fuseRanks(text: readonly { id: number; score: number }[], meanin
  * nearest works by cosine among those the filter allows and no excluded word matches; HYBRID adds
  * every word match and orders the union by reciprocal rank fusion, so totalCount is the union's size.
  */
-function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): readonly FusedRow[] {
+function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): FusedOrder {
   return reader.kept(`list ${search.key}`, () => {
     const meaning = search.meaning!;
     const index = vectorIndex(readConnection(db), meaning.modelId);
@@ -290,15 +330,19 @@ function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): readon
     const excludedQuery = renderExcludedQuery(search.terms);
     const excluded = new Set(excludedQuery ? (reader.statement(`SELECT rowid FROM artwork_fts WHERE artwork_fts MATCH ?`).pluck().all(excludedQuery) as number[]) : []);
     const nearest = index.nearest(meaning.vector, meaning.topK, (id) => allowed.has(id) && !excluded.has(id));
-    if (search.mode === "SEMANTIC") return Object.freeze(nearest.map((n) => ({ id: n.artworkId, score: 0, matchedBy: MEANING_ONLY, fused: n.similarity })));
-    const text = (
-      reader
-        .statement(`SELECT f.rowid AS id, ${BM25} AS rank FROM artwork_fts f WHERE artwork_fts MATCH ? ${search.restrict} ORDER BY rank, f.rowid`)
-        .all(matchExpression(reader, search.terms), ...search.params) as { id: number; rank: number }[]
-    ).map((r) => ({ id: r.id, score: -r.rank }));
-    return Object.freeze(fuseRanks(text, nearest.map((n) => ({ id: n.artworkId })), meaning.rrfK));
+    const ids = nearest.map((n) => n.artworkId);
+    if (search.mode === "SEMANTIC") return frozenOrder({ ids, matchedBy: ids.map(() => MEANING_ONLY), fused: nearest.map((n) => n.similarity) });
+    // Ids only: the page's rows get their BM25 score with their snippets.
+    const text = reader
+      .statement(`SELECT f.rowid FROM artwork_fts f WHERE artwork_fts MATCH ? ${search.restrict} ORDER BY ${BM25}, f.rowid`)
+      .pluck()
+      .all(matchExpression(reader, search.terms), ...search.params) as number[];
+    return frozenOrder(fuseOrder(text, ids, meaning.rrfK));
   });
 }
+
+/** Kept and shared by later searches: nobody may change it. */
+const frozenOrder = (o: FusedOrder): FusedOrder => Object.freeze({ ids: Object.freeze(o.ids), matchedBy: Object.freeze(o.matchedBy), fused: Object.freeze(o.fused) });
 
 /** Characters of a meaning-only hit's snippet: its description's opening sentences (alt-text rules). */
 export const MEANING_SNIPPET_CHARS = 200;
@@ -307,14 +351,16 @@ function fusedPage(db: Db, search: PreparedSearch, limit: number, offset: number
   const reader = searchReader(db);
   return reader.kept(`page ${limit} ${offset} ${search.key}`, () => {
     const list = fusedList(db, reader, search);
-    const page = list.slice(offset, offset + limit);
-    const ids = JSON.stringify(page.map((r) => r.id));
-    const worded = page.filter((r) => r.matchedBy.includes("TEXT"));
+    const pageIds = list.ids.slice(offset, offset + limit);
+    const ids = JSON.stringify(pageIds);
+    const worded = pageIds.filter((_, i) => list.matchedBy[offset + i]!.includes("TEXT"));
     const snippets = new Map(
-      worded.length
-        ? (reader.statement(SNIPPETS).all(matchExpression(reader, search.terms), JSON.stringify(worded.map((r) => r.id))) as SnippetRow[]).map((r) => [r.id, r])
-        : [],
+      worded.length ? (reader.statement(SNIPPETS).all(matchExpression(reader, search.terms), JSON.stringify(worded)) as SnippetRow[]).map((r) => [r.id, r]) : [],
     );
+    const page: FusedRow[] = pageIds.map((id, i) => {
+      const s = snippets.get(id);
+      return { id, score: s ? -s.rank : 0, matchedBy: list.matchedBy[offset + i]!, fused: list.fused[offset + i]! };
+    });
     const descriptions = new Map(
       (reader.statement(`SELECT rowid AS id, description FROM artwork_fts WHERE rowid IN (SELECT value FROM json_each(?))`).all(ids) as { id: number; description: string }[]).map(
         (r) => [r.id, r.description],
@@ -324,7 +370,7 @@ function fusedPage(db: Db, search: PreparedSearch, limit: number, offset: number
     const hits = page.map((r, i) =>
       fusedHit(r, offset + i + 1, descriptions.get(r.id) ?? "", snippets.get(r.id)?.snippet ?? null, index.similarity(search.meaning!.vector, r.id)),
     );
-    return Object.freeze({ hits: Object.freeze(hits), hasMore: list.length > offset + limit });
+    return Object.freeze({ hits: Object.freeze(hits), hasMore: list.ids.length > offset + limit });
   });
 }
 
@@ -333,7 +379,7 @@ export function countMatches(db: Db, search: PreparedSearch | null): number | Pr
   if (!search) return 0;
   if (kindOf(db) === "postgresql") return postgresCountMatches(db, search);
   const reader = searchReader(db);
-  if (search.mode !== "TEXT") return fusedList(db, reader, search).length;
+  if (search.mode !== "TEXT") return fusedList(db, reader, search).ids.length;
   return reader.kept(`count ${search.key}`, () => {
     const sql = `SELECT COUNT(*) FROM artwork_fts f WHERE artwork_fts MATCH ? ${search.restrict}`;
     return Number(reader.statement(sql).pluck().get(matchExpression(reader, search.terms), ...search.params));
@@ -364,9 +410,10 @@ function matchExpression(reader: SearchReader, terms: readonly Term[]): string {
 
 const VOCAB_HAS_TERM = `SELECT 1 FROM artwork_fts_vocab WHERE term = ? LIMIT 1`;
 const SNIPPETS = `SELECT rowid AS id, snippet(artwork_fts, 1, '${HIT_OPEN}', '${HIT_CLOSE}', '…', ${SNIPPET_TOKENS}) AS snippet,
-                         description <> '' AS hasDescription
+                         description <> '' AS hasDescription, ${BM25} AS rank
                   FROM artwork_fts WHERE artwork_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))`;
-type SnippetRow = { id: number; snippet: string; hasDescription: number };
+/** rank: BM25 as FTS5 gives it (lower is better), the same whichever rows the statement asks for. */
+type SnippetRow = { id: number; snippet: string; hasDescription: number; rank: number };
 
 /** Results kept per process: pages (10 hits with snippets are about 3 kB) and counts. */
 export const CACHED_SEARCH_RESULTS = 500;

@@ -80,6 +80,21 @@ describe("VectorIndex.nearest", () => {
     });
   }
 
+  it("asks the filter about k times when most works pass, and stays exact when few do", async () => {
+    const next = random(7);
+    const rows = new Map<number, Float32Array>();
+    for (let i = 1; i <= 5_000; i++) rows.set(i, unitVector(32, next));
+    const index = await indexOf(rows, 32);
+    const q = unitVector(32, next);
+    let asked = 0;
+    const most = (id: number) => (asked++, id % 10 !== 0);
+    expect(index.nearest(q, 100, most)).toEqual(bruteForce(rows, q, 100, (id) => id % 10 !== 0));
+    expect(asked).toBeLessThanOrEqual(200);
+    for (const few of [(id: number) => id % 97 === 0, (id: number) => id === 4_321, () => false]) {
+      expect(index.nearest(q, 100, few)).toEqual(bruteForce(rows, q, 100, few));
+    }
+  });
+
   it("orders equal similarities by id, and keeps zero vectors at zero", async () => {
     const dims = 6;
     const same = unitVector(dims, random(1));

@@ -9,7 +9,7 @@ import { claimEmbedJob, embedMissing, queueEmbedJob, runEmbedJob } from "../../s
 import { countStale, decodeVector } from "../../src/embed/store.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { EMBED } from "../../src/jobs/queue.js";
-import { fuseRanks } from "../../src/search/search.js";
+import { fuseOrder, fuseRanks } from "../../src/search/search.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
@@ -152,6 +152,22 @@ describe("reciprocal rank fusion", () => {
     expect(fused[0]!.fused).toBeCloseTo(1 / 63 + 1 / 61, 12);
     expect(fused.map((r) => r.matchedBy.join("+"))).toEqual(["TEXT+MEANING", "TEXT", "TEXT", "MEANING"]);
     expect(fused.find((r) => r.id === 4)!.score).toBe(0);
+  });
+
+  it("merges like a sort of every row by fused score, then id (random lists, overlaps and ties)", () => {
+    let x = 7;
+    const next = (n: number) => ((x = (x * 1103515245 + 12345) >>> 0) % n);
+    for (let round = 0; round < 200; round++) {
+      const pool = Array.from({ length: 1 + next(300) }, (_, i) => i * 3 + 1).sort(() => next(3) - 1);
+      const text = pool.slice(0, next(pool.length + 1));
+      const meaning = [...pool].sort(() => next(3) - 1).slice(0, next(40));
+      const k = [0, 1, 60][next(3)]!;
+      const score = (id: number) => (text.includes(id) ? 1 / (k + text.indexOf(id) + 1) : 0) + (meaning.includes(id) ? 1 / (k + meaning.indexOf(id) + 1) : 0);
+      const union = [...new Set([...text, ...meaning])].sort((a, b) => score(b) - score(a) || a - b);
+      const fused = fuseOrder(text, meaning, k);
+      expect(fused.ids).toEqual(union);
+      expect(fused.fused).toEqual(union.map(score));
+    }
   });
 
   it("orders the HYBRID list as 1/(k + text rank) + 1/(k + meaning rank), from the TEXT and SEMANTIC lists the API gives", async () => {
