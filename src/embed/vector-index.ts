@@ -162,13 +162,14 @@ export class VectorIndex {
 
   /**
    * Room for `rows` rows. The matrix stays at byte 0, so growing the memory keeps every row in
-   * place; views on the old buffer die with it and are made anew.
+   * place; views on the old buffer die with it and are made anew. scoreAll reserves its own room
+   * after the matrix.
    */
   private grow(rows: number): void {
     const ids = new Int32Array(rows);
     ids.set(this.ids.subarray(0, this.size));
     this.ids = ids;
-    this.reserve(scratchAt(rows * this.dims) + this.dims * 8 + rows * 8);
+    this.reserve(rows * this.dims * 4);
     this.matrix = new Float32Array(this.wasm.memory.buffer, 0, rows * this.dims);
   }
 
@@ -176,8 +177,10 @@ export class VectorIndex {
   private reserve(bytes: number): void {
     const { memory } = this.wasm;
     if (bytes <= memory.buffer.byteLength) return;
+    // Read before growing: a view on a detached buffer has length 0.
+    const floats = this.matrix.length;
     memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
-    this.matrix = new Float32Array(memory.buffer, 0, this.matrix.length);
+    this.matrix = new Float32Array(memory.buffer, 0, floats);
   }
 
   /** The stored vector of a work, or null. */
