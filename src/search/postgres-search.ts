@@ -8,6 +8,7 @@ import {
   CACHED_SEARCH_RESULTS,
   COLUMN_WEIGHTS,
   fusedHit,
+  type FusedRow,
   fuseRanks,
   type MatchKind,
   type PreparedSearch,
@@ -183,13 +184,6 @@ export async function postgresCountMatches(db: Db, search: PreparedSearch): Prom
     );
     return row?.n ?? 0;
   });
-}
-
-interface FusedRow {
-  id: number;
-  score: number;
-  matchedBy: readonly MatchKind[];
-  fused: number;
 }
 
 /** The whole SEMANTIC or HYBRID result list (search.ts's fusedList, on PostgreSQL). */
