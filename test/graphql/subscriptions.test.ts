@@ -74,8 +74,12 @@ describe("PollingHub", () => {
     expect(m.loads()).toBe(1);
     for (const s of streams) expect((await s.next()).value).toEqual({ state: "running", n: 0 });
     const before = m.loads();
+    const started = performance.now();
     await sleep(POLL * 5);
-    expect(m.loads() - before).toBeLessThanOrEqual(6);
+    // One read per beat for all 50 streams (one per stream would be 50 per beat). The beats are
+    // counted from the time that really passed: a loaded machine may sleep longer than asked.
+    const beats = Math.ceil((performance.now() - started) / POLL);
+    expect(m.loads() - before).toBeLessThanOrEqual(beats + 1);
     m.rows.set(1, { state: "running", n: 1 });
     for (const s of streams) expect((await s.next()).value).toEqual({ state: "running", n: 1 });
     m.rows.set(1, { state: "done", n: 2 });
@@ -97,9 +101,12 @@ describe("PollingHub", () => {
     }
     expect(hub.watchedKeys).toBe(40);
     const before = m.loads();
+    const started = performance.now();
     await sleep(POLL * 10);
-    // About one read per beat for all 40 keys (one read per key per beat would be 400).
-    expect(m.loads() - before).toBeLessThanOrEqual(15);
+    // About one read per beat for all 40 keys (one read per key per beat would be 400), beats
+    // counted from the time that really passed.
+    const beats = Math.ceil((performance.now() - started) / POLL);
+    expect(m.loads() - before).toBeLessThanOrEqual(beats + 5);
     m.rows.set(7, { state: "done", n: 1 });
     expect((await streams[6]!.next()).value).toEqual({ state: "running", n: 0 });
     expect((await streams[6]!.next()).value).toEqual({ state: "done", n: 1 });
