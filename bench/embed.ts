@@ -17,15 +17,15 @@
  *
  * Options (environment): BENCH_EMBED_N (200; 0 skips the descriptions), EMBED_BATCH (32),
  * ORT_THREADS (0: onnxruntime's choice), BENCH_EMBED_QUERIES (200; 0 skips the queries),
- * BENCH_QUERY_THREADS ("1,2").
+ * BENCH_QUERY_THREADS ("1,2"), EMBED_MODEL_DTYPE (the model file used, written by synth: fp32, quantized, int8, uint8 or q4).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { AutoTokenizer, env } from "@huggingface/transformers";
-import { loadConfig } from "../src/config.js";
+import { DEFAULT_EMBED_MODEL_DTYPE, loadConfig } from "../src/config.js";
 import { closeDb, createDb } from "../src/db.js";
-import { synthEmbedModel } from "../src/describe/models/embed-synth.js";
+import { type EmbedSynthDtype, synthEmbedModel } from "../src/describe/models/embed-synth.js";
 import { openEmbedder } from "../src/embed/embedder.js";
 import { embedMissing } from "../src/embed/jobs.js";
 import { embedConventions } from "../src/embed/model-files.js";
@@ -36,6 +36,8 @@ const N = Number(process.env.BENCH_EMBED_N ?? 200);
 const QUERIES = Number(process.env.BENCH_EMBED_QUERIES ?? 200);
 const QUERY_THREADS = (process.env.BENCH_QUERY_THREADS ?? "1,2").split(",").map(Number);
 const MODEL_ID = "artdesc/synth-embed-e5-small";
+/** The embedding model's file the API loads (EMBED_MODEL_DTYPE, as the service reads it): synth writes it. */
+const EMBED_DTYPE = (process.env.EMBED_MODEL_DTYPE ?? DEFAULT_EMBED_MODEL_DTYPE) as EmbedSynthDtype;
 const SEARCH_BENCH_ARTWORKS = 20_000;
 
 const load = () => `load ${loadavg().map((x) => x.toFixed(1)).join(", ")} on ${cpus().length} cores`;
@@ -52,7 +54,7 @@ function queries(n: number): string[] {
 const dir = mkdtempSync(join(tmpdir(), "artdesc-bench-embed-"));
 try {
   const modelDir = join(dir, "models");
-  synthEmbedModel({ preset: "embed-e5-small", outDir: join(modelDir, MODEL_ID) });
+  synthEmbedModel({ preset: "embed-e5-small", outDir: join(modelDir, MODEL_ID), dtype: EMBED_DTYPE });
   const file = join(dir, "bench.db");
   migrate(file);
   const config = loadConfig({ ...process.env, DATABASE_URL: `file:${file}`, MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID });

@@ -22,7 +22,8 @@
  * BENCH_QUERY ("woman dog"), BENCH_HYBRID (1), BENCH_PLAIN (1: 0 skips the TEXT-only runs before the
  * modes), BENCH_ROUNDS (1: TEXT/HYBRID pairs, interleaved, on a shared machine compare within a
  * round), BENCH_CPU_PROF (a folder: the API processes and their threads write --cpu-prof profiles there),
- * BENCH_POSTGRES_URL (an empty PostgreSQL database: every run is repeated there, side by side).
+ * BENCH_POSTGRES_URL (an empty PostgreSQL database: every run is repeated there, side by side),
+ * EMBED_MODEL_DTYPE (the embedding model's file the API loads, written by synth: fp32, quantized, int8, uint8 or q4).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -30,7 +31,8 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import Database from "better-sqlite3";
-import { synthEmbedModel } from "../src/describe/models/embed-synth.js";
+import { DEFAULT_EMBED_MODEL_DTYPE } from "../src/config.js";
+import { type EmbedSynthDtype, synthEmbedModel } from "../src/describe/models/embed-synth.js";
 import { encodeVector } from "../src/embed/store.js";
 import { migrate } from "../src/store/migrate.js";
 import { CACHED_SEARCH_RESULTS } from "../src/search/search.js";
@@ -52,6 +54,8 @@ const POSTGRES_URL = process.env.BENCH_POSTGRES_URL;
 /** HYBRID's p99 may exceed TEXT's by this much (query embedding, vector scan, fusion). */
 const HYBRID_EXTRA_P99_MS = 30;
 const EMBED_MODEL_ID = "artdesc/synth-embed-e5-small";
+/** The embedding model's file the API loads (EMBED_MODEL_DTYPE, as the service reads it): synth writes it. */
+const EMBED_DTYPE = (process.env.EMBED_MODEL_DTYPE ?? DEFAULT_EMBED_MODEL_DTYPE) as EmbedSynthDtype;
 
 const modeBody = (q: string, mode: "TEXT" | "HYBRID") => JSON.stringify({ query: SEARCH_BENCH_QUERY, variables: { q, mode } });
 
@@ -192,7 +196,7 @@ async function measureOn(databaseUrl: string, label: string): Promise<{ ok: bool
         const of = ROUNDS > 1 ? ` (round ${round} of ${ROUNDS})` : "";
         console.log(`TEXT${of}, a new query every request, ${CONNECTIONS} connections, ${SECONDS} s: ${line(text)}; load ${textLoad}`);
         console.log(
-          `HYBRID${of} (query embedded, ${ARTWORKS} vectors scanned, ranks fused), a new query every request, ${CONNECTIONS} connections, ${SECONDS} s: ${line(hybrid)}; load ${hybridLoad}`,
+          `HYBRID${of} (query embedded by the ${EMBED_DTYPE} model, ${ARTWORKS} vectors scanned, ranks fused), a new query every request, ${CONNECTIONS} connections, ${SECONDS} s: ${line(hybrid)}; load ${hybridLoad}`,
         );
         const met = hybrid.latency.p99 <= text.latency.p99 + HYBRID_EXTRA_P99_MS && hybrid.errors === 0 && hybrid.non2xx === 0;
         hybridOk &&= met;
@@ -220,7 +224,7 @@ try {
   const modelDir = join(dir, "models");
   if (HYBRID) {
     const m = performance.now();
-    synthEmbedModel({ preset: "embed-e5-small", outDir: join(modelDir, EMBED_MODEL_ID) });
+    synthEmbedModel({ preset: "embed-e5-small", outDir: join(modelDir, EMBED_MODEL_ID), dtype: EMBED_DTYPE });
     const n = insertRandomVectors(file, EMBED_MODEL_ID, 384);
     console.log(`embed-e5-small model written and ${n} random 384-dimension vectors stored in ${((performance.now() - m) / 1000).toFixed(1)} s`);
   }

@@ -109,6 +109,9 @@ const ladder = z.string().transform((v, ctx): FallbackLadder => {
 });
 
 /** Each entry: the variable's schema and its default (as the string a user would write). */
+/** The embedding model's ONNX file when EMBED_MODEL_DTYPE is unset (docs/search.md, "Which file"). */
+export const DEFAULT_EMBED_MODEL_DTYPE = "fp32";
+
 const schema = z.object({
   // Service
   DATABASE_URL: z
@@ -207,7 +210,7 @@ const schema = z.object({
   // Semantic search (src/embed/, docs/search.md): the embedding model, like MODEL_ID, lives in MODEL_DIR/EMBED_MODEL_ID
   EMBED_MODEL_ID: z.string().regex(/^[\w.-]+\/[\w.-]+$/, "must look like owner/name").default("Xenova/multilingual-e5-small"),
   EMBED_MODEL_REVISION: z.string().min(1).default("main"),
-  EMBED_MODEL_DTYPE: z.enum(["fp32", "fp16", "quantized", "int8", "uint8", "q4"]).default("fp32"),
+  EMBED_MODEL_DTYPE: z.enum(["fp32", "fp16", "quantized", "int8", "uint8", "q4"]).default(DEFAULT_EMBED_MODEL_DTYPE),
   SEARCH_SEMANTIC_TOP_K: int(1, 1000).default(100),
   SEARCH_RRF_K: int(1, 1000).default(60),
   EMBED_QUERY_CACHE_ENTRIES: int(0, 100_000).default(1000),

@@ -3,8 +3,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BertTokenizer } from "@huggingface/transformers";
+import onnxProto from "onnx-proto";
 import { describe, expect, it } from "vitest";
 import { bertTokenizerFiles, EMBED_PRESETS, embedVocabulary, synthEmbedModel } from "../../src/describe/models/embed-synth.js";
+import { ConfigError } from "../../src/config.js";
+import { synthCommand } from "../../src/describe/models/commands.js";
+import { EmbeddingModel } from "../../src/embed/model.js";
 import { ART_WORDS, bulkText } from "../support/bulk.js";
 
 function tokenizer(kind: "semantic" | "subword") {
@@ -61,5 +65,91 @@ describe("the synthetic embedding models' vocabularies", () => {
     const perWord = subword.tokenize(words.join(" ")).length / words.length;
     expect(perWord).toBeGreaterThan(1.3);
     expect(perWord).toBeLessThan(2.6);
+  });
+});
+
+describe("the synthetic embedding models' quantised files", () => {
+  const MODEL_ID = "artdesc/synth-embed-e5-small";
+  const texts = ["query: a woman walks a dog at night", "passage: soldiers fire on kneeling men in the dark", "passage: Retrato de una mujer con abanico"];
+
+  it("writes model_quantized / model_int8 / model_uint8 / model_q4.onnx that transformers.js loads, each close to fp32", async () => {
+    const root = mkdtempSync(join(tmpdir(), "artdesc-embed-quant-"));
+    try {
+      const dir = join(root, MODEL_ID);
+      // e5-small's width and heads, one of its layers: every weight MatMul kind is there, written in a second.
+      const out = synthEmbedModel({ preset: "embed-e5-small", outDir: dir, numLayers: 1, dtype: ["fp32", "quantized", "int8", "uint8", "q4"] });
+      expect(out.files.map((f) => f.file).filter((f) => f.startsWith("onnx/"))).toEqual([
+        "onnx/model.onnx",
+        "onnx/model_quantized.onnx",
+        "onnx/model_int8.onnx",
+        "onnx/model_uint8.onnx",
+        "onnx/model_q4.onnx",
+      ]);
+      expect(JSON.parse(readFileSync(join(dir, ".artdesc-revision.json"), "utf8")).dtypes).toEqual(["fp32", "quantized", "int8", "uint8", "q4"]);
+      const graph = (file: string) => {
+        const m = onnxProto.onnx.ModelProto.decode(readFileSync(join(dir, "onnx", file)));
+        const inits = new Set(m.graph!.initializer!.map((t) => t.name!));
+        const nodes = m.graph!.node!;
+        // In a quantised file no float MatMul keeps a weight: those left multiply two activations (attention).
+        const weighted = nodes.filter((x) => x.opType === "MatMul" && inits.has(x.input![1]!)).length;
+        return { ops: nodes.map((n) => n.opType!), weighted };
+      };
+      // 6 weight MatMuls in a layer: query, key, value, attention output, intermediate, output.
+      for (const f of ["model_quantized.onnx", "model_int8.onnx", "model_uint8.onnx"]) {
+        const g = graph(f);
+        expect([g.ops.filter((op) => op === "MatMulInteger").length, g.weighted], f).toEqual([6, 0]);
+      }
+      const q4 = graph("model_q4.onnx");
+      expect([q4.ops.filter((op) => op === "MatMulNBits").length, q4.weighted]).toEqual([6, 0]);
+      // fp32: the 6 weight MatMuls and the 2 of attention.
+      const fp32 = graph("model.onnx");
+      expect([fp32.ops.filter((op) => op === "MatMul").length, fp32.weighted, fp32.ops.includes("MatMulInteger")]).toEqual([8, 6, false]);
+
+      const vectors: Record<string, Float32Array[]> = {};
+      for (const dtype of ["fp32", "quantized", "int8", "uint8", "q4"] as const) {
+        const model = await EmbeddingModel.load({ dir, modelId: MODEL_ID, dtype, threads: 1 });
+        try {
+          expect(model.info).toEqual({ modelId: MODEL_ID, dims: 384, dtype });
+          vectors[dtype] = await model.embed(texts, "passage");
+        } finally {
+          await model.dispose();
+        }
+      }
+      const cos = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
+      for (const dtype of ["quantized", "int8", "uint8", "q4"]) {
+        for (let i = 0; i < texts.length; i++) {
+          // Quantised, not the same model: close to fp32's vector, never equal to it.
+          expect(cos(vectors[dtype]![i]!, vectors.fp32![i]!), `${dtype} text ${i}`).toBeGreaterThan(0.98);
+          expect(vectors[dtype]![i]).not.toEqual(vectors.fp32![i]);
+        }
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a dtype it does not write, naming the ones it does", () => {
+    expect(() => synthEmbedModel({ preset: "embed-tiny", outDir: join(tmpdir(), "never-written"), dtype: ["fp16" as "fp32"] })).toThrow(
+      /written in fp32, quantized, int8, uint8, q4; not fp16/,
+    );
+  });
+});
+
+describe("models synth --preset embed-* --dtype", () => {
+  it("writes each listed dtype's file and refuses one it cannot write with a ConfigError naming the flag", () => {
+    const dir = mkdtempSync(join(tmpdir(), "artdesc-embed-cli-"));
+    try {
+      const printed: string[] = [];
+      synthCommand({ preset: "embed-tiny", out: dir, dtype: "fp32, quantized", seed: "1" }, { write: (s: string) => printed.push(s) });
+      expect(printed.join("")).toMatch(/onnx\/model_quantized\.onnx: /);
+      expect(readFileSync(join(dir, "onnx/model.onnx")).length).toBeGreaterThan(0);
+      expect(readFileSync(join(dir, "onnx/model_quantized.onnx")).length).toBeGreaterThan(0);
+      expect(() => synthCommand({ preset: "embed-tiny", out: dir, dtype: "q4f16", seed: "1" }, { write: () => true })).toThrow(ConfigError);
+      expect(() => synthCommand({ preset: "embed-tiny", out: dir, dtype: "q4f16", seed: "1" }, { write: () => true })).toThrow(
+        /--dtype="q4f16": the embedding presets are written in fp32, quantized, int8, uint8, q4/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -4,7 +4,7 @@ import { checkModelFolder, formatDtypes, moduleDtypes } from "./contract.js";
 import { PRESET_NAMES, type PresetName } from "./presets.js";
 import { formatBytes, progressPrinter } from "./progress.js";
 import { pullModel } from "./pull.js";
-import { EMBED_PRESET_NAMES, type EmbedPresetName, isEmbedPreset, synthEmbedModel } from "./embed-synth.js";
+import { EMBED_PRESET_NAMES, EMBED_SYNTH_DTYPES, type EmbedPresetName, type EmbedSynthDtype, isEmbedPreset, synthEmbedModel } from "./embed-synth.js";
 import { embedModelPresence, pullEmbedModel } from "../../embed/model-files.js";
 import { SYNTH_DTYPES, type SynthDtype, synthModel } from "./synth.js";
 
@@ -39,13 +39,18 @@ export function synthCommand(o: SynthCommandOptions, out: Out): void {
   out.write(`${result.dir}: ${o.preset} model, ${formatBytes(total)}, ${(result.ms / 1000).toFixed(1)} s\n`);
 }
 
-/** `synth --preset embed-*`: an embedding model (fp32 only: onnx/model.onnx). */
+/** `synth --preset embed-*`: an embedding model (onnx/model.onnx, model_quantized.onnx ... per --dtype). */
 function synthEmbedCommand(o: SynthCommandOptions, out: Out): void {
-  if (o.dtype !== "fp32") throw new ConfigError([`--dtype=${JSON.stringify(o.dtype)}: the embedding presets are written in fp32 only`]);
+  const dtypes = o.dtype.split(",").map((s) => s.trim());
+  const bad = dtypes.filter((d) => !(EMBED_SYNTH_DTYPES as readonly string[]).includes(d));
+  if (bad.length || dtypes.length === 0) {
+    throw new ConfigError([`--dtype=${JSON.stringify(o.dtype)}: the embedding presets are written in ${EMBED_SYNTH_DTYPES.join(", ")} (comma-separated for several)`]);
+  }
   if (!/^\d+$/.test(o.seed) || Number(o.seed) > 0xffffffff) throw new ConfigError([`--seed=${JSON.stringify(o.seed)}: must be an integer 0..4294967295`]);
   const result = synthEmbedModel({
     preset: o.preset as EmbedPresetName,
     outDir: resolve(o.out),
+    dtype: dtypes as EmbedSynthDtype[],
     seed: Number(o.seed),
     onFile: (file, bytes, ms) => out.write(`${file}: ${formatBytes(bytes)} in ${(ms / 1000).toFixed(1)} s\n`),
   });

@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REVISION_FILE, type RevisionRecord } from "./contract.js";
-import { elemType, GraphBuilder, uniformStream, writeOnnxModel } from "./onnx-builder.js";
+import { DTYPE_SUFFIX, REVISION_FILE, type RevisionRecord } from "./contract.js";
+import { elemType, GraphBuilder, type Quantization, uniformStream, writeOnnxModel } from "./onnx-builder.js";
+import { DEFAULT_Q4_ACCURACY_LEVEL, moduleStorage } from "./synth.js";
 
 /**
  * Synthetic sentence-embedding models in the file layout of a Hugging Face ONNX export of a BERT
@@ -226,8 +227,8 @@ function gelu(g: GraphBuilder, x: string): string {
 }
 
 /** BertModel: embeddings (word + position + token type), then numLayers BertLayers; emits last_hidden_state. */
-export function bertGraph(p: EmbedPreset, table: Float32Array, vocabSize: number): GraphBuilder {
-  const g = new GraphBuilder("bert", "float32");
+export function bertGraph(p: EmbedPreset, table: Float32Array, vocabSize: number, quant: Quantization = { kind: "none" }): GraphBuilder {
+  const g = new GraphBuilder("bert", "float32", quant);
   const h = p.hiddenSize;
   const ids = g.input("input_ids", "int64", ["batch_size", "sequence_length"]);
   const mask = g.input("attention_mask", "int64", ["batch_size", "sequence_length"]);
@@ -314,17 +315,32 @@ export function bertTokenizerFiles(vocab: EmbedVocabulary, maxLength: number) {
   return { tokenizer, tokenizerConfig };
 }
 
+/**
+ * The dtypes an embedding preset is written in, with transformers.js's file names
+ * (onnx/model.onnx, model_quantized.onnx ...), quantised as the VLM's text decoder is (moduleStorage):
+ * `quantized`/`int8`/`uint8` as quantize_dynamic (MatMulInteger on activations quantised at run
+ * time), `q4` as MatMulNBits. The designed word table stays float32 in every file, so the groups of
+ * words that embed together do so whatever the dtype. fp16 is not written (its float16 outputs are
+ * not what the feature-extraction pipeline's pooling reads here).
+ */
+export const EMBED_SYNTH_DTYPES = ["fp32", "quantized", "int8", "uint8", "q4"] as const;
+export type EmbedSynthDtype = (typeof EMBED_SYNTH_DTYPES)[number];
+
 export interface EmbedSynthOptions {
   preset: EmbedPresetName;
   outDir: string;
+  /** One dtype or several; each adds its onnx/model*.onnx to the same folder (default fp32). */
+  dtype?: EmbedSynthDtype | EmbedSynthDtype[];
+  /** Encoder layers instead of the preset's (tests: the same width, fewer layers, quicker to write). */
+  numLayers?: number;
   seed?: number;
   onFile?: (file: string, bytes: number, ms: number) => void;
 }
 
-/** Writes an embedding model folder (fp32: onnx/model.onnx), like `synthModel` does for the VLM. */
+/** Writes an embedding model folder (one onnx/model*.onnx per dtype), like `synthModel` does for the VLM. */
 export function synthEmbedModel(options: EmbedSynthOptions): { dir: string; files: { file: string; bytes: number }[]; ms: number } {
   if (!isEmbedPreset(options.preset)) throw new Error(`unknown embedding preset "${options.preset}"; use one of ${EMBED_PRESET_NAMES.join(", ")}`);
-  const p = EMBED_PRESETS[options.preset];
+  const p = { ...EMBED_PRESETS[options.preset], ...(options.numLayers !== undefined ? { numLayers: options.numLayers } : {}) };
   const seed = options.seed ?? 1;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`seed must be an integer in 0..2^32-1, got ${seed}`);
   const started = performance.now();
@@ -358,14 +374,23 @@ export function synthEmbedModel(options: EmbedSynthOptions): { dir: string; file
   json("tokenizer.json", tokenizer);
   json("tokenizer_config.json", tokenizerConfig);
   json("special_tokens_map.json", { cls_token: "[CLS]", mask_token: "[MASK]", pad_token: "[PAD]", sep_token: "[SEP]", unk_token: "[UNK]" });
-  const t = performance.now();
-  const bytes = writeOnnxModel(join(dir, "onnx/model.onnx"), bertGraph(p, embeddingTable(vocab, p.hiddenSize, seed), vocab.tokens.length), {
-    seed,
-    opset: 17,
-    producer: `artdesc synth ${p.name}`,
-  });
-  files.push({ file: "onnx/model.onnx", bytes });
-  options.onFile?.("onnx/model.onnx", bytes, performance.now() - t);
+  const dtypes = [...new Set([options.dtype ?? "fp32"].flat())];
+  const bad = dtypes.filter((d) => !(EMBED_SYNTH_DTYPES as readonly string[]).includes(d));
+  if (bad.length || !dtypes.length) throw new Error(`the embedding presets are written in ${EMBED_SYNTH_DTYPES.join(", ")}; not ${bad.join(", ")}`);
+  const table = embeddingTable(vocab, p.hiddenSize, seed);
+  for (const dtype of dtypes) {
+    const file = `onnx/model${DTYPE_SUFFIX[dtype]}.onnx`;
+    const t = performance.now();
+    // An encoder's MatMuls are stored as the VLM decoder's are (int8 weights, not the vision encoder's uint8 for Conv).
+    const { quant } = moduleStorage(dtype, "decoder_model_merged", DEFAULT_Q4_ACCURACY_LEVEL);
+    const bytes = writeOnnxModel(join(dir, file), bertGraph(p, table, vocab.tokens.length, quant), {
+      seed,
+      opset: 17,
+      producer: `artdesc synth ${p.name}`,
+    });
+    files.push({ file, bytes });
+    options.onFile?.(file, bytes, performance.now() - t);
+  }
   const record: RevisionRecord = {
     model: `artdesc/synth-${p.name}`,
     revision: `synth-${p.name}-seed${seed}`,
@@ -373,7 +398,7 @@ export function synthEmbedModel(options: EmbedSynthOptions): { dir: string; file
     source: "synth",
     preset: p.name,
     seed,
-    dtypes: ["fp32"],
+    dtypes,
     files: files.map((f) => f.file),
     createdAt: new Date().toISOString(),
   };
