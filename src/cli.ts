@@ -194,7 +194,7 @@ models
   .description("Write a model folder with the real architecture and seeded random weights (for tests and benchmarks)")
   .requiredOption("--preset <name>", "tiny | smolvlm-500m; embedding models: embed-tiny (the semantic test model) | embed-e5-small (multilingual-e5-small's 384 dimensions and 12 layers)")
   .requiredOption("--out <dir>", "the folder to write")
-  .option("--dtype <list>", "fp32, fp16, int8, uint8, quantized, q4 or q4f16; comma-separated for several", "fp32")
+  .option("--dtype <list>", "fp32, fp16, int8, uint8, quantized, q4 or q4f16; comma-separated for several (default: fp32; embed-* presets: fp32 and quantized, the file EMBED_MODEL_DTYPE picks by default)")
   .option("--seed <n>", "weight seed", "1")
   .action((opts) => {
     try {

@@ -110,7 +110,7 @@ const ladder = z.string().transform((v, ctx): FallbackLadder => {
 
 /** Each entry: the variable's schema and its default (as the string a user would write). */
 /** The embedding model's ONNX file when EMBED_MODEL_DTYPE is unset (docs/search.md, "Which file"). */
-export const DEFAULT_EMBED_MODEL_DTYPE = "fp32";
+export const DEFAULT_EMBED_MODEL_DTYPE = "quantized";
 
 const schema = z.object({
   // Service

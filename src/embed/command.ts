@@ -3,7 +3,7 @@ import type { Db } from "../db.js";
 import { similarWorks, MAX_SIMILAR } from "../search/search.js";
 import { EmbedModelMissingError, openEmbedder } from "./embedder.js";
 import { embedMissing } from "./jobs.js";
-import { embedModelPresence } from "./model-files.js";
+import { embedModelPresence, vectorModelId } from "./model-files.js";
 import { countStale } from "./store.js";
 
 interface Io {
@@ -24,9 +24,9 @@ export async function embedCommand(db: Db, config: Config, io: Io): Promise<numb
     throw err;
   }
   try {
-    const stale = await countStale(db, embedder.info.modelId);
+    const stale = await countStale(db, vectorModelId(embedder.info.modelId, embedder.info.dtype));
     const started = performance.now();
-    io.stderr.write(`Embedding up to ${stale} descriptions with ${embedder.info.modelId} (${embedder.info.dims} dimensions)\n`);
+    io.stderr.write(`Embedding up to ${stale} descriptions with ${embedder.info.modelId} (${embedder.info.dtype}, ${embedder.info.dims} dimensions)\n`);
     const total = await embedMissing(db, embedder, config.EMBED_BATCH, (s) => io.stderr.write(`  ${s.embedded} embedded, ${s.unchanged} unchanged\n`));
     const seconds = (performance.now() - started) / 1000;
     const rate = total.embedded > 0 ? `, ${((seconds * 1000) / total.embedded).toFixed(1)} ms each` : "";
@@ -54,7 +54,7 @@ export async function similarCommand(db: Db, config: Config, qid: string, o: { l
     return 1;
   }
   const presence = embedModelPresence(config);
-  const similar = await similarWorks(db, art.id, { modelId: config.EMBED_MODEL_ID, limit, sameCreator: o.sameCreator });
+  const similar = await similarWorks(db, art.id, { modelId: vectorModelId(config.EMBED_MODEL_ID, config.EMBED_MODEL_DTYPE), limit, sameCreator: o.sameCreator });
   if (!similar) {
     io.stderr.write(
       presence.missing.length

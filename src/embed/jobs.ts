@@ -6,6 +6,7 @@ import { acquireLease, holderId, releaseLease } from "../jobs/lease.js";
 import { EMBED, failJob, leaseName, PRIORITY } from "../jobs/queue.js";
 import type { Component } from "../runtime.js";
 import { type Embedder, EmbedModelMissingError, openEmbedder } from "./embedder.js";
+import { vectorModelId } from "./model-files.js";
 import { countStale, embedStale, type EmbedRunSummary } from "./store.js";
 
 /**
@@ -21,8 +22,8 @@ const DEDUPE_KEY = "embed:stale";
 const KEEP_FINISHED_MS = 86_400_000;
 
 /** Queues the embed job when vectors are missing or stale and none is queued or running. Returns it when created. */
-export async function queueEmbedJob(db: Db, config: Pick<Config, "EMBED_MODEL_ID" | "JOB_MAX_ATTEMPTS">, reason = "stale embeddings"): Promise<Job | null> {
-  if ((await countStale(db, config.EMBED_MODEL_ID)) === 0) return null;
+export async function queueEmbedJob(db: Db, config: Pick<Config, "EMBED_MODEL_ID" | "EMBED_MODEL_DTYPE" | "JOB_MAX_ATTEMPTS">, reason = "stale embeddings"): Promise<Job | null> {
+  if ((await countStale(db, vectorModelId(config.EMBED_MODEL_ID, config.EMBED_MODEL_DTYPE))) === 0) return null;
   if (await db.job.findFirst({ where: { dedupeKey: DEDUPE_KEY, status: { in: ["QUEUED", "RUNNING"] } }, select: { id: true } })) return null;
   await db.job.deleteMany({ where: { kind: EMBED, status: { in: ["SUCCEEDED", "CANCELLED"] }, finishedAt: { lt: new Date(Date.now() - KEEP_FINISHED_MS) } } });
   const mine = await db.job.create({
@@ -53,7 +54,7 @@ export async function claimEmbedJob(db: Db, holder: string, ttlMs: number, now =
 }
 
 /** Runs a claimed embed job: one batch, then SUCCEEDED (progress = vectors made) and the next job if more are stale. */
-export async function runEmbedJob(db: Db, config: Pick<Config, "EMBED_BATCH" | "EMBED_MODEL_ID" | "JOB_MAX_ATTEMPTS">, embedder: Embedder, job: Job, holder: string): Promise<EmbedRunSummary> {
+export async function runEmbedJob(db: Db, config: Pick<Config, "EMBED_BATCH" | "EMBED_MODEL_ID" | "EMBED_MODEL_DTYPE" | "JOB_MAX_ATTEMPTS">, embedder: Embedder, job: Job, holder: string): Promise<EmbedRunSummary> {
   try {
     const summary = await embedStale(db, embedder, config.EMBED_BATCH);
     await db.job.updateMany({

@@ -17,6 +17,16 @@ export const EMBED_OPTIONAL_FILES = ["special_tokens_map.json", "sentence_bert_c
 
 export const embedOnnxFile = (dtype: EmbedDtype) => `onnx/model${DTYPE_SUFFIX[dtype]}.onnx`;
 
+/**
+ * The model a stored vector is recorded under (ArtworkEmbedding.modelId): the model id, and the
+ * ONNX file's dtype unless fp32 ("Xenova/multilingual-e5-small:quantized"). Another file of the
+ * same model gives slightly other vectors, so a changed EMBED_MODEL_DTYPE makes the stored ones
+ * stale (made again in the background) and a query is never compared with another file's vectors.
+ */
+export function vectorModelId(modelId: string, dtype: EmbedDtype): string {
+  return dtype === "fp32" ? modelId : `${modelId}:${dtype}`;
+}
+
 export function embedModelDir(config: EmbedConfig): string {
   return join(config.MODEL_DIR, config.EMBED_MODEL_ID);
 }

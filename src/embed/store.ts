@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Db } from "../db.js";
 import { dialect } from "../store/sql.js";
 import type { Embedder } from "./embedder.js";
+import { vectorModelId } from "./model-files.js";
 
 /**
  * Description embeddings in ArtworkEmbedding: one float32 vector per active work with a current
@@ -68,7 +69,7 @@ export interface EmbedRunSummary {
  * vectors (one transaction). `embedder` runs the model off this thread.
  */
 export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "info">, limit: number): Promise<EmbedRunSummary> {
-  const modelId = embedder.info.modelId;
+  const modelId = vectorModelId(embedder.info.modelId, embedder.info.dtype);
   const params: unknown[] = [];
   const sql = dialect(db);
   const candidates = (

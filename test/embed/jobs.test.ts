@@ -3,10 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
+import { DEFAULT_EMBED_MODEL_DTYPE, loadConfig } from "../../src/config.js";
 import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
+import { openEmbedder } from "../../src/embed/embedder.js";
 import { startEmbedWorker } from "../../src/embed/jobs.js";
-import { decodeVector, encodeVector, passageText, textHash } from "../../src/embed/store.js";
+import { vectorModelId } from "../../src/embed/model-files.js";
+import { countStale, decodeVector, embedStale, encodeVector, passageText, textHash } from "../../src/embed/store.js";
 import { VectorIndex } from "../../src/embed/vector-index.js";
 import { EMBED } from "../../src/jobs/queue.js";
 import { createLogger } from "../../src/log.js";
@@ -20,7 +22,7 @@ let modelDir: string;
 beforeAll(async () => {
   t = await createTestDb();
   modelDir = mkdtempSync(join(tmpdir(), "artdesc-embed-jobs-"));
-  synthEmbedModel({ preset: "embed-tiny", outDir: join(modelDir, MODEL_ID) });
+  synthEmbedModel({ preset: "embed-tiny", outDir: join(modelDir, MODEL_ID), dtype: ["fp32", "quantized"] });
 });
 afterAll(async () => {
   await t?.close();
@@ -44,7 +46,7 @@ describe("the background embedder", () => {
     try {
       const art = await makeArtwork(t.db, { qid: "Q900", title: "Perro", description: "A hound in the sand." });
       const first = await until(() => t.db.artworkEmbedding.findUnique({ where: { artworkId: art.id } }));
-      expect(first).toMatchObject({ modelId: MODEL_ID, dims: 128, textHash: textHash(passageText("Perro", "A hound in the sand.")) });
+      expect(first).toMatchObject({ modelId: vectorModelId(MODEL_ID, DEFAULT_EMBED_MODEL_DTYPE), dims: 128, textHash: textHash(passageText("Perro", "A hound in the sand.")) });
       await addDescription(t.db, art.id, "A ship on the sea.", "HUMAN");
       const second = await until(async () => {
         const e = await t.db.artworkEmbedding.findUnique({ where: { artworkId: art.id } });
@@ -59,6 +61,30 @@ describe("the background embedder", () => {
       await worker.stop();
     }
   }, 60_000);
+
+  it("a changed EMBED_MODEL_DTYPE makes the stored vectors stale; they are made again, recorded under the file's dtype", async () => {
+    await makeArtwork(t.db, { qid: "Q901", title: "Caballo", description: "A horse by the river." });
+    const embedAll = async (dtype: "fp32" | "quantized") => {
+      const embedder = await openEmbedder(loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, EMBED_MODEL_DTYPE: dtype }), 1);
+      try {
+        for (;;) {
+          const s = await embedStale(t.db, embedder, 100);
+          if (s.embedded + s.unchanged === 0) break;
+        }
+      } finally {
+        await embedder.close();
+      }
+    };
+    const quantized = vectorModelId(MODEL_ID, "quantized");
+    expect([vectorModelId(MODEL_ID, "fp32"), quantized]).toEqual([MODEL_ID, `${MODEL_ID}:quantized`]);
+    await embedAll("fp32");
+    const described = await t.db.artwork.count({ where: { currentDescriptionId: { not: null }, state: "ACTIVE" } });
+    expect(await t.db.artworkEmbedding.count({ where: { modelId: MODEL_ID } })).toBe(described);
+    expect([await countStale(t.db, MODEL_ID), await countStale(t.db, quantized)]).toEqual([0, described]);
+    await embedAll("quantized");
+    expect(await t.db.artworkEmbedding.count({ where: { modelId: quantized } })).toBe(described);
+    expect([await countStale(t.db, MODEL_ID), await countStale(t.db, quantized)]).toEqual([described, 0]);
+  });
 
   it("does nothing and says how to turn it on when no model is installed", async () => {
     const lines: string[] = [];

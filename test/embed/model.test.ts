@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
+import { DEFAULT_EMBED_MODEL_DTYPE, loadConfig } from "../../src/config.js";
 import { pullCommand } from "../../src/describe/models/commands.js";
 import { embedVocabulary, SEMANTIC_GROUPS, synthEmbedModel } from "../../src/describe/models/embed-synth.js";
 import {
@@ -17,7 +17,7 @@ import {
   QUERY_BATCH_MAX,
   QueryEmbedder,
 } from "../../src/embed/embedder.js";
-import { embedConventions } from "../../src/embed/model-files.js";
+import { embedConventions, embedOnnxFile } from "../../src/embed/model-files.js";
 import { NonFiniteEmbeddingError, unitLength } from "../../src/embed/model.js";
 import { startLocalHub } from "../support/hub.js";
 
@@ -41,7 +41,7 @@ describe("the synthetic semantic model, through transformers.js in the embedding
   it("has the real file layout and e5's conventions", () => {
     const cfg = JSON.parse(readFileSync(join(modelDir, MODEL_ID, "config.json"), "utf8"));
     expect(cfg.model_type).toBe("bert");
-    expect(embedder.info).toEqual({ modelId: MODEL_ID, dims: 128, dtype: "fp32" });
+    expect(embedder.info).toEqual({ modelId: MODEL_ID, dims: 128, dtype: DEFAULT_EMBED_MODEL_DTYPE });
     expect(embedConventions(MODEL_ID).queryPrefix).toBe("query: ");
     expect(embedConventions("Xenova/multilingual-e5-small")).toMatchObject({ queryPrefix: "query: ", passagePrefix: "passage: ", pooling: "mean" });
     expect(embedConventions("Xenova/all-MiniLM-L6-v2").queryPrefix).toBe("");
@@ -173,7 +173,9 @@ describe("models pull --embed", () => {
     const hub = await startLocalHub(MODEL_ID, join(modelDir, MODEL_ID));
     const target = mkdtempSync(join(tmpdir(), "artdesc-embed-pull-"));
     try {
-      hub.cutOnce.set("onnx/model.onnx", 1000);
+      // The file EMBED_MODEL_DTYPE picks by default (model_quantized.onnx).
+      const file = embedOnnxFile(DEFAULT_EMBED_MODEL_DTYPE);
+      hub.cutOnce.set(file, 1000);
       let out = "";
       const ok = await pullCommand(
         { embed: true },
@@ -181,10 +183,10 @@ describe("models pull --embed", () => {
         { write: (s: string) => (out += s) },
       );
       expect(ok).toBe(true);
-      expect(out).toMatch(/Pulling embedding model artdesc\/synth-embed-tiny@main \(fp32\)/);
-      expect(readFileSync(join(target, MODEL_ID, "onnx/model.onnx")).equals(readFileSync(join(modelDir, MODEL_ID, "onnx/model.onnx")))).toBe(true);
+      expect(out).toContain(`Pulling embedding model artdesc/synth-embed-tiny@main (${DEFAULT_EMBED_MODEL_DTYPE})`);
+      expect(readFileSync(join(target, MODEL_ID, file)).equals(readFileSync(join(modelDir, MODEL_ID, file)))).toBe(true);
       // The cut transfer resumed with a Range request.
-      expect(hub.requests.some((r) => r.path.endsWith("onnx/model.onnx") && r.range === "bytes=1000-")).toBe(true);
+      expect(hub.requests.some((r) => r.path.endsWith(file) && r.range === "bytes=1000-")).toBe(true);
       const e = await openEmbedder(loadConfig({ MODEL_DIR: target, EMBED_MODEL_ID: MODEL_ID }));
       expect(e.info.dims).toBe(128);
       await e.close();

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Config, loadConfig } from "../../src/config.js";
+import { type Config, DEFAULT_EMBED_MODEL_DTYPE, loadConfig } from "../../src/config.js";
+import { vectorModelId } from "../../src/embed/model-files.js";
 import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
 import { type Embedder, meaningSource, openEmbedder } from "../../src/embed/embedder.js";
 import { claimEmbedJob, embedMissing, queueEmbedJob, runEmbedJob } from "../../src/embed/jobs.js";
@@ -22,6 +23,8 @@ import { runCli } from "../support/cli.js";
  */
 
 const MODEL_ID = "artdesc/synth-embed-tiny";
+/** What the vectors are recorded under with the default EMBED_MODEL_DTYPE. */
+const VECTOR_MODEL = vectorModelId(MODEL_ID, DEFAULT_EMBED_MODEL_DTYPE);
 const TOP_K = 4;
 const RRF_K = 60;
 let t: TestDb;
@@ -259,12 +262,12 @@ describe("similar works", () => {
 
 describe("stale vectors are made again", () => {
   it("re-embeds a work whose description changed, and one whose vector came from another model, through the embed job", async () => {
-    expect(await countStale(t.db, MODEL_ID)).toBe(0);
+    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
     expect(await queueEmbedJob(t.db, config)).toBeNull();
     const before = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q203! } });
     await addDescription(t.db, ids.Q203!, "A hound runs along the shore.", "HUMAN");
     await t.db.artworkEmbedding.update({ where: { artworkId: ids.Q207! }, data: { modelId: "someone/old-model" } });
-    expect(await countStale(t.db, MODEL_ID)).toBe(2);
+    expect(await countStale(t.db, VECTOR_MODEL)).toBe(2);
     // Until re-embedded, the other model's vector is never compared with this model's queries.
     expect(qids((await search("river hills", { mode: "SEMANTIC" })).hits)).not.toContain("Q207");
     const job = await queueEmbedJob(t.db, config);
@@ -278,7 +281,7 @@ describe("stale vectors are made again", () => {
     const after = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q203! } });
     expect(after.textHash).not.toBe(before.textHash);
     expect(decodeVector(after.vector)).not.toEqual(decodeVector(before.vector));
-    expect(await countStale(t.db, MODEL_ID)).toBe(0);
+    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
     expect(qids((await search("dog", { mode: "SEMANTIC" })).hits)).toContain("Q203");
     expect(qids((await search("river hills", { mode: "SEMANTIC" })).hits)).toContain("Q207");
   });
@@ -286,7 +289,7 @@ describe("stale vectors are made again", () => {
   it("a re-synced work whose text did not change keeps its vector (only the check time moves)", async () => {
     const before = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q206! } });
     await t.db.artwork.update({ where: { id: ids.Q206! }, data: { lastSyncedAt: new Date(Date.now() + 1000) } });
-    expect(await countStale(t.db, MODEL_ID)).toBe(1);
+    expect(await countStale(t.db, VECTOR_MODEL)).toBe(1);
     expect(await embedMissing(t.db, embedder, 10)).toEqual({ embedded: 0, unchanged: 1 });
     const after = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q206! } });
     expect(after.vector).toEqual(before.vector);

@@ -4,7 +4,7 @@ import { checkModelFolder, formatDtypes, moduleDtypes } from "./contract.js";
 import { PRESET_NAMES, type PresetName } from "./presets.js";
 import { formatBytes, progressPrinter } from "./progress.js";
 import { pullModel } from "./pull.js";
-import { EMBED_PRESET_NAMES, EMBED_SYNTH_DTYPES, type EmbedPresetName, type EmbedSynthDtype, isEmbedPreset, synthEmbedModel } from "./embed-synth.js";
+import { DEFAULT_EMBED_SYNTH_DTYPES, EMBED_PRESET_NAMES, EMBED_SYNTH_DTYPES, type EmbedPresetName, type EmbedSynthDtype, isEmbedPreset, synthEmbedModel } from "./embed-synth.js";
 import { embedModelPresence, pullEmbedModel } from "../../embed/model-files.js";
 import { SYNTH_DTYPES, type SynthDtype, synthModel } from "./synth.js";
 
@@ -15,7 +15,8 @@ type Out = { write(s: string): unknown; isTTY?: boolean; columns?: number };
 export interface SynthCommandOptions {
   preset: string;
   out: string;
-  dtype: string;
+  /** Default: fp32 for the VLM presets; fp32 and EMBED_MODEL_DTYPE's default for the embedding ones. */
+  dtype?: string;
   seed: string;
 }
 
@@ -24,7 +25,7 @@ export function synthCommand(o: SynthCommandOptions, out: Out): void {
   if (!(PRESET_NAMES as readonly string[]).includes(o.preset)) {
     throw new ConfigError([`--preset=${JSON.stringify(o.preset)}: use one of ${[...PRESET_NAMES, ...EMBED_PRESET_NAMES].join(", ")}`]);
   }
-  const dtypes = o.dtype.split(",").map((s) => s.trim());
+  const dtypes = (o.dtype ?? "fp32").split(",").map((s) => s.trim());
   const bad = dtypes.filter((d) => !(SYNTH_DTYPES as readonly string[]).includes(d));
   if (bad.length || dtypes.length === 0) throw new ConfigError([`--dtype=${JSON.stringify(o.dtype)}: synth writes ${SYNTH_DTYPES.join(", ")} (comma-separated for several)`]);
   if (!/^\d+$/.test(o.seed) || Number(o.seed) > 0xffffffff) throw new ConfigError([`--seed=${JSON.stringify(o.seed)}: must be an integer 0..4294967295`]);
@@ -41,7 +42,7 @@ export function synthCommand(o: SynthCommandOptions, out: Out): void {
 
 /** `synth --preset embed-*`: an embedding model (onnx/model.onnx, model_quantized.onnx ... per --dtype). */
 function synthEmbedCommand(o: SynthCommandOptions, out: Out): void {
-  const dtypes = o.dtype.split(",").map((s) => s.trim());
+  const dtypes = o.dtype === undefined ? DEFAULT_EMBED_SYNTH_DTYPES : o.dtype.split(",").map((s) => s.trim());
   const bad = dtypes.filter((d) => !(EMBED_SYNTH_DTYPES as readonly string[]).includes(d));
   if (bad.length || dtypes.length === 0) {
     throw new ConfigError([`--dtype=${JSON.stringify(o.dtype)}: the embedding presets are written in ${EMBED_SYNTH_DTYPES.join(", ")} (comma-separated for several)`]);

@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from "node:fs";
+import { DEFAULT_EMBED_MODEL_DTYPE } from "../../config.js";
 import { join } from "node:path";
 import { DTYPE_SUFFIX, REVISION_FILE, type RevisionRecord } from "./contract.js";
 import { elemType, GraphBuilder, type Quantization, uniformStream, writeOnnxModel } from "./onnx-builder.js";
@@ -325,11 +326,13 @@ export function bertTokenizerFiles(vocab: EmbedVocabulary, maxLength: number) {
  */
 export const EMBED_SYNTH_DTYPES = ["fp32", "quantized", "int8", "uint8", "q4"] as const;
 export type EmbedSynthDtype = (typeof EMBED_SYNTH_DTYPES)[number];
+/** What synth writes unless told: fp32 and the file the service loads by default (EMBED_MODEL_DTYPE). */
+export const DEFAULT_EMBED_SYNTH_DTYPES: EmbedSynthDtype[] = [...new Set<EmbedSynthDtype>(["fp32", DEFAULT_EMBED_MODEL_DTYPE])];
 
 export interface EmbedSynthOptions {
   preset: EmbedPresetName;
   outDir: string;
-  /** One dtype or several; each adds its onnx/model*.onnx to the same folder (default fp32). */
+  /** One dtype or several; each adds its onnx/model*.onnx to the same folder (default DEFAULT_EMBED_SYNTH_DTYPES). */
   dtype?: EmbedSynthDtype | EmbedSynthDtype[];
   /** Encoder layers instead of the preset's (tests: the same width, fewer layers, quicker to write). */
   numLayers?: number;
@@ -374,7 +377,7 @@ export function synthEmbedModel(options: EmbedSynthOptions): { dir: string; file
   json("tokenizer.json", tokenizer);
   json("tokenizer_config.json", tokenizerConfig);
   json("special_tokens_map.json", { cls_token: "[CLS]", mask_token: "[MASK]", pad_token: "[PAD]", sep_token: "[SEP]", unk_token: "[UNK]" });
-  const dtypes = [...new Set([options.dtype ?? "fp32"].flat())];
+  const dtypes = [...new Set([options.dtype ?? DEFAULT_EMBED_SYNTH_DTYPES].flat())];
   const bad = dtypes.filter((d) => !(EMBED_SYNTH_DTYPES as readonly string[]).includes(d));
   if (bad.length || !dtypes.length) throw new Error(`the embedding presets are written in ${EMBED_SYNTH_DTYPES.join(", ")}; not ${bad.join(", ")}`);
   const table = embeddingTable(vocab, p.hiddenSize, seed);
