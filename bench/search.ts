@@ -33,6 +33,7 @@ import autocannon from "autocannon";
 import Database from "better-sqlite3";
 import { DEFAULT_EMBED_MODEL_DTYPE } from "../src/config.js";
 import { type EmbedSynthDtype, synthEmbedModel } from "../src/describe/models/embed-synth.js";
+import { vectorModelId } from "../src/embed/model-files.js";
 import { encodeVector } from "../src/embed/store.js";
 import { migrate } from "../src/store/migrate.js";
 import { CACHED_SEARCH_RESULTS } from "../src/search/search.js";
@@ -225,7 +226,7 @@ try {
   if (HYBRID) {
     const m = performance.now();
     synthEmbedModel({ preset: "embed-e5-small", outDir: join(modelDir, EMBED_MODEL_ID), dtype: EMBED_DTYPE });
-    const n = insertRandomVectors(file, EMBED_MODEL_ID, 384);
+    const n = insertRandomVectors(file, vectorModelId(EMBED_MODEL_ID, EMBED_DTYPE), 384);
     console.log(`embed-e5-small model written and ${n} random 384-dimension vectors stored in ${((performance.now() - m) / 1000).toFixed(1)} s`);
   }
 
