@@ -24,7 +24,7 @@ import { join } from "node:path";
 import type { Tensor } from "@huggingface/transformers";
 import sharp from "sharp";
 import { REORDER_PATHS, type ReorderPath } from "../src/describe/cache-reorder.js";
-import { Engine, type EngineParams } from "../src/describe/engine.js";
+import { Engine, type EngineParams, type SessionTuning } from "../src/describe/engine.js";
 import { onnxFile } from "../src/describe/models/contract.js";
 import { readMatMulNBitsLevels } from "../src/describe/models/onnx-signature.js";
 import { PRESET_NAMES, type PresetName } from "../src/describe/models/presets.js";
@@ -43,8 +43,11 @@ const modelDir = arg("model", `models/synth/${preset}`);
 const append = !args.includes("--no-append");
 const reorderArg = arg("reorder", "");
 if (reorderArg && !(REORDER_PATHS as readonly string[]).includes(reorderArg)) throw new Error(`--reorder: use one of ${REORDER_PATHS.join(", ")}`);
-/** Engine.load's `reorder` option when --reorder is given. */
-const reorderOption = reorderArg ? { reorder: reorderArg as ReorderPath } : {};
+/** Engine.load's `reorder` option when --reorder is given, and onnxruntime session options from BENCH_SESSION (JSON, e.g. {"enableCpuMemArena":false}). */
+const reorderOption = {
+  ...(reorderArg ? { reorder: reorderArg as ReorderPath } : {}),
+  ...(process.env.BENCH_SESSION ? { session: JSON.parse(process.env.BENCH_SESSION) as SessionTuning } : {}),
+};
 
 const mb = (b: number) => b / 2 ** 20;
 const rssMb = () => mb(process.memoryUsage().rss);

@@ -76,6 +76,19 @@ export type SessionTuning = Pick<
   "graphOptimizationLevel" | "enableMemPattern" | "enableCpuMemArena" | "executionMode" | "interOpNumThreads"
 >;
 
+/**
+ * onnxruntime's CPU memory arena for these dtypes: off when a module has 4-bit weights (q4, q4f16:
+ * MatMulNBits), else onnxruntime's default (undefined). The arena keeps every buffer it grew to; with
+ * 4-bit weights that cost about 150 MB of peak RSS and made 4-beam decoding slower (bench:describe,
+ * smolvlm-500m q4 on the 2-core build machine: 1,600-1,700 MB and 21-25 s per image with it,
+ * 1,450-1,535 MB and 16-17 s without). fp32 gained nothing from turning it off. Tokens and scores are
+ * the same either way (test/describe/engine.test.ts). A caller's session.enableCpuMemArena wins.
+ */
+export function cpuMemArenaDefault(dtypes: ModuleDtypes, device: string): boolean | undefined {
+  if (device !== "cpu") return undefined;
+  return MODEL_MODULES.some((m) => dtypes[m] === "q4" || dtypes[m] === "q4f16") ? false : undefined;
+}
+
 /** One description request as the engine sees it (GenerationParams plus what the engine needs). */
 export interface EngineParams extends GenerationParams {
   numReturnSequences?: number;
@@ -260,6 +273,10 @@ export class Engine {
     // 2-core benchmark machine turning it off made decode steps about twice as fast.
     if (!options.spinning) {
       sessionOptions.extra = { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } };
+    }
+    if (options.session?.enableCpuMemArena === undefined) {
+      const arena = cpuMemArenaDefault(dtypes, device);
+      if (arena !== undefined) sessionOptions.enableCpuMemArena = arena;
     }
 
     const processor = await AutoProcessor.from_pretrained(id, { local_files_only: true });

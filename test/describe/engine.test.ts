@@ -5,7 +5,7 @@ import * as ort from "onnxruntime-node";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { beamSearch, decodeTokens, type Hypothesis, type StepFn } from "../../src/describe/beam-search.js";
-import { Engine, type EngineParams, ImageInputError } from "../../src/describe/engine.js";
+import { cpuMemArenaDefault, Engine, type EngineParams, ImageInputError } from "../../src/describe/engine.js";
 import { synthModel } from "../../src/describe/models/synth.js";
 import { ModelMissingError } from "../../src/describe/types.js";
 import { createTinyModel, type TinyModel } from "../support/models.js";
@@ -324,5 +324,18 @@ describe("engine on the tiny model", () => {
     } finally {
       await half.dispose();
     }
+  });
+});
+
+describe("cpuMemArenaDefault", () => {
+  it("turns onnxruntime's CPU arena off where a module has 4-bit weights, and leaves every other case to onnxruntime", () => {
+    const all = (d: string) => ({ vision_encoder: d, embed_tokens: d, decoder_model_merged: d }) as Parameters<typeof cpuMemArenaDefault>[0];
+    expect(cpuMemArenaDefault(all("q4"), "cpu")).toBe(false);
+    expect(cpuMemArenaDefault(all("q4f16"), "cpu")).toBe(false);
+    expect(cpuMemArenaDefault({ ...all("fp32"), decoder_model_merged: "q4" }, "cpu")).toBe(false);
+    for (const d of ["fp32", "fp16", "int8", "uint8", "quantized"]) expect(cpuMemArenaDefault(all(d), "cpu"), d).toBeUndefined();
+    // Not the CPU: the arena option is the CPU provider's.
+    expect(cpuMemArenaDefault(all("q4"), "webgpu")).toBeUndefined();
+    expect(cpuMemArenaDefault(all("q4"), "cuda")).toBeUndefined();
   });
 });
