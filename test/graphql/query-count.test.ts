@@ -48,13 +48,23 @@ async function countFor(limit: number): Promise<number> {
   return t.queries.filter((q) => /^\s*SELECT/i.test(q)).length;
 }
 
+/**
+ * The fewest SELECTs of three runs. A request that runs past 20 ms gives the event loop a turn
+ * between resolvers (limits/event-loop.ts), which can split one batched relation load in two, and
+ * a loaded machine splits more often (CI once counted 13 for 10 artworks); a query per artwork
+ * would show in every run.
+ */
+async function fewestFor(limit: number): Promise<number> {
+  const counts = [];
+  for (let i = 0; i < 3; i++) counts.push(await countFor(limit));
+  return Math.min(...counts);
+}
+
 it("lists 100 artworks with creators, images and descriptions in a fixed number of SQL queries", async () => {
   await countFor(10); // the first request also looks the creator up (then reused until the next commit)
-  const for10 = await countFor(10);
-  const for100 = await countFor(100);
-  // No query per artwork. A request that runs past 20 ms gives the event loop a turn between
-  // resolvers (limits/event-loop.ts), which can split one batched relation load in two; so the
-  // count may differ by a couple of queries from run to run, never by the list's length.
+  const for10 = await fewestFor(10);
+  const for100 = await fewestFor(100);
+  // No query per artwork: the count may differ by a couple of queries, never by the list's length.
   expect(for10).toBeLessThanOrEqual(12);
   expect(for100).toBeLessThanOrEqual(12);
   expect(Math.abs(for100 - for10)).toBeLessThanOrEqual(2);
