@@ -3,7 +3,7 @@ import type { Db } from "../db.js";
 import { similarWorks, MAX_SIMILAR } from "../search/search.js";
 import { EmbedModelMissingError, openEmbedder } from "./embedder.js";
 import { embedMissing } from "./jobs.js";
-import { embedModelPresence, vectorModelId } from "./model-files.js";
+import { configuredVectorModel, embedModelPresence, vectorModelId } from "./model-files.js";
 import { countStale } from "./store.js";
 
 interface Io {
@@ -54,7 +54,7 @@ export async function similarCommand(db: Db, config: Config, qid: string, o: { l
     return 1;
   }
   const presence = embedModelPresence(config);
-  const similar = await similarWorks(db, art.id, { modelId: vectorModelId(config.EMBED_MODEL_ID, config.EMBED_MODEL_DTYPE), limit, sameCreator: o.sameCreator });
+  const similar = await similarWorks(db, art.id, { modelId: configuredVectorModel(config), limit, sameCreator: o.sameCreator });
   if (!similar) {
     io.stderr.write(
       presence.missing.length

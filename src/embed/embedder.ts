@@ -2,7 +2,7 @@ import type { Worker } from "node:worker_threads";
 import type { Config } from "../config.js";
 import { startModuleThread } from "../describe/module-thread.js";
 import { BoundedLru } from "../graphql/bounded-lru.js";
-import { embedModelDir, embedModelPresence, type EmbedConfig, vectorModelId } from "./model-files.js";
+import { configuredVectorModel, embedModelDir, embedModelPresence, type EmbedConfig } from "./model-files.js";
 import type { EmbedKind, EmbedModelInfo, EmbedModelOptions } from "./model.js";
 import type { EmbedReply, EmbedRequest } from "./thread.js";
 
@@ -282,7 +282,7 @@ export function meaningSource(config: EmbedConfig & Pick<Config, "ORT_THREADS" |
   if (!q) shared.set(config, (q = new QueryEmbedder(config)));
   const embedder = q;
   return {
-    modelId: vectorModelId(config.EMBED_MODEL_ID, config.EMBED_MODEL_DTYPE),
+    modelId: configuredVectorModel(config),
     topK: config.SEARCH_SEMANTIC_TOP_K,
     rrfK: config.SEARCH_RRF_K,
     available: () => embedder.available(),

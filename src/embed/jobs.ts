@@ -6,7 +6,7 @@ import { acquireLease, holderId, releaseLease } from "../jobs/lease.js";
 import { EMBED, failJob, leaseName, PRIORITY } from "../jobs/queue.js";
 import type { Component } from "../runtime.js";
 import { type Embedder, EmbedModelMissingError, openEmbedder } from "./embedder.js";
-import { vectorModelId } from "./model-files.js";
+import { configuredVectorModel } from "./model-files.js";
 import { countStale, embedStale, type EmbedRunSummary } from "./store.js";
 
 /**
@@ -23,7 +23,7 @@ const KEEP_FINISHED_MS = 86_400_000;
 
 /** Queues the embed job when vectors are missing or stale and none is queued or running. Returns it when created. */
 export async function queueEmbedJob(db: Db, config: Pick<Config, "EMBED_MODEL_ID" | "EMBED_MODEL_DTYPE" | "JOB_MAX_ATTEMPTS">, reason = "stale embeddings"): Promise<Job | null> {
-  if ((await countStale(db, vectorModelId(config.EMBED_MODEL_ID, config.EMBED_MODEL_DTYPE))) === 0) return null;
+  if ((await countStale(db, configuredVectorModel(config))) === 0) return null;
   if (await db.job.findFirst({ where: { dedupeKey: DEDUPE_KEY, status: { in: ["QUEUED", "RUNNING"] } }, select: { id: true } })) return null;
   await db.job.deleteMany({ where: { kind: EMBED, status: { in: ["SUCCEEDED", "CANCELLED"] }, finishedAt: { lt: new Date(Date.now() - KEEP_FINISHED_MS) } } });
   const mine = await db.job.create({

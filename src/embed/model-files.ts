@@ -27,6 +27,9 @@ export function vectorModelId(modelId: string, dtype: EmbedDtype): string {
   return dtype === "fp32" ? modelId : `${modelId}:${dtype}`;
 }
 
+/** vectorModelId of the configured model and file: what this process's vectors are stored and searched under. */
+export const configuredVectorModel = (config: Pick<Config, "EMBED_MODEL_ID" | "EMBED_MODEL_DTYPE">) => vectorModelId(config.EMBED_MODEL_ID, config.EMBED_MODEL_DTYPE);
+
 export function embedModelDir(config: EmbedConfig): string {
   return join(config.MODEL_DIR, config.EMBED_MODEL_ID);
 }

@@ -1,6 +1,6 @@
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
-import { embedModelPresence, type EmbedConfig, vectorModelId } from "./model-files.js";
+import { configuredVectorModel, embedModelPresence, type EmbedConfig } from "./model-files.js";
 import { embeddingCounts } from "./store.js";
 
 /** Whether semantic search is on, and if not, the command that turns it on (GraphQL status, the web /status page). */
@@ -23,7 +23,7 @@ export interface SemanticSearchStatus {
 export async function semanticSearchStatus(db: Db, config: EmbedConfig & Pick<Config, "EMBED_MODEL_ID">): Promise<SemanticSearchStatus> {
   const presence = embedModelPresence(config);
   const installed = presence.missing.length === 0;
-  const counts = await embeddingCounts(db, vectorModelId(config.EMBED_MODEL_ID, config.EMBED_MODEL_DTYPE));
+  const counts = await embeddingCounts(db, configuredVectorModel(config));
   const enabled = installed && counts.embedded > 0;
   const base = { modelId: config.EMBED_MODEL_ID, installed, enabled, ...counts };
   if (!installed) {

@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { DEFAULT_EMBED_MODEL_DTYPE } from "../../config.js";
 import { join } from "node:path";
-import { DTYPE_SUFFIX, REVISION_FILE, type RevisionRecord } from "./contract.js";
+import { DEFAULT_EMBED_MODEL_DTYPE } from "../../config.js";
+import { embedOnnxFile } from "../../embed/model-files.js";
+import { REVISION_FILE, type RevisionRecord } from "./contract.js";
 import { elemType, GraphBuilder, type Quantization, uniformStream, writeOnnxModel } from "./onnx-builder.js";
 import { DEFAULT_Q4_ACCURACY_LEVEL, moduleStorage } from "./synth.js";
 
@@ -382,7 +383,7 @@ export function synthEmbedModel(options: EmbedSynthOptions): { dir: string; file
   if (bad.length || !dtypes.length) throw new Error(`the embedding presets are written in ${EMBED_SYNTH_DTYPES.join(", ")}; not ${bad.join(", ")}`);
   const table = embeddingTable(vocab, p.hiddenSize, seed);
   for (const dtype of dtypes) {
-    const file = `onnx/model${DTYPE_SUFFIX[dtype]}.onnx`;
+    const file = embedOnnxFile(dtype);
     const t = performance.now();
     // An encoder's MatMuls are stored as the VLM decoder's are (int8 weights, not the vision encoder's uint8 for Conv).
     const { quant } = moduleStorage(dtype, "decoder_model_merged", DEFAULT_Q4_ACCURACY_LEVEL);

@@ -22,7 +22,7 @@ import { fieldWeight } from "../limits/cost.js";
 import { connectionPageSizes, pageSize } from "../limits/page-size.js";
 import { ArtworkRef, MAX_CREATOR_LENGTH } from "./artwork.js";
 import { StatusRef } from "./status.js";
-import { vectorModelId } from "../../embed/model-files.js";
+import { configuredVectorModel } from "../../embed/model-files.js";
 import { type SemanticSearchStatus, semanticSearchStatus } from "../../embed/status.js";
 import { AttributionKindEnum } from "./enums.js";
 
@@ -279,7 +279,7 @@ builder.objectField(ArtworkRef, "similar", (t) =>
             .then((rows) => new Map((rows as Artwork[]).map((a) => [a.id, a]))));
         return similar.map((s) => ({ ...s, artworks }));
       };
-      const found = similarWorks(ctx.db, artwork.id, { modelId: vectorModelId(ctx.config.EMBED_MODEL_ID, ctx.config.EMBED_MODEL_DTYPE), limit: first, sameCreator: args.sameCreator ?? false });
+      const found = similarWorks(ctx.db, artwork.id, { modelId: configuredVectorModel(ctx.config), limit: first, sameCreator: args.sameCreator ?? false });
       // A promise on PostgreSQL only.
       return found instanceof Promise ? found.then(nodes) : nodes(found);
     },
