@@ -144,7 +144,11 @@ describe("models synth --preset embed-* --dtype", () => {
       expect(printed.join("")).toMatch(/onnx\/model_quantized\.onnx: /);
       expect(readFileSync(join(dir, "onnx/model.onnx")).length).toBeGreaterThan(0);
       expect(readFileSync(join(dir, "onnx/model_quantized.onnx")).length).toBeGreaterThan(0);
-      expect(() => synthCommand({ preset: "embed-tiny", out: dir, dtype: "q4f16", seed: "1" }, { write: () => true })).toThrow(ConfigError);
+      // Not written for embeddings, empty, an empty item, a path, a huge list: each a ConfigError naming the flag.
+      for (const dtype of ["q4f16", "", "fp32,", "../../etc/passwd", "fp32,".repeat(10_000) + "x"]) {
+        expect(() => synthCommand({ preset: "embed-tiny", out: dir, dtype, seed: "1" }, { write: () => true }), dtype.slice(0, 20)).toThrow(ConfigError);
+        expect(() => synthCommand({ preset: "embed-tiny", out: dir, dtype, seed: "1" }, { write: () => true })).toThrow(/--dtype=".*": the embedding presets are written in/s);
+      }
       expect(() => synthCommand({ preset: "embed-tiny", out: dir, dtype: "q4f16", seed: "1" }, { write: () => true })).toThrow(
         /--dtype="q4f16": the embedding presets are written in fp32, quantized, int8, uint8, q4/,
       );
