@@ -6,8 +6,8 @@ import { decodeVector } from "./store.js";
  * Every stored vector of one model, in one float32 matrix per process, scanned exactly (no
  * approximate index: 20,000 works x 384 dimensions is 7.7 million multiply-adds). The matrix lives
  * in a WebAssembly memory, and the scan is a small SIMD module (dot-scan.wat) that computes, bit for
- * bit, the same dot products as the JavaScript `dot` below, about four times faster; docs/search.md
- * has the figures. It follows the table cheaply: a refresh reads the row count and the newest
+ * bit, the same float32 dot products as the JavaScript `dot` below, several times faster;
+ * docs/search.md has the figures. It follows the table cheaply: a refresh reads the row count and the newest
  * embeddedAt, loads only rows embedded since, and reloads whole only when rows went away.
  */
 
@@ -213,7 +213,7 @@ export class VectorIndex {
   }
 
   /** The best k rows by score that `accept` passes (asked only of rows good enough to enter), best first. */
-  private best(scores: Float64Array, k: number, accept: (artworkId: number) => boolean): Neighbour[] {
+  private best(scores: Float32Array, k: number, accept: (artworkId: number) => boolean): Neighbour[] {
     const best: Neighbour[] = [];
     for (let row = 0; row < this.size; row++) {
       const id = this.ids[row]!;
@@ -229,39 +229,38 @@ export class VectorIndex {
   }
 
   /** Every row's dot product with the query, in row order (a view valid until the next call). */
-  private scoreAll(query: Float32Array): Float64Array {
+  private scoreAll(query: Float32Array): Float32Array {
     // After the whole matrix (a reload with other dimensions keeps the old layout's length).
     const at = scratchAt(this.matrix.length);
-    const out = at + this.dims * 8;
-    this.reserve(out + this.size * 8);
+    const out = scratchAt(at / 4 + this.dims);
+    this.reserve(out + this.size * 4);
     const { memory, scan } = this.wasm;
-    new Float64Array(memory.buffer, at, this.dims).set(query);
+    new Float32Array(memory.buffer, at, this.dims).set(query);
     scan(0, this.size, this.dims, at, out);
-    return new Float64Array(memory.buffer, out, this.size);
+    return new Float32Array(memory.buffer, out, this.size);
   }
 }
 
-/** Where the query (float64) starts after a matrix of `floats` float32 values: the next 16-byte boundary. */
+/** Where scratch space starts after `floats` float32 values from byte 0: the next 16-byte boundary. */
 const scratchAt = (floats: number) => Math.ceil((floats * 4) / 16) * 16;
 
 const better = (s: number, id: number, than: Neighbour) => s > than.similarity || (s === than.similarity && id < than.artworkId);
 
-/** Four running sums: V8 keeps them in registers, about twice as fast as one. */
+/**
+ * The scan's float32 dot product (dot-scan.wat), in JavaScript: eight running sums (element j to
+ * sum j mod 8, below the last multiple of 8), sums k and k + 4 added, those four added in order,
+ * then the rest; every product and sum rounded to float32 (Math.fround of a float64 product or sum
+ * of two float32 values is the correctly rounded float32 result, as WebAssembly's f32 operations give).
+ */
 function dot(matrix: Float32Array, offset: number, q: Float32Array): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  const n = q.length - (q.length % 4);
+  const f = Math.fround;
+  const sums = new Float32Array(8);
+  const n = q.length - (q.length % 8);
   let j = 0;
-  for (; j < n; j += 4) {
-    s0 += matrix[offset + j]! * q[j]!;
-    s1 += matrix[offset + j + 1]! * q[j + 1]!;
-    s2 += matrix[offset + j + 2]! * q[j + 2]!;
-    s3 += matrix[offset + j + 3]! * q[j + 3]!;
-  }
-  for (; j < q.length; j++) s0 += matrix[offset + j]! * q[j]!;
-  return s0 + s1 + s2 + s3;
+  for (; j < n; j++) sums[j % 8] = f(sums[j % 8]! + f(matrix[offset + j]! * q[j]!));
+  let s = f(f(f(f(sums[0]! + sums[4]!) + f(sums[1]! + sums[5]!)) + f(sums[2]! + sums[6]!)) + f(sums[3]! + sums[7]!));
+  for (; j < q.length; j++) s = f(s + f(matrix[offset + j]! * q[j]!));
+  return s;
 }
 
 const indexes = new WeakMap<object, VectorIndex>();

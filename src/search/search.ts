@@ -260,6 +260,8 @@ export interface FusedOrder {
   readonly matchedBy: readonly (readonly MatchKind[])[];
   /** The fused score (SEMANTIC: the cosine similarity). */
   readonly fused: readonly number[];
+  /** Position in the text ranking, from 1; 0 for a work matched by meaning alone. */
+  readonly textRank: readonly number[];
 }
 
 /**
@@ -282,19 +284,20 @@ export function fuseOrder(text: readonly number[], meaning: readonly number[], k
       return r === undefined ? { id, fused: m, matchedBy: MEANING_ONLY } : { id, fused: 1 / (k + r) + m, matchedBy: BOTH };
     })
     .sort((a, b) => b.fused - a.fused || a.id - b.id);
-  const order = { ids: [] as number[], matchedBy: [] as (readonly MatchKind[])[], fused: [] as number[] };
-  const put = (id: number, matchedBy: readonly MatchKind[], fused: number) => {
+  const order = { ids: [] as number[], matchedBy: [] as (readonly MatchKind[])[], fused: [] as number[], textRank: [] as number[] };
+  const put = (id: number, matchedBy: readonly MatchKind[], fused: number, rank: number) => {
     order.ids.push(id);
     order.matchedBy.push(matchedBy);
     order.fused.push(fused);
+    order.textRank.push(rank);
   };
   let next = 0;
   for (let i = 0; i <= text.length; i++) {
     const id = text[i];
     if (id !== undefined && textRank.has(id)) continue;
     const fused = id === undefined ? -Infinity : 1 / (k + i + 1);
-    for (let m = ranked[next]; m && (m.fused > fused || (m.fused === fused && m.id < id!)); m = ranked[++next]) put(m.id, m.matchedBy, m.fused);
-    if (id !== undefined) put(id, TEXT_ONLY, fused);
+    for (let m = ranked[next]; m && (m.fused > fused || (m.fused === fused && m.id < id!)); m = ranked[++next]) put(m.id, m.matchedBy, m.fused, textRank.get(m.id) ?? 0);
+    if (id !== undefined) put(id, TEXT_ONLY, fused, i + 1);
   }
   return order;
 }
@@ -306,8 +309,7 @@ export function fuseRanks(text: readonly { id: number; score: number }[], meanin
     meaning.map((m) => m.id),
     k,
   );
-  const scores = new Map(text.map((t) => [t.id, t.score]));
-  return order.ids.map((id, i) => ({ id, score: scores.get(id) ?? 0, matchedBy: order.matchedBy[i]!, fused: order.fused[i]! }));
+  return order.ids.map((id, i) => ({ id, score: order.textRank[i] ? text[order.textRank[i]! - 1]!.score : 0, matchedBy: order.matchedBy[i]!, fused: order.fused[i]! }));
 }
 
 /**
@@ -321,34 +323,40 @@ function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): KeptFu
     const index = vectorIndex(readConnection(db), meaning.modelId);
     index.refresh();
     // Without a filter "allowed" is "in the index" (active), asked only of works close enough to
-    // enter the top K, one rowid lookup each: listing every rowid of the full-text table reads all
-    // its text (about 110 ms for 20,000 works). A filter may allow few: those are listed.
-    const active = reader.statement(`SELECT 1 FROM artwork_fts WHERE rowid = ?`).pluck();
+    // enter the top K, one b-tree seek each (INDEXED_IDS): about 0.1 ms for a search, where listing
+    // every id takes about 2.5 ms for 20,000 works. A filter may allow few: those are listed.
+    const indexed = reader.statement(`SELECT 1 FROM ${INDEXED_IDS} WHERE id = ?`).pluck();
     const allowed = search.restrict
-      ? new Set(reader.statement(`SELECT f.rowid FROM artwork_fts f WHERE 1 ${search.restrict}`).pluck().all(...search.params) as number[])
-      : { has: (id: number) => active.get(id) !== undefined };
+      ? new Set(reader.statement(`SELECT f.rowid FROM ${INDEXED_IDS} f WHERE 1 ${search.restrict}`).pluck().all(...search.params) as number[])
+      : { has: (id: number) => indexed.get(id) !== undefined };
     const excludedQuery = renderExcludedQuery(search.terms);
     const excluded = new Set(excludedQuery ? (reader.statement(`SELECT rowid FROM artwork_fts WHERE artwork_fts MATCH ?`).pluck().all(excludedQuery) as number[]) : []);
     const nearest = index.nearest(meaning.vector, meaning.topK, (id) => allowed.has(id) && !excluded.has(id));
     const ids = nearest.map((n) => n.artworkId);
-    if (search.mode === "SEMANTIC") return frozenOrder({ ids, matchedBy: ids.map(() => MEANING_ONLY), fused: nearest.map((n) => n.similarity) }, null);
-    // Ids only: the page's rows get their BM25 score with their snippets. The MATCH expression
-    // (it reads the vocabulary) is kept with the list for those snippets.
+    if (search.mode === "SEMANTIC") {
+      return frozenOrder({ ids, matchedBy: ids.map(() => MEANING_ONLY), fused: nearest.map((n) => n.similarity), textRank: ids.map(() => 0) }, null, NO_SCORES);
+    }
+    // Each word match's BM25 comes with it (reading it costs little next to ranking by it), kept
+    // for the pages' scores; the MATCH expression (it reads the vocabulary), for their snippets.
     const match = matchExpression(reader, search.terms);
-    const text = reader
-      .statement(`SELECT f.rowid FROM artwork_fts f WHERE artwork_fts MATCH ? ${search.restrict} ORDER BY ${BM25}, f.rowid`)
-      .pluck()
-      .all(match, ...search.params) as number[];
-    return frozenOrder(fuseOrder(text, ids, meaning.rrfK), match);
+    const rows = reader
+      .statement(`SELECT f.rowid, ${BM25} AS rank FROM artwork_fts f WHERE artwork_fts MATCH ? ${search.restrict} ORDER BY rank, f.rowid`)
+      .raw()
+      .all(match, ...search.params) as [number, number][];
+    const scores = new Float64Array(rows.length);
+    const text = rows.map(([id, rank], i) => ((scores[i] = -rank), id));
+    return frozenOrder(fuseOrder(text, ids, meaning.rrfK), match, scores);
   });
 }
 
-/** A fused list as kept: with the MATCH expression its pages' snippets use. */
-type KeptFusedOrder = FusedOrder & { readonly match: string | null };
+/** A fused list as kept: with the MATCH expression its pages' snippets use, and the text ranking's scores (BM25, sign flipped) in its order. */
+type KeptFusedOrder = FusedOrder & { readonly match: string | null; readonly textScores: Float64Array };
 
-/** Kept and shared by later searches: nobody may change it. */
-const frozenOrder = (o: FusedOrder, match: string | null): KeptFusedOrder =>
-  Object.freeze({ ids: Object.freeze(o.ids), matchedBy: Object.freeze(o.matchedBy), fused: Object.freeze(o.fused), match });
+const NO_SCORES = new Float64Array(0);
+
+/** Kept and shared by later searches: nobody may change it (the scores are never written after this). */
+const frozenOrder = (o: FusedOrder, match: string | null, textScores: Float64Array): KeptFusedOrder =>
+  Object.freeze({ ids: Object.freeze(o.ids), matchedBy: Object.freeze(o.matchedBy), fused: Object.freeze(o.fused), textRank: Object.freeze(o.textRank), match, textScores });
 
 /** Characters of a meaning-only hit's snippet: its description's opening sentences (alt-text rules). */
 export const MEANING_SNIPPET_CHARS = 200;
@@ -359,13 +367,11 @@ function fusedPage(db: Db, search: PreparedSearch, limit: number, offset: number
     const list = fusedList(db, reader, search);
     const pageIds = list.ids.slice(offset, offset + limit);
     const ids = JSON.stringify(pageIds);
-    const worded = pageIds.filter((_, i) => list.matchedBy[offset + i]!.includes("TEXT"));
-    const snippets = new Map(
-      worded.length ? (reader.statement(RANKED_SNIPPETS).all(list.match!, JSON.stringify(worded)) as RankedSnippetRow[]).map((r) => [r.id, r]) : [],
-    );
+    const worded = pageIds.filter((_, i) => list.textRank[offset + i]! > 0);
+    const snippets = new Map(worded.length ? (reader.statement(SNIPPETS).all(list.match!, JSON.stringify(worded)) as SnippetRow[]).map((r) => [r.id, r]) : []);
     const page: FusedRow[] = pageIds.map((id, i) => {
-      const s = snippets.get(id);
-      return { id, score: s ? -s.rank : 0, matchedBy: list.matchedBy[offset + i]!, fused: list.fused[offset + i]! };
+      const rank = list.textRank[offset + i]!;
+      return { id, score: rank ? list.textScores[rank - 1]! : 0, matchedBy: list.matchedBy[offset + i]!, fused: list.fused[offset + i]! };
     });
     const descriptions = new Map(
       (reader.statement(`SELECT rowid AS id, description FROM artwork_fts WHERE rowid IN (SELECT value FROM json_each(?))`).all(ids) as { id: number; description: string }[]).map(
@@ -421,16 +427,13 @@ const SNIPPETS = `SELECT rowid AS id, snippet(artwork_fts, 1, '${HIT_OPEN}', '${
                   FROM artwork_fts WHERE artwork_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))`;
 type SnippetRow = { id: number; snippet: string; hasDescription: number };
 /**
- * A fused page's snippets with each row's BM25 (rank: as FTS5 gives it, lower is better; the same
- * whichever rows the statement asks for). bm25() reads every phrase's document count when a query
- * starts, and FTS5 starts the query again for each row it seeks: asked of 10 seeked rows that
- * counting runs 10 times (about 5 ms for two common words over 20,000 works). `+rowid` hides the
- * list from FTS5, so the match is read once (every matching row, about 0.4 ms) and filtered after.
+ * The ids of the works in the full-text index (the active ones), as a plain table: FTS5's
+ * %_docsize shadow table, one small row per indexed work, id its INTEGER PRIMARY KEY (rowid).
+ * A lookup there is a b-tree seek (about 1 µs); `WHERE rowid = ?` on artwork_fts itself goes
+ * through the virtual table and reads the row's text (about 8 µs), and listing its rowids reads
+ * every text (about 20–100 ms for 20,000 works).
  */
-const RANKED_SNIPPETS = `SELECT rowid AS id, snippet(artwork_fts, 1, '${HIT_OPEN}', '${HIT_CLOSE}', '…', ${SNIPPET_TOKENS}) AS snippet,
-                         description <> '' AS hasDescription, ${BM25} AS rank
-                  FROM artwork_fts WHERE artwork_fts MATCH ? AND +rowid IN (SELECT value FROM json_each(?))`;
-type RankedSnippetRow = SnippetRow & { rank: number };
+const INDEXED_IDS = "artwork_fts_docsize";
 
 /** Results kept per process: pages (10 hits with snippets are about 3 kB) and counts. */
 export const CACHED_SEARCH_RESULTS = 500;
@@ -541,18 +544,21 @@ export function similarWorks(
     index.refresh();
     const vector = index.vectorOf(artworkId);
     if (!vector) return null;
-    const allowed = new Set(
-      (o.sameCreator
-        ? reader
+    // Any creator: "allowed" is "indexed" (active), asked only of works close enough to be among
+    // the nearest (as in fusedList). Same creator: the creator's works, listed.
+    const indexed = reader.statement(`SELECT 1 FROM ${INDEXED_IDS} WHERE id = ?`).pluck();
+    const allowed = o.sameCreator
+      ? new Set(
+          reader
             .statement(
-              `SELECT DISTINCT f.rowid FROM ArtworkCreator mine JOIN ArtworkCreator other ON other.creatorId = mine.creatorId
-               JOIN artwork_fts f ON f.rowid = other.artworkId WHERE mine.artworkId = ?`,
+              `SELECT DISTINCT f.id FROM ArtworkCreator mine JOIN ArtworkCreator other ON other.creatorId = mine.creatorId
+               JOIN ${INDEXED_IDS} f ON f.id = other.artworkId WHERE mine.artworkId = ?`,
             )
             .pluck()
-            .all(artworkId)
-        : reader.statement(`SELECT rowid FROM artwork_fts`).pluck().all()) as number[],
-    );
-    allowed.delete(artworkId);
-    return Object.freeze(index.nearest(vector, limit, (id) => allowed.has(id)).map((n) => Object.freeze({ artworkId: n.artworkId, similarity: n.similarity })));
+            .all(artworkId) as number[],
+        )
+      : { has: (id: number) => indexed.get(id) !== undefined };
+    const others = (id: number) => id !== artworkId && allowed.has(id);
+    return Object.freeze(index.nearest(vector, limit, others).map((n) => Object.freeze({ artworkId: n.artworkId, similarity: n.similarity })));
   });
 }
