@@ -11,6 +11,13 @@
 ;; work of float64 ones (0.8 ms instead of 1.5 ms for 20,000 rows of 384): the scan reads the
 ;; matrix about as fast as memory gives it.
 ;;
+;; scan_i8(matrix, rows, width, query, out): out[r] = the exact integer dot product (int32) of row
+;; r of an int8 matrix (`width` bytes per row, a multiple of 16, rows back to back) with an int16
+;; query of `width` elements. The caller keeps every sum within int32 (|row| <= 127, and the
+;; query's largest magnitude at most (2^31 - 1) / (127 * width)). vector-index.ts uses it as a
+;; prefilter: a quarter of the bytes of the float32 matrix, scored in a third of the time, then
+;; the few rows that can still be among the nearest are scored exactly with `scan`.
+;;
 ;; Compiled by `npm run build:wasm` (wabt) into dot-scan-wasm.ts; test/embed/dot-scan.test.ts
 ;; checks that the committed bytes are this text compiled.
 (module
@@ -60,4 +67,38 @@
         (f32.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2))) (local.get $s))
         (local.set $row (i32.add (local.get $row) (i32.shl (local.get $dims) (i32.const 2))))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
-        (br $each_row)))))
+        (br $each_row))))
+  (func (export "scan_i8") (param $matrix i32) (param $rows i32) (param $width i32) (param $query i32) (param $out i32)
+    (local $r i32) (local $j i32) (local $row i32) (local $v v128) (local $a v128) (local $b v128)
+    (local.set $row (local.get $matrix))
+    (block $rows_done
+      (loop $each_row
+        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $a (v128.const i32x4 0 0 0 0))
+        (local.set $b (v128.const i32x4 0 0 0 0))
+        (local.set $j (i32.const 0))
+        (block $sixteens_done
+          (loop $each_sixteen
+            (br_if $sixteens_done (i32.ge_u (local.get $j) (local.get $width)))
+            (local.set $v (v128.load align=1 (i32.add (local.get $row) (local.get $j))))
+            (local.set $a
+              (i32x4.add (local.get $a)
+                (i32x4.dot_i16x8_s
+                  (i16x8.extend_low_i8x16_s (local.get $v))
+                  (v128.load align=2 (i32.add (local.get $query) (i32.shl (local.get $j) (i32.const 1)))))))
+            (local.set $b
+              (i32x4.add (local.get $b)
+                (i32x4.dot_i16x8_s
+                  (i16x8.extend_high_i8x16_s (local.get $v))
+                  (v128.load offset=16 align=2 (i32.add (local.get $query) (i32.shl (local.get $j) (i32.const 1)))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $each_sixteen)))
+        (local.set $a (i32x4.add (local.get $a) (local.get $b)))
+        (i32.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 2)))
+          (i32.add
+            (i32.add (i32x4.extract_lane 0 (local.get $a)) (i32x4.extract_lane 1 (local.get $a)))
+            (i32.add (i32x4.extract_lane 2 (local.get $a)) (i32x4.extract_lane 3 (local.get $a)))))
+        (local.set $row (i32.add (local.get $row) (local.get $width)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $each_row))))
+)

@@ -7,7 +7,9 @@ import { decodeVector } from "./store.js";
  * approximate index: 20,000 works x 384 dimensions is 7.7 million multiply-adds). The matrix lives
  * in a WebAssembly memory, and the scan is a small SIMD module (dot-scan.wat) that computes, bit for
  * bit, the same float32 dot products as the JavaScript `dot` below, several times faster;
- * docs/search.md has the figures. It follows the table cheaply: a refresh reads the row count and the newest
+ * docs/search.md has the figures. A large index is first scanned in int8 (each row scaled to
+ * -127..127, a quarter of the bytes) with a proven bound on the error, and only the rows that bound
+ * leaves in the running are scored exactly: the answer is the exact scan's, bit for bit. It follows the table cheaply: a refresh reads the row count and the newest
  * embeddedAt, loads only rows embedded since, and reloads whole only when rows went away.
  */
 
@@ -44,13 +46,34 @@ const PAGE = 65_536;
 interface DotScan {
   memory: WebAssembly.Memory;
   scan(matrix: number, rows: number, dims: number, query: number, out: number): void;
+  scan_i8(matrix: number, rows: number, width: number, query: number, out: number): void;
 }
+
+/** The int8 prefilter runs when the index holds more than this many times the rows asked for (below it the exact scan is as cheap). */
+const PREFILTER_RATIO = 4;
+const I8_MAX = 127;
 
 export class VectorIndex {
   private ids = new Int32Array(0);
   /** Rows back to back from byte 0 of the scan's memory; the query and the scores follow it. */
   private matrix = new Float32Array(0);
   private readonly wasm = new WebAssembly.Instance(dotScanModule).exports as unknown as DotScan;
+  /**
+   * The prefilter: its own instance (memory) of the module, holding each row scaled to int8
+   * (`width` bytes: dims rounded up to 16, zero-padded) back to back from byte 0; the int16
+   * query and the int32 sums follow it.
+   */
+  private readonly approx = new WebAssembly.Instance(dotScanModule).exports as unknown as DotScan;
+  private quantized = new Int8Array(0);
+  /** Each row's int8 scale: row ≈ scale × its int8 values. */
+  private scales = new Float32Array(0);
+  /** The largest, over rows, of the Euclidean norm of (row − scale × int8 row), and of a row's norm (bounds for the prefilter). */
+  private maxResidual = 0;
+  private maxNorm = 0;
+  /** The prefilter's scores, kept between searches (a search allocates nothing the size of the index). */
+  private approxScores = new Float64Array(0);
+  /** Rows the last nearest() scored exactly (every row without the prefilter): for tests and benchmarks. */
+  lastExactRows = 0;
   private size = 0;
   private readonly rowOf = new Map<number, number>();
   private dims = 0;
@@ -134,6 +157,8 @@ export class VectorIndex {
     if (!incremental) {
       this.size = 0;
       this.rowOf.clear();
+      this.maxResidual = 0;
+      this.maxNorm = 0;
     }
     for (const r of rows) this.put(r.artworkId, r.dims, r.vector);
     this.seen = { count: state.count, newest: state.newest };
@@ -153,11 +178,41 @@ export class VectorIndex {
     if (row === undefined) {
       row = this.size++;
       // A reload may bring other dimensions than the matrix was laid out for.
-      if (this.size > this.ids.length || this.size * dims > this.matrix.length) this.grow(Math.max(1024, this.ids.length * 2));
+      if (this.size > this.ids.length || this.size * dims > this.matrix.length || this.size * this.width > this.quantized.length) {
+        this.grow(Math.max(1024, this.ids.length * 2));
+      }
       this.ids[row] = artworkId;
       this.rowOf.set(artworkId, row);
     }
-    this.matrix.set(decodeVector(bytes), row * dims);
+    const vector = decodeVector(bytes);
+    this.matrix.set(vector, row * dims);
+    this.quantize(row, vector);
+  }
+
+  /** Dims rounded up to a multiple of 16: the int8 row's length. */
+  private get width(): number {
+    return Math.ceil(this.dims / 16) * 16;
+  }
+
+  /** The row's int8 copy and scale, and the bounds the prefilter proves its error with. */
+  private quantize(row: number, v: Float32Array): void {
+    let largest = 0;
+    for (const x of v) largest = Math.max(largest, Math.abs(x));
+    const scale = Math.fround(largest / I8_MAX);
+    const out = this.quantized.subarray(row * this.width, (row + 1) * this.width);
+    out.fill(0);
+    let residual = 0;
+    let norm = 0;
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i]!;
+      const q = scale > 0 ? Math.max(-I8_MAX, Math.min(I8_MAX, Math.round(x / scale))) : 0;
+      out[i] = q;
+      residual += (x - scale * q) ** 2;
+      norm += x * x;
+    }
+    this.scales[row] = scale;
+    this.maxResidual = Math.max(this.maxResidual, Math.sqrt(residual));
+    this.maxNorm = Math.max(this.maxNorm, Math.sqrt(norm));
   }
 
   /**
@@ -169,8 +224,22 @@ export class VectorIndex {
     const ids = new Int32Array(rows);
     ids.set(this.ids.subarray(0, this.size));
     this.ids = ids;
+    const scales = new Float32Array(rows);
+    scales.set(this.scales.subarray(0, this.size));
+    this.scales = scales;
     this.reserve(rows * this.dims * 4);
     this.matrix = new Float32Array(this.wasm.memory.buffer, 0, rows * this.dims);
+    this.reserveApprox(rows * this.width);
+    this.quantized = new Int8Array(this.approx.memory.buffer, 0, rows * this.width);
+  }
+
+  /** reserve, for the prefilter's memory. */
+  private reserveApprox(bytes: number): void {
+    const { memory } = this.approx;
+    if (bytes <= memory.buffer.byteLength) return;
+    const length = this.quantized.length;
+    memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
+    this.quantized = new Int8Array(memory.buffer, 0, length);
   }
 
   /** At least `bytes` of memory; the matrix view follows a grown buffer. */
@@ -204,12 +273,76 @@ export class VectorIndex {
    */
   nearest(query: Float32Array, k: number, accept: (artworkId: number) => boolean): Neighbour[] {
     if (query.length !== this.dims || k < 1 || this.size === 0) return [];
-    const scores = this.scoreAll(query);
+    const first = Math.min(this.size, 2 * k);
     const best: Neighbour[] = [];
-    for (const n of this.best(scores, Math.min(this.size, 2 * k), () => true)) {
+    const ranked = this.size > PREFILTER_RATIO * first ? this.prefiltered(query, first) : this.best(this.scoreAll(query), first, () => true);
+    for (const n of ranked) {
       if (accept(n.artworkId) && best.push(n) === k) return best;
     }
-    return 2 * k >= this.size ? best : this.best(scores, k, accept);
+    return 2 * k >= this.size ? best : this.best(this.scoreAll(query), k, accept);
+  }
+
+  /**
+   * The best m rows by the exact scan's score, best first, ties in id order, scoring exactly only
+   * the rows the int8 scan cannot rule out. With the query scaled to int16 (largest magnitude L,
+   * kept so that no int32 sum overflows), each row's approximate score a = (int sum) × row scale ×
+   * query scale differs from the exact one by at most
+   *   eps = R·|q| + (N + R)·E + F,
+   * where R bounds every row's rounding residual, N every row's norm, E is the query's residual,
+   * and F bounds the float32 rounding of the exact scan ((dims/8 + 16) · 2^-23 · N · |q|). If
+   * a_m is the m-th best approximate score, m rows score exactly at least a_m − eps, so a row of
+   * the exact best m scores at least that and has a ≥ a_m − 2·eps: only those rows are scored.
+   */
+  private prefiltered(query: Float32Array, m: number): Neighbour[] {
+    const { dims, width, size } = this;
+    let largest = 0;
+    let queryNorm = 0;
+    for (const x of query) {
+      largest = Math.max(largest, Math.abs(x));
+      queryNorm += x * x;
+    }
+    queryNorm = Math.sqrt(queryNorm);
+    const limit = Math.min(32_767, Math.floor(0x7fffffff / (I8_MAX * width)));
+    const queryScale = largest / limit;
+    const at = scratchAt(this.quantized.length / 4);
+    const out = at + width * 2;
+    this.reserveApprox(out + size * 4);
+    const { memory, scan_i8 } = this.approx;
+    const q16 = new Int16Array(memory.buffer, at, width).fill(0);
+    let queryResidual = 0;
+    for (let i = 0; i < dims; i++) {
+      const q = queryScale > 0 ? Math.round(query[i]! / queryScale) : 0;
+      q16[i] = q;
+      queryResidual += (query[i]! - queryScale * q) ** 2;
+    }
+    scan_i8(0, size, width, at, out);
+    const sums = new Int32Array(memory.buffer, out, size);
+    if (this.approxScores.length < size) this.approxScores = new Float64Array(this.ids.length);
+    const approx = this.approxScores.subarray(0, size);
+    const scales = this.scales;
+    for (let r = 0; r < size; r++) approx[r] = sums[r]! * scales[r]! * queryScale;
+    const { maxResidual: R, maxNorm: N } = this;
+    const eps = (R * queryNorm + (N + R) * Math.sqrt(queryResidual) + (dims / 8 + 16) * 2 ** -23 * N * queryNorm) * (1 + 1e-6) + 1e-12;
+    const floor = mthLargest(approx, m) - 2 * eps;
+    const rows: number[] = [];
+    for (let r = 0; r < size; r++) if (approx[r]! >= floor) rows.push(r);
+    const scores = this.scoreRows(query, rows);
+    this.lastExactRows = rows.length;
+    return rows
+      .map((row, i) => ({ artworkId: this.ids[row]!, similarity: scores[i]! }))
+      .sort((a, b) => b.similarity - a.similarity || a.artworkId - b.artworkId)
+      .slice(0, m);
+  }
+
+  /** The exact scan's scores of the listed rows, in their order. */
+  private scoreRows(query: Float32Array, rows: readonly number[]): Float32Array {
+    const at = scratchAt(this.matrix.length);
+    const out = scratchAt(at / 4 + this.dims);
+    this.reserve(out + rows.length * 4);
+    const { memory, scan } = this.wasm;
+    new Float32Array(memory.buffer, at, this.dims).set(query);
+    rows.forEach((row, i) => scan(row * this.dims * 4, 1, this.dims, at, out + i * 4));
+    return new Float32Array(memory.buffer, out, rows.length).slice();
   }
 
   /** The best k rows by score that `accept` passes (asked only of rows good enough to enter), best first. */
@@ -237,8 +370,39 @@ export class VectorIndex {
     const { memory, scan } = this.wasm;
     new Float32Array(memory.buffer, at, this.dims).set(query);
     scan(0, this.size, this.dims, at, out);
+    this.lastExactRows = this.size;
     return new Float32Array(memory.buffer, out, this.size);
   }
+}
+
+/** The m-th largest of the values (1 <= m <= their number), with a min-heap of the m largest. */
+function mthLargest(values: Float64Array, m: number): number {
+  const heap = new Float64Array(m);
+  let n = 0;
+  for (const v of values) {
+    if (n < m) {
+      // Sift up.
+      let i = n++;
+      while (i > 0 && heap[(i - 1) >> 1]! > v) {
+        heap[i] = heap[(i - 1) >> 1]!;
+        i = (i - 1) >> 1;
+      }
+      heap[i] = v;
+    } else if (v > heap[0]!) {
+      // Replace the smallest, sift down.
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= m) break;
+        const c = l + 1 < m && heap[l + 1]! < heap[l]! ? l + 1 : l;
+        if (heap[c]! >= v) break;
+        heap[i] = heap[c]!;
+        i = c;
+      }
+      heap[i] = v;
+    }
+  }
+  return heap[0]!;
 }
 
 /** Where scratch space starts after `floats` float32 values from byte 0: the next 16-byte boundary. */

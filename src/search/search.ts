@@ -349,14 +349,37 @@ function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): KeptFu
   });
 }
 
-/** A fused list as kept: with the MATCH expression its pages' snippets use, and the text ranking's scores (BM25, sign flipped) in its order. */
-type KeptFusedOrder = FusedOrder & { readonly match: string | null; readonly textScores: Float64Array };
+/**
+ * A fused list as kept (FusedOrder in typed arrays: kept lists live until the next commit, up to
+ * CACHED_SEARCH_RESULTS of them, thousands of rows each, and typed arrays keep their numbers
+ * outside the garbage-collected heap, which would otherwise copy them as they age), with the MATCH
+ * expression its pages' snippets use and the text ranking's scores (BM25, sign flipped) in its order.
+ */
+interface KeptFusedOrder {
+  readonly ids: Int32Array;
+  readonly fused: Float64Array;
+  /** Position in the text ranking, from 1; 0 for a work matched by meaning alone. */
+  readonly textRank: Int32Array;
+  /** 1 where the work is among the nearest by meaning. */
+  readonly byMeaning: Uint8Array;
+  readonly match: string | null;
+  readonly textScores: Float64Array;
+}
 
 const NO_SCORES = new Float64Array(0);
 
-/** Kept and shared by later searches: nobody may change it (the scores are never written after this). */
+/** Kept and shared by later searches: nobody may change it (its arrays are never written after this). */
 const frozenOrder = (o: FusedOrder, match: string | null, textScores: Float64Array): KeptFusedOrder =>
-  Object.freeze({ ids: Object.freeze(o.ids), matchedBy: Object.freeze(o.matchedBy), fused: Object.freeze(o.fused), textRank: Object.freeze(o.textRank), match, textScores });
+  Object.freeze({
+    ids: Int32Array.from(o.ids),
+    fused: Float64Array.from(o.fused),
+    textRank: Int32Array.from(o.textRank),
+    byMeaning: Uint8Array.from(o.matchedBy, (m) => (m === TEXT_ONLY ? 0 : 1)),
+    match,
+    textScores,
+  });
+
+const matchedByOf = (list: KeptFusedOrder, i: number): readonly MatchKind[] => (list.textRank[i]! > 0 ? (list.byMeaning[i] ? BOTH : TEXT_ONLY) : MEANING_ONLY);
 
 /** Characters of a meaning-only hit's snippet: its description's opening sentences (alt-text rules). */
 export const MEANING_SNIPPET_CHARS = 200;
@@ -365,13 +388,13 @@ function fusedPage(db: Db, search: PreparedSearch, limit: number, offset: number
   const reader = searchReader(db);
   return reader.kept(`page ${limit} ${offset} ${search.key}`, () => {
     const list = fusedList(db, reader, search);
-    const pageIds = list.ids.slice(offset, offset + limit);
+    const pageIds = Array.from(list.ids.subarray(offset, offset + limit));
     const ids = JSON.stringify(pageIds);
     const worded = pageIds.filter((_, i) => list.textRank[offset + i]! > 0);
     const snippets = new Map(worded.length ? (reader.statement(SNIPPETS).all(list.match!, JSON.stringify(worded)) as SnippetRow[]).map((r) => [r.id, r]) : []);
     const page: FusedRow[] = pageIds.map((id, i) => {
       const rank = list.textRank[offset + i]!;
-      return { id, score: rank ? list.textScores[rank - 1]! : 0, matchedBy: list.matchedBy[offset + i]!, fused: list.fused[offset + i]! };
+      return { id, score: rank ? list.textScores[rank - 1]! : 0, matchedBy: matchedByOf(list, offset + i), fused: list.fused[offset + i]! };
     });
     const descriptions = new Map(
       (reader.statement(`SELECT rowid AS id, description FROM artwork_fts WHERE rowid IN (SELECT value FROM json_each(?))`).all(ids) as { id: number; description: string }[]).map(

@@ -141,6 +141,37 @@ describe("VectorIndex.nearest", () => {
     expect(index.nearest(unitVector(16, next), 25, () => true)).toEqual([]);
   });
 
+  it("scores only a few rows exactly past the int8 prefilter, and still gives the exact answer for crowded, equal and unnormalised vectors", async () => {
+    const next = random(2026);
+    for (const dims of [384, 20]) {
+      // Spread: random unit vectors. The prefilter rules out almost every row.
+      const spread = new Map<number, Float32Array>();
+      for (let i = 1; i <= 20_000; i++) spread.set(i, unitVector(dims, next));
+      const index = await indexOf(spread, dims);
+      const q = unitVector(dims, next);
+      expect(index.nearest(q, 50, () => true)).toEqual(bruteForce(spread, q, 50, () => true));
+      expect(index.lastExactRows).toBeLessThan(dims === 384 ? 400 : 2_000);
+      expect(index.lastExactRows).toBeGreaterThanOrEqual(100);
+
+      // Crowded: every vector within a hair of one direction (cosines above 0.999, as near-duplicate
+      // texts give), exact duplicates among them, and lengths other than 1.
+      const base = unitVector(dims, next);
+      const crowded = new Map<number, Float32Array>();
+      for (let i = 1; i <= 3_000; i++) {
+        const v = i % 7 === 0 ? crowded.get(i - 1)! : base.map((x) => x + (next() - 0.5) * 1e-3);
+        crowded.set(i, i % 11 === 0 ? v.map((x) => x * 3) : v);
+      }
+      const near = await indexOf(crowded, dims);
+      for (const k of [1, 10, 100]) {
+        const query = base.map((x) => x + (next() - 0.5) * 1e-3);
+        const got = near.nearest(query, k, () => true);
+        const want = bruteForce(crowded, query, k, () => true);
+        expect(got.map((n) => n.artworkId)).toEqual(want.map((n) => n.artworkId));
+        got.forEach((n, i) => expect(Object.is(n.similarity, want[i]!.similarity)).toBe(true));
+      }
+    }
+  });
+
   it("finds nothing in an empty index or for k < 1", async () => {
     const index = await indexOf(new Map(), 8);
     expect(index.nearest(new Float32Array(8), 10, () => true)).toEqual([]);
