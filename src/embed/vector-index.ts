@@ -72,6 +72,8 @@ export class VectorIndex {
   private maxNorm = 0;
   /** The prefilter's scores, kept between searches (a search allocates nothing the size of the index). */
   private approxScores = new Float64Array(0);
+  /** False: every search scores every row exactly (bench:scan times both ways). */
+  prefilter = true;
   /** Rows the last nearest() scored exactly (every row without the prefilter): for tests and benchmarks. */
   lastExactRows = 0;
   private size = 0;
@@ -275,7 +277,7 @@ export class VectorIndex {
     if (query.length !== this.dims || k < 1 || this.size === 0) return [];
     const first = Math.min(this.size, 2 * k);
     const best: Neighbour[] = [];
-    const ranked = this.size > PREFILTER_RATIO * first ? this.prefiltered(query, first) : this.best(this.scoreAll(query), first, () => true);
+    const ranked = this.prefilter && this.size > PREFILTER_RATIO * first ? this.prefiltered(query, first) : this.best(this.scoreAll(query), first, () => true);
     for (const n of ranked) {
       if (accept(n.artworkId) && best.push(n) === k) return best;
     }
