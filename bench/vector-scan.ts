@@ -6,7 +6,10 @@
  * JavaScript loop of the same float32 arithmetic; checks that all three give the same numbers.
  */
 import { encodeVector } from "../src/embed/store.js";
-import { VectorIndex } from "../src/embed/vector-index.js";
+import { dot, VectorIndex } from "../src/embed/vector-index.js";
+
+/** The scan's float32 arithmetic in JavaScript: the index's own `dot`, as `similarity()` uses it. */
+const jsDot = (m: Float32Array, q: Float32Array) => dot(m, 0, q);
 
 const N = Number(process.env.BENCH_VECTORS ?? 20_000);
 const D = Number(process.env.BENCH_DIMS ?? 384);
@@ -23,18 +26,6 @@ await index.refreshFrom({
   state: async () => ({ count: N, newest: 1 }),
   rows: async () => vectors.map((v, i) => ({ artworkId: i + 1, dims: D, vector: encodeVector(v) })),
 });
-
-/** The scan's float32 arithmetic in JavaScript (as vector-index.ts's dot): eight sums, paired, then the rest. */
-function jsDot(m: Float32Array, q: Float32Array): number {
-  const f = Math.fround;
-  const s = new Float32Array(8);
-  const n = q.length - (q.length % 8);
-  let j = 0;
-  for (; j < n; j++) s[j % 8] = f(s[j % 8]! + f(m[j]! * q[j]!));
-  let t = f(f(f(f(s[0]! + s[4]!) + f(s[1]! + s[5]!)) + f(s[2]! + s[6]!)) + f(s[3]! + s[7]!));
-  for (; j < q.length; j++) t = f(t + f(m[j]! * q[j]!));
-  return t;
-}
 
 const median = (run: () => void) => {
   const times: number[] = [];

@@ -9,8 +9,9 @@ import { decodeVector } from "./store.js";
  * bit, the same float32 dot products as the JavaScript `dot` below, several times faster;
  * docs/search.md has the figures. A large index is first scanned in int8 (each row scaled to
  * -127..127, a quarter of the bytes) with a proven bound on the error, and only the rows that bound
- * leaves in the running are scored exactly: the answer is the exact scan's, bit for bit. It follows the table cheaply: a refresh reads the row count and the newest
- * embeddedAt, loads only rows embedded since, and reloads whole only when rows went away.
+ * leaves in the running are scored exactly: the answer is the exact scan's, bit for bit. It
+ * follows the table cheaply: a refresh reads the row count and the newest embeddedAt, loads only
+ * rows embedded since, and reloads whole only when rows went away.
  */
 
 export interface Neighbour {
@@ -237,21 +238,16 @@ export class VectorIndex {
 
   /** reserve, for the prefilter's memory. */
   private reserveApprox(bytes: number): void {
-    const { memory } = this.approx;
-    if (bytes <= memory.buffer.byteLength) return;
+    // Read before growing: a view on a detached buffer has length 0.
     const length = this.quantized.length;
-    memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
-    this.quantized = new Int8Array(memory.buffer, 0, length);
+    if (growTo(this.approx.memory, bytes)) this.quantized = new Int8Array(this.approx.memory.buffer, 0, length);
   }
 
   /** At least `bytes` of memory; the matrix view follows a grown buffer. */
   private reserve(bytes: number): void {
-    const { memory } = this.wasm;
-    if (bytes <= memory.buffer.byteLength) return;
     // Read before growing: a view on a detached buffer has length 0.
     const floats = this.matrix.length;
-    memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
-    this.matrix = new Float32Array(memory.buffer, 0, floats);
+    if (growTo(this.wasm.memory, bytes)) this.matrix = new Float32Array(this.wasm.memory.buffer, 0, floats);
   }
 
   /** The stored vector of a work, or null. */
@@ -338,13 +334,21 @@ export class VectorIndex {
 
   /** The exact scan's scores of the listed rows, in their order. */
   private scoreRows(query: Float32Array, rows: readonly number[]): Float32Array {
+    const { at, out } = this.placeQuery(query, rows.length);
+    rows.forEach((row, i) => this.wasm.scan(row * this.dims * 4, 1, this.dims, at, out + i * 4));
+    return new Float32Array(this.wasm.memory.buffer, out, rows.length).slice();
+  }
+
+  /**
+   * Writes the query after the whole matrix (a reload with other dimensions keeps the old layout's
+   * length), with room after it for `scores` float32 scores; their byte offsets.
+   */
+  private placeQuery(query: Float32Array, scores: number): { at: number; out: number } {
     const at = scratchAt(this.matrix.length);
     const out = scratchAt(at / 4 + this.dims);
-    this.reserve(out + rows.length * 4);
-    const { memory, scan } = this.wasm;
-    new Float32Array(memory.buffer, at, this.dims).set(query);
-    rows.forEach((row, i) => scan(row * this.dims * 4, 1, this.dims, at, out + i * 4));
-    return new Float32Array(memory.buffer, out, rows.length).slice();
+    this.reserve(out + scores * 4);
+    new Float32Array(this.wasm.memory.buffer, at, this.dims).set(query);
+    return { at, out };
   }
 
   /** The best k rows by score that `accept` passes (asked only of rows good enough to enter), best first. */
@@ -365,15 +369,10 @@ export class VectorIndex {
 
   /** Every row's dot product with the query, in row order (a view valid until the next call). */
   private scoreAll(query: Float32Array): Float32Array {
-    // After the whole matrix (a reload with other dimensions keeps the old layout's length).
-    const at = scratchAt(this.matrix.length);
-    const out = scratchAt(at / 4 + this.dims);
-    this.reserve(out + this.size * 4);
-    const { memory, scan } = this.wasm;
-    new Float32Array(memory.buffer, at, this.dims).set(query);
-    scan(0, this.size, this.dims, at, out);
+    const { at, out } = this.placeQuery(query, this.size);
+    this.wasm.scan(0, this.size, this.dims, at, out);
     this.lastExactRows = this.size;
-    return new Float32Array(memory.buffer, out, this.size);
+    return new Float32Array(this.wasm.memory.buffer, out, this.size);
   }
 }
 
@@ -407,6 +406,13 @@ function mthLargest(values: Float64Array, m: number): number {
   return heap[0]!;
 }
 
+/** Grows the memory to at least `bytes`; true when it grew (views on its old buffer are then detached). */
+function growTo(memory: WebAssembly.Memory, bytes: number): boolean {
+  if (bytes <= memory.buffer.byteLength) return false;
+  memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
+  return true;
+}
+
 /** Where scratch space starts after `floats` float32 values from byte 0: the next 16-byte boundary. */
 const scratchAt = (floats: number) => Math.ceil((floats * 4) / 16) * 16;
 
@@ -418,7 +424,7 @@ const better = (s: number, id: number, than: Neighbour) => s > than.similarity |
  * then the rest; every product and sum rounded to float32 (Math.fround of a float64 product or sum
  * of two float32 values is the correctly rounded float32 result, as WebAssembly's f32 operations give).
  */
-function dot(matrix: Float32Array, offset: number, q: Float32Array): number {
+export function dot(matrix: Float32Array, offset: number, q: Float32Array): number {
   const f = Math.fround;
   const sums = new Float32Array(8);
   const n = q.length - (q.length % 8);

@@ -325,7 +325,7 @@ function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): KeptFu
     // Without a filter "allowed" is "in the index" (active), asked only of works close enough to
     // enter the top K, one b-tree seek each (INDEXED_IDS): about 0.1 ms for a search, where listing
     // every id takes about 2.5 ms for 20,000 works. A filter may allow few: those are listed.
-    const indexed = reader.statement(`SELECT 1 FROM ${INDEXED_IDS} WHERE id = ?`).pluck();
+    const indexed = reader.statement(IS_INDEXED).pluck();
     const allowed = search.restrict
       ? new Set(reader.statement(`SELECT f.rowid FROM ${INDEXED_IDS} f WHERE 1 ${search.restrict}`).pluck().all(...search.params) as number[])
       : { has: (id: number) => indexed.get(id) !== undefined };
@@ -457,6 +457,8 @@ type SnippetRow = { id: number; snippet: string; hasDescription: number };
  * every text (about 20–100 ms for 20,000 works).
  */
 const INDEXED_IDS = "artwork_fts_docsize";
+/** Whether a work is in the full-text index (active): one seek. */
+const IS_INDEXED = `SELECT 1 FROM ${INDEXED_IDS} WHERE id = ?`;
 
 /** Results kept per process: pages (10 hits with snippets are about 3 kB) and counts. */
 export const CACHED_SEARCH_RESULTS = 500;
@@ -569,7 +571,7 @@ export function similarWorks(
     if (!vector) return null;
     // Any creator: "allowed" is "indexed" (active), asked only of works close enough to be among
     // the nearest (as in fusedList). Same creator: the creator's works, listed.
-    const indexed = reader.statement(`SELECT 1 FROM ${INDEXED_IDS} WHERE id = ?`).pluck();
+    const indexed = reader.statement(IS_INDEXED).pluck();
     const allowed = o.sameCreator
       ? new Set(
           reader
