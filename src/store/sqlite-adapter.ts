@@ -161,7 +161,10 @@ export class SerialSqliteAdapterFactory implements SqlDriverAdapterFactory {
       throw new Error("@prisma/adapter-better-sqlite3 no longer exposes its connection; update src/store/sqlite-adapter.ts");
     }
     try {
-      setup(client);
+      // The first statement on a new connection reads the file, and a connection closing in
+      // another process (checkpointing and removing the WAL) or a migration holds it for a moment:
+      // the setup pragmas (all idempotent) wait for that with timers, like any other statement.
+      await withBusyRetry(async () => setup(client), this.options.busyTimeoutMs);
     } catch (err) {
       await adapter.dispose();
       throw err;
@@ -190,11 +193,19 @@ interface Connection {
   client: Database.Database;
 }
 
+/**
+ * Busy codes that mean "another connection holds a lock; this statement did nothing": plain
+ * SQLITE_BUSY, another connection recovering the WAL index, and a lock wait that timed out.
+ * SQLITE_BUSY_SNAPSHOT is left out: it means a read transaction's snapshot is stale, which
+ * waiting does not cure.
+ */
+const BUSY_CODES = new Set(["SQLITE_BUSY", "SQLITE_BUSY_RECOVERY", "SQLITE_BUSY_TIMEOUT"]);
+
 /** SQLite could not take a lock because another connection (usually another process) holds it. */
 export function isBusyError(err: unknown): boolean {
   // The upstream adapter wraps SQLITE_BUSY as a DriverAdapterError whose cause keeps the code.
   const code = (err as { code?: unknown })?.code ?? (err as { cause?: { originalCode?: unknown } })?.cause?.originalCode;
-  return code === "SQLITE_BUSY";
+  return typeof code === "string" && BUSY_CODES.has(code);
 }
 
 /**
