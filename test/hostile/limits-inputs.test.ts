@@ -3,7 +3,9 @@ import { encodeGlobalID } from "@pothos/plugin-relay";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
+import { createSchema, createYoga } from "graphql-yoga";
+import { useRequestLimits } from "../../src/graphql/limits/plugin.js";
+import { COST_OPTIONS, createGraphqlApp, requestLimits, type Yoga } from "../../src/graphql/yoga.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { makeArtwork, makeGoya } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
@@ -136,6 +138,24 @@ describe("requests", () => {
     const r = await gql(slow, q);
     expect(codes(r)).toContain("TIMEOUT");
     expect(r.errors?.find((e) => e.extensions?.code === "TIMEOUT")?.message).toBe("The operation ran longer than 1 ms and was stopped (GRAPHQL_TIMEOUT_MS)");
+  });
+
+  it("a time limit that runs out before execution starts (a later plugin awaited) still stops the operation", async () => {
+    // CI: the first request of a process spent over 100 ms between this plugin and the executor;
+    // the timer fired before the executor listened for the abort, and the operation ran to the end.
+    let resolved = 0;
+    const app = createYoga({
+      schema: createSchema({ typeDefs: "type Query { n: Int }", resolvers: { Query: { n: () => ++resolved } } }),
+      logging: false,
+      plugins: [
+        useRequestLimits({ ...requestLimits(loadConfig({})), timeoutMs: 5 }, COST_OPTIONS),
+        { onExecute: () => new Promise<void>((done) => setTimeout(done, 30)) },
+      ],
+    });
+    const r = await gql(app as unknown as Yoga, "{ n }");
+    expect(r.errors?.map((e) => e.message)).toEqual(["The operation ran longer than 5 ms and was stopped (GRAPHQL_TIMEOUT_MS)"]);
+    expect(codes(r)).toEqual(["TIMEOUT"]);
+    expect(resolved).toBe(0);
   });
 });
 

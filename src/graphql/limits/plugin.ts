@@ -124,13 +124,22 @@ export function useRequestLimits(limits: RequestLimits, costOptions: CostOptions
       const request = (args.contextValue as { request?: Request }).request;
       const signal = request?.signal ? AbortSignal.any([controller.signal, request.signal]) : controller.signal;
       // The executor asks the signal between fields: past the deadline the operation stops even
-      // when the timer has had no turn of the event loop to fire. It never throws from here: the
-      // executor ends the operation through its abort listener, whereas a throw in the middle of
-      // a list leaves the items already started to reject later, unhandled (which would end a
-      // Node process running with the default --unhandled-rejections=throw).
+      // when the timer has had no turn of the event loop to fire. Once the executor listens for
+      // the abort this never throws: its listener ends the operation, whereas a throw in the middle
+      // of a list leaves the items already started to reject later, unhandled (which would end a
+      // Node process running with the default --unhandled-rejections=throw). Before it listens
+      // (nothing has started), an abort that already happened (the timer fired while later plugins
+      // awaited, the client left) can only reach it as a throw: it would never hear the event.
       const deadline = performance.now() + limits.timeoutMs;
+      let listening = false;
+      const addEventListener = signal.addEventListener.bind(signal);
+      signal.addEventListener = (type: string, listener: EventListenerOrEventListenerObject, options?: AddEventListenerOptions | boolean) => {
+        if (type === "abort") listening = true;
+        addEventListener(type, listener, options);
+      };
       signal.throwIfAborted = () => {
         if (!signal.aborted && performance.now() > deadline) stop();
+        if (signal.aborted && !listening) throw signal.reason;
       };
       (args as typeof args & { signal?: AbortSignal }).signal = signal;
       return { onExecuteDone: () => clearTimeout(timer) };
