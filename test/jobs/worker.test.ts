@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
 import { EngineOutOfMemoryError, EngineStoppedError, ModelMissingError } from "../../src/describe/types.js";
 import { setHumanDescription } from "../../src/jobs/descriptions.js";
@@ -19,8 +19,12 @@ const running: DescribeWorker[] = [];
 beforeAll(async () => {
   t = await createTestDb();
 });
+// A test that failed before its own stop() leaves its worker running: it would take the next
+// tests' jobs and fail them too, hiding which test really failed.
+afterEach(async () => {
+  for (const w of running.splice(0)) await w.stop();
+});
 afterAll(async () => {
-  for (const w of running) await w.stop();
   await t.close();
 });
 beforeEach(async () => {
@@ -269,7 +273,9 @@ describe("worker", () => {
     const config = configFor({ WORKER_BATCH: "2" });
     const a = (await enqueueDescribe(t.db, config, await artworkWithFile(config))).job;
     const b = (await enqueueDescribe(t.db, config, await artworkWithFile(config))).job;
-    const d = scriptedDescriber({ steps: 60, stepMs: 10 });
+    // 25 ms steps: the drop must come within 50 steps of the first progress, over a second even on
+    // a loaded machine (the cancel, the worker's check and this test's polls all wait for turns).
+    const d = scriptedDescriber({ steps: 60, stepMs: 25 });
     const w = await worker(config, d);
     await waitFor(() => t.db.job.findFirst({ where: { id: b.id, status: "RUNNING", progress: { gt: 0 } } }));
     expect(d.calls[0]!.inputs).toHaveLength(2);
