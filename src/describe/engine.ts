@@ -15,7 +15,7 @@ import { decodeForModel, ImageRejectedError } from "../sync/images.js";
 import { type DtypeConfig, MODEL_MODULES, type ModelModule } from "../config.js";
 import { assertModelFolder, modelFiles, onnxFile, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder } from "./models/contract.js";
 import { decodeTokens, type Hypothesis, targetLengthStop } from "./beam-search.js";
-import { cacheFeeds, cacheFromOutputs, emptyCache, type KvCache, releaseCache } from "./kv-cache.js";
+import { cacheFeeds, cacheFromOutputs, emptyCache, freeBuffer, type KvCache, releaseCache } from "./kv-cache.js";
 import { type CacheReorder, checkReorderPath, defaultReorderPath, DeviceReorder, hostReorder, type ReorderPath } from "./cache-reorder.js";
 import { fromFloat16Array, toFloat16Array } from "./float16.js";
 import { finishText } from "./postprocess.js";
@@ -615,8 +615,12 @@ export class Engine {
     // Rows x steps per image: its share of the shared decode time.
     const rowSteps = prefills.map(() => 0);
 
+    // The last step's logits, onnxruntime's own buffer: the search has read them when it asks for
+    // the next step, and they are freed then (788 KB a step for 4 beams, else left to the collector).
+    let lastLogits: Float32Array | null = null;
     const step = async (parents: Int32Array, tokens: Int32Array): Promise<Float32Array> => {
       const stepStart = performance.now();
+      if (lastLogits) freeBuffer(lastLogits);
       const nextItem = Array.from(parents, (p) => rowItem[p]!);
       const nextFed = Array.from(parents, (p) => rowFed[p]! + 1);
       const t0 = performance.now();
@@ -650,6 +654,7 @@ export class Engine {
       releaseCache(cache, out.cache);
       cache = out.cache;
       const logits = await readFloat32(out.logits);
+      lastLogits = logits;
       this.stats.stepMs += performance.now() - stepStart;
       return logits;
     };

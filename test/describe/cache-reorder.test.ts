@@ -135,6 +135,22 @@ describe("reorder paths and releasing caches", () => {
     expect(a.layers[1]!.key.location).toBe("none");
     expect(a.layers[1]!.value.location).toBe("none");
   });
+
+  it("releaseCache frees a released host tensor's own buffer at once, and never a shared buffer or a kept tensor", () => {
+    const a = randomCache("float32", 2, 1, 2, 1);
+    const kept = a.layers[0]!.key;
+    const keptValues = Float32Array.from(kept.data as Float32Array);
+    const released = a.layers[1]!.key.data as Float32Array;
+    // A view into a larger buffer that something else may still read.
+    const shared = new Float32Array(16).fill(7);
+    a.layers[1]!.value = new ort.Tensor("float32", shared.subarray(0, 8), [1, 2, 2, 2]);
+    releaseCache(a, { ...a, layers: [{ key: kept, value: a.layers[0]!.value }] });
+    expect(released.buffer.byteLength).toBe(0);
+    expect(released.length).toBe(0);
+    expect(shared.length).toBe(16);
+    expect(shared[15]).toBe(7);
+    expect(kept.data).toEqual(keptValues);
+  });
 });
 
 describe("the engine decodes the same tokens and scores on both reorder paths", () => {
