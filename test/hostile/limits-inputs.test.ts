@@ -1,9 +1,9 @@
 import { Writable } from "node:stream";
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import pino from "pino";
+import { createSchema, createYoga } from "graphql-yoga";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { createSchema, createYoga } from "graphql-yoga";
 import { useRequestLimits } from "../../src/graphql/limits/plugin.js";
 import { COST_OPTIONS, createGraphqlApp, requestLimits, type Yoga } from "../../src/graphql/yoga.js";
 import { createTestDb, type TestDb } from "../support/db.js";
