@@ -189,14 +189,14 @@ export function decoderGraph(p: Preset, float: "float32" | "float16", quant?: Qu
     const q = rope(heads(linear(g, h, `${pre}.self_attn.q_proj`, t.hiddenSize, t.numHeads * t.headDim, std, false), t.numHeads));
     const k = rope(heads(linear(g, h, `${pre}.self_attn.k_proj`, t.hiddenSize, t.numKeyValueHeads * t.headDim, std, false), t.numKeyValueHeads));
     const v = heads(linear(g, h, `${pre}.self_attn.v_proj`, t.hiddenSize, t.numKeyValueHeads * t.headDim, std, false), t.numKeyValueHeads);
-    const keys = g.op("Concat", [past[i]!.key, k], { axis: 2 });
-    const values = g.op("Concat", [past[i]!.value, v], { axis: 2 });
-    g.emit(`present.${i}.key`, keys, presentDims);
-    g.emit(`present.${i}.value`, values, presentDims);
+    const keys = g.emit(`present.${i}.key`, g.op("Concat", [past[i]!.key, k], { axis: 2 }), presentDims);
+    const values = g.emit(`present.${i}.value`, g.op("Concat", [past[i]!.value, v], { axis: 2 }), presentDims);
 
-    // [b, H, s, d] -> [b, kvH, group, s, d] against keys [b, kvH, 1, d, T].
+    // [b, H, s, d] -> [b, kvH, group, s, d] against keys [b, kvH, 1, d, T]. The Transpose feeds the
+    // MatMul directly, as `q @ k.transpose(2, 3)` exports, so onnxruntime fuses it into the product
+    // (FusedMatMul, transB) instead of copying the whole key cache every step.
     const qg = g.op("Reshape", [q, g.ints([0, t.numKeyValueHeads, group, -1, t.headDim])]);
-    const kT = g.op("Unsqueeze", [g.op("Transpose", [keys], { perm: [0, 1, 3, 2] }), g.ints([2])]);
+    const kT = g.op("Transpose", [g.op("Unsqueeze", [keys, g.ints([2])])], { perm: [0, 1, 2, 4, 3] });
     const scores = g.op("Add", [g.op("Mul", [g.op("MatMul", [qg, kT]), scale]), bias]);
     const probs = g.op("Softmax", [scores], { axis: -1 });
     const ctx5 = g.op("MatMul", [probs, g.op("Unsqueeze", [values, g.ints([2])])]);

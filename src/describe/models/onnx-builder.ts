@@ -277,11 +277,28 @@ export class GraphBuilder {
     return this.float === "float16" ? this.op("Cast", [name], { to: ELEM.float32 }) : name;
   }
 
-  /** Casts a float32 result to the file's type under the output's name. */
-  emit(name: string, value: string, dims: Dim[]): void {
-    if (this.float === "float16") this.named(name, "Cast", [value], { to: ELEM.float16 });
-    else this.named(name, "Identity", [value]);
+  /**
+   * Makes a float32 result a graph output under `name`, in the file's type; returns the name later
+   * nodes should read the result by. In a float32 file the node that computes the result writes
+   * the output itself (as Hugging Face's exports do): an `Identity` in between would copy it on
+   * every run, which for the key/value cache is a copy of the whole cache per layer and step.
+   * In a float16 file a Cast writes the output, and later nodes keep reading the float32 result.
+   */
+  emit(name: string, value: string, dims: Dim[]): string {
     this.output(name, this.float, dims);
+    if (this.float === "float16") {
+      this.named(name, "Cast", [value], { to: ELEM.float16 });
+      return value;
+    }
+    const producer = this.nodes.find((n) => n.output?.includes(value));
+    const isGraphName = this.inputs.some((i) => i.name === value) || this.outputs.some((o) => o.name === value);
+    if (!producer || isGraphName) {
+      this.named(name, "Identity", [value]);
+      return name;
+    }
+    producer.output = producer.output!.map((o) => (o === value ? name : o));
+    for (const n of this.nodes) n.input = n.input?.map((i) => (i === value ? name : i)) ?? [];
+    return name;
   }
 
   /** Encodes the graph without the streamed weights (they follow as separate fields). */

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { synthCommand } from "../../../src/describe/models/commands.js";
 import { checkModelFolder } from "../../../src/describe/models/contract.js";
 import { modelConfig, synthModel } from "../../../src/describe/models/synth.js";
+import { decoderGraph } from "../../../src/describe/models/graphs.js";
 import { imageSeqLen, PRESETS } from "../../../src/describe/models/presets.js";
 import { createTinyModel, type TinyModel } from "../../support/models.js";
 
@@ -273,6 +274,43 @@ describe("artdesc models synth", () => {
     expect(() => synthCommand({ preset: "huge", out: "/nonexistent", dtype: "fp32", seed: "1" }, sink)).toThrow(/--preset="huge"/);
     expect(() => synthCommand({ preset: "tiny", out: "/nonexistent", dtype: "fp32,bnb4", seed: "1" }, sink)).toThrow(/--dtype="fp32,bnb4"/);
     expect(() => synthCommand({ preset: "tiny", out: "/nonexistent", dtype: "fp32", seed: "x" }, sink)).toThrow(/--seed="x"/);
+  });
+});
+
+describe("the synthetic decoder's graph", () => {
+  // Hugging Face's export writes present.* from the Concat of past and new and feeds the keys'
+  // transpose straight into Q·Kᵀ; any node in between copies the whole cache every step and makes
+  // the synthetic decoder cost more than the real one (BENCHMARKS.md, issue 13).
+  const producers = (float: "float32" | "float16") => {
+    const g = decoderGraph(PRESETS.tiny, float);
+    const byOutput = new Map(g.nodes.flatMap((n) => (n.output ?? []).map((o) => [o, n] as const)));
+    return { g, byOutput };
+  };
+
+  it("writes each present.* from its Concat in float32, with no Identity anywhere", () => {
+    const { g, byOutput } = producers("float32");
+    const presents = g.outputs.map((o) => o.name!).filter((n) => n.startsWith("present."));
+    expect(presents).toHaveLength(2 * PRESETS.tiny.text.numLayers);
+    for (const name of presents) expect(byOutput.get(name)?.opType, name).toBe("Concat");
+    expect(g.nodes.filter((n) => n.opType === "Identity")).toEqual([]);
+  });
+
+  it("feeds every Transpose of the keys straight into the attention MatMul, so onnxruntime fuses it", () => {
+    const { g, byOutput } = producers("float32");
+    const keyTransposes = g.nodes.filter((n) => n.opType === "Transpose" && byOutput.get(n.input![0]!)?.opType === "Unsqueeze");
+    expect(keyTransposes).toHaveLength(PRESETS.tiny.text.numLayers);
+    for (const t of keyTransposes) {
+      const consumers = g.nodes.filter((n) => n.input?.includes(t.output![0]!));
+      expect(consumers.map((c) => c.opType)).toEqual(["MatMul"]);
+    }
+  });
+
+  it("casts present.* to float16 in a float16 file and keeps computing on the float32 values", () => {
+    const { g, byOutput } = producers("float16");
+    const key = byOutput.get("present.0.key")!;
+    expect(key.opType).toBe("Cast");
+    expect(byOutput.get(key.input![0]!)?.opType).toBe("Concat");
+    expect(g.nodes.some((n) => n.input?.includes("present.0.key"))).toBe(false);
   });
 });
 
