@@ -11,6 +11,7 @@ import type {
 import type Database from "better-sqlite3";
 import { turnIfDue } from "../ops/event-loop-turns.js";
 import { ConnectionLock, type Release } from "./connection-lock.js";
+import { cachingStatements } from "./statement-cache.js";
 
 /** A COMMIT failed (disk full, I/O error, read-only file); the transaction was rolled back. */
 export class CommitFailedError extends Error {
@@ -160,6 +161,9 @@ export class SerialSqliteAdapterFactory implements SqlDriverAdapterFactory {
       await adapter.dispose();
       throw new Error("@prisma/adapter-better-sqlite3 no longer exposes its connection; update src/store/sqlite-adapter.ts");
     }
+    // The upstream adapter prepares every statement afresh; it gets the connection with
+    // prepared statements kept (our own uses of `client` keep the plain connection).
+    (adapter as unknown as { client: Database.Database }).client = cachingStatements(client);
     try {
       // The first statement on a new connection reads the file, and a connection closing in
       // another process (checkpointing and removing the WAL) or a migration holds it for a moment:
