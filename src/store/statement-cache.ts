@@ -1,4 +1,5 @@
 import type Database from "better-sqlite3";
+import { BoundedLru } from "../graphql/bounded-lru.js";
 
 /** Prepared statements kept per connection (Prisma sends a few hundred shapes; `IN (?, …)` lists add more). */
 export const STATEMENT_CACHE_SIZE = 500;
@@ -33,16 +34,14 @@ interface CachedStatement extends BoundStatement {
  * changed. A statement that fails to prepare is not kept.
  */
 export function cachingStatements(client: Database.Database, size = STATEMENT_CACHE_SIZE): Database.Database {
-  const kept = new Map<string, Database.Statement>();
+  // Bounded by count only: a statement's memory is SQLite's, not measured here.
+  const kept = new BoundedLru<Database.Statement>({ maxEntries: size, maxBytes: Number.POSITIVE_INFINITY });
   const statement = (sql: string): Database.Statement => {
     let stmt = kept.get(sql);
-    if (stmt) {
-      kept.delete(sql);
-    } else {
+    if (!stmt) {
       stmt = client.prepare(sql);
-      if (kept.size >= size) kept.delete(kept.keys().next().value!);
+      kept.set(sql, stmt, 0);
     }
-    kept.set(sql, stmt);
     return stmt;
   };
   const bound = (stmt: Database.Statement, args: unknown[]): BoundStatement => ({
