@@ -20,6 +20,7 @@ import os from "node:os";
 import * as ort from "onnxruntime-node";
 import { cpuMemArenaDefault } from "../src/describe/engine.js";
 import { type ModuleDtypes, onnxFile } from "../src/describe/models/contract.js";
+import { noSpinningThreads } from "../src/describe/ort-threads.js";
 import { SYNTH_DTYPES, type SynthDtype } from "../src/describe/models/synth.js";
 import { MODEL_MODULES } from "../src/config.js";
 
@@ -41,7 +42,7 @@ async function child(dir: string, dtype: SynthDtype, rows: number, steps: number
   const heads: number = text.num_key_value_heads;
   const headDim: number = text.head_dim ?? text.hidden_size / text.num_attention_heads;
   const hidden: number = text.hidden_size;
-  const options: ort.InferenceSession.SessionOptions = { extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } } };
+  const options: ort.InferenceSession.SessionOptions = { extra: noSpinningThreads() };
   const arena = cpuMemArenaDefault(Object.fromEntries(MODEL_MODULES.map((m) => [m, dtype])) as ModuleDtypes, "cpu");
   if (arena !== undefined) options.enableCpuMemArena = arena;
   const session = await ort.InferenceSession.create(`${dir}/${onnxFile("decoder_model_merged", dtype)}`, options);

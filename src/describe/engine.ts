@@ -18,6 +18,7 @@ import { decodeTokens, type Hypothesis, targetLengthStop } from "./beam-search.j
 import { cacheFeeds, cacheFromOutputs, emptyCache, freeBuffer, type KvCache, releaseCache } from "./kv-cache.js";
 import { type CacheReorder, checkReorderPath, defaultReorderPath, DeviceReorder, hostReorder, type ReorderPath } from "./cache-reorder.js";
 import { fromFloat16Array, toFloat16Array } from "./float16.js";
+import { noSpinningThreads } from "./ort-threads.js";
 import { finishText } from "./postprocess.js";
 import { hashModelFiles } from "./model-files.js";
 import {
@@ -268,12 +269,8 @@ export class Engine {
     const id = basename(dir);
     const sessionOptions: ort.InferenceSession.SessionOptions = { ...options.session };
     if (options.threads && options.threads > 0) sessionOptions.intraOpNumThreads = options.threads;
-    // Idle onnxruntime threads spin-wait by default. Three sessions take turns every step and the
-    // CPUs may be shared, so spinning threads steal the cores the running session needs: on the
-    // 2-core benchmark machine turning it off made decode steps about twice as fast.
-    if (!options.spinning) {
-      sessionOptions.extra = { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } };
-    }
+    // Three sessions take turns every step: idle threads must not spin (noSpinningThreads).
+    if (!options.spinning) sessionOptions.extra = noSpinningThreads();
     if (options.session?.enableCpuMemArena === undefined) {
       const arena = cpuMemArenaDefault(dtypes, device);
       if (arena !== undefined) sessionOptions.enableCpuMemArena = arena;

@@ -1,5 +1,6 @@
 import { resolve, basename, dirname } from "node:path";
 import { env, pipeline, type FeatureExtractionPipeline } from "@huggingface/transformers";
+import { noSpinningThreads } from "../describe/ort-threads.js";
 import { type EmbedConventions, embedConventions, type EmbedDtype } from "./model-files.js";
 
 /**
@@ -46,8 +47,8 @@ export class EmbeddingModel {
       dtype: o.dtype === "quantized" ? "q8" : o.dtype,
       session_options: {
         ...(o.threads && o.threads > 0 ? { intraOpNumThreads: o.threads } : {}),
-        // Idle onnxruntime threads spin by default and steal the cores the API needs.
-        extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
+        // Idle threads must not spin: they would steal the cores the API needs.
+        extra: noSpinningThreads(),
       },
     })) as FeatureExtractionPipeline;
     const conventions = embedConventions(o.modelId);
