@@ -1,10 +1,12 @@
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import type pg from "pg";
+import { QueryCompiler } from "@prisma/client/runtime/query_compiler_bg.sqlite.mjs";
 import { PrismaClient } from "./generated/prisma/client.js";
 import { ConfigError } from "./config.js";
 import { makeDirectory, migrate } from "./store/migrate.js";
 import { migratePostgres } from "./store/migrate-postgres.js";
+import { keepQueryPlans } from "./store/query-plans.js";
 import { ConnectionLockTimeoutError } from "./store/connection-lock.js";
 import { CommitFailedError, isStorageError, SerialSqliteAdapterFactory, type WriterStatus } from "./store/sqlite-adapter.js";
 
@@ -13,6 +15,8 @@ export { CommitFailedError, ConnectionLockTimeoutError };
 export type Db = PrismaClient;
 import { Prisma } from "./generated/prisma/client.js";
 export { Prisma };
+
+keepQueryPlans(QueryCompiler);
 
 /** Which database a DATABASE_URL names: `postgresql://` and `postgres://` are PostgreSQL; anything else is a SQLite `file:` URL. */
 export type DatabaseKind = "sqlite" | "postgresql";

@@ -1,6 +1,10 @@
 import { PrismaPg } from "@prisma/adapter-pg";
+import { QueryCompiler } from "@prisma/client/runtime/query_compiler_bg.postgresql.mjs";
 import { type Db, type DbOptions, withQueryLog } from "../db.js";
 import { PrismaClient } from "../generated/prisma-postgresql/client.js";
+import { keepQueryPlans } from "./query-plans.js";
+
+keepQueryPlans(QueryCompiler);
 
 /**
  * A Prisma client over node-postgres (a pool) for a `postgresql://` URL, generated from
