@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { createTestDb, type TestDb } from "../support/db.js";
-import { makeArtwork, makeGoya, words150 } from "../support/factories.js";
+import { addDescription, makeArtwork, makeGoya, words150 } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
 
 let t: TestDb;
@@ -99,4 +99,46 @@ it("loads a page of search hits with their relations in a fixed number of SQL qu
   const tables = for50.map((q) => /FROM\s+(?:`main`\.`(\w+)`|"public"\."(\w+)")/.exec(q)?.slice(1).find(Boolean));
   expect(tables).toContain("Artwork");
   expect(new Set(tables).size).toBe(tables.length);
+});
+
+const HISTORY = `query($id: ID!, $full: Boolean!) {
+  artwork(id: $id) {
+    ... on Artwork {
+      title
+      descriptions {
+        text
+        generation @include(if: $full) { numBeams dtypes { module dtype } }
+        outcome @include(if: $full) { generatedTokenIds finishReason }
+        quality @include(if: $full) { risk }
+      }
+    }
+  }
+}`;
+
+it("reads only the columns a request asks for (Pothos select mode), and the whole row for the fields that need it", async () => {
+  const work = await makeArtwork(t.db, { title: "Columns" });
+  await addDescription(t.db, work.id, "First text.");
+  await addDescription(t.db, work.id, "Second text.");
+  const columns = (table: string) =>
+    t.queries
+      .filter((q) => new RegExp(`^\\s*SELECT .* FROM\\s+(\`main\`\\.\`${table}\`|"public"\\."${table}")`, "s").test(q))
+      .flatMap((q) => [...q.split(/\sFROM\s/)[0]!.matchAll(/[`"](\w+)[`"]\s*(?:,|$)/g)].map((m) => m[1]!));
+
+  t.queries.length = 0;
+  const lean = await gql(yoga, HISTORY, { id: work.qid, full: false });
+  expect(lean.errors).toBeUndefined();
+  expect(lean.data.artwork.descriptions.map((d: { text: string }) => d.text)).toEqual(["Second text.", "First text."]);
+  expect(new Set(columns("Description"))).toEqual(new Set(["id", "text", "artworkId"]));
+  expect(columns("Artwork")).not.toContain("titles");
+  expect(columns("Artwork")).not.toContain("wikidataModified");
+
+  t.queries.length = 0;
+  const full = await gql(yoga, HISTORY, { id: work.qid, full: true });
+  expect(full.errors).toBeUndefined();
+  expect(full.data.artwork.descriptions[0]).toMatchObject({
+    generation: { numBeams: 4, dtypes: expect.arrayContaining([{ module: "decoder_model_merged", dtype: "fp32" }]) },
+    outcome: { generatedTokenIds: [1, 2, 3], finishReason: "eos" },
+    quality: null,
+  });
+  expect(columns("Description")).toEqual(expect.arrayContaining(["rawText", "generatedTokenIds", "qualityRisk"]));
 });

@@ -69,6 +69,7 @@ const imagesOrder = [{ isMain: "desc" as const }, { position: "asc" as const }];
 
 export const ArtworkRef = builder.prismaNode("Artwork", {
   id: { field: "id" },
+  select: { id: true },
   findUnique: (id) => ({ id: Number(id) }),
   fields: (t) => ({
     qid: t.exposeString("qid"),

@@ -1,4 +1,4 @@
-import type { Description } from "../../generated/prisma/client.js";
+import { Prisma, type Description } from "../../generated/prisma/client.js";
 import { builder } from "../builder.js";
 import { fieldWeight, LONG_TEXT_WEIGHT } from "../limits/cost.js";
 import { DescriptionSourceEnum } from "./enums.js";
@@ -78,8 +78,18 @@ const Outcome = builder.objectRef<Row>("GenerationOutcome").implement({
   }),
 });
 
+/**
+ * Every column, for the fields that hand the whole row on (the parameters, the outcome, the
+ * reproduction record). Every other field selects only its own columns (Pothos' select mode): a
+ * history of `descriptions { text }` does not read each version's raw text, token ids and checks.
+ */
+const WHOLE_ROW = Object.fromEntries(Object.values(Prisma.DescriptionScalarFieldEnum).map((column) => [column, true])) as {
+  [K in keyof Description]: true;
+};
+
 export const DescriptionRef = builder.prismaNode("Description", {
   id: { field: "id" },
+  select: { id: true },
   fields: (t) => ({
     text: t.exposeString("text", { extensions: longText }),
     language: t.exposeString("language"),
@@ -93,14 +103,16 @@ export const DescriptionRef = builder.prismaNode("Description", {
       type: Generation,
       nullable: true,
       description: "Null for a person's text.",
+      select: WHOLE_ROW,
       resolve: (d) => (d.source === "MODEL" ? d : null),
     }),
-    outcome: t.field({ type: Outcome, nullable: true, resolve: (d) => (d.source === "MODEL" ? d : null) }),
-    reproduction: t.field({ type: ReproductionRef, nullable: true, description: "Null for a person's text.", resolve: reproductionField }),
+    outcome: t.field({ type: Outcome, nullable: true, select: WHOLE_ROW, resolve: (d) => (d.source === "MODEL" ? d : null) }),
+    reproduction: t.field({ type: ReproductionRef, nullable: true, description: "Null for a person's text.", select: WHOLE_ROW, resolve: reproductionField }),
     quality: t.field({
       type: QualityRef,
       nullable: true,
       description: "Quality signals (flags, risk and the checks behind them); null until assessed.",
+      select: { qualityChecks: true, qualityFlags: true, qualityRisk: true },
       resolve: (d) => storedQuality(d),
     }),
   }),
