@@ -23,12 +23,10 @@ import { type ModuleDtypes, onnxFile } from "../src/describe/models/contract.js"
 import { noSpinningThreads } from "../src/describe/ort-threads.js";
 import { SYNTH_DTYPES, type SynthDtype } from "../src/describe/models/synth.js";
 import { MODEL_MODULES } from "../src/config.js";
+import { benchArgs } from "./args.js";
 
 const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
-};
+const { text: arg, count } = benchArgs(args);
 const PROMPT_POSITIONS = 186;
 
 interface StepResult {
@@ -82,15 +80,15 @@ const dtype = arg("dtype", "q4") as SynthDtype;
 // fp16 and q4f16 decoders take float16 inputs and caches, which this loop does not make.
 const FLOAT32_IO: readonly SynthDtype[] = SYNTH_DTYPES.filter((d) => d !== "fp16" && d !== "q4f16");
 if (!FLOAT32_IO.includes(dtype)) throw new Error(`--dtype: one of ${FLOAT32_IO.join(", ")} (float32 inputs)`);
-const rows = Number(arg("rows", "4"));
-const steps = Number(arg("steps", "150"));
+const rows = count("rows", 4);
+const steps = count("steps", 150);
 
 if (process.env.BENCH_STEP_CHILD) {
   const r = await child(process.env.BENCH_STEP_CHILD, dtype, rows, steps);
   console.log(`RESULT ${JSON.stringify(r)}`);
 } else {
   const models = arg("models", "models/synth/smolvlm-500m").split(",");
-  const rounds = Number(arg("rounds", "3"));
+  const rounds = count("rounds", 3);
   const load = () => os.loadavg().map((l) => l.toFixed(2)).join(" / ");
   console.log(`decoder steps: ${dtype}, ${rows} rows, ${steps} steps from ${PROMPT_POSITIONS} positions, ${rounds} rounds; load at start ${load()}`);
   const results = new Map<string, StepResult[]>(models.map((m) => [m, []]));

@@ -31,12 +31,10 @@ import { PRESET_NAMES, type PresetName } from "../src/describe/models/presets.js
 import { SYNTH_DTYPES, type SynthDtype, synthModel } from "../src/describe/models/synth.js";
 import { defaultGenerationParams } from "../src/describe/types.js";
 import { loadConfig } from "../src/config.js";
+import { benchArgs } from "./args.js";
 
 const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
-};
+const { text: arg, count } = benchArgs(args);
 const preset = arg("preset", "smolvlm-500m") as PresetName;
 if (!(PRESET_NAMES as readonly string[]).includes(preset)) throw new Error(`--preset: use one of ${PRESET_NAMES.join(", ")}`);
 const modelDir = arg("model", `models/synth/${preset}`);
@@ -138,7 +136,7 @@ async function child(dtype: SynthDtype, tokens: number): Promise<void> {
 async function dtypeTable(): Promise<void> {
   const dtypes = arg("dtypes", "fp32,fp16,int8,q4,q4f16").split(",").map((d) => d.trim());
   for (const d of dtypes) if (!(SYNTH_DTYPES as readonly string[]).includes(d)) throw new Error(`--dtypes: "${d}" is not one of ${SYNTH_DTYPES.join(", ")}`);
-  const tokens = Number(arg("tokens", "150"));
+  const tokens = count("tokens", 150);
   const runsEach = Number(process.env.BENCH_RUNS ?? 3);
   if (!Number.isInteger(runsEach) || runsEach < 1) throw new Error("BENCH_RUNS must be a positive integer");
   for (const d of dtypes) ensureDtype(d as SynthDtype);
@@ -214,16 +212,16 @@ async function dtypeTable(): Promise<void> {
 }
 
 const childDtype = args.includes("--child") ? arg("child", "") : undefined;
-if (childDtype !== undefined) await child(childDtype as SynthDtype, Number(arg("tokens", "150")));
+if (childDtype !== undefined) await child(childDtype as SynthDtype, count("tokens", 150));
 else if (args.includes("--runs")) await configurationTable();
 else await dtypeTable();
 
 /** The configuration table of one dtype (the original bench). */
 async function configurationTable(): Promise<void> {
   const dtype = arg("dtype", "fp32") as SynthDtype;
-  const tokens = Number(arg("tokens", "32"));
+  const tokens = count("tokens", 32);
   const runs = arg("runs", "greedy,beams4,peer,split4,batch4").split(",");
-  const reps = Number(arg("reps", "2"));
+  const reps = count("reps", 2);
   ensureDtype(dtype);
   const weightsMb = dtypeWeightsMb(dtype);
   const squares = await Promise.all([0, 1, 2, 3].map((s) => image(`sq${s}.jpg`, 512, 512, s)));

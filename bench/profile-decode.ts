@@ -25,16 +25,14 @@ import { Engine, type SessionTuning } from "../src/describe/engine.js";
 import { SYNTH_DTYPES, type SynthDtype } from "../src/describe/models/synth.js";
 import { defaultGenerationParams } from "../src/describe/types.js";
 import { loadConfig } from "../src/config.js";
+import { benchArgs } from "./args.js";
 
 const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
-};
+const { text: arg, count } = benchArgs(args);
 const modelDir = arg("model", "models/synth/smolvlm-500m");
-const tokens = Number(arg("tokens", "40"));
-const beams = Number(arg("beams", "4"));
-const top = Number(arg("top", "12"));
+const tokens = count("tokens", 40);
+const beams = count("beams", 4);
+const top = count("top", 12);
 const opt = arg("opt", "");
 if (opt && !["all", "extended", "basic", "disabled", "layout"].includes(opt)) throw new Error("--opt: all, extended, basic, layout or disabled");
 const tuning: SessionTuning = {
