@@ -7,7 +7,8 @@
  * `present.*` fed back as the next step's `past_key_values.*`, for `steps` steps (150 new tokens).
  * Dtypes with float32 inputs only (fp32, int8, uint8, quantized, q4).
  * No beam search, reorder or image: what a change to the decoder's graph (a different export, the
- * synthetic writer) does to a step, with far less noise than a whole description.
+ * synthetic writer) or to the process (BENCH_MALLOC=glibc: glibc's own malloc settings, see
+ * bench/allocator.ts) does to a step, with far less noise than a whole description.
  *
  * With several model folders the rounds are interleaved (A, B, A, B, ...), each run in a fresh
  * process, and the medians are compared. Every run feeds the same pseudo-random inputs, so folders
@@ -20,11 +21,14 @@ import os from "node:os";
 import * as ort from "onnxruntime-node";
 import { cpuMemArenaDefault } from "../src/describe/engine.js";
 import { type ModuleDtypes, onnxFile } from "../src/describe/models/contract.js";
+import { freeBuffer } from "../src/describe/kv-cache.js";
 import { noSpinningThreads } from "../src/describe/ort-threads.js";
 import { SYNTH_DTYPES, type SynthDtype } from "../src/describe/models/synth.js";
 import { MODEL_MODULES } from "../src/config.js";
+import { benchAllocator } from "./allocator.js";
 import { benchArgs } from "./args.js";
 
+const allocator = benchAllocator();
 const args = process.argv.slice(2);
 const { text: arg, count } = benchArgs(args);
 const PROMPT_POSITIONS = 186;
@@ -62,6 +66,9 @@ async function child(dir: string, dtype: SynthDtype, rows: number, steps: number
       position_ids: new ort.Tensor("int64", new BigInt64Array(rows).fill(BigInt(positions)), [rows, 1]),
       ...past,
     });
+    // The engine frees each dead cache and the last logits at once (releaseCache, freeBuffer): so does this loop.
+    for (const t of Object.values(past)) freeBuffer(t.data as Float32Array);
+    freeBuffer(logits);
     past = {};
     for (let i = 0; i < layers; i++) for (const kv of ["key", "value"]) past[`past_key_values.${i}.${kv}`] = out[`present.${i}.${kv}`]!;
     logits = out.logits!.data as Float32Array;
@@ -90,7 +97,7 @@ if (process.env.BENCH_STEP_CHILD) {
   const models = arg("models", "models/synth/smolvlm-500m").split(",");
   const rounds = count("rounds", 3);
   const load = () => os.loadavg().map((l) => l.toFixed(2)).join(" / ");
-  console.log(`decoder steps: ${dtype}, ${rows} rows, ${steps} steps from ${PROMPT_POSITIONS} positions, ${rounds} rounds; load at start ${load()}`);
+  console.log(`decoder steps: ${dtype}, ${rows} rows, ${steps} steps from ${PROMPT_POSITIONS} positions, ${rounds} rounds; malloc: ${allocator}; load at start ${load()}`);
   const results = new Map<string, StepResult[]>(models.map((m) => [m, []]));
   for (let round = 0; round < rounds; round++) {
     for (const dir of models) {

@@ -31,8 +31,10 @@ import { PRESET_NAMES, type PresetName } from "../src/describe/models/presets.js
 import { SYNTH_DTYPES, type SynthDtype, synthModel } from "../src/describe/models/synth.js";
 import { defaultGenerationParams } from "../src/describe/types.js";
 import { loadConfig } from "../src/config.js";
+import { benchAllocator } from "./allocator.js";
 import { benchArgs } from "./args.js";
 
+const allocator = benchAllocator();
 const args = process.argv.slice(2);
 const { text: arg, count } = benchArgs(args);
 const preset = arg("preset", "smolvlm-500m") as PresetName;
@@ -192,7 +194,7 @@ async function dtypeTable(): Promise<void> {
     `## describe by dtype: ${preset} synthetic preset, CPU, 4 beams, ${tokens} new tokens, no splitting (${startedAt})`,
     "",
     `Command: \`BENCH_RUNS=${runsEach} npm run bench:describe -- ${args.join(" ")}\`. Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ` +
-      `Node ${process.version}. Load average (1/5/15 min) at start ${loadAtStart.map((x) => x.toFixed(2)).join(" / ")}, at end ${loadAtEnd.map((x) => x.toFixed(2)).join(" / ")}. ` +
+      `Node ${process.version}, malloc: ${allocator}. Load average (1/5/15 min) at start ${loadAtStart.map((x) => x.toFixed(2)).join(" / ")}, at end ${loadAtEnd.map((x) => x.toFixed(2)).join(" / ")}. ` +
       `Each dtype ran ${runsEach} time(s), interleaved, each in a fresh process (load, a 2-token warm-up, greedy, then 4 beams, exactly ${tokens} tokens each); the table shows medians. ` +
       "Peak RSS is the process's maximum resident set (load + warm-up + greedy + 4 beams). `accuracy_level` is read from the decoder's MatMulNBits nodes (- where it has none).",
     "",
@@ -367,7 +369,7 @@ async function configurationTable(): Promise<void> {
     `## describe: ${preset} synthetic preset, ${dtype}, CPU (${new Date().toISOString()})`,
     "",
     `Command: \`npm run bench:describe -- ${args.join(" ")}\`. Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ` +
-      `load average at start ${os.loadavg()[0]!.toFixed(1)}, Node ${process.version}. Every run generates exactly ${tokens} tokens per image ` +
+      `load average at start ${os.loadavg()[0]!.toFixed(1)}, Node ${process.version}, malloc: ${allocator}. Every run generates exactly ${tokens} tokens per image ` +
       `(min = max new tokens). Model load ${loadS.toFixed(1)} s; weights ${weightsMb.toFixed(0)} MB; RSS after load ${afterLoadMb.toFixed(0)} MB.`,
     "",
     `Fixed overhead (peak RSS after a 2-token warm-up, less weights and 2.2 x its KV cache): ${fixedOverheadMb.toFixed(0)} MB.`,

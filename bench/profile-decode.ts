@@ -25,8 +25,10 @@ import { Engine, type SessionTuning } from "../src/describe/engine.js";
 import { SYNTH_DTYPES, type SynthDtype } from "../src/describe/models/synth.js";
 import { defaultGenerationParams } from "../src/describe/types.js";
 import { loadConfig } from "../src/config.js";
+import { benchAllocator } from "./allocator.js";
 import { benchArgs } from "./args.js";
 
+const allocator = benchAllocator();
 const args = process.argv.slice(2);
 const { text: arg, count } = benchArgs(args);
 const modelDir = arg("model", "models/synth/smolvlm-500m");
@@ -219,7 +221,7 @@ async function parent(): Promise<void> {
     "",
     `## decode profile: ${beams} beams, ${tokens} tokens, ${modelDir} (${startedAt})`,
     "",
-    `Command: \`npm run bench:profile -- ${args.join(" ")}\`. Session options: ${JSON.stringify(tuning)} (the engine's own otherwise). ` +
+    `Command: \`npm run bench:profile -- ${args.join(" ")}\`. Session options: ${JSON.stringify(tuning)} (the engine's own otherwise); malloc: ${allocator}. ` +
       `Load average (1 min) at start ${loadAtStart[0]!.toFixed(2)}, at end ${loadAtEnd[0]!.toFixed(2)} (2 cores, shared). ` +
       `Per step = the search's ${results[0]?.steps ?? tokens - 1} decoder steps, prefill excluded; one run per dtype, each in a fresh process, decoder profiled.`,
     "",
