@@ -33,6 +33,7 @@ import { migrate } from "../src/store/migrate.js";
 import { freePort, httpGql, spawnArtdesc, waitForHealth, waitUntil, type ArtdescProcess } from "../test/support/processes.js";
 import { startBenchWorld } from "./world.js";
 import { BUSY_BENCH_QUERY, BUSY_JOB_NUMBERS, BUSY_JOB_PROGRESS, BUSY_MODEL_STATUS, BUSY_REGENERATE, BUSY_SUCCEEDED_JOBS } from "./queries.js";
+import { serverAllocatorEnv } from "./allocator.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
@@ -155,6 +156,7 @@ async function describeCase(file: string, imageDir: string): Promise<number> {
       MODEL_DIR: MODEL_ROOT,
       MODEL_ID,
       ORT_THREADS: String(ORT_THREADS),
+      ...serverAllocatorEnv(),
     },
     stdio: ["ignore", "inherit", "inherit"],
   });

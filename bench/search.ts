@@ -40,6 +40,7 @@ import { CACHED_SEARCH_RESULTS } from "../src/search/search.js";
 import { ART_WORDS, insertBulkArtworks } from "../test/support/bulk.js";
 import { SEARCH_BENCH_QUERY } from "./queries.js";
 import { freePort, waitForHealth } from "../test/support/processes.js";
+import { serverAllocatorEnv } from "./allocator.js";
 
 const ARTWORKS = Number(process.env.BENCH_ARTWORKS ?? 20_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -121,6 +122,7 @@ async function measureOn(databaseUrl: string, label: string): Promise<{ ok: bool
         API_WORKERS: process.env.API_WORKERS ?? "2",
         MODEL_DIR: modelDir,
         EMBED_MODEL_ID,
+        ...serverAllocatorEnv(),
       },
       stdio: ["ignore", "inherit", "inherit"],
     });
