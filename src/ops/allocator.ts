@@ -1,3 +1,5 @@
+import { accessSync, constants } from "node:fs";
+
 /**
  * glibc's malloc settings artdesc runs with. By default glibc gives every freed block above its
  * mmap threshold back to the kernel, and raises that threshold only to the size of the last such
@@ -28,9 +30,18 @@ export function tunedAllocatorEnv(env: NodeJS.ProcessEnv, platform: NodeJS.Platf
 /**
  * Replaces this process (same pid, stdio and arguments) with one started under the tuned
  * environment, unless it already runs under it. Call it first thing, before any thread starts.
+ * Where Node's binary cannot be run again, the process goes on as it is (glibc's defaults: slower,
+ * not wrong) after one line on stderr.
  */
-export function restartWithTunedAllocator(): void {
+export function restartWithTunedAllocator(execPath = process.execPath): void {
   const env = tunedAllocatorEnv(process.env, process.platform);
   if (!env || typeof process.execve !== "function") return;
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], env);
+  // A failed execve ends Node with a fatal error instead of throwing, so what can be checked is checked first.
+  try {
+    accessSync(execPath, constants.X_OK);
+  } catch (err) {
+    process.stderr.write(`artdesc: could not restart under the malloc settings (${(err as Error).message}); going on with glibc's defaults\n`);
+    return;
+  }
+  process.execve(execPath, [execPath, ...process.execArgv, ...process.argv.slice(1)], env);
 }

@@ -43,6 +43,14 @@ describe.runIf(process.platform === "linux")("restarting under the tuned allocat
     expect(run.stdout.trim().split("\n").map((l) => l.split(" ").filter((_, i) => i !== 1).join(" "))).toEqual(["before 65536 65536", "after 65536 65536"]);
   });
 
+  it("goes on under glibc's defaults, with one line on stderr, where the restart fails", () => {
+    const env = { ...plainEnv(), ALLOCATOR_TEST_EXEC_PATH: "/nonexistent/node" };
+    const run = spawnSync(process.execPath, ["--import", "tsx", "test/support/allocator-child.ts"], { cwd: ROOT, env, encoding: "utf8" });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout.trim().split("\n").map((l) => l.split(" ").filter((_, i) => i !== 1).join(" "))).toEqual(["before - -", "after - -"]);
+    expect(run.stderr).toMatch(/could not restart under the malloc settings \(.*\); going on with glibc's defaults/);
+  });
+
   it("is what the launcher does before the CLI runs (bin/artdesc.js, built by npm run setup)", () => {
     expect(existsSync(`${ROOT}/dist/ops/allocator.js`), "dist/ is missing or old: run `npm run build` (npm run setup does)").toBe(true);
     const probe = "data:text/javascript,console.log('launched '+process.pid+' '+(process.env.MALLOC_MMAP_THRESHOLD_??'-'))";

@@ -4,5 +4,5 @@ import { restartWithTunedAllocator } from "../../src/ops/allocator.js";
 const line = (stage: string) =>
   console.log([stage, process.pid, process.env.MALLOC_MMAP_THRESHOLD_ ?? "-", process.env.MALLOC_TRIM_THRESHOLD_ ?? "-", ...process.argv.slice(2)].join(" "));
 line("before");
-restartWithTunedAllocator();
+restartWithTunedAllocator(process.env.ALLOCATOR_TEST_EXEC_PATH);
 line("after");
