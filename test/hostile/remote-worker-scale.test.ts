@@ -147,10 +147,10 @@ describe("scaling out: workers that share only the database", { timeout: 300_000
       const apiBefore = snapshot(apiEnv.IMAGE_DIR!);
       expect(apiBefore.size).toBe(WORKS);
 
-      // The first job in queue order is a long one (seconds, where the others take milliseconds), so
-      // the worker that claims it first can be caught in the middle of it. It is as long as the
-      // parameters allow: progress is written every 500 ms, and a job that ends sooner (4 beams and
-      // 600 tokens took about 0.6 s on the tiny model) can finish before the test ever sees it run.
+      // The first job in queue order is a long one (about a second, where the others take
+      // milliseconds), so the worker that claims it first can be caught in the middle of it. It is as
+      // long as the parameters allow: progress is written every 500 ms, and a job that ends sooner (4
+      // beams and 600 tokens took 0.26-0.44 s on the tiny model) can finish before the test sees it run.
       const first = jobs[0]!;
       await db.job.update({ where: { id: first.id }, data: { params: encodeJobParams({ numBeams: 8, minNewTokens: 1000, maxNewTokens: 1024 }) } });
       const doomedEnv = workerEnv("w0", base);

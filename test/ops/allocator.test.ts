@@ -9,6 +9,8 @@ const MMAP = GLIBC_MALLOC_TUNING.MALLOC_MMAP_THRESHOLD_!;
 const TRIM = GLIBC_MALLOC_TUNING.MALLOC_TRIM_THRESHOLD_!;
 /** The environment without any malloc variable, as a user's shell would usually have it. */
 const plainEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MALLOC_")));
+/** The child's output lines without their pid (the second word). */
+const withoutPid = (stdout: string) => stdout.trim().split("\n").map((l) => l.split(" ").filter((_, i) => i !== 1).join(" "));
 
 describe("tunedAllocatorEnv", () => {
   it("adds both glibc variables on Linux and keeps the rest of the environment", () => {
@@ -40,14 +42,14 @@ describe.runIf(process.platform === "linux")("restarting under the tuned allocat
     const env = { ...plainEnv(), MALLOC_MMAP_THRESHOLD_: "65536", MALLOC_TRIM_THRESHOLD_: "65536" };
     const run = spawnSync(process.execPath, ["--import", "tsx", "test/support/allocator-child.ts"], { cwd: ROOT, env, encoding: "utf8" });
     expect(run.status, run.stderr).toBe(0);
-    expect(run.stdout.trim().split("\n").map((l) => l.split(" ").filter((_, i) => i !== 1).join(" "))).toEqual(["before 65536 65536", "after 65536 65536"]);
+    expect(withoutPid(run.stdout)).toEqual(["before 65536 65536", "after 65536 65536"]);
   });
 
   it("goes on under glibc's defaults, with one line on stderr, where the restart fails", () => {
     const env = { ...plainEnv(), ALLOCATOR_TEST_EXEC_PATH: "/nonexistent/node" };
     const run = spawnSync(process.execPath, ["--import", "tsx", "test/support/allocator-child.ts"], { cwd: ROOT, env, encoding: "utf8" });
     expect(run.status, run.stderr).toBe(0);
-    expect(run.stdout.trim().split("\n").map((l) => l.split(" ").filter((_, i) => i !== 1).join(" "))).toEqual(["before - -", "after - -"]);
+    expect(withoutPid(run.stdout)).toEqual(["before - -", "after - -"]);
     expect(run.stderr).toMatch(/could not restart under the malloc settings \(.*\); going on with glibc's defaults/);
   });
 
