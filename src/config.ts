@@ -169,6 +169,8 @@ const schema = z.object({
   GRAPHQL_RESPONSE_CACHE_MAX_ENTRIES: int(1, 1_000_000).default(1000),
   /** Bytes (as JSON) of all kept query answers together, per API process; a larger answer is not kept. */
   GRAPHQL_RESPONSE_CACHE_MAX_BYTES: int(10_000, 10_000_000_000).default(50_000_000),
+  /** Times a query must be asked (between two commits) before its answer is kept: 1 keeps every answer. */
+  GRAPHQL_RESPONSE_CACHE_MIN_ASKS: int(1, 100).default(2),
   // Sync
   WIKIDATA_SPARQL_URL: url.default("https://query.wikidata.org/sparql"),
   WIKIDATA_API_URL: url.default("https://www.wikidata.org/w/api.php"),

@@ -5,8 +5,11 @@ import { getOperationAST } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { BoundedLru, type LruBounds } from "./bounded-lru.js";
 
-/** Answers kept at most, and bytes of all kept answers (as JSON) together at most. */
-export type ResponseCacheBounds = LruBounds;
+/**
+ * Answers kept at most, bytes of all kept answers (as JSON) together at most, and how many times a
+ * request must be asked (under one database version) before its answer is kept.
+ */
+export type ResponseCacheBounds = LruBounds & { minAsks: number };
 
 /**
  * Fields and types whose answer depends on the clock, not only on the database (ages, "alive",
@@ -30,11 +33,20 @@ export const CLOCK_DEPENDENT = [
  *   sent in If-None-Match: the lookup drops every kept answer once the version has moved);
  * - an answer is stored only while the version it was keyed under is still the current one: one
  *   whose execution overlapped a commit may mix data from before and after it, and is dropped.
+ * An answer is kept from the `minAsks`-th time its request is asked (2 by default), as CDNs "cache
+ * on second hit": most requests are never asked twice before the next commit (a search typed once,
+ * a query tried in GraphiQL, anything while a worker commits descriptions every few seconds). Each
+ * kept answer is a tree of thousands of objects that lives until it is pushed out, and keeping
+ * every one cost a search that is never repeated a fifth of its throughput, mostly in garbage
+ * collection (BENCHMARKS.md, "The response cache keeps answers from the second ask").
  * Bounded in entries and bytes, least recently used first.
  */
 export class ResponseCacheStore<V extends number | Promise<number> = number> implements Cache {
   readonly #answers: BoundedLru<ExecutionResult>;
-  /** The version each recent key was made under (bounded: a forgotten key is just not stored). */
+  /**
+   * How many times each recent key was handed out under the current version (every key made under
+   * an earlier one is forgotten when the version moves; bounded: a forgotten key is just not stored).
+   */
   readonly #issued = new Map<string, number>();
   #version: number | null = null;
 
@@ -60,8 +72,9 @@ export class ResponseCacheStore<V extends number | Promise<number> = number> imp
       const key = createHash("sha256")
         .update(JSON.stringify([version, parts.documentString, parts.operationName ?? "", sortedKeys(parts.variableValues ?? {}), parts.sessionId ?? ""]))
         .digest("base64url");
+      const asks = (this.#issued.get(key) ?? 0) + 1;
       this.#issued.delete(key);
-      this.#issued.set(key, version);
+      this.#issued.set(key, asks);
       if (this.#issued.size > this.bounds.maxEntries * 4) this.#issued.delete(this.#issued.keys().next().value!);
       return key;
     });
@@ -72,8 +85,9 @@ export class ResponseCacheStore<V extends number | Promise<number> = number> imp
   }
 
   set(key: string, result: ExecutionResult): Answer<V, void> {
-    return this.#sync((version) => {
-      if (this.#issued.get(key) !== version || this.bounds.maxEntries < 1) return;
+    return this.#sync(() => {
+      // A key not handed out under this version (made before a commit, or a client's ETag) is never stored.
+      if ((this.#issued.get(key) ?? 0) < this.bounds.minAsks || this.bounds.maxEntries < 1) return;
       this.#answers.set(key, result, Buffer.byteLength(JSON.stringify(result)));
     });
   }

@@ -125,7 +125,11 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
       ...(config.GRAPHQL_RESPONSE_CACHE
         ? useGraphqlResponseCache(
             new ResponseCacheStore(
-              { maxEntries: config.GRAPHQL_RESPONSE_CACHE_MAX_ENTRIES, maxBytes: config.GRAPHQL_RESPONSE_CACHE_MAX_BYTES },
+              {
+                maxEntries: config.GRAPHQL_RESPONSE_CACHE_MAX_ENTRIES,
+                maxBytes: config.GRAPHQL_RESPONSE_CACHE_MAX_BYTES,
+                minAsks: config.GRAPHQL_RESPONSE_CACHE_MIN_ASKS,
+              },
               () => dataVersion(db),
             ),
             (request) => (isAuthorized(request.headers.get("authorization"), config.API_TOKEN) ? "authorized" : "anonymous"),

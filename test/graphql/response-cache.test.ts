@@ -10,7 +10,7 @@ import { makeArtwork, makeGoya } from "../support/factories.js";
 describe("ResponseCacheStore", () => {
   const result = (n: number) => ({ data: { n, pad: "x".repeat(100) } });
   let version = 1;
-  const store = (maxEntries = 3, maxBytes = 10_000) => new ResponseCacheStore({ maxEntries, maxBytes }, () => version);
+  const store = (maxEntries = 3, maxBytes = 10_000, minAsks = 1) => new ResponseCacheStore({ maxEntries, maxBytes, minAsks }, () => version);
   beforeEach(() => {
     version = 1;
   });
@@ -38,6 +38,30 @@ describe("ResponseCacheStore", () => {
     // Nor a key it never handed out (a client's ETag, say).
     s.set("made-up", result(1));
     expect(s.size).toBe(0);
+  });
+
+  it("keeps an answer from the minAsks-th ask of its request under one version", () => {
+    const s = store(3, 10_000, 2);
+    const once = s.key({ documentString: "{ once }" });
+    s.set(once, result(1));
+    expect(s.size).toBe(0);
+    const first = s.key({ documentString: "{ a }" });
+    s.set(first, result(1));
+    expect(s.get(first)).toBeUndefined();
+    const second = s.key({ documentString: "{ a }" });
+    expect(second).toBe(first);
+    s.set(second, result(1));
+    expect(s.get(second)).toEqual(result(1));
+    expect(s.size).toBe(1);
+    // After a commit the count starts again: the first ask under the new version is not kept.
+    version = 2;
+    const moved = s.key({ documentString: "{ b }" });
+    s.key({ documentString: "{ b }" });
+    s.set(moved, result(2));
+    expect(s.get(moved)).toEqual(result(2));
+    const after = s.key({ documentString: "{ a }" });
+    s.set(after, result(3));
+    expect(s.get(after)).toBeUndefined();
   });
 
   it("is bounded in entries and bytes, least recently used first, and keeps no answer larger than the bound", () => {
@@ -81,7 +105,8 @@ describe("through Yoga", () => {
     t = await createTestDb({ countQueries: true });
     goyaId = (await makeGoya(t.db)).id;
     for (let i = 0; i < 3; i++) await makeArtwork(t.db, { creators: [{ id: goyaId }], description: `Text ${i}` });
-    yoga = createGraphqlApp({ db: t.db, config: loadConfig({ LOG_LEVEL: "silent", IMAGE_DIR: `${t.dir}/images`, API_TOKEN: TOKEN }) });
+    // Every answer kept from its first ask, so that each "never keeps" below can fail at the second.
+    yoga = createGraphqlApp({ db: t.db, config: loadConfig({ LOG_LEVEL: "silent", IMAGE_DIR: `${t.dir}/images`, API_TOKEN: TOKEN, GRAPHQL_RESPONSE_CACHE_MIN_ASKS: "1" }) });
   });
   afterAll(() => t.close());
 
@@ -207,6 +232,16 @@ describe("through Yoga", () => {
     const a = JSON.parse((await ask("{ status { now } }")).body).data.status.now;
     await new Promise((r) => setTimeout(r, 5));
     expect(JSON.parse((await ask("{ status { now } }")).body).data.status.now).not.toBe(a);
+  });
+
+  it("by default keeps an answer from the second ask: the first two run, the third is served kept", async () => {
+    const byDefault = createGraphqlApp({ db: t.db, config: loadConfig({ LOG_LEVEL: "silent", IMAGE_DIR: `${t.dir}/images` }) });
+    const q = '{ artworks(creator: "Goya", limit: 2) { qid } }';
+    const first = await ask(q, {}, {}, byDefault);
+    const second = await ask(q, {}, {}, byDefault);
+    const third = await ask(q, {}, {}, byDefault);
+    expect([first.sql > 0, second.sql > 0, third.sql]).toEqual([true, true, 0]);
+    expect(third.body).toBe(first.body);
   });
 
   it("is off with GRAPHQL_RESPONSE_CACHE=false", async () => {
