@@ -36,9 +36,9 @@ export const CLOCK_DEPENDENT = [
  * An answer is kept from the `minAsks`-th time its request is asked (2 by default), as CDNs "cache
  * on second hit": most requests are never asked twice before the next commit (a search typed once,
  * a query tried in GraphiQL, anything while a worker commits descriptions every few seconds). Each
- * kept answer is a tree of thousands of objects that lives until it is pushed out, and keeping
- * every one cost a search that is never repeated a fifth of its throughput, mostly in garbage
- * collection (BENCHMARKS.md, "The response cache keeps answers from the second ask").
+ * kept answer is a tree of objects that lives until it is pushed out: keeping every one made a
+ * quarter of what a search promotes into the old heap, for the garbage collector to copy and later
+ * drop (BENCHMARKS.md, "A memory leak, and one-off answers").
  * Bounded in entries and bytes, least recently used first.
  */
 export class ResponseCacheStore<V extends number | Promise<number> = number> implements Cache {

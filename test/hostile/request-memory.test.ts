@@ -1,7 +1,7 @@
 import { createServer } from "node:http";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { createSchema, createYoga } from "graphql-yoga";
+import { createSchema, createYoga, type Plugin } from "graphql-yoga";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { useRequestLimits } from "../../src/graphql/limits/plugin.js";
@@ -29,7 +29,7 @@ beforeAll(async () => {
     plugins: [
       useRequestLimits(requestLimits(loadConfig({})), COST_OPTIONS),
       // After the limits: the signal the executor listens to.
-      { onExecute: ({ args }) => void signals.push(new WeakRef((args as typeof args & { signal: AbortSignal }).signal)) },
+      { onExecute: ({ args }) => void signals.push(new WeakRef((args as typeof args & { signal: AbortSignal }).signal)) } satisfies Plugin,
     ],
   });
   ({ base, close } = await serveOnFreePort(createServer(yoga)));
@@ -77,7 +77,7 @@ it("still stops an operation when its client leaves", async () => {
           const signal = (args as typeof args & { signal: AbortSignal }).signal;
           signal.addEventListener("abort", () => (stoppedBy = signal.reason));
         },
-      },
+      } satisfies Plugin,
     ],
   });
   const server = await serveOnFreePort(createServer(yoga));
