@@ -104,8 +104,8 @@ describe("a flood of distinct queries", () => {
     release();
     const vectors = await Promise.all(waiting);
     expect(await again).toBe(vectors[0]);
-    // The first ran alone; the 31 that waited behind it went in batches.
-    expect(calls).toBe(1 + Math.ceil((MAX_PENDING_QUERIES - 1) / QUERY_BATCH_MAX));
+    // Asked in one turn of the event loop, they went in runs of QUERY_BATCH_MAX.
+    expect(calls).toBe(Math.ceil(MAX_PENDING_QUERIES / QUERY_BATCH_MAX));
     // Room again once they are done.
     expect((await q.embedQuery("one too many")).length).toBe(128);
     await q.close();
@@ -122,6 +122,19 @@ describe("unitLength (normalisation as torch.nn.functional.normalize)", () => {
 });
 
 describe("queries that wait for the thread go together in the next run", () => {
+  it("sends the queries asked in one turn of the event loop in one run, and a later one in a run of its own", async () => {
+    const runs: string[][] = [];
+    const q = new QueryEmbedder(config(), async (c) => {
+      const e = await openEmbedder(c);
+      return { info: e.info, close: () => e.close(), embed: (t, k) => (runs.push([...t]), e.embed(t, k)) };
+    });
+    await q.warm();
+    await Promise.all([q.embedQuery("dog"), q.embedQuery("hound"), q.embedQuery("cur")]);
+    await q.embedQuery("firing squad");
+    expect(runs).toEqual([["dog", "hound", "cur"], ["firing squad"]]);
+    await q.close();
+  });
+
   it("picks the first waiting text, then later ones while the batch stays within its count and padded characters", () => {
     expect(nextQueryBatch([])).toEqual([]);
     expect(nextQueryBatch([4000, 10, 10])).toEqual([0]);
@@ -154,8 +167,9 @@ describe("queries that wait for the thread go together in the next run", () => {
     const asked = texts.map((t) => q.embedQuery(t).then((v) => v, (err: unknown) => err));
     release();
     const got = await Promise.all(asked);
-    expect(runs[0]).toEqual(["perro"]);
-    expect(runs[1]).toEqual(texts.slice(1));
+    // Asked in one turn, all went in one run; the model refused it, so each text went alone.
+    expect(runs[0]).toEqual(texts);
+    expect(runs.slice(1)).toEqual(texts.map((t) => [t]));
     expect(got[3]).toBeInstanceOf(EmbedRequestError);
     for (const [i, t] of texts.entries()) {
       if (t === "refused") continue;
