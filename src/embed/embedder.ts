@@ -157,7 +157,7 @@ interface WaitingQuery {
  * the next run (nextQueryBatch), so under load each costs less. A run is sent at the end of the
  * event loop's turn (setImmediate), not at the first query, so that the searches parsed in the same
  * turn share it: under load that made runs of 2–4 queries the rule instead of the exception, and
- * HYBRID served 12–17 % more (BENCHMARKS.md, "Query runs sent at the end of the turn"); an idle
+ * HYBRID served up to 17 % more (0–17 % in six pairs; BENCHMARKS.md, "Query runs sent at the end of the turn"); an idle
  * server waits no more than that turn.
  */
 export class QueryEmbedder {
