@@ -11,6 +11,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
+    // The CLI the tests run in child processes is the compiled one: built here when src/ changed.
+    globalSetup: ["test/support/build-cli.ts"],
     pool: "forks",
     // Two cores: two test files at a time.
     maxWorkers: 2,

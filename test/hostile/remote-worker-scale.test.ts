@@ -9,7 +9,7 @@ import { closeDb, createDb, type Db } from "../../src/db.js";
 import { encodeJobParams } from "../../src/generation/params.js";
 import type { Job } from "../../src/generated/prisma/client.js";
 import { enqueueDescribe } from "../../src/jobs/queue.js";
-import { runCli } from "../support/cli.js";
+import { ARTDESC_CLI, runCli } from "../support/cli.js";
 import { onPostgres, testDatabaseUrl } from "../support/db.js";
 import { type ArtdescProcess, listeningBase, spawnArtdesc, tinyModelEnv, waitUntil } from "../support/processes.js";
 import { startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
@@ -85,7 +85,7 @@ function workerEnv(name: string, source: string): Record<string, string> {
  * claims dead, reading the host's pid 1 as its own).
  */
 function spawnElsewhere(env: Record<string, string>): ArtdescProcess {
-  const child = spawn("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL", process.execPath, "--import", "tsx", "src/cli.ts", "worker"], {
+  const child = spawn("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL", process.execPath, ARTDESC_CLI, "worker"], {
     env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -6,7 +6,7 @@ import { statusCommand } from "../../src/ops/commands.js";
 import { checkHeartbeats, getStatus } from "../../src/ops/status.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { makeArtwork } from "../support/factories.js";
-import { commandIo } from "../support/cli.js";
+import { ARTDESC_CLI, commandIo } from "../support/cli.js";
 import { gql } from "../support/graphql.js";
 
 let t: TestDb;
@@ -146,7 +146,7 @@ describe("status", () => {
 
 describe("artdesc status --check", () => {
   const cli = (...args: string[]) =>
-    spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", "status", ...args], {
+    spawnSync(process.execPath, [ARTDESC_CLI, "status", ...args], {
       env: { ...process.env, DATABASE_URL: t.url, HEARTBEAT_STALE_S: "60" },
       encoding: "utf8",
       timeout: 60_000,

@@ -11,7 +11,7 @@ import { exportCommand } from "../../src/ops/commands.js";
 import { insertBulkArtworks } from "../support/bulk.js";
 import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
-import { commandIo, TextSink } from "../support/cli.js";
+import { ARTDESC_CLI, commandIo, TextSink } from "../support/cli.js";
 import { gql } from "../support/graphql.js";
 
 let t: TestDb;
@@ -138,7 +138,7 @@ describe("export streaming", () => {
       // The output is ~120 MB of JSON; a 64 MB old generation can only hold a page at a time.
       const child = spawnSync(
         process.execPath,
-        ["--max-old-space-size=64", "--import", "tsx", "src/cli.ts", "export", "--format", "jsonl", "--out", out],
+        ["--max-old-space-size=64", ARTDESC_CLI, "export", "--format", "jsonl", "--out", out],
         { env: { ...process.env, DATABASE_URL: big.url, LOG_LEVEL: "warn" }, encoding: "utf8", timeout: 240_000 },
       );
       expect(child.stderr).toContain("exported 100000 artworks");

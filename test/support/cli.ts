@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
-export const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
+/** The compiled CLI, as bin/artdesc.js runs it (vitest's global setup, test/support/build-cli.ts, compiles it when src/ changed). */
+export const ARTDESC_CLI = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 export interface CliProcess {
@@ -13,9 +14,9 @@ export interface CliProcess {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `artdesc <args>` from the TypeScript sources (node --import tsx), as a separate process. */
+/** Runs `artdesc <args>` (the compiled CLI) as a separate process. */
 export function runCli(args: string[], env: Record<string, string>): CliProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+  const child = spawn(process.execPath, [ARTDESC_CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -3,9 +3,10 @@ import { createServer } from "node:net";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ARTDESC_CLI } from "./cli.js";
 import { synthModel } from "../../src/describe/models/synth.js";
 
-/** An `artdesc` command in a child process (node --import tsx src/cli.ts ...). */
+/** An `artdesc` command in a child process (the compiled CLI, test/support/cli.ts's ARTDESC_CLI). */
 export interface ArtdescProcess {
   child: ChildProcess;
   output(): string;
@@ -15,7 +16,7 @@ export interface ArtdescProcess {
 }
 
 export function spawnArtdesc(args: string[], env: Record<string, string>): ArtdescProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+  const child = spawn(process.execPath, [ARTDESC_CLI, ...args], {
     env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

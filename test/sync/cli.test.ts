@@ -9,12 +9,13 @@ import { closeDb, type Db, openDatabase } from "../../src/db.js";
 import { createLogger } from "../../src/log.js";
 import { syncCommand } from "../../src/sync/command.js";
 import { runSync } from "../../src/sync/sync.js";
+import { ARTDESC_CLI } from "../support/cli.js";
 import { createTestDb, testDatabaseUrl } from "../support/db.js";
 import { startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
 
-/** The real CLI in a child process (tsx runs the sources), against the local world. */
+/** The real CLI in a child process (the compiled one users run), against the local world. */
 function cli(args: string[], env: Record<string, string>): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+  const child = spawn(process.execPath, [ARTDESC_CLI, ...args], {
     env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
