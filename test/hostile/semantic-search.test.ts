@@ -131,6 +131,8 @@ describe("semantic search: meaning without shared words", () => {
     const byQid = new Map(r.hits.map((h) => [h.artwork.qid, h]));
     expect(byQid.get("Q204")!.matchedBy).toEqual(["TEXT", "MEANING"]);
     expect(byQid.get("Q204")!.snippet).toContain("<mark>dog</mark>");
+    // Each word-matching hit has its own text's snippet.
+    expect(byQid.get("Q205")!.snippet).toBe("A small <mark>dog</mark> barks at a cat by the door.");
     expect(byQid.get("Q201")!.matchedBy).toEqual(["MEANING"]);
     // Q208 has no description and so no vector: found by its title's word, with no similarity.
     expect(byQid.get("Q208")).toMatchObject({ matchedBy: ["TEXT"], similarity: null, snippet: null });
