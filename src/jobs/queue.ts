@@ -1,5 +1,5 @@
 import type { Config } from "../config.js";
-import { type Db, kindOf } from "../db.js";
+import { type Db, kindOf, writeTransaction } from "../db.js";
 import { POSTGRESQL_DIALECT } from "../store/sql.js";
 import { type ArtworkFilter, artworkWhere } from "../store/artwork-filter.js";
 import type { Job, Prisma } from "../generated/prisma/client.js";
@@ -94,6 +94,14 @@ export interface EnqueueRequest {
  * this request is more urgent). `created` says which.
  */
 export async function enqueueDescribe(db: Db, config: Config, req: EnqueueRequest): Promise<{ job: Job; created: boolean }> {
+  // PostgreSQL gives ids when rows are inserted, but commits them in any order (READ COMMITTED):
+  // two processes that both found nothing may each see only their own row when they check, and
+  // both keep it. Under writeTransaction's lock they take turns, as every write does on SQLite.
+  if (kindOf(db) === "postgresql") return writeTransaction(db, (tx) => findOrQueue(tx, config, req));
+  return findOrQueue(db, config, req);
+}
+
+async function findOrQueue(db: Db | Prisma.TransactionClient, config: Config, req: EnqueueRequest): Promise<{ job: Job; created: boolean }> {
   const params = encodeJobParams(req.params ?? {});
   const force = req.force ?? false;
   const priority = req.priority ?? PRIORITY.request;
@@ -119,8 +127,8 @@ export async function enqueueDescribe(db: Db, config: Config, req: EnqueueReques
       progressTotal: resolveParams(req.params ?? {}, config).maxNewTokens,
     },
   });
-  // Two processes may both have found nothing and inserted: the oldest queued one wins, the other
-  // withdraws its row. Check-after-insert works the same on SQLite and PostgreSQL.
+  // Two processes may both have found nothing and inserted (SQLite: each statement commits on its
+  // own, in id order): the oldest queued one wins, the other withdraws its row.
   const oldest = await db.job.findFirst({ where: { dedupeKey, status: "QUEUED" }, orderBy: { id: "asc" } });
   if (oldest && oldest.id < mine.id) {
     await db.job.deleteMany({ where: { id: mine.id, status: "QUEUED" } });

@@ -16,13 +16,17 @@ function claimInChild(url: string, batch: number, startAt: number): Promise<numb
 }
 
 function runChild(script: string, args: string[]): Promise<number[]> {
+  return runChildLines(script, args).then((lines) => lines.map(Number));
+}
+
+function runChildLines(script: string, args: string[]): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (err += d));
-    child.on("exit", (code) => (code === 0 ? resolve(out.split("\n").filter(Boolean).map(Number)) : reject(new Error(`child exited ${code}: ${err}`))));
+    child.on("exit", (code) => (code === 0 ? resolve(out.split("\n").filter(Boolean)) : reject(new Error(`child exited ${code}: ${err}`))));
   });
 }
 
@@ -46,13 +50,21 @@ describe("claims from several processes", () => {
 
   it("an identical request from several processes at once leaves one queued job", async () => {
     await t.db.job.deleteMany();
-    const a = await makeArtwork(t.db);
-    const image = await t.db.image.findFirstOrThrow({ where: { artworkId: a.id } });
+    const works = [];
+    for (let i = 0; i < 12; i++) {
+      const a = await makeArtwork(t.db);
+      works.push({ artworkId: a.id, imageId: (await t.db.image.findFirstOrThrow({ where: { artworkId: a.id } })).id });
+    }
     const startAt = Date.now() + 4_000;
-    const args = [t.url, String(a.id), String(image.id), String(startAt)];
-    const results = await Promise.all([1, 2, 3].map(() => runChild("test/support/enqueue-child.ts", args)));
-    const queued = await t.db.job.findMany({ where: { artworkId: a.id } });
-    expect(queued).toHaveLength(1);
-    expect(new Set(results.flat())).toEqual(new Set([queued[0]!.id]));
+    const args = [t.url, works.map((w) => w.artworkId).join(","), works.map((w) => w.imageId).join(","), String(startAt)];
+    const outputs = await Promise.all([1, 2, 3].map(() => runChildLines("test/support/enqueue-child.ts", args)));
+    for (const w of works) {
+      // Twelve races: every process asked at about the same moment, and all got the one job.
+      const queued = await t.db.job.findMany({ where: { artworkId: w.artworkId } });
+      expect(queued, `work ${w.artworkId}`).toHaveLength(1);
+      const got = outputs.flat().filter((l) => l.startsWith(`${w.artworkId} `)).map((l) => Number(l.split(" ")[1]));
+      expect(got).toHaveLength(9);
+      expect(new Set(got)).toEqual(new Set([queued[0]!.id]));
+    }
   });
 });
