@@ -272,14 +272,18 @@ describe("stale vectors are made again", () => {
     expect(await countStale(t.db, VECTOR_MODEL)).toBe(2);
     // Until re-embedded, the other model's vector is never compared with this model's queries.
     expect(qids((await search("river hills", { mode: "SEMANTIC" })).hits)).not.toContain("Q207");
-    const job = await queueEmbedJob(t.db, config);
+    // Six at once (on PostgreSQL, over several pooled connections): one job, queued once.
+    const queued = (await Promise.all(Array.from({ length: 6 }, () => queueEmbedJob(t.db, config)))).filter((j) => j !== null);
+    expect(queued).toHaveLength(1);
+    const job = queued[0]!;
+    expect(await t.db.job.count({ where: { kind: EMBED, status: "QUEUED" } })).toBe(1);
     expect(job).toMatchObject({ kind: EMBED, priority: -10, status: "QUEUED" });
     expect(await queueEmbedJob(t.db, config)).toBeNull();
     const claimed = await claimEmbedJob(t.db, "test-holder", 60_000);
-    expect(claimed?.id).toBe(job!.id);
+    expect(claimed?.id).toBe(job.id);
     const summary = await runEmbedJob(t.db, config, embedder, claimed!, "test-holder");
     expect(summary).toEqual({ embedded: 2, unchanged: 0 });
-    expect(await t.db.job.findUniqueOrThrow({ where: { id: job!.id } })).toMatchObject({ status: "SUCCEEDED", progress: 2 });
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).toMatchObject({ status: "SUCCEEDED", progress: 2 });
     const after = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q203! } });
     expect(after.textHash).not.toBe(before.textHash);
     expect(decodeVector(after.vector)).not.toEqual(decodeVector(before.vector));
