@@ -172,9 +172,11 @@ it("browse, sign in, edit, regenerate with live progress, cancel a queued job, s
   await page.setViewportSize({ width: 1280, height: 1000 });
   await page.screenshot({ path: join(ROOT, "docs", "screenshots", "artwork.png") });
 
-  // 5. Regenerate with 2 beams and a long job; the bar moves and the new text appears without a reload.
+  // 5. Regenerate with 8 beams and a long job; the bar moves and the new text appears without a reload.
+  // (The worker writes progress every 500 ms; 2 beams of the tiny model made 1,024 tokens in about
+  // 0.7 s, so a fast run could end before any progress was written.)
   worker = spawnArtdesc(["worker"], env);
-  await page.getByLabel("Beams").fill("2");
+  await page.getByLabel("Beams").fill("8");
   await page.getByLabel("Max new tokens").fill("1024");
   await page.getByLabel("Min new tokens").fill("1024");
   await page.getByLabel("Replace a person's text").check();
@@ -199,7 +201,7 @@ it("browse, sign in, edit, regenerate with live progress, cancel a queued job, s
   expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
   const stored = await httpGql(`${base}/graphql`, `{ artwork(id: "${WORK}") { ... on Artwork { description currentDescription { generation { numBeams maxNewTokens } } } } }`);
   expect(stored.data.artwork.description).toBe(fresh);
-  expect(stored.data.artwork.currentDescription.generation).toEqual({ numBeams: 2, maxNewTokens: 1024 });
+  expect(stored.data.artwork.currentDescription.generation).toEqual({ numBeams: 8, maxNewTokens: 1024 });
   await worker.stop();
   worker = null;
 
