@@ -1,6 +1,6 @@
 import type { Config } from "../config.js";
-import { type Db, kindOf, writeTransaction } from "../db.js";
-import type { Job, Prisma } from "../generated/prisma/client.js";
+import { type Db, writeTransaction } from "../db.js";
+import type { Job } from "../generated/prisma/client.js";
 import type { Logger } from "../log.js";
 import { acquireLease, holderId, releaseLease } from "../jobs/lease.js";
 import { EMBED, failJob, leaseName, PRIORITY } from "../jobs/queue.js";
@@ -24,25 +24,14 @@ const KEEP_FINISHED_MS = 86_400_000;
 /** Queues the embed job when vectors are missing or stale and none is queued or running. Returns it when created. */
 export async function queueEmbedJob(db: Db, config: Pick<Config, "EMBED_MODEL_ID" | "EMBED_MODEL_DTYPE" | "JOB_MAX_ATTEMPTS">, reason = "stale embeddings"): Promise<Job | null> {
   if ((await countStale(db, configuredVectorModel(config))) === 0) return null;
-  // On PostgreSQL, under writeTransaction's lock: ids are given at insert there but commits land
-  // in any order, so the check below could let two processes both keep theirs (enqueueDescribe).
-  if (kindOf(db) === "postgresql") return writeTransaction(db, (tx) => queueOne(tx, config, reason));
-  return queueOne(db, config, reason);
-}
-
-async function queueOne(db: Db | Prisma.TransactionClient, config: Pick<Config, "JOB_MAX_ATTEMPTS">, reason: string): Promise<Job | null> {
-  if (await db.job.findFirst({ where: { dedupeKey: DEDUPE_KEY, status: { in: ["QUEUED", "RUNNING"] } }, select: { id: true } })) return null;
-  await db.job.deleteMany({ where: { kind: EMBED, status: { in: ["SUCCEEDED", "CANCELLED"] }, finishedAt: { lt: new Date(Date.now() - KEEP_FINISHED_MS) } } });
-  const mine = await db.job.create({
-    data: { kind: EMBED, dedupeKey: DEDUPE_KEY, priority: PRIORITY.embed, reason, maxAttempts: config.JOB_MAX_ATTEMPTS },
+  // Find, then queue, in one write transaction: two processes at once take turns (enqueueDescribe).
+  return writeTransaction(db, async (tx) => {
+    if (await tx.job.findFirst({ where: { dedupeKey: DEDUPE_KEY, status: { in: ["QUEUED", "RUNNING"] } }, select: { id: true } })) return null;
+    await tx.job.deleteMany({ where: { kind: EMBED, status: { in: ["SUCCEEDED", "CANCELLED"] }, finishedAt: { lt: new Date(Date.now() - KEEP_FINISHED_MS) } } });
+    return tx.job.create({
+      data: { kind: EMBED, dedupeKey: DEDUPE_KEY, priority: PRIORITY.embed, reason, maxAttempts: config.JOB_MAX_ATTEMPTS },
+    });
   });
-  // Two processes may both have found none (SQLite: each statement commits on its own, in id order): the oldest queued one wins.
-  const oldest = await db.job.findFirst({ where: { dedupeKey: DEDUPE_KEY, status: "QUEUED" }, orderBy: { id: "asc" } });
-  if (oldest && oldest.id < mine.id) {
-    await db.job.deleteMany({ where: { id: mine.id, status: "QUEUED" } });
-    return null;
-  }
-  return mine;
 }
 
 /** Claims the ready embed job (lease, then QUEUED -> RUNNING), or null. */

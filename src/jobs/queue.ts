@@ -94,47 +94,36 @@ export interface EnqueueRequest {
  * this request is more urgent). `created` says which.
  */
 export async function enqueueDescribe(db: Db, config: Config, req: EnqueueRequest): Promise<{ job: Job; created: boolean }> {
-  // PostgreSQL gives ids when rows are inserted, but commits them in any order (READ COMMITTED):
-  // two processes that both found nothing may each see only their own row when they check, and
-  // both keep it. Under writeTransaction's lock they take turns, as every write does on SQLite.
-  if (kindOf(db) === "postgresql") return writeTransaction(db, (tx) => findOrQueue(tx, config, req));
-  return findOrQueue(db, config, req);
-}
-
-async function findOrQueue(db: Db | Prisma.TransactionClient, config: Config, req: EnqueueRequest): Promise<{ job: Job; created: boolean }> {
   const params = encodeJobParams(req.params ?? {});
   const force = req.force ?? false;
   const priority = req.priority ?? PRIORITY.request;
   const dedupeKey = `${DESCRIBE}:${req.artworkId}:${req.imageId ?? "-"}:${force ? "force" : "keep"}:${params}`;
-  const existing = await db.job.findFirst({ where: { dedupeKey, status: "QUEUED" }, orderBy: { id: "asc" } });
-  if (existing) {
-    if (existing.priority >= priority) return { job: existing, created: false };
-    await db.job.updateMany({ where: { id: existing.id, status: "QUEUED" }, data: { priority } });
-    return { job: await db.job.findUniqueOrThrow({ where: { id: existing.id } }), created: false };
-  }
-  const mine = await db.job.create({
-    data: {
-      kind: DESCRIBE,
-      artworkId: req.artworkId,
-      imageId: req.imageId,
-      params,
-      dedupeKey,
-      force,
-      priority,
-      reason: req.reason ?? null,
-      requestedBy: req.requestedBy ?? null,
-      maxAttempts: config.JOB_MAX_ATTEMPTS,
-      progressTotal: resolveParams(req.params ?? {}, config).maxNewTokens,
-    },
+  // Find, then queue, in one write transaction: two processes asking at once take turns (on
+  // PostgreSQL a check after the insert would not do: ids are given at insert, commits land in any order).
+  return writeTransaction(db, async (tx) => {
+    const existing = await tx.job.findFirst({ where: { dedupeKey, status: "QUEUED" }, orderBy: { id: "asc" } });
+    if (existing) {
+      if (existing.priority >= priority) return { job: existing, created: false };
+      await tx.job.updateMany({ where: { id: existing.id, status: "QUEUED" }, data: { priority } });
+      return { job: await tx.job.findUniqueOrThrow({ where: { id: existing.id } }), created: false };
+    }
+    const mine = await tx.job.create({
+      data: {
+        kind: DESCRIBE,
+        artworkId: req.artworkId,
+        imageId: req.imageId,
+        params,
+        dedupeKey,
+        force,
+        priority,
+        reason: req.reason ?? null,
+        requestedBy: req.requestedBy ?? null,
+        maxAttempts: config.JOB_MAX_ATTEMPTS,
+        progressTotal: resolveParams(req.params ?? {}, config).maxNewTokens,
+      },
+    });
+    return { job: mine, created: true };
   });
-  // Two processes may both have found nothing and inserted (SQLite: each statement commits on its
-  // own, in id order): the oldest queued one wins, the other withdraws its row.
-  const oldest = await db.job.findFirst({ where: { dedupeKey, status: "QUEUED" }, orderBy: { id: "asc" } });
-  if (oldest && oldest.id < mine.id) {
-    await db.job.deleteMany({ where: { id: mine.id, status: "QUEUED" } });
-    return { job: oldest, created: false };
-  }
-  return { job: mine, created: true };
 }
 
 /** The main image a description would be made from: downloaded and not missing on Commons. */
