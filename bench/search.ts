@@ -114,7 +114,8 @@ async function measureOn(databaseUrl: string, label: string): Promise<{ ok: bool
   try {
     const port = await freePort();
     const profile = CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", CPU_PROF] : [];
-    server = spawn(process.execPath, [...profile, "--import", "tsx", "src/cli.ts", "serve"], {
+    // The compiled CLI users run (bin/artdesc.js; npm run bench:search builds it first).
+    server = spawn(process.execPath, [...profile, "bin/artdesc.js", "serve"], {
       // API_WORKERS: one API process per core, as bench:api runs it (README, "Configuration").
       env: {
         ...process.env,
@@ -240,7 +241,7 @@ try {
   let met = await measureOn(`file:${file}`, "SQLite");
   if (POSTGRES_URL) {
     const copied = Date.now();
-    const copy = spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", "db", "copy", "--to", POSTGRES_URL], {
+    const copy = spawnSync(process.execPath, ["bin/artdesc.js", "db", "copy", "--to", POSTGRES_URL], {
       env: { ...process.env, DATABASE_URL: `file:${file}`, LOG_LEVEL: "fatal" },
       encoding: "utf8",
       maxBuffer: 64 * 1024 * 1024,

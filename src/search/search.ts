@@ -4,7 +4,6 @@ import { type Db, kindOf, readConnection } from "../db.js";
 import { vectorIndex } from "../embed/vector-index.js";
 import { type ArtworkFilter, creatorWhere } from "../store/artwork-filter.js";
 import { altText } from "../text/alt-text.js";
-import { normalizeWords } from "../text/normalize.js";
 import { meaningText, parseSearchQuery, renderExcludedQuery, renderFtsQuery, type Term } from "./fts-query.js";
 import {
   postgresCountMatches,
@@ -13,7 +12,8 @@ import {
   postgresSearchPage,
   postgresSimilarWorks,
 } from "./postgres-search.js";
-import { HIT_CLOSE, HIT_OPEN, SNIPPET_TOKENS } from "./snippet.js";
+import { fts5Snippet, type SnippetMarks, type SnippetPhrase, snippetPhrases } from "./fts5-snippet.js";
+import { ELLIPSIS, HIT_CLOSE, HIT_OPEN, SNIPPET_TOKENS } from "./snippet.js";
 
 export { snippetHtml, snippetText } from "./snippet.js";
 
@@ -202,25 +202,24 @@ export function searchPage(db: Db, search: PreparedSearch | null, limit: number,
   if (search.mode !== "TEXT") return fusedPage(db, search, limit, offset);
   const reader = searchReader(db);
   return reader.kept(`page ${limit} ${offset} ${search.key}`, () => {
-    const match = matchExpression(reader, search.terms);
-    // Rank every match, then make snippets for the page's rows only.
+    const terms = resolvedTerms(reader, search.terms);
+    // Rank every match, then make snippets for the page's rows only, from their texts (fts5-snippet.ts).
     const ranked = reader
       .statement(
         `SELECT f.rowid AS id, ${BM25} AS rank FROM artwork_fts f
          WHERE artwork_fts MATCH ? ${search.restrict}
          ORDER BY rank, f.rowid LIMIT ? OFFSET ?`,
       )
-      .all(match, ...search.params, limit + 1, offset) as { id: number; rank: number }[];
+      .all(renderFtsQuery(terms), ...search.params, limit + 1, offset) as { id: number; rank: number }[];
     const page = ranked.slice(0, limit);
-    const snippets = new Map(
-      (reader.statement(SNIPPETS).all(match, JSON.stringify(page.map((r) => r.id))) as SnippetRow[]).map((r) => [r.id, r]),
-    );
+    const descriptions = indexedDescriptions(reader, page.map((r) => r.id));
+    const phrases = snippetPhrases(terms);
     const hits = page.map((r, i) => {
-      const s = snippets.get(r.id);
+      const description = descriptions.get(r.id) ?? "";
       return Object.freeze({
         artworkId: r.id,
         score: -r.rank,
-        snippet: s?.hasDescription ? s.snippet : null,
+        snippet: description ? fts5Snippet(description, phrases, SNIPPET_MARKS) : null,
         rank: offset + i + 1,
         similarity: null,
         matchedBy: TEXT_ONLY,
@@ -334,26 +333,26 @@ function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): KeptFu
     const nearest = index.nearest(meaning.vector, meaning.topK, (id) => allowed.has(id) && !excluded.has(id));
     const ids = nearest.map((n) => n.artworkId);
     if (search.mode === "SEMANTIC") {
-      return frozenOrder({ ids, matchedBy: ids.map(() => MEANING_ONLY), fused: nearest.map((n) => n.similarity), textRank: ids.map(() => 0) }, null, NO_SCORES);
+      return frozenOrder({ ids, matchedBy: ids.map(() => MEANING_ONLY), fused: nearest.map((n) => n.similarity), textRank: ids.map(() => 0) }, [], NO_SCORES);
     }
     // Each word match's BM25 comes with it (reading it costs little next to ranking by it), kept
-    // for the pages' scores; the MATCH expression (it reads the vocabulary), for their snippets.
-    const match = matchExpression(reader, search.terms);
+    // for the pages' scores; the phrases the MATCH held (it reads the vocabulary), for their snippets.
+    const terms = resolvedTerms(reader, search.terms);
     const rows = reader
       .statement(`SELECT f.rowid, ${BM25} AS rank FROM artwork_fts f WHERE artwork_fts MATCH ? ${search.restrict} ORDER BY rank, f.rowid`)
       .raw()
-      .all(match, ...search.params) as [number, number][];
+      .all(renderFtsQuery(terms), ...search.params) as [number, number][];
     const scores = new Float64Array(rows.length);
     const text = rows.map(([id, rank], i) => ((scores[i] = -rank), id));
-    return frozenOrder(fuseOrder(text, ids, meaning.rrfK), match, scores);
+    return frozenOrder(fuseOrder(text, ids, meaning.rrfK), snippetPhrases(terms), scores);
   });
 }
 
 /**
  * A fused list as kept (FusedOrder in typed arrays: kept lists live until the next commit, up to
  * CACHED_SEARCH_RESULTS of them, thousands of rows each, and typed arrays keep their numbers
- * outside the garbage-collected heap, which would otherwise copy them as they age), with the MATCH
- * expression its pages' snippets use and the text ranking's scores (BM25, sign flipped) in its order.
+ * outside the garbage-collected heap, which would otherwise copy them as they age), with the phrases
+ * its pages' snippets mark and the text ranking's scores (BM25, sign flipped) in its order.
  */
 interface KeptFusedOrder {
   readonly ids: Int32Array;
@@ -362,20 +361,20 @@ interface KeptFusedOrder {
   readonly textRank: Int32Array;
   /** 1 where the work is among the nearest by meaning. */
   readonly byMeaning: Uint8Array;
-  readonly match: string | null;
+  readonly phrases: readonly SnippetPhrase[];
   readonly textScores: Float64Array;
 }
 
 const NO_SCORES = new Float64Array(0);
 
 /** Kept and shared by later searches: nobody may change it (its arrays are never written after this). */
-const frozenOrder = (o: FusedOrder, match: string | null, textScores: Float64Array): KeptFusedOrder =>
+const frozenOrder = (o: FusedOrder, phrases: readonly SnippetPhrase[], textScores: Float64Array): KeptFusedOrder =>
   Object.freeze({
     ids: Int32Array.from(o.ids),
     fused: Float64Array.from(o.fused),
     textRank: Int32Array.from(o.textRank),
     byMeaning: Uint8Array.from(o.matchedBy, (m) => (m === TEXT_ONLY ? 0 : 1)),
-    match,
+    phrases,
     textScores,
   });
 
@@ -389,22 +388,18 @@ function fusedPage(db: Db, search: PreparedSearch, limit: number, offset: number
   return reader.kept(`page ${limit} ${offset} ${search.key}`, () => {
     const list = fusedList(db, reader, search);
     const pageIds = Array.from(list.ids.subarray(offset, offset + limit));
-    const ids = JSON.stringify(pageIds);
-    const worded = pageIds.filter((_, i) => list.textRank[offset + i]! > 0);
-    const snippets = new Map(worded.length ? (reader.statement(SNIPPETS).all(list.match!, JSON.stringify(worded)) as SnippetRow[]).map((r) => [r.id, r]) : []);
     const page: FusedRow[] = pageIds.map((id, i) => {
       const rank = list.textRank[offset + i]!;
       return { id, score: rank ? list.textScores[rank - 1]! : 0, matchedBy: matchedByOf(list, offset + i), fused: list.fused[offset + i]! };
     });
-    const descriptions = new Map(
-      (reader.statement(`SELECT rowid AS id, description FROM artwork_fts WHERE rowid IN (SELECT value FROM json_each(?))`).all(ids) as { id: number; description: string }[]).map(
-        (r) => [r.id, r.description],
-      ),
-    );
+    const descriptions = indexedDescriptions(reader, pageIds);
     const index = vectorIndex(readConnection(db), search.meaning!.modelId);
-    const hits = page.map((r, i) =>
-      fusedHit(r, offset + i + 1, descriptions.get(r.id) ?? "", snippets.get(r.id)?.snippet ?? null, index.similarity(search.meaning!.vector, r.id)),
-    );
+    const hits = page.map((r, i) => {
+      const description = descriptions.get(r.id) ?? "";
+      // A word match's snippet marks its words; fusedHit gives a meaning-only hit its opening sentences.
+      const marked = description && list.textRank[offset + i]! > 0 ? fts5Snippet(description, list.phrases, SNIPPET_MARKS) : null;
+      return fusedHit(r, offset + i + 1, description, marked, index.similarity(search.meaning!.vector, r.id));
+    });
     return Object.freeze({ hits: Object.freeze(hits), hasMore: list.ids.length > offset + limit });
   });
 }
@@ -417,7 +412,7 @@ export function countMatches(db: Db, search: PreparedSearch | null): number | Pr
   if (search.mode !== "TEXT") return fusedList(db, reader, search).ids.length;
   return reader.kept(`count ${search.key}`, () => {
     const sql = `SELECT COUNT(*) FROM artwork_fts f WHERE artwork_fts MATCH ? ${search.restrict}`;
-    return Number(reader.statement(sql).pluck().get(matchExpression(reader, search.terms), ...search.params));
+    return Number(reader.statement(sql).pluck().get(renderFtsQuery(resolvedTerms(reader, search.terms)), ...search.params));
   });
 }
 
@@ -431,29 +426,32 @@ export async function searchArtworks(
 }
 
 /**
- * The MATCH expression. An implied prefix helps while a word is half typed; once the last word
- * is a whole word in the index, it is searched as that word: prefix matching costs several times
- * more on common words.
+ * The terms the MATCH expression is rendered from. An implied prefix helps while a word is half
+ * typed; once the last word is a whole word in the index, it is searched as that word: prefix
+ * matching costs several times more on common words.
  */
-function matchExpression(reader: SearchReader, terms: readonly Term[]): string {
+function resolvedTerms(reader: SearchReader, terms: readonly Term[]): Term[] {
   const last = terms.at(-1)!;
-  if (last.prefix === "implied" && reader.statement(VOCAB_HAS_TERM).get(normalizeWords(last.words.at(-1)!))) {
-    return renderFtsQuery([...terms.slice(0, -1), { ...last, prefix: false }]);
+  if (last.prefix === "implied" && reader.statement(HAS_WORD).get(renderFtsQuery([{ words: [last.words.at(-1)!], prefix: false, negated: false }]))) {
+    return [...terms.slice(0, -1), { ...last, prefix: false }];
   }
-  return renderFtsQuery([...terms]);
+  return [...terms];
 }
 
-const VOCAB_HAS_TERM = `SELECT 1 FROM artwork_fts_vocab WHERE term = ? LIMIT 1`;
 /**
- * A page's snippets. FTS5 does not use `rowid IN (…)` with a MATCH as its index: this evaluates the
- * whole MATCH again (about as much as ranking it; measured 2026-12-03). Rows one at a time
- * (`rowid = CAST(? AS INTEGER)`: a REAL rowid, as JavaScript numbers bind, is ignored and every
- * match returned) cost about 0.17 ms each, no less in the benchmark, so one statement stays.
+ * Whether a word is in the index: the first row of its MATCH (FTS5 reads its doclist lazily, about
+ * 0.02 ms). Asking artwork_fts_vocab for the term costs about 0.1 ms: it counts the term's whole doclist.
  */
-const SNIPPETS = `SELECT rowid AS id, snippet(artwork_fts, 1, '${HIT_OPEN}', '${HIT_CLOSE}', '…', ${SNIPPET_TOKENS}) AS snippet,
-                         description <> '' AS hasDescription
-                  FROM artwork_fts WHERE artwork_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))`;
-type SnippetRow = { id: number; snippet: string; hasDescription: number };
+const HAS_WORD = `SELECT 1 FROM artwork_fts WHERE artwork_fts MATCH ? LIMIT 1`;
+/** FTS5's snippet(artwork_fts, 1, HIT_OPEN, HIT_CLOSE, '…', SNIPPET_TOKENS), computed from the text (fts5-snippet.ts). */
+const SNIPPET_MARKS: SnippetMarks = Object.freeze({ open: HIT_OPEN, close: HIT_CLOSE, ellipsis: ELLIPSIS, tokens: SNIPPET_TOKENS });
+/** The indexed description (artwork_fts's description column: the current description, '' without one) of each listed work. */
+function indexedDescriptions(reader: SearchReader, ids: readonly number[]): Map<number, string> {
+  if (!ids.length) return new Map();
+  const rows = reader.statement(DESCRIPTIONS).raw().all(JSON.stringify(ids)) as [number, string][];
+  return new Map(rows);
+}
+const DESCRIPTIONS = `SELECT rowid, description FROM artwork_fts WHERE rowid IN (SELECT value FROM json_each(?))`;
 /**
  * The ids of the works in the full-text index (the active ones), as a plain table: FTS5's
  * %_docsize shadow table, one small row per indexed work, id its INTEGER PRIMARY KEY (rowid).

@@ -1,0 +1,255 @@
+/**
+ * FTS5's snippet() computed in JavaScript from a description and the query's phrases, so that a
+ * page's snippets need no second MATCH: on SQLite, evaluating a MATCH again for the page's rows
+ * cost more than ranking every match (about 1.5 ms against 1.1 ms for two common words over
+ * 20,000 works), whatever the rowid constraint, because FTS5 loads each phrase's whole doclist
+ * first. This is a port of fts5SnippetFunction and fts5HighlightCb (SQLite 3.53, ext/fts5/fts5_aux.c)
+ * over the unicode61 tokenizer with remove_diacritics 2 (the index's tokenizer,
+ * prisma/migrations/…_search_fts): the same window, the same sentence-start preference and the
+ * same marks; test/search/fts5-snippet.test.ts checks it against SQLite's snippet() on random texts
+ * and queries. Where Unicode's tables differ (SQLite's date from Unicode 6.1, JavaScript's are
+ * current) a rare letter may be marked differently; the search results themselves never depend on this.
+ */
+import type { Term } from "./fts-query.js";
+
+/** A query phrase as the index sees it: its words' folded tokens, the last one a prefix when `prefix`. */
+export interface SnippetPhrase {
+  readonly tokens: readonly string[];
+  readonly prefix: boolean;
+}
+
+export interface SnippetMarks {
+  open: string;
+  close: string;
+  ellipsis: string;
+  /** Tokens in the window (snippet()'s fifth argument). */
+  tokens: number;
+}
+
+interface Token {
+  start: number;
+  end: number;
+  folded: string;
+}
+
+// unicode61's default token characters: the categories L*, N* and Co.
+const TOKEN_CHAR = /[\p{L}\p{N}\p{Co}]/u;
+const MARKS = /\p{M}+/gu;
+
+/** sqlite3Fts5UnicodeIsdiacritic: the combining marks unicode61 lets continue (never start) a token. */
+function isDiacritic(c: number): boolean {
+  if (c < 768 || c > 817) return false;
+  return c < 800 ? ((0x08029fdf >>> (c - 768)) & 1) === 1 : ((0x000361f8 >>> (c - 800)) & 1) === 1;
+}
+
+const isAsciiAlnum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+
+/** A token's folded form: lower case, diacritics removed (sqlite3Fts5UnicodeFold with remove_diacritics 2). */
+function fold(token: string, ascii: boolean): string {
+  return ascii ? token.toLowerCase() : token.normalize("NFD").replace(MARKS, "").toLowerCase().normalize("NFC");
+}
+
+/** The unicode61 tokens of `text`: their UTF-16 offsets and folded forms. */
+export function tokenize(text: string): Token[] {
+  const out: Token[] = [];
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    // Separators up to the next token character.
+    let c = text.codePointAt(i)!;
+    if (c < 128 ? !isAsciiAlnum(c) : !TOKEN_CHAR.test(String.fromCodePoint(c))) {
+      i += c > 0xffff ? 2 : 1;
+      continue;
+    }
+    const start = i;
+    let ascii = true;
+    while (i < n) {
+      c = text.codePointAt(i)!;
+      if (c < 128) {
+        if (!isAsciiAlnum(c)) break;
+        i++;
+        continue;
+      }
+      if (!isDiacritic(c) && !TOKEN_CHAR.test(String.fromCodePoint(c))) break;
+      ascii = false;
+      i += c > 0xffff ? 2 : 1;
+    }
+    out.push({ start, end: i, folded: fold(text.slice(start, i), ascii) });
+  }
+  return out;
+}
+
+/**
+ * The phrases FTS5 would mark for wanted terms, in the order the MATCH expression holds them
+ * (renderFtsQuery: wanted terms first; excluded ones match nothing in a hit). `terms` are the
+ * terms the MATCH was rendered from, implied prefixes already resolved.
+ */
+export function snippetPhrases(terms: readonly Term[]): SnippetPhrase[] {
+  return terms
+    .filter((t) => !t.negated)
+    .map((t) => ({ tokens: tokenize(t.words.join(" ")).map((x) => x.folded), prefix: !!t.prefix }))
+    .filter((p) => p.tokens.length > 0);
+}
+
+interface Instance {
+  phrase: number;
+  offset: number;
+}
+
+/** Every phrase instance in the text, by position then phrase (xInst's order). */
+function instances(tokens: readonly Token[], phrases: readonly SnippetPhrase[]): Instance[] {
+  const out: Instance[] = [];
+  for (let at = 0; at < tokens.length; at++) {
+    for (let p = 0; p < phrases.length; p++) {
+      const phrase = phrases[p]!;
+      const n = phrase.tokens.length;
+      if (at + n > tokens.length) continue;
+      let ok = true;
+      for (let k = 0; k < n && ok; k += 1) {
+        const doc = tokens[at + k]!.folded;
+        const want = phrase.tokens[k]!;
+        ok = k === n - 1 && phrase.prefix ? doc.startsWith(want) : doc === want;
+      }
+      if (ok) out.push({ phrase: p, offset: at });
+    }
+  }
+  return out;
+}
+
+/** First token of each sentence: token 0, and each token after whitespace that follows '.' or ':' (fts5SentenceFinderCb). */
+function sentenceStarts(text: string, tokens: readonly Token[]): number[] {
+  const out: number[] = [];
+  for (let pos = 0; pos < tokens.length; pos++) {
+    if (pos === 0) {
+      out.push(0);
+      continue;
+    }
+    const start = tokens[pos]!.start;
+    let i = start - 1;
+    let c = "";
+    for (; i >= 0; i--) {
+      c = text[i]!;
+      if (c !== " " && c !== "\t" && c !== "\n" && c !== "\r") break;
+    }
+    if (i !== start - 1 && (c === "." || c === ":")) out.push(pos);
+  }
+  return out;
+}
+
+/** snippet(table, column, open, close, ellipsis, tokens) for a row whose column holds `text`. */
+export function fts5Snippet(text: string, phrases: readonly SnippetPhrase[], marks: SnippetMarks): string {
+  const tokens = tokenize(text);
+  const nDoc = tokens.length;
+  const nToken = marks.tokens;
+  const inst = instances(tokens, phrases);
+  const size = (p: number) => phrases[p]!.tokens.length;
+
+  // fts5SnippetScore: 1000 for each phrase's first instance in the window, 1 for each further one.
+  const score = (from: number): { score: number; adjusted: number } => {
+    const seen = new Uint8Array(phrases.length);
+    let s = 0;
+    let first = -1;
+    let last = 0;
+    for (const { phrase, offset } of inst) {
+      if (offset < from || offset >= from + nToken) continue;
+      s += seen[phrase] ? 1 : 1000;
+      seen[phrase] = 1;
+      if (first < 0) first = offset;
+      last = offset + size(phrase);
+    }
+    // The window moved to put its instances in the middle (C's integer division truncates).
+    let adjusted = first - Math.trunc((nToken - (last - first)) / 2);
+    if (adjusted + nToken > nDoc) adjusted = nDoc - nToken;
+    if (adjusted < 0) adjusted = 0;
+    return { score: s, adjusted };
+  };
+
+  let best = 0;
+  let bestScore = 0;
+  const starts = sentenceStarts(text, tokens);
+  for (const { offset } of inst) {
+    const here = score(offset);
+    if (here.score > bestScore) {
+      bestScore = here.score;
+      best = here.adjusted;
+    }
+    // A window from the start of the instance's sentence wins ties and near-ties.
+    if (starts.length && nDoc > nToken) {
+      let j = 0;
+      while (j < starts.length - 1 && starts[j + 1]! <= offset) j++;
+      const sentence = starts[j]!;
+      if (sentence < offset) {
+        const s = score(sentence).score + (sentence === 0 ? 120 : 100);
+        if (s > bestScore) {
+          bestScore = s;
+          best = sentence;
+        }
+      }
+    }
+  }
+
+  // fts5CInstIter: instances merged where they overlap.
+  let nextInst = 0;
+  let iterStart = -1;
+  let iterEnd = -1;
+  const advance = () => {
+    iterStart = -1;
+    iterEnd = -1;
+    while (nextInst < inst.length) {
+      const { phrase, offset } = inst[nextInst]!;
+      const end = offset - 1 + size(phrase);
+      if (iterStart < 0) {
+        iterStart = offset;
+        iterEnd = end;
+      } else if (offset <= iterEnd) {
+        if (end > iterEnd) iterEnd = end;
+      } else break;
+      nextInst++;
+    }
+  };
+  advance();
+  const rangeStart = best;
+  const rangeEnd = best + nToken - 1;
+  let out = best > 0 ? marks.ellipsis : "";
+  while (iterStart >= 0 && iterStart < best) advance();
+
+  // fts5HighlightCb over the window's tokens.
+  let copied = 0;
+  let open = false;
+  for (let pos = rangeStart; pos <= rangeEnd && pos < nDoc; pos++) {
+    const { start, end } = tokens[pos]!;
+    if (rangeStart && pos === rangeStart) copied = start;
+    if (open && (pos <= iterStart || iterStart < 0) && start > copied) {
+      out += marks.close;
+      open = false;
+    }
+    if (pos === iterStart && !open) {
+      out += text.slice(copied, start) + marks.open;
+      copied = start;
+      open = true;
+    }
+    if (pos === iterEnd) {
+      if (!open) {
+        out += marks.open;
+        open = true;
+      }
+      out += text.slice(copied, end);
+      copied = end;
+      advance();
+    }
+    if (pos === rangeEnd) {
+      if (open) {
+        if (iterStart >= 0 && pos >= iterStart) {
+          out += text.slice(copied, end);
+          copied = end;
+        }
+        out += marks.close;
+        open = false;
+      }
+      out += text.slice(copied, end);
+      copied = end;
+    }
+  }
+  if (open) out += marks.close;
+  return out + (rangeEnd >= nDoc - 1 ? text.slice(copied) : marks.ellipsis);
+}
