@@ -49,6 +49,27 @@ describe("query plans kept for Prisma's client engine (the real compiler of this
     expect(await byQid("Q901")).toEqual({ title: "Plan one, renamed" });
   });
 
+  it("compiles a read by a list of ids once per list length, and each copy of the plan reads its own ids", async () => {
+    // One at a time, so that the ids ascend with the QIDs.
+    const ids: number[] = [];
+    for (const qid of ["Q921", "Q922", "Q923", "Q924"]) ids.push((await makeArtwork(t.db, { qid, title: `Ids ${qid}` })).id);
+    const [a, b, c, d] = ids as [number, number, number, number];
+    const byIds = (ids: number[]) => t.db.artwork.findMany({ where: { id: { in: ids } }, orderBy: { id: "asc" }, select: { qid: true } });
+    let rows: unknown;
+    expect(await counted(async () => (rows = await byIds([a, b])))).toEqual({ hits: 0, misses: 1 });
+    expect(rows).toEqual([{ qid: "Q921" }, { qid: "Q922" }]);
+    expect(await counted(async () => (rows = await byIds([d, c])))).toEqual({ hits: 1, misses: 0 });
+    expect(rows).toEqual([{ qid: "Q923" }, { qid: "Q924" }]);
+    expect(await counted(async () => (rows = await byIds([b, c, d])))).toEqual({ hits: 0, misses: 1 });
+    expect(rows).toEqual([{ qid: "Q922" }, { qid: "Q923" }, { qid: "Q924" }]);
+    expect(await counted(async () => (rows = await byIds([a, a, d])))).toEqual({ hits: 1, misses: 0 });
+    expect(rows).toEqual([{ qid: "Q921" }, { qid: "Q924" }]);
+    const notIn = (ids: number[]) => t.db.artwork.findMany({ where: { id: { notIn: ids }, title: { startsWith: "Ids" } }, orderBy: { id: "asc" }, select: { qid: true } });
+    await notIn([a]);
+    expect(await counted(async () => (rows = await notIn([d])))).toEqual({ hits: 1, misses: 0 });
+    expect(rows).toEqual([{ qid: "Q921" }, { qid: "Q922" }, { qid: "Q923" }]);
+  });
+
   it("keeps plans per client: another database's client compiles the same request itself", async () => {
     await makeArtwork(other.db, { qid: "Q911", title: "Plan elsewhere" });
     let rows: unknown;
@@ -101,6 +122,42 @@ describe("keepQueryPlans (on a stand-in compiler, to see each compile)", () => {
     second.compile(read(1));
     second.compile(read(1));
     expect(compiled.slice(4)).toEqual([read(1), read(1)]);
+  });
+
+  const byIds = (ids: string) => `{"modelName":"Artwork","action":"findMany","query":{"arguments":{"where":{"id":{"in":[${ids}]}}}}}`;
+  /** A compiler whose plans hold each value of an id list as a query argument, as Prisma's do, and (`echo`) outside one as well. */
+  function listCompiler(echo: boolean) {
+    const compiled: string[] = [];
+    class Compiler {
+      compile(request: string): unknown {
+        compiled.push(request);
+        const ids = /"in":\[([^\]]*)\]/.exec(request)?.[1]?.split(",") ?? [];
+        return { type: "query", args: { sql: "SELECT ?", args: ids.map(String), ...(echo ? { ids: ids.map(Number) } : {}) } };
+      }
+    }
+    keepQueryPlans(Compiler as QueryCompilerClass);
+    return { compiled, compiler: new Compiler() };
+  }
+
+  it("compiles an id list's shape once with stand-in values and gives each request a copy with its own values", () => {
+    const { compiled, compiler } = listCompiler(false);
+    const first = compiler.compile(byIds("5,7")) as { args: { args: string[] } };
+    const second = compiler.compile(byIds("9,1")) as { args: { args: string[] } };
+    expect(compiled).toHaveLength(1);
+    expect(compiled[0]).not.toContain("[5,7]");
+    expect(first.args.args).toEqual(["5", "7"]);
+    expect(second.args.args).toEqual(["9", "1"]);
+    expect(compiler.compile(byIds("5,7"))).toEqual(first);
+    expect(compiled).toHaveLength(1);
+  });
+
+  it("compiles each request whose plan holds a stand-in anywhere but once in an argument list", () => {
+    const { compiled, compiler } = listCompiler(true);
+    expect((compiler.compile(byIds("5,7")) as { args: { args: string[] } }).args.args).toEqual(["5", "7"]);
+    expect((compiler.compile(byIds("9,1")) as { args: { args: string[] } }).args.args).toEqual(["9", "1"]);
+    compiler.compile(byIds("9,1"));
+    // The shape once (refused as a template), then each request as it is, the second one kept.
+    expect(compiled).toEqual([expect.not.stringContaining("[5,7]"), byIds("5,7"), byIds("9,1")]);
   });
 
   it("refuses a compiler class without a compile method (another Prisma version)", () => {
