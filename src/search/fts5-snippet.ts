@@ -1,14 +1,16 @@
 /**
  * FTS5's snippet() computed in JavaScript from a description and the query's phrases, so that a
- * page's snippets need no second MATCH: on SQLite, evaluating a MATCH again for the page's rows
- * cost more than ranking every match (about 1.5 ms against 1.1 ms for two common words over
- * 20,000 works), whatever the rowid constraint, because FTS5 loads each phrase's whole doclist
- * first. This is a port of fts5SnippetFunction and fts5HighlightCb (SQLite 3.53, ext/fts5/fts5_aux.c)
+ * page's snippets need no second MATCH: on SQLite, evaluating the MATCH again for a page's 10 rows
+ * cost 0.42 ms for two common words over 20,000 works (ranking every match: 0.93 ms), whatever the
+ * rowid constraint, because FTS5 loads each phrase's doclist first; reading the 10 texts and marking
+ * them here costs 0.16 ms. This is a port of fts5SnippetFunction and fts5HighlightCb (SQLite 3.53, ext/fts5/fts5_aux.c)
  * over the unicode61 tokenizer with remove_diacritics 2 (the index's tokenizer,
  * prisma/migrations/…_search_fts): the same window, the same sentence-start preference and the
  * same marks; test/search/fts5-snippet.test.ts checks it against SQLite's snippet() on random texts
- * and queries. Where Unicode's tables differ (SQLite's date from Unicode 6.1, JavaScript's are
- * current) a rare letter may be marked differently; the search results themselves never depend on this.
+ * and queries, and its tokens against SQLite's for every letter of the Latin, Greek and Cyrillic
+ * blocks. SQLite's character tables are older than JavaScript's (Unicode 6.1), so in scripts whose
+ * letters or case pairs came later (Cherokee, Georgian capitals, …) a word may be marked
+ * differently; which works match, and their order, never depend on this.
  */
 import type { Term } from "./fts-query.js";
 
@@ -34,7 +36,6 @@ interface Token {
 
 // unicode61's default token characters: the categories L*, N* and Co.
 const TOKEN_CHAR = /[\p{L}\p{N}\p{Co}]/u;
-const MARKS = /\p{M}+/gu;
 
 /** sqlite3Fts5UnicodeIsdiacritic: the combining marks unicode61 lets continue (never start) a token. */
 function isDiacritic(c: number): boolean {
@@ -44,9 +45,37 @@ function isDiacritic(c: number): boolean {
 
 const isAsciiAlnum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 
-/** A token's folded form: lower case, diacritics removed (sqlite3Fts5UnicodeFold with remove_diacritics 2). */
+const folded = new Map<string, string>();
+/** Where SQLite's tables differ from that rule: dotless i is not folded to i, and "ǡ" (a, dot, macron) keeps its marks. */
+const KEPT_AS_IS: Record<string, string> = { ı: "ı", ǡ: "ǡ", Ǡ: "ǡ" };
+/**
+ * One character as sqlite3Fts5UnicodeFold(c, 2) leaves it: case folded one character at a time
+ * (so "ς" and "σ", "ſ" and "s" are one letter, as in Unicode's case folding), and a Latin letter's
+ * diacritics removed ("é" is "e"); other scripts keep theirs ("й" stays, as SQLite keeps it).
+ */
+function foldChar(c: string): string {
+  let f = folded.get(c);
+  if (f !== undefined) return f;
+  const kept = KEPT_AS_IS[c];
+  if (kept !== undefined) {
+    folded.set(c, kept);
+    return kept;
+  }
+  const upper = c.toUpperCase();
+  f = [...upper].length === 1 ? upper.toLowerCase() : c.toLowerCase();
+  const parts = f.normalize("NFD");
+  if (/^[a-z]\p{M}+$/u.test(parts)) f = parts[0]!;
+  else if (/^\p{M}+$/u.test(f)) f = "";
+  folded.set(c, f);
+  return f;
+}
+
+/** A token's folded form: lower case, Latin diacritics removed (sqlite3Fts5UnicodeFold with remove_diacritics 2). */
 function fold(token: string, ascii: boolean): string {
-  return ascii ? token.toLowerCase() : token.normalize("NFD").replace(MARKS, "").toLowerCase().normalize("NFC");
+  if (ascii) return token.toLowerCase();
+  let out = "";
+  for (const c of token) out += foldChar(c);
+  return out;
 }
 
 /** The unicode61 tokens of `text`: their UTF-16 offsets and folded forms. */
