@@ -222,9 +222,14 @@ function linear(g: GraphBuilder, x: string, name: string, inDim: number, outDim:
   return g.op("Add", [y, g.weight(`${name}.bias`, [outDim], { constant: 0 })]);
 }
 
-/** GELU as BERT's "gelu": 0.5x(1 + erf(x / sqrt 2)). */
+/**
+ * GELU as BERT's "gelu": 0.5x(1 + erf(x / sqrt 2)), written node for node as torch.onnx exports
+ * F.gelu (Div by sqrt 2, Erf, Add 1, Mul x, Mul 0.5), so onnxruntime fuses it into one Gelu node as it
+ * would in an exported model (a Mul by 1/sqrt 2 is not fused: 48 more nodes in e5-small's 12 layers,
+ * though no slower on a CPU: 1.9 ms a query either way, measured 2026-12-03).
+ */
 function gelu(g: GraphBuilder, x: string): string {
-  const erf = g.op("Erf", [g.op("Mul", [x, g.scalar(Math.SQRT1_2)])]);
+  const erf = g.op("Erf", [g.op("Div", [x, g.scalar(Math.SQRT2)])]);
   return g.op("Mul", [g.op("Mul", [x, g.op("Add", [erf, g.scalar(1)])]), g.scalar(0.5)]);
 }
 
