@@ -134,7 +134,7 @@ function instances(tokens: readonly Token[], phrases: readonly SnippetPhrase[]):
       const n = phrase.tokens.length;
       if (at + n > tokens.length) continue;
       let ok = true;
-      for (let k = 0; k < n && ok; k += 1) {
+      for (let k = 0; k < n && ok; k++) {
         const doc = tokens[at + k]!.folded;
         const want = phrase.tokens[k]!;
         ok = k === n - 1 && phrase.prefix ? doc.startsWith(want) : doc === want;

@@ -82,13 +82,18 @@ export function keepQueryPlans(compiler: QueryCompilerClass, bounds: LruBounds =
     if (shaped) {
       const key = `shape ${shaped.shape}`;
       let template = plans.get(key) as PlanTemplate | typeof NOT_A_TEMPLATE | undefined;
+      const kept = template !== undefined;
       if (template === undefined) {
         counts.misses++;
         const plan = deepFreeze(compile.call(this, shaped.shape));
         template = templateOf(plan, shaped.values.length) ?? NOT_A_TEMPLATE;
         plans.set(key, template, 2 * (key.length + JSON.stringify(plan).length));
-      } else counts.hits++;
-      if (template !== NOT_A_TEMPLATE) return withValues(template.plan, template.trie, template, shaped.values);
+      }
+      // A refused shape is no hit: the request itself is compiled below.
+      if (template !== NOT_A_TEMPLATE) {
+        if (kept) counts.hits++;
+        return withValues(template.plan, template.trie, template.asText, shaped.values);
+      }
     }
     counts.misses++;
     const plan = deepFreeze(compile.call(this, request));
@@ -141,15 +146,11 @@ function templateOf(plan: unknown, count: number): PlanTemplate | null {
 }
 
 /** A copy of the template's plan with `values` in its stand-ins' places (only the containers on their paths are copied). */
-function withValues(node: unknown, trie: Map<string | number, unknown>, template: PlanTemplate, values: readonly string[]): unknown {
+function withValues(node: unknown, trie: Map<string | number, unknown>, asText: readonly boolean[], values: readonly string[]): unknown {
   const copy = (Array.isArray(node) ? node.slice() : { ...(node as object) }) as Record<string | number, unknown>;
   for (const [key, sub] of trie) {
-    copy[key] =
-      typeof sub === "number"
-        ? template.asText[sub]
-          ? values[sub]
-          : Number(values[sub])
-        : withValues((node as Record<string | number, unknown>)[key], sub as Map<string | number, unknown>, template, values);
+    if (typeof sub === "number") copy[key] = asText[sub] ? values[sub] : Number(values[sub]);
+    else copy[key] = withValues((node as Record<string | number, unknown>)[key], sub as Map<string | number, unknown>, asText, values);
   }
   return copy;
 }

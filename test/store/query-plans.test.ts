@@ -158,6 +158,11 @@ describe("keepQueryPlans (on a stand-in compiler, to see each compile)", () => {
     compiler.compile(byIds("9,1"));
     // The shape once (refused as a template), then each request as it is, the second one kept.
     expect(compiled).toEqual([expect.not.stringContaining("[5,7]"), byIds("5,7"), byIds("9,1")]);
+    // A refused shape is no hit: a new request is one compile, nothing kept.
+    const before = queryPlanCounts();
+    compiler.compile(byIds("3,4"));
+    const after = queryPlanCounts();
+    expect({ hits: after.hits - before.hits, misses: after.misses - before.misses }).toEqual({ hits: 0, misses: 1 });
   });
 
   it("refuses a compiler class without a compile method (another Prisma version)", () => {
