@@ -22,6 +22,20 @@ export class InvalidInputError extends Error {
   }
 }
 
+/**
+ * The change was made against a state that is gone: someone else changed the same thing meanwhile
+ * (the caller said what it saw). Nothing was written; `id` names what changed.
+ */
+export class ConflictError extends Error {
+  override name = "ConflictError";
+  constructor(
+    readonly id: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export class UnauthorizedError extends Error {
   override name = "UnauthorizedError";
   constructor(message = "This mutation needs the header Authorization: Bearer <API_TOKEN>") {

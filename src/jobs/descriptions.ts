@@ -51,8 +51,7 @@ export async function recordModelDescription(
         quality.log,
       )
     : NO_QUALITY;
-  // Our claim ends here whatever happens: written, or lost to a cancel or a takeover. The
-  // transaction starts with a write (see setHumanDescription for why).
+  // Our claim ends here whatever happens: written, or lost to a cancel or a takeover.
   const result = await writeTransaction(db, async (tx) => {
     const done = await tx.job.updateMany({
       where: { id: job.id, holder, status: "RUNNING" },
@@ -123,20 +122,44 @@ export function reproductionColumns(out: DescribeOutput) {
   };
 }
 
-/** A person's text becomes the current description (and joins the history). */
+/**
+ * The artwork's current description is no longer the one a person edited (`replaces`): another
+ * text became current meanwhile. Nothing was saved.
+ */
+export class DescriptionConflictError extends Error {
+  override name = "DescriptionConflictError";
+  constructor(
+    readonly artworkId: number,
+    readonly expected: number,
+    readonly actual: number | null,
+  ) {
+    super(
+      `The work's current description changed while it was being edited: it is now ${actual == null ? "none" : `description ${actual}`}, not ${expected}. ` +
+        "Nothing was saved; look at the new text and edit again.",
+    );
+  }
+}
+
+/**
+ * A person's text becomes the current description (and joins the history). `replaces`: the current
+ * description the person edited; when another became current meanwhile, DescriptionConflictError
+ * and nothing is written (the check and the write are one write transaction, so they cannot be split).
+ */
 export async function setHumanDescription(
   db: Db,
   artworkId: number,
   text: string,
-  o: { author?: string | null; reason?: string | null; now?: Date; quality?: QualityContext } = {},
+  o: { author?: string | null; reason?: string | null; now?: Date; quality?: QualityContext; replaces?: number | null } = {},
 ): Promise<Description> {
   const image = await db.image.findFirst({ where: { artworkId, ...describableImage }, select: { id: true } });
   const assessed = o.quality
     ? await assessForWrite(db, { artworkId, imageId: image?.id ?? null, text }, o.quality.settings, o.quality.log)
     : NO_QUALITY;
-  // Only writes inside: a SQLite transaction that reads first and then writes fails at once
-  // (SQLITE_BUSY, no waiting) when another process wrote in between.
   return writeTransaction(db, async (tx) => {
+    if (o.replaces != null) {
+      const current = await tx.artwork.findUnique({ where: { id: artworkId }, select: { currentDescriptionId: true } });
+      if (current && current.currentDescriptionId !== o.replaces) throw new DescriptionConflictError(artworkId, o.replaces, current.currentDescriptionId);
+    }
     const description = await tx.description.create({
       data: {
         artworkId,

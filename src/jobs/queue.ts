@@ -94,36 +94,48 @@ export interface EnqueueRequest {
  * this request is more urgent). `created` says which.
  */
 export async function enqueueDescribe(db: Db, config: Config, req: EnqueueRequest): Promise<{ job: Job; created: boolean }> {
+  // Find, then queue, in one write transaction: two processes asking at once take turns (on
+  // PostgreSQL a check after the insert would not do: ids are given at insert, commits land in any order).
+  return writeTransaction(db, (tx) => enqueueDescribeIn(tx, config, req));
+}
+
+/**
+ * enqueueDescribe inside the caller's write transaction (writeTransaction), so that queueing joins
+ * what else the caller writes. `reuseRunning`: an identical job already running is returned too
+ * (a second rejection of the same text must not start the same attempt twice).
+ */
+export async function enqueueDescribeIn(
+  tx: Prisma.TransactionClient,
+  config: Config,
+  req: EnqueueRequest & { reuseRunning?: boolean },
+): Promise<{ job: Job; created: boolean }> {
   const params = encodeJobParams(req.params ?? {});
   const force = req.force ?? false;
   const priority = req.priority ?? PRIORITY.request;
   const dedupeKey = `${DESCRIBE}:${req.artworkId}:${req.imageId ?? "-"}:${force ? "force" : "keep"}:${params}`;
-  // Find, then queue, in one write transaction: two processes asking at once take turns (on
-  // PostgreSQL a check after the insert would not do: ids are given at insert, commits land in any order).
-  return writeTransaction(db, async (tx) => {
-    const existing = await tx.job.findFirst({ where: { dedupeKey, status: "QUEUED" }, orderBy: { id: "asc" } });
-    if (existing) {
-      if (existing.priority >= priority) return { job: existing, created: false };
-      await tx.job.updateMany({ where: { id: existing.id, status: "QUEUED" }, data: { priority } });
-      return { job: await tx.job.findUniqueOrThrow({ where: { id: existing.id } }), created: false };
-    }
-    const mine = await tx.job.create({
-      data: {
-        kind: DESCRIBE,
-        artworkId: req.artworkId,
-        imageId: req.imageId,
-        params,
-        dedupeKey,
-        force,
-        priority,
-        reason: req.reason ?? null,
-        requestedBy: req.requestedBy ?? null,
-        maxAttempts: config.JOB_MAX_ATTEMPTS,
-        progressTotal: resolveParams(req.params ?? {}, config).maxNewTokens,
-      },
-    });
-    return { job: mine, created: true };
+  const statuses: JobStatus[] = req.reuseRunning ? ["QUEUED", "RUNNING"] : ["QUEUED"];
+  const existing = await tx.job.findFirst({ where: { dedupeKey, status: { in: statuses } }, orderBy: { id: "asc" } });
+  if (existing) {
+    if (existing.status !== "QUEUED" || existing.priority >= priority) return { job: existing, created: false };
+    await tx.job.updateMany({ where: { id: existing.id, status: "QUEUED" }, data: { priority } });
+    return { job: await tx.job.findUniqueOrThrow({ where: { id: existing.id } }), created: false };
+  }
+  const mine = await tx.job.create({
+    data: {
+      kind: DESCRIBE,
+      artworkId: req.artworkId,
+      imageId: req.imageId,
+      params,
+      dedupeKey,
+      force,
+      priority,
+      reason: req.reason ?? null,
+      requestedBy: req.requestedBy ?? null,
+      maxAttempts: config.JOB_MAX_ATTEMPTS,
+      progressTotal: resolveParams(req.params ?? {}, config).maxNewTokens,
+    },
   });
+  return { job: mine, created: true };
 }
 
 /** The main image a description would be made from: downloaded and not missing on Commons. */

@@ -1,9 +1,9 @@
 import type { Config } from "../config.js";
 import { type Db, writeTransaction } from "../db.js";
 import type { Review, ReviewVerdict } from "../generated/prisma/client.js";
-import { describableImage, enqueueDescribe, PRIORITY } from "../jobs/queue.js";
+import { describableImage, enqueueDescribeIn, PRIORITY } from "../jobs/queue.js";
 import { fallbackReason } from "./ladder.js";
-import { type VerdictEffect, verdictEffect } from "./verdict.js";
+import { type ReviewState, type VerdictEffect, verdictEffect } from "./verdict.js";
 
 /**
  * The description was written by an experiment (src/experiments/): it is never current, so a
@@ -27,12 +27,33 @@ export class DescriptionNotFoundError extends Error {
   }
 }
 
+/**
+ * The description's review state is no longer the one the reviewer saw (`expectedState`): someone
+ * else gave a verdict meanwhile. Nothing was recorded.
+ */
+export class ReviewConflictError extends Error {
+  override name = "ReviewConflictError";
+  constructor(
+    readonly descriptionId: number,
+    readonly expected: ReviewState,
+    readonly actual: ReviewState,
+    readonly reviewedBy: string | null,
+  ) {
+    super(
+      `Description ${descriptionId} was reviewed meanwhile: it is now ${actual}${reviewedBy ? ` (by ${reviewedBy})` : ""}, not ${expected}. ` +
+        "Nothing was recorded; look at it again and give your verdict once more if it still stands.",
+    );
+  }
+}
+
 export interface VerdictRequest {
   descriptionId: number;
   verdict: ReviewVerdict;
   /** Checked by the caller (TEXT_LIMITS.reviewNote). */
   note: string | null;
   reviewer: string;
+  /** The review state the reviewer saw; when it changed meanwhile, ReviewConflictError and nothing is written. */
+  expectedState?: ReviewState | null;
   now?: Date;
 }
 
@@ -45,50 +66,58 @@ export interface VerdictOutcome {
  * Records a verdict on a description and carries out what it means (verdict.ts): an approval of
  * the current text settles the work; a rejection of the current model text queues the fallback
  * ladder's next step, or marks the work as needing a person when nothing is left to try.
+ *
+ * One write transaction reads the facts, decides, queues the fallback job and records the verdict:
+ * writers take turns there (BEGIN IMMEDIATE on SQLite, writeTransaction's lock on PostgreSQL), so
+ * a verdict is judged on the state it is written over. A new text that became current meanwhile
+ * makes an approval of the old one a record only; two rejections of one text queue one attempt (an
+ * identical job queued or running is reused); the verdict and its job commit together.
  */
 export async function reviewDescription(db: Db, config: Config, req: VerdictRequest): Promise<VerdictOutcome> {
   const now = req.now ?? new Date();
-  const d = await db.description.findUnique({
-    where: { id: req.descriptionId },
-    select: {
-      id: true,
-      source: true,
-      jobId: true,
-      experimentId: true,
-      artwork: { select: { id: true, state: true, currentDescriptionId: true, images: { where: describableImage, take: 1, select: { id: true } } } },
-    },
-  });
-  if (!d) throw new DescriptionNotFoundError(req.descriptionId);
-  if (d.experimentId != null) throw new ExperimentDescriptionError(d.id, d.experimentId);
-  // The step that wrote it: the ladder step whose job made this description, if one did.
-  const madeBy = d.jobId == null ? null : await db.review.findFirst({ where: { fallbackJobId: d.jobId, fallbackStep: { not: null } }, select: { fallbackStep: true } });
-  const image = d.artwork.images[0];
-  const effect = verdictEffect({
-    verdict: req.verdict,
-    source: d.source,
-    isCurrent: d.artwork.currentDescriptionId === d.id,
-    artworkActive: d.artwork.state === "ACTIVE",
-    hasImage: image !== undefined,
-    madeByStep: madeBy?.fallbackStep ?? 0,
-    ladder: config.REVIEW_FALLBACK_LADDER,
-  });
-  // Queued before the verdict is written: a crash in between leaves one more attempt, never a
-  // rejection that queued nothing. An identical job still queued is reused (enqueueDescribe).
-  const job =
-    effect.kind === "fallback"
-      ? (
-          await enqueueDescribe(db, config, {
-            artworkId: d.artwork.id,
-            imageId: image!.id,
-            params: effect.params,
-            priority: PRIORITY.request,
-            reason: fallbackReason(effect.step, effect.steps),
-            requestedBy: req.reviewer,
-          })
-        ).job
-      : null;
-  // Writes only (see setHumanDescription for why a SQLite transaction must not read first).
-  const review = await writeTransaction(db, async (tx) => {
+  return writeTransaction(db, async (tx) => {
+    const d = await tx.description.findUnique({
+      where: { id: req.descriptionId },
+      select: {
+        id: true,
+        source: true,
+        jobId: true,
+        experimentId: true,
+        reviewState: true,
+        reviewedBy: true,
+        artwork: { select: { id: true, state: true, currentDescriptionId: true, images: { where: describableImage, take: 1, select: { id: true } } } },
+      },
+    });
+    if (!d) throw new DescriptionNotFoundError(req.descriptionId);
+    if (d.experimentId != null) throw new ExperimentDescriptionError(d.id, d.experimentId);
+    const state: ReviewState = d.reviewState ?? "UNREVIEWED";
+    if (req.expectedState != null && req.expectedState !== state) throw new ReviewConflictError(d.id, req.expectedState, state, d.reviewedBy);
+    // The step that wrote it: the ladder step whose job made this description, if one did.
+    const madeBy = d.jobId == null ? null : await tx.review.findFirst({ where: { fallbackJobId: d.jobId, fallbackStep: { not: null } }, select: { fallbackStep: true } });
+    const image = d.artwork.images[0];
+    const effect = verdictEffect({
+      verdict: req.verdict,
+      source: d.source,
+      isCurrent: d.artwork.currentDescriptionId === d.id,
+      artworkActive: d.artwork.state === "ACTIVE",
+      hasImage: image !== undefined,
+      madeByStep: madeBy?.fallbackStep ?? 0,
+      ladder: config.REVIEW_FALLBACK_LADDER,
+    });
+    const job =
+      effect.kind === "fallback"
+        ? (
+            await enqueueDescribeIn(tx, config, {
+              artworkId: d.artwork.id,
+              imageId: image!.id,
+              params: effect.params,
+              priority: PRIORITY.request,
+              reason: fallbackReason(effect.step, effect.steps),
+              requestedBy: req.reviewer,
+              reuseRunning: true,
+            })
+          ).job
+        : null;
     const review = await tx.review.create({
       data: {
         descriptionId: d.id,
@@ -104,9 +133,8 @@ export async function reviewDescription(db: Db, config: Config, req: VerdictRequ
     await tx.description.update({ where: { id: d.id }, data: { reviewState: req.verdict, reviewedAt: now, reviewedBy: req.reviewer } });
     const artwork = artworkChange(effect);
     if (artwork) await tx.artwork.update({ where: { id: d.artwork.id }, data: artwork });
-    return review;
+    return { review, effect };
   });
-  return { review, effect };
 }
 
 /** The artwork's review state after an effect (null: unchanged). */

@@ -11,6 +11,7 @@ import { type GqlCaller, graphqlCaller, WorkbenchQueryError } from "./gql.js";
 import { checkPostOrigin, localPath } from "./origin.js";
 import { earlyStoppingOption, readRegenerateForm } from "./params-form.js";
 import { decodeCursor, InvalidCursorError } from "../review/queue.js";
+import { REVIEW_STATES } from "../review/verdict.js";
 import { ARTWORK, CANCEL_JOB, COLLECTION, CREATORS, FIRST_RUN, JOBS, REGENERATE, REVIEW_DESCRIPTION, REVIEW_NEIGHBOURS, REVIEW_QUEUE, SEARCH, SET_DESCRIPTION, STATUS } from "./queries.js";
 import { redirect, renderPage, sendPage } from "./render.js";
 import { cleanName, readCookie, type Session, SESSION_COOKIE, sessionCookie, sessionKey, signSession, SESSION_MAX_AGE_S, tokenMatches, verifySession } from "./session.js";
@@ -527,12 +528,16 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
   if (c.artwork![2] === "/description") {
     // The review queue's Edit form comes back to the queue; any other place is this work's page.
     const then = localPath(form.get("back"), back);
+    // The description the text was edited from: a text saved by someone else meanwhile is not overwritten unseen.
+    const replaces = form.get("replaces")?.trim() || null;
     const data = await c.gql<{ setDescription: { __typename: string; message?: string } }>(
       SET_DESCRIPTION,
-      { id: qid, text: form.get("text") ?? "", author: r.session.name, reason: form.get("reason")?.trim() || null },
+      { id: qid, text: form.get("text") ?? "", author: r.session.name, reason: form.get("reason")?.trim() || null, replaces },
       { token },
     );
-    if (data.setDescription.__typename !== "Description") return message(r, 422, "Could not save the description", [data.setDescription.message ?? data.setDescription.__typename], back);
+    const answer = data.setDescription;
+    if (answer.__typename === "ConflictError") return message(r, 409, "Someone changed this description first", [answer.message ?? answer.__typename], back);
+    if (answer.__typename !== "Description") return message(r, 422, "Could not save the description", [answer.message ?? answer.__typename], back);
     return redirect(res, withDone(then, "saved"));
   }
   const parsed = readRegenerateForm(form);
@@ -554,9 +559,19 @@ async function postVerdict(r: Request, gql: GqlCaller, form: Map<string, string>
   const id = (form.get("description") ?? "").trim();
   if (!(verdict in DONE_BY_VERDICT)) return message(r, 400, "Could not record the verdict", [`The verdict must be one of ${Object.keys(DONE_BY_VERDICT).join(", ")}.`], back);
   if (!id) return message(r, 400, "Could not record the verdict", ["The form names no description."], back);
+  // The review state the page showed: a verdict someone else gave meanwhile is not overwritten unseen.
+  const state = form.get("state") ?? null;
+  if (state !== null && !(REVIEW_STATES as readonly string[]).includes(state)) {
+    return message(r, 400, "Could not record the verdict", [`The review state must be one of ${REVIEW_STATES.join(", ")}.`], back);
+  }
   const note = form.get("note")?.trim() ? form.get("note")! : null;
-  const data = await gql<{ reviewDescription: { __typename: string; message?: string } }>(REVIEW_DESCRIPTION, { id, verdict, note, reviewer: r.session!.name }, { token });
+  const data = await gql<{ reviewDescription: { __typename: string; message?: string } }>(
+    REVIEW_DESCRIPTION,
+    { id, verdict, note, reviewer: r.session!.name, expectedState: state },
+    { token },
+  );
   const answer = data.reviewDescription;
+  if (answer.__typename === "ConflictError") return message(r, 409, "Someone reviewed this description first", [answer.message ?? answer.__typename], back);
   if (answer.__typename !== "Review") {
     const status = answer.__typename === "NotFoundError" || answer.__typename === "InvalidIdError" ? 404 : answer.__typename === "UnauthorizedError" ? 403 : 422;
     return message(r, status, "Could not record the verdict", [answer.message ?? answer.__typename], back);

@@ -104,8 +104,8 @@ export const STATUS = `query Status {
 
 const ERRORS = "__typename ... on Error { message }";
 
-export const SET_DESCRIPTION = `mutation SetDescription($id: ID!, $text: String!, $author: String, $reason: String) {
-  setDescription(id: $id, text: $text, author: $author, reason: $reason) { ${ERRORS} ... on Description { id } }
+export const SET_DESCRIPTION = `mutation SetDescription($id: ID!, $text: String!, $author: String, $reason: String, $replaces: ID) {
+  setDescription(id: $id, text: $text, author: $author, reason: $reason, replaces: $replaces) { ${ERRORS} ... on Description { id } }
 }`;
 
 export const REGENERATE = `mutation Regenerate($id: ID!, $params: GenerationParamsInput, $reason: String, $force: Boolean) {
@@ -129,7 +129,7 @@ export const REVIEW_QUEUE = `query ReviewQueue($first: Int, $last: Int, $after: 
       edges {
         cursor
         node {
-          id text source author createdAt
+          id text reviewState source author createdAt
           quality { flags risk checks { name value detail } }
           artwork {
             qid title inception inceptionPrecision altText
@@ -149,6 +149,6 @@ export const REVIEW_NEIGHBOURS = `query ReviewNeighbours($cursor: String!) {
   next: reviewQueue(first: 1, after: $cursor) { __typename ... on QueryReviewQueueConnection { edges { cursor } } }
 }`;
 
-export const REVIEW_DESCRIPTION = `mutation ReviewDescription($id: ID!, $verdict: ReviewVerdict!, $note: String, $reviewer: String) {
-  reviewDescription(id: $id, verdict: $verdict, note: $note, reviewer: $reviewer) { ${ERRORS} ... on Review { verdict } }
+export const REVIEW_DESCRIPTION = `mutation ReviewDescription($id: ID!, $verdict: ReviewVerdict!, $note: String, $reviewer: String, $expectedState: ReviewState) {
+  reviewDescription(id: $id, verdict: $verdict, note: $note, reviewer: $reviewer, expectedState: $expectedState) { ${ERRORS} ... on Review { verdict } }
 }`;

@@ -479,6 +479,8 @@ export interface Version {
   risk: number | null;
   /** "approved", "unreviewed", ... */
   reviewState: string | null;
+  /** The ReviewState as the API names it ("UNREVIEWED", "APPROVED", ...): what a verdict form says it saw. */
+  state: string;
   /** Newest first. */
   verdicts: VerdictView[];
 }
@@ -520,6 +522,7 @@ export function versions(descriptions: DescriptionIn[], currentId: string | null
       flags: d.quality?.flags ?? [],
       risk: d.quality?.risk ?? null,
       reviewState: d.reviewState ? reviewWord(d.reviewState) : null,
+      state: d.reviewState ?? "UNREVIEWED",
       verdicts: (d.reviews ?? []).map(verdictView),
     };
   });
@@ -641,6 +644,7 @@ export function verdictView(v: VerdictIn): VerdictView {
 export interface QueueItemIn {
   id: string;
   text: string;
+  reviewState: string;
   source: string;
   author: string | null;
   createdAt: string;
@@ -658,6 +662,8 @@ export interface QueueItemIn {
 
 export interface QueueItem {
   descriptionId: string;
+  /** The ReviewState the page showed (the queue holds unreviewed texts): sent back with a verdict. */
+  state: string;
   qid: string;
   href: string;
   title: string;
@@ -680,6 +686,7 @@ export function queueItem(d: QueueItemIn): QueueItem {
   const thumb = thumbFor(a.image?.localHash, [320, 640], 640);
   return {
     descriptionId: d.id,
+    state: d.reviewState,
     qid: a.qid,
     href: `/artworks/${a.qid}`,
     title,

@@ -123,13 +123,14 @@ describe("review view models", () => {
     const item = queueItem({
       id: "RGVzY3JpcHRpb246MQ==",
       text: "A dog.",
+      reviewState: "UNREVIEWED",
       source: "MODEL",
       author: null,
       createdAt: "2026-12-01T10:00:00Z",
       quality: { flags: ["DEPICTS_MISSING"], risk: 0.456, checks: [{ name: "words", value: 2, detail: "2 words" }, { name: "ratio", value: 0.3333, detail: "a third" }] },
       artwork: { qid: "Q5", title: null, inception: null, inceptionPrecision: null, altText: null, creators: [], image: { localHash: "a".repeat(64), localWidth: 800, localHeight: 600 } },
     });
-    expect(item).toMatchObject({ title: "Q5", risk: "0.46", meta: "written by the model · 2026-12-01 10:00 UTC", alt: "Image of Q5", image: { width: 800 } });
+    expect(item).toMatchObject({ state: "UNREVIEWED", title: "Q5", risk: "0.46", meta: "written by the model · 2026-12-01 10:00 UTC", alt: "Image of Q5", image: { width: 800 } });
     expect(item.checks.map((c) => c.value)).toEqual(["2", "0.33"]);
     expect(emptyQueueReason(0)).toMatch(/^Nothing is described yet/);
     expect(emptyQueueReason(1)).toMatch(/^All 1 current description has been reviewed/);

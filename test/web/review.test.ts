@@ -61,6 +61,8 @@ const decode = (s: string) => s.replace(/&amp;/g, "&");
 const itemOf = (html: string) => ({
   title: /<h2 id="item-title"><a href="[^"]+">([^<]*)<\/a><\/h2>/.exec(html)?.[1] ?? null,
   description: /name="description" value="([^"]+)"/.exec(html)?.[1] ?? null,
+  state: /name="state" value="([^"]+)"/.exec(html)?.[1] ?? null,
+  replaces: /name="replaces" value="([^"]+)"/.exec(html)?.[1] ?? null,
   back: /name="back" value="([^"]+)"/.exec(html)?.[1] ?? null,
   next: /href="([^"]+)" rel="next"/.exec(html)?.[1] ?? null,
   prev: /href="([^"]+)" rel="prev"/.exec(html)?.[1] ?? null,
@@ -191,6 +193,47 @@ describe("verdicts", () => {
       expect(empty.html).toContain("Nothing to review");
       expect(empty.html).toContain("All 3 current descriptions have been reviewed.");
       expect(itemOf(empty.html).title).toBeNull();
+    } finally {
+      s.close();
+      await t2.close();
+    }
+  });
+
+  it("two reviewers on one item: the later verdict or edit is refused (409) and changes nothing", async () => {
+    const t2 = await createTestDb();
+    const s = await serve(t2.db, t2.dir);
+    try {
+      const w = await describedWork(t2.db, "Q735001", "Shared", "A ship in a storm.", 0.8);
+      const ana = await signIn("Ana", s.base);
+      const bea = await signIn("Bea", s.base);
+      // Both open the queue and see the same unreviewed text.
+      const seenByAna = itemOf((await get("/review", ana, s.base)).html);
+      const seenByBea = itemOf((await get("/review", bea, s.base)).html);
+      const globalId = (id: number) => Buffer.from(`Description:${id}`).toString("base64");
+      expect(seenByAna).toMatchObject({ title: "Shared", state: "UNREVIEWED", replaces: globalId(w.description.id) });
+      expect(seenByBea.description).toBe(seenByAna.description);
+      const first = await post("/review", { description: seenByAna.description!, state: seenByAna.state!, verdict: "APPROVED", back: "/review" }, { cookie: ana }, s.base);
+      expect(first.status).toBe(303);
+      const late = await post("/review", { description: seenByBea.description!, state: seenByBea.state!, verdict: "REJECTED", back: "/review" }, { cookie: bea }, s.base);
+      expect(late.status).toBe(409);
+      const page = await late.text();
+      expect(page).toContain("Someone reviewed this description first");
+      expect(page).toContain("it is now APPROVED (by Ana)");
+      expect(await t2.db.review.count({ where: { descriptionId: w.description.id } })).toBe(1);
+      expect(await t2.db.job.count()).toBe(0);
+      // Ana saves an edit; Bea's edit of the text she saw would overwrite it unseen.
+      expect((await post(`/artworks/Q735001/description`, { text: "Ana's text.", replaces: seenByAna.replaces!, back: "/review" }, { cookie: ana }, s.base)).status).toBe(303);
+      const edit = await post(`/artworks/Q735001/description`, { text: "Bea's text.", replaces: seenByBea.replaces!, back: "/review" }, { cookie: bea }, s.base);
+      expect(edit.status).toBe(409);
+      expect(await edit.text()).toContain("Someone changed this description first");
+      const work = await t2.db.artwork.findUniqueOrThrow({ where: { id: w.artwork.id }, include: { currentDescription: true } });
+      expect(work.currentDescription?.text).toBe("Ana's text.");
+      expect(await t2.db.description.count({ where: { artworkId: w.artwork.id } })).toBe(2);
+      // The artwork page's forms carry the current text's id and state too.
+      const artworkPage = (await get("/artworks/Q735001", bea, s.base)).html;
+      expect(artworkPage).toContain(`<input type="hidden" name="replaces" value="${globalId(work.currentDescriptionId!)}">`);
+      expect(artworkPage).toContain('<input type="hidden" name="state" value="UNREVIEWED">');
+      expect((await post("/review", { description: String(work.currentDescriptionId), state: "PERHAPS", verdict: "APPROVED" }, { cookie: bea }, s.base)).status).toBe(400);
     } finally {
       s.close();
       await t2.close();

@@ -1,5 +1,5 @@
 import { builder } from "../builder.js";
-import { InvalidIdError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors.js";
+import { ConflictError, InvalidIdError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors.js";
 
 export const ErrorInterface = builder.interfaceRef<Error>("Error").implement({
   description: "An expected failure: the request was understood and refused.",
@@ -32,4 +32,12 @@ builder.objectType(UnauthorizedError, {
   interfaces: [ErrorInterface],
   isTypeOf: (v) => v instanceof UnauthorizedError,
   fields: () => ({}),
+});
+
+builder.objectType(ConflictError, {
+  name: "ConflictError",
+  description: "Someone else changed the same thing since the caller looked (the state it named is gone); nothing was written. Look again, then retry.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (v) => v instanceof ConflictError,
+  fields: (t) => ({ changed: t.exposeID("id", { description: "The global id of what changed meanwhile (a Description, or the Artwork whose current description moved)." }) }),
 });

@@ -1,4 +1,5 @@
-import { setHumanDescription } from "../../jobs/descriptions.js";
+import { encodeGlobalID } from "@pothos/plugin-relay";
+import { DescriptionConflictError, setHumanDescription } from "../../jobs/descriptions.js";
 import { qualitySettings } from "../../quality/store.js";
 import { checkText, TEXT_LIMITS, type TextLimit } from "../../jobs/input-limits.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
@@ -15,9 +16,9 @@ import {
 } from "../../jobs/queue.js";
 import { ParamOutOfRangeError } from "../../generation/params.js";
 import { builder, type Context } from "../builder.js";
-import { InvalidIdError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors.js";
+import { ConflictError, InvalidIdError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
-import { parseJobId } from "../ids.js";
+import { parseDescriptionId, parseJobId } from "../ids.js";
 import { GenerationParamsInput } from "./generation.js";
 
 /** Who asked, as recorded on jobs and descriptions: one token means one caller. */
@@ -134,10 +135,17 @@ builder.mutationFields((t) => ({
       }),
       author: t.arg.string({ description: `One line, at most ${TEXT_LIMITS.author.max} characters.`, extensions: inputLimit(RESOLVER_CHECKED) }),
       reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.`, extensions: inputLimit(RESOLVER_CHECKED) }),
+      replaces: t.arg.id({
+        description:
+          "The current description the text was edited from (a Description global id or its number). When another text became " +
+          "current meanwhile, the answer is a ConflictError and nothing is saved. Unset: the text replaces whatever is current.",
+        extensions: inputLimit(RESOLVER_CHECKED),
+      }),
     },
-    errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, InvalidInputError], directResult: true },
+    errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, InvalidInputError, ConflictError], directResult: true },
     resolve: async (query, _root, args, ctx) => {
       requireToken(ctx);
+      const replaces = args.replaces == null ? null : parseDescriptionId(String(args.replaces));
       const description = text("text", args.text, TEXT_LIMITS.descriptionText);
       const author = optionalText("author", args.author, TEXT_LIMITS.author) ?? REQUESTED_BY;
       const reason = optionalText("reason", args.reason, TEXT_LIMITS.reason);
@@ -145,7 +153,11 @@ builder.mutationFields((t) => ({
       const d = await setHumanDescription(ctx.db, artwork.id, description, {
         author,
         reason,
+        replaces,
         quality: { settings: qualitySettings(ctx.config), log: ctx.log },
+      }).catch((err: unknown) => {
+        if (err instanceof DescriptionConflictError) throw new ConflictError(encodeGlobalID("Artwork", err.artworkId), err.message);
+        throw err;
       });
       return ctx.db.description.findUniqueOrThrow({ ...query, where: { id: d.id } });
     },

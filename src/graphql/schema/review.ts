@@ -1,16 +1,16 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
-import { resolveCursorConnection } from "@pothos/plugin-relay";
+import { encodeGlobalID, resolveCursorConnection } from "@pothos/plugin-relay";
 import type { Description, Job } from "../../generated/prisma/client.js";
 import { ReviewVerdict } from "../../generated/prisma/enums.js";
 import { TEXT_LIMITS } from "../../jobs/input-limits.js";
 import type { QualityFlag } from "../../quality/types.js";
 import { dialect } from "../../store/sql.js";
 import { decodeCursor, encodeCursor, InvalidCursorError, queuePageSql } from "../../review/queue.js";
-import { DescriptionNotFoundError, ExperimentDescriptionError, reviewDescription } from "../../review/review.js";
+import { DescriptionNotFoundError, ExperimentDescriptionError, ReviewConflictError, reviewDescription } from "../../review/review.js";
 import { REVIEW_STATES, type ReviewState } from "../../review/stats.js";
 import { findCreatorIds } from "../../store/artwork-filter.js";
 import { builder } from "../builder.js";
-import { BadUserInputError, InvalidIdError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors.js";
+import { BadUserInputError, ConflictError, InvalidIdError, InvalidInputError, NotFoundError, UnauthorizedError } from "../errors.js";
 import { parseDescriptionId } from "../ids.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import { connectionPageSizes, pageSize } from "../limits/page-size.js";
@@ -132,19 +132,26 @@ builder.mutationField("reviewDescription", (t) =>
         description: `Who reviews: one line, at most ${TEXT_LIMITS.author.max} characters. Unset: API_TOKEN_NAME.`,
         extensions: inputLimit(RESOLVER_CHECKED),
       }),
+      expectedState: t.arg({
+        type: ReviewStateEnum,
+        description:
+          "The review state the reviewer saw (UNREVIEWED in the review queue). When another verdict came meanwhile, the answer is a " +
+          "ConflictError and nothing is recorded. Unset: the verdict is recorded over whatever is there.",
+      }),
     },
-    errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, InvalidInputError], directResult: true },
+    errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, InvalidInputError, ConflictError], directResult: true },
     resolve: async (query, _root, args, ctx) => {
       requireToken(ctx);
       const id = parseDescriptionId(String(args.id));
       const note = optionalText("note", args.note, TEXT_LIMITS.reviewNote);
       const reviewer = optionalText("reviewer", args.reviewer, TEXT_LIMITS.author) ?? ctx.config.API_TOKEN_NAME;
       try {
-        const { review } = await reviewDescription(ctx.db, ctx.config, { descriptionId: id, verdict: args.verdict, note, reviewer });
+        const { review } = await reviewDescription(ctx.db, ctx.config, { descriptionId: id, verdict: args.verdict, note, reviewer, expectedState: args.expectedState });
         return ctx.db.review.findUniqueOrThrow({ ...query, where: { id: review.id } });
       } catch (err) {
         if (err instanceof DescriptionNotFoundError) throw new NotFoundError(String(args.id), err.message);
         if (err instanceof ExperimentDescriptionError) throw new InvalidInputError("id", err.message);
+        if (err instanceof ReviewConflictError) throw new ConflictError(encodeGlobalID("Description", err.descriptionId), err.message);
         throw err;
       }
     },
