@@ -2,8 +2,9 @@ import type { Config } from "../config.js";
 import { type Db, writeTransaction } from "../db.js";
 import type { Job } from "../generated/prisma/client.js";
 import type { Logger } from "../log.js";
-import { acquireLease, holderId, releaseLease } from "../jobs/lease.js";
-import { EMBED, failJob, leaseName, PRIORITY } from "../jobs/queue.js";
+import { LostClaimError } from "../jobs/descriptions.js";
+import { acquireLease, holderId, releaseLease, renewLease } from "../jobs/lease.js";
+import { beatJobs, EMBED, failJob, leaseName, PRIORITY } from "../jobs/queue.js";
 import type { Component } from "../runtime.js";
 import { type Embedder, EmbedModelMissingError, openEmbedder } from "./embedder.js";
 import { configuredVectorModel } from "./model-files.js";
@@ -49,19 +50,45 @@ export async function claimEmbedJob(db: Db, holder: string, ttlMs: number, now =
   return db.job.findUniqueOrThrow({ where: { id: job.id } });
 }
 
-/** Runs a claimed embed job: one batch, then SUCCEEDED (progress = vectors made) and the next job if more are stale. */
-export async function runEmbedJob(db: Db, config: Pick<Config, "EMBED_BATCH" | "EMBED_MODEL_ID" | "EMBED_MODEL_DTYPE" | "JOB_MAX_ATTEMPTS">, embedder: Embedder, job: Job, holder: string): Promise<EmbedRunSummary> {
+/**
+ * Runs a claimed embed job: one batch, then SUCCEEDED (progress = vectors made) and the next job if
+ * more are stale. While the batch runs the job beats and its lease is renewed every
+ * HEARTBEAT_INTERVAL_S, as a describe job's do: the describe workers give back any RUNNING job whose
+ * heartbeat is older than HEARTBEAT_STALE_S, and a long batch (a large EMBED_BATCH, a CPU the
+ * describe model keeps busy) would otherwise be handed to a second embedder halfway. A job lost all
+ * the same (cancelled, or taken over after a stall) ends in LostClaimError, its vectors kept.
+ */
+export async function runEmbedJob(
+  db: Db,
+  config: Pick<Config, "EMBED_BATCH" | "EMBED_MODEL_ID" | "EMBED_MODEL_DTYPE" | "JOB_MAX_ATTEMPTS" | "HEARTBEAT_INTERVAL_S" | "HEARTBEAT_STALE_S">,
+  embedder: Embedder,
+  job: Job,
+  holder: string,
+  log?: Logger,
+): Promise<EmbedRunSummary> {
+  const lease = leaseName(job.id);
+  let beating: Promise<unknown> = Promise.resolve();
+  const beat = setInterval(() => {
+    beating = beatJobs(db, [job.id], holder)
+      .then(() => renewLease(db, lease, holder, config.HEARTBEAT_STALE_S * 1000))
+      .catch((err: unknown) => log?.warn({ err, job: job.id }, "could not renew the embed job's heartbeat; it is given back if this goes on"));
+  }, config.HEARTBEAT_INTERVAL_S * 1000);
+  beat.unref();
   try {
     const summary = await embedStale(db, embedder, config.EMBED_BATCH);
-    await db.job.updateMany({
+    clearInterval(beat);
+    await beating;
+    const done = await db.job.updateMany({
       where: { id: job.id, holder, status: "RUNNING" },
       data: { status: "SUCCEEDED", holder: null, finishedAt: new Date(), progress: summary.embedded, progressTotal: summary.embedded + summary.unchanged },
     });
-    await releaseLease(db, leaseName(job.id), holder);
+    await releaseLease(db, lease, holder);
+    if (done.count !== 1) throw new LostClaimError(job.id);
     await queueEmbedJob(db, config);
     return summary;
   } catch (err) {
-    await failJob(db, job, holder, err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+    clearInterval(beat);
+    if (!(err instanceof LostClaimError)) await failJob(db, job, holder, err instanceof Error ? `${err.name}: ${err.message}` : String(err));
     throw err;
   }
 }
@@ -126,9 +153,15 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
     await queueEmbedJob(db, config);
     const job = await claimEmbedJob(db, holder, ttlMs);
     if (!job) return false;
-    const s = await runEmbedJob(db, config, embedder, job, holder);
-    log.info({ job: job.id, ...s }, "embeddings refreshed");
-    return s.embedded + s.unchanged > 0;
+    try {
+      const s = await runEmbedJob(db, config, embedder, job, holder, log);
+      log.info({ job: job.id, ...s }, "embeddings refreshed");
+      return s.embedded + s.unchanged > 0;
+    } catch (err) {
+      if (!(err instanceof LostClaimError)) throw err;
+      log.warn({ job: job.id }, "the embed job was cancelled or given to another worker while it ran; its vectors are kept");
+      return true;
+    }
   }
 
   const loop = (async () => {

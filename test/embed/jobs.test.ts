@@ -5,12 +5,13 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_EMBED_MODEL_DTYPE, loadConfig } from "../../src/config.js";
 import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
-import { openEmbedder } from "../../src/embed/embedder.js";
-import { startEmbedWorker } from "../../src/embed/jobs.js";
+import { type Embedder, openEmbedder } from "../../src/embed/embedder.js";
+import { claimEmbedJob, queueEmbedJob, runEmbedJob, startEmbedWorker } from "../../src/embed/jobs.js";
+import { LostClaimError } from "../../src/jobs/descriptions.js";
 import { vectorModelId } from "../../src/embed/model-files.js";
 import { countStale, decodeVector, embedStale, encodeVector, passageText, textHash } from "../../src/embed/store.js";
 import { VectorIndex } from "../../src/embed/vector-index.js";
-import { EMBED } from "../../src/jobs/queue.js";
+import { cancelJob, EMBED, requeueStale } from "../../src/jobs/queue.js";
 import { createLogger } from "../../src/log.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork } from "../support/factories.js";
@@ -85,6 +86,59 @@ describe("the background embedder", () => {
     expect(await t.db.artworkEmbedding.count({ where: { modelId: quantized } })).toBe(described);
     expect([await countStale(t.db, MODEL_ID), await countStale(t.db, quantized)]).toEqual([described, 0]);
   });
+
+  it("a batch that outlasts HEARTBEAT_STALE_S keeps its job: it beats, so a describe worker's requeueStale leaves it alone", async () => {
+    const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, HEARTBEAT_INTERVAL_S: "0.1", HEARTBEAT_STALE_S: "1" });
+    const inner = await openEmbedder(config, 1);
+    try {
+      // An embedding model slowed down (a large EMBED_BATCH, a CPU the describe model keeps busy): 2.5 s a run.
+      const slow: Embedder = { info: inner.info, close: () => inner.close(), embed: async (texts, kind) => (await new Promise((r) => setTimeout(r, 2_500)), inner.embed(texts, kind)) };
+      await makeArtwork(t.db, { qid: "Q910", title: "Slow", description: "A long batch." });
+      const job = (await queueEmbedJob(t.db, config)) ?? (await t.db.job.findFirstOrThrow({ where: { kind: EMBED, status: "QUEUED" } }));
+      const claimed = await claimEmbedJob(t.db, "slow-embedder", 1_000);
+      expect(claimed?.id).toBe(job.id);
+      const run = runEmbedJob(t.db, config, slow, claimed!, "slow-embedder");
+      // What every describe worker's heartbeat does, several times past the stale limit.
+      let taken = 0;
+      for (let i = 0; i < 8; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        taken += await requeueStale(t.db, 1_000);
+      }
+      const summary = await run;
+      expect(taken).toBe(0);
+      expect(summary.embedded).toBeGreaterThan(0);
+      expect(await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).toMatchObject({ status: "SUCCEEDED", attempts: 1 });
+    } finally {
+      await inner.close();
+    }
+  }, 30_000);
+
+  it("an embed job cancelled while it runs ends as cancelled, not failed, and keeps the vectors it made", async () => {
+    const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, HEARTBEAT_INTERVAL_S: "0.1" });
+    const inner = await openEmbedder(config, 1);
+    try {
+      let cancelled: Promise<unknown> | null = null;
+      const cancelling: Embedder = {
+        info: inner.info,
+        close: () => inner.close(),
+        embed: async (texts, kind) => {
+          cancelled ??= cancelJob(t.db, claimed!.id);
+          await cancelled;
+          return inner.embed(texts, kind);
+        },
+      };
+      const art = await makeArtwork(t.db, { qid: "Q911", title: "Cancelled", description: "A job someone cancels." });
+      await queueEmbedJob(t.db, config);
+      const claimed = await claimEmbedJob(t.db, "cancelled-embedder", 60_000);
+      expect(claimed).not.toBeNull();
+      await expect(runEmbedJob(t.db, config, cancelling, claimed!, "cancelled-embedder")).rejects.toBeInstanceOf(LostClaimError);
+      expect(await t.db.job.findUniqueOrThrow({ where: { id: claimed!.id } })).toMatchObject({ status: "CANCELLED" });
+      expect(await t.db.artworkEmbedding.findUnique({ where: { artworkId: art.id } })).not.toBeNull();
+      expect(await t.db.lease.count({ where: { holder: "cancelled-embedder" } })).toBe(0);
+    } finally {
+      await inner.close();
+    }
+  }, 30_000);
 
   it("does nothing and says how to turn it on when no model is installed", async () => {
     const lines: string[] = [];
