@@ -168,6 +168,33 @@ export async function queueMissing(db: Db, config: Config, filter: ArtworkFilter
   return queueDescriptions(db, config, { ...filter, state: ["ACTIVE"] }, { priority: PRIORITY.bulk, reason: "describeMissing", onlyMissing: true, requestedBy });
 }
 
+/** What a work's row holds for the nightly decision (nightlyChoice). */
+const NIGHTLY_SELECT = {
+  id: true,
+  images: { where: describableImage, take: 1, select: { id: true, downloadedAt: true } },
+  currentDescription: { select: { source: true, imageId: true, createdAt: true, reviewState: true } },
+  // An experiment's jobs never make the current text: they do not stand in for a nightly one.
+  jobs: { where: { kind: DESCRIBE, status: { in: ["QUEUED", "RUNNING"] as JobStatus[] }, experimentId: null }, select: { id: true } },
+} satisfies Prisma.ArtworkSelect;
+type NightlyRow = Prisma.ArtworkGetPayload<{ select: typeof NIGHTLY_SELECT }>;
+
+/** Whether a work needs a describe job (and which QueueRunSummary count it adds to otherwise). Pure. */
+function nightlyChoice(w: NightlyRow, onlyMissing: boolean): Exclude<keyof QueueRunSummary, "queued"> | "queue" {
+  const image = w.images[0];
+  if (!image) return "skippedNoImage";
+  const current = w.currentDescription;
+  // A person's text, or a model text a person approved (review/verdict.ts).
+  if (current && keepsCurrent(current)) return "skippedHuman";
+  if (current) {
+    const sameImage = current.imageId === image.id && !(image.downloadedAt && image.downloadedAt > current.createdAt);
+    if (onlyMissing || sameImage) return "upToDate";
+  }
+  // Any job of the work will do: a worker describes the work's main image as it is when the job
+  // runs, whichever image was main when it was queued.
+  if (w.jobs.length) return "alreadyQueued";
+  return "queue";
+}
+
 async function queueDescriptions(
   db: Db,
   config: Config,
@@ -175,49 +202,29 @@ async function queueDescriptions(
   o: { priority: number; reason: string; onlyMissing: boolean; requestedBy?: string | null },
 ): Promise<QueueRunSummary> {
   const summary: QueueRunSummary = { queued: 0, alreadyQueued: 0, skippedNoImage: 0, skippedHuman: 0, upToDate: 0 };
-  const works = await db.artwork.findMany({
-    where: artworkWhere(filter),
-    select: {
-      id: true,
-      images: { where: describableImage, take: 1, select: { id: true, downloadedAt: true } },
-      currentDescription: { select: { source: true, imageId: true, createdAt: true, reviewState: true } },
-      // An experiment's jobs never make the current text: they do not stand in for a nightly one.
-      jobs: { where: { kind: DESCRIBE, status: { in: ["QUEUED", "RUNNING"] }, experimentId: null }, select: { imageId: true } },
-    },
-    orderBy: { id: "asc" },
-  });
-  for (const w of works) {
-    const image = w.images[0];
-    if (!image) {
-      summary.skippedNoImage++;
-      continue;
+  const works = await db.artwork.findMany({ where: artworkWhere(filter), select: NIGHTLY_SELECT, orderBy: { id: "asc" } });
+  for (const listed of works) {
+    let choice = nightlyChoice(listed, o.onlyMissing);
+    if (choice === "queue") {
+      // Decided again inside the write transaction that queues: a request may have been queued,
+      // run or finished for this work since the list was read (the loop takes a while).
+      choice = await writeTransaction(db, async (tx) => {
+        const w = await tx.artwork.findUnique({ where: { id: listed.id }, select: NIGHTLY_SELECT });
+        if (!w) return "skippedNoImage" as const;
+        const now = nightlyChoice(w, o.onlyMissing);
+        if (now !== "queue") return now;
+        const { created } = await enqueueDescribeIn(tx, config, {
+          artworkId: w.id,
+          imageId: w.images[0]!.id,
+          priority: o.priority,
+          reason: o.reason,
+          requestedBy: o.requestedBy ?? null,
+        });
+        return created ? ("queue" as const) : ("alreadyQueued" as const);
+      });
     }
-    const current = w.currentDescription;
-    // A person's text, or a model text a person approved (review/verdict.ts).
-    if (current && keepsCurrent(current)) {
-      summary.skippedHuman++;
-      continue;
-    }
-    if (current) {
-      const sameImage = current.imageId === image.id && !(image.downloadedAt && image.downloadedAt > current.createdAt);
-      if (o.onlyMissing || sameImage) {
-        summary.upToDate++;
-        continue;
-      }
-    }
-    if (w.jobs.some((j) => j.imageId === image.id)) {
-      summary.alreadyQueued++;
-      continue;
-    }
-    const { created } = await enqueueDescribe(db, config, {
-      artworkId: w.id,
-      imageId: image.id,
-      priority: o.priority,
-      reason: o.reason,
-      requestedBy: o.requestedBy ?? null,
-    });
-    if (created) summary.queued++;
-    else summary.alreadyQueued++;
+    if (choice === "queue") summary.queued++;
+    else summary[choice]++;
   }
   return summary;
 }

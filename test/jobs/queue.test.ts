@@ -343,6 +343,44 @@ describe("queueAfterSync", () => {
     expect(await queueAfterSync(t.db, config)).toMatchObject({ queued: 0, alreadyQueued: 3 });
   });
 
+  it("a job queued before the main image changed stands in for the new image: one job, not two", async () => {
+    await t.db.artwork.deleteMany();
+    const w = await makeArtwork(t.db, { description: "Old image." });
+    await t.db.image.updateMany({ where: { artworkId: w.id }, data: { downloadedAt: new Date(Date.now() + 1000) } });
+    expect(await queueAfterSync(t.db, config)).toMatchObject({ queued: 1 });
+    // A sync then makes another file the main image; the worker describes the main image as it is when the job runs.
+    await t.db.image.updateMany({ where: { artworkId: w.id }, data: { isMain: false } });
+    await t.db.image.create({ data: { artworkId: w.id, fileTitle: "File:Newer.jpg", isMain: true, localPath: "cd/newer.jpg" } });
+    expect(await queueAfterSync(t.db, config)).toMatchObject({ queued: 0, alreadyQueued: 1 });
+    expect(await t.db.job.count({ where: { artworkId: w.id } })).toBe(1);
+  });
+
+  it("decides again when it queues: a request that ran after the list was read is not described twice", async () => {
+    await t.db.artwork.deleteMany();
+    const w = await makeArtwork(t.db);
+    const image = await t.db.image.findFirstOrThrow({ where: { artworkId: w.id, isMain: true } });
+    // Just before the nightly run's first write transaction, a person's request for the work is queued, run and written.
+    let fired = false;
+    const db = new Proxy(t.db, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (prop === "$transaction" && typeof value === "function") {
+          return async (...args: unknown[]) => {
+            if (!fired) {
+              fired = true;
+              const d = await addDescription(t.db, w.id, "Described on request.");
+              await t.db.description.update({ where: { id: d.id }, data: { imageId: image.id } });
+            }
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        }
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    expect(await queueAfterSync(db, config)).toMatchObject({ queued: 0, upToDate: 1 });
+    expect(await t.db.job.count({ where: { artworkId: w.id } })).toBe(0);
+  });
+
   it("describeMissing queues only works with an image and no description, for one creator", async () => {
     await t.db.artwork.deleteMany();
     const goya = await t.db.creator.findUniqueOrThrow({ where: { qid: "Q5432" } });
