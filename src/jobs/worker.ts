@@ -71,6 +71,8 @@ export interface DescribeWorker extends Component {
 interface InFlight {
   jobs: Job[];
   abort: AbortController;
+  /** The slot's holder the jobs were claimed as. */
+  holder: string;
 }
 
 /** A claimed job with what its description needs. */
@@ -140,9 +142,11 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     beating = beating.then(async () => {
       try {
         await writeHeartbeat();
-        const ids = [...inFlight].flatMap((f) => f.jobs.map((j) => j.id));
-        await beatJobs(db, ids, holder);
-        for (const id of ids) await renewLease(db, leaseName(id), holder, staleMs);
+        for (const f of inFlight) {
+          const ids = f.jobs.map((j) => j.id);
+          await beatJobs(db, ids, f.holder);
+          for (const id of ids) await renewLease(db, leaseName(id), f.holder, staleMs);
+        }
         // Rows of processes that were killed and never came back (a clean stop deletes its own).
         await db.heartbeat.deleteMany({ where: { beatAt: { lt: new Date(Date.now() - HEARTBEAT_KEEP_MS) } } });
         const requeued = await requeueStale(db, staleMs);
@@ -185,15 +189,15 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   }
 
   /** `claimMs`: how long the claim took (logged: the queue's contention shows there first). */
-  async function runBatch(jobs: Job[], claimMs: number): Promise<void> {
+  async function runBatch(jobs: Job[], claimMs: number, h: string): Promise<void> {
     const d = describer!;
     const abort = new AbortController();
     // In flight from the claim on: the heartbeat keeps the claims alive while images are fetched,
     // and a shutdown aborts a fetch as it aborts a description.
-    const entry: InFlight = { jobs, abort };
+    const entry: InFlight = { jobs, abort, holder: h };
     inFlight.add(entry);
     try {
-      const ready = await prepareAll(jobs, abort.signal);
+      const ready = await prepareAll(jobs, abort.signal, h);
       entry.jobs = ready.map((r) => r.job);
       if (ready.length) await describeBatch(d, ready, entry, claimMs);
     } finally {
@@ -202,7 +206,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   }
 
   /** Each job's image and prompt; a job whose image cannot be had fails (or goes back, on shutdown) here. */
-  async function prepareAll(jobs: Job[], signal: AbortSignal): Promise<Ready[]> {
+  async function prepareAll(jobs: Job[], signal: AbortSignal, h: string): Promise<Ready[]> {
     const ready: Ready[] = [];
     for (const job of jobs) {
       try {
@@ -212,14 +216,14 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           ready.push({ job, ...prepared });
           continue;
         }
-        const outcome = await failJob(db, job, holder, prepared, { permanent: true });
+        const outcome = await failJob(db, job, h, prepared, { permanent: true });
         wlog.warn({ job: job.id, error: prepared, outcome }, "job cannot run");
       } catch (err) {
         if (signal.aborted) {
-          await requeueJob(db, job.id, holder);
+          await requeueJob(db, job.id, h);
         } else if (err instanceof ImageSourceError) {
           // The reason names the image, never a local path or the source's address (the log has them).
-          const outcome = await failJob(db, job, holder, err.message, { permanent: err.permanent });
+          const outcome = await failJob(db, job, h, err.message, { permanent: err.permanent });
           wlog.warn({ job: job.id, err, outcome }, "image unavailable");
         } else throw err;
       }
@@ -228,10 +232,10 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   }
 
   async function describeBatch(d: Describer, ready: Ready[], entry: InFlight, claimMs: number): Promise<void> {
-    const { abort } = entry;
+    const { abort, holder: h } = entry;
     const params = resolveParams(parseJobParams(ready[0]!.job.params), config);
     // The defaults that apply are this worker's: progress is counted against its max_new_tokens.
-    await db.job.updateMany({ where: { id: { in: ready.map((r) => r.job.id) }, holder }, data: { progressTotal: params.maxNewTokens } });
+    await db.job.updateMany({ where: { id: { in: ready.map((r) => r.job.id) }, holder: h }, data: { progressTotal: params.maxNewTokens } });
     // One per job: a job cancelled (or taken over) while the batch runs leaves the batch alone.
     const dropJob = ready.map(() => new AbortController());
     const progress = new Map<number, number>();
@@ -247,11 +251,11 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           continue;
         }
         written.set(index, tokens);
-        if (!(await reportProgress(db, job.id, holder, tokens))) lost.add(job.id);
+        if (!(await reportProgress(db, job.id, h, tokens))) lost.add(job.id);
       }
       // Jobs without new progress (still in the prefill, or finished): one query says whether they are still ours.
       if (quiet.length) {
-        const held = await heldJobs(db, quiet, holder);
+        const held = await heldJobs(db, quiet, h);
         for (const id of quiet) if (!held.has(id)) lost.add(id);
       }
       ready.forEach(({ job }, i) => {
@@ -279,11 +283,11 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         const { job, imageId, qid } = ready[i]!;
         if (out === null) {
           // Dropped from the batch: the job is no longer ours (cancelled or taken over); only our lease is left.
-          await releaseLease(db, leaseName(job.id), holder);
+          await releaseLease(db, leaseName(job.id), h);
           continue;
         }
         try {
-          const { description, becameCurrent } = await recordModelDescription(db, job, holder, imageId, out, new Date(), quality);
+          const { description, becameCurrent } = await recordModelDescription(db, job, h, imageId, out, new Date(), quality);
           logDescription(wlog, {
             artworkQid: qid,
             descriptionId: description.id,
@@ -307,22 +311,22 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       const reason: unknown = abort.signal.aborted ? abort.signal.reason : err;
       for (const { job, input } of ready) {
         if (reason instanceof ShutdownAbort) {
-          await requeueJob(db, job.id, holder);
+          await requeueJob(db, job.id, h);
         } else if (reason instanceof ImageInputError) {
           // The image is unusable: that job fails for good; its batch mates go back untouched.
-          if (reason.path === input.imagePath) await failJob(db, job, holder, imageProblem(reason, config.IMAGE_DIR), { permanent: true });
-          else await requeueJob(db, job.id, holder, "batch mate had an unusable image");
+          if (reason.path === input.imagePath) await failJob(db, job, h, imageProblem(reason, config.IMAGE_DIR), { permanent: true });
+          else await requeueJob(db, job.id, h, "batch mate had an unusable image");
           wlog.warn({ job: job.id, err: reason }, "unusable image");
         } else if (reason instanceof EngineStoppedError) {
           // Not the job's fault: it goes back untouched while the model is loaded again.
-          await requeueJob(db, job.id, holder, "the description engine stopped; retried after reloading the model");
+          await requeueJob(db, job.id, h, "the description engine stopped; retried after reloading the model");
         } else if (reason instanceof LostClaimError) {
-          await releaseLease(db, leaseName(job.id), holder);
+          await releaseLease(db, leaseName(job.id), h);
         } else {
           // Anyone can read a job's error: our typed errors keep their message, anything else
           // (whose message may name local paths) is named by its class; the log has it whole.
           // Our engine's typed errors keep their message (it names no path); anything else is named by its class.
-          const outcome = await failJob(db, job, holder, reason instanceof EngineOutOfMemoryError ? reason.message : failureReason(reason));
+          const outcome = await failJob(db, job, h, reason instanceof EngineOutOfMemoryError ? reason.message : failureReason(reason));
           wlog.error({ job: job.id, err: reason, outcome }, "describe failed");
         }
       }
@@ -367,7 +371,14 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     return { imageId: image.id, qid: art.qid, input: { imagePath, context } };
   }
 
-  async function slot(): Promise<void> {
+  /**
+   * One slot: claims a batch, describes it, claims the next. With several slots each claims as its
+   * own holder (the process's, numbered): a job given back after a stall (heartbeat writes blocked
+   * past HEARTBEAT_STALE_S) and claimed again by another slot of this process is then no longer the
+   * first slot's, whose conditional writes fail and drop it, instead of both decoding it.
+   */
+  async function slot(index: number): Promise<void> {
+    const h = config.WORKER_CONCURRENCY > 1 ? `${holder}/${index + 1}` : holder;
     while (!stopping) {
       if (!describer) {
         await sleep(pollMs);
@@ -375,12 +386,12 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       }
       try {
         const claimStarted = performance.now();
-        const jobs = await claimJobs(db, holder, { limit: config.WORKER_BATCH, ttlMs: staleMs, experimentId: o.experimentId });
+        const jobs = await claimJobs(db, h, { limit: config.WORKER_BATCH, ttlMs: staleMs, experimentId: o.experimentId });
         if (jobs.length === 0) {
           await sleep(pollMs);
           continue;
         }
-        await runBatch(jobs, performance.now() - claimStarted);
+        await runBatch(jobs, performance.now() - claimStarted, h);
       } catch (err) {
         wlog.error({ err }, "worker slot error");
         await sleep(pollMs);
@@ -394,7 +405,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   beatTimer.unref();
   await requeueStale(db, staleMs);
   const loading = loadModel();
-  const slots = Array.from({ length: config.WORKER_CONCURRENCY }, () => slot());
+  const slots = Array.from({ length: config.WORKER_CONCURRENCY }, (_, i) => slot(i));
   wlog.info({ concurrency: config.WORKER_CONCURRENCY, batch: config.WORKER_BATCH }, "worker started");
 
   return {
@@ -414,7 +425,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         // An engine that does not stop promptly: hand the jobs back ourselves; its late result
         // fails the conditional write and is dropped.
         if ((await Promise.race([idle, delay(5_000).then(() => "stuck" as const)])) === "stuck") {
-          for (const f of inFlight) for (const j of f.jobs) await requeueJob(db, j.id, holder);
+          for (const f of inFlight) for (const j of f.jobs) await requeueJob(db, j.id, f.holder);
         }
       }
       clearInterval(beatTimer);

@@ -315,6 +315,38 @@ describe("worker", () => {
     await stop(w);
   });
 
+  it("with two slots, a job given back after a stall and taken by the other slot is dropped by the first, not decoded twice", async () => {
+    const config = configFor({ WORKER_CONCURRENCY: "2", WORKER_BATCH: "1" });
+    const work = await artworkWithFile(config);
+    const { job } = await enqueueDescribe(t.db, config, { ...work, reason: "test" });
+    const d = scriptedDescriber({ steps: 150, stepMs: 20 });
+    // How each decode ended: finished (its text offered for writing), or stopped.
+    const ended: ("finished" | "stopped")[] = [];
+    const describe = d.describe.bind(d);
+    d.describe = (...args) =>
+      describe(...args).then(
+        (out) => (ended.push(out.every((o) => o !== null) ? "finished" : "stopped"), out),
+        (err: unknown) => (ended.push("stopped"), Promise.reject(err)),
+      );
+    // Progress is written every 1.5 s here, so the job is claimed again well before the first slot next looks.
+    const w = await startWorker({ db: t.db, config, log, openDescriber: async () => d, pollMs: 20, progressEveryMs: 1_500 });
+    running.push(w);
+    const first = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "RUNNING" } }));
+    await waitFor(async () => d.calls.length === 1);
+    // What requeueStale does to a claim whose heartbeat stopped (the process stalled past HEARTBEAT_STALE_S).
+    await t.db.job.update({ where: { id: job.id }, data: { status: "QUEUED", holder: null, progress: 0 } });
+    await t.db.lease.deleteMany({ where: { name: `job:${job.id}` } });
+    const again = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "RUNNING", attempts: 2 } }));
+    expect(again.holder).not.toBe(first.holder);
+    expect([first.holder, again.holder].sort()).toEqual([`${w.holder}/1`, `${w.holder}/2`]);
+    await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "SUCCEEDED" } }), 15_000);
+    // Both slots started it; the first stopped at its next progress write instead of finishing it too.
+    expect(d.calls).toHaveLength(2);
+    expect(ended).toEqual(["stopped", "finished"]);
+    expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(1);
+    await stop(w);
+  }, 20_000);
+
   it("records the batch size and the decoding with each description of a batch", async () => {
     const config = configFor({ WORKER_BATCH: "2", DESCRIBE_NUM_BEAMS: "1" });
     const jobs: { id: number }[] = [];
