@@ -200,6 +200,14 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       const ready = await prepareAll(jobs, abort.signal, h);
       entry.jobs = ready.map((r) => r.job);
       if (ready.length) await describeBatch(d, ready, entry, claimMs);
+    } catch (err) {
+      // Unexpected (a database error while preparing, say): the jobs still ours go back now, the
+      // attempt counted, rather than staying RUNNING until HEARTBEAT_STALE_S (failJob is conditional:
+      // a job already finished, failed or handed back is left as it is).
+      for (const job of entry.jobs) {
+        await failJob(db, job, h, failureReason(err)).catch((e: unknown) => wlog.error({ err: e, job: job.id }, "could not give a job back; requeueStale will"));
+      }
+      throw err;
     } finally {
       inFlight.delete(entry);
     }
@@ -302,7 +310,11 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           if (!becameCurrent && job.experimentId == null) wlog.info({ job: job.id, description: description.id }, "kept as history: the current text is a person's");
         } catch (err) {
           if (err instanceof LostClaimError) wlog.warn({ job: job.id }, "job was cancelled or taken over: result dropped");
-          else throw err;
+          else {
+            // This job's write failed; its batch mates' finished texts are still written.
+            const outcome = await failJob(db, job, h, failureReason(err));
+            wlog.error({ job: job.id, err, outcome }, "could not write the description");
+          }
         }
       }
     } catch (err) {

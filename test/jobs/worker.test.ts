@@ -8,7 +8,7 @@ import { cancelJob, enqueueDescribe, PRIORITY } from "../../src/jobs/queue.js";
 import { type DescribeWorker, modelErrorForReaders, startWorker } from "../../src/jobs/worker.js";
 import { ModelContractError } from "../../src/describe/models/contract.js";
 import { createLogger } from "../../src/log.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 import { makeArtwork } from "../support/factories.js";
 import { type ScriptedDescriber, scriptedDescriber } from "../support/scripted-describer.js";
 
@@ -346,6 +346,48 @@ describe("worker", () => {
     expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(1);
     await stop(w);
   }, 20_000);
+
+  it("an unexpected failure while preparing gives the job back at once, the attempt counted, instead of leaving it RUNNING", async () => {
+    const config = configFor({ JOB_MAX_ATTEMPTS: "3" });
+    const work = await artworkWithFile(config);
+    const { job } = await enqueueDescribe(t.db, config, { ...work, reason: "test" });
+    const d = scriptedDescriber();
+    // Not an ImageSourceError: something nobody planned for (a database or file system fault).
+    const images = { kind: "folder" as const, ready: async () => undefined, localFile: async (): Promise<string> => Promise.reject(new TypeError("the disk said no")) };
+    const w = await startWorker({ db: t.db, config, log, openDescriber: async () => d, pollMs: 20, progressEveryMs: 20, images });
+    running.push(w);
+    const back = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "QUEUED", attempts: 1 } }), 3_000);
+    expect(back).toMatchObject({ holder: null, error: expect.stringContaining("TypeError") });
+    expect(back.runAfter.getTime()).toBeGreaterThan(Date.now());
+    expect(await t.db.lease.count({ where: { name: `job:${job.id}` } })).toBe(0);
+    expect(d.calls).toHaveLength(0);
+    await stop(w);
+  });
+
+  // The failing write is a SQLite trigger; the code path is the same on PostgreSQL.
+  it.skipIf(onPostgres)("a description whose write fails fails its own job only: its batch mate's text is written", async () => {
+    const config = configFor({ WORKER_BATCH: "2", JOB_MAX_ATTEMPTS: "3" });
+    const bad = await artworkWithFile(config);
+    const good = await artworkWithFile(config);
+    // The failing one first in the batch, so its mate's text is written after the failure.
+    const b = await enqueueDescribe(t.db, config, { ...bad, reason: "test" });
+    const a = await enqueueDescribe(t.db, config, { ...good, reason: "test" });
+    await t.db.$executeRawUnsafe(
+      `CREATE TRIGGER refuse_one BEFORE INSERT ON "Description" WHEN NEW."artworkId" = ${bad.artworkId} BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`,
+    );
+    try {
+      const d = scriptedDescriber({ steps: 3 });
+      const w = await worker(config, d);
+      await waitFor(() => t.db.job.findFirst({ where: { id: a.job.id, status: "SUCCEEDED" } }));
+      const failed = await waitFor(() => t.db.job.findFirst({ where: { id: b.job.id, status: "QUEUED", attempts: 1 } }));
+      expect(failed.error).toMatch(/disk I\/O error|Error/);
+      expect(d.calls[0]!.inputs).toHaveLength(2);
+      expect(await t.db.description.count({ where: { jobId: a.job.id } })).toBe(1);
+      await stop(w);
+    } finally {
+      await t.db.$executeRawUnsafe(`DROP TRIGGER refuse_one`);
+    }
+  });
 
   it("records the batch size and the decoding with each description of a batch", async () => {
     const config = configFor({ WORKER_BATCH: "2", DESCRIBE_NUM_BEAMS: "1" });
