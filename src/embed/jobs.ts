@@ -7,6 +7,7 @@ import { acquireLease, holderId, releaseLease, renewLease } from "../jobs/lease.
 import { beatJobs, EMBED, failJob, leaseName, PRIORITY } from "../jobs/queue.js";
 import type { Component } from "../runtime.js";
 import { type Embedder, EmbedModelMissingError, openEmbedder } from "./embedder.js";
+import { dbTime } from "../store/db-clock.js";
 import { configuredVectorModel } from "./model-files.js";
 import { countStale, embedStale, type EmbedRunSummary } from "./store.js";
 
@@ -36,7 +37,8 @@ export async function queueEmbedJob(db: Db, config: Pick<Config, "EMBED_MODEL_ID
 }
 
 /** Claims the ready embed job (lease, then QUEUED -> RUNNING), or null. */
-export async function claimEmbedJob(db: Db, holder: string, ttlMs: number, now = new Date()): Promise<Job | null> {
+export async function claimEmbedJob(db: Db, holder: string, ttlMs: number, at?: Date): Promise<Job | null> {
+  const now = at ?? (await dbTime(db));
   const job = await db.job.findFirst({ where: { kind: EMBED, status: "QUEUED", runAfter: { lte: now } }, orderBy: [{ priority: "desc" }, { id: "asc" }] });
   if (!job || !(await acquireLease(db, leaseName(job.id), holder, ttlMs, now))) return null;
   const moved = await db.job.updateMany({
@@ -80,7 +82,7 @@ export async function runEmbedJob(
     await beating;
     const done = await db.job.updateMany({
       where: { id: job.id, holder, status: "RUNNING" },
-      data: { status: "SUCCEEDED", holder: null, finishedAt: new Date(), progress: summary.embedded, progressTotal: summary.embedded + summary.unchanged },
+      data: { status: "SUCCEEDED", holder: null, finishedAt: await dbTime(db), progress: summary.embedded, progressTotal: summary.embedded + summary.unchanged },
     });
     await releaseLease(db, lease, holder);
     if (done.count !== 1) throw new LostClaimError(job.id);

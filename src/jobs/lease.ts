@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import type { Db } from "../db.js";
 import { Prisma } from "../db.js";
 import type { Lease } from "../generated/prisma/client.js";
+import { dbTime } from "../store/db-clock.js";
 import { holderVerdict, type HolderVerdict, type ProcessIdentity, thisProcess } from "./process-identity.js";
 
 /**
@@ -42,9 +43,10 @@ export async function acquireLease(
   name: string,
   holder: string,
   ttlMs: number,
-  now = new Date(),
+  at?: Date,
   owner: ProcessIdentity = thisProcess(),
 ): Promise<boolean> {
+  const now = at ?? (await dbTime(db));
   const expiresAt = new Date(now.getTime() + ttlMs);
   const data = { holder, expiresAt, acquiredAt: now, ...processColumns(owner) };
   const taken = await db.lease.updateMany({ where: { name, OR: [{ expiresAt: { lt: now } }, { holder }] }, data });
@@ -64,7 +66,8 @@ export async function acquireLease(
 }
 
 /** Extends a lease we hold. Returns false if it was lost (expired and taken by another holder). */
-export async function renewLease(db: Db, name: string, holder: string, ttlMs: number, now = new Date()): Promise<boolean> {
+export async function renewLease(db: Db, name: string, holder: string, ttlMs: number, at?: Date): Promise<boolean> {
+  const now = at ?? (await dbTime(db));
   const r = await db.lease.updateMany({ where: { name, holder }, data: { expiresAt: new Date(now.getTime() + ttlMs) } });
   return r.count === 1;
 }
@@ -74,7 +77,8 @@ export async function releaseLease(db: Db, name: string, holder: string): Promis
 }
 
 /** Current holder of a live lease, or null. */
-export async function leaseHolder(db: Db, name: string, now = new Date()): Promise<string | null> {
+export async function leaseHolder(db: Db, name: string, at?: Date): Promise<string | null> {
+  const now = at ?? (await dbTime(db));
   const l = await db.lease.findUnique({ where: { name } });
   return l && l.expiresAt >= now ? l.holder : null;
 }

@@ -1,5 +1,6 @@
 import type { Config } from "../config.js";
 import { type Db, kindOf, writeTransaction } from "../db.js";
+import { dbTime } from "../store/db-clock.js";
 import { POSTGRESQL_DIALECT } from "../store/sql.js";
 import { type ArtworkFilter, artworkWhere } from "../store/artwork-filter.js";
 import type { Job, Prisma } from "../generated/prisma/client.js";
@@ -263,7 +264,7 @@ export interface ClaimOptions {
  */
 export async function claimJobs(db: Db, holder: string, o: ClaimOptions): Promise<Job[]> {
   if (kindOf(db) === "postgresql") return claimOnPostgres(db, holder, o);
-  const now = o.now ?? new Date();
+  const now = o.now ?? (await dbTime(db));
   const candidates = await db.job.findMany({
     where: { kind: DESCRIBE, status: "QUEUED", runAfter: { lte: now }, ...(o.experimentId !== undefined ? { experimentId: o.experimentId } : {}) },
     orderBy: [{ priority: "desc" }, { runAfter: "asc" }, { id: "asc" }],
@@ -310,7 +311,7 @@ function claimWindow(limit: number): number {
 const pgParam = POSTGRESQL_DIALECT.param;
 
 async function claimOnPostgres(db: Db, holder: string, o: ClaimOptions): Promise<Job[]> {
-  const now = o.now ?? new Date();
+  const now = o.now ?? (await dbTime(db));
   const window = claimWindow(o.limit);
   const ids = await db.$transaction(async (tx) => {
     const ready = (params: unknown[]) =>
@@ -393,7 +394,8 @@ async function takeJobLeases(tx: Prisma.TransactionClient, jobIds: number[], hol
 }
 
 /** Records progress (and liveness) of a running job we hold. False when the job is no longer ours. */
-export async function reportProgress(db: Db, jobId: number, holder: string, tokens: number, now = new Date()): Promise<boolean> {
+export async function reportProgress(db: Db, jobId: number, holder: string, tokens: number, at?: Date): Promise<boolean> {
+  const now = at ?? (await dbTime(db));
   const r = await db.job.updateMany({
     where: { id: jobId, holder, status: "RUNNING" },
     data: { progress: tokens, heartbeatAt: now },
@@ -402,8 +404,9 @@ export async function reportProgress(db: Db, jobId: number, holder: string, toke
 }
 
 /** Liveness of several running jobs at once. Returns the ids still ours. */
-export async function beatJobs(db: Db, jobIds: number[], holder: string, now = new Date()): Promise<number> {
+export async function beatJobs(db: Db, jobIds: number[], holder: string, at?: Date): Promise<number> {
   if (jobIds.length === 0) return 0;
+  const now = at ?? (await dbTime(db));
   const r = await db.job.updateMany({ where: { id: { in: jobIds }, holder, status: "RUNNING" }, data: { heartbeatAt: now } });
   return r.count;
 }
@@ -426,7 +429,7 @@ export async function failJob(
   error: string,
   o: { permanent?: boolean; now?: Date; backoffBaseMs?: number } = {},
 ): Promise<"retry" | "failed" | "lost"> {
-  const now = o.now ?? new Date();
+  const now = o.now ?? (await dbTime(db));
   const final = o.permanent || job.attempts >= job.maxAttempts;
   const r = await db.job.updateMany({
     where: { id: job.id, holder, status: "RUNNING" },
@@ -443,7 +446,7 @@ export async function failJob(
 export async function requeueJob(db: Db, jobId: number, holder: string, note = "interrupted by shutdown"): Promise<boolean> {
   const r = await db.job.updateMany({
     where: { id: jobId, holder, status: "RUNNING" },
-    data: { status: "QUEUED", holder: null, progress: 0, attempts: { decrement: 1 }, error: note, runAfter: new Date() },
+    data: { status: "QUEUED", holder: null, progress: 0, attempts: { decrement: 1 }, error: note, runAfter: await dbTime(db) },
   });
   await releaseLease(db, leaseName(jobId), holder);
   return r.count === 1;
@@ -453,7 +456,9 @@ export async function requeueJob(db: Db, jobId: number, holder: string, note = "
  * Jobs left RUNNING by a worker whose heartbeat is older than `staleMs` go back to the queue (or
  * fail, if that was their last attempt). Returns how many were moved.
  */
-export async function requeueStale(db: Db, staleMs: number, now = new Date()): Promise<number> {
+export async function requeueStale(db: Db, staleMs: number, at?: Date): Promise<number> {
+  // The database's clock, as the heartbeats were written with it (store/db-clock.ts).
+  const now = at ?? (await dbTime(db));
   const cutoff = new Date(now.getTime() - staleMs);
   // A claim whose worker died on this host is given back at once, without waiting for staleness.
   const dead = await deadHolders(db, "job:");
@@ -487,9 +492,10 @@ export async function requeueStale(db: Db, staleMs: number, now = new Date()): P
  * Cancels a queued or running job. A running one is dropped from its batch at the worker's next
  * progress write (every 500 ms): its rows leave the decode, its batch mates go on, nothing is written.
  */
-export async function cancelJob(db: Db, jobId: number, now = new Date()): Promise<Job | null> {
+export async function cancelJob(db: Db, jobId: number, at?: Date): Promise<Job | null> {
   const job = await db.job.findUnique({ where: { id: jobId } });
   if (!job) return null;
+  const now = at ?? (await dbTime(db));
   const r = await db.job.updateMany({
     where: { id: jobId, status: { in: ["QUEUED", "RUNNING"] } },
     data: { status: "CANCELLED", finishedAt: now, holder: null },

@@ -15,6 +15,7 @@ import { requireContact } from "../sync/http.js";
 import { FINISHED_SYNC_STATUSES, type SyncSummary } from "../sync/sync.js";
 import { nextCronMatch } from "./cron.js";
 import { holderId } from "./lease.js";
+import { dbTime } from "../store/db-clock.js";
 
 export { SYNC_LEASE, SYNC_LEASE_TTL_MS };
 
@@ -117,7 +118,7 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
       if (await db.syncRun.findFirst({ where: { status: { in: FINISHED_SYNC_STATUSES } }, select: { id: true } })) return;
       const r = await attempt("startup");
       if (r.ran || r.here) return;
-      const waitMs = r.expiresAt ? Math.min(SYNC_LEASE_TTL_MS, Math.max(0, r.expiresAt.getTime() - Date.now()) + 250) : 250;
+      const waitMs = r.expiresAt ? Math.min(SYNC_LEASE_TTL_MS, Math.max(0, r.expiresAt.getTime() - (await dbTime(db)).getTime()) + 250) : 250;
       log.info({ retryInMs: waitMs }, "the startup sync waits for the other process's lease");
       await sleep(waitMs, stopping.signal);
     }

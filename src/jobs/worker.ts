@@ -20,6 +20,7 @@ import type { Component, Runtime } from "../runtime.js";
 import { LostClaimError, recordModelDescription } from "./descriptions.js";
 import { qualitySettings } from "../quality/store.js";
 import { holderId, releaseLease, renewLease } from "./lease.js";
+import { dbTime } from "../store/db-clock.js";
 import {
   beatJobs,
   claimJobs,
@@ -125,7 +126,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       role,
       pid: process.pid,
       hostname: hostname(),
-      beatAt: new Date(),
+      beatAt: await dbTime(db),
       modelStatus: model.status,
       modelError: model.error,
       modelId: model.info?.modelId ?? null,
@@ -148,7 +149,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           for (const id of ids) await renewLease(db, leaseName(id), f.holder, staleMs);
         }
         // Rows of processes that were killed and never came back (a clean stop deletes its own).
-        await db.heartbeat.deleteMany({ where: { beatAt: { lt: new Date(Date.now() - HEARTBEAT_KEEP_MS) } } });
+        await db.heartbeat.deleteMany({ where: { beatAt: { lt: new Date((await dbTime(db)).getTime() - HEARTBEAT_KEEP_MS) } } });
         const requeued = await requeueStale(db, staleMs);
         if (requeued) wlog.warn({ requeued }, "requeued jobs of a worker that stopped beating");
       } catch (err) {
@@ -295,7 +296,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           continue;
         }
         try {
-          const { description, becameCurrent } = await recordModelDescription(db, job, h, imageId, out, new Date(), quality);
+          const { description, becameCurrent } = await recordModelDescription(db, job, h, imageId, out, await dbTime(db), quality);
           logDescription(wlog, {
             artworkQid: qid,
             descriptionId: description.id,

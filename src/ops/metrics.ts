@@ -4,6 +4,7 @@ import type { Db } from "../db.js";
 import { jobWatchStats } from "../graphql/subscriptions.js";
 import { currentQualityCounts, reviewCounts } from "../review/stats.js";
 import type { RouteHandler } from "../server.js";
+import { dbTime } from "../store/db-clock.js";
 import { dialect } from "../store/sql.js";
 
 /** Upper bounds (seconds) of the description time histogram. */
@@ -112,7 +113,7 @@ export function createMetricsRegistry(db: Db, options: { defaultMetrics?: boolea
     async collect() {
       const beats = await db.heartbeat.findMany({ select: { id: true, role: true, beatAt: true } });
       this.reset();
-      const now = Date.now();
+      const now = (await dbTime(db)).getTime();
       for (const b of beats) this.set({ role: b.role, id: b.id }, Math.max(0, (now - b.beatAt.getTime()) / 1000));
     },
   });

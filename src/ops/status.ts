@@ -1,4 +1,5 @@
 import type { Db } from "../db.js";
+import { dbTime } from "../store/db-clock.js";
 import type { Heartbeat } from "../generated/prisma/client.js";
 import type { JobStatus } from "../generated/prisma/enums.js";
 import { nextSyncAt } from "../jobs/schedule.js";
@@ -58,7 +59,8 @@ export async function getStatus(
   db: Db,
   options: { staleAfterS: number; now?: Date; schedule?: { cron: string; timezone: string } },
 ): Promise<Status> {
-  const now = options.now ?? new Date();
+  // The database's clock: heartbeats from other hosts were written with it (store/db-clock.ts).
+  const now = options.now ?? (await dbTime(db));
   const hourAgo = new Date(now.getTime() - HOUR_MS);
   const [lastSync, lastSuccessfulSync, jobGroups, beats, recent] = await Promise.all([
     db.syncRun.findFirst({ orderBy: [{ startedAt: "desc" }, { id: "desc" }] }),

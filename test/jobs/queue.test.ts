@@ -18,6 +18,7 @@ import {
   validateParams,
 } from "../../src/jobs/queue.js";
 import { setHumanDescription } from "../../src/jobs/descriptions.js";
+import { dbClockOffset, dbTime } from "../../src/store/db-clock.js";
 import { writeTransaction } from "../../src/db.js";
 import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeGoya } from "../support/factories.js";
@@ -278,6 +279,32 @@ describe("stale RUNNING jobs", () => {
     expect(await reportProgress(t.db, dead.id, "dead-worker", 8)).toBe(false);
     const [again] = await claimJobs(t.db, "w2", { limit: 1, ttlMs: 60_000 });
     expect(again).toMatchObject({ id: dead.id, attempts: 2, holder: "w2" });
+  });
+
+  // SQLite lives on one host: there the database's clock is the process's.
+  it.skipIf(!onPostgres)("a host whose clock runs ahead takes no live worker's job, and one behind still frees a dead worker's", async () => {
+    const { job: live } = await enqueueDescribe(t.db, config, await work());
+    await claimJobs(t.db, "live-worker", { limit: 1, ttlMs: 60_000 });
+    expect(await reportProgress(t.db, live.id, "live-worker", 3)).toBe(true);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      // This process's clock ten minutes fast: by it, the live worker's beat is ten minutes old.
+      vi.setSystemTime(Date.now() + 600_000);
+      expect(await requeueStale(t.db, 60_000)).toBe(0);
+      expect(await t.db.job.findUniqueOrThrow({ where: { id: live.id } })).toMatchObject({ status: "RUNNING", holder: "live-worker" });
+      expect(Math.round(dbClockOffset(t.db) / 60_000)).toBe(-10);
+      // Ten minutes slow: a worker that stopped two minutes ago (by the database) is still given back.
+      vi.setSystemTime(Date.now() - 1_200_000);
+      const { job: dead } = await enqueueDescribe(t.db, config, await work());
+      await claimJobs(t.db, "dead-worker", { limit: 1, ttlMs: 60_000 });
+      await reportProgress(t.db, dead.id, "dead-worker", 1, new Date((await dbTime(t.db)).getTime() - 120_000));
+      expect(await requeueStale(t.db, 60_000)).toBe(1);
+      expect(await t.db.job.findUniqueOrThrow({ where: { id: dead.id } })).toMatchObject({ status: "QUEUED" });
+      expect(await t.db.job.findUniqueOrThrow({ where: { id: live.id } })).toMatchObject({ status: "RUNNING" });
+    } finally {
+      vi.useRealTimers();
+      await dbTime(t.db);
+    }
   });
 
   it("fail when the dead worker had their last attempt", async () => {
