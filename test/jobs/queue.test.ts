@@ -20,7 +20,7 @@ import {
 import { setHumanDescription } from "../../src/jobs/descriptions.js";
 import { dbClockOffset, dbTime } from "../../src/store/db-clock.js";
 import { writeTransaction } from "../../src/db.js";
-import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
+import { createTestDb, onPostgres, otherWriterFirst, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeGoya } from "../support/factories.js";
 
 const config = loadConfig({ JOB_MAX_ATTEMPTS: "3" });
@@ -387,22 +387,9 @@ describe("queueAfterSync", () => {
     const w = await makeArtwork(t.db);
     const image = await t.db.image.findFirstOrThrow({ where: { artworkId: w.id, isMain: true } });
     // Just before the nightly run's first write transaction, a person's request for the work is queued, run and written.
-    let fired = false;
-    const db = new Proxy(t.db, {
-      get(target, prop) {
-        const value = Reflect.get(target, prop, target) as unknown;
-        if (prop === "$transaction" && typeof value === "function") {
-          return async (...args: unknown[]) => {
-            if (!fired) {
-              fired = true;
-              const d = await addDescription(t.db, w.id, "Described on request.");
-              await t.db.description.update({ where: { id: d.id }, data: { imageId: image.id } });
-            }
-            return (value as (...a: unknown[]) => unknown).apply(target, args);
-          };
-        }
-        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
+    const db = otherWriterFirst(t.db, async () => {
+      const d = await addDescription(t.db, w.id, "Described on request.");
+      await t.db.description.update({ where: { id: d.id }, data: { imageId: image.id } });
     });
     expect(await queueAfterSync(db, config)).toMatchObject({ queued: 0, upToDate: 1 });
     expect(await t.db.job.count({ where: { artworkId: w.id } })).toBe(0);

@@ -6,8 +6,7 @@ import { createLogger } from "../../src/log.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { reviewDescription } from "../../src/review/review.js";
 import { replaceableDescription } from "../../src/review/verdict.js";
-import type { Db } from "../../src/db.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import { createTestDb, otherWriterFirst, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
 
@@ -101,36 +100,12 @@ describe("two rejections of one text", () => {
   });
 });
 
-/**
- * t.db, except that `first` runs (once) just before a transaction opens: another writer whose
- * commit lands while the verdict is on its way. A verdict must be judged on what its transaction
- * sees, not on reads made before that commit.
- */
-function otherWriterFirst(first: () => Promise<unknown>): Db {
-  let fired = false;
-  return new Proxy(t.db, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown;
-      if (prop === "$transaction" && typeof value === "function") {
-        return async (...args: unknown[]) => {
-          if (!fired) {
-            fired = true;
-            await first();
-          }
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      }
-      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
-
 describe("a verdict and another writer", () => {
   it("a rejection after a person's text came in is a record only: the work is not flagged for a person", async () => {
     const a = await makeArtwork(t.db);
     const d = await modelText(a.id, "Model text.");
     const r = await reviewDescription(
-      otherWriterFirst(() => setHumanDescription(t.db, a.id, "A person's text.")),
+      otherWriterFirst(t.db, () => setHumanDescription(t.db, a.id, "A person's text.")),
       noLadder,
       { descriptionId: d.id, verdict: "REJECTED", note: null, reviewer: "Ana" },
     );
@@ -149,7 +124,7 @@ describe("a verdict and another writer", () => {
       await t.db.artwork.updateMany({ where: { id: a.id, OR: [{ currentDescriptionId: null }, { currentDescription: replaceableDescription }] }, data: { currentDescriptionId: d2.id } });
       return d2;
     };
-    const r = await reviewDescription(otherWriterFirst(replace), config, { descriptionId: d1.id, verdict: "APPROVED", note: null, reviewer: "Ana" });
+    const r = await reviewDescription(otherWriterFirst(t.db, replace), config, { descriptionId: d1.id, verdict: "APPROVED", note: null, reviewer: "Ana" });
     expect(r.effect.kind).toBe("record");
     const work = await t.db.artwork.findUniqueOrThrow({ where: { id: a.id }, select: { needsPerson: true, currentDescriptionId: true } });
     expect(work.needsPerson).toBe(true);

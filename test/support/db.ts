@@ -88,3 +88,27 @@ export async function createTestDb(options: { countQueries?: boolean } = {}): Pr
     },
   };
 }
+
+/**
+ * `db`, except that `first` runs (once) just before its first transaction opens: another writer
+ * whose commit lands between a function's reads and its write transaction. Code that decides
+ * inside its transaction sees that commit; code that decided on earlier reads does not.
+ */
+export function otherWriterFirst(db: Db, first: () => Promise<unknown>): Db {
+  let fired = false;
+  return new Proxy(db, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (prop === "$transaction" && typeof value === "function") {
+        return async (...args: unknown[]) => {
+          if (!fired) {
+            fired = true;
+            await first();
+          }
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
