@@ -165,6 +165,17 @@ function openFailure(databaseUrl: string, err: unknown): ConfigError | null {
 const files = new WeakMap<Db, string>();
 const kinds = new WeakMap<Db, DatabaseKind>();
 
+/**
+ * Makes `alias` (a wrapper of `db`, such as a test's Proxy) count as `db` for everything this module
+ * keeps per client: its kind, file, adapter, readers. Returns the alias.
+ */
+export function aliasDb(alias: Db, db: Db): Db {
+  for (const map of [files, kinds, readers, postgresUrls, postgresProbes, adapters, probes] as WeakMap<Db, unknown>[]) {
+    if (map.has(db)) map.set(alias, map.get(db));
+  }
+  return alias;
+}
+
 /** The database behind a client made by createDb. */
 export function kindOf(db: Db): DatabaseKind {
   const kind = kinds.get(db);

@@ -5,6 +5,7 @@ import type { CommandIo } from "../ops/commands.js";
 import { copyDatabase, SameDatabaseError, TargetNotEmptyError, UnrepresentableValueError } from "./copy.js";
 import { formatVerdicts } from "./hash.js";
 import { parseTargetUrl, TargetUrlError } from "./target-url.js";
+import { dbTime } from "../store/db-clock.js";
 
 /** Exit codes of `artdesc db copy`. */
 export const COPY_EXIT = { ok: 0, failed: 1, usage: 2, refused: 3 } as const;
@@ -115,7 +116,9 @@ async function probePostgres(url: string): Promise<string | null> {
 
 /** Processes of a deployment whose heartbeat is fresh: they may write while the copy runs. */
 async function liveProcesses(db: Db, staleAfterS: number): Promise<{ role: string; pid: number; hostname: string; ago: number }[]> {
-  const since = new Date(Date.now() - staleAfterS * 1000);
+  // Heartbeats are written on the database's clock (store/db-clock.ts).
+  const now = (await dbTime(db)).getTime();
+  const since = new Date(now - staleAfterS * 1000);
   const beats = await db.heartbeat.findMany({ where: { beatAt: { gte: since } }, orderBy: { beatAt: "desc" } });
-  return beats.map((h) => ({ role: h.role, pid: h.pid, hostname: h.hostname, ago: Math.max(0, Math.round((Date.now() - h.beatAt.getTime()) / 1000)) }));
+  return beats.map((h) => ({ role: h.role, pid: h.pid, hostname: h.hostname, ago: Math.max(0, Math.round((now - h.beatAt.getTime()) / 1000)) }));
 }

@@ -26,12 +26,13 @@ const KEEP_FINISHED_MS = 86_400_000;
 /** Queues the embed job when vectors are missing or stale and none is queued or running. Returns it when created. */
 export async function queueEmbedJob(db: Db, config: Pick<Config, "EMBED_MODEL_ID" | "EMBED_MODEL_DTYPE" | "JOB_MAX_ATTEMPTS">, reason = "stale embeddings"): Promise<Job | null> {
   if ((await countStale(db, configuredVectorModel(config))) === 0) return null;
+  const now = await dbTime(db);
   // Find, then queue, in one write transaction: two processes at once take turns (enqueueDescribe).
   return writeTransaction(db, async (tx) => {
     if (await tx.job.findFirst({ where: { dedupeKey: DEDUPE_KEY, status: { in: ["QUEUED", "RUNNING"] } }, select: { id: true } })) return null;
-    await tx.job.deleteMany({ where: { kind: EMBED, status: { in: ["SUCCEEDED", "CANCELLED"] }, finishedAt: { lt: new Date(Date.now() - KEEP_FINISHED_MS) } } });
+    await tx.job.deleteMany({ where: { kind: EMBED, status: { in: ["SUCCEEDED", "CANCELLED"] }, finishedAt: { lt: new Date(now.getTime() - KEEP_FINISHED_MS) } } });
     return tx.job.create({
-      data: { kind: EMBED, dedupeKey: DEDUPE_KEY, priority: PRIORITY.embed, reason, maxAttempts: config.JOB_MAX_ATTEMPTS },
+      data: { kind: EMBED, dedupeKey: DEDUPE_KEY, priority: PRIORITY.embed, reason, maxAttempts: config.JOB_MAX_ATTEMPTS, runAfter: now },
     });
   });
 }

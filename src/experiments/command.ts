@@ -7,6 +7,7 @@ import type { Component } from "../runtime.js";
 import { ArmError, type ArmText, decodeArms, formatArm, parseArms } from "./arms.js";
 import { addCounts, experimentState, jobTotal, NO_JOBS, progressLine, renderMarkdown } from "./report.js";
 import { cancelExperiment, createExperiment, ExperimentNotFoundError, ExperimentRequestError, experimentJobCounts, experimentReport, findExperiment } from "./store.js";
+import { dbTime } from "../store/db-clock.js";
 
 /**
  * `artdesc experiment …`: create an experiment and wait for it, wait for one again, print its
@@ -98,7 +99,7 @@ export async function experimentCreateCommand(db: Db, config: Config, o: CreateO
 
 /** A worker that can take jobs now: fresh heartbeat, model loaded or loading. */
 async function workerAlive(db: Db, config: Config): Promise<boolean> {
-  const since = new Date(Date.now() - config.HEARTBEAT_STALE_S * 1000);
+  const since = new Date((await dbTime(db)).getTime() - config.HEARTBEAT_STALE_S * 1000);
   const n = await db.heartbeat.count({ where: { role: { in: ["worker", "start", "daemon"] }, beatAt: { gte: since }, modelStatus: { in: ["loaded", "loading"] } } });
   return n > 0;
 }

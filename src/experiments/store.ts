@@ -5,6 +5,7 @@ import { encodeJobParams, paramsFromConfig, resolveParams } from "../generation/
 import type { Experiment } from "../generated/prisma/client.js";
 import { DESCRIBE, describableImage, PRIORITY } from "../jobs/queue.js";
 import { storedQuality } from "../quality/store.js";
+import { dbTime } from "../store/db-clock.js";
 import { artworkWhereResolved } from "../store/artwork-filter.js";
 import { type Arm, decodeArms, encodeArms } from "./arms.js";
 import { buildReport, type ExperimentReport, type JobCounts, NO_JOBS, type ReportDescription, depictsJudgement } from "./report.js";
@@ -65,6 +66,8 @@ export async function createExperiment(db: Db, config: Config, req: ExperimentRe
     throw new ExperimentRequestError(`the name must be one line of at most ${MAX_EXPERIMENT_NAME} characters`);
   }
   const creator = req.creator?.trim() || null;
+  // When the jobs may run, on the clock claims compare it with (store/db-clock.ts).
+  const runAfter = await dbTime(db);
   const where = await artworkWhereResolved(db, { state: ["ACTIVE"], creator });
   const candidates = await db.artwork.findMany({
     where: { ...where, images: { some: describableImage } },
@@ -89,7 +92,7 @@ export async function createExperiment(db: Db, config: Config, req: ExperimentRe
       progressTotal: resolveParams(arm.params, defaults).maxNewTokens,
       experimentArm: arm.name,
       createdAt: now,
-      runAfter: now,
+      runAfter,
     })),
   );
   const experiment = await writeTransaction(db, async (tx) => {

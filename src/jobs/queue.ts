@@ -97,18 +97,22 @@ export interface EnqueueRequest {
 export async function enqueueDescribe(db: Db, config: Config, req: EnqueueRequest): Promise<{ job: Job; created: boolean }> {
   // Find, then queue, in one write transaction: two processes asking at once take turns (on
   // PostgreSQL a check after the insert would not do: ids are given at insert, commits land in any order).
-  return writeTransaction(db, (tx) => enqueueDescribeIn(tx, config, req));
+  const now = await dbTime(db);
+  return writeTransaction(db, (tx) => enqueueDescribeIn(tx, config, req, now));
 }
 
 /**
  * enqueueDescribe inside the caller's write transaction (writeTransaction), so that queueing joins
  * what else the caller writes. `reuseRunning`: an identical job already running is returned too
- * (a second rejection of the same text must not start the same attempt twice).
+ * (a second rejection of the same text must not start the same attempt twice). `now`: the
+ * database's time (dbTime, read before the transaction), when the job may run: claims compare it
+ * with that clock, and Prisma's default would take this process's.
  */
 export async function enqueueDescribeIn(
   tx: Prisma.TransactionClient,
   config: Config,
   req: EnqueueRequest & { reuseRunning?: boolean },
+  now: Date,
 ): Promise<{ job: Job; created: boolean }> {
   const params = encodeJobParams(req.params ?? {});
   const force = req.force ?? false;
@@ -134,6 +138,7 @@ export async function enqueueDescribeIn(
       requestedBy: req.requestedBy ?? null,
       maxAttempts: config.JOB_MAX_ATTEMPTS,
       progressTotal: resolveParams(req.params ?? {}, config).maxNewTokens,
+      runAfter: now,
     },
   });
   return { job: mine, created: true };
@@ -175,7 +180,7 @@ const NIGHTLY_SELECT = {
   images: { where: describableImage, take: 1, select: { id: true, downloadedAt: true } },
   currentDescription: { select: { source: true, imageId: true, createdAt: true, reviewState: true } },
   // An experiment's jobs never make the current text: they do not stand in for a nightly one.
-  jobs: { where: { kind: DESCRIBE, status: { in: ["QUEUED", "RUNNING"] as JobStatus[] }, experimentId: null }, select: { id: true } },
+  jobs: { where: { kind: DESCRIBE, status: { in: ["QUEUED", "RUNNING"] as JobStatus[] }, experimentId: null }, select: { status: true, imageId: true } },
 } satisfies Prisma.ArtworkSelect;
 type NightlyRow = Prisma.ArtworkGetPayload<{ select: typeof NIGHTLY_SELECT }>;
 
@@ -190,9 +195,9 @@ function nightlyChoice(w: NightlyRow, onlyMissing: boolean): Exclude<keyof Queue
     const sameImage = current.imageId === image.id && !(image.downloadedAt && image.downloadedAt > current.createdAt);
     if (onlyMissing || sameImage) return "upToDate";
   }
-  // Any job of the work will do: a worker describes the work's main image as it is when the job
-  // runs, whichever image was main when it was queued.
-  if (w.jobs.length) return "alreadyQueued";
+  // A queued job of the work will do, whichever image was main when it was queued: a worker
+  // describes the main image as it is when the job starts. A running one may have read the old one.
+  if (w.jobs.some((j) => j.status === "QUEUED" || j.imageId === image.id)) return "alreadyQueued";
   return "queue";
 }
 
@@ -209,18 +214,19 @@ async function queueDescriptions(
     if (choice === "queue") {
       // Decided again inside the write transaction that queues: a request may have been queued,
       // run or finished for this work since the list was read (the loop takes a while).
+      const runAfter = await dbTime(db);
       choice = await writeTransaction(db, async (tx) => {
         const w = await tx.artwork.findUnique({ where: { id: listed.id }, select: NIGHTLY_SELECT });
         if (!w) return "skippedNoImage" as const;
-        const now = nightlyChoice(w, o.onlyMissing);
-        if (now !== "queue") return now;
+        const again = nightlyChoice(w, o.onlyMissing);
+        if (again !== "queue") return again;
         const { created } = await enqueueDescribeIn(tx, config, {
           artworkId: w.id,
           imageId: w.images[0]!.id,
           priority: o.priority,
           reason: o.reason,
           requestedBy: o.requestedBy ?? null,
-        });
+        }, runAfter);
         return created ? ("queue" as const) : ("alreadyQueued" as const);
       });
     }

@@ -202,7 +202,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       entry.jobs = ready.map((r) => r.job);
       if (ready.length) await describeBatch(d, ready, entry, claimMs);
     } catch (err) {
-      // Unexpected (a database error while preparing, say): the jobs still ours go back now, the
+      // Unexpected (a failure while giving jobs back, say): the jobs still ours go back now, the
       // attempt counted, rather than staying RUNNING until HEARTBEAT_STALE_S (failJob is conditional:
       // a job already finished, failed or handed back is left as it is).
       for (const job of entry.jobs) {
@@ -234,7 +234,11 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           // The reason names the image, never a local path or the source's address (the log has them).
           const outcome = await failJob(db, job, h, err.message, { permanent: err.permanent });
           wlog.warn({ job: job.id, err, outcome }, "image unavailable");
-        } else throw err;
+        } else {
+          // Unexpected (a database or file system fault): this job's attempt fails; the next ones are tried.
+          const outcome = await failJob(db, job, h, failureReason(err));
+          wlog.error({ job: job.id, err, outcome }, "could not prepare the job");
+        }
       }
     }
     return ready;
@@ -296,7 +300,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           continue;
         }
         try {
-          const { description, becameCurrent } = await recordModelDescription(db, job, h, imageId, out, await dbTime(db), quality);
+          const { description, becameCurrent } = await recordModelDescription(db, job, h, imageId, out, new Date(), quality);
           logDescription(wlog, {
             artworkQid: qid,
             descriptionId: description.id,
@@ -313,7 +317,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           if (err instanceof LostClaimError) wlog.warn({ job: job.id }, "job was cancelled or taken over: result dropped");
           else {
             // This job's write failed; its batch mates' finished texts are still written.
-            const outcome = await failJob(db, job, h, failureReason(err));
+            const outcome = await failJob(db, job, h, failureReason(err)).catch((e: unknown) => (wlog.error({ err: e, job: job.id }, "could not give the job back; requeueStale will"), "lost" as const));
             wlog.error({ job: job.id, err, outcome }, "could not write the description");
           }
         }

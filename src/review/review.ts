@@ -2,6 +2,7 @@ import type { Config } from "../config.js";
 import { type Db, writeTransaction } from "../db.js";
 import type { Review, ReviewVerdict } from "../generated/prisma/client.js";
 import { describableImage, enqueueDescribeIn, PRIORITY } from "../jobs/queue.js";
+import { dbTime } from "../store/db-clock.js";
 import { fallbackReason } from "./ladder.js";
 import { type ReviewState, type VerdictEffect, verdictEffect } from "./verdict.js";
 
@@ -75,6 +76,7 @@ export interface VerdictOutcome {
  */
 export async function reviewDescription(db: Db, config: Config, req: VerdictRequest): Promise<VerdictOutcome> {
   const now = req.now ?? new Date();
+  const runAfter = await dbTime(db);
   return writeTransaction(db, async (tx) => {
     const d = await tx.description.findUnique({
       where: { id: req.descriptionId },
@@ -115,7 +117,7 @@ export async function reviewDescription(db: Db, config: Config, req: VerdictRequ
               reason: fallbackReason(effect.step, effect.steps),
               requestedBy: req.reviewer,
               reuseRunning: true,
-            })
+            }, runAfter)
           ).job
         : null;
     const review = await tx.review.create({

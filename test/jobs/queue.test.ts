@@ -293,6 +293,10 @@ describe("stale RUNNING jobs", () => {
       expect(await requeueStale(t.db, 60_000)).toBe(0);
       expect(await t.db.job.findUniqueOrThrow({ where: { id: live.id } })).toMatchObject({ status: "RUNNING", holder: "live-worker" });
       expect(Math.round(dbClockOffset(t.db) / 60_000)).toBe(-10);
+      // A job it queues may run at once: its runAfter is the database's now, not ten minutes ahead.
+      const { job: fresh } = await enqueueDescribe(t.db, config, { ...(await work()), priority: 300 });
+      expect(Math.abs(fresh.runAfter.getTime() - (await dbTime(t.db)).getTime())).toBeLessThan(5_000);
+      expect((await claimJobs(t.db, "fast-clock", { limit: 1, ttlMs: 60_000 })).map((j) => j.id)).toEqual([fresh.id]);
       // Ten minutes slow: a worker that stopped two minutes ago (by the database) is still given back.
       vi.setSystemTime(Date.now() - 1_200_000);
       const { job: dead } = await enqueueDescribe(t.db, config, await work());
@@ -380,6 +384,11 @@ describe("queueAfterSync", () => {
     await t.db.image.create({ data: { artworkId: w.id, fileTitle: "File:Newer.jpg", isMain: true, localPath: "cd/newer.jpg" } });
     expect(await queueAfterSync(t.db, config)).toMatchObject({ queued: 0, alreadyQueued: 1 });
     expect(await t.db.job.count({ where: { artworkId: w.id } })).toBe(1);
+    // A running job may already have read the old file: then the new image gets its own job.
+    await claimJobs(t.db, "w", { limit: 1, ttlMs: 60_000 });
+    expect(await queueAfterSync(t.db, config)).toMatchObject({ queued: 1 });
+    const newer = await t.db.image.findFirstOrThrow({ where: { artworkId: w.id, isMain: true } });
+    expect(await t.db.job.count({ where: { artworkId: w.id, imageId: newer.id, status: "QUEUED" } })).toBe(1);
   });
 
   it("decides again when it queues: a request that ran after the list was read is not described twice", async () => {

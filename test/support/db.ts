@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
-import { closeDb, createDb, type Db } from "../../src/db.js";
+import { aliasDb, closeDb, createDb, type Db } from "../../src/db.js";
 import { migrate } from "../../src/store/migrate.js";
 import { migratePostgres } from "../../src/store/migrate-postgres.js";
 import { startPostgres, type TestPostgres } from "./postgres.js";
@@ -96,7 +96,7 @@ export async function createTestDb(options: { countQueries?: boolean } = {}): Pr
  */
 export function otherWriterFirst(db: Db, first: () => Promise<unknown>): Db {
   let fired = false;
-  return new Proxy(db, {
+  const proxy = new Proxy(db, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
       if (prop === "$transaction" && typeof value === "function") {
@@ -111,4 +111,6 @@ export function otherWriterFirst(db: Db, first: () => Promise<unknown>): Db {
       return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
+  // The same client to writeTransaction and kindOf: on PostgreSQL the advisory lock is taken as in production.
+  return aliasDb(proxy, db);
 }

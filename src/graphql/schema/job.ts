@@ -16,6 +16,7 @@ import { JobStatusEnum } from "./enums.js";
 import { ErrorInterface } from "./errors.js";
 import { GenerationSettings } from "./generation.js";
 import { HeartbeatRef } from "./status.js";
+import { dbTime } from "../../store/db-clock.js";
 
 const MAX_JOBS_PAGE = 500;
 export const DEFAULT_JOBS_PAGE = 50;
@@ -98,7 +99,8 @@ const GenerationDefaultsRef = builder.objectRef<Defaults>("GenerationDefaults").
 
 async function loadDefaults(db: Db, config: Config): Promise<Defaults> {
   const beats = await db.heartbeat.findMany({ where: { modelStatus: { not: null } }, orderBy: { beatAt: "desc" }, take: 20 });
-  const now = new Date();
+  // Heartbeats are written on the database's clock (store/db-clock.ts).
+  const now = await dbTime(db);
   return { params: paramsFromConfig(config), workers: beats.map((beat) => heartbeatStatus(beat, now, config.HEARTBEAT_STALE_S)) };
 }
 
