@@ -167,8 +167,8 @@ export function formatStatus(s: Status): string {
     s.backlog === 0
       ? "empty"
       : s.backlogSeconds == null
-        ? `${s.backlog} jobs; no estimate (nothing described in the last hour)`
-        : `${s.backlog} jobs, done in about ${formatDuration(s.backlogSeconds)} (${s.backlogDoneAt!.toISOString()})`;
+        ? `${s.backlog} describe jobs; no estimate (nothing described in the last hour)`
+        : `${s.backlog} describe jobs, done in about ${formatDuration(s.backlogSeconds)} (${s.backlogDoneAt!.toISOString()})`;
   lines.push(`Backlog     ${eta}`);
   return lines.join("\n");
 }

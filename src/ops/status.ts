@@ -2,6 +2,7 @@ import type { Db } from "../db.js";
 import { dbTime } from "../store/db-clock.js";
 import type { Heartbeat } from "../generated/prisma/client.js";
 import type { JobStatus } from "../generated/prisma/enums.js";
+import { DESCRIBE } from "../jobs/queue.js";
 import { nextSyncAt } from "../jobs/schedule.js";
 import { FINISHED_SYNC_STATUSES, summarizeSync, type SyncSummary } from "../sync/sync.js";
 
@@ -44,7 +45,7 @@ export interface Status {
   descriptionsLastHour: number;
   /** Mean generation time of those, in seconds (null when none recorded timings). */
   averageDescriptionSeconds: number | null;
-  /** QUEUED + RUNNING jobs. */
+  /** QUEUED + RUNNING describe jobs (an embed job takes the embedding thread, not the describe worker, and is left out). */
   backlog: number;
   /** Seconds until the backlog is done at the last hour's rate: 0 when empty, null when nothing was described in the hour. */
   backlogSeconds: number | null;
@@ -65,7 +66,7 @@ export async function getStatus(
   const [lastSync, lastSuccessfulSync, jobGroups, beats, recent] = await Promise.all([
     db.syncRun.findFirst({ orderBy: [{ startedAt: "desc" }, { id: "desc" }] }),
     db.syncRun.findFirst({ where: { status: { in: FINISHED_SYNC_STATUSES } }, orderBy: [{ startedAt: "desc" }, { id: "desc" }] }),
-    db.job.groupBy({ by: ["status"], _count: { _all: true } }),
+    db.job.groupBy({ by: ["status", "kind"], _count: { _all: true } }),
     db.heartbeat.findMany({ orderBy: [{ role: "asc" }, { id: "asc" }] }),
     db.description.findMany({
       where: { source: "MODEL", createdAt: { gt: hourAgo, lte: now } },
@@ -73,10 +74,13 @@ export async function getStatus(
     }),
   ]);
   const jobs = Object.fromEntries(JOB_STATUSES.map((s) => [s.toLowerCase(), 0])) as JobCounts;
-  for (const g of jobGroups) jobs[g.status.toLowerCase() as keyof JobCounts] = g._count._all;
+  let backlog = 0;
+  for (const g of jobGroups) {
+    jobs[g.status.toLowerCase() as keyof JobCounts] += g._count._all;
+    if (g.kind === DESCRIBE && (g.status === "QUEUED" || g.status === "RUNNING")) backlog += g._count._all;
+  }
 
   const seconds = recent.map((d) => totalSeconds(d.timings)).filter((s): s is number => s != null);
-  const backlog = jobs.queued + jobs.running;
   const perSecond = recent.length / (HOUR_MS / 1000);
   const backlogSeconds = backlog === 0 ? 0 : perSecond > 0 ? Math.round(backlog / perSecond) : null;
 

@@ -36,6 +36,8 @@ beforeAll(async () => {
   for (const [status, n] of Object.entries(counts)) {
     await db.job.createMany({ data: Array.from({ length: n }, () => ({ status: status as keyof typeof counts })) });
   }
+  // The embed job: counted with the jobs, not in the describe backlog.
+  await db.job.create({ data: { kind: "embed", status: "QUEUED", priority: -10 } });
   const art = await makeArtwork(db, { qid: "Q1" });
   // Six model descriptions in the last hour (10 to 60 s each), two older ones, one person's text.
   const make = (createdAt: Date, totalMs: number | null, source: "MODEL" | "HUMAN" = "MODEL") =>
@@ -58,12 +60,12 @@ describe("status", () => {
     expect(s.nextSyncAt).toEqual(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + (now.getUTCHours() >= 3 ? 1 : 0), 3)));
     expect(s.lastSync).toMatchObject({ runId: 2, status: "FAILED", trigger: "manual", seen: 20, failed: 2, error: "SPARQL endpoint answered 503", durationSeconds: 10 });
     expect(s.lastSuccessfulSync).toMatchObject({ status: "SUCCEEDED", creators: ["Q5432"], seen: 1900, created: 3, updated: 10, removed: 1, jobsQueued: 13, durationSeconds: 95 });
-    expect(s.jobs).toEqual({ queued: 5, running: 1, succeeded: 10, failed: 2, cancelled: 1 });
+    expect(s.jobs).toEqual({ queued: 6, running: 1, succeeded: 10, failed: 2, cancelled: 1 });
     expect(s.heartbeats.map((h) => [h.role, h.alive, Math.round(h.ageSeconds)])).toEqual([["daemon", false, 120], ["worker", true, 5]]);
     expect(s.heartbeats[1]).toMatchObject({ modelStatus: "loaded", modelId: "HuggingFaceTB/SmolVLM-500M-Instruct", device: "cpu", dtypes: { vision_encoder: "fp32" } });
     expect(s.descriptionsLastHour).toBe(6);
     expect(s.averageDescriptionSeconds).toBe(35);
-    // Six jobs left at six an hour: one hour.
+    // Six describe jobs left at six an hour: one hour.
     expect(s.backlog).toBe(6);
     expect(s.backlogSeconds).toBe(3600);
     expect(s.backlogDoneAt!.getTime()).toBe(now.getTime() + 3_600_000);
@@ -111,15 +113,15 @@ describe("status", () => {
     const out = io.stdout.text;
     expect(out).toMatch(/^Last sync +#2 FAILED \(manual\) finished .*, took 10 s: seen 20,.*\n +error: SPARQL endpoint answered 503/m);
     expect(out).toMatch(/^Last good +#1 SUCCEEDED \(schedule\)/m);
-    expect(out).toMatch(/^Jobs +queued 5, running 1, succeeded 10, failed 2, cancelled 1$/m);
+    expect(out).toMatch(/^Jobs +queued 6, running 1, succeeded 10, failed 2, cancelled 1$/m);
     expect(out).toMatch(/^Process +daemon daemon@box:7: STALE, last beat 2 min ago/m);
     expect(out).toMatch(/^Process +worker worker@box:42: alive, last beat 5 s ago, pid 42 on box, model loaded HuggingFaceTB\/SmolVLM-500M-Instruct@main on cpu$/m);
     expect(out).toMatch(/^Throughput +6 descriptions in the last hour, 35\.0 s each on average$/m);
-    expect(out).toMatch(/^Backlog +6 jobs, done in about 1 h 0 min/m);
+    expect(out).toMatch(/^Backlog +6 describe jobs, done in about 1 h 0 min/m);
     expect(out).toMatch(/^Semantic +off: Semantic search is off: no embedding model \(Xenova\/multilingual-e5-small\)\. Run artdesc models pull --embed;/m);
     const json = commandIo();
     await statusCommand(t.db, config, { json: true, now }, json);
-    expect(JSON.parse(json.stdout.text).jobs.queued).toBe(5);
+    expect(JSON.parse(json.stdout.text).jobs.queued).toBe(6);
     expect(JSON.parse(json.stdout.text).semanticSearch).toMatchObject({ enabled: false, installed: false, command: "artdesc models pull --embed" });
   });
 
@@ -134,7 +136,7 @@ describe("status", () => {
     const s = r.data.status;
     expect(s.lastSync).toEqual({ id: 2, status: "FAILED", error: "SPARQL endpoint answered 503", seen: 20 });
     expect(s.lastSuccessfulSync).toEqual({ seen: 1900, creators: ["Q5432"] });
-    expect(s.jobs).toEqual({ queued: 5, running: 1, failed: 2 });
+    expect(s.jobs).toEqual({ queued: 6, running: 1, failed: 2 });
     expect(s.workerAlive).toBe(true);
     expect(s.heartbeats).toContainEqual({ role: "worker", alive: true, modelStatus: "loaded", device: "cpu", dtypes: [{ module: "vision_encoder", dtype: "fp32" }] });
     expect(s.backlog).toBe(6);
@@ -159,7 +161,7 @@ describe("artdesc status --check", () => {
     const worker = cli("--check", "--role", "worker");
     expect(worker.stderr).toContain("ok: worker heartbeat fresh");
     expect(worker.status).toBe(0);
-    expect(worker.stdout).toContain("Jobs        queued 5, running 1");
+    expect(worker.stdout).toContain("Jobs        queued 6, running 1");
   }, 120_000);
 });
 

@@ -63,7 +63,7 @@ export const StatusRef = builder.objectRef<Status>("Status").implement({
     }),
     descriptionsLastHour: t.exposeInt("descriptionsLastHour", { description: "Model descriptions written in the last hour." }),
     averageDescriptionSeconds: t.exposeFloat("averageDescriptionSeconds", { nullable: true }),
-    backlog: t.exposeInt("backlog", { description: "Queued and running jobs." }),
+    backlog: t.exposeInt("backlog", { description: "Queued and running describe jobs (not the embed job)." }),
     backlogSeconds: t.exposeInt("backlogSeconds", {
       nullable: true,
       description: "Seconds until the backlog is done at the last hour's rate; null when nothing was described in the last hour.",
