@@ -135,7 +135,8 @@ export async function imageFacts(db: Db, imageId: number, imageDir: string, log?
   if (!image.localPath) return { chroma: null };
   try {
     const m = await measureChroma(join(imageDir, image.localPath));
-    await db.image.update({ where: { id: imageId }, data: { chroma: m.chroma, tintHue: m.tint.hue, tintChroma: m.tint.chroma } });
+    // Only onto the copy it measured: a sync that downloaded a new version meanwhile keeps it unmeasured.
+    await db.image.updateMany({ where: { id: imageId, localPath: image.localPath }, data: { chroma: m.chroma, tintHue: m.tint.hue, tintChroma: m.tint.chroma } });
     return { chroma: m.chroma, tint: m.tint };
   } catch (err) {
     log?.warn({ err, imageId }, "image chroma could not be measured: COLOUR_ON_MONOCHROME is not judged");

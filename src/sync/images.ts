@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import sharp, { type Metadata, type OutputInfo } from "sharp";
@@ -237,7 +237,15 @@ export async function storeImage(imageDir: string, image: NormalizedImage): Prom
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
     await mkdir(dirname(file), { recursive: true });
-    await writeFile(tmp, image.data);
+    // On disk before the rename: after a power loss the name never stands for a file the
+    // file system had not written yet (one of the right size full of zeros, on XFS).
+    const handle = await open(tmp, "w");
+    try {
+      await handle.writeFile(image.data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => undefined);

@@ -553,8 +553,12 @@ class ImagePipeline {
   private readonly seen = new Set<number>();
   private readonly queue: { row: ImageRow; info: FileInfo }[] = [];
   private readonly workers: Promise<void>[] = [];
-  /** A setup failure (IMAGE_DIR) a download hit: no other download can succeed, so the run stops. */
-  private fatal: ImageDirError | null = null;
+  /**
+   * What stops the run: a setup failure (IMAGE_DIR), after which no other download can succeed, or
+   * an unexpected one (a database write that failed). Thrown by add() or finish(), never left as an
+   * unhandled rejection of a download worker, which would end the whole process.
+   */
+  private fatal: Error | null = null;
   /** Files whose Commons record was asked for, and those whose answer never came right. */
   recordsAsked = 0;
   recordsUnreadable = 0;
@@ -627,8 +631,7 @@ class ImagePipeline {
         await downloadOne(ctx, job.row, job.info);
       } catch (err) {
         // Never a rejected worker: the error is kept and thrown by add() or finish().
-        if (!(err instanceof ImageDirError)) throw err;
-        this.fatal ??= err;
+        this.fatal ??= err instanceof Error ? err : new Error(String(err));
         this.queue.length = 0;
         return;
       }
@@ -710,6 +713,10 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
         localHash: img.hash,
         localSourceSha1: info.sha1,
         downloadedAt: new Date(),
+        // Measured on the old copy: the quality checks measure the new one again (imageFacts).
+        chroma: null,
+        tintChroma: null,
+        tintHue: null,
       },
     });
     ctx.counts.imagesDownloaded++;

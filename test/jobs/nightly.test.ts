@@ -65,6 +65,8 @@ describe("nightly flow on the local Wikidata world", () => {
     await setHumanDescription(t.db, human.id, "A curator's words.");
     // The curator's work gets a new file too: still not replaced.
     await changeWorld(world.model);
+    // Colour figures measured on the old copies (the quality checks store them once per image).
+    await t.db.image.updateMany({ data: { chroma: 0.2, tintHue: 40, tintChroma: 3 } });
     // A full sync looks at every image record (an incremental one only at edited items).
     const run = await runSync({ db: t.db, config, log }, { trigger: "schedule", full: true });
     expect(run.status).toBe("PARTIAL");
@@ -73,6 +75,10 @@ describe("nightly flow on the local Wikidata world", () => {
     const jobs = await t.db.job.findMany({ where: { status: "QUEUED" }, include: { artwork: true } });
     expect(jobs.map((j) => j.artwork!.qid)).toEqual([CASES.changing]);
     expect(queued).toBe(1);
+    // The re-downloaded file is measured afresh; the others keep theirs.
+    const redone = await t.db.image.findFirstOrThrow({ where: { artworkId: jobs[0]!.artworkId!, isMain: true } });
+    expect(redone).toMatchObject({ chroma: null, tintHue: null, tintChroma: null });
+    expect(await t.db.image.count({ where: { chroma: 0.2 } })).toBeGreaterThan(10);
     await drainQueue();
     expect(await t.db.description.count()).toBe(before + 1);
     const changing = await t.db.artwork.findUniqueOrThrow({ where: { qid: CASES.changing }, include: { currentDescription: true } });

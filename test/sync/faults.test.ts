@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
 import { runSync } from "../../src/sync/sync.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 import { type Fault, startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
 
 let world: WikidataWorld;
@@ -54,6 +54,23 @@ describe("faults", () => {
     expect(failure.reason).toMatch(/after 4 attempt/);
     const second = await sync();
     expect(second).toMatchObject({ status: "SUCCEEDED", unchanged: 5, failed: 0, imagesDownloaded: 1 });
+  });
+
+  // The failing write is a SQLite trigger; the code path is the same on PostgreSQL.
+  it.skipIf(onPostgres)("a database write that fails during a download fails the run, recorded, instead of ending the process", async () => {
+    const t: TestDb = await createTestDb();
+    const imageDir = mkdtempSync(join(tmpdir(), "artdesc-images-"));
+    cleanups.push(() => t.close(), () => rmSync(imageDir, { recursive: true, force: true }));
+    const config = loadConfig({ ...world.env, DATABASE_URL: t.url, IMAGE_DIR: imageDir });
+    await t.db.$executeRawUnsafe(
+      `CREATE TRIGGER refuse_copy BEFORE UPDATE ON "Image" WHEN NEW."sha1" IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`,
+    );
+    const r = await runSync({ db: t.db, config, log });
+    expect(r).toMatchObject({ status: "FAILED", imagesDownloaded: 0 });
+    expect(r.error).toMatch(/PrismaClientKnownRequestError/);
+    // The disk mended, the next run picks up the images.
+    await t.db.$executeRawUnsafe(`DROP TRIGGER refuse_copy`);
+    expect(await runSync({ db: t.db, config, log })).toMatchObject({ status: "SUCCEEDED", imagesDownloaded: 5 });
   });
 
   it("an inventory that never parses fails the run and marks nothing as gone", async () => {
