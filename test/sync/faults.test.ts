@@ -26,7 +26,7 @@ async function freshSync(env: Record<string, string> = {}) {
   cleanups.push(() => t.close(), () => rmSync(imageDir, { recursive: true, force: true }));
   const config = loadConfig({ ...world.env, DATABASE_URL: t.url, IMAGE_DIR: imageDir, ...env });
   const sync = () => runSync({ db: t.db, config, log });
-  return { t, sync, first: await sync() };
+  return { t, sync, config, first: await sync() };
 }
 
 describe("faults", () => {
@@ -71,6 +71,31 @@ describe("faults", () => {
     // The disk mended, the next run picks up the images.
     await t.db.$executeRawUnsafe(`DROP TRIGGER refuse_copy`);
     expect(await runSync({ db: t.db, config, log })).toMatchObject({ status: "SUCCEEDED", imagesDownloaded: 5 });
+  });
+
+  it("a new version that cannot be read leaves the previous copy in place, and is tried again", async () => {
+    const title = "File:Goya work 2.jpg";
+    const original = world.model.files.get(title)!;
+    const { first, config, t } = await freshSync();
+    expect(first.status).toBe("SUCCEEDED");
+    // A re-upload changes the Commons file, not the Wikidata item: a refreshing run notices it.
+    const sync = () => runSync({ db: t.db, config, log }, { full: true });
+    const before = await t.db.image.findFirstOrThrow({ where: { fileTitle: title } });
+    try {
+      // Commons gets a new upload whose data is cut off (as a failed transfer or a decoder out of memory leaves it).
+      world.model.setFile(title, { ...original, bytes: original.bytes.subarray(0, Math.floor(original.bytes.length / 3)) });
+      const second = await sync();
+      expect(second).toMatchObject({ status: "PARTIAL", failed: 1, imagesDownloaded: 0 });
+      const kept = await t.db.image.findFirstOrThrow({ where: { fileTitle: title } });
+      // The work keeps its image (still describable); the unreadable version is not remembered as refused.
+      expect(kept).toMatchObject({ localPath: before.localPath, localHash: before.localHash, localSourceSha1: before.localSourceSha1 });
+      expect(kept.sha1).not.toBe(before.localSourceSha1);
+      // Once Commons has a readable file again, the next run takes it.
+      world.model.setFile(title, { ...original, bytes: Buffer.concat([original.bytes, Buffer.from([0])]) });
+      expect(await sync()).toMatchObject({ status: "SUCCEEDED", imagesDownloaded: 1 });
+    } finally {
+      world.model.setFile(title, original);
+    }
   });
 
   it("an inventory that never parses fails the run and marks nothing as gone", async () => {
