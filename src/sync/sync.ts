@@ -725,13 +725,12 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
       await db.image.updateMany({ where: { id: row.id }, data: record });
       throw err;
     }
-    if (err instanceof ImageRejectedError && err.problem !== "corrupt" && !(await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
+    if (err instanceof ImageRejectedError && !(await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
       // Remember which file was refused, so the next runs do not download it again (see ImagePipeline).
       await db.image.updateMany({ where: { id: row.id }, data: { ...record, localPath: null, localSourceSha1: info.sha1 } });
     } else {
-      // The copy of an earlier version stays (the work keeps its image) and this version is tried
-      // again next run; so is data cut off or unreadable ("corrupt": a failed transfer, a decoder
-      // out of memory), which a later try may read.
+      // The copy of an earlier version stays (the work keeps its image), and this version is tried
+      // again next run (its data may have been cut off in transfer, or sharp out of memory).
       await db.image.updateMany({ where: { id: row.id }, data: record });
     }
     await ctx.fail("normalise", err, { fileTitle: row.fileTitle });

@@ -73,7 +73,7 @@ describe("faults", () => {
     expect(await runSync({ db: t.db, config, log })).toMatchObject({ status: "SUCCEEDED", imagesDownloaded: 5 });
   });
 
-  it("a new version that cannot be read leaves the previous copy in place, and is tried again", async () => {
+  it("a new version that cannot be read leaves the previous copy in place, and is tried again next run", async () => {
     const title = "File:Goya work 2.jpg";
     const original = world.model.files.get(title)!;
     const { first, config, t } = await freshSync();
