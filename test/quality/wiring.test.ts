@@ -6,7 +6,7 @@ import { type Config, loadConfig } from "../../src/config.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { createLogger } from "../../src/log.js";
 import { assessQuality } from "../../src/quality/assess.js";
-import { assessAndStore, assessForWrite, qualityInputFor, qualitySettings } from "../../src/quality/store.js";
+import { assessAndStore, assessForWrite, imageFacts, qualityInputFor, qualitySettings } from "../../src/quality/store.js";
 import { runSync } from "../../src/sync/sync.js";
 import { runCli } from "../support/cli.js";
 import { createTestDb, type TestDb } from "../support/db.js";
@@ -140,6 +140,42 @@ describe("artworksConnection filter", () => {
     }
     const unknown = await listQids({ flag: "BAD_VIBES" });
     expect(unknown.errors?.length).toBeGreaterThan(0);
+  });
+});
+
+describe("image figures", () => {
+  it("are stored only onto the copy they were measured on: a sync that put a new version in meanwhile leaves it unmeasured", async () => {
+    const work = await t.db.artwork.findUniqueOrThrow({ where: { qid: DONKEY_AQUATINT }, include: { images: true } });
+    const image = work.images[0]!;
+    const painting = await t.db.image.findFirstOrThrow({ where: { artwork: { qid: PAINTING } } });
+    await t.db.image.update({ where: { id: image.id }, data: { chroma: null, tintHue: null, tintChroma: null } });
+    try {
+      // Between imageFacts' read and its write, a sync stores a new version (here: another file) and clears the figures.
+      const syncing = new Proxy(t.db, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target) as unknown;
+          if (prop !== "image") return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+          const images = value as typeof t.db.image;
+          return new Proxy(images, {
+            get(d, p) {
+              if (p !== "findUnique") return Reflect.get(d, p, d);
+              return async (args: Parameters<typeof images.findUnique>[0]) => {
+                const row = await images.findUnique(args);
+                await t.db.image.update({ where: { id: image.id }, data: { localPath: painting.localPath } });
+                return row;
+              };
+            },
+          });
+        },
+      });
+      const facts = await imageFacts(syncing, image.id, imageDir);
+      // Measured on the aquatint it read (grey)...
+      expect(facts.chroma).toBeLessThan(10);
+      // ...but not written onto the row, which now names the painting.
+      expect((await t.db.image.findUniqueOrThrow({ where: { id: image.id } })).chroma).toBeNull();
+    } finally {
+      await t.db.image.update({ where: { id: image.id }, data: { localPath: image.localPath } });
+    }
   });
 });
 
