@@ -216,6 +216,11 @@ export function httpSource(o: HttpSourceOptions): ImageSource {
       }
       const actual = hash.digest("hex");
       if (actual !== image.localHash) throw new ImageHashMismatchError(name, image.localHash, actual, size);
+      // On disk before the rename, as the sync's copies are (storeImage): after a power loss the name
+      // never stands for data the file system had not written yet.
+      await out.sync().catch((err: unknown) => {
+        throw cacheProblem(name, err);
+      });
       await out.close();
       await rename(tmp, file).catch((err: unknown) => {
         throw cacheProblem(name, err);
