@@ -3,8 +3,8 @@ import { type Db, writeTransaction } from "../db.js";
 import type { Job } from "../generated/prisma/client.js";
 import type { Logger } from "../log.js";
 import { LostClaimError } from "../jobs/descriptions.js";
-import { acquireLease, holderId, releaseLease, renewLease } from "../jobs/lease.js";
-import { beatJobs, EMBED, failJob, leaseName, PRIORITY } from "../jobs/queue.js";
+import { acquireLease, holderId, releaseLease } from "../jobs/lease.js";
+import { beatClaims, EMBED, failJob, leaseName, PRIORITY } from "../jobs/queue.js";
 import type { Component } from "../runtime.js";
 import { type Embedder, EmbedModelMissingError, openEmbedder } from "./embedder.js";
 import { dbTime } from "../store/db-clock.js";
@@ -72,9 +72,7 @@ export async function runEmbedJob(
   const lease = leaseName(job.id);
   let beating: Promise<unknown> = Promise.resolve();
   const beat = setInterval(() => {
-    beating = beatJobs(db, [job.id], holder)
-      .then(() => renewLease(db, lease, holder, config.HEARTBEAT_STALE_S * 1000))
-      .catch((err: unknown) => log?.warn({ err, job: job.id }, "could not renew the embed job's heartbeat; it is given back if this goes on"));
+    beating = beatClaims(db, [job.id], holder, config.HEARTBEAT_STALE_S * 1000).catch((err: unknown) => log?.warn({ err, job: job.id }, "could not renew the embed job's heartbeat; it is given back if this goes on"));
   }, config.HEARTBEAT_INTERVAL_S * 1000);
   beat.unref();
   try {

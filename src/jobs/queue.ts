@@ -15,7 +15,7 @@ import {
   resolveParams as resolveOver,
   StoredParamsError,
 } from "../generation/params.js";
-import { acquireLease, deadHolders, leaseHolderVerdict, releaseLease } from "./lease.js";
+import { acquireLease, deadHolders, leaseHolderVerdict, releaseLease, renewLease } from "./lease.js";
 import { thisProcess } from "./process-identity.js";
 import { keepsCurrent } from "../review/verdict.js";
 
@@ -415,6 +415,12 @@ export async function beatJobs(db: Db, jobIds: number[], holder: string, at?: Da
   const now = at ?? (await dbTime(db));
   const r = await db.job.updateMany({ where: { id: { in: jobIds }, holder, status: "RUNNING" }, data: { heartbeatAt: now } });
   return r.count;
+}
+
+/** One beat of claims we hold: the jobs' heartbeats and their leases' expiry (`ttlMs` from now). */
+export async function beatClaims(db: Db, jobIds: number[], holder: string, ttlMs: number): Promise<void> {
+  await beatJobs(db, jobIds, holder);
+  for (const id of jobIds) await renewLease(db, leaseName(id), holder, ttlMs);
 }
 
 /** Which of these jobs are still running and held by `holder` (a cancel or a takeover removes a job). */

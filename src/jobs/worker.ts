@@ -19,10 +19,10 @@ import { type ImageSource, ImageSourceError, imageSourceFor } from "../images/so
 import type { Component, Runtime } from "../runtime.js";
 import { LostClaimError, recordModelDescription } from "./descriptions.js";
 import { qualitySettings } from "../quality/store.js";
-import { holderId, releaseLease, renewLease } from "./lease.js";
+import { holderId, releaseLease } from "./lease.js";
 import { dbTime } from "../store/db-clock.js";
 import {
-  beatJobs,
+  beatClaims,
   claimJobs,
   describableImage,
   failJob,
@@ -143,11 +143,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     beating = beating.then(async () => {
       try {
         await writeHeartbeat();
-        for (const f of inFlight) {
-          const ids = f.jobs.map((j) => j.id);
-          await beatJobs(db, ids, f.holder);
-          for (const id of ids) await renewLease(db, leaseName(id), f.holder, staleMs);
-        }
+        for (const f of inFlight) await beatClaims(db, f.jobs.map((j) => j.id), f.holder, staleMs);
         // Rows of processes that were killed and never came back (a clean stop deletes its own).
         await db.heartbeat.deleteMany({ where: { beatAt: { lt: new Date((await dbTime(db)).getTime() - HEARTBEAT_KEEP_MS) } } });
         const requeued = await requeueStale(db, staleMs);
@@ -189,6 +185,10 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     await beat();
   }
 
+  /** failJob for an unexpected error, never throwing: a job that cannot be given back now is left to requeueStale. */
+  const giveBack = (job: Job, h: string, err: unknown) =>
+    failJob(db, job, h, failureReason(err)).catch((e: unknown) => (wlog.error({ err: e, job: job.id }, "could not give a job back; requeueStale will"), "lost" as const));
+
   /** `claimMs`: how long the claim took (logged: the queue's contention shows there first). */
   async function runBatch(jobs: Job[], claimMs: number, h: string): Promise<void> {
     const d = describer!;
@@ -205,9 +205,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       // Unexpected (a failure while giving jobs back, say): the jobs still ours go back now, the
       // attempt counted, rather than staying RUNNING until HEARTBEAT_STALE_S (failJob is conditional:
       // a job already finished, failed or handed back is left as it is).
-      for (const job of entry.jobs) {
-        await failJob(db, job, h, failureReason(err)).catch((e: unknown) => wlog.error({ err: e, job: job.id }, "could not give a job back; requeueStale will"));
-      }
+      for (const job of entry.jobs) await giveBack(job, h, err);
       throw err;
     } finally {
       inFlight.delete(entry);
@@ -317,7 +315,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           if (err instanceof LostClaimError) wlog.warn({ job: job.id }, "job was cancelled or taken over: result dropped");
           else {
             // This job's write failed; its batch mates' finished texts are still written.
-            const outcome = await failJob(db, job, h, failureReason(err)).catch((e: unknown) => (wlog.error({ err: e, job: job.id }, "could not give the job back; requeueStale will"), "lost" as const));
+            const outcome = await giveBack(job, h, err);
             wlog.error({ job: job.id, err, outcome }, "could not write the description");
           }
         }
