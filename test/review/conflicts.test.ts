@@ -78,11 +78,13 @@ describe("reviewDescription with expectedState", () => {
     expect(r.data.reviewDescription.__typename).toBe("Review");
   });
 
-  it("refuses a value that is not a review state", async () => {
+  it("refuses a value that is not a review state: unknown, empty, lower case, huge", async () => {
     const a = await makeArtwork(t.db);
     const d = await modelText(a.id, "A horse.");
-    const r = await gql(yoga, REVIEW, { id: String(d.id), verdict: "APPROVED", expectedState: "MAYBE" }, AUTH);
-    expect(r.errors?.[0]?.message).toMatch(/ReviewState/);
+    for (const bad of ["MAYBE", "", "approved", "X".repeat(100_000)]) {
+      const r = await gql(yoga, REVIEW, { id: String(d.id), verdict: "APPROVED", expectedState: bad }, AUTH);
+      expect(r.errors?.[0]?.message, bad.slice(0, 20)).toMatch(/ReviewState/);
+    }
     expect(await t.db.review.count({ where: { descriptionId: d.id } })).toBe(0);
   });
 });
@@ -164,10 +166,16 @@ describe("setDescription with replaces", () => {
     expect(plain.data.setDescription.__typename).toBe("Description");
   });
 
-  it("refuses a replaces that is not a description id", async () => {
+  it("refuses a replaces that is not a description id: malformed, empty, zero, another type's id, huge", async () => {
     const a = await makeArtwork(t.db);
-    const r = await gql(yoga, SET, { id: a.qid, text: "Text.", replaces: "not-an-id" }, AUTH);
-    expect(r.data.setDescription.__typename).toBe("InvalidIdError");
+    const otherType = Buffer.from("Job:1").toString("base64");
+    for (const bad of ["not-an-id", "", "0", otherType, "9".repeat(100_000)]) {
+      const r = await gql(yoga, SET, { id: a.qid, text: "Text.", replaces: bad }, AUTH);
+      expect(r.data.setDescription, bad.slice(0, 20)).toMatchObject({ __typename: "InvalidIdError", message: expect.stringContaining("not a valid id") });
+    }
+    // A description id that is not the current one (none is) is a conflict, not a bad id.
+    const unknown = await gql(yoga, SET, { id: a.qid, text: "Text.", replaces: "999999" }, AUTH);
+    expect(unknown.data.setDescription.__typename).toBe("ConflictError");
     expect(await t.db.description.count({ where: { artworkId: a.id } })).toBe(0);
   });
 });

@@ -233,7 +233,18 @@ describe("verdicts", () => {
       const artworkPage = (await get("/artworks/Q735001", bea, s.base)).html;
       expect(artworkPage).toContain(`<input type="hidden" name="replaces" value="${globalId(work.currentDescriptionId!)}">`);
       expect(artworkPage).toContain('<input type="hidden" name="state" value="UNREVIEWED">');
-      expect((await post("/review", { description: String(work.currentDescriptionId), state: "PERHAPS", verdict: "APPROVED" }, { cookie: bea }, s.base)).status).toBe(400);
+      for (const state of ["PERHAPS", "", "unreviewed", "<script>".repeat(5_000)]) {
+        const bad = await post("/review", { description: String(work.currentDescriptionId), state, verdict: "APPROVED" }, { cookie: bea }, s.base);
+        expect(bad.status, state.slice(0, 20)).toBe(400);
+        const page = await bad.text();
+        expect(page).toContain("The review state must be one of UNREVIEWED, APPROVED, REJECTED, NEEDS_WORK.");
+        expect(page).not.toContain("<script>");
+      }
+      // An edit naming something that is not a description id: the form's page says so (422), nothing is saved.
+      const badEdit = await post(`/artworks/Q735001/description`, { text: "Bea's text.", replaces: "not-an-id" }, { cookie: bea }, s.base);
+      expect(badEdit.status).toBe(422);
+      expect(await badEdit.text()).toContain("not a valid id");
+      expect(await t2.db.description.count({ where: { artworkId: w.artwork.id } })).toBe(2);
     } finally {
       s.close();
       await t2.close();
