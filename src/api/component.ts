@@ -1,21 +1,29 @@
 import cluster from "node:cluster";
-import { lookup } from "node:dns/promises";
 import { ConfigError } from "../config.js";
 import { meaningSource } from "../embed/embedder.js";
+import { ConnectionBalancer, serveHandedConnections } from "./balancer.js";
 import { createMetricsRegistry, metricsRoute } from "../ops/metrics.js";
 import type { Component, Runtime } from "../runtime.js";
 import { createHttpApp, listen, type RouteHandler } from "../server.js";
 
-/** The HTTP API in this process. */
+/**
+ * The HTTP API in this process: listening on PORT, or, in a process forked by startApiService,
+ * serving the connections its primary hands over.
+ */
 export async function startApi(rt: Runtime, extraRoutes: RouteHandler[] = []): Promise<Component & { url: string }> {
   const metrics = metricsRoute(createMetricsRegistry(rt.db));
   const { server, drain } = createHttpApp({ db: rt.db, config: rt.config, log: rt.log }, [metrics, ...extraRoutes]);
-  const { port, host } = await listen(server, rt.config.PORT, rt.config.HOST).catch((err: unknown) => {
-    throw listenFailure(rt.config.HOST, rt.config.PORT, err) ?? err;
-  });
-  const shownHost = host === "0.0.0.0" || host === "::" ? "localhost" : host;
-  const url = `http://${shownHost}:${port}`;
-  rt.log.info({ url: `${url}/graphql` }, "API listening");
+  let stopHandOver = () => {};
+  // A forked process's address is its primary's (which logs it).
+  let url = shownUrl(rt.config.HOST, rt.config.PORT);
+  if (cluster.isWorker) stopHandOver = serveHandedConnections(server, rt.log);
+  else {
+    const { port, host } = await listen(server, rt.config.PORT, rt.config.HOST).catch((err: unknown) => {
+      throw listenFailure(rt.config.HOST, rt.config.PORT, err) ?? err;
+    });
+    url = shownUrl(host, port);
+    rt.log.info({ url: `${url}/graphql` }, "API listening");
+  }
   // The query embedding thread loads now (when a model is installed), not on the first search.
   const meaning = meaningSource(rt.config);
   meaning.warm().catch((err: unknown) => rt.log.error({ err }, "the embedding model did not load: searches run by words only"));
@@ -23,6 +31,7 @@ export async function startApi(rt: Runtime, extraRoutes: RouteHandler[] = []): P
     name: "api",
     url,
     stop: async () => {
+      stopHandOver();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
@@ -37,27 +46,39 @@ export async function startApi(rt: Runtime, extraRoutes: RouteHandler[] = []): P
   };
 }
 
+const shownUrl = (host: string, port: number) => `http://${host === "0.0.0.0" || host === "::" ? "localhost" : host}:${port}`;
+
 /**
  * The API as the service runs it: in this process when API_WORKERS is 1, else in API_WORKERS
- * forked processes sharing the port (node:cluster), which lets the API use every core. The
- * forked processes run the same command; `isApiWorkerProcess()` tells them to serve the API only.
+ * forked processes (node:cluster), which lets the API use every core. This process then listens
+ * and hands each connection to the API process with the fewest open ones (balancer.ts). The forked
+ * processes run the same command; `isApiWorkerProcess()` tells them to serve the API only.
  */
 export async function startApiService(rt: Runtime, extraRoutes: RouteHandler[] = []): Promise<Component> {
   if (rt.config.API_WORKERS <= 1 || cluster.isWorker) return startApi(rt, extraRoutes);
-  // Checked before forking: a worker that cannot listen would be restarted forever.
-  await checkHost(rt.config.HOST);
-  const workers = Array.from({ length: rt.config.API_WORKERS }, () => cluster.fork());
+  // Listening before forking: a HOST or PORT that cannot be used is refused here, once.
+  const balancer = await ConnectionBalancer.listen(rt.config.PORT, rt.config.HOST, rt.log).catch((err: unknown) => {
+    throw listenFailure(rt.config.HOST, rt.config.PORT, err) ?? err;
+  });
+  const fork = () => {
+    const worker = cluster.fork();
+    balancer.add(worker);
+    return worker;
+  };
+  const workers = Array.from({ length: rt.config.API_WORKERS }, fork);
   let stopping = false;
   cluster.on("exit", (worker, code, signal) => {
     if (stopping) return;
     rt.log.error({ pid: worker.process.pid, code, signal }, "API worker died; starting another");
-    workers.splice(workers.indexOf(worker), 1, cluster.fork());
+    workers.splice(workers.indexOf(worker), 1, fork());
   });
-  rt.log.info({ workers: workers.length, port: rt.config.PORT }, "API workers started");
+  rt.log.info({ workers: workers.length, port: balancer.port }, "API workers started");
+  rt.log.info({ url: `${shownUrl(rt.config.HOST, balancer.port)}/graphql` }, "API listening");
   return {
     name: "api",
     stop: async () => {
       stopping = true;
+      await balancer.close();
       await Promise.all(
         workers.map(
           (w) =>
@@ -75,15 +96,6 @@ export async function startApiService(rt: Runtime, extraRoutes: RouteHandler[] =
 /** True in a process forked by startApiService: it serves the API and nothing else. */
 export function isApiWorkerProcess(): boolean {
   return cluster.isWorker;
-}
-
-/** HOST must name an address of this machine: a name that does not resolve is a ConfigError. */
-async function checkHost(host: string): Promise<void> {
-  try {
-    await lookup(host);
-  } catch (err) {
-    throw new ConfigError([`HOST=${JSON.stringify(host)}: does not resolve to an address (${(err as { code?: string }).code ?? (err as Error).message})`]);
-  }
 }
 
 /** Why listening failed, as a ConfigError naming HOST or PORT, or null for other failures. */

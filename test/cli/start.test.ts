@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -42,16 +43,60 @@ it("refuses to start with bad settings and names each one", async () => {
   expect(p.output()).toMatch(/LOG_LEVEL="loud"/);
 });
 
-it("serve with API_WORKERS=2 shares the port between two API processes and stops them all on SIGTERM", async () => {
-  const port = String(20_000 + Math.floor(Math.random() * 20_000));
-  const p = runCli(["serve"], { ...env, PORT: port, API_WORKERS: "2" });
-  await p.waitFor(/API workers started/);
-  const listening = () => p.output().split("\n").filter((l) => l.includes("API listening"));
-  for (let i = 0; i < 300 && listening().length < 2; i++) await new Promise((r) => setTimeout(r, 100));
-  const pids = new Set(listening().map((l) => (JSON.parse(l) as { pid: number }).pid));
-  expect(pids.size).toBe(2);
-  const r = await fetch(`http://127.0.0.1:${port}/health`);
-  expect(r.status).toBe(200);
+it("serve with API_WORKERS=2 hands each connection to the API process holding the fewest, and stops them all on SIGTERM", async () => {
+  const p = runCli(["serve"], { ...env, API_WORKERS: "2", LOG_LEVEL: "info" });
+  const base = (JSON.parse(await p.waitFor(/API listening/)) as { url: string }).url.replace("/graphql", "");
+  const port = Number(new URL(base).port);
+  const ready = () => p.output().split("\n").filter((l) => l.includes('"API process ready"'));
+  for (let i = 0; i < 300 && ready().length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  const pids = [...new Set(ready().map((l) => (JSON.parse(l) as { pid: number }).pid))];
+  expect(pids).toHaveLength(2);
+
+  // Eight kept-alive connections opened at once: four each (node:cluster's own round-robin gave 5/3 to 7/1).
+  const clients = await Promise.all(Array.from({ length: 8 }, () => keptAlive(port)));
+  const held = () => pids.map((pid) => heldClientPorts(pid, port));
+  await expect.poll(() => held().map((ports) => ports.length)).toEqual([4, 4]);
+  // Three of the first process's clients leave; the next two connections both go to it.
+  const [first] = held();
+  for (const c of clients.filter((c) => first!.includes(c.localPort!)).slice(0, 3)) c.destroy();
+  await expect.poll(() => held().map((ports) => ports.length)).toEqual([1, 4]);
+  const later = await Promise.all([keptAlive(port), keptAlive(port)]);
+  await expect.poll(() => held().map((ports) => ports.length)).toEqual([3, 4]);
+  for (const c of [...clients, ...later]) c.destroy();
+
   p.child.kill("SIGTERM");
   expect((await p.exit).code).toBe(0);
 });
+
+/** A connection that has had one answer (200 from /health) and stays open (HTTP keep-alive). */
+async function keptAlive(port: number): Promise<Socket> {
+  const socket = connect(port, "127.0.0.1");
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.once("data", (d) => (d.toString().startsWith("HTTP/1.1 200") ? resolve() : reject(new Error(d.toString()))));
+    socket.write("GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  });
+  return socket;
+}
+
+/** The client ports of the established connections to `port` that process `pid` holds (Linux: /proc). */
+function heldClientPorts(pid: number, port: number): number[] {
+  const byInode = new Map<string, number>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    if (!existsSync(table)) continue;
+    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+      const [, local, remote, state, , , , , , inode] = line.trim().split(/\s+/);
+      if (state === "01" && parseInt(local?.split(":")[1] ?? "", 16) === port) byInode.set(inode!, parseInt(remote!.split(":")[1]!, 16));
+    }
+  }
+  const ports: number[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+      if (inode && byInode.has(inode)) ports.push(byInode.get(inode)!);
+    } catch {
+      // The descriptor closed while being read.
+    }
+  }
+  return ports;
+}
