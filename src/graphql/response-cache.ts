@@ -49,11 +49,23 @@ export class ResponseCacheStore<V extends number | Promise<number> = number> imp
    */
   readonly #issued = new Map<string, number>();
   #version: number | null = null;
+  /**
+   * Stores still reading the version (PostgreSQL). The response cache plugin does not wait for a
+   * store: the answer goes out first, so the client's next ask could come before its answer was
+   * kept. A lookup waits for the stores begun before it.
+   */
+  readonly #storing = new Set<Promise<void>>();
 
-  /** `currentVersion` answers at once (SQLite) or as a promise (PostgreSQL); the methods answer the same way. */
+  /**
+   * `currentVersion` answers at once (SQLite) or as a promise (PostgreSQL); the methods answer the
+   * same way. `onStoreError` hears of a store that failed (the version could not be read): nobody
+   * waits for a store, so its failure would otherwise go unseen, or end the process as an
+   * unhandled rejection.
+   */
   constructor(
     readonly bounds: ResponseCacheBounds,
     private readonly currentVersion: () => V,
+    private readonly onStoreError: (err: unknown) => void = () => {},
   ) {
     this.#answers = new BoundedLru(bounds);
   }
@@ -81,15 +93,21 @@ export class ResponseCacheStore<V extends number | Promise<number> = number> imp
   }
 
   get(key: string): Answer<V, ExecutionResult | undefined> {
-    return this.#sync(() => this.#answers.get(key));
+    const lookup = () => this.#sync(() => this.#answers.get(key));
+    if (this.#storing.size === 0) return lookup();
+    return Promise.all(this.#storing).then(lookup) as Answer<V, ExecutionResult | undefined>;
   }
 
   set(key: string, result: ExecutionResult): Answer<V, void> {
-    return this.#sync(() => {
+    const stored = this.#sync(() => {
       // A key not handed out under this version (made before a commit, or a client's ETag) is never stored.
       if ((this.#issued.get(key) ?? 0) < this.bounds.minAsks || this.bounds.maxEntries < 1) return;
       this.#answers.set(key, result, Buffer.byteLength(JSON.stringify(result)));
     });
+    if (!(stored instanceof Promise)) return stored;
+    const settled: Promise<void> = stored.catch(this.onStoreError).finally(() => this.#storing.delete(settled));
+    this.#storing.add(settled);
+    return settled as Answer<V, void>;
   }
 
   /** Mutations name what they changed; the commit itself already moved the version. */

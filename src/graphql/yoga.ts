@@ -131,6 +131,7 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
                 minAsks: config.GRAPHQL_RESPONSE_CACHE_MIN_ASKS,
               },
               () => dataVersion(db),
+              (err) => graphqlLog.warn({ err }, "a GraphQL answer was not kept: the database version could not be read"),
             ),
             (request) => (isAuthorized(request.headers.get("authorization"), config.API_TOKEN) ? "authorized" : "anonymous"),
           )

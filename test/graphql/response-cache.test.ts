@@ -83,6 +83,32 @@ describe("ResponseCacheStore", () => {
     s.set(big, { data: { pad: "x".repeat(1000) } });
     expect(s.get(big)).toBeUndefined();
   });
+
+  it("over a version read as a promise (PostgreSQL), a lookup right after a store finds what it stored", async () => {
+    // The store's read of the version comes back after the lookup's, as two queries on a pool may.
+    const delays = [0, 30, 1];
+    const s = new ResponseCacheStore({ maxEntries: 3, maxBytes: 10_000, minAsks: 1 }, () => new Promise<number>((r) => setTimeout(() => r(version), delays.shift() ?? 0)));
+    const key = await s.key({ documentString: "{ a }" });
+    // The response cache plugin does not wait for a store; the client asks again at once.
+    void s.set(key, result(1));
+    expect(await s.get(key)).toEqual(result(1));
+  });
+
+  it("a store whose version read fails is reported, not thrown where nobody waits for it", async () => {
+    const failures: unknown[] = [];
+    let fail = false;
+    const s = new ResponseCacheStore(
+      { maxEntries: 3, maxBytes: 10_000, minAsks: 1 },
+      () => (fail ? Promise.reject(new Error("connection lost")) : Promise.resolve(version)),
+      (err) => failures.push(err),
+    );
+    const key = await s.key({ documentString: "{ a }" });
+    fail = true;
+    await s.set(key, result(1));
+    expect(failures).toEqual([new Error("connection lost")]);
+    fail = false;
+    expect(await s.get(key)).toBeUndefined();
+  });
 });
 
 it("names only fields and types that exist in the schema as clock-dependent", () => {
