@@ -82,7 +82,10 @@ export class ConnectionBalancer {
       if (m?.artdesc === "api-ready") {
         slot.open = 0;
         for (const socket of this.waiting.splice(0)) this.place(socket);
-      } else if (m?.artdesc === "api-closed" && slot.open) slot.open--;
+      } else if (m?.artdesc === "api-closed" && slot.open) {
+        slot.open--;
+        this.log.debug({ worker: worker.process.pid, open: slot.open }, "API connection closed");
+      }
     });
     worker.once("exit", () => this.slots.splice(this.slots.indexOf(slot), 1));
   }

@@ -44,7 +44,7 @@ it("refuses to start with bad settings and names each one", async () => {
 });
 
 it("serve with API_WORKERS=2 hands each connection to the API process holding the fewest, and stops them all on SIGTERM", async () => {
-  const p = runCli(["serve"], { ...env, API_WORKERS: "2", LOG_LEVEL: "info" });
+  const p = runCli(["serve"], { ...env, API_WORKERS: "2", LOG_LEVEL: "debug" });
   const base = (JSON.parse(await p.waitFor(/API listening/)) as { url: string }).url.replace("/graphql", "");
   const port = Number(new URL(base).port);
   const ready = () => p.output().split("\n").filter((l) => l.includes('"API process ready"'));
@@ -60,6 +60,9 @@ it("serve with API_WORKERS=2 hands each connection to the API process holding th
   const [first] = held();
   for (const c of clients.filter((c) => first!.includes(c.localPort!)).slice(0, 3)) c.destroy();
   await expect.poll(() => held().map((ports) => ports.length)).toEqual([1, 4]);
+  // The sockets are gone; the process's "closed" messages reach the primary over IPC just after.
+  const counted = () => p.output().split("\n").some((l) => l.includes('"API connection closed"') && l.includes(`"worker":${pids[0]},"open":1`));
+  await expect.poll(counted).toBe(true);
   const later = await Promise.all([keptAlive(port), keptAlive(port)]);
   await expect.poll(() => held().map((ports) => ports.length)).toEqual([3, 4]);
   for (const c of [...clients, ...later]) c.destroy();
