@@ -376,20 +376,29 @@ export class VectorIndex {
   }
 }
 
-/** The m-th largest of the values (1 <= m <= their number), with a min-heap of the m largest. */
+/**
+ * The m-th largest of the values (1 <= m <= their number), with a min-heap of the m largest. An
+ * indexed loop: `for (const v of values)` over a typed array ran 5 times slower (0.24 against
+ * 0.044 ms for 20,000 values, m = 200).
+ */
 function mthLargest(values: Float64Array, m: number): number {
   const heap = new Float64Array(m);
-  let n = 0;
-  for (const v of values) {
-    if (n < m) {
+  const n = values.length;
+  let size = 0;
+  /** The heap's smallest once it holds m values: a value must beat it to enter. */
+  let smallest = -Infinity;
+  for (let j = 0; j < n; j++) {
+    const v = values[j]!;
+    if (size < m) {
       // Sift up.
-      let i = n++;
+      let i = size++;
       while (i > 0 && heap[(i - 1) >> 1]! > v) {
         heap[i] = heap[(i - 1) >> 1]!;
         i = (i - 1) >> 1;
       }
       heap[i] = v;
-    } else if (v > heap[0]!) {
+      if (size === m) smallest = heap[0]!;
+    } else if (v > smallest) {
       // Replace the smallest, sift down.
       let i = 0;
       for (;;) {
@@ -401,6 +410,7 @@ function mthLargest(values: Float64Array, m: number): number {
         i = c;
       }
       heap[i] = v;
+      smallest = heap[0]!;
     }
   }
   return heap[0]!;
