@@ -19,6 +19,9 @@ export async function openRuntime(env: NodeJS.ProcessEnv = process.env): Promise
   return { config, db, log };
 }
 
+/** How long stopping may take after an uncaught error before the process exits anyway (runUntilSignal). */
+export const CRASH_STOP_MS = 15_000;
+
 /** A part of the service that runs until stopped (API, sync schedule, describe worker). */
 export interface Component {
   name: string;
@@ -31,14 +34,21 @@ export interface Component {
  * and closes the database. The signal handlers are installed before anything starts, so a signal
  * that arrives while a component is still loading (a model, say) waits for the start to finish
  * and then stops cleanly. A second signal exits at once.
+ *
+ * An error nothing caught (a promise rejected with no handler, an exception thrown from a
+ * callback) is a bug: node would print it to stderr, outside the JSON log, and end the process
+ * where it stood. Here it is logged at level fatal with its stack, the components stop as for a
+ * signal (the worker hands its job back), and the process exits with code 1, so that a supervisor
+ * (docker compose's restart policy, systemd, the API's primary for a forked API process) starts it
+ * again in a known state. A stop that hangs ends after `crashStopMs`.
  */
-export function runUntilSignal(rt: Runtime, start: () => Promise<Component[]>): Promise<void> {
+export function runUntilSignal(rt: Runtime, start: () => Promise<Component[]>, { crashStopMs = CRASH_STOP_MS } = {}): Promise<void> {
   return new Promise((resolve, reject) => {
     let stopping = false;
     const started = start();
     const stop = async (signal: string) => {
       if (stopping) {
-        rt.log.warn({ signal }, "second signal: exiting now");
+        rt.log.warn({ signal }, "asked to stop while stopping: exiting now");
         process.exit(1);
       }
       stopping = true;
@@ -55,11 +65,19 @@ export function runUntilSignal(rt: Runtime, start: () => Promise<Component[]>): 
       await closeDb(rt.db);
       resolve();
       // Everything is stopped; leftovers (a cluster IPC channel, a library's timer) must not keep
-      // the process alive.
-      setImmediate(() => process.exit(0));
+      // the process alive. The code is 1 after a crash (process.exitCode), else 0.
+      setImmediate(() => process.exit());
     };
     process.once("SIGTERM", () => void stop("SIGTERM"));
     process.once("SIGINT", () => void stop("SIGINT"));
+    const crash = (what: string) => (err: unknown) => {
+      rt.log.fatal({ err }, `${what}: a bug; stopping, to be restarted in a known state`);
+      process.exitCode = 1;
+      setTimeout(() => process.exit(1), crashStopMs).unref();
+      void stop(what);
+    };
+    process.on("unhandledRejection", crash("unhandled promise rejection"));
+    process.on("uncaughtException", crash("uncaught exception"));
     started.catch(async (err: unknown) => {
       // A setting that only shows its fault at start (HOST, PORT) is a configuration error too.
       if (err instanceof ConfigError) {

@@ -1,0 +1,21 @@
+// Run by test/ops/crash.test.ts: a service (runUntilSignal) with one component whose callback fails
+// in the way CRASH names: "rejection" (a promise nobody awaits), "throw" (an exception from a timer),
+// "hang" (a rejection, and a stop that never ends). Logs as the service does (JSON lines on stdout).
+import { openRuntime, runUntilSignal } from "../../src/runtime.js";
+
+const rt = await openRuntime();
+await runUntilSignal(rt, async () => {
+  const probe = {
+    name: "probe",
+    stop: async () => {
+      if (process.env.CRASH === "hang") await new Promise(() => {});
+      rt.log.info("probe stopped");
+    },
+  };
+  setTimeout(() => {
+    rt.log.info("probe running");
+    if (process.env.CRASH === "throw") throw new Error("boom from a timer");
+    void Promise.reject(new Error("boom from a promise"));
+  }, 20);
+  return [probe];
+}, { crashStopMs: Number(process.env.CRASH_STOP_MS ?? 15_000) });
