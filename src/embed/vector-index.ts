@@ -385,8 +385,6 @@ function mthLargest(values: Float64Array, m: number): number {
   const heap = new Float64Array(m);
   const n = values.length;
   let size = 0;
-  /** The heap's smallest once it holds m values: a value must beat it to enter. */
-  let smallest = -Infinity;
   for (let j = 0; j < n; j++) {
     const v = values[j]!;
     if (size < m) {
@@ -397,8 +395,7 @@ function mthLargest(values: Float64Array, m: number): number {
         i = (i - 1) >> 1;
       }
       heap[i] = v;
-      if (size === m) smallest = heap[0]!;
-    } else if (v > smallest) {
+    } else if (v > heap[0]!) {
       // Replace the smallest, sift down.
       let i = 0;
       for (;;) {
@@ -410,7 +407,6 @@ function mthLargest(values: Float64Array, m: number): number {
         i = c;
       }
       heap[i] = v;
-      smallest = heap[0]!;
     }
   }
   return heap[0]!;
