@@ -70,11 +70,15 @@ export function runUntilSignal(rt: Runtime, start: () => Promise<Component[]>, {
     };
     process.once("SIGTERM", () => void stop("SIGTERM"));
     process.once("SIGINT", () => void stop("SIGINT"));
+    let crashed = false;
     const crash = (what: string) => (err: unknown) => {
       rt.log.fatal({ err }, `${what}: a bug; stopping, to be restarted in a known state`);
       process.exitCode = 1;
-      setTimeout(() => process.exit(1), crashStopMs).unref();
-      void stop(what);
+      // One bug often brings more errors while the service stops: each is logged, and the stop
+      // already under way (a signal's or the first error's) goes on, within the deadline.
+      if (!crashed) setTimeout(() => process.exit(1), crashStopMs).unref();
+      crashed = true;
+      if (!stopping) void stop(what);
     };
     process.on("unhandledRejection", crash("unhandled promise rejection"));
     process.on("uncaughtException", crash("uncaught exception"));

@@ -46,6 +46,15 @@ describe("an error nothing caught, in a running service", () => {
     expect(r.msgs).toContain("probe stopped");
   });
 
+  it("a second error while stopping is logged too, and the stop still finishes", () => {
+    const r = runChild("twice");
+    expect(r.status, r.stderr).toBe(1);
+    const fatal = r.lines.filter((l) => l.level === 60).map((l) => l.err?.message);
+    expect(fatal).toEqual(["boom from a promise", "second boom while stopping"]);
+    expect(r.msgs).toContain("probe stopped");
+    expect(r.msgs.some((m) => m.includes("exiting now"))).toBe(false);
+  });
+
   it("a stop that hangs after the error does not keep the broken process alive", () => {
     const started = Date.now();
     const r = runChild("hang", { CRASH_STOP_MS: "300" });

@@ -1,6 +1,6 @@
 // Run by test/ops/crash.test.ts: a service (runUntilSignal) with one component whose callback fails
 // in the way CRASH names: "rejection" (a promise nobody awaits), "throw" (an exception from a timer),
-// "hang" (a rejection, and a stop that never ends). Logs as the service does (JSON lines on stdout).
+// "hang" (a rejection, and a stop that never ends), "twice" (a rejection, and another while stopping). Logs as the service does (JSON lines on stdout).
 import { openRuntime, runUntilSignal } from "../../src/runtime.js";
 
 const rt = await openRuntime();
@@ -9,6 +9,9 @@ await runUntilSignal(rt, async () => {
     name: "probe",
     stop: async () => {
       if (process.env.CRASH === "hang") await new Promise(() => {});
+      // A second error while stopping (a bug's aftermath): logged, and the stop goes on.
+      if (process.env.CRASH === "twice") void Promise.reject(new Error("second boom while stopping"));
+      await new Promise((r) => setTimeout(r, 50));
       rt.log.info("probe stopped");
     },
   };
