@@ -163,12 +163,17 @@ async function readImageFile(path: string, maxEdge: number): Promise<{ image: Ra
   return { image, hash: createHash("sha256").update(input).digest("hex") };
 }
 
-/** A float tensor's values on the host as float32 (downloaded first when it is on a GPU), then disposed. */
-async function readFloat32(t: ort.Tensor): Promise<Float32Array> {
+/**
+ * A float tensor's values on the host as float32 (downloaded first when it is on a GPU), then
+ * disposed; with `start` and `end`, a copy of just those values (only they are converted from
+ * float16: the prefill needs the last position's logits of the whole prompt's).
+ */
+async function readFloat32(t: ort.Tensor, start?: number, end?: number): Promise<Float32Array> {
   if (t.type !== "float32" && t.type !== "float16") throw new Error(`unexpected logits type ${t.type}`);
   const data = await t.getData();
   t.dispose();
-  return t.type === "float32" ? (data as Float32Array) : fromFloat16Array(data as Uint16Array);
+  if (t.type === "float16") return fromFloat16Array(data as Uint16Array, start, end);
+  return start === undefined && end === undefined ? (data as Float32Array) : (data as Float32Array).slice(start, end);
 }
 
 function floatTensor(type: "float32" | "float16", data: Float32Array, dims: number[]): ort.Tensor {
@@ -510,8 +515,8 @@ export class Engine {
       this.emptyCache(),
     );
     const vocab = logits.dims[2]!;
-    const all = await readFloat32(logits);
-    return { cache, logits: all.slice((n - 1) * vocab, n * vocab), length: n, visionMs, prefillMs: performance.now() - t0 };
+    const last = await readFloat32(logits, (n - 1) * vocab, n * vocab);
+    return { cache, logits: last, length: n, visionMs, prefillMs: performance.now() - t0 };
   }
 
   decodeText(ids: readonly number[]): string {

@@ -49,10 +49,32 @@ export function fromFloat16Bits(h: number): number {
 
 /** A float32 array as binary16 bits (an ort "float16" tensor's data). */
 export function toFloat16Array(values: ArrayLike<number>): Uint16Array {
-  return Uint16Array.from(values as ArrayLike<number>, toFloat16Bits);
+  // A plain loop: Uint16Array.from with a map function ran about 20 times slower.
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = toFloat16Bits(values[i]!);
+  return out;
 }
 
-/** binary16 bits (an ort "float16" tensor's data) as float32. */
-export function fromFloat16Array(bits: ArrayLike<number>): Float32Array {
-  return Float32Array.from(bits as ArrayLike<number>, fromFloat16Bits);
+/** Every binary16 value as float32, by bit pattern (exact): 256 KB, built on first use. */
+let float16Values: Float32Array | null = null;
+
+function float16Table(): Float32Array {
+  if (!float16Values) {
+    const table = new Float32Array(0x10000);
+    for (let h = 0; h < 0x10000; h++) table[h] = fromFloat16Bits(h);
+    float16Values = table;
+  }
+  return float16Values;
+}
+
+/**
+ * binary16 bits (an ort "float16" tensor's data) as float32, from `start` up to `end`. A table
+ * lookup per value: Float32Array.from with fromFloat16Bits took 43 ms for one decode step's logits
+ * (4 beams x 49,280) on the 2-core machine, against about 2 ms.
+ */
+export function fromFloat16Array(bits: ArrayLike<number>, start = 0, end = bits.length): Float32Array {
+  const table = float16Table();
+  const out = new Float32Array(end - start);
+  for (let i = start; i < end; i++) out[i - start] = table[bits[i]! & 0xffff]!;
+  return out;
 }

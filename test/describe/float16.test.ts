@@ -39,4 +39,24 @@ describe("float16 conversion (the one converter: model writer and engine)", () =
     expect(Number.isNaN(back[3])).toBe(true);
     expect(back[4]).toBe(-Infinity);
   });
+
+  it("converts every binary16 bit pattern to the value fromFloat16Bits gives, and a range of them alone", () => {
+    const bits = Uint16Array.from({ length: 0x10000 }, (_, h) => h);
+    const all = fromFloat16Array(bits);
+    for (let h = 0; h < 0x10000; h++) {
+      const want = Math.fround(fromFloat16Bits(h));
+      if (Number.isNaN(want)) expect(Number.isNaN(all[h])).toBe(true);
+      else expect(Object.is(all[h], want)).toBe(true);
+    }
+    const range = fromFloat16Array(bits, 0x3c00, 0x3c04);
+    expect(Array.from(range)).toEqual([1, 1 + 2 ** -10, 1 + 2 ** -9, 1 + 3 * 2 ** -10]);
+    expect(fromFloat16Array(bits, 5, 5).length).toBe(0);
+  });
+
+  it("writes each value's toFloat16Bits into the array", () => {
+    const values = Float32Array.from({ length: 4096 }, (_, i) => Math.sin(i) * 2 ** ((i % 40) - 25));
+    const bits = toFloat16Array(values);
+    for (let i = 0; i < values.length; i++) expect(bits[i]).toBe(toFloat16Bits(values[i]!));
+    expect(toFloat16Array([]).length).toBe(0);
+  });
 });
