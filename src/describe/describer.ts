@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Worker } from "node:worker_threads";
 import type { Config } from "../config.js";
+import { DeviceUnavailableError, checkDeviceInstalled } from "./device.js";
 import { startModuleThread } from "./module-thread.js";
 import { checkModelFilesPresent, type EngineOptions, type EngineParams } from "./engine.js";
 import { checkParams } from "../generation/params.js";
@@ -32,6 +33,7 @@ function deserializeError(e: SerializedError): Error {
   if (e.name === "ImageInputError") return new ImageInputError(e.path ?? "", e.reason ?? e.message);
   if (e.name === "EngineStoppedError") return new EngineStoppedError(e.message);
   if (e.name === "EngineOutOfMemoryError") return new EngineOutOfMemoryError(e.module ?? "?", e.rows ?? 0);
+  if (e.name === "DeviceUnavailableError") return new DeviceUnavailableError(e.device ?? "cpu", e.message, e.detail ?? "");
   return Object.assign(new Error(e.message), { name: e.name });
 }
 
@@ -44,7 +46,8 @@ function startWorker(init: WorkerInit): Worker {
 
 /**
  * Opens the description engine in a worker thread and waits until the model is loaded. A missing
- * model fails fast (before the thread starts) with ModelMissingError.
+ * model fails fast (before the thread starts) with ModelMissingError, and MODEL_DEVICE=cuda without
+ * onnxruntime's CUDA provider with DeviceUnavailableError.
  */
 export async function openDescriber(config: Config, options: DescriberOptions = {}): Promise<Describer> {
   const modelDir = options.modelDir ?? join(config.MODEL_DIR, config.MODEL_ID);
@@ -59,6 +62,7 @@ export async function openDescriber(config: Config, options: DescriberOptions = 
     ...(options.visionGroup ? { visionGroup: options.visionGroup } : {}),
   };
   checkModelFilesPresent(modelDir, dtypes, options.modelDir ? undefined : { modelId: config.MODEL_ID, revision: config.MODEL_REVISION });
+  checkDeviceInstalled(config.MODEL_DEVICE);
 
   const worker = startWorker({ engine });
   const pending = new Map<

@@ -17,6 +17,7 @@ import { assertModelFolder, modelFiles, onnxFile, type ModuleDtypes, moduleDtype
 import { decodeTokens, type Hypothesis, targetLengthStop } from "./beam-search.js";
 import { cacheFeeds, cacheFromOutputs, emptyCache, freeBuffer, type KvCache, releaseCache } from "./kv-cache.js";
 import { type CacheReorder, checkReorderPath, defaultReorderPath, DeviceReorder, hostReorder, type ReorderPath } from "./cache-reorder.js";
+import { checkDeviceInstalled, deviceError } from "./device.js";
 import { fromFloat16Array, toFloat16Array } from "./float16.js";
 import { noSpinningThreads } from "./ort-threads.js";
 import { finishText } from "./postprocess.js";
@@ -281,6 +282,7 @@ export class Engine {
       if (arena !== undefined) sessionOptions.enableCpuMemArena = arena;
     }
 
+    checkDeviceInstalled(device);
     const processor = await AutoProcessor.from_pretrained(id, { local_files_only: true });
     const hfModel = await AutoModelForVision2Seq.from_pretrained(id, {
       local_files_only: true,
@@ -288,6 +290,8 @@ export class Engine {
       // transformers.js calls the "_quantized" files q8.
       dtype: Object.fromEntries(MODEL_MODULES.map((m) => [m, dtypes[m] === "quantized" ? "q8" : dtypes[m]])) as Record<string, "q8">,
       session_options: sessionOptions,
+    }).catch((err: unknown) => {
+      throw deviceError(device, err) ?? err;
     });
     const sessions = (hfModel as unknown as { sessions: Record<string, ort.InferenceSession> }).sessions;
     for (const m of MODEL_MODULES) if (!sessions[m]) throw new Error(`transformers.js opened no ${m} session for ${dir}`);

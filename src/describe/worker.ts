@@ -1,5 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { Engine, type EngineOptions, type EngineParams } from "./engine.js";
+import { DeviceUnavailableError } from "./device.js";
 import { type DescribeInput, EngineOutOfMemoryError, EngineStoppedError, ImageInputError, ModelMissingError } from "./types.js";
 
 /**
@@ -32,6 +33,8 @@ export interface SerializedError {
   reason?: string;
   module?: string;
   rows?: number;
+  device?: "cpu" | "cuda" | "webgpu";
+  detail?: string;
 }
 
 export type WorkerReply =
@@ -48,6 +51,7 @@ export function serializeError(err: unknown): SerializedError {
   }
   if (err instanceof ImageInputError) return { name: err.name, message: err.message, path: err.path, reason: err.reason };
   if (err instanceof EngineOutOfMemoryError) return { name: err.name, message: err.message, module: err.module, rows: err.rows };
+  if (err instanceof DeviceUnavailableError) return { name: err.name, message: err.message, device: err.device, detail: err.detail };
   if (err instanceof Error) return { name: err.name, message: err.message };
   return { name: "Error", message: String(err) };
 }

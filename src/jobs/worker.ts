@@ -14,6 +14,7 @@ import {
 import type { Job } from "../generated/prisma/client.js";
 import type { Logger } from "../log.js";
 import { openDescriber } from "../describe/describer.js";
+import { DeviceUnavailableError } from "../describe/device.js";
 import { ModelContractError } from "../describe/models/contract.js";
 import { type ImageSource, ImageSourceError, imageSourceFor } from "../images/source.js";
 import type { Component, Runtime } from "../runtime.js";
@@ -177,7 +178,8 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       lastLoadError = error;
       // The log has the whole message; the heartbeat, which anonymous readers see, names no local path.
       model = { status: missing ? "missing" : "error", error: modelErrorForReaders(err), info: null };
-      wlog[level]({ err: error }, missing ? "model missing: jobs wait until it is fetched" : "model failed to load");
+      const detail = err instanceof DeviceUnavailableError ? { detail: err.detail } : {};
+      wlog[level]({ err: error, ...detail }, missing ? "model missing: jobs wait until it is fetched" : "model failed to load");
       retryTimer = setTimeout(() => void loadModel(), modelRetryMs);
       retryTimer.unref();
     }
@@ -489,6 +491,8 @@ export function modelErrorForReaders(err: unknown): string {
     const command = err.command.replaceAll(err.folder, "<model folder>").replaceAll(dirname(dirname(err.folder)), "<MODEL_DIR>");
     return `Model files missing in the model folder: ${err.missing.join(", ")}. Fetch them with: ${command}`;
   }
+  // Names what to install or set, never a local path (onnxruntime's own words are in `detail`, logged).
+  if (err instanceof DeviceUnavailableError) return err.message;
   if (err instanceof ModelContractError) {
     const problems = err.problems.map((p) => p.replaceAll(err.folder, "<model folder>"));
     return `The model does not match the SmolVLM ONNX contract: ${problems.join("; ")}`;
