@@ -10,6 +10,9 @@
  *   batch 1 and 4; the share of wall time outside onnxruntime's run(); and the peer,
  *   transformers.js's own greedy generate().
  *
+ * `--device cpu|webgpu|cuda` picks onnxruntime's execution provider (default cpu; see the README's
+ * "Running on a GPU"); the tables name it.
+ *
  * `--reorder host|device` picks where the key/value cache is reordered between steps (default: the
  * engine's choice for the device, host on the CPU; see src/describe/cache-reorder.ts); both tables
  * say which path ran and how long reordering took.
@@ -42,6 +45,10 @@ if (!(PRESET_NAMES as readonly string[]).includes(preset)) throw new Error(`--pr
 const modelDir = arg("model", `models/synth/${preset}`);
 const append = !args.includes("--no-append");
 const reorderArg = arg("reorder", "");
+const DEVICES = ["cpu", "webgpu", "cuda"] as const;
+const device = arg("device", "cpu") as (typeof DEVICES)[number];
+if (!(DEVICES as readonly string[]).includes(device)) throw new Error(`--device: use one of ${DEVICES.join(", ")}`);
+const deviceName = device === "cpu" ? "CPU" : device === "webgpu" ? "WebGPU" : "CUDA";
 if (reorderArg && !(REORDER_PATHS as readonly string[]).includes(reorderArg)) throw new Error(`--reorder: use one of ${REORDER_PATHS.join(", ")}`);
 /** Engine.load's `reorder` option when --reorder is given, and onnxruntime session options from BENCH_SESSION (JSON, e.g. {"enableCpuMemArena":false}). */
 const reorderOption = {
@@ -103,7 +110,7 @@ interface ChildResult {
 async function child(dtype: SynthDtype, tokens: number): Promise<void> {
   const file = await image("sq0.jpg", 512, 512, 0);
   const t0 = performance.now();
-  const engine = await Engine.load({ modelDir, device: "cpu", dtype, ...reorderOption });
+  const engine = await Engine.load({ modelDir, device, dtype, ...reorderOption });
   const loadS = (performance.now() - t0) / 1000;
   const base = baseParams(tokens);
   await engine.describe([{ imagePath: file }], { ...base, maxNewTokens: 2, minNewTokens: 2 });
@@ -149,7 +156,7 @@ async function dtypeTable(): Promise<void> {
   // Interleaved (fp32, fp16, ..., fp32, fp16, ...) so a busy minute on a shared machine is spread over the dtypes.
   for (let r = 0; r < runsEach; r++) {
     for (const d of dtypes) {
-      const childArgs = ["--child", d, "--tokens", String(tokens), "--preset", preset, "--model", modelDir, ...(reorderArg ? ["--reorder", reorderArg] : [])];
+      const childArgs = ["--child", d, "--tokens", String(tokens), "--preset", preset, "--model", modelDir, "--device", device, ...(reorderArg ? ["--reorder", reorderArg] : [])];
       const out = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...childArgs], {
         encoding: "utf8",
         maxBuffer: 64 * 2 ** 20,
@@ -191,7 +198,7 @@ async function dtypeTable(): Promise<void> {
   const fp32 = rows.find((r) => r.dtype === "fp32");
   const lines = [
     "",
-    `## describe by dtype: ${preset} synthetic preset, CPU, 4 beams, ${tokens} new tokens, no splitting (${startedAt})`,
+    `## describe by dtype: ${preset} synthetic preset, ${deviceName}, 4 beams, ${tokens} new tokens, no splitting (${startedAt})`,
     "",
     `Command: \`BENCH_RUNS=${runsEach} npm run bench:describe -- ${args.join(" ")}\`. Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ` +
       `Node ${process.version}, malloc: ${allocator}. Load average (1/5/15 min) at start ${loadAtStart.map((x) => x.toFixed(2)).join(" / ")}, at end ${loadAtEnd.map((x) => x.toFixed(2)).join(" / ")}. ` +
@@ -231,7 +238,7 @@ async function configurationTable(): Promise<void> {
   const wide = await image("wide.jpg", 1000, 600, 7);
 
   const t0 = performance.now();
-  const engine = await Engine.load({ modelDir, device: "cpu", dtype, ...reorderOption });
+  const engine = await Engine.load({ modelDir, device, dtype, ...reorderOption });
   const loadS = (performance.now() - t0) / 1000;
   const afterLoadMb = rssMb();
   console.log(`loaded in ${loadS.toFixed(1)} s; weights ${weightsMb.toFixed(0)} MB; RSS after load ${afterLoadMb.toFixed(0)} MB`);
@@ -366,7 +373,7 @@ async function configurationTable(): Promise<void> {
   const beams4 = rows.find((r) => r.name === "4 beams");
   const lines = [
     "",
-    `## describe: ${preset} synthetic preset, ${dtype}, CPU (${new Date().toISOString()})`,
+    `## describe: ${preset} synthetic preset, ${dtype}, ${deviceName} (${new Date().toISOString()})`,
     "",
     `Command: \`npm run bench:describe -- ${args.join(" ")}\`. Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ` +
       `load average at start ${os.loadavg()[0]!.toFixed(1)}, Node ${process.version}, malloc: ${allocator}. Every run generates exactly ${tokens} tokens per image ` +
