@@ -368,15 +368,19 @@ interface KeptFusedOrder {
 const NO_SCORES = new Float64Array(0);
 
 /** Kept and shared by later searches: nobody may change it (its arrays are never written after this). */
-const frozenOrder = (o: FusedOrder, phrases: readonly SnippetPhrase[], textScores: Float64Array): KeptFusedOrder =>
-  Object.freeze({
+function frozenOrder(o: FusedOrder, phrases: readonly SnippetPhrase[], textScores: Float64Array): KeptFusedOrder {
+  // A loop, not Uint8Array.from with a mapper: that took 275 µs for 3,251 works, the loop 6 µs.
+  const byMeaning = new Uint8Array(o.matchedBy.length);
+  for (let i = 0; i < byMeaning.length; i++) byMeaning[i] = o.matchedBy[i] === TEXT_ONLY ? 0 : 1;
+  return Object.freeze({
     ids: Int32Array.from(o.ids),
     fused: Float64Array.from(o.fused),
     textRank: Int32Array.from(o.textRank),
-    byMeaning: Uint8Array.from(o.matchedBy, (m) => (m === TEXT_ONLY ? 0 : 1)),
+    byMeaning,
     phrases,
     textScores,
   });
+}
 
 const matchedByOf = (list: KeptFusedOrder, i: number): readonly MatchKind[] => (list.textRank[i]! > 0 ? (list.byMeaning[i] ? BOTH : TEXT_ONLY) : MEANING_ONLY);
 
