@@ -44,6 +44,9 @@ export type DescriberFactory = () => Promise<Describer>;
 /** How long the heartbeat row of a process that died stays visible (generationDefaults.workers). */
 export const HEARTBEAT_KEEP_MS = 7 * 86_400_000;
 
+/** Jobs whose engine stops a worker remembers (see engineStops in startWorker). */
+const MAX_ENGINE_STOP_JOBS = 1_000;
+
 export type ModelStatus = "loading" | "loaded" | "missing" | "error";
 
 export interface WorkerOptions {
@@ -109,6 +112,13 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   const sleepers = new Set<() => void>();
   let retryTimer: NodeJS.Timeout | null = null;
   let lastLoadError: string | null = null;
+  /**
+   * Jobs whose batch stopped the engine in this process, with how many times. The first stop is
+   * not held against a job (a thread can die for reasons of its own); a job that stops it again
+   * counts its attempt, so an image that ends the engine's thread every time ends FAILED instead
+   * of being described, and reloading the model, forever.
+   */
+  const engineStops = new Map<number, number>();
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -335,8 +345,19 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           else await requeueJob(db, job.id, h, "batch mate had an unusable image");
           wlog.warn({ job: job.id, err: reason }, "unusable image");
         } else if (reason instanceof EngineStoppedError) {
-          // Not the job's fault: it goes back untouched while the model is loaded again.
-          await requeueJob(db, job.id, h, "the description engine stopped; retried after reloading the model");
+          const stops = (engineStops.get(job.id) ?? 0) + 1;
+          engineStops.delete(job.id);
+          if (stops === 1) {
+            // Perhaps not the job's fault: it goes back untouched while the model is loaded again.
+            await requeueJob(db, job.id, h, "the description engine stopped; retried after reloading the model");
+          } else {
+            const error = `the description engine stopped while describing it ${stops} times; the model was loaded again each time`;
+            const outcome = await failJob(db, job, h, error);
+            wlog.error({ job: job.id, stops, outcome }, "the description engine stopped again on this job: the attempt counts");
+          }
+          engineStops.set(job.id, stops);
+          // Bounded: the oldest are forgotten (a forgotten job's next stop is free again).
+          if (engineStops.size > MAX_ENGINE_STOP_JOBS) engineStops.delete(engineStops.keys().next().value!);
         } else if (reason instanceof LostClaimError) {
           await releaseLease(db, leaseName(job.id), h);
         } else {

@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
 import { EngineOutOfMemoryError, EngineStoppedError, ModelMissingError } from "../../src/describe/types.js";
@@ -250,6 +250,35 @@ describe("worker", () => {
     expect(broken.closed).toBe(true);
     expect(done.attempts).toBe(1);
     expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(1);
+    await stop(w);
+  });
+
+  it("a job whose image stops the engine every time ends FAILED instead of looping, and the jobs behind it are described", async () => {
+    const config = configFor({ JOB_MAX_ATTEMPTS: "1" });
+    const artwork = await artworkWithFile(config);
+    const poison = (await enqueueDescribe(t.db, config, artwork)).job;
+    const next = (await enqueueDescribe(t.db, config, await artworkWithFile(config))).job;
+    // Each model load stops on the poison job's image; any other image is described.
+    const poisonImage = basename((await t.db.image.findUniqueOrThrow({ where: { id: artwork.imageId } })).localPath!);
+    const describers: ScriptedDescriber[] = [];
+    const open = async () => {
+      const d = scriptedDescriber();
+      const describe = d.describe.bind(d);
+      d.describe = async (inputs, params, options) => {
+        if (inputs.some((i) => basename(i.imagePath) === poisonImage)) throw new EngineStoppedError("description worker exited (code 134)");
+        return describe(inputs, params, options);
+      };
+      describers.push(d);
+      return d;
+    };
+    const w = await startWorker({ db: t.db, config, log, pollMs: 20, progressEveryMs: 20, modelRetryMs: 20, openDescriber: open });
+    running.push(w);
+    const failed = await waitFor(() => t.db.job.findFirst({ where: { id: poison.id, status: "FAILED" } }));
+    // The first stop gave it back untouched; the second counted its one attempt.
+    expect(failed.attempts).toBe(1);
+    expect(failed.error).toBe("the description engine stopped while describing it 2 times; the model was loaded again each time");
+    await waitFor(() => t.db.job.findFirst({ where: { id: next.id, status: "SUCCEEDED" } }));
+    expect(describers.filter((d) => d.closed).length).toBe(2);
     await stop(w);
   });
 
