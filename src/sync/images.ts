@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import sharp, { type Metadata, type OutputInfo } from "sharp";
@@ -218,6 +218,35 @@ export async function checkImageDir(config: Pick<Config, "IMAGE_DIR">): Promise<
   } finally {
     await rm(probe, { force: true }).catch(() => undefined);
   }
+}
+
+/** The temporary name a file is written under before its rename (storeImage, the thumbnail cache): `<name>.<pid>.<random>.tmp`. */
+const TEMP_FILE = /\.\d+\.[a-z0-9]+\.tmp$/;
+
+/** A temporary file older than this was left by a process that died mid-write (a write takes well under a second). */
+export const STALE_TEMP_MS = 3_600_000;
+
+/**
+ * Removes the temporary files that a process killed mid-write (SIGKILL, a power cut) left in
+ * `dir`'s two-level layout (`ab/…`), when older than `olderThanMs`, so that a writer still at work
+ * keeps its own. Returns how many were removed. Housekeeping only: a folder or file that cannot be
+ * read or removed is left as it is.
+ */
+export async function sweepStaleTempFiles(dir: string, olderThanMs = STALE_TEMP_MS, now = Date.now()): Promise<number> {
+  const folders = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  let removed = 0;
+  for (const folder of folders) {
+    if (!folder.isDirectory() || folder.name.length !== 2) continue;
+    const sub = join(dir, folder.name);
+    for (const name of await readdir(sub).catch((): string[] => [])) {
+      if (!TEMP_FILE.test(name)) continue;
+      const file = join(sub, name);
+      const info = await stat(file).catch(() => null);
+      if (!info?.isFile() || info.mtimeMs > now - olderThanMs) continue;
+      if (await rm(file).then(() => true, () => false)) removed++;
+    }
+  }
+  return removed;
 }
 
 /** "ab/abcdef....jpg": two-level layout by content hash, relative to IMAGE_DIR. */

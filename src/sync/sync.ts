@@ -12,7 +12,7 @@ import { searchForm } from "../text/normalize.js";
 import { fetchImageinfo, type FileInfo, IMAGEINFO_BATCH, thumbWidthFor } from "./commons.js";
 import { BadResponseError, createHttpClient, type HttpClient, HttpError, SyncConfigError } from "./http.js";
 import { dialect } from "../store/sql.js";
-import { checkImageDir, ImageDirError, ImageRejectedError, normalizeImage, storeImage } from "./images.js";
+import { checkImageDir, ImageDirError, ImageRejectedError, normalizeImage, storeImage, sweepStaleTempFiles } from "./images.js";
 import {
   type ArtworkDetails,
   type EntityOutcome,
@@ -193,6 +193,8 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
   try {
     // A folder that cannot take a file fails the run here, once, not once per image.
     await checkImageDir(config);
+    const swept = await sweepStaleTempFiles(config.IMAGE_DIR);
+    if (swept) log.info({ files: swept }, "removed temporary image files left by an interrupted write");
     await runStages(ctx, creators);
     if (signal?.aborted) status = "ABORTED";
     else if (counts.failed > 0) status = "PARTIAL";

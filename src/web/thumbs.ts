@@ -5,7 +5,7 @@ import { join, resolve, sep } from "node:path";
 import sharp from "sharp";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
-import { localPathFor } from "../sync/images.js";
+import { localPathFor, sweepStaleTempFiles } from "../sync/images.js";
 import { THUMB_WIDTHS, type ThumbWidth } from "./view-models.js";
 
 /**
@@ -58,6 +58,10 @@ export class Thumbnails {
   ) {
     this.dir = thumbDir(config);
     this.imageRoot = resolve(config.IMAGE_DIR);
+    // Temporary files of a process killed mid-write: removed in the background, never in a request's way.
+    void sweepStaleTempFiles(this.dir).then((files) => {
+      if (files) log.info({ files }, "removed temporary thumbnail files left by an interrupted write");
+    });
   }
 
   /** The thumbnail's bytes (made now if needed), or null when there is no stored image with this hash. */

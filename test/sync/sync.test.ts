@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
@@ -142,8 +142,18 @@ describe("second sync", () => {
       creators: await t.db.creatorLabel.findMany(),
     });
     const snapshot = await counts();
+    // A temporary file of a process killed mid-write, two hours old, and one being written now.
+    const stored = (await t.db.image.findFirstOrThrow({ where: { localPath: { not: null } } })).localPath!;
+    const left = join(imageDir, `${stored}.4242.k1ll3d.tmp`);
+    const writing = join(imageDir, `${stored}.4343.n0w.tmp`);
+    writeFileSync(left, "half an image");
+    utimesSync(left, new Date(Date.now() - 7_200_000), new Date(Date.now() - 7_200_000));
+    writeFileSync(writing, "an image being written");
     const r = await sync();
     expect(r).toMatchObject({ status: "SUCCEEDED", full: false, seen: 35, created: 0, updated: 0, unchanged: 35, imagesDownloaded: 0, failed: 0 });
+    expect(existsSync(left)).toBe(false);
+    expect(existsSync(writing)).toBe(true);
+    rmSync(writing);
     const sent = world.requests.slice(before);
     expect(sent.map((x) => x.target)).toEqual(["sparql"]);
     expect(await counts()).toEqual(snapshot);

@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createHttpApp } from "../../src/server.js";
-import { parseThumbPath } from "../../src/web/thumbs.js";
+import { parseThumbPath, thumbDir, Thumbnails } from "../../src/web/thumbs.js";
+import { createLogger } from "../../src/log.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { makeArtwork, makeGoya } from "../support/factories.js";
 import { serveOnFreePort } from "../support/http.js";
@@ -108,4 +109,20 @@ describe("serving", () => {
     expect(parseThumbPath(`/thumbs/${"a".repeat(64)}/1600.webp`)).toEqual({ kind: "not-found" });
     expect(parseThumbPath("/thumbs/%zz")).toEqual({ kind: "bad-encoding" });
   });
+});
+
+it("removes the temporary files a killed process left in the thumbnail folder, in the background at start", async () => {
+  const config = loadConfig({ IMAGE_DIR: imageDir, THUMB_DIR: join(t.dir, "thumbs-swept"), LOG_LEVEL: "silent" });
+  const folder = join(thumbDir(config), "ab");
+  mkdirSync(folder, { recursive: true });
+  const left = join(folder, `${"ab".padEnd(64, "0")}-160.webp.77.k1ll3d.tmp`);
+  const fresh = join(folder, `${"ab".padEnd(64, "1")}-160.webp.78.n0w.tmp`);
+  writeFileSync(left, "half a thumbnail");
+  const hoursAgo = new Date(Date.now() - 2 * 3_600_000);
+  utimesSync(left, hoursAgo, hoursAgo);
+  writeFileSync(fresh, "a thumbnail being written");
+  new Thumbnails(config, createLogger("silent"));
+  for (let i = 0; i < 100 && existsSync(left); i++) await new Promise((r) => setTimeout(r, 20));
+  expect(existsSync(left)).toBe(false);
+  expect(existsSync(fresh)).toBe(true);
 });
