@@ -110,9 +110,19 @@ export async function withLease<T>(
     return { acquired: false, holder: held?.holder ?? null, expiresAt: held?.expiresAt ?? null };
   }
   const lost = new AbortController();
+  // When the lease was last known to be ours, on this process's monotonic clock.
+  let heldAt = performance.now();
   const timer = setInterval(() => {
+    // A process paused past the lease's expiry (SIGSTOP, a frozen VM, an event loop blocked that
+    // long) may have lost it to another: its work stops now, before any write it resumes with,
+    // not when a renewal comes back refused.
+    if (performance.now() - heldAt > ttlMs) {
+      lost.abort(new Error(`lease ${name} may have expired: this process was paused for longer than the lease's ${ttlMs} ms`));
+      return;
+    }
+    const asked = performance.now();
     renewLease(db, name, holder, ttlMs).then(
-      (ok) => ok || lost.abort(new Error(`lease ${name} was lost`)),
+      (ok) => (ok ? (heldAt = asked) : lost.abort(new Error(`lease ${name} was lost`))),
       (err: unknown) => lost.abort(err),
     );
   }, Math.max(50, Math.floor(ttlMs / 3)));

@@ -50,6 +50,27 @@ describe("lease", () => {
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 
+  it("withLease aborts its work when the process was paused past the lease's expiry, before the work resumes", async () => {
+    const r = await withLease(t.db, "paused", "p", 300, async (signal) => {
+      // The event loop held for longer than the lease lasts, as a stopped or frozen process is.
+      const until = performance.now() + 450;
+      while (performance.now() < until);
+      // The first thing that runs after the pause is the overdue renewal timer: it stops the work.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      return { aborted: signal.aborted, reason: (signal.reason as Error | undefined)?.message };
+    });
+    expect(r).toEqual({ acquired: true, result: { aborted: true, reason: "lease paused may have expired: this process was paused for longer than the lease's 300 ms" } });
+  });
+
+  it("withLease keeps a lease it renews in time", async () => {
+    // Renewed every 200 ms: a renewal may take up to 400 ms on a busy machine before the lease counts as lapsed.
+    const r = await withLease(t.db, "steady", "s", 600, async (signal) => {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      return signal.aborted;
+    });
+    expect(r).toEqual({ acquired: true, result: false });
+  });
+
   it("withLease runs once, releases afterwards, and refuses while held", async () => {
     const inner = await withLease(t.db, "w", "x", 5_000, async () => withLease(t.db, "w", "y", 5_000, async () => "never"));
     expect(inner).toEqual({ acquired: true, result: { acquired: false, holder: "x", expiresAt: expect.any(Date) } });
