@@ -60,26 +60,30 @@ for (const r of runs) {
     const t0 = performance.now();
     const engine = await Engine.load({ modelDir, device, dtype });
     const loadS = (performance.now() - t0) / 1000;
-    await engine.describe([{ imagePath: file }], { ...base, maxNewTokens: 2, minNewTokens: 2 });
-    const seconds: number[] = [];
-    let last = null;
-    for (let i = 0; i < reps; i++) {
-      const start = performance.now();
-      [last] = await engine.describe([{ imagePath: file }], base);
-      seconds.push((performance.now() - start) / 1000);
+    try {
+      await engine.describe([{ imagePath: file }], { ...base, maxNewTokens: 2, minNewTokens: 2 });
+      const seconds: number[] = [];
+      let last = null;
+      for (let i = 0; i < reps; i++) {
+        const start = performance.now();
+        [last] = await engine.describe([{ imagePath: file }], base);
+        seconds.push((performance.now() - start) / 1000);
+      }
+      const greedyStart = performance.now();
+      await engine.describe([{ imagePath: file }], { ...base, numBeams: 1 });
+      const greedyS = (performance.now() - greedyStart) / 1000;
+      const out = last!;
+      firstIds ??= out.generatedTokenIds;
+      const differsAt = out.generatedTokenIds.findIndex((t, i) => t !== firstIds![i]);
+      console.log(
+        `${device}:${dtype} (cache reordered on the ${engine.reorderPath}): load ${loadS.toFixed(1)} s; 4 beams ${seconds.map((s) => s.toFixed(2)).join(" / ")} s per image, ` +
+          `decode ${(out.timings.decodeMs / tokens).toFixed(1)} ms per step, vision + prefill ${((out.timings.visionMs + out.timings.prefillMs) / 1000).toFixed(2)} s; ` +
+          `greedy ${greedyS.toFixed(2)} s; tokens differ from the first run's at ${differsAt}; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
+      );
+    } finally {
+      // A failed run must not keep its weights on the GPU for the next device and dtype.
+      await engine.dispose();
     }
-    const greedyStart = performance.now();
-    await engine.describe([{ imagePath: file }], { ...base, numBeams: 1 });
-    const greedyS = (performance.now() - greedyStart) / 1000;
-    const out = last!;
-    firstIds ??= out.generatedTokenIds;
-    const differsAt = out.generatedTokenIds.findIndex((t, i) => t !== firstIds![i]);
-    console.log(
-      `${device}:${dtype} (cache reordered on the ${engine.reorderPath}): load ${loadS.toFixed(1)} s; 4 beams ${seconds.map((s) => s.toFixed(2)).join(" / ")} s per image, ` +
-        `decode ${(out.timings.decodeMs / tokens).toFixed(1)} ms per step, vision + prefill ${((out.timings.visionMs + out.timings.prefillMs) / 1000).toFixed(2)} s; ` +
-        `greedy ${greedyS.toFixed(2)} s; tokens differ from the first run's at ${differsAt}; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
-    );
-    await engine.dispose();
   } catch (err) {
     console.log(`${device}:${dtype}: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -25,14 +25,10 @@ export class DeviceUnavailableError extends Error {
 
 const CPU_FALLBACK = "or set MODEL_DEVICE=cpu";
 
-/** The CUDA provider's libraries that onnxruntime-node's install script adds (bin/napi-v6/<platform>/<arch>/). */
-export function cudaProviderFiles(platform: NodeJS.Platform): string[] {
-  return platform === "win32"
-    ? ["onnxruntime_providers_shared.dll", "onnxruntime_providers_cuda.dll"]
-    : ["libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"];
-}
+/** The CUDA provider's libraries that onnxruntime-node's install script adds (in bin/napi-v6/linux/x64/). */
+export const CUDA_PROVIDER_FILES = ["libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"] as const;
 
-/** onnxruntime-node's folder of native libraries for this platform. */
+/** onnxruntime-node's folder of native libraries for a platform. */
 export function ortBinaryDir(platform: NodeJS.Platform = process.platform, arch: string = process.arch): string {
   const pkg = createRequire(import.meta.url).resolve("onnxruntime-node/package.json");
   return join(dirname(pkg), "bin", "napi-v6", platform, arch);
@@ -40,19 +36,28 @@ export function ortBinaryDir(platform: NodeJS.Platform = process.platform, arch:
 
 /**
  * Throws DeviceUnavailableError when `device` is "cuda" and onnxruntime-node's CUDA provider is not
- * installed in `binDir` (the package ships without it: its install script downloads it). Checked
- * before any session is made, so the user gets the command instead of onnxruntime's load error.
+ * installed: the package ships without it, and its install script adds it on Linux x64 only.
+ * Checked before any session is made, so the user gets the command instead of onnxruntime's load
+ * error. `binDir` defaults to the installed package's folder for the platform.
  */
-export function checkDeviceInstalled(device: Device, binDir: string = ortBinaryDir(), platform: NodeJS.Platform = process.platform): void {
+export function checkDeviceInstalled(device: Device, binDir?: string, platform: NodeJS.Platform = process.platform, arch: string = process.arch): void {
   if (device !== "cuda") return;
-  const missing = cudaProviderFiles(platform).filter((f) => !existsSync(join(binDir, f)));
+  if (platform !== "linux" || arch !== "x64") {
+    throw new DeviceUnavailableError(
+      "cuda",
+      `MODEL_DEVICE=cuda: onnxruntime-node has no CUDA provider for ${platform}/${arch} (its install script adds one on Linux x64 only); use MODEL_DEVICE=webgpu, ${CPU_FALLBACK}`,
+      `platform ${platform}/${arch}`,
+    );
+  }
+  const dir = binDir ?? ortBinaryDir(platform, arch);
+  const missing = CUDA_PROVIDER_FILES.filter((f) => !existsSync(join(dir, f)));
   if (!missing.length) return;
   throw new DeviceUnavailableError(
     "cuda",
     "MODEL_DEVICE=cuda: onnxruntime's CUDA provider is not installed (onnxruntime-node ships without it). " +
       "Add it with `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install` " +
       `(needs an NVIDIA driver, CUDA 12 and cuDNN 9), use MODEL_DEVICE=webgpu, ${CPU_FALLBACK}`,
-    `missing in ${binDir}: ${missing.join(", ")}`,
+    `missing in ${dir}: ${missing.join(", ")}`,
   );
 }
 

@@ -166,8 +166,8 @@ async function readImageFile(path: string, maxEdge: number): Promise<{ image: Ra
 
 /**
  * A float tensor's values on the host as float32 (downloaded first when it is on a GPU), then
- * disposed; with `start` and `end`, a copy of just those values (only they are converted from
- * float16: the prefill needs the last position's logits of the whole prompt's).
+ * disposed; with `start` and `end`, a copy of just those values, the only ones converted from
+ * float16 (the prefill needs the last position's logits, not the whole prompt's).
  */
 async function readFloat32(t: ort.Tensor, start?: number, end?: number): Promise<Float32Array> {
   if (t.type !== "float32" && t.type !== "float16") throw new Error(`unexpected logits type ${t.type}`);

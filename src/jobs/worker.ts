@@ -78,6 +78,8 @@ interface InFlight {
   abort: AbortController;
   /** The slot's holder the jobs were claimed as. */
   holder: string;
+  /** Another batch was on the engine at some point while this one was: an engine stop then names no culprit. */
+  shared?: boolean;
 }
 
 /** A claimed job with what its description needs. */
@@ -113,12 +115,56 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   let retryTimer: NodeJS.Timeout | null = null;
   let lastLoadError: string | null = null;
   /**
-   * Jobs whose batch stopped the engine in this process, with how many times. The first stop is
-   * not held against a job (a thread can die for reasons of its own); a job that stops it again
-   * counts its attempt, so an image that ends the engine's thread every time ends FAILED instead
-   * of being described, and reloading the model, forever.
+   * An image that ends the engine's thread every time must end FAILED, not be retried (with a model
+   * reload) forever, and the jobs that shared the engine with it must not pay for it. A stop names
+   * its job only when that job was alone on the engine (a batch of one, no other slot's batch
+   * beside it). `engineStops` counts such stops per job: the first is free (a thread can die for
+   * reasons of its own), each later one counts an attempt. `suspects` are the jobs that were on the
+   * engine when it stopped: each runs alone from then on (its batch mates go back, and no other
+   * batch starts beside it), so that its next stop names it. Both are this process's memory, bounded.
    */
   const engineStops = new Map<number, number>();
+  const suspects = new Set<number>();
+  /** Batches inside describe() now. */
+  const describing = new Set<InFlight>();
+  /** A suspect's turn on the engine: no other batch starts until it ends. */
+  let exclusive: { entry: InFlight; done: Promise<void>; release: () => void } | null = null;
+
+  /** Adds a job to a bounded memory, as its newest entry: the oldest is forgotten (its next stop is free again). */
+  function remember(memory: Set<number> | Map<number, number>, jobId: number, stops = 0): void {
+    memory.delete(jobId);
+    if (memory instanceof Map) memory.set(jobId, stops);
+    else memory.add(jobId);
+    if (memory.size > MAX_ENGINE_STOP_JOBS) memory.delete(memory.keys().next().value!);
+  }
+
+  /**
+   * Waits for this batch's turn on the engine: after a suspect's turn; with `alone`, until no other
+   * batch is on it, and then none starts beside it. Marks batches that share the engine.
+   */
+  async function enterEngine(entry: InFlight, alone: boolean): Promise<void> {
+    for (;;) {
+      entry.abort.signal.throwIfAborted();
+      if (exclusive) await exclusive.done;
+      else if (alone && describing.size > 0) await sleep(Math.min(pollMs, 50));
+      else break;
+    }
+    if (alone) {
+      let release = () => {};
+      const done = new Promise<void>((resolve) => (release = resolve));
+      exclusive = { entry, done, release };
+    }
+    for (const other of describing) other.shared = entry.shared = true;
+    describing.add(entry);
+  }
+
+  function leaveEngine(entry: InFlight): void {
+    describing.delete(entry);
+    if (exclusive?.entry === entry) {
+      exclusive.release();
+      exclusive = null;
+    }
+  }
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -202,14 +248,18 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     failJob(db, job, h, failureReason(err)).catch((e: unknown) => (wlog.error({ err: e, job: job.id }, "could not give a job back; requeueStale will"), "lost" as const));
 
   /** `claimMs`: how long the claim took (logged: the queue's contention shows there first). */
-  async function runBatch(jobs: Job[], claimMs: number, h: string): Promise<void> {
+  async function runBatch(claimed: Job[], claimMs: number, h: string): Promise<void> {
     const d = describer!;
     const abort = new AbortController();
+    // A suspect of an engine stop runs alone: its batch mates go back to the queue untouched.
+    const suspect = claimed.length > 1 ? claimed.find((j) => suspects.has(j.id)) : undefined;
+    const jobs = suspect ? [suspect] : claimed;
     // In flight from the claim on: the heartbeat keeps the claims alive while images are fetched,
     // and a shutdown aborts a fetch as it aborts a description.
     const entry: InFlight = { jobs, abort, holder: h };
     inFlight.add(entry);
     try {
+      for (const mate of claimed) if (mate !== suspect && suspect) await requeueJob(db, mate.id, h, "given back: a batch mate is described alone after the engine stopped");
       const ready = await prepareAll(jobs, abort.signal, h);
       entry.jobs = ready.map((r) => r.job);
       if (ready.length) await describeBatch(d, ready, entry, claimMs);
@@ -295,11 +345,13 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     }, progressEveryMs);
     wlog.info({ jobs: entry.jobs.map((j) => j.id), params, claimMs: Math.round(claimMs * 10) / 10 }, "describing");
     try {
+      await enterEngine(entry, ready.some((r) => suspects.has(r.job.id)));
       const outputs = await d.describe(
         ready.map((r) => r.input),
         params,
         { onProgress: (index, tokens) => progress.set(index, tokens), signal: abort.signal, itemSignals: dropJob.map((c) => c.signal) },
       );
+      leaveEngine(entry);
       clearInterval(flushTimer);
       await flushing;
       for (const [i, out] of outputs.entries()) {
@@ -311,6 +363,8 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         }
         try {
           const { description, becameCurrent } = await recordModelDescription(db, job, h, imageId, out, new Date(), quality);
+          suspects.delete(job.id);
+          engineStops.delete(job.id);
           logDescription(wlog, {
             artworkQid: qid,
             descriptionId: description.id,
@@ -333,9 +387,14 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         }
       }
     } catch (err) {
+      const reason: unknown = abort.signal.aborted ? abort.signal.reason : err;
+      // The first batch to see its engine stop takes it out of use at once, before any await: a batch
+      // that calls it later (a suspect that waited for its turn) then fails without having run.
+      const firstToSeeStop = reason instanceof EngineStoppedError && describer === d;
+      if (firstToSeeStop) describer = null;
+      leaveEngine(entry);
       clearInterval(flushTimer);
       await flushing;
-      const reason: unknown = abort.signal.aborted ? abort.signal.reason : err;
       for (const { job, input } of ready) {
         if (reason instanceof ShutdownAbort) {
           await requeueJob(db, job.id, h);
@@ -345,19 +404,20 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           else await requeueJob(db, job.id, h, "batch mate had an unusable image");
           wlog.warn({ job: job.id, err: reason }, "unusable image");
         } else if (reason instanceof EngineStoppedError) {
-          const stops = (engineStops.get(job.id) ?? 0) + 1;
-          engineStops.delete(job.id);
-          if (stops === 1) {
+          // Its culprit only if it was alone on the engine, and the first to see it stop (a batch
+          // that called a describer already closed by another's stop never ran).
+          const alone = ready.length === 1 && !entry.shared && firstToSeeStop;
+          remember(suspects, job.id);
+          const stops = alone ? (engineStops.get(job.id) ?? 0) + 1 : (engineStops.get(job.id) ?? 0);
+          if (alone) remember(engineStops, job.id, stops);
+          if (stops < 2 || !alone) {
             // Perhaps not the job's fault: it goes back untouched while the model is loaded again.
             await requeueJob(db, job.id, h, "the description engine stopped; retried after reloading the model");
           } else {
             const error = `the description engine stopped while describing it ${stops} times; the model was loaded again each time`;
             const outcome = await failJob(db, job, h, error);
-            wlog.error({ job: job.id, stops, outcome }, "the description engine stopped again on this job: the attempt counts");
+            wlog.error({ job: job.id, stops, outcome }, "the description engine stopped again on this job alone: the attempt counts");
           }
-          engineStops.set(job.id, stops);
-          // Bounded: the oldest are forgotten (a forgotten job's next stop is free again).
-          if (engineStops.size > MAX_ENGINE_STOP_JOBS) engineStops.delete(engineStops.keys().next().value!);
         } else if (reason instanceof LostClaimError) {
           await releaseLease(db, leaseName(job.id), h);
         } else {
@@ -368,9 +428,8 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           wlog.error({ job: job.id, err: reason, outcome }, "describe failed");
         }
       }
-      if (reason instanceof EngineStoppedError && describer === d && !stopping) {
+      if (firstToSeeStop && !stopping) {
         wlog.error({ err: reason }, "the description engine stopped: reloading the model");
-        describer = null;
         await d.close().catch(() => undefined);
         void loadModel();
       }

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openDescriber } from "../../src/describe/describer.js";
-import { checkDeviceInstalled, cudaProviderFiles, DeviceUnavailableError, deviceError, ortBinaryDir } from "../../src/describe/device.js";
+import { checkDeviceInstalled, CUDA_PROVIDER_FILES, DeviceUnavailableError, deviceError, ortBinaryDir } from "../../src/describe/device.js";
 import { Engine } from "../../src/describe/engine.js";
 import { modelErrorForReaders } from "../../src/jobs/worker.js";
 import { loadConfig } from "../../src/config.js";
@@ -31,7 +31,7 @@ describe("checkDeviceInstalled", () => {
     const half = binDir(["libonnxruntime_providers_shared.so"]);
     let caught: unknown;
     try {
-      checkDeviceInstalled("cuda", half, "linux");
+      checkDeviceInstalled("cuda", half, "linux", "x64");
     } catch (err) {
       caught = err;
     }
@@ -46,11 +46,15 @@ describe("checkDeviceInstalled", () => {
     expect(modelErrorForReaders(err)).toBe(err.message);
   });
 
-  it("passes once the install script's files are there, with Windows' names on Windows", () => {
-    expect(() => checkDeviceInstalled("cuda", binDir(cudaProviderFiles("linux")), "linux")).not.toThrow();
-    const windows = binDir(cudaProviderFiles("win32"));
-    expect(() => checkDeviceInstalled("cuda", windows, "win32")).not.toThrow();
-    expect(() => checkDeviceInstalled("cuda", windows, "linux")).toThrow(DeviceUnavailableError);
+  it("passes once the install script's files are there", () => {
+    expect(() => checkDeviceInstalled("cuda", binDir([...CUDA_PROVIDER_FILES]), "linux", "x64")).not.toThrow();
+  });
+
+  it("says there is no CUDA provider where onnxruntime-node's install script adds none (only Linux x64 has one)", () => {
+    const full = binDir([...CUDA_PROVIDER_FILES]);
+    for (const [platform, arch] of [["win32", "x64"], ["linux", "arm64"], ["darwin", "arm64"]] as const) {
+      expect(() => checkDeviceInstalled("cuda", full, platform, arch)).toThrow(`onnxruntime-node has no CUDA provider for ${platform}/${arch}`);
+    }
   });
 });
 
@@ -84,7 +88,7 @@ describe("deviceError", () => {
 
 // onnxruntime-node as this project installs it: its install script is not run, so the CUDA
 // provider is absent (always so in CI; a machine that added it skips these).
-const cudaAbsent = cudaProviderFiles(process.platform).some((f) => !existsSync(join(ortBinaryDir(), f)));
+const cudaAbsent = process.platform !== "linux" || process.arch !== "x64" || CUDA_PROVIDER_FILES.some((f) => !existsSync(join(ortBinaryDir(), f)));
 
 describe.runIf(cudaAbsent)("MODEL_DEVICE=cuda without the CUDA provider", () => {
   it("fails Engine.load and openDescriber with the command that adds it, before any session is made", async () => {
@@ -92,7 +96,7 @@ describe.runIf(cudaAbsent)("MODEL_DEVICE=cuda without the CUDA provider", () => 
     try {
       await expect(Engine.load({ modelDir: model.dir, device: "cuda", dtype: "fp32" })).rejects.toThrow(DeviceUnavailableError);
       const config = loadConfig({ MODEL_DEVICE: "cuda", MODEL_DTYPE: "fp32" });
-      await expect(openDescriber(config, { modelDir: model.dir })).rejects.toThrow(/ONNXRUNTIME_NODE_INSTALL=cuda12/);
+      await expect(openDescriber(config, { modelDir: model.dir })).rejects.toThrow(/MODEL_DEVICE=cuda: onnxruntime/);
     } finally {
       model.remove();
     }

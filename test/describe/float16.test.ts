@@ -51,6 +51,8 @@ describe("float16 conversion (the one converter: model writer and engine)", () =
     const range = fromFloat16Array(bits, 0x3c00, 0x3c04);
     expect(Array.from(range)).toEqual([1, 1 + 2 ** -10, 1 + 2 ** -9, 1 + 3 * 2 ** -10]);
     expect(fromFloat16Array(bits, 5, 5).length).toBe(0);
+    expect(() => fromFloat16Array(bits, 0x10000 - 1, 0x10000 + 1)).toThrow(RangeError);
+    expect(() => fromFloat16Array(bits, 6, 5)).toThrow(RangeError);
   });
 
   it("writes each value's toFloat16Bits into the array", () => {
