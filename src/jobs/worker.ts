@@ -249,7 +249,12 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
 
   /** `claimMs`: how long the claim took (logged: the queue's contention shows there first). */
   async function runBatch(claimed: Job[], claimMs: number, h: string): Promise<void> {
-    const d = describer!;
+    const d = describer;
+    if (!d) {
+      // The engine stopped while these were being claimed: back to the queue until it is loaded again.
+      for (const job of claimed) await requeueJob(db, job.id, h, "the description engine stopped; retried after reloading the model");
+      return;
+    }
     const abort = new AbortController();
     // A suspect of an engine stop runs alone: its batch mates go back to the queue untouched.
     const suspect = claimed.length > 1 ? claimed.find((j) => suspects.has(j.id)) : undefined;
@@ -259,7 +264,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     const entry: InFlight = { jobs, abort, holder: h };
     inFlight.add(entry);
     try {
-      for (const mate of claimed) if (mate !== suspect && suspect) await requeueJob(db, mate.id, h, "given back: a batch mate is described alone after the engine stopped");
+      if (suspect) for (const mate of claimed) if (mate !== suspect) await requeueJob(db, mate.id, h, "given back: a batch mate is described alone after the engine stopped");
       const ready = await prepareAll(jobs, abort.signal, h);
       entry.jobs = ready.map((r) => r.job);
       if (ready.length) await describeBatch(d, ready, entry, claimMs);
@@ -428,10 +433,11 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           wlog.error({ job: job.id, err: reason, outcome }, "describe failed");
         }
       }
-      if (firstToSeeStop && !stopping) {
-        wlog.error({ err: reason }, "the description engine stopped: reloading the model");
+      if (firstToSeeStop) {
+        // Taken out of use above, so closed here even while stopping (stop() closes only the current one).
+        if (!stopping) wlog.error({ err: reason }, "the description engine stopped: reloading the model");
         await d.close().catch(() => undefined);
-        void loadModel();
+        if (!stopping) void loadModel();
       }
     }
   }

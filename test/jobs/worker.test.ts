@@ -308,7 +308,8 @@ describe("worker", () => {
       // Stops beside the poison job, and batches given back for it to run alone, cost nothing.
       expect(done.attempts).toBe(1);
     }
-    expect(engines.describers.length).toBeGreaterThanOrEqual(3);
+    // Two stops, two loads at least (the reload after the last may still be under way).
+    expect(engines.describers.length).toBeGreaterThanOrEqual(2);
     await stop(w);
   });
 
