@@ -220,7 +220,14 @@ export async function checkImageDir(config: Pick<Config, "IMAGE_DIR">): Promise<
   }
 }
 
-/** The temporary name a file is written under before its rename (storeImage, the thumbnail cache): `<name>.<pid>.<random>.tmp`. */
+/**
+ * The temporary name `file` is written under before its rename (storeImage, the thumbnail cache):
+ * `<file>.<pid>.<random>.tmp`, unique per writer, and what sweepStaleTempFiles recognises (TEMP_FILE).
+ */
+export function tempPathFor(file: string): string {
+  return `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+}
+
 const TEMP_FILE = /\.\d+\.[a-z0-9]+\.tmp$/;
 
 /** A temporary file older than this was left by a process that died mid-write (a write takes well under a second). */
@@ -263,7 +270,7 @@ export async function storeImage(imageDir: string, image: NormalizedImage): Prom
   const file = join(imageDir, rel);
   const existing = await stat(file).catch(() => null);
   if (existing?.size === image.data.length) return rel;
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const tmp = tempPathFor(file);
   try {
     await mkdir(dirname(file), { recursive: true });
     // On disk before the rename: after a power loss the name never stands for a file the

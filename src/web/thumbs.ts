@@ -5,7 +5,7 @@ import { join, resolve, sep } from "node:path";
 import sharp from "sharp";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
-import { localPathFor, sweepStaleTempFiles } from "../sync/images.js";
+import { localPathFor, sweepStaleTempFiles, tempPathFor } from "../sync/images.js";
 import { THUMB_WIDTHS, type ThumbWidth } from "./view-models.js";
 
 /**
@@ -94,7 +94,7 @@ export class Thumbnails {
         this.log.warn({ err, hash, width }, "thumbnail could not be made from the stored image");
         return null;
       }
-      const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+      const tmp = tempPathFor(file);
       try {
         await mkdir(join(this.dir, hash.slice(0, 2)), { recursive: true });
         await writeFile(tmp, body);

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { STALE_TEMP_MS, sweepStaleTempFiles } from "../../src/sync/images.js";
+import { STALE_TEMP_MS, sweepStaleTempFiles, tempPathFor } from "../../src/sync/images.js";
 
 const root = mkdtempSync(join(tmpdir(), "artdesc-sweep-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -34,6 +34,12 @@ describe("sweepStaleTempFiles", () => {
     expect(existsSync(leftThumb)).toBe(false);
     for (const kept of [image, writing, notOurs, deeper, topLevel, otherFolder]) expect(existsSync(kept)).toBe(true);
     expect(await sweepStaleTempFiles(root)).toBe(0);
+  });
+
+  it("recognises the names writers take (tempPathFor)", async () => {
+    const left = file(tempPathFor("ef/efab.jpg"), STALE_TEMP_MS + 60_000);
+    expect(await sweepStaleTempFiles(root)).toBe(1);
+    expect(existsSync(left)).toBe(false);
   });
 
   it("takes a folder that does not exist for an empty one", async () => {
