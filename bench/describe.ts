@@ -21,21 +21,20 @@
  * generated token. Results are printed and appended to BENCHMARKS.md.
  */
 import { spawnSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, statSync, readdirSync } from "node:fs";
+import { appendFileSync, existsSync, statSync, readdirSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import type { Tensor } from "@huggingface/transformers";
-import sharp from "sharp";
 import { REORDER_PATHS, type ReorderPath } from "../src/describe/cache-reorder.js";
 import { Engine, type EngineParams, type SessionTuning } from "../src/describe/engine.js";
 import { onnxFile } from "../src/describe/models/contract.js";
 import { readMatMulNBitsLevels } from "../src/describe/models/onnx-signature.js";
 import { PRESET_NAMES, type PresetName } from "../src/describe/models/presets.js";
 import { SYNTH_DTYPES, type SynthDtype, synthModel } from "../src/describe/models/synth.js";
-import { defaultGenerationParams } from "../src/describe/types.js";
-import { loadConfig } from "../src/config.js";
+import { MODEL_DEVICES } from "../src/config.js";
 import { benchAllocator } from "./allocator.js";
 import { benchArgs } from "./args.js";
+import { baseParams, benchImage } from "./describe-inputs.js";
 
 const allocator = benchAllocator();
 const args = process.argv.slice(2);
@@ -45,9 +44,8 @@ if (!(PRESET_NAMES as readonly string[]).includes(preset)) throw new Error(`--pr
 const modelDir = arg("model", `models/synth/${preset}`);
 const append = !args.includes("--no-append");
 const reorderArg = arg("reorder", "");
-const DEVICES = ["cpu", "webgpu", "cuda"] as const;
-const device = arg("device", "cpu") as (typeof DEVICES)[number];
-if (!(DEVICES as readonly string[]).includes(device)) throw new Error(`--device: use one of ${DEVICES.join(", ")}`);
+const device = arg("device", "cpu") as (typeof MODEL_DEVICES)[number];
+if (!(MODEL_DEVICES as readonly string[]).includes(device)) throw new Error(`--device: use one of ${MODEL_DEVICES.join(", ")}`);
 const deviceName = device === "cpu" ? "CPU" : device === "webgpu" ? "WebGPU" : "CUDA";
 if (reorderArg && !(REORDER_PATHS as readonly string[]).includes(reorderArg)) throw new Error(`--reorder: use one of ${REORDER_PATHS.join(", ")}`);
 /** Engine.load's `reorder` option when --reorder is given, and onnxruntime session options from BENCH_SESSION (JSON, e.g. {"enableCpuMemArena":false}). */
@@ -76,21 +74,6 @@ function dtypeWeightsMb(dtype: SynthDtype): number {
   return mb((["vision_encoder", "embed_tokens", "decoder_model_merged"] as const).reduce((s, m) => s + statSync(join(modelDir, onnxFile(m, dtype))).size, 0));
 }
 
-const imgDir = join(os.tmpdir(), "artdesc-bench");
-mkdirSync(imgDir, { recursive: true });
-async function image(name: string, w: number, h: number, seed: number): Promise<string> {
-  const data = Buffer.alloc(w * h * 3);
-  for (let i = 0; i < data.length; i++) data[i] = (i * (31 + seed) + seed * 97) % 251;
-  const file = join(imgDir, name);
-  await sharp(data, { raw: { width: w, height: h, channels: 3 } }).jpeg().toFile(file);
-  return file;
-}
-
-/** The configured defaults (DESCRIBE_* unset), with exactly `tokens` generated per image. */
-function baseParams(tokens: number): EngineParams {
-  return { ...defaultGenerationParams(loadConfig({})), numBeams: 1, maxNewTokens: tokens, minNewTokens: tokens, targetWords: 0, imageSplitting: false };
-}
-
 interface ChildResult {
   dtype: string;
   loadS: number;
@@ -108,7 +91,7 @@ interface ChildResult {
 
 /** One measurement in this (fresh) process: load, warm up, greedy, then 4 beams. */
 async function child(dtype: SynthDtype, tokens: number): Promise<void> {
-  const file = await image("sq0.jpg", 512, 512, 0);
+  const file = await benchImage("sq0.jpg", 512, 512, 0);
   const t0 = performance.now();
   const engine = await Engine.load({ modelDir, device, dtype, ...reorderOption });
   const loadS = (performance.now() - t0) / 1000;
@@ -233,9 +216,9 @@ async function configurationTable(): Promise<void> {
   const reps = count("reps", 2);
   ensureDtype(dtype);
   const weightsMb = dtypeWeightsMb(dtype);
-  const squares = await Promise.all([0, 1, 2, 3].map((s) => image(`sq${s}.jpg`, 512, 512, s)));
+  const squares = await Promise.all([0, 1, 2, 3].map((s) => benchImage(`sq${s}.jpg`, 512, 512, s)));
   // Splitting tiles from the image's own resolution: 1000x600 -> 1024x1024 -> 2x2 tiles + global.
-  const wide = await image("wide.jpg", 1000, 600, 7);
+  const wide = await benchImage("wide.jpg", 1000, 600, 7);
 
   const t0 = performance.now();
   const engine = await Engine.load({ modelDir, device, dtype, ...reorderOption });

@@ -10,15 +10,12 @@
  * cannot be used prints why and the others go on. Checks a GPU set-up before `MODEL_DEVICE` is
  * changed; nothing is appended to BENCHMARKS.md.
  */
-import { mkdirSync } from "node:fs";
 import os from "node:os";
-import { join } from "node:path";
-import sharp from "sharp";
-import { loadConfig } from "../src/config.js";
+import { MODEL_DEVICES } from "../src/config.js";
 import { Engine } from "../src/describe/engine.js";
 import { SYNTH_DTYPES, type SynthDtype } from "../src/describe/models/synth.js";
-import { defaultGenerationParams } from "../src/describe/types.js";
 import { benchArgs } from "./args.js";
+import { baseParams, benchImage } from "./describe-inputs.js";
 
 const argv = process.argv.slice(2);
 const { text: arg, count } = benchArgs(argv);
@@ -27,11 +24,10 @@ const tokens = count("tokens", 200);
 const reps = count("reps", 2);
 const flagsWithValues = new Set(["--model", "--tokens", "--reps"]);
 const runs = argv.filter((a, i) => !a.startsWith("--") && !flagsWithValues.has(argv[i - 1] ?? ""));
-const DEVICES = ["cpu", "webgpu", "cuda"] as const;
 for (const r of runs) {
   const [device, dtype] = r.split(":");
-  if (!(DEVICES as readonly string[]).includes(device ?? "") || !(SYNTH_DTYPES as readonly string[]).includes(dtype ?? "")) {
-    console.error(`"${r}": use DEVICE:DTYPE, DEVICE one of ${DEVICES.join(", ")} and DTYPE one of ${SYNTH_DTYPES.join(", ")}`);
+  if (!(MODEL_DEVICES as readonly string[]).includes(device ?? "") || !(SYNTH_DTYPES as readonly string[]).includes(dtype ?? "")) {
+    console.error(`"${r}": use DEVICE:DTYPE, DEVICE one of ${MODEL_DEVICES.join(", ")} and DTYPE one of ${SYNTH_DTYPES.join(", ")}`);
     process.exit(2);
   }
 }
@@ -40,22 +36,12 @@ if (!runs.length) {
   process.exit(2);
 }
 
-// The same image as bench:describe's "sq0.jpg".
-const imgDir = join(os.tmpdir(), "artdesc-bench");
-mkdirSync(imgDir, { recursive: true });
-const file = join(imgDir, "sq0.jpg");
-{
-  const w = 512, h = 512;
-  const data = Buffer.alloc(w * h * 3);
-  for (let i = 0; i < data.length; i++) data[i] = (i * 31) % 251;
-  await sharp(data, { raw: { width: w, height: h, channels: 3 } }).jpeg().toFile(file);
-}
-
-const base = { ...defaultGenerationParams(loadConfig({})), numBeams: 4, maxNewTokens: tokens, minNewTokens: tokens, targetWords: 0, imageSplitting: false };
+const file = await benchImage("sq0.jpg", 512, 512, 0);
+const base = { ...baseParams(tokens), numBeams: 4 };
 let firstIds: number[] | null = null;
 console.log(`${modelDir}, 4 beams, ${tokens} new tokens, 512x512; ${os.cpus().length} cores, Node ${process.version}`);
 for (const r of runs) {
-  const [device, dtype] = r.split(":") as [(typeof DEVICES)[number], SynthDtype];
+  const [device, dtype] = r.split(":") as [(typeof MODEL_DEVICES)[number], SynthDtype];
   try {
     const t0 = performance.now();
     const engine = await Engine.load({ modelDir, device, dtype });

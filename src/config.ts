@@ -112,6 +112,9 @@ const ladder = z.string().transform((v, ctx): FallbackLadder => {
 /** The embedding model's ONNX file when EMBED_MODEL_DTYPE is unset (docs/search.md, "Which file"). */
 export const DEFAULT_EMBED_MODEL_DTYPE = "quantized";
 
+/** onnxruntime execution providers MODEL_DEVICE can name (README, "Running on a GPU"). */
+export const MODEL_DEVICES = ["cpu", "cuda", "webgpu"] as const;
+
 const schema = z.object({
   // Service
   DATABASE_URL: z
@@ -192,7 +195,7 @@ const schema = z.object({
   MODEL_REVISION: z.string().min(1).default("main"),
   MODEL_DIR: z.string().min(1).default("models"),
   MODEL_DTYPE: dtype.optional(),
-  MODEL_DEVICE: z.enum(["cpu", "cuda", "webgpu"]).default("cpu"),
+  MODEL_DEVICE: z.enum(MODEL_DEVICES).default("cpu"),
   MODEL_HUB_URL: url.default("https://huggingface.co"),
   ORT_THREADS: int(0, 256).default(0),
   // The DESCRIBE_* defaults of every generation parameter (ranges and defaults: src/generation/params.ts)
