@@ -5,16 +5,30 @@
  * string, so FTS5 operators typed by a user (AND, OR, NOT, NEAR(, column filters, ^, +) are
  * just words, and no input can produce an FTS5 syntax error. What is kept from search habits:
  *  - "a phrase" in double quotes matches the words next to each other (an unpaired quote is ignored);
- *  - word* matches words that start with it; the last word gets an implied * while the person is
- *    still typing it (no space or punctuation after it, three letters or more);
+ *  - word* matches words that start with it (two letters or more before the star, at most
+ *    MAX_PREFIX_TERMS such terms); the last word gets an implied * while the person is still typing
+ *    it (no space or punctuation after it, three letters or more);
  *  - -word (a dash at the start of a word) excludes works containing the word;
  *  - words joined by punctuation ("saint-denis", "l'atelier") match as a phrase.
+ * A query's size is limited (characters, words, stars; a repeated term counts once) so that no
+ * query costs the index much more than an ordinary one: see the limits below.
  */
 
 /** Longest query accepted, in characters. */
 export const MAX_QUERY_CHARS = 500;
-/** Most terms (words and phrases) a query may have. */
-export const MAX_QUERY_TERMS = 32;
+/** Most words a query may have, the words of its phrases included (a repeated term counts once). */
+export const MAX_QUERY_WORDS = 32;
+/**
+ * Most terms ending in * a query may have. Each one reads the entries of every indexed word it
+ * starts, so a query of many stars over common beginnings ("th* an* wo* …") is the most expensive
+ * one to answer (a statement blocks the API's event loop while it runs); four is more than people type.
+ */
+export const MAX_PREFIX_TERMS = 4;
+/**
+ * Fewest letters before a typed *. The index keeps two- and three-letter prefixes (the migration's
+ * prefix = '2 3'); a one-letter prefix has none and would read every word starting with that letter.
+ */
+export const MIN_EXPLICIT_PREFIX = 2;
 
 /** A last word shorter than this gets no implied prefix ("a" would match half the index). */
 const MIN_IMPLIED_PREFIX = 3;
@@ -73,15 +87,42 @@ export function parseSearchQuery(input: string): Term[] {
       terms.push({ words: ws, prefix, negated });
     }
   }
-  if (!terms.some((t) => !t.negated)) {
+  const unique = withoutRepeats(terms);
+  if (!unique.some((t) => !t.negated)) {
     throw new SearchQueryError(
-      terms.length ? "The search query only excludes words: add a word to look for." : "The search query has no words to look for.",
+      unique.length ? "The search query only excludes words: add a word to look for." : "The search query has no words to look for.",
     );
   }
-  if (terms.length > MAX_QUERY_TERMS) {
-    throw new SearchQueryError(`The search query has too many words (${terms.length}; at most ${MAX_QUERY_TERMS}).`);
+  const wordCount = unique.reduce((n, t) => n + t.words.length, 0);
+  if (wordCount > MAX_QUERY_WORDS) {
+    throw new SearchQueryError(`The search query has too many words (${wordCount}; at most ${MAX_QUERY_WORDS}).`);
   }
-  return terms;
+  const short = unique.find((t) => t.prefix === "explicit" && t.words.at(-1)!.length < MIN_EXPLICIT_PREFIX);
+  if (short) {
+    throw new SearchQueryError(`A word ending in * needs at least ${MIN_EXPLICIT_PREFIX} letters before the star ("${short.words.at(-1)}*").`);
+  }
+  const starred = unique.filter((t) => t.prefix === "explicit").length;
+  if (starred > MAX_PREFIX_TERMS) {
+    throw new SearchQueryError(`The search query has too many words ending in * (${starred}; at most ${MAX_PREFIX_TERMS}).`);
+  }
+  // The prefix implied while typing is a convenience: dropped rather than refused past the limit.
+  const implied = unique.find((t) => t.prefix === "implied");
+  if (implied && starred === MAX_PREFIX_TERMS) implied.prefix = false;
+  return withoutRepeats(unique);
+}
+
+/**
+ * The terms with each repeat dropped (the same words in any case, star and exclusion): a repeat
+ * matches the same works, and each one would read the word's entries in the index again.
+ */
+function withoutRepeats(terms: Term[]): Term[] {
+  const seen = new Set<string>();
+  return terms.filter((t) => {
+    const key = JSON.stringify([t.words.map((w) => w.toLowerCase()), t.prefix !== false, t.negated]);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 function render(t: Term): string {

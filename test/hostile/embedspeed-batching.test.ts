@@ -95,7 +95,7 @@ describe("a burst of searches by meaning, embedded together", () => {
   });
 
   it("keeps short queries right when the longest queries the API takes (500 characters) arrive with them", async () => {
-    // At most 32 words (MAX_QUERY_TERMS): long words make them long.
+    // At most 32 words (MAX_QUERY_WORDS): long words make them long.
     const word = (i: number) => String.fromCharCode(97 + (i % 26)).repeat(14) + String.fromCharCode(97 + ((i * 7) % 26));
     const long = [
       Array.from({ length: 31 }, (_, i) => word(i)).join(" ") + " dog",
