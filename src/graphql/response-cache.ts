@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { useResponseCache, type Cache } from "@graphql-yoga/plugin-response-cache";
 import type { ExecutionResult } from "graphql";
 import { getOperationAST } from "graphql";
@@ -81,8 +81,11 @@ export class ResponseCacheStore<V extends number | Promise<number> = number> imp
   /** The key of a request: made before the request runs; it names the database version then. */
   key(parts: { documentString: string; operationName?: string | null; variableValues?: unknown; sessionId?: string | null }): Answer<V, string> {
     return this.#sync((version) => {
+      const variables = sortedKeys(parts.variableValues ?? {}, 0);
+      // Nested deeper than any input of the schema: a key of its own, never handed out, so never kept or found.
+      if (variables === TOO_DEEP) return `unkept:${randomUUID()}`;
       const key = createHash("sha256")
-        .update(JSON.stringify([version, parts.documentString, parts.operationName ?? "", sortedKeys(parts.variableValues ?? {}), parts.sessionId ?? ""]))
+        .update(JSON.stringify([version, parts.documentString, parts.operationName ?? "", variables, parts.sessionId ?? ""]))
         .digest("base64url");
       const asks = (this.#issued.get(key) ?? 0) + 1;
       this.#issued.delete(key);
@@ -131,15 +134,26 @@ export class ResponseCacheStore<V extends number | Promise<number> = number> imp
 /** A value, or a promise of it where the version comes as a promise. */
 type Answer<V, T> = V extends number ? T : Promise<T>;
 
-/** The same variables in any key order are the same request. */
-function sortedKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortedKeys);
+/**
+ * Deepest nesting of variables a key is made of. The schema's inputs nest a few levels; a client
+ * may send undeclared variables nested thousands deep (a 100 KB body holds 50,000 levels), which
+ * a recursive walk would overflow the stack on.
+ */
+const MAX_VARIABLE_DEPTH = 32;
+const TOO_DEEP = Symbol("too deep");
+
+/** The same variables in any key order are the same request; TOO_DEEP past MAX_VARIABLE_DEPTH. */
+function sortedKeys(value: unknown, depth: number): unknown {
   if (value === null || typeof value !== "object") return value;
-  return Object.fromEntries(
-    Object.keys(value)
-      .sort()
-      .map((k) => [k, sortedKeys((value as Record<string, unknown>)[k])]),
-  );
+  if (depth >= MAX_VARIABLE_DEPTH) return TOO_DEEP;
+  const entries = Array.isArray(value) ? value.entries() : Object.keys(value).sort().map((k) => [k, (value as Record<string, unknown>)[k]] as const);
+  const out: [unknown, unknown][] = [];
+  for (const [k, v] of entries) {
+    const sorted = sortedKeys(v, depth + 1);
+    if (sorted === TOO_DEEP) return TOO_DEEP;
+    out.push([k, sorted]);
+  }
+  return Array.isArray(value) ? out.map(([, v]) => v) : Object.fromEntries(out);
 }
 
 /**

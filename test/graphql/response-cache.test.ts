@@ -29,6 +29,19 @@ describe("ResponseCacheStore", () => {
     expect(s.key({ documentString: "{ a }" })).not.toBe(key);
   });
 
+  it("keys variables nested deeper than any input apart, and never keeps their answer", () => {
+    const s = store();
+    let deep: unknown = "x";
+    for (let i = 0; i < 50_000; i++) deep = [deep];
+    const key = s.key({ documentString: "{ a }", variableValues: { deep } });
+    expect(s.key({ documentString: "{ a }", variableValues: { deep } })).not.toBe(key);
+    s.set(key, result(1));
+    expect(s.size).toBe(0);
+    // Nesting an input of the schema could have still makes one key.
+    const shallow = { filter: { creator: { in: [["Q5432"]] } } };
+    expect(s.key({ documentString: "{ a }", variableValues: shallow })).toBe(s.key({ documentString: "{ a }", variableValues: structuredClone(shallow) }));
+  });
+
   it("does not store an answer whose request began before the version moved", () => {
     const s = store();
     const key = s.key({ documentString: "{ a }" });
@@ -216,6 +229,17 @@ describe("through Yoga", () => {
     expect(body.data.lastSyncRun).toBeNull();
     expect((await ask(partial)).sql).toBeGreaterThan(0);
     await t.db.syncRun.delete({ where: { id: run.id } });
+  });
+
+  it("answers a request whose undeclared variables nest 20,000 deep (the key walk used to overflow the stack: 500)", async () => {
+    const deep = `${"[".repeat(20_000)}1${"]".repeat(20_000)}`;
+    const res = await yoga.fetch("http://local/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: `{"query":"{ stats { artworks } }","variables":{"x":${deep}}}`,
+    });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(await res.text()).data.stats.artworks).toBeGreaterThan(0);
   });
 
   it("never keeps a mutation's answer", async () => {
