@@ -32,6 +32,11 @@ export class BoundedLru<V> {
     return entry.value;
   }
 
+  /** The value under `key`, without making it the most recently used. */
+  peek(key: string): V | undefined {
+    return this.#entries.get(key)?.value;
+  }
+
   /** Keeps `value` under `key` (replacing what was there), unless it alone is over the bounds. */
   set(key: string, value: V, bytes: number): void {
     this.delete(key);

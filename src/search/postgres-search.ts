@@ -1,15 +1,18 @@
 import type { Db } from "../db.js";
 import { type AsyncEmbeddingSource, vectorIndex, type VectorIndex } from "../embed/vector-index.js";
+import { BoundedLru } from "../graphql/bounded-lru.js";
 import { dataVersion } from "../store/data-version.js";
 import { normalizeWords } from "../text/normalize.js";
 import { renderExcludedTsQuery, renderWantedTsQuery, type Term } from "./fts-query.js";
 import { HIT_CLOSE, HIT_OPEN, snippetWindow } from "./snippet.js";
 import {
+  CACHED_SEARCH_BYTES,
   CACHED_SEARCH_RESULTS,
   COLUMN_WEIGHTS,
   fusedHit,
   type FusedRow,
   fuseRanks,
+  keptResultBytes,
   type MatchKind,
   type PreparedSearch,
   type SearchPage,
@@ -99,13 +102,14 @@ function snippetOf(marked: string | null, description: string): string | null {
 
 interface KeptResults {
   version: number;
-  results: Map<string, Promise<unknown>>;
+  results: BoundedLru<Promise<unknown>>;
 }
 const keptByDb = new WeakMap<Db, KeptResults>();
 
 /**
  * Results kept until the next commit (the commit counter moves), least recently used dropped
- * beyond CACHED_SEARCH_RESULTS. The counter is read once for `compute` and everything it keeps;
+ * beyond CACHED_SEARCH_RESULTS or CACHED_SEARCH_BYTES (a result counts a placeholder size until it
+ * arrives, then its own). The counter is read once for `compute` and everything it keeps;
  * a result computed after a commit it did not count is newer than its key says, never older.
  */
 async function keeper(db: Db): Promise<<T>(key: string, compute: () => Promise<T>) => Promise<T>> {
@@ -114,28 +118,32 @@ async function keeper(db: Db): Promise<<T>(key: string, compute: () => Promise<T
   if (!kept || kept.version !== version) {
     // Only ever forward: an older reading (a search that started before the commit) keeps nothing.
     if (kept && kept.version > version) return (_key, compute) => compute();
-    keptByDb.set(db, (kept = { version, results: new Map() }));
+    keptByDb.set(db, (kept = { version, results: new BoundedLru({ maxEntries: CACHED_SEARCH_RESULTS, maxBytes: CACHED_SEARCH_BYTES }) }));
   }
   const results = kept.results;
   return <T>(key: string, compute: () => Promise<T>) => {
     let result = results.get(key) as Promise<T> | undefined;
-    if (result) {
-      results.delete(key);
-      results.set(key, result);
-      return result;
-    }
+    if (result) return result;
     result = compute();
-    results.set(key, result);
-    // A failure is not kept.
-    result.catch(() => {
-      if (results.get(key) === result) results.delete(key);
-    });
-    if (results.size > CACHED_SEARCH_RESULTS) results.delete(results.keys().next().value!);
+    results.set(key, result, PENDING_BYTES);
+    result.then(
+      // Its own size once known, unless it was dropped or replaced meanwhile.
+      (value) => results.peek(key) === result && results.set(key, result, keptResultBytes(value)),
+      // A failure is not kept.
+      () => results.peek(key) === result && results.delete(key),
+    );
     return result;
   };
 }
 
 type Keep = Awaited<ReturnType<typeof keeper>>;
+
+/** The results kept for `db` under the newest commit counter seen (keptSearchResults). */
+export function postgresKeptResults(db: Db): BoundedLru<Promise<unknown>> | undefined {
+  return keptByDb.get(db)?.results;
+}
+/** What a result being computed counts against CACHED_SEARCH_BYTES until it arrives. */
+const PENDING_BYTES = 1024;
 
 const TEXT_ONLY: readonly MatchKind[] = Object.freeze(["TEXT"]);
 const MEANING_ONLY: readonly MatchKind[] = Object.freeze(["MEANING"]);

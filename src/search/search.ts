@@ -2,12 +2,14 @@ import { createHash } from "node:crypto";
 import type Database from "better-sqlite3";
 import { type Db, kindOf, readConnection } from "../db.js";
 import { vectorIndex } from "../embed/vector-index.js";
+import { BoundedLru } from "../graphql/bounded-lru.js";
 import { type ArtworkFilter, creatorWhere } from "../store/artwork-filter.js";
 import { altText } from "../text/alt-text.js";
 import { meaningText, parseSearchQuery, renderExcludedQuery, renderFtsQuery, type Term } from "./fts-query.js";
 import {
   postgresCountMatches,
   postgresHasVectors,
+  postgresKeptResults,
   postgresRebuildSearchIndex,
   postgresSearchPage,
   postgresSimilarWorks,
@@ -467,8 +469,26 @@ const INDEXED_IDS = "artwork_fts_docsize";
 /** Whether a work is in the full-text index (active): one seek. */
 const IS_INDEXED = `SELECT 1 FROM ${INDEXED_IDS} WHERE id = ?`;
 
-/** Results kept per process: pages (10 hits with snippets are about 3 kB) and counts. */
+/** Results kept per process: pages (10 hits with snippets are about 3 kB), counts and fused lists. */
 export const CACHED_SEARCH_RESULTS = 500;
+/**
+ * Bytes of kept results per process, about. A fused list holds 25 bytes per matching work, and a
+ * query of common words matches every work: 500 such lists of 20,000 works would be 250 MB.
+ */
+export const CACHED_SEARCH_BYTES = 32 * 1024 * 1024;
+
+/**
+ * A kept result's size in bytes, about: a page (its snippets, two bytes a character, and each
+ * hit's fields), a fused list (its typed arrays; on PostgreSQL an array of rows), similar works,
+ * a count. Here and in postgres-search.ts.
+ */
+export function keptResultBytes(value: unknown): number {
+  if (value === null || typeof value !== "object") return 16;
+  if (Array.isArray(value)) return 64 + value.length * 96;
+  if ("hits" in value) return 64 + (value as SearchPage).hits.reduce((n, h) => n + 128 + 2 * (h.snippet?.length ?? 0), 0);
+  const list = value as KeptFusedOrder;
+  return 256 * (list.phrases.length + 1) + [list.ids, list.fused, list.textRank, list.byMeaning, list.textScores].reduce((n, a) => n + a.byteLength, 0);
+}
 
 /**
  * The read connection with its statements prepared once (a handful: one per filter
@@ -479,9 +499,11 @@ export const CACHED_SEARCH_RESULTS = 500;
  */
 interface SearchReader {
   statement(sql: string): Database.Statement;
+  readonly results: BoundedLru<unknown>;
   /**
    * In one read transaction: the result kept for `key` if nothing was committed since, else
-   * compute's, kept. The check and compute's statements see the same database.
+   * compute's, kept (kept results are bounded in count and bytes, least recently used first).
+   * The check and compute's statements see the same database.
    */
   kept<T>(key: string, compute: () => T): T;
 }
@@ -492,7 +514,7 @@ function searchReader(db: Db): SearchReader {
   let reader = searchReaders.get(connection);
   if (reader) return reader;
   const statements = new Map<string, Database.Statement>();
-  const results = new Map<string, unknown>();
+  const results = new BoundedLru<unknown>({ maxEntries: CACHED_SEARCH_RESULTS, maxBytes: CACHED_SEARCH_BYTES });
   const dataVersion = connection.prepare("PRAGMA data_version").pluck();
   let resultsVersion: unknown;
   // data_version is read first, so it opens the transaction's snapshot.
@@ -502,19 +524,14 @@ function searchReader(db: Db): SearchReader {
       results.clear();
       resultsVersion = version;
     }
-    if (results.has(key)) {
-      // Least recently used first: move this one to the end.
-      const result = results.get(key);
-      results.delete(key);
-      results.set(key, result);
-      return result;
-    }
+    const kept = results.get(key);
+    if (kept !== undefined) return kept;
     const result = compute();
-    results.set(key, result);
-    if (results.size > CACHED_SEARCH_RESULTS) results.delete(results.keys().next().value!);
+    results.set(key, result, keptResultBytes(result));
     return result;
   });
   reader = {
+    results,
     statement(sql) {
       let statement = statements.get(sql);
       if (!statement) statements.set(sql, (statement = connection.prepare(sql)));
@@ -524,6 +541,12 @@ function searchReader(db: Db): SearchReader {
   };
   searchReaders.set(connection, reader);
   return reader;
+}
+
+/** How many results this process keeps for `db` until the next commit, and their bytes (keptResultBytes). */
+export function keptSearchResults(db: Db): { entries: number; bytes: number } {
+  const results = kindOf(db) === "postgresql" ? postgresKeptResults(db) : searchReader(db).results;
+  return { entries: results?.size ?? 0, bytes: results?.bytes ?? 0 };
 }
 
 /**

@@ -10,7 +10,7 @@ import { claimEmbedJob, embedMissing, queueEmbedJob, runEmbedJob } from "../../s
 import { countStale, decodeVector } from "../../src/embed/store.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { EMBED } from "../../src/jobs/queue.js";
-import { fuseOrder, fuseRanks } from "../../src/search/search.js";
+import { CACHED_SEARCH_BYTES, CACHED_SEARCH_RESULTS, fuseOrder, fuseRanks, keptResultBytes, keptSearchResults } from "../../src/search/search.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
@@ -243,6 +243,24 @@ describe("hostile input", () => {
     expect(r.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "first" });
     const negative = await gql(yoga, `{ artwork(id: "Q201") { ... on Artwork { similar(first: -1) { similarity } } } }`);
     expect(negative.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "first" });
+  });
+});
+
+describe("kept results", () => {
+  it("are counted by their size, a fused list by its rows, so the bytes bound holds however many works a query matches", async () => {
+    const before = keptSearchResults(t.db);
+    const r = await search("sleeps dog hound", { first: 1 });
+    const after = keptSearchResults(t.db);
+    // The fused list and the page.
+    expect(after.entries - before.entries).toBe(2);
+    expect(after.bytes - before.bytes).toBeGreaterThanOrEqual(r.totalCount * 25);
+    // A list of 20,000 works (a query of common words on a large collection) counts 25 bytes a work on
+    // SQLite (typed arrays) and about 96 on PostgreSQL (an object per row).
+    const rows = 20_000;
+    const sqliteList = { ids: new Int32Array(rows), fused: new Float64Array(rows), textRank: new Int32Array(rows), byMeaning: new Uint8Array(rows), textScores: new Float64Array(rows), phrases: [] };
+    expect(keptResultBytes(sqliteList)).toBeGreaterThanOrEqual(rows * 25);
+    expect(keptResultBytes(Array.from({ length: rows }, (_, id) => ({ id, score: 0, matchedBy: [], fused: 0 })))).toBeGreaterThanOrEqual(rows * 96);
+    expect(CACHED_SEARCH_BYTES / keptResultBytes(sqliteList)).toBeLessThan(CACHED_SEARCH_RESULTS / 4);
   });
 });
 
