@@ -89,6 +89,26 @@ function insertRandomVectors(file: string, modelId: string, dims: number): numbe
 
 const body = modeBody(QUERY, "TEXT");
 
+/**
+ * The most expensive queries the limits let through (src/search/fts-query.ts), found by trying
+ * hostile shapes on the seeded words: the commonest words ("a", "the", "of" are in every text),
+ * as many as allowed, as words, as phrases, and as the most stars allowed. Each is sent once, as
+ * TEXT, so its whole cost lands on one request and the event loop that runs it.
+ */
+const COMMON = "a the of and in with is on her his at to by from an its their who which are behind has near while one two over woman under man dog child".split(" ");
+const HEAVY_QUERIES = [
+  COMMON.join(" "),
+  COMMON.slice(0, 8).join(" "),
+  `"${Array(32).fill("the").join(" ")}"`,
+  COMMON.slice(0, 8)
+    .flatMap((a) => COMMON.slice(0, 8).map((b) => `"${a} ${b}"`))
+    .filter((p, i) => i % 9 !== 0)
+    .slice(0, 16)
+    .join(" "),
+  "th* an* of* wi*",
+  `${COMMON.slice(0, 28).join(" ")} th* an* of* wi*`,
+];
+
 /** Every ordered pair of distinct descriptive words ("dog woman", "woman dog", …), shuffled with a fixed seed. */
 function distinctQueries(): string[] {
   const pairs = ART_WORDS.flatMap((a) => ART_WORDS.filter((b) => b !== a).map((b) => `${a} ${b}`));
@@ -165,6 +185,14 @@ async function measureOn(databaseUrl: string, label: string): Promise<{ ok: bool
 
     // Warm-up: let the server's JIT settle before measuring.
     await distinct(1, 2);
+    if (PLAIN) {
+      for (const q of HEAVY_QUERIES) {
+        const started = performance.now();
+        const answer = (await (await fetch(url, { method: "POST", headers, body: modeBody(q, "TEXT") })).json()) as { errors?: unknown };
+        if (answer.errors) throw new Error(`a heavy query was refused: ${q}: ${JSON.stringify(answer.errors)}`);
+        console.log(`heaviest accepted queries: ${(performance.now() - started).toFixed(0).padStart(4)} ms  ${q.length > 70 ? `${q.slice(0, 67)}...` : q}`);
+      }
+    }
     const results: [string, autocannon.Result][] = [];
     if (PLAIN) {
       // One connection: the time the server spends on one search, without queueing behind others.
