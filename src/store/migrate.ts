@@ -37,6 +37,11 @@ export function migrate(file: string, dir: string = MIGRATIONS_DIR): MigrationRe
       .filter((d) => d.isDirectory())
       .map((d) => d.name)
       .sort();
+    // A migration that rebuilds a table (SQLite cannot change a column in place) drops the old one,
+    // and with foreign keys enforced DROP TABLE first deletes its rows, cascading to every table that
+    // points at it. SQLite's procedure (https://www.sqlite.org/lang_altertable.html#otheralter): keys
+    // off outside the transaction (the pragma does nothing inside one), checked before each commit.
+    db.pragma("foreign_keys = OFF");
     const applied: string[] = [];
     for (const name of names) {
       const sql = readFileSync(join(dir, name, "migration.sql"), "utf8");
@@ -54,6 +59,8 @@ export function migrate(file: string, dir: string = MIGRATIONS_DIR): MigrationRe
         }
         const startedAt = prismaTimestamp();
         db.exec(sql);
+        const broken = db.pragma("foreign_key_check") as unknown[];
+        if (broken.length) throw new ForeignKeyViolationError(name, broken.length);
         db.prepare(
           `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count, started_at)
            VALUES (?, ?, ?, ?, 1, ?)`,
@@ -73,6 +80,17 @@ export class ChangedMigrationError extends Error {
   constructor(readonly migration: string) {
     super(`migration ${migration} was changed after it was applied (checksum differs); restore the committed file`);
     this.name = "ChangedMigrationError";
+  }
+}
+
+/** After a migration, rows point at rows that do not exist; the migration was rolled back. */
+export class ForeignKeyViolationError extends Error {
+  constructor(
+    readonly migration: string,
+    readonly violations: number,
+  ) {
+    super(`migration ${migration} would leave ${violations} rows pointing at missing rows (PRAGMA foreign_key_check); it was rolled back`);
+    this.name = "ForeignKeyViolationError";
   }
 }
 

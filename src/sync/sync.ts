@@ -3,7 +3,7 @@ import { stat } from "node:fs/promises";
 import { setPriority } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config.js";
-import { type Db, writeTransaction } from "../db.js";
+import { type Db, type Prisma, writeTransaction } from "../db.js";
 import type { SyncRun } from "../generated/prisma/client.js";
 import type { AttributionKind, SyncRunStatus } from "../generated/prisma/enums.js";
 import { type SyncCounts, syncCounts } from "../ops/sync-counts.js";
@@ -317,7 +317,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
     const same =
       old &&
       old.state === "ACTIVE" &&
-      old.wikidataRevision === f.revision &&
+      old.wikidataRevision === BigInt(f.revision) &&
       attributionKey(old.creators.filter((c) => inventoried.includes(c.creatorId)).map((c) => ({ creatorId: c.creatorId, kind: c.attribution }))) ===
         attributionKey(f.attributions);
     if (same && !ctx.full) ctx.counts.unchanged++;
@@ -557,8 +557,9 @@ class ImagePipeline {
   private readonly workers: Promise<void>[] = [];
   /**
    * What stops the run: a setup failure (IMAGE_DIR), after which no other download can succeed, or
-   * an unexpected one (a database write that failed). Thrown by add() or finish(), never left as an
-   * unhandled rejection of a download worker, which would end the whole process.
+   * an unexpected one (a failure that could not be recorded; an image's own failed write is
+   * recorded, see saveImage). Thrown by add() or finish(), never left as an unhandled rejection of
+   * a download worker, which would end the whole process.
    */
   private fatal: Error | null = null;
   /** Files whose Commons record was asked for, and those whose answer never came right. */
@@ -584,7 +585,7 @@ class ImagePipeline {
 
   private async addBatch(rows: ImageRow[]): Promise<void> {
     const { ctx } = this;
-    const { db, config } = ctx;
+    const { config } = ctx;
     const titles = [...new Set(rows.map((r) => r.fileTitle))];
     let infos: Map<string, FileInfo>;
     this.recordsAsked += titles.length;
@@ -598,10 +599,10 @@ class ImagePipeline {
       return;
     }
     // A file to download gets its Commons record with its local copy (one write); the others now.
-    const updates: ReturnType<Db["image"]["updateMany"]>[] = [];
+    const records: { row: ImageRow; info: FileInfo }[] = [];
     for (const row of rows) {
       const info = infos.get(row.fileTitle)!;
-      const record = () => void updates.push(db.image.updateMany({ where: { id: row.id }, data: imageRecord(info) }));
+      const record = () => void records.push({ row, info });
       if (info.missing || !info.thumbUrl) {
         record();
         ctx.progress.imagesDone++;
@@ -617,7 +618,7 @@ class ImagePipeline {
       } else this.queue.push({ row, info });
       await yieldToEventLoop();
     }
-    if (updates.length) await db.$transaction(updates);
+    await saveRecords(ctx, records);
     ctx.report();
     const want = Math.min(config.DOWNLOAD_CONCURRENCY, this.queue.length);
     while (this.workers.length < want) {
@@ -689,54 +690,80 @@ async function hasLocalCopy(imageDir: string, localPath: string | null): Promise
   return (await stat(join(imageDir, localPath)).catch(() => null))?.isFile() ?? false;
 }
 
+/**
+ * Writes the Commons records of files that need no download: all in one transaction, or, when
+ * that fails, one by one, so a row that cannot be written is recorded as a failure of its file
+ * (stage "write") and the others are kept, as a work whose write fails is.
+ */
+async function saveRecords(ctx: RunContext, records: { row: ImageRow; info: FileInfo }[]): Promise<void> {
+  const { db } = ctx;
+  if (!records.length) return;
+  try {
+    await db.$transaction(records.map(({ row, info }) => db.image.updateMany({ where: { id: row.id }, data: imageRecord(info) })));
+  } catch {
+    for (const { row, info } of records) await saveImage(ctx, row, imageRecord(info));
+  }
+}
+
+/** Writes one image's row; a write that fails is that file's failure (stage "write"), not the run's. */
+async function saveImage(ctx: RunContext, row: ImageRow, data: Prisma.ImageUpdateManyMutationInput): Promise<boolean> {
+  try {
+    await ctx.db.image.updateMany({ where: { id: row.id }, data });
+    return true;
+  } catch (err) {
+    await ctx.fail("write", err, { fileTitle: row.fileTitle });
+    return false;
+  }
+}
+
 async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Promise<void> {
-  const { db, config, http, signal } = ctx;
+  const { config, http, signal } = ctx;
   const record = imageRecord(info);
   let bytes: Buffer;
   try {
     bytes = await http.bytes(info.thumbUrl!, { signal });
   } catch (err) {
-    await db.image.updateMany({ where: { id: row.id }, data: record });
+    await saveImage(ctx, row, record);
     if (signal?.aborted) return;
     await ctx.fail("download", err, { fileTitle: row.fileTitle });
     return;
   }
+  let img: Awaited<ReturnType<typeof normalizeImage>>;
+  let localPath: string;
   try {
-    const img = await normalizeImage(bytes, config.IMAGE_EDGE);
-    const localPath = await storeImage(config.IMAGE_DIR, img);
-    await db.image.updateMany({
-      where: { id: row.id },
-      data: {
-        ...record,
-        localPath,
-        localWidth: img.width,
-        localHeight: img.height,
-        localBytes: img.data.length,
-        localHash: img.hash,
-        localSourceSha1: info.sha1,
-        downloadedAt: new Date(),
-        // Measured on the old copy: the quality checks measure the new one again (imageFacts).
-        chroma: null,
-        tintChroma: null,
-        tintHue: null,
-      },
-    });
-    ctx.counts.imagesDownloaded++;
+    img = await normalizeImage(bytes, config.IMAGE_EDGE);
+    localPath = await storeImage(config.IMAGE_DIR, img);
   } catch (err) {
     if (err instanceof ImageDirError) {
-      await db.image.updateMany({ where: { id: row.id }, data: record });
+      await saveImage(ctx, row, record);
       throw err;
     }
     if (err instanceof ImageRejectedError && !(await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
       // Remember which file was refused, so the next runs do not download it again (see ImagePipeline).
-      await db.image.updateMany({ where: { id: row.id }, data: { ...record, localPath: null, localSourceSha1: info.sha1 } });
+      await saveImage(ctx, row, { ...record, localPath: null, localSourceSha1: info.sha1 });
     } else {
       // The copy of an earlier version stays (the work keeps its image), and this version is tried
       // again next run (its data may have been cut off in transfer, or sharp out of memory).
-      await db.image.updateMany({ where: { id: row.id }, data: record });
+      await saveImage(ctx, row, record);
     }
     await ctx.fail("normalise", err, { fileTitle: row.fileTitle });
+    return;
   }
+  const saved = await saveImage(ctx, row, {
+    ...record,
+    localPath,
+    localWidth: img.width,
+    localHeight: img.height,
+    localBytes: img.data.length,
+    localHash: img.hash,
+    localSourceSha1: info.sha1,
+    downloadedAt: new Date(),
+    // Measured on the old copy: the quality checks measure the new one again (imageFacts).
+    chroma: null,
+    tintChroma: null,
+    tintHue: null,
+  });
+  if (saved) ctx.counts.imagesDownloaded++;
 }
 
 /**

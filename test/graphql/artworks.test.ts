@@ -94,6 +94,12 @@ describe("artwork(id:)", () => {
     expect(node.data.node).toEqual({ qid: "Q50" });
   });
 
+  it("gives the Wikidata revision as decimal digits, past GraphQL's 32-bit Int too", async () => {
+    await t.db.artwork.update({ where: { id: ids.q60 }, data: { wikidataRevision: 2_400_000_001 } });
+    const r = await gql(yoga, `{ a: artwork(id: "Q60") { ... on Artwork { wikidataRevision } } b: artwork(id: "Q40") { ... on Artwork { wikidataRevision } } }`);
+    expect(r).toEqual({ data: { a: { wikidataRevision: "2400000001" }, b: { wikidataRevision: null } } });
+  });
+
   it("returns typed errors for unknown and malformed ids", async () => {
     const unknown = await gql(yoga, `{ artwork(id: "Q999999") { __typename ... on NotFoundError { message id } } }`);
     expect(unknown.errors).toBeUndefined();

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -133,4 +133,34 @@ it("rolls a failing migration back whole and records nothing for it", async () =
   // The migrations before it stay applied; fixing the file lets the next run finish.
   writeFileSync(join(bad, "migration.sql"), `CREATE TABLE "Half" ("id" INTEGER);\n`);
   expect((await migratePostgres(url, dir)).applied).toEqual(["29990101000000_bad"]);
+});
+
+it("widens wikidataRevision and bytes to bigint keeping their values", async () => {
+  const url = await server.createDatabase();
+  const widen = "20261205100000_bigint_revision_and_bytes";
+  const before = join(scratch, "before-widen");
+  mkdirSync(before);
+  for (const m of readdirSync(POSTGRES_MIGRATIONS_DIR)) if (m < widen) cpSync(join(POSTGRES_MIGRATIONS_DIR, m), join(before, m), { recursive: true });
+  await migratePostgres(url, before);
+  await query(
+    url,
+    `INSERT INTO "Artwork" (id, qid, "qidNumber", title, "wikidataRevision", "updatedAt") VALUES (1, 'Q1', 1, 'Sunflowers', 2147483647, now());
+     INSERT INTO "Image" (id, "artworkId", "fileTitle", bytes, "updatedAt") VALUES (1, 1, 'File:a.jpg', 2147483647, now());`,
+  );
+  // The old integer column refused a revision past 2^31 (Prisma's P2020 during a sync).
+  await expect(query(url, `UPDATE "Artwork" SET "wikidataRevision" = 2147483648`)).rejects.toThrow(/out of range/);
+
+  expect((await migratePostgres(url)).applied).toEqual([widen]);
+  const types = await query<{ table_name: string; column_name: string; data_type: string }>(
+    url,
+    `SELECT table_name, column_name, data_type FROM information_schema.columns
+     WHERE (table_name, column_name) IN (('Artwork', 'wikidataRevision'), ('Image', 'bytes')) ORDER BY table_name`,
+  );
+  expect(types.map((t) => t.data_type)).toEqual(["bigint", "bigint"]);
+  expect(await query(url, `SELECT "wikidataRevision"::text AS r FROM "Artwork"`)).toEqual([{ r: "2147483647" }]);
+  expect(await query(url, `SELECT bytes::text AS b FROM "Image"`)).toEqual([{ b: "2147483647" }]);
+  await query(url, `UPDATE "Artwork" SET "wikidataRevision" = 2400000001; UPDATE "Image" SET bytes = 5000000000;`);
+  expect(await query(url, `SELECT a."wikidataRevision"::text AS r, i.bytes::text AS b FROM "Artwork" a JOIN "Image" i ON i."artworkId" = a.id`)).toEqual([
+    { r: "2400000001", b: "5000000000" },
+  ]);
 });

@@ -29,6 +29,17 @@ async function freshSync(env: Record<string, string> = {}) {
   return { t, sync, config, first: await sync() };
 }
 
+/** Makes every update of an Image row that `when` (SQL over NEW) selects fail, as a failing disk would; returns the mend. */
+async function refuseImageUpdates(t: TestDb, name: string, when: string): Promise<() => Promise<void>> {
+  if (onPostgres) {
+    await t.db.$executeRawUnsafe(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk I/O error'; END $$`);
+    await t.db.$executeRawUnsafe(`CREATE TRIGGER ${name} BEFORE UPDATE ON "Image" FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION ${name}()`);
+    return async () => void (await t.db.$executeRawUnsafe(`DROP TRIGGER ${name} ON "Image"`));
+  }
+  await t.db.$executeRawUnsafe(`CREATE TRIGGER ${name} BEFORE UPDATE ON "Image" WHEN ${when} BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`);
+  return async () => void (await t.db.$executeRawUnsafe(`DROP TRIGGER ${name}`));
+}
+
 describe("faults", () => {
   it.each<[string, Fault[]]>([
     ["429 with Retry-After on the query service", [{ target: "sparql", kind: "429", retryAfterS: 30 }]],
@@ -56,21 +67,33 @@ describe("faults", () => {
     expect(second).toMatchObject({ status: "SUCCEEDED", unchanged: 5, failed: 0, imagesDownloaded: 1 });
   });
 
-  // The failing write is a SQLite trigger; the code path is the same on PostgreSQL.
-  it.skipIf(onPostgres)("a database write that fails during a download fails the run, recorded, instead of ending the process", async () => {
+  it("an image whose row cannot be written is that file's failure: the run goes on, and the next run retries it", async () => {
     const t: TestDb = await createTestDb();
     const imageDir = mkdtempSync(join(tmpdir(), "artdesc-images-"));
     cleanups.push(() => t.close(), () => rmSync(imageDir, { recursive: true, force: true }));
     const config = loadConfig({ ...world.env, DATABASE_URL: t.url, IMAGE_DIR: imageDir });
-    await t.db.$executeRawUnsafe(
-      `CREATE TRIGGER refuse_copy BEFORE UPDATE ON "Image" WHEN NEW."sha1" IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`,
-    );
+    const mend = await refuseImageUpdates(t, "refuse_copy", `NEW."fileTitle" = 'File:Goya work 2.jpg' AND NEW."sha1" IS NOT NULL`);
     const r = await runSync({ db: t.db, config, log });
-    expect(r).toMatchObject({ status: "FAILED", imagesDownloaded: 0 });
-    expect(r.error).toMatch(/PrismaClientKnownRequestError/);
-    // The disk mended, the next run picks up the images.
-    await t.db.$executeRawUnsafe(`DROP TRIGGER refuse_copy`);
-    expect(await runSync({ db: t.db, config, log })).toMatchObject({ status: "SUCCEEDED", imagesDownloaded: 5 });
+    expect(r).toMatchObject({ status: "PARTIAL", created: 5, failed: 1, imagesDownloaded: 4, error: null });
+    const failures = await t.db.syncFailure.findMany({ where: { syncRunId: r.runId } });
+    expect(failures).toMatchObject([{ stage: "write", fileTitle: "File:Goya work 2.jpg" }]);
+    expect(failures[0]!.reason).toMatch(/^unexpected \w+/);
+    // The disk mended, the next run picks the image up.
+    await mend();
+    expect(await runSync({ db: t.db, config, log })).toMatchObject({ status: "SUCCEEDED", imagesDownloaded: 1 });
+  });
+
+  it("a Commons record that cannot be written is that file's failure; the other records of its batch are written", async () => {
+    const { t, config, first } = await freshSync();
+    expect(first.status).toBe("SUCCEEDED");
+    // A refreshing run writes every unchanged file's record, in one transaction per imageinfo batch.
+    await t.db.image.updateMany({ data: { usageTerms: null } });
+    await refuseImageUpdates(t, "refuse_record", `NEW."fileTitle" = 'File:Goya work 3.jpg'`);
+    const r = await runSync({ db: t.db, config, log }, { full: true });
+    expect(r).toMatchObject({ status: "PARTIAL", failed: 1, imagesDownloaded: 0, error: null });
+    expect(await t.db.syncFailure.findMany({ where: { syncRunId: r.runId } })).toMatchObject([{ stage: "write", fileTitle: "File:Goya work 3.jpg" }]);
+    const images = await t.db.image.findMany({ orderBy: { fileTitle: "asc" }, select: { fileTitle: true, usageTerms: true } });
+    expect(images.filter((i) => i.usageTerms === null).map((i) => i.fileTitle)).toEqual(["File:Goya work 3.jpg"]);
   });
 
   it("a new version that cannot be read leaves the previous copy in place, and is tried again next run", async () => {

@@ -9,7 +9,7 @@ import { createLogger } from "../../src/log.js";
 import { runSync, type SyncSummary } from "../../src/sync/sync.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { gql } from "../support/graphql.js";
-import { CASES, changeWorld, startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
+import { CASES, changeWorld, LARGE_FILE_SIZE, startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
 
 let world: WikidataWorld;
 let t: TestDb;
@@ -78,11 +78,22 @@ describe("first sync of the Goya world", () => {
     expect(JSON.parse(a.titles)).toEqual({ en: "Work 1", es: "Título 1" });
     expect(a.title).toBe("Work 1");
     expect(a).toMatchObject({ inception: "1770-01-10T00:00:00Z", inceptionPrecision: 9, inceptionYear: 1770, height: 100, heightUnit: "Q174728", width: 80.5 });
-    expect(a.wikidataRevision).toBe(world.model.works.get("Q910001")!.revision);
+    expect(a.wikidataRevision).toBe(BigInt(world.model.works.get("Q910001")!.revision));
     expect(a.lastSyncedAt).not.toBeNull();
     const byProp = Object.fromEntries(a.links.map((l) => [l.property, l.item]));
     expect(byProp.P195).toMatchObject({ qid: "Q160236", label: "Museo del Prado" });
     expect(JSON.parse(byProp.P186!.labels)).toEqual({ en: "oil paint", es: "óleo" });
+  });
+
+  it("stores revision ids and file sizes past 2^31, and serves the revision as decimal digits", async () => {
+    const revision = world.model.works.get(CASES.largePng)!.revision;
+    expect(revision).toBeGreaterThan(2 ** 31);
+    const a = await artwork(CASES.largePng);
+    expect(a.wikidataRevision).toBe(BigInt(revision));
+    expect(a.images[0]).toMatchObject({ bytes: BigInt(LARGE_FILE_SIZE), localPath: expect.any(String) });
+    const yoga = createGraphqlApp({ db: t.db, config });
+    const r = await gql(yoga, `query($id: ID!) { artwork(id: $id) { ... on Artwork { wikidataRevision } } }`, { id: CASES.largePng });
+    expect(r).toEqual({ data: { artwork: { wikidataRevision: String(revision) } } });
   });
 
   it("handles the hard cases", async () => {

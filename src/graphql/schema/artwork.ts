@@ -91,7 +91,13 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
       select: { height: true, heightUnit: true, width: true, widthUnit: true },
       resolve: (a) => (a.height == null && a.width == null ? null : a),
     }),
-    wikidataRevision: t.exposeInt("wikidataRevision", { nullable: true }),
+    wikidataRevision: t.string({
+      nullable: true,
+      description:
+        "The Wikidata revision id (lastrevid) this record was synced from, as decimal digits: revision ids have passed 2^31, beyond GraphQL's 32-bit Int.",
+      select: { wikidataRevision: true },
+      resolve: (a) => a.wikidataRevision?.toString() ?? null,
+    }),
     wikidataModified: t.expose("wikidataModified", { type: "DateTime", nullable: true }),
     firstSeenAt: t.expose("firstSeenAt", { type: "DateTime" }),
     lastSyncedAt: t.expose("lastSyncedAt", { type: "DateTime", nullable: true }),

@@ -35,6 +35,9 @@ export const CASES = {
   notByGoya: "Q900019", // its creator changes to another painter
 } as const;
 
+/** The size Commons reports for CASES.largePng's file: past 2^31 bytes. */
+export const LARGE_FILE_SIZE = 3_221_225_472;
+
 export const GENERATED_WORKS = 17;
 export const FIRST_GENERATED = 910001;
 
@@ -114,7 +117,8 @@ async function addHardCases(w: WorldModel): Promise<void> {
   await simple(CASES.toDelete, 8);
   w.addWork({ qid: CASES.missingFile, labels: { en: "Lost file" }, creators: [{ value: GOYA }], images: [{ file: "Goya lost.jpg" }] });
 
-  w.setFile("File:Goya large alpha.png", await largePngWithAlpha());
+  // A scan of over 2 GiB on Commons (the world serves a small file for it, as it does for every original).
+  w.setFile("File:Goya large alpha.png", { ...(await largePngWithAlpha()), size: LARGE_FILE_SIZE });
   w.addWork({ qid: CASES.largePng, labels: { en: "Large PNG" }, creators: [{ value: GOYA }], images: [{ file: "Goya large alpha.png" }] });
   w.setFile("File:Goya grayscale drawing.jpg", await grayscaleJpeg());
   w.addWork({ qid: CASES.grayscale, labels: { en: "Drawing" }, creators: [{ value: GOYA }], images: [{ file: "Goya grayscale drawing.jpg" }], links: { P31: ["Q93184"] } });

@@ -2,7 +2,7 @@ import { buildGoyaWorld, type WorldSize } from "./goya.js";
 import type { WorldModel } from "./model.js";
 import { type Fault, type LoggedRequest, type ServerOptions, startWorldServer } from "./server.js";
 
-export { addDonkeyAquatint, addScriptTitleWork, AQUATINT, buildGoyaWorld, CASES, changeWorld, DONKEY, DONKEY_AQUATINT, GOYA, OTHER_PAINTER, SCRIPT_TITLE, SCRIPT_TITLE_WORK } from "./goya.js";
+export { addDonkeyAquatint, addScriptTitleWork, AQUATINT, buildGoyaWorld, CASES, changeWorld, DONKEY, DONKEY_AQUATINT, GOYA, LARGE_FILE_SIZE, OTHER_PAINTER, SCRIPT_TITLE, SCRIPT_TITLE_WORK } from "./goya.js";
 export type { Fault, LoggedRequest } from "./server.js";
 export { WorldModel } from "./model.js";
 

@@ -34,6 +34,8 @@ export interface WorldWork {
 
 export interface WorldFile {
   bytes: Buffer;
+  /** The original's size as imageinfo reports it (default: the length of bytes, which are thumbnail-sized). */
+  size?: number;
   mime: string;
   width: number;
   height: number;
@@ -59,7 +61,8 @@ export class WorldModel {
   readonly fileRedirects = new Map<string, string>();
   /** Bumped by every change, so the SPARQL store knows when to reload. */
   generation = 0;
-  private nextRevision = 1_000_000;
+  /** Wikidata's revision ids are past 2^31 (beyond GraphQL's Int and PostgreSQL's integer); so are the world's. */
+  private nextRevision = 2_300_000_000;
 
   addWork(w: Omit<WorldWork, "revision" | "modified"> & Partial<Pick<WorldWork, "revision" | "modified">>): WorldWork {
     const work = { revision: this.nextRevision++, modified: "2026-01-01T00:00:00Z", ...w };
@@ -228,7 +231,7 @@ export class WorldModel {
           imagerepository: "local",
           imageinfo: [
             {
-              size: f.bytes.length,
+              size: f.size ?? f.bytes.length,
               width: f.width,
               height: f.height,
               // Content-addressed URLs: a new upload gets a new URL, as on upload.wikimedia.org.
