@@ -5,6 +5,7 @@ import { join, resolve, sep } from "node:path";
 import sharp from "sharp";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
+import { RateLimitedLog } from "../ops/rate-limited-log.js";
 import { localPathFor, sweepStaleTempFiles, tempPathFor } from "../sync/images.js";
 import { THUMB_WIDTHS, type ThumbWidth } from "./view-models.js";
 
@@ -22,6 +23,30 @@ const MAX_ASPECT = 2;
 const MAX_SOURCE_BYTES = 64 * 1024 * 1024;
 /** Thumbnails made at once; the rest wait (sharp's work runs on libuv's small thread pool). */
 const MAX_CONCURRENT = 2;
+/**
+ * Thumbnails that may wait for a slot; more get 503. A collection page shows 60 works, so one
+ * browser's first look at a page of thumbnails never made fits, with a few to spare. A waiting one
+ * holds no image (the source is read once it has its slot), only its request. A thumbnail takes
+ * about 0.05 s from a 1024 px copy (IMAGE_EDGE's default) and 0.4 s from a 4096 px one, two at a
+ * time, so the last of 64 waits 2 to 13 s: a longer queue is more than the server can make in a
+ * page's patience, and the client should come back later.
+ */
+const MAX_WAITING = 64;
+/** Retry-After of the 503: a full queue of default-size copies has drained by then, one of the largest copies partly. */
+const BUSY_RETRY_AFTER_S = 5;
+
+export interface ThumbnailLimits {
+  concurrent: number;
+  waiting: number;
+}
+
+/** Too many thumbnails are being made or waiting: answered 503 with Retry-After. */
+export class ThumbnailsBusyError extends Error {
+  constructor(readonly retryAfterS: number) {
+    super(`too many thumbnails are being made; try again in ${retryAfterS} s`);
+    this.name = "ThumbnailsBusyError";
+  }
+}
 
 export const thumbDir = (config: Pick<Config, "THUMB_DIR" | "IMAGE_DIR">) => resolve(config.THUMB_DIR ?? join(config.IMAGE_DIR, ".thumbs"));
 
@@ -51,11 +76,14 @@ export class Thumbnails {
   private readonly inFlight = new Map<string, Promise<Buffer | null>>();
   private running = 0;
   private readonly waiting: (() => void)[] = [];
+  private readonly warnings: RateLimitedLog;
 
   constructor(
     config: Pick<Config, "THUMB_DIR" | "IMAGE_DIR">,
     private readonly log: Logger,
+    private readonly limits: ThumbnailLimits = { concurrent: MAX_CONCURRENT, waiting: MAX_WAITING },
   ) {
+    this.warnings = new RateLimitedLog(log);
     this.dir = thumbDir(config);
     this.imageRoot = resolve(config.IMAGE_DIR);
     // Temporary files of a process killed mid-write: removed in the background, never in a request's way.
@@ -64,7 +92,15 @@ export class Thumbnails {
     });
   }
 
-  /** The thumbnail's bytes (made now if needed), or null when there is no stored image with this hash. */
+  /** Thumbnails waiting for a slot now. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /**
+   * The thumbnail's bytes (made now if needed), or null when there is no stored image with this
+   * hash. Throws ThumbnailsBusyError when it would have to be made and the queue is full.
+   */
   async get(hash: string, width: ThumbWidth): Promise<Buffer | null> {
     const file = join(this.dir, hash.slice(0, 2), `${hash}-${width}.webp`);
     const cached = await readPlainFile(file, this.dir);
@@ -78,10 +114,14 @@ export class Thumbnails {
   }
 
   private async make(hash: string, width: ThumbWidth, file: string): Promise<Buffer | null> {
-    const source = await readPlainFile(join(this.imageRoot, localPathFor(hash)), this.imageRoot);
-    if (!source) return null;
+    const sourceFile = join(this.imageRoot, localPathFor(hash));
+    // An unknown hash is a 404 that takes no place in the queue.
+    if (!(await plainPath(sourceFile, this.imageRoot))) return null;
     await this.slot();
     try {
+      // Read only now: a request waiting for its slot holds no image.
+      const source = await readPlainFile(sourceFile, this.imageRoot);
+      if (!source) return null;
       let body: Buffer;
       try {
         body = await sharp(source, { limitInputPixels: 50_000_000 })
@@ -110,9 +150,13 @@ export class Thumbnails {
   }
 
   private async slot(): Promise<void> {
-    if (this.running < MAX_CONCURRENT) {
+    if (this.running < this.limits.concurrent) {
       this.running++;
       return;
+    }
+    if (this.waiting.length >= this.limits.waiting) {
+      this.warnings.warn("thumbnail-queue-full", { running: this.running, waiting: this.waiting.length }, "thumbnail queue full: answering 503");
+      throw new ThumbnailsBusyError(BUSY_RETRY_AFTER_S);
     }
     await new Promise<void>((r) => this.waiting.push(r));
   }
@@ -124,14 +168,21 @@ export class Thumbnails {
   }
 }
 
+/** The real path of `file` when it exists under `root` and no symbolic link leads to it; else null. */
+async function plainPath(file: string, root: string): Promise<string | null> {
+  const real = await realpath(file).catch(() => null);
+  const realRoot = await realpath(root).catch(() => null);
+  if (!real || !realRoot || real !== join(realRoot, file.slice(root.length)) || !real.startsWith(realRoot + sep)) return null;
+  return real;
+}
+
 /**
  * A regular file's bytes, or null: never through a symbolic link (the real path must be the path
  * asked for, under `root`), never a FIFO or device, at most MAX_SOURCE_BYTES.
  */
 async function readPlainFile(file: string, root: string): Promise<Buffer | null> {
-  const real = await realpath(file).catch(() => null);
-  const realRoot = await realpath(root).catch(() => null);
-  if (!real || !realRoot || real !== join(realRoot, file.slice(root.length)) || !real.startsWith(realRoot + sep)) return null;
+  const real = await plainPath(file, root);
+  if (!real) return null;
   const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
   if (!handle) return null;
   try {
@@ -143,7 +194,10 @@ async function readPlainFile(file: string, root: string): Promise<Buffer | null>
   }
 }
 
-/** Answers a /thumbs/ request: GET and HEAD (405 otherwise), 400 for malformed encoding, 304 on a matching ETag. */
+/**
+ * Answers a /thumbs/ request: GET and HEAD (405 otherwise), 400 for malformed encoding, 304 on a
+ * matching ETag, 503 with Retry-After when the thumbnail queue is full.
+ */
 export async function serveThumb(req: IncomingMessage, res: ServerResponse, thumbs: Thumbnails): Promise<void> {
   const rawPath = (req.url ?? "/").split(/[?#]/, 1)[0]!;
   if (req.method !== "GET" && req.method !== "HEAD") {
@@ -164,7 +218,16 @@ export async function serveThumb(req: IncomingMessage, res: ServerResponse, thum
     res.writeHead(304, headers).end();
     return;
   }
-  const body = await thumbs.get(parsed.hash, parsed.width);
+  let body: Buffer | null;
+  try {
+    body = await thumbs.get(parsed.hash, parsed.width);
+  } catch (err) {
+    if (!(err instanceof ThumbnailsBusyError)) throw err;
+    res
+      .writeHead(503, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "no-store", "retry-after": String(err.retryAfterS) })
+      .end("busy making thumbnails; try again later");
+    return;
+  }
   if (!body) return void notFound();
   res.writeHead(200, { ...headers, "content-type": "image/webp", "content-length": body.length });
   res.end(req.method === "HEAD" ? undefined : body);

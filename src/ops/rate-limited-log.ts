@@ -1,0 +1,33 @@
+import type { Logger } from "../log.js";
+
+/** How often one kind of repeated warning reaches the log. */
+export const REPEATED_WARNING_EVERY_MS = 60_000;
+
+/**
+ * Warnings that a client can repeat at will (a probe every second against a broken database, a
+ * flood of refused requests): each kind (`key`, a fixed word chosen in the code, so the set stays
+ * small) is logged at most once per `everyMs`; the ones held back in between are counted, and the
+ * next line carries that count as `repeated`.
+ */
+export class RateLimitedLog {
+  readonly #last = new Map<string, { at: number; repeated: number }>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly everyMs = REPEATED_WARNING_EVERY_MS,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Logs at warn level unless this key was logged less than `everyMs` ago; true when it was logged. */
+  warn(key: string, fields: Record<string, unknown>, message: string): boolean {
+    const now = this.now();
+    const last = this.#last.get(key);
+    if (last && now - last.at < this.everyMs) {
+      last.repeated++;
+      return false;
+    }
+    this.log.warn({ ...fields, ...(last?.repeated ? { repeated: last.repeated } : {}) }, message);
+    this.#last.set(key, { at: now, repeated: 0 });
+    return true;
+  }
+}

@@ -1,0 +1,32 @@
+import { Writable } from "node:stream";
+import pino from "pino";
+import { expect, it } from "vitest";
+import { RateLimitedLog } from "../../src/ops/rate-limited-log.js";
+
+function capture() {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(JSON.parse(String(chunk)));
+      done();
+    },
+  });
+  return { lines, log: pino({ level: "info" }, stream) };
+}
+
+it("logs each kind at most once per interval and counts what it held back", async () => {
+  const { lines, log } = capture();
+  let now = 0;
+  const limited = new RateLimitedLog(log, 60_000, () => now);
+  for (let second = 0; second < 60; second++, now += 1_000) limited.warn("read-probe", { probe: "read" }, "cannot read");
+  // Another kind is not held back by the first.
+  expect(limited.warn("write-probe", { probe: "write" }, "cannot write")).toBe(true);
+  now = 60_000;
+  expect(limited.warn("read-probe", { probe: "read" }, "cannot read")).toBe(true);
+  await new Promise((r) => setImmediate(r));
+  expect(lines.map((l) => [l.level, l.msg, l.repeated])).toEqual([
+    [40, "cannot read", undefined],
+    [40, "cannot write", undefined],
+    [40, "cannot read", 59],
+  ]);
+});
