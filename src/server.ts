@@ -61,9 +61,9 @@ export interface HttpApp {
  */
 export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: RouteHandler[] = []): HttpApp {
   const yoga = createGraphqlApp(deps);
-  const health = healthRoutes(deps.db);
-  const images = imageRoute(deps.config.IMAGE_DIR);
   const log = deps.log ?? createLogger(deps.config.LOG_LEVEL);
+  const health = healthRoutes(deps.db, log);
+  const images = imageRoute(deps.config.IMAGE_DIR);
   const authThrottle = new AuthThrottle(authThrottleLimits(deps.config));
   const workbench = workbenchRoute({ yoga, config: deps.config, log, authThrottle });
   const { GRAPHQL_MAX_BODY_BYTES: maxBody, HTTP_MAX_URL_BYTES: maxUrl } = deps.config;

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { WRITE_FAILED } from "../../src/api/health.js";
 import { closeDb, createDb } from "../../src/db.js";
 import { migrate } from "../../src/store/migrate.js";
 import { runCli, type CliProcess } from "../support/cli.js";
@@ -90,8 +91,16 @@ it("a write that cannot reach the disk fails its request; later writes work once
       return r.status === 503 ? r : null;
     }, 10_000);
     expect(ready.body.status).toBe("unavailable");
-    expect(ready.body.writer).toMatch(/I\/O|disk/i);
+    // A fixed reason: SQLite's message (and the file's path) go to the log only, once a minute.
+    expect(ready.body.writer).toBe(WRITE_FAILED);
     expect(ready.ms).toBeLessThan(1_000);
+    // Past /ready's one-second reuse: another write probe fails, and is not logged again.
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect((await timed("/ready")).status).toBe(503);
+    await new Promise((r) => setTimeout(r, 200));
+    const warnings = server.output().split("\n").filter((l) => l.includes('"event":"health-probe"'));
+    expect(warnings, server.output()).toHaveLength(1);
+    expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, probe: "write" });
   } finally {
     limitWrites(false);
   }

@@ -1,0 +1,72 @@
+import { renameSync } from "node:fs";
+import { createServer } from "node:http";
+import { Writable } from "node:stream";
+import pino from "pino";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { DATABASE_UNAVAILABLE, healthRoutes } from "../../src/api/health.js";
+import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
+import { serveOnFreePort } from "../support/http.js";
+
+/**
+ * /health and /ready are public: when the database cannot be read they say so with a fixed word,
+ * never the error (which can name the database file or a server's host and port). The error goes
+ * to the log as a warning, once a minute however often the probes come.
+ */
+let t: TestDb;
+let base: string;
+let close = () => {};
+const lines: Record<string, any>[] = [];
+
+beforeAll(async () => {
+  t = await createTestDb();
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(JSON.parse(String(chunk)));
+      done();
+    },
+  });
+  const routes = healthRoutes(t.db, pino({ level: "info" }, stream));
+  ({ base, close } = await serveOnFreePort(
+    createServer(async (req, res) => {
+      if (!(await routes(req, res, new URL(req.url ?? "/", "http://local").pathname))) res.writeHead(404).end();
+    }),
+  ));
+});
+afterAll(async () => {
+  close();
+  await t.close();
+});
+
+const probe = async (path: string) => {
+  const started = performance.now();
+  const r = await fetch(`${base}${path}`);
+  return { status: r.status, text: await r.text(), ms: performance.now() - started };
+};
+
+// SQLite: the probe reads the file through a connection of its own, opened on the first probe; a
+// file moved away before it cannot be opened, while the process's own connection keeps working.
+it.skipIf(onPostgres)("a database that cannot be read: 503 with a fixed word, the error in the log once", async () => {
+  const moved = `${t.file}.moved`;
+  renameSync(t.file, moved);
+  try {
+    const answers = [];
+    for (let i = 0; i < 20; i++) answers.push(await probe(i % 2 ? "/ready" : "/health"));
+    for (const a of answers) {
+      expect(a.status).toBe(503);
+      expect(a.text).not.toContain(t.dir);
+      expect(a.ms).toBeLessThan(1_000);
+    }
+    expect(JSON.parse(answers[0]!.text)).toEqual({ status: "error", database: DATABASE_UNAVAILABLE });
+    expect(JSON.parse(answers[1]!.text)).toEqual({ status: "unavailable", database: DATABASE_UNAVAILABLE });
+    await new Promise((r) => setImmediate(r));
+    const warnings = lines.filter((l) => l.event === "health-probe");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 40, probe: "read" });
+    // The whole error, for whoever runs the server.
+    expect(warnings[0]!.err.message).toBeTruthy();
+    expect(warnings[0]!.err.stack).toBeTruthy();
+  } finally {
+    renameSync(moved, t.file);
+  }
+  expect(JSON.parse((await probe("/health")).text)).toEqual({ status: "ok", database: "ok" });
+});
