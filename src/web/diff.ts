@@ -5,14 +5,27 @@ export interface DiffPart {
   text: string;
 }
 
-/** Longest a word diff may compute; two long, very different texts are not worth a stalled request. */
-export const DIFF_TIMEOUT_MS = 200;
+/**
+ * Longest text a word diff is tried on, in characters. Anyone may open an artwork page, and each
+ * view diffs two versions: jsdiff's cost grows with the product of the texts' lengths when they
+ * differ, so a 20,000-character text (setDescription's limit) could hold the process for seconds.
+ * A description is about 150 words (about 1,000 characters); 3,000 leaves room for long ones.
+ */
+export const DIFF_MAX_CHARS = 3_000;
 
 /**
- * A word-level diff of two versions (jsdiff's diffWords), or null when the texts are too different
- * to compare within DIFF_TIMEOUT_MS. The parts are plain text: templates escape them. Pure.
+ * Longest a word diff may compute. Two completely different 150-word texts take about 10-25 ms,
+ * so the budget leaves room for a busy machine while a page view cannot cost much more.
+ */
+export const DIFF_TIMEOUT_MS = 50;
+
+/**
+ * A word-level diff of two versions (jsdiff's diffWords), or null when a text is longer than
+ * DIFF_MAX_CHARS or the texts are too different to compare within DIFF_TIMEOUT_MS (the page then
+ * says so; the history shows both texts). The parts are plain text: templates escape them. Pure.
  */
 export function wordDiff(before: string, after: string): DiffPart[] | null {
+  if (before.length > DIFF_MAX_CHARS || after.length > DIFF_MAX_CHARS) return null;
   const changes = diffWords(before, after, { timeout: DIFF_TIMEOUT_MS });
   if (!changes) return null;
   return changes.map((c) => ({ kind: c.added ? "added" : c.removed ? "removed" : "same", text: c.value }));

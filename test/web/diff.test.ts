@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { createHttpApp } from "../../src/server.js";
+import { DIFF_MAX_CHARS, DIFF_TIMEOUT_MS, wordDiff } from "../../src/web/diff.js";
+import { chooseDiff } from "../../src/web/view-models.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { addDescription, makeArtwork, makeGoya, words150 } from "../support/factories.js";
+import { serveOnFreePort } from "../support/http.js";
+
+/**
+ * Every view of an artwork page diffs two versions, for anyone: the diff is bounded by the texts'
+ * length (DIFF_MAX_CHARS) and by time (DIFF_TIMEOUT_MS), and a normal description still gets one.
+ */
+
+const timed = <T>(f: () => T) => {
+  const started = performance.now();
+  const value = f();
+  return { value, ms: performance.now() - started };
+};
+/** Words no other text shares: the diff's worst case. */
+const distinct = (prefix: string, chars: number) => Array.from({ length: chars }, (_, i) => `${prefix}${i}`).join(" ").slice(0, chars);
+
+describe("wordDiff", () => {
+  it("diffs a normal ~150-word description", () => {
+    const before = words150(1);
+    const after = before.replace(/^(\S+ \S+ )\S+/, "$1changed");
+    expect(before.split(" ").length).toBeGreaterThan(140);
+    const parts = wordDiff(before, after)!;
+    expect(parts.filter((p) => p.kind === "added").map((p) => p.text)).toEqual(["changed"]);
+    expect(parts.filter((p) => p.kind === "removed")).toHaveLength(1);
+    expect(parts.map((p) => (p.kind === "removed" ? "" : p.text)).join("")).toBe(after);
+  });
+
+  it("diffs two rewordings of a 150-word description", () => {
+    expect(wordDiff(words150(1), words150(6))).not.toBeNull();
+  });
+
+  it("gives no diff, at once, for texts longer than the cap, however alike", () => {
+    const long = words150(2).repeat(30);
+    expect(long.length).toBeGreaterThan(DIFF_MAX_CHARS);
+    const { value, ms } = timed(() => wordDiff(long, `${long} more`));
+    expect(value).toBeNull();
+    expect(ms).toBeLessThan(20);
+    expect(wordDiff(long.slice(0, DIFF_MAX_CHARS), `${long.slice(0, DIFF_MAX_CHARS - 5)} more`)).not.toBeNull();
+  });
+
+  it("the worst pair of texts within the cap stops near the time budget", () => {
+    const { ms } = timed(() => wordDiff(distinct("a", DIFF_MAX_CHARS), distinct("b", DIFF_MAX_CHARS)));
+    expect(DIFF_TIMEOUT_MS).toBeLessThanOrEqual(50);
+    expect(ms).toBeLessThan(DIFF_TIMEOUT_MS + 100);
+  });
+
+  it("20,000-character versions (setDescription's limit) cost nothing", () => {
+    const { value, ms } = timed(() => chooseDiff([version("2", distinct("a", 20_000)), version("1", distinct("b", 20_000))], null, null));
+    expect(value?.parts).toBeNull();
+    expect(ms).toBeLessThan(20);
+  });
+});
+
+function version(id: string, text: string) {
+  return { id, text, label: `v${id}` } as Parameters<typeof chooseDiff>[0][number];
+}
+
+describe("the artwork page", () => {
+  let t: TestDb;
+  let base: string;
+  let close = () => {};
+  beforeAll(async () => {
+    t = await createTestDb();
+    const goya = await makeGoya(t.db);
+    const short = await makeArtwork(t.db, { qid: "Q701001", title: "Short", creators: [{ id: goya.id }] });
+    await addDescription(t.db, short.id, words150(3));
+    await addDescription(t.db, short.id, `${words150(3)} An extra sentence.`, "HUMAN");
+    const long = await makeArtwork(t.db, { qid: "Q701002", title: "Long", creators: [{ id: goya.id }] });
+    await addDescription(t.db, long.id, `First. ${words150(4).repeat(25)}`);
+    await addDescription(t.db, long.id, `Second. ${words150(4).repeat(25)}`, "HUMAN");
+    ({ base, close } = await serveOnFreePort(createHttpApp({ db: t.db, config: loadConfig({ LOG_LEVEL: "silent" }) }).server));
+  });
+  afterAll(async () => {
+    close();
+    await t.close();
+  });
+
+  it("shows the word diff of two normal versions", async () => {
+    const html = await (await fetch(`${base}/artworks/Q701001`)).text();
+    expect(html).toMatch(/<ins>[^<]*An extra sentence\.[^<]*<\/ins>/);
+  });
+
+  it("shows no word diff of two long versions, says so, and still shows both texts", async () => {
+    const html = await (await fetch(`${base}/artworks/Q701002`)).text();
+    expect(html).not.toContain('class="diff"');
+    expect(html).toContain("to compare word by word");
+    expect(html).toContain("<p class=\"description\">First. ");
+    expect(html).toContain("<p class=\"description\">Second. ");
+  });
+});
