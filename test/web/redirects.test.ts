@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { createHttpApp } from "../../src/server.js";
+import { withDone } from "../../src/web/index.js";
+import { createTestDb, type TestDb } from "../support/db.js";
+import { addDescription, makeArtwork, makeGoya } from "../support/factories.js";
+import { serveOnFreePort } from "../support/http.js";
+
+/**
+ * A form's `back` goes through localPath, and then through URL parsing to set ?done=: parsing
+ * resolves dot segments, so `/.//evil.example/x` would come out as `//evil.example/x`, a
+ * Location a browser follows to another site. Every redirect must stay on this server.
+ */
+const HOSTILE = [
+  "/.//evil.example/x",
+  "/./\\evil.example/x",
+  "/.\\/evil.example/x",
+  "/..//evil.example/x",
+  "/a/..//evil.example/x",
+  "/%2e//evil.example/x",
+  "/%2E%2E//evil.example/x?y=1#z",
+];
+
+/** Resolved against this server the way a browser resolves a Location. */
+const originOf = (location: string) => new URL(location, "http://workbench.local").origin;
+
+describe("withDone", () => {
+  it.each(HOSTILE)("%s stays on this server", (back) => {
+    const location = withDone(back, "saved", "/artworks/Q1");
+    expect(originOf(location), location).toBe("http://workbench.local");
+    expect(location).toMatch(/^\/(?![/\\])/);
+    expect(new URL(location, "http://workbench.local").searchParams.get("done")).toBe("saved");
+  });
+
+  it("keeps a local path's query and fragment", () => {
+    expect(withDone("/review?after=abc&done=old#item", "approved", "/review")).toBe("/review?after=abc&done=approved#item");
+    expect(withDone("/.//evil.example/x", "approved", "/review")).toBe("/review?done=approved");
+    // An encoded slash stays encoded: a local path, kept.
+    expect(withDone("/./%2f/evil.example", "saved", "/")).toBe("/%2f/evil.example?done=saved");
+  });
+});
+
+describe("over HTTP", () => {
+  const TOKEN = "redirect-token-0123456789";
+  let t: TestDb;
+  let base: string;
+  let close = () => {};
+  let cookie = "";
+  const post = (path: string, fields: Record<string, string>) =>
+    fetch(`${base}${path}`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: base, cookie },
+      body: new URLSearchParams(fields).toString(),
+    });
+
+  beforeAll(async () => {
+    t = await createTestDb();
+    const goya = await makeGoya(t.db);
+    const a = await makeArtwork(t.db, { qid: "Q702001", title: "Redirected", creators: [{ id: goya.id }] });
+    await addDescription(t.db, a.id, "A calm harbour at dusk.");
+    ({ base, close } = await serveOnFreePort(createHttpApp({ db: t.db, config: loadConfig({ LOG_LEVEL: "silent", API_TOKEN: TOKEN }) }).server));
+    const r = await post("/sign-in", { token: TOKEN, name: "Ana", next: "/" });
+    expect(r.status).toBe(303);
+    cookie = r.headers.get("set-cookie")!.split(";")[0]!;
+  });
+  afterAll(async () => {
+    close();
+    await t.close();
+  });
+
+  it("saving a description with a hostile `back` comes back to the work's page", async () => {
+    for (const [i, back] of HOSTILE.entries()) {
+      const r = await post("/artworks/Q702001/description", { text: `Text ${i}.`, back });
+      expect(r.status, back).toBe(303);
+      expect(r.headers.get("location"), back).toBe("/artworks/Q702001?done=saved");
+    }
+  });
+
+  it("a verdict with a hostile `back` comes back to the review queue", async () => {
+    const html = await (await fetch(`${base}/artworks/Q702001`, { headers: { cookie } })).text();
+    const description = /name="description" value="([^"]+)"/.exec(html)![1]!;
+    for (const back of HOSTILE) {
+      const r = await post("/review", { description, verdict: "NEEDS_WORK", back });
+      expect(r.status, back).toBe(303);
+      expect(r.headers.get("location"), back).toBe("/review?done=needs-work");
+    }
+  });
+});
