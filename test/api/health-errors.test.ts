@@ -1,11 +1,10 @@
 import { renameSync } from "node:fs";
 import { createServer } from "node:http";
-import { Writable } from "node:stream";
-import pino from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { DATABASE_UNAVAILABLE, healthRoutes } from "../../src/api/health.js";
 import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 import { serveOnFreePort } from "../support/http.js";
+import { capturingLogger } from "../support/log.js";
 
 /**
  * /health and /ready are public: when the database cannot be read they say so with a fixed word,
@@ -15,17 +14,13 @@ import { serveOnFreePort } from "../support/http.js";
 let t: TestDb;
 let base: string;
 let close = () => {};
-const lines: Record<string, any>[] = [];
+let lines: Record<string, any>[] = [];
 
 beforeAll(async () => {
   t = await createTestDb();
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(JSON.parse(String(chunk)));
-      done();
-    },
-  });
-  const routes = healthRoutes(t.db, pino({ level: "info" }, stream));
+  const captured = capturingLogger();
+  lines = captured.lines;
+  const routes = healthRoutes(t.db, captured.log);
   ({ base, close } = await serveOnFreePort(
     createServer(async (req, res) => {
       if (!(await routes(req, res, new URL(req.url ?? "/", "http://local").pathname))) res.writeHead(404).end();

@@ -1,21 +1,10 @@
-import { Writable } from "node:stream";
-import pino from "pino";
 import { expect, it } from "vitest";
 import { RateLimitedLog } from "../../src/ops/rate-limited-log.js";
+import { capturingLogger } from "../support/log.js";
 
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(JSON.parse(String(chunk)));
-      done();
-    },
-  });
-  return { lines, log: pino({ level: "info" }, stream) };
-}
 
 it("logs each kind at most once per interval and counts what it held back", async () => {
-  const { lines, log } = capture();
+  const { lines, log } = capturingLogger();
   let now = 0;
   const limited = new RateLimitedLog(log, 60_000, () => now);
   for (let second = 0; second < 60; second++, now += 1_000) limited.warn("read-probe", { probe: "read" }, "cannot read");

@@ -2,13 +2,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { Writable } from "node:stream";
-import pino from "pino";
 import sharp from "sharp";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { localPathFor } from "../../src/sync/images.js";
 import { serveThumb, Thumbnails, ThumbnailsBusyError } from "../../src/web/thumbs.js";
 import { serveOnFreePort } from "../support/http.js";
+import { capturingLogger } from "../support/log.js";
 
 /**
  * Thumbnails are made a few at a time: a request waiting for its turn holds no image (the source is
@@ -39,16 +38,6 @@ function store(): { hash: string; file: string } {
   return { hash, file };
 }
 
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(JSON.parse(String(chunk)));
-      done();
-    },
-  });
-  return { lines, log: pino({ level: "info" }, stream) };
-}
 
 async function until(what: string, ok: () => boolean): Promise<void> {
   const started = performance.now();
@@ -59,7 +48,7 @@ async function until(what: string, ok: () => boolean): Promise<void> {
 }
 
 const thumbsIn = (name: string, limits: { concurrent: number; waiting: number }) =>
-  new Thumbnails({ IMAGE_DIR: imageDir, THUMB_DIR: join(dir, name) }, capture().log, limits);
+  new Thumbnails({ IMAGE_DIR: imageDir, THUMB_DIR: join(dir, name) }, capturingLogger().log, limits);
 
 it("a thumbnail waiting for a slot has not read its image yet: it reads it when its turn comes", async () => {
   const thumbs = thumbsIn("waits", { concurrent: 1, waiting: 4 });
@@ -88,7 +77,7 @@ it("at most `waiting` thumbnails wait; one more is refused at once, the same one
 }, 60_000);
 
 it("over HTTP a full queue answers 503 with Retry-After, and says so in the log once", async () => {
-  const { lines, log } = capture();
+  const { lines, log } = capturingLogger();
   const thumbs = new Thumbnails({ IMAGE_DIR: imageDir, THUMB_DIR: join(dir, "http") }, log, { concurrent: 1, waiting: 1 });
   const { base, close } = await serveOnFreePort(createServer((req, res) => void serveThumb(req, res, thumbs)));
   try {
