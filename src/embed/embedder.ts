@@ -23,6 +23,14 @@ export class EmbedderFailedError extends Error {
   override name = "EmbedderFailedError";
 }
 
+/**
+ * The embedding thread stopped (it exited or failed, or the embedder was closed): this embedder
+ * serves nothing more, and a new one must be opened.
+ */
+export class EmbedderStoppedError extends EmbedderFailedError {
+  override name = "EmbedderStoppedError";
+}
+
 /** The model failed on one request's texts (the thread goes on serving others). */
 export class EmbedRequestError extends EmbedderFailedError {
   override name = "EmbedRequestError";
@@ -70,13 +78,18 @@ export interface Embedder {
 
 /**
  * Loads the configured embedding model in a worker thread and waits until it is ready. A missing
- * model fails fast (before the thread starts) with EmbedModelMissingError.
+ * model fails fast (before the thread starts) with EmbedModelMissingError. Once the thread stops,
+ * every request fails with EmbedderStoppedError. `startThread` starts it (tests keep hold of it).
  */
-export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREADS">, threads = config.ORT_THREADS): Promise<Embedder> {
+export async function openEmbedder(
+  config: EmbedConfig & Pick<Config, "ORT_THREADS">,
+  threads = config.ORT_THREADS,
+  startThread: typeof startModuleThread = startModuleThread,
+): Promise<Embedder> {
   const presence = embedModelPresence(config);
   if (presence.missing.length) throw new EmbedModelMissingError(presence.dir, presence.missing, presence.command);
   const init: EmbedModelOptions = { dir: embedModelDir(config), modelId: config.EMBED_MODEL_ID, dtype: config.EMBED_MODEL_DTYPE, threads };
-  const worker: Worker = startModuleThread(new URL(import.meta.url.endsWith(".ts") ? "./thread.ts" : "./thread.js", import.meta.url), init);
+  const worker: Worker = startThread(new URL(import.meta.url.endsWith(".ts") ? "./thread.ts" : "./thread.js", import.meta.url), init);
   const pending = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let closed = false;
@@ -110,10 +123,14 @@ export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREA
       else p.reject(new EmbedRequestError(m.message));
     } else if (m.type === "closed") onClosed?.();
   });
-  worker.on("error", (err) => failAll(err));
+  // An uncaught error ends the thread ("exit" follows): its requests fail as the thread's stop.
+  worker.on("error", (err) => {
+    closed = true;
+    failAll(new EmbedderStoppedError(`the embedding thread failed: ${err.message}`));
+  });
   worker.on("exit", (code) => {
     closed = true;
-    failAll(new EmbedderFailedError(`the embedding thread exited (code ${code})`));
+    failAll(new EmbedderStoppedError(`the embedding thread exited (code ${code})`));
     onClosed?.();
   });
   // An idle embedding thread must not keep a process alive; one with work in hand must.
@@ -122,7 +139,7 @@ export async function openEmbedder(config: EmbedConfig & Pick<Config, "ORT_THREA
   return {
     info,
     embed(texts, kind) {
-      if (closed || closing) return Promise.reject(new EmbedderFailedError("the embedder is closed"));
+      if (closed || closing) return Promise.reject(new EmbedderStoppedError("the embedder is closed"));
       const id = nextId++;
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
@@ -244,8 +261,9 @@ export class QueryEmbedder {
 
   /** Embeds a batch and settles each of its queries; never throws. */
   private async run(batch: WaitingQuery[]): Promise<void> {
+    const opening = this.ready();
     try {
-      const embedder = await this.ready();
+      const embedder = await opening;
       const vectors = await embedder.embed(batch.map((w) => w.text), "query").catch(async (err: unknown) => {
         // A text the model refused must not fail the queries that shared its run: each goes alone.
         if (batch.length === 1 || !(err instanceof EmbedRequestError)) throw err;
@@ -258,6 +276,11 @@ export class QueryEmbedder {
         w.resolve(vector);
       });
     } catch (err) {
+      // A thread that stopped serves no later search either: the next one loads the model again.
+      if (err instanceof EmbedderStoppedError && this.embedder === opening) {
+        this.embedder = null;
+        void opening.then((e) => e.close()).catch(() => undefined);
+      }
       for (const w of batch) w.reject(err);
     }
   }

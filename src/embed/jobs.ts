@@ -6,7 +6,7 @@ import { LostClaimError } from "../jobs/descriptions.js";
 import { acquireLease, holderId, releaseLease } from "../jobs/lease.js";
 import { beatClaims, EMBED, failJob, leaseName, PRIORITY } from "../jobs/queue.js";
 import type { Component } from "../runtime.js";
-import { type Embedder, EmbedModelMissingError, openEmbedder } from "./embedder.js";
+import { type Embedder, EmbedderStoppedError, EmbedModelMissingError, openEmbedder } from "./embedder.js";
 import { dbTime } from "../store/db-clock.js";
 import { configuredVectorModel } from "./model-files.js";
 import { countStale, embedStale, type EmbedRunSummary } from "./store.js";
@@ -15,13 +15,15 @@ import { countStale, embedStale, type EmbedRunSummary } from "./store.js";
  * The embed job kind: one queued job at a time ("embed:stale"), at the lowest priority, refreshes
  * up to EMBED_BATCH missing or stale vectors per run and queues the next while any are left. A new
  * current description (from the worker, a person, a review) makes its work's vector stale; the
- * embed worker notices within EMBED_POLL_S and queues the job. Several worker processes may run:
- * the job's lease lets one of them run it.
+ * embed worker notices within EMBED_POLL_S and queues the job, as it does for a changed title.
+ * Several worker processes may run: the job's lease lets one of them run it.
  */
 
 const DEDUPE_KEY = "embed:stale";
 /** Finished embed jobs are kept this long (for the jobs list), then removed. */
 const KEEP_FINISHED_MS = 86_400_000;
+/** Failed ones longer, so that their errors can be read; a model that keeps failing fails a job every few minutes at most. */
+const KEEP_FAILED_MS = 7 * 86_400_000;
 
 /** Queues the embed job when vectors are missing or stale and none is queued or running. Returns it when created. */
 export async function queueEmbedJob(db: Db, config: Pick<Config, "EMBED_MODEL_ID" | "EMBED_MODEL_DTYPE" | "JOB_MAX_ATTEMPTS">, reason = "stale embeddings"): Promise<Job | null> {
@@ -30,7 +32,15 @@ export async function queueEmbedJob(db: Db, config: Pick<Config, "EMBED_MODEL_ID
   // Find, then queue, in one write transaction: two processes at once take turns (enqueueDescribe).
   return writeTransaction(db, async (tx) => {
     if (await tx.job.findFirst({ where: { dedupeKey: DEDUPE_KEY, status: { in: ["QUEUED", "RUNNING"] } }, select: { id: true } })) return null;
-    await tx.job.deleteMany({ where: { kind: EMBED, status: { in: ["SUCCEEDED", "CANCELLED"] }, finishedAt: { lt: new Date(now.getTime() - KEEP_FINISHED_MS) } } });
+    await tx.job.deleteMany({
+      where: {
+        kind: EMBED,
+        OR: [
+          { status: { in: ["SUCCEEDED", "CANCELLED"] }, finishedAt: { lt: new Date(now.getTime() - KEEP_FINISHED_MS) } },
+          { status: "FAILED", finishedAt: { lt: new Date(now.getTime() - KEEP_FAILED_MS) } },
+        ],
+      },
+    });
     return tx.job.create({
       data: { kind: EMBED, dedupeKey: DEDUPE_KEY, priority: PRIORITY.embed, reason, maxAttempts: config.JOB_MAX_ATTEMPTS, runAfter: now },
     });
@@ -96,7 +106,8 @@ export async function runEmbedJob(
 
 /**
  * `artdesc embed --missing`: embeds every missing or stale vector now, in this process, batch by
- * batch (no job needed: the command is the run). Returns the totals.
+ * batch (no job needed: the command is the run). Each batch takes its works out of the candidates
+ * (embedStale), so it ends when a batch finds none. Returns the totals.
  */
 export async function embedMissing(db: Db, embedder: Embedder, batch: number, onBatch?: (s: EmbedRunSummary) => void): Promise<EmbedRunSummary> {
   const total: EmbedRunSummary = { embedded: 0, unchanged: 0 };
@@ -109,6 +120,74 @@ export async function embedMissing(db: Db, embedder: Embedder, batch: number, on
   }
 }
 
+/** The longest wait before loading the embedding model again after its thread stopped or a load failed. */
+const RELOAD_MAX_MS = 600_000;
+
+/**
+ * The background embedder's model: loaded when first needed, closed and dropped when its thread
+ * stops (every later request would fail), and loaded again on a later job after a backoff that
+ * doubles with each stop or failed load in a row (from `baseMs`, at most RELOAD_MAX_MS), so a model
+ * that keeps failing is not reloaded in a loop. A job that ran starts the backoff over.
+ */
+class EmbedModelHolder {
+  private embedder: Embedder | null = null;
+  private failures = 0;
+  /** performance.now() before which no load is tried (a clock step cannot move it). */
+  private retryAt = 0;
+  private saidMissing = false;
+
+  constructor(
+    private readonly open: () => Promise<Embedder>,
+    private readonly log: Logger,
+    private readonly baseMs: number,
+  ) {}
+
+  /** The loaded model, or null: none installed, or waiting to load it again. */
+  async get(): Promise<Embedder | null> {
+    if (this.embedder) return this.embedder;
+    if (performance.now() < this.retryAt) return null;
+    try {
+      this.embedder = await this.open();
+    } catch (err) {
+      if (err instanceof EmbedModelMissingError) {
+        if (!this.saidMissing) this.log.info({ command: err.command }, "no embedding model: semantic search is off until it is installed");
+        this.saidMissing = true;
+        return null;
+      }
+      this.log.error({ err, retryInS: this.backOff() / 1000 }, "the embedding model did not load");
+      return null;
+    }
+    this.log.info({ model: this.embedder.info }, "embedding model loaded");
+    return this.embedder;
+  }
+
+  /** `embedder`'s thread stopped: it is closed and dropped, and loaded again after the backoff. */
+  async stopped(embedder: Embedder, err: unknown): Promise<void> {
+    if (this.embedder !== embedder) return;
+    this.embedder = null;
+    await embedder.close().catch(() => undefined);
+    this.log.error({ err, retryInS: this.backOff() / 1000 }, "the embedding thread stopped: the model is loaded again on a later job");
+  }
+
+  /** A job ran on the model: the next stop waits `baseMs` again. */
+  worked(): void {
+    this.failures = 0;
+  }
+
+  async close(): Promise<void> {
+    const e = this.embedder;
+    this.embedder = null;
+    await e?.close();
+  }
+
+  private backOff(): number {
+    this.failures++;
+    const ms = Math.min(RELOAD_MAX_MS, this.baseMs * 2 ** (this.failures - 1));
+    this.retryAt = performance.now() + ms;
+    return ms;
+  }
+}
+
 export interface EmbedWorkerOptions {
   db: Db;
   config: Config;
@@ -116,12 +195,15 @@ export interface EmbedWorkerOptions {
   role?: string;
   open?: typeof openEmbedder;
   pollMs?: number;
+  /** The first wait before loading the model again after its thread stopped (doubles each time); default the poll interval. */
+  reloadMs?: number;
 }
 
 /**
  * The background embedder of `artdesc worker`, `start` and `daemon`: loads the embedding model in
  * its own thread (when installed; it looks again every poll otherwise), queues the embed job when
- * vectors are stale, and runs it. It never blocks the describe worker: they share only the database.
+ * vectors are stale, and runs it. It never blocks the describe worker: they share
+ * only the database.
  */
 export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component> {
   const { db, config } = o;
@@ -129,10 +211,9 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
   const log = o.log.child({ component: "embed", holder });
   const pollMs = o.pollMs ?? config.EMBED_POLL_S * 1000;
   const ttlMs = config.HEARTBEAT_STALE_S * 1000;
-  let embedder: Embedder | null = null;
+  const model = new EmbedModelHolder(() => (o.open ?? openEmbedder)(config), log, o.reloadMs ?? pollMs);
   let stopping = false;
   let wake: (() => void) | null = null;
-  let saidMissing = false;
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
       const t = setTimeout(() => ((wake = null), resolve()), ms);
@@ -140,25 +221,22 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
     });
 
   async function tick(): Promise<boolean> {
-    if (!embedder) {
-      try {
-        embedder = await (o.open ?? openEmbedder)(config);
-        log.info({ model: embedder.info }, "embedding model loaded");
-      } catch (err) {
-        if (!(err instanceof EmbedModelMissingError)) throw err;
-        if (!saidMissing) log.info({ command: err.command }, "no embedding model: semantic search is off until it is installed");
-        saidMissing = true;
-        return false;
-      }
-    }
+    const embedder = await model.get();
+    if (!embedder) return false;
     await queueEmbedJob(db, config);
     const job = await claimEmbedJob(db, holder, ttlMs);
     if (!job) return false;
     try {
       const s = await runEmbedJob(db, config, embedder, job, holder, log);
+      model.worked();
       log.info({ job: job.id, ...s }, "embeddings refreshed");
       return s.embedded + s.unchanged > 0;
     } catch (err) {
+      // The job failed (runEmbedJob recorded it); the model is loaded again for a later one.
+      if (err instanceof EmbedderStoppedError) {
+        await model.stopped(embedder, err);
+        return false;
+      }
       if (!(err instanceof LostClaimError)) throw err;
       log.warn({ job: job.id }, "the embed job was cancelled or given to another worker while it ran; its vectors are kept");
       return true;
@@ -183,8 +261,7 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
       stopping = true;
       wake?.();
       await loop;
-      await embedder?.close();
-      embedder = null;
+      await model.close();
     },
   };
 }

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Db } from "../db.js";
+import { dbTime } from "../store/db-clock.js";
 import { dialect } from "../store/sql.js";
 import type { Embedder } from "./embedder.js";
 import { vectorModelId } from "./model-files.js";
@@ -9,6 +10,10 @@ import { vectorModelId } from "./model-files.js";
  * description, for the model that made it. A vector is stale when the model or the embedded text
  * (title and description, hashed) is no longer the current one; stale vectors stay usable for
  * search while their replacement is made, unless their model differs (then they are never compared).
+ * Staleness rests on what the row records (model, description id, the title it was made with,
+ * the text's hash), never on times: an artwork's updatedAt and a vector's embeddedAt are written by
+ * different processes, whose clocks may differ (a remote worker, a clock step), and comparing them
+ * kept unchanged texts stale for ever (`embed --missing` never ended) or missed changed ones.
  */
 
 /** What is embedded for a work: its title and its current description. */
@@ -32,11 +37,13 @@ export function decodeVector(bytes: Uint8Array): Float32Array {
 }
 
 /**
- * Candidates: no vector, another model's, another description's, or the work changed since (its
- * title may have). `model` is the bound model id's placeholder (src/store/sql.ts: SQLite and PostgreSQL).
+ * Candidates: no vector, another model's, another description's (a description row is never
+ * updated, so its id stands for its text), or made with another title (a vector made before the
+ * title was recorded has none: checked once against its hash). `model` is the bound model id's
+ * placeholder (src/store/sql.ts: SQLite and PostgreSQL).
  */
 const staleWhere = (model: string) => `a."state" = 'ACTIVE' AND a."currentDescriptionId" IS NOT NULL
-  AND (e."artworkId" IS NULL OR e."modelId" <> ${model} OR e."descriptionId" <> a."currentDescriptionId" OR a."updatedAt" > e."embeddedAt")`;
+  AND (e."artworkId" IS NULL OR e."modelId" <> ${model} OR e."descriptionId" <> a."currentDescriptionId" OR e."title" IS DISTINCT FROM a."title")`;
 
 interface Candidate {
   artworkId: number;
@@ -47,7 +54,7 @@ interface Candidate {
   textHash: string | null;
 }
 
-/** Works whose vector may be missing or stale (at most this many; an upper bound: a re-synced work whose text did not change counts until checked). */
+/** Works whose vector is missing or stale (an upper bound only for vectors made before titles were recorded, until each is checked once). */
 export async function countStale(db: Db, modelId: string): Promise<number> {
   const params: unknown[] = [];
   const [row] = await db.$queryRawUnsafe<{ n: number | bigint }[]>(
@@ -60,13 +67,15 @@ export async function countStale(db: Db, modelId: string): Promise<number> {
 export interface EmbedRunSummary {
   /** Vectors made. */
   embedded: number;
-  /** Candidates whose text had not changed (only their check time moved). */
+  /** Candidates whose text had not changed (a new description row with the same words, a title changed back, an old vector checked): only the row's description id and title moved. */
   unchanged: number;
 }
 
 /**
  * Embeds up to `limit` works whose vector is missing or stale, missing ones first, and stores the
- * vectors (one transaction). `embedder` runs the model off this thread.
+ * vectors (one transaction). `embedder` runs the model off this thread. Every candidate leaves the
+ * candidates by this run (a vector made, or the same text found: its row then names the current
+ * description and title), so a run that finds nothing to do is the end, never a loop.
  */
 export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "info">, limit: number): Promise<EmbedRunSummary> {
   const modelId = vectorModelId(embedder.info.modelId, embedder.info.dtype);
@@ -80,7 +89,10 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
       ...params,
     )
   ).map((c) => ({ ...c, artworkId: Number(c.artworkId), descriptionId: Number(c.descriptionId) }));
-  const now = new Date();
+  if (candidates.length === 0) return { embedded: 0, unchanged: 0 };
+  // The database's clock: the vector index loads the rows embedded since the newest it has seen
+  // (vector-index.ts), which holds only when every embedder stamps them with the same clock.
+  const now = await dbTime(db);
   const work = candidates.map((c) => {
     const text = passageText(c.title, c.text);
     return { ...c, passage: text, hash: textHash(text) };
@@ -93,6 +105,7 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
       const data = {
         modelId,
         descriptionId: w.descriptionId,
+        title: w.title,
         textHash: w.hash,
         dims: vectors[i]!.length,
         vector: encodeVector(vectors[i]!),
@@ -100,8 +113,9 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
       };
       return db.artworkEmbedding.upsert({ where: { artworkId: w.artworkId }, create: { artworkId: w.artworkId, ...data }, update: data });
     }),
-    // Same text (a re-synced work, or a new description row with the same words): only the check time and the row it names move.
-    ...unchanged.map((w) => db.artworkEmbedding.update({ where: { artworkId: w.artworkId }, data: { embeddedAt: now, descriptionId: w.descriptionId } })),
+    // Same text: the vector and its embeddedAt stay (the vector index reloads nothing); the row
+    // names the description and title it now stands for.
+    ...unchanged.map((w) => db.artworkEmbedding.update({ where: { artworkId: w.artworkId }, data: { descriptionId: w.descriptionId, title: w.title } })),
   ]);
   return { embedded: changed.length, unchanged: unchanged.length };
 }

@@ -5,7 +5,9 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_EMBED_MODEL_DTYPE, loadConfig } from "../../src/config.js";
 import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
-import { type Embedder, openEmbedder } from "../../src/embed/embedder.js";
+import type { Worker } from "node:worker_threads";
+import { startModuleThread } from "../../src/describe/module-thread.js";
+import { type Embedder, EmbedderFailedError, EmbedderStoppedError, openEmbedder, QueryEmbedder } from "../../src/embed/embedder.js";
 import { claimEmbedJob, queueEmbedJob, runEmbedJob, startEmbedWorker } from "../../src/embed/jobs.js";
 import { LostClaimError } from "../../src/jobs/descriptions.js";
 import { vectorModelId } from "../../src/embed/model-files.js";
@@ -151,6 +153,122 @@ describe("the background embedder", () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain("artdesc models pull --embed");
   });
+});
+
+/** openEmbedder, keeping hold of each embedding thread it starts (to kill it as a crash would). */
+function openKeepingThreads(threads: Worker[]): typeof openEmbedder {
+  return (config, n) =>
+    openEmbedder(config, n, (entry, data) => {
+      const w = startModuleThread(entry, data);
+      threads.push(w);
+      return w;
+    });
+}
+
+describe("an embedding thread that stops", () => {
+  it("fails its requests with EmbedderStoppedError, in flight or later", async () => {
+    const threads: Worker[] = [];
+    const embedder = await openKeepingThreads(threads)(loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID }), 1);
+    expect(await embedder.embed(["a dog"], "query")).toHaveLength(1);
+    // A run long enough to be under way when the thread goes.
+    const inFlight = embedder.embed(Array.from({ length: 500 }, (_, i) => `a hound ${i} in the sand by the sea`), "passage");
+    await threads[0]!.terminate();
+    await expect(inFlight).rejects.toBeInstanceOf(EmbedderStoppedError);
+    await expect(embedder.embed(["a cat"], "query")).rejects.toBeInstanceOf(EmbedderStoppedError);
+    await embedder.close();
+  });
+
+  it("the background embedder closes it, loads the model again after a backoff, and the next embed job succeeds", async () => {
+    await t.db.job.deleteMany({ where: { kind: EMBED } });
+    const threads: Worker[] = [];
+    const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, JOB_MAX_ATTEMPTS: "1" });
+    const worker = await startEmbedWorker({ db: t.db, config, log: createLogger("silent"), role: "test", pollMs: 50, reloadMs: 300, open: openKeepingThreads(threads) });
+    try {
+      const first = await makeArtwork(t.db, { title: "Antes", description: "A hound before the crash." });
+      await until(() => t.db.artworkEmbedding.findUnique({ where: { artworkId: first.id } }));
+      expect(threads).toHaveLength(1);
+      // The thread dies (an out-of-memory abort, an uncaught error in onnxruntime's callback).
+      await threads[0]!.terminate();
+      const second = await makeArtwork(t.db, { title: "Después", description: "A hound after the crash." });
+      // The job that met the dead thread failed; a later one, on the model loaded again, made the vector.
+      const made = await until(() => t.db.artworkEmbedding.findUnique({ where: { artworkId: second.id } }));
+      expect(made.textHash).toBe(textHash(passageText("Después", "A hound after the crash.")));
+      expect(threads).toHaveLength(2);
+      const jobs = await t.db.job.findMany({ where: { kind: EMBED }, orderBy: { id: "asc" } });
+      expect(jobs.filter((j) => j.status === "FAILED").map((j) => j.error)).toEqual(["EmbedderStoppedError: the embedder is closed"]);
+      expect(jobs.at(-1)).toMatchObject({ status: "SUCCEEDED" });
+    } finally {
+      await worker.stop();
+    }
+  }, 60_000);
+
+  it("a model that keeps failing to load is tried again after a doubling wait, not every poll", async () => {
+    let opens = 0;
+    const open: typeof openEmbedder = async () => {
+      opens++;
+      throw new EmbedderFailedError("the embedding model did not load: corrupt file");
+    };
+    const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID });
+    const worker = await startEmbedWorker({ db: t.db, config, log: createLogger("silent"), role: "test", pollMs: 20, reloadMs: 100, open });
+    // 1.2 s at a 20 ms poll: about 60 tries without a backoff; 100 + 200 + 400 ms waits allow 4.
+    await new Promise((r) => setTimeout(r, 1_200));
+    await worker.stop();
+    expect(opens).toBeGreaterThanOrEqual(2);
+    expect(opens).toBeLessThanOrEqual(5);
+  });
+
+  it("the API's query embedder loads the model again on the next search after its thread stopped", async () => {
+    const threads: Worker[] = [];
+    const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, EMBED_QUERY_CACHE_ENTRIES: "0" });
+    const queries = new QueryEmbedder(config, openKeepingThreads(threads));
+    try {
+      expect(await queries.embedQuery("a dog")).toBeInstanceOf(Float32Array);
+      await threads[0]!.terminate();
+      await expect(queries.embedQuery("a hound")).rejects.toBeInstanceOf(EmbedderStoppedError);
+      expect(await queries.embedQuery("a hound")).toBeInstanceOf(Float32Array);
+      expect(threads).toHaveLength(2);
+    } finally {
+      await queries.close();
+    }
+  });
+});
+
+describe("embed job housekeeping", () => {
+  it("failed embed jobs are removed after a week, finished ones after a day, when the next job is queued", async () => {
+    await t.db.job.deleteMany({ where: { kind: EMBED } });
+    const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID });
+    const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000);
+    const old = await t.db.job.create({ data: { kind: EMBED, status: "FAILED", error: "EmbedderStoppedError: the embedder is closed", finishedAt: daysAgo(8) } });
+    const recent = await t.db.job.create({ data: { kind: EMBED, status: "FAILED", error: "EmbedderStoppedError: the embedder is closed", finishedAt: daysAgo(2) } });
+    const done = await t.db.job.create({ data: { kind: EMBED, status: "SUCCEEDED", finishedAt: daysAgo(2) } });
+    await makeArtwork(t.db, { title: "Nuevo", description: "A work with no vector yet." });
+    expect(await queueEmbedJob(t.db, config)).not.toBeNull();
+    const left = new Set((await t.db.job.findMany({ where: { kind: EMBED } })).map((j) => j.id));
+    expect([left.has(old.id), left.has(recent.id), left.has(done.id)]).toEqual([false, true, false]);
+  });
+});
+
+describe("the background embedder and other processes' clocks", () => {
+  it("re-embeds a title changed by a process whose clock is behind, and does not queue jobs for a work written by one that is ahead", async () => {
+    const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID });
+    const worker = await startEmbedWorker({ db: t.db, config, log: createLogger("silent"), role: "test", pollMs: 50 });
+    try {
+      const art = await makeArtwork(t.db, { title: "Reloj", description: "A clock on a wall." });
+      await until(async () => (await countStale(t.db, vectorModelId(MODEL_ID, DEFAULT_EMBED_MODEL_DTYPE))) === 0 && (await t.db.artworkEmbedding.findUnique({ where: { artworkId: art.id } })));
+      await until(async () => (await t.db.job.count({ where: { kind: EMBED, status: { in: ["QUEUED", "RUNNING"] } } })) === 0);
+      // Written by a process an hour ahead: its updatedAt stays later than anything this embedder writes.
+      await t.db.artwork.update({ where: { id: art.id }, data: { lastSyncedAt: new Date(), updatedAt: new Date(Date.now() + 3_600_000) } });
+      const jobsBefore = await t.db.job.count({ where: { kind: EMBED } });
+      await new Promise((r) => setTimeout(r, 600));
+      expect(await t.db.job.count({ where: { kind: EMBED } })).toBe(jobsBefore);
+      // A title changed by a process an hour behind: its updatedAt is earlier than the vector's embeddedAt.
+      await t.db.artwork.update({ where: { id: art.id }, data: { title: "Reloj de pared", updatedAt: new Date(Date.now() - 3_600_000) } });
+      const hash = textHash(passageText("Reloj de pared", "A clock on a wall."));
+      await until(async () => (await t.db.artworkEmbedding.findUnique({ where: { artworkId: art.id } }))?.textHash === hash);
+    } finally {
+      await worker.stop();
+    }
+  }, 60_000);
 });
 
 describe("pure parts", () => {

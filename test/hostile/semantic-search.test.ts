@@ -7,7 +7,7 @@ import { vectorModelId } from "../../src/embed/model-files.js";
 import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
 import { type Embedder, meaningSource, openEmbedder } from "../../src/embed/embedder.js";
 import { claimEmbedJob, embedMissing, queueEmbedJob, runEmbedJob } from "../../src/embed/jobs.js";
-import { countStale, decodeVector } from "../../src/embed/store.js";
+import { countStale, decodeVector, passageText, textHash } from "../../src/embed/store.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { EMBED } from "../../src/jobs/queue.js";
 import { CACHED_SEARCH_BYTES, CACHED_SEARCH_RESULTS, fuseOrder, fuseRanks, keptResultBytes, keptSearchResults } from "../../src/search/search.js";
@@ -310,16 +310,58 @@ describe("stale vectors are made again", () => {
     expect(qids((await search("river hills", { mode: "SEMANTIC" })).hits)).toContain("Q207");
   });
 
-  it("a re-synced work whose text did not change keeps its vector (only the check time moves)", async () => {
+  it("a re-synced work whose text did not change keeps its vector and is no candidate; a changed title is a changed text", async () => {
     const before = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q206! } });
     await t.db.artwork.update({ where: { id: ids.Q206! }, data: { lastSyncedAt: new Date(Date.now() + 1000) } });
-    expect(await countStale(t.db, VECTOR_MODEL)).toBe(1);
-    expect(await embedMissing(t.db, embedder, 10)).toEqual({ embedded: 0, unchanged: 1 });
+    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
+    expect(await embedMissing(t.db, embedder, 10)).toEqual({ embedded: 0, unchanged: 0 });
     const after = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q206! } });
-    expect(after.vector).toEqual(before.vector);
+    expect(after).toEqual(before);
     // A changed title is a changed text.
     await t.db.artwork.update({ where: { id: ids.Q206! }, data: { title: "Still life with a puppy" } });
     expect(await embedMissing(t.db, embedder, 10)).toEqual({ embedded: 1, unchanged: 0 });
+    expect((await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q206! } })).textHash).toBe(textHash(passageText("Still life with a puppy", "Bread, grapes and an apple on a table.")));
+  });
+
+  it("staleness never compares clocks: a work written by a clock an hour ahead is no candidate, and embed --missing ends", async () => {
+    // The process that wrote the artwork (a sync, an API) runs an hour ahead of the embedder's: its
+    // updatedAt stays later than any embeddedAt this embedder writes.
+    await t.db.artwork.update({ where: { id: ids.Q205! }, data: { lastSyncedAt: new Date(), updatedAt: new Date(Date.now() + 3_600_000) } });
+    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
+    let batches = 0;
+    const total = await embedMissing(t.db, embedder, 10, () => {
+      if (++batches > 5) throw new Error("embed --missing goes on with nothing to do");
+    });
+    expect(total).toEqual({ embedded: 0, unchanged: 0 });
+    expect(await queueEmbedJob(t.db, config)).toBeNull();
+  });
+
+  it("a title changed by a process whose clock is an hour behind is still embedded again", async () => {
+    // Its updatedAt is earlier than the vector's embeddedAt.
+    await t.db.artwork.update({ where: { id: ids.Q205! }, data: { title: "La casa", updatedAt: new Date(Date.now() - 3_600_000) } });
+    expect(await embedMissing(t.db, embedder, 10)).toEqual({ embedded: 1, unchanged: 0 });
+    const e = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q205! } });
+    expect(e.textHash).toBe(textHash(passageText("La casa", "A small dog barks at a cat by the door.")));
+    expect(await embedMissing(t.db, embedder, 10)).toEqual({ embedded: 0, unchanged: 0 });
+  });
+
+  it("a vector from before titles were recorded is checked once against its hash, then left alone", async () => {
+    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
+    const before = await t.db.artworkEmbedding.update({ where: { artworkId: ids.Q203! }, data: { title: null } });
+    expect(await countStale(t.db, VECTOR_MODEL)).toBe(1);
+    expect(await embedMissing(t.db, embedder, 10)).toEqual({ embedded: 0, unchanged: 1 });
+    expect(await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q203! } })).toEqual({ ...before, title: "Marina" });
+    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
+  });
+
+  it("a new description with the same words moves the row it names, once, without a new vector", async () => {
+    const before = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q204! } });
+    const again = await addDescription(t.db, ids.Q204!, "A dog sleeps near a donkey under a tree.", "HUMAN");
+    expect(await countStale(t.db, VECTOR_MODEL)).toBe(1);
+    expect(await embedMissing(t.db, embedder, 10)).toEqual({ embedded: 0, unchanged: 1 });
+    const after = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q204! } });
+    expect(after).toEqual({ ...before, descriptionId: again.id });
+    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
   });
 });
 

@@ -294,7 +294,7 @@ const SemanticSearchStatusRef = builder.objectRef<SemanticSearchStatus>("Semanti
     modelId: t.exposeString("modelId"),
     embedded: t.exposeInt("embedded", { description: "Active works with a description embedding of this model." }),
     described: t.exposeInt("described", { description: "Active works with a current description." }),
-    stale: t.exposeInt("stale", { description: "Works whose embedding is missing or may be stale (an upper bound; workers refresh them)." }),
+    stale: t.exposeInt("stale", { description: "Works whose embedding is missing or stale: none yet, or made by another model, from another description or with another title (workers refresh them)." }),
     command: t.exposeString("command", { nullable: true, description: "The command that turns semantic search on or catches it up; null when nothing is needed." }),
     message: t.exposeString("message"),
   }),
