@@ -3,7 +3,7 @@ import type { Db } from "../db.js";
 import { Prisma } from "../db.js";
 import type { Lease } from "../generated/prisma/client.js";
 import { dbTime } from "../store/db-clock.js";
-import { holderVerdict, type HolderVerdict, type ProcessIdentity, thisProcess } from "./process-identity.js";
+import { holderVerdict, type HolderVerdict, hostColumn, parseHostColumn, type ProcessIdentity, thisProcess } from "./process-identity.js";
 
 /**
  * The one lock primitive: a named lease with a holder and an expiry, in the database, so it works
@@ -18,14 +18,15 @@ export function holderId(role: string): string {
   return `${role}@${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
 }
 
-function processColumns(p: ProcessIdentity) {
-  return { hostname: p.hostname, pid: p.pid, bootId: p.bootId, pidNamespace: p.pidNamespace, startTicks: p.startTicks };
+/** A process as a lease row's columns record it (the machine id rides in `hostname`: hostColumn). */
+export function processColumns(p: ProcessIdentity) {
+  return { hostname: hostColumn(p), pid: p.pid, bootId: p.bootId, pidNamespace: p.pidNamespace, startTicks: p.startTicks };
 }
 
 /** The process a lease row records, or null for a row written before leases recorded one. */
 export function leaseProcess(l: Pick<Lease, "hostname" | "pid" | "bootId" | "pidNamespace" | "startTicks">): ProcessIdentity | null {
   if (l.hostname === null || l.pid === null) return null;
-  return { hostname: l.hostname, pid: l.pid, bootId: l.bootId, pidNamespace: l.pidNamespace, startTicks: l.startTicks };
+  return { ...parseHostColumn(l.hostname), pid: l.pid, bootId: l.bootId, pidNamespace: l.pidNamespace, startTicks: l.startTicks };
 }
 
 /** Whether a lease's holder still runs: "elsewhere" when it cannot be told from here. */

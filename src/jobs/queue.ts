@@ -15,8 +15,9 @@ import {
   resolveParams as resolveOver,
   StoredParamsError,
 } from "../generation/params.js";
-import { acquireLease, deadHolders, leaseHolderVerdict, releaseLease, renewLease } from "./lease.js";
+import { acquireLease, deadHolders, leaseHolderVerdict, processColumns, releaseLease, renewLease } from "./lease.js";
 import { thisProcess } from "./process-identity.js";
+import { flagFailedFallbacks } from "../review/failed-fallback.js";
 import { keepsCurrent } from "../review/verdict.js";
 
 /**
@@ -177,12 +178,25 @@ export async function queueMissing(db: Db, config: Config, filter: ArtworkFilter
 /** What a work's row holds for the nightly decision (nightlyChoice). */
 const NIGHTLY_SELECT = {
   id: true,
-  images: { where: describableImage, take: 1, select: { id: true, downloadedAt: true } },
-  currentDescription: { select: { source: true, imageId: true, createdAt: true, reviewState: true } },
+  images: { where: describableImage, take: 1, select: { id: true, downloadedAt: true, localHash: true } },
+  currentDescription: { select: { source: true, imageId: true, imageHash: true, createdAt: true, reviewState: true } },
   // An experiment's jobs never make the current text: they do not stand in for a nightly one.
-  jobs: { where: { kind: DESCRIBE, status: { in: ["QUEUED", "RUNNING"] as JobStatus[] }, experimentId: null }, select: { status: true, imageId: true } },
+  jobs: { where: { kind: DESCRIBE, status: { in: ["QUEUED", "RUNNING"] as JobStatus[] }, experimentId: null }, select: { status: true, imageId: true, startedAt: true } },
 } satisfies Prisma.ArtworkSelect;
 type NightlyRow = Prisma.ArtworkGetPayload<{ select: typeof NIGHTLY_SELECT }>;
+type NightlyImage = NightlyRow["images"][number];
+
+/**
+ * Whether a description was made from the image's current file: the hash of the bytes the engine
+ * read against the local copy's. A re-upload keeps the Image row and changes its file, and a
+ * job that was running meanwhile writes its text (from the old file) after the new file came, so
+ * times cannot tell; they are only the fallback for rows without a hash (written before there was one).
+ */
+function madeFromCurrentFile(d: { imageId: number | null; imageHash: string | null; createdAt: Date }, image: NightlyImage): boolean {
+  if (d.imageId !== image.id) return false;
+  if (d.imageHash !== null && image.localHash !== null) return d.imageHash === image.localHash;
+  return !(image.downloadedAt && image.downloadedAt > d.createdAt);
+}
 
 /** Whether a work needs a describe job (and which QueueRunSummary count it adds to otherwise). Pure. */
 function nightlyChoice(w: NightlyRow, onlyMissing: boolean): Exclude<keyof QueueRunSummary, "queued"> | "queue" {
@@ -191,13 +205,15 @@ function nightlyChoice(w: NightlyRow, onlyMissing: boolean): Exclude<keyof Queue
   const current = w.currentDescription;
   // A person's text, or a model text a person approved (review/verdict.ts).
   if (current && keepsCurrent(current)) return "skippedHuman";
-  if (current) {
-    const sameImage = current.imageId === image.id && !(image.downloadedAt && image.downloadedAt > current.createdAt);
-    if (onlyMissing || sameImage) return "upToDate";
-  }
+  if (current && (onlyMissing || madeFromCurrentFile(current, image))) return "upToDate";
   // A queued job of the work will do, whichever image was main when it was queued: a worker
-  // describes the main image as it is when the job starts. A running one may have read the old one.
-  if (w.jobs.some((j) => j.status === "QUEUED" || j.imageId === image.id)) return "alreadyQueued";
+  // describes the main image as it is when the job starts. A running one will do only if it read
+  // the current file: it started after that file was stored (a job reads its image when it starts;
+  // the job's start is the database's time, the download the syncing process's, so a clock between
+  // them that is off errs one way or the other by as much: a second job, or the next night's).
+  const readsCurrentFile = (j: NightlyRow["jobs"][number]) =>
+    j.imageId === image.id && j.startedAt !== null && (image.downloadedAt === null || j.startedAt > image.downloadedAt);
+  if (w.jobs.some((j) => j.status === "QUEUED" || readsCurrentFile(j))) return "alreadyQueued";
   return "queue";
 }
 
@@ -283,7 +299,8 @@ export async function claimJobs(db: Db, holder: string, o: ClaimOptions): Promis
     const unreadable = storedParamsProblem(c.params);
     if (unreadable) {
       // No attempt could ever run it: it fails now, with the reason, instead of after every retry.
-      await db.job.updateMany({ where: { id: c.id, status: "QUEUED" }, data: { status: "FAILED", error: unreadable, finishedAt: now } });
+      const failed = await db.job.updateMany({ where: { id: c.id, status: "QUEUED" }, data: { status: "FAILED", error: unreadable, finishedAt: now } });
+      if (failed.count === 1) await flagFailedFallbacks(db, [c.id]);
       continue;
     }
     if (!(await acquireLease(db, leaseName(c.id), holder, o.ttlMs, now))) continue;
@@ -319,6 +336,7 @@ const pgParam = POSTGRESQL_DIALECT.param;
 async function claimOnPostgres(db: Db, holder: string, o: ClaimOptions): Promise<Job[]> {
   const now = o.now ?? (await dbTime(db));
   const window = claimWindow(o.limit);
+  const unreadableIds: number[] = [];
   const ids = await db.$transaction(async (tx) => {
     const ready = (params: unknown[]) =>
       `kind = ${pgParam(params, DESCRIBE)} AND status = 'QUEUED' AND "runAfter" <= ${pgParam(params, now)}::timestamp` +
@@ -338,6 +356,7 @@ async function claimOnPostgres(db: Db, holder: string, o: ClaimOptions): Promise
       if (unreadable) {
         // No attempt could ever run it: it fails now, with the reason, instead of after every retry.
         await tx.job.updateMany({ where: { id: next.id, status: "QUEUED" }, data: { status: "FAILED", error: unreadable, finishedAt: now } });
+        unreadableIds.push(next.id);
       } else if (!(await leaseHeldElsewhere(tx, [next.id], holder, now)).size) {
         head = next;
         break;
@@ -361,6 +380,7 @@ async function claimOnPostgres(db: Db, holder: string, o: ClaimOptions): Promise
     });
     return chosen;
   });
+  await flagFailedFallbacks(db, unreadableIds);
   if (ids.length === 0) return [];
   const rows = await db.job.findMany({ where: { id: { in: ids } } });
   const byId = new Map(rows.map((r) => [r.id, r]));
@@ -381,7 +401,7 @@ async function leaseHeldElsewhere(tx: Prisma.TransactionClient, jobIds: number[]
 
 /** Takes the leases of jobs this claim has locked (a row left by an earlier holder is written over). */
 async function takeJobLeases(tx: Prisma.TransactionClient, jobIds: number[], holder: string, now: Date, ttlMs: number): Promise<void> {
-  const owner = thisProcess();
+  const owner = processColumns(thisProcess());
   await tx.$executeRawUnsafe(
     `INSERT INTO "Lease" (name, holder, "expiresAt", "acquiredAt", hostname, pid, "bootId", "pidNamespace", "startTicks")
      SELECT 'job:' || id, $2::text, $3::timestamp, $4::timestamp, $5::text, $6::int, $7::text, $8::text, $9::bigint FROM unnest($1::int[]) AS id
@@ -432,7 +452,8 @@ export async function heldJobs(db: Db, jobIds: number[], holder: string): Promis
 
 /**
  * A failed attempt: back to the queue after an exponential backoff, or FAILED with the error once
- * the attempts are spent (or at once when `permanent`).
+ * the attempts are spent (or at once when `permanent`). A fallback ladder step that fails for good
+ * marks its work as needing a person (review/failed-fallback.ts).
  */
 export async function failJob(
   db: Db,
@@ -451,6 +472,7 @@ export async function failJob(
   });
   await releaseLease(db, leaseName(job.id), holder);
   if (r.count !== 1) return "lost";
+  if (final) await flagFailedFallbacks(db, [job.id]);
   return final ? "failed" : "retry";
 }
 
@@ -480,6 +502,7 @@ export async function requeueStale(db: Db, staleMs: number, at?: Date): Promise<
     select: { id: true, attempts: true, maxAttempts: true, holder: true },
   });
   let moved = 0;
+  const failed: number[] = [];
   for (const j of stale) {
     const died = j.holder !== null && dead.get(leaseName(j.id)) === j.holder;
     const error = died ? `worker ${j.holder} is no longer running` : `worker ${j.holder ?? "?"} stopped sending heartbeats`;
@@ -493,10 +516,12 @@ export async function requeueStale(db: Db, staleMs: number, at?: Date): Promise<
     });
     if (r.count === 1) {
       moved++;
+      if (last) failed.push(j.id);
       // The dead holder's claim goes with it (its lease is renewed with the same heartbeat).
       if (j.holder) await releaseLease(db, leaseName(j.id), j.holder);
     }
   }
+  await flagFailedFallbacks(db, failed);
   return moved;
 }
 

@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
-import { queueAfterSync } from "../../src/jobs/queue.js";
+import { setHumanDescription } from "../../src/jobs/descriptions.js";
+import { failJob, queueAfterSync, requeueStale } from "../../src/jobs/queue.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import { createLogger } from "../../src/log.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
@@ -178,6 +179,38 @@ describe("the fallback ladder", () => {
     const d = await addDescription(t.db, a.id, "A text from before the image was lost.");
     expect((await review(d.id, "REJECTED")).data.reviewDescription).toMatchObject({ exhausted: true, fallbackJob: null });
     expect((await artworkReview(a.qid)).review.needsPerson).toBe(true);
+  });
+
+  it("a step whose job fails for good leaves the rejected text current: the work needs a person (unless a person settled it meanwhile)", async () => {
+    /** Rejects the work's current text and takes the step's job as a worker would. */
+    const rejectAndRun = async (text: string) => {
+      const a = await makeArtwork(t.db);
+      const d = await addDescription(t.db, a.id, text);
+      const r = (await review(d.id, "REJECTED")).data.reviewDescription;
+      expect(r).toMatchObject({ fallbackStep: 1, fallbackJob: { status: "QUEUED" } });
+      const job = await t.db.job.update({ where: { id: r.fallbackJob.number }, data: { status: "RUNNING", holder: "w", attempts: 1, startedAt: new Date(), heartbeatAt: new Date() } });
+      return { a, d, job };
+    };
+    // An image the engine cannot read: the job fails at once.
+    const unreadable = await rejectAndRun("A cat, says the model.");
+    expect(await failJob(t.db, unreadable.job, "w", "the image cannot be read", { permanent: true })).toBe("failed");
+    expect((await artworkReview(unreadable.a.qid)).review).toMatchObject({ state: "REJECTED", needsPerson: true, fallbackStep: 1, fallbackJob: { status: "FAILED" } });
+    expect((await t.db.artwork.findUniqueOrThrow({ where: { id: unreadable.a.id } })).currentDescriptionId).toBe(unreadable.d.id);
+    // Its worker died on the last attempt.
+    const died = await rejectAndRun("A dog, says the model.");
+    await t.db.job.update({ where: { id: died.job.id }, data: { attempts: died.job.maxAttempts, heartbeatAt: new Date(Date.now() - 3_600_000) } });
+    expect(await requeueStale(t.db, 60_000)).toBe(1);
+    expect((await artworkReview(died.a.qid)).review).toMatchObject({ needsPerson: true, fallbackJob: { status: "FAILED" } });
+    // A person wrote the text while the step ran: nothing left for a person to do.
+    const settled = await rejectAndRun("A horse, says the model.");
+    await setHumanDescription(t.db, settled.a.id, "A donkey by a well.");
+    expect(await failJob(t.db, settled.job, "w", "the image cannot be read", { permanent: true })).toBe("failed");
+    expect((await artworkReview(settled.a.qid)).review).toMatchObject({ needsPerson: false, fallbackStep: null });
+    // A failure with attempts left is retried, not marked.
+    const retried = await rejectAndRun("A goat, says the model.");
+    expect(await failJob(t.db, retried.job, "w", "out of memory")).toBe("retry");
+    expect((await artworkReview(retried.a.qid)).review).toMatchObject({ needsPerson: false, fallbackStep: 1, fallbackJob: { status: "QUEUED" } });
+    await t.db.job.update({ where: { id: retried.job.id }, data: { status: "CANCELLED", finishedAt: new Date() } });
   });
 
   it("a rejected person's text, an older version, or a work that left the inventory only records the verdict", async () => {

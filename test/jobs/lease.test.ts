@@ -143,4 +143,45 @@ describe("lease held by a process that died", () => {
     // Its claim went with it: another worker takes the job now.
     expect((await claimJobs(t.db, "next-worker", { limit: 1, ttlMs: 60_000 })).map((j) => j.id)).toEqual([deadJob.id]);
   });
+
+  it("a holder on another machine with this host's name and pid namespace is not judged dead (its boot id differs); one of this machine's earlier boot is", async () => {
+    await t.db.lease.deleteMany();
+    const me = thisProcess();
+    if (me.bootId === null) return; // no boot id here: nothing tells boots apart
+    // Containers on two hosts given one host name, both in their host's root pid namespace (the same inode everywhere).
+    const otherMachine = me.machineId === "f".repeat(32) ? "e".repeat(32) : "f".repeat(32);
+    const exited = await exitedProcess();
+    const twin: ProcessIdentity = { ...exited, machineId: otherMachine, bootId: `${me.bootId}-twin` };
+    expect(await acquireLease(t.db, "twin", "twin-holder", 3_600_000, new Date(), twin)).toBe(true);
+    expect(await acquireLease(other, "twin", "here", 10_000)).toBe(false);
+    expect(await leaseHolder(t.db, "twin")).toBe("twin-holder");
+    // This machine before a reboot: its holders are gone.
+    const rebooted: ProcessIdentity = { ...exited, bootId: `${me.bootId}-before` };
+    expect(await acquireLease(t.db, "rebooted", "old-boot", 3_600_000, new Date(), rebooted)).toBe(true);
+    expect(await acquireLease(other, "rebooted", "here", 10_000)).toBe(true);
+    // A row recorded before machine ids (host name alone): another boot id cannot be told from another machine.
+    await t.db.lease.create({
+      data: { name: "legacy", holder: "legacy-holder", expiresAt: new Date(Date.now() + 3_600_000), hostname: me.hostname, pid: exited.pid, bootId: `${me.bootId}-before`, pidNamespace: me.pidNamespace },
+    });
+    expect(await acquireLease(other, "legacy", "here", 10_000)).toBe(false);
+    // ... while one of this boot whose process exited is still taken over at once.
+    await t.db.lease.create({
+      data: { name: "legacy-dead", holder: "legacy-dead", expiresAt: new Date(Date.now() + 3_600_000), hostname: me.hostname, pid: exited.pid, bootId: me.bootId, pidNamespace: me.pidNamespace },
+    });
+    expect(await acquireLease(other, "legacy-dead", "here", 10_000)).toBe(true);
+  });
+
+  it("requeueStale leaves a live worker's claim on another machine of the same host name alone", async () => {
+    await t.db.lease.deleteMany();
+    const me = thisProcess();
+    if (me.bootId === null) return;
+    const a = await makeArtwork(t.db, { image: false });
+    await enqueueDescribe(t.db, loadConfig({}), { artworkId: a.id, imageId: null });
+    const twin: ProcessIdentity = { ...(await exitedProcess()), machineId: me.machineId === "f".repeat(32) ? "e".repeat(32) : "f".repeat(32), bootId: `${me.bootId}-twin` };
+    const [job] = await claimJobs(t.db, "twin-worker", { limit: 1, ttlMs: 60_000 });
+    await acquireLease(t.db, `job:${job!.id}`, "twin-worker", 60_000, new Date(), twin);
+    expect((await deadHolders(t.db, "job:")).size).toBe(0);
+    expect(await requeueStale(t.db, 60_000)).toBe(0);
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: job!.id } })).toMatchObject({ status: "RUNNING", holder: "twin-worker" });
+  });
 });

@@ -391,6 +391,51 @@ describe("queueAfterSync", () => {
     expect(await t.db.job.count({ where: { artworkId: w.id, imageId: newer.id, status: "QUEUED" } })).toBe(1);
   });
 
+  it("a text is up to date when it was made from the image's current file (its hash), whatever the times say", async () => {
+    await t.db.artwork.deleteMany();
+    const soon = new Date(Date.now() + 60_000);
+    // Re-uploaded, and then described from the old file by a job that ran meanwhile: its text is newer than the download.
+    const stale = await makeArtwork(t.db, { description: "From the old file." });
+    await t.db.image.updateMany({ where: { artworkId: stale.id }, data: { localHash: "b".repeat(64), downloadedAt: new Date() } });
+    await t.db.description.updateMany({ where: { artworkId: stale.id }, data: { imageHash: "a".repeat(64), createdAt: soon } });
+    // Made from the current file, though the download's time (another clock) is later than the text's.
+    const current = await makeArtwork(t.db, { description: "From the current file." });
+    await t.db.image.updateMany({ where: { artworkId: current.id }, data: { localHash: "c".repeat(64), downloadedAt: soon } });
+    await t.db.description.updateMany({ where: { artworkId: current.id }, data: { imageHash: "c".repeat(64) } });
+    // A text without a hash (written before there was one): the times decide, as before.
+    const old = await makeArtwork(t.db, { description: "Written before image hashes." });
+    await t.db.image.updateMany({ where: { artworkId: old.id }, data: { localHash: "d".repeat(64), downloadedAt: soon } });
+
+    expect(await queueAfterSync(t.db, config)).toMatchObject({ queued: 2, upToDate: 1 });
+    const jobs = await t.db.job.findMany({ orderBy: { artworkId: "asc" } });
+    expect(jobs.map((j) => j.artworkId)).toEqual([stale.id, old.id]);
+  });
+
+  it("a job that was running when the file was re-uploaded does not stand in for the new file; one that started after the download does", async () => {
+    await t.db.artwork.deleteMany();
+    const w = await makeArtwork(t.db, { description: "From the first file." });
+    await t.db.image.updateMany({ where: { artworkId: w.id }, data: { localHash: "a".repeat(64), downloadedAt: new Date(Date.now() - 3_600_000) } });
+    await t.db.description.updateMany({ where: { artworkId: w.id }, data: { imageHash: "a".repeat(64) } });
+    const image = await t.db.image.findFirstOrThrow({ where: { artworkId: w.id, isMain: true } });
+    // A person's request is running (it read the first file) when the sync stores a new one.
+    await enqueueDescribe(t.db, config, { artworkId: w.id, imageId: image.id });
+    const [running] = await claimJobs(t.db, "w", { limit: 1, ttlMs: 60_000 });
+    const started = running!.startedAt!;
+    await t.db.image.update({ where: { id: image.id }, data: { localHash: "b".repeat(64), downloadedAt: new Date(started.getTime() + 1) } });
+    expect(await queueAfterSync(t.db, config)).toMatchObject({ queued: 1 });
+    const queued = await t.db.job.findFirstOrThrow({ where: { artworkId: w.id, status: "QUEUED" } });
+    expect(queued).toMatchObject({ imageId: image.id, reason: "nightly" });
+    // The running job ends, writing its text from the first file: the new file still has its job.
+    await t.db.job.update({ where: { id: running!.id }, data: { status: "SUCCEEDED", finishedAt: new Date() } });
+    const written = await addDescription(t.db, w.id, "From the first file, written after the download.");
+    await t.db.description.update({ where: { id: written.id }, data: { imageHash: "a".repeat(64) } });
+    expect(await queueAfterSync(t.db, config)).toMatchObject({ queued: 0, alreadyQueued: 1 });
+    // That job starts after the download: it reads the new file, and stands in for it.
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await claimJobs(t.db, "w", { limit: 1, ttlMs: 60_000 })).toMatchObject([{ id: queued.id }]);
+    expect(await queueAfterSync(t.db, config)).toMatchObject({ queued: 0, alreadyQueued: 1 });
+  });
+
   it("decides again when it queues: a request that ran after the list was read is not described twice", async () => {
     await t.db.artwork.deleteMany();
     const w = await makeArtwork(t.db);

@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
@@ -457,7 +458,8 @@ describe("worker", () => {
     await waitFor(async () => (await t.db.job.count({ where: { id: { in: jobs.map((j) => j.id) }, status: "SUCCEEDED" } })) === 2);
     const rows = await t.db.description.findMany({ where: { jobId: { in: jobs.map((j) => j.id) } } });
     for (const r of rows) {
-      expect(r).toMatchObject({ batchSize: 2, decoding: "greedy", cleanMarkdown: true, imageHash: "f".repeat(64) });
+      const read = readFileSync(join(config.IMAGE_DIR, (await t.db.image.findUniqueOrThrow({ where: { id: r.imageId! } })).localPath!));
+      expect(r).toMatchObject({ batchSize: 2, decoding: "greedy", cleanMarkdown: true, imageHash: createHash("sha256").update(read).digest("hex") });
       expect(r.instruction).toBe(`<image>${config.DESCRIBE_PROMPT}`);
       expect(JSON.parse(r.modelFiles!)).toEqual({ "onnx/decoder_model_merged_q4.onnx": "0".repeat(64) });
     }

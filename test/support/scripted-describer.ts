@@ -1,8 +1,12 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { DescribeInput, DescribeOutput, Describer, GenerationParams, ModelInfo } from "../../src/describe/types.js";
 
 /**
  * A test double of the engine for queue and worker semantics: it "generates" one token per step
- * (stepMs apart), reports progress, honours the abort signal, and can be told to fail.
+ * (stepMs apart), reports progress, honours the abort signal, and can be told to fail. Like the
+ * engine, it records the sha256 of the image file's bytes (the nightly run compares it with the
+ * image's localHash); a path with no file gets "f" * 64.
  */
 export interface ScriptedDescriber extends Describer {
   /** Per call: its inputs and parameters, and the step at which each dropped input left (by index). */
@@ -49,7 +53,7 @@ export function scriptedDescriber(o: { steps?: number; stepMs?: number } = {}): 
         finishReason: "eos",
         trimmed: false,
         prompt: input.instruction ?? `<image>${params.prompt}`,
-        imageHash: "f".repeat(64),
+        imageHash: fileHash(input.imagePath),
         batchSize: inputs.length,
         decoding: params.numBeams === 1 ? "greedy" : "beam",
         promptTokens: 20,
@@ -67,4 +71,12 @@ export function scriptedDescriber(o: { steps?: number; stepMs?: number } = {}): 
     },
   };
   return d;
+}
+
+function fileHash(path: string): string {
+  try {
+    return createHash("sha256").update(readFileSync(path)).digest("hex");
+  } catch {
+    return "f".repeat(64);
+  }
 }
