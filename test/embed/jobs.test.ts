@@ -194,7 +194,11 @@ describe("an embedding thread that stops", () => {
       const made = await until(() => t.db.artworkEmbedding.findUnique({ where: { artworkId: second.id } }));
       expect(made.textHash).toBe(textHash(passageText("Después", "A hound after the crash.")));
       expect(threads).toHaveLength(2);
-      const jobs = await t.db.job.findMany({ where: { kind: EMBED }, orderBy: { id: "asc" } });
+      // The vectors are stored before their job is marked done: wait for that too.
+      const jobs = await until(async () => {
+        const all = await t.db.job.findMany({ where: { kind: EMBED }, orderBy: { id: "asc" } });
+        return all.every((j) => j.status !== "QUEUED" && j.status !== "RUNNING") && all;
+      });
       expect(jobs.filter((j) => j.status === "FAILED").map((j) => j.error)).toEqual(["EmbedderStoppedError: the embedder is closed"]);
       expect(jobs.at(-1)).toMatchObject({ status: "SUCCEEDED" });
     } finally {
