@@ -87,20 +87,11 @@ const DONE: Record<string, string> = {
 
 const DONE_BY_VERDICT: Record<string, string> = { APPROVED: "approved", REJECTED: "rejected", NEEDS_WORK: "needs-work" };
 
-/**
- * `path` (a local path, maybe with a query and a fragment) with ?done=<key> set; `fallback` (a
- * fixed local path) with it when the result would not be local. Parsing resolves dot segments, so
- * a path that localPath accepted can come out as another origin's: `/.//evil.example/x` becomes
- * `//evil.example/x`, which a browser follows to evil.example.
- */
-export function withDone(path: string, done: string, fallback: string): string {
-  const set = (p: string) => {
-    const u = new URL(p, "http://local");
-    u.searchParams.set("done", done);
-    return `${u.pathname}${u.search}${u.hash}`;
-  };
-  const local = localPath(set(path), "");
-  return local || set(fallback);
+/** `path` (a local path that localPath accepted, maybe with a query and a fragment) with ?done=<key> set. */
+export function withDone(path: string, done: string): string {
+  const u = new URL(path, "http://local");
+  u.searchParams.set("done", done);
+  return `${u.pathname}${u.search}${u.hash}`;
 }
 
 interface Request {
@@ -548,7 +539,7 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
     const answer = data.setDescription;
     if (answer.__typename === "ConflictError") return message(r, 409, "Someone changed this description first", [answer.message ?? answer.__typename], back);
     if (answer.__typename !== "Description") return message(r, 422, "Could not save the description", [answer.message ?? answer.__typename], back);
-    return redirect(res, withDone(then, "saved", back));
+    return redirect(res, withDone(then, "saved"));
   }
   const parsed = readRegenerateForm(form);
   if ("problems" in parsed) return message(r, 400, "Could not queue the job", parsed.problems, back);
@@ -586,5 +577,5 @@ async function postVerdict(r: Request, gql: GqlCaller, form: Map<string, string>
     const status = answer.__typename === "NotFoundError" || answer.__typename === "InvalidIdError" ? 404 : answer.__typename === "UnauthorizedError" ? 403 : 422;
     return message(r, status, "Could not record the verdict", [answer.message ?? answer.__typename], back);
   }
-  return redirect(r.res, withDone(back, DONE_BY_VERDICT[verdict]!, "/review"));
+  return redirect(r.res, withDone(back, DONE_BY_VERDICT[verdict]!));
 }

@@ -43,8 +43,14 @@ function normalOrigin(value: string): string | null {
   }
 }
 
-/** A redirect target taken from a form: a path on this server, never another origin. */
+/**
+ * A redirect target taken from a form: a path on this server, never another origin, also once
+ * parsed as a URL. Parsing resolves dot segments and reads a backslash as a slash, so
+ * `/.//evil.example/x` has the path `//evil.example/x`, another host's address wherever the path is
+ * written out again (a redirect that sets ?done= does).
+ */
 export function localPath(value: string | undefined, fallback: string): string {
   if (!value || !value.startsWith("/") || value.startsWith("//") || value.startsWith("/\\") || /[\u0000-\u001f]/.test(value)) return fallback;
+  if (/^[/\\]{2}/.test(new URL(value, "http://local").pathname)) return fallback;
   return value;
 }

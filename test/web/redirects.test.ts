@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createHttpApp } from "../../src/server.js";
 import { withDone } from "../../src/web/index.js";
+import { localPath } from "../../src/web/origin.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeGoya } from "../support/factories.js";
 import { serveOnFreePort } from "../support/http.js";
@@ -24,19 +25,19 @@ const HOSTILE = [
 /** Resolved against this server the way a browser resolves a Location. */
 const originOf = (location: string) => new URL(location, "http://workbench.local").origin;
 
-describe("withDone", () => {
+describe("localPath, then withDone", () => {
   it.each(HOSTILE)("%s stays on this server", (back) => {
-    const location = withDone(back, "saved", "/artworks/Q1");
+    const location = withDone(localPath(back, "/artworks/Q1"), "saved");
     expect(originOf(location), location).toBe("http://workbench.local");
     expect(location).toMatch(/^\/(?![/\\])/);
     expect(new URL(location, "http://workbench.local").searchParams.get("done")).toBe("saved");
   });
 
   it("keeps a local path's query and fragment", () => {
-    expect(withDone("/review?after=abc&done=old#item", "approved", "/review")).toBe("/review?after=abc&done=approved#item");
-    expect(withDone("/.//evil.example/x", "approved", "/review")).toBe("/review?done=approved");
+    expect(withDone(localPath("/review?after=abc&done=old#item", "/review"), "approved")).toBe("/review?after=abc&done=approved#item");
+    expect(withDone(localPath("/.//evil.example/x", "/review"), "approved")).toBe("/review?done=approved");
     // An encoded slash stays encoded: a local path, kept.
-    expect(withDone("/./%2f/evil.example", "saved", "/")).toBe("/%2f/evil.example?done=saved");
+    expect(withDone(localPath("/./%2f/evil.example", "/"), "saved")).toBe("/%2f/evil.example?done=saved");
   });
 });
 
