@@ -15,7 +15,7 @@ import { countStale, embedStale, type EmbedRunSummary } from "./store.js";
  * The embed job kind: one queued job at a time ("embed:stale"), at the lowest priority, refreshes
  * up to EMBED_BATCH missing or stale vectors per run and queues the next while any are left. A new
  * current description (from the worker, a person, a review) makes its work's vector stale; the
- * embed worker notices within EMBED_POLL_S and queues the job, as it does for a changed title.
+ * embed worker notices within EMBED_POLL_S and queues the job, as it does for a renamed work.
  * Several worker processes may run: the job's lease lets one of them run it.
  */
 
@@ -201,9 +201,9 @@ export interface EmbedWorkerOptions {
 
 /**
  * The background embedder of `artdesc worker`, `start` and `daemon`: loads the embedding model in
- * its own thread (when installed; it looks again every poll otherwise), queues the embed job when
- * vectors are stale, and runs it. It never blocks the describe worker: they share
- * only the database.
+ * its own thread (when installed; it looks again every poll otherwise; after its thread stopped,
+ * after EmbedModelHolder's backoff), queues the embed job when vectors are stale, and runs it. It
+ * never blocks the describe worker: they share only the database.
  */
 export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component> {
   const { db, config } = o;
