@@ -56,7 +56,11 @@ describe("the background embedder", () => {
         return e && e.textHash !== first.textHash ? e : null;
       });
       expect(second.textHash).toBe(textHash(passageText("Perro", "A ship on the sea.")));
-      const jobs = await t.db.job.findMany({ where: { kind: EMBED } });
+      // The vector is stored before its job is marked done: wait for that too.
+      const jobs = await until(async () => {
+        const all = await t.db.job.findMany({ where: { kind: EMBED } });
+        return all.every((j) => j.status !== "QUEUED" && j.status !== "RUNNING") && all;
+      });
       expect(jobs.length).toBeGreaterThanOrEqual(2);
       expect(jobs.every((j) => j.priority === -10)).toBe(true);
       expect(jobs.filter((j) => j.status === "SUCCEEDED").length).toBeGreaterThanOrEqual(2);
