@@ -38,7 +38,7 @@ export async function recordModelDescription(
   out: DescribeOutput,
   now = new Date(),
   quality?: QualityContext,
-): Promise<{ description: Description; becameCurrent: boolean }> {
+): Promise<{ description: Description; becameCurrent: boolean; outdatedFile: boolean }> {
   const artworkId = job.artworkId;
   if (artworkId == null) throw new Error(`Job ${job.id} has no artwork`);
   const p = out.params;
@@ -97,17 +97,37 @@ export async function recordModelDescription(
         experimentArm: job.experimentArm,
       },
     });
-    if (job.experimentId != null) return { description, becameCurrent: false };
+    if (job.experimentId != null) return { description, becameCurrent: false, outdatedFile: false };
+    // A job that read a file the work no longer shows (a re-upload or another main image came while
+    // it ran) never replaces a text made from the file it shows now: that text is newer news.
+    const main = await tx.image.findFirst({ where: { artworkId, ...describableImage }, select: { id: true, localHash: true } });
+    let unchangedSince = {};
+    if (main && !sameFile({ imageId, imageHash: out.imageHash }, main)) {
+      const art = await tx.artwork.findUniqueOrThrow({
+        where: { id: artworkId },
+        select: { currentDescriptionId: true, currentDescription: { select: { imageId: true, imageHash: true } } },
+      });
+      if (art.currentDescription && sameFile(art.currentDescription, main)) return { description, becameCurrent: false, outdatedFile: true };
+      unchangedSince = { currentDescriptionId: art.currentDescriptionId };
+    }
     // Conditional, so a person's text (or an approval) that came while the job ran is kept too.
     const moved = await tx.artwork.updateMany({
       where: job.force
-        ? { id: artworkId }
-        : { id: artworkId, OR: [{ currentDescriptionId: null }, { currentDescription: replaceableDescription }] },
+        ? { id: artworkId, ...unchangedSince }
+        : { id: artworkId, ...unchangedSince, OR: [{ currentDescriptionId: null }, { currentDescription: replaceableDescription }] },
       data: { currentDescriptionId: description.id },
     });
-    return { description, becameCurrent: moved.count === 1 };
+    return { description, becameCurrent: moved.count === 1, outdatedFile: false };
   }).finally(() => releaseLease(db, leaseName(job.id), holder));
   return result;
+}
+
+/**
+ * Whether a text was made from the file an image has now: the same Image row, and the same bytes
+ * where both hashes are known (a row written before texts kept their image's hash counts as the same).
+ */
+function sameFile(d: { imageId: number | null; imageHash: string | null }, image: { id: number; localHash: string | null }): boolean {
+  return d.imageId === image.id && (d.imageHash === null || image.localHash === null || d.imageHash === image.localHash);
 }
 
 /** What `describe --like` needs to run a description again (see prisma/schema.prisma). */

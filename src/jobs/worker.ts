@@ -367,7 +367,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           continue;
         }
         try {
-          const { description, becameCurrent } = await recordModelDescription(db, job, h, imageId, out, new Date(), quality);
+          const { description, becameCurrent, outdatedFile } = await recordModelDescription(db, job, h, imageId, out, new Date(), quality);
           suspects.delete(job.id);
           engineStops.delete(job.id);
           logDescription(wlog, {
@@ -381,7 +381,8 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
             modelId: out.model.modelId,
             device: out.model.device,
           });
-          if (!becameCurrent && job.experimentId == null) wlog.info({ job: job.id, description: description.id }, "kept as history: the current text is a person's");
+          if (outdatedFile) wlog.info({ job: job.id, description: description.id }, "kept as history: the image's file changed while it ran, and the current text describes the new one");
+          else if (!becameCurrent && job.experimentId == null) wlog.info({ job: job.id, description: description.id }, "kept as history: the current text is a person's");
         } catch (err) {
           if (err instanceof LostClaimError) wlog.warn({ job: job.id }, "job was cancelled or taken over: result dropped");
           else {
