@@ -528,6 +528,7 @@ export async function requeueStale(db: Db, staleMs: number, at?: Date): Promise<
 /**
  * Cancels a queued or running job. A running one is dropped from its batch at the worker's next
  * progress write (every 500 ms): its rows leave the decode, its batch mates go on, nothing is written.
+ * A cancelled fallback ladder step marks its work as needing a person (review/failed-fallback.ts).
  */
 export async function cancelJob(db: Db, jobId: number, at?: Date): Promise<Job | null> {
   const job = await db.job.findUnique({ where: { id: jobId } });
@@ -541,6 +542,8 @@ export async function cancelJob(db: Db, jobId: number, at?: Date): Promise<Job |
     const fresh = await db.job.findUniqueOrThrow({ where: { id: jobId } });
     throw new JobNotCancellableError(jobId, fresh.status);
   }
+  // A cancelled fallback step leaves its rejected text current with nothing left to try.
+  await flagFailedFallbacks(db, [jobId]);
   return db.job.findUniqueOrThrow({ where: { id: jobId } });
 }
 

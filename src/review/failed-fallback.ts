@@ -3,15 +3,16 @@ import type { Prisma } from "../generated/prisma/client.js";
 
 /**
  * A fallback ladder step's job that failed for good (its attempts spent, an image it can never
- * read, a worker that died on its last attempt) leaves the rejected text current, and nothing else
- * will try again: the work needs a person, as when the ladder is spent (verdict.ts, "needsPerson").
+ * read, a worker that died on its last attempt) or was cancelled leaves the rejected text current,
+ * and nothing else will try again: the work needs a person, as when the ladder is spent (verdict.ts,
+ * "needsPerson").
  * Only while that text is still current and that step is still the work's latest: a person's text,
  * an approval or a newer step since has settled it otherwise. Returns how many works it marked.
  */
 export async function flagFailedFallbacks(db: Db | Prisma.TransactionClient, jobIds: readonly number[]): Promise<number> {
   if (jobIds.length === 0) return 0;
   const steps = await db.review.findMany({
-    where: { fallbackJobId: { in: [...jobIds] }, fallbackStep: { not: null }, fallbackJob: { status: "FAILED" } },
+    where: { fallbackJobId: { in: [...jobIds] }, fallbackStep: { not: null }, fallbackJob: { status: { in: ["FAILED", "CANCELLED"] } } },
     select: { descriptionId: true, fallbackStep: true, description: { select: { artworkId: true } } },
   });
   // Two rejections of one text share one job (review.ts): one mark.

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
 import { setHumanDescription } from "../../src/jobs/descriptions.js";
-import { failJob, queueAfterSync, requeueStale } from "../../src/jobs/queue.js";
+import { cancelJob, failJob, queueAfterSync, requeueStale } from "../../src/jobs/queue.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import { createLogger } from "../../src/log.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
@@ -211,6 +211,21 @@ describe("the fallback ladder", () => {
     expect(await failJob(t.db, retried.job, "w", "out of memory")).toBe("retry");
     expect((await artworkReview(retried.a.qid)).review).toMatchObject({ needsPerson: false, fallbackStep: 1, fallbackJob: { status: "QUEUED" } });
     await t.db.job.update({ where: { id: retried.job.id }, data: { status: "CANCELLED", finishedAt: new Date() } });
+  });
+
+  it("a step's job a person cancels leaves the rejected text current: the work needs a person", async () => {
+    const a = await makeArtwork(t.db);
+    const d = await addDescription(t.db, a.id, "A cow, says the model.");
+    const r = (await review(d.id, "REJECTED")).data.reviewDescription;
+    expect(r).toMatchObject({ fallbackStep: 1, fallbackJob: { status: "QUEUED" } });
+    await cancelJob(t.db, r.fallbackJob.number);
+    expect((await artworkReview(a.qid)).review).toMatchObject({ state: "REJECTED", needsPerson: true, fallbackStep: 1, fallbackJob: { status: "CANCELLED" } });
+    expect((await t.db.artwork.findUniqueOrThrow({ where: { id: a.id } })).currentDescriptionId).toBe(d.id);
+    // Cancelling any other job marks nothing.
+    const b = await makeArtwork(t.db);
+    const plain = await t.db.job.create({ data: { artworkId: b.id, status: "QUEUED" } });
+    await cancelJob(t.db, plain.id);
+    expect((await t.db.artwork.findUniqueOrThrow({ where: { id: b.id } })).needsPerson).toBe(false);
   });
 
   it("a rejected person's text, an older version, or a work that left the inventory only records the verdict", async () => {
