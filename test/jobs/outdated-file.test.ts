@@ -73,7 +73,7 @@ describe("a job that read a file the image no longer has", () => {
     // Wikidata's P18 changed while the first job ran: another file is the main image now.
     await t.db.image.update({ where: { id: image.id }, data: { isMain: false } });
     const other = await t.db.image.create({ data: { artworkId: art.id, fileTitle: "File:Other.jpg", isMain: true, localPath: "cd/other.jpg", localHash: NEW } });
-    const fresh = await recordModelDescription(t.db, { ...second, imageId: other.id }, "test", other.id, { ...base, imageHash: NEW });
+    const fresh = await recordModelDescription(t.db, second, "test", other.id, { ...base, imageHash: NEW });
     expect(fresh.becameCurrent).toBe(true);
     expect(await recordModelDescription(t.db, first, "test", image.id, { ...base, imageHash: OLD })).toMatchObject({ becameCurrent: false, outdatedFile: true });
     expect(await current(art.id)).toBe(fresh.description.id);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +10,7 @@ import { assessAndStore, assessForWrite, imageFacts, qualityInputFor, qualitySet
 import { runSync } from "../../src/sync/sync.js";
 import { runCli } from "../support/cli.js";
 import { createTestDb, type TestDb } from "../support/db.js";
+import { capturingLogger } from "../support/log.js";
 import { gql } from "../support/graphql.js";
 import { addDonkeyAquatint, buildGoyaWorld, DONKEY, DONKEY_AQUATINT, startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
 
@@ -173,6 +174,21 @@ describe("image figures", () => {
       expect(facts.chroma).toBeLessThan(10);
       // ...but not written onto the row, which now names the painting.
       expect((await t.db.image.findUniqueOrThrow({ where: { id: image.id } })).chroma).toBeNull();
+    } finally {
+      await t.db.image.update({ where: { id: image.id }, data: { localPath: image.localPath } });
+    }
+  });
+
+  it("an image sharp cannot read is unknown, and the warning reaches the log once a minute however often it is asked", async () => {
+    const work = await t.db.artwork.findUniqueOrThrow({ where: { qid: DONKEY_AQUATINT }, include: { images: true } });
+    const image = work.images[0]!;
+    const broken = join(imageDir, "broken.jpg");
+    writeFileSync(broken, "not an image");
+    await t.db.image.update({ where: { id: image.id }, data: { localPath: "broken.jpg", chroma: null, tintHue: null, tintChroma: null } });
+    const { lines, log: captured } = capturingLogger("warn");
+    try {
+      for (let i = 0; i < 3; i++) expect(await imageFacts(t.db, image.id, imageDir, captured)).toEqual({ chroma: null });
+      expect(lines.map((l) => l.msg)).toEqual(["image chroma could not be measured: COLOUR_ON_MONOCHROME is not judged"]);
     } finally {
       await t.db.image.update({ where: { id: image.id }, data: { localPath: image.localPath } });
     }
