@@ -307,6 +307,26 @@ function quantity(e: RawEntity, p: string): { amount: number; unit: string | nul
   return { amount, unit };
 }
 
+/**
+ * The creators an entity's statements credit, as the inventory query reads them: every
+ * non-deprecated P170 value, and every attribution qualifier (P1773–P1780) on an unknown-value P170.
+ * Pure; `claims` must have been asked for.
+ */
+export function creditedCreators(e: RawEntity): Set<string> {
+  const out = new Set(itemValues(e, "P170"));
+  for (const s of activeStatements(e, "P170")) {
+    if (s.mainsnak.snaktype !== "somevalue") continue;
+    const qualifiers = (s as { qualifiers?: Record<string, { datavalue?: { value?: { id?: unknown } } }[]> }).qualifiers ?? {};
+    for (const p of Object.keys(ATTRIBUTION_QUALIFIERS)) {
+      for (const q of qualifiers[p] ?? []) {
+        const id = q.datavalue?.value?.id;
+        if (typeof id === "string" && QID.test(id)) out.add(id);
+      }
+    }
+  }
+  return out;
+}
+
 /** Details of one artwork from a wbgetentities entity (props info|claims|labels). */
 export function parseArtwork(e: RawEntity, languages: string[]): ArtworkDetails {
   const labels: Record<string, string> = {};

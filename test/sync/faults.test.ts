@@ -133,6 +133,18 @@ describe("faults", () => {
     expect(await t.db.artwork.count({ where: { state: "ACTIVE" } })).toBe(5);
   });
 
+  it("a query service that answers with no works (it lags) marks none as gone: Wikidata still credits them, and the run says so", async () => {
+    const { sync, t } = await freshSync();
+    world.fault({ target: "sparql", kind: "empty" });
+    const r = await sync();
+    expect(r).toMatchObject({ status: "PARTIAL", seen: 0, removed: 0 });
+    const failures = await t.db.syncFailure.findMany({ where: { syncRunId: r.runId } });
+    expect(failures).toHaveLength(5);
+    expect(failures.every((f) => f.stage === "removal" && /still credits it to the creator: left as it is/.test(f.reason))).toBe(true);
+    expect(await t.db.artwork.count({ where: { state: "ACTIVE" } })).toBe(5);
+    expect(await sync()).toMatchObject({ status: "SUCCEEDED", seen: 5, failed: 0 });
+  });
+
   it("a sync refuses to start without USER_AGENT_CONTACT, and says why", async () => {
     const t = await createTestDb();
     cleanups.push(() => t.close());

@@ -24,7 +24,9 @@ export type FaultKind =
   | "no-info"
   | "missing-entity"
   | "wrong-types"
-  | "drop-page";
+  | "drop-page"
+  /** SPARQL: a well-formed answer with no rows (a lagging or short-answering query service). */
+  | "empty";
 
 export interface Fault {
   target: FaultTarget;
@@ -145,7 +147,8 @@ export async function startWorldServer(model: WorldModel, options: ServerOptions
       case "no-info":
       case "missing-entity":
       case "wrong-types":
-      case "drop-page": {
+      case "drop-page":
+      case "empty": {
         const body = Buffer.from(JSON.stringify(malform(target, fault.kind, JSON.parse(answer.body.toString("utf8")))));
         return void res.writeHead(200, { "content-type": answer.type, "content-length": body.length }).end(body);
       }
@@ -229,7 +232,8 @@ function readBody(req: IncomingMessage): Promise<string> {
 function malform(target: FaultTarget, kind: FaultKind, json: any): unknown {
   if (target === "sparql") {
     const rows: Record<string, unknown>[] = json.results.bindings;
-    if (kind === "wrong-types") {
+    if (kind === "empty") json.results.bindings = [];
+    else if (kind === "wrong-types") {
       if (rows[0]) rows[0].version = { type: "literal", value: "not a number" };
       else json.results.bindings = {};
     } else if (rows[0]) {
