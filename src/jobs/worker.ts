@@ -286,12 +286,12 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       try {
         signal.throwIfAborted();
         const prepared = await prepare(job, signal);
-        if (typeof prepared !== "string") {
+        if (!("cannot" in prepared)) {
           ready.push({ job, ...prepared });
           continue;
         }
-        const outcome = await failJob(db, job, h, prepared, { permanent: true });
-        wlog.warn({ job: job.id, error: prepared, outcome }, "job cannot run");
+        const outcome = await failJob(db, job, h, prepared.cannot, { permanent: prepared.permanent });
+        wlog.warn({ job: job.id, error: prepared.cannot, outcome }, "job cannot run");
       } catch (err) {
         if (signal.aborted) {
           await requeueJob(db, job.id, h);
@@ -401,51 +401,55 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       leaveEngine(entry);
       clearInterval(flushTimer);
       await flushing;
-      for (const { job, input } of ready) {
-        if (reason instanceof ShutdownAbort) {
-          await requeueJob(db, job.id, h);
-        } else if (reason instanceof ImageInputError) {
-          // The image is unusable: that job fails for good; its batch mates go back untouched.
-          if (reason.path === input.imagePath) await failJob(db, job, h, imageProblem(reason, config.IMAGE_DIR), { permanent: true });
-          else await requeueJob(db, job.id, h, "batch mate had an unusable image");
-          wlog.warn({ job: job.id, err: reason }, "unusable image");
-        } else if (reason instanceof EngineStoppedError) {
-          // Its culprit only if it was alone on the engine, and the first to see it stop (a batch
-          // that called a describer already closed by another's stop never ran).
-          const alone = ready.length === 1 && !entry.shared && firstToSeeStop;
-          remember(suspects, job.id);
-          const stops = alone ? (engineStops.get(job.id) ?? 0) + 1 : (engineStops.get(job.id) ?? 0);
-          if (alone) remember(engineStops, job.id, stops);
-          if (stops < 2 || !alone) {
-            // Perhaps not the job's fault: it goes back untouched while the model is loaded again.
-            await requeueJob(db, job.id, h, "the description engine stopped; retried after reloading the model");
+      try {
+        for (const { job, input } of ready) {
+          if (reason instanceof ShutdownAbort) {
+            await requeueJob(db, job.id, h);
+          } else if (reason instanceof ImageInputError) {
+            // The image is unusable: that job fails for good; its batch mates go back untouched.
+            if (reason.path === input.imagePath) await failJob(db, job, h, imageProblem(reason, config.IMAGE_DIR), { permanent: true });
+            else await requeueJob(db, job.id, h, "batch mate had an unusable image");
+            wlog.warn({ job: job.id, err: reason }, "unusable image");
+          } else if (reason instanceof EngineStoppedError) {
+            // Its culprit only if it was alone on the engine, and the first to see it stop (a batch
+            // that called a describer already closed by another's stop never ran).
+            const alone = ready.length === 1 && !entry.shared && firstToSeeStop;
+            remember(suspects, job.id);
+            const stops = alone ? (engineStops.get(job.id) ?? 0) + 1 : (engineStops.get(job.id) ?? 0);
+            if (alone) remember(engineStops, job.id, stops);
+            if (stops < 2 || !alone) {
+              // Perhaps not the job's fault: it goes back untouched while the model is loaded again.
+              await requeueJob(db, job.id, h, "the description engine stopped; retried after reloading the model");
+            } else {
+              const error = `the description engine stopped while describing it ${stops} times; the model was loaded again each time`;
+              const outcome = await failJob(db, job, h, error);
+              wlog.error({ job: job.id, stops, outcome }, "the description engine stopped again on this job alone: the attempt counts");
+            }
+          } else if (reason instanceof LostClaimError) {
+            await releaseLease(db, leaseName(job.id), h);
           } else {
-            const error = `the description engine stopped while describing it ${stops} times; the model was loaded again each time`;
-            const outcome = await failJob(db, job, h, error);
-            wlog.error({ job: job.id, stops, outcome }, "the description engine stopped again on this job alone: the attempt counts");
+            // Anyone can read a job's error: our engine's typed errors keep their message (it names
+            // no path); anything else is named by its class; the log has it whole.
+            const outcome = await failJob(db, job, h, reason instanceof EngineOutOfMemoryError ? reason.message : failureReason(reason));
+            wlog.error({ job: job.id, err: reason, outcome }, "describe failed");
           }
-        } else if (reason instanceof LostClaimError) {
-          await releaseLease(db, leaseName(job.id), h);
-        } else {
-          // Anyone can read a job's error: our typed errors keep their message, anything else
-          // (whose message may name local paths) is named by its class; the log has it whole.
-          // Our engine's typed errors keep their message (it names no path); anything else is named by its class.
-          const outcome = await failJob(db, job, h, reason instanceof EngineOutOfMemoryError ? reason.message : failureReason(reason));
-          wlog.error({ job: job.id, err: reason, outcome }, "describe failed");
         }
-      }
-      if (firstToSeeStop) {
-        // Taken out of use above, so closed here even while stopping (stop() closes only the current one).
-        if (!stopping) wlog.error({ err: reason }, "the description engine stopped: reloading the model");
-        await d.close().catch(() => undefined);
-        if (!stopping) void loadModel();
+      } finally {
+        // Even when giving a job back failed (a full disk, a locked database): a worker left without
+        // an engine would otherwise wait for one forever.
+        if (firstToSeeStop) {
+          // Taken out of use above, so closed here even while stopping (stop() closes only the current one).
+          if (!stopping) wlog.error({ err: reason }, "the description engine stopped: reloading the model");
+          await d.close().catch(() => undefined);
+          if (!stopping) void loadModel();
+        }
       }
     }
   }
 
-  /** The image and prompt facts of a job, or why it cannot run. */
-  async function prepare(job: Job, signal: AbortSignal): Promise<Omit<Ready, "job"> | string> {
-    if (job.artworkId == null) return "the job names no artwork";
+  /** The image and prompt facts of a job, or why it cannot run (and whether a later attempt could). */
+  async function prepare(job: Job, signal: AbortSignal): Promise<Omit<Ready, "job"> | { cannot: string; permanent: boolean }> {
+    if (job.artworkId == null) return { cannot: "the job names no artwork", permanent: true };
     const art = await db.artwork.findUnique({
       where: { id: job.artworkId },
       select: {
@@ -457,9 +461,16 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         links: { where: { property: "P186" }, orderBy: { position: "asc" }, select: { item: { select: { label: true } } } },
       },
     });
-    if (!art) return "the artwork no longer exists";
+    if (!art) return { cannot: "the artwork no longer exists", permanent: true };
     const image = art.images[0];
-    if (!image?.localPath) return `artwork ${art.qid} has no downloaded main image`;
+    if (!image?.localPath) {
+      // A sync writes a new main image's row before it downloads the file (after its batch of
+      // works): until then the job is tried again later, not failed for good.
+      const pending = await db.image.count({ where: { artworkId: job.artworkId, isMain: true, missing: false, localPath: null } });
+      return pending
+        ? { cannot: `artwork ${art.qid}'s main image is not downloaded yet`, permanent: false }
+        : { cannot: `artwork ${art.qid} has no downloaded main image`, permanent: true };
+    }
     // Throws ImageSourceError when the image cannot be had (missing, or a failed fetch).
     const imagePath = await images.localFile({ localPath: image.localPath, localHash: image.localHash, localBytes: image.localBytes }, signal);
     const medium = art.links.map((l) => l.item.label).filter(Boolean).join(", ");

@@ -198,6 +198,24 @@ describe("worker", () => {
     await stop(w);
   });
 
+  it("a job whose main image a sync has not downloaded yet is tried again later; one whose image is missing on Commons fails for good", async () => {
+    const config = configFor();
+    const pending = await artworkWithFile(config);
+    const gone = await artworkWithFile(config);
+    const a = (await enqueueDescribe(t.db, config, pending)).job;
+    const b = (await enqueueDescribe(t.db, config, gone)).job;
+    // What a sync leaves between writing a new main image's row and downloading its file.
+    await t.db.image.update({ where: { id: pending.imageId }, data: { localPath: null } });
+    await t.db.image.update({ where: { id: gone.imageId }, data: { localPath: null, missing: true } });
+    const w = await worker(config, scriptedDescriber());
+    await waitFor(() => t.db.job.findFirst({ where: { id: b.id, status: "FAILED" } }));
+    const retried = await waitFor(() => t.db.job.findFirst({ where: { id: a.id, status: "QUEUED", attempts: 1 } }));
+    expect(retried.error).toMatch(/main image is not downloaded yet/);
+    expect(retried.runAfter.getTime()).toBeGreaterThan(Date.now());
+    expect((await t.db.job.findUniqueOrThrow({ where: { id: b.id } })).error).toMatch(/has no downloaded main image/);
+    await stop(w);
+  });
+
   it("on stop lets the current description finish within the grace period", async () => {
     const config = configFor({ SHUTDOWN_GRACE_S: "30" });
     const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
@@ -253,6 +271,40 @@ describe("worker", () => {
     expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(1);
     await stop(w);
   });
+
+  it("reloads the model even when giving the job back fails (a failing disk): the job is taken back later and described", async () => {
+    const config = configFor({ HEARTBEAT_STALE_S: "1" });
+    const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
+    const broken = scriptedDescriber();
+    broken.failNext(new EngineStoppedError("description worker exited (code 1)"));
+    const healthy = scriptedDescriber();
+    let opened = 0;
+    // Moving a running job back to the queue fails while the trigger is there.
+    const when = `OLD.status = 'RUNNING' AND NEW.status = 'QUEUED'`;
+    if (onPostgres) {
+      await t.db.$executeRawUnsafe(`CREATE FUNCTION refuse_requeue() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk I/O error'; END $$`);
+      await t.db.$executeRawUnsafe(`CREATE TRIGGER refuse_requeue BEFORE UPDATE ON "Job" FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION refuse_requeue()`);
+    } else {
+      await t.db.$executeRawUnsafe(`CREATE TRIGGER refuse_requeue BEFORE UPDATE ON "Job" WHEN ${when} BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`);
+    }
+    const mend = async () => {
+      await t.db.$executeRawUnsafe(onPostgres ? `DROP TRIGGER IF EXISTS refuse_requeue ON "Job"` : `DROP TRIGGER IF EXISTS refuse_requeue`);
+      if (onPostgres) await t.db.$executeRawUnsafe(`DROP FUNCTION IF EXISTS refuse_requeue()`);
+    };
+    try {
+      const w = await startWorker({ db: t.db, config, log, pollMs: 20, progressEveryMs: 20, openDescriber: async () => (++opened === 1 ? broken : healthy) });
+      running.push(w);
+      await waitFor(async () => opened === 2);
+      expect(broken.closed).toBe(true);
+      await mend();
+      // The job was left RUNNING; once its heartbeat is stale it goes back to the queue and is described.
+      await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "SUCCEEDED" } }), 20_000);
+      expect(healthy.calls.length).toBeGreaterThan(0);
+      await stop(w);
+    } finally {
+      await mend();
+    }
+  }, 30_000);
 
   /**
    * Engines whose thread dies a little into any run that holds the poison image: every run on that
