@@ -110,12 +110,15 @@ export async function recordModelDescription(
       if (art.currentDescription && sameFile(art.currentDescription, main)) return { description, becameCurrent: false, outdatedFile: true };
       unchangedSince = { currentDescriptionId: art.currentDescriptionId };
     }
+    // A text that is not a fallback ladder step's starts the work's review afresh: a "needs a
+    // person" mark or a ladder step was about the text it replaces.
+    const ladderStep = await tx.review.findFirst({ where: { fallbackJobId: job.id, fallbackStep: { not: null } }, select: { id: true } });
     // Conditional, so a person's text (or an approval) that came while the job ran is kept too.
     const moved = await tx.artwork.updateMany({
       where: job.force
         ? { id: artworkId, ...unchangedSince }
         : { id: artworkId, ...unchangedSince, OR: [{ currentDescriptionId: null }, { currentDescription: replaceableDescription }] },
-      data: { currentDescriptionId: description.id },
+      data: ladderStep ? { currentDescriptionId: description.id } : { currentDescriptionId: description.id, needsPerson: false, fallbackStep: null },
     });
     return { description, becameCurrent: moved.count === 1, outdatedFile: false };
   }).finally(() => releaseLease(db, leaseName(job.id), holder));

@@ -17,7 +17,7 @@ import {
 } from "../generation/params.js";
 import { acquireLease, deadHolders, leaseHolderVerdict, processColumns, releaseLease, renewLease } from "./lease.js";
 import { thisProcess } from "./process-identity.js";
-import { flagFailedFallbacks } from "../review/failed-fallback.js";
+import { flagFailedFallbacks, flagMissedFallbacks } from "../review/failed-fallback.js";
 import { keepsCurrent } from "../review/verdict.js";
 
 /**
@@ -552,6 +552,8 @@ export function describeAfterSync(rt: { db: Db; config: Config; log: { info(o: o
   return async (runId) => {
     const summary = await queueAfterSync(rt.db, rt.config);
     rt.log.info({ runId, ...summary }, "nightly describe jobs queued");
+    const marked = await flagMissedFallbacks(rt.db);
+    if (marked) rt.log.info({ runId, marked }, "works whose fallback step had ended without its mark now need a person");
     return summary.queued;
   };
 }

@@ -20,10 +20,22 @@ export async function flagFailedFallbacks(db: Db | Prisma.TransactionClient, job
   let flagged = 0;
   for (const s of marks.values()) {
     const r = await db.artwork.updateMany({
-      where: { id: s.description.artworkId, currentDescriptionId: s.descriptionId, fallbackStep: s.fallbackStep },
+      where: { id: s.description.artworkId, currentDescriptionId: s.descriptionId, fallbackStep: s.fallbackStep, needsPerson: false },
       data: { needsPerson: true },
     });
     flagged += r.count;
   }
   return flagged;
+}
+
+/**
+ * The same, for every ladder step that ended so (the nightly run calls it): a process that died
+ * between a step's job ending and its mark left the work unmarked, and nothing else would mark it.
+ */
+export async function flagMissedFallbacks(db: Db): Promise<number> {
+  const steps = await db.review.findMany({
+    where: { fallbackStep: { not: null }, fallbackJob: { status: { in: ["FAILED", "CANCELLED"] } } },
+    select: { fallbackJobId: true },
+  });
+  return flagFailedFallbacks(db, [...new Set(steps.map((s) => s.fallbackJobId!))]);
 }

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
 import { setHumanDescription } from "../../src/jobs/descriptions.js";
-import { cancelJob, failJob, queueAfterSync, requeueStale } from "../../src/jobs/queue.js";
+import { cancelJob, describeAfterSync, failJob, queueAfterSync, requeueStale } from "../../src/jobs/queue.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import { createLogger } from "../../src/log.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
@@ -174,6 +174,22 @@ describe("the fallback ladder", () => {
     expect((await artworkReview(a.qid)).review).toMatchObject({ state: "APPROVED", needsPerson: false, fallbackStep: null });
   });
 
+  it("a new model text that is not a ladder step's (a regenerate) starts the review afresh: no longer needs a person, and its rejection is step 1", async () => {
+    const none = createGraphqlApp({ db: t.db, config: { ...config, REVIEW_FALLBACK_LADDER: [] }, log });
+    const a = await makeArtwork(t.db);
+    const d = await addDescription(t.db, a.id, "A blurry text.");
+    await gql(none, REVIEW, { id: String(d.id), verdict: "REJECTED" }, AUTH);
+    expect((await artworkReview(a.qid)).review).toMatchObject({ needsPerson: true });
+    const regen = `mutation($id: ID!) { regenerateDescription(id: $id) { ... on Job { number } } }`;
+    const job = (await gql(yoga, regen, { id: a.qid }, AUTH)).data.regenerateDescription.number;
+    await drainQueue();
+    const made = await t.db.job.findUniqueOrThrow({ where: { id: job }, include: { result: true } });
+    expect((await t.db.artwork.findUniqueOrThrow({ where: { id: a.id } })).currentDescriptionId).toBe(made.result!.id);
+    expect((await artworkReview(a.qid)).review).toMatchObject({ state: "UNREVIEWED", needsPerson: false, fallbackStep: null });
+    expect((await review(made.result!.id, "REJECTED")).data.reviewDescription).toMatchObject({ fallbackStep: 1 });
+    await drainQueue();
+  });
+
   it("a work without a downloaded image cannot be described again: it needs a person", async () => {
     const a = await makeArtwork(t.db, { image: false });
     const d = await addDescription(t.db, a.id, "A text from before the image was lost.");
@@ -211,6 +227,20 @@ describe("the fallback ladder", () => {
     expect(await failJob(t.db, retried.job, "w", "out of memory")).toBe("retry");
     expect((await artworkReview(retried.a.qid)).review).toMatchObject({ needsPerson: false, fallbackStep: 1, fallbackJob: { status: "QUEUED" } });
     await t.db.job.update({ where: { id: retried.job.id }, data: { status: "CANCELLED", finishedAt: new Date() } });
+  });
+
+  it("a step that ended without its mark (the process died in between) is marked by the next nightly run", async () => {
+    const a = await makeArtwork(t.db);
+    const d = await addDescription(t.db, a.id, "A sheep, says the model.");
+    const r = (await review(d.id, "REJECTED")).data.reviewDescription;
+    // The job's end was written; the mark that follows it was not.
+    await t.db.job.update({ where: { id: r.fallbackJob.number }, data: { status: "FAILED", finishedAt: new Date(), error: "the image cannot be read" } });
+    expect((await artworkReview(a.qid)).review.needsPerson).toBe(false);
+    const lines: string[] = [];
+    await describeAfterSync({ db: t.db, config, log: { info: (_o: object, msg: string) => void lines.push(msg) } })(0);
+    expect((await artworkReview(a.qid)).review).toMatchObject({ state: "REJECTED", needsPerson: true, fallbackStep: 1 });
+    expect(lines).toContain("works whose fallback step had ended without its mark now need a person");
+    await t.db.job.deleteMany({ where: { status: "QUEUED" } });
   });
 
   it("a step's job a person cancels leaves the rejected text current: the work needs a person", async () => {
