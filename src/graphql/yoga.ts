@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import { GraphQLError } from "graphql";
+import { GraphQLError, Kind } from "graphql";
 import { createYoga, maskError, type YogaServerInstance } from "graphql-yoga";
 import type { Config } from "../config.js";
 import { type Db, isDatabaseUnavailable } from "../db.js";
@@ -8,6 +8,7 @@ import { createLogger, type Logger } from "../log.js";
 import type { Context } from "./builder.js";
 import { renderOfflineGraphiQL, useGraphiQLHeaders } from "./graphiql.js";
 import type { CostOptions } from "./limits/cost.js";
+import { BadUserInputError } from "./errors.js";
 import { withEventLoopTurns } from "./limits/event-loop.js";
 import { type RequestLimits, useRequestLimits } from "./limits/plugin.js";
 import { PersistedQueryStore, usePersistedQueries } from "./persisted-queries.js";
@@ -82,6 +83,26 @@ export function requestLimits(config: Config): RequestLimits {
 }
 
 /** The GraphQL app, without a listening socket: tests call `yoga.fetch`. */
+/** Errors maskError has seen, each logged there (or judged the client's): Yoga's own error lines for them are noise. */
+const loggedByMask = new WeakSet<Error>();
+
+/**
+ * A connection's `after`/`before` that Pothos cannot decode, or that decodes to a value of the wrong
+ * type for the cursor column (Prisma then refuses the query's `cursor`).
+ */
+function isBadCursor(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === "PothosValidationError") return /^Invalid cursor/.test(err.message);
+  return err.name === "PrismaClientValidationError" && /\bcursor: \{/.test(err.message);
+}
+
+/** Which paging argument of the failing field carried the cursor ("after" when it has both, or cannot tell). */
+function cursorArgument(error: unknown): string {
+  const field = error instanceof GraphQLError ? error.nodes?.[0] : undefined;
+  const names = field && field.kind === Kind.FIELD ? (field.arguments ?? []).map((a) => a.name.value) : [];
+  return names.includes("before") && !names.includes("after") ? "before" : "after";
+}
+
 export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEVEL) }: AppDeps): Yoga {
   const graphqlLog = log.child({ component: "graphql" });
   return createYoga<Record<string, never>, Context>({
@@ -93,10 +114,16 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
     logging: yogaLogger(graphqlLog),
     maskedErrors: {
       maskError(error, message, isDev) {
-        const masked = maskError(error, message, isDev);
-        if (masked === error) return masked;
         const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
         const path = error instanceof GraphQLError ? error.path : undefined;
+        if (original instanceof Error) loggedByMask.add(original);
+        if (isBadCursor(original)) {
+          // A client's own mistake (a cursor it made up or cut short): its answer, with a code, not our error.
+          graphqlLog.debug({ path: path?.join("."), err: original }, "a cursor this API did not give out");
+          return new BadUserInputError(cursorArgument(error), "The cursor is not one this API gave out: page with the cursors from pageInfo or the edges.");
+        }
+        const masked = maskError(error, message, isDev);
+        if (masked === error) return masked;
         if (isClientAbort(original)) {
           graphqlLog.debug({ path: path?.join(".") }, "request aborted by the client");
           return masked;
@@ -162,8 +189,11 @@ function yogaLogger(log: Logger): YogaLogger {
     (...args: unknown[]) => {
       const err = args.find((a): a is Error => a instanceof Error);
       const text = args.filter((a) => a !== err).map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" ");
+      const original = err instanceof GraphQLError && err.originalError ? err.originalError : err;
       // A client that hung up mid-request is not a server error (a load test's end is thousands).
       if (err && isClientAbort(err)) log.debug({ err: err.message }, "request aborted by the client");
+      // Yoga logs each error our maskError replaced, which logged it already (or found it the client's).
+      else if (level === "error" && original && loggedByMask.has(original)) log.debug({ err: original.message }, "masked error (logged once above)");
       else if (err) log[level]({ err }, text || err.message);
       else log[level](text);
     };

@@ -87,6 +87,11 @@ const DONE: Record<string, string> = {
 
 const DONE_BY_VERDICT: Record<string, string> = { APPROVED: "approved", REJECTED: "rejected", NEEDS_WORK: "needs-work" };
 
+/** A word picked by a client's key from a fixed map: only the map's own keys (never `constructor`). */
+function ownValue(map: Record<string, string>, key: string): string | null {
+  return Object.hasOwn(map, key) ? map[key]! : null;
+}
+
 /** `path` (a local path that localPath accepted, maybe with a query and a fragment) with ?done=<key> set. */
 export function withDone(path: string, done: string): string {
   const u = new URL(path, "http://local");
@@ -187,7 +192,7 @@ function decodeSegment(s: string): string {
 }
 
 function base(r: Request, title: string, nav: string): Record<string, unknown> {
-  return { title, nav, session: r.session, here: r.url.pathname + r.url.search, flash: DONE[r.url.searchParams.get("done") ?? ""] ?? null };
+  return { title, nav, session: r.session, here: r.url.pathname + r.url.search, flash: ownValue(DONE, r.url.searchParams.get("done") ?? "") };
 }
 
 function message(r: Request, status: number, heading: string, lines: string[], back?: string): void {
@@ -226,7 +231,16 @@ async function fetchCards(gql: GqlCaller, request: CollectionRequest, variables:
     const edges = data.search.edges.map((e) => ({ cursor: e.cursor, node: { card: card(e.node.artwork, e.node.snippet) } }));
     return { page: { ...data.search, edges }, creators: data.creators, problem: null };
   }
-  const data = await gql<{ artworksConnection: Omit<ConnectionOut<unknown>, "edges"> & { edges: { cursor: string; node: CardIn }[] }; creators: { qid: string; label: string | null }[] }>(COLLECTION, variables);
+  type CollectionOut = { artworksConnection: Omit<ConnectionOut<unknown>, "edges"> & { edges: { cursor: string; node: CardIn }[] }; creators: { qid: string; label: string | null }[] };
+  let data: CollectionOut;
+  try {
+    data = await gql<CollectionOut>(COLLECTION, variables);
+  } catch (err) {
+    // A paging link this site did not make (a cursor edited or cut short).
+    if (!(err instanceof WorkbenchQueryError && err.badInput)) throw err;
+    const { creators } = await gql<{ creators: { qid: string; label: string | null }[] }>(CREATORS);
+    return { page: null, creators, problem: "That page link is not one this site made; start from the first page." };
+  }
   const edges = data.artworksConnection.edges.map((e) => ({ cursor: e.cursor, node: { card: card(e.node) } }));
   return { page: { ...data.artworksConnection, edges }, creators: data.creators, problem: null };
 }
@@ -402,7 +416,13 @@ async function jobsPage(r: Request, gql: GqlCaller): Promise<void> {
   const before = (p.get("before") ?? "").slice(0, 200);
   const after = (p.get("after") ?? "").slice(0, 200);
   const paging = before ? { last: JOBS_PAGE, before } : { first: JOBS_PAGE, after: after || null };
-  const data = await gql<JobsOut>(JOBS, { status: status ? [status] : LIVE_JOB_STATUSES, ...paging });
+  let data: JobsOut;
+  try {
+    data = await gql<JobsOut>(JOBS, { status: status ? [status] : LIVE_JOB_STATUSES, ...paging });
+  } catch (err) {
+    if (!(err instanceof WorkbenchQueryError && err.badInput)) throw err;
+    return message(r, 400, "No such page of jobs", ["That page link is not one this site made."], "/jobs");
+  }
   const href = (k: string, v: string) => `/jobs?${new URLSearchParams({ ...(status ? { status } : {}), [k]: v })}`;
   const info = data.jobs.pageInfo;
   const html = renderPage("jobs", {
@@ -511,7 +531,7 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
     }
     const value = signSession({ name: name.name, expiresAt: Math.floor(Date.now() / 1000) + SESSION_MAX_AGE_S }, c.key);
     const next = localPath(form.get("next"), "/");
-    return redirect(res, `${next}${next.includes("?") ? "&" : "?"}done=signed-in`, { "set-cookie": sessionCookie(value, secure) });
+    return redirect(res, withDone(next, "signed-in"), { "set-cookie": sessionCookie(value, secure) });
   }
   if (!r.session || !c.config.API_TOKEN) {
     return message(r, 403, "Sign in first", ["Changing descriptions and jobs needs sign-in with the server's API token."], "/sign-in");
@@ -558,7 +578,7 @@ async function postVerdict(r: Request, gql: GqlCaller, form: Map<string, string>
   const back = localPath(form.get("back"), "/review");
   const verdict = form.get("verdict") ?? "";
   const id = (form.get("description") ?? "").trim();
-  if (!(verdict in DONE_BY_VERDICT)) return message(r, 400, "Could not record the verdict", [`The verdict must be one of ${Object.keys(DONE_BY_VERDICT).join(", ")}.`], back);
+  if (!Object.hasOwn(DONE_BY_VERDICT, verdict)) return message(r, 400, "Could not record the verdict", [`The verdict must be one of ${Object.keys(DONE_BY_VERDICT).join(", ")}.`], back);
   if (!id) return message(r, 400, "Could not record the verdict", ["The form names no description."], back);
   // The review state the page showed: a verdict someone else gave meanwhile is not overwritten unseen.
   const state = form.get("state") ?? null;

@@ -50,7 +50,9 @@ function normalOrigin(value: string): string | null {
  * written out again (a redirect that sets ?done= does).
  */
 export function localPath(value: string | undefined, fallback: string): string {
-  if (!value || !value.startsWith("/") || value.startsWith("//") || value.startsWith("/\\") || /[\u0000-\u001f]/.test(value)) return fallback;
-  if (/^[/\\]{2}/.test(new URL(value, "http://local").pathname)) return fallback;
-  return value;
+  if (!value || !value.startsWith("/") || value.startsWith("//") || value.startsWith("/\\") || /[\u0000-\u001f\u007f]/.test(value)) return fallback;
+  const u = new URL(value, "http://local");
+  if (/^[/\\]{2}/.test(u.pathname)) return fallback;
+  // As parsed, so percent-encoded: a character outside ASCII is no longer one a header refuses.
+  return `${u.pathname}${u.search}${u.hash}`;
 }

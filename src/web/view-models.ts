@@ -410,7 +410,7 @@ const UNITS: Record<string, string> = { Q174728: "cm", Q11573: "m", Q174789: "mm
 function unitWord(unit: string | null): string {
   if (!unit) return "";
   const qid = unit.split("/").pop() ?? unit;
-  return UNITS[qid] ?? qid;
+  return (Object.hasOwn(UNITS, qid) ? UNITS[qid] : undefined) ?? qid;
 }
 
 export function artworkFacts(a: ArtworkIn): Fact[] {

@@ -4,6 +4,7 @@ import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
+import { capturingLogger } from "../support/log.js";
 
 let t: TestDb;
 let yoga: Yoga;
@@ -81,6 +82,25 @@ describe("artworks(creator:)", () => {
     expect(r.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
     const o = await gql(yoga, `{ artworks(offset: -1) { qid } }`);
     expect(o.errors?.[0]?.message).toMatch(/offset must be 0 or more/);
+  });
+
+  it("a cursor the API did not give out is the client's BAD_USER_INPUT naming the argument, and no error in the log", async () => {
+    const { lines, log } = capturingLogger("info");
+    const app = createGraphqlApp({ db: t.db, config: loadConfig({}), log });
+    const b64 = (s: string) => Buffer.from(s).toString("base64");
+    const cases: [string, Record<string, unknown>, string][] = [
+      [`query($c: String) { artworksConnection(first: 2, after: $c) { edges { cursor } } }`, { c: "x" }, "after"],
+      [`query($c: String) { artworksConnection(last: 2, before: $c) { edges { cursor } } }`, { c: b64("GPC:X:1") }, "before"],
+      // Decodes, but to a text where the cursor column holds numbers: Prisma refuses the query.
+      [`query($c: String) { artworksConnection(first: 2, after: $c) { edges { cursor } } }`, { c: b64("GPC:S:a") }, "after"],
+      [`query($c: String) { jobs(first: 2, after: $c) { edges { cursor } } }`, { c: "not-a-cursor" }, "after"],
+    ];
+    for (const [query, variables, argument] of cases) {
+      const r = await gql(app, query, variables);
+      expect(r.errors?.[0]?.extensions, JSON.stringify(variables)).toMatchObject({ code: "BAD_USER_INPUT", argument });
+      expect(r.errors?.[0]?.message).toMatch(/cursor is not one this API gave out/);
+    }
+    expect(lines.filter((l) => (l.level as number) >= 40).map((l) => [l.msg, (l.err as { message?: string } | undefined)?.message])).toEqual([]);
   });
 });
 

@@ -78,6 +78,37 @@ describe("over HTTP", () => {
     }
   });
 
+  it("sign-in with a `next` outside ASCII (or with DEL) goes there, encoded, instead of failing on the header", async () => {
+    for (const [next, location] of [
+      ["/artworks/Q702001?q=\u0100", "/artworks/Q702001?q=%C4%80&done=signed-in"],
+      ["/%C4%80", "/%C4%80?done=signed-in"],
+      ["/jobs\u007f", "/?done=signed-in"],
+    ]) {
+      const r = await post("/sign-in", { token: TOKEN, name: "Ana", next: next! });
+      expect(r.status, next).toBe(303);
+      expect(r.headers.get("location"), next).toBe(location);
+      expect(r.headers.get("set-cookie")).toMatch(/^artdesc_session=/);
+    }
+  });
+
+  it("a paging link with a cursor this site did not make is a 400 that says so, not a 500", async () => {
+    for (const path of ["/?after=x", `/?before=${Buffer.from("GPC:S:a").toString("base64")}`, "/jobs?before=x", "/jobs?after=x"]) {
+      const r = await fetch(`${base}${path}`, { headers: { cookie } });
+      expect(r.status, path).toBe(400);
+      expect(await r.text(), path).toMatch(/not one this site made/);
+    }
+  });
+
+  it("a banner or verdict key that is an Object prototype name is unknown, not a function's text or a 500", async () => {
+    for (const key of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+      const page = await fetch(`${base}/?done=${key}`, { headers: { cookie } });
+      expect(page.status).toBe(200);
+      expect(await page.text()).not.toMatch(/native code|function /);
+      const r = await post("/review", { description: "1", verdict: key, back: "/review" });
+      expect(r.status, key).toBe(400);
+    }
+  });
+
   it("a verdict with a hostile `back` comes back to the review queue", async () => {
     const html = await (await fetch(`${base}/artworks/Q702001`, { headers: { cookie } })).text();
     const description = /name="description" value="([^"]+)"/.exec(html)![1]!;
