@@ -14,8 +14,8 @@ export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promis
 /**
  * How long a client may take, in one place. Node's defaults let a slow client hold a socket for
  * minutes (headersTimeout 60 s, requestTimeout 300 s) with up to 2,000 headers; a client that
- * sends its request a byte at a time is cut off after these. They bound receiving the request
- * only: a long response (a subscription stream) is not cut.
+ * sends its request a byte at a time is cut off after these, and one that stops reading its answer
+ * after socketIdleTimeout. A long response that keeps moving (a subscription stream) is not cut.
  */
 export const SERVER_LIMITS = {
   /** The request line and headers must arrive within this (ms). */
@@ -24,11 +24,25 @@ export const SERVER_LIMITS = {
   requestTimeout: 30_000,
   /** An idle kept-alive connection is closed after this (ms). */
   keepAliveTimeout: 5_000,
+  /**
+   * A connection on which nothing moves either way for this long is closed (ms): a client that
+   * stops reading its answer no longer holds the socket and the answer's buffers. Subscription
+   * streams send a ping every 12 s, so a live one is never cut.
+   */
+  socketIdleTimeout: 60_000,
   /** Bytes of the request line and headers together (431 when exceeded). */
   maxHeaderSize: 16_384,
   /** Headers Node parses per request; the rest are dropped. */
   maxHeadersCount: 100,
 } as const;
+
+/** The client went away while sending its body: nothing to answer, and not the server's failure. */
+export class ClientAbortError extends Error {
+  override name = "ClientAbortError";
+  constructor() {
+    super("the client closed the connection while sending the body");
+  }
+}
 
 /** A request refused before it reached GraphQL (too large, too long, encoded). */
 export class RequestRefusedError extends Error {
@@ -95,6 +109,11 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
       await yoga(req, res);
     } catch (err) {
       if (err instanceof RequestRefusedError) return refuse(res, err);
+      if (err instanceof ClientAbortError) {
+        deps.log?.debug({ method: req.method, url: req.url }, "request aborted by the client");
+        res.destroy();
+        return;
+      }
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
       res.end("internal error");
       if (deps.log) deps.log.error({ err, method: req.method, url: req.url }, "request failed");
@@ -102,6 +121,7 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
     }
   };
   server.maxHeadersCount = SERVER_LIMITS.maxHeadersCount;
+  server.timeout = SERVER_LIMITS.socketIdleTimeout;
   const drain = (timeoutMs: number) =>
     new Promise<void>((resolve) => {
       if (handling === 0) return resolve();
@@ -133,7 +153,7 @@ export async function readBody(req: IncomingMessage, max: number): Promise<Buffe
     const chunks: Buffer[] = [];
     let size = 0;
     const stop = (err?: Error) => {
-      req.off("data", onData).off("end", onEnd).off("error", stop).off("aborted", onAborted);
+      req.off("data", onData).off("end", onEnd).off("error", onError).off("aborted", onAborted);
       if (err) {
         // Read no more; the socket stays open for the answer, which closes it.
         req.pause();
@@ -149,8 +169,9 @@ export async function readBody(req: IncomingMessage, max: number): Promise<Buffe
       stop();
       resolvePromise(Buffer.concat(chunks));
     };
-    const onAborted = () => stop(new Error("the client closed the connection while sending the body"));
-    req.on("data", onData).on("end", onEnd).on("error", stop).on("aborted", onAborted);
+    const onAborted = () => stop(new ClientAbortError());
+    const onError = () => stop(new ClientAbortError());
+    req.on("data", onData).on("end", onEnd).on("error", onError).on("aborted", onAborted);
   });
 }
 

@@ -174,15 +174,35 @@ function descriptionSecondsHistogram(db: Db) {
   };
 }
 
+/**
+ * How long one reading of the figures answers every scrape (ms). A scrape runs several aggregate
+ * queries over whole tables, and anyone may ask for /metrics: scrapes in a loop then cost one
+ * reading a second, however many come. Prometheus scrapes every 15 s or more.
+ */
+export const METRICS_REUSE_MS = 1_000;
+
 /** GET /metrics in Prometheus text format. */
-export function metricsRoute(register: Registry): RouteHandler {
+export function metricsRoute(register: Registry, reuseMs = METRICS_REUSE_MS): RouteHandler {
+  let kept: { at: number; body: Promise<string> } | null = null;
+  const read = () => {
+    const now = performance.now();
+    if (!kept || now - kept.at > reuseMs) {
+      const body = register.metrics();
+      kept = { at: now, body };
+      // A failed reading is not kept for the next scrape.
+      body.catch(() => {
+        if (kept?.body === body) kept = null;
+      });
+    }
+    return kept.body;
+  };
   return async (req: IncomingMessage, res: ServerResponse) => {
     if (new URL(req.url ?? "/", "http://local").pathname !== "/metrics") return false;
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return true;
     }
-    const body = await register.metrics();
+    const body = await read();
     res.writeHead(200, { "content-type": register.contentType }).end(req.method === "HEAD" ? undefined : body);
     return true;
   };

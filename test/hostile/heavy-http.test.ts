@@ -1,4 +1,5 @@
 import { request } from "node:http";
+import { connect } from "node:net";
 import { gzipSync } from "node:zlib";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,6 +9,7 @@ import { createTestDb, type TestDb } from "../support/db.js";
 import { DOCUMENTED_FILES, documentedQueries } from "../support/documented-queries.js";
 import { makeArtwork } from "../support/factories.js";
 import { serveOnFreePort } from "../support/http.js";
+import { capturingLogger } from "../support/log.js";
 
 /**
  * Request size limits in front of Yoga, through a real server on 127.0.0.1: a body over
@@ -121,6 +123,30 @@ describe("request body limit", () => {
   });
 });
 
+describe("a client that goes away while sending its body", () => {
+  it("is not logged as the server's failure, and the server goes on answering", async () => {
+    const { lines, log } = capturingLogger("debug");
+    const app = createHttpApp({ db: t.db, config, log });
+    const served = await serveOnFreePort(app.server);
+    try {
+      const p = Number(new URL(served.base).port);
+      for (const path of ["/graphql", "/review"]) {
+        const socket = connect(p, "127.0.0.1");
+        await new Promise((r) => socket.once("connect", r));
+        socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nverdict=`);
+        await new Promise((r) => setTimeout(r, 100));
+        socket.destroy();
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      expect(lines.filter((l) => (l.level as number) >= 40).map((l) => l.msg)).toEqual([]);
+      expect(lines.filter((l) => l.msg === "request aborted by the client").length).toBeGreaterThanOrEqual(1);
+      expect((await fetch(`${served.base}/health`)).status).toBe(200);
+    } finally {
+      served.close();
+    }
+  });
+});
+
 describe("URL and header limits, timeouts", () => {
   it("a GET whose URL is over HTTP_MAX_URL_BYTES gets 414 URL_TOO_LONG; a short one runs", async () => {
     const long = await fetch(`${base}/graphql?query=${encodeURIComponent("{ stats { artworks } }")}&pad=${"a".repeat(config.HTTP_MAX_URL_BYTES)}`);
@@ -140,6 +166,9 @@ describe("URL and header limits, timeouts", () => {
     expect(server.requestTimeout).toBe(SERVER_LIMITS.requestTimeout);
     expect(server.keepAliveTimeout).toBe(SERVER_LIMITS.keepAliveTimeout);
     expect(server.maxHeadersCount).toBe(SERVER_LIMITS.maxHeadersCount);
+    expect(server.timeout).toBe(SERVER_LIMITS.socketIdleTimeout);
     expect(SERVER_LIMITS.headersTimeout).toBeLessThanOrEqual(10_000);
+    // Longer than a subscription stream's 12 s between pings.
+    expect(SERVER_LIMITS.socketIdleTimeout).toBeGreaterThan(12_000);
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import type { Logger } from "../../src/log.js";
 import { logDescription, logSyncRun } from "../../src/ops/log-events.js";
-import { createMetricsRegistry, metricsRoute } from "../../src/ops/metrics.js";
+import { createMetricsRegistry, METRICS_REUSE_MS, metricsRoute } from "../../src/ops/metrics.js";
 import { createHttpApp } from "../../src/server.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { serveOnFreePort } from "../support/http.js";
@@ -59,10 +59,17 @@ describe("/metrics", () => {
       await t.db.description.create({ data: { artworkId: art.id, text: "x", source: "MODEL", timings: JSON.stringify({ totalMs: ms }) } });
     }
     await t.db.description.create({ data: { artworkId: art.id, text: "x", source: "MODEL", timings: null } });
-    await t.db.description.create({ data: { artworkId: art.id, text: "y", source: "HUMAN" } });
     await t.db.job.createMany({ data: [{ status: "QUEUED" }, { status: "QUEUED" }, { status: "RUNNING" }, { status: "SUCCEEDED" }] });
     await t.db.heartbeat.create({ data: { id: "w1", role: "worker", pid: 1, hostname: "h", beatAt: new Date(Date.now() - 30_000) } });
 
+    // Scrapes within METRICS_REUSE_MS of a reading get that reading: a loop of scrapes costs one a second.
+    await new Promise((r) => setTimeout(r, METRICS_REUSE_MS + 50));
+    const started = performance.now();
+    const before = value(await scrape(), 'artdesc_descriptions_total{source="HUMAN"}');
+    await t.db.description.create({ data: { artworkId: art.id, text: "y", source: "HUMAN" } });
+    const again = value(await scrape(), 'artdesc_descriptions_total{source="HUMAN"}');
+    if (performance.now() - started < METRICS_REUSE_MS - 100) expect(again).toBe(before);
+    await new Promise((r) => setTimeout(r, METRICS_REUSE_MS + 50));
     const m = await scrape();
     expect(value(m, 'artdesc_syncs_total{status="SUCCEEDED"}')).toBe(1);
     expect(value(m, 'artdesc_syncs_total{status="FAILED"}')).toBe(1);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
-import { createMetricsRegistry, metricsRoute } from "../../src/ops/metrics.js";
+import { createMetricsRegistry, METRICS_REUSE_MS, metricsRoute } from "../../src/ops/metrics.js";
 import { createHttpApp } from "../../src/server.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork } from "../support/factories.js";
@@ -87,8 +87,9 @@ describe("quality stats and metrics", () => {
     expect(value('artdesc_reviews_total{verdict="APPROVED"}')).toBe(1);
     expect(value('artdesc_reviews_total{verdict="NEEDS_WORK"}')).toBe(1);
 
-    // Counted at scrape time from the database: a verdict from another process shows at once.
+    // Counted from the database at the next reading (one a second at most): a verdict from another process shows.
     await review(da.id, "APPROVED");
+    await new Promise((r) => setTimeout(r, METRICS_REUSE_MS + 50));
     const again = await (await fetch(`${base}/metrics`)).text();
     expect(again).toContain('artdesc_reviews_total{verdict="APPROVED"} 2');
   });
