@@ -27,12 +27,12 @@ export class LostClaimError extends Error {
  * Writes a model description, marks its job SUCCEEDED and moves the artwork's current pointer, in
  * one transaction: a crash leaves either all of it or none. The job update is conditional on our
  * claim, and Description.jobId is unique, so a retried job can never write a second row. A person's
- * current text is kept unless the job was forced. An experiment's job (src/experiments/) writes its
+ * current text is kept unless the job was forced while it was current (Job.forceOverId). An experiment's job (src/experiments/) writes its
  * text tagged with the experiment and never moves the pointer.
  */
 export async function recordModelDescription(
   db: Db,
-  job: Pick<Job, "id" | "artworkId" | "force" | "requestedBy" | "reason" | "experimentId" | "experimentArm">,
+  job: Pick<Job, "id" | "artworkId" | "force" | "forceOverId" | "requestedBy" | "reason" | "experimentId" | "experimentArm">,
   holder: string,
   imageId: number,
   out: DescribeOutput,
@@ -113,11 +113,11 @@ export async function recordModelDescription(
     // A text that is not a fallback ladder step's starts the work's review afresh: a "needs a
     // person" mark or a ladder step was about the text it replaces.
     const ladderStep = await tx.review.findFirst({ where: { fallbackJobId: job.id, fallbackStep: { not: null } }, select: { id: true } });
-    // Conditional, so a person's text (or an approval) that came while the job ran is kept too.
+    // Conditional, so a person's text (or an approval) that came while the job ran is kept too; a
+    // forced job replaces, besides, the text that was current when it was asked for.
+    const replaceable = [{ currentDescriptionId: null }, { currentDescription: replaceableDescription }, ...(job.force && job.forceOverId != null ? [{ currentDescriptionId: job.forceOverId }] : [])];
     const moved = await tx.artwork.updateMany({
-      where: job.force
-        ? { id: artworkId, ...unchangedSince }
-        : { id: artworkId, ...unchangedSince, OR: [{ currentDescriptionId: null }, { currentDescription: replaceableDescription }] },
+      where: { id: artworkId, ...unchangedSince, OR: replaceable },
       data: ladderStep ? { currentDescriptionId: description.id } : { currentDescriptionId: description.id, needsPerson: false, fallbackStep: null },
     });
     return { description, becameCurrent: moved.count === 1, outdatedFile: false };

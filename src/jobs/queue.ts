@@ -120,10 +120,15 @@ export async function enqueueDescribeIn(
   const priority = req.priority ?? PRIORITY.request;
   const dedupeKey = `${DESCRIBE}:${req.artworkId}:${req.imageId ?? "-"}:${force ? "force" : "keep"}:${params}`;
   const statuses: JobStatus[] = req.reuseRunning ? ["QUEUED", "RUNNING"] : ["QUEUED"];
+  // A forced request may replace the text the work shows as it is asked for, and no later one.
+  const forceOverId = force ? ((await tx.artwork.findUnique({ where: { id: req.artworkId }, select: { currentDescriptionId: true } }))?.currentDescriptionId ?? null) : null;
   const existing = await tx.job.findFirst({ where: { dedupeKey, status: { in: statuses } }, orderBy: { id: "asc" } });
   if (existing) {
-    if (existing.status !== "QUEUED" || existing.priority >= priority) return { job: existing, created: false };
-    await tx.job.updateMany({ where: { id: existing.id, status: "QUEUED" }, data: { priority } });
+    const raise = existing.status === "QUEUED" && existing.priority < priority;
+    // The same forced request again, over a newer text: the queued job now reaches that one.
+    const reach = force && existing.status === "QUEUED" && existing.forceOverId !== forceOverId;
+    if (!raise && !reach) return { job: existing, created: false };
+    await tx.job.updateMany({ where: { id: existing.id, status: "QUEUED" }, data: { ...(raise ? { priority } : {}), ...(reach ? { forceOverId } : {}) } });
     return { job: await tx.job.findUniqueOrThrow({ where: { id: existing.id } }), created: false };
   }
   const mine = await tx.job.create({
@@ -134,6 +139,7 @@ export async function enqueueDescribeIn(
       params,
       dedupeKey,
       force,
+      forceOverId,
       priority,
       reason: req.reason ?? null,
       requestedBy: req.requestedBy ?? null,

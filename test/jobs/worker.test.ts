@@ -157,6 +157,34 @@ describe("worker", () => {
     await stop(w);
   });
 
+  it("a forced job replaces the text current when it was asked for, not a person's text or approval that came after", async () => {
+    const config = configFor();
+    const run = async (between: (artworkId: number) => Promise<unknown>, again = false) => {
+      const work = await artworkWithFile(config);
+      const first = await setHumanDescription(t.db, work.artworkId, "Written first.");
+      const forced = (await enqueueDescribe(t.db, config, { ...work, force: true })).job;
+      expect(forced.forceOverId).toBe(first.id);
+      await between(work.artworkId);
+      // The same forced request, asked again over the text now current: the queued job reaches it.
+      if (again) expect((await enqueueDescribe(t.db, config, { ...work, force: true })).job.id).toBe(forced.id);
+      const w = await worker(config, scriptedDescriber());
+      await waitFor(() => t.db.job.findFirst({ where: { id: forced.id, status: "SUCCEEDED" } }));
+      await stop(w);
+      const made = await t.db.description.findUniqueOrThrow({ where: { jobId: forced.id } });
+      return { current: (await t.db.artwork.findUniqueOrThrow({ where: { id: work.artworkId } })).currentDescriptionId, made: made.id };
+    };
+    // Nothing came between: the forced text replaces the person's.
+    const plain = await run(async () => undefined);
+    expect(plain.current).toBe(plain.made);
+    // A person wrote again while it waited: their newer text is kept.
+    let later = 0;
+    const kept = await run(async (id) => (later = (await setHumanDescription(t.db, id, "Written later.")).id));
+    expect(kept.current).toBe(later);
+    // ... unless the forced request was made again after it.
+    const asked = await run(async (id) => setHumanDescription(t.db, id, "Written later."), true);
+    expect(asked.current).toBe(asked.made);
+  });
+
   it("retries a failed description later; the job names the error's class (anyone reads it), the log has its text", async () => {
     const config = configFor();
     const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));

@@ -64,7 +64,8 @@ builder.mutationFields((t) => ({
     type: "Job",
     description:
       "Queues a new description of the artwork's main image. An identical job still queued is returned instead of a second one. " +
-      "The result becomes the current description unless a person wrote the current one; force: true replaces that too.",
+      "The result becomes the current description unless a person wrote or approved the current one; force: true replaces that too " +
+      "(the text current when asked: a person's text or approval that comes while the job waits is kept, unless force is asked again).",
     args: {
       id: t.arg.id({ required: true, description: "A QID (Q5432) or an Artwork global id.", extensions: inputLimit(RESOLVER_CHECKED) }),
       params: t.arg({ type: GenerationParamsInput }),
