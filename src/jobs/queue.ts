@@ -17,6 +17,7 @@ import {
 } from "../generation/params.js";
 import { acquireLease, deadHolders, leaseHolderVerdict, processColumns, releaseLease, renewLease } from "./lease.js";
 import { thisProcess } from "./process-identity.js";
+import type { Logger } from "../log.js";
 import { flagFailedFallbacks, flagMissedFallbacks } from "../review/failed-fallback.js";
 import { keepsCurrent } from "../review/verdict.js";
 
@@ -281,6 +282,8 @@ export interface ClaimOptions {
   now?: Date;
   /** Only this experiment's jobs (`artdesc experiment --run` describes nothing else). */
   experimentId?: number;
+  /** Where a fault after some jobs were taken is logged (the claim then returns those jobs). */
+  log?: Pick<Logger, "warn">;
 }
 
 /**
@@ -299,6 +302,19 @@ export async function claimJobs(db: Db, holder: string, o: ClaimOptions): Promis
     take: claimWindow(o.limit),
   });
   const claimed: Job[] = [];
+  try {
+    await claimEach(db, holder, o, now, candidates, claimed);
+  } catch (err) {
+    // The jobs already ours are run (their heartbeats keep them); left out, each would wait for
+    // HEARTBEAT_STALE_S and lose an attempt. A lasting fault shows again at the next claim.
+    if (claimed.length === 0) throw err;
+    o.log?.warn({ err, claimed: claimed.map((j) => j.id) }, "a claim failed part-way: the jobs it took are run");
+  }
+  return claimed;
+}
+
+/** claimJobs' loop on SQLite: takes candidates one by one into `claimed`. */
+async function claimEach(db: Db, holder: string, o: ClaimOptions, now: Date, candidates: Job[], claimed: Job[]): Promise<void> {
   for (const c of candidates) {
     if (claimed.length >= o.limit) break;
     if (claimed.length > 0 && c.params !== claimed[0]!.params) continue;
@@ -317,7 +333,6 @@ export async function claimJobs(db: Db, holder: string, o: ClaimOptions): Promis
     if (moved.count === 1) claimed.push(await db.job.findUniqueOrThrow({ where: { id: c.id } }));
     else await releaseLease(db, leaseName(c.id), holder);
   }
-  return claimed;
 }
 
 /** How many ready jobs, in queue order, a claim looks at for batch mates of the first. */
@@ -386,7 +401,8 @@ async function claimOnPostgres(db: Db, holder: string, o: ClaimOptions): Promise
     });
     return chosen;
   });
-  await flagFailedFallbacks(db, unreadableIds);
+  // The claim has committed: a failed mark must not strand the jobs it took (the nightly run marks it).
+  await flagFailedFallbacks(db, unreadableIds).catch(() => 0);
   if (ids.length === 0) return [];
   const rows = await db.job.findMany({ where: { id: { in: ids } } });
   const byId = new Map(rows.map((r) => [r.id, r]));

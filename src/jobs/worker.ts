@@ -501,7 +501,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       }
       try {
         const claimStarted = performance.now();
-        const jobs = await claimJobs(db, h, { limit: config.WORKER_BATCH, ttlMs: staleMs, experimentId: o.experimentId });
+        const jobs = await claimJobs(db, h, { limit: config.WORKER_BATCH, ttlMs: staleMs, experimentId: o.experimentId, log: wlog });
         if (jobs.length === 0) {
           await sleep(pollMs);
           continue;

@@ -125,6 +125,25 @@ describe("claim", () => {
     expect(await claimJobs(t.db, "w", { limit: 1, ttlMs: 60_000 })).toEqual([]);
   });
 
+  it.skipIf(onPostgres)("a claim that fails part-way on SQLite returns the jobs it took (so they run) and logs why", async () => {
+    const a = await enqueueDescribe(t.db, config, await work());
+    const b = await enqueueDescribe(t.db, config, await work());
+    // The second job's move to RUNNING fails, as on a failing disk.
+    await t.db.$executeRawUnsafe(`CREATE TRIGGER refuse_claim BEFORE UPDATE ON "Job" WHEN NEW.id = ${b.job.id} AND NEW.status = 'RUNNING' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`);
+    try {
+      const warnings: string[] = [];
+      const claimed = await claimJobs(t.db, "w", { limit: 2, ttlMs: 60_000, log: { warn: (_o: object, msg: string) => void warnings.push(msg) } as never });
+      expect(claimed.map((j) => j.id)).toEqual([a.job.id]);
+      expect(warnings).toEqual(["a claim failed part-way: the jobs it took are run"]);
+      // Nothing taken yet: the fault is the caller's to see.
+      await t.db.job.update({ where: { id: a.job.id }, data: { status: "SUCCEEDED" } });
+      const fault = await claimJobs(t.db, "w", { limit: 2, ttlMs: 60_000 }).then(() => null, (err: unknown) => String(err));
+      expect(fault).toContain("db.job.updateMany()");
+    } finally {
+      await t.db.$executeRawUnsafe(`DROP TRIGGER IF EXISTS refuse_claim`);
+    }
+  });
+
   it("marks the job RUNNING, counts the attempt and holds its lease", async () => {
     const { job } = await enqueueDescribe(t.db, config, await work());
     const [claimed] = await claimJobs(t.db, "w1", { limit: 1, ttlMs: 60_000 });
