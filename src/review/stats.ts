@@ -3,6 +3,7 @@ import { type EarlyStoppingText, GENERATION_DEFAULTS, PARAM_NAMES, parseEarlySto
 import { QUALITY_FLAGS, type QualityFlag } from "../quality/types.js";
 import { REVIEW_STATES, REVIEW_VERDICTS, type ReviewState } from "./verdict.js";
 import { formatStep } from "./ladder.js";
+import { untilNextCommit } from "../store/data-version.js";
 import { dialect, type Dialect } from "../store/sql.js";
 
 /**
@@ -47,8 +48,10 @@ function counts(r: Row): QualityCounts {
   };
 }
 
-/** The current descriptions of active works: what the collection shows now. */
-export async function currentQualityCounts(db: Db): Promise<QualityCounts> {
+/** The current descriptions of active works: what the collection shows now (one reading per database version). */
+export const currentQualityCounts = untilNextCommit(readCurrentQualityCounts);
+
+async function readCurrentQualityCounts(db: Db): Promise<QualityCounts> {
   const [row] = await db.$queryRawUnsafe<Row[]>(
     `SELECT ${sums(dialect(db))} FROM "Artwork" a JOIN "Description" d ON d.id = a."currentDescriptionId" WHERE a.state = 'ACTIVE'`,
   );
@@ -62,7 +65,9 @@ const PARAM_COLUMNS = PARAM_NAMES.filter((p) => p !== "prompt" && p !== "cleanMa
  * compare them), by model and parameter set: how each setting did, including the texts a newer
  * one replaced.
  */
-export async function qualityCountsByModel(db: Db): Promise<ModelQualityCounts[]> {
+export const qualityCountsByModel = untilNextCommit(readQualityCountsByModel);
+
+async function readQualityCountsByModel(db: Db): Promise<ModelQualityCounts[]> {
   const keys = ["modelId", "prompt", ...PARAM_COLUMNS].map((c) => `d."${c}"`).join(", ");
   const SUMS = sums(dialect(db));
   const rows = await db.$queryRawUnsafe<Row[]>(

@@ -30,6 +30,28 @@ export function dataVersion(db: Db): number | Promise<number> {
   return statement.get() as number;
 }
 
+/**
+ * `read`, answered once per database version: callers until the next commit (by any connection of
+ * any process) share one reading, those asking at the same moment included. For whole-table counts
+ * that anyone may ask for (`stats`, the review page): asking in a loop then costs one cheap version
+ * read each, not one scan. A failed reading is not kept.
+ */
+export function untilNextCommit<T>(read: (db: Db) => Promise<T>): (db: Db) => Promise<T> {
+  const kept = new WeakMap<Db, { version: number; value: Promise<T> }>();
+  return async (db) => {
+    // Read before the reading: a commit while it runs makes the next call read again.
+    const version = await dataVersion(db);
+    const k = kept.get(db);
+    if (k && k.version === version) return k.value;
+    const value = read(db);
+    kept.set(db, { version, value });
+    value.catch(() => {
+      if (kept.get(db)?.value === value) kept.delete(db);
+    });
+    return value;
+  };
+}
+
 async function postgresDataVersion(db: Db): Promise<number> {
   const [row] = await db.$queryRawUnsafe<{ version: bigint | number }[]>(`SELECT version FROM artdesc_data_version WHERE id = 1`);
   if (!row) throw new Error("artdesc_data_version has no row: the database was not migrated by artdesc (migratePostgres)");

@@ -1,5 +1,7 @@
 import { currentQualityCounts, type ModelQualityCounts, type QualityCounts, qualityCountsByModel, type ReviewState } from "../../review/stats.js";
 import type { QualityFlag } from "../../quality/types.js";
+import type { Db } from "../../db.js";
+import { untilNextCommit } from "../../store/data-version.js";
 import { dialect } from "../../store/sql.js";
 import { builder } from "../builder.js";
 import { QualityFlagEnum } from "./quality.js";
@@ -93,35 +95,37 @@ const StatsRef = builder.objectRef<Stats>("Stats").implement({
 builder.queryField("stats", (t) =>
   t.field({
     type: StatsRef,
-    resolve: async (_root, _args, ctx) => {
-      // One aggregate query: counts per creator, and a grand total that counts each artwork once.
-      const sql = dialect(ctx.db);
-      const rows = await ctx.db.$queryRawUnsafe<
-        { qid: string | null; label: string | null; artworks: bigint; withImage: bigint; described: bigint }[]
-      >(`
-        WITH a AS (
-          SELECT w.id,
-                 EXISTS (SELECT 1 FROM "Image" i WHERE i."artworkId" = w.id AND ${sql.isTrue('i."isMain"')} AND ${sql.isFalse("i.missing")}) AS "hasImage",
-                 w."currentDescriptionId" IS NOT NULL AS described
-          FROM "Artwork" w WHERE w.state = 'ACTIVE')
-        SELECT c.qid AS qid, c.label AS label, COUNT(DISTINCT a.id) AS artworks,
-               COUNT(DISTINCT CASE WHEN a."hasImage" THEN a.id END) AS "withImage",
-               COUNT(DISTINCT CASE WHEN a.described THEN a.id END) AS described
-        FROM a JOIN "ArtworkCreator" ac ON ac."artworkId" = a.id JOIN "Creator" c ON c.id = ac."creatorId"
-        GROUP BY c.id
-        UNION ALL
-        SELECT NULL, NULL, COUNT(*), ${sql.countWhere('a."hasImage"')}, ${sql.countWhere("a.described")} FROM a`);
-      const n = (v: bigint | number) => Number(v);
-      const total = rows.find((r) => r.qid === null)!;
-      return {
-        artworks: n(total.artworks),
-        withImage: n(total.withImage),
-        described: n(total.described),
-        byCreator: rows
-          .filter((r) => r.qid !== null)
-          .map((r) => ({ qid: r.qid!, label: r.label, artworks: n(r.artworks), withImage: n(r.withImage), described: n(r.described) }))
-          .sort((x, y) => x.qid.localeCompare(y.qid)),
-      };
-    },
+    resolve: (_root, _args, ctx) => activeCounts(ctx.db),
   }),
 );
+
+/** One aggregate query: counts per creator, and a grand total that counts each artwork once (one reading per database version). */
+const activeCounts = untilNextCommit(async (db: Db): Promise<Stats> => {
+  const sql = dialect(db);
+  const rows = await db.$queryRawUnsafe<
+    { qid: string | null; label: string | null; artworks: bigint; withImage: bigint; described: bigint }[]
+  >(`
+    WITH a AS (
+      SELECT w.id,
+             EXISTS (SELECT 1 FROM "Image" i WHERE i."artworkId" = w.id AND ${sql.isTrue('i."isMain"')} AND ${sql.isFalse("i.missing")}) AS "hasImage",
+             w."currentDescriptionId" IS NOT NULL AS described
+      FROM "Artwork" w WHERE w.state = 'ACTIVE')
+    SELECT c.qid AS qid, c.label AS label, COUNT(DISTINCT a.id) AS artworks,
+           COUNT(DISTINCT CASE WHEN a."hasImage" THEN a.id END) AS "withImage",
+           COUNT(DISTINCT CASE WHEN a.described THEN a.id END) AS described
+    FROM a JOIN "ArtworkCreator" ac ON ac."artworkId" = a.id JOIN "Creator" c ON c.id = ac."creatorId"
+    GROUP BY c.id
+    UNION ALL
+    SELECT NULL, NULL, COUNT(*), ${sql.countWhere('a."hasImage"')}, ${sql.countWhere("a.described")} FROM a`);
+  const n = (v: bigint | number) => Number(v);
+  const total = rows.find((r) => r.qid === null)!;
+  return {
+    artworks: n(total.artworks),
+    withImage: n(total.withImage),
+    described: n(total.described),
+    byCreator: rows
+      .filter((r) => r.qid !== null)
+      .map((r) => ({ qid: r.qid!, label: r.label, artworks: n(r.artworks), withImage: n(r.withImage), described: n(r.described) }))
+      .sort((x, y) => x.qid.localeCompare(y.qid)),
+  };
+});
