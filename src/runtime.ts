@@ -27,6 +27,12 @@ export interface Component {
   name: string;
   /** Stop taking new work, finish or hand back the current item, release resources. */
   stop(): Promise<void>;
+  /**
+   * The process must end within CRASH_STOP_MS (an uncaught error): a grace period for work in
+   * progress is skipped, and that work is handed back now, while there is time to. Called before
+   * or during stop().
+   */
+  hurry?(): void;
 }
 
 /**
@@ -38,7 +44,7 @@ export interface Component {
  * An error nothing caught (a promise rejected with no handler, an exception thrown from a
  * callback) is a bug: node would print it to stderr, outside the JSON log, and end the process
  * where it stood. Here it is logged at level fatal with its stack, the components stop as for a
- * signal (the worker hands its job back), and the process exits with code 1, so that a supervisor
+ * signal, but without grace periods (the worker hands its job back at once: hurry), and the process exits with code 1, so that a supervisor
  * (docker compose's restart policy, systemd, the API's primary for a forked API process) starts it
  * again in a known state. A stop that hangs ends after `crashStopMs`.
  */
@@ -76,7 +82,17 @@ export function runUntilSignal(rt: Runtime, start: () => Promise<Component[]>, {
       process.exitCode = 1;
       // One bug often brings more errors while the service stops: each is logged, and the stop
       // already under way (a signal's or the first error's) goes on, within the deadline.
-      if (!crashed) setTimeout(() => process.exit(1), crashStopMs).unref();
+      if (!crashed) {
+        setTimeout(() => process.exit(1), crashStopMs).unref();
+        // A description may have minutes to run; the deadline would end the process with its
+        // job still RUNNING, waiting for HEARTBEAT_STALE_S and one attempt down.
+        void started.then(
+          (components) => {
+            for (const c of components) c.hurry?.();
+          },
+          () => undefined,
+        );
+      }
       crashed = true;
       if (!stopping) void stop(what);
     };

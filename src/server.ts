@@ -122,6 +122,9 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
   };
   server.maxHeadersCount = SERVER_LIMITS.maxHeadersCount;
   server.timeout = SERVER_LIMITS.socketIdleTimeout;
+  // Once listening, a failed accept (EMFILE when out of file descriptors) is an 'error' event:
+  // with no listener it would end the process; the client retries, so it is logged and no more.
+  server.once("listening", () => server.on("error", (err) => log.error({ err }, "accepting a connection failed")));
   const drain = (timeoutMs: number) =>
     new Promise<void>((resolve) => {
       if (handling === 0) return resolve();
@@ -207,6 +210,7 @@ export function listen(server: Server, port: number, host: string): Promise<{ po
   return new Promise((resolvePromise, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
+      server.off("error", reject);
       const addr = server.address();
       resolvePromise({ port: typeof addr === "object" && addr ? addr.port : port, host });
     });

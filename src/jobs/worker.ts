@@ -113,6 +113,9 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   const inFlight = new Set<InFlight>();
   const sleepers = new Set<() => void>();
   let retryTimer: NodeJS.Timeout | null = null;
+  // hurry(): the process ends soon (an uncaught error): no grace period for the jobs in progress.
+  let hurrying = false;
+  let hurried = () => {};
   let lastLoadError: string | null = null;
   /**
    * An image that ends the engine's thread every time must end FAILED, not be retried (with a model
@@ -527,15 +530,22 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     name: "worker",
     holder,
     modelStatus: () => model.status,
+    hurry: () => {
+      hurrying = true;
+      hurried();
+    },
     async stop() {
       stopping = true;
       if (retryTimer) clearTimeout(retryTimer);
       wakeAll();
       const idle = Promise.all(slots).then(() => "idle" as const);
       const graceMs = config.SHUTDOWN_GRACE_S * 1000;
-      const first = await Promise.race([idle, delay(graceMs).then(() => "grace" as const)]);
-      if (first === "grace") {
-        wlog.warn({ graceS: config.SHUTDOWN_GRACE_S }, "grace period over: aborting the current description and requeueing it");
+      const hurry = new Promise<"hurry">((resolve) => (hurried = () => resolve("hurry")));
+      if (hurrying) hurried();
+      const first = await Promise.race([idle, delay(graceMs).then(() => "grace" as const), hurry]);
+      if (first !== "idle") {
+        if (first === "grace") wlog.warn({ graceS: config.SHUTDOWN_GRACE_S }, "grace period over: aborting the current description and requeueing it");
+        else wlog.warn("stopping after an error: aborting the current description and requeueing it");
         for (const f of inFlight) f.abort.abort(new ShutdownAbort());
         // An engine that does not stop promptly: hand the jobs back ourselves; its late result
         // fails the conditional write and is dropped.

@@ -147,6 +147,22 @@ describe("a client that goes away while sending its body", () => {
   });
 });
 
+describe("a failed accept (out of file descriptors)", () => {
+  it("is logged each time and the server goes on answering; it does not end the process", async () => {
+    const { lines, log } = capturingLogger();
+    const app = createHttpApp({ db: t.db, config, log });
+    const served = await serveOnFreePort(app.server);
+    try {
+      // What net.Server emits when accept() fails; a second one found no listener before.
+      for (let i = 0; i < 3; i++) app.server.emit("error", Object.assign(new Error("accept EMFILE"), { code: "EMFILE", syscall: "accept" }));
+      expect(lines.filter((l) => l.msg === "accepting a connection failed")).toHaveLength(3);
+      expect((await fetch(`${served.base}/health`)).status).toBe(200);
+    } finally {
+      served.close();
+    }
+  });
+});
+
 describe("URL and header limits, timeouts", () => {
   it("a GET whose URL is over HTTP_MAX_URL_BYTES gets 414 URL_TOO_LONG; a short one runs", async () => {
     const long = await fetch(`${base}/graphql?query=${encodeURIComponent("{ stats { artworks } }")}&pad=${"a".repeat(config.HTTP_MAX_URL_BYTES)}`);

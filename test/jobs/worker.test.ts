@@ -266,6 +266,21 @@ describe("worker", () => {
     expect(await t.db.lease.count({ where: { name: `job:${job.id}` } })).toBe(0);
   });
 
+  it("hurried (the process ends after an uncaught error) it hands the job back at once, not after the grace period", async () => {
+    const config = configFor({ SHUTDOWN_GRACE_S: "60" });
+    const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));
+    const w = await worker(config, scriptedDescriber({ steps: 1000, stepMs: 10 }));
+    await waitFor(() => t.db.job.findFirst({ where: { id: job.id, progress: { gt: 0 } } }));
+    const started = Date.now();
+    const stopped = stop(w);
+    await new Promise((r) => setTimeout(r, 100));
+    w.hurry?.();
+    await stopped;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).toMatchObject({ status: "QUEUED", attempts: 0, holder: null });
+    expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(0);
+  });
+
   it("stops a description whose job was cancelled and writes nothing", async () => {
     const config = configFor();
     const { job } = await enqueueDescribe(t.db, config, await artworkWithFile(config));

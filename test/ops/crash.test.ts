@@ -55,6 +55,14 @@ describe("an error nothing caught, in a running service", () => {
     expect(r.msgs.some((m) => m.includes("exiting now"))).toBe(false);
   });
 
+  it("a stop waiting out a grace period is hurried: the components hand their work back now, within the deadline", () => {
+    const r = runChild("slow", { CRASH_STOP_MS: "20000" });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.lines.find((l) => l.level === 60)?.err?.message).toBe("boom while stopping");
+    expect(r.msgs.indexOf("probe hurried")).toBeGreaterThan(-1);
+    expect(r.msgs.indexOf("probe stopped")).toBeGreaterThan(r.msgs.indexOf("probe hurried"));
+  });
+
   it("a stop that hangs after the error does not keep the broken process alive", () => {
     const started = Date.now();
     const r = runChild("hang", { CRASH_STOP_MS: "300" });
