@@ -67,10 +67,24 @@ export async function startApiService(rt: Runtime, extraRoutes: RouteHandler[] =
   };
   const workers = Array.from({ length: rt.config.API_WORKERS }, fork);
   let stopping = false;
+  // The service's stop starts with the signal, but this component stops last (after the worker's
+  // grace period): a forked process that ends meanwhile (a terminal's Ctrl-C reaches it too) is
+  // not replaced.
+  const onSignal = () => (stopping = true);
+  process.once("SIGTERM", onSignal).once("SIGINT", onSignal);
+  const deaths: number[] = [];
   cluster.on("exit", (worker, code, signal) => {
     if (stopping) return;
-    rt.log.error({ pid: worker.process.pid, code, signal }, "API worker died; starting another");
-    workers.splice(workers.indexOf(worker), 1, fork());
+    const now = Date.now();
+    deaths.push(now);
+    while (deaths[0]! < now - 60_000) deaths.shift();
+    const waitMs = restartDelayMs(deaths.length);
+    rt.log.error({ pid: worker.process.pid, code, signal, restartInMs: waitMs }, "API worker died; starting another");
+    const replace = () => {
+      if (!stopping) workers.splice(workers.indexOf(worker), 1, fork());
+    };
+    if (waitMs) setTimeout(replace, waitMs).unref();
+    else replace();
   });
   rt.log.info({ workers: workers.length, port: balancer.port }, "API workers started");
   rt.log.info({ url: `${shownUrl(rt.config.HOST, balancer.port)}/graphql` }, "API listening");
@@ -78,6 +92,7 @@ export async function startApiService(rt: Runtime, extraRoutes: RouteHandler[] =
     name: "api",
     stop: async () => {
       stopping = true;
+      process.off("SIGTERM", onSignal).off("SIGINT", onSignal);
       await balancer.close();
       await Promise.all(
         workers.map(
@@ -91,6 +106,15 @@ export async function startApiService(rt: Runtime, extraRoutes: RouteHandler[] =
       );
     },
   };
+}
+
+/**
+ * How long to wait before replacing a forked API process, given how many died in the last minute:
+ * at once for the first two; then 0.5 s doubling to 30 s, so that a process that dies as it starts
+ * (a broken install, a full disk) is not forked in a tight loop that starves the rest.
+ */
+export function restartDelayMs(deathsInLastMinute: number): number {
+  return deathsInLastMinute <= 2 ? 0 : Math.min(30_000, 500 * 2 ** (deathsInLastMinute - 3));
 }
 
 /** True in a process forked by startApiService: it serves the API and nothing else. */

@@ -4,8 +4,13 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import pino from "pino";
 import { afterEach, expect, it } from "vitest";
 import { type ApiMessage, leastConnected, type PrimaryChannel, serveHandedConnections } from "../../src/api/balancer.js";
+import { restartDelayMs } from "../../src/api/component.js";
 
 const log = pino({ level: "silent" });
+
+it("a forked API process that dies is replaced at once, twice a minute; after that the wait doubles from 0.5 s to 30 s", () => {
+  expect([1, 2, 3, 4, 5, 9, 100].map(restartDelayMs)).toEqual([0, 0, 500, 1_000, 2_000, 30_000, 30_000]);
+});
 
 it("leastConnected picks the fewest open connections, takes equals in turn, and skips processes not ready", () => {
   expect(leastConnected([3, 1, 2], -1)).toBe(1);

@@ -67,8 +67,16 @@ it("serve with API_WORKERS=2 hands each connection to the API process holding th
   await expect.poll(() => held().map((ports) => ports.length)).toEqual([3, 4]);
   for (const c of [...clients, ...later]) c.destroy();
 
+  // One API process is killed: the primary logs it and forks another, which serves.
+  process.kill(pids[0]!, "SIGKILL");
+  await p.waitFor(/API worker died; starting another/);
+  for (let i = 0; i < 300 && ready().length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(ready()).toHaveLength(3);
+  expect((await fetch(`${base}/health`)).status).toBe(200);
+
   p.child.kill("SIGTERM");
   expect((await p.exit).code).toBe(0);
+  expect(p.output().match(/API worker died/g)).toHaveLength(1);
 });
 
 /** A connection that has had one answer (200 from /health) and stays open (HTTP keep-alive). */
