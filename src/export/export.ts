@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import type { Writable } from "node:stream";
 import type { Db } from "../db.js";
 import { creatorWhere } from "../store/artwork-filter.js";
@@ -261,13 +260,35 @@ export async function writeExport(db: Db, out: Writable, options: ExportOptions)
   out.on("error", onError);
   const write = async (chunk: string) => {
     if (failed) throw failed;
-    if (!out.write(chunk)) await once(out, "drain");
+    if (!out.write(chunk)) await drained(out);
   };
   try {
-    return await writeRows(db, options, write);
+    const n = await writeRows(db, options, write);
+    // The last chunk fit the buffer: whether it reached the file or pipe (a full disk, a reader
+    // gone) is only known once it is written; until then the export has not succeeded.
+    await new Promise<void>((resolve, reject) => {
+      if (failed) return reject(failed);
+      out.write("", (err) => (err ? reject(failed ?? err) : resolve()));
+    });
+    return n;
   } finally {
     out.off("error", onError);
   }
+}
+
+/** Resolves on 'drain'; rejects when the stream fails or closes first (it would never drain). */
+function drained(out: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      out.off("drain", onDrain).off("error", onFail).off("close", onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onFail = (err: Error) => done(err);
+    const onClose = () => done(Object.assign(new Error("the output closed before the export was written"), { code: "ERR_STREAM_DESTROYED" }));
+    out.on("drain", onDrain).on("error", onFail).on("close", onClose);
+  });
 }
 
 async function writeRows(db: Db, options: ExportOptions, write: (chunk: string) => Promise<void>): Promise<number> {

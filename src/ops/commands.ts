@@ -19,7 +19,8 @@ import {
   snippetText,
 } from "../search/search.js";
 import type { SyncSummary } from "../sync/sync.js";
-import { checkHeartbeats, getStatus, type Status } from "./status.js";
+import { checkHeartbeats, getStatus, HEARTBEAT_ROLES, type Status } from "./status.js";
+import { creatorWhere } from "../store/artwork-filter.js";
 
 /**
  * The operator commands behind `artdesc search | status | export | search-index rebuild`.
@@ -104,6 +105,11 @@ export async function statusCommand(
   options: { check?: boolean; role?: string; json?: boolean; now?: Date },
   io: CommandIo,
 ): Promise<number> {
+  if (options.role != null && !(HEARTBEAT_ROLES as readonly string[]).includes(options.role)) {
+    // A misspelt role in a container's health check would report it unhealthy forever.
+    print(io.stderr, `--role ${JSON.stringify(options.role)} is not a role that beats: use ${HEARTBEAT_ROLES.join(", ")}`);
+    return 2;
+  }
   const status = await getStatus(db, {
     staleAfterS: config.HEARTBEAT_STALE_S,
     now: options.now,
@@ -185,6 +191,14 @@ export async function exportCommand(
       throw new ExportOptionsError(`Unknown export format "${options.format}": use jsonl or csv`);
     }
     since = options.since != null ? parseSince(options.since) : undefined;
+    for (const creator of options.creator ?? []) {
+      // A misspelt name would export nothing and look like success.
+      if (!(await db.creator.count({ where: creatorWhere(creator) }))) {
+        const known = await db.creator.findMany({ select: { qid: true, label: true }, orderBy: { id: "asc" }, take: 10 });
+        const list = known.map((c) => `${c.label ?? "?"} (${c.qid})`).join(", ");
+        throw new ExportOptionsError(`--creator ${JSON.stringify(creator)} matches no creator in the database${list ? `; it has ${list}` : " (run a sync first)"}`);
+      }
+    }
   } catch (err) {
     if (err instanceof ExportOptionsError) {
       print(io.stderr, err.message);

@@ -162,6 +162,9 @@ describe("artdesc status --check", () => {
     expect(worker.stderr).toContain("ok: worker heartbeat fresh");
     expect(worker.status).toBe(0);
     expect(worker.stdout).toContain("Jobs        queued 6, running 1");
+    const typo = cli("--check", "--role", "wroker");
+    expect(typo.stderr).toContain('--role "wroker" is not a role that beats: use worker, daemon, start');
+    expect(typo.status).toBe(2);
   }, 120_000);
 });
 

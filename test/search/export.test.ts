@@ -109,11 +109,27 @@ describe("export", () => {
     await expect(writeExport(t.db, broken, { format: "jsonl", altTextMaxChars: 60 })).rejects.toMatchObject({ code: "EPIPE" });
   });
 
+  it("fails with the stream's error when the last chunk, accepted into the buffer, cannot be written (a full disk)", async () => {
+    const full = new Writable({
+      write: (_chunk, _enc, cb) => setTimeout(() => cb(Object.assign(new Error("write ENOSPC"), { code: "ENOSPC" })), 10),
+    });
+    full.on("error", () => {});
+    await expect(writeExport(t.db, full, { format: "jsonl", altTextMaxChars: 60 })).rejects.toMatchObject({ code: "ENOSPC" });
+  });
+
+  it("fails, not hangs, when the output is closed while the export waits for it to drain", async () => {
+    const stalled = new Writable({ highWaterMark: 16, write: () => setTimeout(() => stalled.destroy(), 10) });
+    await expect(writeExport(t.db, stalled, { format: "jsonl", altTextMaxChars: 60 })).rejects.toThrow(/output closed/);
+  });
+
   it("the export command refuses a bad format or date with exit code 2", async () => {
     const io = commandIo();
     expect(await exportCommand(t.db, config, { format: "xml" }, io)).toBe(2);
     expect(await exportCommand(t.db, config, { format: "csv", since: "last tuesday" }, io)).toBe(2);
     expect(io.stderr.text).toMatch(/Unknown export format "xml"[\s\S]*--since "last tuesday" is not a date/);
+    expect(await exportCommand(t.db, config, { format: "jsonl", creator: ["monet", "Goyaa"] }, io)).toBe(2);
+    expect(io.stderr.text).toMatch(/--creator "Goyaa" matches no creator in the database; it has .*Claude Monet \(Q296\)/);
+    expect(io.stdout.text).toBe("");
     const out = join(t.dir, "out.jsonl");
     expect(await exportCommand(t.db, config, { format: "jsonl", out, since: "2000-01-01" }, io)).toBe(0);
     expect(readFileSync(out, "utf8").trim().split("\n")).toHaveLength(3);
