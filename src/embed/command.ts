@@ -27,10 +27,14 @@ export async function embedCommand(db: Db, config: Config, io: Io): Promise<numb
     const stale = await countStale(db, vectorModelId(embedder.info.modelId, embedder.info.dtype));
     const started = performance.now();
     io.stderr.write(`Embedding up to ${stale} descriptions with ${embedder.info.modelId} (${embedder.info.dtype}, ${embedder.info.dims} dimensions)\n`);
-    const total = await embedMissing(db, embedder, config.EMBED_BATCH, (s) => io.stderr.write(`  ${s.embedded} embedded, ${s.unchanged} unchanged\n`));
+    const total = await embedMissing(db, embedder, config.EMBED_BATCH, (s) => {
+      io.stderr.write(`  ${s.embedded} embedded, ${s.unchanged} unchanged\n`);
+      for (const r of s.refused ?? []) io.stderr.write(`  refused by the model: artwork ${r.artworkId}: ${r.error} (left out of meaning search until its text changes)\n`);
+    });
     const seconds = (performance.now() - started) / 1000;
     const rate = total.embedded > 0 ? `, ${((seconds * 1000) / total.embedded).toFixed(1)} ms each` : "";
-    io.stdout.write(`embedded ${total.embedded} descriptions (${total.unchanged} unchanged) in ${seconds.toFixed(1)} s${rate}\n`);
+    const refused = total.refused?.length ? `, ${total.refused.length} refused by the model` : "";
+    io.stdout.write(`embedded ${total.embedded} descriptions (${total.unchanged} unchanged${refused}) in ${seconds.toFixed(1)} s${rate}\n`);
     return 0;
   } finally {
     await embedder.close();

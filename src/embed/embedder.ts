@@ -180,6 +180,8 @@ interface WaitingQuery {
 export class QueryEmbedder {
   private embedder: Promise<Embedder> | null = null;
   private missingUntil = 0;
+  /** The model failed to load: searches get this error, not a new thread each, until `until`. */
+  private failed: { error: unknown; until: number } | null = null;
   private readonly cache: BoundedLru<Float32Array>;
   /** Queries being embedded: a second ask for the same text waits for the first. */
   private readonly inFlight = new Map<string, Promise<Float32Array>>();
@@ -287,12 +289,19 @@ export class QueryEmbedder {
 
   private ready(): Promise<Embedder> {
     if (!this.embedder) {
+      if (this.failed && Date.now() < this.failed.until) return Promise.reject(this.failed.error);
       const opening = this.open(this.config, this.config.EMBED_QUERY_THREADS);
       this.embedder = opening;
-      // A model that failed to load is tried again on a later search, not kept as a failure.
-      opening.catch(() => {
-        if (this.embedder === opening) this.embedder = null;
-      });
+      // A model that failed to load is tried again after retryMs, not on every search (each try
+      // starts a thread and reads the model's files), and not kept as a failure for good.
+      opening.then(
+        () => (this.failed = null),
+        (error: unknown) => {
+          if (this.embedder !== opening) return;
+          this.embedder = null;
+          this.failed = { error, until: Date.now() + this.retryMs };
+        },
+      );
     }
     return this.embedder;
   }

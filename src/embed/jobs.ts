@@ -113,9 +113,10 @@ export async function embedMissing(db: Db, embedder: Embedder, batch: number, on
   const total: EmbedRunSummary = { embedded: 0, unchanged: 0 };
   for (;;) {
     const s = await embedStale(db, embedder, batch);
-    if (s.embedded + s.unchanged === 0) return total;
+    if (s.embedded + s.unchanged + (s.refused?.length ?? 0) === 0) return total;
     total.embedded += s.embedded;
     total.unchanged += s.unchanged;
+    if (s.refused) (total.refused ??= []).push(...s.refused);
     onBatch?.(s);
   }
 }
@@ -229,8 +230,10 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
     try {
       const s = await runEmbedJob(db, config, embedder, job, holder, log);
       model.worked();
-      log.info({ job: job.id, ...s }, "embeddings refreshed");
-      return s.embedded + s.unchanged > 0;
+      const { refused, ...counts } = s;
+      log.info({ job: job.id, ...counts, refused: refused?.length ?? 0 }, "embeddings refreshed");
+      if (refused) log.warn({ job: job.id, refused }, "the embedding model refused these works' texts: they are left out of meaning search until their text changes");
+      return s.embedded + s.unchanged + (refused?.length ?? 0) > 0;
     } catch (err) {
       // The job failed (runEmbedJob recorded it); the model is loaded again for a later one.
       if (err instanceof EmbedderStoppedError) {

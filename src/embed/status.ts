@@ -1,6 +1,7 @@
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import { configuredVectorModel, embedModelPresence, type EmbedConfig } from "./model-files.js";
+import { untilNextCommit } from "../store/data-version.js";
 import { embeddingCounts } from "./store.js";
 
 /** Whether semantic search is on, and if not, the command that turns it on (GraphQL status, the web /status page). */
@@ -23,7 +24,7 @@ export interface SemanticSearchStatus {
 export async function semanticSearchStatus(db: Db, config: EmbedConfig & Pick<Config, "EMBED_MODEL_ID">): Promise<SemanticSearchStatus> {
   const presence = embedModelPresence(config);
   const installed = presence.missing.length === 0;
-  const counts = await embeddingCounts(db, configuredVectorModel(config));
+  const counts = await countsUntilNextCommit(db, configuredVectorModel(config));
   const enabled = installed && counts.embedded > 0;
   const base = { modelId: config.EMBED_MODEL_ID, installed, enabled, ...counts };
   if (!installed) {
@@ -36,4 +37,13 @@ export async function semanticSearchStatus(db: Db, config: EmbedConfig & Pick<Co
     return { ...base, command: "artdesc embed --missing", message: `Semantic search is on; ${counts.stale} descriptions wait to be embedded (a worker does it in the background, or run artdesc embed --missing).` };
   }
   return { ...base, command: null, message: `Semantic search is on: ${counts.embedded} descriptions embedded with ${config.EMBED_MODEL_ID}.` };
+}
+
+/** embeddingCounts (whole-table counts anyone may ask for: `status`, /status) once per database version. */
+const countsByModel = new Map<string, (db: Db) => ReturnType<typeof embeddingCounts>>();
+function countsUntilNextCommit(db: Db, modelId: string): ReturnType<typeof embeddingCounts> {
+  let read = countsByModel.get(modelId);
+  // One per configured model: the few this process's configurations name.
+  if (!read) countsByModel.set(modelId, (read = untilNextCommit((d) => embeddingCounts(d, modelId))));
+  return read(db);
 }

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { Db } from "../db.js";
 import { dbTime } from "../store/db-clock.js";
 import { dialect } from "../store/sql.js";
-import type { Embedder } from "./embedder.js";
+import { type Embedder, EmbedRequestError } from "./embedder.js";
 import { vectorModelId } from "./model-files.js";
 
 /**
@@ -69,7 +69,16 @@ export interface EmbedRunSummary {
   embedded: number;
   /** Candidates whose text had not changed (a new description row with the same words, a title changed back, an old vector checked): only the row's description id and title moved. */
   unchanged: number;
+  /**
+   * Texts the model refused (a vector that is not finite, say), with why: each is recorded as a
+   * row with no vector (dims 0) for that text, so it leaves the candidates until its text changes
+   * instead of failing every batch it lands in; searches never see it. Absent when none.
+   */
+  refused?: { artworkId: number; error: string }[];
 }
+
+/** A recorded text the model refused: no vector, never searched or counted as embedded. */
+export const REFUSED_DIMS = 0;
 
 /**
  * Embeds up to `limit` works whose vector is missing or stale, missing ones first, and stores the
@@ -99,16 +108,19 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
   });
   const unchanged = work.filter((w) => w.modelId === modelId && w.textHash === w.hash);
   const changed = work.filter((w) => !(w.modelId === modelId && w.textHash === w.hash));
-  const vectors = await embedder.embed(changed.map((w) => w.passage), "passage");
+  const vectors = await embedEach(embedder, changed.map((w) => w.passage));
+  const refused = changed.flatMap((w, i) => (vectors[i] instanceof Error ? [{ artworkId: w.artworkId, error: (vectors[i] as Error).message }] : []));
   await db.$transaction([
     ...changed.map((w, i) => {
+      const v = vectors[i]!;
+      const vector = v instanceof Error ? new Float32Array(REFUSED_DIMS) : v;
       const data = {
         modelId,
         descriptionId: w.descriptionId,
         title: w.title,
         textHash: w.hash,
-        dims: vectors[i]!.length,
-        vector: encodeVector(vectors[i]!),
+        dims: vector.length,
+        vector: encodeVector(vector),
         embeddedAt: now,
       };
       return db.artworkEmbedding.upsert({ where: { artworkId: w.artworkId }, create: { artworkId: w.artworkId, ...data }, update: data });
@@ -117,13 +129,30 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
     // names the description and title it now stands for.
     ...unchanged.map((w) => db.artworkEmbedding.update({ where: { artworkId: w.artworkId }, data: { descriptionId: w.descriptionId, title: w.title } })),
   ]);
-  return { embedded: changed.length, unchanged: unchanged.length };
+  return { embedded: changed.length - refused.length, unchanged: unchanged.length, ...(refused.length ? { refused } : {}) };
+}
+
+/**
+ * The passages' vectors in one run; when the model refuses the run (one text it cannot embed),
+ * each passage alone, so that only the texts it refuses fail (as the refusal, in their place).
+ */
+async function embedEach(embedder: Pick<Embedder, "embed">, passages: string[]): Promise<(Float32Array | Error)[]> {
+  if (!passages.length) return [];
+  try {
+    return await embedder.embed(passages, "passage");
+  } catch (err) {
+    if (!(err instanceof EmbedRequestError)) throw err;
+    if (passages.length === 1) return [err];
+    const each: (Float32Array | Error)[] = [];
+    for (const p of passages) each.push(...(await embedEach(embedder, [p])));
+    return each;
+  }
 }
 
 /** How many works have a vector of this model, and how many active described works there are. */
 export async function embeddingCounts(db: Db, modelId: string): Promise<{ embedded: number; described: number; stale: number }> {
   const [embedded, described, stale] = await Promise.all([
-    db.artworkEmbedding.count({ where: { modelId, artwork: { state: "ACTIVE" } } }),
+    db.artworkEmbedding.count({ where: { modelId, dims: { gt: REFUSED_DIMS }, artwork: { state: "ACTIVE" } } }),
     db.artwork.count({ where: { state: "ACTIVE", currentDescriptionId: { not: null } } }),
     countStale(db, modelId),
   ]);

@@ -117,13 +117,13 @@ export class VectorIndex {
 
   private follow(connection: Database.Database): void {
     for (;;) {
-      const state = connection.prepare(`SELECT COUNT(*) AS count, MAX(embeddedAt) AS newest FROM ArtworkEmbedding WHERE modelId = ?`).get(this.modelId) as EmbeddingState;
+      const state = connection.prepare(`SELECT COUNT(*) AS count, MAX(embeddedAt) AS newest FROM ArtworkEmbedding WHERE modelId = ? AND dims > 0`).get(this.modelId) as EmbeddingState;
       const since = this.since(state);
       if (since === undefined) return;
       const rows = (
         since !== null
-          ? connection.prepare(`SELECT artworkId, dims, vector FROM ArtworkEmbedding WHERE modelId = ? AND embeddedAt >= ?`).all(this.modelId, since)
-          : connection.prepare(`SELECT artworkId, dims, vector FROM ArtworkEmbedding WHERE modelId = ?`).all(this.modelId)
+          ? connection.prepare(`SELECT artworkId, dims, vector FROM ArtworkEmbedding WHERE modelId = ? AND dims > 0 AND embeddedAt >= ?`).all(this.modelId, since)
+          : connection.prepare(`SELECT artworkId, dims, vector FROM ArtworkEmbedding WHERE modelId = ? AND dims > 0`).all(this.modelId)
       ) as EmbeddingRow[];
       if (this.take(state, rows, since !== null)) return;
     }

@@ -31,3 +31,12 @@ export class RateLimitedLog {
     return true;
   }
 }
+
+const perLogger = new WeakMap<Logger, RateLimitedLog>();
+
+/** The RateLimitedLog shared by every caller that logs to `log` (one per logger, made on first use). */
+export function rateLimited(log: Logger): RateLimitedLog {
+  let r = perLogger.get(log);
+  if (!r) perLogger.set(log, (r = new RateLimitedLog(log)));
+  return r;
+}

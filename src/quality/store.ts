@@ -4,7 +4,7 @@ import type { Db } from "../db.js";
 import type { Prisma } from "../generated/prisma/client.js";
 import { cleanMarkdown } from "../describe/postprocess.js";
 import type { Logger } from "../log.js";
-import { RateLimitedLog } from "../ops/rate-limited-log.js";
+import { rateLimited } from "../ops/rate-limited-log.js";
 import { assessQuality } from "./assess.js";
 import { measureChroma } from "./image-colour.js";
 import {
@@ -144,13 +144,6 @@ export async function imageFacts(db: Db, imageId: number, imageDir: string, log?
     if (log) rateLimited(log).warn("chroma", { err, imageId }, "image chroma could not be measured: COLOUR_ON_MONOCHROME is not judged");
     return { chroma: null };
   }
-}
-
-const rateLimitedLogs = new WeakMap<Logger, RateLimitedLog>();
-function rateLimited(log: Logger): RateLimitedLog {
-  let r = rateLimitedLogs.get(log);
-  if (!r) rateLimitedLogs.set(log, (r = new RateLimitedLog(log)));
-  return r;
 }
 
 /** The columns to store for a result. */

@@ -255,15 +255,15 @@ function embeddingSource(db: Db): AsyncEmbeddingSource {
   return {
     async state(modelId) {
       const [row] = await db.$queryRawUnsafe<{ count: number; newest: string | null }[]>(
-        `SELECT COUNT(*)::int AS count, MAX("embeddedAt")::text AS newest FROM "ArtworkEmbedding" WHERE "modelId" = $1`,
+        `SELECT COUNT(*)::int AS count, MAX("embeddedAt")::text AS newest FROM "ArtworkEmbedding" WHERE "modelId" = $1 AND "dims" > 0`,
         modelId,
       );
       return { count: row?.count ?? 0, newest: row?.newest ?? null };
     },
     rows(modelId, since) {
       return since === null
-        ? db.$queryRawUnsafe(`SELECT "artworkId", "dims", "vector" FROM "ArtworkEmbedding" WHERE "modelId" = $1`, modelId)
-        : db.$queryRawUnsafe(`SELECT "artworkId", "dims", "vector" FROM "ArtworkEmbedding" WHERE "modelId" = $1 AND "embeddedAt" >= $2::timestamp`, modelId, since);
+        ? db.$queryRawUnsafe(`SELECT "artworkId", "dims", "vector" FROM "ArtworkEmbedding" WHERE "modelId" = $1 AND "dims" > 0`, modelId)
+        : db.$queryRawUnsafe(`SELECT "artworkId", "dims", "vector" FROM "ArtworkEmbedding" WHERE "modelId" = $1 AND "dims" > 0 AND "embeddedAt" >= $2::timestamp`, modelId, since);
     },
   };
 }
@@ -277,7 +277,7 @@ async function postgresVectorIndex(db: Db, modelId: string, refresh = true): Pro
 
 /** Whether any work has a vector of this model. */
 export async function postgresHasVectors(db: Db, modelId: string): Promise<boolean> {
-  const rows = await db.$queryRawUnsafe<unknown[]>(`SELECT 1 FROM "ArtworkEmbedding" WHERE "modelId" = $1 LIMIT 1`, modelId);
+  const rows = await db.$queryRawUnsafe<unknown[]>(`SELECT 1 FROM "ArtworkEmbedding" WHERE "modelId" = $1 AND "dims" > 0 LIMIT 1`, modelId);
   return rows.length > 0;
 }
 
@@ -288,16 +288,28 @@ export async function postgresSimilarWorks(db: Db, artworkId: number, modelId: s
     const index = await postgresVectorIndex(db, modelId);
     const vector = index.vectorOf(artworkId);
     if (!vector) return null;
-    const rows = await (sameCreator
-      ? db.$queryRawUnsafe<{ id: number }[]>(
-          `SELECT DISTINCT f."id" FROM "ArtworkCreator" mine JOIN "ArtworkCreator" other ON other."creatorId" = mine."creatorId"
-           JOIN "artwork_fts" f ON f."id" = other."artworkId" WHERE mine."artworkId" = $1`,
-          artworkId,
-        )
-      : db.$queryRawUnsafe<{ id: number }[]>(`SELECT "id" FROM "artwork_fts"`));
+    const frozen = (near: readonly { artworkId: number; similarity: number }[]) =>
+      Object.freeze(near.map((n) => Object.freeze({ artworkId: n.artworkId, similarity: n.similarity })));
+    if (!sameCreator) {
+      // Any creator: the nearest, then which of them are active (indexed), asking for more only
+      // when too few are; reading every indexed id cost a scan of the index per work viewed.
+      for (let k = limit + 1; ; k *= 4) {
+        const near = index.nearest(vector, k, (id) => id !== artworkId);
+        const ids = JSON.stringify(near.map((n) => n.artworkId));
+        const active = await db.$queryRawUnsafe<{ id: number }[]>(`SELECT "id" FROM "artwork_fts" WHERE "id" IN (SELECT jsonb_array_elements_text($1::jsonb)::int)`, ids);
+        const shown = new Set(active.map((r) => r.id));
+        const kept = near.filter((n) => shown.has(n.artworkId));
+        if (kept.length >= limit || near.length < k) return frozen(kept.slice(0, limit));
+      }
+    }
+    const rows = await db.$queryRawUnsafe<{ id: number }[]>(
+      `SELECT DISTINCT f."id" FROM "ArtworkCreator" mine JOIN "ArtworkCreator" other ON other."creatorId" = mine."creatorId"
+       JOIN "artwork_fts" f ON f."id" = other."artworkId" WHERE mine."artworkId" = $1`,
+      artworkId,
+    );
     const allowed = new Set(rows.map((r) => r.id));
     allowed.delete(artworkId);
-    return Object.freeze(index.nearest(vector, limit, (id) => allowed.has(id)).map((n) => Object.freeze({ artworkId: n.artworkId, similarity: n.similarity })));
+    return frozen(index.nearest(vector, limit, (id) => allowed.has(id)));
   });
 }
 

@@ -180,7 +180,7 @@ function modeFor(options: SearchOptions, ready: boolean): SearchMode {
 
 function hasVectors(db: Db, modelId: string): boolean | Promise<boolean> {
   if (kindOf(db) === "postgresql") return postgresHasVectors(db, modelId);
-  return !!searchReader(db).statement(`SELECT 1 FROM ArtworkEmbedding WHERE modelId = ? LIMIT 1`).get(modelId);
+  return !!searchReader(db).statement(`SELECT 1 FROM ArtworkEmbedding WHERE modelId = ? AND dims > 0 LIMIT 1`).get(modelId);
 }
 
 const NO_MATCHES: SearchPage = Object.freeze({ hits: Object.freeze([]), hasMore: false });

@@ -8,6 +8,7 @@ import { embedVocabulary, SEMANTIC_GROUPS, synthEmbedModel } from "../../src/des
 import {
   type Embedder,
   EmbedderBusyError,
+  EmbedderFailedError,
   EmbedModelMissingError,
   EmbedRequestError,
   MAX_PENDING_QUERIES,
@@ -84,6 +85,29 @@ describe("the synthetic semantic model, through transformers.js in the embedding
     expect([opened, calls]).toEqual([1, 1]);
     await q.embedQuery("cur");
     expect(calls).toBe(2);
+    await q.close();
+  });
+});
+
+describe("a model that fails to load", () => {
+  it("is not loaded again for every search: for retryMs each query gets the load's error at once, then a search tries again", async () => {
+    let opened = 0;
+    let broken = true;
+    const q = new QueryEmbedder(
+      config(),
+      async (c) => {
+        opened++;
+        if (broken) throw new EmbedderFailedError("the model's files are corrupt");
+        return openEmbedder(c);
+      },
+      200,
+    );
+    for (const text of ["dog", "hound", "cur"]) await expect(q.embedQuery(text)).rejects.toThrow(/corrupt/);
+    expect(opened).toBe(1);
+    broken = false;
+    await new Promise((r) => setTimeout(r, 250));
+    expect((await q.embedQuery("dog")).length).toBe(128);
+    expect(opened).toBe(2);
     await q.close();
   });
 });

@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Config, DEFAULT_EMBED_MODEL_DTYPE, loadConfig } from "../../src/config.js";
-import { vectorModelId } from "../../src/embed/model-files.js";
+import { embedOnnxFile, vectorModelId } from "../../src/embed/model-files.js";
 import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
-import { type Embedder, meaningSource, openEmbedder } from "../../src/embed/embedder.js";
+import { type Embedder, EmbedRequestError, meaningSource, openEmbedder } from "../../src/embed/embedder.js";
 import { claimEmbedJob, embedMissing, queueEmbedJob, runEmbedJob } from "../../src/embed/jobs.js";
 import { countStale, decodeVector, passageText, textHash } from "../../src/embed/store.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
@@ -15,6 +15,7 @@ import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
 import { runCli } from "../support/cli.js";
+import { capturingLogger } from "../support/log.js";
 
 /**
  * Semantic and hybrid search through GraphQL (yoga.fetch) and the command line, on the synthetic
@@ -385,6 +386,27 @@ describe("without an embedding model", () => {
   });
 });
 
+describe("an embedding model whose file is corrupt", () => {
+  it("default searches go by words, the model is not loaded again for each, and the log gets one line for them all", async () => {
+    const brokenDir = mkdtempSync(join(tmpdir(), "artdesc-semantic-broken-"));
+    try {
+      cpSync(modelDir, brokenDir, { recursive: true });
+      writeFileSync(join(brokenDir, MODEL_ID, embedOnnxFile(DEFAULT_EMBED_MODEL_DTYPE)), "not an ONNX model");
+      const { lines, log } = capturingLogger();
+      const broken = createGraphqlApp({ db: t.db, log, config: loadConfig({ MODEL_DIR: brokenDir, EMBED_MODEL_ID: MODEL_ID, GRAPHQL_RESPONSE_CACHE: "false" }) });
+      for (const q of ["dog", "hound", "donkey", "sea", "squad"]) {
+        const r = await search(q, {}, broken);
+        expect(r.hits.every((h: Hit) => h.matchedBy.join() === "TEXT")).toBe(true);
+      }
+      expect(lines.filter((l) => l.msg === "the query could not be embedded: searched by words only")).toHaveLength(1);
+      const err = await searchError("dog", { mode: "SEMANTIC" }, broken);
+      expect(err.extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "mode" });
+    } finally {
+      rmSync(brokenDir, { recursive: true, force: true });
+    }
+  });
+});
+
 /** The exit code once the process has closed its output (an exit event may come before the last output). */
 const closed = (p: ReturnType<typeof runCli>) =>
   new Promise<number | null>((resolve) => (p.child.exitCode !== null && p.child.stdout!.closed ? resolve(p.child.exitCode) : p.child.once("close", (code) => resolve(code))));
@@ -411,4 +433,47 @@ describe("command line", () => {
     expect(await closed(fill)).toBe(0);
     expect(fill.output()).toMatch(/embedded 0 descriptions \(0 unchanged\)/);
   }, 120_000);
+});
+
+describe("a text the embedding model refuses", () => {
+  it("is recorded without a vector and leaves the candidates; the works beside it in the batch are embedded; searches never see it", async () => {
+    const embeddedNow = async () => (await gql(yoga, `{ status { semanticSearch { embedded stale } } }`)).data.status.semanticSearch as { embedded: number; stale: number };
+    const before = await embeddedNow();
+    const goya = await t.db.creator.findFirstOrThrow({ where: { qid: "Q5432" } });
+    const bad = await makeArtwork(t.db, { qid: "Q290", title: "Calabaza", description: "A pumpkin, unembeddable, glows in the night.", creators: [{ id: goya.id }] });
+    await makeArtwork(t.db, { qid: "Q291", title: "Galgo", description: "A hound runs along a river.", creators: [{ id: goya.id }] });
+    const refusing: Embedder = {
+      info: embedder.info,
+      close: async () => {},
+      // What a vector that is not finite comes back as from the embedding thread.
+      embed: async (texts, kind) => {
+        if (texts.some((x) => x.includes("unembeddable"))) throw new EmbedRequestError("the embedding model produced a vector that is not finite");
+        return embedder.embed(texts, kind);
+      },
+    };
+    expect(await embedMissing(t.db, refusing, 10)).toEqual({
+      embedded: 1,
+      unchanged: 0,
+      refused: [{ artworkId: bad.id, error: "the embedding model produced a vector that is not finite" }],
+    });
+    expect(await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: bad.id } })).toMatchObject({ dims: 0, modelId: VECTOR_MODEL });
+    // It left the candidates: the next run has nothing to do (no job loops on it).
+    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
+    expect(await embedMissing(t.db, refusing, 10)).toEqual({ embedded: 0, unchanged: 0 });
+    expect(await embeddedNow()).toEqual({ embedded: before.embedded + 1, stale: 0 });
+    // Searches and neighbours go on without it.
+    const semantic = await search("pumpkin hound", { mode: "SEMANTIC" });
+    expect(qids(semantic.hits)).toContain("Q291");
+    expect(qids(semantic.hits)).not.toContain("Q290");
+    // By words it is found as any work is (in the default HYBRID, by words only).
+    const hybrid = await search("pumpkin");
+    expect(hybrid.hits.find((h) => h.artwork.qid === "Q290")).toMatchObject({ matchedBy: ["TEXT"], similarity: null });
+    const similar = await gql(yoga, `{ artwork(id: "Q290") { ... on Artwork { similar { similarity } } } }`);
+    expect(similar.errors).toBeUndefined();
+    expect(similar.data.artwork.similar).toEqual([]);
+    // A new text is a new candidate.
+    await addDescription(t.db, bad.id, "A pumpkin glows in the night.");
+    expect(await embedMissing(t.db, refusing, 10)).toEqual({ embedded: 1, unchanged: 0 });
+    expect((await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: bad.id } })).dims).toBe(embedder.info.dims);
+  });
 });

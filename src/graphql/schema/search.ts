@@ -1,6 +1,7 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import { cursorToOffset, offsetToCursor } from "@pothos/plugin-relay";
 import type { Artwork } from "../../generated/prisma/client.js";
+import { rateLimited } from "../../ops/rate-limited-log.js";
 import { EmbedderBusyError, EmbedderFailedError, EmbedModelMissingError, meaningSource } from "../../embed/embedder.js";
 import {
   countMatches,
@@ -133,7 +134,11 @@ builder.queryField("search", (t) =>
               mode: args.mode ?? null,
               meaning: meaningSource(ctx.config),
               // A busy thread under a flood of queries is expected: not a warning per request.
-              onFallback: (err) => ctx.log[err instanceof EmbedderBusyError ? "debug" : "warn"]({ err }, "the query could not be embedded: searched by words only"),
+              // A model that fails does so for every search: one line a minute, with the count.
+              onFallback: (err) =>
+                err instanceof EmbedderBusyError
+                  ? ctx.log.debug({ err }, "the query could not be embedded: searched by words only")
+                  : rateLimited(ctx.log).warn("query-embedding", { err }, "the query could not be embedded: searched by words only"),
             },
           );
         } catch (err) {
