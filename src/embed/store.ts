@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Db } from "../db.js";
+import { type Db, writeTransaction } from "../db.js";
 import { dbTime } from "../store/db-clock.js";
 import { dialect } from "../store/sql.js";
 import { type Embedder, EmbedRequestError } from "./embedder.js";
@@ -99,9 +99,6 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
     )
   ).map((c) => ({ ...c, artworkId: Number(c.artworkId), descriptionId: Number(c.descriptionId) }));
   if (candidates.length === 0) return { embedded: 0, unchanged: 0 };
-  // The database's clock: the vector index loads the rows embedded since the newest it has seen
-  // (vector-index.ts), which holds only when every embedder stamps them with the same clock.
-  const now = await dbTime(db);
   const work = candidates.map((c) => {
     const text = passageText(c.title, c.text);
     return { ...c, passage: text, hash: textHash(text) };
@@ -110,8 +107,15 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
   const changed = work.filter((w) => !(w.modelId === modelId && w.textHash === w.hash));
   const vectors = await embedEach(embedder, changed.map((w) => w.passage));
   const refused = changed.flatMap((w, i) => (vectors[i] instanceof Error ? [{ artworkId: w.artworkId, error: (vectors[i] as Error).message }] : []));
-  await db.$transaction([
-    ...changed.map((w, i) => {
+  await writeTransaction(db, async (tx) => {
+    // The vector index loads the rows embedded since the newest stamp it has seen (vector-index.ts),
+    // so stamps must follow the order of commits: taken inside the write lock (write transactions
+    // take turns), from the database's clock, and never before the newest stamp there. A stamp taken
+    // before embedding was older than that of a second embedder's run that committed first, and a
+    // vector it replaced stayed out of the index.
+    const newest = (await tx.artworkEmbedding.aggregate({ where: { modelId }, _max: { embeddedAt: true } }))._max.embeddedAt;
+    const now = new Date(Math.max((await dbTime(db)).getTime(), newest?.getTime() ?? 0));
+    for (const [i, w] of changed.entries()) {
       const v = vectors[i]!;
       const vector = v instanceof Error ? new Float32Array(REFUSED_DIMS) : v;
       const data = {
@@ -123,12 +127,12 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
         vector: encodeVector(vector),
         embeddedAt: now,
       };
-      return db.artworkEmbedding.upsert({ where: { artworkId: w.artworkId }, create: { artworkId: w.artworkId, ...data }, update: data });
-    }),
+      await tx.artworkEmbedding.upsert({ where: { artworkId: w.artworkId }, create: { artworkId: w.artworkId, ...data }, update: data });
+    }
     // Same text: the vector and its embeddedAt stay (the vector index reloads nothing); the row
     // names the description and title it now stands for.
-    ...unchanged.map((w) => db.artworkEmbedding.update({ where: { artworkId: w.artworkId }, data: { descriptionId: w.descriptionId, title: w.title } })),
-  ]);
+    for (const w of unchanged) await tx.artworkEmbedding.update({ where: { artworkId: w.artworkId }, data: { descriptionId: w.descriptionId, title: w.title } });
+  });
   return { embedded: changed.length - refused.length, unchanged: unchanged.length, ...(refused.length ? { refused } : {}) };
 }
 

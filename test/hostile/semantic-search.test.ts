@@ -7,7 +7,7 @@ import { embedOnnxFile, vectorModelId } from "../../src/embed/model-files.js";
 import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
 import { type Embedder, EmbedRequestError, meaningSource, openEmbedder } from "../../src/embed/embedder.js";
 import { claimEmbedJob, embedMissing, queueEmbedJob, runEmbedJob } from "../../src/embed/jobs.js";
-import { countStale, decodeVector, passageText, textHash } from "../../src/embed/store.js";
+import { countStale, decodeVector, embedStale, passageText, textHash } from "../../src/embed/store.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { EMBED } from "../../src/jobs/queue.js";
 import { CACHED_SEARCH_BYTES, CACHED_SEARCH_RESULTS, fuseOrder, fuseRanks, keptResultBytes, keptSearchResults } from "../../src/search/search.js";
@@ -475,5 +475,33 @@ describe("a text the embedding model refuses", () => {
     await addDescription(t.db, bad.id, "A pumpkin glows in the night.");
     expect(await embedMissing(t.db, refusing, 10)).toEqual({ embedded: 1, unchanged: 0 });
     expect((await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: bad.id } })).dims).toBe(embedder.info.dims);
+  });
+});
+
+describe("two embedders at once", () => {
+  it("a vector replaced by a slow run that commits after a faster one's is still loaded into the index", async () => {
+    const goya = await t.db.creator.findFirstOrThrow({ where: { qid: "Q5432" } });
+    // Y has a vector; its text then changes: its vector is replaced (an update, the count unchanged).
+    const y = await makeArtwork(t.db, { qid: "Q292", title: "Naufragio", description: "A ship on a calm sea at dawn.", creators: [{ id: goya.id }] });
+    await embedMissing(t.db, embedder, 10);
+    await search("sea", { mode: "SEMANTIC" });
+    await addDescription(t.db, y.id, "Soldiers aim rifles at a man at night.");
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow: Embedder = { info: embedder.info, close: async () => {}, embed: async (texts, kind) => (await gate, embedder.embed(texts, kind)) };
+    const slowRun = embedStale(t.db, slow, 1);
+    await new Promise((r) => setTimeout(r, 50));
+    // Meanwhile a new work (missing vectors go first) is embedded by a second embedder, and searched.
+    await makeArtwork(t.db, { qid: "Q293", title: "Perrillo", description: "A small dog sleeps.", creators: [{ id: goya.id }] });
+    expect(await embedStale(t.db, embedder, 1)).toEqual({ embedded: 1, unchanged: 0 });
+    await search("dog", { mode: "SEMANTIC" });
+    release();
+    expect(await slowRun).toEqual({ embedded: 1, unchanged: 0 });
+    // The index scores Y with its new vector, the one in the database.
+    const [query] = await embedder.embed(["firing squad"], "query");
+    const stored = decodeVector((await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: y.id } })).vector);
+    const expected = stored.reduce((sum, v, i) => sum + v * query![i]!, 0);
+    const hit = (await search("firing squad", { mode: "SEMANTIC", first: 50 })).hits.find((h) => h.artwork.qid === "Q292");
+    expect(hit?.similarity).toBeCloseTo(expected, 4);
   });
 });

@@ -1,0 +1,3 @@
+-- CreateIndex
+CREATE INDEX "ArtworkEmbedding_modelId_dims_embeddedAt_idx" ON "ArtworkEmbedding"("modelId", "dims", "embeddedAt");
+
