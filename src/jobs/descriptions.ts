@@ -4,7 +4,7 @@ import { encodeModelFiles } from "../generation/reproduction.js";
 import type { Description, Job } from "../generated/prisma/client.js";
 import { releaseLease } from "./lease.js";
 import { earlyStoppingText } from "../generation/params.js";
-import { describableImage, leaseName } from "./queue.js";
+import { describableImage, leaseName, madeFromCurrentFile } from "./queue.js";
 import type { Logger } from "../log.js";
 import { assessForWrite, NO_QUALITY, type QualitySettings, type StoredQualityColumns } from "../quality/store.js";
 import { replaceableDescription, SETTLED_BY_PERSON } from "../review/verdict.js";
@@ -100,14 +100,14 @@ export async function recordModelDescription(
     if (job.experimentId != null) return { description, becameCurrent: false, outdatedFile: false };
     // A job that read a file the work no longer shows (a re-upload or another main image came while
     // it ran) never replaces a text made from the file it shows now: that text is newer news.
-    const main = await tx.image.findFirst({ where: { artworkId, ...describableImage }, select: { id: true, localHash: true } });
+    const main = await tx.image.findFirst({ where: { artworkId, ...describableImage }, select: { id: true, localHash: true, downloadedAt: true } });
     let unchangedSince = {};
-    if (main && !sameFile({ imageId, imageHash: out.imageHash }, main)) {
+    if (main && !madeFromCurrentFile({ imageId, imageHash: out.imageHash }, main)) {
       const art = await tx.artwork.findUniqueOrThrow({
         where: { id: artworkId },
-        select: { currentDescriptionId: true, currentDescription: { select: { imageId: true, imageHash: true } } },
+        select: { currentDescriptionId: true, currentDescription: { select: { imageId: true, imageHash: true, createdAt: true } } },
       });
-      if (art.currentDescription && sameFile(art.currentDescription, main)) return { description, becameCurrent: false, outdatedFile: true };
+      if (art.currentDescription && madeFromCurrentFile(art.currentDescription, main)) return { description, becameCurrent: false, outdatedFile: true };
       unchangedSince = { currentDescriptionId: art.currentDescriptionId };
     }
     // A text that is not a fallback ladder step's starts the work's review afresh: a "needs a
@@ -123,14 +123,6 @@ export async function recordModelDescription(
     return { description, becameCurrent: moved.count === 1, outdatedFile: false };
   }).finally(() => releaseLease(db, leaseName(job.id), holder));
   return result;
-}
-
-/**
- * Whether a text was made from the file an image has now: the same Image row, and the same bytes
- * where both hashes are known (a row written before texts kept their image's hash counts as the same).
- */
-function sameFile(d: { imageId: number | null; imageHash: string | null }, image: { id: number; localHash: string | null }): boolean {
-  return d.imageId === image.id && (d.imageHash === null || image.localHash === null || d.imageHash === image.localHash);
 }
 
 /** What `describe --like` needs to run a description again (see prisma/schema.prisma). */

@@ -191,18 +191,22 @@ const NIGHTLY_SELECT = {
   jobs: { where: { kind: DESCRIBE, status: { in: ["QUEUED", "RUNNING"] as JobStatus[] }, experimentId: null }, select: { status: true, imageId: true, startedAt: true } },
 } satisfies Prisma.ArtworkSelect;
 type NightlyRow = Prisma.ArtworkGetPayload<{ select: typeof NIGHTLY_SELECT }>;
-type NightlyImage = NightlyRow["images"][number];
 
 /**
- * Whether a description was made from the image's current file: the hash of the bytes the engine
- * read against the local copy's. A re-upload keeps the Image row and changes its file, and a
- * job that was running meanwhile writes its text (from the old file) after the new file came, so
- * times cannot tell; they are only the fallback for rows without a hash (written before there was one).
+ * Whether a description (or a job's output) was made from the image's current file: the same Image
+ * row, and the hash of the bytes the engine read against the local copy's. A re-upload keeps the
+ * Image row and changes its file, and a job that was running meanwhile writes its text (from the
+ * old file) after the new file came, so times cannot tell; they are only the fallback for rows
+ * without a hash (written before there was one), and without times either it counts as the same.
+ * The nightly run and the write of a job's result (descriptions.ts) share this one rule.
  */
-function madeFromCurrentFile(d: { imageId: number | null; imageHash: string | null; createdAt: Date }, image: NightlyImage): boolean {
+export function madeFromCurrentFile(
+  d: { imageId: number | null; imageHash: string | null; createdAt?: Date },
+  image: { id: number; localHash: string | null; downloadedAt?: Date | null },
+): boolean {
   if (d.imageId !== image.id) return false;
   if (d.imageHash !== null && image.localHash !== null) return d.imageHash === image.localHash;
-  return !(image.downloadedAt && image.downloadedAt > d.createdAt);
+  return !(image.downloadedAt && d.createdAt && image.downloadedAt > d.createdAt);
 }
 
 /** Whether a work needs a describe job (and which QueueRunSummary count it adds to otherwise). Pure. */

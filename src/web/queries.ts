@@ -3,7 +3,7 @@
 /** Where a work stands in review; the job is the one the last rejection queued. */
 const REVIEW_STATE = `fragment ReviewState on ArtworkReview {
   state reviewedAt reviewedBy needsPerson fallbackStep fallbackSteps
-  fallbackJob { id number status progress progressTotal error force createdAt }
+  fallbackJob { id number status progress progressTotal error force forcesOver createdAt }
 }`;
 
 const CARD = `fragment Card on Artwork {
@@ -72,7 +72,7 @@ export const ARTWORK = `query Artwork($id: ID!, $history: Int!, $reviews: Int!) 
         outcome { generatedTokens finishReason trimmed timings { preprocessMs visionMs prefillMs decodeMs totalMs } }
         quality { flags risk }
       }
-      jobs(first: 10) { edges { node { id number status progress progressTotal error force createdAt } } }
+      jobs(first: 10) { edges { node { id number status progress progressTotal error force forcesOver createdAt } } }
     }
   }
   generationDefaults {

@@ -1,6 +1,8 @@
 import { ArtworkState, AttributionKind } from "../generated/prisma/enums.js";
 import { QUALITY_FLAGS } from "../quality/types.js";
 import { REVIEW_STATES } from "../review/stats.js";
+import { keepsCurrent } from "../review/verdict.js";
+import type { DescriptionSource } from "../generated/prisma/enums.js";
 import { type DiffPart, wordDiff } from "./diff.js";
 
 /**
@@ -359,6 +361,8 @@ export interface JobIn {
   progressTotal: number | null;
   error: string | null;
   force: boolean;
+  /** With force: the Description id it may replace though a person wrote or approved it. */
+  forcesOver: string | null;
   createdAt: string;
 }
 
@@ -554,7 +558,15 @@ export interface JobView {
   replacesCurrent: boolean;
 }
 
-export function jobView(j: Pick<JobIn, "number" | "status" | "progress" | "progressTotal" | "error"> & { force?: boolean }, currentIsHuman = false): JobView {
+/**
+ * `current`: the work's current text, when the page knows it. A job's text replaces it unless a
+ * person wrote or approved it (keepsCurrent), or the job was forced over that very text.
+ */
+export function jobView(
+  j: Pick<JobIn, "number" | "status" | "progress" | "progressTotal" | "error"> & { force?: boolean; forcesOver?: string | null },
+  current: { id: string; source: string; state: string } | null = null,
+): JobView {
+  const kept = current !== null && keepsCurrent({ source: current.source as DescriptionSource, reviewState: current.state === "APPROVED" ? "APPROVED" : null });
   return {
     number: j.number,
     status: j.status,
@@ -562,7 +574,7 @@ export function jobView(j: Pick<JobIn, "number" | "status" | "progress" | "progr
     total: j.progressTotal,
     error: j.error,
     live: j.status === "QUEUED" || j.status === "RUNNING",
-    replacesCurrent: !currentIsHuman || j.force === true,
+    replacesCurrent: !kept || (j.force === true && j.forcesOver === current!.id),
   };
 }
 

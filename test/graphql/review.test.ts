@@ -298,6 +298,9 @@ describe("an approved model text", () => {
     expect((await t.db.artwork.findUniqueOrThrow({ where: { id: plain.id } })).currentDescriptionId).not.toBe(null);
 
     const forced = (await gql(yoga, regen, { id: a.qid, force: true }, AUTH)).data.regenerateDescription.number;
+    // The job names the text it may replace: the approved one, current when it was asked for.
+    const asked = await gql(yoga, `query($id: ID!) { job(id: $id) { ... on Job { force forcesOver } } a: artwork(id: "${a.qid}") { ... on Artwork { currentDescription { id } } } }`, { id: String(forced) });
+    expect(asked.data.job).toEqual({ force: true, forcesOver: asked.data.a.currentDescription.id });
     await drainQueue();
     const forcedJob = await t.db.job.findUniqueOrThrow({ where: { id: forced }, include: { result: true } });
     expect((await t.db.artwork.findUniqueOrThrow({ where: { id: a.id } })).currentDescriptionId).toBe(forcedJob.result!.id);

@@ -12,6 +12,7 @@ import {
   excerpt,
   firstRunNotices,
   formatInception,
+  jobView,
   pullCommandIn,
   queueItem,
   readCollectionRequest,
@@ -134,6 +135,23 @@ describe("review view models", () => {
     expect(item.checks.map((c) => c.value)).toEqual(["2", "0.33"]);
     expect(emptyQueueReason(0)).toMatch(/^Nothing is described yet/);
     expect(emptyQueueReason(1)).toMatch(/^All 1 current description has been reviewed/);
+  });
+});
+
+describe("a job's text replaces the current one", () => {
+  const job = { number: 7, status: "QUEUED", progress: 0, progressTotal: 200, error: null };
+  it("unless a person wrote or approved it; a forced job only over the text it was asked to replace", () => {
+    const human = { id: "D1", source: "HUMAN", state: "UNREVIEWED" };
+    const approved = { id: "D2", source: "MODEL", state: "APPROVED" };
+    const model = { id: "D3", source: "MODEL", state: "REJECTED" };
+    expect(jobView(job).replacesCurrent).toBe(true);
+    expect(jobView(job, model).replacesCurrent).toBe(true);
+    expect(jobView(job, human).replacesCurrent).toBe(false);
+    expect(jobView(job, approved).replacesCurrent).toBe(false);
+    expect(jobView({ ...job, force: true, forcesOver: "D2" }, approved).replacesCurrent).toBe(true);
+    // A person's text that came after the forced request is kept.
+    expect(jobView({ ...job, force: true, forcesOver: "D2" }, human).replacesCurrent).toBe(false);
+    expect(jobView({ ...job, force: true, forcesOver: null }, human).replacesCurrent).toBe(false);
   });
 });
 

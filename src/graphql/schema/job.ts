@@ -1,3 +1,4 @@
+import { encodeGlobalID } from "@pothos/plugin-relay";
 import type { Config } from "../../config.js";
 import type { Db } from "../../db.js";
 import { type GenerationParams, paramsFromConfig } from "../../generation/params.js";
@@ -52,6 +53,14 @@ export const JobRef = builder.prismaNode("Job", {
     progress: t.exposeInt("progress", { description: "Tokens generated so far." }),
     progressTotal: t.exposeInt("progressTotal", { nullable: true, description: "max_new_tokens of the job." }),
     force: t.exposeBoolean("force", { description: "Replaces a person's text when done." }),
+    forcesOver: t.field({
+      type: "ID",
+      nullable: true,
+      description:
+        "With force: the description current when the job was asked for (a Description id), the one it may replace though a person wrote or approved it. " +
+        "A text a person wrote or approved after that is kept. Null without force.",
+      resolve: (j) => (j.force && j.forceOverId != null ? encodeGlobalID("Description", j.forceOverId) : null),
+    }),
     reason: t.exposeString("reason", { nullable: true }),
     requestedBy: t.exposeString("requestedBy", { nullable: true }),
     requestedParams: t.field({
