@@ -94,12 +94,22 @@ export async function startApiService(rt: Runtime, extraRoutes: RouteHandler[] =
       stopping = true;
       process.off("SIGTERM", onSignal).off("SIGINT", onSignal);
       await balancer.close();
+      // Each stops as `serve` does (its requests drain for at most GRAPHQL_TIMEOUT_MS); one that
+      // has not exited some seconds after that is killed, so the service's stop always ends.
+      const deadlineMs = rt.config.GRAPHQL_TIMEOUT_MS + 10_000;
       await Promise.all(
         workers.map(
           (w) =>
             new Promise<void>((resolve) => {
               if (w.isDead()) return resolve();
-              w.once("exit", () => resolve());
+              const kill = setTimeout(() => {
+                rt.log.warn({ pid: w.process.pid, deadlineMs }, "API worker did not stop in time: killing it");
+                w.process.kill("SIGKILL");
+              }, deadlineMs);
+              w.once("exit", () => {
+                clearTimeout(kill);
+                resolve();
+              });
               w.process.kill("SIGTERM");
             }),
         ),

@@ -44,6 +44,9 @@ function startWorker(init: WorkerInit): Worker {
   return startModuleThread(new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url), init);
 }
 
+/** How long close() waits for the description thread to finish what it runs and release its sessions. */
+export const CLOSE_WAIT_MS = 10_000;
+
 /**
  * Opens the description engine in a worker thread and waits until the model is loaded. A missing
  * model fails fast (before the thread starts) with ModelMissingError, and MODEL_DEVICE=cuda without
@@ -151,8 +154,14 @@ export async function openDescriber(config: Config, options: DescriberOptions = 
     close() {
       if (closed) return Promise.resolve();
       closing ??= new Promise<void>((resolve) => {
+        // The thread answers once the description it runs has ended; one that does not answer
+        // within CLOSE_WAIT_MS (a request nobody aborted, a hung session) is terminated: a stop
+        // must not wait on it for ever.
+        const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+        timer.unref();
         onClosed = () => {
           closed = true;
+          clearTimeout(timer);
           resolve();
         };
         worker.postMessage({ type: "close" } satisfies WorkerRequest);
