@@ -153,19 +153,23 @@ export async function openDescriber(config: Config, options: DescriberOptions = 
     },
     close() {
       if (closed) return Promise.resolve();
-      closing ??= new Promise<void>((resolve) => {
-        // The thread answers once the description it runs has ended; one that does not answer
-        // within CLOSE_WAIT_MS (a request nobody aborted, a hung session) is terminated: a stop
-        // must not wait on it for ever.
-        const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      closing ??= new Promise<"closed" | "hung">((resolve) => {
+        // The thread answers once the description it runs has ended. One that does not answer
+        // within CLOSE_WAIT_MS (a hung session) is left behind, unref'd, for the process's exit to
+        // end: terminating a thread inside onnxruntime's run() aborts the whole process.
+        const timer = setTimeout(() => resolve("hung"), CLOSE_WAIT_MS);
         timer.unref();
         onClosed = () => {
           closed = true;
           clearTimeout(timer);
-          resolve();
+          resolve("closed");
         };
         worker.postMessage({ type: "close" } satisfies WorkerRequest);
-      }).then(() => worker.terminate().then(() => undefined));
+      }).then((how) => {
+        closed = true;
+        if (how === "hung") return void worker.unref();
+        return worker.terminate().then(() => undefined);
+      });
       return closing;
     },
   };

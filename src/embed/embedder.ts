@@ -81,20 +81,30 @@ export interface Embedder {
  * model fails fast (before the thread starts) with EmbedModelMissingError. Once the thread stops,
  * every request fails with EmbedderStoppedError. `startThread` starts it (tests keep hold of it).
  */
+/**
+ * How long a request of `texts` texts may take before the thread counts as hung: a minute, and 5 s a
+ * text (a full 512-token passage takes well under a second on one busy core).
+ */
+export const embedRequestTimeoutMs = (texts: number) => 60_000 + 5_000 * texts;
+
 export async function openEmbedder(
   config: EmbedConfig & Pick<Config, "ORT_THREADS">,
   threads = config.ORT_THREADS,
   startThread: typeof startModuleThread = startModuleThread,
+  requestTimeoutMs: (texts: number) => number = embedRequestTimeoutMs,
 ): Promise<Embedder> {
   const presence = embedModelPresence(config);
   if (presence.missing.length) throw new EmbedModelMissingError(presence.dir, presence.missing, presence.command);
   const init: EmbedModelOptions = { dir: embedModelDir(config), modelId: config.EMBED_MODEL_ID, dtype: config.EMBED_MODEL_DTYPE, threads };
   const worker: Worker = startThread(new URL(import.meta.url.endsWith(".ts") ? "./thread.ts" : "./thread.js", import.meta.url), init);
-  const pending = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void }>();
+  const pending = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   let nextId = 1;
   let closed = false;
   const failAll = (err: Error) => {
-    for (const p of pending.values()) p.reject(err);
+    for (const p of pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
     pending.clear();
   };
   const info = await new Promise<EmbedModelInfo>((resolve, reject) => {
@@ -118,6 +128,7 @@ export async function openEmbedder(
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
+      clearTimeout(p.timer);
       if (pending.size === 0) worker.unref();
       if (m.type === "result") p.resolve(m.vectors);
       else p.reject(new EmbedRequestError(m.message));
@@ -136,19 +147,34 @@ export async function openEmbedder(
   // An idle embedding thread must not keep a process alive; one with work in hand must.
   worker.unref();
   let closing: Promise<void> | null = null;
+  let hung = false;
   return {
     info,
     embed(texts, kind) {
       if (closed || closing) return Promise.reject(new EmbedderStoppedError("the embedder is closed"));
       const id = nextId++;
       return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
+        // A thread that never answers (a hung session) would hold its job, which keeps beating,
+        // and every search waiting behind it, for ever: past the deadline it is stopped, and its
+        // requests fail as a stopped thread's (the job fails; the model is loaded again).
+        const waitMs = requestTimeoutMs(texts.length);
+        const timer = setTimeout(() => {
+          // Terminating a thread inside onnxruntime's run() aborts the whole process: the thread
+          // is left behind, unref'd, and this embedder serves nothing more (a new one is opened).
+          hung = true;
+          closed = true;
+          failAll(new EmbedderStoppedError(`the embedding thread did not answer within ${Math.round(waitMs / 1000)} s: left behind`));
+          worker.unref();
+        }, waitMs);
+        timer.unref();
+        pending.set(id, { resolve, reject, timer });
         worker.ref();
         worker.postMessage({ type: "embed", id, texts: [...texts], kind } satisfies EmbedRequest);
       });
     },
     close() {
-      if (closed) return Promise.resolve();
+      // A hung thread would never answer: it stays behind (see embed's deadline).
+      if (closed || hung) return Promise.resolve();
       closing ??= new Promise<void>((resolve) => {
         onClosed = resolve;
         // An idle thread is unref'd: without this, a process with nothing else to do exits (code 13) before the answer.

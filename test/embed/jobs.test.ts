@@ -182,6 +182,28 @@ describe("an embedding thread that stops", () => {
     await embedder.close();
   });
 
+  it("a thread that does not answer within the request's deadline is left behind: the request fails as a stopped thread's, and so do later ones", async () => {
+    const threads: Worker[] = [];
+    const keep: typeof startModuleThread = (entry, data) => {
+      const w = startModuleThread(entry, data);
+      threads.push(w);
+      return w;
+    };
+    // 50 ms for a run of 500 passages: what a hung session looks like from outside.
+    const embedder = await openEmbedder(loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID }), 1, keep, (n) => (n > 1 ? 50 : 60_000));
+    const started = Date.now();
+    const hung = embedder.embed(Array.from({ length: 500 }, (_, i) => `a hound ${i} in the sand by the sea`), "passage");
+    await expect(hung).rejects.toThrow(/did not answer within 0 s: left behind/);
+    await expect(hung).rejects.toBeInstanceOf(EmbedderStoppedError);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await expect(embedder.embed(["a cat"], "query")).rejects.toBeInstanceOf(EmbedderStoppedError);
+    // Closing does not wait for it (a hung one never answers), nor terminates it mid-run.
+    await embedder.close();
+    // Here the run ends in its own time (its late answer is dropped); the test then stops the thread.
+    await new Promise((r) => threads[0]!.once("message", r));
+    await threads[0]!.terminate();
+  });
+
   it("the background embedder closes it, loads the model again after a backoff, and the next embed job succeeds", async () => {
     await t.db.job.deleteMany({ where: { kind: EMBED } });
     const threads: Worker[] = [];
