@@ -1,4 +1,5 @@
 import { diffWords } from "diff";
+import { BoundedLru } from "../graphql/bounded-lru.js";
 
 export interface DiffPart {
   kind: "same" | "added" | "removed";
@@ -29,4 +30,21 @@ export function wordDiff(before: string, after: string): DiffPart[] | null {
   const changes = diffWords(before, after, { timeout: DIFF_TIMEOUT_MS });
   if (!changes) return null;
   return changes.map((c) => ({ kind: c.added ? "added" : c.removed ? "removed" : "same", text: c.value }));
+}
+
+/** Diffs kept, by the two descriptions' ids: a description row never changes, so neither does its diff. */
+const kept = new BoundedLru<DiffPart[]>({ maxEntries: 1_000, maxBytes: 8 * 1024 * 1024 });
+
+/**
+ * wordDiff of two stored descriptions, computed once per pair while kept (the last 1,000 pairs,
+ * at most 8 MB): a page viewed again, or by many, costs a lookup, not up to DIFF_TIMEOUT_MS.
+ */
+export function keptWordDiff(beforeId: string, before: string, afterId: string, after: string): DiffPart[] | null {
+  const key = `${beforeId} ${afterId}`;
+  const hit = kept.get(key);
+  if (hit !== undefined) return hit;
+  const parts = wordDiff(before, after);
+  // A diff that ran out of time may fit on a quieter moment: only a finished one is kept.
+  if (parts) kept.set(key, parts, 64 + 2 * (before.length + after.length) + 32 * parts.length);
+  return parts;
 }

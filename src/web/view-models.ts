@@ -3,7 +3,7 @@ import { QUALITY_FLAGS } from "../quality/types.js";
 import { REVIEW_STATES } from "../review/stats.js";
 import { keepsCurrent } from "../review/verdict.js";
 import type { DescriptionSource } from "../generated/prisma/enums.js";
-import { type DiffPart, wordDiff } from "./diff.js";
+import { type DiffPart, keptWordDiff } from "./diff.js";
 
 /**
  * Pure functions from what GraphQL answered (and what the URL asked) to what the templates show.
@@ -544,7 +544,7 @@ export function chooseDiff(vs: Version[], fromId: string | null, toId: string | 
   const byId = (id: string | null) => (id ? vs.find((v) => v.id === id) : undefined);
   const to = byId(toId) ?? vs[0]!;
   const from = byId(fromId) ?? vs.find((v) => v !== to && vs.indexOf(v) > vs.indexOf(to)) ?? vs.find((v) => v !== to)!;
-  return { from, to, parts: wordDiff(from.text, to.text) };
+  return { from, to, parts: keptWordDiff(from.id, from.text, to.id, to.text) };
 }
 
 export interface JobView {

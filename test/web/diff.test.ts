@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createHttpApp } from "../../src/server.js";
-import { DIFF_MAX_CHARS, DIFF_TIMEOUT_MS, wordDiff } from "../../src/web/diff.js";
+import { DIFF_MAX_CHARS, DIFF_TIMEOUT_MS, keptWordDiff, wordDiff } from "../../src/web/diff.js";
 import { chooseDiff } from "../../src/web/view-models.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeGoya, words150 } from "../support/factories.js";
@@ -48,6 +48,17 @@ describe("wordDiff", () => {
     const { ms } = timed(() => wordDiff(distinct("a", DIFF_MAX_CHARS), distinct("b", DIFF_MAX_CHARS)));
     expect(DIFF_TIMEOUT_MS).toBeLessThanOrEqual(50);
     expect(ms).toBeLessThan(DIFF_TIMEOUT_MS + 100);
+  });
+
+  it("a pair of stored descriptions is diffed once while kept: a page viewed again costs a lookup", () => {
+    const a = words150(1);
+    const b = words150(6);
+    const first = keptWordDiff("D-kept-1", a, "D-kept-2", b);
+    const again = timed(() => keptWordDiff("D-kept-1", a, "D-kept-2", b));
+    expect(first).not.toBeNull();
+    expect(again.value).toBe(first);
+    expect(again.ms).toBeLessThan(5);
+    expect(keptWordDiff("D-kept-1", "a dog", "D-kept-3", "a hound")).toEqual(wordDiff("a dog", "a hound"));
   });
 
   it("20,000-character versions (setDescription's limit) cost nothing", () => {
