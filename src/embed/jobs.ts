@@ -9,7 +9,8 @@ import type { Component } from "../runtime.js";
 import { type Embedder, EmbedderStoppedError, EmbedModelMissingError, openEmbedder } from "./embedder.js";
 import { dbTime } from "../store/db-clock.js";
 import { configuredVectorModel } from "./model-files.js";
-import { countStale, embedStale, type EmbedRunSummary } from "./store.js";
+import { countStale, embedStale, type EmbedRunSummary, rivalEmbedding } from "./store.js";
+import { rateLimited } from "../ops/rate-limited-log.js";
 
 /**
  * The embed job kind: one queued job at a time ("embed:stale"), at the lowest priority, refreshes
@@ -213,6 +214,7 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
   const pollMs = o.pollMs ?? config.EMBED_POLL_S * 1000;
   const ttlMs = config.HEARTBEAT_STALE_S * 1000;
   const model = new EmbedModelHolder(() => (o.open ?? openEmbedder)(config), log, o.reloadMs ?? pollMs);
+  const startedAt = await dbTime(db);
   let stopping = false;
   let wake: (() => void) | null = null;
   const sleep = (ms: number) =>
@@ -224,6 +226,18 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
   async function tick(): Promise<boolean> {
     const embedder = await model.get();
     if (!embedder) return false;
+    // Two embedders with other models would re-embed each other's works for ever: both hold off,
+    // and say why, until the settings agree. Vectors written before this worker started are a
+    // previous setting's (a changed EMBED_MODEL_DTYPE): those are made again at once.
+    const rival = await rivalEmbedding(db, configuredVectorModel(config), startedAt);
+    if (rival) {
+      rateLimited(log).warn(
+        "rival-embed-model",
+        { ours: configuredVectorModel(config), theirs: rival.modelId, theirsAt: rival.embeddedAt },
+        "another process embeds with another model (EMBED_MODEL_ID or EMBED_MODEL_DTYPE differ): not embedding, so that neither re-embeds the other's works; give every worker the same settings",
+      );
+      return false;
+    }
     await queueEmbedJob(db, config);
     const job = await claimEmbedJob(db, holder, ttlMs);
     if (!job) return false;

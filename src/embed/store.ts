@@ -162,3 +162,21 @@ export async function embeddingCounts(db: Db, modelId: string): Promise<{ embedd
   ]);
   return { embedded, described, stale };
 }
+
+/** How recent another model's vectors must be to count as another embedder at work (rivalEmbedding). */
+export const RIVAL_WINDOW_MS = 10 * 60_000;
+
+/**
+ * The newest vector of another model than `modelId` written since `since` and within the last
+ * RIVAL_WINDOW_MS: a sign that another process embeds with other EMBED_MODEL_ID or
+ * EMBED_MODEL_DTYPE settings now. Each takes the other's vectors for stale and makes them again,
+ * for ever. Null when there is none.
+ */
+export async function rivalEmbedding(db: Db, modelId: string, since: Date): Promise<{ modelId: string; embeddedAt: Date } | null> {
+  const recent = (await dbTime(db)).getTime() - RIVAL_WINDOW_MS;
+  return db.artworkEmbedding.findFirst({
+    where: { modelId: { not: modelId }, embeddedAt: { gte: new Date(Math.max(recent, since.getTime())) } },
+    orderBy: { embeddedAt: "desc" },
+    select: { modelId: true, embeddedAt: true },
+  });
+}
