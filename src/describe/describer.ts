@@ -167,7 +167,10 @@ export async function openDescriber(config: Config, options: DescriberOptions = 
         worker.postMessage({ type: "close" } satisfies WorkerRequest);
       }).then((how) => {
         closed = true;
-        if (how === "hung") return void worker.unref();
+        if (how === "hung") {
+          failAll(new EngineStoppedError("the description thread did not close in time: left behind"));
+          return void worker.unref();
+        }
         return worker.terminate().then(() => undefined);
       });
       return closing;

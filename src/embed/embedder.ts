@@ -31,9 +31,23 @@ export class EmbedderStoppedError extends EmbedderFailedError {
   override name = "EmbedderStoppedError";
 }
 
+/** The embedding thread did not answer in time and was left behind (openEmbedder's request deadline). */
+export class EmbedderHungError extends EmbedderStoppedError {
+  override name = "EmbedderHungError";
+}
+
 /** The model failed on one request's texts (the thread goes on serving others). */
 export class EmbedRequestError extends EmbedderFailedError {
   override name = "EmbedRequestError";
+  /**
+   * The model gave a text a vector that is not finite (NonFiniteEmbeddingError): that text will
+   * fail again, whenever it is sent. Any other failure (memory, onnxruntime) may pass.
+   */
+  readonly refusal: boolean;
+  constructor(message: string, cause = "Error") {
+    super(message);
+    this.refusal = cause === "NonFiniteEmbeddingError";
+  }
 }
 
 /** Too many query embeddings are waiting for the thread: this one is refused rather than queued without end. */
@@ -87,6 +101,11 @@ export interface Embedder {
  */
 export const embedRequestTimeoutMs = (texts: number) => 60_000 + 5_000 * texts;
 
+/** Embedding threads that hung and were left behind (each with a model loaded), in this process. */
+let leftBehind = 0;
+/** Past this many, no embedding thread is started any more: the process needs a restart. */
+export const MAX_LEFT_BEHIND = 3;
+
 export async function openEmbedder(
   config: EmbedConfig & Pick<Config, "ORT_THREADS">,
   threads = config.ORT_THREADS,
@@ -95,6 +114,9 @@ export async function openEmbedder(
 ): Promise<Embedder> {
   const presence = embedModelPresence(config);
   if (presence.missing.length) throw new EmbedModelMissingError(presence.dir, presence.missing, presence.command);
+  if (leftBehind >= MAX_LEFT_BEHIND) {
+    throw new EmbedderFailedError(`${leftBehind} embedding threads hung in this process and hold their memory: restart it (searches go by words until then)`);
+  }
   const init: EmbedModelOptions = { dir: embedModelDir(config), modelId: config.EMBED_MODEL_ID, dtype: config.EMBED_MODEL_DTYPE, threads };
   const worker: Worker = startThread(new URL(import.meta.url.endsWith(".ts") ? "./thread.ts" : "./thread.js", import.meta.url), init);
   const pending = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
@@ -131,7 +153,7 @@ export async function openEmbedder(
       clearTimeout(p.timer);
       if (pending.size === 0) worker.unref();
       if (m.type === "result") p.resolve(m.vectors);
-      else p.reject(new EmbedRequestError(m.message));
+      else p.reject(new EmbedRequestError(m.message, m.name));
     } else if (m.type === "closed") onClosed?.();
   });
   // An uncaught error ends the thread ("exit" follows): its requests fail as the thread's stop.
@@ -162,8 +184,9 @@ export async function openEmbedder(
           // Terminating a thread inside onnxruntime's run() aborts the whole process: the thread
           // is left behind, unref'd, and this embedder serves nothing more (a new one is opened).
           hung = true;
+          leftBehind++;
           closed = true;
-          failAll(new EmbedderStoppedError(`the embedding thread did not answer within ${Math.round(waitMs / 1000)} s: left behind`));
+          failAll(new EmbedderHungError(`the embedding thread did not answer within ${Math.round(waitMs / 1000)} s: left behind`));
           worker.unref();
         }, waitMs);
         timer.unref();
@@ -307,6 +330,9 @@ export class QueryEmbedder {
       // A thread that stopped serves no later search either: the next one loads the model again.
       if (err instanceof EmbedderStoppedError && this.embedder === opening) {
         this.embedder = null;
+        // After a hang, not at once on the next search: each thread left behind keeps its model
+        // loaded, and a query that hangs it would otherwise cost one more per search.
+        if (err instanceof EmbedderHungError) this.failed = { error: err, until: Date.now() + this.retryMs };
         void opening.then((e) => e.close()).catch(() => undefined);
       }
       for (const w of batch) w.reject(err);

@@ -272,13 +272,19 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
     }
   })();
 
+  // hurry(): the process ends soon (an uncaught error). The batch in progress is not waited for
+  // (its job is given back once its heartbeat is stale; the vectors are made again), so that the
+  // describe worker, stopped after this, still hands its job back within the deadline.
+  let hurried = () => {};
+  const hurry = new Promise<void>((resolve) => (hurried = resolve));
   return {
     name: "embed",
+    hurry: () => hurried(),
     async stop() {
       stopping = true;
       wake?.();
-      await loop;
-      await model.close();
+      if ((await Promise.race([loop.then(() => "done" as const), hurry.then(() => "hurried" as const)])) === "hurried") return;
+      await Promise.race([model.close(), hurry]);
     },
   };
 }

@@ -107,6 +107,8 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
   const changed = work.filter((w) => !(w.modelId === modelId && w.textHash === w.hash));
   const vectors = await embedEach(embedder, changed.map((w) => w.passage));
   const refused = changed.flatMap((w, i) => (vectors[i] instanceof Error ? [{ artworkId: w.artworkId, error: (vectors[i] as Error).message }] : []));
+  // Read before the transaction: inside it, a second connection would be needed while the lock is held.
+  const clock = await dbTime(db);
   await writeTransaction(db, async (tx) => {
     // The vector index loads the rows embedded since the newest stamp it has seen (vector-index.ts),
     // so stamps must follow the order of commits: taken inside the write lock (write transactions
@@ -114,7 +116,7 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
     // before embedding was older than that of a second embedder's run that committed first, and a
     // vector it replaced stayed out of the index.
     const newest = (await tx.artworkEmbedding.aggregate({ where: { modelId }, _max: { embeddedAt: true } }))._max.embeddedAt;
-    const now = new Date(Math.max((await dbTime(db)).getTime(), newest?.getTime() ?? 0));
+    const now = new Date(Math.max(clock.getTime(), newest?.getTime() ?? 0));
     for (const [i, w] of changed.entries()) {
       const v = vectors[i]!;
       const vector = v instanceof Error ? new Float32Array(REFUSED_DIMS) : v;
@@ -137,8 +139,8 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
 }
 
 /**
- * The passages' vectors in one run; when the model refuses the run (one text it cannot embed),
- * each passage alone, so that only the texts it refuses fail (as the refusal, in their place).
+ * The passages' vectors in one run; when the run fails on its texts, each passage alone, so that
+ * only the texts the model refuses fail (as the refusal, in their place).
  */
 async function embedEach(embedder: Pick<Embedder, "embed">, passages: string[]): Promise<(Float32Array | Error)[]> {
   if (!passages.length) return [];
@@ -146,7 +148,12 @@ async function embedEach(embedder: Pick<Embedder, "embed">, passages: string[]):
     return await embedder.embed(passages, "passage");
   } catch (err) {
     if (!(err instanceof EmbedRequestError)) throw err;
-    if (passages.length === 1) return [err];
+    // Alone, a text the model refuses is recorded as such; any other failure fails the run (the
+    // vectors there stay, searched, until a later run replaces them).
+    if (passages.length === 1) {
+      if (err.refusal) return [err];
+      throw err;
+    }
     const each: (Float32Array | Error)[] = [];
     for (const p of passages) each.push(...(await embedEach(embedder, [p])));
     return each;

@@ -12,7 +12,7 @@ export type EmbedReply =
   | { type: "ready"; info: EmbedModelInfo }
   | { type: "failed"; message: string }
   | { type: "result"; id: number; vectors: Float32Array[] }
-  | { type: "error"; id: number; message: string }
+  | { type: "error"; id: number; message: string; name: string }
   | { type: "closed" };
 
 const port = parentPort;
@@ -35,12 +35,12 @@ if (port) {
         port.close();
         return;
       }
-      if (!model) return post({ type: "error", id: msg.id, message: "the embedding model is closed" });
+      if (!model) return post({ type: "error", id: msg.id, message: "the embedding model is closed", name: "Error" });
       try {
         const vectors = await model.embed(msg.texts, msg.kind);
         post({ type: "result", id: msg.id, vectors }, vectors.map((v) => v.buffer as ArrayBuffer));
       } catch (err) {
-        post({ type: "error", id: msg.id, message: err instanceof Error ? err.message : String(err) });
+        post({ type: "error", id: msg.id, message: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : "Error" });
       }
     });
   });

@@ -279,6 +279,8 @@ export async function writeExport(db: Db, out: Writable, options: ExportOptions)
 /** Resolves on 'drain'; rejects when the stream fails or closes first (it would never drain). */
 function drained(out: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
+    // Destroyed already ('close' came before this wait): nothing more will come.
+    if (out.destroyed) return reject(Object.assign(new Error("the output closed before the export was written"), { code: "ERR_STREAM_DESTROYED" }));
     const done = (err?: Error) => {
       out.off("drain", onDrain).off("error", onFail).off("close", onClose);
       if (err) reject(err);

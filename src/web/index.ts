@@ -308,7 +308,7 @@ async function artworkPage(r: Request, gql: GqlCaller, id: string): Promise<void
   const title = a.title ?? a.qid;
   const thumb = thumbFor(a.image?.localHash, [320, 640], 640);
   const defaults = data.generationDefaults.params;
-  const review = reviewStatus(a.review, current !== null);
+  const review = reviewStatus(a.review, current !== null, current);
   const jobs = a.jobs.edges.map((e) => jobView(e.node, current)).filter((j) => j.live);
   // The rejection's new attempt gets its progress bar even when it is not among the newest jobs.
   if (review.regenerating && !jobs.some((j) => j.number === review.regenerating!.job.number)) jobs.unshift(review.regenerating.job);

@@ -608,11 +608,13 @@ export interface ReviewStatus {
   lastAttempt: { step: number; steps: number; job: JobView } | null;
 }
 
-export function reviewStatus(r: ReviewIn, described: boolean): ReviewStatus {
+export function reviewStatus(r: ReviewIn, described: boolean, current: { id: string; source: string; state: string } | null = null): ReviewStatus {
   const by = r.reviewedBy ? ` by ${r.reviewedBy}` : "";
   const at = r.reviewedAt ? ` · ${when(r.reviewedAt)}` : "";
   const j = r.fallbackJob;
-  const job = j ? jobView({ number: j.number, status: j.status, progress: j.progress ?? 0, progressTotal: j.progressTotal ?? null, error: j.error ?? null, force: j.force }) : null;
+  const job = j
+    ? jobView({ number: j.number, status: j.status, progress: j.progress ?? 0, progressTotal: j.progressTotal ?? null, error: j.error ?? null, force: j.force, forcesOver: j.forcesOver ?? null }, current)
+    : null;
   const attempt = r.fallbackStep != null && job ? { step: r.fallbackStep, steps: r.fallbackSteps, job } : null;
   return {
     state: r.state,

@@ -224,8 +224,9 @@ describe("an embedding thread that stops", () => {
       threads.push(w);
       return w;
     };
-    // 50 ms for a run of 500 passages: what a hung session looks like from outside.
-    const embedder = await openEmbedder(loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID }), 1, keep, (n) => (n > 1 ? 50 : 60_000));
+    // 1 ms for a run of 500 passages: what a hung session looks like from outside.
+    const embedder = await openEmbedder(loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID }), 1, keep, (n) => (n > 1 ? 1 : 60_000));
+    const answered = new Promise((r) => threads[0]!.once("message", r));
     const started = Date.now();
     const hung = embedder.embed(Array.from({ length: 500 }, (_, i) => `a hound ${i} in the sand by the sea`), "passage");
     await expect(hung).rejects.toThrow(/did not answer within 0 s: left behind/);
@@ -235,7 +236,7 @@ describe("an embedding thread that stops", () => {
     // Closing does not wait for it (a hung one never answers), nor terminates it mid-run.
     await embedder.close();
     // Here the run ends in its own time (its late answer is dropped); the test then stops the thread.
-    await new Promise((r) => threads[0]!.once("message", r));
+    await answered;
     await threads[0]!.terminate();
   });
 

@@ -447,7 +447,8 @@ describe("a text the embedding model refuses", () => {
       close: async () => {},
       // What a vector that is not finite comes back as from the embedding thread.
       embed: async (texts, kind) => {
-        if (texts.some((x) => x.includes("unembeddable"))) throw new EmbedRequestError("the embedding model produced a vector that is not finite");
+        if (texts.some((x) => x.includes("unembeddable"))) throw new EmbedRequestError("the embedding model produced a vector that is not finite", "NonFiniteEmbeddingError");
+        if (texts.some((x) => x.includes("flaky"))) throw new EmbedRequestError("onnxruntime: failed to allocate memory", "Error");
         return embedder.embed(texts, kind);
       },
     };
@@ -471,9 +472,18 @@ describe("a text the embedding model refuses", () => {
     const similar = await gql(yoga, `{ artwork(id: "Q290") { ... on Artwork { similar { similarity } } } }`);
     expect(similar.errors).toBeUndefined();
     expect(similar.data.artwork.similar).toEqual([]);
+    // Another failure of the model (memory, say) is no refusal: the run fails, the vector stays.
+    const other = await makeArtwork(t.db, { qid: "Q294", title: "Calabazas", description: "Pumpkins in a row.", creators: [{ id: goya.id }] });
+    await embedMissing(t.db, refusing, 10);
+    const kept = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: other.id } });
+    await addDescription(t.db, other.id, "Pumpkins in a flaky row.");
+    await expect(embedMissing(t.db, refusing, 10)).rejects.toThrow(/failed to allocate/);
+    expect(await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: other.id } })).toEqual(kept);
+    await addDescription(t.db, other.id, "Pumpkins in a row.");
     // A new text is a new candidate.
     await addDescription(t.db, bad.id, "A pumpkin glows in the night.");
-    expect(await embedMissing(t.db, refusing, 10)).toEqual({ embedded: 1, unchanged: 0 });
+    // (Q294's text is its embedded one again: its row only moves to the new description.)
+    expect(await embedMissing(t.db, refusing, 10)).toEqual({ embedded: 1, unchanged: 1 });
     expect((await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: bad.id } })).dims).toBe(embedder.info.dims);
   });
 });

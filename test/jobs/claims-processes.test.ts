@@ -11,12 +11,22 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-function claimInChild(url: string, batch: number, startAt: number): Promise<number[]> {
-  return runChild("test/support/claim-child.ts", [url, String(batch), String(startAt)]);
-}
-
-function runChild(script: string, args: string[]): Promise<number[]> {
-  return runChildLines(script, args).then((lines) => lines.map(Number));
+/** test/support/claim-child.ts in a process: `ready` once it can claim, `go` starts it, `done` its claimed ids. */
+function claimInChild(url: string, batch: number): { ready: Promise<void>; go: () => void; done: Promise<number[]> } {
+  const child = spawn(process.execPath, ["--import", "tsx", "test/support/claim-child.ts", url, String(batch)], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  let isReady = () => {};
+  const ready = new Promise<void>((resolve) => (isReady = resolve));
+  child.stdout.on("data", (d) => {
+    out += d;
+    if (out.startsWith("ready\n")) isReady();
+  });
+  child.stderr.on("data", (d) => (err += d));
+  const done = new Promise<number[]>((resolve, reject) =>
+    child.on("exit", (code) => (code === 0 ? resolve(out.split("\n").filter((l) => l && l !== "ready").map(Number)) : reject(new Error(`child exited ${code}: ${err}`)))),
+  );
+  return { ready: Promise.race([ready, done.then(() => undefined)]), go: () => child.stdin.end("go\n"), done };
 }
 
 function runChildLines(script: string, args: string[]): Promise<string[]> {
@@ -38,8 +48,12 @@ describe("claims from several processes", () => {
       const a = await makeArtwork(t.db, { image: false });
       ids.push((await enqueueDescribe(t.db, config, { artworkId: a.id, imageId: null, priority: i % 3 })).job.id);
     }
-    const startAt = Date.now() + 4_000;
-    const [a, b, c] = await Promise.all([claimInChild(t.url, 1, startAt), claimInChild(t.url, 2, startAt), claimInChild(t.url, 3, startAt)]);
+    // All three start claiming at once, when all are ready (not at a time fixed beforehand, which a
+    // busy machine could make one of them miss).
+    const children = [1, 2, 3].map((batch) => claimInChild(t.url, batch));
+    await Promise.all(children.map((c) => c.ready));
+    for (const c of children) c.go();
+    const [a, b, c] = await Promise.all(children.map((c) => c.done));
     // Every process took part, so the claims really raced.
     expect([a!.length, b!.length, c!.length].every((n) => n > 0)).toBe(true);
     const all = [...a!, ...b!, ...c!];

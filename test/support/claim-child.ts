@@ -1,16 +1,20 @@
 /**
  * A second process that claims describe jobs until none are left, as a worker would, and prints
  * each claimed id on its own line. Used by the concurrent-claims test: run with
- * `node --import tsx test/support/claim-child.ts <database url> <batch> <start at, ms since epoch>`
- * (all children start claiming at the same moment).
+ * `node --import tsx test/support/claim-child.ts <database url> <batch>`: it prints "ready" once its
+ * database connection works, and starts claiming when a line comes on stdin (the test sends it to
+ * every child at once, when all are ready, however long each took to start on a busy machine).
  */
 import { closeDb, createDb } from "../../src/db.js";
 import { holderId } from "../../src/jobs/lease.js";
 import { claimJobs } from "../../src/jobs/queue.js";
 
-const [url, batch = "1", startAt = "0"] = process.argv.slice(2);
+const [url, batch = "1"] = process.argv.slice(2);
 const db = await createDb(url!);
-await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
+await db.job.count();
+process.stdout.write("ready\n");
+await new Promise((r) => process.stdin.once("data", r));
+process.stdin.pause();
 const holder = holderId("claim-child");
 for (let idle = 0; idle < 3; ) {
   const jobs = await claimJobs(db, holder, { limit: Number(batch), ttlMs: 60_000 });
