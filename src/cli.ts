@@ -30,9 +30,9 @@ async function startDescribeWorker(...args: Parameters<typeof import("./jobs/wor
 }
 
 /** The background embedder (semantic search): runs next to every describe worker. */
-async function startEmbedWorker(rt: { db: Db; config: Config; log: import("./log.js").Logger }, role: string): Promise<Component> {
+async function startEmbedWorker(rt: { db: Db; config: Config; log: import("./log.js").Logger }, role: string, beside: { holder: string }): Promise<Component> {
   const { startEmbedWorker: start } = await import("./embed/jobs.js");
-  return start({ db: rt.db, config: rt.config, log: rt.log, role });
+  return start({ db: rt.db, config: rt.config, log: rt.log, role, heartbeatId: beside.holder });
 }
 
 const program = new Command()
@@ -59,8 +59,9 @@ program
         if (!(err instanceof SyncConfigError)) throw err;
         rt.log.error(err.message + " The sync schedule is off.");
       }
-      components.push(await startDescribeWorker(rt, "start"));
-      components.push(await startEmbedWorker(rt, "start"));
+      const describer = await startDescribeWorker(rt, "start");
+      components.push(describer);
+      components.push(await startEmbedWorker(rt, "start", describer));
       return components;
     });
   });
@@ -81,11 +82,11 @@ program
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
     await checkImageDir(rt.config).catch(exitOnSyncConfigError);
-    await runUntilSignal(rt, async () => [
-      await startSyncSchedule(rt).catch(exitOnSyncConfigError),
-      await startDescribeWorker(rt, "daemon"),
-      await startEmbedWorker(rt, "daemon"),
-    ]);
+    await runUntilSignal(rt, async () => {
+      const schedule = await startSyncSchedule(rt).catch(exitOnSyncConfigError);
+      const describer = await startDescribeWorker(rt, "daemon");
+      return [schedule, describer, await startEmbedWorker(rt, "daemon", describer)];
+    });
   });
 
 program
@@ -93,7 +94,10 @@ program
   .description("Run the describe worker alone: loads the model once and describes queued jobs (run as many as you like)")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
-    await runUntilSignal(rt, async () => [await startDescribeWorker(rt, "worker"), await startEmbedWorker(rt, "worker")]);
+    await runUntilSignal(rt, async () => {
+      const describer = await startDescribeWorker(rt, "worker");
+      return [describer, await startEmbedWorker(rt, "worker", describer)];
+    });
   });
 
 program

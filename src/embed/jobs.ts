@@ -9,7 +9,7 @@ import type { Component } from "../runtime.js";
 import { type Embedder, EmbedderStoppedError, EmbedModelMissingError, openEmbedder } from "./embedder.js";
 import { dbTime } from "../store/db-clock.js";
 import { configuredVectorModel } from "./model-files.js";
-import { countStale, embedStale, type EmbedRunSummary, rivalEmbedding } from "./store.js";
+import { countStale, embedStale, type EmbedRunSummary, rivalEmbedder } from "./store.js";
 import { rateLimited } from "../ops/rate-limited-log.js";
 
 /**
@@ -199,6 +199,8 @@ export interface EmbedWorkerOptions {
   pollMs?: number;
   /** The first wait before loading the model again after its thread stopped (doubles each time); default the poll interval. */
   reloadMs?: number;
+  /** The heartbeat row of this process's describe worker: it records which vectors this embedder makes. */
+  heartbeatId?: string;
 }
 
 /**
@@ -214,7 +216,6 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
   const pollMs = o.pollMs ?? config.EMBED_POLL_S * 1000;
   const ttlMs = config.HEARTBEAT_STALE_S * 1000;
   const model = new EmbedModelHolder(() => (o.open ?? openEmbedder)(config), log, o.reloadMs ?? pollMs);
-  const startedAt = await dbTime(db);
   let stopping = false;
   let wake: (() => void) | null = null;
   const sleep = (ms: number) =>
@@ -225,15 +226,23 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
 
   async function tick(): Promise<boolean> {
     const embedder = await model.get();
-    if (!embedder) return false;
-    // Two embedders with other models would re-embed each other's works for ever: both hold off,
-    // and say why, until the settings agree. Vectors written before this worker started are a
-    // previous setting's (a changed EMBED_MODEL_DTYPE): those are made again at once.
-    const rival = await rivalEmbedding(db, configuredVectorModel(config), startedAt);
+    if (!embedder) {
+      // Not embedding: no other embedder need hold off for this one.
+      if (o.heartbeatId) await db.heartbeat.updateMany({ where: { id: o.heartbeatId, NOT: { embedModelId: null } }, data: { embedModelId: null } });
+      return false;
+    }
+    // Two live embedders of other models would re-embed each other's works for ever: both hold
+    // off, and say why, until the settings agree (one is restarted with the other's, or stops).
+    // Vectors a previous setting left (a changed EMBED_MODEL_DTYPE) are made again at once.
+    const ours = configuredVectorModel(config);
+    if (o.heartbeatId) {
+      await db.heartbeat.updateMany({ where: { id: o.heartbeatId, OR: [{ embedModelId: null }, { embedModelId: { not: ours } }] }, data: { embedModelId: ours } });
+    }
+    const rival = await rivalEmbedder(db, ours, o.heartbeatId ?? null, config.HEARTBEAT_STALE_S * 1000);
     if (rival) {
       rateLimited(log).warn(
         "rival-embed-model",
-        { ours: configuredVectorModel(config), theirs: rival.modelId, theirsAt: rival.embeddedAt },
+        { ours, theirs: rival.embedModelId, process: rival.id },
         "another process embeds with another model (EMBED_MODEL_ID or EMBED_MODEL_DTYPE differ): not embedding, so that neither re-embeds the other's works; give every worker the same settings",
       );
       return false;

@@ -170,20 +170,17 @@ export async function embeddingCounts(db: Db, modelId: string): Promise<{ embedd
   return { embedded, described, stale };
 }
 
-/** How recent another model's vectors must be to count as another embedder at work (rivalEmbedding). */
-export const RIVAL_WINDOW_MS = 10 * 60_000;
-
 /**
- * The newest vector of another model than `modelId` written since `since` and within the last
- * RIVAL_WINDOW_MS: a sign that another process embeds with other EMBED_MODEL_ID or
- * EMBED_MODEL_DTYPE settings now. Each takes the other's vectors for stale and makes them again,
- * for ever. Null when there is none.
+ * A live process (its heartbeat fresh within `staleMs`) whose background embedder makes vectors of
+ * another model than `modelId`: two such embedders take each other's vectors for stale and make
+ * them again, for ever. `self` is this process's own heartbeat. Null when there is none.
  */
-export async function rivalEmbedding(db: Db, modelId: string, since: Date): Promise<{ modelId: string; embeddedAt: Date } | null> {
-  const recent = (await dbTime(db)).getTime() - RIVAL_WINDOW_MS;
-  return db.artworkEmbedding.findFirst({
-    where: { modelId: { not: modelId }, embeddedAt: { gte: new Date(Math.max(recent, since.getTime())) } },
-    orderBy: { embeddedAt: "desc" },
-    select: { modelId: true, embeddedAt: true },
+export async function rivalEmbedder(db: Db, modelId: string, self: string | null, staleMs: number): Promise<{ id: string; embedModelId: string } | null> {
+  const since = new Date((await dbTime(db)).getTime() - staleMs);
+  const row = await db.heartbeat.findFirst({
+    where: { embedModelId: { not: null }, NOT: [{ embedModelId: modelId }, ...(self ? [{ id: self }] : [])], beatAt: { gte: since } },
+    orderBy: { beatAt: "desc" },
+    select: { id: true, embedModelId: true },
   });
+  return row ? { id: row.id, embedModelId: row.embedModelId! } : null;
 }

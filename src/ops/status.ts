@@ -29,6 +29,8 @@ export interface HeartbeatStatus {
   modelRevision: string | null;
   dtypes: Record<string, string> | null;
   device: string | null;
+  /** The vectors its background embedder makes, while the embedding model is loaded. */
+  embedModelId: string | null;
 }
 
 export interface Status {
@@ -117,6 +119,7 @@ export function heartbeatStatus(b: Heartbeat, now: Date, staleAfterS: number): H
     modelRevision: b.modelRevision,
     dtypes: parseMap(b.dtypes),
     device: b.device,
+    embedModelId: b.embedModelId,
   };
 }
 

@@ -11,7 +11,7 @@ import { type Embedder, EmbedderFailedError, EmbedderStoppedError, openEmbedder,
 import { claimEmbedJob, queueEmbedJob, runEmbedJob, startEmbedWorker } from "../../src/embed/jobs.js";
 import { LostClaimError } from "../../src/jobs/descriptions.js";
 import { vectorModelId } from "../../src/embed/model-files.js";
-import { countStale, decodeVector, embedStale, encodeVector, passageText, RIVAL_WINDOW_MS, textHash } from "../../src/embed/store.js";
+import { countStale, decodeVector, embedStale, encodeVector, passageText, textHash } from "../../src/embed/store.js";
 import { VectorIndex } from "../../src/embed/vector-index.js";
 import { cancelJob, EMBED, requeueStale } from "../../src/jobs/queue.js";
 import { createLogger } from "../../src/log.js";
@@ -161,35 +161,30 @@ describe("the background embedder", () => {
 });
 
 describe("another process embedding with another model", () => {
-  it("makes the background embedder hold off and say why, so neither re-embeds the other's works; it goes on once the other stops", async () => {
+  it("makes the background embedder hold off and say why while that process lives, so neither re-embeds the other's works; it goes on once the other stops", async () => {
     const { lines, log } = capturingLogger();
-    const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, EMBED_POLL_S: "1" });
-    const worker = await startEmbedWorker({ db: t.db, config, log, role: "test", pollMs: 100 });
+    const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, EMBED_POLL_S: "1", HEARTBEAT_STALE_S: "60" });
+    const ours = vectorModelId(MODEL_ID, DEFAULT_EMBED_MODEL_DTYPE);
+    // This process's describe worker's heartbeat, and another live process embedding another model.
+    await t.db.heartbeat.create({ data: { id: "ours@box:1", role: "worker", pid: 1, hostname: "box" } });
+    await t.db.heartbeat.create({ data: { id: "theirs@box:2", role: "worker", pid: 2, hostname: "box", embedModelId: "someone/other-model" } });
+    const worker = await startEmbedWorker({ db: t.db, config, log, role: "test", pollMs: 100, heartbeatId: "ours@box:1" });
     try {
-      // Another process, set up with another model, stores a vector now.
-      const theirs = await makeArtwork(t.db, { title: "Ajeno", description: "A cat on a roof." });
-      const { currentDescriptionId } = await t.db.artwork.findUniqueOrThrow({ where: { id: theirs.id } });
-      await t.db.artworkEmbedding.create({
-        data: { artworkId: theirs.id, modelId: "someone/other-model", descriptionId: currentDescriptionId!, textHash: "x", dims: 4, vector: encodeVector(new Float32Array(4)), embeddedAt: new Date() },
-      });
-      const ours = await makeArtwork(t.db, { title: "Perro", description: "A hound asleep." });
+      const art = await makeArtwork(t.db, { title: "Perro", description: "A hound asleep." });
       await until(async () => lines.some((l) => String(l.msg).startsWith("another process embeds with another model")));
-      expect(lines.find((l) => String(l.msg).startsWith("another process"))).toMatchObject({ theirs: "someone/other-model", ours: vectorModelId(MODEL_ID, DEFAULT_EMBED_MODEL_DTYPE) });
+      expect(lines.find((l) => String(l.msg).startsWith("another process"))).toMatchObject({ theirs: "someone/other-model", ours, process: "theirs@box:2" });
+      // This process says which vectors it makes, for the other to see.
+      expect((await t.db.heartbeat.findUniqueOrThrow({ where: { id: "ours@box:1" } })).embedModelId).toBe(ours);
       await new Promise((r) => setTimeout(r, 300));
-      expect(await t.db.artworkEmbedding.findUnique({ where: { artworkId: ours.id } })).toBeNull();
-      expect((await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: theirs.id } })).modelId).toBe("someone/other-model");
-      // The other process stopped RIVAL_WINDOW_MS ago: this one embeds both, with its model.
-      await t.db.artworkEmbedding.update({ where: { artworkId: theirs.id }, data: { embeddedAt: new Date(Date.now() - RIVAL_WINDOW_MS - 1_000) } });
-      await until(() => t.db.artworkEmbedding.findUnique({ where: { artworkId: ours.id } }));
-      const remade = await until(async () => {
-        const e = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: theirs.id } });
-        return e.modelId !== "someone/other-model" && e;
-      });
-      expect(remade.modelId).toBe(vectorModelId(MODEL_ID, DEFAULT_EMBED_MODEL_DTYPE));
+      expect(await t.db.artworkEmbedding.findUnique({ where: { artworkId: art.id } })).toBeNull();
+      // The other process stops beating (it stopped, or was restarted with these settings): this one embeds.
+      await t.db.heartbeat.update({ where: { id: "theirs@box:2" }, data: { beatAt: new Date(Date.now() - 120_000) } });
+      await until(() => t.db.artworkEmbedding.findUnique({ where: { artworkId: art.id } }));
       // One warning line a minute, however many polls held off.
       expect(lines.filter((l) => String(l.msg).startsWith("another process")).length).toBe(1);
     } finally {
       await worker.stop();
+      await t.db.heartbeat.deleteMany({ where: { id: { in: ["ours@box:1", "theirs@box:2"] } } });
     }
   }, 60_000);
 });

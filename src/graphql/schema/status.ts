@@ -36,6 +36,10 @@ export const HeartbeatRef = builder.objectRef<HeartbeatStatus>("ProcessHeartbeat
       resolve: (h) => (h.dtypes ? Object.entries(h.dtypes).map(([module, dtype]) => ({ module, dtype })) : null),
     }),
     device: t.exposeString("device", { nullable: true }),
+    embedModelId: t.exposeString("embedModelId", {
+      nullable: true,
+      description: "The vectors its background embedder makes (EMBED_MODEL_ID, with the dtype unless fp32) while the embedding model is loaded; every process should show the same.",
+    }),
   }),
 });
 

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "Heartbeat" ADD COLUMN "embedModelId" TEXT;
