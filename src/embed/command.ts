@@ -4,7 +4,7 @@ import { similarWorks, MAX_SIMILAR } from "../search/search.js";
 import { EmbedModelMissingError, openEmbedder } from "./embedder.js";
 import { embedMissing } from "./jobs.js";
 import { configuredVectorModel, embedModelPresence, vectorModelId } from "./model-files.js";
-import { countStale } from "./store.js";
+import { countStale, REFUSED_DIMS } from "./store.js";
 
 interface Io {
   stdout: { write(s: string): unknown };
@@ -60,10 +60,13 @@ export async function similarCommand(db: Db, config: Config, qid: string, o: { l
   const presence = embedModelPresence(config);
   const similar = await similarWorks(db, art.id, { modelId: configuredVectorModel(config), limit, sameCreator: o.sameCreator });
   if (!similar) {
+    const refused = !presence.missing.length && (await db.artworkEmbedding.count({ where: { artworkId: art.id, modelId: configuredVectorModel(config), dims: REFUSED_DIMS } })) > 0;
     io.stderr.write(
       presence.missing.length
         ? `Semantic search is off: no embedding model. Run ${presence.command}, then artdesc embed --missing.\n`
-        : `${art.qid} has no description embedding yet: run artdesc embed --missing (or wait for a worker).\n`,
+        : refused
+          ? `${art.qid}'s description could not be embedded (the model gave a vector that is not finite): it is found by words only, until its text changes.\n`
+          : `${art.qid} has no description embedding yet: run artdesc embed --missing (or wait for a worker).\n`,
     );
     return 1;
   }
