@@ -160,6 +160,30 @@ describe("the background embedder", () => {
   });
 });
 
+describe("stopping after an uncaught error", () => {
+  it("hurried, the background embedder's stop does not wait for the batch in progress", async () => {
+    const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, EMBED_POLL_S: "1" });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const open: typeof openEmbedder = async (c) => {
+      const e = await openEmbedder(c);
+      return { info: e.info, close: () => e.close(), embed: async (texts, kind) => (await gate, e.embed(texts, kind)) };
+    };
+    const worker = await startEmbedWorker({ db: t.db, config, log: createLogger("silent"), role: "test", pollMs: 50, open });
+    await makeArtwork(t.db, { title: "Lento", description: "A slow hound." });
+    await until(() => t.db.job.findFirst({ where: { kind: EMBED, status: "RUNNING" } }));
+    const started = Date.now();
+    const stopped = worker.stop();
+    worker.hurry?.();
+    await stopped;
+    expect(Date.now() - started).toBeLessThan(2_000);
+    // (Here the batch then ends in its own time; the test waits for it before going on.)
+    release();
+    await until(async () => !(await t.db.job.findFirst({ where: { kind: EMBED, status: "RUNNING" } })));
+    await t.db.job.deleteMany({ where: { kind: EMBED } });
+  });
+});
+
 describe("another process embedding with another model", () => {
   it("makes the background embedder hold off and say why while that process lives, so neither re-embeds the other's works; it goes on once the other stops", async () => {
     const { lines, log } = capturingLogger();
