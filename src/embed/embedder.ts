@@ -91,11 +91,6 @@ export interface Embedder {
 }
 
 /**
- * Loads the configured embedding model in a worker thread and waits until it is ready. A missing
- * model fails fast (before the thread starts) with EmbedModelMissingError. Once the thread stops,
- * every request fails with EmbedderStoppedError. `startThread` starts it (tests keep hold of it).
- */
-/**
  * How long a request of `texts` texts may take before the thread counts as hung: a minute, and 5 s a
  * text (a full 512-token passage takes well under a second on one busy core).
  */
@@ -106,6 +101,12 @@ let leftBehind = 0;
 /** Past this many, no embedding thread is started any more: the process needs a restart. */
 export const MAX_LEFT_BEHIND = 3;
 
+/**
+ * Loads the configured embedding model in a worker thread and waits until it is ready. A missing
+ * model fails fast (before the thread starts) with EmbedModelMissingError. Once the thread stops,
+ * every request fails with EmbedderStoppedError. `startThread` starts it (tests keep hold of it).
+ * A request not answered within `requestTimeoutMs` leaves the thread behind (EmbedderHungError).
+ */
 export async function openEmbedder(
   config: EmbedConfig & Pick<Config, "ORT_THREADS">,
   threads = config.ORT_THREADS,
@@ -229,7 +230,7 @@ interface WaitingQuery {
 export class QueryEmbedder {
   private embedder: Promise<Embedder> | null = null;
   private missingUntil = 0;
-  /** The model failed to load: searches get this error, not a new thread each, until `until`. */
+  /** The model failed to load, or its thread hung: searches get this error, not a new thread each, until `until`. */
   private failed: { error: unknown; until: number } | null = null;
   private readonly cache: BoundedLru<Float32Array>;
   /** Queries being embedded: a second ask for the same text waits for the first. */

@@ -224,20 +224,27 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
       wake = () => (clearTimeout(t), (wake = null), resolve());
     });
 
+  const ours = configuredVectorModel(config);
+  // What the describe worker's heartbeat row says this process embeds: written when it changes,
+  // not every poll (the row lives as long as the process; its own beats leave this column alone).
+  let recorded: string | null = null;
+  async function recordEmbedModel(model: string | null): Promise<void> {
+    if (!o.heartbeatId || model === recorded) return;
+    await db.heartbeat.updateMany({ where: { id: o.heartbeatId }, data: { embedModelId: model } });
+    recorded = model;
+  }
+
   async function tick(): Promise<boolean> {
     const embedder = await model.get();
     if (!embedder) {
       // Not embedding: no other embedder need hold off for this one.
-      if (o.heartbeatId) await db.heartbeat.updateMany({ where: { id: o.heartbeatId, NOT: { embedModelId: null } }, data: { embedModelId: null } });
+      await recordEmbedModel(null);
       return false;
     }
     // Two live embedders of other models would re-embed each other's works for ever: both hold
     // off, and say why, until the settings agree (one is restarted with the other's, or stops).
     // Vectors a previous setting left (a changed EMBED_MODEL_DTYPE) are made again at once.
-    const ours = configuredVectorModel(config);
-    if (o.heartbeatId) {
-      await db.heartbeat.updateMany({ where: { id: o.heartbeatId, OR: [{ embedModelId: null }, { embedModelId: { not: ours } }] }, data: { embedModelId: ours } });
-    }
+    await recordEmbedModel(ours);
     const rival = await rivalEmbedder(db, ours, o.heartbeatId ?? null, config.HEARTBEAT_STALE_S * 1000);
     if (rival) {
       rateLimited(log).warn(

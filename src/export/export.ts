@@ -279,8 +279,9 @@ export async function writeExport(db: Db, out: Writable, options: ExportOptions)
 /** Resolves on 'drain'; rejects when the stream fails or closes first (it would never drain). */
 function drained(out: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
+    const closed = () => Object.assign(new Error("the output closed before the export was written"), { code: "ERR_STREAM_DESTROYED" });
     // Destroyed already ('close' came before this wait): nothing more will come.
-    if (out.destroyed) return reject(Object.assign(new Error("the output closed before the export was written"), { code: "ERR_STREAM_DESTROYED" }));
+    if (out.destroyed) return reject(closed());
     const done = (err?: Error) => {
       out.off("drain", onDrain).off("error", onFail).off("close", onClose);
       if (err) reject(err);
@@ -288,7 +289,7 @@ function drained(out: Writable): Promise<void> {
     };
     const onDrain = () => done();
     const onFail = (err: Error) => done(err);
-    const onClose = () => done(Object.assign(new Error("the output closed before the export was written"), { code: "ERR_STREAM_DESTROYED" }));
+    const onClose = () => done(closed());
     out.on("drain", onDrain).on("error", onFail).on("close", onClose);
   });
 }

@@ -114,8 +114,8 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   const sleepers = new Set<() => void>();
   let retryTimer: NodeJS.Timeout | null = null;
   // hurry(): the process ends soon (an uncaught error): no grace period for the jobs in progress.
-  let hurrying = false;
   let hurried = () => {};
+  const hurry = new Promise<"hurry">((resolve) => (hurried = () => resolve("hurry")));
   let lastLoadError: string | null = null;
   /**
    * An image that ends the engine's thread every time must end FAILED, not be retried (with a model
@@ -530,18 +530,13 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     name: "worker",
     holder,
     modelStatus: () => model.status,
-    hurry: () => {
-      hurrying = true;
-      hurried();
-    },
+    hurry: () => hurried(),
     async stop() {
       stopping = true;
       if (retryTimer) clearTimeout(retryTimer);
       wakeAll();
       const idle = Promise.all(slots).then(() => "idle" as const);
       const graceMs = config.SHUTDOWN_GRACE_S * 1000;
-      const hurry = new Promise<"hurry">((resolve) => (hurried = () => resolve("hurry")));
-      if (hurrying) hurried();
       const first = await Promise.race([idle, delay(graceMs).then(() => "grace" as const), hurry]);
       if (first !== "idle") {
         if (first === "grace") wlog.warn({ graceS: config.SHUTDOWN_GRACE_S }, "grace period over: aborting the current description and requeueing it");

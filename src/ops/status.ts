@@ -149,14 +149,14 @@ export interface HeartbeatCheck {
   problems: string[];
 }
 
+/** The roles that write heartbeats: the describe worker of `artdesc worker`, `daemon` and `start`. */
+export const HEARTBEAT_ROLES = ["worker", "daemon", "start"] as const;
+
 /**
  * The liveness check behind `artdesc status --check`: fails when a recorded heartbeat (of `role`,
  * if given) is older than HEARTBEAT_STALE_S, or when `role` is given and no process of it beats.
  * A process that stops cleanly removes its heartbeat row, so every row is one that should be alive.
  */
-/** The roles that write heartbeats: the describe worker of `artdesc worker`, `daemon` and `start`. */
-export const HEARTBEAT_ROLES = ["worker", "daemon", "start"] as const;
-
 export function checkHeartbeats(status: Status, role?: string): HeartbeatCheck {
   const beats = status.heartbeats.filter((b) => role == null || b.role === role);
   const problems = beats

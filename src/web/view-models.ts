@@ -558,13 +558,16 @@ export interface JobView {
   replacesCurrent: boolean;
 }
 
+/** What a job's progress bar needs of the work's current text. */
+export type CurrentText = Pick<Version, "id" | "source" | "state">;
+
 /**
  * `current`: the work's current text, when the page knows it. A job's text replaces it unless a
  * person wrote or approved it (keepsCurrent), or the job was forced over that very text.
  */
 export function jobView(
   j: Pick<JobIn, "number" | "status" | "progress" | "progressTotal" | "error"> & { force?: boolean; forcesOver?: string | null },
-  current: { id: string; source: string; state: string } | null = null,
+  current: CurrentText | null = null,
 ): JobView {
   const kept = current !== null && keepsCurrent({ source: current.source as DescriptionSource, reviewState: current.state === "APPROVED" ? "APPROVED" : null });
   return {
@@ -608,7 +611,7 @@ export interface ReviewStatus {
   lastAttempt: { step: number; steps: number; job: JobView } | null;
 }
 
-export function reviewStatus(r: ReviewIn, described: boolean, current: { id: string; source: string; state: string } | null = null): ReviewStatus {
+export function reviewStatus(r: ReviewIn, described: boolean, current: CurrentText | null = null): ReviewStatus {
   const by = r.reviewedBy ? ` by ${r.reviewedBy}` : "";
   const at = r.reviewedAt ? ` · ${when(r.reviewedAt)}` : "";
   const j = r.fallbackJob;
