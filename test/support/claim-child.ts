@@ -16,14 +16,15 @@ process.stdout.write("ready\n");
 await new Promise((r) => process.stdin.once("data", r));
 process.stdin.pause();
 const holder = holderId("claim-child");
-for (let idle = 0; idle < 3; ) {
+for (;;) {
   const jobs = await claimJobs(db, holder, { limit: Number(batch), ttlMs: 60_000 });
   if (jobs.length === 0) {
-    idle++;
+    // A claim that lost the race (or met a busy database) takes nothing: it stops only when no job
+    // is left to claim, not after a few empty tries (which a busy moment made one process give up).
+    if ((await db.job.count({ where: { status: "QUEUED" } })) === 0) break;
     await new Promise((r) => setTimeout(r, 20));
     continue;
   }
-  idle = 0;
   for (const job of jobs) {
     process.stdout.write(`${job.id}\n`);
     await db.job.updateMany({ where: { id: job.id, holder, status: "RUNNING" }, data: { status: "SUCCEEDED", finishedAt: new Date() } });
