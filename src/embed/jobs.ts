@@ -4,7 +4,7 @@ import type { Job } from "../generated/prisma/client.js";
 import type { Logger } from "../log.js";
 import { LostClaimError } from "../jobs/descriptions.js";
 import { acquireLease, holderId, releaseLease } from "../jobs/lease.js";
-import { beatClaims, EMBED, failJob, leaseName, PRIORITY } from "../jobs/queue.js";
+import { beatClaims, EMBED, failJob, leaseName, PRIORITY, requeueJob } from "../jobs/queue.js";
 import type { Component } from "../runtime.js";
 import { type Embedder, EmbedderStoppedError, EmbedModelMissingError, openEmbedder } from "./embedder.js";
 import { dbTime } from "../store/db-clock.js";
@@ -217,6 +217,8 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
   const ttlMs = config.HEARTBEAT_STALE_S * 1000;
   const model = new EmbedModelHolder(() => (o.open ?? openEmbedder)(config), log, o.reloadMs ?? pollMs);
   let stopping = false;
+  /** The embed job this worker runs now, for a hurried stop to hand back. */
+  let running: Job | null = null;
   let wake: (() => void) | null = null;
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -257,6 +259,7 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
     await queueEmbedJob(db, config);
     const job = await claimEmbedJob(db, holder, ttlMs);
     if (!job) return false;
+    running = job;
     try {
       const s = await runEmbedJob(db, config, embedder, job, holder, log);
       model.worked();
@@ -273,6 +276,8 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
       if (!(err instanceof LostClaimError)) throw err;
       log.warn({ job: job.id }, "the embed job was cancelled or given to another worker while it ran; its vectors are kept");
       return true;
+    } finally {
+      running = null;
     }
   }
 
@@ -289,8 +294,10 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
   })();
 
   // hurry(): the process ends soon (an uncaught error). The batch in progress is not waited for
-  // (its job is given back once its heartbeat is stale; the vectors are made again), so that the
-  // describe worker, stopped after this, still hands its job back within the deadline.
+  // (its vectors are made again), so that the describe worker, stopped after this, still hands its
+  // job back within the deadline; its job is handed back at once, as the describe worker's are, not
+  // after HEARTBEAT_STALE_S. Should the batch still finish, its vectors are kept and the job,
+  // no longer this worker's, is left alone (LostClaimError).
   let hurried = () => {};
   const hurry = new Promise<void>((resolve) => (hurried = resolve));
   return {
@@ -299,7 +306,11 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
     async stop() {
       stopping = true;
       wake?.();
-      if ((await Promise.race([loop.then(() => "done" as const), hurry.then(() => "hurried" as const)])) === "hurried") return;
+      if ((await Promise.race([loop.then(() => "done" as const), hurry.then(() => "hurried" as const)])) === "hurried") {
+        const job = running;
+        if (job) await requeueJob(db, job.id, holder, "interrupted: the process stopped after an error").catch((err: unknown) => log.warn({ err, job: job.id }, "could not hand the embed job back; it is given back once its heartbeat is stale"));
+        return;
+      }
       await Promise.race([model.close(), hurry]);
     },
   };

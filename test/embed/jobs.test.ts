@@ -171,15 +171,23 @@ describe("stopping after an uncaught error", () => {
     };
     const worker = await startEmbedWorker({ db: t.db, config, log: createLogger("silent"), role: "test", pollMs: 50, open });
     await makeArtwork(t.db, { title: "Lento", description: "A slow hound." });
-    await until(() => t.db.job.findFirst({ where: { kind: EMBED, status: "RUNNING" } }));
+    const runningJob = await until(() => t.db.job.findFirst({ where: { kind: EMBED, status: "RUNNING" } }));
     const started = Date.now();
     const stopped = worker.stop();
     worker.hurry?.();
     await stopped;
     expect(Date.now() - started).toBeLessThan(2_000);
-    // (Here the batch then ends in its own time; the test waits for it before going on.)
+    // Its job is handed back at once, not after HEARTBEAT_STALE_S, and the attempt does not count.
+    const handedBack = await t.db.job.findUniqueOrThrow({ where: { id: runningJob.id } });
+    expect(handedBack).toMatchObject({ status: "QUEUED", holder: null, attempts: 0 });
+    expect(handedBack.error).toContain("the process stopped");
+    expect(await t.db.lease.count({ where: { name: `job:${handedBack.id}` } })).toBe(0);
+    // (Here the batch then ends in its own time: its vectors are kept, the job, no longer its own, is left alone.)
     release();
-    await until(async () => !(await t.db.job.findFirst({ where: { kind: EMBED, status: "RUNNING" } })));
+    const art = await t.db.artwork.findFirstOrThrow({ where: { title: "Lento" } });
+    await until(() => t.db.artworkEmbedding.findUnique({ where: { artworkId: art.id } }));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: handedBack.id } })).toMatchObject({ status: "QUEUED", holder: null });
     await t.db.job.deleteMany({ where: { kind: EMBED } });
   });
 });
