@@ -13,6 +13,7 @@ import { pullCommand, synthCommand } from "./describe/models/commands.js";
 import { startSyncSchedule } from "./jobs/schedule.js";
 import type { Config } from "./config.js";
 import type { Db } from "./db.js";
+import { exitProcess } from "./ops/exit.js";
 import { exportCommand, openCommandDb, rebuildSearchIndexCommand, searchCommand, statusCommand } from "./ops/commands.js";
 import { type Component, exitOnConfigError, openRuntime, runUntilSignal } from "./runtime.js";
 import { migrate } from "./store/migrate.js";
@@ -384,13 +385,16 @@ experiment
     await withDb((db) => x.experimentCancelCommand(db, id, io));
   });
 
+/** Where a one-off command (no JSON log) says why it ends abnormally. */
+const stderrLog = { error: (fields: object, msg: string) => console.error(`${msg} ${JSON.stringify(fields)}`) };
+
 /**
  * An experiment command that may wait: SIGINT/SIGTERM stop the wait (a worker running here hands its
  * jobs back) instead of killing the process; a second signal exits at once.
  */
 async function withExperimentDb(fn: (db: Db, config: Config, deps: import("./experiments/command.js").WaitDeps) => Promise<number>): Promise<void> {
   const stop = new AbortController();
-  const onSignal = () => (stop.signal.aborted ? process.exit(130) : stop.abort());
+  const onSignal = () => (stop.signal.aborted ? exitProcess(stderrLog, 130, 0) : stop.abort());
   process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
   await withDb(async (db, config) => {
     const deps = {
@@ -401,7 +405,7 @@ async function withExperimentDb(fn: (db: Db, config: Config, deps: import("./exp
   });
   process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
   // A worker thread or a library timer must not keep a finished command alive.
-  setImmediate(() => process.exit());
+  setImmediate(() => exitProcess(stderrLog));
 }
 
 /** Who asked, as recorded on an experiment made from the command line. */

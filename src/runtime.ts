@@ -1,6 +1,7 @@
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { closeDb, type Db, openDatabase } from "./db.js";
 import { createLogger, type Logger } from "./log.js";
+import { exitProcess } from "./ops/exit.js";
 
 /** What every long-running command needs: validated config, a migrated database, a logger. */
 export interface Runtime {
@@ -55,7 +56,8 @@ export function runUntilSignal(rt: Runtime, start: () => Promise<Component[]>, {
     const stop = async (signal: string) => {
       if (stopping) {
         rt.log.warn({ signal }, "asked to stop while stopping: exiting now");
-        process.exit(1);
+        exitProcess(rt.log, 1, 0);
+        return;
       }
       stopping = true;
       rt.log.info({ signal }, "shutting down");
@@ -71,8 +73,9 @@ export function runUntilSignal(rt: Runtime, start: () => Promise<Component[]>, {
       await closeDb(rt.db);
       resolve();
       // Everything is stopped; leftovers (a cluster IPC channel, a library's timer) must not keep
-      // the process alive. The code is 1 after a crash (process.exitCode), else 0.
-      setImmediate(() => process.exit());
+      // the process alive. The code is 1 after a crash (process.exitCode), else 0. A model thread
+      // still inside onnxruntime (a hurried batch, a run left behind) is waited for, within limits.
+      setImmediate(() => exitProcess(rt.log));
     };
     process.once("SIGTERM", () => void stop("SIGTERM"));
     process.once("SIGINT", () => void stop("SIGINT"));
@@ -83,7 +86,7 @@ export function runUntilSignal(rt: Runtime, start: () => Promise<Component[]>, {
       // One bug often brings more errors while the service stops: each is logged, and the stop
       // already under way (a signal's or the first error's) goes on, within the deadline.
       if (!crashed) {
-        setTimeout(() => process.exit(1), crashStopMs).unref();
+        setTimeout(() => exitProcess(rt.log, 1, 0), crashStopMs).unref();
         // A description may have minutes to run; the deadline would end the process with its
         // job still RUNNING, waiting for HEARTBEAT_STALE_S and one attempt down.
         void started.then(

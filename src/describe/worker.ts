@@ -1,4 +1,5 @@
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort } from "node:worker_threads";
+import { moduleThreadData } from "./thread-data.js";
 import { Engine, type EngineOptions, type EngineParams } from "./engine.js";
 import { DeviceUnavailableError } from "./device.js";
 import { type DescribeInput, EngineOutOfMemoryError, EngineStoppedError, ImageInputError, ModelMissingError } from "./types.js";
@@ -59,7 +60,7 @@ export function serializeError(err: unknown): SerializedError {
 const port = parentPort;
 if (port) {
   const post = (m: WorkerReply) => port.postMessage(m);
-  const init = workerData as WorkerInit;
+  const init = moduleThreadData<WorkerInit>();
   let engine: Engine | null = null;
   let queue: Promise<void> = Promise.resolve();
 

@@ -1,4 +1,5 @@
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort } from "node:worker_threads";
+import { moduleThreadData } from "../describe/thread-data.js";
 import { type EmbedKind, EmbeddingModel, type EmbedModelInfo, type EmbedModelOptions } from "./model.js";
 
 /**
@@ -21,7 +22,7 @@ if (port) {
   let model: EmbeddingModel | null = null;
   let queue: Promise<void> = Promise.resolve();
   try {
-    model = await EmbeddingModel.load(workerData as EmbedModelOptions);
+    model = await EmbeddingModel.load(moduleThreadData<EmbedModelOptions>());
     post({ type: "ready", info: model.info });
   } catch (err) {
     post({ type: "failed", message: err instanceof Error ? err.message : String(err) });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_EMBED_MODEL_DTYPE, loadConfig } from "../../src/config.js";
 import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
 import type { Worker } from "node:worker_threads";
-import { startModuleThread } from "../../src/describe/module-thread.js";
+import { refuseNativeCalls, startModuleThread, threadsInNativeCalls } from "../../src/describe/module-thread.js";
 import { type Embedder, EmbedderFailedError, EmbedderStoppedError, openEmbedder, QueryEmbedder } from "../../src/embed/embedder.js";
 import { claimEmbedJob, queueEmbedJob, runEmbedJob, startEmbedWorker } from "../../src/embed/jobs.js";
 import { LostClaimError } from "../../src/jobs/descriptions.js";
@@ -242,6 +242,27 @@ describe("an embedding thread that stops", () => {
     await expect(inFlight).rejects.toBeInstanceOf(EmbedderStoppedError);
     await expect(embedder.embed(["a cat"], "query")).rejects.toBeInstanceOf(EmbedderStoppedError);
     await embedder.close();
+  });
+
+  it("counts its runs through transformers.js as calls into onnxruntime, and starts none once the process is exiting (src/ops/exit.ts)", async () => {
+    const embedder = await openEmbedder(loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID }), 1);
+    try {
+      expect(threadsInNativeCalls()).toBe(0);
+      const inFlight = embedder.embed(Array.from({ length: 500 }, (_, i) => `a hound ${i} in the sand by the sea`), "passage");
+      let seen = 0;
+      const deadline = Date.now() + 10_000;
+      while (!seen && Date.now() < deadline) {
+        seen = threadsInNativeCalls();
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(seen).toBe(1);
+      expect(await inFlight).toHaveLength(500);
+      expect(threadsInNativeCalls()).toBe(0);
+      refuseNativeCalls();
+      await expect(embedder.embed(["a cat"], "query")).rejects.toMatchObject({ name: "EmbedRequestError", message: expect.stringContaining("the process is exiting") });
+    } finally {
+      await embedder.close();
+    }
   });
 
   it("a thread that does not answer within the request's deadline is left behind: the request fails as a stopped thread's, and so do later ones", async () => {
