@@ -58,10 +58,12 @@ export async function recordModelDescription(
       data: { status: "SUCCEEDED", finishedAt: now, progress: out.generatedTokens, heartbeatAt: now, error: null },
     });
     if (done.count !== 1) throw new LostClaimError(job.id);
+    const file = await tx.image.findUnique({ where: { id: imageId }, select: { fileTitle: true } });
     const description = await tx.description.create({
       data: {
         artworkId,
         imageId,
+        imageFile: file?.fileTitle ?? null,
         jobId: job.id,
         text: out.text,
         rawText: out.rawText,
@@ -166,7 +168,7 @@ export async function setHumanDescription(
   text: string,
   o: { author?: string | null; reason?: string | null; now?: Date; quality?: QualityContext; replaces?: number | null } = {},
 ): Promise<Description> {
-  const image = await db.image.findFirst({ where: { artworkId, ...describableImage }, select: { id: true } });
+  const image = await db.image.findFirst({ where: { artworkId, ...describableImage }, select: { id: true, fileTitle: true } });
   const assessed = o.quality
     ? await assessForWrite(db, { artworkId, imageId: image?.id ?? null, text }, o.quality.settings, o.quality.log)
     : NO_QUALITY;
@@ -179,6 +181,7 @@ export async function setHumanDescription(
       data: {
         artworkId,
         imageId: image?.id ?? null,
+        imageFile: image?.fileTitle ?? null,
         text,
         source: "HUMAN",
         author: o.author ?? null,

@@ -96,6 +96,25 @@ it("widens wikidataRevision and bytes to BIGINT keeping every row, its relations
   after.close();
 });
 
+it("records the file of every description whose image is still there (Description.imageFile)", () => {
+  const file = join(dir, "image-file.db");
+  migrate(file, migrationsBefore("20261205180000_description_image_file"));
+  const db = new Database(file);
+  db.exec(`
+    INSERT INTO "Artwork" (id, qid, qidNumber, title, titles, updatedAt) VALUES (1, 'Q1', 1, 'Sunflowers', '{}', 0);
+    INSERT INTO "Image" (id, artworkId, fileTitle, updatedAt) VALUES (1, 1, 'File:a.jpg', 0);
+    INSERT INTO "Description" (id, artworkId, imageId, text, source) VALUES (1, 1, 1, 'with its image', 'MODEL'), (2, 1, NULL, 'image gone', 'HUMAN');
+  `);
+  db.close();
+  expect(migrate(file).applied).toEqual(["20261205180000_description_image_file"]);
+  const after = new Database(file);
+  expect(after.prepare(`SELECT id, imageFile FROM "Description" ORDER BY id`).all()).toEqual([
+    { id: 1, imageFile: "File:a.jpg" },
+    { id: 2, imageFile: null },
+  ]);
+  after.close();
+});
+
 it("rolls back a migration that leaves rows pointing at missing rows", () => {
   const file = join(dir, "fk.db");
   const migrations = join(dir, "fk-migrations");

@@ -98,6 +98,13 @@ export const DescriptionRef = builder.prismaNode("Description", {
     reason: t.exposeString("reason", { nullable: true }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     image: t.relation("image", { nullable: true }),
+    imageFile: t.exposeString("imageFile", {
+      nullable: true,
+      description:
+        'The Commons file it describes ("File:….jpg"), as it was when the text was written: still there when the sync has since ' +
+        "removed that image from the work (image is then null). Null for texts written without an image, and for texts whose image " +
+        "was removed before this was recorded (2026-12-05).",
+    }),
     artwork: t.relation("artwork"),
     generation: t.field({
       type: Generation,
