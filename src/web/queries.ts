@@ -66,7 +66,7 @@ export const ARTWORK = `query Artwork($id: ID!, $history: Int!, $reviews: Int!) 
       currentDescription { id }
       review { ...ReviewState }
       descriptions(limit: $history) {
-        id text language source author reason createdAt reviewState
+        id text language source author reason createdAt reviewState imageFile
         reviews(limit: $reviews) { verdict note reviewer createdAt fallbackStep exhausted }
         generation { modelId modelRevision device prompt numBeams maxNewTokens minNewTokens targetWords lengthPenalty earlyStopping noRepeatNgramSize repetitionPenalty imageSplitting }
         outcome { generatedTokens finishReason trimmed timings { preprocessMs visionMs prefillMs decodeMs totalMs } }

@@ -351,6 +351,8 @@ export interface DescriptionIn {
   quality: { flags: string[]; risk: number } | null;
   reviewState?: string;
   reviews?: VerdictIn[];
+  /** The Commons file it describes, as recorded when it was written. */
+  imageFile?: string | null;
 }
 
 export interface JobIn {
@@ -487,6 +489,8 @@ export interface Version {
   state: string;
   /** Newest first. */
   verdicts: VerdictView[];
+  /** The file it describes when that is no longer the work's image (Wikidata shows another now), else null. */
+  otherImage: string | null;
 }
 
 const PARAM_NAMES: [string, string][] = [
@@ -503,7 +507,8 @@ const PARAM_NAMES: [string, string][] = [
 
 const ms = (v: number | null | undefined) => (v == null ? null : v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`);
 
-export function versions(descriptions: DescriptionIn[], currentId: string | null): Version[] {
+/** `currentFile`: the work's image now (its Commons file title), null when it has none. */
+export function versions(descriptions: DescriptionIn[], currentId: string | null, currentFile: string | null = null): Version[] {
   const n = descriptions.length;
   return descriptions.map((d, i) => {
     const g = d.generation;
@@ -528,6 +533,7 @@ export function versions(descriptions: DescriptionIn[], currentId: string | null
       reviewState: d.reviewState ? reviewWord(d.reviewState) : null,
       state: d.reviewState ?? "UNREVIEWED",
       verdicts: (d.reviews ?? []).map(verdictView),
+      otherImage: d.imageFile && d.imageFile !== currentFile ? d.imageFile : null,
     };
   });
 }
