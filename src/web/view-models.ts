@@ -508,7 +508,7 @@ const PARAM_NAMES: [string, string][] = [
 const ms = (v: number | null | undefined) => (v == null ? null : v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`);
 
 /** `currentFile`: the work's image now (its Commons file title), null when it has none. */
-export function versions(descriptions: DescriptionIn[], currentId: string | null, currentFile: string | null = null): Version[] {
+export function versions(descriptions: DescriptionIn[], currentId: string | null, currentFile: string | null): Version[] {
   const n = descriptions.length;
   return descriptions.map((d, i) => {
     const g = d.generation;
