@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +18,11 @@ import { addScriptTitleWork, SCRIPT_TITLE, SCRIPT_TITLE_WORK, startWikidataWorld
 const TOKEN = "workbench-e2e-token-0123456789";
 const WORK = "Q910001"; // "Work 1" of the generated world
 const OTHER = "Q910002";
+/**
+ * Where the README's two pictures go: docs/screenshots with UPDATE_SCREENSHOTS=1 (they show the
+ * run's times, so every run would change the tracked files), else the test's own folder.
+ */
+const screenshot = (name: string) => join(process.env.UPDATE_SCREENSHOTS === "1" ? join(ROOT, "docs", "screenshots") : dir, name);
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 let world: WikidataWorld;
@@ -168,9 +173,8 @@ it("browse, sign in, edit, regenerate with live progress, cancel a queued job, s
 
   // The README's picture of the artwork page: a person's text over the model's, with the diff below.
   await page.goto(`${base}/artworks/${WORK}`);
-  mkdirSync(join(ROOT, "docs", "screenshots"), { recursive: true });
   await page.setViewportSize({ width: 1280, height: 1000 });
-  await page.screenshot({ path: join(ROOT, "docs", "screenshots", "artwork.png") });
+  await page.screenshot({ path: screenshot("artwork.png") });
 
   // 5. Regenerate with 8 beams and a long job; the bar moves and the new text appears without a reload.
   // (The worker writes progress every 500 ms; 2 beams of the tiny model made 1,024 tokens in about
@@ -220,7 +224,7 @@ it("browse, sign in, edit, regenerate with live progress, cancel a queued job, s
   await page.goto(`${base}/review`);
   expect(await waiting(page)).toBe(waitingBefore - 1);
   // The README's picture of the review queue.
-  await page.screenshot({ path: join(ROOT, "docs", "screenshots", "review.png") });
+  await page.screenshot({ path: screenshot("review.png") });
   expect(await queueTitles(page)).not.toContain("Work 1");
 
   // 7. Cancel a queued job while no worker runs.
