@@ -21,6 +21,24 @@ interface Offset {
 }
 
 const offsets = new WeakMap<Db, Offset>();
+/** The last time dbTime gave for each database (milliseconds). */
+const lastTimes = new WeakMap<Db, number>();
+
+/**
+ * How far back a new measurement may move the clock and be held instead: a measured offset is
+ * off by up to half a round trip, so two measurements differ by a millisecond or so. A larger
+ * step back (the database's clock was set back) is followed.
+ */
+export const CLOCK_NOISE_MS = 1_000;
+
+/**
+ * The time dbTime gives: `candidate`, unless it is less than CLOCK_NOISE_MS before the last one
+ * given, then that one again. A job queued with dbTime's now is then never in the future of a
+ * claim's dbTime a moment later, even when the offset was measured again in between.
+ */
+export function monotonicTime(last: number | undefined, candidate: number): number {
+  return last !== undefined && candidate < last && last - candidate < CLOCK_NOISE_MS ? last : candidate;
+}
 
 /** The database's time now (this process's clock on SQLite). Measures the offset when it is older than CLOCK_REFRESH_MS. */
 export async function dbTime(db: Db): Promise<Date> {
@@ -29,7 +47,9 @@ export async function dbTime(db: Db): Promise<Date> {
   const local = Date.now();
   // A clock that jumped backwards (local < at) is measured again too.
   if (!o || local - o.at > CLOCK_REFRESH_MS || local < o.at) o = await measure(db);
-  return new Date(Date.now() + o.ms);
+  const time = monotonicTime(lastTimes.get(db), Date.now() + o.ms);
+  lastTimes.set(db, time);
+  return new Date(time);
 }
 
 /** The offset last measured for this database (0 before the first, and always on SQLite), in milliseconds. */

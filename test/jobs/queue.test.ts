@@ -168,13 +168,17 @@ describe("claim", () => {
 
   it("fails a job whose stored parameters this version cannot read, with the reason, and claims the next", async () => {
     const w = await work();
+    // Ready a minute ago: the table's default (now()) is not the claim's clock (on PostgreSQL the
+    // database's, by a measured offset), and the two can disagree by a millisecond, which left the
+    // job not yet ready for a claim sent at once (this test failed so once on PostgreSQL).
+    const ready = { ...w, runAfter: new Date(Date.now() - 60_000) };
     const rows = ['{"numBeams":100}', '{"temperature":0.7}', "not json"];
     const bad = [];
     for (const [i, params] of rows.entries()) {
-      bad.push(await t.db.job.create({ data: { kind: "describe", ...w, params, dedupeKey: `bad${i}`, priority: PRIORITY.request } }));
+      bad.push(await t.db.job.create({ data: { kind: "describe", ...ready, params, dedupeKey: `bad${i}`, priority: PRIORITY.request } }));
     }
     // A row an earlier version wrote (early stopping as text) still runs.
-    const old = await t.db.job.create({ data: { kind: "describe", ...w, params: '{"earlyStopping":"never"}', dedupeKey: "old", priority: PRIORITY.nightly } });
+    const old = await t.db.job.create({ data: { kind: "describe", ...ready, params: '{"earlyStopping":"never"}', dedupeKey: "old", priority: PRIORITY.nightly } });
     const claimed = await claimJobs(t.db, "w", { limit: 1, ttlMs: 60_000 });
     expect(claimed.map((j) => j.id)).toEqual([old.id]);
     for (const job of bad) {
