@@ -165,6 +165,38 @@ function sentenceStarts(text: string, tokens: readonly Token[]): number[] {
   return out;
 }
 
+/**
+ * fts5SnippetScore of the window of `nToken` tokens from `from`, for starts that never move back:
+ * 1000 for each phrase's first instance in the window and 1 for each further one, and the start
+ * moved to put the window's instances in the middle (C's integer division truncates). The
+ * window's instances are a slice of `inst` (sorted by offset), kept with two pointers and a count
+ * per phrase.
+ */
+function windowScorer(inst: readonly Instance[], phrases: number, nToken: number, nDoc: number, size: (p: number) => number) {
+  const count = new Int32Array(phrases);
+  let lo = 0;
+  let hi = 0;
+  let distinct = 0;
+  let last = -Infinity;
+  return (from: number): { score: number; adjusted: number } => {
+    if (from < last) throw new Error("windowScorer: a window start moved back");
+    last = from;
+    for (; hi < inst.length && inst[hi]!.offset < from + nToken; hi++) if (count[inst[hi]!.phrase]!++ === 0) distinct++;
+    for (; lo < hi && inst[lo]!.offset < from; lo++) if (--count[inst[lo]!.phrase]! === 0) distinct--;
+    if (lo === hi) return { score: 0, adjusted: clampWindow(-1 - Math.trunc((nToken - 1) / 2), nToken, nDoc) };
+    const first = inst[lo]!.offset;
+    const end = inst[hi - 1]!.offset + size(inst[hi - 1]!.phrase);
+    return { score: 1000 * distinct + (hi - lo - distinct), adjusted: clampWindow(first - Math.trunc((nToken - (end - first)) / 2), nToken, nDoc) };
+  };
+}
+
+function clampWindow(start: number, nToken: number, nDoc: number): number {
+  let adjusted = start;
+  if (adjusted + nToken > nDoc) adjusted = nDoc - nToken;
+  if (adjusted < 0) adjusted = 0;
+  return adjusted;
+}
+
 /** snippet(table, column, open, close, ellipsis, tokens) for a row whose column holds `text`. */
 export function fts5Snippet(text: string, phrases: readonly SnippetPhrase[], marks: SnippetMarks): string {
   const tokens = tokenize(text);
@@ -173,42 +205,28 @@ export function fts5Snippet(text: string, phrases: readonly SnippetPhrase[], mar
   const inst = instances(tokens, phrases);
   const size = (p: number) => phrases[p]!.tokens.length;
 
-  // fts5SnippetScore: 1000 for each phrase's first instance in the window, 1 for each further one.
-  const score = (from: number): { score: number; adjusted: number } => {
-    const seen = new Uint8Array(phrases.length);
-    let s = 0;
-    let first = -1;
-    let last = 0;
-    for (const { phrase, offset } of inst) {
-      if (offset < from || offset >= from + nToken) continue;
-      s += seen[phrase] ? 1 : 1000;
-      seen[phrase] = 1;
-      if (first < 0) first = offset;
-      last = offset + size(phrase);
-    }
-    // The window moved to put its instances in the middle (C's integer division truncates).
-    let adjusted = first - Math.trunc((nToken - (last - first)) / 2);
-    if (adjusted + nToken > nDoc) adjusted = nDoc - nToken;
-    if (adjusted < 0) adjusted = 0;
-    return { score: s, adjusted };
-  };
-
+  // fts5SnippetScore, for the window starting at each instance, and at the start of its sentence.
+  // Both starts only move forward, so each has its own sliding window: linear in the instances,
+  // where scoring every window over every instance (as SQLite does) took seconds for a long text
+  // full of matches.
+  const atInstance = windowScorer(inst, phrases.length, nToken, nDoc, size);
+  const atSentence = windowScorer(inst, phrases.length, nToken, nDoc, size);
   let best = 0;
   let bestScore = 0;
   const starts = sentenceStarts(text, tokens);
+  let j = 0;
   for (const { offset } of inst) {
-    const here = score(offset);
+    const here = atInstance(offset);
     if (here.score > bestScore) {
       bestScore = here.score;
       best = here.adjusted;
     }
     // A window from the start of the instance's sentence wins ties and near-ties.
     if (starts.length && nDoc > nToken) {
-      let j = 0;
       while (j < starts.length - 1 && starts[j + 1]! <= offset) j++;
       const sentence = starts[j]!;
       if (sentence < offset) {
-        const s = score(sentence).score + (sentence === 0 ? 120 : 100);
+        const s = atSentence(sentence).score + (sentence === 0 ? 120 : 100);
         if (s > bestScore) {
           bestScore = s;
           best = sentence;
