@@ -114,9 +114,11 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
     // so stamps must follow the order of commits: taken inside the write lock (write transactions
     // take turns), from the database's clock, and never before the newest stamp there. A stamp taken
     // before embedding was older than that of a second embedder's run that committed first, and a
-    // vector it replaced stayed out of the index.
+    // vector it replaced stayed out of the index. Strictly after the newest: a run whose clock was
+    // read before another's commit would otherwise take the same stamp, leave the index's (count,
+    // newest stamp) as they were, and its vectors would not be loaded.
     const newest = (await tx.artworkEmbedding.aggregate({ where: { modelId }, _max: { embeddedAt: true } }))._max.embeddedAt;
-    const now = new Date(Math.max(clock.getTime(), newest?.getTime() ?? 0));
+    const now = new Date(Math.max(clock.getTime(), newest ? newest.getTime() + 1 : 0));
     for (const [i, w] of changed.entries()) {
       const v = vectors[i]!;
       const vector = v instanceof Error ? new Float32Array(REFUSED_DIMS) : v;

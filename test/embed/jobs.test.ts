@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { DEFAULT_EMBED_MODEL_DTYPE, loadConfig } from "../../src/config.js";
 import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
 import type { Worker } from "node:worker_threads";
@@ -15,7 +15,8 @@ import { countStale, decodeVector, embedStale, encodeVector, passageText, textHa
 import { VectorIndex } from "../../src/embed/vector-index.js";
 import { cancelJob, EMBED, requeueStale } from "../../src/jobs/queue.js";
 import { createLogger } from "../../src/log.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
+import { readConnection } from "../../src/db.js";
 import { addDescription, makeArtwork } from "../support/factories.js";
 import { capturingLogger } from "../support/log.js";
 
@@ -344,6 +345,37 @@ describe("an embedding thread that stops", () => {
     } finally {
       await queries.close();
     }
+  });
+});
+
+describe("stamps", () => {
+  it("a run whose clock is behind the newest stamp stamps its vectors after it, so the vector index loads them", async () => {
+    const modelId = "artdesc/stamp-test";
+    const embedder = (x: number) => ({
+      info: { modelId, dims: 2, dtype: "fp32" as const },
+      embed: async (texts: readonly string[]) => texts.map(() => Float32Array.of(x, Math.sqrt(1 - x * x))),
+    });
+    const art = await makeArtwork(t.db, { qid: "Q950", title: "Reloj", description: "A clock on a wall." });
+    await embedStale(t.db, embedder(1), 1_000);
+    const first = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: art.id } });
+    const index = onPostgres ? null : new VectorIndex(readConnection(t.db), modelId);
+    index?.refresh();
+    expect(index?.similarity(Float32Array.of(1, 0), art.id) ?? 1).toBeCloseTo(1, 6);
+    // A second run (another process, or one that read its clock before the first committed) whose
+    // clock is behind the first's stamp re-embeds the work's new text.
+    await addDescription(t.db, art.id, "A clock on a wall, stopped at noon.");
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(first.embeddedAt.getTime() - 60_000);
+      expect((await embedStale(t.db, embedder(0), 1_000)).embedded).toBeGreaterThan(0);
+    } finally {
+      vi.useRealTimers();
+    }
+    const second = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: art.id } });
+    expect(second.embeddedAt.getTime()).toBeGreaterThan(first.embeddedAt.getTime());
+    // The index sees the count unchanged and a newer stamp: it loads the new vector.
+    index?.refresh();
+    expect(index?.similarity(Float32Array.of(1, 0), art.id) ?? 0).toBeCloseTo(0, 6);
   });
 });
 
