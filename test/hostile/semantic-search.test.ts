@@ -1,6 +1,7 @@
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { offsetToCursor } from "@pothos/plugin-relay";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Config, DEFAULT_EMBED_MODEL_DTYPE, loadConfig } from "../../src/config.js";
 import { embedOnnxFile, vectorModelId } from "../../src/embed/model-files.js";
@@ -231,6 +232,32 @@ describe("paging", () => {
     expect(last.hits.map((h: Hit) => h.rank)).toEqual([seen.length - 1, seen.length]);
     const firstZero = await search("dog", { first: 0 });
     expect(firstZero.pageInfo.hasNextPage).toBe(true);
+  });
+
+  it("a cursor carries its list's mode: a later page asked without a mode continues that list", async () => {
+    const modeOf = async (vars: Record<string, unknown>) =>
+      (await gql(yoga, `query($q: String!, $mode: SearchMode, $after: String) { search(query: $q, mode: $mode, first: 1, after: $after) { mode } }`, { q: "dog", ...vars })).data.search.mode;
+    // A first page in TEXT (asked for here; a default search falls back to TEXT when its query
+    // cannot be embedded, and defaults to TEXT before any description is embedded).
+    const text = await search("dog", { mode: "TEXT", first: 100 });
+    const head = await search("dog", { mode: "TEXT", first: 1 });
+    const next = await search("dog", { first: 2, after: head.pageInfo.endCursor });
+    expect(qids(next.hits)).toEqual(qids(text.hits).slice(1, 3));
+    expect(next.hits.every((h) => h.similarity === null && h.matchedBy.join() === "TEXT")).toBe(true);
+    expect(await modeOf({ after: head.pageInfo.endCursor })).toBe("TEXT");
+    expect(await modeOf({})).toBe("HYBRID");
+    // Another mode with the cursor of a TEXT list: refused, naming the cursor.
+    expect(await searchError("dog", { mode: "HYBRID", after: head.pageInfo.endCursor })).toMatchObject({
+      message: "this cursor is from a TEXT search, not HYBRID: ask without a cursor to start a HYBRID search",
+      extensions: { code: "BAD_USER_INPUT", argument: "after" },
+    });
+    const hybridHead = await search("dog", { first: 1 });
+    expect(await searchError("dog", { after: head.pageInfo.endCursor, before: hybridHead.pageInfo.endCursor })).toMatchObject({
+      extensions: { code: "BAD_USER_INPUT", argument: "before" },
+    });
+    // A cursor of an earlier version (the offset alone) still pages, in the mode asked for or the default.
+    const old = offsetToCursor(0);
+    expect(qids((await search("dog", { mode: "TEXT", first: 2, after: old })).hits)).toEqual(qids(text.hits).slice(1, 3));
   });
 });
 

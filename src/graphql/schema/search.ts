@@ -1,5 +1,5 @@
 import { queryFromInfo } from "@pothos/plugin-prisma";
-import { cursorToOffset, offsetToCursor } from "@pothos/plugin-relay";
+import { cursorToOffset } from "@pothos/plugin-relay";
 import type { Artwork } from "../../generated/prisma/client.js";
 import { rateLimited } from "../../ops/rate-limited-log.js";
 import { EmbedderBusyError, EmbedderFailedError, EmbedModelMissingError, meaningSource } from "../../embed/embedder.js";
@@ -8,6 +8,7 @@ import {
   prepareSearch,
   SEARCH_MODES,
   type SearchHit,
+  type SearchMode,
   searchPage,
   MAX_SIMILAR,
   SemanticSearchUnavailableError,
@@ -98,6 +99,7 @@ interface SearchConnection {
   edges: { cursor: string; node: SearchHitNode }[];
   pageInfo: { startCursor: string | null; endCursor: string | null; hasPreviousPage: boolean; hasNextPage: boolean };
   totalCount: () => number | Promise<number>;
+  mode: SearchMode;
 }
 
 builder.queryField("search", (t) =>
@@ -120,6 +122,19 @@ builder.queryField("search", (t) =>
       // Relay's @connection needs.
       resolve: async (_root, args, ctx, info) => {
         connectionPageSizes(args, MAX_SEARCH_PAGE);
+        // A cursor names the mode its list was searched in: a later page asked without a mode
+        // continues that list, even where the default has changed since (the first page fell back
+        // to TEXT, or descriptions were embedded in between).
+        const after = args.after == null ? null : readCursor("after", args.after);
+        const before = args.before == null ? null : readCursor("before", args.before);
+        if (after?.mode && before?.mode && after.mode !== before.mode) {
+          throw new BadUserInputError("before", `after and before come from different searches (${after.mode} and ${before.mode})`);
+        }
+        const cursorMode = after?.mode ?? before?.mode ?? null;
+        if (args.mode && cursorMode && args.mode !== cursorMode) {
+          throw new BadUserInputError(after?.mode ? "after" : "before", `this cursor is from a ${cursorMode} search, not ${args.mode}: ask without a cursor to start a ${args.mode} search`);
+        }
+        const mode = args.mode ?? cursorMode;
         let search;
         try {
           search = await prepareSearch(
@@ -131,7 +146,7 @@ builder.queryField("search", (t) =>
               hasDescription: args.filter?.hasDescription ?? null,
             },
             {
-              mode: args.mode ?? null,
+              mode,
               meaning: meaningSource(ctx.config),
               // A busy thread under a flood of queries is expected: not a warning per request.
               // A model that fails does so for every search: one line a minute, with the count.
@@ -144,23 +159,21 @@ builder.queryField("search", (t) =>
         } catch (err) {
           if (err instanceof SearchQueryError) throw new BadUserInputError("query", err.message);
           if (err instanceof SemanticSearchUnavailableError) throw new BadUserInputError("mode", err.message);
-          if (err instanceof EmbedModelMissingError) throw new BadUserInputError("mode", `${args.mode} search needs the embedding model: run ${err.command}`);
-          if (err instanceof EmbedderBusyError) throw new BadUserInputError("mode", `${args.mode} search is busy: ${err.message}`);
+          if (err instanceof EmbedModelMissingError) throw new BadUserInputError("mode", `${mode} search needs the embedding model: run ${err.command}`);
+          if (err instanceof EmbedderBusyError) throw new BadUserInputError("mode", `${mode} search is busy: ${err.message}`);
           if (err instanceof EmbedderFailedError) {
             ctx.log.error({ err }, "the embedding model failed");
-            throw new BadUserInputError("mode", `${args.mode} search is unavailable: the embedding model failed to run (TEXT search works).`);
+            throw new BadUserInputError("mode", `${mode} search is unavailable: the embedding model failed to run (TEXT search works).`);
           }
           throw err;
         }
         let counted: number | Promise<number> | undefined;
         const totalCount = () => (counted ??= countMatches(ctx.db, search));
-        const after = args.after == null ? null : cursorOffset("after", args.after);
-        const before = args.before == null ? null : cursorOffset("before", args.before);
         // Paging backward needs the total first; on PostgreSQL counting is a query (a promise).
         let total = args.last != null || args.before != null ? totalCount() : 0;
         if (total instanceof Promise) total = await total;
         const known = total;
-        const window = pageWindow({ after, before, first: args.first ?? null, last: args.last ?? null, total: () => known });
+        const window = pageWindow({ after: after?.offset ?? null, before: before?.offset ?? null, first: args.first ?? null, last: args.last ?? null, total: () => known });
         let answer = searchPage(ctx.db, search, window.limit, window.offset);
         if (answer instanceof Promise) answer = await answer;
         const page = answer;
@@ -173,7 +186,8 @@ builder.queryField("search", (t) =>
             .findMany({ ...queryFromInfo({ context: ctx, info, path: ["edges", "node", "artwork"], select: { id: true } }), where: { id: { in: ids } } })
             // Rows hold what the query selected, which is all the Artwork type reads of them.
             .then((rows) => new Map((rows as Artwork[]).map((a) => [a.id, a]))));
-        const edges = page.hits.map((hit, i) => ({ cursor: offsetToCursor(window.offset + i), node: { ...hit, artworks } }));
+        const ran: SearchMode = search?.mode ?? mode ?? "TEXT";
+        const edges = page.hits.map((hit, i) => ({ cursor: searchCursor(ran, window.offset + i), node: { ...hit, artworks } }));
         const connection: SearchConnection = {
           edges,
           pageInfo: {
@@ -183,6 +197,7 @@ builder.queryField("search", (t) =>
             hasNextPage: page.hasMore,
           },
           totalCount,
+          mode: ran,
         };
         return connection;
       },
@@ -193,11 +208,32 @@ builder.queryField("search", (t) =>
           description: "How many active artworks match (counted only when asked for).",
           resolve: (connection) => (connection as unknown as SearchConnection).totalCount(),
         }),
+        mode: t.field({
+          type: SearchModeEnum,
+          description:
+            "The mode this list was searched in: the one asked for, or the one a cursor came from; without either, HYBRID once " +
+            "descriptions are embedded, else TEXT (and TEXT when the query could not be embedded). Its cursors carry it, so later pages continue this list.",
+          resolve: (connection) => (connection as unknown as SearchConnection).mode,
+        }),
       }),
     },
     {},
   ),
 );
+
+/** A search cursor: the mode its list was searched in and the row's offset there. */
+function searchCursor(mode: SearchMode, offset: number): string {
+  return Buffer.from(`${CURSOR_PREFIX}${mode}:${offset}`).toString("base64");
+}
+const CURSOR_PREFIX = "search:";
+const CURSOR = /^search:(TEXT|SEMANTIC|HYBRID):(\d{1,15})$/;
+
+/** A cursor's offset and mode; cursors of earlier versions hold the offset alone (mode null). */
+function readCursor(arg: "after" | "before", cursor: string): { offset: number; mode: SearchMode | null } {
+  const m = CURSOR.exec(Buffer.from(cursor, "base64").toString("utf8"));
+  if (m) return { offset: Number(m[2]), mode: m[1] as SearchMode };
+  return { offset: cursorOffset(arg, cursor), mode: null };
+}
 
 function cursorOffset(arg: "after" | "before", cursor: string): number {
   let offset: number;
