@@ -64,6 +64,8 @@ export interface WorldServer {
 export interface ServerOptions {
   /** Pages with imageinfo per Commons answer before it says `continue` (default 20). */
   imageinfoPageLimit?: number;
+  /** Port on 127.0.0.1 (default 0: any free one). */
+  port?: number;
 }
 
 export async function startWorldServer(model: WorldModel, options: ServerOptions = {}): Promise<WorldServer> {
@@ -196,7 +198,10 @@ export async function startWorldServer(model: WorldModel, options: ServerOptions
     return f ? { type: f.mime, body: f.bytes } : null;
   }
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", resolve);
+  });
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url: base,
