@@ -13,6 +13,7 @@
  * differently; which works match, and their order, never depend on this.
  */
 import type { Term } from "./fts-query.js";
+import { unmarkedText } from "./snippet.js";
 
 /** A query phrase as the index sees it: its words' folded tokens, the last one a prefix when `prefix`. */
 export interface SnippetPhrase {
@@ -235,6 +236,9 @@ export function fts5Snippet(text: string, phrases: readonly SnippetPhrase[], mar
     }
   }
 
+  // What is copied out: the text with any mark characters of its own made plain (same offsets).
+  const shown = unmarkedText(text);
+
   // fts5CInstIter: instances merged where they overlap.
   let nextInst = 0;
   let iterStart = -1;
@@ -271,7 +275,7 @@ export function fts5Snippet(text: string, phrases: readonly SnippetPhrase[], mar
       open = false;
     }
     if (pos === iterStart && !open) {
-      out += text.slice(copied, start) + marks.open;
+      out += shown.slice(copied, start) + marks.open;
       copied = start;
       open = true;
     }
@@ -280,23 +284,23 @@ export function fts5Snippet(text: string, phrases: readonly SnippetPhrase[], mar
         out += marks.open;
         open = true;
       }
-      out += text.slice(copied, end);
+      out += shown.slice(copied, end);
       copied = end;
       advance();
     }
     if (pos === rangeEnd) {
       if (open) {
         if (iterStart >= 0 && pos >= iterStart) {
-          out += text.slice(copied, end);
+          out += shown.slice(copied, end);
           copied = end;
         }
         out += marks.close;
         open = false;
       }
-      out += text.slice(copied, end);
+      out += shown.slice(copied, end);
       copied = end;
     }
   }
   if (open) out += marks.close;
-  return out + (rangeEnd >= nDoc - 1 ? text.slice(copied) : marks.ellipsis);
+  return out + (rangeEnd >= nDoc - 1 ? shown.slice(copied) : marks.ellipsis);
 }

@@ -92,6 +92,8 @@ function excludedQuery(p: Params, terms: readonly Term[]): string | null {
   return text ? `to_tsquery('${CONFIG}', ${p.add(text)}::text)` : null;
 }
 
+/** The description with any mark characters of its own (U+E000, U+E001) made U+FFFD, as unmarkedText does: ts_headline's marks are then the only ones. */
+const UNMARKED_DESCRIPTION = `translate(f."description", chr(57344) || chr(57345), chr(65533) || chr(65533))`;
 const HEADLINE_OPTIONS = `HighlightAll=true, StartSel=${HIT_OPEN}, StopSel=${HIT_CLOSE}`;
 
 /** The snippet of a description marked whole by ts_headline: the FTS5-sized window around the matches. */
@@ -161,7 +163,7 @@ export async function postgresSearchPage(db: Db, search: PreparedSearch, limit: 
          FROM "artwork_fts" f WHERE f."document" @@ (SELECT query FROM q) ${search.restrict}
          ORDER BY score DESC, f."id" LIMIT ${p.add(limit + 1)} OFFSET ${p.add(offset)})
        SELECT r."id", r.score::float8 AS score, f."description",
-              CASE WHEN f."description" <> '' THEN ts_headline('${CONFIG}', f."description", (SELECT query FROM q), '${HEADLINE_OPTIONS}') END AS marked
+              CASE WHEN f."description" <> '' THEN ts_headline('${CONFIG}', ${UNMARKED_DESCRIPTION}, (SELECT query FROM q), '${HEADLINE_OPTIONS}') END AS marked
        FROM ranked r JOIN "artwork_fts" f ON f."id" = r."id"
        ORDER BY r.score DESC, r."id"`,
       ...p.values,
@@ -234,7 +236,7 @@ function fusedPage(db: Db, keep: Keep, search: PreparedSearch, limit: number, of
       ? await db.$queryRawUnsafe<{ id: number; description: string; marked: string | null }[]>(
           `SELECT f."id", f."description",
                   CASE WHEN f."description" <> '' AND f."id" IN (SELECT jsonb_array_elements_text(${p.add(JSON.stringify(worded))}::jsonb)::int)
-                       THEN ts_headline('${CONFIG}', f."description", ${tsQuery(p, search.terms)}, '${HEADLINE_OPTIONS}') END AS marked
+                       THEN ts_headline('${CONFIG}', ${UNMARKED_DESCRIPTION}, ${tsQuery(p, search.terms)}, '${HEADLINE_OPTIONS}') END AS marked
            FROM "artwork_fts" f WHERE f."id" IN (SELECT jsonb_array_elements_text(${p.add(JSON.stringify(page.map((r) => r.id)))}::jsonb)::int)`,
           ...p.values,
         )

@@ -15,7 +15,7 @@ import {
   postgresSimilarWorks,
 } from "./postgres-search.js";
 import { fts5Snippet, type SnippetMarks, type SnippetPhrase, snippetPhrases } from "./fts5-snippet.js";
-import { ELLIPSIS, HIT_CLOSE, HIT_OPEN, SNIPPET_TOKENS } from "./snippet.js";
+import { ELLIPSIS, HIT_CLOSE, HIT_OPEN, SNIPPET_TOKENS, unmarkedText } from "./snippet.js";
 
 export { snippetHtml, snippetText } from "./snippet.js";
 
@@ -251,7 +251,7 @@ export interface FusedRow {
  * match; a hit by meaning alone has no word to mark, so the description's opening sentences stand for it.
  */
 export function fusedHit(r: FusedRow, rank: number, description: string, marked: string | null, similarity: number | null): SearchHit {
-  const snippet = !description ? null : marked ?? altText(description, MEANING_SNIPPET_CHARS);
+  const snippet = !description ? null : marked ?? altText(unmarkedText(description), MEANING_SNIPPET_CHARS);
   return Object.freeze({ artworkId: r.id, score: r.score, snippet, rank, similarity, matchedBy: r.matchedBy });
 }
 

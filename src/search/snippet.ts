@@ -1,10 +1,15 @@
 /**
  * Snippets: part of a description with the matched words marked. Private-use characters mark the
- * matches; they never occur in text the index holds, so formatting can escape everything else
- * and then turn them into tags.
+ * matches, so formatting can escape everything else and then turn them into tags; a description
+ * that holds those characters itself shows them as U+FFFD (unmarkedText).
  */
 export const HIT_OPEN = "\uE000";
 export const HIT_CLOSE = "\uE001";
+
+/** The text with the two mark characters replaced by U+FFFD, one for one (same length and offsets). */
+export function unmarkedText(text: string): string {
+  return text.replace(/[\uE000\uE001]/g, "\uFFFD");
+}
 /** Words in a snippet (FTS5's snippet() token count; the same window on PostgreSQL). */
 export const SNIPPET_TOKENS = 32;
 /** Marks a snippet cut inside the text. */

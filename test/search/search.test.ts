@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { closeDb, createDb, readConnection } from "../../src/db.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
-import { rebuildSearchIndex, searchArtworks, searchIndexSize } from "../../src/search/search.js";
+import { fusedHit, rebuildSearchIndex, searchArtworks, searchIndexSize } from "../../src/search/search.js";
 import { searchForm } from "../../src/text/normalize.js";
 import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
@@ -133,6 +133,16 @@ describe("search", () => {
     const [markup] = (await search("owl")).edges;
     expect(markup.node.snippet).toBe("A sign reads &lt;b&gt;&amp;amp; <mark>owl</mark>&lt;/b&gt;.");
     await t.db.artwork.delete({ where: { id } });
+    // A description holding the private-use characters that mark matches: they show as U+FFFD, not as marks.
+    const own = (await makeArtwork(t.db, { qid: "Q151", title: "Marks", description: "A \uE000sign\uE001 shows a heron." })).id;
+    const [heron] = (await search("heron")).edges;
+    expect(heron.node.snippet).toBe("A \uFFFDsign\uFFFD shows a <mark>heron</mark>.");
+    await t.db.artwork.delete({ where: { id: own } });
+  });
+
+  it("a meaning-only hit's snippet (the opening sentences) shows a description's own mark characters as U+FFFD", () => {
+    const hit = fusedHit({ id: 1, score: 0, matchedBy: ["MEANING"], fused: 0.01 }, 1, "A \uE000sign\uE001 shows a heron.", null, 0.5);
+    expect(hit.snippet).toBe("A \uFFFDsign\uFFFD shows a heron.");
   });
 
   it("filters by creator, attribution and description", async () => {
