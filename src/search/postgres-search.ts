@@ -200,19 +200,21 @@ export async function postgresCountMatches(db: Db, search: PreparedSearch): Prom
 function fusedList(db: Db, keep: Keep, search: PreparedSearch): Promise<readonly FusedRow[]> {
   return keep(`list ${search.key}`, async () => {
     const meaning = search.meaning!;
-    const index = await postgresVectorIndex(db, meaning.modelId);
+    const index = await postgresVectorIndex(db, meaning.modelId, keep);
     const allowedParams = new Params(search);
     const excludedParams = new Params(search);
     const excluded = excludedQuery(excludedParams, search.terms);
-    const [allowedRows, excludedRows] = await Promise.all([
-      db.$queryRawUnsafe<{ id: number }[]>(`SELECT f."id" FROM "artwork_fts" f WHERE true ${search.restrict}`, ...allowedParams.values),
+    const [allowedIds, excludedRows] = await Promise.all([
+      // Without a filter, "allowed" is "active": listed once until the next commit, not per search.
+      search.restrict
+        ? db.$queryRawUnsafe<{ id: number }[]>(`SELECT f."id" FROM "artwork_fts" f WHERE true ${search.restrict}`, ...allowedParams.values).then(sortedIds)
+        : keep("active ids", async () => sortedIds(await db.$queryRawUnsafe<{ id: number }[]>(`SELECT f."id" FROM "artwork_fts" f`))),
       excluded
         ? db.$queryRawUnsafe<{ id: number }[]>(`SELECT f."id" FROM "artwork_fts" f WHERE f."document" @@ ${excluded} ${search.restrict}`, ...excludedParams.values)
         : Promise.resolve([]),
     ]);
-    const allowed = new Set(allowedRows.map((r) => r.id));
-    for (const r of excludedRows) allowed.delete(r.id);
-    const nearest = index.nearest(meaning.vector, meaning.topK, (id) => allowed.has(id));
+    const excludedIds = new Set(excludedRows.map((r) => r.id));
+    const nearest = index.nearest(meaning.vector, meaning.topK, (id) => hasId(allowedIds, id) && !excludedIds.has(id));
     if (search.mode === "SEMANTIC") return Object.freeze(nearest.map((n) => ({ id: n.artworkId, score: 0, matchedBy: MEANING_ONLY, fused: n.similarity })));
     const p = new Params(search);
     const text = await db.$queryRawUnsafe<{ id: number; score: number }[]>(
@@ -242,7 +244,7 @@ function fusedPage(db: Db, keep: Keep, search: PreparedSearch, limit: number, of
         )
       : [];
     const byId = new Map(rows.map((r) => [r.id, r]));
-    const index = await postgresVectorIndex(db, search.meaning!.modelId, false);
+    const index = await postgresVectorIndex(db, search.meaning!.modelId, null);
     const hits = page.map((r, i) => {
       const row = byId.get(r.id);
       const marked = row?.marked != null ? snippetWindow(row.marked) : null;
@@ -271,10 +273,33 @@ function embeddingSource(db: Db): AsyncEmbeddingSource {
 }
 
 /** The process's vector index of `modelId` for this PostgreSQL client, brought up to the table unless `refresh` is false. */
-async function postgresVectorIndex(db: Db, modelId: string, refresh = true): Promise<VectorIndex> {
+/**
+ * The process's index of the model's vectors, brought up to the table once per commit counter
+ * (`keep`): searches that arrive together share one refresh instead of queueing a round trip each.
+ * Without `keep`, as it is.
+ */
+async function postgresVectorIndex(db: Db, modelId: string, keep: Keep | null): Promise<VectorIndex> {
   const index = vectorIndex(null, modelId, db);
-  if (refresh) await index.refreshFrom(embeddingSource(db));
+  if (keep) await keep(`vectors ${modelId}`, () => index.refreshFrom(embeddingSource(db)));
   return index;
+}
+
+/** Ids in ascending order, for hasId. */
+function sortedIds(rows: readonly { id: number }[]): Int32Array {
+  return Int32Array.from(rows, (r) => r.id).sort();
+}
+
+/** Whether the ascending ids hold `id` (binary search). */
+function hasId(ids: Int32Array, id: number): boolean {
+  let lo = 0;
+  let hi = ids.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (ids[mid]! === id) return true;
+    if (ids[mid]! < id) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
 }
 
 /** Whether any work has a vector of this model. */
@@ -287,7 +312,7 @@ export async function postgresHasVectors(db: Db, modelId: string): Promise<boole
 export async function postgresSimilarWorks(db: Db, artworkId: number, modelId: string, limit: number, sameCreator: boolean): Promise<readonly SimilarWork[] | null> {
   const keep = await keeper(db);
   return keep(`similar ${modelId} ${artworkId} ${limit} ${sameCreator}`, async () => {
-    const index = await postgresVectorIndex(db, modelId);
+    const index = await postgresVectorIndex(db, modelId, keep);
     const vector = index.vectorOf(artworkId);
     if (!vector) return null;
     const frozen = (near: readonly { artworkId: number; similarity: number }[]) =>

@@ -480,11 +480,12 @@ export const CACHED_SEARCH_BYTES = 32 * 1024 * 1024;
 /**
  * A kept result's size in bytes, about: a page (its snippets, two bytes a character, and each
  * hit's fields), a fused list (its typed arrays; on PostgreSQL an array of rows), similar works,
- * a count. Here and in postgres-search.ts.
+ * a typed array (PostgreSQL's active ids), a count. Here and in postgres-search.ts.
  */
 export function keptResultBytes(value: unknown): number {
   if (value === null || typeof value !== "object") return 16;
   if (Array.isArray(value)) return 64 + value.length * 96;
+  if (ArrayBuffer.isView(value)) return 64 + value.byteLength;
   if ("hits" in value) return 64 + (value as SearchPage).hits.reduce((n, h) => n + 128 + 2 * (h.snippet?.length ?? 0), 0);
   const list = value as KeptFusedOrder;
   return 256 * (list.phrases.length + 1) + [list.ids, list.fused, list.textRank, list.byMeaning, list.textScores].reduce((n, a) => n + a.byteLength, 0);

@@ -12,7 +12,7 @@ import { countStale, decodeVector, embedStale, passageText, textHash } from "../
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { EMBED } from "../../src/jobs/queue.js";
 import { CACHED_SEARCH_BYTES, CACHED_SEARCH_RESULTS, fuseOrder, fuseRanks, keptResultBytes, keptSearchResults } from "../../src/search/search.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork, makeCreator, makeGoya } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
 import { runCli } from "../support/cli.js";
@@ -60,7 +60,7 @@ async function searchError(q: string, vars: Record<string, unknown> = {}, app = 
 const qids = (hits: Hit[]) => hits.map((h) => h.artwork.qid);
 
 beforeAll(async () => {
-  t = await createTestDb();
+  t = await createTestDb({ countQueries: true });
   modelDir = mkdtempSync(join(tmpdir(), "artdesc-semantic-"));
   emptyModelDir = mkdtempSync(join(tmpdir(), "artdesc-semantic-none-"));
   synthEmbedModel({ preset: "embed-tiny", outDir: join(modelDir, MODEL_ID) });
@@ -258,6 +258,19 @@ describe("paging", () => {
     // A cursor of an earlier version (the offset alone) still pages, in the mode asked for or the default.
     const old = offsetToCursor(0);
     expect(qids((await search("dog", { mode: "TEXT", first: 2, after: old })).hits)).toEqual(qids(text.hits).slice(1, 3));
+  });
+});
+
+describe("searches that arrive together", () => {
+  it.skipIf(!onPostgres)("on PostgreSQL share one refresh of the vector index and one list of the active works per commit", async () => {
+    await makeCreator(t.db, { qid: "Q299", labels: { en: "A commit" } });
+    t.queries.length = 0;
+    const queries = ["dog", "hound", "perro", "puppy", "horse", "rider", "ship", "river"];
+    const pages = await Promise.all(queries.map((q) => search(q, { mode: "SEMANTIC", first: 2 })));
+    expect(pages.every((p) => p.hits.length === 2)).toBe(true);
+    const refreshes = t.queries.filter((q) => /FROM "ArtworkEmbedding"/.test(q) && /COUNT\(\*\)/.test(q));
+    const activeLists = t.queries.filter((q) => /^\s*SELECT f\."id" FROM "artwork_fts" f(\s+WHERE true\s*)?$/.test(q));
+    expect([refreshes.length, activeLists.length]).toEqual([1, 1]);
   });
 });
 
