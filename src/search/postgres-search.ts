@@ -272,7 +272,6 @@ function embeddingSource(db: Db): AsyncEmbeddingSource {
   };
 }
 
-/** The process's vector index of `modelId` for this PostgreSQL client, brought up to the table unless `refresh` is false. */
 /**
  * The process's index of the model's vectors, brought up to the table once per commit counter
  * (`keep`): searches that arrive together share one refresh instead of queueing a round trip each.

@@ -226,7 +226,7 @@ function searchCursor(mode: SearchMode, offset: number): string {
   return Buffer.from(`${CURSOR_PREFIX}${mode}:${offset}`).toString("base64");
 }
 const CURSOR_PREFIX = "search:";
-const CURSOR = /^search:(TEXT|SEMANTIC|HYBRID):(\d{1,15})$/;
+const CURSOR = new RegExp(`^${CURSOR_PREFIX}(${SEARCH_MODES.join("|")}):(\\d{1,15})$`);
 
 /** A cursor's offset and mode; cursors of earlier versions hold the offset alone (mode null). */
 function readCursor(arg: "after" | "before", cursor: string): { offset: number; mode: SearchMode | null } {
