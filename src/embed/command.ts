@@ -3,7 +3,7 @@ import type { Db } from "../db.js";
 import { similarWorks, MAX_SIMILAR } from "../search/search.js";
 import { EmbedModelMissingError, openEmbedder } from "./embedder.js";
 import { embedMissing } from "./jobs.js";
-import { configuredVectorModel, embedModelPresence, vectorModelId } from "./model-files.js";
+import { configuredVectorModel, embedModelPresence, loadedVectorModel } from "./model-files.js";
 import { countStale, REFUSED_DIMS } from "./store.js";
 
 interface Io {
@@ -24,7 +24,7 @@ export async function embedCommand(db: Db, config: Config, io: Io): Promise<numb
     throw err;
   }
   try {
-    const stale = await countStale(db, vectorModelId(embedder.info.modelId, embedder.info.dtype));
+    const stale = await countStale(db, loadedVectorModel(embedder.info));
     const started = performance.now();
     io.stderr.write(`Embedding up to ${stale} descriptions with ${embedder.info.modelId} (${embedder.info.dtype}, ${embedder.info.dims} dimensions)\n`);
     const total = await embedMissing(db, embedder, config.EMBED_BATCH, (s) => {

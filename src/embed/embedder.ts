@@ -2,7 +2,7 @@ import type { Worker } from "node:worker_threads";
 import type { Config } from "../config.js";
 import { startModuleThread } from "../describe/module-thread.js";
 import { BoundedLru } from "../graphql/bounded-lru.js";
-import { configuredVectorModel, embedModelDir, embedModelPresence, type EmbedConfig } from "./model-files.js";
+import { configuredVectorModel, embedModelDir, embedModelPresence, embedModelRevision, type EmbedConfig } from "./model-files.js";
 import type { EmbedKind, EmbedModelInfo, EmbedModelOptions } from "./model.js";
 import type { EmbedReply, EmbedRequest } from "./thread.js";
 
@@ -118,7 +118,7 @@ export async function openEmbedder(
   if (leftBehind >= MAX_LEFT_BEHIND) {
     throw new EmbedderFailedError(`${leftBehind} embedding threads hung in this process and hold their memory: restart it (searches go by words until then)`);
   }
-  const init: EmbedModelOptions = { dir: embedModelDir(config), modelId: config.EMBED_MODEL_ID, dtype: config.EMBED_MODEL_DTYPE, threads };
+  const init: EmbedModelOptions = { dir: embedModelDir(config), modelId: config.EMBED_MODEL_ID, dtype: config.EMBED_MODEL_DTYPE, revision: embedModelRevision(config), threads };
   const worker: Worker = startThread(new URL(import.meta.url.endsWith(".ts") ? "./thread.ts" : "./thread.js", import.meta.url), init);
   const pending = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   let nextId = 1;
@@ -210,6 +210,9 @@ export async function openEmbedder(
   };
 }
 
+/** How long the API's query embedder waits before it looks for a missing model again, or loads one that failed or hung again. */
+export const QUERY_EMBEDDER_RETRY_MS = 30_000;
+
 interface WaitingQuery {
   text: string;
   resolve: (v: Float32Array) => void;
@@ -244,7 +247,7 @@ export class QueryEmbedder {
   constructor(
     private readonly config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_THREADS" | "EMBED_QUERY_CACHE_ENTRIES">,
     private readonly open: typeof openEmbedder = openEmbedder,
-    private readonly retryMs = 30_000,
+    private readonly retryMs = QUERY_EMBEDDER_RETRY_MS,
   ) {
     const entries = config.EMBED_QUERY_CACHE_ENTRIES;
     this.cache = new BoundedLru({ maxEntries: entries, maxBytes: entries * 8 * 1024 });

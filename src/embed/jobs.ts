@@ -8,7 +8,7 @@ import { beatClaims, EMBED, failJob, leaseName, PRIORITY, requeueJob } from "../
 import type { Component } from "../runtime.js";
 import { type Embedder, EmbedderStoppedError, EmbedModelMissingError, openEmbedder } from "./embedder.js";
 import { dbTime } from "../store/db-clock.js";
-import { configuredVectorModel } from "./model-files.js";
+import { type EmbedConfig, embedderKey, installedVectorModel, loadedVectorModel, type VectorModel } from "./model-files.js";
 import { countStale, embedStale, type EmbedRunSummary, rivalEmbedder } from "./store.js";
 import { rateLimited } from "../ops/rate-limited-log.js";
 
@@ -26,9 +26,17 @@ const KEEP_FINISHED_MS = 86_400_000;
 /** Failed ones longer, so that their errors can be read; a model that keeps failing fails a job every few minutes at most. */
 const KEEP_FAILED_MS = 7 * 86_400_000;
 
-/** Queues the embed job when vectors are missing or stale and none is queued or running. Returns it when created. */
-export async function queueEmbedJob(db: Db, config: Pick<Config, "EMBED_MODEL_ID" | "EMBED_MODEL_DTYPE" | "JOB_MAX_ATTEMPTS">, reason = "stale embeddings"): Promise<Job | null> {
-  if ((await countStale(db, configuredVectorModel(config))) === 0) return null;
+/**
+ * Queues the embed job when vectors of `model` (default: the configured model as installed) are
+ * missing or stale and none is queued or running. Returns it when created.
+ */
+export async function queueEmbedJob(
+  db: Db,
+  config: EmbedConfig & Pick<Config, "JOB_MAX_ATTEMPTS">,
+  model: VectorModel = installedVectorModel(config),
+  reason = "stale embeddings",
+): Promise<Job | null> {
+  if ((await countStale(db, model)) === 0) return null;
   const now = await dbTime(db);
   // Find, then queue, in one write transaction: two processes at once take turns (enqueueDescribe).
   return writeTransaction(db, async (tx) => {
@@ -74,7 +82,7 @@ export async function claimEmbedJob(db: Db, holder: string, ttlMs: number, at?: 
  */
 export async function runEmbedJob(
   db: Db,
-  config: Pick<Config, "EMBED_BATCH" | "EMBED_MODEL_ID" | "EMBED_MODEL_DTYPE" | "JOB_MAX_ATTEMPTS" | "HEARTBEAT_INTERVAL_S" | "HEARTBEAT_STALE_S">,
+  config: EmbedConfig & Pick<Config, "EMBED_BATCH" | "JOB_MAX_ATTEMPTS" | "HEARTBEAT_INTERVAL_S" | "HEARTBEAT_STALE_S">,
   embedder: Embedder,
   job: Job,
   holder: string,
@@ -96,7 +104,7 @@ export async function runEmbedJob(
     });
     await releaseLease(db, lease, holder);
     if (done.count !== 1) throw new LostClaimError(job.id);
-    await queueEmbedJob(db, config);
+    await queueEmbedJob(db, config, loadedVectorModel(embedder.info));
     return summary;
   } catch (err) {
     clearInterval(beat);
@@ -226,8 +234,7 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
       wake = () => (clearTimeout(t), (wake = null), resolve());
     });
 
-  const ours = configuredVectorModel(config);
-  // What the describe worker's heartbeat row says this process embeds: written when it changes,
+  // What the describe worker's heartbeat row says this process embeds (embedderKey): written when it changes,
   // not every poll (the row lives as long as the process; its own beats leave this column alone).
   let recorded: string | null = null;
   async function recordEmbedModel(model: string | null): Promise<void> {
@@ -245,18 +252,20 @@ export async function startEmbedWorker(o: EmbedWorkerOptions): Promise<Component
     }
     // Two live embedders of other models would re-embed each other's works for ever: both hold
     // off, and say why, until the settings agree (one is restarted with the other's, or stops).
-    // Vectors a previous setting left (a changed EMBED_MODEL_DTYPE) are made again at once.
+    // Vectors a previous setting left (a changed EMBED_MODEL_DTYPE, weights pulled again) are made
+    // again at once.
+    const ours = embedderKey(embedder.info);
     await recordEmbedModel(ours);
     const rival = await rivalEmbedder(db, ours, o.heartbeatId ?? null, config.HEARTBEAT_STALE_S * 1000);
     if (rival) {
       rateLimited(log).warn(
         "rival-embed-model",
         { ours, theirs: rival.embedModelId, process: rival.id },
-        "another process embeds with another model (EMBED_MODEL_ID or EMBED_MODEL_DTYPE differ): not embedding, so that neither re-embeds the other's works; give every worker the same settings",
+        "another process embeds with another model (EMBED_MODEL_ID or EMBED_MODEL_DTYPE differ, or its model files were pulled at another revision): not embedding, so that neither re-embeds the other's works; give every worker the same settings and files, and restart the one with the old files",
       );
       return false;
     }
-    await queueEmbedJob(db, config);
+    await queueEmbedJob(db, config, loadedVectorModel(embedder.info));
     const job = await claimEmbedJob(db, holder, ttlMs);
     if (!job) return false;
     running = job;

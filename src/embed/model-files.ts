@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config.js";
-import { DTYPE_SUFFIX } from "../describe/models/contract.js";
+import { DTYPE_SUFFIX, readRevision } from "../describe/models/contract.js";
 import { pullFiles, type PullOptions, type PullResult } from "../describe/models/pull.js";
 
 /**
@@ -29,6 +29,47 @@ export function vectorModelId(modelId: string, dtype: EmbedDtype): string {
 
 /** vectorModelId of the configured model and file: what this process's vectors are stored and searched under. */
 export const configuredVectorModel = (config: Pick<Config, "EMBED_MODEL_ID" | "EMBED_MODEL_DTYPE">) => vectorModelId(config.EMBED_MODEL_ID, config.EMBED_MODEL_DTYPE);
+
+/**
+ * Which weights of the configured model are installed: the commit \`models pull --embed\` recorded
+ * (the hub resolves a branch such as \`main\` to one), a synthetic model's name and seed, else the
+ * recorded or configured revision (files copied in by hand). A stored vector records it
+ * (ArtworkEmbedding.modelRevision): weights pulled again at another commit make the vectors stale,
+ * and they are made again in the background. Read from the folder, so a process that loaded the
+ * model before a pull keeps the revision it loaded (embedder info), and \`status\` says what is on disk.
+ */
+export function embedModelRevision(config: EmbedConfig): string {
+  let record;
+  try {
+    record = readRevision(embedModelDir(config));
+  } catch {
+    // An unreadable record (a pull cut short while writing it): the files' revision is unknown.
+    record = null;
+  }
+  return record?.commit ?? record?.revision ?? config.EMBED_MODEL_REVISION;
+}
+
+/**
+ * What a background embedder makes vectors of, as its process's heartbeat records it: the model, its
+ * file and its weights' revision ("Xenova/multilingual-e5-small:quantized@<commit>"). Two live
+ * embedders that differ in any of them would re-embed each other's works: they hold off.
+ */
+export const embedderKey = (info: { modelId: string; dtype: EmbedDtype; revision: string }) => {
+  const m = loadedVectorModel(info);
+  return `${m.id}@${m.revision}`;
+};
+
+/** The model vectors are made and searched with (vectorModelId), and its weights' revision (embedModelRevision). */
+export interface VectorModel {
+  id: string;
+  revision: string;
+}
+
+/** The configured model as installed now (its revision read from the folder). */
+export const installedVectorModel = (config: EmbedConfig): VectorModel => ({ id: configuredVectorModel(config), revision: embedModelRevision(config) });
+
+/** The model a loaded embedder makes vectors with. */
+export const loadedVectorModel = (info: { modelId: string; dtype: EmbedDtype; revision: string }): VectorModel => ({ id: vectorModelId(info.modelId, info.dtype), revision: info.revision });
 
 export function embedModelDir(config: EmbedConfig): string {
   return join(config.MODEL_DIR, config.EMBED_MODEL_ID);

@@ -16,6 +16,8 @@ export interface EmbedModelOptions {
   dir: string;
   modelId: string;
   dtype: EmbedDtype;
+  /** The weights' revision (embedModelRevision), recorded with each vector. */
+  revision: string;
   threads?: number;
 }
 
@@ -23,6 +25,8 @@ export interface EmbedModelInfo {
   modelId: string;
   dims: number;
   dtype: EmbedDtype;
+  /** The weights' revision the model was loaded at (embedModelRevision). */
+  revision: string;
 }
 
 /** Longest text embedded, in characters (e5 reads 512 tokens; longer text is cut by the tokenizer anyway). */
@@ -54,7 +58,7 @@ export class EmbeddingModel {
     const conventions = embedConventions(o.modelId);
     const probe = await extractor([conventions.queryPrefix + "probe"], { pooling: conventions.pooling, normalize: true });
     const dims = probe.dims.at(-1) as number;
-    return new EmbeddingModel(extractor, conventions, { modelId: o.modelId, dims, dtype: o.dtype });
+    return new EmbeddingModel(extractor, conventions, { modelId: o.modelId, dims, dtype: o.dtype, revision: o.revision });
   }
 
   /** Unit-length vectors, one per text, in order. */

@@ -1,6 +1,6 @@
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
-import { configuredVectorModel, embedModelPresence, type EmbedConfig } from "./model-files.js";
+import { embedModelPresence, type EmbedConfig, installedVectorModel, type VectorModel } from "./model-files.js";
 import { untilNextCommit } from "../store/data-version.js";
 import { embeddingCounts } from "./store.js";
 
@@ -24,7 +24,7 @@ export interface SemanticSearchStatus {
 export async function semanticSearchStatus(db: Db, config: EmbedConfig & Pick<Config, "EMBED_MODEL_ID">): Promise<SemanticSearchStatus> {
   const presence = embedModelPresence(config);
   const installed = presence.missing.length === 0;
-  const counts = await countsUntilNextCommit(db, configuredVectorModel(config));
+  const counts = await countsUntilNextCommit(db, installedVectorModel(config));
   const enabled = installed && counts.embedded > 0;
   const base = { modelId: config.EMBED_MODEL_ID, installed, enabled, ...counts };
   if (!installed) {
@@ -41,9 +41,10 @@ export async function semanticSearchStatus(db: Db, config: EmbedConfig & Pick<Co
 
 /** embeddingCounts (whole-table counts anyone may ask for: `status`, /status) once per database version. */
 const countsByModel = new Map<string, (db: Db) => ReturnType<typeof embeddingCounts>>();
-function countsUntilNextCommit(db: Db, modelId: string): ReturnType<typeof embeddingCounts> {
-  let read = countsByModel.get(modelId);
-  // One per configured model: the few this process's configurations name.
-  if (!read) countsByModel.set(modelId, (read = untilNextCommit((d) => embeddingCounts(d, modelId))));
+function countsUntilNextCommit(db: Db, model: VectorModel): ReturnType<typeof embeddingCounts> {
+  const key = `${model.id}@${model.revision}`;
+  let read = countsByModel.get(key);
+  // One per configured model and revision: the few this process's configurations and pulls name.
+  if (!read) countsByModel.set(key, (read = untilNextCommit((d) => embeddingCounts(d, model))));
   return read(db);
 }

@@ -3,13 +3,14 @@ import { type Db, writeTransaction } from "../db.js";
 import { dbTime } from "../store/db-clock.js";
 import { dialect } from "../store/sql.js";
 import { type Embedder, EmbedRequestError } from "./embedder.js";
-import { vectorModelId } from "./model-files.js";
+import { type VectorModel, vectorModelId } from "./model-files.js";
 
 /**
  * Description embeddings in ArtworkEmbedding: one float32 vector per active work with a current
- * description, for the model that made it. A vector is stale when the model or the embedded text
- * (title and description, hashed) is no longer the current one; stale vectors stay usable for
- * search while their replacement is made, unless their model differs (then they are never compared).
+ * description, for the model that made it. A vector is stale when the model, the weights' revision
+ * (embedModelRevision) or the embedded text (title and description, hashed) is no longer the current
+ * one; stale vectors stay usable for search while their replacement is made, unless their model or
+ * file differs (then they are never compared).
  * Staleness rests on what the row records (model, description id, the title it was made with,
  * the text's hash), never on times: an artwork's updatedAt and a vector's embeddedAt are written by
  * different processes, whose clocks may differ (a remote worker, a clock step), and comparing them
@@ -37,13 +38,16 @@ export function decodeVector(bytes: Uint8Array): Float32Array {
 }
 
 /**
- * Candidates: no vector, another model's, another description's (a description row is never
- * updated, so its id stands for its text), or made with another title (a vector made before the
- * title was recorded has none: checked once against its hash). `model` is the bound model id's
- * placeholder (src/store/sql.ts: SQLite and PostgreSQL).
+ * Candidates: no vector, another model's, another revision's of its weights (a vector made before
+ * revisions were recorded has none: made again once), another description's (a description row is
+ * never updated, so its id stands for its text), or made with another title (a vector made before
+ * the title was recorded has none: checked once against its hash). `model` and `revision` are the
+ * bound values' placeholders (src/store/sql.ts: SQLite and PostgreSQL).
  */
-const staleWhere = (model: string) => `a."state" = 'ACTIVE' AND a."currentDescriptionId" IS NOT NULL
-  AND (e."artworkId" IS NULL OR e."modelId" <> ${model} OR e."descriptionId" <> a."currentDescriptionId" OR e."title" IS DISTINCT FROM a."title")`;
+const staleWhere = (model: string, revision: string) => `a."state" = 'ACTIVE' AND a."currentDescriptionId" IS NOT NULL
+  AND (e."artworkId" IS NULL OR e."modelId" <> ${model} OR e."modelRevision" IS DISTINCT FROM ${revision}
+    OR e."descriptionId" <> a."currentDescriptionId" OR e."title" IS DISTINCT FROM a."title")`;
+
 
 interface Candidate {
   artworkId: number;
@@ -51,14 +55,16 @@ interface Candidate {
   descriptionId: number;
   text: string;
   modelId: string | null;
+  modelRevision: string | null;
   textHash: string | null;
 }
 
 /** Works whose vector is missing or stale (an upper bound only for vectors made before titles were recorded, until each is checked once). */
-export async function countStale(db: Db, modelId: string): Promise<number> {
+export async function countStale(db: Db, model: VectorModel): Promise<number> {
   const params: unknown[] = [];
+  const sql = dialect(db);
   const [row] = await db.$queryRawUnsafe<{ n: number | bigint }[]>(
-    `SELECT COUNT(*) AS n FROM "Artwork" a LEFT JOIN "ArtworkEmbedding" e ON e."artworkId" = a."id" WHERE ${staleWhere(dialect(db).param(params, modelId))}`,
+    `SELECT COUNT(*) AS n FROM "Artwork" a LEFT JOIN "ArtworkEmbedding" e ON e."artworkId" = a."id" WHERE ${staleWhere(sql.param(params, model.id), sql.param(params, model.revision))}`,
     ...params,
   );
   return Number(row?.n ?? 0);
@@ -87,14 +93,16 @@ export const REFUSED_DIMS = 0;
  * description and title), so a run that finds nothing to do is the end, never a loop.
  */
 export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "info">, limit: number): Promise<EmbedRunSummary> {
+  const { revision } = embedder.info;
   const modelId = vectorModelId(embedder.info.modelId, embedder.info.dtype);
   const params: unknown[] = [];
   const sql = dialect(db);
   const candidates = (
     await db.$queryRawUnsafe<(Omit<Candidate, "artworkId" | "descriptionId"> & { artworkId: number | bigint; descriptionId: number | bigint })[]>(
-      `SELECT a."id" AS "artworkId", a."title" AS "title", d."id" AS "descriptionId", d."text" AS "text", e."modelId" AS "modelId", e."textHash" AS "textHash"
+      `SELECT a."id" AS "artworkId", a."title" AS "title", d."id" AS "descriptionId", d."text" AS "text", e."modelId" AS "modelId",
+         e."modelRevision" AS "modelRevision", e."textHash" AS "textHash"
        FROM "Artwork" a JOIN "Description" d ON d."id" = a."currentDescriptionId" LEFT JOIN "ArtworkEmbedding" e ON e."artworkId" = a."id"
-       WHERE ${staleWhere(sql.param(params, modelId))} ORDER BY (e."artworkId" IS NULL) DESC, a."id" LIMIT ${sql.param(params, limit)}`,
+       WHERE ${staleWhere(sql.param(params, modelId), sql.param(params, revision))} ORDER BY (e."artworkId" IS NULL) DESC, a."id" LIMIT ${sql.param(params, limit)}`,
       ...params,
     )
   ).map((c) => ({ ...c, artworkId: Number(c.artworkId), descriptionId: Number(c.descriptionId) }));
@@ -103,8 +111,9 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
     const text = passageText(c.title, c.text);
     return { ...c, passage: text, hash: textHash(text) };
   });
-  const unchanged = work.filter((w) => w.modelId === modelId && w.textHash === w.hash);
-  const changed = work.filter((w) => !(w.modelId === modelId && w.textHash === w.hash));
+  const same = (w: (typeof work)[number]) => w.modelId === modelId && w.modelRevision === revision && w.textHash === w.hash;
+  const unchanged = work.filter(same);
+  const changed = work.filter((w) => !same(w));
   const vectors = await embedEach(embedder, changed.map((w) => w.passage));
   const refused = changed.flatMap((w, i) => (vectors[i] instanceof Error ? [{ artworkId: w.artworkId, error: (vectors[i] as Error).message }] : []));
   // Read before the transaction: inside it, a second connection would be needed while the lock is held.
@@ -124,6 +133,7 @@ export async function embedStale(db: Db, embedder: Pick<Embedder, "embed" | "inf
       const vector = v instanceof Error ? new Float32Array(REFUSED_DIMS) : v;
       const data = {
         modelId,
+        modelRevision: revision,
         descriptionId: w.descriptionId,
         title: w.title,
         textHash: w.hash,
@@ -163,24 +173,25 @@ async function embedEach(embedder: Pick<Embedder, "embed">, passages: string[]):
 }
 
 /** How many works have a vector of this model, and how many active described works there are. */
-export async function embeddingCounts(db: Db, modelId: string): Promise<{ embedded: number; described: number; stale: number }> {
+export async function embeddingCounts(db: Db, model: VectorModel): Promise<{ embedded: number; described: number; stale: number }> {
   const [embedded, described, stale] = await Promise.all([
-    db.artworkEmbedding.count({ where: { modelId, dims: { gt: REFUSED_DIMS }, artwork: { state: "ACTIVE" } } }),
+    db.artworkEmbedding.count({ where: { modelId: model.id, dims: { gt: REFUSED_DIMS }, artwork: { state: "ACTIVE" } } }),
     db.artwork.count({ where: { state: "ACTIVE", currentDescriptionId: { not: null } } }),
-    countStale(db, modelId),
+    countStale(db, model),
   ]);
   return { embedded, described, stale };
 }
 
 /**
  * A live process (its heartbeat fresh within `staleMs`) whose background embedder makes vectors of
- * another model than `modelId`: two such embedders take each other's vectors for stale and make
- * them again, for ever. `self` is this process's own heartbeat. Null when there is none.
+ * another model, file or revision than `key` (embedderKey): two such embedders take each other's
+ * vectors for stale and make them again, for ever. `self` is this process's own heartbeat. Null
+ * when there is none.
  */
-export async function rivalEmbedder(db: Db, modelId: string, self: string | null, staleMs: number): Promise<{ id: string; embedModelId: string } | null> {
+export async function rivalEmbedder(db: Db, key: string, self: string | null, staleMs: number): Promise<{ id: string; embedModelId: string } | null> {
   const since = new Date((await dbTime(db)).getTime() - staleMs);
   const row = await db.heartbeat.findFirst({
-    where: { embedModelId: { not: null }, NOT: [{ embedModelId: modelId }, ...(self ? [{ id: self }] : [])], beatAt: { gte: since } },
+    where: { embedModelId: { not: null }, NOT: [{ embedModelId: key }, ...(self ? [{ id: self }] : [])], beatAt: { gte: since } },
     orderBy: { beatAt: "desc" },
     select: { id: true, embedModelId: true },
   });

@@ -58,3 +58,23 @@ export class BadUserInputError extends GraphQLError {
     this.name = "BadUserInputError";
   }
 }
+
+/**
+ * What the request asked for cannot run right now, through no fault of the request (semantic search
+ * while its embedding thread has a full queue, or while its model fails and waits to be loaded
+ * again): HTTP 503 with Retry-After, as DATABASE_UNAVAILABLE is, so that clients and proxies that
+ * retry overloads retry it. `extensions.code` TEMPORARILY_UNAVAILABLE, `extensions.argument` the
+ * argument whose choice needs it ("mode"), `extensions.retryAfter` in seconds.
+ */
+export class TemporarilyUnavailableError extends GraphQLError {
+  constructor(
+    readonly argument: string,
+    message: string,
+    readonly retryAfterS: number,
+  ) {
+    super(message, {
+      extensions: { code: "TEMPORARILY_UNAVAILABLE", argument, retryAfter: retryAfterS, http: { status: 503, headers: { "retry-after": String(retryAfterS) } } },
+    });
+    this.name = "TemporarilyUnavailableError";
+  }
+}

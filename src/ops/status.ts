@@ -29,7 +29,7 @@ export interface HeartbeatStatus {
   modelRevision: string | null;
   dtypes: Record<string, string> | null;
   device: string | null;
-  /** The vectors its background embedder makes, while the embedding model is loaded. */
+  /** The vectors its background embedder makes (embedderKey: model, file, @revision), while the embedding model is loaded. */
   embedModelId: string | null;
 }
 

@@ -110,9 +110,9 @@ describe("the synthetic embedding models' quantised files", () => {
 
       const vectors: Record<string, Float32Array[]> = {};
       for (const dtype of ["fp32", "quantized", "int8", "uint8", "q4"] as const) {
-        const model = await EmbeddingModel.load({ dir, modelId: MODEL_ID, dtype, threads: 1 });
+        const model = await EmbeddingModel.load({ dir, modelId: MODEL_ID, dtype, revision: "r1", threads: 1 });
         try {
-          expect(model.info).toEqual({ modelId: MODEL_ID, dims: 384, dtype });
+          expect(model.info).toEqual({ modelId: MODEL_ID, dims: 384, dtype, revision: "r1" });
           vectors[dtype] = await model.embed(texts, "passage");
         } finally {
           await model.dispose();

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -8,9 +8,11 @@ import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
 import type { Worker } from "node:worker_threads";
 import { refuseNativeCalls, startModuleThread, threadsInNativeCalls } from "../../src/describe/module-thread.js";
 import { type Embedder, EmbedderFailedError, EmbedderStoppedError, openEmbedder, QueryEmbedder } from "../../src/embed/embedder.js";
-import { claimEmbedJob, queueEmbedJob, runEmbedJob, startEmbedWorker } from "../../src/embed/jobs.js";
+import { claimEmbedJob, embedMissing, queueEmbedJob, runEmbedJob, startEmbedWorker } from "../../src/embed/jobs.js";
+import { semanticSearchStatus } from "../../src/embed/status.js";
+import { REVISION_FILE } from "../../src/describe/models/contract.js";
 import { LostClaimError } from "../../src/jobs/descriptions.js";
-import { vectorModelId } from "../../src/embed/model-files.js";
+import { embedderKey, embedModelRevision, installedVectorModel, vectorModelId } from "../../src/embed/model-files.js";
 import { countStale, decodeVector, embedStale, encodeVector, passageText, textHash } from "../../src/embed/store.js";
 import { VectorIndex } from "../../src/embed/vector-index.js";
 import { cancelJob, EMBED, requeueStale } from "../../src/jobs/queue.js";
@@ -89,11 +91,69 @@ describe("the background embedder", () => {
     await embedAll("fp32");
     const described = await t.db.artwork.count({ where: { currentDescriptionId: { not: null }, state: "ACTIVE" } });
     expect(await t.db.artworkEmbedding.count({ where: { modelId: MODEL_ID } })).toBe(described);
-    expect([await countStale(t.db, MODEL_ID), await countStale(t.db, quantized)]).toEqual([0, described]);
+    const stale = (dtype: "fp32" | "quantized") => countStale(t.db, installedVectorModel(loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, EMBED_MODEL_DTYPE: dtype })));
+    expect([await stale("fp32"), await stale("quantized")]).toEqual([0, described]);
     await embedAll("quantized");
     expect(await t.db.artworkEmbedding.count({ where: { modelId: quantized } })).toBe(described);
-    expect([await countStale(t.db, MODEL_ID), await countStale(t.db, quantized)]).toEqual([described, 0]);
+    expect([await stale("fp32"), await stale("quantized")]).toEqual([described, 0]);
   });
+
+  it("model files pulled again at another revision make the stored vectors stale; they are searched until made again, and record the new revision", async () => {
+    // Its own folder: the shared one stays at seed 1 for the other tests.
+    const dir = mkdtempSync(join(tmpdir(), "artdesc-embed-revision-"));
+    try {
+      const config = loadConfig({ MODEL_DIR: dir, EMBED_MODEL_ID: MODEL_ID, EMBED_MODEL_DTYPE: "fp32", JOB_MAX_ATTEMPTS: "3" });
+      synthEmbedModel({ preset: "embed-tiny", outDir: join(dir, MODEL_ID), dtype: ["fp32"] });
+      const art = await makeArtwork(t.db, { qid: "Q902", title: "Toro", description: "A bull in the ring." });
+      const embedAll = async () => {
+        const embedder = await openEmbedder(config, 1);
+        try {
+          return await embedMissing(t.db, embedder, 100);
+        } finally {
+          await embedder.close();
+        }
+      };
+      await embedAll();
+      const first = installedVectorModel(config);
+      expect(first).toEqual({ id: MODEL_ID, revision: "synth-embed-tiny-seed1" });
+      const described = await t.db.artwork.count({ where: { currentDescriptionId: { not: null }, state: "ACTIVE" } });
+      expect(await countStale(t.db, first)).toBe(0);
+      expect(await t.db.artworkEmbedding.count({ where: { modelId: MODEL_ID, modelRevision: first.revision } })).toBe(described);
+      const before = decodeVector((await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: art.id } })).vector);
+
+      // Other weights under the same model id and file (a pull where `main` moved; here another seed).
+      synthEmbedModel({ preset: "embed-tiny", outDir: join(dir, MODEL_ID), dtype: ["fp32"], seed: 2 });
+      const second = installedVectorModel(config);
+      expect(second).toEqual({ id: MODEL_ID, revision: "synth-embed-tiny-seed2" });
+      expect(await countStale(t.db, second)).toBe(described);
+      // The worker's job for them (none left queued by an earlier test).
+      await t.db.job.deleteMany({ where: { kind: EMBED, status: "QUEUED" } });
+      expect(await queueEmbedJob(t.db, config)).not.toBeNull();
+      // Stale, not gone: searched (same model id and file) and counted as embedded until replaced.
+      expect(await semanticSearchStatus(t.db, config)).toMatchObject({ enabled: true, embedded: described, stale: described });
+      if (!onPostgres) {
+        const index = new VectorIndex(readConnection(t.db), MODEL_ID);
+        index.refresh();
+        expect(index.similarity(before, art.id)).toBeCloseTo(1, 5);
+      }
+
+      const made = await embedAll();
+      expect(made.embedded).toBe(described);
+      expect(await countStale(t.db, second)).toBe(0);
+      const after = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: art.id } });
+      expect(after.modelRevision).toBe(second.revision);
+      expect(decodeVector(after.vector)).not.toEqual(before);
+
+      // A vector made before revisions were recorded is made again once.
+      await t.db.artworkEmbedding.update({ where: { artworkId: art.id }, data: { modelRevision: null } });
+      expect(await countStale(t.db, second)).toBe(1);
+      expect(await embedAll()).toMatchObject({ embedded: 1 });
+      expect(await countStale(t.db, second)).toBe(0);
+    } finally {
+      await t.db.job.deleteMany({ where: { kind: EMBED, status: "QUEUED" } });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it("a batch that outlasts HEARTBEAT_STALE_S keeps its job: it beats, so a describe worker's requeueStale leaves it alone", async () => {
     const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, HEARTBEAT_INTERVAL_S: "0.1", HEARTBEAT_STALE_S: "1" });
@@ -197,15 +257,18 @@ describe("another process embedding with another model", () => {
   it("makes the background embedder hold off and say why while that process lives, so neither re-embeds the other's works; it goes on once the other stops", async () => {
     const { lines, log } = capturingLogger();
     const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, EMBED_POLL_S: "1", HEARTBEAT_STALE_S: "60" });
-    const ours = vectorModelId(MODEL_ID, DEFAULT_EMBED_MODEL_DTYPE);
-    // This process's describe worker's heartbeat, and another live process embedding another model.
+    const ours = `${vectorModelId(MODEL_ID, DEFAULT_EMBED_MODEL_DTYPE)}@${installedVectorModel(config).revision}`;
+    expect(installedVectorModel(config).revision).toBe("synth-embed-tiny-seed1");
+    // This process's describe worker's heartbeat, and another live process embedding the same model
+    // and file, pulled at another commit: each would take the other's vectors for stale.
+    const theirs = `${vectorModelId(MODEL_ID, DEFAULT_EMBED_MODEL_DTYPE)}@0123456789abcdef0123456789abcdef01234567`;
     await t.db.heartbeat.create({ data: { id: "ours@box:1", role: "worker", pid: 1, hostname: "box" } });
-    await t.db.heartbeat.create({ data: { id: "theirs@box:2", role: "worker", pid: 2, hostname: "box", embedModelId: "someone/other-model" } });
+    await t.db.heartbeat.create({ data: { id: "theirs@box:2", role: "worker", pid: 2, hostname: "box", embedModelId: theirs } });
     const worker = await startEmbedWorker({ db: t.db, config, log, role: "test", pollMs: 100, heartbeatId: "ours@box:1" });
     try {
       const art = await makeArtwork(t.db, { title: "Perro", description: "A hound asleep." });
       await until(async () => lines.some((l) => String(l.msg).startsWith("another process embeds with another model")));
-      expect(lines.find((l) => String(l.msg).startsWith("another process"))).toMatchObject({ theirs: "someone/other-model", ours, process: "theirs@box:2" });
+      expect(lines.find((l) => String(l.msg).startsWith("another process"))).toMatchObject({ theirs, ours, process: "theirs@box:2" });
       // This process says which vectors it makes, for the other to see.
       expect((await t.db.heartbeat.findUniqueOrThrow({ where: { id: "ours@box:1" } })).embedModelId).toBe(ours);
       await new Promise((r) => setTimeout(r, 300));
@@ -352,7 +415,7 @@ describe("stamps", () => {
   it("a run whose clock is behind the newest stamp stamps its vectors after it, so the vector index loads them", async () => {
     const modelId = "artdesc/stamp-test";
     const embedder = (x: number) => ({
-      info: { modelId, dims: 2, dtype: "fp32" as const },
+      info: { modelId, dims: 2, dtype: "fp32" as const, revision: "r1" },
       embed: async (texts: readonly string[]) => texts.map(() => Float32Array.of(x, Math.sqrt(1 - x * x))),
     });
     const art = await makeArtwork(t.db, { qid: "Q950", title: "Reloj", description: "A clock on a wall." });
@@ -400,7 +463,7 @@ describe("the background embedder and other processes' clocks", () => {
     const worker = await startEmbedWorker({ db: t.db, config, log: createLogger("silent"), role: "test", pollMs: 50 });
     try {
       const art = await makeArtwork(t.db, { title: "Reloj", description: "A clock on a wall." });
-      await until(async () => (await countStale(t.db, vectorModelId(MODEL_ID, DEFAULT_EMBED_MODEL_DTYPE))) === 0 && (await t.db.artworkEmbedding.findUnique({ where: { artworkId: art.id } })));
+      await until(async () => (await countStale(t.db, installedVectorModel(config))) === 0 && (await t.db.artworkEmbedding.findUnique({ where: { artworkId: art.id } })));
       await until(async () => (await t.db.job.count({ where: { kind: EMBED, status: { in: ["QUEUED", "RUNNING"] } } })) === 0);
       // Written by a process an hour ahead: its updatedAt stays later than anything this embedder writes.
       await t.db.artwork.update({ where: { id: art.id }, data: { lastSyncedAt: new Date(), updatedAt: new Date(Date.now() + 3_600_000) } });
@@ -428,6 +491,27 @@ describe("pure parts", () => {
     const bytes = new Uint8Array(13);
     bytes.set(encodeVector(v), 1);
     expect(decodeVector(bytes.subarray(1))).toEqual(v);
+  });
+
+  it("a model folder's revision: the pulled commit, else the recorded revision, else EMBED_MODEL_REVISION", () => {
+    const dir = mkdtempSync(join(tmpdir(), "artdesc-embed-rev-"));
+    try {
+      const config = loadConfig({ MODEL_DIR: dir, EMBED_MODEL_ID: "someone/e5-model", EMBED_MODEL_REVISION: "v2" });
+      const folder = join(dir, "someone/e5-model");
+      mkdirSync(folder, { recursive: true });
+      expect(embedModelRevision(config)).toBe("v2");
+      const record = { model: "someone/e5-model", revision: "main", commit: "0123456789abcdef0123456789abcdef01234567", source: "hub", dtypes: ["quantized"] };
+      writeFileSync(join(folder, REVISION_FILE), JSON.stringify(record));
+      expect(embedModelRevision(config)).toBe(record.commit);
+      writeFileSync(join(folder, REVISION_FILE), JSON.stringify({ ...record, commit: null }));
+      expect(embedModelRevision(config)).toBe("main");
+      // Cut short while written: unknown, so the configured one.
+      writeFileSync(join(folder, REVISION_FILE), "{\"model\": \"some");
+      expect(embedModelRevision(config)).toBe("v2");
+      expect(embedderKey({ modelId: "someone/e5-model", dtype: "quantized", revision: "abc" })).toBe("someone/e5-model:quantized@abc");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("the vector index follows inserts, updates and deletions, and ranks best first, ties by id", () => {

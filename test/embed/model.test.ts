@@ -42,7 +42,7 @@ describe("the synthetic semantic model, through transformers.js in the embedding
   it("has the real file layout and e5's conventions", () => {
     const cfg = JSON.parse(readFileSync(join(modelDir, MODEL_ID, "config.json"), "utf8"));
     expect(cfg.model_type).toBe("bert");
-    expect(embedder.info).toEqual({ modelId: MODEL_ID, dims: 128, dtype: DEFAULT_EMBED_MODEL_DTYPE });
+    expect(embedder.info).toEqual({ modelId: MODEL_ID, revision: "synth-embed-tiny-seed1", dims: 128, dtype: DEFAULT_EMBED_MODEL_DTYPE });
     expect(embedConventions(MODEL_ID).queryPrefix).toBe("query: ");
     expect(embedConventions("Xenova/multilingual-e5-small")).toMatchObject({ queryPrefix: "query: ", passagePrefix: "passage: ", pooling: "mean" });
     expect(embedConventions("Xenova/all-MiniLM-L6-v2").queryPrefix).toBe("");

@@ -2,11 +2,11 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { offsetToCursor } from "@pothos/plugin-relay";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type Config, DEFAULT_EMBED_MODEL_DTYPE, loadConfig } from "../../src/config.js";
-import { embedOnnxFile, vectorModelId } from "../../src/embed/model-files.js";
+import { embedOnnxFile, installedVectorModel, vectorModelId } from "../../src/embed/model-files.js";
 import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
-import { type Embedder, EmbedRequestError, meaningSource, openEmbedder } from "../../src/embed/embedder.js";
+import { type Embedder, EmbedderBusyError, EmbedRequestError, MAX_PENDING_QUERIES, meaningSource, openEmbedder, QueryEmbedder } from "../../src/embed/embedder.js";
 import { claimEmbedJob, embedMissing, queueEmbedJob, runEmbedJob } from "../../src/embed/jobs.js";
 import { countStale, decodeVector, embedStale, passageText, textHash } from "../../src/embed/store.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
@@ -323,12 +323,12 @@ describe("similar works", () => {
 
 describe("stale vectors are made again", () => {
   it("re-embeds a work whose description changed, and one whose vector came from another model, through the embed job", async () => {
-    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
+    expect(await countStale(t.db, installedVectorModel(config))).toBe(0);
     expect(await queueEmbedJob(t.db, config)).toBeNull();
     const before = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q203! } });
     await addDescription(t.db, ids.Q203!, "A hound runs along the shore.", "HUMAN");
     await t.db.artworkEmbedding.update({ where: { artworkId: ids.Q207! }, data: { modelId: "someone/old-model" } });
-    expect(await countStale(t.db, VECTOR_MODEL)).toBe(2);
+    expect(await countStale(t.db, installedVectorModel(config))).toBe(2);
     // Until re-embedded, the other model's vector is never compared with this model's queries.
     expect(qids((await search("river hills", { mode: "SEMANTIC" })).hits)).not.toContain("Q207");
     // Six at once (on PostgreSQL, over several pooled connections): one job, queued once.
@@ -346,7 +346,7 @@ describe("stale vectors are made again", () => {
     const after = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q203! } });
     expect(after.textHash).not.toBe(before.textHash);
     expect(decodeVector(after.vector)).not.toEqual(decodeVector(before.vector));
-    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
+    expect(await countStale(t.db, installedVectorModel(config))).toBe(0);
     expect(qids((await search("dog", { mode: "SEMANTIC" })).hits)).toContain("Q203");
     expect(qids((await search("river hills", { mode: "SEMANTIC" })).hits)).toContain("Q207");
   });
@@ -354,7 +354,7 @@ describe("stale vectors are made again", () => {
   it("a re-synced work whose text did not change keeps its vector and is no candidate; a changed title is a changed text", async () => {
     const before = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q206! } });
     await t.db.artwork.update({ where: { id: ids.Q206! }, data: { lastSyncedAt: new Date(Date.now() + 1000) } });
-    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
+    expect(await countStale(t.db, installedVectorModel(config))).toBe(0);
     expect(await embedMissing(t.db, embedder, 10)).toEqual({ embedded: 0, unchanged: 0 });
     const after = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q206! } });
     expect(after).toEqual(before);
@@ -368,7 +368,7 @@ describe("stale vectors are made again", () => {
     // The process that wrote the artwork (a sync, an API) runs an hour ahead of the embedder's: its
     // updatedAt stays later than any embeddedAt this embedder writes.
     await t.db.artwork.update({ where: { id: ids.Q205! }, data: { lastSyncedAt: new Date(), updatedAt: new Date(Date.now() + 3_600_000) } });
-    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
+    expect(await countStale(t.db, installedVectorModel(config))).toBe(0);
     let batches = 0;
     const total = await embedMissing(t.db, embedder, 10, () => {
       if (++batches > 5) throw new Error("embed --missing goes on with nothing to do");
@@ -387,22 +387,22 @@ describe("stale vectors are made again", () => {
   });
 
   it("a vector from before titles were recorded is checked once against its hash, then left alone", async () => {
-    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
+    expect(await countStale(t.db, installedVectorModel(config))).toBe(0);
     const before = await t.db.artworkEmbedding.update({ where: { artworkId: ids.Q203! }, data: { title: null } });
-    expect(await countStale(t.db, VECTOR_MODEL)).toBe(1);
+    expect(await countStale(t.db, installedVectorModel(config))).toBe(1);
     expect(await embedMissing(t.db, embedder, 10)).toEqual({ embedded: 0, unchanged: 1 });
     expect(await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q203! } })).toEqual({ ...before, title: "Marina" });
-    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
+    expect(await countStale(t.db, installedVectorModel(config))).toBe(0);
   });
 
   it("a new description with the same words moves the row it names, once, without a new vector", async () => {
     const before = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q204! } });
     const again = await addDescription(t.db, ids.Q204!, "A dog sleeps near a donkey under a tree.", "HUMAN");
-    expect(await countStale(t.db, VECTOR_MODEL)).toBe(1);
+    expect(await countStale(t.db, installedVectorModel(config))).toBe(1);
     expect(await embedMissing(t.db, embedder, 10)).toEqual({ embedded: 0, unchanged: 1 });
     const after = await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: ids.Q204! } });
     expect(after).toEqual({ ...before, descriptionId: again.id });
-    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
+    expect(await countStale(t.db, installedVectorModel(config))).toBe(0);
   });
 });
 
@@ -439,10 +439,48 @@ describe("an embedding model whose file is corrupt", () => {
         expect(r.hits.every((h: Hit) => h.matchedBy.join() === "TEXT")).toBe(true);
       }
       expect(lines.filter((l) => l.msg === "the query could not be embedded: searched by words only")).toHaveLength(1);
-      const err = await searchError("dog", { mode: "SEMANTIC" }, broken);
-      expect(err.extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "mode" });
+      // Asked for by name: the server's fault, not the request's: 503 with Retry-After (the model
+      // is loaded again on a search 30 s later).
+      const res = await broken.fetch("http://local/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: SEARCH, variables: { q: "dog", mode: "SEMANTIC" } }),
+      });
+      expect([res.status, res.headers.get("retry-after")]).toEqual([503, "30"]);
+      const body = (await res.json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+      expect(body.errors).toHaveLength(1);
+      expect(body.errors[0]!.extensions).toEqual({ code: "TEMPORARILY_UNAVAILABLE", argument: "mode", retryAfter: 30 });
+      expect(body.errors[0]!.message).toMatch(/^SEMANTIC search is unavailable: the embedding model failed to run/);
     } finally {
       rmSync(brokenDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a query embedder with a full queue", () => {
+  it("refuses SEMANTIC and HYBRID asked for by name with 503 and Retry-After; a search without mode goes by words", async () => {
+    // The queue's bound itself is tested on the real embedder (test/embed/model.test.ts); here, what
+    // the API answers when it is reached.
+    const busy = vi.spyOn(QueryEmbedder.prototype, "embedQuery").mockRejectedValue(new EmbedderBusyError(`${MAX_PENDING_QUERIES} queries are already waiting for the embedding model; try again shortly`));
+    try {
+      for (const mode of ["SEMANTIC", "HYBRID"]) {
+        const res = await yoga.fetch("http://local/graphql", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ query: SEARCH, variables: { q: "a dog", mode } }),
+        });
+        expect([res.status, res.headers.get("retry-after")]).toEqual([503, "1"]);
+        const body = (await res.json()) as { data: unknown; errors: { message: string; extensions: Record<string, unknown> }[] };
+        expect(body.errors.map((e) => [e.message, e.extensions])).toEqual([
+          [`${mode} search is busy: ${MAX_PENDING_QUERIES} queries are already waiting for the embedding model; try again shortly`, { code: "TEMPORARILY_UNAVAILABLE", argument: "mode", retryAfter: 1 }],
+        ]);
+      }
+      const r = await search("a dog");
+      expect(r.hits.length).toBeGreaterThan(0);
+      expect(r.hits.every((h) => h.matchedBy.join() === "TEXT")).toBe(true);
+      expect(busy).toHaveBeenCalledTimes(3);
+    } finally {
+      busy.mockRestore();
     }
   });
 });
@@ -499,7 +537,7 @@ describe("a text the embedding model refuses", () => {
     });
     expect(await t.db.artworkEmbedding.findUniqueOrThrow({ where: { artworkId: bad.id } })).toMatchObject({ dims: 0, modelId: VECTOR_MODEL });
     // It left the candidates: the next run has nothing to do (no job loops on it).
-    expect(await countStale(t.db, VECTOR_MODEL)).toBe(0);
+    expect(await countStale(t.db, installedVectorModel(config))).toBe(0);
     expect(await embedMissing(t.db, refusing, 10)).toEqual({ embedded: 0, unchanged: 0 });
     expect(await embeddedNow()).toEqual({ embedded: before.embedded + 1, stale: 0 });
     // Searches and neighbours go on without it.

@@ -106,7 +106,7 @@ it("records the file of every description whose image is still there (Descriptio
     INSERT INTO "Description" (id, artworkId, imageId, text, source) VALUES (1, 1, 1, 'with its image', 'MODEL'), (2, 1, NULL, 'image gone', 'HUMAN');
   `);
   db.close();
-  expect(migrate(file).applied).toEqual(["20261205180000_description_image_file"]);
+  expect(migrate(file).applied[0]).toBe("20261205180000_description_image_file");
   const after = new Database(file);
   expect(after.prepare(`SELECT id, imageFile FROM "Description" ORDER BY id`).all()).toEqual([
     { id: 1, imageFile: "File:a.jpg" },

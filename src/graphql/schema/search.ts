@@ -2,7 +2,7 @@ import { queryFromInfo } from "@pothos/plugin-prisma";
 import { cursorToOffset } from "@pothos/plugin-relay";
 import type { Artwork } from "../../generated/prisma/client.js";
 import { rateLimited } from "../../ops/rate-limited-log.js";
-import { EmbedderBusyError, EmbedderFailedError, EmbedModelMissingError, meaningSource } from "../../embed/embedder.js";
+import { EmbedderBusyError, EmbedderFailedError, EmbedModelMissingError, meaningSource, QUERY_EMBEDDER_RETRY_MS } from "../../embed/embedder.js";
 import {
   countMatches,
   prepareSearch,
@@ -18,7 +18,7 @@ import {
 } from "../../search/search.js";
 import { SearchQueryError } from "../../search/fts-query.js";
 import { builder } from "../builder.js";
-import { BadUserInputError } from "../errors.js";
+import { BadUserInputError, TemporarilyUnavailableError } from "../errors.js";
 import { inputLimit } from "../limits/input-limits.js";
 import { fieldWeight } from "../limits/cost.js";
 import { connectionPageSizes, pageSize } from "../limits/page-size.js";
@@ -102,6 +102,11 @@ interface SearchConnection {
   mode: SearchMode;
 }
 
+/** Seconds a client should wait after a search refused as busy: the queue drains in milliseconds. */
+const BUSY_RETRY_AFTER_S = 1;
+/** After the embedding model failed: the API's query embedder loads it again on a search this much later. */
+const FAILED_RETRY_AFTER_S = QUERY_EMBEDDER_RETRY_MS / 1000;
+
 builder.queryField("search", (t) =>
   t.connection(
     {
@@ -111,7 +116,8 @@ builder.queryField("search", (t) =>
         "and depicted things, genres and materials. Type words as you would anywhere: \"a phrase\", prefix*, -excluded. " +
         `Best matches first; pages of up to ${MAX_SEARCH_PAGE} (${DEFAULT_SEARCH_PAGE} unless first or last is given), forward or backward. ` +
         "mode picks words, meaning or both (HYBRID once descriptions are embedded, else TEXT); an excluded -word excludes in every mode. " +
-        "An unsearchable query, a foreign cursor, a page too large or a mode the server cannot run is an error with extensions.code BAD_USER_INPUT and extensions.argument.",
+        "An unsearchable query, a foreign cursor, a page too large or a mode the server cannot run is an error with extensions.code BAD_USER_INPUT and extensions.argument. " +
+        "SEMANTIC or HYBRID asked for while the query embedder is busy or its model failed is extensions.code TEMPORARILY_UNAVAILABLE (HTTP 503, Retry-After and extensions.retryAfter in seconds); TEXT is never.",
       args: {
         query: t.arg.string({ required: true, extensions: inputLimit({ maxLength: MAX_SEARCH_QUERY_LENGTH }) }),
         mode: t.arg({ type: SearchModeEnum, description: "Default: HYBRID when descriptions are embedded, else TEXT." }),
@@ -160,10 +166,11 @@ builder.queryField("search", (t) =>
           if (err instanceof SearchQueryError) throw new BadUserInputError("query", err.message);
           if (err instanceof SemanticSearchUnavailableError) throw new BadUserInputError("mode", err.message);
           if (err instanceof EmbedModelMissingError) throw new BadUserInputError("mode", `${mode} search needs the embedding model: run ${err.command}`);
-          if (err instanceof EmbedderBusyError) throw new BadUserInputError("mode", `${mode} search is busy: ${err.message}`);
+          // The server's state, not the request's fault: 503 with Retry-After, which clients retry.
+          if (err instanceof EmbedderBusyError) throw new TemporarilyUnavailableError("mode", `${mode} search is busy: ${err.message}`, BUSY_RETRY_AFTER_S);
           if (err instanceof EmbedderFailedError) {
             ctx.log.error({ err }, "the embedding model failed");
-            throw new BadUserInputError("mode", `${mode} search is unavailable: the embedding model failed to run (TEXT search works).`);
+            throw new TemporarilyUnavailableError("mode", `${mode} search is unavailable: the embedding model failed to run (TEXT search works).`, FAILED_RETRY_AFTER_S);
           }
           throw err;
         }

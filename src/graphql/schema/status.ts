@@ -38,7 +38,7 @@ export const HeartbeatRef = builder.objectRef<HeartbeatStatus>("ProcessHeartbeat
     device: t.exposeString("device", { nullable: true }),
     embedModelId: t.exposeString("embedModelId", {
       nullable: true,
-      description: "The vectors its background embedder makes (EMBED_MODEL_ID, with the dtype unless fp32) while the embedding model is loaded; every process should show the same.",
+      description: "The vectors its background embedder makes while the embedding model is loaded: EMBED_MODEL_ID, with the dtype unless fp32, and after @ the weights' revision (the commit `models pull --embed` recorded). Every process should show the same: embedders that differ hold off.",
     }),
   }),
 });

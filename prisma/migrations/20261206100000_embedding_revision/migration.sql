@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "ArtworkEmbedding" ADD COLUMN "modelRevision" TEXT;

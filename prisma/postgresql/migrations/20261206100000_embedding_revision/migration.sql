@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "ArtworkEmbedding" ADD COLUMN     "modelRevision" TEXT;
+
