@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { cleanMarkdown, countWords, endsSentence, finishText, trimToLastSentence } from "../../src/describe/postprocess.js";
+import { cleanMarkdown, countWords, endsSentence, finishText, trimToLastSentence, withoutControls } from "../../src/describe/postprocess.js";
+import { checkText } from "../../src/jobs/input-limits.js";
 
 describe("postprocess", () => {
   it("counts words and recognises sentence ends", () => {
@@ -35,6 +36,19 @@ describe("postprocess", () => {
     expect(cleanMarkdown("## A quiet harbour\nThe **boats** rest near the *pier*.")).toBe("A quiet harbour The boats rest near the pier.");
     expect(cleanMarkdown("1. A man in a hat.\n2. A dog at his feet.")).toBe("A man in a hat. A dog at his feet.");
     expect(cleanMarkdown("An __old__ mill 2 * 3 wheels.")).toBe("An old mill 2 * 3 wheels.");
+  });
+
+  it("removes the control characters a model's tokens can decode to, as a person's text may not hold them", () => {
+    expect(withoutControls("A\u0007 red\u001b barn\u007f\u0090.\r\nIt\u000bstands\u2028\u202Eleft.\u2069\tDone")).toBe("A red barn.\nIt\nstands\nleft.\tDone");
+    expect(finishText("A barn\u0000\u0001 stands.\rA cow\u0085grazes.", { cleanMarkdown: true })).toEqual({ text: "A barn stands. A cow grazes.", trimmed: false });
+    expect(finishText("A barn\u0003 stands. A cow", { cleanMarkdown: false })).toEqual({ text: "A barn stands.", trimmed: true });
+    // Whatever bytes come, the result passes the check a person's description must pass.
+    let x = 7;
+    for (let n = 0; n < 200; n++) {
+      const raw = Array.from({ length: 80 }, () => String.fromCharCode((x = (x * 1103515245 + 12345) >>> 0) % 0x2100)).join("");
+      const { text } = finishText(`${raw} A barn.`, { cleanMarkdown: n % 2 === 0 });
+      expect(checkText(text, { max: 100_000, multiline: true })).toMatchObject({ ok: true });
+    }
   });
 
   it("finishText cleans (when asked) and then trims", () => {
