@@ -57,6 +57,18 @@ export class RequestRefusedError extends Error {
   }
 }
 
+/**
+ * The path of a request's URL; a URL no parser can read ("//", "//:x") is the client's error (400),
+ * refused before any route parses it, never a 500 with an error in the log.
+ */
+function requestPath(url: string | undefined): string {
+  try {
+    return new URL(url ?? "/", "http://local").pathname;
+  } catch {
+    throw new RequestRefusedError(400, "BAD_URL", "The request URL cannot be parsed");
+  }
+}
+
 export interface HttpApp {
   yoga: Yoga;
   server: Server;
@@ -96,7 +108,7 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
       if (Buffer.byteLength(req.url ?? "") > maxUrl) {
         throw new RequestRefusedError(414, "URL_TOO_LONG", `The request URL is longer than ${maxUrl} bytes (HTTP_MAX_URL_BYTES); send the query in a POST body`);
       }
-      const path = new URL(req.url ?? "/", "http://local").pathname;
+      const path = requestPath(req.url);
       for (const route of [graphiqlAssetRoute, ...extraRoutes]) if (await route(req, res)) return;
       if (await health(req, res, path)) return;
       if (await images(req, res)) return;

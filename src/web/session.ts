@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { checkText, TEXT_LIMITS } from "../jobs/input-limits.js";
 
 /**
  * The workbench's session: a signed cookie that says "signed in with the API token, as <name>",
@@ -63,12 +64,19 @@ function mac(payload: string, key: Buffer): string {
   return createHmac("sha256", key).update(payload).digest("base64url");
 }
 
-/** The Name as typed: trimmed, one line, at most NAME_MAX_CHARS; empty means none. */
+/**
+ * The Name as typed: trimmed, one line, at most NAME_MAX_CHARS; empty means none. It is recorded as
+ * the author of every write, so it must pass the author check those writes make (checkText: no
+ * control characters, C1 and bidirectional overrides included, no lone surrogate): a Name that
+ * signed in and then made every save fail would lock the person out for the session.
+ */
 export function cleanName(raw: string | undefined): { name: string | null } | { problem: string } {
   const name = (raw ?? "").trim();
   if (name === "") return { name: null };
   if (/[\u0000-\u001f\u007f]/.test(name)) return { problem: "Name must be one line of text" };
   if (name.length > NAME_MAX_CHARS) return { problem: `Name must be at most ${NAME_MAX_CHARS} characters` };
+  const checked = checkText(name, TEXT_LIMITS.author);
+  if (!checked.ok) return { problem: `Name ${checked.problem}` };
   return { name };
 }
 

@@ -172,6 +172,20 @@ describe("URL and header limits, timeouts", () => {
     expect(short.status).toBe(200);
   });
 
+  it("a URL no parser can read (\"//\", \"//:x\") gets 400 BAD_URL, not a 500 with an error in the log", async () => {
+    for (const path of ["//", "///", "//:x/graphql"]) {
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port, path, method: "GET" }, (res) => {
+          let body = "";
+          res.setEncoding("utf8").on("data", (c: string) => (body += c)).on("end", () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on("error", reject).end();
+      });
+      expect(answer.status).toBe(400);
+      expect(JSON.parse(answer.body)).toEqual({ errors: [{ message: "The request URL cannot be parsed", extensions: { code: "BAD_URL" } }] });
+    }
+  });
+
   it("headers over 16 KB get 431 from Node", async () => {
     const res = await fetch(`${base}/health`, { headers: { "x-big": "a".repeat(20_000) } }).catch(() => null);
     expect(res?.status ?? 431).toBe(431);

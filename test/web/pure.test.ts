@@ -172,6 +172,11 @@ describe("session", () => {
     expect(cleanName("  Ana  ")).toEqual({ name: "Ana" });
     expect(cleanName("")).toEqual({ name: null });
     expect(cleanName("a\u0007")).toHaveProperty("problem");
+    // What every write checks its author with: a Name that passes sign-in passes it.
+    expect(cleanName("Ana\u202e")).toEqual({ problem: "Name must not contain control characters (found U+202E)" });
+    expect(cleanName("Ana\u0085")).toHaveProperty("problem");
+    expect(cleanName("Ana \ud800")).toHaveProperty("problem");
+    expect(cleanName("Ana María")).toEqual({ name: "Ana María" });
   });
 });
 
