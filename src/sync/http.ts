@@ -168,7 +168,10 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
     bytes: (url: string, options: RequestOptions = {}) =>
       request(url, options, async (res) => {
         const body = await readCapped(res, url, config.HTTP_MAX_BODY_BYTES);
-        const expected = Number(res.headers.get("content-length"));
+        // Content-Length counts the bytes sent: for a compressed answer (we accept gzip), fetch has
+        // decompressed them and a cut-short stream fails in the decompressor instead.
+        const encoding = (res.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
+        const expected = encoding === "identity" ? Number(res.headers.get("content-length")) : 0;
         if (expected && body.length !== expected) throw new RetryableError(`body cut short (${body.length} of ${expected} bytes)`);
         return body;
       }),

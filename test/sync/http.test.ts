@@ -104,6 +104,26 @@ describe("polite HTTP client", () => {
     expect(waits).toHaveLength(1);
   });
 
+  it("reads a gzip-encoded image whole at the first try (Content-Length counts the compressed bytes); a cut-short plain one is tried again", async () => {
+    const image = Buffer.from(Array.from({ length: 5_000 }, (_, i) => i % 7));
+    const zipped = gzipSync(image);
+    script = [(r) => r.writeHead(200, { "content-type": "image/jpeg", "content-encoding": "gzip", "content-length": zipped.length }).end(zipped)];
+    const { http, waits } = client();
+    expect(Buffer.compare(await http.bytes(base), image)).toBe(0);
+    expect(waits).toEqual([]);
+    script = [
+      (r) => {
+        r.writeHead(200, { "content-type": "image/jpeg", "content-length": image.length });
+        r.write(image.subarray(0, 100));
+        r.socket?.destroy();
+      },
+      (r) => r.writeHead(200, { "content-type": "image/jpeg", "content-length": image.length }).end(image),
+    ];
+    const again = client();
+    expect(Buffer.compare(await again.http.bytes(base), image)).toBe(0);
+    expect(again.waits).toHaveLength(1);
+  });
+
   it("times out a stalled answer and retries it", async () => {
     script = [(r) => void setTimeout(() => r.writeHead(200).end("{}"), 3_000)];
     const { http, waits } = client({ HTTP_TIMEOUT_MS: 1_000 });
