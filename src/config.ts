@@ -178,6 +178,12 @@ const schema = z.object({
   WIKIDATA_SPARQL_URL: url.default("https://query.wikidata.org/sparql"),
   WIKIDATA_API_URL: url.default("https://www.wikidata.org/w/api.php"),
   COMMONS_API_URL: url.default("https://commons.wikimedia.org/w/api.php"),
+  /**
+   * Hosts (host or host:port) the sync may download images from; unset: upload.wikimedia.org and
+   * COMMONS_API_URL's host. An image URL or a redirect to any other host is refused: the URLs come
+   * from Commons' answers, and a hostile answer must not make the sync fetch internal addresses.
+   */
+  IMAGE_HOSTS: list(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/i, "not a host or host:port")).optional(),
   SYNC_CREATORS: list(z.string().regex(QID, "not a Wikidata item id like Q5432")).default(["Q5432"]),
   SYNC_LANGUAGES: list(z.string().regex(/^[a-z]{2,3}(-[a-z0-9]+)*$/, "not a language code like en")).default(["en", "es"]),
   SYNC_CRON: checkedBy(cronProblem).default("0 3 * * *"),

@@ -10,6 +10,18 @@ import { zodIssue } from "./wikidata.js";
 
 export const IMAGEINFO_BATCH = 50;
 
+/** Where Commons serves its files (thumbnails and originals). */
+export const COMMONS_UPLOAD_HOST = "upload.wikimedia.org";
+
+/**
+ * Which image URLs the sync may fetch: http(s) on a host of IMAGE_HOSTS, else on Commons' upload
+ * host or COMMONS_API_URL's own host (a mirror or the tests' local Commons serves both).
+ */
+export function imageHostCheck(config: { IMAGE_HOSTS?: string[] | undefined; COMMONS_API_URL: string }): (url: URL) => boolean {
+  const hosts = new Set((config.IMAGE_HOSTS ?? [COMMONS_UPLOAD_HOST, new URL(config.COMMONS_API_URL).host]).map((h) => h.toLowerCase()));
+  return (url) => (url.protocol === "https:" || url.protocol === "http:") && hosts.has(url.host.toLowerCase());
+}
+
 /** Commons renders thumbnails only in these widths; another width gets the next one up. */
 export const STANDARD_THUMB_WIDTHS = [20, 40, 60, 120, 250, 330, 500, 960, 1280, 1920, 3840];
 

@@ -62,7 +62,15 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   body?: string;
   signal?: AbortSignal;
+  /**
+   * Only URLs it accepts are fetched: the first, and each redirect, which is then followed here
+   * (at most MAX_REDIRECTS) instead of by fetch. Any other is an HttpError, never retried.
+   */
+  allowUrl?: (url: URL) => boolean;
 }
+
+/** Redirects followed for one request, at most, when its URLs are checked (allowUrl). */
+export const MAX_REDIRECTS = 5;
 
 /** Checks a parsed answer against what was asked for: returns it typed, or throws BadResponseError. */
 export type AnswerParser<T> = (json: unknown) => T;
@@ -102,6 +110,21 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
   const baseMs = deps.backoffBaseMs ?? 1_000;
   const capMs = config.RETRY_AFTER_MAX_S * 1000;
 
+  /** fetch, and with `allowUrl`, each hop checked before it is asked for (redirects followed here). */
+  async function fetchChecked(url: string, init: RequestInit, allowUrl: RequestOptions["allowUrl"]): Promise<Response> {
+    if (!allowUrl) return fetch(url, init);
+    let current = new URL(url);
+    for (let hop = 0; ; hop++) {
+      if (!allowUrl(current)) throw new HttpError(`${hop ? "redirected to" : "a URL on"} a host that is not allowed (${current.protocol}//${current.host})`, url);
+      const res = await fetch(current, { ...init, redirect: "manual" });
+      const location = res.status >= 300 && res.status < 400 ? res.headers.get("location") : null;
+      if (location === null) return res;
+      await res.body?.cancel().catch(() => undefined);
+      if (hop === MAX_REDIRECTS) throw new HttpError(`more than ${MAX_REDIRECTS} redirects`, url);
+      current = new URL(location, current);
+    }
+  }
+
   async function request<T>(url: string, options: RequestOptions, read: (res: Response) => Promise<T>): Promise<T> {
     let lastError: unknown;
     for (let attempt = 0; attempt <= config.HTTP_MAX_RETRIES; attempt++) {
@@ -109,12 +132,12 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
       const timeout = AbortSignal.timeout(config.HTTP_TIMEOUT_MS);
       const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
       try {
-        const res = await fetch(url, {
+        const res = await fetchChecked(url, {
           method: options.method ?? "GET",
           headers: { "user-agent": ua, "accept-encoding": "gzip", ...options.headers },
           body: options.body,
           signal,
-        });
+        }, options.allowUrl);
         if (res.status === 429 || res.status >= 500) {
           await res.body?.cancel().catch(() => undefined);
           throw new RetryableError(`HTTP ${res.status}`, retryAfter(res.headers.get("retry-after")));

@@ -9,7 +9,7 @@ import type { AttributionKind, SyncRunStatus } from "../generated/prisma/enums.j
 import { type SyncCounts, syncCounts } from "../ops/sync-counts.js";
 import type { Logger } from "../log.js";
 import { searchForm } from "../text/normalize.js";
-import { fetchImageinfo, type FileInfo, IMAGEINFO_BATCH, thumbWidthFor } from "./commons.js";
+import { fetchImageinfo, type FileInfo, IMAGEINFO_BATCH, imageHostCheck, thumbWidthFor } from "./commons.js";
 import { BadResponseError, createHttpClient, type HttpClient, HttpError, SyncConfigError } from "./http.js";
 import { dialect } from "../store/sql.js";
 import { checkImageDir, ImageDirError, ImageRejectedError, normalizeImage, storeImage, sweepStaleTempFiles } from "./images.js";
@@ -725,7 +725,8 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
   const record = imageRecord(info);
   let bytes: Buffer;
   try {
-    bytes = await http.bytes(info.thumbUrl!, { signal });
+    // The URL comes from Commons' answer: only its file hosts are asked (IMAGE_HOSTS), redirects included.
+    bytes = await http.bytes(info.thumbUrl!, { signal, allowUrl: imageHostCheck(config) });
   } catch (err) {
     await saveImage(ctx, row, record);
     if (signal?.aborted) return;

@@ -67,6 +67,19 @@ describe("faults", () => {
     expect(second).toMatchObject({ status: "SUCCEEDED", unchanged: 5, failed: 0, imagesDownloaded: 1 });
   });
 
+  it("image URLs on a host outside IMAGE_HOSTS are never asked for: each is that file's failure, and the works are kept", async () => {
+    const before = world.requests.filter((r) => r.target === "image").length;
+    const { first, t } = await freshSync({ IMAGE_HOSTS: "upload.wikimedia.org" });
+    expect(first).toMatchObject({ status: "PARTIAL", created: 5, failed: 5, imagesDownloaded: 0 });
+    expect(world.requests.filter((r) => r.target === "image").length).toBe(before);
+    const failures = await t.db.syncFailure.findMany({ where: { syncRunId: first.runId } });
+    const host = new URL(world.env.COMMONS_API_URL!).host;
+    expect(failures.map((f) => [f.stage, f.reason])).toEqual(Array(5).fill(["download", `a URL on a host that is not allowed (http://${host})`]));
+    // By default the Commons API's own host is allowed (the tests' Commons serves its files there).
+    const { first: allowed } = await freshSync();
+    expect(allowed).toMatchObject({ status: "SUCCEEDED", imagesDownloaded: 5 });
+  });
+
   it("an image whose row cannot be written is that file's failure: the run goes on, and the next run retries it", async () => {
     const t: TestDb = await createTestDb();
     const imageDir = mkdtempSync(join(tmpdir(), "artdesc-images-"));

@@ -124,6 +124,29 @@ describe("polite HTTP client", () => {
     expect(again.waits).toHaveLength(1);
   });
 
+  it("with allowUrl, asks only for allowed URLs: redirects are followed while they stay allowed; another host is an HttpError, never asked, never retried", async () => {
+    let asked = 0;
+    const other = createServer((_req, res) => (asked++, res.writeHead(200).end("secret")));
+    await new Promise<void>((r) => other.listen(0, "127.0.0.1", r));
+    const elsewhere = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    try {
+      const allowUrl = (u: URL) => u.host === new URL(base).host;
+      const image = Buffer.from("image bytes");
+      script = [(r) => r.writeHead(302, { location: "/moved.jpg" }).end(), (r) => r.writeHead(200, { "content-type": "image/jpeg" }).end(image)];
+      const { http, waits } = client();
+      expect((await http.bytes(`${base}/a.jpg`, { allowUrl })).toString()).toBe("image bytes");
+      script = [(r) => r.writeHead(302, { location: `${elsewhere}/admin` }).end()];
+      await expect(http.bytes(`${base}/b.jpg`, { allowUrl })).rejects.toThrow(new HttpError(`redirected to a host that is not allowed (${elsewhere})`, `${base}/b.jpg`));
+      await expect(http.bytes(`${elsewhere}/metadata`, { allowUrl })).rejects.toThrow(/^a URL on a host that is not allowed/);
+      script = Array.from({ length: 7 }, () => (r: import("node:http").ServerResponse) => r.writeHead(301, { location: "/again" }).end());
+      await expect(http.bytes(`${base}/c.jpg`, { allowUrl })).rejects.toThrow("more than 5 redirects");
+      expect([asked, waits]).toEqual([0, []]);
+      script = [];
+    } finally {
+      await new Promise<void>((r) => other.close(() => r()));
+    }
+  });
+
   it("times out a stalled answer and retries it", async () => {
     script = [(r) => void setTimeout(() => r.writeHead(200).end("{}"), 3_000)];
     const { http, waits } = client({ HTTP_TIMEOUT_MS: 1_000 });
