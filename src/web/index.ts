@@ -1,9 +1,10 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AuthThrottle } from "../api/auth-throttle.js";
 import { clientOf, trustedProxies } from "../api/client-address.js";
 import type { Config } from "../config.js";
-import { resolveModelFiles } from "../describe/models/contract.js";
-import { ModelMissingError } from "../describe/types.js";
+import { modelFiles, moduleDtypes, pullCommand } from "../describe/models/contract.js";
 import type { Yoga } from "../graphql/yoga.js";
 import type { Logger } from "../log.js";
 import { FormError, readForm } from "./forms.js";
@@ -280,16 +281,17 @@ async function collectionPage(r: Request, gql: GqlCaller, config: Config): Promi
   sendPage(r.res, problems.length && !cards.length ? 400 : 200, html, {}, r.head);
 }
 
-/** What only this process can see: whether the sync may run here, and whether the model files are here. */
+/**
+ * What only this process can see: whether the sync may run here, and whether the model files are
+ * here. Anyone may ask for these pages, so this only looks for the files (a few stat calls): it
+ * never reads the graphs (tens of milliseconds on the event loop for a 2 GB model, and a damaged
+ * file would make the page fail), which the worker checks when it loads them.
+ */
 function localFacts(config: Config): LocalFacts {
-  let modelPullCommand: string | null = null;
-  try {
-    resolveModelFiles(config);
-  } catch (err) {
-    if (!(err instanceof ModelMissingError)) throw err;
-    modelPullCommand = err.command;
-  }
-  return { contactSet: !!config.USER_AGENT_CONTACT, modelPullCommand };
+  const dtypes = moduleDtypes(config.MODEL_DTYPE, config.MODEL_DEVICE);
+  const dir = join(config.MODEL_DIR, config.MODEL_ID);
+  const missing = modelFiles(dtypes).some((f) => !existsSync(join(dir, f)));
+  return { contactSet: !!config.USER_AGENT_CONTACT, modelPullCommand: missing ? pullCommand(config.MODEL_ID, config.MODEL_REVISION, dtypes) : null };
 }
 
 type ArtworkAnswer = { __typename: "NotFoundError" | "InvalidIdError"; message: string } | ({ __typename: "Artwork" } & ArtworkIn);

@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { moduleDtypes, pullCommand } from "../../src/describe/models/contract.js";
+import { modelFiles, moduleDtypes, pullCommand } from "../../src/describe/models/contract.js";
 import { createHttpApp } from "../../src/server.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { serveOnFreePort } from "../support/http.js";
@@ -42,6 +42,20 @@ it("says the sync is off without USER_AGENT_CONTACT, and gives the exact models 
     expect(html).toContain("USER_AGENT_CONTACT is not set");
     expect(html).toContain("The model files are missing");
     expect(html).toContain(`<code>${expected}</code>`);
+  }
+});
+
+it("with every model file there, even damaged ones, says nothing of the model and never reads the graphs (a page anyone may ask for)", async () => {
+  const dir = join(modelDir, "HuggingFaceTB/SmolVLM-500M-Instruct");
+  for (const f of modelFiles(moduleDtypes(undefined, "cpu"))) {
+    mkdirSync(dirname(join(dir, f)), { recursive: true });
+    writeFileSync(join(dir, f), "not an ONNX graph, nor JSON");
+  }
+  const base = await open({ USER_AGENT_CONTACT: "https://example.org/me" });
+  for (const path of ["/", "/status"]) {
+    const res = await fetch(`${base}${path}`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).not.toContain("The model files are missing");
   }
 });
 
