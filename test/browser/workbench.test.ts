@@ -227,13 +227,22 @@ it("browse, sign in, edit, regenerate with live progress, cancel a queued job, s
   await page.screenshot({ path: screenshot("review.png") });
   expect(await queueTitles(page)).not.toContain("Work 1");
 
-  // 7. Cancel a queued job while no worker runs.
+  // 7. Cancel a queued job while no worker runs. The work's page follows its queued job live; the
+  // jobs list follows only running jobs (a queued one can wait for hours, holding a connection).
+  const followed: string[] = [];
+  const onRequest = (r: import("playwright-core").Request) => {
+    if (r.method() === "POST" && (r.postData() ?? "").includes("jobUpdated")) followed.push(new URL(r.frame().url()).pathname);
+  };
+  page.on("request", onRequest);
   await page.goto(`${base}/artworks/${OTHER}`);
   await page.getByRole("button", { name: "Regenerate" }).click();
   await page.waitForURL(/done=queued/);
+  await waitUntil("the work's page to follow its queued job", async () => followed.length > 0, 10_000, 20);
   await page.getByRole("link", { name: "Jobs" }).click();
   await page.waitForURL(`${base}/jobs`);
   await expectAccessible(page, "jobs");
+  page.off("request", onRequest);
+  expect(followed.filter((p) => p === "/jobs")).toEqual([]);
   const row = page.locator("tr.job", { hasText: "Work 2" }).first();
   expect(await row.locator(".job-status").innerText()).toBe("QUEUED");
   await row.getByRole("button", { name: "Cancel job" }).click();

@@ -76,11 +76,23 @@
     });
   }
 
+  // Each followed job holds a connection open until it ends (hours, for a job queued behind a
+  // backlog): a browser has 6 per host over HTTP/1.1, and the server allows a client 20 streams.
+  // A page follows at most this many; rows marked data-follow="running" (the jobs list) only while
+  // they run. A reload shows the state of the others.
+  var MAX_FOLLOWED = 3;
+
   function start() {
     var jobs = document.querySelectorAll("[data-job]");
-    for (var i = 0; i < jobs.length; i++) {
+    var followed = 0;
+    for (var i = 0; i < jobs.length && followed < MAX_FOLLOWED; i++) {
       var s = jobs[i].querySelector(".job-status");
-      if (s && (s.textContent === "QUEUED" || s.textContent === "RUNNING")) follow(jobs[i]);
+      var state = s ? s.textContent : "";
+      var runningOnly = jobs[i].getAttribute("data-follow") === "running";
+      if (state === "RUNNING" || (state === "QUEUED" && !runningOnly)) {
+        follow(jobs[i]);
+        followed++;
+      }
     }
   }
 
