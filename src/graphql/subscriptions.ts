@@ -322,14 +322,42 @@ function emptyIterator<V>(): AsyncIterableIterator<V, undefined> {
 
 /** What Yoga puts into every GraphQL context besides ours: the Fetch request and, behind node:http, the socket's request. */
 interface TransportContext {
-  request?: { signal?: AbortSignal };
+  request?: { signal?: AbortSignal; headers?: { get(name: string): string | null } };
   req?: ClientRequestLike;
 }
 
 /** The client (see clientOf) and the end-of-request signal of a resolver's context (see server.ts: yoga(req, res)). */
-export function transportOf(ctx: object, proxies: TrustedProxies): { client: string; signal: AbortSignal | undefined } {
+export function transportOf(ctx: object, proxies: TrustedProxies): { client: string; signal: AbortSignal | undefined; accept: string | null } {
   const t = ctx as TransportContext;
-  return { client: t.req ? clientOf(t.req, proxies) : clientKey(undefined), signal: t.request?.signal };
+  return { client: t.req ? clientOf(t.req, proxies) : clientKey(undefined), signal: t.request?.signal, accept: t.request?.headers?.get("accept") ?? null };
+}
+
+/**
+ * Whether an Accept header lets a subscription's answer be server-sent events, the only way one
+ * streams here: no header, or text/event-stream, text/(any) or (any)/(any), with a q above 0.
+ */
+export function acceptsEventStream(accept: string | null): boolean {
+  if (accept === null || accept.trim() === "") return true;
+  return accept.split(",").some((range) => {
+    const [type = "", ...params] = range.split(";").map((p) => p.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith("q="));
+    if (q !== undefined && !(Number(q.slice(2)) > 0)) return false;
+    return type === "text/event-stream" || type === "text/*" || type === "*/*";
+  });
+}
+
+/**
+ * A subscription asked for with an Accept header that excludes server-sent events. Refused before
+ * its stream opens: yoga would answer 406 without ever ending the stream, which then held one of
+ * the client's and the server's subscription slots, and its poll, until the job ended.
+ */
+export class SubscriptionNotAcceptableError extends GraphQLError {
+  override name = "SubscriptionNotAcceptableError";
+  constructor(accept: string) {
+    super(`Subscriptions stream as server-sent events: send Accept: text/event-stream (got ${JSON.stringify(accept.slice(0, 200))})`, {
+      extensions: { code: "NOT_ACCEPTABLE", http: { status: 406 } },
+    });
+  }
 }
 
 /** How often a watched job is read (the worker may be another process). */

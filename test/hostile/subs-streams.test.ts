@@ -266,6 +266,31 @@ describe("streams per client and in total are capped", () => {
     expect((await refused.event(0)).errors[0].extensions).toMatchObject({ code: "TOO_MANY_SUBSCRIPTIONS", scope: "server", limit: 4 });
   });
 
+  it("a subscription whose Accept excludes server-sent events is refused with 406 NOT_ACCEPTABLE and holds no slot", async () => {
+    const base = await startServer({ GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT: "2" });
+    const job = await makeJob();
+    for (const accept of ["application/json", "application/graphql-response+json", "multipart/mixed", "text/event-stream;q=0, application/json"]) {
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${base}/graphql`, {
+          method: "POST",
+          headers: { "content-type": "application/json", accept },
+          body: JSON.stringify({ query: SUBSCRIBE, variables: { id: String(job.id) } }),
+        });
+        expect(res.status, accept).toBe(406);
+        const raw = await res.text();
+        // Yoga writes the error in JSON where the client accepts it (not for multipart/mixed alone).
+        if (accept === "multipart/mixed") continue;
+        const body = JSON.parse(raw) as { errors: { message: string; extensions: { code: string } }[] };
+        expect(body.errors[0]!.extensions.code).toBe("NOT_ACCEPTABLE");
+        expect(body.errors[0]!.message).toMatch(/^Subscriptions stream as server-sent events: send Accept: text\/event-stream/);
+      }
+    }
+    expect((await gauges()).streams).toBe(0);
+    // The client's two slots are all still there.
+    const held = [open(base, job.id), open(base, job.id)];
+    for (const s of held) expect((await s.event(0)).data.jobUpdated.status).toBe("QUEUED");
+  });
+
   it("refused and failed subscriptions never hold a slot", async () => {
     const base = await startServer({ GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT: "2" });
     const job = await makeJob();

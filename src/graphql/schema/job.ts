@@ -12,7 +12,7 @@ import { builder } from "../builder.js";
 import { BadUserInputError, InvalidIdError } from "../errors.js";
 import { parseJobId } from "../ids.js";
 import { trustedProxies } from "../../api/client-address.js";
-import { jobWatch, transportOf } from "../subscriptions.js";
+import { acceptsEventStream, jobWatch, SubscriptionNotAcceptableError, transportOf } from "../subscriptions.js";
 import { JobStatusEnum } from "./enums.js";
 import { ErrorInterface } from "./errors.js";
 import { GenerationSettings } from "./generation.js";
@@ -163,7 +163,8 @@ builder.subscriptionFields((t) => ({
         if (err instanceof InvalidIdError) throw new BadUserInputError("id", err.message);
         throw err;
       }
-      const { client, signal } = transportOf(ctx, trustedProxies(ctx.config.TRUSTED_PROXIES));
+      const { client, signal, accept } = transportOf(ctx, trustedProxies(ctx.config.TRUSTED_PROXIES));
+      if (!acceptsEventStream(accept)) throw new SubscriptionNotAcceptableError(accept ?? "");
       return jobWatch(ctx.db).watch(id, {
         client,
         signal,
