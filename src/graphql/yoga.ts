@@ -57,6 +57,11 @@ export interface AppDeps {
 export type Yoga = YogaServerInstance<Record<string, never>, Context>;
 
 /** How the cost analysis sizes this schema's lists (see limits/cost.ts). */
+/** Cost of a search (its ranking), and of its totalCount. */
+export const SEARCH_COST_WEIGHT = 1_000;
+/** Cost of counting a filtered artworks connection (a COUNT over the filter; about 30 ms on 20,000 works). */
+export const COUNT_COST_WEIGHT = 500;
+
 export const COST_OPTIONS: CostOptions = {
   connectionDefaults: {
     "Query.artworksConnection": DEFAULT_ARTWORKS_PAGE,
@@ -69,6 +74,14 @@ export const COST_OPTIONS: CostOptions = {
   defaultConnectionSize: 100,
   // Creators, titles, labels, genres, images: one to three each, depicted things up to about ten.
   unboundedListSize: 5,
+  // Ranking and counting matches read the whole index (the heaviest accepted search: about 50 ms
+  // for a page, 100 ms with its count, on 20,000 works): priced so that one operation holds about
+  // ten of them, where each cost 1 and twenty aliases of the heaviest took seconds.
+  fieldWeights: {
+    "Query.search": SEARCH_COST_WEIGHT,
+    "QuerySearchConnection.totalCount": SEARCH_COST_WEIGHT,
+    "QueryArtworksConnection.totalCount": COUNT_COST_WEIGHT,
+  },
 };
 
 export function requestLimits(config: Config): RequestLimits {

@@ -45,6 +45,11 @@ export interface CostOptions {
   defaultConnectionSize: number;
   /** Items assumed for a list field that takes no limit, first, last or ids. */
   unboundedListSize: number;
+  /**
+   * Weights by "Type.field" for fields whose extensions cannot be set where they are made (a
+   * connection's generated totalCount); `extensions: fieldWeight(n)` wins where both are given.
+   */
+  fieldWeights?: Record<string, number>;
 }
 
 /** Weight of a field holding a description's text (about 1 KB, where most fields hold tens of bytes). */
@@ -55,8 +60,8 @@ export function fieldWeight(weight: number): { costWeight: number } {
   return { costWeight: weight };
 }
 
-function weightOf(field: GraphQLField<unknown, unknown>): number {
-  const w = (field.extensions as { costWeight?: unknown } | undefined)?.costWeight;
+function weightOf(field: GraphQLField<unknown, unknown>, coordinate: string, options: CostOptions): number {
+  const w = (field.extensions as { costWeight?: unknown } | undefined)?.costWeight ?? options.fieldWeights?.[coordinate];
   return typeof w === "number" && w >= 0 ? w : 1;
 }
 
@@ -159,7 +164,7 @@ export function operationCost(
       problems.push(...checkArgumentLimits(`${type.name}.${name}`, field, args));
       // Introspection reads the schema in memory: only its lists count. (How deep it may nest is
       // graphql-js's MaxIntrospectionDepthRule's business.)
-      if (!type.name.startsWith("__") || isListType(getNullableType(field.type))) cost += weightOf(field);
+      if (!type.name.startsWith("__") || isListType(getNullableType(field.type))) cost += weightOf(field, `${type.name}.${name}`, options);
       if (!selection.selectionSet) {
         depth = Math.max(depth, 1);
         continue;

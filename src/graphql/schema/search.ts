@@ -18,6 +18,7 @@ import {
 } from "../../search/search.js";
 import { SearchQueryError } from "../../search/fts-query.js";
 import { builder } from "../builder.js";
+import { TurnLane } from "../../ops/event-loop-turns.js";
 import { BadUserInputError, TemporarilyUnavailableError } from "../errors.js";
 import { inputLimit } from "../limits/input-limits.js";
 import { fieldWeight } from "../limits/cost.js";
@@ -102,6 +103,9 @@ interface SearchConnection {
   mode: SearchMode;
 }
 
+/** This process's searches, one synchronous part at a time (TurnLane). */
+const searchLane = new TurnLane();
+
 /** Seconds a client should wait after a search refused as busy: the queue drains in milliseconds. */
 const BUSY_RETRY_AFTER_S = 1;
 /** After the embedding model failed: the API's query embedder loads it again on a search this much later. */
@@ -174,16 +178,14 @@ builder.queryField("search", (t) =>
           }
           throw err;
         }
-        let counted: number | Promise<number> | undefined;
-        const totalCount = () => (counted ??= countMatches(ctx.db, search));
+        // The ranking and the count run in the search lane: one search's synchronous part at a time,
+        // with the loop's pending I/O between any two (a flood of searches cannot hold /health).
+        let counted: Promise<number> | undefined;
+        const totalCount = () => (counted ??= searchLane.run(() => countMatches(ctx.db, search)));
         // Paging backward needs the total first; on PostgreSQL counting is a query (a promise).
-        let total = args.last != null || args.before != null ? totalCount() : 0;
-        if (total instanceof Promise) total = await total;
-        const known = total;
+        const known = args.last != null || args.before != null ? await totalCount() : 0;
         const window = pageWindow({ after: after?.offset ?? null, before: before?.offset ?? null, first: args.first ?? null, last: args.last ?? null, total: () => known });
-        let answer = searchPage(ctx.db, search, window.limit, window.offset);
-        if (answer instanceof Promise) answer = await answer;
-        const page = answer;
+        const page = await searchLane.run(() => searchPage(ctx.db, search, window.limit, window.offset));
         // The page's artworks in one findMany with what the query selects under edges.node.artwork
         // (a findUnique per hit, even batched by Prisma, costs twice the CPU).
         let loading: Promise<Map<number, Artwork>> | undefined;

@@ -2,6 +2,8 @@ import { buildSchema, parse } from "graphql";
 import { describe, expect, it } from "vitest";
 import { type CostOptions, operationCost, UnanalysableOperationError } from "../../../src/graphql/limits/cost.js";
 import { exceedsTokens } from "../../../src/graphql/limits/plugin.js";
+import { schema as artdescSchema } from "../../../src/graphql/schema/index.js";
+import { COST_OPTIONS, COUNT_COST_WEIGHT, SEARCH_COST_WEIGHT } from "../../../src/graphql/yoga.js";
 
 const schema = buildSchema(`
   type Query {
@@ -123,6 +125,20 @@ describe("operationCost", () => {
     const types = Object.keys(schema.getTypeMap()).length;
     expect(r.rows).toBeGreaterThanOrEqual(types);
     expect(r.cost).toBeGreaterThan(types);
+  });
+});
+
+describe("the real schema's search and counts", () => {
+  it("price a search, its totalCount and a filtered count by what they cost, so one operation holds about ten, not twenty", () => {
+    const heavy = (n: number, field: string) => parse(`{ ${Array.from({ length: n }, (_, i) => `a${i}: ${field}`).join(" ")} }`);
+    const cost = (n: number, field: string) => operationCost(artdescSchema, heavy(n, field), COST_OPTIONS).cost;
+    expect(cost(1, `search(query: "th* wo*", first: 1) { totalCount }`)).toBe(2 * SEARCH_COST_WEIGHT);
+    expect(cost(20, `search(query: "th* wo*", first: 1) { totalCount }`)).toBeGreaterThan(20_000);
+    expect(cost(9, `search(query: "th* wo*", first: 1) { totalCount }`)).toBeLessThanOrEqual(20_000);
+    expect(cost(20, `search(query: "th* wo*", first: 1) { edges { cursor } }`)).toBeGreaterThan(20_000);
+    expect(cost(1, "artworksConnection(first: 0) { totalCount }")).toBe(1 + COUNT_COST_WEIGHT);
+    expect(cost(20, "artworksConnection(first: 0) { totalCount }")).toBeLessThanOrEqual(20_000);
+    expect(cost(20, "artworksConnection(first: 0, filter: { hasImage: true }) { totalCount }")).toBeGreaterThan(10 * COUNT_COST_WEIGHT);
   });
 });
 
