@@ -159,10 +159,22 @@ function sortedKeys(value: unknown, depth: number): unknown {
 /**
  * The response cache (@graphql-yoga/plugin-response-cache) over `store`. Only queries are kept:
  * never mutations or subscriptions, never an answer with errors (partial answers included), never
- * one that holds a CLOCK_DEPENDENT field or type, never introspection. `session` separates
+ * one that holds a CLOCK_DEPENDENT field or type, never introspection, never one marked notCacheable. `session` separates
  * answers whose content may depend on who asks: here the request's authorization verdict, which is
  * all a resolver can see of the caller (the context's `authorized`).
  */
+/** Contexts whose answer rests on more than the database (notCacheable). */
+const processDependent = new WeakSet<object>();
+
+/**
+ * Marks a request's answer as resting on this process's state rather than the database alone (a
+ * search that fell back to words because the query embedder was busy or failing): the response
+ * cache does not keep it, since the database version would not tell when it stops being true.
+ */
+export function notCacheable(context: object): void {
+  processDependent.add(context);
+}
+
 export function useGraphqlResponseCache(store: ResponseCacheStore<number | Promise<number>>, session: (request: Request) => string): Plugin[] {
   const notQueries = new WeakSet<object>();
   const onlyQueries: Plugin = {
@@ -184,6 +196,7 @@ export function useGraphqlResponseCache(store: ResponseCacheStore<number | Promi
     // no `id` field is added to every selection just to collect them.
     idFields: [],
     ttlPerSchemaCoordinate: Object.fromEntries(CLOCK_DEPENDENT.map((c) => [c, 0])),
+    onTtl: ({ ttl, context }) => (processDependent.has(context) ? 0 : ttl),
     includeExtensionMetadata: false,
   });
   return [onlyQueries, cache];

@@ -483,6 +483,28 @@ describe("a query embedder with a full queue", () => {
       busy.mockRestore();
     }
   });
+
+  it("a words-only answer given while the embedder was busy is not kept by the response cache: once it is free, the same search runs HYBRID", async () => {
+    const cached = createGraphqlApp({ db: t.db, config: { ...config, GRAPHQL_RESPONSE_CACHE: true, GRAPHQL_RESPONSE_CACHE_MIN_ASKS: 1 } });
+    const MODE = `query($q: String!) { search(query: $q) { mode edges { node { matchedBy artwork { qid } } } } }`;
+    const busy = vi.spyOn(QueryEmbedder.prototype, "embedQuery").mockRejectedValue(new EmbedderBusyError("busy"));
+    try {
+      for (let i = 0; i < 3; i++) expect((await gql(cached, MODE, { q: "firing squad" })).data.search.mode).toBe("TEXT");
+    } finally {
+      busy.mockRestore();
+    }
+    const free = await gql(cached, MODE, { q: "firing squad" });
+    expect(free.data.search.mode).toBe("HYBRID");
+    expect(free.data.search.edges[0].node).toEqual({ matchedBy: ["MEANING"], artwork: { qid: "Q202" } });
+    // A HYBRID answer is kept as before: the next ask does not embed the query again.
+    const embeds = vi.spyOn(QueryEmbedder.prototype, "embedQuery");
+    try {
+      expect((await gql(cached, MODE, { q: "firing squad" })).data.search.mode).toBe("HYBRID");
+      expect(embeds).not.toHaveBeenCalled();
+    } finally {
+      embeds.mockRestore();
+    }
+  });
 });
 
 /** The exit code once the process has closed its output (an exit event may come before the last output). */

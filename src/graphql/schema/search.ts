@@ -20,6 +20,7 @@ import { SearchQueryError } from "../../search/fts-query.js";
 import { builder } from "../builder.js";
 import { TurnLane } from "../../ops/event-loop-turns.js";
 import { BadUserInputError, TemporarilyUnavailableError } from "../errors.js";
+import { notCacheable } from "../response-cache.js";
 import { inputLimit } from "../limits/input-limits.js";
 import { fieldWeight } from "../limits/cost.js";
 import { connectionPageSizes, pageSize } from "../limits/page-size.js";
@@ -160,10 +161,13 @@ builder.queryField("search", (t) =>
               meaning: meaningSource(ctx.config),
               // A busy thread under a flood of queries is expected: not a warning per request.
               // A model that fails does so for every search: one line a minute, with the count.
-              onFallback: (err) =>
-                err instanceof EmbedderBusyError
-                  ? ctx.log.debug({ err }, "the query could not be embedded: searched by words only")
-                  : rateLimited(ctx.log).warn("query-embedding", { err }, "the query could not be embedded: searched by words only"),
+              // The answer then depends on this process's state, not on the database: the response
+              // cache must not keep it (it would serve words-only hits after the embedder recovers).
+              onFallback: (err) => {
+                notCacheable(ctx);
+                if (err instanceof EmbedderBusyError) ctx.log.debug({ err }, "the query could not be embedded: searched by words only");
+                else rateLimited(ctx.log).warn("query-embedding", { err }, "the query could not be embedded: searched by words only");
+              },
             },
           );
         } catch (err) {
