@@ -34,11 +34,12 @@ export async function recordModelDescription(
   db: Db,
   job: Pick<Job, "id" | "artworkId" | "force" | "forceOverId" | "requestedBy" | "reason" | "experimentId" | "experimentArm">,
   holder: string,
-  imageId: number,
+  image: { id: number; fileTitle?: string | null },
   out: DescribeOutput,
   now = new Date(),
   quality?: QualityContext,
 ): Promise<{ description: Description; becameCurrent: boolean; outdatedFile: boolean }> {
+  const imageId = image.id;
   const artworkId = job.artworkId;
   if (artworkId == null) throw new Error(`Job ${job.id} has no artwork`);
   const p = out.params;
@@ -58,12 +59,14 @@ export async function recordModelDescription(
       data: { status: "SUCCEEDED", finishedAt: now, progress: out.generatedTokens, heartbeatAt: now, error: null },
     });
     if (done.count !== 1) throw new LostClaimError(job.id);
+    // The image row may be gone: a sync removes a file the work no longer shows (a Commons rename)
+    // while the job runs. The text is kept all the same, naming the file it was made from.
     const file = await tx.image.findUnique({ where: { id: imageId }, select: { fileTitle: true } });
     const description = await tx.description.create({
       data: {
         artworkId,
-        imageId,
-        imageFile: file?.fileTitle ?? null,
+        imageId: file ? imageId : null,
+        imageFile: file?.fileTitle ?? image.fileTitle ?? null,
         jobId: job.id,
         text: out.text,
         rawText: out.rawText,

@@ -86,6 +86,8 @@ interface InFlight {
 interface Ready {
   job: Job;
   imageId: number;
+  /** The image's file, for the text to name should the sync remove its row while the job runs. */
+  fileTitle: string;
   qid: string;
   input: DescribeInput;
 }
@@ -363,14 +365,14 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       clearInterval(flushTimer);
       await flushing;
       for (const [i, out] of outputs.entries()) {
-        const { job, imageId, qid } = ready[i]!;
+        const { job, imageId, fileTitle, qid } = ready[i]!;
         if (out === null) {
           // Dropped from the batch: the job is no longer ours (cancelled or taken over); only our lease is left.
           await releaseLease(db, leaseName(job.id), h);
           continue;
         }
         try {
-          const { description, becameCurrent, outdatedFile } = await recordModelDescription(db, job, h, imageId, out, new Date(), quality);
+          const { description, becameCurrent, outdatedFile } = await recordModelDescription(db, job, h, { id: imageId, fileTitle }, out, new Date(), quality);
           suspects.delete(job.id);
           engineStops.delete(job.id);
           logDescription(wlog, {
@@ -459,7 +461,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         qid: true,
         title: true,
         inceptionYear: true,
-        images: { where: describableImage, take: 1, select: { id: true, localPath: true, localHash: true, localBytes: true } },
+        images: { where: describableImage, take: 1, select: { id: true, fileTitle: true, localPath: true, localHash: true, localBytes: true } },
         creators: { orderBy: { position: "asc" }, take: 1, select: { creator: { select: { label: true } } } },
         links: { where: { property: "P186" }, orderBy: { position: "asc" }, select: { item: { select: { label: true } } } },
       },
@@ -486,7 +488,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           medium: medium || undefined,
         }
       : undefined;
-    return { imageId: image.id, qid: art.qid, input: { imagePath, context } };
+    return { imageId: image.id, fileTitle: image.fileTitle, qid: art.qid, input: { imagePath, context } };
   }
 
   /**

@@ -35,7 +35,7 @@ describe("the file a description describes", () => {
     const art = await makeArtwork(t.db);
     const image = await t.db.image.findFirstOrThrow({ where: { artworkId: art.id } });
     const job = await t.db.job.create({ data: { artworkId: art.id, imageId: image.id, status: "RUNNING", holder: "test" } });
-    const { description: model } = await recordModelDescription(t.db, job, "test", image.id, { ...base, text: "A model's text." });
+    const { description: model } = await recordModelDescription(t.db, job, "test", { id: image.id }, { ...base, text: "A model's text." });
     const person = await setHumanDescription(t.db, art.id, "A person's text.");
     expect(model).toMatchObject({ imageId: image.id, imageFile: image.fileTitle });
     expect(person).toMatchObject({ imageId: image.id, imageFile: image.fileTitle });

@@ -37,9 +37,9 @@ describe("a job that read a file the image no longer has", () => {
     const { art, image, first, second } = await workWithTwoJobs(OLD);
     // A re-upload came while the first job ran; the second job read the new file and finished first.
     await t.db.image.update({ where: { id: image.id }, data: { localHash: NEW } });
-    const fresh = await recordModelDescription(t.db, second, "test", image.id, { ...base, text: "The new file.", imageHash: NEW });
+    const fresh = await recordModelDescription(t.db, second, "test", { id: image.id }, { ...base, text: "The new file.", imageHash: NEW });
     expect(fresh).toMatchObject({ becameCurrent: true, outdatedFile: false });
-    const stale = await recordModelDescription(t.db, first, "test", image.id, { ...base, text: "The old file.", imageHash: OLD });
+    const stale = await recordModelDescription(t.db, first, "test", { id: image.id }, { ...base, text: "The old file.", imageHash: OLD });
     expect(stale).toMatchObject({ becameCurrent: false, outdatedFile: true });
     expect(await current(art.id)).toBe(fresh.description.id);
     // Nothing is lost: the old file's text and its job's success are recorded.
@@ -47,23 +47,33 @@ describe("a job that read a file the image no longer has", () => {
     expect(await t.db.job.findUniqueOrThrow({ where: { id: first.id } })).toMatchObject({ status: "SUCCEEDED" });
   });
 
+  it("whose image row a sync removed while it ran (a Commons rename) is still written, naming its file, and the job succeeds", async () => {
+    const { art, image, first } = await workWithTwoJobs(OLD);
+    await t.db.image.delete({ where: { id: image.id } });
+    const written = await recordModelDescription(t.db, first, "test", { id: image.id, fileTitle: image.fileTitle }, { ...base, text: "The renamed file.", imageHash: OLD });
+    expect(written.becameCurrent).toBe(true);
+    expect(await t.db.description.findUniqueOrThrow({ where: { id: written.description.id } })).toMatchObject({ imageId: null, imageFile: image.fileTitle, text: "The renamed file." });
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: first.id } })).toMatchObject({ status: "SUCCEEDED" });
+    expect(await current(art.id)).toBe(written.description.id);
+  });
+
   it("a forced job's text of the old file does not replace the new file's either", async () => {
     const { art, image, first, second } = await workWithTwoJobs(OLD);
     await t.db.image.update({ where: { id: image.id }, data: { localHash: NEW } });
-    const fresh = await recordModelDescription(t.db, second, "test", image.id, { ...base, imageHash: NEW });
+    const fresh = await recordModelDescription(t.db, second, "test", { id: image.id }, { ...base, imageHash: NEW });
     const forced = { ...first, force: true };
-    expect(await recordModelDescription(t.db, forced, "test", image.id, { ...base, imageHash: OLD })).toMatchObject({ becameCurrent: false, outdatedFile: true });
+    expect(await recordModelDescription(t.db, forced, "test", { id: image.id }, { ...base, imageHash: OLD })).toMatchObject({ becameCurrent: false, outdatedFile: true });
     expect(await current(art.id)).toBe(fresh.description.id);
   });
 
   it("still becomes current when no text of the new file exists yet (the work had none, or one of an older file)", async () => {
     const { art, image, first, second } = await workWithTwoJobs(OLD);
     await t.db.image.update({ where: { id: image.id }, data: { localHash: NEW } });
-    const a = await recordModelDescription(t.db, first, "test", image.id, { ...base, imageHash: OLD });
+    const a = await recordModelDescription(t.db, first, "test", { id: image.id }, { ...base, imageHash: OLD });
     expect(a).toMatchObject({ becameCurrent: true, outdatedFile: false });
     expect(await current(art.id)).toBe(a.description.id);
     // The job that read the new file then replaces it, as any newer model text does.
-    const b = await recordModelDescription(t.db, second, "test", image.id, { ...base, imageHash: NEW });
+    const b = await recordModelDescription(t.db, second, "test", { id: image.id }, { ...base, imageHash: NEW });
     expect(b).toMatchObject({ becameCurrent: true, outdatedFile: false });
     expect(await current(art.id)).toBe(b.description.id);
   });
@@ -73,9 +83,9 @@ describe("a job that read a file the image no longer has", () => {
     // Wikidata's P18 changed while the first job ran: another file is the main image now.
     await t.db.image.update({ where: { id: image.id }, data: { isMain: false } });
     const other = await t.db.image.create({ data: { artworkId: art.id, fileTitle: "File:Other.jpg", isMain: true, localPath: "cd/other.jpg", localHash: NEW } });
-    const fresh = await recordModelDescription(t.db, second, "test", other.id, { ...base, imageHash: NEW });
+    const fresh = await recordModelDescription(t.db, second, "test", { id: other.id }, { ...base, imageHash: NEW });
     expect(fresh.becameCurrent).toBe(true);
-    expect(await recordModelDescription(t.db, first, "test", image.id, { ...base, imageHash: OLD })).toMatchObject({ becameCurrent: false, outdatedFile: true });
+    expect(await recordModelDescription(t.db, first, "test", { id: image.id }, { ...base, imageHash: OLD })).toMatchObject({ becameCurrent: false, outdatedFile: true });
     expect(await current(art.id)).toBe(fresh.description.id);
   });
 });
