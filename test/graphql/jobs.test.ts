@@ -164,6 +164,28 @@ describe("job queries", () => {
     expect(art.data.artwork.jobs.edges).toEqual([{ node: { number: first.number, status: "CANCELLED" } }]);
   });
 
+  it("jobs pages on past a job that was removed after its cursor was given out, both ways; Artwork.jobs refuses a page over 100", async () => {
+    const made = [];
+    for (let i = 0; i < 5; i++) made.push(await t.db.job.create({ data: { kind: "embed", status: "SUCCEEDED", dedupeKey: `paging-${i}` } }));
+    const ids = made.map((j) => j.id).reverse();
+    const PAGE = `query($first: Int, $after: String, $last: Int, $before: String) { jobs(first: $first, after: $after, last: $last, before: $before) {
+      edges { node { number } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`;
+    const top = await gql(yoga, PAGE, { first: 2 });
+    expect(top.data.jobs.edges.map((e: { node: { number: number } }) => e.node.number)).toEqual(ids.slice(0, 2));
+    // The page's last job is pruned (as finished embed jobs are after a day): the next page still follows it.
+    await t.db.job.delete({ where: { id: ids[1]! } });
+    const next = await gql(yoga, PAGE, { first: 2, after: top.data.jobs.pageInfo.endCursor });
+    expect(next.data.jobs.edges.map((e: { node: { number: number } }) => e.node.number)).toEqual(ids.slice(2, 4));
+    expect(next.data.jobs.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: true });
+    await t.db.job.delete({ where: { id: ids[2]! } });
+    const back = await gql(yoga, PAGE, { last: 2, before: next.data.jobs.pageInfo.startCursor });
+    expect(back.data.jobs.edges.map((e: { node: { number: number } }) => e.node.number)).toEqual([ids[0]]);
+    expect(back.data.jobs.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
+    await t.db.job.deleteMany({ where: { id: { in: ids } } });
+    const over = await gql(yoga, `{ artwork(id: "Q101") { ... on Artwork { jobs(first: 120) { edges { node { number } } } } } }`);
+    expect(over.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", argument: "first" });
+  });
+
   it("generationDefaults shows the configured parameters and the worker's model", async () => {
     await t.db.heartbeat.create({
       data: { id: "w1", role: "worker", pid: 42, hostname: "h", modelStatus: "loaded", modelId: "org/model", modelRevision: "abc", dtypes: JSON.stringify({ vision_encoder: "fp32" }), device: "cpu" },

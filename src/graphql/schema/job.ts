@@ -83,8 +83,19 @@ export const JobRef = builder.prismaNode("Job", {
   }),
 });
 
+/** Artwork.jobs' page sizes: a larger first or last is refused, as on every connection, never cut to the maximum. */
+const DEFAULT_ARTWORK_JOBS_PAGE = 20;
+const MAX_ARTWORK_JOBS_PAGE = 100;
+
 builder.prismaObjectField("Artwork", "jobs", (t) =>
-  t.relatedConnection("jobs", { cursor: "id", description: "Describe jobs of this artwork, newest first.", query: { orderBy: { id: "desc" } } }),
+  t.relatedConnection("jobs", {
+    cursor: "id",
+    description: `Describe jobs of this artwork, newest first (pages of ${DEFAULT_ARTWORK_JOBS_PAGE} unless first or last says, at most ${MAX_ARTWORK_JOBS_PAGE}).`,
+    maxSize: MAX_ARTWORK_JOBS_PAGE,
+    defaultSize: DEFAULT_ARTWORK_JOBS_PAGE,
+    // The connection's own arguments (first, last) come in here; Pothos types only the field's own.
+    query: (args) => (connectionPageSizes(args as { first?: number | null; last?: number | null }, MAX_ARTWORK_JOBS_PAGE), { orderBy: { id: "desc" } }),
+  }),
 );
 
 interface Defaults {
@@ -134,7 +145,11 @@ builder.queryFields((t) => ({
         if (args.status != null && args.status.length > MAX_STATUS_FILTER) {
           throw new BadUserInputError("status", `status may name at most ${MAX_STATUS_FILTER} statuses (got ${args.status.length})`);
         }
-        return ctx.db.job.findMany({ ...query, where: args.status?.length ? { status: { in: args.status } } : {}, orderBy: { id: "desc" } });
+        // By key rather than by Prisma's cursor row: finished embed jobs are pruned after a day, and
+        // a cursor naming a pruned job made Prisma answer an empty page, ending the list early.
+        const { cursor, skip: _skip, ...rest } = query as typeof query & { cursor?: { id: number }; skip?: number };
+        const after = cursor ? { id: (rest.take ?? 0) < 0 ? { gt: cursor.id } : { lt: cursor.id } } : {};
+        return ctx.db.job.findMany({ ...rest, where: { ...(args.status?.length ? { status: { in: args.status } } : {}), ...after }, orderBy: { id: "desc" } });
       },
     },
     {},
