@@ -150,11 +150,12 @@ export class DescriptionConflictError extends Error {
   override name = "DescriptionConflictError";
   constructor(
     readonly artworkId: number,
-    readonly expected: number,
+    /** The description the person edited; null: the work had none. */
+    readonly expected: number | null,
     readonly actual: number | null,
   ) {
     super(
-      `The work's current description changed while it was being edited: it is now ${actual == null ? "none" : `description ${actual}`}, not ${expected}. ` +
+      `The work's current description changed while it was being edited: it is now ${actual == null ? "none" : `description ${actual}`}, not ${expected == null ? "none" : expected}. ` +
         "Nothing was saved; look at the new text and edit again.",
     );
   }
@@ -162,14 +163,15 @@ export class DescriptionConflictError extends Error {
 
 /**
  * A person's text becomes the current description (and joins the history). `replaces`: the current
- * description the person edited; when another became current meanwhile, DescriptionConflictError
- * and nothing is written (the check and the write are one write transaction, so they cannot be split).
+ * description the person edited, or "none" when the work had none; when another became current
+ * meanwhile, DescriptionConflictError and nothing is written (the check and the write are one write
+ * transaction, so they cannot be split). Null or absent: no check.
  */
 export async function setHumanDescription(
   db: Db,
   artworkId: number,
   text: string,
-  o: { author?: string | null; reason?: string | null; now?: Date; quality?: QualityContext; replaces?: number | null } = {},
+  o: { author?: string | null; reason?: string | null; now?: Date; quality?: QualityContext; replaces?: number | "none" | null } = {},
 ): Promise<Description> {
   const image = await db.image.findFirst({ where: { artworkId, ...describableImage }, select: { id: true, fileTitle: true } });
   const assessed = o.quality
@@ -177,8 +179,9 @@ export async function setHumanDescription(
     : NO_QUALITY;
   return writeTransaction(db, async (tx) => {
     if (o.replaces != null) {
+      const expected = o.replaces === "none" ? null : o.replaces;
       const current = await tx.artwork.findUnique({ where: { id: artworkId }, select: { currentDescriptionId: true } });
-      if (current && current.currentDescriptionId !== o.replaces) throw new DescriptionConflictError(artworkId, o.replaces, current.currentDescriptionId);
+      if (current && current.currentDescriptionId !== expected) throw new DescriptionConflictError(artworkId, expected, current.currentDescriptionId);
     }
     const description = await tx.description.create({
       data: {

@@ -45,7 +45,7 @@ beforeAll(async () => {
   try {
     const [out] = await engine.describe([{ imagePath: file }], { ...paramsFromConfig(config), targetWords: 0 });
     const job = await t.db.job.create({ data: { artworkId: a.id, imageId: image.id, status: "RUNNING", holder: "test" } });
-    described = (await recordModelDescription(t.db, job, "test", image.id, out!)).description.id;
+    described = (await recordModelDescription(t.db, job, "test", { id: image.id }, out!)).description.id;
   } finally {
     await engine.dispose();
   }

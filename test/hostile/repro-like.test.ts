@@ -44,7 +44,7 @@ beforeAll(async () => {
     const [out] = await engine.describe([{ imagePath: file, context: { title: "A donkey" } }], params);
     for (const tokens of [out!.generatedTokenIds, [...out!.generatedTokenIds.slice(0, 3), 1, 2]]) {
       const job = await t.db.job.create({ data: { artworkId: a.id, imageId: image.id, status: "RUNNING", holder: "test" } });
-      const { description } = await recordModelDescription(t.db, job, "test", image.id, { ...out!, generatedTokenIds: tokens });
+      const { description } = await recordModelDescription(t.db, job, "test", { id: image.id }, { ...out!, generatedTokenIds: tokens });
       if (tokens === out!.generatedTokenIds) described = description.id;
       else tampered = description.id;
     }

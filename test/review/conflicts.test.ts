@@ -166,6 +166,18 @@ describe("setDescription with replaces", () => {
     expect(plain.data.setDescription.__typename).toBe("Description");
   });
 
+  it("replaces \"none\": the first text of a work not described yet, refused when another text came first", async () => {
+    const a = await makeArtwork(t.db);
+    const ana = await gql(yoga, SET, { id: a.qid, text: "Ana's first text.", replaces: "none" }, AUTH);
+    expect(ana.data.setDescription.__typename).toBe("Description");
+    // Ben opened the page when it said "Not described yet", and saves after Ana.
+    const ben = await gql(yoga, SET, { id: a.qid, text: "Ben's first text.", replaces: "none" }, AUTH);
+    expect(ben.data.setDescription).toMatchObject({ __typename: "ConflictError", message: expect.stringMatching(/it is now description \d+, not none/) });
+    const work = await t.db.artwork.findUniqueOrThrow({ where: { id: a.id }, include: { currentDescription: true } });
+    expect(work.currentDescription?.text).toBe("Ana's first text.");
+    expect(await t.db.description.count({ where: { artworkId: a.id } })).toBe(1);
+  });
+
   it("refuses a replaces that is not a description id: malformed, empty, zero, another type's id, huge", async () => {
     const a = await makeArtwork(t.db);
     const otherType = Buffer.from("Job:1").toString("base64");

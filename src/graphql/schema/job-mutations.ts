@@ -138,15 +138,15 @@ builder.mutationFields((t) => ({
       reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.`, extensions: inputLimit(RESOLVER_CHECKED) }),
       replaces: t.arg.id({
         description:
-          "The current description the text was edited from (a Description global id or its number). When another text became " +
-          "current meanwhile, the answer is a ConflictError and nothing is saved. Unset: the text replaces whatever is current.",
+          "The current description the text was edited from (a Description global id or its number), or \"none\" when the work had none. " +
+          "When another text became current meanwhile, the answer is a ConflictError and nothing is saved. Unset: the text replaces whatever is current.",
         extensions: inputLimit(RESOLVER_CHECKED),
       }),
     },
     errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, InvalidInputError, ConflictError], directResult: true },
     resolve: async (query, _root, args, ctx) => {
       requireToken(ctx);
-      const replaces = args.replaces == null ? null : parseDescriptionId(String(args.replaces));
+      const replaces = args.replaces == null ? null : String(args.replaces) === "none" ? ("none" as const) : parseDescriptionId(String(args.replaces));
       const description = text("text", args.text, TEXT_LIMITS.descriptionText);
       const author = optionalText("author", args.author, TEXT_LIMITS.author) ?? REQUESTED_BY;
       const reason = optionalText("reason", args.reason, TEXT_LIMITS.reason);
