@@ -154,31 +154,28 @@ function fileInfo(fileTitle: string, page: Page | undefined): FileInfo {
 }
 
 /**
- * Pages of one answer keyed by final title, and how each asked-for title maps onto them. Every
- * asked-for title must come back as a page (a missing file is a page marked `missing`), with what
- * iiprop asked for; else a BadResponseError.
+ * Pages of one answer keyed by final title, and how each asked-for title maps onto them. An answer
+ * that is not an imageinfo answer at all is a BadResponseError (the whole batch). One page's fault is
+ * that file's alone (one odd file must not fail the fifty beside it, every run): a page whose record
+ * lacks what iiprop asked for is left out of `pages` and named in `broken`.
  */
-export function parseImageinfo(
-  json: unknown,
-  asked: string[] = [],
-): { pages: Map<string, Page>; aliases: Map<string, string>; cont?: Record<string, string> } {
+export function parseImageinfo(json: unknown): { pages: Map<string, Page>; aliases: Map<string, string>; broken: Map<string, string>; cont?: Record<string, string> } {
   const apiError = (json as { error?: { code?: unknown; info?: unknown } } | null)?.error;
   if (apiError) throw new BadResponseError(`imageinfo: ${String(apiError.code)}: ${String(apiError.info)}`);
   const j = imageinfoAnswer.safeParse(json);
   if (!j.success) throw new BadResponseError(`imageinfo answer malformed (${zodIssue(j.error)})`);
   const { query } = j.data;
   const pages = new Map<string, Page>();
+  const broken = new Map<string, string>();
   for (const p of Object.values(query.pages)) {
     const ii = p.imageinfo?.[0];
     const lacks = ii && ii.filehidden === undefined ? REQUIRED_IMAGEINFO.filter((k) => ii[k] === undefined) : [];
-    if (lacks.length) throw new BadResponseError(`imageinfo of ${p.title} lacks ${lacks.join(", ")}, which was asked for`);
-    pages.set(p.title, p);
+    if (lacks.length) broken.set(p.title, `Commons' record of the file lacks ${lacks.join(", ")}, which was asked for`);
+    else pages.set(p.title, p);
   }
   const aliases = new Map<string, string>();
   for (const n of [...(query.normalized ?? []), ...(query.redirects ?? [])]) aliases.set(n.from, n.to);
-  const unanswered = asked.filter((t) => !pages.has(resolveTitle(t, aliases)));
-  if (unanswered.length) throw new BadResponseError(`imageinfo did not answer for ${unanswered.slice(0, 3).join(", ")}${unanswered.length > 3 ? ` and ${unanswered.length - 3} more` : ""}`);
-  return { pages, aliases, cont: j.data.continue };
+  return { pages, aliases, broken, cont: j.data.continue };
 }
 
 /** Follows normalisation then redirects (possibly chained) to the page's final title. */
@@ -190,7 +187,9 @@ function resolveTitle(title: string, aliases: Map<string, string>): string {
 
 /**
  * Imageinfo for any number of titles, 50 per request, following `continue`. Returns one entry per
- * asked-for title (a missing file has `missing: true`).
+ * asked-for title (a missing file has `missing: true`), or, for a title whose record could not be
+ * read (not answered, answered without its record, a record lacking what was asked for), why not
+ * in `unreadable`: that file's failure, not its batch's.
  */
 export async function fetchImageinfo(
   http: HttpClient,
@@ -198,31 +197,41 @@ export async function fetchImageinfo(
   titles: string[],
   thumbWidth: number,
   signal?: AbortSignal,
-): Promise<Map<string, FileInfo>> {
-  const out = new Map<string, FileInfo>();
+): Promise<{ infos: Map<string, FileInfo>; unreadable: Map<string, string> }> {
+  const infos = new Map<string, FileInfo>();
+  const unreadable = new Map<string, string>();
   for (let i = 0; i < titles.length; i += IMAGEINFO_BATCH) {
     const batch = titles.slice(i, i + IMAGEINFO_BATCH);
     const pages = new Map<string, Page>();
     const aliases = new Map<string, string>();
+    const broken = new Map<string, string>();
     let cont: Record<string, string> | undefined = {};
     for (let guard = 0; cont && guard < 100; guard++) {
-      const parsed: ReturnType<typeof parseImageinfo> = await http.json(imageinfoUrl(apiUrl, batch, thumbWidth, cont), { signal, parse: (json) => parseImageinfo(json, batch) });
+      const parsed: ReturnType<typeof parseImageinfo> = await http.json(imageinfoUrl(apiUrl, batch, thumbWidth, cont), { signal, parse: parseImageinfo });
       for (const [t, p] of parsed.pages) {
         const prev = pages.get(t);
         // A continued answer repeats pages; keep the one that carries imageinfo.
         if (!prev?.imageinfo) pages.set(t, p);
       }
+      for (const [t, why] of parsed.broken) broken.set(t, why);
       for (const [a, b] of parsed.aliases) aliases.set(a, b);
       cont = parsed.cont;
     }
     for (const t of batch) {
-      const page = pages.get(resolveTitle(t, aliases));
-      // Once `continue` is done, a file that exists has had its imageinfo in one of the answers.
-      if (page && page.missing === undefined && page.invalid === undefined && !page.imageinfo?.length) {
-        throw new BadResponseError(`imageinfo never answered with the record of ${t}`);
+      const final = resolveTitle(t, aliases);
+      const page = pages.get(final);
+      if (!page) {
+        unreadable.set(t, broken.get(final) ?? "Commons did not answer for this file");
+        continue;
       }
-      out.set(t, fileInfo(t, page));
+      // Once `continue` is done, a file that exists has had its imageinfo in one of the answers
+      // (MediaWiki answers a File: page with no file, imagerepository "", without one).
+      if (page.missing === undefined && page.invalid === undefined && !page.imageinfo?.length) {
+        unreadable.set(t, broken.get(final) ?? "Commons never answered with the record of this file");
+        continue;
+      }
+      infos.set(t, fileInfo(t, page));
     }
   }
-  return out;
+  return { infos, unreadable };
 }

@@ -566,7 +566,7 @@ class ImagePipeline {
    * a download worker, which would end the whole process.
    */
   private fatal: Error | null = null;
-  /** Files whose Commons record was asked for, and those whose answer never came right. */
+  /** Files whose Commons record was asked for, and those whose whole answer never came right (one file's own odd record is not counted). */
   recordsAsked = 0;
   recordsUnreadable = 0;
 
@@ -592,9 +592,10 @@ class ImagePipeline {
     const { config } = ctx;
     const titles = [...new Set(rows.map((r) => r.fileTitle))];
     let infos: Map<string, FileInfo>;
+    let unreadable: Map<string, string>;
     this.recordsAsked += titles.length;
     try {
-      infos = await fetchImageinfo(ctx.http, config.COMMONS_API_URL, titles, thumbWidthFor(config.IMAGE_EDGE), ctx.signal);
+      ({ infos, unreadable } = await fetchImageinfo(ctx.http, config.COMMONS_API_URL, titles, thumbWidthFor(config.IMAGE_EDGE), ctx.signal));
     } catch (err) {
       if (ctx.signal?.aborted) throw err;
       this.recordsUnreadable += titles.length;
@@ -602,10 +603,17 @@ class ImagePipeline {
       ctx.progress.imagesDone += rows.length;
       return;
     }
+    // A file whose own record could not be read is that file's failure (the next run asks again);
+    // it does not count towards "Commons could not be read", which is about whole answers.
+    for (const [t, why] of unreadable) await ctx.fail("imageinfo", why, { fileTitle: t });
     // A file to download gets its Commons record with its local copy (one write); the others now.
     const records: { row: ImageRow; info: FileInfo }[] = [];
     for (const row of rows) {
-      const info = infos.get(row.fileTitle)!;
+      const info = infos.get(row.fileTitle);
+      if (!info) {
+        ctx.progress.imagesDone++;
+        continue;
+      }
       const record = () => void records.push({ row, info });
       if (info.missing || !info.thumbUrl) {
         record();

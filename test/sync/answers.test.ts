@@ -54,16 +54,18 @@ describe("parseEntities", () => {
 
 describe("parseImageinfo", () => {
   const ii = { url: "u", size: 1, width: 2, height: 3, mime: "image/jpeg", sha1: "s" };
-  it("every asked title comes back (through normalisation), with what iiprop asked for", () => {
+  it("pages by final title (through normalisation); a page lacking what iiprop asked for is that page's fault, a malformed answer the batch's", () => {
     const json = { query: { normalized: [{ from: "File:a.jpg", to: "File:A.jpg" }], pages: { "1": { title: "File:A.jpg", imageinfo: [ii] } } } };
-    expect(parseImageinfo(json, ["File:a.jpg"]).pages.has("File:A.jpg")).toBe(true);
-    expect(() => parseImageinfo(json, ["File:a.jpg", "File:B.jpg"])).toThrow(/did not answer for File:B.jpg/);
-    const noSha = { query: { pages: { "1": { title: "File:A.jpg", imageinfo: [{ ...ii, sha1: undefined }] } } } };
-    expect(() => parseImageinfo(noSha, ["File:A.jpg"])).toThrow(/lacks sha1, which was asked for/);
+    const parsed = parseImageinfo(json);
+    expect([parsed.pages.has("File:A.jpg"), parsed.aliases.get("File:a.jpg"), parsed.broken.size]).toEqual([true, "File:A.jpg", 0]);
+    const noSha = { query: { pages: { "1": { title: "File:A.jpg", imageinfo: [{ ...ii, sha1: undefined }] }, "2": { title: "File:B.jpg", imageinfo: [ii] } } } };
+    const one = parseImageinfo(noSha);
+    expect([...one.pages.keys()]).toEqual(["File:B.jpg"]);
+    expect(one.broken.get("File:A.jpg")).toMatch(/lacks sha1, which was asked for/);
     const hidden = { query: { pages: { "1": { title: "File:A.jpg", imageinfo: [{ filehidden: "" }] } } } };
-    expect(parseImageinfo(hidden, ["File:A.jpg"]).pages.size).toBe(1);
-    expect(() => parseImageinfo({ query: { pages: { "1": { title: 5 } } } }, [])).toThrow(BadResponseError);
-    expect(() => parseImageinfo({ batchcomplete: "" }, [])).toThrow(/malformed/);
+    expect(parseImageinfo(hidden).pages.size).toBe(1);
+    expect(() => parseImageinfo({ query: { pages: { "1": { title: 5 } } } })).toThrow(BadResponseError);
+    expect(() => parseImageinfo({ batchcomplete: "" })).toThrow(/malformed/);
   });
 });
 

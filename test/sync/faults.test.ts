@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -65,6 +67,31 @@ describe("faults", () => {
     expect(failure.reason).toMatch(/after 4 attempt/);
     const second = await sync();
     expect(second).toMatchObject({ status: "SUCCEEDED", unchanged: 5, failed: 0, imagesDownloaded: 1 });
+  });
+
+  it("a file Commons answers without its record (a File: page with no file) is that file's failure; the other files of its batch are had", async () => {
+    // A proxy in front of the tests' Commons strips one file's record, as MediaWiki answers for a File: page with no file.
+    const proxy = createServer(async (req, res) => {
+      const answer = (await (await fetch(world.env.COMMONS_API_URL! + req.url!.slice(req.url!.indexOf("?")))).json()) as { query?: { pages?: Record<string, Record<string, unknown>> } };
+      for (const page of Object.values(answer.query?.pages ?? {})) {
+        if (page.title === "File:Goya work 3.jpg") {
+          delete page.imageinfo;
+          page.imagerepository = "";
+        }
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+    });
+    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+    cleanups.push(() => new Promise<void>((r) => proxy.close(() => r())));
+    const commons = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/w/api.php`;
+    const { first, sync, t } = await freshSync({ COMMONS_API_URL: commons, IMAGE_HOSTS: new URL(world.env.COMMONS_API_URL!).host });
+    expect(first).toMatchObject({ status: "PARTIAL", created: 5, failed: 1, imagesDownloaded: 4 });
+    expect(await t.db.syncFailure.findMany({ where: { syncRunId: first.runId }, select: { stage: true, fileTitle: true, reason: true } })).toEqual([
+      { stage: "imageinfo", fileTitle: "File:Goya work 3.jpg", reason: "Commons never answered with the record of this file" },
+    ]);
+    // The next run asks for it again, and the others are left as they are.
+    const second = await sync();
+    expect(second).toMatchObject({ status: "PARTIAL", failed: 1, imagesDownloaded: 0 });
   });
 
   it("image URLs on a host outside IMAGE_HOSTS are never asked for: each is that file's failure, and the works are kept", async () => {
