@@ -55,7 +55,28 @@ export interface VerdictRequest {
   reviewer: string;
   /** The review state the reviewer saw; when it changed meanwhile, ReviewConflictError and nothing is written. */
   expectedState?: ReviewState | null;
+  /** The reviewer saw it as the work's current text; when another replaced it meanwhile, ReplacedDescriptionError and nothing is written. */
+  expectCurrent?: boolean;
   now?: Date;
+}
+
+/**
+ * A verdict given on the work's current text after another text replaced it (a model job that
+ * finished, or a person's edit, while the reviewer read): recorded on the old text it would judge
+ * what the reviewer did not see, and leave the new text unreviewed. Nothing was written.
+ */
+export class ReplacedDescriptionError extends Error {
+  override name = "ReplacedDescriptionError";
+  constructor(
+    readonly descriptionId: number,
+    readonly artworkId: number,
+    readonly currentId: number | null,
+  ) {
+    super(
+      `Description ${descriptionId} is no longer the work's current text: ${currentId == null ? "it has none now" : `description ${currentId} replaced it`} meanwhile. ` +
+        "Nothing was recorded; read the new text and give your verdict on it.",
+    );
+  }
 }
 
 export interface VerdictOutcome {
@@ -93,6 +114,7 @@ export async function reviewDescription(db: Db, config: Config, req: VerdictRequ
     if (!d) throw new DescriptionNotFoundError(req.descriptionId);
     if (d.experimentId != null) throw new ExperimentDescriptionError(d.id, d.experimentId);
     const state: ReviewState = d.reviewState ?? "UNREVIEWED";
+    if (req.expectCurrent && d.artwork.currentDescriptionId !== d.id) throw new ReplacedDescriptionError(d.id, d.artwork.id, d.artwork.currentDescriptionId);
     if (req.expectedState != null && req.expectedState !== state) throw new ReviewConflictError(d.id, req.expectedState, state, d.reviewedBy);
     // The step that wrote it: the ladder step whose job made this description, if one did.
     const madeBy = d.jobId == null ? null : await tx.review.findFirst({ where: { fallbackJobId: d.jobId, fallbackStep: { not: null } }, select: { fallbackStep: true } });

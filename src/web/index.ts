@@ -588,13 +588,20 @@ async function postVerdict(r: Request, gql: GqlCaller, form: Map<string, string>
     return message(r, 400, "Could not record the verdict", [`The review state must be one of ${REVIEW_STATES.join(", ")}.`], back);
   }
   const note = form.get("note")?.trim() ? form.get("note")! : null;
-  const data = await gql<{ reviewDescription: { __typename: string; message?: string } }>(
+  // Both verdict forms show the work's current text: one replaced meanwhile (a job that finished,
+  // an edit) is not judged unseen.
+  const expectCurrent = form.get("current") === "1";
+  const data = await gql<{ reviewDescription: { __typename: string; message?: string; changed?: string } }>(
     REVIEW_DESCRIPTION,
-    { id, verdict, note, reviewer: r.session!.name, expectedState: state },
+    { id, verdict, note, reviewer: r.session!.name, expectedState: state, expectCurrent },
     { token },
   );
   const answer = data.reviewDescription;
-  if (answer.__typename === "ConflictError") return message(r, 409, "Someone reviewed this description first", [answer.message ?? answer.__typename], back);
+  if (answer.__typename === "ConflictError") {
+    // What changed: the work (another text became current) or the description (another verdict).
+    const replaced = Buffer.from(answer.changed ?? "", "base64").toString("utf8").startsWith("Artwork:");
+    return message(r, 409, replaced ? "A new text replaced this description" : "Someone reviewed this description first", [answer.message ?? answer.__typename], back);
+  }
   if (answer.__typename !== "Review") {
     const status = answer.__typename === "NotFoundError" || answer.__typename === "InvalidIdError" ? 404 : answer.__typename === "UnauthorizedError" ? 403 : 422;
     return message(r, status, "Could not record the verdict", [answer.message ?? answer.__typename], back);

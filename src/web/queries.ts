@@ -149,6 +149,6 @@ export const REVIEW_NEIGHBOURS = `query ReviewNeighbours($cursor: String!) {
   next: reviewQueue(first: 1, after: $cursor) { __typename ... on QueryReviewQueueConnection { edges { cursor } } }
 }`;
 
-export const REVIEW_DESCRIPTION = `mutation ReviewDescription($id: ID!, $verdict: ReviewVerdict!, $note: String, $reviewer: String, $expectedState: ReviewState) {
-  reviewDescription(id: $id, verdict: $verdict, note: $note, reviewer: $reviewer, expectedState: $expectedState) { ${ERRORS} ... on Review { verdict } }
+export const REVIEW_DESCRIPTION = `mutation ReviewDescription($id: ID!, $verdict: ReviewVerdict!, $note: String, $reviewer: String, $expectedState: ReviewState, $expectCurrent: Boolean) {
+  reviewDescription(id: $id, verdict: $verdict, note: $note, reviewer: $reviewer, expectedState: $expectedState, expectCurrent: $expectCurrent) { ${ERRORS} ... on ConflictError { changed } ... on Review { verdict } }
 }`;

@@ -203,6 +203,9 @@ it("browse, sign in, edit, regenerate with live progress, cancel a queued job, s
   expect(fresh).not.toBe(edited);
   expect(fresh.length).toBeGreaterThan(0);
   expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
+  // The verdict buttons named the text that was replaced: they are disabled, and the page says why.
+  expect(await page.locator("#verdict-approve").isDisabled()).toBe(true);
+  expect(await page.locator("#verdict-form [role=status]").innerText()).toMatch(/reload the page to review it/);
   const stored = await httpGql(`${base}/graphql`, `{ artwork(id: "${WORK}") { ... on Artwork { description currentDescription { generation { numBeams maxNewTokens } } } } }`);
   expect(stored.data.artwork.description).toBe(fresh);
   expect(stored.data.artwork.currentDescription.generation).toEqual({ numBeams: 8, maxNewTokens: 1024 });

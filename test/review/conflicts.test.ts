@@ -70,6 +70,24 @@ describe("reviewDescription with expectedState", () => {
     expect(third.data.reviewDescription).toMatchObject({ __typename: "Review", verdict: "REJECTED", fallbackJob: { number: expect.any(Number) } });
   });
 
+  it("with expectCurrent, refuses a verdict on a text another replaced meanwhile (a job that finished while the reviewer read), and records nothing", async () => {
+    const a = await makeArtwork(t.db);
+    const seen = await modelText(a.id, "A dog sleeps.");
+    const CURRENT = `mutation($id: ID!, $verdict: ReviewVerdict!) { reviewDescription(id: $id, verdict: $verdict, expectedState: UNREVIEWED, expectCurrent: true) {
+      __typename ... on Error { message } ... on ConflictError { changed } } }`;
+    const newer = await modelText(a.id, "A dog sleeps by a fire.");
+    const r = await gql(yoga, CURRENT, { id: String(seen.id), verdict: "REJECTED" }, AUTH);
+    expect(r.data.reviewDescription).toMatchObject({
+      __typename: "ConflictError",
+      message: `Description ${seen.id} is no longer the work's current text: description ${newer.id} replaced it meanwhile. Nothing was recorded; read the new text and give your verdict on it.`,
+    });
+    expect(Buffer.from(r.data.reviewDescription.changed as string, "base64").toString()).toBe(`Artwork:${a.id}`);
+    expect(await t.db.review.count({ where: { descriptionId: { in: [seen.id, newer.id] } } })).toBe(0);
+    expect(await fallbackJobs(a.id)).toEqual([]);
+    // On the text that is current, it stands.
+    expect((await gql(yoga, CURRENT, { id: String(newer.id), verdict: "APPROVED" }, AUTH)).data.reviewDescription.__typename).toBe("Review");
+  });
+
   it("without expectedState a verdict is recorded over whatever is there", async () => {
     const a = await makeArtwork(t.db);
     const d = await modelText(a.id, "A cat.");

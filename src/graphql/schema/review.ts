@@ -6,7 +6,7 @@ import { TEXT_LIMITS } from "../../jobs/input-limits.js";
 import type { QualityFlag } from "../../quality/types.js";
 import { dialect } from "../../store/sql.js";
 import { decodeCursor, encodeCursor, InvalidCursorError, queuePageSql } from "../../review/queue.js";
-import { DescriptionNotFoundError, ExperimentDescriptionError, ReviewConflictError, reviewDescription } from "../../review/review.js";
+import { DescriptionNotFoundError, ExperimentDescriptionError, ReplacedDescriptionError, ReviewConflictError, reviewDescription } from "../../review/review.js";
 import { REVIEW_STATES, type ReviewState } from "../../review/stats.js";
 import { findCreatorIds } from "../../store/artwork-filter.js";
 import { builder } from "../builder.js";
@@ -138,6 +138,11 @@ builder.mutationField("reviewDescription", (t) =>
           "The review state the reviewer saw (UNREVIEWED in the review queue). When another verdict came meanwhile, the answer is a " +
           "ConflictError and nothing is recorded. Unset: the verdict is recorded over whatever is there.",
       }),
+      expectCurrent: t.arg.boolean({
+        description:
+          "true: the reviewer saw this description as its work's current text (the review queue, a work's page). When another text " +
+          "replaced it meanwhile, the answer is a ConflictError whose changed is the Artwork, and nothing is recorded. Unset or false: no check.",
+      }),
     },
     errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, InvalidInputError, ConflictError], directResult: true },
     resolve: async (query, _root, args, ctx) => {
@@ -146,12 +151,20 @@ builder.mutationField("reviewDescription", (t) =>
       const note = optionalText("note", args.note, TEXT_LIMITS.reviewNote);
       const reviewer = optionalText("reviewer", args.reviewer, TEXT_LIMITS.author) ?? ctx.config.API_TOKEN_NAME;
       try {
-        const { review } = await reviewDescription(ctx.db, ctx.config, { descriptionId: id, verdict: args.verdict, note, reviewer, expectedState: args.expectedState });
+        const { review } = await reviewDescription(ctx.db, ctx.config, {
+          descriptionId: id,
+          verdict: args.verdict,
+          note,
+          reviewer,
+          expectedState: args.expectedState,
+          expectCurrent: args.expectCurrent ?? false,
+        });
         return ctx.db.review.findUniqueOrThrow({ ...query, where: { id: review.id } });
       } catch (err) {
         if (err instanceof DescriptionNotFoundError) throw new NotFoundError(String(args.id), err.message);
         if (err instanceof ExperimentDescriptionError) throw new InvalidInputError("id", err.message);
         if (err instanceof ReviewConflictError) throw new ConflictError(encodeGlobalID("Description", err.descriptionId), err.message);
+        if (err instanceof ReplacedDescriptionError) throw new ConflictError(encodeGlobalID("Artwork", err.artworkId), err.message);
         throw err;
       }
     },

@@ -32,6 +32,19 @@
           current.classList.remove("none");
           var meta = document.getElementById("current-meta");
           if (meta) meta.textContent = "New · written by the model just now (reload for its history)";
+          // The verdict buttons still name the text they were made for: the server would refuse
+          // them (a ConflictError); say so here instead of letting a reviewer judge unseen.
+          var verdict = document.getElementById("verdict-form");
+          if (verdict && !verdict.getAttribute("data-stale")) {
+            verdict.setAttribute("data-stale", "true");
+            var buttons = verdict.querySelectorAll("button");
+            for (var b = 0; b < buttons.length; b++) buttons[b].disabled = true;
+            var note = document.createElement("p");
+            note.className = "notice";
+            note.setAttribute("role", "status");
+            note.textContent = "A new text replaced the one these buttons would judge: reload the page to review it.";
+            verdict.appendChild(note);
+          }
         }
       }
       if (job.error && textEl) {
