@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { backoff, retryAfter } from "../sync/http.js";
-import { checkImageDir, localPathFor } from "../sync/images.js";
+import { checkImageDir, localPathFor, sweepStaleTempFiles } from "../sync/images.js";
 
 /**
  * Where a describing process (the job worker, `describe --like`) gets the bytes of a stored image:
@@ -186,7 +186,8 @@ export function httpSource(o: HttpSourceOptions): ImageSource {
       await res.body.cancel().catch(() => undefined);
       throw new ImageTooLargeError(name, maxBytes);
     }
-    const tmp = `${file}.${process.pid}.${random().toString(36).slice(2)}.part`;
+    // Named as the sync names its temporary files, so that sweepStaleTempFiles removes one a killed worker left.
+    const tmp = `${file}.${process.pid}.${random().toString(36).slice(2)}.tmp`;
     await mkdir(dirname(file), { recursive: true }).catch((err: unknown) => {
       throw cacheProblem(name, err);
     });
@@ -237,7 +238,13 @@ export function httpSource(o: HttpSourceOptions): ImageSource {
   return {
     kind: "http",
     // The fetched images are kept in IMAGE_DIR: a worker that cannot write there says so at start.
-    ready: () => checkImageDir({ IMAGE_DIR: o.imageDir }),
+    // A worker killed mid-fetch left a temporary file; no sync or API runs beside a remote worker
+    // to sweep them, so it does, for files older than an hour (another worker's are newer).
+    async ready() {
+      await checkImageDir({ IMAGE_DIR: o.imageDir });
+      const removed = await sweepStaleTempFiles(o.imageDir);
+      if (removed) o.log?.info({ removed, dir: o.imageDir }, "removed temporary image files left by a worker that stopped mid-fetch");
+    },
     async localFile(image, signal) {
       const name = image.localPath;
       const hash = image.localHash;

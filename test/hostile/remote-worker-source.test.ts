@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
@@ -69,7 +69,7 @@ function source(o: { timeoutMs?: number; maxRetries?: number } = {}): ImageSourc
   });
 }
 
-/** Every file under the worker's IMAGE_DIR (a leftover .part would show here). */
+/** Every file under the worker's IMAGE_DIR (a leftover temporary file would show here). */
 function filesIn(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -103,6 +103,20 @@ describe("the HTTP image source (IMAGE_SOURCE_URL)", () => {
     expect(await s.localFile(img)).toBe(file);
     expect(server.requests.get(img.localPath)).toBe(1);
     expect(filesIn(workerDir)).toEqual([img.localPath]);
+  });
+
+  it("at start, removes the temporary files a worker killed mid-fetch left (older than an hour), and only those", async () => {
+    const img = images[2]!;
+    const stale = join(workerDir, `${img.localPath}.4242.abc123.tmp`);
+    const fresh = join(workerDir, `${img.localPath}.4243.def456.tmp`);
+    mkdirSync(dirname(stale), { recursive: true });
+    writeFileSync(stale, "half an image");
+    writeFileSync(fresh, "another worker's fetch in progress");
+    const twoHoursAgo = new Date(Date.now() - 7_200_000);
+    utimesSync(stale, twoHoursAgo, twoHoursAgo);
+    await source().ready();
+    expect([existsSync(stale), existsSync(fresh)]).toEqual([false, true]);
+    rmSync(fresh);
   });
 
   it("corrupted bytes: a hash mismatch, not retried, nothing kept", async () => {
