@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { backoff, retryAfter } from "../sync/http.js";
-import { checkImageDir, localPathFor, sweepStaleTempFiles } from "../sync/images.js";
+import { checkImageDir, localPathFor, sweepStaleTempFiles, syncFolder } from "../sync/images.js";
 
 /**
  * Where a describing process (the job worker, `describe --like`) gets the bytes of a stored image:
@@ -226,6 +226,7 @@ export function httpSource(o: HttpSourceOptions): ImageSource {
       await rename(tmp, file).catch((err: unknown) => {
         throw cacheProblem(name, err);
       });
+      await syncFolder(dirname(file));
       done = true;
     } finally {
       if (!done) {

@@ -283,9 +283,25 @@ export async function storeImage(imageDir: string, image: NormalizedImage): Prom
       await handle.close();
     }
     await rename(tmp, file);
+    await syncFolder(dirname(file));
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => undefined);
     throw classifyFsError(err, file);
   }
   return rel;
+}
+
+/**
+ * Puts a folder's entries on disk (fsync of the folder), after a rename into it: without it a
+ * power loss can undo the rename while the database row naming the file is kept. Best effort: a
+ * file system that cannot sync a folder is left as it is.
+ */
+export async function syncFolder(dir: string): Promise<void> {
+  const handle = await open(dir, "r").catch(() => null);
+  if (!handle) return;
+  try {
+    await handle.sync().catch(() => undefined);
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
 }
