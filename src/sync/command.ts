@@ -8,6 +8,7 @@ import { logSyncRun } from "../ops/log-events.js";
 import type { Runtime } from "../runtime.js";
 import { requireContact } from "./http.js";
 import { FINISHED_SYNC_STATUSES, runSync, type SyncOptions, type SyncProgress, type SyncSummary } from "./sync.js";
+import { dbTime } from "../store/db-clock.js";
 
 /** The lease that keeps syncs one at a time across processes. */
 export const SYNC_LEASE = "sync";
@@ -168,9 +169,11 @@ export async function syncInChildProcess(rt: Runtime, trigger: SyncTrigger, sign
 /**
  * Records as ABORTED every RUNNING run that no live holder of the sync lease is running (its
  * process was killed). Returns how many. The lease is read inside the write, so a run that starts
- * meanwhile is never touched.
+ * meanwhile is never touched. `now` is the database's clock (dbTime), as the lease's expiry is:
+ * this host's clock, a minute fast, took another host's live run for abandoned.
  */
-export async function abortAbandonedSyncRuns(db: Db, now = new Date()): Promise<number> {
+export async function abortAbandonedSyncRuns(db: Db, at?: Date): Promise<number> {
+  const now = at ?? (await dbTime(db));
   return writeTransaction(db, async (tx) => {
     const lease = await tx.lease.findUnique({ where: { name: SYNC_LEASE } });
     const live = lease && lease.expiresAt >= now && leaseHolderVerdict(lease) !== "dead" ? lease.holder : null;
