@@ -5,7 +5,7 @@ import { DeviceUnavailableError, checkDeviceInstalled } from "./device.js";
 import { startModuleThread } from "./module-thread.js";
 import { checkModelFilesPresent, type EngineOptions, type EngineParams } from "./engine.js";
 import { checkParams } from "../generation/params.js";
-import { moduleDtypes } from "./models/contract.js";
+import { ModelContractError, moduleDtypes } from "./models/contract.js";
 import type { WorkerInit, WorkerReply, WorkerRequest, SerializedError } from "./worker.js";
 import {
   type DescribeInput,
@@ -34,6 +34,7 @@ function deserializeError(e: SerializedError): Error {
   if (e.name === "EngineStoppedError") return new EngineStoppedError(e.message);
   if (e.name === "EngineOutOfMemoryError") return new EngineOutOfMemoryError(e.module ?? "?", e.rows ?? 0);
   if (e.name === "DeviceUnavailableError") return new DeviceUnavailableError(e.device ?? "cpu", e.message, e.detail ?? "");
+  if (e.name === "ModelContractError") return new ModelContractError(e.folder ?? "", e.problems ?? [e.message]);
   return Object.assign(new Error(e.message), { name: e.name });
 }
 

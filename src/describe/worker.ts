@@ -3,6 +3,7 @@ import { moduleThreadData } from "./thread-data.js";
 import { Engine, type EngineOptions, type EngineParams } from "./engine.js";
 import { DeviceUnavailableError } from "./device.js";
 import { type DescribeInput, EngineOutOfMemoryError, EngineStoppedError, ImageInputError, ModelMissingError } from "./types.js";
+import { ModelContractError } from "./models/contract.js";
 
 /**
  * The inference thread: onnxruntime-node's run() blocks the thread that calls it, so the model
@@ -36,6 +37,8 @@ export interface SerializedError {
   rows?: number;
   device?: "cpu" | "cuda" | "webgpu";
   detail?: string;
+  /** ModelContractError's problems (with `folder`). */
+  problems?: string[];
 }
 
 export type WorkerReply =
@@ -53,6 +56,7 @@ export function serializeError(err: unknown): SerializedError {
   if (err instanceof ImageInputError) return { name: err.name, message: err.message, path: err.path, reason: err.reason };
   if (err instanceof EngineOutOfMemoryError) return { name: err.name, message: err.message, module: err.module, rows: err.rows };
   if (err instanceof DeviceUnavailableError) return { name: err.name, message: err.message, device: err.device, detail: err.detail };
+  if (err instanceof ModelContractError) return { name: err.name, message: err.message, folder: err.folder, problems: err.problems };
   if (err instanceof Error) return { name: err.name, message: err.message };
   return { name: "Error", message: String(err) };
 }

@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,6 +7,8 @@ import { openDescriber } from "../../src/describe/describer.js";
 import { Engine } from "../../src/describe/engine.js";
 import { defaultGenerationParams, type Describer, EngineStoppedError, ImageInputError, ModelMissingError } from "../../src/describe/types.js";
 import { ParamOutOfRangeError } from "../../src/generation/params.js";
+import { ModelContractError } from "../../src/describe/models/contract.js";
+import { modelErrorForReaders } from "../../src/jobs/worker.js";
 import { createTinyModel, type TinyModel } from "../support/models.js";
 
 let model: TinyModel;
@@ -115,6 +118,20 @@ describe("openDescriber (worker thread)", () => {
 
   it("fails fast with ModelMissingError when the folder lacks the model", async () => {
     await expect(openDescriber(config, { modelDir: join(model.root, "empty") })).rejects.toBeInstanceOf(ModelMissingError);
+  });
+
+  it("a model that breaks the ONNX contract fails to open with ModelContractError, its problems listed (they reach the heartbeat's modelError)", async () => {
+    const broken = createTinyModel({ dtype: "fp32" });
+    try {
+      const file = join(broken.dir, "processor_config.json");
+      writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")), image_seq_len: 7 }));
+      const err = await openDescriber(config, { modelDir: broken.dir }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ModelContractError);
+      expect((err as ModelContractError).problems).toEqual([expect.stringMatching(/^processor_config.json: image_seq_len 7 != /)]);
+      expect(modelErrorForReaders(err)).toMatch(/image_seq_len 7/);
+    } finally {
+      broken.remove();
+    }
   });
 
   it("refuses work after close() with EngineStoppedError", async () => {
