@@ -13,7 +13,7 @@ import {
 import * as ort from "onnxruntime-node";
 import { decodeForModel, ImageRejectedError } from "../sync/images.js";
 import { type DtypeConfig, MODEL_MODULES, type ModelModule } from "../config.js";
-import { assertModelFolder, modelFiles, onnxFile, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder } from "./models/contract.js";
+import { assertModelFolder, modelFiles, onnxFile, type ModuleDtypes, moduleDtypes, pullCommand, readRevision, resolveModelFolder, REVISION_FILE } from "./models/contract.js";
 import { decodeTokens, type Hypothesis, targetLengthStop } from "./beam-search.js";
 import { cacheFeeds, cacheFromOutputs, emptyCache, freeBuffer, type KvCache, releaseCache } from "./kv-cache.js";
 import { type CacheReorder, checkReorderPath, defaultReorderPath, DeviceReorder, hostReorder, type ReorderPath } from "./cache-reorder.js";
@@ -126,6 +126,8 @@ export function checkModelFilesPresent(modelDir: string, dtypes: ModuleDtypes, c
     return;
   }
   const missing = modelFiles(dtypes).filter((f) => !existsSync(join(dir, f)));
+  // A pull that did not finish may have left files of two revisions side by side.
+  if (readRevision(dir)?.pending) missing.push(`${REVISION_FILE} (a models pull that did not finish)`);
   if (missing.length) throw new ModelMissingError(dir, missing, pullCommand(configured.modelId, configured.revision, dtypes));
 }
 

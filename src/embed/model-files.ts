@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config.js";
-import { DTYPE_SUFFIX, readRevision } from "../describe/models/contract.js";
+import { DTYPE_SUFFIX, readRevision, REVISION_FILE } from "../describe/models/contract.js";
 import { pullFiles, type PullOptions, type PullResult } from "../describe/models/pull.js";
 
 /**
@@ -93,6 +93,8 @@ export interface EmbedModelPresence {
 export function embedModelPresence(config: EmbedConfig): EmbedModelPresence {
   const dir = embedModelDir(config);
   const missing = [...EMBED_REQUIRED_FILES, embedOnnxFile(config.EMBED_MODEL_DTYPE)].filter((f) => !existsSync(join(dir, f)));
+  // A pull that did not finish may have left files of two revisions side by side.
+  if (readRevision(dir)?.pending) missing.push(`${REVISION_FILE} (a models pull that did not finish)`);
   return { dir, missing, modelId: config.EMBED_MODEL_ID, command: embedPullCommand(config) };
 }
 

@@ -22,8 +22,8 @@ export interface LocalHub {
   close(): Promise<void>;
 }
 
-export async function startLocalHub(modelId: string, folder: string): Promise<LocalHub> {
-  const commit = "c0ffee0123456789abcdef0123456789abcdef01";
+export async function startLocalHub(modelId: string, folder: string, options: { commit?: string } = {}): Promise<LocalHub> {
+  const commit = options.commit ?? "c0ffee0123456789abcdef0123456789abcdef01";
   const requests: LocalHub["requests"] = [];
   const cutOnce = new Map<string, number>();
   const lieSize = new Map<string, number>();

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { type Config, type Dtype, type DtypeConfig, MODEL_MODULES, type ModelModule } from "../../config.js";
 import { ModelMissingError } from "../types.js";
@@ -38,8 +38,14 @@ export interface RevisionRecord {
   /** For synthetic q4/q4f16 files: MatMulNBits' block size and accuracy_level. */
   q4?: { blockSize: number; accuracyLevel: number };
   dtypes: string[];
+  /** The files fetched from `commit` (a pending pull: those fetched so far). */
   files: string[];
   createdAt: string;
+  /**
+   * A pull in progress, or cut short: `files` lists what it has fetched from `commit`. The next
+   * pull of the same commit keeps those and fetches the rest; the folder is not loaded meanwhile.
+   */
+  pending?: boolean;
 }
 
 /** Files every model folder needs, whatever the dtype. */
@@ -77,21 +83,58 @@ export function modelFiles(dtypes: ModuleDtypes): string[] {
   return [...REQUIRED_FILES, ...MODEL_MODULES.map((m) => onnxFile(m, dtypes[m]))];
 }
 
+/** A graph names external data outside its model folder (an absolute path, or one that climbs out with ".."). */
+export class UnsafeModelFileError extends Error {
+  override name = "UnsafeModelFileError";
+}
+
+/**
+ * A file name inside a model folder, as a model's own files may name one (a graph's external data
+ * location): relative, "/"-separated, no "." or ".." segment, no backslash or NUL. A downloaded
+ * model is someone else's data: `../../.bashrc` there must not make `models pull` write it.
+ */
+export function isModelFileName(name: string): boolean {
+  if (name === "" || name.startsWith("/") || /[\\\0]/.test(name) || /^[a-z]:/i.test(name)) return false;
+  return name.split("/").every((seg) => seg !== "" && seg !== "." && seg !== "..");
+}
+
 /** Files the graphs name as external weight data (large exports), relative to the folder. */
 export function externalDataFiles(dir: string, dtypes: ModuleDtypes): string[] {
   const out: string[] = [];
   for (const m of MODEL_MODULES) {
     const file = onnxFile(m, dtypes[m]);
     if (!existsSync(join(dir, file))) continue;
-    for (const loc of readOnnxSignature(join(dir, file)).externalData) out.push(join(dirname(file), loc));
+    for (const loc of readOnnxSignature(join(dir, file)).externalData) {
+      const folder = dirname(file);
+      const name = folder === "." ? loc : `${folder}/${loc}`;
+      if (!isModelFileName(name)) throw new UnsafeModelFileError(`${file} names external data outside the model folder (${JSON.stringify(loc.slice(0, 200))}): refused`);
+      out.push(name);
+    }
   }
   return out;
 }
 
+/**
+ * The folder's record of where its files came from, or null: none, or one that cannot be read (a
+ * pull cut short while writing it; pull writes it whole or not at all now): the files are then of
+ * an unknown revision, and the next pull fetches them all again.
+ */
 export function readRevision(dir: string): RevisionRecord | null {
   const file = join(dir, REVISION_FILE);
   if (!existsSync(file)) return null;
-  return JSON.parse(readFileSync(file, "utf8")) as RevisionRecord;
+  try {
+    const record = JSON.parse(readFileSync(file, "utf8")) as RevisionRecord | null;
+    return record !== null && typeof record === "object" ? record : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes the folder's revision record whole: to a temporary file, then renamed over the old one. */
+export function writeRevision(dir: string, record: RevisionRecord): void {
+  const tmp = join(dir, `${REVISION_FILE}.${process.pid}.tmp`);
+  writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  renameSync(tmp, join(dir, REVISION_FILE));
 }
 
 export interface ResolvedModel {
@@ -120,8 +163,10 @@ export function resolveModelFiles(config: Pick<Config, "MODEL_DIR" | "MODEL_ID" 
   const dir = join(config.MODEL_DIR, config.MODEL_ID);
   const files = modelFiles(dtypes);
   const missing = files.filter((f) => !existsSync(join(dir, f)));
-  if (missing.length) throw new ModelMissingError(dir, missing, pullCommand(config.MODEL_ID, config.MODEL_REVISION, dtypes));
   const record = readRevision(dir);
+  // A pull that did not finish may have left files of two revisions side by side.
+  if (record?.pending) missing.push(`${REVISION_FILE} (a models pull that did not finish)`);
+  if (missing.length) throw new ModelMissingError(dir, missing, pullCommand(config.MODEL_ID, config.MODEL_REVISION, dtypes));
   return {
     localModelPath: config.MODEL_DIR,
     modelId: config.MODEL_ID,

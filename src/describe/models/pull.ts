@@ -1,15 +1,16 @@
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { MODEL_MODULES } from "../../config.js";
 import {
   externalDataFiles,
+  isModelFileName,
   type ModuleDtypes,
   onnxFile,
   OPTIONAL_FILES,
   readRevision,
   REQUIRED_FILES,
-  REVISION_FILE,
   type RevisionRecord,
+  writeRevision,
 } from "./contract.js";
 
 /**
@@ -104,7 +105,9 @@ async function download(
 ): Promise<number> {
   const part = partName(path, info.commit);
   let offset = existsSync(part) ? statSync(part).size : 0;
-  if (info.size !== null && offset > info.size) {
+  // A part is resumed only when it is known to be of this commit: without one (a mirror that names
+  // none) it may hold another revision's bytes, and appending would splice the two.
+  if ((info.size !== null && offset > info.size) || (info.commit === null && offset > 0)) {
     rmSync(part);
     offset = 0;
   }
@@ -222,6 +225,8 @@ export async function pullFiles(options: Omit<PullOptions, "dtypes">, plan: Pull
   let revision = options.revision;
 
   const fetchFile = async (file: string, required: boolean) => {
+    // Names come from the plan and from the graphs (external data): never a path out of the folder.
+    if (!isModelFileName(file)) throw new PullError(`${JSON.stringify(file.slice(0, 200))} is not a file name inside the model folder: refused`);
     const url = fileUrl(options.hubUrl, options.modelId, revision, file);
     const info = await head(url, options.signal);
     if (!info) {
@@ -240,8 +245,11 @@ export async function pullFiles(options: Omit<PullOptions, "dtypes">, plan: Pull
     }
     const path = join(dir, file);
     mkdirSync(dirname(path), { recursive: true });
-    const sameRevision = previous !== null && previous.commit !== null && previous.commit === result.commit;
-    if (existsSync(path) && info.size !== null && statSync(path).size === info.size && (sameRevision || previous?.commit == null)) {
+    // A file already here is kept only when the record says it was fetched from this very commit
+    // (a finished pull, or one cut short): a same-size file of another commit (`main` moved
+    // between two pulls, a mirror that names no commit) would otherwise mix two revisions.
+    const sameRevision = previous !== null && previous.commit !== null && previous.commit === result.commit && previous.files.includes(file);
+    if (existsSync(path) && info.size !== null && statSync(path).size === info.size && sameRevision) {
       result.files.push({ file, bytes: info.size, skipped: true });
       options.onProgress?.({ kind: "done", file, bytes: info.size, skipped: true });
       return;
@@ -258,22 +266,33 @@ export async function pullFiles(options: Omit<PullOptions, "dtypes">, plan: Pull
     }
     result.files.push({ file, bytes, skipped: false });
     options.onProgress?.({ kind: "done", file, bytes, skipped: false });
+    // What this pull has fetched so far, and from which commit: a pull cut short resumes from here.
+    if (result.commit) writeRevision(dir, { ...recordOf(result), pending: true });
   };
+  const recordOf = (r: PullResult): RevisionRecord => ({
+    model: options.modelId,
+    revision: options.revision,
+    commit: r.commit,
+    source: "hub",
+    dtypes: plan.dtypes,
+    files: r.files.map((f) => f.file),
+    createdAt: new Date().toISOString(),
+  });
 
   for (const f of plan.required) await fetchFile(f, true);
   for (const f of plan.optional) await fetchFile(f, false);
   for (const f of plan.graphs) await fetchFile(f, true);
   for (const f of plan.afterwards?.(dir) ?? []) await fetchFile(f, true);
 
-  const record: RevisionRecord = {
-    model: options.modelId,
-    revision: options.revision,
-    commit: result.commit,
-    source: "hub",
-    dtypes: plan.dtypes,
-    files: result.files.map((f) => f.file),
-    createdAt: new Date().toISOString(),
-  };
-  writeFileSync(join(dir, REVISION_FILE), `${JSON.stringify(record, null, 2)}\n`);
+  writeRevision(dir, recordOf(result));
+  // Every file is here whole: parts left by interrupted pulls (of this or another commit) are not needed.
+  removeParts(dir);
   return result;
+}
+
+/** Removes every `*.part` file under the model folder (GBs each, for a decoder). */
+function removeParts(dir: string): void {
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile() && entry.name.endsWith(".part")) rmSync(join(entry.parentPath, entry.name), { force: true });
+  }
 }

@@ -2,11 +2,11 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, sta
 import onnxProto from "onnx-proto";
 import * as ort from "onnxruntime-node";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../../src/config.js";
 import { pullCommand } from "../../../src/describe/models/commands.js";
-import { checkModelFolder, defaultDtypes, readRevision } from "../../../src/describe/models/contract.js";
+import { checkModelFolder, defaultDtypes, readRevision, resolveModelFiles, REVISION_FILE } from "../../../src/describe/models/contract.js";
 import { progressPrinter } from "../../../src/describe/models/progress.js";
 import { fileUrl, type PullProgress, pullModel } from "../../../src/describe/models/pull.js";
 import { startLocalHub, type LocalHub } from "../../support/hub.js";
@@ -151,7 +151,7 @@ describe("pullModel from a local hub", () => {
  * An embed_tokens graph whose table lives in an external data file, as large exports store their
  * weights; written with onnx-proto directly since synth keeps weights inline.
  */
-function writeExternalEmbed(dir: string): void {
+function writeExternalEmbed(dir: string, location = "embed_tokens.onnx_data"): void {
   const { onnx } = onnxProto;
   const table = Float32Array.from({ length: 300 * 64 }, (_, i) => Math.sin(i) * 0.02);
   writeFileSync(join(dir, "onnx/embed_tokens.onnx_data"), new Uint8Array(table.buffer));
@@ -170,7 +170,7 @@ function writeExternalEmbed(dir: string): void {
           dataType: 1,
           dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
           externalData: [
-            { key: "location", value: "embed_tokens.onnx_data" },
+            { key: "location", value: location },
             { key: "offset", value: "0" },
             { key: "length", value: String(table.byteLength) },
           ],
@@ -182,6 +182,66 @@ function writeExternalEmbed(dir: string): void {
   }).finish();
   writeFileSync(join(dir, "onnx/embed_tokens.onnx"), bytes);
 }
+
+describe("pullModel and files from other places", () => {
+  it("refuses a graph whose external data names a file outside the model folder, and writes nothing there", async () => {
+    const source = join(model.root, "climbing");
+    cpSync(model.dir, source, { recursive: true });
+    writeExternalEmbed(source, "../../../escaped.txt");
+    const other = await startLocalHub(MODEL_ID, source);
+    try {
+      await expect(pullModel({ hubUrl: other.url, modelId: MODEL_ID, revision: "main", dtypes: defaultDtypes("cpu"), modelDir })).rejects.toThrow(
+        /onnx\/embed_tokens\.onnx names external data outside the model folder \("\.\.\/\.\.\/\.\.\/escaped\.txt"\): refused/,
+      );
+      expect(other.requests.some((r) => r.path.includes("escaped"))).toBe(false);
+      expect(existsSync(join(modelDir, "escaped.txt"))).toBe(false);
+      expect(existsSync(join(dirname(modelDir), "escaped.txt"))).toBe(false);
+    } finally {
+      await other.close();
+      rmSync(source, { recursive: true, force: true });
+    }
+  });
+
+  it("a pull cut short, then the repository moved on: nothing of the first commit is kept, and the folder is not loaded in between", async () => {
+    // The second commit: same sizes, other bytes (as a push of retrained weights would be).
+    const moved = join(model.root, "moved");
+    cpSync(model.dir, moved, { recursive: true });
+    const tokenizerConfig = join(moved, "tokenizer_config.json");
+    const text = readFileSync(tokenizerConfig, "utf8");
+    const changed = text.replace(/"(\w)/, (_m, c: string) => `"${c === "x" ? "y" : "x"}`);
+    expect([changed.length, changed !== text]).toEqual([text.length, true]);
+    writeFileSync(tokenizerConfig, changed);
+    const second = await startLocalHub(MODEL_ID, moved, { commit: "b".repeat(40) });
+    try {
+      hub.cutOnce.set(DECODER, 100_000);
+      await expect(pull()).rejects.toThrow(/download interrupted/);
+      const dir = join(modelDir, MODEL_ID);
+      expect(readRevision(dir)).toMatchObject({ commit: hub.commit, pending: true });
+      const config = loadConfig({ MODEL_DIR: modelDir, MODEL_ID });
+      expect(() => resolveModelFiles(config)).toThrow(/a models pull that did not finish/);
+      await pullModel({ hubUrl: second.url, modelId: MODEL_ID, revision: "main", dtypes: defaultDtypes("cpu"), modelDir });
+      expect(readFileSync(join(dir, "tokenizer_config.json"), "utf8")).toBe(changed);
+      expect(readRevision(dir)).toMatchObject({ commit: "b".repeat(40) });
+      expect(readRevision(dir)?.pending).toBeUndefined();
+      // The first commit's part of the decoder is gone with it.
+      expect(readdirSync(join(dir, "onnx")).filter((f) => f.endsWith(".part"))).toEqual([]);
+      expect(() => resolveModelFiles(config)).not.toThrow();
+    } finally {
+      await second.close();
+      rmSync(moved, { recursive: true, force: true });
+    }
+  });
+
+  it("a revision record cut short is an unknown revision: the next pull fetches every file again", async () => {
+    await pull();
+    const dir = join(modelDir, MODEL_ID);
+    writeFileSync(join(dir, REVISION_FILE), '{"model": "Hugging');
+    expect(readRevision(dir)).toBeNull();
+    const result = await pull();
+    expect(result.files.every((f) => !f.skipped)).toBe(true);
+    expect(readRevision(dir)).toMatchObject({ commit: hub.commit });
+  });
+});
 
 describe("pullModel with external weight data", () => {
   it("fetches the data files the graphs name, and the contract requires them", async () => {
