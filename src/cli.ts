@@ -436,6 +436,8 @@ program
   .requiredOption("--to <url>", "the target: file:<path> or postgresql://user@host/database (created and migrated; must be empty)")
   .option("--batch <n>", "rows per read and per write transaction (1-10000, default 500)", positiveInt)
   .addHelpText("after", COPY_HELP)
+  // A bad argument is a usage error (exit 2), as the help says, not commander's 1.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   .action(async (opts: { to: string; batch?: number }) => {
     let config;
     try {
@@ -455,9 +457,19 @@ program
   .option("--since <date>", "only works changed or described since this date (YYYY-MM-DD or ISO date-time)")
   .option("--out <file>", "write to this file instead of stdout")
   .option("--include-inactive", "also export merged, deleted and no-longer-attributed works")
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   .action((opts: { format: string; creator: string[]; since?: string; out?: string; includeInactive?: boolean }) =>
     withDb((db, config) => exportCommand(db, config, opts, io)),
   );
+
+// A reader that went away (`artdesc status | head -1`, `| true`) is not a failure of the command:
+// the EPIPE of a later write ends it quietly (exit 0), not with an unhandled 'error' and a stack.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
 
 program.parseAsync().catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);

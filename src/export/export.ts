@@ -231,10 +231,16 @@ function toRow(r: RawRow, altTextMaxChars: number): ExportRow {
   };
 }
 
-/** One CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF; nested values as JSON. */
+/**
+ * One CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF; nested values as JSON.
+ * A text that a spreadsheet would take for a formula (it starts with =, +, -, @, a tab or a CR:
+ * titles come from Wikidata, which anyone may edit, and descriptions from a model) gets a leading
+ * apostrophe, as OWASP advises against CSV injection; numbers and booleans are written as they are.
+ */
 function csvField(v: unknown): string {
   if (v == null) return "";
-  const s = typeof v === "object" ? JSON.stringify(v) : String(v);
+  const raw = typeof v === "object" ? JSON.stringify(v) : String(v);
+  const s = typeof v === "string" && /^[=+\-@\t\r]/.test(v) ? `'${raw}` : raw;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -312,10 +318,18 @@ async function writeRows(db: Db, options: ExportOptions, write: (chunk: string) 
 
 /** Parses --since: an ISO date ("2026-11-01") or date-time; throws ExportOptionsError otherwise. */
 export function parseSince(value: string): Date {
-  const ok = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim());
-  const d = new Date(value.trim());
-  if (!ok || Number.isNaN(d.getTime())) {
+  const text = value.trim();
+  const m = /^(\d{4})-(\d{2})-(\d{2})([T ](\d{2}):(\d{2})(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(text);
+  const d = new Date(text);
+  // Date rolls an impossible day over (2026-02-31 is 2026-03-03): the calendar date must be real.
+  const real = m !== null && isCalendarDate(Number(m[1]), Number(m[2]), Number(m[3])) && (m[5] === undefined || (Number(m[5]) < 24 && Number(m[6]) < 60));
+  if (!real || Number.isNaN(d.getTime())) {
     throw new ExportOptionsError(`--since "${value}" is not a date: use YYYY-MM-DD or an ISO date-time`);
   }
   return d;
+}
+
+function isCalendarDate(year: number, month: number, day: number): boolean {
+  const d = new Date(Date.UTC(year, month - 1, day));
+  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
 }

@@ -1,4 +1,5 @@
 import { createWriteStream } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
 import { once } from "node:events";
 import type { Writable } from "node:stream";
 import { type Config, loadConfig } from "../config.js";
@@ -206,8 +207,12 @@ export async function exportCommand(
     }
     throw err;
   }
-  const out = options.out ? createWriteStream(options.out) : io.stdout;
-  if (options.out) await once(out, "open");
+  // A file is written beside its final name and renamed over it once whole and on disk: an export
+  // cut short (Ctrl-C, a full disk, a database error) never leaves a short file that looks finished,
+  // and the previous export stays until the new one replaces it.
+  const partial = options.out ? `${options.out}.${process.pid}.${Math.random().toString(36).slice(2)}.part` : null;
+  const out = partial ? createWriteStream(partial, { flags: "wx" }) : io.stdout;
+  if (partial) await once(out, "open");
   let n: number;
   try {
     n = await writeExport(db, out, {
@@ -217,17 +222,28 @@ export async function exportCommand(
       includeInactive: options.includeInactive,
       altTextMaxChars: config.ALT_TEXT_MAX_CHARS,
     });
+    if (partial) {
+      out.end();
+      await once(out, "finish");
+      const written = await open(partial, "r+");
+      try {
+        await written.sync();
+      } finally {
+        await written.close();
+      }
+      await rename(partial, options.out!);
+    }
   } catch (err) {
+    if (partial) {
+      out.destroy();
+      await rm(partial, { force: true }).catch(() => undefined);
+    }
     // The reader closed the pipe (`artdesc export ... | head`): not a failure of the export.
-    if ((err as NodeJS.ErrnoException).code === "EPIPE") {
+    if (!partial && (err as NodeJS.ErrnoException).code === "EPIPE") {
       out.on("error", () => {}); // later writes still queued fail the same way
       return 0;
     }
     throw err;
-  }
-  if (options.out) {
-    out.end();
-    await once(out, "finish");
   }
   print(io.stderr, `exported ${n} artworks${options.out ? ` to ${options.out}` : ""}`);
   return 0;

