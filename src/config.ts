@@ -257,6 +257,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const together = generationConfigProblems(result.data);
   if (result.data.UI_REQUIRE_SIGN_IN && !result.data.API_TOKEN) together.push("UI_REQUIRE_SIGN_IN=true: needs API_TOKEN (sign-in uses it), or nobody could open the UI");
+  // A live process must never look dead between two beats: its jobs would be handed to another
+  // worker (work done twice, an attempt burned) and `status --check` would fail it.
+  if (result.data.HEARTBEAT_STALE_S < 2 * result.data.HEARTBEAT_INTERVAL_S) {
+    together.push(
+      `HEARTBEAT_STALE_S=${result.data.HEARTBEAT_STALE_S}: must be at least twice HEARTBEAT_INTERVAL_S (${result.data.HEARTBEAT_INTERVAL_S}), or a live process looks dead between two beats`,
+    );
+  }
   if (together.length) throw new ConfigError(together);
   const ladderOverDefaults = ladderProblems(result.data.REVIEW_FALLBACK_LADDER, paramsFromConfig(result.data));
   if (ladderOverDefaults.length) {

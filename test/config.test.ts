@@ -62,6 +62,11 @@ describe("loadConfig", () => {
     expect((error as ConfigError).problems).toHaveLength(8); // MODEL_DTYPE reports the bad dtype and the modules left without one
   });
 
+  it("refuses a heartbeat that would look stale between two beats", () => {
+    expect(() => loadConfig({ HEARTBEAT_INTERVAL_S: "10", HEARTBEAT_STALE_S: "15" })).toThrow(/HEARTBEAT_STALE_S=15: must be at least twice HEARTBEAT_INTERVAL_S \(10\)/);
+    expect(loadConfig({ HEARTBEAT_INTERVAL_S: "10", HEARTBEAT_STALE_S: "20" }).HEARTBEAT_STALE_S).toBe(20);
+  });
+
   it("documents every variable in the README's configuration table", async () => {
     const { readFileSync } = await import("node:fs");
     const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
