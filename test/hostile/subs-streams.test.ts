@@ -51,7 +51,7 @@ async function gauges(): Promise<{ streams: number; jobs: number }> {
 
 async function startServer(env: Record<string, string> = {}): Promise<string> {
   const config = loadConfig({ API_TOKEN: TOKEN, GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT: "500", ...env });
-  const { server } = createHttpApp({ db: t.db, config }, [metricsRoute(createMetricsRegistry(t.db, { defaultMetrics: false }))]);
+  const { server } = createHttpApp({ db: t.db, config }, [metricsRoute(createMetricsRegistry(t.db, { defaultMetrics: false }), 0)]);
   servers.push(server);
   const { base } = await serveOnFreePort(server);
   metricsBase = base;

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
-import { createMetricsRegistry, METRICS_REUSE_MS, metricsRoute } from "../../src/ops/metrics.js";
+import { createMetricsRegistry, metricsRoute } from "../../src/ops/metrics.js";
+
+/** How long a reading answers scrapes here (the default, METRICS_REUSE_MS, is 10 s). */
+const REUSE_MS = 300;
 import { createHttpApp } from "../../src/server.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { addDescription, makeArtwork } from "../support/factories.js";
@@ -18,7 +21,7 @@ beforeAll(async () => {
   t = await createTestDb();
   const config = loadConfig({ API_TOKEN: TOKEN, REVIEW_FALLBACK_LADDER: "none" });
   yoga = createGraphqlApp({ db: t.db, config });
-  const { server } = createHttpApp({ db: t.db, config }, [metricsRoute(createMetricsRegistry(t.db, { defaultMetrics: false }))]);
+  const { server } = createHttpApp({ db: t.db, config }, [metricsRoute(createMetricsRegistry(t.db, { defaultMetrics: false }), REUSE_MS)]);
   ({ base, close } = await serveOnFreePort(server));
 });
 afterAll(async () => {
@@ -87,9 +90,9 @@ describe("quality stats and metrics", () => {
     expect(value('artdesc_reviews_total{verdict="APPROVED"}')).toBe(1);
     expect(value('artdesc_reviews_total{verdict="NEEDS_WORK"}')).toBe(1);
 
-    // Counted from the database at the next reading (one a second at most): a verdict from another process shows.
+    // Counted from the database at the next reading (one per reuse time at most): a verdict from another process shows.
     await review(da.id, "APPROVED");
-    await new Promise((r) => setTimeout(r, METRICS_REUSE_MS + 50));
+    await new Promise((r) => setTimeout(r, REUSE_MS + 50));
     const again = await (await fetch(`${base}/metrics`)).text();
     expect(again).toContain('artdesc_reviews_total{verdict="APPROVED"} 2');
   });
