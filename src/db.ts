@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import type pg from "pg";
@@ -186,7 +187,8 @@ const readers = new WeakMap<Db, Database.Database>();
 const postgresUrls = new WeakMap<Db, string>();
 const postgresProbes = new WeakMap<Db, Promise<pg.Client>>();
 const adapters = new WeakMap<Db, SerialSqliteAdapterFactory>();
-const probes = new WeakMap<Db, Database.Database>();
+/** The health probe's own connection, and the file it opened (device and inode). */
+const probes = new WeakMap<Db, { connection: Database.Database; dev: number; ino: number }>();
 
 /**
  * A SQLite-only operation (the serial writer's status and probes, the raw read connection) was
@@ -292,15 +294,23 @@ async function probePostgresWrite(db: Db, waitMs: number): Promise<"ok" | "busy"
  */
 export function probeRead(db: Db): void | Promise<void> {
   if (kinds.get(db) === "postgresql") return probePostgresRead(db);
+  const file = files.get(db);
+  if (!file) throw new Error("probeRead needs an open client made by createDb");
   let probe = probes.get(db);
   if (!probe) {
-    const file = files.get(db);
-    if (!file) throw new Error("probeRead needs an open client made by createDb");
-    probe = new Database(file, { fileMustExist: true, timeout: 200 });
-    probe.pragma("query_only = ON");
+    const connection = new Database(file, { fileMustExist: true, timeout: 200 });
+    connection.pragma("query_only = ON");
+    const { dev, ino } = statSync(file);
+    probe = { connection, dev, ino };
     probes.set(db, probe);
   }
-  probe.pragma("schema_version");
+  // An open connection keeps reading a file that was deleted or replaced (a restore by copying a
+  // new file in): this process's connections still hold the old one, so the process is not healthy.
+  const now = statSync(file, { throwIfNoEntry: false });
+  if (!now || now.dev !== probe.dev || now.ino !== probe.ino) {
+    throw new Error(`the database file ${file} was ${now ? "replaced" : "deleted"} while this process had it open: restart the process`);
+  }
+  probe.connection.pragma("schema_version");
 }
 
 /** How long the PostgreSQL read probe waits to connect, and for its answer. */
@@ -356,7 +366,7 @@ export async function closeDb(db: Db): Promise<void> {
   if (postgresProbe) await postgresProbe.then((c) => c.end()).catch(() => {});
   readers.get(db)?.close();
   readers.delete(db);
-  probes.get(db)?.close();
+  probes.get(db)?.connection.close();
   probes.delete(db);
   adapters.delete(db);
   files.delete(db);

@@ -1,4 +1,4 @@
-import { renameSync } from "node:fs";
+import { copyFileSync, renameSync } from "node:fs";
 import { createServer } from "node:http";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { DATABASE_UNAVAILABLE, healthRoutes } from "../../src/api/health.js";
@@ -64,4 +64,26 @@ it.skipIf(onPostgres)("a database that cannot be read: 503 with a fixed word, th
     renameSync(moved, t.file);
   }
   expect(JSON.parse((await probe("/health")).text)).toEqual({ status: "ok", database: "ok" });
+});
+
+// SQLite: an open connection keeps reading a file that was deleted or replaced; the process, whose
+// connections all hold the old file, is not healthy then (a restore must restart it).
+it.skipIf(onPostgres)("a database file deleted or replaced while the process has it open: 503 until the same file is back", async () => {
+  expect((await probe("/health")).status).toBe(200);
+  const moved = `${t.file}.moved`;
+  renameSync(t.file, moved);
+  try {
+    expect((await probe("/health")).status).toBe(503);
+    expect((await probe("/ready")).status).toBe(503);
+  } finally {
+    renameSync(moved, t.file);
+  }
+  // The same file back under its name: healthy again.
+  expect((await probe("/health")).status).toBe(200);
+  // A copy put in its place (a restore): another file, which this process's connections do not hold.
+  copyFileSync(t.file, `${t.file}.copy`);
+  renameSync(`${t.file}.copy`, t.file);
+  const answer = await probe("/health");
+  expect(answer.status).toBe(503);
+  expect(answer.text).not.toContain(t.dir);
 });
