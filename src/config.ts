@@ -121,6 +121,11 @@ const schema = z.object({
     .string()
     .regex(/^(file:.+|postgres(ql)?:\/\/.+)/i, "must be a SQLite URL like file:./data/artdesc.db or a PostgreSQL URL like postgresql://user@host/db")
     .default("file:./data/artdesc.db"),
+  /**
+   * PostgreSQL: connections each process may hold (its pool; one more for the health probe). Every
+   * API process (API_WORKERS), daemon and worker has its own: keep their sum under max_connections.
+   */
+  DATABASE_POOL_SIZE: int(1, 1000).default(10),
   PORT: int(0, 65535).default(4000),
   HOST: z.string().min(1).default("0.0.0.0"),
   IMAGE_DIR: z.string().min(1).default("data/images"),

@@ -58,6 +58,8 @@ export interface DbOptions {
    * waits for this client's writer (default true; false only to show what it prevents).
    */
   separateReader?: boolean;
+  /** PostgreSQL: the most pooled connections this client opens (DATABASE_POOL_SIZE; default 10). */
+  poolSize?: number;
 }
 
 /**
@@ -231,7 +233,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
  * Unix socket when it is down), a pool that gave no connection in time (P2024), or SQLSTATE class
  * 08 (connection), 57P01-57P03 (shutting down, starting up) or 53300 (too many connections).
  */
-const POSTGRES_UNAVAILABLE = /^(ECONNREFUSED|ECONNRESET|EPIPE|ENOENT|ETIMEDOUT|EHOSTUNREACH|P1001|P1002|P1017|P2024|08...|57P0[123]|53300)$/;
+// P2037 and SQLSTATE 53300: the server has no connection left (too many processes' pools).
+const POSTGRES_UNAVAILABLE = /^(ECONNREFUSED|ECONNRESET|EPIPE|ENOENT|ETIMEDOUT|EHOSTUNREACH|P1001|P1002|P1017|P2024|P2037|08...|57P0[123]|53300)$/;
 
 function isPostgresUnavailable(err: unknown): boolean {
   // A raw query's failure (P2010) carries the SQLSTATE in meta instead (dataVersion, the probes, src/store/sql.ts statements).

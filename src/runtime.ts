@@ -15,6 +15,7 @@ export async function openRuntime(env: NodeJS.ProcessEnv = process.env): Promise
   const log = createLogger(config.LOG_LEVEL);
   const { db, applied } = await openDatabase(config.DATABASE_URL, {
     onWriteFailure: (err, what) => log.error({ err, what }, "database write failed"),
+    poolSize: config.DATABASE_POOL_SIZE,
   });
   if (applied.length) log.info({ applied }, "database migrated");
   return { config, db, log };

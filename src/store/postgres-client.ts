@@ -21,6 +21,8 @@ export async function createPostgresClient(databaseUrl: string, options: DbOptio
     connectionString: databaseUrl,
     // How long a query waits for a free pooled connection, and for a lock held by another session.
     connectionTimeoutMillis: options.busyTimeoutMs ?? 15_000,
+    // Each process has its own pool: their sum must stay under the server's max_connections.
+    max: options.poolSize ?? 10,
     options: `-c lock_timeout=${options.busyTimeoutMs ?? 15_000}`,
   });
   const db = withQueryLog(options.onQuery, (log) => new PrismaClient({ adapter, log }));
