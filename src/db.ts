@@ -108,22 +108,44 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
  * that cannot be opened (a folder, a file that is not SQLite, a place that cannot be created or
  * written) is a ConfigError that names the variable.
  */
-export async function openDatabase(databaseUrl: string, options: DbOptions = {}): Promise<{ db: Db; applied: string[] }> {
-  let applied: string[];
+export async function openDatabase(
+  databaseUrl: string,
+  options: DbOptions & { allowUnfinishedCopy?: boolean } = {},
+): Promise<{ db: Db; applied: string[] }> {
+  let opened: { db: Db; applied: string[] };
   if (databaseKind(databaseUrl) === "postgresql") {
     try {
-      ({ applied } = await migratePostgres(databaseUrl));
-      return { db: await createDb(databaseUrl, options), applied };
+      const { applied } = await migratePostgres(databaseUrl);
+      opened = { db: await createDb(databaseUrl, options), applied };
     } catch (err) {
       throw postgresOpenFailure(databaseUrl, err) ?? err;
     }
+  } else {
+    try {
+      const { applied } = migrate(sqlitePath(databaseUrl));
+      opened = { db: await createDb(databaseUrl, options), applied };
+    } catch (err) {
+      throw openFailure(databaseUrl, err) ?? err;
+    }
   }
-  try {
-    ({ applied } = migrate(sqlitePath(databaseUrl)));
-    return { db: await createDb(databaseUrl, options), applied };
-  } catch (err) {
-    throw openFailure(databaseUrl, err) ?? err;
-  }
+  if (!options.allowUnfinishedCopy) await refuseUnfinishedCopy(opened.db, databaseUrl);
+  return opened;
+}
+
+/** The Lease row that marks a database as the target of `artdesc db copy` until the copy is verified. */
+export const COPY_MARKER = "artdesc-db-copy";
+
+/**
+ * A database a `db copy` is still filling (interrupted, or not verified) looks whole to everything
+ * else: every work without its current description, tables missing. Nothing but the copy may open it.
+ */
+async function refuseUnfinishedCopy(db: Db, databaseUrl: string): Promise<void> {
+  const marker = await db.lease.findUnique({ where: { name: COPY_MARKER }, select: { holder: true } });
+  if (!marker) return;
+  await closeDb(db);
+  throw new ConfigError([
+    `DATABASE_URL=${JSON.stringify(redactPassword(databaseUrl))}: this database is the target of an artdesc db copy that did not finish (or did not verify): run the same db copy again to finish it, or copy into a new, empty database`,
+  ]);
 }
 
 /**

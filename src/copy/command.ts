@@ -58,7 +58,8 @@ export async function dbCopyCommand(config: Config, options: { to: string; batch
       return COPY_EXIT.usage;
     }
     try {
-      target = (await openDatabase(to.url)).db;
+      // The target may be this copy's, interrupted: finishing it is what the command is for.
+      target = (await openDatabase(to.url, { allowUnfinishedCopy: true })).db;
     } catch (err) {
       // Its messages name DATABASE_URL; here the URL came from --to.
       if (err instanceof ConfigError) return cannotOpen(err.problems.map((p) => p.replace(/^DATABASE_URL=("[^"]*"|\S+): /, "")).join("; "));

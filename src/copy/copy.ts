@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
-import { type Db, kindOf, Prisma } from "../db.js";
+import { COPY_MARKER, type Db, kindOf, Prisma } from "../db.js";
 import { getDatamodel } from "../generated/pothos-types.js";
 import { rebuildSearchIndex } from "../search/search.js";
 import { compareTables, TableHash, type TableVerdict } from "./hash.js";
@@ -23,8 +23,9 @@ export function schemaPlan(): CopyPlan {
   return copyPlan(getDatamodel().datamodel as unknown as DataModel);
 }
 
-/** The Lease row that marks a target as being filled by a copy (leases are otherwise not copied). */
-export const COPY_MARKER = "artdesc-db-copy";
+// COPY_MARKER: the Lease row that marks a target as being filled by a copy (leases are otherwise
+// not copied); openDatabase refuses to open such a target for anything but the copy.
+export { COPY_MARKER };
 
 /** The target has rows and is not an interrupted copy of this source. */
 export class TargetNotEmptyError extends Error {

@@ -81,6 +81,12 @@ describe("db copy killed mid-table and run again", () => {
     expect(killed.artworks).toBeLessThan(WORKS);
     expect(killed.artworks % Number(BATCH)).toBe(0);
     expect(killed.marker).toBe(1);
+    // Half a mirror looks whole to everything else (every work without its description): nothing
+    // but the copy opens it.
+    const early = runCli(["export", "--format", "jsonl"], { DATABASE_URL: to });
+    const refused = await early.exit;
+    expect(refused.code, early.output()).toBe(2);
+    expect(early.output()).toMatch(/this database is the target of an artdesc db copy that did not finish/);
 
     const again = runCli(["db", "copy", "--to", to, "--batch", BATCH], { DATABASE_URL: from });
     const { code } = await again.exit;
