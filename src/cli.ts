@@ -422,8 +422,9 @@ program
   .description("Last sync, jobs, worker heartbeats, throughput and backlog")
   .option("--check", "exit 1 when a heartbeat is stale (for container health checks)")
   .option("--role <role>", "with --check: only heartbeats of this role (worker, daemon, start), and at least one must exist")
+  .option("--this-host", "with --check: only the processes on this host (a container's own health check)")
   .option("--json", "print the status as JSON")
-  .action((opts: { check?: boolean; role?: string; json?: boolean }) => withDb((db, config) => statusCommand(db, config, opts, io)));
+  .action((opts: { check?: boolean; role?: string; thisHost?: boolean; json?: boolean }) => withDb((db, config) => statusCommand(db, config, opts, io)));
 
 program
   .command("db")

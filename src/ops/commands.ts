@@ -1,6 +1,7 @@
 import { createWriteStream } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { once } from "node:events";
+import { hostname } from "node:os";
 import type { Writable } from "node:stream";
 import { type Config, loadConfig } from "../config.js";
 import { type Db, openDatabase } from "../db.js";
@@ -103,7 +104,7 @@ export async function rebuildSearchIndexCommand(db: Db, io: CommandIo): Promise<
 export async function statusCommand(
   db: Db,
   config: Config,
-  options: { check?: boolean; role?: string; json?: boolean; now?: Date },
+  options: { check?: boolean; role?: string; thisHost?: boolean; json?: boolean; now?: Date; hostname?: string },
   io: CommandIo,
 ): Promise<number> {
   if (options.role != null && !(HEARTBEAT_ROLES as readonly string[]).includes(options.role)) {
@@ -116,7 +117,8 @@ export async function statusCommand(
     now: options.now,
     schedule: { cron: config.SYNC_CRON, timezone: config.SYNC_TIMEZONE },
   });
-  const check = checkHeartbeats(status, options.role);
+  // --this-host: only this machine's (this container's) processes, as a container's health check wants.
+  const check = checkHeartbeats(status, options.role, options.thisHost ? (options.hostname ?? hostname()) : undefined);
   const semantic = await semanticSearchStatus(db, config);
   if (options.json) print(io.stdout, JSON.stringify({ ...status, semanticSearch: semantic }, null, 2));
   else print(io.stdout, `${formatStatus(status)}\nSemantic    ${semantic.enabled ? "on" : "off"}: ${semantic.message}`);
@@ -125,7 +127,7 @@ export async function statusCommand(
       for (const p of check.problems) print(io.stderr, `stale: ${p}`);
       return 1;
     }
-    print(io.stderr, options.role ? `ok: ${options.role} heartbeat fresh` : "ok: no stale heartbeat");
+    print(io.stderr, options.role ? `ok: ${options.role} heartbeat fresh${options.thisHost ? " on this host" : ""}` : "ok: no stale heartbeat");
   }
   return 0;
 }

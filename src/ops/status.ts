@@ -154,15 +154,20 @@ export const HEARTBEAT_ROLES = ["worker", "daemon", "start"] as const;
 
 /**
  * The liveness check behind `artdesc status --check`: fails when a recorded heartbeat (of `role`,
- * if given) is older than HEARTBEAT_STALE_S, or when `role` is given and no process of it beats.
- * A process that stops cleanly removes its heartbeat row, so every row is one that should be alive.
+ * if given; on `hostname`, if given: a container's own check) is older than HEARTBEAT_STALE_S, or
+ * when no process of the role beats. A process that stops cleanly removes its heartbeat row, so a
+ * stale row is one that died; it no longer counts once a process of the same role started after it
+ * on the same host (a supervisor restarted it), or its row would fail every check for the week it
+ * is kept.
  */
-export function checkHeartbeats(status: Status, role?: string): HeartbeatCheck {
-  const beats = status.heartbeats.filter((b) => role == null || b.role === role);
+export function checkHeartbeats(status: Status, role?: string, hostname?: string): HeartbeatCheck {
+  const beats = status.heartbeats.filter((b) => (role == null || b.role === role) && (hostname == null || b.hostname === hostname));
+  const replaced = (dead: HeartbeatStatus) =>
+    beats.some((b) => b !== dead && b.alive && b.role === dead.role && b.hostname === dead.hostname && b.startedAt.getTime() >= dead.beatAt.getTime());
   const problems = beats
-    .filter((b) => !b.alive)
+    .filter((b) => !b.alive && !replaced(b))
     .map((b) => `${b.role} ${b.id} (pid ${b.pid} on ${b.hostname}) last beat ${Math.round(b.ageSeconds)} s ago`);
   // No heartbeat at all is no proof of health: nothing that beats has ever run against this database.
-  if (beats.length === 0) problems.push(role != null ? `no ${role} heartbeat recorded` : "no heartbeat recorded");
+  if (beats.length === 0) problems.push(`no ${role != null ? `${role} ` : ""}heartbeat recorded${hostname != null ? ` on ${hostname}` : ""}`);
   return { ok: problems.length === 0, problems };
 }

@@ -96,6 +96,33 @@ describe("status", () => {
     expect(checkHeartbeats(relaxed).ok).toBe(true);
   });
 
+  it("a dead process's row stops failing the check once a process of its role started after it on its host; --this-host judges one host", async () => {
+    const db = await createTestDb();
+    try {
+      const at = (minutesAgo: number) => new Date(now.getTime() - minutesAgo * 60_000);
+      await db.db.heartbeat.createMany({
+        data: [
+          // gpu1: a worker killed 10 minutes ago, and the one its supervisor started 5 minutes ago.
+          { id: "worker@gpu1:10", role: "worker", pid: 10, hostname: "gpu1", startedAt: at(60), beatAt: at(10) },
+          { id: "worker@gpu1:11", role: "worker", pid: 11, hostname: "gpu1", startedAt: at(5), beatAt: at(0) },
+          // gpu2: a worker whose host was lost; nothing replaced it.
+          { id: "worker@gpu2:20", role: "worker", pid: 20, hostname: "gpu2", startedAt: at(60), beatAt: at(30) },
+        ],
+      });
+      const s = await getStatus(db.db, { staleAfterS: 60, now });
+      expect(checkHeartbeats(s, "worker")).toEqual({ ok: false, problems: ["worker worker@gpu2:20 (pid 20 on gpu2) last beat 1800 s ago"] });
+      expect(checkHeartbeats(s, "worker", "gpu1")).toEqual({ ok: true, problems: [] });
+      expect(checkHeartbeats(s, "worker", "gpu2").ok).toBe(false);
+      expect(checkHeartbeats(s, "worker", "gpu3")).toEqual({ ok: false, problems: ["no worker heartbeat recorded on gpu3"] });
+      const io = commandIo();
+      expect(await statusCommand(db.db, config, { check: true, role: "worker", thisHost: true, hostname: "gpu1", now }, io)).toBe(0);
+      expect(io.stderr.text).toContain("ok: worker heartbeat fresh on this host");
+      expect(await statusCommand(db.db, config, { check: true, role: "worker", now }, io)).toBe(1);
+    } finally {
+      await db.close();
+    }
+  });
+
   it("fails the check when no process ever beat against this database", async () => {
     const empty = await createTestDb();
     try {
