@@ -1,6 +1,9 @@
+import { existsSync, statSync } from "node:fs";
+import Database from "better-sqlite3";
 import pg from "pg";
+import { getDatamodel } from "../generated/pothos-types.js";
 import { type Config, ConfigError } from "../config.js";
-import { closeDb, type Db, openDatabase, redactPassword } from "../db.js";
+import { closeDb, type Db, openDatabase, redactPassword, sqlitePath } from "../db.js";
 import type { CommandIo } from "../ops/commands.js";
 import { copyDatabase, SameDatabaseError, TargetNotEmptyError, UnrepresentableValueError } from "./copy.js";
 import { formatVerdicts } from "./hash.js";
@@ -56,6 +59,13 @@ export async function dbCopyCommand(config: Config, options: { to: string; batch
       if (!(err instanceof ConfigError)) throw err;
       print(io.stderr, err.message);
       return COPY_EXIT.usage;
+    }
+    // Before anything is created or migrated in it: a database that holds another application's
+    // tables is not a target (its own tables would look empty to the emptiness check below).
+    const foreign = await foreignTables(to);
+    if (foreign.length) {
+      print(io.stderr, `--to ${JSON.stringify(to.shown)}: ${new TargetNotEmptyError(`it holds tables that are not artdesc's (${foreign.slice(0, 5).join(", ")}${foreign.length > 5 ? `, and ${foreign.length - 5} more` : ""})`).message}`);
+      return COPY_EXIT.refused;
     }
     try {
       // The target may be this copy's, interrupted: finishing it is what the command is for.
@@ -113,6 +123,49 @@ async function probePostgres(url: string): Promise<string | null> {
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/** artdesc's own tables: its models', the migration history, the search index's, and the database's own. */
+function isArtdescTable(name: string, models: ReadonlySet<string>): boolean {
+  return models.has(name) || name === "_prisma_migrations" || /^(artwork_fts|artdesc_|sqlite_)/.test(name);
+}
+
+/**
+ * Tables in the target (before it is migrated) that are not artdesc's; none for a file that does not
+ * exist yet, and none for a target that cannot be read (opening it next says why, as a usage error).
+ */
+async function foreignTables(to: { kind: "sqlite" | "postgresql"; url: string }): Promise<string[]> {
+  try {
+    return await listForeignTables(to);
+  } catch {
+    return [];
+  }
+}
+
+async function listForeignTables(to: { kind: "sqlite" | "postgresql"; url: string }): Promise<string[]> {
+  const models = new Set(Object.keys((getDatamodel().datamodel as { models: Record<string, unknown> }).models));
+  let names: string[];
+  if (to.kind === "postgresql") {
+    const client = new pg.Client({ connectionString: to.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+    client.on("error", () => {});
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`);
+      names = rows.map((r) => r.name);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  } else {
+    const file = sqlitePath(to.url);
+    if (!existsSync(file) || !statSync(file).isFile() || statSync(file).size === 0) return [];
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      names = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((r) => r.name);
+    } finally {
+      db.close();
+    }
+  }
+  return names.filter((n) => !isArtdescTable(n, models)).sort();
 }
 
 /** Processes of a deployment whose heartbeat is fresh: they may write while the copy runs. */

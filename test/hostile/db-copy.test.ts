@@ -1,5 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import Database from "better-sqlite3";
+import pg from "pg";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
@@ -145,6 +147,26 @@ describe("a target that is not empty", () => {
       await closeDb(db2);
     }
   }, 180_000);
+
+  it("is refused with exit 3, before anything is created in it, when it holds another application's tables (PostgreSQL and SQLite)", async () => {
+    const pgUrl = await server.createDatabase();
+    const client = new pg.Client({ connectionString: pgUrl });
+    await client.connect();
+    await client.query("CREATE TABLE accounts (id integer PRIMARY KEY, name text); INSERT INTO accounts VALUES (1, 'Ana')");
+    await client.end();
+    const file = join(dir, "other-app.db");
+    const other = new Database(file);
+    other.exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO accounts VALUES (1, 'Ana');");
+    other.close();
+    for (const url of [pgUrl, `file:${file}`]) {
+      const r = await inProcess(url);
+      expect(r.code, url).toBe(COPY_EXIT.refused);
+      expect(r.err).toMatch(/the target database is not empty: it holds tables that are not artdesc's \(accounts\)/);
+    }
+    const after = new Database(file, { readonly: true });
+    expect(after.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all()).toEqual([{ name: "accounts" }]);
+    after.close();
+  }, 120_000);
 
   it("is refused when it is the source itself, however the URL is spelled", async () => {
     const file = sourceUrl.slice("file:".length);
