@@ -197,6 +197,7 @@ export async function fetchImageinfo(
   titles: string[],
   thumbWidth: number,
   signal?: AbortSignal,
+  retries = 2,
 ): Promise<{ infos: Map<string, FileInfo>; unreadable: Map<string, string> }> {
   const infos = new Map<string, FileInfo>();
   const unreadable = new Map<string, string>();
@@ -205,32 +206,41 @@ export async function fetchImageinfo(
     const pages = new Map<string, Page>();
     const aliases = new Map<string, string>();
     const broken = new Map<string, string>();
-    let cont: Record<string, string> | undefined = {};
-    for (let guard = 0; cont && guard < 100; guard++) {
-      const parsed: ReturnType<typeof parseImageinfo> = await http.json(imageinfoUrl(apiUrl, batch, thumbWidth, cont), { signal, parse: parseImageinfo });
-      for (const [t, p] of parsed.pages) {
-        const prev = pages.get(t);
-        // A continued answer repeats pages; keep the one that carries imageinfo.
-        if (!prev?.imageinfo) pages.set(t, p);
+    let unread = new Map<string, string>();
+    // A page missing from an answer, or one without what was asked for, may be a passing glitch:
+    // the batch is asked again (what it already gave is kept), `retries` times, before those files fail.
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      let cont: Record<string, string> | undefined = {};
+      for (let guard = 0; cont && guard < 100; guard++) {
+        const parsed: ReturnType<typeof parseImageinfo> = await http.json(imageinfoUrl(apiUrl, batch, thumbWidth, cont), { signal, parse: parseImageinfo });
+        for (const [t, p] of parsed.pages) {
+          const prev = pages.get(t);
+          // A continued answer repeats pages; keep the one that carries imageinfo.
+          if (!prev?.imageinfo) pages.set(t, p);
+          if (p.imageinfo?.length) broken.delete(t);
+        }
+        for (const [t, why] of parsed.broken) if (!pages.get(t)?.imageinfo) broken.set(t, why);
+        for (const [a, b] of parsed.aliases) aliases.set(a, b);
+        cont = parsed.cont;
       }
-      for (const [t, why] of parsed.broken) broken.set(t, why);
-      for (const [a, b] of parsed.aliases) aliases.set(a, b);
-      cont = parsed.cont;
+      unread = new Map();
+      for (const t of batch) {
+        const final = resolveTitle(t, aliases);
+        const page = pages.get(final);
+        if (broken.has(final) && !page?.imageinfo?.length) unread.set(t, broken.get(final)!);
+        else if (!page) unread.set(t, `Commons did not answer for ${t}`);
+        // Once `continue` is done, a file that exists has had its imageinfo in one of the answers
+        // (MediaWiki answers a File: page with no file, imagerepository "", without one).
+        else if (page.missing === undefined && page.invalid === undefined && !page.imageinfo?.length) {
+          unread.set(t, broken.get(final) ?? `Commons never answered with the record of ${t}`);
+        }
+      }
+      if (unread.size === 0) break;
     }
     for (const t of batch) {
-      const final = resolveTitle(t, aliases);
-      const page = pages.get(final);
-      if (!page) {
-        unreadable.set(t, broken.get(final) ?? "Commons did not answer for this file");
-        continue;
-      }
-      // Once `continue` is done, a file that exists has had its imageinfo in one of the answers
-      // (MediaWiki answers a File: page with no file, imagerepository "", without one).
-      if (page.missing === undefined && page.invalid === undefined && !page.imageinfo?.length) {
-        unreadable.set(t, broken.get(final) ?? "Commons never answered with the record of this file");
-        continue;
-      }
-      infos.set(t, fileInfo(t, page));
+      const why = unread.get(t);
+      if (why !== undefined) unreadable.set(t, why);
+      else infos.set(t, fileInfo(t, pages.get(resolveTitle(t, aliases))));
     }
   }
   return { infos, unreadable };

@@ -388,7 +388,9 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
   if (todo.length && unreadable === todo.length) {
     throw new SyncRunError(`no work's details could be read (${todo.length} works); see the run's failures`);
   }
-  if (images.recordsAsked && images.recordsUnreadable === images.recordsAsked) {
+  // Commons as a whole could not be read: every record asked for, of several files, failed. One
+  // file alone that keeps failing (an odd record, asked for again each run) is that file's failure.
+  if (images.recordsAsked > 1 && images.recordsUnreadable === images.recordsAsked) {
     throw new SyncRunError(`no image record could be read from Commons (${images.recordsAsked} files); see the run's failures`);
   }
 
@@ -566,7 +568,7 @@ class ImagePipeline {
    * a download worker, which would end the whole process.
    */
   private fatal: Error | null = null;
-  /** Files whose Commons record was asked for, and those whose whole answer never came right (one file's own odd record is not counted). */
+  /** Files whose Commons record was asked for, and those whose record could not be read. */
   recordsAsked = 0;
   recordsUnreadable = 0;
 
@@ -595,7 +597,7 @@ class ImagePipeline {
     let unreadable: Map<string, string>;
     this.recordsAsked += titles.length;
     try {
-      ({ infos, unreadable } = await fetchImageinfo(ctx.http, config.COMMONS_API_URL, titles, thumbWidthFor(config.IMAGE_EDGE), ctx.signal));
+      ({ infos, unreadable } = await fetchImageinfo(ctx.http, config.COMMONS_API_URL, titles, thumbWidthFor(config.IMAGE_EDGE), ctx.signal, config.HTTP_MAX_RETRIES));
     } catch (err) {
       if (ctx.signal?.aborted) throw err;
       this.recordsUnreadable += titles.length;
@@ -603,8 +605,8 @@ class ImagePipeline {
       ctx.progress.imagesDone += rows.length;
       return;
     }
-    // A file whose own record could not be read is that file's failure (the next run asks again);
-    // it does not count towards "Commons could not be read", which is about whole answers.
+    // A file whose own record could not be read is that file's failure (the next run asks again).
+    this.recordsUnreadable += unreadable.size;
     for (const [t, why] of unreadable) await ctx.fail("imageinfo", why, { fileTitle: t });
     // A file to download gets its Commons record with its local copy (one write); the others now.
     const records: { row: ImageRow; info: FileInfo }[] = [];

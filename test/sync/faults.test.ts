@@ -87,7 +87,7 @@ describe("faults", () => {
     const { first, sync, t } = await freshSync({ COMMONS_API_URL: commons, IMAGE_HOSTS: new URL(world.env.COMMONS_API_URL!).host });
     expect(first).toMatchObject({ status: "PARTIAL", created: 5, failed: 1, imagesDownloaded: 4 });
     expect(await t.db.syncFailure.findMany({ where: { syncRunId: first.runId }, select: { stage: true, fileTitle: true, reason: true } })).toEqual([
-      { stage: "imageinfo", fileTitle: "File:Goya work 3.jpg", reason: "Commons never answered with the record of this file" },
+      { stage: "imageinfo", fileTitle: "File:Goya work 3.jpg", reason: "Commons never answered with the record of File:Goya work 3.jpg" },
     ]);
     // The next run asks for it again, and the others are left as they are.
     const second = await sync();
