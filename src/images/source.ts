@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { backoff, retryAfter } from "../sync/http.js";
-import { checkImageDir, localPathFor, sweepStaleTempFiles, syncFolder } from "../sync/images.js";
+import { checkImageDir, localPathFor, sweepStaleTempFiles, syncFolder, tempPathFor } from "../sync/images.js";
 
 /**
  * Where a describing process (the job worker, `describe --like`) gets the bytes of a stored image:
@@ -187,7 +187,7 @@ export function httpSource(o: HttpSourceOptions): ImageSource {
       throw new ImageTooLargeError(name, maxBytes);
     }
     // Named as the sync names its temporary files, so that sweepStaleTempFiles removes one a killed worker left.
-    const tmp = `${file}.${process.pid}.${random().toString(36).slice(2)}.tmp`;
+    const tmp = tempPathFor(file);
     await mkdir(dirname(file), { recursive: true }).catch((err: unknown) => {
       throw cacheProblem(name, err);
     });

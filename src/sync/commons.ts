@@ -232,7 +232,7 @@ export async function fetchImageinfo(
         // Once `continue` is done, a file that exists has had its imageinfo in one of the answers
         // (MediaWiki answers a File: page with no file, imagerepository "", without one).
         else if (page.missing === undefined && page.invalid === undefined && !page.imageinfo?.length) {
-          unread.set(t, broken.get(final) ?? `Commons never answered with the record of ${t}`);
+          unread.set(t, `Commons never answered with the record of ${t}`);
         }
       }
       if (unread.size === 0) break;
