@@ -67,6 +67,16 @@ describe("loadConfig", () => {
     expect(loadConfig({ HEARTBEAT_INTERVAL_S: "10", HEARTBEAT_STALE_S: "20" }).HEARTBEAT_STALE_S).toBe(20);
   });
 
+  it("refuses malformed image hosts and pool sizes, naming the variable", () => {
+    for (const hosts of ["http://upload.wikimedia.org", "a b", "host:port", "../etc", ","]) {
+      expect(() => loadConfig({ IMAGE_HOSTS: hosts }), hosts).toThrow(/IMAGE_HOSTS=/);
+    }
+    expect(loadConfig({ IMAGE_HOSTS: "upload.wikimedia.org, 127.0.0.1:4100,[::1]:8080" }).IMAGE_HOSTS).toEqual(["upload.wikimedia.org", "127.0.0.1:4100", "[::1]:8080"]);
+    expect(loadConfig({}).IMAGE_HOSTS).toBeUndefined();
+    for (const size of ["0", "-1", "1001", "ten", "2.5"]) expect(() => loadConfig({ DATABASE_POOL_SIZE: size }), size).toThrow(/DATABASE_POOL_SIZE=/);
+    expect(loadConfig({ DATABASE_POOL_SIZE: "40" }).DATABASE_POOL_SIZE).toBe(40);
+  });
+
   it("documents every variable in the README's configuration table", async () => {
     const { readFileSync } = await import("node:fs");
     const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
