@@ -89,7 +89,7 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
     },
     onFailure: options.onWriteFailure,
   });
-  const db = withQueryLog(options.onQuery, (log) => new PrismaClient({ adapter, log }));
+  const db = withQueryLog(options.onQuery, (log) => new PrismaClient({ adapter, log, transactionOptions: transactionWaits(options.busyTimeoutMs) }));
   // journal_mode is stored in the file.
   const [mode] = await db.$queryRawUnsafe<{ journal_mode: string }[]>("PRAGMA journal_mode = WAL");
   if (mode?.journal_mode.toLowerCase() !== "wal") {
@@ -101,6 +101,18 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
   adapters.set(db, adapter);
   kinds.set(db, "sqlite");
   return db;
+}
+
+/**
+ * How long Prisma lets an interactive transaction wait to begin and then run. Its defaults (2 s to
+ * begin, 5 s to run) are shorter than the waits the stores are built for: on SQLite, beginning waits
+ * for this process's connection and then for another process's write lock, each up to
+ * `busyTimeoutMs`; on PostgreSQL, writeTransaction's advisory lock is taken inside the transaction
+ * and waits up to lock_timeout (= `busyTimeoutMs`). With the defaults a finished description was
+ * thrown away after 2 s behind a sync's write (P2028).
+ */
+export function transactionWaits(busyTimeoutMs = 15_000): { maxWait: number; timeout: number } {
+  return { maxWait: 2 * busyTimeoutMs + 1_000, timeout: busyTimeoutMs + 10_000 };
 }
 
 /**
@@ -244,6 +256,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   let e = err;
   for (let depth = 0; e && depth < 5; depth++, e = (e as { cause?: unknown }).cause) {
     if (e instanceof CommitFailedError || e instanceof ConnectionLockTimeoutError || isStorageError(e)) return true;
+    // P2028: a transaction that could not begin, or ran out of time, within transactionWaits.
+    if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === "P2028") return true;
     if (isPostgresUnavailable(e)) return true;
   }
   return false;

@@ -1,6 +1,6 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import { QueryCompiler } from "@prisma/client/runtime/query_compiler_bg.postgresql.mjs";
-import { type Db, type DbOptions, withQueryLog } from "../db.js";
+import { type Db, type DbOptions, transactionWaits, withQueryLog } from "../db.js";
 import { PrismaClient } from "../generated/prisma-postgresql/client.js";
 import { keepQueryPlans } from "./query-plans.js";
 
@@ -25,7 +25,7 @@ export async function createPostgresClient(databaseUrl: string, options: DbOptio
     max: options.poolSize ?? 10,
     options: `-c lock_timeout=${options.busyTimeoutMs ?? 15_000}`,
   });
-  const db = withQueryLog(options.onQuery, (log) => new PrismaClient({ adapter, log }));
+  const db = withQueryLog(options.onQuery, (log) => new PrismaClient({ adapter, log, transactionOptions: transactionWaits(options.busyTimeoutMs) }));
   // Connects now, so a wrong URL fails here and not at the first request.
   await db.$connect();
   await db.$queryRawUnsafe("SELECT 1");

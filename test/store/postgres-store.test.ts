@@ -107,6 +107,19 @@ it("makes write transactions take turns, as SQLite's IMMEDIATE transactions do",
   expect((await db.creator.findMany({ orderBy: { id: "asc" } })).map((c) => c.qid)).toEqual(["Q1", "Q2", "Q3", "Q4", "Q5"]);
 });
 
+it("lets a writer wait for its turn past Prisma's default 5 s transaction time (transactionWaits)", async () => {
+  const db = await freshDb();
+  const slow = writeTransaction(db, async (tx) => {
+    await tx.creator.create({ data: { qid: "Q1" } });
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+  });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Its advisory lock waits inside its transaction until the slow one commits.
+  await writeTransaction(db, (tx) => tx.creator.create({ data: { qid: "Q2" } }));
+  await slow;
+  expect(await db.creator.count({ where: { qid: { in: ["Q1", "Q2"] } } })).toBe(2);
+}, 30_000);
+
 it("refuses SQLite-only operations on a PostgreSQL client with a typed error", async () => {
   const db = await freshDb();
   expect(() => readConnection(db)).toThrow(SqliteOnlyError);
