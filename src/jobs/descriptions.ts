@@ -2,9 +2,8 @@ import { type Db, writeTransaction } from "../db.js";
 import type { DescribeOutput } from "../describe/types.js";
 import { encodeModelFiles } from "../generation/reproduction.js";
 import type { Description, Job } from "../generated/prisma/client.js";
-import { releaseLease } from "./lease.js";
 import { earlyStoppingText } from "../generation/params.js";
-import { describableImage, leaseName, madeFromCurrentFile } from "./queue.js";
+import { describableImage, madeFromCurrentFile } from "./queue.js";
 import type { Logger } from "../log.js";
 import { assessForWrite, NO_QUALITY, type QualitySettings, type StoredQualityColumns } from "../quality/store.js";
 import { replaceableDescription, SETTLED_BY_PERSON } from "../review/verdict.js";
@@ -52,8 +51,9 @@ export async function recordModelDescription(
         quality.log,
       )
     : NO_QUALITY;
-  // Our claim ends here whatever happens: written, or lost to a cancel or a takeover.
-  const result = await writeTransaction(db, async (tx) => {
+  // Our claim ends here if it commits. The job's lease is the caller's to release (the worker's
+  // failJob does it on a failed write): a release that fails after the commit is not a failed write.
+  return writeTransaction(db, async (tx) => {
     const done = await tx.job.updateMany({
       where: { id: job.id, holder, status: "RUNNING" },
       data: { status: "SUCCEEDED", finishedAt: now, progress: out.generatedTokens, heartbeatAt: now, error: null },
@@ -126,8 +126,7 @@ export async function recordModelDescription(
       data: ladderStep ? { currentDescriptionId: description.id } : { currentDescriptionId: description.id, needsPerson: false, fallbackStep: null },
     });
     return { description, becameCurrent: moved.count === 1, outdatedFile: false };
-  }).finally(() => releaseLease(db, leaseName(job.id), holder));
-  return result;
+  });
 }
 
 /** What `describe --like` needs to run a description again (see prisma/schema.prisma). */

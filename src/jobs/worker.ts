@@ -371,8 +371,14 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           await releaseLease(db, leaseName(job.id), h);
           continue;
         }
+        /** After the write (or a cancel): our lease on the job goes; one left behind expires by itself. */
+        const release = (written: boolean) =>
+          releaseLease(db, leaseName(job.id), h).catch((err: unknown) =>
+            wlog.warn({ job: job.id, err, written }, `could not release the job's lease; it expires by itself after ${config.HEARTBEAT_STALE_S} s`),
+          );
         try {
           const { description, becameCurrent, outdatedFile } = await recordModelDescription(db, job, h, { id: imageId, fileTitle }, out, new Date(), quality);
+          await release(true);
           suspects.delete(job.id);
           engineStops.delete(job.id);
           logDescription(wlog, {
@@ -389,8 +395,10 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           if (outdatedFile) wlog.info({ job: job.id, description: description.id }, "kept as history: the image's file changed while it ran, and the current text describes the new one");
           else if (!becameCurrent && job.experimentId == null) wlog.info({ job: job.id, description: description.id }, "kept as history: the current text is a person's");
         } catch (err) {
-          if (err instanceof LostClaimError) wlog.warn({ job: job.id }, "job was cancelled or taken over: result dropped");
-          else {
+          if (err instanceof LostClaimError) {
+            wlog.warn({ job: job.id }, "job was cancelled or taken over: result dropped");
+            await release(false);
+          } else {
             // This job's write failed; its batch mates' finished texts are still written.
             const outcome = await giveBack(job, h, err);
             wlog.error({ job: job.id, err, outcome }, "could not write the description");

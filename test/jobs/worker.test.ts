@@ -8,7 +8,8 @@ import { setHumanDescription } from "../../src/jobs/descriptions.js";
 import { cancelJob, enqueueDescribe, PRIORITY } from "../../src/jobs/queue.js";
 import { type DescribeWorker, modelErrorForReaders, startWorker } from "../../src/jobs/worker.js";
 import { ModelContractError } from "../../src/describe/models/contract.js";
-import { createLogger } from "../../src/log.js";
+import { createLogger, type Logger } from "../../src/log.js";
+import { capturingLogger } from "../support/log.js";
 import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
 import { makeArtwork } from "../support/factories.js";
 import { type ScriptedDescriber, scriptedDescriber } from "../support/scripted-describer.js";
@@ -48,7 +49,7 @@ async function artworkWithFile(config: Config) {
   return { artworkId: a.id, imageId: image.id };
 }
 
-async function worker(config: Config, describer: ScriptedDescriber | (() => Promise<never>), extra: { modelRetryMs?: number } = {}) {
+async function worker(config: Config, describer: ScriptedDescriber | (() => Promise<never>), extra: { modelRetryMs?: number; log?: Logger } = {}) {
   const w = await startWorker({
     db: t.db,
     config,
@@ -542,6 +543,28 @@ describe("worker", () => {
       await stop(w);
     } finally {
       await t.db.$executeRawUnsafe(`DROP TRIGGER refuse_one`);
+    }
+  });
+
+  it.skipIf(onPostgres)("a lease that cannot be released after the write is logged as such; the description stands", async () => {
+    const config = configFor();
+    const work = await artworkWithFile(config);
+    const { job } = await enqueueDescribe(t.db, config, { ...work, reason: "test" });
+    await t.db.$executeRawUnsafe(
+      `CREATE TRIGGER keep_lease BEFORE DELETE ON "Lease" WHEN OLD."name" = 'job:${job.id}' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`,
+    );
+    try {
+      const captured = capturingLogger();
+      const w = await worker(config, scriptedDescriber({ steps: 3 }), { log: captured.log });
+      await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "SUCCEEDED" } }));
+      expect(await t.db.description.count({ where: { jobId: job.id } })).toBe(1);
+      const warned = await waitFor(async () => captured.lines.find((l) => String(l.msg).startsWith("could not release the job's lease")));
+      expect(warned).toMatchObject({ job: job.id, written: true, level: 40 });
+      expect(captured.lines.some((l) => l.msg === "could not write the description")).toBe(false);
+      expect(captured.lines.some((l) => l.msg === "description written")).toBe(true);
+      await stop(w);
+    } finally {
+      await t.db.$executeRawUnsafe(`DROP TRIGGER keep_lease`);
     }
   });
 
