@@ -235,33 +235,46 @@ async function queueDescriptions(
   o: { priority: number; reason: string; onlyMissing: boolean; requestedBy?: string | null },
 ): Promise<QueueRunSummary> {
   const summary: QueueRunSummary = { queued: 0, alreadyQueued: 0, skippedNoImage: 0, skippedHuman: 0, upToDate: 0 };
-  const works = await db.artwork.findMany({ where: artworkWhere(filter), select: NIGHTLY_SELECT, orderBy: { id: "asc" } });
-  for (const listed of works) {
-    let choice = nightlyChoice(listed, o.onlyMissing);
-    if (choice === "queue") {
-      // Decided again inside the write transaction that queues: a request may have been queued,
-      // run or finished for this work since the list was read (the loop takes a while).
-      const runAfter = await dbTime(db);
-      choice = await writeTransaction(db, async (tx) => {
-        const w = await tx.artwork.findUnique({ where: { id: listed.id }, select: NIGHTLY_SELECT });
-        if (!w) return "skippedNoImage" as const;
-        const again = nightlyChoice(w, o.onlyMissing);
-        if (again !== "queue") return again;
-        const { created } = await enqueueDescribeIn(tx, config, {
-          artworkId: w.id,
-          imageId: w.images[0]!.id,
-          priority: o.priority,
-          reason: o.reason,
-          requestedBy: o.requestedBy ?? null,
-        }, runAfter);
-        return created ? ("queue" as const) : ("alreadyQueued" as const);
-      });
+  // A page at a time by id, so memory stays flat however many works the filter matches.
+  for (let after = 0; ; ) {
+    const works = await db.artwork.findMany({
+      where: { AND: [artworkWhere(filter), { id: { gt: after } }] },
+      select: NIGHTLY_SELECT,
+      orderBy: { id: "asc" },
+      take: QUEUE_PAGE,
+    });
+    if (works.length === 0) break;
+    after = works[works.length - 1]!.id;
+    for (const listed of works) {
+      let choice = nightlyChoice(listed, o.onlyMissing);
+      if (choice === "queue") {
+        // Decided again inside the write transaction that queues: a request may have been queued,
+        // run or finished for this work since the list was read (the loop takes a while).
+        const runAfter = await dbTime(db);
+        choice = await writeTransaction(db, async (tx) => {
+          const w = await tx.artwork.findUnique({ where: { id: listed.id }, select: NIGHTLY_SELECT });
+          if (!w) return "skippedNoImage" as const;
+          const again = nightlyChoice(w, o.onlyMissing);
+          if (again !== "queue") return again;
+          const { created } = await enqueueDescribeIn(tx, config, {
+            artworkId: w.id,
+            imageId: w.images[0]!.id,
+            priority: o.priority,
+            reason: o.reason,
+            requestedBy: o.requestedBy ?? null,
+          }, runAfter);
+          return created ? ("queue" as const) : ("alreadyQueued" as const);
+        });
+      }
+      if (choice === "queue") summary.queued++;
+      else summary[choice]++;
     }
-    if (choice === "queue") summary.queued++;
-    else summary[choice]++;
   }
   return summary;
 }
+
+/** How many works queueDescriptions reads at a time. */
+const QUEUE_PAGE = 500;
 
 export function leaseName(jobId: number): string {
   return `job:${jobId}`;

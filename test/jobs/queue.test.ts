@@ -397,6 +397,31 @@ describe("queueAfterSync", () => {
     expect(await queueAfterSync(t.db, config)).toMatchObject({ queued: 0, alreadyQueued: 3 });
   });
 
+  it("reads the works a page at a time and still queues every one of a mirror larger than a page", async () => {
+    await t.db.artwork.deleteMany();
+    // One more than a page (500), made in bulk.
+    const n = 501;
+    const ids = Array.from({ length: n }, (_, i) => 900_000 + i);
+    await t.db.artwork.createMany({
+      data: ids.map((id) => ({ id, qid: `Q${id}`, qidNumber: id, title: `Work ${id}`, titles: "{}", state: "ACTIVE" as const, lastSyncedAt: new Date() })),
+    });
+    await t.db.image.createMany({ data: ids.map((id) => ({ artworkId: id, fileTitle: `File:${id}.jpg`, isMain: true, localPath: `ab/${id}.jpg` })) });
+    const reads: string[] = [];
+    const findMany = t.db.artwork.findMany.bind(t.db.artwork);
+    const spy = vi.spyOn(t.db.artwork, "findMany").mockImplementation(((args: { take?: number }) => {
+      reads.push(JSON.stringify(args.take ?? null));
+      return findMany(args as never);
+    }) as never);
+    try {
+      expect(await queueAfterSync(t.db, config)).toMatchObject({ queued: n });
+    } finally {
+      spy.mockRestore();
+    }
+    // Two pages of works and an empty third, each bounded.
+    expect(reads).toEqual(["500", "500", "500"]);
+    expect(await t.db.job.count({ where: { artworkId: { in: ids } } })).toBe(n);
+  });
+
   it("a job queued before the main image changed stands in for the new image: one job, not two", async () => {
     await t.db.artwork.deleteMany();
     const w = await makeArtwork(t.db, { description: "Old image." });
