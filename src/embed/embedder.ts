@@ -88,6 +88,8 @@ export interface Embedder {
   /** Unit-length vectors, one per text; inference runs in the embedding thread. */
   embed(texts: readonly string[], kind: EmbedKind): Promise<Float32Array[]>;
   close(): Promise<void>;
+  /** True once its thread stopped, hung or is closing: it serves nothing more (absent: never known to have stopped). */
+  readonly stopped?: boolean;
 }
 
 /**
@@ -173,6 +175,9 @@ export async function openEmbedder(
   let hung = false;
   return {
     info,
+    get stopped() {
+      return closed || hung || closing !== null;
+    },
     embed(texts, kind) {
       if (closed || closing) return Promise.reject(new EmbedderStoppedError("the embedder is closed"));
       const id = nextId++;
@@ -232,6 +237,10 @@ interface WaitingQuery {
  */
 export class QueryEmbedder {
   private embedder: Promise<Embedder> | null = null;
+  /** The embedder once loaded, and the weights' revision it was opened on (read from the model folder). */
+  private loaded: { embedder: Embedder; revision: string } | null = null;
+  /** When available() next compares the installed revision with the loaded one. */
+  private revisionCheckAt = 0;
   private missingUntil = 0;
   /** The model failed to load, or its thread hung: searches get this error, not a new thread each, until `until`. */
   private failed: { error: unknown; until: number } | null = null;
@@ -255,11 +264,33 @@ export class QueryEmbedder {
 
   /** True when the model's files are there (cheap: a few stat calls, at most every retryMs when absent). */
   available(): boolean {
+    this.dropIfOutdated();
     if (this.embedder) return true;
     if (Date.now() < this.missingUntil) return false;
     const present = embedModelPresence(this.config).missing.length === 0;
     if (!present) this.missingUntil = Date.now() + this.retryMs;
     return present;
+  }
+
+  /**
+   * Lets go of an embedder that can serve nothing more, or whose weights were replaced, so the next
+   * query opens a new one: a thread that died while idle, or a `models pull --embed` of a new revision
+   * (looked at every retryMs; its vectors must not be compared with those the workers now make).
+   * Never while a run is in progress: its queries finish on the old thread first.
+   */
+  private dropIfOutdated(): void {
+    const loaded = this.loaded;
+    if (!loaded || this.running) return;
+    let outdated = loaded.embedder.stopped === true;
+    if (!outdated && Date.now() >= this.revisionCheckAt) {
+      this.revisionCheckAt = Date.now() + this.retryMs;
+      outdated = embedModelRevision(this.config) !== loaded.revision;
+    }
+    if (!outdated) return;
+    this.loaded = null;
+    this.embedder = null;
+    this.cache.clear();
+    void loaded.embedder.close().catch(() => undefined);
   }
 
   get modelId(): string {
@@ -304,6 +335,7 @@ export class QueryEmbedder {
 
   private send(): void {
     if (this.running || !this.waiting.length) return;
+    this.dropIfOutdated();
     const picked = new Set(nextQueryBatch(this.waiting.map((w) => w.text.length)));
     const batch = this.waiting.filter((_, i) => picked.has(i));
     this.waiting = this.waiting.filter((_, i) => !picked.has(i));
@@ -334,6 +366,7 @@ export class QueryEmbedder {
       // A thread that stopped serves no later search either: the next one loads the model again.
       if (err instanceof EmbedderStoppedError && this.embedder === opening) {
         this.embedder = null;
+        this.loaded = null;
         // After a hang, not at once on the next search: each thread left behind keeps its model
         // loaded, and a query that hangs it would otherwise cost one more per search.
         if (err instanceof EmbedderHungError) this.failed = { error: err, until: Date.now() + this.retryMs };
@@ -346,12 +379,17 @@ export class QueryEmbedder {
   private ready(): Promise<Embedder> {
     if (!this.embedder) {
       if (this.failed && Date.now() < this.failed.until) return Promise.reject(this.failed.error);
+      const revision = embedModelRevision(this.config);
       const opening = this.open(this.config, this.config.EMBED_QUERY_THREADS);
       this.embedder = opening;
+      this.revisionCheckAt = Date.now() + this.retryMs;
       // A model that failed to load is tried again after retryMs, not on every search (each try
       // starts a thread and reads the model's files), and not kept as a failure for good.
       opening.then(
-        () => (this.failed = null),
+        (embedder) => {
+          this.failed = null;
+          if (this.embedder === opening) this.loaded = { embedder, revision };
+        },
         (error: unknown) => {
           if (this.embedder !== opening) return;
           this.embedder = null;
@@ -365,6 +403,7 @@ export class QueryEmbedder {
   async close(): Promise<void> {
     const e = this.embedder;
     this.embedder = null;
+    this.loaded = null;
     this.cache.clear();
     const waiting = this.waiting;
     this.waiting = [];

@@ -395,18 +395,48 @@ describe("an embedding thread that stops", () => {
     expect(opens).toBeLessThanOrEqual(5);
   });
 
-  it("the API's query embedder loads the model again on the next search after its thread stopped", async () => {
+  it("the API's query embedder loads the model again on the next search after its thread stopped while idle, without failing it", async () => {
     const threads: Worker[] = [];
     const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, EMBED_QUERY_CACHE_ENTRIES: "0" });
     const queries = new QueryEmbedder(config, openKeepingThreads(threads));
     try {
       expect(await queries.embedQuery("a dog")).toBeInstanceOf(Float32Array);
       await threads[0]!.terminate();
-      await expect(queries.embedQuery("a hound")).rejects.toBeInstanceOf(EmbedderStoppedError);
       expect(await queries.embedQuery("a hound")).toBeInstanceOf(Float32Array);
       expect(threads).toHaveLength(2);
     } finally {
       await queries.close();
+    }
+  });
+
+  it("the API's query embedder loads the new weights after a pull of another revision, and forgets the old query vectors", async () => {
+    // Its own folder: the shared one stays at seed 1 for the other tests.
+    const dir = mkdtempSync(join(tmpdir(), "artdesc-embed-query-revision-"));
+    const threads: Worker[] = [];
+    const config = loadConfig({ MODEL_DIR: dir, EMBED_MODEL_ID: MODEL_ID, EMBED_MODEL_DTYPE: "fp32" });
+    const queries = new QueryEmbedder(config, openKeepingThreads(threads), 100);
+    try {
+      synthEmbedModel({ preset: "embed-tiny", outDir: join(dir, MODEL_ID), dtype: ["fp32"] });
+      const before = await queries.embedQuery("a hound");
+      synthEmbedModel({ preset: "embed-tiny", outDir: join(dir, MODEL_ID), dtype: ["fp32"], seed: 2 });
+      // Within retryMs it has not looked yet: the kept vector.
+      expect(await queries.embedQuery("a hound")).toBe(before);
+      await new Promise((r) => setTimeout(r, 150));
+      expect(queries.available()).toBe(true);
+      const after = await queries.embedQuery("a hound");
+      expect(threads).toHaveLength(2);
+      const fresh = await openEmbedder(config, 1);
+      try {
+        expect(fresh.info.revision).toBe("synth-embed-tiny-seed2");
+        const [expected] = await fresh.embed(["a hound"], "query");
+        expect([...after]).toEqual([...expected!]);
+        expect([...after]).not.toEqual([...before]);
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      await queries.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
