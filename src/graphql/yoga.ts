@@ -4,6 +4,7 @@ import { createYoga, maskError, type YogaServerInstance } from "graphql-yoga";
 import type { Config } from "../config.js";
 import { type Db, isDatabaseUnavailable } from "../db.js";
 import { dataVersion } from "../store/data-version.js";
+import { meaningSource } from "../embed/embedder.js";
 import { createLogger, type Logger } from "../log.js";
 import type { Context } from "./builder.js";
 import { renderOfflineGraphiQL, useGraphiQLHeaders } from "./graphiql.js";
@@ -173,7 +174,11 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
               () => dataVersion(db),
               (err) => graphqlLog.warn({ err }, "a GraphQL answer was not kept: the database version could not be read"),
             ),
-            (request) => (isAuthorized(request.headers.get("authorization"), config.API_TOKEN) ? "authorized" : "anonymous"),
+            // Besides who asks: whether this process can search by meaning now. A search with no
+            // mode is TEXT without the embedding model and HYBRID with it; a model pulled or removed
+            // commits nothing, so the database version alone would keep serving the other answer.
+            (request) =>
+              `${isAuthorized(request.headers.get("authorization"), config.API_TOKEN) ? "authorized" : "anonymous"}|${meaningSource(config).available() ? "meaning" : "words"}`,
           )
         : []),
     ],

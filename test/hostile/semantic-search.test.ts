@@ -426,6 +426,35 @@ describe("without an embedding model", () => {
   });
 });
 
+describe("an embedding model pulled or removed while the API runs", () => {
+  it("a kept words-only answer is not served once the model is there: the response cache key names whether this process can search by meaning", async () => {
+    const laterDir = mkdtempSync(join(tmpdir(), "artdesc-semantic-later-"));
+    const laterConfig: Config = { ...config, MODEL_DIR: laterDir, GRAPHQL_RESPONSE_CACHE: true, GRAPHQL_RESPONSE_CACHE_MIN_ASKS: 1 };
+    try {
+      const cached = createGraphqlApp({ db: t.db, config: laterConfig });
+      const MODE = `query($q: String!) { search(query: $q) { mode } }`;
+      for (let i = 0; i < 2; i++) expect((await gql(cached, MODE, { q: "firing squad" })).data.search.mode).toBe("TEXT");
+      // `artdesc models pull --embed` writes the files; the database does not change.
+      cpSync(modelDir, laterDir, { recursive: true });
+      vi.useFakeTimers({ toFake: ["Date"] });
+      try {
+        // The model's files are looked for again at most every 30 s.
+        vi.setSystemTime(Date.now() + 31_000);
+        expect((await gql(cached, MODE, { q: "firing squad" })).data.search.mode).toBe("HYBRID");
+      } finally {
+        vi.useRealTimers();
+      }
+      // Nearest works need only the stored vectors: they answer with the model's files gone too.
+      const noFiles = createGraphqlApp({ db: t.db, config: { ...config, MODEL_DIR: emptyModelDir, GRAPHQL_RESPONSE_CACHE: false } });
+      const similar = (await gql(noFiles, `{ artwork(id: "Q201") { ... on Artwork { similar { similarity } } } }`)).data.artwork.similar;
+      expect(similar.length).toBeGreaterThan(0);
+    } finally {
+      await meaningSource(laterConfig).close();
+      rmSync(laterDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("an embedding model whose file is corrupt", () => {
   it("default searches go by words, the model is not loaded again for each, and the log gets one line for them all", async () => {
     const brokenDir = mkdtempSync(join(tmpdir(), "artdesc-semantic-broken-"));

@@ -314,7 +314,7 @@ builder.objectField(ArtworkRef, "similar", (t) =>
     type: [SimilarArtworkRef],
     description:
       "Active works whose descriptions are nearest in meaning to this one's (exact cosine over the description embeddings), best first. " +
-      "Empty when semantic search is off (no embedding model) or this work has no embedding yet. " +
+      "It needs only the stored vectors, not the model: empty when none are stored for the configured EMBED_MODEL_ID (semantic search never turned on) or this work has none yet. " +
       `first is 0..${MAX_SIMILAR} (default ${DEFAULT_SIMILAR}); a larger one is a BAD_USER_INPUT error.`,
     args: {
       first: t.arg.int({ defaultValue: DEFAULT_SIMILAR }),
