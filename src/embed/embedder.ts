@@ -98,6 +98,9 @@ export interface Embedder {
  */
 export const embedRequestTimeoutMs = (texts: number) => 60_000 + 5_000 * texts;
 
+/** How long loading the model may take before its thread counts as hung (a few seconds normally, on a slow disk a minute). */
+export const EMBED_LOAD_TIMEOUT_MS = 180_000;
+
 /** Embedding threads that hung and were left behind (each with a model loaded), in this process. */
 let leftBehind = 0;
 /** Past this many, no embedding thread is started any more: the process needs a restart. */
@@ -114,6 +117,7 @@ export async function openEmbedder(
   threads = config.ORT_THREADS,
   startThread: typeof startModuleThread = startModuleThread,
   requestTimeoutMs: (texts: number) => number = embedRequestTimeoutMs,
+  loadTimeoutMs = EMBED_LOAD_TIMEOUT_MS,
 ): Promise<Embedder> {
   const presence = embedModelPresence(config);
   if (presence.missing.length) throw new EmbedModelMissingError(presence.dir, presence.missing, presence.command);
@@ -133,19 +137,30 @@ export async function openEmbedder(
     pending.clear();
   };
   const info = await new Promise<EmbedModelInfo>((resolve, reject) => {
+    // A load that never ends (a model file on a hung mount, a stuck session) would hold every search
+    // that waits for it: past the deadline the thread is left behind, as a hung request's is.
+    const deadline = setTimeout(() => {
+      worker.off("message", onMessage);
+      leftBehind++;
+      worker.unref();
+      reject(new EmbedderHungError(`the embedding model did not load within ${Math.round(loadTimeoutMs / 1000)} s: its thread is left behind`));
+    }, loadTimeoutMs);
+    deadline.unref();
     const onMessage = (m: EmbedReply) => {
       if (m.type === "ready") {
+        clearTimeout(deadline);
         worker.off("message", onMessage);
         resolve(m.info);
       } else if (m.type === "failed") {
+        clearTimeout(deadline);
         worker.off("message", onMessage);
         void worker.terminate();
         reject(new EmbedderFailedError(`the embedding model did not load: ${m.message}`));
       }
     };
     worker.on("message", onMessage);
-    worker.once("error", reject);
-    worker.once("exit", (code) => reject(new EmbedderFailedError(`the embedding thread exited during load (code ${code})`)));
+    worker.once("error", (err) => (clearTimeout(deadline), reject(err)));
+    worker.once("exit", (code) => (clearTimeout(deadline), reject(new EmbedderFailedError(`the embedding thread exited during load (code ${code})`))));
   });
   let onClosed: (() => void) | null = null;
   worker.on("message", (m: EmbedReply) => {

@@ -5,9 +5,9 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { DEFAULT_EMBED_MODEL_DTYPE, loadConfig } from "../../src/config.js";
 import { synthEmbedModel } from "../../src/describe/models/embed-synth.js";
-import type { Worker } from "node:worker_threads";
+import { Worker } from "node:worker_threads";
 import { refuseNativeCalls, startModuleThread, threadsInNativeCalls } from "../../src/describe/module-thread.js";
-import { type Embedder, EmbedderFailedError, EmbedderStoppedError, openEmbedder, QueryEmbedder } from "../../src/embed/embedder.js";
+import { type Embedder, EmbedderFailedError, EmbedderHungError, EmbedderStoppedError, openEmbedder, QueryEmbedder } from "../../src/embed/embedder.js";
 import { claimEmbedJob, embedMissing, queueEmbedJob, runEmbedJob, startEmbedWorker } from "../../src/embed/jobs.js";
 import { semanticSearchStatus } from "../../src/embed/status.js";
 import { REVISION_FILE } from "../../src/describe/models/contract.js";
@@ -350,6 +350,18 @@ describe("an embedding thread that stops", () => {
     // Here the run ends in its own time (its late answer is dropped); the test then stops the thread.
     await answered;
     await threads[0]!.terminate();
+  });
+
+  it("a model whose load never ends is given up after the load deadline, as a hung thread, instead of holding every search", async () => {
+    let stuck: Worker | undefined;
+    // A thread that never says "ready" or "failed": what a load from a hung mount looks like from outside.
+    const never: typeof startModuleThread = () => (stuck = new Worker("setInterval(() => {}, 1_000)", { eval: true }));
+    const started = Date.now();
+    const err = await openEmbedder(loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID }), 1, never, undefined, 200).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EmbedderHungError);
+    expect((err as Error).message).toMatch(/did not load within 0 s: its thread is left behind/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await stuck!.terminate();
   });
 
   it("the background embedder closes it, loads the model again after a backoff, and the next embed job succeeds", async () => {
