@@ -34,7 +34,13 @@ export async function flagFailedFallbacks(db: Db | Prisma.TransactionClient, job
  */
 export async function flagMissedFallbacks(db: Db): Promise<number> {
   const steps = await db.review.findMany({
-    where: { fallbackStep: { not: null }, fallbackJob: { status: { in: ["FAILED", "CANCELLED"] } } },
+    // Only steps whose text is still current on a work not yet marked: the rest were settled or
+    // marked on an earlier night, and reading them all again would grow with the history for ever.
+    where: {
+      fallbackStep: { not: null },
+      fallbackJob: { status: { in: ["FAILED", "CANCELLED"] } },
+      description: { currentOf: { is: { needsPerson: false } } },
+    },
     select: { fallbackJobId: true },
   });
   return flagFailedFallbacks(db, [...new Set(steps.map((s) => s.fallbackJobId!))]);

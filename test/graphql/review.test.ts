@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
 import { setHumanDescription } from "../../src/jobs/descriptions.js";
 import { cancelJob, describeAfterSync, failJob, queueAfterSync, requeueStale } from "../../src/jobs/queue.js";
@@ -240,6 +240,15 @@ describe("the fallback ladder", () => {
     await describeAfterSync({ db: t.db, config, log: { info: (_o: object, msg: string) => void lines.push(msg) } })(0);
     expect((await artworkReview(a.qid)).review).toMatchObject({ state: "REJECTED", needsPerson: true, fallbackStep: 1 });
     expect(lines).toContain("works whose fallback step had ended without its mark now need a person");
+    // Marked (or settled otherwise), a step is not read again on later nights: the read does not grow with the history.
+    const reads = vi.spyOn(t.db.review, "findMany");
+    try {
+      await describeAfterSync({ db: t.db, config, log: { info: () => {} } })(0);
+      const found = await Promise.all(reads.mock.results.map((r) => r.value as Promise<unknown[]>));
+      expect(found.flat()).toEqual([]);
+    } finally {
+      reads.mockRestore();
+    }
     await t.db.job.deleteMany({ where: { status: "QUEUED" } });
   });
 
