@@ -377,7 +377,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
             wlog.warn({ job: job.id, err, written }, `could not release the job's lease; it expires by itself after ${config.HEARTBEAT_STALE_S} s`),
           );
         try {
-          const { description, becameCurrent, outdatedFile } = await recordModelDescription(db, job, h, { id: imageId, fileTitle }, out, new Date(), quality);
+          const { description, becameCurrent, outdatedFile } = await recordModelDescription(db, job, h, { id: imageId, fileTitle }, out, await dbTime(db), quality);
           await release(true);
           suspects.delete(job.id);
           engineStops.delete(job.id);
