@@ -305,7 +305,7 @@ async function artworkPage(r: Request, gql: GqlCaller, id: string): Promise<void
   const data = await gql<{ artwork: ArtworkAnswer; generationDefaults: GenerationDefaultsOut }>(ARTWORK, { id, history: HISTORY_LIMIT, reviews: VERDICTS_PER_VERSION });
   const a = data.artwork;
   if (a.__typename !== "Artwork") return message(r, 404, "No such work", [`${id} is not in this mirror. Works appear after a sync of their creator.`], "/");
-  const vs = versions(a.descriptions, a.currentDescription?.id ?? null, a.image?.fileTitle ?? null);
+  const vs = versions(a.descriptions, a.currentDescription, a.descriptionsConnection.totalCount, a.image?.fileTitle ?? null);
   const current = vs.find((v) => v.current) ?? null;
   const title = a.title ?? a.qid;
   const thumb = thumbFor(a.image?.localHash, [320, 640], 640);

@@ -63,21 +63,23 @@ export const ARTWORK = `query Artwork($id: ID!, $history: Int!, $reviews: Int!) 
       instanceOf { ${ITEM} } genres { ${ITEM} } materials { ${ITEM} } collections { ${ITEM} } locations { ${ITEM} } depicts { ${ITEM} }
       dimensions { height heightUnit width widthUnit }
       image { fileTitle url localHash localWidth localHeight licenseShortName usageTerms attributionRequired artist credit descriptionUrl }
-      currentDescription { id }
+      currentDescription { ...Version }
       review { ...ReviewState }
-      descriptions(limit: $history) {
-        id text language source author reason createdAt reviewState imageFile
-        reviews(limit: $reviews) { verdict note reviewer createdAt fallbackStep exhausted }
-        generation { modelId modelRevision device prompt numBeams maxNewTokens minNewTokens targetWords lengthPenalty earlyStopping noRepeatNgramSize repetitionPenalty imageSplitting }
-        outcome { generatedTokens finishReason trimmed timings { preprocessMs visionMs prefillMs decodeMs totalMs } }
-        quality { flags risk }
-      }
+      descriptions(limit: $history) { ...Version }
+      descriptionsConnection(first: 1) { totalCount }
       jobs(first: 10) { edges { node { id number status progress progressTotal error force forcesOver createdAt } } }
     }
   }
   generationDefaults {
     params { prompt numBeams maxNewTokens minNewTokens targetWords lengthPenalty earlyStopping noRepeatNgramSize repetitionPenalty imageSplitting cleanMarkdown }
   }
+}
+fragment Version on Description {
+  id text language source author reason createdAt reviewState imageFile
+  reviews(limit: $reviews) { verdict note reviewer createdAt fallbackStep exhausted }
+  generation { modelId modelRevision device prompt numBeams maxNewTokens minNewTokens targetWords lengthPenalty earlyStopping noRepeatNgramSize repetitionPenalty imageSplitting }
+  outcome { generatedTokens finishReason trimmed timings { preprocessMs visionMs prefillMs decodeMs totalMs } }
+  quality { flags risk }
 }
 ${REVIEW_STATE}`;
 

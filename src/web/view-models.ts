@@ -400,9 +400,10 @@ export interface ArtworkIn {
     credit: string | null;
     descriptionUrl: string | null;
   } | null;
-  currentDescription: { id: string } | null;
+  currentDescription: DescriptionIn | null;
   review: ReviewIn;
   descriptions: DescriptionIn[];
+  descriptionsConnection: { totalCount: number };
   jobs: { edges: { node: JobIn }[] };
 }
 
@@ -507,16 +508,23 @@ const PARAM_NAMES: [string, string][] = [
 
 const ms = (v: number | null | undefined) => (v == null ? null : v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`);
 
-/** `currentFile`: the work's image now (its Commons file title), null when it has none. */
-export function versions(descriptions: DescriptionIn[], currentId: string | null, currentFile: string | null): Version[] {
-  const n = descriptions.length;
-  return descriptions.map((d, i) => {
+/**
+ * The newest `descriptions` (newest first) of `total`, numbered from the oldest (v1). The current
+ * text may be older than all of them (a person's text kept while many regenerations came after it):
+ * it is then shown after them, as "earlier". `currentFile`: the work's image now (its Commons file
+ * title), null when it has none.
+ */
+export function versions(descriptions: DescriptionIn[], current: DescriptionIn | null, total: number, currentFile: string | null): Version[] {
+  const n = Math.max(total, descriptions.length);
+  const shown = current && !descriptions.some((d) => d.id === current.id) ? [...descriptions, current] : descriptions;
+  const currentId = current?.id ?? null;
+  return shown.map((d, i) => {
     const g = d.generation;
     const t = d.outcome?.timings;
     const timingParts = t ? (["preprocess", "vision", "prefill", "decode"] as const).map((k) => (t[`${k}Ms`] != null ? `${k} ${ms(t[`${k}Ms`])}` : null)).filter(Boolean) : [];
     return {
       id: d.id,
-      label: `v${n - i}`,
+      label: i < descriptions.length ? `v${n - i}` : "earlier version",
       current: d.id === currentId,
       text: d.text,
       createdAt: when(d.createdAt)!,

@@ -180,6 +180,31 @@ describe("artwork", () => {
     expect(html).toContain("Timings: total 10 ms");
   });
 
+  it("a person's text kept current under more than a page of newer model texts is still shown as current; versions are numbered from the oldest", async () => {
+    const kept = await makeArtwork(t.db, { qid: "Q700006", title: "Kept text" });
+    const person = await addDescription(t.db, kept.id, "A person wrote this, and it stays.", "HUMAN");
+    // 101 regenerations that did not replace it (written as history, as the worker does for a person's text).
+    await t.db.description.createMany({
+      data: Array.from({ length: 101 }, (_, i) => ({ artworkId: kept.id, text: `Model text number ${i + 1}.`, source: "MODEL" as const })),
+    });
+    await t.db.artwork.update({ where: { id: kept.id }, data: { currentDescriptionId: person.id } });
+    try {
+      const { html } = await page("/artworks/Q700006");
+      expect(html).not.toContain("Not described yet");
+      expect(html).toContain("A person wrote this, and it stays.");
+      expect(html).toContain("earlier version (current)");
+      // 102 in all: the newest is v102, the oldest shown v3.
+      expect(html).toContain("<h3>v102 ");
+      expect(html).toContain("<h3>v3 ");
+      expect(html).not.toContain("<h3>v2 ");
+    } finally {
+      // The other tests count the works.
+      await t.db.artwork.update({ where: { id: kept.id }, data: { currentDescriptionId: null } });
+      await t.db.description.deleteMany({ where: { artworkId: kept.id } });
+      await t.db.artwork.delete({ where: { id: kept.id } });
+    }
+  });
+
   it("uses the alt text for the image", async () => {
     const { html } = await page("/artworks/Q700001");
     expect(html).toMatch(/<img src="\/thumbs\/[0-9a-f]{64}\/640\.webp" srcset="[^"]*320w[^"]*640w[^"]*" sizes="[^"]+" alt="A figure &quot;holds&quot;/);

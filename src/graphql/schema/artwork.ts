@@ -156,6 +156,7 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
       description: `Every description ever made, newest first, as a Relay connection (pages of ${DEFAULT_HISTORY} unless first or last says, at most ${MAX_HISTORY}). Experiments' texts only with includeExperiments.`,
       maxSize: MAX_HISTORY,
       defaultSize: DEFAULT_HISTORY,
+      totalCount: true,
       args: { includeExperiments: t.arg.boolean({ defaultValue: false, description: "Also the texts experiments wrote (never current; see Description.experiment)." }) },
       // The connection's own arguments (first, last) come in with ours; Pothos types only ours here.
       query: (args) => (checkPageSize(args as ConnectionSizes, MAX_HISTORY), { where: args.includeExperiments ? {} : { experimentId: null }, orderBy: { id: "desc" } }),
