@@ -143,7 +143,7 @@ export function workbenchRoute({ yoga, config, log, authThrottle }: WorkbenchDep
           res.writeHead(401, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "no-store" }).end("sign in first");
           return true;
         }
-        await serveThumb(req, res, thumbs);
+        await serveThumb(req, res, thumbs, { signedInOnly: config.UI_REQUIRE_SIGN_IN });
         return true;
       }
       if (req.method === "POST") {

@@ -69,6 +69,7 @@ export function parseThumbPath(rawPath: string): ThumbRequest {
 
 const etagOf = (hash: string, width: number) => `"${hash.slice(0, 32)}-${width}-q${THUMB_QUALITY}"`;
 const CACHE_CONTROL = "public, max-age=31536000, immutable";
+const PRIVATE_CACHE_CONTROL = "private, max-age=31536000, immutable";
 
 export class Thumbnails {
   private readonly dir: string;
@@ -198,7 +199,7 @@ async function readPlainFile(file: string, root: string): Promise<Buffer | null>
  * Answers a /thumbs/ request: GET and HEAD (405 otherwise), 400 for malformed encoding, 304 on a
  * matching ETag, 503 with Retry-After when the thumbnail queue is full.
  */
-export async function serveThumb(req: IncomingMessage, res: ServerResponse, thumbs: Thumbnails): Promise<void> {
+export async function serveThumb(req: IncomingMessage, res: ServerResponse, thumbs: Thumbnails, o: { signedInOnly?: boolean } = {}): Promise<void> {
   const rawPath = (req.url ?? "/").split(/[?#]/, 1)[0]!;
   if (req.method !== "GET" && req.method !== "HEAD") {
     res.writeHead(405, { allow: "GET, HEAD" }).end();
@@ -212,7 +213,8 @@ export async function serveThumb(req: IncomingMessage, res: ServerResponse, thum
   const notFound = () => res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" }).end("not found");
   if (parsed.kind === "not-found") return void notFound();
   const etag = etagOf(parsed.hash, parsed.width);
-  const headers = { etag, "cache-control": CACHE_CONTROL, "x-content-type-options": "nosniff" };
+  // Behind sign-in only the browser may keep it: a shared cache (a proxy, a CDN) would hand it to anyone with the URL.
+  const headers = { etag, "cache-control": o.signedInOnly ? PRIVATE_CACHE_CONTROL : CACHE_CONTROL, "x-content-type-options": "nosniff" };
   const inm = req.headers["if-none-match"];
   if (inm && (inm.trim() === "*" || inm.split(",").some((t) => t.trim().replace(/^W\//, "") === etag))) {
     res.writeHead(304, headers).end();

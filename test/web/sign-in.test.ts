@@ -265,7 +265,10 @@ describe("UI_REQUIRE_SIGN_IN=true", () => {
       expect(gql.status).toBe(200);
       const cookie = await signIn("Ana", s.base);
       expect((await fetch(`${s.base}/`, { headers: { cookie } })).status).toBe(200);
-      expect((await fetch(`${s.base}/thumbs/${hash}/160.webp`, { headers: { cookie } })).status).toBe(200);
+      const thumb = await fetch(`${s.base}/thumbs/${hash}/160.webp`, { headers: { cookie } });
+      expect(thumb.status).toBe(200);
+      // Only the signed-in browser may keep it, not a shared cache in front.
+      expect(thumb.headers.get("cache-control")).toBe("private, max-age=31536000, immutable");
     } finally {
       s.close();
     }
