@@ -188,11 +188,19 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
         }
         return options.parse ? options.parse(parsed) : (parsed as T);
       }),
+    // Images are compressed already: asked for as they are, so Content-Length can tell a body cut
+    // short (undici's gunzip returns half a gzip stream without an error).
     bytes: (url: string, options: RequestOptions = {}) =>
-      request(url, options, async (res) => {
+      request(url, { ...options, headers: { "accept-encoding": "identity", ...options.headers } }, async (res) => {
+        // A proxy or an overloaded server can answer 200 with an HTML error page: tried again, and
+        // never taken for a file that is not an image (which would be remembered as refused).
+        if (/^\s*text\/html/i.test(res.headers.get("content-type") ?? "")) {
+          await res.body?.cancel().catch(() => undefined);
+          throw new RetryableError("an HTML page instead of the file");
+        }
         const body = await readCapped(res, url, config.HTTP_MAX_BODY_BYTES);
-        // Content-Length counts the bytes sent: for a compressed answer (we accept gzip), fetch has
-        // decompressed them and a cut-short stream fails in the decompressor instead.
+        // Content-Length counts the bytes sent: for a compressed answer (a server that compressed
+        // anyway), fetch has decompressed them, and only the decoder can tell.
         const encoding = (res.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
         const expected = encoding === "identity" ? Number(res.headers.get("content-length")) : 0;
         if (expected && body.length !== expected) throw new RetryableError(`body cut short (${body.length} of ${expected} bytes)`);

@@ -12,7 +12,7 @@ import { searchForm } from "../text/normalize.js";
 import { fetchImageinfo, type FileInfo, IMAGEINFO_BATCH, imageHostCheck, thumbWidthFor } from "./commons.js";
 import { BadResponseError, createHttpClient, type HttpClient, HttpError, SyncConfigError } from "./http.js";
 import { dialect } from "../store/sql.js";
-import { checkImageDir, ImageDirError, ImageRejectedError, normalizeImage, storeImage, sweepStaleTempFiles } from "./images.js";
+import { checkImageDir, ImageDirError, type ImageProblem, ImageRejectedError, normalizeImage, storeImage, sweepStaleTempFiles } from "./images.js";
 import {
   type ArtworkDetails,
   type EntityOutcome,
@@ -730,6 +730,9 @@ async function saveImage(ctx: RunContext, row: ImageRow, data: Prisma.ImageUpdat
   }
 }
 
+/** Refusals that the same file always gets: remembered, so the next runs do not download it again. */
+const REFUSED_FOR_GOOD: ReadonlySet<ImageProblem> = new Set(["too-many-pixels", "aspect-ratio"]);
+
 async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Promise<void> {
   const { config, http, signal } = ctx;
   const record = imageRecord(info);
@@ -753,7 +756,9 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
       await saveImage(ctx, row, record);
       throw err;
     }
-    if (err instanceof ImageRejectedError && !(await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
+    // Only a refusal read from the image's header (its size) is a fact about the file; an empty,
+    // unreadable or cut-off body may be a bad transfer, and the file is tried again next run.
+    if (err instanceof ImageRejectedError && REFUSED_FOR_GOOD.has(err.problem) && !(await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
       // Remember which file was refused, so the next runs do not download it again (see ImagePipeline).
       await saveImage(ctx, row, { ...record, localPath: null, localSourceSha1: info.sha1 });
     } else {

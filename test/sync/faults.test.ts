@@ -50,6 +50,7 @@ describe("faults", () => {
     ["maxlag from Commons", [{ target: "commons", kind: "maxlag", retryAfterS: 5 }]],
     ["a slow answer past HTTP_TIMEOUT_MS", [{ target: "wikidata", kind: "slow", delayMs: 2500 }]],
     ["a connection reset in the middle of an image", [{ target: "image", kind: "reset", times: 2 }]],
+    ["a 200 HTML error page instead of an image", [{ target: "image", kind: "html", times: 2 }]],
   ])("%s: retried, and the run is complete", async (_name, faults) => {
     for (const f of faults) world.fault(f);
     const { first, t } = await freshSync({ HTTP_TIMEOUT_MS: "1000" });
@@ -67,6 +68,22 @@ describe("faults", () => {
     expect(failure.reason).toMatch(/after 4 attempt/);
     const second = await sync();
     expect(second).toMatchObject({ status: "SUCCEEDED", unchanged: 5, failed: 0, imagesDownloaded: 1 });
+  });
+
+  it("an image answer that is cut off or an HTML page every time is that run's failure, not a refusal remembered for good: the next run takes the file", async () => {
+    for (const kind of ["truncated", "html"] as const) {
+      world.clearFaults();
+      // An HTML page is refused at once and tried again (HTTP_MAX_RETRIES=3: four attempts); a body
+      // without Content-Length that stops half-way looks whole to HTTP, and sharp finds it cut off.
+      world.fault({ target: "image", kind, times: kind === "html" ? 4 : 1 });
+      const { first, sync, t } = await freshSync({ DOWNLOAD_CONCURRENCY: "1" });
+      expect(first, kind).toMatchObject({ status: "PARTIAL", failed: 1, imagesDownloaded: 4 });
+      const failed = await t.db.syncFailure.findFirstOrThrow({ where: { syncRunId: first.runId } });
+      const row = await t.db.image.findFirstOrThrow({ where: { fileTitle: failed.fileTitle! } });
+      expect(row, kind).toMatchObject({ localPath: null, localSourceSha1: null });
+      expect(await sync(), kind).toMatchObject({ status: "SUCCEEDED", failed: 0, imagesDownloaded: 1 });
+      expect((await t.db.image.findFirstOrThrow({ where: { id: row.id } })).localPath).not.toBeNull();
+    }
   });
 
   it("a file Commons answers without its record (a File: page with no file) is that file's failure; the other files of its batch are had", async () => {
