@@ -113,7 +113,9 @@ export function stripHtml(html: unknown): string | null {
     .replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (m, code: string) => {
       if (code[0] === "#") {
         const n = code[1] === "x" || code[1] === "X" ? parseInt(code.slice(2), 16) : parseInt(code.slice(1), 10);
-        return Number.isFinite(n) ? String.fromCodePoint(n) : m;
+        // As a browser does: NUL (which PostgreSQL's text refuses), a surrogate or past U+10FFFF (which
+        // fromCodePoint throws on, failing the whole batch's imageinfo) is U+FFFD.
+        return n > 0 && n <= 0x10ffff && !(n >= 0xd800 && n <= 0xdfff) ? String.fromCodePoint(n) : "\ufffd";
       }
       return ENTITIES[code.toLowerCase()] ?? m;
     })
