@@ -421,10 +421,15 @@ export function parseLinkedItem(
   return { labels: parseLabels(e, languages), aliases, instanceOf: itemValues(e, "P31") };
 }
 
-/** "Goya - Caprichos.jpg", "File:Goya_-_Caprichos.jpg" -> "File:Goya - Caprichos.jpg". */
+/**
+ * "Goya - Caprichos.jpg", "File:Goya_-_Caprichos.jpg" -> "File:Goya - Caprichos.jpg". Only an ASCII
+ * first letter is capitalised here: JavaScript's case mapping differs from MediaWiki's for others
+ * ("ß" -> "SS", Georgian letters to Mtavruli), which would ask Commons for a file that does not
+ * exist. P18 values are Commons' own names already, and Commons' `normalized` answer covers the rest.
+ */
 export function fileTitleOf(name: string): string {
   const bare = name.replace(/^(File|Image):/i, "").replace(/_/g, " ").trim();
-  return `File:${bare.charAt(0).toUpperCase()}${bare.slice(1)}`;
+  return `File:${/^[a-z]/.test(bare) ? bare[0]!.toUpperCase() + bare.slice(1) : bare}`;
 }
 
 // --- requests (through the polite client) ---

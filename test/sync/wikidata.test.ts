@@ -87,6 +87,10 @@ describe("wbgetentities", () => {
     expect(normalizeTime("+1797-03-00T00:00:00Z")).toEqual({ value: "1797-03-01T00:00:00Z", year: 1797 });
     expect(normalizeTime("-0500-00-00T00:00:00Z")).toEqual({ value: "-0500-01-01T00:00:00Z", year: -500 });
     expect(fileTitleOf("goya_-_Caprichos.jpg")).toBe("File:Goya - Caprichos.jpg");
+    // Letters whose JavaScript capital is not MediaWiki's stay as they are (Commons normalises the rest).
+    expect(fileTitleOf("ß_foo.jpg")).toBe("File:ß foo.jpg");
+    expect(fileTitleOf("ნიკო_ფიროსმანი.jpg")).toBe("File:ნიკო ფიროსმანი.jpg");
+    expect(fileTitleOf("ﬁsh.jpg")).toBe("File:ﬁsh.jpg");
   });
 });
 
