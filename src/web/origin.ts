@@ -19,7 +19,9 @@ export type OriginVerdict = { ok: true } | { ok: false; reason: string };
 
 export function checkPostOrigin(h: PostHeaders, scheme: "http" | "https"): OriginVerdict {
   if (!h.host) return { ok: false, reason: "the request has no Host header" };
-  const own = `${scheme}://${h.host.toLowerCase()}`;
+  // Normalised as Origin is: a proxy that sends "Host: example.org:443" means https://example.org.
+  const own = normalOrigin(`${scheme}://${h.host}`);
+  if (own === null) return { ok: false, reason: "the request's Host header is not a host name" };
   if (h.secFetchSite && h.secFetchSite !== "same-origin" && h.secFetchSite !== "none") {
     return { ok: false, reason: `the browser says the form came from another site (Sec-Fetch-Site: ${h.secFetchSite})` };
   }

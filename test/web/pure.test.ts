@@ -186,6 +186,10 @@ describe("origin rule", () => {
     expect(checkPostOrigin({ host, origin: "http://example.org:4000" }, "http")).toEqual({ ok: true });
     expect(checkPostOrigin({ host, referer: "http://example.org:4000/jobs" }, "http")).toEqual({ ok: true });
     expect(checkPostOrigin({ host, origin: "http://EXAMPLE.org:4000", secFetchSite: "same-origin" }, "http")).toEqual({ ok: true });
+    // A proxy that names the default port in Host (nginx's `$host:$server_port`): the same origin.
+    expect(checkPostOrigin({ host: "example.org:443", origin: "https://example.org" }, "https")).toEqual({ ok: true });
+    expect(checkPostOrigin({ host: "example.org:80", referer: "http://example.org/jobs" }, "http")).toEqual({ ok: true });
+    expect(checkPostOrigin({ host: "example.org:443", origin: "http://example.org" }, "http").ok).toBe(false);
   });
   it("refuses everything else", () => {
     for (const h of [
@@ -197,6 +201,7 @@ describe("origin rule", () => {
       { host, referer: "not a url" },
       { host, origin: "http://example.org:4000", secFetchSite: "cross-site" },
       { origin: "http://example.org:4000" },
+      { host: "example.org:4000 x", origin: "http://example.org:4000" },
     ]) {
       expect(checkPostOrigin(h, "http").ok, JSON.stringify(h)).toBe(false);
     }
