@@ -175,6 +175,9 @@ export function workbenchRoute({ yoga, config, log, authThrottle }: WorkbenchDep
         return true;
       }
       if (err instanceof FormError) {
+        // The body may be left unread (refused by its declared size or type): closing the connection
+        // spares reading up to its whole declared length before the next request.
+        if (!res.headersSent) res.setHeader("connection", "close");
         message(r, err.status, "The form could not be read", [err.message]);
         return true;
       }
