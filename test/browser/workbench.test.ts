@@ -158,7 +158,17 @@ it("browse, sign in, edit, regenerate with live progress, cancel a queued job, s
   const before = (await page.locator("#current-description").innerText()).trim();
   const edited = "A painting of a coloured field crossed by one pale band, edited by hand.";
   await page.getByLabel("Edit description").fill(edited);
-  await page.getByRole("button", { name: "Save" }).click();
+  // A form is sent once: the page's script stops a second submit (a double click's second send would
+  // answer 409, as a conflict with the first). Checked with two submit events, then reset.
+  const prevented = await page.evaluate(() => {
+    const form = document.querySelector<HTMLFormElement>('form[action$="/description"]')!;
+    const events = [new Event("submit", { cancelable: true, bubbles: true }), new Event("submit", { cancelable: true, bubbles: true })];
+    for (const e of events) form.dispatchEvent(e);
+    form.removeAttribute("data-sent");
+    return events.map((e) => e.defaultPrevented);
+  });
+  expect(prevented).toEqual([false, true]);
+  await page.getByRole("button", { name: "Save" }).dblclick();
   await page.waitForURL(/done=saved/);
   expect((await page.locator("#current-description").innerText()).trim()).toBe(edited);
   const history = page.locator("#history .version");

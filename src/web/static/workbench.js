@@ -109,6 +109,28 @@
     }
   }
 
+  // A form is sent once: a double click would send it again, and the second answer (a conflict with
+  // the first, which worked) is the one the browser shows.
+  document.addEventListener(
+    "submit",
+    function (e) {
+      var form = e.target;
+      if (!form || !form.getAttribute || (form.getAttribute("method") || "").toLowerCase() !== "post") return;
+      if (form.getAttribute("data-sent")) {
+        e.preventDefault();
+        return;
+      }
+      form.setAttribute("data-sent", "true");
+    },
+    true,
+  );
+  // Back to a page kept in the browser's cache: its forms may be sent again.
+  window.addEventListener("pageshow", function (e) {
+    if (!e.persisted) return;
+    var sent = document.querySelectorAll("form[data-sent]");
+    for (var i = 0; i < sent.length; i++) sent[i].removeAttribute("data-sent");
+  });
+
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();
