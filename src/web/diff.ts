@@ -33,7 +33,7 @@ export function wordDiff(before: string, after: string): DiffPart[] | null {
 }
 
 /** Diffs kept, by the two descriptions' ids: a description row never changes, so neither does its diff. */
-const kept = new BoundedLru<DiffPart[]>({ maxEntries: 1_000, maxBytes: 8 * 1024 * 1024 });
+const kept = new BoundedLru<DiffPart[] | "too-different">({ maxEntries: 1_000, maxBytes: 8 * 1024 * 1024 });
 
 /**
  * wordDiff of two stored descriptions, computed once per pair while kept (the last 1,000 pairs,
@@ -42,9 +42,11 @@ const kept = new BoundedLru<DiffPart[]>({ maxEntries: 1_000, maxBytes: 8 * 1024 
 export function keptWordDiff(beforeId: string, before: string, afterId: string, after: string): DiffPart[] | null {
   const key = `${beforeId} ${afterId}`;
   const hit = kept.get(key);
-  if (hit !== undefined) return hit;
+  if (hit !== undefined) return hit === "too-different" ? null : hit;
   const parts = wordDiff(before, after);
-  // A diff that ran out of time may fit on a quieter moment: only a finished one is kept.
+  // One that ran out of time is kept as such too: each view of the page (anyone may open it) would
+  // otherwise hold the event loop for the whole budget again.
   if (parts) kept.set(key, parts, 64 + 2 * (before.length + after.length) + 32 * parts.length);
+  else kept.set(key, "too-different", 64 + key.length * 2);
   return parts;
 }

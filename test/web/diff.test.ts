@@ -69,6 +69,14 @@ describe("wordDiff", () => {
     expect(keptWordDiff("D-kept-1", "a dog", "D-kept-3", "a hound")).toEqual(wordDiff("a dog", "a hound"));
   });
 
+  it("a pair that ran out of time is kept as such: the next view does not spend the budget again", () => {
+    // As jsdiff answers when its timeout passes.
+    diffWords.mockImplementationOnce(() => undefined as never);
+    expect(keptWordDiff("D-slow-1", "one text", "D-slow-2", "another")).toBeNull();
+    expect(keptWordDiff("D-slow-1", "one text", "D-slow-2", "another")).toBeNull();
+    expect(diffWords).toHaveBeenCalledTimes(1);
+  });
+
   it("20,000-character versions (setDescription's limit) cost nothing", () => {
     const view = chooseDiff([version("2", distinct("a", 20_000)), version("1", distinct("b", 20_000))], null, null);
     expect(view?.parts).toBeNull();
