@@ -67,6 +67,10 @@ export function parseThumbPath(rawPath: string): ThumbRequest {
   return { kind: "not-found" };
 }
 
+/** How long a thumbnail that could not be made is answered 404 without trying again, and how many such are remembered. */
+const FAILED_RETRY_MS = 10 * 60_000;
+const MAX_FAILED_REMEMBERED = 1_000;
+
 const etagOf = (hash: string, width: number) => `"${hash.slice(0, 32)}-${width}-q${THUMB_QUALITY}"`;
 const CACHE_CONTROL = "public, max-age=31536000, immutable";
 const PRIVATE_CACHE_CONTROL = "private, max-age=31536000, immutable";
@@ -78,6 +82,8 @@ export class Thumbnails {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly warnings: RateLimitedLog;
+  /** Thumbnails sharp could not make (a damaged stored copy, named by its content hash), until when they are not tried again. */
+  private readonly failed = new Map<string, number>();
 
   constructor(
     config: Pick<Config, "THUMB_DIR" | "IMAGE_DIR">,
@@ -118,6 +124,9 @@ export class Thumbnails {
     const sourceFile = join(this.imageRoot, localPathFor(hash));
     // An unknown hash is a 404 that takes no place in the queue.
     if (!(await plainPath(sourceFile, this.imageRoot))) return null;
+    // One that failed lately too: decoding it again would fail the same way, and take a slot.
+    const failedUntil = this.failed.get(file);
+    if (failedUntil !== undefined && Date.now() < failedUntil) return null;
     await this.slot();
     try {
       // Read only now: a request waiting for its slot holds no image.
@@ -132,7 +141,9 @@ export class Thumbnails {
           .toBuffer();
       } catch (err) {
         // A damaged stored copy: no thumbnail (404); the next full sync replaces the copy.
-        this.log.warn({ err, hash, width }, "thumbnail could not be made from the stored image");
+        this.warnings.warn("thumbnail-failed", { err, hash, width }, "thumbnail could not be made from the stored image");
+        if (this.failed.size >= MAX_FAILED_REMEMBERED) this.failed.delete(this.failed.keys().next().value!);
+        this.failed.set(file, Date.now() + FAILED_RETRY_MS);
         return null;
       }
       const tmp = tempPathFor(file);
@@ -140,8 +151,9 @@ export class Thumbnails {
         await mkdir(join(this.dir, hash.slice(0, 2)), { recursive: true });
         await writeFile(tmp, body);
         await rename(tmp, file);
-      } catch {
+      } catch (err) {
         // A read-only or full disk: serve the thumbnail anyway, made again next time.
+        this.warnings.warn("thumbnail-write-failed", { err, dir: this.dir }, "a thumbnail could not be stored (THUMB_DIR read-only or full?): it is made again on each request");
         await rm(tmp, { force: true }).catch(() => undefined);
       }
       return body;

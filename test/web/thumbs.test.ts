@@ -9,6 +9,7 @@ import { createTestDb, type TestDb } from "../support/db.js";
 import { makeArtwork, makeGoya } from "../support/factories.js";
 import { serveOnFreePort } from "../support/http.js";
 import { storePaintingImage } from "./support.js";
+import { capturingLogger } from "../support/log.js";
 
 /** Thumbnails: made once, cached on disk by content hash, immutable; a page of 60 stays small. */
 
@@ -125,4 +126,21 @@ it("removes the temporary files a killed process left in the thumbnail folder, i
   for (let i = 0; i < 100 && existsSync(left); i++) await new Promise((r) => setTimeout(r, 20));
   expect(existsSync(left)).toBe(false);
   expect(existsSync(fresh)).toBe(true);
+});
+
+it("a damaged stored copy is decoded once, not on every request, and logged once; a THUMB_DIR it cannot write to is logged", async () => {
+  const { lines, log } = capturingLogger("warn");
+  const damaged = "d".repeat(64);
+  mkdirSync(join(imageDir, "dd"), { recursive: true });
+  writeFileSync(join(imageDir, "dd", `${damaged}.jpg`), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]));
+  const thumbs = new Thumbnails(loadConfig({ IMAGE_DIR: imageDir, THUMB_DIR: join(t.dir, "thumbs-damaged"), LOG_LEVEL: "silent" }), log);
+  for (let i = 0; i < 5; i++) expect(await thumbs.get(damaged, 160)).toBeNull();
+  expect(lines.filter((l) => l.msg === "thumbnail could not be made from the stored image")).toHaveLength(1);
+
+  // THUMB_DIR is a file: nothing can be stored there, the thumbnail is served all the same.
+  const blocked = join(t.dir, "thumbs-blocked");
+  writeFileSync(blocked, "a file where the folder should be");
+  const unwritable = new Thumbnails(loadConfig({ IMAGE_DIR: imageDir, THUMB_DIR: blocked, LOG_LEVEL: "silent" }), log);
+  expect((await unwritable.get(hashes[3]!, 160))?.length).toBeGreaterThan(0);
+  expect(lines.some((l) => String(l.msg).startsWith("a thumbnail could not be stored"))).toBe(true);
 });
