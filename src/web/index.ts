@@ -545,7 +545,7 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
   if (c.path === "/review") return postVerdict(r, c.gql, form, token);
   if (c.cancel) {
     const data = await c.gql<{ cancelJob: { __typename: string; message?: string } }>(CANCEL_JOB, { id: c.cancel[1] }, { token });
-    if (data.cancelJob.__typename !== "Job") return message(r, 422, "Could not cancel the job", [data.cancelJob.message ?? data.cancelJob.__typename], "/jobs");
+    if (data.cancelJob.__typename !== "Job") return message(r, failedStatus(data.cancelJob.__typename), "Could not cancel the job", [data.cancelJob.message ?? data.cancelJob.__typename], "/jobs");
     return redirect(res, "/jobs?done=cancelled");
   }
   const qid = decodeSegment(c.artwork![1]!);
@@ -563,7 +563,7 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
     );
     const answer = data.setDescription;
     if (answer.__typename === "ConflictError") return message(r, 409, "Someone changed this description first", [answer.message ?? answer.__typename], back);
-    if (answer.__typename !== "Description") return message(r, 422, "Could not save the description", [answer.message ?? answer.__typename], back);
+    if (answer.__typename !== "Description") return message(r, failedStatus(answer.__typename), "Could not save the description", [answer.message ?? answer.__typename], back);
     return redirect(res, withDone(then, "saved"));
   }
   const parsed = readRegenerateForm(form);
@@ -574,8 +574,13 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
     { id: qid, params: parsed.ok.params, reason, force: parsed.ok.force },
     { token },
   );
-  if (data.regenerateDescription.__typename !== "Job") return message(r, 422, "Could not queue the job", [data.regenerateDescription.message ?? data.regenerateDescription.__typename], back);
+  if (data.regenerateDescription.__typename !== "Job") return message(r, failedStatus(data.regenerateDescription.__typename), "Could not queue the job", [data.regenerateDescription.message ?? data.regenerateDescription.__typename], back);
   return redirect(res, `${back}?done=queued`);
+}
+
+/** The status of a form whose mutation answered with an error type: 404 for the work or job of its address not being there, else 422. */
+function failedStatus(typename: string): 404 | 422 {
+  return typename === "NotFoundError" ? 404 : 422;
 }
 
 /** POST /review: a verdict from the artwork page or the review queue, recorded as the signed-in Name. */

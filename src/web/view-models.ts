@@ -453,6 +453,17 @@ export interface Licence {
   credit: string | null;
 }
 
+/** `url` when it is an http(s) address, else null. */
+function webUrl(url: string | null): string | null {
+  if (!url) return null;
+  try {
+    const protocol = new URL(url).protocol;
+    return protocol === "https:" || protocol === "http:" ? url : null;
+  } catch {
+    return null;
+  }
+}
+
 export function licenceOf(image: ArtworkIn["image"]): Licence | null {
   if (!image) return null;
   const licence = image.licenseShortName ?? image.usageTerms;
@@ -460,7 +471,8 @@ export function licenceOf(image: ArtworkIn["image"]): Licence | null {
   return {
     line,
     fileTitle: image.fileTitle,
-    fileHref: image.descriptionUrl,
+    // From Commons' answer (COMMONS_API_URL may be any server): a web address only, never javascript: or data:.
+    fileHref: webUrl(image.descriptionUrl),
     licence,
     usageTerms: image.usageTerms && image.usageTerms !== licence ? image.usageTerms : null,
     credit: image.credit,

@@ -205,6 +205,19 @@ describe("artwork", () => {
     }
   });
 
+  it("links the Commons page only when its address is a web address (Commons' answer may be hostile)", async () => {
+    const a = await makeArtwork(t.db, { qid: "Q700007", title: "Odd link" });
+    try {
+      await t.db.image.updateMany({ where: { artworkId: a.id }, data: { descriptionUrl: "javascript:alert(1)" } });
+      const { html } = await page("/artworks/Q700007");
+      expect(html).not.toContain("javascript:");
+      expect(html).toContain("Odd link");
+    } finally {
+      await t.db.image.deleteMany({ where: { artworkId: a.id } });
+      await t.db.artwork.delete({ where: { id: a.id } });
+    }
+  });
+
   it("uses the alt text for the image", async () => {
     const { html } = await page("/artworks/Q700001");
     expect(html).toMatch(/<img src="\/thumbs\/[0-9a-f]{64}\/640\.webp" srcset="[^"]*320w[^"]*640w[^"]*" sizes="[^"]+" alt="A figure &quot;holds&quot;/);

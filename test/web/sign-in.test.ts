@@ -248,6 +248,10 @@ describe("form posts", () => {
     expect((await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).status).toBe("CANCELLED");
     const again = await post(`/jobs/${job.id}/cancel`, {}, { cookie });
     expect(again.status).toBe(422);
+    // A job or a work that is not there: 404, as for the pages.
+    expect((await post(`/jobs/999999/cancel`, {}, { cookie })).status).toBe(404);
+    expect((await post("/artworks/Q999999991/regenerate", { numBeams: "2" }, { cookie })).status).toBe(404);
+    expect((await post("/artworks/Q999999991/description", { text: "A text for nothing." }, { cookie })).status).toBe(404);
   });
 });
 
