@@ -27,6 +27,8 @@ export function nextSyncAt(cron: string, timezone: string, now: Date = new Date(
 export type SyncScheduleOptions = {
   /** Run a sync at start when the store has never been synced (default true). */
   syncAtStartWhenNeverSynced?: boolean;
+  /** Waits before the startup sync is tried again after it FAILED, the last repeated (default STARTUP_RETRY_MS). */
+  startupRetryMs?: readonly number[];
 } & (
   | {
       /** Each sync runs in this process (`daemon`). */
@@ -53,6 +55,9 @@ export interface SyncSchedule extends Component {
   /** Resolves when the sync in progress (if any), and a startup sync still waiting for the lease, have ended. */
   idle(): Promise<void>;
 }
+
+/** Waits before a FAILED startup sync is tried again: 1, 5 and 15 minutes, then every hour until one succeeds. */
+export const STARTUP_RETRY_MS = [60_000, 5 * 60_000, 15 * 60_000, 60 * 60_000] as const;
 
 /** How one attempt ended: it ran, a sync was already running here, or another process holds the lease. */
 type Attempt = { ran: true; summary: SyncSummary } | { ran: false; expiresAt: Date | null; here: boolean };
@@ -117,6 +122,19 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
     while (!stopping.signal.aborted) {
       if (await db.syncRun.findFirst({ where: { status: { in: FINISHED_SYNC_STATUSES } }, select: { id: true } })) return;
       const r = await attempt("startup");
+      if (r.ran && r.summary.status === "FAILED" && !stopping.signal.aborted) {
+        // A first start during an outage would leave the store empty until the schedule fires
+        // (03:00 by default): tried again after a growing wait, in the background.
+        const waits = options.startupRetryMs ?? STARTUP_RETRY_MS;
+        const waitMs = waits[Math.min(startupFailures++, waits.length - 1)]!;
+        log.warn({ runId: r.summary.runId, retryInMs: waitMs }, "the first sync failed; it is tried again, as no sync has succeeded yet");
+        retryTimer = setTimeout(() => {
+          retryTimer = null;
+          startup = startupSync().catch((err: unknown) => log.error({ err }, "the startup sync could not run"));
+        }, waitMs);
+        retryTimer.unref();
+        return;
+      }
       if (r.ran || r.here) return;
       const waitMs = r.expiresAt ? Math.min(SYNC_LEASE_TTL_MS, Math.max(0, r.expiresAt.getTime() - (await dbTime(db)).getTime()) + 250) : 250;
       log.info({ retryInMs: waitMs }, "the startup sync waits for the other process's lease");
@@ -132,6 +150,8 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
   log.info({ next: nextSyncAt(config.SYNC_CRON, config.SYNC_TIMEZONE).toISOString() }, "sync scheduled");
 
   let startup: Promise<void> = Promise.resolve();
+  let retryTimer: NodeJS.Timeout | null = null;
+  let startupFailures = 0;
   if (options.syncAtStartWhenNeverSynced !== false) {
     startup = startupSync().catch((err: unknown) => log.error({ err }, "the startup sync could not run"));
   }
@@ -144,6 +164,7 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
       await current;
     },
     async stop() {
+      if (retryTimer) clearTimeout(retryTimer);
       await task.destroy();
       // Stop taking work; the work in progress finishes its item and the run is recorded ABORTED.
       stopping.abort(new Error("shutting down"));

@@ -63,6 +63,22 @@ describe("sync schedule", () => {
     expect(await t.db.syncRun.count()).toBe(1);
   });
 
+  it("a first sync that FAILED (an outage at the first start) is tried again until one succeeds, not left to the schedule", async () => {
+    await fresh({ HTTP_MAX_RETRIES: "0" });
+    // The query service is down for the first run's inventory.
+    world.fault({ target: "sparql", kind: "500", times: 1 });
+    const s = await start({ startupRetryMs: [100] });
+    const deadline = Date.now() + 20_000;
+    while ((await t.db.syncRun.count({ where: { status: "SUCCEEDED" } })) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const runs = await t.db.syncRun.findMany({ orderBy: { id: "asc" } });
+    expect(runs.map((r) => [r.trigger, r.status])).toEqual([
+      ["startup", "FAILED"],
+      ["startup", "SUCCEEDED"],
+    ]);
+    await s.stop();
+    world.clearFaults();
+  });
+
   it("fires on the cron schedule", async () => {
     await fresh({ SYNC_CRON: "* * * * * *" });
     const s = await start({ syncAtStartWhenNeverSynced: false });
