@@ -89,7 +89,7 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
   const yoga = createGraphqlApp(deps);
   const log = deps.log ?? createLogger(deps.config.LOG_LEVEL);
   const health = healthRoutes(deps.db, log);
-  const images = imageRoute(deps.config.IMAGE_DIR);
+  const images = imageRoute(deps.config.IMAGE_DIR, log);
   const authThrottle = new AuthThrottle(authThrottleLimits(deps.config));
   const workbench = workbenchRoute({ yoga, config: deps.config, log, authThrottle });
   const { GRAPHQL_MAX_BODY_BYTES: maxBody, HTTP_MAX_URL_BYTES: maxUrl } = deps.config;

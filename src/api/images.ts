@@ -2,6 +2,8 @@ import { constants, createReadStream } from "node:fs";
 import { type FileHandle, open, realpath } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extname, join, resolve } from "node:path";
+import type { Logger } from "../log.js";
+import { RateLimitedLog } from "../ops/rate-limited-log.js";
 
 /** The URL prefix images are served under. */
 export const IMAGES_PREFIX = "/images/";
@@ -73,9 +75,21 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
  * anything outside it, a single byte range (206, or 416 when out of bounds), and ETag /
  * Last-Modified validators (304).
  */
-export function imageRoute(imageDir: string): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+export function imageRoute(imageDir: string, log?: Logger): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   const root = resolve(imageDir);
   let realRoot: string | null = null;
+  const warnings = log ? new RateLimitedLog(log) : null;
+  /**
+   * A file that is not there (or a link where it should be) is a 404; any other failure (IMAGE_DIR
+   * unreadable, no file descriptor left, a disk error) is the server's: 503, not kept by caches, logged.
+   */
+  const failed = (res: ServerResponse, err: unknown): true => {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP" || code === "ENAMETOOLONG") return notFound(res);
+    warnings?.warn("image-read-failed", { err, imageDir: root }, "a stored image could not be read: answering 503");
+    res.writeHead(503, { "content-type": "text/plain", "cache-control": "no-store", "retry-after": "30" }).end("the image cannot be read now");
+    return true;
+  };
   return async (req, res) => {
     const rawUrl = req.url ?? "/";
     if (!rawUrl.startsWith(IMAGES_PREFIX)) return false;
@@ -89,19 +103,30 @@ export function imageRoute(imageDir: string): (req: IncomingMessage, res: Server
       return true;
     }
     if (parsed.kind === "not-found") return notFound(res);
-    realRoot ??= await realpath(root).catch(() => null);
-    if (!realRoot) return notFound(res);
+    if (!realRoot) {
+      try {
+        realRoot = await realpath(root);
+      } catch (err) {
+        return failed(res, err);
+      }
+    }
     const file = join(realRoot, ...parsed.segments);
     // The real path equals the asked-for path only when no component is a symbolic link; O_NOFOLLOW
     // also refuses a link put in place between the two calls.
-    if ((await realpath(file).catch(() => null)) !== file) return notFound(res);
+    let real: string;
+    try {
+      real = await realpath(file);
+    } catch (err) {
+      return failed(res, err);
+    }
+    if (real !== file) return notFound(res);
     let handle: FileHandle;
     try {
       // O_NONBLOCK: a FIFO named like an image must not hold a thread of the pool while it waits
       // for a writer; regular files read as usual.
       handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    } catch {
-      return notFound(res);
+    } catch (err) {
+      return failed(res, err);
     }
     let sent = false;
     try {
