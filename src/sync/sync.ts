@@ -424,6 +424,14 @@ async function ensureCreators(ctx: RunContext, urls: ReturnType<typeof wikidataU
   }
   for (const qid of fetch) {
     const o = outcomes.get(qid);
+    // A configured creator merged into another item (or deleted): its works move to the other QID
+    // as bots re-point them, and would drift to NOT_BY_CREATOR here. Said on every refreshing run
+    // until SYNC_CREATORS names the item the works now point to.
+    if (o?.kind === "redirect") {
+      await ctx.fail("details", `the creator ${qid} in SYNC_CREATORS was merged into ${o.to} on Wikidata: put ${o.to} in SYNC_CREATORS`, { itemQid: qid });
+    } else if (o?.kind === "missing") {
+      await ctx.fail("details", `the creator ${qid} in SYNC_CREATORS no longer exists on Wikidata`, { itemQid: qid });
+    }
     const labels = o?.kind === "found" ? parseLabels(o.entity, config.SYNC_LANGUAGES) : null;
     if (!labels && ids.has(qid)) continue;
     const rows = Object.entries(labels ?? {}).map(([language, label]) => ({ language, label, normalized: searchForm(label) }));

@@ -86,6 +86,23 @@ describe("faults", () => {
     }
   });
 
+  it("a creator in SYNC_CREATORS that was merged on Wikidata is named on every refreshing run, with the QID to configure instead", async () => {
+    const { t, config } = await freshSync();
+    const target = "Q99005432";
+    world.model.items.set(target, world.model.items.get("Q5432")!);
+    world.model.redirects.set("Q5432", target);
+    try {
+      const r = await runSync({ db: t.db, config, log }, { full: true });
+      expect(r.status).toBe("PARTIAL");
+      const failures = await t.db.syncFailure.findMany({ where: { syncRunId: r.runId } });
+      expect(failures).toMatchObject([{ stage: "details", itemQid: "Q5432" }]);
+      expect(failures[0]!.reason).toBe(`the creator Q5432 in SYNC_CREATORS was merged into ${target} on Wikidata: put ${target} in SYNC_CREATORS`);
+    } finally {
+      world.model.redirects.delete("Q5432");
+      world.model.items.delete(target);
+    }
+  });
+
   it("a file Commons answers without its record (a File: page with no file) is that file's failure; the other files of its batch are had", async () => {
     // A proxy in front of the tests' Commons strips one file's record, as MediaWiki answers for a File: page with no file.
     const proxy = createServer(async (req, res) => {
