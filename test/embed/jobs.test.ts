@@ -312,7 +312,9 @@ describe("an embedding thread that stops", () => {
     const embedder = await openEmbedder(loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID }), 1);
     try {
       expect(threadsInNativeCalls()).toBe(0);
-      const inFlight = embedder.embed(Array.from({ length: 500 }, (_, i) => `a hound ${i} in the sand by the sea`), "passage");
+      // Long enough that a main thread kept off the cores by a loaded machine (CI runs two test files
+      // at once on two cores) still sees it under way: 500 passages once ran between two looks.
+      const inFlight = embedder.embed(Array.from({ length: 3_000 }, (_, i) => `a hound ${i} in the sand by the sea`), "passage");
       let seen = 0;
       const deadline = Date.now() + 10_000;
       while (!seen && Date.now() < deadline) {
@@ -320,7 +322,7 @@ describe("an embedding thread that stops", () => {
         await new Promise((r) => setImmediate(r));
       }
       expect(seen).toBe(1);
-      expect(await inFlight).toHaveLength(500);
+      expect(await inFlight).toHaveLength(3_000);
       expect(threadsInNativeCalls()).toBe(0);
       refuseNativeCalls();
       await expect(embedder.embed(["a cat"], "query")).rejects.toMatchObject({ name: "EmbedRequestError", message: expect.stringContaining("the process is exiting") });
