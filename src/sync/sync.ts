@@ -388,9 +388,11 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
   if (todo.length && unreadable === todo.length) {
     throw new SyncRunError(`no work's details could be read (${todo.length} works); see the run's failures`);
   }
-  // Commons as a whole could not be read: every record asked for, of several files, failed. One
-  // file alone that keeps failing (an odd record, asked for again each run) is that file's failure.
-  if (images.recordsAsked > 1 && images.recordsUnreadable === images.recordsAsked) {
+  // Commons as a whole could not be read: every imageinfo request, for several files, failed. Files
+  // whose own records keep failing (odd pages, asked for again each run) are those files' failures,
+  // even when they are all a quiet night asks for: they must not fail the run, which would skip the
+  // removal check below and the night's describe jobs.
+  if (images.recordsAsked > 1 && images.requests > 0 && images.requestsFailed === images.requests) {
     throw new SyncRunError(`no image record could be read from Commons (${images.recordsAsked} files); see the run's failures`);
   }
 
@@ -578,7 +580,9 @@ class ImagePipeline {
   private fatal: Error | null = null;
   /** Files whose Commons record was asked for, and those whose record could not be read. */
   recordsAsked = 0;
-  recordsUnreadable = 0;
+  /** imageinfo requests made, and those that failed whole (no answer, or one that could not be read). */
+  requests = 0;
+  requestsFailed = 0;
 
   constructor(private readonly ctx: RunContext) {}
 
@@ -604,17 +608,17 @@ class ImagePipeline {
     let infos: Map<string, FileInfo>;
     let unreadable: Map<string, string>;
     this.recordsAsked += titles.length;
+    this.requests++;
     try {
       ({ infos, unreadable } = await fetchImageinfo(ctx.http, config.COMMONS_API_URL, titles, thumbWidthFor(config.IMAGE_EDGE), ctx.signal, config.HTTP_MAX_RETRIES));
     } catch (err) {
       if (ctx.signal?.aborted) throw err;
-      this.recordsUnreadable += titles.length;
+      this.requestsFailed++;
       for (const t of titles) await ctx.fail("imageinfo", err, { fileTitle: t });
       ctx.progress.imagesDone += rows.length;
       return;
     }
     // A file whose own record could not be read is that file's failure (the next run asks again).
-    this.recordsUnreadable += unreadable.size;
     for (const [t, why] of unreadable) await ctx.fail("imageinfo", why, { fileTitle: t });
     // A file to download gets its Commons record with its local copy (one write); the others now.
     const records: { row: ImageRow; info: FileInfo }[] = [];

@@ -38,7 +38,7 @@ async function syncOnce(w: WikidataWorld = world) {
   const summary = await runSync({ db: t.db, config, log });
   const failures = await t.db.syncFailure.findMany({ where: { syncRunId: summary.runId }, orderBy: { id: "asc" } });
   const run = await t.db.syncRun.findUniqueOrThrow({ where: { id: summary.runId } });
-  return { t, summary, failures, run, requests: w.requests.slice(before) };
+  return { t, config, summary, failures, run, requests: w.requests.slice(before) };
 }
 
 const wikidataKinds: Fault["kind"][] = ["no-claims", "no-labels", "no-info", "missing-entity", "wrong-types", "html", "truncated"];
@@ -124,6 +124,24 @@ describe("Commons imageinfo answers", () => {
     expect(failures.map((f) => f.stage)).toEqual(["imageinfo"]);
     expect(failures[0]!.reason).toMatch(reason);
     expect(await t.db.image.count({ where: { missing: true } })).toBe(0);
+  });
+
+  it("files whose own records keep failing are their failures, not the run's, even when they are all a quiet night asks for", async () => {
+    const { t, config, summary } = await syncOnce();
+    expect(summary.status).toBe("SUCCEEDED");
+    // Two files whose records were never read (sha1 unknown), and whose pages now lack their sha1.
+    const rows = await t.db.image.findMany({ orderBy: { id: "asc" }, take: 2 });
+    await t.db.image.updateMany({ where: { id: { in: rows.map((r) => r.id) } }, data: { sha1: null } });
+    const saved = rows.map((r) => [r.fileTitle, world.model.files.get(r.fileTitle)!] as const);
+    for (const [title, f] of saved) world.model.files.set(title, { ...f, sha1: undefined as unknown as string });
+    try {
+      const quiet = await runSync({ db: t.db, config, log });
+      expect(quiet).toMatchObject({ status: "PARTIAL", failed: 2 });
+      const failures = await t.db.syncFailure.findMany({ where: { syncRunId: quiet.runId } });
+      expect(failures.map((f) => [f.stage, f.fileTitle]).sort()).toEqual(saved.map(([title]) => ["imageinfo", title]).sort());
+    } finally {
+      for (const [title, f] of saved) world.model.files.set(title, f);
+    }
   });
 
   it.each<[Fault["kind"], RegExp]>([["wrong-types", /malformed/]])("%s every time: a failure per file, no image marked missing, and the run FAILED", async (kind, reason) => {
