@@ -228,7 +228,7 @@ export async function serveThumb(req: IncomingMessage, res: ServerResponse, thum
   // Behind sign-in only the browser may keep it: a shared cache (a proxy, a CDN) would hand it to anyone with the URL.
   const headers = { etag, "cache-control": o.signedInOnly ? PRIVATE_CACHE_CONTROL : CACHE_CONTROL, "x-content-type-options": "nosniff" };
   const inm = req.headers["if-none-match"];
-  if (inm && (inm.trim() === "*" || inm.split(",").some((t) => t.trim().replace(/^W\//, "") === etag))) {
+  if (inm && inm.split(",").some((t) => t.trim().replace(/^W\//, "") === etag)) {
     res.writeHead(304, headers).end();
     return;
   }
@@ -243,6 +243,11 @@ export async function serveThumb(req: IncomingMessage, res: ServerResponse, thum
     return;
   }
   if (!body) return void notFound();
+  // "*" matches only a thumbnail that exists (RFC 9110, 13.1.2).
+  if (inm?.trim() === "*") {
+    res.writeHead(304, headers).end();
+    return;
+  }
   res.writeHead(200, { ...headers, "content-type": "image/webp", "content-length": body.length });
   res.end(req.method === "HEAD" ? undefined : body);
 }

@@ -74,6 +74,8 @@ describe("serving", () => {
       expect(again.headers.get("cache-control")).toContain("immutable");
     }
     expect((await fetch(url, { headers: { "if-none-match": '"stale"' } })).status).toBe(200);
+    // "*" on a thumbnail of no stored image: it does not exist, so 404, not 304.
+    expect((await fetch(`${base}/thumbs/${"e".repeat(64)}/160.webp`, { headers: { "if-none-match": "*" } })).status).toBe(404);
     const head = await fetch(url, { method: "HEAD" });
     expect(head.status).toBe(200);
     expect(Number(head.headers.get("content-length"))).toBe(bytes.length);
