@@ -93,6 +93,9 @@ export interface HttpClientDeps {
   backoffBaseMs?: number;
 }
 
+/** The Content-Type of an HTML page: what a proxy or an overloaded server answers 200 with instead of the thing asked for. */
+const HTML_TYPE = /^\s*text\/html/i;
+
 class RetryableError extends Error {
   constructor(
     message: string,
@@ -172,7 +175,7 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
         const text = (await readCapped(res, url, config.HTTP_MAX_BODY_BYTES)).toString("utf8");
         const type = res.headers.get("content-type") ?? "";
         // A proxy or an overloaded server can answer 200 with an HTML error page.
-        if (/^\s*text\/html/i.test(type) || /^\s*</.test(text)) {
+        if (HTML_TYPE.test(type) || /^\s*</.test(text)) {
           throw new BadResponseError(`an HTML page (${text.length} bytes) instead of JSON`);
         }
         let parsed: unknown;
@@ -194,7 +197,7 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
       request(url, { ...options, headers: { "accept-encoding": "identity", ...options.headers } }, async (res) => {
         // A proxy or an overloaded server can answer 200 with an HTML error page: tried again, and
         // never taken for a file that is not an image (which would be remembered as refused).
-        if (/^\s*text\/html/i.test(res.headers.get("content-type") ?? "")) {
+        if (HTML_TYPE.test(res.headers.get("content-type") ?? "")) {
           await res.body?.cancel().catch(() => undefined);
           throw new RetryableError("an HTML page instead of the file");
         }

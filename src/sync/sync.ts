@@ -392,7 +392,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
   // whose own records keep failing (odd pages, asked for again each run) are those files' failures,
   // even when they are all a quiet night asks for: they must not fail the run, which would skip the
   // removal check below and the night's describe jobs.
-  if (images.recordsAsked > 1 && images.requests > 0 && images.requestsFailed === images.requests) {
+  if (images.recordsAsked > 1 && images.requestsFailed === images.requests) {
     throw new SyncRunError(`no image record could be read from Commons (${images.recordsAsked} files); see the run's failures`);
   }
 
@@ -578,7 +578,7 @@ class ImagePipeline {
    * a download worker, which would end the whole process.
    */
   private fatal: Error | null = null;
-  /** Files whose Commons record was asked for, and those whose record could not be read. */
+  /** Files whose Commons record was asked for. */
   recordsAsked = 0;
   /** imageinfo requests made, and those that failed whole (no answer, or one that could not be read). */
   requests = 0;
