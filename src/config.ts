@@ -200,7 +200,10 @@ const schema = z.object({
   HTTP_MAX_RETRIES: int(0, 20).default(5),
   /** Largest upstream answer (a Wikidata/Commons JSON page or an image), after decompression; a larger one fails, not retried. */
   HTTP_MAX_BODY_BYTES: int(1_000, 2_000_000_000).default(100_000_000),
+  /** Longest Retry-After honoured: a server that asks for a longer wait is not asked again in this run (the request fails, and is recorded). */
   RETRY_AFTER_MAX_S: num(0, 3600).default(120),
+  /** First wait before retrying a 5xx, a timeout or a reset; doubles with each retry, up to a minute. */
+  HTTP_RETRY_BASE_MS: int(10, 60_000).default(1_000),
   // Model and description defaults
   MODEL_ID: z.string().regex(/^[\w.-]+\/[\w.-]+$/, "must look like owner/name").default("HuggingFaceTB/SmolVLM-500M-Instruct"),
   MODEL_REVISION: z.string().min(1).default("main"),

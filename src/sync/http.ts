@@ -3,8 +3,9 @@ import type { Config } from "../config.js";
 
 /**
  * The one polite fetch for every Wikimedia request: a User-Agent that names a contact, a timeout on
- * every request, Retry-After honoured on 429 and maxlag answers, exponential backoff with jitter on
- * 5xx, resets and timeouts, and a bounded number of retries.
+ * every request, Retry-After honoured on 429 and maxlag answers (a host that asks for longer than
+ * RETRY_AFTER_MAX_S is left alone until then: its requests fail, and the run records them),
+ * exponential backoff with jitter on 5xx, resets and timeouts, and a bounded number of retries.
  * Policy: https://meta.wikimedia.org/wiki/User-Agent_policy and
  * https://www.mediawiki.org/wiki/Manual:Maxlag_parameter
  */
@@ -13,7 +14,10 @@ const APP_VERSION = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
 ).version;
 
-export type HttpConfig = Pick<Config, "USER_AGENT_CONTACT" | "HTTP_TIMEOUT_MS" | "HTTP_MAX_RETRIES" | "RETRY_AFTER_MAX_S" | "HTTP_MAX_BODY_BYTES">;
+export type HttpConfig = Pick<Config, "USER_AGENT_CONTACT" | "HTTP_TIMEOUT_MS" | "HTTP_MAX_RETRIES" | "RETRY_AFTER_MAX_S" | "HTTP_RETRY_BASE_MS" | "HTTP_MAX_BODY_BYTES">;
+
+/** Longest exponential backoff between two tries (5xx, timeouts, resets); Retry-After has its own cap. */
+export const BACKOFF_MAX_MS = 60_000;
 
 /** A sync cannot start: the configuration breaks Wikimedia's rules. */
 export class SyncConfigError extends Error {
@@ -89,8 +93,6 @@ export interface HttpClient {
 export interface HttpClientDeps {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   random?: () => number;
-  /** First backoff delay; doubles with each retry (capped by RETRY_AFTER_MAX_S). */
-  backoffBaseMs?: number;
 }
 
 /** The Content-Type of an HTML page: what a proxy or an overloaded server answers 200 with instead of the thing asked for. */
@@ -110,8 +112,10 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
   const ua = userAgent(requireContact(config.USER_AGENT_CONTACT));
   const sleep = deps.sleep ?? abortableSleep;
   const random = deps.random ?? Math.random;
-  const baseMs = deps.backoffBaseMs ?? 1_000;
-  const capMs = config.RETRY_AFTER_MAX_S * 1000;
+  const baseMs = config.HTTP_RETRY_BASE_MS;
+  const retryAfterCapMs = config.RETRY_AFTER_MAX_S * 1000;
+  /** Hosts that asked for a longer wait than RETRY_AFTER_MAX_S, and until when: not asked anything before then. */
+  const quietUntil = new Map<string, number>();
 
   /** fetch, and with `allowUrl`, each hop checked before it is asked for (redirects followed here). */
   async function fetchChecked(url: string, init: RequestInit, allowUrl: RequestOptions["allowUrl"]): Promise<Response> {
@@ -130,6 +134,11 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
 
   async function request<T>(url: string, options: RequestOptions, read: (res: Response) => Promise<T>): Promise<T> {
     let lastError: unknown;
+    const host = new URL(url).host;
+    const quietFor = (quietUntil.get(host) ?? 0) - Date.now();
+    if (quietFor > 0) {
+      throw new HttpError(`${host} asked to be left alone for ${Math.ceil(quietFor / 1000)} s more (Retry-After), so it was not asked: ${url}`, url);
+    }
     for (let attempt = 0; attempt <= config.HTTP_MAX_RETRIES; attempt++) {
       options.signal?.throwIfAborted();
       const timeout = AbortSignal.timeout(config.HTTP_TIMEOUT_MS);
@@ -155,12 +164,18 @@ export function createHttpClient(config: HttpConfig, deps: HttpClientDeps = {}):
         if (options.signal?.aborted) throw options.signal.reason;
         if (err instanceof HttpError) throw err;
         lastError = err;
+        const askedMs = err instanceof RetryableError && err.retryAfterS !== undefined ? err.retryAfterS * 1000 : undefined;
+        // Asking again before the server said is what gets a client banned (wikimedia.md): a wait
+        // longer than this client keeps a run open for fails the request now, and a later run asks.
+        if (askedMs !== undefined && askedMs > retryAfterCapMs) {
+          quietUntil.set(host, Date.now() + askedMs);
+          throw new HttpError(
+            `${describeError(err as Error)}: the server asked to wait ${Math.ceil(askedMs / 1000)} s before asking again, longer than RETRY_AFTER_MAX_S (${config.RETRY_AFTER_MAX_S} s), so it was not asked again: ${url}`,
+            url,
+          );
+        }
         if (attempt === config.HTTP_MAX_RETRIES) break;
-        const waitMs =
-          err instanceof RetryableError && err.retryAfterS !== undefined
-            ? Math.min(err.retryAfterS * 1000, capMs)
-            : backoff(attempt, baseMs, capMs, random);
-        await sleep(waitMs, options.signal);
+        await sleep(askedMs ?? backoff(attempt, baseMs, BACKOFF_MAX_MS, random), options.signal);
       }
     }
     const reason = lastError instanceof Error ? describeError(lastError) : String(lastError);

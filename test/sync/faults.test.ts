@@ -44,10 +44,10 @@ async function refuseImageUpdates(t: TestDb, name: string, when: string): Promis
 
 describe("faults", () => {
   it.each<[string, Fault[]]>([
-    ["429 with Retry-After on the query service", [{ target: "sparql", kind: "429", retryAfterS: 30 }]],
+    ["429 with Retry-After on the query service", [{ target: "sparql", kind: "429", retryAfterS: 1 }]],
     ["truncated SPARQL JSON (a WDQS timeout)", [{ target: "sparql", kind: "truncated", times: 2 }]],
     ["500 from wbgetentities", [{ target: "wikidata", kind: "500", times: 2 }]],
-    ["maxlag from Commons", [{ target: "commons", kind: "maxlag", retryAfterS: 5 }]],
+    ["maxlag from Commons", [{ target: "commons", kind: "maxlag", retryAfterS: 1 }]],
     ["a slow answer past HTTP_TIMEOUT_MS", [{ target: "wikidata", kind: "slow", delayMs: 2500 }]],
     ["a connection reset in the middle of an image", [{ target: "image", kind: "reset", times: 2 }]],
     ["a 200 HTML error page instead of an image", [{ target: "image", kind: "html", times: 2 }]],
@@ -57,6 +57,19 @@ describe("faults", () => {
     expect(world.pendingFaults()).toEqual([]);
     expect(first).toMatchObject({ status: "SUCCEEDED", seen: 5, created: 5, failed: 0, imagesDownloaded: 5 });
     expect(await t.db.image.count({ where: { localPath: { not: null } } })).toBe(5);
+  });
+
+  it("a 429 that asks for a longer wait than RETRY_AFTER_MAX_S is never asked again early: that run fails, naming the wait, and the next run asks", async () => {
+    world.fault({ target: "sparql", kind: "429", retryAfterS: 600 });
+    const before = world.requests.filter((r) => r.target === "sparql").length;
+    const { first, sync, t } = await freshSync();
+    expect(world.requests.filter((r) => r.target === "sparql").length - before).toBe(1);
+    expect(first.status).toBe("FAILED");
+    const failure = await t.db.syncFailure.findFirstOrThrow({ where: { syncRunId: first.runId } });
+    expect(failure.stage).toBe("inventory");
+    expect(failure.reason).toMatch(/HTTP 429: the server asked to wait 600 s before asking again, longer than RETRY_AFTER_MAX_S \(1 s\)/);
+    // A later run (the next night; here a new client, as each run makes one) asks again.
+    expect(await sync()).toMatchObject({ status: "SUCCEEDED", created: 5 });
   });
 
   it("an image that keeps failing is recorded with its stage; the run goes on and the next run retries it", async () => {

@@ -7,17 +7,21 @@ import { backoff, createHttpClient, HttpError, parseJson, retryAfter, userAgent 
 // A server that answers from a script, one entry per request.
 let script: ((res: import("node:http").ServerResponse) => void)[] = [];
 let base = "";
-const server = createServer((_req, res) => (script.shift() ?? ((r) => r.writeHead(200).end("{}")))(res));
+let served = 0;
+const server = createServer((_req, res) => {
+  served++;
+  (script.shift() ?? ((r) => r.writeHead(200).end("{}")))(res);
+});
 beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-const config = { USER_AGENT_CONTACT: "ops@example.org", HTTP_TIMEOUT_MS: 5_000, HTTP_MAX_RETRIES: 2, RETRY_AFTER_MAX_S: 20, HTTP_MAX_BODY_BYTES: 100_000 };
+const config = { USER_AGENT_CONTACT: "ops@example.org", HTTP_TIMEOUT_MS: 5_000, HTTP_MAX_RETRIES: 2, RETRY_AFTER_MAX_S: 20, HTTP_RETRY_BASE_MS: 100, HTTP_MAX_BODY_BYTES: 100_000 };
 function client(overrides: Partial<typeof config> = {}) {
   const waits: number[] = [];
-  const http = createHttpClient({ ...config, ...overrides }, { sleep: async (ms) => void waits.push(ms), random: () => 0.5, backoffBaseMs: 100 });
+  const http = createHttpClient({ ...config, ...overrides }, { sleep: async (ms) => void waits.push(ms), random: () => 0.5 });
   return { http, waits };
 }
 
@@ -69,11 +73,32 @@ describe("polite HTTP client", () => {
     expect(userAgent("ops@example.org")).toMatch(/^artdesc\/\d+\.\d+\.\d+ \(ops@example\.org\) undici\/\d+\.\d+\.\d+$/);
   });
 
-  it("waits as long as Retry-After says, capped by RETRY_AFTER_MAX_S", async () => {
-    script = [(r) => r.writeHead(429, { "retry-after": "7" }).end(), (r) => r.writeHead(429, { "retry-after": "90" }).end()];
+  it("waits as long as Retry-After says", async () => {
+    script = [(r) => r.writeHead(429, { "retry-after": "7" }).end(), (r) => r.writeHead(429, { "retry-after": "20" }).end()];
     const { http, waits } = client();
     expect(await http.json(base)).toEqual({});
     expect(waits).toEqual([7000, 20000]);
+  });
+
+  it("never asks before a Retry-After longer than RETRY_AFTER_MAX_S is over: the request fails, and that host is left alone until then", async () => {
+    script = [(r) => r.writeHead(429, { "retry-after": "90" }).end()];
+    const { http, waits } = client();
+    served = 0;
+    const err = await http.json(base).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpError);
+    expect((err as Error).message).toMatch(/HTTP 429: the server asked to wait 90 s before asking again, longer than RETRY_AFTER_MAX_S \(20 s\)/);
+    expect(waits).toEqual([]);
+    expect(served).toBe(1);
+    // The next request to the same host is not even sent.
+    await expect(http.json(`${base}/other`)).rejects.toThrow(/asked to be left alone for (89|90) s more/);
+    expect(served).toBe(1);
+  });
+
+  it("backs off on 5xx even with RETRY_AFTER_MAX_S=0 (a Retry-After is then never waited for)", async () => {
+    script = [(r) => r.writeHead(503).end(), (r) => r.writeHead(200).end("{}")];
+    const { http, waits } = client({ RETRY_AFTER_MAX_S: 0 });
+    expect(await http.json(base)).toEqual({});
+    expect(waits).toEqual([75]);
   });
 
   it("waits on a maxlag error answered with HTTP 200", async () => {
