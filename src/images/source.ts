@@ -3,7 +3,7 @@ import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
-import { backoff, retryAfter } from "../sync/http.js";
+import { BACKOFF_MAX_MS, backoff, retryAfter } from "../sync/http.js";
 import { checkImageDir, localPathFor, sweepStaleTempFiles, syncFolder, tempPathFor } from "../sync/images.js";
 
 /**
@@ -130,10 +130,10 @@ export interface HttpSourceOptions {
   imageDir: string;
   timeoutMs: number;
   maxRetries: number;
-  /** Longest wait between tries, and the cap on a Retry-After. */
+  /** The cap on a Retry-After from the API (RETRY_AFTER_MAX_S); backoff has its own (BACKOFF_MAX_MS). */
   maxWaitMs: number;
   log?: Logger;
-  /** First backoff delay, doubling with each retry (default 1 s). */
+  /** First backoff delay, doubling with each retry up to a minute (HTTP_RETRY_BASE_MS; default 1 s). */
   backoffBaseMs?: number;
   random?: () => number;
 }
@@ -272,7 +272,7 @@ export function httpSource(o: HttpSourceOptions): ImageSource {
           last = err;
           o.log?.warn({ image: name, url, attempt, problem: err.message }, "image fetch failed; trying again");
           if (attempt === o.maxRetries) break;
-          const waitMs = err.retryAfterS !== undefined ? Math.min(err.retryAfterS * 1000, o.maxWaitMs) : backoff(attempt, baseMs, o.maxWaitMs, random);
+          const waitMs = err.retryAfterS !== undefined ? Math.min(err.retryAfterS * 1000, o.maxWaitMs) : backoff(attempt, baseMs, BACKOFF_MAX_MS, random);
           await sleep(waitMs, signal);
         }
       }
@@ -283,7 +283,7 @@ export function httpSource(o: HttpSourceOptions): ImageSource {
 
 /** The source the configuration names: the API over HTTP when IMAGE_SOURCE_URL is set, else IMAGE_DIR. */
 export function imageSourceFor(
-  config: Pick<Config, "IMAGE_DIR" | "IMAGE_SOURCE_URL" | "HTTP_TIMEOUT_MS" | "HTTP_MAX_RETRIES" | "RETRY_AFTER_MAX_S">,
+  config: Pick<Config, "IMAGE_DIR" | "IMAGE_SOURCE_URL" | "HTTP_TIMEOUT_MS" | "HTTP_MAX_RETRIES" | "RETRY_AFTER_MAX_S" | "HTTP_RETRY_BASE_MS">,
   log?: Logger,
 ): ImageSource {
   if (!config.IMAGE_SOURCE_URL) return folderSource(config.IMAGE_DIR);
@@ -293,6 +293,7 @@ export function imageSourceFor(
     timeoutMs: config.HTTP_TIMEOUT_MS,
     maxRetries: config.HTTP_MAX_RETRIES,
     maxWaitMs: config.RETRY_AFTER_MAX_S * 1000,
+    backoffBaseMs: config.HTTP_RETRY_BASE_MS,
     ...(log ? { log } : {}),
   });
 }

@@ -74,6 +74,7 @@ function workerConfig(dir: string, extra: Record<string, string> = {}): Config {
     HTTP_TIMEOUT_MS: "400",
     HTTP_MAX_RETRIES: "1",
     RETRY_AFTER_MAX_S: "0.05",
+    HTTP_RETRY_BASE_MS: "10",
     JOB_MAX_ATTEMPTS: "2",
     HEARTBEAT_INTERVAL_S: "0.2",
     HEARTBEAT_STALE_S: "5",

@@ -230,7 +230,7 @@ describe("scaling out: workers that share only the database", { timeout: 300_000
       }
       // The API is unreachable when the worker starts, and comes back while it retries.
       await proxy.down();
-      const worker = spawnArtdesc(["worker"], { ...workerEnv("w3", proxy.base), HTTP_MAX_RETRIES: "8", HTTP_TIMEOUT_MS: "2000", RETRY_AFTER_MAX_S: "1" });
+      const worker = spawnArtdesc(["worker"], { ...workerEnv("w3", proxy.base), HTTP_MAX_RETRIES: "8", HTTP_TIMEOUT_MS: "2000", RETRY_AFTER_MAX_S: "1", HTTP_RETRY_BASE_MS: "100" });
       procs.push(worker);
       await waitUntil("a job claimed", () => db.job.findFirst({ where: { id: { in: jobs.map((j) => j.id) }, status: "RUNNING" } }), 120_000, 50);
       await new Promise((r) => setTimeout(r, 1_500));

@@ -265,6 +265,20 @@ describe("the HTTP image source (IMAGE_SOURCE_URL)", () => {
     expect(readFileSync(file).length).toBe(img.localBytes);
   });
 
+  it("backs off between tries even when Retry-After is capped at 0 (RETRY_AFTER_MAX_S=0): never a tight loop against the API", async () => {
+    const img = images[1]!;
+    await server.down();
+    try {
+      const s = httpSource({ baseUrl: `${server.base}/images/`, imageDir: workerDir, timeoutMs: 1_000, maxRetries: 2, maxWaitMs: 0, backoffBaseMs: 100 });
+      const started = Date.now();
+      await expect(s.localFile(img)).rejects.toThrow(/after 3 attempt/);
+      // Half to all of 100 ms, then of 200 ms.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    } finally {
+      await server.up();
+    }
+  });
+
   it("a shutdown aborts a fetch in its backoff or in flight at once, with the caller's reason", async () => {
     const img = images[2]!;
     server.fault(img.localPath, { kind: "hang" });
