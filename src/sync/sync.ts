@@ -385,7 +385,10 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
     // Downloads in flight end before the run goes on (or is recorded), whatever happened.
     await images.finish();
   }
-  if (todo.length && unreadable === todo.length) {
+  // Wikidata as a whole could not be read: every details request, for several works, failed. One
+  // changed work whose details keep failing is that work's failure, as for Commons below: it must
+  // not fail a quiet night, which would skip the removal check and the describe jobs.
+  if (todo.length > 1 && unreadable === todo.length) {
     throw new SyncRunError(`no work's details could be read (${todo.length} works); see the run's failures`);
   }
   // Commons as a whole could not be read: every imageinfo request, for several files, failed. Files

@@ -74,6 +74,23 @@ describe("wbgetentities answers", () => {
     expect(await t.db.artwork.count()).toBe(0);
   });
 
+  it("the one changed work of a quiet night unreadable every time: that work's failure, and the run goes on (PARTIAL, removal check and describe queue done)", async () => {
+    const { t, config } = await syncOnce();
+    // The store's copy of one work is older than Wikidata's: the next run asks for its details.
+    await t.db.artwork.update({ where: { qid: "Q910002" }, data: { wikidataRevision: 1n } });
+    world.fault({ target: "wikidata", kind: "html", match: DETAILS, times: ATTEMPTS });
+    const before = world.requests.length;
+    const summary = await runSync({ db: t.db, config, log });
+    expect(summary).toMatchObject({ status: "PARTIAL", unchanged: 4, failed: 1 });
+    expect(await t.db.syncFailure.findMany({ where: { syncRunId: summary.runId }, select: { stage: true, itemQid: true } })).toEqual([
+      { stage: "details", itemQid: "Q910002" },
+    ]);
+    // The removal check ran: it asks wbgetentities about nothing here, but the run reached it and the
+    // work kept its old copy.
+    expect(world.requests.slice(before).filter((r) => r.target === "wikidata").length).toBe(ATTEMPTS);
+    expect((await t.db.artwork.findUniqueOrThrow({ where: { qid: "Q910002" } })).state).toBe("ACTIVE");
+  });
+
   it("creator labels that never come right: a failure for the creator, the works are still synced", async () => {
     world.fault({ target: "wikidata", kind: "no-labels", match: { props: "labels", ids: GOYA }, times: ATTEMPTS });
     const { summary, failures } = await syncOnce();
