@@ -135,7 +135,9 @@ export async function* exportRows(db: Db, options: ExportOptions): AsyncGenerato
     where.push(`EXISTS (SELECT 1 FROM "ArtworkCreator" ac WHERE ac."artworkId" = a.id AND ac."creatorId" IN (${sql.jsonIntegers(sql.param(params, JSON.stringify(found.map((c) => c.id))))}))`);
   }
   if (options.since) {
-    where.push(`(a."updatedAt" >= ${sql.timeParam(sql.param(params, sql.time(options.since)))} OR d."createdAt" >= ${sql.timeParam(sql.param(params, sql.time(options.since)))})`);
+    // The main image's row too: a sync changes a file's licence, attribution and URLs there, not on the work.
+    const since = () => sql.timeParam(sql.param(params, sql.time(options.since!)));
+    where.push(`(a."updatedAt" >= ${since()} OR d."createdAt" >= ${since()} OR i."updatedAt" >= ${since()})`);
   }
   const pageSize = options.pageSize ?? 500;
   const creators = sql.jsonArrayOfObjects({ qid: "c.qid", label: "c.label", attribution: "x.attribution" });

@@ -1,4 +1,4 @@
-import { createWriteStream } from "node:fs";
+import { createWriteStream, rmSync } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { once } from "node:events";
 import { hostname } from "node:os";
@@ -215,6 +215,13 @@ export async function exportCommand(
   const partial = options.out ? `${options.out}.${process.pid}.${Math.random().toString(36).slice(2)}.part` : null;
   const out = partial ? createWriteStream(partial, { flags: "wx" }) : io.stdout;
   if (partial) await once(out, "open");
+  // Ctrl-C or a stop (SIGTERM) mid-export: the part file goes too, then the process ends as a signal would end it.
+  const onSignal = (signal: NodeJS.Signals) => {
+    out.destroy();
+    rmSync(partial!, { force: true });
+    process.exit(128 + (signal === "SIGINT" ? 2 : 15));
+  };
+  if (partial) for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, onSignal);
   let n: number;
   try {
     n = await writeExport(db, out, {
@@ -246,6 +253,8 @@ export async function exportCommand(
       return 0;
     }
     throw err;
+  } finally {
+    for (const s of ["SIGINT", "SIGTERM"] as const) process.off(s, onSignal);
   }
   print(io.stderr, `exported ${n} artworks${options.out ? ` to ${options.out}` : ""}`);
   return 0;

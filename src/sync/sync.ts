@@ -728,16 +728,38 @@ async function saveRecords(ctx: RunContext, records: { row: ImageRow; info: File
   const { db } = ctx;
   if (!records.length) return;
   try {
-    await db.$transaction(records.map(({ row, info }) => db.image.updateMany({ where: { id: row.id }, data: imageRecord(info) })));
+    await db.$transaction(
+      records.map(({ row, info }) => {
+        const data = imageRecord(info);
+        return db.image.updateMany({ where: { id: row.id, ...imageDiffers(data) }, data });
+      }),
+    );
   } catch {
     for (const { row, info } of records) await saveImage(ctx, row, imageRecord(info));
   }
 }
 
-/** Writes one image's row; a write that fails is that file's failure (stage "write"), not the run's. */
+/** Image columns that cannot be NULL (Prisma refuses a `{ column: null }` filter on them). */
+const IMAGE_NOT_NULL: ReadonlySet<string> = new Set(["missing", "isMain", "position"]);
+
+/**
+ * Matches a row in which one of `data`'s values differs from what is stored (NULL counted as a
+ * value): a record that did not change is not written again, so `Image.updatedAt` says when its
+ * licence, attribution or file last changed (`export --since` reads it), not when a run last looked.
+ */
+export function imageDiffers(data: Prisma.ImageUpdateManyMutationInput): Prisma.ImageWhereInput {
+  const or = Object.entries(data).flatMap(([column, value]): Prisma.ImageWhereInput[] => {
+    if (value === undefined) return [];
+    if (value === null) return [{ [column]: { not: null } }];
+    return IMAGE_NOT_NULL.has(column) ? [{ [column]: { not: value } }] : [{ [column]: { not: value } }, { [column]: null }];
+  });
+  return { OR: or };
+}
+
+/** Writes one image's row where it changed; a write that fails is that file's failure (stage "write"), not the run's. */
 async function saveImage(ctx: RunContext, row: ImageRow, data: Prisma.ImageUpdateManyMutationInput): Promise<boolean> {
   try {
-    await ctx.db.image.updateMany({ where: { id: row.id }, data });
+    await ctx.db.image.updateMany({ where: { id: row.id, ...imageDiffers(data) }, data });
     return true;
   } catch (err) {
     await ctx.fail("write", err, { fileTitle: row.fileTitle });

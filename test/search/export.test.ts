@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -89,6 +90,14 @@ describe("export", () => {
     const q102 = await t.db.artwork.findUniqueOrThrow({ where: { qid: "Q102" } });
     await addDescription(t.db, q102.id, "Water lilies at dusk.", "HUMAN");
     expect((await jsonl({ since: cut })).map((r) => r.qid)).toEqual(["Q102"]);
+    // A sync changes a file's licence on its Image row only: the work is exported again.
+    const later = new Date();
+    await new Promise((r) => setTimeout(r, 5));
+    const q101 = await t.db.artwork.findUniqueOrThrow({ where: { qid: "Q101" } });
+    await t.db.image.updateMany({ where: { artworkId: q101.id }, data: { licenseShortName: "CC BY-SA 4.0" } });
+    const changed = await jsonl({ since: later });
+    expect(changed.map((r) => [r.qid, r.licence])).toEqual([["Q101", "CC BY-SA 4.0"]]);
+    await t.db.image.updateMany({ where: { artworkId: q101.id }, data: { licenseShortName: "Public domain" } });
   });
 
   it("writes RFC 4180 CSV with a header and quoted fields", async () => {
@@ -209,6 +218,21 @@ describe("export streaming", () => {
       for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) lines++;
       expect(lines).toBe(100_000);
       expect(JSON.parse(text.slice(text.lastIndexOf("\n", text.length - 2) + 1))).toMatchObject({ qid: "Q1100000", source: "MODEL" });
+
+      // Ctrl-C while the next export is being written: it ends 130, and leaves no part file behind.
+      const again = spawn(process.execPath, [ARTDESC_CLI, "export", "--format", "jsonl", "--out", out], {
+        env: { ...process.env, DATABASE_URL: big.url, LOG_LEVEL: "warn" },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      const parts = () => readdirSync(big.dir).filter((f) => f.endsWith(".part"));
+      for (const deadline = Date.now() + 60_000; !parts().length && again.exitCode === null && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+      expect(parts()).toHaveLength(1);
+      again.kill("SIGINT");
+      const [code, signal] = (await once(again, "exit")) as [number | null, string | null];
+      expect({ code, signal }).toEqual({ code: 130, signal: null });
+      expect(parts()).toEqual([]);
+      // The finished export from before is untouched.
+      expect(readFileSync(out, "utf8").length).toBe(text.length);
     } finally {
       await big.close();
     }

@@ -170,6 +170,20 @@ describe("second sync", () => {
     expect(await counts()).toEqual(snapshot);
   });
 
+  it("a refreshing run writes only the Commons records that changed: Image.updatedAt is when a file's record last changed", async () => {
+    const before = await t.db.image.findMany({ where: { localPath: { not: null } }, orderBy: { id: "asc" } });
+    const stale = before[0]!;
+    await t.db.image.update({ where: { id: stale.id }, data: { licenseShortName: "CC BY-SA 4.0", artist: null } });
+    const touched = (await t.db.image.findUniqueOrThrow({ where: { id: stale.id } })).updatedAt;
+    await new Promise((r) => setTimeout(r, 10));
+    expect((await sync({ full: true })).status).toBe("PARTIAL");
+    const after = new Map((await t.db.image.findMany()).map((i) => [i.id, i]));
+    const mended = after.get(stale.id)!;
+    expect(mended).toMatchObject({ licenseShortName: stale.licenseShortName, artist: stale.artist });
+    expect(mended.updatedAt.getTime()).toBeGreaterThan(touched.getTime());
+    for (const i of before.slice(1)) expect(after.get(i.id)!.updatedAt, i.fileTitle).toEqual(i.updatedAt);
+  });
+
   it("after merges, deletions, creator changes and a new upload: marks, never drops", async () => {
     const described = await artwork(CASES.mergeSource);
     await t.db.description.create({ data: { artworkId: described.id, text: "kept", source: "HUMAN" } });
