@@ -18,8 +18,25 @@ export const COMMONS_UPLOAD_HOST = "upload.wikimedia.org";
  * host or COMMONS_API_URL's own host (a mirror or the tests' local Commons serves both).
  */
 export function imageHostCheck(config: { IMAGE_HOSTS?: string[] | undefined; COMMONS_API_URL: string }): (url: URL) => boolean {
-  const hosts = new Set((config.IMAGE_HOSTS ?? [COMMONS_UPLOAD_HOST, new URL(config.COMMONS_API_URL).host]).map((h) => h.toLowerCase()));
-  return (url) => (url.protocol === "https:" || url.protocol === "http:") && hosts.has(url.host.toLowerCase());
+  // An entry with a port names that port, whatever the scheme's default ("upload.wikimedia.org:443"
+  // takes https://upload.wikimedia.org/…); one without names the scheme's default port.
+  const hosts = (config.IMAGE_HOSTS ?? [COMMONS_UPLOAD_HOST, new URL(config.COMMONS_API_URL).host]).map((h) => {
+    const u = new URL(`http://${h}`);
+    return { hostname: u.hostname.toLowerCase(), port: /:\d+$/.test(h) ? String(Number(h.slice(h.lastIndexOf(":") + 1))) : "" };
+  });
+  return (url) => {
+    if (url.protocol !== "https:" && url.protocol !== "http:") return false;
+    const effective = url.port || (url.protocol === "https:" ? "443" : "80");
+    const hostname = url.hostname.toLowerCase();
+    return hosts.some((h) => h.hostname === hostname && (h.port ? h.port === effective : url.port === ""));
+  };
+}
+
+/** A URL from an answer, if it is an absolute http(s) URL; anything else (javascript:, data:, a bare path) is dropped. */
+export function webUrl(value: string | null | undefined): string | null {
+  if (!value || !URL.canParse(value)) return null;
+  const protocol = new URL(value).protocol;
+  return protocol === "https:" || protocol === "http:" ? value : null;
 }
 
 /** Commons renders thumbnails only in these widths; another width gets the next one up. */
@@ -137,8 +154,10 @@ function fileInfo(fileTitle: string, page: Page | undefined): FileInfo {
   return {
     fileTitle,
     missing: !page || page.missing !== undefined || page.invalid !== undefined || !ii,
-    url: ii?.url ?? null,
-    thumbUrl: ii?.thumburl ?? ii?.url ?? null,
+    // Commons answers absolute https URLs; a broken or hostile mirror's other schemes are never stored
+    // (they would reach the workbench's links, GraphQL and the export).
+    url: webUrl(ii?.url),
+    thumbUrl: webUrl(ii?.thumburl) ?? webUrl(ii?.url),
     thumbWidth: ii?.thumbwidth ?? null,
     thumbHeight: ii?.thumbheight ?? null,
     width: ii?.width ?? null,
@@ -146,7 +165,7 @@ function fileInfo(fileTitle: string, page: Page | undefined): FileInfo {
     bytes: ii?.size ?? null,
     mime: ii?.mime ?? null,
     sha1: ii?.sha1 ?? null,
-    descriptionUrl: ii?.descriptionurl ?? null,
+    descriptionUrl: webUrl(ii?.descriptionurl),
     licenseShortName: m("LicenseShortName"),
     usageTerms: m("UsageTerms"),
     attributionRequired: attribution == null ? null : attribution === "true",

@@ -635,7 +635,7 @@ class ImagePipeline {
       if (info.missing || !info.thumbUrl) {
         record();
         ctx.progress.imagesDone++;
-        if (info.missing) await ctx.fail("imageinfo", "Commons has no such file", { fileTitle: row.fileTitle });
+        await ctx.fail("imageinfo", info.missing ? "Commons has no such file" : "Commons' record of the file has no http(s) URL to download it from", { fileTitle: row.fileTitle });
       } else if (row.localSourceSha1 === info.sha1 && (await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
         record();
         ctx.counts.imagesUnchanged++;

@@ -287,6 +287,9 @@ function itemValues(e: RawEntity, p: string): string[] {
   return [...new Set(ids)];
 }
 
+/** Largest |inceptionYear| stored (Artwork.inceptionYear is a 32-bit integer on PostgreSQL). */
+export const MAX_INCEPTION_YEAR = 2 ** 31 - 1;
+
 /** "+1797-00-00T00:00:00Z" (JSON) -> "1797-01-01T00:00:00Z" (the RDF form WDQS returns). */
 export function normalizeTime(time: string): { value: string; year: number } | null {
   const m = /^([+-])(\d+)-(\d\d)-(\d\d)T(\d\d:\d\d:\d\d)Z$/.exec(time);
@@ -357,7 +360,9 @@ export function parseArtwork(e: RawEntity, languages: string[]): ArtworkDetails 
     if (t) {
       inception = t.value;
       inceptionPrecision = v.precision;
-      inceptionYear = t.year;
+      // A vandalised year past a 32-bit integer (Wikidata takes +99999999999) would fail the whole
+      // work's write on PostgreSQL: the date is kept as written, without a year to filter on.
+      inceptionYear = Math.abs(t.year) <= MAX_INCEPTION_YEAR ? t.year : null;
     }
   }
   const height = quantity(e, "P2048");

@@ -141,6 +141,35 @@ describe("faults", () => {
     expect(second).toMatchObject({ status: "PARTIAL", failed: 1, imagesDownloaded: 0 });
   });
 
+  it("URLs that are not http(s) in a Commons answer are never stored: a file left with none to download is that file's failure", async () => {
+    // A broken or hostile mirror in front of the tests' Commons: one file's URLs all javascript:, another's description link.
+    const proxy = createServer(async (req, res) => {
+      const answer = (await (await fetch(world.env.COMMONS_API_URL! + req.url!.slice(req.url!.indexOf("?")))).json()) as {
+        query?: { pages?: Record<string, { title: string; imageinfo?: Record<string, unknown>[] }> };
+      };
+      for (const page of Object.values(answer.query?.pages ?? {})) {
+        const ii = page.imageinfo?.[0];
+        if (ii && page.title === "File:Goya work 3.jpg") Object.assign(ii, { url: "javascript:alert(1)", thumburl: "JavaScript:alert(2)", descriptionurl: "data:text/html,x" });
+        if (ii && page.title === "File:Goya work 4.jpg") ii.descriptionurl = "javascript:alert(3)";
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+    });
+    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+    cleanups.push(() => new Promise<void>((r) => proxy.close(() => r())));
+    const commons = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/w/api.php`;
+    const { first, t } = await freshSync({ COMMONS_API_URL: commons, IMAGE_HOSTS: new URL(world.env.COMMONS_API_URL!).host });
+    expect(first).toMatchObject({ status: "PARTIAL", created: 5, failed: 1, imagesDownloaded: 4 });
+    expect(await t.db.syncFailure.findMany({ where: { syncRunId: first.runId }, select: { stage: true, fileTitle: true, reason: true } })).toEqual([
+      { stage: "imageinfo", fileTitle: "File:Goya work 3.jpg", reason: "Commons' record of the file has no http(s) URL to download it from" },
+    ]);
+    const rows = await t.db.image.findMany({ where: { fileTitle: { in: ["File:Goya work 3.jpg", "File:Goya work 4.jpg"] } }, orderBy: { fileTitle: "asc" } });
+    expect(rows.map((r) => [r.originalUrl, r.thumbUrl, r.descriptionUrl])).toEqual([
+      [null, null, null],
+      [expect.stringMatching(/^http:/), expect.stringMatching(/^http:/), null],
+    ]);
+    expect(rows[1]!.localPath).not.toBeNull();
+  });
+
   it("image URLs on a host outside IMAGE_HOSTS are never asked for: each is that file's failure, and the works are kept", async () => {
     const before = world.requests.filter((r) => r.target === "image").length;
     const { first, t } = await freshSync({ IMAGE_HOSTS: "upload.wikimedia.org" });

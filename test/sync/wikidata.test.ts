@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { stripHtml, thumbWidthFor } from "../../src/sync/commons.js";
+import { imageHostCheck, stripHtml, thumbWidthFor, webUrl } from "../../src/sync/commons.js";
 import { fileTitleOf, inventoryQuery, normalizeTime, parseArtwork, parseEntities, parseInventory, wikidataUrls } from "../../src/sync/wikidata.js";
 import { BadResponseError } from "../../src/sync/http.js";
 import { WorldModel } from "../support/wikidata-world/model.js";
@@ -83,6 +83,15 @@ describe("wbgetentities", () => {
       ],
     });
   });
+  it("keeps a year past a 32-bit integer as the date written, with no inceptionYear (PostgreSQL's Int would refuse the work)", () => {
+    const m = new WorldModel();
+    for (const [qid, time] of [["Q11", "+99999999999-00-00T00:00:00Z"], ["Q12", "-2147483647-00-00T00:00:00Z"]] as const) {
+      m.addWork({ qid, labels: { en: "Vandalised" }, creators: [{ value: "Q5432" }], inception: { time, precision: 9 }, images: [{ file: "v.jpg" }] });
+    }
+    const parse = (qid: "Q11" | "Q12") => parseArtwork((m.wbgetentities([qid], ["info", "claims", "labels"], ["en"]) as { entities: Record<string, never> }).entities[qid]!, ["en"]);
+    expect(parse("Q11")).toMatchObject({ inception: "99999999999-01-01T00:00:00Z", inceptionYear: null });
+    expect(parse("Q12")).toMatchObject({ inception: "-2147483647-01-01T00:00:00Z", inceptionYear: -2147483647 });
+  });
   it("normalises times and file titles", () => {
     expect(normalizeTime("+1797-03-00T00:00:00Z")).toEqual({ value: "1797-03-01T00:00:00Z", year: 1797 });
     expect(normalizeTime("-0500-00-00T00:00:00Z")).toEqual({ value: "-0500-01-01T00:00:00Z", year: -500 });
@@ -99,6 +108,24 @@ describe("commons", () => {
     expect(thumbWidthFor(1024)).toBe(1280);
     expect(thumbWidthFor(960)).toBe(960);
     expect(thumbWidthFor(5000)).toBe(3840);
+  });
+  it("IMAGE_HOSTS: an entry with a port takes that port, the scheme's default one included; one without takes only the default", () => {
+    const allowed = (hosts: string[], url: string) => imageHostCheck({ IMAGE_HOSTS: hosts, COMMONS_API_URL: "https://commons.wikimedia.org/w/api.php" })(new URL(url));
+    expect(allowed(["upload.wikimedia.org:443"], "https://upload.wikimedia.org/a.jpg")).toBe(true);
+    expect(allowed(["upload.wikimedia.org:443"], "https://upload.wikimedia.org:443/a.jpg")).toBe(true);
+    expect(allowed(["upload.wikimedia.org:443"], "http://upload.wikimedia.org/a.jpg")).toBe(false);
+    expect(allowed(["Upload.Wikimedia.org"], "https://upload.wikimedia.org/a.jpg")).toBe(true);
+    expect(allowed(["upload.wikimedia.org"], "https://upload.wikimedia.org:8443/a.jpg")).toBe(false);
+    expect(allowed(["mirror.example:8080"], "http://mirror.example:8080/a.jpg")).toBe(true);
+    expect(allowed(["mirror.example:8080"], "http://mirror.example/a.jpg")).toBe(false);
+    expect(allowed(["[::1]:8080"], "http://[::1]:8080/a.jpg")).toBe(true);
+    expect(allowed(["upload.wikimedia.org"], "ftp://upload.wikimedia.org/a.jpg")).toBe(false);
+    // By default: Commons' upload host and the API's own host.
+    expect(imageHostCheck({ COMMONS_API_URL: "http://127.0.0.1:9999/w/api.php" })(new URL("http://127.0.0.1:9999/file/x.jpg"))).toBe(true);
+  });
+  it("keeps only absolute http(s) URLs from an answer", () => {
+    expect(webUrl("https://upload.wikimedia.org/a.jpg")).toBe("https://upload.wikimedia.org/a.jpg");
+    for (const bad of ["javascript:alert(1)", " JavaScript:x", "data:text/html,x", "/wiki/File:A.jpg", "//upload.wikimedia.org/a.jpg", "", null, undefined]) expect(webUrl(bad), String(bad)).toBeNull();
   });
   it("strips HTML to plain text", () => {
     expect(stripHtml('<a href="x">Francisco&nbsp;de Goya</a><br/>(1746&ndash;1828) &#169; &#x41;')).toBe("Francisco de Goya (1746–1828) © A");
