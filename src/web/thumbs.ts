@@ -110,7 +110,11 @@ export class Thumbnails {
    */
   async get(hash: string, width: ThumbWidth): Promise<Buffer | null> {
     const file = join(this.dir, hash.slice(0, 2), `${hash}-${width}.webp`);
-    const cached = await readPlainFile(file, this.dir);
+    // A THUMB_DIR that cannot be read now: the thumbnail is made from the stored image instead.
+    const cached = await readPlainFile(file, this.dir).catch((err: unknown) => {
+      this.warnings.warn("thumbnail-cache-read-failed", { err, dir: this.dir }, "a stored thumbnail could not be read (THUMB_DIR): making it again");
+      return null;
+    });
     if (cached) return cached;
     let pending = this.inFlight.get(file);
     if (!pending) {
@@ -122,15 +126,19 @@ export class Thumbnails {
 
   private async make(hash: string, width: ThumbWidth, file: string): Promise<Buffer | null> {
     const sourceFile = join(this.imageRoot, localPathFor(hash));
+    const unreadable = (err: unknown): never => {
+      this.warnings.warn("thumbnail-source-read-failed", { err, imageDir: this.imageRoot }, "a stored image could not be read for its thumbnail: answering 503");
+      throw new ThumbnailSourceError("the stored image cannot be read now");
+    };
     // An unknown hash is a 404 that takes no place in the queue.
-    if (!(await plainPath(sourceFile, this.imageRoot))) return null;
+    if (!(await plainPath(sourceFile, this.imageRoot).catch(unreadable))) return null;
     // One that failed lately too: decoding it again would fail the same way, and take a slot.
     const failedUntil = this.failed.get(file);
     if (failedUntil !== undefined && Date.now() < failedUntil) return null;
     await this.slot();
     try {
       // Read only now: a request waiting for its slot holds no image.
-      const source = await readPlainFile(sourceFile, this.imageRoot);
+      const source = await readPlainFile(sourceFile, this.imageRoot).catch(unreadable);
       if (!source) return null;
       let body: Buffer;
       try {
@@ -181,10 +189,22 @@ export class Thumbnails {
   }
 }
 
-/** The real path of `file` when it exists under `root` and no symbolic link leads to it; else null. */
+/** A stored image that could not be read now (IMAGE_DIR unreadable, no file descriptor left, a disk error): the server's failure, not a 404. */
+export class ThumbnailSourceError extends Error {
+  override name = "ThumbnailSourceError";
+}
+
+/** Codes that mean "no such file here" (a 404); any other error is thrown on. */
+const NOT_THERE: ReadonlySet<unknown> = new Set(["ENOENT", "ENOTDIR", "ELOOP", "ENAMETOOLONG"]);
+const nullIfNotThere = (err: unknown): null => {
+  if (NOT_THERE.has((err as { code?: unknown } | null)?.code)) return null;
+  throw err;
+};
+
+/** The real path of `file` when it exists under `root` and no symbolic link leads to it; else null. Throws what is not "not there". */
 async function plainPath(file: string, root: string): Promise<string | null> {
-  const real = await realpath(file).catch(() => null);
-  const realRoot = await realpath(root).catch(() => null);
+  const real = await realpath(file).catch(nullIfNotThere);
+  const realRoot = await realpath(root).catch(nullIfNotThere);
   if (!real || !realRoot || real !== join(realRoot, file.slice(root.length)) || !real.startsWith(realRoot + sep)) return null;
   return real;
 }
@@ -196,7 +216,7 @@ async function plainPath(file: string, root: string): Promise<string | null> {
 async function readPlainFile(file: string, root: string): Promise<Buffer | null> {
   const real = await plainPath(file, root);
   if (!real) return null;
-  const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
+  const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(nullIfNotThere);
   if (!handle) return null;
   try {
     const info = await handle.stat();
@@ -236,6 +256,11 @@ export async function serveThumb(req: IncomingMessage, res: ServerResponse, thum
   try {
     body = await thumbs.get(parsed.hash, parsed.width);
   } catch (err) {
+    if (err instanceof ThumbnailSourceError) {
+      // Logged by Thumbnails; not kept by caches, so the thumbnail comes once the disk answers again.
+      res.writeHead(503, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "no-store", "retry-after": "30" }).end("the stored image cannot be read now");
+      return;
+    }
     if (!(err instanceof ThumbnailsBusyError)) throw err;
     res
       .writeHead(503, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff", "cache-control": "no-store", "retry-after": String(err.retryAfterS) })
