@@ -281,7 +281,10 @@ async function collectionPage(r: Request, gql: GqlCaller, config: Config): Promi
     prev,
     next,
   });
-  sendPage(r.res, problems.length && !cards.length ? 400 : 200, html, {}, r.head);
+  // 400 only for what was refused (a bad parameter, search words that cannot be searched, a cursor
+  // this site did not make): filters a search ignores are a note, and a search may find nothing.
+  const refused = request.problems.length > 0 || got.problem !== null;
+  sendPage(r.res, refused && !cards.length ? 400 : 200, html, {}, r.head);
 }
 
 /**

@@ -133,6 +133,12 @@ describe("collection", () => {
     }
   });
 
+  it("a search that finds nothing with filters it ignores is a valid request: 200, with the note", async () => {
+    const { html, r } = await page("/?q=zeppelin&state=DELETED");
+    expect(r.status).toBe(200);
+    expect(html).toContain("Search covers active works only");
+  });
+
   it("names a filter value it does not know", async () => {
     const { html } = await page("/?state=GONE");
     expect(html).toContain("state &quot;GONE&quot; is not one of");
