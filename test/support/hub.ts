@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -6,7 +7,7 @@ import { join } from "node:path";
 /**
  * A local stand-in for the Hugging Face hub: serves one model folder at
  * `/{model}/resolve/{main|commit}/{file}`. Like the hub, ONNX files (LFS) answer with a redirect
- * to a CDN path carrying x-linked-size, every answer carries x-repo-commit, and the CDN honours
+ * to a CDN path carrying x-linked-size and x-linked-etag (the sha256), every answer carries x-repo-commit, and the CDN honours
  * Range requests. Faults can be injected per file.
  */
 export interface LocalHub {
@@ -19,6 +20,8 @@ export interface LocalHub {
   stallOnce: Map<string, number>;
   /** Announce this size for `file` instead of the real one. */
   lieSize: Map<string, number>;
+  /** Announce this sha256 (x-linked-etag) for `file` instead of the real one. */
+  lieHash: Map<string, string>;
   close(): Promise<void>;
 }
 
@@ -27,6 +30,7 @@ export async function startLocalHub(modelId: string, folder: string, options: { 
   const requests: LocalHub["requests"] = [];
   const cutOnce = new Map<string, number>();
   const lieSize = new Map<string, number>();
+  const lieHash = new Map<string, string>();
   const stallOnce = new Map<string, number>();
 
   const serveFile = (req: IncomingMessage, res: ServerResponse, file: string, extra: Record<string, string>) => {
@@ -78,7 +82,8 @@ export async function startLocalHub(modelId: string, folder: string, options: { 
     if (!existsSync(local)) return res.writeHead(404, common).end("Entry not found");
     if (file.endsWith(".onnx") || file.endsWith(".onnx_data")) {
       const size = lieSize.get(file) ?? statSync(local).size;
-      res.writeHead(302, { location: `/cdn/${file}`, "x-linked-size": String(size), ...common }).end();
+      const sha256 = lieHash.get(file) ?? createHash("sha256").update(readFileSync(local)).digest("hex");
+      res.writeHead(302, { location: `/cdn/${file}`, "x-linked-size": String(size), "x-linked-etag": `"${sha256}"`, ...common }).end();
       return;
     }
     serveFile(req, res, file, common);
@@ -91,6 +96,7 @@ export async function startLocalHub(modelId: string, folder: string, options: { 
     requests,
     cutOnce,
     lieSize,
+    lieHash,
     stallOnce,
     close: () =>
       new Promise((resolve) => {

@@ -1,4 +1,5 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { MODEL_MODULES } from "../../config.js";
 import {
@@ -17,8 +18,9 @@ import {
  * `artdesc models pull`: downloads a model from a Hugging Face-style hub
  * (`{hub}/{model}/resolve/{revision}/{file}`) into MODEL_DIR/MODEL_ID. Each file is checked with
  * a HEAD request first (size from x-linked-size for LFS files, else Content-Length; the commit
- * from x-repo-commit), then fetched into `<file>.<commit>.part`, resuming with a Range request
- * when a part is already there, and renamed once its size matches.
+ * from x-repo-commit; an LFS file's sha256 from x-linked-etag), then fetched into
+ * `<file>.<commit>.part`, resuming with a Range request when a part is already there, and renamed
+ * once its size matches and, when the hub named it, its sha256 does.
  */
 
 export interface PullOptions {
@@ -80,6 +82,21 @@ export function fileUrl(hubUrl: string, modelId: string, revision: string, file:
 interface Head {
   size: number | null;
   commit: string | null;
+  /** The file's sha256 (hex), when the hub names it: an LFS file's ETag is its object id. */
+  sha256: string | null;
+}
+
+/** An LFS file's x-linked-etag is its sha256 (the LFS object id): `"<64 hex>"`, perhaps weak. Anything else names no hash. */
+export function sha256OfEtag(etag: string | null): string | null {
+  const m = /^(?:W\/)?"?([0-9a-f]{64})"?$/i.exec(etag?.trim() ?? "");
+  return m ? m[1]!.toLowerCase() : null;
+}
+
+/** The sha256 (hex) of a file, read as a stream. */
+export async function sha256OfFile(path: string, signal?: AbortSignal): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, signal })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }
 
 async function head(url: string, signal?: AbortSignal): Promise<Head | null> {
@@ -91,7 +108,7 @@ async function head(url: string, signal?: AbortSignal): Promise<Head | null> {
   const length = res.status >= 300 ? null : res.headers.get("content-length");
   const sizeText = linked ?? length;
   const size = sizeText !== null && /^\d+$/.test(sizeText) ? Number(sizeText) : null;
-  return { size, commit: res.headers.get("x-repo-commit") };
+  return { size, commit: res.headers.get("x-repo-commit"), sha256: sha256OfEtag(res.headers.get("x-linked-etag")) };
 }
 
 const partName = (path: string, commit: string | null) => `${path}.${(commit ?? "unknown").slice(0, 12)}.part`;
@@ -129,6 +146,14 @@ async function download(
     }
   }
   const bytes = statSync(part).size;
+  if (info.sha256) {
+    const got = await sha256OfFile(part, options.signal);
+    if (got !== info.sha256) {
+      // Damaged in transfer, or a resumed part that was not of these bytes: all of it goes.
+      rmSync(part, { force: true });
+      throw new PullError(`${file}: its sha256 is ${got}, the hub says ${info.sha256}; nothing kept (run pull again to fetch it anew)`, true);
+    }
+  }
   renameSync(part, path);
   return bytes;
 }
@@ -249,7 +274,8 @@ export async function pullFiles(options: Omit<PullOptions, "dtypes">, plan: Pull
     // (a finished pull, or one cut short): a same-size file of another commit (`main` moved
     // between two pulls, a mirror that names no commit) would otherwise mix two revisions.
     const sameRevision = previous !== null && previous.commit !== null && previous.commit === result.commit && previous.files.includes(file);
-    if (existsSync(path) && info.size !== null && statSync(path).size === info.size && sameRevision) {
+    // With a hash from the hub the kept file is read once more: a file damaged on disk is fetched again.
+    if (existsSync(path) && info.size !== null && statSync(path).size === info.size && sameRevision && (!info.sha256 || (await sha256OfFile(path, options.signal)) === info.sha256)) {
       result.files.push({ file, bytes: info.size, skipped: true });
       options.onProgress?.({ kind: "done", file, bytes: info.size, skipped: true });
       return;

@@ -31,6 +31,7 @@ beforeEach(() => {
   hub.requests.length = 0;
   hub.cutOnce.clear();
   hub.lieSize.clear();
+  hub.lieHash.clear();
   hub.stallOnce.clear();
   return () => rmSync(modelDir, { recursive: true, force: true });
 });
@@ -125,6 +126,27 @@ describe("pullModel from a local hub", () => {
     await expect(pull()).rejects.toThrow(`${DECODER}: the server sends ${full} bytes, its HEAD said ${full + 10}; size mismatch`);
     const onnxDir = join(modelDir, MODEL_ID, "onnx");
     expect(readdirSync(onnxDir).filter((f) => f.startsWith("decoder_model_merged"))).toEqual([]);
+  });
+
+  it("checks each LFS file's sha256 against the hub's: a mismatch keeps nothing of that file, and a damaged kept file is fetched again", async () => {
+    const wrong = "0".repeat(64);
+    hub.lieHash.set(DECODER, wrong);
+    await expect(pull()).rejects.toThrow(new RegExp(`${DECODER}: its sha256 is [0-9a-f]{64}, the hub says ${wrong}; nothing kept`));
+    const onnxDir = join(modelDir, MODEL_ID, "onnx");
+    expect(readdirSync(onnxDir).filter((f) => f.startsWith("decoder_model_merged"))).toEqual([]);
+    hub.lieHash.clear();
+    await pull();
+    expect(same(DECODER)).toBe(true);
+    // A bit flipped on disk, same size: the next pull reads it, finds it wrong, and fetches it again.
+    const path = join(modelDir, MODEL_ID, DECODER);
+    const bytes = readFileSync(path);
+    bytes[bytes.length >> 1]! ^= 1;
+    writeFileSync(path, bytes);
+    hub.requests.length = 0;
+    const again = await pull();
+    expect(again.files.find((f) => f.file === DECODER)).toMatchObject({ skipped: false });
+    expect(same(DECODER)).toBe(true);
+    expect(hub.requests.filter((r) => r.method === "GET" && r.path === `/cdn/${DECODER}`)).toHaveLength(1);
   });
 
   it("names the missing file and URL when the hub lacks a dtype", async () => {
