@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BadResponseError, type HttpClient } from "./http.js";
+import { abortableSleep, BadResponseError, type HttpClient } from "./http.js";
 import { zodIssue } from "./wikidata.js";
 
 /**
@@ -107,6 +107,8 @@ const pageSchema = z.looseObject({
   title: z.string(),
   missing: z.string().optional(),
   invalid: z.string().optional(),
+  /** "" for a File: page with no file (MediaWiki's "no such file"), "local" or "shared" for one with a file. */
+  imagerepository: z.string().optional(),
   imageinfo: z.array(imageinfoSchema).optional(),
 });
 const aliasList = z.array(z.looseObject({ from: z.string(), to: z.string() })).optional();
@@ -208,9 +210,10 @@ function resolveTitle(title: string, aliases: Map<string, string>): string {
 
 /**
  * Imageinfo for any number of titles, 50 per request, following `continue`. Returns one entry per
- * asked-for title (a missing file has `missing: true`), or, for a title whose record could not be
- * read (not answered, answered without its record, a record lacking what was asked for), why not
- * in `unreadable`: that file's failure, not its batch's.
+ * asked-for title (a missing file has `missing: true`, as has a File: page with no file), or, for a
+ * title whose record could not be read (not answered, answered without its record, a record lacking
+ * what was asked for), why not in `unreadable`: that file's failure, not its batch's. Only those
+ * titles are asked again, `retries` times, after a pause that starts at `retryDelayMs` and doubles.
  */
 export async function fetchImageinfo(
   http: HttpClient,
@@ -219,6 +222,7 @@ export async function fetchImageinfo(
   thumbWidth: number,
   signal?: AbortSignal,
   retries = 2,
+  retryDelayMs = 1_000,
 ): Promise<{ infos: Map<string, FileInfo>; unreadable: Map<string, string> }> {
   const infos = new Map<string, FileInfo>();
   const unreadable = new Map<string, string>();
@@ -229,11 +233,14 @@ export async function fetchImageinfo(
     const broken = new Map<string, string>();
     let unread = new Map<string, string>();
     // A page missing from an answer, or one without what was asked for, may be a passing glitch:
-    // the batch is asked again (what it already gave is kept), `retries` times, before those files fail.
+    // those titles are asked again (what the batch already gave is kept), `retries` times, before
+    // those files fail.
+    let ask = batch;
     for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) await abortableSleep(retryDelayMs * 2 ** (attempt - 1), signal);
       let cont: Record<string, string> | undefined = {};
       for (let guard = 0; cont && guard < 100; guard++) {
-        const parsed: ReturnType<typeof parseImageinfo> = await http.json(imageinfoUrl(apiUrl, batch, thumbWidth, cont), { signal, parse: parseImageinfo });
+        const parsed: ReturnType<typeof parseImageinfo> = await http.json(imageinfoUrl(apiUrl, ask, thumbWidth, cont), { signal, parse: parseImageinfo });
         for (const [t, p] of parsed.pages) {
           const prev = pages.get(t);
           // A continued answer repeats pages; keep the one that carries imageinfo.
@@ -250,13 +257,14 @@ export async function fetchImageinfo(
         const page = pages.get(final);
         if (broken.has(final) && !page?.imageinfo?.length) unread.set(t, broken.get(final)!);
         else if (!page) unread.set(t, `Commons did not answer for ${t}`);
-        // Once `continue` is done, a file that exists has had its imageinfo in one of the answers
-        // (MediaWiki answers a File: page with no file, imagerepository "", without one).
-        else if (page.missing === undefined && page.invalid === undefined && !page.imageinfo?.length) {
+        // Once `continue` is done, a file that exists has had its imageinfo in one of the answers.
+        // A File: page with no file (imagerepository "") has none: MediaWiki's "no such file".
+        else if (page.missing === undefined && page.invalid === undefined && page.imagerepository !== "" && !page.imageinfo?.length) {
           unread.set(t, `Commons never answered with the record of ${t}`);
         }
       }
       if (unread.size === 0) break;
+      ask = batch.filter((t) => unread.has(t));
     }
     for (const t of batch) {
       const why = unread.get(t);

@@ -613,7 +613,7 @@ class ImagePipeline {
     this.recordsAsked += titles.length;
     this.requests++;
     try {
-      ({ infos, unreadable } = await fetchImageinfo(ctx.http, config.COMMONS_API_URL, titles, thumbWidthFor(config.IMAGE_EDGE), ctx.signal, config.HTTP_MAX_RETRIES));
+      ({ infos, unreadable } = await fetchImageinfo(ctx.http, config.COMMONS_API_URL, titles, thumbWidthFor(config.IMAGE_EDGE), ctx.signal, config.HTTP_MAX_RETRIES, config.HTTP_RETRY_BASE_MS));
     } catch (err) {
       if (ctx.signal?.aborted) throw err;
       this.requestsFailed++;

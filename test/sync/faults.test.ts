@@ -116,26 +116,49 @@ describe("faults", () => {
     }
   });
 
-  it("a file Commons answers without its record (a File: page with no file) is that file's failure; the other files of its batch are had", async () => {
-    // A proxy in front of the tests' Commons strips one file's record, as MediaWiki answers for a File: page with no file.
+  /** A proxy in front of the tests' Commons that takes the record out of one file's page; resolves to the proxy's API URL. */
+  async function commonsWithout(title: string, imagerepository: string): Promise<string> {
     const proxy = createServer(async (req, res) => {
       const answer = (await (await fetch(world.env.COMMONS_API_URL! + req.url!.slice(req.url!.indexOf("?")))).json()) as { query?: { pages?: Record<string, Record<string, unknown>> } };
       for (const page of Object.values(answer.query?.pages ?? {})) {
-        if (page.title === "File:Goya work 3.jpg") {
+        if (page.title === title) {
           delete page.imageinfo;
-          page.imagerepository = "";
+          page.imagerepository = imagerepository;
         }
       }
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
     });
     await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
     cleanups.push(() => new Promise<void>((r) => proxy.close(() => r())));
-    const commons = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/w/api.php`;
+    return `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/w/api.php`;
+  }
+
+  it("a File: page with no file (imagerepository \"\", no record) is MediaWiki's \"no such file\": marked missing, not asked again every run", async () => {
+    const commons = await commonsWithout("File:Goya work 3.jpg", "");
+    const before = world.requests.length;
+    const { first, sync, t } = await freshSync({ COMMONS_API_URL: commons, IMAGE_HOSTS: new URL(world.env.COMMONS_API_URL!).host });
+    expect(first).toMatchObject({ status: "PARTIAL", created: 5, failed: 1, imagesDownloaded: 4 });
+    expect(await t.db.syncFailure.findMany({ where: { syncRunId: first.runId }, select: { stage: true, fileTitle: true, reason: true } })).toEqual([
+      { stage: "imageinfo", fileTitle: "File:Goya work 3.jpg", reason: "Commons has no such file" },
+    ]);
+    expect(await t.db.image.findFirstOrThrow({ where: { fileTitle: "File:Goya work 3.jpg" } })).toMatchObject({ missing: true, localPath: null });
+    // A definite answer, not a glitch to ask about again.
+    expect(world.requests.slice(before).filter((r) => r.target === "commons" && r.params.get("titles") === "File:Goya work 3.jpg")).toEqual([]);
+    // A quiet night does not ask for it; the weekly refresh does.
+    expect(await sync()).toMatchObject({ status: "SUCCEEDED", failed: 0, imagesDownloaded: 0 });
+  });
+
+  it("a file Commons answers without its record (a glitch) is asked again alone, after a pause, then is that file's failure; the other files of its batch are had", async () => {
+    const commons = await commonsWithout("File:Goya work 3.jpg", "local");
+    const before = world.requests.length;
     const { first, sync, t } = await freshSync({ COMMONS_API_URL: commons, IMAGE_HOSTS: new URL(world.env.COMMONS_API_URL!).host });
     expect(first).toMatchObject({ status: "PARTIAL", created: 5, failed: 1, imagesDownloaded: 4 });
     expect(await t.db.syncFailure.findMany({ where: { syncRunId: first.runId }, select: { stage: true, fileTitle: true, reason: true } })).toEqual([
       { stage: "imageinfo", fileTitle: "File:Goya work 3.jpg", reason: "Commons never answered with the record of File:Goya work 3.jpg" },
     ]);
+    // HTTP_MAX_RETRIES=3: three more asks, for that title only.
+    const retried = world.requests.slice(before).filter((r) => r.target === "commons" && r.params.get("titles") === "File:Goya work 3.jpg");
+    expect(retried).toHaveLength(3);
     // The next run asks for it again, and the others are left as they are.
     const second = await sync();
     expect(second).toMatchObject({ status: "PARTIAL", failed: 1, imagesDownloaded: 0 });
