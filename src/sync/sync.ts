@@ -307,7 +307,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
   const existing = new Map(
     (
       await db.artwork.findMany({
-        select: { qid: true, wikidataRevision: true, state: true, creators: { select: { creatorId: true, attribution: true } } },
+        select: { qid: true, wikidataRevision: true, state: true, mergedIntoQid: true, creators: { select: { creatorId: true, attribution: true } } },
       })
     ).map((a) => [a.qid, a]),
   );
@@ -353,8 +353,15 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
         const o = outcomes.get(qid)!;
         if (o.kind === "found") details.push(parseArtwork(o.entity, config.SYNC_LANGUAGES));
         else {
-          // The query service lags the wiki: the item changed after the inventory was taken.
-          await ctx.fail("details", o.kind === "redirect" ? `now redirects to ${o.to}` : "no longer exists", { itemQid: qid });
+          // The query service lags the wiki: the item was merged or deleted after the inventory was
+          // taken, or long ago and the query service missed it. Wikidata's own answer is the truth:
+          // a work in the mirror is marked now (as the removal check marks one, never dropped), once;
+          // one not in the mirror is this run's failure (there is nothing to store).
+          const data = o.kind === "redirect" ? { state: "MERGED" as const, mergedIntoQid: o.to } : { state: "DELETED" as const };
+          const old = existing.get(qid);
+          if (old) {
+            if (old.state !== data.state || (data.state === "MERGED" && old.mergedIntoQid !== data.mergedIntoQid)) await markGone(ctx, qid, data);
+          } else await ctx.fail("details", o.kind === "redirect" ? `now redirects to ${o.to}` : "no longer exists", { itemQid: qid });
           ctx.progress.worksDone++;
         }
       }
@@ -828,6 +835,18 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
  * A work that also has a creator outside this run (`sync --creator` with a subset) is left for a
  * run that reads that creator's inventory too.
  */
+/** Marks a work merged or deleted on Wikidata, as the removal check does; a write that fails is that work's failure. */
+async function markGone(ctx: RunContext, qid: string, data: { state: "MERGED"; mergedIntoQid: string } | { state: "DELETED" }): Promise<void> {
+  try {
+    await ctx.db.artwork.update({ where: { qid }, data: { ...data, stateChangedAt: new Date() } });
+  } catch (err) {
+    await ctx.fail("write", err, { itemQid: qid });
+    return;
+  }
+  ctx.counts.removed++;
+  ctx.log.info({ qid, ...data }, "work merged or deleted on Wikidata, though the query service still lists it");
+}
+
 async function checkVanished(
   ctx: RunContext,
   urls: ReturnType<typeof wikidataUrls>,

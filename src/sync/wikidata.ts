@@ -242,8 +242,9 @@ export function parseEntities(json: unknown, requested: string[], props: string[
     checkEntity(e, props);
     if (e.redirects) {
       out.set(e.redirects.from, { kind: "redirect", to: e.redirects.to });
-      // The target, when asked for too, comes back once, under its own id.
-      if (requested.includes(e.redirects.to)) out.set(e.redirects.to, { kind: "found", entity: e });
+      // Wikidata keys each entity by the id asked for, so a target asked for too has its own entry;
+      // a server that answers it only once, under the redirect, still answers for it.
+      if (requested.includes(e.redirects.to) && !out.has(e.redirects.to)) out.set(e.redirects.to, { kind: "found", entity: e });
     } else {
       out.set(e.id, { kind: "found", entity: e });
     }

@@ -148,6 +148,22 @@ describe("faults", () => {
     expect(await sync()).toMatchObject({ status: "SUCCEEDED", failed: 0, imagesDownloaded: 0 });
   });
 
+  it("a work the query service still lists but Wikidata answers as merged is marked MERGED at once, not a failure every run", async () => {
+    const { t, config, first } = await freshSync();
+    expect(first.status).toBe("SUCCEEDED");
+    // Merged on Wikidata; the query service has not caught up (its data is left as it was).
+    world.model.redirects.set("Q910002", "Q910003");
+    try {
+      const r = await runSync({ db: t.db, config, log }, { full: true });
+      expect(r).toMatchObject({ status: "SUCCEEDED", removed: 1, failed: 0 });
+      expect(await t.db.artwork.findUniqueOrThrow({ where: { qid: "Q910002" } })).toMatchObject({ state: "MERGED", mergedIntoQid: "Q910003" });
+      // The next run, the query service still lagging: nothing more to do, and no failure.
+      expect(await runSync({ db: t.db, config, log }, { full: true })).toMatchObject({ status: "SUCCEEDED", removed: 0, failed: 0 });
+    } finally {
+      world.model.redirects.delete("Q910002");
+    }
+  });
+
   it("a file Commons answers without its record (a glitch) is asked again alone, after a pause, then is that file's failure; the other files of its batch are had", async () => {
     const commons = await commonsWithout("File:Goya work 3.jpg", "local");
     const before = world.requests.length;

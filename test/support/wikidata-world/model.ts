@@ -194,7 +194,9 @@ export class WorldModel {
           e.claims = p31.length ? { P31: p31.map((q, i) => ({ mainsnak: itemSnak("P31", q), type: "statement", rank: "normal", id: `${id}$P31-${i + 1}` })) } : [];
         }
       }
-      entities[id] = e;
+      // Keyed by the id asked for, before redirects are resolved (Wikibase's ResultBuilder): a
+      // merged item and the item it was merged into, asked for together, are two entries.
+      entities[requested] = e;
     }
     return { entities, success: 1 };
   }
