@@ -49,6 +49,20 @@ export async function startApi(rt: Runtime, extraRoutes: RouteHandler[] = []): P
 const shownUrl = (host: string, port: number) => `http://${host === "0.0.0.0" || host === "::" ? "localhost" : host}:${port}`;
 
 /**
+ * Each forked API process's V8 young generation may grow to this many MB per semi-space (V8's own
+ * limit is 16). A search allocates its rows and lists, garbage a moment later: with more room they
+ * die young instead of being copied and promoted, which took HYBRID search's tail under load down
+ * (BENCHMARKS.md, "Young generation"). The room is used only by a process that allocates that fast.
+ */
+export const API_SEMI_SPACE_MB = 64;
+
+/** The forked API processes' Node flags: this process's, plus API_SEMI_SPACE_MB unless the flags or NODE_OPTIONS set a semi-space size already. */
+export function apiProcessExecArgv(execArgv: readonly string[], nodeOptions = ""): string[] {
+  const set = [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => /^--max[-_]semi[-_]space[-_]size(=|$)/.test(a));
+  return set ? [...execArgv] : [...execArgv, `--max-semi-space-size=${API_SEMI_SPACE_MB}`];
+}
+
+/**
  * The API as the service runs it: in this process when API_WORKERS is 1, else in API_WORKERS
  * forked processes (node:cluster), which lets the API use every core. This process then listens
  * and hands each connection to the API process with the fewest open ones (balancer.ts). The forked
@@ -60,6 +74,7 @@ export async function startApiService(rt: Runtime, extraRoutes: RouteHandler[] =
   const balancer = await ConnectionBalancer.listen(rt.config.PORT, rt.config.HOST, rt.log).catch((err: unknown) => {
     throw listenFailure(rt.config.HOST, rt.config.PORT, err) ?? err;
   });
+  cluster.setupPrimary({ execArgv: apiProcessExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
   const fork = () => {
     const worker = cluster.fork();
     balancer.add(worker);

@@ -4,7 +4,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import pino from "pino";
 import { afterEach, expect, it } from "vitest";
 import { type ApiMessage, leastConnected, type PrimaryChannel, serveHandedConnections } from "../../src/api/balancer.js";
-import { restartDelayMs } from "../../src/api/component.js";
+import { apiProcessExecArgv, restartDelayMs } from "../../src/api/component.js";
 
 const log = pino({ level: "silent" });
 
@@ -105,4 +105,11 @@ it("a handed-over connection is still cut off when its headers come too slowly (
   expect(closedByServer).toBe(true);
   expect(received).toMatch(/^HTTP\/1.1 408/);
   expect(Date.now() - started).toBeLessThan(2_500);
+});
+
+it("forked API processes get a larger young generation, unless the flags or NODE_OPTIONS already set one", () => {
+  expect(apiProcessExecArgv(["--enable-source-maps"])).toEqual(["--enable-source-maps", "--max-semi-space-size=64"]);
+  expect(apiProcessExecArgv(["--max-semi-space-size=16"])).toEqual(["--max-semi-space-size=16"]);
+  expect(apiProcessExecArgv([], "--enable-source-maps --max_semi_space_size=8")).toEqual([]);
+  expect(apiProcessExecArgv([], "--max-semi-space-sizes")).toEqual(["--max-semi-space-size=64"]);
 });

@@ -51,6 +51,8 @@ it("serve with API_WORKERS=2 hands each connection to the API process holding th
   for (let i = 0; i < 300 && ready().length < 2; i++) await new Promise((r) => setTimeout(r, 100));
   const pids = [...new Set(ready().map((l) => (JSON.parse(l) as { pid: number }).pid))];
   expect(pids).toHaveLength(2);
+  // Each API process gets room for a search's short-lived garbage (API_SEMI_SPACE_MB).
+  for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")).toContain("--max-semi-space-size=64");
 
   // Eight kept-alive connections opened at once: four each (node:cluster's own round-robin gave 5/3 to 7/1).
   const clients = await Promise.all(Array.from({ length: 8 }, () => keptAlive(port)));
