@@ -69,6 +69,14 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end: Math.min(end, size - 1) };
 }
 
+/** Error codes that mean "no such file here" (a 404): not there, a file where a folder should be, a link refused by O_NOFOLLOW, a name too long. */
+const NOT_THERE: ReadonlySet<unknown> = new Set(["ENOENT", "ENOTDIR", "ELOOP", "ENAMETOOLONG"]);
+
+/** True for a file-system error that says the file is not there; any other (EACCES, EMFILE, EIO) is the server's trouble. */
+export function isNotThere(err: unknown): boolean {
+  return NOT_THERE.has((err as { code?: unknown } | null)?.code);
+}
+
 /**
  * Serves the normalised image copies under /images/ from `imageDir`: GET and HEAD only (405 with
  * Allow), 400 for malformed percent-encoding, never a symbolic link (anywhere below the folder) nor
@@ -84,8 +92,7 @@ export function imageRoute(imageDir: string, log?: Logger): (req: IncomingMessag
    * unreadable, no file descriptor left, a disk error) is the server's: 503, not kept by caches, logged.
    */
   const failed = (res: ServerResponse, err: unknown): true => {
-    const code = (err as { code?: unknown } | null)?.code;
-    if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP" || code === "ENAMETOOLONG") return notFound(res);
+    if (isNotThere(err)) return notFound(res);
     warnings?.warn("image-read-failed", { err, imageDir: root }, "a stored image could not be read: answering 503");
     res.writeHead(503, { "content-type": "text/plain", "cache-control": "no-store", "retry-after": "30" }).end("the image cannot be read now");
     return true;

@@ -3,6 +3,7 @@ import { mkdir, open, realpath, rename, rm, writeFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join, resolve, sep } from "node:path";
 import sharp from "sharp";
+import { isNotThere } from "../api/images.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { RateLimitedLog } from "../ops/rate-limited-log.js";
@@ -194,10 +195,9 @@ export class ThumbnailSourceError extends Error {
   override name = "ThumbnailSourceError";
 }
 
-/** Codes that mean "no such file here" (a 404); any other error is thrown on. */
-const NOT_THERE: ReadonlySet<unknown> = new Set(["ENOENT", "ENOTDIR", "ELOOP", "ENAMETOOLONG"]);
+/** Null for an error that says the file is not there (a 404); any other error is thrown on. */
 const nullIfNotThere = (err: unknown): null => {
-  if (NOT_THERE.has((err as { code?: unknown } | null)?.code)) return null;
+  if (isNotThere(err)) return null;
   throw err;
 };
 
