@@ -357,7 +357,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
           // taken, or long ago and the query service missed it. Wikidata's own answer is the truth:
           // a work in the mirror is marked now (as the removal check marks one, never dropped), once;
           // one not in the mirror is this run's failure (there is nothing to store).
-          const data = o.kind === "redirect" ? { state: "MERGED" as const, mergedIntoQid: o.to } : { state: "DELETED" as const };
+          const data = goneState(o);
           const old = existing.get(qid);
           if (old) {
             if (old.state !== data.state || (data.state === "MERGED" && old.mergedIntoQid !== data.mergedIntoQid)) await markGone(ctx, qid, data);
@@ -835,16 +835,27 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
  * A work that also has a creator outside this run (`sync --creator` with a subset) is left for a
  * run that reads that creator's inventory too.
  */
+/** What Wikidata's answer for a merged (redirect) or deleted (missing) item makes of its work. */
+const goneState = (o: Exclude<EntityOutcome, { kind: "found" }>): GoneState =>
+  o.kind === "redirect" ? { state: "MERGED", mergedIntoQid: o.to } : { state: "DELETED" };
+
+/** A state a work leaves ACTIVE for; it is marked, never dropped: the record and its descriptions stay. */
+type GoneState = { state: "MERGED"; mergedIntoQid: string } | { state: "DELETED" } | { state: "NOT_BY_CREATOR" };
+
+/** Marks a work as gone from the mirror's creators, counts it removed and logs why. */
+async function markState(ctx: RunContext, qid: string, data: GoneState, why: string, now = new Date()): Promise<void> {
+  await ctx.db.artwork.update({ where: { qid }, data: { ...data, stateChangedAt: now } });
+  ctx.counts.removed++;
+  ctx.log.info({ qid, ...data }, why);
+}
+
 /** Marks a work merged or deleted on Wikidata, as the removal check does; a write that fails is that work's failure. */
-async function markGone(ctx: RunContext, qid: string, data: { state: "MERGED"; mergedIntoQid: string } | { state: "DELETED" }): Promise<void> {
+async function markGone(ctx: RunContext, qid: string, data: GoneState): Promise<void> {
   try {
-    await ctx.db.artwork.update({ where: { qid }, data: { ...data, stateChangedAt: new Date() } });
+    await markState(ctx, qid, data, "work merged or deleted on Wikidata, though the query service still lists it");
   } catch (err) {
     await ctx.fail("write", err, { itemQid: qid });
-    return;
   }
-  ctx.counts.removed++;
-  ctx.log.info({ qid, ...data }, "work merged or deleted on Wikidata, though the query service still lists it");
 }
 
 async function checkVanished(
@@ -882,17 +893,9 @@ async function checkVanished(
         await ctx.fail("removal", "the query service did not list this work, but Wikidata still credits it to the creator: left as it is", { itemQid: a.qid });
         continue;
       }
-      const data =
-        o.kind === "redirect"
-          ? { state: "MERGED" as const, mergedIntoQid: o.to }
-          : o.kind === "missing"
-            ? { state: "DELETED" as const }
-            : { state: "NOT_BY_CREATOR" as const };
-      // Marked, never dropped: the record and its descriptions stay.
-      await db.artwork.update({ where: { id: a.id }, data: { ...data, stateChangedAt: now } });
+      const data: GoneState = o.kind === "found" ? { state: "NOT_BY_CREATOR" } : goneState(o);
+      await markState(ctx, a.qid, data, "work left the inventory", now);
       await yieldToEventLoop();
-      ctx.counts.removed++;
-      ctx.log.info({ qid: a.qid, ...data }, "work left the inventory");
     }
   }
 }
