@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { webUrl } from "../text/web-url.js";
 import { abortableSleep, BadResponseError, type HttpClient } from "./http.js";
 import { zodIssue } from "./wikidata.js";
 
@@ -30,13 +31,6 @@ export function imageHostCheck(config: { IMAGE_HOSTS?: string[] | undefined; COM
     const hostname = url.hostname.toLowerCase();
     return hosts.some((h) => h.hostname === hostname && (h.port ? h.port === effective : url.port === ""));
   };
-}
-
-/** A URL from an answer, if it is an absolute http(s) URL; anything else (javascript:, data:, a bare path) is dropped. */
-export function webUrl(value: string | null | undefined): string | null {
-  if (!value || !URL.canParse(value)) return null;
-  const protocol = new URL(value).protocol;
-  return protocol === "https:" || protocol === "http:" ? value : null;
 }
 
 /** Commons renders thumbnails only in these widths; another width gets the next one up. */

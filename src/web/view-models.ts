@@ -1,6 +1,7 @@
 import { ArtworkState, AttributionKind } from "../generated/prisma/enums.js";
 import { QUALITY_FLAGS } from "../quality/types.js";
 import { REVIEW_STATES } from "../review/stats.js";
+import { webUrl } from "../text/web-url.js";
 import { keepsCurrent } from "../review/verdict.js";
 import type { DescriptionSource } from "../generated/prisma/enums.js";
 import { type DiffPart, keptWordDiff } from "./diff.js";
@@ -453,16 +454,6 @@ export interface Licence {
   credit: string | null;
 }
 
-/** `url` when it is an http(s) address, else null. */
-function webUrl(url: string | null): string | null {
-  if (!url) return null;
-  try {
-    const protocol = new URL(url).protocol;
-    return protocol === "https:" || protocol === "http:" ? url : null;
-  } catch {
-    return null;
-  }
-}
 
 export function licenceOf(image: ArtworkIn["image"]): Licence | null {
   if (!image) return null;

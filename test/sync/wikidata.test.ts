@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { imageHostCheck, stripHtml, thumbWidthFor, webUrl } from "../../src/sync/commons.js";
+import { imageHostCheck, stripHtml, thumbWidthFor } from "../../src/sync/commons.js";
+import { webUrl } from "../../src/text/web-url.js";
 import { fileTitleOf, inventoryQuery, normalizeTime, parseArtwork, parseEntities, parseInventory, wikidataUrls } from "../../src/sync/wikidata.js";
 import { BadResponseError } from "../../src/sync/http.js";
 import { WorldModel } from "../support/wikidata-world/model.js";
