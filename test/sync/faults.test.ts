@@ -116,22 +116,27 @@ describe("faults", () => {
     }
   });
 
-  /** A proxy in front of the tests' Commons that takes the record out of one file's page; resolves to the proxy's API URL. */
-  async function commonsWithout(title: string, imagerepository: string): Promise<string> {
+  type CommonsPage = { title: string; imageinfo?: Record<string, unknown>[]; imagerepository?: string };
+
+  /** A proxy in front of the tests' Commons that passes each imageinfo page of its answers through `edit`; resolves to the proxy's API URL. */
+  async function commonsRewriting(edit: (page: CommonsPage) => void): Promise<string> {
     const proxy = createServer(async (req, res) => {
-      const answer = (await (await fetch(world.env.COMMONS_API_URL! + req.url!.slice(req.url!.indexOf("?")))).json()) as { query?: { pages?: Record<string, Record<string, unknown>> } };
-      for (const page of Object.values(answer.query?.pages ?? {})) {
-        if (page.title === title) {
-          delete page.imageinfo;
-          page.imagerepository = imagerepository;
-        }
-      }
+      const answer = (await (await fetch(world.env.COMMONS_API_URL! + req.url!.slice(req.url!.indexOf("?")))).json()) as { query?: { pages?: Record<string, CommonsPage> } };
+      for (const page of Object.values(answer.query?.pages ?? {})) edit(page);
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
     });
     await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
     cleanups.push(() => new Promise<void>((r) => proxy.close(() => r())));
     return `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/w/api.php`;
   }
+
+  /** Commons behind a proxy that takes the record out of one file's page. */
+  const commonsWithout = (title: string, imagerepository: string) =>
+    commonsRewriting((page) => {
+      if (page.title !== title) return;
+      delete page.imageinfo;
+      page.imagerepository = imagerepository;
+    });
 
   it("a File: page with no file (imagerepository \"\", no record) is MediaWiki's \"no such file\": marked missing, not asked again every run", async () => {
     const commons = await commonsWithout("File:Goya work 3.jpg", "");
@@ -182,20 +187,11 @@ describe("faults", () => {
 
   it("URLs that are not http(s) in a Commons answer are never stored: a file left with none to download is that file's failure", async () => {
     // A broken or hostile mirror in front of the tests' Commons: one file's URLs all javascript:, another's description link.
-    const proxy = createServer(async (req, res) => {
-      const answer = (await (await fetch(world.env.COMMONS_API_URL! + req.url!.slice(req.url!.indexOf("?")))).json()) as {
-        query?: { pages?: Record<string, { title: string; imageinfo?: Record<string, unknown>[] }> };
-      };
-      for (const page of Object.values(answer.query?.pages ?? {})) {
-        const ii = page.imageinfo?.[0];
-        if (ii && page.title === "File:Goya work 3.jpg") Object.assign(ii, { url: "javascript:alert(1)", thumburl: "JavaScript:alert(2)", descriptionurl: "data:text/html,x" });
-        if (ii && page.title === "File:Goya work 4.jpg") ii.descriptionurl = "javascript:alert(3)";
-      }
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+    const commons = await commonsRewriting((page) => {
+      const ii = page.imageinfo?.[0];
+      if (ii && page.title === "File:Goya work 3.jpg") Object.assign(ii, { url: "javascript:alert(1)", thumburl: "JavaScript:alert(2)", descriptionurl: "data:text/html,x" });
+      if (ii && page.title === "File:Goya work 4.jpg") ii.descriptionurl = "javascript:alert(3)";
     });
-    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
-    cleanups.push(() => new Promise<void>((r) => proxy.close(() => r())));
-    const commons = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/w/api.php`;
     const { first, t } = await freshSync({ COMMONS_API_URL: commons, IMAGE_HOSTS: new URL(world.env.COMMONS_API_URL!).host });
     expect(first).toMatchObject({ status: "PARTIAL", created: 5, failed: 1, imagesDownloaded: 4 });
     expect(await t.db.syncFailure.findMany({ where: { syncRunId: first.runId }, select: { stage: true, fileTitle: true, reason: true } })).toEqual([
