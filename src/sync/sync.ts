@@ -187,7 +187,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     log.warn({ stage, ...item, reason, ...(typeof cause === "string" ? {} : { err: cause }) }, "sync item failed");
     await db.syncFailure.create({ data: { syncRunId: run.id, stage, reason: reason.slice(0, 2000), ...item } });
   };
-  const ctx: RunContext = { db, config, log, http, full, refresh, signal, counts, progress, report, fail };
+  const ctx: RunContext = { db, config, log, http, allowImageUrl: imageHostCheck(config), full, refresh, signal, counts, progress, report, fail };
 
   let status: SyncRunStatus = "SUCCEEDED";
   let error: string | null = null;
@@ -260,6 +260,8 @@ interface RunContext {
   config: Config;
   log: Logger;
   http: HttpClient;
+  /** Which image URLs may be fetched (IMAGE_HOSTS), built once for the run. */
+  allowImageUrl: (url: URL) => boolean;
   /** Details of every work, changed or not. */
   full: boolean;
   /** Labels and image records of everything, changed or not. */
@@ -783,7 +785,7 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
   let bytes: Buffer;
   try {
     // The URL comes from Commons' answer: only its file hosts are asked (IMAGE_HOSTS), redirects included.
-    bytes = await http.bytes(info.thumbUrl!, { signal, allowUrl: imageHostCheck(config) });
+    bytes = await http.bytes(info.thumbUrl!, { signal, allowUrl: ctx.allowImageUrl });
   } catch (err) {
     await saveImage(ctx, row, record);
     if (signal?.aborted) return;
