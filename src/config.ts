@@ -188,7 +188,13 @@ const schema = z.object({
    * COMMONS_API_URL's host. An image URL or a redirect to any other host is refused: the URLs come
    * from Commons' answers, and a hostile answer must not make the sync fetch internal addresses.
    */
-  IMAGE_HOSTS: list(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/i, "not a host or host:port")).optional(),
+  IMAGE_HOSTS: list(
+    z
+      .string()
+      .regex(/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/i, "not a host or host:port")
+      // A port past 65535 or an IPv6 address that is not one: refused here, not when the sync starts.
+      .refine((h) => URL.canParse(`http://${h}`), "not a host or host:port (a port is at most 65535)"),
+  ).optional(),
   SYNC_CREATORS: list(z.string().regex(QID, "not a Wikidata item id like Q5432")).default(["Q5432"]),
   SYNC_LANGUAGES: list(z.string().regex(/^[a-z]{2,3}(-[a-z0-9]+)*$/, "not a language code like en")).default(["en", "es"]),
   SYNC_CRON: checkedBy(cronProblem).default("0 3 * * *"),

@@ -68,7 +68,7 @@ describe("loadConfig", () => {
   });
 
   it("refuses malformed image hosts and pool sizes, naming the variable", () => {
-    for (const hosts of ["http://upload.wikimedia.org", "a b", "host:port", "../etc", ","]) {
+    for (const hosts of ["http://upload.wikimedia.org", "a b", "host:port", "../etc", ",", "upload.wikimedia.org:70000", "[:::]"]) {
       expect(() => loadConfig({ IMAGE_HOSTS: hosts }), hosts).toThrow(/IMAGE_HOSTS=/);
     }
     expect(loadConfig({ IMAGE_HOSTS: "upload.wikimedia.org, 127.0.0.1:4100,[::1]:8080" }).IMAGE_HOSTS).toEqual(["upload.wikimedia.org", "127.0.0.1:4100", "[::1]:8080"]);
