@@ -324,15 +324,17 @@ function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): KeptFu
     const index = vectorIndex(readConnection(db), meaning.modelId);
     index.refresh();
     // Without a filter "allowed" is "in the index" (active), asked only of works close enough to
-    // enter the top K, one b-tree seek each (INDEXED_IDS): about 0.1 ms for a search, where listing
-    // every id takes about 2.5 ms for 20,000 works. A filter may allow few: those are listed.
+    // enter the top K: the 2K nearest in one query (INDEXED_AMONG, about 0.08 ms for a search; a
+    // b-tree seek each took 0.35 ms), where listing every id takes about 2.5 ms for 20,000 works.
+    // A filter may allow few: those are listed.
     const indexed = reader.statement(IS_INDEXED).pluck();
     const allowed = search.restrict
       ? new Set(reader.statement(`SELECT f.rowid FROM ${INDEXED_IDS} f WHERE 1 ${search.restrict}`).pluck().all(...search.params) as number[])
       : { has: (id: number) => indexed.get(id) !== undefined };
     const excludedQuery = renderExcludedQuery(search.terms);
     const excluded = new Set(excludedQuery ? (reader.statement(`SELECT rowid FROM artwork_fts WHERE artwork_fts MATCH ?`).pluck().all(excludedQuery) as number[]) : []);
-    const nearest = index.nearest(meaning.vector, meaning.topK, (id) => allowed.has(id) && !excluded.has(id));
+    const among = search.restrict ? undefined : (ids: readonly number[]) => withoutAny(indexedAmong(reader, ids), excluded);
+    const nearest = index.nearest(meaning.vector, meaning.topK, (id) => allowed.has(id) && !excluded.has(id), among);
     const ids = nearest.map((n) => n.artworkId);
     if (search.mode === "SEMANTIC") {
       return frozenOrder({ ids, matchedBy: ids.map(() => MEANING_ONLY), fused: nearest.map((n) => n.similarity), textRank: ids.map(() => 0) }, [], NO_SCORES);
@@ -468,6 +470,16 @@ const DESCRIPTIONS = `SELECT rowid, description FROM artwork_fts WHERE rowid IN 
 const INDEXED_IDS = "artwork_fts_docsize";
 /** Whether a work is in the full-text index (active): one seek. */
 const IS_INDEXED = `SELECT 1 FROM ${INDEXED_IDS} WHERE id = ?`;
+/** Those of the listed works that are in the full-text index (active): one query for the list. */
+function indexedAmong(reader: SearchReader, ids: readonly number[]): Set<number> {
+  const rows = reader.statement(`SELECT id FROM ${INDEXED_IDS} WHERE id IN (SELECT value FROM json_each(?))`).pluck().all(JSON.stringify(ids)) as number[];
+  return new Set(rows);
+}
+/** `set` without the members of `drop` (in place). */
+function withoutAny(set: Set<number>, drop: ReadonlySet<number>): Set<number> {
+  for (const id of drop) set.delete(id);
+  return set;
+}
 
 /** Results kept per process: pages (10 hits with snippets are about 3 kB), counts and fused lists. */
 export const CACHED_SEARCH_RESULTS = 500;
@@ -615,6 +627,7 @@ export function similarWorks(
         )
       : { has: (id: number) => indexed.get(id) !== undefined };
     const others = (id: number) => id !== artworkId && allowed.has(id);
-    return Object.freeze(index.nearest(vector, limit, others).map((n) => Object.freeze({ artworkId: n.artworkId, similarity: n.similarity })));
+    const among = o.sameCreator ? undefined : (ids: readonly number[]) => withoutAny(indexedAmong(reader, ids), new Set([artworkId]));
+    return Object.freeze(index.nearest(vector, limit, others, among).map((n) => Object.freeze({ artworkId: n.artworkId, similarity: n.similarity })));
   });
 }

@@ -102,6 +102,30 @@ describe("VectorIndex.nearest", () => {
     }
   });
 
+  it("asks acceptAmong once, of the best 2k, and falls back to accept only when too few of those pass", async () => {
+    const next = random(11);
+    const rows = new Map<number, Float32Array>();
+    for (let i = 1; i <= 5_000; i++) rows.set(i, unitVector(32, next));
+    const index = await indexOf(rows, 32);
+    const q = unitVector(32, next);
+    const lists: number[][] = [];
+    let asked = 0;
+    const amongBy = (pass: (id: number) => boolean) => (ids: readonly number[]) => (lists.push([...ids]), new Set(ids.filter(pass)));
+    const counted = (pass: (id: number) => boolean) => (id: number) => (asked++, pass(id));
+    const most = (id: number) => id % 10 !== 0;
+    expect(index.nearest(q, 100, counted(most), amongBy(most))).toEqual(bruteForce(rows, q, 100, most));
+    expect(asked).toBe(0);
+    expect(lists).toHaveLength(1);
+    // The best 200 by the exact scan, best first.
+    expect(lists[0]).toEqual(bruteForce(rows, q, 200, () => true).map((n) => n.artworkId));
+    for (const few of [(id: number) => id % 97 === 0, () => false]) {
+      lists.length = 0;
+      expect(index.nearest(q, 100, counted(few), amongBy(few))).toEqual(bruteForce(rows, q, 100, few));
+      expect(lists).toHaveLength(1);
+      expect(asked).toBeGreaterThan(0);
+    }
+  });
+
   it("orders equal similarities by id, and keeps zero vectors at zero", async () => {
     const dims = 6;
     const same = unitVector(dims, random(1));

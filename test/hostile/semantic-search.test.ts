@@ -319,6 +319,24 @@ describe("similar works", () => {
     // A work without a vector has no neighbours.
     expect((await gql(yoga, SIMILAR, { id: "Q208" })).data.artwork.similar).toEqual([]);
   });
+
+  it("a work that left the mirror keeps its vector but is found by meaning no more, and is nobody's similar work", async () => {
+    const similarTo = async (qid: string) => (await gql(yoga, SIMILAR, { id: qid, first: 2 })).data.artwork.similar.map((s: { artwork: { qid: string } }) => s.artwork.qid).sort();
+    expect(qids((await search("hound", { mode: "SEMANTIC" })).hits)).toContain("Q205");
+    expect(await similarTo("Q201")).toEqual(["Q204", "Q205"]);
+    await t.db.artwork.update({ where: { id: ids.Q205! }, data: { state: "DELETED" } });
+    try {
+      const semantic = qids((await search("hound", { mode: "SEMANTIC" })).hits);
+      expect(semantic).not.toContain("Q205");
+      expect(semantic).toHaveLength(TOP_K);
+      expect(qids((await search("hound", { mode: "HYBRID" })).hits)).not.toContain("Q205");
+      // The next nearest takes its place.
+      expect(await similarTo("Q201")).toEqual(["Q202", "Q204"]);
+    } finally {
+      await t.db.artwork.update({ where: { id: ids.Q205! }, data: { state: "ACTIVE" } });
+    }
+    expect(await similarTo("Q201")).toEqual(["Q204", "Q205"]);
+  });
 });
 
 describe("stale vectors are made again", () => {
