@@ -57,8 +57,15 @@ export function artworkWhere(filter: ArtworkFilter): Prisma.ArtworkWhereInput {
   return and.length ? { AND: and } : {};
 }
 
-/** The stable list order: inception (unknown last), then QID number. */
+/**
+ * The stable list order: inception (unknown last), then QID number. By year first: the stored
+ * date is Wikidata's text ("-0500-01-01T00:00:00Z" for 500 BC), which as text puts 100 BC before
+ * 500 BC (in the C collation and ICU's en-US; a language collation that skips the "-" would mix
+ * them with the AD years); within a year the text orders months and days. A date whose year is not
+ * stored (one past 32 bits) sorts with the unknown.
+ */
 export const ARTWORK_ORDER: Prisma.ArtworkOrderByWithRelationInput[] = [
+  { inceptionYear: { sort: "asc", nulls: "last" } },
   { inception: { sort: "asc", nulls: "last" } },
   { qidNumber: "asc" },
 ];

@@ -219,3 +219,29 @@ describe("limits", () => {
     }
   });
 });
+
+describe("artworks(creator:) before the common era", () => {
+  it("orders BC dates by year (500 BC before 100 BC), months within a year, then AD years, unknown last", async () => {
+    const phidias = await makeCreator(t.db, { qid: "Q9999", labels: { en: "Old Master of Test" } });
+    const make = (qid: string, inception: string | null) => makeArtwork(t.db, { qid, inception, creators: [{ id: phidias.id }] });
+    // Made out of order; as text, "-0100-…" sorts before "-0500-…".
+    await make("Q74", null);
+    await make("Q71", "-0100-01-01T00:00:00Z");
+    await make("Q73", "0040-01-01T00:00:00Z");
+    await make("Q72", "-0100-06-01T00:00:00Z");
+    await make("Q70", "-0500-01-01T00:00:00Z");
+    await make("Q75", "1200-01-01T00:00:00Z");
+    const r = await gql(yoga, `{ artworks(creator: "Q9999") { qid inceptionYear } }`);
+    expect(r.errors).toBeUndefined();
+    expect(r.data.artworks).toEqual([
+      { qid: "Q70", inceptionYear: -500 },
+      { qid: "Q71", inceptionYear: -100 },
+      { qid: "Q72", inceptionYear: -100 },
+      { qid: "Q73", inceptionYear: 40 },
+      { qid: "Q75", inceptionYear: 1200 },
+      { qid: "Q74", inceptionYear: null },
+    ]);
+    const page = await gql(yoga, `{ artworks(creator: "Q9999", limit: 2, offset: 1) { qid } }`);
+    expect(page.data.artworks.map((a: { qid: string }) => a.qid)).toEqual(["Q71", "Q72"]);
+  });
+});

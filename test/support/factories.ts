@@ -57,7 +57,8 @@ export async function makeArtwork(db: Db, o: ArtworkOverrides = {}) {
       titles: JSON.stringify(o.titles ?? { en: title }),
       inception,
       inceptionPrecision: inception ? (o.inceptionPrecision ?? 9) : null,
-      inceptionYear: inception ? Number(inception.slice(0, 4)) : null,
+      // As the sync stores it (normalizeTime): "-0500-01-01T…" is the year -500.
+      inceptionYear: inception ? Number(/^-?\d+/.exec(inception)![0]) : null,
       state: o.state ?? "ACTIVE",
       lastSyncedAt: new Date(),
       creators: o.creators

@@ -200,7 +200,7 @@ const ArtworkFilterInput = builder.inputType("ArtworkFilter", {
 builder.queryFields((t) => ({
   artworks: t.prismaField({
     type: ["Artwork"],
-    description: "Artworks in a stable order (inception, then QID). Every attribution kind is included unless `attribution` narrows it.",
+    description: "Artworks in a stable order (inception, BC dates first, unknown last; then QID). Every attribution kind is included unless `attribution` narrows it.",
     args: {
       creator: t.arg.string({
         description: 'A creator QID ("Q5432") or words of any of its labels ("Goya", "francisco de goya", "jose").',
