@@ -4,7 +4,8 @@ import { dirname, join } from "node:path";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { BACKOFF_MAX_MS, backoff, retryAfter } from "../sync/http.js";
-import { checkImageDir, localPathFor, sweepStaleTempFiles, syncFolder, tempPathFor } from "../sync/images.js";
+import { sweepStaleTempFiles, syncFolder, tempPathFor } from "../store/file-writes.js";
+import { checkImageDir, localPathFor } from "../sync/images.js";
 
 /**
  * Where a describing process (the job worker, `describe --like`) gets the bytes of a stored image:

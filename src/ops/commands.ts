@@ -2,6 +2,7 @@ import { createWriteStream, rmSync } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { once } from "node:events";
 import { hostname } from "node:os";
+import { dirname } from "node:path";
 import type { Writable } from "node:stream";
 import { type Config, loadConfig } from "../config.js";
 import { type Db, openDatabase } from "../db.js";
@@ -23,6 +24,7 @@ import {
 import type { SyncSummary } from "../sync/sync.js";
 import { checkHeartbeats, getStatus, HEARTBEAT_ROLES, type Status } from "./status.js";
 import { creatorWhere } from "../store/artwork-filter.js";
+import { syncFolder, tempPathFor } from "../store/file-writes.js";
 
 /**
  * The operator commands behind `artdesc search | status | export | search-index rebuild`.
@@ -212,7 +214,7 @@ export async function exportCommand(
   // A file is written beside its final name and renamed over it once whole and on disk: an export
   // cut short (Ctrl-C, a full disk, a database error) never leaves a short file that looks finished,
   // and the previous export stays until the new one replaces it.
-  const partial = options.out ? `${options.out}.${process.pid}.${Math.random().toString(36).slice(2)}.part` : null;
+  const partial = options.out ? tempPathFor(options.out, "part") : null;
   const out = partial ? createWriteStream(partial, { flags: "wx" }) : io.stdout;
   if (partial) await once(out, "open");
   // Ctrl-C or a stop (SIGTERM) mid-export: the part file goes too, then the process ends as a signal would end it.
@@ -241,6 +243,7 @@ export async function exportCommand(
         await written.close();
       }
       await rename(partial, options.out!);
+      await syncFolder(dirname(options.out!));
     }
   } catch (err) {
     if (partial) {

@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import sharp, { type Metadata, type OutputInfo } from "sharp";
 import type { Config } from "../config.js";
+import { tempPathFor, syncFolder } from "../store/file-writes.js";
 import { makeDirectory } from "../store/migrate.js";
 import { SyncConfigError } from "./http.js";
 
@@ -220,42 +221,6 @@ export async function checkImageDir(config: Pick<Config, "IMAGE_DIR">): Promise<
   }
 }
 
-/**
- * The temporary name `file` is written under before its rename (storeImage, the thumbnail cache):
- * `<file>.<pid>.<random>.tmp`, unique per writer, and what sweepStaleTempFiles recognises (TEMP_FILE).
- */
-export function tempPathFor(file: string): string {
-  return `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-}
-
-const TEMP_FILE = /\.\d+\.[a-z0-9]+\.tmp$/;
-
-/** A temporary file older than this was left by a process that died mid-write (a write takes well under a second). */
-export const STALE_TEMP_MS = 3_600_000;
-
-/**
- * Removes the temporary files that a process killed mid-write (SIGKILL, a power cut) left in
- * `dir`'s two-level layout (`ab/…`), when older than `olderThanMs`, so that a writer still at work
- * keeps its own. Returns how many were removed. Housekeeping only: a folder or file that cannot be
- * read or removed is left as it is.
- */
-export async function sweepStaleTempFiles(dir: string, olderThanMs = STALE_TEMP_MS, now = Date.now()): Promise<number> {
-  const folders = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  let removed = 0;
-  for (const folder of folders) {
-    if (!folder.isDirectory() || folder.name.length !== 2) continue;
-    const sub = join(dir, folder.name);
-    for (const name of await readdir(sub).catch((): string[] => [])) {
-      if (!TEMP_FILE.test(name)) continue;
-      const file = join(sub, name);
-      const info = await stat(file).catch(() => null);
-      if (!info?.isFile() || info.mtimeMs > now - olderThanMs) continue;
-      if (await rm(file).then(() => true, () => false)) removed++;
-    }
-  }
-  return removed;
-}
-
 /** "ab/abcdef....jpg": two-level layout by content hash, relative to IMAGE_DIR. */
 export function localPathFor(hash: string): string {
   return `${hash.slice(0, 2)}/${hash}.jpg`;
@@ -291,17 +256,3 @@ export async function storeImage(imageDir: string, image: NormalizedImage): Prom
   return rel;
 }
 
-/**
- * Puts a folder's entries on disk (fsync of the folder), after a rename into it: without it a
- * power loss can undo the rename while the database row naming the file is kept. Best effort: a
- * file system that cannot sync a folder is left as it is.
- */
-export async function syncFolder(dir: string): Promise<void> {
-  const handle = await open(dir, "r").catch(() => null);
-  if (!handle) return;
-  try {
-    await handle.sync().catch(() => undefined);
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
-}

@@ -12,7 +12,8 @@ import { searchForm } from "../text/normalize.js";
 import { fetchImageinfo, type FileInfo, IMAGEINFO_BATCH, imageHostCheck, thumbWidthFor } from "./commons.js";
 import { BadResponseError, createHttpClient, type HttpClient, HttpError, SyncConfigError } from "./http.js";
 import { dialect } from "../store/sql.js";
-import { checkImageDir, ImageDirError, type ImageProblem, ImageRejectedError, normalizeImage, storeImage, sweepStaleTempFiles } from "./images.js";
+import { sweepStaleTempFiles } from "../store/file-writes.js";
+import { checkImageDir, ImageDirError, type ImageProblem, ImageRejectedError, normalizeImage, storeImage } from "./images.js";
 import {
   type ArtworkDetails,
   type EntityOutcome,

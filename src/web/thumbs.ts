@@ -7,7 +7,8 @@ import { isNotThere } from "../api/images.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import { RateLimitedLog } from "../ops/rate-limited-log.js";
-import { localPathFor, sweepStaleTempFiles, tempPathFor } from "../sync/images.js";
+import { sweepStaleTempFiles, tempPathFor } from "../store/file-writes.js";
+import { localPathFor } from "../sync/images.js";
 import { THUMB_WIDTHS, type ThumbWidth } from "./view-models.js";
 
 /**

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { STALE_TEMP_MS, sweepStaleTempFiles, tempPathFor } from "../../src/sync/images.js";
+import { STALE_TEMP_MS, sweepStaleTempFiles, tempPathFor } from "../../src/store/file-writes.js";
 
 const root = mkdtempSync(join(tmpdir(), "artdesc-sweep-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
