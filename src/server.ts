@@ -3,6 +3,7 @@ import { AuthThrottle, authThrottleLimits } from "./api/auth-throttle.js";
 import { clientOf, trustedProxies } from "./api/client-address.js";
 import { healthRoutes } from "./api/health.js";
 import { imageRoute } from "./api/images.js";
+import { refusedConnection } from "./api/refused-body.js";
 import type { AppDeps, Yoga } from "./graphql/yoga.js";
 import { graphiqlAssetRoute } from "./graphql/graphiql.js";
 import { createGraphqlApp, isAuthorized } from "./graphql/yoga.js";
@@ -210,11 +211,12 @@ function checkBearer(req: IncomingMessage, config: AppDeps["config"], throttle: 
   }
 }
 
-/** A GraphQL-shaped JSON error; the connection closes, so an unread body is not read. */
+/** A GraphQL-shaped JSON error (refusedConnection: a body not yet read whole is drained, else the connection closes). */
 function refuse(res: ServerResponse, err: RequestRefusedError): void {
   if (res.headersSent) return void res.destroy();
+  refusedConnection(res);
   const body = JSON.stringify({ errors: [{ message: err.message, extensions: { code: err.code } }] });
-  res.writeHead(err.status, { ...err.headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), connection: "close" });
+  res.writeHead(err.status, { ...err.headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
   res.end(body);
 }
 

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AuthThrottle } from "../api/auth-throttle.js";
 import { clientOf, trustedProxies } from "../api/client-address.js";
+import { refusedConnection } from "../api/refused-body.js";
 import type { Config } from "../config.js";
 import { modelFiles, moduleDtypes, pullCommand } from "../describe/models/contract.js";
 import type { Yoga } from "../graphql/yoga.js";
@@ -175,9 +176,9 @@ export function workbenchRoute({ yoga, config, log, authThrottle }: WorkbenchDep
         return true;
       }
       if (err instanceof FormError) {
-        // The body may be left unread (refused by its declared size or type): closing the connection
-        // spares reading up to its whole declared length before the next request.
-        if (!res.headersSent) res.setHeader("connection", "close");
+        // The body may be left unread (refused by its declared size or type): it is read and dropped
+        // for a while, so that the client reads this answer and not a reset (refusedConnection).
+        if (!res.headersSent) refusedConnection(res);
         message(r, err.status, "The form could not be read", [err.message]);
         return true;
       }
@@ -510,7 +511,7 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
     schemeOf(req),
   );
   if (!verdict.ok) {
-    res.setHeader("connection", "close");
+    refusedConnection(res);
     return message(r, 403, "Refused", [`This form was refused: ${verdict.reason}. Send it from this server's own pages.`]);
   }
   const known = c.path === "/sign-in" || c.path === "/sign-out" || c.path === "/review" || !!c.artwork?.[2] || !!c.cancel;
