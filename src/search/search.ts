@@ -324,7 +324,7 @@ function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): KeptFu
     const index = vectorIndex(readConnection(db), meaning.modelId);
     index.refresh();
     // Without a filter "allowed" is "in the index" (active), asked only of works close enough to
-    // enter the top K: the 2K nearest in one query (INDEXED_AMONG, about 0.08 ms for a search; a
+    // enter the top K: the 2K nearest in one query (indexedAmong, about 0.08 ms for a search; a
     // b-tree seek each took 0.35 ms), where listing every id takes about 2.5 ms for 20,000 works.
     // A filter may allow few: those are listed.
     const indexed = reader.statement(IS_INDEXED).pluck();
