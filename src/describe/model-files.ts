@@ -22,17 +22,18 @@ export async function hashModelFiles(dir: string, dtypes: ModuleDtypes): Promise
 const HASH_CHUNK = 1024 * 1024;
 
 /**
- * The file's sha256 (hex), read through one reused buffer. A read stream hands out a fresh buffer
+ * The file's sha256 (hex), read through one reused buffer; `signal` stops it between reads. A read stream hands out a fresh buffer
  * per chunk, and V8 frees those only when it collects, by a measure of external memory that the
  * model's own buffers, read just before, had raised: hashing 1.9 GB of fp32 weights that way after
  * a load raised the load's peak resident set by about 500 MB (docs/describe.md, "Memory").
  */
-export async function sha256File(file: string): Promise<string> {
+export async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
   const hash = createHash("sha256");
   const handle = await open(file, "r");
   try {
     const buffer = Buffer.allocUnsafe(HASH_CHUNK);
     for (;;) {
+      signal?.throwIfAborted();
       const { bytesRead } = await handle.read(buffer, 0, HASH_CHUNK, null);
       if (bytesRead === 0) break;
       hash.update(buffer.subarray(0, bytesRead));

@@ -19,6 +19,19 @@ describe("sha256File", () => {
     }
   });
 
+  it("stops when its signal is aborted, before a read or between two", async () => {
+    const file = join(dir, "aborted");
+    writeFileSync(file, randomBytes(3 * 1024 * 1024));
+    const before = new AbortController();
+    before.abort(new Error("stopped before"));
+    await expect(sha256File(file, before.signal)).rejects.toThrow("stopped before");
+    // Aborted while the file is opened or read: no further read starts.
+    const during = new AbortController();
+    const hashing = sha256File(file, during.signal);
+    queueMicrotask(() => during.abort(new Error("stopped during")));
+    await expect(hashing).rejects.toThrow("stopped during");
+  });
+
   it("rejects a file that is not there", async () => {
     await expect(sha256File(join(dir, "missing"))).rejects.toMatchObject({ code: "ENOENT" });
   });

@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { MODEL_MODULES } from "../../config.js";
+import { sha256File } from "../model-files.js";
 import {
   externalDataFiles,
   isModelFileName,
@@ -92,13 +92,6 @@ export function sha256OfEtag(etag: string | null): string | null {
   return m ? m[1]!.toLowerCase() : null;
 }
 
-/** The sha256 (hex) of a file, read as a stream. */
-export async function sha256OfFile(path: string, signal?: AbortSignal): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, signal })) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
 async function head(url: string, signal?: AbortSignal): Promise<Head | null> {
   // "manual": the hub answers LFS files with a redirect whose own headers carry the real size.
   const res = await request(url, { method: "HEAD", redirect: "manual", headers: { "user-agent": USER_AGENT }, signal });
@@ -147,7 +140,7 @@ async function download(
   }
   const bytes = statSync(part).size;
   if (info.sha256) {
-    const got = await sha256OfFile(part, options.signal);
+    const got = await sha256File(part, options.signal);
     if (got !== info.sha256) {
       // Damaged in transfer, or a resumed part that was not of these bytes: all of it goes.
       rmSync(part, { force: true });
@@ -275,7 +268,7 @@ export async function pullFiles(options: Omit<PullOptions, "dtypes">, plan: Pull
     // between two pulls, a mirror that names no commit) would otherwise mix two revisions.
     const sameRevision = previous !== null && previous.commit !== null && previous.commit === result.commit && previous.files.includes(file);
     // With a hash from the hub the kept file is read once more: a file damaged on disk is fetched again.
-    if (existsSync(path) && info.size !== null && statSync(path).size === info.size && sameRevision && (!info.sha256 || (await sha256OfFile(path, options.signal)) === info.sha256)) {
+    if (existsSync(path) && info.size !== null && statSync(path).size === info.size && sameRevision && (!info.sha256 || (await sha256File(path, options.signal)) === info.sha256)) {
       result.files.push({ file, bytes: info.size, skipped: true });
       options.onProgress?.({ kind: "done", file, bytes: info.size, skipped: true });
       return;
