@@ -32,11 +32,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
-import Database from "better-sqlite3";
 import { DEFAULT_EMBED_MODEL_DTYPE } from "../src/config.js";
 import { type EmbedSynthDtype, synthEmbedModel } from "../src/describe/models/embed-synth.js";
 import { vectorModelId } from "../src/embed/model-files.js";
-import { encodeVector } from "../src/embed/store.js";
 import { migrate } from "../src/store/migrate.js";
 import { CACHED_SEARCH_RESULTS } from "../src/search/search.js";
 import { ART_WORDS, insertBulkArtworks } from "../test/support/bulk.js";
@@ -44,6 +42,7 @@ import { SEARCH_BENCH_QUERY } from "./queries.js";
 import { freePort, waitForHealth } from "../test/support/processes.js";
 import { serverAllocatorEnv } from "./allocator.js";
 import { cpuPerRequest, threadCpu } from "./thread-cpu.js";
+import { insertRandomVectors } from "./vectors.js";
 
 const ARTWORKS = Number(process.env.BENCH_ARTWORKS ?? 20_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -63,29 +62,6 @@ const EMBED_MODEL_ID = "artdesc/synth-embed-e5-small";
 const EMBED_DTYPE = (process.env.EMBED_MODEL_DTYPE ?? DEFAULT_EMBED_MODEL_DTYPE) as EmbedSynthDtype;
 
 const modeBody = (q: string, mode: "TEXT" | "HYBRID") => JSON.stringify({ query: SEARCH_BENCH_QUERY, variables: { q, mode } });
-
-/** A random unit vector per described work, straight into ArtworkEmbedding (as `embed --missing` stores them). */
-function insertRandomVectors(file: string, modelId: string, dims: number): number {
-  const db = new Database(file);
-  try {
-    const rows = db.prepare(`SELECT id, currentDescriptionId AS d FROM Artwork WHERE currentDescriptionId IS NOT NULL`).all() as { id: number; d: number }[];
-    const insert = db.prepare(`INSERT INTO ArtworkEmbedding (artworkId, modelId, descriptionId, textHash, dims, vector, embeddedAt) VALUES (?, ?, ?, ?, ?, ?, ?)`);
-    const now = new Date().toISOString().replace("Z", "+00:00");
-    let x = 987654321;
-    const rand = () => ((x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-    db.transaction(() => {
-      for (const r of rows) {
-        const v = Float32Array.from({ length: dims }, rand);
-        const n = Math.hypot(...v);
-        for (let i = 0; i < dims; i++) v[i]! /= n;
-        insert.run(r.id, modelId, r.d, "bench", dims, encodeVector(v), now);
-      }
-    })();
-    return rows.length;
-  } finally {
-    db.close();
-  }
-}
 
 const body = modeBody(QUERY, "TEXT");
 

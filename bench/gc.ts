@@ -1,0 +1,158 @@
+/**
+ * npm run bench:gc — the garbage a request leaves for V8's collector, per kind of request.
+ *
+ * A request's objects should die young: a scavenge copies what is still alive, and what survives
+ * two is promoted into the old heap, where only a slower mark-compact frees it. Every API process
+ * pauses for its scavenges, so promoted bytes lengthen every request's tail, not only the one that
+ * made them (BENCHMARKS.md, "Yoga's second body limit").
+ *
+ * Seeds a temporary database with BENCH_ARTWORKS active artworks (150-word descriptions, a random
+ * vector each, the 384-dimension synthetic embedding model), then starts `artdesc serve` with one
+ * API process (API_WORKERS=1, with the Node flags a forked API process gets) under --trace-gc-nvp,
+ * and sends one request at a time, BENCH_REQUESTS of each kind, after a warm-up:
+ *  - POST `{ __typename }`: the cost of HTTP and GraphQL alone;
+ *  - `artworks(creator: $q, limit: 1)` with a new $q every request (so never answered from the
+ *    response cache), by GET and by POST: the difference is what reading a POST body costs;
+ *  - POST search, TEXT, a new query every request (the bench:search operation);
+ *  - POST search, HYBRID, a new query every request.
+ * For each: the round trip, and the main thread's scavenges (count and mean pause), mark-compacts
+ * and bytes promoted per request (the embedding thread's collections are left out).
+ * Target: POST `{ __typename }` promotes at most 2 kB per request.
+ *
+ * Options (environment): BENCH_ARTWORKS (20000), BENCH_REQUESTS (3000).
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { apiProcessExecArgv } from "../src/api/component.js";
+import { DEFAULT_EMBED_MODEL_DTYPE } from "../src/config.js";
+import { type EmbedSynthDtype, synthEmbedModel } from "../src/describe/models/embed-synth.js";
+import { vectorModelId } from "../src/embed/model-files.js";
+import { migrate } from "../src/store/migrate.js";
+import { ART_WORDS, insertBulkArtworks } from "../test/support/bulk.js";
+import { freePort, waitForHealth } from "../test/support/processes.js";
+import { serverAllocatorEnv } from "./allocator.js";
+import { SEARCH_BENCH_QUERY } from "./queries.js";
+import { insertRandomVectors } from "./vectors.js";
+
+const ARTWORKS = Number(process.env.BENCH_ARTWORKS ?? 20_000);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3_000);
+const WARM_UP = 300;
+/** Promoted bytes per POST `{ __typename }` allowed: what HTTP and GraphQL leave, with no resolver of ours. */
+const TARGET_FLOOR_PROMOTED_BYTES = 2 * 1024;
+/** A light query whose answer is never kept (a new creator name each time, matching nobody): sent both ways, it shows what a POST body costs. */
+const BY_CREATOR = "query($q: String!) { artworks(creator: $q, limit: 1) { qid } }";
+const EMBED_MODEL_ID = "artdesc/synth-embed-e5-small";
+const EMBED_DTYPE = DEFAULT_EMBED_MODEL_DTYPE as EmbedSynthDtype;
+
+/** One line of --trace-gc-nvp: the isolate (thread) it is of, its kind ("s" scavenge, "mc" mark-compact, …), pause and promoted bytes. */
+export interface GcEvent {
+  isolate: string;
+  kind: string;
+  pauseMs: number;
+  promoted: number;
+}
+
+/** The collections in --trace-gc-nvp output (other lines are skipped). */
+export function parseGcTrace(text: string): GcEvent[] {
+  const events: GcEvent[] = [];
+  for (const line of text.split("\n")) {
+    const kind = /\bgc=(\w+)/.exec(line)?.[1];
+    if (!kind) continue;
+    events.push({ isolate: /^\[\d+:(0x[0-9a-f]+)\]/.exec(line)?.[1] ?? "", kind, pauseMs: Number(/\bpause=([\d.]+)/.exec(line)?.[1] ?? 0), promoted: Number(/\bpromoted=(\d+)/.exec(line)?.[1] ?? 0) });
+  }
+  return events;
+}
+
+/** Every ordered pair of distinct descriptive words, in a fixed shuffled order: a new query each time. */
+function queries(): string[] {
+  const pairs = ART_WORDS.flatMap((a) => ART_WORDS.filter((b) => b !== a).map((b) => `${a} ${b}`));
+  let x = 4242;
+  for (let i = pairs.length - 1; i > 0; i--) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    const j = x % (i + 1);
+    [pairs[i], pairs[j]] = [pairs[j]!, pairs[i]!];
+  }
+  return pairs;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "artdesc-bench-gc-"));
+const file = join(dir, "bench.db");
+const modelDir = join(dir, "models");
+let server: ReturnType<typeof spawn> | undefined;
+let failed = false;
+try {
+  migrate(file);
+  insertBulkArtworks(file, ARTWORKS, { words: 150 });
+  synthEmbedModel({ preset: "embed-e5-small", outDir: join(modelDir, EMBED_MODEL_ID), dtype: EMBED_DTYPE });
+  insertRandomVectors(file, vectorModelId(EMBED_MODEL_ID, EMBED_DTYPE), 384);
+  console.log(`seeded ${ARTWORKS} artworks with descriptions and vectors; ${REQUESTS} requests of each kind, one at a time`);
+
+  const port = await freePort();
+  server = spawn(process.execPath, [...apiProcessExecArgv([], process.env.NODE_OPTIONS), "--trace-gc-nvp", "bin/artdesc.js", "serve"], {
+    env: {
+      ...process.env,
+      DATABASE_URL: `file:${file}`,
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      LOG_LEVEL: "warn",
+      API_WORKERS: "1",
+      MODEL_DIR: modelDir,
+      EMBED_MODEL_ID,
+      ...serverAllocatorEnv(),
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let trace = "";
+  server.stdout!.setEncoding("utf8").on("data", (d: string) => (trace += d));
+  const base = `http://127.0.0.1:${port}`;
+  await waitForHealth(base);
+
+  const words = queries();
+  let next = 0;
+  const post = (body: unknown) => fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const kinds: [string, () => Promise<Response>][] = [
+    ["POST { __typename }", () => post({ query: "{ __typename }" })],
+    ["GET artworks(creator: $q)", () => fetch(`${base}/graphql?query=${encodeURIComponent(BY_CREATOR)}&variables=${encodeURIComponent(JSON.stringify({ q: words[next++ % words.length] }))}`)],
+    ["POST artworks(creator: $q)", () => post({ query: BY_CREATOR, variables: { q: words[next++ % words.length] } })],
+    ["POST search TEXT, a new query", () => post({ query: SEARCH_BENCH_QUERY, variables: { q: words[next++ % words.length], mode: "TEXT" } })],
+    ["POST search HYBRID, a new query", () => post({ query: SEARCH_BENCH_QUERY, variables: { q: words[next++ % words.length], mode: "HYBRID" } })],
+  ];
+  const mainIsolate = parseGcTrace(trace)[0]?.isolate;
+  if (!mainIsolate) throw new Error("the server printed no --trace-gc-nvp line while starting");
+  for (const [label, ask] of kinds) {
+    const once = async () => {
+      const res = await ask();
+      const answer = (await res.json()) as { errors?: unknown };
+      if (!res.ok || answer.errors) throw new Error(`${label}: HTTP ${res.status} ${JSON.stringify(answer.errors)}`);
+    };
+    for (let i = 0; i < WARM_UP; i++) await once();
+    // Let a scavenge that the warm-up started print before the mark.
+    await new Promise((r) => setTimeout(r, 200));
+    const mark = trace.length;
+    const started = performance.now();
+    for (let i = 0; i < REQUESTS; i++) await once();
+    const ms = (performance.now() - started) / REQUESTS;
+    await new Promise((r) => setTimeout(r, 200));
+    // The embedding thread (and any other worker) traces its own isolate's collections: only the
+    // main thread's are counted, the isolate that collected first, while the process was loading.
+    const events = parseGcTrace(trace.slice(mark)).filter((e) => e.isolate === mainIsolate);
+    const scavenges = events.filter((e) => e.kind === "s");
+    const majors = events.filter((e) => e.kind !== "s");
+    const promoted = events.reduce((n, e) => n + e.promoted, 0) / REQUESTS;
+    const pause = (list: GcEvent[]) => (list.length ? list.reduce((n, e) => n + e.pauseMs, 0) / list.length : 0).toFixed(1);
+    console.log(
+      `${label.padEnd(33)} ${ms.toFixed(2)} ms a request; scavenges ${scavenges.length} (mean pause ${pause(scavenges)} ms), ` +
+        `mark-compacts ${majors.length} (mean pause ${pause(majors)} ms); promoted ${(promoted / 1024).toFixed(1)} kB a request`,
+    );
+    if (label.startsWith("POST { __typename }") && promoted > TARGET_FLOOR_PROMOTED_BYTES) failed = true;
+  }
+  console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(", ")}`);
+  console.log(failed ? `MISSED: POST { __typename } promotes more than ${TARGET_FLOOR_PROMOTED_BYTES / 1024} kB a request` : `OK: POST { __typename } promotes at most ${TARGET_FLOOR_PROMOTED_BYTES / 1024} kB a request`);
+} finally {
+  server?.kill("SIGTERM");
+  if (server && server.exitCode == null) await new Promise((r) => server!.once("exit", r));
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exitCode = failed ? 1 : 0;
