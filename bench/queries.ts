@@ -1,3 +1,5 @@
+import { ART_WORDS } from "../test/support/bulk.js";
+
 /**
  * The GraphQL operations the benchmarks send, in one place so that a test
  * (test/hostile/limits-documented.test.ts) checks each against the default request limits.
@@ -35,3 +37,15 @@ export const BENCH_QUERIES: Record<string, string> = {
   BUSY_REGENERATE,
   BUSY_JOB_PROGRESS,
 };
+
+/** Every ordered pair of distinct descriptive words ("dog woman", "woman dog", …), shuffled with a fixed seed. */
+export function distinctQueries(): string[] {
+  const pairs = ART_WORDS.flatMap((a) => ART_WORDS.filter((b) => b !== a).map((b) => `${a} ${b}`));
+  let x = 12345;
+  for (let i = pairs.length - 1; i > 0; i--) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    const j = x % (i + 1);
+    [pairs[i], pairs[j]] = [pairs[j]!, pairs[i]!];
+  }
+  return pairs;
+}

@@ -37,8 +37,8 @@ import { type EmbedSynthDtype, synthEmbedModel } from "../src/describe/models/em
 import { vectorModelId } from "../src/embed/model-files.js";
 import { migrate } from "../src/store/migrate.js";
 import { CACHED_SEARCH_RESULTS } from "../src/search/search.js";
-import { ART_WORDS, insertBulkArtworks } from "../test/support/bulk.js";
-import { SEARCH_BENCH_QUERY } from "./queries.js";
+import { insertBulkArtworks } from "../test/support/bulk.js";
+import { distinctQueries, SEARCH_BENCH_QUERY } from "./queries.js";
 import { freePort, waitForHealth } from "../test/support/processes.js";
 import { serverAllocatorEnv } from "./allocator.js";
 import { cpuPerRequest, threadCpu } from "./thread-cpu.js";
@@ -84,18 +84,6 @@ const HEAVY_QUERIES = [
   "th* an* of* wi*",
   `${COMMON.slice(0, 28).join(" ")} th* an* of* wi*`,
 ];
-
-/** Every ordered pair of distinct descriptive words ("dog woman", "woman dog", …), shuffled with a fixed seed. */
-function distinctQueries(): string[] {
-  const pairs = ART_WORDS.flatMap((a) => ART_WORDS.filter((b) => b !== a).map((b) => `${a} ${b}`));
-  let x = 12345;
-  for (let i = pairs.length - 1; i > 0; i--) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    const j = x % (i + 1);
-    [pairs[i], pairs[j]] = [pairs[j]!, pairs[i]!];
-  }
-  return pairs;
-}
 
 const dir = mkdtempSync(join(tmpdir(), "artdesc-bench-"));
 const file = join(dir, "bench.db");
