@@ -333,7 +333,7 @@ function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): KeptFu
       : { has: (id: number) => indexed.get(id) !== undefined };
     const excludedQuery = renderExcludedQuery(search.terms);
     const excluded = new Set(excludedQuery ? (reader.statement(`SELECT rowid FROM artwork_fts WHERE artwork_fts MATCH ?`).pluck().all(excludedQuery) as number[]) : []);
-    const among = search.restrict ? undefined : (ids: readonly number[]) => withoutAny(indexedAmong(reader, ids), excluded);
+    const among = search.restrict ? undefined : (ids: readonly number[]) => indexedAmong(reader, ids, (id) => !excluded.has(id));
     const nearest = index.nearest(meaning.vector, meaning.topK, (id) => allowed.has(id) && !excluded.has(id), among);
     const ids = nearest.map((n) => n.artworkId);
     if (search.mode === "SEMANTIC") {
@@ -470,15 +470,10 @@ const DESCRIPTIONS = `SELECT rowid, description FROM artwork_fts WHERE rowid IN 
 const INDEXED_IDS = "artwork_fts_docsize";
 /** Whether a work is in the full-text index (active): one seek. */
 const IS_INDEXED = `SELECT 1 FROM ${INDEXED_IDS} WHERE id = ?`;
-/** Those of the listed works that are in the full-text index (active): one query for the list. */
-function indexedAmong(reader: SearchReader, ids: readonly number[]): Set<number> {
+/** Those of the listed works that are in the full-text index (active) and pass `keep`: one query for the list. */
+function indexedAmong(reader: SearchReader, ids: readonly number[], keep: (id: number) => boolean): Set<number> {
   const rows = reader.statement(`SELECT id FROM ${INDEXED_IDS} WHERE id IN (SELECT value FROM json_each(?))`).pluck().all(JSON.stringify(ids)) as number[];
-  return new Set(rows);
-}
-/** `set` without the members of `drop` (in place). */
-function withoutAny(set: Set<number>, drop: ReadonlySet<number>): Set<number> {
-  for (const id of drop) set.delete(id);
-  return set;
+  return new Set(rows.filter(keep));
 }
 
 /** Results kept per process: pages (10 hits with snippets are about 3 kB), counts and fused lists. */
@@ -627,7 +622,7 @@ export function similarWorks(
         )
       : { has: (id: number) => indexed.get(id) !== undefined };
     const others = (id: number) => id !== artworkId && allowed.has(id);
-    const among = o.sameCreator ? undefined : (ids: readonly number[]) => withoutAny(indexedAmong(reader, ids), new Set([artworkId]));
+    const among = o.sameCreator ? undefined : (ids: readonly number[]) => indexedAmong(reader, ids, (id) => id !== artworkId);
     return Object.freeze(index.nearest(vector, limit, others, among).map((n) => Object.freeze({ artworkId: n.artworkId, similarity: n.similarity })));
   });
 }
