@@ -125,7 +125,7 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
     // The server reads and limits every body before Yoga sees it (readBody in src/server.ts:
     // GRAPHQL_MAX_BODY_BYTES, chunked bodies included), and the workbench sends only what it built.
     // Yoga's own limit would wrap each body again in a stream pipeline whose parts outlive the
-    // request: per POST about 0.3 ms of CPU and 12 kB promoted into the old heap, for the garbage
+    // request: per POST about 0.2 ms of CPU and 10 kB promoted into the old heap, for the garbage
     // collector to copy and later drop (BENCHMARKS.md, "Yoga's second body limit").
     maxRequestBodySize: false,
     landingPage: false,
