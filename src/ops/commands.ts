@@ -216,8 +216,9 @@ export async function exportCommand(
   // and the previous export stays until the new one replaces it.
   const partial = options.out ? tempPathFor(options.out, "part") : null;
   const out = partial ? createWriteStream(partial, { flags: "wx" }) : io.stdout;
-  if (partial) await once(out, "open");
   // Ctrl-C or a stop (SIGTERM) mid-export: the part file goes too, then the process ends as a signal would end it.
+  // Listened for before the first await: the part file exists as soon as the stream has opened it,
+  // before `open` is heard, and a signal in between would otherwise end the process and leave it.
   const onSignal = (signal: NodeJS.Signals) => {
     out.destroy();
     rmSync(partial!, { force: true });
@@ -226,6 +227,7 @@ export async function exportCommand(
   if (partial) for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, onSignal);
   let n: number;
   try {
+    if (partial) await once(out, "open");
     n = await writeExport(db, out, {
       format: options.format as ExportFormat,
       creators: options.creator,
