@@ -8,6 +8,7 @@ import { ConfigError } from "./config.js";
 import { makeDirectory, migrate } from "./store/migrate.js";
 import { migratePostgres } from "./store/migrate-postgres.js";
 import { keepQueryPlans } from "./store/query-plans.js";
+import { usePlainPrismaPromises } from "./store/prisma-promises.js";
 import { ConnectionLockTimeoutError } from "./store/connection-lock.js";
 import { CommitFailedError, isStorageError, SerialSqliteAdapterFactory, type WriterStatus } from "./store/sqlite-adapter.js";
 
@@ -90,6 +91,7 @@ export async function createDb(databaseUrl: string, options: DbOptions = {}): Pr
     onFailure: options.onWriteFailure,
   });
   const db = withQueryLog(options.onQuery, (log) => new PrismaClient({ adapter, log, transactionOptions: transactionWaits(options.busyTimeoutMs) }));
+  usePlainPrismaPromises(db);
   // journal_mode is stored in the file.
   const [mode] = await db.$queryRawUnsafe<{ journal_mode: string }[]>("PRAGMA journal_mode = WAL");
   if (mode?.journal_mode.toLowerCase() !== "wal") {

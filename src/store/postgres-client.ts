@@ -2,6 +2,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { QueryCompiler } from "@prisma/client/runtime/query_compiler_bg.postgresql.mjs";
 import { type Db, type DbOptions, transactionWaits, withQueryLog } from "../db.js";
 import { PrismaClient } from "../generated/prisma-postgresql/client.js";
+import { usePlainPrismaPromises } from "./prisma-promises.js";
 import { keepQueryPlans } from "./query-plans.js";
 
 keepQueryPlans(QueryCompiler);
@@ -26,6 +27,7 @@ export async function createPostgresClient(databaseUrl: string, options: DbOptio
     options: `-c lock_timeout=${options.busyTimeoutMs ?? 15_000}`,
   });
   const db = withQueryLog(options.onQuery, (log) => new PrismaClient({ adapter, log, transactionOptions: transactionWaits(options.busyTimeoutMs) }));
+  usePlainPrismaPromises(db);
   // Connects now, so a wrong URL fails here and not at the first request.
   await db.$connect();
   await db.$queryRawUnsafe("SELECT 1");
