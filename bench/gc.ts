@@ -32,6 +32,7 @@ import { type EmbedSynthDtype, synthEmbedModel } from "../src/describe/models/em
 import { vectorModelId } from "../src/embed/model-files.js";
 import { migrate } from "../src/store/migrate.js";
 import { insertBulkArtworks } from "../test/support/bulk.js";
+import { type GcEvent, parseGcTrace } from "../test/support/gc-trace.js";
 import { freePort, waitForHealth } from "../test/support/processes.js";
 import { serverAllocatorEnv } from "./allocator.js";
 import { distinctQueries, SEARCH_BENCH_QUERY } from "./queries.js";
@@ -50,25 +51,6 @@ const TARGET_FLOOR_PROMOTED_BYTES = 2 * 1024;
 const BY_CREATOR = "query($q: String!) { artworks(creator: $q, limit: 1) { qid } }";
 const EMBED_MODEL_ID = "artdesc/synth-embed-e5-small";
 const EMBED_DTYPE = DEFAULT_EMBED_MODEL_DTYPE as EmbedSynthDtype;
-
-/** One line of --trace-gc-nvp: the isolate (thread) it is of, its kind ("s" scavenge, "mc" mark-compact, …), pause and promoted bytes. */
-export interface GcEvent {
-  isolate: string;
-  kind: string;
-  pauseMs: number;
-  promoted: number;
-}
-
-/** The collections in --trace-gc-nvp output (other lines are skipped). */
-export function parseGcTrace(text: string): GcEvent[] {
-  const events: GcEvent[] = [];
-  for (const line of text.split("\n")) {
-    const kind = /\bgc=(\w+)/.exec(line)?.[1];
-    if (!kind) continue;
-    events.push({ isolate: /^\[\d+:(0x[0-9a-f]+)\]/.exec(line)?.[1] ?? "", kind, pauseMs: Number(/\bpause=([\d.]+)/.exec(line)?.[1] ?? 0), promoted: Number(/\bpromoted=(\d+)/.exec(line)?.[1] ?? 0) });
-  }
-  return events;
-}
 
 const dir = mkdtempSync(join(tmpdir(), "artdesc-bench-gc-"));
 const file = join(dir, "bench.db");
