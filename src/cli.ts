@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { userInfo } from "node:os";
 import { Command } from "commander";
-import { isApiWorkerProcess, startApiService } from "./api/component.js";
 import { loadConfig } from "./config.js";
 import { closeDb, databaseKind, redactPassword, sqlitePath } from "./db.js";
 import { positiveInt } from "./cli-args.js";
@@ -9,20 +8,28 @@ import { COPY_HELP } from "./copy/help.js";
 import { parseSeed } from "./experiments/sample.js";
 import { addGenerationOptions, flagOf, requestedFromOptions } from "./generation/flags.js";
 import { checkRequested, ParamOutOfRangeError, paramsFromConfig } from "./generation/params.js";
-import { pullCommand, synthCommand } from "./describe/models/commands.js";
-import { startSyncSchedule } from "./jobs/schedule.js";
 import type { Config } from "./config.js";
 import type { Db } from "./db.js";
 import { exitProcess } from "./ops/exit.js";
-import { exportCommand, openCommandDb, rebuildSearchIndexCommand, searchCommand, statusCommand } from "./ops/commands.js";
 import { type Component, exitOnConfigError, openRuntime, runUntilSignal } from "./runtime.js";
 import { migrate } from "./store/migrate.js";
-import { migratePostgres } from "./store/migrate-postgres.js";
-import { qualityRecomputeCommand } from "./quality/command.js";
-import { syncCommand } from "./sync/command.js";
 import { SyncConfigError } from "./sync/http.js";
-import { checkImageDir } from "./sync/images.js";
-import { runAtBackgroundPriority } from "./sync/sync.js";
+
+/*
+ * Each command loads what it runs, when it runs (the dynamic imports in the actions below): the
+ * GraphQL API alone takes about 0.6 s of CPU to load, and `artdesc status --check`, a container's
+ * health check every minute, needs none of it. test/cli/lazy-load.test.ts holds each command to
+ * its modules.
+ */
+
+/** The GraphQL API (graphql-yoga, Pothos and the schema): start and serve. */
+const api = () => import("./api/component.js");
+/** The sync schedule (node-cron and the sync it starts): start and daemon. */
+const schedule = () => import("./jobs/schedule.js");
+/** The one-shot commands over the database (status, search, export, the search index). */
+const ops = () => import("./ops/commands.js");
+/** IMAGE_DIR's check (sharp): the commands that download images. */
+const checkImageDir = async (config: Config) => (await import("./sync/images.js")).checkImageDir(config);
 
 /** The describe worker pulls in onnxruntime and transformers.js: loaded only by the commands that run it. */
 async function startDescribeWorker(...args: Parameters<typeof import("./jobs/worker.js").startDescribeWorker>) {
@@ -48,13 +55,14 @@ program
     const rt = await openRuntime().catch(exitOnConfigError);
     await checkImageDir(rt.config).catch(exitOnSyncConfigError);
     await runUntilSignal(rt, async () => {
+      const { isApiWorkerProcess, startApiService } = await api();
       const components: Component[] = [await startApiService(rt)];
       // With API_WORKERS > 1 the forked API processes run this command too: they serve the API only.
       if (isApiWorkerProcess()) return components;
       try {
         // Each sync runs in a child process at background priority: the API keeps this
         // process's one JavaScript thread, and the worker here picks up the jobs it queues.
-        components.push(await startSyncSchedule(rt, { inChildProcess: true }));
+        components.push(await (await schedule()).startSyncSchedule(rt, { inChildProcess: true }));
       } catch (err) {
         // The API is still useful without the schedule; say plainly why nothing will sync.
         if (!(err instanceof SyncConfigError)) throw err;
@@ -72,7 +80,7 @@ program
   .description("Run the GraphQL API alone (for split deployments)")
   .action(async () => {
     const rt = await openRuntime().catch(exitOnConfigError);
-    await runUntilSignal(rt, async () => [await startApiService(rt)]);
+    await runUntilSignal(rt, async () => [await (await api()).startApiService(rt)]);
   });
 
 program
@@ -84,9 +92,9 @@ program
     const rt = await openRuntime().catch(exitOnConfigError);
     await checkImageDir(rt.config).catch(exitOnSyncConfigError);
     await runUntilSignal(rt, async () => {
-      const schedule = await startSyncSchedule(rt).catch(exitOnSyncConfigError);
+      const syncs = await (await schedule()).startSyncSchedule(rt).catch(exitOnSyncConfigError);
       const describer = await startDescribeWorker(rt, "daemon");
-      return [schedule, describer, await startEmbedWorker(rt, "daemon", describer)];
+      return [syncs, describer, await startEmbedWorker(rt, "daemon", describer)];
     });
   });
 
@@ -114,6 +122,7 @@ program
       process.exit(2);
     }
     // A one-off batch job: it leaves the CPU to an API or worker running on the same machine.
+    const [{ runAtBackgroundPriority }, { syncCommand }] = await Promise.all([import("./sync/sync.js"), import("./sync/command.js")]);
     runAtBackgroundPriority();
     const rt = await openRuntime().catch(exitOnConfigError);
     const status = await syncCommand(rt, { creators, full: opts.full }).catch(exitOnSyncConfigError);
@@ -134,7 +143,7 @@ program
     // PostgreSQL: the migrator that openDatabase runs too, under Prisma's advisory lock.
     const postgres = databaseKind(config.DATABASE_URL) === "postgresql";
     const where = postgres ? redactPassword(config.DATABASE_URL) : sqlitePath(config.DATABASE_URL);
-    const { applied, total } = postgres ? await migratePostgres(config.DATABASE_URL) : migrate(where);
+    const { applied, total } = postgres ? await (await import("./store/migrate-postgres.js")).migratePostgres(config.DATABASE_URL) : migrate(where);
     console.log(`${where}: ${applied.length} migration(s) applied, ${total} in all`);
   });
 
@@ -201,7 +210,8 @@ models
   .requiredOption("--out <dir>", "the folder to write")
   .option("--dtype <list>", "fp32, fp16, int8, uint8, quantized, q4 or q4f16; comma-separated for several (default: fp32; embed-* presets: fp32 and quantized, the file EMBED_MODEL_DTYPE picks by default)")
   .option("--seed <n>", "weight seed", "1")
-  .action((opts) => {
+  .action(async (opts) => {
+    const { synthCommand } = await import("./describe/models/commands.js");
     try {
       synthCommand(opts, process.stderr);
     } catch (err) {
@@ -223,6 +233,7 @@ models
     } catch (err) {
       exitOnConfigError(err);
     }
+    const { pullCommand } = await import("./describe/models/commands.js");
     const ok = await pullCommand(opts, config, process.stderr).catch(exitOnConfigError);
     if (!ok) process.exitCode = 1;
   });
@@ -237,7 +248,7 @@ function exitOnSyncConfigError(err: unknown): never {
 
 /** Runs a one-shot command with a database; its return value is the exit code. */
 async function withDb(fn: (db: Db, config: Config) => Promise<number>): Promise<void> {
-  const { config, db } = await openCommandDb().catch(exitOnConfigError);
+  const { config, db } = await (await ops()).openCommandDb().catch(exitOnConfigError);
   try {
     process.exitCode = await fn(db, config);
   } finally {
@@ -259,7 +270,7 @@ program
       const { meaningSource } = await import("./embed/embedder.js");
       const meaning = meaningSource(config);
       try {
-        return await searchCommand(db, words.join(" "), { limit: Number(opts.limit), creator: opts.creator, mode: opts.mode, meaning }, io);
+        return await (await ops()).searchCommand(db, words.join(" "), { limit: Number(opts.limit), creator: opts.creator, mode: opts.mode, meaning }, io);
       } finally {
         await meaning.close();
       }
@@ -299,7 +310,7 @@ program
   .description("Maintain the full-text index")
   .command("rebuild")
   .description("Refill the search index from the store (after a restore; triggers keep it current otherwise)")
-  .action(() => withDb((db) => rebuildSearchIndexCommand(db, io)));
+  .action(() => withDb(async (db) => (await ops()).rebuildSearchIndexCommand(db, io)));
 
 program
   .command("quality")
@@ -308,7 +319,7 @@ program
   .description("Assess descriptions not yet assessed (written before quality signals, or whose assessment failed)")
   .option("--all", "assess every description again (after the checks changed)")
   .action((opts: { all?: boolean }) =>
-    withDb((db, config) => qualityRecomputeCommand(db, config, opts, io)),
+    withDb(async (db, config) => (await import("./quality/command.js")).qualityRecomputeCommand(db, config, opts, io)),
   );
 
 const experiment = program
@@ -424,7 +435,7 @@ program
   .option("--role <role>", "with --check: only heartbeats of this role (worker, daemon, start), and at least one must exist")
   .option("--this-host", "with --check: only the processes on this host (a container's own health check)")
   .option("--json", "print the status as JSON")
-  .action((opts: { check?: boolean; role?: string; thisHost?: boolean; json?: boolean }) => withDb((db, config) => statusCommand(db, config, opts, io)));
+  .action((opts: { check?: boolean; role?: string; thisHost?: boolean; json?: boolean }) => withDb(async (db, config) => (await ops()).statusCommand(db, config, opts, io)));
 
 program
   .command("db")
@@ -460,7 +471,7 @@ program
   .option("--include-inactive", "also export merged, deleted and no-longer-attributed works")
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   .action((opts: { format: string; creator: string[]; since?: string; out?: string; includeInactive?: boolean }) =>
-    withDb((db, config) => exportCommand(db, config, opts, io)),
+    withDb(async (db, config) => (await ops()).exportCommand(db, config, opts, io)),
   );
 
 // A reader that went away (`artdesc status | head -1`, `| true`) is not a failure of the command:

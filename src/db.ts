@@ -6,7 +6,6 @@ import { QueryCompiler } from "@prisma/client/runtime/query_compiler_bg.sqlite.m
 import { PrismaClient } from "./generated/prisma/client.js";
 import { ConfigError } from "./config.js";
 import { makeDirectory, migrate } from "./store/migrate.js";
-import { migratePostgres } from "./store/migrate-postgres.js";
 import { keepQueryPlans } from "./store/query-plans.js";
 import { usePlainPrismaPromises } from "./store/prisma-promises.js";
 import { ConnectionLockTimeoutError } from "./store/connection-lock.js";
@@ -129,6 +128,8 @@ export async function openDatabase(
   let opened: { db: Db; applied: string[] };
   if (databaseKind(databaseUrl) === "postgresql") {
     try {
+      // node-postgres is loaded for a PostgreSQL store only (as createDb loads its client).
+      const { migratePostgres } = await import("./store/migrate-postgres.js");
       const { applied } = await migratePostgres(databaseUrl);
       opened = { db: await createDb(databaseUrl, options), applied };
     } catch (err) {

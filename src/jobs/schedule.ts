@@ -12,17 +12,12 @@ import {
   syncOnce,
 } from "../sync/command.js";
 import { requireContact } from "../sync/http.js";
-import { FINISHED_SYNC_STATUSES, type SyncSummary } from "../sync/sync.js";
+import { FINISHED_SYNC_STATUSES, type SyncSummary } from "../sync/summary.js";
 import { nextCronMatch } from "./cron.js";
 import { holderId } from "./lease.js";
 import { dbTime } from "../store/db-clock.js";
 
 export { SYNC_LEASE, SYNC_LEASE_TTL_MS };
-
-/** When the schedule next fires after `now` (SYNC_CRON and SYNC_TIMEZONE are checked by loadConfig). */
-export function nextSyncAt(cron: string, timezone: string, now: Date = new Date()): Date {
-  return nextCronMatch(cron, timezone, now);
-}
 
 export type SyncScheduleOptions = {
   /** Run a sync at start when the store has never been synced (default true). */
@@ -147,7 +142,7 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
 
   const task = createTask(config.SYNC_CRON, () => void runNow("schedule"), { timezone: config.SYNC_TIMEZONE, name: "sync" });
   await task.start();
-  log.info({ next: nextSyncAt(config.SYNC_CRON, config.SYNC_TIMEZONE).toISOString() }, "sync scheduled");
+  log.info({ next: nextCronMatch(config.SYNC_CRON, config.SYNC_TIMEZONE).toISOString() }, "sync scheduled");
 
   let startup: Promise<void> = Promise.resolve();
   let retryTimer: NodeJS.Timeout | null = null;

@@ -21,7 +21,7 @@ import {
   SemanticSearchUnavailableError,
   snippetText,
 } from "../search/search.js";
-import type { SyncSummary } from "../sync/sync.js";
+import type { SyncSummary } from "../sync/summary.js";
 import { checkHeartbeats, getStatus, HEARTBEAT_ROLES, type Status } from "./status.js";
 import { creatorWhere } from "../store/artwork-filter.js";
 import { syncFolder, tempPathFor } from "../store/file-writes.js";

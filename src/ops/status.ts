@@ -3,8 +3,8 @@ import { dbTime } from "../store/db-clock.js";
 import type { Heartbeat } from "../generated/prisma/client.js";
 import type { JobStatus } from "../generated/prisma/enums.js";
 import { DESCRIBE } from "../jobs/queue.js";
-import { nextSyncAt } from "../jobs/schedule.js";
-import { FINISHED_SYNC_STATUSES, summarizeSync, type SyncSummary } from "../sync/sync.js";
+import { nextCronMatch } from "../jobs/cron.js";
+import { FINISHED_SYNC_STATUSES, summarizeSync, type SyncSummary } from "../sync/summary.js";
 
 export type JobCounts = Record<Lowercase<JobStatus>, number>;
 
@@ -90,7 +90,7 @@ export async function getStatus(
     now,
     lastSync: lastSync && summarizeSync(lastSync, now),
     lastSuccessfulSync: lastSuccessfulSync && summarizeSync(lastSuccessfulSync, now),
-    nextSyncAt: options.schedule ? nextSyncAt(options.schedule.cron, options.schedule.timezone, now) : null,
+    nextSyncAt: options.schedule ? nextCronMatch(options.schedule.cron, options.schedule.timezone, now) : null,
     jobs,
     heartbeats: beats.map((b) => heartbeatStatus(b, now, options.staleAfterS)),
     descriptionsLastHour: recent.length,

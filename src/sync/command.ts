@@ -7,7 +7,8 @@ import { describeAfterSync } from "../jobs/queue.js";
 import { logSyncRun } from "../ops/log-events.js";
 import type { Runtime } from "../runtime.js";
 import { requireContact } from "./http.js";
-import { FINISHED_SYNC_STATUSES, runSync, type SyncOptions, type SyncProgress, type SyncSummary } from "./sync.js";
+import { FINISHED_SYNC_STATUSES, type SyncSummary } from "./summary.js";
+import { runSync, type SyncOptions, type SyncProgress } from "./sync.js";
 import { dbTime } from "../store/db-clock.js";
 
 /** The lease that keeps syncs one at a time across processes. */

@@ -4,12 +4,12 @@ import { setPriority } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config.js";
 import { type Db, type Prisma, writeTransaction } from "../db.js";
-import type { SyncRun } from "../generated/prisma/client.js";
 import type { AttributionKind, SyncRunStatus } from "../generated/prisma/enums.js";
-import { type SyncCounts, syncCounts } from "../ops/sync-counts.js";
+import type { SyncCounts } from "../ops/sync-counts.js";
 import type { Logger } from "../log.js";
 import { searchForm } from "../text/normalize.js";
 import { fetchImageinfo, type FileInfo, IMAGEINFO_BATCH, imageHostCheck, thumbWidthFor } from "./commons.js";
+import { FINISHED_SYNC_STATUSES, summarizeSync, type SyncSummary } from "./summary.js";
 import { BadResponseError, createHttpClient, type HttpClient, HttpError, SyncConfigError } from "./http.js";
 import { dialect } from "../store/sql.js";
 import { sweepStaleTempFiles } from "../store/file-writes.js";
@@ -94,45 +94,6 @@ export interface SyncOptions {
   /** Aborting stops taking new work; the item in progress finishes. */
   signal?: AbortSignal;
   onProgress?: (p: SyncProgress) => void;
-}
-
-/**
- * A sync run as everyone reports it: what runSync returns, what `artdesc status` and the sync
- * command print, and what the logs carry. Read from the SyncRun row (summarizeSync).
- */
-export interface SyncSummary extends SyncCounts {
-  runId: number;
-  status: SyncRunStatus;
-  /** "manual", "schedule" or "startup". */
-  trigger: string;
-  full: boolean;
-  creators: string[];
-  startedAt: Date;
-  finishedAt: Date | null;
-  /** Seconds from start to finish (or to now while running). */
-  durationSeconds: number;
-  error: string | null;
-}
-
-export function summarizeSync(run: SyncRun, now: Date = new Date()): SyncSummary {
-  let creators: string[] = [];
-  try {
-    creators = JSON.parse(run.creators) as string[];
-  } catch {
-    // A hand-edited row: show no creators rather than fail the whole status.
-  }
-  return {
-    runId: run.id,
-    status: run.status,
-    trigger: run.trigger,
-    full: run.full,
-    creators,
-    startedAt: run.startedAt,
-    finishedAt: run.finishedAt,
-    durationSeconds: ((run.finishedAt ?? now).getTime() - run.startedAt.getTime()) / 1000,
-    ...syncCounts(run),
-    error: run.error,
-  };
 }
 
 type Counts = Omit<SyncCounts, "jobsQueued">;
@@ -252,9 +213,6 @@ export function runAtBackgroundPriority(): void {
     }
   }
 }
-
-/** A run that went through to the end: every work was looked at, some may have failed. */
-export const FINISHED_SYNC_STATUSES: SyncRunStatus[] = ["SUCCEEDED", "PARTIAL"];
 
 interface RunContext {
   db: Db;

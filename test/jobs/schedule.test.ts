@@ -4,18 +4,19 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { acquireLease, releaseLease } from "../../src/jobs/lease.js";
-import { nextSyncAt, startSyncSchedule, type SyncSchedule } from "../../src/jobs/schedule.js";
+import { nextCronMatch } from "../../src/jobs/cron.js";
+import { startSyncSchedule, type SyncSchedule } from "../../src/jobs/schedule.js";
 import { createLogger } from "../../src/log.js";
 import type { Runtime } from "../../src/runtime.js";
 import { createTestDb, type TestDb } from "../support/db.js";
 import { startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
 
-describe("nextSyncAt", () => {
+describe("the next sync (nextCronMatch of SYNC_CRON in SYNC_TIMEZONE)", () => {
   it("follows the cron expression in the time zone", () => {
     const now = new Date("2026-11-27T10:00:00Z");
-    expect(nextSyncAt("0 3 * * *", "UTC", now).toISOString()).toBe("2026-11-28T03:00:00.000Z");
-    expect(nextSyncAt("0 3 * * *", "Europe/Madrid", now).toISOString()).toBe("2026-11-28T02:00:00.000Z");
-    expect(nextSyncAt("30 1 * * 0", "UTC", now).toISOString()).toBe("2026-11-29T01:30:00.000Z");
+    expect(nextCronMatch("0 3 * * *", "UTC", now).toISOString()).toBe("2026-11-28T03:00:00.000Z");
+    expect(nextCronMatch("0 3 * * *", "Europe/Madrid", now).toISOString()).toBe("2026-11-28T02:00:00.000Z");
+    expect(nextCronMatch("30 1 * * 0", "UTC", now).toISOString()).toBe("2026-11-29T01:30:00.000Z");
   });
   it("is checked with the configuration: a bad expression or time zone never reaches it", () => {
     expect(() => loadConfig({ SYNC_CRON: "every night" })).toThrow(/SYNC_CRON="every night"/);

@@ -1,5 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import onnxProto from "onnx-proto";
+import { createRequire } from "node:module";
+import type onnxProto from "onnx-proto";
 
 /**
  * Reads an ONNX file's graph inputs and outputs without loading its weights: the protobuf is
@@ -7,7 +8,12 @@ import onnxProto from "onnx-proto";
  * (only their names and external-data locations are read). A 1.5 GB decoder costs a few reads.
  */
 
-const { onnx } = onnxProto;
+/**
+ * onnx-proto's generated decoders (375 KB of code), loaded at the first read: the commands that
+ * reach this module without reading a model file (`artdesc status`) do not load them.
+ */
+let decoders: typeof onnxProto.onnx | undefined;
+const onnx = () => (decoders ??= (createRequire(import.meta.url)("onnx-proto") as typeof onnxProto).onnx);
 
 export interface TensorSignature {
   name: string;
@@ -115,7 +121,7 @@ function* fields(r: Reader, start: number, end: number): Generator<Field> {
 const toNumber = (v: number | { toNumber(): number }) => (typeof v === "number" ? v : v.toNumber());
 
 function signature(bytes: Buffer): TensorSignature {
-  const v = onnx.ValueInfoProto.decode(bytes);
+  const v = onnx().ValueInfoProto.decode(bytes);
   const tensor = v.type?.tensorType;
   const elem = tensor?.elemType ?? 0;
   return {
@@ -140,7 +146,7 @@ export function readMatMulNBitsLevels(path: string): number[] {
       if (f.field !== 7 || f.wire !== 2) continue;
       for (const n of fields(r, f.start, f.start + f.length)) {
         if (n.field !== 1 || n.wire !== 2) continue;
-        const node = onnx.NodeProto.decode(r.bytes(n.start, n.length));
+        const node = onnx().NodeProto.decode(r.bytes(n.start, n.length));
         if (node.opType !== "MatMulNBits") continue;
         const level = node.attribute.find((a) => a.name === "accuracy_level")?.i;
         levels.add(level == null ? 0 : toNumber(level));
@@ -162,7 +168,7 @@ export function readOnnxSignature(path: string): OnnxSignature {
       if (f.field === 1 && f.wire === 0) out.irVersion = f.varint;
       else if (f.field === 7 && f.wire === 2) graph = f;
       else if (f.field === 8 && f.wire === 2) {
-        const set = onnx.OperatorSetIdProto.decode(r.bytes(f.start, f.length));
+        const set = onnx().OperatorSetIdProto.decode(r.bytes(f.start, f.length));
         if (!set.domain) out.opset = toNumber(set.version);
       }
     }
@@ -176,7 +182,7 @@ export function readOnnxSignature(path: string): OnnxSignature {
         for (const t of fields(r, f.start, f.start + f.length)) {
           if (t.field === 8 && t.wire === 2) initializerNames.add(r.bytes(t.start, t.length).toString("utf8"));
           if (t.field === 13 && t.wire === 2) {
-            const entry = onnx.StringStringEntryProto.decode(r.bytes(t.start, t.length));
+            const entry = onnx().StringStringEntryProto.decode(r.bytes(t.start, t.length));
             if (entry.key === "location") external.add(entry.value);
           }
         }

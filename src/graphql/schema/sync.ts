@@ -1,4 +1,4 @@
-import { nextSyncAt } from "../../jobs/schedule.js";
+import { nextCronMatch } from "../../jobs/cron.js";
 import { connectionPageSizes, pageSize } from "../limits/page-size.js";
 import { builder } from "../builder.js";
 import { SyncRunStatusEnum } from "./enums.js";
@@ -90,6 +90,6 @@ builder.queryFields((t) => ({
   nextSyncAt: t.field({
     type: "DateTime",
     description: "When the schedule (SYNC_CRON in SYNC_TIMEZONE) next starts a sync.",
-    resolve: (_root, _args, ctx) => nextSyncAt(ctx.config.SYNC_CRON, ctx.config.SYNC_TIMEZONE),
+    resolve: (_root, _args, ctx) => nextCronMatch(ctx.config.SYNC_CRON, ctx.config.SYNC_TIMEZONE),
   }),
 }));
