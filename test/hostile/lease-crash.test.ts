@@ -126,8 +126,9 @@ describe("a sync killed with SIGKILL, restarted at once", () => {
 describe("a sync lease that is not taken over", () => {
   it("a live `artdesc sync` keeps it: a second one waits, then syncs after the first has finished", async () => {
     const { db, run } = await store("live");
-    // Slow enough that the second process starts while the first is still downloading.
-    slowImages(2_000);
+    // Slow enough that the second process starts while the first is still downloading: after the
+    // first image, 11 more take 11 s, and a `sync` process starts in well under a second.
+    slowImages(1_000);
     const first = run(["sync"]);
     await waitUntil("the first sync's images", async () => (await storedImages(db)) >= 1, 90_000, 50);
     const second = run(["sync"]);
