@@ -17,7 +17,7 @@ import { SyncConfigError } from "./sync/http.js";
 
 /*
  * Each command loads what it runs, when it runs (the dynamic imports in the actions below): the
- * GraphQL API alone takes about 0.6 s of CPU to load, and `artdesc status --check`, a container's
+ * GraphQL API alone takes about 0.8 s of CPU to load, and `artdesc status --check`, a container's
  * health check every minute, needs none of it. test/cli/lazy-load.test.ts holds each command to
  * its modules.
  */

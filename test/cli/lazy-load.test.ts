@@ -7,7 +7,7 @@ import { runCli } from "../support/cli.js";
 import { testDatabaseUrl } from "../support/db.js";
 
 /**
- * Each command loads what it runs (src/cli.ts). The GraphQL API alone costs about 0.6 s of CPU to
+ * Each command loads what it runs (src/cli.ts). The GraphQL API alone costs about 0.8 s of CPU to
  * load, and `artdesc status --check` is a container's health check, run every minute beside a busy
  * worker. Every module a command loads is recorded by a `node --import` hook; the packages below
  * must stay out of the commands that do not use them.
