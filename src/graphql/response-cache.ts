@@ -102,9 +102,13 @@ export class ResponseCacheStore<V extends number | Promise<number> = number> imp
   }
 
   set(key: string, result: ExecutionResult): Answer<V, void> {
+    // The asks counted when this answer is done. On PostgreSQL the version is read before storing,
+    // and the client's next ask of the same request can be counted meanwhile: without this, that
+    // ask would make the answer before it kept, one ask early (and only sometimes).
+    const asks = this.#issued.get(key) ?? 0;
     const stored = this.#sync(() => {
       // A key not handed out under this version (made before a commit, or a client's ETag) is never stored.
-      if ((this.#issued.get(key) ?? 0) < this.bounds.minAsks || this.bounds.maxEntries < 1) return;
+      if (asks < this.bounds.minAsks || !this.#issued.has(key) || this.bounds.maxEntries < 1) return;
       this.#answers.set(key, result, Buffer.byteLength(JSON.stringify(result)));
     });
     if (!(stored instanceof Promise)) return stored;

@@ -107,6 +107,21 @@ describe("ResponseCacheStore", () => {
     expect(await s.get(key)).toEqual(result(1));
   });
 
+  it("over a version read as a promise, the next ask counted while the first answer is stored does not make that answer kept", async () => {
+    // The first answer's store reads the version slowly; the client's second ask is counted meanwhile.
+    const delays = [0, 30, 0];
+    const s = new ResponseCacheStore({ maxEntries: 3, maxBytes: 10_000, minAsks: 2 }, () => new Promise<number>((r) => setTimeout(() => r(version), delays.shift() ?? 0)));
+    const first = await s.key({ documentString: "{ a }" });
+    const storing = s.set(first, result(1));
+    const second = await s.key({ documentString: "{ a }" });
+    expect(second).toBe(first);
+    await storing;
+    // Asked twice, answered once: the second ask runs (minAsks 2), and its answer is the one kept.
+    expect(await s.get(second)).toBeUndefined();
+    await s.set(second, result(2));
+    expect(await s.get(second)).toEqual(result(2));
+  });
+
   it("a store whose version read fails is reported, not thrown where nobody waits for it", async () => {
     const failures: unknown[] = [];
     let fail = false;
