@@ -74,7 +74,12 @@ export async function renewLease(db: Db, name: string, holder: string, ttlMs: nu
 }
 
 export async function releaseLease(db: Db, name: string, holder: string): Promise<void> {
-  await db.lease.deleteMany({ where: { name, holder } });
+  await releaseLeaseQuery(db, name, holder);
+}
+
+/** releaseLease as a query not yet sent, to commit with the change that ends the claim (`$transaction([...])`). */
+export function releaseLeaseQuery(db: Db, name: string, holder: string) {
+  return db.lease.deleteMany({ where: { name, holder } });
 }
 
 /** Current holder of a live lease, or null. */

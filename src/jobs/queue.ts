@@ -15,7 +15,7 @@ import {
   resolveParams as resolveOver,
   StoredParamsError,
 } from "../generation/params.js";
-import { acquireLease, deadHolders, leaseHolderVerdict, processColumns, releaseLease, renewLease } from "./lease.js";
+import { acquireLease, deadHolders, leaseHolderVerdict, processColumns, releaseLease, releaseLeaseQuery, renewLease } from "./lease.js";
 import { thisProcess } from "./process-identity.js";
 import type { Logger } from "../log.js";
 import { flagFailedFallbacks, flagMissedFallbacks } from "../review/failed-fallback.js";
@@ -503,13 +503,16 @@ export async function failJob(
 ): Promise<"retry" | "failed" | "lost"> {
   const now = o.now ?? (await dbTime(db));
   const final = o.permanent || job.attempts >= job.maxAttempts;
-  const r = await db.job.updateMany({
-    where: { id: job.id, holder, status: "RUNNING" },
-    data: final
-      ? { status: "FAILED", error, holder: null, finishedAt: now }
-      : { status: "QUEUED", error, holder: null, runAfter: new Date(now.getTime() + backoffMs(job.attempts, o.backoffBaseMs)) },
-  });
-  await releaseLease(db, leaseName(job.id), holder);
+  // One commit: nobody sees the job given back while our lease on it still stands.
+  const [r] = await db.$transaction([
+    db.job.updateMany({
+      where: { id: job.id, holder, status: "RUNNING" },
+      data: final
+        ? { status: "FAILED", error, holder: null, finishedAt: now }
+        : { status: "QUEUED", error, holder: null, runAfter: new Date(now.getTime() + backoffMs(job.attempts, o.backoffBaseMs)) },
+    }),
+    releaseLeaseQuery(db, leaseName(job.id), holder),
+  ]);
   if (r.count !== 1) return "lost";
   if (final) await flagFailedFallbacks(db, [job.id]);
   return final ? "failed" : "retry";
@@ -517,11 +520,14 @@ export async function failJob(
 
 /** Hands a job back untouched (shutdown): the attempt does not count. */
 export async function requeueJob(db: Db, jobId: number, holder: string, note = "interrupted by shutdown"): Promise<boolean> {
-  const r = await db.job.updateMany({
-    where: { id: jobId, holder, status: "RUNNING" },
-    data: { status: "QUEUED", holder: null, progress: 0, attempts: { decrement: 1 }, error: note, runAfter: await dbTime(db) },
-  });
-  await releaseLease(db, leaseName(jobId), holder);
+  const runAfter = await dbTime(db);
+  const [r] = await db.$transaction([
+    db.job.updateMany({
+      where: { id: jobId, holder, status: "RUNNING" },
+      data: { status: "QUEUED", holder: null, progress: 0, attempts: { decrement: 1 }, error: note, runAfter },
+    }),
+    releaseLeaseQuery(db, leaseName(jobId), holder),
+  ]);
   return r.count === 1;
 }
 

@@ -14,6 +14,7 @@ import {
   queueAfterSync,
   queueMissing,
   reportProgress,
+  requeueJob,
   requeueStale,
   validateParams,
 } from "../../src/jobs/queue.js";
@@ -283,6 +284,30 @@ describe("attempts", () => {
     const failed = await t.db.job.findUniqueOrThrow({ where: { id: job.id } });
     expect(failed).toMatchObject({ status: "FAILED", error: "boom 3", attempts: 3, holder: null });
     expect(failed.finishedAt).not.toBeNull();
+  });
+
+  it("a job goes back and its lease goes in one commit: when the lease cannot be deleted, neither happens", async () => {
+    const { job } = await enqueueDescribe(t.db, config, await work());
+    const [claimed] = await claimJobs(t.db, "w", { limit: 1, ttlMs: 60_000 });
+    // A failing disk under the lease's delete (the worker test saw the job back with its lease still held).
+    if (onPostgres) {
+      await t.db.$executeRawUnsafe(`CREATE FUNCTION keep_lease() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk I/O error'; END $$`);
+      await t.db.$executeRawUnsafe(`CREATE TRIGGER keep_lease BEFORE DELETE ON "Lease" FOR EACH ROW EXECUTE FUNCTION keep_lease()`);
+    } else {
+      await t.db.$executeRawUnsafe(`CREATE TRIGGER keep_lease BEFORE DELETE ON "Lease" BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`);
+    }
+    try {
+      await expect(failJob(t.db, claimed!, "w", "boom")).rejects.toThrow();
+      await expect(requeueJob(t.db, job.id, "w")).rejects.toThrow();
+      expect(await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).toMatchObject({ status: "RUNNING", holder: "w", attempts: 1, error: null });
+      expect(await leaseHolder(t.db, `job:${job.id}`)).toBe("w");
+    } finally {
+      await t.db.$executeRawUnsafe(onPostgres ? `DROP TRIGGER keep_lease ON "Lease"` : `DROP TRIGGER keep_lease`);
+      if (onPostgres) await t.db.$executeRawUnsafe(`DROP FUNCTION keep_lease()`);
+    }
+    expect(await failJob(t.db, claimed!, "w", "boom")).toBe("retry");
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: job.id } })).toMatchObject({ status: "QUEUED", holder: null, error: "boom" });
+    expect(await leaseHolder(t.db, `job:${job.id}`)).toBeNull();
   });
 });
 
