@@ -503,31 +503,30 @@ export async function failJob(
 ): Promise<"retry" | "failed" | "lost"> {
   const now = o.now ?? (await dbTime(db));
   const final = o.permanent || job.attempts >= job.maxAttempts;
-  // One commit: nobody sees the job given back while our lease on it still stands.
-  const [r] = await db.$transaction([
-    db.job.updateMany({
-      where: { id: job.id, holder, status: "RUNNING" },
-      data: final
-        ? { status: "FAILED", error, holder: null, finishedAt: now }
-        : { status: "QUEUED", error, holder: null, runAfter: new Date(now.getTime() + backoffMs(job.attempts, o.backoffBaseMs)) },
-    }),
-    releaseLeaseQuery(db, leaseName(job.id), holder),
-  ]);
-  if (r.count !== 1) return "lost";
+  const ours = await endClaim(
+    db,
+    job.id,
+    holder,
+    final
+      ? { status: "FAILED", error, holder: null, finishedAt: now }
+      : { status: "QUEUED", error, holder: null, runAfter: new Date(now.getTime() + backoffMs(job.attempts, o.backoffBaseMs)) },
+  );
+  if (!ours) return "lost";
   if (final) await flagFailedFallbacks(db, [job.id]);
   return final ? "failed" : "retry";
 }
 
 /** Hands a job back untouched (shutdown): the attempt does not count. */
 export async function requeueJob(db: Db, jobId: number, holder: string, note = "interrupted by shutdown"): Promise<boolean> {
-  const runAfter = await dbTime(db);
-  const [r] = await db.$transaction([
-    db.job.updateMany({
-      where: { id: jobId, holder, status: "RUNNING" },
-      data: { status: "QUEUED", holder: null, progress: 0, attempts: { decrement: 1 }, error: note, runAfter },
-    }),
-    releaseLeaseQuery(db, leaseName(jobId), holder),
-  ]);
+  return endClaim(db, jobId, holder, { status: "QUEUED", holder: null, progress: 0, attempts: { decrement: 1 }, error: note, runAfter: await dbTime(db) });
+}
+
+/**
+ * Ends `holder`'s claim on a RUNNING job with `data`, and drops its lease, in one commit: nobody
+ * sees the job given back while the lease still stands. Whether the job was still ours.
+ */
+async function endClaim(db: Db, jobId: number, holder: string, data: Prisma.JobUpdateManyMutationInput): Promise<boolean> {
+  const [r] = await db.$transaction([db.job.updateMany({ where: { id: jobId, holder, status: "RUNNING" }, data }), releaseLeaseQuery(db, leaseName(jobId), holder)]);
   return r.count === 1;
 }
 
