@@ -57,9 +57,12 @@ const ARTWORKS = `{ artworks(creator: "Q5432") { qid image { url } currentDescri
 /** The first sync run (it runs at start), once it succeeded and queued its jobs. */
 function firstSync(url: string): Promise<{ id: string; status: string; jobsQueued: number }> {
   return waitUntil("the first sync", async () => {
-    const r = await httpGql(url, "{ lastSyncRun { id status jobsQueued } }");
+    // The oldest run, not the newest: a scheduled run (every 5 s here) may already have followed
+    // it, with nothing left to queue, before a separate `serve` answers its first request.
+    const r = await httpGql(url, "{ syncRuns(limit: 100) { id status trigger jobsQueued } }");
+    const first = (r.data?.syncRuns as { id: string; status: string; trigger: string; jobsQueued: number }[] | undefined)?.at(-1);
     // jobsQueued is recorded by the afterSync hook, just after the run is marked SUCCEEDED.
-    return r.data?.lastSyncRun?.status === "SUCCEEDED" && r.data.lastSyncRun.jobsQueued > 0 ? r.data.lastSyncRun : null;
+    return first?.status === "SUCCEEDED" && first.jobsQueued > 0 ? first : null;
   }, 120_000);
 }
 
