@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import { defineConfig } from "vitest/config";
+import { ISOLATED_TEST_FILES } from "./test/support/isolation.js";
 
 const require = createRequire(import.meta.url);
 
@@ -10,13 +11,21 @@ export default defineConfig({
     alias: { graphql: require.resolve("graphql") },
   },
   test: {
-    include: ["test/**/*.test.ts"],
     // The CLI the tests run in child processes is the compiled one: built here when src/ changed.
     globalSetup: ["test/support/build-cli.ts"],
+    // What must happen once per test file (a PostgreSQL server's stop), as modules load once per worker.
+    setupFiles: ["test/support/each-file.ts"],
     pool: "forks",
     // Two cores: two test files at a time.
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    projects: [
+      // Most files run one after the other in a worker that keeps the modules loaded (Prisma's
+      // client, graphql-yoga, transformers.js...): reloading them for every file took a quarter of
+      // the suite's CPU. The few that change a module for the whole process get a fresh one.
+      { extends: true, test: { name: "shared", include: ["test/**/*.test.ts"], exclude: ISOLATED_TEST_FILES, isolate: false } },
+      { extends: true, test: { name: "isolated", include: ISOLATED_TEST_FILES, isolate: true } },
+    ],
   },
 });

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll } from "vitest";
 import { aliasDb, closeDb, createDb, type Db } from "../../src/db.js";
 import { migrate } from "../../src/store/migrate.js";
 import { migratePostgres } from "../../src/store/migrate-postgres.js";
@@ -20,7 +19,7 @@ export interface TestDb {
 
 /**
  * Which database createTestDb gives: SQLite (default) or, with TEST_DATABASE=postgresql (see
- * `npm run test:postgresql`), a database of its own on a PostgreSQL server started for the test file.
+ * `npm run test:postgresql`), a database of its own on a PostgreSQL server started for the test file (and stopped after it).
  */
 export const testDatabase: "sqlite" | "postgresql" = process.env.TEST_DATABASE === "postgresql" ? "postgresql" : "sqlite";
 
@@ -28,12 +27,16 @@ export const testDatabase: "sqlite" | "postgresql" = process.env.TEST_DATABASE =
 export const onPostgres = testDatabase === "postgresql";
 
 let server: Promise<TestPostgres> | null = null;
-if (onPostgres) {
-  // One server per test file (each file runs in its own worker); stopped after the file's last test.
-  afterAll(async () => {
-    if (server) (await server).stop();
-    server = null;
-  });
+
+/**
+ * Stops the PostgreSQL server of the test file that just ended, if it started one. test/support/
+ * each-file.ts runs it after every file's last test: this module is loaded once per test worker,
+ * and most workers run many files one after the other (vitest.config.ts, isolate: false).
+ */
+export async function stopFileServer(): Promise<void> {
+  const started = server;
+  server = null;
+  if (started) (await started).stop();
 }
 
 /**

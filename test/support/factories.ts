@@ -4,8 +4,15 @@ import type { Db } from "../../src/db.js";
 import type { ArtworkState, AttributionKind } from "../../src/generated/prisma/enums.js";
 import { searchForm } from "../../src/text/normalize.js";
 
-let seq = 1000;
+/** Numbers the made rows' QIDs, names and default years (1780 + n % 40), the same in every file. */
+const FIRST_SEQ = 1000;
+let seq = FIRST_SEQ;
 const next = () => ++seq;
+
+/** Starts the numbering again: test/support/each-file.ts does before each file, so a file's rows do not depend on the files that ran before it in its worker. */
+export function resetFactories(): void {
+  seq = FIRST_SEQ;
+}
 
 export async function makeCreator(db: Db, o: { qid?: string; labels?: Record<string, string> } = {}) {
   const labels = o.labels ?? { en: `Painter ${next()}` };
