@@ -13,7 +13,7 @@ export default defineConfig({
   test: {
     // The CLI the tests run in child processes is the compiled one: built here when src/ changed.
     globalSetup: ["test/support/build-cli.ts"],
-    // What must happen once per test file (a PostgreSQL server's stop), as modules load once per worker.
+    // What must happen once per test file (a PostgreSQL server's stop, the factories' numbering), as modules load once per worker.
     setupFiles: ["test/support/each-file.ts"],
     pool: "forks",
     // Two cores: two test files at a time.
@@ -23,7 +23,7 @@ export default defineConfig({
     projects: [
       // Most files run one after the other in a worker that keeps the modules loaded (Prisma's
       // client, graphql-yoga, transformers.js...): reloading them for every file took a quarter of
-      // the suite's CPU. The few that change a module for the whole process get a fresh one.
+      // the suite's CPU. The few listed in test/support/isolation.ts (with why) get a fresh one.
       { extends: true, test: { name: "shared", include: ["test/**/*.test.ts"], exclude: ISOLATED_TEST_FILES, isolate: false } },
       { extends: true, test: { name: "isolated", include: ISOLATED_TEST_FILES, isolate: true } },
     ],

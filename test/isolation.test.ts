@@ -1,19 +1,16 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ISOLATED_TEST_FILES } from "./support/isolation.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-function testFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? testFiles(join(dir, e.name)) : e.name.endsWith(".test.ts") ? [relative(ROOT, join(dir, e.name))] : [],
-  );
-}
-
 describe("test files that need a module graph of their own (vitest.config.ts)", () => {
-  const files = testFiles(join(ROOT, "test"));
+  const files = readdirSync(join(ROOT, "test"), { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith(".test.ts"))
+    .map((f) => `test/${f}`);
 
   it("every file that mocks a module with vi.mock runs isolated", () => {
     const mocking = files.filter((f) => /\bvi\.(do)?[mM]ock\(/.test(readFileSync(join(ROOT, f), "utf8")));

@@ -59,8 +59,8 @@ function firstSync(url: string): Promise<{ id: string; status: string; jobsQueue
   return waitUntil("the first sync", async () => {
     // The oldest run, not the newest: a scheduled run (every 5 s here) may already have followed
     // it, with nothing left to queue, before a separate `serve` answers its first request.
-    const r = await httpGql(url, "{ syncRuns(limit: 100) { id status trigger jobsQueued } }");
-    const first = (r.data?.syncRuns as { id: string; status: string; trigger: string; jobsQueued: number }[] | undefined)?.at(-1);
+    const r = await httpGql(url, "{ syncRuns(limit: 100) { id status jobsQueued } }");
+    const first = (r.data?.syncRuns as { id: string; status: string; jobsQueued: number }[] | undefined)?.at(-1);
     // jobsQueued is recorded by the afterSync hook, just after the run is marked SUCCEEDED.
     return first?.status === "SUCCEEDED" && first.jobsQueued > 0 ? first : null;
   }, 120_000);
