@@ -273,6 +273,9 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
     ).map((a) => [a.qid, a]),
   );
   const todo: string[] = [];
+  // A full run reads every work again; one whose revision and attributions did not change still
+  // counts as unchanged, so `updated` says what changed whichever kind of run it was.
+  const unchangedBefore = new Set<string>();
   for (const [qid, f] of inventory) {
     const old = existing.get(qid);
     // Attributions count (and are replaced) only for creators whose inventory was read in this run.
@@ -283,7 +286,10 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
       attributionKey(old.creators.filter((c) => inventoried.includes(c.creatorId)).map((c) => ({ creatorId: c.creatorId, kind: c.attribution }))) ===
         attributionKey(f.attributions);
     if (same && !ctx.full) ctx.counts.unchanged++;
-    else todo.push(qid);
+    else {
+      todo.push(qid);
+      if (same) unchangedBefore.add(qid);
+    }
   }
   todo.sort((a, b) => qidNumber(a) - qidNumber(b));
 
@@ -334,6 +340,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
           const { id, created } = await writeArtwork(db, d, inventory.get(d.qid)!, inventoried, !existing.has(d.qid));
           written.push(id);
           if (created) ctx.counts.created++;
+          else if (unchangedBefore.has(d.qid)) ctx.counts.unchanged++;
           else ctx.counts.updated++;
           if (d.images.length === 0) ctx.counts.skippedNoImage++;
         } catch (err) {

@@ -177,7 +177,9 @@ describe("second sync", () => {
     await t.db.image.update({ where: { id: stale.id }, data: { licenseShortName: "CC BY-SA 4.0", artist: null } });
     const touched = (await t.db.image.findUniqueOrThrow({ where: { id: stale.id } })).updatedAt;
     await new Promise((r) => setTimeout(r, 10));
-    expect((await sync({ full: true })).status).toBe("PARTIAL");
+    const r = await sync({ full: true });
+    // Every work is read again, none changed on Wikidata: all count as unchanged.
+    expect(r).toMatchObject({ status: "PARTIAL", full: true, seen: 35, created: 0, updated: 0, unchanged: 35 });
     const after = new Map((await t.db.image.findMany()).map((i) => [i.id, i]));
     const mended = after.get(stale.id)!;
     expect(mended).toMatchObject({ licenseShortName: stale.licenseShortName, artist: stale.artist });
@@ -189,10 +191,12 @@ describe("second sync", () => {
     const described = await artwork(CASES.mergeSource);
     await t.db.description.create({ data: { artworkId: described.id, text: "kept", source: "HUMAN" } });
     await changeWorld(world.model);
+    // One work that stays edits its label: the only work a full run counts as updated.
+    world.model.edit(CASES.grayscale, (w) => (w.labels = { ...w.labels, en: "A grey study, retitled" }));
     const oldChanging = (await artwork(CASES.changing)).images[0]!;
     const r = await sync({ full: true });
-    expect(r.status).toBe("PARTIAL");
-    expect(r.removed).toBe(3);
+    expect(r).toMatchObject({ status: "PARTIAL", full: true, seen: 32, created: 0, updated: 1, unchanged: 31, removed: 3 });
+    expect((await artwork(CASES.grayscale)).title).toBe("A grey study, retitled");
     expect(await artwork(CASES.mergeSource)).toMatchObject({ state: "MERGED", mergedIntoQid: CASES.mergeTarget });
     expect(await t.db.description.count({ where: { artworkId: described.id } })).toBe(1);
     expect(await artwork(CASES.toDelete)).toMatchObject({ state: "DELETED" });
