@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { userInfo } from "node:os";
 import { Command } from "commander";
-import { loadConfig } from "./config.js";
-import { closeDb, databaseKind, redactPassword, sqlitePath } from "./db.js";
+import { loadConfig, redactPassword } from "./config.js";
+import { closeDb, databaseKind, sqlitePath } from "./db.js";
 import { positiveInt } from "./cli-args.js";
 import { COPY_HELP } from "./copy/help.js";
 import { parseSeed } from "./experiments/sample.js";

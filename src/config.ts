@@ -19,8 +19,11 @@ export type DtypeConfig = Dtype | Record<ModelModule, Dtype>;
 const QID = /^Q[1-9][0-9]*$/;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
+/** A number's messages in a user's words (zod's own read "expected number, received NaN"). */
+const NOT_A_NUMBER = { error: (issue: { code?: string }) => (issue.code === "invalid_type" ? "must be a number" : undefined) };
+const between = (min: number, max: number) => `must be between ${min} and ${max}`;
+const int = (min: number, max: number) => z.coerce.number(NOT_A_NUMBER).int("must be a whole number").min(min, between(min, max)).max(max, between(min, max));
+const num = (min: number, max: number) => z.coerce.number(NOT_A_NUMBER).min(min, between(min, max)).max(max, between(min, max));
 const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v));
 const list = (item: z.ZodType<string>) =>
   z.string().transform((v, ctx) => {
@@ -254,6 +257,29 @@ export class ConfigError extends Error {
   }
 }
 
+/** Variables whose values are secrets: an error about one names its length, never its value. */
+const SECRET_KEYS: ReadonlySet<string> = new Set(["API_TOKEN", "SESSION_SECRET"]);
+
+/**
+ * A value as a configuration error shows it (errors go to logs): quoted, a secret replaced by its
+ * length, and a URL's password by ***.
+ */
+export function shownValue(key: string, value: string): string {
+  if (SECRET_KEYS.has(key)) return `<secret, ${value.length} characters>`;
+  return JSON.stringify(key === "DATABASE_URL" ? redactPassword(value) : value);
+}
+
+/** The URL with its password replaced, for messages and logs. */
+export function redactPassword(databaseUrl: string): string {
+  try {
+    const url = new URL(databaseUrl);
+    if (url.password) url.password = "***";
+    return url.toString();
+  } catch {
+    return databaseUrl.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
+  }
+}
+
 /** Validates the environment (empty strings count as unset). Throws ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const input: Record<string, string> = {};
@@ -265,7 +291,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!result.success) {
     const problems = result.error.issues.map((i) => {
       const key = String(i.path[0] ?? "?");
-      return `${key}=${JSON.stringify(input[key] ?? "")}: ${i.message}`;
+      return `${key}=${shownValue(key, input[key] ?? "")}: ${i.message}`;
     });
     throw new ConfigError(problems);
   }

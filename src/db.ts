@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import type pg from "pg";
 import { QueryCompiler } from "@prisma/client/runtime/query_compiler_bg.sqlite.mjs";
 import { PrismaClient } from "./generated/prisma/client.js";
-import { ConfigError } from "./config.js";
+import { ConfigError, redactPassword } from "./config.js";
 import { makeDirectory, migrate } from "./store/migrate.js";
 import { keepQueryPlans } from "./store/query-plans.js";
 import { usePlainPrismaPromises } from "./store/prisma-promises.js";
@@ -176,16 +176,6 @@ function postgresOpenFailure(databaseUrl: string, err: unknown): ConfigError | n
   return new ConfigError([`DATABASE_URL=${JSON.stringify(redactPassword(databaseUrl))}: cannot open the PostgreSQL database (${code}: ${(err as Error).message})`]);
 }
 
-/** The URL with its password replaced, for messages and logs. */
-export function redactPassword(databaseUrl: string): string {
-  try {
-    const url = new URL(databaseUrl);
-    if (url.password) url.password = "***";
-    return url.toString();
-  } catch {
-    return databaseUrl.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
-  }
-}
 
 /** File-system and SQLite codes that mean "this path cannot hold our database". */
 const UNOPENABLE = /^(EACCES|EPERM|ENOTDIR|EISDIR|EROFS|ELOOP|ENAMETOOLONG|SQLITE_CANTOPEN|SQLITE_NOTADB|SQLITE_READONLY|SQLITE_PERM|SQLITE_AUTH)/;

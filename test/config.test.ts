@@ -62,6 +62,24 @@ describe("loadConfig", () => {
     expect((error as ConfigError).problems).toHaveLength(8); // MODEL_DTYPE reports the bad dtype and the modules left without one
   });
 
+  it("shows no secret in its errors, and says in words what a number must be", () => {
+    const message = (() => {
+      try {
+        loadConfig({ API_TOKEN: "almost-a-token", SESSION_SECRET: "too-short-secret", DATABASE_URL: "mysql://me:hunter2@db/x", PORT: "abc", API_WORKERS: "1.5", GRAPHQL_MAX_DEPTH: "0" });
+      } catch (e) {
+        return (e as ConfigError).message;
+      }
+      throw new Error("accepted");
+    })();
+    expect(message).toContain("API_TOKEN=<secret, 14 characters>: must be at least 16 characters");
+    expect(message).toContain("SESSION_SECRET=<secret, 16 characters>");
+    expect(message).toContain('DATABASE_URL="mysql://me:***@db/x"');
+    for (const secret of ["almost-a-token", "too-short-secret", "hunter2"]) expect(message).not.toContain(secret);
+    expect(message).toContain('PORT="abc": must be a number');
+    expect(message).toContain('API_WORKERS="1.5": must be a whole number');
+    expect(message).toMatch(/GRAPHQL_MAX_DEPTH="0": must be between \d+ and \d+/);
+  });
+
   it("refuses a heartbeat that would look stale between two beats", () => {
     expect(() => loadConfig({ HEARTBEAT_INTERVAL_S: "10", HEARTBEAT_STALE_S: "15" })).toThrow(/HEARTBEAT_STALE_S=15: must be at least twice HEARTBEAT_INTERVAL_S \(10\)/);
     expect(loadConfig({ HEARTBEAT_INTERVAL_S: "10", HEARTBEAT_STALE_S: "20" }).HEARTBEAT_STALE_S).toBe(20);

@@ -1,4 +1,5 @@
-import { type DatabaseKind, databaseKind, redactPassword } from "../db.js";
+import { redactPassword } from "../config.js";
+import { type DatabaseKind, databaseKind } from "../db.js";
 
 /** `--to` is not a database URL artdesc can open. The message never shows a password. */
 export class TargetUrlError extends Error {
