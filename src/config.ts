@@ -240,6 +240,11 @@ const schema = z.object({
   EMBED_MODEL_REVISION: z.string().min(1).default("main"),
   EMBED_MODEL_DTYPE: z.enum(["fp32", "fp16", "quantized", "int8", "uint8", "q4"]).default(DEFAULT_EMBED_MODEL_DTYPE),
   SEARCH_SEMANTIC_TOP_K: int(1, 1000).default(100),
+  /**
+   * A meaning hit's cosine must be above this (of the top K): 0 drops only works orthogonal or
+   * opposite to the query (and every work for a query the model reads nothing of, a zero vector).
+   */
+  SEARCH_SEMANTIC_MIN_SIMILARITY: num(-1, 0.999).default(0),
   SEARCH_RRF_K: int(1, 1000).default(60),
   EMBED_QUERY_CACHE_ENTRIES: int(0, 100_000).default(1000),
   /** onnxruntime intra-op threads of each API process's query embedding thread: a query is a few tokens, too little work to share (bench:embed). */

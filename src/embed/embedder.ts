@@ -434,13 +434,14 @@ const shared = new WeakMap<object, QueryEmbedder>();
  * thread per API process, started by the first semantic search). Its thread is unref'd: it never
  * keeps a process alive.
  */
-export function meaningSource(config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_THREADS" | "EMBED_QUERY_CACHE_ENTRIES" | "SEARCH_SEMANTIC_TOP_K" | "SEARCH_RRF_K">) {
+export function meaningSource(config: EmbedConfig & Pick<Config, "ORT_THREADS" | "EMBED_QUERY_THREADS" | "EMBED_QUERY_CACHE_ENTRIES" | "SEARCH_SEMANTIC_TOP_K" | "SEARCH_SEMANTIC_MIN_SIMILARITY" | "SEARCH_RRF_K">) {
   let q = shared.get(config);
   if (!q) shared.set(config, (q = new QueryEmbedder(config)));
   const embedder = q;
   return {
     modelId: configuredVectorModel(config),
     topK: config.SEARCH_SEMANTIC_TOP_K,
+    minSimilarity: config.SEARCH_SEMANTIC_MIN_SIMILARITY,
     rrfK: config.SEARCH_RRF_K,
     available: () => embedder.available(),
     embedQuery: (text: string) => embedder.embedQuery(text),

@@ -14,6 +14,7 @@ import {
   fuseRanks,
   keptResultBytes,
   type MatchKind,
+  meaningHits,
   type PreparedSearch,
   type SearchPage,
   type SimilarWork,
@@ -214,7 +215,7 @@ function fusedList(db: Db, keep: Keep, search: PreparedSearch): Promise<readonly
         : Promise.resolve([]),
     ]);
     const excludedIds = new Set(excludedRows.map((r) => r.id));
-    const nearest = index.nearest(meaning.vector, meaning.topK, (id) => hasId(allowedIds, id) && !excludedIds.has(id));
+    const nearest = meaningHits(index.nearest(meaning.vector, meaning.topK, (id) => hasId(allowedIds, id) && !excludedIds.has(id)), meaning.minSimilarity);
     if (search.mode === "SEMANTIC") return Object.freeze(nearest.map((n) => ({ id: n.artworkId, score: 0, matchedBy: MEANING_ONLY, fused: n.similarity })));
     const p = new Params(search);
     const text = await db.$queryRawUnsafe<{ id: number; score: number }[]>(

@@ -57,8 +57,10 @@ export interface SearchHit {
  */
 export interface MeaningSource {
   modelId: string;
-  /** The semantic hit set: the K nearest works by cosine (SEARCH_SEMANTIC_TOP_K). */
+  /** The semantic hit set: the K nearest works by cosine (SEARCH_SEMANTIC_TOP_K)… */
   topK: number;
+  /** …whose cosine is above this (SEARCH_SEMANTIC_MIN_SIMILARITY). */
+  minSimilarity: number;
   /** k of reciprocal rank fusion (SEARCH_RRF_K). */
   rrfK: number;
   available(): boolean;
@@ -85,7 +87,7 @@ export interface PreparedSearch {
   key: string;
   mode: SearchMode;
   /** The query's embedding and settings, for SEMANTIC and HYBRID. */
-  meaning: { vector: Float32Array; modelId: string; topK: number; rrfK: number } | null;
+  meaning: { vector: Float32Array; modelId: string; topK: number; minSimilarity: number; rrfK: number } | null;
 }
 
 export interface SearchOptions {
@@ -111,7 +113,7 @@ export async function prepareSearch(db: Db, query: string, filter: SearchFilter 
   if (mode !== "TEXT") {
     const source = options.meaning!;
     try {
-      meaning = { vector: await source.embedQuery(meaningText(terms)), modelId: source.modelId, topK: source.topK, rrfK: source.rrfK };
+      meaning = { vector: await source.embedQuery(meaningText(terms)), modelId: source.modelId, topK: source.topK, minSimilarity: source.minSimilarity, rrfK: source.rrfK };
     } catch (err) {
       if (options.mode) throw err;
       options.onFallback?.(err);
@@ -154,7 +156,7 @@ export async function prepareSearch(db: Db, query: string, filter: SearchFilter 
   const restrict = conditions.map((c) => `AND ${c}`).join(" ");
   const used: SearchMode = meaning ? mode : "TEXT";
   // A creator filter can stand for hundreds of creator ids: keep long keys short.
-  const key = JSON.stringify([used, terms, restrict, params, meaning && [meaning.modelId, meaning.topK, meaning.rrfK]]);
+  const key = JSON.stringify([used, terms, restrict, params, meaning && [meaning.modelId, meaning.topK, meaning.minSimilarity, meaning.rrfK]]);
   return { terms, restrict, params, key: key.length > 200 ? createHash("sha256").update(key).digest("base64") : key, mode: used, meaning };
 }
 
@@ -303,6 +305,16 @@ export function fuseOrder(text: readonly number[], meaning: readonly number[], k
   return order;
 }
 
+/**
+ * The semantic hit set from the K nearest (best first): those whose cosine is above the floor. The
+ * default floor, 0, drops only works orthogonal or opposite to the query; every work, for a query
+ * the model reads nothing of (a zero vector).
+ */
+export function meaningHits<T extends { similarity: number }>(nearest: readonly T[], minSimilarity: number): T[] {
+  const end = nearest.findIndex((n) => !(n.similarity > minSimilarity));
+  return end < 0 ? [...nearest] : nearest.slice(0, end);
+}
+
 /** fuseOrder on rows: the text ranking's rows carry their score, kept in the fused rows. */
 export function fuseRanks(text: readonly { id: number; score: number }[], meaning: readonly { id: number }[], k: number): FusedRow[] {
   const order = fuseOrder(
@@ -315,7 +327,8 @@ export function fuseRanks(text: readonly { id: number; score: number }[], meanin
 
 /**
  * The whole SEMANTIC or HYBRID result list, kept like pages. The semantic hit set is the topK
- * nearest works by cosine among those the filter allows and no excluded word matches; HYBRID adds
+ * nearest works by cosine among those the filter allows and no excluded word matches, less those
+ * whose cosine is not above minSimilarity (meaningHits); HYBRID adds
  * every word match and orders the union by reciprocal rank fusion, so totalCount is the union's size.
  */
 function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): KeptFusedOrder {
@@ -334,7 +347,7 @@ function fusedList(db: Db, reader: SearchReader, search: PreparedSearch): KeptFu
     const excludedQuery = renderExcludedQuery(search.terms);
     const excluded = new Set(excludedQuery ? (reader.statement(`SELECT rowid FROM artwork_fts WHERE artwork_fts MATCH ?`).pluck().all(excludedQuery) as number[]) : []);
     const among = search.restrict ? undefined : (ids: readonly number[]) => indexedAmong(reader, ids, (id) => !excluded.has(id));
-    const nearest = index.nearest(meaning.vector, meaning.topK, (id) => allowed.has(id) && !excluded.has(id), among);
+    const nearest = meaningHits(index.nearest(meaning.vector, meaning.topK, (id) => allowed.has(id) && !excluded.has(id), among), meaning.minSimilarity);
     const ids = nearest.map((n) => n.artworkId);
     if (search.mode === "SEMANTIC") {
       return frozenOrder({ ids, matchedBy: ids.map(() => MEANING_ONLY), fused: nearest.map((n) => n.similarity), textRank: ids.map(() => 0) }, [], NO_SCORES);

@@ -108,18 +108,20 @@ describe("a burst of searches by meaning, embedded together", () => {
     const answers = await Promise.all(asked.map((q) => search(q)));
     for (const [i, q] of asked.entries()) expect(answers[i]!.error, q.slice(0, 20)).toBeUndefined();
     for (const [q, qid] of EXPECTED.slice(0, 8)) expect(answers[asked.indexOf(q)]!.qids[0], q).toBe(qid);
-    for (const a of answers) expect(Number.isFinite(a.similarity), JSON.stringify(a)).toBe(true);
+    // A query the model reads nothing of (an unknown script: a zero vector) is similar to nothing: no hit, never NaN.
+    for (const a of answers) expect(a.similarity === null ? a.qids.length === 0 : Number.isFinite(a.similarity), JSON.stringify(a)).toBe(true);
   });
 
   it("answers odd scripts, emoji, control characters and the same text many times at once", async () => {
     const odd = ["ß🐕‍🦺 perro", "\u202ereina\u202c", "猫と犬", "кошка", "\u0000\u0007 catedral", "  ", "hound", "hound", "hound", "🙂".repeat(100)];
     const answers = await Promise.all(odd.map((q) => search(q)));
     // A query with no searchable word is refused as bad input before it reaches the model. One the
-    // model reads nothing of (unknown script: a zero vector) is similar to nothing: 0, never NaN.
+    // model reads nothing of (unknown script: a zero vector) is similar to nothing: no hit, never NaN.
     for (const [i, a] of answers.entries()) {
       if (a.error) expect(a.error, odd[i]).toMatch(/^The search query/);
-      else for (const s of [a.similarity]) expect(Number.isFinite(s), odd[i]).toBe(true);
+      else expect(a.similarity === null ? a.qids.length === 0 : Number.isFinite(a.similarity), odd[i]).toBe(true);
     }
+    expect(answers[2]).toEqual({ qids: [], similarity: null });
     expect(answers[5]!.error).toBeDefined();
     expect(answers[0]!.qids[0]).toBe("Q301");
     expect(answers[1]!.qids[0]).toBe("Q308");

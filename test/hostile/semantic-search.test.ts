@@ -58,19 +58,14 @@ async function searchError(q: string, vars: Record<string, unknown> = {}, app = 
   return r.errors![0]!;
 }
 const qids = (hits: Hit[]) => hits.map((h) => h.artwork.qid);
+const settings = () => ({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID, SEARCH_SEMANTIC_TOP_K: String(TOP_K), SEARCH_RRF_K: String(RRF_K), GRAPHQL_RESPONSE_CACHE: "false" });
 
 beforeAll(async () => {
   t = await createTestDb({ countQueries: true });
   modelDir = mkdtempSync(join(tmpdir(), "artdesc-semantic-"));
   emptyModelDir = mkdtempSync(join(tmpdir(), "artdesc-semantic-none-"));
   synthEmbedModel({ preset: "embed-tiny", outDir: join(modelDir, MODEL_ID) });
-  config = loadConfig({
-    MODEL_DIR: modelDir,
-    EMBED_MODEL_ID: MODEL_ID,
-    SEARCH_SEMANTIC_TOP_K: String(TOP_K),
-    SEARCH_RRF_K: String(RRF_K),
-    GRAPHQL_RESPONSE_CACHE: "false",
-  });
+  config = loadConfig(settings());
   yoga = createGraphqlApp({ db: t.db, config });
   const goya = await makeGoya(t.db);
   const other = await makeCreator(t.db, { qid: "Q296", labels: { en: "Claude Monet" } });
@@ -142,6 +137,32 @@ describe("semantic search: meaning without shared words", () => {
   });
 });
 
+describe("a similarity floor", () => {
+  it("SEARCH_SEMANTIC_MIN_SIMILARITY keeps only the meaning hits above it, in SEMANTIC and HYBRID, and totalCount counts them", async () => {
+    const floor = 0.2;
+    const floored = loadConfig({ ...settings(), SEARCH_SEMANTIC_MIN_SIMILARITY: String(floor) });
+    const app = createGraphqlApp({ db: t.db, config: floored });
+    try {
+      for (const q of ["firing squad", "hound"]) {
+        const all = await search(q, { mode: "SEMANTIC" });
+        const above = all.hits.filter((h) => h.similarity! > floor);
+        expect(above.length, q).toBeGreaterThan(0);
+        expect(above.length, q).toBeLessThan(all.hits.length);
+        const semantic = await search(q, { mode: "SEMANTIC" }, app);
+        expect(qids(semantic.hits), q).toEqual(qids(above));
+        expect(semantic.totalCount, q).toBe(above.length);
+        const hybrid = await search(q, { mode: "HYBRID" }, app);
+        const text = await search(q, { mode: "TEXT" }, app);
+        const meaningOnly = hybrid.hits.filter((h) => h.matchedBy.join() === "MEANING");
+        expect(meaningOnly.every((h) => h.similarity! > floor), q).toBe(true);
+        expect(new Set(qids(hybrid.hits)), q).toEqual(new Set([...qids(text.hits), ...qids(above)]));
+      }
+    } finally {
+      await meaningSource(floored).close();
+    }
+  });
+});
+
 describe("reciprocal rank fusion", () => {
   it("fuses by hand-checkable numbers", () => {
     // text: A (1), B (2), C (3); meaning: C (1), D (2). k = 60.
@@ -209,8 +230,10 @@ describe("excluded words still exclude", () => {
 
   it("keeps the filter: a creator filter limits the meaning hits too", async () => {
     const r = await search("hound", { mode: "SEMANTIC", filter: { creator: "Q296" } });
-    expect(qids(r.hits).sort()).toEqual(["Q203", "Q205", "Q206", "Q207"]);
+    // Q206, by the same creator, shares no word group with "hound" and scores below 0: no meaning hit.
+    expect(qids(r.hits).sort()).toEqual(["Q203", "Q205", "Q207"]);
     expect(qids(r.hits)[0]).toBe("Q205");
+    expect(r.hits.every((h) => h.similarity! > 0)).toBe(true);
   });
 });
 

@@ -43,7 +43,7 @@ type SearchHitNode = SearchHit & { artworks: () => Promise<Map<number, Artwork>>
 
 export const SearchModeEnum = builder.enumType("SearchMode", {
   description:
-    "TEXT: the words (BM25 on SQLite, ts_rank on PostgreSQL). SEMANTIC: the meaning: the works whose description embeddings are nearest to the query's (SEARCH_SEMANTIC_TOP_K of them). " +
+    "TEXT: the words (BM25 on SQLite, ts_rank on PostgreSQL). SEMANTIC: the meaning: the works whose description embeddings are nearest to the query's (SEARCH_SEMANTIC_TOP_K of them, those whose cosine is above SEARCH_SEMANTIC_MIN_SIMILARITY). " +
     "HYBRID: both lists fused by reciprocal rank (1 / (SEARCH_RRF_K + rank), summed); the default once descriptions are embedded.",
   values: SEARCH_MODES,
 });
