@@ -184,6 +184,17 @@ export function formatStatus(s: Status): string {
   return lines.join("\n");
 }
 
+/** Why `export --out` could not create its file, in words (the error itself names the part file, not the user's path). */
+const CANNOT_CREATE: Record<string, string> = {
+  ENOENT: "its folder does not exist",
+  ENOTDIR: "a part of its path is not a folder",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EROFS: "read-only file system",
+  EISDIR: "it is a folder",
+  ENOSPC: "no space left on the device",
+};
+
 export async function exportCommand(
   db: Db,
   config: Config,
@@ -227,7 +238,7 @@ export async function exportCommand(
   if (partial) for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, onSignal);
   let n: number;
   try {
-    if (partial) await once(out, "open");
+    if (partial) await once(out, "open").catch((err: NodeJS.ErrnoException) => Promise.reject(new ExportOptionsError(`--out ${JSON.stringify(options.out)}: cannot write a file there (${CANNOT_CREATE[err.code ?? ""] ?? err.message})`)));
     n = await writeExport(db, out, {
       format: options.format as ExportFormat,
       creators: options.creator,
@@ -251,6 +262,10 @@ export async function exportCommand(
     if (partial) {
       out.destroy();
       await rm(partial, { force: true }).catch(() => undefined);
+    }
+    if (err instanceof ExportOptionsError) {
+      print(io.stderr, err.message);
+      return 2;
     }
     // The reader closed the pipe (`artdesc export ... | head`): not a failure of the export.
     if (!partial && (err as NodeJS.ErrnoException).code === "EPIPE") {

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -158,6 +158,12 @@ describe("export", () => {
     for (const since of ["2026-02-31", "2026-13-01", "2026-01-01T25:00"]) {
       expect(await exportCommand(t.db, config, { format: "jsonl", since }, io), since).toBe(2);
     }
+    // A file that cannot be made: the error names the user's path and why, never the part file.
+    const nowhere = join(t.dir, "no-such-folder", "x.jsonl");
+    expect(await exportCommand(t.db, config, { format: "jsonl", out: nowhere }, io)).toBe(2);
+    expect(io.stderr.text).toContain(`--out ${JSON.stringify(nowhere)}: cannot write a file there (its folder does not exist)`);
+    expect(io.stderr.text).not.toContain(".part");
+    expect(existsSync(join(t.dir, "no-such-folder"))).toBe(false);
   });
 
   it("a command whose reader went away (artdesc status | true) ends quietly with 0, not with an EPIPE stack", async () => {
