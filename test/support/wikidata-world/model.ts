@@ -241,7 +241,7 @@ export class WorldModel {
               thumbwidth: tw,
               thumbheight: Math.round((f.height * tw) / f.width),
               url: `${baseUrl}/file/${sha1}/${name}`,
-              descriptionurl: `https://commons.wikimedia.org/wiki/${name}`,
+              descriptionurl: `https://commons.wikimedia.org/wiki/File:${name}`,
               sha1,
               mime: f.mime,
               extmetadata: {
