@@ -4,9 +4,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { STATIC_DIR } from "./render.js";
 
-const TYPES: Record<string, string> = { js: "text/javascript; charset=utf-8", css: "text/css; charset=utf-8" };
-/** Plain names only: letters, digits, dashes; .js or .css. */
-const NAME = /^[a-z0-9-]+\.(js|css)$/;
+const TYPES: Record<string, string> = { js: "text/javascript; charset=utf-8", css: "text/css; charset=utf-8", svg: "image/svg+xml" };
+/** Plain names only: letters, digits, dashes; .js, .css or .svg. */
+const NAME = /^[a-z0-9-]+\.(js|css|svg)$/;
 
 interface StaticFile {
   body: Buffer;
@@ -29,7 +29,7 @@ async function readStaticFiles(dir: string): Promise<Map<string, StaticFile>> {
 export type StaticHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
 
 /**
- * /static/<name>: the workbench's scripts and style sheet. The folder is listed and read once, when
+ * /static/<name>: the workbench's scripts, style sheet and icon. The folder is listed and read once, when
  * the route is made: the set of files is fixed while the server runs, so a request never touches
  * the disk and an unknown name is a plain 404 that leaves nothing behind. GET and HEAD only;
  * revalidated by ETag (no-cache), since the names carry no version.

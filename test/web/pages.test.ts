@@ -263,7 +263,14 @@ describe("methods", () => {
     expect((await r.json()).data.stats.artworks).toBe(3);
   });
 
-  it("serves its script and style sheet, nothing else under /static/", async () => {
+  it("serves its scripts, style sheet and icon, nothing else under /static/", async () => {
+    const page = await (await fetch(`${base}/`)).text();
+    expect(page).toContain('<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">');
+    const icon = await fetch(`${base}/static/favicon.svg`);
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get("content-type")).toBe("image/svg+xml");
+    expect(icon.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(await icon.text()).not.toMatch(/<script|on[a-z]+=/i);
     const js = await fetch(`${base}/static/workbench.js`);
     expect(js.status).toBe(200);
     expect(js.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
