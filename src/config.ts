@@ -158,6 +158,11 @@ const schema = z.object({
   GRAPHQL_MAX_BODY_BYTES: int(1_000, 100_000_000).default(100_000),
   /** Longest request target (path and query string) in bytes; longer ones get 414. */
   HTTP_MAX_URL_BYTES: int(256, 16_000).default(8_192),
+  /**
+   * Connections one client address may hold open at once in one API process (0: no limit); more are
+   * closed as they come. TRUSTED_PROXIES' addresses are not limited.
+   */
+  HTTP_MAX_CONNECTIONS_PER_CLIENT: int(0, 1_000_000).default(256),
   CORS_ORIGINS: corsOrigins.default([]),
   /** Subscription streams (jobUpdated) one client address may hold open at once in one API process. */
   GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT: int(1, 10_000).default(20),

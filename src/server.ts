@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { AuthThrottle, authThrottleLimits } from "./api/auth-throttle.js";
 import { clientOf, trustedProxies } from "./api/client-address.js";
+import { limitConnectionsPerClient, MAX_PIPELINED, oneRequestAtATime } from "./api/connections.js";
 import { healthRoutes } from "./api/health.js";
 import { imageRoute } from "./api/images.js";
 import { refusedConnection } from "./api/refused-body.js";
@@ -35,6 +36,11 @@ export const SERVER_LIMITS = {
   maxHeaderSize: 16_384,
   /** Headers Node parses per request; the rest are dropped. */
   maxHeadersCount: 100,
+  /**
+   * How often Node looks for connections past headersTimeout or requestTimeout (ms). Its default, 30 s,
+   * let a slow client keep its connection up to 30 s past either.
+   */
+  connectionsCheckingInterval: 1_000,
 } as const;
 
 /** The client went away while sending its body: nothing to answer, and not the server's failure. */
@@ -96,14 +102,20 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
   const { GRAPHQL_MAX_BODY_BYTES: maxBody, HTTP_MAX_URL_BYTES: maxUrl } = deps.config;
   let handling = 0;
   const drained = new Set<() => void>();
-  const server = createServer({ maxHeaderSize: SERVER_LIMITS.maxHeaderSize, requestTimeout: SERVER_LIMITS.requestTimeout, headersTimeout: SERVER_LIMITS.headersTimeout, keepAliveTimeout: SERVER_LIMITS.keepAliveTimeout }, async (req, res) => {
+  const { maxHeaderSize, requestTimeout, headersTimeout, keepAliveTimeout, connectionsCheckingInterval } = SERVER_LIMITS;
+  const inTurn = oneRequestAtATime(
+    (req, res) => handle(req, res),
+    (socket) => log.warn({ client: socket.remoteAddress, event: "pipelining" }, `a connection closed: it sent more than ${MAX_PIPELINED} requests ahead of their answers`),
+  );
+  const server = createServer({ maxHeaderSize, requestTimeout, headersTimeout, keepAliveTimeout, connectionsCheckingInterval }, async (req, res) => {
     handling++;
     try {
-      await handle(req, res);
+      await inTurn(req, res);
     } finally {
       if (--handling === 0) for (const wake of drained) wake();
     }
   });
+  limitConnectionsPerClient(server, deps.config.HTTP_MAX_CONNECTIONS_PER_CLIENT, trustedProxies(deps.config.TRUSTED_PROXIES), log);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     try {
       if (Buffer.byteLength(req.url ?? "") > maxUrl) {

@@ -1,0 +1,91 @@
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { Logger } from "../log.js";
+import type { TrustedProxies } from "./client-address.js";
+
+/**
+ * What one connection and one client address may hold of an API process.
+ *
+ * Node hands every request it parses to the handler at once, pipelined ones included, and goes on
+ * with them after their client has gone: 20,000 requests written down one connection in a single
+ * send kept a process building pages for 48 s after the client closed it, with /health unanswered.
+ * So a connection's requests run one at a time, in order (HTTP/1.1 answers them in order anyway),
+ * those of a connection that closed are dropped unread, and a connection that sends more than
+ * `MAX_PIPELINED` ahead of its answers is closed: no browser or HTTP library pipelines that deep.
+ */
+export const MAX_PIPELINED = 16;
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+interface Queue {
+  tail: Promise<void>;
+  /** Requests accepted on the connection and not yet started. */
+  waiting: number;
+}
+
+/**
+ * `handle`, run for one request of a connection at a time; a request whose connection or request
+ * closed before its turn is not run. `onTooMany` hears of a connection closed for pipelining past
+ * `maxPipelined`.
+ */
+export function oneRequestAtATime(handle: Handler, onTooMany: (socket: Socket) => void, maxPipelined = MAX_PIPELINED): Handler {
+  const queues = new WeakMap<Socket, Queue>();
+  return (req, res) => {
+    const socket = req.socket;
+    let queue = queues.get(socket);
+    if (!queue) queues.set(socket, (queue = { tail: Promise.resolve(), waiting: 0 }));
+    if (queue.waiting >= maxPipelined) {
+      if (!socket.destroyed) onTooMany(socket);
+      socket.destroy();
+      return Promise.resolve();
+    }
+    const q = queue;
+    q.waiting++;
+    const run = q.tail.then(() => {
+      q.waiting--;
+      if (socket.destroyed || req.destroyed) return;
+      return handle(req, res);
+    });
+    q.tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+/**
+ * Closes each new connection from an address that already holds `max` open ones in this process (0:
+ * no limit), so one client cannot take every file descriptor (idle connections) or hold memory with
+ * half-sent bodies on thousands of them. Addresses of TRUSTED_PROXIES are not limited: a reverse
+ * proxy carries many clients. A refused address is logged at most once a minute, with how many of
+ * its connections were refused since its last line.
+ */
+export function limitConnectionsPerClient(server: Server, max: number, proxies: TrustedProxies, log: Logger): void {
+  if (max <= 0) return;
+  const open = new Map<string, number>();
+  /** Per refused address: when it was last logged, and how many were refused since. */
+  const refused = new Map<string, { at: number; since: number }>();
+  server.on("connection", (socket: Socket) => {
+    const address = socket.remoteAddress;
+    if (!address || proxies.has(address)) return;
+    const n = open.get(address) ?? 0;
+    if (n >= max) {
+      socket.destroy();
+      const now = Date.now();
+      const r = refused.get(address);
+      if (r && now - r.at < 60_000) r.since++;
+      else {
+        log.warn({ client: address, open: n, refusedSinceLastLine: r?.since ?? 0, event: "connection-limit" }, "a connection refused: the client holds HTTP_MAX_CONNECTIONS_PER_CLIENT open ones");
+        // Bounded: the address logged longest ago is forgotten first.
+        refused.delete(address);
+        if (refused.size >= 10_000) refused.delete(refused.keys().next().value!);
+        refused.set(address, { at: now, since: 0 });
+      }
+      return;
+    }
+    open.set(address, n + 1);
+    socket.once("close", () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left > 0) open.set(address, left);
+      else open.delete(address);
+    });
+  });
+}
