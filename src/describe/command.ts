@@ -27,6 +27,12 @@ export interface CommandIO {
  * images per decode. Prints the text (or one JSON object per image with --json). A file that
  * cannot be described is reported and the others go on; returns the number of failures.
  */
+/** One file's failure as printed: its message, led by the file's name unless the message names it already. */
+const fileFailure = (file: string, err: unknown): string => {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.includes(file) ? message : `${file}: ${message}`;
+};
+
 export async function describeFiles(config: Config, files: string[], opts: DescribeCommandOptions, io: CommandIO): Promise<number> {
   const defaults = paramsFromConfig(config);
   const params = resolveParams(checkRequested(opts.params ?? {}, defaults), defaults);
@@ -52,7 +58,7 @@ export async function describeFiles(config: Config, files: string[], opts: Descr
       } catch (err) {
         if (group.length === 1) {
           failures++;
-          io.err(`${group[0]}: ${err instanceof Error ? err.message : String(err)}`);
+          io.err(fileFailure(group[0]!, err));
           continue;
         }
         // One bad file fails its batch: describe the batch one by one to say which.
@@ -62,7 +68,7 @@ export async function describeFiles(config: Config, files: string[], opts: Descr
             print(file, o!);
           } catch (e) {
             failures++;
-            io.err(`${file}: ${e instanceof Error ? e.message : String(e)}`);
+            io.err(fileFailure(file, e));
           }
         }
       }

@@ -34,7 +34,7 @@ export async function semanticSearchStatus(db: Db, config: EmbedConfig & Pick<Co
     return { ...base, command: "artdesc embed --missing", message: "Semantic search is off until descriptions are embedded: run artdesc embed --missing, or start a worker, which embeds them in the background." };
   }
   if (counts.stale > 0) {
-    return { ...base, command: "artdesc embed --missing", message: `Semantic search is on; ${counts.stale} descriptions wait to be embedded (a worker does it in the background, or run artdesc embed --missing).` };
+    return { ...base, command: "artdesc embed --missing", message: `Semantic search is on; ${counts.stale === 1 ? "1 description waits" : `${counts.stale} descriptions wait`} to be embedded (a worker does it in the background, or run artdesc embed --missing).` };
   }
   return { ...base, command: null, message: `Semantic search is on: ${counts.embedded} descriptions embedded with ${config.EMBED_MODEL_ID}.` };
 }

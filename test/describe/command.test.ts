@@ -30,7 +30,7 @@ describe("artdesc describe", () => {
       { out: (l) => out.push(l), err: (l) => err.push(l) },
     );
     expect(failures).toBe(1);
-    expect(err.join("\n")).toContain(`${bad}: Cannot use image ${bad}`);
+    expect(err).toEqual([expect.stringMatching(new RegExp(`^Cannot use image ${bad.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: `))]);
     const objs = out.map((l) => JSON.parse(l) as Record<string, any>);
     expect(objs.map((o) => o.file)).toEqual([good, good]);
     expect(objs[0]).toMatchObject({ params: { numBeams: 2, maxNewTokens: 16 }, model: { modelId: "artdesc/synth-tiny" } });
