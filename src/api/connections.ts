@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Logger } from "../log.js";
-import type { TrustedProxies } from "./client-address.js";
+import { clientKey, type TrustedProxies } from "./client-address.js";
 
 /**
  * What one connection and one client address may hold of an API process.
@@ -52,7 +52,7 @@ export function oneRequestAtATime(handle: Handler, onTooMany: (socket: Socket) =
 }
 
 /**
- * Closes each new connection from an address that already holds `max` open ones in this process (0:
+ * Closes each new connection from a client (an address; IPv6 by its /64) that already holds `max` open ones in this process (0:
  * no limit), so one client cannot take every file descriptor (idle connections) or hold memory with
  * half-sent bodies on thousands of them. Addresses of TRUSTED_PROXIES are not limited: a reverse
  * proxy carries many clients. A refused address is logged at most once a minute, with how many of
@@ -64,8 +64,9 @@ export function limitConnectionsPerClient(server: Server, max: number, proxies: 
   /** Per refused address: when it was last logged, and how many were refused since. */
   const refused = new Map<string, { at: number; since: number }>();
   server.on("connection", (socket: Socket) => {
-    const address = socket.remoteAddress;
-    if (!address || proxies.has(address)) return;
+    if (!socket.remoteAddress || proxies.has(socket.remoteAddress)) return;
+    // Counted as the other per-client limits count: IPv6 by its /64, IPv4-mapped IPv6 as IPv4.
+    const address = clientKey(socket.remoteAddress);
     const n = open.get(address) ?? 0;
     if (n >= max) {
       socket.destroy();
