@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { AuthThrottle, authThrottleLimits } from "./api/auth-throttle.js";
-import { clientOf, trustedProxies } from "./api/client-address.js";
-import { limitConnectionsPerClient, MAX_PIPELINED, oneRequestAtATime } from "./api/connections.js";
+import { clientKey, clientOf, trustedProxies } from "./api/client-address.js";
+import { limitConnectionsPerClient, MAX_PIPELINED, oneRequestAtATime, PerClientLogLimit } from "./api/connections.js";
 import { healthRoutes } from "./api/health.js";
 import { imageRoute } from "./api/images.js";
 import { refusedConnection } from "./api/refused-body.js";
@@ -103,9 +103,15 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
   let handling = 0;
   const drained = new Set<() => void>();
   const { maxHeaderSize, requestTimeout, headersTimeout, keepAliveTimeout, connectionsCheckingInterval } = SERVER_LIMITS;
+  const pipelining = new PerClientLogLimit();
   const inTurn = oneRequestAtATime(
     (req, res) => handle(req, res),
-    (socket) => log.warn({ client: socket.remoteAddress, event: "pipelining" }, `a connection closed: it sent more than ${MAX_PIPELINED} requests ahead of their answers`),
+    (socket) => {
+      const client = clientKey(socket.remoteAddress);
+      pipelining.note(client, (since) =>
+        log.warn({ client, closedSinceLastLine: since, event: "pipelining" }, `a connection closed: it sent more than ${MAX_PIPELINED} requests ahead of their answers`),
+      );
+    },
   );
   const server = createServer({ maxHeaderSize, requestTimeout, headersTimeout, keepAliveTimeout, connectionsCheckingInterval }, async (req, res) => {
     handling++;

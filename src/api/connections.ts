@@ -52,41 +52,61 @@ export function oneRequestAtATime(handle: Handler, onTooMany: (socket: Socket) =
 }
 
 /**
- * Closes each new connection from a client (an address; IPv6 by its /64) that already holds `max` open ones in this process (0:
- * no limit), so one client cannot take every file descriptor (idle connections) or hold memory with
- * half-sent bodies on thousands of them. Addresses of TRUSTED_PROXIES are not limited: a reverse
- * proxy carries many clients. A refused address is logged at most once a minute, with how many of
- * its connections were refused since its last line.
+ * Log lines about one client at most once a minute: `note(client, write)` calls `write` with how
+ * many notes of that client came since its last line (0 for its first), or only counts this one. An
+ * attacker repeating what is logged would otherwise write the log as fast as it sends. Bounded: past
+ * `maxClients` the client logged longest ago is forgotten.
+ */
+export class PerClientLogLimit {
+  readonly #last = new Map<string, { at: number; since: number }>();
+  constructor(
+    private readonly everyMs = 60_000,
+    private readonly maxClients = 10_000,
+    private readonly now = () => Date.now(),
+  ) {}
+
+  note(client: string, write: (sinceLastLine: number) => void): void {
+    const at = this.now();
+    const last = this.#last.get(client);
+    if (last && at - last.at < this.everyMs) {
+      last.since++;
+      return;
+    }
+    write(last?.since ?? 0);
+    this.#last.delete(client);
+    if (this.#last.size >= this.maxClients) this.#last.delete(this.#last.keys().next().value!);
+    this.#last.set(client, { at, since: 0 });
+  }
+}
+
+/**
+ * Closes each new connection from a client (an address; IPv6 by its /64) that already holds `max`
+ * open ones in this process (0: no limit), so one client cannot take every file descriptor (idle
+ * connections) or hold memory with half-sent bodies on thousands of them. Addresses of
+ * TRUSTED_PROXIES are not limited: a reverse proxy carries many clients. Refusals are logged at
+ * most once a minute per client, with how many came since its last line.
  */
 export function limitConnectionsPerClient(server: Server, max: number, proxies: TrustedProxies, log: Logger): void {
   if (max <= 0) return;
   const open = new Map<string, number>();
-  /** Per refused address: when it was last logged, and how many were refused since. */
-  const refused = new Map<string, { at: number; since: number }>();
+  const logged = new PerClientLogLimit();
   server.on("connection", (socket: Socket) => {
     if (!socket.remoteAddress || proxies.has(socket.remoteAddress)) return;
     // Counted as the other per-client limits count: IPv6 by its /64, IPv4-mapped IPv6 as IPv4.
-    const address = clientKey(socket.remoteAddress);
-    const n = open.get(address) ?? 0;
+    const client = clientKey(socket.remoteAddress);
+    const n = open.get(client) ?? 0;
     if (n >= max) {
       socket.destroy();
-      const now = Date.now();
-      const r = refused.get(address);
-      if (r && now - r.at < 60_000) r.since++;
-      else {
-        log.warn({ client: address, open: n, refusedSinceLastLine: r?.since ?? 0, event: "connection-limit" }, "a connection refused: the client holds HTTP_MAX_CONNECTIONS_PER_CLIENT open ones");
-        // Bounded: the address logged longest ago is forgotten first.
-        refused.delete(address);
-        if (refused.size >= 10_000) refused.delete(refused.keys().next().value!);
-        refused.set(address, { at: now, since: 0 });
-      }
+      logged.note(client, (since) =>
+        log.warn({ client, open: n, refusedSinceLastLine: since, event: "connection-limit" }, "a connection refused: the client holds HTTP_MAX_CONNECTIONS_PER_CLIENT open ones"),
+      );
       return;
     }
-    open.set(address, n + 1);
+    open.set(client, n + 1);
     socket.once("close", () => {
-      const left = (open.get(address) ?? 1) - 1;
-      if (left > 0) open.set(address, left);
-      else open.delete(address);
+      const left = (open.get(client) ?? 1) - 1;
+      if (left > 0) open.set(client, left);
+      else open.delete(client);
     });
   });
 }
