@@ -163,6 +163,8 @@ const schema = z.object({
    * closed as they come. TRUSTED_PROXIES' addresses are not limited.
    */
   HTTP_MAX_CONNECTIONS_PER_CLIENT: int(0, 1_000_000).default(256),
+  /** Bytes of request bodies an API process holds while reading them, all requests together; past it a body gets 503. */
+  HTTP_BODY_BYTES_IN_FLIGHT: int(1_000_000, 100_000_000_000).default(64 * 1024 * 1024),
   CORS_ORIGINS: corsOrigins.default([]),
   /** Subscription streams (jobUpdated) one client address may hold open at once in one API process. */
   GRAPHQL_MAX_SUBSCRIPTIONS_PER_CLIENT: int(1, 10_000).default(20),

@@ -113,7 +113,9 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
       );
     },
   );
+  const budget = new BodyBudget(deps.config.HTTP_BODY_BYTES_IN_FLIGHT);
   const server = createServer({ maxHeaderSize, requestTimeout, headersTimeout, keepAliveTimeout, connectionsCheckingInterval }, async (req, res) => {
+    bodyBudgets.set(req, budget);
     handling++;
     try {
       await inTurn(req, res);
@@ -171,9 +173,25 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
 }
 
 /**
+ * Bytes of request bodies an app holds while reading them, all requests together, at most. Each body
+ * has its own limit; this one bounds thousands of half-sent bodies at once (6,000 connections from
+ * many addresses, each holding 256 KB of a form it never finished, took 1.5 GB). A body whose
+ * chunk would pass it while others hold some is refused with 503 and Retry-After; a body alone is
+ * never refused by it, however large its own limit.
+ */
+export class BodyBudget {
+  held = 0;
+  constructor(readonly limit: number) {}
+}
+
+/** Each request's app's budget (set as the request arrives), for readBody wherever it is called. */
+const bodyBudgets = new WeakMap<IncomingMessage, BodyBudget>();
+
+/**
  * The body, at most `max` bytes: a larger Content-Length is refused before any byte is read, a
  * streamed (chunked) body as soon as it passes the limit. A compressed body is refused: its size
- * says nothing about what it expands to.
+ * says nothing about what it expands to. While it is read, its bytes count against its app's
+ * BodyBudget.
  */
 export async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   const encoding = req.headers["content-encoding"];
@@ -183,11 +201,16 @@ export async function readBody(req: IncomingMessage, max: number): Promise<Buffe
   const tooLarge = () => new RequestRefusedError(413, "BODY_TOO_LARGE", `The request body is larger than ${max} bytes (GRAPHQL_MAX_BODY_BYTES)`);
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > max) throw tooLarge();
+  const budget = bodyBudgets.get(req);
+  const busy = () =>
+    new RequestRefusedError(503, "SERVER_BUSY", "The server is reading too many request bodies at once (HTTP_BODY_BYTES_IN_FLIGHT); try again shortly", { "retry-after": "1" });
   return new Promise((resolvePromise, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const stop = (err?: Error) => {
-      req.off("data", onData).off("end", onEnd).off("error", onError).off("aborted", onAborted);
+      req.off("data", onData).off("end", onEnd).off("error", onError).off("aborted", onAborted).off("close", onAborted);
+      if (budget) budget.held -= size;
+      size = 0;
       if (err) {
         // Read no more; the socket stays open for the answer, which closes it.
         req.pause();
@@ -195,9 +218,11 @@ export async function readBody(req: IncomingMessage, max: number): Promise<Buffe
       }
     };
     const onData = (chunk: Buffer) => {
+      if (size + chunk.length > max) return stop(tooLarge());
+      if (budget && budget.held + chunk.length > budget.limit && budget.held > size) return stop(busy());
       size += chunk.length;
-      if (size > max) stop(tooLarge());
-      else chunks.push(chunk);
+      if (budget) budget.held += chunk.length;
+      chunks.push(chunk);
     };
     const onEnd = () => {
       stop();
@@ -205,7 +230,8 @@ export async function readBody(req: IncomingMessage, max: number): Promise<Buffe
     };
     const onAborted = () => stop(new ClientAbortError());
     const onError = () => stop(new ClientAbortError());
-    req.on("data", onData).on("end", onEnd).on("error", onError).on("aborted", onAborted);
+    // "close" too: whatever ends the request early (a timeout, a reset) gives its bytes back.
+    req.on("data", onData).on("end", onEnd).on("error", onError).on("aborted", onAborted).on("close", onAborted);
   });
 }
 

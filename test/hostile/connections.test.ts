@@ -15,7 +15,8 @@ import { capturingLogger } from "../support/log.js";
  * open connections gets no more; a client that sends nothing is cut soon after headersTimeout.
  */
 const MAX_PER_CLIENT = 4;
-const config = loadConfig({ HTTP_MAX_CONNECTIONS_PER_CLIENT: String(MAX_PER_CLIENT) });
+const BODY_BYTES = 1_000_000;
+const config = loadConfig({ HTTP_MAX_CONNECTIONS_PER_CLIENT: String(MAX_PER_CLIENT), HTTP_BODY_BYTES_IN_FLIGHT: String(BODY_BYTES) });
 const { lines, log } = capturingLogger("warn");
 let t: TestDb;
 let port = 0;
@@ -161,6 +162,41 @@ describe("connections per client address", () => {
     const refused = lines.slice(before).filter((l) => l.event === "connection-limit");
     expect(refused).toHaveLength(1);
     expect(refused[0]).toMatchObject({ client: "127.0.0.1", open: MAX_PER_CLIENT, level: 40 });
+  });
+});
+
+describe("bodies being read, all together", () => {
+  /** From its own address (127.0.0.N), a POST /graphql that declares 99,000 bytes, sends 98,000 and waits. */
+  async function halfSent(n: number): Promise<{ socket: Socket; answer: Promise<{ text: string; closed: boolean }> }> {
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = connect({ port, host: "127.0.0.1", localAddress: `127.0.0.${n}` }, () => resolve(s));
+      s.once("error", reject);
+    });
+    const answer = readAll(socket, 1_500);
+    socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99000\r\n\r\n`);
+    socket.write("x".repeat(98_000));
+    return { socket, answer };
+  }
+
+  it("hold at most HTTP_BODY_BYTES_IN_FLIGHT: past it a body gets 503 with Retry-After, and what a closed one held is given back", async () => {
+    const budgetHolds = Math.floor(BODY_BYTES / 98_000);
+    for (let round = 0; round < 2; round++) {
+      const sent = await Promise.all(Array.from({ length: budgetHolds + 4 }, (_, k) => halfSent(10 + k)));
+      const answers = await Promise.all(sent.map((b) => b.answer));
+      const busy = answers.filter((a) => a.text.startsWith("HTTP/1.1 503"));
+      // Every body past the budget is refused; those within it wait for their last 1,000 bytes.
+      expect(busy.length, `round ${round}`).toBeGreaterThanOrEqual(4);
+      expect(answers.filter((a) => a.text === "" && !a.closed).length, `round ${round}`).toBeGreaterThanOrEqual(budgetHolds - 1);
+      for (const a of busy) {
+        expect(a.text.toLowerCase()).toContain("retry-after: 1");
+        expect(a.text).toContain('"code":"SERVER_BUSY"');
+      }
+      for (const b of sent) b.socket.destroy();
+      await sleep(100);
+    }
+    // Nothing is still counted: a whole body goes through.
+    const r = await fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ __typename }", variables: { pad: "x".repeat(90_000) } }) });
+    expect(r.status).toBe(200);
   });
 });
 
