@@ -124,7 +124,8 @@ program
     // A one-off batch job: it leaves the CPU to an API or worker running on the same machine.
     const [{ runAtBackgroundPriority }, { syncCommand }] = await Promise.all([import("./sync/sync.js"), import("./sync/command.js")]);
     runAtBackgroundPriority();
-    const rt = await openRuntime().catch(exitOnConfigError);
+    // Its log goes to stderr with the progress: stdout holds the summary alone.
+    const rt = await openRuntime(process.env, "stderr").catch(exitOnConfigError);
     const status = await syncCommand(rt, { creators, full: opts.full }).catch(exitOnSyncConfigError);
     await closeDb(rt.db);
     process.exit(status);

@@ -10,9 +10,10 @@ export interface Runtime {
   log: Logger;
 }
 
-export async function openRuntime(env: NodeJS.ProcessEnv = process.env): Promise<Runtime> {
+/** `logTo`: where the JSON log goes (stderr for a one-off command that answers on stdout). */
+export async function openRuntime(env: NodeJS.ProcessEnv = process.env, logTo: "stdout" | "stderr" = "stdout"): Promise<Runtime> {
   const config = loadConfig(env);
-  const log = createLogger(config.LOG_LEVEL);
+  const log = createLogger(config.LOG_LEVEL, "artdesc", logTo);
   const { db, applied } = await openDatabase(config.DATABASE_URL, {
     onWriteFailure: (err, what) => log.error({ err, what }, "database write failed"),
     poolSize: config.DATABASE_POOL_SIZE,

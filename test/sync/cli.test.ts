@@ -69,12 +69,15 @@ describe("artdesc sync", () => {
   });
 
   it("runs once with plain progress lines off a terminal and a summary, exit 0", async () => {
-    const { done } = cli(["sync", "--creator", "Q5432"], { ...world.env, DATABASE_URL: await testDatabaseUrl(dir, "once"), IMAGE_DIR: `${dir}/once-images` });
+    const { done } = cli(["sync", "--creator", "Q5432"], { ...world.env, DATABASE_URL: await testDatabaseUrl(dir, "once"), IMAGE_DIR: `${dir}/once-images`, LOG_LEVEL: "info" });
     const r = await done;
     expect(r.stderr).toMatch(/^details\s+works 0\/12\s+images 0\/0$/m);
     expect(r.stderr).toMatch(/^done\s+works 12\/12\s+images 12\/12$/m);
     expect(r.stderr).not.toContain("\r");
-    expect(r.stdout).toMatch(/sync run 1: SUCCEEDED \(full\)\n\s+works:\s+12 seen, 12 new/);
+    expect(r.stdout).toMatch(/^sync run 1: SUCCEEDED \(full\)\n\s+works:\s+12 seen, 12 new/);
+    // The JSON log (the run's line among them) goes to stderr with the progress: stdout is the summary alone.
+    expect(r.stdout).not.toContain("{");
+    expect(r.stderr).toMatch(/^\{.*"event":"sync".*"msg":"sync succeeded"/m);
     expect(r.code).toBe(0);
   });
 
