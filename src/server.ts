@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { AuthThrottle, authThrottleLimits } from "./api/auth-throttle.js";
 import { clientKey, clientOf, trustedProxies } from "./api/client-address.js";
-import { limitConnectionsPerClient, MAX_PIPELINED, oneRequestAtATime, PerClientLogLimit } from "./api/connections.js";
+import { limitConnectionsPerClient, MAX_PIPELINED, oneRequestAtATime } from "./api/connections.js";
 import { healthRoutes } from "./api/health.js";
 import { imageRoute } from "./api/images.js";
 import { refusedConnection } from "./api/refused-body.js";
@@ -9,6 +9,7 @@ import type { AppDeps, Yoga } from "./graphql/yoga.js";
 import { graphiqlAssetRoute } from "./graphql/graphiql.js";
 import { createGraphqlApp, isAuthorized } from "./graphql/yoga.js";
 import { createLogger, type Logger } from "./log.js";
+import { RateLimitedLog } from "./ops/rate-limited-log.js";
 import { workbenchRoute } from "./web/index.js";
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean> | boolean;
@@ -103,14 +104,13 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
   let handling = 0;
   const drained = new Set<() => void>();
   const { maxHeaderSize, requestTimeout, headersTimeout, keepAliveTimeout, connectionsCheckingInterval } = SERVER_LIMITS;
-  const pipelining = new PerClientLogLimit();
+  // Once a minute per client: a client repeating it must not write the log as fast as it sends.
+  const warnings = new RateLimitedLog(log);
   const inTurn = oneRequestAtATime(
     (req, res) => handle(req, res),
     (socket) => {
       const client = clientKey(socket.remoteAddress);
-      pipelining.note(client, (since) =>
-        log.warn({ client, closedSinceLastLine: since, event: "pipelining" }, `a connection closed: it sent more than ${MAX_PIPELINED} requests ahead of their answers`),
-      );
+      warnings.warn(`pipelining ${client}`, { client, event: "pipelining" }, `a connection closed: it sent more than ${MAX_PIPELINED} requests ahead of their answers`);
     },
   );
   const budget = new BodyBudget(deps.config.HTTP_BODY_BYTES_IN_FLIGHT);

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Logger } from "../log.js";
+import { RateLimitedLog } from "../ops/rate-limited-log.js";
 import { clientKey, type TrustedProxies } from "./client-address.js";
 
 /**
@@ -52,44 +53,16 @@ export function oneRequestAtATime(handle: Handler, onTooMany: (socket: Socket) =
 }
 
 /**
- * Log lines about one client at most once a minute: `note(client, write)` calls `write` with how
- * many notes of that client came since its last line (0 for its first), or only counts this one. An
- * attacker repeating what is logged would otherwise write the log as fast as it sends. Bounded: past
- * `maxClients` the client logged longest ago is forgotten.
- */
-export class PerClientLogLimit {
-  readonly #last = new Map<string, { at: number; since: number }>();
-  constructor(
-    private readonly everyMs = 60_000,
-    private readonly maxClients = 10_000,
-    private readonly now = () => Date.now(),
-  ) {}
-
-  note(client: string, write: (sinceLastLine: number) => void): void {
-    const at = this.now();
-    const last = this.#last.get(client);
-    if (last && at - last.at < this.everyMs) {
-      last.since++;
-      return;
-    }
-    write(last?.since ?? 0);
-    this.#last.delete(client);
-    if (this.#last.size >= this.maxClients) this.#last.delete(this.#last.keys().next().value!);
-    this.#last.set(client, { at, since: 0 });
-  }
-}
-
-/**
  * Closes each new connection from a client (an address; IPv6 by its /64) that already holds `max`
  * open ones in this process (0: no limit), so one client cannot take every file descriptor (idle
  * connections) or hold memory with half-sent bodies on thousands of them. Addresses of
  * TRUSTED_PROXIES are not limited: a reverse proxy carries many clients. Refusals are logged at
- * most once a minute per client, with how many came since its last line.
+ * most once a minute per client (`repeated`: how many were held back since its last line).
  */
 export function limitConnectionsPerClient(server: Server, max: number, proxies: TrustedProxies, log: Logger): void {
   if (max <= 0) return;
   const open = new Map<string, number>();
-  const logged = new PerClientLogLimit();
+  const warnings = new RateLimitedLog(log);
   server.on("connection", (socket: Socket) => {
     if (!socket.remoteAddress || proxies.has(socket.remoteAddress)) return;
     // Counted as the other per-client limits count: IPv6 by its /64, IPv4-mapped IPv6 as IPv4.
@@ -97,9 +70,7 @@ export function limitConnectionsPerClient(server: Server, max: number, proxies: 
     const n = open.get(client) ?? 0;
     if (n >= max) {
       socket.destroy();
-      logged.note(client, (since) =>
-        log.warn({ client, open: n, refusedSinceLastLine: since, event: "connection-limit" }, "a connection refused: the client holds HTTP_MAX_CONNECTIONS_PER_CLIENT open ones"),
-      );
+      warnings.warn(`connection-limit ${client}`, { client, open: n, event: "connection-limit" }, "a connection refused: the client holds HTTP_MAX_CONNECTIONS_PER_CLIENT open ones");
       return;
     }
     open.set(client, n + 1);

@@ -5,9 +5,10 @@ export const REPEATED_WARNING_EVERY_MS = 60_000;
 
 /**
  * Warnings that a client can repeat at will (a probe every second against a broken database, a
- * flood of refused requests): each kind (`key`, a fixed word chosen in the code, so the set stays
- * small) is logged at most once per `everyMs`; the ones held back in between are counted, and the
- * next line carries that count as `repeated`.
+ * flood of refused requests): each kind (`key`) is logged at most once per `everyMs`; the ones held
+ * back in between are counted, and the next line carries that count as `repeated`. A key may name
+ * a client (a kind per client address): past `maxKeys` keys, the one logged longest ago is
+ * forgotten, so the set stays bounded whoever sends.
  */
 export class RateLimitedLog {
   readonly #last = new Map<string, { at: number; repeated: number }>();
@@ -16,6 +17,7 @@ export class RateLimitedLog {
     private readonly log: Logger,
     private readonly everyMs = REPEATED_WARNING_EVERY_MS,
     private readonly now: () => number = () => performance.now(),
+    private readonly maxKeys = 10_000,
   ) {}
 
   /** Logs at warn level unless this key was logged less than `everyMs` ago; true when it was logged. */
@@ -27,6 +29,9 @@ export class RateLimitedLog {
       return false;
     }
     this.log.warn({ ...fields, ...(last?.repeated ? { repeated: last.repeated } : {}) }, message);
+    // Kept in the order logged: the first key is the one logged longest ago.
+    this.#last.delete(key);
+    if (this.#last.size >= this.maxKeys) this.#last.delete(this.#last.keys().next().value!);
     this.#last.set(key, { at: now, repeated: 0 });
     return true;
   }

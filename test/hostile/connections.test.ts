@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { connect, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MAX_PIPELINED, PerClientLogLimit } from "../../src/api/connections.js";
+import { MAX_PIPELINED } from "../../src/api/connections.js";
 import { loadConfig } from "../../src/config.js";
 import { createHttpApp, SERVER_LIMITS } from "../../src/server.js";
 import { createTestDb, type TestDb } from "../support/db.js";
@@ -114,32 +114,12 @@ describe("pipelined requests", () => {
       again.write(pipelined(400, 200));
       expect((await readAll(again, 3_000)).closed).toBe(true);
     }
-    expect(lines.slice(before).filter((l) => l.event === "pipelining")).toEqual([expect.objectContaining({ client: "127.0.0.1", closedSinceLastLine: 0 })]);
+    const pipelining = lines.slice(before).filter((l) => l.event === "pipelining");
+    expect(pipelining).toEqual([expect.objectContaining({ client: "127.0.0.1", level: 40 })]);
+    // Its first line: nothing held back before it.
+    expect(pipelining[0]).not.toHaveProperty("repeated");
     // The server answers others as before.
     expect((await fetch(`${base}/health`)).status).toBe(200);
-  });
-});
-
-describe("per-client log lines", () => {
-  it("are written once a minute per client, the next with how many came since", () => {
-    let now = 0;
-    const limit = new PerClientLogLimit(60_000, 2, () => now);
-    const written: string[] = [];
-    const note = (client: string) => limit.note(client, (since) => written.push(`${client} ${since}`));
-    note("a");
-    note("a");
-    note("b");
-    now = 59_999;
-    note("a");
-    now = 60_000;
-    note("a");
-    note("b");
-    // Past two clients, the one logged longest ago ("a") is forgotten: its next note is a first line again.
-    note("c");
-    now = 60_001;
-    note("b");
-    note("a");
-    expect(written).toEqual(["a 0", "b 0", "a 2", "b 0", "c 0", "a 0"]);
   });
 });
 

@@ -2,7 +2,6 @@ import { expect, it } from "vitest";
 import { RateLimitedLog } from "../../src/ops/rate-limited-log.js";
 import { capturingLogger } from "../support/log.js";
 
-
 it("logs each kind at most once per interval and counts what it held back", async () => {
   const { lines, log } = capturingLogger();
   let now = 0;
@@ -17,5 +16,34 @@ it("logs each kind at most once per interval and counts what it held back", asyn
     [40, "cannot read", undefined],
     [40, "cannot write", undefined],
     [40, "cannot read", 59],
+  ]);
+});
+
+it("keys per client stay bounded: past maxKeys the key logged longest ago is forgotten, its next line a first one", async () => {
+  const { lines, log } = capturingLogger();
+  let now = 0;
+  const limited = new RateLimitedLog(log, 60_000, () => now, 2);
+  const warn = (client: string) => limited.warn(`pipelining ${client}`, { client }, "closed");
+  warn("a");
+  warn("a");
+  warn("b");
+  now = 59_999;
+  warn("a");
+  now = 60_000;
+  warn("a");
+  warn("b");
+  // Past two keys, the one logged longest ago ("a") is forgotten: its next warning is a first line again.
+  warn("c");
+  now = 60_001;
+  warn("b");
+  warn("a");
+  await new Promise((r) => setImmediate(r));
+  expect(lines.map((l) => [l.client, l.repeated])).toEqual([
+    ["a", undefined],
+    ["b", undefined],
+    ["a", 2],
+    ["b", undefined],
+    ["c", undefined],
+    ["a", undefined],
   ]);
 });
