@@ -276,7 +276,7 @@ const SECRET_KEYS: ReadonlySet<string> = new Set(["API_TOKEN", "SESSION_SECRET"]
  * A value as a configuration error shows it (errors go to logs): quoted, a secret replaced by its
  * length, and a URL's password by ***.
  */
-export function shownValue(key: string, value: string): string {
+function shownValue(key: string, value: string): string {
   if (SECRET_KEYS.has(key)) return `<secret, ${value.length} characters>`;
   return JSON.stringify(key === "DATABASE_URL" ? redactPassword(value) : value);
 }

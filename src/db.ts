@@ -176,7 +176,6 @@ function postgresOpenFailure(databaseUrl: string, err: unknown): ConfigError | n
   return new ConfigError([`DATABASE_URL=${JSON.stringify(redactPassword(databaseUrl))}: cannot open the PostgreSQL database (${code}: ${(err as Error).message})`]);
 }
 
-
 /** File-system and SQLite codes that mean "this path cannot hold our database". */
 const UNOPENABLE = /^(EACCES|EPERM|ENOTDIR|EISDIR|EROFS|ELOOP|ENAMETOOLONG|SQLITE_CANTOPEN|SQLITE_NOTADB|SQLITE_READONLY|SQLITE_PERM|SQLITE_AUTH)/;
 

@@ -22,17 +22,17 @@ export interface CommandIO {
   err: (line: string) => void;
 }
 
-/**
- * `artdesc describe <image-file>...`: describes local files with the configured model, `batch`
- * images per decode. Prints the text (or one JSON object per image with --json). A file that
- * cannot be described is reported and the others go on; returns the number of failures.
- */
 /** One file's failure as printed: its message, led by the file's name unless the message names it already. */
 const fileFailure = (file: string, err: unknown): string => {
   const message = err instanceof Error ? err.message : String(err);
   return message.includes(file) ? message : `${file}: ${message}`;
 };
 
+/**
+ * `artdesc describe <image-file>...`: describes local files with the configured model, `batch`
+ * images per decode. Prints the text (or one JSON object per image with --json). A file that
+ * cannot be described is reported and the others go on; returns the number of failures.
+ */
 export async function describeFiles(config: Config, files: string[], opts: DescribeCommandOptions, io: CommandIO): Promise<number> {
   const defaults = paramsFromConfig(config);
   const params = resolveParams(checkRequested(opts.params ?? {}, defaults), defaults);

@@ -310,9 +310,9 @@ export function fuseOrder(text: readonly number[], meaning: readonly number[], k
  * default floor, 0, drops only works orthogonal or opposite to the query; every work, for a query
  * the model reads nothing of (a zero vector).
  */
-export function meaningHits<T extends { similarity: number }>(nearest: readonly T[], minSimilarity: number): T[] {
+export function meaningHits<T extends { similarity: number }>(nearest: readonly T[], minSimilarity: number): readonly T[] {
   const end = nearest.findIndex((n) => !(n.similarity > minSimilarity));
-  return end < 0 ? [...nearest] : nearest.slice(0, end);
+  return end < 0 ? nearest : nearest.slice(0, end);
 }
 
 /** fuseOrder on rows: the text ranking's rows carry their score, kept in the fused rows. */
