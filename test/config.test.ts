@@ -80,6 +80,22 @@ describe("loadConfig", () => {
     expect(message).toMatch(/GRAPHQL_MAX_DEPTH="0": must be between \d+ and \d+/);
   });
 
+  it("refuses bad values of the connection, body and similarity limits, naming each; empty means the default", () => {
+    const bad: [string, string, RegExp][] = [
+      ["HTTP_MAX_CONNECTIONS_PER_CLIENT", "many", /must be a number/],
+      ["HTTP_MAX_CONNECTIONS_PER_CLIENT", "-1", /must be between 0 and 1000000/],
+      ["HTTP_MAX_CONNECTIONS_PER_CLIENT", "2.5", /must be a whole number/],
+      ["HTTP_BODY_BYTES_IN_FLIGHT", "999", /must be between 1000000 and 100000000000/],
+      ["HTTP_BODY_BYTES_IN_FLIGHT", "1e300", /must be between/],
+      ["SEARCH_SEMANTIC_MIN_SIMILARITY", "1", /must be between -1 and 0.999/],
+      ["SEARCH_SEMANTIC_MIN_SIMILARITY", "NaN", /must be a number/],
+    ];
+    for (const [key, value, why] of bad) expect(() => loadConfig({ [key]: value }), `${key}=${value}`).toThrow(new RegExp(`${key}="${value.replace(/[.+]/g, "\\$&")}": ${why.source}`));
+    const defaults = loadConfig({ HTTP_MAX_CONNECTIONS_PER_CLIENT: "", HTTP_BODY_BYTES_IN_FLIGHT: "", SEARCH_SEMANTIC_MIN_SIMILARITY: "" });
+    expect([defaults.HTTP_MAX_CONNECTIONS_PER_CLIENT, defaults.HTTP_BODY_BYTES_IN_FLIGHT, defaults.SEARCH_SEMANTIC_MIN_SIMILARITY]).toEqual([256, 64 * 1024 * 1024, 0]);
+    expect(loadConfig({ HTTP_MAX_CONNECTIONS_PER_CLIENT: "0", SEARCH_SEMANTIC_MIN_SIMILARITY: "-0.5" })).toMatchObject({ HTTP_MAX_CONNECTIONS_PER_CLIENT: 0, SEARCH_SEMANTIC_MIN_SIMILARITY: -0.5 });
+  });
+
   it("refuses a heartbeat that would look stale between two beats", () => {
     expect(() => loadConfig({ HEARTBEAT_INTERVAL_S: "10", HEARTBEAT_STALE_S: "15" })).toThrow(/HEARTBEAT_STALE_S=15: must be at least twice HEARTBEAT_INTERVAL_S \(10\)/);
     expect(loadConfig({ HEARTBEAT_INTERVAL_S: "10", HEARTBEAT_STALE_S: "20" }).HEARTBEAT_STALE_S).toBe(20);
