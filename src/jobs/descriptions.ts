@@ -4,6 +4,9 @@ import { encodeModelFiles } from "../generation/reproduction.js";
 import type { Description, Job } from "../generated/prisma/client.js";
 import { earlyStoppingText } from "../generation/params.js";
 import { describableImage, madeFromCurrentFile } from "./queue.js";
+import { checkCurrent } from "./conflict.js";
+
+export { DescriptionConflictError } from "./conflict.js";
 import type { Logger } from "../log.js";
 import { assessForWrite, NO_QUALITY, type QualitySettings, type StoredQualityColumns } from "../quality/store.js";
 import { replaceableDescription, SETTLED_BY_PERSON } from "../review/verdict.js";
@@ -141,24 +144,6 @@ export function reproductionColumns(out: DescribeOutput) {
   };
 }
 
-/**
- * The artwork's current description is no longer the one a person edited (`replaces`): another
- * text became current meanwhile. Nothing was saved.
- */
-export class DescriptionConflictError extends Error {
-  override name = "DescriptionConflictError";
-  constructor(
-    readonly artworkId: number,
-    /** The description the person edited; null: the work had none. */
-    readonly expected: number | null,
-    readonly actual: number | null,
-  ) {
-    super(
-      `The work's current description changed while it was being edited: it is now ${actual == null ? "none" : `description ${actual}`}, not ${expected == null ? "none" : expected}. ` +
-        "Nothing was saved; look at the new text and edit again.",
-    );
-  }
-}
 
 /**
  * A person's text becomes the current description (and joins the history). `replaces`: the current
@@ -178,9 +163,8 @@ export async function setHumanDescription(
     : NO_QUALITY;
   return writeTransaction(db, async (tx) => {
     if (o.replaces != null) {
-      const expected = o.replaces === "none" ? null : o.replaces;
       const current = await tx.artwork.findUnique({ where: { id: artworkId }, select: { currentDescriptionId: true } });
-      if (current && current.currentDescriptionId !== expected) throw new DescriptionConflictError(artworkId, expected, current.currentDescriptionId);
+      if (current) checkCurrent(artworkId, current.currentDescriptionId, o.replaces, "edit");
     }
     const description = await tx.description.create({
       data: {

@@ -17,6 +17,7 @@ import {
 } from "../generation/params.js";
 import { acquireLease, deadHolders, leaseHolderVerdict, processColumns, releaseLease, releaseLeaseQuery, renewLease } from "./lease.js";
 import { thisProcess } from "./process-identity.js";
+import { checkCurrent } from "./conflict.js";
 import type { Logger } from "../log.js";
 import { flagFailedFallbacks, flagMissedFallbacks } from "../review/failed-fallback.js";
 import { keepsCurrent } from "../review/verdict.js";
@@ -90,6 +91,13 @@ export interface EnqueueRequest {
   force?: boolean;
   reason?: string | null;
   requestedBy?: string | null;
+  /**
+   * The current description the caller saw (a Description id, or "none" when the work had none):
+   * when another text became current meanwhile, DescriptionConflictError and nothing is queued. With
+   * force this is the text the caller means to replace, so a person's text saved since is not
+   * replaced unseen. Null or absent: no check.
+   */
+  replaces?: number | "none" | null;
 }
 
 /**
@@ -121,8 +129,10 @@ export async function enqueueDescribeIn(
   const priority = req.priority ?? PRIORITY.request;
   const dedupeKey = `${DESCRIBE}:${req.artworkId}:${req.imageId ?? "-"}:${force ? "force" : "keep"}:${params}`;
   const statuses: JobStatus[] = req.reuseRunning ? ["QUEUED", "RUNNING"] : ["QUEUED"];
+  const current = force || req.replaces != null ? await tx.artwork.findUnique({ where: { id: req.artworkId }, select: { currentDescriptionId: true } }) : null;
+  if (current && req.replaces != null) checkCurrent(req.artworkId, current.currentDescriptionId, req.replaces, "regenerate");
   // A forced request may replace the text the work shows as it is asked for, and no later one.
-  const forceOverId = force ? ((await tx.artwork.findUnique({ where: { id: req.artworkId }, select: { currentDescriptionId: true } }))?.currentDescriptionId ?? null) : null;
+  const forceOverId = force ? (current?.currentDescriptionId ?? null) : null;
   const existing = await tx.job.findFirst({ where: { dedupeKey, status: { in: statuses } }, orderBy: { id: "asc" } });
   if (existing) {
     const raise = existing.status === "QUEUED" && existing.priority < priority;

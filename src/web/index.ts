@@ -43,6 +43,7 @@ import {
   firstRunNotices,
   formatInception,
   jobView,
+  workerModelProblem,
   type LocalFacts,
   licenceOf,
   readCollectionRequest,
@@ -78,7 +79,7 @@ const QID = /^Q[1-9][0-9]{0,11}$/;
 /** Fixed texts shown after a form's redirect (?done=...): a URL can pick one, never write one. */
 const DONE: Record<string, string> = {
   saved: "Saved: your text is the current description.",
-  queued: "Queued: the new description appears here when the job ends.",
+  queued: "Queued: the job's progress shows under the current description.",
   cancelled: "The job was cancelled.",
   "signed-in": "Signed in.",
   "signed-out": "Signed out.",
@@ -318,7 +319,9 @@ async function artworkPage(r: Request, gql: GqlCaller, id: string): Promise<void
   const thumb = thumbFor(a.image?.localHash, [320, 640], 640);
   const defaults = data.generationDefaults.params;
   const review = reviewStatus(a.review, current !== null, current);
-  const jobs = a.jobs.edges.map((e) => jobView(e.node, current)).filter((j) => j.live);
+  // Jobs that wait or run, and the newest one when it ended without a text (failed or cancelled):
+  // a request that failed says so here until the next one, not only on the jobs page.
+  const jobs = a.jobs.edges.map((e) => jobView(e.node, current)).filter((j, i) => j.live || (i === 0 && (j.status === "FAILED" || j.status === "CANCELLED")));
   // The rejection's new attempt gets its progress bar even when it is not among the newest jobs.
   if (review.regenerating && !jobs.some((j) => j.number === review.regenerating!.job.number)) jobs.unshift(review.regenerating.job);
   const html = renderPage("artwork", {
@@ -416,7 +419,7 @@ async function reviewPage(r: Request, gql: GqlCaller): Promise<void> {
 
 interface JobsOut {
   jobs: ConnectionOut<{ id: string; number: number; status: string; progress: number; progressTotal: number | null; error: string | null; createdAt: string; artwork: { qid: string; title: string | null } | null }>;
-  status: { workerAlive: boolean; backlog: number; jobs: Record<"queued" | "running" | "succeeded" | "failed" | "cancelled", number> };
+  status: { workerAlive: boolean; backlog: number; jobs: Record<"queued" | "running" | "succeeded" | "failed" | "cancelled", number> } & Pick<FirstRunIn["status"], "heartbeats">;
 }
 
 async function jobsPage(r: Request, gql: GqlCaller): Promise<void> {
@@ -440,6 +443,7 @@ async function jobsPage(r: Request, gql: GqlCaller): Promise<void> {
     statuses: JOB_STATUSES,
     counts: data.status.jobs,
     workerAlive: data.status.workerAlive,
+    modelProblem: data.status.jobs.queued > 0 ? workerModelProblem(data.status.heartbeats) : null,
     jobs: data.jobs.edges.map((e) => ({ ...jobView(e.node), artwork: e.node.artwork, createdAt: when(e.node.createdAt) })),
     prev: (before ? info.hasPreviousPage : !!after) && info.startCursor ? href("before", info.startCursor) : null,
     next: (before || info.hasNextPage) && info.endCursor ? href("after", info.endCursor) : null,
@@ -521,7 +525,9 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
   }
   const form = await readForm(req);
   const secure = schemeOf(req) === "https";
-  if (c.path === "/sign-out") return redirect(res, "/?done=signed-out", { "set-cookie": sessionCookie(null, secure) });
+  // Where everything needs sign-in, the collection would send the browser on to the sign-in page
+  // without its flash: go there directly.
+  if (c.path === "/sign-out") return redirect(res, c.config.UI_REQUIRE_SIGN_IN ? "/sign-in?done=signed-out" : "/?done=signed-out", { "set-cookie": sessionCookie(null, secure) });
   if (c.path === "/sign-in") {
     r.url.searchParams.set("next", form.get("next") ?? "/");
     if (!c.key) return signInPage(r, c.config, 403, "This server has no API_TOKEN, so nobody can sign in.");
@@ -566,18 +572,23 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
       { token },
     );
     const answer = data.setDescription;
-    if (answer.__typename === "ConflictError") return message(r, 409, "Someone changed this description first", [answer.message ?? answer.__typename], back);
+    if (answer.__typename === "ConflictError") return message(r, 409, "Someone changed this description first", [answer.message ?? answer.__typename], then);
     if (answer.__typename !== "Description") return message(r, failedStatus(answer.__typename), "Could not save the description", [answer.message ?? answer.__typename], back);
     return redirect(res, withDone(then, "saved"));
   }
   const parsed = readRegenerateForm(form);
   if ("problems" in parsed) return message(r, 400, "Could not queue the job", parsed.problems, back);
   const reason = parsed.ok.reason ?? (r.session.name ? `Requested in the workbench by ${r.session.name}` : "Requested in the workbench");
+  // Forced over the text the page showed: a person's text saved meanwhile is not replaced unseen.
+  const replaces = parsed.ok.force ? form.get("replaces")?.trim() || null : null;
   const data = await c.gql<{ regenerateDescription: { __typename: string; message?: string; number?: number } }>(
     REGENERATE,
-    { id: qid, params: parsed.ok.params, reason, force: parsed.ok.force },
+    { id: qid, params: parsed.ok.params, reason, force: parsed.ok.force, replaces },
     { token },
   );
+  if (data.regenerateDescription.__typename === "ConflictError") {
+    return message(r, 409, "Someone changed this description first", [data.regenerateDescription.message ?? "ConflictError"], back);
+  }
   if (data.regenerateDescription.__typename !== "Job") return message(r, failedStatus(data.regenerateDescription.__typename), "Could not queue the job", [data.regenerateDescription.message ?? data.regenerateDescription.__typename], back);
   return redirect(res, `${back}?done=queued`);
 }

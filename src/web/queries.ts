@@ -78,6 +78,7 @@ fragment Version on Description {
   id text language source author reason createdAt reviewState imageFile
   reviews(limit: $reviews) { verdict note reviewer createdAt fallbackStep exhausted }
   generation { modelId modelRevision device prompt numBeams maxNewTokens minNewTokens targetWords lengthPenalty earlyStopping noRepeatNgramSize repetitionPenalty imageSplitting }
+  reproduction { cleanMarkdown }
   outcome { generatedTokens finishReason trimmed timings { preprocessMs visionMs prefillMs decodeMs totalMs } }
   quality { flags risk }
 }
@@ -88,7 +89,7 @@ export const JOBS = `query Jobs($status: [JobStatus!], $first: Int, $last: Int, 
     ${PAGE_INFO}
     edges { node { id number status progress progressTotal error attempts maxAttempts reason createdAt startedAt finishedAt artwork { qid title } } }
   }
-  status { workerAlive backlog jobs { queued running succeeded failed cancelled } }
+  status { workerAlive backlog jobs { queued running succeeded failed cancelled } heartbeats { role alive modelStatus modelError } }
 }`;
 
 export const STATUS = `query Status {
@@ -110,8 +111,8 @@ export const SET_DESCRIPTION = `mutation SetDescription($id: ID!, $text: String!
   setDescription(id: $id, text: $text, author: $author, reason: $reason, replaces: $replaces) { ${ERRORS} ... on Description { id } }
 }`;
 
-export const REGENERATE = `mutation Regenerate($id: ID!, $params: GenerationParamsInput, $reason: String, $force: Boolean) {
-  regenerateDescription(id: $id, params: $params, reason: $reason, force: $force) { ${ERRORS} ... on Job { number } }
+export const REGENERATE = `mutation Regenerate($id: ID!, $params: GenerationParamsInput, $reason: String, $force: Boolean, $replaces: ID) {
+  regenerateDescription(id: $id, params: $params, reason: $reason, force: $force, replaces: $replaces) { ${ERRORS} ... on Job { number } }
 }`;
 
 export const CANCEL_JOB = `mutation CancelJob($id: ID!) {

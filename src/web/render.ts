@@ -34,8 +34,23 @@ export const PAGE_HEADERS: Record<string, string> = {
   "cache-control": "no-store",
 };
 
+const HTML_ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/**
+ * Bidirectional embeddings, overrides and isolates (U+202A–202E, U+2066–2069). People's texts refuse
+ * them (jobs/input-limits.ts), but names and titles come from Wikidata as they are, and one override
+ * can show "Retrato \u202Egnp.exe" as "Retrato exe.png": pages leave them out. Direction marks
+ * (U+200E, U+200F) stay.
+ */
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+
+/** Every value a template writes: HTML-escaped, without bidirectional controls. */
+export function escapeForPage(value: unknown): string {
+  return String(value).replace(BIDI_CONTROLS, "").replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
+}
+
 // autoEscape is Eta's default; said here so no one turns it off by accident.
-const eta = new Eta({ views: VIEWS_DIR, autoEscape: true, cache: true, defaultExtension: ".eta" });
+const eta = new Eta({ views: VIEWS_DIR, autoEscape: true, escapeFunction: escapeForPage, cache: true, defaultExtension: ".eta" });
 
 export function renderPage(template: string, data: Record<string, unknown>): string {
   return eta.render(`./${template}`, data);

@@ -325,6 +325,19 @@ export function firstRunNotices(f: FirstRunIn, local: LocalFacts): Notice[] {
   return out;
 }
 
+/**
+ * Why live workers describe nothing: none has its model loaded, and one says it is missing or failed
+ * to load (its message, and the command that fetches it when the message names one). Null when a
+ * worker has the model, one is still loading it, or none is alive (the "no worker" notice says that).
+ */
+export function workerModelProblem(heartbeats: FirstRunIn["status"]["heartbeats"]): { text: string; command: string | null } | null {
+  const alive = heartbeats.filter((h) => h.alive);
+  if (alive.some((h) => h.modelStatus === "loaded" || h.modelStatus === "loading")) return null;
+  const broken = alive.find((h) => h.modelStatus === "missing" || h.modelStatus === "error");
+  if (!broken) return null;
+  return { text: broken.modelError ?? `The describe worker's model is ${broken.modelStatus}.`, command: pullCommandIn(broken.modelError) };
+}
+
 /** The command in a worker's "model missing" message ("... Fetch them with: artdesc models pull ..."). */
 export function pullCommandIn(message: string | null): string | null {
   const m = /Fetch them with: (.+)$/s.exec(message ?? "");
@@ -349,6 +362,8 @@ export interface DescriptionIn {
   createdAt: string;
   generation: Record<string, unknown> & { modelId: string | null; modelRevision: string | null; device: string | null; prompt: string | null } | null;
   outcome: { generatedTokens: number | null; finishReason: string | null; trimmed: boolean; timings: Record<string, number | null> | null } | null;
+  /** Null for a person's text; cleanMarkdown null for texts written before it was recorded. */
+  reproduction?: { cleanMarkdown: boolean | null } | null;
   quality: { flags: string[]; risk: number } | null;
   reviewState?: string;
   reviews?: VerdictIn[];
@@ -509,6 +524,13 @@ const PARAM_NAMES: [string, string][] = [
   ["imageSplitting", "image splitting"],
 ];
 
+/** "beams 4, max tokens 200, …, clean markdown true": the parameters a model text was written with. */
+function paramsLine(g: Record<string, unknown>, cleanMarkdown: boolean | null): string {
+  const parts = PARAM_NAMES.filter(([k]) => g[k] != null).map(([k, name]) => `${name} ${String(g[k])}`);
+  if (cleanMarkdown != null) parts.push(`clean markdown ${String(cleanMarkdown)}`);
+  return parts.join(", ");
+}
+
 const ms = (v: number | null | undefined) => (v == null ? null : v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`);
 
 /**
@@ -535,7 +557,7 @@ export function versions(descriptions: DescriptionIn[], current: DescriptionIn |
       author: d.author,
       reason: d.reason,
       model: g?.modelId ? `${g.modelId}@${g.modelRevision ?? "?"}${g.device ? ` on ${g.device}` : ""}` : null,
-      params: g ? PARAM_NAMES.filter(([k]) => g[k] != null).map(([k, name]) => `${name} ${String(g[k])}`).join(", ") : null,
+      params: g ? paramsLine(g, d.reproduction?.cleanMarkdown ?? null) : null,
       prompt: g?.prompt ?? null,
       timings: t?.totalMs != null ? `total ${ms(t.totalMs)}${timingParts.length ? ` (${timingParts.join(", ")})` : ""}` : null,
       outcome: d.outcome?.generatedTokens != null ? `${d.outcome.generatedTokens} tokens, ended by ${d.outcome.finishReason ?? "?"}${d.outcome.trimmed ? ", trimmed" : ""}` : null,

@@ -321,3 +321,90 @@ it("browse, sign in, edit, regenerate with live progress, cancel a queued job, s
   expect(foreignRequests).toEqual([]);
   expect(errors.filter((e) => /Content Security Policy|Refused to/i.test(e))).toEqual([]);
 }, 420_000);
+
+/** Signs `page` in as `name` and comes back to `path`. */
+async function signIn(page: Page, name: string, path: string): Promise<void> {
+  await page.goto(`${base}/sign-in?next=${encodeURIComponent(path)}`);
+  await page.getByLabel("Token").fill(TOKEN);
+  await page.getByLabel("Name").fill(name);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(/done=signed-in/);
+}
+
+it("a forced regenerate over a text saved meanwhile is refused; a followed job outlives a restart; an ended job stays on its page; long words wrap", async () => {
+  const AUTH = { authorization: `Bearer ${TOKEN}` };
+  const ana = await openOfflinePage(browser, base, "workbench-race-ana");
+  const bob = await openOfflinePage(browser, base, "workbench-race-bob");
+  const page = ana.page;
+  await signIn(page, "Ana", `/artworks/${OTHER}`);
+  await signIn(bob.page, "Bob", `/artworks/${OTHER}`);
+
+  // 1. Ana's page shows the current text; Bob saves his; Ana forces a regeneration from her page.
+  await page.goto(`${base}/artworks/${OTHER}`);
+  await bob.page.goto(`${base}/artworks/${OTHER}`);
+  await bob.page.getByLabel("Edit description").fill("Bob's careful text.");
+  await bob.page.getByRole("button", { name: "Save" }).click();
+  await bob.page.waitForURL(/done=saved/);
+  await page.getByLabel("Replace a person's text").check();
+  const refused = page.waitForResponse((r) => r.url().endsWith(`/artworks/${OTHER}/regenerate`));
+  await page.getByRole("button", { name: "Regenerate" }).click();
+  expect((await refused).status()).toBe(409);
+  expect(await page.getByRole("heading", { level: 1 }).innerText()).toBe("Someone changed this description first");
+  expect(await page.locator("main").innerText()).toMatch(/Nothing was queued/);
+  const jobs = await httpGql(`${base}/graphql`, `{ artwork(id: "${OTHER}") { ... on Artwork { description jobs(first: 5) { edges { node { status } } } } } }`);
+  expect(jobs.data.artwork.description).toBe("Bob's careful text.");
+  expect(jobs.data.artwork.jobs.edges.filter((e: { node: { status: string } }) => e.node.status === "QUEUED")).toEqual([]);
+
+  // 2. From a fresh page the same request is queued; it will not replace Bob's text unforced, and says so.
+  await page.goto(`${base}/artworks/${OTHER}`);
+  await page.getByRole("button", { name: "Regenerate" }).click();
+  await page.waitForURL(/done=queued/);
+  const box = page.locator(".job").first();
+  expect(await box.locator(".job-status").innerText()).toBe("QUEUED");
+  expect(await box.locator(".job-keeps").innerText()).toMatch(/the current text stays/);
+
+  // 3. The server restarts while the page follows the job: the page says the connection was lost,
+  // subscribes again, and shows the job's end without a reload.
+  await page.evaluate(() => ((globalThis as any).__sameDocument = true));
+  const port = new URL(base).port;
+  await serve.stop();
+  await expect.poll(() => box.locator(".job-connection").innerText().catch(() => ""), { timeout: 20_000 }).toMatch(/Lost the live connection/);
+  serve = spawnArtdesc(["serve"], { ...env, PORT: port });
+  expect(await listeningBase(serve)).toBe(base);
+  worker = spawnArtdesc(["worker"], env);
+  await expect.poll(() => box.getAttribute("data-status"), { timeout: 120_000 }).toBe("SUCCEEDED");
+  expect(await box.locator(".job-connection").isHidden()).toBe(true);
+  expect(await box.locator(".job-text").innerText()).toMatch(/^New text: /);
+  expect((await page.locator("#current-description").innerText()).trim()).toBe("Bob's careful text.");
+  expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
+  await worker.stop();
+  worker = null;
+
+  // 4. A job cancelled before it ran ended without a text: the work's page still shows it after a reload.
+  const queued = await httpGql(`${base}/graphql`, `mutation { regenerateDescription(id: "${OTHER}", params: { numBeams: 2 }) { ... on Job { number } } }`, {}, AUTH);
+  const number = queued.data.regenerateDescription.number as number;
+  await httpGql(`${base}/graphql`, `mutation { cancelJob(id: "${number}") { __typename } }`, {}, AUTH);
+  await page.goto(`${base}/artworks/${OTHER}`);
+  expect(await page.locator(`#job-${number} .job-status`).innerText()).toBe("CANCELLED");
+
+  // 5. A description with a long URL in it wraps, on a phone-sized screen too.
+  const url = `https://commons.wikimedia.org/wiki/File:${"Francisco_de_Goya_y_Lucientes_".repeat(5)}.jpg`;
+  await httpGql(`${base}/graphql`, `mutation($t: String!) { setDescription(id: "${OTHER}", text: $t) { __typename } }`, { t: `See ${url} for the source.` }, AUTH);
+  await page.setViewportSize({ width: 390, height: 800 });
+  for (const path of [`/artworks/${OTHER}`, "/"]) {
+    await page.goto(`${base}${path}`);
+    const { overflow, widest } = await page.evaluate(() => {
+      const width = document.documentElement.clientWidth;
+      // The innermost elements reaching past the screen's right edge, to name in a failure.
+      const past = [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > width + 1 && ![...e.children].some((c) => c.getBoundingClientRect().right > width + 1));
+      return { overflow: document.documentElement.scrollWidth - width, widest: past.slice(0, 5).map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""}${e.className ? `.${String(e.className).split(" ").join(".")}` : ""}`) };
+    });
+    expect(overflow, `${path} scrolls sideways: ${widest.join(", ")}`).toBeLessThanOrEqual(0);
+  }
+
+  for (const p of [ana, bob]) {
+    expect(p.foreignRequests).toEqual([]);
+    expect(p.errors.filter((e) => /Content Security Policy|Refused to/i.test(e))).toEqual([]);
+    await p.context.close();
+  }
+}, 300_000);

@@ -144,6 +144,23 @@ describe("describeMissing, cancelJob, setDescription", () => {
     const empty = await gql(yoga, SET, { id: "Q104", text: "   " }, AUTH);
     expect(empty.data.setDescription.__typename).toBe("InvalidInputError");
   });
+
+  it("regenerateDescription with replaces: forced over a text no longer current is a ConflictError, and nothing is queued", async () => {
+    const FORCE = `mutation($id: ID!, $replaces: ID) { regenerateDescription(id: $id, force: true, replaces: $replaces) { __typename ... on Error { message } ... on ConflictError { changed } ... on Job { force forcesOver } } }`;
+    const shown = await gql(yoga, `{ artwork(id: "Q102") { ... on Artwork { currentDescription { id } } } }`);
+    expect(shown.data.artwork.currentDescription).toBeNull();
+    // A person saves a text after the page was shown with none.
+    const saved = await gql(yoga, `mutation { setDescription(id: "Q102", text: "Bob's text.") { ... on Description { id } } }`, {}, AUTH);
+    const stale = await gql(yoga, FORCE, { id: "Q102", replaces: "none" }, AUTH);
+    expect(stale.data.regenerateDescription).toMatchObject({ __typename: "ConflictError", changed: encodeGlobalID("Artwork", String(ids.b)) });
+    expect(stale.data.regenerateDescription.message).toMatch(/Nothing was queued/);
+    expect(await t.db.job.count()).toBe(0);
+    // Against the text shown now: queued, and it may replace that text.
+    const ok = await gql(yoga, FORCE, { id: "Q102", replaces: saved.data.setDescription.id }, AUTH);
+    expect(ok.data.regenerateDescription).toEqual({ __typename: "Job", force: true, forcesOver: saved.data.setDescription.id });
+    const bad = await gql(yoga, FORCE, { id: "Q102", replaces: "Q1" }, AUTH);
+    expect(bad.data.regenerateDescription.__typename).toBe("InvalidIdError");
+  });
 });
 
 describe("job queries", () => {

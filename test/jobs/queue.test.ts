@@ -18,7 +18,7 @@ import {
   requeueStale,
   validateParams,
 } from "../../src/jobs/queue.js";
-import { setHumanDescription } from "../../src/jobs/descriptions.js";
+import { DescriptionConflictError, setHumanDescription } from "../../src/jobs/descriptions.js";
 import { dbClockOffset, dbTime } from "../../src/store/db-clock.js";
 import { writeTransaction } from "../../src/db.js";
 import { createTestDb, onPostgres, otherWriterFirst, type TestDb } from "../support/db.js";
@@ -77,6 +77,24 @@ describe("enqueue", () => {
     const next = await enqueueDescribe(t.db, config, w);
     expect(next.created).toBe(true);
     expect(next.job.id).not.toBe(job.id);
+  });
+
+  it("replaces: a request made against a text no longer current is refused, and nothing is queued", async () => {
+    const w = await work();
+    // The work had no text when the page was shown; the model wrote one since.
+    const older = await addDescription(t.db, w.artworkId, "A model text.");
+    const stale = enqueueDescribe(t.db, config, { ...w, force: true, replaces: "none" });
+    await expect(stale).rejects.toBeInstanceOf(DescriptionConflictError);
+    await expect(stale).rejects.toThrow(`it is now description ${older.id}, not none. Nothing was queued`);
+    // The page showed the model's text; a person saved theirs since: a forced request is refused.
+    const person = await setHumanDescription(t.db, w.artworkId, "Written by Bob.", { author: "Bob" });
+    await expect(enqueueDescribe(t.db, config, { ...w, force: true, replaces: older.id })).rejects.toBeInstanceOf(DescriptionConflictError);
+    expect(await t.db.job.count()).toBe(0);
+    // Against the text current now: queued, forced over that very text.
+    const { job, created } = await enqueueDescribe(t.db, config, { ...w, force: true, replaces: person.id });
+    expect(created).toBe(true);
+    expect(job.forceOverId).toBe(person.id);
+    expect(job.forceOverId).toBe(person.id);
   });
 });
 

@@ -20,7 +20,10 @@ import {
   snippetParts,
   thumbFor,
   verdictView,
+  versions,
+  workerModelProblem,
 } from "../../src/web/view-models.js";
+import { escapeForPage } from "../../src/web/render.js";
 
 describe("view models", () => {
   it("formats Wikidata times at their precision", () => {
@@ -223,5 +226,41 @@ describe("forms", () => {
     const bad = readRegenerateForm(new Map([["numBeams", "1e3"], ["lengthPenalty", "Infinity"], ["earlyStopping", "maybe"]]));
     expect(bad).toHaveProperty("problems");
     expect((bad as { problems: string[] }).problems).toHaveLength(3);
+  });
+});
+
+describe("what pages write", () => {
+  it("escapes HTML and leaves out bidirectional embeddings, overrides and isolates, not direction marks", () => {
+    expect(escapeForPage(`<a href="x">'&'</a>`)).toBe("&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    // "Retrato \u202Egnp.exe" would show as "Retrato exe.png".
+    expect(escapeForPage("Retrato \u202Egnp.exe")).toBe("Retrato gnp.exe");
+    expect(escapeForPage("a\u202Ab\u202Bc\u202Cd\u202De\u2066f\u2067g\u2068h\u2069i")).toBe("abcdefghi");
+    expect(escapeForPage("\u200Fمرحبا\u200E 1799")).toBe("\u200Fمرحبا\u200E 1799");
+    expect(escapeForPage(42)).toBe("42");
+  });
+
+  it("names why live workers describe nothing: a missing or broken model, not one still loading", () => {
+    const hb = (alive: boolean, modelStatus: string | null, modelError: string | null = null) => ({ role: "worker", alive, modelStatus, modelError });
+    const missing = "The model files are missing from models/x. Fetch them with: artdesc models pull --dtype fp32";
+    expect(workerModelProblem([hb(true, "missing", missing)])).toEqual({ text: missing, command: "artdesc models pull --dtype fp32" });
+    expect(workerModelProblem([hb(true, "error", "Protobuf parsing failed")])).toEqual({ text: "Protobuf parsing failed", command: null });
+    expect(workerModelProblem([hb(true, "error")])).toEqual({ text: "The describe worker's model is error.", command: null });
+    expect(workerModelProblem([hb(true, "missing", missing), hb(true, "loaded")])).toBeNull();
+    expect(workerModelProblem([hb(true, "missing", missing), hb(true, "loading")])).toBeNull();
+    // A dead worker's last word does not count; no live worker is the other notice's business.
+    expect(workerModelProblem([hb(false, "missing", missing)])).toBeNull();
+    expect(workerModelProblem([])).toBeNull();
+  });
+
+  it("a version's parameters say whether markdown was cleaned, and its prompt is kept for the page", () => {
+    const generation = { modelId: "m", modelRevision: "r", device: "cpu", prompt: "Describe the print.", numBeams: 4, maxNewTokens: 200 };
+    const d = (id: string, cleanMarkdown: boolean | null) => ({
+      id, text: "t", language: "en", source: "MODEL", author: null, reason: null, createdAt: "2026-12-07T10:00:00Z",
+      generation, outcome: null, quality: null, reproduction: { cleanMarkdown },
+    });
+    const [cleaned, old] = versions([d("D2", true), d("D1", null)], null, 2, null);
+    expect(cleaned!.params).toBe("beams 4, max tokens 200, clean markdown true");
+    expect(old!.params).toBe("beams 4, max tokens 200");
+    expect(cleaned!.prompt).toBe("Describe the print.");
   });
 });

@@ -459,7 +459,7 @@ describe("collection review filters", () => {
       }
       await t2.db.description.updateMany({ where: { id: { in: approvedIds } }, data: { reviewState: "APPROVED", reviewedAt: new Date(), reviewedBy: "Ana" } });
       const { html } = await get("/?review=APPROVED", undefined, s.base);
-      expect([...html.matchAll(/class="card-title">Plate (\d+)</g)].map((m) => Number(m[1]))).toEqual([0, 20, 40, 60, 80, 100, 120]);
+      expect([...html.matchAll(/class="card-title" dir="auto">Plate (\d+)</g)].map((m) => Number(m[1]))).toEqual([0, 20, 40, 60, 80, 100, 120]);
       expect(html).toContain('<p class="count" role="status">7 works</p>');
       expect(html).not.toContain('rel="next"');
     } finally {

@@ -276,6 +276,10 @@ describe("UI_REQUIRE_SIGN_IN=true", () => {
       expect(thumb.status).toBe(200);
       // Only the signed-in browser may keep it, not a shared cache in front.
       expect(thumb.headers.get("cache-control")).toBe("private, max-age=31536000, immutable");
+      // Signing out goes to the sign-in page with its word, not through the closed collection (which would drop it).
+      const out = await post("/sign-out", {}, { cookie }, s.base);
+      expect(out.headers.get("location")).toBe("/sign-in?done=signed-out");
+      expect(await (await fetch(`${s.base}/sign-in?done=signed-out`)).text()).toContain("Signed out.");
     } finally {
       s.close();
     }

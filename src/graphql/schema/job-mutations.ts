@@ -42,6 +42,18 @@ export function requireToken(ctx: Context): void {
   if (!ctx.authorized) throw new UnauthorizedError();
 }
 
+/** A `replaces` argument: a Description id, "none" (the work had none), or null (no check). */
+function replacesArg(value: string | number | null | undefined): number | "none" | null {
+  if (value == null) return null;
+  return String(value) === "none" ? "none" : parseDescriptionId(String(value));
+}
+
+/** DescriptionConflictError as the API's ConflictError (naming the work); anything else as it is. */
+function asConflict(err: unknown): never {
+  if (err instanceof DescriptionConflictError) throw new ConflictError(encodeGlobalID("Artwork", err.artworkId), err.message);
+  throw err;
+}
+
 const QueueSummaryRef = builder.objectRef<QueueRunSummary>("DescribeMissingPayload").implement({
   description: "What describeMissing queued and skipped.",
   fields: (t) => ({
@@ -71,15 +83,22 @@ builder.mutationFields((t) => ({
       params: t.arg({ type: GenerationParamsInput }),
       reason: t.arg.string({ description: `At most ${TEXT_LIMITS.reason.max} characters.`, extensions: inputLimit(RESOLVER_CHECKED) }),
       force: t.arg.boolean({ defaultValue: false }),
+      replaces: t.arg.id({
+        description:
+          "The current description the caller saw (a Description global id or its number), or \"none\" when the work had none; with force, the text meant to be replaced. " +
+          "When another text became current meanwhile, the answer is a ConflictError and nothing is queued. Unset: no check.",
+        extensions: inputLimit(RESOLVER_CHECKED),
+      }),
     },
     errors: {
-      types: [UnauthorizedError, NotFoundError, InvalidIdError, ArtworkWithoutImageError, ParamOutOfRangeError, InvalidInputError],
+      types: [UnauthorizedError, NotFoundError, InvalidIdError, ArtworkWithoutImageError, ParamOutOfRangeError, InvalidInputError, ConflictError],
       directResult: true,
     },
     resolve: async (query, _root, args, ctx) => {
       requireToken(ctx);
       const params = validateParams(args.params ?? {}, ctx.config);
       const reason = optionalText("reason", args.reason, TEXT_LIMITS.reason);
+      const replaces = replacesArg(args.replaces);
       const artwork = await findArtwork(ctx, String(args.id));
       const image = await ctx.db.image.findFirst({ where: { artworkId: artwork.id, ...describableImage }, select: { id: true } });
       if (!image) throw new ArtworkWithoutImageError(artwork.qid);
@@ -91,7 +110,8 @@ builder.mutationFields((t) => ({
         reason,
         requestedBy: REQUESTED_BY,
         priority: PRIORITY.request,
-      });
+        replaces,
+      }).catch(asConflict);
       return ctx.db.job.findUniqueOrThrow({ ...query, where: { id: job.id } });
     },
   }),
@@ -146,7 +166,7 @@ builder.mutationFields((t) => ({
     errors: { types: [UnauthorizedError, NotFoundError, InvalidIdError, InvalidInputError, ConflictError], directResult: true },
     resolve: async (query, _root, args, ctx) => {
       requireToken(ctx);
-      const replaces = args.replaces == null ? null : String(args.replaces) === "none" ? ("none" as const) : parseDescriptionId(String(args.replaces));
+      const replaces = replacesArg(args.replaces);
       const description = text("text", args.text, TEXT_LIMITS.descriptionText);
       const author = optionalText("author", args.author, TEXT_LIMITS.author) ?? REQUESTED_BY;
       const reason = optionalText("reason", args.reason, TEXT_LIMITS.reason);
@@ -156,10 +176,7 @@ builder.mutationFields((t) => ({
         reason,
         replaces,
         quality: { settings: qualitySettings(ctx.config), log: ctx.log },
-      }).catch((err: unknown) => {
-        if (err instanceof DescriptionConflictError) throw new ConflictError(encodeGlobalID("Artwork", err.artworkId), err.message);
-        throw err;
-      });
+      }).catch(asConflict);
       return ctx.db.description.findUniqueOrThrow({ ...query, where: { id: d.id } });
     },
   }),

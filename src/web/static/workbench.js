@@ -34,17 +34,12 @@
           if (meta) meta.textContent = "New · written by the model just now (reload for its history)";
           // The verdict buttons still name the text they were made for: the server would refuse
           // them (a ConflictError); say so here instead of letting a reviewer judge unseen.
-          var verdict = document.getElementById("verdict-form");
-          if (verdict && !verdict.getAttribute("data-stale")) {
-            verdict.setAttribute("data-stale", "true");
-            var buttons = verdict.querySelectorAll("button");
-            for (var b = 0; b < buttons.length; b++) buttons[b].disabled = true;
-            var note = document.createElement("p");
-            note.className = "notice";
-            note.setAttribute("role", "status");
-            note.textContent = "A new text replaced the one these buttons would judge: reload the page to review it.";
-            verdict.appendChild(note);
-          }
+          markStale(document.getElementById("verdict-form"), "A new text replaced the one these buttons would judge: reload the page to review it.");
+          // The edit box holds the text it was loaded with: saving it would undo the new one.
+          markStale(document.getElementById("edit-form"), "A new text replaced the one in this box: reload the page to edit it.");
+          // A forced regeneration now means to replace the text shown, the new one.
+          var replaces = document.getElementById("regenerate-replaces");
+          if (replaces && job.description.id) replaces.value = job.description.id;
         }
       }
       if (job.error && textEl) {
@@ -53,41 +48,99 @@
       }
     }
 
-    fetch("/graphql", {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
-      body: JSON.stringify({ query: SUBSCRIPTION, variables: { id: id } }),
-    }).then(function (res) {
-      if (!res.ok || !res.body) return;
-      var reader = res.body.getReader();
-      var decoder = new TextDecoder();
-      var buffer = "";
-      function pump() {
-        return reader.read().then(function (chunk) {
-          if (chunk.done) return;
-          buffer += decoder.decode(chunk.value, { stream: true });
-          var cut;
-          while ((cut = buffer.indexOf("\n\n")) >= 0) {
-            var block = buffer.slice(0, cut);
-            buffer = buffer.slice(cut + 2);
-            if (block.indexOf("event: complete") === 0) return reader.cancel();
-            var data = block
-              .split("\n")
-              .filter(function (l) { return l.indexOf("data:") === 0; })
-              .map(function (l) { return l.slice(5).trim(); })
-              .join("");
-            if (!data) continue;
-            var message = JSON.parse(data);
-            if (message.data && message.data.jobUpdated) show(message.data.jobUpdated);
-          }
-          return pump();
-        });
+    // The stream ends with "event: complete" after the job's final state. Ended any other way (the
+    // server restarted, the network dropped), the page says so and subscribes again: the first event
+    // of a new stream is the job as it is now.
+    var ended = false;
+    var retries = 0;
+    var notice = null;
+
+    function say(text) {
+      if (!notice) {
+        notice = document.createElement("p");
+        notice.className = "notice job-connection";
+        notice.setAttribute("role", "status");
+        el.appendChild(notice);
       }
-      return pump();
-    }).catch(function () {
-      // The page keeps what it showed; a reload shows the job's state.
-    });
+      notice.textContent = text;
+      notice.hidden = !text;
+    }
+
+    function lost() {
+      if (ended) return;
+      if (retries >= MAX_RETRIES) {
+        say("Lost the live connection to the server: reload the page to see the job's state.");
+        return;
+      }
+      var wait = Math.min(RETRY_FIRST_MS * Math.pow(2, retries), RETRY_MAX_MS);
+      retries++;
+      say("Lost the live connection to the server; trying again in " + Math.round(wait / 1000) + " s…");
+      setTimeout(subscribe, wait);
+    }
+
+    function subscribe() {
+      fetch("/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "text/event-stream" },
+        body: JSON.stringify({ query: SUBSCRIPTION, variables: { id: id } }),
+      }).then(function (res) {
+        if (!res.ok || !res.body) return lost();
+        var reader = res.body.getReader();
+        var decoder = new TextDecoder();
+        var buffer = "";
+        function pump() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) return lost();
+            buffer += decoder.decode(chunk.value, { stream: true });
+            var cut;
+            while ((cut = buffer.indexOf("\n\n")) >= 0) {
+              var block = buffer.slice(0, cut);
+              buffer = buffer.slice(cut + 2);
+              if (block.indexOf("event: complete") === 0) {
+                ended = true;
+                return reader.cancel();
+              }
+              var data = block
+                .split("\n")
+                .filter(function (l) { return l.indexOf("data:") === 0; })
+                .map(function (l) { return l.slice(5).trim(); })
+                .join("");
+              if (!data) continue;
+              var message = JSON.parse(data);
+              if (message.data && message.data.jobUpdated) {
+                if (retries) say("");
+                retries = 0;
+                show(message.data.jobUpdated);
+              }
+            }
+            return pump();
+          });
+        }
+        return pump();
+      }).catch(lost);
+    }
+
+    subscribe();
   }
+
+  /** Disables a form whose text was replaced under it, with a note saying why (once). */
+  function markStale(form, text) {
+    if (!form || form.getAttribute("data-stale")) return;
+    form.setAttribute("data-stale", "true");
+    var buttons = form.querySelectorAll("button");
+    for (var b = 0; b < buttons.length; b++) buttons[b].disabled = true;
+    var note = document.createElement("p");
+    note.className = "notice";
+    note.setAttribute("role", "status");
+    note.textContent = text;
+    form.appendChild(note);
+  }
+
+  // Reconnecting after a lost stream: 2 s, then twice as long each time up to a minute, 10 times
+  // (about 7 minutes: long enough for a restart, short of holding a dead page's connection for ever).
+  var RETRY_FIRST_MS = 2000;
+  var RETRY_MAX_MS = 60000;
+  var MAX_RETRIES = 10;
 
   // Each followed job holds a connection open until it ends (hours, for a job queued behind a
   // backlog): a browser has 6 per host over HTTP/1.1, and the server allows a client 20 streams.
