@@ -22,8 +22,10 @@ export { SYNC_LEASE, SYNC_LEASE_TTL_MS };
 export type SyncScheduleOptions = {
   /** Run a sync at start when the store has never been synced (default true). */
   syncAtStartWhenNeverSynced?: boolean;
-  /** Waits before the startup sync is tried again after it FAILED, the last repeated (default STARTUP_RETRY_MS). */
+  /** Waits before the startup sync is tried again after it FAILED or crashed, the last repeated (default STARTUP_RETRY_MS). */
   startupRetryMs?: readonly number[];
+  /** Tests: runs one attempt in place of the sync (a crash is a throw). */
+  runAttempt?: (trigger: SyncTrigger, signal: AbortSignal) => Promise<SyncAttempt>;
 } & (
   | {
       /** Each sync runs in this process (`daemon`). */
@@ -51,11 +53,14 @@ export interface SyncSchedule extends Component {
   idle(): Promise<void>;
 }
 
-/** Waits before a FAILED startup sync is tried again: 1, 5 and 15 minutes, then every hour until one succeeds. */
+/** Waits before a FAILED or crashed startup sync is tried again: 1, 5 and 15 minutes, then every hour until one succeeds. */
 export const STARTUP_RETRY_MS = [60_000, 5 * 60_000, 15 * 60_000, 60 * 60_000] as const;
 
-/** How one attempt ended: it ran, a sync was already running here, or another process holds the lease. */
-type Attempt = { ran: true; summary: SyncSummary } | { ran: false; expiresAt: Date | null; here: boolean };
+/**
+ * How one attempt ended: it ran, a sync was already running here, another process holds the lease,
+ * or it crashed (the sync process died, or the run threw) before reporting a result.
+ */
+type Attempt = { ran: true; summary: SyncSummary } | { ran: false; expiresAt: Date | null; here: boolean; crashed?: true };
 
 /**
  * The nightly sync as a service component: node-cron fires runs (SYNC_CRON in SYNC_TIMEZONE), a
@@ -72,7 +77,9 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
   const holder = holderId("sync");
   const stopping = new AbortController();
   const runOne = (trigger: SyncTrigger): Promise<SyncAttempt> =>
-    options.inChildProcess
+    options.runAttempt
+      ? options.runAttempt(trigger, stopping.signal)
+      : options.inChildProcess
       ? syncInChildProcess(rt, trigger, stopping.signal)
       : syncOnce(rt, { trigger, holder, signal: stopping.signal, afterSync: options.afterSync });
   let current: Promise<Attempt> | null = null;
@@ -96,7 +103,7 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
           const fields = { trigger, syncPid: err.pid, exitCode: err.exitCode, signal: err.exitSignal, runsAborted: err.runsAborted };
           log.error(fields, `${err.message}${next}`);
         } else log.error({ err, trigger }, "sync could not run");
-        return { ran: false, expiresAt: null, here: true };
+        return { ran: false, expiresAt: null, here: true, crashed: true };
       })
       .finally(() => {
         current = null;
@@ -117,12 +124,15 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
     while (!stopping.signal.aborted) {
       if (await db.syncRun.findFirst({ where: { status: { in: FINISHED_SYNC_STATUSES } }, select: { id: true } })) return;
       const r = await attempt("startup");
-      if (r.ran && r.summary.status === "FAILED" && !stopping.signal.aborted) {
-        // A first start during an outage would leave the store empty until the schedule fires
-        // (03:00 by default): tried again after a growing wait, in the background.
+      const failed = r.ran ? r.summary.status === "FAILED" : r.crashed === true;
+      if (failed && !stopping.signal.aborted) {
+        // A first start during an outage, or a sync process killed (out of memory, by hand), would
+        // leave the store empty or half filled until the schedule fires (03:00 by default): tried
+        // again after a growing wait, in the background.
         const waits = options.startupRetryMs ?? STARTUP_RETRY_MS;
         const waitMs = waits[Math.min(startupFailures++, waits.length - 1)]!;
-        log.warn({ runId: r.summary.runId, retryInMs: waitMs }, "the first sync failed; it is tried again, as no sync has succeeded yet");
+        const how = r.ran ? "failed" : "crashed";
+        log.warn({ ...(r.ran ? { runId: r.summary.runId } : {}), retryInMs: waitMs }, `the first sync ${how}; it is tried again, as no sync has succeeded yet`);
         retryTimer = setTimeout(() => {
           retryTimer = null;
           startup = startupSync().catch((err: unknown) => log.error({ err }, "the startup sync could not run"));

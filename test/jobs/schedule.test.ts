@@ -6,6 +6,9 @@ import { loadConfig } from "../../src/config.js";
 import { acquireLease, releaseLease } from "../../src/jobs/lease.js";
 import { nextCronMatch } from "../../src/jobs/cron.js";
 import { startSyncSchedule, type SyncSchedule } from "../../src/jobs/schedule.js";
+import { SyncProcessError } from "../../src/sync/command.js";
+import { waitUntil } from "../support/processes.js";
+import type { SyncSummary } from "../../src/sync/summary.js";
 import { createLogger } from "../../src/log.js";
 import type { Runtime } from "../../src/runtime.js";
 import { createTestDb, type TestDb } from "../support/db.js";
@@ -78,6 +81,22 @@ describe("sync schedule", () => {
     ]);
     await s.stop();
     world.clearFaults();
+  });
+
+  it("a first sync that crashed (its process killed, out of memory) is tried again too, not left to the schedule", async () => {
+    await fresh();
+    const triggers: string[] = [];
+    const s = await start({
+      startupRetryMs: [50],
+      runAttempt: async (trigger) => {
+        triggers.push(trigger);
+        if (triggers.length === 1) throw new SyncProcessError(4242, null, "SIGKILL", 1);
+        return { ran: true, summary: { runId: 1, status: "SUCCEEDED" } as SyncSummary, jobsQueued: 0 };
+      },
+    });
+    await waitUntil("the second attempt", async () => triggers.length === 2, 10_000, 20);
+    await s.idle();
+    expect(triggers).toEqual(["startup", "startup"]);
   });
 
   it("fires on the cron schedule", async () => {
