@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import { GraphQLError, Kind } from "graphql";
-import { createYoga, maskError, type YogaServerInstance } from "graphql-yoga";
+import { createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import type { Config } from "../config.js";
 import { type Db, isDatabaseUnavailable } from "../db.js";
 import { dataVersion } from "../store/data-version.js";
@@ -164,6 +164,7 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
       authorized: isAuthorized(request.headers.get("authorization"), config.API_TOKEN),
     }),
     plugins: [
+      ...(config.CORS_ORIGINS.length ? [useVaryOrigin()] : []),
       useGraphiQLHeaders(),
       usePersistedQueries(new PersistedQueryStore({ maxEntries: config.GRAPHQL_APQ_MAX_ENTRIES, maxBytes: config.GRAPHQL_APQ_MAX_BYTES })),
       useRequestLimits(requestLimits(config), COST_OPTIONS),
@@ -192,15 +193,54 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
 }
 
 /**
+ * Request headers a browser app may send: ours, and those Apollo Client and graphql-sse clients add
+ * (client awareness, the CSRF-prevention header). Anything else fails the preflight.
+ */
+export const CORS_ALLOWED_HEADERS = [
+  "content-type",
+  "authorization",
+  "accept",
+  "apollographql-client-name",
+  "apollographql-client-version",
+  "apollo-require-preflight",
+  "x-apollo-operation-name",
+] as const;
+
+/** Response headers a browser app may read besides the safelisted ones: how long to wait after a 429 or 503, and the ETag to revalidate with. */
+export const CORS_EXPOSED_HEADERS = ["retry-after", "etag"] as const;
+
+/**
  * CORS from CORS_ORIGINS: none configured means no CORS headers at all (same-origin pages only);
  * a listed origin gets its own origin back with credentials; "*" any origin, without credentials.
+ * With origins configured, every answer varies by Origin (useVaryOrigin).
  */
 export function corsOptions(origins: readonly string[]) {
   const any = origins.includes("*");
   return (request: Request) => {
     const origin = request.headers.get("origin");
     if (!origin || (!any && !origins.includes(origin))) return false as const;
-    return { origin: [origin], credentials: !any, methods: ["GET", "POST", "OPTIONS"], allowedHeaders: ["content-type", "authorization", "accept"], maxAge: 600 };
+    return {
+      origin: [origin],
+      credentials: !any,
+      methods: ["GET", "POST", "OPTIONS"],
+      allowedHeaders: [...CORS_ALLOWED_HEADERS],
+      exposedHeaders: [...CORS_EXPOSED_HEADERS],
+      maxAge: 600,
+    };
+  };
+}
+
+/**
+ * `Vary: Origin` on every answer once CORS_ORIGINS is set: the CORS headers differ by the asking
+ * origin (an allowed one gets its own back, another none), so a cache in front must not give one
+ * origin's answer to another. GET answers carry an ETag and may be cached.
+ */
+function useVaryOrigin(): Plugin {
+  return {
+    onResponse({ response }) {
+      const vary = response.headers.get("vary");
+      if (!vary?.split(",").some((v) => v.trim().toLowerCase() === "origin")) response.headers.set("vary", vary ? `${vary}, Origin` : "Origin");
+    },
   };
 }
 

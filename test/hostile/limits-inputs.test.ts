@@ -218,6 +218,28 @@ describe("CORS", () => {
     }
   });
 
+  it("every answer varies by Origin once origins are set, so a cache in front keeps one origin's answer from another", async () => {
+    const open = app("https://app.example.org");
+    for (const origin of ["https://app.example.org", "https://evil.example"]) {
+      expect((await post(open, origin)).headers.get("vary")).toMatch(/(^|, *)Origin(,|$)/);
+    }
+    const cacheable = await open.fetch("http://local/graphql?query=%7B__typename%7D", { headers: { accept: "application/json" } });
+    expect(cacheable.headers.get("vary")).toMatch(/(^|, *)Origin(,|$)/);
+    // Without CORS_ORIGINS nothing differs by origin.
+    expect((await post(app(), "https://app.example.org")).headers.get("vary") ?? "").not.toMatch(/Origin/);
+  });
+
+  it("lets browser apps send Apollo Client's headers and read Retry-After and ETag", async () => {
+    const open = app("https://app.example.org");
+    const pre = await open.fetch("http://local/graphql", {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example.org", "access-control-request-method": "POST", "access-control-request-headers": "content-type, apollographql-client-name, apollographql-client-version" },
+    });
+    const allowed = (pre.headers.get("access-control-allow-headers") ?? "").split(/, */);
+    expect(allowed).toEqual(expect.arrayContaining(["content-type", "authorization", "apollographql-client-name", "apollographql-client-version"]));
+    expect((await post(open, "https://app.example.org")).headers.get("access-control-expose-headers")).toBe("retry-after, etag");
+  });
+
   it("'*' allows any origin but never with credentials", async () => {
     const any = app("*");
     const res = await post(any, "https://anyone.example");
