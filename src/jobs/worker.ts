@@ -36,7 +36,11 @@ import {
   resolveParams,
 } from "./queue.js";
 import { logDescription } from "../ops/log-events.js";
+import { rateLimited } from "../ops/rate-limited-log.js";
 import { failureReason } from "../sync/sync.js";
+
+/** The longest a worker slot waits after errors in a row before it claims again. */
+export const SLOT_ERROR_WAIT_MAX_MS = 30_000;
 
 /** Loads the model once; the real one is the engine's `openDescriber(config)`. */
 export type DescriberFactory = () => Promise<Describer>;
@@ -507,6 +511,9 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
    */
   async function slot(index: number): Promise<void> {
     const h = config.WORKER_CONCURRENCY > 1 ? `${holder}/${index + 1}` : holder;
+    // Errors in a row (a full disk, a lost database): each waits twice as long as the last, up to
+    // SLOT_ERROR_WAIT_MAX_MS, and the log says so once a minute per kind, not on every turn.
+    let errorsInARow = 0;
     while (!stopping) {
       if (!describer) {
         await sleep(pollMs);
@@ -520,9 +527,13 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           continue;
         }
         await runBatch(jobs, performance.now() - claimStarted, h);
+        errorsInARow = 0;
       } catch (err) {
-        wlog.error({ err }, "worker slot error");
-        await sleep(pollMs);
+        const waitMs = Math.min(pollMs * 2 ** errorsInARow, SLOT_ERROR_WAIT_MAX_MS);
+        errorsInARow++;
+        const words = (err instanceof Error ? err.message : String(err)).split("\n")[0]!.slice(0, 120);
+        rateLimited(wlog).error(`worker slot error: ${words}`, { err, slot: index + 1, errorsInARow, retryInMs: waitMs }, "worker slot error");
+        await sleep(waitMs);
       }
     }
   }

@@ -22,13 +22,22 @@ export class RateLimitedLog {
 
   /** Logs at warn level unless this key was logged less than `everyMs` ago; true when it was logged. */
   warn(key: string, fields: Record<string, unknown>, message: string): boolean {
+    return this.#write("warn", key, fields, message);
+  }
+
+  /** As warn, at error level: a failure that repeats while its cause lasts (a full disk, a lost database). */
+  error(key: string, fields: Record<string, unknown>, message: string): boolean {
+    return this.#write("error", key, fields, message);
+  }
+
+  #write(level: "warn" | "error", key: string, fields: Record<string, unknown>, message: string): boolean {
     const now = this.now();
     const last = this.#last.get(key);
     if (last && now - last.at < this.everyMs) {
       last.repeated++;
       return false;
     }
-    this.log.warn({ ...fields, ...(last?.repeated ? { repeated: last.repeated } : {}) }, message);
+    this.log[level]({ ...fields, ...(last?.repeated ? { repeated: last.repeated } : {}) }, message);
     // Kept in the order logged: the first key is the one logged longest ago.
     this.#last.delete(key);
     if (this.#last.size >= this.maxKeys) this.#last.delete(this.#last.keys().next().value!);

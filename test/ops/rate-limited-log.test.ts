@@ -47,3 +47,17 @@ it("keys per client stay bounded: past maxKeys the key logged longest ago is for
     ["a", undefined],
   ]);
 });
+
+it("error() is held back the same way, at error level, sharing the key space with warn()", async () => {
+  const { lines, log } = capturingLogger();
+  let now = 0;
+  const limited = new RateLimitedLog(log, 60_000, () => now);
+  for (let i = 0; i < 5; i++, now += 1_000) limited.error("database write failed: write: disk full", { what: "write" }, "database write failed");
+  now = 60_000;
+  expect(limited.error("database write failed: write: disk full", { what: "write" }, "database write failed")).toBe(true);
+  await new Promise((r) => setImmediate(r));
+  expect(lines.map((l) => [l.level, l.msg, l.repeated])).toEqual([
+    [50, "database write failed", undefined],
+    [50, "database write failed", 4],
+  ]);
+});
