@@ -454,7 +454,7 @@ async function jobsPage(r: Request, gql: GqlCaller): Promise<void> {
 interface StatusOut {
   status: Omit<FirstRunIn["status"], "heartbeats"> & {
     now: string;
-    lastSuccessfulSync: { id: number; finishedAt: string | null } | null;
+    lastSuccessfulSync: { number: number; finishedAt: string | null } | null;
     jobs: Record<string, number>;
     heartbeats: (FirstRunIn["status"]["heartbeats"][number] & { modelId: string | null; modelRevision: string | null; device: string | null })[];
     descriptionsLastHour: number;

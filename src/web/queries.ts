@@ -37,7 +37,7 @@ export const SEARCH = `query Search($query: String!, $filter: SearchFilter, $fir
 }
 ${CARD}`;
 
-const SYNC_RUN = `id status trigger full startedAt finishedAt durationSeconds seen created updated unchanged removed skippedNoImage failed imagesDownloaded jobsQueued error`;
+const SYNC_RUN = `number status trigger full startedAt finishedAt durationSeconds seen created updated unchanged removed skippedNoImage failed imagesDownloaded jobsQueued error`;
 
 /** What a page that would be empty needs to say why. */
 export const FIRST_RUN = `query FirstRun {
@@ -96,7 +96,7 @@ export const STATUS = `query Status {
   status {
     now nextSyncAt workerAlive descriptionsLastHour averageDescriptionSeconds backlog backlogSeconds backlogDoneAt
     lastSync { ${SYNC_RUN} }
-    lastSuccessfulSync { id finishedAt }
+    lastSuccessfulSync { number finishedAt }
     jobs { queued running succeeded failed cancelled }
     heartbeats { id role pid hostname startedAt beatAt ageSeconds alive modelStatus modelError modelId modelRevision device dtypes { module dtype } }
     semanticSearch { enabled modelId embedded described command message }

@@ -42,7 +42,7 @@ const NOT_AN_OBJECT: [string, string][] = [
 
 describe("node(id:)", () => {
   it("the schema's node types are the ones a client can refetch", () => {
-    expect(nodeTypes.sort()).toEqual(["Artwork", "Description", "Experiment", "Job", "Review"]);
+    expect(nodeTypes.sort()).toEqual(["Artwork", "Description", "Experiment", "Job", "Review", "SyncRun"]);
   });
 
   it("answers every node type for an existing row, and null for a missing one, without an error", async () => {

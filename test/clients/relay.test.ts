@@ -80,7 +80,7 @@ const DOCUMENTS = [
   @argumentDefinitions(count: { type: "Int", defaultValue: 2 }, cursor: { type: "String" })
   @refetchable(queryName: "SyncPagePaginationQuery") {
     syncRunsConnection(first: $count, after: $cursor) @connection(key: "SyncPage_syncRunsConnection") {
-      edges { node { id status seen created } }
+      edges { node { id number status seen created } }
     }
   }
   `,
@@ -244,7 +244,9 @@ describe("the generated operations against the server", () => {
     expect(new Set(queue.map((d: any) => d.artwork.qid))).toEqual(new Set(world.active));
 
     const runs = await pageThrough(home.syncRunsConnection, "SyncPagePaginationQuery", {}, (d) => d.syncRunsConnection);
-    expect(runs.map((r: any) => Number(r.id))).toEqual(world.syncRuns);
+    expect(runs.map((r: any) => r.number)).toEqual(world.syncRuns);
+    // Relay's store keys records by id: a string, the run's global id.
+    expect(runs.map((r: any) => r.id)).toEqual(world.syncRuns.map((n) => encodeGlobalID("SyncRun", String(n))));
   });
 
   it("the node query, the refetch query and the history pagination query load an artwork by its global id", async () => {

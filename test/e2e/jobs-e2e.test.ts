@@ -55,12 +55,12 @@ const ARTWORKS = `{ artworks(creator: "Q5432") { qid image { url } currentDescri
   outcome { generatedTokens finishReason } } descriptions { id source } } }`;
 
 /** The first sync run (it runs at start), once it succeeded and queued its jobs. */
-function firstSync(url: string): Promise<{ id: string; status: string; jobsQueued: number }> {
+function firstSync(url: string): Promise<{ number: number; status: string; jobsQueued: number }> {
   return waitUntil("the first sync", async () => {
     // The oldest run, not the newest: a scheduled run (every 5 s here) may already have followed
     // it, with nothing left to queue, before a separate `serve` answers its first request.
-    const r = await httpGql(url, "{ syncRuns(limit: 100) { id status jobsQueued } }");
-    const first = (r.data?.syncRuns as { id: string; status: string; jobsQueued: number }[] | undefined)?.at(-1);
+    const r = await httpGql(url, "{ syncRuns(limit: 100) { number status jobsQueued } }");
+    const first = (r.data?.syncRuns as { number: number; status: string; jobsQueued: number }[] | undefined)?.at(-1);
     // jobsQueued is recorded by the afterSync hook, just after the run is marked SUCCEEDED.
     return first?.status === "SUCCEEDED" && first.jobsQueued > 0 ? first : null;
   }, 120_000);
@@ -127,8 +127,8 @@ async function flow(url: string, procs: ArtdescProcess[]) {
     expect(set.errors).toBeUndefined();
     expect(set.data!.setDescription.__typename).toBe("Description");
     await waitUntil("another nightly run", async () => {
-      const r = await httpGql(url, "{ lastSyncRun { id status } }");
-      return r.data?.lastSyncRun?.id > run.id && r.data.lastSyncRun.status === "SUCCEEDED";
+      const r = await httpGql(url, "{ lastSyncRun { number status } }");
+      return r.data?.lastSyncRun?.number > run.number && r.data.lastSyncRun.status === "SUCCEEDED";
     }, 60_000);
     await waitUntil("the queue to be empty", async () => {
       const r = await httpGql(url, "{ jobs(status: [QUEUED, RUNNING]) { edges { node { number } } } }");

@@ -236,7 +236,7 @@ describe("through Yoga", () => {
     expect(JSON.parse((await ask(refused)).body).errors).toBeDefined();
     // A damaged row makes one nullable field fail: data for the rest, and an error.
     const run = await t.db.syncRun.create({ data: { creators: "[not json", status: "SUCCEEDED", finishedAt: new Date() } });
-    const partial = "{ stats { artworks } lastSyncRun { id creators } }";
+    const partial = "{ stats { artworks } lastSyncRun { number creators } }";
     const first = await ask(partial);
     const body = JSON.parse(first.body);
     expect(body.errors).toHaveLength(1);

@@ -61,8 +61,8 @@ const BAD_IDS: [string, string][] = [
   ["a NUL", "1\u0000"],
 ];
 
-const JOB = `query($id: ID!) { job(id: $id) { __typename ... on InvalidIdError { id message } ... on Job { number } } }`;
-const CANCEL = `mutation($id: ID!) { cancelJob(id: $id) { __typename ... on InvalidIdError { id message } ... on Job { number } } }`;
+const JOB = `query($id: ID!) { job(id: $id) { __typename ... on InvalidIdError { requestedId message } ... on Job { number } } }`;
+const CANCEL = `mutation($id: ID!) { cancelJob(id: $id) { __typename ... on InvalidIdError { requestedId message } ... on Job { number } } }`;
 
 describe("job(id)", () => {
   it.each(BAD_IDS)("%s is an InvalidIdError", async (_name, id) => {
@@ -71,7 +71,7 @@ describe("job(id)", () => {
     expect(r.data.job.__typename).toBe("InvalidIdError");
     expect(r.data.job.message).toMatch(/is not a valid id: expected a job's global id or number/);
     // A 10,000-character id is not echoed back whole.
-    expect(r.data.job.id.length).toBeLessThanOrEqual(201);
+    expect(r.data.job.requestedId.length).toBeLessThanOrEqual(201);
   });
 
   it("accepts the number with spaces around it, the global id, and the largest possible id", async () => {

@@ -104,10 +104,10 @@ describe("string and list arguments have limits", () => {
   });
 
   it("an over-long artwork id is the field's typed InvalidIdError, its echo cut short", async () => {
-    const r = await gql(yoga, `query($v: ID!) { artwork(id: $v) { __typename ... on InvalidIdError { id message } } }`, { v: "Q".repeat(10_000) });
+    const r = await gql(yoga, `query($v: ID!) { artwork(id: $v) { __typename ... on InvalidIdError { requestedId message } } }`, { v: "Q".repeat(10_000) });
     expect(r.errors).toBeUndefined();
     expect(r.data.artwork.__typename).toBe("InvalidIdError");
-    expect(r.data.artwork.id.length).toBeLessThanOrEqual(201);
+    expect(r.data.artwork.requestedId.length).toBeLessThanOrEqual(201);
   });
 
   it("a list of 10,000 enum values is refused", async () => {
@@ -134,7 +134,7 @@ describe("requests", () => {
   it("an operation running longer than GRAPHQL_TIMEOUT_MS stops with a TIMEOUT error", async () => {
     const slow = createGraphqlApp({ db: t.db, config: loadConfig({ GRAPHQL_TIMEOUT_MS: "1" }), log: pino({ level: "silent" }) });
     // Seven sequential database round trips: each awaits, so the 1 ms timer fires in between.
-    const q = `{ ${Array.from({ length: 7 }, (_, i) => `s${i}: status { lastSync { id } jobs { queued } }`).join(" ")} }`;
+    const q = `{ ${Array.from({ length: 7 }, (_, i) => `s${i}: status { lastSync { number } jobs { queued } }`).join(" ")} }`;
     const r = await gql(slow, q);
     expect(codes(r)).toContain("TIMEOUT");
     expect(r.errors?.find((e) => e.extensions?.code === "TIMEOUT")?.message).toBe("The operation ran longer than 1 ms and was stopped (GRAPHQL_TIMEOUT_MS)");

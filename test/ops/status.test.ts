@@ -156,12 +156,12 @@ describe("status", () => {
     const yoga = createGraphqlApp({ db: t.db, config });
     const r = await gql(
       yoga,
-      `{ status { lastSync { id status error seen } lastSuccessfulSync { seen creators } jobs { queued running failed }
+      `{ status { lastSync { number status error seen } lastSuccessfulSync { seen creators } jobs { queued running failed }
          heartbeats { role alive modelStatus device dtypes { module dtype } } workerAlive descriptionsLastHour backlog backlogSeconds backlogDoneAt } }`,
     );
     expect(r.errors).toBeUndefined();
     const s = r.data.status;
-    expect(s.lastSync).toEqual({ id: 2, status: "FAILED", error: "SPARQL endpoint answered 503", seen: 20 });
+    expect(s.lastSync).toEqual({ number: 2, status: "FAILED", error: "SPARQL endpoint answered 503", seen: 20 });
     expect(s.lastSuccessfulSync).toEqual({ seen: 1900, creators: ["Q5432"] });
     expect(s.jobs).toEqual({ queued: 6, running: 1, failed: 2 });
     expect(s.workerAlive).toBe(true);

@@ -10,14 +10,26 @@ builder.objectType(NotFoundError, {
   name: "NotFoundError",
   interfaces: [ErrorInterface],
   isTypeOf: (v) => v instanceof NotFoundError,
-  fields: (t) => ({ id: t.exposeString("id") }),
+  fields: (t) => ({
+    requestedId: t.exposeString("id", { description: "The id as the request gave it." }),
+    id: t.exposeString("id", {
+      deprecationReason:
+        "Use requestedId. A field named id of type String! conflicts with Node.id (ID!) in one selection, which Relay's compiler writes into every union selection.",
+    }),
+  }),
 });
 
 builder.objectType(InvalidIdError, {
   name: "InvalidIdError",
   interfaces: [ErrorInterface],
   isTypeOf: (v) => v instanceof InvalidIdError,
-  fields: (t) => ({ id: t.exposeString("id") }),
+  fields: (t) => ({
+    requestedId: t.exposeString("id", { description: "The id as the request gave it." }),
+    id: t.exposeString("id", {
+      deprecationReason:
+        "Use requestedId. A field named id of type String! conflicts with Node.id (ID!) in one selection, which Relay's compiler writes into every union selection.",
+    }),
+  }),
 });
 
 builder.objectType(InvalidInputError, {

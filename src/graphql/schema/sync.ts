@@ -17,10 +17,11 @@ builder.prismaObject("SyncFailure", {
   }),
 });
 
-export const SyncRunRef = builder.prismaObject("SyncRun", {
+export const SyncRunRef = builder.prismaNode("SyncRun", {
+  id: { field: "id" },
   description: "One sync with Wikidata and Commons, and what it found.",
   fields: (t) => ({
-    id: t.exposeInt("id"),
+    number: t.exposeInt("id", { description: "The run's number (SyncRun.id in the database; `artdesc status` and the logs' runId)." }),
     status: t.expose("status", { type: SyncRunStatusEnum }),
     trigger: t.exposeString("trigger", { description: "manual, schedule or startup." }),
     full: t.exposeBoolean("full", {
