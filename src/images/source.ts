@@ -47,7 +47,7 @@ export class ImageSourceError extends Error {
 export class ImageMissingError extends ImageSourceError {
   override name = "ImageMissingError";
   constructor(image: string) {
-    super(image, `image file ${image} is missing from IMAGE_DIR`, true);
+    super(image, `image file ${image} is missing from IMAGE_DIR (the next sync downloads it again)`, true);
   }
 }
 

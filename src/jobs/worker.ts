@@ -16,7 +16,7 @@ import type { Logger } from "../log.js";
 import { openDescriber } from "../describe/describer.js";
 import { DeviceUnavailableError } from "../describe/device.js";
 import { ModelContractError } from "../describe/models/contract.js";
-import { type ImageSource, ImageSourceError, imageSourceFor } from "../images/source.js";
+import { ImageMissingError, type ImageSource, ImageSourceError, imageSourceFor } from "../images/source.js";
 import type { Component, Runtime } from "../runtime.js";
 import { LostClaimError, recordModelDescription } from "./descriptions.js";
 import { qualitySettings } from "../quality/store.js";
@@ -419,12 +419,16 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       clearInterval(flushTimer);
       await flushing;
       try {
-        for (const { job, input } of ready) {
+        for (const { job, input, imageId } of ready) {
           if (reason instanceof ShutdownAbort) {
             await requeueJob(db, job.id, h);
           } else if (reason instanceof ImageInputError) {
             // The image is unusable: that job fails for good; its batch mates go back untouched.
-            if (reason.path === input.imagePath) await failJob(db, job, h, imageProblem(reason, config.IMAGE_DIR), { permanent: true });
+            if (reason.path === input.imagePath) {
+              // The sync stored it decodable: the copy was damaged since, and the next sync fetches it again.
+              if (!config.IMAGE_SOURCE_URL) await forgetLocalCopy(imageId, "damaged");
+              await failJob(db, job, h, imageProblem(reason, config.IMAGE_DIR), { permanent: true });
+            }
             else await requeueJob(db, job.id, h, "batch mate had an unusable image");
             wlog.warn({ job: job.id, err: reason }, "unusable image");
           } else if (reason instanceof EngineStoppedError) {
@@ -465,6 +469,20 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   }
 
   /** The image and prompt facts of a job, or why it cannot run (and whether a later attempt could). */
+  /**
+   * The stored copy of an image is gone from IMAGE_DIR or damaged: its row stops pointing at it, so
+   * the next sync downloads the file again (and queues the work if it has no text from that file)
+   * instead of every night's job failing on it until the weekly refresh.
+   */
+  async function forgetLocalCopy(imageId: number, why: "missing" | "damaged"): Promise<void> {
+    try {
+      await db.image.updateMany({ where: { id: imageId, localPath: { not: null } }, data: { localPath: null, localSourceSha1: null } });
+      wlog.warn({ imageId, why }, "a stored image copy is unusable; the next sync downloads it again");
+    } catch (err) {
+      wlog.error({ err, imageId }, "could not mark a stored image copy for download");
+    }
+  }
+
   async function prepare(job: Job, signal: AbortSignal): Promise<Omit<Ready, "job"> | { cannot: string; permanent: boolean }> {
     if (job.artworkId == null) return { cannot: "the job names no artwork", permanent: true };
     const art = await db.artwork.findUnique({
@@ -489,7 +507,10 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         : { cannot: `artwork ${art.qid} has no downloaded main image`, permanent: true };
     }
     // Throws ImageSourceError when the image cannot be had (missing, or a failed fetch).
-    const imagePath = await images.localFile({ localPath: image.localPath, localHash: image.localHash, localBytes: image.localBytes }, signal);
+    const imagePath = await images.localFile({ localPath: image.localPath, localHash: image.localHash, localBytes: image.localBytes }, signal).catch(async (err: unknown) => {
+      if (err instanceof ImageMissingError) await forgetLocalCopy(image.id, "missing");
+      throw err;
+    });
     const medium = art.links.map((l) => l.item.label).filter(Boolean).join(", ");
     // The facts go into the prompt only when DESCRIBE_PROMPT_CONTEXT asks for them.
     const context = config.DESCRIBE_PROMPT_CONTEXT

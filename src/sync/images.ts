@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import sharp, { type Metadata, type OutputInfo } from "sharp";
@@ -233,8 +233,10 @@ export function localPathFor(hash: string): string {
 export async function storeImage(imageDir: string, image: NormalizedImage): Promise<string> {
   const rel = localPathFor(image.hash);
   const file = join(imageDir, rel);
+  // The same name is the same content (it is its hash), unless the copy was damaged in place since:
+  // a file of the right size is read back and compared before it is kept.
   const existing = await stat(file).catch(() => null);
-  if (existing?.size === image.data.length) return rel;
+  if (existing?.isFile() && existing.size === image.data.length && (await readFile(file).catch(() => null))?.equals(image.data)) return rel;
   const tmp = tempPathFor(file);
   try {
     await mkdir(dirname(file), { recursive: true });

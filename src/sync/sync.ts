@@ -1,5 +1,5 @@
 import { readdirSync } from "node:fs";
-import { stat } from "node:fs/promises";
+import { lstat } from "node:fs/promises";
 import { setPriority } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config.js";
@@ -536,9 +536,11 @@ interface ImageRow {
   fileTitle: string;
   localPath: string | null;
   localSourceSha1: string | null;
+  /** The stored copy's size when it was written: a file of another size is not that copy. */
+  localBytes: number | null;
 }
 
-const IMAGE_ROW = { id: true, fileTitle: true, localPath: true, localSourceSha1: true } as const;
+const IMAGE_ROW = { id: true, fileTitle: true, localPath: true, localSourceSha1: true, localBytes: true } as const;
 
 /**
  * Images flow while details are still being written: each batch of written works gets its
@@ -611,7 +613,7 @@ class ImagePipeline {
         record();
         ctx.progress.imagesDone++;
         await ctx.fail("imageinfo", info.missing ? "Commons has no such file" : "Commons' record of the file has no http(s) URL to download it from", { fileTitle: row.fileTitle });
-      } else if (row.localSourceSha1 === info.sha1 && (await hasLocalCopy(config.IMAGE_DIR, row.localPath))) {
+      } else if (row.localSourceSha1 === info.sha1 && (await hasLocalCopy(config.IMAGE_DIR, row.localPath, row.localBytes))) {
         record();
         ctx.counts.imagesUnchanged++;
         ctx.progress.imagesDone++;
@@ -683,15 +685,38 @@ async function remainingImages(ctx: RunContext, syncedCreatorIds: number[]): Pro
     return db.image.findMany({ where: { artwork: { state: "ACTIVE", creators: { some: { creatorId: { in: syncedCreatorIds } } } } }, select: IMAGE_ROW });
   }
   // Left over by an interrupted or failed run: no Commons record yet, or a copy of another version.
-  return db.$queryRawUnsafe<ImageRow[]>(`
-    SELECT i.id, i."fileTitle", i."localPath", i."localSourceSha1" FROM "Image" i JOIN "Artwork" a ON a.id = i."artworkId"
+  const left = await db.$queryRawUnsafe<ImageRow[]>(`
+    SELECT i.id, i."fileTitle", i."localPath", i."localSourceSha1", i."localBytes" FROM "Image" i JOIN "Artwork" a ON a.id = i."artworkId"
     WHERE a.state = 'ACTIVE' AND ${dialect(db).isFalse("i.missing")}
       AND (i.sha1 IS NULL OR i."localSourceSha1" IS NULL OR i."localSourceSha1" <> i.sha1)`);
+  const listed = new Set(left.map((r) => r.id));
+  return [...left, ...(await lostCopies(ctx)).filter((r) => !listed.has(r.id))];
 }
 
-async function hasLocalCopy(imageDir: string, localPath: string | null): Promise<boolean> {
+/**
+ * Stored copies that are gone from IMAGE_DIR or no longer their size (a folder restored from an old
+ * backup, a file deleted or cut short by hand or by a failing disk): downloaded again by this run,
+ * instead of failing their describe jobs until the weekly refresh. One stat a file, a few hundred
+ * milliseconds for 20,000; a copy damaged in place at the same size is found by the worker, which
+ * fails its job with the reason, not here.
+ */
+async function lostCopies(ctx: RunContext): Promise<ImageRow[]> {
+  const rows = await ctx.db.image.findMany({ where: { localPath: { not: null }, missing: false, artwork: { state: "ACTIVE" } }, select: IMAGE_ROW });
+  const lost: ImageRow[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    if (!(await hasLocalCopy(ctx.config.IMAGE_DIR, row.localPath, row.localBytes))) lost.push(row);
+    if (i % 500 === 499) await yieldToEventLoop();
+  }
+  if (lost.length) ctx.log.warn({ images: lost.length, examples: lost.slice(0, 5).map((r) => r.localPath) }, "stored image copies are missing from IMAGE_DIR or cut short; they are downloaded again");
+  return lost;
+}
+
+/** The stored copy is there as it was written: a file (never a link), of its recorded size when one is recorded. */
+async function hasLocalCopy(imageDir: string, localPath: string | null, localBytes: number | null = null): Promise<boolean> {
   if (!localPath) return false;
-  return (await stat(join(imageDir, localPath)).catch(() => null))?.isFile() ?? false;
+  const st = await lstat(join(imageDir, localPath)).catch(() => null);
+  return !!st?.isFile() && (localBytes == null || st.size === localBytes);
 }
 
 /**

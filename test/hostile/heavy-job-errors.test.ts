@@ -54,7 +54,7 @@ beforeEach(() => {
 });
 
 /** An artwork whose main image file holds `content` (null: no file at all); its job's error as GraphQL shows it. */
-async function jobErrorFor(content: Buffer | string | null): Promise<{ status: string; error: string | null; file: string }> {
+async function jobErrorFor(content: Buffer | string | null): Promise<{ status: string; error: string | null; file: string; imageId: number }> {
   const a = await makeArtwork(t.db);
   const image = await t.db.image.findFirstOrThrow({ where: { artworkId: a.id } });
   const file = join(config.IMAGE_DIR, image.localPath!);
@@ -66,7 +66,7 @@ async function jobErrorFor(content: Buffer | string | null): Promise<{ status: s
     const r = await gql(yoga, `query($id: ID!) { job(id: $id) { ... on Job { status error } } }`, { id: String(job.id) });
     const j = r.data?.job as { status: string; error: string | null } | undefined;
     // An unexpected failure is retried later: the job waits QUEUED with the attempt's error.
-    if (j && (j.status === "FAILED" || j.status === "SUCCEEDED" || (j.status === "QUEUED" && j.error))) return { ...j, file: image.localPath! };
+    if (j && (j.status === "FAILED" || j.status === "SUCCEEDED" || (j.status === "QUEUED" && j.error))) return { ...j, file: image.localPath!, imageId: image.id };
   }
   throw new Error("the job did not finish");
 }
@@ -85,17 +85,20 @@ describe("Job.error names no local path", () => {
     ["a truncated JPEG", async () => (await sharp({ create: { width: 64, height: 64, channels: 3, background: "#c33" } }).jpeg().toBuffer()).subarray(0, 200)],
   ] as const)("%s: the job fails with the image's name relative to IMAGE_DIR and the problem", async (_name, make) => {
     const content = typeof make === "function" ? await make() : make;
-    const { status, error, file } = await jobErrorFor(content);
+    const { status, error, file, imageId } = await jobErrorFor(content);
     expect(status).toBe("FAILED");
     expectNoLocalPath(error);
     expect(error).toMatch(new RegExp(`^Cannot use image ${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: .+`));
+    // The sync stored it readable: the copy was damaged since, and the image is fetched again by the next sync.
+    expect(await t.db.image.findUniqueOrThrow({ where: { id: imageId } })).toMatchObject({ localPath: null, localSourceSha1: null });
   });
 
   it("a missing image file: named relative to IMAGE_DIR", async () => {
-    const { status, error, file } = await jobErrorFor(null);
+    const { status, error, file, imageId } = await jobErrorFor(null);
     expect(status).toBe("FAILED");
     expectNoLocalPath(error);
-    expect(error).toBe(`image file ${file} is missing from IMAGE_DIR`);
+    expect(error).toBe(`image file ${file} is missing from IMAGE_DIR (the next sync downloads it again)`);
+    expect(await t.db.image.findUniqueOrThrow({ where: { id: imageId } })).toMatchObject({ localPath: null, localSourceSha1: null });
   });
 
   it("an unexpected error whose message names a path: only its class and code", async () => {

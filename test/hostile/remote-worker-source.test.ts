@@ -324,7 +324,7 @@ describe("the folder source (IMAGE_DIR, the default)", () => {
     const e = await failure(s.localFile({ localPath: "00/none.jpg", localHash: null, localBytes: null }));
     expect(e).toBeInstanceOf(ImageMissingError);
     expect(e.permanent).toBe(true);
-    expect(e.message).toBe("image file 00/none.jpg is missing from IMAGE_DIR");
+    expect(e.message).toBe("image file 00/none.jpg is missing from IMAGE_DIR (the next sync downloads it again)");
   });
 
   it("config picks the source: IMAGE_SOURCE_URL set is HTTP, unset is the folder", () => {
