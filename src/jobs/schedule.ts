@@ -24,6 +24,8 @@ export type SyncScheduleOptions = {
   syncAtStartWhenNeverSynced?: boolean;
   /** Waits before the startup sync is tried again after it FAILED or crashed, the last repeated (default STARTUP_RETRY_MS). */
   startupRetryMs?: readonly number[];
+  /** How often to look for runs left RUNNING by a process that ended (default ABANDONED_RUN_SWEEP_MS). */
+  abandonedRunSweepMs?: number;
   /** Tests: runs one attempt in place of the sync (a crash is a throw). */
   runAttempt?: (trigger: SyncTrigger, signal: AbortSignal) => Promise<SyncAttempt>;
 } & (
@@ -52,6 +54,9 @@ export interface SyncSchedule extends Component {
   /** Resolves when the sync in progress (if any), and a startup sync still waiting for the lease, have ended. */
   idle(): Promise<void>;
 }
+
+/** How often a schedule looks for sync runs left RUNNING by a process that has ended. */
+export const ABANDONED_RUN_SWEEP_MS = 60_000;
 
 /** Waits before a FAILED or crashed startup sync is tried again: 1, 5 and 15 minutes, then every hour until one succeeds. */
 export const STARTUP_RETRY_MS = [60_000, 5 * 60_000, 15 * 60_000, 60 * 60_000] as const;
@@ -149,6 +154,16 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
 
   const abandoned = await abortAbandonedSyncRuns(db);
   if (abandoned) log.warn({ runs: abandoned }, "sync runs left RUNNING by a process that ended are recorded ABORTED");
+  // A run whose process dies later (an `artdesc sync` killed, a sync process out of memory) would
+  // show RUNNING in status, GraphQL and /metrics until the next run: looked for every minute.
+  const sweep = setInterval(() => {
+    if (current || stopping.signal.aborted) return;
+    abortAbandonedSyncRuns(db).then(
+      (n) => void (n && log.warn({ runs: n }, "sync runs left RUNNING by a process that ended are recorded ABORTED")),
+      (err: unknown) => log.warn({ err }, "could not look for abandoned sync runs"),
+    );
+  }, options.abandonedRunSweepMs ?? ABANDONED_RUN_SWEEP_MS);
+  sweep.unref();
 
   const task = createTask(config.SYNC_CRON, () => void runNow("schedule"), { timezone: config.SYNC_TIMEZONE, name: "sync" });
   await task.start();
@@ -169,6 +184,7 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
       await current;
     },
     async stop() {
+      clearInterval(sweep);
       if (retryTimer) clearTimeout(retryTimer);
       await task.destroy();
       // Stop taking work; the work in progress finishes its item and the run is recorded ABORTED.

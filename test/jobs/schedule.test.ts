@@ -99,6 +99,15 @@ describe("sync schedule", () => {
     expect(triggers).toEqual(["startup", "startup"]);
   });
 
+  it("a run left RUNNING by a process that died after the schedule started is recorded ABORTED within a sweep", async () => {
+    await fresh();
+    await start({ syncAtStartWhenNeverSynced: false, abandonedRunSweepMs: 50 });
+    // An `artdesc sync` killed with SIGKILL: its run stays RUNNING, and its lease is gone or dead.
+    const run = await t.db.syncRun.create({ data: { status: "RUNNING", holder: "sync@nowhere:999999:k1ll3d", creators: "[]" } });
+    const done = await waitUntil("the run to be recorded ABORTED", () => t.db.syncRun.findFirst({ where: { id: run.id, status: "ABORTED" } }), 10_000, 25);
+    expect(done.finishedAt).not.toBeNull();
+  });
+
   it("fires on the cron schedule", async () => {
     await fresh({ SYNC_CRON: "* * * * * *" });
     const s = await start({ syncAtStartWhenNeverSynced: false });
