@@ -10,6 +10,7 @@ import { addGenerationOptions, flagOf, requestedFromOptions } from "./generation
 import { checkRequested, ParamOutOfRangeError, paramsFromConfig } from "./generation/params.js";
 import type { Config } from "./config.js";
 import type { Db } from "./db.js";
+import { commandErrorWords, outputErrorWords } from "./ops/command-errors.js";
 import { exitProcess } from "./ops/exit.js";
 import { type Component, exitOnConfigError, openRuntime, runUntilSignal } from "./runtime.js";
 import { migrate } from "./store/migrate.js";
@@ -477,14 +478,19 @@ program
 
 // A reader that went away (`artdesc status | head -1`, `| true`) is not a failure of the command:
 // the EPIPE of a later write ends it quietly (exit 0), not with an unhandled 'error' and a stack.
+// A full disk behind a redirected stdout (`export > file`) is one clear line and exit 1, not a stack.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    if (stream === process.stdout && err.code) {
+      console.error(outputErrorWords(err.code));
+      process.exit(1);
+    }
     throw err;
   });
 }
 
 program.parseAsync().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
+  console.error(commandErrorWords(err));
   process.exit(1);
 });

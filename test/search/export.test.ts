@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -176,6 +176,23 @@ describe("export", () => {
     const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
     expect(stderr).not.toMatch(/EPIPE|Unhandled/);
     expect(code).toBe(0);
+  });
+
+  it("an export sent to a full disk (stdout to /dev/full) says so in one line and exits 1, without a stack", async () => {
+    if (onPostgres || !existsSync("/dev/full")) return;
+    const full = openSync("/dev/full", "w");
+    try {
+      const child = spawnSync(process.execPath, [ARTDESC_CLI, "export", "--format", "jsonl"], {
+        env: { ...process.env, DATABASE_URL: t.url, LOG_LEVEL: "warn" },
+        stdio: ["ignore", full, "pipe"],
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      expect(child.stderr.trim()).toBe("Could not write the output: no space left on the device. What was written so far is incomplete.");
+      expect(child.status).toBe(1);
+    } finally {
+      closeSync(full);
+    }
   });
 
   it("--out: an export that fails leaves the previous file as it was, and no part of the new one", async () => {

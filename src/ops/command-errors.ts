@@ -1,0 +1,50 @@
+/**
+ * What a one-shot command prints when it fails for a reason outside it (a locked or full database,
+ * an output it cannot write): one sentence that says what happened and what to do, instead of
+ * Prisma's "Invalid `prisma.lease.create()` invocation" or a stack. Pure.
+ */
+
+/** The error and its causes, outermost first (at most 5). */
+function chain(err: unknown): unknown[] {
+  const out: unknown[] = [];
+  for (let e = err, depth = 0; e && depth < 5; depth++, e = (e as { cause?: unknown }).cause) out.push(e);
+  return out;
+}
+
+const codeOf = (e: unknown) => (typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : "");
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** The last line of a message: Prisma puts the driver's own words after its invocation text. */
+const lastLine = (text: string) => text.trim().split("\n").filter((l) => l.trim()).at(-1)?.trim() ?? text;
+
+export function commandErrorWords(err: unknown): string {
+  const all = chain(err);
+  const text = all.map((e) => `${codeOf(e)} ${messageOf(e)}`).join("\n");
+  if (/SQLITE_BUSY|database is locked/i.test(text)) {
+    return (
+      "The database is locked: another process holds its write lock and has not let go (a paused or hung artdesc process? " +
+      "`fuser` on the database file names it). Nothing was changed; run the command again once that process ends or resumes."
+    );
+  }
+  if (/SQLITE_FULL|database or disk is full/i.test(text)) {
+    return "The disk that holds the database is full: nothing was changed. Free some space and run the command again.";
+  }
+  if (/SQLITE_READONLY|attempt to write a readonly database/i.test(text)) {
+    return "The database cannot be written (a read-only file, folder or file system): nothing was changed.";
+  }
+  const output = all.find((e) => ["ENOSPC", "EDQUOT", "EFBIG", "EIO"].includes(codeOf(e)));
+  if (output) return outputErrorWords(codeOf(output));
+  return lastLine(messageOf(err));
+}
+
+const OUTPUT_WORDS: Record<string, string> = {
+  ENOSPC: "no space left on the device",
+  EDQUOT: "the disk quota is used up",
+  EFBIG: "the file grew past the size allowed (ulimit -f)",
+  EIO: "the device reported an input/output error",
+};
+
+/** A write to the command's output (a file, or the file stdout was sent to) that failed. */
+export function outputErrorWords(code: string): string {
+  return `Could not write the output: ${OUTPUT_WORDS[code] ?? code}. What was written so far is incomplete.`;
+}
