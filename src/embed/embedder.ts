@@ -312,6 +312,14 @@ export class QueryEmbedder {
     return this.config.EMBED_MODEL_ID;
   }
 
+  /** Why the model failed to load here (it is tried again after retryMs), or null: loaded, loading, never tried or absent. */
+  loadError(): string | null {
+    const f = this.failed;
+    if (!f || this.loaded) return null;
+    const text = f.error instanceof Error ? f.error.message : String(f.error);
+    return text.replace(/^the embedding model did not load: /, "");
+  }
+
   /** Starts the thread and loads the model now when it is installed (resolves at once when not). */
   async warm(): Promise<void> {
     if (this.available()) await this.ready();
@@ -446,6 +454,8 @@ export function meaningSource(config: EmbedConfig & Pick<Config, "ORT_THREADS" |
     available: () => embedder.available(),
     embedQuery: (text: string) => embedder.embedQuery(text),
     warm: () => embedder.warm(),
+    /** Why the installed model did not load in this process, or null. */
+    loadError: () => embedder.loadError(),
     /** Stops the embedding thread (a one-shot command; an API process keeps it). */
     close: async () => {
       shared.delete(config);

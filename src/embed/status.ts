@@ -21,14 +21,26 @@ export interface SemanticSearchStatus {
   message: string;
 }
 
-export async function semanticSearchStatus(db: Db, config: EmbedConfig & Pick<Config, "EMBED_MODEL_ID">): Promise<SemanticSearchStatus> {
+/**
+ * `loadError`: why this process could not load the installed model (the API's query embedder, which
+ * loads it at start), or null: files that are all there but damaged (a cut-short download) then say
+ * so, instead of "not embedded yet".
+ */
+export async function semanticSearchStatus(db: Db, config: EmbedConfig & Pick<Config, "EMBED_MODEL_ID">, loadError: string | null = null): Promise<SemanticSearchStatus> {
   const presence = embedModelPresence(config);
   const installed = presence.missing.length === 0;
   const counts = await countsUntilNextCommit(db, installedVectorModel(config));
-  const enabled = installed && counts.embedded > 0;
+  const enabled = installed && counts.embedded > 0 && loadError === null;
   const base = { modelId: config.EMBED_MODEL_ID, installed, enabled, ...counts };
   if (!installed) {
     return { ...base, command: presence.command, message: `Semantic search is off: no embedding model (${config.EMBED_MODEL_ID}). Run ${presence.command}; search is by words until then.` };
+  }
+  if (loadError !== null) {
+    return {
+      ...base,
+      command: presence.command,
+      message: `Semantic search is off: the embedding model (${config.EMBED_MODEL_ID}) is installed but did not load (${loadError}). Fetch it again with ${presence.command}; search is by words until then.`,
+    };
   }
   if (counts.embedded === 0) {
     return { ...base, command: "artdesc embed --missing", message: "Semantic search is off until descriptions are embedded: run artdesc embed --missing, or start a worker, which embeds them in the background." };

@@ -423,6 +423,21 @@ describe("an embedding thread that stops", () => {
     }
   });
 
+  it("an installed model that does not load (a file cut short) turns semantic search off in status, with the reason and the command, not 'not embedded yet'", async () => {
+    const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID });
+    const damaged = new QueryEmbedder(config, () => Promise.reject(new EmbedderFailedError("the embedding model did not load: Protobuf parsing failed.")));
+    try {
+      expect(damaged.loadError()).toBeNull();
+      await damaged.warm().catch(() => undefined);
+      expect(damaged.loadError()).toBe("Protobuf parsing failed.");
+      const status = await semanticSearchStatus(t.db, config, damaged.loadError());
+      expect(status).toMatchObject({ enabled: false, installed: true, command: expect.stringMatching(/^artdesc models pull --embed/) });
+      expect(status.message).toMatch(/^Semantic search is off: the embedding model \(.+\) is installed but did not load \(Protobuf parsing failed\.\)\. Fetch it again with artdesc models pull --embed/);
+    } finally {
+      await damaged.close();
+    }
+  });
+
   it("the API's query embedder loads the new weights after a pull of another revision, and forgets the old query vectors", async () => {
     // Its own folder: the shared one stays at seed 1 for the other tests.
     const dir = mkdtempSync(join(tmpdir(), "artdesc-embed-query-revision-"));

@@ -355,5 +355,5 @@ const SemanticSearchStatusRef = builder.objectRef<SemanticSearchStatus>("Semanti
 });
 
 builder.objectField(StatusRef, "semanticSearch", (t) =>
-  t.field({ type: SemanticSearchStatusRef, resolve: (_s, _args, ctx) => semanticSearchStatus(ctx.db, ctx.config) }),
+  t.field({ type: SemanticSearchStatusRef, resolve: (_s, _args, ctx) => semanticSearchStatus(ctx.db, ctx.config, meaningSource(ctx.config).loadError()) }),
 );
