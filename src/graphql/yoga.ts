@@ -142,6 +142,8 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
           graphqlLog.debug({ path: path?.join("."), err: original }, "a cursor this API did not give out");
           return new BadUserInputError(cursorArgument(error), "The cursor is not one this API gave out: page with the cursors from pageInfo or the edges.");
         }
+        const refused = pothosConnectionRefusal(original);
+        if (refused) return refused;
         const masked = maskError(error, message, isDev);
         if (masked === error) return masked;
         if (isClientAbort(original)) {
@@ -208,6 +210,20 @@ export const CORS_ALLOWED_HEADERS = [
 
 /** Response headers a browser app may read besides the safelisted ones: how long to wait after a 429 or 503, and the ETag to revalidate with. */
 export const CORS_EXPOSED_HEADERS = ["retry-after", "etag"] as const;
+
+/**
+ * The connection arguments Pothos checks before our resolvers do (its own words, with no code):
+ * as every other bad connection input, BAD_USER_INPUT naming the argument.
+ */
+function pothosConnectionRefusal(err: unknown): BadUserInputError | null {
+  if (!(err instanceof Error)) return null;
+  if (/^Arguments "before" and "after" are not supported at the same time$/.test(err.message)) {
+    return new BadUserInputError("before", "after and before cannot be given together: after pages forward (with first), before backward (with last)");
+  }
+  const size = /^Argument "(first|last)" must be a non-negative integer$/.exec(err.message);
+  if (size) return new BadUserInputError(size[1]!, `${size[1]} must be a whole number of 0 or more`);
+  return null;
+}
 
 /**
  * CORS from CORS_ORIGINS: none configured means no CORS headers at all (same-origin pages only);

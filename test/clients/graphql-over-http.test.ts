@@ -102,6 +102,27 @@ describe("request limits refuse as request errors", () => {
       errors: [{ message: '"nope" is not a cursor from this search', locations: [{ line: 1, column: 3 }], path: ["search"], extensions: { code: "BAD_USER_INPUT", argument: "after" } }],
     });
   });
+
+  it.each([
+    ["artworksConnection", "artworksConnection", "edges { cursor }"],
+    ["search", 'search(query: "donkey"', "edges { cursor }"],
+    ["jobs", "jobs", "edges { cursor }"],
+    ["reviewQueue", "reviewQueue", "... on QueryReviewQueueConnection { edges { cursor } }"],
+    ["syncRunsConnection", "syncRunsConnection", "edges { cursor }"],
+  ])("%s: first with last, after with before, or a negative first is refused, naming the argument", async (_name, field, selection) => {
+    const call = (args: string) => (field.endsWith("\"") ? `{ ${field}, ${args}) { ${selection} } }` : `{ ${field}(${args}) { ${selection} } }`);
+    for (const [args, argument, message] of [
+      ["first: 5, last: 2", "last", /^first and last cannot be given together/],
+      ['after: "x", before: "y"', "before", /^after and before cannot be given together/],
+      ["first: -1", "first", /^first must be (between 0 and \d+ \(got -1\)|a whole number of 0 or more)$/],
+    ] as const) {
+      const r = await post(world.url, { query: call(args) });
+      expect(r.status, `${field} ${args}`).toBe(200);
+      const error = r.body.errors?.[0];
+      expect(error?.extensions, `${field} ${args}: ${JSON.stringify(r.body)}`).toMatchObject({ code: "BAD_USER_INPUT", argument });
+      expect(error?.message).toMatch(message);
+    }
+  });
 });
 
 function expectRefusal(answer: HttpAnswer, code: string, message: RegExp) {

@@ -274,7 +274,7 @@ function connectionWhere(filter: ConnectionFilter | null | undefined): Prisma.Ar
 }
 
 /** Pothos would silently clamp an oversized page; say so instead. */
-type ConnectionSizes = { first?: number | null; last?: number | null };
+type ConnectionSizes = { first?: number | null; last?: number | null; after?: string | null; before?: string | null };
 function checkPageSize(args: ConnectionSizes, max = MAX_LIST_LIMIT): undefined {
   connectionPageSizes(args, max);
   return undefined;

@@ -94,7 +94,7 @@ builder.prismaObjectField("Artwork", "jobs", (t) =>
     maxSize: MAX_ARTWORK_JOBS_PAGE,
     defaultSize: DEFAULT_ARTWORK_JOBS_PAGE,
     // The connection's own arguments (first, last) come in here; Pothos types only the field's own.
-    query: (args) => (connectionPageSizes(args as { first?: number | null; last?: number | null }, MAX_ARTWORK_JOBS_PAGE), { orderBy: { id: "desc" } }),
+    query: (args) => (connectionPageSizes(args as { first?: number | null; last?: number | null; after?: string | null; before?: string | null }, MAX_ARTWORK_JOBS_PAGE), { orderBy: { id: "desc" } }),
   }),
 );
 
