@@ -258,7 +258,7 @@ export class QueryEmbedder {
   private revisionCheckAt = 0;
   private missingUntil = 0;
   /** The model failed to load, or its thread hung: searches get this error, not a new thread each, until `until`. */
-  private failed: { error: unknown; until: number } | null = null;
+  private failed: { error: unknown; until: number; loading: boolean } | null = null;
   private readonly cache: BoundedLru<Float32Array>;
   /** Queries being embedded: a second ask for the same text waits for the first. */
   private readonly inFlight = new Map<string, Promise<Float32Array>>();
@@ -312,12 +312,17 @@ export class QueryEmbedder {
     return this.config.EMBED_MODEL_ID;
   }
 
-  /** Why the model failed to load here (it is tried again after retryMs), or null: loaded, loading, never tried or absent. */
+  /**
+   * Why the installed model's files failed to load here, or null: loaded, loading, never tried, not
+   * installed (that failure is EmbedModelMissingError), hung while running rather than loading, or
+   * due to be tried again (retryMs has passed: a `models pull --embed` since may have mended it).
+   * Paths are left out: anyone may read it in `status`.
+   */
   loadError(): string | null {
     const f = this.failed;
-    if (!f || this.loaded) return null;
+    if (!f || this.loaded || !f.loading || Date.now() >= f.until || f.error instanceof EmbedModelMissingError) return null;
     const text = f.error instanceof Error ? f.error.message : String(f.error);
-    return text.replace(/^the embedding model did not load: /, "");
+    return text.replace(/^the embedding model did not load: /, "").replace(/(^|[\s'"(=])(?:[A-Za-z]:)?[\\/][^\s'"()]+/g, "$1<model folder>");
   }
 
   /** Starts the thread and loads the model now when it is installed (resolves at once when not). */
@@ -392,7 +397,7 @@ export class QueryEmbedder {
         this.loaded = null;
         // After a hang, not at once on the next search: each thread left behind keeps its model
         // loaded, and a query that hangs it would otherwise cost one more per search.
-        if (err instanceof EmbedderHungError) this.failed = { error: err, until: Date.now() + this.retryMs };
+        if (err instanceof EmbedderHungError) this.failed = { error: err, until: Date.now() + this.retryMs, loading: false };
         void opening.then((e) => e.close()).catch(() => undefined);
       }
       for (const w of batch) w.reject(err);
@@ -416,7 +421,7 @@ export class QueryEmbedder {
         (error: unknown) => {
           if (this.embedder !== opening) return;
           this.embedder = null;
-          this.failed = { error, until: Date.now() + this.retryMs };
+          this.failed = { error, until: Date.now() + this.retryMs, loading: true };
         },
       );
     }

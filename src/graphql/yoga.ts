@@ -220,6 +220,12 @@ function pothosConnectionRefusal(err: unknown): BadUserInputError | null {
   if (/^Arguments "before" and "after" are not supported at the same time$/.test(err.message)) {
     return new BadUserInputError("before", "after and before cannot be given together: after pages forward (with first), before backward (with last)");
   }
+  if (/^Arguments "before" and "first" are not supported at the same time$/.test(err.message)) {
+    return new BadUserInputError("before", "first goes with after, last with before: use last to page backward from before");
+  }
+  if (/^Arguments "after" and "last" are not supported at the same time$/.test(err.message)) {
+    return new BadUserInputError("after", "first goes with after, last with before: use first to page forward from after");
+  }
   const size = /^Argument "(first|last)" must be a non-negative integer$/.exec(err.message);
   if (size) return new BadUserInputError(size[1]!, `${size[1]} must be a whole number of 0 or more`);
   return null;

@@ -158,10 +158,14 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
   // show RUNNING in status, GraphQL and /metrics until the next run: looked for every minute.
   const sweep = setInterval(() => {
     if (current || stopping.signal.aborted) return;
-    abortAbandonedSyncRuns(db).then(
-      (n) => void (n && log.warn({ runs: n }, "sync runs left RUNNING by a process that ended are recorded ABORTED")),
-      (err: unknown) => log.warn({ err }, "could not look for abandoned sync runs"),
-    );
+    // A read first: the write transaction only when a run says RUNNING.
+    db.syncRun
+      .count({ where: { status: "RUNNING" } })
+      .then((running) => (running ? abortAbandonedSyncRuns(db) : 0))
+      .then(
+        (n) => void (n && log.warn({ runs: n }, "sync runs left RUNNING by a process that ended are recorded ABORTED")),
+        (err: unknown) => log.warn({ err }, "could not look for abandoned sync runs"),
+      );
   }, options.abandonedRunSweepMs ?? ABANDONED_RUN_SWEEP_MS);
   sweep.unref();
 

@@ -1,5 +1,7 @@
 import { hostname } from "node:os";
-import { basename, dirname, isAbsolute, relative } from "node:path";
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import {
@@ -16,7 +18,7 @@ import type { Logger } from "../log.js";
 import { openDescriber } from "../describe/describer.js";
 import { DeviceUnavailableError } from "../describe/device.js";
 import { ModelContractError } from "../describe/models/contract.js";
-import { ImageMissingError, type ImageSource, ImageSourceError, imageSourceFor } from "../images/source.js";
+import { type ImageSource, ImageSourceError, imageSourceFor } from "../images/source.js";
 import type { Component, Runtime } from "../runtime.js";
 import { LostClaimError, recordModelDescription } from "./descriptions.js";
 import { qualitySettings } from "../quality/store.js";
@@ -90,6 +92,8 @@ interface InFlight {
 interface Ready {
   job: Job;
   imageId: number;
+  /** The stored copy as its row describes it (forgetDamagedCopy compares the file with it). */
+  stored: { imageId: number; localPath: string; localBytes: number | null; localHash: string | null };
   /** The image's file, for the text to name should the sync remove its row while the job runs. */
   fileTitle: string;
   qid: string;
@@ -419,14 +423,15 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       clearInterval(flushTimer);
       await flushing;
       try {
-        for (const { job, input, imageId } of ready) {
+        for (const { job, input, stored } of ready) {
           if (reason instanceof ShutdownAbort) {
             await requeueJob(db, job.id, h);
           } else if (reason instanceof ImageInputError) {
             // The image is unusable: that job fails for good; its batch mates go back untouched.
             if (reason.path === input.imagePath) {
-              // The sync stored it decodable: the copy was damaged since, and the next sync fetches it again.
-              if (!config.IMAGE_SOURCE_URL) await forgetLocalCopy(imageId, "damaged");
+              // The sync stored it decodable: a copy whose bytes are no longer the ones stored was
+              // damaged since, and the next sync fetches it again.
+              if (!config.IMAGE_SOURCE_URL) await forgetDamagedCopy(stored);
               await failJob(db, job, h, imageProblem(reason, config.IMAGE_DIR), { permanent: true });
             }
             else await requeueJob(db, job.id, h, "batch mate had an unusable image");
@@ -468,21 +473,26 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     }
   }
 
-  /** The image and prompt facts of a job, or why it cannot run (and whether a later attempt could). */
   /**
-   * The stored copy of an image is gone from IMAGE_DIR or damaged: its row stops pointing at it, so
-   * the next sync downloads the file again (and queues the work if it has no text from that file)
-   * instead of every night's job failing on it until the weekly refresh.
+   * An image the engine could not use: when the stored copy's bytes are no longer those the sync
+   * wrote (its size or sha256 differ from the row's), the copy was damaged since; its row stops
+   * pointing at it, so the next sync downloads the file again and queues the work if it has no text
+   * from that file. An image the engine refuses as it is, or a passing read error, changes nothing.
    */
-  async function forgetLocalCopy(imageId: number, why: "missing" | "damaged"): Promise<void> {
+  async function forgetDamagedCopy(stored: Ready["stored"]): Promise<void> {
     try {
-      await db.image.updateMany({ where: { id: imageId, localPath: { not: null } }, data: { localPath: null, localSourceSha1: null } });
-      wlog.warn({ imageId, why }, "a stored image copy is unusable; the next sync downloads it again");
+      const bytes = await readFile(join(config.IMAGE_DIR, stored.localPath)).catch(() => null);
+      if (!bytes) return;
+      const same = (stored.localBytes == null || bytes.length === stored.localBytes) && (stored.localHash == null || createHash("sha256").update(bytes).digest("hex") === stored.localHash);
+      if (same) return;
+      const r = await db.image.updateMany({ where: { id: stored.imageId, localPath: stored.localPath }, data: { localPath: null, localSourceSha1: null } });
+      if (r.count) wlog.warn({ imageId: stored.imageId }, "a stored image copy is damaged; the next sync downloads it again");
     } catch (err) {
-      wlog.error({ err, imageId }, "could not mark a stored image copy for download");
+      wlog.error({ err, imageId: stored.imageId }, "could not check a stored image copy");
     }
   }
 
+  /** The image and prompt facts of a job, or why it cannot run (and whether a later attempt could). */
   async function prepare(job: Job, signal: AbortSignal): Promise<Omit<Ready, "job"> | { cannot: string; permanent: boolean }> {
     if (job.artworkId == null) return { cannot: "the job names no artwork", permanent: true };
     const art = await db.artwork.findUnique({
@@ -507,10 +517,8 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         : { cannot: `artwork ${art.qid} has no downloaded main image`, permanent: true };
     }
     // Throws ImageSourceError when the image cannot be had (missing, or a failed fetch).
-    const imagePath = await images.localFile({ localPath: image.localPath, localHash: image.localHash, localBytes: image.localBytes }, signal).catch(async (err: unknown) => {
-      if (err instanceof ImageMissingError) await forgetLocalCopy(image.id, "missing");
-      throw err;
-    });
+    // A missing copy is the sync's to find (it stats every stored copy) and fetch again.
+    const imagePath = await images.localFile({ localPath: image.localPath, localHash: image.localHash, localBytes: image.localBytes }, signal);
     const medium = art.links.map((l) => l.item.label).filter(Boolean).join(", ");
     // The facts go into the prompt only when DESCRIBE_PROMPT_CONTEXT asks for them.
     const context = config.DESCRIBE_PROMPT_CONTEXT
@@ -521,7 +529,13 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           medium: medium || undefined,
         }
       : undefined;
-    return { imageId: image.id, fileTitle: image.fileTitle, qid: art.qid, input: { imagePath, context } };
+    return {
+      imageId: image.id,
+      stored: { imageId: image.id, localPath: image.localPath, localBytes: image.localBytes, localHash: image.localHash },
+      fileTitle: image.fileTitle,
+      qid: art.qid,
+      input: { imagePath, context },
+    };
   }
 
   /**
@@ -543,12 +557,12 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       try {
         const claimStarted = performance.now();
         const jobs = await claimJobs(db, h, { limit: config.WORKER_BATCH, ttlMs: staleMs, experimentId: o.experimentId, log: wlog });
+        errorsInARow = 0;
         if (jobs.length === 0) {
           await sleep(pollMs);
           continue;
         }
         await runBatch(jobs, performance.now() - claimStarted, h);
-        errorsInARow = 0;
       } catch (err) {
         const waitMs = Math.min(pollMs * 2 ** errorsInARow, SLOT_ERROR_WAIT_MAX_MS);
         errorsInARow++;

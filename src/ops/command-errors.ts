@@ -14,8 +14,12 @@ function chain(err: unknown): unknown[] {
 const codeOf = (e: unknown) => (typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : "");
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-/** The last line of a message: Prisma puts the driver's own words after its invocation text. */
-const lastLine = (text: string) => text.trim().split("\n").filter((l) => l.trim()).at(-1)?.trim() ?? text;
+/**
+ * Prisma's "Invalid `prisma.lease.create()` invocation:" text, then the driver's own words: those
+ * words alone. Any other message is kept whole (a model's contract lists its problems on lines).
+ */
+const withoutInvocation = (text: string) =>
+  /Invalid `prisma\.[^`]*` invocation/.test(text) ? (text.trim().split("\n").filter((l) => l.trim()).at(-1)?.trim() ?? text) : text;
 
 export function commandErrorWords(err: unknown): string {
   const all = chain(err);
@@ -23,18 +27,16 @@ export function commandErrorWords(err: unknown): string {
   if (/SQLITE_BUSY|database is locked/i.test(text)) {
     return (
       "The database is locked: another process holds its write lock and has not let go (a paused or hung artdesc process? " +
-      "`fuser` on the database file names it). Nothing was changed; run the command again once that process ends or resumes."
+      "`fuser` on the database file names it). Nothing more was written; run the command again once that process ends or resumes."
     );
   }
   if (/SQLITE_FULL|database or disk is full/i.test(text)) {
-    return "The disk that holds the database is full: nothing was changed. Free some space and run the command again.";
+    return "The disk that holds the database is full: nothing more was written. Free some space and run the command again.";
   }
   if (/SQLITE_READONLY|attempt to write a readonly database/i.test(text)) {
-    return "The database cannot be written (a read-only file, folder or file system): nothing was changed.";
+    return "The database cannot be written (a read-only file, folder or file system): nothing more was written.";
   }
-  const output = all.find((e) => ["ENOSPC", "EDQUOT", "EFBIG", "EIO"].includes(codeOf(e)));
-  if (output) return outputErrorWords(codeOf(output));
-  return lastLine(messageOf(err));
+  return withoutInvocation(messageOf(err));
 }
 
 const OUTPUT_WORDS: Record<string, string> = {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import sharp, { type Metadata, type OutputInfo } from "sharp";
@@ -235,7 +235,8 @@ export async function storeImage(imageDir: string, image: NormalizedImage): Prom
   const file = join(imageDir, rel);
   // The same name is the same content (it is its hash), unless the copy was damaged in place since:
   // a file of the right size is read back and compared before it is kept.
-  const existing = await stat(file).catch(() => null);
+  // lstat, as the sync's check of stored copies: a symbolic link is never taken for the copy.
+  const existing = await lstat(file).catch(() => null);
   if (existing?.isFile() && existing.size === image.data.length && (await readFile(file).catch(() => null))?.equals(image.data)) return rel;
   const tmp = tempPathFor(file);
   try {

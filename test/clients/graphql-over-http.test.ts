@@ -109,12 +109,14 @@ describe("request limits refuse as request errors", () => {
     ["jobs", "jobs", "edges { cursor }"],
     ["reviewQueue", "reviewQueue", "... on QueryReviewQueueConnection { edges { cursor } }"],
     ["syncRunsConnection", "syncRunsConnection", "edges { cursor }"],
-  ])("%s: first with last, after with before, or a negative first is refused, naming the argument", async (_name, field, selection) => {
+  ])("%s: first with last, after with before, a size and a cursor of opposite directions, or a negative first is refused, naming the argument", async (_name, field, selection) => {
     const call = (args: string) => (field.endsWith("\"") ? `{ ${field}, ${args}) { ${selection} } }` : `{ ${field}(${args}) { ${selection} } }`);
     for (const [args, argument, message] of [
       ["first: 5, last: 2", "last", /^first and last cannot be given together/],
       ['after: "x", before: "y"', "before", /^after and before cannot be given together/],
       ["first: -1", "first", /^first must be (between 0 and \d+ \(got -1\)|a whole number of 0 or more)$/],
+      ['first: 2, before: "y"', "before", /^first goes with after, last with before/],
+      ['last: 2, after: "x"', "after", /^first goes with after, last with before/],
     ] as const) {
       const r = await post(world.url, { query: call(args) });
       expect(r.status, `${field} ${args}`).toBe(200);

@@ -425,14 +425,18 @@ describe("an embedding thread that stops", () => {
 
   it("an installed model that does not load (a file cut short) turns semantic search off in status, with the reason and the command, not 'not embedded yet'", async () => {
     const config = loadConfig({ MODEL_DIR: modelDir, EMBED_MODEL_ID: MODEL_ID });
-    const damaged = new QueryEmbedder(config, () => Promise.reject(new EmbedderFailedError("the embedding model did not load: Protobuf parsing failed.")));
+    const damaged = new QueryEmbedder(config, () => Promise.reject(new EmbedderFailedError(`the embedding model did not load: Load model from ${modelDir}/x/onnx/model.onnx failed: Protobuf parsing failed.`)), 200);
     try {
       expect(damaged.loadError()).toBeNull();
       await damaged.warm().catch(() => undefined);
-      expect(damaged.loadError()).toBe("Protobuf parsing failed.");
+      // No path: anyone may read status.
+      expect(damaged.loadError()).toBe("Load model from <model folder> failed: Protobuf parsing failed.");
       const status = await semanticSearchStatus(t.db, config, damaged.loadError());
       expect(status).toMatchObject({ enabled: false, installed: true, command: expect.stringMatching(/^artdesc models pull --embed/) });
-      expect(status.message).toMatch(/^Semantic search is off: the embedding model \(.+\) is installed but did not load \(Protobuf parsing failed\.\)\. Fetch it again with artdesc models pull --embed/);
+      expect(status.message).toMatch(/^Semantic search is off: the embedding model \(.+\) is installed but did not load \(Load model from <model folder> failed: Protobuf parsing failed\.\)\. Fetch it again with artdesc models pull --embed/);
+      // Once it is due to be tried again (a pull since may have mended it), status no longer says so.
+      await new Promise((r) => setTimeout(r, 250));
+      expect(damaged.loadError()).toBeNull();
     } finally {
       await damaged.close();
     }

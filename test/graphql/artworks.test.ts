@@ -121,9 +121,9 @@ describe("artwork(id:)", () => {
   });
 
   it("returns typed errors for unknown and malformed ids", async () => {
-    const unknown = await gql(yoga, `{ artwork(id: "Q999999") { __typename ... on NotFoundError { message id } } }`);
+    const unknown = await gql(yoga, `{ artwork(id: "Q999999") { __typename ... on NotFoundError { message requestedId } } }`);
     expect(unknown.errors).toBeUndefined();
-    expect(unknown.data.artwork).toEqual({ __typename: "NotFoundError", message: 'No artwork with id "Q999999"', id: "Q999999" });
+    expect(unknown.data.artwork).toEqual({ __typename: "NotFoundError", message: 'No artwork with id "Q999999"', requestedId: "Q999999" });
     for (const bad of ["not-an-id", "Q0", "", Buffer.from("Creator:1").toString("base64")]) {
       const r = await gql(yoga, `query($id: ID!) { artwork(id: $id) { __typename ... on Error { message } } }`, { id: bad });
       expect(r.errors).toBeUndefined();

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import sharp from "sharp";
@@ -54,9 +55,17 @@ beforeEach(() => {
 });
 
 /** An artwork whose main image file holds `content` (null: no file at all); its job's error as GraphQL shows it. */
-async function jobErrorFor(content: Buffer | string | null): Promise<{ status: string; error: string | null; file: string; imageId: number }> {
+/** The sha256 and size the sync records for a stored copy. */
+const recorded = (bytes: Buffer | string) => ({ localHash: createHash("sha256").update(bytes).digest("hex"), localBytes: Buffer.byteLength(bytes) });
+
+async function jobErrorFor(
+  content: Buffer | string | null,
+  stored: { localHash: string; localBytes: number } | null = null,
+): Promise<{ status: string; error: string | null; file: string; imageId: number }> {
   const a = await makeArtwork(t.db);
-  const image = await t.db.image.findFirstOrThrow({ where: { artworkId: a.id } });
+  const image = stored
+    ? await t.db.image.update({ where: { id: (await t.db.image.findFirstOrThrow({ where: { artworkId: a.id } })).id }, data: stored })
+    : await t.db.image.findFirstOrThrow({ where: { artworkId: a.id } });
   const file = join(config.IMAGE_DIR, image.localPath!);
   mkdirSync(dirname(file), { recursive: true });
   if (content === null) rmSync(file, { force: true });
@@ -85,11 +94,13 @@ describe("Job.error names no local path", () => {
     ["a truncated JPEG", async () => (await sharp({ create: { width: 64, height: 64, channels: 3, background: "#c33" } }).jpeg().toBuffer()).subarray(0, 200)],
   ] as const)("%s: the job fails with the image's name relative to IMAGE_DIR and the problem", async (_name, make) => {
     const content = typeof make === "function" ? await make() : make;
-    const { status, error, file, imageId } = await jobErrorFor(content);
+    // The sync stored a readable JPEG; the file holds something else now.
+    const good = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#39c" } }).jpeg().toBuffer();
+    const { status, error, file, imageId } = await jobErrorFor(content, recorded(good));
     expect(status).toBe("FAILED");
     expectNoLocalPath(error);
     expect(error).toMatch(new RegExp(`^Cannot use image ${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: .+`));
-    // The sync stored it readable: the copy was damaged since, and the image is fetched again by the next sync.
+    // The copy was damaged since it was stored: its row lets go of it, and the next sync fetches it again.
     expect(await t.db.image.findUniqueOrThrow({ where: { id: imageId } })).toMatchObject({ localPath: null, localSourceSha1: null });
   });
 
@@ -98,7 +109,15 @@ describe("Job.error names no local path", () => {
     expect(status).toBe("FAILED");
     expectNoLocalPath(error);
     expect(error).toBe(`image file ${file} is missing from IMAGE_DIR (the next sync downloads it again)`);
-    expect(await t.db.image.findUniqueOrThrow({ where: { id: imageId } })).toMatchObject({ localPath: null, localSourceSha1: null });
+    // The sync finds a missing copy itself (one stat a file): a worker whose IMAGE_DIR is not mounted
+    // must not clear good rows.
+    expect((await t.db.image.findUniqueOrThrow({ where: { id: imageId } })).localPath).toBe(file);
+  });
+
+  it("an image the engine refuses as it was stored: the job fails, and the copy is kept (a new download would be the same)", async () => {
+    const { status, imageId, file } = await jobErrorFor("not an image at all", recorded("not an image at all"));
+    expect(status).toBe("FAILED");
+    expect((await t.db.image.findUniqueOrThrow({ where: { id: imageId } })).localPath).toBe(file);
   });
 
   it("an unexpected error whose message names a path: only its class and code", async () => {

@@ -16,8 +16,8 @@ export function pageSize(name: string, value: number | null | undefined, default
 /**
  * `first` and `last` of a Relay connection, each checked by pageSize when given (Pothos would clamp
  * them in silence). One direction a page: `first` with `last` (the spec's "the last n of the first
- * m", which no client sends and each connection would read its own way), or `after` with `before`,
- * is refused naming the argument.
+ * m", which no client sends and each connection would read its own way), `after` with `before`, or
+ * a size and a cursor of opposite directions, is refused naming the argument.
  */
 export function connectionPageSizes(args: { first?: number | null; last?: number | null; after?: string | null; before?: string | null }, max: number): void {
   if (args.first != null && args.last != null) {
@@ -26,6 +26,8 @@ export function connectionPageSizes(args: { first?: number | null; last?: number
   if (args.after != null && args.before != null) {
     throw new BadUserInputError("before", "after and before cannot be given together: after pages forward (with first), before backward (with last)");
   }
+  if (args.first != null && args.before != null) throw new BadUserInputError("before", "first goes with after, last with before: use last to page backward from before");
+  if (args.last != null && args.after != null) throw new BadUserInputError("after", "first goes with after, last with before: use first to page forward from after");
   for (const name of ["first", "last"] as const) {
     const value = args[name];
     if (value != null) pageSize(name, value, 0, max);

@@ -138,9 +138,6 @@ builder.queryField("search", (t) =>
         // to TEXT, or descriptions were embedded in between).
         const after = args.after == null ? null : readCursor("after", args.after);
         const before = args.before == null ? null : readCursor("before", args.before);
-        if (after?.mode && before?.mode && after.mode !== before.mode) {
-          throw new BadUserInputError("before", `after and before come from different searches (${after.mode} and ${before.mode})`);
-        }
         const cursorMode = after?.mode ?? before?.mode ?? null;
         if (args.mode && cursorMode && args.mode !== cursorMode) {
           throw new BadUserInputError(after?.mode ? "after" : "before", `this cursor is from a ${cursorMode} search, not ${args.mode}: ask without a cursor to start a ${args.mode} search`);
