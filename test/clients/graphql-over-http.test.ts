@@ -103,6 +103,17 @@ describe("request limits refuse as request errors", () => {
     });
   });
 
+  it("a cursor from another search (other words or filters) is refused, naming the argument; its own search pages on", async () => {
+    const first = await post(world.url, { query: `{ search(query: "donkey", first: 1) { edges { cursor } } }` });
+    const cursor = first.body.data.search.edges[0].cursor as string;
+    const own = await post(world.url, { query: `query($c: String) { search(query: "donkey", first: 1, after: $c) { edges { cursor } } }`, variables: { c: cursor } });
+    expect(own.body.errors).toBeUndefined();
+    for (const other of ['search(query: "dog", first: 1, after: $c)', 'search(query: "donkey", filter: { creator: "Q5432" }, first: 1, after: $c)']) {
+      const r = await post(world.url, { query: `query($c: String) { ${other} { edges { cursor } } }`, variables: { c: cursor } });
+      expect(r.body.errors?.[0], other).toMatchObject({ message: expect.stringMatching(/^this cursor is from another search/), extensions: { code: "BAD_USER_INPUT", argument: "after" } });
+    }
+  });
+
   it.each([
     ["artworksConnection", "artworksConnection", "edges { cursor }"],
     ["search", 'search(query: "donkey"', "edges { cursor }"],

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { queryFromInfo } from "@pothos/plugin-prisma";
 import { cursorToOffset } from "@pothos/plugin-relay";
 import type { Artwork } from "../../generated/prisma/client.js";
@@ -136,8 +137,10 @@ builder.queryField("search", (t) =>
         // A cursor names the mode its list was searched in: a later page asked without a mode
         // continues that list, even where the default has changed since (the first page fell back
         // to TEXT, or descriptions were embedded in between).
-        const after = args.after == null ? null : readCursor("after", args.after);
-        const before = args.before == null ? null : readCursor("before", args.before);
+        // A cursor names the search it came from: another search's cursor is refused, not paged from.
+        const key = searchKey(args.query, args.filter);
+        const after = args.after == null ? null : readCursor("after", args.after, key);
+        const before = args.before == null ? null : readCursor("before", args.before, key);
         const cursorMode = after?.mode ?? before?.mode ?? null;
         if (args.mode && cursorMode && args.mode !== cursorMode) {
           throw new BadUserInputError(after?.mode ? "after" : "before", `this cursor is from a ${cursorMode} search, not ${args.mode}: ask without a cursor to start a ${args.mode} search`);
@@ -197,7 +200,7 @@ builder.queryField("search", (t) =>
             // Rows hold what the query selected, which is all the Artwork type reads of them.
             .then((rows) => new Map((rows as Artwork[]).map((a) => [a.id, a]))));
         const ran: SearchMode = search?.mode ?? mode ?? "TEXT";
-        const edges = page.hits.map((hit, i) => ({ cursor: searchCursor(ran, window.offset + i), node: { ...hit, artworks } }));
+        const edges = page.hits.map((hit, i) => ({ cursor: searchCursor(ran, key, window.offset + i), node: { ...hit, artworks } }));
         const connection: SearchConnection = {
           edges,
           pageInfo: {
@@ -231,17 +234,30 @@ builder.queryField("search", (t) =>
   ),
 );
 
-/** A search cursor: the mode its list was searched in and the row's offset there. */
-function searchCursor(mode: SearchMode, offset: number): string {
-  return Buffer.from(`${CURSOR_PREFIX}${mode}:${offset}`).toString("base64");
+/** A search cursor: the mode its list was searched in, which search it is (searchKey) and the row's offset there. */
+function searchCursor(mode: SearchMode, key: string, offset: number): string {
+  return Buffer.from(`${CURSOR_PREFIX}${mode}:${key}:${offset}`).toString("base64");
 }
-const CURSOR_PREFIX = "search:";
-const CURSOR = new RegExp(`^${CURSOR_PREFIX}(${SEARCH_MODES.join("|")}):(\\d{1,15})$`);
 
-/** A cursor's offset and mode; cursors of earlier versions hold the offset alone (mode null). */
-function readCursor(arg: "after" | "before", cursor: string): { offset: number; mode: SearchMode | null } {
+const CURSOR_PREFIX = "search:";
+/** The key is optional: cursors given out before it was added still page their search. */
+const CURSOR = new RegExp(`^${CURSOR_PREFIX}(${SEARCH_MODES.join("|")}):(?:([0-9a-f]{8}):)?(\\d{1,15})$`);
+
+/** Which search a cursor belongs to: its words and filters, hashed (8 hex digits). */
+function searchKey(query: string, filter: Record<string, unknown> | null | undefined): string {
+  const f = filter ?? {};
+  const words = JSON.stringify([query.trim(), f.creator ?? null, f.attribution ?? null, f.hasDescription ?? null]);
+  return createHash("sha256").update(words).digest("hex").slice(0, 8);
+}
+
+function readCursor(arg: "after" | "before", cursor: string, key: string): { offset: number; mode: SearchMode | null } {
   const m = CURSOR.exec(Buffer.from(cursor, "base64").toString("utf8"));
-  if (m) return { offset: Number(m[2]), mode: m[1] as SearchMode };
+  if (m) {
+    if (m[2] && m[2] !== key) {
+      throw new BadUserInputError(arg, "this cursor is from another search (other words or filters): ask without a cursor to start this one");
+    }
+    return { offset: Number(m[3]), mode: m[1] as SearchMode };
+  }
   return { offset: cursorOffset(arg, cursor), mode: null };
 }
 
