@@ -5,6 +5,7 @@ import type pg from "pg";
 import { QueryCompiler } from "@prisma/client/runtime/query_compiler_bg.sqlite.mjs";
 import { PrismaClient } from "./generated/prisma/client.js";
 import { ConfigError, redactPassword } from "./config.js";
+import { errorChain } from "./error-chain.js";
 import { makeDirectory, migrate } from "./store/migrate.js";
 import { keepQueryPlans } from "./store/query-plans.js";
 import { usePlainPrismaPromises } from "./store/prisma-promises.js";
@@ -245,14 +246,15 @@ function adapterOf(db: Db): SerialSqliteAdapterFactory {
  * an operational condition to answer with "try again later", not a bug. Looks through `cause`.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  let e = err;
-  for (let depth = 0; e && depth < 5; depth++, e = (e as { cause?: unknown }).cause) {
-    if (e instanceof CommitFailedError || e instanceof ConnectionLockTimeoutError || isStorageError(e)) return true;
-    // P2028: a transaction that could not begin, or ran out of time, within transactionWaits.
-    if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === "P2028") return true;
-    if (isPostgresUnavailable(e)) return true;
-  }
-  return false;
+  return errorChain(err).some(
+    (e) =>
+      e instanceof CommitFailedError ||
+      e instanceof ConnectionLockTimeoutError ||
+      isStorageError(e) ||
+      // P2028: a transaction that could not begin, or ran out of time, within transactionWaits.
+      (e instanceof Prisma.PrismaClientKnownRequestError && e.code === "P2028") ||
+      isPostgresUnavailable(e),
+  );
 }
 
 /**

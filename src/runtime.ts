@@ -3,9 +3,7 @@ import { closeDb, type Db, openDatabase } from "./db.js";
 import { createLogger, type Logger } from "./log.js";
 import { exitProcess } from "./ops/exit.js";
 import { rateLimited } from "./ops/rate-limited-log.js";
-
-/** An error's first line, at most 120 characters: what tells one kind of failure from another. */
-const errorWords = (err: unknown) => (err instanceof Error ? err.message : String(err)).split("\n")[0]!.slice(0, 120);
+import { errorKind } from "./error-chain.js";
 
 /** What every long-running command needs: validated config, a migrated database, a logger. */
 export interface Runtime {
@@ -21,7 +19,7 @@ export async function openRuntime(env: NodeJS.ProcessEnv = process.env, logTo: "
   const { db, applied } = await openDatabase(config.DATABASE_URL, {
     // Every failed write while the disk is full or the file is gone: logged once a minute per kind,
     // with the count held back, not once per claim, heartbeat and probe.
-    onWriteFailure: (err, what) => rateLimited(log).error(`database write failed: ${what}: ${errorWords(err)}`, { err, what }, "database write failed"),
+    onWriteFailure: (err, what) => rateLimited(log).error(`database write failed: ${what}: ${errorKind(err)}`, { err, what }, "database write failed"),
     poolSize: config.DATABASE_POOL_SIZE,
   });
   if (applied.length) log.info({ applied }, "database migrated");

@@ -11,6 +11,7 @@ import { renderOfflineGraphiQL, useGraphiQLHeaders } from "./graphiql.js";
 import type { CostOptions } from "./limits/cost.js";
 import { BadUserInputError } from "./errors.js";
 import { withEventLoopTurns } from "./limits/event-loop.js";
+import { directionRefusal, type MixedDirections } from "./limits/page-size.js";
 import { type RequestLimits, useRequestLimits } from "./limits/plugin.js";
 import { PersistedQueryStore, usePersistedQueries } from "./persisted-queries.js";
 import { ResponseCacheStore, useGraphqlResponseCache } from "./response-cache.js";
@@ -211,21 +212,21 @@ export const CORS_ALLOWED_HEADERS = [
 /** Response headers a browser app may read besides the safelisted ones: how long to wait after a 429 or 503, and the ETag to revalidate with. */
 export const CORS_EXPOSED_HEADERS = ["retry-after", "etag"] as const;
 
+/** Pothos's words for paging arguments given together (@pothos/plugin-prisma's cursors). */
+const POTHOS_MIXED_DIRECTIONS: Partial<Record<string, MixedDirections>> = {
+  'Arguments "before" and "after" are not supported at the same time': "after+before",
+  'Arguments "before" and "first" are not supported at the same time': "first+before",
+  'Arguments "after" and "last" are not supported at the same time': "last+after",
+};
+
 /**
  * The connection arguments Pothos checks before our resolvers do (its own words, with no code):
  * as every other bad connection input, BAD_USER_INPUT naming the argument.
  */
 function pothosConnectionRefusal(err: unknown): BadUserInputError | null {
   if (!(err instanceof Error)) return null;
-  if (/^Arguments "before" and "after" are not supported at the same time$/.test(err.message)) {
-    return new BadUserInputError("before", "after and before cannot be given together: after pages forward (with first), before backward (with last)");
-  }
-  if (/^Arguments "before" and "first" are not supported at the same time$/.test(err.message)) {
-    return new BadUserInputError("before", "first goes with after, last with before: use last to page backward from before");
-  }
-  if (/^Arguments "after" and "last" are not supported at the same time$/.test(err.message)) {
-    return new BadUserInputError("after", "first goes with after, last with before: use first to page forward from after");
-  }
+  const pair = POTHOS_MIXED_DIRECTIONS[err.message];
+  if (pair) return directionRefusal(pair);
   const size = /^Argument "(first|last)" must be a non-negative integer$/.exec(err.message);
   if (size) return new BadUserInputError(size[1]!, `${size[1]} must be a whole number of 0 or more`);
   return null;

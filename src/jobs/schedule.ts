@@ -152,8 +152,12 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
     }
   };
 
-  const abandoned = await abortAbandonedSyncRuns(db);
-  if (abandoned) log.warn({ runs: abandoned }, "sync runs left RUNNING by a process that ended are recorded ABORTED");
+  /** Runs left RUNNING by processes that ended are recorded ABORTED (at start, then by the sweep). */
+  const recordAbandoned = async (): Promise<void> => {
+    const n = await abortAbandonedSyncRuns(db);
+    if (n) log.warn({ runs: n }, "sync runs left RUNNING by a process that ended are recorded ABORTED");
+  };
+  await recordAbandoned();
   // A run whose process dies later (an `artdesc sync` killed, a sync process out of memory) would
   // show RUNNING in status, GraphQL and /metrics until the next run: looked for every minute.
   const sweep = setInterval(() => {
@@ -161,11 +165,8 @@ export async function startSyncSchedule(rt: Runtime, options: SyncScheduleOption
     // A read first: the write transaction only when a run says RUNNING.
     db.syncRun
       .count({ where: { status: "RUNNING" } })
-      .then((running) => (running ? abortAbandonedSyncRuns(db) : 0))
-      .then(
-        (n) => void (n && log.warn({ runs: n }, "sync runs left RUNNING by a process that ended are recorded ABORTED")),
-        (err: unknown) => log.warn({ err }, "could not look for abandoned sync runs"),
-      );
+      .then((running) => (running ? recordAbandoned() : undefined))
+      .catch((err: unknown) => log.warn({ err }, "could not look for abandoned sync runs"));
   }, options.abandonedRunSweepMs ?? ABANDONED_RUN_SWEEP_MS);
   sweep.unref();
 

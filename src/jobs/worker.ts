@@ -39,6 +39,7 @@ import {
 } from "./queue.js";
 import { logDescription } from "../ops/log-events.js";
 import { rateLimited } from "../ops/rate-limited-log.js";
+import { errorKind } from "../error-chain.js";
 import { failureReason } from "../sync/sync.js";
 
 /** The longest a worker slot waits after errors in a row before it claims again. */
@@ -93,7 +94,7 @@ interface Ready {
   job: Job;
   imageId: number;
   /** The stored copy as its row describes it (forgetDamagedCopy compares the file with it). */
-  stored: { imageId: number; localPath: string; localBytes: number | null; localHash: string | null };
+  stored: { localPath: string; localBytes: number | null; localHash: string | null };
   /** The image's file, for the text to name should the sync remove its row while the job runs. */
   fileTitle: string;
   qid: string;
@@ -423,7 +424,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       clearInterval(flushTimer);
       await flushing;
       try {
-        for (const { job, input, stored } of ready) {
+        for (const { job, input, imageId, stored } of ready) {
           if (reason instanceof ShutdownAbort) {
             await requeueJob(db, job.id, h);
           } else if (reason instanceof ImageInputError) {
@@ -431,7 +432,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
             if (reason.path === input.imagePath) {
               // The sync stored it decodable: a copy whose bytes are no longer the ones stored was
               // damaged since, and the next sync fetches it again.
-              if (!config.IMAGE_SOURCE_URL) await forgetDamagedCopy(stored);
+              if (!config.IMAGE_SOURCE_URL) await forgetDamagedCopy(imageId, stored);
               await failJob(db, job, h, imageProblem(reason, config.IMAGE_DIR), { permanent: true });
             }
             else await requeueJob(db, job.id, h, "batch mate had an unusable image");
@@ -479,16 +480,16 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
    * pointing at it, so the next sync downloads the file again and queues the work if it has no text
    * from that file. An image the engine refuses as it is, or a passing read error, changes nothing.
    */
-  async function forgetDamagedCopy(stored: Ready["stored"]): Promise<void> {
+  async function forgetDamagedCopy(imageId: number, stored: Ready["stored"]): Promise<void> {
     try {
       const bytes = await readFile(join(config.IMAGE_DIR, stored.localPath)).catch(() => null);
       if (!bytes) return;
       const same = (stored.localBytes == null || bytes.length === stored.localBytes) && (stored.localHash == null || createHash("sha256").update(bytes).digest("hex") === stored.localHash);
       if (same) return;
-      const r = await db.image.updateMany({ where: { id: stored.imageId, localPath: stored.localPath }, data: { localPath: null, localSourceSha1: null } });
-      if (r.count) wlog.warn({ imageId: stored.imageId }, "a stored image copy is damaged; the next sync downloads it again");
+      const r = await db.image.updateMany({ where: { id: imageId, localPath: stored.localPath }, data: { localPath: null, localSourceSha1: null } });
+      if (r.count) wlog.warn({ imageId }, "a stored image copy is damaged; the next sync downloads it again");
     } catch (err) {
-      wlog.error({ err, imageId: stored.imageId }, "could not check a stored image copy");
+      wlog.error({ err, imageId }, "could not check a stored image copy");
     }
   }
 
@@ -531,7 +532,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       : undefined;
     return {
       imageId: image.id,
-      stored: { imageId: image.id, localPath: image.localPath, localBytes: image.localBytes, localHash: image.localHash },
+      stored: { localPath: image.localPath, localBytes: image.localBytes, localHash: image.localHash },
       fileTitle: image.fileTitle,
       qid: art.qid,
       input: { imagePath, context },
@@ -566,8 +567,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       } catch (err) {
         const waitMs = Math.min(pollMs * 2 ** errorsInARow, SLOT_ERROR_WAIT_MAX_MS);
         errorsInARow++;
-        const words = (err instanceof Error ? err.message : String(err)).split("\n")[0]!.slice(0, 120);
-        rateLimited(wlog).error(`worker slot error: ${words}`, { err, slot: index + 1, errorsInARow, retryInMs: waitMs }, "worker slot error");
+        rateLimited(wlog).error(`worker slot error: ${errorKind(err)}`, { err, slot: index + 1, errorsInARow, retryInMs: waitMs }, "worker slot error");
         await sleep(waitMs);
       }
     }

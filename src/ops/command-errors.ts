@@ -3,13 +3,7 @@
  * an output it cannot write): one sentence that says what happened and what to do, instead of
  * Prisma's "Invalid `prisma.lease.create()` invocation" or a stack. Pure.
  */
-
-/** The error and its causes, outermost first (at most 5). */
-function chain(err: unknown): unknown[] {
-  const out: unknown[] = [];
-  for (let e = err, depth = 0; e && depth < 5; depth++, e = (e as { cause?: unknown }).cause) out.push(e);
-  return out;
-}
+import { errorChain } from "../error-chain.js";
 
 const codeOf = (e: unknown) => (typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : "");
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -22,7 +16,7 @@ const withoutInvocation = (text: string) =>
   /Invalid `prisma\.[^`]*` invocation/.test(text) ? (text.trim().split("\n").filter((l) => l.trim()).at(-1)?.trim() ?? text) : text;
 
 export function commandErrorWords(err: unknown): string {
-  const all = chain(err);
+  const all = errorChain(err);
   const text = all.map((e) => `${codeOf(e)} ${messageOf(e)}`).join("\n");
   if (/SQLITE_BUSY|database is locked/i.test(text)) {
     return (

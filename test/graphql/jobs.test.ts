@@ -158,8 +158,13 @@ describe("describeMissing, cancelJob, setDescription", () => {
     // Against the text shown now: queued, and it may replace that text.
     const ok = await gql(yoga, FORCE, { id: "Q102", replaces: saved.data.setDescription.id }, AUTH);
     expect(ok.data.regenerateDescription).toEqual({ __typename: "Job", force: true, forcesOver: saved.data.setDescription.id });
-    const bad = await gql(yoga, FORCE, { id: "Q102", replaces: "Q1" }, AUTH);
-    expect(bad.data.regenerateDescription.__typename).toBe("InvalidIdError");
+    // Not a description id (a QID, empty, huge, another type's): a typed InvalidIdError, its echo cut short, nothing queued.
+    for (const replaces of ["Q1", "", "x".repeat(10_000), encodeGlobalID("Artwork", "1")]) {
+      const bad = await gql(yoga, FORCE, { id: "Q102", replaces }, AUTH);
+      expect(bad.data.regenerateDescription.__typename, replaces.slice(0, 20)).toBe("InvalidIdError");
+      expect(bad.data.regenerateDescription.message.length).toBeLessThan(300);
+    }
+    expect(await t.db.job.count()).toBe(1);
   });
 });
 

@@ -13,21 +13,37 @@ export function pageSize(name: string, value: number | null | undefined, default
   return size;
 }
 
+/** A Relay connection's paging arguments, as resolvers receive them. */
+export type ConnectionArgs = { first?: number | null; last?: number | null; after?: string | null; before?: string | null };
+
+/** Two paging arguments that point opposite ways, refused naming the second. */
+export type MixedDirections = "first+last" | "after+before" | "first+before" | "last+after";
+
+/** The refusal of two paging arguments given together (connectionPageSizes, and Pothos's own checks as the API reports them). */
+export function directionRefusal(pair: MixedDirections): BadUserInputError {
+  switch (pair) {
+    case "first+last":
+      return new BadUserInputError("last", "first and last cannot be given together: first pages forward (with after), last backward (with before)");
+    case "after+before":
+      return new BadUserInputError("before", "after and before cannot be given together: after pages forward (with first), before backward (with last)");
+    case "first+before":
+      return new BadUserInputError("before", "first goes with after, last with before: use last to page backward from before");
+    case "last+after":
+      return new BadUserInputError("after", "first goes with after, last with before: use first to page forward from after");
+  }
+}
+
 /**
  * `first` and `last` of a Relay connection, each checked by pageSize when given (Pothos would clamp
  * them in silence). One direction a page: `first` with `last` (the spec's "the last n of the first
  * m", which no client sends and each connection would read its own way), `after` with `before`, or
  * a size and a cursor of opposite directions, is refused naming the argument.
  */
-export function connectionPageSizes(args: { first?: number | null; last?: number | null; after?: string | null; before?: string | null }, max: number): void {
-  if (args.first != null && args.last != null) {
-    throw new BadUserInputError("last", "first and last cannot be given together: first pages forward (with after), last backward (with before)");
-  }
-  if (args.after != null && args.before != null) {
-    throw new BadUserInputError("before", "after and before cannot be given together: after pages forward (with first), before backward (with last)");
-  }
-  if (args.first != null && args.before != null) throw new BadUserInputError("before", "first goes with after, last with before: use last to page backward from before");
-  if (args.last != null && args.after != null) throw new BadUserInputError("after", "first goes with after, last with before: use first to page forward from after");
+export function connectionPageSizes(args: ConnectionArgs, max: number): void {
+  if (args.first != null && args.last != null) throw directionRefusal("first+last");
+  if (args.after != null && args.before != null) throw directionRefusal("after+before");
+  if (args.first != null && args.before != null) throw directionRefusal("first+before");
+  if (args.last != null && args.after != null) throw directionRefusal("last+after");
   for (const name of ["first", "last"] as const) {
     const value = args[name];
     if (value != null) pageSize(name, value, 0, max);

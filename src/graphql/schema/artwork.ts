@@ -8,7 +8,7 @@ import { BadUserInputError, InvalidIdError, NotFoundError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
 import { fieldWeight, LONG_TEXT_WEIGHT } from "../limits/cost.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
-import { connectionPageSizes, pageSize } from "../limits/page-size.js";
+import { type ConnectionArgs, connectionPageSizes, pageSize } from "../limits/page-size.js";
 import { ArtworkStateEnum, AttributionKindEnum, ReviewStateEnum } from "./enums.js";
 import { ImageRef } from "./image.js";
 import { QualityFlagEnum } from "./quality.js";
@@ -159,7 +159,7 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
       totalCount: true,
       args: { includeExperiments: t.arg.boolean({ defaultValue: false, description: "Also the texts experiments wrote (never current; see Description.experiment)." }) },
       // The connection's own arguments (first, last) come in with ours; Pothos types only ours here.
-      query: (args) => (checkPageSize(args as ConnectionSizes, MAX_HISTORY), { where: args.includeExperiments ? {} : { experimentId: null }, orderBy: { id: "desc" } }),
+      query: (args) => (checkPageSize(args as ConnectionArgs, MAX_HISTORY), { where: args.includeExperiments ? {} : { experimentId: null }, orderBy: { id: "desc" } }),
     }),
     wikidataUrl: t.string({ select: { qid: true }, resolve: (a) => `https://www.wikidata.org/wiki/${a.qid}` }),
     commonsUrl: t.string({
@@ -274,8 +274,7 @@ function connectionWhere(filter: ConnectionFilter | null | undefined): Prisma.Ar
 }
 
 /** Pothos would silently clamp an oversized page; say so instead. */
-type ConnectionSizes = { first?: number | null; last?: number | null; after?: string | null; before?: string | null };
-function checkPageSize(args: ConnectionSizes, max = MAX_LIST_LIMIT): undefined {
+function checkPageSize(args: ConnectionArgs, max = MAX_LIST_LIMIT): undefined {
   connectionPageSizes(args, max);
   return undefined;
 }

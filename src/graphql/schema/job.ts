@@ -7,7 +7,7 @@ import { heartbeatStatus, type HeartbeatStatus } from "../../ops/status.js";
 import { MAX_STATUS_FILTER } from "../../jobs/input-limits.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import { ArtworkWithoutImageError, JobNotCancellableError, parseJobParams, resolveParams } from "../../jobs/queue.js";
-import { connectionPageSizes } from "../limits/page-size.js";
+import { type ConnectionArgs, connectionPageSizes } from "../limits/page-size.js";
 import { builder } from "../builder.js";
 import { BadUserInputError, InvalidIdError } from "../errors.js";
 import { parseJobId } from "../ids.js";
@@ -94,7 +94,7 @@ builder.prismaObjectField("Artwork", "jobs", (t) =>
     maxSize: MAX_ARTWORK_JOBS_PAGE,
     defaultSize: DEFAULT_ARTWORK_JOBS_PAGE,
     // The connection's own arguments (first, last) come in here; Pothos types only the field's own.
-    query: (args) => (connectionPageSizes(args as { first?: number | null; last?: number | null; after?: string | null; before?: string | null }, MAX_ARTWORK_JOBS_PAGE), { orderBy: { id: "desc" } }),
+    query: (args) => (connectionPageSizes(args as ConnectionArgs, MAX_ARTWORK_JOBS_PAGE), { orderBy: { id: "desc" } }),
   }),
 );
 
