@@ -7,7 +7,7 @@ import { imageRoute } from "./api/images.js";
 import { refusedConnection } from "./api/refused-body.js";
 import type { AppDeps, Yoga } from "./graphql/yoga.js";
 import { graphiqlAssetRoute } from "./graphql/graphiql.js";
-import { createGraphqlApp, isAuthorized } from "./graphql/yoga.js";
+import { createGraphqlApp, isAuthorized, refusalCorsHeaders } from "./graphql/yoga.js";
 import { createLogger, type Logger } from "./log.js";
 import { RateLimitedLog } from "./ops/rate-limited-log.js";
 import { workbenchRoute } from "./web/index.js";
@@ -141,7 +141,7 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
       }
       await yoga(req, res);
     } catch (err) {
-      if (err instanceof RequestRefusedError) return refuse(res, err);
+      if (err instanceof RequestRefusedError) return refuse(res, err, refusalCorsHeaders(req.headers.origin, deps.config.CORS_ORIGINS));
       if (err instanceof ClientAbortError) {
         deps.log?.debug({ method: req.method, url: req.url }, "request aborted by the client");
         res.destroy();
@@ -255,12 +255,15 @@ function checkBearer(req: IncomingMessage, config: AppDeps["config"], throttle: 
   }
 }
 
-/** A GraphQL-shaped JSON error (refusedConnection: a body not yet read whole is drained, else the connection closes). */
-function refuse(res: ServerResponse, err: RequestRefusedError): void {
+/**
+ * A GraphQL-shaped JSON error (refusedConnection: a body not yet read whole is drained, else the
+ * connection closes), with the CORS headers yoga would have given the asking origin.
+ */
+function refuse(res: ServerResponse, err: RequestRefusedError, cors: Record<string, string>): void {
   if (res.headersSent) return void res.destroy();
   refusedConnection(res);
   const body = JSON.stringify({ errors: [{ message: err.message, extensions: { code: err.code } }] });
-  res.writeHead(err.status, { ...err.headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
+  res.writeHead(err.status, { ...cors, ...err.headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
   res.end(body);
 }
 

@@ -254,6 +254,23 @@ export function corsOptions(origins: readonly string[]) {
 }
 
 /**
+ * The CORS headers of an answer the server writes itself, before yoga sees the request (a 413, 414,
+ * 415, 429 or 503 refusal): the same as yoga's for the asking origin, so that a browser app on an
+ * allowed origin can read the refusal and its Retry-After instead of seeing a network error.
+ */
+export function refusalCorsHeaders(origin: string | undefined, origins: readonly string[]): Record<string, string> {
+  if (!origins.length) return {};
+  const allowed = corsOptions(origins)(new Request("http://localhost/", { headers: origin ? { origin } : {} }));
+  if (!allowed) return { vary: "Origin" };
+  return {
+    "access-control-allow-origin": origin!,
+    ...(allowed.credentials ? { "access-control-allow-credentials": "true" } : {}),
+    "access-control-expose-headers": allowed.exposedHeaders.join(", "),
+    vary: "Origin",
+  };
+}
+
+/**
  * `Vary: Origin` on every answer once CORS_ORIGINS is set: the CORS headers differ by the asking
  * origin (an allowed one gets its own back, another none), so a cache in front must not give one
  * origin's answer to another. GET answers carry an ETag and may be cached.

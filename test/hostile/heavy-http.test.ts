@@ -175,6 +175,37 @@ describe("request body limit", () => {
   });
 });
 
+describe("refusals a browser app on another origin can read", () => {
+  it("a 413 or 414 written before GraphQL carries the CORS headers yoga gives the same origin, and none for another", async () => {
+    const open = createHttpApp({ db: t.db, config: loadConfig({ CORS_ORIGINS: "https://app.example.org" }), log: pino({ level: "silent" }) });
+    const served = await serveOnFreePort(open.server);
+    try {
+      const big = JSON.stringify({ query: "{ __typename }", pad: "x".repeat(max) });
+      const post = (origin: string) => fetch(`${served.base}/graphql`, { method: "POST", headers: { origin, "content-type": "application/json" }, body: big });
+      const allowed = await post("https://app.example.org");
+      expect(allowed.status).toBe(413);
+      expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example.org");
+      expect(allowed.headers.get("access-control-allow-credentials")).toBe("true");
+      expect(allowed.headers.get("access-control-expose-headers")).toBe("retry-after, etag");
+      expect(allowed.headers.get("vary")).toBe("Origin");
+      const long = await fetch(`${served.base}/graphql?query=${"x".repeat(config.HTTP_MAX_URL_BYTES)}`, { headers: { origin: "https://app.example.org" } });
+      expect(long.status).toBe(414);
+      expect(long.headers.get("access-control-allow-origin")).toBe("https://app.example.org");
+      const other = await post("https://evil.example");
+      expect(other.status).toBe(413);
+      expect(other.headers.get("access-control-allow-origin")).toBeNull();
+      expect(other.headers.get("vary")).toBe("Origin");
+    } finally {
+      served.close();
+    }
+    // Without CORS_ORIGINS (this file's server): no CORS header on a refusal either.
+    const closed = await fetch(`${base}/graphql`, { method: "POST", headers: { origin: "https://app.example.org", "content-type": "application/json" }, body: JSON.stringify({ pad: "x".repeat(max) }) });
+    expect(closed.status).toBe(413);
+    expect(closed.headers.get("access-control-allow-origin")).toBeNull();
+    expect(closed.headers.get("vary")).toBeNull();
+  });
+});
+
 describe("a client that goes away while sending its body", () => {
   it("is not logged as the server's failure, and the server goes on answering", async () => {
     const { lines, log } = capturingLogger("debug");
