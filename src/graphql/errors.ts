@@ -59,6 +59,9 @@ export class BadUserInputError extends GraphQLError {
   }
 }
 
+/** The answer to a paging cursor this API never gave out (made up, cut short, or another list's). */
+export const FOREIGN_CURSOR_MESSAGE = "The cursor is not one this API gave out: page with the cursors from pageInfo or the edges.";
+
 /**
  * What the request asked for cannot run right now, through no fault of the request (semantic search
  * while its embedding thread has a full queue, or while its model fails and waits to be loaded

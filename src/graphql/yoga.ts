@@ -9,7 +9,7 @@ import { createLogger, type Logger } from "../log.js";
 import type { Context } from "./builder.js";
 import { renderOfflineGraphiQL, useGraphiQLHeaders } from "./graphiql.js";
 import type { CostOptions } from "./limits/cost.js";
-import { BadUserInputError } from "./errors.js";
+import { BadUserInputError, FOREIGN_CURSOR_MESSAGE } from "./errors.js";
 import { withEventLoopTurns } from "./limits/event-loop.js";
 import { directionRefusal, type MixedDirections } from "./limits/page-size.js";
 import { type RequestLimits, useRequestLimits } from "./limits/plugin.js";
@@ -141,7 +141,7 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
         if (isBadCursor(original)) {
           // A client's own mistake (a cursor it made up or cut short): its answer, with a code, not our error.
           graphqlLog.debug({ path: path?.join("."), err: original }, "a cursor this API did not give out");
-          return new BadUserInputError(cursorArgument(error), "The cursor is not one this API gave out: page with the cursors from pageInfo or the edges.");
+          return new BadUserInputError(cursorArgument(error), FOREIGN_CURSOR_MESSAGE);
         }
         const refused = pothosConnectionRefusal(original);
         if (refused) return refused;

@@ -94,6 +94,11 @@ describe("artworks(creator:)", () => {
       // Decodes, but to a text where the cursor column holds numbers: Prisma refuses the query.
       [`query($c: String) { artworksConnection(first: 2, after: $c) { edges { cursor } } }`, { c: b64("GPC:S:a") }, "after"],
       [`query($c: String) { jobs(first: 2, after: $c) { edges { cursor } } }`, { c: "not-a-cursor" }, "after"],
+      // Decode, but to no job id: a text, numbers past 64 bits or not whole, JSON, a date.
+      ...["GPC:S:abc", "GPC:N:99999999999999999999999", "GPC:N:9223372036854775808", "GPC:N:1.5", "GPC:N:0", 'GPC:J:{"a":1}', "GPC:D:2020"].map(
+        (c): [string, Record<string, unknown>, string] => [`query($c: String) { jobs(first: 2, after: $c) { edges { cursor } } }`, { c: b64(c) }, "after"],
+      ),
+      [`query($c: String) { jobs(last: 2, before: $c) { edges { cursor } } }`, { c: b64("GPC:N:1e400") }, "before"],
     ];
     for (const [query, variables, argument] of cases) {
       const r = await gql(app, query, variables);

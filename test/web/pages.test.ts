@@ -245,6 +245,15 @@ describe("artwork", () => {
     expect((await page("/artworks/Q999999")).r.status).toBe(404);
     expect((await page("/artworks/%3Cscript%3E")).html).toContain("&lt;script&gt;");
   });
+
+  it("a paging link this site did not make is a 400 page, not a server error", async () => {
+    const b64 = (s: string) => encodeURIComponent(Buffer.from(s).toString("base64"));
+    for (const path of [`/jobs?after=${b64("GPC:S:abc")}`, `/jobs?before=${b64("GPC:N:1e400")}`, "/jobs?after=x", `/?after=${b64("GPC:S:a")}`]) {
+      const { r, html } = await page(path);
+      expect(r.status, path).toBe(400);
+      expect(html, path).toMatch(/not one this site made/);
+    }
+  });
 });
 
 describe("methods", () => {
