@@ -167,6 +167,7 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
       authorized: isAuthorized(request.headers.get("authorization"), config.API_TOKEN),
     }),
     plugins: [
+      useJsonParameterErrors(),
       ...(config.CORS_ORIGINS.length ? [useVaryOrigin()] : []),
       useGraphiQLHeaders(),
       usePersistedQueries(new PersistedQueryStore({ maxEntries: config.GRAPHQL_APQ_MAX_ENTRIES, maxBytes: config.GRAPHQL_APQ_MAX_BYTES })),
@@ -267,6 +268,34 @@ export function refusalCorsHeaders(origin: string | undefined, origins: readonly
     ...(allowed.credentials ? { "access-control-allow-credentials": "true" } : {}),
     "access-control-expose-headers": allowed.exposedHeaders.join(", "),
     vary: "Origin",
+  };
+}
+
+/**
+ * A GET query string or a form-encoded body whose `variables` or `extensions` is not JSON: 400
+ * BAD_REQUEST, as yoga answers a JSON body that is not JSON. Yoga's parsers of those two forms let
+ * JSON.parse's SyntaxError through, which was masked as the server's own failure (500, and a stack
+ * in the error log for any web page's form post). Wraps whichever parser yoga chose (its
+ * parsers' plugins run before ours).
+ */
+function useJsonParameterErrors(): Plugin {
+  const refuse = (err: unknown): never => {
+    if (!(err instanceof SyntaxError)) throw err;
+    throw new GraphQLError("The variables or extensions parameter is not valid JSON.", { extensions: { code: "BAD_REQUEST", http: { status: 400 } } });
+  };
+  return {
+    onRequestParse({ requestParser, setRequestParser }) {
+      if (!requestParser) return;
+      setRequestParser((request) => {
+        try {
+          const parsed = requestParser(request);
+          // The form parser answers with a thenable of its own, not a Promise.
+          return typeof (parsed as { then?: unknown }).then === "function" ? Promise.resolve(parsed).catch(refuse) : parsed;
+        } catch (err) {
+          return refuse(err);
+        }
+      });
+    },
   };
 }
 

@@ -131,6 +131,25 @@ describe("requests", () => {
     expect(res.status).toBe(400);
   });
 
+  it("variables or extensions that are not JSON, in a query string or a form post, are the client's 400 BAD_REQUEST, not a logged server error", async () => {
+    logged = [];
+    const answers = [
+      await yoga.fetch("http://local/graphql?query=%7B__typename%7D&variables=x", { headers: { accept: "application/json" } }),
+      await yoga.fetch("http://local/graphql?query=%7B__typename%7D&extensions=%7B", { headers: { accept: "application/json" } }),
+      await yoga.fetch("http://local/graphql", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "query={__typename}&extensions={" }),
+      await yoga.fetch("http://local/graphql", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "query={__typename}&variables=zz" }),
+    ];
+    for (const res of answers) {
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { errors: { message: string; extensions: { code: string } }[] };
+      expect(body.errors[0]).toMatchObject({ message: "The variables or extensions parameter is not valid JSON.", extensions: { code: "BAD_REQUEST" } });
+    }
+    expect(logged.filter((l) => (l.level as number) >= 40)).toEqual([]);
+    // The same forms with JSON still run.
+    const ok = await yoga.fetch(`http://local/graphql?query=${encodeURIComponent("query($n: Int) { artworks(limit: $n) { qid } }")}&variables=${encodeURIComponent('{"n":1}')}`, { headers: { accept: "application/json" } });
+    expect(((await ok.json()) as { data: { artworks: unknown[] } }).data.artworks).toHaveLength(1);
+  });
+
   it("an operation running longer than GRAPHQL_TIMEOUT_MS stops with a TIMEOUT error", async () => {
     const slow = createGraphqlApp({ db: t.db, config: loadConfig({ GRAPHQL_TIMEOUT_MS: "1" }), log: pino({ level: "silent" }) });
     // Seven sequential database round trips: each awaits, so the 1 ms timer fires in between.
