@@ -1,11 +1,11 @@
-import { createWriteStream, rmSync } from "node:fs";
+import { createWriteStream, existsSync, rmSync } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { once } from "node:events";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 import type { Writable } from "node:stream";
-import { type Config, loadConfig } from "../config.js";
-import { type Db, openDatabase } from "../db.js";
+import { type Config, ConfigError, loadConfig } from "../config.js";
+import { databaseKind, type Db, openDatabase, sqlitePath } from "../db.js";
 import { writeExport, type ExportFormat, ExportOptionsError, parseSince } from "../export/export.js";
 import { SearchQueryError } from "../search/fts-query.js";
 import { EmbedModelMissingError } from "../embed/embedder.js";
@@ -38,11 +38,26 @@ export interface CommandIo {
 
 /**
  * Config and a migrated database for a one-shot command. Unlike openRuntime it logs nothing to
- * stdout, which `export` may be writing the data to.
+ * stdout, which `export` may be writing the data to. These commands read an existing mirror: a
+ * SQLite file that is not there is a ConfigError (a relative DATABASE_URL read from another folder,
+ * a mistyped path), not a new empty database answering "none yet" or "0 artworks" with exit 0.
  */
 export async function openCommandDb(env: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; db: Db }> {
   const config = loadConfig(env);
+  if (databaseKind(config.DATABASE_URL) === "sqlite") {
+    const path = sqlitePath(config.DATABASE_URL);
+    if (!existsSync(path)) throw new ConfigError([missingDatabase(config.DATABASE_URL, path)]);
+  }
   return { config, db: (await openDatabase(config.DATABASE_URL)).db };
+}
+
+/** Why a one-shot command will not run on a SQLite file that is not there, and what to do. */
+export function missingDatabase(databaseUrl: string, path: string): string {
+  return (
+    `DATABASE_URL=${JSON.stringify(databaseUrl)}: there is no database at ${path}. This command reads an existing mirror: ` +
+    "run it where the database is (a relative path is read from the current folder), point DATABASE_URL at it, " +
+    "or create one with `npx artdesc migrate` (`artdesc sync` or `artdesc start` then fills it)"
+  );
 }
 
 const print = (s: Writable, text: string) => s.write(`${text}\n`);

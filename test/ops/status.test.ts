@@ -1,4 +1,7 @@
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createGraphqlApp } from "../../src/graphql/yoga.js";
@@ -192,6 +195,26 @@ describe("artdesc status --check", () => {
     const typo = cli("--check", "--role", "wroker");
     expect(typo.stderr).toContain('--role "wroker" is not a role that beats: use worker, daemon, start');
     expect(typo.status).toBe(2);
+  }, 120_000);
+
+  it("a SQLite file that is not there is an error for the one-shot commands, and nothing is created", () => {
+    const dir = mkdtempSync(join(tmpdir(), "artdesc-nodb-"));
+    try {
+      for (const args of [["status"], ["export", "--format", "jsonl", "--out", join(dir, "out.jsonl")], ["search", "goya"], ["experiment", "list"]]) {
+        const run = spawnSync(process.execPath, [ARTDESC_CLI, ...args], {
+          cwd: dir,
+          env: { ...process.env, DATABASE_URL: "file:./data/artdesc.db" },
+          encoding: "utf8",
+          timeout: 60_000,
+        });
+        expect(run.status, args.join(" ")).toBe(2);
+        expect(run.stderr).toContain(`there is no database at ${join(dir, "data", "artdesc.db")}`);
+        expect(run.stderr).toContain("npx artdesc migrate");
+      }
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 });
 
