@@ -196,6 +196,11 @@ export function experimentReportCommand(db: Db, raw: string, o: { json?: boolean
 export function experimentCancelCommand(db: Db, raw: string, io: ExperimentIo): Promise<number> {
   return withExperiment(db, raw, io, async (id) => {
     const n = await cancelExperiment(db, id);
+    if (n === 0) {
+      const { cancelledAt } = await findExperiment(db, id);
+      line(io.stdout, `experiment ${id} ${cancelledAt ? "was already cancelled" : "has finished"}: no job left to cancel`);
+      return EXPERIMENT_EXIT.ok;
+    }
     line(io.stdout, `experiment ${id} cancelled: ${n} job${n === 1 ? "" : "s"} cancelled; texts already written stay in its report`);
     return EXPERIMENT_EXIT.ok;
   });

@@ -203,14 +203,15 @@ export async function experimentReport(db: Db, id: number): Promise<ExperimentRe
 /**
  * Cancels an experiment: its queued jobs are cancelled, and its running ones too (a worker drops
  * them from their batch at its next progress write). Descriptions already written stay.
- * Returns how many jobs were cancelled.
+ * Returns how many jobs were cancelled. An experiment with no job left to cancel (it finished) is
+ * left as it is: marking it cancelled would turn a finished report into a cancelled one for good.
  */
 export async function cancelExperiment(db: Db, id: number, now = new Date()): Promise<number> {
   await findExperiment(db, id);
-  await db.experiment.updateMany({ where: { id, cancelledAt: null }, data: { cancelledAt: now } });
   const r = await db.job.updateMany({
     where: { experimentId: id, status: { in: ["QUEUED", "RUNNING"] } },
     data: { status: "CANCELLED", finishedAt: now, holder: null },
   });
+  if (r.count > 0) await db.experiment.updateMany({ where: { id, cancelledAt: null }, data: { cancelledAt: now } });
   return r.count;
 }

@@ -301,4 +301,14 @@ describe("creating and cancelling", () => {
     expect((await experimentReport(t.db, two.experiment.id)).state).toBe("RUNNING");
     await cancelExperiment(t.db, two.experiment.id);
   });
+
+  it("cancelling a finished experiment changes nothing: its report stays finished", async () => {
+    const arms = parseArms([{ name: "a", text: "" }, { name: "b", text: "numBeams=1" }], paramsFromConfig(config));
+    const done = await createExperiment(t.db, config, { sampleSize: 2, seed: 3, arms });
+    await t.db.job.updateMany({ where: { experimentId: done.experiment.id }, data: { status: "SUCCEEDED", finishedAt: new Date() } });
+    expect((await experimentReport(t.db, done.experiment.id)).state).toBe("FINISHED");
+    expect(await cancelExperiment(t.db, done.experiment.id)).toBe(0);
+    expect((await experimentReport(t.db, done.experiment.id)).state).toBe("FINISHED");
+    expect((await t.db.experiment.findUniqueOrThrow({ where: { id: done.experiment.id } })).cancelledAt).toBeNull();
+  });
 });
