@@ -301,27 +301,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const result = schema.safeParse(input);
   if (!result.success) {
+    const bad = new Set(result.error.issues.map((i) => String(i.path[0] ?? "?")));
     const problems = result.error.issues.map((i) => {
       const key = String(i.path[0] ?? "?");
       return `${key}=${shownValue(key, input[key] ?? "")}: ${i.message}`;
     });
+    // The checks across variables too, in the same message: read again with the bad ones at their
+    // defaults, keeping only the problems that name none of them (those would reason from a default).
+    const rest = schema.safeParse(Object.fromEntries(Object.entries(input).filter(([key]) => !bad.has(key))));
+    if (rest.success) problems.push(...crossProblems(rest.data, input).filter((p) => ![...bad].some((key) => new RegExp(`\\b${key}\\b`).test(p))));
     throw new ConfigError(problems);
   }
-  const together = generationConfigProblems(result.data);
-  if (result.data.UI_REQUIRE_SIGN_IN && !result.data.API_TOKEN) together.push("UI_REQUIRE_SIGN_IN=true: needs API_TOKEN (sign-in uses it), or nobody could open the UI");
+  const problems = crossProblems(result.data, input);
+  if (problems.length) throw new ConfigError(problems);
+  return result.data;
+}
+
+/** What is wrong between variables that are each valid alone. */
+function crossProblems(config: Config, input: Record<string, string>): string[] {
+  const together = generationConfigProblems(config);
+  if (config.UI_REQUIRE_SIGN_IN && !config.API_TOKEN) together.push("UI_REQUIRE_SIGN_IN=true: needs API_TOKEN (sign-in uses it), or nobody could open the UI");
   // A live process must never look dead between two beats: its jobs would be handed to another
   // worker (work done twice, an attempt burned) and `status --check` would fail it.
-  if (result.data.HEARTBEAT_STALE_S < 2 * result.data.HEARTBEAT_INTERVAL_S) {
+  if (config.HEARTBEAT_STALE_S < 2 * config.HEARTBEAT_INTERVAL_S) {
     together.push(
-      `HEARTBEAT_STALE_S=${result.data.HEARTBEAT_STALE_S}: must be at least twice HEARTBEAT_INTERVAL_S (${result.data.HEARTBEAT_INTERVAL_S}), or a live process looks dead between two beats`,
+      `HEARTBEAT_STALE_S=${config.HEARTBEAT_STALE_S}: must be at least twice HEARTBEAT_INTERVAL_S (${config.HEARTBEAT_INTERVAL_S}), or a live process looks dead between two beats`,
     );
   }
-  if (together.length) throw new ConfigError(together);
-  const ladderOverDefaults = ladderProblems(result.data.REVIEW_FALLBACK_LADDER, paramsFromConfig(result.data));
-  if (ladderOverDefaults.length) {
-    throw new ConfigError(ladderOverDefaults.map((p) => `REVIEW_FALLBACK_LADDER=${JSON.stringify(input.REVIEW_FALLBACK_LADDER ?? DEFAULT_FALLBACK_LADDER)}: ${p}`));
-  }
-  return result.data;
+  // The ladder is read against the generation defaults: only once those are right.
+  if (together.length) return together;
+  return ladderProblems(config.REVIEW_FALLBACK_LADDER, paramsFromConfig(config)).map(
+    (p) => `REVIEW_FALLBACK_LADDER=${JSON.stringify(input.REVIEW_FALLBACK_LADDER ?? DEFAULT_FALLBACK_LADDER)}: ${p}`,
+  );
 }
 
 /** Parses a MODEL_DTYPE-style value given on the command line; throws ConfigError naming the flag. */
