@@ -47,7 +47,10 @@ async function startEmbedWorker(rt: { db: Db; config: Config; log: import("./log
 const program = new Command()
   .name("artdesc")
   .description("Mirror artworks from Wikidata and Commons, describe them with SmolVLM, serve them over GraphQL.")
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Bad usage (an unknown command or option, a missing argument) exits 2, as every usage error
+  // does; commander's own code is 1. Commands made below inherit it.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 program
   .command("start")

@@ -159,7 +159,7 @@ function listenFailure(host: string, port: number, err: unknown): ConfigError | 
     case "EADDRNOTAVAIL":
       return new ConfigError([`HOST=${JSON.stringify(host)}: not an address of this machine (${code})`]);
     case "EADDRINUSE":
-      return new ConfigError([`PORT=${port}: already in use on ${host} (${code})`]);
+      return new ConfigError([`PORT=${port}: already in use on ${host} (${code}): another process listens there (another artdesc start or serve?); stop it, or set PORT to a free port`]);
     case "EACCES":
       return new ConfigError([`PORT=${port}: not allowed to listen on it (${code}); use a port above 1023 or grant the capability`]);
     default:

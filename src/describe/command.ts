@@ -80,7 +80,7 @@ export async function describeFiles(config: Config, files: string[], opts: Descr
 }
 
 /** `describe --like` exit codes: the same tokens, other tokens, and a description that cannot be run again. */
-export const LIKE_EXIT = { identical: 0, differ: 1, notReproducible: 3 } as const;
+export const LIKE_EXIT = { identical: 0, differ: 1, badUsage: 2, notReproducible: 3 } as const;
 
 /** A description id as a user gives it: its number, or its GraphQL global id. Null when it is neither. */
 export function parseDescriptionId(raw: string): number | null {
@@ -104,10 +104,14 @@ export async function describeLike(
   const id = parseDescriptionId(rawId);
   const shown = rawId.length > 80 ? `${rawId.slice(0, 80)}…` : rawId;
   const refuse = (reasons: string[]) => {
-    io.err(`not reproducible: description ${id ?? JSON.stringify(shown)}: ${reasons.join("; ")}`);
+    io.err(`not reproducible: description ${id}: ${reasons.join("; ")}`);
     return LIKE_EXIT.notReproducible;
   };
-  if (id === null) return refuse(["that is not a description id (a number or a Description global id)"]);
+  // Bad usage, not a description that cannot be reproduced.
+  if (id === null) {
+    io.err(`--like ${JSON.stringify(shown)}: that is not a description id (a number or a Description global id)`);
+    return LIKE_EXIT.badUsage;
+  }
   const row = await db.description.findUnique({ where: { id }, include: { image: { select: { localPath: true, localHash: true, localBytes: true } } } });
   if (!row) return refuse(["no such description"]);
   let spec;

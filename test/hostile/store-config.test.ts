@@ -65,7 +65,8 @@ it("serve refuses a PORT already in use with exit 2", async () => {
   await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
   const port = (taken.address() as { port: number }).port;
   try {
-    await refuses(["serve"], { PORT: String(port) }, "PORT");
+    const out = await refuses(["serve"], { PORT: String(port) }, "PORT");
+    expect(out).toContain("stop it, or set PORT to a free port");
   } finally {
     taken.close();
   }
