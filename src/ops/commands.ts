@@ -62,6 +62,17 @@ export function missingDatabase(databaseUrl: string, path: string): string {
 
 const print = (s: Writable, text: string) => s.write(`${text}\n`);
 
+/**
+ * Why a --creator matches nobody (with the creators the database has), or null when it matches
+ * someone: a misspelt name would otherwise find nothing and look like an answer.
+ */
+export async function unknownCreator(db: Db, creator: string): Promise<string | null> {
+  if (await db.creator.count({ where: creatorWhere(creator) })) return null;
+  const known = await db.creator.findMany({ select: { qid: true, label: true }, orderBy: { id: "asc" }, take: 10 });
+  const list = known.map((c) => `${c.label ?? "?"} (${c.qid})`).join(", ");
+  return `--creator ${JSON.stringify(creator)} matches no creator in the database${list ? `; it has ${list}` : " (run a sync first)"}`;
+}
+
 export async function searchCommand(
   db: Db,
   query: string,
@@ -75,6 +86,11 @@ export async function searchCommand(
   const mode = options.mode?.toUpperCase();
   if (mode !== undefined && !(SEARCH_MODES as readonly string[]).includes(mode)) {
     print(io.stderr, `--mode must be one of ${SEARCH_MODES.join(", ").toLowerCase()} (got ${options.mode})`);
+    return 2;
+  }
+  const unknown = options.creator === undefined ? null : await unknownCreator(db, options.creator);
+  if (unknown) {
+    print(io.stderr, unknown);
     return 2;
   }
   let search;
@@ -224,11 +240,8 @@ export async function exportCommand(
     since = options.since != null ? parseSince(options.since) : undefined;
     for (const creator of options.creator ?? []) {
       // A misspelt name would export nothing and look like success.
-      if (!(await db.creator.count({ where: creatorWhere(creator) }))) {
-        const known = await db.creator.findMany({ select: { qid: true, label: true }, orderBy: { id: "asc" }, take: 10 });
-        const list = known.map((c) => `${c.label ?? "?"} (${c.qid})`).join(", ");
-        throw new ExportOptionsError(`--creator ${JSON.stringify(creator)} matches no creator in the database${list ? `; it has ${list}` : " (run a sync first)"}`);
-      }
+      const unknown = await unknownCreator(db, creator);
+      if (unknown) throw new ExportOptionsError(unknown);
     }
   } catch (err) {
     if (err instanceof ExportOptionsError) {

@@ -309,6 +309,9 @@ describe("artdesc search", () => {
     expect(io.stdout.text).toContain('No matches for "zzzzzz".');
     expect(await searchCommand(t.db, "*", { limit: 5 }, io)).toBe(2);
     expect(io.stderr.text).toContain("no words to look for");
+    // A creator that matches nobody is said, not answered with "No matches".
+    expect(await searchCommand(t.db, "queen", { limit: 5, creator: "Nobody at all" }, io)).toBe(2);
+    expect(io.stderr.text).toContain('--creator "Nobody at all" matches no creator in the database; it has ');
   });
 });
 
