@@ -96,7 +96,9 @@ export class ResponseCacheStore<V extends number | Promise<number> = number> imp
   }
 
   get(key: string): Answer<V, ExecutionResult | undefined> {
-    const lookup = () => this.#sync(() => this.#answers.get(key));
+    // The plugin looks up an If-None-Match as it came: the quoted ETag this API sends (quotedEtag).
+    const bare = unquotedEtag(key);
+    const lookup = () => this.#sync(() => this.#answers.get(bare));
     if (this.#storing.size === 0) return lookup();
     return Promise.all(this.#storing).then(lookup) as Answer<V, ExecutionResult | undefined>;
   }
@@ -203,5 +205,24 @@ export function useGraphqlResponseCache(store: ResponseCacheStore<number | Promi
     onTtl: ({ ttl, context }) => (processDependent.has(context) ? 0 : ttl),
     includeExtensionMetadata: false,
   });
-  return [onlyQueries, cache];
+  return [onlyQueries, cache, quotedEtags];
+}
+
+/**
+ * An entity tag is quoted (RFC 9110, 8.8.3: `ETag: "…"`); the response cache plugin sends its key
+ * bare and reads If-None-Match as the bare key. A bare ETag is not one, and a proxy in front may drop
+ * or mangle it (nginx weakens a strong tag when it compresses: `W/"…"`). Sent quoted, read back
+ * without the quotes or a weak prefix.
+ */
+const quotedEtags: Plugin = {
+  onResponse({ response }) {
+    const etag = response.headers.get("etag");
+    if (etag && !etag.endsWith('"')) response.headers.set("etag", `"${etag}"`);
+  },
+};
+
+/** An If-None-Match's one entity tag without `W/` and quotes (the cache's key). */
+export function unquotedEtag(tag: string): string {
+  const m = /^\s*(?:W\/)?"([^"]*)"\s*$/.exec(tag);
+  return m ? m[1]! : tag;
 }
