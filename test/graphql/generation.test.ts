@@ -6,7 +6,7 @@ import { GENERATION_DEFAULTS, type NumberSpec, PARAM_NAMES, PARAMS, rangeDescrip
 import { schema } from "../../src/graphql/schema/index.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
 import { createTestDb, type TestDb } from "../support/db.js";
-import { makeArtwork, writePlaceholderImages } from "../support/factories.js";
+import { addDescription, makeArtwork, writePlaceholderImages } from "../support/factories.js";
 import { gql } from "../support/graphql.js";
 
 const TOKEN = "test-token-0123456789abcdef";
@@ -40,7 +40,8 @@ describe("the GraphQL types come from the table", () => {
     const input = schema.getType("GenerationParamsInput") as GraphQLInputObjectType;
     const output = schema.getType("GenerationSettings") as GraphQLObjectType;
     expect(Object.keys(input.getFields())).toEqual(PARAM_NAMES);
-    expect(Object.keys(output.getFields())).toEqual(PARAM_NAMES);
+    // And earlyStoppingMode, earlyStopping as the input takes it.
+    expect(Object.keys(output.getFields())).toEqual([...PARAM_NAMES, "earlyStoppingMode"]);
     for (const name of PARAM_NAMES) {
       expect(input.getFields()[name]!.description ?? null).toBe(rangeDescription(PARAMS[name]));
       expect(String(input.getFields()[name]!.type)).not.toMatch(/!$/);
@@ -51,6 +52,27 @@ describe("the GraphQL types come from the table", () => {
     const r = await gql(yoga, `{ generationDefaults { params { ${ALL} } } }`);
     expect(r.errors).toBeUndefined();
     expect(r.data.generationDefaults.params).toEqual({ ...GENERATION_DEFAULTS, earlyStopping: "true" });
+  });
+
+  it("settings read back with earlyStopping: earlyStoppingMode are a GenerationParamsInput as they are", async () => {
+    const asInput = PARAM_NAMES.map((n) => (n === "earlyStopping" ? "earlyStopping: earlyStoppingMode" : n)).join(" ");
+    const defaults = (await gql(yoga, `{ generationDefaults { params { ${asInput} } } }`)).data.generationDefaults.params;
+    expect(defaults.earlyStopping).toBe("TRUE");
+    const queued = await gql(yoga, REGENERATE, { params: { ...defaults, earlyStopping: "NEVER" } }, AUTH);
+    expect(queued.errors).toBeUndefined();
+    expect(queued.data.regenerateDescription.params.earlyStopping).toBe("never");
+    const job = await gql(yoga, `{ jobs(first: 1) { edges { node { params { ${asInput} } } } } }`);
+    const again = await gql(yoga, REGENERATE, { params: job.data.jobs.edges[0].node.params }, AUTH);
+    expect(again.errors).toBeUndefined();
+    expect(again.data.regenerateDescription.requestedParams).toEqual(queued.data.regenerateDescription.requestedParams);
+    // A stored description's parameters too; a person's text has none.
+    const art = await t.db.artwork.findFirstOrThrow({ where: { qid: "Q201" } });
+    await addDescription(t.db, art.id, "A model text.");
+    await addDescription(t.db, art.id, "A person's text.", "HUMAN");
+    const history = await gql(yoga, `{ artwork(id: "Q201") { ... on Artwork { descriptions { source generation { earlyStopping earlyStoppingMode } } } } }`);
+    expect(history.data.artwork.descriptions.map((d: { source: string; generation: unknown }) => [d.source, d.generation])).toEqual(
+      expect.arrayContaining([["MODEL", { earlyStopping: "true", earlyStoppingMode: "TRUE" }], ["HUMAN", null]]),
+    );
   });
 });
 

@@ -5,6 +5,7 @@ import { DescriptionSourceEnum } from "./enums.js";
 import { storedQuality } from "../../quality/store.js";
 import { QualityRef } from "./quality.js";
 import { reproductionField, ReproductionRef } from "./reproduction.js";
+import { EARLY_STOPPING_MODE, EarlyStoppingEnum } from "./generation.js";
 
 type Row = Description;
 /** Texts of about a kilobyte (and the token ids behind them) cost more than a short field. */
@@ -31,6 +32,12 @@ const Generation = builder.objectRef<Row>("GenerationParameters").implement({
     targetWords: t.exposeInt("targetWords", { nullable: true }),
     lengthPenalty: t.exposeFloat("lengthPenalty", { nullable: true }),
     earlyStopping: t.exposeString("earlyStopping", { nullable: true, description: '"true", "false" or "never".' }),
+    earlyStoppingMode: t.field({
+      type: EarlyStoppingEnum,
+      nullable: true,
+      description: EARLY_STOPPING_MODE,
+      resolve: (d) => (d.earlyStopping === "true" || d.earlyStopping === "false" || d.earlyStopping === "never" ? d.earlyStopping : null),
+    }),
     noRepeatNgramSize: t.exposeInt("noRepeatNgramSize", { nullable: true }),
     repetitionPenalty: t.exposeFloat("repetitionPenalty", { nullable: true }),
     imageSplitting: t.exposeBoolean("imageSplitting", { nullable: true }),

@@ -30,6 +30,9 @@ export const EarlyStoppingEnum = builder.enumType("EarlyStoppingMode", {
   values: { TRUE: { value: "true" }, FALSE: { value: "false" }, NEVER: { value: "never" } } as const,
 });
 
+/** The description of earlyStoppingMode, beside the earlyStopping text that settings have always given. */
+export const EARLY_STOPPING_MODE = "earlyStopping as GenerationParamsInput takes it, so that settings read back can be sent again as they are.";
+
 const described = (spec: ParamSpec) => {
   const description = rangeDescription(spec);
   return description === null ? {} : { description };
@@ -60,8 +63,8 @@ export const GenerationParamsInput = builder.inputType("GenerationParamsInput", 
 
 export const GenerationSettings = builder.objectRef<GenerationParams>("GenerationSettings").implement({
   description: "Generation parameters (names follow Hugging Face generate()).",
-  fields: (t) =>
-    Object.fromEntries(
+  fields: (t) => ({
+    ...Object.fromEntries(
       PARAM_NAMES.map((name) => {
         const spec = PARAMS[name];
         const description = spec.doc.charAt(0).toUpperCase() + spec.doc.slice(1) + ".";
@@ -79,4 +82,6 @@ export const GenerationSettings = builder.objectRef<GenerationParams>("Generatio
         }
       }),
     ),
+    earlyStoppingMode: t.field({ type: EarlyStoppingEnum, description: EARLY_STOPPING_MODE, resolve: (p) => earlyStoppingText(p.earlyStopping) }),
+  }),
 });
