@@ -79,17 +79,17 @@ describe("artdesc describe --like (CLI)", () => {
     expect(code, out).toBe(1);
   });
 
-  it("refuses what it cannot run again, exit 3, one line each", async () => {
-    const cases: [string, RegExp][] = [
-      [String(human), /not reproducible: description \d+: it is a person's text/],
-      [encodeGlobalID("Artwork", artworkId), /not reproducible: description "[^"]+": that is not a description id/],
-      ["x".repeat(5000), /description "x{80}…": that is not a description id/],
+  it("refuses what it cannot run again, exit 3, and what is no description id, exit 2 (usage), one line each", async () => {
+    const cases: [string, RegExp, number][] = [
+      [String(human), /not reproducible: description \d+: it is a person's text/, 3],
+      [encodeGlobalID("Artwork", artworkId), /--like "[^"]+": that is not a description id/, 2],
+      ["x".repeat(5000), /--like "x{80}…": that is not a description id/, 2],
     ];
-    for (const [id, pattern] of cases) {
+    for (const [id, pattern, exit] of cases) {
       const { code, out } = await like(["--like", id, "--model", model.dir]);
       expect(out).toMatch(pattern);
       expect(out.trim().split("\n"), out).toHaveLength(1);
-      expect(code, out).toBe(3);
+      expect(code, out).toBe(exit);
     }
   });
 
