@@ -467,6 +467,35 @@ async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikida
   );
 }
 
+/** The Artwork columns a sync writes from Wikidata (writeArtwork's fields, but lastSyncedAt). */
+const RECORD_FIELDS = {
+  title: true,
+  titles: true,
+  inception: true,
+  inceptionPrecision: true,
+  inceptionYear: true,
+  height: true,
+  heightUnit: true,
+  width: true,
+  widthUnit: true,
+  wikidataRevision: true,
+  wikidataModified: true,
+  state: true,
+  mergedIntoQid: true,
+} as const;
+
+type RecordValue = string | number | bigint | boolean | Date | null | undefined | readonly Record<string, unknown>[];
+
+/**
+ * Whether a stored work is the record a sync would write (its RECORD_FIELDS, and its creators read
+ * in this run, links and images, in order). Numbers and revision ids (a number or a BigInt) and dates compare by value.
+ */
+export function sameRecord(stored: Record<string, RecordValue>, next: Record<string, RecordValue>): boolean {
+  const plain = (v: RecordValue): unknown =>
+    v instanceof Date ? v.getTime() : typeof v === "bigint" || typeof v === "number" ? String(v) : Array.isArray(v) ? v.map((row) => Object.entries(row).map(([k, x]) => [k, plain(x as RecordValue)])) : (v ?? null);
+  return [...Object.keys(RECORD_FIELDS), "creators", "links", "images"].every((key) => JSON.stringify(plain(stored[key])) === JSON.stringify(plain(next[key])));
+}
+
 async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, inventoriedCreatorIds: number[], isNew: boolean): Promise<{ id: number; created: boolean }> {
   const now = new Date();
   const fields = {
@@ -506,9 +535,30 @@ async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, inventoried
   // Reads, then writes: take the write lock first so a worker or API process writing meanwhile
   // makes this wait instead of fail (see writeTransaction).
   return writeTransaction(db, async (tx) => {
-    const old = await tx.artwork.findUnique({ where: { qid: d.qid }, select: { id: true, state: true } });
+    const old = await tx.artwork.findUnique({
+      where: { qid: d.qid },
+      select: {
+        ...RECORD_FIELDS,
+        id: true,
+        updatedAt: true,
+        creators: { where: { creatorId: { in: inventoriedCreatorIds } }, select: { creatorId: true, attribution: true, position: true }, orderBy: [{ position: "asc" }, { id: "asc" }] },
+        links: { select: { property: true, itemQid: true, position: true }, orderBy: [{ position: "asc" }, { id: "asc" }] },
+        images: { select: { fileTitle: true, isMain: true, position: true }, orderBy: [{ position: "asc" }, { id: "asc" }] },
+      },
+    });
+    // A work read again and found as it was (every --full run reads them all) keeps its updatedAt:
+    // export --since reads it as when the record last changed, not when a run last looked.
+    const unchanged =
+      old !== null &&
+      sameRecord(old, { ...fields, creators, links, images: d.images.map((img, position) => ({ fileTitle: img.fileTitle, isMain: img.isMain, position })) });
     const id = old
-      ? (await tx.artwork.update({ where: { id: old.id }, data: { ...fields, ...(old.state !== "ACTIVE" ? { stateChangedAt: now } : {}) }, select: { id: true } })).id
+      ? (
+          await tx.artwork.update({
+            where: { id: old.id },
+            data: { ...fields, ...(old.state !== "ACTIVE" ? { stateChangedAt: now } : {}), ...(unchanged ? { updatedAt: old.updatedAt } : {}) },
+            select: { id: true },
+          })
+        ).id
       : (await tx.artwork.create({ data: { ...fields, qid: d.qid, qidNumber: qidNumber(d.qid), firstSeenAt: now }, select: { id: true } })).id;
     if (old) await tx.artworkCreator.deleteMany({ where: { artworkId: id, creatorId: { in: inventoriedCreatorIds } } });
     await tx.artworkCreator.createMany({ data: creators.map((c) => ({ ...c, artworkId: id })) });

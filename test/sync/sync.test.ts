@@ -173,6 +173,7 @@ describe("second sync", () => {
 
   it("a refreshing run writes only the Commons records that changed: Image.updatedAt is when a file's record last changed", async () => {
     const before = await t.db.image.findMany({ where: { localPath: { not: null } }, orderBy: { id: "asc" } });
+    const works = await t.db.artwork.findMany({ orderBy: { id: "asc" } });
     const stale = before[0]!;
     await t.db.image.update({ where: { id: stale.id }, data: { licenseShortName: "CC BY-SA 4.0", artist: null } });
     const touched = (await t.db.image.findUniqueOrThrow({ where: { id: stale.id } })).updatedAt;
@@ -185,6 +186,13 @@ describe("second sync", () => {
     expect(mended).toMatchObject({ licenseShortName: stale.licenseShortName, artist: stale.artist });
     expect(mended.updatedAt.getTime()).toBeGreaterThan(touched.getTime());
     for (const i of before.slice(1)) expect(after.get(i.id)!.updatedAt, i.fileTitle).toEqual(i.updatedAt);
+    // Works read again and found as they were keep their updatedAt too (export --since reads it);
+    // lastSyncedAt says the run looked.
+    const reread = new Map((await t.db.artwork.findMany()).map((a) => [a.id, a]));
+    for (const w of works) {
+      expect(reread.get(w.id)!.updatedAt, w.qid).toEqual(w.updatedAt);
+      if (w.state === "ACTIVE") expect(reread.get(w.id)!.lastSyncedAt!.getTime(), w.qid).toBeGreaterThan(w.lastSyncedAt!.getTime());
+    }
   });
 
   it("a stored copy deleted or cut short is downloaded again by the next quiet run; one damaged at its size is replaced once the worker gives it up", async () => {
@@ -214,9 +222,12 @@ describe("second sync", () => {
     // One work that stays edits its label: the only work a full run counts as updated.
     world.model.edit(CASES.grayscale, (w) => (w.labels = { ...w.labels, en: "A grey study, retitled" }));
     const oldChanging = (await artwork(CASES.changing)).images[0]!;
+    const grey = await artwork(CASES.grayscale);
     const r = await sync({ full: true });
     expect(r).toMatchObject({ status: "PARTIAL", full: true, seen: 32, created: 0, updated: 1, unchanged: 31, removed: 3 });
     expect((await artwork(CASES.grayscale)).title).toBe("A grey study, retitled");
+    // The changed record's updatedAt moves (export --since lists it).
+    expect((await artwork(CASES.grayscale)).updatedAt.getTime()).toBeGreaterThan(grey.updatedAt.getTime());
     expect(await artwork(CASES.mergeSource)).toMatchObject({ state: "MERGED", mergedIntoQid: CASES.mergeTarget });
     expect(await t.db.description.count({ where: { artworkId: described.id } })).toBe(1);
     expect(await artwork(CASES.toDelete)).toMatchObject({ state: "DELETED" });
