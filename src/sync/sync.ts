@@ -875,8 +875,9 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
 
 /**
  * Works of this run's creators that no inventory listed: merged, deleted, or no longer by them.
- * A work that also has a creator outside this run (`sync --creator` with a subset) is left for a
- * run that reads that creator's inventory too.
+ * A work that also has a creator outside this run (`sync --creator` with a subset, or once with a
+ * creator SYNC_CREATORS does not name) keeps its state for a run that reads that creator; when
+ * Wikidata no longer credits it to this run's creators, only those credits go.
  */
 /** What Wikidata's answer for a merged (redirect) or deleted (missing) item makes of its work. */
 const goneState = (o: Exclude<EntityOutcome, { kind: "found" }>): GoneState =>
@@ -910,8 +911,9 @@ async function checkVanished(
 ): Promise<void> {
   const { db, http, signal } = ctx;
   const candidates = await db.artwork.findMany({
-    where: { state: "ACTIVE", creators: { some: { creatorId: { in: creatorIds } }, none: { creatorId: { notIn: creatorIds } } } },
-    select: { id: true, qid: true },
+    where: { state: "ACTIVE", creators: { some: { creatorId: { in: creatorIds } } } },
+    // One creator outside this run, if any: such a work's state is for a run that reads that creator.
+    select: { id: true, qid: true, creators: { where: { creatorId: { notIn: creatorIds } }, select: { id: true }, take: 1 } },
   });
   const vanished = candidates.filter((a) => !inventory.has(a.qid));
   if (!vanished.length) return;
@@ -936,8 +938,21 @@ async function checkVanished(
         await ctx.fail("removal", "the query service did not list this work, but Wikidata still credits it to the creator: left as it is", { itemQid: a.qid });
         continue;
       }
-      const data: GoneState = o.kind === "found" ? { state: "NOT_BY_CREATOR" } : goneState(o);
-      await markState(ctx, a.qid, data, "work left the inventory", now);
+      const shared = a.creators.length > 0;
+      if (shared && o.kind === "found") {
+        // Still credited to a creator outside this run (a `sync --creator` once read it), no longer
+        // to this run's: that credit goes, and the work stays, with the other creator's.
+        await writeTransaction(db, async (tx) => {
+          await tx.artworkCreator.deleteMany({ where: { artworkId: a.id, creatorId: { in: creatorIds } } });
+          await tx.artwork.update({ where: { id: a.id }, data: { updatedAt: now } });
+        });
+        ctx.counts.updated++;
+        ctx.log.info({ qid: a.qid }, "work no longer credited to this run's creators: kept for its other creators");
+      } else if (!shared) {
+        const data: GoneState = o.kind === "found" ? { state: "NOT_BY_CREATOR" } : goneState(o);
+        await markState(ctx, a.qid, data, "work left the inventory", now);
+      }
+      // A shared work merged or deleted on Wikidata is marked by a run that reads its other creator.
       await yieldToEventLoop();
     }
   }

@@ -37,3 +37,32 @@ it("a run over some creators leaves alone the works it shares with creators it d
   expect((await t.db.artwork.findUniqueOrThrow({ where: { id: shared.id } })).state).toBe("ACTIVE");
   expect((await t.db.artwork.findUniqueOrThrow({ where: { id: alone.id } })).state).not.toBe("ACTIVE");
 });
+
+it("a work that moved to a creator read once by `sync --creator` loses the old credit on the next nightly, and stays its new creator's", async () => {
+  const db = await createTestDb();
+  try {
+    const config = loadConfig({ ...world.env, SYNC_CREATORS: "Q5432", DATABASE_URL: db.url, IMAGE_DIR: imageDir });
+    const log = createLogger("silent");
+    await runSync({ db: db.db, config, log });
+    const moved = "Q910002";
+    world.model.edit(moved, (w) => (w.creators = [{ value: "Q296" }]));
+    const credits = async () =>
+      (await db.db.artwork.findUniqueOrThrow({ where: { qid: moved }, include: { creators: { include: { creator: true } } } })).creators.map((c) => c.creator.qid).sort();
+    // A one-off run for Monet reads the work as his; Goya's credit is not this run's to judge.
+    await runSync({ db: db.db, config, log }, { creators: ["Q296"] });
+    expect(await credits()).toEqual(["Q296", "Q5432"]);
+    const before = await db.db.artwork.findUniqueOrThrow({ where: { qid: moved } });
+    // The nightly (Goya alone): the work is not in his inventory, and Wikidata credits Monet alone.
+    const r = await runSync({ db: db.db, config, log });
+    expect(r).toMatchObject({ updated: 1, removed: 0 });
+    expect(await credits()).toEqual(["Q296"]);
+    const after = await db.db.artwork.findUniqueOrThrow({ where: { qid: moved } });
+    expect(after.state).toBe("ACTIVE");
+    expect(after.updatedAt.getTime()).toBeGreaterThan(before.updatedAt.getTime());
+    const goya = await db.db.creator.findUniqueOrThrow({ where: { qid: "Q5432" } });
+    expect(await db.db.artworkCreator.count({ where: { creatorId: goya.id, artwork: { qid: moved } } })).toBe(0);
+  } finally {
+    world.model.edit("Q910002", (w) => (w.creators = [{ value: "Q5432" }]));
+    await db.close();
+  }
+});
