@@ -351,7 +351,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
         await yieldToEventLoop();
       }
       // 4. Images of the works just written start now, alongside the next batches.
-      if (written.length && !signal?.aborted) await images.add(await db.image.findMany({ where: { artworkId: { in: written } }, select: IMAGE_ROW }));
+      if (written.length && !signal?.aborted) await images.add(await imageRows(db, { artworkId: { in: written } }));
     }
     ctx.progress.phase = "images";
     ctx.report();
@@ -584,13 +584,21 @@ async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, inventoried
 interface ImageRow {
   id: number;
   fileTitle: string;
+  /** The work's QID: a file's failure names its work, so an operator need not look it up. */
+  workQid: string;
   localPath: string | null;
   localSourceSha1: string | null;
   /** The stored copy's size when it was written: a file of another size is not that copy. */
   localBytes: number | null;
 }
 
-const IMAGE_ROW = { id: true, fileTitle: true, localPath: true, localSourceSha1: true, localBytes: true } as const;
+const IMAGE_ROW = { id: true, fileTitle: true, localPath: true, localSourceSha1: true, localBytes: true, artwork: { select: { qid: true } } } as const;
+
+/** The images `where` selects, as ImageRows. */
+async function imageRows(db: Db, where: Prisma.ImageWhereInput): Promise<ImageRow[]> {
+  const rows = await db.image.findMany({ where, select: IMAGE_ROW });
+  return rows.map(({ artwork, ...row }) => ({ ...row, workQid: artwork.qid }));
+}
 
 /**
  * Images flow while details are still being written: each batch of written works gets its
@@ -635,6 +643,7 @@ class ImagePipeline {
     const { ctx } = this;
     const { config } = ctx;
     const titles = [...new Set(rows.map((r) => r.fileTitle))];
+    const workOf = new Map(rows.map((r) => [r.fileTitle, r.workQid]));
     let infos: Map<string, FileInfo>;
     let unreadable: Map<string, string>;
     this.recordsAsked += titles.length;
@@ -644,12 +653,12 @@ class ImagePipeline {
     } catch (err) {
       if (ctx.signal?.aborted) throw err;
       this.requestsFailed++;
-      for (const t of titles) await ctx.fail("imageinfo", err, { fileTitle: t });
+      for (const t of titles) await ctx.fail("imageinfo", err, { fileTitle: t, itemQid: workOf.get(t) });
       ctx.progress.imagesDone += rows.length;
       return;
     }
     // A file whose own record could not be read is that file's failure (the next run asks again).
-    for (const [t, why] of unreadable) await ctx.fail("imageinfo", why, { fileTitle: t });
+    for (const [t, why] of unreadable) await ctx.fail("imageinfo", why, { fileTitle: t, itemQid: workOf.get(t) });
     // A file to download gets its Commons record with its local copy (one write); the others now.
     const records: { row: ImageRow; info: FileInfo }[] = [];
     for (const row of rows) {
@@ -662,7 +671,7 @@ class ImagePipeline {
       if (info.missing || !info.thumbUrl) {
         record();
         ctx.progress.imagesDone++;
-        await ctx.fail("imageinfo", info.missing ? "Commons has no such file" : "Commons' record of the file has no http(s) URL to download it from", { fileTitle: row.fileTitle });
+        await ctx.fail("imageinfo", info.missing ? "Commons has no such file" : "Commons' record of the file has no http(s) URL to download it from", { fileTitle: row.fileTitle, itemQid: row.workQid });
       } else if (row.localSourceSha1 === info.sha1 && (await hasLocalCopy(config.IMAGE_DIR, row.localPath, row.localBytes))) {
         record();
         ctx.counts.imagesUnchanged++;
@@ -732,11 +741,11 @@ function imageRecord(info: FileInfo) {
 async function remainingImages(ctx: RunContext, syncedCreatorIds: number[]): Promise<ImageRow[]> {
   const { db } = ctx;
   if (ctx.refresh) {
-    return db.image.findMany({ where: { artwork: { state: "ACTIVE", creators: { some: { creatorId: { in: syncedCreatorIds } } } } }, select: IMAGE_ROW });
+    return imageRows(db, { artwork: { state: "ACTIVE", creators: { some: { creatorId: { in: syncedCreatorIds } } } } });
   }
   // Left over by an interrupted or failed run: no Commons record yet, or a copy of another version.
   const left = await db.$queryRawUnsafe<ImageRow[]>(`
-    SELECT i.id, i."fileTitle", i."localPath", i."localSourceSha1", i."localBytes" FROM "Image" i JOIN "Artwork" a ON a.id = i."artworkId"
+    SELECT i.id, i."fileTitle", a.qid AS "workQid", i."localPath", i."localSourceSha1", i."localBytes" FROM "Image" i JOIN "Artwork" a ON a.id = i."artworkId"
     WHERE a.state = 'ACTIVE' AND ${dialect(db).isFalse("i.missing")}
       AND (i.sha1 IS NULL OR i."localSourceSha1" IS NULL OR i."localSourceSha1" <> i.sha1)`);
   const listed = new Set(left.map((r) => r.id));
@@ -751,7 +760,7 @@ async function remainingImages(ctx: RunContext, syncedCreatorIds: number[]): Pro
  * fails its job with the reason, not here.
  */
 async function lostCopies(ctx: RunContext): Promise<ImageRow[]> {
-  const rows = await ctx.db.image.findMany({ where: { localPath: { not: null }, missing: false, artwork: { state: "ACTIVE" } }, select: IMAGE_ROW });
+  const rows = await imageRows(ctx.db, { localPath: { not: null }, missing: false, artwork: { state: "ACTIVE" } });
   const lost: ImageRow[] = [];
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]!;
@@ -812,7 +821,7 @@ async function saveImage(ctx: RunContext, row: ImageRow, data: Prisma.ImageUpdat
     await ctx.db.image.updateMany({ where: { id: row.id, ...imageDiffers(data) }, data });
     return true;
   } catch (err) {
-    await ctx.fail("write", err, { fileTitle: row.fileTitle });
+    await ctx.fail("write", err, { fileTitle: row.fileTitle, itemQid: row.workQid });
     return false;
   }
 }
@@ -830,7 +839,7 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
   } catch (err) {
     await saveImage(ctx, row, record);
     if (signal?.aborted) return;
-    await ctx.fail("download", err, { fileTitle: row.fileTitle });
+    await ctx.fail("download", err, { fileTitle: row.fileTitle, itemQid: row.workQid });
     return;
   }
   let img: Awaited<ReturnType<typeof normalizeImage>>;
@@ -853,7 +862,7 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
       // again next run (its data may have been cut off in transfer, or sharp out of memory).
       await saveImage(ctx, row, record);
     }
-    await ctx.fail("normalise", err, { fileTitle: row.fileTitle });
+    await ctx.fail("normalise", err, { fileTitle: row.fileTitle, itemQid: row.workQid });
     return;
   }
   const saved = await saveImage(ctx, row, {

@@ -88,7 +88,7 @@ describe("a sync meets images no model can use", () => {
     const failures = await t.db.syncFailure.findMany({ where: { syncRunId: r.runId } });
     for (const b of BAD) {
       const f = failures.find((x) => x.fileTitle === `File:${b.file}`);
-      expect(f, b.name).toMatchObject({ stage: "normalise" });
+      expect(f, b.name).toMatchObject({ stage: "normalise", itemQid: expect.stringMatching(/^Q\d+$/) });
       expect(f!.reason, b.name).toMatch(b.reason);
     }
     const before = world.requests.length;

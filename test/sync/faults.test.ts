@@ -143,8 +143,9 @@ describe("faults", () => {
     const before = world.requests.length;
     const { first, sync, t } = await freshSync({ COMMONS_API_URL: commons, IMAGE_HOSTS: new URL(world.env.COMMONS_API_URL!).host });
     expect(first).toMatchObject({ status: "PARTIAL", created: 5, failed: 1, imagesDownloaded: 4 });
-    expect(await t.db.syncFailure.findMany({ where: { syncRunId: first.runId }, select: { stage: true, fileTitle: true, reason: true } })).toEqual([
-      { stage: "imageinfo", fileTitle: "File:Goya work 3.jpg", reason: "Commons has no such file" },
+    expect(await t.db.syncFailure.findMany({ where: { syncRunId: first.runId }, select: { stage: true, itemQid: true, fileTitle: true, reason: true } })).toEqual([
+      // The file's failure names its work too.
+      { stage: "imageinfo", itemQid: "Q910003", fileTitle: "File:Goya work 3.jpg", reason: "Commons has no such file" },
     ]);
     expect(await t.db.image.findFirstOrThrow({ where: { fileTitle: "File:Goya work 3.jpg" } })).toMatchObject({ missing: true, localPath: null });
     // A definite answer, not a glitch to ask about again.
@@ -174,8 +175,9 @@ describe("faults", () => {
     const before = world.requests.length;
     const { first, sync, t } = await freshSync({ COMMONS_API_URL: commons, IMAGE_HOSTS: new URL(world.env.COMMONS_API_URL!).host });
     expect(first).toMatchObject({ status: "PARTIAL", created: 5, failed: 1, imagesDownloaded: 4 });
-    expect(await t.db.syncFailure.findMany({ where: { syncRunId: first.runId }, select: { stage: true, fileTitle: true, reason: true } })).toEqual([
-      { stage: "imageinfo", fileTitle: "File:Goya work 3.jpg", reason: "Commons never answered with the record of File:Goya work 3.jpg" },
+    expect(await t.db.syncFailure.findMany({ where: { syncRunId: first.runId }, select: { stage: true, itemQid: true, fileTitle: true, reason: true } })).toEqual([
+      // The file's failure names its work too.
+      { stage: "imageinfo", itemQid: "Q910003", fileTitle: "File:Goya work 3.jpg", reason: "Commons never answered with the record of File:Goya work 3.jpg" },
     ]);
     // HTTP_MAX_RETRIES=3: three more asks, for that title only.
     const retried = world.requests.slice(before).filter((r) => r.target === "commons" && r.params.get("titles") === "File:Goya work 3.jpg");
@@ -194,8 +196,9 @@ describe("faults", () => {
     });
     const { first, t } = await freshSync({ COMMONS_API_URL: commons, IMAGE_HOSTS: new URL(world.env.COMMONS_API_URL!).host });
     expect(first).toMatchObject({ status: "PARTIAL", created: 5, failed: 1, imagesDownloaded: 4 });
-    expect(await t.db.syncFailure.findMany({ where: { syncRunId: first.runId }, select: { stage: true, fileTitle: true, reason: true } })).toEqual([
-      { stage: "imageinfo", fileTitle: "File:Goya work 3.jpg", reason: "Commons' record of the file has no http(s) URL to download it from" },
+    expect(await t.db.syncFailure.findMany({ where: { syncRunId: first.runId }, select: { stage: true, itemQid: true, fileTitle: true, reason: true } })).toEqual([
+      // The file's failure names its work too.
+      { stage: "imageinfo", itemQid: "Q910003", fileTitle: "File:Goya work 3.jpg", reason: "Commons' record of the file has no http(s) URL to download it from" },
     ]);
     const rows = await t.db.image.findMany({ where: { fileTitle: { in: ["File:Goya work 3.jpg", "File:Goya work 4.jpg"] } }, orderBy: { fileTitle: "asc" } });
     expect(rows.map((r) => [r.originalUrl, r.thumbUrl, r.descriptionUrl])).toEqual([
