@@ -368,6 +368,8 @@ it("a forced regenerate over a text saved meanwhile is refused; a followed job o
   await page.evaluate(() => ((globalThis as any).__sameDocument = true));
   const port = new URL(base).port;
   await serve.stop();
+  // The notice is a live region on the page from its loading (empty), so its first message is announced.
+  expect(await box.locator(".job-connection").getAttribute("role")).toBe("status");
   await expect.poll(() => box.locator(".job-connection").innerText().catch(() => ""), { timeout: 20_000 }).toMatch(/Lost the live connection/);
   serve = spawnArtdesc(["serve"], { ...env, PORT: port });
   expect(await listeningBase(serve)).toBe(base);
@@ -375,6 +377,9 @@ it("a forced regenerate over a text saved meanwhile is refused; a followed job o
   await expect.poll(() => box.getAttribute("data-status"), { timeout: 120_000 }).toBe("SUCCEEDED");
   expect(await box.locator(".job-connection").isHidden()).toBe(true);
   expect(await box.locator(".job-text").innerText()).toMatch(/^New text: /);
+  // Said to screen readers too, through the page's polite live region (each state, not each token).
+  expect(await page.locator("#announcer").textContent()).toMatch(/^Job \d+: succeeded; its text joins the history$/);
+  expect(await page.locator("#announcer").getAttribute("role")).toBe("status");
   expect((await page.locator("#current-description").innerText()).trim()).toBe("Bob's careful text.");
   expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
   await worker.stop();
@@ -390,8 +395,9 @@ it("a forced regenerate over a text saved meanwhile is refused; a followed job o
   // 5. A description with a long URL in it wraps, on a phone-sized screen too.
   const url = `https://commons.wikimedia.org/wiki/File:${"Francisco_de_Goya_y_Lucientes_".repeat(5)}.jpg`;
   await httpGql(`${base}/graphql`, `mutation($t: String!) { setDescription(id: "${OTHER}", text: $t) { __typename } }`, { t: `See ${url} for the source.` }, AUTH);
-  await page.setViewportSize({ width: 390, height: 800 });
-  for (const path of [`/artworks/${OTHER}`, "/"]) {
+  // 390 px: a phone; 640 px: a 1280 px window at 200 % zoom (WCAG 1.4.10). Wide tables scroll in their own box.
+  for (const [width, path] of [[390, `/artworks/${OTHER}`], [390, "/"], [390, "/jobs"], [390, "/status"], [640, `/artworks/${OTHER}`], [640, "/status"]] as const) {
+    await page.setViewportSize({ width, height: 800 });
     await page.goto(`${base}${path}`);
     const { overflow, widest } = await page.evaluate(() => {
       const width = document.documentElement.clientWidth;
@@ -399,7 +405,7 @@ it("a forced regenerate over a text saved meanwhile is refused; a followed job o
       const past = [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > width + 1 && ![...e.children].some((c) => c.getBoundingClientRect().right > width + 1));
       return { overflow: document.documentElement.scrollWidth - width, widest: past.slice(0, 5).map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""}${e.className ? `.${String(e.className).split(" ").join(".")}` : ""}`) };
     });
-    expect(overflow, `${path} scrolls sideways: ${widest.join(", ")}`).toBeLessThanOrEqual(0);
+    expect(overflow, `${path} at ${width} px scrolls sideways: ${widest.join(", ")}`).toBeLessThanOrEqual(0);
   }
 
   for (const p of [ana, bob]) {

@@ -84,6 +84,12 @@ describe("sign-in", () => {
       expect(r.status, token).toBe(401);
       expect(r.headers.get("set-cookie")).toBeNull();
     }
+    // The error is tied to the field (screen readers read it with the field, which has the focus) and named in the title.
+    const html = await (await post("/sign-in", { token: "x", name: "Eve" })).text();
+    expect(html).toContain('<p class="error" role="alert" id="sign-in-error">');
+    expect(html).toMatch(/<input id="token"[^>]* aria-describedby="sign-in-error" aria-invalid="true" autofocus>/);
+    expect(html).toContain("<title>Error: Sign in · artdesc</title>");
+    expect(await (await fetch(`${base}/sign-in`)).text()).toContain("<title>Sign in · artdesc</title>");
   });
 
   it("a Name that is not one line of at most 200 characters is refused", async () => {

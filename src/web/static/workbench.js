@@ -12,8 +12,19 @@
     var status = el.querySelector(".job-status");
     var textEl = el.querySelector(".job-text");
     var replacesCurrent = el.getAttribute("data-replaces-current") === "true";
+    var lastStatus = status ? status.textContent : "";
 
     function show(job) {
+      // A screen reader hears each change of state (not each token), through the page's announcer.
+      if (job.status !== lastStatus) {
+        lastStatus = job.status;
+        var words = "Job " + job.number + ": " + job.status.toLowerCase();
+        if (job.status === "SUCCEEDED" && job.description) {
+          words += replacesCurrent ? "; its text is now the current description" : "; its text joins the history";
+        }
+        if (job.error) words += ": " + job.error;
+        announce(words);
+      }
       if (bar) {
         if (job.progressTotal) bar.max = job.progressTotal;
         bar.value = job.status === "SUCCEEDED" ? bar.max : job.progress;
@@ -53,17 +64,12 @@
     // of a new stream is the job as it is now.
     var ended = false;
     var retries = 0;
-    var notice = null;
+    // The job box's own notice, or the page's (the jobs table): on the page from its loading, empty
+    // (a live region a screen reader already knows is announced when its text changes).
+    var notice = el.querySelector(".job-connection") || document.getElementById("jobs-connection");
 
     function say(text) {
-      if (!notice) {
-        notice = document.createElement("p");
-        notice.className = "notice job-connection";
-        notice.setAttribute("role", "status");
-        el.appendChild(notice);
-      }
-      notice.textContent = text;
-      notice.hidden = !text;
+      if (notice) notice.textContent = text;
     }
 
     function lost() {
@@ -108,7 +114,10 @@
               if (!data) continue;
               var message = JSON.parse(data);
               if (message.data && message.data.jobUpdated) {
-                if (retries) say("");
+                if (retries) {
+                  say("");
+                  announce("Job " + id + ": live connection back");
+                }
                 retries = 0;
                 show(message.data.jobUpdated);
               }
@@ -134,6 +143,13 @@
     note.setAttribute("role", "status");
     note.textContent = text;
     form.appendChild(note);
+    // The job's own announcement (announce) says its text replaced the current one.
+  }
+
+  /** Says `text` to screen readers through the page's polite live region (layout.eta). */
+  function announce(text) {
+    var announcer = document.getElementById("announcer");
+    if (announcer) announcer.textContent = text;
   }
 
   // Reconnecting after a lost stream: 2 s, then twice as long each time up to a minute, 10 times
