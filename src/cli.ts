@@ -270,8 +270,16 @@ program
   .option("-n, --limit <n>", "how many matches to print (1-100)", "10")
   .option("--creator <creator>", "only works by this creator (QID or label words)")
   .option("--mode <mode>", "text, semantic or hybrid (default: hybrid once descriptions are embedded, else text)")
-  .action((words: string[], opts: { limit: string; creator?: string; mode?: string }) =>
-    withDb(async (db, config) => {
+  // "-hound" is an excluded word, not an unknown option: the words take it as typed.
+  .allowUnknownOption()
+  .action((words: string[], opts: { limit: string; creator?: string; mode?: string }) => {
+    // A mistyped long option stays an error, not two words to look for.
+    const typo = words.find((w) => /^--\p{L}/u.test(w));
+    if (typo) {
+      console.error(`error: unknown option '${typo.split("=")[0]}' (an excluded word takes one dash: -word)`);
+      process.exit(2);
+    }
+    return withDb(async (db, config) => {
       const { meaningSource } = await import("./embed/embedder.js");
       const meaning = meaningSource(config);
       try {
@@ -279,8 +287,8 @@ program
       } finally {
         await meaning.close();
       }
-    }),
-  );
+    });
+  });
 
 program
   .command("embed")

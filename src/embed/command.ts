@@ -52,7 +52,7 @@ export async function similarCommand(db: Db, config: Config, qid: string, o: { l
     io.stderr.write(`"${qid}" is not a Wikidata item id like Q5432\n`);
     return 2;
   }
-  const art = await db.artwork.findUnique({ where: { qid: qid.toUpperCase() }, select: { id: true, qid: true, title: true } });
+  const art = await db.artwork.findUnique({ where: { qid: qid.toUpperCase() }, select: { id: true, qid: true, title: true, currentDescriptionId: true } });
   if (!art) {
     io.stderr.write(`No artwork ${qid.toUpperCase()} in the store\n`);
     return 1;
@@ -66,7 +66,9 @@ export async function similarCommand(db: Db, config: Config, qid: string, o: { l
         ? `Semantic search is off: no embedding model. Run ${presence.command}, then artdesc embed --missing.\n`
         : refused
           ? `${art.qid}'s description could not be embedded (the model gave a vector that is not finite): it is found by words only, until its text changes.\n`
-          : `${art.qid} has no description embedding yet: run artdesc embed --missing (or wait for a worker).\n`,
+          : art.currentDescriptionId === null
+            ? `${art.qid} has no description yet, so nothing to compare by meaning: it gets one when a worker describes it.\n`
+            : `${art.qid} has no description embedding yet: run artdesc embed --missing (or wait for a worker).\n`,
     );
     return 1;
   }

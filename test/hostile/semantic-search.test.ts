@@ -596,6 +596,10 @@ describe("command line", () => {
     expect(sim.output()).toMatch(/^[12]\. Q20[45] /m);
     const tooMany = runCli(["similar", "Q201", "--limit", "500"], env);
     expect(await closed(tooMany)).toBe(2);
+    // A work without a description: embedding cannot help, and the answer does not say to run it.
+    const undescribed = runCli(["similar", "Q208"], env);
+    expect(await closed(undescribed)).toBe(1);
+    expect(undescribed.output()).toContain("Q208 has no description yet, so nothing to compare by meaning");
     const none = runCli(["embed", "--missing"], { ...env, MODEL_DIR: emptyModelDir });
     expect(await closed(none)).toBe(2);
     expect(none.output()).toContain("artdesc models pull --embed");
