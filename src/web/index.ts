@@ -47,6 +47,7 @@ import {
   type LocalFacts,
   licenceOf,
   readCollectionRequest,
+  searchModeLine,
   STATES,
   thumbFor,
   versions,
@@ -222,9 +223,13 @@ interface CardPage {
 }
 
 /** One page of cards (COLLECTION, or SEARCH with words), or the search's complaint about its input. */
-async function fetchCards(gql: GqlCaller, request: CollectionRequest, variables: Record<string, unknown>): Promise<{ page: CardPage | null; creators: { qid: string; label: string | null }[]; problem: string | null }> {
+async function fetchCards(
+  gql: GqlCaller,
+  request: CollectionRequest,
+  variables: Record<string, unknown>,
+): Promise<{ page: CardPage | null; creators: { qid: string; label: string | null }[]; problem: string | null; mode?: string }> {
   if (request.q) {
-    type SearchOut = Omit<ConnectionOut<unknown>, "edges"> & { edges: { cursor: string; node: { snippet: string | null; artwork: CardIn } }[] };
+    type SearchOut = Omit<ConnectionOut<unknown>, "edges"> & { mode: string; edges: { cursor: string; node: { snippet: string | null; matchedBy: string[]; artwork: CardIn } }[] };
     let data: { search: SearchOut; creators: { qid: string; label: string | null }[] };
     try {
       data = await gql<typeof data>(SEARCH, variables);
@@ -234,8 +239,8 @@ async function fetchCards(gql: GqlCaller, request: CollectionRequest, variables:
       const { creators } = await gql<{ creators: { qid: string; label: string | null }[] }>(CREATORS);
       return { page: null, creators, problem: err.messages.join("; ") };
     }
-    const edges = data.search.edges.map((e) => ({ cursor: e.cursor, node: { card: card(e.node.artwork, e.node.snippet) } }));
-    return { page: { ...data.search, edges }, creators: data.creators, problem: null };
+    const edges = data.search.edges.map((e) => ({ cursor: e.cursor, node: { card: card(e.node.artwork, e.node.snippet, e.node.matchedBy) } }));
+    return { page: { ...data.search, edges }, creators: data.creators, problem: null, mode: data.search.mode };
   }
   type CollectionOut = { artworksConnection: Omit<ConnectionOut<unknown>, "edges"> & { edges: { cursor: string; node: CardIn }[] }; creators: { qid: string; label: string | null }[] };
   let data: CollectionOut;
@@ -278,6 +283,8 @@ async function collectionPage(r: Request, gql: GqlCaller, config: Config): Promi
     reviewWord,
     problems,
     total,
+    // What the search ran as (the API's default is words and meaning once works are embedded).
+    searchedBy: searchModeLine(got.mode),
     cards,
     notices,
     prev,

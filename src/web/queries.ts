@@ -28,10 +28,10 @@ ${CARD}`;
 /** The creator filter's choices alone, for a search page whose words were refused. */
 export const CREATORS = `query Creators { creators { qid label } }`;
 
-export const SEARCH = `query Search($query: String!, $filter: SearchFilter, $first: Int, $last: Int, $after: String, $before: String) {
-  search(query: $query, filter: $filter, first: $first, last: $last, after: $after, before: $before) {
-    totalCount ${PAGE_INFO}
-    edges { cursor node { snippet artwork { ...Card } } }
+export const SEARCH = `query Search($query: String!, $filter: SearchFilter, $mode: SearchMode, $first: Int, $last: Int, $after: String, $before: String) {
+  search(query: $query, filter: $filter, mode: $mode, first: $first, last: $last, after: $after, before: $before) {
+    totalCount mode ${PAGE_INFO}
+    edges { cursor node { snippet matchedBy artwork { ...Card } } }
   }
   creators { qid label }
 }

@@ -138,10 +138,30 @@ export interface CollectionRequest {
   review: string;
   /** Only works every fallback step failed for. */
   needsPerson: boolean;
+  /** How to search the words: "" (the API's default: words and meaning once works are embedded), or one mode. */
+  mode: "" | SearchModeWord;
   after: string;
   before: string;
   /** Values the URL held that mean nothing here (shown, then ignored). */
   problems: string[];
+}
+
+/** The search modes as the collection's URL names them (GraphQL's SearchMode, lower case). */
+export const SEARCH_MODE_WORDS = ["text", "semantic", "hybrid"] as const;
+export type SearchModeWord = (typeof SEARCH_MODE_WORDS)[number];
+
+/** What the collection's count line says a search ran as. */
+export function searchModeLine(mode: string | null | undefined): string | null {
+  switch (mode) {
+    case "TEXT":
+      return "by words";
+    case "SEMANTIC":
+      return "by meaning";
+    case "HYBRID":
+      return "by words and meaning";
+    default:
+      return null;
+  }
 }
 
 /** The collection's view as the URL says it; unknown values are named in `problems` and ignored. */
@@ -171,6 +191,7 @@ export function readCollectionRequest(params: URLSearchParams): CollectionReques
     flag: oneOf("flag", FLAGS),
     review: oneOf("review", REVIEW_FILTERS),
     needsPerson: oneOf("needsPerson", ["yes"]) === "yes",
+    mode: oneOf("mode", SEARCH_MODE_WORDS) as CollectionRequest["mode"],
     after: get("after", 200),
     before: get("before", 200),
     problems,
@@ -178,7 +199,7 @@ export function readCollectionRequest(params: URLSearchParams): CollectionReques
 }
 
 /** The URL of the collection with `r`'s view, `change` applied (paging cursors reset unless given). */
-export function collectionHref(r: CollectionRequest, change: Partial<Pick<CollectionRequest, "after" | "before" | "q" | "creator" | "state" | "described" | "flag" | "review" | "needsPerson">> = {}): string {
+export function collectionHref(r: CollectionRequest, change: Partial<Pick<CollectionRequest, "after" | "before" | "q" | "creator" | "state" | "described" | "flag" | "review" | "needsPerson" | "mode">> = {}): string {
   const v = { ...r, after: "", before: "", ...change };
   const params = new URLSearchParams();
   if (v.q) params.set("q", v.q);
@@ -188,6 +209,7 @@ export function collectionHref(r: CollectionRequest, change: Partial<Pick<Collec
   if (v.flag) params.set("flag", v.flag);
   if (v.review) params.set("review", v.review);
   if (v.needsPerson) params.set("needsPerson", "yes");
+  if (v.q && v.mode) params.set("mode", v.mode);
   if (v.after) params.set("after", v.after);
   if (v.before) params.set("before", v.before);
   const qs = params.toString();
@@ -203,7 +225,7 @@ export function filtersByReview(r: CollectionRequest): boolean {
 export function collectionVariables(r: CollectionRequest): Record<string, unknown> {
   const paging = r.before ? { last: COLLECTION_PAGE, before: r.before } : { first: COLLECTION_PAGE, after: r.after || null };
   const hasDescription = r.described === "yes" ? true : r.described === "no" ? false : null;
-  if (r.q) return { query: r.q, filter: { creator: r.creator || null, hasDescription }, ...paging };
+  if (r.q) return { query: r.q, filter: { creator: r.creator || null, hasDescription }, mode: r.mode ? r.mode.toUpperCase() : null, ...paging };
   return {
     filter: {
       creator: r.creator || null,
@@ -242,10 +264,14 @@ export interface Card {
   state: string;
   thumb: Thumb | null;
   review: ReviewStatus | null;
+  /** A search hit found by meaning alone (no word of the query in it). */
+  byMeaningOnly: boolean;
 }
 
-export function card(a: CardIn, snippetHtml?: string | null): Card {
+export function card(a: CardIn, snippetHtml?: string | null, matchedBy?: readonly string[]): Card {
   return {
+    // A search hit that shares no word with the query: said, so it is not read as a word match.
+    byMeaningOnly: !!matchedBy && matchedBy.length > 0 && !matchedBy.includes("TEXT"),
     qid: a.qid,
     href: `/artworks/${a.qid}`,
     title: a.title ?? a.qid,

@@ -10,6 +10,8 @@ import { type Embedder, EmbedderBusyError, EmbedRequestError, MAX_PENDING_QUERIE
 import { claimEmbedJob, embedMissing, queueEmbedJob, runEmbedJob } from "../../src/embed/jobs.js";
 import { countStale, decodeVector, embedStale, passageText, textHash } from "../../src/embed/store.js";
 import { createGraphqlApp, type Yoga } from "../../src/graphql/yoga.js";
+import { createHttpApp } from "../../src/server.js";
+import { serveOnFreePort } from "../support/http.js";
 import { EMBED } from "../../src/jobs/queue.js";
 import { CACHED_SEARCH_BYTES, CACHED_SEARCH_RESULTS, fuseOrder, fuseRanks, keptResultBytes, keptSearchResults } from "../../src/search/search.js";
 import { createTestDb, onPostgres, type TestDb } from "../support/db.js";
@@ -93,6 +95,31 @@ afterAll(async () => {
   await t?.close();
   rmSync(modelDir, { recursive: true, force: true });
   rmSync(emptyModelDir, { recursive: true, force: true });
+});
+
+describe("the workbench's search", () => {
+  it("says what it searched by, marks hits found by meaning alone, and searches by words only when asked", async () => {
+    const { server } = createHttpApp({ db: t.db, config });
+    const served = await serveOnFreePort(server);
+    try {
+      const page = async (query: string) => {
+        const r = await fetch(`${served.base}/?${query}`);
+        return { status: r.status, html: await r.text() };
+      };
+      const hybrid = await page("q=firing+squad");
+      expect(hybrid.html).toMatch(/works? match “firing squad” by words and meaning<\/p>/);
+      const q202 = hybrid.html.slice(hybrid.html.indexOf('href="/artworks/Q202"'));
+      expect(q202.slice(0, q202.indexOf("</li>"))).toContain('<p class="match-meaning">Found by meaning: shares no word with the search</p>');
+      const words = await page("q=firing+squad&mode=text");
+      expect(words.html).toContain("0 works match “firing squad” by words</p>");
+      expect(words.html).toContain('<option value="text" selected>words only</option>');
+      expect(words.html).not.toContain("match-meaning");
+      // A mode that is none is named and ignored, as any value the URL holds that means nothing here.
+      expect((await page("q=dog&mode=vectors")).html).toContain("mode &quot;vectors&quot; is not one of text, semantic, hybrid");
+    } finally {
+      served.close();
+    }
+  });
 });
 
 describe("semantic search: meaning without shared words", () => {
