@@ -136,7 +136,11 @@ export function workbenchRoute({ yoga, config, log, authThrottle }: WorkbenchDep
     const artwork = /^\/artworks\/([^/]+)(\/description|\/regenerate)?$/.exec(path);
     const cancel = /^\/jobs\/([^/]+)\/cancel$/.exec(path);
     const isThumb = path.startsWith("/thumbs/");
-    if (!isThumb && !artwork && !cancel && !(path in pages) && path !== "/sign-out") return false;
+    const known = isThumb || !!artwork || !!cancel || path in pages || path === "/sign-out";
+    // Any other path is GraphQL's (it answers /graphql alone), except a browser's page request,
+    // which gets a page saying so rather than an empty 404 the browser shows as its own error.
+    const pageWanted = (req.method === "GET" || req.method === "HEAD") && path !== "/graphql" && /\btext\/html\b/.test(req.headers.accept ?? "");
+    if (!known && !pageWanted) return false;
 
     const session = verifySession(readCookie(req.headers.cookie, SESSION_COOKIE), key, Math.floor(Date.now() / 1000));
     const r: Request = { req, res, url, session, head: req.method === "HEAD" };
@@ -160,6 +164,10 @@ export function workbenchRoute({ yoga, config, log, authThrottle }: WorkbenchDep
       }
       if (artwork?.[2] || cancel || path === "/sign-out") {
         res.writeHead(405, { allow: "POST", "content-type": "text/plain; charset=utf-8" }).end("method not allowed");
+        return true;
+      }
+      if (!known) {
+        message(r, 404, "Page not found", ["There is no page at this address."], "/");
         return true;
       }
       if (config.UI_REQUIRE_SIGN_IN && !session && path !== "/sign-in") {
@@ -202,8 +210,9 @@ function base(r: Request, title: string, nav: string): Record<string, unknown> {
   return { title, nav, session: r.session, here: r.url.pathname + r.url.search, flash: ownValue(DONE, r.url.searchParams.get("done") ?? "") };
 }
 
-function message(r: Request, status: number, heading: string, lines: string[], back?: string): void {
-  sendPage(r.res, status, renderPage("message", { ...base(r, heading, ""), heading, lines, back: back ?? null }), {}, r.head);
+/** A page that says what happened; `kept`: a person's text a form could not save, shown so it is not lost. */
+function message(r: Request, status: number, heading: string, lines: string[], back?: string, kept?: string): void {
+  sendPage(r.res, status, renderPage("message", { ...base(r, heading, ""), heading, lines, back: back ?? null, kept: kept?.trim() ? kept : null }), {}, r.head);
 }
 
 // ---------------------------------------------------------------- pages
@@ -332,7 +341,8 @@ async function artworkPage(r: Request, gql: GqlCaller, id: string): Promise<void
   // The rejection's new attempt gets its progress bar even when it is not among the newest jobs.
   if (review.regenerating && !jobs.some((j) => j.number === review.regenerating!.job.number)) jobs.unshift(review.regenerating.job);
   const html = renderPage("artwork", {
-    ...base(r, title, "collection"),
+    // A work of the collection, not the collection page itself.
+    ...base(r, title, "artwork"),
     qid: a.qid,
     title,
     date: formatInception(a.inception, a.inceptionPrecision),
@@ -579,8 +589,9 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
       { token },
     );
     const answer = data.setDescription;
-    if (answer.__typename === "ConflictError") return message(r, 409, "Someone changed this description first", [answer.message ?? answer.__typename], then);
-    if (answer.__typename !== "Description") return message(r, failedStatus(answer.__typename), "Could not save the description", [answer.message ?? answer.__typename], back);
+    const typed = form.get("text") ?? "";
+    if (answer.__typename === "ConflictError") return message(r, 409, "Someone changed this description first", [answer.message ?? answer.__typename], then, typed);
+    if (answer.__typename !== "Description") return message(r, failedStatus(answer.__typename), "Could not save the description", [answer.message ?? answer.__typename], back, typed);
     return redirect(res, withDone(then, "saved"));
   }
   const parsed = readRegenerateForm(form);

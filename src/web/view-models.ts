@@ -451,7 +451,8 @@ export interface ArtworkIn {
 
 export interface Fact {
   label: string;
-  items: { text: string; href?: string }[];
+  /** `lang`: the item's language (a title in Spanish), for screen readers' pronunciation. */
+  items: { text: string; href?: string; lang?: string; note?: string }[];
 }
 
 const UNITS: Record<string, string> = { Q174728: "cm", Q11573: "m", Q174789: "mm", Q218593: "in" };
@@ -461,6 +462,9 @@ function unitWord(unit: string | null): string {
   const qid = unit.split("/").pop() ?? unit;
   return (Object.hasOwn(UNITS, qid) ? UNITS[qid] : undefined) ?? qid;
 }
+
+/** A BCP 47 language tag as Wikidata's language codes are ("es", "pt-br", "zh-hant"). */
+const LANGUAGE_TAG = /^[a-z]{2,3}(-[a-z0-9]{2,8})*$/i;
 
 export function artworkFacts(a: ArtworkIn): Fact[] {
   const items = (list: ItemIn[]) => list.map((i) => ({ text: i.label ?? i.qid, href: i.wikidataUrl }));
@@ -481,7 +485,7 @@ export function artworkFacts(a: ArtworkIn): Fact[] {
     facts.push({ label: "Dimensions", items: [{ text: `${part(d.height, d.heightUnit)} × ${part(d.width, d.widthUnit)}`, href: a.wikidataUrl }] });
   }
   const otherTitles = a.titles.filter((t) => t.text !== a.title);
-  if (otherTitles.length) facts.push({ label: "Other titles", items: otherTitles.map((t) => ({ text: `${t.text} (${t.language})` })) });
+  if (otherTitles.length) facts.push({ label: "Other titles", items: otherTitles.map((t) => ({ text: t.text, ...(LANGUAGE_TAG.test(t.language) ? { lang: t.language } : {}), note: ` (${t.language})` })) });
   return facts.filter((f) => f.items.length > 0);
 }
 

@@ -246,6 +246,29 @@ describe("artwork", () => {
     expect((await page("/artworks/%3Cscript%3E")).html).toContain("&lt;script&gt;");
   });
 
+  it("a browser asking for a page that is not there gets a 404 page; other clients get GraphQL's plain 404", async () => {
+    for (const path of ["/nope", "/artwork/Q1", "/jobs/5"]) {
+      const r = await fetch(`${base}${path}`, { headers: { accept: "text/html,application/xhtml+xml" } });
+      expect(r.status, path).toBe(404);
+      expect(r.headers.get("content-type")).toBe("text/html; charset=utf-8");
+      expect(await r.text()).toContain("<h1>Page not found</h1>");
+    }
+    const plain = await fetch(`${base}/nope`);
+    expect(plain.status).toBe(404);
+    expect(plain.headers.get("content-type") ?? "").not.toContain("text/html");
+    expect((await fetch(`${base}/graphql`, { headers: { accept: "text/html" } })).status).toBe(200);
+  });
+
+  it("an artwork page marks Collection as the current section, not the current page; other titles carry their language", async () => {
+    await t.db.artwork.update({ where: { qid: "Q700002" }, data: { titles: JSON.stringify({ en: "La maja", es: "La maja vestida", "x bad": "Odd" }) } });
+    const html = (await page("/artworks/Q700002")).html;
+    expect(html).toContain('<a href="/" aria-current="true">Collection</a>');
+    // A screen reader reads the Spanish title as Spanish; a code that is no language tag is not put in lang.
+    expect(html).toContain('<span lang="es">La maja vestida</span> (es)');
+    expect(html).toContain("Odd (x bad)");
+    expect((await page("/")).html).toContain('<a href="/" aria-current="page">Collection</a>');
+  });
+
   it("a paging link this site did not make is a 400 page, not a server error", async () => {
     const b64 = (s: string) => encodeURIComponent(Buffer.from(s).toString("base64"));
     for (const path of [`/jobs?after=${b64("GPC:S:abc")}`, `/jobs?before=${b64("GPC:N:1e400")}`, "/jobs?after=x", `/?after=${b64("GPC:S:a")}`]) {

@@ -223,9 +223,12 @@ describe("verdicts", () => {
       expect(await t2.db.job.count()).toBe(0);
       // Ana saves an edit; Bea's edit of the text she saw would overwrite it unseen.
       expect((await post(`/artworks/Q735001/description`, { text: "Ana's text.", replaces: seenByAna.replaces!, back: "/review" }, { cookie: ana }, s.base)).status).toBe(303);
-      const edit = await post(`/artworks/Q735001/description`, { text: "Bea's text.", replaces: seenByBea.replaces!, back: "/review" }, { cookie: bea }, s.base);
+      const edit = await post(`/artworks/Q735001/description`, { text: "Bea's <b>text</b>.", replaces: seenByBea.replaces!, back: "/review" }, { cookie: bea }, s.base);
       expect(edit.status).toBe(409);
-      expect(await edit.text()).toContain("Someone changed this description first");
+      const refusedEdit = await edit.text();
+      expect(refusedEdit).toContain("Someone changed this description first");
+      // What Bea typed is on the page to copy (escaped), not lost.
+      expect(refusedEdit).toContain('<textarea id="kept-text" readonly rows="8" class="kept">Bea&#39;s &lt;b&gt;text&lt;/b&gt;.</textarea>');
       const work = await t2.db.artwork.findUniqueOrThrow({ where: { id: w.artwork.id }, include: { currentDescription: true } });
       expect(work.currentDescription?.text).toBe("Ana's text.");
       expect(await t2.db.description.count({ where: { artworkId: w.artwork.id } })).toBe(2);
