@@ -897,9 +897,18 @@ type GoneState = { state: "MERGED"; mergedIntoQid: string } | { state: "DELETED"
 
 /** Marks a work as gone from the mirror's creators, counts it removed and logs why. */
 async function markState(ctx: RunContext, qid: string, data: GoneState, why: string, now = new Date()): Promise<void> {
-  await ctx.db.artwork.update({ where: { qid }, data: { ...data, stateChangedAt: now } });
+  const cancelled = await writeTransaction(ctx.db, async (tx) => {
+    const { id } = await tx.artwork.update({ where: { qid }, data: { ...data, stateChangedAt: now }, select: { id: true } });
+    // Its queued jobs would describe (or embed) a work that left the mirror, taking a worker's time
+    // and setting a text on it; those of an experiment stay (its sample is fixed when it starts).
+    const { count } = await tx.job.updateMany({
+      where: { artworkId: id, status: "QUEUED", experimentId: null },
+      data: { status: "CANCELLED", finishedAt: now, error: `the work left the mirror (${data.state}) before the job ran` },
+    });
+    return count;
+  });
   ctx.counts.removed++;
-  ctx.log.info({ qid, ...data }, why);
+  ctx.log.info({ qid, ...data, ...(cancelled ? { cancelledJobs: cancelled } : {}) }, why);
 }
 
 /** Marks a work merged or deleted on Wikidata, as the removal check does; a write that fails is that work's failure. */

@@ -223,6 +223,10 @@ describe("second sync", () => {
     world.model.edit(CASES.grayscale, (w) => (w.labels = { ...w.labels, en: "A grey study, retitled" }));
     const oldChanging = (await artwork(CASES.changing)).images[0]!;
     const grey = await artwork(CASES.grayscale);
+    // A job queued for a work that is about to be deleted; one of an experiment's; one for a work that stays.
+    const doomed = await t.db.job.create({ data: { artworkId: (await artwork(CASES.toDelete)).id } });
+    const sampled = await t.db.job.create({ data: { artworkId: (await artwork(CASES.toDelete)).id, experimentId: 9 } });
+    const staying = await t.db.job.create({ data: { artworkId: grey.id } });
     const r = await sync({ full: true });
     expect(r).toMatchObject({ status: "PARTIAL", full: true, seen: 32, created: 0, updated: 1, unchanged: 31, removed: 3 });
     expect((await artwork(CASES.grayscale)).title).toBe("A grey study, retitled");
@@ -231,6 +235,11 @@ describe("second sync", () => {
     expect(await artwork(CASES.mergeSource)).toMatchObject({ state: "MERGED", mergedIntoQid: CASES.mergeTarget });
     expect(await t.db.description.count({ where: { artworkId: described.id } })).toBe(1);
     expect(await artwork(CASES.toDelete)).toMatchObject({ state: "DELETED" });
+    // Its queued job is cancelled, saying why; the experiment's and the other work's are left.
+    expect(await t.db.job.findUniqueOrThrow({ where: { id: doomed.id } })).toMatchObject({ status: "CANCELLED", error: "the work left the mirror (DELETED) before the job ran" });
+    expect((await t.db.job.findUniqueOrThrow({ where: { id: sampled.id } })).status).toBe("QUEUED");
+    expect((await t.db.job.findUniqueOrThrow({ where: { id: staying.id } })).status).toBe("QUEUED");
+    await t.db.job.deleteMany({ where: { id: { in: [doomed.id, sampled.id, staying.id] } } });
     expect(await artwork(CASES.notByGoya)).toMatchObject({ state: "NOT_BY_CREATOR" });
     const changed = (await artwork(CASES.changing)).images[0]!;
     expect(changed.sha1).not.toBe(oldChanging.sha1);
