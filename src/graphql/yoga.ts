@@ -284,8 +284,9 @@ function useJsonParameterErrors(): Plugin {
     throw new GraphQLError("The variables or extensions parameter is not valid JSON.", { extensions: { code: "BAD_REQUEST", http: { status: 400 } } });
   };
   return {
-    onRequestParse({ requestParser, setRequestParser }) {
-      if (!requestParser) return;
+    onRequestParse({ request, requestParser, setRequestParser }) {
+      // A JSON body's own parser answers bad JSON with 400 already: its requests keep it unwrapped.
+      if (!requestParser || !(request.method === "GET" || /^application\/x-www-form-urlencoded\b/i.test(request.headers.get("content-type") ?? ""))) return;
       setRequestParser((request) => {
         try {
           const parsed = requestParser(request);

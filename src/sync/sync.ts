@@ -543,14 +543,17 @@ async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, inventoried
         updatedAt: true,
         creators: { where: { creatorId: { in: inventoriedCreatorIds } }, select: { creatorId: true, attribution: true, position: true }, orderBy: [{ position: "asc" }, { id: "asc" }] },
         links: { select: { property: true, itemQid: true, position: true }, orderBy: [{ position: "asc" }, { id: "asc" }] },
-        images: { select: { fileTitle: true, isMain: true, position: true }, orderBy: [{ position: "asc" }, { id: "asc" }] },
+        images: { select: { id: true, fileTitle: true, isMain: true, position: true }, orderBy: [{ position: "asc" }, { id: "asc" }] },
       },
     });
     // A work read again and found as it was (every --full run reads them all) keeps its updatedAt:
     // export --since reads it as when the record last changed, not when a run last looked.
     const unchanged =
       old !== null &&
-      sameRecord(old, { ...fields, creators, links, images: d.images.map((img, position) => ({ fileTitle: img.fileTitle, isMain: img.isMain, position })) });
+      sameRecord(
+        { ...old, images: old.images.map(({ fileTitle, isMain, position }) => ({ fileTitle, isMain, position })) },
+        { ...fields, creators, links, images: d.images.map((img, position) => ({ fileTitle: img.fileTitle, isMain: img.isMain, position })) },
+      );
     const id = old
       ? (
           await tx.artwork.update({
@@ -564,7 +567,7 @@ async function writeArtwork(db: Db, d: ArtworkDetails, found: Found, inventoried
     await tx.artworkCreator.createMany({ data: creators.map((c) => ({ ...c, artworkId: id })) });
     if (old) await tx.artworkLink.deleteMany({ where: { artworkId: id } });
     if (links.length) await tx.artworkLink.createMany({ data: links.map((l) => ({ ...l, artworkId: id })) });
-    const images = old ? await tx.image.findMany({ where: { artworkId: id }, select: { id: true, fileTitle: true, isMain: true, position: true } }) : [];
+    const images = old?.images ?? [];
     const wanted = new Map(d.images.map((img, position) => [img.fileTitle, { ...img, position }]));
     const gone = images.filter((img) => !wanted.has(img.fileTitle)).map((img) => img.id);
     if (gone.length) await tx.image.deleteMany({ where: { id: { in: gone } } });
@@ -882,12 +885,6 @@ async function downloadOne(ctx: RunContext, row: ImageRow, info: FileInfo): Prom
   if (saved) ctx.counts.imagesDownloaded++;
 }
 
-/**
- * Works of this run's creators that no inventory listed: merged, deleted, or no longer by them.
- * A work that also has a creator outside this run (`sync --creator` with a subset, or once with a
- * creator SYNC_CREATORS does not name) keeps its state for a run that reads that creator; when
- * Wikidata no longer credits it to this run's creators, only those credits go.
- */
 /** What Wikidata's answer for a merged (redirect) or deleted (missing) item makes of its work. */
 const goneState = (o: Exclude<EntityOutcome, { kind: "found" }>): GoneState =>
   o.kind === "redirect" ? { state: "MERGED", mergedIntoQid: o.to } : { state: "DELETED" };
@@ -920,6 +917,12 @@ async function markGone(ctx: RunContext, qid: string, data: GoneState): Promise<
   }
 }
 
+/**
+ * Works of this run's creators that no inventory listed: merged, deleted, or no longer by them.
+ * A work that also has a creator outside this run (`sync --creator` with a subset, or once with a
+ * creator SYNC_CREATORS does not name) keeps its state for a run that reads that creator; when
+ * Wikidata no longer credits it to this run's creators, only those credits go.
+ */
 async function checkVanished(
   ctx: RunContext,
   urls: ReturnType<typeof wikidataUrls>,

@@ -6,6 +6,7 @@ import { storedQuality } from "../../quality/store.js";
 import { QualityRef } from "./quality.js";
 import { reproductionField, ReproductionRef } from "./reproduction.js";
 import { EARLY_STOPPING_MODE, EarlyStoppingEnum } from "./generation.js";
+import { EARLY_STOPPING_TEXTS } from "../../generation/params.js";
 
 type Row = Description;
 /** Texts of about a kilobyte (and the token ids behind them) cost more than a short field. */
@@ -36,7 +37,7 @@ const Generation = builder.objectRef<Row>("GenerationParameters").implement({
       type: EarlyStoppingEnum,
       nullable: true,
       description: EARLY_STOPPING_MODE,
-      resolve: (d) => (d.earlyStopping === "true" || d.earlyStopping === "false" || d.earlyStopping === "never" ? d.earlyStopping : null),
+      resolve: (d) => (EARLY_STOPPING_TEXTS.find((text) => text === d.earlyStopping) ?? null),
     }),
     noRepeatNgramSize: t.exposeInt("noRepeatNgramSize", { nullable: true }),
     repetitionPenalty: t.exposeFloat("repetitionPenalty", { nullable: true }),
