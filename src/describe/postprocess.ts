@@ -2,10 +2,9 @@
  * Text after decoding: the experiment's complaints were prose cut off mid-sentence at the token
  * limit and markdown sections appended after it ("### Analysis and Description: 1. **Subjects**…").
  */
+import { endsWithSentence, sentenceEnds } from "../text/sentences.js";
 
 const WORD = /[\p{L}\p{N}]+(?:['’-][\p{L}\p{N}]+)*/gu;
-/** A sentence end: . ! or ? (or an ellipsis), then optional closing quotes or brackets. */
-const SENTENCE_END = /[.!?…]["'”’)\]]*/g;
 /** A bare list marker ("1." or "a.") ends no sentence. */
 const LIST_MARKER_LINE = /(^|\n)\s*(\d{1,2}|[a-z])\.\s*$/i;
 
@@ -13,10 +12,9 @@ export function countWords(text: string): number {
   return text.match(WORD)?.length ?? 0;
 }
 
+/** Whether the text ends a sentence (src/text/sentences.ts: "St." or "c." at the end does not). */
 export function endsSentence(text: string): boolean {
-  const t = text.trimEnd();
-  if (!/[.!?…]["'”’)\]]*$/.test(t)) return false;
-  return !LIST_MARKER_LINE.test(t);
+  return endsWithSentence(text) && !LIST_MARKER_LINE.test(text.trimEnd());
 }
 
 /**
@@ -27,10 +25,7 @@ export function trimToLastSentence(text: string): { text: string; trimmed: boole
   const t = text.trimEnd();
   if (t === "" || endsSentence(t)) return { text: t, trimmed: false };
   let cut = -1;
-  for (const m of t.matchAll(SENTENCE_END)) {
-    const end = m.index + m[0].length;
-    // A sentence end is followed by whitespace (or the end); "3.5" or "e.g" are not ends.
-    if (end < t.length && !/\s/.test(t[end]!)) continue;
+  for (const end of sentenceEnds(t)) {
     if (LIST_MARKER_LINE.test(t.slice(0, end))) continue;
     cut = end;
   }
@@ -40,38 +35,83 @@ export function trimToLastSentence(text: string): { text: string; trimmed: boole
 
 const HEADING = /^\s{0,3}#{1,6}\s+/;
 const NUMBERED = /^\s*\d{1,2}[.)]\s+/;
-const BULLET = /^\s*[-*+]\s+/;
+const BULLET = /^\s*[-*+•]\s+/;
 /** A heading-like line that opens an appended analysis section. */
 const SECTION_TITLE = /^\s{0,3}(#{1,6}\s*)?(\*\*|__)?\s*(detailed\s+)?(analysis|description|summary|breakdown|key elements)\b/i;
+/** A line that is only a bold label: "**Foreground:**", "__Details__:". */
+const LABEL = /^\s*(\*\*|__)[^*_\n]+\1\s*:?\s*$/;
+const TABLE_ROW = /^\s*\|.*\|\s*$/;
+/** A code fence, a horizontal rule, a table's header rule or heading marks alone: lines with no words to keep. */
+const NO_WORDS = /^\s*(```|~~~)|^\s*#{1,6}\s*$|^\s*([-*_])(\s*\2){2,}\s*$|^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/;
+const QUOTE = /^\s*>\s?/;
+/** An appended section inside a line: "... the sky. ### Analysis: ..." (one # only after a sentence end: "reads # 43" is no heading). */
+const INLINE_SECTION = /(?<=[.!?…:]["'”’)\]]*)\s+#{1,6}\s+\p{L}|\s#{2,6}\s+\p{L}/u;
+const ENDS_PHRASE = /[.!?…:;,]["'”’)\]]*$/;
+/** HTML tags, and the entities a model writes (numeric ones as long as they name a character). */
+const HTML_TAG = /<\/?[A-Za-z][A-Za-z0-9-]*(\s[^<>]*)?\/?>/g;
+const ENTITY = /&(amp|lt|gt|quot|apos|nbsp|#\d{1,7}|#x[0-9a-f]{1,6});/gi;
+const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: " " };
+
+function decodeEntity(whole: string, name: string): string {
+  const lower = name.toLowerCase();
+  if (NAMED[lower]) return NAMED[lower];
+  const code = lower.startsWith("#x") ? parseInt(lower.slice(2), 16) : parseInt(lower.slice(1), 10);
+  return code > 0 && code <= 0x10ffff && !(code >= 0xd800 && code <= 0xdfff) ? String.fromCodePoint(code) : whole;
+}
 
 /**
- * Removes stray markdown: a section appended after the prose (a heading or an "Analysis"-style
- * title, usually with a numbered list) is dropped; remaining heading marks, list markers, bold and
- * italic markers are removed and lines are joined into prose.
+ * Removes stray markdown (and HTML): a section appended after the prose (a heading, a bold label,
+ * an "Analysis"-style title or a table, usually with a list) is dropped, as is a heading before
+ * it; code fences, rules and quote marks go; list markers go and a list's items are joined with
+ * commas, ending with a full stop; bold, italic, links and tags keep only their words.
  */
 export function cleanMarkdown(text: string): string {
   const lines = text.replace(/\r\n?/g, "\n").split("\n");
-  let prose = false;
-  const kept: string[] = [];
-  for (const line of lines) {
-    const isSection = HEADING.test(line) || (SECTION_TITLE.test(line) && (/[:*_]\s*$/.test(line) || /^\s*#/.test(line)));
-    const isList = NUMBERED.test(line) || BULLET.test(line);
-    if (prose && isSection) break;
-    kept.push(line);
-    if (!isSection && !isList && line.trim() !== "") prose = true;
+  let content = false;
+  const titles: string[] = [];
+  const kept: { text: string; list: boolean }[] = [];
+  for (const raw of lines) {
+    const line = raw.replace(QUOTE, "");
+    if (NO_WORDS.test(line)) continue;
+    const table = TABLE_ROW.test(line);
+    const isSection = HEADING.test(line) || LABEL.test(line) || table || (SECTION_TITLE.test(line) && (/[:*_]\s*$/.test(line) || /^\s*#/.test(line)));
+    if (content && isSection) break;
+    if (line.trim() === "") continue;
+    if (isSection && !table) {
+      // A heading over the prose is no part of it ("### Description of the Painting").
+      titles.push(line.replace(HEADING, ""));
+      continue;
+    }
+    const list = table || NUMBERED.test(line) || BULLET.test(line);
+    const words = table
+      ? line.split("|").map((c) => c.trim()).filter(Boolean).join(", ")
+      : line.replace(NUMBERED, "").replace(BULLET, "");
+    kept.push({ text: words.trim(), list });
+    content = true;
   }
+  // Only titles: their words are all there is.
+  if (kept.length === 0) for (const t of titles) kept.push({ text: t.trim(), list: false });
+  // A list's items become a phrase each: a comma between items, a full stop after the last.
+  let joined = kept
+    .map((k, i) => {
+      if (!k.list || ENDS_PHRASE.test(k.text.replace(/(\*\*|__)$/, ""))) return k.text;
+      return `${k.text}${kept[i + 1]?.list ? "," : "."}`;
+    })
+    .join("\n");
   // An inline appended section: "...the sky. ### Analysis: 1. **Subjects**: ..."
-  let joined = kept.join("\n");
-  const inline = joined.search(/\s#{1,6}\s+\S/);
+  const inline = joined.search(INLINE_SECTION);
   if (inline > 0 && countWords(joined.slice(0, inline)) > 0) joined = joined.slice(0, inline);
 
   return joined
-    .split("\n")
-    .map((l) => l.replace(HEADING, "").replace(NUMBERED, "").replace(BULLET, ""))
-    .join("\n")
+    .replace(/!\[[^\]\n]*\]\([^)\n]*\)/g, "")
+    .replace(/\[([^\]\n]+)\]\([^)\s]*\)/g, "$1")
+    .replace(HTML_TAG, "")
+    .replace(ENTITY, decodeEntity)
     .replace(/(\*\*|__)(.+?)\1/g, "$2")
     .replace(/(\*\*|__)/g, "")
     .replace(/(^|[\s(])\*(\S(?:.*?\S)?)\*(?=[\s).,;:!?]|$)/g, "$1$2")
+    .replace(/(^|[\s(])_(\S(?:[^_]*?\S)?)_(?=[\s).,;:!?]|$)/g, "$1$2")
+    .replace(/`([^`\n]+)`/g, "$1")
     .replace(/[ \t]*\n[ \t]*/g, " ")
     .replace(/[ \t]{2,}/g, " ")
     .trim();
@@ -80,6 +120,31 @@ export function cleanMarkdown(text: string): string {
 export interface FinishedText {
   text: string;
   trimmed: boolean;
+}
+
+/** A chat template's role name the model wrote before its answer. */
+const ROLE_PREFIX = /^\s*(assistant|user)\s*:\s*/i;
+
+/**
+ * The text with each sentence that repeats the one before it (the same words, case aside)
+ * removed, and how many went: a beam that loops ("It is dark. It is dark. It is dark.") says it once.
+ */
+export function withoutRepeatedSentences(text: string): { text: string; removed: number } {
+  const kept: string[] = [];
+  let removed = 0;
+  let previous = "";
+  let start = 0;
+  const take = (end: number) => {
+    const sentence = text.slice(start, end);
+    start = end;
+    const key = (sentence.match(WORD) ?? []).join(" ").toLowerCase();
+    if (key !== "" && key === previous) return void removed++;
+    kept.push(sentence);
+    if (key !== "") previous = key;
+  };
+  for (const end of sentenceEnds(text)) take(end);
+  take(text.length);
+  return { text: removed ? kept.join("").trim() : text, removed };
 }
 
 /** Line breaks other than LF: CR (alone or before LF), VT, FF, NEL, and the line and paragraph separators. */
@@ -96,9 +161,13 @@ export function withoutControls(text: string): string {
   return text.replace(OTHER_BREAK, "\n").replace(CONTROL, "");
 }
 
-/** The stored text: control characters removed, markdown cleaned (when asked), then trimmed to its last complete sentence. */
+/**
+ * The stored text: control characters and a leading role name ("Assistant:") removed, markdown
+ * cleaned (when asked; the entities it decodes are checked for controls again), a sentence that
+ * repeats the one before it removed, then trimmed to its last complete sentence.
+ */
 export function finishText(raw: string, options: { cleanMarkdown: boolean }): FinishedText {
-  const visible = withoutControls(raw);
-  const cleaned = options.cleanMarkdown ? cleanMarkdown(visible) : visible.trim();
-  return trimToLastSentence(cleaned);
+  const visible = withoutControls(raw).replace(ROLE_PREFIX, "");
+  const cleaned = options.cleanMarkdown ? withoutControls(cleanMarkdown(visible)) : visible.trim();
+  return trimToLastSentence(withoutRepeatedSentences(cleaned).text);
 }

@@ -1,4 +1,5 @@
 import { type Db, writeTransaction } from "../db.js";
+import { countWords } from "../describe/postprocess.js";
 import type { DescribeOutput } from "../describe/types.js";
 import { encodeModelFiles } from "../generation/reproduction.js";
 import type { Description, Job } from "../generated/prisma/client.js";
@@ -23,6 +24,17 @@ export class LostClaimError extends Error {
   constructor(readonly jobId: number) {
     super(`Job ${jobId} is no longer held by this worker`);
   }
+}
+
+/**
+ * Why a model's output must not be stored, or null: after the cleanup it holds no word (an empty
+ * answer, markup alone). Stored, it would become the current text and an empty alt text.
+ */
+export function wordlessOutput(out: Pick<DescribeOutput, "text" | "rawText" | "generatedTokens">): string | null {
+  if (countWords(out.text) > 0) return null;
+  const raw = out.rawText.trim();
+  const shown = raw.length > 80 ? `${raw.slice(0, 80)}…` : raw;
+  return `the model wrote no words (${out.generatedTokens} tokens${raw ? `: ${JSON.stringify(shown)}` : ", all whitespace or special tokens"})`;
 }
 
 /**

@@ -20,7 +20,7 @@ import { DeviceUnavailableError } from "../describe/device.js";
 import { ModelContractError } from "../describe/models/contract.js";
 import { type ImageSource, ImageSourceError, imageSourceFor } from "../images/source.js";
 import type { Component, Runtime } from "../runtime.js";
-import { LostClaimError, recordModelDescription } from "./descriptions.js";
+import { LostClaimError, recordModelDescription, wordlessOutput } from "./descriptions.js";
 import { qualitySettings } from "../quality/store.js";
 import { holderId, releaseLease } from "./lease.js";
 import { dbTime } from "../store/db-clock.js";
@@ -385,6 +385,14 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
           releaseLease(db, leaseName(job.id), h).catch((err: unknown) =>
             wlog.warn({ job: job.id, err, written }, `could not release the job's lease; it expires by itself after ${config.HEARTBEAT_STALE_S} s`),
           );
+        const wordless = wordlessOutput(out);
+        if (wordless) {
+          // Beam search is deterministic: another attempt writes the same nothing. The job fails
+          // for good (a fallback ladder's next step may run), and no empty text becomes current.
+          const outcome = await failJob(db, job, h, wordless, { permanent: true }).catch((e: unknown) => (wlog.error({ err: e, job: job.id }, "could not fail the job; requeueStale will"), "lost" as const));
+          wlog.warn({ job: job.id, artworkQid: qid, finishReason: out.finishReason, generatedTokens: out.generatedTokens, outcome }, "the model wrote no words: nothing stored");
+          continue;
+        }
         try {
           const { description, becameCurrent, outdatedFile } = await recordModelDescription(db, job, h, { id: imageId, fileTitle }, out, await dbTime(db), quality);
           await release(true);

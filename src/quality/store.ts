@@ -2,7 +2,7 @@ import { join } from "node:path";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import type { Prisma } from "../generated/prisma/client.js";
-import { cleanMarkdown } from "../describe/postprocess.js";
+import { cleanMarkdown, withoutRepeatedSentences } from "../describe/postprocess.js";
 import type { Logger } from "../log.js";
 import { rateLimited } from "../ops/rate-limited-log.js";
 import { assessQuality } from "./assess.js";
@@ -78,6 +78,7 @@ export function generationFacts(t: Pick<TextToAssess, "rawText" | "finishReason"
     finishReason: t.finishReason ?? null,
     trimmed: t.trimmed ?? null,
     markdownRemoved: t.rawText != null ? squash(cleanMarkdown(t.rawText)) !== squash(t.rawText) : null,
+    repeatsRemoved: t.rawText != null ? withoutRepeatedSentences(squash(t.rawText)).removed : null,
     targetWords: t.targetWords ?? null,
   };
 }

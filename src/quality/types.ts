@@ -62,6 +62,8 @@ export interface GenerationFacts {
   trimmed?: boolean | null;
   /** The markdown cleanup removed something. */
   markdownRemoved?: boolean | null;
+  /** Sentences the engine removed for repeating the one before (withoutRepeatedSentences on the raw text). */
+  repeatsRemoved?: number | null;
   /** Target length in words (0 or absent: DEFAULT_TARGET_WORDS). */
   targetWords?: number | null;
 }

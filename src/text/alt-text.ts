@@ -1,3 +1,5 @@
+import { sentenceEnds } from "./sentences.js";
+
 /** What an artwork's alt text is made from (its descriptions' review states decide which text). */
 export interface AltTextSource {
   /** The current description, or null when the work has none (then there is no alt text). */
@@ -12,13 +14,16 @@ export interface AltTextSource {
 
 /**
  * An artwork's alt text, the one rule GraphQL and export share: the current description, unless
- * a person rejected it; then the newest description nobody rejected; else a text made from the
- * title, creators and year. A work without a description has none (null).
+ * a person rejected it; then the newest description nobody rejected; else (or when that text has
+ * no words) a text made from the title, creators and year. A work without a description has none (null).
  */
 export function artworkAltText(s: AltTextSource, maxChars: number): string | null {
   if (!s.current) return null;
-  if (!s.current.rejected) return altText(s.current.text, maxChars);
-  return altText(s.newestNotRejected ?? titleText(s), maxChars);
+  // A text with no words (a model's empty answer stored before 2026-12-08) says nothing: alt=""
+  // would tell a screen reader the image is decorative.
+  const said = (t: string | null) => (t !== null && /[\p{L}\p{N}]/u.test(t) ? t : null);
+  const text = !s.current.rejected ? said(s.current.text) : said(s.newestNotRejected);
+  return altText(text ?? titleText(s), maxChars);
 }
 
 /** "The Sleep of Reason Produces Monsters by Francisco Goya, 1799"; "Untitled work" without a title. */
@@ -46,19 +51,4 @@ export function altText(text: string, maxChars: number): string {
   const lastSpace = room.lastIndexOf(" ");
   const words = (lastSpace > 0 ? room.slice(0, lastSpace) : room).replace(/[\s,;:–—-]+$/u, "");
   return `${words}…`;
-}
-
-/**
- * Offsets just after each sentence end: ".", "!", "?" or "…" (with any closing quotes or brackets)
- * followed by a space and a capital, a digit or an opening quote, or by the end of the text.
- * A single capital before the dot is an initial ("J. M. W. Turner"), not an end.
- */
-function* sentenceEnds(text: string): Generator<number> {
-  const re = /[.!?…]+["'”’)\]]*(?= |$)/gu;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    const end = m.index + m[0].length;
-    if (end < text.length && !/^ ["'“‘(\[]?[\p{Lu}\p{N}]/u.test(text.slice(end, end + 3))) continue;
-    if (m[0].startsWith(".") && /(^|[\s(])\p{Lu}$/u.test(text.slice(Math.max(0, m.index - 2), m.index))) continue;
-    yield end;
-  }
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { cleanMarkdown, countWords, endsSentence, finishText, trimToLastSentence, withoutControls } from "../../src/describe/postprocess.js";
+import { cleanMarkdown, countWords, endsSentence, finishText, trimToLastSentence, withoutControls, withoutRepeatedSentences } from "../../src/describe/postprocess.js";
+import { targetLengthStop } from "../../src/describe/beam-search.js";
 import { checkText } from "../../src/jobs/input-limits.js";
 
 describe("postprocess", () => {
@@ -33,7 +34,9 @@ describe("postprocess", () => {
   });
 
   it("removes heading marks, list markers and bold markers but keeps their words", () => {
-    expect(cleanMarkdown("## A quiet harbour\nThe **boats** rest near the *pier*.")).toBe("A quiet harbour The boats rest near the pier.");
+    // A heading over the prose is no part of it (it would run into the first sentence).
+    expect(cleanMarkdown("## A quiet harbour\nThe **boats** rest near the *pier*.")).toBe("The boats rest near the pier.");
+    expect(cleanMarkdown("### A quiet harbour")).toBe("A quiet harbour");
     expect(cleanMarkdown("1. A man in a hat.\n2. A dog at his feet.")).toBe("A man in a hat. A dog at his feet.");
     expect(cleanMarkdown("An __old__ mill 2 * 3 wheels.")).toBe("An old mill 2 * 3 wheels.");
   });
@@ -60,5 +63,55 @@ describe("postprocess", () => {
       text: "A **red** barn stands.",
       trimmed: true,
     });
+  });
+
+  it("ends no sentence at an abbreviation, or where a lower-case word or a number goes on", () => {
+    for (const t of ["The scene recalls the work of St.", "It was made c.", "It is plate No.", "Compare fig.", "Painted c. 1799 by Goya, e.g."]) expect(endsSentence(t), t).toBe(false);
+    for (const t of ["He said no.", "It was made in 1799.", "Volume I.", 'It reads "Fire!"', "Brushes, paper, etc."]) expect(endsSentence(t), t).toBe(true);
+    expect(trimToLastSentence("A man sleeps. It was made c. 1799 by Goya and shows")).toEqual({ text: "A man sleeps.", trimmed: true });
+    expect(trimToLastSentence("A man sleeps. It is plate No. 43 of the series, which")).toEqual({ text: "A man sleeps.", trimmed: true });
+    expect(trimToLastSentence("A saint reads. The scene recalls St. Jerome in")).toEqual({ text: "A saint reads.", trimmed: true });
+    expect(trimToLastSentence('He cried "Stop!" and ran. A dog')).toEqual({ text: 'He cried "Stop!" and ran.', trimmed: true });
+    const kept = "This etching was made c. 1799 by Goya. It is plate No. 43 of Los Caprichos, plate 43.";
+    expect(finishText(kept, { cleanMarkdown: true })).toEqual({ text: kept, trimmed: false });
+  });
+
+  it("stops a beam at its target length only at a real sentence end", () => {
+    const words = Array.from({ length: 150 }, (_, i) => `w${i}`).join(" ");
+    const text = [`${words}. The scene recalls the work of St.`, " Jerome."];
+    // Token 1 decodes to the first part, token 2 to the rest.
+    const decode = (ids: readonly number[]) => ids.map((id) => text[id - 1]).join("");
+    const stop = targetLengthStop(decode, 150);
+    expect(stop(0, [], 1)).toBe(false);
+    expect(stop(0, [1], 2)).toBe(true);
+  });
+
+  it("removes code fences, rules, quote marks, tables after the prose, links and HTML, keeping the words", () => {
+    expect(cleanMarkdown("```\nA man sleeps at a desk. Owls fly above him.\n```")).toBe("A man sleeps at a desk. Owls fly above him.");
+    expect(cleanMarkdown("A man sleeps.\n\n| Object | Note |\n|---|---|\n| Owl | Above him. |")).toBe("A man sleeps.");
+    expect(cleanMarkdown("The etching [The Sleep of Reason](https://commons.example/X) shows a man asleep. ![owl](o.png)")).toBe(
+      "The etching The Sleep of Reason shows a man asleep.",
+    );
+    expect(cleanMarkdown("> A man sleeps.\n\n---\n\nOwls fly above him.")).toBe("A man sleeps. Owls fly above him.");
+    expect(cleanMarkdown("A man sleeps <b>at a desk</b> &amp; owls fly &#8212; bats too &#0; &bogus;.")).toBe("A man sleeps at a desk & owls fly — bats too &#0; &bogus;.");
+    expect(cleanMarkdown("A _small_ owl and snake_case words.")).toBe("A small owl and snake_case words.");
+    // A label with its list after the prose is an appended section, as a heading is.
+    expect(cleanMarkdown("A man sleeps.\n\n**Foreground:**\n- A desk\n- A cat\n\n**Background:**\n- Owls and bats.")).toBe("A man sleeps.");
+    // A list inside the prose keeps its items, as a phrase.
+    expect(cleanMarkdown("The scene shows:\n- a desk\n- a cat\n\nOwls fly above.")).toBe("The scene shows: a desk, a cat. Owls fly above.");
+    // One # is a heading only after a sentence end, and only before a word.
+    expect(cleanMarkdown("A man sleeps. The label reads # 43 in pencil.")).toBe("A man sleeps. The label reads # 43 in pencil.");
+    expect(cleanMarkdown("A man sleeps. # Notes\nMore.")).toBe("A man sleeps.");
+    expect(cleanMarkdown("###\n```")).toBe("");
+  });
+
+  it("says a looping sentence once, and drops a chat role's name", () => {
+    expect(withoutRepeatedSentences("It is dark. It is dark. It's dark. It is DARK! It is dark! A man sleeps. It is dark.")).toEqual({
+      text: "It is dark. It's dark. It is DARK! A man sleeps. It is dark.",
+      removed: 2,
+    });
+    expect(withoutRepeatedSentences("A man sleeps.")).toEqual({ text: "A man sleeps.", removed: 0 });
+    expect(finishText("Assistant: It is dark. It is dark. A man sleeps at a", { cleanMarkdown: false })).toEqual({ text: "It is dark.", trimmed: true });
+    expect(finishText("assistant:A man sleeps.", { cleanMarkdown: true })).toEqual({ text: "A man sleeps.", trimmed: false });
   });
 });

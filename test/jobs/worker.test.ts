@@ -126,6 +126,30 @@ describe("worker", () => {
     expect(await t.db.heartbeat.count()).toBe(0);
   });
 
+  it("stores no wordless answer: its job fails for good and the current text stays; a looping answer is stored once and flagged", async () => {
+    const config = configFor();
+    const work = await artworkWithFile(config);
+    const first = (await enqueueDescribe(t.db, config, work)).job;
+    const d = scriptedDescriber({ answers: ["A man sleeps at a desk. Owls fly above him.", "  \n### \n```\n```", "Assistant: It is dark. It is dark. It is dark. A man sleeps."] });
+    const w = await worker(config, d);
+    await waitFor(() => t.db.job.findFirst({ where: { id: first.id, status: "SUCCEEDED" } }));
+    const good = await t.db.description.findUniqueOrThrow({ where: { jobId: first.id } });
+
+    const empty = (await enqueueDescribe(t.db, config, { ...work, force: true })).job;
+    const failed = await waitFor(() => t.db.job.findFirst({ where: { id: empty.id, status: "FAILED" } }));
+    expect(failed.attempts).toBe(1);
+    expect(failed.error).toBe(String.raw`the model wrote no words (3 tokens: "### \n${"```"}\n${"```"}")`);
+    expect(await t.db.description.findUnique({ where: { jobId: empty.id } })).toBeNull();
+    expect((await t.db.artwork.findUniqueOrThrow({ where: { id: work.artworkId } })).currentDescriptionId).toBe(good.id);
+
+    const loop = (await enqueueDescribe(t.db, config, { ...work, force: true })).job;
+    await waitFor(() => t.db.job.findFirst({ where: { id: loop.id, status: "SUCCEEDED" } }));
+    const looped = await t.db.description.findUniqueOrThrow({ where: { jobId: loop.id } });
+    expect(looped.text).toBe("It is dark. A man sleeps.");
+    expect(looped.qualityFlags!.split(",")).toContain("REPETITION");
+    await stop(w);
+  });
+
   it("describes WORKER_BATCH jobs with the same parameters together", async () => {
     const config = configFor({ WORKER_BATCH: "2" });
     const jobs = [];

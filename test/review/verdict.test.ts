@@ -72,6 +72,13 @@ describe("artworkAltText", () => {
     expect(artworkAltText({ ...base, current: { text: "A cat.", rejected: true } }, 25)).toBe("The Sleep of Reason by…");
   });
 
+  it("never gives an empty alt text (a screen reader would skip the image as decorative): a text with no words gives the title", () => {
+    for (const text of ["", "  ", "###", "…"]) {
+      expect(artworkAltText({ ...base, current: { text, rejected: false } }, 250), JSON.stringify(text)).toBe("The Sleep of Reason by Francisco Goya, 1799");
+      expect(artworkAltText({ ...base, current: { text: "A cat.", rejected: true }, newestNotRejected: text }, 250)).toBe("The Sleep of Reason by Francisco Goya, 1799");
+    }
+  });
+
   it("titleText names every creator and leaves out what is unknown", () => {
     expect(titleText({ title: null, creators: [], year: null })).toBe("Untitled work");
     expect(titleText({ title: " Saturn ", creators: [null, " "], year: null })).toBe("Saturn");

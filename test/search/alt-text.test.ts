@@ -30,6 +30,13 @@ describe("altText", () => {
     );
   });
 
+  it("does not end a sentence at an abbreviation or before a number", () => {
+    const jerome = "The painting depicts St. Jerome seated at a wooden desk in his study, reading. A lion sleeps.";
+    expect(altText(jerome, 80)).toBe("The painting depicts St. Jerome seated at a wooden desk in his study, reading.");
+    expect(altText(jerome, 40)).toBe("The painting depicts St. Jerome seated…");
+    expect(altText("This etching was published c. 1799 in Madrid as plate No. 43 of a series. It is small.", 60)).toBe("This etching was published c. 1799 in Madrid as plate No.…");
+  });
+
   it("cuts a long first sentence at a word and marks it", () => {
     const out = altText("A very long sentence without any stop that goes on and on about the painting, its colours and light", 40);
     expect(out).toBe("A very long sentence without any stop…");

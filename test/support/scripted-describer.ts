@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { finishText } from "../../src/describe/postprocess.js";
 import type { DescribeInput, DescribeOutput, Describer, GenerationParams, ModelInfo } from "../../src/describe/types.js";
 
 /**
@@ -24,7 +25,9 @@ export const SCRIPTED_MODEL: ModelInfo = {
   files: [{ path: "onnx/decoder_model_merged_q4.onnx", sha256: "0".repeat(64) }],
 };
 
-export function scriptedDescriber(o: { steps?: number; stepMs?: number } = {}): ScriptedDescriber {
+/** `answers`: raw model outputs to give, in order (finished as the engine finishes them); then the scripted text. */
+export function scriptedDescriber(o: { steps?: number; stepMs?: number; answers?: string[] } = {}): ScriptedDescriber {
+  const answers = [...(o.answers ?? [])];
   const failures: (string | Error)[] = [];
   const d: ScriptedDescriber = {
     model: SCRIPTED_MODEL,
@@ -47,24 +50,29 @@ export function scriptedDescriber(o: { steps?: number; stepMs?: number } = {}): 
       }
       const failure = failures.shift();
       if (failure) throw typeof failure === "string" ? new Error(failure) : failure;
-      return inputs.map((input, i): DescribeOutput | null => dropped(i) ? null : ({
-        text: `Scripted description ${i} of ${input.imagePath}.`,
-        rawText: `Scripted description ${i} of ${input.imagePath}.`,
-        finishReason: "eos",
-        trimmed: false,
-        prompt: input.instruction ?? `<image>${params.prompt}`,
-        imageHash: fileHash(input.imagePath),
-        batchSize: inputs.length,
-        decoding: params.numBeams === 1 ? "greedy" : "beam",
-        promptTokens: 20,
-        imageTokens: 64,
-        generatedTokens: steps,
-        generatedTokenIds: Array.from({ length: steps }, (_, k) => k + 1),
-        sequenceScore: -0.25,
-        timings: { preprocessMs: 1, visionMs: 2, prefillMs: 3, decodeMs: 4, totalMs: 10, batchMs: 10 * inputs.length },
-        params,
-        model: SCRIPTED_MODEL,
-      }));
+      return inputs.map((input, i): DescribeOutput | null => {
+        if (dropped(i)) return null;
+        const rawText = answers.shift() ?? `Scripted description ${i} of ${input.imagePath}.`;
+        const { text, trimmed } = finishText(rawText, { cleanMarkdown: params.cleanMarkdown });
+        return {
+          text,
+          rawText,
+          finishReason: "eos",
+          trimmed,
+          prompt: input.instruction ?? `<image>${params.prompt}`,
+          imageHash: fileHash(input.imagePath),
+          batchSize: inputs.length,
+          decoding: params.numBeams === 1 ? "greedy" : "beam",
+          promptTokens: 20,
+          imageTokens: 64,
+          generatedTokens: steps,
+          generatedTokenIds: Array.from({ length: steps }, (_, k) => k + 1),
+          sequenceScore: -0.25,
+          timings: { preprocessMs: 1, visionMs: 2, prefillMs: 3, decodeMs: 4, totalMs: 10, batchMs: 10 * inputs.length },
+          params,
+          model: SCRIPTED_MODEL,
+        };
+      });
     },
     async close() {
       d.closed = true;

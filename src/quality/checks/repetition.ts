@@ -77,12 +77,14 @@ export function repetitionFigures(text: string): RepetitionFigures {
 const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
 
 /**
- * REPETITION: repeated sentences, a long repeated span, or a low distinct-3 ratio (an n-gram
+ * REPETITION: repeated sentences (with those the engine removed from a loop), a long repeated span, or a low distinct-3 ratio (an n-gram
  * loop). Severity when flagged: 0.6 + 0.4 x how far past the worst threshold; otherwise up to
  * 0.2 as the figures approach a threshold.
  */
 export function checkRepetition(input: QualityInput): CheckOutcome {
-  const f = repetitionFigures(input.text);
+  // A loop the engine cut out of the stored text ("It is dark. It is dark.") still counts.
+  const stored = repetitionFigures(input.text);
+  const f = { ...stored, repeatedSentences: stored.repeatedSentences + (input.generation?.repeatsRemoved ?? 0) };
   const lowDistinct = f.trigrams >= MIN_TRIGRAMS && f.distinct3 < MIN_DISTINCT3;
   const longSpan = f.longestRepeatedSpan >= MAX_REPEATED_SPAN;
   const sentences = f.repeatedSentences >= 1;
