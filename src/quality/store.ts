@@ -5,6 +5,7 @@ import type { Prisma } from "../generated/prisma/client.js";
 import { cleanMarkdown, withoutRepeatedSentences } from "../describe/postprocess.js";
 import type { Logger } from "../log.js";
 import { rateLimited } from "../ops/rate-limited-log.js";
+import { labelLanguages } from "../sync/languages.js";
 import { assessQuality } from "./assess.js";
 import { measureChroma } from "./image-colour.js";
 import {
@@ -28,14 +29,14 @@ import {
 
 export interface QualitySettings {
   imageDir: string;
-  /** SYNC_LANGUAGES: labels and aliases in these are matched. */
+  /** SYNC_LANGUAGES and "mul" (labelLanguages): labels and aliases in these are matched. */
   languages: string[];
   /** DESCRIBE_TARGET_WORDS, for texts without their own target (a person's). */
   targetWords: number;
 }
 
 export function qualitySettings(config: Pick<Config, "IMAGE_DIR" | "SYNC_LANGUAGES" | "DESCRIBE_TARGET_WORDS">): QualitySettings {
-  return { imageDir: config.IMAGE_DIR, languages: config.SYNC_LANGUAGES, targetWords: config.DESCRIBE_TARGET_WORDS };
+  return { imageDir: config.IMAGE_DIR, languages: labelLanguages(config.SYNC_LANGUAGES), targetWords: config.DESCRIBE_TARGET_WORDS };
 }
 
 /** A text about to be written: what `qualityInputFor` needs before the row exists. */

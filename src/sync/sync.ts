@@ -16,8 +16,8 @@ import { sweepStaleTempFiles } from "../store/file-writes.js";
 import { checkImageDir, ImageDirError, type ImageProblem, ImageRejectedError, normalizeImage, storeImage } from "./images.js";
 import {
   type ArtworkDetails,
-  type EntityOutcome,
   creditedCreators,
+  type EntityOutcome,
   fetchEntities,
   fetchInventory,
   type InventoryItem,
@@ -28,6 +28,7 @@ import {
   qidNumber,
   wikidataUrls,
 } from "./wikidata.js";
+import { labelLanguages } from "./languages.js";
 
 /**
  * One sync run: inventory per creator, details for new or changed works (each written in its own
@@ -305,7 +306,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
       const batch = todo.slice(i, i + DETAILS_BATCH);
       let outcomes: Map<string, EntityOutcome>;
       try {
-        outcomes = await fetchEntities(http, urls, batch, ["info", "claims", "labels"], config.SYNC_LANGUAGES, signal);
+        outcomes = await fetchEntities(http, urls, batch, ["info", "claims", "labels"], labelLanguages(config.SYNC_LANGUAGES), signal);
       } catch (err) {
         if (signal?.aborted) throw err;
         for (const qid of batch) await ctx.fail("details", err, { itemQid: qid });
@@ -318,7 +319,7 @@ async function runStages(ctx: RunContext, creatorQids: string[]): Promise<void> 
       await yieldToEventLoop();
       for (const qid of batch) {
         const o = outcomes.get(qid)!;
-        if (o.kind === "found") details.push(parseArtwork(o.entity, config.SYNC_LANGUAGES));
+        if (o.kind === "found") details.push(parseArtwork(o.entity, labelLanguages(config.SYNC_LANGUAGES)));
         else {
           // The query service lags the wiki: the item was merged or deleted after the inventory was
           // taken, or long ago and the query service missed it. Wikidata's own answer is the truth:
@@ -396,7 +397,7 @@ async function ensureCreators(ctx: RunContext, urls: ReturnType<typeof wikidataU
   let outcomes = new Map<string, EntityOutcome>();
   if (fetch.length) {
     try {
-      outcomes = await fetchEntities(http, urls, fetch, ["labels"], config.SYNC_LANGUAGES, ctx.signal);
+      outcomes = await fetchEntities(http, urls, fetch, ["labels"], labelLanguages(config.SYNC_LANGUAGES), ctx.signal);
     } catch (err) {
       if (ctx.signal?.aborted) throw err;
       for (const q of fetch) await ctx.fail("details", `creator labels: ${failureReason(err)}`, { itemQid: q });
@@ -412,7 +413,7 @@ async function ensureCreators(ctx: RunContext, urls: ReturnType<typeof wikidataU
     } else if (o?.kind === "missing") {
       await ctx.fail("details", `the creator ${qid} in SYNC_CREATORS no longer exists on Wikidata`, { itemQid: qid });
     }
-    const labels = o?.kind === "found" ? parseLabels(o.entity, config.SYNC_LANGUAGES) : null;
+    const labels = o?.kind === "found" ? parseLabels(o.entity, labelLanguages(config.SYNC_LANGUAGES)) : null;
     if (!labels && ids.has(qid)) continue;
     const rows = Object.entries(labels ?? {}).map(([language, label]) => ({ language, label, normalized: searchForm(label) }));
     const label = Object.values(labels ?? {})[0] ?? null;
@@ -441,7 +442,7 @@ async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikida
   if (!fetch.length) return;
   let outcomes = new Map<string, EntityOutcome>();
   try {
-    outcomes = await fetchEntities(http, urls, fetch, LINKED_ITEM_PROPS, config.SYNC_LANGUAGES, ctx.signal);
+    outcomes = await fetchEntities(http, urls, fetch, LINKED_ITEM_PROPS, labelLanguages(config.SYNC_LANGUAGES), ctx.signal);
   } catch (err) {
     if (ctx.signal?.aborted) throw err;
     // The links still need their rows; the labels come on a later run.
@@ -451,11 +452,11 @@ async function ensureLinkedItems(ctx: RunContext, urls: ReturnType<typeof wikida
   await db.$transaction(
     fetch.map((qid) => {
       const o = outcomes.get(qid);
-      const item = o?.kind === "found" ? parseLinkedItem(o.entity, config.SYNC_LANGUAGES) : null;
+      const item = o?.kind === "found" ? parseLinkedItem(o.entity, labelLanguages(config.SYNC_LANGUAGES)) : null;
       if (item) labelled.add(qid);
       const data = item
         ? {
-            label: config.SYNC_LANGUAGES.map((l) => item.labels[l]).find(Boolean) ?? null,
+            label: labelLanguages(config.SYNC_LANGUAGES).map((l) => item.labels[l]).find(Boolean) ?? null,
             labels: JSON.stringify(item.labels),
             aliases: JSON.stringify(item.aliases),
             instanceOf: JSON.stringify(item.instanceOf),
