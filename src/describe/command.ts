@@ -6,7 +6,8 @@ import { checkRequested, paramsFromConfig, type RequestedParams, resolveParams }
 import { firstDifference, modelFileDifferences, NotReproducibleError, storedRunSpec } from "../generation/reproduction.js";
 import { numberedIdOrNull } from "../graphql/ids.js";
 import { sha256File } from "./model-files.js";
-import type { DescribeOutput } from "./types.js";
+import { type DescribeOutput, ModelMissingError } from "./types.js";
+import { ModelContractError } from "./models/contract.js";
 
 /** Options of `artdesc describe`. */
 export interface DescribeCommandOptions {
@@ -138,7 +139,14 @@ export async function describeLike(
     return refuse([`image differs: ${row.image.localPath} has sha256 ${hashNow.slice(0, 12)}… now, ${spec.imageHash.slice(0, 12)}… then`]);
   }
 
-  const describer = await openDescriber(config, opts.model ? { modelDir: opts.model } : {});
+  let describer: Awaited<ReturnType<typeof openDescriber>>;
+  try {
+    describer = await openDescriber(config, opts.model ? { modelDir: opts.model } : {});
+  } catch (err) {
+    // No model to run it with here: it cannot be reproduced (exit 3), which is not "tokens differ".
+    if (err instanceof ModelMissingError || err instanceof ModelContractError) return refuse([`its model cannot be loaded here: ${err.message}`]);
+    throw err;
+  }
   try {
     const reasons = modelFileDifferences(spec.modelFiles, describer.model.files).map((d) => `model files differ: ${d}`);
     if (row.device && row.device !== describer.model.device) reasons.push(`device differs: ${row.device} then, ${describer.model.device} now`);

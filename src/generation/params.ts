@@ -244,12 +244,26 @@ function valueSchema(spec: ParamSpec): z.ZodType {
     case "text":
       return z.string({ error }).transform((v, ctx) => {
         const r = checkText(v, spec.limit);
-        if (r.ok) return r.text;
-        ctx.addIssue({ code: "custom", message: r.problem });
+        const special = r.ok ? TEMPLATE_TOKEN.exec(r.text) : null;
+        if (r.ok && !special) return r.text;
+        ctx.addIssue({
+          code: "custom",
+          message: r.ok ? `must not contain the chat template's token ${special![0]} (the model would read it as the template's, not as words)` : r.problem,
+        });
         return z.NEVER;
       });
   }
 }
+
+/**
+ * SmolVLM's chat template tokens: the processor splits a prompt at each "<image>" and drops what
+ * follows the last one it has an image for (the template's own end with it), and the others would
+ * end the person's turn or open a new one. A prompt holding one is refused.
+ */
+const TEMPLATE_TOKEN = /<image>|<end_of_utterance>|<fake_token_around_image>|<global-img>|<row_\d+_col_\d+>|<\|[^|<>\s]{1,40}\|>/i;
+
+/** A number written in decimal (Number() would also take "0x2", "0b10" or "Infinity"). */
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
 
 /** A requested value: as valueSchema, and early stopping also as its text ("true", "false", "never"). */
 function requestSchema(spec: ParamSpec): z.ZodType {
@@ -264,7 +278,7 @@ function textSchema(spec: ParamSpec): z.ZodType<unknown, string> {
   switch (spec.kind) {
     case "int":
     case "float":
-      return z.string().transform((v) => (v.trim() === "" ? Number.NaN : Number(v))).pipe(valueSchema(spec) as z.ZodType<number, number>);
+      return z.string().transform((v) => (DECIMAL.test(v) ? Number(v) : Number.NaN)).pipe(valueSchema(spec) as z.ZodType<number, number>);
     case "boolean":
       return z.enum(BOOLEAN_WORDS, { error: `must be one of ${BOOLEAN_WORDS.join(", ")}` }).transform((v) => v === "true" || v === "1" || v === "yes");
     case "earlyStopping":

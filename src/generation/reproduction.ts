@@ -95,6 +95,38 @@ export interface StoredRunSpec {
   generatedTokenIds: number[];
 }
 
+type ParamColumns = Pick<
+  Description,
+  "prompt" | "numBeams" | "maxNewTokens" | "minNewTokens" | "targetWords" | "lengthPenalty" | "earlyStopping" | "noRepeatNgramSize" | "repetitionPenalty" | "imageSplitting" | "cleanMarkdown"
+>;
+
+/** A description's parameter columns as a parameter set (unchecked). */
+function paramColumns(d: ParamColumns): Record<string, unknown> {
+  return {
+    prompt: d.prompt,
+    numBeams: d.numBeams,
+    maxNewTokens: d.maxNewTokens,
+    minNewTokens: d.minNewTokens,
+    targetWords: d.targetWords,
+    lengthPenalty: d.lengthPenalty,
+    earlyStopping: (EARLY_STOPPING_TEXTS as readonly string[]).includes(d.earlyStopping ?? "") ? parseEarlyStopping(d.earlyStopping as EarlyStoppingText) : d.earlyStopping,
+    noRepeatNgramSize: d.noRepeatNgramSize,
+    repetitionPenalty: d.repetitionPenalty,
+    imageSplitting: d.imageSplitting,
+    cleanMarkdown: d.cleanMarkdown,
+  };
+}
+
+/** The parameters a model description was made with, when every one was stored and is readable; else null. */
+export function storedParams(d: ParamColumns): GenerationParams | null {
+  try {
+    return checkParams(paramColumns(d));
+  } catch (err) {
+    if (err instanceof ParamOutOfRangeError) return null;
+    throw err;
+  }
+}
+
 /**
  * The parameters, instruction, image hash and model files of a stored model description. Throws
  * NotReproducibleError for a person's text, for a row written before reproduction data was
@@ -109,19 +141,7 @@ export function storedRunSpec(d: StoredRun): StoredRunSpec {
   }
   let params: GenerationParams;
   try {
-    params = checkParams({
-      prompt: d.prompt,
-      numBeams: d.numBeams,
-      maxNewTokens: d.maxNewTokens,
-      minNewTokens: d.minNewTokens,
-      targetWords: d.targetWords,
-      lengthPenalty: d.lengthPenalty,
-      earlyStopping: parseEarlyStopping(d.earlyStopping as EarlyStoppingText),
-      noRepeatNgramSize: d.noRepeatNgramSize,
-      repetitionPenalty: d.repetitionPenalty,
-      imageSplitting: d.imageSplitting,
-      cleanMarkdown: d.cleanMarkdown,
-    });
+    params = checkParams(paramColumns(d));
   } catch (err) {
     if (err instanceof ParamOutOfRangeError) throw new NotReproducibleError(d.id, [`stored parameter ${err.message}`]);
     throw err;

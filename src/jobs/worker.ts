@@ -41,6 +41,8 @@ import { logDescription } from "../ops/log-events.js";
 import { rateLimited } from "../ops/rate-limited-log.js";
 import { errorKind } from "../error-chain.js";
 import { failureReason } from "../sync/sync.js";
+import { attributionWords, formatInception } from "../text/facts.js";
+import { checkParams, type GenerationParams, ParamOutOfRangeError } from "../generation/params.js";
 
 /** The longest a worker slot waits after errors in a row before it claims again. */
 export const SLOT_ERROR_WAIT_MAX_MS = 30_000;
@@ -326,6 +328,16 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
   async function describeBatch(d: Describer, ready: Ready[], entry: InFlight, claimMs: number): Promise<void> {
     const { abort, holder: h } = entry;
     const params = resolveParams(parseJobParams(ready[0]!.job.params), config);
+    // Asked for under the API's defaults, the job runs under this worker's: a minNewTokens the
+    // API's maxNewTokens allowed may pass this worker's. Another attempt would fail the same way.
+    const unfit = unfitParams(params);
+    if (unfit) {
+      for (const { job } of ready) {
+        const outcome = await failJob(db, job, h, unfit, { permanent: true }).catch((e: unknown) => (wlog.error({ err: e, job: job.id }, "could not fail the job; requeueStale will"), "lost" as const));
+        wlog.warn({ job: job.id, error: unfit, outcome }, "job cannot run");
+      }
+      return;
+    }
     // The defaults that apply are this worker's: progress is counted against its max_new_tokens.
     await db.job.updateMany({ where: { id: { in: ready.map((r) => r.job.id) }, holder: h }, data: { progressTotal: params.maxNewTokens } });
     // One per job: a job cancelled (or taken over) while the batch runs leaves the batch alone.
@@ -509,9 +521,10 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
       select: {
         qid: true,
         title: true,
-        inceptionYear: true,
+        inception: true,
+        inceptionPrecision: true,
         images: { where: describableImage, take: 1, select: { id: true, fileTitle: true, localPath: true, localHash: true, localBytes: true } },
-        creators: { orderBy: { position: "asc" }, take: 1, select: { creator: { select: { label: true } } } },
+        creators: { orderBy: { position: "asc" }, take: 1, select: { attribution: true, creator: { select: { label: true } } } },
         links: { where: { property: "P186" }, orderBy: { position: "asc" }, select: { item: { select: { label: true } } } },
       },
     });
@@ -530,11 +543,13 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     const imagePath = await images.localFile({ localPath: image.localPath, localHash: image.localHash, localBytes: image.localBytes }, signal);
     const medium = art.links.map((l) => l.item.label).filter(Boolean).join(", ");
     // The facts go into the prompt only when DESCRIBE_PROMPT_CONTEXT asks for them.
+    // As Wikidata says them: "18th century", not 1800; "workshop of Francisco Goya", not Goya.
+    const credit = art.creators[0];
     const context = config.DESCRIBE_PROMPT_CONTEXT
       ? {
           title: art.title ?? undefined,
-          date: art.inceptionYear != null ? String(art.inceptionYear) : undefined,
-          creator: art.creators[0]?.creator.label ?? undefined,
+          date: formatInception(art.inception, art.inceptionPrecision) ?? undefined,
+          creator: credit?.creator.label ? (credit.attribution === "CREATOR" ? credit.creator.label : `${attributionWords(credit.attribution)} ${credit.creator.label}`) : undefined,
           medium: medium || undefined,
         }
       : undefined;
@@ -625,6 +640,17 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
 /** The worker with the real engine (in a worker thread), as `artdesc worker`, `start` and `daemon` run it. */
 export function startDescribeWorker(rt: Runtime, role: "worker" | "start" | "daemon"): Promise<DescribeWorker> {
   return startWorker({ db: rt.db, config: rt.config, log: rt.log, role, openDescriber: () => openDescriber(rt.config) });
+}
+
+/** Why a job's parameters (asked for, over this worker's defaults) cannot run, or null. */
+function unfitParams(params: GenerationParams): string | null {
+  try {
+    checkParams(params);
+    return null;
+  } catch (err) {
+    if (err instanceof ParamOutOfRangeError) return `its parameters do not fit this worker's defaults (DESCRIBE_*): ${err.message}`;
+    throw err;
+  }
 }
 
 class ShutdownAbort extends Error {

@@ -2,9 +2,12 @@ import { ArtworkState, AttributionKind } from "../generated/prisma/enums.js";
 import { QUALITY_FLAGS } from "../quality/types.js";
 import { REVIEW_STATES } from "../review/stats.js";
 import { webUrl } from "../text/web-url.js";
+import { ATTRIBUTION_WORDS, attributionWords, formatInception } from "../text/facts.js";
 import { keepsCurrent } from "../review/verdict.js";
 import type { DescriptionSource } from "../generated/prisma/enums.js";
 import { type DiffPart, keptWordDiff } from "./diff.js";
+
+export { attributionWords, formatInception };
 
 /**
  * Pure functions from what GraphQL answered (and what the URL asked) to what the templates show.
@@ -20,48 +23,12 @@ export const COLLECTION_PAGE = 60;
 export const THUMB_WIDTHS = [160, 320, 640] as const;
 export type ThumbWidth = (typeof THUMB_WIDTHS)[number];
 
-const ATTRIBUTION_WORDS: Record<string, string> = {
-  [AttributionKind.CREATOR]: "by",
-  [AttributionKind.ATTRIBUTED_TO]: "attributed to",
-  [AttributionKind.WORKSHOP_OF]: "workshop of",
-  [AttributionKind.FOLLOWER_OF]: "follower of",
-  [AttributionKind.CIRCLE_OF]: "circle of",
-  [AttributionKind.MANNER_OF]: "manner of",
-  [AttributionKind.POSSIBLE_CREATOR]: "possibly by",
-  [AttributionKind.SCHOOL_OF]: "school of",
-};
 
 /** An ISO time as "2026-12-01 00:16 UTC" (minutes are enough on these pages). */
 export function when(iso: string | null | undefined): string | null {
   if (!iso) return null;
   const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)/.exec(iso);
   return m ? `${m[1]} ${m[2]} UTC` : iso;
-}
-
-const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-
-/** A Wikidata time at its precision: "12 March 1797", "March 1797", "1797", "1790s", "18th century". */
-export function formatInception(inception: string | null | undefined, precision: number | null | undefined): string | null {
-  if (!inception) return null;
-  const m = /^([+-]?)(\d+)-(\d\d)-(\d\d)/.exec(inception);
-  if (!m) return inception;
-  const bce = m[1] === "-";
-  const year = Number(m[2]);
-  const era = bce ? " BCE" : "";
-  const p = precision ?? 9;
-  if (p >= 11 && m[4] !== "00") return `${Number(m[4])} ${MONTHS[Number(m[3]) - 1] ?? m[3]} ${year}${era}`;
-  if (p >= 10 && m[3] !== "00") return `${MONTHS[Number(m[3]) - 1] ?? m[3]} ${year}${era}`;
-  if (p === 8) return `${Math.floor(year / 10) * 10}s${era}`;
-  if (p === 7) {
-    const c = Math.floor((year - 1) / 100) + 1;
-    return `${c}${ordinalSuffix(c)} century${era}`;
-  }
-  return `${year}${era}`;
-}
-
-function ordinalSuffix(n: number): string {
-  if (n % 100 >= 11 && n % 100 <= 13) return "th";
-  return ["th", "st", "nd", "rd"][n % 10] ?? "th";
 }
 
 export interface AttributionIn {
@@ -74,9 +41,6 @@ export function attributionLine(creators: readonly AttributionIn[]): string {
   return creators.map((c) => `${ATTRIBUTION_WORDS[c.attribution] ?? c.attribution.toLowerCase()} ${c.creator.label ?? c.creator.qid}`).join("; ");
 }
 
-export function attributionWords(kind: string): string {
-  return ATTRIBUTION_WORDS[kind] ?? kind.toLowerCase();
-}
 
 /** The first `max` characters of a text, cut at a word boundary, with an ellipsis when cut. */
 export function excerpt(text: string | null | undefined, max = 160): string | null {

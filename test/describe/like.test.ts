@@ -178,6 +178,13 @@ describe("describe --like", () => {
     expect(c.out).toEqual([]);
   });
 
+  it("refuses, as not reproducible here, when the model folder has no model", async () => {
+    const c = io();
+    expect(await describeLike(config, t.db, String(described[0]!.id), { model: join(t.dir, "no-model-here") }, c.io)).toBe(LIKE_EXIT.notReproducible);
+    expect(c.err.join("\n")).toMatch(/^not reproducible: description \d+: its model cannot be loaded here: .*missing/i);
+    expect(c.out).toEqual([]);
+  });
+
   it("refuses a person's text, a row without reproduction data, and ids that name no description", async () => {
     const art = await t.db.artwork.findFirstOrThrow();
     const human = await setHumanDescription(t.db, art.id, "Written by a curator.");

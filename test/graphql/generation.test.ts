@@ -42,6 +42,9 @@ describe("the GraphQL types come from the table", () => {
     expect(Object.keys(input.getFields())).toEqual(PARAM_NAMES);
     // And earlyStoppingMode, earlyStopping as the input takes it.
     expect(Object.keys(output.getFields())).toEqual([...PARAM_NAMES, "earlyStoppingMode"]);
+    // A stored description's parameters name every one too, so they can be sent back as they are.
+    const stored = schema.getType("GenerationParameters") as GraphQLObjectType;
+    expect(PARAM_NAMES.filter((n) => !(n in stored.getFields()))).toEqual([]);
     for (const name of PARAM_NAMES) {
       expect(input.getFields()[name]!.description ?? null).toBe(rangeDescription(PARAMS[name]));
       expect(String(input.getFields()[name]!.type)).not.toMatch(/!$/);

@@ -276,3 +276,31 @@ describe("history", () => {
     expect(r.data.node.generation).toEqual({ numBeams: 4, modelId: "HuggingFaceTB/SmolVLM-500M-Instruct" });
   });
 });
+
+describe("Job.params", () => {
+  it("is what the job ran with once it wrote its description, whatever the API's defaults say", async () => {
+    // The worker runs 2 beams and 32 tokens; this API's defaults say 4 and 256.
+    const queued = await gql(yoga, REGENERATE, { id: "Q102", params: { maxNewTokens: 48 } }, AUTH);
+    expect(queued.data.regenerateDescription.params).toMatchObject({ numBeams: 4, maxNewTokens: 48 });
+    const worker = await startWorker({
+      db: t.db,
+      config: loadConfig({ IMAGE_DIR: imageDir, HEARTBEAT_INTERVAL_S: "0.2", DESCRIBE_NUM_BEAMS: "2", DESCRIBE_PROMPT: "Say what you see." }),
+      log: createLogger("silent"),
+      openDescriber: async () => scriptedDescriber(),
+      pollMs: 20,
+    });
+    const number = queued.data.regenerateDescription.number as number;
+    for (let until = Date.now() + 10_000; (await t.db.job.findUniqueOrThrow({ where: { id: number } })).status !== "SUCCEEDED"; ) {
+      if (Date.now() > until) throw new Error("the job did not finish");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await worker.stop();
+    const r = await gql(yoga, `query($id: ID!) { job(id: $id) { ... on Job { requestedParams params { numBeams maxNewTokens prompt } description { generation { numBeams maxNewTokens prompt } } } } }`, {
+      id: String(number),
+    });
+    expect(r.errors).toBeUndefined();
+    expect(r.data.job.requestedParams).toEqual({ maxNewTokens: 48 });
+    expect(r.data.job.params).toEqual({ numBeams: 2, maxNewTokens: 48, prompt: "Say what you see." });
+    expect(r.data.job.params).toEqual(r.data.job.description.generation);
+  });
+});

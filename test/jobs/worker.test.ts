@@ -150,6 +150,35 @@ describe("worker", () => {
     await stop(w);
   });
 
+  it("fails for good, saying why, a job whose parameters do not fit this worker's defaults", async () => {
+    // Asked for through an API whose maxNewTokens is 256; this worker's is 32.
+    const config = configFor({ DESCRIBE_MAX_NEW_TOKENS: "32" });
+    const work = await artworkWithFile(config);
+    const { job } = await enqueueDescribe(t.db, configFor(), { ...work, params: { minNewTokens: 100 } });
+    const d = scriptedDescriber();
+    const w = await worker(config, d);
+    const failed = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "FAILED" } }));
+    expect(failed).toMatchObject({ attempts: 1, error: "its parameters do not fit this worker's defaults (DESCRIBE_*): minNewTokens must not exceed maxNewTokens (32) (got 100)" });
+    expect(d.calls).toHaveLength(0);
+    await stop(w);
+  });
+
+  it("gives the prompt's context the date at its precision and the attribution as Wikidata says them", async () => {
+    const config = configFor({ DESCRIBE_PROMPT_CONTEXT: "true" });
+    const painter = await t.db.creator.create({ data: { qid: "Q5432", label: "Francisco Goya" } });
+    const a = await makeArtwork(t.db, { inception: "1701-01-01T00:00:00Z", inceptionPrecision: 7, creators: [{ id: painter.id, attribution: "WORKSHOP_OF" }] });
+    const image = await t.db.image.findFirstOrThrow({ where: { artworkId: a.id } });
+    const file = join(config.IMAGE_DIR, image.localPath!);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, "not really a jpeg");
+    const { job } = await enqueueDescribe(t.db, config, { artworkId: a.id, imageId: image.id });
+    const d = scriptedDescriber();
+    const w = await worker(config, d);
+    await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "SUCCEEDED" } }));
+    expect(d.calls[0]!.inputs[0]!.context).toMatchObject({ date: "18th century", creator: "workshop of Francisco Goya" });
+    await stop(w);
+  });
+
   it("describes WORKER_BATCH jobs with the same parameters together", async () => {
     const config = configFor({ WORKER_BATCH: "2" });
     const jobs = [];

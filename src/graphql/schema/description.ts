@@ -42,6 +42,10 @@ const Generation = builder.objectRef<Row>("GenerationParameters").implement({
     noRepeatNgramSize: t.exposeInt("noRepeatNgramSize", { nullable: true }),
     repetitionPenalty: t.exposeFloat("repetitionPenalty", { nullable: true }),
     imageSplitting: t.exposeBoolean("imageSplitting", { nullable: true }),
+    cleanMarkdown: t.exposeBoolean("cleanMarkdown", {
+      nullable: true,
+      description: "Stray markdown was removed from the text (DESCRIBE_CLEAN_MARKDOWN); null for a text written before it was recorded.",
+    }),
   }),
 });
 

@@ -1,7 +1,8 @@
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import type { Config } from "../../config.js";
 import type { Db } from "../../db.js";
-import { type GenerationParams, paramsFromConfig } from "../../generation/params.js";
+import { type GenerationParams, PARAM_NAMES, paramsFromConfig } from "../../generation/params.js";
+import { storedParams } from "../../generation/reproduction.js";
 import type { Job } from "../../generated/prisma/client.js";
 import { heartbeatStatus, type HeartbeatStatus } from "../../ops/status.js";
 import { MAX_STATUS_FILTER } from "../../jobs/input-limits.js";
@@ -38,6 +39,9 @@ builder.objectType(JobNotCancellableError, {
   fields: (t) => ({ status: t.expose("status", { type: JobStatusEnum }) }),
 });
 
+/** The description's columns Job.params reads once the job wrote it. */
+const RESULT_PARAM_COLUMNS = Object.fromEntries([...PARAM_NAMES].map((n) => [n, true])) as { [K in (typeof PARAM_NAMES)[number]]: true };
+
 export const JobRef = builder.prismaNode("Job", {
   id: { field: "id" },
   description: "A describe job: queued, running (with progress), then succeeded, failed or cancelled.",
@@ -65,13 +69,16 @@ export const JobRef = builder.prismaNode("Job", {
     requestedBy: t.exposeString("requestedBy", { nullable: true }),
     requestedParams: t.field({
       type: "JSON",
-      description: "The parameters asked for; the others take the configured defaults when the job runs.",
+      description: "The parameters asked for; the others take the defaults of the worker that runs the job (DESCRIBE_*).",
       resolve: (j) => parseJobParams(j.params),
     }),
     params: t.field({
       type: GenerationSettings,
-      description: "The parameters the job runs with under the current defaults.",
-      resolve: (j, _args, ctx) => resolveParams(parseJobParams(j.params), ctx.config),
+      description:
+        "The parameters the job ran with once it wrote its description (read from it); before that, those asked for over this API's " +
+        "defaults (generationDefaults), which a worker configured otherwise replaces with its own.",
+      select: { params: true, result: { select: RESULT_PARAM_COLUMNS } },
+      resolve: (j, _args, ctx) => (j.result ? storedParams(j.result) : null) ?? resolveParams(parseJobParams(j.params), ctx.config),
     }),
     artwork: t.relation("artwork", { nullable: true }),
     image: t.relation("image", { nullable: true }),
