@@ -148,7 +148,9 @@ program
     // PostgreSQL: the migrator that openDatabase runs too, under Prisma's advisory lock.
     const postgres = databaseKind(config.DATABASE_URL) === "postgresql";
     const where = postgres ? redactPassword(config.DATABASE_URL) : sqlitePath(config.DATABASE_URL);
-    const { applied, total } = postgres ? await (await import("./store/migrate-postgres.js")).migratePostgres(config.DATABASE_URL) : migrate(where);
+    const { applied, total } = await (postgres ? (await import("./store/migrate-postgres.js")).migratePostgres(config.DATABASE_URL) : Promise.resolve().then(() => migrate(where))).catch(
+      exitOnConfigError,
+    );
     console.log(`${where}: ${applied.length} migration(s) applied, ${total} in all`);
   });
 

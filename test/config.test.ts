@@ -140,4 +140,15 @@ describe("loadConfig", () => {
     const missing = CONFIG_KEYS.filter((k) => !readme.includes(`| \`${k}\``));
     expect(missing).toEqual([]);
   });
+
+  it("passes every variable from the shell or .env to the compose file's containers (but the paths and port the image sets)", async () => {
+    const { readFileSync } = await import("node:fs");
+    const compose = readFileSync(new URL("../docker-compose.yml", import.meta.url), "utf8");
+    const start = compose.indexOf("x-settings: &settings\n");
+    const settings = compose.slice(start, compose.indexOf("\n\n", start));
+    const passed = [...settings.matchAll(/^ {2}([A-Z0-9_]+): \$\{\1:-\}$/gm)].map((m) => m[1]);
+    expect(passed).toEqual(CONFIG_KEYS.filter((k) => !["DATABASE_URL", "IMAGE_DIR", "MODEL_DIR", "HOST", "PORT"].includes(k)));
+    // Both the services on the image and the scale-out worker take them.
+    expect(compose.match(/^ {4,6}<<: \*settings$/gm)).toHaveLength(2);
+  });
 });

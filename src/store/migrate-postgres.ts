@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { POSTGRES_DATA_VERSION_SQL } from "./data-version.js";
 import { POSTGRES_SQL_FUNCTIONS } from "./sql.js";
-import { ChangedMigrationError, type MigrationResult } from "./migrate.js";
+import { redactPassword } from "../config.js";
+import { ChangedMigrationError, type MigrationResult, refuseNewerDatabase } from "./migrate.js";
 
 /** The committed PostgreSQL migrations, next to the generated PostgreSQL schema. */
 export const POSTGRES_MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), "../../prisma/postgresql/migrations");
@@ -43,6 +44,8 @@ export async function migratePostgres(databaseUrl: string, dir: string = POSTGRE
     "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
     "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
 )`);
+    const finished = await client.query<{ migration_name: string }>(`SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`);
+    refuseNewerDatabase(redactPassword(databaseUrl), finished.rows.map((r) => r.migration_name), names);
     const applied: string[] = [];
     for (const name of names) {
       const sql = readFileSync(join(dir, name, "migration.sql"), "utf8");

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
+import { ConfigError } from "../config.js";
 
 /** The committed migrations, next to the schema. */
 export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), "../../prisma/migrations");
@@ -42,6 +43,8 @@ export function migrate(file: string, dir: string = MIGRATIONS_DIR): MigrationRe
     // points at it. SQLite's procedure (https://www.sqlite.org/lang_altertable.html#otheralter): keys
     // off outside the transaction (the pragma does nothing inside one), checked before each commit.
     db.pragma("foreign_keys = OFF");
+    const finished = (db.prepare(`SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`).pluck().all() as string[]);
+    refuseNewerDatabase(file, finished, names);
     const applied: string[] = [];
     for (const name of names) {
       const sql = readFileSync(join(dir, name, "migration.sql"), "utf8");
@@ -73,6 +76,31 @@ export function migrate(file: string, dir: string = MIGRATIONS_DIR): MigrationRe
   } finally {
     db.close();
   }
+}
+
+/**
+ * The database was migrated by a newer artdesc (it records migrations this version does not have):
+ * this version's queries were not written for its schema, and running on it could write rows the
+ * newer one cannot read. Going back means restoring the backup taken before the upgrade.
+ */
+export class NewerDatabaseError extends ConfigError {
+  constructor(
+    where: string,
+    readonly unknown: string[],
+  ) {
+    super([
+      `DATABASE_URL (${where}): the database was migrated by a newer artdesc (migration${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} not in this version): ` +
+        "run that version, or restore the backup taken before the upgrade (README, \"Backups, restores and upgrades\")",
+    ]);
+    this.name = "NewerDatabaseError";
+  }
+}
+
+/** Throws NewerDatabaseError when `finished` (applied migration names) holds one that `known` lacks. */
+export function refuseNewerDatabase(where: string, finished: readonly string[], known: readonly string[]): void {
+  const mine = new Set(known);
+  const unknown = [...new Set(finished)].filter((n) => !mine.has(n)).sort();
+  if (unknown.length) throw new NewerDatabaseError(where, unknown);
 }
 
 /** A migration file differs from the one applied to this database (its checksum changed). */

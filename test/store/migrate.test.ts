@@ -1,10 +1,10 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, expect, it } from "vitest";
-import { ForeignKeyViolationError, MIGRATIONS_DIR, migrate } from "../../src/store/migrate.js";
+import { ForeignKeyViolationError, MIGRATIONS_DIR, migrate, NewerDatabaseError } from "../../src/store/migrate.js";
 
 const dir = mkdtempSync(join(tmpdir(), "artdesc-migrate-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,6 +31,26 @@ it("refuses a migration that was edited after it was applied", () => {
   db.prepare(`UPDATE "_prisma_migrations" SET checksum = 'x'`).run();
   db.close();
   expect(() => migrate(file)).toThrow(/was changed after it was applied/);
+});
+
+it("refuses a database that a newer artdesc migrated, applying nothing and naming what it does not know (the CLI exits 2)", () => {
+  const file = join(dir, "newer.db");
+  migrate(file);
+  const db = new Database(file);
+  const add = db.prepare(`INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, rolled_back_at, applied_steps_count) VALUES (?, 'x', ?, ?, ?, 1)`);
+  // One rolled back does not count; one still running (no finished_at) neither.
+  add.run("r", "2026-01-01", "20991231000000_rolled_back", "2026-01-01");
+  add.run("s", null, "20991231000001_unfinished", null);
+  db.close();
+  expect(migrate(file).applied).toEqual([]);
+  const db2 = new Database(file);
+  db2.prepare(`INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count) VALUES ('f', 'x', '2026-01-01', '20991231000002_future', 1)`).run();
+  db2.close();
+  expect(() => migrate(file)).toThrow(NewerDatabaseError);
+  expect(() => migrate(file)).toThrow(/migrated by a newer artdesc \(migration 20991231000002_future is not in this version\).*restore the backup/);
+  const cli = spawnSync(process.execPath, ["bin/artdesc.js", "migrate"], { env: { ...process.env, DATABASE_URL: `file:${file}` }, encoding: "utf8" });
+  expect(cli.status).toBe(2);
+  expect(cli.stderr).toMatch(/20991231000002_future is not in this version/);
 });
 
 /** A copy of the committed migrations before `name` (which is left out), to build an older store. */

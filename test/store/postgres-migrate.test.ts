@@ -6,7 +6,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { POSTGRES_MIGRATIONS_DIR, postgresRuntimeSql, MigrationFailedError, migratePostgres } from "../../src/store/migrate-postgres.js";
-import { ChangedMigrationError } from "../../src/store/migrate.js";
+import { ChangedMigrationError, NewerDatabaseError } from "../../src/store/migrate.js";
 import { startPostgres, type TestPostgres } from "../support/postgres.js";
 
 let server: TestPostgres;
@@ -115,6 +115,14 @@ it("refuses a migration that was edited after it was applied", async () => {
   await migratePostgres(url);
   await query(url, `UPDATE "_prisma_migrations" SET checksum = 'x'`);
   await expect(migratePostgres(url)).rejects.toBeInstanceOf(ChangedMigrationError);
+});
+
+it("refuses a database that a newer artdesc migrated", async () => {
+  const url = await server.createDatabase();
+  await migratePostgres(url);
+  await query(url, `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count) VALUES ('f', 'x', now(), '20991231000002_future', 1)`);
+  await expect(migratePostgres(url)).rejects.toBeInstanceOf(NewerDatabaseError);
+  await expect(migratePostgres(url)).rejects.toThrow(/20991231000002_future is not in this version/);
 });
 
 it("rolls a failing migration back whole and records nothing for it", async () => {
