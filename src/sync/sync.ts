@@ -13,7 +13,7 @@ import { FINISHED_SYNC_STATUSES, summarizeSync, type SyncSummary } from "./summa
 import { BadResponseError, createHttpClient, type HttpClient, HttpError, SyncConfigError } from "./http.js";
 import { dialect } from "../store/sql.js";
 import { sweepStaleTempFiles } from "../store/file-writes.js";
-import { checkImageDir, ImageDirError, type ImageProblem, ImageRejectedError, normalizeImage, storeImage } from "./images.js";
+import { checkImageDir, dimensionProblem, ImageDirError, type ImageProblem, ImageRejectedError, normalizeImage, storeImage } from "./images.js";
 import {
   type ArtworkDetails,
   creditedCreators,
@@ -676,6 +676,11 @@ class ImagePipeline {
         record();
         ctx.progress.imagesDone++;
         await ctx.fail("imageinfo", info.missing ? "Commons has no such file" : "Commons' record of the file has no http(s) URL to download it from", { fileTitle: row.fileTitle, itemQid: row.workQid });
+      } else if (row.localSourceSha1 !== info.sha1 && originalRefusal(info, config)) {
+        // Nothing to download: the original is all Commons offers, and it is refused from its record.
+        record();
+        ctx.progress.imagesDone++;
+        await ctx.fail("download", originalRefusal(info, config)!, { fileTitle: row.fileTitle, itemQid: row.workQid });
       } else if (row.localSourceSha1 === info.sha1 && (await hasLocalCopy(config.IMAGE_DIR, row.localPath, row.localBytes))) {
         record();
         ctx.counts.imagesUnchanged++;
@@ -828,6 +833,20 @@ async function saveImage(ctx: RunContext, row: ImageRow, data: Prisma.ImageUpdat
     await ctx.fail("write", err, { fileTitle: row.fileTitle, itemQid: row.workQid });
     return false;
   }
+}
+
+/**
+ * Why the original of a file Commons made no thumbnail of (a huge TIFF: `thumberror`) is not
+ * downloaded, or null: its record already says it is larger than HTTP_MAX_BODY_BYTES, or of
+ * dimensions the normalisation refuses. A thumbnail is always tried (Commons keeps them small).
+ */
+export function originalRefusal(info: Pick<FileInfo, "thumbWidth" | "width" | "height" | "bytes">, config: Pick<Config, "HTTP_MAX_BODY_BYTES">): string | null {
+  if (info.thumbWidth != null) return null;
+  if (info.bytes != null && info.bytes > config.HTTP_MAX_BODY_BYTES) {
+    return `Commons has no thumbnail of this file, and its original (${info.bytes} bytes) is larger than HTTP_MAX_BODY_BYTES (${config.HTTP_MAX_BODY_BYTES}): not downloaded`;
+  }
+  const problem = info.width != null && info.height != null ? dimensionProblem(info.width, info.height) : null;
+  return problem ? `Commons has no thumbnail of this file, and its original is refused: ${problem.message}: not downloaded` : null;
 }
 
 /** Refusals that the same file always gets: remembered, so the next runs do not download it again. */

@@ -39,6 +39,8 @@ export interface WorldFile {
   mime: string;
   width: number;
   height: number;
+  /** Commons could not render a thumbnail (its imageinfo has thumberror and no thumburl): only the original can be had. */
+  noThumbnail?: boolean;
 }
 
 interface StoredFile extends WorldFile {
@@ -237,9 +239,9 @@ export class WorldModel {
               width: f.width,
               height: f.height,
               // Content-addressed URLs: a new upload gets a new URL, as on upload.wikimedia.org.
-              thumburl: `${baseUrl}/thumb/${sha1}/${tw}px-${name}`,
-              thumbwidth: tw,
-              thumbheight: Math.round((f.height * tw) / f.width),
+              ...(f.noThumbnail
+                ? { thumberror: "Error creating thumbnail: File with dimensions greater than 12.5 MP" }
+                : { thumburl: `${baseUrl}/thumb/${sha1}/${tw}px-${name}`, thumbwidth: tw, thumbheight: Math.round((f.height * tw) / f.width) }),
               url: `${baseUrl}/file/${sha1}/${name}`,
               descriptionurl: `https://commons.wikimedia.org/wiki/File:${name}`,
               sha1,
