@@ -5,6 +5,7 @@ import { jobWatchStats } from "../graphql/subscriptions.js";
 import { currentQualityCounts, reviewCounts } from "../review/stats.js";
 import type { RouteHandler } from "../server.js";
 import { dbTime } from "../store/db-clock.js";
+import { supersededHeartbeats } from "./status.js";
 import { dialect } from "../store/sql.js";
 
 /** Upper bounds (seconds) of the description time histogram. */
@@ -107,14 +108,16 @@ export function createMetricsRegistry(db: Db, options: { defaultMetrics?: boolea
 
   new Gauge({
     name: "artdesc_heartbeat_age_seconds",
-    help: "Seconds since each daemon or worker process last beat.",
+    help: "Seconds since each daemon or worker process last beat (a killed process's row is left out once the same role restarted on its host).",
     labelNames: ["role", "id"],
     registers: [register],
     async collect() {
-      const beats = await db.heartbeat.findMany({ select: { id: true, role: true, beatAt: true } });
+      const beats = await db.heartbeat.findMany({ select: { id: true, role: true, hostname: true, startedAt: true, beatAt: true } });
       this.reset();
       const now = (await dbTime(db)).getTime();
-      for (const b of beats) this.set({ role: b.role, id: b.id }, Math.max(0, (now - b.beatAt.getTime()) / 1000));
+      // An alert on the age would otherwise fire for the week such a row is kept, after every restart.
+      const superseded = supersededHeartbeats(beats);
+      for (const b of beats) if (!superseded.has(b.id)) this.set({ role: b.role, id: b.id }, Math.max(0, (now - b.beatAt.getTime()) / 1000));
     },
   });
 

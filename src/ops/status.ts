@@ -160,6 +160,18 @@ export const HEARTBEAT_ROLES = ["worker", "daemon", "start"] as const;
  * on the same host (a supervisor restarted it), or its row would fail every check for the week it
  * is kept.
  */
+/**
+ * Heartbeats of processes that are gone and were restarted: a process of the same role on the
+ * same host started after the row's last beat (a killed process leaves its row, kept a week).
+ */
+export function supersededHeartbeats(beats: readonly Pick<HeartbeatStatus, "id" | "role" | "hostname" | "startedAt" | "beatAt">[]): Set<string> {
+  return new Set(
+    beats
+      .filter((old) => beats.some((b) => b !== old && b.role === old.role && b.hostname === old.hostname && b.startedAt.getTime() >= old.beatAt.getTime()))
+      .map((b) => b.id),
+  );
+}
+
 export function checkHeartbeats(status: Status, role?: string, hostname?: string): HeartbeatCheck {
   const beats = status.heartbeats.filter((b) => (role == null || b.role === role) && (hostname == null || b.hostname === hostname));
   const replaced = (dead: HeartbeatStatus) =>

@@ -64,6 +64,9 @@ describe("/metrics", () => {
     await t.db.description.create({ data: { artworkId: art.id, text: "x", source: "MODEL", timings: null } });
     await t.db.job.createMany({ data: [{ status: "QUEUED" }, { status: "QUEUED" }, { status: "RUNNING" }, { status: "SUCCEEDED" }] });
     await t.db.heartbeat.create({ data: { id: "w1", role: "worker", pid: 1, hostname: "h", beatAt: new Date(Date.now() - 30_000) } });
+    // A start process killed an hour ago, and the one its supervisor started after it.
+    await t.db.heartbeat.create({ data: { id: "s-old", role: "start", pid: 2, hostname: "h", startedAt: new Date(Date.now() - 7_200_000), beatAt: new Date(Date.now() - 3_600_000) } });
+    await t.db.heartbeat.create({ data: { id: "s-new", role: "start", pid: 3, hostname: "h", startedAt: new Date(Date.now() - 3_500_000), beatAt: new Date() } });
 
     // Scrapes within the reuse time of a reading get that reading: a loop of scrapes costs one reading.
     await new Promise((r) => setTimeout(r, REUSE_MS + 50));
@@ -92,6 +95,8 @@ describe("/metrics", () => {
     expect(value(m, 'artdesc_queue_depth{status="queued"}')).toBe(2);
     expect(value(m, 'artdesc_queue_depth{status="running"}')).toBe(1);
     expect(value(m, 'artdesc_heartbeat_age_seconds{role="worker",id="w1"}')).toBeGreaterThanOrEqual(30);
+    expect(value(m, 'artdesc_heartbeat_age_seconds{role="start",id="s-new"}')).toBeLessThan(30);
+    expect(m).not.toContain('id="s-old"');
   });
 
   it("leaves other paths to the app and refuses other methods", async () => {
