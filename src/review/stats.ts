@@ -24,6 +24,9 @@ export interface QualityCounts {
 export interface ModelQualityCounts extends QualityCounts {
   /** Null for a person's texts. */
   modelId: string | null;
+  /** The model's revision and each module's weights (dtype): null / empty for a person's texts and rows written before they were recorded. */
+  modelRevision: string | null;
+  dtypes: { module: string; dtype: string }[];
   /** The parameters that differ from the built-in defaults, in REVIEW_FALLBACK_LADDER syntax ("" = all defaults); null for a person's texts. */
   params: string | null;
   prompt: string | null;
@@ -58,24 +61,25 @@ async function readCurrentQualityCounts(db: Db): Promise<QualityCounts> {
   return counts(row ?? {});
 }
 
-const PARAM_COLUMNS = PARAM_NAMES.filter((p) => p !== "prompt" && p !== "cleanMarkdown");
+const PARAM_COLUMNS = PARAM_NAMES.filter((p) => p !== "prompt");
 
 /**
  * Every description of active works (history included, experiments' texts not: their reports
- * compare them), by model and parameter set: how each setting did, including the texts a newer
+ * compare them), by model (its revision and dtypes) and parameter set: how each setting did, including the texts a newer
  * one replaced.
  */
 export const qualityCountsByModel = untilNextCommit(readQualityCountsByModel);
 
 async function readQualityCountsByModel(db: Db): Promise<ModelQualityCounts[]> {
-  const keys = ["modelId", "prompt", ...PARAM_COLUMNS].map((c) => `d."${c}"`).join(", ");
+  // The weights too: two revisions or dtypes of one model are two settings.
+  const keys = ["modelId", "modelRevision", "dtypes", "prompt", ...PARAM_COLUMNS].map((c) => `d."${c}"`).join(", ");
   const SUMS = sums(dialect(db));
   const rows = await db.$queryRawUnsafe<Row[]>(
     `SELECT ${keys}, ${SUMS} FROM "Description" d JOIN "Artwork" a ON a.id = d."artworkId"
      WHERE a.state = 'ACTIVE' AND d.source = 'MODEL' AND d."experimentId" IS NULL
      GROUP BY ${keys}
      UNION ALL
-     SELECT NULL AS "modelId", NULL AS prompt, ${PARAM_COLUMNS.map((c) => `NULL AS "${c}"`).join(", ")}, ${SUMS}
+     SELECT NULL AS "modelId", NULL AS "modelRevision", NULL AS dtypes, NULL AS prompt, ${PARAM_COLUMNS.map((c) => `NULL AS "${c}"`).join(", ")}, ${SUMS}
      FROM "Description" d JOIN "Artwork" a ON a.id = d."artworkId" WHERE a.state = 'ACTIVE' AND d.source = 'HUMAN'`,
   );
   return rows
@@ -83,10 +87,23 @@ async function readQualityCountsByModel(db: Db): Promise<ModelQualityCounts[]> {
     .map((r) => ({
       ...counts(r),
       modelId: (r.modelId as string | null) ?? null,
+      modelRevision: (r.modelRevision as string | null) ?? null,
+      dtypes: dtypesOf(r.dtypes),
       prompt: (r.prompt as string | null) ?? null,
       params: r.modelId == null ? null : paramsKey(r),
     }))
     .sort((a, b) => b.descriptions - a.descriptions || String(a.modelId).localeCompare(String(b.modelId)) || String(a.params).localeCompare(String(b.params)));
+}
+
+/** Description.dtypes (JSON: module -> dtype) as pairs; empty when absent or unreadable. */
+function dtypesOf(raw: unknown): { module: string; dtype: string }[] {
+  if (typeof raw !== "string") return [];
+  try {
+    const map = JSON.parse(raw) as Record<string, unknown>;
+    return Object.entries(map).flatMap(([module, dtype]) => (typeof dtype === "string" ? [{ module, dtype }] : []));
+  } catch {
+    return [];
+  }
 }
 
 /** A stored row's parameters that differ from the built-in defaults, canonically written. */
@@ -95,7 +112,8 @@ function paramsKey(r: Row): string {
   for (const name of PARAM_COLUMNS) {
     const raw = r[name];
     if (raw == null) continue;
-    const value = name === "earlyStopping" ? parseEarlyStopping(raw as EarlyStoppingText) : name === "imageSplitting" ? [true, 1, 1n, "1", "true"].includes(raw as never) : Number(raw);
+    const flag = name === "imageSplitting" || name === "cleanMarkdown";
+    const value = name === "earlyStopping" ? parseEarlyStopping(raw as EarlyStoppingText) : flag ? [true, 1, 1n, "1", "true"].includes(raw as never) : Number(raw);
     if (value !== GENERATION_DEFAULTS[name]) differing[name] = value;
   }
   return formatStep(differing as RequestedParams);

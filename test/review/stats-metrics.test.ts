@@ -34,14 +34,15 @@ const review = (id: number, verdict: string) =>
 
 const STATS = `{ stats { quality {
   current { descriptions assessed byFlag { flag count } byReviewState { state count } }
-  byModel { modelId params descriptions assessed byFlag { flag count } byReviewState { state count } }
+  byModel { modelId modelRevision dtypes { module dtype } params descriptions assessed byFlag { flag count } byReviewState { state count } }
 } } }`;
 
 const asMap = <K extends string>(list: ({ count: number } & Record<string, unknown>)[], key: K) => Object.fromEntries(list.map((e) => [e[key], e.count]));
 
-async function flagged(artworkId: number, text: string, flags: string, o: { numBeams?: number; source?: "MODEL" | "HUMAN" } = {}) {
+async function flagged(artworkId: number, text: string, flags: string, o: { numBeams?: number; source?: "MODEL" | "HUMAN"; modelRevision?: string; cleanMarkdown?: boolean } = {}) {
   const d = await addDescription(t.db, artworkId, text, o.source ?? "MODEL");
-  return t.db.description.update({ where: { id: d.id }, data: { qualityFlags: flags, qualityRisk: flags ? 0.7 : 0.1, ...(o.numBeams ? { numBeams: o.numBeams } : {}) } });
+  const extra = { ...(o.numBeams ? { numBeams: o.numBeams } : {}), ...(o.modelRevision ? { modelRevision: o.modelRevision } : {}), ...(o.cleanMarkdown !== undefined ? { cleanMarkdown: o.cleanMarkdown } : {}) };
+  return t.db.description.update({ where: { id: d.id }, data: { qualityFlags: flags, qualityRisk: flags ? 0.7 : 0.1, ...extra } });
 }
 
 describe("quality stats and metrics", () => {
@@ -76,8 +77,18 @@ describe("quality stats and metrics", () => {
     expect(asMap(defaults.byReviewState, "state")).toEqual({ UNREVIEWED: 0, APPROVED: 1, REJECTED: 1, NEEDS_WORK: 0 });
     expect(beams8).toMatchObject({ descriptions: 1 });
     expect(asMap(beams8.byReviewState, "state")).toMatchObject({ NEEDS_WORK: 1 });
-    expect(people).toMatchObject({ params: null, descriptions: 2, assessed: 1 });
+    expect(people).toMatchObject({ params: null, descriptions: 2, assessed: 1, modelRevision: null, dtypes: [] });
     expect(groups).toHaveLength(3);
+
+    // Another revision of the same model with the same parameters, and the cleanup off: other settings.
+    const d = await makeArtwork(t.db);
+    const rev = await flagged(d.id, "Another revision's text.", "", { modelRevision: "r2" });
+    await flagged(d.id, "Raw text.", "", { cleanMarkdown: false });
+    const regrouped = (await gql(yoga, STATS)).data.stats.quality.byModel as { modelRevision: string | null; params: string | null; descriptions: number }[];
+    expect(regrouped).toHaveLength(5);
+    expect(regrouped.find((g) => g.modelRevision === "r2")).toMatchObject({ params: "", descriptions: 1 });
+    expect(regrouped.find((g) => g.params === "cleanMarkdown=false")).toMatchObject({ descriptions: 1 });
+    expect(rev.modelRevision).toBe("r2");
 
     const text = await (await fetch(`${base}/metrics`)).text();
     const value = (series: string) => Number(text.split("\n").find((l) => l.startsWith(`${series} `))?.slice(series.length + 1));

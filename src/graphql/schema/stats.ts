@@ -1,3 +1,4 @@
+import { ModuleDtype } from "./description.js";
 import { currentQualityCounts, type ModelQualityCounts, type QualityCounts, qualityCountsByModel, type ReviewState } from "../../review/stats.js";
 import type { QualityFlag } from "../../quality/types.js";
 import type { Db } from "../../db.js";
@@ -53,6 +54,8 @@ const ModelQualityCountsRef = builder.objectRef<ModelQualityCounts>("ModelQualit
   description: "Quality flags and review states of every description (history included) one model wrote with one parameter set.",
   fields: (t) => ({
     modelId: t.exposeString("modelId", { nullable: true, description: "Null for people's texts." }),
+    modelRevision: t.exposeString("modelRevision", { nullable: true, description: "The model's revision: another revision is another group." }),
+    dtypes: t.field({ type: [ModuleDtype], description: "Each module's weights (dtype): other weights are another group.", resolve: (c) => c.dtypes }),
     params: t.exposeString("params", {
       nullable: true,
       description: 'The parameters that differ from the built-in defaults, written as a REVIEW_FALLBACK_LADDER step ("numBeams=8"; "" = all defaults); null for people\'s texts.',
