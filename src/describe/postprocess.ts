@@ -47,8 +47,8 @@ const QUOTE = /^\s*>\s?/;
 /** An appended section inside a line: "... the sky. ### Analysis: ..." (one # only after a sentence end: "reads # 43" is no heading). */
 const INLINE_SECTION = /(?<=[.!?…:]["'”’)\]]*)\s+#{1,6}\s+\p{L}|\s#{2,6}\s+\p{L}/u;
 const ENDS_PHRASE = /[.!?…:;,]["'”’)\]]*$/;
-/** HTML tags, and the entities a model writes (numeric ones as long as they name a character). */
-const HTML_TAG = /<\/?[A-Za-z][A-Za-z0-9-]*(\s[^<>]*)?\/?>/g;
+/** HTML tags (the ones a model writes: "<in plain prose>" is no tag), and entities (numeric ones as long as they name a character). */
+const HTML_TAG = /<\/?(a|b|i|u|s|em|strong|small|mark|sub|sup|code|pre|kbd|br|hr|p|div|span|blockquote|ul|ol|li|dl|dt|dd|h[1-6]|img|table|thead|tbody|tr|th|td|figure|figcaption|center|font)(\s[^<>]*)?\/?>/gi;
 const ENTITY = /&(amp|lt|gt|quot|apos|nbsp|#\d{1,7}|#x[0-9a-f]{1,6});/gi;
 const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: " " };
 
@@ -105,7 +105,8 @@ export function cleanMarkdown(text: string): string {
   return joined
     .replace(/!\[[^\]\n]*\]\([^)\n]*\)/g, "")
     .replace(/\[([^\]\n]+)\]\([^)\s]*\)/g, "$1")
-    .replace(HTML_TAG, "")
+    // A tag that opens a line or a block leaves a space ("one.<br>Two" is two sentences); a closing one nothing.
+    .replace(HTML_TAG, (tag: string, name: string) => (!tag.startsWith("</") && /^(br|hr|p|div|li|dt|dd|tr|td|th|h[1-6]|blockquote|figcaption)$/i.test(name) ? " " : ""))
     .replace(ENTITY, decodeEntity)
     .replace(/(\*\*|__)(.+?)\1/g, "$2")
     .replace(/(\*\*|__)/g, "")

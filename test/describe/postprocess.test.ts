@@ -95,6 +95,7 @@ describe("postprocess", () => {
     expect(cleanMarkdown("> A man sleeps.\n\n---\n\nOwls fly above him.")).toBe("A man sleeps. Owls fly above him.");
     expect(cleanMarkdown("A man sleeps <b>at a desk</b> &amp; owls fly &#8212; bats too &#0; &bogus;.")).toBe("A man sleeps at a desk & owls fly — bats too &#0; &bogus;.");
     expect(cleanMarkdown("A _small_ owl and snake_case words.")).toBe("A small owl and snake_case words.");
+    expect(cleanMarkdown("A sign reads <CLOSED> and <in plain prose>; 2 <3.<br/>Then <P class=x>more</p>.")).toBe("A sign reads <CLOSED> and <in plain prose>; 2 <3. Then more.");
     // A label with its list after the prose is an appended section, as a heading is.
     expect(cleanMarkdown("A man sleeps.\n\n**Foreground:**\n- A desk\n- A cat\n\n**Background:**\n- Owls and bats.")).toBe("A man sleeps.");
     // A list inside the prose keeps its items, as a phrase.
