@@ -26,7 +26,8 @@ export function trimToLastSentence(text: string): { text: string; trimmed: boole
   if (t === "" || endsSentence(t)) return { text: t, trimmed: false };
   let cut = -1;
   for (const end of sentenceEnds(t)) {
-    if (LIST_MARKER_LINE.test(t.slice(0, end))) continue;
+    // A bare marker line is short: only the end of the text before `end` is read (linear in all).
+    if (LIST_MARKER_LINE.test(t.slice(Math.max(0, end - 16), end)) && (end <= 16 || /\n/.test(t.slice(end - 16, end)))) continue;
     cut = end;
   }
   if (cut <= 0) return { text: t, trimmed: false };
@@ -39,13 +40,13 @@ const BULLET = /^\s*[-*+•]\s+/;
 /** A heading-like line that opens an appended analysis section. */
 const SECTION_TITLE = /^\s{0,3}(#{1,6}\s*)?(\*\*|__)?\s*(detailed\s+)?(analysis|description|summary|breakdown|key elements)\b/i;
 /** A line that is only a bold label: "**Foreground:**", "__Details__:". */
-const LABEL = /^\s*(\*\*|__)[^*_\n]+\1\s*:?\s*$/;
-const TABLE_ROW = /^\s*\|.*\|\s*$/;
+const LABEL = /^(\*\*|__)[^*_\n]+\1:?$/;
+const TABLE_ROW = /^\|.*\|$/;
 /** A code fence, a horizontal rule, a table's header rule or heading marks alone: lines with no words to keep. */
-const NO_WORDS = /^\s*(```|~~~)|^\s*#{1,6}\s*$|^\s*([-*_])(\s*\2){2,}\s*$|^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/;
+const NO_WORDS = /^(```|~~~)|^#{1,6}$|^([-*_])(\s*\2){2,}$|^\|?:?-{3,}:?(\s*\|\s*:?-{3,}:?)*\s*\|?$/;
 const QUOTE = /^\s*>\s?/;
 /** An appended section inside a line: "... the sky. ### Analysis: ..." (one # only after a sentence end: "reads # 43" is no heading). */
-const INLINE_SECTION = /(?<=[.!?…:]["'”’)\]]*)\s+#{1,6}\s+\p{L}|\s#{2,6}\s+\p{L}/u;
+const INLINE_SECTION = /(?<=[.!?…:]["'”’)\]]{0,3})\s+#{1,6}\s+\p{L}|\s#{2,6}\s+\p{L}/u;
 const ENDS_PHRASE = /[.!?…:;,]["'”’)\]]*$/;
 /** HTML tags (the ones a model writes: "<in plain prose>" is no tag), and entities (numeric ones as long as they name a character). */
 const HTML_TAG = /<\/?(a|b|i|u|s|em|strong|small|mark|sub|sup|code|pre|kbd|br|hr|p|div|span|blockquote|ul|ol|li|dl|dt|dd|h[1-6]|img|table|thead|tbody|tr|th|td|figure|figcaption|center|font)(\s[^<>]*)?\/?>/gi;
@@ -72,9 +73,10 @@ export function cleanMarkdown(text: string): string {
   const kept: { text: string; list: boolean }[] = [];
   for (const raw of lines) {
     const line = raw.replace(QUOTE, "");
-    if (NO_WORDS.test(line)) continue;
-    const table = TABLE_ROW.test(line);
-    const isSection = HEADING.test(line) || LABEL.test(line) || table || (SECTION_TITLE.test(line) && (/[:*_]\s*$/.test(line) || /^\s*#/.test(line)));
+    const bare = line.trim();
+    if (NO_WORDS.test(bare)) continue;
+    const table = TABLE_ROW.test(bare);
+    const isSection = HEADING.test(line) || LABEL.test(bare) || table || (SECTION_TITLE.test(line) && (/[:*_]$/.test(bare) || bare.startsWith("#")));
     if (content && isSection) break;
     if (line.trim() === "") continue;
     if (isSection && !table) {
@@ -103,17 +105,22 @@ export function cleanMarkdown(text: string): string {
   if (inline > 0 && countWords(joined.slice(0, inline)) > 0) joined = joined.slice(0, inline);
 
   return joined
-    .replace(/!\[[^\]\n]*\]\([^)\n]*\)/g, "")
-    .replace(/\[([^\]\n]+)\]\([^)\s]*\)/g, "$1")
-    // A tag that opens a line or a block leaves a space ("one.<br>Two" is two sentences); a closing one nothing.
-    .replace(HTML_TAG, (tag: string, name: string) => (!tag.startsWith("</") && /^(br|hr|p|div|li|dt|dd|tr|td|th|h[1-6]|blockquote|figcaption)$/i.test(name) ? " " : ""))
+    .replace(/!\[[^[\]\n]*\]\([^()\n]*\)/g, "")
+    .replace(/\[([^[\]\n]+)\]\([^()\s]*\)/g, "$1")
+    // A tag that breaks a line or a block leaves a space ("one.<br>Two", "one.</p>Two" are two sentences).
+    .replace(HTML_TAG, (tag: string, name: string, _attributes: string | undefined, at: number, all: string) =>
+      /^(br|hr|p|div|li|dt|dd|tr|td|th|h[1-6]|blockquote|figcaption)$/i.test(name) && !/^[\s.,;:!?]/.test(all.slice(at + tag.length, at + tag.length + 1)) ? " " : "",
+    )
     .replace(ENTITY, decodeEntity)
-    .replace(/(\*\*|__)(.+?)\1/g, "$2")
+    // Spans are bounded (300 characters): an unclosed marker must not make each one scan the rest of the text.
+    .replace(/(\*\*|__)([^\n]{1,300}?)\1/g, "$2")
     .replace(/(\*\*|__)/g, "")
-    .replace(/(^|[\s(])\*(\S(?:.*?\S)?)\*(?=[\s).,;:!?]|$)/g, "$1$2")
-    .replace(/(^|[\s(])_(\S(?:[^_]*?\S)?)_(?=[\s).,;:!?]|$)/g, "$1$2")
+    .replace(/(^|[\s(])\*(\S(?:[^\n]{0,300}?\S)?)\*(?=[\s).,;:!?]|$)/g, "$1$2")
+    .replace(/(^|[\s(])_(\S(?:[^_\n]{0,300}?\S)?)_(?=[\s).,;:!?]|$)/g, "$1$2")
     .replace(/`([^`\n]+)`/g, "$1")
-    .replace(/[ \t]*\n[ \t]*/g, " ")
+    .split("\n")
+    .map((l) => l.trim())
+    .join(" ")
     .replace(/[ \t]{2,}/g, " ")
     .trim();
 }
@@ -125,6 +132,14 @@ export interface FinishedText {
 
 /** A chat template's role name the model wrote before its answer. */
 const ROLE_PREFIX = /^\s*(assistant|user)\s*:\s*/i;
+/** The model's own turn after an echoed one ("User: …\nAssistant: …"): what follows the last. */
+const ASSISTANT_TURN = /(?:^|\n)[ \t]*assistant[ \t]*:[ \t]*/gi;
+
+function withoutTurns(text: string): string {
+  let after = -1;
+  for (const m of text.matchAll(ASSISTANT_TURN)) after = m.index + m[0].length;
+  return (after >= 0 ? text.slice(after) : text).replace(ROLE_PREFIX, "");
+}
 
 /**
  * The text with each sentence that repeats the one before it (the same words, case aside)
@@ -144,7 +159,8 @@ export function withoutRepeatedSentences(text: string): { text: string; removed:
     if (key !== "") previous = key;
   };
   for (const end of sentenceEnds(text)) take(end);
-  take(text.length);
+  // What follows the last end is no sentence: kept, for the trim to remove (and say so).
+  kept.push(text.slice(start));
   return { text: removed ? kept.join("").trim() : text, removed };
 }
 
@@ -168,7 +184,7 @@ export function withoutControls(text: string): string {
  * repeats the one before it removed, then trimmed to its last complete sentence.
  */
 export function finishText(raw: string, options: { cleanMarkdown: boolean }): FinishedText {
-  const visible = withoutControls(raw).replace(ROLE_PREFIX, "");
+  const visible = withoutTurns(withoutControls(raw));
   const cleaned = options.cleanMarkdown ? withoutControls(cleanMarkdown(visible)) : visible.trim();
   return trimToLastSentence(withoutRepeatedSentences(cleaned).text);
 }

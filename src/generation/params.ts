@@ -244,15 +244,21 @@ function valueSchema(spec: ParamSpec): z.ZodType {
     case "text":
       return z.string({ error }).transform((v, ctx) => {
         const r = checkText(v, spec.limit);
-        const special = r.ok ? TEMPLATE_TOKEN.exec(r.text) : null;
-        if (r.ok && !special) return r.text;
-        ctx.addIssue({
-          code: "custom",
-          message: r.ok ? `must not contain the chat template's token ${special![0]} (the model would read it as the template's, not as words)` : r.problem,
-        });
+        if (r.ok) return r.text;
+        ctx.addIssue({ code: "custom", message: r.problem });
         return z.NEVER;
       });
   }
+}
+
+/**
+ * Why a prompt cannot be sent to the model, or null: it holds a chat-template token. Checked on
+ * what people ask for (GraphQL, flags, DESCRIBE_PROMPT) and by the worker before it runs a job;
+ * not on stored rows, which keep decoding as they were written.
+ */
+export function promptProblem(prompt: string): string | null {
+  const special = TEMPLATE_TOKEN.exec(prompt);
+  return special ? `must not contain the chat template's token ${special[0]} (the model would read it as the template's, not as words)` : null;
 }
 
 /**
@@ -261,6 +267,11 @@ function valueSchema(spec: ParamSpec): z.ZodType {
  * end the person's turn or open a new one. A prompt holding one is refused.
  */
 const TEMPLATE_TOKEN = /<image>|<end_of_utterance>|<fake_token_around_image>|<global-img>|<row_\d+_col_\d+>|<\|[^|<>\s]{1,40}\|>/i;
+
+/** Text from elsewhere (a Wikidata title in the prompt's context) without the chat template's tokens. */
+export function withoutTemplateTokens(text: string): string {
+  return text.replace(new RegExp(TEMPLATE_TOKEN.source, "gi"), "");
+}
 
 /** A number written in decimal (Number() would also take "0x2", "0b10" or "Infinity"). */
 const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
@@ -284,7 +295,10 @@ function textSchema(spec: ParamSpec): z.ZodType<unknown, string> {
     case "earlyStopping":
       return z.enum(EARLY_STOPPING_TEXTS, { error: rangeProblem(spec) }).transform(parseEarlyStopping);
     case "text":
-      return valueSchema(spec) as z.ZodType<unknown, string>;
+      return (valueSchema(spec) as z.ZodType<string, string>).superRefine((v, ctx) => {
+        const problem = promptProblem(v);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      });
   }
 }
 
@@ -348,6 +362,8 @@ export function checkRequested(input: unknown, defaults: GenerationParams): Requ
   if (input === null || input === undefined) return {};
   const r = requestedParamsSchema.safeParse(input);
   if (!r.success) throw toRangeError(r.error.issues, input);
+  const prompt = r.data.prompt === undefined ? null : promptProblem(r.data.prompt);
+  if (prompt) throw new ParamOutOfRangeError("prompt", prompt);
   const problem = minWithinMax(resolveParams(r.data, defaults));
   if (problem) throw new ParamOutOfRangeError("minNewTokens", `${problem} (got ${resolveParams(r.data, defaults).minNewTokens})`);
   return r.data;

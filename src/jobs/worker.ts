@@ -42,7 +42,7 @@ import { rateLimited } from "../ops/rate-limited-log.js";
 import { errorKind } from "../error-chain.js";
 import { failureReason } from "../sync/sync.js";
 import { attributionWords, formatInception } from "../text/facts.js";
-import { checkParams, type GenerationParams, ParamOutOfRangeError } from "../generation/params.js";
+import { checkParams, type GenerationParams, ParamOutOfRangeError, promptProblem, withoutTemplateTokens } from "../generation/params.js";
 
 /** The longest a worker slot waits after errors in a row before it claims again. */
 export const SLOT_ERROR_WAIT_MAX_MS = 30_000;
@@ -545,12 +545,14 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     // The facts go into the prompt only when DESCRIBE_PROMPT_CONTEXT asks for them.
     // As Wikidata says them: "18th century", not 1800; "workshop of Francisco Goya", not Goya.
     const credit = art.creators[0];
+    // Wikidata's words go into the prompt: none may be read as the chat template's ("<image>" in a title).
+    const fact = (text: string | null | undefined) => (text ? withoutTemplateTokens(text) || undefined : undefined);
     const context = config.DESCRIBE_PROMPT_CONTEXT
       ? {
-          title: art.title ?? undefined,
-          date: formatInception(art.inception, art.inceptionPrecision) ?? undefined,
-          creator: credit?.creator.label ? (credit.attribution === "CREATOR" ? credit.creator.label : `${attributionWords(credit.attribution)} ${credit.creator.label}`) : undefined,
-          medium: medium || undefined,
+          title: fact(art.title),
+          date: fact(formatInception(art.inception, art.inceptionPrecision)),
+          creator: fact(credit?.creator.label ? (credit.attribution === "CREATOR" ? credit.creator.label : `${attributionWords(credit.attribution)} ${credit.creator.label}`) : null),
+          medium: fact(medium),
         }
       : undefined;
     return {
@@ -646,7 +648,9 @@ export function startDescribeWorker(rt: Runtime, role: "worker" | "start" | "dae
 function unfitParams(params: GenerationParams): string | null {
   try {
     checkParams(params);
-    return null;
+    // A job queued before prompts with template tokens were refused.
+    const prompt = promptProblem(params.prompt);
+    return prompt ? `its prompt ${prompt}` : null;
   } catch (err) {
     if (err instanceof ParamOutOfRangeError) return `its parameters do not fit this worker's defaults (DESCRIBE_*): ${err.message}`;
     throw err;

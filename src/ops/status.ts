@@ -153,14 +153,6 @@ export interface HeartbeatCheck {
 export const HEARTBEAT_ROLES = ["worker", "daemon", "start"] as const;
 
 /**
- * The liveness check behind `artdesc status --check`: fails when a recorded heartbeat (of `role`,
- * if given; on `hostname`, if given: a container's own check) is older than HEARTBEAT_STALE_S, or
- * when no process of the role beats. A process that stops cleanly removes its heartbeat row, so a
- * stale row is one that died; it no longer counts once a process of the same role started after it
- * on the same host (a supervisor restarted it), or its row would fail every check for the week it
- * is kept.
- */
-/**
  * Heartbeats of processes that are gone and were restarted: a process of the same role on the
  * same host started after the row's last beat (a killed process leaves its row, kept a week).
  */
@@ -172,6 +164,14 @@ export function supersededHeartbeats(beats: readonly Pick<HeartbeatStatus, "id" 
   );
 }
 
+/**
+ * The liveness check behind `artdesc status --check`: fails when a recorded heartbeat (of `role`,
+ * if given; on `hostname`, if given: a container's own check) is older than HEARTBEAT_STALE_S, or
+ * when no process of the role beats. A process that stops cleanly removes its heartbeat row, so a
+ * stale row is one that died; it no longer counts once a process of the same role started after it
+ * on the same host (a supervisor restarted it), or its row would fail every check for the week it
+ * is kept.
+ */
 export function checkHeartbeats(status: Status, role?: string, hostname?: string): HeartbeatCheck {
   const beats = status.heartbeats.filter((b) => (role == null || b.role === role) && (hostname == null || b.hostname === hostname));
   const replaced = (dead: HeartbeatStatus) =>

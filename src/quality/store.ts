@@ -74,12 +74,13 @@ interface LinkRow {
 const squash = (s: string) => s.replace(/\s+/g, " ").trim();
 
 /** How the text was generated, from what the engine reported (or a stored model row). */
-export function generationFacts(t: Pick<TextToAssess, "rawText" | "finishReason" | "trimmed" | "targetWords">): GenerationFacts {
+export function generationFacts(t: Pick<TextToAssess, "text" | "rawText" | "finishReason" | "trimmed" | "targetWords">): GenerationFacts {
   return {
     finishReason: t.finishReason ?? null,
     trimmed: t.trimmed ?? null,
     markdownRemoved: t.rawText != null ? squash(cleanMarkdown(t.rawText)) !== squash(t.rawText) : null,
-    repeatsRemoved: t.rawText != null ? withoutRepeatedSentences(squash(t.rawText)).removed : null,
+    // Those the engine took out: a text stored before it did keeps its loop, counted there already.
+    repeatsRemoved: t.rawText != null ? Math.max(0, withoutRepeatedSentences(squash(t.rawText)).removed - withoutRepeatedSentences(squash(t.text)).removed) : null,
     targetWords: t.targetWords ?? null,
   };
 }

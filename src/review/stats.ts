@@ -82,16 +82,29 @@ async function readQualityCountsByModel(db: Db): Promise<ModelQualityCounts[]> {
      SELECT NULL AS "modelId", NULL AS "modelRevision", NULL AS dtypes, NULL AS prompt, ${PARAM_COLUMNS.map((c) => `NULL AS "${c}"`).join(", ")}, ${SUMS}
      FROM "Description" d JOIN "Artwork" a ON a.id = d."artworkId" WHERE a.state = 'ACTIVE' AND d.source = 'HUMAN'`,
   );
-  return rows
-    .filter((r) => n(r.descriptions) > 0)
-    .map((r) => ({
+  // Rows whose settings read the same (a column NULL in older rows and its default) are one group.
+  const groups = new Map<string, ModelQualityCounts>();
+  for (const r of rows) {
+    if (n(r.descriptions) === 0) continue;
+    const g: ModelQualityCounts = {
       ...counts(r),
       modelId: (r.modelId as string | null) ?? null,
       modelRevision: (r.modelRevision as string | null) ?? null,
       dtypes: dtypesOf(r.dtypes),
       prompt: (r.prompt as string | null) ?? null,
       params: r.modelId == null ? null : paramsKey(r),
-    }))
+    };
+    const key = JSON.stringify([g.modelId, g.modelRevision, g.dtypes, g.prompt, g.params]);
+    const same = groups.get(key);
+    if (!same) groups.set(key, g);
+    else {
+      same.descriptions += g.descriptions;
+      same.assessed += g.assessed;
+      g.byFlag.forEach((f, i) => (same.byFlag[i]!.count += f.count));
+      g.byReviewState.forEach((r, i) => (same.byReviewState[i]!.count += r.count));
+    }
+  }
+  return [...groups.values()]
     .sort((a, b) => b.descriptions - a.descriptions || String(a.modelId).localeCompare(String(b.modelId)) || String(a.params).localeCompare(String(b.params)));
 }
 

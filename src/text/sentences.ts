@@ -15,9 +15,14 @@ const CANDIDATE = /[.!?…]+["'”’)\]]*/gu;
  */
 const ABBREVIATIONS = new Set([
   "St", "Sta", "Sto", "Mr", "Mrs", "Ms", "Dr", "Prof", "Sr", "Sra", "Fr", "Rev", "Gen", "Capt", "Col",
-  "No", "Nos", "Nr", "Fig", "Figs", "Vol", "Pl", "Inv", "Cat", "Op",
-  "c", "ca", "cf", "approx", "fig", "figs", "vol", "pl", "pp", "inv", "cat", "vs", "e.g", "i.e", "viz",
+  "No", "Nos", "Nr", "Fig", "Figs", "Vol", "Pl", "Inv", "Op",
+  "c", "ca", "cf", "approx", "vs", "e.g", "i.e", "viz",
 ]);
+// Lower-case "cat.", "fig.", "vol." are words as often as references ("she holds a cat."), and a
+// reference is followed by its number, which continues the sentence anyway.
+
+/** Letters that are Roman numerals as often as initials ("Charles V.", "World War I."). */
+const NUMERAL_LETTERS = new Set(["I", "V", "X"]);
 
 /** The word just before `at`: letters, and inner dots ("e.g"). */
 const WORD_BEFORE = /(?:^|[^\p{L}.])(\p{L}(?:[\p{L}.]*\p{L})?)$/u;
@@ -37,7 +42,9 @@ function endsHere(text: string, at: number, mark: string, end: number): boolean 
   const word = WORD_BEFORE.exec(text.slice(Math.max(0, at - 24), at))?.[1];
   if (word === undefined) return true;
   if (ABBREVIATIONS.has(word)) return false;
-  return !(next !== undefined && /^\p{Lu}$/u.test(word));
+  if (next === undefined || !/^\p{Lu}$/u.test(word)) return true;
+  // An initial ("J. M. W. Turner"); I, V and X only when another initial follows ("V. S. Pritchett").
+  return NUMERAL_LETTERS.has(word) && !/^\s*\p{Lu}\.\s/u.test(text.slice(end, end + 8));
 }
 
 /**
@@ -53,7 +60,8 @@ export function* sentenceEnds(text: string): Generator<number> {
   }
 }
 
-const FINAL_CANDIDATE = /([.!?…]+)["'”’)\]]*$/u;
+/** The last run of marks (the lookbehind starts it at its first mark: linear on "!!!!…x"). */
+const FINAL_CANDIDATE = /(?<![.!?…])([.!?…]+)["'”’)\]]*$/u;
 
 /** Whether `text` ends with a complete sentence (trailing whitespace aside). Reads only its end. */
 export function endsWithSentence(text: string): boolean {

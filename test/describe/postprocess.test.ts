@@ -66,8 +66,16 @@ describe("postprocess", () => {
   });
 
   it("ends no sentence at an abbreviation, or where a lower-case word or a number goes on", () => {
-    for (const t of ["The scene recalls the work of St.", "It was made c.", "It is plate No.", "Compare fig.", "Painted c. 1799 by Goya, e.g."]) expect(endsSentence(t), t).toBe(false);
-    for (const t of ["He said no.", "It was made in 1799.", "Volume I.", 'It reads "Fire!"', "Brushes, paper, etc."]) expect(endsSentence(t), t).toBe(true);
+    for (const t of ["The scene recalls the work of St.", "It was made c.", "It is plate No.", "Compare Fig.", "Painted c. 1799 by Goya, e.g."]) expect(endsSentence(t), t).toBe(false);
+    for (const t of ["He said no.", "It was made in 1799.", "Volume I.", 'It reads "Fire!"', "Brushes, paper, etc.", "A girl holds a cat.", "Grapes and two figs."]) expect(endsSentence(t), t).toBe(true);
+    // A Roman numeral ends a sentence; an initial does not.
+    expect(finishText("The room is dark. The portrait shows Emperor Charles V. He wears black armour and holds", { cleanMarkdown: true })).toEqual({
+      text: "The room is dark. The portrait shows Emperor Charles V.",
+      trimmed: true,
+    });
+    expect(finishText("A portrait of J. M. W. Turner. A ship", { cleanMarkdown: true }).text).toBe("A portrait of J. M. W. Turner.");
+    expect(finishText("By V. S. Pritchett. A", { cleanMarkdown: true }).text).toBe("By V. S. Pritchett.");
+    expect(finishText("The room is dark. A girl holds a cat. A girl holds a cat.", { cleanMarkdown: true })).toEqual({ text: "The room is dark. A girl holds a cat.", trimmed: false });
     expect(trimToLastSentence("A man sleeps. It was made c. 1799 by Goya and shows")).toEqual({ text: "A man sleeps.", trimmed: true });
     expect(trimToLastSentence("A man sleeps. It is plate No. 43 of the series, which")).toEqual({ text: "A man sleeps.", trimmed: true });
     expect(trimToLastSentence("A saint reads. The scene recalls St. Jerome in")).toEqual({ text: "A saint reads.", trimmed: true });
@@ -96,6 +104,7 @@ describe("postprocess", () => {
     expect(cleanMarkdown("A man sleeps <b>at a desk</b> &amp; owls fly &#8212; bats too &#0; &bogus;.")).toBe("A man sleeps at a desk & owls fly — bats too &#0; &bogus;.");
     expect(cleanMarkdown("A _small_ owl and snake_case words.")).toBe("A small owl and snake_case words.");
     expect(cleanMarkdown("A sign reads <CLOSED> and <in plain prose>; 2 <3.<br/>Then <P class=x>more</p>.")).toBe("A sign reads <CLOSED> and <in plain prose>; 2 <3. Then more.");
+    expect(cleanMarkdown("<h3>Scene</h3>The sky is blue.</p>A man sleeps.</p>")).toBe("Scene The sky is blue. A man sleeps.");
     // A label with its list after the prose is an appended section, as a heading is.
     expect(cleanMarkdown("A man sleeps.\n\n**Foreground:**\n- A desk\n- A cat\n\n**Background:**\n- Owls and bats.")).toBe("A man sleeps.");
     // A list inside the prose keeps its items, as a phrase.
@@ -112,7 +121,22 @@ describe("postprocess", () => {
       removed: 2,
     });
     expect(withoutRepeatedSentences("A man sleeps.")).toEqual({ text: "A man sleeps.", removed: 0 });
+    // A fragment at the end is no sentence: the trim removes it, and says so.
+    expect(finishText("It is dark. It is dark", { cleanMarkdown: true })).toEqual({ text: "It is dark.", trimmed: true });
+    // The model's own turn, after an echoed one.
+    expect(finishText("User: Describe it.\nAssistant: A man sleeps.", { cleanMarkdown: true })).toEqual({ text: "A man sleeps.", trimmed: false });
     expect(finishText("Assistant: It is dark. It is dark. A man sleeps at a", { cleanMarkdown: false })).toEqual({ text: "It is dark.", trimmed: true });
     expect(finishText("assistant:A man sleeps.", { cleanMarkdown: true })).toEqual({ text: "A man sleeps.", trimmed: false });
+  });
+
+  it("stays linear on long hostile text (each takes well under a second on 100 kB)", () => {
+    const n = 100_000;
+    for (const text of ["!".repeat(n) + "x", "[".repeat(n) + "x", "![".repeat(n / 2) + "x", ")".repeat(n) + "x", " ".repeat(n) + "x", ". " + " ".repeat(n) + "x", "** ".repeat(n / 3) + "x", "* a".repeat(n / 3), "_ a".repeat(n / 3), "St. ".repeat(n / 4), "| ".repeat(n / 2) + "x", "<b ".repeat(n / 3), "---" + " ".repeat(n) + "x", "\n1.".repeat(n / 3), "A b. ".repeat(n / 5) + "x", "Details:\n1. ".repeat(n / 12) + "x"]) {
+      const started = performance.now();
+      finishText(text, { cleanMarkdown: true });
+      endsSentence(text);
+      cleanMarkdown(text);
+      expect(performance.now() - started, JSON.stringify(text.slice(0, 12))).toBeLessThan(1_000);
+    }
   });
 });

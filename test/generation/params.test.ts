@@ -176,6 +176,8 @@ describe("parameters written as text (flags, environment)", () => {
       expect(thrown(() => checkRequested({ prompt }, GENERATION_DEFAULTS))).toBeInstanceOf(ParamOutOfRangeError);
     }
     expect(parseParamText("prompt", "Describe the image <in plain prose>, as 2 < 3.")).toBe("Describe the image <in plain prose>, as 2 < 3.");
+    // A job stored before the refusal still reads (the worker refuses to run it, saying why).
+    expect(decodeJobParams('{"prompt":"Describe <image> this."}')).toEqual({ prompt: "Describe <image> this." });
   });
 
   it("reads yes/no words and early stopping modes", () => {

@@ -159,6 +159,10 @@ describe("worker", () => {
     const w = await worker(config, d);
     const failed = await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "FAILED" } }));
     expect(failed).toMatchObject({ attempts: 1, error: "its parameters do not fit this worker's defaults (DESCRIBE_*): minNewTokens must not exceed maxNewTokens (32) (got 100)" });
+    // A prompt with a chat-template token, queued before such prompts were refused.
+    const old = await t.db.job.create({ data: { artworkId: work.artworkId, imageId: work.imageId, params: '{"prompt":"Describe <image> this."}' } });
+    const refused = await waitFor(() => t.db.job.findFirst({ where: { id: old.id, status: "FAILED" } }));
+    expect(refused.error).toMatch(/^its prompt must not contain the chat template's token <image>/);
     expect(d.calls).toHaveLength(0);
     await stop(w);
   });
@@ -166,7 +170,7 @@ describe("worker", () => {
   it("gives the prompt's context the date at its precision and the attribution as Wikidata says them", async () => {
     const config = configFor({ DESCRIBE_PROMPT_CONTEXT: "true" });
     const painter = await t.db.creator.create({ data: { qid: "Q5432", label: "Francisco Goya" } });
-    const a = await makeArtwork(t.db, { inception: "1701-01-01T00:00:00Z", inceptionPrecision: 7, creators: [{ id: painter.id, attribution: "WORKSHOP_OF" }] });
+    const a = await makeArtwork(t.db, { title: "The <image> of Saturn<end_of_utterance>", inception: "1701-01-01T00:00:00Z", inceptionPrecision: 7, creators: [{ id: painter.id, attribution: "WORKSHOP_OF" }] });
     const image = await t.db.image.findFirstOrThrow({ where: { artworkId: a.id } });
     const file = join(config.IMAGE_DIR, image.localPath!);
     mkdirSync(dirname(file), { recursive: true });
@@ -175,7 +179,7 @@ describe("worker", () => {
     const d = scriptedDescriber();
     const w = await worker(config, d);
     await waitFor(() => t.db.job.findFirst({ where: { id: job.id, status: "SUCCEEDED" } }));
-    expect(d.calls[0]!.inputs[0]!.context).toMatchObject({ date: "18th century", creator: "workshop of Francisco Goya" });
+    expect(d.calls[0]!.inputs[0]!.context).toMatchObject({ title: "The  of Saturn", date: "18th century", creator: "workshop of Francisco Goya" });
     await stop(w);
   });
 

@@ -1,3 +1,4 @@
+import { generationFacts } from "../../src/quality/store.js";
 import { describe, expect, it } from "vitest";
 import {
   checkRepetition,
@@ -92,5 +93,17 @@ describe("REPETITION", () => {
   it("a repeated sentence of four words flags, of three does not", () => {
     expect(checkRepetition({ text: "One two three four. Other words here now. One two three four." }).flagged).toBe(true);
     expect(checkRepetition({ text: "One two three. Other words here now. One two three." }).flagged).toBe(false);
+  });
+});
+
+describe("a loop the engine removed", () => {
+  it("counts once: from the raw text when the stored one says it once, not again when the stored text (written before) still loops", () => {
+    const raw = "It is dark. It is dark. It is dark. A man sleeps.";
+    const base = { rawText: raw, finishReason: "eos", trimmed: false, targetWords: 150 };
+    expect(generationFacts({ ...base, text: "It is dark. A man sleeps." }).repeatsRemoved).toBe(2);
+    expect(generationFacts({ ...base, text: raw }).repeatsRemoved).toBe(0);
+    const flagged = checkRepetition({ text: "It is dark. A man sleeps.", generation: generationFacts({ ...base, text: "It is dark. A man sleeps." }) });
+    expect(flagged.flagged).toBe(true);
+    expect(flagged.checks.find((c) => c.name === "repeatedSentences")?.value).toBe(2);
   });
 });

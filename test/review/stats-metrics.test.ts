@@ -84,8 +84,11 @@ describe("quality stats and metrics", () => {
     const d = await makeArtwork(t.db);
     const rev = await flagged(d.id, "Another revision's text.", "", { modelRevision: "r2" });
     await flagged(d.id, "Raw text.", "", { cleanMarkdown: false });
+    // The cleanup recorded as on (the default) is the same setting as a row from before it was recorded.
+    await flagged(d.id, "Cleaned text.", "", { cleanMarkdown: true });
     const regrouped = (await gql(yoga, STATS)).data.stats.quality.byModel as { modelRevision: string | null; params: string | null; descriptions: number }[];
     expect(regrouped).toHaveLength(5);
+    expect(regrouped.find((g) => g.params === "" && g.modelRevision === "main")).toMatchObject({ descriptions: 3 });
     expect(regrouped.find((g) => g.modelRevision === "r2")).toMatchObject({ params: "", descriptions: 1 });
     expect(regrouped.find((g) => g.params === "cleanMarkdown=false")).toMatchObject({ descriptions: 1 });
     expect(rev.modelRevision).toBe("r2");
