@@ -1,3 +1,4 @@
+import { formatInception } from "../text/facts.js";
 import type { Writable } from "node:stream";
 import type { Db } from "../db.js";
 import { creatorWhere } from "../store/artwork-filter.js";
@@ -84,6 +85,7 @@ interface RawRow {
   titles: string;
   inception: string | null;
   inceptionYear: number | bigint | null;
+  inceptionPrecision: number | bigint | null;
   creators: string | null;
   fileTitle: string | null;
   descriptionUrl: string | null;
@@ -142,7 +144,7 @@ export async function* exportRows(db: Db, options: ExportOptions): AsyncGenerato
   const pageSize = options.pageSize ?? 500;
   const creators = sql.jsonArrayOfObjects({ qid: "c.qid", label: "c.label", attribution: "x.attribution" });
   const query = `
-    SELECT a.id, a.qid, a.state, a.title, a.titles, a.inception, a."inceptionYear",
+    SELECT a.id, a.qid, a.state, a.title, a.titles, a.inception, a."inceptionYear", a."inceptionPrecision",
       (SELECT ${creators}
          FROM (SELECT * FROM "ArtworkCreator" WHERE "artworkId" = a.id ORDER BY position, id) x JOIN "Creator" c ON c.id = x."creatorId") AS creators,
       i."fileTitle", i."descriptionUrl", i."originalUrl", i."licenseShortName", i."usageTerms", i."attributionRequired", i.artist, i.credit,
@@ -205,6 +207,7 @@ function toRow(r: RawRow, altTextMaxChars: number): ExportRow {
         title: r.title,
         creators: json<{ label: string | null }[]>(r.creators, []).map((c) => c.label),
         year: int(r.inceptionYear),
+        date: formatInception(r.inception, int(r.inceptionPrecision)),
       },
       altTextMaxChars,
     ),

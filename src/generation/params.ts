@@ -283,6 +283,7 @@ function requestSchema(spec: ParamSpec): z.ZodType {
 }
 
 const BOOLEAN_WORDS = ["true", "false", "1", "0", "yes", "no"] as const;
+const lowerCase = z.string().transform((v) => v.trim().toLowerCase());
 
 /** The parameter written as text (an environment variable, a CLI flag's argument). */
 function textSchema(spec: ParamSpec): z.ZodType<unknown, string> {
@@ -290,10 +291,11 @@ function textSchema(spec: ParamSpec): z.ZodType<unknown, string> {
     case "int":
     case "float":
       return z.string().transform((v) => (DECIMAL.test(v) ? Number(v) : Number.NaN)).pipe(valueSchema(spec) as z.ZodType<number, number>);
+    // Words in any case: GraphQL's enum is TRUE/NEVER, and a flag written the same way is meant the same.
     case "boolean":
-      return z.enum(BOOLEAN_WORDS, { error: `must be one of ${BOOLEAN_WORDS.join(", ")}` }).transform((v) => v === "true" || v === "1" || v === "yes");
+      return lowerCase.pipe(z.enum(BOOLEAN_WORDS, { error: `must be one of ${BOOLEAN_WORDS.join(", ")}` })).transform((v) => v === "true" || v === "1" || v === "yes");
     case "earlyStopping":
-      return z.enum(EARLY_STOPPING_TEXTS, { error: rangeProblem(spec) }).transform(parseEarlyStopping);
+      return lowerCase.pipe(z.enum(EARLY_STOPPING_TEXTS, { error: rangeProblem(spec) })).transform(parseEarlyStopping);
     case "text":
       return (valueSchema(spec) as z.ZodType<string, string>).superRefine((v, ctx) => {
         const problem = promptProblem(v);

@@ -10,6 +10,8 @@ export interface AltTextSource {
   /** Creator labels in attribution order. */
   creators: (string | null)[];
   year: number | null;
+  /** The date as Wikidata gives it ("18th century", "1790s"; formatInception); else the year is used. */
+  date?: string | null;
 }
 
 /**
@@ -27,10 +29,11 @@ export function artworkAltText(s: AltTextSource, maxChars: number): string | nul
 }
 
 /** "The Sleep of Reason Produces Monsters by Francisco Goya, 1799"; "Untitled work" without a title. */
-export function titleText(s: Pick<AltTextSource, "title" | "creators" | "year">): string {
+export function titleText(s: Pick<AltTextSource, "title" | "creators" | "year" | "date">): string {
   const names = s.creators.filter((c): c is string => !!c?.trim()).map((c) => c.trim());
   const by = names.length === 0 ? "" : ` by ${names.length === 1 ? names[0] : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`}`;
-  return `${s.title?.trim() || "Untitled work"}${by}${s.year != null ? `, ${s.year}` : ""}`;
+  const when = s.date ?? (s.year != null ? String(s.year) : null);
+  return `${s.title?.trim() || "Untitled work"}${by}${when ? `, ${when}` : ""}`;
 }
 
 /**

@@ -185,6 +185,10 @@ describe("parameters written as text (flags, environment)", () => {
     expect(parseParamText("cleanMarkdown", "0")).toBe(false);
     expect(parseParamText("earlyStopping", "never")).toBe("never");
     expect(parseParamText("earlyStopping", "false")).toBe(false);
+    // As GraphQL writes them (TRUE, NEVER), and in any case.
+    expect(parseParamText("earlyStopping", "NEVER")).toBe("never");
+    expect(parseParamText("earlyStopping", " True ")).toBe(true);
+    expect(parseParamText("cleanMarkdown", "FALSE")).toBe(false);
     expect(thrown(() => parseParamText("earlyStopping", "sometimes"))).toBeInstanceOf(ParamOutOfRangeError);
     expect(thrown(() => parseParamText("imageSplitting", "maybe"))).toBeInstanceOf(ParamOutOfRangeError);
   });

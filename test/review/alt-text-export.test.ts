@@ -48,12 +48,16 @@ describe("alt text after a rejection, in GraphQL and in the export", () => {
     const titled = await makeArtwork(t.db, { title: "Saturn", inception: "1820-01-01T00:00:00Z", creators: [{ id: painter.id }] });
     await reject((await addDescription(t.db, titled.id, "A cat.")).id);
     const undescribed = await makeArtwork(t.db, { title: "Nothing yet" });
+    const century = await makeArtwork(t.db, { title: "Majas", inception: "1701-01-01T00:00:00Z", inceptionPrecision: 7, creators: [{ id: painter.id }] });
+    await reject((await addDescription(t.db, century.id, "A dog.")).id);
 
     const want = new Map<string, string | null>([
       [plain.qid, "A woman with a fan."],
       [fallback.qid, "A man sleeps at a desk."],
       [titled.qid, "Saturn by Francisco Goya, 1820"],
       [undescribed.qid, null],
+      // The date at Wikidata's precision, not the year it is filed under (1701).
+      [century.qid, "Majas by Francisco Goya, 18th century"],
     ]);
     const rows = await exported();
     const api = await graphqlAltTexts();

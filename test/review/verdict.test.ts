@@ -84,5 +84,7 @@ describe("artworkAltText", () => {
     expect(titleText({ title: " Saturn ", creators: [null, " "], year: null })).toBe("Saturn");
     expect(titleText({ title: "Saturn", creators: ["A", "B", "C"], year: 1820 })).toBe("Saturn by A, B and C, 1820");
     expect(titleText({ title: "Saturn", creators: ["A", "B"], year: null })).toBe("Saturn by A and B");
+    // The date as Wikidata gives it, not the year it is filed under.
+    expect(titleText({ title: "Saturn", creators: ["A"], year: 1800, date: "18th century" })).toBe("Saturn by A, 18th century");
   });
 });

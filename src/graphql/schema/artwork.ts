@@ -1,3 +1,4 @@
+import { formatInception } from "../../text/facts.js";
 import type { Prisma } from "../../generated/prisma/client.js";
 import { qualityWhere } from "../../quality/store.js";
 import { ARTWORK_ORDER, type ArtworkFilter, artworkWhere, artworkWhereResolved } from "../../store/artwork-filter.js";
@@ -59,6 +60,8 @@ const currentRejected = { currentDescription: { reviewState: "REJECTED" } } as c
 const altTextSelect = {
   title: true,
   inceptionYear: true,
+  inception: true,
+  inceptionPrecision: true,
   currentDescription: { select: { text: true, reviewState: true } },
   descriptions: { where: { ...notRejected, artwork: currentRejected }, orderBy: { id: "desc" as const }, take: 1, select: { text: true } },
   creators: { where: { artwork: currentRejected }, orderBy: { position: "asc" as const }, select: { creator: { select: { label: true } } } },
@@ -124,7 +127,7 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
       nullable: true,
       description:
         "The current description shortened at a sentence boundary to ALT_TEXT_MAX_CHARS characters (default 250). " +
-        "A rejected current description is not used: the newest description nobody rejected is, else the title, creators and year. Null without a description.",
+        "A rejected current description is not used: the newest description nobody rejected is, else the title, creators and date (at Wikidata's precision: \"18th century\"). Null without a description.",
       select: altTextSelect,
       resolve: (a, _args, ctx) =>
         artworkAltText(
@@ -134,6 +137,7 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
             title: a.title,
             creators: a.creators.map((c) => c.creator.label),
             year: a.inceptionYear,
+            date: formatInception(a.inception, a.inceptionPrecision),
           },
           ctx.config.ALT_TEXT_MAX_CHARS,
         ),
