@@ -40,6 +40,8 @@ export interface ReportDescription {
   /** The beams and token limit it was decoded with (the arm's, else the worker's defaults). */
   numBeams: number | null;
   maxNewTokens: number | null;
+  /** Every generation parameter it was made with, and the model's revision and dtypes, as text (absent: not compared). */
+  settings?: Record<string, string>;
 }
 
 export interface ExperimentFacts {
@@ -86,6 +88,11 @@ export interface ArmReport {
   described: number;
   /** The beams and token limits the texts were decoded with ("4 beams, 256 tokens"), distinct, in order seen. */
   asRun: string[];
+  /**
+   * Settings the arm's texts were not all made with alike ("repetitionPenalty 1 (2) or 1.3 (1)"):
+   * workers with other DESCRIBE_* defaults, or another model revision, ran some of its jobs. Empty when alike.
+   */
+  mixed: string[];
   secondsPerImage: Spread | null;
   generatedTokens: Spread | null;
   words: Spread | null;
@@ -192,6 +199,7 @@ function armReport(arm: Arm, jobs: JobCounts, rows: readonly ReportDescription[]
     total: jobTotal(jobs),
     described: rows.length,
     asRun: [...new Set(rows.map((d) => `${d.numBeams ?? "?"} beam${d.numBeams === 1 ? "" : "s"}, ${d.maxNewTokens ?? "?"} tokens`))],
+    mixed: mixedSettings(rows),
     secondsPerImage: spread(seconds),
     generatedTokens: spread(tokens),
     words: spread(rows.map((d) => d.words)),
@@ -203,6 +211,22 @@ function armReport(arm: Arm, jobs: JobCounts, rows: readonly ReportDescription[]
     meanRisk: mean(risks),
     depictsRecall: { ...pooledRecall(judgements), texts: judgements.length },
   };
+}
+
+/** Each setting whose value differs among the texts, with how many texts had each value (in order seen). */
+export function mixedSettings(rows: readonly Pick<ReportDescription, "settings">[]): string[] {
+  const values = new Map<string, Map<string, number>>();
+  for (const d of rows) {
+    for (const [name, value] of Object.entries(d.settings ?? {})) {
+      const seen = values.get(name) ?? new Map<string, number>();
+      seen.set(value, (seen.get(value) ?? 0) + 1);
+      values.set(name, seen);
+    }
+  }
+  const short = (v: string) => (v.length > 40 ? `${JSON.stringify(v.slice(0, 37))}…` : v.includes(" ") ? JSON.stringify(v) : v);
+  return [...values]
+    .filter(([, seen]) => seen.size > 1)
+    .map(([name, seen]) => `${name} ${[...seen].map(([v, n]) => `${short(v)} (${n})`).join(" or ")}`);
 }
 
 /** The arm against the baseline, on the works both described. */
@@ -298,6 +322,7 @@ export function renderMarkdown(r: ExperimentReport): string {
   const row = (label: string, f: (a: ArmReport) => string) => lines.push(`| ${label} | ${r.arms.map((a) => cell(f(a))).join(" | ")} |`);
   row("parameters", (a) => `\`${a.params}\``);
   row("as run", (a) => (a.asRun.length ? a.asRun.join("; ") : dash));
+  if (r.arms.some((a) => a.mixed.length)) row("**mixed settings**", (a) => (a.mixed.length ? a.mixed.join("; ") : "none"));
   row("described / jobs", (a) => `${a.described} / ${a.total}${a.jobs.failed ? ` (${a.jobs.failed} failed)` : ""}`);
   row("seconds per image (mean / median)", (a) => (a.secondsPerImage ? `${seconds(a.secondsPerImage.mean)} / ${seconds(a.secondsPerImage.median)}` : dash));
   row("generated tokens (mean)", (a) => (a.generatedTokens ? num(a.generatedTokens.mean, 1) : dash));
@@ -327,7 +352,10 @@ export function renderMarkdown(r: ExperimentReport): string {
   lines.push(
     "Seconds are each image's own time (its share of a batch's decode). Flags and risk are shares of the assessed texts " +
       "(docs/quality.md); DEPICTS recall is the share of depicted things (people and ideas skipped) the texts name. " +
-      "Parameters an arm leaves unset take the worker's DESCRIBE_* defaults (\"as run\").",
+      "Parameters an arm leaves unset take the worker's DESCRIBE_* defaults (\"as run\")." +
+      (r.arms.some((a) => a.mixed.length)
+        ? " **Mixed settings**: some arm's texts were made with different settings (workers with other defaults, or another model revision), so its figures mix them."
+        : ""),
   );
   return lines.join("\n");
 }

@@ -1,7 +1,7 @@
 import type { Config } from "../config.js";
 import { type Db, writeTransaction } from "../db.js";
 import { countWords } from "../describe/postprocess.js";
-import { encodeJobParams, paramsFromConfig, resolveParams } from "../generation/params.js";
+import { encodeJobParams, PARAM_NAMES, paramsFromConfig, resolveParams } from "../generation/params.js";
 import type { Experiment } from "../generated/prisma/client.js";
 import { DESCRIBE, describableImage, PRIORITY } from "../jobs/queue.js";
 import { storedQuality } from "../quality/store.js";
@@ -149,8 +149,7 @@ async function reportDescriptions(db: Db, id: number): Promise<ReportDescription
         qualityFlags: true,
         qualityRisk: true,
         qualityChecks: true,
-        numBeams: true,
-        maxNewTokens: true,
+        ...SETTING_COLUMNS,
       },
     });
     for (const d of rows) {
@@ -167,12 +166,17 @@ async function reportDescriptions(db: Db, id: number): Promise<ReportDescription
         depicts: quality ? depictsJudgement(quality.checks) : null,
         numBeams: d.numBeams,
         maxNewTokens: d.maxNewTokens,
+        settings: Object.fromEntries(SETTINGS.map((name) => [name, d[name] == null ? "unrecorded" : String(d[name])])),
       });
     }
     if (rows.length < REPORT_PAGE) return out;
     after = rows.at(-1)!.id;
   }
 }
+
+/** What a report compares among an arm's texts: every generation parameter, and the model's weights. */
+const SETTINGS = [...PARAM_NAMES, "modelId", "modelRevision", "dtypes"] as const;
+const SETTING_COLUMNS = Object.fromEntries(SETTINGS.map((n) => [n, true])) as { [K in (typeof SETTINGS)[number]]: true };
 
 function totalMs(timings: string | null): number | null {
   if (!timings) return null;

@@ -113,6 +113,14 @@ describe("an experiment's run", () => {
       ["b", 4, 4, ["2 beams, 32 tokens"]],
     ]);
     expect(r.comparisons[0]!.pairedWorks).toBe(4);
+    // One worker, one model: each arm's texts were made alike.
+    expect(r.arms.map((a) => a.mixed)).toEqual([[], []]);
+    // A text of arm b made by a worker with another prompt and revision is named.
+    const one = await t.db.description.findFirstOrThrow({ where: { experimentId, experimentArm: "b" } });
+    await t.db.description.update({ where: { id: one.id }, data: { prompt: "Other.", modelRevision: "r9" } });
+    const again = await experimentReport(t.db, experimentId);
+    // Values in the order the texts were written.
+    expect(again.arms.find((a) => a.name === "b")!.mixed).toEqual(["prompt Other. (1) or \"Describe the objects, people, and bac\"… (3)", "modelRevision r9 (1) or r1 (3)"]);
   });
 });
 

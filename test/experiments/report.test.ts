@@ -6,6 +6,7 @@ import {
   compareArms,
   depictsJudgement,
   experimentState,
+  mixedSettings,
   NO_JOBS,
   progressLine,
   renderMarkdown,
@@ -25,6 +26,21 @@ const GOYA = item("Q5432", "Francisco Goya", ["Q5"]);
 function row(o: Partial<ReportDescription> & Pick<ReportDescription, "arm" | "artworkId">): ReportDescription {
   return { totalMs: 1000, generatedTokens: 10, words: 8, finishReason: "eos", flags: [], risk: 0.1, depicts: null, numBeams: 1, maxNewTokens: 64, ...o };
 }
+
+describe("mixed settings in an arm", () => {
+  it("names each setting the arm's texts differ in, with how many had each value, and the report says so", () => {
+    const alike = { prompt: "Describe it.", numBeams: "4", modelRevision: "r1" };
+    const texts = [
+      row({ arm: "a", artworkId: 1, settings: alike }),
+      row({ arm: "a", artworkId: 2, settings: { ...alike, repetitionPenalty: "1" } }),
+      row({ arm: "a", artworkId: 3, settings: { ...alike, prompt: "Describe briefly, in plain prose.", repetitionPenalty: "1.3", modelRevision: "r2" } }),
+      row({ arm: "a", artworkId: 4, settings: { ...alike, repetitionPenalty: "1.3", modelRevision: "r2" } }),
+    ];
+    expect(mixedSettings(texts)).toEqual(['prompt "Describe it." (3) or "Describe briefly, in plain prose." (1)', "modelRevision r1 (2) or r2 (2)", "repetitionPenalty 1 (1) or 1.3 (2)"]);
+    expect(mixedSettings(texts.slice(0, 1))).toEqual([]);
+    expect(mixedSettings([row({ arm: "a", artworkId: 1 })])).toEqual([]);
+  });
+});
 
 describe("depictsJudgement reads the stored DEPICTS_MISSING check", () => {
   const judge = (text: string, depicts: DepictedItem[]) => depictsJudgement(checkDepictsMissing({ text, work: { depicts } }).checks);
@@ -152,6 +168,18 @@ describe("renderMarkdown", () => {
     expect(md).toContain("- mean risk −0.200 (95% interval ±0.196)");
     expect(md).toContain("- DEPICTS recall +67 points");
     expect(md).toContain('- cut at max tokens (finish "length"): −50 points');
+  });
+
+  it("shows mixed settings only when an arm has them, and warns", () => {
+    expect(md).not.toContain("mixed settings");
+    const mixed = renderMarkdown(
+      buildReport({
+        ...input,
+        descriptions: input.descriptions.map((d, i) => ({ ...d, settings: { repetitionPenalty: d.arm === "a" && i === 0 ? "1.3" : "1" } })),
+      }),
+    );
+    expect(mixed).toContain("| **mixed settings** | repetitionPenalty 1.3 (1) or 1 (2) | none |");
+    expect(mixed).toContain("**Mixed settings**: some arm's texts were made with different settings");
   });
 
   it("keeps a pipe or a line break in a name from breaking the table", () => {

@@ -80,6 +80,10 @@ const ArmReportRef = builder.objectRef<ArmReport>("ExperimentArmReport").impleme
     name: t.exposeString("name"),
     params: t.exposeString("params", { description: 'The arm\'s parameters ("numBeams=4,maxNewTokens=256"; "defaults"); unset ones take the worker\'s defaults.' }),
     asRun: t.exposeStringList("asRun", { description: 'Beams and token limits the texts were decoded with ("4 beams, 256 tokens").' }),
+    mixed: t.exposeStringList("mixed", {
+      description:
+        'Settings the arm\'s texts were not all made with alike ("repetitionPenalty 1 (2) or 1.3 (1)": workers with other DESCRIBE_* defaults, or another model revision, ran some); empty when alike.',
+    }),
     jobs: t.field({ type: JobCountsRef, resolve: (a) => a.jobs }),
     total: t.exposeInt("total", { description: "Jobs: one per sampled work." }),
     described: t.exposeInt("described", { description: "Texts written." }),
