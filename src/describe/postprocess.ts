@@ -8,13 +8,23 @@ const WORD = /[\p{L}\p{N}]+(?:['’-][\p{L}\p{N}]+)*/gu;
 /** A bare list marker ("1." or "a.") ends no sentence. */
 const LIST_MARKER_LINE = /(^|\n)\s*(\d{1,2}|[a-z])\.\s*$/i;
 
+/**
+ * Whether `t` up to `end` is a bare list-marker line. A marker line is short: only its last 16
+ * characters are read (a text with thousands of sentence ends stays linear).
+ */
+function endsListMarker(t: string, end: number): boolean {
+  const tail = t.slice(Math.max(0, end - 16), end);
+  return LIST_MARKER_LINE.test(tail) && (end <= 16 || tail.includes("\n"));
+}
+
 export function countWords(text: string): number {
   return text.match(WORD)?.length ?? 0;
 }
 
 /** Whether the text ends a sentence (src/text/sentences.ts: "St." or "c." at the end does not). */
 export function endsSentence(text: string): boolean {
-  return endsWithSentence(text) && !LIST_MARKER_LINE.test(text.trimEnd());
+  const t = text.trimEnd();
+  return endsWithSentence(t) && !endsListMarker(t, t.length);
 }
 
 /**
@@ -25,11 +35,7 @@ export function trimToLastSentence(text: string): { text: string; trimmed: boole
   const t = text.trimEnd();
   if (t === "" || endsSentence(t)) return { text: t, trimmed: false };
   let cut = -1;
-  for (const end of sentenceEnds(t)) {
-    // A bare marker line is short: only the end of the text before `end` is read (linear in all).
-    if (LIST_MARKER_LINE.test(t.slice(Math.max(0, end - 16), end)) && (end <= 16 || /\n/.test(t.slice(end - 16, end)))) continue;
-    cut = end;
-  }
+  for (const end of sentenceEnds(t)) if (!endsListMarker(t, end)) cut = end;
   if (cut <= 0) return { text: t, trimmed: false };
   return { text: t.slice(0, cut).trimEnd(), trimmed: true };
 }
@@ -78,7 +84,7 @@ export function cleanMarkdown(text: string): string {
     const table = TABLE_ROW.test(bare);
     const isSection = HEADING.test(line) || LABEL.test(bare) || table || (SECTION_TITLE.test(line) && (/[:*_]$/.test(bare) || bare.startsWith("#")));
     if (content && isSection) break;
-    if (line.trim() === "") continue;
+    if (bare === "") continue;
     if (isSection && !table) {
       // A heading over the prose is no part of it ("### Description of the Painting").
       titles.push(line.replace(HEADING, ""));

@@ -270,8 +270,9 @@ const TEMPLATE_TOKEN = /<image>|<end_of_utterance>|<fake_token_around_image>|<gl
 
 /** Text from elsewhere (a Wikidata title in the prompt's context) without the chat template's tokens. */
 export function withoutTemplateTokens(text: string): string {
-  return text.replace(new RegExp(TEMPLATE_TOKEN.source, "gi"), "");
+  return text.replace(TEMPLATE_TOKENS, "");
 }
+const TEMPLATE_TOKENS = new RegExp(TEMPLATE_TOKEN.source, "gi");
 
 /** A number written in decimal (Number() would also take "0x2", "0b10" or "Infinity"). */
 const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;

@@ -29,6 +29,17 @@ export function encodeModelFiles(files: readonly ModelFileHash[]): string {
   return JSON.stringify(Object.fromEntries([...files].sort((a, b) => a.path.localeCompare(b.path)).map((f) => [f.path, f.sha256])));
 }
 
+/** Reads `Description.dtypes` (module -> dtype) as pairs; absent or unreadable reads as none. */
+export function decodeDtypes(json: string | null | undefined): { module: string; dtype: string }[] {
+  if (!json) return [];
+  try {
+    const map = JSON.parse(json) as Record<string, unknown>;
+    return Object.entries(map).flatMap(([module, dtype]) => (typeof dtype === "string" ? [{ module, dtype }] : []));
+  } catch {
+    return [];
+  }
+}
+
 /** Reads `Description.modelFiles`; a text that is not such a map reads as no files. */
 export function decodeModelFiles(json: string | null): ModelFileHash[] {
   if (!json) return [];

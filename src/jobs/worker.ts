@@ -259,9 +259,11 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     await beat();
   }
 
-  /** failJob for an unexpected error, never throwing: a job that cannot be given back now is left to requeueStale. */
-  const giveBack = (job: Job, h: string, err: unknown) =>
-    failJob(db, job, h, failureReason(err)).catch((e: unknown) => (wlog.error({ err: e, job: job.id }, "could not give a job back; requeueStale will"), "lost" as const));
+  /** failJob, never throwing: a job that cannot be given back or failed now is left to requeueStale. */
+  const settle = (job: Job, h: string, reason: string, o: { permanent?: boolean } = {}) =>
+    failJob(db, job, h, reason, o).catch((e: unknown) => (wlog.error({ err: e, job: job.id }, "could not give a job back; requeueStale will"), "lost" as const));
+  /** settle for an unexpected error: the attempt counts. */
+  const giveBack = (job: Job, h: string, err: unknown) => settle(job, h, failureReason(err));
 
   /** `claimMs`: how long the claim took (logged: the queue's contention shows there first). */
   async function runBatch(claimed: Job[], claimMs: number, h: string): Promise<void> {
@@ -333,7 +335,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
     const unfit = unfitParams(params);
     if (unfit) {
       for (const { job } of ready) {
-        const outcome = await failJob(db, job, h, unfit, { permanent: true }).catch((e: unknown) => (wlog.error({ err: e, job: job.id }, "could not fail the job; requeueStale will"), "lost" as const));
+        const outcome = await settle(job, h, unfit, { permanent: true });
         wlog.warn({ job: job.id, error: unfit, outcome }, "job cannot run");
       }
       return;
@@ -401,7 +403,7 @@ export async function startWorker(o: WorkerOptions): Promise<DescribeWorker> {
         if (wordless) {
           // Beam search is deterministic: another attempt writes the same nothing. The job fails
           // for good (a fallback ladder's next step may run), and no empty text becomes current.
-          const outcome = await failJob(db, job, h, wordless, { permanent: true }).catch((e: unknown) => (wlog.error({ err: e, job: job.id }, "could not fail the job; requeueStale will"), "lost" as const));
+          const outcome = await settle(job, h, wordless, { permanent: true });
           wlog.warn({ job: job.id, artworkQid: qid, finishReason: out.finishReason, generatedTokens: out.generatedTokens, outcome }, "the model wrote no words: nothing stored");
           continue;
         }

@@ -5,8 +5,8 @@ import { jobWatchStats } from "../graphql/subscriptions.js";
 import { currentQualityCounts, reviewCounts } from "../review/stats.js";
 import type { RouteHandler } from "../server.js";
 import { dbTime } from "../store/db-clock.js";
-import { supersededHeartbeats } from "./status.js";
 import { dialect } from "../store/sql.js";
+import { supersededHeartbeats } from "./status.js";
 
 /** Upper bounds (seconds) of the description time histogram. */
 export const DESCRIPTION_SECONDS_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600];

@@ -1,5 +1,6 @@
 import type { Db } from "../db.js";
 import { type EarlyStoppingText, GENERATION_DEFAULTS, PARAM_NAMES, parseEarlyStopping, type RequestedParams } from "../generation/params.js";
+import { decodeDtypes } from "../generation/reproduction.js";
 import { QUALITY_FLAGS, type QualityFlag } from "../quality/types.js";
 import { REVIEW_STATES, REVIEW_VERDICTS, type ReviewState } from "./verdict.js";
 import { formatStep } from "./ladder.js";
@@ -90,7 +91,7 @@ async function readQualityCountsByModel(db: Db): Promise<ModelQualityCounts[]> {
       ...counts(r),
       modelId: (r.modelId as string | null) ?? null,
       modelRevision: (r.modelRevision as string | null) ?? null,
-      dtypes: dtypesOf(r.dtypes),
+      dtypes: decodeDtypes(typeof r.dtypes === "string" ? r.dtypes : null),
       prompt: (r.prompt as string | null) ?? null,
       params: r.modelId == null ? null : paramsKey(r),
     };
@@ -106,17 +107,6 @@ async function readQualityCountsByModel(db: Db): Promise<ModelQualityCounts[]> {
   }
   return [...groups.values()]
     .sort((a, b) => b.descriptions - a.descriptions || String(a.modelId).localeCompare(String(b.modelId)) || String(a.params).localeCompare(String(b.params)));
-}
-
-/** Description.dtypes (JSON: module -> dtype) as pairs; empty when absent or unreadable. */
-function dtypesOf(raw: unknown): { module: string; dtype: string }[] {
-  if (typeof raw !== "string") return [];
-  try {
-    const map = JSON.parse(raw) as Record<string, unknown>;
-    return Object.entries(map).flatMap(([module, dtype]) => (typeof dtype === "string" ? [{ module, dtype }] : []));
-  } catch {
-    return [];
-  }
 }
 
 /** A stored row's parameters that differ from the built-in defaults, canonically written. */

@@ -43,7 +43,7 @@ export function migrate(file: string, dir: string = MIGRATIONS_DIR): MigrationRe
     // points at it. SQLite's procedure (https://www.sqlite.org/lang_altertable.html#otheralter): keys
     // off outside the transaction (the pragma does nothing inside one), checked before each commit.
     db.pragma("foreign_keys = OFF");
-    const finished = (db.prepare(`SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`).pluck().all() as string[]);
+    const finished = db.prepare(`SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`).pluck().all() as string[];
     refuseNewerDatabase(file, finished, names);
     const applied: string[] = [];
     for (const name of names) {

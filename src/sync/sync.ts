@@ -672,15 +672,16 @@ class ImagePipeline {
         continue;
       }
       const record = () => void records.push({ row, info });
+      const refused = row.localSourceSha1 !== info.sha1 ? originalRefusal(info, config) : null;
       if (info.missing || !info.thumbUrl) {
         record();
         ctx.progress.imagesDone++;
         await ctx.fail("imageinfo", info.missing ? "Commons has no such file" : "Commons' record of the file has no http(s) URL to download it from", { fileTitle: row.fileTitle, itemQid: row.workQid });
-      } else if (row.localSourceSha1 !== info.sha1 && originalRefusal(info, config)) {
+      } else if (refused) {
         // Nothing to download: the original is all Commons offers, and it is refused from its record.
         record();
         ctx.progress.imagesDone++;
-        await ctx.fail("download", originalRefusal(info, config)!, { fileTitle: row.fileTitle, itemQid: row.workQid });
+        await ctx.fail("download", refused, { fileTitle: row.fileTitle, itemQid: row.workQid });
       } else if (row.localSourceSha1 === info.sha1 && (await hasLocalCopy(config.IMAGE_DIR, row.localPath, row.localBytes))) {
         record();
         ctx.counts.imagesUnchanged++;

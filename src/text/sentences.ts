@@ -6,7 +6,7 @@
  */
 
 /** A run of . ! ? or … with any closing quotes or brackets after it. */
-const CANDIDATE = /[.!?…]+["'”’)\]]*/gu;
+const CANDIDATE = /([.!?…]+)["'”’)\]]*/gu;
 
 /**
  * Words a full stop follows without ending a sentence, as written (so "said no." ends one and
@@ -55,8 +55,7 @@ export function* sentenceEnds(text: string): Generator<number> {
   for (const m of text.matchAll(CANDIDATE)) {
     const end = m.index + m[0].length;
     if (end < text.length && !/\s/u.test(text[end]!)) continue;
-    const marks = /^[.!?…]+/u.exec(m[0])![0];
-    if (endsHere(text, m.index, marks, end)) yield end;
+    if (endsHere(text, m.index, m[1]!, end)) yield end;
   }
 }
 

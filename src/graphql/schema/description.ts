@@ -7,6 +7,7 @@ import { QualityRef } from "./quality.js";
 import { reproductionField, ReproductionRef } from "./reproduction.js";
 import { EARLY_STOPPING_MODE, EarlyStoppingEnum } from "./generation.js";
 import { EARLY_STOPPING_TEXTS } from "../../generation/params.js";
+import { decodeDtypes } from "../../generation/reproduction.js";
 
 type Row = Description;
 /** Texts of about a kilobyte (and the token ids behind them) cost more than a short field. */
@@ -23,7 +24,7 @@ const Generation = builder.objectRef<Row>("GenerationParameters").implement({
     modelRevision: t.exposeString("modelRevision", { nullable: true }),
     dtypes: t.field({
       type: [ModuleDtype],
-      resolve: (d) => Object.entries(parseJson<Record<string, string>>(d.dtypes) ?? {}).map(([module, dtype]) => ({ module, dtype })),
+      resolve: (d) => decodeDtypes(d.dtypes),
     }),
     device: t.exposeString("device", { nullable: true }),
     prompt: t.exposeString("prompt", { nullable: true }),
