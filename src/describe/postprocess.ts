@@ -176,6 +176,14 @@ const OTHER_BREAK = /\r\n?|[\u000B\u000C\u0085\u2028\u2029]/g;
 const CONTROL = /[\u0000-\u0008\u000E-\u001F\u007F-\u0084\u0086-\u009F\u202A-\u202E\u2066-\u2069]/g;
 
 /**
+ * What a model's text holds only by accident: U+FFFD (a character whose bytes the decoder got only
+ * part of), and the invisible zero-width space, word joiner, byte-order mark and soft hyphen (a
+ * screen reader or a search may stumble on them; "ca\u200Bt" matches no "cat"). The zero-width
+ * joiner and non-joiner stay: some scripts and emoji need them.
+ */
+const DECODING_DEBRIS = /[\uFFFD\u200B\u2060\uFEFF\u00AD]/g;
+
+/**
  * The text without control characters: other line breaks made LF, the rest removed. A model's
  * tokens can decode to any byte (a small or synthetic model writes them); a person's text with
  * them is refused (checkText), so a stored description never holds them, whoever wrote it.
@@ -185,12 +193,13 @@ export function withoutControls(text: string): string {
 }
 
 /**
- * The stored text: control characters and a leading role name ("Assistant:") removed, markdown
+ * The stored text: control characters, decoding debris (U+FFFD, zero-width spaces) and a leading
+ * role name ("Assistant:") removed, markdown
  * cleaned (when asked; the entities it decodes are checked for controls again), a sentence that
  * repeats the one before it removed, then trimmed to its last complete sentence.
  */
 export function finishText(raw: string, options: { cleanMarkdown: boolean }): FinishedText {
-  const visible = withoutTurns(withoutControls(raw));
+  const visible = withoutTurns(withoutControls(raw).replace(DECODING_DEBRIS, ""));
   const cleaned = options.cleanMarkdown ? withoutControls(cleanMarkdown(visible)) : visible.trim();
   return trimToLastSentence(withoutRepeatedSentences(cleaned).text);
 }

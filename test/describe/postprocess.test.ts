@@ -45,6 +45,9 @@ describe("postprocess", () => {
     expect(withoutControls("A\u0007 red\u001b barn\u007f\u0090.\r\nIt\u000bstands\u2028\u202Eleft.\u2069\tDone")).toBe("A red barn.\nIt\nstands\nleft.\tDone");
     expect(finishText("A barn\u0000\u0001 stands.\rA cow\u0085grazes.", { cleanMarkdown: true })).toEqual({ text: "A barn stands. A cow grazes.", trimmed: false });
     expect(finishText("A barn\u0003 stands. A cow", { cleanMarkdown: false })).toEqual({ text: "A barn stands.", trimmed: true });
+    // Decoding debris: a half-decoded character (U+FFFD) and invisible zero-width characters go; the joiners stay.
+    expect(finishText("A ca\u200Bt sle\uFFFDeps on a be\u00ADnch.\uFEFF\u2060", { cleanMarkdown: false }).text).toBe("A cat sleeps on a bench.");
+    expect(finishText("\uFFFD\uFFFDA barn \u{1F468}\u200D\u{1F469} stands.", { cleanMarkdown: true }).text).toBe("A barn \u{1F468}\u200D\u{1F469} stands.");
     // Whatever bytes come, the result passes the check a person's description must pass.
     let x = 7;
     for (let n = 0; n < 200; n++) {
