@@ -61,7 +61,7 @@ export async function recordModelDescription(
   const assessed: StoredQualityColumns = quality
     ? await assessForWrite(
         db,
-        { artworkId, imageId, text: out.text, rawText: out.rawText, finishReason: out.finishReason, trimmed: out.trimmed, targetWords: p.targetWords },
+        { artworkId, imageId, text: out.text, rawText: out.rawText, finishReason: out.finishReason, trimmed: out.trimmed, targetWords: p.targetWords, prompt: p.prompt },
         quality.settings,
         quality.log,
       )

@@ -1,6 +1,7 @@
 import { checkColourOnMonochrome } from "./checks/colour-on-monochrome.js";
 import { checkDepictsMissing } from "./checks/depicts-missing.js";
 import { checkTooLong, checkTooShort } from "./checks/length.js";
+import { checkLanguage } from "./checks/language.js";
 import { checkMarkdown } from "./checks/markdown.js";
 import { checkMediumConflict } from "./checks/medium-conflict.js";
 import { checkRepetition } from "./checks/repetition.js";
@@ -18,6 +19,7 @@ export const CHECKS: readonly ((input: QualityInput) => CheckOutcome)[] = [
   checkDepictsMissing,
   checkMediumConflict,
   checkColourOnMonochrome,
+  checkLanguage,
 ];
 
 /** The quality signals of one description: pure, a fraction of a millisecond for a 150-word text. */

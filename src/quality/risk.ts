@@ -14,6 +14,7 @@ export const RISK_WEIGHTS: Record<QualityFlag, number> = {
   DEPICTS_MISSING: 0.6,
   MEDIUM_CONFLICT: 0.75,
   COLOUR_ON_MONOCHROME: 0.75,
+  WRONG_LANGUAGE: 0.7,
 };
 
 /**

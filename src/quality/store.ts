@@ -50,6 +50,8 @@ export interface TextToAssess {
   finishReason?: string | null;
   trimmed?: boolean | null;
   targetWords?: number | null;
+  /** The instruction the model was given (DescribeParams.prompt); absent for a person's text. */
+  prompt?: string | null;
 }
 
 /** The Description columns that hold the assessment. */
@@ -74,7 +76,7 @@ interface LinkRow {
 const squash = (s: string) => s.replace(/\s+/g, " ").trim();
 
 /** How the text was generated, from what the engine reported (or a stored model row). */
-export function generationFacts(t: Pick<TextToAssess, "text" | "rawText" | "finishReason" | "trimmed" | "targetWords">): GenerationFacts {
+export function generationFacts(t: Pick<TextToAssess, "text" | "rawText" | "finishReason" | "trimmed" | "targetWords" | "prompt">): GenerationFacts {
   return {
     finishReason: t.finishReason ?? null,
     trimmed: t.trimmed ?? null,
@@ -82,6 +84,7 @@ export function generationFacts(t: Pick<TextToAssess, "text" | "rawText" | "fini
     // Those the engine took out: a text stored before it did keeps its loop, counted there already.
     repeatsRemoved: t.rawText != null ? Math.max(0, withoutRepeatedSentences(squash(t.rawText)).removed - withoutRepeatedSentences(squash(t.text)).removed) : null,
     targetWords: t.targetWords ?? null,
+    instruction: t.prompt ?? null,
   };
 }
 
@@ -96,7 +99,7 @@ export async function qualityInputFor(
     typeof what === "number"
       ? await db.description.findUniqueOrThrow({
           where: { id: what },
-          select: { artworkId: true, imageId: true, text: true, language: true, rawText: true, finishReason: true, trimmed: true, targetWords: true, source: true },
+          select: { artworkId: true, imageId: true, text: true, language: true, rawText: true, finishReason: true, trimmed: true, targetWords: true, prompt: true, source: true },
         }).then((d) => (d.source === "MODEL" ? d : { artworkId: d.artworkId, imageId: d.imageId, text: d.text, language: d.language }))
       : what;
   const [links, image] = await Promise.all([

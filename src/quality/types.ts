@@ -13,6 +13,7 @@ export const QUALITY_FLAGS = [
   "DEPICTS_MISSING",
   "MEDIUM_CONFLICT",
   "COLOUR_ON_MONOCHROME",
+  "WRONG_LANGUAGE",
 ] as const;
 export type QualityFlag = (typeof QUALITY_FLAGS)[number];
 
@@ -66,6 +67,8 @@ export interface GenerationFacts {
   repeatsRemoved?: number | null;
   /** Target length in words (0 or absent: DEFAULT_TARGET_WORDS). */
   targetWords?: number | null;
+  /** The instruction the model was given (its language is the one asked for). */
+  instruction?: string | null;
 }
 
 export interface WorkFacts {

@@ -10,6 +10,7 @@ import { enqueueDescribe, queueAfterSync } from "../../src/jobs/queue.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import { createLogger } from "../../src/log.js";
 import { createMetricsRegistry } from "../../src/ops/metrics.js";
+import { QUALITY_FLAGS } from "../../src/quality/types.js";
 import { queuePageSql } from "../../src/review/queue.js";
 import { dialect } from "../../src/store/sql.js";
 import { reviewDescription, ExperimentDescriptionError } from "../../src/review/review.js";
@@ -235,7 +236,7 @@ describe("GraphQL experiments and experiment(id)", () => {
     expect(e.report.jobs).toEqual({ succeeded: 8, failed: 0 });
     expect(e.report.arms.map((a: { described: number }) => a.described)).toEqual([4, 4]);
     expect(e.report.arms[0].secondsPerImage.mean).toBeCloseTo(0.01);
-    expect(e.report.arms[0].flags).toHaveLength(8);
+    expect(e.report.arms[0].flags).toHaveLength(QUALITY_FLAGS.length);
     expect(e.report.comparisons).toMatchObject([{ arm: "b", baseline: "a", pairedWorks: 4, secondsRatio: 1 }]);
     expect(e.report.markdown).toContain(`# Experiment ${experimentId}: greedy vs beam`);
     expect(e.descriptions).toHaveLength(4);

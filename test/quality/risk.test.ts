@@ -107,6 +107,15 @@ const WORKS: Work[] = [
   },
 ];
 
+/** The same kind of sentences in Spanish: a model that answered in the title's language. */
+const SPANISH = [
+  "La composición se ordena en torno a una diagonal que va de la esquina inferior izquierda a la superior derecha.",
+  "La luz entra por la izquierda y deja buena parte del fondo en sombra.",
+  "Las figuras están dibujadas con pocas líneas, que les dan peso y movimiento.",
+  "El ambiente es tranquilo pero inquietante, como si algo acabara de ocurrir.",
+  "Una inscripción cerca del borde inferior da un título breve.",
+];
+
 const textOf = (opening: string[], fillers: number, start: number) => [...opening, ...Array.from({ length: fillers }, (_, i) => FILLER[(start + i) % FILLER.length]!)].join(" ");
 const base = (w: Work, text: string, extra: Partial<QualityInput> = {}): QualityInput => ({
   text,
@@ -148,6 +157,7 @@ function wrongSet(): { kind: QualityFlag; input: QualityInput }[] {
       ["DEPICTS_MISSING", base(w, textOf([w.missing, ...w.faithful.slice(1)], 6, k))],
       ["MEDIUM_CONFLICT", base(w, textOf([w.wrongMedium, ...w.faithful.slice(1)], 6, k + 1))],
     ];
+    cases.push(["WRONG_LANGUAGE", base(w, [...SPANISH.slice(k % 2), ...SPANISH.slice(0, k % 2)].join(" "), { generation: { finishReason: "eos", targetWords: 60 } })]);
     if (w.wrongColour) cases.push(["COLOUR_ON_MONOCHROME", base(w, textOf([...w.faithful, w.wrongColour], 5, k + 2))]);
     for (const [kind, input] of cases) out.push({ kind, input });
   });

@@ -253,3 +253,28 @@ describe("cost", () => {
     expect(imageAfter.chroma).toBe(imageBefore.chroma);
   });
 });
+
+describe("WRONG_LANGUAGE on a stored model text", () => {
+  const SPANISH = "El grabado muestra a un hombre dormido sobre una mesa, con la cabeza apoyada en los brazos, mientras búhos y murciélagos surgen de la oscuridad detrás de él.";
+  const ENGLISH = "The etching shows a man asleep at a desk, his head resting on his arms, while owls and bats rise from the darkness behind him.";
+  const modelText = async (text: string, prompt: string) => {
+    const work = await t.db.artwork.findUniqueOrThrow({ where: { qid: PAINTING } });
+    const d = await t.db.description.create({
+      data: { artworkId: work.id, text, rawText: text, finishReason: "eos", trimmed: false, prompt, source: "MODEL", modelId: "test" },
+    });
+    return (await assessAndStore(t.db, d.id, qualitySettings(config), log))!;
+  };
+
+  it("is raised for a Spanish answer to the default (English) instruction, and not for an English one", async () => {
+    const wrong = await modelText(SPANISH, "Describe the objects, people, and background you see in the painting or drawing in a factual manner.");
+    expect(wrong.flags).toContain("WRONG_LANGUAGE");
+    expect(wrong.checks.find((c) => c.name === "wrongLanguage")?.detail).toMatch(/^written in Spanish, not English/);
+    expect((await modelText(ENGLISH, "Describe the objects, people, and background you see in the painting or drawing in a factual manner.")).flags).not.toContain("WRONG_LANGUAGE");
+  });
+
+  it("follows the instruction's language: a Spanish instruction asks for Spanish (the description's language is still en)", async () => {
+    const prompt = "Describe los objetos, las personas y el fondo que ves en la pintura o el dibujo de manera objetiva.";
+    expect((await modelText(SPANISH, prompt)).flags).not.toContain("WRONG_LANGUAGE");
+    expect((await modelText(ENGLISH, prompt)).flags).toContain("WRONG_LANGUAGE");
+  });
+});

@@ -1,0 +1,44 @@
+import { detectLanguage, KNOWN_LANGUAGES, languageShares, MIN_LANGUAGE_SHARE, MIN_LANGUAGE_WORDS } from "../language-words.js";
+import type { CheckOutcome, QualityInput } from "../types.js";
+
+const NAMES: Record<string, string> = { en: "English", es: "Spanish", fr: "French", de: "German", it: "Italian", pt: "Portuguese" };
+const nameOf = (code: string) => NAMES[code] ?? code;
+const pct = (x: number) => `${Math.round(x * 100)}%`;
+
+/**
+ * The language a text should be in: the instruction's, when the model was told in a language
+ * (DESCRIBE_PROMPT written in Spanish asks for Spanish), else the description's (`language`, "en").
+ */
+export function expectedLanguage(input: QualityInput): string {
+  const told = input.generation?.instruction ? detectLanguage(input.generation.instruction) : null;
+  return told ?? (input.language || "en").toLowerCase().split("-")[0]!;
+}
+
+/**
+ * WRONG_LANGUAGE: the text is written in another language than the one asked for (a small model
+ * given a Spanish title may answer in Spanish; alt text read out in the wrong language is noise to
+ * a listener): another known language's function words are at least MIN_LANGUAGE_SHARE of the
+ * words and more than the expected language's. Judged from MIN_LANGUAGE_WORDS words, and only when
+ * the expected language is one LANGUAGE_WORDS knows.
+ */
+export function checkLanguage(input: QualityInput): CheckOutcome {
+  const expected = expectedLanguage(input);
+  const { words, shares } = languageShares(input.text);
+  const applicable = KNOWN_LANGUAGES.includes(expected) && words >= MIN_LANGUAGE_WORDS;
+  if (!applicable) {
+    const why = KNOWN_LANGUAGES.includes(expected) ? `too few words (${words}) to tell the language` : `the expected language (${expected}) is not one the check knows`;
+    return { flag: "WRONG_LANGUAGE", flagged: false, applicable: false, severity: 0, checks: [{ name: "wrongLanguage", value: 0, detail: `not judged: ${why}` }] };
+  }
+  const [other, share] = Object.entries(shares)
+    .filter(([l]) => l !== expected)
+    .sort((a, b) => b[1] - a[1])[0]!;
+  const flagged = share >= MIN_LANGUAGE_SHARE && share > shares[expected]!;
+  const figures = `${nameOf(expected)} function words ${pct(shares[expected]!)} of ${words} words, ${nameOf(other)} ${pct(share)}`;
+  return {
+    flag: "WRONG_LANGUAGE",
+    flagged,
+    applicable: true,
+    severity: flagged ? 1 : 0,
+    checks: [{ name: "wrongLanguage", value: flagged ? 1 : 0, detail: flagged ? `written in ${nameOf(other)}, not ${nameOf(expected)}: ${figures}` : figures }],
+  };
+}
