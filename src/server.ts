@@ -7,7 +7,7 @@ import { imageRoute } from "./api/images.js";
 import { refusedConnection } from "./api/refused-body.js";
 import type { AppDeps, Yoga } from "./graphql/yoga.js";
 import { graphiqlAssetRoute } from "./graphql/graphiql.js";
-import { createGraphqlApp, isAuthorized, refusalCorsHeaders } from "./graphql/yoga.js";
+import { bearerToken, createGraphqlApp, isAuthorized, refusalCorsHeaders } from "./graphql/yoga.js";
 import { createLogger, type Logger } from "./log.js";
 import { RateLimitedLog } from "./ops/rate-limited-log.js";
 import { workbenchRoute } from "./web/index.js";
@@ -238,18 +238,19 @@ export async function readBody(req: IncomingMessage, max: number): Promise<Buffe
 /**
  * A GraphQL request's bearer token against the throttle: a client past AUTH_MAX_FAILURES wrong
  * tokens gets 429 for any token (so a right guess tells it nothing), and a wrong one counts. A
- * request without a token is anonymous and never counted; nor is anything when no API_TOKEN is set.
+ * request without a token (no Authorization, an empty one, "Bearer" alone, another scheme) is
+ * anonymous and never counted; nor is anything when no API_TOKEN is set.
  */
 function checkBearer(req: IncomingMessage, config: AppDeps["config"], throttle: AuthThrottle, log: Logger): void {
   const token = config.API_TOKEN;
   const header = req.headers.authorization;
-  if (!token || header === undefined) return;
+  if (!token || bearerToken(header) === null) return;
   const client = clientOf(req, trustedProxies(config.TRUSTED_PROXIES));
   const wait = throttle.retryAfterS(client);
   if (wait > 0) {
     throw new RequestRefusedError(429, "TOO_MANY_AUTH_FAILURES", `Too many wrong API tokens from this address; try again in ${wait} s (AUTH_MAX_FAILURES)`, { "retry-after": String(wait) });
   }
-  if (!isAuthorized(header, token)) {
+  if (!isAuthorized(header ?? null, token)) {
     throttle.fail(client);
     log.warn({ client, event: "auth-failure", via: "graphql" }, "a wrong API token");
   }

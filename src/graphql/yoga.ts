@@ -339,12 +339,21 @@ function isClientAbort(err: unknown): boolean {
   return err instanceof Error && err.name === "AbortError";
 }
 
+/**
+ * The token of an `Authorization: Bearer <token>` header; null for no header, an empty one, a bare
+ * "Bearer" (Apollo's documented auth link sends `""` when signed out) or another scheme (a reverse
+ * proxy's Basic credentials): none of those is an attempt at the API token.
+ */
+export function bearerToken(header: string | null | undefined): string | null {
+  const m = header ? /^Bearer\s+(\S.*)$/i.exec(header.trim()) : null;
+  return m ? m[1]! : null;
+}
+
 /** Constant-time check of `Bearer <token>`; with no token configured nothing is authorized. */
 export function isAuthorized(header: string | null, token: string | undefined): boolean {
-  if (!token || !header) return false;
-  const m = /^Bearer\s+(.+)$/i.exec(header.trim());
-  if (!m) return false;
-  const given = Buffer.from(m[1]!);
+  const bearer = bearerToken(header);
+  if (!token || bearer === null) return false;
+  const given = Buffer.from(bearer);
   const expected = Buffer.from(token);
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
