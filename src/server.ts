@@ -66,12 +66,22 @@ export class RequestRefusedError extends Error {
 }
 
 /**
- * The path of a request's URL; a URL no parser can read ("//", "//:x") is the client's error (400),
- * refused before any route parses it, never a 500 with an error in the log.
+ * The path of a request's URL. A request target in absolute form ("GET http://host/graphql", which
+ * HTTP/1.1 servers must accept) is made its path and query, as every route reads them. A URL no
+ * parser can read ("//", "//:x"), or one that the Host header makes unreadable ("a b", "x:99999":
+ * the Fetch adapter under Yoga builds `http://<Host><path>` and answered 500 with the error's stack
+ * as the body), is the client's error (400), refused before any route parses it, never a 500 with
+ * an error in the log.
  */
-function requestPath(url: string | undefined): string {
+function requestPath(req: IncomingMessage): string {
   try {
-    return new URL(url ?? "/", "http://local").pathname;
+    const target = req.url ?? "/";
+    if (!target.startsWith("/") && target !== "*") {
+      const absolute = new URL(target);
+      req.url = `${absolute.pathname}${absolute.search}`;
+    }
+    new URL(`http://${req.headers.host ?? "localhost"}${req.url}`);
+    return new URL(req.url ?? "/", "http://local").pathname;
   } catch {
     throw new RequestRefusedError(400, "BAD_URL", "The request URL cannot be parsed");
   }
@@ -129,7 +139,7 @@ export function createHttpApp(deps: AppDeps & { log?: Logger }, extraRoutes: Rou
       if (Buffer.byteLength(req.url ?? "") > maxUrl) {
         throw new RequestRefusedError(414, "URL_TOO_LONG", `The request URL is longer than ${maxUrl} bytes (HTTP_MAX_URL_BYTES); send the query in a POST body`);
       }
-      const path = requestPath(req.url);
+      const path = requestPath(req);
       for (const route of [graphiqlAssetRoute, ...extraRoutes]) if (await route(req, res)) return;
       if (await health(req, res, path)) return;
       if (await images(req, res)) return;

@@ -269,6 +269,36 @@ describe("URL and header limits, timeouts", () => {
     }
   });
 
+  it("a Host header that makes the URL unreadable gets 400 BAD_URL, not a 500 with the stack and the install path", async () => {
+    const send = (path: string, host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port, path, method: "GET", headers: { host } }, (res) => {
+          let body = "";
+          res.setEncoding("utf8").on("data", (c: string) => (body += c)).on("end", () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on("error", reject).end();
+      });
+    for (const host of ["a b", "[::1", "x:99999", "a%"]) {
+      for (const path of ["/graphql?query=%7B__typename%7D", "/x", "/images/x.jpg"]) {
+        const answer = await send(path, host);
+        expect(answer.status, `${host} ${path}`).toBe(400);
+        expect(JSON.parse(answer.body).errors[0].extensions.code).toBe("BAD_URL");
+      }
+    }
+  });
+
+  it("a request target in absolute form (GET http://host/path, which HTTP/1.1 servers accept) is served as its path", async () => {
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: "127.0.0.1", port, path: "http://evil.example/graphql?query=%7B__typename%7D", method: "GET", headers: { accept: "application/json" } }, (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (c: string) => (body += c)).on("end", () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on("error", reject).end();
+    });
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toEqual({ data: { __typename: "Query" } });
+  });
+
   it("headers over 16 KB get 431 from Node", async () => {
     const res = await fetch(`${base}/health`, { headers: { "x-big": "a".repeat(20_000) } }).catch(() => null);
     expect(res?.status ?? 431).toBe(431);
