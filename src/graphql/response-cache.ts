@@ -196,7 +196,14 @@ export function useGraphqlResponseCache(store: ResponseCacheStore<number | Promi
     // The plugin answers 304 to an If-None-Match naming a kept answer before it reads the body,
     // so on a POST it would skip a mutation sent with a stale ETag. Conditional requests are a GET
     // matter (yoga runs no mutation over GET): a POST that carries one just bypasses the cache.
-    enabled: (request, context) => !notQueries.has(context) && !(request.method !== "GET" && request.headers.has("if-none-match")),
+    // Its If-None-Match shortcut (run with the server's context, before the request is read)
+    // answered 304 to the tag of any kept answer, whatever this request asks: conditionalGets
+    // answers 304 instead, once the request's own tag is known.
+    enabled: (request, context) => {
+      const conditional = request.headers.has("if-none-match");
+      if (conditional && !("params" in (context as object))) return false;
+      return !notQueries.has(context) && !(request.method !== "GET" && conditional);
+    },
     buildResponseCacheKey: (parts) => store.key(parts),
     // Entities name types and ids for invalidation by mutation; the database version does that, so
     // no `id` field is added to every selection just to collect them.
@@ -205,24 +212,34 @@ export function useGraphqlResponseCache(store: ResponseCacheStore<number | Promi
     onTtl: ({ ttl, context }) => (processDependent.has(context) ? 0 : ttl),
     includeExtensionMetadata: false,
   });
-  return [onlyQueries, cache, quotedEtags];
+  return [onlyQueries, cache, conditionalGets];
 }
 
 /**
  * An entity tag is quoted (RFC 9110, 8.8.3: `ETag: "…"`); the response cache plugin sends its key
- * bare and reads If-None-Match as the bare key. A bare ETag is not one, and a proxy in front may drop
- * or mangle it (nginx weakens a strong tag when it compresses: `W/"…"`). Sent quoted, read back
- * without the quotes or a weak prefix.
+ * bare. A bare ETag is not one, and a proxy in front may drop or mangle it (nginx weakens a strong
+ * tag when it compresses: `W/"…"`). Sent quoted, as the one ETag header (the plugin's own, written
+ * as "ETag", stayed beside a second one set as "etag": a client read `a, "a"`, which matched
+ * nothing). A GET whose If-None-Match names this answer's own tag (quoted, bare or weak, alone or
+ * in a list) gets 304 with the answer's headers and no body; any other tag, 200.
  */
-const quotedEtags: Plugin = {
-  onResponse({ response }) {
+const conditionalGets: Plugin = {
+  onResponse({ request, response, setResponse, fetchAPI }) {
     const etag = response.headers.get("etag");
-    if (etag && !etag.endsWith('"')) response.headers.set("etag", `"${etag}"`);
+    if (!etag) return;
+    const tag = unquotedEtag(etag);
+    response.headers.delete("etag");
+    response.headers.set("etag", `"${tag}"`);
+    const asked = request.method === "GET" ? request.headers.get("if-none-match") : null;
+    if (response.status !== 200 || !asked || !asked.split(",").some((t) => unquotedEtag(t) === tag)) return;
+    const headers = new fetchAPI.Headers(response.headers);
+    for (const h of ["content-type", "content-length", "content-encoding"]) headers.delete(h);
+    setResponse(new fetchAPI.Response(null, { status: 304, headers }));
   },
 };
 
 /** An If-None-Match's one entity tag without `W/` and quotes (the cache's key). */
 export function unquotedEtag(tag: string): string {
   const m = /^\s*(?:W\/)?"([^"]*)"\s*$/.exec(tag);
-  return m ? m[1]! : tag;
+  return m ? m[1]! : tag.trim();
 }

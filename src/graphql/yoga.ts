@@ -197,13 +197,15 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
 }
 
 /**
- * Request headers a browser app may send: ours, and those Apollo Client and graphql-sse clients add
- * (client awareness, the CSRF-prevention header). Anything else fails the preflight.
+ * Request headers a browser app may send: ours, If-None-Match (an app revalidating with the ETag it
+ * read), and those Apollo Client and graphql-sse clients add (client awareness, the
+ * CSRF-prevention header). Anything else fails the preflight.
  */
 export const CORS_ALLOWED_HEADERS = [
   "content-type",
   "authorization",
   "accept",
+  "if-none-match",
   "apollographql-client-name",
   "apollographql-client-version",
   "apollo-require-preflight",

@@ -220,6 +220,24 @@ describe("through Yoga", () => {
     expect(JSON.parse(after.body).data.artworks).toHaveLength(4);
   });
 
+  it("answers 304 only to this request's own tag: another query's kept answer, or the authorized one's, gets 200", async () => {
+    const OTHER = "{ stats { artworks } }";
+    for (let i = 0; i < 2; i++) await askGet(OTHER);
+    const other = await askGet(OTHER);
+    expect(other.etag).toMatch(/^"[^"]+"$/);
+    const mine = await askGet(LIST);
+    expect(mine.etag).not.toBe(other.etag);
+    const crossed = await askGet(LIST, { "if-none-match": other.etag! });
+    expect(crossed.status).toBe(200);
+    expect(JSON.parse(crossed.body).data.artworks.length).toBeGreaterThan(0);
+    // The authorized answer's tag, sent anonymously.
+    const authorized = await askGet(LIST, { authorization: `Bearer ${TOKEN}` });
+    expect(authorized.etag).not.toBe(mine.etag);
+    expect((await askGet(LIST, { "if-none-match": authorized.etag! })).status).toBe(200);
+    // A list of tags that names this one.
+    expect((await askGet(LIST, { "if-none-match": `${other.etag!}, ${mine.etag!}` })).status).toBe(304);
+  });
+
   it("never answers 304 to a POST: a mutation sent with the ETag of a kept answer still runs", async () => {
     const kept = await ask(LIST);
     expect((await ask(LIST)).sql).toBe(0);

@@ -299,6 +299,24 @@ describe("URL and header limits, timeouts", () => {
     expect(JSON.parse(answer.body)).toEqual({ data: { __typename: "Query" } });
   });
 
+  it("a kept answer carries one quoted ETag over HTTP, and a GET sending it back gets 304", async () => {
+    const path = `/graphql?query=${encodeURIComponent("{ stats { artworks } }")}`;
+    const get = (headers: Record<string, string> = {}) =>
+      new Promise<{ status: number; raw: string[] }>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port, path, method: "GET", headers: { accept: "application/json", ...headers } }, (res) => {
+          res.resume().on("end", () => resolve({ status: res.statusCode!, raw: res.rawHeaders }));
+        });
+        req.on("error", reject).end();
+      });
+    let answer = await get();
+    for (let i = 0; i < 3 && !answer.raw.some((h) => h.toLowerCase() === "etag"); i++) answer = await get();
+    // rawHeaders: name, value, name, value…
+    const values = answer.raw.flatMap((h, i) => (i % 2 === 0 && h.toLowerCase() === "etag" ? [answer.raw[i + 1]!] : []));
+    expect(values).toHaveLength(1);
+    expect(values[0]).toMatch(/^"[^"]+"$/);
+    expect((await get({ "if-none-match": values[0]! })).status).toBe(304);
+  });
+
   it("headers over 16 KB get 431 from Node", async () => {
     const res = await fetch(`${base}/health`, { headers: { "x-big": "a".repeat(20_000) } }).catch(() => null);
     expect(res?.status ?? 431).toBe(431);

@@ -255,7 +255,7 @@ describe("CORS", () => {
       headers: { origin: "https://app.example.org", "access-control-request-method": "POST", "access-control-request-headers": "content-type, apollographql-client-name, apollographql-client-version" },
     });
     const allowed = (pre.headers.get("access-control-allow-headers") ?? "").split(/, */);
-    expect(allowed).toEqual(expect.arrayContaining(["content-type", "authorization", "apollographql-client-name", "apollographql-client-version"]));
+    expect(allowed).toEqual(expect.arrayContaining(["content-type", "authorization", "if-none-match", "apollographql-client-name", "apollographql-client-version"]));
     expect((await post(open, "https://app.example.org")).headers.get("access-control-expose-headers")).toBe("retry-after, etag");
   });
 
