@@ -211,8 +211,8 @@ function base(r: Request, title: string, nav: string): Record<string, unknown> {
 }
 
 /** A page that says what happened; `kept`: a person's text a form could not save, shown so it is not lost. */
-function message(r: Request, status: number, heading: string, lines: string[], back?: string, kept?: string): void {
-  sendPage(r.res, status, renderPage("message", { ...base(r, heading, ""), heading, lines, back: back ?? null, kept: kept?.trim() ? kept : null }), {}, r.head);
+function message(r: Request, status: number, heading: string, lines: string[], back?: string, kept?: string, backLabel = "Go back"): void {
+  sendPage(r.res, status, renderPage("message", { ...base(r, heading, ""), heading, lines, back: back ?? null, backLabel, kept: kept?.trim() ? kept : null }), {}, r.head);
 }
 
 // ---------------------------------------------------------------- pages
@@ -566,7 +566,10 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
     return redirect(res, withDone(next, "signed-in"), { "set-cookie": sessionCookie(value, secure) });
   }
   if (!r.session || !c.config.API_TOKEN) {
-    return message(r, 403, "Sign in first", ["Changing descriptions and jobs needs sign-in with the server's API token."], "/sign-in");
+    // A session that ended while the person typed: their text is shown to copy, and sign-in leads back to the page.
+    const from = localPath(form.get("back"), c.artwork ? `/artworks/${c.artwork[1]}` : c.cancel ? "/jobs" : "/review");
+    const typed = form.get("text") || form.get("note") || "";
+    return message(r, 403, "Sign in first", ["Changing descriptions and jobs needs sign-in with the server's API token."], `/sign-in?next=${encodeURIComponent(from)}`, typed, "Sign in");
   }
   const token = c.config.API_TOKEN;
   if (c.path === "/review") return postVerdict(r, c.gql, form, token);
@@ -591,7 +594,7 @@ async function handlePost(r: Request, c: PostContext): Promise<void> {
     const answer = data.setDescription;
     const typed = form.get("text") ?? "";
     if (answer.__typename === "ConflictError") return message(r, 409, "Someone changed this description first", [answer.message ?? answer.__typename], then, typed);
-    if (answer.__typename !== "Description") return message(r, failedStatus(answer.__typename), "Could not save the description", [answer.message ?? answer.__typename], back, typed);
+    if (answer.__typename !== "Description") return message(r, failedStatus(answer.__typename), "Could not save the description", [answer.message ?? answer.__typename], then, typed);
     return redirect(res, withDone(then, "saved"));
   }
   const parsed = readRegenerateForm(form);
@@ -641,11 +644,11 @@ async function postVerdict(r: Request, gql: GqlCaller, form: Map<string, string>
   if (answer.__typename === "ConflictError") {
     // What changed: the work (another text became current) or the description (another verdict).
     const replaced = Buffer.from(answer.changed ?? "", "base64").toString("utf8").startsWith("Artwork:");
-    return message(r, 409, replaced ? "A new text replaced this description" : "Someone reviewed this description first", [answer.message ?? answer.__typename], back);
+    return message(r, 409, replaced ? "A new text replaced this description" : "Someone reviewed this description first", [answer.message ?? answer.__typename], back, note ?? "");
   }
   if (answer.__typename !== "Review") {
     const status = answer.__typename === "NotFoundError" || answer.__typename === "InvalidIdError" ? 404 : answer.__typename === "UnauthorizedError" ? 403 : 422;
-    return message(r, status, "Could not record the verdict", [answer.message ?? answer.__typename], back);
+    return message(r, status, "Could not record the verdict", [answer.message ?? answer.__typename], back, note ?? "");
   }
   return redirect(r.res, withDone(back, DONE_BY_VERDICT[verdict]!));
 }

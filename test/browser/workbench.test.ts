@@ -414,3 +414,31 @@ it("a forced regenerate over a text saved meanwhile is refused; a followed job o
     await p.context.close();
   }
 }, 300_000);
+
+it("going back to the review queue never brings a note or a correction typed for another item into the item it now shows", async () => {
+  const AUTH = { authorization: `Bearer ${TOKEN}` };
+  // Two unreviewed current texts: the queue shows the riskier first, then the other.
+  for (const [qid, text] of [[WORK, "A first text to review."], [OTHER, "A second text to review."]] as const) {
+    const r = await httpGql(`${base}/graphql`, `mutation($t: String!) { setDescription(id: "${qid}", text: $t) { __typename } }`, { t: text }, AUTH);
+    expect(r.data.setDescription.__typename).toBe("Description");
+  }
+  const { page, context } = await openOfflinePage(browser, base, "workbench-back");
+  await signIn(page, "Ana", "/review");
+  await page.goto(`${base}/review`);
+  const first = await page.locator("#item-title").innerText();
+  await page.getByLabel("Review note (optional)").fill(`A note about ${first}`);
+  await page.getByLabel("Edit description").fill(`A correction of ${first}`);
+  // To the item's own page, where it is approved: it leaves the queue.
+  await page.locator("#item-title a").click();
+  await page.waitForURL(/\/artworks\/Q/);
+  await page.getByRole("button", { name: "Approve" }).click();
+  await page.waitForURL(/done=approved/);
+  await page.goBack();
+  await page.goBack();
+  await page.waitForURL(`${base}/review`);
+  const now = await page.locator("#item-title").innerText();
+  expect(now).not.toBe(first);
+  expect(await page.getByLabel("Review note (optional)").inputValue()).toBe("");
+  expect(await page.getByLabel("Edit description").inputValue()).toBe(await page.locator("#review-text").innerText());
+  await context.close();
+}, 120_000);

@@ -214,10 +214,12 @@ describe("verdicts", () => {
       expect(seenByBea.description).toBe(seenByAna.description);
       const first = await post("/review", { description: seenByAna.description!, state: seenByAna.state!, verdict: "APPROVED", back: "/review" }, { cookie: ana }, s.base);
       expect(first.status).toBe(303);
-      const late = await post("/review", { description: seenByBea.description!, state: seenByBea.state!, verdict: "REJECTED", back: "/review" }, { cookie: bea }, s.base);
+      const late = await post("/review", { description: seenByBea.description!, state: seenByBea.state!, verdict: "REJECTED", note: "The <ship> is a boat.", back: "/review" }, { cookie: bea }, s.base);
       expect(late.status).toBe(409);
       const page = await late.text();
       expect(page).toContain("Someone reviewed this description first");
+      // Bea's note is on the page to copy, not lost.
+      expect(page).toContain('<textarea id="kept-text" readonly rows="8" class="kept">The &lt;ship&gt; is a boat.</textarea>');
       expect(page).toContain("it is now APPROVED (by Ana)");
       expect(await t2.db.review.count({ where: { descriptionId: w.description.id } })).toBe(1);
       expect(await t2.db.job.count()).toBe(0);
@@ -247,6 +249,10 @@ describe("verdicts", () => {
       const badEdit = await post(`/artworks/Q735001/description`, { text: "Bea's text.", replaces: "not-an-id" }, { cookie: bea }, s.base);
       expect(badEdit.status).toBe(422);
       expect(await badEdit.text()).toContain("not a valid id");
+      // From the queue, a text that cannot be saved (blank) leads back to the queue, not the work's page.
+      const blank = await post(`/artworks/Q735001/description`, { text: "   ", back: "/review?after=x" }, { cookie: bea }, s.base);
+      expect(blank.status).toBe(422);
+      expect(await blank.text()).toContain('<a href="/review?after=x">Go back</a>');
       expect(await t2.db.description.count({ where: { artworkId: w.artwork.id } })).toBe(2);
     } finally {
       s.close();

@@ -189,10 +189,18 @@ describe("form posts", () => {
     expect(r.status).toBe(303);
   });
 
-  it("refuse a write without a session", async () => {
-    const r = await post("/artworks/Q710001/description", { text: "anonymous" });
+  it("refuse a write without a session, keeping what was typed and leading to sign-in and back to the page", async () => {
+    const r = await post("/artworks/Q710001/description", { text: "A <b>correction</b> typed before the session ended." });
     expect(r.status).toBe(403);
-    expect(await r.text()).toContain("Sign in first");
+    const page = await r.text();
+    expect(page).toContain("Sign in first");
+    expect(page).toContain('<textarea id="kept-text" readonly rows="8" class="kept">A &lt;b&gt;correction&lt;/b&gt; typed before the session ended.</textarea>');
+    expect(page).toContain(`<a href="/sign-in?next=${encodeURIComponent("/artworks/Q710001")}">Sign in</a>`);
+    // From the review queue: back to the queue, and a note is kept too.
+    const verdict = await post("/review", { description: "1", verdict: "APPROVED", note: "The dog is a donkey.", back: "/review?after=abc" });
+    const queuePage = await verdict.text();
+    expect(queuePage).toContain(">The dog is a donkey.</textarea>");
+    expect(queuePage).toContain(`<a href="/sign-in?next=${encodeURIComponent("/review?after=abc")}">Sign in</a>`);
   });
 
   it("refuse bodies over the limit, other content types and too many fields", async () => {
