@@ -187,6 +187,43 @@ describe("artworksConnection, creators, stats", () => {
     expect(tooMany.errors?.[0]?.message).toBe("first must be between 0 and 500 (got 501)");
   });
 
+  it("pages on from a cursor whose work has left the filter since, both ways (no row skipped)", async () => {
+    const PAGE = `query($first: Int, $last: Int, $after: String, $before: String) {
+      artworksConnection(first: $first, last: $last, after: $after, before: $before, filter: { creator: "goya", hasDescription: false }) {
+        pageInfo { startCursor endCursor } edges { node { qid } }
+      }
+    }`;
+    const qids = (r: { data: { artworksConnection: { edges: { node: { qid: string } }[] } } }) => r.data.artworksConnection.edges.map((e) => e.node.qid);
+    const all = qids(await gql(yoga, PAGE, { first: 10 }));
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    const describe = async (qid: string) => {
+      const work = await t.db.artwork.findUniqueOrThrow({ where: { qid } });
+      const d = await t.db.description.create({ data: { artworkId: work.id, text: "Described meanwhile.", source: "HUMAN" } });
+      await t.db.artwork.update({ where: { id: work.id }, data: { currentDescriptionId: d.id } });
+      return async () => {
+        await t.db.artwork.update({ where: { id: work.id }, data: { currentDescriptionId: null } });
+        await t.db.description.delete({ where: { id: d.id } });
+      };
+    };
+    // Forward: the first page's work gets a description; the next page still starts at the second.
+    const first = await gql(yoga, PAGE, { first: 1 });
+    const undoFirst = await describe(all[0]!);
+    try {
+      expect(qids(await gql(yoga, PAGE, { first: 10, after: first.data.artworksConnection.pageInfo.endCursor }))).toEqual(all.slice(1));
+    } finally {
+      await undoFirst();
+    }
+    // Backward: the last page's work gets a description; the page before it still ends at the one before.
+    const last = await gql(yoga, PAGE, { last: 1 });
+    expect(qids(last)).toEqual(all.slice(-1));
+    const undoLast = await describe(all.at(-1)!);
+    try {
+      expect(qids(await gql(yoga, PAGE, { last: 10, before: last.data.artworksConnection.pageInfo.startCursor }))).toEqual(all.slice(0, -1));
+    } finally {
+      await undoLast();
+    }
+  });
+
   it("lists creators and counts", async () => {
     const r = await gql(yoga, `{ creators { qid label artworkCount labels { language text } } stats { artworks withImage described byCreator { qid artworks withImage described } } }`);
     expect(r.errors).toBeUndefined();

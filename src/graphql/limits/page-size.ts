@@ -1,4 +1,4 @@
-import { BadUserInputError } from "../errors.js";
+import { BadUserInputError, FOREIGN_CURSOR_MESSAGE } from "../errors.js";
 
 /**
  * The one check of a page-size argument (`limit`, `first`, `last`): null or absent means the
@@ -48,4 +48,23 @@ export function connectionPageSizes(args: ConnectionArgs, max: number): void {
     const value = args[name];
     if (value != null) pageSize(name, value, 0, max);
   }
+}
+
+/**
+ * A Pothos prismaConnection's query paged by key instead of Prisma's cursor row. Prisma's cursor
+ * (`cursor` with `skip: 1`) starts at the cursor's row and skips it; when that row has left the
+ * filter meanwhile (a work described, a sync that removed it) it skipped the next real row instead,
+ * and when the row is gone from the table (a pruned job) the page came back empty. By key, the page
+ * is simply the rows past the cursor's id in the list's order. Pothos decodes any well-formed cursor
+ * ("GPC:S:abc" gives "abc"): one that names no id is refused as every connection refuses it.
+ * `order`: the list's id order.
+ */
+export function byKey<Q extends { take?: number }>(query: Q, args: ConnectionArgs, order: "asc" | "desc"): { query: Omit<Q, "cursor" | "skip">; where: { id?: { gt: number } | { lt: number } } } {
+  const { cursor, skip: _skip, ...rest } = query as Q & { cursor?: { id: unknown }; skip?: number };
+  if (!cursor) return { query: rest, where: {} };
+  const id = cursor.id;
+  if (!(typeof id === "number" && Number.isSafeInteger(id) && id > 0)) throw new BadUserInputError(args.before != null ? "before" : "after", FOREIGN_CURSOR_MESSAGE);
+  // A negative take pages backward from the cursor (last with before).
+  const forward = (rest.take ?? 0) >= 0;
+  return { query: rest, where: { id: forward === (order === "asc") ? { gt: id } : { lt: id } } };
 }

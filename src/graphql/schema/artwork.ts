@@ -9,7 +9,7 @@ import { BadUserInputError, InvalidIdError, NotFoundError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
 import { fieldWeight, LONG_TEXT_WEIGHT } from "../limits/cost.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
-import { type ConnectionArgs, connectionPageSizes, pageSize } from "../limits/page-size.js";
+import { byKey, type ConnectionArgs, connectionPageSizes, pageSize } from "../limits/page-size.js";
 import { ArtworkStateEnum, AttributionKindEnum, ReviewStateEnum } from "./enums.js";
 import { ImageRef } from "./image.js";
 import { QualityFlagEnum } from "./quality.js";
@@ -250,7 +250,9 @@ builder.queryFields((t) => ({
       defaultSize: DEFAULT_ARTWORKS_PAGE,
       resolve: (query, _root, args, ctx) => {
         checkPageSize(args);
-        return ctx.db.artwork.findMany({ ...query, where: connectionWhere(args.filter) });
+        // By key: the row a cursor names may have left the filter since (a work described, reviewed, removed by a sync).
+        const page = byKey(query, args, "asc");
+        return ctx.db.artwork.findMany({ ...page.query, where: { AND: [connectionWhere(args.filter), page.where] }, orderBy: { id: "asc" } });
       },
       totalCount: (_root, args, ctx) => checkPageSize(args) ?? ctx.db.artwork.count({ where: connectionWhere(args.filter) }),
     },

@@ -8,7 +8,7 @@ import { heartbeatStatus, type HeartbeatStatus } from "../../ops/status.js";
 import { MAX_STATUS_FILTER } from "../../jobs/input-limits.js";
 import { inputLimit, RESOLVER_CHECKED } from "../limits/input-limits.js";
 import { ArtworkWithoutImageError, JobNotCancellableError, parseJobParams, resolveParams } from "../../jobs/queue.js";
-import { type ConnectionArgs, connectionPageSizes } from "../limits/page-size.js";
+import { byKey, type ConnectionArgs, connectionPageSizes } from "../limits/page-size.js";
 import { builder } from "../builder.js";
 import { BadUserInputError, FOREIGN_CURSOR_MESSAGE, InvalidIdError } from "../errors.js";
 import { parseJobId } from "../ids.js";
@@ -154,14 +154,8 @@ builder.queryFields((t) => ({
         }
         // By key rather than by Prisma's cursor row: finished embed jobs are pruned after a day, and
         // a cursor naming a pruned job made Prisma answer an empty page, ending the list early.
-        const { cursor, skip: _skip, ...rest } = query as typeof query & { cursor?: { id: unknown }; skip?: number };
-        // Pothos decodes any well-formed cursor ("GPC:S:abc" gives the string "abc"): one that names
-        // no job id is the client's mistake, answered as every other connection answers it.
-        if (cursor && !(typeof cursor.id === "number" && Number.isSafeInteger(cursor.id) && cursor.id > 0)) {
-          throw new BadUserInputError(args.before != null ? "before" : "after", FOREIGN_CURSOR_MESSAGE);
-        }
-        const after = cursor ? { id: (rest.take ?? 0) < 0 ? { gt: cursor.id } : { lt: cursor.id } } : {};
-        return ctx.db.job.findMany({ ...rest, where: { ...(args.status?.length ? { status: { in: args.status } } : {}), ...after }, orderBy: { id: "desc" } });
+        const page = byKey(query, args, "desc");
+        return ctx.db.job.findMany({ ...page.query, where: { ...(args.status?.length ? { status: { in: args.status } } : {}), ...page.where }, orderBy: { id: "desc" } });
       },
     },
     {},

@@ -1,5 +1,5 @@
 import { nextCronMatch } from "../../jobs/cron.js";
-import { connectionPageSizes, pageSize } from "../limits/page-size.js";
+import { byKey, connectionPageSizes, pageSize } from "../limits/page-size.js";
 import { builder } from "../builder.js";
 import { SyncRunStatusEnum } from "./enums.js";
 
@@ -76,7 +76,9 @@ builder.queryFields((t) => ({
       defaultSize: DEFAULT_SYNC_RUNS,
       resolve: (query, _root, args, ctx) => {
         connectionPageSizes(args, MAX_SYNC_RUNS);
-        return ctx.db.syncRun.findMany({ ...query, orderBy: { id: "desc" } });
+        // By key, as jobs: a cursor's run may have been pruned since.
+        const page = byKey(query, args, "desc");
+        return ctx.db.syncRun.findMany({ ...page.query, where: page.where, orderBy: { id: "desc" } });
       },
     },
     {},
