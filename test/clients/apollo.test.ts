@@ -44,7 +44,7 @@ const typePolicies = {
   Query: {
     fields: {
       artworksConnection: relayStylePagination(["filter"]),
-      search: relayStylePagination(["query", "filter"]),
+      search: relayStylePagination(["query", "mode", "filter"]),
       jobs: relayStylePagination(["status"]),
     },
   },
@@ -120,6 +120,21 @@ describe("HttpLink", () => {
       ["GET", 200],
       ["GET", 200],
     ]);
+  });
+
+  it("the README's type policy keeps searches of different modes apart in the cache", async () => {
+    const c = client(http());
+    const MODED = gql`
+      query Moded($q: String!, $mode: SearchMode) {
+        search(query: $q, mode: $mode, first: 2) { mode edges { cursor node { artwork { id qid } } } pageInfo { hasNextPage endCursor } }
+      }
+    `;
+    const text = await c.query({ query: MODED, variables: { q: "donkey", mode: "TEXT" } });
+    expect((text.data as { search: { mode: string } }).search.mode).toBe("TEXT");
+    // Another mode is another list: asked of the server (here it has no embedding model), not answered with TEXT's hits.
+    const semantic = await c.query({ query: MODED, variables: { q: "donkey", mode: "SEMANTIC" }, errorPolicy: "all" });
+    expect(sent).toHaveLength(2);
+    expect(semantic.error).toBeDefined();
   });
 
   it("bad input reaches Apollo as a GraphQL error with its code and argument", async () => {
