@@ -50,8 +50,17 @@ export function altText(text: string, maxChars: number): string {
     cut = end;
   }
   if (cut > 0) return clean.slice(0, cut).trimEnd();
-  const room = clean.slice(0, Math.max(0, maxChars - 1));
+  const room = headOf(clean, Math.max(0, maxChars - 1));
   const lastSpace = room.lastIndexOf(" ");
   const words = (lastSpace > 0 ? room.slice(0, lastSpace) : room).replace(/[\s,;:–—-]+$/u, "");
   return `${words}…`;
+}
+
+/**
+ * The first `max` UTF-16 units of a text, one fewer when the cut would split a character in two
+ * (an emoji, a rare CJK character: half of it shows as U+FFFD).
+ */
+export function headOf(text: string, max: number): string {
+  const head = text.slice(0, max);
+  return /[\uD800-\uDBFF]$/.test(head) ? head.slice(0, -1) : head;
 }

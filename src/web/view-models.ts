@@ -2,6 +2,7 @@ import { ArtworkState, AttributionKind } from "../generated/prisma/enums.js";
 import { QUALITY_FLAGS } from "../quality/types.js";
 import { REVIEW_STATES } from "../review/stats.js";
 import { webUrl } from "../text/web-url.js";
+import { headOf } from "../text/alt-text.js";
 import { ATTRIBUTION_WORDS, attributionWords, formatInception } from "../text/facts.js";
 import { keepsCurrent } from "../review/verdict.js";
 import type { DescriptionSource } from "../generated/prisma/enums.js";
@@ -47,7 +48,7 @@ export function excerpt(text: string | null | undefined, max = 160): string | nu
   if (!text) return null;
   const flat = text.replace(/\s+/g, " ").trim();
   if (flat.length <= max) return flat;
-  const cut = flat.slice(0, max);
+  const cut = headOf(flat, max);
   const space = cut.lastIndexOf(" ");
   return `${(space > max / 2 ? cut.slice(0, space) : cut).replace(/[\s,;:.]+$/, "")}…`;
 }

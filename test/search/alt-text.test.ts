@@ -44,6 +44,12 @@ describe("altText", () => {
     expect(altText("Supercalifragilisticexpialidocious", 10)).toBe("Supercali…");
   });
 
+  it("never cuts a character in two (text without spaces, an emoji at the limit)", () => {
+    const text = `${"马".repeat(8)}🐕${"狗".repeat(20)}`;
+    expect(altText(text, 10)).toBe(`${"马".repeat(8)}…`);
+    expect(altText(text, 11)).toBe(`${"马".repeat(8)}🐕…`);
+  });
+
   it("never exceeds the limit", () => {
     const text = "One. Two three four. Five six seven eight nine. Ten eleven twelve thirteen fourteen fifteen.";
     for (let n = 5; n < text.length + 5; n++) expect(altText(text, n).length).toBeLessThanOrEqual(n);

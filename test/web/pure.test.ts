@@ -39,6 +39,8 @@ describe("view models", () => {
   it("cuts excerpts at a word", () => {
     expect(excerpt("short")).toBe("short");
     expect(excerpt("word ".repeat(100), 20)).toBe("word word word word…");
+    // A text without spaces is cut where the limit falls, but never inside a character.
+    expect(excerpt(`${"马".repeat(159)}🐕${"狗".repeat(40)}`)).toBe(`${"马".repeat(159)}…`);
   });
 
   it("splits search snippets into text and marks, decoding the escapes (templates escape again)", () => {
