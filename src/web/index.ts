@@ -50,6 +50,7 @@ import {
   searchModeLine,
   STATES,
   thumbFor,
+  titleLanguage,
   versions,
   when,
 } from "./view-models.js";
@@ -345,6 +346,7 @@ async function artworkPage(r: Request, gql: GqlCaller, id: string): Promise<void
     ...base(r, title, "artwork"),
     qid: a.qid,
     title,
+    titleLang: titleLanguage(a.title, a.titles),
     date: formatInception(a.inception, a.inceptionPrecision),
     attribution: attributionLine(a.creators),
     state: a.state,

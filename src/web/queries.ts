@@ -7,7 +7,7 @@ const REVIEW_STATE = `fragment ReviewState on ArtworkReview {
 }`;
 
 const CARD = `fragment Card on Artwork {
-  qid title inception inceptionPrecision state
+  qid title titles { language text } inception inceptionPrecision state
   creators { attribution creator { qid label } }
   image { localHash }
   currentDescription { text source quality { flags } }
@@ -135,7 +135,7 @@ export const REVIEW_QUEUE = `query ReviewQueue($first: Int, $last: Int, $after: 
           id text reviewState source author createdAt
           quality { flags risk checks { name value detail } }
           artwork {
-            qid title inception inceptionPrecision altText
+            qid title titles { language text } inception inceptionPrecision altText
             creators { attribution creator { qid label } }
             image { localHash localWidth localHeight }
           }

@@ -207,6 +207,7 @@ export function collectionVariables(r: CollectionRequest): Record<string, unknow
 export interface CardIn {
   qid: string;
   title: string | null;
+  titles?: { language: string; text: string }[];
   inception: string | null;
   inceptionPrecision: number | null;
   state: string;
@@ -220,6 +221,8 @@ export interface Card {
   qid: string;
   href: string;
   title: string;
+  /** The title's language when it is not the page's (English): its `lang`. */
+  titleLang: string | null;
   date: string | null;
   attribution: string;
   excerpt: string | null;
@@ -240,6 +243,7 @@ export function card(a: CardIn, snippetHtml?: string | null, matchedBy?: readonl
     qid: a.qid,
     href: `/artworks/${a.qid}`,
     title: a.title ?? a.qid,
+    titleLang: titleLanguage(a.title, a.titles),
     date: formatInception(a.inception, a.inceptionPrecision),
     attribution: attributionLine(a.creators),
     excerpt: excerpt(a.currentDescription?.text),
@@ -430,6 +434,17 @@ function unitWord(unit: string | null): string {
 
 /** A BCP 47 language tag as Wikidata's language codes are ("es", "pt-br", "zh-hant"). */
 const LANGUAGE_TAG = /^[a-z]{2,3}(-[a-z0-9]{2,8})*$/i;
+
+/**
+ * The language of a work's preferred title, for its `lang` (a screen reader reads "El sueño de la
+ * razón" with Spanish sounds): the language whose title it is, when that is a tag and not the
+ * pages' own (English); null otherwise, and for an untitled work. "mul" (every language) is none.
+ */
+export function titleLanguage(title: string | null, titles: readonly { language: string; text: string }[] | undefined): string | null {
+  if (!title || !titles) return null;
+  const language = titles.find((t) => t.text === title)?.language;
+  return language && LANGUAGE_TAG.test(language) && !/^(en|mul)(-|$)/i.test(language) ? language : null;
+}
 
 export function artworkFacts(a: ArtworkIn): Fact[] {
   const items = (list: ItemIn[]) => list.map((i) => ({ text: i.label ?? i.qid, href: i.wikidataUrl }));
@@ -703,6 +718,7 @@ export interface QueueItemIn {
   artwork: {
     qid: string;
     title: string | null;
+    titles?: { language: string; text: string }[];
     inception: string | null;
     inceptionPrecision: number | null;
     altText: string | null;
@@ -718,6 +734,7 @@ export interface QueueItem {
   qid: string;
   href: string;
   title: string;
+  titleLang: string | null;
   date: string | null;
   attribution: string;
   text: string;
@@ -741,6 +758,7 @@ export function queueItem(d: QueueItemIn): QueueItem {
     qid: a.qid,
     href: `/artworks/${a.qid}`,
     title,
+    titleLang: titleLanguage(a.title, a.titles),
     date: formatInception(a.inception, a.inceptionPrecision),
     attribution: attributionLine(a.creators),
     text: d.text,

@@ -193,7 +193,7 @@ describe("artworksConnection, creators, stats", () => {
         pageInfo { startCursor endCursor } edges { node { qid } }
       }
     }`;
-    const qids = (r: { data: { artworksConnection: { edges: { node: { qid: string } }[] } } }) => r.data.artworksConnection.edges.map((e) => e.node.qid);
+    const qids = (r: { data?: { artworksConnection: { edges: { node: { qid: string } }[] } } }) => r.data!.artworksConnection.edges.map((e) => e.node.qid);
     const all = qids(await gql(yoga, PAGE, { first: 10 }));
     expect(all.length).toBeGreaterThanOrEqual(3);
     const describe = async (qid: string) => {

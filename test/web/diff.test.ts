@@ -117,7 +117,7 @@ describe("the artwork page", () => {
     const html = await (await fetch(`${base}/artworks/Q701002`)).text();
     expect(html).not.toContain('class="diff"');
     expect(html).toContain("to compare word by word");
-    expect(html).toContain("<p class=\"description\">First. ");
-    expect(html).toContain("<p class=\"description\">Second. ");
+    expect(html).toContain("<p class=\"description\" dir=\"auto\">First. ");
+    expect(html).toContain("<p class=\"description\" dir=\"auto\">Second. ");
   });
 });

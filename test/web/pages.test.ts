@@ -269,6 +269,22 @@ describe("artwork", () => {
     expect((await page("/")).html).toContain('<a href="/" aria-current="page">Collection</a>');
   });
 
+  it("a title in another language carries its lang on the work's page and its card; descriptions read in their own direction", async () => {
+    const before = await t.db.artwork.findUniqueOrThrow({ where: { qid: "Q700002" } });
+    await t.db.artwork.update({ where: { qid: "Q700002" }, data: { title: "La maja vestida", titles: JSON.stringify({ es: "La maja vestida" }) } });
+    try {
+      const html = (await page("/artworks/Q700002")).html;
+      expect(html).toContain('<h1 dir="auto" lang="es">La maja vestida</h1>');
+      expect(html).toMatch(/<p id="current-description" class="description" dir="auto">|<p class="noimg"|Not described/);
+      const cards = (await page("/")).html;
+      expect(cards).toContain('<span class="card-title" dir="auto" lang="es">La maja vestida</span>');
+      // An English title carries none: the page is English.
+      expect(cards).toMatch(/<span class="card-title" dir="auto">[^<]+<\/span>/);
+    } finally {
+      await t.db.artwork.update({ where: { qid: "Q700002" }, data: { title: before.title, titles: before.titles } });
+    }
+  });
+
   it("a paging link this site did not make is a 400 page, not a server error", async () => {
     const b64 = (s: string) => encodeURIComponent(Buffer.from(s).toString("base64"));
     for (const path of [`/jobs?after=${b64("GPC:S:abc")}`, `/jobs?before=${b64("GPC:N:1e400")}`, "/jobs?after=x", `/?after=${b64("GPC:S:a")}`]) {

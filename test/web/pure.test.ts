@@ -10,6 +10,7 @@ import {
   collectionVariables,
   emptyQueueReason,
   excerpt,
+  titleLanguage,
   firstRunNotices,
   formatInception,
   jobView,
@@ -34,6 +35,15 @@ describe("view models", () => {
     expect(formatInception("1701-01-01T00:00:00Z", 7)).toBe("18th century");
     expect(formatInception("-0300-01-01T00:00:00Z", 9)).toBe("300 BCE");
     expect(formatInception(null, 9)).toBeNull();
+  });
+
+  it("names a title's language when it is not English", () => {
+    expect(titleLanguage("La maja vestida", [{ language: "en", text: "The clothed maja" }, { language: "es", text: "La maja vestida" }])).toBe("es");
+    expect(titleLanguage("The clothed maja", [{ language: "en", text: "The clothed maja" }])).toBeNull();
+    expect(titleLanguage("Goya", [{ language: "mul", text: "Goya" }])).toBeNull();
+    expect(titleLanguage("Odd", [{ language: "x bad", text: "Odd" }])).toBeNull();
+    expect(titleLanguage(null, [])).toBeNull();
+    expect(titleLanguage("Saturno", [{ language: "pt-br", text: "Saturno" }])).toBe("pt-br");
   });
 
   it("cuts excerpts at a word", () => {

@@ -59,7 +59,7 @@ const get = async (path: string, cookie?: string, at = base) => {
 const decode = (s: string) => s.replace(/&amp;/g, "&");
 /** The review page's item: its title and the description id its forms carry. */
 const itemOf = (html: string) => ({
-  title: /<h2 id="item-title"><a href="[^"]+">([^<]*)<\/a><\/h2>/.exec(html)?.[1] ?? null,
+  title: /<h2 id="item-title" dir="auto"(?: lang="[^"]+")?><a href="[^"]+">([^<]*)<\/a><\/h2>/.exec(html)?.[1] ?? null,
   description: /name="description" value="([^"]+)"/.exec(html)?.[1] ?? null,
   state: /name="state" value="([^"]+)"/.exec(html)?.[1] ?? null,
   replaces: /name="replaces" value="([^"]+)"/.exec(html)?.[1] ?? null,
@@ -126,7 +126,7 @@ describe("the review queue page", () => {
     const cookie = await signIn("Ana");
     const { html } = await get("/review", cookie);
     expect(html).toMatch(/<img src="\/thumbs\/[0-9a-f]{64}\/640\.webp" srcset="[^"]+" sizes="[^"]+" alt="[^"]+"/);
-    expect(html).toContain('<p class="description" id="review-text">A dog on a sofa.</p>');
+    expect(html).toContain('<p class="description" id="review-text" dir="auto">A dog on a sofa.</p>');
     expect(html).toContain('<li class="flag">DEPICTS_MISSING</li>');
     expect(html).toContain("risk 0.90");
     expect(html).toContain("<td>wordCount</td><td>7</td><td>7 words &lt;b&gt;Q720002&lt;/b&gt;</td>");
