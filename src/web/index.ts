@@ -406,10 +406,12 @@ async function reviewPage(r: Request, gql: GqlCaller): Promise<void> {
   const after = before ? null : place("after");
   let data = await gql<ReviewQueueOut>(REVIEW_QUEUE, before ? { last: 1, before } : { first: 1, after });
   let edge = queueEdges(data.reviewQueue)[0] ?? null;
+  let wrapped = false;
   if (!edge && (before || after)) {
-    // Nothing left past that place (reviewed meanwhile, or the end): start again from the riskiest.
+    // Nothing left past that place (reviewed meanwhile, or the end): start again from the riskiest, and say so.
     data = await gql<ReviewQueueOut>(REVIEW_QUEUE, { first: 1 });
     edge = queueEdges(data.reviewQueue)[0] ?? null;
+    wrapped = edge !== null;
   }
   let prev: string | null = null;
   let next: string | null = null;
@@ -431,6 +433,7 @@ async function reviewPage(r: Request, gql: GqlCaller): Promise<void> {
     back: edge ? `/review?after=${encodeURIComponent(edge.cursor)}` : "/review",
     prev,
     next,
+    wrapped,
     empty: item ? null : emptyQueueReason(data.stats.described),
   });
   sendPage(r.res, 200, html, {}, r.head);

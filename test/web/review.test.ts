@@ -271,7 +271,11 @@ describe("verdicts", () => {
       expect(last.title).toBe("Last");
       expect(last.next).toBeNull();
       const r = await post("/review", { description: last.description!, verdict: "APPROVED", back: decode(last.back!) }, { cookie }, s.base);
-      expect(itemOf((await get(r.headers.get("location")!, cookie, s.base)).html).title).toBe("Skipped");
+      const again = (await get(r.headers.get("location")!, cookie, s.base)).html;
+      expect(itemOf(again).title).toBe("Skipped");
+      // Said, so the reviewer knows the queue came round rather than moved on.
+      expect(again).toContain("That was the end of the queue: it starts again from the riskiest.");
+      expect((await get("/review", cookie, s.base)).html).not.toContain("That was the end of the queue");
     } finally {
       s.close();
       await t2.close();
