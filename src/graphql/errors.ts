@@ -1,4 +1,4 @@
-import { GraphQLError } from "graphql";
+import { GraphQLError, type GraphQLErrorOptions } from "graphql";
 
 /** Expected failures, returned as typed results (Pothos errors plugin), never masked. */
 export class NotFoundError extends Error {
@@ -50,11 +50,13 @@ export class UnauthorizedError extends Error {
  * argument at fault ("first", "after", "query", "filter.minRisk"); the message says what is allowed.
  */
 export class BadUserInputError extends GraphQLError {
+  /** `at`: where in the document and the answer (an error rewritten by the mask keeps the field's path and locations). */
   constructor(
     readonly argument: string,
     message: string,
+    at: Pick<GraphQLErrorOptions, "nodes" | "source" | "positions" | "path"> = {},
   ) {
-    super(message, { extensions: { code: "BAD_USER_INPUT", argument } });
+    super(message, { ...at, extensions: { code: "BAD_USER_INPUT", argument } });
     this.name = "BadUserInputError";
   }
 }

@@ -138,13 +138,15 @@ export function createGraphqlApp({ db, config, log = createLogger(config.LOG_LEV
         const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
         const path = error instanceof GraphQLError ? error.path : undefined;
         if (original instanceof Error) loggedByMask.add(original);
+        // A field's error keeps its path and locations when rewritten (the spec asks for them, and a client ties the error to the field by them).
+        const at = error instanceof GraphQLError ? { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path } : {};
         if (isBadCursor(original)) {
           // A client's own mistake (a cursor it made up or cut short): its answer, with a code, not our error.
           graphqlLog.debug({ path: path?.join("."), err: original }, "a cursor this API did not give out");
-          return new BadUserInputError(cursorArgument(error), FOREIGN_CURSOR_MESSAGE);
+          return new BadUserInputError(cursorArgument(error), FOREIGN_CURSOR_MESSAGE, at);
         }
         const refused = pothosConnectionRefusal(original);
-        if (refused) return refused;
+        if (refused) return new BadUserInputError(refused.argument, refused.message, at);
         const masked = maskError(error, message, isDev);
         if (masked === error) return masked;
         if (isClientAbort(original)) {

@@ -104,8 +104,22 @@ describe("artworks(creator:)", () => {
       const r = await gql(app, query, variables);
       expect(r.errors?.[0]?.extensions, JSON.stringify(variables)).toMatchObject({ code: "BAD_USER_INPUT", argument });
       expect(r.errors?.[0]?.message).toMatch(/cursor is not one this API gave out/);
+      // The field's path and place in the document, as every field error carries them.
+      expect(r.errors?.[0]?.path, query).toEqual([query.includes("jobs(") ? "jobs" : "artworksConnection"]);
+      expect(r.errors?.[0]?.locations?.length).toBe(1);
     }
     expect(lines.filter((l) => (l.level as number) >= 40).map((l) => [l.msg, (l.err as { message?: string } | undefined)?.message])).toEqual([]);
+  });
+
+  it("Pothos's own refusals of paging arguments carry the field's path and locations like ours", async () => {
+    for (const args of ["first: -1", "last: -2", "first: 1, last: 1", "after: \"a\", before: \"b\""]) {
+      for (const field of ["artworksConnection", "jobs", "syncRunsConnection"]) {
+        const r = await gql(yoga, `{ ${field}(${args}) { edges { cursor } } }`);
+        expect(r.errors?.[0]?.extensions?.code, `${field}(${args})`).toBe("BAD_USER_INPUT");
+        expect(r.errors?.[0]?.path, `${field}(${args})`).toEqual([field]);
+        expect(r.errors?.[0]?.locations?.length, `${field}(${args})`).toBe(1);
+      }
+    }
   });
 });
 
