@@ -2,7 +2,7 @@ import type { Yoga } from "../../src/graphql/yoga.js";
 
 export interface GqlResult<T = any> {
   data?: T;
-  errors?: { message: string; extensions?: Record<string, unknown> }[];
+  errors?: { message: string; path?: (string | number)[]; locations?: { line: number; column: number }[]; extensions?: Record<string, unknown> }[];
 }
 
 /** Runs a GraphQL operation through yoga.fetch, no socket. */
