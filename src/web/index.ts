@@ -31,7 +31,10 @@ import {
   emptyQueueReason,
   filtersByReview,
   type QueueItemIn,
+  queueFilterVariables,
+  queueHref,
   queueItem,
+  readQueueFilter,
   REVIEW_FILTERS,
   reviewStatus,
   reviewWord,
@@ -374,6 +377,8 @@ interface QueueConnectionOut {
 interface ReviewQueueOut {
   reviewQueue: QueueConnectionOut;
   stats: { described: number; quality: { current: { byReviewState: { state: string; count: number }[] } } };
+  /** With a filter: how many works it leaves in the queue. */
+  matching?: { totalCount: number };
 }
 
 /** The connection of a reviewQueue answer; anything else (an error member) is a failure here, since the page checked its cursors. */
@@ -389,7 +394,10 @@ function queueEdges(answer: QueueConnectionOut): { cursor: string; node?: QueueI
  */
 async function reviewPage(r: Request, gql: GqlCaller): Promise<void> {
   const p = r.url.searchParams;
-  const problems: string[] = [];
+  const queueFilter = readQueueFilter(p);
+  const problems: string[] = [...queueFilter.problems];
+  const { filter, matching } = queueFilterVariables(queueFilter);
+  const filters = { filter, matching, filtered: matching !== null };
   const place = (k: "after" | "before"): string | null => {
     const v = p.get(k);
     if (!v) return null;
@@ -404,22 +412,21 @@ async function reviewPage(r: Request, gql: GqlCaller): Promise<void> {
   };
   const before = place("before");
   const after = before ? null : place("after");
-  let data = await gql<ReviewQueueOut>(REVIEW_QUEUE, before ? { last: 1, before } : { first: 1, after });
+  let data = await gql<ReviewQueueOut>(REVIEW_QUEUE, { ...(before ? { last: 1, before } : { first: 1, after }), ...filters });
   let edge = queueEdges(data.reviewQueue)[0] ?? null;
   let wrapped = false;
   if (!edge && (before || after)) {
     // Nothing left past that place (reviewed meanwhile, or the end): start again from the riskiest, and say so.
-    data = await gql<ReviewQueueOut>(REVIEW_QUEUE, { first: 1 });
+    data = await gql<ReviewQueueOut>(REVIEW_QUEUE, { first: 1, ...filters });
     edge = queueEdges(data.reviewQueue)[0] ?? null;
     wrapped = edge !== null;
   }
   let prev: string | null = null;
   let next: string | null = null;
   if (edge) {
-    const n = await gql<{ previous: QueueConnectionOut; next: QueueConnectionOut }>(REVIEW_NEIGHBOURS, { cursor: edge.cursor });
-    const here = encodeURIComponent(edge.cursor);
-    if (queueEdges(n.previous).length) prev = `/review?before=${here}`;
-    if (queueEdges(n.next).length) next = `/review?after=${here}`;
+    const n = await gql<{ previous: QueueConnectionOut; next: QueueConnectionOut }>(REVIEW_NEIGHBOURS, { cursor: edge.cursor, filter });
+    if (queueEdges(n.previous).length) prev = queueHref(queueFilter, { before: edge.cursor });
+    if (queueEdges(n.next).length) next = queueHref(queueFilter, { after: edge.cursor });
   }
   const waiting = data.stats.quality.current.byReviewState.find((s) => s.state === "UNREVIEWED")?.count ?? 0;
   const item = edge?.node ? queueItem(edge.node) : null;
@@ -428,13 +435,16 @@ async function reviewPage(r: Request, gql: GqlCaller): Promise<void> {
     scripts: ["review-keys.js"],
     problems,
     waiting,
+    matching: data.matching?.totalCount ?? null,
+    queueFilter,
+    flags: FLAGS,
     item,
-    // Where a verdict or an edit of this item comes back to: the queue, just past this item.
-    back: edge ? `/review?after=${encodeURIComponent(edge.cursor)}` : "/review",
+    // Where a verdict or an edit of this item comes back to: the queue (as filtered), just past this item.
+    back: edge ? queueHref(queueFilter, { after: edge.cursor }) : queueHref(queueFilter),
     prev,
     next,
     wrapped,
-    empty: item ? null : emptyQueueReason(data.stats.described),
+    empty: item ? null : data.matching ? "No description waiting for review matches these filters." : emptyQueueReason(data.stats.described),
   });
   sendPage(r.res, 200, html, {}, r.head);
 }

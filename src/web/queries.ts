@@ -124,8 +124,8 @@ export const CANCEL_JOB = `mutation CancelJob($id: ID!) {
  * the same whether reviewQueue answers `InvalidInputError | QueryReviewQueueConnection` or the
  * connection itself; the page checks cursors before asking (review-queue.ts).
  */
-export const REVIEW_QUEUE = `query ReviewQueue($first: Int, $last: Int, $after: String, $before: String) {
-  reviewQueue(first: $first, last: $last, after: $after, before: $before) {
+export const REVIEW_QUEUE = `query ReviewQueue($first: Int, $last: Int, $after: String, $before: String, $filter: ReviewQueueFilter, $filtered: Boolean!, $matching: ArtworkFilter) {
+  reviewQueue(first: $first, last: $last, after: $after, before: $before, filter: $filter) {
     __typename
     ... on QueryReviewQueueConnection {
       ${PAGE_INFO}
@@ -144,12 +144,13 @@ export const REVIEW_QUEUE = `query ReviewQueue($first: Int, $last: Int, $after: 
     }
   }
   stats { described quality { current { byReviewState { state count } } } }
+  matching: artworksConnection(first: 0, filter: $matching) @include(if: $filtered) { totalCount }
 }`;
 
 /** Whether anything waits before and after a position of the queue. */
-export const REVIEW_NEIGHBOURS = `query ReviewNeighbours($cursor: String!) {
-  previous: reviewQueue(last: 1, before: $cursor) { __typename ... on QueryReviewQueueConnection { edges { cursor } } }
-  next: reviewQueue(first: 1, after: $cursor) { __typename ... on QueryReviewQueueConnection { edges { cursor } } }
+export const REVIEW_NEIGHBOURS = `query ReviewNeighbours($cursor: String!, $filter: ReviewQueueFilter) {
+  previous: reviewQueue(last: 1, before: $cursor, filter: $filter) { __typename ... on QueryReviewQueueConnection { edges { cursor } } }
+  next: reviewQueue(first: 1, after: $cursor, filter: $filter) { __typename ... on QueryReviewQueueConnection { edges { cursor } } }
 }`;
 
 export const REVIEW_DESCRIPTION = `mutation ReviewDescription($id: ID!, $verdict: ReviewVerdict!, $note: String, $reviewer: String, $expectedState: ReviewState, $expectCurrent: Boolean) {

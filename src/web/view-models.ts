@@ -777,3 +777,58 @@ export function emptyQueueReason(described: number): string {
     ? "Nothing is described yet: descriptions appear here once the describe worker has written them."
     : `All ${described} current ${described === 1 ? "description has" : "descriptions have"} been reviewed. New ones appear here as they are written.`;
 }
+
+/** The review queue's filter as the URL says it (flag, risk: the least risk, creator); unknown values are named in `problems` and ignored. */
+export interface QueueFilter {
+  flag: string;
+  risk: string;
+  creator: string;
+  problems: string[];
+}
+
+/** A least risk as a person types it: 0 to 1, at most three decimals ("0.5", ".75", "1"). */
+const RISK = /^(0?\.\d{1,3}|[01](\.\d{0,3})?)$/;
+
+export function readQueueFilter(params: URLSearchParams): QueueFilter {
+  const problems: string[] = [];
+  let flag = (params.get("flag") ?? "").trim();
+  if (flag && !FLAGS.includes(flag)) {
+    problems.push(`flag "${flag.slice(0, 40)}" is not one of ${FLAGS.join(", ")}`);
+    flag = "";
+  }
+  let risk = (params.get("risk") ?? "").trim();
+  if (risk && !(RISK.test(risk) && Number(risk) <= 1)) {
+    problems.push(`risk "${risk.slice(0, 40)}" is not a number from 0 to 1`);
+    risk = "";
+  }
+  let creator = (params.get("creator") ?? "").trim();
+  if (creator.length > 200) {
+    problems.push("creator is longer than 200 characters");
+    creator = "";
+  }
+  return { flag, risk, creator, problems };
+}
+
+/** Whether the filter narrows the queue. */
+export function queueFiltered(f: QueueFilter): boolean {
+  return !!(f.flag || f.risk || f.creator);
+}
+
+/** The reviewQueue's filter, and the same works as an artworksConnection filter (to count them). */
+export function queueFilterVariables(f: QueueFilter): { filter: Record<string, unknown> | null; matching: Record<string, unknown> | null } {
+  if (!queueFiltered(f)) return { filter: null, matching: null };
+  const filter = { flag: f.flag || null, minRisk: f.risk ? Number(f.risk) : null, creator: f.creator || null };
+  return { filter, matching: { ...filter, reviewState: ["UNREVIEWED"] } };
+}
+
+/** The queue's URL with the filter, at a place (after or before a cursor) if given. */
+export function queueHref(f: QueueFilter, place: { after?: string; before?: string } = {}): string {
+  const params = new URLSearchParams();
+  if (place.before) params.set("before", place.before);
+  else if (place.after) params.set("after", place.after);
+  if (f.flag) params.set("flag", f.flag);
+  if (f.risk) params.set("risk", f.risk);
+  if (f.creator) params.set("creator", f.creator);
+  const qs = params.toString();
+  return qs ? `/review?${qs}` : "/review";
+}

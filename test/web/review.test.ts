@@ -260,6 +260,50 @@ describe("verdicts", () => {
     }
   });
 
+  it("filters the queue by flag, least risk and creator; paging, verdicts and edits keep the filter", async () => {
+    const t2 = await createTestDb();
+    const s = await serve(t2.db, t2.dir);
+    try {
+      await describedWork(t2.db, "Q750001", "Spanish one", "Un perro.", 0.7, ["WRONG_LANGUAGE"]);
+      await describedWork(t2.db, "Q750002", "Unflagged", "A dog.", 0.95);
+      await describedWork(t2.db, "Q750003", "Spanish two", "Un gato.", 0.6, ["WRONG_LANGUAGE", "TOO_SHORT"]);
+      await describedWork(t2.db, "Q750004", "Spanish low", "Un burro.", 0.2, ["WRONG_LANGUAGE"]);
+      const cookie = await signIn("Ana", s.base);
+      const first = await get("/review?flag=WRONG_LANGUAGE&risk=0.5", cookie, s.base);
+      expect(first.html).toContain("4 descriptions wait for review, riskiest first. 2 match these filters.");
+      expect(first.html).toContain('<option value="WRONG_LANGUAGE" selected>');
+      expect(first.html).toContain('value="0.5"');
+      const item = itemOf(first.html);
+      expect(item.title).toBe("Spanish one");
+      expect(item.prev).toBeNull();
+      expect(decode(item.next!)).toMatch(/^\/review\?after=[^&]+&flag=WRONG_LANGUAGE&risk=0.5$/);
+      expect(decode(item.back!)).toMatch(/^\/review\?after=[^&]+&flag=WRONG_LANGUAGE&risk=0.5$/);
+      const second = itemOf((await get(decode(item.next!), cookie, s.base)).html);
+      expect(second.title).toBe("Spanish two");
+      expect(second.next).toBeNull();
+      // A verdict comes back to the filtered queue: the only match left shows, and no unflagged item.
+      const r = await post("/review", { description: second.description!, verdict: "APPROVED", back: decode(second.back!) }, { cookie }, s.base);
+      expect(decode(r.headers.get("location")!)).toMatch(/flag=WRONG_LANGUAGE&risk=0.5&done=approved$/);
+      const after = (await get(r.headers.get("location")!, cookie, s.base)).html;
+      expect(itemOf(after).title).toBe("Spanish one");
+      expect(after).toContain("1 matches these filters.");
+      // By creator, and a filter nothing matches.
+      expect(itemOf((await get("/review?creator=goya", cookie, s.base)).html).title).toBe("Unflagged");
+      const none = (await get("/review?creator=Q1&flag=MARKDOWN", cookie, s.base)).html;
+      expect(itemOf(none).title).toBeNull();
+      expect(none).toContain("No description waiting for review matches these filters.");
+      // Values the page did not offer are named and ignored.
+      const bad = (await get("/review?flag=BAD_VIBES&risk=2&creator=" + "x".repeat(201), cookie, s.base)).html;
+      expect(bad).toContain("flag &quot;BAD_VIBES&quot; is not one of");
+      expect(bad).toContain("risk &quot;2&quot; is not a number from 0 to 1");
+      expect(bad).toContain("creator is longer than 200 characters");
+      expect(itemOf(bad).title).toBe("Unflagged");
+    } finally {
+      s.close();
+      await t2.close();
+    }
+  });
+
   it("a verdict after the last item was skipped to shows the first again", async () => {
     const t2 = await createTestDb();
     const s = await serve(t2.db, t2.dir);
