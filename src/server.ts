@@ -80,7 +80,8 @@ function requestPath(req: IncomingMessage): string {
       const absolute = new URL(target);
       req.url = `${absolute.pathname}${absolute.search}`;
     }
-    new URL(`http://${req.headers.host ?? "localhost"}${req.url}`);
+    // An empty Host is allowed (RFC 9112, 3.2): the adapter then uses the local address.
+    new URL(`http://${req.headers.host || "localhost"}${req.url}`);
     return new URL(req.url ?? "/", "http://local").pathname;
   } catch {
     throw new RequestRefusedError(400, "BAD_URL", "The request URL cannot be parsed");

@@ -200,6 +200,7 @@ export function withoutControls(text: string): string {
  */
 export function finishText(raw: string, options: { cleanMarkdown: boolean }): FinishedText {
   const visible = withoutTurns(withoutControls(raw).replace(DECODING_DEBRIS, ""));
-  const cleaned = options.cleanMarkdown ? withoutControls(cleanMarkdown(visible)) : visible.trim();
+  // Again after the cleanup: the entities it decodes may name them ("ca&#8203;t").
+  const cleaned = options.cleanMarkdown ? withoutControls(cleanMarkdown(visible)).replace(DECODING_DEBRIS, "") : visible.trim();
   return trimToLastSentence(withoutRepeatedSentences(cleaned).text);
 }

@@ -419,7 +419,8 @@ async function reviewPage(r: Request, gql: GqlCaller): Promise<void> {
     // Nothing left past that place (reviewed meanwhile, or the end): start again from the riskiest, and say so.
     data = await gql<ReviewQueueOut>(REVIEW_QUEUE, { first: 1, ...filters });
     edge = queueEdges(data.reviewQueue)[0] ?? null;
-    wrapped = edge !== null;
+    // Only past the end: going back before the first (reviewed meanwhile) is no wrap.
+    wrapped = edge !== null && after !== null;
   }
   let prev: string | null = null;
   let next: string | null = null;

@@ -48,6 +48,8 @@ describe("postprocess", () => {
     // Decoding debris: a half-decoded character (U+FFFD) and invisible zero-width characters go; the joiners stay.
     expect(finishText("A ca\u200Bt sle\uFFFDeps on a be\u00ADnch.\uFEFF\u2060", { cleanMarkdown: false }).text).toBe("A cat sleeps on a bench.");
     expect(finishText("\uFFFD\uFFFDA barn \u{1F468}\u200D\u{1F469} stands.", { cleanMarkdown: true }).text).toBe("A barn \u{1F468}\u200D\u{1F469} stands.");
+    // Written as entities, which the cleanup decodes.
+    expect(finishText("A black ca&#8203;t sits on a m&#xFEFF;at&#65533;.", { cleanMarkdown: true }).text).toBe("A black cat sits on a mat.");
     // Whatever bytes come, the result passes the check a person's description must pass.
     let x = 7;
     for (let n = 0; n < 200; n++) {

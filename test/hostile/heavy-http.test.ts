@@ -278,6 +278,8 @@ describe("URL and header limits, timeouts", () => {
         });
         req.on("error", reject).end();
       });
+    // An empty Host is allowed (RFC 9112): served.
+    expect((await send("/", "")).status).toBe(200);
     for (const host of ["a b", "[::1", "x:99999", "a%"]) {
       for (const path of ["/graphql?query=%7B__typename%7D", "/x", "/images/x.jpg"]) {
         const answer = await send(path, host);

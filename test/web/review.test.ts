@@ -278,6 +278,11 @@ describe("verdicts", () => {
       expect(item.prev).toBeNull();
       expect(decode(item.next!)).toMatch(/^\/review\?after=[^&]+&flag=WRONG_LANGUAGE&risk=0.5$/);
       expect(decode(item.back!)).toMatch(/^\/review\?after=[^&]+&flag=WRONG_LANGUAGE&risk=0.5$/);
+      // Going back before the first item (nothing there) shows the first, and is no wrap.
+      const firstCursor = new URL(decode(item.next!), s.base).searchParams.get("after")!;
+      const beforeFirst = (await get(`/review?before=${encodeURIComponent(firstCursor)}&flag=WRONG_LANGUAGE&risk=0.5`, cookie, s.base)).html;
+      expect(itemOf(beforeFirst).title).toBe("Spanish one");
+      expect(beforeFirst).not.toContain("That was the end of the queue");
       const second = itemOf((await get(decode(item.next!), cookie, s.base)).html);
       expect(second.title).toBe("Spanish two");
       expect(second.next).toBeNull();
@@ -320,6 +325,7 @@ describe("verdicts", () => {
       // Said, so the reviewer knows the queue came round rather than moved on.
       expect(again).toContain("That was the end of the queue: it starts again from the riskiest.");
       expect((await get("/review", cookie, s.base)).html).not.toContain("That was the end of the queue");
+
     } finally {
       s.close();
       await t2.close();

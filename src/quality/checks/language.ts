@@ -5,12 +5,27 @@ const NAMES: Record<string, string> = { en: "English", es: "Spanish", fr: "Frenc
 const nameOf = (code: string) => NAMES[code] ?? code;
 const pct = (x: number) => `${Math.round(x * 100)}%`;
 
+/** "… in Spanish", "… en español": an instruction that names the language of the answer. */
+const ASKED: [RegExp, string][] = [
+  [/\bin english\b/i, "en"],
+  [/\bin spanish\b|\ben (español|castellano)\b/i, "es"],
+  [/\bin french\b|\ben français\b/i, "fr"],
+  [/\bin german\b|\bauf deutsch\b/i, "de"],
+  [/\bin italian\b|\bin italiano\b/i, "it"],
+  [/\bin portuguese\b|\bem português\b/i, "pt"],
+];
+/** Words an instruction needs for its own language to be told (the default instruction has 17). */
+const MIN_INSTRUCTION_WORDS = 8;
+
 /**
- * The language a text should be in: the instruction's, when the model was told in a language
- * (DESCRIBE_PROMPT written in Spanish asks for Spanish), else the description's (`language`, "en").
+ * The language a text should be in: the one the instruction names ("… in Spanish"), else the
+ * instruction's own when it is long enough to tell (DESCRIBE_PROMPT written in Spanish asks for
+ * Spanish), else the description's (`language`, "en").
  */
 export function expectedLanguage(input: QualityInput): string {
-  const told = input.generation?.instruction ? detectLanguage(input.generation.instruction) : null;
+  const instruction = input.generation?.instruction ?? "";
+  const named = ASKED.find(([pattern]) => pattern.test(instruction))?.[1];
+  const told = named ?? (instruction ? detectLanguage(instruction, MIN_INSTRUCTION_WORDS) : null);
   return told ?? (input.language || "en").toLowerCase().split("-")[0]!;
 }
 
@@ -18,8 +33,9 @@ export function expectedLanguage(input: QualityInput): string {
  * WRONG_LANGUAGE: the text is written in another language than the one asked for (a small model
  * given a Spanish title may answer in Spanish; alt text read out in the wrong language is noise to
  * a listener): another known language's function words are at least MIN_LANGUAGE_SHARE of the
- * words and more than the expected language's. Judged from MIN_LANGUAGE_WORDS words, and only when
- * the expected language is one LANGUAGE_WORDS knows.
+ * words and at least twice the expected language's (a Spanish inscription quoted in English prose
+ * is not enough). Names and titles do not count (languageShares). Judged from MIN_LANGUAGE_WORDS
+ * words, and only when the expected language is one LANGUAGE_WORDS knows.
  */
 export function checkLanguage(input: QualityInput): CheckOutcome {
   const expected = expectedLanguage(input);
@@ -32,7 +48,7 @@ export function checkLanguage(input: QualityInput): CheckOutcome {
   const [other, share] = Object.entries(shares)
     .filter(([l]) => l !== expected)
     .sort((a, b) => b[1] - a[1])[0]!;
-  const flagged = share >= MIN_LANGUAGE_SHARE && share > shares[expected]!;
+  const flagged = share >= MIN_LANGUAGE_SHARE && share >= 2 * shares[expected]!;
   const figures = `${nameOf(expected)} function words ${pct(shares[expected]!)} of ${words} words, ${nameOf(other)} ${pct(share)}`;
   return {
     flag: "WRONG_LANGUAGE",
