@@ -2,7 +2,7 @@
 import { userInfo } from "node:os";
 import { Command } from "commander";
 import { loadConfig, redactPassword } from "./config.js";
-import { closeDb, databaseKind, sqlitePath } from "./db.js";
+import { closeDb, databaseKind, databaseOpenFailure, sqlitePath } from "./db.js";
 import { positiveInt } from "./cli-args.js";
 import { COPY_HELP } from "./copy/help.js";
 import { parseSeed } from "./experiments/sample.js";
@@ -119,10 +119,11 @@ program
   .option("--creator <qid...>", "creator QIDs (default SYNC_CREATORS)")
   .option("--full", "fetch every work's details, every label and every image record, not only what changed")
   .action(async (opts: { creator?: string[]; full?: boolean }) => {
-    const creators = opts.creator?.map((q) => q.toUpperCase());
-    const bad = creators?.filter((q) => !/^Q[1-9][0-9]*$/.test(q)) ?? [];
+    const creators = opts.creator?.map((q) => q.trim().toUpperCase());
+    const bad = opts.creator?.filter((q) => !/^Q[1-9][0-9]*$/i.test(q.trim())) ?? [];
     if (bad.length) {
-      console.error(`--creator: not a Wikidata item id: ${bad.join(", ")}`);
+      // As typed: "goya" is a name, which sync cannot look up (export, search and the API take names).
+      console.error(`--creator: not a Wikidata item id like Q5432: ${bad.map((q) => JSON.stringify(q)).join(", ")} (sync takes creators' QIDs; find one on wikidata.org)`);
       process.exit(2);
     }
     // A one-off batch job: it leaves the CPU to an API or worker running on the same machine.
@@ -148,8 +149,9 @@ program
     // PostgreSQL: the migrator that openDatabase runs too, under Prisma's advisory lock.
     const postgres = databaseKind(config.DATABASE_URL) === "postgresql";
     const where = postgres ? redactPassword(config.DATABASE_URL) : sqlitePath(config.DATABASE_URL);
+    // A DATABASE_URL that names nothing usable (a folder, a file that is no database, a server that does not answer) is said as every command says it: exit 2.
     const { applied, total } = await (postgres ? (await import("./store/migrate-postgres.js")).migratePostgres(config.DATABASE_URL) : Promise.resolve().then(() => migrate(where))).catch(
-      exitOnConfigError,
+      (err: unknown) => exitOnConfigError(databaseOpenFailure(config.DATABASE_URL, err) ?? err),
     );
     console.log(`${where}: ${applied.length} migration(s) applied, ${total} in all`);
   });

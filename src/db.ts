@@ -171,6 +171,11 @@ async function refuseUnfinishedCopy(db: Db, databaseUrl: string): Promise<void> 
  */
 const POSTGRES_UNOPENABLE = /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENOENT|08...|28...|3D000)$/;
 
+/** An error opening or migrating the database that means DATABASE_URL names nothing usable (a usage error, exit 2), as a ConfigError; null for any other. */
+export function databaseOpenFailure(databaseUrl: string, err: unknown): ConfigError | null {
+  return databaseKind(databaseUrl) === "postgresql" ? postgresOpenFailure(databaseUrl, err) : openFailure(databaseUrl, err);
+}
+
 function postgresOpenFailure(databaseUrl: string, err: unknown): ConfigError | null {
   const code = (err as { code?: unknown })?.code;
   if (typeof code !== "string" || !POSTGRES_UNOPENABLE.test(code)) return null;

@@ -5,6 +5,7 @@ import { EmbedModelMissingError, openEmbedder } from "./embedder.js";
 import { embedMissing } from "./jobs.js";
 import { configuredVectorModel, embedModelPresence, loadedVectorModel } from "./model-files.js";
 import { countStale, REFUSED_DIMS } from "./store.js";
+import { terminalLine } from "../text/terminal.js";
 
 interface Io {
   stdout: { write(s: string): unknown };
@@ -74,12 +75,12 @@ export async function similarCommand(db: Db, config: Config, qid: string, o: { l
   }
   const rows = await db.artwork.findMany({ where: { id: { in: similar.map((s) => s.artworkId) } }, select: { id: true, qid: true, title: true, inceptionYear: true } });
   const byId = new Map(rows.map((r) => [r.id, r]));
-  io.stdout.write(`Works nearest in meaning to ${art.qid} ${art.title ?? "(untitled)"}${o.sameCreator ? " (same creator)" : ""}:\n`);
+  io.stdout.write(`Works nearest in meaning to ${art.qid} ${terminalLine(art.title ?? "(untitled)")}${o.sameCreator ? " (same creator)" : ""}:\n`);
   similar.forEach((s, i) => {
     const a = byId.get(s.artworkId);
     if (!a) return;
     const year = a.inceptionYear != null ? ` (${a.inceptionYear})` : "";
-    io.stdout.write(`${i + 1}. ${a.qid}  ${a.title ?? "(untitled)"}${year}  similarity ${s.similarity.toFixed(3)}\n`);
+    io.stdout.write(`${i + 1}. ${a.qid}  ${terminalLine(a.title ?? "(untitled)")}${year}  similarity ${s.similarity.toFixed(3)}\n`);
   });
   if (!similar.length) io.stdout.write("(no other embedded work)\n");
   return 0;

@@ -4,6 +4,7 @@ import type { Db } from "../db.js";
 import { creatorWhere } from "../store/artwork-filter.js";
 import { dialect } from "../store/sql.js";
 import { artworkAltText } from "../text/alt-text.js";
+import { commonsFilePageUrl } from "../text/web-url.js";
 
 export type ExportFormat = "jsonl" | "csv";
 export const EXPORT_FORMATS: readonly ExportFormat[] = ["jsonl", "csv"];
@@ -192,7 +193,7 @@ function toRow(r: RawRow, altTextMaxChars: number): ExportRow {
     inception: r.inception,
     creators: json(r.creators, []),
     commonsFile: r.fileTitle,
-    commonsUrl: r.fileTitle ? (r.descriptionUrl ?? `https://commons.wikimedia.org/wiki/${encodeURIComponent(r.fileTitle.replace(/ /g, "_"))}`) : null,
+    commonsUrl: r.fileTitle ? (r.descriptionUrl ?? commonsFilePageUrl(r.fileTitle)) : null,
     imageUrl: r.originalUrl,
     licence: r.licenseShortName,
     licenceTerms: r.usageTerms,

@@ -1,8 +1,8 @@
 import { createWriteStream, existsSync, rmSync } from "node:fs";
-import { open, rename, rm } from "node:fs/promises";
+import { chmod, lstat, open, readlink, rename, rm } from "node:fs/promises";
 import { once } from "node:events";
 import { hostname } from "node:os";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { type Config, ConfigError, loadConfig } from "../config.js";
 import { databaseKind, type Db, openDatabase, sqlitePath } from "../db.js";
@@ -25,6 +25,8 @@ import type { SyncSummary } from "../sync/summary.js";
 import { checkHeartbeats, getStatus, HEARTBEAT_ROLES, type Status } from "./status.js";
 import { creatorWhere } from "../store/artwork-filter.js";
 import { syncFolder, tempPathFor } from "../store/file-writes.js";
+import { outputErrorWords } from "./command-errors.js";
+import { terminalLine } from "../text/terminal.js";
 
 /**
  * The operator commands behind `artdesc search | status | export | search-index rebuild`.
@@ -120,8 +122,9 @@ export async function searchCommand(
     const year = a.inceptionYear != null ? ` (${a.inceptionYear})` : "";
     const meaning = hit.similarity != null ? `  similarity ${hit.similarity.toFixed(3)}` : "";
     const by = search && search.mode !== "TEXT" ? `  (${hit.matchedBy.join("+").toLowerCase()})` : "";
-    print(io.stdout, `${i + 1}. ${a.qid}  ${a.title ?? "(untitled)"}${year}  score ${hit.score.toFixed(2)}${meaning}${by}`);
-    if (hit.snippet) print(io.stdout, `   ${snippetText(hit.snippet, open, close)}`);
+    // Titles and texts come from elsewhere: one line each, with no control character a terminal would act on.
+    print(io.stdout, `${i + 1}. ${a.qid}  ${terminalLine(a.title ?? "(untitled)")}${year}  score ${hit.score.toFixed(2)}${meaning}${by}`);
+    if (hit.snippet) print(io.stdout, `   ${snippetText(terminalLine(hit.snippet), open, close)}`);
   }
   if (page.hasMore) print(io.stdout, `(${await countMatches(db, search)} matches: raise --limit, or page with the GraphQL search query)`);
   return 0;
@@ -250,23 +253,33 @@ export async function exportCommand(
     }
     throw err;
   }
+  let target: ExportTarget;
+  try {
+    target = await exportTarget(options.out);
+  } catch (err) {
+    if (!(err instanceof ExportOptionsError)) throw err;
+    print(io.stderr, err.message);
+    return 2;
+  }
   // A file is written beside its final name and renamed over it once whole and on disk: an export
   // cut short (Ctrl-C, a full disk, a database error) never leaves a short file that looks finished,
-  // and the previous export stays until the new one replaces it.
-  const partial = options.out ? tempPathFor(options.out, "part") : null;
-  const out = partial ? createWriteStream(partial, { flags: "wx" }) : io.stdout;
-  // Ctrl-C or a stop (SIGTERM) mid-export: the part file goes too, then the process ends as a signal would end it.
-  // Listened for before the first await: the part file exists as soon as the stream has opened it,
-  // before `open` is heard, and a signal in between would otherwise end the process and leave it.
+  // and the previous export stays until the new one replaces it. A device or a pipe (/dev/stdout,
+  // a FIFO) is written as it is: it cannot be replaced.
+  const partial = target.kind === "file" ? tempPathFor(target.path, "part") : null;
+  const out = partial ? createWriteStream(partial, { flags: "wx" }) : target.kind === "device" ? createWriteStream(target.path, { flags: "w" }) : io.stdout;
+  // Ctrl-C, a stop (SIGTERM) or a closed terminal (SIGHUP) mid-export: the part file goes too, then
+  // the process ends as a signal would end it. Listened for before the first await: the part file
+  // exists as soon as the stream has opened it, before `open` is heard, and a signal in between
+  // would otherwise end the process and leave it.
   const onSignal = (signal: NodeJS.Signals) => {
     out.destroy();
     rmSync(partial!, { force: true });
-    process.exit(128 + (signal === "SIGINT" ? 2 : 15));
+    process.exit(128 + SIGNAL_NUMBERS[signal as (typeof EXPORT_SIGNALS)[number]]);
   };
-  if (partial) for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, onSignal);
+  if (partial) for (const s of EXPORT_SIGNALS) process.once(s, onSignal);
   let n: number;
   try {
-    if (partial) await once(out, "open").catch((err: NodeJS.ErrnoException) => Promise.reject(new ExportOptionsError(`--out ${JSON.stringify(options.out)}: cannot write a file there (${CANNOT_CREATE[err.code ?? ""] ?? err.message})`)));
+    if (target.kind !== "stdout") await once(out, "open").catch((err: NodeJS.ErrnoException) => Promise.reject(new ExportOptionsError(`--out ${JSON.stringify(options.out)}: cannot write a file there (${CANNOT_CREATE[err.code ?? ""] ?? err.message})`)));
     n = await writeExport(db, out, {
       format: options.format as ExportFormat,
       creators: options.creator,
@@ -274,36 +287,80 @@ export async function exportCommand(
       includeInactive: options.includeInactive,
       altTextMaxChars: config.ALT_TEXT_MAX_CHARS,
     });
-    if (partial) {
+    if (target.kind !== "stdout") {
       out.end();
       await once(out, "finish");
+    }
+    if (partial && target.kind === "file") {
       const written = await open(partial, "r+");
       try {
         await written.sync();
       } finally {
         await written.close();
       }
-      await rename(partial, options.out!);
-      await syncFolder(dirname(options.out!));
+      // The file it replaces keeps its permissions (an export kept private stays private).
+      if (target.mode !== null) await chmod(partial, target.mode);
+      await rename(partial, target.path);
+      await syncFolder(dirname(target.path));
     }
   } catch (err) {
-    if (partial) {
+    if (target.kind !== "stdout") {
+      out.on("error", () => {}); // a write still queued fails the same way, heard here once
       out.destroy();
-      await rm(partial, { force: true }).catch(() => undefined);
     }
+    if (partial) await rm(partial, { force: true }).catch(() => undefined);
     if (err instanceof ExportOptionsError) {
       print(io.stderr, err.message);
       return 2;
     }
     // The reader closed the pipe (`artdesc export ... | head`): not a failure of the export.
-    if (!partial && (err as NodeJS.ErrnoException).code === "EPIPE") {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (target.kind === "stdout" && code === "EPIPE") {
       out.on("error", () => {}); // later writes still queued fail the same way
       return 0;
     }
+    // A full disk, a quota, a size limit: said as for stdout, naming the file (nothing was replaced).
+    if (target.kind !== "stdout" && code && /^E[A-Z]+$/.test(code)) {
+      print(io.stderr, `${outputErrorWords(code)}${target.kind === "file" ? ` ${JSON.stringify(options.out)} was left as it was.` : ""}`);
+      return 1;
+    }
     throw err;
   } finally {
-    for (const s of ["SIGINT", "SIGTERM"] as const) process.off(s, onSignal);
+    for (const s of EXPORT_SIGNALS) process.off(s, onSignal);
   }
-  print(io.stderr, `exported ${n} artworks${options.out ? ` to ${options.out}` : ""}`);
+  print(io.stderr, `exported ${n} artworks${target.kind !== "stdout" ? ` to ${options.out}` : ""}`);
   return 0;
+}
+
+const EXPORT_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+const SIGNAL_NUMBERS: Record<(typeof EXPORT_SIGNALS)[number], number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
+/**
+ * Where --out writes: stdout (no --out, or "-"); a regular file, replaced whole (a new one, or an
+ * existing one whose permissions it keeps); through a symbolic link, the file it names (the link
+ * stays); a device or a pipe (/dev/stdout, a FIFO), written as it is. A folder, or an empty name
+ * (an unset variable in a script), is refused.
+ */
+type ExportTarget = { kind: "stdout" } | { kind: "file"; path: string; mode: number | null } | { kind: "device"; path: string };
+
+async function exportTarget(out: string | undefined): Promise<ExportTarget> {
+  if (out === undefined || out === "-") return { kind: "stdout" };
+  if (out.trim() === "") throw new ExportOptionsError("--out needs a file name (it was empty); leave --out out, or give -, to write to stdout");
+  let path = out;
+  // A chain of links, followed as far as the kernel would (40), a loop refused.
+  for (let hops = 0; hops <= 40; hops++) {
+    const info = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return null;
+      throw new ExportOptionsError(`--out ${JSON.stringify(out)}: cannot write a file there (${CANNOT_CREATE[err.code ?? ""] ?? err.message})`);
+    });
+    if (!info) return { kind: "file", path, mode: null };
+    if (info.isSymbolicLink()) {
+      path = resolve(dirname(path), await readlink(path));
+      continue;
+    }
+    if (info.isDirectory()) throw new ExportOptionsError(`--out ${JSON.stringify(out)}: cannot write a file there (it is a folder)`);
+    if (info.isFile()) return { kind: "file", path, mode: info.mode & 0o7777 };
+    return { kind: "device", path };
+  }
+  throw new ExportOptionsError(`--out ${JSON.stringify(out)}: cannot write a file there (too many symbolic links)`);
 }

@@ -8,3 +8,12 @@ export function webUrl(value: string | null | undefined): string | null {
   const protocol = new URL(value).protocol;
   return protocol === "https:" || protocol === "http:" ? value : null;
 }
+
+/**
+ * The Commons page of a file, as Commons writes it (`https://commons.wikimedia.org/wiki/File:Goya_x.jpg`):
+ * spaces as underscores, every other character that needs it percent-encoded, but the namespace's
+ * colon kept, so that the address joins with the ones Commons gave (descriptionUrl).
+ */
+export function commonsFilePageUrl(fileTitle: string): string {
+  return `https://commons.wikimedia.org/wiki/${encodeURIComponent(fileTitle.replace(/ /g, "_")).replace(/%3A/gi, ":")}`;
+}

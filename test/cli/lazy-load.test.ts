@@ -76,8 +76,11 @@ describe("each command loads only what it runs", () => {
   });
 
   it("sync refusing a bad --creator loads nothing it does not need", async () => {
-    const { packages, code } = await run(["sync", "--creator", "nobody"]);
+    const { packages, code, output } = await run(["sync", "--creator", "Goya", "--creator", "q5432"]);
     expect(code).toBe(2);
+    // Named as typed, with what sync takes instead; a lower-case QID is a QID.
+    expect(output).toContain('--creator: not a Wikidata item id like Q5432: "Goya" (sync takes creators\' QIDs');
+    expect(output).not.toContain("q5432");
     expect(without(packages, [...API, ...SYNC, ...MODELS])).toEqual([]);
   });
 });

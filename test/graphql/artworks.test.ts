@@ -168,7 +168,8 @@ describe("artwork(id:)", () => {
     expect(a.description).toBe("A giant devours a body in the dark.");
     expect(a.image).toMatchObject({ fileTitle: "File:Saturn.jpg", isMain: true, licenseShortName: "Public domain" });
     expect(a.image.url).toMatch(/^\/images\/ab\/\d+\.jpg$/);
-    expect(a.commonsUrl).toBe("https://commons.wikimedia.org/wiki/File%3ASaturn.jpg");
+    // As Commons writes its addresses (descriptionUrl): the namespace's colon kept.
+    expect(a.commonsUrl).toBe("https://commons.wikimedia.org/wiki/File:Saturn.jpg");
     expect(a.currentDescription.source).toBe("HUMAN");
     expect(a.descriptions).toHaveLength(2);
     expect(a.descriptions[0]).toMatchObject({ source: "HUMAN", author: "curator", generation: null, outcome: null });

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -33,6 +33,8 @@ beforeAll(async () => {
   await t.db.image.updateMany({ where: { artworkId: a.id }, data: { credit: 'Museo del Prado, "Madrid"', artist: "Francisco de Goya" } });
   const b = await makeArtwork(t.db, { qid: "Q102", title: "Lilies", creators: [{ id: monet.id }] });
   await addDescription(t.db, b.id, "Water lilies, green\nand white.", "HUMAN");
+  // Commons gave no page address: the export writes it as Commons does.
+  await t.db.image.updateMany({ where: { artworkId: b.id }, data: { descriptionUrl: null } });
   await makeArtwork(t.db, { qid: "Q103", title: "Undescribed", creators: [{ id: goya.id, attribution: "WORKSHOP_OF" }], image: false });
   await makeArtwork(t.db, { qid: "Q104", title: "Merged", state: "MERGED", creators: [{ id: goya.id }] });
 });
@@ -60,7 +62,7 @@ describe("export", () => {
       titles: { en: "Queen María Luisa", es: "La reina María Luisa" },
       creators: [{ qid: "Q5432", label: "Francisco Goya", attribution: "CREATOR" }],
       commonsFile: "File:María Luisa.jpg",
-      commonsUrl: `https://commons.wikimedia.org/wiki/${encodeURIComponent("File:María Luisa.jpg")}`,
+      commonsUrl: "https://commons.wikimedia.org/wiki/File:Mar%C3%ADa_Luisa.jpg",
       licence: "Public domain",
       artist: "Francisco de Goya",
       credit: 'Museo del Prado, "Madrid"',
@@ -75,6 +77,7 @@ describe("export", () => {
     expect(a.parameters!.dtypes).toMatchObject({ decoder_model_merged: "fp32" });
     expect(new Date(a.describedAt!).getTime()).toBeGreaterThan(Date.now() - 600_000);
     expect(b).toMatchObject({ source: "HUMAN", author: "curator", modelId: null, parameters: null, description: "Water lilies, green\nand white." });
+    expect(b.commonsUrl).toBe("https://commons.wikimedia.org/wiki/File:Lilies.jpg");
     expect(c).toMatchObject({ qid: "Q103", description: null, altText: null, source: null, commonsFile: null, commonsUrl: null });
     expect(c.creators).toEqual([{ qid: "Q5432", label: "Francisco Goya", attribution: "WORKSHOP_OF" }]);
   });
@@ -211,6 +214,50 @@ describe("export", () => {
     expect(readdirSync(t.dir).filter((f) => f.startsWith("kept.jsonl"))).toEqual(["kept.jsonl"]);
   });
 
+  it("--out: a link is followed (it stays a link), a file keeps its permissions, a device is written as it is; a folder or an empty name is refused; - is stdout", async () => {
+    const dir = join(t.dir, "out-targets");
+    mkdirSync(dir, { recursive: true });
+    const io = commandIo();
+    // A private export stays private.
+    const kept = join(dir, "private.jsonl");
+    writeFileSync(kept, "old\n");
+    chmodSync(kept, 0o600);
+    expect(await exportCommand(t.db, config, { format: "jsonl", out: kept }, io)).toBe(0);
+    expect(statSync(kept).mode & 0o777).toBe(0o600);
+    expect(readFileSync(kept, "utf8").trim().split("\n")).toHaveLength(3);
+    // "latest.jsonl" -> "runs/today.jsonl": the export lands in today.jsonl and the link stays.
+    mkdirSync(join(dir, "runs"));
+    symlinkSync(join("runs", "today.jsonl"), join(dir, "latest.jsonl"));
+    expect(await exportCommand(t.db, config, { format: "jsonl", out: join(dir, "latest.jsonl") }, io)).toBe(0);
+    expect(lstatSync(join(dir, "latest.jsonl")).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dir, "runs", "today.jsonl"), "utf8").trim().split("\n")).toHaveLength(3);
+    // A folder: refused before anything is written.
+    const folder = commandIo();
+    expect(await exportCommand(t.db, config, { format: "jsonl", out: dir }, folder)).toBe(2);
+    expect(folder.stderr.text).toContain(`--out ${JSON.stringify(dir)}: cannot write a file there (it is a folder)`);
+    expect(readdirSync(t.dir).filter((f) => f.endsWith(".part"))).toEqual([]);
+    // An empty name (an unset variable in a script) is refused; "-" is stdout.
+    const empty = commandIo();
+    expect(await exportCommand(t.db, config, { format: "jsonl", out: "" }, empty)).toBe(2);
+    expect(empty.stderr.text).toContain("--out needs a file name");
+    const dash = commandIo();
+    expect(await exportCommand(t.db, config, { format: "jsonl", out: "-" }, dash)).toBe(0);
+    expect(dash.stdout.text.trim().split("\n")).toHaveLength(3);
+    expect(existsSync("-")).toBe(false);
+    // A device: written as it is, never replaced; a full one is said in one line, exit 1.
+    if (existsSync("/dev/null")) {
+      expect(await exportCommand(t.db, config, { format: "jsonl", out: "/dev/null" }, io)).toBe(0);
+      expect(lstatSync("/dev/null").isCharacterDevice()).toBe(true);
+    }
+    if (existsSync("/dev/full")) {
+      symlinkSync("/dev/full", join(dir, "full"));
+      const full = commandIo();
+      expect(await exportCommand(t.db, config, { format: "jsonl", out: join(dir, "full") }, full)).toBe(1);
+      expect(full.stderr.text.trim()).toBe("Could not write the output: no space left on the device. What was written so far is incomplete.");
+      expect(lstatSync(join(dir, "full")).isSymbolicLink()).toBe(true);
+    }
+  });
+
   it("Artwork.altText shortens the current description at a sentence boundary", async () => {
     const yoga = createGraphqlApp({ db: t.db, config });
     const r = await gql(yoga, `{ a: artwork(id: "Q101") { ... on Artwork { altText } } c: artwork(id: "Q103") { ... on Artwork { altText } } }`);
@@ -242,18 +289,21 @@ describe("export streaming", () => {
       expect(lines).toBe(100_000);
       expect(JSON.parse(text.slice(text.lastIndexOf("\n", text.length - 2) + 1))).toMatchObject({ qid: "Q1100000", source: "MODEL" });
 
-      // Ctrl-C while the next export is being written: it ends 130, and leaves no part file behind.
-      const again = spawn(process.execPath, [ARTDESC_CLI, "export", "--format", "jsonl", "--out", out], {
-        env: { ...process.env, DATABASE_URL: big.url, LOG_LEVEL: "warn" },
-        stdio: ["ignore", "ignore", "pipe"],
-      });
+      // Ctrl-C, or a closed terminal (SIGHUP), while the next export is being written: it ends
+      // 130 (129), and leaves no part file behind.
       const parts = () => readdirSync(big.dir).filter((f) => f.endsWith(".part"));
-      for (const deadline = Date.now() + 60_000; !parts().length && again.exitCode === null && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
-      expect(parts()).toHaveLength(1);
-      again.kill("SIGINT");
-      const [code, signal] = (await once(again, "exit")) as [number | null, string | null];
-      expect({ code, signal }).toEqual({ code: 130, signal: null });
-      expect(parts()).toEqual([]);
+      for (const [sent, exitCode] of [["SIGINT", 130], ["SIGHUP", 129]] as const) {
+        const again = spawn(process.execPath, [ARTDESC_CLI, "export", "--format", "jsonl", "--out", out], {
+          env: { ...process.env, DATABASE_URL: big.url, LOG_LEVEL: "warn" },
+          stdio: ["ignore", "ignore", "pipe"],
+        });
+        for (const deadline = Date.now() + 60_000; !parts().length && again.exitCode === null && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+        expect(parts()).toHaveLength(1);
+        again.kill(sent);
+        const [code, signal] = (await once(again, "exit")) as [number | null, string | null];
+        expect({ code, signal }).toEqual({ code: exitCode, signal: null });
+        expect(parts()).toEqual([]);
+      }
       // The finished export from before is untouched.
       expect(readFileSync(out, "utf8").length).toBe(text.length);
     } finally {

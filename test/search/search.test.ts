@@ -313,6 +313,15 @@ describe("artdesc search", () => {
     expect(await searchCommand(t.db, "queen", { limit: 5, creator: "Nobody at all" }, io)).toBe(2);
     expect(io.stderr.text).toContain('--creator "Nobody at all" matches no creator in the database; it has ');
   });
+
+  it("artdesc search prints a title or text from elsewhere as one line, without a control character a terminal would act on", async () => {
+    const { searchCommand } = await import("../../src/ops/commands.js");
+    await makeArtwork(t.db, { qid: "Q390", title: "Trick\u001b]0;owned\u0007 title\u202E", description: "A wolfhound\nsleeps\tby the\u001b[2J fire." });
+    const io = commandIo();
+    expect(await searchCommand(t.db, "wolfhound", { limit: 5 }, io)).toBe(0);
+    expect(io.stdout.text).not.toMatch(/[\u0000-\u0009\u000B-\u001F\u007F\u202E]/);
+    expect(io.stdout.text).toMatch(/^1\. Q390 {2}Trick\]0;owned title \(\d{4}\) {2}score \d+\.\d\d\n {3}A \[wolfhound\] sleeps by the\[2J fire\.\n$/);
+  });
 });
 
 describe("index upkeep cost", () => {

@@ -53,6 +53,18 @@ it("refuses a database that a newer artdesc migrated, applying nothing and namin
   expect(cli.stderr).toMatch(/20991231000002_future is not in this version/);
 });
 
+it("artdesc migrate (npm run setup) says a DATABASE_URL that names no usable database as every command does: exit 2", () => {
+  const folder = join(dir, "a-folder");
+  mkdirSync(folder);
+  const notADatabase = join(dir, "goya.csv");
+  writeFileSync(notADatabase, "qid,title\nQ1,x\n".repeat(100));
+  for (const [file, reason] of [[folder, "SQLITE_CANTOPEN"], [notADatabase, "SQLITE_NOTADB"]] as const) {
+    const cli = spawnSync(process.execPath, ["bin/artdesc.js", "migrate"], { env: { ...process.env, DATABASE_URL: `file:${file}` }, encoding: "utf8" });
+    expect(cli.status, file).toBe(2);
+    expect(cli.stderr).toContain(`DATABASE_URL="file:${file}": cannot open ${file} as a SQLite database (${reason}`);
+  }
+});
+
 /** A copy of the committed migrations before `name` (which is left out), to build an older store. */
 function migrationsBefore(name: string): string {
   const before = join(dir, `before-${name}`);

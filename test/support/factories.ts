@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import type { Db } from "../../src/db.js";
 import type { ArtworkState, AttributionKind } from "../../src/generated/prisma/enums.js";
 import { searchForm } from "../../src/text/normalize.js";
+import { commonsFilePageUrl } from "../../src/text/web-url.js";
 
 /** Numbers the made rows' QIDs, names and default years (1780 + n % 40), the same in every file. */
 const FIRST_SEQ = 1000;
@@ -88,7 +89,7 @@ export async function makeArtwork(db: Db, o: ArtworkOverrides = {}) {
         sha1: `sha1-${n}`,
         licenseShortName: "Public domain",
         artist: "Francisco de Goya",
-        descriptionUrl: `https://commons.wikimedia.org/wiki/${encodeURIComponent(fileTitle)}`,
+        descriptionUrl: commonsFilePageUrl(fileTitle),
         localPath: img.localPath ?? `ab/${n}.jpg`,
         localWidth: 1024,
         localHeight: 768,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { imageHostCheck, stripHtml, thumbWidthFor } from "../../src/sync/commons.js";
-import { webUrl } from "../../src/text/web-url.js";
+import { commonsFilePageUrl, webUrl } from "../../src/text/web-url.js";
 import { fileTitleOf, inventoryQuery, normalizeTime, parseArtwork, parseEntities, parseInventory, wikidataUrls } from "../../src/sync/wikidata.js";
 import { BadResponseError } from "../../src/sync/http.js";
 import { WorldModel } from "../support/wikidata-world/model.js";
@@ -126,6 +126,9 @@ describe("commons", () => {
   });
   it("keeps only absolute http(s) URLs from an answer", () => {
     expect(webUrl("https://upload.wikimedia.org/a.jpg")).toBe("https://upload.wikimedia.org/a.jpg");
+    // A file's page as Commons writes it: underscores, the namespace's colon kept, the rest encoded.
+    expect(commonsFilePageUrl("File:Goya - Saturno devorando a su hijo (1819-1823).jpg")).toBe("https://commons.wikimedia.org/wiki/File:Goya_-_Saturno_devorando_a_su_hijo_(1819-1823).jpg");
+    expect(commonsFilePageUrl("File:María Luisa?&#.jpg")).toBe("https://commons.wikimedia.org/wiki/File:Mar%C3%ADa_Luisa%3F%26%23.jpg");
     for (const bad of ["javascript:alert(1)", " JavaScript:x", "data:text/html,x", "/wiki/File:A.jpg", "//upload.wikimedia.org/a.jpg", "", null, undefined]) expect(webUrl(bad), String(bad)).toBeNull();
   });
   it("strips HTML to plain text", () => {

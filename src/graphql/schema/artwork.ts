@@ -4,6 +4,7 @@ import { qualityWhere } from "../../quality/store.js";
 import { ARTWORK_ORDER, type ArtworkFilter, artworkWhere, artworkWhereResolved } from "../../store/artwork-filter.js";
 import { notRejected, type ReviewState, reviewWhere } from "../../review/verdict.js";
 import { artworkAltText } from "../../text/alt-text.js";
+import { commonsFilePageUrl } from "../../text/web-url.js";
 import { builder } from "../builder.js";
 import { BadUserInputError, InvalidIdError, NotFoundError } from "../errors.js";
 import { parseArtworkId } from "../ids.js";
@@ -173,7 +174,7 @@ export const ArtworkRef = builder.prismaNode("Artwork", {
       resolve: (a) => {
         const img = a.images[0];
         if (!img) return null;
-        return img.descriptionUrl ?? `https://commons.wikimedia.org/wiki/${encodeURIComponent(img.fileTitle.replace(/ /g, "_"))}`;
+        return img.descriptionUrl ?? commonsFilePageUrl(img.fileTitle);
       },
     }),
   }),
