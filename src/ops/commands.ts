@@ -1,5 +1,5 @@
-import { createWriteStream, existsSync, rmSync } from "node:fs";
-import { chmod, lstat, open, readlink, rename, rm } from "node:fs/promises";
+import { createWriteStream, existsSync, fstatSync, rmSync, type Stats } from "node:fs";
+import { chmod, lstat, open, readlink, realpath, rename, rm, stat } from "node:fs/promises";
 import { once } from "node:events";
 import { hostname } from "node:os";
 import { dirname, resolve } from "node:path";
@@ -220,6 +220,7 @@ export function formatStatus(s: Status): string {
 
 /** Why `export --out` could not create its file, in words (the error itself names the part file, not the user's path). */
 const CANNOT_CREATE: Record<string, string> = {
+  ELOOP: "too many symbolic links",
   ENOENT: "its folder does not exist",
   ENOTDIR: "a part of its path is not a folder",
   EACCES: "permission denied",
@@ -266,7 +267,12 @@ export async function exportCommand(
   // and the previous export stays until the new one replaces it. A device or a pipe (/dev/stdout,
   // a FIFO) is written as it is: it cannot be replaced.
   const partial = target.kind === "file" ? tempPathFor(target.path, "part") : null;
-  const out = partial ? createWriteStream(partial, { flags: "wx" }) : target.kind === "device" ? createWriteStream(target.path, { flags: "w" }) : io.stdout;
+  // A private file's replacement is private from its first byte.
+  const out = partial
+    ? createWriteStream(partial, { flags: "wx", mode: target.kind === "file" && target.mode !== null ? target.mode : 0o666 })
+    : target.kind === "device"
+      ? createWriteStream(target.path, { flags: target.flags })
+      : io.stdout;
   // Ctrl-C, a stop (SIGTERM) or a closed terminal (SIGHUP) mid-export: the part file goes too, then
   // the process ends as a signal would end it. Listened for before the first await: the part file
   // exists as soon as the stream has opened it, before `open` is heard, and a signal in between
@@ -315,7 +321,8 @@ export async function exportCommand(
     }
     // The reader closed the pipe (`artdesc export ... | head`): not a failure of the export.
     const code = (err as NodeJS.ErrnoException).code;
-    if (target.kind === "stdout" && code === "EPIPE") {
+    // The same for a pipe named by --out whose reader went away.
+    if (target.kind !== "file" && code === "EPIPE") {
       out.on("error", () => {}); // later writes still queued fail the same way
       return 0;
     }
@@ -336,31 +343,50 @@ const EXPORT_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 const SIGNAL_NUMBERS: Record<(typeof EXPORT_SIGNALS)[number], number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
 /**
- * Where --out writes: stdout (no --out, or "-"); a regular file, replaced whole (a new one, or an
- * existing one whose permissions it keeps); through a symbolic link, the file it names (the link
- * stays); a device or a pipe (/dev/stdout, a FIFO), written as it is. A folder, or an empty name
- * (an unset variable in a script), is refused.
+ * Where --out writes: stdout (no --out, "-", or whatever stdout already is: `--out /dev/stdout`);
+ * a regular file, replaced whole (a new one, or an existing one whose permissions it keeps), the
+ * one a symbolic link names as the kernel resolves it (the link stays); an open descriptor's path
+ * (`/dev/fd/3`, a shell's `>(gzip > x.gz)`) or a device or pipe (`/dev/null`, a FIFO), written as it
+ * is, appended to when it is a file the shell opened. A folder, or an empty name (an unset variable
+ * in a script), is refused.
  */
-type ExportTarget = { kind: "stdout" } | { kind: "file"; path: string; mode: number | null } | { kind: "device"; path: string };
+type ExportTarget = { kind: "stdout" } | { kind: "file"; path: string; mode: number | null } | { kind: "device"; path: string; flags: "a" | "w" };
+
+/** Paths that name an open file descriptor rather than a file: opened, never replaced. */
+const DESCRIPTOR_PATH = /^\/(dev\/(fd\/\d+|std(out|err))|proc\/[^/]+\/fd\/\d+)$/;
 
 async function exportTarget(out: string | undefined): Promise<ExportTarget> {
   if (out === undefined || out === "-") return { kind: "stdout" };
   if (out.trim() === "") throw new ExportOptionsError("--out needs a file name (it was empty); leave --out out, or give -, to write to stdout");
-  let path = out;
-  // A chain of links, followed as far as the kernel would (40), a loop refused.
-  for (let hops = 0; hops <= 40; hops++) {
-    const info = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === "ENOENT") return null;
-      throw new ExportOptionsError(`--out ${JSON.stringify(out)}: cannot write a file there (${CANNOT_CREATE[err.code ?? ""] ?? err.message})`);
-    });
-    if (!info) return { kind: "file", path, mode: null };
-    if (info.isSymbolicLink()) {
-      path = resolve(dirname(path), await readlink(path));
-      continue;
-    }
-    if (info.isDirectory()) throw new ExportOptionsError(`--out ${JSON.stringify(out)}: cannot write a file there (it is a folder)`);
-    if (info.isFile()) return { kind: "file", path, mode: info.mode & 0o7777 };
-    return { kind: "device", path };
+  const refuse = (why: string) => new ExportOptionsError(`--out ${JSON.stringify(out)}: cannot write a file there (${why})`);
+  // stat follows links as the kernel does.
+  const info = await stat(out).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return null;
+    throw refuse(CANNOT_CREATE[err.code ?? ""] ?? err.message);
+  });
+  if (info) {
+    const stdout = fstatOrNull(1);
+    if (stdout && stdout.dev === info.dev && stdout.ino === info.ino) return { kind: "stdout" };
+    if (info.isDirectory()) throw refuse("it is a folder");
+    if (DESCRIPTOR_PATH.test(out) || !info.isFile()) return { kind: "device", path: out, flags: info.isFile() ? "a" : "w" };
+    // Read, write and execute bits only: a setuid bit is never carried to a text file.
+    return { kind: "file", path: await realpath(out), mode: info.mode & 0o777 };
   }
-  throw new ExportOptionsError(`--out ${JSON.stringify(out)}: cannot write a file there (too many symbolic links)`);
+  // Nothing there: a new file, or the missing file a link names (made, and the link stays).
+  let path = out;
+  for (let hops = 0; hops <= 40; hops++) {
+    const link = await lstat(path).catch(() => null);
+    if (!link?.isSymbolicLink()) return { kind: "file", path, mode: null };
+    // Relative to the link's folder as the kernel finds it (that folder may itself be reached through a link).
+    path = resolve(await realpath(dirname(path)).catch(() => dirname(path)), await readlink(path));
+  }
+  throw refuse("too many symbolic links");
+}
+
+function fstatOrNull(fd: number): Stats | null {
+  try {
+    return fstatSync(fd);
+  } catch {
+    return null;
+  }
 }

@@ -10,10 +10,14 @@ export function webUrl(value: string | null | undefined): string | null {
 }
 
 /**
- * The Commons page of a file, as Commons writes it (`https://commons.wikimedia.org/wiki/File:Goya_x.jpg`):
- * spaces as underscores, every other character that needs it percent-encoded, but the namespace's
- * colon kept, so that the address joins with the ones Commons gave (descriptionUrl).
+ * The Commons page of a file, as Commons writes it (`https://commons.wikimedia.org/wiki/File:Goya,_Saturno.jpg`):
+ * spaces as underscores, then MediaWiki's wfUrlencode (PHP's urlencode, with `; @ $ ! * ( ) , / ~ :`
+ * left as they are and `'` as `%27`), so that the address joins with the ones Commons gave
+ * (descriptionUrl).
  */
 export function commonsFilePageUrl(fileTitle: string): string {
-  return `https://commons.wikimedia.org/wiki/${encodeURIComponent(fileTitle.replace(/ /g, "_")).replace(/%3A/gi, ":")}`;
+  const encoded = encodeURIComponent(fileTitle.replace(/ /g, "_"))
+    .replace(/'/g, "%27")
+    .replace(/%3B|%40|%24|%2C|%2F|%3A/gi, (c) => decodeURIComponent(c));
+  return `https://commons.wikimedia.org/wiki/${encoded}`;
 }

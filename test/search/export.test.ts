@@ -258,6 +258,43 @@ describe("export", () => {
     }
   });
 
+  it("--out /dev/stdout is stdout, whatever stdout is (a pipe; a file it appends to, never replaced)", async () => {
+    if (onPostgres) return;
+    const env = { ...process.env, DATABASE_URL: t.url, LOG_LEVEL: "warn" };
+    const piped = spawnSync(process.execPath, [ARTDESC_CLI, "export", "--format", "jsonl", "--out", "/dev/stdout"], { env, encoding: "utf8", timeout: 60_000 });
+    expect(piped.status, piped.stderr).toBe(0);
+    expect(piped.stdout.trim().split("\n")).toHaveLength(3);
+    const log = join(t.dir, "appended.log");
+    writeFileSync(log, "header\n");
+    const fd = openSync(log, "a");
+    try {
+      const appended = spawnSync(process.execPath, [ARTDESC_CLI, "export", "--format", "jsonl", "--out", "/dev/stdout"], { env, stdio: ["ignore", fd, "pipe"], encoding: "utf8", timeout: 60_000 });
+      expect(appended.status, appended.stderr).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+    const lines = readFileSync(log, "utf8").trim().split("\n");
+    expect(lines[0]).toBe("header");
+    expect(lines).toHaveLength(4);
+  });
+
+  it("--out through links is the file the kernel reaches (a relative link in a linked folder), and a setuid bit is not carried over", async () => {
+    const dir = join(t.dir, "links");
+    mkdirSync(join(dir, "real", "sub"), { recursive: true });
+    mkdirSync(join(dir, "x"));
+    writeFileSync(join(dir, "real", "target.jsonl"), "OLD\n");
+    symlinkSync(join("..", "real", "sub"), join(dir, "x", "linkdir"));
+    symlinkSync(join("..", "target.jsonl"), join(dir, "real", "sub", "link"));
+    expect(await exportCommand(t.db, config, { format: "jsonl", out: join(dir, "x", "linkdir", "link") }, commandIo())).toBe(0);
+    expect(readFileSync(join(dir, "real", "target.jsonl"), "utf8").trim().split("\n")).toHaveLength(3);
+    expect(existsSync(join(dir, "x", "target.jsonl"))).toBe(false);
+    const setuid = join(dir, "setuid.jsonl");
+    writeFileSync(setuid, "old\n");
+    chmodSync(setuid, 0o4755);
+    expect(await exportCommand(t.db, config, { format: "jsonl", out: setuid }, commandIo())).toBe(0);
+    expect(statSync(setuid).mode & 0o7777).toBe(0o755);
+  });
+
   it("Artwork.altText shortens the current description at a sentence boundary", async () => {
     const yoga = createGraphqlApp({ db: t.db, config });
     const r = await gql(yoga, `{ a: artwork(id: "Q101") { ... on Artwork { altText } } c: artwork(id: "Q103") { ... on Artwork { altText } } }`);

@@ -129,6 +129,9 @@ describe("commons", () => {
     // A file's page as Commons writes it: underscores, the namespace's colon kept, the rest encoded.
     expect(commonsFilePageUrl("File:Goya - Saturno devorando a su hijo (1819-1823).jpg")).toBe("https://commons.wikimedia.org/wiki/File:Goya_-_Saturno_devorando_a_su_hijo_(1819-1823).jpg");
     expect(commonsFilePageUrl("File:María Luisa?&#.jpg")).toBe("https://commons.wikimedia.org/wiki/File:Mar%C3%ADa_Luisa%3F%26%23.jpg");
+    // As MediaWiki's wfUrlencode: these stay, an apostrophe is encoded.
+    expect(commonsFilePageUrl("File:Goya, Saturno; 100% @$!*~/x.jpg")).toBe("https://commons.wikimedia.org/wiki/File:Goya,_Saturno;_100%25_@$!*~/x.jpg");
+    expect(commonsFilePageUrl("File:Goya's dog.jpg")).toBe("https://commons.wikimedia.org/wiki/File:Goya%27s_dog.jpg");
     for (const bad of ["javascript:alert(1)", " JavaScript:x", "data:text/html,x", "/wiki/File:A.jpg", "//upload.wikimedia.org/a.jpg", "", null, undefined]) expect(webUrl(bad), String(bad)).toBeNull();
   });
   it("strips HTML to plain text", () => {
