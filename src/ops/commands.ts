@@ -24,7 +24,7 @@ import {
 import type { SyncSummary } from "../sync/summary.js";
 import { checkHeartbeats, getStatus, HEARTBEAT_ROLES, type Status } from "./status.js";
 import { creatorWhere } from "../store/artwork-filter.js";
-import { syncFolder, tempPathFor } from "../store/file-writes.js";
+import { sweepStalePartFiles, syncFolder, tempPathFor } from "../store/file-writes.js";
 import { outputErrorWords } from "./command-errors.js";
 import { terminalLine } from "../text/terminal.js";
 
@@ -267,6 +267,8 @@ export async function exportCommand(
   // and the previous export stays until the new one replaces it. A device or a pipe (/dev/stdout,
   // a FIFO) is written as it is: it cannot be replaced.
   const partial = target.kind === "file" ? tempPathFor(target.path, "part") : null;
+  // What an export killed outright (SIGKILL, a power cut) left beside the same file an hour ago or more.
+  if (target.kind === "file") await sweepStalePartFiles(target.path);
   // A private file's replacement is private from its first byte.
   const out = partial
     ? createWriteStream(partial, { flags: "wx", mode: target.kind === "file" && target.mode !== null ? target.mode : 0o666 })

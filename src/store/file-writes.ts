@@ -1,5 +1,5 @@
 import { open, readdir, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 
 /**
  * Writing a file whole: under a temporary name beside it, renamed over it once written, the
@@ -40,6 +40,26 @@ export async function sweepStaleTempFiles(dir: string, olderThanMs = STALE_TEMP_
       if (!info?.isFile() || info.mtimeMs > now - olderThanMs) continue;
       if (await rm(file).then(() => true, () => false)) removed++;
     }
+  }
+  return removed;
+}
+
+/**
+ * Removes the part files an earlier write of `file` left when it was killed (SIGKILL, a power cut:
+ * `<file>.<pid>.<random>.part` beside it, tempPathFor), when older than `olderThanMs`, so that a
+ * writer still at work keeps its own. Returns how many were removed; best effort, like
+ * sweepStaleTempFiles.
+ */
+export async function sweepStalePartFiles(file: string, olderThanMs = STALE_TEMP_MS, now = Date.now()): Promise<number> {
+  const dir = dirname(file);
+  const prefix = `${basename(file)}.`;
+  let removed = 0;
+  for (const name of await readdir(dir).catch((): string[] => [])) {
+    if (!name.startsWith(prefix) || !/^\d+\.[a-z0-9]+\.part$/.test(name.slice(prefix.length))) continue;
+    const part = join(dir, name);
+    const info = await stat(part).catch(() => null);
+    if (!info?.isFile() || info.mtimeMs > now - olderThanMs) continue;
+    if (await rm(part).then(() => true, () => false)) removed++;
   }
   return removed;
 }

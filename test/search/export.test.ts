@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -256,6 +256,21 @@ describe("export", () => {
       expect(full.stderr.text.trim()).toBe("Could not write the output: no space left on the device. What was written so far is incomplete.");
       expect(lstatSync(join(dir, "full")).isSymbolicLink()).toBe(true);
     }
+  });
+
+  it("--out sweeps the part files an export killed outright left beside the same file an hour ago or more", async () => {
+    const dir = join(t.dir, "parts");
+    mkdirSync(dir, { recursive: true });
+    const out = join(dir, "goya.jsonl");
+    const old = `${out}.12345.k3j2.part`;
+    const recent = `${out}.12346.z9y8.part`;
+    const other = `${out}.12347.notes`;
+    for (const f of [old, recent, other]) writeFileSync(f, "half an export");
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(old, twoHoursAgo, twoHoursAgo);
+    utimesSync(other, twoHoursAgo, twoHoursAgo);
+    expect(await exportCommand(t.db, config, { format: "jsonl", out }, commandIo())).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(["goya.jsonl", "goya.jsonl.12346.z9y8.part", "goya.jsonl.12347.notes"]);
   });
 
   it("--out /dev/stdout is stdout, whatever stdout is (a pipe; a file it appends to, never replaced)", async () => {
