@@ -2,6 +2,7 @@
  * Text after decoding: the experiment's complaints were prose cut off mid-sentence at the token
  * limit and markdown sections appended after it ("### Analysis and Description: 1. **Subjects**…").
  */
+import { withoutControls } from "../text/controls.js";
 import { endsWithSentence, sentenceEnds } from "../text/sentences.js";
 
 const WORD = /[\p{L}\p{N}]+(?:['’-][\p{L}\p{N}]+)*/gu;
@@ -170,11 +171,6 @@ export function withoutRepeatedSentences(text: string): { text: string; removed:
   return { text: removed ? kept.join("").trim() : text, removed };
 }
 
-/** Line breaks other than LF: CR (alone or before LF), VT, FF, NEL, and the line and paragraph separators. */
-const OTHER_BREAK = /\r\n?|[\u000B\u000C\u0085\u2028\u2029]/g;
-/** C0 controls but tab and line feed, DEL, C1 controls, and the bidirectional overrides and isolates (as checkText refuses in a person's text). */
-const CONTROL = /[\u0000-\u0008\u000E-\u001F\u007F-\u0084\u0086-\u009F\u202A-\u202E\u2066-\u2069]/g;
-
 /**
  * What a model's text holds only by accident: U+FFFD (a character whose bytes the decoder got only
  * part of), and the invisible zero-width space, word joiner, byte-order mark and soft hyphen (a
@@ -183,13 +179,9 @@ const CONTROL = /[\u0000-\u0008\u000E-\u001F\u007F-\u0084\u0086-\u009F\u202A-\u2
  */
 const DECODING_DEBRIS = /[\uFFFD\u200B\u2060\uFEFF\u00AD]/g;
 
-/**
- * The text without control characters: other line breaks made LF, the rest removed. A model's
- * tokens can decode to any byte (a small or synthetic model writes them); a person's text with
- * them is refused (checkText), so a stored description never holds them, whoever wrote it.
- */
-export function withoutControls(text: string): string {
-  return text.replace(OTHER_BREAK, "\n").replace(CONTROL, "");
+/** The text without control characters (withoutControls) and decoding debris. */
+function printable(text: string): string {
+  return withoutControls(text).replace(DECODING_DEBRIS, "");
 }
 
 /**
@@ -199,8 +191,8 @@ export function withoutControls(text: string): string {
  * repeats the one before it removed, then trimmed to its last complete sentence.
  */
 export function finishText(raw: string, options: { cleanMarkdown: boolean }): FinishedText {
-  const visible = withoutTurns(withoutControls(raw).replace(DECODING_DEBRIS, ""));
-  // Again after the cleanup: the entities it decodes may name them ("ca&#8203;t").
-  const cleaned = options.cleanMarkdown ? withoutControls(cleanMarkdown(visible)).replace(DECODING_DEBRIS, "") : visible.trim();
+  const visible = withoutTurns(printable(raw));
+  // Again after the cleanup: the entities it decodes may name controls or debris ("ca&#8203;t").
+  const cleaned = options.cleanMarkdown ? printable(cleanMarkdown(visible)) : visible.trim();
   return trimToLastSentence(withoutRepeatedSentences(cleaned).text);
 }

@@ -5,7 +5,7 @@ import { EmbedModelMissingError, openEmbedder } from "./embedder.js";
 import { embedMissing } from "./jobs.js";
 import { configuredVectorModel, embedModelPresence, loadedVectorModel } from "./model-files.js";
 import { countStale, REFUSED_DIMS } from "./store.js";
-import { terminalLine } from "../text/terminal.js";
+import { terminalLine } from "../text/controls.js";
 
 interface Io {
   stdout: { write(s: string): unknown };

@@ -26,7 +26,7 @@ import { checkHeartbeats, getStatus, HEARTBEAT_ROLES, type Status } from "./stat
 import { creatorWhere } from "../store/artwork-filter.js";
 import { sweepStalePartFiles, syncFolder, tempPathFor } from "../store/file-writes.js";
 import { outputErrorWords } from "./command-errors.js";
-import { terminalLine } from "../text/terminal.js";
+import { terminalLine } from "../text/controls.js";
 
 /**
  * The operator commands behind `artdesc search | status | export | search-index rebuild`.

@@ -35,10 +35,7 @@ export async function sweepStaleTempFiles(dir: string, olderThanMs = STALE_TEMP_
     const sub = join(dir, folder.name);
     for (const name of await readdir(sub).catch((): string[] => [])) {
       if (!TEMP_FILE.test(name)) continue;
-      const file = join(sub, name);
-      const info = await stat(file).catch(() => null);
-      if (!info?.isFile() || info.mtimeMs > now - olderThanMs) continue;
-      if (await rm(file).then(() => true, () => false)) removed++;
+      if (await removeIfStale(join(sub, name), olderThanMs, now)) removed++;
     }
   }
   return removed;
@@ -56,12 +53,16 @@ export async function sweepStalePartFiles(file: string, olderThanMs = STALE_TEMP
   let removed = 0;
   for (const name of await readdir(dir).catch((): string[] => [])) {
     if (!name.startsWith(prefix) || !/^\d+\.[a-z0-9]+\.part$/.test(name.slice(prefix.length))) continue;
-    const part = join(dir, name);
-    const info = await stat(part).catch(() => null);
-    if (!info?.isFile() || info.mtimeMs > now - olderThanMs) continue;
-    if (await rm(part).then(() => true, () => false)) removed++;
+    if (await removeIfStale(join(dir, name), olderThanMs, now)) removed++;
   }
   return removed;
+}
+
+/** Removes `file` when it is a regular file last written more than `olderThanMs` ago; whether it did (never throws). */
+async function removeIfStale(file: string, olderThanMs: number, now: number): Promise<boolean> {
+  const info = await stat(file).catch(() => null);
+  if (!info?.isFile() || info.mtimeMs > now - olderThanMs) return false;
+  return rm(file).then(() => true, () => false);
 }
 
 /**

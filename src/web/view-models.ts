@@ -130,8 +130,11 @@ export function searchModeLine(mode: string | null | undefined): string | null {
 }
 
 /** The collection's view as the URL says it; unknown values are named in `problems` and ignored. */
-export function readCollectionRequest(params: URLSearchParams): CollectionRequest {
-  const problems: string[] = [];
+/**
+ * Reads a page's URL parameters, trimmed: `get` a text of at most `max` characters, `oneOf` a value
+ * from a list; a value that does not fit is named in `problems` and read as "".
+ */
+function paramReader(params: URLSearchParams, problems: string[]) {
   const get = (k: string, max: number) => {
     const v = (params.get(k) ?? "").trim();
     if (v.length > max) {
@@ -148,6 +151,12 @@ export function readCollectionRequest(params: URLSearchParams): CollectionReques
     }
     return v;
   };
+  return { get, oneOf };
+}
+
+export function readCollectionRequest(params: URLSearchParams): CollectionRequest {
+  const problems: string[] = [];
+  const { get, oneOf } = paramReader(params, problems);
   return {
     q: get("q", 500),
     creator: get("creator", 200),
@@ -791,32 +800,19 @@ const RISK = /^(0?\.\d{1,3}|[01](\.\d{0,3})?)$/;
 
 export function readQueueFilter(params: URLSearchParams): QueueFilter {
   const problems: string[] = [];
-  let flag = (params.get("flag") ?? "").trim();
-  if (flag && !FLAGS.includes(flag)) {
-    problems.push(`flag "${flag.slice(0, 40)}" is not one of ${FLAGS.join(", ")}`);
-    flag = "";
-  }
-  let risk = (params.get("risk") ?? "").trim();
+  const { get, oneOf } = paramReader(params, problems);
+  const flag = oneOf("flag", FLAGS);
+  let risk = get("risk", 40);
   if (risk && !(RISK.test(risk) && Number(risk) <= 1)) {
-    problems.push(`risk "${risk.slice(0, 40)}" is not a number from 0 to 1`);
+    problems.push(`risk "${risk}" is not a number from 0 to 1`);
     risk = "";
   }
-  let creator = (params.get("creator") ?? "").trim();
-  if (creator.length > 200) {
-    problems.push("creator is longer than 200 characters");
-    creator = "";
-  }
-  return { flag, risk, creator, problems };
+  return { flag, risk, creator: get("creator", 200), problems };
 }
 
-/** Whether the filter narrows the queue. */
-export function queueFiltered(f: QueueFilter): boolean {
-  return !!(f.flag || f.risk || f.creator);
-}
-
-/** The reviewQueue's filter, and the same works as an artworksConnection filter (to count them). */
+/** The reviewQueue's filter, and the same works as an artworksConnection filter (to count them); both null without a filter. */
 export function queueFilterVariables(f: QueueFilter): { filter: Record<string, unknown> | null; matching: Record<string, unknown> | null } {
-  if (!queueFiltered(f)) return { filter: null, matching: null };
+  if (!(f.flag || f.risk || f.creator)) return { filter: null, matching: null };
   const filter = { flag: f.flag || null, minRisk: f.risk ? Number(f.risk) : null, creator: f.creator || null };
   return { filter, matching: { ...filter, reviewState: ["UNREVIEWED"] } };
 }

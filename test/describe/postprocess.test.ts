@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { cleanMarkdown, countWords, endsSentence, finishText, trimToLastSentence, withoutControls, withoutRepeatedSentences } from "../../src/describe/postprocess.js";
+import { cleanMarkdown, countWords, endsSentence, finishText, trimToLastSentence, withoutRepeatedSentences } from "../../src/describe/postprocess.js";
+import { withoutControls } from "../../src/text/controls.js";
 import { targetLengthStop } from "../../src/describe/beam-search.js";
 import { checkText } from "../../src/jobs/input-limits.js";
 

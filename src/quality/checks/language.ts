@@ -40,9 +40,9 @@ export function expectedLanguage(input: QualityInput): string {
 export function checkLanguage(input: QualityInput): CheckOutcome {
   const expected = expectedLanguage(input);
   const { words, shares } = languageShares(input.text);
-  const applicable = KNOWN_LANGUAGES.includes(expected) && words >= MIN_LANGUAGE_WORDS;
-  if (!applicable) {
-    const why = KNOWN_LANGUAGES.includes(expected) ? `too few words (${words}) to tell the language` : `the expected language (${expected}) is not one the check knows`;
+  const known = KNOWN_LANGUAGES.includes(expected);
+  if (!known || words < MIN_LANGUAGE_WORDS) {
+    const why = known ? `too few words (${words}) to tell the language` : `the expected language (${expected}) is not one the check knows`;
     return { flag: "WRONG_LANGUAGE", flagged: false, applicable: false, severity: 0, checks: [{ name: "wrongLanguage", value: 0, detail: `not judged: ${why}` }] };
   }
   const [other, share] = Object.entries(shares)
