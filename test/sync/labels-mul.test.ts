@@ -1,14 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
 import { createGraphqlApp } from "../../src/graphql/yoga.js";
 import { createLogger } from "../../src/log.js";
 import { runSync } from "../../src/sync/sync.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import type { TestDb } from "../support/db.js";
+import { openSyncTestWorld, type SyncTestWorld } from "../support/sync-world.js";
 import { gql } from "../support/graphql.js";
-import { startWikidataWorld, type WikidataWorld, WorldModel } from "../support/wikidata-world/index.js";
+import { type WikidataWorld, WorldModel } from "../support/wikidata-world/index.js";
 
 // Wikidata gives many names once, as the "mul" label (for every language): a creator or a work
 // with only that label must still get its name and title.
@@ -17,6 +15,7 @@ let world: WikidataWorld;
 let t: TestDb;
 let config: Config;
 let imageDir: string;
+let opened: SyncTestWorld;
 
 beforeAll(async () => {
   const model = new WorldModel();
@@ -24,17 +23,12 @@ beforeAll(async () => {
   model.items.set("Q3305213", { en: "painting", mul: "pintura" });
   model.addWork({ qid: "Q950021", labels: { mul: "Retaule de sant Jordi" }, creators: [{ value: ESTEVE }], links: { P31: ["Q3305213"] } });
   model.addWork({ qid: "Q950022", labels: { mul: "Retaule", es: "Retablo", ca: "Retaule català" }, creators: [{ value: ESTEVE }] });
-  world = await startWikidataWorld({ model });
-  t = await createTestDb();
-  imageDir = mkdtempSync(join(tmpdir(), "artdesc-images-"));
+  opened = await openSyncTestWorld({ model });
+  ({ world, t, imageDir } = opened);
   config = loadConfig({ ...world.env, SYNC_CREATORS: ESTEVE, DATABASE_URL: t.url, IMAGE_DIR: imageDir });
   await runSync({ db: t.db, config, log: createLogger("silent") });
 });
-afterAll(async () => {
-  await world?.stop();
-  await t?.close();
-  rmSync(imageDir, { recursive: true, force: true });
-});
+afterAll(() => opened?.close());
 
 describe("labels given only in mul", () => {
   it("name the creator and title the work, after the SYNC_LANGUAGES ones", async () => {

@@ -1,13 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/log.js";
 import { runSync } from "../../src/sync/sync.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import type { TestDb } from "../support/db.js";
+import { openSyncTestWorld, type SyncTestWorld } from "../support/sync-world.js";
 import { generatedJpeg } from "../support/wikidata-world/goya.js";
-import { startWikidataWorld, type WikidataWorld, WorldModel } from "../support/wikidata-world/index.js";
+import { type WikidataWorld, WorldModel } from "../support/wikidata-world/index.js";
 
 // Commons makes no thumbnail of some files (a huge TIFF: imageinfo has thumberror, no thumburl):
 // only the original can be had, and its record says whether it may be.
@@ -15,6 +13,7 @@ const PAINTER = "Q950100";
 let world: WikidataWorld;
 let t: TestDb;
 let imageDir: string;
+let opened: SyncTestWorld;
 
 beforeAll(async () => {
   const model = new WorldModel();
@@ -26,15 +25,10 @@ beforeAll(async () => {
   model.addWork({ qid: "Q950201", labels: { en: "Small" }, creators: [{ value: PAINTER }], images: [{ file: "Small original.jpg" }] });
   model.addWork({ qid: "Q950202", labels: { en: "Heavy" }, creators: [{ value: PAINTER }], images: [{ file: "Heavy original.tif" }] });
   model.addWork({ qid: "Q950203", labels: { en: "Huge" }, creators: [{ value: PAINTER }], images: [{ file: "Huge original.tif" }] });
-  world = await startWikidataWorld({ model });
-  t = await createTestDb();
-  imageDir = mkdtempSync(join(tmpdir(), "artdesc-images-"));
+  opened = await openSyncTestWorld({ model });
+  ({ world, t, imageDir } = opened);
 });
-afterAll(async () => {
-  await world?.stop();
-  await t?.close();
-  rmSync(imageDir, { recursive: true, force: true });
-});
+afterAll(() => opened?.close());
 
 describe("a file Commons has no thumbnail of", () => {
   it("is downloaded from its original when its record allows it, and refused from its record, without a download, when not", async () => {

@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,9 +7,10 @@ import { createGraphqlApp } from "../../src/graphql/yoga.js";
 import { createLogger } from "../../src/log.js";
 import type { SyncSummary } from "../../src/sync/summary.js";
 import { runSync } from "../../src/sync/sync.js";
-import { createTestDb, type TestDb } from "../support/db.js";
+import type { TestDb } from "../support/db.js";
+import { openSyncTestWorld, type SyncTestWorld } from "../support/sync-world.js";
 import { gql } from "../support/graphql.js";
-import { CASES, changeWorld, LARGE_FILE_SIZE, startWikidataWorld, type WikidataWorld } from "../support/wikidata-world/index.js";
+import { CASES, changeWorld, LARGE_FILE_SIZE, type WikidataWorld } from "../support/wikidata-world/index.js";
 
 let world: WikidataWorld;
 let t: TestDb;
@@ -26,18 +26,15 @@ const artwork = (qid: string) =>
     include: { images: { orderBy: { position: "asc" } }, creators: { include: { creator: true } }, links: { include: { item: true } } },
   });
 
+let opened: SyncTestWorld;
+
 beforeAll(async () => {
-  world = await startWikidataWorld();
-  t = await createTestDb();
-  imageDir = mkdtempSync(join(tmpdir(), "artdesc-images-"));
+  opened = await openSyncTestWorld();
+  ({ world, t, imageDir } = opened);
   config = loadConfig({ ...world.env, DATABASE_URL: t.url, IMAGE_DIR: imageDir });
   first = await sync();
 });
-afterAll(async () => {
-  await world?.stop();
-  await t?.close();
-  rmSync(imageDir, { recursive: true, force: true });
-});
+afterAll(() => opened?.close());
 
 describe("first sync of the Goya world", () => {
   it("mirrors every work in the inventory and records the run", async () => {
